@@ -1,0 +1,269 @@
+"""Event contracts of the choreography.
+
+Every event on the orchestrator bus has `source = SOURCE`, a `detail-type` equal to the class name of
+its detail model, and a detail carrying `version` plus the correlation fields its consumers need
+(`executionId`, `planId`, `waveId` where it applies). `events/schemas/` is generated from these models
+(`make schemas`); a test fails when they drift.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+SOURCE = "drs.orchestrator"
+DRS_SOURCE = "aws.drs"
+DRS_LAUNCH_RESULT = "DRS Source Server Launch Result"
+SSM_SOURCE = "aws.ssm"
+SSM_COMMAND_STATUS = "EC2 Command Invocation Status-change Notification"
+
+
+class Mode(StrEnum):
+    DRILL = "DRILL"
+    RECOVERY = "RECOVERY"
+
+
+class Contract(BaseModel):
+    """Base of every detail: camelCase on the wire, unknown fields rejected, a version."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+    DETAIL_TYPE: ClassVar[str] = ""
+
+    version: Literal["1"] = "1"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.DETAIL_TYPE = cls.__name__
+
+    def to_detail(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ExecutionEvent(Contract):
+    execution_id: str = Field(min_length=1, max_length=128)
+    plan_id: str = Field(min_length=1, max_length=128)
+
+
+class WaveEvent(ExecutionEvent):
+    wave_id: str = Field(min_length=1, max_length=128)
+    attempt: int = Field(default=1, ge=1, description="1 for the first run of a wave, +1 per RetryWave")
+
+
+class ControlEvent(Contract):
+    """Operator commands: only the execution id is needed, the ledger knows the rest."""
+
+    execution_id: str = Field(min_length=1, max_length=128)
+    requested_by: str = Field(default="unknown", max_length=256)
+
+
+# ---- nested shapes -------------------------------------------------------------------------------
+
+
+class Problem(Contract):
+    """One validation problem of a plan, with where it is."""
+
+    message: str
+    code: str = "invalid"
+    wave_id: str | None = None
+    path: str | None = None
+    line: int | None = None
+
+
+class ServerLaunch(Contract):
+    source_server_id: str
+    launch_status: Literal["PENDING", "IN_PROGRESS", "LAUNCHED", "FAILED", "TERMINATED", "NOT_STARTED"]
+    recovery_instance_id: str | None = None
+    criticality: Literal["CRITICAL", "OPTIONAL"] | None = None
+    reason: str | None = None
+
+
+class InstanceResult(Contract):
+    instance_id: str
+    status: str
+    output: str | None = None
+
+
+class ScriptResult(Contract):
+    phase: Literal["PRE_LAUNCH", "POST_LAUNCH"]
+    document_name: str
+    status: Literal["Success", "Failed", "TimedOut", "Cancelled", "Skipped"]
+    on_failure: Literal["WARN", "FAIL"] = "FAIL"
+    attempts: int = Field(default=1, ge=1)
+    started_at: str | None = None
+    ended_at: str | None = None
+    instances: list[InstanceResult] = Field(default_factory=list)
+
+
+# ---- plan lifecycle ------------------------------------------------------------------------------
+
+
+class StartPlan(Contract):
+    """Published by a user (or `drs-orch run --aws`) to start a plan.
+
+    `executionId` makes the start idempotent: publishing the same StartPlan twice starts one execution.
+    A RECOVERY start is a real failover: it must carry `confirmRecovery` equal to the plan's planId.
+    """
+
+    plan: dict[str, Any]
+    mode: Mode = Mode.DRILL
+    execution_id: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$"
+    )
+    confirm_recovery: str | None = None
+    requested_by: str = Field(default="unknown", max_length=256)
+
+
+class PlanStarted(ExecutionEvent):
+    mode: Mode
+    plan_name: str
+    wave_ids: list[str]
+    root_wave_ids: list[str]
+
+
+class PlanCompleted(ExecutionEvent):
+    mode: Mode
+    waves_completed: int = Field(ge=0)
+    waves_skipped: int = Field(ge=0)
+    duration_seconds: float = Field(ge=0, allow_inf_nan=False)
+
+
+class PlanFailed(ExecutionEvent):
+    plan_id: str = Field(default="unknown", max_length=128)
+    reason: str
+    errors: list[Problem] = Field(default_factory=list)
+    failed_wave_ids: list[str] = Field(default_factory=list)
+
+
+class PlanCancelled(ExecutionEvent):
+    requested_by: str
+    running_wave_ids: list[str] = Field(default_factory=list)
+
+
+# ---- wave lifecycle ------------------------------------------------------------------------------
+
+
+class WaveReady(WaveEvent):
+    """Every dependency of the wave is met (or it is a root): the wave may start."""
+
+
+class PreLaunchDone(WaveEvent):
+    scripts: list[ScriptResult] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class DRSJobStarted(WaveEvent):
+    job_id: str
+    launch_key: str
+    source_server_ids: list[str]
+
+
+class DRSJobCompleted(WaveEvent):
+    job_id: str
+    servers: list[ServerLaunch]
+
+
+class JobWatchTick(WaveEvent):
+    """A scheduler tick: poll the wave's DRS jobs (15 s, then 30 s, then 60 s apart)."""
+
+    tick: int = Field(ge=1)
+
+
+class PostLaunchDone(WaveEvent):
+    scripts: list[ScriptResult] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class WaveCompleted(WaveEvent):
+    servers_launched: int = Field(ge=0)
+    servers_failed: int = Field(ge=0)
+    released_wave_ids: list[str] = Field(default_factory=list)
+
+
+class WaveFailed(WaveEvent):
+    reason: str
+    on_failure: Literal["STOP", "CONTINUE"]
+    failed_servers: list[ServerLaunch] = Field(default_factory=list)
+
+
+class WaveSkipped(WaveEvent):
+    reason: str
+    because_of: str | None = Field(default=None, description="the failed or skipped upstream wave")
+
+
+# ---- operators -----------------------------------------------------------------------------------
+
+
+class ApprovalRequested(WaveEvent):
+    approvers: list[str] = Field(default_factory=list)
+    deadline: str
+    completed_wave_ids: list[str] = Field(default_factory=list)
+
+
+class ApprovalGranted(ControlEvent):
+    wave_id: str = Field(min_length=1, max_length=128)
+    comment: str | None = None
+
+
+class ApprovalDenied(ControlEvent):
+    wave_id: str = Field(min_length=1, max_length=128)
+    reason: str = "denied"
+
+
+class CancelPlan(ControlEvent):
+    terminate_drill_instances: bool = False
+
+
+class PausePlan(ControlEvent):
+    pass
+
+
+class ResumePlan(ControlEvent):
+    pass
+
+
+class RetryWave(ControlEvent):
+    wave_id: str = Field(min_length=1, max_length=128)
+    all_servers: bool = False
+
+
+class SkipWave(ControlEvent):
+    wave_id: str = Field(min_length=1, max_length=128)
+    reason: str = "skipped by operator"
+
+
+class ControlRejected(Contract):
+    execution_id: str = Field(min_length=1, max_length=128)
+    command: str
+    reason: str
+    wave_id: str | None = Field(default=None, max_length=128)
+
+
+ALL_EVENTS: tuple[type[Contract], ...] = (
+    StartPlan,
+    PlanStarted,
+    PlanCompleted,
+    PlanFailed,
+    PlanCancelled,
+    WaveReady,
+    PreLaunchDone,
+    DRSJobStarted,
+    DRSJobCompleted,
+    JobWatchTick,
+    PostLaunchDone,
+    WaveCompleted,
+    WaveFailed,
+    WaveSkipped,
+    ApprovalRequested,
+    ApprovalGranted,
+    ApprovalDenied,
+    CancelPlan,
+    PausePlan,
+    ResumePlan,
+    RetryWave,
+    SkipWave,
+    ControlRejected,
+)
+BY_DETAIL_TYPE: dict[str, type[Contract]] = {cls.DETAIL_TYPE: cls for cls in ALL_EVENTS}

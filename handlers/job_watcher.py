@@ -1,0 +1,30 @@
+"""DRSJobStarted arms the watcher; JobWatchTick polls; aws.drs Launch Result polls at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from events.envelope import parse_event
+from events.models import DRS_LAUNCH_RESULT, DRSJobStarted, JobWatchTick
+from handlers._lambda import dispatch, lambda_handler
+from orchestrator.runtime import Runtime
+from orchestrator.watcher import on_job_started, on_launch_result, on_tick
+
+
+def _started(rt: Runtime, event: dict[str, Any]) -> None:
+    on_job_started(rt, parse_event(event, DRSJobStarted))
+
+
+def _tick(rt: Runtime, event: dict[str, Any]) -> None:
+    on_tick(rt, parse_event(event, JobWatchTick))
+
+
+def _launch_result(rt: Runtime, event: dict[str, Any]) -> None:
+    detail = event.get("detail")
+    on_launch_result(rt, detail if isinstance(detail, dict) else {})
+
+
+@lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dispatch(event, {DRSJobStarted.DETAIL_TYPE: _started, JobWatchTick.DETAIL_TYPE: _tick,
+                            DRS_LAUNCH_RESULT: _launch_result})

@@ -1,0 +1,29 @@
+"""StartPlan -> validate the plan, create the execution, publish PlanStarted and the root WaveReady."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from events.envelope import InvalidEvent, parse_event
+from events.models import StartPlan
+from handlers._lambda import dispatch, lambda_handler
+from orchestrator.execution import reject_start, start_plan
+from orchestrator.runtime import Runtime
+
+
+def _start(rt: Runtime, event: dict[str, Any]) -> dict[str, Any]:
+    try:
+        detail = parse_event(event, StartPlan)
+    except InvalidEvent as exc:
+        if isinstance(exc.__cause__, ValidationError) and event.get("source") and isinstance(
+                event.get("detail"), dict):
+            reject_start(rt, event["detail"], str(event.get("id", "unknown")), exc.__cause__)
+        raise
+    return {"executionId": start_plan(rt, detail, str(event["id"]))}
+
+
+@lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dispatch(event, {StartPlan.DETAIL_TYPE: _start})

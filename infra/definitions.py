@@ -1,0 +1,166 @@
+"""The one definition of the deployment that the CDK stack and the local cloud both read.
+
+Rules (which events reach which function or state machine), the ledger key schema, each function's
+environment and the wave state machine's substitutions live here, in plain Python, so a pattern or a
+table key changed here changes what deploys *and* what `drs-orch run` executes locally.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from events.models import (
+    DRS_LAUNCH_RESULT,
+    DRS_SOURCE,
+    SOURCE,
+    SSM_COMMAND_STATUS,
+    SSM_SOURCE,
+)
+
+INFRA_DIR = Path(__file__).resolve().parent
+WAVE_LAUNCH_ASL = INFRA_DIR / "wave_launch.asl.json"
+
+REPLAY_EXCLUSION: dict[str, Any] = {"replay-name": [{"exists": False}]}
+
+# ---- the ledger table ----------------------------------------------------------------------------
+TABLE_PARTITION_KEY = "pk"
+TABLE_SORT_KEY = "sk"
+TABLE_TTL_ATTRIBUTE = "expiresAt"
+
+# ---- functions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Function:
+    """One Lambda function: its handler module and what it may touch."""
+
+    name: str
+    module: str
+    description: str
+    needs_table: bool = True
+    needs_bus: bool = True
+    needs_scheduler: bool = False
+    needs_drs: bool = False
+    needs_ssm: bool = False
+    timeout_seconds: int = 60
+    memory_mb: int = 512
+
+    @property
+    def handler(self) -> str:
+        return f"handlers.{self.module}.handler"
+
+
+FUNCTIONS: dict[str, Function] = {
+    f.name: f
+    for f in (
+        Function("start_plan", "start_plan", "StartPlan: validate the plan, create the execution"),
+        Function("pre_launch", "pre_launch", "WaveReady: approval gate, pre-launch scripts", needs_ssm=True,
+                 needs_scheduler=True),
+        Function("launch_wave", "launch_wave", "Wave launch state machine tasks: claim and start DRS jobs",
+                 needs_drs=True),
+        Function("job_watcher", "job_watcher", "Poll DRS jobs on scheduler ticks and Launch Result events",
+                 needs_drs=True, needs_scheduler=True),
+        Function("post_launch", "post_launch", "DRSJobCompleted: judge launch results, post-launch scripts",
+                 needs_ssm=True, needs_drs=True, needs_scheduler=True),
+        Function("ledger", "ledger", "Close waves and plans, release dependent waves"),
+        Function("control", "control", "Operator commands: approve, pause, resume, cancel, retry, skip",
+                 needs_drs=True),
+    )
+}
+
+STATE_MACHINE = "wave_launch"
+
+# ---- rules ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """An EventBridge rule: a pattern on a bus and the target it feeds."""
+
+    name: str
+    bus: Literal["orchestrator", "default"]
+    source: str
+    detail_types: tuple[str, ...]
+    target: str  # a FUNCTIONS key, or STATE_MACHINE
+    description: str
+    extra_pattern: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pattern(self) -> dict[str, Any]:
+        """The event pattern; every live rule ignores replayed events."""
+        pattern: dict[str, Any] = {"source": [self.source], "detail-type": list(self.detail_types)}
+        pattern.update(copy.deepcopy(self.extra_pattern))
+        pattern.update(copy.deepcopy(REPLAY_EXCLUSION))
+        return pattern
+
+    @property
+    def pattern_json(self) -> str:
+        return json.dumps(self.pattern, sort_keys=True)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("start-plan", "orchestrator", SOURCE, ("StartPlan",), "start_plan", "Start a recovery plan"),
+    Route("pre-launch", "orchestrator", SOURCE, ("WaveReady", "PreLaunchTick"), "pre_launch",
+          "A wave is ready: gate and pre-launch scripts"),
+    Route("wave-launch", "orchestrator", SOURCE, ("PreLaunchDone",), STATE_MACHINE,
+          "Launch the wave's DRS jobs (one Express execution per wave)"),
+    Route("job-watch", "orchestrator", SOURCE, ("DRSJobStarted", "JobWatchTick"), "job_watcher",
+          "Watch DRS jobs until they end"),
+    Route("drs-launch-result", "default", DRS_SOURCE, (DRS_LAUNCH_RESULT,), "job_watcher",
+          "DRS launch results speed up the job watcher"),
+    Route("post-launch", "orchestrator", SOURCE, ("DRSJobCompleted", "PostLaunchTick"), "post_launch",
+          "Judge the wave's launch and run post-launch scripts"),
+    Route("ssm-status", "default", SSM_SOURCE, (SSM_COMMAND_STATUS,), "post_launch",
+          "SSM command status speeds up script completion"),
+    Route("ledger", "orchestrator", SOURCE, ("PostLaunchDone", "WaveFailed"), "ledger",
+          "Close waves, release dependents, close the plan"),
+    Route("control", "orchestrator", SOURCE,
+          ("ApprovalGranted", "ApprovalDenied", "CancelPlan", "PausePlan", "ResumePlan", "RetryWave", "SkipWave",
+           "ApprovalTimeout"),
+          "control", "Operator commands"),
+)
+
+
+def routes_for(target: str) -> list[Route]:
+    return [route for route in ROUTES if route.target == target]
+
+
+# ---- environment ---------------------------------------------------------------------------------
+
+ENV_TABLE = "LEDGER_TABLE_NAME"
+ENV_BUS = "EVENT_BUS_NAME"
+ENV_SCHEDULER_GROUP = "SCHEDULER_GROUP_NAME"
+ENV_SCHEDULER_ROLE = "SCHEDULER_ROLE_ARN"
+ENV_BUS_ARN = "EVENT_BUS_ARN"
+ENV_SERVICE = "POWERTOOLS_SERVICE_NAME"
+ENV_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+
+METRICS_NAMESPACE = "DRSOrchestrator"
+
+
+def function_environment(
+    function: Function, *, table_name: str, bus_name: str, bus_arn: str, scheduler_group: str,
+    scheduler_role_arn: str,
+) -> dict[str, str]:
+    """Each function's own environment: only what it uses."""
+    env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
+    if function.needs_table:
+        env[ENV_TABLE] = table_name
+    if function.needs_bus:
+        env[ENV_BUS] = bus_name
+    if function.needs_scheduler:
+        env.update({ENV_SCHEDULER_GROUP: scheduler_group, ENV_SCHEDULER_ROLE: scheduler_role_arn,
+                    ENV_BUS_ARN: bus_arn})
+    return env
+
+
+def state_machine_definition(substitutions: dict[str, str]) -> str:
+    """The wave launch ASL with `${Name}` substitutions applied (the CDK stack passes tokens)."""
+    text = WAVE_LAUNCH_ASL.read_text()
+    for key, value in substitutions.items():
+        text = text.replace("${" + key + "}", value)
+    return text

@@ -1,0 +1,422 @@
+"""The embedded local cloud: the deployed architecture, on one machine, in one process.
+
+moto serves DynamoDB, EventBridge (rules, archive, replay), SQS, Step Functions (executing the real ASL)
+and EventBridge Scheduler; our simulators serve DRS (and SSM Run Command). Everything is built from
+`infra.definitions`, the same definitions the CDK stack reads: each rule is created with its real
+pattern and targets an SQS queue (moto's EventBridge cannot target Lambda), and a dispatcher hands each
+message to the handler function or starts the state machine, like EventBridge would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from events.models import SOURCE
+from infra.definitions import (
+    ENV_BUS,
+    ENV_BUS_ARN,
+    ENV_SCHEDULER_GROUP,
+    ENV_SCHEDULER_ROLE,
+    ENV_TABLE,
+    FUNCTIONS,
+    ROUTES,
+    STATE_MACHINE,
+    TABLE_PARTITION_KEY,
+    TABLE_SORT_KEY,
+    TABLE_TTL_ATTRIBUTE,
+    Route,
+    state_machine_definition,
+)
+from localcloud.clock import SimClock
+from localcloud.drs_sim import DrsSimulator
+from localcloud.drs_sim_wire import install_globally as install_drs
+from localcloud.drs_sim_wire import uninstall_globally as uninstall_drs
+from localcloud.lambda_runtime import ACCOUNT, REGION, LambdaRuntime, function_arn
+from localcloud.lambda_runtime import install_globally as install_lambda
+from localcloud.lambda_runtime import uninstall_globally as uninstall_lambda
+from localcloud.profile import SimProfile
+from orchestrator.clock import iso
+from orchestrator.config import Settings
+from orchestrator.runtime import Runtime, build_runtime, set_runtime
+
+BUS_NAME = "drs-orchestrator"
+TABLE_NAME = "drs-orchestrator-ledger"
+ARCHIVE_NAME = "drs-orchestrator-archive"
+SCHEDULER_GROUP = "drs-orchestrator"
+MAX_RECEIVE = 5
+
+
+class Stalled(RuntimeError):
+    """Nothing is running, nothing is due, and the execution has not ended."""
+
+
+@dataclass
+class PublishedEvent:
+    detail_type: str
+    source: str
+    time: str
+    detail: dict[str, Any]
+
+    @property
+    def wave_id(self) -> str | None:
+        value = self.detail.get("waveId")
+        return value if isinstance(value, str) else None
+
+
+@dataclass
+class RouteQueue:
+    route: Route
+    url: str
+    arn: str
+    dlq_url: str
+
+
+@dataclass
+class Stats:
+    delivered: dict[str, int] = field(default_factory=dict)
+    duplicated: int = 0
+    handler_errors: int = 0
+    schedules_fired: int = 0
+    executions_started: int = 0
+    crashes_injected: int = 0
+
+
+class CrashInjected(RuntimeError):  # noqa: N818 - it is what the chaos profile does
+    """A fault injected by the profile: the function died at this point."""
+
+
+class LocalCloud:
+    def __init__(self, profile: SimProfile | None = None, *, clock: SimClock | None = None) -> None:
+        self.profile = profile or SimProfile()
+        self.clock = clock or SimClock(speed=self.profile.clock.speed)
+        self.pace = self.profile.clock.pace
+        self.rng = random.Random(self.profile.seed)
+        self.events: list[PublishedEvent] = []
+        self.stats = Stats()
+        self.lambdas = LambdaRuntime()
+        self.drs = DrsSimulator(self.clock, self.profile.drs_config(), on_event=self._publish_aws_event)
+        self.queues: list[RouteQueue] = []
+        self._executions: list[str] = []
+        self._mock: Any = None
+        self._env_backup: dict[str, str | None] = {}
+        self.runtime: Runtime | None = None
+        self.on_idle: Callable[[], None] | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalCloud:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        from moto import mock_aws
+
+        env = {
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("DRS_ORCH_LOG_LEVEL", "ERROR"),
+            "POWERTOOLS_DEV": "false",
+            ENV_TABLE: TABLE_NAME, ENV_BUS: BUS_NAME,
+            ENV_BUS_ARN: f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{BUS_NAME}",
+            ENV_SCHEDULER_GROUP: SCHEDULER_GROUP,
+            ENV_SCHEDULER_ROLE: f"arn:aws:iam::{ACCOUNT}:role/drs-orch-scheduler",
+        }
+        for key, value in env.items():
+            self._env_backup[key] = os.environ.get(key)
+            os.environ[key] = value
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
+                                      "core": {"reset_boto3_session": True}})
+        self._mock.start()
+        from orchestrator.observability import logger
+
+        logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        self._speed_up_state_machine_retries()
+        install_lambda(self.lambdas)
+        install_drs(self.drs)
+        self.session = boto3.session.Session(region_name=REGION)
+        self._record_published_events()
+        self.events_client = self.session.client("events")
+        self.sqs = self.session.client("sqs")
+        self.sfn = self.session.client("stepfunctions")
+        self.scheduler = self.session.client("scheduler")
+        self.dynamodb = self.session.client("dynamodb")
+        self._create_resources()
+        self.runtime = build_runtime(Settings(), clock=self.clock, session=self.session)
+        set_runtime(self.runtime)
+
+    def stop(self) -> None:
+        set_runtime(None)
+        uninstall_lambda()
+        uninstall_drs()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        for key, value in self._env_backup.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def _speed_up_state_machine_retries(self) -> None:
+        """moto sleeps out Retry intervals in real time; on the simulated clock they pass `speed` times faster."""
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+        clock = self.clock
+
+        class _Time:
+            @staticmethod
+            def sleep(seconds: float) -> None:
+                time.sleep(min(seconds / max(clock.speed, 1.0), 0.05))
+
+        retrier_decl.time = _Time  # type: ignore[attr-defined]
+
+    # ---- resources from infra.definitions --------------------------------------------------------
+
+    def _create_resources(self) -> None:
+        self.dynamodb.create_table(
+            TableName=TABLE_NAME, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
+                                  {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
+                       {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"}],
+        )
+        self.dynamodb.update_time_to_live(
+            TableName=TABLE_NAME,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE_TTL_ATTRIBUTE})
+        bus_arn = self.events_client.create_event_bus(Name=BUS_NAME)["EventBusArn"]
+        self.bus_arn = bus_arn
+        self.events_client.create_archive(ArchiveName=ARCHIVE_NAME, EventSourceArn=bus_arn,
+                                          EventPattern=json.dumps({"source": [SOURCE]}), RetentionDays=0)
+        self.scheduler.create_schedule_group(Name=SCHEDULER_GROUP)
+        definition = state_machine_definition({
+            "LaunchWaveFunctionArn": function_arn("launch_wave"),
+            "StartJobConcurrency": "4",
+            "ThrottleRetryIntervalSeconds": "1",
+        })
+        self.state_machine_arn = self.sfn.create_state_machine(
+            name="drs-orch-wave-launch", definition=definition, type="EXPRESS",
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/drs-orch-wave-launch")["stateMachineArn"]
+        for route in ROUTES:
+            self._create_route(route)
+
+    def _create_route(self, route: Route) -> None:
+        dlq = self.sqs.create_queue(QueueName=f"drs-orch-{route.name}-dlq")["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = self.sqs.create_queue(
+            QueueName=f"drs-orch-{route.name}",
+            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                                     "maxReceiveCount": str(MAX_RECEIVE)}),
+                        "VisibilityTimeout": "30"})["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        bus = BUS_NAME if route.bus == "orchestrator" else "default"
+        self.events_client.put_rule(Name=f"drs-orch-{route.name}", EventBusName=bus,
+                                    EventPattern=route.pattern_json, State="ENABLED")
+        self.events_client.put_targets(Rule=f"drs-orch-{route.name}", EventBusName=bus,
+                                       Targets=[{"Id": "queue", "Arn": arn}])
+        self.queues.append(RouteQueue(route, url, arn, dlq))
+
+    # ---- what was published ----------------------------------------------------------------------
+
+    def _record_published_events(self) -> None:
+        def record(params: dict[str, Any], **_: Any) -> None:
+            now = iso(self.clock.now())
+            for entry in params.get("Entries", []):
+                try:
+                    detail = json.loads(entry.get("Detail") or "{}")
+                except ValueError:
+                    detail = {}
+                self.events.append(PublishedEvent(entry.get("DetailType", ""), entry.get("Source", ""), now,
+                                                  detail if isinstance(detail, dict) else {}))
+
+        self.session.events.register("provide-client-params.events.PutEvents", record)
+
+    def _publish_aws_event(self, entry: dict[str, Any]) -> None:
+        """The simulators' AWS service events go to the default bus, as AWS services do."""
+        entry = dict(entry)
+        entry.pop("Time", None)
+        entry["EventBusName"] = "default"
+        self.events_client.put_events(Entries=[entry])
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
+        """Publish an event on the orchestrator bus, as a user or the CLI does."""
+        response = self.events_client.put_events(Entries=[{
+            "Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": BUS_NAME}])
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"PutEvents failed: {response['Entries']}")
+
+    # ---- the loop --------------------------------------------------------------------------------
+
+    def pump(self) -> bool:
+        """Deliver every queued message once. Returns whether anything was delivered."""
+        delivered = False
+        for queue in self.queues:
+            while True:
+                messages = self.sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10,
+                                                    VisibilityTimeout=30, WaitTimeSeconds=0).get("Messages", [])
+                if not messages:
+                    break
+                delivered = True
+                for message in messages:
+                    self._deliver(queue, message)
+        return delivered
+
+    def _deliver(self, queue: RouteQueue, message: dict[str, Any]) -> None:
+        event = json.loads(message["Body"])
+        # moto's SQS target drops `account`, which EventBridge always sends (Powertools requires it)
+        event.setdefault("account", ACCOUNT)
+        copies = 1
+        if self.profile.faults.duplicate_delivery and self.rng.random() < self.profile.faults.duplicate_delivery:
+            copies = 2
+            self.stats.duplicated += 1
+        try:
+            for _ in range(copies):
+                self._invoke_target(queue.route, event)
+        except Exception:  # a failed delivery is retried by SQS, then dead-lettered
+            self.stats.handler_errors += 1
+            self.sqs.change_message_visibility(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"],
+                                               VisibilityTimeout=0)
+            if os.environ.get("DRS_ORCH_RAISE_HANDLER_ERRORS"):
+                raise
+            return
+        self.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _invoke_target(self, route: Route, event: dict[str, Any]) -> None:
+        key = route.target
+        self.stats.delivered[key] = self.stats.delivered.get(key, 0) + 1
+        if key == STATE_MACHINE:
+            # Express executions need no unique name on AWS; moto wants one
+            name = f"{event.get('id', 'event')}-{self.stats.executions_started}"[:80]
+            arn = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name,
+                                           input=json.dumps(event))["executionArn"]
+            self._executions.append(arn)
+            self.stats.executions_started += 1
+            return
+        self.lambdas.invoke(key, event)
+
+    def running_executions(self) -> int:
+        still = []
+        for arn in self._executions:
+            status = self.sfn.describe_execution(executionArn=arn)["status"]
+            if status == "RUNNING":
+                still.append(arn)
+            elif status != "SUCCEEDED":
+                history = self.sfn.describe_execution(executionArn=arn)
+                raise RuntimeError(f"wave launch execution {status}: {history.get('error')} {history.get('cause')}")
+        self._executions = still
+        return len(still)
+
+    def _due_schedules(self) -> tuple[list[dict[str, Any]], datetime | None]:
+        due, next_at = [], None
+        now = self.clock.now()
+        for summary in self.scheduler.list_schedules(GroupName=SCHEDULER_GROUP).get("Schedules", []):
+            schedule = self.scheduler.get_schedule(Name=summary["Name"], GroupName=SCHEDULER_GROUP)
+            expression = schedule["ScheduleExpression"]
+            at = datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
+            if at <= now:
+                due.append(schedule)
+            elif next_at is None or at < next_at:
+                next_at = at
+        return due, next_at
+
+    def fire_schedules(self) -> tuple[bool, datetime | None]:
+        due, next_at = self._due_schedules()
+        for schedule in sorted(due, key=lambda s: s["ScheduleExpression"]):
+            target = schedule["Target"]
+            params = target["EventBridgeParameters"]
+            self.events_client.put_events(Entries=[{
+                "Source": params["Source"], "DetailType": params["DetailType"], "Detail": target["Input"],
+                "EventBusName": target["Arn"].split("/")[-1]}])
+            self.scheduler.delete_schedule(Name=schedule["Name"], GroupName=SCHEDULER_GROUP)
+            self.stats.schedules_fired += 1
+        return bool(due), next_at
+
+    def step(self) -> tuple[bool, datetime | None]:
+        """One round: simulators, schedules, queues. Returns (progressed, next due moment)."""
+        progressed = False
+        before = self.drs.next_due()
+        self.drs.advance()
+        progressed |= before is not None and before <= self.clock.now()
+        fired, next_schedule = self.fire_schedules()
+        progressed |= fired
+        progressed |= self.pump()
+        if self.running_executions():
+            progressed = True
+            time.sleep(0.001)  # a state machine thread is working; yield the GIL to it
+        candidates = [t for t in (next_schedule, self.drs.next_due()) if t is not None]
+        return progressed, min(candidates) if candidates else None
+
+    def run_until(self, done: Callable[[], bool], *, timeout: float = 120.0,
+                  on_progress: Callable[[], None] | None = None) -> None:
+        """Run the cloud until `done()`; idle gaps jump (or, with pace, wait) to the next due moment."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"local cloud did not finish within {timeout:.0f} s of real time")
+            progressed, next_due = self.step()
+            if on_progress is not None:
+                on_progress()
+            if progressed:
+                continue
+            if done():
+                return
+            if next_due is None:
+                raise Stalled("nothing is running or scheduled, and the execution has not ended")
+            if self.pace:
+                time.sleep(min(self.clock.real_seconds_until(next_due), 0.1))
+                if self.clock.now() < next_due:
+                    continue
+            self.clock.jump_to(next_due)
+
+    def drain(self) -> None:
+        """Deliver what is already queued without moving the clock."""
+        while True:
+            progressed = self.pump()
+            if self.running_executions():
+                time.sleep(0.001)
+                continue
+            if not progressed:
+                return
+
+    # ---- inspection ------------------------------------------------------------------------------
+
+    def dead_letters(self) -> dict[str, int]:
+        counts = {}
+        for queue in self.queues:
+            attrs = self.sqs.get_queue_attributes(QueueUrl=queue.dlq_url,
+                                                  AttributeNames=["ApproximateNumberOfMessages"])
+            counts[queue.route.name] = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+        return counts
+
+    def execution_finished(self, execution_id: str) -> bool:
+        assert self.runtime is not None
+        execution = self.runtime.ledger.get_execution(execution_id)
+        return bool(execution) and execution["status"] in {"COMPLETED", "FAILED", "CANCELLED"}
+
+
+@contextmanager
+def local_cloud(profile: SimProfile | None = None, **kwargs: Any) -> Iterator[LocalCloud]:
+    cloud = LocalCloud(profile, **kwargs)
+    cloud.start()
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
+
+
+__all__ = ["LocalCloud", "PublishedEvent", "Stalled", "local_cloud"]

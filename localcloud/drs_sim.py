@@ -1,0 +1,963 @@
+"""An in-process AWS Elastic Disaster Recovery (DRS) simulator served to boto3 ``drs`` clients.
+
+moto has no DRS. The simulator answers botocore's ``before-send.drs`` event with wire-compatible
+rest-json responses, so the real client serializes, validates and parses every call with its own
+``drs`` service model. Everything runs on an injected clock: nothing sleeps and no thread is started.
+A job's state follows from the clock: each API call (and :meth:`DrsSimulator.advance`) first applies
+every transition that is due, in time order, then answers.
+
+Fidelity notes (where DRS does not document the behaviour, the choice made here):
+
+- Unknown source server in StartRecovery, unknown snapshot, job or recovery instance id in a request
+  body: ``ValidationException`` (reason ``fieldValidationFailed``, ``fieldList`` naming the ids). The
+  tagging APIs answer an unknown ARN with ``ResourceNotFoundException`` as their model lists it.
+- A launch's outcome (LAUNCHED or FAILED) is decided when the job is created, from the server's
+  configured outcome and replication state: servers that are ``STOPPED``, ``INITIATING`` or
+  ``INITIAL_SYNC`` or have no recovery snapshot fail to launch; ``STALLED``/``DISCONNECTED`` servers
+  launch from their last snapshot (an orchestrator should refuse them beforehand).
+- A new launch of a source server replaces its previous recovery instance.
+- Terminating recovery instances marks their servers TERMINATED in the terminate job and in the
+  launch job that created them; the recovery instances then disappear from DescribeRecoveryInstances.
+- "DRS Source Server Launch Result" events follow the DRS user guide sample: ``resources`` holds the
+  source server ARN, ``detail`` is ``{"state": "RECOVERY_LAUNCH_SUCCEEDED" | "RECOVERY_LAUNCH_FAILED",
+  "job-id": ..., "is-drill": "TRUE" | "FALSE"}`` (drills use the same states, told apart by is-drill).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import random
+import string
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from botocore.awsrequest import AWSResponse
+
+from localcloud.drs_sim_config import DrsQuotas, DrsServerSettings, DrsSimConfig
+from localcloud.drs_sim_wire import (
+    EVENT_NAME,
+    DrsError,
+    current_simulator,
+    error_response,
+    install_globally,
+    json_response,
+    uninstall_globally,
+)
+from orchestrator.clock import Clock, iso, parse_iso
+
+__all__ = [
+    "DrsError",
+    "DrsQuotas",
+    "DrsServerSettings",
+    "DrsSimConfig",
+    "DrsSimStats",
+    "DrsSimulator",
+    "current_simulator",
+    "install_globally",
+    "uninstall_globally",
+]
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+LAUNCH_RESULT_DETAIL_TYPE = "DRS Source Server Launch Result"
+QUOTA_SERVERS_PER_JOB = "L-B827C881"
+QUOTA_CONCURRENT_JOBS = "L-D88FAC3A"
+QUOTA_SERVERS_IN_ALL_JOBS = "L-05AFA8C6"
+_NOT_LAUNCHABLE = {"STOPPED", "INITIATING", "INITIAL_SYNC"}
+_SNAPSHOT_INTERVAL = timedelta(minutes=10)
+_DEFAULT_PAGE = 1000
+_MAX_SERVERS_PER_CALL = 200  # StartRecoveryRequestSourceServers max in the drs model
+_ALNUM = string.ascii_lowercase + string.digits
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class DrsSimStats:
+    """Counters for tests and benchmarks."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    launches: Counter[str] = field(default_factory=Counter)  # StartRecovery launches per source server
+    max_concurrent_jobs: int = 0
+    max_servers_in_active_jobs: int = 0
+    events_emitted: int = 0
+    events_dropped: int = 0
+
+
+@dataclass
+class _Snapshot:
+    snapshot_id: str
+    source_server_id: str
+    taken: datetime
+
+
+@dataclass
+class _Server:
+    source_server_id: str
+    arn: str
+    hostname: str
+    hardware_id: str
+    replication_state: str
+    lag_seconds: int
+    snapshots: list[_Snapshot]
+    added_at: datetime
+    tags: dict[str, str] = field(default_factory=dict)
+    recovery_instance_id: str | None = None
+    last_launch_result: str = "NOT_STARTED"
+    last_launch: dict[str, Any] | None = None
+
+
+@dataclass
+class _Participant:
+    source_server_id: str
+    outcome: str  # LAUNCHED | FAILED | TERMINATED, applied at done_at
+    done_at: datetime
+    instance_id: str
+    launch_status: str = "PENDING"
+    recovery_instance_id: str | None = None
+    raw_error: str | None = None
+    snapshot: _Snapshot | None = None
+
+
+@dataclass
+class _LogItem:
+    at: datetime
+    event: str
+    data: dict[str, Any] | None = None
+
+
+@dataclass
+class _Job:
+    job_id: str
+    arn: str
+    job_type: str  # LAUNCH | TERMINATE
+    initiated_by: str
+    is_drill: bool
+    created_at: datetime
+    participants: list[_Participant]
+    tags: dict[str, str]
+    logs: list[_LogItem] = field(default_factory=list)
+    status: str = "PENDING"
+    ended_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status != "COMPLETED"
+
+
+@dataclass
+class _Instance:
+    recovery_instance_id: str
+    arn: str
+    source_server_id: str
+    job_id: str
+    is_drill: bool
+    private_ip: str
+    launched_at: datetime
+    point_in_time: datetime | None
+    hostname: str
+    tags: dict[str, str] = field(default_factory=dict)
+    state: str = "RUNNING"
+    terminating_job_id: str | None = None
+
+
+@dataclass(order=True)
+class _Transition:
+    at: datetime
+    seq: int
+    kind: str = field(compare=False)  # start | done | end
+    job_id: str = field(compare=False)
+    index: int = field(compare=False, default=-1)
+
+
+class DrsSimulator:
+    """A clock-driven, single-region DRS service answering boto3 ``drs`` clients in-process."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        config: DrsSimConfig | None = None,
+        *,
+        on_event: EventCallback | None = None,
+        account_id: str = ACCOUNT_ID,
+        region: str = REGION,
+    ) -> None:
+        self.clock = clock
+        self.config = config or DrsSimConfig()
+        self.on_event = on_event
+        self.account_id = account_id
+        self.region = region
+        self.stats = DrsSimStats()
+        self._lock = threading.RLock()
+        self._rng = random.Random(self.config.seed)
+        self._throttle_rng = random.Random(self.config.seed + 1)
+        self._servers: dict[str, _Server] = {}
+        self._outcomes: dict[str, str] = {sid: s.launch for sid, s in self.config.servers.items()}
+        self._jobs: dict[str, _Job] = {}
+        self._instances: dict[str, _Instance] = {}
+        self._transitions: list[_Transition] = []
+        self._seq = 0
+        self._injected: list[tuple[str | None, DrsError]] = []
+
+    # ------------------------------------------------------------------ wiring
+
+    def attach(self, client: Any) -> Any:
+        """Serve this one boto3 ``drs`` client; returns the client."""
+        client.meta.events.register(EVENT_NAME, self.handle, unique_id=f"drs-simulator-{id(self)}")
+        return client
+
+    def install_globally(self) -> None:
+        install_globally(self)
+
+    # ------------------------------------------------------------------ inventory
+
+    def register_source_server(
+        self,
+        source_server_id: str,
+        *,
+        replication_state: str = "CONTINUOUS",
+        lag_seconds: int = 0,
+        hostname: str | None = None,
+        snapshots: int | Sequence[datetime] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Add (or replace) a source server with snapshots (default: config count, 10 min apart)."""
+        _check_id(source_server_id, "s-", 17)
+        with self._lock:
+            now = self.clock.now()
+            if snapshots is None:
+                snapshots = self.config.snapshots_per_server
+            if isinstance(snapshots, int):
+                moments = [now - _SNAPSHOT_INTERVAL * (snapshots - 1 - i) for i in range(snapshots)]
+            else:
+                moments = sorted(snapshots)
+            self._servers[source_server_id] = _Server(
+                source_server_id=source_server_id,
+                arn=self._arn("source-server", source_server_id),
+                hostname=hostname or f"host-{source_server_id[-6:]}",
+                hardware_id=str(uuid.UUID(int=self._rng.getrandbits(128))),
+                replication_state=replication_state,
+                lag_seconds=lag_seconds,
+                snapshots=[
+                    _Snapshot(self._new_id("pit-", 17, _ALNUM), source_server_id, moment)
+                    for moment in moments
+                ],
+                added_at=moments[0] - timedelta(days=1) if moments else now,
+                tags=dict(tags or {}),
+            )
+
+    def ensure_servers(self, source_server_ids: Iterable[str]) -> None:
+        """Register every id not yet known, healthy unless the config's ``servers`` says otherwise."""
+        with self._lock:
+            for sid in source_server_ids:
+                if sid in self._servers:
+                    continue
+                settings = self.config.servers.get(sid, DrsServerSettings())
+                self.register_source_server(
+                    sid, replication_state=settings.replication_state, lag_seconds=settings.lag_seconds
+                )
+
+    def set_launch_outcome(self, source_server_id: str, outcome: str) -> None:
+        """Outcome of the next launches of this server: ``LAUNCHED`` or ``FAILED``."""
+        if outcome not in ("LAUNCHED", "FAILED"):
+            raise ValueError(f"launch outcome must be LAUNCHED or FAILED, not {outcome!r}")
+        with self._lock:
+            self._outcomes[source_server_id] = outcome
+
+    def set_replication(
+        self, source_server_id: str, *, state: str | None = None, lag_seconds: int | None = None
+    ) -> None:
+        with self._lock:
+            if source_server_id not in self._servers:
+                self.ensure_servers([source_server_id])
+            server = self._servers[source_server_id]
+            if state is not None:
+                server.replication_state = state
+            if lag_seconds is not None:
+                server.lag_seconds = lag_seconds
+
+    def inject_error(
+        self, code: str, *, operation: str | None = None, count: int = 1, message: str | None = None
+    ) -> None:
+        """Answer the next ``count`` calls (of ``operation``, or any) with error ``code``."""
+        if code == "ThrottlingException":
+            error = self._throttling_error(message or "Rate exceeded")
+        else:
+            error = DrsError(code, message or f"Injected {code}")
+        if code == "InternalServerException":
+            error.headers["Retry-After"] = str(self.config.retry_after_seconds)
+        with self._lock:
+            self._injected.extend((operation, error) for _ in range(count))
+
+    # ------------------------------------------------------------------ time
+
+    def next_due(self) -> datetime | None:
+        """The next moment a job or server changes state (may be <= now when not yet processed)."""
+        with self._lock:
+            return self._transitions[0].at if self._transitions else None
+
+    def advance(self) -> None:
+        """Apply every transition due up to ``clock.now()`` and deliver the resulting events."""
+        with self._lock:
+            events = self._process_due()
+        self._deliver(events)
+
+    # ------------------------------------------------------------------ botocore entry point
+
+    def handle(self, request: Any, **_: Any) -> AWSResponse:
+        """The ``before-send.drs`` handler: answer one prepared request."""
+        parts = urlsplit(request.url)
+        body = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        if isinstance(body, bytes | bytearray):
+            body = body.decode()
+        args: dict[str, Any] = json.loads(body) if body else {}
+        operation, path_args = _route(request.method, parts.path, parse_qs(parts.query))
+        args.update(path_args)
+        with self._lock:
+            self.stats.calls[operation] += 1
+            request_id = str(uuid.UUID(int=self._rng.getrandbits(128)))
+            events = self._process_due()
+            try:
+                self._precheck(operation)
+                status, result = self._operation(operation)(args)
+                response = json_response(request.url, status, result, {"x-amzn-RequestId": request_id})
+            except DrsError as error:
+                self.stats.errors[error.code] += 1
+                response = error_response(request.url, error, request_id)
+        self._deliver(events)
+        return response
+
+    def _operation(self, operation: str) -> Callable[[dict[str, Any]], tuple[int, dict[str, Any] | None]]:
+        handler = getattr(self, f"_op_{operation}", None)
+        if handler is None:
+            raise DrsError(
+                "ValidationException",
+                f"The DRS simulator does not implement {operation}",
+                reason="unknownOperation",
+            )
+        return handler  # type: ignore[no-any-return]
+
+    def _precheck(self, operation: str) -> None:
+        for index, (target, error) in enumerate(self._injected):
+            if target in (None, operation):
+                del self._injected[index]
+                raise error
+        if not self.config.initialized:
+            raise DrsError("UninitializedAccountException", "Account not initialized for DRS in this region")
+        rate = self.config.throttle_rate
+        if rate > 0 and self._throttle_rng.random() < rate:
+            raise self._throttling_error("Rate exceeded")
+
+    def _throttling_error(self, message: str) -> DrsError:
+        """429 with ``retryAfterSeconds`` both as the modeled ``Retry-After`` header and a body member."""
+        retry_after = str(self.config.retry_after_seconds)
+        return DrsError(
+            "ThrottlingException",
+            message,
+            headers={"Retry-After": retry_after},
+            retryAfterSeconds=retry_after,
+            serviceCode="drs",
+        )
+
+    # ------------------------------------------------------------------ operations
+
+    def _op_StartRecovery(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
+        requested: list[dict[str, Any]] = args.get("sourceServers") or []
+        is_drill = bool(args.get("isDrill", False))
+        ids = [item["sourceServerID"] for item in requested]
+        if not ids:
+            raise _invalid("sourceServers", "sourceServers must not be empty")
+        if len(ids) > _MAX_SERVERS_PER_CALL:  # botocore does not check a list's max client-side
+            raise _invalid("sourceServers", f"At most {_MAX_SERVERS_PER_CALL} source servers per call")
+        duplicates = sorted({sid for sid in ids if ids.count(sid) > 1})
+        if duplicates:
+            raise _invalid("sourceServers", f"Duplicate source servers: {', '.join(duplicates)}")
+        unknown = [sid for sid in ids if sid not in self._servers]
+        if unknown:
+            raise _invalid("sourceServerID", f"Source server(s) not found: {', '.join(unknown)}")
+        snapshots: dict[str, _Snapshot | None] = {}
+        for item in requested:
+            server = self._servers[item["sourceServerID"]]
+            wanted = item.get("recoverySnapshotID")
+            if wanted is None:
+                snapshots[server.source_server_id] = server.snapshots[-1] if server.snapshots else None
+                continue
+            match = [snap for snap in server.snapshots if snap.snapshot_id == wanted]
+            if not match:
+                raise _invalid(
+                    "recoverySnapshotID",
+                    f"Recovery snapshot {wanted} not found for source server {server.source_server_id}",
+                )
+            snapshots[server.source_server_id] = match[0]
+        self._check_capacity(ids)
+
+        now = self.clock.now()
+        job_id = self._new_id("drsjob-", 17, "0123456789abcdef")
+        delay = min(self.config.start_delay_seconds, self.config.launch_seconds_max)
+        start_at = now + timedelta(seconds=delay)
+        participants: list[_Participant] = []
+        logs = [_LogItem(now, "JOB_START")]
+        for sid in ids:
+            server = self._servers[sid]
+            duration = self._rng.uniform(self.config.launch_seconds_min, self.config.launch_seconds_max)
+            done_at = start_at + timedelta(seconds=duration)
+            snapshot = snapshots[sid]
+            outcome, raw_error = self._planned_outcome(server, snapshot)
+            participant = _Participant(
+                source_server_id=sid,
+                outcome=outcome,
+                done_at=done_at,
+                instance_id=self._new_id("i-", 17, "0123456789abcdef"),
+                raw_error=raw_error,
+                snapshot=snapshot,
+            )
+            participants.append(participant)
+            logs.extend(self._launch_logs(participant, start_at, duration))
+            server.last_launch_result = "PENDING"
+            server.last_launch = {
+                "initiated": {
+                    "apiCallDateTime": iso(now),
+                    "jobID": job_id,
+                    "type": "DRILL" if is_drill else "RECOVERY",
+                },
+                "status": "PENDING",
+            }
+            self.stats.launches[sid] += 1
+        job = _Job(
+            job_id=job_id,
+            arn=self._arn("job", job_id),
+            job_type="LAUNCH",
+            initiated_by="START_DRILL" if is_drill else "START_RECOVERY",
+            is_drill=is_drill,
+            created_at=now,
+            participants=participants,
+            tags=dict(args.get("tags") or {}),
+            logs=logs,
+        )
+        self._add_job(job, start_at)
+        return 202, {"job": self._job_view(job)}
+
+    def _op_TerminateRecoveryInstances(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
+        ids: list[str] = list(dict.fromkeys(args.get("recoveryInstanceIDs") or []))
+        unknown = [rid for rid in ids if rid not in self._instances]
+        if unknown:
+            raise _invalid("recoveryInstanceIDs", f"Recovery instance(s) not found: {', '.join(unknown)}")
+        for rid in ids:
+            if self._instances[rid].terminating_job_id is not None:
+                raise DrsError(
+                    "ConflictException",
+                    f"Recovery instance {rid} is already being terminated",
+                    resourceId=rid,
+                    resourceType="RECOVERY_INSTANCE",
+                )
+        self._check_capacity([self._instances[rid].source_server_id for rid in ids], check_per_job=False)
+        now = self.clock.now()
+        job_id = self._new_id("drsjob-", 17, "0123456789abcdef")
+        delay = min(self.config.start_delay_seconds, self.config.terminate_seconds)
+        start_at = now + timedelta(seconds=delay)
+        done_at = now + timedelta(seconds=self.config.terminate_seconds)
+        participants = []
+        for rid in ids:
+            instance = self._instances[rid]
+            instance.terminating_job_id = job_id
+            instance.state = "SHUTTING-DOWN"
+            participants.append(
+                _Participant(
+                    source_server_id=instance.source_server_id,
+                    outcome="TERMINATED",
+                    done_at=done_at,
+                    instance_id=rid,
+                    recovery_instance_id=rid,
+                )
+            )
+        job = _Job(
+            job_id=job_id,
+            arn=self._arn("job", job_id),
+            job_type="TERMINATE",
+            initiated_by="TERMINATE_RECOVERY_INSTANCES",
+            is_drill=False,
+            created_at=now,
+            participants=participants,
+            tags={},
+            logs=[_LogItem(now, "JOB_START"), _LogItem(done_at, "JOB_END")],
+        )
+        self._add_job(job, start_at)
+        return 200, {"job": self._job_view(job)}
+
+    def _op_DescribeJobs(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
+        filters = args.get("filters") or {}
+        wanted = set(filters.get("jobIDs") or [])
+        low = _parse_time(filters, "fromDate")
+        high = _parse_time(filters, "toDate")
+        jobs = [
+            job
+            for job in self._jobs.values()
+            if (not wanted or job.job_id in wanted)
+            and (low is None or job.created_at >= low)
+            and (high is None or job.created_at <= high)
+        ]
+        page, token = _page(jobs, args)
+        return 200, _with_token({"items": [self._job_view(job) for job in page]}, token)
+
+    def _op_DescribeJobLogItems(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
+        job = self._jobs.get(args["jobID"])
+        if job is None:
+            raise _invalid("jobID", f"Job {args['jobID']} not found")
+        now = self.clock.now()
+        visible = [item for item in job.logs if item.at <= now]
+        page, token = _page(visible, args)
+        items = []
+        for item in page:
+            view: dict[str, Any] = {"logDateTime": iso(item.at), "event": item.event}
+            if item.data:
+                view["eventData"] = item.data
+            items.append(view)
+        return 200, _with_token({"items": items}, token)
+
+    def _op_DescribeSourceServers(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
+        filters = args.get("filters") or {}
+        wanted = set(filters.get("sourceServerIDs") or [])
+        hardware = filters.get("hardwareId")
+        staging = filters.get("stagingAccountIDs") or []
+        servers = [
+            server
+            for server in self._servers.values()
+            if (not wanted or server.source_server_id in wanted)
+            and (hardware is None or server.hardware_id == hardware)
+            and not staging  # no simulated server is extended from a staging account
+        ]
+        page, token = _page(servers, args)
+        return 200, _with_token({"items": [self._server_view(server) for server in page]}, token)
+
+    def _op_DescribeRecoverySnapshots(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
+        server = self._servers.get(args["sourceServerID"])
+        if server is None:
+            raise _invalid("sourceServerID", f"Source server {args['sourceServerID']} not found")
+        filters = args.get("filters") or {}
+        low = _parse_time(filters, "fromDateTime")
+        high = _parse_time(filters, "toDateTime")
+        snaps = [
+            snap
+            for snap in server.snapshots
+            if (low is None or snap.taken >= low) and (high is None or snap.taken <= high)
+        ]
+        if args.get("order", "ASC") == "DESC":
+            snaps.reverse()
+        page, token = _page(snaps, args)
+        items = [
+            {
+                "snapshotID": snap.snapshot_id,
+                "sourceServerID": snap.source_server_id,
+                "expectedTimestamp": iso(snap.taken),
+                "timestamp": iso(snap.taken),
+                "ebsSnapshots": [f"snap-{snap.snapshot_id[4:]}"],
+            }
+            for snap in page
+        ]
+        return 200, _with_token({"items": items}, token)
+
+    def _op_DescribeRecoveryInstances(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
+        filters = args.get("filters") or {}
+        wanted_ids = set(filters.get("recoveryInstanceIDs") or [])
+        wanted_servers = set(filters.get("sourceServerIDs") or [])
+        instances = [
+            inst
+            for inst in self._instances.values()
+            if (not wanted_ids or inst.recovery_instance_id in wanted_ids)
+            and (not wanted_servers or inst.source_server_id in wanted_servers)
+        ]
+        page, token = _page(instances, args)
+        return 200, _with_token({"items": [self._instance_view(inst) for inst in page]}, token)
+
+    def _op_TagResource(self, args: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:  # noqa: N802
+        self._tags_of(args["resourceArn"]).update(args.get("tags") or {})
+        return 200, None
+
+    def _op_UntagResource(self, args: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:  # noqa: N802
+        tags = self._tags_of(args["resourceArn"])
+        for key in args.get("tagKeys") or []:
+            tags.pop(key, None)
+        return 200, None
+
+    def _op_ListTagsForResource(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
+        return 200, {"tags": dict(self._tags_of(args["resourceArn"]))}
+
+    # ------------------------------------------------------------------ quotas and jobs
+
+    def _check_capacity(self, server_ids: list[str], *, check_per_job: bool = True) -> None:
+        quotas = self.config.quotas
+        if check_per_job and len(server_ids) > quotas.servers_per_job:
+            raise DrsError(
+                "ServiceQuotaExceededException",
+                f"A job can include at most {quotas.servers_per_job} source servers, got {len(server_ids)}",
+                quotaCode=QUOTA_SERVERS_PER_JOB,
+                serviceCode="drs",
+                resourceType="SOURCE_SERVER",
+            )
+        active = [job for job in self._jobs.values() if job.active]
+        busy = {p.source_server_id: job.job_id for job in active for p in job.participants}
+        for sid in server_ids:
+            if sid in busy:
+                raise DrsError(
+                    "ConflictException",
+                    f"Source server {sid} is already participating in active job {busy[sid]}",
+                    resourceId=sid,
+                    resourceType="SOURCE_SERVER",
+                )
+        if len(active) + 1 > quotas.concurrent_jobs:
+            raise DrsError(
+                "ServiceQuotaExceededException",
+                f"At most {quotas.concurrent_jobs} jobs can run concurrently",
+                quotaCode=QUOTA_CONCURRENT_JOBS,
+                serviceCode="drs",
+                resourceType="JOB",
+            )
+        in_jobs = sum(len(job.participants) for job in active)
+        if in_jobs + len(server_ids) > quotas.servers_in_all_jobs:
+            raise DrsError(
+                "ServiceQuotaExceededException",
+                f"At most {quotas.servers_in_all_jobs} source servers can be in all active jobs "
+                f"({in_jobs} already are, {len(server_ids)} requested)",
+                quotaCode=QUOTA_SERVERS_IN_ALL_JOBS,
+                serviceCode="drs",
+                resourceType="SOURCE_SERVER",
+            )
+
+    def _planned_outcome(self, server: _Server, snapshot: _Snapshot | None) -> tuple[str, str | None]:
+        if server.replication_state in _NOT_LAUNCHABLE:
+            return "FAILED", (
+                f"Source server {server.source_server_id} cannot be launched: "
+                f"data replication state is {server.replication_state}"
+            )
+        if snapshot is None:
+            return "FAILED", f"Source server {server.source_server_id} has no recovery snapshot"
+        if self._outcomes.get(server.source_server_id, "LAUNCHED") == "FAILED":
+            return "FAILED", (
+                "Failed to launch recovery instance: InsufficientInstanceCapacity "
+                "(simulated failure configured for this source server)"
+            )
+        return "LAUNCHED", None
+
+    def _launch_logs(self, participant: _Participant, start_at: datetime, duration: float) -> list[_LogItem]:
+        sid = participant.source_server_id
+
+        def at(share: float) -> datetime:
+            return start_at + timedelta(seconds=duration * share)
+
+        conversion = {"sourceServerID": sid, "conversionServerID": self._new_id("i-", 17, "0123456789abcdef")}
+        logs = [
+            _LogItem(at(0.0), "SNAPSHOT_START", {"sourceServerID": sid}),
+            _LogItem(at(0.2), "SNAPSHOT_END", {"sourceServerID": sid}),
+            _LogItem(at(0.2), "CONVERSION_START", conversion),
+            _LogItem(at(0.6), "CONVERSION_END", conversion),
+            _LogItem(
+                at(0.6), "LAUNCH_START", {"sourceServerID": sid, "targetInstanceID": participant.instance_id}
+            ),
+        ]
+        if participant.outcome == "FAILED":
+            logs.append(
+                _LogItem(
+                    participant.done_at,
+                    "LAUNCH_FAILED",
+                    {"sourceServerID": sid, "rawError": participant.raw_error or "launch failed"},
+                )
+            )
+        return logs
+
+    def _add_job(self, job: _Job, start_at: datetime) -> None:
+        self._jobs[job.job_id] = job
+        end_at = max(p.done_at for p in job.participants)
+        if job.job_type == "LAUNCH":
+            job.logs.append(_LogItem(end_at, "JOB_END"))
+        job.logs.sort(key=lambda item: item.at)  # stable: same-moment items keep their order
+        self._schedule(start_at, "start", job.job_id)
+        for index, participant in enumerate(job.participants):
+            self._schedule(participant.done_at, "done", job.job_id, index)
+        self._schedule(end_at, "end", job.job_id)
+        active = [j for j in self._jobs.values() if j.active]
+        self.stats.max_concurrent_jobs = max(self.stats.max_concurrent_jobs, len(active))
+        self.stats.max_servers_in_active_jobs = max(
+            self.stats.max_servers_in_active_jobs, sum(len(j.participants) for j in active)
+        )
+
+    def _schedule(self, at: datetime, kind: str, job_id: str, index: int = -1) -> None:
+        self._seq += 1
+        heapq.heappush(self._transitions, _Transition(at, self._seq, kind, job_id, index))
+
+    def _process_due(self) -> list[dict[str, Any]]:
+        now = self.clock.now()
+        events: list[dict[str, Any]] = []
+        while self._transitions and self._transitions[0].at <= now:
+            step = heapq.heappop(self._transitions)
+            job = self._jobs[step.job_id]
+            if step.kind == "start":
+                job.status = "STARTED"
+                for participant in job.participants:
+                    if participant.launch_status == "PENDING":
+                        participant.launch_status = "IN_PROGRESS"
+            elif step.kind == "end":
+                job.status = "COMPLETED"
+                job.ended_at = step.at
+            elif job.job_type == "LAUNCH":
+                event = self._finish_launch(job, job.participants[step.index], step.at)
+                if event is not None:
+                    events.append(event)
+            else:
+                self._finish_termination(job.participants[step.index])
+        return events
+
+    def _finish_launch(self, job: _Job, participant: _Participant, at: datetime) -> dict[str, Any] | None:
+        server = self._servers[participant.source_server_id]
+        participant.launch_status = participant.outcome
+        if participant.outcome == "LAUNCHED":
+            previous = server.recovery_instance_id
+            replaced = self._instances.get(previous) if previous is not None else None
+            if replaced is not None and replaced.terminating_job_id is None:
+                del self._instances[replaced.recovery_instance_id]
+            rid = participant.instance_id
+            participant.recovery_instance_id = rid
+            self._instances[rid] = _Instance(
+                recovery_instance_id=rid,
+                arn=self._arn("recovery-instance", rid),
+                source_server_id=server.source_server_id,
+                job_id=job.job_id,
+                is_drill=job.is_drill,
+                private_ip=self._private_ip(),
+                launched_at=at,
+                point_in_time=participant.snapshot.taken if participant.snapshot else None,
+                hostname=server.hostname,
+                tags=dict(server.tags),
+            )
+            server.recovery_instance_id = rid
+            server.last_launch_result = "SUCCEEDED"
+        else:
+            server.last_launch_result = "FAILED"
+        if server.last_launch is not None and server.last_launch["initiated"]["jobID"] == job.job_id:
+            server.last_launch["status"] = participant.outcome
+        if self.config.launch_events == "drop":
+            self.stats.events_dropped += 1
+            return None
+        self.stats.events_emitted += 1
+        state = "RECOVERY_LAUNCH_SUCCEEDED" if participant.outcome == "LAUNCHED" else "RECOVERY_LAUNCH_FAILED"
+        return {
+            "Source": "aws.drs",
+            "DetailType": LAUNCH_RESULT_DETAIL_TYPE,
+            "Resources": [server.arn],
+            "Time": at,
+            "Detail": json.dumps(
+                {"state": state, "job-id": job.job_id, "is-drill": "TRUE" if job.is_drill else "FALSE"}
+            ),
+        }
+
+    def _finish_termination(self, participant: _Participant) -> None:
+        participant.launch_status = "TERMINATED"
+        instance = self._instances.pop(participant.instance_id, None)
+        if instance is None:
+            return
+        server = self._servers.get(instance.source_server_id)
+        if server is not None and server.recovery_instance_id == instance.recovery_instance_id:
+            server.recovery_instance_id = None
+        origin = self._jobs.get(instance.job_id)
+        for launched in origin.participants if origin else []:
+            if launched.recovery_instance_id == instance.recovery_instance_id:
+                launched.launch_status = "TERMINATED"
+
+    def _deliver(self, events: list[dict[str, Any]]) -> None:
+        """Call ``on_event`` outside the lock, so a callback may call DRS again."""
+        callback = self.on_event
+        if callback is None:
+            return
+        for event in events:
+            callback(event)
+
+    # ------------------------------------------------------------------ views
+
+    def _job_view(self, job: _Job) -> dict[str, Any]:
+        view: dict[str, Any] = {
+            "jobID": job.job_id,
+            "arn": job.arn,
+            "type": job.job_type,
+            "initiatedBy": job.initiated_by,
+            "creationDateTime": iso(job.created_at),
+            "status": job.status,
+            "participatingServers": [
+                {
+                    "sourceServerID": p.source_server_id,
+                    "launchStatus": p.launch_status,
+                    **({"recoveryInstanceID": p.recovery_instance_id} if p.recovery_instance_id else {}),
+                }
+                for p in job.participants
+            ],
+            "tags": dict(job.tags),
+        }
+        if job.ended_at is not None:
+            view["endDateTime"] = iso(job.ended_at)
+        return view
+
+    def _server_view(self, server: _Server) -> dict[str, Any]:
+        now = self.clock.now()
+        disk_bytes = 64 * 1024**3
+        view: dict[str, Any] = {
+            "sourceServerID": server.source_server_id,
+            "arn": server.arn,
+            "tags": dict(server.tags),
+            "lastLaunchResult": server.last_launch_result,
+            "dataReplicationInfo": {
+                "dataReplicationState": server.replication_state,
+                "lagDuration": f"PT{server.lag_seconds}S",
+                "replicatedDisks": [
+                    {
+                        "deviceName": "/dev/xvda",
+                        "totalStorageBytes": disk_bytes,
+                        "replicatedStorageBytes": disk_bytes,
+                        "rescannedStorageBytes": 0,
+                        "backloggedStorageBytes": 0,
+                    }
+                ],
+                "stagingAvailabilityZone": f"{self.region}a",
+            },
+            "lifeCycle": {
+                "addedToServiceDateTime": iso(server.added_at),
+                "firstByteDateTime": iso(server.added_at),
+                "lastSeenByServiceDateTime": iso(now - timedelta(seconds=server.lag_seconds)),
+                "elapsedReplicationDuration": f"PT{int((now - server.added_at).total_seconds())}S",
+                **({"lastLaunch": server.last_launch} if server.last_launch else {}),
+            },
+            "sourceProperties": {
+                "lastUpdatedDateTime": iso(server.added_at),
+                "recommendedInstanceType": "m5.large",
+                "identificationHints": {
+                    "hostname": server.hostname,
+                    "fqdn": f"{server.hostname}.corp.example",
+                    "vmWareUuid": server.hardware_id,
+                },
+                "networkInterfaces": [
+                    {"macAddress": "02:00:00:00:00:01", "ips": ["192.168.0.10"], "isPrimary": True}
+                ],
+                "disks": [{"deviceName": "/dev/xvda", "bytes": disk_bytes}],
+                "cpus": [{"cores": 2, "modelName": "Intel Xeon"}],
+                "ramBytes": 8 * 1024**3,
+                "os": {"fullString": "Amazon Linux 2023"},
+            },
+            "stagingArea": {"status": "NOT_EXTENDED"},
+            "replicationDirection": "FAILOVER",
+        }
+        if server.recovery_instance_id is not None:
+            view["recoveryInstanceId"] = server.recovery_instance_id
+        return view
+
+    def _instance_view(self, inst: _Instance) -> dict[str, Any]:
+        view: dict[str, Any] = {
+            "recoveryInstanceID": inst.recovery_instance_id,
+            "ec2InstanceID": inst.recovery_instance_id,
+            "ec2InstanceState": inst.state,
+            "jobID": inst.job_id,
+            "sourceServerID": inst.source_server_id,
+            "arn": inst.arn,
+            "tags": dict(inst.tags),
+            "isDrill": inst.is_drill,
+            "originEnvironment": "ON_PREMISES",
+            "recoveryInstanceProperties": {
+                "lastUpdatedDateTime": iso(inst.launched_at),
+                "identificationHints": {
+                    "hostname": inst.hostname,
+                    "awsInstanceID": inst.recovery_instance_id,
+                },
+                "networkInterfaces": [{"ips": [inst.private_ip], "isPrimary": True}],
+                "cpus": [{"cores": 2, "modelName": "Intel Xeon"}],
+                "ramBytes": 8 * 1024**3,
+                "os": {"fullString": "Amazon Linux 2023"},
+            },
+        }
+        if inst.point_in_time is not None:
+            view["pointInTimeSnapshotDateTime"] = iso(inst.point_in_time)
+        return view
+
+    # ------------------------------------------------------------------ helpers
+
+    def _tags_of(self, arn: str) -> dict[str, str]:
+        for job in self._jobs.values():
+            if job.arn == arn:
+                return job.tags
+        for server in self._servers.values():
+            if server.arn == arn:
+                return server.tags
+        for inst in self._instances.values():
+            if inst.arn == arn:
+                return inst.tags
+        raise DrsError("ResourceNotFoundException", f"Resource {arn} not found", resourceId=arn)
+
+    def _private_ip(self) -> str:
+        return f"10.{self._rng.randrange(256)}.{self._rng.randrange(256)}.{self._rng.randrange(1, 255)}"
+
+    def _arn(self, kind: str, resource_id: str) -> str:
+        return f"arn:aws:drs:{self.region}:{self.account_id}:{kind}/{resource_id}"
+
+    def _new_id(self, prefix: str, length: int, alphabet: str) -> str:
+        return prefix + "".join(self._rng.choice(alphabet) for _ in range(length))
+
+
+# ---------------------------------------------------------------------- module helpers
+
+_ROUTES_BY_METHOD = {"POST": "TagResource", "GET": "ListTagsForResource", "DELETE": "UntagResource"}
+
+
+def _route(method: str, path: str, query: dict[str, list[str]]) -> tuple[str, dict[str, Any]]:
+    if path.startswith("/tags/"):
+        args: dict[str, Any] = {"resourceArn": unquote(path[len("/tags/") :])}
+        if "tagKeys" in query:
+            args["tagKeys"] = query["tagKeys"]
+        return _ROUTES_BY_METHOD.get(method, f"{method} /tags"), args
+    return path.strip("/").split("/", 1)[0] or "Unknown", {}
+
+
+def _invalid(field_name: str, message: str) -> DrsError:
+    return DrsError(
+        "ValidationException",
+        message,
+        reason="fieldValidationFailed",
+        fieldList=[{"name": field_name, "message": message}],
+    )
+
+
+def _parse_time(filters: dict[str, Any], key: str) -> datetime | None:
+    value = filters.get(key)
+    if not value:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError as exc:
+        raise _invalid(key, f"{key} is not an ISO 8601 date-time: {value}") from exc
+
+
+def _page(items: list[Any], args: dict[str, Any]) -> tuple[list[Any], str | None]:
+    token = args.get("nextToken")
+    try:
+        start = int(token) if token else 0
+    except ValueError as exc:
+        raise _invalid("nextToken", f"Invalid pagination token: {token}") from exc
+    size = int(args.get("maxResults") or _DEFAULT_PAGE)
+    end = start + size
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+def _with_token(body: dict[str, Any], token: str | None) -> dict[str, Any]:
+    if token is not None:
+        body["nextToken"] = token
+    return body
+
+
+def _check_id(value: str, prefix: str, length: int) -> None:
+    body = value[len(prefix) :]
+    if not value.startswith(prefix) or len(body) != length or not body.isalnum() or not body.isascii():
+        raise ValueError(f"{value!r} is not a DRS id ({prefix} followed by {length} letters or digits)")

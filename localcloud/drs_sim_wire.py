@@ -1,0 +1,137 @@
+"""HTTP plumbing of the DRS simulator: botocore ``before-send`` hooks, responses and wire errors.
+
+botocore emits ``before-send.drs.<Operation>`` just before it would send a prepared request; a handler
+that returns an ``AWSResponse`` short-circuits the network. The response then goes through botocore's
+own rest-json parser, so everything here must match the ``drs`` service model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import botocore.handlers
+from botocore.awsrequest import AWSResponse
+
+EVENT_NAME = "before-send.drs"
+_UNIQUE_ID = "localcloud-drs-simulator"
+
+# HTTP status of every error the simulator answers with (from the botocore drs model)
+ERROR_STATUS = {
+    "ThrottlingException": 429,
+    "ValidationException": 400,
+    "ConflictException": 409,
+    "ServiceQuotaExceededException": 402,
+    "ResourceNotFoundException": 404,
+    "InternalServerException": 500,
+    "UninitializedAccountException": 400,
+    "AccessDeniedException": 403,
+}
+
+
+class DrsError(Exception):
+    """A modeled DRS error; ``fields`` are extra body members, ``headers`` extra response headers."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **fields: Any,
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        if code not in ERROR_STATUS:
+            raise ValueError(f"unsupported DRS error code {code}")
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+        self.fields = fields
+
+    @property
+    def status(self) -> int:
+        return ERROR_STATUS[self.code]
+
+
+class _RawBody:
+    """The minimal urllib3-like raw body botocore reads (``stream()``)."""
+
+    def __init__(self, payload: bytes) -> None:
+        self._payload = payload
+
+    def stream(self, amt: int | None = None, decode_content: bool = True) -> Iterator[bytes]:
+        if self._payload:
+            yield self._payload
+
+    def read(self, amt: int | None = None) -> bytes:
+        payload, self._payload = self._payload, b""
+        return payload
+
+
+def json_response(url: str, status: int, body: dict[str, Any] | None, headers: dict[str, str]) -> AWSResponse:
+    payload = json.dumps(body).encode() if body is not None else b""
+    all_headers = {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(payload)),
+        "x-amzn-RequestId": headers.pop("x-amzn-RequestId", "00000000-0000-0000-0000-000000000000"),
+        **headers,
+    }
+    return AWSResponse(url, status, all_headers, _RawBody(payload))
+
+
+def error_response(url: str, error: DrsError, request_id: str) -> AWSResponse:
+    body: dict[str, Any] = {"message": error.message, **error.fields}
+    headers = {"x-amzn-ErrorType": error.code, "x-amzn-RequestId": request_id, **error.headers}
+    return json_response(url, error.status, body, headers)
+
+
+class _Handles(Protocol):
+    def handle(self, request: Any, **kwargs: Any) -> AWSResponse | None: ...
+
+
+_current: _Handles | None = None
+
+
+def _global_handler(request: Any, **kwargs: Any) -> AWSResponse | None:
+    simulator = _current
+    if simulator is None:
+        return None
+    return simulator.handle(request, **kwargs)
+
+
+def install_globally(simulator: _Handles) -> None:
+    """Serve every boto3 ``drs`` client created from now on (and boto3's default session) by ``simulator``.
+
+    Calling it again swaps the simulator; clients already made keep dispatching to the current one.
+    """
+    global _current  # noqa: PLW0603 - the one process-wide hook botocore offers
+    _current = simulator
+    entry = (EVENT_NAME, _global_handler)
+    if entry not in botocore.handlers.BUILTIN_HANDLERS:
+        botocore.handlers.BUILTIN_HANDLERS.append(entry)
+    for session in _existing_sessions():
+        session.register(EVENT_NAME, _global_handler, unique_id=_UNIQUE_ID)
+
+
+def uninstall_globally() -> None:
+    """Stop serving DRS globally: later clients talk to the network again."""
+    global _current  # noqa: PLW0603
+    _current = None
+    entry = (EVENT_NAME, _global_handler)
+    while entry in botocore.handlers.BUILTIN_HANDLERS:
+        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+    for session in _existing_sessions():
+        session.unregister(EVENT_NAME, _global_handler, unique_id=_UNIQUE_ID)
+
+
+def current_simulator() -> _Handles | None:
+    return _current
+
+
+def _existing_sessions() -> list[Any]:
+    """boto3's default session registered its built-in handlers when it was created: patch it too."""
+    import boto3  # noqa: PLC0415 - imported lazily: boto3 is only needed for the default session
+
+    session = boto3.DEFAULT_SESSION
+    return [session._session] if session is not None else []

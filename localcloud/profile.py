@@ -1,0 +1,79 @@
+"""The simulation profile (`drs-orch run --sim PROFILE.yaml`): what the local cloud pretends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from localcloud.drs_sim_config import DrsSimConfig
+
+
+class ProfileError(ValueError):
+    pass
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class ClockProfile(_Section):
+    speed: float = Field(default=1.0, gt=0, description="simulated seconds per real second")
+    pace: bool = Field(default=False, description="wait out idle gaps in real time / speed")
+
+
+class FaultsProfile(_Section):
+    duplicate_delivery: float = Field(default=0.0, ge=0, le=1, description="share of events delivered twice")
+    crash_after_start_recovery: float = Field(
+        default=0.0, ge=0, le=1, description="share of StartRecovery calls whose Lambda dies right after")
+
+
+class SimProfile(_Section):
+    seed: int = 0
+    clock: ClockProfile = Field(default_factory=ClockProfile)
+    drs: dict[str, Any] = Field(default_factory=dict)
+    ssm: dict[str, Any] = Field(default_factory=dict)
+    faults: FaultsProfile = Field(default_factory=FaultsProfile)
+
+    @field_validator("drs")
+    @classmethod
+    def _drs_is_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
+        DrsSimConfig.from_profile(value)  # raises ValueError naming an unknown key
+        return value
+
+    def drs_config(self) -> DrsSimConfig:
+        section = dict(self.drs)
+        section.setdefault("seed", self.seed)
+        return DrsSimConfig.from_profile(section)
+
+
+def load_profile(path: str | Path | None, **overrides: Any) -> SimProfile:
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise ProfileError(f"{path}: cannot read simulation profile: {exc.strerror or exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ProfileError(f"{path}: a simulation profile is a mapping of sections")
+        data = loaded or {}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        return SimProfile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise ProfileError(f"{path or 'profile'}: {problems}") from exc

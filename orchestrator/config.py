@@ -1,0 +1,25 @@
+"""Configuration read once from the environment (the CDK stack and the local cloud set it)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    table_name: str = Field(default="drs-orchestrator-ledger", validation_alias="LEDGER_TABLE_NAME")
+    bus_name: str = Field(default="drs-orchestrator", validation_alias="EVENT_BUS_NAME")
+    bus_arn: str = Field(default="", validation_alias="EVENT_BUS_ARN")
+    scheduler_group: str = Field(default="drs-orchestrator", validation_alias="SCHEDULER_GROUP_NAME")
+    scheduler_role_arn: str = Field(default="", validation_alias="SCHEDULER_ROLE_ARN")
+    region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+    finished_ttl_days: int = Field(default=90, validation_alias="FINISHED_EXECUTION_TTL_DAYS")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

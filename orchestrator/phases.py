@@ -1,0 +1,108 @@
+"""The phases of a wave that run around its launch: pre-launch and judging the launch + post-launch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from events.models import DRSJobCompleted, PostLaunchDone, PreLaunchDone, ServerLaunch, WaveFailed, WaveReady
+from orchestrator.execution import frozen_plan
+from orchestrator.ledger import Outcome
+from orchestrator.observability import logger, metrics
+from orchestrator.runtime import Runtime
+
+
+def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
+    """READY -> PRE_LAUNCH, run the pre-launch scripts (none yet: pass straight through)."""
+    execution = rt.ledger.get_execution(detail.execution_id)
+    if execution is None:
+        logger.warning("WaveReady for an unknown execution", execution_id=detail.execution_id)
+        return
+    if execution["status"] != "RUNNING":
+        logger.info("wave held: execution is not running", execution_id=detail.execution_id,
+                    wave_id=detail.wave_id, status=execution["status"])
+        return
+    outcome = rt.ledger.transition_wave(
+        detail.execution_id, detail.wave_id, from_=["READY"], to="PRE_LAUNCH", key=event_id,
+        sets={"preLaunchAt": rt.ledger.now()},
+    )
+    if not outcome.proceed:
+        logger.info("duplicate or stale WaveReady ignored", wave_id=detail.wave_id)
+        return
+    wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
+    rt.bus.publish(PreLaunchDone(execution_id=detail.execution_id, plan_id=detail.plan_id, wave_id=detail.wave_id,
+                                 attempt=int(wave.get("attempt", 1))))
+
+
+def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple[bool, str, list[ServerLaunch]]:
+    """Did the wave launch well enough? CRITICAL failures fail it; OPTIONAL ones count toward the threshold."""
+    servers = wave.get("servers", {})
+    failed = [
+        ServerLaunch(source_server_id=sid, launch_status=s.get("launchStatus", "NOT_STARTED"),
+                     recovery_instance_id=s.get("recoveryInstanceId"), criticality=s.get("criticality"),
+                     reason=s.get("reason"))
+        for sid, s in sorted(servers.items()) if s.get("launchStatus") != "LAUNCHED"
+    ]
+    critical = [f for f in failed if f.criticality == "CRITICAL"]
+    total = len(servers)
+    launched = total - len(failed)
+    if critical:
+        names = ", ".join(f.source_server_id for f in critical)
+        return False, f"{len(critical)} CRITICAL server(s) did not launch: {names}", failed
+    if success_threshold is not None and total and launched / total < success_threshold:
+        return False, (f"only {launched}/{total} servers launched, below the success threshold "
+                       f"{success_threshold:.0%}"), failed
+    return True, f"{launched}/{total} servers launched", failed
+
+
+def on_job_completed(rt: Runtime, detail: DRSJobCompleted, event_id: str) -> None:
+    """Record a finished job; when the wave's last job is in, judge the launch and go to post-launch."""
+    servers = {
+        s.source_server_id: {"launchStatus": s.launch_status, "recoveryInstanceId": s.recovery_instance_id,
+                             "reason": s.reason}
+        for s in detail.servers
+    }
+    outcome, wave = rt.ledger.record_job_done(detail.execution_id, detail.wave_id, job_id=detail.job_id,
+                                              servers=servers, key=event_id)
+    if outcome is Outcome.REJECTED or wave is None:
+        logger.info("job already recorded", job_id=detail.job_id)
+        return
+    if int(wave.get("jobsDone", 0)) < int(wave.get("jobsExpected", 0)) or wave.get("status") != "LAUNCHING":
+        return
+    close_launch(rt, detail.execution_id, detail.plan_id, detail.wave_id, key=f"{event_id}:judge")
+
+
+def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, key: str) -> None:
+    """Every job of the wave has ended: judge it, then post-launch or fail."""
+    execution = rt.ledger.get_execution(execution_id)
+    wave = rt.ledger.get_wave(execution_id, wave_id)
+    if execution is None or wave is None:
+        return
+    plan_wave = frozen_plan(execution).wave(wave_id)
+    ok, reason, failed = judge_launch(wave, plan_wave.success_threshold)
+    attempt = int(wave.get("attempt", 1))
+    metrics.add_metric(name="ServersFailed", unit="Count", value=len(failed))
+    if not ok:
+        outcome = rt.ledger.finish_wave(execution_id, wave_id, from_=["LAUNCHING"], to="FAILED", key=key,
+                                        sets={"reason": reason, "launchedAt": rt.ledger.now()})
+        if outcome.proceed:
+            rt.ledger.record_execution_failure(execution_id, wave_id)
+            logger.warning("wave failed", wave_id=wave_id, reason=reason)
+            rt.bus.publish(WaveFailed(execution_id=execution_id, plan_id=plan_id, wave_id=wave_id,
+                                      attempt=attempt, reason=reason, on_failure=plan_wave.on_failure.value,
+                                      failed_servers=failed))
+        return
+    outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=["LAUNCHING"], to="LAUNCHED", key=key,
+                                        sets={"launchedAt": rt.ledger.now(), "launchSummary": reason})
+    if not outcome.proceed:
+        return
+    start_post_launch(rt, execution_id, plan_id, wave_id, attempt=attempt, key=key)
+
+
+def start_post_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, attempt: int,
+                      key: str) -> None:
+    """LAUNCHED -> POST_LAUNCH, run the post-launch scripts (none yet: pass straight through)."""
+    outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=["LAUNCHED"], to="POST_LAUNCH",
+                                        key=key, sets={"postLaunchAt": rt.ledger.now()})
+    if not outcome.proceed:
+        return
+    rt.bus.publish(PostLaunchDone(execution_id=execution_id, plan_id=plan_id, wave_id=wave_id, attempt=attempt))

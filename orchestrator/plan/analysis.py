@@ -1,0 +1,182 @@
+"""What a run of a plan will do: dependency layers, the critical path, DRS jobs under the quotas."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.plan.model import Plan
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """DRS quotas (not adjustable; read them from Service Quotas at run time, these are the defaults)."""
+
+    servers_per_job: int = 100  # L-B827C881
+    concurrent_jobs: int = 20  # L-D88FAC3A
+    servers_in_all_jobs: int = 500  # L-05AFA8C6
+
+
+def _index(plan: Plan) -> dict[str, int]:
+    return {wave_id: index for index, wave_id in enumerate(plan.wave_ids)}
+
+
+def _children(plan: Plan) -> dict[str, list[str]]:
+    children: dict[str, list[str]] = {wave.wave_id: [] for wave in plan.waves}
+    for wave in plan.waves:
+        for dep in wave.depends_on:
+            children[dep].append(wave.wave_id)
+    return children
+
+
+def _topological(plan: Plan) -> list[str]:
+    """Wave ids, every wave after the waves it depends on, otherwise in plan order."""
+    order: list[str] = []
+    placed: set[str] = set()
+    remaining = list(plan.waves)
+    while remaining:
+        ready = [wave for wave in remaining if set(wave.depends_on) <= placed]
+        if not ready:  # a validated plan has no cycle
+            msg = "the plan has a dependency cycle"
+            raise ValueError(msg)
+        for wave in ready:
+            order.append(wave.wave_id)
+            placed.add(wave.wave_id)
+        remaining = [wave for wave in remaining if wave.wave_id not in placed]
+    return order
+
+
+def layers(plan: Plan) -> list[list[str]]:
+    """Dependency layers: layer n holds the waves whose longest dependency chain has n waves.
+
+    The waves of a layer can start together; with no dependencies at all there is one layer.
+    """
+    depth: dict[str, int] = {}
+    for wave_id in _topological(plan):
+        deps = plan.wave(wave_id).depends_on
+        depth[wave_id] = 1 + max((depth[dep] for dep in deps), default=-1)
+    out: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for wave_id in plan.wave_ids:
+        out[depth[wave_id]].append(wave_id)
+    return out
+
+
+def critical_path(plan: Plan, wave_seconds: dict[str, float] | None = None) -> list[str]:
+    """The longest chain of dependent waves, from a root to a leaf.
+
+    Each wave weighs `wave_seconds[wave_id]` (an estimated duration) or 1; ties go to plan order.
+    """
+    weights = wave_seconds or {}
+    index = _index(plan)
+    best: dict[str, float] = {}
+    previous: dict[str, str | None] = {}
+    for wave_id in _topological(plan):
+        deps = sorted(plan.wave(wave_id).depends_on, key=lambda dep: (-best[dep], index[dep]))
+        before = deps[0] if deps else None
+        best[wave_id] = weights.get(wave_id, 1.0) + (best[before] if before else 0.0)
+        previous[wave_id] = before
+    if not best:
+        return []
+    end: str | None = min(best, key=lambda wave_id: (-best[wave_id], index[wave_id]))
+    path: list[str] = []
+    while end is not None:
+        path.append(end)
+        end = previous[end]
+    return list(reversed(path))
+
+
+def cut_jobs(server_ids: list[str], per_job: int = 100) -> list[list[str]]:
+    """Balanced chunks of at most `per_job`, in order: 250 servers -> 84, 83, 83."""
+    if per_job < 1:
+        msg = f"per_job must be at least 1, not {per_job}"
+        raise ValueError(msg)
+    if not server_ids:
+        return []
+    count = math.ceil(len(server_ids) / per_job)
+    base, extra = divmod(len(server_ids), count)
+    chunks: list[list[str]] = []
+    start = 0
+    for chunk in range(count):
+        size = base + (1 if chunk < extra else 0)
+        chunks.append(server_ids[start : start + size])
+        start += size
+    return chunks
+
+
+def upstream(plan: Plan, wave_id: str) -> set[str]:
+    """Every wave `wave_id` depends on, directly or not."""
+    seen: set[str] = set()
+    stack = list(plan.wave(wave_id).depends_on)
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(plan.wave(current).depends_on)
+    return seen
+
+
+def downstream(plan: Plan, wave_id: str) -> set[str]:
+    """Every wave that depends on `wave_id`, directly or not."""
+    plan.wave(wave_id)
+    children = _children(plan)
+    seen: set[str] = set()
+    stack = list(children[wave_id])
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(children[current])
+    return seen
+
+
+def _rounds(jobs: list[tuple[str, int]], quotas: Quotas) -> list[dict[str, Any]]:
+    """Pack jobs, in order, into rounds that each fit the concurrent-job and server quotas."""
+    rounds: list[dict[str, Any]] = []
+    current: dict[str, Any] = {"jobs": 0, "servers": 0, "waves": []}
+    for wave_id, size in jobs:
+        too_many = current["jobs"] + 1 > quotas.concurrent_jobs
+        too_big = current["servers"] + size > quotas.servers_in_all_jobs
+        if current["jobs"] and (too_many or too_big):
+            rounds.append(current)
+            current = {"jobs": 0, "servers": 0, "waves": []}
+        current["jobs"] += 1
+        current["servers"] += size
+        if wave_id not in current["waves"]:
+            current["waves"].append(wave_id)
+    if current["jobs"]:
+        rounds.append(current)
+    return rounds
+
+
+def launch_schedule(plan: Plan, quotas: Quotas = Quotas()) -> dict[str, Any]:
+    """Per wave its DRS jobs; per layer how many jobs and servers would run at once and whether
+    the layer must be queued into several rounds to stay under the quotas.
+
+    `{"quotas": {...}, "waves": {waveId: {"servers": n, "jobs": [sizes]}},
+      "layers": [{"index", "waves", "jobs", "servers", "rounds": [{"jobs", "servers", "waves"}], "queued"}]}`
+    """
+    waves: dict[str, dict[str, Any]] = {}
+    for wave in plan.waves:
+        jobs = cut_jobs(wave.server_ids, quotas.servers_per_job)
+        waves[wave.wave_id] = {"servers": len(wave.server_ids), "jobs": [len(job) for job in jobs]}
+    layer_rows: list[dict[str, Any]] = []
+    for number, layer in enumerate(layers(plan)):
+        layer_jobs = [(wave_id, size) for wave_id in layer for size in waves[wave_id]["jobs"]]
+        rounds = _rounds(layer_jobs, quotas)
+        layer_rows.append(
+            {
+                "index": number,
+                "waves": layer,
+                "jobs": len(layer_jobs),
+                "servers": sum(size for _, size in layer_jobs),
+                "rounds": rounds,
+                "queued": len(rounds) > 1,
+            }
+        )
+    limits = {
+        "serversPerJob": quotas.servers_per_job,
+        "concurrentJobs": quotas.concurrent_jobs,
+        "serversInAllJobs": quotas.servers_in_all_jobs,
+    }
+    return {"quotas": limits, "waves": waves, "layers": layer_rows}

@@ -1,0 +1,165 @@
+"""The ledger's side of the choreography: close waves, release dependents, apply failure policy and
+close the plan. Every step is a conditional write, so duplicates and replays change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from events.models import (
+    PlanCancelled,
+    PlanCompleted,
+    PlanFailed,
+    PostLaunchDone,
+    WaveCompleted,
+    WaveFailed,
+    WaveReady,
+    WaveSkipped,
+)
+from orchestrator.clock import parse_iso
+from orchestrator.execution import frozen_plan
+from orchestrator.ledger import EXECUTION_FINAL, NOT_STARTED_WAVE, Outcome
+from orchestrator.observability import logger, metrics
+from orchestrator.plan import downstream
+from orchestrator.runtime import Runtime
+
+
+def on_post_launch_done(rt: Runtime, detail: PostLaunchDone, event_id: str) -> None:
+    outcome = rt.ledger.finish_wave(detail.execution_id, detail.wave_id, from_=["POST_LAUNCH"], to="COMPLETED",
+                                    key=event_id, sets={"completedAt": rt.ledger.now()})
+    if not outcome.proceed:
+        logger.info("duplicate PostLaunchDone ignored", wave_id=detail.wave_id)
+        return
+    execution = rt.ledger.get_execution(detail.execution_id)
+    wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id)
+    if execution is None or wave is None:
+        return
+    servers = wave.get("servers", {}).values()
+    launched = sum(1 for s in servers if s.get("launchStatus") == "LAUNCHED")
+    released = release_dependents(rt, execution, detail.wave_id, key=event_id)
+    metrics.add_metric(name="WavesCompleted", unit="Count", value=1)
+    rt.bus.publish(WaveCompleted(execution_id=detail.execution_id, plan_id=detail.plan_id, wave_id=detail.wave_id,
+                                 attempt=detail.attempt, servers_launched=launched,
+                                 servers_failed=len(wave.get("servers", {})) - launched,
+                                 released_wave_ids=released))
+    close_plan_if_done(rt, detail.execution_id, key=event_id)
+
+
+def release_dependents(rt: Runtime, execution: dict[str, Any], wave_id: str, *, key: str) -> list[str]:
+    """Count `wave_id` as met on each dependent; the write that reaches zero releases that wave."""
+    execution_id = execution["executionId"]
+    wave = rt.ledger.get_wave(execution_id, wave_id) or {}
+    released: list[str] = []
+    for dependent in wave.get("dependents", []):
+        remaining = rt.ledger.release(execution_id, dependent, released_by=wave_id)
+        if remaining is None:
+            # already counted: a replay after a crash may still owe the WaveReady
+            current = rt.ledger.get_wave(execution_id, dependent) or {}
+            if current.get("status") == "READY" and current.get("lastKey") == f"{key}:{dependent}":
+                released.append(dependent)
+            continue
+        if remaining == 0 and make_ready(rt, execution_id, dependent, key=f"{key}:{dependent}"):
+            released.append(dependent)
+    if released:
+        rt.bus.publish(*[WaveReady(execution_id=execution_id, plan_id=execution["planId"], wave_id=w)
+                         for w in released])
+    return released
+
+
+def make_ready(rt: Runtime, execution_id: str, wave_id: str, *, key: str) -> bool:
+    """PENDING (with every dependency met) -> READY, unless the plan is paused or stopping."""
+    execution = rt.ledger.get_execution(execution_id) or {}
+    if execution.get("status") != "RUNNING":
+        logger.info("release held", wave_id=wave_id, status=execution.get("status"))
+        return False
+    outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=["PENDING"], to="READY", key=key,
+                                        sets={"readyAt": rt.ledger.now()})
+    return outcome.proceed
+
+
+def on_wave_failed(rt: Runtime, detail: WaveFailed, event_id: str) -> None:
+    """Apply the failed wave's policy: STOP the plan, or CONTINUE without everything downstream of it."""
+    execution = rt.ledger.get_execution(detail.execution_id)
+    if execution is None:
+        return
+    plan = frozen_plan(execution)
+    if detail.on_failure == "STOP":
+        stop_plan(rt, execution, reason=f"wave {detail.wave_id} failed: {detail.reason}", key=event_id)
+    else:
+        for wave_id in sorted(downstream(plan, detail.wave_id)):
+            skip_wave(rt, execution, wave_id, reason=f"upstream wave {detail.wave_id} failed",
+                      because_of=detail.wave_id, key=f"{event_id}:{wave_id}")
+    close_plan_if_done(rt, detail.execution_id, key=event_id)
+
+
+def skip_wave(rt: Runtime, execution: dict[str, Any], wave_id: str, *, reason: str, because_of: str | None,
+              key: str, from_: list[str] | None = None) -> bool:
+    outcome = rt.ledger.finish_wave(execution["executionId"], wave_id, from_=from_ or sorted(NOT_STARTED_WAVE),
+                                    to="SKIPPED", key=key, sets={"reason": reason})
+    if outcome is Outcome.REJECTED:
+        return False
+    rt.bus.publish(WaveSkipped(execution_id=execution["executionId"], plan_id=execution["planId"],
+                               wave_id=wave_id, reason=reason, because_of=because_of))
+    return True
+
+
+def skip_wave_for_stop(rt: Runtime, execution: dict[str, Any], wave_id: str, *, from_: list[str],
+                       key: str) -> None:
+    skip_wave(rt, execution, wave_id, reason=f"plan is {execution['status']}", because_of=None, key=key,
+              from_=from_)
+    close_plan_if_done(rt, execution["executionId"], key=key)
+
+
+def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
+              cancel: bool = False) -> bool:
+    """Nothing new starts: waves not yet started are SKIPPED, running ones finish and are recorded."""
+    execution_id = execution["executionId"]
+    sets: dict[str, Any] = {"stopReason": reason}
+    if cancel:
+        sets["cancelRequested"] = True
+    outcome = rt.ledger.set_execution_status(execution_id, from_=["RUNNING", "PAUSED"], to="STOPPING", key=key,
+                                             sets=sets)
+    if outcome is Outcome.REJECTED:
+        return False
+    stopped = rt.ledger.get_execution(execution_id) or execution
+    for wave in rt.ledger.list_waves(execution_id):
+        if wave["status"] in NOT_STARTED_WAVE:
+            skip_wave(rt, stopped, wave["waveId"], reason=reason, because_of=None, key=f"{key}:{wave['waveId']}")
+    return True
+
+
+def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str) -> None:
+    """When every wave is terminal, close the execution once and publish how it ended."""
+    execution = rt.ledger.get_execution(execution_id)
+    if execution is None or execution["status"] in EXECUTION_FINAL:
+        return
+    if int(execution["terminalCount"]) < int(execution["waveCount"]):
+        return
+    waves = rt.ledger.list_waves(execution_id)
+    failed = sorted(w["waveId"] for w in waves if w["status"] == "FAILED")
+    if execution.get("cancelRequested"):
+        final = "CANCELLED"
+    elif failed or execution["status"] == "STOPPING":
+        final = "FAILED"
+    else:
+        final = "COMPLETED"
+    outcome = rt.ledger.set_execution_status(execution_id, from_=["RUNNING", "STOPPING", "PAUSED"], to=final,
+                                             key=f"close:{key}")
+    if outcome is Outcome.REJECTED:
+        return
+    started = parse_iso(execution["startedAt"])
+    duration = (rt.clock.now() - started).total_seconds()
+    plan_id = execution["planId"]
+    metrics.add_metric(name=f"Plans{final.title()}", unit="Count", value=1)
+    logger.info("plan closed", execution_id=execution_id, status=final, duration_seconds=duration)
+    if final == "COMPLETED":
+        rt.bus.publish(PlanCompleted(
+            execution_id=execution_id, plan_id=plan_id, mode=execution["mode"],
+            waves_completed=sum(1 for w in waves if w["status"] == "COMPLETED"),
+            waves_skipped=sum(1 for w in waves if w["status"] == "SKIPPED"), duration_seconds=duration))
+    elif final == "CANCELLED":
+        rt.bus.publish(PlanCancelled(execution_id=execution_id, plan_id=plan_id,
+                                     requested_by=str(execution.get("requestedBy", "unknown"))))
+    else:
+        reason = execution.get("stopReason") or f"{len(failed)} wave(s) failed: {', '.join(failed)}"
+        rt.bus.publish(PlanFailed(execution_id=execution_id, plan_id=plan_id, reason=str(reason),
+                                  failed_wave_ids=failed))

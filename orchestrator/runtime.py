@@ -1,0 +1,66 @@
+"""The collaborators a handler needs, built once per process from the settings.
+
+Handlers call `get_runtime()`; the local cloud and tests install their own with `set_runtime()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from orchestrator.bus import Bus
+from orchestrator.clock import Clock, SystemClock
+from orchestrator.config import Settings, get_settings
+from orchestrator.drs import Drs
+from orchestrator.ledger import Ledger
+from orchestrator.scheduler import Scheduler
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    ledger: Ledger
+    bus: Bus
+    scheduler: Scheduler
+    drs: Drs
+    ssm: Any = None
+
+
+_runtime: Runtime | None = None
+
+
+def build_runtime(settings: Settings | None = None, clock: Clock | None = None,
+                  session: boto3.session.Session | None = None) -> Runtime:
+    settings = settings or get_settings()
+    clock = clock or SystemClock()
+    session = session or boto3.session.Session(region_name=settings.region)
+    # our own retries (state machine Retry, watcher ticks) own DRS throttling: one attempt per call
+    drs_config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+    table = session.resource("dynamodb").Table(settings.table_name)
+    bus_arn = settings.bus_arn or f"arn:aws:events:{settings.region}:000000000000:event-bus/{settings.bus_name}"
+    return Runtime(
+        settings=settings,
+        clock=clock,
+        ledger=Ledger(table, clock, finished_ttl_days=settings.finished_ttl_days),
+        bus=Bus(session.client("events"), settings.bus_name),
+        scheduler=Scheduler(session.client("scheduler"), group=settings.scheduler_group,
+                            role_arn=settings.scheduler_role_arn, bus_arn=bus_arn),
+        drs=Drs(session.client("drs", config=drs_config)),
+        ssm=session.client("ssm"),
+    )
+
+
+def get_runtime() -> Runtime:
+    global _runtime  # noqa: PLW0603 - one runtime per Lambda container, built on first use
+    if _runtime is None:
+        _runtime = build_runtime()
+    return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    global _runtime  # noqa: PLW0603
+    _runtime = runtime
