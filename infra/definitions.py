@@ -164,3 +164,23 @@ def state_machine_definition(substitutions: dict[str, str]) -> str:
     for key, value in substitutions.items():
         text = text.replace("${" + key + "}", value)
     return text
+
+
+# ---- bus policy, archive and alarms (read by the CDK stack) -------------------------------------
+
+# Commands only the configured publishers may put on the orchestrator bus (context `publisherPrincipals`).
+CONTROL_EVENTS: tuple[str, ...] = (
+    "StartPlan", "CancelPlan", "PausePlan", "ResumePlan", "RetryWave", "SkipWave", "ApprovalGranted",
+    "ApprovalDenied",
+)
+# Events that page someone: the alert rule forwards them to the SNS topic.
+ALARM_EVENTS: tuple[str, ...] = ("PlanFailed", "WaveFailed")
+# The archive keeps every orchestrator event; a replay of it rebuilds any past execution.
+ARCHIVE_PATTERN: dict[str, Any] = {"source": [SOURCE]}
+
+
+def alarm_pattern() -> dict[str, Any]:
+    """The alert rule's pattern: failures of live executions only (a replay must not page anyone)."""
+    pattern: dict[str, Any] = {"source": [SOURCE], "detail-type": list(ALARM_EVENTS)}
+    pattern.update(copy.deepcopy(REPLAY_EXCLUSION))
+    return pattern

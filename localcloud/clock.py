@@ -20,8 +20,15 @@ class SimClock:
             raise ValueError("clock speed must be positive")
         self.speed = speed
         self._lock = threading.Lock()
-        self._anchor_sim = start or DEFAULT_START
+        self._start = start or DEFAULT_START
+        self._anchor_sim = self._start
         self._anchor_real = time.perf_counter()
+
+    def restart(self) -> None:
+        """Start the simulated time again from its start (the cloud's own setup does not count)."""
+        with self._lock:
+            self._anchor_sim = self._start
+            self._anchor_real = time.perf_counter()
 
     def now(self) -> datetime:
         with self._lock:

@@ -159,6 +159,9 @@ class LocalCloud:
         self._create_resources()
         self.runtime = build_runtime(Settings(), clock=self.clock, session=self.session)
         set_runtime(self.runtime)
+        for name in FUNCTIONS:  # import every handler now: a cold start is not simulated time
+            self.lambdas.handler_for(name)
+        self.clock.restart()
 
     def stop(self) -> None:
         set_runtime(None)

@@ -1,0 +1,158 @@
+"""Build the Lambda code asset without Docker.
+
+One directory asset serves every function (each has its own handler module): our packages plus the
+runtime dependencies, installed by pip for the Lambda platform (Python 3.12 on arm64) from binary wheels.
+
+- The dependency directory is cached by a hash of the pinned requirements, so repeated synths do not
+  reinstall; the asset directory is cached by a hash of the dependencies and our source files.
+- Both are built in a temporary directory and renamed into place, so parallel synths (pytest-xdist
+  workers) never see a half-built directory.
+- `DRS_ORCH_SKIP_BUNDLE=1` (or context `skipBundle`) builds only our own code (no pip): fast tests.
+
+The pins are read from the installed distributions (importlib.metadata), so they match what
+`pyproject.toml` resolved in the venv the tests run against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CACHE_DIR = REPO_ROOT / "cdk.out" / ".bundles"
+SKIP_ENV = "DRS_ORCH_SKIP_BUNDLE"
+CACHE_ENV = "DRS_ORCH_BUNDLE_DIR"
+
+LAMBDA_PLATFORM = "manylinux2014_aarch64"
+LAMBDA_PYTHON = "3.12"
+
+# Distribution name and the extras the functions need.
+RUNTIME_REQUIREMENTS: tuple[tuple[str, str], ...] = (
+    ("aws-lambda-powertools", "[parser,tracer]"),
+    ("pydantic", ""),
+    ("pydantic-settings", ""),
+    ("PyYAML", ""),
+)
+
+# Our code in the asset: whole packages, and single files of the infra package (the shared definitions).
+PACKAGES: tuple[str, ...] = ("events", "orchestrator", "handlers")
+INFRA_FILES: tuple[str, ...] = ("infra/__init__.py", "infra/definitions.py", "infra/wave_launch.asl.json")
+# Never shipped: the operator CLI (typer, rich), caches, and (by not listing it) localcloud.
+EXCLUDED_GLOBS: tuple[str, ...] = ("orchestrator/cli*.py",)
+EXCLUDED_PARTS = frozenset({"__pycache__"})
+EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
+
+
+def requirements() -> list[str]:
+    """`name[extras]==version` for each runtime dependency, pinned to the venv's installed version."""
+    return [f"{name}{extras}=={version(name)}" for name, extras in RUNTIME_REQUIREMENTS]
+
+
+def source_files(root: Path = REPO_ROOT) -> list[Path]:
+    """Our files that go into the asset, relative to `root`, sorted."""
+    excluded = {path for pattern in EXCLUDED_GLOBS for path in root.glob(pattern)}
+    files: list[Path] = []
+    for package in PACKAGES:
+        for path in (root / package).rglob("*"):
+            if not path.is_file() or path in excluded:
+                continue
+            rel = path.relative_to(root)
+            if EXCLUDED_PARTS.intersection(rel.parts) or path.suffix in EXCLUDED_SUFFIXES:
+                continue
+            files.append(rel)
+    files.extend(Path(name) for name in INFRA_FILES)
+    return sorted(files)
+
+
+def _digest(lines: Iterable[str | bytes]) -> str:
+    sha = hashlib.sha256()
+    for line in lines:
+        sha.update(line.encode() if isinstance(line, str) else line)
+        sha.update(b"\0")
+    return sha.hexdigest()[:16]
+
+
+def _code_digest(root: Path, files: list[Path]) -> str:
+    def chunks() -> Iterator[str | bytes]:
+        for rel in files:
+            yield rel.as_posix()
+            yield (root / rel).read_bytes()
+
+    return _digest(chunks())
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR)
+
+
+def _build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
+    """Run `build(tmp_dir)` and rename the result to `target`; a concurrent winner's copy is kept."""
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        build(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not target.is_dir():  # not a lost race: a real error
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def install_dependencies(reqs: list[str], cache: Path) -> Path:
+    """pip-install the Lambda platform wheels of `reqs` once; later calls reuse the cached directory."""
+    target = cache / f"deps-{_digest([LAMBDA_PLATFORM, LAMBDA_PYTHON, *reqs])}"
+
+    def build(tmp: Path) -> None:
+        command = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--platform", LAMBDA_PLATFORM, "--only-binary=:all:", "--python-version", LAMBDA_PYTHON,
+            "--implementation", "cp", "--target", str(tmp), *reqs,
+        ]
+        subprocess.run(command, check=True)  # noqa: S603 - a fixed argv built from our own pins
+
+    return _build_atomically(target, build)
+
+
+def _copy_sources(root: Path, files: list[Path], dest: Path) -> None:
+    for rel in files:
+        out = dest / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, out)
+
+
+def build_lambda_asset(*, skip_dependencies: bool = False, root: Path = REPO_ROOT,
+                       cache: Path | None = None) -> Path:
+    """The directory to hand to `lambda.Code.from_asset`: our code, plus dependencies unless skipped."""
+    cache = cache or cache_dir()
+    files = source_files(root)
+    code = _code_digest(root, files)
+    if skip_dependencies:
+        return _build_atomically(cache / f"code-{code}", lambda tmp: _copy_sources(root, files, tmp))
+
+    deps = install_dependencies(requirements(), cache)
+
+    def build(tmp: Path) -> None:
+        shutil.copytree(deps, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        _copy_sources(root, files, tmp)
+
+    return _build_atomically(cache / f"lambda-{deps.name.removeprefix('deps-')}-{code}", build)
+
+
+def skip_requested(context_value: object = None) -> bool:
+    """Skip pip when the env var or the context flag says so."""
+    if os.environ.get(SKIP_ENV, "").strip().lower() in {"1", "true", "yes"}:
+        return True
+    return str(context_value).strip().lower() in {"1", "true", "yes"}
