@@ -25,7 +25,7 @@ MAX_ENTRY_BYTES = 256 * 1024
 _TIME_FIELD_BYTES = 14  # EventBridge counts a Time field as 14 bytes whether it is set or not
 
 
-class InvalidEvent(ValueError):  # noqa: N818 - the name the handlers and the DLQ tooling use
+class InvalidEvent(ValueError):
     """An event that is not the contract its consumer expects.
 
     `detail_type` is what the event claimed (or `None` when it had none); `errors` lists one readable
@@ -39,7 +39,7 @@ class InvalidEvent(ValueError):  # noqa: N818 - the name the handlers and the DL
         super().__init__(f"invalid {label} event: " + "; ".join(self.errors))
 
 
-class EventTooLarge(ValueError):  # noqa: N818 - mirrors EventBridge's own wording
+class EventTooLarge(ValueError):
     """A PutEvents entry over EventBridge's 256 KiB limit."""
 
 

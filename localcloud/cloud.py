@@ -9,6 +9,7 @@ message to the handler function or starts the state machine, like EventBridge wo
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
@@ -92,7 +93,7 @@ class Stats:
     crashes_injected: int = 0
 
 
-class CrashInjected(RuntimeError):  # noqa: N818 - it is what the chaos profile does
+class CrashInjected(RuntimeError):
     """A fault injected by the profile: the function died at this point."""
 
 
@@ -108,6 +109,7 @@ class LocalCloud:
         self.drs = DrsSimulator(self.clock, self.profile.drs_config(), on_event=self._publish_aws_event)
         self.queues: list[RouteQueue] = []
         self._executions: list[str] = []
+        self._schedules: dict[str, datetime] = {}
         self._mock: Any = None
         self._env_backup: dict[str, str | None] = {}
         self.runtime: Runtime | None = None
@@ -177,7 +179,8 @@ class LocalCloud:
                 os.environ[key] = value
 
     def _speed_up_state_machine_retries(self) -> None:
-        """moto sleeps out Retry intervals in real time; on the simulated clock they pass `speed` times faster."""
+        """moto sleeps out Retry intervals in real time; on the simulated clock they pass `speed` times faster.
+        (Also: deliver events to targets untouched, see below.)"""
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
         clock = self.clock
@@ -187,7 +190,29 @@ class LocalCloud:
             def sleep(seconds: float) -> None:
                 time.sleep(min(seconds / max(clock.speed, 1.0), 0.05))
 
-        retrier_decl.time = _Time  # type: ignore[attr-defined]
+        retrier_decl.time = _Time  # type: ignore[assignment,attr-defined]
+
+        # moto renders every rule target's input through a JSONPath template, even with no
+        # InputTransformer, re-parsing the paths on every event (most of put_events' time) and
+        # dropping `account`. EventBridge delivers the event itself then: so do we.
+        from moto.events.utils import EventTemplateParser
+
+        original = EventTemplateParser.parse
+
+        def parse(input_template: Any, input_paths_map: Any, event: Any) -> Any:
+            if not input_template and not input_paths_map:
+                return copy.deepcopy(event)
+            return original(input_template, input_paths_map, event)
+
+        setattr(EventTemplateParser, "parse", staticmethod(parse))  # noqa: B010 - a class-level patch
+        # the archive's target does use a template: parse each JSONPath once, not per event
+        import functools
+
+        import jsonpath_ng.ext
+
+        jsonpath_parse = getattr(jsonpath_ng.ext, "parse")  # noqa: B009 - not re-exported for mypy
+        if not hasattr(jsonpath_parse, "cache_info"):
+            setattr(jsonpath_ng.ext, "parse", functools.lru_cache(maxsize=256)(jsonpath_parse))  # noqa: B010
 
     # ---- resources from infra.definitions --------------------------------------------------------
 
@@ -249,6 +274,19 @@ class LocalCloud:
 
         self.session.events.register("provide-client-params.events.PutEvents", record)
 
+        def schedule_created(params: dict[str, Any], **_: Any) -> None:
+            expression = str(params.get("ScheduleExpression", ""))
+            if expression.startswith("at("):
+                at = datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
+                self._schedules[str(params["Name"])] = at
+
+        def schedule_deleted(params: dict[str, Any], **_: Any) -> None:
+            self._schedules.pop(str(params.get("Name")), None)
+
+        # an index of the one-time schedules, so the loop need not list them every round
+        self.session.events.register("provide-client-params.scheduler.CreateSchedule", schedule_created)
+        self.session.events.register("provide-client-params.scheduler.DeleteSchedule", schedule_deleted)
+
     def _publish_aws_event(self, entry: dict[str, Any]) -> None:
         """The simulators' AWS service events go to the default bus, as AWS services do."""
         entry = dict(entry)
@@ -265,11 +303,18 @@ class LocalCloud:
 
     # ---- the loop --------------------------------------------------------------------------------
 
+    def _has_messages(self, queue: RouteQueue) -> bool:
+        """A cheap look into moto's queue (no API round trip) before receiving from it."""
+        from moto.sqs.models import sqs_backends
+
+        backend_queue = sqs_backends[ACCOUNT][REGION].queues.get(queue.url.rsplit("/", 1)[-1])
+        return backend_queue is None or bool(backend_queue.messages)
+
     def pump(self) -> bool:
         """Deliver every queued message once. Returns whether anything was delivered."""
         delivered = False
         for queue in self.queues:
-            while True:
+            while self._has_messages(queue):
                 messages = self.sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10,
                                                     VisibilityTimeout=30, WaitTimeSeconds=0).get("Messages", [])
                 if not messages:
@@ -312,6 +357,19 @@ class LocalCloud:
             return
         self.lambdas.invoke(key, event)
 
+    def wait_for_executions(self) -> bool:
+        """Wait for the state machine executions started so far (moto runs each in a thread).
+        Returns whether there were any."""
+        from moto.stepfunctions.parser.backend import execution_worker
+
+        if not self._executions:
+            return False
+        for thread in list(execution_worker.TMP_THREADS):  # type: ignore[attr-defined]
+            thread.join(timeout=60)
+        execution_worker.TMP_THREADS.clear()  # type: ignore[attr-defined]
+        self.running_executions()
+        return True
+
     def running_executions(self) -> int:
         still = []
         for arn in self._executions:
@@ -327,12 +385,9 @@ class LocalCloud:
     def _due_schedules(self) -> tuple[list[dict[str, Any]], datetime | None]:
         due, next_at = [], None
         now = self.clock.now()
-        for summary in self.scheduler.list_schedules(GroupName=SCHEDULER_GROUP).get("Schedules", []):
-            schedule = self.scheduler.get_schedule(Name=summary["Name"], GroupName=SCHEDULER_GROUP)
-            expression = schedule["ScheduleExpression"]
-            at = datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
+        for name, at in sorted(self._schedules.items(), key=lambda item: item[1]):
             if at <= now:
-                due.append(schedule)
+                due.append(self.scheduler.get_schedule(Name=name, GroupName=SCHEDULER_GROUP))
             elif next_at is None or at < next_at:
                 next_at = at
         return due, next_at
@@ -358,9 +413,7 @@ class LocalCloud:
         fired, next_schedule = self.fire_schedules()
         progressed |= fired
         progressed |= self.pump()
-        if self.running_executions():
-            progressed = True
-            time.sleep(0.001)  # a state machine thread is working; yield the GIL to it
+        progressed |= self.wait_for_executions()
         candidates = [t for t in (next_schedule, self.drs.next_due()) if t is not None]
         return progressed, min(candidates) if candidates else None
 
@@ -390,9 +443,7 @@ class LocalCloud:
         """Deliver what is already queued without moving the clock."""
         while True:
             progressed = self.pump()
-            if self.running_executions():
-                time.sleep(0.001)
-                continue
+            progressed |= self.wait_for_executions()
             if not progressed:
                 return
 
@@ -409,7 +460,7 @@ class LocalCloud:
     def execution_finished(self, execution_id: str) -> bool:
         assert self.runtime is not None
         execution = self.runtime.ledger.get_execution(execution_id)
-        return bool(execution) and execution["status"] in {"COMPLETED", "FAILED", "CANCELLED"}
+        return execution is not None and execution["status"] in {"COMPLETED", "FAILED", "CANCELLED"}
 
 
 @contextmanager

@@ -131,7 +131,7 @@ def current_simulator() -> _Handles | None:
 
 def _existing_sessions() -> list[Any]:
     """boto3's default session registered its built-in handlers when it was created: patch it too."""
-    import boto3  # noqa: PLC0415 - imported lazily: boto3 is only needed for the default session
+    import boto3
 
     session = boto3.DEFAULT_SESSION
     return [session._session] if session is not None else []

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from localcloud.drs_sim_config import DrsSimConfig
+from localcloud.ssm_sim_config import SsmSimConfig
 
 
 class ProfileError(ValueError):
@@ -42,6 +43,12 @@ class SimProfile(_Section):
     @classmethod
     def _drs_is_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
         DrsSimConfig.from_profile(value)  # raises ValueError naming an unknown key
+        return value
+
+    @field_validator("ssm")
+    @classmethod
+    def _ssm_is_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
+        SsmSimConfig.from_profile(value)  # raises ValueError naming an unknown key
         return value
 
     def drs_config(self) -> DrsSimConfig:

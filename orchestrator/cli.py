@@ -207,7 +207,7 @@ def demo(
     console.print(Panel("Three-tier drill on the embedded local cloud: DynamoDB, EventBridge, Step Functions "
                         "and Scheduler from moto; DRS from our simulator. 1 real second = 60 simulated.",
                         border_style="cyan"))
-    code = _run_local(plan, Mode.DRILL, sim=EXAMPLES / "demo-profile.yaml", speed=None, pace=None, report=report,
+    code = _run_local(plan, Mode.DRILL, sim=EXAMPLES / "profiles" / "demo.yaml", speed=None, pace=None, report=report,
                       timeout=120)
     raise typer.Exit(code)
 

@@ -254,7 +254,8 @@ class Ledger:
         status = update.name("status")
         last_key = update.name("lastKey")
         from_values = ", ".join(update.value(s) for s in froms)
-        condition = f"({status} IN ({from_values})) OR ({status} = {update.value(to)} AND {last_key} = {update.value(key)})"
+        replay = f"({status} = {update.value(to)} AND {last_key} = {update.value(key)})"
+        condition = f"({status} IN ({from_values})) OR {replay}"
         expression = update.expression()
         try:
             response = self._table.update_item(
@@ -263,7 +264,7 @@ class Ledger:
                 ConditionExpression=f"attribute_exists(pk) AND ({condition})",
                 ExpressionAttributeNames=update.names,
                 ExpressionAttributeValues=update.values,
-                ReturnValues="ALL_OLD",
+                ReturnValues="UPDATED_OLD",  # the old status and lastKey are all a replay check needs
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):

@@ -28,9 +28,8 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
     if not outcome.proceed:
         logger.info("duplicate or stale WaveReady ignored", wave_id=detail.wave_id)
         return
-    wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
     rt.bus.publish(PreLaunchDone(execution_id=detail.execution_id, plan_id=detail.plan_id, wave_id=detail.wave_id,
-                                 attempt=int(wave.get("attempt", 1))))
+                                 attempt=detail.attempt))
 
 
 def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple[bool, str, list[ServerLaunch]]:

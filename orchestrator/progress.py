@@ -35,19 +35,19 @@ def on_post_launch_done(rt: Runtime, detail: PostLaunchDone, event_id: str) -> N
         return
     servers = wave.get("servers", {}).values()
     launched = sum(1 for s in servers if s.get("launchStatus") == "LAUNCHED")
-    released = release_dependents(rt, execution, detail.wave_id, key=event_id)
+    released = release_dependents(rt, execution, wave, key=event_id)
     metrics.add_metric(name="WavesCompleted", unit="Count", value=1)
     rt.bus.publish(WaveCompleted(execution_id=detail.execution_id, plan_id=detail.plan_id, wave_id=detail.wave_id,
                                  attempt=detail.attempt, servers_launched=launched,
                                  servers_failed=len(wave.get("servers", {})) - launched,
                                  released_wave_ids=released))
-    close_plan_if_done(rt, detail.execution_id, key=event_id)
+    close_plan_if_done(rt, detail.execution_id, key=event_id, execution=execution)
 
 
-def release_dependents(rt: Runtime, execution: dict[str, Any], wave_id: str, *, key: str) -> list[str]:
-    """Count `wave_id` as met on each dependent; the write that reaches zero releases that wave."""
+def release_dependents(rt: Runtime, execution: dict[str, Any], wave: dict[str, Any], *, key: str) -> list[str]:
+    """Count `wave` as met on each dependent; the write that reaches zero releases that wave."""
     execution_id = execution["executionId"]
-    wave = rt.ledger.get_wave(execution_id, wave_id) or {}
+    wave_id = wave["waveId"]
     released: list[str] = []
     for dependent in wave.get("dependents", []):
         remaining = rt.ledger.release(execution_id, dependent, released_by=wave_id)
@@ -57,7 +57,7 @@ def release_dependents(rt: Runtime, execution: dict[str, Any], wave_id: str, *, 
             if current.get("status") == "READY" and current.get("lastKey") == f"{key}:{dependent}":
                 released.append(dependent)
             continue
-        if remaining == 0 and make_ready(rt, execution_id, dependent, key=f"{key}:{dependent}"):
+        if remaining == 0 and make_ready(rt, execution_id, dependent, key=f"{key}:{dependent}", execution=execution):
             released.append(dependent)
     if released:
         rt.bus.publish(*[WaveReady(execution_id=execution_id, plan_id=execution["planId"], wave_id=w)
@@ -65,9 +65,11 @@ def release_dependents(rt: Runtime, execution: dict[str, Any], wave_id: str, *, 
     return released
 
 
-def make_ready(rt: Runtime, execution_id: str, wave_id: str, *, key: str) -> bool:
-    """PENDING (with every dependency met) -> READY, unless the plan is paused or stopping."""
-    execution = rt.ledger.get_execution(execution_id) or {}
+def make_ready(rt: Runtime, execution_id: str, wave_id: str, *, key: str,
+               execution: dict[str, Any] | None = None) -> bool:
+    """PENDING (with every dependency met) -> READY, unless the plan is paused or stopping.
+    `execution` may be passed when it was read after the write that made the wave due."""
+    execution = execution or rt.ledger.get_execution(execution_id) or {}
     if execution.get("status") != "RUNNING":
         logger.info("release held", wave_id=wave_id, status=execution.get("status"))
         return False
@@ -127,9 +129,11 @@ def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
     return True
 
 
-def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str) -> None:
-    """When every wave is terminal, close the execution once and publish how it ended."""
-    execution = rt.ledger.get_execution(execution_id)
+def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str,
+                       execution: dict[str, Any] | None = None) -> None:
+    """When every wave is terminal, close the execution once and publish how it ended.
+    `execution` may be passed when it was read after this handler's terminal write."""
+    execution = execution or rt.ledger.get_execution(execution_id)
     if execution is None or execution["status"] in EXECUTION_FINAL:
         return
     if int(execution["terminalCount"]) < int(execution["waveCount"]):

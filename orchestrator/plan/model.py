@@ -382,7 +382,7 @@ class Plan(_Model):
     def _graph(self, info: ValidationInfo) -> Plan:
         if isinstance(info.context, dict) and info.context.get(GRAPH_CHECKED):
             return self
-        from orchestrator.plan.graph import graph_problems  # noqa: PLC0415  (graph imports nothing from here)
+        from orchestrator.plan.graph import graph_problems
 
         problems = graph_problems(plan_to_document(self))
         if problems:

@@ -184,7 +184,7 @@ def _real_loc(data: Any, loc: _Loc, *, keep_last: bool) -> _Loc:
             break
         elif isinstance(current, dict) and isinstance(part, str) and _snake_key(part) in current:
             current = current[_snake_key(part)]
-            part = _snake_key(part)  # noqa: PLW2901
+            part = _snake_key(part)
         else:
             break
         out.append(part)

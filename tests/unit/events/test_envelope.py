@@ -174,17 +174,21 @@ def test_put_events_entry_refuses_nested_shapes_and_empty_bus() -> None:
 
 
 def test_put_events_entry_refuses_non_json_floats() -> None:
-    # EventBridge rejects `Infinity`/`NaN`: fail at the publisher, naming the detail-type
-    detail = PlanCompleted(
-        execution_id="e",
-        plan_id="p",
-        mode=Mode.DRILL,
-        waves_completed=1,
-        waves_skipped=0,
-        duration_seconds=math.inf,
+    # GIVEN a detail that bypassed validation with Infinity (EventBridge rejects `Infinity`/`NaN`)
+    detail = PlanCompleted.model_construct(
+        execution_id="e", plan_id="p", mode=Mode.DRILL, waves_completed=1, waves_skipped=0,
+        duration_seconds=math.inf, version="1",
     )
+    # WHEN it is published THEN the publisher refuses it, naming the detail-type
     with pytest.raises(ValueError, match="PlanCompleted detail is not valid JSON"):
         put_events_entry(detail, "bus")
+
+
+def test_models_refuse_non_json_floats() -> None:
+    # GIVEN / WHEN a duration of Infinity THEN the model itself refuses it
+    with pytest.raises(ValueError, match="finite"):
+        PlanCompleted(execution_id="e", plan_id="p", mode=Mode.DRILL, waves_completed=1, waves_skipped=0,
+                      duration_seconds=math.inf)
 
 
 def test_put_events_entry_refuses_oversized_events() -> None:

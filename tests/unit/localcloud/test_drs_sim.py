@@ -755,7 +755,7 @@ def test_concurrent_callers_from_threads(clock, events):
 
 def test_global_install_coexists_with_moto(clock):
     # GIVEN moto's mock (which stubs every before-send) and the simulator installed globally
-    from moto import mock_aws  # noqa: PLC0415 - only this test needs moto
+    from moto import mock_aws
 
     sim = DrsSimulator(clock)
     sim.ensure_servers([S1])
