@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -34,7 +35,10 @@ LAMBDA_PLATFORM = "manylinux2014_aarch64"
 LAMBDA_PYTHON = "3.12"
 
 # Distribution name and the extras the functions need.
+# boto3 is pinned too: X-Ray's SDK pulls in botocore, and a botocore newer than the runtime's boto3 must not
+# shadow it half-way; shipping the venv's boto3 also gives every function the same (recent) DRS API model.
 RUNTIME_REQUIREMENTS: tuple[tuple[str, str], ...] = (
+    ("boto3", ""),
     ("aws-lambda-powertools", "[parser,tracer]"),
     ("pydantic", ""),
     ("pydantic-settings", ""),
@@ -92,6 +96,18 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR)
 
 
+STALE_AFTER_SECONDS = 3600
+
+
+def _prune(cache: Path, keep: Path) -> None:
+    """Drop older builds of the same kind (code-*, lambda-*) that no synth has used for an hour."""
+    prefix = keep.name.split("-", 1)[0] + "-"
+    now = time.time()
+    for path in cache.glob(prefix + "*"):
+        if path != keep and path.is_dir() and now - path.stat().st_mtime > STALE_AFTER_SECONDS:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
     """Run `build(tmp_dir)` and rename the result to `target`; a concurrent winner's copy is kept."""
     if target.is_dir():
@@ -117,9 +133,22 @@ def install_dependencies(reqs: list[str], cache: Path) -> Path:
 
     def build(tmp: Path) -> None:
         command = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--platform", LAMBDA_PLATFORM, "--only-binary=:all:", "--python-version", LAMBDA_PYTHON,
-            "--implementation", "cp", "--target", str(tmp), *reqs,
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--platform",
+            LAMBDA_PLATFORM,
+            "--only-binary=:all:",
+            "--python-version",
+            LAMBDA_PYTHON,
+            "--implementation",
+            "cp",
+            "--target",
+            str(tmp),
+            *reqs,
         ]
         subprocess.run(command, check=True)  # noqa: S603 - a fixed argv built from our own pins
 
@@ -133,14 +162,15 @@ def _copy_sources(root: Path, files: list[Path], dest: Path) -> None:
         shutil.copy2(root / rel, out)
 
 
-def build_lambda_asset(*, skip_dependencies: bool = False, root: Path = REPO_ROOT,
-                       cache: Path | None = None) -> Path:
+def build_lambda_asset(*, skip_dependencies: bool = False, root: Path = REPO_ROOT, cache: Path | None = None) -> Path:
     """The directory to hand to `lambda.Code.from_asset`: our code, plus dependencies unless skipped."""
     cache = cache or cache_dir()
     files = source_files(root)
     code = _code_digest(root, files)
     if skip_dependencies:
-        return _build_atomically(cache / f"code-{code}", lambda tmp: _copy_sources(root, files, tmp))
+        asset = _build_atomically(cache / f"code-{code}", lambda tmp: _copy_sources(root, files, tmp))
+        _prune(cache, asset)
+        return asset
 
     deps = install_dependencies(requirements(), cache)
 
@@ -148,7 +178,9 @@ def build_lambda_asset(*, skip_dependencies: bool = False, root: Path = REPO_ROO
         shutil.copytree(deps, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
         _copy_sources(root, files, tmp)
 
-    return _build_atomically(cache / f"lambda-{deps.name.removeprefix('deps-')}-{code}", build)
+    asset = _build_atomically(cache / f"lambda-{deps.name.removeprefix('deps-')}-{code}", build)
+    _prune(cache, asset)
+    return asset
 
 
 def skip_requested(context_value: object = None) -> bool:

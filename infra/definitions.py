@@ -170,7 +170,13 @@ def state_machine_definition(substitutions: dict[str, str]) -> str:
 
 # Commands only the configured publishers may put on the orchestrator bus (context `publisherPrincipals`).
 CONTROL_EVENTS: tuple[str, ...] = (
-    "StartPlan", "CancelPlan", "PausePlan", "ResumePlan", "RetryWave", "SkipWave", "ApprovalGranted",
+    "StartPlan",
+    "CancelPlan",
+    "PausePlan",
+    "ResumePlan",
+    "RetryWave",
+    "SkipWave",
+    "ApprovalGranted",
     "ApprovalDenied",
 )
 # Events that page someone: the alert rule forwards them to the SNS topic.

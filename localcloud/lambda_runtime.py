@@ -21,6 +21,7 @@ import botocore.handlers
 
 from infra.definitions import FUNCTIONS
 from localcloud.drs_sim_wire import json_response
+from orchestrator.observability import metrics
 
 EVENT_NAME = "before-send.lambda.Invoke"
 ACCOUNT = "123456789012"
@@ -80,6 +81,10 @@ class LambdaRuntime:
             except Exception:
                 self.errors[name] = self.errors.get(name, 0) + 1
                 raise
+            finally:
+                # CloudWatch is not simulated: drop what the invocation recorded (EMF output would
+                # otherwise pile up and print when Powertools auto-flushes at 100 values)
+                metrics.clear_metrics()
 
     # ---- the botocore hook -----------------------------------------------------------------------
 

@@ -30,14 +30,20 @@ def launch_key(execution_id: str, wave_id: str, attempt: int, index: int) -> str
     return f"lk-{digest}"
 
 
+def _no_launch(reason: str) -> dict[str, Any]:
+    """The state machine's answer when there is nothing to launch (its ResultSelector reads `chunks`)."""
+    logger.info("nothing to launch", reason=reason)
+    return {"proceed": False, "reason": reason, "chunks": []}
+
+
 def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]:
     """PRE_LAUNCH -> LAUNCHING and the wave's jobs. `proceed` is false for a duplicate or stale event."""
     execution = rt.ledger.get_execution(detail.execution_id)
     if execution is None:
-        return {"proceed": False, "reason": "unknown execution"}
+        return _no_launch("unknown execution")
     wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id)
     if wave is None:
-        return {"proceed": False, "reason": "unknown wave"}
+        return _no_launch("unknown wave")
     plan_wave = frozen_plan(execution).wave(detail.wave_id)
     wanted = wave.get("launchServers") or plan_wave.server_ids
     snapshots = {s.source_server_id: s.recovery_snapshot_id for s in plan_wave.servers}
@@ -46,13 +52,13 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
         from orchestrator.progress import skip_wave_for_stop
 
         skip_wave_for_stop(rt, execution, detail.wave_id, from_=["PRE_LAUNCH"], key=event_id)
-        return {"proceed": False, "reason": f"execution is {execution['status']}"}
+        return _no_launch(f"execution is {execution['status']}")
     outcome = rt.ledger.transition_wave(
         detail.execution_id, detail.wave_id, from_=["PRE_LAUNCH"], to="LAUNCHING", key=event_id,
         sets={"launchStartedAt": rt.ledger.now(), "jobsExpected": len(chunks), "jobsDone": 0},
     )
     if not outcome.proceed:
-        return {"proceed": False, "reason": "duplicate or stale PreLaunchDone"}
+        return _no_launch("duplicate or stale PreLaunchDone")
     attempt = int(wave.get("attempt", 1))
     is_drill = execution["mode"] != "RECOVERY"
     items = [

@@ -1,0 +1,101 @@
+"""The orchestrator's event bus: archive, schema registry and who may publish commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_eventschemas as eventschemas
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from events.generate import SCHEMAS_DIR, load_schema
+from events.models import SOURCE
+from infra.definitions import ARCHIVE_PATTERN, CONTROL_EVENTS
+
+SCHEMA_TYPE = "JSONSchemaDraft4"
+
+
+def schema_detail_types() -> list[str]:
+    """One registry schema per file in events/schemas (the generated contracts)."""
+    return sorted(path.stem for path in SCHEMAS_DIR.glob("*.json"))
+
+
+class OrchestratorBus(Construct):
+    """A custom bus whose every event is archived and described in a schema registry.
+
+    Control events (StartPlan, CancelPlan, ...) may be published only by `publisher_principals`: an Allow
+    statement lets those principals (also from other accounts) publish exactly those detail types with our
+    source, and a Deny statement refuses the control detail types to every other principal, including
+    roles of this account whose IAM policies would otherwise allow `events:PutEvents` on the bus. With no
+    publisher configured, nobody can start or steer a plan (fail closed).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        archive_retention: Duration,
+        publisher_principals: Sequence[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.bus = events.EventBus(self, "Bus", description="DRS Orchestrator: every plan event")
+        self.archive = events.Archive(
+            self,
+            "Archive",
+            source_event_bus=self.bus,
+            event_pattern=events.EventPattern(source=list(ARCHIVE_PATTERN["source"])),
+            retention=archive_retention,
+            description="Every orchestrator event: replay one to rebuild a past execution",
+        )
+
+        self.registry = eventschemas.CfnRegistry(
+            self, "Registry", description="DRS Orchestrator event contracts (generated from events/models.py)"
+        )
+        self.schemas: dict[str, eventschemas.CfnSchema] = {}
+        for detail_type in schema_detail_types():
+            self.schemas[detail_type] = eventschemas.CfnSchema(
+                self,
+                f"Schema{detail_type}",
+                registry_name=self.registry.attr_registry_name,
+                schema_name=f"{SOURCE}@{detail_type}",
+                type=SCHEMA_TYPE,
+                content=json.dumps(load_schema(detail_type), sort_keys=True),
+                description=f"{detail_type} event ({SOURCE})",
+            )
+
+        self.publisher_principals = list(publisher_principals)
+        if self.publisher_principals:
+            self.bus.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="PublishersSendControlEvents",
+                    effect=iam.Effect.ALLOW,
+                    principals=[iam.ArnPrincipal(arn) for arn in self.publisher_principals],
+                    actions=["events:PutEvents"],
+                    resources=[self.bus.event_bus_arn],
+                    conditions={
+                        "StringEquals": {"events:source": SOURCE, "events:detail-type": list(CONTROL_EVENTS)},
+                    },
+                )
+            )
+        deny_conditions: dict[str, dict[str, object]] = {
+            "ForAnyValue:StringEquals": {"events:detail-type": list(CONTROL_EVENTS)},
+            # AWS services acting for themselves (an archive replay) are not publishers.
+            "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+        }
+        if self.publisher_principals:
+            deny_conditions["ArnNotLike"] = {"aws:PrincipalArn": self.publisher_principals}
+        self.bus.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyPublishersSendControlEvents",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["events:PutEvents"],
+                resources=[self.bus.event_bus_arn],
+                conditions=deny_conditions,
+            )
+        )

@@ -1,0 +1,147 @@
+"""One Lambda function per `definitions.FUNCTIONS` entry, each with its own role, log group and grants."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra import definitions
+from infra.constructs.ledger import Ledger
+from infra.constructs.permissions import (
+    PermissionSettings,
+    drs_statements,
+    instance_read_statement,
+    ssm_statements,
+)
+from infra.constructs.scheduler import TickScheduler
+from infra.definitions import Function, function_environment
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+# Lambda's own retries of an event-driven invocation whose handler raised, before the failure queue.
+ASYNC_RETRY_ATTEMPTS = 2
+ASYNC_MAX_EVENT_AGE = Duration.hours(6)
+QUEUE_RETENTION = Duration.days(14)
+
+
+def pascal(name: str) -> str:
+    return "".join(part.title() for part in name.replace("-", "_").split("_"))
+
+
+def secure_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+    """A dead-letter queue: SQS-managed encryption (EventBridge can write to it), TLS only, 14 days."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=QUEUE_RETENTION,
+    )
+
+
+class OrchestratorFunctions(Construct):
+    """The functions; each sees only its own environment and holds only its own permissions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        ledger: Ledger,
+        bus: events.IEventBus,
+        ticks: TickScheduler,
+        log_retention: logs.RetentionDays,
+        permissions: PermissionSettings,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # Invocations whose handler still fails after Lambda's retries (the rules' DLQs only catch
+        # delivery failures: once Lambda accepted an async event, its own retry and destination apply).
+        self.failed_invocations = secure_queue(self, "FailedInvocations")
+        self.functions: dict[str, lambda_.Function] = {}
+        self.roles: dict[str, iam.Role] = {}
+        self.environments: dict[str, dict[str, str]] = {}
+        for spec in definitions.FUNCTIONS.values():
+            self._add(
+                spec,
+                code=code,
+                ledger=ledger,
+                bus=bus,
+                ticks=ticks,
+                log_retention=log_retention,
+                permissions=permissions,
+            )
+
+    def _add(
+        self,
+        spec: Function,
+        *,
+        code: lambda_.Code,
+        ledger: Ledger,
+        bus: events.IEventBus,
+        ticks: TickScheduler,
+        log_retention: logs.RetentionDays,
+        permissions: PermissionSettings,
+    ) -> None:
+        name = pascal(spec.name)
+        # No managed policy (AWSLambdaBasicExecutionRole grants logs on every log group): grants below.
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"drs-orch {spec.name}: {spec.description}",
+        )
+        log_group = logs.LogGroup(self, f"{name}Logs", retention=log_retention)
+        environment = function_environment(
+            spec,
+            table_name=ledger.table.table_name,
+            bus_name=bus.event_bus_name,
+            bus_arn=bus.event_bus_arn,
+            scheduler_group=ticks.group_name,
+            scheduler_role_arn=ticks.role.role_arn,
+        )
+        function = lambda_.Function(
+            self,
+            name,
+            description=spec.description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=spec.handler,
+            code=code,
+            role=role,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            memory_size=spec.memory_mb,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            environment=environment,
+        )
+        log_group.grant_write(role)
+        if spec.needs_table:
+            ledger.grant_ledger(role)
+        if spec.needs_bus:
+            role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.event_bus_arn]))
+        if spec.needs_scheduler:
+            ticks.grant_schedule(role)
+        if spec.needs_drs:
+            for statement in drs_statements(self, spec.name, permissions):
+                role.add_to_policy(statement)
+        if spec.needs_ssm:
+            for statement in ssm_statements(self, permissions):
+                role.add_to_policy(statement)
+        if spec.needs_drs or spec.needs_ssm:
+            role.add_to_policy(instance_read_statement())
+        if any(route.target == spec.name for route in definitions.ROUTES):  # async, from EventBridge
+            function.configure_async_invoke(
+                retry_attempts=ASYNC_RETRY_ATTEMPTS,
+                max_event_age=ASYNC_MAX_EVENT_AGE,
+                on_failure=destinations.SqsDestination(self.failed_invocations),
+            )
+        self.functions[spec.name] = function
+        self.roles[spec.name] = role
+        self.environments[spec.name] = environment

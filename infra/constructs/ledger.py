@@ -1,0 +1,65 @@
+"""The ledger: one DynamoDB table holding executions and waves (see orchestrator/ledger.py)."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE
+
+# What the functions do to the ledger. Transactions are authorised per item action (there is no
+# separate IAM action for TransactWriteItems); ConditionCheck items need dynamodb:ConditionCheckItem.
+LEDGER_ACTIONS: tuple[str, ...] = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+)
+KEY_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
+
+
+class Ledger(Construct):
+    """PAY_PER_REQUEST, point-in-time recovery, encrypted, TTL on finished executions, retained."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, customer_managed_key: bool = False) -> None:
+        super().__init__(scope, construct_id)
+        self.key: kms.Key | None = None
+        if customer_managed_key:
+            self.key = kms.Key(
+                self,
+                "Key",
+                enable_key_rotation=True,
+                removal_policy=RemovalPolicy.RETAIN,
+                description="DRS Orchestrator ledger table",
+            )
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name=TABLE_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=TABLE_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=(
+                dynamodb.TableEncryption.CUSTOMER_MANAGED if self.key else dynamodb.TableEncryption.AWS_MANAGED
+            ),
+            encryption_key=self.key,
+            time_to_live_attribute=TABLE_TTL_ATTRIBUTE,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def grant_ledger(self, grantee: iam.IGrantable) -> None:
+        """Exactly the item actions the ledger code uses, on this table only (it has no index)."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(LEDGER_ACTIONS), resources=[self.table.table_arn])
+        )
+        if self.key is not None:
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(actions=list(KEY_ACTIONS), resources=[self.key.key_arn])
+            )

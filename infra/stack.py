@@ -1,0 +1,214 @@
+"""The DRS Orchestrator stack: one construct per concern, wired from `infra.definitions`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.bundle import build_lambda_asset, skip_requested
+from infra.constructs.alerting import Alerting
+from infra.constructs.bus import OrchestratorBus
+from infra.constructs.functions import OrchestratorFunctions
+from infra.constructs.ledger import Ledger
+from infra.constructs.nag import acknowledge, acknowledge_policy_wildcards
+from infra.constructs.permissions import PermissionSettings
+from infra.constructs.rules import Routes
+from infra.constructs.scheduler import TickScheduler
+from infra.constructs.wave_launch import WaveLaunch
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in _TRUE
+
+
+def _strings(value: Any) -> list[str]:
+    """A list from JSON context, or a comma-separated string from `-c key=a,b`."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(item) for item in value]
+
+
+_RETENTION_DAYS = {
+    "ONE_DAY": 1,
+    "THREE_DAYS": 3,
+    "FIVE_DAYS": 5,
+    "ONE_WEEK": 7,
+    "TWO_WEEKS": 14,
+    "ONE_MONTH": 30,
+    "TWO_MONTHS": 60,
+    "THREE_MONTHS": 90,
+    "FOUR_MONTHS": 120,
+    "FIVE_MONTHS": 150,
+    "SIX_MONTHS": 180,
+    "ONE_YEAR": 365,
+    "THIRTEEN_MONTHS": 400,
+    "EIGHTEEN_MONTHS": 545,
+    "TWO_YEARS": 731,
+    "THREE_YEARS": 1096,
+    "FIVE_YEARS": 1827,
+    "SIX_YEARS": 2192,
+    "SEVEN_YEARS": 2557,
+    "EIGHT_YEARS": 2922,
+    "NINE_YEARS": 3288,
+    "TEN_YEARS": 3653,
+}
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    for name, member_days in _RETENTION_DAYS.items():
+        if member_days == days:
+            return logs.RetentionDays[name]
+    raise ValueError(f"logRetentionDays={days} is not a CloudWatch Logs retention period")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Deployment choices, read from cdk.json context (`-c key=value` overrides)."""
+
+    publisher_principals: Sequence[str] = ()
+    alarm_email: str | None = None
+    archive_retention_days: int = 365
+    log_retention_days: int = 30
+    target_retry_attempts: int = 50
+    target_max_event_age_seconds: int = 6 * 3600
+    start_job_concurrency: int = 5
+    throttle_retry_interval_seconds: int = 2
+    ledger_customer_managed_key: bool = False
+    source_server_tag: tuple[str, str] | None = None
+    recovery_instance_role_names: Sequence[str] = ("AWSElasticDisasterRecoveryRecoveryInstanceRole",)
+    ssm_documents: Sequence[str] = ("AWS-RunShellScript", "AWS-RunPowerShellScript")
+    skip_bundle: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> StackConfig:
+        defaults = cls()
+
+        def value(key: str, default: Any) -> Any:
+            found = get(key)
+            return default if found is None else found
+
+        tag = str(value("sourceServerTag", "") or "")
+        source_server_tag: tuple[str, str] | None = None
+        if tag:
+            key, _, tag_value = tag.partition("=")
+            source_server_tag = (key.strip(), tag_value.strip())
+        return cls(
+            publisher_principals=tuple(_strings(get("publisherPrincipals"))),
+            alarm_email=str(value("alarmEmail", "") or "") or None,
+            archive_retention_days=int(value("archiveRetentionDays", defaults.archive_retention_days)),
+            log_retention_days=int(value("logRetentionDays", defaults.log_retention_days)),
+            target_retry_attempts=int(value("targetRetryAttempts", defaults.target_retry_attempts)),
+            target_max_event_age_seconds=int(value("targetMaxEventAgeSeconds", defaults.target_max_event_age_seconds)),
+            start_job_concurrency=int(value("startJobConcurrency", defaults.start_job_concurrency)),
+            throttle_retry_interval_seconds=int(
+                value("throttleRetryIntervalSeconds", defaults.throttle_retry_interval_seconds)
+            ),
+            ledger_customer_managed_key=_flag(value("ledgerCustomerManagedKey", False)),
+            source_server_tag=source_server_tag,
+            recovery_instance_role_names=tuple(
+                _strings(get("recoveryInstanceRoleNames")) or defaults.recovery_instance_role_names
+            ),
+            ssm_documents=tuple(_strings(get("ssmDocuments")) or defaults.ssm_documents),
+            skip_bundle=skip_requested(get("skipBundle")),
+        )
+
+
+class OrchestratorStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StackConfig | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config or StackConfig.from_context(self.node.try_get_context)
+        cfg = self.config
+        log_retention = _retention(cfg.log_retention_days)
+        max_event_age = Duration.seconds(cfg.target_max_event_age_seconds)
+
+        self.bus = OrchestratorBus(
+            self,
+            "Bus",
+            archive_retention=Duration.days(cfg.archive_retention_days),
+            publisher_principals=cfg.publisher_principals,
+        )
+        self.ledger = Ledger(self, "Ledger", customer_managed_key=cfg.ledger_customer_managed_key)
+        self.ticks = TickScheduler(self, "Ticks", bus=self.bus.bus)
+        code = lambda_.Code.from_asset(str(build_lambda_asset(skip_dependencies=cfg.skip_bundle)))
+        self.functions = OrchestratorFunctions(
+            self,
+            "Functions",
+            code=code,
+            ledger=self.ledger,
+            bus=self.bus.bus,
+            ticks=self.ticks,
+            log_retention=log_retention,
+            permissions=PermissionSettings(
+                source_server_tag=cfg.source_server_tag,
+                recovery_instance_role_names=cfg.recovery_instance_role_names,
+                ssm_documents=cfg.ssm_documents,
+            ),
+        )
+        self.wave_launch = WaveLaunch(
+            self,
+            "WaveLaunch",
+            launch_function=self.functions.functions["launch_wave"],
+            start_job_concurrency=cfg.start_job_concurrency,
+            throttle_retry_interval_seconds=cfg.throttle_retry_interval_seconds,
+            log_retention=log_retention,
+        )
+        self.routes = Routes(
+            self,
+            "Routes",
+            bus=self.bus.bus,
+            functions=dict(self.functions.functions),
+            state_machine=self.wave_launch.state_machine,
+            retry_attempts=cfg.target_retry_attempts,
+            max_event_age=max_event_age,
+        )
+        self.alerting = Alerting(
+            self,
+            "Alerting",
+            bus=self.bus.bus,
+            functions=self.functions.functions,
+            state_machine=self.wave_launch.state_machine,
+            dead_letter_queues={
+                **self.routes.dead_letter_queues,
+                "failed-invocations": self.functions.failed_invocations,
+            },
+            alarm_email=cfg.alarm_email,
+            retry_attempts=cfg.target_retry_attempts,
+            max_event_age=max_event_age,
+        )
+        self._acknowledge()
+
+    def _acknowledge(self) -> None:
+        """cdk-nag findings accepted on purpose, each with its reason."""
+        for function in self.functions.functions.values():
+            acknowledge(
+                function,
+                "L1",
+                "Python 3.12 on purpose: the bundled binary wheels (pydantic-core, PyYAML) are built for cp312 "
+                "arm64 and the code is tested on it; move runtime and wheel tag together.",
+            )
+        queues = [
+            *self.routes.dead_letter_queues.values(),
+            self.functions.failed_invocations,
+            self.alerting.dead_letter_queue,
+        ]
+        for queue in queues:
+            acknowledge(
+                queue,
+                "SQS3",
+                "This queue is itself a dead-letter queue (of an EventBridge target or of Lambda's asynchronous "
+                "invocations); its depth is alarmed. A DLQ of a DLQ would only hide failures.",
+            )
+        acknowledge_policy_wildcards(self)

@@ -1,0 +1,39 @@
+"""Shared fixtures of the end-to-end and chaos tiers: one embedded local cloud per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from localcloud.cloud import LocalCloud
+from localcloud.profile import load_profile
+
+@pytest.fixture
+def drs_launch_seconds() -> dict[str, float]:
+    """Simulated DRS launch time of a server: 30 s to 2 min, so a 3-wave plan runs in a few real seconds."""
+    return {"min": 30, "max": 120}
+
+
+@pytest.fixture
+def faults() -> dict[str, Any]:
+    """Profile overrides applied on top of every scenario's own (none here; the chaos tier overrides it)."""
+    return {}
+
+
+@pytest.fixture
+def local_cloud(drs_launch_seconds: dict[str, float], faults: dict[str, Any]) -> Iterator[Callable[..., LocalCloud]]:
+    """`local_cloud(**{"dotted.key": value})` starts a LocalCloud with that profile (plus `faults`)."""
+    started: list[LocalCloud] = []
+
+    def make(**overrides: Any) -> LocalCloud:
+        assert not started, "one local cloud per test (it installs process-wide hooks)"
+        cloud = LocalCloud(load_profile(None, **{"drs.launchSeconds": drs_launch_seconds, **overrides, **faults}))
+        cloud.start()
+        started.append(cloud)
+        return cloud
+
+    yield make
+    for cloud in started:
+        cloud.stop()

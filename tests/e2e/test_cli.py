@@ -1,0 +1,99 @@
+"""`drs-orch run`, `demo` and `run --aws` as a user calls them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import yaml
+from moto import mock_aws
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+runner = CliRunner()
+
+
+def _fast_profile(tmp_path: Path, **drs: object) -> Path:
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(yaml.safe_dump({"seed": 1, "drs": {"launchSeconds": {"min": 0, "max": 30}, **drs}}))
+    return profile
+
+
+def test_run_completes_and_writes_the_report(tmp_path: Path) -> None:
+    # GIVEN the diamond example and a fast profile
+    report = tmp_path / "report.json"
+    # WHEN it runs on the local cloud
+    result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--sim", str(_fast_profile(tmp_path)),
+                                 "--report", str(report)])
+    # THEN it exits 0 and the report says what ran
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["status"] == "COMPLETED"
+    assert data["mode"] == "DRILL"
+    assert [w["waveId"] for w in data["waves"]] == ["A", "B", "C", "D"]
+    assert all(w["jobs"] and w["servers"] for w in data["waves"])
+    assert data["events"][0]["detailType"] == "StartPlan"
+    assert data["events"][-1]["detailType"] == "PlanCompleted"
+
+
+def test_run_exits_1_when_the_plan_fails(tmp_path: Path) -> None:
+    # GIVEN a database server that fails to launch
+    profile = _fast_profile(tmp_path, servers={"s-a0000000000000001": {"launch": "FAILED"}})
+    # WHEN the diamond runs
+    result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--sim", str(profile)])
+    # THEN it exits 1 and says why
+    assert result.exit_code == 1, result.output
+    assert "FAILED" in result.output
+    assert "s-a0000000000000001" in result.output
+
+
+def test_recovery_without_confirm_is_refused(tmp_path: Path) -> None:
+    # GIVEN / WHEN a recovery run without --confirm
+    result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--recovery"])
+    # THEN nothing starts and it exits 2
+    assert result.exit_code == 2
+    assert "--confirm" in result.output
+
+
+def test_invalid_plan_and_unknown_profile_key_exit_2(tmp_path: Path) -> None:
+    # GIVEN a plan with a typo, and a profile with an unknown key
+    bad_plan = tmp_path / "bad.yaml"
+    bad_plan.write_text("planId: p\nwaves:\n  - waveId: a\n    servers: [s-00000000000000001]\n    dependOn: []\n")
+    bad_profile = tmp_path / "bad-profile.yaml"
+    bad_profile.write_text("drs:\n  launchSecond: {min: 1}\n")
+    # WHEN each is run
+    plan_result = runner.invoke(app, ["run", str(bad_plan)])
+    profile_result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--sim", str(bad_profile)])
+    # THEN both exit 2 with the specific problem and no traceback
+    assert plan_result.exit_code == 2
+    assert "dependOn" in plan_result.output
+    assert profile_result.exit_code == 2
+    assert "launchSecond" in profile_result.output
+    assert "Traceback" not in plan_result.output + profile_result.output
+
+
+def test_run_aws_publishes_start_plan_to_the_bus() -> None:
+    with mock_aws():
+        # GIVEN a deployed bus with a rule that catches StartPlan into a queue
+        events = boto3.client("events", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        events.create_event_bus(Name="my-bus")
+        url = sqs.create_queue(QueueName="probe")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="probe", EventBusName="my-bus",
+                        EventPattern=json.dumps({"source": ["drs.orchestrator"], "detail-type": ["StartPlan"]}))
+        events.put_targets(Rule="probe", EventBusName="my-bus", Targets=[{"Id": "q", "Arn": arn}])
+        # WHEN the CLI starts a plan with --aws
+        result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--aws", "--bus", "my-bus",
+                                     "--region", "us-east-1"])
+        # THEN one StartPlan with the plan and a DRILL mode reached the bus
+        assert result.exit_code == 0, result.output
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert len(messages) == 1
+        detail = json.loads(messages[0]["Body"])["detail"]
+        assert detail["plan"]["planId"] == "diamond"
+        assert detail["mode"] == "DRILL"
+        assert "confirmRecovery" not in detail

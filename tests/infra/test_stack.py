@@ -1,0 +1,263 @@
+"""The synthesized stack: resources, routing, environment, alerting."""
+
+from __future__ import annotations
+
+import json
+
+from events.generate import SCHEMAS_DIR, load_schema
+from events.models import ALL_EVENTS, SOURCE
+from infra.definitions import (
+    ALARM_EVENTS,
+    CONTROL_EVENTS,
+    FUNCTIONS,
+    METRICS_NAMESPACE,
+    REPLAY_EXCLUSION,
+    ROUTES,
+    STATE_MACHINE,
+    TABLE_PARTITION_KEY,
+    TABLE_SORT_KEY,
+    TABLE_TTL_ATTRIBUTE,
+    function_environment,
+)
+from tests.infra.conftest import ALARM_EMAIL, PUBLISHERS, Synth
+
+
+def _resolve_refs(synth: Synth, value: object) -> object:
+    return synth.stack.resolve(value)
+
+
+def test_resource_counts(synth: Synth) -> None:
+    # GIVEN the stack synthesized from infra.definitions
+    # THEN there is one function per FUNCTIONS entry, one rule per route plus the alert rule
+    assert len(synth.of_type("AWS::Lambda::Function")) == len(FUNCTIONS)
+    assert len(synth.of_type("AWS::Events::Rule")) == len(ROUTES) + 1
+    assert len(synth.of_type("AWS::StepFunctions::StateMachine")) == 1
+    assert len(synth.of_type("AWS::Events::EventBus")) == 1
+    assert len(synth.of_type("AWS::Events::Archive")) == 1
+    assert len(synth.of_type("AWS::DynamoDB::Table")) == 1
+    assert len(synth.of_type("AWS::Scheduler::ScheduleGroup")) == 1
+    assert len(synth.of_type("AWS::SNS::Topic")) == 1
+    assert len(synth.of_type("AWS::CloudWatch::Dashboard")) == 1
+    # a DLQ per route, one for the alert rule, one for failed async invocations
+    assert len(synth.of_type("AWS::SQS::Queue")) == len(ROUTES) + 2
+
+
+def test_state_machine_is_express_with_full_logging_and_tracing(synth: Synth) -> None:
+    ((_, machine),) = synth.of_type("AWS::StepFunctions::StateMachine").items()
+    props = machine["Properties"]
+    assert props["StateMachineType"] == "EXPRESS"
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    # the definition is the .asl.json with every substitution applied, and invokes launch_wave
+    joined = props["DefinitionString"]["Fn::Join"][1]
+    text = "".join(part if isinstance(part, str) else "<ref>" for part in joined)
+    assert "${" not in text
+    launch_wave = synth.logical_id(synth.stack.functions.functions["launch_wave"])
+    assert {"Fn::GetAtt": [launch_wave, "Arn"]} in joined
+    assert '"MaxConcurrency": 5' in text
+
+
+def test_ledger_table(synth: Synth) -> None:
+    ((_, table),) = synth.of_type("AWS::DynamoDB::Table").items()
+    props = table["Properties"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [
+        {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
+        {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
+    ]
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["TimeToLiveSpecification"] == {"AttributeName": TABLE_TTL_ATTRIBUTE, "Enabled": True}
+
+
+def test_archive_keeps_every_orchestrator_event(synth: Synth) -> None:
+    ((_, archive),) = synth.of_type("AWS::Events::Archive").items()
+    assert archive["Properties"]["EventPattern"] == {"source": [SOURCE]}
+    assert archive["Properties"]["RetentionDays"] == 365
+
+
+def test_schema_registry_has_one_schema_per_contract(synth: Synth) -> None:
+    assert len(synth.of_type("AWS::EventSchemas::Registry")) == 1
+    schemas = synth.of_type("AWS::EventSchemas::Schema").values()
+    by_name = {s["Properties"]["SchemaName"]: s["Properties"] for s in schemas}
+    files = sorted(path.stem for path in SCHEMAS_DIR.glob("*.json"))
+    assert sorted(by_name) == [f"{SOURCE}@{name}" for name in files]
+    assert {cls.DETAIL_TYPE for cls in ALL_EVENTS} <= set(files)
+    for name in files:
+        props = by_name[f"{SOURCE}@{name}"]
+        assert props["Type"] == "JSONSchemaDraft4"
+        assert json.loads(props["Content"]) == load_schema(name)
+
+
+def test_each_route_is_one_rule_on_the_right_bus_and_target(synth: Synth) -> None:
+    bus_ref = {"Ref": synth.logical_id(synth.stack.bus.bus)}
+    rules = synth.stack.routes.rules
+    assert set(rules) == {route.name for route in ROUTES}
+    for route in ROUTES:
+        props = synth.resources[synth.logical_id(rules[route.name])]["Properties"]
+        assert props["EventPattern"] == route.pattern
+        if route.bus == "orchestrator":
+            assert props["EventBusName"] == bus_ref
+        else:  # aws.drs / aws.ssm events arrive on the account's default bus
+            assert props.get("EventBusName", "default") == "default"
+        ((target),) = props["Targets"]
+        if route.target == STATE_MACHINE:
+            machine = synth.logical_id(synth.stack.wave_launch.state_machine)
+            assert target["Arn"] == {"Ref": machine}
+        else:
+            function = synth.logical_id(synth.stack.functions.functions[route.target])
+            assert target["Arn"] == {"Fn::GetAtt": [function, "Arn"]}
+
+
+def test_every_rule_target_has_retry_policy_and_dead_letter_queue(synth: Synth) -> None:
+    queues = synth.of_type("AWS::SQS::Queue")
+    for key, rule in synth.of_type("AWS::Events::Rule").items():
+        for target in rule["Properties"]["Targets"]:
+            assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 21600, "MaximumRetryAttempts": 50}, key
+            dlq = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+            assert dlq in queues, key
+
+
+def test_every_live_rule_ignores_replays(synth: Synth) -> None:
+    for key, rule in synth.of_type("AWS::Events::Rule").items():
+        pattern = rule["Properties"]["EventPattern"]
+        assert pattern["replay-name"] == REPLAY_EXCLUSION["replay-name"], key
+
+
+def test_queues_are_encrypted_and_tls_only(synth: Synth) -> None:
+    policies = [p["Properties"] for p in synth.of_type("AWS::SQS::QueuePolicy").values()]
+    for key, queue in synth.of_type("AWS::SQS::Queue").items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, key
+        denies_plain_http = [
+            statement
+            for policy in policies
+            if {"Ref": key} in policy["Queues"]
+            for statement in policy["PolicyDocument"]["Statement"]
+            if statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        ]
+        assert denies_plain_http, key
+
+
+def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
+    stack = synth.stack
+    for name, spec in FUNCTIONS.items():
+        props = synth.resources[synth.logical_id(stack.functions.functions[name])]["Properties"]
+        expected = function_environment(
+            spec,
+            table_name=stack.ledger.table.table_name,
+            bus_name=stack.bus.bus.event_bus_name,
+            bus_arn=stack.bus.bus.event_bus_arn,
+            scheduler_group=stack.ticks.group_name,
+            scheduler_role_arn=stack.ticks.role.role_arn,
+        )
+        assert props["Environment"]["Variables"] == stack.resolve(expected), name
+        assert props["Handler"] == spec.handler
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["Timeout"] == spec.timeout_seconds
+        assert props["MemorySize"] == spec.memory_mb
+    # and nothing leaks: the launcher has no scheduler settings, the ledger closer no DRS
+    launch_wave = synth.resources[synth.logical_id(stack.functions.functions["launch_wave"])]
+    assert "SCHEDULER_ROLE_ARN" not in launch_wave["Properties"]["Environment"]["Variables"]
+
+
+def test_function_logs_have_retention(synth: Synth) -> None:
+    groups = synth.of_type("AWS::Logs::LogGroup")
+    assert len(groups) == len(FUNCTIONS) + 1  # + the state machine's
+    assert all(group["Properties"]["RetentionInDays"] == 30 for group in groups.values())
+    for function in synth.of_type("AWS::Lambda::Function").values():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert group in groups
+
+
+def test_bus_policy_lets_only_the_publishers_send_control_events(synth: Synth) -> None:
+    statements = [p["Properties"]["Statement"] for p in synth.of_type("AWS::Events::EventBusPolicy").values()]
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    # the only Allow: the configured principals, our source, exactly the control detail-types
+    ((allow,),) = [allows]
+    assert sorted(allow["Principal"]["AWS"]) == sorted(PUBLISHERS)
+    assert allow["Action"] == "events:PutEvents"
+    assert allow["Condition"]["StringEquals"] == {
+        "events:source": SOURCE,
+        "events:detail-type": list(CONTROL_EVENTS),
+    }
+    # everybody else (this account's roles included) is denied the control detail-types
+    ((deny,),) = [denies]
+    assert deny["Principal"] == {"AWS": "*"}
+    assert deny["Action"] == "events:PutEvents"
+    assert deny["Condition"]["ForAnyValue:StringEquals"] == {"events:detail-type": list(CONTROL_EVENTS)}
+    assert sorted(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == sorted(PUBLISHERS)
+
+
+def test_scheduler_role_may_only_put_events_on_the_bus(synth: Synth) -> None:
+    role_id = synth.logical_id(synth.stack.ticks.role)
+    role = synth.resources[role_id]["Properties"]
+    ((trust,),) = [role["AssumeRolePolicyDocument"]["Statement"]]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    policies = [
+        p["Properties"]
+        for p in synth.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    ((policy,),) = [policies]
+    bus = synth.logical_id(synth.stack.bus.bus)
+    assert policy["PolicyDocument"]["Statement"] == [
+        {"Action": "events:PutEvents", "Effect": "Allow", "Resource": {"Fn::GetAtt": [bus, "Arn"]}}
+    ]
+
+
+def test_failure_events_page_the_topic(synth: Synth) -> None:
+    rule = synth.resources[synth.logical_id(synth.stack.alerting.rule)]["Properties"]
+    assert rule["EventPattern"]["detail-type"] == list(ALARM_EVENTS)
+    assert rule["EventPattern"]["source"] == [SOURCE]
+    ((topic_id, topic),) = synth.of_type("AWS::SNS::Topic").items()
+    assert rule["Targets"][0]["Arn"] == {"Ref": topic_id}
+    assert "KmsMasterKeyId" in topic["Properties"]
+    ((subscription),) = synth.of_type("AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == ALARM_EMAIL
+    ((topic_policy),) = synth.of_type("AWS::SNS::TopicPolicy").values()
+    assert any(
+        s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in topic_policy["Properties"]["PolicyDocument"]["Statement"]
+    )
+
+
+def test_alarms_cover_every_queue_function_and_the_state_machine(synth: Synth) -> None:
+    alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
+    by_metric: dict[str, list[dict[str, object]]] = {}
+    for alarm in alarms:
+        by_metric.setdefault(alarm["MetricName"], []).append(alarm)
+        assert alarm["Threshold"] == 0
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["AlarmActions"], "every alarm notifies the topic"
+    assert len(by_metric["ApproximateNumberOfMessagesVisible"]) == len(synth.of_type("AWS::SQS::Queue"))
+    assert len(by_metric["Errors"]) == len(FUNCTIONS)
+    assert len(by_metric["ExecutionsFailed"]) == 1
+
+
+def test_dashboard_shows_the_orchestrator_metrics(synth: Synth) -> None:
+    ((dashboard),) = synth.of_type("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in (
+        "WavesCompleted",
+        "ServersFailed",
+        "DrsJobsStarted",
+        "DrsLaunchFailures",
+        "LaunchesRecovered",
+        "InvalidEvents",
+        "PlansCompleted",
+        "PlansFailed",
+        "PlansCancelled",
+        "ExecutionsStarted",
+        "ExecutionsFailed",
+        "Errors",
+        "ApproximateNumberOfMessagesVisible",
+    ):
+        assert metric in body, metric
+    assert METRICS_NAMESPACE in body
