@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -189,6 +189,18 @@ class OrchestratorStack(Stack):
             max_event_age=max_event_age,
         )
         self._acknowledge()
+        self._outputs()
+
+    def _outputs(self) -> None:
+        """What a user needs after `cdk deploy`: where to publish, what to subscribe to, what to replay."""
+        CfnOutput(self, "EventBusName", value=self.bus.bus.event_bus_name,
+                  description="publish StartPlan / CancelPlan here (drs-orch run --aws --bus ...)")
+        CfnOutput(self, "EventBusArn", value=self.bus.bus.event_bus_arn)
+        CfnOutput(self, "ArchiveName", value=self.bus.archive.archive_name,
+                  description="aws events start-replay --event-source-arn <EventBusArn> ...")
+        CfnOutput(self, "AlertTopicArn", value=self.alerting.topic.topic_arn,
+                  description="PlanFailed and WaveFailed events and alarms; subscribe here")
+        CfnOutput(self, "LedgerTableName", value=self.ledger.table.table_name)
 
     def _acknowledge(self) -> None:
         """cdk-nag findings accepted on purpose, each with its reason."""
