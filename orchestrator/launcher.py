@@ -123,6 +123,14 @@ def start_job(rt: Runtime, chunk: dict[str, Any]) -> dict[str, Any]:
 def chunk_failed(rt: Runtime, chunk: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
     """A chunk could not be launched (a permanent error, or retries exhausted): its servers FAILED."""
     reason = f"{error.get('Error', 'Error')}: {error.get('Cause', '')}"[:1000]
+    claimed = rt.ledger.claim_launch(chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"],
+                                     launch_key=chunk["launchKey"],
+                                     server_ids=[s["sourceServerID"] for s in chunk["servers"]])
+    since = parse_iso((claimed or {}).get("claimedAt", rt.ledger.now())) - CLAIM_LOOKBACK
+    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk["launchKey"], since)
+    if found:  # the job did start (the task died after StartRecovery): follow it, do not fail it
+        logger.warning("chunk reported failed but its job exists", launch_key=chunk["launchKey"], reason=reason)
+        return _record_started(rt, chunk, found["jobID"])
     job_id = f"not-started-{chunk['launchKey']}"
     server_ids = [s["sourceServerID"] for s in chunk["servers"]]
     logger.error("DRS launch failed", wave_id=chunk["waveId"], reason=reason)

@@ -3,6 +3,7 @@ at once when a DRS Launch Result event arrives. It never waits: each tick schedu
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from orchestrator.runtime import Runtime
 from orchestrator.scheduler import schedule_name
 
 TERMINAL_LAUNCH = {"LAUNCHED", "FAILED", "TERMINATED"}
+JOB_ID = re.compile(r"drsjob-[0-9a-zA-Z]{17}")
 
 
 def tick_interval(tick: int) -> int:
@@ -80,8 +82,8 @@ def on_tick(rt: Runtime, detail: JobWatchTick) -> None:
 def on_launch_result(rt: Runtime, detail: dict[str, Any]) -> None:
     """An aws.drs Launch Result event: poll the wave that owns the job now instead of at the next tick."""
     job_id = detail.get("job-id") or detail.get("jobId")
-    if not isinstance(job_id, str):
-        logger.warning("launch result without a job id ignored")
+    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
+        logger.warning("launch result without a well-formed job id ignored", job_id=str(job_id)[:64])
         return
     jobs = rt.drs.describe_jobs([job_id])
     if not jobs:

@@ -10,6 +10,7 @@ import pytest
 from localcloud.cloud import LocalCloud
 from localcloud.profile import load_profile
 
+
 @pytest.fixture
 def drs_launch_seconds() -> dict[str, float]:
     """Simulated DRS launch time of a server: 30 s to 2 min, so a 3-wave plan runs in a few real seconds."""

@@ -1,0 +1,112 @@
+"""What the end-to-end and chaos tests share: plan builders, ledger/event readers and the invariants
+every run must keep, whatever the faults."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from localcloud.cloud import LocalCloud, PublishedEvent
+from orchestrator.clock import parse_iso
+
+TERMINAL_EXECUTION = {"COMPLETED", "FAILED", "CANCELLED"}
+
+
+def sid(prefix: str, n: int) -> str:
+    """A well-formed DRS source server id: 's-' and 17 alphanumerics."""
+    body = f"{prefix}{n}"
+    return "s-" + body.rjust(17, "0")
+
+
+def wave(wave_id: str, servers: list[Any], depends_on: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"waveId": wave_id, "servers": servers, **({"dependsOn": depends_on} if depends_on else {}), **extra}
+
+
+# ---- reading the run ---------------------------------------------------------------------------
+
+
+def ledger_waves(cloud: LocalCloud, execution_id: str) -> dict[str, dict[str, Any]]:
+    assert cloud.runtime is not None
+    return {w["waveId"]: w for w in cloud.runtime.ledger.list_waves(execution_id)}
+
+
+def wave_status(cloud: LocalCloud, execution_id: str, wave_id: str) -> str | None:
+    assert cloud.runtime is not None
+    found = cloud.runtime.ledger.get_wave(execution_id, wave_id)
+    return found["status"] if found else None
+
+
+def execution(cloud: LocalCloud, execution_id: str) -> dict[str, Any] | None:
+    assert cloud.runtime is not None
+    return cloud.runtime.ledger.get_execution(execution_id)
+
+
+def events_of(
+    cloud: LocalCloud, detail_type: str, execution_id: str | None = None, wave_id: str | None = None
+) -> list[PublishedEvent]:
+    return [
+        e
+        for e in cloud.events
+        if e.detail_type == detail_type
+        and (execution_id is None or e.detail.get("executionId") == execution_id)
+        and (wave_id is None or e.wave_id == wave_id)
+    ]
+
+
+def at(value: str) -> datetime:
+    return parse_iso(value)
+
+
+def ledger_items(cloud: LocalCloud) -> list[dict[str, Any]]:
+    """Every item of the ledger table, in key order (to compare snapshots)."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": cloud.runtime.ledger.table_name} if cloud.runtime else {}
+    while True:
+        page = cloud.dynamodb.scan(**kwargs, ConsistentRead=True)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
+
+
+def start_recovery_calls(cloud: LocalCloud) -> int:
+    return cloud.drs.stats.calls.get("StartRecovery", 0)
+
+
+# ---- invariants --------------------------------------------------------------------------------
+
+
+def assert_choreography_invariants(cloud: LocalCloud, execution_id: str, *, closing_events: int = 1) -> None:
+    """What must hold after any run, with or without injected faults (`closing_events`: how many
+    PlanCompleted/PlanFailed/PlanCancelled of the execution are on the bus; the plan closes once)."""
+    # no server launched twice
+    launches = cloud.drs.stats.launches
+    assert not launches or max(launches.values()) == 1, f"servers launched more than once: {dict(launches)}"
+    # nothing crashed, nothing dead-lettered
+    assert sum(cloud.dead_letters().values()) == 0, cloud.dead_letters()
+    assert cloud.stats.handler_errors == 0
+    # no wave started before every one of its dependencies completed
+    waves = ledger_waves(cloud, execution_id)
+    for wave_id, item in waves.items():
+        started = item.get("readyAt")  # a wave is released (READY) only once its dependencies completed
+        if not started:
+            continue
+        for dependency in item.get("dependsOn", []):
+            upstream = waves[dependency]
+            assert upstream["status"] == "COMPLETED", f"{wave_id} ran although {dependency} is {upstream['status']}"
+            assert at(started) >= at(upstream["completedAt"]), (
+                f"{wave_id} ready at {started}, before {dependency} completed at {upstream['completedAt']}"
+            )
+        for later in ("preLaunchAt", "launchStartedAt"):
+            if item.get(later):
+                assert at(item[later]) >= at(started)
+    # a finished execution has only finished waves, and ended after all of them
+    found = execution(cloud, execution_id)
+    if found and found["status"] in TERMINAL_EXECUTION:
+        open_waves = {w: i["status"] for w, i in waves.items() if i["status"] not in {"COMPLETED", "FAILED", "SKIPPED"}}
+        assert not open_waves, f"execution {found['status']} with open waves {open_waves}"
+        for item in waves.values():
+            assert at(found["endedAt"]) >= at(item["endedAt"])
+        closing = events_of(cloud, f"Plan{found['status'].title()}", execution_id)
+        assert len(closing) == closing_events, [e.detail for e in closing]
