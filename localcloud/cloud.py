@@ -160,6 +160,7 @@ class LocalCloud:
         self.dynamodb = self.session.client("dynamodb")
         self._create_resources()
         self.runtime = build_runtime(Settings(), clock=self.clock, session=self.session)
+        self._inject_launch_crashes(self.runtime)
         set_runtime(self.runtime)
         for name in FUNCTIONS:  # import every handler now: a cold start is not simulated time
             self.lambdas.handler_for(name)
@@ -177,6 +178,23 @@ class LocalCloud:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+    def _inject_launch_crashes(self, runtime: Runtime) -> None:
+        """`faults.crashAfterStartRecovery`: the launch function dies right after DRS accepted the job,
+        before the ledger knows its id (the worst moment for a duplicate launch)."""
+        share = self.profile.faults.crash_after_start_recovery
+        if not share:
+            return
+        start_recovery = runtime.drs.start_recovery
+
+        def crashing(*args: Any, **kwargs: Any) -> Any:
+            job = start_recovery(*args, **kwargs)
+            if self.rng.random() < share:
+                self.stats.crashes_injected += 1
+                raise CrashInjected("injected: the function died right after StartRecovery")
+            return job
+
+        runtime.drs.start_recovery = crashing  # type: ignore[method-assign]
 
     def _speed_up_state_machine_retries(self) -> None:
         """moto sleeps out Retry intervals in real time; on the simulated clock they pass `speed` times faster.

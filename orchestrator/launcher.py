@@ -11,14 +11,15 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
-from events.models import DRSJobCompleted, DRSJobStarted, PreLaunchDone, ServerLaunch
+from events.models import DRSJobCompleted, DRSJobStarted, PreLaunchDone, ServerLaunch, WaveFailed
 from orchestrator.clock import parse_iso
 from orchestrator.drs import TAG_ATTEMPT, TAG_EXECUTION, TAG_LAUNCH_KEY, TAG_WAVE, DrsConflict, DrsError
 from orchestrator.execution import frozen_plan
 from orchestrator.ledger import Outcome
 from orchestrator.observability import logger, metrics
 from orchestrator.phases import close_launch
-from orchestrator.plan import cut_jobs
+from orchestrator.plan import Wave, cut_jobs
+from orchestrator.preflight import preflight
 from orchestrator.runtime import Runtime
 
 SERVERS_PER_JOB = 100
@@ -28,6 +29,19 @@ CLAIM_LOOKBACK = timedelta(minutes=10)
 def launch_key(execution_id: str, wave_id: str, attempt: int, index: int) -> str:
     digest = hashlib.sha256(f"{execution_id}|{wave_id}|{attempt}|{index}".encode()).hexdigest()[:32]
     return f"lk-{digest}"
+
+
+def fail_preflight(rt: Runtime, execution: dict[str, Any], wave: Wave, problems: list[str], *, key: str) -> None:
+    """PRE_LAUNCH -> FAILED before any launch, naming each server and reason."""
+    reason = "preflight failed: " + "; ".join(problems)
+    outcome = rt.ledger.finish_wave(execution["executionId"], wave.wave_id, from_=["PRE_LAUNCH"], to="FAILED",
+                                    key=key, sets={"reason": reason[:4000]})
+    if not outcome.proceed:
+        return
+    rt.ledger.record_execution_failure(execution["executionId"], wave.wave_id)
+    logger.warning("wave failed preflight", wave_id=wave.wave_id, problems=len(problems))
+    rt.bus.publish(WaveFailed(execution_id=execution["executionId"], plan_id=execution["planId"],
+                              wave_id=wave.wave_id, reason=reason[:4000], on_failure=wave.on_failure.value))
 
 
 def _no_launch(reason: str) -> dict[str, Any]:
@@ -48,6 +62,10 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
     wanted = wave.get("launchServers") or plan_wave.server_ids
     snapshots = {s.source_server_id: s.recovery_snapshot_id for s in plan_wave.servers}
     chunks = cut_jobs(list(wanted), SERVERS_PER_JOB)
+    problems = preflight(rt, execution, plan_wave)
+    if problems:
+        fail_preflight(rt, execution, plan_wave, problems, key=event_id)
+        return _no_launch("preflight failed")
     if execution["status"] not in {"RUNNING", "PAUSED"}:
         from orchestrator.progress import skip_wave_for_stop
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.models import DRSJobCompleted, PostLaunchDone, PreLaunchDone, ServerLaunch, WaveFailed, WaveReady
+from events.models import DRSJobCompleted, ServerLaunch, WaveFailed, WaveReady
+from orchestrator.approval import held_for_approval
 from orchestrator.execution import frozen_plan
 from orchestrator.ledger import Outcome
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
+from orchestrator.scripts import run_phase
 
 
 def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
-    """READY -> PRE_LAUNCH, run the pre-launch scripts (none yet: pass straight through)."""
+    """The approval gate, then READY -> PRE_LAUNCH and the pre-launch scripts."""
     execution = rt.ledger.get_execution(detail.execution_id)
     if execution is None:
         logger.warning("WaveReady for an unknown execution", execution_id=detail.execution_id)
@@ -21,6 +23,8 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
         logger.info("wave held: execution is not running", execution_id=detail.execution_id,
                     wave_id=detail.wave_id, status=execution["status"])
         return
+    if held_for_approval(rt, execution, detail, event_id):
+        return
     outcome = rt.ledger.transition_wave(
         detail.execution_id, detail.wave_id, from_=["READY"], to="PRE_LAUNCH", key=event_id,
         sets={"preLaunchAt": rt.ledger.now()},
@@ -28,8 +32,7 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
     if not outcome.proceed:
         logger.info("duplicate or stale WaveReady ignored", wave_id=detail.wave_id)
         return
-    rt.bus.publish(PreLaunchDone(execution_id=detail.execution_id, plan_id=detail.plan_id, wave_id=detail.wave_id,
-                                 attempt=detail.attempt))
+    run_phase(rt, execution, wave_id=detail.wave_id, attempt=detail.attempt, phase="PRE_LAUNCH", key=event_id)
 
 
 def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple[bool, str, list[ServerLaunch]]:
@@ -94,14 +97,13 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
                                         sets={"launchedAt": rt.ledger.now(), "launchSummary": reason})
     if not outcome.proceed:
         return
-    start_post_launch(rt, execution_id, plan_id, wave_id, attempt=attempt, key=key)
+    start_post_launch(rt, execution, wave_id, attempt=attempt, key=key)
 
 
-def start_post_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, attempt: int,
-                      key: str) -> None:
-    """LAUNCHED -> POST_LAUNCH, run the post-launch scripts (none yet: pass straight through)."""
-    outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=["LAUNCHED"], to="POST_LAUNCH",
+def start_post_launch(rt: Runtime, execution: dict[str, Any], wave_id: str, *, attempt: int, key: str) -> None:
+    """LAUNCHED -> POST_LAUNCH and the post-launch scripts (and health check)."""
+    outcome = rt.ledger.transition_wave(execution["executionId"], wave_id, from_=["LAUNCHED"], to="POST_LAUNCH",
                                         key=key, sets={"postLaunchAt": rt.ledger.now()})
     if not outcome.proceed:
         return
-    rt.bus.publish(PostLaunchDone(execution_id=execution_id, plan_id=plan_id, wave_id=wave_id, attempt=attempt))
+    run_phase(rt, execution, wave_id=wave_id, attempt=attempt, phase="POST_LAUNCH", key=key)
