@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -58,6 +59,7 @@ class LambdaRuntime:
         self.lock = threading.RLock()
         self.invocations: dict[str, int] = {}
         self.errors: dict[str, int] = {}
+        self.seconds: dict[str, float] = {}  # real time spent in each function (for cost and overhead)
         self._handlers: dict[str, Handler] = {}
         self.before_invoke: Callable[[str, dict[str, Any]], None] | None = None
 
@@ -76,12 +78,14 @@ class LambdaRuntime:
             self.invocations[name] = self.invocations.get(name, 0) + 1
             if self.before_invoke is not None:
                 self.before_invoke(name, event)
+            started = time.perf_counter()
             try:
                 return handler(event, context)
             except Exception:
                 self.errors[name] = self.errors.get(name, 0) + 1
                 raise
             finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
                 # CloudWatch is not simulated: drop what the invocation recorded (EMF output would
                 # otherwise pile up and print when Powertools auto-flushes at 100 values)
                 metrics.clear_metrics()
