@@ -84,6 +84,7 @@ class InstanceResult(Contract):
     instance_id: str
     status: str
     output: str | None = None
+    duration_seconds: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class ScriptResult(Contract):
@@ -95,6 +96,10 @@ class ScriptResult(Contract):
     started_at: str | None = None
     ended_at: str | None = None
     instances: list[InstanceResult] = Field(default_factory=list)
+    index: int | None = Field(default=None, ge=0, description="position of the script in its phase")
+    health_check: bool | None = Field(default=None,
+                                      description="true for the wave's healthCheck gate (POST_LAUNCH, last)")
+    reason: str | None = None
 
 
 # ---- plan lifecycle ------------------------------------------------------------------------------
@@ -171,6 +176,25 @@ class JobWatchTick(WaveEvent):
     tick: int = Field(ge=1)
 
 
+class _ScriptTick(WaveEvent):
+    """A scheduler tick for one script of a wave: poll its commands, enforce its timeout, or retry it."""
+
+    phase: Literal["PRE_LAUNCH", "POST_LAUNCH"]
+    index: int = Field(ge=0, description="position of the script in its phase")
+    try_number: int = Field(ge=1, description="1 for the first SendCommand of the script, +1 per retry")
+    purpose: Literal["poll", "timeout", "retry"]
+    command_id: str | None = Field(default=None, max_length=64)
+    tick: int = Field(default=1, ge=1, description="poll ticks back off: 5 s, 10 s, 15 s, then 30 s and 60 s")
+
+
+class PreLaunchTick(_ScriptTick):
+    """A scheduler tick for a pre-launch script."""
+
+
+class PostLaunchTick(_ScriptTick):
+    """A scheduler tick for a post-launch script or the health check."""
+
+
 class PostLaunchDone(WaveEvent):
     scripts: list[ScriptResult] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
@@ -191,6 +215,35 @@ class WaveFailed(WaveEvent):
 class WaveSkipped(WaveEvent):
     reason: str
     because_of: str | None = Field(default=None, description="the failed or skipped upstream wave")
+    skipped_by: str | None = Field(default=None, max_length=256,
+                                   description="the operator who skipped it (SkipWave); its dependents run")
+
+
+class CapacityTick(Contract):
+    """A scheduler tick: start the DRS launches parked until the quotas had room (one per time slot)."""
+
+    due_at: str
+
+
+class TerminationTick(ExecutionEvent):
+    """A scheduler tick: terminate recovery instances of the execution: the drill's time to live is over
+    (`reason` TIME_TO_LIVE; waits for the execution to end), or a failed wave's rollback waits for DRS
+    capacity (`reason` ROLLBACK)."""
+
+    wave_id: str | None = Field(default=None, max_length=128)
+    attempt: int = Field(default=1, ge=1)
+    reason: Literal["ROLLBACK", "TIME_TO_LIVE"]
+    tick: int = Field(default=1, ge=1)
+
+
+class RecoveryInstancesTerminated(ExecutionEvent):
+    """The orchestrator asked DRS to terminate recovery instances: a failed wave's rollback, a drill's time
+    to live, or a clean-up."""
+
+    wave_id: str | None = Field(default=None, max_length=128)
+    reason: Literal["ROLLBACK", "TIME_TO_LIVE", "CLEANUP"]
+    job_ids: list[str] = Field(default_factory=list)
+    recovery_instance_ids: list[str] = Field(default_factory=list)
 
 
 # ---- operators -----------------------------------------------------------------------------------
@@ -200,6 +253,8 @@ class ApprovalRequested(WaveEvent):
     approvers: list[str] = Field(default_factory=list)
     deadline: str
     completed_wave_ids: list[str] = Field(default_factory=list)
+    request_id: str | None = Field(default=None, max_length=128,
+                                   description="names this request; its ApprovalTimeout carries it")
 
 
 class ApprovalGranted(ControlEvent):
@@ -234,11 +289,20 @@ class SkipWave(ControlEvent):
     reason: str = "skipped by operator"
 
 
+class ApprovalTimeout(ControlEvent):
+    """A scheduler tick at an approval's deadline: the wave fails if it is still waiting for that request."""
+
+    requested_by: str = Field(default="scheduler", max_length=256)
+    wave_id: str = Field(min_length=1, max_length=128)
+    request_id: str = Field(min_length=1, max_length=128)
+
+
 class ControlRejected(Contract):
     execution_id: str = Field(min_length=1, max_length=128)
     command: str
     reason: str
     wave_id: str | None = Field(default=None, max_length=128)
+    requested_by: str | None = Field(default=None, max_length=256, description="who sent the rejected command")
 
 
 ALL_EVENTS: tuple[type[Contract], ...] = (
@@ -252,10 +316,15 @@ ALL_EVENTS: tuple[type[Contract], ...] = (
     DRSJobStarted,
     DRSJobCompleted,
     JobWatchTick,
+    PreLaunchTick,
+    PostLaunchTick,
     PostLaunchDone,
     WaveCompleted,
     WaveFailed,
     WaveSkipped,
+    CapacityTick,
+    TerminationTick,
+    RecoveryInstancesTerminated,
     ApprovalRequested,
     ApprovalGranted,
     ApprovalDenied,
@@ -264,6 +333,7 @@ ALL_EVENTS: tuple[type[Contract], ...] = (
     ResumePlan,
     RetryWave,
     SkipWave,
+    ApprovalTimeout,
     ControlRejected,
 )
 BY_DETAIL_TYPE: dict[str, type[Contract]] = {cls.DETAIL_TYPE: cls for cls in ALL_EVENTS}

@@ -1,29 +1,51 @@
-"""Operator commands on the bus: cancel, pause, resume (approval, retry and skip build on these)."""
+"""Operator commands on the bus: approve, deny, cancel, pause, resume, retry, skip (and the approval
+deadline tick). Each is validated against the ledger; one that does not fit is answered with ControlRejected."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from events.envelope import parse_event
-from events.models import CancelPlan, PausePlan, ResumePlan
-from handlers._lambda import dispatch, lambda_handler
-from orchestrator.control import cancel_plan, pause_plan, resume_plan
+from events.models import (
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalTimeout,
+    CancelPlan,
+    ControlEvent,
+    PausePlan,
+    ResumePlan,
+    RetryWave,
+    SkipWave,
+)
+from handlers._cleanup import CLEANUP_ROUTES
+from handlers._lambda import Route, dispatch, lambda_handler
+from orchestrator import control
 from orchestrator.runtime import Runtime
 
-
-def _cancel(rt: Runtime, event: dict[str, Any]) -> None:
-    cancel_plan(rt, parse_event(event, CancelPlan), str(event["id"]))
+C = TypeVar("C", bound=ControlEvent)
 
 
-def _pause(rt: Runtime, event: dict[str, Any]) -> None:
-    pause_plan(rt, parse_event(event, PausePlan), str(event["id"]))
+def _route(model: type[C], command: Callable[[Runtime, C, str], None]) -> Route:
+    def route(rt: Runtime, event: dict[str, Any]) -> None:
+        command(rt, parse_event(event, model), str(event["id"]))
+
+    return route
 
 
-def _resume(rt: Runtime, event: dict[str, Any]) -> None:
-    resume_plan(rt, parse_event(event, ResumePlan), str(event["id"]))
+ROUTES: dict[str, Route] = {
+    ApprovalGranted.DETAIL_TYPE: _route(ApprovalGranted, control.grant_approval),
+    ApprovalDenied.DETAIL_TYPE: _route(ApprovalDenied, control.deny_approval),
+    ApprovalTimeout.DETAIL_TYPE: _route(ApprovalTimeout, control.approval_timeout),
+    CancelPlan.DETAIL_TYPE: _route(CancelPlan, control.cancel_plan),
+    PausePlan.DETAIL_TYPE: _route(PausePlan, control.pause_plan),
+    ResumePlan.DETAIL_TYPE: _route(ResumePlan, control.resume_plan),
+    RetryWave.DETAIL_TYPE: _route(RetryWave, control.retry_wave),
+    SkipWave.DETAIL_TYPE: _route(SkipWave, control.skip_wave),
+}
+ROUTES.update(CLEANUP_ROUTES)  # WaveFailed (rollback: TERMINATE) and TerminationTick (drill time to live)
 
 
 @lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return dispatch(event, {CancelPlan.DETAIL_TYPE: _cancel, PausePlan.DETAIL_TYPE: _pause,
-                            ResumePlan.DETAIL_TYPE: _resume})
+    return dispatch(event, ROUTES)

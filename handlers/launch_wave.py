@@ -1,8 +1,10 @@
-"""The tasks of the wave launch Express state machine (`infra/wave_launch.asl.json`).
+"""The wave launcher: the tasks of the wave launch Express state machine, and its scheduled work.
 
-`prepare` cuts the wave into jobs; `start_job` claims and starts one DRS job (DRS errors that are worth
-retrying are raised by their class name, which the state machine's Retry matches); `chunk_failed`
-records a chunk that could not be launched.
+Invoked by the state machine with an `action`: `prepare` cuts the wave into jobs; `start_job` admits,
+claims and starts one DRS job (DRS errors that are worth retrying are raised by their class name, which
+the state machine's Retry matches); `chunk_failed` records a chunk that could not be launched.
+
+Invoked by EventBridge with CapacityTick: start the launches parked until the DRS quotas had room.
 """
 
 from __future__ import annotations
@@ -10,17 +12,24 @@ from __future__ import annotations
 from typing import Any
 
 from events.envelope import InvalidEvent, parse_event
-from events.models import PreLaunchDone
-from handlers._lambda import lambda_handler
-from orchestrator.launcher import chunk_failed, prepare, start_job
+from events.models import CapacityTick, PreLaunchDone
+from handlers._lambda import dispatch, lambda_handler
+from orchestrator.launcher import chunk_failed, drain, prepare, start_job
 from orchestrator.observability import logger, metrics
-from orchestrator.runtime import get_runtime
+from orchestrator.runtime import Runtime, get_runtime
+
+
+def _capacity_tick(rt: Runtime, event: dict[str, Any]) -> dict[str, int]:
+    parse_event(event, CapacityTick)
+    return drain(rt)
 
 
 @lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    rt = get_runtime()
     action = event.get("action")
+    if action is None:
+        return dispatch(event, {CapacityTick.DETAIL_TYPE: _capacity_tick})
+    rt = get_runtime()
     if action == "prepare":
         envelope = event.get("event")
         try:

@@ -1,20 +1,33 @@
-"""DRSJobCompleted -> record the job; after the wave's last job, judge it and run post-launch."""
+"""DRSJobCompleted -> record the job; after the wave's last job, judge it and run post-launch.
+PostLaunchTick polls, times out or retries a script; aws.ssm command status events complete scripts
+(of either phase: the ledger knows which)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from events.envelope import parse_event
-from events.models import DRSJobCompleted
+from events.models import SSM_COMMAND_STATUS, DRSJobCompleted, PostLaunchTick
 from handlers._lambda import dispatch, lambda_handler
 from orchestrator.phases import on_job_completed
 from orchestrator.runtime import Runtime
+from orchestrator.scripts import on_command_status, on_tick
 
 
 def _job_completed(rt: Runtime, event: dict[str, Any]) -> None:
     on_job_completed(rt, parse_event(event, DRSJobCompleted), str(event["id"]))
 
 
+def _tick(rt: Runtime, event: dict[str, Any]) -> None:
+    on_tick(rt, parse_event(event, PostLaunchTick), str(event["id"]))
+
+
+def _command_status(rt: Runtime, event: dict[str, Any]) -> None:
+    detail = event.get("detail")
+    on_command_status(rt, detail if isinstance(detail, dict) else {}, str(event.get("id", "")))
+
+
 @lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return dispatch(event, {DRSJobCompleted.DETAIL_TYPE: _job_completed})
+    return dispatch(event, {DRSJobCompleted.DETAIL_TYPE: _job_completed, PostLaunchTick.DETAIL_TYPE: _tick,
+                            SSM_COMMAND_STATUS: _command_status})

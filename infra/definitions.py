@@ -59,16 +59,17 @@ FUNCTIONS: dict[str, Function] = {
     for f in (
         Function("start_plan", "start_plan", "StartPlan: validate the plan, create the execution"),
         Function("pre_launch", "pre_launch", "WaveReady: approval gate, pre-launch scripts", needs_ssm=True,
-                 needs_scheduler=True),
-        Function("launch_wave", "launch_wave", "Wave launch state machine tasks: claim and start DRS jobs",
-                 needs_drs=True),
+                 needs_drs=True, needs_scheduler=True),
+        Function("launch_wave", "launch_wave",
+                 "Wave launch tasks: admit, claim and start DRS jobs; start parked launches",
+                 needs_drs=True, needs_scheduler=True),
         Function("job_watcher", "job_watcher", "Poll DRS jobs on scheduler ticks and Launch Result events",
                  needs_drs=True, needs_scheduler=True),
         Function("post_launch", "post_launch", "DRSJobCompleted: judge launch results, post-launch scripts",
                  needs_ssm=True, needs_drs=True, needs_scheduler=True),
         Function("ledger", "ledger", "Close waves and plans, release dependent waves"),
         Function("control", "control", "Operator commands: approve, pause, resume, cancel, retry, skip",
-                 needs_drs=True),
+                 needs_drs=True, needs_scheduler=True),  # scheduler: deferred terminations (drill clean-up)
     )
 }
 
@@ -112,6 +113,10 @@ ROUTES: tuple[Route, ...] = (
           "Watch DRS jobs until they end"),
     Route("drs-launch-result", "default", DRS_SOURCE, (DRS_LAUNCH_RESULT,), "job_watcher",
           "DRS launch results speed up the job watcher"),
+    Route("capacity", "orchestrator", SOURCE, ("CapacityTick",), "launch_wave",
+          "Start the DRS launches parked until the quotas have room"),
+    Route("terminate", "orchestrator", SOURCE, ("WaveFailed", "TerminationTick"), "control",
+          "Roll back failed waves (rollback: TERMINATE) and end drills after their time to live"),
     Route("post-launch", "orchestrator", SOURCE, ("DRSJobCompleted", "PostLaunchTick"), "post_launch",
           "Judge the wave's launch and run post-launch scripts"),
     Route("ssm-status", "default", SSM_SOURCE, (SSM_COMMAND_STATUS,), "post_launch",

@@ -1,7 +1,8 @@
 """The embedded local cloud: the deployed architecture, on one machine, in one process.
 
 moto serves DynamoDB, EventBridge (rules, archive, replay), SQS, Step Functions (executing the real ASL)
-and EventBridge Scheduler; our simulators serve DRS (and SSM Run Command). Everything is built from
+and EventBridge Scheduler; our simulators serve DRS and SSM Run Command (their service events go to the
+default bus; SSM's managed nodes are the running DRS recovery instances). Everything is built from
 `infra.definitions`, the same definitions the CDK stack reads: each rule is created with its real
 pattern and targets an SQS queue (moto's EventBridge cannot target Lambda), and a dispatcher hands each
 message to the handler function or starts the state machine, like EventBridge would.
@@ -19,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -40,6 +41,7 @@ from infra.definitions import (
     Route,
     state_machine_definition,
 )
+from localcloud.approver_sim import ApproverSimulator
 from localcloud.clock import SimClock
 from localcloud.drs_sim import DrsSimulator
 from localcloud.drs_sim_wire import install_globally as install_drs
@@ -48,6 +50,10 @@ from localcloud.lambda_runtime import ACCOUNT, REGION, LambdaRuntime, function_a
 from localcloud.lambda_runtime import install_globally as install_lambda
 from localcloud.lambda_runtime import uninstall_globally as uninstall_lambda
 from localcloud.profile import SimProfile
+from localcloud.ssm_sim import SsmSimConfig, SsmSimulator
+from localcloud.ssm_sim_wire import OPERATIONS as SSM_SIM_OPERATIONS
+from localcloud.ssm_sim_wire import current_simulator as current_ssm
+from localcloud.ssm_sim_wire import uninstall_globally as uninstall_ssm
 from orchestrator.clock import iso
 from orchestrator.config import Settings
 from orchestrator.runtime import Runtime, build_runtime, set_runtime
@@ -108,6 +114,9 @@ class LocalCloud:
         self.stats = Stats()
         self.lambdas = LambdaRuntime()
         self.drs = DrsSimulator(self.clock, self.profile.drs_config(), on_event=self._publish_aws_event)
+        self.ssm = SsmSimulator(self.clock, SsmSimConfig.from_profile({"seed": self.profile.seed, **self.profile.ssm}),
+                                on_event=self._publish_aws_event, instance_resolver=self._managed_instance)
+        self.ssm.load_library()
         self.queues: list[RouteQueue] = []
         self._executions: list[str] = []
         self._schedules: dict[str, datetime] = {}
@@ -115,6 +124,9 @@ class LocalCloud:
         self._env_backup: dict[str, str | None] = {}
         self.runtime: Runtime | None = None
         self.on_idle: Callable[[], None] | None = None
+        approvals = self.profile.approvals
+        self.approver = ApproverSimulator(self.clock, self.events, self.publish, decision=approvals.decision,
+                                          after_seconds=approvals.after_seconds, by=approvals.by)
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -138,6 +150,10 @@ class LocalCloud:
             ENV_BUS_ARN: f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{BUS_NAME}",
             ENV_SCHEDULER_GROUP: SCHEDULER_GROUP,
             ENV_SCHEDULER_ROLE: f"arn:aws:iam::{ACCOUNT}:role/drs-orch-scheduler",
+            # the orchestrator admits DRS jobs against the quotas the simulator enforces
+            "DRS_QUOTA_SERVERS_PER_JOB": str(self.drs.config.quotas.servers_per_job),
+            "DRS_QUOTA_CONCURRENT_JOBS": str(self.drs.config.quotas.concurrent_jobs),
+            "DRS_QUOTA_SERVERS_IN_ACTIVE_JOBS": str(self.drs.config.quotas.servers_in_all_jobs),
         }
         for key, value in env.items():
             self._env_backup[key] = os.environ.get(key)
@@ -152,6 +168,8 @@ class LocalCloud:
         self._speed_up_state_machine_retries()
         install_lambda(self.lambdas)
         install_drs(self.drs)
+        self.ssm.install_globally()
+        _keep_moto_off_run_command()
         self.session = boto3.session.Session(region_name=REGION)
         self._record_published_events()
         self.events_client = self.session.client("events")
@@ -162,6 +180,7 @@ class LocalCloud:
         self._create_resources()
         self.runtime = build_runtime(Settings(), clock=self.clock, session=self.session)
         self._inject_launch_crashes(self.runtime)
+        self.runtime.drs.sleep = self.sleep  # a DRS backoff passes simulated time, not real time
         set_runtime(self.runtime)
         for name in FUNCTIONS:  # import every handler now: a cold start is not simulated time
             self.lambdas.handler_for(name)
@@ -171,6 +190,7 @@ class LocalCloud:
         set_runtime(None)
         uninstall_lambda()
         uninstall_drs()
+        uninstall_ssm()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -179,6 +199,20 @@ class LocalCloud:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+    def _managed_instance(self, instance_id: str) -> dict[str, Any] | None:
+        """The SSM simulator's view of an EC2 instance: DRS recovery instances are Online Linux managed
+        nodes (with their private IP and tags) as long as they run."""
+        with self.drs._lock:
+            for inst in self.drs._instances.values():
+                if inst.recovery_instance_id == instance_id and inst.state == "RUNNING":
+                    return {"ping_status": "Online", "platform": "Linux", "private_ip": inst.private_ip,
+                            "tags": dict(inst.tags)}
+        return None
+
+    def sleep(self, seconds: float) -> None:
+        """Time passing inside a function (a backoff): the simulated clock moves on, nothing waits."""
+        self.clock.jump_to(self.clock.now() + timedelta(seconds=seconds))
 
     def _inject_launch_crashes(self, runtime: Runtime) -> None:
         """`faults.crashAfterStartRecovery`: the launch function dies right after DRS accepted the job,
@@ -210,6 +244,15 @@ class LocalCloud:
                 time.sleep(min(seconds / max(clock.speed, 1.0), 0.05))
 
         retrier_decl.time = _Time  # type: ignore[assignment,attr-defined]
+
+        # a Wait state (the launcher's throttling backoff) passes simulated time, like a backoff does
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+        def wait_interval(_self: Any, env: Any, wait_seconds: int) -> None:
+            if wait_seconds > 0:
+                clock.jump_to(clock.now() + timedelta(seconds=wait_seconds))
+
+        setattr(WaitFunction, "_wait_interval", wait_interval)  # noqa: B010 - a class-level patch
 
         # moto renders every rule target's input through a JSONPath template, even with no
         # InputTransformer, re-parsing the paths on every event (most of put_events' time) and
@@ -435,11 +478,16 @@ class LocalCloud:
         before = self.drs.next_due()
         self.drs.advance()
         progressed |= before is not None and before <= self.clock.now()
+        before = self.ssm.next_due()
+        self.ssm.advance()
+        progressed |= before is not None and before <= self.clock.now()
+        progressed |= self.approver.advance()
         fired, next_schedule = self.fire_schedules()
         progressed |= fired
         progressed |= self.pump()
         progressed |= self.wait_for_executions()
-        candidates = [t for t in (next_schedule, self.drs.next_due()) if t is not None]
+        candidates = [t for t in (next_schedule, self.drs.next_due(), self.ssm.next_due(), self.approver.next_due())
+                      if t is not None]
         return progressed, min(candidates) if candidates else None
 
     def run_until(self, done: Callable[[], bool], *, timeout: float = 120.0,
@@ -486,6 +534,29 @@ class LocalCloud:
         assert self.runtime is not None
         execution = self.runtime.ledger.get_execution(execution_id)
         return execution is not None and execution["status"] in {"COMPLETED", "FAILED", "CANCELLED"}
+
+
+_SSM_SIM_EVENTS = frozenset(f"before-send.ssm.{operation}" for operation in SSM_SIM_OPERATIONS)
+
+
+def _keep_moto_off_run_command() -> None:
+    """botocore calls *every* before-send handler (and keeps the first answer): moto's stubber would
+    serve the Run Command operations again after the SSM simulator (creating its own commands, or raising
+    NotImplementedError for ListCommandInvocations and CancelCommand). While a simulator is installed,
+    moto skips them."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    if getattr(BotocoreStubber, "_drs_orch_ssm_patched", False):
+        return
+    original = BotocoreStubber.__call__
+
+    def call(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
+        if event_name in _SSM_SIM_EVENTS and current_ssm() is not None:
+            return None
+        return original(self, event_name, request, **kwargs)
+
+    setattr(BotocoreStubber, "__call__", call)  # noqa: B010 - a class-level patch
+    setattr(BotocoreStubber, "_drs_orch_ssm_patched", True)  # noqa: B010
 
 
 @contextmanager

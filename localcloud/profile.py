@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -32,12 +32,22 @@ class FaultsProfile(_Section):
         default=0.0, ge=0, le=1, description="share of StartRecovery calls whose Lambda dies right after")
 
 
+class ApprovalsProfile(_Section):
+    """Who answers approval gates in a local run (`localcloud/approver_sim.py`)."""
+
+    decision: Literal["NONE", "GRANT", "DENY"] = Field(
+        default="NONE", description="NONE: gates wait for drs-orch approve (or their timeout)")
+    after_seconds: float = Field(default=60.0, ge=0, description="simulated seconds before the answer")
+    by: str = Field(default="simulated-approver", description="who answers when a gate lists no approvers")
+
+
 class SimProfile(_Section):
     seed: int = 0
     clock: ClockProfile = Field(default_factory=ClockProfile)
     drs: dict[str, Any] = Field(default_factory=dict)
     ssm: dict[str, Any] = Field(default_factory=dict)
     faults: FaultsProfile = Field(default_factory=FaultsProfile)
+    approvals: ApprovalsProfile = Field(default_factory=ApprovalsProfile)
 
     @field_validator("drs")
     @classmethod

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from events.models import Mode
-from orchestrator import cli_plan
+from orchestrator import cli_cleanup, cli_plan
 from orchestrator.plan import Plan, PlanError, load_plan
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="DRS Orchestrator: recovery plans for AWS Elastic Disaster Recovery.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 cli_plan.register(app)
+cli_cleanup.register(app)
 console = Console()
 err = Console(stderr=True)
 
@@ -69,7 +70,7 @@ def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
     execution = ledger.get_execution(execution_id)
     waves = {w["waveId"]: w for w in ledger.list_waves(execution_id)} if execution else {}
     table = Table(expand=False, header_style="bold")
-    for column in ("wave", "depends on", "status", "servers", "jobs", "ready", "launch", "done"):
+    for column in ("wave", "depends on", "status", "servers", "jobs", "scripts", "ready", "launch", "done"):
         table.add_column(column)
     for plan_wave in plan.waves:
         wave = waves.get(plan_wave.wave_id, {})
@@ -84,6 +85,7 @@ def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
         table.add_row(plan_wave.wave_id, ", ".join(plan_wave.depends_on) or "—",
                       Text(status, style=STATUS_STYLE.get(status, "")), server_text,
                       f"{sum(1 for j in jobs.values() if j.get('status') == 'COMPLETED')}/{len(jobs)}",
+                      _scripts_cell(wave.get("scripts", []), len(plan_wave.scripts)),
                       _short(wave.get("readyAt")), _short(wave.get("launchStartedAt")),
                       _short(wave.get("endedAt")))
     status = execution["status"] if execution else "STARTING"
@@ -98,6 +100,50 @@ def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
     return Group(header, table)
 
 
+SCRIPT_MARK = {"Success": ("✓", "green"), "Skipped": ("-", "dim"), "Failed": ("✗", "red"),
+               "TimedOut": ("⏱", "red"), "Cancelled": ("✗", "red")}
+
+
+def _scripts_cell(scripts: list[dict[str, Any]], planned: int) -> Text:
+    """Ended scripts of the wave out of those planned, with a mark per script."""
+    if not planned:
+        return Text("—")
+    text = Text(f"{len(scripts)}/{planned} ")
+    for script in scripts:
+        mark, style = SCRIPT_MARK.get(str(script.get("status")), ("?", ""))
+        text.append(mark, style=style)
+    return text
+
+
+def _script_lines(wave: dict[str, Any]) -> list[str]:
+    lines = []
+    for script in wave.get("scripts", []):
+        phase = "health check" if script.get("healthCheck") else str(script.get("phase", "")).lower().replace("_", "-")
+        status = script.get("status")
+        colour = {"Success": "green", "Skipped": "dim"}.get(str(status), "red")
+        tries = f", {script['attempts']} tries" if int(script.get("attempts", 1)) > 1 else ""
+        lines.append(f"    {phase} {script.get('documentName')}: [{colour}]{status}[/{colour}] "
+                     f"({len(script.get('instances', []))} instance(s){tries})")
+    lines.extend(f"    [yellow]warning: {w}[/yellow]" for w in wave.get("warnings", []))
+    return lines
+
+
+def _operator_lines(wave: dict[str, Any]) -> list[str]:
+    """Who approved, retried or skipped the wave."""
+    lines = []
+    approval = wave.get("approval") or {}
+    if approval.get("approvedBy"):
+        lines.append(f"    approved by {approval['approvedBy']} at {approval.get('approvedAt')}")
+    elif approval.get("status") in {"DENIED", "TIMED_OUT"}:
+        lines.append(f"    approval {approval['status'].lower().replace('_', ' ')}")
+    if wave.get("retriedBy"):
+        lines.append(f"    retried by {wave['retriedBy']} (attempt {wave.get('attempt')}, "
+                     f"{len(wave.get('relaunchedServers', []))} server(s) relaunched)")
+    if wave.get("skippedBy"):
+        lines.append(f"    skipped by {wave['skippedBy']}: the operator took responsibility for its dependents")
+    return lines
+
+
 def _summary(result: RunResult) -> Panel:
     report = result.report or {}
     lines = [f"execution {result.execution_id}: [bold]{result.status}[/bold]"]
@@ -109,6 +155,8 @@ def _summary(result: RunResult) -> Panel:
         reason = f" — {wave['reason']}" if wave.get("reason") else ""
         lines.append(f"  {wave['waveId']}: {wave['status']} ({launched}/{len(wave['servers'])} servers, "
                      f"{len(wave['jobs'])} job(s)){reason}")
+        lines.extend(_script_lines(wave))
+        lines.extend(_operator_lines(wave))
     if report.get("stopReason"):
         lines.append(f"stopped: {report['stopReason']}")
     for rejection in result.rejected:
@@ -118,20 +166,35 @@ def _summary(result: RunResult) -> Panel:
     return Panel("\n".join(lines), title="summary", border_style=style)
 
 
+def _gated(plan: Plan, mode: Mode) -> list[str]:
+    from orchestrator.approval import gate_for
+
+    return [w.wave_id for w in plan.waves if gate_for(plan, w.wave_id, mode.value) is not None]
+
+
 def _run_local(plan: Plan, mode: Mode, *, sim: Path | None, speed: float | None, pace: bool | None,
-               report: Path | None, timeout: float) -> int:
+               report: Path | None, timeout: float, linger: float = 0.0) -> int:
     from localcloud.cloud import LocalCloud
+    from localcloud.control_socket import ControlServer, run_session, socket_path
     from localcloud.profile import ProfileError, load_profile
-    from localcloud.runner import start, wait
+    from localcloud.runner import new_execution_id, start
 
     try:
         profile = load_profile(sim, **{"clock.speed": speed, "clock.pace": pace})
     except ProfileError as exc:
         err.print(f"[red]{exc}[/red]")
         return 2
-    with LocalCloud(profile) as cloud:
-        execution_id = start(cloud, plan, mode=mode, confirm=mode is Mode.RECOVERY,
-                             requested_by=getpass.getuser())
+    execution_id = new_execution_id(plan.plan_id)
+    gated = _gated(plan, mode)
+    with LocalCloud(profile) as cloud, ControlServer(socket_path(execution_id)) as server:
+        if gated and pace is None and profile.approvals.decision == "NONE":
+            cloud.pace = True  # an approval waits for a person: idle time is not skipped to its deadline
+        start(cloud, plan, mode=mode, confirm=mode is Mode.RECOVERY, requested_by=getpass.getuser(),
+              execution_id=execution_id)
+        console.print(f"execution [bold]{execution_id}[/bold]; operate it from another shell: drs-orch "
+                      f"approve|deny|pause|resume|cancel|retry|skip|inspect {execution_id} [--wave W]"
+                      + (f"\n[magenta]approval gates: {', '.join(gated)}[/magenta] (the clock is paced)"
+                         if gated else ""), highlight=False)
         with Live(_progress(cloud, execution_id, plan), console=console, refresh_per_second=8,
                   transient=False) as live:
             last = [0.0]
@@ -144,7 +207,8 @@ def _run_local(plan: Plan, mode: Mode, *, sim: Path | None, speed: float | None,
                     last[0] = now
                     live.update(_progress(cloud, execution_id, plan))
 
-            result = wait(cloud, execution_id, timeout=timeout, on_progress=refresh)
+            result = run_session(cloud, execution_id, server, timeout=timeout, linger=linger,
+                                 on_progress=refresh)
             live.update(_progress(cloud, execution_id, plan))
     console.print(_summary(result))
     if report is not None and result.report is not None:
@@ -189,13 +253,19 @@ def run(
     bus: Annotated[str, typer.Option(help="event bus name for --aws")] = "drs-orchestrator",
     region: Annotated[str | None, typer.Option(help="AWS region for --aws")] = None,
     timeout: Annotated[float, typer.Option(help="give up after this many real seconds")] = 600.0,
+    linger: Annotated[float, typer.Option(help="after the plan ends, keep taking control commands (retry, "
+                                               "skip) for this many real seconds")] = 0.0,
 ) -> None:
-    """Run a recovery plan: on the embedded local cloud, or on AWS with --aws."""
+    """Run a recovery plan: on the embedded local cloud, or on AWS with --aws.
+
+    A local run takes operator commands on a control socket while it runs: `drs-orch approve EXECUTION
+    --wave W` (and deny, pause, resume, cancel, retry, skip, inspect) from another shell."""
     plan = _load(plan_file)
     mode = _mode(drill, recovery, confirm)
     if aws:
         raise typer.Exit(_publish_aws(plan, mode, bus, region))
-    raise typer.Exit(_run_local(plan, mode, sim=sim, speed=speed, pace=pace, report=report, timeout=timeout))
+    raise typer.Exit(_run_local(plan, mode, sim=sim, speed=speed, pace=pace, report=report, timeout=timeout,
+                                linger=linger))
 
 
 @app.command()
@@ -210,6 +280,192 @@ def demo(
     code = _run_local(plan, Mode.DRILL, sim=EXAMPLES / "profiles" / "demo.yaml", speed=None, pace=None, report=report,
                       timeout=120)
     raise typer.Exit(code)
+
+
+# ---- operating an execution: local (the control socket of `drs-orch run`) or on AWS (the bus) --------
+
+Execution = Annotated[str, typer.Argument(metavar="EXECUTION", help="execution id")]
+WaveOpt = Annotated[str, typer.Option("--wave", help="wave id")]
+By = Annotated[str | None, typer.Option("--by", help="who sends the command (default: your user name)")]
+Aws = Annotated[bool, typer.Option("--aws", help="publish to a deployed bus instead of a local run")]
+Bus = Annotated[str, typer.Option(help="event bus name for --aws")]
+Region = Annotated[str | None, typer.Option(help="AWS region for --aws")]
+
+
+def _send_control(detail_type: str, execution_id: str, extra: dict[str, Any], *, by: str | None, aws: bool,
+                  bus: str, region: str | None) -> int:
+    from pydantic import ValidationError
+
+    from events.models import BY_DETAIL_TYPE
+
+    detail = {"executionId": execution_id, "requestedBy": by or getpass.getuser(), **extra}
+    try:
+        detail = BY_DETAIL_TYPE[detail_type].model_validate(detail).to_detail()
+    except ValidationError as exc:
+        err.print(f"[red]invalid {detail_type}: {exc.errors(include_url=False)[0]['msg']}[/red]")
+        return 2
+    if aws:
+        import boto3
+
+        response = boto3.client("events", region_name=region).put_events(Entries=[{
+            "Source": "drs.orchestrator", "DetailType": detail_type, "Detail": json.dumps(detail),
+            "EventBusName": bus}])
+        if response.get("FailedEntryCount"):
+            err.print(f"[red]PutEvents refused the {detail_type}: {response['Entries'][0].get('ErrorMessage')}[/red]")
+            return 1
+        console.print(f"{detail_type} published to {bus} for execution {execution_id}; the control function "
+                      "checks it against the ledger and answers ControlRejected on the bus if it does not fit",
+                      highlight=False)
+        return 0
+    from localcloud.control_socket import ControlUnavailable, send, socket_path
+
+    try:
+        answer = send(socket_path(execution_id), {"op": "command", "detailType": detail_type, "detail": detail})
+    except ControlUnavailable as exc:
+        err.print(f"[red]{exc}: start it with drs-orch run, or use --aws for a deployed stack[/red]")
+        return 2
+    if not answer.get("ok"):
+        err.print(f"[red]{detail_type} rejected: {answer.get('reason')}[/red]", highlight=False)
+        return 1
+    waves = ", ".join(f"{w} {s}" for w, s in answer.get("waves", {}).items())
+    console.print(f"{detail_type} applied: execution {answer.get('status')} ({waves})", highlight=False)
+    return 0
+
+
+@app.command()
+def approve(execution: Execution, wave: WaveOpt, comment: Annotated[str | None, typer.Option()] = None,
+            by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None) -> None:
+    """Approve a wave waiting at its approval gate (ApprovalGranted)."""
+    raise typer.Exit(_send_control("ApprovalGranted", execution, {"waveId": wave, "comment": comment}, by=by,
+                                   aws=aws, bus=bus, region=region))
+
+
+@app.command()
+def deny(execution: Execution, wave: WaveOpt, reason: Annotated[str, typer.Option()] = "denied",
+         by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None) -> None:
+    """Deny a wave's approval: the wave fails and its onFailure policy applies (ApprovalDenied)."""
+    raise typer.Exit(_send_control("ApprovalDenied", execution, {"waveId": wave, "reason": reason}, by=by, aws=aws,
+                                   bus=bus, region=region))
+
+
+@app.command()
+def pause(execution: Execution, by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator",
+          region: Region = None) -> None:
+    """Release no new wave; running waves finish (PausePlan)."""
+    raise typer.Exit(_send_control("PausePlan", execution, {}, by=by, aws=aws, bus=bus, region=region))
+
+
+@app.command()
+def resume(execution: Execution, by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator",
+           region: Region = None) -> None:
+    """Release what became due while the plan was paused (ResumePlan)."""
+    raise typer.Exit(_send_control("ResumePlan", execution, {}, by=by, aws=aws, bus=bus, region=region))
+
+
+@app.command()
+def cancel(execution: Execution,
+           terminate_drill_instances: Annotated[bool, typer.Option(
+               "--terminate-drill-instances", help="also terminate the drill instances launched so far")] = False,
+           by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None) -> None:
+    """Start nothing new, let running jobs finish, end CANCELLED (CancelPlan)."""
+    raise typer.Exit(_send_control("CancelPlan", execution, {"terminateDrillInstances": terminate_drill_instances},
+                                   by=by, aws=aws, bus=bus, region=region))
+
+
+@app.command()
+def retry(execution: Execution, wave: WaveOpt,
+          all_servers: Annotated[bool, typer.Option("--all", help="relaunch every server, not only the failed")]
+          = False,
+          by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None) -> None:
+    """Run a FAILED wave again: its servers that did not launch (RetryWave)."""
+    raise typer.Exit(_send_control("RetryWave", execution, {"waveId": wave, "allServers": all_servers}, by=by,
+                                   aws=aws, bus=bus, region=region))
+
+
+@app.command()
+def skip(execution: Execution, wave: WaveOpt, reason: Annotated[str, typer.Option()] = "skipped by operator",
+         by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None) -> None:
+    """Mark a FAILED or not yet started wave SKIPPED and release its dependents (SkipWave)."""
+    raise typer.Exit(_send_control("SkipWave", execution, {"waveId": wave, "reason": reason}, by=by, aws=aws,
+                                   bus=bus, region=region))
+
+
+def _when(value: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def inspect(
+    execution: Execution,
+    from_: Annotated[str | None, typer.Option("--from", help="replay from (ISO 8601; default: a day ago)")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="replay to (ISO 8601; default: now)")] = None,
+    aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None,
+    archive: Annotated[str | None, typer.Option(help="the bus archive (stack output ArchiveName), for --aws")] = None,
+    table: Annotated[str | None, typer.Option(help="the ledger table (stack output LedgerTableName), for --aws")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole result as JSON")] = False,
+    settle: Annotated[float, typer.Option(help="--aws: seconds without a delivery before the replay is read as "
+                                               "complete")] = 5.0,
+) -> None:
+    """Replay the execution's archived events, rebuild it from them and compare with the ledger.
+    Exits 0 when they agree, 1 on any difference."""
+    from datetime import UTC, datetime, timedelta
+
+    start, end = _when(from_), _when(to)
+    if aws:
+        import boto3
+
+        from orchestrator.inspect import inspect_events, replay_archive
+
+        if not archive:
+            err.print("[red]--aws needs --archive (the stack output ArchiveName)[/red]")
+            raise typer.Exit(2)
+        session = boto3.session.Session(region_name=region)
+        now = datetime.now(UTC)
+        events = replay_archive(session.client("events"), session.client("sqs"), bus_name=bus, archive_name=archive,
+                                start=start or now - timedelta(days=1), end=end or now, execution_id=execution,
+                                quiet_seconds=settle)
+        ledger = None
+        if table:
+            from orchestrator.clock import SystemClock
+            from orchestrator.ledger import Ledger
+
+            ledger = Ledger(session.resource("dynamodb").Table(table), SystemClock())
+        result = inspect_events(events, ledger, execution)
+        if ledger is None:
+            result["differences"] = []
+    else:
+        from localcloud.control_socket import ControlUnavailable, send, socket_path
+
+        try:
+            result = send(socket_path(execution), {"op": "inspect", "from": from_, "to": to})
+        except ControlUnavailable as exc:
+            err.print(f"[red]{exc}: inspect needs a running drs-orch run (or --aws)[/red]")
+            raise typer.Exit(2) from None
+        if not result.get("ok"):
+            err.print(f"[red]inspect failed: {result.get('reason')}[/red]")
+            raise typer.Exit(1)
+    if as_json:
+        console.print_json(json.dumps(result))
+    else:
+        rebuilt = result["rebuilt"]
+        grid = Table(title=f"{execution}: {rebuilt['status']} from {result['events']} replayed event(s)")
+        for column in ("wave", "status", "attempt", "servers launched", "first event", "last event"):
+            grid.add_column(column)
+        for wave_id, wave in rebuilt["waves"].items():
+            grid.add_row(wave_id, wave["status"], str(wave["attempt"]), str(len(wave["serversLaunched"])),
+                         _short(wave.get("firstAt")), _short(wave.get("lastAt")))
+        console.print(grid)
+        for difference in result["differences"]:
+            console.print(f"[red]≠ {difference}[/red]", highlight=False)
+        if result.get("ledger") is not None and not result["differences"]:
+            console.print("[green]the events and the ledger agree[/green]")
+    raise typer.Exit(1 if result["differences"] else 0)
 
 
 def main() -> None:  # pragma: no cover - the console script

@@ -18,6 +18,11 @@ class Settings(BaseSettings):
     scheduler_role_arn: str = Field(default="", validation_alias="SCHEDULER_ROLE_ARN")
     region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
     finished_ttl_days: int = Field(default=90, validation_alias="FINISHED_EXECUTION_TTL_DAYS")
+    # DRS quotas (not adjustable; AWS defaults). On AWS they could be read from Service Quotas at deploy or
+    # run time (service code `drs`: L-B827C881, L-D88FAC3A, L-05AFA8C6); the stack sets them from context.
+    drs_servers_per_job: int = Field(default=100, ge=1, validation_alias="DRS_QUOTA_SERVERS_PER_JOB")
+    drs_concurrent_jobs: int = Field(default=20, ge=1, validation_alias="DRS_QUOTA_CONCURRENT_JOBS")
+    drs_servers_in_active_jobs: int = Field(default=500, ge=1, validation_alias="DRS_QUOTA_SERVERS_IN_ACTIVE_JOBS")
 
 
 @lru_cache(maxsize=1)

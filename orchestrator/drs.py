@@ -1,8 +1,17 @@
-"""The DRS adapter: boto3 `drs` calls turned into domain results and domain exceptions."""
+"""The DRS adapter: boto3 `drs` calls turned into domain results and domain exceptions.
+
+Reads (Describe*) that DRS throttles or fails transiently are retried here, a few times, with exponential
+backoff and full jitter that never waits less than the `retryAfterSeconds` DRS asked for; the sleep is
+injectable (the local cloud moves its simulated clock instead of sleeping). StartRecovery is never retried
+here: the wave launch state machine owns its retries (a Wait state, so no Lambda is billed for waiting).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +22,37 @@ TAG_EXECUTION = "drs-orch:execution-id"
 TAG_WAVE = "drs-orch:wave-id"
 TAG_ATTEMPT = "drs-orch:attempt"
 DESCRIBE_JOBS_BATCH = 100
+DESCRIBE_SERVERS_BATCH = 200  # DescribeSourceServersRequestFilters.sourceServerIDs max
+TERMINATE_BATCH = 200  # TerminateRecoveryInstances recoveryInstanceIDs max
+READ_ATTEMPTS = 6
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+_DURATION = re.compile(
+    r"^P(?:(?P<days>\d+(?:\.\d+)?)D)?(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def backoff_delay(attempt: int, retry_after: float | None = None, *, base: float = BACKOFF_BASE_SECONDS,
+                  cap: float = BACKOFF_CAP_SECONDS, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry number `attempt` (1, 2, ...): exponential backoff with full jitter
+    (uniform between 0 and min(cap, base * 2^attempt)), but never less than DRS's `retryAfterSeconds`."""
+    ceiling = min(cap, base * (2 ** max(attempt, 1)))
+    jittered = (rng or random).uniform(0, ceiling)
+    return max(jittered, retry_after or 0.0)
+
+
+def parse_duration(text: str | None) -> float | None:
+    """An ISO 8601 duration as DRS writes `lagDuration` (`PT900S`, `P1DT2H3M4.5S`) in seconds; None when
+    absent or unreadable."""
+    if not text:
+        return None
+    match = _DURATION.fullmatch(text.strip())
+    if match is None or text.strip() in {"P", "PT"}:
+        return None
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    return (parts.get("days", 0.0) * 86400 + parts.get("hours", 0.0) * 3600 + parts.get("minutes", 0.0) * 60
+            + parts.get("seconds", 0.0))
 
 
 class DrsError(RuntimeError):
@@ -66,8 +106,12 @@ def _translate(exc: ClientError) -> DrsError:
 
 
 class Drs:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, sleep: Callable[[float], None] = time.sleep,
+                 read_attempts: int = READ_ATTEMPTS) -> None:
         self._client = client
+        self.sleep = sleep
+        self.read_attempts = read_attempts
+        self.retries = 0  # transient read failures retried (for tests and metrics)
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -75,6 +119,19 @@ class Drs:
         except ClientError as exc:
             raise _translate(exc) from exc
         return result
+
+    def _read(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """A read, retried on throttling and transient errors (backoff, full jitter, Retry-After)."""
+        attempt = 0
+        while True:
+            try:
+                return self._call(operation, **kwargs)
+            except DrsError as exc:
+                attempt += 1
+                if not exc.retryable or attempt >= self.read_attempts:
+                    raise
+                self.retries += 1
+                self.sleep(backoff_delay(attempt, exc.retry_after))
 
     def start_recovery(self, servers: list[dict[str, str]], *, is_drill: bool, tags: dict[str, str]) -> dict[str, Any]:
         response = self._call("start_recovery", sourceServers=servers, isDrill=is_drill, tags=tags)
@@ -97,8 +154,16 @@ class Drs:
         return None
 
     def describe_source_servers(self, source_server_ids: list[str]) -> list[dict[str, Any]]:
-        return list(self._paginate("describe_source_servers", "items",
-                                   filters={"sourceServerIDs": source_server_ids}))
+        servers: list[dict[str, Any]] = []
+        for start in range(0, len(source_server_ids), DESCRIBE_SERVERS_BATCH):
+            batch = source_server_ids[start : start + DESCRIBE_SERVERS_BATCH]
+            servers.extend(self._paginate("describe_source_servers", "items", filters={"sourceServerIDs": batch}))
+        return servers
+
+    def recovery_snapshot_ids(self, source_server_id: str) -> set[str]:
+        """Ids of the server's recovery snapshots (DescribeRecoverySnapshots)."""
+        return {snap["snapshotID"] for snap in self._paginate("describe_recovery_snapshots", "items",
+                                                              sourceServerID=source_server_id)}
 
     def describe_recovery_instances(self, *, source_server_ids: list[str] | None = None,
                                     recovery_instance_ids: list[str] | None = None) -> list[dict[str, Any]]:
@@ -117,7 +182,7 @@ class Drs:
     def _paginate(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         token: str | None = None
         while True:
-            page = self._call(operation, **kwargs, **({"nextToken": token} if token else {}))
+            page = self._read(operation, **kwargs, **({"nextToken": token} if token else {}))
             yield from page.get(key, [])
             token = page.get("nextToken")
             if not token:

@@ -1,47 +1,62 @@
-"""The tasks of the wave launch state machine: cut the wave into DRS jobs, claim and start each job.
+"""The tasks of the wave launch state machine: cut the wave into DRS jobs, admit, claim and start each job.
 
 A launch is claimed in the ledger and the job is tagged with the launch key before StartRecovery, so a
 crash at any point, a duplicated event or a retried execution finds the existing job instead of
-starting a second one.
+starting a second one. Each job is admitted against the DRS quotas shared by every execution
+(`orchestrator.capacity`) first: a job that does not fit now is parked and started by a CapacityTick.
+
+`start_job` answers the state machine with an `outcome`:
+
+- STARTED: the job runs (or a previous attempt had started it);
+- PARKED: no capacity now; a scheduled tick starts it later (the execution ends);
+- RETRY: DRS throttled or failed transiently: wait `waitSeconds` (exponential backoff with full jitter,
+  never less than DRS's `retryAfterSeconds`; a Wait state, no Lambda billed) and call again. After
+  MAX_TRIES, or when the waits would grow too long for an Express execution, the chunk is parked instead.
+
+Permanent DRS errors (validation, an uninitialised account, a conflict with a job that is not ours)
+raise `DrsPermanentError`/`DrsConflict`; the state machine does not retry them: `chunk_failed` fails the
+chunk's servers with the reason at once.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import timedelta
 from typing import Any
 
-from events.models import DRSJobCompleted, DRSJobStarted, PreLaunchDone, ServerLaunch, WaveFailed
+from events.models import DRSJobCompleted, DRSJobStarted, PreLaunchDone, ServerLaunch, TerminationTick
+from orchestrator import capacity
+from orchestrator.capacity import Admission
 from orchestrator.clock import parse_iso
-from orchestrator.drs import TAG_ATTEMPT, TAG_EXECUTION, TAG_LAUNCH_KEY, TAG_WAVE, DrsConflict, DrsError
+from orchestrator.drs import (
+    TAG_ATTEMPT,
+    TAG_EXECUTION,
+    TAG_LAUNCH_KEY,
+    TAG_WAVE,
+    DrsConflict,
+    DrsError,
+    DrsQuotaExceeded,
+    DrsUnavailable,
+    backoff_delay,
+)
 from orchestrator.execution import frozen_plan
 from orchestrator.ledger import Outcome
 from orchestrator.observability import logger, metrics
 from orchestrator.phases import close_launch
-from orchestrator.plan import Wave, cut_jobs
-from orchestrator.preflight import preflight
+from orchestrator.plan import cut_jobs
 from orchestrator.runtime import Runtime
+from orchestrator.scheduler import schedule_name
 
-SERVERS_PER_JOB = 100
 CLAIM_LOOKBACK = timedelta(minutes=10)
+MAX_TRIES = 6  # StartRecovery attempts inside one Express execution before the chunk is parked
+MAX_WAIT_SECONDS = 60  # one Wait state at most (an Express execution lives 5 minutes)
+RUNNABLE_EXECUTION = frozenset({"RUNNING", "PAUSED"})
 
 
 def launch_key(execution_id: str, wave_id: str, attempt: int, index: int) -> str:
     digest = hashlib.sha256(f"{execution_id}|{wave_id}|{attempt}|{index}".encode()).hexdigest()[:32]
     return f"lk-{digest}"
-
-
-def fail_preflight(rt: Runtime, execution: dict[str, Any], wave: Wave, problems: list[str], *, key: str) -> None:
-    """PRE_LAUNCH -> FAILED before any launch, naming each server and reason."""
-    reason = "preflight failed: " + "; ".join(problems)
-    outcome = rt.ledger.finish_wave(execution["executionId"], wave.wave_id, from_=["PRE_LAUNCH"], to="FAILED",
-                                    key=key, sets={"reason": reason[:4000]})
-    if not outcome.proceed:
-        return
-    rt.ledger.record_execution_failure(execution["executionId"], wave.wave_id)
-    logger.warning("wave failed preflight", wave_id=wave.wave_id, problems=len(problems))
-    rt.bus.publish(WaveFailed(execution_id=execution["executionId"], plan_id=execution["planId"],
-                              wave_id=wave.wave_id, reason=reason[:4000], on_failure=wave.on_failure.value))
 
 
 def _no_launch(reason: str) -> dict[str, Any]:
@@ -50,23 +65,31 @@ def _no_launch(reason: str) -> dict[str, Any]:
     return {"proceed": False, "reason": reason, "chunks": []}
 
 
+def _servers_to_launch(wave: dict[str, Any], plan_servers: list[str], attempt: int) -> list[str]:
+    wanted = list(wave.get("launchServers") or plan_servers)
+    excluded = wave.get("preflightExcluded") or {}
+    if int(excluded.get("attempt", 0)) == attempt:
+        skip = set(excluded.get("servers", []))
+        wanted = [sid for sid in wanted if sid not in skip]
+    return wanted
+
+
 def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]:
-    """PRE_LAUNCH -> LAUNCHING and the wave's jobs. `proceed` is false for a duplicate or stale event."""
+    """PRE_LAUNCH -> LAUNCHING and the wave's jobs. `proceed` is false for a duplicate or stale event.
+    (The preflight ran before the pre-launch scripts, in `phases.on_wave_ready`.)"""
     execution = rt.ledger.get_execution(detail.execution_id)
     if execution is None:
         return _no_launch("unknown execution")
     wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id)
     if wave is None:
         return _no_launch("unknown wave")
-    plan_wave = frozen_plan(execution).wave(detail.wave_id)
-    wanted = wave.get("launchServers") or plan_wave.server_ids
+    plan = frozen_plan(execution)
+    plan_wave = plan.wave(detail.wave_id)
+    attempt = int(wave.get("attempt", 1))
+    wanted = _servers_to_launch(wave, plan_wave.server_ids, attempt)
     snapshots = {s.source_server_id: s.recovery_snapshot_id for s in plan_wave.servers}
-    chunks = cut_jobs(list(wanted), SERVERS_PER_JOB)
-    problems = preflight(rt, execution, plan_wave)
-    if problems:
-        fail_preflight(rt, execution, plan_wave, problems, key=event_id)
-        return _no_launch("preflight failed")
-    if execution["status"] not in {"RUNNING", "PAUSED"}:
+    chunks = cut_jobs(wanted, capacity.quotas(rt).servers_per_job)
+    if execution["status"] not in RUNNABLE_EXECUTION:
         from orchestrator.progress import skip_wave_for_stop
 
         skip_wave_for_stop(rt, execution, detail.wave_id, from_=["PRE_LAUNCH"], key=event_id)
@@ -77,8 +100,16 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
     )
     if not outcome.proceed:
         return _no_launch("duplicate or stale PreLaunchDone")
-    attempt = int(wave.get("attempt", 1))
+    if not chunks:  # every server was left out (OPTIONAL servers that failed preflight): judge at once
+        close_launch(rt, detail.execution_id, detail.plan_id, detail.wave_id, key=f"{event_id}:judge")
+        return _no_launch("no server left to launch")
     is_drill = execution["mode"] != "RECOVERY"
+    ttl = plan.defaults.drill_instance_ttl_seconds
+    if is_drill and ttl:
+        when = rt.clock.now() + timedelta(seconds=ttl)
+        rt.scheduler.at(schedule_name("drill-ttl", detail.execution_id, "1"), when,
+                        TerminationTick(execution_id=detail.execution_id, plan_id=detail.plan_id,
+                                        reason="TIME_TO_LIVE", tick=1))
     items = [
         {
             "executionId": detail.execution_id, "planId": detail.plan_id, "waveId": detail.wave_id,
@@ -100,31 +131,55 @@ def _record_started(rt: Runtime, chunk: dict[str, Any], job_id: str) -> dict[str
     server_ids = [s["sourceServerID"] for s in chunk["servers"]]
     rt.ledger.complete_launch(chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"],
                               job_id=job_id, status="STARTED")
+    capacity.note_job(rt, chunk["launchKey"], job_id)
     rt.ledger.add_job(chunk["executionId"], chunk["waveId"], job_id=job_id, launch_key=chunk["launchKey"],
                       server_ids=server_ids)
     rt.bus.publish(DRSJobStarted(execution_id=chunk["executionId"], plan_id=chunk["planId"],
                                  wave_id=chunk["waveId"], attempt=chunk["attempt"], job_id=job_id,
                                  launch_key=chunk["launchKey"], source_server_ids=server_ids))
-    return {"jobId": job_id, "launchKey": chunk["launchKey"], "servers": len(server_ids)}
+    return {"outcome": "STARTED", "jobId": job_id, "launchKey": chunk["launchKey"], "servers": len(server_ids)}
 
 
-def start_job(rt: Runtime, chunk: dict[str, Any]) -> dict[str, Any]:
-    """Claim, then StartRecovery for one chunk of a wave; idempotent by launch key."""
+def _existing_job(rt: Runtime, chunk: dict[str, Any], claim: dict[str, Any]) -> str | None:
+    """The job a previous attempt of this launch started, if any (the claim, or DescribeJobs by tag)."""
+    if claim.get("jobId"):
+        return str(claim["jobId"])
+    if claim.get("status") == "PARKED" and not claim.get("mayHaveStarted"):
+        return None  # parked before any StartRecovery that could have created a job
+    since = parse_iso(claim.get("claimedAt", rt.ledger.now())) - CLAIM_LOOKBACK
+    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk["launchKey"], since)
+    if found:
+        logger.warning("recovered a job started by a crashed attempt", launch_key=chunk["launchKey"],
+                       job_id=found["jobID"])
+        metrics.add_metric(name="LaunchesRecovered", unit="Count", value=1)
+        return str(found["jobID"])
+    return None
+
+
+def _park(rt: Runtime, chunk: dict[str, Any], *, may_have_started: bool, reason: str) -> dict[str, Any]:
+    rt.ledger.mark_launch(chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"], status="PARKED",
+                          sets={"mayHaveStarted": may_have_started, "parkReason": reason[:500]})
+    capacity.park(rt, chunk)
+    return {"outcome": "PARKED", "launchKey": chunk["launchKey"], "reason": reason}
+
+
+def start_job(rt: Runtime, chunk: dict[str, Any], *, from_queue: bool = False) -> dict[str, Any]:
+    """Admit, claim, then StartRecovery for one chunk of a wave; idempotent by launch key.
+    `from_queue`: the CapacityTick starts a parked chunk (it does not queue behind itself, and a
+    transient error leaves it parked instead of asking for a Wait)."""
     execution_id, wave_id = chunk["executionId"], chunk["waveId"]
     key = chunk["launchKey"]
     server_ids = [s["sourceServerID"] for s in chunk["servers"]]
     existing = rt.ledger.claim_launch(execution_id, wave_id, chunk["attempt"], chunk["index"], launch_key=key,
                                       server_ids=server_ids)
     if existing is not None:
-        if existing.get("jobId"):
-            logger.info("launch already started", launch_key=key, job_id=existing["jobId"])
-            return _record_started(rt, chunk, existing["jobId"])
-        since = parse_iso(existing.get("claimedAt", rt.ledger.now())) - CLAIM_LOOKBACK
-        found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, key, since)
-        if found:
-            logger.warning("recovered a job started by a crashed attempt", launch_key=key, job_id=found["jobID"])
-            metrics.add_metric(name="LaunchesRecovered", unit="Count", value=1)
-            return _record_started(rt, chunk, found["jobID"])
+        job_id = _existing_job(rt, chunk, existing)
+        if job_id:
+            return _record_started(rt, chunk, job_id)
+    admission = capacity.admit(rt, key, len(server_ids), ref=f"{execution_id}/{wave_id}",
+                               behind_queue=not from_queue)
+    if admission is Admission.FULL:
+        return _park(rt, chunk, may_have_started=False, reason="DRS quotas are in use")
     tags = {TAG_LAUNCH_KEY: key, TAG_EXECUTION: execution_id, TAG_WAVE: wave_id, TAG_ATTEMPT: str(chunk["attempt"])}
     try:
         job = rt.drs.start_recovery(chunk["servers"], is_drill=bool(chunk["isDrill"]), tags=tags)
@@ -132,15 +187,39 @@ def start_job(rt: Runtime, chunk: dict[str, Any]) -> dict[str, Any]:
         found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, key, rt.clock.now() - CLAIM_LOOKBACK)
         if found:
             return _record_started(rt, chunk, found["jobID"])
+        capacity.release(rt, key)
         raise
+    except DrsQuotaExceeded as exc:  # jobs outside the orchestrator use the quotas too: wait, do not fail
+        capacity.release(rt, key)
+        logger.warning("DRS refused the launch over its quotas: parked", launch_key=key, error=str(exc))
+        return _park(rt, chunk, may_have_started=False, reason=str(exc))
+    except DrsError as exc:
+        if not exc.retryable:
+            capacity.release(rt, key)
+            raise
+        return _retry_later(rt, chunk, exc, from_queue=from_queue)
     metrics.add_metric(name="DrsJobsStarted", unit="Count", value=1)
     logger.info("DRS job started", wave_id=wave_id, job_id=job["jobID"], servers=len(server_ids))
     return _record_started(rt, chunk, job["jobID"])
 
 
-def chunk_failed(rt: Runtime, chunk: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+def _retry_later(rt: Runtime, chunk: dict[str, Any], exc: DrsError, *, from_queue: bool) -> dict[str, Any]:
+    """Throttled or a transient DRS failure: a Wait in the state machine, or parked when that is over."""
+    tries = int(chunk.get("tries", 0)) + 1
+    metrics.add_metric(name="DrsLaunchRetries", unit="Count", value=1)
+    may_have_started = isinstance(exc, DrsUnavailable)  # a 500 may hide a job DRS did create
+    if from_queue or tries >= MAX_TRIES:
+        capacity.release(rt, chunk["launchKey"])
+        return _park(rt, chunk, may_have_started=may_have_started, reason=str(exc))
+    wait = min(MAX_WAIT_SECONDS, math.ceil(backoff_delay(tries, exc.retry_after)))
+    logger.info("DRS launch retried", launch_key=chunk["launchKey"], error=exc.code, tries=tries, wait=wait)
+    return {"outcome": "RETRY", "waitSeconds": max(1, wait), "chunk": {**chunk, "tries": tries}}
+
+
+def chunk_failed(rt: Runtime, chunk: dict[str, Any], error: dict[str, Any], *, reason: str | None = None
+                 ) -> dict[str, Any]:
     """A chunk could not be launched (a permanent error, or retries exhausted): its servers FAILED."""
-    reason = f"{error.get('Error', 'Error')}: {error.get('Cause', '')}"[:1000]
+    reason = reason or _reason(error)
     claimed = rt.ledger.claim_launch(chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"],
                                      launch_key=chunk["launchKey"],
                                      server_ids=[s["sourceServerID"] for s in chunk["servers"]])
@@ -149,6 +228,7 @@ def chunk_failed(rt: Runtime, chunk: dict[str, Any], error: dict[str, Any]) -> d
     if found:  # the job did start (the task died after StartRecovery): follow it, do not fail it
         logger.warning("chunk reported failed but its job exists", launch_key=chunk["launchKey"], reason=reason)
         return _record_started(rt, chunk, found["jobID"])
+    capacity.release(rt, chunk["launchKey"])
     job_id = f"not-started-{chunk['launchKey']}"
     server_ids = [s["sourceServerID"] for s in chunk["servers"]]
     logger.error("DRS launch failed", wave_id=chunk["waveId"], reason=reason)
@@ -162,11 +242,85 @@ def chunk_failed(rt: Runtime, chunk: dict[str, Any], error: dict[str, Any]) -> d
         attempt=chunk["attempt"], job_id=job_id,
         servers=[ServerLaunch(source_server_id=sid, launch_status="FAILED", reason=reason) for sid in server_ids],
     ))
-    return {"jobId": None, "failed": len(server_ids), "reason": reason}
+    return {"outcome": "FAILED", "jobId": None, "failed": len(server_ids), "reason": reason}
+
+
+def _reason(error: dict[str, Any]) -> str:
+    """A clear reason from the state machine's error: the DRS error message, not a stack trace."""
+    cause = str(error.get("Cause", ""))
+    try:
+        import json
+
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict) and parsed.get("errorMessage"):
+            cause = str(parsed["errorMessage"])
+    except ValueError:
+        pass
+    return f"{error.get('Error', 'Error')}: {cause}"[:1000]
+
+
+# ---- the capacity queue ------------------------------------------------------------------------
+
+
+def drain(rt: Runtime) -> dict[str, int]:
+    """CapacityTick: start parked launches, oldest first, while they fit; tick again while any wait."""
+    started = dropped = 0
+    parked = rt.ledger.parked()
+    reconciled = False
+    for item in parked:
+        chunk = dict(item["chunk"]) if isinstance(item["chunk"], dict) else _loads(item["chunk"])
+        key = chunk["launchKey"]
+        verdict = _still_wanted(rt, chunk)
+        if verdict == "drop":
+            rt.ledger.unpark(key)
+            dropped += 1
+            continue
+        if verdict == "fail":
+            rt.ledger.unpark(key)
+            chunk_failed(rt, chunk, {}, reason="not launched: the plan was stopped while the launch waited "
+                                               "for DRS capacity")
+            dropped += 1
+            continue
+        try:
+            result = start_job(rt, chunk, from_queue=True)
+            if result["outcome"] == "PARKED" and not reconciled:
+                reconciled = True
+                if capacity.reconcile(rt):
+                    result = start_job(rt, chunk, from_queue=True)
+        except DrsError as exc:  # permanent: fail the chunk, as the state machine would
+            rt.ledger.unpark(key)
+            chunk_failed(rt, chunk, {}, reason=f"{exc.code or type(exc).__name__}: {exc}")
+            continue
+        if result["outcome"] != "STARTED":
+            break  # first come, first served: nothing overtakes the oldest parked launch
+        rt.ledger.unpark(key)
+        started += 1
+    remaining = len(parked) - started - dropped
+    if remaining > 0:
+        capacity.schedule_tick(rt)
+    logger.info("capacity tick", started=started, dropped=dropped, parked=remaining)
+    return {"started": started, "dropped": dropped, "parked": remaining}
+
+
+def _loads(text: str) -> dict[str, Any]:
+    import json
+
+    return dict(json.loads(text))
+
+
+def _still_wanted(rt: Runtime, chunk: dict[str, Any]) -> str:
+    """launch, drop (the wave moved on: retried or closed) or fail (the plan is stopping)."""
+    wave = rt.ledger.get_wave(chunk["executionId"], chunk["waveId"])
+    if wave is None or wave.get("status") != "LAUNCHING" or int(wave.get("attempt", 1)) != int(chunk["attempt"]):
+        return "drop"
+    execution = rt.ledger.get_execution(chunk["executionId"]) or {}
+    if execution.get("status") not in RUNNABLE_EXECUTION:
+        return "fail"
+    return "launch"
 
 
 def is_retryable(exc: Exception) -> bool:
     return isinstance(exc, DrsError) and exc.retryable
 
 
-__all__ = ["chunk_failed", "close_launch", "is_retryable", "prepare", "start_job"]
+__all__ = ["chunk_failed", "close_launch", "drain", "is_retryable", "prepare", "start_job"]

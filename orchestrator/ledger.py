@@ -50,6 +50,7 @@ def exec_pk(execution_id: str) -> str:
 
 
 EXEC_SK = "#EXECUTION"
+PLAN_SK = "#PLAN"
 
 
 def wave_sk(wave_id: str) -> str:
@@ -58,6 +59,17 @@ def wave_sk(wave_id: str) -> str:
 
 def launch_sk(wave_id: str, attempt: int, chunk: int) -> str:
     return f"LAUNCH#{wave_id}#{attempt:03d}#{chunk:04d}"
+
+
+def script_sk(wave_id: str, wave_attempt: int, phase: str, index: int) -> str:
+    return f"SCRIPT#{wave_id}#{wave_attempt:03d}#{phase}#{index:03d}"
+
+
+def command_pk(command_id: str) -> str:
+    return f"CMD#{command_id}"
+
+
+COMMAND_SK = "#COMMAND"
 
 
 def _plain(value: Any) -> Any:
@@ -70,6 +82,17 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, set):
         return sorted(_plain(v) for v in value)
+    return value
+
+
+def _dynamo(value: Any) -> Any:
+    """Floats to Decimals (the DynamoDB resource refuses floats), recursively."""
+    if isinstance(value, float):
+        return Decimal(str(round(value, 3)))
+    if isinstance(value, Mapping):
+        return {k: _dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_dynamo(v) for v in value]
     return value
 
 
@@ -87,12 +110,16 @@ class _Update:
     names: dict[str, str] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     _n: int = 0
+    _placeholders: dict[str, str] = field(default_factory=dict)
 
     def name(self, path: str) -> str:
         parts = []
         for part in path.split("."):
-            placeholder = f"#n{len(self.names)}"
-            self.names[placeholder] = part
+            placeholder = self._placeholders.get(part)
+            if placeholder is None:  # one placeholder per distinct name keeps big expressions under 4 KB
+                placeholder = f"#n{len(self.names)}"
+                self.names[placeholder] = part
+                self._placeholders[part] = placeholder
             parts.append(placeholder)
         return ".".join(parts)
 
@@ -119,6 +146,7 @@ class Ledger:
         self._client = table.meta.client
         self._clock = clock
         self._ttl = timedelta(days=finished_ttl_days)
+        self._plans: dict[str, str] = {}  # frozen plan documents by execution id (immutable)
 
     @property
     def table_name(self) -> str:
@@ -130,10 +158,25 @@ class Ledger:
     # ---- reads ---------------------------------------------------------------------------------
 
     def get_execution(self, execution_id: str) -> dict[str, Any] | None:
+        """The execution item, with its frozen plan as `planDocument` (JSON text).
+
+        The plan is its own immutable item, read once per process and cached: the execution item that
+        every handler reads stays small however large the plan."""
         item = self._table.get_item(
             Key={"pk": exec_pk(execution_id), "sk": EXEC_SK}, ConsistentRead=True
         ).get("Item")
-        return _plain(item) if item else None
+        if not item:
+            return None
+        execution: dict[str, Any] = _plain(item)
+        document = self._plans.get(execution_id)
+        if document is None:
+            plan_item = self._table.get_item(Key={"pk": exec_pk(execution_id), "sk": PLAN_SK},
+                                             ConsistentRead=True).get("Item")
+            document = str(plan_item["planDocument"]) if plan_item else "{}"
+            if plan_item:
+                self._plans[execution_id] = document
+        execution["planDocument"] = document
+        return execution
 
     def get_wave(self, execution_id: str, wave_id: str) -> dict[str, Any] | None:
         item = self._table.get_item(
@@ -183,7 +226,7 @@ class Ledger:
         execution = {
             "pk": exec_pk(execution_id), "sk": EXEC_SK, "kind": "EXECUTION",
             "executionId": execution_id, "planId": plan_id, "planName": plan_name, "mode": mode,
-            "status": "CREATING", "planDocument": json.dumps(plan_document, sort_keys=True),
+            "status": "CREATING",
             "waveCount": len(waves), "terminalCount": 0, "requestedBy": requested_by,
             "startedAt": now, "lastKey": key, "failedWaves": [], "paused": False,
         }
@@ -202,6 +245,8 @@ class Ledger:
                 return Outcome.REPLAY
             return Outcome.REJECTED
         with self._table.batch_writer() as batch:
+            batch.put_item(Item={"pk": exec_pk(execution_id), "sk": PLAN_SK, "kind": "PLAN",
+                                 "planDocument": json.dumps(plan_document, sort_keys=True)})
             for wave in waves:
                 remaining = len(wave["dependsOn"])
                 batch.put_item(Item={
@@ -227,10 +272,23 @@ class Ledger:
         self, execution_id: str, *, from_: Iterable[str], to: str, key: str, sets: Mapping[str, Any] | None = None
     ) -> Outcome:
         update = _Update(sets={"status": to, "lastKey": key, **(sets or {})})
+        expires = int((self._clock.now() + self._ttl).timestamp())
         if to in EXECUTION_FINAL:
             update.sets["endedAt"] = self.now()
-            update.sets["expiresAt"] = int((self._clock.now() + self._ttl).timestamp())
-        return self._conditional(exec_pk(execution_id), EXEC_SK, update, from_, to, key)
+            update.sets["expiresAt"] = expires
+        outcome = self._conditional(exec_pk(execution_id), EXEC_SK, update, from_, to, key)
+        if to in EXECUTION_FINAL and outcome is Outcome.WON:
+            self._expire_items(execution_id, expires)
+        return outcome
+
+    def _expire_items(self, execution_id: str, expires: int) -> None:
+        """A finished execution's plan, wave and launch items expire with it (TTL)."""
+        keys = [{"pk": exec_pk(execution_id), "sk": PLAN_SK}]
+        keys += [{"pk": exec_pk(execution_id), "sk": item["sk"]} for item in self._query(execution_id, "WAVE#")]
+        keys += [{"pk": exec_pk(execution_id), "sk": item["sk"]} for item in self._query(execution_id, "LAUNCH#")]
+        for key in keys:
+            self._table.update_item(Key=key, UpdateExpression="SET expiresAt = :e",
+                                    ExpressionAttributeValues={":e": expires})
 
     def record_execution_failure(self, execution_id: str, wave_id: str) -> None:
         """Remember a failed wave on the execution (once)."""
@@ -305,44 +363,28 @@ class Ledger:
         """Move a wave to a terminal state and count it on the execution, in one transaction."""
         if to not in TERMINAL_WAVE:
             raise LedgerError(f"{to} is not terminal")
-        froms = list(from_)
         update = _Update(sets={"status": to, "lastKey": key, "endedAt": self.now(), **(sets or {})})
-        status = update.name("status")
-        values = ", ".join(update.value(s) for s in froms)
-        expression = update.expression()
-        try:
-            self._client.transact_write_items(TransactItems=[
-                {"Update": {
-                    "TableName": self.table_name,
-                    "Key": {"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)},
-                    "UpdateExpression": expression,
-                    "ConditionExpression": f"{status} IN ({values})",
-                    "ExpressionAttributeNames": update.names,
-                    "ExpressionAttributeValues": update.values,
-                }},
-                {"Update": {
-                    "TableName": self.table_name,
-                    "Key": {"pk": exec_pk(execution_id), "sk": EXEC_SK},
-                    "UpdateExpression": "ADD terminalCount :one",
-                    "ExpressionAttributeValues": {":one": 1},
-                }},
-            ])
-        except ClientError as exc:
-            if not _is_conditional_failure(exc):
-                raise
-            wave = self.get_wave(execution_id, wave_id)
-            if wave and wave.get("status") == to and wave.get("lastKey") == key:
-                return Outcome.REPLAY
-            return Outcome.REJECTED
-        return Outcome.WON
+        if self._counted_transition(execution_id, wave_id, update, from_, count=1):
+            return Outcome.WON
+        wave = self.get_wave(execution_id, wave_id)
+        if wave and wave.get("status") == to and wave.get("lastKey") == key:
+            return Outcome.REPLAY
+        return Outcome.REJECTED
 
     def reopen_wave(self, execution_id: str, wave_id: str, *, from_: Iterable[str], key: str,
                     sets: Mapping[str, Any]) -> Outcome:
         """Take a terminal wave back to READY (RetryWave): uncount it on the execution."""
-        froms = list(from_)
         update = _Update(sets={"status": "READY", "lastKey": key, **sets}, adds={"attempt": 1})
+        if self._counted_transition(execution_id, wave_id, update, from_, count=-1):
+            return Outcome.WON
+        return Outcome.REJECTED
+
+    def _counted_transition(self, execution_id: str, wave_id: str, update: _Update, from_: Iterable[str], *,
+                            count: int) -> bool:
+        """Apply `update` to a wave in one of `from_` and add `count` to the execution's terminalCount,
+        in one transaction. False when the wave was not in one of `from_`."""
         status = update.name("status")
-        values = ", ".join(update.value(s) for s in froms)
+        values = ", ".join(update.value(s) for s in from_)
         expression = update.expression()
         try:
             self._client.transact_write_items(TransactItems=[
@@ -357,15 +399,15 @@ class Ledger:
                 {"Update": {
                     "TableName": self.table_name,
                     "Key": {"pk": exec_pk(execution_id), "sk": EXEC_SK},
-                    "UpdateExpression": "ADD terminalCount :minus",
-                    "ExpressionAttributeValues": {":minus": -1},
+                    "UpdateExpression": "ADD terminalCount :count",
+                    "ExpressionAttributeValues": {":count": count},
                 }},
             ])
         except ClientError as exc:
             if _is_conditional_failure(exc):
-                return Outcome.REJECTED
+                return False
             raise
-        return Outcome.WON
+        return True
 
     def release(self, execution_id: str, wave_id: str, *, released_by: str) -> int | None:
         """Count one met dependency of `wave_id`. Returns the remaining count, or None when this
@@ -390,15 +432,27 @@ class Ledger:
         self, execution_id: str, wave_id: str, *, job_id: str, servers: Mapping[str, Mapping[str, Any]],
         key: str,
     ) -> tuple[Outcome, dict[str, Any] | None]:
-        """Record a finished DRS job of a wave once; returns the wave after the write."""
-        update = _Update(sets={f"jobs.{job_id}.status": "COMPLETED", f"jobs.{job_id}.doneKey": key,
-                               f"jobs.{job_id}.completedAt": self.now()}, adds={"jobsDone": 1})
+        """Record a finished DRS job of a wave once; returns the wave after the write.
+
+        A job of up to SERVER_BATCH servers is one write. A bigger one (DRS jobs hold up to 100 servers;
+        an update expression is limited to 4 KB) first writes its servers' results in batches, while the
+        job is not COMPLETED, then marks the job COMPLETED: a crash in between is redone by the redelivery."""
+        results: dict[str, Any] = {}
         for server_id, result in servers.items():
-            update.sets[f"servers.{server_id}.launchStatus"] = result.get("launchStatus")
+            results[f"servers.{server_id}.launchStatus"] = result.get("launchStatus")
+            results[f"servers.{server_id}.jobId"] = job_id
             if result.get("recoveryInstanceId"):
-                update.sets[f"servers.{server_id}.recoveryInstanceId"] = result["recoveryInstanceId"]
+                results[f"servers.{server_id}.recoveryInstanceId"] = result["recoveryInstanceId"]
             if result.get("reason"):
-                update.sets[f"servers.{server_id}.reason"] = result["reason"]
+                results[f"servers.{server_id}.reason"] = result["reason"]
+        final = dict(results) if len(servers) <= SERVER_BATCH else {}
+        if not final:
+            for batch in _batches(results, MAX_CLAUSES):
+                if not self._update_while(execution_id, wave_id, f"jobs.{job_id}.status", "<>", "COMPLETED",
+                                          batch):
+                    break
+        update = _Update(sets={f"jobs.{job_id}.status": "COMPLETED", f"jobs.{job_id}.doneKey": key,
+                               f"jobs.{job_id}.completedAt": self.now(), **final}, adds={"jobsDone": 1})
         job_status = update.name(f"jobs.{job_id}.status")
         expression = update.expression()
         condition = f"attribute_exists({job_status}) AND {job_status} <> {update.value('COMPLETED')}"
@@ -421,14 +475,39 @@ class Ledger:
             return Outcome.REJECTED, wave
         return Outcome.WON, _plain(response["Attributes"])
 
+    def _update_while(self, execution_id: str, wave_id: str, path: str, op: str, value: str,
+                      sets: Mapping[str, Any]) -> bool:
+        """SET `sets` on the wave while `path op value` holds; False when it does not."""
+        update = _Update(sets=dict(sets))
+        attribute = update.name(path)
+        expression = update.expression()
+        try:
+            self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)},
+                UpdateExpression=expression,
+                ConditionExpression=f"attribute_exists({attribute}) AND {attribute} {op} {update.value(value)}",
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
     def add_job(self, execution_id: str, wave_id: str, *, job_id: str, launch_key: str,
                 server_ids: list[str]) -> None:
-        """Note a started DRS job on its wave (idempotent)."""
+        """Note a started DRS job on its wave (idempotent). The servers of a small job are marked PENDING
+        in the same write; those of a big job only in the job's `servers` (an update expression is
+        limited to 4 KB, and every write of a wave item costs in proportion to its size): each server's
+        jobId and launch status are written when the job ends."""
+        pending: dict[str, Any] = {}
+        if len(server_ids) <= SERVER_BATCH:
+            for server_id in server_ids:
+                pending[f"servers.{server_id}.jobId"] = job_id
+                pending[f"servers.{server_id}.launchStatus"] = "PENDING"
         update = _Update(sets={f"jobs.{job_id}": {"launchKey": launch_key, "servers": server_ids,
-                                                  "status": "STARTED", "startedAt": self.now()}})
-        for server_id in server_ids:
-            update.sets[f"servers.{server_id}.jobId"] = job_id
-            update.sets[f"servers.{server_id}.launchStatus"] = "PENDING"
+                                                  "status": "STARTED", "startedAt": self.now()}, **pending})
         job = update.name(f"jobs.{job_id}")
         expression = update.expression()
         try:
@@ -461,6 +540,115 @@ class Ledger:
             ExpressionAttributeNames={"#a": attribute},
             ExpressionAttributeValues={":vals": values, ":empty": []},
         )
+
+    # ---- operator decisions (approval, retry, skip) ---------------------------------------------
+
+    def move_wave(
+        self,
+        execution_id: str,
+        wave_id: str,
+        *,
+        from_: Iterable[str],
+        to: str,
+        key: str,
+        sets: Mapping[str, Any] | None = None,
+        removes: Iterable[str] = (),
+        adds: Mapping[str, Any] | None = None,
+        count: int = 0,
+        where: Mapping[str, Any] | None = None,
+    ) -> Outcome:
+        """Any wave transition an operator decision makes, terminal or not, in one transaction with
+        `count` added to the execution's terminalCount (-1 when a terminal wave is reopened, +1 when a
+        wave is closed, 0 between two terminal or two open states). `where`: attributes that must
+        also hold (e.g. `skippedFor`). A redelivery of `key` after the write is a REPLAY."""
+        froms = list(from_)
+        update = _Update(sets={"status": to, "lastKey": key, **(sets or {})}, adds=dict(adds or {}))
+        status = update.name("status")
+        condition = f"{status} IN ({', '.join(update.value(s) for s in froms)})"
+        for attribute, value in (where or {}).items():
+            condition += f" AND {update.name(attribute)} = {update.value(value)}"
+        expression = update.expression()
+        removed = [update.name(path) for path in removes]
+        if removed:
+            expression += " REMOVE " + ", ".join(removed)
+        items: list[dict[str, Any]] = [{"Update": {
+            "TableName": self.table_name,
+            "Key": {"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": update.names,
+            "ExpressionAttributeValues": update.values,
+        }}]
+        if count:
+            items.append({"Update": {
+                "TableName": self.table_name,
+                "Key": {"pk": exec_pk(execution_id), "sk": EXEC_SK},
+                "UpdateExpression": "ADD terminalCount :n",
+                "ExpressionAttributeValues": {":n": count},
+            }})
+        try:
+            if len(items) == 1:
+                self._table.update_item(Key=items[0]["Update"]["Key"], UpdateExpression=expression,
+                                        ConditionExpression=condition, ExpressionAttributeNames=update.names,
+                                        ExpressionAttributeValues=update.values)
+            else:
+                self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            wave = self.get_wave(execution_id, wave_id)
+            if wave and wave.get("status") == to and wave.get("lastKey") == key:
+                return Outcome.REPLAY
+            return Outcome.REJECTED
+        return Outcome.WON
+
+    def reopen_execution(self, execution_id: str, *, from_: Iterable[str], key: str,
+                         where: Mapping[str, Any] | None = None) -> Outcome:
+        """A stopped or failed execution runs again (RetryWave, SkipWave of the wave that stopped it):
+        back to RUNNING, its stop and end forgotten, and nothing of it left to expire."""
+        froms = list(from_)
+        update = _Update(sets={"status": "RUNNING", "lastKey": key})
+        status, last_key = update.name("status"), update.name("lastKey")
+        condition = f"{status} IN ({', '.join(update.value(s) for s in froms)})"
+        for attribute, value in (where or {}).items():
+            condition += f" AND {update.name(attribute)} = {update.value(value)}"
+        expression = update.expression() + " REMOVE " + ", ".join(
+            update.name(a) for a in ("endedAt", "expiresAt", "stopReason", "stoppedBy"))
+        replay = f"{status} = {update.value('RUNNING')} AND {last_key} = {update.value(key)}"
+        try:
+            self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": EXEC_SK}, UpdateExpression=expression,
+                ConditionExpression=f"attribute_exists(pk) AND (({condition}) OR ({replay}))",
+                ExpressionAttributeNames=update.names, ExpressionAttributeValues=update.values,
+                ReturnValues="UPDATED_OLD")
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return Outcome.REJECTED
+            raise
+        for item in self._table.query(KeyConditionExpression="pk = :pk",
+                                      ExpressionAttributeValues={":pk": exec_pk(execution_id)},
+                                      ProjectionExpression="pk, sk, expiresAt", ConsistentRead=True)["Items"]:
+            if "expiresAt" in item:
+                self._table.update_item(Key={"pk": item["pk"], "sk": item["sk"]}, UpdateExpression="REMOVE expiresAt")
+        return Outcome.WON
+
+    def forget_execution_failure(self, execution_id: str, wave_id: str) -> None:
+        """Take a wave off the execution's failedWaves (it is retried or skipped by an operator)."""
+        execution = self.get_execution(execution_id) or {}
+        failed = list(execution.get("failedWaves", []))
+        if wave_id not in failed:
+            return
+        index = failed.index(wave_id)
+        try:
+            self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": EXEC_SK},
+                UpdateExpression=f"REMOVE failedWaves[{index}]",
+                ConditionExpression=f"failedWaves[{index}] = :w",
+                ExpressionAttributeValues={":w": wave_id},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
 
     # ---- launch claims -------------------------------------------------------------------------
 
@@ -498,3 +686,397 @@ class Ledger:
             ExpressionAttributeNames=update.names,
             ExpressionAttributeValues=update.values,
         )
+
+    # ---- scripts (SSM Run Command) -----------------------------------------------------------------
+    #
+    # One item per script of a wave attempt (`script_sk`), one index item per SSM command (`command_pk`).
+    # A script is claimed before anything is sent (so a duplicate event never sends twice), and every
+    # step of its life is a conditional write on its `status` and `tryNumber` (1, then +1 per retry).
+
+    def get_script(self, execution_id: str, sk: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"pk": exec_pk(execution_id), "sk": sk}, ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def list_scripts(self, execution_id: str, wave_id: str, wave_attempt: int | None = None) -> list[dict[str, Any]]:
+        prefix = f"SCRIPT#{wave_id}#" + (f"{wave_attempt:03d}#" if wave_attempt is not None else "")
+        return self._query(execution_id, prefix)
+
+    def claim_script(self, execution_id: str, sk: str, *, key: str,
+                     record: Mapping[str, Any]) -> tuple[Outcome, dict[str, Any] | None]:
+        """Create the script item (status SENDING, try 1) unless it exists. Returns WON, REPLAY (the
+        same key claimed it: the caller redoes what follows) or REJECTED, with the existing item."""
+        item = {"pk": exec_pk(execution_id), "sk": sk, "kind": "SCRIPT", **_dynamo(record), "status": "SENDING",
+                "tryNumber": 1, "sendKey": key, "claimedAt": self.now(), "commandIds": [], "history": []}
+        try:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            existing = self.get_script(execution_id, sk)
+            if existing and existing.get("sendKey") == key and int(existing.get("tryNumber", 0)) == 1:
+                return Outcome.REPLAY, existing
+            return Outcome.REJECTED, existing
+        return Outcome.WON, _plain(item)
+
+    def claim_retry(self, execution_id: str, sk: str, *, try_number: int,
+                    key: str) -> tuple[Outcome, dict[str, Any] | None]:
+        """RETRY_WAIT (try n-1) -> SENDING (try n), once."""
+        try:
+            response = self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": sk},
+                UpdateExpression="SET #s = :sending, tryNumber = :n, sendKey = :k, claimedAt = :now, "
+                                 "commandIds = :empty, expected = :zero, doneCount = :zero REMOVE doneInstances",
+                ConditionExpression="#s = :wait AND tryNumber = :previous",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":sending": "SENDING", ":wait": "RETRY_WAIT", ":n": try_number,
+                                           ":previous": try_number - 1, ":k": key, ":now": self.now(),
+                                           ":empty": [], ":zero": 0},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            existing = self.get_script(execution_id, sk)
+            if existing and existing.get("sendKey") == key and int(existing.get("tryNumber", 0)) == try_number:
+                return Outcome.REPLAY, existing
+            return Outcome.REJECTED, existing
+        return Outcome.WON, _plain(response["Attributes"])
+
+    def record_sent(self, execution_id: str, sk: str, *, try_number: int, key: str, command_ids: list[str],
+                    expected: int, sets: Mapping[str, Any], index: Mapping[str, Any]) -> bool:
+        """SENDING -> RUNNING with the command ids (and an index item per command, so an SSM status
+        event finds its script). Returns False when the send was already recorded or superseded."""
+        expires = int((self._clock.now() + self._ttl).timestamp())
+        with self._table.batch_writer() as batch:
+            for command_id in command_ids:
+                batch.put_item(Item={"pk": command_pk(command_id), "sk": COMMAND_SK, "kind": "COMMAND",
+                                     "executionId": execution_id, "scriptSk": sk, "tryNumber": try_number,
+                                     "expected": expected, "expiresAt": expires, **index})
+        update = _Update(sets={"status": "RUNNING", "commandIds": command_ids, "expected": expected,
+                               "doneCount": 0, "sentAt": self.now(), **_dynamo(sets)})
+        status, send_key, try_name = update.name("status"), update.name("sendKey"), update.name("tryNumber")
+        condition = (f"{status} = {update.value('SENDING')} AND {send_key} = {update.value(key)} AND "
+                     f"{try_name} = {update.value(try_number)}")
+        expression = update.expression()
+        try:
+            self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": sk}, UpdateExpression=expression,
+                ConditionExpression=condition, ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values)
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def command_index(self, command_id: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"pk": command_pk(command_id), "sk": COMMAND_SK},
+                                    ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def record_invocation_done(self, execution_id: str, sk: str, *, try_number: int, instance_id: str) -> int | None:
+        """Count one finished invocation of the running try once. Returns the count of finished
+        invocations, or None when it was already counted or the try is no longer running."""
+        try:
+            response = self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": sk},
+                UpdateExpression="ADD doneCount :one, doneInstances :set",
+                ConditionExpression="#s = :running AND tryNumber = :n AND NOT contains(doneInstances, :iid)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":one": 1, ":set": {instance_id}, ":iid": instance_id,
+                                           ":running": "RUNNING", ":n": try_number},
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return None
+            raise
+        return int(response["Attributes"]["doneCount"])
+
+    def script_retry_wait(self, execution_id: str, sk: str, *, try_number: int, result: Mapping[str, Any],
+                          from_: Iterable[str] = ("RUNNING",)) -> Outcome:
+        """RUNNING (or SENDING, when SendCommand was refused) try n -> RETRY_WAIT, keeping the failed
+        try's result in `history`."""
+        froms = {f":from{i}": status for i, status in enumerate(from_)}
+        try:
+            self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": sk},
+                UpdateExpression="SET #s = :wait, history = list_append(if_not_exists(history, :empty), :r), "
+                                 "lastResult = :result",
+                ConditionExpression=f"#s IN ({', '.join(froms)}) AND tryNumber = :n",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":wait": "RETRY_WAIT", ":n": try_number, **froms,
+                                           ":r": [_dynamo(result)], ":result": _dynamo(result), ":empty": []},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            existing = self.get_script(execution_id, sk) or {}
+            if existing.get("status") == "RETRY_WAIT" and int(existing.get("tryNumber", 0)) == try_number:
+                return Outcome.REPLAY
+            return Outcome.REJECTED
+        return Outcome.WON
+
+    def finish_script(self, execution_id: str, wave_id: str, sk: str, *, try_number: int, from_: Iterable[str],
+                      status: str, sets: Mapping[str, Any], summary: Mapping[str, Any],
+                      warnings: list[str], key: str) -> Outcome:
+        """End a script and append its summary (and warnings) to the wave, in one transaction, once.
+        REPLAY when the same event (`key`) ended it already."""
+        froms = list(from_)
+        update = _Update(sets={"status": status, "endedAt": self.now(), "doneKey": key, **_dynamo(sets)})
+        status_name, try_name = update.name("status"), update.name("tryNumber")
+        condition = (f"{status_name} IN ({', '.join(update.value(s) for s in froms)}) AND "
+                     f"{try_name} = {update.value(try_number)}")
+        expression = update.expression()
+        try:
+            self._client.transact_write_items(TransactItems=[
+                {"Update": {
+                    "TableName": self.table_name,
+                    "Key": {"pk": exec_pk(execution_id), "sk": sk},
+                    "UpdateExpression": expression,
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": update.names,
+                    "ExpressionAttributeValues": update.values,
+                }},
+                {"Update": {
+                    "TableName": self.table_name,
+                    "Key": {"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)},
+                    "UpdateExpression": "SET scripts = list_append(if_not_exists(scripts, :empty), :s), "
+                                        "warnings = list_append(if_not_exists(warnings, :empty), :w)",
+                    "ExpressionAttributeValues": {":s": [_dynamo(summary)], ":w": list(warnings), ":empty": []},
+                }},
+            ])
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            existing = self.get_script(execution_id, sk) or {}
+            if existing.get("status") == status and int(existing.get("tryNumber", 0)) == try_number \
+                    and existing.get("doneKey") == key:
+                return Outcome.REPLAY
+            return Outcome.REJECTED
+        return Outcome.WON
+
+    def mark_launch(self, execution_id: str, wave_id: str, attempt: int, chunk: int, *, status: str,
+                    sets: Mapping[str, Any] | None = None) -> None:
+        """Note the state of a claimed launch that has no job yet (PARKED: waiting for DRS capacity)."""
+        update = _Update(sets={"status": status, **(sets or {})})
+        expression = update.expression()
+        self._table.update_item(
+            Key={"pk": exec_pk(execution_id), "sk": launch_sk(wave_id, attempt, chunk)},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=update.names,
+            ExpressionAttributeValues=update.values,
+        )
+
+    def mark_job_reported(self, execution_id: str, wave_id: str, job_id: str) -> bool:
+        """Note (once) that a job's end was reported: True for the first caller only."""
+        update = _Update(sets={f"jobs.{job_id}.reportedAt": self.now()})
+        job = update.name(f"jobs.{job_id}")
+        reported = update.name(f"jobs.{job_id}.reportedAt")
+        expression = update.expression()
+        try:
+            self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)},
+                UpdateExpression=expression,
+                ConditionExpression=f"attribute_exists({job}) AND attribute_not_exists({reported})",
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def note_wave_if(self, execution_id: str, wave_id: str, *, status: str, sets: Mapping[str, Any]) -> bool:
+        """Write `sets` on the wave only while it is in `status` (False when it is not)."""
+        update = _Update(sets=dict(sets))
+        expression = update.expression()
+        status_name = update.name("status")
+        try:
+            self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)},
+                UpdateExpression=expression,
+                ConditionExpression=f"{status_name} = {update.value(status)}",
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    # ---- DRS capacity shared by every execution (see orchestrator/capacity.py) -----------------
+
+    def capacity_item(self) -> dict[str, Any]:
+        item = self._table.get_item(Key={"pk": CAPACITY_PK, "sk": CAPACITY_SK}, ConsistentRead=True).get("Item")
+        return _plain(item) if item else {}
+
+    def capacity_admit(self, holder: str, value: Mapping[str, Any], *, servers: int, max_jobs: int,
+                       max_servers: int, behind_queue: bool) -> str:
+        """Count one job of `servers` servers in the shared DRS capacity if it fits under the quotas.
+        Returns ADMITTED, HELD (this holder was admitted before) or FULL. `behind_queue`: a fresh
+        launch is not admitted while launches are parked (first come, first served)."""
+        condition = ("(attribute_not_exists(activeJobs) OR activeJobs < :maxJobs) AND "
+                     "(attribute_not_exists(activeServers) OR activeServers <= :room) AND attribute_not_exists(#h)")
+        values: dict[str, Any] = {":one": 1, ":n": servers, ":holder": dict(value), ":maxJobs": max_jobs,
+                                  ":room": max_servers - servers}
+        if behind_queue:
+            condition += " AND (attribute_not_exists(queued) OR queued <= :zero)"
+            values[":zero"] = 0
+        try:
+            self._table.update_item(
+                Key={"pk": CAPACITY_PK, "sk": CAPACITY_SK},
+                UpdateExpression="ADD activeJobs :one, activeServers :n SET #h = :holder",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#h": holder},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            return "HELD" if holder in self.capacity_item() else "FULL"
+        return "ADMITTED"
+
+    def capacity_release(self, holder: str) -> dict[str, Any] | None:
+        """Give back what `holder` was admitted with (once). Returns the capacity item after the write, or
+        None when the holder held nothing (already released)."""
+        for _ in range(5):
+            item = self.capacity_item()
+            held = item.get(holder)
+            if not isinstance(held, dict):
+                return None
+            servers = int(held.get("servers", 0))
+            try:
+                response = self._table.update_item(
+                    Key={"pk": CAPACITY_PK, "sk": CAPACITY_SK},
+                    UpdateExpression="ADD activeJobs :minus, activeServers :n REMOVE #h",
+                    ConditionExpression="#h.servers = :servers",
+                    ExpressionAttributeNames={"#h": holder},
+                    ExpressionAttributeValues={":minus": -1, ":n": -servers, ":servers": servers},
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as exc:
+                if not _is_conditional_failure(exc):
+                    raise
+                continue
+            after: dict[str, Any] = _plain(response.get("Attributes", {}))
+            return after
+        return None
+
+    def capacity_note_job(self, holder: str, job_id: str) -> None:
+        try:
+            self._table.update_item(
+                Key={"pk": CAPACITY_PK, "sk": CAPACITY_SK},
+                UpdateExpression="SET #h.jobId = :job",
+                ConditionExpression="attribute_exists(#h)",
+                ExpressionAttributeNames={"#h": holder},
+                ExpressionAttributeValues={":job": job_id},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    def park(self, key: str, chunk: Mapping[str, Any]) -> bool:
+        """Queue a launch that does not fit now (once per key). False when it was already parked."""
+        try:
+            self._client.transact_write_items(TransactItems=[
+                {"Put": {
+                    "TableName": self.table_name,
+                    "Item": {
+                        "pk": CAPACITY_PK, "sk": f"{QUEUE_PREFIX}{key}", "kind": "PARKED",
+                        "launchKey": key, "enqueuedAt": self.now(), "chunk": json.dumps(dict(chunk)),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }},
+                {"Update": {
+                    "TableName": self.table_name,
+                    "Key": {"pk": CAPACITY_PK, "sk": CAPACITY_SK},
+                    "UpdateExpression": "ADD queued :one",
+                    "ExpressionAttributeValues": {":one": 1},
+                }},
+            ])
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def unpark(self, key: str) -> bool:
+        try:
+            self._client.transact_write_items(TransactItems=[
+                {"Delete": {
+                    "TableName": self.table_name,
+                    "Key": {"pk": CAPACITY_PK, "sk": f"{QUEUE_PREFIX}{key}"},
+                    "ConditionExpression": "attribute_exists(pk)",
+                }},
+                {"Update": {
+                    "TableName": self.table_name,
+                    "Key": {"pk": CAPACITY_PK, "sk": CAPACITY_SK},
+                    "UpdateExpression": "ADD queued :minus",
+                    "ExpressionAttributeValues": {":minus": -1},
+                }},
+            ])
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def parked(self) -> list[dict[str, Any]]:
+        """Parked launches, oldest first."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": CAPACITY_PK, ":prefix": QUEUE_PREFIX},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(_plain(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted(items, key=lambda i: (i["enqueuedAt"], i["sk"]))
+
+    # ---- terminations (rollback, drill time to live, clean-up) ----------------------------------
+
+    def claim_termination(self, execution_id: str, scope: str, *, instance_ids: list[str]) -> dict[str, Any] | None:
+        """Claim terminating `scope` (a wave, or the whole drill) once. None when this call claimed it,
+        else the existing claim."""
+        item = {"pk": exec_pk(execution_id), "sk": f"TERMINATE#{scope}", "kind": "TERMINATE",
+                "instances": instance_ids, "status": "CLAIMED", "claimedAt": self.now()}
+        try:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            existing = self._table.get_item(Key={"pk": item["pk"], "sk": item["sk"]}, ConsistentRead=True).get("Item")
+            return _plain(existing) if existing else {}
+        return None
+
+    def record_termination(self, execution_id: str, scope: str, sets: Mapping[str, Any]) -> None:
+        update = _Update(sets=dict(sets))
+        expression = update.expression()
+        self._table.update_item(
+            Key={"pk": exec_pk(execution_id), "sk": f"TERMINATE#{scope}"},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=update.names,
+            ExpressionAttributeValues=update.values,
+        )
+
+    def list_terminations(self, execution_id: str) -> list[dict[str, Any]]:
+        return self._query(execution_id, "TERMINATE#")
+
+
+SERVER_BATCH = 25  # servers written with their job in one wave update
+MAX_CLAUSES = 60  # SET clauses per wave update (an update expression is limited to 4 KB)
+CAPACITY_PK = "CAPACITY"
+CAPACITY_SK = "DRS"
+QUEUE_PREFIX = "QUEUE#"
+
+
+def _batches(sets: Mapping[str, Any], size: int) -> list[dict[str, Any]]:
+    items = list(sets.items())
+    return [dict(items[start : start + size]) for start in range(0, len(items), size)]

@@ -9,6 +9,7 @@ from orchestrator.approval import held_for_approval
 from orchestrator.execution import frozen_plan
 from orchestrator.ledger import Outcome
 from orchestrator.observability import logger, metrics
+from orchestrator.preflight import gate as preflight_gate
 from orchestrator.runtime import Runtime
 from orchestrator.scripts import run_phase
 
@@ -24,6 +25,8 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
                     wave_id=detail.wave_id, status=execution["status"])
         return
     if held_for_approval(rt, execution, detail, event_id):
+        return
+    if preflight_gate(rt, execution, detail, event_id):  # READY -> FAILED before any script or launch
         return
     outcome = rt.ledger.transition_wave(
         detail.execution_id, detail.wave_id, from_=["READY"], to="PRE_LAUNCH", key=event_id,

@@ -1,14 +1,142 @@
-"""Checks before a wave launches anything (issue 4 builds these out)."""
+"""Checks before a wave launches anything, run before its pre-launch scripts (`phases.on_wave_ready`).
+
+For every server the wave will launch: it exists in DRS (DescribeSourceServers), its replication is
+CONTINUOUS, its replication lag is under the plan's `defaults.maxReplicationLagSeconds`, and a pinned
+`recoverySnapshotID` exists (DescribeRecoverySnapshots). A problem on a CRITICAL server fails the wave
+from READY (and then the plan, by the wave's onFailure policy), naming each server and reason; a problem
+on an OPTIONAL server leaves that server out of the launch, recorded as FAILED with its reason, so the
+wave's successThreshold judges it like a failed launch.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.plan import Wave
+from events.models import WaveFailed, WaveReady
+from orchestrator.drs import DrsError, parse_duration
+from orchestrator.execution import frozen_plan
+from orchestrator.observability import logger, metrics
+from orchestrator.plan import Criticality, Wave
 from orchestrator.runtime import Runtime
 
+HEALTHY_REPLICATION = "CONTINUOUS"
 
-def preflight(rt: Runtime, execution: dict[str, Any], wave: Wave) -> list[str]:
-    """Problems that forbid launching `wave`, one line per server and reason. None are checked yet."""
-    del rt, execution, wave
-    return []
+
+@dataclass(frozen=True)
+class Problem:
+    source_server_id: str
+    reason: str
+    critical: bool
+
+    def __str__(self) -> str:
+        return f"{self.source_server_id}: {self.reason}"
+
+
+def check_servers(rt: Runtime, wave: Wave, server_ids: list[str], *, max_lag_seconds: int) -> list[Problem]:
+    """Every problem of the servers to launch, in plan order (DRS read errors become problems too)."""
+    by_id = {s.source_server_id: s for s in wave.servers}
+
+    def problem(sid: str, reason: str) -> Problem:
+        server = by_id.get(sid)
+        return Problem(sid, reason, server is None or server.criticality is Criticality.CRITICAL)
+
+    try:
+        found = {s["sourceServerID"]: s for s in rt.drs.describe_source_servers(server_ids)}
+    except DrsError as exc:
+        if exc.retryable:  # DRS is busy, the servers may be fine: the redelivered event checks again
+            raise
+        return [problem(sid, f"DescribeSourceServers failed: {exc}") for sid in server_ids]
+    problems: list[Problem] = []
+    for sid in server_ids:
+        server = found.get(sid)
+        if server is None:
+            problems.append(problem(sid, "source server not found in DRS"))
+            continue
+        info: dict[str, Any] = server.get("dataReplicationInfo") or {}
+        state = info.get("dataReplicationState", "UNKNOWN")
+        name = ((server.get("sourceProperties") or {}).get("identificationHints") or {}).get("hostname")
+        label = f" ({name})" if name else ""
+        if state != HEALTHY_REPLICATION:
+            problems.append(problem(sid, f"replication is {state}, not {HEALTHY_REPLICATION}{label}"))
+            continue
+        lag = parse_duration(info.get("lagDuration"))
+        if lag is not None and lag > max_lag_seconds:
+            problems.append(problem(sid, f"replication lag {int(lag)} s exceeds the plan's limit of "
+                                         f"{max_lag_seconds} s{label}"))
+            continue
+        snapshot = by_id[sid].recovery_snapshot_id if sid in by_id else None
+        if snapshot:
+            try:
+                known = rt.drs.recovery_snapshot_ids(sid)
+            except DrsError as exc:
+                if exc.retryable:
+                    raise
+                problems.append(problem(sid, f"DescribeRecoverySnapshots failed: {exc}"))
+                continue
+            if snapshot not in known:
+                problems.append(problem(sid, f"recovery snapshot {snapshot} not found"))
+    return problems
+
+
+def preflight(rt: Runtime, execution: dict[str, Any], wave: Wave,
+              server_ids: list[str] | None = None) -> list[Problem]:
+    """Problems that forbid launching (some of) `wave`, one per server and reason."""
+    plan = frozen_plan(execution)
+    return check_servers(rt, wave, server_ids if server_ids is not None else wave.server_ids,
+                         max_lag_seconds=plan.defaults.max_replication_lag_seconds)
+
+
+def gate(rt: Runtime, execution: dict[str, Any], detail: WaveReady, event_id: str) -> bool:
+    """Run the preflight of a READY wave. True when the wave failed it (nothing may start)."""
+    plan_wave = frozen_plan(execution).wave(detail.wave_id)
+    launch = _launch_servers(rt, detail, plan_wave)
+    problems = preflight(rt, execution, plan_wave, launch)
+    if not problems:
+        return False
+    metrics.add_metric(name="PreflightProblems", unit="Count", value=len(problems))
+    critical = [p for p in problems if p.critical]
+    left = [sid for sid in launch if sid not in {p.source_server_id for p in problems}]
+    if critical or not left:
+        fail_wave(rt, execution, plan_wave, critical or problems, attempt=detail.attempt, key=event_id)
+        return True
+    # OPTIONAL servers only: leave them out of this attempt's launch, recorded as FAILED with the reason
+    sets: dict[str, Any] = {"preflightExcluded": {"attempt": detail.attempt,
+                                                  "servers": [p.source_server_id for p in problems]},
+                            "warnings": [f"preflight: {p}" for p in problems]}
+    for p in problems:
+        sets[f"servers.{p.source_server_id}.launchStatus"] = "FAILED"
+        sets[f"servers.{p.source_server_id}.reason"] = f"preflight: {p.reason}"
+    if rt.ledger.note_wave_if(detail.execution_id, detail.wave_id, status="READY", sets=sets):
+        logger.warning("OPTIONAL servers left out by preflight", wave_id=detail.wave_id,
+                       servers=[p.source_server_id for p in problems])
+    return False
+
+
+def _launch_servers(rt: Runtime, detail: WaveReady, plan_wave: Wave) -> list[str]:
+    if detail.attempt > 1:  # a RetryWave may relaunch only some servers
+        wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
+        if wave.get("launchServers"):
+            return list(wave["launchServers"])
+    return plan_wave.server_ids
+
+
+def fail_wave(rt: Runtime, execution: dict[str, Any], wave: Wave, problems: list[Problem], *, attempt: int,
+              key: str) -> None:
+    """READY -> FAILED before any launch, naming each server and reason."""
+    reason = "preflight failed: " + "; ".join(str(p) for p in problems)
+    outcome = rt.ledger.finish_wave(execution["executionId"], wave.wave_id, from_=["READY"], to="FAILED",
+                                    key=key, sets={"reason": reason[:4000]})
+    if not outcome.proceed:
+        return
+    rt.ledger.record_execution_failure(execution["executionId"], wave.wave_id)
+    logger.warning("wave failed preflight", wave_id=wave.wave_id, problems=len(problems))
+    from events.models import ServerLaunch
+
+    rt.bus.publish(WaveFailed(
+        execution_id=execution["executionId"], plan_id=execution["planId"], wave_id=wave.wave_id,
+        attempt=attempt, reason=reason[:4000], on_failure=wave.on_failure.value,
+        failed_servers=[ServerLaunch(source_server_id=p.source_server_id, launch_status="NOT_STARTED",
+                                     criticality="CRITICAL" if p.critical else "OPTIONAL",
+                                     reason=f"preflight: {p.reason}") for p in problems],
+    ))

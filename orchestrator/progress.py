@@ -17,9 +17,9 @@ from events.models import (
 )
 from orchestrator.clock import parse_iso
 from orchestrator.execution import frozen_plan
-from orchestrator.ledger import EXECUTION_FINAL, NOT_STARTED_WAVE, Outcome
+from orchestrator.ledger import ACTIVE_WAVE, EXECUTION_FINAL, NOT_STARTED_WAVE, Outcome
 from orchestrator.observability import logger, metrics
-from orchestrator.plan import downstream
+from orchestrator.plan import downstream, layers
 from orchestrator.runtime import Runtime
 
 
@@ -83,20 +83,31 @@ def on_wave_failed(rt: Runtime, detail: WaveFailed, event_id: str) -> None:
     execution = rt.ledger.get_execution(detail.execution_id)
     if execution is None:
         return
+    failed = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
+    if failed.get("status") != "FAILED" or int(failed.get("attempt", 1)) != detail.attempt:
+        # a late redelivery of a failure an operator has since retried or skipped
+        logger.info("stale WaveFailed ignored", wave_id=detail.wave_id, status=failed.get("status"))
+        return
     plan = frozen_plan(execution)
     if detail.on_failure == "STOP":
-        stop_plan(rt, execution, reason=f"wave {detail.wave_id} failed: {detail.reason}", key=event_id)
+        stop_plan(rt, execution, reason=f"wave {detail.wave_id} failed: {detail.reason}", key=event_id,
+                  stopped_by=detail.wave_id)
     else:
         for wave_id in sorted(downstream(plan, detail.wave_id)):
             skip_wave(rt, execution, wave_id, reason=f"upstream wave {detail.wave_id} failed",
-                      because_of=detail.wave_id, key=f"{event_id}:{wave_id}")
+                      because_of=detail.wave_id, key=f"{event_id}:{wave_id}", skipped_for=detail.wave_id)
     close_plan_if_done(rt, detail.execution_id, key=event_id)
 
 
 def skip_wave(rt: Runtime, execution: dict[str, Any], wave_id: str, *, reason: str, because_of: str | None,
-              key: str, from_: list[str] | None = None) -> bool:
+              key: str, from_: list[str] | None = None, skipped_for: str | None = None) -> bool:
+    """Close a wave that will not run. `skipped_for`: the failed wave it is skipped for (a RetryWave or
+    SkipWave of that wave reopens it)."""
+    sets: dict[str, Any] = {"reason": reason}
+    if skipped_for:
+        sets["skippedFor"] = skipped_for
     outcome = rt.ledger.finish_wave(execution["executionId"], wave_id, from_=from_ or sorted(NOT_STARTED_WAVE),
-                                    to="SKIPPED", key=key, sets={"reason": reason})
+                                    to="SKIPPED", key=key, sets=sets)
     if outcome is Outcome.REJECTED:
         return False
     rt.bus.publish(WaveSkipped(execution_id=execution["executionId"], plan_id=execution["planId"],
@@ -107,26 +118,99 @@ def skip_wave(rt: Runtime, execution: dict[str, Any], wave_id: str, *, reason: s
 def skip_wave_for_stop(rt: Runtime, execution: dict[str, Any], wave_id: str, *, from_: list[str],
                        key: str) -> None:
     skip_wave(rt, execution, wave_id, reason=f"plan is {execution['status']}", because_of=None, key=key,
-              from_=from_)
+              from_=from_, skipped_for=execution.get("stoppedBy"))
     close_plan_if_done(rt, execution["executionId"], key=key)
 
 
 def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
-              cancel: bool = False) -> bool:
-    """Nothing new starts: waves not yet started are SKIPPED, running ones finish and are recorded."""
+              cancel: bool = False, cancelled_by: str | None = None, stopped_by: str | None = None) -> bool:
+    """Nothing new starts: waves not yet started are SKIPPED, running ones finish and are recorded.
+    `stopped_by`: the failed wave whose STOP policy this is; `cancelled_by`: who cancelled the plan."""
     execution_id = execution["executionId"]
+    waves = rt.ledger.list_waves(execution_id)
     sets: dict[str, Any] = {"stopReason": reason}
     if cancel:
         sets["cancelRequested"] = True
+        sets["cancelKey"] = key
+        sets["cancelledBy"] = cancelled_by or "unknown"
+        sets["runningWaveIds"] = sorted(w["waveId"] for w in waves if w["status"] in ACTIVE_WAVE)
+    if stopped_by:
+        sets["stoppedBy"] = stopped_by
     outcome = rt.ledger.set_execution_status(execution_id, from_=["RUNNING", "PAUSED"], to="STOPPING", key=key,
                                              sets=sets)
     if outcome is Outcome.REJECTED:
         return False
     stopped = rt.ledger.get_execution(execution_id) or execution
-    for wave in rt.ledger.list_waves(execution_id):
+    for wave in waves:
         if wave["status"] in NOT_STARTED_WAVE:
-            skip_wave(rt, stopped, wave["waveId"], reason=reason, because_of=None, key=f"{key}:{wave['waveId']}")
+            skip_wave(rt, stopped, wave["waveId"], reason=reason, because_of=None, key=f"{key}:{wave['waveId']}",
+                      skipped_for=stopped_by)
     return True
+
+
+def satisfies_dependents(wave: dict[str, Any]) -> bool:
+    """A dependency is met by a COMPLETED wave, or one an operator skipped (SkipWave releases dependents)."""
+    return wave.get("status") == "COMPLETED" or (wave.get("status") == "SKIPPED" and bool(wave.get("skippedBy")))
+
+
+def reopen_skipped_for(rt: Runtime, execution_id: str, wave_ids: str | set[str], *, key: str) -> list[str]:
+    """The waves SKIPPED because a wave of `wave_ids` failed go back to PENDING, in dependency order, each with its
+    remaining count recomputed from what its dependencies are now; a wave with a dependency that is still
+    failed or skipped for another reason stays SKIPPED. Returns the waves made READY (WaveReady published).
+
+    Idempotent: each reopen is conditional on the wave still being SKIPPED for `wave_id`, and counting a
+    met dependency goes through `Ledger.release` (guarded by the set of waves that released it), so a
+    dependency that completes while this runs is counted exactly once, by whichever side comes second."""
+    execution = rt.ledger.get_execution(execution_id)
+    if execution is None:
+        return []
+    causes = {wave_ids} if isinstance(wave_ids, str) else set(wave_ids)
+    waves = {w["waveId"]: w for w in rt.ledger.list_waves(execution_id)}
+    reopened: set[str] = set()
+    due: list[str] = []
+    for layer in layers(frozen_plan(execution)):
+        for candidate in layer:
+            wave = waves.get(candidate, {})
+            cause = wave.get("skippedFor")
+            if wave.get("status") != "SKIPPED" or cause not in causes or wave.get("skippedBy"):
+                continue
+            deps = list(wave.get("dependsOn", []))
+            blocked = [d for d in deps if d not in reopened and d not in causes
+                       and waves[d]["status"] in {"FAILED", "SKIPPED"} and not satisfies_dependents(waves[d])]
+            if blocked:
+                continue
+            met = [d for d in deps if satisfies_dependents(waves[d])]
+            sets: dict[str, Any] = {"remaining": len(deps) - len(met)}
+            removes = ["reason", "skippedFor", "endedAt", "readyAt", "preLaunchAt", "launchStartedAt"]
+            if met:
+                sets["releasedBy"] = set(met)
+            else:
+                removes.append("releasedBy")
+            outcome = rt.ledger.move_wave(execution_id, candidate, from_=["SKIPPED"], to="PENDING",
+                                          key=f"{key}:reopen:{candidate}", sets=sets, removes=removes, count=-1,
+                                          where={"skippedFor": cause})
+            if outcome is Outcome.REJECTED:
+                continue
+            reopened.add(candidate)
+            waves[candidate] = {**wave, "status": "PENDING"}
+    # count what completed meanwhile (and release what is due), whichever side counts it first
+    for candidate in sorted(reopened):
+        remaining: int | None = None
+        current = rt.ledger.get_wave(execution_id, candidate) or {}
+        if current.get("status") != "PENDING":
+            continue
+        for dependency in current.get("dependsOn", []):
+            upstream = rt.ledger.get_wave(execution_id, dependency) or {}
+            if satisfies_dependents(upstream):
+                counted = rt.ledger.release(execution_id, candidate, released_by=dependency)
+                remaining = counted if counted is not None else remaining
+        if remaining is None:
+            remaining = int((rt.ledger.get_wave(execution_id, candidate) or {}).get("remaining", 1))
+        if remaining == 0 and make_ready(rt, execution_id, candidate, key=f"{key}:ready:{candidate}"):
+            due.append(candidate)
+    if due:
+        rt.bus.publish(*[WaveReady(execution_id=execution_id, plan_id=execution["planId"], wave_id=w) for w in due])
+    return due
 
 
 def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str,
@@ -161,8 +245,10 @@ def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str,
             waves_completed=sum(1 for w in waves if w["status"] == "COMPLETED"),
             waves_skipped=sum(1 for w in waves if w["status"] == "SKIPPED"), duration_seconds=duration))
     elif final == "CANCELLED":
-        rt.bus.publish(PlanCancelled(execution_id=execution_id, plan_id=plan_id,
-                                     requested_by=str(execution.get("requestedBy", "unknown"))))
+        rt.bus.publish(PlanCancelled(
+            execution_id=execution_id, plan_id=plan_id,
+            requested_by=str(execution.get("cancelledBy") or execution.get("requestedBy", "unknown")),
+            running_wave_ids=list(execution.get("runningWaveIds", []))))
     else:
         reason = execution.get("stopReason") or f"{len(failed)} wave(s) failed: {', '.join(failed)}"
         rt.bus.publish(PlanFailed(execution_id=execution_id, plan_id=plan_id, reason=str(reason),

@@ -30,6 +30,7 @@ def build_report(ledger: Ledger, execution_id: str,
         "durationSeconds": duration,
         "requestedBy": execution.get("requestedBy"),
         "stopReason": execution.get("stopReason"),
+        **({"cancelledBy": execution["cancelledBy"]} if execution.get("cancelledBy") else {}),
         "waves": [_wave(waves_by_id[w]) for w in order if w in waves_by_id],
         "events": list(events or []),
     }
@@ -74,4 +75,17 @@ def _wave(wave: dict[str, Any]) -> dict[str, Any]:
         "servers": servers,
         "scripts": list(wave.get("scripts", [])),
         "warnings": list(wave.get("warnings", [])),
+        "approval": _approval(wave.get("approval")),
+        **({"skippedBy": wave["skippedBy"], "skippedAt": wave.get("skippedAt")} if wave.get("skippedBy") else {}),
+        **({"retriedBy": wave["retriedBy"], "retriedAt": wave.get("retriedAt"),
+            "relaunchedServers": list(wave.get("launchServers", []))} if wave.get("retriedBy") else {}),
     }
+
+
+def _approval(approval: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Who was asked, who decided and when (None: the wave had no approval gate)."""
+    if not approval:
+        return None
+    keys = ("status", "approvers", "requestedAt", "deadline", "approvedBy", "approvedAt", "comment", "deniedBy",
+            "deniedAt", "denyReason", "timedOutAt", "gate")
+    return {k: approval[k] for k in keys if approval.get(k) is not None}

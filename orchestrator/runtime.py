@@ -6,7 +6,6 @@ Handlers call `get_runtime()`; the local cloud and tests install their own with 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -17,6 +16,7 @@ from orchestrator.config import Settings, get_settings
 from orchestrator.drs import Drs
 from orchestrator.ledger import Ledger
 from orchestrator.scheduler import Scheduler
+from orchestrator.ssm import Ssm
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Runtime:
     bus: Bus
     scheduler: Scheduler
     drs: Drs
-    ssm: Any = None
+    ssm: Ssm | None = None
 
 
 _runtime: Runtime | None = None
@@ -50,7 +50,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None,
         scheduler=Scheduler(session.client("scheduler"), group=settings.scheduler_group,
                             role_arn=settings.scheduler_role_arn, bus_arn=bus_arn),
         drs=Drs(session.client("drs", config=drs_config)),
-        ssm=session.client("ssm"),
+        ssm=Ssm(session.client("ssm")),
     )
 
 

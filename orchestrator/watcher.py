@@ -1,19 +1,27 @@
 """The job watcher: polls a wave's DRS jobs on scheduler ticks (15 s, then 30 s, then 60 s apart) and
-at once when a DRS Launch Result event arrives. It never waits: each tick schedules the next."""
+at once when a DRS Launch Result event says a job has ended. It never waits: each tick schedules the next.
+A job seen ended gives its DRS capacity back (`orchestrator.capacity`) before DRSJobCompleted goes out."""
 
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from events.models import DRSJobCompleted, DRSJobStarted, JobWatchTick, ServerLaunch
-from orchestrator.drs import TAG_EXECUTION, TAG_WAVE
+from orchestrator import capacity
+from orchestrator.drs import TAG_EXECUTION, TAG_WAVE, DrsError
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 from orchestrator.scheduler import schedule_name
 
 TERMINAL_LAUNCH = {"LAUNCHED", "FAILED", "TERMINATED"}
+# jobs whose end this Lambda container has reported (a job's servers each send a Launch Result event),
+# per DRS adapter (one per runtime: a container on AWS, a local cloud here)
+_REPORTED: WeakKeyDictionary[Any, OrderedDict[str, None]] = WeakKeyDictionary()
+_REPORTED_MAX = 2000
 JOB_ID = re.compile(r"drsjob-[0-9a-zA-Z]{17}")
 
 
@@ -49,9 +57,15 @@ def _server_results(job: dict[str, Any]) -> list[ServerLaunch]:
     ]
 
 
-def poll_wave(rt: Runtime, execution_id: str, plan_id: str, wave_id: str) -> tuple[int, int]:
-    """Publish DRSJobCompleted for every job of the wave that has ended. Returns (ended, still running)."""
+def poll_wave(rt: Runtime, execution_id: str, plan_id: str, wave_id: str,
+              seen: list[dict[str, Any]] | None = None, *, once: bool = False) -> tuple[int, int]:
+    """Publish DRSJobCompleted for every job of the wave that has ended. Returns (ended, still running);
+    `seen` receives the wave item it read. `once`: publish only if no one reported the job's end yet
+    (a burst of Launch Result events, one per server, reports a job once; the ticks always report, so a
+    report lost after the mark is made again by the next tick)."""
     wave = rt.ledger.get_wave(execution_id, wave_id)
+    if seen is not None and wave is not None:
+        seen.append(wave)
     if wave is None or wave.get("status") != "LAUNCHING":
         return 0, 0
     open_jobs = [jid for jid, job in wave.get("jobs", {}).items() if job.get("status") != "COMPLETED"
@@ -59,10 +73,16 @@ def poll_wave(rt: Runtime, execution_id: str, plan_id: str, wave_id: str) -> tup
     if not open_jobs:
         return 0, 0
     ended = 0
+    jobs = wave.get("jobs", {})
     for job in rt.drs.describe_jobs(open_jobs):
         if job.get("status") != "COMPLETED":
             continue
         ended += 1
+        if once and not rt.ledger.mark_job_reported(execution_id, wave_id, job["jobID"]):
+            continue
+        launch_key = jobs.get(job["jobID"], {}).get("launchKey")
+        if launch_key:  # the job's DRS capacity is free for the next launch (of any execution)
+            capacity.release(rt, str(launch_key))
         rt.bus.publish(DRSJobCompleted(execution_id=execution_id, plan_id=plan_id, wave_id=wave_id,
                                        attempt=int(wave.get("attempt", 1)), job_id=job["jobID"],
                                        servers=_server_results(job)))
@@ -70,8 +90,15 @@ def poll_wave(rt: Runtime, execution_id: str, plan_id: str, wave_id: str) -> tup
 
 
 def on_tick(rt: Runtime, detail: JobWatchTick) -> None:
-    ended, running = poll_wave(rt, detail.execution_id, detail.plan_id, detail.wave_id)
-    wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
+    seen: list[dict[str, Any]] = []
+    try:
+            ended, running = poll_wave(rt, detail.execution_id, detail.plan_id, detail.wave_id, seen)
+    except DrsError as exc:
+        if not exc.retryable:
+            raise
+        logger.warning("DRS busy: polling again at the next tick", wave_id=detail.wave_id, error=exc.code)
+        ended, running = 0, 1
+    wave = seen[0] if seen else {}
     expected, done = int(wave.get("jobsExpected", 0)), int(wave.get("jobsDone", 0))
     still_launching = wave.get("status") == "LAUNCHING" and int(wave.get("attempt", 1)) == detail.attempt
     logger.info("job watcher tick", wave_id=detail.wave_id, tick=detail.tick, ended=ended, running=running)
@@ -85,9 +112,18 @@ def on_launch_result(rt: Runtime, detail: dict[str, Any]) -> None:
     if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
         logger.warning("launch result without a well-formed job id ignored", job_id=str(job_id)[:64])
         return
-    jobs = rt.drs.describe_jobs([job_id])
-    if not jobs:
+    reported = _REPORTED.setdefault(rt.drs, OrderedDict())
+    if job_id in reported:  # this container already reported the job's end: the other servers' events
         return
+    try:
+        jobs = rt.drs.describe_jobs([job_id])
+    except DrsError as exc:
+        if not exc.retryable:
+            raise
+        logger.info("DRS busy: the next watcher tick polls instead", job_id=job_id)
+        return
+    if not jobs or jobs[0].get("status") != "COMPLETED":
+        return  # one server of a running job finished: the job's end is what the wave waits for
     tags = jobs[0].get("tags", {})
     execution_id, wave_id = tags.get(TAG_EXECUTION), tags.get(TAG_WAVE)
     if not execution_id or not wave_id:
@@ -96,4 +132,7 @@ def on_launch_result(rt: Runtime, detail: dict[str, Any]) -> None:
     execution = rt.ledger.get_execution(execution_id)
     if execution is None:
         return
-    poll_wave(rt, execution_id, execution["planId"], wave_id)
+    poll_wave(rt, execution_id, execution["planId"], wave_id, once=True)
+    reported[job_id] = None
+    while len(reported) > _REPORTED_MAX:
+        reported.popitem(last=False)

@@ -67,6 +67,8 @@ WILDCARD_REASONS: dict[str, str] = {
     "DrsStartRecovery": "StartRecovery takes the source servers of a plan chosen at run time: every source "
     "server of this account and Region, narrowed by the source-server tag condition when configured.",
     "DrsSourceServerReads": "Snapshots and tags of any source server a plan names (chosen at run time).",
+    "DrsSnapshotReads": "The preflight reads the recovery snapshots of any source server a plan names (chosen "
+    "at run time).",
     "DrsTagJobOnCreate": "Job and recovery-instance ids exist only once StartRecovery creates them; the "
     "drs:CreateAction condition limits tagging to that call.",
     "DrsLaunchManaged": "EC2 resources DRS creates have run-time ids; the statement only applies to resources "
@@ -146,6 +148,9 @@ def drs_statements(scope: Construct, function_name: str, settings: PermissionSet
     statements = [
         # List-level reads without resource-level permissions.
         iam.PolicyStatement(sid="DrsDescribe", actions=list(DRS_DESCRIBE), resources=["*"]),
+        # The preflight checks that a plan's pinned recovery snapshots exist.
+        iam.PolicyStatement(sid="DrsSnapshotReads", actions=["drs:DescribeRecoverySnapshots"],
+                            resources=[source_servers]),
     ]
     if "start_recovery" in capabilities:
         tag_condition: dict[str, dict[str, str]] = {}
@@ -161,7 +166,7 @@ def drs_statements(scope: Construct, function_name: str, settings: PermissionSet
             ),
             iam.PolicyStatement(
                 sid="DrsSourceServerReads",
-                actions=["drs:DescribeRecoverySnapshots", "drs:ListTagsForResource"],
+                actions=["drs:ListTagsForResource"],
                 resources=[source_servers],
             ),
             # The launch key tags on the job: only as part of StartRecovery, never on existing resources.
@@ -244,6 +249,8 @@ def ssm_statements(scope: Construct, settings: PermissionSettings) -> list[iam.P
             actions=["ssm:SendCommand"],
             resources=[*documents, _arn(scope, "ec2", "instance", "*")],
         ),
+        # The parameters a document declares (the run context is passed only where declared).
+        iam.PolicyStatement(sid="SsmDescribeDocument", actions=["ssm:DescribeDocument"], resources=documents),
         # Command reads and cancel have no resource-level permissions.
         iam.PolicyStatement(sid="SsmCommandReads", actions=list(SSM_COMMAND_READ), resources=["*"]),
     ]

@@ -126,6 +126,15 @@ class PlanDefaults(_Model):
         False,
         description="In a real recovery (not a drill), every wave waits for an approval.",
     )
+    drill_instance_ttl_seconds: int | None = Field(
+        None,
+        ge=300,
+        le=604_800,
+        description=(
+            "Drills only: terminate the drill's recovery instances this long after its first launch (once "
+            "the execution has ended). Default: keep them until `drs-orch cleanup`."
+        ),
+    )
 
 
 class ScriptTargets(_Model):

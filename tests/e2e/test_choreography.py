@@ -169,9 +169,9 @@ def test_parallel_waves_all_start_before_any_completes(local_cloud):
 
 
 def test_three_tier_example_completes(local_cloud):
-    # GIVEN the three-tier example (its scripts and approval are not executed yet: pass-through)
+    # GIVEN the three-tier example, with a simulated on-call approver answering the web tier's gate
     plan = load_plan(EXAMPLES / "three-tier.yaml")
-    cloud = local_cloud()
+    cloud = local_cloud(**{"approvals.decision": "GRANT", "approvals.afterSeconds": 120})
 
     # WHEN it runs as a drill
     result = run_plan(cloud, plan)
@@ -183,6 +183,7 @@ def test_three_tier_example_completes(local_cloud):
     waves = _by_id(result.report)
     assert at(waves["application"]["launchStartedAt"]) > at(waves["database"]["completedAt"])
     assert at(waves["web"]["launchStartedAt"]) > at(waves["application"]["completedAt"])
+    assert waves["web"]["approval"]["approvedBy"] == "ops-oncall"
     assert _launched(cloud) == {s for w in plan.waves for s in w.server_ids}
     assert_choreography_invariants(cloud, result.execution_id)
 

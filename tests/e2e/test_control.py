@@ -150,14 +150,6 @@ def test_commands_on_a_finished_or_unknown_execution_are_rejected(local_cloud):
     assert_choreography_invariants(cloud, execution_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG-3: orchestrator/progress.py close_plan_if_done publishes PlanCancelled with requestedBy = the execution's "
-        "requestedBy (who STARTED the plan) and never fills runningWaveIds; cancel_plan/stop_plan should record the "
-        "CancelPlan's requestedBy and the waves active at cancel time on the execution item for it to report"
-    ),
-)
 def test_plan_cancelled_names_who_cancelled_and_what_was_running(local_cloud):
     # GIVEN a plan started by alice whose first wave is launching
     cloud = local_cloud()

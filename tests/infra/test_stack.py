@@ -160,9 +160,10 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["Timeout"] == spec.timeout_seconds
         assert props["MemorySize"] == spec.memory_mb
-    # and nothing leaks: the launcher has no scheduler settings, the ledger closer no DRS
-    launch_wave = synth.resources[synth.logical_id(stack.functions.functions["launch_wave"])]
-    assert "SCHEDULER_ROLE_ARN" not in launch_wave["Properties"]["Environment"]["Variables"]
+    # and nothing leaks: the ledger closer has no scheduler settings (the launcher has them since it
+    # schedules the CapacityTick of launches parked for DRS capacity)
+    ledger = synth.resources[synth.logical_id(stack.functions.functions["ledger"])]
+    assert "SCHEDULER_ROLE_ARN" not in ledger["Properties"]["Environment"]["Variables"]
 
 
 def test_function_logs_have_retention(synth: Synth) -> None:

@@ -1,0 +1,25 @@
+"""The control function's drill clean-up routes: a failed wave's rollback (`rollback: TERMINATE`) and the
+TerminationTick (a drill's time to live, or a rollback deferred for DRS capacity). See
+orchestrator/cleanup.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from events.envelope import parse_event
+from events.models import TerminationTick, WaveFailed
+from handlers._lambda import Route
+from orchestrator import cleanup
+from orchestrator.runtime import Runtime
+
+
+def _wave_failed(rt: Runtime, event: dict[str, Any]) -> None:
+    cleanup.on_wave_failed(rt, parse_event(event, WaveFailed))
+
+
+def _termination_tick(rt: Runtime, event: dict[str, Any]) -> None:
+    cleanup.on_tick(rt, parse_event(event, TerminationTick))
+
+
+CLEANUP_ROUTES: dict[str, Route] = {WaveFailed.DETAIL_TYPE: _wave_failed,
+                                    TerminationTick.DETAIL_TYPE: _termination_tick}

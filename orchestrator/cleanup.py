@@ -1,0 +1,145 @@
+"""Terminating recovery instances: a failed wave's rollback, a drill's time to live, `drs-orch cleanup`.
+
+Only instances our own jobs launched are terminated: DescribeRecoveryInstances of the wave's source
+servers, kept when their `jobID` is one of the execution's DRS jobs (the ledger knows them) and they
+are not already shutting down, so a duplicate event or a second clean-up terminates nothing twice (and
+DRS's ConflictException for an instance already being terminated is taken as done). A terminate job
+counts against the DRS quotas like a launch: it is admitted in the shared capacity record first, and
+when there is no room the work comes back on a TerminationTick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from events.models import RecoveryInstancesTerminated, TerminationTick, WaveFailed
+from orchestrator import capacity
+from orchestrator.capacity import Admission
+from orchestrator.drs import DrsConflict, DrsQuotaExceeded
+from orchestrator.execution import frozen_plan
+from orchestrator.ledger import EXECUTION_FINAL
+from orchestrator.observability import logger, metrics
+from orchestrator.plan import Rollback
+from orchestrator.runtime import Runtime
+from orchestrator.scheduler import schedule_name
+
+GONE = frozenset({"SHUTTING-DOWN", "TERMINATED", "STOPPING"})
+RETRY_SECONDS = 15
+TTL_RECHECK_SECONDS = 300
+Reason = Literal["ROLLBACK", "TIME_TO_LIVE", "CLEANUP"]
+
+
+@dataclass
+class Termination:
+    instance_ids: list[str] = field(default_factory=list)
+    job_ids: list[str] = field(default_factory=list)
+    deferred: bool = False  # no DRS capacity now
+    refused: str | None = None
+
+
+def _our_instances(rt: Runtime, execution_id: str, wave_ids: list[str] | None,
+                   attempt: int | None = None) -> list[str]:
+    waves = [w for w in rt.ledger.list_waves(execution_id) if wave_ids is None or w["waveId"] in wave_ids]
+    job_ids = {jid for w in waves for jid, job in (w.get("jobs") or {}).items()
+               if not jid.startswith("not-started-") and (attempt is None or int(w.get("attempt", 1)) == attempt)}
+    servers = sorted({sid for w in waves for sid in (w.get("servers") or {})})
+    if not job_ids or not servers:
+        return []
+    found = []
+    for start in range(0, len(servers), 200):
+        found.extend(rt.drs.describe_recovery_instances(source_server_ids=servers[start : start + 200]))
+    return sorted(i["recoveryInstanceID"] for i in found
+                  if i.get("jobID") in job_ids and i.get("ec2InstanceState") not in GONE)
+
+
+def terminate(rt: Runtime, execution: dict[str, Any], *, reason: Reason, wave_id: str | None = None,
+              attempt: int | None = None) -> Termination:
+    """Terminate the recovery instances the execution (or one wave of it) launched and still runs."""
+    execution_id = execution["executionId"]
+    instances = _our_instances(rt, execution_id, [wave_id] if wave_id else None, attempt)
+    result = Termination()
+    per_job = capacity.quotas(rt).servers_per_job
+    for start in range(0, len(instances), per_job):
+        batch = instances[start : start + per_job]
+        key = "term-" + hashlib.sha256("|".join(batch).encode()).hexdigest()[:32]
+        if capacity.admit(rt, key, len(batch), ref=f"{execution_id}/{wave_id or '*'}", kind="TERMINATE",
+                          behind_queue=False) is Admission.FULL:
+            result.deferred = True
+            break
+        try:
+            job = rt.drs.terminate_recovery_instances(batch)
+        except DrsConflict:  # already being terminated (a duplicate): nothing to do
+            capacity.release(rt, key)
+            continue
+        except DrsQuotaExceeded:
+            capacity.release(rt, key)
+            result.deferred = True
+            break
+        capacity.note_job(rt, key, job["jobID"])  # released by the capacity reconcile once it ends
+        result.instance_ids.extend(batch)
+        result.job_ids.append(job["jobID"])
+    if result.instance_ids:
+        scope = wave_id or "EXECUTION"
+        rt.ledger.record_termination(execution_id, f"{scope}#{rt.ledger.now()}", {
+            "kind": "TERMINATE", "reason": reason, "waveId": wave_id or "", "jobIds": result.job_ids,
+            "instances": result.instance_ids, "at": rt.ledger.now()})
+        metrics.add_metric(name="RecoveryInstancesTerminated", unit="Count", value=len(result.instance_ids))
+        logger.info("recovery instances terminated", reason=reason, wave_id=wave_id,
+                    instances=len(result.instance_ids))
+        rt.bus.publish(RecoveryInstancesTerminated(
+            execution_id=execution_id, plan_id=execution["planId"], wave_id=wave_id, reason=reason,
+            job_ids=result.job_ids, recovery_instance_ids=result.instance_ids))
+    return result
+
+
+def _again(rt: Runtime, tick: TerminationTick, seconds: int) -> None:
+    nxt = tick.model_copy(update={"tick": tick.tick + 1})
+    name = schedule_name("terminate", tick.execution_id, tick.wave_id or "*", tick.reason, str(nxt.tick))
+    rt.scheduler.at(name, rt.clock.now() + timedelta(seconds=seconds), nxt)
+
+
+def on_wave_failed(rt: Runtime, detail: WaveFailed) -> None:
+    """`rollback: TERMINATE`: a failed wave terminates the instances it launched."""
+    execution = rt.ledger.get_execution(detail.execution_id)
+    if execution is None:
+        return
+    if frozen_plan(execution).wave(detail.wave_id).rollback is not Rollback.TERMINATE:
+        return
+    result = terminate(rt, execution, reason="ROLLBACK", wave_id=detail.wave_id, attempt=detail.attempt)
+    if result.deferred:
+        _again(rt, TerminationTick(execution_id=detail.execution_id, plan_id=detail.plan_id,
+                                   wave_id=detail.wave_id, attempt=detail.attempt, reason="ROLLBACK"),
+               RETRY_SECONDS)
+
+
+def on_tick(rt: Runtime, tick: TerminationTick) -> None:
+    execution = rt.ledger.get_execution(tick.execution_id)
+    if execution is None:
+        return
+    if tick.reason == "TIME_TO_LIVE":
+        if execution["mode"] == "RECOVERY":
+            return
+        if execution["status"] not in EXECUTION_FINAL:
+            logger.info("drill time to live over, execution still running: checking again later",
+                        execution_id=tick.execution_id)
+            _again(rt, tick, TTL_RECHECK_SECONDS)
+            return
+        result = terminate(rt, execution, reason="TIME_TO_LIVE")
+    else:
+        result = terminate(rt, execution, reason="ROLLBACK", wave_id=tick.wave_id, attempt=tick.attempt)
+    if result.deferred:
+        _again(rt, tick, RETRY_SECONDS)
+
+
+def cleanup(rt: Runtime, execution_id: str, *, include_recovery: bool = False) -> Termination:
+    """`drs-orch cleanup EXECUTION`: terminate every recovery instance the execution launched."""
+    execution = rt.ledger.get_execution(execution_id)
+    if execution is None:
+        return Termination(refused=f"no execution {execution_id} in the ledger")
+    if execution["mode"] == "RECOVERY" and not include_recovery:
+        return Termination(refused="a RECOVERY execution runs production: its instances are kept "
+                                   "(add --include-recovery to terminate them anyway)")
+    return terminate(rt, execution, reason="CLEANUP")

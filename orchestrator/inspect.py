@@ -1,0 +1,232 @@
+"""Inspection by archive replay: rebuild an execution from its events alone and compare with the ledger.
+
+The bus archive keeps every orchestrator event. `replay_execution` replays a time window of it into an
+*inspector* rule that matches replayed events only (`"replay-name": [{"exists": true}]`, the opposite of
+every live rule, so the replay launches nothing and writes nothing) and targets an SQS queue, then reads
+the queue and keeps the events of one execution. `rebuild` is a pure function from those events to the
+execution's timeline and final state; `ledger_state` reads the same shape from the ledger; `compare`
+lists every difference.
+
+On AWS, `drs-orch inspect EXECUTION --aws` does exactly this against the deployed bus and its archive
+(StartReplay to a temporary inspector rule and queue, deleted afterwards). EventBridge replays
+asynchronously and in no guaranteed order, and the envelope times are publish times: `rebuild` therefore
+orders by status precedence within a wave attempt, never by arrival. Locally, moto replays synchronously
+and ignores the time window, and the archive holds wall-clock times (not the simulated clock's), so the
+events are filtered by execution id, never by time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from events.models import SOURCE
+
+# how far each event takes a wave within one attempt (a later attempt always wins)
+WAVE_STEP: dict[str, tuple[int, str]] = {
+    "WaveReady": (1, "READY"),
+    "ApprovalRequested": (2, "AWAITING_APPROVAL"),
+    "PreLaunchDone": (3, "LAUNCHING"),
+    "DRSJobStarted": (4, "LAUNCHING"),
+    "DRSJobCompleted": (4, "LAUNCHING"),
+    "WaveSkipped": (6, "SKIPPED"),      # skipped for a stop or an upstream failure (may be reopened later)
+    "WaveFailed": (7, "FAILED"),
+    "PostLaunchDone": (8, "COMPLETED"),
+    "WaveCompleted": (8, "COMPLETED"),
+}
+OPERATOR_SKIP = (9, "SKIPPED")          # SkipWave: an operator's decision, final
+PLAN_STEP: dict[str, tuple[int, str]] = {
+    "PlanStarted": (1, "RUNNING"),
+    "PlanFailed": (2, "FAILED"),        # a retried or skipped wave may take a FAILED plan on to the end
+    "PlanCompleted": (3, "COMPLETED"),
+    "PlanCancelled": (3, "CANCELLED"),
+}
+
+
+def _detail(event: Mapping[str, Any]) -> dict[str, Any]:
+    detail = event.get("detail")
+    return detail if isinstance(detail, dict) else {}
+
+
+def events_of_execution(events: Iterable[Mapping[str, Any]], execution_id: str) -> list[dict[str, Any]]:
+    """The orchestrator events of one execution (a StartPlan names it in `executionId` too)."""
+    return [dict(e) for e in events
+            if e.get("source") == SOURCE and _detail(e).get("executionId") == execution_id]
+
+
+def rebuild(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The timeline and final state of one execution from its events alone (in any order).
+
+    Returns `{status, mode, planId, waves: {waveId: {status, attempt, serversLaunched, firstAt, lastAt,
+    approvedBy}}, timeline: [{time, detailType, waveId}]}`."""
+    ordered = sorted((dict(e) for e in events), key=lambda e: str(e.get("time", "")))
+    plan: tuple[int, str] = (0, "UNKNOWN")
+    mode = plan_id = None
+    waves: dict[str, dict[str, Any]] = {}
+    servers: dict[str, dict[str, tuple[int, str]]] = {}
+    planned: set[str] = set()
+    rejected: set[tuple[str, Any, Any]] = set()
+    for event in ordered:
+        detail = _detail(event)
+        if event.get("detail-type") == "ControlRejected":
+            rejected.add((str(detail.get("command")), detail.get("waveId"), detail.get("requestedBy")))
+    timeline = []
+    for event in ordered:
+        kind = str(event.get("detail-type", ""))
+        detail = _detail(event)
+        wave_id = detail.get("waveId")
+        timeline.append({"time": event.get("time"), "detailType": kind, "waveId": wave_id})
+        plan_id = plan_id or detail.get("planId")
+        if kind in {"PlanStarted", "PlanCompleted"} and detail.get("mode"):
+            mode = detail["mode"]
+        if kind in PLAN_STEP and PLAN_STEP[kind][0] >= plan[0]:
+            plan = PLAN_STEP[kind]
+        if kind == "PlanStarted":
+            planned.update(detail.get("waveIds", []))
+            for wid in detail.get("waveIds", []):
+                waves.setdefault(wid, {"status": "PENDING", "attempt": 1, "_rank": (0, 0)})
+        if not isinstance(wave_id, str):
+            continue
+        wave = waves.setdefault(wave_id, {"status": "PENDING", "attempt": 1, "_rank": (0, 0)})
+        wave["firstAt"] = min(filter(None, [wave.get("firstAt"), event.get("time")]), default=None)
+        wave["lastAt"] = max(filter(None, [wave.get("lastAt"), event.get("time")]), default=None)
+        attempt = int(detail.get("attempt", 1))
+        step = WAVE_STEP.get(kind)
+        if kind == "WaveSkipped" and detail.get("skippedBy"):
+            step = OPERATOR_SKIP
+        if kind == "ApprovalGranted" and ("ApprovalGranted", wave_id, detail.get("requestedBy")) not in rejected:
+            wave["approvedBy"] = detail.get("requestedBy")
+        if step is not None and (attempt, step[0]) >= wave["_rank"]:
+            wave["_rank"] = (attempt, step[0])
+            wave["status"], wave["attempt"] = step[1], attempt
+        if kind == "DRSJobCompleted":
+            for server in detail.get("servers", []):
+                sid = server.get("sourceServerId")
+                known = servers.setdefault(wave_id, {}).get(sid)
+                if sid and (known is None or attempt >= known[0]):
+                    servers[wave_id][sid] = (attempt, str(server.get("launchStatus")))
+    for wave_id in [w for w, wave in waves.items() if wave["_rank"] == (0, 0) and w not in planned]:
+        del waves[wave_id]  # named only by a command (a rejected one, say): not a wave of the plan
+    for wave_id, wave in waves.items():
+        wave.pop("_rank", None)
+        wave.setdefault("approvedBy", None)
+        wave["serversLaunched"] = sorted(s for s, (_, status) in servers.get(wave_id, {}).items()
+                                         if status == "LAUNCHED")
+    return {"planId": plan_id, "mode": mode, "status": plan[1], "waves": dict(sorted(waves.items())),
+            "timeline": timeline}
+
+
+def ledger_state(ledger: Any, execution_id: str) -> dict[str, Any] | None:
+    """The same shape as `rebuild`, read from the ledger (None when the execution is unknown)."""
+    execution = ledger.get_execution(execution_id)
+    if execution is None:
+        return None
+    waves = {}
+    for wave in ledger.list_waves(execution_id):
+        waves[wave["waveId"]] = {
+            "status": wave["status"], "attempt": int(wave.get("attempt", 1)),
+            "serversLaunched": sorted(sid for sid, s in wave.get("servers", {}).items()
+                                      if s.get("launchStatus") == "LAUNCHED"),
+            "approvedBy": (wave.get("approval") or {}).get("approvedBy"),
+        }
+    return {"planId": execution["planId"], "mode": execution["mode"], "status": execution["status"],
+            "waves": dict(sorted(waves.items()))}
+
+
+def compare(rebuilt: Mapping[str, Any], ledger: Mapping[str, Any]) -> list[str]:
+    """Every difference between the state rebuilt from events and the ledger's (empty: they agree)."""
+    differences = []
+    for key in ("planId", "mode", "status"):
+        if rebuilt.get(key) != ledger.get(key):
+            differences.append(f"execution {key}: events say {rebuilt.get(key)}, ledger says {ledger.get(key)}")
+    events_waves, ledger_waves = rebuilt.get("waves", {}), ledger.get("waves", {})
+    for wave_id in sorted(set(events_waves) | set(ledger_waves)):
+        from_events, from_ledger = events_waves.get(wave_id), ledger_waves.get(wave_id)
+        if from_events is None or from_ledger is None:
+            differences.append(f"wave {wave_id}: only in the {'ledger' if from_events is None else 'events'}")
+            continue
+        for key in ("status", "attempt", "serversLaunched", "approvedBy"):
+            if from_events.get(key) != from_ledger.get(key):
+                differences.append(f"wave {wave_id} {key}: events say {from_events.get(key)}, "
+                                   f"ledger says {from_ledger.get(key)}")
+    return differences
+
+
+def inspect_events(events: Iterable[Mapping[str, Any]], ledger: Any, execution_id: str) -> dict[str, Any]:
+    """Rebuild one execution from (replayed) events and compare it with the ledger."""
+    mine = events_of_execution(events, execution_id)
+    rebuilt = rebuild(mine)
+    state = ledger_state(ledger, execution_id) if ledger is not None else None
+    return {"executionId": execution_id, "events": len(mine), "rebuilt": rebuilt, "ledger": state,
+            "differences": compare(rebuilt, state) if state is not None else ["execution not in the ledger"]}
+
+
+# ---- the replay adapter ------------------------------------------------------------------------------
+
+
+def replay_archive(events_client: Any, sqs_client: Any, *, bus_name: str, archive_name: str,
+                   start: datetime, end: datetime, execution_id: str | None = None,
+                   wait_seconds: float = 600.0, quiet_seconds: float = 5.0,
+                   sleep: Any = time.sleep) -> list[dict[str, Any]]:
+    """StartReplay of `archive_name` (between `start` and `end`) onto `bus_name`, caught by a temporary
+    inspector rule (replayed events only) into a temporary SQS queue; both are deleted afterwards.
+    Returns the replayed events (of `execution_id`, when given), as a rule target receives them."""
+    token = uuid.uuid4().hex[:12]
+    replay_name = f"inspect-{token}"
+    rule = f"drs-orch-inspector-{token}"
+    archive = events_client.describe_archive(ArchiveName=archive_name)
+    bus_arn = events_client.describe_event_bus(Name=bus_name)["Arn"]
+    queue_url = sqs_client.create_queue(QueueName=rule)["QueueUrl"]
+    queue_arn = sqs_client.get_queue_attributes(QueueUrl=queue_url,
+                                                AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule_arn = events_client.put_rule(
+        Name=rule, EventBusName=bus_name, State="ENABLED",
+        Description="drs-orch inspect: replayed events only, never a live rule",
+        EventPattern=json.dumps({"source": [SOURCE], "replay-name": [replay_name]}))["RuleArn"]
+    sqs_client.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                       "Action": "sqs:SendMessage", "Resource": queue_arn,
+                       "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
+    events_client.put_targets(Rule=rule, EventBusName=bus_name, Targets=[{"Id": "inspector", "Arn": queue_arn}])
+    received: list[dict[str, Any]] = []
+    try:
+        events_client.start_replay(ReplayName=replay_name, EventSourceArn=archive["ArchiveArn"],
+                                   EventStartTime=start, EventEndTime=end, Destination={"Arn": bus_arn})
+        deadline = time.monotonic() + wait_seconds
+        while events_client.describe_replay(ReplayName=replay_name)["State"] not in {
+                "COMPLETED", "FAILED", "CANCELLED"}:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replay {replay_name} did not complete within {wait_seconds:.0f} s")
+            received.extend(_receive(sqs_client, queue_url))
+            sleep(1.0)
+        quiet_until = time.monotonic() + quiet_seconds  # deliveries may trail the replay's end
+        while True:
+            batch = _receive(sqs_client, queue_url)
+            received.extend(batch)
+            if batch:
+                quiet_until = time.monotonic() + quiet_seconds
+            elif time.monotonic() >= quiet_until:
+                break
+            else:
+                sleep(0.2)
+    finally:
+        events_client.remove_targets(Rule=rule, EventBusName=bus_name, Ids=["inspector"])
+        events_client.delete_rule(Name=rule, EventBusName=bus_name)
+        sqs_client.delete_queue(QueueUrl=queue_url)
+    mine = [e for e in received if e.get("replay-name") == replay_name]
+    return events_of_execution(mine, execution_id) if execution_id else mine
+
+
+def _receive(sqs_client: Any, queue_url: str) -> list[dict[str, Any]]:
+    messages = sqs_client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                          WaitTimeSeconds=0).get("Messages", [])
+    events = []
+    for message in messages:
+        events.append(json.loads(message["Body"]))
+        sqs_client.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return events

@@ -1,0 +1,447 @@
+"""End to end: operating a running plan (issue 7): approval gates, RetryWave, SkipWave, cancel with
+termination of the drill instances, and commands that do not fit the ledger's state."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from events.models import Mode
+from localcloud.runner import start, wait
+from orchestrator.clock import parse_iso
+from orchestrator.plan import parse_plan
+from tests.e2e.helpers import (
+    assert_choreography_invariants,
+    events_of,
+    execution,
+    ledger_items,
+    ledger_waves,
+    sid,
+    wave,
+    wave_status,
+)
+
+FAILING = sid("b", 2)
+
+
+def _gated_plan(**approval: object) -> object:
+    return parse_plan({
+        "planId": "gated",
+        "waves": [
+            wave("w1", [sid("a", 1)]),
+            wave("w2", [sid("b", 1)], ["w1"], approval={"required": True, **approval}),
+            wave("w3", [sid("c", 1)], ["w2"]),
+        ],
+    })
+
+
+def _launched(cloud) -> Counter[str]:
+    return Counter(cloud.drs.stats.launches)
+
+
+def _rejections(cloud, execution_id: str) -> list[tuple[str, str | None, str]]:
+    return [(e.detail["command"], e.detail.get("waveId"), e.detail["reason"])
+            for e in events_of(cloud, "ControlRejected", execution_id)]
+
+
+# ---- approval gates ----------------------------------------------------------------------------
+
+
+def test_approval_gate_holds_the_wave_until_an_approver_grants_it(local_cloud):
+    # GIVEN w1 -> w2 -> w3 where w2 needs alice's approval
+    cloud = local_cloud()
+    execution_id = start(cloud, _gated_plan(approvers=["alice"], timeoutSeconds=3600))
+
+    # WHEN it runs until w2 reaches its gate
+    cloud.run_until(lambda: wave_status(cloud, execution_id, "w2") == "AWAITING_APPROVAL", timeout=60)
+    cloud.drain()
+
+    # THEN w2 waits, nothing of it launched, and ApprovalRequested says what ran, who may approve and until when
+    assert wave_status(cloud, execution_id, "w2") == "AWAITING_APPROVAL"
+    assert set(_launched(cloud)) == {sid("a", 1)}
+    [requested] = {e.detail["requestId"]: e for e in events_of(cloud, "ApprovalRequested", execution_id)}.values()
+    assert requested.detail["waveId"] == "w2"
+    assert requested.detail["completedWaveIds"] == ["w1"]
+    assert requested.detail["approvers"] == ["alice"]
+    gate = ledger_waves(cloud, execution_id)["w2"]["approval"]
+    assert 3600 <= (parse_iso(requested.detail["deadline"]) - parse_iso(gate["requestedAt"])).total_seconds() < 3601
+
+    # WHEN bob (not an approver) approves it
+    before = ledger_items(cloud)
+    cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": "w2", "requestedBy": "bob"})
+    cloud.drain()
+
+    # THEN it is rejected and nothing changed
+    assert {(c, w) for c, w, _ in _rejections(cloud, execution_id)} == {("ApprovalGranted", "w2")}
+    assert "bob may not" in _rejections(cloud, execution_id)[0][2]
+    assert ledger_items(cloud) == before
+
+    # WHEN alice approves it
+    cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": "w2", "requestedBy": "alice",
+                                      "comment": "w1 smoke tests green"})
+    result = wait(cloud, execution_id, timeout=60)
+
+    # THEN the plan completes, and the report says who approved and when
+    assert result.status == "COMPLETED"
+    assert result.report is not None
+    w2 = {w["waveId"]: w for w in result.report["waves"]}["w2"]
+    assert w2["approval"]["status"] == "GRANTED"
+    assert w2["approval"]["approvedBy"] == "alice"
+    assert w2["approval"]["comment"] == "w1 smoke tests green"
+    assert parse_iso(w2["approval"]["approvedAt"]) <= parse_iso(w2["launchStartedAt"])
+    assert {w["waveId"]: w["approval"] for w in result.report["waves"]}["w1"] is None
+    assert set(_launched(cloud)) == {sid("a", 1), sid("b", 1), sid("c", 1)}
+    assert_choreography_invariants(cloud, execution_id)
+
+
+def test_approval_timeout_fails_the_wave_and_its_policy_applies(local_cloud):
+    # GIVEN w2 gated with a 10-minute approval timeout, and nobody approves
+    cloud = local_cloud()
+    execution_id = start(cloud, _gated_plan(timeoutSeconds=600))
+
+    # WHEN it runs
+    result = wait(cloud, execution_id, timeout=60)
+
+    # THEN w2 fails at its deadline (STOP): the plan fails, w3 is skipped and w2 launched nothing
+    assert result.status == "FAILED"
+    assert result.report is not None
+    waves = {w["waveId"]: w for w in result.report["waves"]}
+    assert [waves[w]["status"] for w in ("w1", "w2", "w3")] == ["COMPLETED", "FAILED", "SKIPPED"]
+    assert "approval not granted" in waves["w2"]["reason"]
+    assert waves["w2"]["approval"]["status"] == "TIMED_OUT"
+    deadline = parse_iso(waves["w2"]["approval"]["deadline"])
+    assert parse_iso(waves["w2"]["endedAt"]) >= deadline
+    assert [e.wave_id for e in events_of(cloud, "WaveFailed", execution_id)][:1] == ["w2"]
+    assert set(_launched(cloud)) == {sid("a", 1)}
+    assert_choreography_invariants(cloud, execution_id)
+
+
+def test_approval_denied_fails_the_wave_with_the_reason(local_cloud):
+    # GIVEN w2 waiting for an approval
+    cloud = local_cloud()
+    execution_id = start(cloud, _gated_plan())
+    cloud.run_until(lambda: wave_status(cloud, execution_id, "w2") == "AWAITING_APPROVAL", timeout=60)
+
+    # WHEN it is denied
+    cloud.publish("ApprovalDenied", {"executionId": execution_id, "waveId": "w2", "requestedBy": "carol",
+                                     "reason": "app tier not healthy"})
+    result = wait(cloud, execution_id, timeout=60)
+
+    # THEN w2 fails with the reason, and the plan fails
+    assert result.status == "FAILED"
+    w2 = ledger_waves(cloud, execution_id)["w2"]
+    assert w2["status"] == "FAILED"
+    assert w2["reason"] == "approval denied by carol: app tier not healthy"
+    assert w2["approval"]["deniedBy"] == "carol"
+    assert set(_launched(cloud)) == {sid("a", 1)}
+    assert_choreography_invariants(cloud, execution_id)
+
+
+def test_recovery_requires_an_approval_before_every_root_wave_by_plan_default(local_cloud):
+    # GIVEN a plan with two roots and requireApprovalInRecovery, started as a confirmed RECOVERY
+    cloud = local_cloud()
+    plan = parse_plan({"planId": "failover", "defaults": {"requireApprovalInRecovery": True},
+                       "waves": [wave("r1", [sid("r", 1)]), wave("r2", [sid("r", 2)]),
+                                 wave("app", [sid("p", 1)], ["r1", "r2"])]})
+    execution_id = start(cloud, plan, mode=Mode.RECOVERY, confirm=True)
+
+    # WHEN it starts
+    cloud.run_until(lambda: all(wave_status(cloud, execution_id, w) == "AWAITING_APPROVAL" for w in ("r1", "r2")),
+                    timeout=60)
+
+    # THEN both roots wait and nothing launched; approving both runs the whole plan without another gate
+    assert not _launched(cloud)
+    for root in ("r1", "r2"):
+        cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": root, "requestedBy": "cio"})
+    result = wait(cloud, execution_id, timeout=60)
+    assert result.status == "COMPLETED"
+    assert {e.wave_id for e in events_of(cloud, "ApprovalRequested", execution_id)} == {"r1", "r2"}
+    assert_choreography_invariants(cloud, execution_id)
+
+
+# ---- retry and skip ----------------------------------------------------------------------------
+
+
+def _failing_plan() -> object:
+    """A -> B -> C and A -> D -> E; B has a CRITICAL server that fails and B says STOP."""
+    return parse_plan({
+        "planId": "retry",
+        "waves": [
+            wave("A", [sid("a", 1)]),
+            wave("B", [sid("b", 1), FAILING], ["A"], onFailure="STOP"),
+            wave("C", [sid("c", 1)], ["B"]),
+            wave("D", [sid("d", 1)], ["A"]),
+            wave("E", [sid("e", 1)], ["D"]),
+        ],
+    })
+
+
+def test_retry_after_a_critical_failure_relaunches_only_the_failed_server_and_completes(local_cloud):
+    # GIVEN a plan that failed because a CRITICAL server of B did not launch
+    cloud = local_cloud(**{f"drs.servers.{FAILING}.launch": "FAILED"})
+    execution_id = start(cloud, _failing_plan())
+    assert wait(cloud, execution_id, timeout=60).status == "FAILED"
+    assert wave_status(cloud, execution_id, "C") == "SKIPPED"
+    assert _launched(cloud)[FAILING] == 1
+
+    # WHEN the server is fixed and an operator retries B
+    cloud.drs.set_launch_outcome(FAILING, "LAUNCHED")
+    cloud.publish("RetryWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops"})
+    result = wait(cloud, execution_id, timeout=60)
+
+    # THEN the plan completes: only the failed server launched again, and the skipped waves ran
+    assert result.status == "COMPLETED", result.report
+    assert result.report is not None
+    assert {w["waveId"]: w["status"] for w in result.report["waves"]} == dict.fromkeys("ABCDE", "COMPLETED")
+    launched = _launched(cloud)
+    assert launched[FAILING] == 2
+    assert {s: n for s, n in launched.items() if s != FAILING} == dict.fromkeys(
+        [sid("a", 1), sid("b", 1), sid("c", 1), sid("d", 1), sid("e", 1)], 1)
+    b = {w["waveId"]: w for w in result.report["waves"]}["B"]
+    assert b["attempt"] == 2
+    assert b["retriedBy"] == "ops"
+    assert b["relaunchedServers"] == [FAILING]
+    assert {s["sourceServerId"]: s["launchStatus"] for s in b["servers"]} == {sid("b", 1): "LAUNCHED",
+                                                                               FAILING: "LAUNCHED"}
+    started = events_of(cloud, "DRSJobStarted", execution_id, "B")
+    assert {e.detail["attempt"] for e in started} == {1, 2}
+    assert {tuple(e.detail["sourceServerIds"]) for e in started if e.detail["attempt"] == 2} == {(FAILING,)}
+    assert len(events_of(cloud, "PlanFailed", execution_id)) == 1
+    assert execution(cloud, execution_id)["failedWaves"] == []
+    assert_choreography_invariants(cloud, execution_id, relaunched={FAILING: 2})
+
+
+def test_skip_of_a_failed_wave_releases_its_dependents(local_cloud):
+    # GIVEN a plan that failed at B
+    cloud = local_cloud(**{f"drs.servers.{FAILING}.launch": "FAILED"})
+    execution_id = start(cloud, _failing_plan())
+    assert wait(cloud, execution_id, timeout=60).status == "FAILED"
+
+    # WHEN an operator skips B
+    cloud.publish("SkipWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops",
+                               "reason": "B is rebuilt by hand"})
+    result = wait(cloud, execution_id, timeout=60)
+
+    # THEN C (which depends on B) runs and the plan completes; the report says who skipped B and why
+    assert result.status == "COMPLETED"
+    assert result.report is not None
+    waves = {w["waveId"]: w for w in result.report["waves"]}
+    assert {w: waves[w]["status"] for w in "ABCDE"} == {"A": "COMPLETED", "B": "SKIPPED", "C": "COMPLETED",
+                                                        "D": "COMPLETED", "E": "COMPLETED"}
+    assert waves["B"]["skippedBy"] == "ops"
+    assert waves["B"]["reason"] == "skipped by ops: B is rebuilt by hand"
+    assert _launched(cloud)[FAILING] == 1
+    assert max(_launched(cloud).values()) == 1
+    assert [e.detail.get("skippedBy") for e in events_of(cloud, "WaveSkipped", execution_id, "B")][:1] == ["ops"]
+    assert_choreography_invariants(cloud, execution_id)
+
+
+def test_skip_of_a_pending_wave_releases_its_dependents_at_once(local_cloud):
+    # GIVEN A -> B -> C with A launching
+    cloud = local_cloud()
+    plan = parse_plan({"planId": "skip", "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"]),
+                                                   wave("C", [sid("c", 1)], ["B"])]})
+    execution_id = start(cloud, plan)
+    cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "LAUNCHING", timeout=60)
+
+    # WHEN an operator skips B
+    cloud.publish("SkipWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops"})
+    result = wait(cloud, execution_id, timeout=60)
+
+    # THEN B never launches, C runs, and the plan completes
+    assert result.status == "COMPLETED"
+    assert set(_launched(cloud)) == {sid("a", 1), sid("c", 1)}
+    waves = ledger_waves(cloud, execution_id)
+    assert waves["B"]["status"] == "SKIPPED"
+    assert waves["B"]["skippedBy"] == "ops"
+    assert_choreography_invariants(cloud, execution_id)
+
+
+# ---- cancel, and commands that do not fit --------------------------------------------------------
+
+
+def test_cancel_with_terminate_drill_instances_terminates_what_launched_so_far(local_cloud):
+    # GIVEN A -> B -> C where A has launched its drill instances and B is launching
+    cloud = local_cloud()
+    plan = parse_plan({"planId": "cancel", "waves": [wave("A", [sid("a", 1), sid("a", 2)]),
+                                                     wave("B", [sid("b", 1)], ["A"]),
+                                                     wave("C", [sid("c", 1)], ["B"])]})
+    execution_id = start(cloud, plan, requested_by="alice")
+    cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
+
+    # WHEN bob cancels it and asks for the drill instances to be terminated
+    cloud.publish("CancelPlan", {"executionId": execution_id, "requestedBy": "bob", "terminateDrillInstances": True})
+    result = wait(cloud, execution_id, timeout=60)
+
+    # THEN the plan is CANCELLED by bob while B ran, and A's drill instances are terminated (once)
+    assert result.status == "CANCELLED"
+    [cancelled] = events_of(cloud, "PlanCancelled", execution_id)
+    assert cancelled.detail["requestedBy"] == "bob"
+    assert cancelled.detail["runningWaveIds"] == ["B"]
+    a = ledger_waves(cloud, execution_id)["A"]["servers"]
+    assert all(server.get("terminationJobId") for server in a.values())
+    assert cloud.drs.stats.calls.get("TerminateRecoveryInstances", 0) == 1
+    assert wave_status(cloud, execution_id, "C") == "SKIPPED"
+    assert_choreography_invariants(cloud, execution_id)
+
+
+def test_control_events_that_do_not_fit_are_rejected_and_change_nothing(local_cloud):
+    # GIVEN a running plan whose first wave is launching
+    cloud = local_cloud()
+    execution_id = start(cloud, _gated_plan())
+    cloud.run_until(lambda: wave_status(cloud, execution_id, "w1") == "LAUNCHING", timeout=60)
+    cloud.drain()
+    before = ledger_items(cloud)
+
+    # WHEN commands that do not fit its state are sent
+    commands = [
+        ("ApprovalGranted", {"waveId": "w1"}),   # w1 is not waiting for an approval
+        ("ApprovalDenied", {"waveId": "w2"}),    # w2 is PENDING, not at its gate yet
+        ("RetryWave", {"waveId": "w1"}),         # w1 is running, not FAILED
+        ("SkipWave", {"waveId": "w1"}),          # w1 is running
+        ("RetryWave", {"waveId": "nope"}),       # no such wave
+        ("ResumePlan", {}),                      # the plan is not paused
+    ]
+    for command, extra in commands:
+        cloud.publish(command, {"executionId": execution_id, "requestedBy": "test", **extra})
+    cloud.drain()
+
+    # THEN each is rejected with a reason, and the ledger is untouched
+    rejected = _rejections(cloud, execution_id)
+    assert sorted({(c, w) for c, w, _ in rejected}) == sorted(
+        (c, extra.get("waveId")) for c, extra in commands)
+    assert len(rejected) <= len(commands) + cloud.stats.duplicated
+    reasons = {(c, w): r for c, w, r in rejected}
+    assert "not awaiting approval" in reasons[("ApprovalGranted", "w1")]
+    assert "only a FAILED wave" in reasons[("RetryWave", "w1")]
+    assert ledger_items(cloud) == before
+    assert set(_launched(cloud)) == {sid("a", 1)}
+
+
+# ---- the CLI verbs: a local run's control socket, and --aws -------------------------------------
+
+
+def test_cli_verbs_operate_a_running_local_session_over_its_control_socket(local_cloud, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from typer.testing import CliRunner
+
+    from localcloud.control_socket import ControlServer, run_session, send, socket_path
+    from orchestrator.cli import app
+
+    # GIVEN a local run (the cloud's loop on a thread, serving its control socket) whose w2 needs alice
+    monkeypatch.setenv("DRS_ORCH_SOCKET_DIR", str(tmp_path))
+    cloud = local_cloud(**{"clock.pace": True, "clock.speed": 200})
+    execution_id = "sock-run-1"
+    path = socket_path(execution_id)
+    results = []
+    with ControlServer(path) as server:
+        start(cloud, _gated_plan(approvers=["alice"]), execution_id=execution_id)
+        loop = threading.Thread(target=lambda: results.append(
+            run_session(cloud, execution_id, server, timeout=60, linger=1.0)))
+        loop.start()
+        try:
+            deadline = time.monotonic() + 30
+            while send(path, {"op": "status"})["waves"].get("w2") != "AWAITING_APPROVAL":
+                assert time.monotonic() < deadline, "w2 never reached its gate"
+                time.sleep(0.05)
+            runner = CliRunner()
+
+            # WHEN bob, then alice, approve w2 from the CLI
+            refused = runner.invoke(app, ["approve", execution_id, "--wave", "w2", "--by", "bob"])
+            granted = runner.invoke(app, ["approve", execution_id, "--wave", "w2", "--by", "alice"])
+
+            # THEN bob's approval is rejected (exit 1, with the reason), alice's applies (exit 0)
+            assert refused.exit_code == 1, refused.output
+            assert "bob may not" in refused.output
+            assert granted.exit_code == 0, granted.output
+            assert "ApprovalGranted applied" in granted.output
+
+            # AND once the plan completed, `inspect` over the socket finds the events and the ledger agree
+            while not cloud.execution_finished(execution_id):
+                assert time.monotonic() < deadline + 30
+                time.sleep(0.05)
+            inspected = runner.invoke(app, ["inspect", execution_id])
+            assert inspected.exit_code == 0, inspected.output
+            assert "agree" in inspected.output
+        finally:
+            loop.join(timeout=90)
+    assert results
+    assert results[0].status == "COMPLETED"
+    assert ledger_waves(cloud, execution_id)["w2"]["approval"]["approvedBy"] == "alice"
+    assert_choreography_invariants(cloud, execution_id)
+
+
+def test_cli_verb_without_a_local_run_exits_2(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    monkeypatch.setenv("DRS_ORCH_SOCKET_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["resume", "no-such-run"])
+    assert result.exit_code == 2
+    assert "no local run" in result.output
+
+
+def test_cli_verbs_with_aws_publish_the_control_event_to_the_bus():
+    import json
+
+    import boto3
+    from moto import mock_aws
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    with mock_aws():
+        # GIVEN a deployed bus with a rule that catches control events into a queue
+        events = boto3.client("events", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        events.create_event_bus(Name="my-bus")
+        url = sqs.create_queue(QueueName="probe")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="probe", EventBusName="my-bus", EventPattern=json.dumps(
+            {"source": ["drs.orchestrator"], "detail-type": ["RetryWave", "CancelPlan"]}))
+        events.put_targets(Rule="probe", EventBusName="my-bus", Targets=[{"Id": "q", "Arn": arn}])
+        runner = CliRunner()
+        aws = ["--aws", "--bus", "my-bus", "--region", "us-east-1", "--by", "ops"]
+
+        # WHEN an operator retries a wave (all servers) and cancels a drill, terminating its instances
+        retried = runner.invoke(app, ["retry", "exec-1", "--wave", "db", "--all", *aws])
+        cancelled = runner.invoke(app, ["cancel", "exec-1", "--terminate-drill-instances", *aws])
+
+        # THEN both commands reached the bus as their events
+        assert retried.exit_code == 0, retried.output
+        assert cancelled.exit_code == 0, cancelled.output
+        bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+        by_type = {b["detail-type"]: b["detail"] for b in bodies}
+        assert by_type["RetryWave"] == {"version": "1", "executionId": "exec-1", "requestedBy": "ops", "waveId": "db",
+                                        "allServers": True}
+        assert by_type["CancelPlan"]["terminateDrillInstances"] is True
+
+
+def test_two_failures_that_stop_the_plan_are_decided_one_after_the_other(local_cloud):
+    # GIVEN A -> {B, X} -> C where B and X (parallel, both STOP) each have a server that fails
+    failing_x = sid("x", 2)
+    cloud = local_cloud(**{f"drs.servers.{FAILING}.launch": "FAILED", f"drs.servers.{failing_x}.launch": "FAILED"})
+    plan = parse_plan({"planId": "two", "waves": [
+        wave("A", [sid("a", 1)]),
+        wave("B", [sid("b", 1), FAILING], ["A"]),
+        wave("X", [sid("x", 1), failing_x], ["A"]),
+        wave("C", [sid("c", 1)], ["B", "X"]),
+    ]})
+    execution_id = start(cloud, plan)
+    assert wait(cloud, execution_id, timeout=60).status == "FAILED"
+
+    # WHEN B is retried while X still stops the plan, X is skipped, then B is retried
+    cloud.drs.set_launch_outcome(FAILING, "LAUNCHED")
+    for command, wave_id in (("RetryWave", "B"), ("SkipWave", "X"), ("RetryWave", "B")):
+        cloud.publish(command, {"executionId": execution_id, "waveId": wave_id, "requestedBy": "ops"})
+        cloud.drain()
+
+    # THEN the first retry is rejected (X first), the skip and the second retry apply, and the plan completes
+    result = wait(cloud, execution_id, timeout=60)
+    assert [(c, w) for c, w, _ in _rejections(cloud, execution_id)][:1] == [("RetryWave", "B")]
+    assert result.status == "COMPLETED"
+    assert {w: wave_status(cloud, execution_id, w) for w in "ABXC"} == {
+        "A": "COMPLETED", "B": "COMPLETED", "X": "SKIPPED", "C": "COMPLETED"}
+    assert_choreography_invariants(cloud, execution_id, relaunched={FAILING: 2})
