@@ -30,12 +30,16 @@ def on_post_launch_done(rt: Runtime, detail: PostLaunchDone, event_id: str) -> N
         logger.info("duplicate PostLaunchDone ignored", wave_id=detail.wave_id)
         return
     execution = rt.ledger.get_execution(detail.execution_id)
-    wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id)
-    if execution is None or wave is None:
+    if execution is None:
         return
+    # release first (the critical path of the plan); the dependents come from the frozen plan
+    plan = frozen_plan(execution)
+    dependents = [w.wave_id for w in plan.waves if detail.wave_id in w.depends_on]
+    released = release_dependents(rt, execution, {"waveId": detail.wave_id, "dependents": dependents},
+                                  key=event_id)
+    wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
     servers = wave.get("servers", {}).values()
     launched = sum(1 for s in servers if s.get("launchStatus") == "LAUNCHED")
-    released = release_dependents(rt, execution, wave, key=event_id)
     metrics.add_metric(name="WavesCompleted", unit="Count", value=1)
     rt.bus.publish(WaveCompleted(execution_id=detail.execution_id, plan_id=detail.plan_id, wave_id=detail.wave_id,
                                  attempt=detail.attempt, servers_launched=launched,
