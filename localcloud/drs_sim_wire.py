@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any
 
-import botocore.handlers
 from botocore.awsrequest import AWSResponse
+
+from localcloud.botocore_hook import GlobalHook, Handles
 
 EVENT_NAME = "before-send.drs"
 _UNIQUE_ID = "localcloud-drs-simulator"
@@ -86,52 +87,21 @@ def error_response(url: str, error: DrsError, request_id: str) -> AWSResponse:
     return json_response(url, error.status, body, headers)
 
 
-class _Handles(Protocol):
-    def handle(self, request: Any, **kwargs: Any) -> AWSResponse | None: ...
+_hook = GlobalHook([EVENT_NAME], _UNIQUE_ID)
 
 
-_current: _Handles | None = None
-
-
-def _global_handler(request: Any, **kwargs: Any) -> AWSResponse | None:
-    simulator = _current
-    if simulator is None:
-        return None
-    return simulator.handle(request, **kwargs)
-
-
-def install_globally(simulator: _Handles) -> None:
+def install_globally(simulator: Handles) -> None:
     """Serve every boto3 ``drs`` client created from now on (and boto3's default session) by ``simulator``.
 
     Calling it again swaps the simulator; clients already made keep dispatching to the current one.
     """
-    global _current  # noqa: PLW0603 - the one process-wide hook botocore offers
-    _current = simulator
-    entry = (EVENT_NAME, _global_handler)
-    if entry not in botocore.handlers.BUILTIN_HANDLERS:
-        botocore.handlers.BUILTIN_HANDLERS.append(entry)
-    for session in _existing_sessions():
-        session.register(EVENT_NAME, _global_handler, unique_id=_UNIQUE_ID)
+    _hook.install(simulator)
 
 
 def uninstall_globally() -> None:
     """Stop serving DRS globally: later clients talk to the network again."""
-    global _current  # noqa: PLW0603
-    _current = None
-    entry = (EVENT_NAME, _global_handler)
-    while entry in botocore.handlers.BUILTIN_HANDLERS:
-        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
-    for session in _existing_sessions():
-        session.unregister(EVENT_NAME, _global_handler, unique_id=_UNIQUE_ID)
+    _hook.uninstall()
 
 
-def current_simulator() -> _Handles | None:
-    return _current
-
-
-def _existing_sessions() -> list[Any]:
-    """boto3's default session registered its built-in handlers when it was created: patch it too."""
-    import boto3
-
-    session = boto3.DEFAULT_SESSION
-    return [session._session] if session is not None else []
+def current_simulator() -> Handles | None:
+    return _hook.current

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.handlers
-
 from infra.definitions import FUNCTIONS
+from localcloud.botocore_hook import GlobalHook
 from localcloud.drs_sim_wire import json_response
 from orchestrator.observability import metrics
 
@@ -125,21 +124,20 @@ def _raw_response(url: str, payload: bytes, headers: dict[str, str]) -> Any:
     return AWSResponse(url, 200, {"Content-Type": "application/json", **headers}, _RawBody(payload))
 
 
-_current: LambdaRuntime | None = None
-
-
-def _global_handler(request: Any, **kwargs: Any) -> Any:
-    return _current.handle_invoke(request, **kwargs) if _current is not None else None
+_hook = GlobalHook([EVENT_NAME], "localcloud-lambda-runtime")
 
 
 def install_globally(runtime: LambdaRuntime) -> None:
-    global _current  # noqa: PLW0603 - botocore offers one process-wide hook
-    _current = runtime
-    entry = (EVENT_NAME, _global_handler)
-    if entry not in botocore.handlers.BUILTIN_HANDLERS:
-        botocore.handlers.BUILTIN_HANDLERS.append(entry)
+    _hook.install(_InvokeServer(runtime))
 
 
 def uninstall_globally() -> None:
-    global _current  # noqa: PLW0603
-    _current = None
+    _hook.uninstall()
+
+
+class _InvokeServer:
+    def __init__(self, runtime: LambdaRuntime) -> None:
+        self._runtime = runtime
+
+    def handle(self, request: Any, **kwargs: Any) -> Any:
+        return self._runtime.handle_invoke(request, **kwargs)

@@ -11,12 +11,8 @@ differs by carrying its code in the body's ``__type`` member.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
-import botocore.handlers
-from botocore.awsrequest import AWSResponse
-
-from localcloud.drs_sim_wire import DrsError, _existing_sessions, error_response, json_response
+from localcloud.botocore_hook import GlobalHook, Handles
+from localcloud.drs_sim_wire import DrsError, error_response, json_response
 
 __all__ = [
     "OPERATIONS",
@@ -66,47 +62,22 @@ class SsmError(DrsError):
         return self._status
 
 
-class _Handles(Protocol):
-    def handle(self, request: Any, **kwargs: Any) -> AWSResponse | None: ...
+_hook = GlobalHook(event_names(), _UNIQUE_ID)
 
 
-_current: _Handles | None = None
-
-
-def _global_handler(request: Any, **kwargs: Any) -> AWSResponse | None:
-    simulator = _current
-    if simulator is None:
-        return None
-    return simulator.handle(request, **kwargs)
-
-
-def install_globally(simulator: _Handles) -> None:
+def install_globally(simulator: Handles) -> None:
     """Serve the Run Command operations of every boto3 ``ssm`` client created from now on (and of
     boto3's default session) by ``simulator``; other SSM operations are untouched.
 
     Calling it again swaps the simulator; clients already made keep dispatching to the current one.
     """
-    global _current  # noqa: PLW0603 - the one process-wide hook botocore offers
-    _current = simulator
-    for name in event_names():
-        entry = (name, _global_handler)
-        if entry not in botocore.handlers.BUILTIN_HANDLERS:
-            botocore.handlers.BUILTIN_HANDLERS.append(entry)
-        for session in _existing_sessions():
-            session.register(name, _global_handler, unique_id=f"{_UNIQUE_ID}-{name}")
+    _hook.install(simulator)
 
 
 def uninstall_globally() -> None:
     """Stop serving Run Command globally: later clients talk to moto or the network again."""
-    global _current  # noqa: PLW0603
-    _current = None
-    for name in event_names():
-        entry = (name, _global_handler)
-        while entry in botocore.handlers.BUILTIN_HANDLERS:
-            botocore.handlers.BUILTIN_HANDLERS.remove(entry)
-        for session in _existing_sessions():
-            session.unregister(name, _global_handler, unique_id=f"{_UNIQUE_ID}-{name}")
+    _hook.uninstall()
 
 
-def current_simulator() -> _Handles | None:
-    return _current
+def current_simulator() -> Handles | None:
+    return _hook.current

@@ -17,6 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from orchestrator.pagination import paginate
+
 TAG_LAUNCH_KEY = "drs-orch:launch-key"
 TAG_EXECUTION = "drs-orch:execution-id"
 TAG_WAVE = "drs-orch:wave-id"
@@ -180,10 +182,4 @@ class Drs:
         return job
 
     def _paginate(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        token: str | None = None
-        while True:
-            page = self._read(operation, **kwargs, **({"nextToken": token} if token else {}))
-            yield from page.get(key, [])
-            token = page.get("nextToken")
-            if not token:
-                return
+        return paginate(self._read, operation, key, marker_member="nextToken", **kwargs)

@@ -333,6 +333,19 @@ class Ledger:
             return Outcome.REPLAY
         return Outcome.WON
 
+    def _guarded_update(self, key: Mapping[str, str], update: _Update, condition: str) -> bool:
+        """UpdateItem `update` on `key` while `condition` (built with `update`'s placeholders) holds.
+        False when it does not hold; any other error is raised."""
+        expression = update.expression()
+        try:
+            self._table.update_item(Key=dict(key), UpdateExpression=expression, ConditionExpression=condition,
+                                    ExpressionAttributeNames=update.names, ExpressionAttributeValues=update.values)
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
     def transition_wave(
         self,
         execution_id: str,
@@ -480,20 +493,8 @@ class Ledger:
         """SET `sets` on the wave while `path op value` holds; False when it does not."""
         update = _Update(sets=dict(sets))
         attribute = update.name(path)
-        expression = update.expression()
-        try:
-            self._table.update_item(
-                Key={"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)},
-                UpdateExpression=expression,
-                ConditionExpression=f"attribute_exists({attribute}) AND {attribute} {op} {update.value(value)}",
-                ExpressionAttributeNames=update.names,
-                ExpressionAttributeValues=update.values,
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self._guarded_update({"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)}, update,
+                                    f"attribute_exists({attribute}) AND {attribute} {op} {update.value(value)}")
 
     def add_job(self, execution_id: str, wave_id: str, *, job_id: str, launch_key: str,
                 server_ids: list[str]) -> None:
@@ -757,17 +758,7 @@ class Ledger:
         status, send_key, try_name = update.name("status"), update.name("sendKey"), update.name("tryNumber")
         condition = (f"{status} = {update.value('SENDING')} AND {send_key} = {update.value(key)} AND "
                      f"{try_name} = {update.value(try_number)}")
-        expression = update.expression()
-        try:
-            self._table.update_item(
-                Key={"pk": exec_pk(execution_id), "sk": sk}, UpdateExpression=expression,
-                ConditionExpression=condition, ExpressionAttributeNames=update.names,
-                ExpressionAttributeValues=update.values)
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self._guarded_update({"pk": exec_pk(execution_id), "sk": sk}, update, condition)
 
     def command_index(self, command_id: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"pk": command_pk(command_id), "sk": COMMAND_SK},
@@ -873,39 +864,15 @@ class Ledger:
         update = _Update(sets={f"jobs.{job_id}.reportedAt": self.now()})
         job = update.name(f"jobs.{job_id}")
         reported = update.name(f"jobs.{job_id}.reportedAt")
-        expression = update.expression()
-        try:
-            self._table.update_item(
-                Key={"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)},
-                UpdateExpression=expression,
-                ConditionExpression=f"attribute_exists({job}) AND attribute_not_exists({reported})",
-                ExpressionAttributeNames=update.names,
-                ExpressionAttributeValues=update.values,
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self._guarded_update({"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)}, update,
+                                    f"attribute_exists({job}) AND attribute_not_exists({reported})")
 
     def note_wave_if(self, execution_id: str, wave_id: str, *, status: str, sets: Mapping[str, Any]) -> bool:
         """Write `sets` on the wave only while it is in `status` (False when it is not)."""
         update = _Update(sets=dict(sets))
-        expression = update.expression()
         status_name = update.name("status")
-        try:
-            self._table.update_item(
-                Key={"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)},
-                UpdateExpression=expression,
-                ConditionExpression=f"{status_name} = {update.value(status)}",
-                ExpressionAttributeNames=update.names,
-                ExpressionAttributeValues=update.values,
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self._guarded_update({"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)}, update,
+                                    f"{status_name} = {update.value(status)}")
 
     # ---- DRS capacity shared by every execution (see orchestrator/capacity.py) -----------------
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from orchestrator.pagination import paginate
+
 MAX_INSTANCE_IDS = 50  # SendCommand InstanceIds per call
 MAX_TAG_TARGETS = 5  # SendCommand Targets per call
 TERMINAL_STATUSES = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
@@ -107,10 +109,4 @@ class Ssm:
             self._call("cancel_command", CommandId=command_id)
 
     def _paginate(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        token: str | None = None
-        while True:
-            page = self._call(operation, **kwargs, **({"NextToken": token} if token else {}))
-            yield from page.get(key, [])
-            token = page.get("NextToken")
-            if not token:
-                return
+        return paginate(self._call, operation, key, marker_member="NextToken", **kwargs)

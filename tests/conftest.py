@@ -6,9 +6,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from localcloud.cloud import LocalCloud
 from localcloud.profile import load_profile
+
+# Property tests judge correctness, not speed: no per-example deadline (a loaded CI machine or the other
+# xdist worker would otherwise make them flaky).
+settings.register_profile("repo", deadline=None)
+settings.load_profile("repo")
 
 
 @pytest.fixture
