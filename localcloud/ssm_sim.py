@@ -235,6 +235,9 @@ class SsmSimulator:
         self._seq = 0
         self._events: list[dict[str, Any]] = []  # produced under the lock, delivered outside it
         self._register_builtins()
+        for instance_id, node in self.config.instances.items():
+            self.register_instance(instance_id, ping_status=node.ping_status, platform=node.platform,
+                                   tags=dict(node.tags), private_ip=node.private_ip)
 
     # ------------------------------------------------------------------ wiring
 

@@ -37,6 +37,18 @@ class SsmDocumentBehavior(BaseModel):
     fail_on: list[str] = Field(default_factory=list)  # instance ids whose invocation fails
 
 
+class SsmInstanceSettings(BaseModel):
+    """A managed node that exists before any launch (the old site, a bastion): scripts can target it
+    by id or tags, e.g. to fence the old primary before a failover."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tags: dict[str, str] = Field(default_factory=dict)
+    platform: Literal["Linux", "Windows"] = "Linux"
+    ping_status: Literal["Online", "ConnectionLost", "Inactive"] = "Online"
+    private_ip: str | None = None
+
+
 class SsmSimConfig(BaseModel):
     """Behaviour of the simulated SSM Run Command service."""
 
@@ -47,12 +59,13 @@ class SsmSimConfig(BaseModel):
     default_duration_seconds: float = Field(default=5.0, ge=0)
     invocation_visible_after_seconds: float = Field(default=1.0, ge=0)
     documents: dict[str, SsmDocumentBehavior] = Field(default_factory=dict)
+    instances: dict[str, SsmInstanceSettings] = Field(default_factory=dict)
 
     @classmethod
     def from_profile(cls, section: dict[str, Any] | None) -> SsmSimConfig:
         """Build the config from the ``ssm:`` section of a local cloud profile (camelCase keys)."""
         section = dict(_mapping("ssm", section or {}))
-        _reject_unknown("ssm", section, {*_SCALARS, "documents"})
+        _reject_unknown("ssm", section, {*_SCALARS, "documents", "instances"})
         values: dict[str, Any] = {field: section[key] for key, field in _SCALARS.items() if key in section}
         if "documents" in section:
             documents: dict[str, SsmDocumentBehavior] = {}
@@ -63,6 +76,15 @@ class SsmSimConfig(BaseModel):
                     **{_DOCUMENT_KEYS[key]: value for key, value in settings.items()}
                 )
             values["documents"] = documents
+        if "instances" in section:
+            instances: dict[str, SsmInstanceSettings] = {}
+            for instance_id, raw in _mapping("ssm.instances", section["instances"] or {}).items():
+                settings = _mapping(f"ssm.instances.{instance_id}", raw or {})
+                _reject_unknown(f"ssm.instances.{instance_id}", settings, set(_INSTANCE_KEYS))
+                instances[str(instance_id)] = SsmInstanceSettings(
+                    **{_INSTANCE_KEYS[key]: value for key, value in settings.items()}
+                )
+            values["instances"] = instances
         return cls(**values)
 
 
@@ -73,6 +95,7 @@ _SCALARS = {
     "invocationVisibleAfterSeconds": "invocation_visible_after_seconds",
 }
 _DOCUMENT_KEYS = {"durationSeconds": "duration_seconds", "status": "status", "failOn": "fail_on"}
+_INSTANCE_KEYS = {"tags": "tags", "platform": "platform", "pingStatus": "ping_status", "privateIp": "private_ip"}
 
 
 def _reject_unknown(path: str, section: dict[str, Any], allowed: set[str]) -> None:
