@@ -63,6 +63,7 @@ TABLE_NAME = "drs-orchestrator-ledger"
 ARCHIVE_NAME = "drs-orchestrator-archive"
 SCHEDULER_GROUP = "drs-orchestrator"
 MAX_RECEIVE = 5
+PLAN_ENDINGS = frozenset({"PlanCompleted", "PlanFailed", "PlanCancelled"})
 
 
 class Stalled(RuntimeError):
@@ -518,6 +519,7 @@ class LocalCloud:
                   on_progress: Callable[[], None] | None = None) -> None:
         """Run the cloud until `done()`; idle gaps jump (or, with pace, wait) to the next due moment."""
         deadline = time.monotonic() + timeout
+        seen = len(self.events)
         while True:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"local cloud did not finish within {timeout:.0f} s of real time")
@@ -525,6 +527,11 @@ class LocalCloud:
             if on_progress is not None:
                 on_progress()
             if progressed:
+                # a plan that just ended stops the loop at once: no later tick fires into its timeline
+                ended = any(e.detail_type in PLAN_ENDINGS for e in self.events[seen:])
+                seen = len(self.events)
+                if ended and done():
+                    return
                 continue
             if done():
                 return

@@ -107,8 +107,8 @@ def run_phase(rt: Runtime, execution: dict[str, Any], *, wave_id: str, attempt: 
     """Start the wave's scripts of `phase` (the first one; each ending starts the next); with none, the
     phase's Done event is published at once."""
     plan_wave = frozen_plan(execution).wave(wave_id)
-    if not phase_steps(plan_wave, phase):
-        _publish_done(rt, execution, wave_id, attempt, phase)
+    if not phase_steps(plan_wave, phase):  # nothing ran, nothing to summarise: no need to read the ledger
+        _publish_done(rt, execution, wave_id, attempt, phase, results=([], []))
         return
     start_script(rt, execution, wave_id=wave_id, wave_attempt=attempt, phase=phase, index=0, key=key)
 
@@ -557,8 +557,9 @@ def phase_results(rt: Runtime, execution_id: str, wave_id: str, wave_attempt: in
     return results, warnings
 
 
-def _publish_done(rt: Runtime, execution: dict[str, Any], wave_id: str, wave_attempt: int, phase: str) -> None:
-    results, warnings = phase_results(rt, execution["executionId"], wave_id, wave_attempt, phase)
+def _publish_done(rt: Runtime, execution: dict[str, Any], wave_id: str, wave_attempt: int, phase: str, *,
+                  results: tuple[list[ScriptResult], list[str]] | None = None) -> None:
+    scripts, warnings = results or phase_results(rt, execution["executionId"], wave_id, wave_attempt, phase)
     event = PreLaunchDone if phase == "PRE_LAUNCH" else PostLaunchDone
     rt.bus.publish(event(execution_id=execution["executionId"], plan_id=execution["planId"], wave_id=wave_id,
-                         attempt=wave_attempt, scripts=results, warnings=warnings))
+                         attempt=wave_attempt, scripts=scripts, warnings=warnings))
