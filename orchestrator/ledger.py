@@ -376,51 +376,8 @@ class Ledger:
         """Move a wave to a terminal state and count it on the execution, in one transaction."""
         if to not in TERMINAL_WAVE:
             raise LedgerError(f"{to} is not terminal")
-        update = _Update(sets={"status": to, "lastKey": key, "endedAt": self.now(), **(sets or {})})
-        if self._counted_transition(execution_id, wave_id, update, from_, count=1):
-            return Outcome.WON
-        wave = self.get_wave(execution_id, wave_id)
-        if wave and wave.get("status") == to and wave.get("lastKey") == key:
-            return Outcome.REPLAY
-        return Outcome.REJECTED
-
-    def reopen_wave(self, execution_id: str, wave_id: str, *, from_: Iterable[str], key: str,
-                    sets: Mapping[str, Any]) -> Outcome:
-        """Take a terminal wave back to READY (RetryWave): uncount it on the execution."""
-        update = _Update(sets={"status": "READY", "lastKey": key, **sets}, adds={"attempt": 1})
-        if self._counted_transition(execution_id, wave_id, update, from_, count=-1):
-            return Outcome.WON
-        return Outcome.REJECTED
-
-    def _counted_transition(self, execution_id: str, wave_id: str, update: _Update, from_: Iterable[str], *,
-                            count: int) -> bool:
-        """Apply `update` to a wave in one of `from_` and add `count` to the execution's terminalCount,
-        in one transaction. False when the wave was not in one of `from_`."""
-        status = update.name("status")
-        values = ", ".join(update.value(s) for s in from_)
-        expression = update.expression()
-        try:
-            self._client.transact_write_items(TransactItems=[
-                {"Update": {
-                    "TableName": self.table_name,
-                    "Key": {"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)},
-                    "UpdateExpression": expression,
-                    "ConditionExpression": f"{status} IN ({values})",
-                    "ExpressionAttributeNames": update.names,
-                    "ExpressionAttributeValues": update.values,
-                }},
-                {"Update": {
-                    "TableName": self.table_name,
-                    "Key": {"pk": exec_pk(execution_id), "sk": EXEC_SK},
-                    "UpdateExpression": "ADD terminalCount :count",
-                    "ExpressionAttributeValues": {":count": count},
-                }},
-            ])
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self.move_wave(execution_id, wave_id, from_=from_, to=to, key=key, count=1,
+                              sets={"endedAt": self.now(), **(sets or {})})
 
     def release(self, execution_id: str, wave_id: str, *, released_by: str) -> int | None:
         """Count one met dependency of `wave_id`. Returns the remaining count, or None when this
