@@ -29,7 +29,6 @@ import heapq
 import json
 import random
 import string
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -50,6 +49,7 @@ from localcloud.drs_sim_wire import (
     json_response,
     uninstall_globally,
 )
+from localcloud.sim_base import ClockedSimulator, EventCallback
 from orchestrator.clock import Clock, iso, parse_iso
 
 __all__ = [
@@ -76,7 +76,6 @@ _DEFAULT_PAGE = 1000
 _MAX_SERVERS_PER_CALL = 200  # StartRecoveryRequestSourceServers max in the drs model
 _ALNUM = string.ascii_lowercase + string.digits
 
-EventCallback = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -178,7 +177,7 @@ class _Transition:
     index: int = field(compare=False, default=-1)
 
 
-class DrsSimulator:
+class DrsSimulator(ClockedSimulator):
     """A clock-driven, single-region DRS service answering boto3 ``drs`` clients in-process."""
 
     def __init__(
@@ -190,13 +189,9 @@ class DrsSimulator:
         account_id: str = ACCOUNT_ID,
         region: str = REGION,
     ) -> None:
-        self.clock = clock
+        super().__init__(clock, on_event=on_event, account_id=account_id, region=region)
         self.config = config or DrsSimConfig()
-        self.on_event = on_event
-        self.account_id = account_id
-        self.region = region
         self.stats = DrsSimStats()
-        self._lock = threading.RLock()
         self._rng = random.Random(self.config.seed)
         self._throttle_rng = random.Random(self.config.seed + 1)
         self._servers: dict[str, _Server] = {}
@@ -204,7 +199,6 @@ class DrsSimulator:
         self._jobs: dict[str, _Job] = {}
         self._instances: dict[str, _Instance] = {}
         self._transitions: list[_Transition] = []
-        self._seq = 0
         self._injected: list[tuple[str | None, DrsError]] = []
 
     # ------------------------------------------------------------------ wiring
@@ -303,12 +297,6 @@ class DrsSimulator:
         """The next moment a job or server changes state (may be <= now when not yet processed)."""
         with self._lock:
             return self._transitions[0].at if self._transitions else None
-
-    def advance(self) -> None:
-        """Apply every transition due up to ``clock.now()`` and deliver the resulting events."""
-        with self._lock:
-            events = self._process_due()
-        self._deliver(events)
 
     # ------------------------------------------------------------------ botocore entry point
 
@@ -771,14 +759,6 @@ class DrsSimulator:
         for launched in origin.participants if origin else []:
             if launched.recovery_instance_id == instance.recovery_instance_id:
                 launched.launch_status = "TERMINATED"
-
-    def _deliver(self, events: list[dict[str, Any]]) -> None:
-        """Call ``on_event`` outside the lock, so a callback may call DRS again."""
-        callback = self.on_event
-        if callback is None:
-            return
-        for event in events:
-            callback(event)
 
     # ------------------------------------------------------------------ views
 

@@ -47,7 +47,6 @@ import heapq
 import json
 import random
 import re
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -59,6 +58,7 @@ from typing import Any
 import yaml
 from botocore.awsrequest import AWSResponse
 
+from localcloud.sim_base import ClockedSimulator, EventCallback
 from localcloud.ssm_sim_config import InvocationOutcome, SsmDocumentBehavior, SsmSimConfig
 from localcloud.ssm_sim_wire import (
     OPERATIONS,
@@ -101,7 +101,6 @@ _PLATFORM_NAMES = {"Linux": "Amazon Linux", "Windows": "Microsoft Windows Server
 _INSTANCE_KEYS = {"ping_status", "platform", "tags", "private_ip", "computer_name"}
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
 
-EventCallback = Callable[[dict[str, Any]], None]
 InstanceResolver = Callable[[str], dict[str, Any] | None]
 
 
@@ -205,7 +204,7 @@ class _Transition:
     instance_id: str = field(compare=False)
 
 
-class SsmSimulator:
+class SsmSimulator(ClockedSimulator):
     """A clock-driven SSM Run Command service answering boto3 ``ssm`` clients in-process."""
 
     def __init__(
@@ -218,21 +217,16 @@ class SsmSimulator:
         account_id: str = ACCOUNT_ID,
         region: str = REGION,
     ) -> None:
-        self.clock = clock
+        super().__init__(clock, on_event=on_event, account_id=account_id, region=region)
         self.config = config or SsmSimConfig()
-        self.on_event = on_event
         self.instance_resolver = instance_resolver
-        self.account_id = account_id
-        self.region = region
         self.stats = SsmSimStats()
-        self._lock = threading.RLock()
         self._rng = random.Random(self.config.seed)
         self._behaviors: dict[str, SsmDocumentBehavior] = dict(self.config.documents)
         self._documents: dict[str, _Document] = {}
         self._instances: dict[str, _Instance] = {}
         self._commands: dict[str, _Command] = {}
         self._transitions: list[_Transition] = []
-        self._seq = 0
         self._events: list[dict[str, Any]] = []  # produced under the lock, delivered outside it
         self._register_builtins()
         for instance_id, node in self.config.instances.items():
@@ -396,12 +390,6 @@ class SsmSimulator:
             while self._transitions and self._stale(self._transitions[0]):
                 heapq.heappop(self._transitions)
             return self._transitions[0].at if self._transitions else None
-
-    def advance(self) -> None:
-        """Apply every transition due up to ``clock.now()`` and deliver the resulting events."""
-        with self._lock:
-            events = self._process_due()
-        self._deliver(events)
 
     # ------------------------------------------------------------------ botocore entry point
 
@@ -776,14 +764,6 @@ class SsmSimulator:
                 ),
             }
         )
-
-    def _deliver(self, events: list[dict[str, Any]]) -> None:
-        """Call ``on_event`` outside the lock, so a callback may call SSM again."""
-        callback = self.on_event
-        if callback is None:
-            return
-        for event in events:
-            callback(event)
 
     # ------------------------------------------------------------------ views
 
