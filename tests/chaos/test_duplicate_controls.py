@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
+from tests.chaos.faults import duplicate_delivery
 
 # the scenarios, collected again in this module (where `faults` below applies)
 from tests.e2e.test_control import (  # noqa: F401
@@ -17,6 +15,4 @@ from tests.e2e.test_control import (  # noqa: F401
 SEEDS = (4, 5)
 
 
-@pytest.fixture(params=SEEDS, ids=[f"dup50-seed{s}" for s in SEEDS])
-def faults(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return {"faults.duplicateDelivery": 0.5, "seed": request.param}
+faults = duplicate_delivery(*SEEDS)

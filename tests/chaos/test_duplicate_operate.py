@@ -4,9 +4,7 @@ rejected that fits, and every plan ends as it does without duplicates."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
+from tests.chaos.faults import duplicate_delivery, short_launches
 
 # the scenarios, collected again in this module (where `faults` below applies)
 from tests.e2e.test_operate import (  # noqa: F401
@@ -23,11 +21,7 @@ from tests.e2e.test_operate import (  # noqa: F401
 SEEDS = (7,)
 
 
-@pytest.fixture
-def drs_launch_seconds() -> dict[str, float]:
-    return {"min": 5, "max": 20}
+drs_launch_seconds = short_launches
 
 
-@pytest.fixture(params=SEEDS, ids=[f"dup50-seed{s}" for s in SEEDS])
-def faults(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return {"faults.duplicateDelivery": 0.5, "seed": request.param}
+faults = duplicate_delivery(*SEEDS)

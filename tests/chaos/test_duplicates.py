@@ -9,9 +9,7 @@ wave released before its dependencies completed, no dead letters, no handler err
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
+from tests.chaos.faults import duplicate_delivery, short_launches
 
 # the scenarios, collected again in this module (where `faults` below applies)
 from tests.e2e.test_choreography import (  # noqa: F401
@@ -31,12 +29,7 @@ from tests.e2e.test_choreography import (  # noqa: F401
 SEEDS = (1, 2, 3)
 
 
-@pytest.fixture
-def drs_launch_seconds() -> dict[str, float]:
-    """Shorter launches than the e2e tier (fewer watcher ticks): the duplicates matter, not the duration."""
-    return {"min": 5, "max": 20}
+drs_launch_seconds = short_launches
 
 
-@pytest.fixture(params=SEEDS, ids=[f"dup50-seed{s}" for s in SEEDS])
-def faults(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return {"faults.duplicateDelivery": 0.5, "seed": request.param}
+faults = duplicate_delivery(*SEEDS)
