@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from localcloud.profile_keys import mapping, named_sections, reject_unknown
+
 LaunchOutcome = Literal["LAUNCHED", "FAILED"]
 ReplicationState = Literal[
     "STOPPED",
@@ -111,14 +113,8 @@ class DrsSimConfig(BaseModel):
             _reject_unknown("drs.quotas", quotas, set(_QUOTA_KEYS))
             values["quotas"] = DrsQuotas(**{_QUOTA_KEYS[k]: int(v) for k, v in quotas.items()})
         if "servers" in section:
-            servers: dict[str, DrsServerSettings] = {}
-            for server_id, raw in _mapping("drs.servers", section["servers"]).items():
-                settings = _mapping(f"drs.servers.{server_id}", raw or {})
-                _reject_unknown(f"drs.servers.{server_id}", settings, set(_SERVER_KEYS))
-                servers[str(server_id)] = DrsServerSettings(
-                    **{_SERVER_KEYS[k]: v for k, v in settings.items()}
-                )
-            values["servers"] = servers
+            values["servers"] = named_sections("DRS", "drs.servers", _mapping("drs.servers", section["servers"]),
+                                               _SERVER_KEYS, DrsServerSettings)
         return cls(**values)
 
 
@@ -142,13 +138,8 @@ _SERVER_KEYS = {"launch": "launch", "replicationState": "replication_state", "la
 
 
 def _mapping(path: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):  # a ValueError, like every other profile mistake
-        raise ValueError(f"profile key {path} must be a mapping, got {type(value).__name__}")  # noqa: TRY004
-    return value
+    return mapping(path, value)
 
 
 def _reject_unknown(path: str, section: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(str(key) for key in section if key not in allowed)
-    if unknown:
-        names = ", ".join(f"{path}.{key}" for key in unknown)
-        raise ValueError(f"unknown DRS profile key(s): {names} (allowed under {path}: {sorted(allowed)})")
+    reject_unknown("DRS", path, section, allowed)

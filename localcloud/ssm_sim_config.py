@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from localcloud.drs_sim_config import _mapping
+from localcloud.profile_keys import mapping, named_sections, reject_unknown
 
 InvocationOutcome = Literal["Success", "Failed", "TimedOut"]
 
@@ -64,27 +64,17 @@ class SsmSimConfig(BaseModel):
     @classmethod
     def from_profile(cls, section: dict[str, Any] | None) -> SsmSimConfig:
         """Build the config from the ``ssm:`` section of a local cloud profile (camelCase keys)."""
-        section = dict(_mapping("ssm", section or {}))
-        _reject_unknown("ssm", section, {*_SCALARS, "documents", "instances"})
+        section = dict(mapping("ssm", section or {}))
+        reject_unknown("SSM", "ssm", section, {*_SCALARS, "documents", "instances"})
         values: dict[str, Any] = {field: section[key] for key, field in _SCALARS.items() if key in section}
         if "documents" in section:
-            documents: dict[str, SsmDocumentBehavior] = {}
-            for name, raw in _mapping("ssm.documents", section["documents"] or {}).items():
-                settings = _mapping(f"ssm.documents.{name}", raw or {})
-                _reject_unknown(f"ssm.documents.{name}", settings, set(_DOCUMENT_KEYS))
-                documents[str(name)] = SsmDocumentBehavior(
-                    **{_DOCUMENT_KEYS[key]: value for key, value in settings.items()}
-                )
-            values["documents"] = documents
+            values["documents"] = named_sections(
+                "SSM", "ssm.documents", mapping("ssm.documents", section["documents"] or {}), _DOCUMENT_KEYS,
+                SsmDocumentBehavior)
         if "instances" in section:
-            instances: dict[str, SsmInstanceSettings] = {}
-            for instance_id, raw in _mapping("ssm.instances", section["instances"] or {}).items():
-                settings = _mapping(f"ssm.instances.{instance_id}", raw or {})
-                _reject_unknown(f"ssm.instances.{instance_id}", settings, set(_INSTANCE_KEYS))
-                instances[str(instance_id)] = SsmInstanceSettings(
-                    **{_INSTANCE_KEYS[key]: value for key, value in settings.items()}
-                )
-            values["instances"] = instances
+            values["instances"] = named_sections(
+                "SSM", "ssm.instances", mapping("ssm.instances", section["instances"] or {}), _INSTANCE_KEYS,
+                SsmInstanceSettings)
         return cls(**values)
 
 
@@ -96,10 +86,3 @@ _SCALARS = {
 }
 _DOCUMENT_KEYS = {"durationSeconds": "duration_seconds", "status": "status", "failOn": "fail_on"}
 _INSTANCE_KEYS = {"tags": "tags", "platform": "platform", "pingStatus": "ping_status", "privateIp": "private_ip"}
-
-
-def _reject_unknown(path: str, section: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(str(key) for key in section if key not in allowed)
-    if unknown:
-        names = ", ".join(f"{path}.{key}" for key in unknown)
-        raise ValueError(f"unknown SSM profile key(s): {names} (allowed under {path}: {sorted(allowed)})")
