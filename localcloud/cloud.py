@@ -10,8 +10,6 @@ message to the handler function or starts the state machine, like EventBridge wo
 
 from __future__ import annotations
 
-import copy
-import functools
 import json
 import os
 import random
@@ -41,6 +39,7 @@ from infra.definitions import (
     Route,
     state_machine_definition,
 )
+from localcloud import moto_speedups
 from localcloud.approver_sim import ApproverSimulator
 from localcloud.clock import SimClock
 from localcloud.drs_sim import DrsSimulator
@@ -170,6 +169,7 @@ class LocalCloud:
 
         logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
         warnings.filterwarnings("ignore", message="No application metrics to publish")
+        moto_speedups.install()
         self._speed_up_state_machine_retries()
         install_lambda(self.lambdas)
         install_drs(self.drs)
@@ -237,8 +237,7 @@ class LocalCloud:
         runtime.drs.start_recovery = crashing  # type: ignore[method-assign]
 
     def _speed_up_state_machine_retries(self) -> None:
-        """moto sleeps out Retry intervals in real time; on the simulated clock they pass `speed` times faster.
-        (Also: deliver events to targets untouched, see below.)"""
+        """moto sleeps out Retry intervals in real time; on the simulated clock they pass `speed` times faster."""
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
         clock = self.clock
@@ -258,49 +257,6 @@ class LocalCloud:
                 clock.jump_to(clock.now() + timedelta(seconds=wait_seconds))
 
         setattr(WaitFunction, "_wait_interval", wait_interval)  # noqa: B010 - a class-level patch
-
-        # moto renders every rule target's input through a JSONPath template, even with no
-        # InputTransformer, re-parsing the paths on every event (most of put_events' time) and
-        # dropping `account`. EventBridge delivers the event itself then: so do we.
-        from moto.events.utils import EventTemplateParser
-
-        original = EventTemplateParser.parse
-
-        def parse(input_template: Any, input_paths_map: Any, event: Any) -> Any:
-            if not input_template and not input_paths_map:
-                return copy.deepcopy(event)
-            return original(input_template, input_paths_map, event)
-
-        setattr(EventTemplateParser, "parse", staticmethod(parse))  # noqa: B010 - a class-level patch
-        # moto parses the ASL (ANTLR) at every execution start: ~20-40 ms of every wave launch here.
-        # The parsed program is declarative (each execution evaluates it in its own Environment), so
-        # one parse per definition serves every execution.
-        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-
-        if not hasattr(AmazonStateLanguageParser.parse, "cache_info"):
-            cached = functools.lru_cache(maxsize=32)(AmazonStateLanguageParser.parse)
-            setattr(AmazonStateLanguageParser, "parse", staticmethod(cached))  # noqa: B010
-        # moto builds a new boto3 client for every Lambda task (~5 ms each here); one per region serves
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-
-        make_client = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009 - not re-exported for mypy
-        if not hasattr(make_client, "cache_info"):
-            @functools.lru_cache(maxsize=8)
-            def cached_client(region: str, service: str, state_credentials: Any = None) -> Any:
-                return make_client(region=region, service=service, state_credentials=state_credentials)
-
-            def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-                del state_credentials  # moto accepts any credentials: one client per region and service
-                return cached_client(region, service)
-
-            client_for.cache_info = cached_client.cache_info  # type: ignore[attr-defined]
-            setattr(lambda_eval_utils, "boto_client_for", client_for)  # noqa: B010
-        # the archive's target does use a template: parse each JSONPath once, not per event
-        import jsonpath_ng.ext
-
-        jsonpath_parse = getattr(jsonpath_ng.ext, "parse")  # noqa: B009 - not re-exported for mypy
-        if not hasattr(jsonpath_parse, "cache_info"):
-            setattr(jsonpath_ng.ext, "parse", functools.lru_cache(maxsize=256)(jsonpath_parse))  # noqa: B010
 
     # ---- resources from infra.definitions --------------------------------------------------------
 
