@@ -50,6 +50,7 @@ def installed() -> bool:
 def install() -> None:
     if _ORIGINALS:
         return
+    _responses_list_methods_once()
     _dynamodb_results_as_json()
     _dynamodb_transactions_back_up_items()
     _events_deliver_untouched()
@@ -77,6 +78,18 @@ def without_speedups() -> Iterator[None]:
     finally:
         if was:
             install()
+
+
+# ---- every service -------------------------------------------------------------------------------
+
+
+def _responses_list_methods_once() -> None:
+    """moto lists the methods of the response class (inspect.getmembers over ~100 members) on every
+    request to find the action's handler: 2 % of a run here. The classes do not change: once per class."""
+    from moto.core import responses
+
+    listing = getattr(responses, "method_names_from_class")  # noqa: B009 - not re-exported for mypy
+    _patch(responses, "method_names_from_class", functools.lru_cache(maxsize=256)(listing))
 
 
 # ---- DynamoDB --------------------------------------------------------------------------------------
@@ -186,11 +199,19 @@ def _events_deliver_untouched() -> None:
 
 
 def _jsonpath_parse_once() -> None:
-    """The archive's target does use a template: parse each JSONPath once, not per event."""
+    """jsonpath_ng builds a new yacc parser for every path it parses. The archive's input template and
+    every path of a state machine (ResultSelector, Choice, ItemsPath, Parameters, ResultPath: a dozen
+    per wave launch) are parsed again on every use: ~1 ms each here. A parsed path is only read
+    (`find`, `update_or_create` change the data, not the path), so each distinct path is parsed once."""
+    import jsonpath_ng
     import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
 
-    jsonpath_parse = getattr(jsonpath_ng.ext, "parse")  # noqa: B009 - not re-exported for mypy
-    _patch(jsonpath_ng.ext, "parse", functools.lru_cache(maxsize=256)(jsonpath_parse))
+    extended = functools.lru_cache(maxsize=512)(getattr(jsonpath_ng.ext, "parse"))  # noqa: B009 - for mypy
+    _patch(jsonpath_ng.ext, "parse", extended)  # moto.events imports it at each use
+    _patch(json_path, "parse", extended)  # bound at import by moto's Step Functions
+    _patch(result_path, "parse", functools.lru_cache(maxsize=512)(getattr(jsonpath_ng, "parse")))  # noqa: B009
 
 
 # ---- Step Functions --------------------------------------------------------------------------------

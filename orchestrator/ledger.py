@@ -398,6 +398,18 @@ class Ledger:
             raise
         return int(response["Attributes"]["remaining"])
 
+    def release_last(self, execution_id: str, wave_id: str, *, released_by: str, key: str,
+                     sets: Mapping[str, Any]) -> bool:
+        """Count `released_by` as the *last* met dependency of `wave_id` and make it READY, in one write:
+        PENDING with one dependency left, not yet counted -> READY. False when that does not hold (more
+        dependencies left, a duplicate, or no longer PENDING): count it with `release` then."""
+        update = _Update(sets={"status": "READY", "lastKey": key, "remaining": 0, **sets},
+                         adds={"releasedBy": {released_by}})
+        status, remaining, released = update.name("status"), update.name("remaining"), update.name("releasedBy")
+        condition = (f"{status} = {update.value('PENDING')} AND {remaining} = {update.value(1)} "
+                     f"AND NOT contains({released}, {update.value(released_by)})")
+        return self._guarded_update({"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)}, update, condition)
+
     def record_job_done(
         self, execution_id: str, wave_id: str, *, job_id: str, servers: Mapping[str, Mapping[str, Any]],
         key: str,

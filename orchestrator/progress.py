@@ -53,7 +53,14 @@ def release_dependents(rt: Runtime, execution: dict[str, Any], wave: dict[str, A
     execution_id = execution["executionId"]
     wave_id = wave["waveId"]
     released: list[str] = []
+    single = _single_dependency_waves(execution) if execution.get("status") == "RUNNING" else frozenset()
     for dependent in wave.get("dependents", []):
+        # a wave with one dependency is released by this write alone: count it and make it READY at once
+        if dependent in single and rt.ledger.release_last(execution_id, dependent, released_by=wave_id,
+                                                          key=f"{key}:{dependent}",
+                                                          sets={"readyAt": rt.ledger.now()}):
+            released.append(dependent)
+            continue
         remaining = rt.ledger.release(execution_id, dependent, released_by=wave_id)
         if remaining is None:
             # already counted: a replay after a crash may still owe the WaveReady
@@ -67,6 +74,10 @@ def release_dependents(rt: Runtime, execution: dict[str, Any], wave: dict[str, A
         rt.bus.publish(*[WaveReady(execution_id=execution_id, plan_id=execution["planId"], wave_id=w)
                          for w in released])
     return released
+
+
+def _single_dependency_waves(execution: dict[str, Any]) -> frozenset[str]:
+    return frozenset(w.wave_id for w in frozen_plan(execution).waves if len(w.depends_on) == 1)
 
 
 def make_ready(rt: Runtime, execution_id: str, wave_id: str, *, key: str,

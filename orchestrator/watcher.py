@@ -92,7 +92,7 @@ def poll_wave(rt: Runtime, execution_id: str, plan_id: str, wave_id: str,
 def on_tick(rt: Runtime, detail: JobWatchTick) -> None:
     seen: list[dict[str, Any]] = []
     try:
-            ended, running = poll_wave(rt, detail.execution_id, detail.plan_id, detail.wave_id, seen)
+        ended, running = poll_wave(rt, detail.execution_id, detail.plan_id, detail.wave_id, seen)
     except DrsError as exc:
         if not exc.retryable:
             raise
