@@ -227,21 +227,21 @@ class CapacityTick(Contract):
 
 class TerminationTick(ExecutionEvent):
     """A scheduler tick: terminate recovery instances of the execution: the drill's time to live is over
-    (`reason` TIME_TO_LIVE; waits for the execution to end), or a failed wave's rollback waits for DRS
-    capacity (`reason` ROLLBACK)."""
+    (`reason` TIME_TO_LIVE; waits for the execution to end), or a failed wave's rollback or a cancelled
+    drill's clean-up waits for DRS capacity (`reason` ROLLBACK, CANCEL)."""
 
     wave_id: str | None = Field(default=None, max_length=128)
     attempt: int = Field(default=1, ge=1)
-    reason: Literal["ROLLBACK", "TIME_TO_LIVE"]
+    reason: Literal["ROLLBACK", "TIME_TO_LIVE", "CANCEL"]
     tick: int = Field(default=1, ge=1)
 
 
 class RecoveryInstancesTerminated(ExecutionEvent):
     """The orchestrator asked DRS to terminate recovery instances: a failed wave's rollback, a drill's time
-    to live, or a clean-up."""
+    to live, a drill cancelled with `terminateDrillInstances`, or a clean-up."""
 
     wave_id: str | None = Field(default=None, max_length=128)
-    reason: Literal["ROLLBACK", "TIME_TO_LIVE", "CLEANUP"]
+    reason: Literal["ROLLBACK", "TIME_TO_LIVE", "CANCEL", "CLEANUP"]
     job_ids: list[str] = Field(default_factory=list)
     recovery_instance_ids: list[str] = Field(default_factory=list)
 
@@ -268,6 +268,10 @@ class ApprovalDenied(ControlEvent):
 
 
 class CancelPlan(ControlEvent):
+    """Stop the plan: nothing new starts, running DRS jobs finish, the plan ends CANCELLED.
+    `terminateDrillInstances` (drills only): terminate the drill's recovery instances now, and the ones
+    its running jobs still launch when the plan has ended."""
+
     terminate_drill_instances: bool = False
 
 

@@ -1,13 +1,13 @@
-"""The control function's drill clean-up routes: a failed wave's rollback (`rollback: TERMINATE`) and the
-TerminationTick (a drill's time to live, or a rollback deferred for DRS capacity). See
-orchestrator/cleanup.py."""
+"""The control function's drill clean-up routes: a failed wave's rollback (`rollback: TERMINATE`), a drill
+cancelled with `terminateDrillInstances` once it has ended (PlanCancelled), and the TerminationTick (a
+drill's time to live, or a clean-up deferred for DRS capacity). See orchestrator/cleanup.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from events.envelope import parse_event
-from events.models import TerminationTick, WaveFailed
+from events.models import PlanCancelled, TerminationTick, WaveFailed
 from handlers._lambda import Route
 from orchestrator import cleanup
 from orchestrator.runtime import Runtime
@@ -21,5 +21,10 @@ def _termination_tick(rt: Runtime, event: dict[str, Any]) -> None:
     cleanup.on_tick(rt, parse_event(event, TerminationTick))
 
 
+def _plan_cancelled(rt: Runtime, event: dict[str, Any]) -> None:
+    cleanup.on_plan_cancelled(rt, parse_event(event, PlanCancelled))
+
+
 CLEANUP_ROUTES: dict[str, Route] = {WaveFailed.DETAIL_TYPE: _wave_failed,
-                                    TerminationTick.DETAIL_TYPE: _termination_tick}
+                                    TerminationTick.DETAIL_TYPE: _termination_tick,
+                                    PlanCancelled.DETAIL_TYPE: _plan_cancelled}

@@ -1,4 +1,5 @@
-"""Terminating recovery instances: a failed wave's rollback, a drill's time to live, `drs-orch cleanup`.
+"""Terminating recovery instances: a failed wave's rollback, a drill's time to live, a drill cancelled with
+`terminateDrillInstances`, `drs-orch cleanup`.
 
 Only instances our own jobs launched are terminated: DescribeRecoveryInstances of the wave's source
 servers, kept when their `jobID` is one of the execution's DRS jobs (the ledger knows them) and they
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from events.models import RecoveryInstancesTerminated, TerminationTick, WaveFailed
+from events.models import PlanCancelled, RecoveryInstancesTerminated, TerminationTick, WaveFailed
 from orchestrator import capacity
 from orchestrator.capacity import Admission
 from orchestrator.drs import DrsConflict, DrsQuotaExceeded
@@ -29,7 +30,7 @@ from orchestrator.scheduler import schedule_name
 GONE = frozenset({"SHUTTING-DOWN", "TERMINATED", "STOPPING"})
 RETRY_SECONDS = 15
 TTL_RECHECK_SECONDS = 300
-Reason = Literal["ROLLBACK", "TIME_TO_LIVE", "CLEANUP"]
+Reason = Literal["ROLLBACK", "TIME_TO_LIVE", "CANCEL", "CLEANUP"]
 
 
 @dataclass
@@ -115,6 +116,23 @@ def on_wave_failed(rt: Runtime, detail: WaveFailed) -> None:
                RETRY_SECONDS)
 
 
+def terminate_cancelled_drill(rt: Runtime, execution: dict[str, Any]) -> None:
+    """A drill cancelled with `terminateDrillInstances`: terminate what it launched. Called when the
+    cancel is accepted (the instances up by then) and again when the plan has ended CANCELLED (the ones
+    the jobs running at the cancel launched afterwards); each call terminates only what still runs."""
+    if execution["mode"] != "DRILL" or not execution.get("terminateOnCancel"):
+        return
+    if terminate(rt, execution, reason="CANCEL").deferred:
+        _again(rt, TerminationTick(execution_id=execution["executionId"], plan_id=execution["planId"],
+                                   reason="CANCEL"), RETRY_SECONDS)
+
+
+def on_plan_cancelled(rt: Runtime, detail: PlanCancelled) -> None:
+    execution = rt.ledger.get_execution(detail.execution_id)
+    if execution is not None:
+        terminate_cancelled_drill(rt, execution)
+
+
 def on_tick(rt: Runtime, tick: TerminationTick) -> None:
     execution = rt.ledger.get_execution(tick.execution_id)
     if execution is None:
@@ -128,6 +146,8 @@ def on_tick(rt: Runtime, tick: TerminationTick) -> None:
             _again(rt, tick, TTL_RECHECK_SECONDS)
             return
         result = terminate(rt, execution, reason="TIME_TO_LIVE")
+    elif tick.reason == "CANCEL":
+        result = terminate(rt, execution, reason="CANCEL")
     else:
         result = terminate(rt, execution, reason="ROLLBACK", wave_id=tick.wave_id, attempt=tick.attempt)
     if result.deferred:

@@ -365,7 +365,8 @@ def resume(execution: Execution, by: By = None, aws: Aws = False, bus: Bus = "dr
 @app.command()
 def cancel(execution: Execution,
            terminate_drill_instances: Annotated[bool, typer.Option(
-               "--terminate-drill-instances", help="also terminate the drill instances launched so far")] = False,
+               "--terminate-drill-instances",
+               help="also terminate the drill instances: those up now and those still launching")] = False,
            by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None) -> None:
     """Start nothing new, let running jobs finish, end CANCELLED (CancelPlan)."""
     raise typer.Exit(_send_control("CancelPlan", execution, {"terminateDrillInstances": terminate_drill_instances},

@@ -25,7 +25,7 @@ from events.models import (
     WaveReady,
     WaveSkipped,
 )
-from orchestrator.drs import DrsConflict
+from orchestrator import cleanup
 from orchestrator.execution import frozen_plan
 from orchestrator.ledger import NOT_STARTED_WAVE, Outcome
 from orchestrator.observability import logger, metrics
@@ -60,7 +60,8 @@ def _execution_and_wave(rt: Runtime, command: ControlEvent,
 
 def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
     """Nothing new starts; running DRS jobs finish and are recorded; the plan ends CANCELLED.
-    With `terminateDrillInstances` (drills only), the drill instances launched so far are terminated."""
+    With `terminateDrillInstances` (drills only), the drill's recovery instances are terminated: those up
+    now at once, those its running jobs launch afterwards when the plan has ended."""
     execution = rt.ledger.get_execution(command.execution_id)
     if execution is None:
         _reject(rt, command, "no such execution")
@@ -75,40 +76,12 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
                                  "instances are production; nothing was cancelled")
             return
         if not stop_plan(rt, execution, reason=f"cancelled by {command.requested_by}", key=event_id, cancel=True,
-                         cancelled_by=command.requested_by):
+                         cancelled_by=command.requested_by,
+                         terminate_on_cancel=command.terminate_drill_instances):
             return
-    if command.terminate_drill_instances and execution["mode"] == "DRILL":
-        terminate_drill_instances(rt, command.execution_id)
+    # what is up now; what the running jobs launch later goes when the plan has ended (PlanCancelled)
+    cleanup.terminate_cancelled_drill(rt, rt.ledger.get_execution(command.execution_id) or execution)
     close_plan_if_done(rt, command.execution_id, key=event_id)
-
-
-def terminate_drill_instances(rt: Runtime, execution_id: str) -> list[str]:
-    """DRS TerminateRecoveryInstances for every drill instance of the execution not yet terminated;
-    each terminated server is marked with the termination job (so a redelivery terminates nothing twice)."""
-    owners: dict[str, tuple[str, str]] = {}
-    for wave in rt.ledger.list_waves(execution_id):
-        for server_id, server in wave.get("servers", {}).items():
-            instance = server.get("recoveryInstanceId")
-            if instance and server.get("launchStatus") == "LAUNCHED" and not server.get("terminationJobId"):
-                owners[instance] = (wave["waveId"], server_id)
-    if not owners:
-        return []
-    jobs: dict[str, str] = {}
-    try:
-        job = rt.drs.terminate_recovery_instances(sorted(owners))
-        jobs = dict.fromkeys(owners, str(job["jobID"]))
-    except DrsConflict:  # some are already being terminated: one at a time, skipping those
-        for instance in sorted(owners):
-            try:
-                jobs[instance] = str(rt.drs.terminate_recovery_instances([instance])["jobID"])
-            except DrsConflict:
-                jobs[instance] = "already-terminating"
-    for instance, job_id in sorted(jobs.items()):
-        wave_id, server_id = owners[instance]
-        rt.ledger.update_wave(execution_id, wave_id, {f"servers.{server_id}.terminationJobId": job_id})
-    logger.info("drill instances terminated", execution_id=execution_id, instances=len(jobs))
-    metrics.add_metric(name="DrillInstancesTerminated", unit="Count", value=len(jobs))
-    return sorted(jobs)
 
 
 def pause_plan(rt: Runtime, command: PausePlan, event_id: str) -> None:

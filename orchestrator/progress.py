@@ -138,7 +138,8 @@ def skip_wave_for_stop(rt: Runtime, execution: dict[str, Any], wave_id: str, *, 
 
 
 def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
-              cancel: bool = False, cancelled_by: str | None = None, stopped_by: str | None = None) -> bool:
+              cancel: bool = False, cancelled_by: str | None = None, stopped_by: str | None = None,
+              terminate_on_cancel: bool = False) -> bool:
     """Nothing new starts: waves not yet started are SKIPPED, running ones finish and are recorded.
     `stopped_by`: the failed wave whose STOP policy this is; `cancelled_by`: who cancelled the plan."""
     execution_id = execution["executionId"]
@@ -149,6 +150,7 @@ def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
         sets["cancelKey"] = key
         sets["cancelledBy"] = cancelled_by or "unknown"
         sets["runningWaveIds"] = sorted(w["waveId"] for w in waves if w["status"] in ACTIVE_WAVE)
+        sets["terminateOnCancel"] = terminate_on_cancel
     if stopped_by:
         sets["stoppedBy"] = stopped_by
     outcome = rt.ledger.set_execution_status(execution_id, from_=["RUNNING", "PAUSED"], to="STOPPING", key=key,

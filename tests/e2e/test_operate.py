@@ -259,6 +259,11 @@ def test_skip_of_a_pending_wave_releases_its_dependents_at_once(local_cloud):
 # ---- cancel, and commands that do not fit --------------------------------------------------------
 
 
+def _running_instances(cloud, server_ids: set[str]) -> list[str]:
+    found = cloud.runtime.drs.describe_recovery_instances(source_server_ids=sorted(server_ids))
+    return sorted(i["recoveryInstanceID"] for i in found if i["ec2InstanceState"] == "RUNNING")
+
+
 def test_cancel_with_terminate_drill_instances_terminates_what_launched_so_far(local_cloud):
     # GIVEN A -> B -> C where A has launched its drill instances and B is launching
     cloud = local_cloud()
@@ -267,21 +272,43 @@ def test_cancel_with_terminate_drill_instances_terminates_what_launched_so_far(l
                                                      wave("C", [sid("c", 1)], ["B"])]})
     execution_id = start(cloud, plan, requested_by="alice")
     cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
+    assert len(_running_instances(cloud, {sid("a", 1), sid("a", 2)})) == 2
 
     # WHEN bob cancels it and asks for the drill instances to be terminated
     cloud.publish("CancelPlan", {"executionId": execution_id, "requestedBy": "bob", "terminateDrillInstances": True})
     result = wait(cloud, execution_id, timeout=60)
 
-    # THEN the plan is CANCELLED by bob while B ran, and A's drill instances are terminated (once)
+    # THEN the plan is CANCELLED by bob while B ran; A's instances went at the cancel, and the one B's job
+    # launched after the cancel went when the plan had ended; each once, through the DRS capacity record
     assert result.status == "CANCELLED"
     [cancelled] = events_of(cloud, "PlanCancelled", execution_id)
     assert cancelled.detail["requestedBy"] == "bob"
     assert cancelled.detail["runningWaveIds"] == ["B"]
-    a = ledger_waves(cloud, execution_id)["A"]["servers"]
-    assert all(server.get("terminationJobId") for server in a.values())
-    assert cloud.drs.stats.calls.get("TerminateRecoveryInstances", 0) == 1
+    assert _launched(cloud) == Counter({sid("a", 1): 1, sid("a", 2): 1, sid("b", 1): 1})
+    assert _running_instances(cloud, {sid("a", 1), sid("a", 2), sid("b", 1)}) == []
+    terminated = events_of(cloud, "RecoveryInstancesTerminated", execution_id)
+    assert [e.detail["reason"] for e in terminated] == ["CANCEL", "CANCEL"]
+    assert [len(e.detail["recoveryInstanceIds"]) for e in terminated] == [2, 1]
+    assert cloud.drs.stats.calls.get("TerminateRecoveryInstances", 0) == 2
+    capacity = cloud.runtime.ledger.capacity_item()  # the terminate jobs hold DRS capacity until they end
+    held = [h for k, h in capacity.items() if k.startswith("h#")]
+    assert sorted((h["kind"], h["servers"]) for h in held) == [("TERMINATE", 1), ("TERMINATE", 2)]
     assert wave_status(cloud, execution_id, "C") == "SKIPPED"
     assert_choreography_invariants(cloud, execution_id)
+
+
+def test_cancel_without_terminate_keeps_the_drill_instances(local_cloud):
+    cloud = local_cloud()
+    plan = parse_plan({"planId": "cancel-keep", "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"])]})
+    execution_id = start(cloud, plan)
+    cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
+
+    cloud.publish("CancelPlan", {"executionId": execution_id, "requestedBy": "bob"})
+    result = wait(cloud, execution_id, timeout=60)
+
+    assert result.status == "CANCELLED"
+    assert len(_running_instances(cloud, {sid("a", 1), sid("b", 1)})) == 2
+    assert events_of(cloud, "RecoveryInstancesTerminated", execution_id) == []
 
 
 def test_control_events_that_do_not_fit_are_rejected_and_change_nothing(local_cloud):
