@@ -28,7 +28,7 @@ C = TypeVar("C", bound=ControlEvent)
 
 def _route(model: type[C], command: Callable[[Runtime, C, str], None]) -> Route:
     def route(rt: Runtime, event: dict[str, Any]) -> None:
-        command(rt, parse_event(event, model), str(event["id"]))
+        control.decide(rt, parse_event(event, model), str(event["id"]), command)
 
     return route
 

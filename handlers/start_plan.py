@@ -19,7 +19,8 @@ def _start(rt: Runtime, event: dict[str, Any]) -> dict[str, Any]:
     except InvalidEvent as exc:
         if isinstance(exc.__cause__, ValidationError) and event.get("source") and isinstance(
                 event.get("detail"), dict):
-            reject_start(rt, event["detail"], str(event.get("id", "unknown")), exc.__cause__)
+            event_id = event.get("id")
+            reject_start(rt, event["detail"], str(event_id) if event_id else None, exc.__cause__)
         raise
     return {"executionId": start_plan(rt, detail, str(event["id"]))}
 

@@ -3,12 +3,15 @@ state is rejected with a ControlRejected event and changes nothing.
 
 Every command that changes a wave writes its event id on it (`approval.decisionKey`, `retryKey`,
 `skipKey`), and a cancel writes `cancelKey` on the execution, so a redelivered command is recognised
-as the same command (its idempotent follow-ups are redone after a crash, nothing is rejected twice).
+as the same command (its idempotent follow-ups are redone after a crash). A rejection is recorded with the
+rejected event's id before it is announced (`orchestrator.refusals`): a redelivered command that was
+rejected stays rejected, and its ControlRejected is not announced twice.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from events.models import (
     ApprovalDenied,
@@ -30,27 +33,39 @@ from orchestrator.execution import frozen_plan
 from orchestrator.ledger import NOT_STARTED_WAVE, Outcome
 from orchestrator.observability import logger, metrics
 from orchestrator.progress import close_plan_if_done, make_ready, release_dependents, reopen_skipped_for, stop_plan
+from orchestrator.refusals import refuse, refused_before
 from orchestrator.runtime import Runtime
 
 STOPPED = frozenset({"STOPPING", "FAILED"})
 
 
-def _reject(rt: Runtime, command: ControlEvent, reason: str, wave_id: str | None = None) -> None:
+C = TypeVar("C", bound=ControlEvent)
+
+
+def decide(rt: Runtime, command: C, event_id: str, decision: Callable[[Runtime, C, str], None]) -> None:
+    """Run `decision` on an operator command, unless the command was refused before (a redelivery): a
+    refused command stays refused, whatever the execution's state is by now."""
+    if refused_before(rt, event_id):
+        return
+    decision(rt, command, event_id)
+
+
+def _reject(rt: Runtime, command: ControlEvent, event_id: str, reason: str, wave_id: str | None = None) -> None:
     logger.warning("control command rejected", command=command.DETAIL_TYPE, reason=reason)
     metrics.add_metric(name="ControlRejected", unit="Count", value=1)
-    rt.bus.publish(ControlRejected(execution_id=command.execution_id, command=command.DETAIL_TYPE, reason=reason,
-                                   wave_id=wave_id, requested_by=command.requested_by))
+    refuse(rt, event_id, ControlRejected(execution_id=command.execution_id, command=command.DETAIL_TYPE,
+                                         reason=reason, wave_id=wave_id, requested_by=command.requested_by))
 
 
-def _execution_and_wave(rt: Runtime, command: ControlEvent,
+def _execution_and_wave(rt: Runtime, command: ControlEvent, event_id: str,
                         wave_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     execution = rt.ledger.get_execution(command.execution_id)
     if execution is None:
-        _reject(rt, command, "no such execution", wave_id)
+        _reject(rt, command, event_id, "no such execution", wave_id)
         return None
     wave = rt.ledger.get_wave(command.execution_id, wave_id)
     if wave is None:
-        _reject(rt, command, f"execution {command.execution_id} has no wave {wave_id}", wave_id)
+        _reject(rt, command, event_id, f"execution {command.execution_id} has no wave {wave_id}", wave_id)
         return None
     return execution, wave
 
@@ -64,15 +79,15 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
     now at once, those its running jobs launch afterwards when the plan has ended."""
     execution = rt.ledger.get_execution(command.execution_id)
     if execution is None:
-        _reject(rt, command, "no such execution")
+        _reject(rt, command, event_id, "no such execution")
         return
     duplicate = execution.get("cancelKey") == event_id
     if not duplicate:
         if execution["status"] not in {"RUNNING", "PAUSED"}:
-            _reject(rt, command, f"execution is {execution['status']}, not running")
+            _reject(rt, command, event_id, f"execution is {execution['status']}, not running")
             return
         if command.terminate_drill_instances and execution["mode"] != "DRILL":
-            _reject(rt, command, "terminateDrillInstances applies to drills only: a RECOVERY execution's "
+            _reject(rt, command, event_id, "terminateDrillInstances applies to drills only: a RECOVERY execution's "
                                  "instances are production; nothing was cancelled")
             return
         if not stop_plan(rt, execution, reason=f"cancelled by {command.requested_by}", key=event_id, cancel=True,
@@ -90,7 +105,7 @@ def pause_plan(rt: Runtime, command: PausePlan, event_id: str) -> None:
                                              sets={"pausedBy": command.requested_by})
     if outcome is Outcome.REJECTED:
         execution = rt.ledger.get_execution(command.execution_id)
-        _reject(rt, command, f"execution is {execution['status']}, not running" if execution
+        _reject(rt, command, event_id, f"execution is {execution['status']}, not running" if execution
                 else "no such execution")
 
 
@@ -99,7 +114,7 @@ def resume_plan(rt: Runtime, command: ResumePlan, event_id: str) -> None:
     outcome = rt.ledger.set_execution_status(command.execution_id, from_=["PAUSED"], to="RUNNING", key=event_id)
     if outcome is Outcome.REJECTED:
         execution = rt.ledger.get_execution(command.execution_id)
-        _reject(rt, command, f"execution is {execution['status']}, not paused" if execution
+        _reject(rt, command, event_id, f"execution is {execution['status']}, not paused" if execution
                 else "no such execution")
         return
     execution = rt.ledger.get_execution(command.execution_id) or {}
@@ -117,31 +132,32 @@ def resume_plan(rt: Runtime, command: ResumePlan, event_id: str) -> None:
 # ---- approvals -------------------------------------------------------------------------------------
 
 
-def _approval_fits(rt: Runtime, command: ApprovalGranted | ApprovalDenied, execution: dict[str, Any],
-                   wave: dict[str, Any]) -> bool:
+def _approval_fits(rt: Runtime, command: ApprovalGranted | ApprovalDenied, event_id: str,
+                   execution: dict[str, Any], wave: dict[str, Any]) -> bool:
     approval = wave.get("approval") or {}
     if execution["status"] not in {"RUNNING", "PAUSED"}:
-        _reject(rt, command, f"execution is {execution['status']}, not running", command.wave_id)
+        _reject(rt, command, event_id, f"execution is {execution['status']}, not running", command.wave_id)
         return False
     if wave["status"] != "AWAITING_APPROVAL":
-        _reject(rt, command, f"wave {command.wave_id} is {wave['status']}, not awaiting approval", command.wave_id)
+        _reject(rt, command, event_id, f"wave {command.wave_id} is {wave['status']}, not awaiting approval",
+                command.wave_id)
         return False
     approvers = list(approval.get("approvers", []))
     if approvers and command.requested_by not in approvers:
-        _reject(rt, command, f"{command.requested_by} may not decide on wave {command.wave_id}: the approvers are "
-                             f"{', '.join(approvers)}", command.wave_id)
+        _reject(rt, command, event_id, f"{command.requested_by} may not decide on wave {command.wave_id}: the "
+                                       f"approvers are {', '.join(approvers)}", command.wave_id)
         return False
     return True
 
 
 def grant_approval(rt: Runtime, command: ApprovalGranted, event_id: str) -> None:
     """AWAITING_APPROVAL -> READY with who approved and when; a new WaveReady passes the gate."""
-    found = _execution_and_wave(rt, command, command.wave_id)
+    found = _execution_and_wave(rt, command, event_id, command.wave_id)
     if found is None:
         return
     execution, wave = found
     if (wave.get("approval") or {}).get("decisionKey") != event_id:
-        if not _approval_fits(rt, command, execution, wave):
+        if not _approval_fits(rt, command, event_id, execution, wave):
             return
         sets: dict[str, Any] = {"approval.status": "GRANTED", "approval.approvedBy": command.requested_by,
                                 "approval.approvedAt": rt.ledger.now(), "approval.decisionKey": event_id}
@@ -150,7 +166,7 @@ def grant_approval(rt: Runtime, command: ApprovalGranted, event_id: str) -> None
         outcome = rt.ledger.transition_wave(command.execution_id, command.wave_id, from_=["AWAITING_APPROVAL"],
                                             to="READY", key=event_id, sets=sets)
         if outcome is Outcome.REJECTED:
-            _reject(rt, command, f"wave {command.wave_id} is no longer awaiting approval", command.wave_id)
+            _reject(rt, command, event_id, f"wave {command.wave_id} is no longer awaiting approval", command.wave_id)
             return
         logger.info("approval granted", wave_id=command.wave_id, approved_by=command.requested_by)
         wave = rt.ledger.get_wave(command.execution_id, command.wave_id) or wave
@@ -176,12 +192,12 @@ def _fail_waiting_wave(rt: Runtime, execution: dict[str, Any], wave_id: str, *, 
 
 
 def deny_approval(rt: Runtime, command: ApprovalDenied, event_id: str) -> None:
-    found = _execution_and_wave(rt, command, command.wave_id)
+    found = _execution_and_wave(rt, command, event_id, command.wave_id)
     if found is None:
         return
     execution, wave = found
     if (wave.get("approval") or {}).get("decisionKey") != event_id and not _approval_fits(
-            rt, command, execution, wave):
+            rt, command, event_id, execution, wave):
         return
     _fail_waiting_wave(rt, execution, command.wave_id, key=event_id,
                        reason=f"approval denied by {command.requested_by}: {command.reason}",
@@ -255,18 +271,18 @@ def _resume_after_decision(rt: Runtime, execution: dict[str, Any], wave_id: str,
 
 def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
     """A FAILED wave runs again (attempt + 1): only its servers that did not launch, unless `allServers`."""
-    found = _execution_and_wave(rt, command, command.wave_id)
+    found = _execution_and_wave(rt, command, event_id, command.wave_id)
     if found is None:
         return
     execution, wave = found
     if wave.get("retryKey") != event_id:
         if wave["status"] != "FAILED":
-            _reject(rt, command, f"wave {command.wave_id} is {wave['status']}: only a FAILED wave can be retried",
-                    command.wave_id)
+            _reject(rt, command, event_id,
+                    f"wave {command.wave_id} is {wave['status']}: only a FAILED wave can be retried", command.wave_id)
             return
         blocked = _stop_blocks(rt, execution, command.wave_id, retry=True)
         if blocked:
-            _reject(rt, command, blocked, command.wave_id)
+            _reject(rt, command, event_id, blocked, command.wave_id)
             return
         plan_wave = frozen_plan(execution).wave(command.wave_id)
         servers = wave.get("servers", {})
@@ -275,7 +291,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
         relaunch = [sid for sid in plan_wave.server_ids
                     if every or servers.get(sid, {}).get("launchStatus") != "LAUNCHED"]
         if not relaunch:
-            _reject(rt, command, f"every server of wave {command.wave_id} launched: retry with allServers to "
+            _reject(rt, command, event_id, f"every server of wave {command.wave_id} launched: retry with allServers to "
                                  "launch them all again", command.wave_id)
             return
         sets: dict[str, Any] = {"retryKey": event_id, "retriedBy": command.requested_by,
@@ -289,7 +305,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
         outcome = rt.ledger.move_wave(command.execution_id, command.wave_id, from_=["FAILED"], to="READY",
                                       key=event_id, sets=sets, removes=removes, adds={"attempt": 1}, count=-1)
         if outcome is Outcome.REJECTED:
-            _reject(rt, command, f"wave {command.wave_id} is no longer FAILED", command.wave_id)
+            _reject(rt, command, event_id, f"wave {command.wave_id} is no longer FAILED", command.wave_id)
             return
         logger.info("wave retried", wave_id=command.wave_id, servers=len(relaunch), by=command.requested_by)
         metrics.add_metric(name="WavesRetried", unit="Count", value=1)
@@ -303,7 +319,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
 
 def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
     """A FAILED or not yet started wave is SKIPPED by decision, and its dependents are released."""
-    found = _execution_and_wave(rt, command, command.wave_id)
+    found = _execution_and_wave(rt, command, event_id, command.wave_id)
     if found is None:
         return
     execution, wave = found
@@ -315,7 +331,7 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
         if wave["status"] == "FAILED":
             blocked = _stop_blocks(rt, execution, command.wave_id, retry=False)
             if blocked:
-                _reject(rt, command, blocked, command.wave_id)
+                _reject(rt, command, event_id, blocked, command.wave_id)
                 return
             outcome = rt.ledger.move_wave(execution_id, command.wave_id, from_=["FAILED"], to="SKIPPED",
                                           key=event_id, sets={**sets, "skippedFrom": "FAILED",
@@ -323,16 +339,16 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
                                           removes=["skippedFor"])
         elif wave["status"] in NOT_STARTED_WAVE:
             if execution["status"] not in {"RUNNING", "PAUSED"}:
-                _reject(rt, command, f"execution is {execution['status']}, not running", command.wave_id)
+                _reject(rt, command, event_id, f"execution is {execution['status']}, not running", command.wave_id)
                 return
             outcome = rt.ledger.finish_wave(execution_id, command.wave_id, from_=sorted(NOT_STARTED_WAVE),
                                             to="SKIPPED", key=event_id, sets={**sets, "skippedFrom": wave["status"]})
         else:
-            _reject(rt, command, f"wave {command.wave_id} is {wave['status']}: only a FAILED or not yet started "
-                                 "wave can be skipped", command.wave_id)
+            _reject(rt, command, event_id, f"wave {command.wave_id} is {wave['status']}: only a FAILED or not yet "
+                                           "started wave can be skipped", command.wave_id)
             return
         if outcome is Outcome.REJECTED:
-            _reject(rt, command, f"wave {command.wave_id} changed meanwhile", command.wave_id)
+            _reject(rt, command, event_id, f"wave {command.wave_id} changed meanwhile", command.wave_id)
             return
         logger.info("wave skipped by an operator", wave_id=command.wave_id, by=command.requested_by)
         wave = rt.ledger.get_wave(execution_id, command.wave_id) or wave

@@ -11,6 +11,7 @@ from events.models import Mode, PlanFailed, PlanStarted, Problem, StartPlan, Wav
 from orchestrator.ledger import Outcome
 from orchestrator.observability import logger
 from orchestrator.plan import Plan, check_plan, downstream, parse_plan, plan_to_document
+from orchestrator.refusals import refuse
 from orchestrator.runtime import Runtime
 
 
@@ -25,10 +26,10 @@ def _problems(items: list[Any]) -> list[Problem]:
     ]
 
 
-def reject_start(rt: Runtime, raw_detail: Any, event_id: str, exc: ValidationError) -> None:
-    """A StartPlan whose detail is not even a StartPlan: say so on the bus, create nothing."""
+def reject_start(rt: Runtime, raw_detail: Any, event_id: str | None, exc: ValidationError) -> None:
+    """A StartPlan whose detail is not even a StartPlan: say so on the bus (once per event), create nothing."""
     detail = raw_detail if isinstance(raw_detail, dict) else {}
-    execution_id = str(detail.get("executionId") or f"exec-{event_id}")[:128]
+    execution_id = str(detail.get("executionId") or f"exec-{event_id or 'unknown'}")[:128]
     plan_id = str((detail.get("plan") or {}).get("planId", "unknown")) if isinstance(detail.get("plan"), dict) \
         else "unknown"
     errors = [
@@ -37,8 +38,12 @@ def reject_start(rt: Runtime, raw_detail: Any, event_id: str, exc: ValidationErr
         for error in exc.errors()
     ]
     logger.warning("malformed StartPlan rejected", execution_id=execution_id, errors=len(errors))
-    rt.bus.publish(PlanFailed(execution_id=execution_id, plan_id=plan_id or "unknown",
-                              reason="malformed StartPlan event", errors=errors))
+    answer = PlanFailed(execution_id=execution_id, plan_id=plan_id or "unknown", reason="malformed StartPlan event",
+                        errors=errors)
+    if event_id is None:  # nothing to recognise a redelivery by
+        rt.bus.publish(answer)
+    else:
+        refuse(rt, event_id, answer)
 
 
 def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
@@ -48,12 +53,13 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
     plan_id = str(detail.plan.get("planId") or detail.plan.get("PlanId") or "unknown")[:128]
     if plan is None or problems:
         logger.warning("invalid plan rejected", execution_id=execution_id, problems=len(problems))
-        rt.bus.publish(PlanFailed(execution_id=execution_id, plan_id=plan_id,
-                                  reason=f"invalid plan: {len(problems)} problem(s)", errors=_problems(problems)))
+        refuse(rt, event_id, PlanFailed(execution_id=execution_id, plan_id=plan_id,
+                                        reason=f"invalid plan: {len(problems)} problem(s)",
+                                        errors=_problems(problems)))
         return None
     if detail.mode is Mode.RECOVERY and detail.confirm_recovery != plan.plan_id:
         logger.warning("recovery start without confirmation refused", execution_id=execution_id)
-        rt.bus.publish(PlanFailed(
+        refuse(rt, event_id, PlanFailed(
             execution_id=execution_id, plan_id=plan.plan_id,
             reason="RECOVERY mode is a real failover: StartPlan must carry confirmRecovery equal to the planId",
             errors=[Problem(message="confirmRecovery missing or not equal to planId", code="unconfirmed_recovery",

@@ -72,6 +72,13 @@ def command_pk(command_id: str) -> str:
 COMMAND_SK = "#COMMAND"
 
 
+def refusal_pk(event_id: str) -> str:
+    return f"EVENT#{event_id}"
+
+
+REFUSAL_SK = "#REFUSAL"
+
+
 def _plain(value: Any) -> Any:
     """DynamoDB's Decimals and sets back to JSON-able Python."""
     if isinstance(value, Decimal):
@@ -728,6 +735,32 @@ class Ledger:
         condition = (f"{status} = {update.value('SENDING')} AND {send_key} = {update.value(key)} AND "
                      f"{try_name} = {update.value(try_number)}")
         return self._guarded_update({"pk": exec_pk(execution_id), "sk": sk}, update, condition)
+
+    # ---- refusals (orchestrator/refusals.py) ------------------------------------------------------
+
+    def record_refusal(self, event_id: str, detail_type: str, detail: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Note, once, that event `event_id` was refused, with the event that says so (not yet announced).
+        Returns None when this is the first refusal of the event, else the earlier record."""
+        expires = int((self._clock.now() + self._ttl).timestamp())
+        try:
+            self._table.put_item(
+                Item={"pk": refusal_pk(event_id), "sk": REFUSAL_SK, "kind": "REFUSAL", "detailType": detail_type,
+                      "detail": json.dumps(detail, separators=(",", ":")), "announced": False, "at": self.now(),
+                      "expiresAt": expires},
+                ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            return self.get_refusal(event_id) or {}
+        return None
+
+    def get_refusal(self, event_id: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"pk": refusal_pk(event_id), "sk": REFUSAL_SK}, ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def mark_refusal_announced(self, event_id: str) -> None:
+        self._table.update_item(Key={"pk": refusal_pk(event_id), "sk": REFUSAL_SK},
+                                UpdateExpression="SET announced = :yes", ExpressionAttributeValues={":yes": True})
 
     def command_index(self, command_id: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"pk": command_pk(command_id), "sk": COMMAND_SK},

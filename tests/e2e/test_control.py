@@ -112,10 +112,9 @@ def test_resume_of_a_running_plan_is_rejected_and_changes_nothing(local_cloud):
     cloud.drain()
 
     # THEN a ControlRejected says why, and the ledger is untouched
-    # (a rejection writes nothing, so a redelivered command is rejected again: the same ControlRejected)
+    # (once, however often the command is delivered)
     rejected = events_of(cloud, "ControlRejected", execution_id)
-    assert {(e.detail["command"], "RUNNING" in e.detail["reason"]) for e in rejected} == {("ResumePlan", True)}
-    assert len(rejected) <= 1 + cloud.stats.duplicated
+    assert [(e.detail["command"], "RUNNING" in e.detail["reason"]) for e in rejected] == [("ResumePlan", True)]
     assert ledger_items(cloud) == before
 
     # AND the plan still runs to completion
@@ -143,8 +142,7 @@ def test_commands_on_a_finished_or_unknown_execution_are_rejected(local_cloud):
 
     # THEN each is rejected with a ControlRejected, and nothing changed
     rejected = [(e.detail["command"], e.detail["executionId"]) for e in events_of(cloud, "ControlRejected")]
-    assert sorted(set(rejected)) == sorted(commands)
-    assert len(rejected) <= len(commands) + cloud.stats.duplicated  # once per delivery
+    assert sorted(rejected) == sorted(commands)  # once each, however often delivered
     assert ledger_items(cloud) == before
     assert execution(cloud, execution_id)["status"] == "COMPLETED"
     assert_choreography_invariants(cloud, execution_id)

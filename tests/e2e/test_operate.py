@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from events.models import Mode
 from localcloud.runner import start, wait
 from orchestrator.clock import parse_iso
@@ -336,7 +338,7 @@ def test_control_events_that_do_not_fit_are_rejected_and_change_nothing(local_cl
     rejected = _rejections(cloud, execution_id)
     assert sorted({(c, w) for c, w, _ in rejected}) == sorted(
         (c, extra.get("waveId")) for c, extra in commands)
-    assert len(rejected) <= len(commands) + cloud.stats.duplicated
+    assert len(rejected) == len(commands)  # once each, however often delivered
     reasons = {(c, w): r for c, w, r in rejected}
     assert "not awaiting approval" in reasons[("ApprovalGranted", "w1")]
     assert "only a FAILED wave" in reasons[("RetryWave", "w1")]
@@ -472,3 +474,67 @@ def test_two_failures_that_stop_the_plan_are_decided_one_after_the_other(local_c
     assert {w: wave_status(cloud, execution_id, w) for w in "ABXC"} == {
         "A": "COMPLETED", "B": "COMPLETED", "X": "SKIPPED", "C": "COMPLETED"}
     assert_choreography_invariants(cloud, execution_id, relaunched={FAILING: 2})
+
+
+# ---- a refused event is answered once, and stays refused -------------------------------------------
+
+
+def _redelivery(detail_type: str, detail: dict, event_id: str) -> dict:
+    """The same bus event again (EventBridge delivers at least once): same id, same detail."""
+    return {"version": "0", "id": event_id, "detail-type": detail_type, "source": "drs.orchestrator",
+            "account": "123456789012", "time": "2026-01-01T09:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": {"version": "1", **detail}}
+
+
+def test_a_rejected_command_redelivered_after_the_state_changed_stays_rejected(local_cloud):
+    # GIVEN a RetryWave of B rejected because B is still launching
+    cloud = local_cloud(**{f"drs.servers.{FAILING}.launch": "FAILED"})
+    execution_id = start(cloud, _failing_plan())
+    cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
+    retry = _redelivery("RetryWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops"},
+                        "retry-event-1")
+    cloud.lambdas.invoke("control", retry)
+    [rejected] = events_of(cloud, "ControlRejected", execution_id)
+    assert "only a FAILED wave can be retried" in rejected.detail["reason"]
+
+    # WHEN B has failed meanwhile and the same RetryWave event is delivered again
+    assert wait(cloud, execution_id, timeout=60).status == "FAILED"
+    assert wave_status(cloud, execution_id, "B") == "FAILED"
+    cloud.lambdas.invoke("control", retry)
+    cloud.drain()
+
+    # THEN the late copy does not retry B (the operator was told no), and the refusal is not repeated
+    assert wave_status(cloud, execution_id, "B") == "FAILED"
+    assert _launched(cloud)[FAILING] == 1
+    assert len(events_of(cloud, "ControlRejected", execution_id)) == 1
+    # while a new RetryWave (another event) does retry it
+    cloud.lambdas.invoke("control", {**retry, "id": "retry-event-2"})
+    cloud.drain()
+    assert (ledger_waves(cloud, execution_id)["B"]["attempt"], _launched(cloud)[FAILING]) == (2, 2)
+
+
+def test_a_refusal_whose_announcement_was_lost_is_announced_by_the_redelivery(local_cloud, monkeypatch):
+    # GIVEN a PausePlan of a finished execution, refused by a delivery that died before announcing it
+    cloud = local_cloud()
+    execution_id = start(cloud, parse_plan({"planId": "done", "waves": [wave("A", [sid("a", 1)])]}))
+    assert wait(cloud, execution_id, timeout=60).status == "COMPLETED"
+    pause = _redelivery("PausePlan", {"executionId": execution_id, "requestedBy": "ops"}, "pause-event-1")
+    publish = cloud.runtime.bus.publish
+
+    def dies(*details):
+        raise RuntimeError("the function died")
+
+    monkeypatch.setattr(cloud.runtime.bus, "publish", dies)
+    with pytest.raises(RuntimeError):
+        cloud.lambdas.invoke("control", pause)
+    monkeypatch.setattr(cloud.runtime.bus, "publish", publish)
+    assert events_of(cloud, "ControlRejected", execution_id) == []
+
+    # WHEN the event is delivered again, twice
+    cloud.lambdas.invoke("control", pause)
+    cloud.lambdas.invoke("control", pause)
+
+    # THEN the refusal is announced exactly once
+    [rejected] = events_of(cloud, "ControlRejected", execution_id)
+    assert rejected.detail["command"] == "PausePlan"
+    assert "COMPLETED" in rejected.detail["reason"]
