@@ -21,6 +21,7 @@ from infra.constructs.permissions import PermissionSettings
 from infra.constructs.rules import Routes
 from infra.constructs.scheduler import TickScheduler
 from infra.constructs.wave_launch import WaveLaunch
+from infra.definitions import FUNCTIONS
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -157,6 +158,9 @@ class OrchestratorStack(Stack):
                 ssm_documents=cfg.ssm_documents,
             ),
         )
+        self.bus.only_the_orchestrator_sends(
+            [self.functions.roles[spec.name].role_arn for spec in FUNCTIONS.values() if spec.needs_bus]
+            + [self.ticks.role.role_arn])
         self.wave_launch = WaveLaunch(
             self,
             "WaveLaunch",

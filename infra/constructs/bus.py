@@ -30,7 +30,8 @@ class OrchestratorBus(Construct):
     statement lets those principals (also from other accounts) publish exactly those detail types with our
     source, and a Deny statement refuses the control detail types to every other principal, including
     roles of this account whose IAM policies would otherwise allow `events:PutEvents` on the bus. With no
-    publisher configured, nobody can start or steer a plan (fail closed).
+    publisher configured, nobody can start or steer a plan (fail closed). The choreography's own events
+    may be put only by the orchestrator's roles (`only_the_orchestrator_sends`).
     """
 
     def __init__(
@@ -97,5 +98,26 @@ class OrchestratorBus(Construct):
                 actions=["events:PutEvents"],
                 resources=[self.bus.event_bus_arn],
                 conditions=deny_conditions,
+            )
+        )
+
+    def only_the_orchestrator_sends(self, role_arns: Sequence[str]) -> None:
+        """Deny every other principal the choreography's own detail types (WaveReady, PostLaunchDone,
+        DRSJobCompleted, the scheduler's ticks such as ApprovalTimeout, ...): a forged one could release,
+        close or fail a wave. `role_arns`: the roles of the functions that publish, and the scheduler's.
+        AWS services acting for themselves (an archive replay) are not concerned."""
+        internal = sorted(set(schema_detail_types()) - set(CONTROL_EVENTS))
+        self.bus.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheOrchestratorSendsItsEvents",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["events:PutEvents"],
+                resources=[self.bus.event_bus_arn],
+                conditions={
+                    "ForAnyValue:StringEquals": {"events:detail-type": internal},
+                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+                    "ArnNotLike": {"aws:PrincipalArn": list(role_arns)},
+                },
             )
         )

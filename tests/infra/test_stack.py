@@ -188,11 +188,31 @@ def test_bus_policy_lets_only_the_publishers_send_control_events(synth: Synth) -
         "events:detail-type": list(CONTROL_EVENTS),
     }
     # everybody else (this account's roles included) is denied the control detail-types
-    ((deny,),) = [denies]
+    (deny,) = [s for s in denies if "events:detail-type" in s["Condition"].get("ForAnyValue:StringEquals", {})
+               and "StartPlan" in s["Condition"]["ForAnyValue:StringEquals"]["events:detail-type"]]
     assert deny["Principal"] == {"AWS": "*"}
     assert deny["Action"] == "events:PutEvents"
     assert deny["Condition"]["ForAnyValue:StringEquals"] == {"events:detail-type": list(CONTROL_EVENTS)}
     assert sorted(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == sorted(PUBLISHERS)
+
+
+def test_bus_policy_lets_only_the_orchestrator_send_its_own_events(synth: Synth) -> None:
+    (deny,) = [p["Properties"]["Statement"] for p in synth.of_type("AWS::Events::EventBusPolicy").values()
+               if p["Properties"]["Statement"].get("Sid", "").endswith("OnlyTheOrchestratorSendsItsEvents")]
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == {"AWS": "*"}
+    assert deny["Action"] == "events:PutEvents"
+    # every contract that is not a command: the choreography's events and the scheduler's ticks
+    internal = deny["Condition"]["ForAnyValue:StringEquals"]["events:detail-type"]
+    assert set(internal) == {cls.DETAIL_TYPE for cls in ALL_EVENTS} - set(CONTROL_EVENTS)
+    assert {"WaveReady", "PostLaunchDone", "ApprovalTimeout", "JobWatchTick"} <= set(internal)
+    assert deny["Condition"]["BoolIfExists"] == {"aws:PrincipalIsAWSService": "false"}  # a replay is not denied
+    # except the roles of the functions that publish, and the scheduler's
+    allowed = {json.dumps(arn, sort_keys=True) for arn in deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]}
+    publishing = [synth.stack.functions.roles[name] for name, spec in FUNCTIONS.items() if spec.needs_bus]
+    expected = [{"Fn::GetAtt": [synth.logical_id(role), "Arn"]} for role in publishing]
+    expected.append({"Fn::GetAtt": [synth.logical_id(synth.stack.ticks.role), "Arn"]})
+    assert allowed == {json.dumps(arn, sort_keys=True) for arn in expected}
 
 
 def test_scheduler_role_may_only_put_events_on_the_bus(synth: Synth) -> None:
