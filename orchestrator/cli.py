@@ -173,7 +173,7 @@ def _gated(plan: Plan, mode: Mode) -> list[str]:
 
 
 def _run_local(plan: Plan, mode: Mode, *, sim: Path | None, speed: float | None, pace: bool | None,
-               report: Path | None, timeout: float, linger: float = 0.0) -> int:
+               report: Path | None, timeout: float, linger: float = 0.0, timeline: Path | None = None) -> int:
     from localcloud.cloud import LocalCloud
     from localcloud.control_socket import ControlServer, run_session, socket_path
     from localcloud.profile import ProfileError, load_profile
@@ -214,6 +214,13 @@ def _run_local(plan: Plan, mode: Mode, *, sim: Path | None, speed: float | None,
     if report is not None and result.report is not None:
         report.write_text(json.dumps(result.report, indent=2) + "\n")
         console.print(f"report written to {report}")
+    if timeline is not None and result.report is not None:
+        from rich.markup import escape
+
+        from orchestrator.timeline import render_svg
+
+        timeline.write_text(render_svg(result.report), encoding="utf-8")
+        console.print(f"timeline written to {escape(str(timeline))}", highlight=False, soft_wrap=True)
     return result.exit_code
 
 
@@ -249,6 +256,7 @@ def run(
     pace: Annotated[bool | None, typer.Option("--pace/--no-pace",
                                               help="wait out idle time at --speed instead of skipping it")] = None,
     report: Annotated[Path | None, typer.Option(help="write the execution report (JSON) here")] = None,
+    timeline: Annotated[Path | None, typer.Option(help="draw the execution as a timeline (SVG) here")] = None,
     aws: Annotated[bool, typer.Option("--aws", help="publish StartPlan to a deployed bus instead")] = False,
     bus: Annotated[str, typer.Option(help="event bus name for --aws")] = "drs-orchestrator",
     region: Annotated[str | None, typer.Option(help="AWS region for --aws")] = None,
@@ -265,12 +273,13 @@ def run(
     if aws:
         raise typer.Exit(_publish_aws(plan, mode, bus, region))
     raise typer.Exit(_run_local(plan, mode, sim=sim, speed=speed, pace=pace, report=report, timeout=timeout,
-                                linger=linger))
+                                linger=linger, timeline=timeline))
 
 
 @app.command()
 def demo(
     report: Annotated[Path | None, typer.Option(help="write the execution report (JSON) here")] = None,
+    timeline: Annotated[Path | None, typer.Option(help="draw the execution as a timeline (SVG) here")] = None,
 ) -> None:
     """Run the three-tier example drill on the local cloud with a fast simulated clock."""
     plan = _load(EXAMPLES / "three-tier.yaml")
@@ -278,8 +287,51 @@ def demo(
                         "and Scheduler from moto; DRS from our simulator. 1 real second = 60 simulated.",
                         border_style="cyan"))
     code = _run_local(plan, Mode.DRILL, sim=EXAMPLES / "profiles" / "demo.yaml", speed=None, pace=None, report=report,
-                      timeout=120)
+                      timeout=120, timeline=timeline)
     raise typer.Exit(code)
+
+
+@app.command("timeline")
+def timeline_command(
+    report_file: Annotated[Path, typer.Argument(metavar="REPORT",
+                                                help="an execution report (JSON) written by run or demo --report")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="OUT.svg",
+                                                help="where to write the SVG (default: REPORT with .svg)")] = None,
+) -> None:
+    """Draw an execution report as a timeline (SVG): per wave its phases, dependencies and outcome.
+
+    Open the picture in a browser: every bar and marker has a tooltip with its times."""
+    from rich.markup import escape
+
+    from orchestrator.timeline import ReportError, render_svg
+
+    def fail(message: str) -> typer.Exit:
+        one_line = message.replace("\r", " ").replace("\n", " ")
+        err.print(f"[red]{escape(one_line)}[/red]", highlight=False, soft_wrap=True)
+        return typer.Exit(2)
+
+    try:
+        report = json.loads(report_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise fail(f"{report_file}: no such file") from None
+    except OSError as exc:
+        raise fail(f"{report_file}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise fail(f"{report_file}: not a text file (expected an execution report in JSON)") from None
+    except json.JSONDecodeError as exc:
+        raise fail(f"{report_file}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise fail(f"{report_file}: not an execution report: JSON nested too deeply") from None
+    try:
+        svg = render_svg(report)
+    except ReportError as exc:
+        raise fail(f"{report_file}: {exc}") from None
+    out = output or report_file.with_suffix(".svg")
+    try:
+        out.write_text(svg, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"{out}: cannot write: {exc.strerror or exc}") from None
+    console.print(f"timeline written to {escape(str(out))}", highlight=False, soft_wrap=True)
 
 
 # ---- operating an execution: local (the control socket of `drs-orch run`) or on AWS (the bus) --------

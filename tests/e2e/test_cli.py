@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import boto3
 import yaml
@@ -37,6 +38,20 @@ def test_run_completes_and_writes_the_report(tmp_path: Path) -> None:
     assert all(w["jobs"] and w["servers"] for w in data["waves"])
     assert data["events"][0]["detailType"] == "StartPlan"
     assert data["events"][-1]["detailType"] == "PlanCompleted"
+
+
+def test_run_draws_the_timeline_of_what_ran(tmp_path: Path) -> None:
+    # GIVEN the diamond example, run with --timeline (and no --report)
+    picture = tmp_path / "diamond.svg"
+    result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--sim", str(_fast_profile(tmp_path)),
+                                 "--timeline", str(picture)])
+    # THEN the SVG holds a row per wave, each ending in a COMPLETED marker
+    assert result.exit_code == 0, result.output
+    assert "timeline written to" in result.output
+    svg = ElementTree.fromstring(picture.read_text())
+    texts = "".join(svg.itertext())
+    assert all(wave_id in texts for wave_id in ("A", "B", "C", "D"))
+    assert texts.count("COMPLETED") >= 4
 
 
 def test_run_exits_1_when_the_plan_fails(tmp_path: Path) -> None:
