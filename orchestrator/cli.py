@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from events.models import Mode
-from orchestrator import cli_cleanup, cli_plan
+from orchestrator import cli_cleanup, cli_plan, cli_report
 from orchestrator.plan import Plan, PlanError, load_plan
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ app = typer.Typer(help="DRS Orchestrator: recovery plans for AWS Elastic Disaste
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 cli_plan.register(app)
 cli_cleanup.register(app)
+cli_report.register(app)
 console = Console()
 err = Console(stderr=True)
 

@@ -112,3 +112,44 @@ def test_run_aws_publishes_start_plan_to_the_bus() -> None:
         assert detail["plan"]["planId"] == "diamond"
         assert detail["mode"] == "DRILL"
         assert "confirmRecovery" not in detail
+
+
+def test_report_reads_a_deployed_run_back_from_the_ledger(local_cloud, tmp_path: Path) -> None:
+    # GIVEN a run recorded in the ledger table (the local cloud's, as a deployed stack's would be)
+    from localcloud.cloud import TABLE_NAME
+    from localcloud.runner import run_plan
+    from orchestrator.plan import parse_plan
+    from orchestrator.report import build_report
+
+    cloud = local_cloud()
+    plan = parse_plan(yaml.safe_load((EXAMPLES / "diamond.yaml").read_text()))
+    result = run_plan(cloud, plan, timeout=60)
+    assert result.status == "COMPLETED"
+
+    # WHEN `drs-orch report` reads it, with its timeline
+    out, picture = tmp_path / "report.json", tmp_path / "report.svg"
+    cli = runner.invoke(app, ["report", result.execution_id, "--table", TABLE_NAME, "--region", "us-east-1",
+                              "-o", str(out), "--timeline", str(picture)])
+
+    # THEN it is the execution's report (without the local run's events), and its picture
+    assert cli.exit_code == 0, cli.output
+    expected = build_report(cloud.runtime.ledger, result.execution_id)
+    assert expected is not None
+    expected.pop("events")
+    assert json.loads(out.read_text()) == expected
+    assert "D" in "".join(ElementTree.fromstring(picture.read_text()).itertext())
+    # and to stdout without -o
+    printed = runner.invoke(app, ["report", result.execution_id, "--table", TABLE_NAME, "--region", "us-east-1"])
+    assert json.loads(printed.stdout) == expected
+
+
+def test_report_of_an_unknown_execution_or_table_exits_2(local_cloud) -> None:
+    from localcloud.cloud import TABLE_NAME
+
+    local_cloud()
+    unknown = runner.invoke(app, ["report", "exec-nope", "--table", TABLE_NAME, "--region", "us-east-1"])
+    assert unknown.exit_code == 2
+    assert "no execution exec-nope" in unknown.output
+    no_table = runner.invoke(app, ["report", "exec-nope", "--table", "no-such-table", "--region", "us-east-1"])
+    assert no_table.exit_code == 2
+    assert "ResourceNotFoundException" in no_table.output
