@@ -269,6 +269,10 @@ def run(
 
     A local run takes operator commands on a control socket while it runs: `drs-orch approve EXECUTION
     --wave W` (and deny, pause, resume, cancel, retry, skip, inspect) from another shell."""
+    if aws and (report or timeline or sim):
+        err.print("[red]--report, --timeline and --sim apply to a local run: a run on AWS is recorded in the "
+                  "ledger (drs-orch report EXECUTION --table <LedgerTableName>)[/red]")
+        raise typer.Exit(2)
     plan = _load(plan_file)
     mode = _mode(drill, recovery, confirm)
     if aws:

@@ -114,6 +114,19 @@ def test_run_aws_publishes_start_plan_to_the_bus() -> None:
         assert "confirmRecovery" not in detail
 
 
+def test_run_aws_refuses_the_options_of_a_local_run(tmp_path: Path) -> None:
+    with mock_aws():
+        events = boto3.client("events", region_name="us-east-1")
+        events.create_event_bus(Name="my-bus")
+        for option, value in (("--report", "r.json"), ("--timeline", "t.svg"), ("--sim", str(_fast_profile(tmp_path)))):
+            result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--aws", "--bus", "my-bus",
+                                         "--region", "us-east-1", option, str(tmp_path / value)])
+            assert result.exit_code == 2, (option, result.output)
+            assert "apply to a local run" in result.output
+            assert "drs-orch report" in result.output
+            assert not (tmp_path / value).exists() or option == "--sim"
+
+
 def test_report_reads_a_deployed_run_back_from_the_ledger(local_cloud, tmp_path: Path) -> None:
     # GIVEN a run recorded in the ledger table (the local cloud's, as a deployed stack's would be)
     from localcloud.cloud import TABLE_NAME
