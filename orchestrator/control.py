@@ -269,6 +269,23 @@ def _resume_after_decision(rt: Runtime, execution: dict[str, Any], wave_id: str,
     return rt.ledger.get_execution(execution_id) or execution
 
 
+_ATTEMPT_TIMES = ("readyAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt", "endedAt")
+
+
+def _attempt_record(wave: dict[str, Any]) -> dict[str, Any]:
+    """What a failed attempt did, kept on the wave when it is retried (the report's `previousAttempts`):
+    its times and reason, and its servers that did not launch."""
+    servers = wave.get("servers", {})
+    return {
+        "attempt": int(wave.get("attempt", 1)), "status": wave["status"],
+        **{key: wave[key] for key in (*_ATTEMPT_TIMES, "reason", "launchSummary") if wave.get(key)},
+        "serversLaunched": sum(1 for s in servers.values() if s.get("launchStatus") == "LAUNCHED"),
+        "servers": [{"sourceServerId": sid, "launchStatus": s.get("launchStatus", "NOT_STARTED"),
+                     **({"reason": s["reason"]} if s.get("reason") else {})}
+                    for sid, s in sorted(servers.items()) if s.get("launchStatus") != "LAUNCHED"],
+    }
+
+
 def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
     """A FAILED wave runs again (attempt + 1): only its servers that did not launch, unless `allServers`."""
     found = _execution_and_wave(rt, command, event_id, command.wave_id)
@@ -296,7 +313,8 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
             return
         sets: dict[str, Any] = {"retryKey": event_id, "retriedBy": command.requested_by,
                                 "retriedAt": rt.ledger.now(), "readyAt": rt.ledger.now(), "launchServers": relaunch,
-                                "jobsExpected": 0, "jobsDone": 0}
+                                "jobsExpected": 0, "jobsDone": 0,
+                                "previousAttempts": [*wave.get("previousAttempts", []), _attempt_record(wave)]}
         removes = ["reason", "endedAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt",
                    "launchSummary"]
         for sid in relaunch:

@@ -78,7 +78,8 @@ def _wave(wave: dict[str, Any]) -> dict[str, Any]:
         "approval": _approval(wave.get("approval")),
         **({"skippedBy": wave["skippedBy"], "skippedAt": wave.get("skippedAt")} if wave.get("skippedBy") else {}),
         **({"retriedBy": wave["retriedBy"], "retriedAt": wave.get("retriedAt"),
-            "relaunchedServers": list(wave.get("launchServers", []))} if wave.get("retriedBy") else {}),
+            "relaunchedServers": list(wave.get("launchServers", [])),
+            "previousAttempts": list(wave.get("previousAttempts", []))} if wave.get("retriedBy") else {}),
     }
 
 

@@ -121,8 +121,8 @@ def _times(data: Mapping[str, Any], keys: Sequence[str], where: str) -> dict[str
     return times
 
 
-def _wave(index: int, data: object) -> _Wave:
-    where = f"waves[{index}]"
+def _wave(index: int, data: object, where: str | None = None) -> _Wave:
+    where = where or f"waves[{index}]"
     if not isinstance(data, Mapping):
         raise ReportError(f"{where}: expected an object, found {_json_type(data)}")
     wave_id, status = data.get("waveId"), data.get("status")
@@ -155,7 +155,24 @@ def _check(report: object) -> tuple[Mapping[str, Any], list[_Wave]]:
         raise ReportError(f"executionId: expected a string, found {_json_type(report['executionId'])}")
     if not isinstance(report["waves"], list):
         raise ReportError(f"waves: expected a list, found {_json_type(report['waves'])}")
-    return report, [_wave(index, data) for index, data in enumerate(report["waves"])]
+    rows: list[tuple[object, str]] = []
+    for index, data in enumerate(report["waves"]):
+        rows.extend(_previous_attempts(index, data))
+        rows.append((data, f"waves[{index}]"))
+    return report, [_wave(row, data, where) for row, (data, where) in enumerate(rows)]
+
+
+def _previous_attempts(index: int, data: object) -> list[tuple[object, str]]:
+    """A retried wave's earlier attempts, each a row of its own above the wave's (same id and dependencies)."""
+    if not isinstance(data, Mapping) or not data.get("previousAttempts"):
+        return []
+    previous = data["previousAttempts"]
+    where = f"waves[{index}].previousAttempts"
+    if not isinstance(previous, list) or not all(isinstance(p, Mapping) for p in previous):
+        raise ReportError(f"{where}: expected a list of objects")
+    return [({**attempt, "waveId": data.get("waveId"), "dependsOn": data.get("dependsOn"), "earlierAttempt": True},
+             f"{where}[{number}]")
+            for number, attempt in enumerate(previous)]
 
 
 # ---- what happened when ----------------------------------------------------------------------------
@@ -417,16 +434,16 @@ class _Chart:
 
     # -- dependencies
     def _connectors(self) -> list[str]:
-        first: dict[str, _Wave] = {}
+        final: dict[str, _Wave] = {}  # a retried wave's last row is its final attempt: dependents follow it
         for wave in self.waves:
-            first.setdefault(wave.wave_id, wave)
+            final[wave.wave_id] = wave
         out = ['<g class="dependencies" fill="none" stroke="' + CONNECTOR + '" stroke-width="1">']
         for wave in self.waves:
             ready = wave.times.get("readyAt")
             if ready is None:
                 continue
             for dep_id in wave.depends_on:
-                dep = first.get(dep_id)
+                dep = final.get(dep_id)
                 dep_end = self.ends[dep.index] if dep is not None else None
                 if dep is None or dep_end is None:
                     continue
@@ -445,7 +462,8 @@ class _Chart:
         return _cut(wave.wave_id, LABEL_ID_CHARS)
 
     def _label_state(self, wave: _Wave) -> str:
-        return wave.status + (f" · attempt {wave.attempt}" if wave.attempt > 1 else "")
+        retried = wave.attempt > 1 or bool(wave.data.get("earlierAttempt"))
+        return wave.status + (f" · attempt {wave.attempt}" if retried else "")
 
     def _summary(self, wave: _Wave) -> list[str]:
         lines = [f"wave {wave.wave_id}: {wave.status}" + (f" (attempt {wave.attempt})" if wave.attempt > 1 else "")]

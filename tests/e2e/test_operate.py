@@ -204,6 +204,12 @@ def test_retry_after_a_critical_failure_relaunches_only_the_failed_server_and_co
     assert b["relaunchedServers"] == [FAILING]
     assert {s["sourceServerId"]: s["launchStatus"] for s in b["servers"]} == {sid("b", 1): "LAUNCHED",
                                                                                FAILING: "LAUNCHED"}
+    # and the record keeps what the failed attempt did (an auditor sees both)
+    [first] = b["previousAttempts"]
+    assert (first["attempt"], first["status"], first["serversLaunched"]) == (1, "FAILED", 1)
+    assert "CRITICAL" in first["reason"]
+    assert [(s["sourceServerId"], s["launchStatus"]) for s in first["servers"]] == [(FAILING, "FAILED")]
+    assert first["readyAt"] < first["launchStartedAt"] <= first["endedAt"] <= b["retriedAt"] <= b["readyAt"]
     started = events_of(cloud, "DRSJobStarted", execution_id, "B")
     assert {e.detail["attempt"] for e in started} == {1, 2}
     assert {tuple(e.detail["sourceServerIds"]) for e in started if e.detail["attempt"] == 2} == {(FAILING,)}

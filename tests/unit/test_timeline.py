@@ -441,3 +441,35 @@ def test_timeline_command_exits_2_on_a_malformed_or_non_report_file(tmp_path: Pa
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "report.svg").exists()
+
+
+def test_a_retried_wave_shows_its_failed_attempt_on_a_row_above_and_dependents_follow_the_last() -> None:
+    # GIVEN B failed at its first attempt, was retried and completed; C depends on B
+    reason = "1 CRITICAL server(s) did not launch: s-b0000000000000002"
+    b = completed("B", 600, ("A",))
+    b.update(attempt=2, retriedBy="ops", retriedAt=at(590), previousAttempts=[{
+        "attempt": 1, "status": "FAILED", "readyAt": at(121), "preLaunchAt": at(122), "launchStartedAt": at(130),
+        "endedAt": at(400), "reason": reason, "serversLaunched": 1,
+        "servers": [{"sourceServerId": "s-b0000000000000002", "launchStatus": "FAILED"}]}])
+    data = report([completed("A", 0), b, completed("C", 721, ("B",))])
+
+    # WHEN it is drawn
+    root = parse(render_svg(data))
+
+    # THEN B has two rows: attempt 1 (FAILED, red marker, its launch bar) above attempt 2 (COMPLETED)
+    groups = [g for g in root.iter(f"{SVG}g") if g.get("class") == "wave"]
+    labels = [[t.text or "" for t in g.iter(f"{SVG}tspan")] for g in groups]
+    assert [label[0] for label in labels] == ["A", "B", "B", "C"]
+    assert labels[1][1] == "FAILED · attempt 1"
+    assert labels[2][1] == "COMPLETED · attempt 2"
+    first, second = groups[1], groups[2]
+    assert is_red(marker(first).get("fill"))
+    assert reason in tooltip(marker(first))
+    assert right(bars(first)["launch"]) < left(bars(second)["pre-launch"])
+    # and C's connector starts at B's final attempt's row, not at the failed one's
+    def centre(row: ET.Element) -> float:
+        bar = next(iter(bars(row).values()))
+        return float(bar.get("y", "nan")) + float(bar.get("height", "nan")) / 2
+
+    (_x1, y1, _y2, _x2) = connectors(root)["C after B"]
+    assert abs(y1 - centre(second)) < abs(y1 - centre(first))
