@@ -34,6 +34,7 @@ schemas: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/scale.py --layers 2 --width 30 --launch-seconds 600
 	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/moto_calls.py
 
