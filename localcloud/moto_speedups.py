@@ -55,6 +55,7 @@ def install() -> None:
     _dynamodb_results_as_json()
     _dynamodb_transactions_back_up_items()
     _dynamodb_parse_update_expressions_once()
+    _dynamodb_traversers_list_node_types_once()
     _events_deliver_untouched()
     _sqs_cheap_clock_reads()
     _stepfunctions_parse_once()
@@ -192,6 +193,24 @@ def _dynamodb_parse_update_expressions_once() -> None:
     make = UpdateExpressionParser.make
     cached = functools.lru_cache(maxsize=1024)(make)
     _patch(UpdateExpressionParser, "make", classmethod(lambda cls, expression_str: cached(expression_str)))
+
+
+def _dynamodb_traversers_list_node_types_once() -> None:
+    """moto validates an UpdateExpression with ten tree walks, and each asks, at every node, which node
+    types it processes: a new dict of bound methods and a tuple of its keys, ~400 times per UpdateItem.
+    The types are classes fixed by each walker's class, so they are listed once per class."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+
+    listing: Callable[[Any], tuple[type, ...]] = DepthFirstTraverser.nodes_to_be_processed
+    types_by_class: dict[type, tuple[type, ...]] = {}
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        types = types_by_class.get(type(self))
+        if types is None:
+            types = types_by_class[type(self)] = listing(self)
+        return types
+
+    _patch(DepthFirstTraverser, "nodes_to_be_processed", nodes_to_be_processed)
 
 
 # ---- EventBridge -----------------------------------------------------------------------------------
