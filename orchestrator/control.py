@@ -92,7 +92,7 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
             return
         if not stop_plan(rt, execution, reason=f"cancelled by {command.requested_by}", key=event_id, cancel=True,
                          cancelled_by=command.requested_by,
-                         terminate_on_cancel=command.terminate_drill_instances):
+                         terminate_on_cancel=command.terminate_drill_instances, decided_by=event_id):
             return
     # what is up now; what the running jobs launch later goes when the plan has ended (PlanCancelled)
     cleanup.terminate_cancelled_drill(rt, rt.ledger.get_execution(command.execution_id) or execution)
@@ -102,7 +102,7 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
 def pause_plan(rt: Runtime, command: PausePlan, event_id: str) -> None:
     """No new wave is released; running waves finish."""
     outcome = rt.ledger.set_execution_status(command.execution_id, from_=["RUNNING"], to="PAUSED", key=event_id,
-                                             sets={"pausedBy": command.requested_by})
+                                             sets={"pausedBy": command.requested_by}, decided_by=event_id)
     if outcome is Outcome.REJECTED:
         execution = rt.ledger.get_execution(command.execution_id)
         _reject(rt, command, event_id, f"execution is {execution['status']}, not running" if execution
@@ -111,7 +111,8 @@ def pause_plan(rt: Runtime, command: PausePlan, event_id: str) -> None:
 
 def resume_plan(rt: Runtime, command: ResumePlan, event_id: str) -> None:
     """Release what became due while the plan was paused."""
-    outcome = rt.ledger.set_execution_status(command.execution_id, from_=["PAUSED"], to="RUNNING", key=event_id)
+    outcome = rt.ledger.set_execution_status(command.execution_id, from_=["PAUSED"], to="RUNNING", key=event_id,
+                                             decided_by=event_id)
     if outcome is Outcome.REJECTED:
         execution = rt.ledger.get_execution(command.execution_id)
         _reject(rt, command, event_id, f"execution is {execution['status']}, not paused" if execution
@@ -164,7 +165,7 @@ def grant_approval(rt: Runtime, command: ApprovalGranted, event_id: str) -> None
         if command.comment:
             sets["approval.comment"] = command.comment
         outcome = rt.ledger.transition_wave(command.execution_id, command.wave_id, from_=["AWAITING_APPROVAL"],
-                                            to="READY", key=event_id, sets=sets)
+                                            to="READY", key=event_id, sets=sets, decided_by=event_id)
         if outcome is Outcome.REJECTED:
             _reject(rt, command, event_id, f"wave {command.wave_id} is no longer awaiting approval", command.wave_id)
             return
@@ -180,7 +181,7 @@ def _fail_waiting_wave(rt: Runtime, execution: dict[str, Any], wave_id: str, *, 
     """AWAITING_APPROVAL -> FAILED, then the wave's onFailure policy (WaveFailed, as a failed launch)."""
     sets = {"reason": reason, **{f"approval.{k}": v for k, v in approval.items()}}
     outcome = rt.ledger.finish_wave(execution["executionId"], wave_id, from_=["AWAITING_APPROVAL"], to="FAILED",
-                                    key=key, sets=sets)
+                                    key=key, sets=sets, decided_by=key)
     if not outcome.proceed:
         return
     wave = rt.ledger.get_wave(execution["executionId"], wave_id) or {}
@@ -274,15 +275,15 @@ _ATTEMPT_TIMES = ("readyAt", "preLaunchAt", "launchStartedAt", "launchedAt", "po
 
 def _attempt_record(wave: dict[str, Any]) -> dict[str, Any]:
     """What a failed attempt did, kept on the wave when it is retried (the report's `previousAttempts`):
-    its times and reason, and its servers that did not launch."""
+    its times and reason, and how each server ended."""
     servers = wave.get("servers", {})
     return {
         "attempt": int(wave.get("attempt", 1)), "status": wave["status"],
         **{key: wave[key] for key in (*_ATTEMPT_TIMES, "reason", "launchSummary") if wave.get(key)},
         "serversLaunched": sum(1 for s in servers.values() if s.get("launchStatus") == "LAUNCHED"),
         "servers": [{"sourceServerId": sid, "launchStatus": s.get("launchStatus", "NOT_STARTED"),
-                     **({"reason": s["reason"]} if s.get("reason") else {})}
-                    for sid, s in sorted(servers.items()) if s.get("launchStatus") != "LAUNCHED"],
+                     **{k: s[k] for k in ("recoveryInstanceId", "jobId", "reason") if s.get(k)}}
+                    for sid, s in sorted(servers.items())],
     }
 
 
@@ -317,11 +318,14 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
                                 "previousAttempts": [*wave.get("previousAttempts", []), _attempt_record(wave)]}
         removes = ["reason", "endedAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt",
                    "launchSummary"]
-        for sid in relaunch:
-            sets[f"servers.{sid}.launchStatus"] = "NOT_STARTED"
-            removes.append(f"servers.{sid}.reason")
+        # the whole map in one clause: a clause per relaunched server would pass DynamoDB's 4 KB expression
+        # limit for a wave of a few hundred servers (nothing else writes them while the wave is FAILED)
+        again = set(relaunch)
+        sets["servers"] = {sid: ({k: v for k, v in s.items() if k != "reason"} | {"launchStatus": "NOT_STARTED"})
+                           if sid in again else s for sid, s in servers.items()}
         outcome = rt.ledger.move_wave(command.execution_id, command.wave_id, from_=["FAILED"], to="READY",
-                                      key=event_id, sets=sets, removes=removes, adds={"attempt": 1}, count=-1)
+                                      key=event_id, sets=sets, removes=removes, adds={"attempt": 1}, count=-1,
+                                      decided_by=event_id)
         if outcome is Outcome.REJECTED:
             _reject(rt, command, event_id, f"wave {command.wave_id} is no longer FAILED", command.wave_id)
             return
@@ -354,13 +358,14 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
             outcome = rt.ledger.move_wave(execution_id, command.wave_id, from_=["FAILED"], to="SKIPPED",
                                           key=event_id, sets={**sets, "skippedFrom": "FAILED",
                                                                "failedReason": wave.get("reason") or ""},
-                                          removes=["skippedFor"])
+                                          removes=["skippedFor"], decided_by=event_id)
         elif wave["status"] in NOT_STARTED_WAVE:
             if execution["status"] not in {"RUNNING", "PAUSED"}:
                 _reject(rt, command, event_id, f"execution is {execution['status']}, not running", command.wave_id)
                 return
             outcome = rt.ledger.finish_wave(execution_id, command.wave_id, from_=sorted(NOT_STARTED_WAVE),
-                                            to="SKIPPED", key=event_id, sets={**sets, "skippedFrom": wave["status"]})
+                                            to="SKIPPED", key=event_id, sets={**sets, "skippedFrom": wave["status"]},
+                                            decided_by=event_id)
         else:
             _reject(rt, command, event_id, f"wave {command.wave_id} is {wave['status']}: only a FAILED or not yet "
                                            "started wave can be skipped", command.wave_id)

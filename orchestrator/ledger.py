@@ -72,11 +72,12 @@ def command_pk(command_id: str) -> str:
 COMMAND_SK = "#COMMAND"
 
 
-def refusal_pk(event_id: str) -> str:
+def decision_pk(event_id: str) -> str:
     return f"EVENT#{event_id}"
 
 
-REFUSAL_SK = "#REFUSAL"
+DECISION_SK = "#DECISION"
+ACCEPTED, REFUSED = "ACCEPTED", "REFUSED"
 
 
 def _plain(value: Any) -> Any:
@@ -276,14 +277,16 @@ class Ledger:
         return Outcome.WON
 
     def set_execution_status(
-        self, execution_id: str, *, from_: Iterable[str], to: str, key: str, sets: Mapping[str, Any] | None = None
+        self, execution_id: str, *, from_: Iterable[str], to: str, key: str, sets: Mapping[str, Any] | None = None,
+        decided_by: str | None = None,
     ) -> Outcome:
+        """`decided_by`: the operator command event whose acceptance this is (see `_decided`)."""
         update = _Update(sets={"status": to, "lastKey": key, **(sets or {})})
         expires = int((self._clock.now() + self._ttl).timestamp())
         if to in EXECUTION_FINAL:
             update.sets["endedAt"] = self.now()
             update.sets["expiresAt"] = expires
-        outcome = self._conditional(exec_pk(execution_id), EXEC_SK, update, from_, to, key)
+        outcome = self._conditional(exec_pk(execution_id), EXEC_SK, update, from_, to, key, decided_by)
         if to in EXECUTION_FINAL and outcome is Outcome.WON:
             self._expire_items(execution_id, expires)
         return outcome
@@ -313,7 +316,8 @@ class Ledger:
     # ---- waves ---------------------------------------------------------------------------------
 
     def _conditional(
-        self, pk: str, sk: str, update: _Update, from_: Iterable[str], to: str, key: str
+        self, pk: str, sk: str, update: _Update, from_: Iterable[str], to: str, key: str,
+        decided_by: str | None = None,
     ) -> Outcome:
         froms = list(from_)
         status = update.name("status")
@@ -322,6 +326,12 @@ class Ledger:
         replay = f"({status} = {update.value(to)} AND {last_key} = {update.value(key)})"
         condition = f"({status} IN ({from_values})) OR {replay}"
         expression = update.expression()
+        if decided_by is not None:
+            return self._decided({"Update": {
+                "TableName": self.table_name, "Key": {"pk": pk, "sk": sk}, "UpdateExpression": expression,
+                "ConditionExpression": f"attribute_exists(pk) AND ({condition})",
+                "ExpressionAttributeNames": update.names, "ExpressionAttributeValues": update.values,
+            }}, event_id=decided_by, to=to, key=key)
         try:
             response = self._table.update_item(
                 Key={"pk": pk, "sk": sk},
@@ -338,6 +348,31 @@ class Ledger:
         old = response.get("Attributes", {})
         if old.get("status") == to and old.get("lastKey") == key and to not in froms:
             return Outcome.REPLAY
+        return Outcome.WON
+
+    def _decided(self, *writes: dict[str, Any], event_id: str, to: str, key: str,
+                 extra: Iterable[dict[str, Any]] = ()) -> Outcome:
+        """An operator command's state change (`writes`, the first one the item that moves to `to`), in one
+        transaction with the record that the command event `event_id` was ACCEPTED. Only one decision is
+        ever recorded per event: a command refused before, or already accepted, changes nothing here. A
+        redelivery that finds the item as this command left it is a REPLAY (its follow-ups may be redone)."""
+        expires = int((self._clock.now() + self._ttl).timestamp())
+        decision = {"Put": {
+            "TableName": self.table_name,
+            "Item": _dynamo({"pk": decision_pk(event_id), "sk": DECISION_SK, "kind": "DECISION",
+                             "decision": ACCEPTED, "at": self.now(), "expiresAt": expires}),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }}
+        try:
+            self._client.transact_write_items(TransactItems=[*writes, *extra, decision])
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            target = writes[0]["Update"]["Key"]
+            item = self._table.get_item(Key=dict(target), ConsistentRead=True).get("Item") or {}
+            if item.get("status") == to and item.get("lastKey") == key:
+                return Outcome.REPLAY
+            return Outcome.REJECTED
         return Outcome.WON
 
     def _guarded_update(self, key: Mapping[str, str], update: _Update, condition: str) -> bool:
@@ -363,12 +398,14 @@ class Ledger:
         key: str,
         sets: Mapping[str, Any] | None = None,
         adds: Mapping[str, Any] | None = None,
+        decided_by: str | None = None,
     ) -> Outcome:
-        """Move a wave to `to` if it is in one of `from_` (terminal states go through `finish_wave`)."""
+        """Move a wave to `to` if it is in one of `from_` (terminal states go through `finish_wave`).
+        `decided_by`: the operator command event whose acceptance this is (see `_decided`)."""
         if to in TERMINAL_WAVE:
             raise LedgerError("terminal wave states are written by finish_wave")
         update = _Update(sets={"status": to, "lastKey": key, **(sets or {})}, adds=dict(adds or {}))
-        return self._conditional(exec_pk(execution_id), wave_sk(wave_id), update, from_, to, key)
+        return self._conditional(exec_pk(execution_id), wave_sk(wave_id), update, from_, to, key, decided_by)
 
     def finish_wave(
         self,
@@ -379,12 +416,13 @@ class Ledger:
         to: str,
         key: str,
         sets: Mapping[str, Any] | None = None,
+        decided_by: str | None = None,
     ) -> Outcome:
         """Move a wave to a terminal state and count it on the execution, in one transaction."""
         if to not in TERMINAL_WAVE:
             raise LedgerError(f"{to} is not terminal")
         return self.move_wave(execution_id, wave_id, from_=from_, to=to, key=key, count=1,
-                              sets={"endedAt": self.now(), **(sets or {})})
+                              sets={"endedAt": self.now(), **(sets or {})}, decided_by=decided_by)
 
     def release(self, execution_id: str, wave_id: str, *, released_by: str) -> int | None:
         """Count one met dependency of `wave_id`. Returns the remaining count, or None when this
@@ -533,11 +571,13 @@ class Ledger:
         adds: Mapping[str, Any] | None = None,
         count: int = 0,
         where: Mapping[str, Any] | None = None,
+        decided_by: str | None = None,
     ) -> Outcome:
         """Any wave transition an operator decision makes, terminal or not, in one transaction with
         `count` added to the execution's terminalCount (-1 when a terminal wave is reopened, +1 when a
         wave is closed, 0 between two terminal or two open states). `where`: attributes that must
-        also hold (e.g. `skippedFor`). A redelivery of `key` after the write is a REPLAY."""
+        also hold (e.g. `skippedFor`). A redelivery of `key` after the write is a REPLAY.
+        `decided_by`: the operator command event whose acceptance this is (see `_decided`)."""
         froms = list(from_)
         update = _Update(sets={"status": to, "lastKey": key, **(sets or {})}, adds=dict(adds or {}))
         status = update.name("status")
@@ -563,6 +603,8 @@ class Ledger:
                 "UpdateExpression": "ADD terminalCount :n",
                 "ExpressionAttributeValues": {":n": count},
             }})
+        if decided_by is not None:
+            return self._decided(*items, event_id=decided_by, to=to, key=key)
         try:
             if len(items) == 1:
                 self._table.update_item(Key=items[0]["Update"]["Key"], UpdateExpression=expression,
@@ -736,30 +778,32 @@ class Ledger:
                      f"{try_name} = {update.value(try_number)}")
         return self._guarded_update({"pk": exec_pk(execution_id), "sk": sk}, update, condition)
 
-    # ---- refusals (orchestrator/refusals.py) ------------------------------------------------------
+    # ---- decisions on events (orchestrator/refusals.py) ----------------------------------------
 
     def record_refusal(self, event_id: str, detail_type: str, detail: Mapping[str, Any]) -> dict[str, Any] | None:
-        """Note, once, that event `event_id` was refused, with the event that says so (not yet announced).
-        Returns None when this is the first refusal of the event, else the earlier record."""
+        """Record that event `event_id` is REFUSED, with the event that says so (not yet announced), unless
+        a decision on it is recorded already. Returns None when this is the decision, else the earlier
+        one (REFUSED, or ACCEPTED: a late copy of a command that was carried out)."""
         expires = int((self._clock.now() + self._ttl).timestamp())
         try:
             self._table.put_item(
-                Item={"pk": refusal_pk(event_id), "sk": REFUSAL_SK, "kind": "REFUSAL", "detailType": detail_type,
-                      "detail": json.dumps(detail, separators=(",", ":")), "announced": False, "at": self.now(),
-                      "expiresAt": expires},
+                Item={"pk": decision_pk(event_id), "sk": DECISION_SK, "kind": "DECISION", "decision": REFUSED,
+                      "detailType": detail_type, "detail": json.dumps(detail, separators=(",", ":")),
+                      "announced": False, "at": self.now(), "expiresAt": expires},
                 ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
             if not _is_conditional_failure(exc):
                 raise
-            return self.get_refusal(event_id) or {}
+            return self.get_decision(event_id) or {}
         return None
 
-    def get_refusal(self, event_id: str) -> dict[str, Any] | None:
-        item = self._table.get_item(Key={"pk": refusal_pk(event_id), "sk": REFUSAL_SK}, ConsistentRead=True).get("Item")
+    def get_decision(self, event_id: str) -> dict[str, Any] | None:
+        item = self._table.get_item(Key={"pk": decision_pk(event_id), "sk": DECISION_SK},
+                                    ConsistentRead=True).get("Item")
         return _plain(item) if item else None
 
     def mark_refusal_announced(self, event_id: str) -> None:
-        self._table.update_item(Key={"pk": refusal_pk(event_id), "sk": REFUSAL_SK},
+        self._table.update_item(Key={"pk": decision_pk(event_id), "sk": DECISION_SK},
                                 UpdateExpression="SET announced = :yes", ExpressionAttributeValues={":yes": True})
 
     def command_index(self, command_id: str) -> dict[str, Any] | None:

@@ -139,7 +139,7 @@ def skip_wave_for_stop(rt: Runtime, execution: dict[str, Any], wave_id: str, *, 
 
 def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
               cancel: bool = False, cancelled_by: str | None = None, stopped_by: str | None = None,
-              terminate_on_cancel: bool = False) -> bool:
+              terminate_on_cancel: bool = False, decided_by: str | None = None) -> bool:
     """Nothing new starts: waves not yet started are SKIPPED, running ones finish and are recorded.
     `stopped_by`: the failed wave whose STOP policy this is; `cancelled_by`: who cancelled the plan."""
     execution_id = execution["executionId"]
@@ -154,7 +154,7 @@ def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
     if stopped_by:
         sets["stoppedBy"] = stopped_by
     outcome = rt.ledger.set_execution_status(execution_id, from_=["RUNNING", "PAUSED"], to="STOPPING", key=key,
-                                             sets=sets)
+                                             sets=sets, decided_by=decided_by)
     if outcome is Outcome.REJECTED:
         return False
     stopped = rt.ledger.get_execution(execution_id) or execution

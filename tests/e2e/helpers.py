@@ -57,9 +57,9 @@ def at(value: str) -> datetime:
     return parse_iso(value)
 
 
-def ledger_items(cloud: LocalCloud, *, refusals: bool = False) -> list[dict[str, Any]]:
-    """Every item of the ledger table, in key order (to compare snapshots of the state). The records of
-    refused events (`orchestrator.refusals`), which a refusal writes by design, only with `refusals`."""
+def ledger_items(cloud: LocalCloud, *, decisions: bool = False) -> list[dict[str, Any]]:
+    """Every item of the ledger table, in key order (to compare snapshots of the state). The decisions
+    recorded on events (`orchestrator.refusals`: a refusal writes one by design) only with `decisions`."""
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": cloud.runtime.ledger.table_name} if cloud.runtime else {}
     while True:
@@ -68,8 +68,8 @@ def ledger_items(cloud: LocalCloud, *, refusals: bool = False) -> list[dict[str,
         if "LastEvaluatedKey" not in page:
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    if not refusals:
-        items = [i for i in items if i.get("kind", {}).get("S") != "REFUSAL"]
+    if not decisions:
+        items = [i for i in items if i.get("kind", {}).get("S") != "DECISION"]
     return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
 
 

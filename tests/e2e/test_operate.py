@@ -208,7 +208,8 @@ def test_retry_after_a_critical_failure_relaunches_only_the_failed_server_and_co
     [first] = b["previousAttempts"]
     assert (first["attempt"], first["status"], first["serversLaunched"]) == (1, "FAILED", 1)
     assert "CRITICAL" in first["reason"]
-    assert [(s["sourceServerId"], s["launchStatus"]) for s in first["servers"]] == [(FAILING, "FAILED")]
+    assert [(s["sourceServerId"], s["launchStatus"]) for s in first["servers"]] == [(sid("b", 1), "LAUNCHED"),
+                                                                                  (FAILING, "FAILED")]
     assert first["readyAt"] < first["launchStartedAt"] <= first["endedAt"] <= b["retriedAt"] <= b["readyAt"]
     started = events_of(cloud, "DRSJobStarted", execution_id, "B")
     assert {e.detail["attempt"] for e in started} == {1, 2}
@@ -544,3 +545,68 @@ def test_a_refusal_whose_announcement_was_lost_is_announced_by_the_redelivery(lo
     [rejected] = events_of(cloud, "ControlRejected", execution_id)
     assert rejected.detail["command"] == "PausePlan"
     assert "COMPLETED" in rejected.detail["reason"]
+
+
+def test_a_copy_of_a_refused_command_that_slipped_past_the_check_still_changes_nothing(local_cloud):
+    # GIVEN a RetryWave refused while B launched, and B failed since
+    from events.models import RetryWave
+    from orchestrator import control
+
+    cloud = local_cloud(**{f"drs.servers.{FAILING}.launch": "FAILED"})
+    execution_id = start(cloud, _failing_plan())
+    cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
+    command = RetryWave(execution_id=execution_id, wave_id="B", requested_by="ops")
+    control.retry_wave(cloud.runtime, command, "retry-event-1")
+    assert wait(cloud, execution_id, timeout=60).status == "FAILED"
+
+    # WHEN a concurrent copy, which passed the refused-before check before the refusal was written,
+    # now decides on the failed wave
+    control.retry_wave(cloud.runtime, command, "retry-event-1")
+    cloud.drain()
+
+    # THEN its state change does not go through (one decision per event) and nothing more is announced
+    assert wave_status(cloud, execution_id, "B") == "FAILED"
+    assert _launched(cloud)[FAILING] == 1
+    assert len(events_of(cloud, "ControlRejected", execution_id)) == 1
+
+
+def test_a_late_copy_of_an_accepted_pause_does_not_pause_the_plan_again(local_cloud):
+    # GIVEN a plan paused by PausePlan p1, then resumed
+    cloud = local_cloud()
+    plan = parse_plan({"planId": "late-pause", "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"])]})
+    execution_id = start(cloud, plan)
+    cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "LAUNCHING", timeout=60)
+    pause = _redelivery("PausePlan", {"executionId": execution_id, "requestedBy": "ops"}, "pause-event-1")
+    cloud.lambdas.invoke("control", pause)
+    assert execution(cloud, execution_id)["status"] == "PAUSED"
+    cloud.lambdas.invoke("control", _redelivery("ResumePlan", {"executionId": execution_id, "requestedBy": "ops"},
+                                                "resume-event-1"))
+    assert execution(cloud, execution_id)["status"] == "RUNNING"
+
+    # WHEN a late copy of p1 arrives
+    cloud.lambdas.invoke("control", pause)
+
+    # THEN the plan runs on to the end, and the accepted command is not reported as rejected
+    assert execution(cloud, execution_id)["status"] == "RUNNING"
+    assert wait(cloud, execution_id, timeout=60).status == "COMPLETED"
+    assert events_of(cloud, "ControlRejected", execution_id) == []
+
+
+def test_a_wave_of_150_failed_servers_can_be_retried(local_cloud):
+    # GIVEN a wave whose 150 CRITICAL servers all failed to launch (a clause per server in one update
+    # expression would be over DynamoDB's 4 KB limit)
+    servers = [sid("big", n) for n in range(150)]
+    cloud = local_cloud(**{f"drs.servers.{server}.launch": "FAILED" for server in servers})
+    execution_id = start(cloud, parse_plan({"planId": "big-retry", "waves": [wave("A", servers)]}))
+    assert wait(cloud, execution_id, timeout=120).status == "FAILED"
+
+    # WHEN an operator retries it
+    cloud.lambdas.invoke("control", _redelivery("RetryWave", {"executionId": execution_id, "waveId": "A",
+                                                              "requestedBy": "ops"}, "big-retry-1"))
+
+    # THEN it runs again with every server
+    assert events_of(cloud, "ControlRejected", execution_id) == []
+    a = ledger_waves(cloud, execution_id)["A"]
+    assert (a["status"], a["attempt"], len(a["launchServers"])) == ("READY", 2, 150)
+    assert {s["launchStatus"] for s in a["servers"].values()} == {"NOT_STARTED"}
+    assert len(a["previousAttempts"][0]["servers"]) == 150
