@@ -125,7 +125,8 @@ def _dynamodb_transactions_back_up_items() -> None:
     """moto deep-copies every table a transaction touches, to roll back on failure: the cost of a
     TransactWriteItems grows with the whole table (33 ms on a 100-wave ledger, 7 ms on an empty one).
     Backing up only the items the transaction names, and restoring them on failure, rolls back the same
-    writes. moto's own backup is made cheap by letting its table copy be the table itself."""
+    writes. moto's own backup is made cheap by letting its table copy be the table itself. (A table with a
+    stream would keep the stream records of a rolled-back transaction; the ledger has no stream.)"""
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table

@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from botocore.exceptions import ClientError
+
 from events.models import PlanCancelled, RecoveryInstancesTerminated, TerminationTick, WaveFailed
 from orchestrator import capacity
+from orchestrator.bus import PublishError
 from orchestrator.capacity import Admission
 from orchestrator.drs import DrsConflict, DrsQuotaExceeded
 from orchestrator.execution import frozen_plan
@@ -39,6 +42,7 @@ class Termination:
     job_ids: list[str] = field(default_factory=list)
     deferred: bool = False  # no DRS capacity now
     refused: str | None = None
+    unannounced: str | None = None  # why RecoveryInstancesTerminated could not be published (best effort)
 
 
 def _our_instances(rt: Runtime, execution_id: str, wave_ids: list[str] | None,
@@ -56,32 +60,60 @@ def _our_instances(rt: Runtime, execution_id: str, wave_ids: list[str] | None,
                   if i.get("jobID") in job_ids and i.get("ec2InstanceState") not in GONE)
 
 
+def _terminate_job(rt: Runtime, batch: list[str], ref: str) -> str | None:
+    """One TerminateRecoveryInstances job for `batch`, admitted in the DRS capacity record first. Returns
+    its job id, or None when DRS has no room now. DrsConflict (some of the batch are in a terminate job
+    already) is raised; the capacity this call took is given back, but not one an earlier call holds
+    for the same batch (its job may be running: the reconcile releases it when it ends)."""
+    key = "term-" + hashlib.sha256("|".join(batch).encode()).hexdigest()[:32]
+    admission = capacity.admit(rt, key, len(batch), ref=ref, kind="TERMINATE", behind_queue=False)
+    if admission is Admission.FULL:
+        return None
+    try:
+        job = rt.drs.terminate_recovery_instances(batch)
+    except (DrsConflict, DrsQuotaExceeded) as exc:
+        if admission is Admission.ADMITTED:
+            capacity.release(rt, key)
+        if isinstance(exc, DrsQuotaExceeded):
+            return None
+        raise
+    capacity.note_job(rt, key, job["jobID"])  # released by the capacity reconcile once it ends
+    return str(job["jobID"])
+
+
 def terminate(rt: Runtime, execution: dict[str, Any], *, reason: Reason, wave_id: str | None = None,
-              attempt: int | None = None) -> Termination:
-    """Terminate the recovery instances the execution (or one wave of it) launched and still runs."""
+              attempt: int | None = None, announce_best_effort: bool = False) -> Termination:
+    """Terminate the recovery instances the execution (or one wave of it) launched and still runs.
+    `announce_best_effort`: a publishing failure of RecoveryInstancesTerminated is reported in the result
+    instead of raised (an operator's `drs-orch cleanup`: the bus takes orchestrator events only from the
+    orchestrator's roles; the ledger records the termination either way)."""
     execution_id = execution["executionId"]
     instances = _our_instances(rt, execution_id, [wave_id] if wave_id else None, attempt)
     result = Termination()
     per_job = capacity.quotas(rt).servers_per_job
+    ref = f"{execution_id}/{wave_id or '*'}"
     for start in range(0, len(instances), per_job):
         batch = instances[start : start + per_job]
-        key = "term-" + hashlib.sha256("|".join(batch).encode()).hexdigest()[:32]
-        if capacity.admit(rt, key, len(batch), ref=f"{execution_id}/{wave_id or '*'}", kind="TERMINATE",
-                          behind_queue=False) is Admission.FULL:
-            result.deferred = True
-            break
         try:
-            job = rt.drs.terminate_recovery_instances(batch)
-        except DrsConflict:  # already being terminated (a duplicate): nothing to do
-            capacity.release(rt, key)
-            continue
-        except DrsQuotaExceeded:
-            capacity.release(rt, key)
-            result.deferred = True
+            job_id = _terminate_job(rt, batch, ref)
+            started = [(batch, job_id)]
+        except DrsConflict:  # some are being terminated already (a duplicate): the others one at a time
+            started = []
+            for instance in batch:
+                try:
+                    started.append(([instance], _terminate_job(rt, [instance], ref)))
+                except DrsConflict:
+                    continue
+                if started[-1][1] is None:
+                    break
+        for instance_ids, job in started:
+            if job is None:
+                result.deferred = True
+                break
+            result.instance_ids.extend(instance_ids)
+            result.job_ids.append(job)
+        if result.deferred:
             break
-        capacity.note_job(rt, key, job["jobID"])  # released by the capacity reconcile once it ends
-        result.instance_ids.extend(batch)
-        result.job_ids.append(job["jobID"])
     if result.instance_ids:
         scope = wave_id or "EXECUTION"
         rt.ledger.record_termination(execution_id, f"{scope}#{rt.ledger.now()}", {
@@ -90,9 +122,16 @@ def terminate(rt: Runtime, execution: dict[str, Any], *, reason: Reason, wave_id
         metrics.add_metric(name="RecoveryInstancesTerminated", unit="Count", value=len(result.instance_ids))
         logger.info("recovery instances terminated", reason=reason, wave_id=wave_id,
                     instances=len(result.instance_ids))
-        rt.bus.publish(RecoveryInstancesTerminated(
+        announcement = RecoveryInstancesTerminated(
             execution_id=execution_id, plan_id=execution["planId"], wave_id=wave_id, reason=reason,
-            job_ids=result.job_ids, recovery_instance_ids=result.instance_ids))
+            job_ids=result.job_ids, recovery_instance_ids=result.instance_ids)
+        try:
+            rt.bus.publish(announcement)
+        except (ClientError, PublishError) as exc:
+            if not announce_best_effort:
+                raise
+            result.unannounced = str(exc)
+            logger.warning("RecoveryInstancesTerminated not published", error=str(exc))
     return result
 
 
@@ -116,7 +155,7 @@ def on_wave_failed(rt: Runtime, detail: WaveFailed) -> None:
                RETRY_SECONDS)
 
 
-def terminate_cancelled_drill(rt: Runtime, execution: dict[str, Any]) -> None:
+def terminate_cancelled_drill(rt: Runtime, execution: dict[str, Any], *, tick: int = 1) -> None:
     """A drill cancelled with `terminateDrillInstances`: terminate what it launched. Called when the
     cancel is accepted (the instances up by then) and again when the plan has ended CANCELLED (the ones
     the jobs running at the cancel launched afterwards); each call terminates only what still runs."""
@@ -124,7 +163,7 @@ def terminate_cancelled_drill(rt: Runtime, execution: dict[str, Any]) -> None:
         return
     if terminate(rt, execution, reason="CANCEL").deferred:
         _again(rt, TerminationTick(execution_id=execution["executionId"], plan_id=execution["planId"],
-                                   reason="CANCEL"), RETRY_SECONDS)
+                                   reason="CANCEL", tick=tick), RETRY_SECONDS)
 
 
 def on_plan_cancelled(rt: Runtime, detail: PlanCancelled) -> None:
@@ -147,7 +186,8 @@ def on_tick(rt: Runtime, tick: TerminationTick) -> None:
             return
         result = terminate(rt, execution, reason="TIME_TO_LIVE")
     elif tick.reason == "CANCEL":
-        result = terminate(rt, execution, reason="CANCEL")
+        terminate_cancelled_drill(rt, execution, tick=tick.tick)  # drills cancelled with terminateDrillInstances
+        return
     else:
         result = terminate(rt, execution, reason="ROLLBACK", wave_id=tick.wave_id, attempt=tick.attempt)
     if result.deferred:
@@ -162,4 +202,4 @@ def cleanup(rt: Runtime, execution_id: str, *, include_recovery: bool = False) -
     if execution["mode"] == "RECOVERY" and not include_recovery:
         return Termination(refused="a RECOVERY execution runs production: its instances are kept "
                                    "(add --include-recovery to terminate them anyway)")
-    return terminate(rt, execution, reason="CLEANUP")
+    return terminate(rt, execution, reason="CLEANUP", announce_best_effort=True)

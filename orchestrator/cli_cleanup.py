@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 
 def cleanup(
@@ -32,6 +33,9 @@ def cleanup(
     if result.instance_ids:
         console.print(f"terminating {len(result.instance_ids)} recovery instance(s) of {execution_id} "
                       f"(DRS job(s) {', '.join(result.job_ids)})")
+    if result.unannounced:
+        err.print("[yellow]the ledger records the termination, but its RecoveryInstancesTerminated event was not "
+                  f"published: {escape(result.unannounced)}[/yellow]")
     if result.deferred:
         err.print("[yellow]DRS quotas are in use: some instances were not terminated yet; run cleanup again "
                   "in a minute.[/yellow]")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
+from events.models import Mode
 from localcloud.runner import run_plan, start, wait
 from orchestrator.cli import app
 from orchestrator.plan import parse_plan
@@ -317,3 +319,98 @@ def test_drs_orch_cleanup_terminates_a_drills_instances_once(local_cloud):
     assert "nothing to terminate" in second.output
     cloud.run_until(lambda: not _running_instances(cloud, servers), timeout=30)
     assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 1
+
+
+# ---- termination edge cases: a duplicate within DRS's lag, a mixed batch, a refused publish ----------
+
+
+def _completed_drill(local_cloud: Any, *servers: str) -> tuple[Any, Any]:
+    cloud = local_cloud()
+    plan = parse_plan({"planId": "term-edges", "waves": [wave("A", list(servers))]})
+    result = run_plan(cloud, plan)
+    assert result.status == "COMPLETED"
+    return cloud, cloud.runtime.ledger.get_execution(result.execution_id)
+
+
+def _instance_of(cloud: Any, server: str) -> str:
+    [instance] = cloud.runtime.drs.describe_recovery_instances(source_server_ids=[server])
+    return str(instance["recoveryInstanceID"])
+
+
+def test_a_duplicate_terminate_keeps_the_capacity_the_running_terminate_job_holds(local_cloud):
+    # GIVEN a terminate job started for an instance (its capacity held in the shared record)
+    from orchestrator import cleanup
+    from orchestrator.drs import DrsConflict
+
+    cloud, _execution = _completed_drill(local_cloud, sid("a", 1))
+    batch = [_instance_of(cloud, sid("a", 1))]
+    assert cleanup._terminate_job(cloud.runtime, batch, "test")
+    held = cloud.runtime.ledger.capacity_item()
+
+    # WHEN a duplicate asks for the same batch before DRS shows the instance shutting down
+    with pytest.raises(DrsConflict):
+        cleanup._terminate_job(cloud.runtime, batch, "test")
+
+    # THEN the running job's capacity is still counted (it is released when the job ends)
+    after = cloud.runtime.ledger.capacity_item()
+    assert (after["activeJobs"], after["activeServers"]) == (held["activeJobs"], held["activeServers"]) == (1, 1)
+
+
+def test_a_batch_with_an_instance_already_terminating_terminates_the_others(local_cloud, monkeypatch):
+    # GIVEN two instances of a drill, one of them already in a terminate job
+    from orchestrator import cleanup
+
+    cloud, execution = _completed_drill(local_cloud, sid("a", 1), sid("a", 2))
+    first, second = _instance_of(cloud, sid("a", 1)), _instance_of(cloud, sid("a", 2))
+    cleanup._terminate_job(cloud.runtime, [first], "test")
+    # (DRS lists an instance as running for a while after a terminate: both are still "ours to terminate")
+    monkeypatch.setattr(cleanup, "_our_instances", lambda *args: sorted([first, second]))
+
+    # WHEN the drill is cleaned up
+    result = cleanup.terminate(cloud.runtime, execution, reason="CLEANUP")
+
+    # THEN DRS refused the batch, and the other instance was terminated on its own
+    assert result.instance_ids == [second]
+    assert not result.deferred
+    assert _running_instances(cloud, {sid("a", 1), sid("a", 2)}) == []
+
+
+def test_a_cancel_tick_never_terminates_a_recovery_executions_instances(local_cloud):
+    # GIVEN a completed RECOVERY execution (production instances)
+    from events.models import TerminationTick
+    from orchestrator import cleanup
+
+    cloud = local_cloud()
+    plan = parse_plan({"planId": "prod", "waves": [wave("A", [sid("a", 1)])]})
+    result = run_plan(cloud, plan, mode=Mode.RECOVERY, confirm=True)
+    assert result.status == "COMPLETED"
+
+    # WHEN a CANCEL termination tick arrives for it (stray or forged)
+    cleanup.on_tick(cloud.runtime, TerminationTick(execution_id=result.execution_id, plan_id="prod",
+                                                   reason="CANCEL"))
+
+    # THEN nothing is terminated
+    assert len(_running_instances(cloud, {sid("a", 1)})) == 1
+    assert cloud.drs.stats.calls.get("TerminateRecoveryInstances", 0) == 0
+
+
+def test_cleanup_reports_an_announcement_the_bus_refused_instead_of_failing(local_cloud, monkeypatch):
+    # GIVEN an operator whose role may not publish orchestrator events (the bus policy)
+    from orchestrator import cleanup
+    from orchestrator.bus import PublishError
+
+    cloud, execution = _completed_drill(local_cloud, sid("a", 1))
+
+    def refused(*details: Any) -> None:
+        raise PublishError("PutEvents rejected 1 entries: [('RecoveryInstancesTerminated', 'AccessDenied')]")
+
+    monkeypatch.setattr(cloud.runtime.bus, "publish", refused)
+
+    # WHEN they clean up the drill
+    result = cleanup.cleanup(cloud.runtime, execution["executionId"])
+
+    # THEN the instance is terminated and recorded, and the missing event is reported, not raised
+    assert len(result.instance_ids) == 1
+    assert result.unannounced is not None
+    assert "AccessDenied" in result.unannounced
+    assert cloud.runtime.ledger.list_terminations(execution["executionId"])
