@@ -83,41 +83,31 @@ class OrchestratorBus(Construct):
                     },
                 )
             )
-        deny_conditions: dict[str, dict[str, object]] = {
-            "ForAnyValue:StringEquals": {"events:detail-type": list(CONTROL_EVENTS)},
-            # AWS services acting for themselves (an archive replay) are not publishers.
-            "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
-        }
-        if self.publisher_principals:
-            deny_conditions["ArnNotLike"] = {"aws:PrincipalArn": self.publisher_principals}
-        self.bus.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="OnlyPublishersSendControlEvents",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["events:PutEvents"],
-                resources=[self.bus.event_bus_arn],
-                conditions=deny_conditions,
-            )
-        )
+        self._deny_all_but("OnlyPublishersSendControlEvents", list(CONTROL_EVENTS), self.publisher_principals)
 
     def only_the_orchestrator_sends(self, role_arns: Sequence[str]) -> None:
         """Deny every other principal the choreography's own detail types (WaveReady, PostLaunchDone,
         DRSJobCompleted, the scheduler's ticks such as ApprovalTimeout, ...): a forged one could release,
-        close or fail a wave. `role_arns`: the roles of the functions that publish, and the scheduler's.
-        AWS services acting for themselves (an archive replay) are not concerned."""
+        close or fail a wave. `role_arns`: the roles of the functions that publish, and the scheduler's."""
         internal = sorted(set(schema_detail_types()) - set(CONTROL_EVENTS))
+        self._deny_all_but("OnlyTheOrchestratorSendsItsEvents", internal, list(role_arns))
+
+    def _deny_all_but(self, sid: str, detail_types: list[str], principal_arns: list[str]) -> None:
+        """PutEvents of `detail_types` is denied to every principal but `principal_arns` (to everyone when
+        there are none). AWS services acting for themselves (an archive replay) are not concerned."""
+        conditions: dict[str, dict[str, object]] = {
+            "ForAnyValue:StringEquals": {"events:detail-type": detail_types},
+            "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+        }
+        if principal_arns:
+            conditions["ArnNotLike"] = {"aws:PrincipalArn": principal_arns}
         self.bus.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="OnlyTheOrchestratorSendsItsEvents",
+                sid=sid,
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
                 actions=["events:PutEvents"],
                 resources=[self.bus.event_bus_arn],
-                conditions={
-                    "ForAnyValue:StringEquals": {"events:detail-type": internal},
-                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
-                    "ArnNotLike": {"aws:PrincipalArn": list(role_arns)},
-                },
+                conditions=conditions,
             )
         )
