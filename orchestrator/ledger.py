@@ -104,9 +104,20 @@ def _dynamo(value: Any) -> Any:
     return value
 
 
+_CONDITION_REASONS = frozenset({"None", "ConditionalCheckFailed"})
+
+
 def _is_conditional_failure(exc: ClientError) -> bool:
+    """A condition did not hold. A transaction cancelled for another reason (TransactionConflict with a
+    concurrent write, throttling, validation) is not one: it is raised, so its event is retried rather
+    than taken for a state that does not fit."""
     code = exc.response.get("Error", {}).get("Code", "")
-    return code in {"ConditionalCheckFailedException", "TransactionCanceledException"}
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    reasons = {str(r.get("Code")) for r in exc.response.get("CancellationReasons") or []}
+    return not reasons or (reasons <= _CONDITION_REASONS and "ConditionalCheckFailed" in reasons)
 
 
 @dataclass
@@ -952,20 +963,22 @@ class Ledger:
             return "HELD" if holder in self.capacity_item() else "FULL"
         return "ADMITTED"
 
-    def capacity_release(self, holder: str) -> dict[str, Any] | None:
+    def capacity_release(self, holder: str, *, unstarted_only: bool = False) -> dict[str, Any] | None:
         """Give back what `holder` was admitted with (once). Returns the capacity item after the write, or
-        None when the holder held nothing (already released)."""
+        None when the holder held nothing (already released). `unstarted_only`: only while no job id is
+        noted on it (a job another call started with it still runs)."""
         for _ in range(5):
             item = self.capacity_item()
             held = item.get(holder)
-            if not isinstance(held, dict):
+            if not isinstance(held, dict) or (unstarted_only and held.get("jobId")):
                 return None
             servers = int(held.get("servers", 0))
             try:
                 response = self._table.update_item(
                     Key={"pk": CAPACITY_PK, "sk": CAPACITY_SK},
                     UpdateExpression="ADD activeJobs :minus, activeServers :n REMOVE #h",
-                    ConditionExpression="#h.servers = :servers",
+                    ConditionExpression="#h.servers = :servers"
+                    + (" AND attribute_not_exists(#h.jobId)" if unstarted_only else ""),
                     ExpressionAttributeNames={"#h": holder},
                     ExpressionAttributeValues={":minus": -1, ":n": -servers, ":servers": servers},
                     ReturnValues="ALL_NEW",

@@ -77,3 +77,31 @@ def test_release_counts_each_dependency_once(ledger: Ledger) -> None:
     assert ledger.release(EXECUTION, "d", released_by="b") is None  # duplicate
     assert ledger.release(EXECUTION, "d", released_by="c") == 0
     assert (ledger.get_wave(EXECUTION, "d") or {})["status"] == "PENDING"  # READY is the caller's next write
+
+
+# ---- what counts as "the condition did not hold" ------------------------------------------------------
+
+
+def _client_error(code: str, reasons: list[str] | None = None) -> Any:
+    from botocore.exceptions import ClientError
+
+    response: dict[str, Any] = {"Error": {"Code": code, "Message": "m"}}
+    if reasons is not None:
+        response["CancellationReasons"] = [{"Code": r} for r in reasons]
+    return ClientError(response, "TransactWriteItems")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("code", "reasons", "conditional"), [
+    ("ConditionalCheckFailedException", None, True),
+    ("TransactionCanceledException", ["ConditionalCheckFailed", "None"], True),
+    ("TransactionCanceledException", ["None", "TransactionConflict"], False),  # a concurrent write: retry
+    ("TransactionCanceledException", ["ThrottlingError", "None"], False),
+    ("TransactionCanceledException", ["ConditionalCheckFailed", "ValidationError"], False),
+    ("ProvisionedThroughputExceededException", None, False),
+])
+def test_only_a_condition_that_did_not_hold_is_a_conditional_failure(
+    code: str, reasons: list[str] | None, conditional: bool
+) -> None:
+    from orchestrator.ledger import _is_conditional_failure
+
+    assert _is_conditional_failure(_client_error(code, reasons)) is conditional
