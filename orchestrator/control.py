@@ -32,7 +32,14 @@ from orchestrator import cleanup
 from orchestrator.execution import frozen_plan
 from orchestrator.ledger import NOT_STARTED_WAVE, Outcome
 from orchestrator.observability import logger, metrics
-from orchestrator.progress import close_plan_if_done, make_ready, release_dependents, reopen_skipped_for, stop_plan
+from orchestrator.progress import (
+    close_plan_if_done,
+    make_ready,
+    release_dependents,
+    reopen_skipped_for,
+    skip_not_started,
+    stop_plan,
+)
 from orchestrator.refusals import refuse, refused_before
 from orchestrator.runtime import Runtime
 
@@ -94,6 +101,8 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
                          cancelled_by=command.requested_by,
                          terminate_on_cancel=command.terminate_drill_instances, decided_by=event_id):
             return
+    elif execution["status"] == "STOPPING":  # a redelivery: finish the skips a crash may have cut short
+        skip_not_started(rt, command.execution_id, key=event_id)
     # what is up now; what the running jobs launch later goes when the plan has ended (PlanCancelled)
     cleanup.terminate_cancelled_drill(rt, rt.ledger.get_execution(command.execution_id) or execution)
     close_plan_if_done(rt, command.execution_id, key=event_id)

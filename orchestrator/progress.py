@@ -157,12 +157,21 @@ def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
                                              sets=sets, decided_by=decided_by)
     if outcome is Outcome.REJECTED:
         return False
-    stopped = rt.ledger.get_execution(execution_id) or execution
-    for wave in waves:
+    skip_not_started(rt, execution_id, key=key)
+    return True
+
+
+def skip_not_started(rt: Runtime, execution_id: str, *, key: str) -> None:
+    """The stop's follow-up: every wave not started yet is SKIPPED (each once, keyed by the stop's `key`;
+    a redelivery of the stop after a crash finishes what the first delivery did not)."""
+    stopped = rt.ledger.get_execution(execution_id)
+    if stopped is None:
+        return
+    reason = str(stopped.get("stopReason") or f"plan is {stopped['status']}")
+    for wave in rt.ledger.list_waves(execution_id):
         if wave["status"] in NOT_STARTED_WAVE:
             skip_wave(rt, stopped, wave["waveId"], reason=reason, because_of=None, key=f"{key}:{wave['waveId']}",
-                      skipped_for=stopped_by)
-    return True
+                      skipped_for=stopped.get("stoppedBy"))
 
 
 def satisfies_dependents(wave: dict[str, Any]) -> bool:

@@ -610,3 +610,35 @@ def test_a_wave_of_150_failed_servers_can_be_retried(local_cloud):
     assert (a["status"], a["attempt"], len(a["launchServers"])) == ("READY", 2, 150)
     assert {s["launchStatus"] for s in a["servers"].values()} == {"NOT_STARTED"}
     assert len(a["previousAttempts"][0]["servers"]) == 150
+
+
+def test_a_cancel_redelivered_after_a_crash_skips_what_the_first_delivery_did_not(local_cloud, monkeypatch):
+    # GIVEN A -> B -> C, A launching, and a CancelPlan whose first delivery dies after the plan is
+    # STOPPING but before it skipped the waves not started
+    from orchestrator import progress
+
+    cloud = local_cloud()
+    plan = parse_plan({"planId": "cancel-crash", "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"]),
+                                                           wave("C", [sid("c", 1)], ["B"])]})
+    execution_id = start(cloud, plan)
+    cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "LAUNCHING", timeout=60)
+    cancel = _redelivery("CancelPlan", {"executionId": execution_id, "requestedBy": "bob"}, "cancel-event-1")
+    skip = progress.skip_wave
+
+    def dies(*args, **kwargs):
+        raise RuntimeError("the function died")
+
+    monkeypatch.setattr(progress, "skip_wave", dies)
+    with pytest.raises(RuntimeError):
+        cloud.lambdas.invoke("control", cancel)
+    monkeypatch.setattr(progress, "skip_wave", skip)
+    assert execution(cloud, execution_id)["status"] == "STOPPING"
+
+    # WHEN the CancelPlan is delivered again
+    cloud.lambdas.invoke("control", cancel)
+
+    # THEN B and C are skipped, A finishes, and the plan ends CANCELLED (it no longer waits forever)
+    assert wait(cloud, execution_id, timeout=60).status == "CANCELLED"
+    waves = ledger_waves(cloud, execution_id)
+    assert [waves[w]["status"] for w in "ABC"] == ["COMPLETED", "SKIPPED", "SKIPPED"]
+    assert _launched(cloud) == Counter({sid("a", 1): 1})
