@@ -73,9 +73,10 @@ def note_job(rt: Runtime, key: str, job_id: str) -> None:
     rt.ledger.capacity_note_job(holder(key), job_id)
 
 
-def release(rt: Runtime, key: str) -> bool:
-    """Give the job's capacity back (idempotent); start what is parked soon."""
-    after = rt.ledger.capacity_release(holder(key))
+def release(rt: Runtime, key: str, *, unstarted_only: bool = False) -> bool:
+    """Give the job's capacity back (idempotent); start what is parked soon. `unstarted_only`: only if no
+    job was noted on the admission (another call may have started the job with it)."""
+    after = rt.ledger.capacity_release(holder(key), unstarted_only=unstarted_only)
     if after is None:
         return False
     logger.debug("DRS capacity released", launch_key=key, active_jobs=after.get("activeJobs"))

@@ -73,12 +73,29 @@ def _terminate_job(rt: Runtime, batch: list[str], ref: str) -> str | None:
         job = rt.drs.terminate_recovery_instances(batch)
     except (DrsConflict, DrsQuotaExceeded) as exc:
         if admission is Admission.ADMITTED:
-            capacity.release(rt, key)
+            capacity.release(rt, key, unstarted_only=True)
         if isinstance(exc, DrsQuotaExceeded):
             return None
         raise
     capacity.note_job(rt, key, job["jobID"])  # released by the capacity reconcile once it ends
     return str(job["jobID"])
+
+
+def _terminate_jobs(rt: Runtime, batch: list[str], ref: str) -> list[tuple[list[str], str | None]]:
+    """Terminate `batch` in as few jobs as DRS takes: when some of it is in a terminate job already (a
+    duplicate), each half is tried again, down to the single instances DRS refuses, so a few instances
+    already terminating cost a few extra jobs, not one per instance. A job id None: no capacity now
+    (nothing after it was tried)."""
+    try:
+        return [(batch, _terminate_job(rt, batch, ref))]
+    except DrsConflict:
+        if len(batch) == 1:
+            return []
+    half = len(batch) // 2
+    first = _terminate_jobs(rt, batch[:half], ref)
+    if first and first[-1][1] is None:
+        return first
+    return first + _terminate_jobs(rt, batch[half:], ref)
 
 
 def terminate(rt: Runtime, execution: dict[str, Any], *, reason: Reason, wave_id: str | None = None,
@@ -94,19 +111,7 @@ def terminate(rt: Runtime, execution: dict[str, Any], *, reason: Reason, wave_id
     ref = f"{execution_id}/{wave_id or '*'}"
     for start in range(0, len(instances), per_job):
         batch = instances[start : start + per_job]
-        try:
-            job_id = _terminate_job(rt, batch, ref)
-            started = [(batch, job_id)]
-        except DrsConflict:  # some are being terminated already (a duplicate): the others one at a time
-            started = []
-            for instance in batch:
-                try:
-                    started.append(([instance], _terminate_job(rt, [instance], ref)))
-                except DrsConflict:
-                    continue
-                if started[-1][1] is None:
-                    break
-        for instance_ids, job in started:
+        for instance_ids, job in _terminate_jobs(rt, batch, ref):
             if job is None:
                 result.deferred = True
                 break

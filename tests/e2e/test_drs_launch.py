@@ -356,23 +356,25 @@ def test_a_duplicate_terminate_keeps_the_capacity_the_running_terminate_job_hold
     assert (after["activeJobs"], after["activeServers"]) == (held["activeJobs"], held["activeServers"]) == (1, 1)
 
 
-def test_a_batch_with_an_instance_already_terminating_terminates_the_others(local_cloud, monkeypatch):
-    # GIVEN two instances of a drill, one of them already in a terminate job
+def test_a_batch_with_an_instance_already_terminating_terminates_the_others_in_few_jobs(local_cloud, monkeypatch):
+    # GIVEN eight instances of a drill, one of them already in a terminate job
     from orchestrator import cleanup
 
-    cloud, execution = _completed_drill(local_cloud, sid("a", 1), sid("a", 2))
-    first, second = _instance_of(cloud, sid("a", 1)), _instance_of(cloud, sid("a", 2))
-    cleanup._terminate_job(cloud.runtime, [first], "test")
-    # (DRS lists an instance as running for a while after a terminate: both are still "ours to terminate")
-    monkeypatch.setattr(cleanup, "_our_instances", lambda *args: sorted([first, second]))
+    servers = [sid("a", n) for n in range(8)]
+    cloud, execution = _completed_drill(local_cloud, *servers)
+    instances = sorted(_instance_of(cloud, server) for server in servers)
+    cleanup._terminate_job(cloud.runtime, [instances[0]], "test")
+    # (DRS lists an instance as running for a while after a terminate: all are still "ours to terminate")
+    monkeypatch.setattr(cleanup, "_our_instances", lambda *args: list(instances))
 
     # WHEN the drill is cleaned up
     result = cleanup.terminate(cloud.runtime, execution, reason="CLEANUP")
 
-    # THEN DRS refused the batch, and the other instance was terminated on its own
-    assert result.instance_ids == [second]
+    # THEN DRS refused the whole batch, and the seven others went in halves: three jobs, not seven
+    assert sorted(result.instance_ids) == instances[1:]
+    assert len(result.job_ids) == 3
     assert not result.deferred
-    assert _running_instances(cloud, {sid("a", 1), sid("a", 2)}) == []
+    assert _running_instances(cloud, set(servers)) == []
 
 
 def test_a_cancel_tick_never_terminates_a_recovery_executions_instances(local_cloud):
