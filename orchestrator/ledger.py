@@ -174,6 +174,10 @@ class Ledger:
     def now(self) -> str:
         return iso(self._clock.now())
 
+    def _expires_at(self) -> int:
+        """The TTL attribute's value for an item that expires with a finished execution (epoch seconds)."""
+        return int((self._clock.now() + self._ttl).timestamp())
+
     # ---- reads ---------------------------------------------------------------------------------
 
     def get_execution(self, execution_id: str) -> dict[str, Any] | None:
@@ -293,7 +297,7 @@ class Ledger:
     ) -> Outcome:
         """`decided_by`: the operator command event whose acceptance this is (see `_decided`)."""
         update = _Update(sets={"status": to, "lastKey": key, **(sets or {})})
-        expires = int((self._clock.now() + self._ttl).timestamp())
+        expires = self._expires_at()
         if to in EXECUTION_FINAL:
             update.sets["endedAt"] = self.now()
             update.sets["expiresAt"] = expires
@@ -367,7 +371,7 @@ class Ledger:
         transaction with the record that the command event `event_id` was ACCEPTED. Only one decision is
         ever recorded per event: a command refused before, or already accepted, changes nothing here. A
         redelivery that finds the item as this command left it is a REPLAY (its follow-ups may be redone)."""
-        expires = int((self._clock.now() + self._ttl).timestamp())
+        expires = self._expires_at()
         decision = {"Put": {
             "TableName": self.table_name,
             "Item": _dynamo({"pk": decision_pk(event_id), "sk": DECISION_SK, "kind": "DECISION",
@@ -776,7 +780,7 @@ class Ledger:
                     expected: int, sets: Mapping[str, Any], index: Mapping[str, Any]) -> bool:
         """SENDING -> RUNNING with the command ids (and an index item per command, so an SSM status
         event finds its script). Returns False when the send was already recorded or superseded."""
-        expires = int((self._clock.now() + self._ttl).timestamp())
+        expires = self._expires_at()
         with self._table.batch_writer() as batch:
             for command_id in command_ids:
                 batch.put_item(Item={"pk": command_pk(command_id), "sk": COMMAND_SK, "kind": "COMMAND",
@@ -795,7 +799,7 @@ class Ledger:
         """Record that event `event_id` is REFUSED, with the event that says so (not yet announced), unless
         a decision on it is recorded already. Returns None when this is the decision, else the earlier
         one (REFUSED, or ACCEPTED: a late copy of a command that was carried out)."""
-        expires = int((self._clock.now() + self._ttl).timestamp())
+        expires = self._expires_at()
         try:
             self._table.put_item(
                 Item={"pk": decision_pk(event_id), "sk": DECISION_SK, "kind": "DECISION", "decision": REFUSED,
