@@ -157,18 +157,20 @@ def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
                                              sets=sets, decided_by=decided_by)
     if outcome is Outcome.REJECTED:
         return False
-    skip_not_started(rt, execution_id, key=key)
+    skip_not_started(rt, execution_id, key=key, waves=waves)
     return True
 
 
-def skip_not_started(rt: Runtime, execution_id: str, *, key: str) -> None:
+def skip_not_started(rt: Runtime, execution_id: str, *, key: str,
+                     waves: list[dict[str, Any]] | None = None) -> None:
     """The stop's follow-up: every wave not started yet is SKIPPED (each once, keyed by the stop's `key`;
-    a redelivery of the stop after a crash finishes what the first delivery did not)."""
+    a redelivery of the stop after a crash finishes what the first delivery did not). `waves`: the
+    execution's waves when the caller has just read them."""
     stopped = rt.ledger.get_execution(execution_id)
     if stopped is None:
         return
     reason = str(stopped.get("stopReason") or f"plan is {stopped['status']}")
-    for wave in rt.ledger.list_waves(execution_id):
+    for wave in waves if waves is not None else rt.ledger.list_waves(execution_id):
         if wave["status"] in NOT_STARTED_WAVE:
             skip_wave(rt, stopped, wave["waveId"], reason=reason, because_of=None, key=f"{key}:{wave['waveId']}",
                       skipped_for=stopped.get("stoppedBy"))
