@@ -332,7 +332,8 @@ class LocalCloud:
             expression = str(params.get("ScheduleExpression", ""))
             if expression.startswith("at("):
                 at = datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
-                self._schedules[str(params["Name"])] = at
+                # a name that exists already is refused (ConflictException): the first schedule stands
+                self._schedules.setdefault(str(params["Name"]), at)
 
         def schedule_deleted(params: dict[str, Any], **_: Any) -> None:
             self._schedules.pop(str(params.get("Name")), None)
