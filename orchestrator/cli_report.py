@@ -28,7 +28,6 @@ def report(
 ) -> None:
     """Read a run's execution report from the ledger on AWS (a local run: `run --report`)."""
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
 
     from orchestrator.clock import SystemClock
     from orchestrator.ledger import Ledger
@@ -43,11 +42,9 @@ def report(
     try:
         ledger = Ledger(boto3.resource("dynamodb", region_name=region).Table(table), SystemClock())
         data: dict[str, Any] | None = build_report(ledger, execution_id)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise fail(f"ledger table {table}: {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
-    except BotoCoreError as exc:
-        raise fail(f"ledger table {table}: {exc}") from None
+    except Exception as exc:  # an AWS error becomes one line at the CLI's entry (orchestrator/cli_errors.py)
+        exc.add_note(f"ledger table {table}")
+        raise
     if data is None:
         raise fail(f"no execution {execution_id} in the ledger table {table}")
     data.pop("events", None)  # the ledger does not keep them; the bus archive does
