@@ -232,13 +232,15 @@ def _run_local(plan: Plan, mode: Mode, *, sim: Path | None, speed: float | None,
     except ProfileError as exc:
         err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
         return 2
-    unwritable = _writable(report, timeline)
+    logs = log_dir()
+    unwritable = _writable(report, timeline) or (None if logs.is_dir() else
+                                                 f"{logs} (the log directory, $DRS_ORCH_LOG_DIR): no such directory")
     if unwritable:
         err.print(f"[red]{escape(unwritable)}; nothing was started.[/red]", highlight=False, soft_wrap=True)
         return 2
     execution_id = new_execution_id(plan.plan_id)
     gated = _gated(plan, mode)
-    with run_log(log_dir() / f"drs-orch-{execution_id}.log") as log, LocalCloud(profile, log_level=level) as cloud, \
+    with run_log(logs / f"drs-orch-{execution_id}.log") as log, LocalCloud(profile, log_level=level) as cloud, \
             ControlServer(socket_path(execution_id)) as server:
         if gated and pace is None and profile.approvals.decision == "NONE":
             cloud.pace = True  # an approval waits for a person: idle time is not skipped to its deadline

@@ -153,7 +153,7 @@ def test_an_exception_in_the_run_loop_is_one_line_and_a_log_and_the_report_is_st
                                                                     ("c", "PENDING")]
 
 
-def test_an_output_file_that_cannot_be_written_is_refused_before_the_run(tmp_path):
+def test_an_output_file_that_cannot_be_written_is_refused_before_the_run(tmp_path, monkeypatch):
     # GIVEN a report path in a directory that does not exist
     report = tmp_path / "missing" / "report.json"
     # WHEN the plan is run with it
@@ -162,6 +162,12 @@ def test_an_output_file_that_cannot_be_written_is_refused_before_the_run(tmp_pat
     assert result.exit_code == 2, result.output
     assert f"{report}: no such directory {report.parent}; nothing was started." in _flat(result.output)
     assert "execution three-" not in result.output
+    # AND so is a log directory that does not exist
+    monkeypatch.setenv("DRS_ORCH_LOG_DIR", str(tmp_path / "no-logs"))
+    no_logs = runner.invoke(app, ["run", str(_three_waves(tmp_path))])
+    assert no_logs.exit_code == 2, no_logs.output
+    assert (f"{tmp_path / 'no-logs'} (the log directory, $DRS_ORCH_LOG_DIR): no such directory; nothing was "
+            "started.") in _flat(no_logs.output)
 
 
 # ---- fault 5: a drill's time to live, in a local run -------------------------------------------
