@@ -49,16 +49,21 @@ def report(
         raise fail(f"no execution {execution_id} in the ledger table {table}")
     data.pop("events", None)  # the ledger does not keep them; the bus archive does
     text = json.dumps(data, indent=2) + "\n"
+    def write(path: Path, content: str, what: str) -> None:
+        try:
+            path.write_text(content, encoding="utf-8")
+        except OSError as exc:
+            raise fail(f"{path}: cannot write the {what}: {exc.strerror or exc}") from None
+        err.print(f"{what} written to {escape(str(path))}", highlight=False, soft_wrap=True)
+
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
-        err.print(f"report written to {escape(str(output))}", highlight=False, soft_wrap=True)
+        write(output, text, "report")
     if timeline is not None:
         from orchestrator.timeline import render_svg
 
-        timeline.write_text(render_svg(data), encoding="utf-8")
-        err.print(f"timeline written to {escape(str(timeline))}", highlight=False, soft_wrap=True)
+        write(timeline, render_svg(data), "timeline")
 
 
 def register(app: typer.Typer) -> None:
