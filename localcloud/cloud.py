@@ -110,8 +110,10 @@ class CrashInjected(RuntimeError):
 
 
 class LocalCloud:
-    def __init__(self, profile: SimProfile | None = None, *, clock: SimClock | None = None) -> None:
+    def __init__(self, profile: SimProfile | None = None, *, clock: SimClock | None = None,
+                 log_level: str | None = None) -> None:
         self.profile = profile or SimProfile()
+        self.log_level = log_level  # the functions' log level (default: $DRS_ORCH_LOG_LEVEL, else ERROR)
         self.clock = clock or SimClock(speed=self.profile.clock.speed)
         self.pace = self.profile.clock.pace
         self.rng = random.Random(self.profile.seed)
@@ -149,7 +151,7 @@ class LocalCloud:
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
             "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": os.environ.get("DRS_ORCH_LOG_LEVEL", "ERROR"),
+            "POWERTOOLS_LOG_LEVEL": self.log_level or os.environ.get("DRS_ORCH_LOG_LEVEL", "ERROR"),
             "POWERTOOLS_DEV": "false",
             ENV_TABLE: TABLE_NAME, ENV_BUS: BUS_NAME,
             ENV_BUS_ARN: f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{BUS_NAME}",
@@ -332,7 +334,8 @@ class LocalCloud:
             expression = str(params.get("ScheduleExpression", ""))
             if expression.startswith("at("):
                 at = datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
-                self._schedules[str(params["Name"])] = at
+                # a name that exists already is refused (ConflictException): the first schedule stands
+                self._schedules.setdefault(str(params["Name"]), at)
 
         def schedule_deleted(params: dict[str, Any], **_: Any) -> None:
             self._schedules.pop(str(params.get("Name")), None)
@@ -462,6 +465,16 @@ class LocalCloud:
             self.scheduler.delete_schedule(Name=schedule["Name"], GroupName=SCHEDULER_GROUP)
             self.stats.schedules_fired += 1
         return bool(due), next_at
+
+    def pending_schedules(self) -> list[tuple[datetime, str, dict[str, Any]]]:
+        """The one-time schedules not fired yet: (when, detail-type, detail of the event it will publish)."""
+        pending = []
+        for name, at in sorted(self._schedules.items(), key=lambda item: item[1]):
+            target = self.scheduler.get_schedule(Name=name, GroupName=SCHEDULER_GROUP)["Target"]
+            detail = json.loads(target.get("Input") or "{}")
+            pending.append((at, str(target["EventBridgeParameters"]["DetailType"]),
+                            detail if isinstance(detail, dict) else {}))
+        return pending
 
     def step(self) -> tuple[bool, datetime | None]:
         """One round: simulators, schedules, queues. Returns (progressed, next due moment)."""
