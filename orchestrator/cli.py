@@ -136,6 +136,21 @@ def _script_lines(wave: dict[str, Any]) -> list[str]:
     return lines
 
 
+SERVER_LINES = 10  # servers that did not launch listed per wave in the summary (the report has them all)
+
+
+def _server_lines(wave: dict[str, Any]) -> list[str]:
+    """Each server of the wave that did not launch, with its launch status and DRS's reason."""
+    missing = [s for s in wave.get("servers", []) if s.get("launchStatus") != "LAUNCHED"
+               and wave.get("status") != "SKIPPED" and s.get("launchStatus") != "NOT_STARTED"]
+    lines = [escape(f"    {s.get('sourceServerId')} ({s.get('criticality') or 'CRITICAL'}) {s.get('launchStatus')}"
+                    + (f": {s['reason']}" if s.get("reason") else ""))
+             for s in missing[:SERVER_LINES]]
+    if len(missing) > SERVER_LINES:
+        lines.append(f"    … and {len(missing) - SERVER_LINES} more server(s) that did not launch (see the report)")
+    return lines
+
+
 def _operator_lines(wave: dict[str, Any]) -> list[str]:
     """Who approved, retried or skipped the wave."""
     lines = []
@@ -176,6 +191,7 @@ def _summary(result: RunResult) -> Panel:
         reason = f" — {wave['reason']}" if wave.get("reason") else ""
         lines.append(escape(f"  {wave['waveId']}: {wave['status']} ({launched}/{len(wave['servers'])} servers, "
                             f"{len(wave['jobs'])} job(s)){reason}"))
+        lines.extend(_server_lines(wave))
         lines.extend(_script_lines(wave))
         lines.extend(_operator_lines(wave))
     if report.get("stopReason"):

@@ -95,3 +95,25 @@ def test_an_aws_error_behind_one_of_our_errors_is_named():
     assert message == "AWS StartRecovery: AccessDeniedException: not authorized: drs:StartRecovery (wave db)"
     # AND an error with no AWS error behind it is not one
     assert aws_message(RuntimeError("boom")) is None
+
+
+def test_the_summary_names_each_server_that_did_not_launch_and_why():
+    # GIVEN a wave with a CRITICAL and an OPTIONAL server that DRS could not launch, and 11 more failures
+    why = "LAUNCH_FAILED: InsufficientInstanceCapacity"
+    servers = [{"sourceServerId": "s-c", "criticality": "CRITICAL", "launchStatus": "FAILED", "reason": why},
+               {"sourceServerId": "s-o", "criticality": "OPTIONAL", "launchStatus": "FAILED", "reason": why},
+               {"sourceServerId": "s-ok", "criticality": "CRITICAL", "launchStatus": "LAUNCHED"}]
+    servers += [{"sourceServerId": f"s-x{n:02d}", "criticality": "OPTIONAL", "launchStatus": "FAILED"}
+                for n in range(11)]
+    report = {"waves": [{"waveId": "db", "status": "FAILED", "jobs": [], "servers": servers}]}
+
+    # WHEN the summary is printed
+    text = _rendered(cli._summary(RunResult("ex-1", "FAILED", report)))
+
+    # THEN the first ten servers that did not launch are named with their reason, and the rest counted
+    assert f"s-c (CRITICAL) FAILED: {why}" in text
+    assert f"s-o (OPTIONAL) FAILED: {why}" in text
+    assert "s-x07 (OPTIONAL) FAILED" in text
+    assert "s-x08" not in text
+    assert "… and 3 more server(s) that did not launch (see the report)" in text
+    assert "s-ok" not in text
