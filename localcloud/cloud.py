@@ -50,7 +50,7 @@ from localcloud.lambda_runtime import ACCOUNT, REGION, LambdaRuntime, function_a
 from localcloud.lambda_runtime import install_globally as install_lambda
 from localcloud.lambda_runtime import uninstall_globally as uninstall_lambda
 from localcloud.profile import SimProfile
-from localcloud.ssm_sim import SsmSimConfig, SsmSimulator
+from localcloud.ssm_sim import SsmSimulator
 from localcloud.ssm_sim_wire import OPERATIONS as SSM_SIM_OPERATIONS
 from localcloud.ssm_sim_wire import current_simulator as current_ssm
 from localcloud.ssm_sim_wire import uninstall_globally as uninstall_ssm
@@ -121,8 +121,8 @@ class LocalCloud:
         self.stats = Stats()
         self.lambdas = LambdaRuntime()
         self.drs = DrsSimulator(self.clock, self.profile.drs_config(), on_event=self._publish_aws_event)
-        self.ssm = SsmSimulator(self.clock, SsmSimConfig.from_profile({"seed": self.profile.seed, **self.profile.ssm}),
-                                on_event=self._publish_aws_event, instance_resolver=self._managed_instance)
+        self.ssm = SsmSimulator(self.clock, self.profile.ssm_config(), on_event=self._publish_aws_event,
+                                instance_resolver=self._managed_instance)
         self.ssm.load_library()
         self.queues: list[RouteQueue] = []
         self._executions: list[str] = []
