@@ -99,10 +99,25 @@ class RouteQueue:
 class Stats:
     delivered: dict[str, int] = field(default_factory=dict)
     duplicated: int = 0
+    reordered: int = 0  # deliveries held back until later ones were delivered (faults.reorderDelivery)
     handler_errors: int = 0
     schedules_fired: int = 0
     executions_started: int = 0
     crashes_injected: int = 0
+
+
+@dataclass
+class _Held:
+    """A delivery held back (`faults.reorderDelivery`) until `later` more deliveries have gone out."""
+
+    queue: RouteQueue
+    message: dict[str, Any]
+    later: int
+    overtaken: bool = False  # a later delivery went out before it
+
+
+HOLD_VISIBILITY_SECONDS = 3600  # a held message does not come back while it waits (it goes out in this pump)
+MAX_HELD_BEHIND = 3  # a held delivery goes out after 1 to this many later ones
 
 
 class CrashInjected(RuntimeError):
@@ -125,6 +140,7 @@ class LocalCloud:
                                 instance_resolver=self._managed_instance)
         self.ssm.load_library()
         self.queues: list[RouteQueue] = []
+        self._held: list[_Held] = []
         self._executions: list[str] = []
         self._schedules: dict[str, datetime] = {}
         self._mock: Any = None
@@ -201,6 +217,7 @@ class LocalCloud:
         gc.collect()
         gc.freeze()
         self.clock.restart()
+        self.drs.advance()  # the simulated time starts now: jobs started outside the orchestrator are due from here
 
     def stop(self) -> None:
         gc.unfreeze()
@@ -219,12 +236,13 @@ class LocalCloud:
 
     def _managed_instance(self, instance_id: str) -> dict[str, Any] | None:
         """The SSM simulator's view of an EC2 instance: DRS recovery instances are Online Linux managed
-        nodes (with their private IP and tags) as long as they run."""
+        nodes (with their private IP and tags) as long as they run, once their agent is online
+        (`ssm.agentOnlineAfterSeconds` after the launch)."""
         with self.drs._lock:
-            for inst in self.drs._instances.values():
-                if inst.recovery_instance_id == instance_id and inst.state == "RUNNING":
-                    return {"ping_status": "Online", "platform": "Linux", "private_ip": inst.private_ip,
-                            "tags": dict(inst.tags)}
+            inst = self.drs._instances.get(instance_id)
+            if inst is not None and inst.state == "RUNNING":
+                return {"ping_status": "Online", "platform": "Linux", "private_ip": inst.private_ip,
+                        "tags": dict(inst.tags), "launched_at": inst.launched_at}
         return None
 
     def sleep(self, seconds: float) -> None:
@@ -384,8 +402,35 @@ class LocalCloud:
                     break
                 delivered = True
                 for message in messages:
-                    self._deliver(queue, message)
+                    self._deliver_in_some_order(queue, message)
+        while self._held:  # nothing later is queued: what was held back goes now
+            self._release(self._held.pop(0))
         return delivered
+
+    def _deliver_in_some_order(self, queue: RouteQueue, message: dict[str, Any]) -> None:
+        """`faults.reorderDelivery`: that share of deliveries is held back and goes out after 1 to 3 later
+        ones (of any rule), as EventBridge promises no order. Otherwise delivered now, in queue order."""
+        share = self.profile.faults.reorder_delivery
+        if share and self.rng.random() < share:
+            self._sqs_backend().change_message_visibility(queue.name, message["ReceiptHandle"],
+                                                          HOLD_VISIBILITY_SECONDS)
+            self._held.append(_Held(queue, message, later=self.rng.randint(1, MAX_HELD_BEHIND)))
+            return
+        self._deliver(queue, message)
+        due = []
+        for held in self._held:
+            held.overtaken = True
+            held.later -= 1
+            if held.later <= 0:
+                due.append(held)
+        for held in due:
+            self._held.remove(held)
+            self._release(held)
+
+    def _release(self, held: _Held) -> None:
+        if held.overtaken:
+            self.stats.reordered += 1
+        self._deliver(held.queue, held.message)
 
     def _deliver(self, queue: RouteQueue, message: dict[str, Any]) -> None:
         event = json.loads(message["Body"])
