@@ -403,13 +403,13 @@ class LocalCloud:
                 delivered = True
                 for message in messages:
                     self._deliver_in_some_order(queue, message)
-        while self._held:  # nothing later is queued: what was held back goes now
-            self._release(self._held.pop(0))
         return delivered
 
     def _deliver_in_some_order(self, queue: RouteQueue, message: dict[str, Any]) -> None:
         """`faults.reorderDelivery`: that share of deliveries is held back and goes out after 1 to 3 later
-        ones (of any rule), as EventBridge promises no order. Otherwise delivered now, in queue order."""
+        ones (of any rule, in this pump or a later one: a tick that fires meanwhile overtakes it too), as
+        EventBridge promises no order; when nothing else is queued or due, the oldest held one goes
+        (`_release_oldest`). Otherwise delivered now, in queue order."""
         share = self.profile.faults.reorder_delivery
         if share and self.rng.random() < share:
             self._sqs_backend().change_message_visibility(queue.name, message["ReceiptHandle"],
@@ -431,6 +431,13 @@ class LocalCloud:
         if held.overtaken:
             self.stats.reordered += 1
         self._deliver(held.queue, held.message)
+
+    def _release_oldest(self) -> bool:
+        """Nothing else is running, queued or due: the oldest held delivery goes now."""
+        if not self._held:
+            return False
+        self._release(self._held.pop(0))
+        return True
 
     def _deliver(self, queue: RouteQueue, message: dict[str, Any]) -> None:
         event = json.loads(message["Body"])
@@ -537,6 +544,8 @@ class LocalCloud:
         progressed |= self.wait_for_executions()
         candidates = [t for t in (next_schedule, self.drs.next_due(), self.ssm.next_due(), self.approver.next_due())
                       if t is not None]
+        if not progressed and not candidates:
+            progressed = self._release_oldest()
         return progressed, min(candidates) if candidates else None
 
     def run_until(self, done: Callable[[], bool], *, timeout: float = 120.0,
@@ -572,7 +581,7 @@ class LocalCloud:
         while True:
             progressed = self.pump()
             progressed |= self.wait_for_executions()
-            if not progressed:
+            if not progressed and not self._release_oldest():
                 return
 
     # ---- inspection ------------------------------------------------------------------------------
