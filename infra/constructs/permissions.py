@@ -43,6 +43,7 @@ EC2_DESCRIBE_INSTANCES = ("ec2:DescribeInstances",)
 SSM_COMMAND_READ = (
     "ssm:GetCommandInvocation",
     "ssm:ListCommandInvocations",
+    "ssm:ListCommands",  # a resent try finds the commands a crash or a throttled batch left (by comment)
     "ssm:DescribeInstanceInformation",
     "ssm:CancelCommand",
 )
