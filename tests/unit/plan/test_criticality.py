@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from orchestrator.plan import Criticality, PlanError, parse_plan, plan_to_document
+from orchestrator.plan import Criticality, PlanError, parse_plan, plan_to_document, plan_warnings
 from orchestrator.plan.model import Wave
 from tests.unit.plan.conftest import server_id
 
@@ -86,3 +88,17 @@ def test_targets_beyond_what_send_command_can_address_are_refused(targets: dict[
 
     # THEN one problem names the field and the limit
     assert [(p.path, p.message) for p in error.value.problems] == [(path, message)]
+
+
+def test_the_readme_threshold_example_lets_one_unmarked_server_fail():
+    # GIVEN the plan shown in README.md's "A plan" section
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## A plan\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    plan = parse_plan(yaml.safe_load(block))
+
+    # WHEN / THEN its threshold wave counts its three unmarked servers toward 0.75 of four (one may fail),
+    # keeps the explicitly CRITICAL one, and validate has nothing to warn about
+    wave = plan.wave("application")
+    assert [s.criticality.value for s in wave.servers] == ["OPTIONAL", "OPTIONAL", "OPTIONAL", "CRITICAL"]
+    assert wave.success_threshold == 0.75
+    assert plan_warnings(plan) == []
