@@ -27,6 +27,7 @@ warning when there are none: the wave's new instances do not exist before the la
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -426,11 +427,40 @@ def on_tick(rt: Runtime, detail: PreLaunchTick | PostLaunchTick, event_id: str) 
     if item.get("status") != "RUNNING" or current != detail.try_number:
         return
     if detail.purpose == "timeout":
-        _time_out(rt, execution, item, key=event_id)
+        _timeout_tick(rt, execution, item, detail, event_id)
         return
-    if not _check(rt, execution, item, key=event_id):
+    try:
+        done = _check(rt, execution, item, key=event_id)
+    except SsmError as exc:
+        if not exc.retryable:
+            raise
+        logger.warning("script poll throttled: polling again later", wave_id=item["waveId"], error=str(exc)[:300])
+        done = False
+    if not done:
         when = rt.clock.now() + timedelta(seconds=poll_interval(detail.tick + 1))
         _schedule(rt, item, detail.try_number, "poll", when, tick=detail.tick + 1)
+
+
+def _timeout_tick(rt: Runtime, execution: dict[str, Any], item: dict[str, Any],
+                  detail: PreLaunchTick | PostLaunchTick, event_id: str) -> None:
+    """The timeout, unless SSM throttles the reads it needs: then again 30 s later, up to MAX_RESENDS
+    times; after that the try counts as TimedOut without its statuses (the script always ends)."""
+    try:
+        _time_out(rt, execution, item, key=event_id)
+    except SsmError as exc:
+        if not exc.retryable:
+            raise
+        if detail.tick <= MAX_RESENDS:
+            logger.warning("script timeout throttled: trying again", wave_id=item["waveId"], error=str(exc)[:300])
+            _schedule(rt, item, detail.try_number, "timeout", rt.clock.now() + timedelta(seconds=30),
+                      tick=detail.tick + 1, command_id=detail.command_id)
+            return
+        for command_id in item.get("commandIds", []):
+            with contextlib.suppress(SsmError):
+                _ssm(rt).cancel(command_id)
+        _conclude(rt, execution, item, try_number=int(item["tryNumber"]), verdict="TimedOut", instances=[],
+                  reason=f"did not finish within {item.get('timeoutSeconds')} s, and its invocations could not be "
+                         f"read: {exc}"[:500], from_=("RUNNING",), key=event_id)
 
 
 def _resend(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], detail: PreLaunchTick | PostLaunchTick,

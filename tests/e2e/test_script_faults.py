@@ -349,3 +349,62 @@ def test_a_send_throttled_after_its_first_batch_sends_only_the_rest_on_its_resen
     assert (script["status"], len(script["commandIds"])) == ("Success", 3)
     assert sorted(i["instanceId"] for i in script["instances"]) == ids
     assert_choreography_invariants(cloud, result.execution_id)
+
+
+def _throttle_invocation_reads(cloud: LocalCloud, times: int | None) -> list[int]:
+    """ListCommandInvocations answers ThrottlingException `times` times (None: always)."""
+    from botocore.exceptions import ClientError
+
+    assert cloud.runtime is not None
+    client = cloud.runtime.ssm._client
+    real = client.list_command_invocations
+    throttled: list[int] = []
+
+    def list_command_invocations(**kwargs: Any) -> Any:
+        if times is None or len(throttled) < times:
+            throttled.append(1)
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+                              "ListCommandInvocations")
+        return real(**kwargs)
+
+    client.list_command_invocations = list_command_invocations
+    return throttled
+
+
+def test_throttled_status_reads_only_delay_a_script(local_cloud):
+    # GIVEN lost completion events, and the first three status reads throttled
+    cloud = local_cloud(**{"ssm.events": "drop"})
+    throttled = _throttle_invocation_reads(cloud, 3)
+    plan = {"planId": "slow-reads", "waves": [wave("db", [sid("s", 1)], postLaunch=[
+        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}}])]}
+
+    # WHEN the plan runs
+    result = _run(cloud, plan)
+
+    # THEN later polls read the statuses: Success, no handler failed, sent once
+    assert len(throttled) == 3
+    assert result.status == "COMPLETED"
+    assert [s["status"] for s in _waves(result)["db"]["scripts"]] == ["Success"]
+    assert cloud.ssm.stats.commands_sent == 1
+    assert_choreography_invariants(cloud, result.execution_id)
+
+
+def test_a_script_whose_statuses_can_never_be_read_ends_timed_out_at_its_timeout(local_cloud):
+    # GIVEN lost completion events and every status read throttled, a FAIL script with a 60 s timeout
+    cloud = local_cloud(**{"ssm.events": "drop"})
+    _throttle_invocation_reads(cloud, None)
+    plan = {"planId": "no-reads", "waves": [wave("db", [sid("s", 2)], postLaunch=[
+        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}, "timeoutSeconds": 60}])]}
+
+    # WHEN the plan runs
+    result = _run(cloud, plan)
+
+    # THEN the timeout tried again six times 30 s apart, then the try ended TimedOut with the error: the
+    # wave failed and the plan ended
+    assert result.status == "FAILED"
+    db = _waves(result)["db"]
+    assert db["reason"] == ("post-launch script #1 AWS-RunShellScript TimedOut: did not finish within 60 s, "
+                            "and its invocations could not be read: ThrottlingException: Rate exceeded")
+    [script] = db["scripts"]
+    assert 60 + 6 * 30 <= (at(script["endedAt"]) - at(script["startedAt"])).total_seconds() < 60 + 7 * 30
+    assert_choreography_invariants(cloud, result.execution_id)
