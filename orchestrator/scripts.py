@@ -9,20 +9,29 @@ Each script is one item in the ledger (`SCRIPT#<wave>#<attempt>#<phase>#<index>`
   parameter the document declares (ExecutionId, PlanId, WaveId, Mode, RecoveryInstances,
   executionTimeout), and SendCommand goes out in calls of at most 50 instances. The item goes RUNNING
   with the command ids, and an index item per command (`CMD#<id>`) maps SSM events back to it.
+  A transient error on the way (DRS or SSM throttling while resolving the targets or sending) does not
+  fail the handler: the try stays SENDING, handed to a `resend` tick (15 s, doubling to 5 minutes, at
+  most MAX_RESENDS times) that claims it once, adopts the commands an interrupted send left (found by
+  their comment) and sends the rest; after the last resend the try fails with the error as its reason.
 - **completion**: the aws.ssm "EC2 Command Invocation Status-change Notification" events count the
   finished invocations (once per instance); scheduler poll ticks (5 s, 10 s, 15 s, then 30 s, then 60 s
   apart) read ListCommandInvocations in case events are lost. A timeout tick at send + timeoutSeconds
-  cancels what still runs (CancelCommand): the try counts as TimedOut.
+  reads the invocations first: those that ended keep their status (lost events never turn a success into
+  a timeout); only those still running are cancelled (CancelCommand) and count as TimedOut.
 - **verdict**: a failed or timed-out try is sent again after a backoff tick while `retries` allow; then
   the script ends (its summary is appended to the wave's `scripts` once, in the same transaction).
   onFailure WARN records a warning and the phase goes on; FAIL (and any failed health check, whatever
   its onFailure: it is a gate) fails the wave. After the last script the phase publishes PreLaunchDone
   or PostLaunchDone with the summaries and warnings.
 
-Targets that resolve to nothing (a tag that matches no instance, a wave without launched instances)
-make the script `Skipped`, with a warning. A pre-launch script whose targets default to its own wave
-runs on the wave's *previous* recovery instances (a re-run, a second drill), and is Skipped with a
-warning when there are none: the wave's new instances do not exist before the launch.
+A step that cannot run (targets that resolve to nothing: a tag that matches no managed instance, a wave
+without launched instances; a document SSM does not have; every send refused) is a failed try: a
+required one (onFailure FAIL, or a health check) fails its wave, before launch in the pre-launch phase,
+with `could not run: why` or SSM's refusal as the reason; a WARN one warns (and is `Skipped` when it had
+no target). A
+pre-launch script whose targets default to its own wave runs on the wave's *previous* recovery instances
+(a re-run, a second drill): on a first run it has none, the wave's new instances do not exist before the
+launch (`drs-orch validate` warns about it).
 """
 
 from __future__ import annotations
@@ -267,20 +276,16 @@ def _send(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], *, try_n
             return
         commands = _send_commands(rt, execution, plan_wave, step.script, item, targets, try_number=try_number,
                                   replay=replay)
-    except SsmRejected as exc:
-        for command in exc.sent:  # a later batch was refused: what went out must not run untracked
-            _ssm(rt).cancel(str(command["CommandId"]))
-        logger.warning("SendCommand rejected", document=step.script.document_name, error=str(exc))
-        _conclude(rt, execution, item, try_number=try_number, verdict="Failed", instances=[],
-                  reason=f"SSM refused it: {exc}"[:500], from_=("SENDING",), key=key)
-        return
     except (DrsError, SsmError) as exc:
         if exc.retryable:
             _defer(rt, execution, item, try_number, exc, key=key)
             return
-        logger.warning("script targets could not be resolved", document=step.script.document_name, error=str(exc))
+        for command in exc.sent if isinstance(exc, SsmError) else []:
+            _ssm(rt).cancel(str(command["CommandId"]))  # a later batch was refused: none may run untracked
+        logger.warning("script could not be sent", document=step.script.document_name, error=str(exc))
+        why = "SSM refused it" if isinstance(exc, SsmRejected) else "could not resolve its targets or send"
         _conclude(rt, execution, item, try_number=try_number, verdict="Failed", instances=[],
-                  reason=f"could not resolve its targets: {exc}"[:500], from_=("SENDING",), key=key)
+                  reason=f"{why}: {exc}"[:500], from_=("SENDING",), key=key)
         return
     command_ids = [str(c["CommandId"]) for c in commands]
     expected = sum(int(c.get("TargetCount", 0)) for c in commands)
