@@ -28,10 +28,9 @@ A step that cannot run (targets that resolve to nothing: a tag that matches no m
 without launched instances; a document SSM does not have; every send refused) is a failed try: a
 required one (onFailure FAIL, or a health check) fails its wave, before launch in the pre-launch phase,
 with `could not run: why` or SSM's refusal as the reason; a WARN one warns (and is `Skipped` when it had
-no target). A
-pre-launch script whose targets default to its own wave runs on the wave's *previous* recovery instances
-(a re-run, a second drill): on a first run it has none, the wave's new instances do not exist before the
-launch (`drs-orch validate` warns about it).
+no target). A pre-launch script whose targets default to its own wave runs on the wave's *previous*
+recovery instances (a re-run, a second drill): on a first run it has none, the wave's new instances do
+not exist before the launch (`drs-orch validate` warns about it).
 """
 
 from __future__ import annotations
