@@ -29,7 +29,9 @@ def test_two_unmarked_servers_with_threshold_half_complete_when_one_fails_to_lau
     servers = {s["sourceServerId"]: (s["criticality"], s["launchStatus"]) for s in app["servers"]}
     assert servers == {sid("u", 1): ("OPTIONAL", "LAUNCHED"), failing: ("OPTIONAL", "FAILED")}
     [warning] = app["warnings"]
-    assert warning.startswith(f"OPTIONAL server {failing} (") and warning.endswith(") did not launch")
+    assert warning == (f"OPTIONAL server {failing} (LAUNCH_FAILED: Failed to launch recovery instance: "
+                       "InsufficientInstanceCapacity (simulated failure configured for this source server)) did not "
+                       "launch")
     assert waves["web"]["status"] == "COMPLETED"
     assert_choreography_invariants(cloud, result.execution_id)
 
@@ -50,5 +52,7 @@ def test_an_explicitly_critical_server_still_fails_a_wave_with_a_threshold(local
     assert result.report is not None
     [app] = result.report["waves"]
     assert app["status"] == "FAILED"
-    assert app["reason"] == f"1 CRITICAL server(s) did not launch: {failing}"
+    assert app["reason"] == (f"1 CRITICAL server(s) did not launch: {failing} (LAUNCH_FAILED: Failed to launch "
+                             "recovery instance: InsufficientInstanceCapacity (simulated failure configured for "
+                             "this source server))")
     assert_choreography_invariants(cloud, result.execution_id)
