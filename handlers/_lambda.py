@@ -1,20 +1,32 @@
-"""What every handler shares: Powertools decorators and dispatch by detail-type.
+"""What every handler shares: Powertools decorators, dispatch by detail-type, and parsing an event into
+its contract while checking that it names what exists (`parse_known`).
 
-A malformed event is logged, counted and dropped (returned, not raised): retrying it could never make
-it valid, so it must not crash-loop or reach anything with side effects.
+A malformed event, or one naming an execution, plan, wave or server that does not exist, is logged,
+counted (`InvalidEvents`) and dropped (returned, not raised): retrying it could never make it valid, so it
+must not crash-loop into the dead-letter queue or reach anything with side effects.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
-from events.envelope import InvalidEvent, detail_type_of
+from events.envelope import InvalidEvent, detail_type_of, parse_event
+from events.models import Contract
+from orchestrator.execution import check_references
 from orchestrator.observability import logger, metrics, tracer
 from orchestrator.runtime import Runtime, get_runtime
 
 Route = Callable[[Runtime, dict[str, Any]], Any]
+T = TypeVar("T", bound=Contract)
+
+
+def parse_known(rt: Runtime, event: dict[str, Any], model: type[T]) -> T:
+    """`parse_event`, then `InvalidEvent` unless the execution, plan, wave and servers it names exist."""
+    detail = parse_event(event, model)
+    check_references(rt, detail)
+    return detail
 
 
 def lambda_handler(fn: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any], Any], Any]:

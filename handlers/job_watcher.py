@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.envelope import parse_event
 from events.models import DRS_LAUNCH_RESULT, DRSJobStarted, JobWatchTick
-from handlers._lambda import dispatch, lambda_handler
+from handlers._lambda import dispatch, lambda_handler, parse_known
 from orchestrator.runtime import Runtime
 from orchestrator.watcher import on_job_started, on_launch_result, on_tick
 
 
 def _started(rt: Runtime, event: dict[str, Any]) -> None:
-    on_job_started(rt, parse_event(event, DRSJobStarted))
+    on_job_started(rt, parse_known(rt, event, DRSJobStarted))
 
 
 def _tick(rt: Runtime, event: dict[str, Any]) -> None:
-    on_tick(rt, parse_event(event, JobWatchTick))
+    on_tick(rt, parse_known(rt, event, JobWatchTick))
 
 
 def _launch_result(rt: Runtime, event: dict[str, Any]) -> None:
