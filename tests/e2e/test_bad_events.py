@@ -1,6 +1,6 @@
 """End to end: malformed and forged events published during a run, and after it, are each refused with a
-specific reason or dropped; none has a side effect (no DRS job, no SSM command, no ledger change beyond the
-records of refusals, no exception, no retry, no dead letter) and the run ends as it would have.
+specific reason or dropped; none has a side effect (no DRS job, no SSM command, no schedule, no ledger change
+beyond the records of refusals, no exception, no retry, no dead letter) and the run ends as it would have.
 
 The corpus (`_during_run`, `_after_run`) is generated from one well-formed detail of every event a function
 consumes: wrong types and missing or extra fields (the handler's parser refuses them: InvalidEvents), an
@@ -338,6 +338,7 @@ def test_forged_events_during_a_run_are_refused_without_side_effects(local_cloud
     cloud.run_until(lambda: wave_status(cloud, execution_id, "w1") == "LAUNCHING", timeout=60)
     before, calls = ledger_items(cloud), start_recovery_calls(cloud)
     commands, published = cloud.ssm.stats.commands_sent, len(cloud.events)
+    schedules = dict(cloud._schedules)
     spy = _spy(cloud, monkeypatch)
     cases = _during_run(execution_id)
 
@@ -353,6 +354,7 @@ def test_forged_events_during_a_run_are_refused_without_side_effects(local_cloud
     assert ledger_items(cloud) == before
     assert start_recovery_calls(cloud) == calls
     assert cloud.ssm.stats.commands_sent == commands
+    assert cloud._schedules == schedules
     forged = {case.key for case in cases}
     answers = [e.detail_type for e in cloud.events[published:]
                if e.detail_type + json.dumps(e.detail, sort_keys=True) not in forged]
@@ -373,7 +375,7 @@ def test_events_for_a_finished_execution_change_nothing(local_cloud, monkeypatch
     execution_id = start(cloud, parse_plan(PLAN))
     assert wait(cloud, execution_id, timeout=60).status == "COMPLETED"
     before, calls, commands = ledger_items(cloud), start_recovery_calls(cloud), cloud.ssm.stats.commands_sent
-    ended = execution(cloud, execution_id)
+    ended, schedules = execution(cloud, execution_id), dict(cloud._schedules)
     spy = _spy(cloud, monkeypatch)
     cases = _after_run(execution_id)
 
@@ -385,6 +387,7 @@ def test_events_for_a_finished_execution_change_nothing(local_cloud, monkeypatch
     assert spy.metrics["ControlRejected"] == sum(1 for c in cases if c.rejected is not None)
     assert ledger_items(cloud) == before
     assert execution(cloud, execution_id) == ended
+    assert cloud._schedules == schedules
     assert (start_recovery_calls(cloud), cloud.ssm.stats.commands_sent) == (calls, commands)
     assert events_of(cloud, "PlanCompleted", execution_id)
     assert not events_of(cloud, "PlanFailed")
