@@ -140,9 +140,9 @@ def _print_plan(plan: Plan, info: dict[str, Any], console: Console) -> None:
                 f"in {_count(len(jobs), 'DRS job')} {escape(str(jobs))}"
             )
             if data["optionalServers"]:
-                node.add(f"optional servers: {', '.join(data['optionalServers'])}")
+                node.add(f"optional servers: {escape(', '.join(data['optionalServers']))}")
             if wave.approval and wave.approval.required:
-                approvers = ", ".join(wave.approval.approvers) or "anyone"
+                approvers = escape(", ".join(wave.approval.approvers) or "anyone")
                 timeout = wave.approval.timeout_seconds
                 node.add(f"approval: required before launch ({approvers}; times out after {timeout}s)")
             for script in wave.pre_launch:

@@ -72,6 +72,10 @@ def command_pk(command_id: str) -> str:
 COMMAND_SK = "#COMMAND"
 
 
+def failure_pk(event_id: str) -> str:
+    return f"FAILURE#{event_id}"
+
+
 def decision_pk(event_id: str) -> str:
     return f"EVENT#{event_id}"
 
@@ -820,6 +824,20 @@ class Ledger:
     def mark_refusal_announced(self, event_id: str) -> None:
         self._table.update_item(Key={"pk": decision_pk(event_id), "sk": DECISION_SK},
                                 UpdateExpression="SET announced = :yes", ExpressionAttributeValues={":yes": True})
+
+    def count_handler_failure(self, event_id: str, function: str, error: str) -> int:
+        """Count one failed handling of event `event_id` by `function` (every delivery of an event carries
+        its id, so Lambda's retries and EventBridge's duplicates count together). Returns the failures so
+        far, this one included."""
+        response = self._table.update_item(
+            Key={"pk": failure_pk(event_id), "sk": function},
+            UpdateExpression="ADD attempts :one SET kind = :kind, lastError = :error, lastAt = :at, "
+                             "expiresAt = :expires",
+            ExpressionAttributeValues={":one": 1, ":kind": "HANDLER_FAILURE", ":error": error[:1000],
+                                       ":at": self.now(), ":expires": self._expires_at()},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["attempts"])
 
     def command_index(self, command_id: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"pk": command_pk(command_id), "sk": COMMAND_SK},

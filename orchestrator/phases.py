@@ -38,6 +38,17 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
     run_phase(rt, execution, wave_id=detail.wave_id, attempt=detail.attempt, phase="PRE_LAUNCH", key=event_id)
 
 
+def _why(server: ServerLaunch) -> str:
+    """`s-… (reason)`: a server that did not launch, and why."""
+    return f"{server.source_server_id} ({server.reason or server.launch_status})"
+
+
+def launch_warnings(failed: list[ServerLaunch]) -> list[str]:
+    """One warning per server that did not launch in a wave that launched well enough (OPTIONAL servers,
+    or servers below the success threshold's margin)."""
+    return [f"{f.criticality or 'OPTIONAL'} server {_why(f)} did not launch" for f in failed]
+
+
 def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple[bool, str, list[ServerLaunch]]:
     """Did the wave launch well enough? CRITICAL failures fail it; OPTIONAL ones count toward the threshold."""
     servers = wave.get("servers", {})
@@ -51,7 +62,7 @@ def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple
     total = len(servers)
     launched = total - len(failed)
     if critical:
-        names = ", ".join(f.source_server_id for f in critical)
+        names = "; ".join(_why(f) for f in critical)
         return False, f"{len(critical)} CRITICAL server(s) did not launch: {names}", failed
     if success_threshold is not None and total and launched / total < success_threshold:
         return False, (f"only {launched}/{total} servers launched, below the success threshold "
@@ -96,8 +107,11 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
                                       attempt=attempt, reason=reason, on_failure=plan_wave.on_failure.value,
                                       failed_servers=failed))
         return
+    sets: dict[str, Any] = {"launchedAt": rt.ledger.now(), "launchSummary": reason}
+    if failed:
+        sets["warnings"] = [*wave.get("warnings", []), *launch_warnings(failed)]
     outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=["LAUNCHING"], to="LAUNCHED", key=key,
-                                        sets={"launchedAt": rt.ledger.now(), "launchSummary": reason})
+                                        sets=sets)
     if not outcome.proceed:
         return
     start_post_launch(rt, execution, wave_id, attempt=attempt, key=key)
