@@ -59,7 +59,7 @@ from orchestrator.observability import logger, metrics
 from orchestrator.plan import Script, Wave
 from orchestrator.runtime import Runtime
 from orchestrator.scheduler import schedule_name
-from orchestrator.ssm import TERMINAL_STATUSES, Ssm, SsmError, SsmRejected
+from orchestrator.ssm import TERMINAL_STATUSES, Ssm, SsmAgentNotReady, SsmError, SsmRejected
 
 Phase = Literal["PRE_LAUNCH", "POST_LAUNCH"]
 Purpose = Literal["poll", "timeout", "retry", "resend"]
@@ -69,6 +69,7 @@ WAVE_OUTPUT_BUDGET = 20_000  # characters of output per script summary on the wa
 SCRIPT_OUTPUT_BUDGET = 200_000  # characters of output on the script item
 RECOVERY_INSTANCE_BATCH = 200  # DescribeRecoveryInstances filter size
 FINAL_SCRIPT = frozenset({"Success", "Failed", "TimedOut", "Cancelled", "Skipped"})
+AGENT_WAIT_SECONDS = 30  # between sends while the targets' SSM agents are not online yet
 MAX_RESENDS = 6  # resend ticks of one try after transient failures (each read already retried 6 times)
 DEFERRED = "defer:"  # sendKey prefix of a try that waits for its resend tick
 
@@ -354,13 +355,23 @@ def _defer(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], try_num
     """A transient error before the try was sent in full: the try stays SENDING and a resend tick tries
     again with backoff; after MAX_RESENDS the try fails with the error as its reason."""
     resends = int(item.get("resends", 0)) if int(item.get("resendTry", 0)) == try_number else 0
-    if resends >= MAX_RESENDS:
+    resend = resends + 1
+    if isinstance(error, SsmAgentNotReady):  # wait for the agents until the step's own timeout, not a count
+        when = rt.clock.now() + timedelta(seconds=min(resend_backoff(resend), AGENT_WAIT_SECONDS))
+        timeout = phase_steps(frozen_plan(execution).wave(item["waveId"]), item["phase"])[
+            int(item["index"])].script.timeout_seconds
+        if when > parse_iso(str(item["claimedAt"])) + timedelta(seconds=timeout):
+            reason = f"its targets were not online managed nodes within its timeout ({timeout} s): {error}"
+            _conclude(rt, execution, item, try_number=try_number, verdict="Failed", instances=[],
+                      reason=reason[:500], from_=("SENDING",), key=key)
+            return
+    elif resends >= MAX_RESENDS:
         reason = f"could not resolve its targets or send after {resends + 1} attempts: {error}"
         _conclude(rt, execution, item, try_number=try_number, verdict="Failed", instances=[], reason=reason[:500],
                   from_=("SENDING",), key=key)
         return
-    resend = resends + 1
-    when = rt.clock.now() + timedelta(seconds=resend_backoff(resend))
+    else:
+        when = rt.clock.now() + timedelta(seconds=resend_backoff(resend))
     outcome, deferred = rt.ledger.rekey_send(
         item["executionId"], item["sk"], try_number=try_number, from_key=key, to_key=_deferred_key(try_number, resend),
         sets={"resends": resend, "resendTry": try_number, "resendAt": iso(when), "deferredBy": key,
