@@ -49,7 +49,6 @@ from events.models import (
     PreLaunchDone,
     PreLaunchTick,
     ScriptResult,
-    WaveFailed,
 )
 from orchestrator.clock import iso, parse_iso
 from orchestrator.drs import DrsError
@@ -60,6 +59,7 @@ from orchestrator.plan import Script, Wave
 from orchestrator.runtime import Runtime
 from orchestrator.scheduler import schedule_name
 from orchestrator.ssm import TERMINAL_STATUSES, Ssm, SsmAgentNotReady, SsmError, SsmRejected
+from orchestrator.wave_failure import fail_wave
 
 Phase = Literal["PRE_LAUNCH", "POST_LAUNCH"]
 Purpose = Literal["poll", "timeout", "retry", "resend"]
@@ -687,7 +687,8 @@ def _after(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], status:
     failed = status not in ("Success", "Skipped")
     if failed and (item.get("onFailure") == "FAIL" or item.get("healthCheck")):
         why = f"{_step_name(item)} {status}" + (f": {reason}" if reason else "")
-        _fail_wave(rt, execution, plan_wave, wave_attempt, phase, why[:1000], key=f"{item['sk']}:fail")
+        fail_wave(rt, execution, plan_wave.wave_id, from_=[_phase_status(phase)], reason=why[:1000],
+                  key=f"{item['sk']}:fail", attempt=wave_attempt)
         return
     if index + 1 < len(phase_steps(plan_wave, phase)):
         start_script(rt, execution, wave_id=wave_id, wave_attempt=wave_attempt, phase=phase, index=index + 1,
@@ -703,19 +704,6 @@ def _step_name(item: dict[str, Any]) -> str:
         return f"health check {item['documentName']}"
     phase_name = "pre-launch" if item["phase"] == "PRE_LAUNCH" else "post-launch"
     return f"{phase_name} script #{int(item['index']) + 1} {item['documentName']}"
-
-
-def _fail_wave(rt: Runtime, execution: dict[str, Any], plan_wave: Wave, wave_attempt: int, phase: str, reason: str,
-               *, key: str) -> None:
-    execution_id = execution["executionId"]
-    outcome = rt.ledger.finish_wave(execution_id, plan_wave.wave_id, from_=[_phase_status(phase)], to="FAILED",
-                                    key=key, sets={"reason": reason})
-    if not outcome.proceed:
-        return
-    rt.ledger.record_execution_failure(execution_id, plan_wave.wave_id)
-    logger.warning("wave failed by a script", wave_id=plan_wave.wave_id, reason=reason)
-    rt.bus.publish(WaveFailed(execution_id=execution_id, plan_id=execution["planId"], wave_id=plan_wave.wave_id,
-                              attempt=wave_attempt, reason=reason, on_failure=plan_wave.on_failure.value))
 
 
 def phase_results(rt: Runtime, execution_id: str, wave_id: str, wave_attempt: int,
