@@ -717,13 +717,70 @@ class Ledger:
         if reason:
             sets["reason"] = reason
         update = _Update(sets=sets)
-        expression = update.expression()
+        expression = update.expression() + " REMOVE leaseToken, leaseUntil"
         self._table.update_item(
             Key={"pk": exec_pk(execution_id), "sk": launch_sk(wave_id, attempt, chunk)},
             UpdateExpression=expression,
             ExpressionAttributeNames=update.names,
             ExpressionAttributeValues=update.values,
         )
+
+    def lease_launch(self, execution_id: str, wave_id: str, attempt: int, chunk: int, *, token: str,
+                     seconds: int) -> dict[str, Any] | None:
+        """Take the right to call StartRecovery for a claimed launch (see `_take_lease`). None when this
+        call holds it now; else the claim as it is (with its `jobId` when the launch has its job, or held
+        by another caller until its `leaseUntil`)."""
+        return self._take_lease({"pk": exec_pk(execution_id), "sk": launch_sk(wave_id, attempt, chunk)},
+                                token=token, seconds=seconds)
+
+    def end_launch_lease(self, execution_id: str, wave_id: str, attempt: int, chunk: int, *, token: str,
+                         status: str, sets: Mapping[str, Any] | None = None) -> bool:
+        """Give the lease back after a call that started no job (throttled, no capacity): `status` (CLAIMED
+        or PARKED) and `sets`, only while `token` still holds it. `mayHaveStarted` stays: whoever comes next
+        looks for a job by tag first."""
+        return self._end_lease({"pk": exec_pk(execution_id), "sk": launch_sk(wave_id, attempt, chunk)},
+                               token=token, status=status, sets=sets)
+
+    def _take_lease(self, key: Mapping[str, str], *, token: str, seconds: int) -> dict[str, Any] | None:
+        """STARTING with `token` until now + `seconds`, unless the claim has ended (STARTED, FAILED) or another
+        caller's lease is still running. Written before the DRS call it guards, with `mayHaveStarted` and the
+        first `startingAt`: a crash during the call leaves the claim saying that a job may exist, so the next
+        caller looks for it (DescribeJobs) before it may take the lease again. `seconds` must outlast the
+        call (the function's timeout), so two callers never call DRS for the same claim at once."""
+        now = self._clock.now()
+        values = {":starting": "STARTING", ":started": "STARTED", ":failed": "FAILED", ":token": token,
+                  ":until": iso(now + timedelta(seconds=seconds)), ":now": iso(now), ":yes": True, ":one": 1}
+        try:
+            self._table.update_item(
+                Key=dict(key),
+                UpdateExpression="SET #s = :starting, leaseToken = :token, leaseUntil = :until, mayHaveStarted = :yes, "
+                                 "startingAt = if_not_exists(startingAt, :now) ADD calls :one",
+                ConditionExpression="attribute_exists(pk) AND NOT (#s IN (:started, :failed)) "
+                                    "AND (#s <> :starting OR attribute_not_exists(leaseUntil) OR leaseUntil < :now)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            item = self._table.get_item(Key=dict(key), ConsistentRead=True).get("Item")
+            return _plain(item) if item else {}
+        return None
+
+    def _end_lease(self, key: Mapping[str, str], *, token: str, status: str,
+                   sets: Mapping[str, Any] | None = None) -> bool:
+        update = _Update(sets={"status": status, **(sets or {})})
+        expression = update.expression() + " REMOVE leaseToken, leaseUntil"
+        values = {**update.values, ":token": token}
+        try:
+            self._table.update_item(Key=dict(key), UpdateExpression=expression,
+                                    ConditionExpression="leaseToken = :token",
+                                    ExpressionAttributeNames=update.names, ExpressionAttributeValues=values)
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
     # ---- scripts (SSM Run Command) -----------------------------------------------------------------
     #
@@ -949,18 +1006,6 @@ class Ledger:
             return Outcome.REJECTED
         return Outcome.WON
 
-    def mark_launch(self, execution_id: str, wave_id: str, attempt: int, chunk: int, *, status: str,
-                    sets: Mapping[str, Any] | None = None) -> None:
-        """Note the state of a claimed launch that has no job yet (PARKED: waiting for DRS capacity)."""
-        update = _Update(sets={"status": status, **(sets or {})})
-        expression = update.expression()
-        self._table.update_item(
-            Key={"pk": exec_pk(execution_id), "sk": launch_sk(wave_id, attempt, chunk)},
-            UpdateExpression=expression,
-            ExpressionAttributeNames=update.names,
-            ExpressionAttributeValues=update.values,
-        )
-
     def mark_job_reported(self, execution_id: str, wave_id: str, job_id: str) -> bool:
         """Note (once) that a job's end was reported: True for the first caller only."""
         update = _Update(sets={f"jobs.{job_id}.reportedAt": self.now()})
@@ -1113,11 +1158,15 @@ class Ledger:
 
     # ---- terminations (rollback, drill time to live, clean-up) ----------------------------------
 
-    def claim_termination(self, execution_id: str, scope: str, *, instance_ids: list[str]) -> dict[str, Any] | None:
-        """Claim terminating `scope` (a wave, or the whole drill) once. None when this call claimed it,
-        else the existing claim."""
-        item = {"pk": exec_pk(execution_id), "sk": f"TERMINATE#{scope}", "kind": "TERMINATE",
-                "instances": instance_ids, "status": "CLAIMED", "claimedAt": self.now()}
+    def claim_termination(self, execution_id: str, key: str, *, instance_ids: list[str],
+                          sets: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """Claim one TerminateRecoveryInstances call for the batch `instance_ids` (its `key`: a digest of the
+        batch) before it is made. None when this call made the claim, else the existing claim (with the
+        `jobId` of the terminate job once known). Its `status` and lease follow a launch claim's: CLAIMED,
+        STARTING (a call may be under way or may have created a job), STARTED."""
+        item = _dynamo({"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}",
+                        "kind": "TERMINATE_CLAIM", "terminationKey": key, "instances": list(instance_ids),
+                        "status": "CLAIMED", "claimedAt": self.now(), "expiresAt": self._expires_at(), **(sets or {})})
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
@@ -1126,6 +1175,46 @@ class Ledger:
             existing = self._table.get_item(Key={"pk": item["pk"], "sk": item["sk"]}, ConsistentRead=True).get("Item")
             return _plain(existing) if existing else {}
         return None
+
+    def lease_termination(self, execution_id: str, key: str, *, token: str, seconds: int) -> dict[str, Any] | None:
+        """Take the right to call TerminateRecoveryInstances for a claimed batch (as `lease_launch`)."""
+        return self._take_lease({"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
+                                token=token, seconds=seconds)
+
+    def end_termination_lease(self, execution_id: str, key: str, *, token: str, status: str = "CLAIMED") -> bool:
+        return self._end_lease({"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
+                               token=token, status=status)
+
+    def complete_termination(self, execution_id: str, key: str, *, job_id: str) -> None:
+        """The batch's terminate job is known: STARTED with its id."""
+        self._table.update_item(
+            Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
+            UpdateExpression="SET #s = :started, jobId = :job, startedAt = :now REMOVE leaseToken, leaseUntil",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":started": "STARTED", ":job": job_id, ":now": self.now()},
+        )
+
+    def reclaim_termination(self, execution_id: str, key: str, *, failed_job_id: str) -> bool:
+        """The batch's terminate job ended with the instances still running (it failed): the claim goes back
+        to CLAIMED, once (conditional on that job id), so the batch may be terminated again."""
+        try:
+            self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
+                UpdateExpression="SET #s = :claimed, failedJobIds = list_append(if_not_exists(failedJobIds, :none), "
+                                 ":failed), claimedAt = :now REMOVE jobId, mayHaveStarted, startingAt",
+                ConditionExpression="jobId = :job",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":claimed": "CLAIMED", ":failed": [failed_job_id], ":none": [],
+                                           ":now": self.now(), ":job": failed_job_id},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def list_termination_claims(self, execution_id: str) -> list[dict[str, Any]]:
+        return self._query(execution_id, TERMINATION_CLAIM_PREFIX)
 
     def record_termination(self, execution_id: str, scope: str, sets: Mapping[str, Any]) -> None:
         update = _Update(sets=dict(sets))
@@ -1146,6 +1235,7 @@ MAX_CLAUSES = 60  # SET clauses per wave update (an update expression is limited
 CAPACITY_PK = "CAPACITY"
 CAPACITY_SK = "DRS"
 QUEUE_PREFIX = "QUEUE#"
+TERMINATION_CLAIM_PREFIX = "TERMJOB#"  # not under TERMINATE#: those are the records of what was terminated
 
 
 def _batches(sets: Mapping[str, Any], size: int) -> list[dict[str, Any]]:
