@@ -743,7 +743,8 @@ class Ledger:
 
     def _take_lease(self, key: Mapping[str, str], *, token: str, seconds: int) -> dict[str, Any] | None:
         """STARTING with `token` until now + `seconds`, unless the claim has ended (STARTED, FAILED) or another
-        caller's lease is still running. Written before the DRS call it guards, with `mayHaveStarted` and the
+        caller's lease is still running (a NOT_STARTED claim, cancelled by a stop before any job, may start when
+        its wave is reopened). Written before the DRS call it guards, with `mayHaveStarted` and the
         first `startingAt`: a crash during the call leaves the claim saying that a job may exist, so the next
         caller looks for it (DescribeJobs) before it may take the lease again. `seconds` must outlast the
         call (the function's timeout), so two callers never call DRS for the same claim at once."""
@@ -1053,6 +1054,22 @@ class Ledger:
             return "HELD" if holder in self.capacity_item() else "FULL"
         return "ADMITTED"
 
+    def capacity_reconcile_due(self, *, seconds: int) -> bool:
+        """True for one caller per `seconds`: that caller reconciles the capacity record with DRS now."""
+        now = self._clock.now()
+        try:
+            self._table.update_item(
+                Key={"pk": CAPACITY_PK, "sk": CAPACITY_SK},
+                UpdateExpression="SET reconciledAt = :now",
+                ConditionExpression="attribute_not_exists(reconciledAt) OR reconciledAt <= :due",
+                ExpressionAttributeValues={":now": iso(now), ":due": iso(now - timedelta(seconds=seconds))},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
     def capacity_release(self, holder: str, *, unstarted_only: bool = False) -> dict[str, Any] | None:
         """Give back what `holder` was admitted with (once). Returns the capacity item after the write, or
         None when the holder held nothing (already released). `unstarted_only`: only while no job id is
@@ -1213,6 +1230,28 @@ class Ledger:
             raise
         return True
 
+    def note_termination_recorded(self, execution_id: str, key: str) -> None:
+        """The batch's termination is in a record (`record_termination`): later calls do not report it again."""
+        self._table.update_item(
+            Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
+            UpdateExpression="SET recordedAt = if_not_exists(recordedAt, :now)",
+            ExpressionAttributeValues={":now": self.now()},
+        )
+
+    def note_termination_deferred(self, execution_id: str, scope: str) -> str:
+        """Count one deferral of a termination (`scope`: ROLLBACK#wave#attempt, TIME_TO_LIVE, CANCEL); returns
+        when it was first deferred."""
+        response = self._table.update_item(
+            Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_WAIT_PREFIX}{scope}"},
+            UpdateExpression="SET firstAt = if_not_exists(firstAt, :now), lastAt = :now, expiresAt = :e, "
+                             "#k = :kind ADD deferrals :one",
+            ExpressionAttributeNames={"#k": "kind"},
+            ExpressionAttributeValues={":now": self.now(), ":one": 1, ":e": self._expires_at(),
+                                       ":kind": "TERMINATE_WAIT"},
+            ReturnValues="ALL_NEW",
+        )
+        return str(response["Attributes"]["firstAt"])
+
     def list_termination_claims(self, execution_id: str) -> list[dict[str, Any]]:
         return self._query(execution_id, TERMINATION_CLAIM_PREFIX)
 
@@ -1236,6 +1275,7 @@ CAPACITY_PK = "CAPACITY"
 CAPACITY_SK = "DRS"
 QUEUE_PREFIX = "QUEUE#"
 TERMINATION_CLAIM_PREFIX = "TERMJOB#"  # not under TERMINATE#: those are the records of what was terminated
+TERMINATION_WAIT_PREFIX = "TERMWAIT#"
 
 
 def _batches(sets: Mapping[str, Any], size: int) -> list[dict[str, Any]]:
