@@ -279,16 +279,20 @@ def _resume_after_decision(rt: Runtime, execution: dict[str, Any], wave_id: str,
     return rt.ledger.get_execution(execution_id) or execution
 
 
+_ATTEMPT_RESULT = frozenset({"reason", "recoveryInstanceId", "jobId"})
 _ATTEMPT_TIMES = ("readyAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt", "endedAt")
 
 
 def _attempt_record(wave: dict[str, Any]) -> dict[str, Any]:
     """What a failed attempt did, kept on the wave when it is retried (the report's `previousAttempts`):
-    its times and reason, and how each server ended."""
+    its times and reason, its DRS jobs (their servers are named on each server), and how each server ended."""
     servers = wave.get("servers", {})
+    jobs = sorted(wave.get("jobs", {}).items(), key=lambda kv: (kv[1].get("startedAt") or "", kv[0]))
     return {
         "attempt": int(wave.get("attempt", 1)), "status": wave["status"],
         **{key: wave[key] for key in (*_ATTEMPT_TIMES, "reason", "launchSummary") if wave.get(key)},
+        "jobs": [{"jobId": job_id, **{k: job[k] for k in ("status", "startedAt", "completedAt") if job.get(k)}}
+                 for job_id, job in jobs],
         "serversLaunched": sum(1 for s in servers.values() if s.get("launchStatus") == "LAUNCHED"),
         "servers": [{"sourceServerId": sid, "launchStatus": s.get("launchStatus", "NOT_STARTED"),
                      **{k: s[k] for k in ("recoveryInstanceId", "jobId", "reason") if s.get(k)}}
@@ -323,14 +327,17 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
             return
         sets: dict[str, Any] = {"retryKey": event_id, "retriedBy": command.requested_by,
                                 "retriedAt": rt.ledger.now(), "readyAt": rt.ledger.now(), "launchServers": relaunch,
-                                "jobsExpected": 0, "jobsDone": 0,
+                                "jobsExpected": 0, "jobsDone": 0, "jobs": {},  # the new attempt's jobs only
                                 "previousAttempts": [*wave.get("previousAttempts", []), _attempt_record(wave)]}
         removes = ["reason", "endedAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt",
                    "launchSummary"]
         # the whole map in one clause: a clause per relaunched server would pass DynamoDB's 4 KB expression
         # limit for a wave of a few hundred servers (nothing else writes them while the wave is FAILED)
+        # a relaunched server starts the new attempt clean: its old job, instance and reason are the previous
+        # attempt's (kept in previousAttempts), so the report never shows attempt 1's instance as attempt 2's
         again = set(relaunch)
-        sets["servers"] = {sid: ({k: v for k, v in s.items() if k != "reason"} | {"launchStatus": "NOT_STARTED"})
+        sets["servers"] = {sid: ({k: v for k, v in s.items() if k not in _ATTEMPT_RESULT}
+                                 | {"launchStatus": "NOT_STARTED"})
                            if sid in again else s for sid, s in servers.items()}
         outcome = rt.ledger.move_wave(command.execution_id, command.wave_id, from_=["FAILED"], to="READY",
                                       key=event_id, sets=sets, removes=removes, adds={"attempt": 1}, count=-1,

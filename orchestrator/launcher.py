@@ -54,6 +54,7 @@ MAX_TRIES = 6  # StartRecovery attempts inside one Express execution before the 
 MAX_WAIT_SECONDS = 60  # one Wait state at most (an Express execution lives 5 minutes)
 LEASE_SECONDS = 90  # one call's right to StartRecovery: longer than the launch function's timeout (60 s)
 RUNNABLE_EXECUTION = frozenset({"RUNNING", "PAUSED"})
+NOT_LAUNCHED_STOPPED = "not launched: plan stopped"
 
 
 def launch_key(execution_id: str, wave_id: str, attempt: int, index: int) -> str:
@@ -90,7 +91,7 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
     attempt = int(wave.get("attempt", 1))
     wanted = _servers_to_launch(wave, plan_wave.server_ids, attempt)
     snapshots = {s.source_server_id: s.recovery_snapshot_id for s in plan_wave.servers}
-    chunks = cut_jobs(wanted, capacity.quotas(rt).servers_per_job)
+    chunks = cut_jobs(wanted, capacity.quotas(rt).job_size)
     if execution["status"] not in RUNNABLE_EXECUTION:
         from orchestrator.progress import skip_wave_for_stop
 
@@ -277,33 +278,74 @@ def _retry_later(rt: Runtime, chunk: dict[str, Any], token: str, exc: DrsError, 
     return {"outcome": "RETRY", "waitSeconds": max(1, wait), "chunk": {**chunk, "tries": tries}}
 
 
-def chunk_failed(rt: Runtime, chunk: dict[str, Any], error: dict[str, Any], *, reason: str | None = None
-                 ) -> dict[str, Any]:
-    """A chunk could not be launched (a permanent error, or retries exhausted): its servers FAILED."""
+def chunk_failed(rt: Runtime, chunk: dict[str, Any], error: dict[str, Any], *, reason: str | None = None,
+                 launch_status: str = "FAILED") -> dict[str, Any]:
+    """A chunk could not be launched (a permanent error, retries exhausted, or, with `launch_status`
+    NOT_STARTED, a plan stopped while it waited for capacity): its servers end with `launch_status` and
+    the reason, unless a call did start its job after all (then the job is followed)."""
     reason = reason or _reason(error)
-    claimed = rt.ledger.claim_launch(chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"],
-                                     launch_key=chunk["launchKey"],
-                                     server_ids=[s["sourceServerID"] for s in chunk["servers"]])
-    since = parse_iso((claimed or {}).get("claimedAt", rt.ledger.now())) - CLAIM_LOOKBACK
+    execution_id, wave_id, attempt, index = chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"]
+    server_ids = [s["sourceServerID"] for s in chunk["servers"]]
+    claimed = rt.ledger.claim_launch(execution_id, wave_id, attempt, index, launch_key=chunk["launchKey"],
+                                     server_ids=server_ids)
+    if claimed and claimed.get("jobId"):
+        return _record_started(rt, chunk, str(claimed["jobId"]))
+    since = parse_iso(str((claimed or {}).get("startingAt") or (claimed or {}).get("claimedAt")
+                          or rt.ledger.now())) - CLAIM_LOOKBACK
     found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk["launchKey"], since)
     if found:  # the job did start (the task died after StartRecovery): follow it, do not fail it
         logger.warning("chunk reported failed but its job exists", launch_key=chunk["launchKey"], reason=reason)
         return _record_started(rt, chunk, found["jobID"])
+    token = uuid.uuid4().hex
+    held = rt.ledger.lease_launch(execution_id, wave_id, attempt, index, token=token, seconds=LEASE_SECONDS)
+    if held is not None and held.get("jobId"):
+        return _record_started(rt, chunk, str(held["jobId"]))
+    if held is not None and held.get("status") == "STARTING":  # another call is starting it: it decides
+        logger.warning("chunk reported failed while another call starts it", launch_key=chunk["launchKey"])
+        return {"outcome": "BUSY", "jobId": None, "reason": reason}
     capacity.release(rt, chunk["launchKey"])
     job_id = f"not-started-{chunk['launchKey']}"
-    server_ids = [s["sourceServerID"] for s in chunk["servers"]]
-    logger.error("DRS launch failed", wave_id=chunk["waveId"], reason=reason)
-    metrics.add_metric(name="DrsLaunchFailures", unit="Count", value=1)
-    rt.ledger.complete_launch(chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"],
-                              job_id=None, status="FAILED", reason=reason)
-    rt.ledger.add_job(chunk["executionId"], chunk["waveId"], job_id=job_id, launch_key=chunk["launchKey"],
-                      server_ids=server_ids)
+    logger.error("DRS launch failed" if launch_status == "FAILED" else "DRS launch not started",
+                 wave_id=wave_id, reason=reason)
+    metrics.add_metric(name="DrsLaunchFailures" if launch_status == "FAILED" else "DrsLaunchesCancelled",
+                       unit="Count", value=1)
+    rt.ledger.complete_launch(execution_id, wave_id, attempt, index, job_id=None, status=launch_status,
+                              reason=reason)
+    rt.ledger.add_job(execution_id, wave_id, job_id=job_id, launch_key=chunk["launchKey"], server_ids=server_ids)
     rt.bus.publish(DRSJobCompleted(
-        execution_id=chunk["executionId"], plan_id=chunk["planId"], wave_id=chunk["waveId"],
-        attempt=chunk["attempt"], job_id=job_id,
-        servers=[ServerLaunch(source_server_id=sid, launch_status="FAILED", reason=reason) for sid in server_ids],
+        execution_id=execution_id, plan_id=chunk["planId"], wave_id=wave_id, attempt=attempt, job_id=job_id,
+        servers=[ServerLaunch(source_server_id=sid, launch_status=launch_status,
+                              reason=reason) for sid in server_ids],
     ))
-    return {"outcome": "FAILED", "jobId": None, "failed": len(server_ids), "reason": reason}
+    return {"outcome": launch_status, "jobId": None, "failed": len(server_ids), "reason": reason}
+
+
+def skip_if_stopped_before_launch(rt: Runtime, execution: dict[str, Any], wave: dict[str, Any], *, key: str) -> bool:
+    """LAUNCHING -> SKIPPED ('not launched: plan stopped', skipped for the wave that stopped the plan) when
+    `stopped_before_launch`; True when the wave is not to be judged."""
+    if not stopped_before_launch(execution, wave):
+        return False
+    from orchestrator.progress import close_plan_if_done, skip_wave
+
+    skip_wave(rt, execution, wave["waveId"], reason=NOT_LAUNCHED_STOPPED, because_of=None, key=key,
+              from_=["LAUNCHING"], skipped_for=execution.get("stoppedBy"))
+    logger.info("wave not launched: the plan stopped while it waited for DRS capacity", wave_id=wave["waveId"])
+    close_plan_if_done(rt, execution["executionId"], key=key)
+    return True
+
+
+def stopped_before_launch(execution: dict[str, Any], wave: dict[str, Any]) -> bool:
+    """The plan stopped (a STOP failure elsewhere, a cancel) while this wave's launches waited for DRS
+    capacity, and none of its servers reached DRS: the wave did not run, it is SKIPPED (a retry of the
+    wave that stopped the plan runs it again), not judged as if it had launched. A wave with any server
+    launched, or failed by a DRS job, is judged from its servers (those never launched: NOT_STARTED)."""
+    if execution.get("status") in RUNNABLE_EXECUTION:
+        return False
+    servers = list((wave.get("servers") or {}).values())
+    not_started = [s for s in servers if s.get("launchStatus") == "NOT_STARTED"]
+    reached_drs = [s for s in servers if s.get("launchStatus") == "LAUNCHED"
+                   or (s.get("launchStatus") == "FAILED" and s.get("jobId"))]
+    return bool(not_started) and not reached_drs
 
 
 def _reason(error: dict[str, Any]) -> str:
@@ -324,10 +366,11 @@ def _reason(error: dict[str, Any]) -> str:
 
 
 def drain(rt: Runtime) -> dict[str, int]:
-    """CapacityTick: start parked launches, oldest first, while they fit; tick again while any wait."""
+    """CapacityTick: start parked launches, oldest first, while they fit; tick again while any wait. A
+    launch whose plan has stopped meanwhile is not started: its servers end NOT_STARTED, 'not launched:
+    plan stopped' (a refused admission reconciles the capacity record with DRS first: `capacity.admit`)."""
     started = dropped = 0
     parked = rt.ledger.parked()
-    reconciled = False
     for item in parked:
         chunk = dict(item["chunk"]) if isinstance(item["chunk"], dict) else _loads(item["chunk"])
         key = chunk["launchKey"]
@@ -336,18 +379,14 @@ def drain(rt: Runtime) -> dict[str, int]:
             rt.ledger.unpark(key)
             dropped += 1
             continue
-        if verdict == "fail":
-            rt.ledger.unpark(key)
-            chunk_failed(rt, chunk, {}, reason="not launched: the plan was stopped while the launch waited "
-                                               "for DRS capacity")
-            dropped += 1
+        if verdict == "stop":
+            result = chunk_failed(rt, chunk, {}, reason=NOT_LAUNCHED_STOPPED, launch_status="NOT_STARTED")
+            if result["outcome"] != "BUSY":
+                rt.ledger.unpark(key)
+                dropped += 1
             continue
         try:
             result = start_job(rt, chunk, from_queue=True)
-            if result["outcome"] == "PARKED" and not reconciled:
-                reconciled = True
-                if capacity.reconcile(rt):
-                    result = start_job(rt, chunk, from_queue=True)
         except DrsError as exc:  # permanent: fail the chunk, as the state machine would
             rt.ledger.unpark(key)
             chunk_failed(rt, chunk, {}, reason=f"{exc.code or type(exc).__name__}: {exc}")
@@ -370,13 +409,13 @@ def _loads(text: str) -> dict[str, Any]:
 
 
 def _still_wanted(rt: Runtime, chunk: dict[str, Any]) -> str:
-    """launch, drop (the wave moved on: retried or closed) or fail (the plan is stopping)."""
+    """launch, drop (the wave moved on: retried or closed) or stop (the plan is stopping: not launched)."""
     wave = rt.ledger.get_wave(chunk["executionId"], chunk["waveId"])
     if wave is None or wave.get("status") != "LAUNCHING" or int(wave.get("attempt", 1)) != int(chunk["attempt"]):
         return "drop"
     execution = rt.ledger.get_execution(chunk["executionId"]) or {}
     if execution.get("status") not in RUNNABLE_EXECUTION:
-        return "fail"
+        return "stop"
     return "launch"
 
 
@@ -384,4 +423,5 @@ def is_retryable(exc: Exception) -> bool:
     return isinstance(exc, DrsError) and exc.retryable
 
 
-__all__ = ["chunk_failed", "close_launch", "drain", "is_retryable", "prepare", "start_job"]
+__all__ = ["chunk_failed", "close_launch", "drain", "is_retryable", "prepare", "skip_if_stopped_before_launch",
+           "start_job", "stopped_before_launch"]

@@ -103,6 +103,10 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
         logger.info("resuming the post-launch phase after a redelivery", wave_id=wave_id)
         run_phase(rt, execution, wave_id=wave_id, attempt=int(wave.get("attempt", 1)), phase="POST_LAUNCH", key=key)
         return
+    from orchestrator.launcher import skip_if_stopped_before_launch  # (the launcher imports this module)
+
+    if skip_if_stopped_before_launch(rt, execution, wave, key=key):  # nothing reached DRS: not judged
+        return
     plan_wave = frozen_plan(execution).wave(wave_id)
     ok, reason, failed = judge_launch(wave, plan_wave.success_threshold)
     attempt = int(wave.get("attempt", 1))
