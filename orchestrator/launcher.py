@@ -199,21 +199,21 @@ def start_job(rt: Runtime, chunk: dict[str, Any], *, from_queue: bool = False) -
     execution_id, wave_id = chunk["executionId"], chunk["waveId"]
     key = chunk["launchKey"]
     server_ids = [s["sourceServerID"] for s in chunk["servers"]]
+    token = uuid.uuid4().hex
     existing = rt.ledger.claim_launch(execution_id, wave_id, chunk["attempt"], chunk["index"], launch_key=key,
-                                      server_ids=server_ids)
-    if existing is not None:
+                                      server_ids=server_ids, lease=(token, LEASE_SECONDS))
+    if existing is not None:  # claimed before: its job, if a call made one, else the lease
         job_id = _existing_job(rt, chunk, existing)
         if job_id:
             return _record_started(rt, chunk, job_id)
-    token = uuid.uuid4().hex
-    held = rt.ledger.lease_launch(execution_id, wave_id, chunk["attempt"], chunk["index"], token=token,
-                                  seconds=LEASE_SECONDS)
-    if held is not None:
-        if held.get("jobId"):  # the call that held it has recorded its job meanwhile
-            return _record_started(rt, chunk, str(held["jobId"]))
-        if held.get("status") == "FAILED":
-            return {"outcome": "FAILED", "jobId": None, "reason": str(held.get("reason", "launch failed"))}
-        return _busy(rt, chunk, held, from_queue=from_queue)
+        held = rt.ledger.lease_launch(execution_id, wave_id, chunk["attempt"], chunk["index"], token=token,
+                                      seconds=LEASE_SECONDS)
+        if held is not None:
+            if held.get("jobId"):  # the call that held it has recorded its job meanwhile
+                return _record_started(rt, chunk, str(held["jobId"]))
+            if held.get("status") == "FAILED":
+                return {"outcome": "FAILED", "jobId": None, "reason": str(held.get("reason", "launch failed"))}
+            return _busy(rt, chunk, held, from_queue=from_queue)
     admission = capacity.admit(rt, key, len(server_ids), ref=f"{execution_id}/{wave_id}",
                                behind_queue=not from_queue)
     if admission is Admission.FULL:

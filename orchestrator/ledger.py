@@ -691,14 +691,20 @@ class Ledger:
     # ---- launch claims -------------------------------------------------------------------------
 
     def claim_launch(self, execution_id: str, wave_id: str, attempt: int, chunk: int, *, launch_key: str,
-                     server_ids: list[str]) -> dict[str, Any] | None:
+                     server_ids: list[str], lease: tuple[str, int] | None = None) -> dict[str, Any] | None:
         """Claim one DRS launch before calling StartRecovery. Returns None when this call made the
-        claim, or the existing claim (which may already hold the job id) when one was there."""
-        item = {
+        claim, or the existing claim (which may already hold the job id) when one was there. `lease`
+        (token, seconds): the new claim is made already leased to this caller (see `lease_launch`), in
+        the same write."""
+        now = self._clock.now()
+        item: dict[str, Any] = {
             "pk": exec_pk(execution_id), "sk": launch_sk(wave_id, attempt, chunk), "kind": "LAUNCH",
             "launchKey": launch_key, "waveId": wave_id, "attempt": attempt, "chunk": chunk,
-            "servers": server_ids, "status": "CLAIMED", "claimedAt": self.now(),
+            "servers": server_ids, "status": "CLAIMED", "claimedAt": iso(now),
         }
+        if lease is not None:
+            item.update({"status": "STARTING", "leaseToken": lease[0], "mayHaveStarted": True, "calls": 1,
+                         "leaseUntil": iso(now + timedelta(seconds=lease[1])), "startingAt": iso(now)})
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:

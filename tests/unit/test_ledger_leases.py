@@ -128,3 +128,20 @@ def test_a_termination_claim_is_made_once_and_reopened_once_when_its_job_failed(
     assert (claim["status"], claim["failedJobIds"]) == ("CLAIMED", ["drsjob-9"])
     assert "jobId" not in claim
     assert "mayHaveStarted" not in claim
+
+
+def test_a_claim_made_with_its_lease_is_starting_in_one_write(ledger: Ledger) -> None:
+    # GIVEN a launch claimed by a caller about to call StartRecovery (the claim and the lease in one write)
+    assert ledger.claim_launch(EXECUTION, "w", 1, 0, launch_key="lk-1", server_ids=["s-1"],
+                               lease=("first", 90)) is None
+
+    # WHEN a duplicate claims the same launch and asks for the lease
+    existing = ledger.claim_launch(EXECUTION, "w", 1, 0, launch_key="lk-1", server_ids=["s-1"], lease=("dup", 90))
+    held = ledger.lease_launch(EXECUTION, "w", 1, 0, token="dup", seconds=90)
+
+    # THEN it gets the first caller's claim, which already says a call may have started a job, and no lease
+    assert existing is not None
+    assert (existing["status"], existing["leaseToken"], existing["mayHaveStarted"]) == ("STARTING", "first", True)
+    assert (existing["startingAt"], existing["leaseUntil"]) == ("2026-01-01T09:00:00.000Z", "2026-01-01T09:01:30.000Z")
+    assert held is not None
+    assert held["leaseToken"] == "first"
