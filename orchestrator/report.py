@@ -91,7 +91,9 @@ def _terminations(ledger: Ledger, execution_id: str) -> list[dict[str, Any]]:
     recorded = [t for t in ledger.list_terminations(execution_id) if t.get("reason") and t.get("at")]
     return [
         {"reason": t["reason"], "at": t["at"], "waveId": t.get("waveId") or None,
-         "recoveryInstanceIds": list(t.get("instances", [])), "jobIds": list(t.get("jobIds", []))}
+         "recoveryInstanceIds": list(t.get("instances", [])), "jobIds": list(t.get("jobIds", [])),
+         # a termination given up after its deferrals: why, and the instances still running
+         **({"error": t["error"], "notTerminated": list(t.get("notTerminated", []))} if t.get("error") else {})}
         for t in sorted(recorded, key=lambda t: (str(t["at"]), str(t.get("sk", ""))))
     ]
 

@@ -226,3 +226,34 @@ def test_a_forged_wave_failed_or_rollback_tick_never_terminates_a_completed_wave
     assert cloud.drs.stats.calls.get("TerminateRecoveryInstances", 0) == 0
     assert len(_running(cloud, {sid("a", 1)})) == 1
     assert cloud.runtime.ledger.list_terminations(result.execution_id) == []
+
+
+def test_a_rollback_throttled_for_six_hours_is_given_up_and_recorded_with_the_instance_left(local_cloud):
+    # GIVEN a failed wave with rollback TERMINATE, and DRS throttling every TerminateRecoveryInstances
+    failing = sid("b", 2)
+    cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED"})
+    cloud.drs.inject_error("ThrottlingException", operation="TerminateRecoveryInstances", count=10_000)
+    plan = parse_plan({"planId": "given-up", "waves": [wave("B", [sid("b", 1), failing], rollback="TERMINATE")]})
+
+    # WHEN it runs and the rollback keeps coming back on its ticks
+    result = run_plan(cloud, plan, timeout=60)
+    [instance] = _running(cloud, {sid("b", 1)})
+
+    def given_up() -> bool:
+        return any(t.get("error") for t in cloud.runtime.ledger.list_terminations(result.execution_id))
+
+    cloud.run_until(given_up, timeout=120)
+
+    # THEN six hours after its first deferral it was given up: recorded with why and the instance left
+    # (in the report too), no tick comes any more, nothing was dead-lettered
+    [record] = cloud.runtime.ledger.list_terminations(result.execution_id)
+    assert record["notTerminated"] == [instance]
+    assert record["error"].startswith("gave up after 6:00:00 of deferrals (last: ThrottlingException: Rate exceeded)")
+    failed_at = parse_iso(events_of(cloud, "WaveFailed", result.execution_id)[0].time)
+    assert 6 * 3600 <= (parse_iso(record["at"]) - failed_at).total_seconds() <= 6 * 3600 + 301
+    assert not any(name.startswith("terminate-") for name in cloud._schedules)
+    from orchestrator.report import build_report
+
+    [reported] = build_report(cloud.runtime.ledger, result.execution_id)["terminations"]
+    assert (reported["notTerminated"], reported["recoveryInstanceIds"]) == ([instance], [])
+    assert sum(cloud.dead_letters().values()) == 0
