@@ -257,3 +257,47 @@ def test_a_rollback_throttled_for_six_hours_is_given_up_and_recorded_with_the_in
     [reported] = build_report(cloud.runtime.ledger, result.execution_id)["terminations"]
     assert (reported["notTerminated"], reported["recoveryInstanceIds"]) == ([instance], [])
     assert sum(cloud.dead_letters().values()) == 0
+
+
+class _OneRetry:
+    """A control socket holding one RetryWave of B, sent once the execution has ended, while B's server is
+    busy in a DRS job started outside the execution (so the retry fails at once, within the command)."""
+
+    def __init__(self, cloud: LocalCloud, execution_id: str, server: str) -> None:
+        self.cloud, self.execution_id, self.server, self.sent = cloud, execution_id, server, False
+        self.polls_after_the_end = 0
+
+    def serve_pending(self, handle: Any) -> int:
+        if self.sent or not self.cloud.execution_finished(self.execution_id):
+            return 0
+        self.polls_after_the_end += 1
+        if self.polls_after_the_end < 5:  # the run has returned its result and lingers by now
+            return 0
+        self.sent = True
+        self.cloud.runtime.drs.start_recovery([{"sourceServerID": self.server}], is_drill=True, tags={})
+        answer = handle({"op": "command", "detailType": "RetryWave",
+                         "detail": {"waveId": "B", "requestedBy": "ops"}})
+        assert answer["ok"], answer
+        return 1
+
+
+def test_a_retry_that_fails_at_once_while_a_run_lingers_is_what_the_run_reports(local_cloud):
+    # GIVEN a local run (`drs-orch run --linger`) of a wave that fails, and an operator's retry of it that
+    # DRS refuses at once (the server is busy in a job started outside the execution)
+    from localcloud.control_socket import run_session
+
+    failing = sid("b", 2)
+    cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED"})
+    execution_id = start(cloud, parse_plan({"planId": "linger", "waves": [wave("B", [failing])]}))
+
+    # WHEN the run lingers and serves the retry
+    result = run_session(cloud, execution_id, _OneRetry(cloud, execution_id, failing),  # type: ignore[arg-type]
+                         timeout=60, linger=1.0)
+
+    # THEN what the run returns (its summary and report) describes attempt 2 with DRS's reason, and keeps
+    # attempt 1
+    b = _by_id(result.report)["B"]
+    assert (result.status, b["status"], b["attempt"]) == ("FAILED", "FAILED", 2)
+    assert b["servers"][0]["reason"].startswith("DrsConflict: ConflictException: Source server "
+                                                "s-000000000000000b2 is already participating in active job")
+    assert [(a["attempt"], a["status"]) for a in b["previousAttempts"]] == [(1, "FAILED")]
