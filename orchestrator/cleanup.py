@@ -11,7 +11,10 @@ call, so a duplicate event, a crash after the call or a concurrent clean-up find
 claim's job id, or DescribeJobs: a TERMINATE job whose participating recovery instances are exactly the
 batch, since TerminateRecoveryInstances takes no tags) instead of calling again. A terminate job counts
 against the DRS quotas like a launch: it is admitted in the shared capacity record first (and released
-by the capacity reconcile once it has ended). When there is no room, DRS throttles or fails
+when the job is seen to end). A running terminate job is watched by TerminationTicks (every 15 s): when
+it has ended, its record gets what it terminated and what it did not, with DRS's reason from the job
+log (an instance DRS failed to terminate is tried again, at most MAX_TERMINATE_TRIES jobs), and
+RecoveryInstancesTerminated names only what it did terminate. When there is no room, DRS throttles or fails
 transiently, or another call is terminating the batch now, the work comes back on a TerminationTick
 after a backoff (exponential with full jitter, never sooner than DRS's `retryAfterSeconds`): nothing
 sleeps in a function, and nothing is dead-lettered. A termination still deferred MAX_WAIT after its first
@@ -51,6 +54,8 @@ LOOKBACK = timedelta(minutes=10)  # DescribeJobs from this long before the first
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
 MAX_WAIT = timedelta(hours=6)  # a termination deferred this long after its first deferral is given up
+MAX_TERMINATE_TRIES = 3  # terminate jobs that failed to terminate one instance before it is left to an operator
+WATCH_SECONDS = 15  # a running terminate job is looked at again this often
 Reason = Literal["ROLLBACK", "TIME_TO_LIVE", "CANCEL", "CLEANUP"]
 
 
@@ -63,6 +68,7 @@ class Termination:
     wait_seconds: float = RETRY_SECONDS  # when deferred: the least wait before trying again
     refused: str | None = None
     unannounced: str | None = None  # why RecoveryInstancesTerminated could not be published (best effort)
+    pending: bool = False  # a terminate job still runs: its outcome is recorded (and announced) when it ends
 
 
 class _Deferred(Exception):  # a control-flow signal, not an error
@@ -110,7 +116,8 @@ def _existing_termination(rt: Runtime, execution_id: str, key: str, batch: list[
         jobs = rt.drs.describe_jobs([str(job_id)])
         ended_undone = bool(jobs) and jobs[0].get("status") == "COMPLETED" and any(
             p.get("launchStatus") != "TERMINATED" for p in jobs[0].get("participatingServers", []))
-        if ended_undone and rt.ledger.reclaim_termination(execution_id, key, failed_job_id=str(job_id)):
+        if ended_undone and claim.get("settledAt") and rt.ledger.reclaim_termination(
+                execution_id, key, failed_job_id=str(job_id)):
             logger.warning("a terminate job ended without terminating its instances: terminating again",
                            job_id=job_id, instances=len(batch))
             return None
@@ -205,9 +212,14 @@ def _terminate_jobs(rt: Runtime, execution_id: str, batch: list[str], ref: str
 def terminate(rt: Runtime, execution: dict[str, Any], *, reason: Reason, wave_id: str | None = None,
               attempt: int | None = None, announce_best_effort: bool = False) -> Termination:
     """Terminate the recovery instances the execution (or one wave attempt of it) launched and still runs.
-    `announce_best_effort`: a publishing failure of RecoveryInstancesTerminated is reported in the result
-    instead of raised (an operator's `drs-orch cleanup`: the bus takes orchestrator events only from the
-    orchestrator's roles; the ledger records the termination either way)."""
+
+    First settles the execution's terminate jobs that have ended (`_settle`); then asks DRS to terminate
+    what still runs (but not an instance DRS failed to terminate MAX_TERMINATE_TRIES times) and records
+    what it asked. RecoveryInstancesTerminated goes out when a job has ended, naming what it did terminate;
+    `pending` in the result says a job still runs (the caller watches it with a TerminationTick).
+    `announce_best_effort` (an operator's `drs-orch cleanup`, which does not wait for the jobs): what was
+    asked is announced at once, and a publishing failure is reported in the result instead of raised (the
+    bus takes orchestrator events only from the orchestrator's roles; the ledger records it either way)."""
     execution_id = execution["executionId"]
     result = Termination()
     size = capacity.quotas(rt).job_size
@@ -224,7 +236,9 @@ def terminate(rt: Runtime, execution: dict[str, Any], *, reason: Reason, wave_id
     try:
         for instance_ids, job_id in _unreported(rt, execution_id, ref):
             report(instance_ids, job_id, True)
-        instances = _our_instances(rt, execution_id, [wave_id] if wave_id else None, attempt)
+        result.pending, given_up = _settle(rt, execution)
+        instances = [i for i in _our_instances(rt, execution_id, [wave_id] if wave_id else None, attempt)
+                     if i not in given_up]
         for start in range(0, len(instances), size):
             for instance_ids, job_id, fresh in _terminate_jobs(rt, execution_id, instances[start : start + size], ref):
                 report(instance_ids, job_id, fresh)
@@ -232,28 +246,90 @@ def terminate(rt: Runtime, execution: dict[str, Any], *, reason: Reason, wave_id
         result.deferred, result.deferred_reason, result.wait_seconds = True, deferred.reason, deferred.seconds
         logger.info("termination deferred", reason=reason, wave_id=wave_id, why=deferred.reason,
                     wait_seconds=deferred.seconds)
+    except DrsError as exc:  # a read (DescribeJobs, DescribeRecoveryInstances) still throttled after its retries
+        if not exc.retryable:
+            raise
+        result.deferred, result.deferred_reason = True, str(exc)
+        result.wait_seconds = max(float(RETRY_SECONDS), exc.retry_after or 0.0)
+        logger.info("termination deferred", reason=reason, wave_id=wave_id, why=str(exc))
     if result.instance_ids:
+        result.pending = True
         scope = wave_id or "EXECUTION"
-        rt.ledger.record_termination(execution_id, f"{scope}#{rt.ledger.now()}", {
+        record_sk = f"{scope}#{rt.ledger.now()}"
+        rt.ledger.record_termination(execution_id, record_sk, {
             "kind": "TERMINATE", "reason": reason, "waveId": wave_id or "", "jobIds": result.job_ids,
             "instances": result.instance_ids, "at": rt.ledger.now(),
             **({"attempt": attempt} if attempt is not None else {})})
         for key in recorded:
-            rt.ledger.note_termination_recorded(execution_id, key)
-        metrics.add_metric(name="RecoveryInstancesTerminated", unit="Count", value=len(result.instance_ids))
-        logger.info("recovery instances terminated", reason=reason, wave_id=wave_id,
+            rt.ledger.note_termination_recorded(execution_id, key, record_sk=record_sk,
+                                                announced=announce_best_effort)
+        metrics.add_metric(name="RecoveryInstancesTerminating", unit="Count", value=len(result.instance_ids))
+        logger.info("recovery instances terminating", reason=reason, wave_id=wave_id,
                     instances=len(result.instance_ids))
-        announcement = RecoveryInstancesTerminated(
-            execution_id=execution_id, plan_id=execution["planId"], wave_id=wave_id, reason=reason,
-            job_ids=result.job_ids, recovery_instance_ids=result.instance_ids)
-        try:
-            rt.bus.publish(announcement)
-        except (ClientError, PublishError) as exc:
-            if not announce_best_effort:
-                raise
-            result.unannounced = str(exc)
-            logger.warning("RecoveryInstancesTerminated not published", error=str(exc))
+        if announce_best_effort:
+            try:
+                rt.bus.publish(RecoveryInstancesTerminated(
+                    execution_id=execution_id, plan_id=execution["planId"], wave_id=wave_id, reason=reason,
+                    job_ids=result.job_ids, recovery_instance_ids=result.instance_ids))
+            except (ClientError, PublishError) as exc:
+                result.unannounced = str(exc)
+                logger.warning("RecoveryInstancesTerminated not published", error=str(exc))
     return result
+
+
+def _settle(rt: Runtime, execution: dict[str, Any]) -> tuple[bool, set[str]]:
+    """Record how each of the execution's terminate jobs that has ended went, once per job: its record names
+    the instances it terminated and those it did not (with DRS's reason from the job log); its capacity is
+    released; RecoveryInstancesTerminated names what it terminated. Returns whether a job still runs, and
+    the instances DRS failed to terminate MAX_TERMINATE_TRIES times (given up: left to an operator)."""
+    execution_id = execution["executionId"]
+    claims = rt.ledger.list_termination_claims(execution_id)
+    open_claims = [c for c in claims if c.get("jobId") and c.get("recordSk") and not c.get("settledAt")]
+    running = False
+    jobs = {j["jobID"]: j for j in rt.drs.describe_jobs(sorted({str(c["jobId"]) for c in open_claims}))} \
+        if open_claims else {}
+    for claim in open_claims:
+        job = jobs.get(str(claim["jobId"]))
+        if job is None or job.get("status") != "COMPLETED":
+            running = True
+            continue
+        _settle_job(rt, execution, claim, job)
+    failures: dict[str, int] = {}
+    for claim in rt.ledger.list_termination_claims(execution_id) if open_claims else claims:
+        for failed in claim.get("notTerminated", []):
+            instance = str(failed.get("recoveryInstanceId"))
+            failures[instance] = failures.get(instance, 0) + 1
+    return running, {i for i, n in failures.items() if n >= MAX_TERMINATE_TRIES}
+
+
+def _settle_job(rt: Runtime, execution: dict[str, Any], claim: dict[str, Any], job: dict[str, Any]) -> None:
+    execution_id, key, job_id = execution["executionId"], str(claim["terminationKey"]), str(job["jobID"])
+    participants = job.get("participatingServers", [])
+    terminated = sorted(str(p["recoveryInstanceID"]) for p in participants
+                        if p.get("launchStatus") == "TERMINATED" and p.get("recoveryInstanceID"))
+    failed = [p for p in participants if p.get("launchStatus") != "TERMINATED"]
+    reasons = rt.drs.job_failure_reasons(job_id) if failed else {}
+    not_terminated = [{"recoveryInstanceId": str(p.get("recoveryInstanceID")),
+                       "sourceServerId": str(p.get("sourceServerID")),
+                       "reason": reasons.get(str(p.get("sourceServerID")))
+                       or f"DRS reported the termination {p.get('launchStatus', 'unknown')} and its job log gives "
+                          "no reason"} for p in failed]
+    if not rt.ledger.settle_termination(execution_id, key, job_id=job_id, terminated=terminated,
+                                        not_terminated=not_terminated):
+        return  # another call settled it
+    capacity.release(rt, key)
+    record = rt.ledger.settle_termination_record(execution_id, str(claim["recordSk"]), job_id=job_id,
+                                                 terminated=terminated, not_terminated=not_terminated)
+    if not_terminated:
+        logger.warning("DRS did not terminate every instance", job_id=job_id, failed=len(not_terminated))
+        metrics.add_metric(name="RecoveryInstancesNotTerminated", unit="Count", value=len(not_terminated))
+    logger.info("recovery instances terminated", reason=record.get("reason"), wave_id=record.get("waveId"),
+                job_id=job_id, instances=len(terminated))
+    if terminated and not claim.get("announced"):
+        metrics.add_metric(name="RecoveryInstancesTerminated", unit="Count", value=len(terminated))
+        rt.bus.publish(RecoveryInstancesTerminated(
+            execution_id=execution_id, plan_id=execution["planId"], wave_id=record.get("waveId") or None,
+            reason=record.get("reason", "CLEANUP"), job_ids=[job_id], recovery_instance_ids=terminated))
 
 
 def backoff_seconds(tick: int, least: float, *, rng: random.Random | None = None) -> int:
@@ -280,11 +356,22 @@ def _defer(rt: Runtime, tick: TerminationTick, result: Termination, *, scope: st
                  f"{len(left)} instance(s) still run; terminate them with drs-orch cleanup")
         rt.ledger.record_termination(tick.execution_id, f"{tick.wave_id or 'EXECUTION'}#{rt.ledger.now()}", {
             "kind": "TERMINATE", "reason": tick.reason, "waveId": tick.wave_id or "", "jobIds": [], "instances": [],
-            "notTerminated": left, "error": error, "at": rt.ledger.now()})
+            "notTerminated": [{"recoveryInstanceId": i, "reason": error} for i in left], "error": error,
+            "at": rt.ledger.now()})
         logger.error("termination given up", reason=tick.reason, wave_id=tick.wave_id, error=error)
         metrics.add_metric(name="TerminationsAbandoned", unit="Count", value=1)
         return
     _again(rt, tick, backoff_seconds(tick.tick, result.wait_seconds))
+
+
+def _follow_up(rt: Runtime, tick: TerminationTick, result: Termination, *, scope: str) -> None:
+    """Come back for what is left: deferred work with backoff (`_defer`), else a running terminate job
+    every WATCH_SECONDS until it has ended and its outcome is recorded (and what it failed to terminate
+    is tried again)."""
+    if result.deferred:
+        _defer(rt, tick, result, scope=scope)
+    elif result.pending:
+        _again(rt, tick, WATCH_SECONDS)
 
 
 def _rollback_is_due(rt: Runtime, execution_id: str, wave_id: str | None, attempt: int) -> bool:
@@ -313,8 +400,7 @@ def _rollback(rt: Runtime, execution: dict[str, Any], tick: TerminationTick) -> 
         metrics.add_metric(name="RollbacksRefused", unit="Count", value=1)
         return
     result = terminate(rt, execution, reason="ROLLBACK", wave_id=tick.wave_id, attempt=tick.attempt)
-    if result.deferred:
-        _defer(rt, tick, result, scope=f"ROLLBACK#{tick.wave_id}#{tick.attempt}")
+    _follow_up(rt, tick, result, scope=f"ROLLBACK#{tick.wave_id}#{tick.attempt}")
 
 
 def on_wave_failed(rt: Runtime, detail: WaveFailed) -> None:
@@ -333,8 +419,7 @@ def terminate_cancelled_drill(rt: Runtime, execution: dict[str, Any], *, tick: i
     if execution["mode"] != "DRILL" or not execution.get("terminateOnCancel"):
         return
     result = terminate(rt, execution, reason="CANCEL")
-    if result.deferred:
-        _defer(rt, TerminationTick(execution_id=execution["executionId"], plan_id=execution["planId"],
+    _follow_up(rt, TerminationTick(execution_id=execution["executionId"], plan_id=execution["planId"],
                                    reason="CANCEL", tick=tick), result, scope="CANCEL")
 
 
@@ -357,8 +442,7 @@ def on_tick(rt: Runtime, tick: TerminationTick) -> None:
             _again(rt, tick, TTL_RECHECK_SECONDS)
             return
         result = terminate(rt, execution, reason="TIME_TO_LIVE")
-        if result.deferred:
-            _defer(rt, tick, result, scope="TIME_TO_LIVE")
+        _follow_up(rt, tick, result, scope="TIME_TO_LIVE")
     elif tick.reason == "CANCEL":
         terminate_cancelled_drill(rt, execution, tick=tick.tick)  # drills cancelled with terminateDrillInstances
     else:

@@ -1218,15 +1218,19 @@ class Ledger:
         )
 
     def reclaim_termination(self, execution_id: str, key: str, *, failed_job_id: str) -> bool:
-        """The batch's terminate job ended with the instances still running (it failed): the claim goes back
-        to CLAIMED, once (conditional on that job id), so the batch may be terminated again."""
+        """The batch's terminate job ended with instances still running (it failed; settled): the claim goes
+        back to CLAIMED, once (conditional on that job id), so the batch may be terminated again. What each
+        job failed to terminate (`notTerminated`) stays."""
         try:
             self._table.update_item(
                 Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
-                UpdateExpression="SET #s = :claimed, failedJobIds = list_append(if_not_exists(failedJobIds, :none), "
-                                 ":failed), claimedAt = :now REMOVE jobId, mayHaveStarted, startingAt",
-                ConditionExpression="jobId = :job",
-                ExpressionAttributeNames={"#s": "status"},
+                UpdateExpression="SET #s = :claimed, #failed = list_append(if_not_exists(#failed, :none), :failed), "
+                                 "#claimed = :now REMOVE #job, #may, #starting, #settled, #r, #a, #recorded",
+                ConditionExpression="#job = :job",
+                ExpressionAttributeNames={"#s": "status", "#failed": "failedJobIds", "#claimed": "claimedAt",
+                                          "#job": "jobId", "#may": "mayHaveStarted", "#starting": "startingAt",
+                                          "#settled": "settledAt", "#r": "recordSk", "#a": "announced",
+                                          "#recorded": "recordedAt"},
                 ExpressionAttributeValues={":claimed": "CLAIMED", ":failed": [failed_job_id], ":none": [],
                                            ":now": self.now(), ":job": failed_job_id},
             )
@@ -1236,13 +1240,53 @@ class Ledger:
             raise
         return True
 
-    def note_termination_recorded(self, execution_id: str, key: str) -> None:
-        """The batch's termination is in a record (`record_termination`): later calls do not report it again."""
+    def note_termination_recorded(self, execution_id: str, key: str, *, record_sk: str = "",
+                                  announced: bool = False) -> None:
+        """The batch's termination is in the record `record_sk` (`record_termination`): later calls do not
+        report it again, and its outcome is written there when its job ends. `announced`: what was asked
+        was announced already (an operator's clean-up), so its end is not announced again."""
         self._table.update_item(
             Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
-            UpdateExpression="SET recordedAt = if_not_exists(recordedAt, :now)",
-            ExpressionAttributeValues={":now": self.now()},
+            UpdateExpression="SET #recorded = if_not_exists(#recorded, :now), #r = if_not_exists(#r, :r), #a = :a",
+            ExpressionAttributeNames={"#recorded": "recordedAt", "#r": "recordSk", "#a": "announced"},
+            ExpressionAttributeValues={":now": self.now(), ":r": record_sk, ":a": announced},
         )
+
+    def settle_termination(self, execution_id: str, key: str, *, job_id: str, terminated: list[str],
+                           not_terminated: list[dict[str, str]]) -> bool:
+        """The batch's terminate job `job_id` has ended: note what it terminated and what not (appended to
+        what earlier jobs of the batch failed to terminate). True for the first caller only."""
+        try:
+            self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
+                UpdateExpression="SET #settled = :now, #t = :t, #nt = list_append(if_not_exists(#nt, :none), :nt)",
+                ConditionExpression="#job = :job AND attribute_not_exists(#settled)",
+                ExpressionAttributeNames={"#settled": "settledAt", "#t": "terminated", "#nt": "notTerminated",
+                                          "#job": "jobId"},
+                ExpressionAttributeValues={":now": self.now(), ":t": terminated, ":nt": not_terminated, ":none": [],
+                                           ":job": job_id},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def settle_termination_record(self, execution_id: str, record_sk: str, *, job_id: str, terminated: list[str],
+                                  not_terminated: list[dict[str, str]]) -> dict[str, Any]:
+        """Add a terminate job's outcome to the termination record that asked for it; returns the record."""
+        response = self._table.update_item(
+            Key={"pk": exec_pk(execution_id), "sk": f"TERMINATE#{record_sk}"},
+            UpdateExpression="SET #t = list_append(if_not_exists(#t, :none), :t), "
+                             "#nt = list_append(if_not_exists(#nt, :none), :nt), "
+                             "#jobs = list_append(if_not_exists(#jobs, :none), :job), #ended = :now",
+            ExpressionAttributeNames={"#t": "terminated", "#nt": "notTerminated", "#jobs": "endedJobIds",
+                                      "#ended": "endedAt"},
+            ExpressionAttributeValues={":t": terminated, ":nt": not_terminated, ":none": [], ":job": [job_id],
+                                       ":now": self.now()},
+            ReturnValues="ALL_NEW",
+        )
+        return dict(_plain(response.get("Attributes", {})))
 
     def note_termination_deferred(self, execution_id: str, scope: str) -> str:
         """Count one deferral of a termination (`scope`: ROLLBACK#wave#attempt, TIME_TO_LIVE, CANCEL); returns

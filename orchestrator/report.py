@@ -92,8 +92,11 @@ def _terminations(ledger: Ledger, execution_id: str) -> list[dict[str, Any]]:
     return [
         {"reason": t["reason"], "at": t["at"], "waveId": t.get("waveId") or None,
          "recoveryInstanceIds": list(t.get("instances", [])), "jobIds": list(t.get("jobIds", [])),
-         # a termination given up after its deferrals: why, and the instances still running
-         **({"error": t["error"], "notTerminated": list(t.get("notTerminated", []))} if t.get("error") else {})}
+         # once its jobs have ended: what they terminated, and what not with DRS's reason (or why it was given up)
+         **({"terminatedInstanceIds": list(t.get("terminated", [])), "endedAt": t.get("endedAt")}
+            if t.get("endedJobIds") else {}),
+         **({"notTerminated": list(t["notTerminated"])} if t.get("notTerminated") else {}),
+         **({"error": t["error"]} if t.get("error") else {})}
         for t in sorted(recorded, key=lambda t: (str(t["at"]), str(t.get("sk", ""))))
     ]
 

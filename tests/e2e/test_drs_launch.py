@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from events.models import Mode
@@ -290,9 +289,10 @@ def test_a_drill_time_to_live_terminates_its_instances_after_the_plan_ends(local
     # WHEN it runs, and time goes on
     result = run_plan(cloud, plan)
     assert _running_instances(cloud, servers)
-    cloud.run_until(lambda: not _running_instances(cloud, servers), timeout=30)
+    cloud.run_until(lambda: bool(events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)), timeout=30)
 
-    # THEN its instances were terminated once the time to live was over
+    # THEN its instances were terminated once the time to live was over (announced when the job has ended)
+    assert not _running_instances(cloud, servers)
     terminated = events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)
     assert [e.detail["reason"] for e in terminated] == ["TIME_TO_LIVE"]
     first_launch = at(result.report["waves"][0]["launchStartedAt"])

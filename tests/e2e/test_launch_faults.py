@@ -38,8 +38,8 @@ def test_a_retry_while_the_rollback_still_terminates_waits_for_it_and_reports_bo
         wave("B", [sid("b", 1), failing], rollback="TERMINATE")]})
     first = run_plan(cloud, plan, timeout=60)
     cloud.drain()
-    [rollback] = events_of(cloud, "RecoveryInstancesTerminated", first.execution_id)
-    old_instance = rollback.detail["recoveryInstanceIds"]
+    [rollback] = cloud.runtime.ledger.list_terminations(first.execution_id)  # asked; its job runs 2 minutes
+    old_instance = rollback["instances"]
     assert first.status == "FAILED"
 
     # WHEN b2 is fixed and the wave is retried at once with all its servers
@@ -64,7 +64,7 @@ def test_a_retry_while_the_rollback_still_terminates_waits_for_it_and_reports_bo
     by_attempt = {a: [e.detail["jobId"] for e in started if e.detail["attempt"] == a] for a in (1, 2)}
     assert [j["jobId"] for j in b["jobs"]] == by_attempt[2]
     assert [(j["jobId"], j["status"]) for j in attempt_1["jobs"]] == [(by_attempt[1][0], "COMPLETED")]
-    terminate_ended = parse_iso(rollback.time).timestamp() + 120
+    terminate_ended = parse_iso(rollback["at"]).timestamp() + 120
     assert parse_iso(started[-1].time).timestamp() >= terminate_ended - 1
 
 
@@ -154,7 +154,7 @@ def test_a_throttled_rollback_is_retried_with_backoff_on_the_scheduler_until_it_
     # THEN the sixth call terminated the instance: five ticks, each later than the last by more than DRS's
     # retryAfterSeconds, nothing dead-lettered, no handler failed
     assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 6
-    ticks = events_of(cloud, "TerminationTick", result.execution_id)
+    ticks = events_of(cloud, "TerminationTick", result.execution_id)[:5]  # then it watches the job
     assert [t.detail["tick"] for t in ticks] == [2, 3, 4, 5, 6]
     failed_at = parse_iso(events_of(cloud, "WaveFailed", result.execution_id)[0].time)
     gaps = [(parse_iso(b.time) - parse_iso(a.time)).total_seconds()
@@ -247,7 +247,7 @@ def test_a_rollback_throttled_for_six_hours_is_given_up_and_recorded_with_the_in
     # THEN six hours after its first deferral it was given up: recorded with why and the instance left
     # (in the report too), no tick comes any more, nothing was dead-lettered
     [record] = cloud.runtime.ledger.list_terminations(result.execution_id)
-    assert record["notTerminated"] == [instance]
+    assert record["notTerminated"] == [{"recoveryInstanceId": instance, "reason": record["error"]}]
     assert record["error"].startswith("gave up after 6:00:00 of deferrals (last: ThrottlingException: Rate exceeded)")
     failed_at = parse_iso(events_of(cloud, "WaveFailed", result.execution_id)[0].time)
     assert 6 * 3600 <= (parse_iso(record["at"]) - failed_at).total_seconds() <= 6 * 3600 + 301
@@ -255,7 +255,7 @@ def test_a_rollback_throttled_for_six_hours_is_given_up_and_recorded_with_the_in
     from orchestrator.report import build_report
 
     [reported] = build_report(cloud.runtime.ledger, result.execution_id)["terminations"]
-    assert (reported["notTerminated"], reported["recoveryInstanceIds"]) == ([instance], [])
+    assert (reported["notTerminated"], reported["recoveryInstanceIds"]) == (record["notTerminated"], [])
     assert sum(cloud.dead_letters().values()) == 0
 
 
@@ -301,3 +301,34 @@ def test_a_retry_that_fails_at_once_while_a_run_lingers_is_what_the_run_reports(
     assert b["servers"][0]["reason"].startswith("DrsConflict: ConflictException: Source server "
                                                 "s-000000000000000b2 is already participating in active job")
     assert [(a["attempt"], a["status"]) for a in b["previousAttempts"]] == [(1, "FAILED")]
+
+
+def test_an_instance_a_terminate_job_failed_to_terminate_is_terminated_again_and_announced_once(local_cloud):
+    # GIVEN a failed wave with rollback TERMINATE whose first terminate job fails on one of its two
+    # instances (DRS's job log says CLEANUP_FAIL)
+    failing, kept = sid("b", 3), sid("b", 2)
+    cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED", f"drs.servers.{kept}.terminate": "FAILED"})
+    plan = parse_plan({"planId": "terminate-again", "waves": [
+        wave("B", [sid("b", 1), kept, failing], rollback="TERMINATE")]})
+    result = run_plan(cloud, plan, timeout=60)
+    cloud.run_until(lambda: cloud.drs.stats.terminations_failed == 1, timeout=30)
+    cloud.drs.set_terminate_outcome(kept, "TERMINATED")
+
+    # WHEN the rollback watches its job and goes on
+    cloud.run_until(lambda: len(events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)) == 2,
+                    timeout=30)
+
+    # THEN the first job's end was recorded with what it did not terminate and why; the instance was
+    # terminated by a second job; each instance was announced once, when its job had ended
+    asked, again = sorted(cloud.runtime.ledger.list_terminations(result.execution_id), key=lambda r: r["at"])
+    first, second = events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)
+    [not_terminated] = asked["notTerminated"]
+    retried = not_terminated["recoveryInstanceId"]
+    assert not_terminated["sourceServerId"] == kept
+    assert not_terminated["reason"].startswith("CLEANUP_FAIL: ")
+    assert asked["terminated"] == first.detail["recoveryInstanceIds"] == sorted(set(asked["instances"]) - {retried})
+    assert again["instances"] == again["terminated"] == second.detail["recoveryInstanceIds"] == [retried]
+    assert not again.get("notTerminated")
+    assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 2
+    assert not _running(cloud, {sid("b", 1), kept})
+    assert cloud.runtime.ledger.capacity_item()["activeJobs"] == 0
