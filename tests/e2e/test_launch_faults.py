@@ -332,3 +332,29 @@ def test_an_instance_a_terminate_job_failed_to_terminate_is_terminated_again_and
     assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 2
     assert not _running(cloud, {sid("b", 1), kept})
     assert cloud.runtime.ledger.capacity_item()["activeJobs"] == 0
+
+
+def test_drs_orch_cleanup_throttled_says_why_and_exits_1_and_the_next_run_terminates(local_cloud):
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    # GIVEN a completed drill, and DRS throttling the next TerminateRecoveryInstances
+    cloud = local_cloud()
+    result = run_plan(cloud, parse_plan({"planId": "cli-throttled", "waves": [wave("A", [sid("a", 1)])]}),
+                      timeout=60)
+    cloud.drs.inject_error("ThrottlingException", operation="TerminateRecoveryInstances", count=1)
+
+    # WHEN an operator cleans it up, twice
+    runner = CliRunner()
+    first = runner.invoke(app, ["cleanup", result.execution_id])
+    second = runner.invoke(app, ["cleanup", result.execution_id])
+
+    # THEN the first says DRS throttled it (exit 1, no traceback); the second terminates the instance
+    assert first.exit_code == 1, first.output
+    assert "ThrottlingException: Rate exceeded: some instances were not terminated yet" in " ".join(
+        first.output.split())
+    assert "Traceback" not in first.output
+    assert second.exit_code == 0, second.output
+    assert "terminating 1 recovery instance(s)" in second.output
+    assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 2
