@@ -374,6 +374,22 @@ def _follow_up(rt: Runtime, tick: TerminationTick, result: Termination, *, scope
         _again(rt, tick, WATCH_SECONDS)
 
 
+def _time_to_live_over(rt: Runtime, execution: dict[str, Any]) -> bool:
+    """The plan sets `drillInstanceTtlSeconds` and that long has passed since the drill's first launch: a
+    TIME_TO_LIVE tick that does not match the ledger (forged, or early) terminates nothing."""
+    ttl = frozen_plan(execution).defaults.drill_instance_ttl_seconds
+    attempts = [a for w in rt.ledger.list_waves(execution["executionId"])
+                for a in (w, *(p for p in w.get("previousAttempts", []) if isinstance(p, dict)))]
+    launches = [parse_iso(str(a["launchStartedAt"])) for a in attempts if a.get("launchStartedAt")]
+    # the tick's at() expression drops the launch's sub-second part: it may come up to a second early
+    if not ttl or not launches or rt.clock.now() + timedelta(seconds=1) < min(launches) + timedelta(seconds=ttl):
+        logger.warning("time-to-live termination refused: the plan sets no time to live, or it is not over",
+                       execution_id=execution["executionId"], ttl=ttl)
+        metrics.add_metric(name="TerminationsRefused", unit="Count", value=1)
+        return False
+    return True
+
+
 def _rollback_is_due(rt: Runtime, execution_id: str, wave_id: str | None, attempt: int) -> bool:
     """The ledger says attempt `attempt` of `wave_id` FAILED (the wave is FAILED at that attempt, or a retry
     has kept that failed attempt in `previousAttempts`): a WaveFailed or ROLLBACK tick that does not match
@@ -434,7 +450,7 @@ def on_tick(rt: Runtime, tick: TerminationTick) -> None:
     if execution is None:
         return
     if tick.reason == "TIME_TO_LIVE":
-        if execution["mode"] == "RECOVERY":
+        if execution["mode"] == "RECOVERY" or not _time_to_live_over(rt, execution):
             return
         if execution["status"] not in EXECUTION_FINAL:
             logger.info("drill time to live over, execution still running: checking again later",

@@ -228,6 +228,24 @@ def test_a_forged_wave_failed_or_rollback_tick_never_terminates_a_completed_wave
     assert cloud.runtime.ledger.list_terminations(result.execution_id) == []
 
 
+def test_a_forged_time_to_live_tick_terminates_nothing_without_a_time_to_live_or_before_it_is_over(local_cloud):
+    # GIVEN two finished drills: one whose plan sets no time to live, one whose 1-hour time to live is not over
+    cloud = local_cloud()
+    without = run_plan(cloud, parse_plan({"planId": "no-ttl", "waves": [wave("A", [sid("t", 1)])]}), timeout=60)
+    within = run_plan(cloud, parse_plan({"planId": "ttl", "defaults": {"drillInstanceTtlSeconds": 3600},
+                                         "waves": [wave("A", [sid("t", 2)])]}), timeout=60)
+    assert (without.status, within.status) == ("COMPLETED", "COMPLETED")
+
+    # WHEN a forged TIME_TO_LIVE tick arrives for each
+    for result, plan_id in ((without, "no-ttl"), (within, "ttl")):
+        cleanup.on_tick(cloud.runtime, TerminationTick(execution_id=result.execution_id, plan_id=plan_id,
+                                                       reason="TIME_TO_LIVE"))
+
+    # THEN nothing is terminated: the ledger's plan and launch times decide, not the tick
+    assert cloud.drs.stats.calls.get("TerminateRecoveryInstances", 0) == 0
+    assert len(_running(cloud, {sid("t", 1), sid("t", 2)})) == 2
+
+
 def test_a_rollback_throttled_for_six_hours_is_given_up_and_recorded_with_the_instance_left(local_cloud):
     # GIVEN a failed wave with rollback TERMINATE, and DRS throttling every TerminateRecoveryInstances
     failing = sid("b", 2)
