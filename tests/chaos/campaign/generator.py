@@ -176,7 +176,7 @@ def generate(seed: int) -> Scenario:
     rng = random.Random(f"drs-orch-campaign-{seed}")
     features: set[str] = set()
     topology = rng.choice(TOPOLOGIES)
-    n = rng.randint(1, 12)
+    n = rng.choice((1, 2, 2, 3, 3, 4, 4, 5, 6, 7, 8, 10, 12))  # 1-12, smaller plans more often
     deps = _edges(rng, topology, n)
     wave_ids = [f"w{i + 1:02d}" for i in range(n)]
 
@@ -188,7 +188,7 @@ def generate(seed: int) -> Scenario:
     waves: list[dict[str, Any]] = []
     uses_fence = False
     for i, wave_id in enumerate(wave_ids):
-        count = rng.choice((1, 1, 2, 2, 3, 3, 4, 5, 6, 8))
+        count = rng.choice((1, 1, 1, 2, 2, 3, 3, 4, 5, 8))
         servers: list[Any] = []
         for k in range(count):
             sid = server_id(i + 1, k + 1)

@@ -7,21 +7,31 @@ the violations its evidence explains.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tests.chaos.campaign.generator import Scenario
-from tests.chaos.campaign.model import Forecast
+from tests.chaos.campaign.model import Forecast, forecast
 from tests.chaos.campaign.observe import Observation
-from tests.chaos.campaign.oracle import Violation
+from tests.chaos.campaign.oracle import Violation, judge
+
+Matcher = Callable[[Scenario, Forecast, Observation, Violation], bool]
+Adjuster = Callable[[Scenario, Observation], Scenario | None]
 
 
 @dataclass(frozen=True)
 class Cause:
+    """A traced fault. `matches`: the violation itself carries the evidence. `adjust`: the run shows the
+    fault happened (e.g. a script reported TimedOut that finished in time); the scenario rewritten as the
+    fault made it behave is judged again, and the violations that vanish are the fault's consequences
+    (its own wave's outcome, the dependents it skipped, the plan's status)."""
+
     id: str
     title: str
     where: str
-    matches: Callable[[Scenario, Forecast, Observation, Violation], bool]
+    matches: Matcher | None = None
+    adjust: Adjuster | None = None
 
 
 def _throttle(scenario: Scenario) -> float:
@@ -79,30 +89,68 @@ def _parked_relaunch_after_crash(scenario: Scenario, fc: Forecast, obs: Observat
             and any(n > 1 for n in obs.launches.values()))
 
 
+def _lost_ssm_events_time_out(scenario: Scenario, obs: Observation) -> Scenario | None:
+    """Fault 7d: with the SSM completion events lost, a script that finished within its timeout is concluded
+    TimedOut when the timeout tick comes before (or with) the poll that would have seen it: `_time_out`
+    always concludes TimedOut without reading the invocations' final status. The scenario as it behaved:
+    those documents outlive their timeout."""
+    ssm = scenario.profile.get("ssm", {})
+    if ssm.get("events") != "drop":
+        return None
+    documents = ssm.get("documents", {})
+    timeouts = {script["documentName"]: int(script["timeoutSeconds"]) for wave in scenario.plan["waves"]
+                for script in [*wave.get("preLaunch", []), *wave.get("postLaunch", []),
+                               *([wave["healthCheck"]] if wave.get("healthCheck") else [])]}
+    misjudged = sorted({summary["documentName"] for item in obs.waves.values() for summary in item.get("scripts", [])
+                        if summary.get("status") == "TimedOut" and summary.get("documentName") in documents
+                        and float(documents[summary["documentName"]].get("durationSeconds", 5))
+                        < timeouts.get(summary["documentName"], 0)
+                        and documents[summary["documentName"]].get("status") != "TimedOut"})
+    if not misjudged:
+        return None
+    profile = copy.deepcopy(scenario.profile)
+    for name in misjudged:
+        profile["ssm"]["documents"][name] = {"status": "Success", "durationSeconds": timeouts[name] + 60}
+    return replace(scenario, profile=profile)
+
+
 CAUSES: list[Cause] = [
+    Cause("F7d-lost-ssm-events-timed-out", "with the SSM events lost, a script that finished in time is "
+          "concluded TimedOut", "orchestrator/scripts.py _time_out (poll tick and timeout tick collide)",
+          adjust=_lost_ssm_events_time_out),
     Cause("F1-parked-relaunch", "a parked launch is started again after a crash after StartRecovery",
-          "orchestrator/launcher.py drain -> start_job -> _existing_job", _parked_relaunch_after_crash),
+          "orchestrator/launcher.py drain -> start_job -> _existing_job", matches=_parked_relaunch_after_crash),
     Cause("F2a-throttle-dead-letter", "DRS throttling past the redelivery budget dead-letters the event and the "
           "plan never ends", "orchestrator/preflight.py check_servers re-raises; localcloud MAX_RECEIVE",
-          _throttled_dead_letter),
+          matches=_throttled_dead_letter),
     Cause("F7a-post-launch-throttled", "post-launch target resolution throttled: the wave stays POST_LAUNCH",
-          "orchestrator/scripts.py _recovery_instances; phases.on_job_completed", _post_launch_throttled),
+          "orchestrator/scripts.py _recovery_instances; phases.on_job_completed", matches=_post_launch_throttled),
     Cause("F7b-terminate-capacity", "a finished terminate job's capacity is never released: the rollback "
           "re-checks every 15 s forever", "orchestrator/cleanup.py _terminate_job; capacity.reconcile",
-          _terminate_capacity_never_released),
+          matches=_terminate_capacity_never_released),
     Cause("F7e-stop-cut-launch", "a launch cut by STOP while parked is judged as launched",
-          "orchestrator/launcher.py drain -> chunk_failed; phases.judge_launch", _stop_cut_launch_completed),
+          "orchestrator/launcher.py drain -> chunk_failed; phases.judge_launch", matches=_stop_cut_launch_completed),
     Cause("replay-rewrites-times", "a replayed transition rewrites the times it set",
-          "orchestrator/ledger.py _conditional / launcher.prepare", _replay_rewrites_times),
+          "orchestrator/ledger.py _conditional / launcher.prepare", matches=_replay_rewrites_times),
 ]
 
 
 def classify(scenario: Scenario, fc: Forecast, obs: Observation, violations: list[Violation]) -> dict[int, str]:
     """Index of each violation a known cause explains -> the cause's id."""
     found: dict[int, str] = {}
+    for cause in CAUSES:
+        adjusted = cause.adjust(scenario, obs) if cause.adjust else None
+        if adjusted is None:
+            continue
+        remaining = {v.key for v in judge(adjusted, forecast(adjusted.plan, adjusted.profile), obs)}
+        for index, violation in enumerate(violations):
+            if index not in found and violation.key not in remaining:
+                found[index] = cause.id
     for index, violation in enumerate(violations):
+        if index in found:
+            continue
         for cause in CAUSES:
-            if cause.matches(scenario, fc, obs, violation):
+            if cause.matches is not None and cause.matches(scenario, fc, obs, violation):
                 found[index] = cause.id
                 break
     return found

@@ -44,13 +44,17 @@ def attribute(scenario: Scenario, fc: Forecast, obs: Observation,
     switched back), those a known root cause explains (`known.classify`), and the rest."""
     pending: list[tuple[Violation, str]] = []
     rest = list(violations)
-    for rule in PENDING_RULES:
+    # each pending rule alone, then all of them (a violation may need two: a wave that runs only because a
+    # dead fence is skipped on main, then fails only because main counts its unmarked servers as CRITICAL)
+    trials = [[rule] for rule in PENDING_RULES] + ([list(PENDING_RULES)] if len(PENDING_RULES) > 1 else [])
+    for names in trials:
         if not rest:
             break
-        on_main = {v.key for v in judge(scenario, forecast(scenario.plan, scenario.profile, DECIDED.on_main(rule)),
-                                        obs)}
-        explained = [v for v in rest if v.key not in on_main]
-        pending.extend((v, rule) for v in explained)
+        rules = DECIDED
+        for name in names:
+            rules = rules.on_main(name)
+        on_main = {v.key for v in judge(scenario, forecast(scenario.plan, scenario.profile, rules), obs)}
+        pending.extend((v, "+".join(names)) for v in rest if v.key not in on_main)
         rest = [v for v in rest if v.key in on_main]
     causes = known.classify(scenario, fc, obs, rest)
     known_ = [(v, causes[i]) for i, v in enumerate(rest) if i in causes]
