@@ -10,6 +10,7 @@ any invariant is violated (or the campaign itself failed on a seed), 0 otherwise
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import multiprocessing
 import os
@@ -33,6 +34,9 @@ def _warm_up() -> None:
     cloud = LocalCloud()
     cloud.start()
     cloud.stop()
+    # what the workers inherit stays out of their garbage collector's passes (and its pages unshared)
+    gc.collect()
+    gc.freeze()
 
 
 def _one(seed: int) -> Any:
@@ -63,8 +67,9 @@ def _verbose(seed: int) -> int:
     if obs is None:
         print(f"  campaign error: {result.error}")
         return 1
+    phases = ", ".join(f"{k} {v:.2f}" for k, v in obs.phases.items())
     print(f"  status {obs.status}, exit code {obs.exit_code}, {obs.sim_seconds:.0f} s simulated, "
-          f"{obs.real_seconds:.2f} s real" + (f"; not ended: {obs.end_error}" if obs.end_error else ""))
+          f"{obs.real_seconds:.2f} s real ({phases})" + (f"; not ended: {obs.end_error}" if obs.end_error else ""))
     for wave_id in fc.order:
         item = obs.waves.get(wave_id, {})
         jobs = [f"{j.job_id}[{','.join(p.source_server_id[-5:] + ':' + p.outcome[0] for p in j.participants)}]"
@@ -142,6 +147,9 @@ def _campaign(start: int, count: int, workers: int, out: str | None, budget: flo
     print(f"real seconds per seed: mean {statistics.mean(per_seed):.2f}, p50 {statistics.median(per_seed):.2f}, "
           f"p90 {statistics.quantiles(per_seed, n=10)[-1] if len(per_seed) > 1 else per_seed[0]:.2f}, "
           f"max {max(per_seed):.2f}")
+    for phase in ("start", "run", "settle"):
+        values = [r.phases.get(phase, 0.0) for r in results]
+        print(f"  {phase}: mean {statistics.mean(values):.2f} s")
     print(f"plans: {dict(Counter(r.status for r in results))}")
     print("\nseeds violating each invariant (unexplained / pending rule change / known cause):")
     for inv in INVARIANTS:

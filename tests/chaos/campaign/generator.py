@@ -269,6 +269,9 @@ def generate(seed: int) -> Scenario:
     if rng.random() < 0.2:
         faults["crashAfterStartRecovery"] = rng.choice((0.2, 0.5, 1.0))
         features.add("crash-after-start-recovery")
+    if rng.random() < 0.1:  # DRS jobs that end at once: a crashed launch's job is over before any retry
+        drs["launchSeconds"] = {"min": 0, "max": 0}
+        features.add("zero-launch-time")
     profile: dict[str, Any] = {"seed": seed, "drs": drs, "ssm": ssm, "faults": faults}
     if any("approval" in w for w in waves):
         timeouts = {w["approval"]["timeoutSeconds"] for w in waves if "approval" in w}

@@ -69,6 +69,7 @@ class WaveForecast:
     stage: str  # "" | approval | pre-launch | launch | post-launch | health-check | throttled
     reason: str
     launches: bool  # reaches DRS StartRecovery
+    step: str = ""  # the document of the script or health check that fails the wave
     launched: list[str] = field(default_factory=list)  # servers whose launch succeeds
     launch_failed: list[str] = field(default_factory=list)  # servers started whose launch fails
     rollback: bool = False  # the launched instances must be terminated
@@ -161,7 +162,7 @@ def _run_scripts(forecast: WaveForecast, scripts: list[dict[str, Any]], *, phase
         if not _targets_resolve(script, launched_by_wave, forecast.wave_id, phase, fence_exists):
             if phase == "PRE_LAUNCH":
                 if policy_fail and unrunnable_fails:  # a required step that cannot run fails the wave
-                    forecast.status, forecast.stage = FAILED, "pre-launch"
+                    forecast.status, forecast.stage, forecast.step = FAILED, "pre-launch", name
                     forecast.reason = f"pre-launch script {name} has no target it can run on"
                     return False
                 forecast.notes.append(f"{name}: no target, WARN")
@@ -180,6 +181,7 @@ def _run_scripts(forecast: WaveForecast, scripts: list[dict[str, Any]], *, phase
             forecast.stage = "health-check" if health_check else ("pre-launch" if phase == "PRE_LAUNCH"
                                                                   else "post-launch")
             forecast.reason = f"{forecast.stage} {name} {outcome}"
+            forecast.step = name
             return False
         forecast.notes.append(f"{name}: {outcome}, WARN")
     return True

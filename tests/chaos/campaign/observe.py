@@ -77,6 +77,7 @@ class Observation:
     sim_seconds: float
     real_seconds: float
     unfinished_schedules: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # real seconds: start, run, settle
 
     def jobs_of(self, wave_id: str, kind: str = "LAUNCH") -> list[DrsJob]:
         return [j for j in self.jobs if j.kind == kind and j.wave_id == wave_id
@@ -136,8 +137,11 @@ def run_scenario(scenario: Scenario, *, sim_bound_seconds: float, real_timeout: 
     real_start = time.perf_counter()
     cloud = LocalCloud(profile)
     cloud.start()
+    started = time.perf_counter()
     try:
-        return _run(cloud, scenario, sim_bound_seconds, real_timeout, real_start)
+        obs = _run(cloud, scenario, sim_bound_seconds, real_timeout, real_start)
+        obs.phases["start"] = started - real_start
+        return obs
     finally:
         cloud.stop()
 
@@ -174,6 +178,7 @@ def _run(cloud: LocalCloud, scenario: Scenario, sim_bound_seconds: float, real_t
         end_error = f"not ended within the simulated bound of {sim_bound_seconds:.0f} s (status {status})"
     ended_at = parse_iso(execution["endedAt"]) if execution and execution.get("endedAt") else None
     settled_at = cloud.clock.now()
+    run_done = time.perf_counter()
     if status in ENDED and end_error is None:
         try:
             settled_at = _settle(cloud, cloud.clock.now() + timedelta(seconds=SETTLE_SECONDS))
@@ -184,6 +189,7 @@ def _run(cloud: LocalCloud, scenario: Scenario, sim_bound_seconds: float, real_t
     report = build_report(ledger, execution_id, events) if execution else None
     execution = ledger.get_execution(execution_id)
     result = RunResult(execution_id, status, report)
+    phases = {"settle": time.perf_counter() - run_done}
     sim = cloud.drs
     quotas = sim.config.quotas
     return Observation(
@@ -212,4 +218,5 @@ def _run(cloud: LocalCloud, scenario: Scenario, sim_bound_seconds: float, real_t
         sim_seconds=((ended_at or cloud.clock.now()) - started_at).total_seconds(),
         real_seconds=time.perf_counter() - real_start,
         unfinished_schedules=sorted(cloud._schedules),
+        phases=phases,
     )

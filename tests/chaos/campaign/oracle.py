@@ -13,7 +13,7 @@ from typing import Any
 
 from orchestrator.clock import parse_iso
 from tests.chaos.campaign.generator import Scenario
-from tests.chaos.campaign.model import COMPLETED, FAILED, SKIPPED, Forecast
+from tests.chaos.campaign.model import COMPLETED, FAILED, SKIPPED, Forecast, WaveForecast
 from tests.chaos.campaign.observe import ENDED, Observation
 
 INVARIANTS = (
@@ -216,6 +216,20 @@ def check_stop_continue(scenario: Scenario, fc: Forecast, obs: Observation) -> l
     return out
 
 
+def reason_fits(f: WaveForecast, reason: str) -> bool:
+    """Does a FAILED wave's recorded reason name what the model says failed it?"""
+    text = reason.lower()
+    if f.stage == "approval":
+        return "approval" in text and (("denied" in text) if f.reason == "approval denied" else "deadline" in text)
+    if f.stage in {"pre-launch", "post-launch", "health-check"}:
+        return f.step.lower() in text
+    if f.stage == "launch":
+        return "launch" in text
+    if f.stage == "throttled":
+        return any(word in text for word in THROTTLE_WORDS)
+    return True
+
+
 def _launch_outcomes(obs: Observation, wave_id: str) -> dict[str, str]:
     return {p.source_server_id: p.outcome for job in obs.jobs_of(wave_id) for p in job.participants}
 
@@ -244,8 +258,12 @@ def check_wave_outcome(scenario: Scenario, fc: Forecast, obs: Observation) -> li
             got = f" ({item.get('reason')})" if item.get("reason") else ""
             out.append(Violation("wave-outcome", f"{wave_id}: expected {expected}{why}, got {actual}{got}", wave_id))
             continue
-        if actual in {COMPLETED, FAILED} and not item.get("reason") and actual == FAILED:
+        if actual == FAILED and not item.get("reason"):
             out.append(Violation("wave-outcome", f"{wave_id} FAILED without a reason", wave_id))
+        elif actual == FAILED and f.status == FAILED and not reason_fits(f, str(item["reason"])) \
+                and not throttled_out(scenario, obs, wave_id):
+            out.append(Violation("wave-outcome", f"{wave_id} FAILED for another reason: expected {f.stage} "
+                                                 f"({f.reason}), got {item['reason']!r}", wave_id))
         outcomes = _launch_outcomes(obs, wave_id)
         if actual in {COMPLETED, FAILED} and outcomes:
             wrong = sorted(sid for sid in f.launched if outcomes.get(sid, "LAUNCHED") != "LAUNCHED")

@@ -27,6 +27,7 @@ class SeedResult:
     pending: list[tuple[Violation, str]] = field(default_factory=list)  # (violation, pending rule)
     known: list[tuple[Violation, str]] = field(default_factory=list)  # (violation, known root cause id)
     error: str | None = None  # the campaign itself failed on this seed
+    phases: dict[str, float] = field(default_factory=dict)  # real seconds: start, run, settle
 
     @property
     def all_violations(self) -> list[Violation]:
@@ -75,6 +76,8 @@ def run_seed(seed: int, *, real_timeout: float = REAL_TIMEOUT) -> tuple[SeedResu
                            error=error), scenario, fc, None)
     violations = judge(scenario, fc, obs)
     unexplained, pending, known_ = attribute(scenario, fc, obs, violations)
+    phases = {"start": obs.phases.get("start", 0.0), "settle": obs.phases.get("settle", 0.0)}
+    phases["run"] = obs.real_seconds - phases["start"] - phases["settle"]
     result = SeedResult(seed, scenario.topology, scenario.features, obs.status, obs.real_seconds, obs.sim_seconds,
-                        unexplained, pending, known_)
+                        unexplained, pending, known_, phases=phases)
     return result, scenario, fc, obs
