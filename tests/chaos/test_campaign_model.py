@@ -173,7 +173,7 @@ def _observation(**changes: Any) -> Observation:
         "execution": {"status": COMPLETED, "endedAt": "2026-01-01T09:00:40.000Z"}, "waves": {"a": wave},
         "jobs": [job], "quotas": {"serversPerJob": 100, "concurrentJobs": 20, "serversInAllJobs": 500},
         "drs_calls": {}, "drs_errors": {}, "launches": {S1: 1}, "terminations": [], "dead_letters": {},
-        "handler_errors": 0, "crashes": 0, "events": [("PlanCompleted", "", {"executionId": "exec-1"})],
+        "handler_errors": 0, "crashes": 0, "duplicated": 0, "events": [("PlanCompleted", "", {"executionId": "exec-1"})],
         "status_changes": [("COMPLETED", T0 + timedelta(seconds=40))], "started_at": T0,
         "ended_at": T0 + timedelta(seconds=40), "settled_at": T0 + timedelta(seconds=40), "sim_seconds": 40.0,
         "real_seconds": 1.0,

@@ -83,6 +83,7 @@ def _verbose(seed: int) -> int:
         print(f"  schedules still pending after the run: {obs.unfinished_schedules}")
     print(f"  DRS calls {sum(obs.drs_calls.values())}, errors {obs.drs_errors}, crashes injected {obs.crashes}, "
           f"handler errors {obs.handler_errors}, dead letters {obs.dead_letters or 0}")
+    print(f"  exercised: {', '.join(obs.exercised())}")
     print("\n## violations")
     for violation in result.violations:
         print(f"  {violation}")
@@ -181,6 +182,7 @@ def _campaign(start: int, count: int, workers: int, out: str | None, budget: flo
         with open(out, "w") as handle:
             json.dump([{"seed": r.seed, "topology": r.topology, "features": r.features, "status": r.status,
                         "realSeconds": r.real_seconds, "simSeconds": r.sim_seconds, "error": r.error,
+                        "exercised": r.exercised, "phases": r.phases,
                         "violations": [str(v) for v in r.violations],
                         "pending": [[str(v), rule] for v, rule in r.pending],
                         "known": [[str(v), cause] for v, cause in r.known]} for r in results], handle, indent=1)

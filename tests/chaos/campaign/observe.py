@@ -69,6 +69,7 @@ class Observation:
     dead_letters: dict[str, int]
     handler_errors: int
     crashes: int
+    duplicated: int  # deliveries the profile duplicated
     events: list[tuple[str, str, dict[str, Any]]]  # (detail type, time, detail)
     status_changes: list[tuple[str, datetime]]  # the execution's status writes that won
     started_at: datetime
@@ -82,6 +83,36 @@ class Observation:
     def jobs_of(self, wave_id: str, kind: str = "LAUNCH") -> list[DrsJob]:
         return [j for j in self.jobs if j.kind == kind and j.wave_id == wave_id
                 and j.execution_id == self.execution_id]
+
+    def exercised(self) -> list[str]:
+        """What this run actually went through (a plan whose root fails early exercises little)."""
+        kinds = {e[0] for e in self.events}
+        scripts = [s for item in self.waves.values() for s in item.get("scripts", [])]
+        seen = {
+            "launched": any(j.kind == "LAUNCH" for j in self.jobs),
+            "launch-failed": any(p.outcome == "FAILED" for j in self.jobs if j.kind == "LAUNCH"
+                                 for p in j.participants),
+            "several-jobs-per-wave": any(len(self.jobs_of(w)) > 1 for w in self.waves),
+            "parked": "CapacityTick" in kinds,
+            "approval-granted": "ApprovalGranted" in kinds,
+            "approval-denied": "ApprovalDenied" in kinds,
+            "approval-timeout": "ApprovalTimeout" in kinds,
+            "pre-launch-ran": any(s.get("phase") == "PRE_LAUNCH" and s.get("status") != "Skipped" for s in scripts),
+            "post-launch-ran": any(s.get("phase") == "POST_LAUNCH" and not s.get("healthCheck")
+                                   and s.get("status") != "Skipped" for s in scripts),
+            "health-check-ran": any(s.get("healthCheck") and s.get("status") != "Skipped" for s in scripts),
+            "script-failed": any(s.get("status") in {"Failed", "TimedOut"} for s in scripts),
+            "script-retried": any(int(s.get("attempts", 1)) > 1 for s in scripts),
+            "rolled-back": any(j.kind == "TERMINATE" for j in self.jobs),
+            "throttled": self.drs_errors.get("ThrottlingException", 0) > 0,
+            "crashed": self.crashes > 0,
+            "duplicated": self.duplicated > 0,
+            "stopped": self.stop_at is not None,
+            "skipped": any(i.get("status") == "SKIPPED" for i in self.waves.values()),
+            "wave-failed": any(i.get("status") == "FAILED" for i in self.waves.values()),
+            "plan-completed": self.status == "COMPLETED",
+        }
+        return sorted(name for name, hit in seen.items() if hit)
 
     @property
     def stop_at(self) -> datetime | None:
@@ -210,6 +241,7 @@ def _run(cloud: LocalCloud, scenario: Scenario, sim_bound_seconds: float, real_t
         dead_letters={k: v for k, v in cloud.dead_letters().items() if v},
         handler_errors=cloud.stats.handler_errors,
         crashes=cloud.stats.crashes_injected,
+        duplicated=cloud.stats.duplicated,
         events=[(e.detail_type, e.time, e.detail) for e in cloud.events],
         status_changes=changes,
         started_at=started_at,

@@ -28,6 +28,7 @@ class SeedResult:
     known: list[tuple[Violation, str]] = field(default_factory=list)  # (violation, known root cause id)
     error: str | None = None  # the campaign itself failed on this seed
     phases: dict[str, float] = field(default_factory=dict)  # real seconds: start, run, settle
+    exercised: list[str] = field(default_factory=list)  # what the run went through (Observation.exercised)
 
     @property
     def all_violations(self) -> list[Violation]:
@@ -79,5 +80,5 @@ def run_seed(seed: int, *, real_timeout: float = REAL_TIMEOUT) -> tuple[SeedResu
     phases = {"start": obs.phases.get("start", 0.0), "settle": obs.phases.get("settle", 0.0)}
     phases["run"] = obs.real_seconds - phases["start"] - phases["settle"]
     result = SeedResult(seed, scenario.topology, scenario.features, obs.status, obs.real_seconds, obs.sim_seconds,
-                        unexplained, pending, known_, phases=phases)
+                        unexplained, pending, known_, phases=phases, exercised=obs.exercised())
     return result, scenario, fc, obs
