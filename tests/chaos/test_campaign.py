@@ -14,21 +14,19 @@ import pytest
 
 from tests.chaos.campaign.run import run_seed
 
-# seed -> what it covers
+# seed -> what its run goes through (`Observation.exercised`, measured when the slice was picked)
 PASSING = {
-    36: "fan-out; approval gates; one DRS job at a time; DRS Launch Result events lost; a WARN fence with no target",
-    63: "diamond; approvals; crashes after StartRecovery; throttling; health check; rollback; pre-launch on an "
-        "upstream wave",
-    43: "chain; pre-launch on an upstream wave; post-launch and health check; rollback; threshold",
-    79: "layered; approvals; crashes; launch failures; threshold; throttling",
-    90: "fan-out; approvals; duplicated deliveries; small quotas; throttling; rollback",
-    35: "random DAG; approvals; small quotas; rollback; threshold",
-    10: "diamond; completes under small quotas and throttling",
-    65: "diamond; duplicated deliveries; one job of few servers at a time; throttling; launch failures; rollback",
-    67: "diamond; SSM events lost; launch failures; health check; rollback",
-    83: "fan-in; completes with crashes after StartRecovery",
-    28: "chain; completes one job at a time with jobs that end at once",
-    13: "independent waves; completes under throttling",
+    90: "fan-out; duplicated deliveries; throttling; launch failures; a failure that STOPs the plan",
+    70: "chain; approvals granted and timed out; launches parked for capacity; several jobs per wave; a script "
+        "retried",
+    85: "fan-out; a post-launch script fails its wave; rollback terminates its instances; CONTINUE",
+    91: "fan-in; approvals; duplicated deliveries; throttling; launch failures; scripts retried; health check",
+    77: "layered; completes with every StartRecovery crashing right after DRS accepted it; launch failures",
+    122: "layered; approvals; parked launches; several jobs per wave; rollback; health check; STOP",
+    35: "random DAG; approvals granted and timed out; a pre-launch script fails its wave",
+    87: "independent waves; approvals denied and timed out; health check; STOP",
+    88: "chain; completes through an approval and a health check",
+    138: "diamond; pre-launch scripts failing after retries; throttling; STOP",
 }
 
 # seed -> the fault (issue #11) that makes it fail today
