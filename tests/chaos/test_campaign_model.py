@@ -173,7 +173,7 @@ def _observation(**changes: Any) -> Observation:
         "execution": {"status": COMPLETED, "endedAt": "2026-01-01T09:00:40.000Z"}, "waves": {"a": wave},
         "jobs": [job], "quotas": {"serversPerJob": 100, "concurrentJobs": 20, "serversInAllJobs": 500},
         "drs_calls": {}, "drs_errors": {}, "launches": {S1: 1}, "terminations": [], "dead_letters": {},
-        "handler_errors": 0, "crashes": 0, "duplicated": 0,
+        "handler_errors": 0, "crashes": 0, "duplicated": 0, "reordered": 0,
         "events": [("PlanCompleted", "", {"executionId": "exec-1"})],
         "status_changes": [("COMPLETED", T0 + timedelta(seconds=40))], "started_at": T0,
         "ended_at": T0 + timedelta(seconds=40), "settled_at": T0 + timedelta(seconds=40), "sim_seconds": 40.0,
@@ -209,7 +209,7 @@ def test_a_clean_run_keeps_every_invariant():
     ({"status": "RUNNING", "exit_code": None, "end_error": "stalled: nothing is running"}, [("ends", None)]),
     ({"quotas": {"serversPerJob": 100, "concurrentJobs": 20, "serversInAllJobs": 500},
       "drs_errors": {"ServiceQuotaExceededException": 1}}, [("quotas", None)]),
-    ({"dead_letters": {"pre-launch": 1}}, [("no-dead-letter", None)]),
+    ({"dead_letters": {"pre-launch": 1}}, [("no-silent-failure", None)]),
 ])
 def test_the_oracle_names_each_broken_invariant(changes, expected):
     # GIVEN a run doctored to break one invariant / WHEN judged / THEN exactly that invariant is named

@@ -88,7 +88,7 @@ def _verbose(seed: int) -> int:
     for violation in result.violations:
         print(f"  {violation}")
     for violation, rule in result.pending:
-        print(f"  {violation}   <- pending rule: {' + '.join(PENDING_RULES[r] for r in rule.split('+'))}")
+        print(f"  {violation}   <- old rule: {' + '.join(PENDING_RULES[r] for r in rule.split('+'))}")
     for violation, cause in result.known:
         print(f"  {violation}   <- known: {known.describe(cause)}")
     if result.clean:
@@ -152,7 +152,7 @@ def _campaign(start: int, count: int, workers: int, out: str | None, budget: flo
         values = [r.phases.get(phase, 0.0) for r in results]
         print(f"  {phase}: mean {statistics.mean(values):.2f} s")
     print(f"plans: {dict(Counter(r.status for r in results))}")
-    print("\nseeds violating each invariant (unexplained / pending rule change / known cause):")
+    print("\nseeds violating each invariant (unexplained / old rule / known cause):")
     for inv in INVARIANTS:
         print(f"  {inv:20} {unexplained[inv]:5} {pending[inv]:5} {known_[inv]:5}")
     errors = [r for r in results if r.error]
@@ -175,7 +175,7 @@ def _campaign(start: int, count: int, workers: int, out: str | None, budget: flo
         print(f"\nknown cause {cause}: {known.describe(cause)}\n  {len(seeds_)} seeds: {seeds_}")
     for rule, seeds_ in sorted(by_rule.items()):
         what = " + ".join(PENDING_RULES[r] for r in rule.split("+"))
-        print(f"\npending rule ({what})\n  {len(seeds_)} seeds: {seeds_}")
+        print(f"\nold rule ({what})\n  {len(seeds_)} seeds: {seeds_}")
     for r in errors:
         print(f"\ncampaign error on seed {r.seed}: {REPRO.format(seed=r.seed)}\n{r.error}")
     if out:
@@ -184,7 +184,7 @@ def _campaign(start: int, count: int, workers: int, out: str | None, budget: flo
                         "realSeconds": r.real_seconds, "simSeconds": r.sim_seconds, "error": r.error,
                         "exercised": r.exercised, "phases": r.phases,
                         "violations": [str(v) for v in r.violations],
-                        "pending": [[str(v), rule] for v, rule in r.pending],
+                        "oldRule": [[str(v), rule] for v, rule in r.pending],
                         "known": [[str(v), cause] for v, cause in r.known]} for r in results], handle, indent=1)
     bad = sum(1 for r in results if not r.clean)
     print(f"\n{bad} of {count} seeds violate an invariant" if bad else f"\nall {count} seeds keep every invariant")

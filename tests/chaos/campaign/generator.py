@@ -15,8 +15,9 @@ What it draws:
   an upstream wave's instances, or a tag that matches nothing), post-launch scripts and a health check,
   each with WARN/FAIL, retries and a document that succeeds, fails or outlives its timeout;
 - per run: servers that fail to launch, DRS throttling (a few seeds at 1.0), quotas as small as one job
-  of one server, short launch times, lost DRS or SSM events, duplicated deliveries, crashes right after
-  StartRecovery, and a simulated approver that grants, denies or never answers.
+  of one server, short launch times, lost DRS or SSM events, duplicated or reordered deliveries, DRS answers
+  one small page at a time, crashes right after StartRecovery, and a simulated approver that grants, denies
+  or never answers.
 """
 
 from __future__ import annotations
@@ -279,4 +280,11 @@ def generate(seed: int) -> Scenario:
         # never within 15 s of a gate's deadline: an answer racing its own timeout is not modelled
         choices = [s for s in (10, 30, 45, 90, 150, 240, 400) if all(abs(s - t) >= 15 for t in timeouts)]
         profile["approvals"] = {"decision": decision, "afterSeconds": rng.choice(choices)}
+    # drawn last, so adding them changed nothing else a seed draws
+    if rng.random() < 0.15:  # events held back until a later one was delivered
+        profile["faults"]["reorderDelivery"] = rng.choice((0.1, 0.3))
+        features.add("reordered")
+    if rng.random() < 0.1:  # DRS Describe* answers a page at a time
+        drs["pageSize"] = rng.choice((1, 2))
+        features.add("small-pages")
     return Scenario(seed=seed, topology=topology, plan=plan, profile=profile, features=sorted(features))

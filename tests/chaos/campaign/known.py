@@ -49,14 +49,14 @@ def _open_waves(obs: Observation, *statuses: str) -> list[str]:
 def _throttled_dead_letter(scenario: Scenario, fc: Forecast, obs: Observation, v: Violation) -> bool:
     """Fault 2a: a handler that meets DRS throttling raises, its event is redelivered five times and
     dead-lettered; nothing fails the wave, so the plan never ends (every wave stays READY/PRE_LAUNCH)."""
-    return (v.invariant in {"ends", "no-dead-letter"} and _throttle(scenario) > 0 and bool(obs.dead_letters)
+    return (v.invariant in {"ends", "no-silent-failure"} and _throttle(scenario) > 0 and bool(obs.dead_letters)
             and obs.drs_errors.get("ThrottlingException", 0) > 0 and not _open_waves(obs, "POST_LAUNCH"))
 
 
 def _post_launch_throttled(scenario: Scenario, fc: Forecast, obs: Observation, v: Violation) -> bool:
     """Fault 7a: a post-launch script resolving its targets meets DescribeRecoveryInstances throttled; the
     redelivered DRSJobCompleted does nothing (only LAUNCHING is accepted), the wave stays POST_LAUNCH."""
-    return (v.invariant in {"ends", "no-dead-letter"} and _throttle(scenario) > 0
+    return (v.invariant in {"ends", "no-silent-failure"} and _throttle(scenario) > 0
             and bool(_open_waves(obs, "POST_LAUNCH", "LAUNCHED")))
 
 
@@ -93,7 +93,7 @@ def _parked_relaunch_after_crash(scenario: Scenario, fc: Forecast, obs: Observat
     if not relaunched:
         return False
     return (v.invariant in {"single-launch", "report-matches-drs"} and v.wave in relaunched) or (
-        v.invariant in {"ends", "no-dead-letter"} and "capacity" in obs.dead_letters)
+        v.invariant in {"ends", "no-silent-failure"} and "capacity" in obs.dead_letters)
 
 
 def _lost_ssm_events_time_out(scenario: Scenario, obs: Observation) -> Scenario | None:

@@ -15,7 +15,8 @@ reads the two dicts the generator wrote and applies the rules as the README stat
   it counts toward the threshold like an OPTIONAL one (the rule decided on issue #11, fault 4). The wave
   fails when the share launched is below the threshold.
 - Post-launch scripts, then the health check, on the launched instances (a FAIL script fails the wave, a
-  WARN one warns; a failing health check always fails it). With nothing to run on they are Skipped.
+  WARN one warns; a failing health check always fails it). A required step with nothing to run on (no
+  instance launched) fails the wave too; a WARN one is Skipped.
 - DRS throttling on every call (throttleRate 1.0): nothing can start; a wave that reaches DRS fails with a
   reason naming the throttling (issue #11, fault 2: the intended behaviour).
 - A failed wave with `rollback: TERMINATE` terminates the instances it launched, and nothing else.
@@ -37,14 +38,14 @@ COMPLETED, FAILED, SKIPPED = "COMPLETED", "FAILED", "SKIPPED"
 
 @dataclass(frozen=True)
 class Rules:
-    """The rules issue #11 decided that other branches are implementing now. The campaign judges by the
-    decided rules; judging a run again with one of them switched back to the rule still on main tells a
-    violation that only the pending change explains from a new fault."""
+    """The rules issue #11 changed. The campaign judges by the decided rules; judging a run again with one of
+    them switched back to the old rule tells a violation that only the old rule explains (a branch without
+    the change, or a regression to it) from a new fault."""
 
     # fault 4: in a wave that sets successThreshold, unmarked servers count toward it (not CRITICAL)
     unmarked_count_toward_threshold: bool = True
-    # fault 3: a FAIL-policy pre-launch script with no target it can run on fails its wave before launch
-    # (on main it is Skipped with a warning and the wave launches)
+    # fault 3: a FAIL-policy step (or a health check) with no target it can run on fails its wave, before
+    # launch in the pre-launch phase (before the fix it was Skipped with a warning and the wave went on)
     unrunnable_fail_step_fails: bool = True
 
     def on_main(self, name: str) -> Rules:
@@ -54,9 +55,9 @@ class Rules:
 DECIDED = Rules()
 PENDING_RULES = {
     "unmarked_count_toward_threshold": "fault 4: unmarked servers of a wave with a successThreshold count "
-                                       "toward it (orchestrator/phases.py judge_launch treats them as CRITICAL)",
-    "unrunnable_fail_step_fails": "fault 3: a FAIL pre-launch script with no target fails the wave "
-                                  "(orchestrator/scripts.py _resolve_targets records it Skipped)",
+                                       "toward it (the old rule judged them CRITICAL: orchestrator/phases.py)",
+    "unrunnable_fail_step_fails": "fault 3: a required step with no target fails its wave (the old rule "
+                                  "recorded it Skipped and went on: orchestrator/scripts.py)",
 }
 
 
@@ -73,13 +74,8 @@ class WaveForecast:
     launched: list[str] = field(default_factory=list)  # servers whose launch succeeds
     launch_failed: list[str] = field(default_factory=list)  # servers started whose launch fails
     rollback: bool = False  # the launched instances must be terminated
-    # another outcome the README leaves open (e.g. a FAIL post-launch script with no instance to run on)
-    also: str | None = None
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def allowed(self) -> set[str]:
-        return {self.status} | ({self.also} if self.also else set())
 
 
 @dataclass
@@ -167,11 +163,13 @@ def _run_scripts(forecast: WaveForecast, scripts: list[dict[str, Any]], *, phase
                     return False
                 forecast.notes.append(f"{name}: no target, WARN")
                 continue
-            # post-launch / health check with nothing launched to run on: Skipped (the README); a FAIL
-            # step that silently does not run may also be judged a failure once fault 3's kind is fixed
-            if policy_fail:
-                forecast.also = FAILED
-                forecast.notes.append(f"{name}: nothing launched to run on (Skipped, or FAILED)")
+            # post-launch / health check with nothing launched to run on: a required step that cannot
+            # run fails the wave, a WARN one is Skipped with a warning
+            if policy_fail and unrunnable_fails:
+                forecast.status, forecast.step = FAILED, name
+                forecast.stage = "health-check" if health_check else "post-launch"
+                forecast.reason = f"{forecast.stage} {name} has no launched instance to run on"
+                return False
             continue
         outcome = script_outcome(script, documents)
         if outcome == "Success":
@@ -231,16 +229,15 @@ def forecast_wave(wave: dict[str, Any], profile: dict[str, Any], launched_by_wav
         return forecast
     own = {**launched_by_wave, wave_id: forecast.launched}
     # 5. post-launch scripts, then the health check
+    unrunnable = rules.unrunnable_fail_step_fails
     survived = _run_scripts(forecast, wave.get("postLaunch", []), phase="POST_LAUNCH", documents=documents,
-                            launched_by_wave=own, fence_exists=fence_exists)
+                            launched_by_wave=own, fence_exists=fence_exists, unrunnable_fails=unrunnable)
     if survived and wave.get("healthCheck"):
         survived = _run_scripts(forecast, [wave["healthCheck"]], phase="POST_LAUNCH", documents=documents,
-                                launched_by_wave=own, fence_exists=fence_exists, health_check=True)
+                                launched_by_wave=own, fence_exists=fence_exists, health_check=True,
+                                unrunnable_fails=unrunnable)
     if not survived:
         forecast.rollback = rollback and bool(forecast.launched)
-        forecast.also = None
-    if forecast.also == FAILED and rollback:
-        forecast.notes.append("rollback applies if judged FAILED")
     return forecast
 
 
@@ -312,7 +309,7 @@ def forecast(plan: dict[str, Any], profile: dict[str, Any], rules: Rules = DECID
             if any(COMPLETED not in possible[d] for d in deps):
                 possible[wave_id] = {SKIPPED}
                 continue
-            outcome = set(forecasts[wave_id].allowed)
+            outcome = {forecasts[wave_id].status}
             if any(possible[d] != {COMPLETED} for d in deps) or wave_id in stoppable:
                 outcome.add(SKIPPED)
             possible[wave_id] = outcome

@@ -70,6 +70,7 @@ class Observation:
     handler_errors: int
     crashes: int
     duplicated: int  # deliveries the profile duplicated
+    reordered: int  # deliveries the profile held back until later ones went out
     events: list[tuple[str, str, dict[str, Any]]]  # (detail type, time, detail)
     status_changes: list[tuple[str, datetime]]  # the execution's status writes that won
     started_at: datetime
@@ -107,6 +108,7 @@ class Observation:
             "throttled": self.drs_errors.get("ThrottlingException", 0) > 0,
             "crashed": self.crashes > 0,
             "duplicated": self.duplicated > 0,
+            "reordered": self.reordered > 0,
             "stopped": self.stop_at is not None,
             "skipped": any(i.get("status") == "SKIPPED" for i in self.waves.values()),
             "wave-failed": any(i.get("status") == "FAILED" for i in self.waves.values()),
@@ -242,6 +244,7 @@ def _run(cloud: LocalCloud, scenario: Scenario, sim_bound_seconds: float, real_t
         handler_errors=cloud.stats.handler_errors,
         crashes=cloud.stats.crashes_injected,
         duplicated=cloud.stats.duplicated,
+        reordered=cloud.stats.reordered,
         events=[(e.detail_type, e.time, e.detail) for e in cloud.events],
         status_changes=changes,
         started_at=started_at,

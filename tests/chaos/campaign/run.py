@@ -24,7 +24,7 @@ class SeedResult:
     real_seconds: float
     sim_seconds: float
     violations: list[Violation] = field(default_factory=list)  # explained by nothing known
-    pending: list[tuple[Violation, str]] = field(default_factory=list)  # (violation, pending rule)
+    pending: list[tuple[Violation, str]] = field(default_factory=list)  # (violation, the old rule that explains it)
     known: list[tuple[Violation, str]] = field(default_factory=list)  # (violation, known root cause id)
     error: str | None = None  # the campaign itself failed on this seed
     phases: dict[str, float] = field(default_factory=dict)  # real seconds: start, run, settle
@@ -42,12 +42,12 @@ class SeedResult:
 def attribute(scenario: Scenario, fc: Forecast, obs: Observation,
               violations: list[Violation]) -> tuple[list[Violation], list[tuple[Violation, str]],
                                                     list[tuple[Violation, str]]]:
-    """Split the violations: those the rules still on main explain (judged again with each pending rule
+    """Split the violations: those an old rule explains (judged again with each rule issue #11 changed
     switched back), those a known root cause explains (`known.classify`), and the rest."""
     pending: list[tuple[Violation, str]] = []
     rest = list(violations)
-    # each pending rule alone, then all of them (a violation may need two: a wave that runs only because a
-    # dead fence is skipped on main, then fails only because main counts its unmarked servers as CRITICAL)
+    # each old rule alone, then all of them (a violation may need two: a wave that runs only because the
+    # old rule skips a dead fence, then fails only because the old rule counts unmarked servers CRITICAL)
     trials = [[rule] for rule in PENDING_RULES] + ([list(PENDING_RULES)] if len(PENDING_RULES) > 1 else [])
     for names in trials:
         if not rest:
