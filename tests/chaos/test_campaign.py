@@ -20,23 +20,24 @@ PASSING = {
     70: "chain; approvals granted and timed out; launches parked for capacity; several jobs per wave; a script "
         "retried",
     85: "fan-out; a post-launch script fails its wave; rollback terminates its instances; CONTINUE",
-    91: "fan-in; approvals; duplicated deliveries; throttling; launch failures; scripts retried; health check",
-    77: "layered; completes with every StartRecovery crashing right after DRS accepted it; launch failures",
-    122: "layered; approvals; parked launches; several jobs per wave; rollback; health check; STOP",
+    77: "layered; every StartRecovery crashes right after DRS accepted it; launch failures",
+    122: "layered; approvals; parked launches; several jobs per wave; rollback; health check; reordered deliveries",
     35: "random DAG; approvals granted and timed out; a pre-launch script fails its wave",
     87: "independent waves; approvals denied and timed out; health check; STOP",
-    88: "chain; completes through an approval and a health check",
-    138: "diamond; pre-launch scripts failing after retries; throttling; STOP",
+    88: "chain; completes through an approval and a health check, with jobs that end at once",
+    # the inputs of issue #11's faults 2a, 3, 4 and 7d, fixed on main
+    8: "layered; DRS throttles every call: each wave fails naming the throttling, the plan ends (fault 2a)",
+    37: "diamond; SSM events lost: a script that finished in time is Success, not TimedOut (fault 7d)",
+    47: "layered; a FAIL pre-launch fence whose tag matches nothing fails its wave before launch (fault 3)",
+    60: "chain; a dead fence and a threshold over unmarked servers in one plan (faults 3 and 4)",
+    64: "random DAG; unmarked servers under a successThreshold count toward it (fault 4); crashes; throttling",
 }
 
-# seed -> the fault (issue #11) that makes it fail today
+# seed -> the fault that makes it fail today
 KNOWN_FAILING = {
-    8: "fault 2a: DRS throttles every call; the pre-launch event is dead-lettered and the plan never ends",
-    37: "fault 7d: SSM events lost; a script that finished within its timeout is concluded TimedOut",
     1439: "fault 1: a parked launch is started again after a crash right after StartRecovery",
-    47: "fault 3 (pending rule): a FAIL pre-launch fence whose tag matches nothing is Skipped and the wave launches",
-    64: "fault 4 (pending rule): unmarked servers of a wave with a successThreshold are judged CRITICAL",
-    60: "faults 3 and 4 (pending rules) together",
+    119: "fault 7b: a finished terminate job stays counted in the DRS capacity; the rollback re-checks forever",
+    138: "a script that ran past its timeoutSeconds is judged Success when its timeout tick is delivered late",
 }
 
 

@@ -26,7 +26,7 @@ from orchestrator.drs import TAG_ATTEMPT, TAG_EXECUTION, TAG_LAUNCH_KEY, TAG_WAV
 from orchestrator.report import build_report
 from tests.chaos.campaign.generator import Scenario
 
-SETTLE_SECONDS = 1800.0  # simulated seconds the cloud keeps running after the plan ended
+SETTLE_SECONDS = 600.0  # simulated seconds the cloud keeps running after the plan ended (a rollback needs ~60)
 ENDED = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 
 
