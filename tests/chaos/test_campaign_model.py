@@ -236,3 +236,32 @@ def test_the_oracle_catches_a_report_that_disagrees_with_drs():
 
     # THEN the report check names the wave
     assert _violations(obs) == [("report-matches-drs", "a")]
+
+
+@pytest.mark.parametrize(("launched", "expected"), [
+    ([S1], []),  # one of two OPTIONAL servers launched before the STOP cut the other: COMPLETED is right
+    ([], [("wave-outcome", "a")]),  # nothing launched: COMPLETED is fault 7e (judged as if it had launched)
+])
+def test_a_wave_whose_launch_a_stop_cut_is_judged_by_what_did_launch(launched, expected):
+    # GIVEN a wave of two OPTIONAL servers, launching when the plan went STOPPING, the rest parked and cut
+    class Cut(_Scenario):
+        plan = _plan(_wave("a", [{"sourceServerID": S1, "criticality": "OPTIONAL"},
+                                 {"sourceServerID": S2, "criticality": "OPTIONAL"}]))
+
+    scenario: Any = Cut()
+    obs = _observation(
+        jobs=[DrsJob("drsjob-00000000000000001", "LAUNCH", "exec-1", "a", "1", "lk", T0 + timedelta(seconds=1),
+                     T0 + timedelta(seconds=30), [Participant(S1, "LAUNCHED", "LAUNCHED", "i-0000000000000000a")])]
+        if launched else [],
+        launches={S1: 1} if launched else {},
+        status_changes=[("STOPPING", T0 + timedelta(seconds=5)), ("COMPLETED", T0 + timedelta(seconds=40))])
+    obs.waves["a"]["servers"] = {S1: {"launchStatus": "LAUNCHED" if launched else "FAILED"},
+                                 S2: {"launchStatus": "FAILED"}}
+    assert obs.report is not None
+    obs.report["waves"][0]["jobs"] = [{"jobId": j.job_id, "sourceServerIds": [S1]} for j in obs.jobs]
+    obs.report["waves"][0]["servers"] = [s for s in obs.report["waves"][0]["servers"] if launched]
+
+    # WHEN judged / THEN only the wave-outcome check speaks, and only when nothing launched
+    violations = [v.key for v in judge(scenario, forecast(scenario.plan, scenario.profile), obs)
+                  if v.invariant == "wave-outcome"]
+    assert violations == expected

@@ -14,6 +14,7 @@ from typing import Any
 from orchestrator.clock import parse_iso
 from tests.chaos.campaign.generator import Scenario
 from tests.chaos.campaign.model import COMPLETED, FAILED, SKIPPED, Forecast, WaveForecast
+from tests.chaos.campaign.model import judge as judge_launch
 from tests.chaos.campaign.observe import ENDED, Observation
 
 INVARIANTS = (
@@ -72,7 +73,8 @@ def throttled_out(scenario: Scenario, obs: Observation, wave_id: str) -> bool:
 def cut_by_stop(fc: Forecast, obs: Observation, wave_id: str) -> bool:
     """The plan went STOPPING while this wave was launching and some of its servers never got a job (their
     launch waited for DRS capacity): the wave did not run as a whole, so FAILED or SKIPPED are both
-    legitimate, and COMPLETED is not (issue #11, fault 7: such a wave was judged as if it had launched)."""
+    legitimate, and COMPLETED only if what did launch makes it (issue #11, fault 7e: such a wave was judged
+    as if the cut servers had launched)."""
     stopped_at, f = obs.stop_at, fc.waves[wave_id]
     started = _at(obs.waves.get(wave_id, {}).get("launchStartedAt"))
     if stopped_at is None or started is None or started > stopped_at + TICK or not f.launches:
@@ -244,9 +246,18 @@ def check_wave_outcome(scenario: Scenario, fc: Forecast, obs: Observation) -> li
         actual = item.get("status")
         allowed = fc.possible[wave_id]
         if cut_by_stop(fc, obs, wave_id):
-            if actual == COMPLETED:
+            # what did launch is judged, the servers the STOP cut counting as not launched; a wave with
+            # nothing launched is not COMPLETED (fault 7e: it was judged as if the cut servers had launched)
+            wave = _wave_doc(scenario, wave_id)
+            servers = [(s, None) if isinstance(s, str) else (s["sourceServerID"], s.get("criticality"))
+                       for s in wave["servers"]]
+            outcomes = _launch_outcomes(obs, wave_id)
+            up = {sid for sid, outcome in outcomes.items() if outcome == "LAUNCHED"}
+            passes, _ = judge_launch(servers, wave.get("successThreshold"), {sid for sid, _ in servers} - up)
+            if actual == COMPLETED and not (passes and up):
                 out.append(Violation("wave-outcome", f"{wave_id} COMPLETED although the STOP cancelled the launch "
-                                                     "of some of its servers (they waited for DRS capacity)", wave_id))
+                                                     f"of some of its servers (they waited for DRS capacity) and "
+                                                     f"what launched ({sorted(up)}) does not make it", wave_id))
             continue
         if actual not in allowed:
             if throttled_out(scenario, obs, wave_id):
