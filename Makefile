@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck schemas bench synth cfn-lint clean
+.PHONY: demo test lint typecheck schemas bench synth cfn-lint clean chaos
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,6 +19,14 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy orchestrator events handlers localcloud infra
 	$(BIN)/python -m pytest -n 2 -q
+
+# The randomized, model-checked campaign (README "make chaos"): SEEDS seeds from START on WORKERS processes.
+SEEDS ?= 1000
+START ?= 0
+WORKERS ?= 2
+
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos.campaign --seeds $(SEEDS) --start $(START) --workers $(WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
