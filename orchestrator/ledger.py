@@ -111,6 +111,14 @@ def _dynamo(value: Any) -> Any:
 _CONDITION_REASONS = frozenset({"None", "ConditionalCheckFailed"})
 
 
+def _string(attribute: Any) -> str | None:
+    """A string attribute as DynamoDB returns it with a failed condition (`{"S": "..."}`)."""
+    if isinstance(attribute, Mapping):
+        value = attribute.get("S")
+        return str(value) if value is not None else None
+    return None if attribute is None else str(attribute)
+
+
 def _is_conditional_failure(exc: ClientError) -> bool:
     """A condition did not hold. A transaction cancelled for another reason (TransactionConflict with a
     concurrent write, throttling, validation) is not one: it is raised, so its event is retried rather
@@ -340,33 +348,33 @@ class Ledger:
     ) -> Outcome:
         froms = list(from_)
         status = update.name("status")
-        last_key = update.name("lastKey")
-        from_values = ", ".join(update.value(s) for s in froms)
-        replay = f"({status} = {update.value(to)} AND {last_key} = {update.value(key)})"
-        condition = f"({status} IN ({from_values})) OR {replay}"
+        # only a move from one of `froms` writes: a redelivery of `key` after the write changes nothing (it
+        # would set the transition's attributes again: a second launchStartedAt, jobsDone back to 0) and is
+        # recognised from the item DynamoDB returns with the failed condition
+        condition = f"attribute_exists(pk) AND {status} IN ({', '.join(update.value(s) for s in froms)})"
         expression = update.expression()
         if decided_by is not None:
             return self._decided({"Update": {
                 "TableName": self.table_name, "Key": {"pk": pk, "sk": sk}, "UpdateExpression": expression,
-                "ConditionExpression": f"attribute_exists(pk) AND ({condition})",
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": update.names, "ExpressionAttributeValues": update.values,
             }}, event_id=decided_by, to=to, key=key)
         try:
-            response = self._table.update_item(
+            self._table.update_item(
                 Key={"pk": pk, "sk": sk},
                 UpdateExpression=expression,
-                ConditionExpression=f"attribute_exists(pk) AND ({condition})",
+                ConditionExpression=condition,
                 ExpressionAttributeNames=update.names,
                 ExpressionAttributeValues=update.values,
-                ReturnValues="UPDATED_OLD",  # the old status and lastKey are all a replay check needs
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return Outcome.REJECTED
-            raise
-        old = response.get("Attributes", {})
-        if old.get("status") == to and old.get("lastKey") == key and to not in froms:
-            return Outcome.REPLAY
+            if not _is_conditional_failure(exc):
+                raise
+            item = exc.response.get("Item") or {}
+            if _string(item.get("status")) == to and _string(item.get("lastKey")) == key:
+                return Outcome.REPLAY
+            return Outcome.REJECTED
         return Outcome.WON
 
     def _decided(self, *writes: dict[str, Any], event_id: str, to: str, key: str,
