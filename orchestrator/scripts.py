@@ -561,10 +561,25 @@ def _check(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], *, key:
     expected = int(item.get("expected", 0))
     if len(invocations) < expected or any(i.get("Status") not in TERMINAL_STATUSES for i in invocations.values()):
         return False
-    results = [_instance_result(inv, iid) for iid, inv in sorted(invocations.items())]
+    results = [_instance_result(inv, iid, "TimedOut" if _ended_late(inv, item) else None)
+               for iid, inv in sorted(invocations.items())]
+    late = sum(1 for r in results if r["status"] == "TimedOut")
+    reason = (f"{late} of {len(results)} invocation(s) did not finish within {item.get('timeoutSeconds')} s"
+              if late else None)
     _conclude(rt, execution, item, try_number=int(item["tryNumber"]), verdict=_verdict([r["status"] for r in results]),
-              instances=results, reason=None, from_=("RUNNING",), key=key)
+              instances=results, reason=reason, from_=("RUNNING",), key=key)
     return True
+
+
+def _ended_late(invocation: dict[str, Any], item: dict[str, Any]) -> bool:
+    """The invocation finished after the try's deadline (its timeout tick came late, or was overtaken): by
+    the plan's timeoutSeconds it timed out, whatever SSM says."""
+    if not item.get("deadline"):
+        return False
+    deadline = parse_iso(str(item["deadline"]))
+    ended = [p["ResponseFinishDateTime"] for p in invocation.get("CommandPlugins") or []
+             if isinstance(p.get("ResponseFinishDateTime"), datetime)]
+    return bool(ended) and max(ended) > deadline
 
 
 def _time_out(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], *, key: str) -> None:
@@ -590,7 +605,8 @@ def _time_out(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], *, k
     for iid, inv in sorted(after.items()):
         status = str(inv.get("Status"))
         was_running = iid not in before or before[iid].get("Status") not in TERMINAL_STATUSES
-        ended_in_time = status in ("Success", "Failed") or (not was_running and status in TERMINAL_STATUSES)
+        ended_in_time = (status in ("Success", "Failed") or (not was_running and status in TERMINAL_STATUSES)) \
+            and not _ended_late(inv, item)
         results.append(_instance_result(inv, iid, None if ended_in_time else "TimedOut"))
     never_listed = max(0, int(item.get("expected", 0)) - len(after))
     timed_out = sum(1 for r in results if r["status"] == "TimedOut") + never_listed
