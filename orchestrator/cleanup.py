@@ -50,7 +50,8 @@ def _our_instances(rt: Runtime, execution_id: str, wave_ids: list[str] | None,
     waves = [w for w in rt.ledger.list_waves(execution_id) if wave_ids is None or w["waveId"] in wave_ids]
     job_ids = {jid for w in waves for jid, job in (w.get("jobs") or {}).items()
                if not jid.startswith("not-started-") and (attempt is None or int(w.get("attempt", 1)) == attempt)}
-    servers = sorted({sid for w in waves for sid in (w.get("servers") or {})})
+    servers = sorted({sid for w in waves if w.get("jobs")
+                      for sid in rt.ledger.wave_servers(execution_id, w["waveId"])})
     if not job_ids or not servers:
         return []
     found = []

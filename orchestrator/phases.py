@@ -82,6 +82,7 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
     wave = rt.ledger.get_wave(execution_id, wave_id)
     if execution is None or wave is None:
         return
+    wave["servers"] = rt.ledger.wave_servers(execution_id, wave_id)
     plan_wave = frozen_plan(execution).wave(wave_id)
     ok, reason, failed = judge_launch(wave, plan_wave.success_threshold)
     attempt = int(wave.get("attempt", 1))

@@ -167,8 +167,7 @@ def _recovery_instances(rt: Runtime, *, recovery_instance_ids: list[str] | None 
 
 def _launched_instances(rt: Runtime, execution_id: str, wave_id: str) -> list[dict[str, Any]]:
     """The recovery instances a wave launched in this execution (ledger, then DescribeRecoveryInstances)."""
-    wave = rt.ledger.get_wave(execution_id, wave_id) or {}
-    ids = sorted(s["recoveryInstanceId"] for s in wave.get("servers", {}).values()
+    ids = sorted(s["recoveryInstanceId"] for s in rt.ledger.wave_servers(execution_id, wave_id).values()
                  if s.get("launchStatus") == "LAUNCHED" and s.get("recoveryInstanceId"))
     return _recovery_instances(rt, recovery_instance_ids=ids) if ids else []
 
