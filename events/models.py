@@ -177,14 +177,16 @@ class JobWatchTick(WaveEvent):
 
 
 class _ScriptTick(WaveEvent):
-    """A scheduler tick for one script of a wave: poll its commands, enforce its timeout, or retry it."""
+    """A scheduler tick for one script of a wave: poll its commands, enforce its timeout, retry it, or resend
+    a try whose targets could not be resolved or whose SendCommand was throttled."""
 
     phase: Literal["PRE_LAUNCH", "POST_LAUNCH"]
     index: int = Field(ge=0, description="position of the script in its phase")
     try_number: int = Field(ge=1, description="1 for the first SendCommand of the script, +1 per retry")
-    purpose: Literal["poll", "timeout", "retry"]
+    purpose: Literal["poll", "timeout", "retry", "resend"]
     command_id: str | None = Field(default=None, max_length=64)
-    tick: int = Field(default=1, ge=1, description="poll ticks back off: 5 s, 10 s, 15 s, then 30 s and 60 s")
+    tick: int = Field(default=1, ge=1, description="poll ticks back off: 5 s, 10 s, 15 s, then 30 s and 60 s; "
+                                                   "resend ticks count the try's resends: 1, 2, ...")
 
 
 class PreLaunchTick(_ScriptTick):

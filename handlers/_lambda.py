@@ -1,20 +1,25 @@
 """What every handler shares: Powertools decorators and dispatch by detail-type.
 
 A malformed event is logged, counted and dropped (returned, not raised): retrying it could never make
-it valid, so it must not crash-loop or reach anything with side effects.
+it valid, so it must not crash-loop or reach anything with side effects. Any other failure is logged and
+counted; it is raised for the platform to retry until the retry budget is spent, and then the wave the
+event names fails with the error as its reason (`orchestrator.handler_failures`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from functools import wraps
 from typing import Any
 
 from events.envelope import InvalidEvent, detail_type_of
+from orchestrator.handler_failures import give_up
 from orchestrator.observability import logger, metrics, tracer
 from orchestrator.runtime import Runtime, get_runtime
 
 Route = Callable[[Runtime, dict[str, Any]], Any]
+_FUNCTION: ContextVar[str] = ContextVar("function", default="unknown")
 
 
 def lambda_handler(fn: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any], Any], Any]:
@@ -23,21 +28,32 @@ def lambda_handler(fn: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[s
     @metrics.log_metrics
     @tracer.capture_lambda_handler(capture_response=False)
     def wrapped(event: dict[str, Any], context: Any) -> Any:
+        _FUNCTION.set(str(getattr(context, "function_name", None) or fn.__module__))
         return fn(event, context)
 
     return wrapped
 
 
+def function_name() -> str:
+    """The name of the function handling the current invocation."""
+    return _FUNCTION.get()
+
+
 def dispatch(event: dict[str, Any], routes: dict[str, Route]) -> dict[str, Any]:
+    runtime = get_runtime()
     try:
         detail_type = detail_type_of(event)
         route = routes.get(detail_type)
         if route is None:
             raise InvalidEvent(detail_type, [f"this function does not handle {detail_type!r}"])
         logger.append_keys(detail_type=detail_type, event_id=event.get("id"))
-        result = route(get_runtime(), event)
+        result = route(runtime, event)
     except InvalidEvent as exc:
         logger.error("invalid event dropped", error=str(exc))
         metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
         return {"status": "rejected", "error": str(exc)}
+    except Exception as exc:
+        if give_up(runtime, event, function_name(), exc):
+            return {"status": "gave-up", "error": str(exc)}
+        raise
     return {"status": "ok", **({"result": result} if isinstance(result, dict) else {})}

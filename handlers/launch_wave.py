@@ -13,7 +13,8 @@ from typing import Any
 
 from events.envelope import InvalidEvent, parse_event
 from events.models import CapacityTick, PreLaunchDone
-from handlers._lambda import dispatch, lambda_handler
+from handlers._lambda import dispatch, function_name, lambda_handler
+from orchestrator.handler_failures import give_up
 from orchestrator.launcher import chunk_failed, drain, prepare, start_job
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime, get_runtime
@@ -38,7 +39,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.error("invalid event dropped", error=str(exc))
             metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
             return {"proceed": False, "reason": str(exc), "chunks": []}
-        return prepare(rt, detail, str(envelope["id"]))  # type: ignore[index]
+        try:
+            return prepare(rt, detail, str(envelope["id"]))  # type: ignore[index]
+        except Exception as exc:  # the state machine retries the task; at the budget the wave fails
+            if give_up(rt, envelope, function_name(), exc):  # type: ignore[arg-type]
+                return {"proceed": False, "reason": str(exc), "chunks": []}
+            raise
     if action == "start_job":
         return start_job(rt, event["chunk"])
     if action == "chunk_failed":

@@ -50,7 +50,7 @@ from localcloud.lambda_runtime import ACCOUNT, REGION, LambdaRuntime, function_a
 from localcloud.lambda_runtime import install_globally as install_lambda
 from localcloud.lambda_runtime import uninstall_globally as uninstall_lambda
 from localcloud.profile import SimProfile
-from localcloud.ssm_sim import SsmSimConfig, SsmSimulator
+from localcloud.ssm_sim import SsmSimulator
 from localcloud.ssm_sim_wire import OPERATIONS as SSM_SIM_OPERATIONS
 from localcloud.ssm_sim_wire import current_simulator as current_ssm
 from localcloud.ssm_sim_wire import uninstall_globally as uninstall_ssm
@@ -99,10 +99,25 @@ class RouteQueue:
 class Stats:
     delivered: dict[str, int] = field(default_factory=dict)
     duplicated: int = 0
+    reordered: int = 0  # deliveries held back until later ones were delivered (faults.reorderDelivery)
     handler_errors: int = 0
     schedules_fired: int = 0
     executions_started: int = 0
     crashes_injected: int = 0
+
+
+@dataclass
+class _Held:
+    """A delivery held back (`faults.reorderDelivery`) until `later` more deliveries have gone out."""
+
+    queue: RouteQueue
+    message: dict[str, Any]
+    later: int
+    overtaken: bool = False  # a later delivery went out before it
+
+
+HOLD_VISIBILITY_SECONDS = 3600  # a held message does not come back while it waits (it goes out in this pump)
+MAX_HELD_BEHIND = 3  # a held delivery goes out after 1 to this many later ones
 
 
 class CrashInjected(RuntimeError):
@@ -110,8 +125,10 @@ class CrashInjected(RuntimeError):
 
 
 class LocalCloud:
-    def __init__(self, profile: SimProfile | None = None, *, clock: SimClock | None = None) -> None:
+    def __init__(self, profile: SimProfile | None = None, *, clock: SimClock | None = None,
+                 log_level: str | None = None) -> None:
         self.profile = profile or SimProfile()
+        self.log_level = log_level  # the functions' log level (default: $DRS_ORCH_LOG_LEVEL, else ERROR)
         self.clock = clock or SimClock(speed=self.profile.clock.speed)
         self.pace = self.profile.clock.pace
         self.rng = random.Random(self.profile.seed)
@@ -119,10 +136,11 @@ class LocalCloud:
         self.stats = Stats()
         self.lambdas = LambdaRuntime()
         self.drs = DrsSimulator(self.clock, self.profile.drs_config(), on_event=self._publish_aws_event)
-        self.ssm = SsmSimulator(self.clock, SsmSimConfig.from_profile({"seed": self.profile.seed, **self.profile.ssm}),
-                                on_event=self._publish_aws_event, instance_resolver=self._managed_instance)
+        self.ssm = SsmSimulator(self.clock, self.profile.ssm_config(), on_event=self._publish_aws_event,
+                                instance_resolver=self._managed_instance)
         self.ssm.load_library()
         self.queues: list[RouteQueue] = []
+        self._held: list[_Held] = []
         self._executions: list[str] = []
         self._schedules: dict[str, datetime] = {}
         self._mock: Any = None
@@ -149,7 +167,7 @@ class LocalCloud:
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
             "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": os.environ.get("DRS_ORCH_LOG_LEVEL", "ERROR"),
+            "POWERTOOLS_LOG_LEVEL": self.log_level or os.environ.get("DRS_ORCH_LOG_LEVEL", "ERROR"),
             "POWERTOOLS_DEV": "false",
             ENV_TABLE: TABLE_NAME, ENV_BUS: BUS_NAME,
             ENV_BUS_ARN: f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{BUS_NAME}",
@@ -199,6 +217,7 @@ class LocalCloud:
         gc.collect()
         gc.freeze()
         self.clock.restart()
+        self.drs.advance()  # the simulated time starts now: jobs started outside the orchestrator are due from here
 
     def stop(self) -> None:
         gc.unfreeze()
@@ -217,12 +236,13 @@ class LocalCloud:
 
     def _managed_instance(self, instance_id: str) -> dict[str, Any] | None:
         """The SSM simulator's view of an EC2 instance: DRS recovery instances are Online Linux managed
-        nodes (with their private IP and tags) as long as they run."""
+        nodes (with their private IP and tags) as long as they run, once their agent is online
+        (`ssm.agentOnlineAfterSeconds` after the launch)."""
         with self.drs._lock:
-            for inst in self.drs._instances.values():
-                if inst.recovery_instance_id == instance_id and inst.state == "RUNNING":
-                    return {"ping_status": "Online", "platform": "Linux", "private_ip": inst.private_ip,
-                            "tags": dict(inst.tags)}
+            inst = self.drs._instances.get(instance_id)
+            if inst is not None and inst.state == "RUNNING":
+                return {"ping_status": "Online", "platform": "Linux", "private_ip": inst.private_ip,
+                        "tags": dict(inst.tags), "launched_at": inst.launched_at}
         return None
 
     def sleep(self, seconds: float) -> None:
@@ -332,7 +352,8 @@ class LocalCloud:
             expression = str(params.get("ScheduleExpression", ""))
             if expression.startswith("at("):
                 at = datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
-                self._schedules[str(params["Name"])] = at
+                # a name that exists already is refused (ConflictException): the first schedule stands
+                self._schedules.setdefault(str(params["Name"]), at)
 
         def schedule_deleted(params: dict[str, Any], **_: Any) -> None:
             self._schedules.pop(str(params.get("Name")), None)
@@ -381,8 +402,42 @@ class LocalCloud:
                     break
                 delivered = True
                 for message in messages:
-                    self._deliver(queue, message)
+                    self._deliver_in_some_order(queue, message)
         return delivered
+
+    def _deliver_in_some_order(self, queue: RouteQueue, message: dict[str, Any]) -> None:
+        """`faults.reorderDelivery`: that share of deliveries is held back and goes out after 1 to 3 later
+        ones (of any rule, in this pump or a later one: a tick that fires meanwhile overtakes it too), as
+        EventBridge promises no order; when nothing else is queued or due, the oldest held one goes
+        (`_release_oldest`). Otherwise delivered now, in queue order."""
+        share = self.profile.faults.reorder_delivery
+        if share and self.rng.random() < share:
+            self._sqs_backend().change_message_visibility(queue.name, message["ReceiptHandle"],
+                                                          HOLD_VISIBILITY_SECONDS)
+            self._held.append(_Held(queue, message, later=self.rng.randint(1, MAX_HELD_BEHIND)))
+            return
+        self._deliver(queue, message)
+        due = []
+        for held in self._held:
+            held.overtaken = True
+            held.later -= 1
+            if held.later <= 0:
+                due.append(held)
+        for held in due:
+            self._held.remove(held)
+            self._release(held)
+
+    def _release(self, held: _Held) -> None:
+        if held.overtaken:
+            self.stats.reordered += 1
+        self._deliver(held.queue, held.message)
+
+    def _release_oldest(self) -> bool:
+        """Nothing else is running, queued or due: the oldest held delivery goes now."""
+        if not self._held:
+            return False
+        self._release(self._held.pop(0))
+        return True
 
     def _deliver(self, queue: RouteQueue, message: dict[str, Any]) -> None:
         event = json.loads(message["Body"])
@@ -463,6 +518,16 @@ class LocalCloud:
             self.stats.schedules_fired += 1
         return bool(due), next_at
 
+    def pending_schedules(self) -> list[tuple[datetime, str, dict[str, Any]]]:
+        """The one-time schedules not fired yet: (when, detail-type, detail of the event it will publish)."""
+        pending = []
+        for name, at in sorted(self._schedules.items(), key=lambda item: item[1]):
+            target = self.scheduler.get_schedule(Name=name, GroupName=SCHEDULER_GROUP)["Target"]
+            detail = json.loads(target.get("Input") or "{}")
+            pending.append((at, str(target["EventBridgeParameters"]["DetailType"]),
+                            detail if isinstance(detail, dict) else {}))
+        return pending
+
     def step(self) -> tuple[bool, datetime | None]:
         """One round: simulators, schedules, queues. Returns (progressed, next due moment)."""
         progressed = False
@@ -479,6 +544,8 @@ class LocalCloud:
         progressed |= self.wait_for_executions()
         candidates = [t for t in (next_schedule, self.drs.next_due(), self.ssm.next_due(), self.approver.next_due())
                       if t is not None]
+        if not progressed and not candidates:
+            progressed = self._release_oldest()
         return progressed, min(candidates) if candidates else None
 
     def run_until(self, done: Callable[[], bool], *, timeout: float = 120.0,
@@ -514,7 +581,7 @@ class LocalCloud:
         while True:
             progressed = self.pump()
             progressed |= self.wait_for_executions()
-            if not progressed:
+            if not progressed and not self._release_oldest():
                 return
 
     # ---- inspection ------------------------------------------------------------------------------

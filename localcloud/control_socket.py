@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.cloud import ARCHIVE_NAME, BUS_NAME, LocalCloud
-from localcloud.runner import RunResult, wait
+from localcloud.runner import RunResult, finish_drill_cleanup, stopped, wait
 
 COMMANDS = frozenset({"ApprovalGranted", "ApprovalDenied", "CancelPlan", "PausePlan", "ResumePlan", "RetryWave",
                       "SkipWave"})
@@ -220,9 +220,11 @@ def send(path: Path, request: dict[str, Any], *, timeout: float = REPLY_TIMEOUT 
 
 def run_session(cloud: LocalCloud, execution_id: str, server: ControlServer, *, timeout: float = 300.0,
                 linger: float = 0.0, on_progress: Callable[[], None] | None = None) -> RunResult:
-    """Run the cloud until the execution ends, serving the control socket between steps; then keep
-    serving it for `linger` real seconds (a RetryWave or SkipWave may take a failed plan on: the run
-    goes on). Returns the runner's RunResult."""
+    """Run the cloud until the execution ends, serving the control socket between steps; a drill with a
+    time to live then runs on until its instances were terminated (`finish_drill_cleanup`); then keep
+    serving the socket for `linger` real seconds (a RetryWave or SkipWave may take a failed plan on: the
+    run goes on). Returns the runner's RunResult, never raises from the loop: a run that stalls, times
+    out, is interrupted or meets an exception returns what the ledger holds with the `problem`."""
     import time
 
     session = Session(cloud, execution_id)
@@ -232,12 +234,26 @@ def run_session(cloud: LocalCloud, execution_id: str, server: ControlServer, *, 
         if on_progress is not None:
             on_progress()
 
-    result = wait(cloud, execution_id, timeout=timeout, on_progress=progress)
-    until = time.monotonic() + linger
-    while time.monotonic() < until:
-        progress()
-        if not cloud.execution_finished(execution_id):
+    def run() -> RunResult:
+        try:
             result = wait(cloud, execution_id, timeout=timeout, on_progress=progress)
+        except (Exception, KeyboardInterrupt) as exc:  # the report is still written, with what is stuck
+            return stopped(cloud, execution_id, exc, timeout=timeout)
+        return finish_drill_cleanup(cloud, result, timeout=timeout, on_progress=progress)
+
+    result = run()
+    until = time.monotonic() + linger
+    while result.problem is None and time.monotonic() < until:
+        try:
+            progress()
+            reopened = not cloud.execution_finished(execution_id)
+            if not reopened:
+                time.sleep(0.05)
+        except KeyboardInterrupt:  # Ctrl-C while lingering ends the lingering, not the run's record
+            return result
+        except Exception as exc:
+            return stopped(cloud, execution_id, exc, timeout=timeout)
+        if reopened:
+            result = run()
             until = time.monotonic() + linger
-        time.sleep(0.05)
     return result

@@ -18,6 +18,17 @@ Fidelity notes (where DRS does not document the behaviour, the choice made here)
 - A new launch of a source server replaces its previous recovery instance.
 - Terminating recovery instances marks their servers TERMINATED in the terminate job and in the
   launch job that created them; the recovery instances then disappear from DescribeRecoveryInstances.
+- A terminate job whose server is configured to fail (``terminate: FAILED``, ``terminateFailureRate``)
+  ends with that server FAILED (a ``CLEANUP_FAIL`` log item with the ``rawError``); its recovery instance
+  stays RUNNING and can be terminated again.
+- Outside jobs (``outsideJobs``) are LAUNCH drills nobody tagged, started on the simulator's clock as if
+  from the console: they are listed by DescribeJobs, hold their servers (StartRecovery answers
+  ConflictException for them), count against the quotas, and launch recovery instances like any job. A
+  named server already in a job when its outside job starts is left out of it.
+- Paging (DescribeJobs, DescribeJobLogItems, DescribeSourceServers, DescribeRecoverySnapshots,
+  DescribeRecoveryInstances): a page holds at most ``maxResults`` items, and never more than ``pageSize``;
+  ``nextToken`` is an opaque cursor bound to its operation (another operation's token, or a made-up one,
+  is a ValidationException) that survives items disappearing between pages (a terminated instance).
 - "DRS Source Server Launch Result" events follow the DRS user guide sample: ``resources`` holds the
   source server ARN, ``detail`` is ``{"state": "RECOVERY_LAUNCH_SUCCEEDED" | "RECOVERY_LAUNCH_FAILED",
   "job-id": ..., "is-drill": "TRUE" | "FALSE"}`` (drills use the same states, told apart by is-drill).
@@ -25,7 +36,10 @@ Fidelity notes (where DRS does not document the behaviour, the choice made here)
 
 from __future__ import annotations
 
+import base64
+import binascii
 import heapq
+import itertools
 import json
 import random
 import string
@@ -34,12 +48,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from botocore.awsrequest import AWSResponse
 
-from localcloud.drs_sim_config import DrsQuotas, DrsServerSettings, DrsSimConfig
+from localcloud.drs_sim_config import DrsQuotas, DrsServerSettings, DrsSimConfig, OutsideJob
 from localcloud.drs_sim_wire import (
     EVENT_NAME,
     DrsError,
@@ -72,10 +86,9 @@ QUOTA_CONCURRENT_JOBS = "L-D88FAC3A"
 QUOTA_SERVERS_IN_ALL_JOBS = "L-05AFA8C6"
 _NOT_LAUNCHABLE = {"STOPPED", "INITIATING", "INITIAL_SYNC"}
 _SNAPSHOT_INTERVAL = timedelta(minutes=10)
-_DEFAULT_PAGE = 1000
 _MAX_SERVERS_PER_CALL = 200  # StartRecoveryRequestSourceServers max in the drs model
 _ALNUM = string.ascii_lowercase + string.digits
-
+T = TypeVar("T")
 
 
 @dataclass
@@ -89,6 +102,9 @@ class DrsSimStats:
     max_servers_in_active_jobs: int = 0
     events_emitted: int = 0
     events_dropped: int = 0
+    outside_jobs: int = 0  # jobs started outside the orchestrator (profile outsideJobs)
+    terminations_failed: int = 0  # servers a terminate job failed to terminate
+    continued_pages: Counter[str] = field(default_factory=Counter)  # answers with a nextToken, per operation
 
 
 @dataclass
@@ -109,6 +125,7 @@ class _Server:
     snapshots: list[_Snapshot]
     added_at: datetime
     tags: dict[str, str] = field(default_factory=dict)
+    ordinal: int = 0  # creation order: the paging cursor
     recovery_instance_id: str | None = None
     last_launch_result: str = "NOT_STARTED"
     last_launch: dict[str, Any] | None = None
@@ -146,6 +163,7 @@ class _Job:
     logs: list[_LogItem] = field(default_factory=list)
     status: str = "PENDING"
     ended_at: datetime | None = None
+    ordinal: int = 0
 
     @property
     def active(self) -> bool:
@@ -166,13 +184,14 @@ class _Instance:
     tags: dict[str, str] = field(default_factory=dict)
     state: str = "RUNNING"
     terminating_job_id: str | None = None
+    ordinal: int = 0
 
 
 @dataclass(order=True)
 class _Transition:
     at: datetime
     seq: int
-    kind: str = field(compare=False)  # start | done | end
+    kind: str = field(compare=False)  # start | done | end | outside (index: the outsideJobs entry)
     job_id: str = field(compare=False)
     index: int = field(compare=False, default=-1)
 
@@ -194,8 +213,12 @@ class DrsSimulator(ClockedSimulator):
         self.stats = DrsSimStats()
         self._rng = random.Random(self.config.seed)
         self._throttle_rng = random.Random(self.config.seed + 1)
+        self._terminate_rng = random.Random(self.config.seed + 2)
+        self._ordinals = itertools.count(1)
         self._servers: dict[str, _Server] = {}
         self._outcomes: dict[str, str] = {sid: s.launch for sid, s in self.config.servers.items()}
+        self._terminate_outcomes: dict[str, str] = {sid: s.terminate for sid, s in self.config.servers.items()}
+        self._outside_scheduled = False
         self._jobs: dict[str, _Job] = {}
         self._instances: dict[str, _Instance] = {}
         self._transitions: list[_Transition] = []
@@ -246,6 +269,7 @@ class DrsSimulator(ClockedSimulator):
                 ],
                 added_at=moments[0] - timedelta(days=1) if moments else now,
                 tags=dict(tags or {}),
+                ordinal=next(self._ordinals),
             )
 
     def ensure_servers(self, source_server_ids: Iterable[str]) -> None:
@@ -265,6 +289,13 @@ class DrsSimulator(ClockedSimulator):
             raise ValueError(f"launch outcome must be LAUNCHED or FAILED, not {outcome!r}")
         with self._lock:
             self._outcomes[source_server_id] = outcome
+
+    def set_terminate_outcome(self, source_server_id: str, outcome: str) -> None:
+        """Outcome of the next terminations of this server's recovery instance: ``TERMINATED`` or ``FAILED``."""
+        if outcome not in ("TERMINATED", "FAILED"):
+            raise ValueError(f"terminate outcome must be TERMINATED or FAILED, not {outcome!r}")
+        with self._lock:
+            self._terminate_outcomes[source_server_id] = outcome
 
     def set_replication(
         self, source_server_id: str, *, state: str | None = None, lag_seconds: int | None = None
@@ -296,6 +327,7 @@ class DrsSimulator(ClockedSimulator):
     def next_due(self) -> datetime | None:
         """The next moment a job or server changes state (may be <= now when not yet processed)."""
         with self._lock:
+            self._schedule_outside_jobs()
             return self._transitions[0].at if self._transitions else None
 
     # ------------------------------------------------------------------ botocore entry point
@@ -388,17 +420,28 @@ class DrsSimulator(ClockedSimulator):
                 )
             snapshots[server.source_server_id] = match[0]
         self._check_capacity(ids)
+        job = self._new_launch_job(ids, snapshots, is_drill=is_drill, tags=dict(args.get("tags") or {}),
+                                   now=self.clock.now())
+        for sid in ids:
+            self.stats.launches[sid] += 1
+        return 202, {"job": self._job_view(job)}
 
-        now = self.clock.now()
+    def _new_launch_job(self, ids: list[str], snapshots: dict[str, _Snapshot | None], *, is_drill: bool,
+                        tags: dict[str, str], now: datetime, duration: float | None = None) -> _Job:
+        """A LAUNCH job of `ids` created at `now`; each launch takes a random time in the configured window,
+        or exactly `duration` seconds from the job's creation (an outside job)."""
         job_id = self._new_id("drsjob-", 17, "0123456789abcdef")
-        delay = min(self.config.start_delay_seconds, self.config.launch_seconds_max)
+        delay = min(self.config.start_delay_seconds, self.config.launch_seconds_max if duration is None else duration)
         start_at = now + timedelta(seconds=delay)
         participants: list[_Participant] = []
         logs = [_LogItem(now, "JOB_START")]
         for sid in ids:
             server = self._servers[sid]
-            duration = self._rng.uniform(self.config.launch_seconds_min, self.config.launch_seconds_max)
-            done_at = start_at + timedelta(seconds=duration)
+            if duration is None:
+                launch = self._rng.uniform(self.config.launch_seconds_min, self.config.launch_seconds_max)
+            else:
+                launch = duration - delay
+            done_at = start_at + timedelta(seconds=launch)
             snapshot = snapshots[sid]
             outcome, raw_error = self._planned_outcome(server, snapshot)
             participant = _Participant(
@@ -410,7 +453,7 @@ class DrsSimulator(ClockedSimulator):
                 snapshot=snapshot,
             )
             participants.append(participant)
-            logs.extend(self._launch_logs(participant, start_at, duration))
+            logs.extend(self._launch_logs(participant, start_at, launch))
             server.last_launch_result = "PENDING"
             server.last_launch = {
                 "initiated": {
@@ -420,7 +463,6 @@ class DrsSimulator(ClockedSimulator):
                 },
                 "status": "PENDING",
             }
-            self.stats.launches[sid] += 1
         job = _Job(
             job_id=job_id,
             arn=self._arn("job", job_id),
@@ -429,11 +471,11 @@ class DrsSimulator(ClockedSimulator):
             is_drill=is_drill,
             created_at=now,
             participants=participants,
-            tags=dict(args.get("tags") or {}),
+            tags=tags,
             logs=logs,
         )
         self._add_job(job, start_at)
-        return 202, {"job": self._job_view(job)}
+        return job
 
     def _op_TerminateRecoveryInstances(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
         ids: list[str] = list(dict.fromkeys(args.get("recoveryInstanceIDs") or []))
@@ -455,19 +497,32 @@ class DrsSimulator(ClockedSimulator):
         start_at = now + timedelta(seconds=delay)
         done_at = now + timedelta(seconds=self.config.terminate_seconds)
         participants = []
+        logs = [_LogItem(now, "JOB_START")]
         for rid in ids:
             instance = self._instances[rid]
             instance.terminating_job_id = job_id
             instance.state = "SHUTTING-DOWN"
+            sid = instance.source_server_id
+            fails = self._terminate_outcomes.get(sid, "TERMINATED") == "FAILED" or (
+                self.config.terminate_failure_rate > 0
+                and self._terminate_rng.random() < self.config.terminate_failure_rate
+            )
+            raw_error = (
+                f"Failed to terminate recovery instance {rid}: simulated failure configured for source server {sid}"
+                if fails else None
+            )
             participants.append(
                 _Participant(
-                    source_server_id=instance.source_server_id,
-                    outcome="TERMINATED",
+                    source_server_id=sid,
+                    outcome="FAILED" if fails else "TERMINATED",
                     done_at=done_at,
                     instance_id=rid,
                     recovery_instance_id=rid,
+                    raw_error=raw_error,
                 )
             )
+            if raw_error is not None:
+                logs.append(_LogItem(done_at, "CLEANUP_FAIL", {"sourceServerID": sid, "rawError": raw_error}))
         job = _Job(
             job_id=job_id,
             arn=self._arn("job", job_id),
@@ -477,7 +532,7 @@ class DrsSimulator(ClockedSimulator):
             created_at=now,
             participants=participants,
             tags={},
-            logs=[_LogItem(now, "JOB_START"), _LogItem(done_at, "JOB_END")],
+            logs=[*logs, _LogItem(done_at, "JOB_END")],
         )
         self._add_job(job, start_at)
         return 200, {"job": self._job_view(job)}
@@ -494,7 +549,7 @@ class DrsSimulator(ClockedSimulator):
             and (low is None or job.created_at >= low)
             and (high is None or job.created_at <= high)
         ]
-        page, token = _page(jobs, args)
+        page, token = self._page("DescribeJobs", jobs, args, lambda job: job.ordinal)
         return 200, _with_token({"items": [self._job_view(job) for job in page]}, token)
 
     def _op_DescribeJobLogItems(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
@@ -503,7 +558,7 @@ class DrsSimulator(ClockedSimulator):
             raise _invalid("jobID", f"Job {args['jobID']} not found")
         now = self.clock.now()
         visible = [item for item in job.logs if item.at <= now]
-        page, token = _page(visible, args)
+        page, token = self._page("DescribeJobLogItems", visible, args)
         items = []
         for item in page:
             view: dict[str, Any] = {"logDateTime": iso(item.at), "event": item.event}
@@ -524,7 +579,7 @@ class DrsSimulator(ClockedSimulator):
             and (hardware is None or server.hardware_id == hardware)
             and not staging  # no simulated server is extended from a staging account
         ]
-        page, token = _page(servers, args)
+        page, token = self._page("DescribeSourceServers", servers, args, lambda server: server.ordinal)
         return 200, _with_token({"items": [self._server_view(server) for server in page]}, token)
 
     def _op_DescribeRecoverySnapshots(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
@@ -541,7 +596,7 @@ class DrsSimulator(ClockedSimulator):
         ]
         if args.get("order", "ASC") == "DESC":
             snaps.reverse()
-        page, token = _page(snaps, args)
+        page, token = self._page("DescribeRecoverySnapshots", snaps, args)
         items = [
             {
                 "snapshotID": snap.snapshot_id,
@@ -564,7 +619,7 @@ class DrsSimulator(ClockedSimulator):
             if (not wanted_ids or inst.recovery_instance_id in wanted_ids)
             and (not wanted_servers or inst.source_server_id in wanted_servers)
         ]
-        page, token = _page(instances, args)
+        page, token = self._page("DescribeRecoveryInstances", instances, args, lambda inst: inst.ordinal)
         return 200, _with_token({"items": [self._instance_view(inst) for inst in page]}, token)
 
     def _op_TagResource(self, args: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:  # noqa: N802
@@ -663,6 +718,7 @@ class DrsSimulator(ClockedSimulator):
         return logs
 
     def _add_job(self, job: _Job, start_at: datetime) -> None:
+        job.ordinal = next(self._ordinals)
         self._jobs[job.job_id] = job
         end_at = max(p.done_at for p in job.participants)
         if job.job_type == "LAUNCH":
@@ -682,11 +738,43 @@ class DrsSimulator(ClockedSimulator):
         self._seq += 1
         heapq.heappush(self._transitions, _Transition(at, self._seq, kind, job_id, index))
 
+    def _schedule_outside_jobs(self) -> None:
+        """Schedule the profile's outside jobs on the simulator's first look at the clock (under the lock)."""
+        if self._outside_scheduled:
+            return
+        self._outside_scheduled = True
+        origin = self.clock.now()
+        for index, entry in enumerate(self.config.outside_jobs):
+            self._schedule(origin + timedelta(seconds=entry.at_seconds), "outside", "", index)
+
+    def _start_outside_job(self, entry: OutsideJob, at: datetime) -> None:
+        """Someone else starts `entry.jobs` drills: they hold the named servers (those not already in a job)
+        and `entry.other_servers` servers of the account each (registered now)."""
+        self.ensure_servers(entry.servers)
+        busy = {p.source_server_id for job in self._jobs.values() if job.active for p in job.participants}
+        for _ in range(entry.jobs):
+            ids = [sid for sid in entry.servers if sid not in busy]
+            for _ in range(entry.other_servers):
+                other = self._new_id("s-", 17, _ALNUM)
+                self.register_source_server(other, hostname=f"other-{other[-6:]}")
+                ids.append(other)
+            if not ids:
+                continue
+            snapshots: dict[str, _Snapshot | None] = {
+                sid: self._servers[sid].snapshots[-1] if self._servers[sid].snapshots else None for sid in ids
+            }
+            self._new_launch_job(ids, snapshots, is_drill=True, tags={}, now=at, duration=entry.duration_seconds)
+            self.stats.outside_jobs += 1
+
     def _process_due(self) -> list[dict[str, Any]]:
+        self._schedule_outside_jobs()
         now = self.clock.now()
         events: list[dict[str, Any]] = []
         while self._transitions and self._transitions[0].at <= now:
             step = heapq.heappop(self._transitions)
+            if step.kind == "outside":
+                self._start_outside_job(self.config.outside_jobs[step.index], step.at)
+                continue
             job = self._jobs[step.job_id]
             if step.kind == "start":
                 job.status = "STARTED"
@@ -725,6 +813,7 @@ class DrsSimulator(ClockedSimulator):
                 point_in_time=participant.snapshot.taken if participant.snapshot else None,
                 hostname=server.hostname,
                 tags=dict(server.tags),
+                ordinal=next(self._ordinals),
             )
             server.recovery_instance_id = rid
             server.last_launch_result = "SUCCEEDED"
@@ -748,6 +837,14 @@ class DrsSimulator(ClockedSimulator):
         }
 
     def _finish_termination(self, participant: _Participant) -> None:
+        if participant.outcome == "FAILED":  # the instance keeps running and may be terminated again
+            participant.launch_status = "FAILED"
+            self.stats.terminations_failed += 1
+            survivor = self._instances.get(participant.instance_id)
+            if survivor is not None:
+                survivor.state = "RUNNING"
+                survivor.terminating_job_id = None
+            return
         participant.launch_status = "TERMINATED"
         instance = self._instances.pop(participant.instance_id, None)
         if instance is None:
@@ -865,6 +962,24 @@ class DrsSimulator(ClockedSimulator):
 
     # ------------------------------------------------------------------ helpers
 
+    def _page(self, operation: str, items: list[T], args: dict[str, Any],
+              ordinal: Callable[[T], int] | None = None) -> tuple[list[T], str | None]:
+        """One page of `items` (in `ordinal` order, else as given) after the request's `nextToken`: at most
+        `maxResults` items and never more than the configured `pageSize`; the token of the next page."""
+        max_results = args.get("maxResults")
+        if max_results is not None and (not isinstance(max_results, int) or max_results < 1):
+            raise _invalid("maxResults", f"maxResults must be an integer of at least 1, got {max_results!r}")
+        size = min(max_results or self.config.page_size, self.config.page_size)
+        keyed = sorted(((ordinal(item) if ordinal else index, item) for index, item in enumerate(items)),
+                       key=lambda pair: pair[0])
+        after = _cursor(operation, args.get("nextToken"))
+        rest = [(key, item) for key, item in keyed if key > after]
+        page = rest[:size]
+        if len(rest) <= size:
+            return [item for _, item in page], None
+        self.stats.continued_pages[operation] += 1
+        return [item for _, item in page], _token(operation, page[-1][0])
+
     def _tags_of(self, arn: str) -> dict[str, str]:
         for job in self._jobs.values():
             if job.arn == arn:
@@ -920,15 +1035,22 @@ def _parse_time(filters: dict[str, Any], key: str) -> datetime | None:
         raise _invalid(key, f"{key} is not an ISO 8601 date-time: {value}") from exc
 
 
-def _page(items: list[Any], args: dict[str, Any]) -> tuple[list[Any], str | None]:
-    token = args.get("nextToken")
+def _token(operation: str, position: int) -> str:
+    return base64.urlsafe_b64encode(f"{operation}:{position}".encode()).decode()
+
+
+def _cursor(operation: str, token: str | None) -> int:
+    """The position a `nextToken` continues after (-1: the first page). A token of another operation or
+    one DRS never issued is a ValidationException."""
+    if not token:
+        return -1
     try:
-        start = int(token) if token else 0
-    except ValueError as exc:
-        raise _invalid("nextToken", f"Invalid pagination token: {token}") from exc
-    size = int(args.get("maxResults") or _DEFAULT_PAGE)
-    end = start + size
-    return items[start:end], (str(end) if end < len(items) else None)
+        kind, _, position = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == operation and position.isdigit():
+            return int(position)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise _invalid("nextToken", f"Invalid pagination token for {operation}: {token[:64]}")
 
 
 def _with_token(body: dict[str, Any], token: str | None) -> dict[str, Any]:

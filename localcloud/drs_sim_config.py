@@ -1,6 +1,6 @@
-"""Configuration of the DRS simulator, and its mapping from the local cloud's YAML profile.
+"""Configuration of the DRS simulator, and the ``drs:`` section of a simulation profile that sets it.
 
-The profile section (``drs:`` in a local cloud profile) is camelCase::
+The profile section is camelCase::
 
     drs:
       seed: 7
@@ -9,26 +9,33 @@ The profile section (``drs:`` in a local cloud profile) is camelCase::
       launchSeconds: {min: 300, max: 900}
       startDelaySeconds: 2
       terminateSeconds: 30
-      launchEvents: drop            # or emit (default)
+      terminateFailureRate: 0.2       # share of recovery instances a terminate job fails to terminate
+      launchEvents: drop              # or emit (default)
       initialized: true
+      pageSize: 2                     # most items one Describe* page returns (maxResults asks for fewer)
       quotas: {serversPerJob: 100, concurrentJobs: 20, serversInAllJobs: 500}
       servers:
-        s-0123456789abcdef0: {launch: FAILED, replicationState: STALLED, lagSeconds: 120}
+        s-0123456789abcdef0: {launch: FAILED, replicationState: STALLED, lagSeconds: 120, terminate: FAILED}
+      outsideJobs:                    # DRS jobs started by someone else (the console, another tool)
+        - {servers: [s-0123456789abcdef0], atSeconds: 0, durationSeconds: 900}
+        - {jobs: 19, otherServers: 20, durationSeconds: 600}
 
-Any key not listed here raises a ``ValueError`` naming it (``drs.quotas.serverPerJob``), so a typo in a
-profile fails loudly instead of silently running with defaults.
+Every mistake is named by its camelCase key path (``drs.quotas.serverPerJob: unknown key ...``,
+``drs.servers.s-….lagSeconds: Input should be greater than or equal to 0``), so a typo in a profile fails
+loudly instead of silently running with defaults.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from localcloud.profile_keys import mapping, named_sections, reject_unknown
+from localcloud.profile_keys import ProfileSection, invalid, section_error
 
 LaunchOutcome = Literal["LAUNCHED", "FAILED"]
+TerminateOutcome = Literal["TERMINATED", "FAILED"]
 ReplicationState = Literal[
     "STOPPED",
     "INITIATING",
@@ -41,6 +48,8 @@ ReplicationState = Literal[
     "STALLED",
     "DISCONNECTED",
 ]
+SourceServerId = Annotated[str, StringConstraints(pattern=r"^s-[0-9a-zA-Z]{17}$")]  # SourceServerID in the model
+DEFAULT_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,32 @@ class DrsServerSettings(BaseModel):
     launch: LaunchOutcome = "LAUNCHED"
     replication_state: ReplicationState = "CONTINUOUS"
     lag_seconds: int = Field(default=0, ge=0)
+    terminate: TerminateOutcome = "TERMINATED"  # FAILED: every terminate job fails to terminate its instance
+
+
+class OutsideJob(BaseModel):
+    """``jobs`` LAUNCH jobs (drills) that someone else starts ``at_seconds`` after the simulator's first
+    call and that run ``duration_seconds``: they hold ``servers`` (a server is in one job at a time, so
+    StartRecovery answers ConflictException for them) plus ``other_servers`` servers of the account that
+    no plan names, and count against the quotas like any job."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    servers: tuple[SourceServerId, ...] = ()
+    other_servers: int = Field(default=0, ge=0)
+    jobs: int = Field(default=1, ge=1)
+    at_seconds: float = Field(default=0.0, ge=0)
+    duration_seconds: float = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _holds_something(self) -> OutsideJob:
+        if not self.servers and not self.other_servers:
+            raise invalid("an outside job holds servers, otherServers or both")
+        if self.servers and self.jobs > 1:
+            raise invalid("a source server is in one job at a time: jobs above 1 take otherServers only")
+        if len(set(self.servers)) != len(self.servers):
+            raise invalid("a server is listed twice")
+        return self
 
 
 class DrsSimConfig(BaseModel):
@@ -78,6 +113,7 @@ class DrsSimConfig(BaseModel):
     # PENDING -> STARTED delay of a job; capped by launch_seconds_max so 0/0 means "immediate"
     start_delay_seconds: float = Field(default=2.0, ge=0)
     terminate_seconds: float = Field(default=30.0, ge=0)
+    terminate_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     throttle_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     retry_after_seconds: int = Field(default=1, ge=1)
     quotas: DrsQuotas = Field(default_factory=DrsQuotas)
@@ -85,6 +121,8 @@ class DrsSimConfig(BaseModel):
     servers: dict[str, DrsServerSettings] = Field(default_factory=dict)
     snapshots_per_server: int = Field(default=3, ge=0)
     initialized: bool = True
+    page_size: int = Field(default=DEFAULT_PAGE_SIZE, ge=1)
+    outside_jobs: tuple[OutsideJob, ...] = ()
 
     @model_validator(mode="after")
     def _check_launch_window(self) -> DrsSimConfig:
@@ -94,52 +132,95 @@ class DrsSimConfig(BaseModel):
 
     @classmethod
     def from_profile(cls, section: dict[str, Any] | None) -> DrsSimConfig:
-        """Build the config from the ``drs:`` section of a local cloud profile (camelCase keys)."""
-        section = dict(section or {})
-        _reject_unknown("drs", section, _TOP_KEYS)
-        values: dict[str, Any] = {}
-        for key, field in _SCALARS.items():
-            if key in section:
-                values[field] = section[key]
-        if "launchSeconds" in section:
-            window = _mapping("drs.launchSeconds", section["launchSeconds"])
-            _reject_unknown("drs.launchSeconds", window, {"min", "max"})
-            if "min" in window:
-                values["launch_seconds_min"] = window["min"]
-            if "max" in window:
-                values["launch_seconds_max"] = window["max"]
-        if "quotas" in section:
-            quotas = _mapping("drs.quotas", section["quotas"])
-            _reject_unknown("drs.quotas", quotas, set(_QUOTA_KEYS))
-            values["quotas"] = DrsQuotas(**{_QUOTA_KEYS[k]: int(v) for k, v in quotas.items()})
-        if "servers" in section:
-            values["servers"] = named_sections("DRS", "drs.servers", _mapping("drs.servers", section["servers"]),
-                                               _SERVER_KEYS, DrsServerSettings)
-        return cls(**values)
+        """Build the config from the ``drs:`` section of a simulation profile (camelCase keys).
+        Raises ValueError naming each mistake by its key path (``drs.quotas.serverPerJob: ...``)."""
+        try:
+            profile = DrsProfile.model_validate(section or {})
+        except ValidationError as exc:
+            raise section_error(exc, "drs") from exc
+        return profile.to_config()
 
 
-_SCALARS = {
-    "seed": "seed",
-    "throttleRate": "throttle_rate",
-    "retryAfterSeconds": "retry_after_seconds",
-    "startDelaySeconds": "start_delay_seconds",
-    "terminateSeconds": "terminate_seconds",
-    "launchEvents": "launch_events",
-    "snapshotsPerServer": "snapshots_per_server",
-    "initialized": "initialized",
-}
-_TOP_KEYS = {*_SCALARS, "launchSeconds", "quotas", "servers"}
-_QUOTA_KEYS = {
-    "serversPerJob": "servers_per_job",
-    "concurrentJobs": "concurrent_jobs",
-    "serversInAllJobs": "servers_in_all_jobs",
-}
-_SERVER_KEYS = {"launch": "launch", "replicationState": "replication_state", "lagSeconds": "lag_seconds"}
+# ---------------------------------------------------------------------- the profile section
 
 
-def _mapping(path: str, value: Any) -> dict[str, Any]:
-    return mapping(path, value)
+class LaunchWindowProfile(ProfileSection):
+    min: float | None = Field(default=None, ge=0)
+    max: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LaunchWindowProfile:
+        low = self.min if self.min is not None else DrsSimConfig.model_fields["launch_seconds_min"].default
+        high = self.max if self.max is not None else DrsSimConfig.model_fields["launch_seconds_max"].default
+        if low > high:
+            raise invalid(f"min ({low:g} s) must not exceed max ({high:g} s)")
+        return self
 
 
-def _reject_unknown(path: str, section: dict[str, Any], allowed: set[str]) -> None:
-    reject_unknown("DRS", path, section, allowed)
+class QuotasProfile(ProfileSection):
+    servers_per_job: int = Field(default=DrsQuotas.servers_per_job, ge=1)
+    concurrent_jobs: int = Field(default=DrsQuotas.concurrent_jobs, ge=1)
+    servers_in_all_jobs: int = Field(default=DrsQuotas.servers_in_all_jobs, ge=1)
+
+
+class ServerProfile(ProfileSection):
+    launch: LaunchOutcome = "LAUNCHED"
+    replication_state: ReplicationState = "CONTINUOUS"
+    lag_seconds: int = Field(default=0, ge=0)
+    terminate: TerminateOutcome = "TERMINATED"
+
+
+class OutsideJobProfile(ProfileSection):
+    servers: list[SourceServerId] = Field(default_factory=list)
+    other_servers: int = Field(default=0, ge=0)
+    jobs: int = Field(default=1, ge=1)
+    at_seconds: float = Field(default=0.0, ge=0)
+    duration_seconds: float = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _holds_something(self) -> OutsideJobProfile:
+        self.to_config()  # the same checks, named at this entry's path
+        return self
+
+    def to_config(self) -> OutsideJob:
+        return OutsideJob(servers=tuple(self.servers), other_servers=self.other_servers, jobs=self.jobs,
+                          at_seconds=self.at_seconds, duration_seconds=self.duration_seconds)
+
+
+class DrsProfile(ProfileSection):
+    """The ``drs:`` section of a simulation profile."""
+
+    seed: int | None = None  # None: the profile's top-level seed
+    throttle_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    retry_after_seconds: int = Field(default=1, ge=1)
+    launch_seconds: LaunchWindowProfile = Field(default_factory=LaunchWindowProfile)
+    start_delay_seconds: float = Field(default=2.0, ge=0)
+    terminate_seconds: float = Field(default=30.0, ge=0)
+    terminate_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    launch_events: Literal["emit", "drop"] = "emit"
+    snapshots_per_server: int = Field(default=3, ge=0)
+    initialized: bool = True
+    page_size: int = Field(default=DEFAULT_PAGE_SIZE, ge=1)
+    quotas: QuotasProfile = Field(default_factory=QuotasProfile)
+    servers: dict[str, ServerProfile | None] = Field(default_factory=dict)
+    outside_jobs: list[OutsideJobProfile] = Field(default_factory=list)
+
+    def to_config(self, *, default_seed: int = 0) -> DrsSimConfig:
+        given = self.model_fields_set
+        values: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in ("throttle_rate", "retry_after_seconds", "start_delay_seconds", "terminate_seconds",
+                         "terminate_failure_rate", "launch_events", "snapshots_per_server", "initialized",
+                         "page_size")
+            if name in given
+        }
+        values["seed"] = self.seed if self.seed is not None else default_seed
+        if self.launch_seconds.min is not None:
+            values["launch_seconds_min"] = self.launch_seconds.min
+        if self.launch_seconds.max is not None:
+            values["launch_seconds_max"] = self.launch_seconds.max
+        values["quotas"] = DrsQuotas(**self.quotas.model_dump())
+        values["servers"] = {sid: DrsServerSettings(**(server or ServerProfile()).model_dump())
+                            for sid, server in self.servers.items()}
+        values["outside_jobs"] = tuple(job.to_config() for job in self.outside_jobs)
+        return DrsSimConfig(**values)

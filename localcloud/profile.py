@@ -6,33 +6,31 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError
 
-from localcloud.drs_sim_config import DrsSimConfig
-from localcloud.ssm_sim_config import SsmSimConfig
+from localcloud.drs_sim_config import DrsProfile, DrsSimConfig
+from localcloud.profile_keys import ProfileSection
+from localcloud.ssm_sim_config import SsmProfile, SsmSimConfig
 
 
 class ProfileError(ValueError):
     pass
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-
-class ClockProfile(_Section):
+class ClockProfile(ProfileSection):
     speed: float = Field(default=1.0, gt=0, description="simulated seconds per real second")
     pace: bool = Field(default=False, description="wait out idle gaps in real time / speed")
 
 
-class FaultsProfile(_Section):
+class FaultsProfile(ProfileSection):
     duplicate_delivery: float = Field(default=0.0, ge=0, le=1, description="share of events delivered twice")
+    reorder_delivery: float = Field(
+        default=0.0, ge=0, le=1, description="share of event deliveries held back until a later one was delivered")
     crash_after_start_recovery: float = Field(
         default=0.0, ge=0, le=1, description="share of StartRecovery calls whose Lambda dies right after")
 
 
-class ApprovalsProfile(_Section):
+class ApprovalsProfile(ProfileSection):
     """Who answers approval gates in a local run (`localcloud/approver_sim.py`)."""
 
     decision: Literal["NONE", "GRANT", "DENY"] = Field(
@@ -41,30 +39,22 @@ class ApprovalsProfile(_Section):
     by: str = Field(default="simulated-approver", description="who answers when a gate lists no approvers")
 
 
-class SimProfile(_Section):
+class SimProfile(ProfileSection):
+    """A whole simulation profile. Every mistake is reported at its camelCase key path
+    (`localcloud.profile_keys`)."""
+
     seed: int = 0
     clock: ClockProfile = Field(default_factory=ClockProfile)
-    drs: dict[str, Any] = Field(default_factory=dict)
-    ssm: dict[str, Any] = Field(default_factory=dict)
+    drs: DrsProfile = Field(default_factory=DrsProfile)
+    ssm: SsmProfile = Field(default_factory=SsmProfile)
     faults: FaultsProfile = Field(default_factory=FaultsProfile)
     approvals: ApprovalsProfile = Field(default_factory=ApprovalsProfile)
 
-    @field_validator("drs")
-    @classmethod
-    def _drs_is_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
-        DrsSimConfig.from_profile(value)  # raises ValueError naming an unknown key
-        return value
-
-    @field_validator("ssm")
-    @classmethod
-    def _ssm_is_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
-        SsmSimConfig.from_profile(value)  # raises ValueError naming an unknown key
-        return value
-
     def drs_config(self) -> DrsSimConfig:
-        section = dict(self.drs)
-        section.setdefault("seed", self.seed)
-        return DrsSimConfig.from_profile(section)
+        return self.drs.to_config(default_seed=self.seed)
+
+    def ssm_config(self) -> SsmSimConfig:
+        return self.ssm.to_config(default_seed=self.seed)
 
 
 def load_profile(path: str | Path | None, **overrides: Any) -> SimProfile:

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.models import Mode
-from localcloud.cloud import LocalCloud
+from localcloud.cloud import LocalCloud, Stalled
 from orchestrator.plan import Plan, plan_to_document
 from orchestrator.report import build_report
+
+FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 
 
 @dataclass
@@ -19,10 +21,17 @@ class RunResult:
     status: str
     report: dict[str, Any] | None
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    # why the run stopped before its execution ended, or why the drill's time-to-live clean-up did not finish
+    problem: str | None = None
+    # the unexpected exception behind `problem` (None for a stall or a timeout): its traceback goes to a log
+    error: BaseException | None = None
 
     @property
     def exit_code(self) -> int:
-        if self.status == "COMPLETED":
+        """0: the plan completed (and, for a drill with a time to live, its clean-up finished); 2: its
+        StartPlan was rejected (nothing ran); 1: anything else (failed, cancelled, stalled, timed out,
+        interrupted, the clean-up did not finish)."""
+        if self.status == "COMPLETED" and self.problem is None:
             return 0
         return 2 if self.status == "REJECTED" else 1
 
@@ -53,23 +62,128 @@ def rejected_start(cloud: LocalCloud, execution_id: str) -> list[dict[str, Any]]
             and cloud.runtime is not None and cloud.runtime.ledger.get_execution(execution_id) is None]
 
 
-def wait(cloud: LocalCloud, execution_id: str, *, timeout: float = 300.0,
-         on_progress: Callable[[], None] | None = None) -> RunResult:
-    """Run the cloud until the execution ends (or its start is rejected), then report."""
-    def done() -> bool:
-        return cloud.execution_finished(execution_id) or bool(rejected_start(cloud, execution_id))
-
-    cloud.run_until(done, timeout=timeout, on_progress=on_progress)
-    cloud.drain()
+def result_of(cloud: LocalCloud, execution_id: str, *, problem: str | None = None,
+              error: BaseException | None = None) -> RunResult:
+    """The execution as the ledger holds it now (ended or not), with the events published for it."""
     rejected = rejected_start(cloud, execution_id)
     if rejected:
-        return RunResult(execution_id, "REJECTED", None, rejected)
+        return RunResult(execution_id, "REJECTED", None, rejected, problem, error)
     assert cloud.runtime is not None
     events = [{"detailType": e.detail_type, "time": e.time, "waveId": e.wave_id} for e in cloud.events
               if e.detail.get("executionId") in (execution_id, None) and e.source == "drs.orchestrator"]
     report = build_report(cloud.runtime.ledger, execution_id, events)
     status = report["status"] if report else "UNKNOWN"
-    return RunResult(execution_id, status, report)
+    return RunResult(execution_id, status, report, problem=problem, error=error)
+
+
+def wait(cloud: LocalCloud, execution_id: str, *, timeout: float = 300.0,
+         on_progress: Callable[[], None] | None = None) -> RunResult:
+    """Run the cloud until the execution ends (or its start is rejected), then report. Raises what the
+    cloud's loop raises (Stalled, TimeoutError, ...); `stopped` turns that into a RunResult."""
+    def done() -> bool:
+        return cloud.execution_finished(execution_id) or bool(rejected_start(cloud, execution_id))
+
+    cloud.run_until(done, timeout=timeout, on_progress=on_progress)
+    cloud.drain()
+    return result_of(cloud, execution_id)
+
+
+def what_is_stuck(cloud: LocalCloud, execution_id: str) -> str:
+    """One line: the execution's status, its waves grouped by status (in plan order), and the events
+    that went to a dead-letter queue (a handler failed on them every time)."""
+    assert cloud.runtime is not None
+    ledger = cloud.runtime.ledger
+    execution = ledger.get_execution(execution_id)
+    if execution is None:
+        return f"execution {execution_id} was never recorded (its StartPlan was not handled)"
+    by_status: dict[str, list[str]] = {}
+    for wave in ledger.list_waves(execution_id):
+        by_status.setdefault(str(wave.get("status")), []).append(str(wave["waveId"]))
+    waves = "; ".join(f"{'wave' if len(ids) == 1 else 'waves'} {', '.join(ids)} {status}"
+                      for status, ids in by_status.items())
+    line = f"execution {execution_id} is {execution['status']}" + (f": {waves}" if waves else "")
+    dead = {route: count for route, count in cloud.dead_letters().items() if count}
+    if dead:
+        line += "; dead-lettered events: " + ", ".join(f"{count} on {route}" for route, count in dead.items())
+    return line
+
+
+def stopped(cloud: LocalCloud, execution_id: str, exc: BaseException, *, timeout: float) -> RunResult:
+    """The RunResult of a run whose loop raised `exc` before the execution ended: what the ledger holds,
+    and a `problem` saying what is stuck."""
+    try:
+        stuck = what_is_stuck(cloud, execution_id)
+    except Exception as inner:  # the cloud itself is broken: say so, keep the first error
+        stuck = f"its state could not be read ({type(inner).__name__}: {inner})"
+    error: BaseException | None = None
+    if isinstance(exc, Stalled):
+        problem = f"the run stalled: nothing is running or scheduled, and {stuck}"
+    elif isinstance(exc, TimeoutError):
+        problem = f"the run did not end within {timeout:.0f} s of real time (--timeout): {stuck}"
+    elif isinstance(exc, KeyboardInterrupt):
+        problem = f"interrupted: {stuck}"
+    else:
+        problem = f"the local cloud failed ({type(exc).__name__}: {exc}): {stuck}"
+        error = exc
+    try:
+        return result_of(cloud, execution_id, problem=problem, error=error)
+    except Exception:
+        return RunResult(execution_id, "UNKNOWN", None, problem=problem, error=error or exc)
+
+
+def drill_ttl(cloud: LocalCloud, execution_id: str) -> int | None:
+    """`defaults.drillInstanceTtlSeconds` of a DRILL execution (None: a recovery, or no time to live)."""
+    from orchestrator.execution import frozen_plan
+
+    assert cloud.runtime is not None
+    execution = cloud.runtime.ledger.get_execution(execution_id)
+    if execution is None or execution["mode"] != Mode.DRILL.value:
+        return None
+    return frozen_plan(execution).defaults.drill_instance_ttl_seconds
+
+
+def _ttl_terminations(cloud: LocalCloud, execution_id: str) -> int:
+    assert cloud.runtime is not None
+    return sum(1 for t in cloud.runtime.ledger.list_terminations(execution_id) if t.get("reason") == "TIME_TO_LIVE")
+
+
+def _ttl_tick_pending(cloud: LocalCloud, execution_id: str) -> bool:
+    return any(detail_type == "TerminationTick" and detail.get("executionId") == execution_id
+               and detail.get("reason") == "TIME_TO_LIVE" for _, detail_type, detail in cloud.pending_schedules())
+
+
+def finish_drill_cleanup(cloud: LocalCloud, result: RunResult, *, timeout: float = 300.0,
+                         on_progress: Callable[[], None] | None = None) -> RunResult:
+    """A drill with `defaults.drillInstanceTtlSeconds` that has ended: run the simulated clock on until its
+    time-to-live termination has been done (the tick fired after the plan ended, the termination is
+    recorded and no re-check is left), then report again. Idle gaps are jumped, never paced: nobody
+    watches a drill's instances wait out their time to live. The plan's own times and duration do not
+    change. When nothing is left to do before that (the tick found nothing running), the cloud is idle
+    and that is the end too."""
+    execution_id = result.execution_id
+    if result.status not in FINAL or result.problem or not drill_ttl(cloud, execution_id):
+        return result
+    before = _ttl_terminations(cloud, execution_id)
+
+    def done() -> bool:
+        return _ttl_terminations(cloud, execution_id) > before and not _ttl_tick_pending(cloud, execution_id)
+
+    paced, cloud.pace = cloud.pace, False
+    problem, error = None, None
+    try:
+        cloud.run_until(done, timeout=timeout, on_progress=on_progress)
+    except Stalled:
+        pass  # nothing left to run or schedule: the time to live found nothing more to terminate
+    except TimeoutError:
+        problem = (f"the drill's time-to-live clean-up did not finish within {timeout:.0f} s of real time "
+                   "(--timeout); its instances may still run: drs-orch cleanup EXECUTION")
+    except Exception as exc:
+        problem, error = f"the drill's time-to-live clean-up failed ({type(exc).__name__}: {exc})", exc
+    finally:
+        cloud.pace = paced
+    if error is None:
+        cloud.drain()
+    return result_of(cloud, execution_id, problem=problem, error=error)
 
 
 def run_plan(cloud: LocalCloud, plan: Plan | dict[str, Any], *, mode: Mode = Mode.DRILL, confirm: bool = False,

@@ -28,6 +28,10 @@ Fidelity notes (where the choice is ours):
   ``instance_resolver``): if *every* target is unknown, SendCommand fails with ``InvalidInstanceId``
   (what SSM answers for instances that are not managed nodes); otherwise the command is accepted and the
   unknown ones fail at ``t0 + V`` with Status ``Failed``, StatusDetails ``Undeliverable``.
+- A recovery instance (resolved with its launch time) registers with SSM ``agentOnlineAfterSeconds`` after
+  its launch: until then it is no managed node (SendCommand to it alone answers ``InvalidInstanceId``, the
+  documented answer when "SSM Agent isn't registered with the SSM endpoint"; DescribeInstanceInformation
+  omits it), afterwards it is Online.
 - Tag targets (``tag:<key>``, ``tag-key``) resolve against registered instances only; a target that
   matches nothing gives a command with ``TargetCount`` 0, which is ``Success`` at once.
 - A document whose steps' ``platformType`` preconditions (or declared platform types) exclude the
@@ -355,7 +359,8 @@ class SsmSimulator(ClockedSimulator):
                 },
             )
 
-    def _make_instance(self, instance_id: str, spec: dict[str, Any]) -> _Instance:
+    def _make_instance(self, instance_id: str, spec: dict[str, Any], *,
+                       registered: datetime | None = None) -> _Instance:
         unknown = set(spec) - _INSTANCE_KEYS
         if unknown:
             raise ValueError(f"unknown instance attribute(s) {sorted(unknown)} for {instance_id}")
@@ -372,15 +377,28 @@ class SsmSimulator(ClockedSimulator):
             tags=dict(spec.get("tags") or {}),
             private_ip=spec.get("private_ip") or self._private_ip(instance_id),
             computer_name=spec.get("computer_name") or f"ip-{instance_id[-8:]}.ec2.internal",
-            registered=self.clock.now(),
+            registered=registered or self.clock.now(),
         )
 
     def _instance(self, instance_id: str) -> _Instance | None:
+        """A managed node: registered, or answered by the resolver. A resolved instance that says when it was
+        launched (``launched_at``: a DRS recovery instance) is a managed node only once its agent is online,
+        ``agent_online_after_seconds`` later: before that SSM does not know it (as a real agent that has not
+        registered yet)."""
         known = self._instances.get(instance_id)
         if known is not None or self.instance_resolver is None:
             return known
         spec = self.instance_resolver(instance_id)
-        return self._make_instance(instance_id, spec) if spec is not None else None
+        if spec is None:
+            return None
+        spec = dict(spec)
+        launched_at: datetime | None = spec.pop("launched_at", None)
+        if launched_at is None:
+            return self._make_instance(instance_id, spec)
+        online_at = launched_at + timedelta(seconds=self.config.agent_online_after_seconds)
+        if self.clock.now() < online_at:
+            return None
+        return self._make_instance(instance_id, spec, registered=online_at)
 
     # ------------------------------------------------------------------ time
 

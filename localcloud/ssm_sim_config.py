@@ -1,30 +1,35 @@
-"""Configuration of the SSM Run Command simulator, and its mapping from the local cloud's YAML profile.
+"""Configuration of the SSM Run Command simulator, and the ``ssm:`` section of a simulation profile.
 
-The profile section (``ssm:`` in a local cloud profile) is camelCase::
+The profile section is camelCase::
 
     ssm:
       seed: 7
       events: emit                      # or drop: no "EC2 Command Invocation Status-change" events
       defaultDurationSeconds: 5         # how long a simulated script runs
       invocationVisibleAfterSeconds: 1  # GetCommandInvocation answers InvocationDoesNotExist until then
+      agentOnlineAfterSeconds: 120      # a recovery instance is a managed node only this long after its launch
       documents:
         DRSOrch-HealthCheck: {durationSeconds: 20}
         erp-smoke-test: {status: Failed}            # not in the library: accepts any parameters
         DRSOrch-ServiceCheck: {failOn: [i-0123456789abcdef0]}
+      instances:                        # managed nodes that exist before any launch (the old site)
+        i-0a1b2c3d4e5f60718: {tags: {Role: database-primary}, pingStatus: Online}
 
-Any key not listed here raises a ``ValueError`` naming it (``ssm.documents.X.failon``), so a typo in a
-profile fails loudly instead of silently running with defaults.
+Every mistake is named by its camelCase key path (``ssm.documents.X.failon: unknown key ...``), so a
+typo in a profile fails loudly instead of silently running with defaults.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from localcloud.profile_keys import mapping, named_sections, reject_unknown
+from localcloud.profile_keys import ProfileSection, section_error
 
 InvocationOutcome = Literal["Success", "Failed", "TimedOut"]
+PingStatus = Literal["Online", "ConnectionLost", "Inactive"]
+Platform = Literal["Linux", "Windows"]
 
 
 class SsmDocumentBehavior(BaseModel):
@@ -44,8 +49,8 @@ class SsmInstanceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tags: dict[str, str] = Field(default_factory=dict)
-    platform: Literal["Linux", "Windows"] = "Linux"
-    ping_status: Literal["Online", "ConnectionLost", "Inactive"] = "Online"
+    platform: Platform = "Linux"
+    ping_status: PingStatus = "Online"
     private_ip: str | None = None
 
 
@@ -58,31 +63,60 @@ class SsmSimConfig(BaseModel):
     events: Literal["emit", "drop"] = "emit"
     default_duration_seconds: float = Field(default=5.0, ge=0)
     invocation_visible_after_seconds: float = Field(default=1.0, ge=0)
+    # a resolved instance that says when it was launched (a DRS recovery instance) registers with SSM, and so
+    # becomes a managed node, this long after its launch
+    agent_online_after_seconds: float = Field(default=0.0, ge=0)
     documents: dict[str, SsmDocumentBehavior] = Field(default_factory=dict)
     instances: dict[str, SsmInstanceSettings] = Field(default_factory=dict)
 
     @classmethod
     def from_profile(cls, section: dict[str, Any] | None) -> SsmSimConfig:
-        """Build the config from the ``ssm:`` section of a local cloud profile (camelCase keys)."""
-        section = dict(mapping("ssm", section or {}))
-        reject_unknown("SSM", "ssm", section, {*_SCALARS, "documents", "instances"})
-        values: dict[str, Any] = {field: section[key] for key, field in _SCALARS.items() if key in section}
-        if "documents" in section:
-            values["documents"] = named_sections(
-                "SSM", "ssm.documents", mapping("ssm.documents", section["documents"] or {}), _DOCUMENT_KEYS,
-                SsmDocumentBehavior)
-        if "instances" in section:
-            values["instances"] = named_sections(
-                "SSM", "ssm.instances", mapping("ssm.instances", section["instances"] or {}), _INSTANCE_KEYS,
-                SsmInstanceSettings)
-        return cls(**values)
+        """Build the config from the ``ssm:`` section of a simulation profile (camelCase keys).
+        Raises ValueError naming each mistake by its key path (``ssm.documents.X.failon: ...``)."""
+        try:
+            profile = SsmProfile.model_validate(section or {})
+        except ValidationError as exc:
+            raise section_error(exc, "ssm") from exc
+        return profile.to_config()
 
 
-_SCALARS = {
-    "seed": "seed",
-    "events": "events",
-    "defaultDurationSeconds": "default_duration_seconds",
-    "invocationVisibleAfterSeconds": "invocation_visible_after_seconds",
-}
-_DOCUMENT_KEYS = {"durationSeconds": "duration_seconds", "status": "status", "failOn": "fail_on"}
-_INSTANCE_KEYS = {"tags": "tags", "platform": "platform", "pingStatus": "ping_status", "privateIp": "private_ip"}
+# ---------------------------------------------------------------------- the profile section
+
+
+class DocumentProfile(ProfileSection):
+    duration_seconds: float | None = Field(default=None, ge=0)
+    status: InvocationOutcome = "Success"
+    fail_on: list[str] = Field(default_factory=list)
+
+
+class InstanceProfile(ProfileSection):
+    tags: dict[str, str] = Field(default_factory=dict)
+    platform: Platform = "Linux"
+    ping_status: PingStatus = "Online"
+    private_ip: str | None = None
+
+
+class SsmProfile(ProfileSection):
+    """The ``ssm:`` section of a simulation profile."""
+
+    seed: int | None = None  # None: the profile's top-level seed
+    events: Literal["emit", "drop"] = "emit"
+    default_duration_seconds: float = Field(default=5.0, ge=0)
+    invocation_visible_after_seconds: float = Field(default=1.0, ge=0)
+    agent_online_after_seconds: float = Field(default=0.0, ge=0)
+    documents: dict[str, DocumentProfile | None] = Field(default_factory=dict)
+    instances: dict[str, InstanceProfile | None] = Field(default_factory=dict)
+
+    def to_config(self, *, default_seed: int = 0) -> SsmSimConfig:
+        values: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in ("events", "default_duration_seconds", "invocation_visible_after_seconds",
+                         "agent_online_after_seconds")
+            if name in self.model_fields_set
+        }
+        values["seed"] = self.seed if self.seed is not None else default_seed
+        values["documents"] = {name: SsmDocumentBehavior(**(doc or DocumentProfile()).model_dump())
+                               for name, doc in self.documents.items()}
+        values["instances"] = {iid: SsmInstanceSettings(**(node or InstanceProfile()).model_dump())
+                               for iid, node in self.instances.items()}
+        return SsmSimConfig(**values)

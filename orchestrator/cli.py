@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from events.models import Mode
 from orchestrator import cli_cleanup, cli_plan, cli_report
+from orchestrator.cli_errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
 from orchestrator.plan import Plan, PlanError, load_plan
 
 if TYPE_CHECKING:
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from localcloud.runner import RunResult
 
 app = typer.Typer(help="DRS Orchestrator: recovery plans for AWS Elastic Disaster Recovery.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, cls=GuardedGroup)
 cli_plan.register(app)
 cli_cleanup.register(app)
 cli_report.register(app)
@@ -45,8 +47,9 @@ def _load(path: Path) -> Plan:
         return load_plan(path)
     except PlanError as exc:
         for problem in exc.problems:
-            err.print(f"[red]✗[/red] {problem}", highlight=False)
-        err.print(f"[red]{path}: {len(exc.problems)} problem(s); nothing was started.[/red]")
+            err.print(f"[red]✗[/red] {escape(str(problem))}", highlight=False)
+        err.print(f"[red]{escape(str(path))}: {len(exc.problems)} problem(s); nothing was started.[/red]",
+                  highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -81,7 +84,7 @@ def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
         if failed:
             server_text.append(f" {failed}✗", style="red")
         jobs = wave.get("jobs", {})
-        table.add_row(plan_wave.wave_id, ", ".join(plan_wave.depends_on) or "—",
+        table.add_row(Text(plan_wave.wave_id), Text(", ".join(plan_wave.depends_on) or "—"),
                       Text(status, style=STATUS_STYLE.get(status, "")), server_text,
                       f"{sum(1 for j in jobs.values() if j.get('status') == 'COMPLETED')}/{len(jobs)}",
                       _scripts_cell(wave.get("scripts", []), len(plan_wave.scripts)),
@@ -92,7 +95,10 @@ def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
     if execution:
         from orchestrator.clock import parse_iso
 
-        seconds = (cloud.clock.now() - parse_iso(execution["startedAt"])).total_seconds()
+        # the plan's own time: from its start to its end once it has ended (lingering or a drill's time
+        # to live running on after it is not the plan's)
+        until = parse_iso(execution["endedAt"]) if execution.get("endedAt") else cloud.clock.now()
+        seconds = (until - parse_iso(execution["startedAt"])).total_seconds()
         elapsed = f"{int(seconds // 60)}m{int(seconds % 60):02d}s simulated"
     header = Text.assemble((f"{plan.name or plan.plan_id}", "bold"), "  ", (execution_id, "dim"), "  ",
                            (status, STATUS_STYLE.get(status, "")), f"  {elapsed}")
@@ -121,9 +127,25 @@ def _script_lines(wave: dict[str, Any]) -> list[str]:
         status = script.get("status")
         colour = {"Success": "green", "Skipped": "dim"}.get(str(status), "red")
         tries = f", {script['attempts']} tries" if int(script.get("attempts", 1)) > 1 else ""
-        lines.append(f"    {phase} {script.get('documentName')}: [{colour}]{status}[/{colour}] "
+        lines.append(f"    {escape(phase)} {escape(str(script.get('documentName')))}: "
+                     f"[{colour}]{escape(str(status))}[/{colour}] "
                      f"({len(script.get('instances', []))} instance(s){tries})")
-    lines.extend(f"    [yellow]warning: {w}[/yellow]" for w in wave.get("warnings", []))
+    lines.extend(f"    [yellow]warning: {escape(str(w))}[/yellow]" for w in wave.get("warnings", []))
+    return lines
+
+
+SERVER_LINES = 10  # servers that did not launch listed per wave in the summary (the report has them all)
+
+
+def _server_lines(wave: dict[str, Any]) -> list[str]:
+    """Each server of the wave that did not launch, with its launch status and DRS's reason."""
+    missing = [s for s in wave.get("servers", []) if s.get("launchStatus") != "LAUNCHED"
+               and wave.get("status") != "SKIPPED" and s.get("launchStatus") != "NOT_STARTED"]
+    lines = [escape(f"    {s.get('sourceServerId')} ({s.get('criticality') or 'CRITICAL'}) {s.get('launchStatus')}"
+                    + (f": {s['reason']}" if s.get("reason") else ""))
+             for s in missing[:SERVER_LINES]]
+    if len(missing) > SERVER_LINES:
+        lines.append(f"    … and {len(missing) - SERVER_LINES} more server(s) that did not launch (see the report)")
     return lines
 
 
@@ -132,36 +154,54 @@ def _operator_lines(wave: dict[str, Any]) -> list[str]:
     lines = []
     approval = wave.get("approval") or {}
     if approval.get("approvedBy"):
-        lines.append(f"    approved by {approval['approvedBy']} at {approval.get('approvedAt')}")
+        lines.append(f"    approved by {escape(str(approval['approvedBy']))} at {approval.get('approvedAt')}")
     elif approval.get("status") in {"DENIED", "TIMED_OUT"}:
         lines.append(f"    approval {approval['status'].lower().replace('_', ' ')}")
     if wave.get("retriedBy"):
-        lines.append(f"    retried by {wave['retriedBy']} (attempt {wave.get('attempt')}, "
+        lines.append(f"    retried by {escape(str(wave['retriedBy']))} (attempt {wave.get('attempt')}, "
                      f"{len(wave.get('relaunchedServers', []))} server(s) relaunched)")
     if wave.get("skippedBy"):
-        lines.append(f"    skipped by {wave['skippedBy']}: the operator took responsibility for its dependents")
+        lines.append(f"    skipped by {escape(str(wave['skippedBy']))}: the operator took responsibility for its "
+                     "dependents")
     return lines
+
+
+def _termination_lines(report: dict[str, Any]) -> list[str]:
+    """The recovery instances the orchestrator terminated: why, when, which, by which DRS jobs."""
+    lines = []
+    for termination in report.get("terminations", []):
+        scope = f"wave {termination['waveId']}" if termination.get("waveId") else "the execution"
+        instances = termination.get("recoveryInstanceIds", [])
+        lines.append(f"terminated {len(instances)} recovery instance(s) of {scope} at "
+                     f"{_short(termination.get('at'))} ({termination.get('reason')}; DRS job(s) "
+                     f"{', '.join(termination.get('jobIds', []))}): {', '.join(instances)}")
+    return [escape(line) for line in lines]
 
 
 def _summary(result: RunResult) -> Panel:
     report = result.report or {}
-    lines = [f"execution {result.execution_id}: [bold]{result.status}[/bold]"]
+    lines = [f"execution {escape(result.execution_id)}: [bold]{escape(result.status)}[/bold]"]
     if report.get("durationSeconds") is not None:
         seconds = report["durationSeconds"]
         lines.append(f"simulated duration {int(seconds // 60)}m{int(seconds % 60):02d}s")
     for wave in report.get("waves", []):
         launched = sum(1 for s in wave["servers"] if s["launchStatus"] == "LAUNCHED")
         reason = f" — {wave['reason']}" if wave.get("reason") else ""
-        lines.append(f"  {wave['waveId']}: {wave['status']} ({launched}/{len(wave['servers'])} servers, "
-                     f"{len(wave['jobs'])} job(s)){reason}")
+        lines.append(escape(f"  {wave['waveId']}: {wave['status']} ({launched}/{len(wave['servers'])} servers, "
+                            f"{len(wave['jobs'])} job(s)){reason}"))
+        lines.extend(_server_lines(wave))
         lines.extend(_script_lines(wave))
         lines.extend(_operator_lines(wave))
     if report.get("stopReason"):
-        lines.append(f"stopped: {report['stopReason']}")
+        lines.append(f"stopped: {escape(str(report['stopReason']))}")
+    lines.extend(_termination_lines(report))
     for rejection in result.rejected:
-        lines.append(f"[red]rejected: {rejection.get('reason')}[/red]")
-        lines.extend(f"  [red]{e.get('path') or ''} {e.get('message')}[/red]" for e in rejection.get("errors", []))
-    style = "green" if result.status == "COMPLETED" else "red"
+        lines.append(f"[red]rejected: {escape(str(rejection.get('reason')))}[/red]")
+        lines.extend(f"  [red]{escape(str(e.get('path') or ''))} {escape(str(e.get('message')))}[/red]"
+                     for e in rejection.get("errors", []))
+    if result.problem:
+        lines.append(f"[bold red]{escape(result.problem)}[/bold red]")
+    style = "green" if result.exit_code == 0 else "red"
     return Panel("\n".join(lines), title="summary", border_style=style)
 
 
@@ -171,29 +211,60 @@ def _gated(plan: Plan, mode: Mode) -> list[str]:
     return [w.wave_id for w in plan.waves if gate_for(plan, w.wave_id, mode.value) is not None]
 
 
+def _writable(*paths: Path | None) -> str | None:
+    """Why one of the output files could not be written (checked before anything runs), or None."""
+    for path in paths:
+        if path is not None and not path.parent.is_dir():
+            return f"{path}: no such directory {path.parent}"
+        if path is not None and path.is_dir():
+            return f"{path}: is a directory"
+    return None
+
+
+def _write(path: Path, text: str, what: str) -> bool:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        err.print(f"[red]{escape(f'{path}: cannot write the {what}: {exc.strerror or exc}')}[/red]",
+                  highlight=False, soft_wrap=True)
+        return False
+    console.print(f"{what} written to {escape(str(path))}", highlight=False, soft_wrap=True)
+    return True
+
+
 def _run_local(plan: Plan, mode: Mode, *, sim: Path | None, speed: float | None, pace: bool | None,
-               report: Path | None, timeout: float, linger: float = 0.0, timeline: Path | None = None) -> int:
+               report: Path | None, timeout: float, linger: float = 0.0, timeline: Path | None = None,
+               level: str | None = None) -> int:
     from localcloud.cloud import LocalCloud
     from localcloud.control_socket import ControlServer, run_session, socket_path
     from localcloud.profile import ProfileError, load_profile
     from localcloud.runner import new_execution_id, start
 
+    level = log_level(level)
     try:
         profile = load_profile(sim, **{"clock.speed": speed, "clock.pace": pace})
     except ProfileError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        return 2
+    logs = log_dir()
+    unwritable = _writable(report, timeline) or (None if logs.is_dir() else
+                                                 f"{logs} (the log directory, $DRS_ORCH_LOG_DIR): no such directory")
+    if unwritable:
+        err.print(f"[red]{escape(unwritable)}; nothing was started.[/red]", highlight=False, soft_wrap=True)
         return 2
     execution_id = new_execution_id(plan.plan_id)
     gated = _gated(plan, mode)
-    with LocalCloud(profile) as cloud, ControlServer(socket_path(execution_id)) as server:
+    with run_log(logs / f"drs-orch-{execution_id}.log") as log, LocalCloud(profile, log_level=level) as cloud, \
+            ControlServer(socket_path(execution_id)) as server:
         if gated and pace is None and profile.approvals.decision == "NONE":
             cloud.pace = True  # an approval waits for a person: idle time is not skipped to its deadline
         start(cloud, plan, mode=mode, confirm=mode is Mode.RECOVERY, requested_by=getpass.getuser(),
               execution_id=execution_id)
-        console.print(f"execution [bold]{execution_id}[/bold]; operate it from another shell: drs-orch "
-                      f"approve|deny|pause|resume|cancel|retry|skip|inspect {execution_id} [--wave W]"
-                      + (f"\n[magenta]approval gates: {', '.join(gated)}[/magenta] (the clock is paced)"
-                         if gated else ""), highlight=False)
+        console.print(f"execution [bold]{escape(execution_id)}[/bold]; operate it from another shell: drs-orch "
+                      f"approve|deny|pause|resume|cancel|retry|skip|inspect {escape(execution_id)} \\[--wave W]"
+                      + (f"\n[magenta]approval gates: {escape(', '.join(gated))}[/magenta] (the clock is paced)"
+                         if gated else "")
+                      + f"\nlog ({level}): {escape(str(log))}", highlight=False)
         with Live(_progress(cloud, execution_id, plan), console=console, refresh_per_second=8,
                   transient=False) as live:
             last = [0.0]
@@ -209,18 +280,20 @@ def _run_local(plan: Plan, mode: Mode, *, sim: Path | None, speed: float | None,
             result = run_session(cloud, execution_id, server, timeout=timeout, linger=linger,
                                  on_progress=refresh)
             live.update(_progress(cloud, execution_id, plan))
+        if not console.is_terminal:
+            console.line()  # Live leaves its last frame without a line end off a terminal
+        traceback_in = write_traceback(result.error, log) if result.error is not None else None
     console.print(_summary(result))
+    if traceback_in is not None:
+        err.print(f"[red]the traceback is in {escape(str(traceback_in))}[/red]", highlight=False, soft_wrap=True)
+    written = True
     if report is not None and result.report is not None:
-        report.write_text(json.dumps(result.report, indent=2) + "\n")
-        console.print(f"report written to {report}")
+        written &= _write(report, json.dumps(result.report, indent=2) + "\n", "report")
     if timeline is not None and result.report is not None:
-        from rich.markup import escape
-
         from orchestrator.timeline import render_svg
 
-        timeline.write_text(render_svg(result.report), encoding="utf-8")
-        console.print(f"timeline written to {escape(str(timeline))}", highlight=False, soft_wrap=True)
-    return result.exit_code
+        written &= _write(timeline, render_svg(result.report), "timeline")
+    return result.exit_code if written else max(result.exit_code, EXIT_FAILED)
 
 
 def _publish_aws(plan: Plan, mode: Mode, bus: str, region: str | None) -> int:
@@ -238,10 +311,17 @@ def _publish_aws(plan: Plan, mode: Mode, bus: str, region: str | None) -> int:
     response = client.put_events(Entries=[{"Source": "drs.orchestrator", "DetailType": "StartPlan",
                                            "Detail": json.dumps(detail), "EventBusName": bus}])
     if response.get("FailedEntryCount"):
-        err.print(f"[red]PutEvents refused the StartPlan: {response['Entries'][0].get('ErrorMessage')}[/red]")
+        err.print(f"[red]PutEvents refused the StartPlan: {escape(str(response['Entries'][0].get('ErrorMessage')))}"
+                  "[/red]", highlight=False)
         return 1
-    console.print(f"StartPlan published to {bus}: execution [bold]{execution_id}[/bold] ({mode.value})")
+    console.print(f"StartPlan published to {escape(bus)}: execution [bold]{escape(execution_id)}[/bold] "
+                  f"({mode.value})", highlight=False)
     return 0
+
+
+LogLevel = Annotated[str | None, typer.Option(
+    help="level of the local run's log file (DEBUG, INFO, WARNING, ERROR; default: $DRS_ORCH_LOG_LEVEL, "
+         "else INFO); the file is drs-orch-EXECUTION.log in $DRS_ORCH_LOG_DIR, else the temporary directory")]
 
 
 @app.command()
@@ -262,6 +342,7 @@ def run(
     timeout: Annotated[float, typer.Option(help="give up after this many real seconds")] = 600.0,
     linger: Annotated[float, typer.Option(help="after the plan ends, keep taking control commands (retry, "
                                                "skip) for this many real seconds")] = 0.0,
+    log_level: LogLevel = None,
 ) -> None:
     """Run a recovery plan: on the embedded local cloud, or on AWS with --aws.
 
@@ -276,13 +357,14 @@ def run(
     if aws:
         raise typer.Exit(_publish_aws(plan, mode, bus, region))
     raise typer.Exit(_run_local(plan, mode, sim=sim, speed=speed, pace=pace, report=report, timeout=timeout,
-                                linger=linger, timeline=timeline))
+                                linger=linger, timeline=timeline, level=log_level))
 
 
 @app.command()
 def demo(
     report: Annotated[Path | None, typer.Option(help="write the execution report (JSON) here")] = None,
     timeline: Annotated[Path | None, typer.Option(help="draw the execution as a timeline (SVG) here")] = None,
+    log_level: LogLevel = None,
 ) -> None:
     """Run the three-tier example drill on the local cloud with a fast simulated clock."""
     plan = _load(EXAMPLES / "three-tier.yaml")
@@ -290,7 +372,7 @@ def demo(
                         "and Scheduler from moto; DRS from our simulator. 1 real second = 60 simulated.",
                         border_style="cyan"))
     code = _run_local(plan, Mode.DRILL, sim=EXAMPLES / "profiles" / "demo.yaml", speed=None, pace=None, report=report,
-                      timeout=120, timeline=timeline)
+                      timeout=120, timeline=timeline, level=log_level)
     raise typer.Exit(code)
 
 
@@ -304,8 +386,6 @@ def timeline_command(
     """Draw an execution report as a timeline (SVG): per wave its phases, dependencies and outcome.
 
     Open the picture in a browser: every bar and marker has a tooltip with its times."""
-    from rich.markup import escape
-
     from orchestrator.timeline import ReportError, render_svg
 
     def fail(message: str) -> typer.Exit:
@@ -357,7 +437,8 @@ def _send_control(detail_type: str, execution_id: str, extra: dict[str, Any], *,
     try:
         detail = BY_DETAIL_TYPE[detail_type].model_validate(detail).to_detail()
     except ValidationError as exc:
-        err.print(f"[red]invalid {detail_type}: {exc.errors(include_url=False)[0]['msg']}[/red]")
+        err.print(f"[red]invalid {detail_type}: {escape(exc.errors(include_url=False)[0]['msg'])}[/red]",
+                  highlight=False)
         return 2
     if aws:
         import boto3
@@ -366,24 +447,26 @@ def _send_control(detail_type: str, execution_id: str, extra: dict[str, Any], *,
             "Source": "drs.orchestrator", "DetailType": detail_type, "Detail": json.dumps(detail),
             "EventBusName": bus}])
         if response.get("FailedEntryCount"):
-            err.print(f"[red]PutEvents refused the {detail_type}: {response['Entries'][0].get('ErrorMessage')}[/red]")
+            err.print(f"[red]PutEvents refused the {detail_type}: "
+                      f"{escape(str(response['Entries'][0].get('ErrorMessage')))}[/red]", highlight=False)
             return 1
-        console.print(f"{detail_type} published to {bus} for execution {execution_id}; the control function "
-                      "checks it against the ledger and answers ControlRejected on the bus if it does not fit",
-                      highlight=False)
+        console.print(f"{detail_type} published to {escape(bus)} for execution {escape(execution_id)}; the control "
+                      "function checks it against the ledger and answers ControlRejected on the bus if it does not "
+                      "fit", highlight=False)
         return 0
     from localcloud.control_socket import ControlUnavailable, send, socket_path
 
     try:
         answer = send(socket_path(execution_id), {"op": "command", "detailType": detail_type, "detail": detail})
     except ControlUnavailable as exc:
-        err.print(f"[red]{exc}: start it with drs-orch run, or use --aws for a deployed stack[/red]")
+        err.print(f"[red]{escape(str(exc))}: start it with drs-orch run, or use --aws for a deployed stack[/red]",
+                  highlight=False)
         return 2
     if not answer.get("ok"):
-        err.print(f"[red]{detail_type} rejected: {answer.get('reason')}[/red]", highlight=False)
+        err.print(f"[red]{detail_type} rejected: {escape(str(answer.get('reason')))}[/red]", highlight=False)
         return 1
     waves = ", ".join(f"{w} {s}" for w, s in answer.get("waves", {}).items())
-    console.print(f"{detail_type} applied: execution {answer.get('status')} ({waves})", highlight=False)
+    console.print(escape(f"{detail_type} applied: execution {answer.get('status')} ({waves})"), highlight=False)
     return 0
 
 
@@ -501,24 +584,25 @@ def inspect(
         try:
             result = send(socket_path(execution), {"op": "inspect", "from": from_, "to": to})
         except ControlUnavailable as exc:
-            err.print(f"[red]{exc}: inspect needs a running drs-orch run (or --aws)[/red]")
+            err.print(f"[red]{escape(str(exc))}: inspect needs a running drs-orch run (or --aws)[/red]",
+                      highlight=False)
             raise typer.Exit(2) from None
         if not result.get("ok"):
-            err.print(f"[red]inspect failed: {result.get('reason')}[/red]")
+            err.print(f"[red]inspect failed: {escape(str(result.get('reason')))}[/red]", highlight=False)
             raise typer.Exit(1)
     if as_json:
         console.print_json(json.dumps(result))
     else:
         rebuilt = result["rebuilt"]
-        grid = Table(title=f"{execution}: {rebuilt['status']} from {result['events']} replayed event(s)")
+        grid = Table(title=escape(f"{execution}: {rebuilt['status']} from {result['events']} replayed event(s)"))
         for column in ("wave", "status", "attempt", "servers launched", "first event", "last event"):
             grid.add_column(column)
         for wave_id, wave in rebuilt["waves"].items():
-            grid.add_row(wave_id, wave["status"], str(wave["attempt"]), str(len(wave["serversLaunched"])),
-                         _short(wave.get("firstAt")), _short(wave.get("lastAt")))
+            grid.add_row(Text(wave_id), Text(str(wave["status"])), str(wave["attempt"]),
+                         str(len(wave["serversLaunched"])), _short(wave.get("firstAt")), _short(wave.get("lastAt")))
         console.print(grid)
         for difference in result["differences"]:
-            console.print(f"[red]≠ {difference}[/red]", highlight=False)
+            console.print(f"[red]≠ {escape(str(difference))}[/red]", highlight=False)
         if result.get("ledger") is not None and not result["differences"]:
             console.print("[green]the events and the ledger agree[/green]")
     raise typer.Exit(1 if result["differences"] else 0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -19,20 +18,19 @@ def cleanup(
 ) -> None:
     """Terminate the drill's recovery instances (only those its own DRS jobs launched)."""
     from orchestrator.cleanup import cleanup as run_cleanup
-    from orchestrator.runtime import get_runtime
+    from orchestrator.config import get_settings
+    from orchestrator.runtime import build_runtime, get_runtime
 
     console, err = Console(), Console(stderr=True)
-    if table:
-        os.environ["LEDGER_TABLE_NAME"] = table
-    if region:
-        os.environ["AWS_REGION"] = region
-    result = run_cleanup(get_runtime(), execution_id, include_recovery=include_recovery)
+    overrides = {name: value for name, value in (("table_name", table), ("region", region)) if value}
+    runtime = build_runtime(get_settings().model_copy(update=overrides)) if overrides else get_runtime()
+    result = run_cleanup(runtime, execution_id, include_recovery=include_recovery)
     if result.refused:
-        err.print(f"[red]{result.refused}; nothing was terminated.[/red]")
+        err.print(f"[red]{escape(result.refused)}; nothing was terminated.[/red]", highlight=False)
         raise typer.Exit(2)
     if result.instance_ids:
-        console.print(f"terminating {len(result.instance_ids)} recovery instance(s) of {execution_id} "
-                      f"(DRS job(s) {', '.join(result.job_ids)})")
+        console.print(escape(f"terminating {len(result.instance_ids)} recovery instance(s) of {execution_id} "
+                             f"(DRS job(s) {', '.join(result.job_ids)})"), highlight=False)
     if result.unannounced:
         err.print("[yellow]the ledger records the termination, but its RecoveryInstancesTerminated event was not "
                   f"published: {escape(result.unannounced)}[/yellow]")
@@ -41,7 +39,7 @@ def cleanup(
                   "in a minute.[/yellow]")
         raise typer.Exit(1)
     if not result.instance_ids:
-        console.print(f"no running recovery instance of {execution_id}: nothing to terminate")
+        console.print(f"no running recovery instance of {escape(execution_id)}: nothing to terminate", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,13 +15,17 @@ from rich.tree import Tree
 from orchestrator.plan import (
     Plan,
     PlanError,
+    Problem,
     Quotas,
     Script,
     critical_path,
     launch_schedule,
     layers,
     load_plan,
+    plan_warnings,
 )
+from orchestrator.plan.seed import convert_seed, is_seed_format
+from orchestrator.plan.source import Lines, SourceError, line_of, load_text
 
 EXIT_INVALID = 2
 
@@ -41,10 +45,35 @@ def _report(error: PlanError, console: Console, shown: str) -> None:
     console.print(f"[red]✗[/red] {escape(shown)}: {_count(count, 'problem')}")
 
 
+def _lines(path: Path) -> Lines | None:
+    """The path -> line table of a plan file that has loaded (to place its warnings)."""
+    try:
+        data, lines, _ = load_text(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SourceError):
+        return None
+    if is_seed_format(data):
+        _, lines = convert_seed(data, lines, str(path))
+    return lines
+
+
+def _warnings(plan: Plan, path: Path) -> list[Problem]:
+    found = plan_warnings(plan)
+    if not found:
+        return []
+    lines = _lines(path)
+    placed = [
+        Problem(f"warning: {w.message}", w.code, w.wave_id, w.path, line_of(lines, w.path), str(path))
+        for w in found
+    ]
+    return sorted(placed, key=lambda w: (w.line is None, w.line or 0))
+
+
 def validate(
     plans: Annotated[list[Path], typer.Argument(metavar="PLAN...", help="Plan files (YAML or JSON).")],
 ) -> None:
-    """Check recovery plans and print every problem as `file:line: path (wave W): message`."""
+    """Check recovery plans and print every problem as `file:line: path (wave W): message`, then every
+    setting of a valid plan that can have no effect as `file:line: path (wave W): warning: message`
+    (warnings do not change the exit code)."""
     console = _console()
     failed = False
     for path in plans:
@@ -55,9 +84,13 @@ def validate(
             _report(error, console, str(path))
             continue
         servers = sum(len(wave.servers) for wave in plan.waves)
+        warnings = _warnings(plan, path)
+        for warning in warnings:
+            typer.echo(str(warning))
+        noted = f", {_count(len(warnings), 'warning')}" if warnings else ""
         console.print(
             f"[green]✓[/green] {escape(str(path))}: plan '{escape(plan.plan_id)}' is valid "
-            f"({_count(len(plan.waves), 'wave')}, {_count(servers, 'server')})"
+            f"({_count(len(plan.waves), 'wave')}, {_count(servers, 'server')}{noted})"
         )
     if failed:
         raise typer.Exit(EXIT_INVALID)
@@ -140,9 +173,9 @@ def _print_plan(plan: Plan, info: dict[str, Any], console: Console) -> None:
                 f"in {_count(len(jobs), 'DRS job')} {escape(str(jobs))}"
             )
             if data["optionalServers"]:
-                node.add(f"optional servers: {', '.join(data['optionalServers'])}")
+                node.add(f"optional servers: {escape(', '.join(data['optionalServers']))}")
             if wave.approval and wave.approval.required:
-                approvers = ", ".join(wave.approval.approvers) or "anyone"
+                approvers = escape(", ".join(wave.approval.approvers) or "anyone")
                 timeout = wave.approval.timeout_seconds
                 node.add(f"approval: required before launch ({approvers}; times out after {timeout}s)")
             for script in wave.pre_launch:

@@ -28,7 +28,6 @@ def report(
 ) -> None:
     """Read a run's execution report from the ledger on AWS (a local run: `run --report`)."""
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
 
     from orchestrator.clock import SystemClock
     from orchestrator.ledger import Ledger
@@ -43,25 +42,28 @@ def report(
     try:
         ledger = Ledger(boto3.resource("dynamodb", region_name=region).Table(table), SystemClock())
         data: dict[str, Any] | None = build_report(ledger, execution_id)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise fail(f"ledger table {table}: {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
-    except BotoCoreError as exc:
-        raise fail(f"ledger table {table}: {exc}") from None
+    except Exception as exc:  # an AWS error becomes one line at the CLI's entry (orchestrator/cli_errors.py)
+        exc.add_note(f"ledger table {table}")
+        raise
     if data is None:
         raise fail(f"no execution {execution_id} in the ledger table {table}")
     data.pop("events", None)  # the ledger does not keep them; the bus archive does
     text = json.dumps(data, indent=2) + "\n"
+    def write(path: Path, content: str, what: str) -> None:
+        try:
+            path.write_text(content, encoding="utf-8")
+        except OSError as exc:
+            raise fail(f"{path}: cannot write the {what}: {exc.strerror or exc}") from None
+        err.print(f"{what} written to {escape(str(path))}", highlight=False, soft_wrap=True)
+
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
-        err.print(f"report written to {escape(str(output))}", highlight=False, soft_wrap=True)
+        write(output, text, "report")
     if timeline is not None:
         from orchestrator.timeline import render_svg
 
-        timeline.write_text(render_svg(data), encoding="utf-8")
-        err.print(f"timeline written to {escape(str(timeline))}", highlight=False, soft_wrap=True)
+        write(timeline, render_svg(data), "timeline")
 
 
 def register(app: typer.Typer) -> None:

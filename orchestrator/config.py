@@ -18,6 +18,11 @@ class Settings(BaseSettings):
     scheduler_role_arn: str = Field(default="", validation_alias="SCHEDULER_ROLE_ARN")
     region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
     finished_ttl_days: int = Field(default=90, validation_alias="FINISHED_EXECUTION_TTL_DAYS")
+    # Deliveries of one event after which a handler that keeps failing gives up: the wave the event names
+    # fails with the error as its reason (orchestrator/handler_failures.py). Lambda runs an asynchronous
+    # invocation at most three times (the first try and `MaximumRetryAttempts` = 2 retries, the value the
+    # stack sets: infra/constructs/functions.py ASYNC_RETRY_ATTEMPTS); the budget must not exceed that.
+    handler_attempts: int = Field(default=3, ge=1, validation_alias="HANDLER_ATTEMPTS")
     # DRS quotas (not adjustable; AWS defaults). On AWS they could be read from Service Quotas at deploy or
     # run time (service code `drs`: L-B827C881, L-D88FAC3A, L-05AFA8C6); the stack sets them from context.
     drs_servers_per_job: int = Field(default=100, ge=1, validation_alias="DRS_QUOTA_SERVERS_PER_JOB")

@@ -26,6 +26,12 @@ TAG_ATTEMPT = "drs-orch:attempt"
 DESCRIBE_JOBS_BATCH = 100
 DESCRIBE_SERVERS_BATCH = 200  # DescribeSourceServersRequestFilters.sourceServerIDs max
 TERMINATE_BATCH = 200  # TerminateRecoveryInstances recoveryInstanceIDs max
+# DescribeJobLogItems events that say why a server of a job did not launch (botocore's JobLogEvent enum)
+FAILURE_LOG_EVENTS = frozenset({
+    "SERVER_SKIPPED", "SNAPSHOT_FAIL", "USING_PREVIOUS_SNAPSHOT_FAILED", "CONVERSION_FAIL", "LAUNCH_FAILED",
+    "CLEANUP_FAIL", "DEPLOY_NETWORK_CONFIGURATION_FAILED", "UPDATE_NETWORK_CONFIGURATION_FAILED",
+    "UPDATE_LAUNCH_TEMPLATE_FAILED", "NETWORK_RECOVERY_FAIL",
+})
 READ_ATTEMPTS = 6
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
@@ -154,6 +160,20 @@ class Drs:
             if job.get("type", "LAUNCH") == "LAUNCH" and job.get("tags", {}).get(key) == value:
                 return job
         return None
+
+    def job_failure_reasons(self, job_id: str) -> dict[str, str]:
+        """Why each server of job `job_id` did not launch, from the job's log (DescribeJobLogItems, every
+        page): `{source server id: "EVENT: rawError"}`, the last failure event of each server. Servers the
+        log says nothing about are absent."""
+        reasons: dict[str, str] = {}
+        for item in self._paginate("describe_job_log_items", "items", jobID=job_id):
+            event = str(item.get("event", ""))
+            data = item.get("eventData") or {}
+            server_id = data.get("sourceServerID")
+            if event in FAILURE_LOG_EVENTS and server_id:
+                raw = " ".join(str(data.get("rawError") or "").split())
+                reasons[str(server_id)] = f"{event}: {raw}" if raw else event
+        return reasons
 
     def describe_source_servers(self, source_server_ids: list[str]) -> list[dict[str, Any]]:
         servers: list[dict[str, Any]] = []

@@ -85,6 +85,10 @@ def command_pk(command_id: str) -> str:
 COMMAND_SK = "#COMMAND"
 
 
+def failure_pk(event_id: str) -> str:
+    return f"FAILURE#{event_id}"
+
+
 def decision_pk(event_id: str) -> str:
     return f"EVENT#{event_id}"
 
@@ -910,6 +914,29 @@ class Ledger:
             return Outcome.REJECTED, existing
         return Outcome.WON, _plain(response["Attributes"])
 
+    def rekey_send(self, execution_id: str, sk: str, *, try_number: int, from_key: str, to_key: str,
+                   sets: Mapping[str, Any] | None = None) -> tuple[Outcome, dict[str, Any] | None]:
+        """Hand a try that is still SENDING from the holder of `from_key` to `to_key` (a resend deferred to a
+        scheduler tick, then that tick's claim), once. REPLAY when the item is already held by `to_key`."""
+        update = _Update(sets={"sendKey": to_key, **_dynamo(dict(sets or {}))})
+        status, send_key, try_name = update.name("status"), update.name("sendKey"), update.name("tryNumber")
+        condition = (f"{status} = {update.value('SENDING')} AND {send_key} = {update.value(from_key)} AND "
+                     f"{try_name} = {update.value(try_number)}")
+        try:
+            response = self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": sk}, UpdateExpression=update.expression(),
+                ConditionExpression=condition, ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values, ReturnValues="ALL_NEW")
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            existing = self.get_script(execution_id, sk)
+            if existing and existing.get("status") == "SENDING" and existing.get("sendKey") == to_key \
+                    and int(existing.get("tryNumber", 0)) == try_number:
+                return Outcome.REPLAY, existing
+            return Outcome.REJECTED, existing
+        return Outcome.WON, _plain(response["Attributes"])
+
     def record_sent(self, execution_id: str, sk: str, *, try_number: int, key: str, command_ids: list[str],
                     expected: int, sets: Mapping[str, Any], index: Mapping[str, Any]) -> bool:
         """SENDING -> RUNNING with the command ids (and an index item per command, so an SSM status
@@ -954,6 +981,20 @@ class Ledger:
     def mark_refusal_announced(self, event_id: str) -> None:
         self._table.update_item(Key={"pk": decision_pk(event_id), "sk": DECISION_SK},
                                 UpdateExpression="SET announced = :yes", ExpressionAttributeValues={":yes": True})
+
+    def count_handler_failure(self, event_id: str, function: str, error: str) -> int:
+        """Count one failed handling of event `event_id` by `function` (every delivery of an event carries
+        its id, so Lambda's retries and EventBridge's duplicates count together). Returns the failures so
+        far, this one included."""
+        response = self._table.update_item(
+            Key={"pk": failure_pk(event_id), "sk": function},
+            UpdateExpression="ADD attempts :one SET kind = :kind, lastError = :error, lastAt = :at, "
+                             "expiresAt = :expires",
+            ExpressionAttributeValues={":one": 1, ":kind": "HANDLER_FAILURE", ":error": error[:1000],
+                                       ":at": self.now(), ":expires": self._expires_at()},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["attempts"])
 
     def command_index(self, command_id: str) -> dict[str, Any] | None:
         item = self._table.get_item(Key={"pk": command_pk(command_id), "sk": COMMAND_SK},

@@ -38,6 +38,17 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
     run_phase(rt, execution, wave_id=detail.wave_id, attempt=detail.attempt, phase="PRE_LAUNCH", key=event_id)
 
 
+def _why(server: ServerLaunch) -> str:
+    """`s-… (reason)`: a server that did not launch, and why."""
+    return f"{server.source_server_id} ({server.reason or server.launch_status})"
+
+
+def launch_warnings(failed: list[ServerLaunch]) -> list[str]:
+    """One warning per server that did not launch in a wave that launched well enough (OPTIONAL servers,
+    or servers below the success threshold's margin)."""
+    return [f"{f.criticality or 'OPTIONAL'} server {_why(f)} did not launch" for f in failed]
+
+
 def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple[bool, str, list[ServerLaunch]]:
     """Did the wave launch well enough? CRITICAL failures fail it; OPTIONAL ones count toward the threshold."""
     servers = wave.get("servers", {})
@@ -51,7 +62,7 @@ def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple
     total = len(servers)
     launched = total - len(failed)
     if critical:
-        names = ", ".join(f.source_server_id for f in critical)
+        names = "; ".join(_why(f) for f in critical)
         return False, f"{len(critical)} CRITICAL server(s) did not launch: {names}", failed
     if success_threshold is not None and total and launched / total < success_threshold:
         return False, (f"only {launched}/{total} servers launched, below the success threshold "
@@ -71,16 +82,25 @@ def on_job_completed(rt: Runtime, detail: DRSJobCompleted, event_id: str) -> Non
     if outcome is Outcome.REJECTED or wave is None:
         logger.info("job already recorded", job_id=detail.job_id)
         return
-    if int(wave.get("jobsDone", 0)) < int(wave.get("jobsExpected", 0)) or wave.get("status") != "LAUNCHING":
+    key = f"{event_id}:judge"
+    if int(wave.get("jobsDone", 0)) < int(wave.get("jobsExpected", 0)):
         return
-    close_launch(rt, detail.execution_id, detail.plan_id, detail.wave_id, key=f"{event_id}:judge")
+    if wave.get("status") != "LAUNCHING" and wave.get("lastKey") != key:
+        return  # judged by another job's completion (or a stale delivery): nothing of this event to resume
+    close_launch(rt, detail.execution_id, detail.plan_id, detail.wave_id, key=key)
 
 
 def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, key: str) -> None:
-    """Every job of the wave has ended: judge it, then post-launch or fail."""
+    """Every job of the wave has ended: judge it, then post-launch or fail. A redelivery of the event that
+    judged it (`key`) resumes whatever it had reached: the failure, the post-launch transition, or the
+    post-launch phase (whose scripts are claimed with the same key, so none is sent twice)."""
     execution = rt.ledger.get_execution(execution_id)
     wave = rt.ledger.get_wave(execution_id, wave_id)
     if execution is None or wave is None:
+        return
+    if wave.get("status") == "POST_LAUNCH" and wave.get("lastKey") == key:
+        logger.info("resuming the post-launch phase after a redelivery", wave_id=wave_id)
+        run_phase(rt, execution, wave_id=wave_id, attempt=int(wave.get("attempt", 1)), phase="POST_LAUNCH", key=key)
         return
     wave["servers"] = rt.ledger.wave_servers(execution_id, wave_id)
     plan_wave = frozen_plan(execution).wave(wave_id)
@@ -97,8 +117,12 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
                                       attempt=attempt, reason=reason, on_failure=plan_wave.on_failure.value,
                                       failed_servers=failed))
         return
+    sets: dict[str, Any] = {"launchedAt": rt.ledger.now(), "launchSummary": reason}
+    if failed:  # a redone judgement (the same key) finds its warnings there already: added once
+        warnings = list(wave.get("warnings", []))
+        sets["warnings"] = [*warnings, *(w for w in launch_warnings(failed) if w not in warnings)]
     outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=["LAUNCHING"], to="LAUNCHED", key=key,
-                                        sets={"launchedAt": rt.ledger.now(), "launchSummary": reason})
+                                        sets=sets)
     if not outcome.proceed:
         return
     start_post_launch(rt, execution, wave_id, attempt=attempt, key=key)

@@ -32,6 +32,7 @@ def build_report(ledger: Ledger, execution_id: str,
         "stopReason": execution.get("stopReason"),
         **({"cancelledBy": execution["cancelledBy"]} if execution.get("cancelledBy") else {}),
         "waves": [_wave(waves_by_id[w]) for w in order if w in waves_by_id],
+        "terminations": _terminations(ledger, execution_id),
         "events": list(events or []),
     }
 
@@ -81,6 +82,18 @@ def _wave(wave: dict[str, Any]) -> dict[str, Any]:
             "relaunchedServers": list(wave.get("launchServers", [])),
             "previousAttempts": list(wave.get("previousAttempts", []))} if wave.get("retriedBy") else {}),
     }
+
+
+def _terminations(ledger: Ledger, execution_id: str) -> list[dict[str, Any]]:
+    """Every termination the orchestrator asked DRS for, oldest first: why (ROLLBACK of a failed wave, a
+    drill's TIME_TO_LIVE, CANCEL with terminateDrillInstances, an operator's CLEANUP), when, the wave (None:
+    the whole execution), the recovery instances and the DRS terminate jobs."""
+    recorded = [t for t in ledger.list_terminations(execution_id) if t.get("reason") and t.get("at")]
+    return [
+        {"reason": t["reason"], "at": t["at"], "waveId": t.get("waveId") or None,
+         "recoveryInstanceIds": list(t.get("instances", [])), "jobIds": list(t.get("jobIds", []))}
+        for t in sorted(recorded, key=lambda t: (str(t["at"]), str(t.get("sk", ""))))
+    ]
 
 
 def _approval(approval: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -9,24 +9,33 @@ Each script is one item in the ledger (`SCRIPT#<wave>#<attempt>#<phase>#<index>`
   parameter the document declares (ExecutionId, PlanId, WaveId, Mode, RecoveryInstances,
   executionTimeout), and SendCommand goes out in calls of at most 50 instances. The item goes RUNNING
   with the command ids, and an index item per command (`CMD#<id>`) maps SSM events back to it.
+  A transient error on the way (DRS or SSM throttling while resolving the targets or sending) does not
+  fail the handler: the try stays SENDING, handed to a `resend` tick (15 s, doubling to 5 minutes, at
+  most MAX_RESENDS times) that claims it once, adopts the commands an interrupted send left (found by
+  their comment) and sends the rest; after the last resend the try fails with the error as its reason.
 - **completion**: the aws.ssm "EC2 Command Invocation Status-change Notification" events count the
   finished invocations (once per instance); scheduler poll ticks (5 s, 10 s, 15 s, then 30 s, then 60 s
   apart) read ListCommandInvocations in case events are lost. A timeout tick at send + timeoutSeconds
-  cancels what still runs (CancelCommand): the try counts as TimedOut.
+  reads the invocations first: those that ended keep their status (lost events never turn a success into
+  a timeout); only those still running are cancelled (CancelCommand) and count as TimedOut.
 - **verdict**: a failed or timed-out try is sent again after a backoff tick while `retries` allow; then
   the script ends (its summary is appended to the wave's `scripts` once, in the same transaction).
   onFailure WARN records a warning and the phase goes on; FAIL (and any failed health check, whatever
   its onFailure: it is a gate) fails the wave. After the last script the phase publishes PreLaunchDone
   or PostLaunchDone with the summaries and warnings.
 
-Targets that resolve to nothing (a tag that matches no instance, a wave without launched instances)
-make the script `Skipped`, with a warning. A pre-launch script whose targets default to its own wave
-runs on the wave's *previous* recovery instances (a re-run, a second drill), and is Skipped with a
-warning when there are none: the wave's new instances do not exist before the launch.
+A step that cannot run (targets that resolve to nothing: a tag that matches no managed instance, a wave
+without launched instances; a document SSM does not have; every send refused) is a failed try: a
+required one (onFailure FAIL, or a health check) fails its wave, before launch in the pre-launch phase,
+with `could not run: why` or SSM's refusal as the reason; a WARN one warns (and is `Skipped` when it had
+no target). A pre-launch script whose targets default to its own wave runs on the wave's *previous*
+recovery instances (a re-run, a second drill): on a first run it has none, the wave's new instances do
+not exist before the launch (`drs-orch validate` warns about it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -42,22 +51,26 @@ from events.models import (
     ScriptResult,
     WaveFailed,
 )
+from orchestrator.clock import iso, parse_iso
+from orchestrator.drs import DrsError
 from orchestrator.execution import frozen_plan
 from orchestrator.ledger import EXECUTION_FINAL, Outcome, script_sk
 from orchestrator.observability import logger, metrics
 from orchestrator.plan import Script, Wave
 from orchestrator.runtime import Runtime
 from orchestrator.scheduler import schedule_name
-from orchestrator.ssm import TERMINAL_STATUSES, Ssm, SsmRejected
+from orchestrator.ssm import TERMINAL_STATUSES, Ssm, SsmError, SsmRejected
 
 Phase = Literal["PRE_LAUNCH", "POST_LAUNCH"]
-Purpose = Literal["poll", "timeout", "retry"]
+Purpose = Literal["poll", "timeout", "retry", "resend"]
 
 OUTPUT_EXCERPT = 1_000  # characters of output kept per invocation
 WAVE_OUTPUT_BUDGET = 20_000  # characters of output per script summary on the wave item (many instances)
 SCRIPT_OUTPUT_BUDGET = 200_000  # characters of output on the script item
 RECOVERY_INSTANCE_BATCH = 200  # DescribeRecoveryInstances filter size
 FINAL_SCRIPT = frozenset({"Success", "Failed", "TimedOut", "Cancelled", "Skipped"})
+MAX_RESENDS = 6  # resend ticks of one try after transient failures (each read already retried 6 times)
+DEFERRED = "defer:"  # sendKey prefix of a try that waits for its resend tick
 
 
 def poll_interval(tick: int) -> int:
@@ -72,6 +85,16 @@ def poll_interval(tick: int) -> int:
 def retry_backoff(try_number: int) -> int:
     """Seconds before try `try_number + 1`: 10 s, 20 s, 40 s ... at most 5 minutes."""
     return int(min(10 * 2 ** (try_number - 1), 300))
+
+
+def resend_backoff(resend: int) -> int:
+    """Seconds before resend tick `resend` of a try: 15 s, 30 s, 60 s, 120 s, 240 s, then 5 minutes (the six
+    resends span about 13 minutes)."""
+    return int(min(15 * 2 ** (resend - 1), 300))
+
+
+def _deferred_key(try_number: int, resend: int) -> str:
+    return f"{DEFERRED}{try_number}:{resend}"
 
 
 @dataclass(frozen=True)
@@ -127,6 +150,8 @@ def start_script(rt: Runtime, execution: dict[str, Any], *, wave_id: str, wave_a
         "timeoutSeconds": step.script.timeout_seconds, "startedAt": rt.ledger.now(),
     }
     outcome, item = rt.ledger.claim_script(execution_id, sk, key=key, record=record)
+    if item is not None and outcome is Outcome.REJECTED:
+        _rearm_resend(rt, item, key)
     if item is None or outcome is Outcome.REJECTED or item.get("status") != "SENDING":
         logger.info("script already started", wave_id=wave_id, phase=phase, index=index)
         return
@@ -237,30 +262,29 @@ def _comment(item: dict[str, Any], try_number: int) -> str:
 
 def _send(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], *, try_number: int, key: str,
           replay: bool) -> None:
-    """Resolve, send (or, after a crash, adopt the command already sent), record, arm the ticks."""
+    """Resolve, send (or, after a crash or a partial send, adopt the commands already sent), record, arm the
+    ticks. A try that cannot run (no target) ends at once; one that meets a transient error (DRS or SSM
+    throttling while resolving its targets or sending) waits for a resend tick, up to MAX_RESENDS times."""
     plan_wave = frozen_plan(execution).wave(item["waveId"])
     step = phase_steps(plan_wave, item["phase"])[int(item["index"])]
-    targets = _resolve_targets(rt, execution, plan_wave, step.script, item["phase"])
-    if targets.skip_reason:
-        _skip(rt, execution, item, try_number, targets.skip_reason, key=key)
-        return
-    comment = _comment(item, try_number)
-    ssm = _ssm(rt)
-    commands: list[dict[str, Any]] = []
-    if replay:  # the same event claimed it before: a crash may have happened after SendCommand
-        since = datetime.fromisoformat(str(item["claimedAt"]).replace("Z", "+00:00")) - timedelta(seconds=1)
-        commands = ssm.find_command(step.script.document_name, comment, since)
-    if not commands:
-        try:
-            parameters = _parameters(rt, execution, plan_wave, step.script, item["phase"])
-            commands = ssm.send_command(step.script.document_name, parameters, instance_ids=targets.instance_ids,
-                                        tags=targets.tags, timeout_seconds=step.script.timeout_seconds,
-                                        comment=comment)
-        except SsmRejected as exc:
-            logger.warning("SendCommand rejected", document=step.script.document_name, error=str(exc))
-            _conclude(rt, execution, item, try_number=try_number, verdict="Failed", instances=[],
-                      reason=f"SendCommand rejected: {exc}"[:500], from_=("SENDING",), key=key)
+    try:
+        targets = _resolve_targets(rt, execution, plan_wave, step.script, item["phase"])
+        if targets.skip_reason:
+            _cannot_run(rt, execution, item, try_number, targets.skip_reason, key=key, from_=("SENDING",))
             return
+        commands = _send_commands(rt, execution, plan_wave, step.script, item, targets, try_number=try_number,
+                                  replay=replay)
+    except (DrsError, SsmError) as exc:
+        if exc.retryable:
+            _defer(rt, execution, item, try_number, exc, key=key)
+            return
+        for command in exc.sent if isinstance(exc, SsmError) else []:
+            _ssm(rt).cancel(str(command["CommandId"]))  # a later batch was refused: none may run untracked
+        logger.warning("script could not be sent", document=step.script.document_name, error=str(exc))
+        why = "SSM refused it" if isinstance(exc, SsmRejected) else "could not resolve its targets or send"
+        _conclude(rt, execution, item, try_number=try_number, verdict="Failed", instances=[],
+                  reason=f"{why}: {exc}"[:500], from_=("SENDING",), key=key)
+        return
     command_ids = [str(c["CommandId"]) for c in commands]
     expected = sum(int(c.get("TargetCount", 0)) for c in commands)
     now = rt.clock.now()
@@ -279,20 +303,83 @@ def _send(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], *, try_n
                 try_number=try_number)
     if expected == 0:
         sent = {**item, "commandIds": command_ids, "status": "RUNNING", "tryNumber": try_number}
-        _skip(rt, execution, sent, try_number, f"no instance matches the tags {targets.tags}", key=key,
-              from_=("RUNNING",))
+        _cannot_run(rt, execution, sent, try_number, f"no managed instance matches the tags {targets.tags}",
+                    key=key, from_=("RUNNING",))
         return
     _schedule(rt, item, try_number, "timeout", deadline, command_id=command_ids[0])
     _schedule(rt, item, try_number, "poll", now + timedelta(seconds=poll_interval(1)), tick=1)
 
 
-def _skip(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], try_number: int, why: str, *, key: str,
-          from_: tuple[str, ...] = ("SENDING",)) -> None:
-    phase_name = "pre-launch" if item["phase"] == "PRE_LAUNCH" else "post-launch"
-    what = "health check" if item.get("healthCheck") else f"{phase_name} script"
-    warning = f"{item['waveId']}: {what} {item['documentName']} skipped: {why}"
-    _finish(rt, execution, item, try_number=try_number, status="Skipped", instances=[], reason=why,
-            warnings=[warning], from_=from_, key=key)
+def _send_commands(rt: Runtime, execution: dict[str, Any], plan_wave: Wave, script: Script, item: dict[str, Any],
+                   targets: _Targets, *, try_number: int, replay: bool) -> list[dict[str, Any]]:
+    """The SSM commands of this try: those a crashed or interrupted send left (found by their comment) and
+    new ones for the instances they do not cover (every instance in one command per 50)."""
+    comment = _comment(item, try_number)
+    ssm = _ssm(rt)
+    found: list[dict[str, Any]] = []
+    if replay:  # this try was claimed before: a crash or a throttled batch may have left commands behind
+        since = parse_iso(str(item["claimedAt"])) - timedelta(seconds=1)
+        found = ssm.find_command(script.document_name, comment, since)
+    if targets.tags is not None:
+        if found:
+            return found
+        return ssm.send_command(script.document_name, _parameters(rt, execution, plan_wave, script, item["phase"]),
+                                tags=targets.tags, timeout_seconds=script.timeout_seconds, comment=comment)
+    covered = {str(i) for command in found for i in command.get("InstanceIds", [])}
+    remaining = [i for i in targets.instance_ids or [] if i not in covered]
+    if not remaining:
+        return found
+    parameters = _parameters(rt, execution, plan_wave, script, item["phase"])
+    try:
+        sent = ssm.send_command(script.document_name, parameters, instance_ids=remaining,
+                                timeout_seconds=script.timeout_seconds, comment=comment)
+    except SsmError as exc:
+        exc.sent = [*found, *exc.sent]
+        raise
+    return [*found, *sent]
+
+
+def _cannot_run(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], try_number: int, why: str, *,
+                key: str, from_: tuple[str, ...]) -> None:
+    """No instance to run on. A required step (onFailure FAIL, or a health check) has failed: its wave fails
+    (after its retries, which resolve the targets again). Any other is Skipped with a warning."""
+    required = item.get("onFailure") == "FAIL" or bool(item.get("healthCheck"))
+    _conclude(rt, execution, item, try_number=try_number, verdict="Failed" if required else "Skipped",
+              instances=[], reason=(f"could not run: {why}" if required else why)[:500], from_=from_, key=key)
+
+
+def _defer(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], try_number: int, error: Exception, *,
+           key: str) -> None:
+    """A transient error before the try was sent in full: the try stays SENDING and a resend tick tries
+    again with backoff; after MAX_RESENDS the try fails with the error as its reason."""
+    resends = int(item.get("resends", 0)) if int(item.get("resendTry", 0)) == try_number else 0
+    if resends >= MAX_RESENDS:
+        reason = f"could not resolve its targets or send after {resends + 1} attempts: {error}"
+        _conclude(rt, execution, item, try_number=try_number, verdict="Failed", instances=[], reason=reason[:500],
+                  from_=("SENDING",), key=key)
+        return
+    resend = resends + 1
+    when = rt.clock.now() + timedelta(seconds=resend_backoff(resend))
+    outcome, deferred = rt.ledger.rekey_send(
+        item["executionId"], item["sk"], try_number=try_number, from_key=key, to_key=_deferred_key(try_number, resend),
+        sets={"resends": resend, "resendTry": try_number, "resendAt": iso(when), "deferredBy": key,
+              "sendError": str(error)[:500]})
+    if outcome is Outcome.REJECTED or deferred is None:
+        return
+    metrics.add_metric(name="ScriptSendsDeferred", unit="Count", value=1)
+    logger.warning("script send deferred after a transient error", wave_id=item["waveId"], phase=item["phase"],
+                   index=item["index"], try_number=try_number, resend=resend, error=str(error)[:300])
+    _rearm_resend(rt, deferred, key)
+
+
+def _rearm_resend(rt: Runtime, item: dict[str, Any], key: str) -> None:
+    """Arm the resend tick of a try that `key` deferred (again, after a crash between the two writes: the
+    schedule's name makes it once)."""
+    send_key = str(item.get("sendKey", ""))
+    if item.get("status") != "SENDING" or not send_key.startswith(DEFERRED) or item.get("deferredBy") != key:
+        return
+    _schedule(rt, item, int(item["tryNumber"]), "resend", parse_iso(str(item["resendAt"])),
+              tick=int(item["resends"]))
 
 
 # ---- ticks -----------------------------------------------------------------------------------------
@@ -324,10 +411,14 @@ def on_tick(rt: Runtime, detail: PreLaunchTick | PostLaunchTick, event_id: str) 
     if item is None:
         return
     current = int(item.get("tryNumber", 1))
+    if detail.purpose == "resend":
+        _resend(rt, execution, item, detail, event_id)
+        return
     if detail.purpose == "retry":
         waiting = item.get("status") == "RETRY_WAIT" and current == detail.try_number - 1
         replay = item.get("status") == "SENDING" and current == detail.try_number and item.get("sendKey") == event_id
         if not (waiting or replay):
+            _rearm_resend(rt, item, event_id)
             return
         if not _wave_in_phase(rt, detail.execution_id, detail.wave_id, detail.attempt, detail.phase):
             return
@@ -339,11 +430,57 @@ def on_tick(rt: Runtime, detail: PreLaunchTick | PostLaunchTick, event_id: str) 
     if item.get("status") != "RUNNING" or current != detail.try_number:
         return
     if detail.purpose == "timeout":
-        _time_out(rt, execution, item, key=event_id)
+        _timeout_tick(rt, execution, item, detail, event_id)
         return
-    if not _check(rt, execution, item, key=event_id):
+    try:
+        done = _check(rt, execution, item, key=event_id)
+    except SsmError as exc:
+        if not exc.retryable:
+            raise
+        logger.warning("script poll throttled: polling again later", wave_id=item["waveId"], error=str(exc)[:300])
+        done = False
+    if not done:
         when = rt.clock.now() + timedelta(seconds=poll_interval(detail.tick + 1))
         _schedule(rt, item, detail.try_number, "poll", when, tick=detail.tick + 1)
+
+
+def _timeout_tick(rt: Runtime, execution: dict[str, Any], item: dict[str, Any],
+                  detail: PreLaunchTick | PostLaunchTick, event_id: str) -> None:
+    """The timeout, unless SSM throttles the reads it needs: then again 30 s later, up to MAX_RESENDS
+    times; after that the try counts as TimedOut without its statuses (the script always ends)."""
+    try:
+        _time_out(rt, execution, item, key=event_id)
+    except SsmError as exc:
+        if not exc.retryable:
+            raise
+        if detail.tick <= MAX_RESENDS:
+            logger.warning("script timeout throttled: trying again", wave_id=item["waveId"], error=str(exc)[:300])
+            _schedule(rt, item, detail.try_number, "timeout", rt.clock.now() + timedelta(seconds=30),
+                      tick=detail.tick + 1, command_id=detail.command_id)
+            return
+        for command_id in item.get("commandIds", []):
+            with contextlib.suppress(SsmError):
+                _ssm(rt).cancel(command_id)
+        _conclude(rt, execution, item, try_number=int(item["tryNumber"]), verdict="TimedOut", instances=[],
+                  reason=f"did not finish within {item.get('timeoutSeconds')} s, and its invocations could not be "
+                         f"read: {exc}"[:500], from_=("RUNNING",), key=event_id)
+
+
+def _resend(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], detail: PreLaunchTick | PostLaunchTick,
+            event_id: str) -> None:
+    """A resend tick: claim the deferred try (once, whatever the deliveries) and send it again."""
+    if item.get("status") != "SENDING" or int(item.get("tryNumber", 1)) != detail.try_number:
+        return
+    if item.get("sendKey") not in (_deferred_key(detail.try_number, detail.tick), event_id):
+        _rearm_resend(rt, item, event_id)  # this tick deferred the try again before a crash: arm the next one
+        return
+    if not _wave_in_phase(rt, detail.execution_id, detail.wave_id, detail.attempt, detail.phase):
+        return
+    outcome, claimed = rt.ledger.rekey_send(detail.execution_id, item["sk"], try_number=detail.try_number,
+                                            from_key=_deferred_key(detail.try_number, detail.tick), to_key=event_id)
+    if claimed is None or outcome is Outcome.REJECTED:
+        return
+    _send(rt, execution, claimed, try_number=detail.try_number, key=event_id, replay=True)
 
 
 # ---- completion ------------------------------------------------------------------------------------
@@ -419,17 +556,44 @@ def _check(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], *, key:
 
 
 def _time_out(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], *, key: str) -> None:
-    """The plan's timeoutSeconds has passed: cancel what still runs; the try counts as TimedOut."""
-    for command_id in item.get("commandIds", []):
-        _ssm(rt).cancel(command_id)
-    invocations = _invocations(rt, item)
-    results = []
-    for iid, inv in sorted(invocations.items()):
-        ended = inv.get("Status") in TERMINAL_STATUSES and inv.get("Status") != "Cancelled"
-        results.append(_instance_result(inv, iid, None if ended else "TimedOut"))
-    metrics.add_metric(name="ScriptsTimedOut", unit="Count", value=1)
-    _conclude(rt, execution, item, try_number=int(item["tryNumber"]), verdict="TimedOut", instances=results,
-              reason=f"did not finish within {item.get('timeoutSeconds')} s: cancelled", from_=("RUNNING",), key=key)
+    """The plan's timeoutSeconds has passed: read what every invocation really did first (its completion
+    event may be lost, and the next poll may be later). An invocation that ended keeps its status; only those
+    still running are cancelled, and they (and any invocation SSM never listed) count as TimedOut."""
+    before = _invocations(rt, item)
+    running: dict[str, list[str]] = {}
+    for iid, inv in sorted(before.items()):
+        if inv.get("Status") not in TERMINAL_STATUSES:
+            running.setdefault(str(inv.get("CommandId")), []).append(iid)
+    unseen = int(item.get("expected", 0)) > len(before)
+    after = before
+    cancelled = bool(running or unseen)
+    if cancelled:
+        for command_id in item.get("commandIds", []):
+            if unseen:  # an invocation is not listed: cancel the command (ended invocations keep their status)
+                _ssm(rt).cancel(command_id)
+            elif command_id in running:
+                _ssm(rt).cancel(command_id, running[command_id])
+        after = _invocations(rt, item)  # an invocation may have ended just before its cancel took effect
+    results: list[dict[str, Any]] = []
+    for iid, inv in sorted(after.items()):
+        status = str(inv.get("Status"))
+        was_running = iid not in before or before[iid].get("Status") not in TERMINAL_STATUSES
+        ended_in_time = status in ("Success", "Failed") or (not was_running and status in TERMINAL_STATUSES)
+        results.append(_instance_result(inv, iid, None if ended_in_time else "TimedOut"))
+    never_listed = max(0, int(item.get("expected", 0)) - len(after))
+    timed_out = sum(1 for r in results if r["status"] == "TimedOut") + never_listed
+    statuses = [r["status"] for r in results] + ["TimedOut"] * never_listed
+    reason = None
+    if timed_out:
+        metrics.add_metric(name="ScriptsTimedOut", unit="Count", value=1)
+        total = max(int(item.get("expected", 0)), len(results))
+        reason = (f"{timed_out} of {total} invocation(s) did not finish within {item.get('timeoutSeconds')} s"
+                  + (": cancelled" if cancelled else ""))
+    else:
+        logger.info("every invocation had ended by the timeout: its completion was not seen in time",
+                    wave_id=item["waveId"], phase=item["phase"], index=item["index"])
+    _conclude(rt, execution, item, try_number=int(item["tryNumber"]), verdict=_verdict(statuses), instances=results,
+              reason=reason, from_=("RUNNING",), key=key)
 
 
 # ---- verdicts --------------------------------------------------------------------------------------
@@ -466,9 +630,10 @@ def _conclude(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], *, t
                     try_number=try_number, status=verdict)
         return
     warnings: list[str] = []
-    if verdict != "Success" and item.get("onFailure") == "WARN" and not item.get("healthCheck"):
-        phase_name = "pre-launch" if item["phase"] == "PRE_LAUNCH" else "post-launch"
-        warnings.append(f"{item['waveId']}: {phase_name} script {item['documentName']} {verdict}"
+    if verdict == "Skipped":
+        warnings.append(f"{item['waveId']}: {_step_name(item)} skipped: {reason}")
+    elif verdict != "Success" and item.get("onFailure") == "WARN" and not item.get("healthCheck"):
+        warnings.append(f"{item['waveId']}: {_step_name(item)} {verdict}"
                         + (f" ({reason})" if reason else "") + " (onFailure WARN)")
     _finish(rt, execution, item, try_number=try_number, status=verdict, instances=instances, reason=reason,
             warnings=warnings, from_=from_, key=key)
@@ -509,9 +674,7 @@ def _after(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], status:
     plan_wave = frozen_plan(execution).wave(wave_id)
     failed = status not in ("Success", "Skipped")
     if failed and (item.get("onFailure") == "FAIL" or item.get("healthCheck")):
-        what = "health check" if item.get("healthCheck") else \
-            ("pre-launch" if phase == "PRE_LAUNCH" else "post-launch") + " script"
-        why = f"{what} {item['documentName']} {status}" + (f": {reason}" if reason else "")
+        why = f"{_step_name(item)} {status}" + (f": {reason}" if reason else "")
         _fail_wave(rt, execution, plan_wave, wave_attempt, phase, why[:1000], key=f"{item['sk']}:fail")
         return
     if index + 1 < len(phase_steps(plan_wave, phase)):
@@ -520,6 +683,14 @@ def _after(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], status:
         return
     if _wave_in_phase(rt, execution["executionId"], wave_id, wave_attempt, phase):
         _publish_done(rt, execution, wave_id, wave_attempt, phase)
+
+
+def _step_name(item: dict[str, Any]) -> str:
+    """`pre-launch script #2 fence-db`, `post-launch script #1 smoke-test` or `health check db-health`."""
+    if item.get("healthCheck"):
+        return f"health check {item['documentName']}"
+    phase_name = "pre-launch" if item["phase"] == "PRE_LAUNCH" else "post-launch"
+    return f"{phase_name} script #{int(item['index']) + 1} {item['documentName']}"
 
 
 def _fail_wave(rt: Runtime, execution: dict[str, Any], plan_wave: Wave, wave_attempt: int, phase: str, reason: str,

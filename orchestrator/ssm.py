@@ -24,6 +24,7 @@ class SsmError(RuntimeError):
     def __init__(self, message: str, code: str = "") -> None:
         super().__init__(message)
         self.code = code
+        self.sent: list[dict[str, Any]] = []  # commands a batched SendCommand sent before this error
 
 
 class SsmThrottled(SsmError):
@@ -78,7 +79,8 @@ class Ssm:
     def send_command(self, document: str, parameters: dict[str, list[str]], *, instance_ids: list[str] | None = None,
                      tags: dict[str, str] | None = None, timeout_seconds: int, comment: str) -> list[dict[str, Any]]:
         """Send the document to `instance_ids` (in calls of at most 50) or to the instances with every
-        one of `tags`. Returns the Command of each call."""
+        one of `tags`. Returns the Command of each call. An error after some batches went out carries
+        their Commands in `SsmError.sent`."""
         common: dict[str, Any] = {"DocumentName": document, "Parameters": parameters,
                                   "TimeoutSeconds": max(30, min(timeout_seconds, 2_592_000)),
                                   "Comment": comment[:100]}
@@ -86,10 +88,15 @@ class Ssm:
             targets = [{"Key": f"tag:{key}", "Values": [value]} for key, value in sorted(tags.items())]
             return [self._call("send_command", Targets=targets[:MAX_TAG_TARGETS], **common)["Command"]]
         ids = list(instance_ids or [])
-        return [
-            self._call("send_command", InstanceIds=ids[start : start + MAX_INSTANCE_IDS], **common)["Command"]
-            for start in range(0, len(ids), MAX_INSTANCE_IDS)
-        ]
+        sent: list[dict[str, Any]] = []
+        for start in range(0, len(ids), MAX_INSTANCE_IDS):
+            try:
+                sent.append(self._call("send_command", InstanceIds=ids[start : start + MAX_INSTANCE_IDS],
+                                       **common)["Command"])
+            except SsmError as exc:
+                exc.sent = sent  # the batches already sent are running: the caller tracks or cancels them
+                raise
+        return sent
 
     def find_command(self, document: str, comment: str, since: datetime) -> list[dict[str, Any]]:
         """Commands of `document` sent since `since` whose comment is `comment` (after a crash between
@@ -104,9 +111,16 @@ class Ssm:
         return list(self._paginate("list_command_invocations", "CommandInvocations", CommandId=command_id,
                                    Details=True))
 
-    def cancel(self, command_id: str) -> None:
+    def cancel(self, command_id: str, instance_ids: list[str] | None = None) -> None:
+        """Cancel the command's invocations that have not ended (only those on `instance_ids`, 50 per call,
+        when given); an ended invocation keeps its status."""
         with contextlib.suppress(SsmRejected):  # already finished or unknown: nothing left to cancel
-            self._call("cancel_command", CommandId=command_id)
+            if not instance_ids:
+                self._call("cancel_command", CommandId=command_id)
+                return
+            for start in range(0, len(instance_ids), MAX_INSTANCE_IDS):
+                self._call("cancel_command", CommandId=command_id,
+                           InstanceIds=instance_ids[start : start + MAX_INSTANCE_IDS])
 
     def _paginate(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         return paginate(self._call, operation, key, marker_member="NextToken", **kwargs)

@@ -46,15 +46,23 @@ def on_job_started(rt: Runtime, detail: DRSJobStarted) -> None:
     _schedule_tick(rt, detail.execution_id, detail.plan_id, detail.wave_id, detail.attempt, 1)
 
 
-def _server_results(job: dict[str, Any]) -> list[ServerLaunch]:
-    return [
-        ServerLaunch(
-            source_server_id=server["sourceServerID"],
-            launch_status=server.get("launchStatus", "PENDING"),
-            recovery_instance_id=server.get("recoveryInstanceID"),
-        )
-        for server in job.get("participatingServers", [])
-    ]
+NO_LOG_REASON = "DRS reported the launch {status} and its job log gives no reason"
+
+
+def _server_results(rt: Runtime, job: dict[str, Any]) -> list[ServerLaunch]:
+    """Each server's launch status; a server that did not launch carries DRS's reason from the job log."""
+    servers = job.get("participatingServers", [])
+    failed = any(s.get("launchStatus") not in (None, "LAUNCHED") for s in servers)
+    reasons = rt.drs.job_failure_reasons(job["jobID"]) if failed else {}
+    results = []
+    for server in servers:
+        status = server.get("launchStatus", "PENDING")
+        reason = None
+        if status != "LAUNCHED":
+            reason = reasons.get(server["sourceServerID"]) or NO_LOG_REASON.format(status=status)
+        results.append(ServerLaunch(source_server_id=server["sourceServerID"], launch_status=status,
+                                    recovery_instance_id=server.get("recoveryInstanceID"), reason=reason))
+    return results
 
 
 def poll_wave(rt: Runtime, execution_id: str, plan_id: str, wave_id: str,
@@ -85,7 +93,7 @@ def poll_wave(rt: Runtime, execution_id: str, plan_id: str, wave_id: str,
             capacity.release(rt, str(launch_key))
         rt.bus.publish(DRSJobCompleted(execution_id=execution_id, plan_id=plan_id, wave_id=wave_id,
                                        attempt=int(wave.get("attempt", 1)), job_id=job["jobID"],
-                                       servers=_server_results(job)))
+                                       servers=_server_results(rt, job)))
     return ended, len(open_jobs) - ended
 
 

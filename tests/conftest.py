@@ -17,6 +17,20 @@ settings.register_profile("repo", deadline=None)
 settings.load_profile("repo")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _run_logs_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A local run writes its log to $DRS_ORCH_LOG_DIR (else /tmp): keep the tests' logs out of /tmp."""
+    import os
+
+    before = os.environ.get("DRS_ORCH_LOG_DIR")
+    os.environ["DRS_ORCH_LOG_DIR"] = str(tmp_path_factory.mktemp("run-logs"))
+    yield
+    if before is None:
+        os.environ.pop("DRS_ORCH_LOG_DIR", None)
+    else:
+        os.environ["DRS_ORCH_LOG_DIR"] = before
+
+
 @pytest.fixture
 def drs_launch_seconds() -> dict[str, float]:
     """Simulated DRS launch time of a server: 30 s to 2 min, so a 3-wave plan runs in a few real seconds."""

@@ -43,6 +43,7 @@ EC2_DESCRIBE_INSTANCES = ("ec2:DescribeInstances",)
 SSM_COMMAND_READ = (
     "ssm:GetCommandInvocation",
     "ssm:ListCommandInvocations",
+    "ssm:ListCommands",  # a resent try finds the commands a crash or a throttled batch left (by comment)
     "ssm:DescribeInstanceInformation",
     "ssm:CancelCommand",
 )
@@ -69,6 +70,8 @@ WILDCARD_REASONS: dict[str, str] = {
     "DrsSourceServerReads": "Snapshots and tags of any source server a plan names (chosen at run time).",
     "DrsSnapshotReads": "The preflight reads the recovery snapshots of any source server a plan names (chosen "
     "at run time).",
+    "DrsJobLogReads": "The job watcher reads the log of the DRS jobs this orchestrator started (why a server did "
+    "not launch); job ids exist only at run time.",
     "DrsTagJobOnCreate": "Job and recovery-instance ids exist only once StartRecovery creates them; the "
     "drs:CreateAction condition limits tagging to that call.",
     "DrsLaunchManaged": "EC2 resources DRS creates have run-time ids; the statement only applies to resources "
@@ -93,6 +96,7 @@ WILDCARD_REASONS: dict[str, str] = {
 DRS_CAPABILITIES: dict[str, frozenset[str]] = {
     "launch_wave": frozenset({"describe", "start_recovery"}),
     "control": frozenset({"describe", "terminate"}),
+    "job_watcher": frozenset({"describe", "job_log"}),
 }
 DEFAULT_DRS_CAPABILITIES = frozenset({"describe"})
 
@@ -152,6 +156,9 @@ def drs_statements(scope: Construct, function_name: str, settings: PermissionSet
         iam.PolicyStatement(sid="DrsSnapshotReads", actions=["drs:DescribeRecoverySnapshots"],
                             resources=[source_servers]),
     ]
+    if "job_log" in capabilities:  # why a server did not launch: the job's log (the job is read by its ARN)
+        statements.append(iam.PolicyStatement(sid="DrsJobLogReads", actions=["drs:DescribeJobLogItems"],
+                                              resources=[_arn(scope, "drs", "job", "*")]))
     if "start_recovery" in capabilities:
         tag_condition: dict[str, dict[str, str]] = {}
         if settings.source_server_tag:

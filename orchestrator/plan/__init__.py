@@ -7,6 +7,7 @@ from orchestrator.plan.analysis import (
     downstream,
     launch_schedule,
     layers,
+    plan_warnings,
     upstream,
 )
 from orchestrator.plan.model import (
@@ -52,5 +53,6 @@ __all__ = [
     "load_plan",
     "parse_plan",
     "plan_to_document",
+    "plan_warnings",
     "upstream",
 ]

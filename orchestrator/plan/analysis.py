@@ -1,4 +1,5 @@
-"""What a run of a plan will do: dependency layers, the critical path, DRS jobs under the quotas."""
+"""What a run of a plan will do: dependency layers, the critical path, DRS jobs under the quotas, and
+the settings of a valid plan that can have no effect (`plan_warnings`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import Criticality, OnFailure, Plan, ScriptOnFailure, Wave
+from orchestrator.plan.problems import Problem, join_path
 
 
 @dataclass(frozen=True)
@@ -180,3 +182,100 @@ def launch_schedule(plan: Plan, quotas: Quotas = Quotas()) -> dict[str, Any]:
         "serversInAllJobs": quotas.servers_in_all_jobs,
     }
     return {"quotas": limits, "waves": waves, "layers": layer_rows}
+
+
+# ---- warnings: a valid plan whose settings can have no effect ----------------------------------------
+
+
+def plan_warnings(plan: Plan) -> list[Problem]:
+    """What `drs-orch validate` warns about: a valid plan with a setting that can have no effect, or a step
+    that has no targets it can resolve on a first run. Each warning names its field path (for its line),
+    in plan order. The plan still runs; these are not errors."""
+    found: list[Problem] = []
+    for index, wave in enumerate(plan.waves):
+        found.extend(_prelaunch_warnings(wave, index))
+        found.extend(_threshold_warnings(wave, index))
+        found.extend(_on_failure_warnings(plan, wave, index))
+        found.extend(_approval_warnings(plan, wave, index))
+        if wave.health_check is not None and wave.health_check.on_failure is ScriptOnFailure.WARN:
+            found.append(Problem(
+                "healthCheck onFailure WARN has no effect: a failing health check always fails its wave "
+                "(use a postLaunch script with onFailure WARN for a check that only warns)",
+                "no-effect", wave.wave_id, join_path("waves", index, "healthCheck", "onFailure")))
+    return found
+
+
+def _prelaunch_warnings(wave: Wave, index: int) -> list[Problem]:
+    """A pre-launch script without targets runs on this wave's recovery instances, which its launch has
+    not created yet: only instances left by an earlier launch can run it."""
+    found = []
+    for position, script in enumerate(wave.pre_launch):
+        if script.targets.wave != wave.wave_id:
+            continue
+        then = ("fails the wave before launch (onFailure FAIL)" if script.on_failure is ScriptOnFailure.FAIL
+                else "is skipped with a warning (onFailure WARN)")
+        found.append(Problem(
+            f"preLaunch script {script.document_name} has no targets, so it targets this wave's recovery "
+            f"instances, which do not exist before its launch: on a first run it has nothing to run on and "
+            f"{then}; give it targets (instanceIds, tags, or an upstream wave)",
+            "no-targets", wave.wave_id, join_path("waves", index, "preLaunch", position)))
+    return found
+
+
+def _least_launched(total: int, threshold: float) -> int:
+    """The fewest servers of `total` that meet `threshold` (the judge fails a wave when
+    launched / total < threshold)."""
+    return next(launched for launched in range(total + 1) if launched / total >= threshold)
+
+
+def _threshold_warnings(wave: Wave, index: int) -> list[Problem]:
+    threshold = wave.success_threshold
+    if threshold is None or not wave.servers:
+        return []
+    path = join_path("waves", index, "successThreshold")
+    if all(server.criticality is Criticality.CRITICAL for server in wave.servers):
+        return [Problem(
+            f"successThreshold {threshold:g} has no effect: every server of the wave is CRITICAL, and a "
+            "CRITICAL server that does not launch fails the wave whatever the threshold (leave criticality "
+            "out, or set OPTIONAL, on the servers the threshold should count)",
+            "no-effect", wave.wave_id, path)]
+    total = len(wave.servers)
+    if _least_launched(total, threshold) == total:
+        tolerated = max(1, total - 1)
+        return [Problem(
+            f"successThreshold {threshold:g} needs all {total} servers of the wave to launch: no server "
+            f"may fail, so the threshold and every OPTIONAL server change nothing (a threshold of at most "
+            f"{tolerated / total:.2g} allows one failure)",
+            "no-effect", wave.wave_id, path)] if total > 1 else [Problem(
+            f"successThreshold {threshold:g} has no effect on a wave of one server: it launches or the "
+            "wave fails", "no-effect", wave.wave_id, path)]
+    return []
+
+
+def _on_failure_warnings(plan: Plan, wave: Wave, index: int) -> list[Problem]:
+    """CONTINUE differs from STOP only for a wave that neither depends on the failed one nor is one it
+    depends on: STOP skips such a wave if it has not started, CONTINUE lets it run."""
+    if wave.on_failure is not OnFailure.CONTINUE:
+        return []
+    related = upstream(plan, wave.wave_id) | downstream(plan, wave.wave_id) | {wave.wave_id}
+    if any(other not in related for other in plan.wave_ids):
+        return []
+    return [Problem(
+        f"onFailure CONTINUE works like STOP here: every other wave depends on '{wave.wave_id}' or is one it "
+        "depends on, so when it fails no independent wave is left to continue (its dependents are skipped "
+        "either way)",
+        "no-effect", wave.wave_id, join_path("waves", index, "onFailure"))]
+
+
+def _approval_warnings(plan: Plan, wave: Wave, index: int) -> list[Problem]:
+    """`approval` with `required: false` is used only as the settings (approvers, timeout) of the gate
+    that defaults.requireApprovalInRecovery puts on a root wave of a RECOVERY run."""
+    approval = wave.approval
+    if approval is None or approval.required:
+        return []
+    if plan.defaults.require_approval_in_recovery and not wave.depends_on:
+        return []
+    return [Problem(
+        "approval has no effect: required is false (its approvers and timeoutSeconds apply only to the gate "
+        "defaults.requireApprovalInRecovery puts on a root wave of a RECOVERY run)",
+        "no-effect", wave.wave_id, join_path("waves", index, "approval", "required"))]

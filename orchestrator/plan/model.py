@@ -31,6 +31,8 @@ SNAPSHOT_ID_PATTERN = r"^pit-[0-9a-zA-Z]{17}$"
 INSTANCE_ID_PATTERN = r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$"
 
 SCRIPT_TIMEOUT_MIN = 30
+MAX_TARGET_INSTANCE_IDS = 1_000  # sent in SendCommand calls of at most 50 (20 calls)
+MAX_TARGET_TAGS = 5  # SendCommand Targets per call: every tag must match (one Target per tag)
 SCRIPT_TIMEOUT_MAX = 172_800
 APPROVAL_TIMEOUT_MIN = 60
 APPROVAL_TIMEOUT_MAX = 604_800
@@ -55,7 +57,9 @@ class ScriptOnFailure(StrEnum):
 
 
 class Criticality(StrEnum):
-    """A CRITICAL server that fails to launch fails the wave; an OPTIONAL one only warns."""
+    """A CRITICAL server that fails to launch fails the wave; an OPTIONAL one only warns and counts toward
+    the wave's successThreshold. A server that leaves it out is CRITICAL, or OPTIONAL when its wave sets a
+    successThreshold."""
 
     CRITICAL = "CRITICAL"
     OPTIONAL = "OPTIONAL"
@@ -140,13 +144,40 @@ class PlanDefaults(_Model):
 class ScriptTargets(_Model):
     """Where a script runs: exactly one of instanceIds, tags, or the recovered instances of a wave."""
 
-    instance_ids: list[str] | None = Field(None, min_length=1, max_length=50)
-    tags: dict[str, str] | None = Field(None, min_length=1)
+    instance_ids: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Managed instances; sent in SendCommand calls of at most 50 instances each.",
+        json_schema_extra={"maxItems": MAX_TARGET_INSTANCE_IDS},
+    )
+    tags: dict[str, str] | None = Field(
+        None,
+        min_length=1,
+        description="The managed instances that carry every one of these tags (at most 5, SendCommand's limit).",
+        json_schema_extra={"maxProperties": MAX_TARGET_TAGS},
+    )
     wave: str | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and len(value) > MAX_TARGET_TAGS:
+            msg = (
+                f"at most {MAX_TARGET_TAGS} tags, not {len(value)} (SendCommand takes {MAX_TARGET_TAGS} "
+                "targets, one per tag, and an instance must carry every one)"
+            )
+            raise ValueError(msg)
+        return value
 
     @field_validator("instance_ids")
     @classmethod
     def _instance_ids(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(value) > MAX_TARGET_INSTANCE_IDS:
+            msg = (
+                f"at most {MAX_TARGET_INSTANCE_IDS} instance ids, not {len(value)} (they are sent 50 per "
+                "SendCommand call; target more instances by tags)"
+            )
+            raise ValueError(msg)
         for instance_id in value or []:
             if not _matches(INSTANCE_ID_PATTERN, instance_id):
                 msg = f"malformed instance id '{instance_id}' (expected 'i-' and 8 or 17 hex digits)"
@@ -206,7 +237,10 @@ class Server(_Model):
     recovery_snapshot_id: str | None = Field(
         None, alias="recoverySnapshotID", json_schema_extra={"pattern": SNAPSHOT_ID_PATTERN}
     )
-    criticality: Criticality = Criticality.CRITICAL
+    criticality: Criticality = Field(
+        Criticality.CRITICAL,
+        description="Default: CRITICAL, or OPTIONAL in a wave that sets successThreshold.",
+    )
 
     @field_validator("source_server_id")
     @classmethod
@@ -234,7 +268,7 @@ class Approval(_Model):
 
 
 def _server_shorthand(value: Any) -> Any:
-    """`- s-...` is short for `- {sourceServerID: s-..., criticality: CRITICAL}`."""
+    """`- s-...` is short for `- {sourceServerID: s-...}` (no criticality stated: see `Server.criticality`)."""
     if isinstance(value, list):
         return [{"sourceServerID": item} if isinstance(item, str) else item for item in value]
     return value
@@ -260,13 +294,26 @@ class Wave(_Model):
     servers: Annotated[
         list[Server],
         BeforeValidator(_server_shorthand, json_schema_input_type=list[str | Server]),
-    ] = Field(default_factory=list, description="Source servers; a bare 's-...' string is a CRITICAL server.")
+    ] = Field(
+        default_factory=list,
+        description=(
+            "Source servers; a bare 's-...' string is a server without a criticality: CRITICAL, or OPTIONAL "
+            "when the wave sets successThreshold."
+        ),
+    )
     depends_on: list[str] = Field(default_factory=list, description="Waves that must complete first.")
     pre_launch: list[Script] = Field(default_factory=list)
     post_launch: list[Script] = Field(default_factory=list)
     on_failure: OnFailure = Field(OnFailure.STOP, description="Default: the plan's defaults.onFailure.")
     success_threshold: float | None = Field(
-        None, gt=0, le=1, description="Share of servers that must launch (default: every CRITICAL server)."
+        None,
+        gt=0,
+        le=1,
+        description=(
+            "Share of the wave's servers that must launch. Its servers without an explicit criticality are "
+            "then OPTIONAL (they count toward the threshold); an explicitly CRITICAL server still fails the "
+            "wave at once. Default: no threshold, every server without a criticality is CRITICAL."
+        ),
     )
     approval: Approval | None = None
     health_check: Script | None = Field(None, description="A script run after launch as a gate.")
@@ -288,6 +335,20 @@ class Wave(_Model):
             if key in out:
                 out[key] = _fill_script_targets(out[key], wave_id)
         return out
+
+    @model_validator(mode="after")
+    def _effective_criticality(self) -> Wave:
+        """With a successThreshold, a server that does not state its criticality is OPTIONAL: it counts
+        toward the threshold instead of failing the wave alone. The loaded plan (and so the frozen plan,
+        the ledger and the report) carries the effective value."""
+        if self.success_threshold is not None:
+            self.servers = [
+                server
+                if "criticality" in server.model_fields_set
+                else server.model_copy(update={"criticality": Criticality.OPTIONAL})
+                for server in self.servers
+            ]
+        return self
 
     @field_validator("wave_id")
     @classmethod

@@ -166,3 +166,20 @@ def test_report_of_an_unknown_execution_or_table_exits_2(local_cloud) -> None:
     no_table = runner.invoke(app, ["report", "exec-nope", "--table", "no-such-table", "--region", "us-east-1"])
     assert no_table.exit_code == 2
     assert "ResourceNotFoundException" in no_table.output
+
+
+def test_report_to_a_path_that_cannot_be_written_exits_2_in_one_line(local_cloud, tmp_path: Path) -> None:
+    # GIVEN a run recorded in the ledger
+    from localcloud.cloud import TABLE_NAME
+    from localcloud.runner import run_plan
+    from orchestrator.plan import parse_plan
+
+    cloud = local_cloud()
+    result = run_plan(cloud, parse_plan(yaml.safe_load((EXAMPLES / "diamond.yaml").read_text())), timeout=60)
+    # WHEN its report is written into a directory that does not exist
+    out = tmp_path / "missing" / "report.json"
+    cli = runner.invoke(app, ["report", result.execution_id, "--table", TABLE_NAME, "--region", "us-east-1",
+                              "-o", str(out)])
+    # THEN one line says so, exit 2
+    assert cli.exit_code == 2, cli.output
+    assert cli.output.strip() == f"{out}: cannot write the report: No such file or directory"

@@ -315,11 +315,33 @@ def test_failing_health_check_fails_the_wave_and_holds_its_dependents_back(local
     assert_choreography_invariants(cloud, result.execution_id)
 
 
-def test_pre_launch_script_on_its_own_wave_is_skipped_with_a_warning(local_cloud):
-    # GIVEN a pre-launch script without targets (so: this wave, whose instances do not exist yet)
+def test_pre_launch_script_on_its_own_wave_fails_the_wave_before_launch_when_required(local_cloud):
+    # GIVEN a pre-launch script without targets (so: this wave, whose instances do not exist yet), onFailure
+    # FAIL by default
     cloud = local_cloud()
     plan = {"planId": "own", "waves": [wave("db", [sid("k", 1)], preLaunch=[
         {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo"]}}])]}
+
+    # WHEN it runs
+    result = _run(cloud, plan)
+
+    # THEN the step that cannot run fails the wave before anything launches, saying which step and why
+    assert result.status == "FAILED"
+    script = _scripts(result, "db")[0]
+    assert (script["phase"], script["status"]) == ("PRE_LAUNCH", "Failed")
+    reason = _waves(result)["db"]["reason"]
+    assert reason == ("pre-launch script #1 AWS-RunShellScript Failed: could not run: its targets default to "
+                      "this wave, whose recovery instances do not exist before the launch")
+    assert cloud.ssm.stats.commands_sent == 0
+    assert cloud.drs.stats.calls.get("StartRecovery", 0) == 0
+    assert_choreography_invariants(cloud, result.execution_id)
+
+
+def test_pre_launch_script_on_its_own_wave_with_warn_is_skipped_with_a_warning(local_cloud):
+    # GIVEN the same script, onFailure WARN
+    cloud = local_cloud()
+    plan = {"planId": "own", "waves": [wave("db", [sid("k", 1)], preLaunch=[
+        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo"]}, "onFailure": "WARN"}])]}
 
     # WHEN it runs
     result = _run(cloud, plan)
@@ -329,6 +351,8 @@ def test_pre_launch_script_on_its_own_wave_is_skipped_with_a_warning(local_cloud
     script = _scripts(result, "db")[0]
     assert (script["phase"], script["status"]) == ("PRE_LAUNCH", "Skipped")
     assert "do not exist before the launch" in script["reason"]
-    assert any("skipped" in w for w in _waves(result)["db"]["warnings"])
+    assert _waves(result)["db"]["warnings"] == [
+        "db: pre-launch script #1 AWS-RunShellScript skipped: its targets default to this wave, whose recovery "
+        "instances do not exist before the launch"]
     assert cloud.ssm.stats.commands_sent == 0
     assert_choreography_invariants(cloud, result.execution_id)

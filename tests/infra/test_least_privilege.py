@@ -29,6 +29,7 @@ STAR_ALLOWED = frozenset(
         "drs:CreateRecoveryInstanceForDrs",
         "ssm:GetCommandInvocation",
         "ssm:ListCommandInvocations",
+        "ssm:ListCommands",
         "ssm:DescribeInstanceInformation",
         "ssm:CancelCommand",
         "ec2:DescribeAccountAttributes",

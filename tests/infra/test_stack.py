@@ -282,3 +282,20 @@ def test_dashboard_shows_the_orchestrator_metrics(synth: Synth) -> None:
     ):
         assert metric in body, metric
     assert METRICS_NAMESPACE in body
+
+
+def test_the_handlers_retry_budget_is_what_lambda_delivers(synth: Synth) -> None:
+    # GIVEN the deliveries after which a failing handler gives up on an event (orchestrator.config)
+    from localcloud.cloud import MAX_RECEIVE
+    from orchestrator.config import Settings
+
+    budget = Settings().handler_attempts
+
+    # THEN every asynchronously invoked function gets exactly that many deliveries (first try + retries), so
+    # the last one fails the wave instead of the event vanishing into the failed-invocations queue; the local
+    # dispatcher delivers at least as often
+    configs = synth.of_type("AWS::Lambda::EventInvokeConfig")
+    assert configs
+    for key, config in configs.items():
+        assert config["Properties"]["MaximumRetryAttempts"] + 1 == budget, key
+    assert budget <= MAX_RECEIVE
