@@ -78,6 +78,15 @@ def script_sk(wave_id: str, wave_attempt: int, phase: str, index: int) -> str:
     return f"SCRIPT#{wave_id}#{wave_attempt:03d}#{phase}#{index:03d}"
 
 
+def invocation_prefix(script_sk_: str) -> str:
+    """The sort key prefix of a script's per-instance results: `INVOCATION#<wave>#<attempt>#<phase>#<index>#`."""
+    return f"{INVOCATION_PREFIX}{script_sk_.removeprefix('SCRIPT#')}#"
+
+
+INVOCATION_PREFIX = "INVOCATION#"
+BULK_PREFIXES = (SERVER_PREFIX, INVOCATION_PREFIX)  # item kinds an execution has thousands of (TTL in batches)
+
+
 def command_pk(command_id: str) -> str:
     return f"CMD#{command_id}"
 
@@ -257,7 +266,8 @@ class Ledger:
         """`wave` (an item of `list_waves`) with what lives in items of their own: `servers` (as
         `wave_servers`), each job's `servers` (the source server ids of its launch claim) and, in each of
         `previousAttempts`, `servers`: how each server had ended that attempt (`sourceServerId`,
-        `launchStatus`, and `recoveryInstanceId`, `jobId`, `reason` when known). Two Queries."""
+        `launchStatus`, and `recoveryInstanceId`, `jobId`, `reason` when known), and in each script summary
+        its `instances` (the per-instance results). Two Queries, three when the wave ran scripts."""
         wave_id = str(wave["waveId"])
         items = self._query(execution_id, f"{SERVER_PREFIX}{wave_id}#")
         claims = {c.get("launchKey"): list(c.get("servers", [])) for c in self.list_launches(execution_id, wave_id)}
@@ -270,6 +280,13 @@ class Ledger:
         if "previousAttempts" in wave:
             detail["previousAttempts"] = [{**record, "servers": _servers_at(items, int(record.get("attempt", 1)))}
                                           for record in wave["previousAttempts"]]
+        if any("instanceCount" in summary for summary in wave.get("scripts") or []):
+            results = self._invocations(execution_id, f"{INVOCATION_PREFIX}{wave_id}#")
+            detail["scripts"] = [
+                {**summary, "instances": results.get(invocation_prefix(script_sk(
+                    wave_id, int(summary.get("waveAttempt", 1)), str(summary["phase"]), int(summary["index"]))), [])}
+                if "instanceCount" in summary else summary
+                for summary in wave["scripts"]]
         return detail
 
     def _batch_put(self, items: list[dict[str, Any]]) -> None:
@@ -393,26 +410,28 @@ class Ledger:
         return outcome
 
     def _expire_items(self, execution_id: str, expires: int) -> None:
-        """A finished execution's plan, wave, server and launch items expire with it (TTL)."""
+        """A finished execution's plan, wave, script, launch, server and script result items expire with it
+        (TTL)."""
         keys = [{"pk": exec_pk(execution_id), "sk": PLAN_SK}]
-        keys += [{"pk": exec_pk(execution_id), "sk": item["sk"]} for item in self._query(execution_id, "WAVE#")]
-        keys += [{"pk": exec_pk(execution_id), "sk": item["sk"]} for item in self._query(execution_id, "LAUNCH#")]
+        for prefix in ("WAVE#", "SCRIPT#", "LAUNCH#"):
+            keys += [{"pk": exec_pk(execution_id), "sk": item["sk"]} for item in self._query(execution_id, prefix)]
         for key in keys:
             self._table.update_item(Key=key, UpdateExpression="SET expiresAt = :e",
                                     ExpressionAttributeValues={":e": expires})
-        self._set_servers_expiry(execution_id, expires)
+        self._set_bulk_expiry(execution_id, expires)
 
-    def _set_servers_expiry(self, execution_id: str, expires: int | None) -> None:
-        """Every server item of the execution with `expiresAt` = `expires` (None: without). The items are
-        read and put back whole, 25 per call (one UpdateItem each would be thousands of calls for a large
-        plan): this runs only while no job of the execution can record a result (the execution has just
-        ended, or is reopened by an operator before the retried wave is released)."""
+    def _set_bulk_expiry(self, execution_id: str, expires: int | None) -> None:
+        """Every server and script result item of the execution with `expiresAt` = `expires` (None: without).
+        The items are read and put back whole, 25 per call (one UpdateItem each would be thousands of calls
+        for a large plan): this runs only while nothing of the execution writes them (it has just ended, or
+        is reopened by an operator before the retried wave is released)."""
         items = []
-        for item in self._query(execution_id, SERVER_PREFIX):
-            if item.get("expiresAt") == expires:
-                continue
-            item.pop("expiresAt", None)
-            items.append(item if expires is None else {**item, "expiresAt": expires})
+        for prefix in BULK_PREFIXES:
+            for item in self._query(execution_id, prefix):
+                if item.get("expiresAt") == expires:
+                    continue
+                item.pop("expiresAt", None)
+                items.append(item if expires is None else {**item, "expiresAt": expires})
         self._batch_put(items)
 
     def record_execution_failure(self, execution_id: str, wave_id: str) -> None:
@@ -787,21 +806,21 @@ class Ledger:
         kwargs: dict[str, Any] = {"KeyConditionExpression": "pk = :pk",
                                   "ExpressionAttributeValues": {":pk": exec_pk(execution_id)},
                                   "ProjectionExpression": "pk, sk, expiresAt", "ConsistentRead": True}
-        servers_expire = False
+        bulk_expires = False
         while True:
             page = self._table.query(**kwargs)
             for item in page.get("Items", []):
                 if "expiresAt" not in item:
                     continue
-                if str(item["sk"]).startswith(SERVER_PREFIX):
-                    servers_expire = True
+                if str(item["sk"]).startswith(BULK_PREFIXES):
+                    bulk_expires = True
                     continue
                 self._table.update_item(Key={"pk": item["pk"], "sk": item["sk"]}, UpdateExpression="REMOVE expiresAt")
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        if servers_expire:
-            self._set_servers_expiry(execution_id, None)
+        if bulk_expires:
+            self._set_bulk_expiry(execution_id, None)
         return Outcome.WON
 
     def forget_execution_failure(self, execution_id: str, wave_id: str) -> None:
@@ -870,8 +889,25 @@ class Ledger:
         return _plain(item) if item else None
 
     def list_scripts(self, execution_id: str, wave_id: str, wave_attempt: int | None = None) -> list[dict[str, Any]]:
-        prefix = f"SCRIPT#{wave_id}#" + (f"{wave_attempt:03d}#" if wave_attempt is not None else "")
-        return self._query(execution_id, prefix)
+        """The script items of a wave (of one wave attempt), each ended one with its `instances` (the
+        per-instance results, from their own items: a script may run on thousands of instances)."""
+        suffix = f"{wave_id}#" + (f"{wave_attempt:03d}#" if wave_attempt is not None else "")
+        scripts = self._query(execution_id, f"SCRIPT#{suffix}")
+        if any(item.get("instanceCount") for item in scripts):
+            results = self._invocations(execution_id, f"{INVOCATION_PREFIX}{suffix}")
+            for item in scripts:
+                if "instanceCount" in item:
+                    item["instances"] = results.get(invocation_prefix(str(item["sk"])), [])
+        return scripts
+
+    def _invocations(self, execution_id: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
+        """Per-instance script results under `prefix`, by their script's `invocation_prefix`, in instance order."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for item in self._query(execution_id, prefix):
+            sk = str(item["sk"])
+            found.setdefault(sk[: sk.rindex("#") + 1], []).append(
+                {name: value for name, value in item.items() if name not in _INVOCATION_KEYS})
+        return found
 
     def claim_script(self, execution_id: str, sk: str, *, key: str,
                      record: Mapping[str, Any]) -> tuple[Outcome, dict[str, Any] | None]:
@@ -1048,8 +1084,22 @@ class Ledger:
                       status: str, sets: Mapping[str, Any], summary: Mapping[str, Any],
                       warnings: list[str], key: str) -> Outcome:
         """End a script and append its summary (and warnings) to the wave, in one transaction, once.
-        REPLAY when the same event (`key`) ended it already."""
+        REPLAY when the same event (`key`) ended it already.
+
+        The per-instance results (`instances` of `sets`, one a dict with `instanceId`) go to items of their
+        own first, while the script is still in `from_` at `try_number` (a crash after them is redone by
+        the redelivery); the script item and the wave's summary keep `instanceCount` instead (`list_scripts`
+        and `wave_detail` give them back), so neither grows with the number of instances."""
         froms = list(from_)
+        instances = list(sets.get("instances") or [])
+        sets = {**{k: v for k, v in sets.items() if k != "instances"}, "instanceCount": len(instances)}
+        summary = {**{k: v for k, v in summary.items() if k != "instances"}, "instanceCount": len(instances)}
+        if instances:
+            current = self.get_script(execution_id, sk) or {}
+            if current.get("status") in froms and int(current.get("tryNumber", 0)) == try_number:
+                prefix = invocation_prefix(sk)
+                self._batch_put([{"pk": exec_pk(execution_id), "sk": f"{prefix}{instance['instanceId']}",
+                                  "kind": "INVOCATION", "tryNumber": try_number, **instance} for instance in instances])
         update = _Update(sets={"status": status, "endedAt": self.now(), "doneKey": key, **_dynamo(sets)})
         status_name, try_name = update.name("status"), update.name("tryNumber")
         condition = (f"{status_name} IN ({', '.join(update.value(s) for s in froms)}) AND "
@@ -1289,6 +1339,7 @@ def _backoff(tries: int) -> float:
 
 
 _SERVER_KEYS = frozenset({"pk", "sk", "kind", "waveId", "sourceServerId", "expiresAt", "history"})
+_INVOCATION_KEYS = frozenset({"pk", "sk", "kind", "tryNumber", "expiresAt"})
 
 
 def _server_view(item: Mapping[str, Any]) -> dict[str, Any]:
