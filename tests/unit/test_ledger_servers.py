@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY
 from localcloud import moto_speedups
-from orchestrator.ledger import BATCH_TRIES, Ledger, LedgerError, Outcome, exec_pk
+from orchestrator.ledger import BATCH_TRIES, Ledger, LedgerError, Outcome, exec_pk, script_sk
 
 EXECUTION = "exec-1"
 NOW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -206,8 +206,10 @@ def test_the_detail_of_a_retried_wave_tells_how_each_server_ended_each_attempt(l
 
 def test_server_items_expire_with_the_execution_and_stop_expiring_when_it_is_reopened(ledger: Ledger,
                                                                                        table: Any) -> None:
-    # GIVEN an execution of 60 servers (more than one batch) that ends
+    # GIVEN an execution of 60 servers (more than one batch) and a script that ran on two instances, that ends
     _create(ledger, {sid(n): "CRITICAL" for n in range(60)})
+    _finish(ledger, _running_script(ledger), [{"instanceId": f"i-{n:017x}", "status": "Success"} for n in (1, 2)],
+            key="end")
     ledger.set_execution_status(EXECUTION, from_=["RUNNING"], to="FAILED", key="close")
 
     # WHEN it is read, reopened by an operator, and read again
@@ -220,9 +222,10 @@ def test_server_items_expire_with_the_execution_and_stop_expiring_when_it_is_reo
     ledger.reopen_execution(EXECUTION, from_=["FAILED"], key="retry")
     reopened = expiring()
 
-    # THEN every item of it expired a day after the end, servers included; reopened, none expires
+    # THEN every item of it expired a day after the end, servers and script results included; reopened,
+    # none expires
     expires = int(NOW.timestamp()) + 86_400
-    assert len(ended) == 62  # plan, wave and 60 servers
+    assert len(ended) == 65  # plan, wave, 60 servers, the script and its two instance results
     assert set(ended.values()) == {expires}
     assert set(reopened.values()) == {None}
     assert ledger.wave_servers(EXECUTION, "w")[sid(59)] == {"criticality": "CRITICAL",
@@ -286,3 +289,47 @@ def test_a_batch_still_unprocessed_after_its_tries_raises(ledger: Ledger, sleeps
                                servers=_launched([sid(1), sid(2)]), key="done")
     assert sleeps == [0.05 * 2**n for n in range(BATCH_TRIES - 1)]
     assert (ledger.get_wave(EXECUTION, "w") or {})["jobs"]["drsjob-00000000000000001"]["status"] == "STARTED"
+
+
+def _running_script(ledger: Ledger) -> str:
+    """A post-launch script of wave `w`, sent and running (try 1). Returns its sort key."""
+    sk = script_sk("w", 1, "POST_LAUNCH", 0)
+    outcome, _ = ledger.claim_script(EXECUTION, sk, key="send", record={
+        "executionId": EXECUTION, "waveId": "w", "waveAttempt": 1, "phase": "POST_LAUNCH", "index": 0,
+        "documentName": "AWS-RunShellScript", "onFailure": "FAIL"})
+    assert outcome is Outcome.WON
+    assert ledger.record_sent(EXECUTION, sk, try_number=1, key="send", command_ids=["c-1"], expected=3, sets={},
+                              index={"waveId": "w"})
+    return sk
+
+
+def _finish(ledger: Ledger, sk: str, instances: list[dict[str, Any]], *, key: str) -> Outcome:
+    summary = {"phase": "POST_LAUNCH", "index": 0, "documentName": "AWS-RunShellScript", "status": "Success",
+               "waveAttempt": 1, "instances": instances[:1]}
+    return ledger.finish_script(EXECUTION, "w", sk, try_number=1, from_=["RUNNING"], status="Success",
+                                sets={"instances": instances, "warnings": []}, summary=summary, warnings=[],
+                                key=key)
+
+
+def test_a_script_keeps_each_instance_result_in_its_own_item(ledger: Ledger) -> None:
+    # GIVEN a running script on three instances
+    _create(ledger, {sid(1): "CRITICAL"})
+    sk = _running_script(ledger)
+    instances = [{"instanceId": f"i-{n:017x}", "status": "Success", "output": f"up {n}", "durationSeconds": 1.5}
+                 for n in (3, 1, 2)]
+
+    # WHEN it ends, and another event then claims it ended otherwise
+    first = _finish(ledger, sk, instances, key="end")
+    other = _finish(ledger, sk, [{**i, "status": "Failed"} for i in instances], key="other")
+
+    # THEN neither the script item nor the wave's summary holds the instances, only their count; the
+    # script and the wave's detail give every result back, in instance order, as the first event said
+    assert (first, other) == (Outcome.WON, Outcome.REJECTED)
+    script = ledger.get_script(EXECUTION, sk) or {}
+    wave = ledger.get_wave(EXECUTION, "w") or {}
+    assert ("instances" in script, script["instanceCount"]) == (False, 3)
+    assert [("instances" in s, s["instanceCount"]) for s in wave["scripts"]] == [(False, 3)]
+    expected = sorted(instances, key=lambda i: i["instanceId"])
+    [listed] = ledger.list_scripts(EXECUTION, "w", 1)
+    assert listed["instances"] == expected
+    assert ledger.wave_detail(EXECUTION, wave)["scripts"][0]["instances"] == expected
