@@ -6,23 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.envelope import parse_event
 from events.models import PlanCancelled, TerminationTick, WaveFailed
-from handlers._lambda import Route
+from handlers._lambda import Route, parse_known
 from orchestrator import cleanup
 from orchestrator.runtime import Runtime
 
 
 def _wave_failed(rt: Runtime, event: dict[str, Any]) -> None:
-    cleanup.on_wave_failed(rt, parse_event(event, WaveFailed))
+    cleanup.on_wave_failed(rt, parse_known(rt, event, WaveFailed))
 
 
 def _termination_tick(rt: Runtime, event: dict[str, Any]) -> None:
-    cleanup.on_tick(rt, parse_event(event, TerminationTick))
+    cleanup.on_tick(rt, parse_known(rt, event, TerminationTick))
 
 
 def _plan_cancelled(rt: Runtime, event: dict[str, Any]) -> None:
-    cleanup.on_plan_cancelled(rt, parse_event(event, PlanCancelled))
+    cleanup.on_plan_cancelled(rt, parse_known(rt, event, PlanCancelled))
 
 
 CLEANUP_ROUTES: dict[str, Route] = {WaveFailed.DETAIL_TYPE: _wave_failed,

@@ -1,9 +1,11 @@
-"""What every handler shares: Powertools decorators and dispatch by detail-type.
+"""What every handler shares: Powertools decorators, dispatch by detail-type, and parsing an event into
+its contract while checking that it names what exists (`parse_known`).
 
-A malformed event is logged, counted and dropped (returned, not raised): retrying it could never make
-it valid, so it must not crash-loop or reach anything with side effects. Any other failure is logged and
-counted; it is raised for the platform to retry until the retry budget is spent, and then the wave the
-event names fails with the error as its reason (`orchestrator.handler_failures`).
+A malformed event, or one naming an execution, plan, wave or server that does not exist, is logged,
+counted (`InvalidEvents`) and dropped (returned, not raised): retrying it could never make it valid, so it
+must not crash-loop into the dead-letter queue or reach anything with side effects. Any other failure is
+logged and counted; it is raised for the platform to retry until the retry budget is spent, and then the
+wave the event names fails with the error as its reason (`orchestrator.handler_failures`).
 """
 
 from __future__ import annotations
@@ -11,14 +13,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import ContextVar
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
-from events.envelope import InvalidEvent, detail_type_of
+from events.envelope import InvalidEvent, detail_type_of, parse_event
+from events.models import Contract
+from orchestrator.execution import check_references
 from orchestrator.handler_failures import give_up
 from orchestrator.observability import logger, metrics, tracer
 from orchestrator.runtime import Runtime, get_runtime
 
 Route = Callable[[Runtime, dict[str, Any]], Any]
+T = TypeVar("T", bound=Contract)
+
+
+def parse_known(rt: Runtime, event: dict[str, Any], model: type[T]) -> T:
+    """`parse_event`, then `InvalidEvent` unless the execution, plan, wave and servers it names exist."""
+    detail = parse_event(event, model)
+    check_references(rt, detail)
+    return detail
+
+
 _FUNCTION: ContextVar[str] = ContextVar("function", default="unknown")
 
 

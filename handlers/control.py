@@ -1,5 +1,7 @@
 """Operator commands on the bus: approve, deny, cancel, pause, resume, retry, skip (and the approval
-deadline tick). Each is validated against the ledger; one that does not fit is answered with ControlRejected."""
+deadline tick). Each is validated against the ledger; one that does not fit is answered with ControlRejected.
+The approval deadline tick is the scheduler's, not an operator's: one naming an execution or a wave that
+does not exist is an invalid event (dropped, counted InvalidEvents), like every internal event."""
 
 from __future__ import annotations
 
@@ -19,16 +21,17 @@ from events.models import (
     SkipWave,
 )
 from handlers._cleanup import CLEANUP_ROUTES
-from handlers._lambda import Route, dispatch, lambda_handler
+from handlers._lambda import Route, dispatch, lambda_handler, parse_known
 from orchestrator import control
 from orchestrator.runtime import Runtime
 
 C = TypeVar("C", bound=ControlEvent)
 
 
-def _route(model: type[C], command: Callable[[Runtime, C, str], None]) -> Route:
+def _route(model: type[C], command: Callable[[Runtime, C, str], None], *, internal: bool = False) -> Route:
     def route(rt: Runtime, event: dict[str, Any]) -> None:
-        control.decide(rt, parse_event(event, model), str(event["id"]), command)
+        detail = parse_known(rt, event, model) if internal else parse_event(event, model)
+        control.decide(rt, detail, str(event["id"]), command)
 
     return route
 
@@ -36,7 +39,7 @@ def _route(model: type[C], command: Callable[[Runtime, C, str], None]) -> Route:
 ROUTES: dict[str, Route] = {
     ApprovalGranted.DETAIL_TYPE: _route(ApprovalGranted, control.grant_approval),
     ApprovalDenied.DETAIL_TYPE: _route(ApprovalDenied, control.deny_approval),
-    ApprovalTimeout.DETAIL_TYPE: _route(ApprovalTimeout, control.approval_timeout),
+    ApprovalTimeout.DETAIL_TYPE: _route(ApprovalTimeout, control.approval_timeout, internal=True),
     CancelPlan.DETAIL_TYPE: _route(CancelPlan, control.cancel_plan),
     PausePlan.DETAIL_TYPE: _route(PausePlan, control.pause_plan),
     ResumePlan.DETAIL_TYPE: _route(ResumePlan, control.resume_plan),

@@ -13,7 +13,7 @@ from typing import Any
 
 from events.envelope import InvalidEvent, parse_event
 from events.models import CapacityTick, PreLaunchDone
-from handlers._lambda import dispatch, function_name, lambda_handler
+from handlers._lambda import dispatch, function_name, lambda_handler, parse_known
 from orchestrator.handler_failures import give_up
 from orchestrator.launcher import chunk_failed, drain, prepare, start_job
 from orchestrator.observability import logger, metrics
@@ -34,7 +34,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if action == "prepare":
         envelope = event.get("event")
         try:
-            detail = parse_event(envelope, PreLaunchDone)  # type: ignore[arg-type]
+            detail = parse_known(rt, envelope, PreLaunchDone)  # type: ignore[arg-type]
         except InvalidEvent as exc:  # dropped, like every handler drops a malformed event
             logger.error("invalid event dropped", error=str(exc))
             metrics.add_metric(name="InvalidEvents", unit="Count", value=1)

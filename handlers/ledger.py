@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.envelope import parse_event
 from events.models import PostLaunchDone, WaveFailed
-from handlers._lambda import dispatch, lambda_handler
+from handlers._lambda import dispatch, lambda_handler, parse_known
 from orchestrator.progress import on_post_launch_done, on_wave_failed
 from orchestrator.runtime import Runtime
 
 
 def _post_launch_done(rt: Runtime, event: dict[str, Any]) -> None:
-    on_post_launch_done(rt, parse_event(event, PostLaunchDone), str(event["id"]))
+    on_post_launch_done(rt, parse_known(rt, event, PostLaunchDone), str(event["id"]))
 
 
 def _wave_failed(rt: Runtime, event: dict[str, Any]) -> None:
-    on_wave_failed(rt, parse_event(event, WaveFailed), str(event["id"]))
+    on_wave_failed(rt, parse_known(rt, event, WaveFailed), str(event["id"]))
 
 
 @lambda_handler

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.envelope import parse_event
 from events.models import SSM_COMMAND_STATUS, DRSJobCompleted, PostLaunchTick
-from handlers._lambda import dispatch, lambda_handler
+from handlers._lambda import dispatch, lambda_handler, parse_known
 from orchestrator.phases import on_job_completed
 from orchestrator.runtime import Runtime
 from orchestrator.scripts import on_command_status, on_tick
 
 
 def _job_completed(rt: Runtime, event: dict[str, Any]) -> None:
-    on_job_completed(rt, parse_event(event, DRSJobCompleted), str(event["id"]))
+    on_job_completed(rt, parse_known(rt, event, DRSJobCompleted), str(event["id"]))
 
 
 def _tick(rt: Runtime, event: dict[str, Any]) -> None:
-    on_tick(rt, parse_event(event, PostLaunchTick), str(event["id"]))
+    on_tick(rt, parse_known(rt, event, PostLaunchTick), str(event["id"]))
 
 
 def _command_status(rt: Runtime, event: dict[str, Any]) -> None:

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.envelope import parse_event
 from events.models import PreLaunchTick, WaveReady
-from handlers._lambda import dispatch, lambda_handler
+from handlers._lambda import dispatch, lambda_handler, parse_known
 from orchestrator.phases import on_wave_ready
 from orchestrator.runtime import Runtime
 from orchestrator.scripts import on_tick
 
 
 def _ready(rt: Runtime, event: dict[str, Any]) -> None:
-    on_wave_ready(rt, parse_event(event, WaveReady), str(event["id"]))
+    on_wave_ready(rt, parse_known(rt, event, WaveReady), str(event["id"]))
 
 
 def _tick(rt: Runtime, event: dict[str, Any]) -> None:
-    on_tick(rt, parse_event(event, PreLaunchTick), str(event["id"]))
+    on_tick(rt, parse_known(rt, event, PreLaunchTick), str(event["id"]))
 
 
 @lambda_handler

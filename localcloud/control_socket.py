@@ -228,9 +228,10 @@ def run_session(cloud: LocalCloud, execution_id: str, server: ControlServer, *, 
     import time
 
     session = Session(cloud, execution_id)
+    served = [0]
 
     def progress() -> None:
-        server.serve_pending(session.handle)
+        served[0] += server.serve_pending(session.handle)
         if on_progress is not None:
             on_progress()
 
@@ -244,6 +245,7 @@ def run_session(cloud: LocalCloud, execution_id: str, server: ControlServer, *, 
     result = run()
     until = time.monotonic() + linger
     while result.problem is None and time.monotonic() < until:
+        before = served[0]
         try:
             progress()
             reopened = not cloud.execution_finished(execution_id)
@@ -253,7 +255,7 @@ def run_session(cloud: LocalCloud, execution_id: str, server: ControlServer, *, 
             return result
         except Exception as exc:
             return stopped(cloud, execution_id, exc, timeout=timeout)
-        if reopened:
-            result = run()
+        if reopened or served[0] > before:  # a command may have reopened and ended the plan at once (a
+            result = run()                   # retry DRS refused): the result is what the ledger holds now
             until = time.monotonic() + linger
     return result

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError
 
 from localcloud.drs_sim_config import DrsProfile, DrsSimConfig
 from localcloud.profile_keys import ProfileSection
 from localcloud.ssm_sim_config import SsmProfile, SsmSimConfig
+from orchestrator.plan.limits import MAX_PLAN_BYTES, size_message
+from orchestrator.plan.source import LimitError, SourceError, load_yaml
 
 
 class ProfileError(ValueError):
@@ -57,15 +58,31 @@ class SimProfile(ProfileSection):
         return self.ssm.to_config(default_seed=self.seed)
 
 
+def _read_profile(path: str | Path) -> Any:
+    """The profile's YAML, under the plan loader's input limits (size, depth, aliases, numbers, control
+    characters): a malformed or hostile file is a ProfileError naming the file and line, never a traceback."""
+    try:
+        with Path(path).open("rb") as file:
+            raw = file.read(MAX_PLAN_BYTES + 1)
+        if len(raw) > MAX_PLAN_BYTES:
+            raise ProfileError(f"{path}: {size_message(None)}")
+        return load_yaml(raw.decode("utf-8"))
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read simulation profile: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path}: not a text file (expected YAML in UTF-8)") from exc
+    except LimitError as exc:
+        where = f"{path}:{exc.line}" if exc.line is not None else str(path)
+        raise ProfileError(f"{where}: {exc.message}") from exc
+    except SourceError as exc:
+        where = f"{path}:{exc.line}" if exc.line is not None else str(path)
+        raise ProfileError(f"{where}: not valid YAML: {exc.message}") from exc
+
+
 def load_profile(path: str | Path | None, **overrides: Any) -> SimProfile:
     data: dict[str, Any] = {}
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except OSError as exc:
-            raise ProfileError(f"{path}: cannot read simulation profile: {exc.strerror or exc}") from exc
-        except yaml.YAMLError as exc:
-            raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
+        loaded = _read_profile(path)
         if loaded is not None and not isinstance(loaded, dict):
             raise ProfileError(f"{path}: a simulation profile is a mapping of sections")
         data = loaded or {}

@@ -9,8 +9,10 @@ so admitting and releasing the same launch twice counts it once.
 A launch that does not fit is parked (`pk=CAPACITY, sk=QUEUE#<launch key>`, with `queued` counted on the
 capacity item) and a scheduled CapacityTick starts it later: nothing sleeps and no Express execution
 waits for capacity. While launches are parked, a fresh launch queues behind them (first come, first
-served). The job watcher releases a job's capacity when it sees the job end; the tick also reconciles the
-record with DescribeJobs when the queue is blocked (a job whose end nobody recorded, a terminate job).
+served). The job watcher releases a launch job's capacity when it sees the job end. Terminate jobs have no
+watcher: every refused admission (a launch, a parked launch on a CapacityTick, a termination) first
+reconciles the record with DescribeJobs, at most once per RECONCILE_SECONDS, releasing every job that has
+ended (a terminate job, a release lost to a crash) and every admission whose job never started.
 
 The quotas come from the settings (defaults 100/20/500). On AWS they could be read from Service Quotas
 (service code `drs`: L-B827C881 servers per job, L-D88FAC3A concurrent jobs, L-05AFA8C6 servers in all
@@ -32,6 +34,8 @@ from orchestrator.runtime import Runtime
 from orchestrator.scheduler import schedule_name
 
 TICK_SECONDS = 15
+RECONCILE_SECONDS = 10  # a refused admission reconciles with DRS at most this often (DescribeJobs is throttled)
+TERMINATE_BATCH = 200  # TerminateRecoveryInstances recoveryInstanceIDs max
 STALE_UNSTARTED = timedelta(minutes=15)  # an admission whose job never got an id (the launcher died)
 
 
@@ -47,6 +51,11 @@ class Quotas:
     concurrent_jobs: int
     servers_in_active_jobs: int
 
+    @property
+    def job_size(self) -> int:
+        """The most servers (or instances) one job may hold and still fit: a bigger job would never be admitted."""
+        return max(1, min(self.servers_per_job, self.servers_in_active_jobs, TERMINATE_BATCH))
+
 
 def quotas(rt: Runtime) -> Quotas:
     settings = rt.settings
@@ -59,14 +68,22 @@ def holder(key: str) -> str:
 
 def admit(rt: Runtime, key: str, servers: int, *, ref: str, kind: str = "LAUNCH",
           behind_queue: bool = True) -> Admission:
-    """Count a job of `servers` servers against the quotas if it fits now."""
+    """Count a job of `servers` servers against the quotas if it fits now. A refusal first reconciles the
+    record with DRS (at most once per RECONCILE_SECONDS across every caller): a job whose end nobody
+    recorded, such as a finished terminate job, no longer blocks anyone (launches and terminations alike)."""
     limits = quotas(rt)
-    result = rt.ledger.capacity_admit(
-        holder(key), {"servers": servers, "at": rt.ledger.now(), "kind": kind, "ref": ref},
-        servers=servers, max_jobs=limits.concurrent_jobs, max_servers=limits.servers_in_active_jobs,
-        behind_queue=behind_queue,
-    )
-    return Admission(result)
+
+    def attempt() -> Admission:
+        return Admission(rt.ledger.capacity_admit(
+            holder(key), {"servers": servers, "at": rt.ledger.now(), "kind": kind, "ref": ref},
+            servers=servers, max_jobs=limits.concurrent_jobs, max_servers=limits.servers_in_active_jobs,
+            behind_queue=behind_queue,
+        ))
+
+    result = attempt()
+    if result is Admission.FULL and rt.ledger.capacity_reconcile_due(seconds=RECONCILE_SECONDS) and reconcile(rt):
+        result = attempt()
+    return result
 
 
 def note_job(rt: Runtime, key: str, job_id: str) -> None:

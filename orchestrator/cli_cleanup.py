@@ -35,8 +35,8 @@ def cleanup(
         err.print("[yellow]the ledger records the termination, but its RecoveryInstancesTerminated event was not "
                   f"published: {escape(result.unannounced)}[/yellow]")
     if result.deferred:
-        err.print("[yellow]DRS quotas are in use: some instances were not terminated yet; run cleanup again "
-                  "in a minute.[/yellow]")
+        err.print(f"[yellow]{escape(result.deferred_reason or 'DRS quotas are in use')}: some instances were not "
+                  "terminated yet; run cleanup again in a minute.[/yellow]")
         raise typer.Exit(1)
     if not result.instance_ids:
         console.print(f"no running recovery instance of {escape(execution_id)}: nothing to terminate", highlight=False)

@@ -284,11 +284,15 @@ _ATTEMPT_TIMES = ("readyAt", "preLaunchAt", "launchStartedAt", "launchedAt", "po
 
 def _attempt_record(wave: dict[str, Any], servers: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """What a failed attempt did, kept on the wave when it is retried (the report's `previousAttempts`):
-    its times, reason and launched count. How each server ended stays in the server's own item (its
-    history, see `Ledger.reset_servers`): a wave of thousands of servers would not fit in the wave's."""
+    its times and reason, its DRS jobs (their servers are named on each server) and its launched count. How
+    each server ended stays in the server's own item (its history, see `Ledger.reset_servers`): a wave of
+    thousands of servers would not fit in the wave's."""
+    jobs = sorted(wave.get("jobs", {}).items(), key=lambda kv: (kv[1].get("startedAt") or "", kv[0]))
     return {
         "attempt": int(wave.get("attempt", 1)), "status": wave["status"],
         **{key: wave[key] for key in (*_ATTEMPT_TIMES, "reason", "launchSummary") if wave.get(key)},
+        "jobs": [{"jobId": job_id, **{k: job[k] for k in ("status", "startedAt", "completedAt") if job.get(k)}}
+                 for job_id, job in jobs],
         "serversLaunched": sum(1 for s in servers.values() if s.get("launchStatus") == "LAUNCHED"),
     }
 
@@ -320,10 +324,11 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
             return
         sets: dict[str, Any] = {"retryKey": event_id, "retriedBy": command.requested_by,
                                 "retriedAt": rt.ledger.now(), "readyAt": rt.ledger.now(), "launchServers": relaunch,
-                                "jobsExpected": 0, "jobsDone": 0,
+                                "jobsExpected": 0, "jobsDone": 0, "jobs": {},  # the new attempt's jobs only
                                 "previousAttempts": [*wave.get("previousAttempts", []),
                                                      _attempt_record(wave, servers)]}
-        # the servers that stay as they were are counted; the relaunched ones are NOT_STARTED again
+        # the servers that stay as they were are counted; the relaunched ones start the new attempt clean
+        # (Ledger.reset_servers, before the wave is released)
         again = set(relaunch)
         kept = [s.get("launchStatus") for sid, s in servers.items() if sid not in again]
         sets["serversLaunched"], sets["serversFailed"] = kept.count("LAUNCHED"), kept.count("FAILED")

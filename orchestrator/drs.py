@@ -175,6 +175,19 @@ class Drs:
                 reasons[str(server_id)] = f"{event}: {raw}" if raw else event
         return reasons
 
+    def find_terminate_job(self, recovery_instance_ids: list[str], since: datetime) -> dict[str, Any] | None:
+        """The TERMINATE job created since `since` for exactly these recovery instances (crash recovery:
+        TerminateRecoveryInstances takes no tags, so its job is known by its type and participating servers)."""
+        wanted = set(recovery_instance_ids)
+        for job in self._paginate("describe_jobs", "items",
+                                  filters={"fromDate": since.strftime("%Y-%m-%dT%H:%M:%SZ")}):
+            if job.get("type") != "TERMINATE":
+                continue
+            ids = {p.get("recoveryInstanceID") for p in job.get("participatingServers", [])}
+            if ids == wanted:
+                return job
+        return None
+
     def describe_source_servers(self, source_server_ids: list[str]) -> list[dict[str, Any]]:
         servers: list[dict[str, Any]] = []
         for start in range(0, len(source_server_ids), DESCRIBE_SERVERS_BATCH):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -37,7 +38,7 @@ from orchestrator.drs import (
     DrsConflict,
     DrsError,
     DrsQuotaExceeded,
-    DrsUnavailable,
+    DrsThrottled,
     backoff_delay,
 )
 from orchestrator.execution import frozen_plan
@@ -51,7 +52,9 @@ from orchestrator.scheduler import schedule_name
 CLAIM_LOOKBACK = timedelta(minutes=10)
 MAX_TRIES = 6  # StartRecovery attempts inside one Express execution before the chunk is parked
 MAX_WAIT_SECONDS = 60  # one Wait state at most (an Express execution lives 5 minutes)
+LEASE_SECONDS = 90  # one call's right to StartRecovery: longer than the launch function's timeout (60 s)
 RUNNABLE_EXECUTION = frozenset({"RUNNING", "PAUSED"})
+NOT_LAUNCHED_STOPPED = "not launched: plan stopped"
 
 
 def launch_key(execution_id: str, wave_id: str, attempt: int, index: int) -> str:
@@ -88,7 +91,7 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
     attempt = int(wave.get("attempt", 1))
     wanted = _servers_to_launch(wave, plan_wave.server_ids, attempt)
     snapshots = {s.source_server_id: s.recovery_snapshot_id for s in plan_wave.servers}
-    chunks = cut_jobs(wanted, capacity.quotas(rt).servers_per_job)
+    chunks = cut_jobs(wanted, capacity.quotas(rt).job_size)
     if execution["status"] not in RUNNABLE_EXECUTION:
         from orchestrator.progress import skip_wave_for_stop
 
@@ -141,12 +144,13 @@ def _record_started(rt: Runtime, chunk: dict[str, Any], job_id: str) -> dict[str
 
 
 def _existing_job(rt: Runtime, chunk: dict[str, Any], claim: dict[str, Any]) -> str | None:
-    """The job a previous attempt of this launch started, if any (the claim, or DescribeJobs by tag)."""
+    """The job a previous call for this launch started, if any: the claim's job id, or, when a call may
+    have created a job it could not record (a crash, a timeout, a 500), DescribeJobs by launch-key tag."""
     if claim.get("jobId"):
         return str(claim["jobId"])
-    if claim.get("status") == "PARKED" and not claim.get("mayHaveStarted"):
-        return None  # parked before any StartRecovery that could have created a job
-    since = parse_iso(claim.get("claimedAt", rt.ledger.now())) - CLAIM_LOOKBACK
+    if claim.get("status") != "STARTING" and not claim.get("mayHaveStarted"):
+        return None  # no StartRecovery was ever called for this claim
+    since = parse_iso(str(claim.get("startingAt") or claim.get("claimedAt") or rt.ledger.now())) - CLAIM_LOOKBACK
     found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk["launchKey"], since)
     if found:
         logger.warning("recovered a job started by a crashed attempt", launch_key=chunk["launchKey"],
@@ -156,93 +160,192 @@ def _existing_job(rt: Runtime, chunk: dict[str, Any], claim: dict[str, Any]) -> 
     return None
 
 
-def _park(rt: Runtime, chunk: dict[str, Any], *, may_have_started: bool, reason: str) -> dict[str, Any]:
-    rt.ledger.mark_launch(chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"], status="PARKED",
-                          sets={"mayHaveStarted": may_have_started, "parkReason": reason[:500]})
+def _end_lease(rt: Runtime, chunk: dict[str, Any], token: str, *, status: str = "CLAIMED",
+               sets: dict[str, Any] | None = None) -> None:
+    rt.ledger.end_launch_lease(chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"], token=token,
+                               status=status, sets=sets)
+
+
+def _park(rt: Runtime, chunk: dict[str, Any], token: str, *, reason: str) -> dict[str, Any]:
+    _end_lease(rt, chunk, token, status="PARKED", sets={"parkReason": reason[:500]})
     capacity.park(rt, chunk)
     return {"outcome": "PARKED", "launchKey": chunk["launchKey"], "reason": reason}
 
 
+def _busy(rt: Runtime, chunk: dict[str, Any], claim: dict[str, Any], *, from_queue: bool) -> dict[str, Any]:
+    """Another call holds the launch's lease (it is calling StartRecovery now): come back when it has
+    recorded its job, or when its lease is over (it died before DRS created one)."""
+    until = parse_iso(str(claim.get("leaseUntil") or rt.ledger.now()))
+    wait = max(1, min(MAX_WAIT_SECONDS, math.ceil((until - rt.clock.now()).total_seconds()) + 1))
+    logger.info("another call is starting this launch", launch_key=chunk["launchKey"], wait=wait)
+    if from_queue:  # it stays parked: the next CapacityTick looks again
+        return {"outcome": "BUSY", "launchKey": chunk["launchKey"]}
+    tries = int(chunk.get("tries", 0)) + 1
+    if tries >= MAX_TRIES:  # the lease outlives this execution's patience: the capacity queue takes over
+        capacity.park(rt, chunk)
+        return {"outcome": "PARKED", "launchKey": chunk["launchKey"], "reason": "another call is starting it"}
+    return {"outcome": "RETRY", "waitSeconds": wait, "chunk": {**chunk, "tries": tries}}
+
+
 def start_job(rt: Runtime, chunk: dict[str, Any], *, from_queue: bool = False) -> dict[str, Any]:
-    """Admit, claim, then StartRecovery for one chunk of a wave; idempotent by launch key.
+    """Claim, lease, admit, then StartRecovery for one chunk of a wave; idempotent by launch key.
+
+    Every path that launches (the wave launch state machine, its retries, a CapacityTick starting a
+    parked launch, a RetryWave's new attempt) comes through here: the claim in the ledger says whether a
+    StartRecovery may already have created the job (then it is found by its launch-key tag instead of
+    started again), and the lease lets one call at a time call StartRecovery for the claim.
     `from_queue`: the CapacityTick starts a parked chunk (it does not queue behind itself, and a
     transient error leaves it parked instead of asking for a Wait)."""
     execution_id, wave_id = chunk["executionId"], chunk["waveId"]
     key = chunk["launchKey"]
     server_ids = [s["sourceServerID"] for s in chunk["servers"]]
+    token = uuid.uuid4().hex
     existing = rt.ledger.claim_launch(execution_id, wave_id, chunk["attempt"], chunk["index"], launch_key=key,
-                                      server_ids=server_ids)
-    if existing is not None:
+                                      server_ids=server_ids, lease=(token, LEASE_SECONDS))
+    if existing is not None:  # claimed before: its job, if a call made one, else the lease
         job_id = _existing_job(rt, chunk, existing)
         if job_id:
             return _record_started(rt, chunk, job_id)
+        held = rt.ledger.lease_launch(execution_id, wave_id, chunk["attempt"], chunk["index"], token=token,
+                                      seconds=LEASE_SECONDS)
+        if held is not None:
+            if held.get("jobId"):  # the call that held it has recorded its job meanwhile
+                return _record_started(rt, chunk, str(held["jobId"]))
+            if held.get("status") == "FAILED":
+                return {"outcome": "FAILED", "jobId": None, "reason": str(held.get("reason", "launch failed"))}
+            return _busy(rt, chunk, held, from_queue=from_queue)
     admission = capacity.admit(rt, key, len(server_ids), ref=f"{execution_id}/{wave_id}",
                                behind_queue=not from_queue)
     if admission is Admission.FULL:
-        return _park(rt, chunk, may_have_started=False, reason="DRS quotas are in use")
+        return _park(rt, chunk, token, reason="DRS quotas are in use")
     tags = {TAG_LAUNCH_KEY: key, TAG_EXECUTION: execution_id, TAG_WAVE: wave_id, TAG_ATTEMPT: str(chunk["attempt"])}
     try:
         job = rt.drs.start_recovery(chunk["servers"], is_drill=bool(chunk["isDrill"]), tags=tags)
-    except DrsConflict:
+    except DrsConflict as exc:
         found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, key, rt.clock.now() - CLAIM_LOOKBACK)
         if found:
             return _record_started(rt, chunk, found["jobID"])
         capacity.release(rt, key)
+        holder = _our_termination_holding(rt, execution_id, server_ids)
+        if holder:  # our own terminate job (a rollback) still holds a server: it ends soon, wait for it
+            logger.info("a terminate job of this execution holds a server: the launch waits", launch_key=key,
+                        job_id=holder)
+            return _retry_later(rt, chunk, token, DrsThrottled(
+                f"{exc} (terminate job {holder} of this execution: waiting for it to end)",
+                code="ConflictException", retry_after=capacity.TICK_SECONDS), from_queue=from_queue)
+        _end_lease(rt, chunk, token)
         raise
     except DrsQuotaExceeded as exc:  # jobs outside the orchestrator use the quotas too: wait, do not fail
         capacity.release(rt, key)
         logger.warning("DRS refused the launch over its quotas: parked", launch_key=key, error=str(exc))
-        return _park(rt, chunk, may_have_started=False, reason=str(exc))
+        return _park(rt, chunk, token, reason=str(exc))
     except DrsError as exc:
         if not exc.retryable:
             capacity.release(rt, key)
+            _end_lease(rt, chunk, token)
             raise
-        return _retry_later(rt, chunk, exc, from_queue=from_queue)
+        return _retry_later(rt, chunk, token, exc, from_queue=from_queue)
     metrics.add_metric(name="DrsJobsStarted", unit="Count", value=1)
     logger.info("DRS job started", wave_id=wave_id, job_id=job["jobID"], servers=len(server_ids))
     return _record_started(rt, chunk, job["jobID"])
 
 
-def _retry_later(rt: Runtime, chunk: dict[str, Any], exc: DrsError, *, from_queue: bool) -> dict[str, Any]:
+def _our_termination_holding(rt: Runtime, execution_id: str, server_ids: list[str]) -> str | None:
+    """The id of a terminate job of this execution (a rollback, a cancel's clean-up) that is still running
+    with one of `server_ids`, if any: DRS's ConflictException then only means "wait"."""
+    job_ids = sorted({str(c["jobId"]) for c in rt.ledger.list_termination_claims(execution_id) if c.get("jobId")})
+    if not job_ids:
+        return None
+    wanted = set(server_ids)
+    for job in rt.drs.describe_jobs(job_ids):
+        if job.get("status") != "COMPLETED" and any(
+                p.get("sourceServerID") in wanted for p in job.get("participatingServers", [])):
+            return str(job["jobID"])
+    return None
+
+
+def _retry_later(rt: Runtime, chunk: dict[str, Any], token: str, exc: DrsError, *, from_queue: bool
+                 ) -> dict[str, Any]:
     """Throttled or a transient DRS failure: a Wait in the state machine, or parked when that is over."""
     tries = int(chunk.get("tries", 0)) + 1
     metrics.add_metric(name="DrsLaunchRetries", unit="Count", value=1)
-    may_have_started = isinstance(exc, DrsUnavailable)  # a 500 may hide a job DRS did create
     if from_queue or tries >= MAX_TRIES:
         capacity.release(rt, chunk["launchKey"])
-        return _park(rt, chunk, may_have_started=may_have_started, reason=str(exc))
+        return _park(rt, chunk, token, reason=str(exc))
+    _end_lease(rt, chunk, token)
     wait = min(MAX_WAIT_SECONDS, math.ceil(backoff_delay(tries, exc.retry_after)))
     logger.info("DRS launch retried", launch_key=chunk["launchKey"], error=exc.code, tries=tries, wait=wait)
     return {"outcome": "RETRY", "waitSeconds": max(1, wait), "chunk": {**chunk, "tries": tries}}
 
 
-def chunk_failed(rt: Runtime, chunk: dict[str, Any], error: dict[str, Any], *, reason: str | None = None
-                 ) -> dict[str, Any]:
-    """A chunk could not be launched (a permanent error, or retries exhausted): its servers FAILED."""
+def chunk_failed(rt: Runtime, chunk: dict[str, Any], error: dict[str, Any], *, reason: str | None = None,
+                 launch_status: str = "FAILED") -> dict[str, Any]:
+    """A chunk could not be launched (a permanent error, retries exhausted, or, with `launch_status`
+    NOT_STARTED, a plan stopped while it waited for capacity): its servers end with `launch_status` and
+    the reason, unless a call did start its job after all (then the job is followed)."""
     reason = reason or _reason(error)
-    claimed = rt.ledger.claim_launch(chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"],
-                                     launch_key=chunk["launchKey"],
-                                     server_ids=[s["sourceServerID"] for s in chunk["servers"]])
-    since = parse_iso((claimed or {}).get("claimedAt", rt.ledger.now())) - CLAIM_LOOKBACK
+    execution_id, wave_id, attempt, index = chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"]
+    server_ids = [s["sourceServerID"] for s in chunk["servers"]]
+    claimed = rt.ledger.claim_launch(execution_id, wave_id, attempt, index, launch_key=chunk["launchKey"],
+                                     server_ids=server_ids)
+    if claimed and claimed.get("jobId"):
+        return _record_started(rt, chunk, str(claimed["jobId"]))
+    since = parse_iso(str((claimed or {}).get("startingAt") or (claimed or {}).get("claimedAt")
+                          or rt.ledger.now())) - CLAIM_LOOKBACK
     found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk["launchKey"], since)
     if found:  # the job did start (the task died after StartRecovery): follow it, do not fail it
         logger.warning("chunk reported failed but its job exists", launch_key=chunk["launchKey"], reason=reason)
         return _record_started(rt, chunk, found["jobID"])
+    token = uuid.uuid4().hex
+    held = rt.ledger.lease_launch(execution_id, wave_id, attempt, index, token=token, seconds=LEASE_SECONDS)
+    if held is not None and held.get("jobId"):
+        return _record_started(rt, chunk, str(held["jobId"]))
+    if held is not None and held.get("status") == "STARTING":  # another call is starting it: it decides
+        logger.warning("chunk reported failed while another call starts it", launch_key=chunk["launchKey"])
+        return {"outcome": "BUSY", "jobId": None, "reason": reason}
     capacity.release(rt, chunk["launchKey"])
     job_id = f"not-started-{chunk['launchKey']}"
-    server_ids = [s["sourceServerID"] for s in chunk["servers"]]
-    logger.error("DRS launch failed", wave_id=chunk["waveId"], reason=reason)
-    metrics.add_metric(name="DrsLaunchFailures", unit="Count", value=1)
-    rt.ledger.complete_launch(chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"],
-                              job_id=None, status="FAILED", reason=reason)
-    rt.ledger.add_job(chunk["executionId"], chunk["waveId"], job_id=job_id, launch_key=chunk["launchKey"],
-                      server_ids=server_ids)
+    logger.error("DRS launch failed" if launch_status == "FAILED" else "DRS launch not started",
+                 wave_id=wave_id, reason=reason)
+    metrics.add_metric(name="DrsLaunchFailures" if launch_status == "FAILED" else "DrsLaunchesCancelled",
+                       unit="Count", value=1)
+    rt.ledger.complete_launch(execution_id, wave_id, attempt, index, job_id=None, status=launch_status,
+                              reason=reason)
+    rt.ledger.add_job(execution_id, wave_id, job_id=job_id, launch_key=chunk["launchKey"], server_ids=server_ids)
     rt.bus.publish(DRSJobCompleted(
-        execution_id=chunk["executionId"], plan_id=chunk["planId"], wave_id=chunk["waveId"],
-        attempt=chunk["attempt"], job_id=job_id,
-        servers=[ServerLaunch(source_server_id=sid, launch_status="FAILED", reason=reason) for sid in server_ids],
+        execution_id=execution_id, plan_id=chunk["planId"], wave_id=wave_id, attempt=attempt, job_id=job_id,
+        servers=[ServerLaunch(source_server_id=sid, launch_status=launch_status,
+                              reason=reason) for sid in server_ids],
     ))
-    return {"outcome": "FAILED", "jobId": None, "failed": len(server_ids), "reason": reason}
+    return {"outcome": launch_status, "jobId": None, "failed": len(server_ids), "reason": reason}
+
+
+def skip_if_stopped_before_launch(rt: Runtime, execution: dict[str, Any], wave: dict[str, Any], *, key: str) -> bool:
+    """LAUNCHING -> SKIPPED ('not launched: plan stopped', skipped for the wave that stopped the plan) when
+    `stopped_before_launch`; True when the wave is not to be judged."""
+    if not stopped_before_launch(execution, wave):
+        return False
+    from orchestrator.progress import close_plan_if_done, skip_wave
+
+    skip_wave(rt, execution, wave["waveId"], reason=NOT_LAUNCHED_STOPPED, because_of=None, key=key,
+              from_=["LAUNCHING"], skipped_for=execution.get("stoppedBy"))
+    logger.info("wave not launched: the plan stopped while it waited for DRS capacity", wave_id=wave["waveId"])
+    close_plan_if_done(rt, execution["executionId"], key=key)
+    return True
+
+
+def stopped_before_launch(execution: dict[str, Any], wave: dict[str, Any]) -> bool:
+    """The plan stopped (a STOP failure elsewhere, a cancel) while this wave's launches waited for DRS
+    capacity, and none of its servers reached DRS: the wave did not run, it is SKIPPED (a retry of the
+    wave that stopped the plan runs it again), not judged as if it had launched. A wave with any server
+    launched, or failed by a DRS job, is judged from its servers (those never launched: NOT_STARTED)."""
+    if execution.get("status") in RUNNABLE_EXECUTION:
+        return False
+    servers = list((wave.get("servers") or {}).values())
+    not_started = [s for s in servers if s.get("launchStatus") == "NOT_STARTED"]
+    reached_drs = [s for s in servers if s.get("launchStatus") == "LAUNCHED"
+                   or (s.get("launchStatus") == "FAILED" and s.get("jobId"))]
+    return bool(not_started) and not reached_drs
 
 
 def _reason(error: dict[str, Any]) -> str:
@@ -263,10 +366,11 @@ def _reason(error: dict[str, Any]) -> str:
 
 
 def drain(rt: Runtime) -> dict[str, int]:
-    """CapacityTick: start parked launches, oldest first, while they fit; tick again while any wait."""
+    """CapacityTick: start parked launches, oldest first, while they fit; tick again while any wait. A
+    launch whose plan has stopped meanwhile is not started: its servers end NOT_STARTED, 'not launched:
+    plan stopped' (a refused admission reconciles the capacity record with DRS first: `capacity.admit`)."""
     started = dropped = 0
     parked = rt.ledger.parked()
-    reconciled = False
     for item in parked:
         chunk = dict(item["chunk"]) if isinstance(item["chunk"], dict) else _loads(item["chunk"])
         key = chunk["launchKey"]
@@ -275,18 +379,14 @@ def drain(rt: Runtime) -> dict[str, int]:
             rt.ledger.unpark(key)
             dropped += 1
             continue
-        if verdict == "fail":
-            rt.ledger.unpark(key)
-            chunk_failed(rt, chunk, {}, reason="not launched: the plan was stopped while the launch waited "
-                                               "for DRS capacity")
-            dropped += 1
+        if verdict == "stop":
+            result = chunk_failed(rt, chunk, {}, reason=NOT_LAUNCHED_STOPPED, launch_status="NOT_STARTED")
+            if result["outcome"] != "BUSY":
+                rt.ledger.unpark(key)
+                dropped += 1
             continue
         try:
             result = start_job(rt, chunk, from_queue=True)
-            if result["outcome"] == "PARKED" and not reconciled:
-                reconciled = True
-                if capacity.reconcile(rt):
-                    result = start_job(rt, chunk, from_queue=True)
         except DrsError as exc:  # permanent: fail the chunk, as the state machine would
             rt.ledger.unpark(key)
             chunk_failed(rt, chunk, {}, reason=f"{exc.code or type(exc).__name__}: {exc}")
@@ -309,13 +409,13 @@ def _loads(text: str) -> dict[str, Any]:
 
 
 def _still_wanted(rt: Runtime, chunk: dict[str, Any]) -> str:
-    """launch, drop (the wave moved on: retried or closed) or fail (the plan is stopping)."""
+    """launch, drop (the wave moved on: retried or closed) or stop (the plan is stopping: not launched)."""
     wave = rt.ledger.get_wave(chunk["executionId"], chunk["waveId"])
     if wave is None or wave.get("status") != "LAUNCHING" or int(wave.get("attempt", 1)) != int(chunk["attempt"]):
         return "drop"
     execution = rt.ledger.get_execution(chunk["executionId"]) or {}
     if execution.get("status") not in RUNNABLE_EXECUTION:
-        return "fail"
+        return "stop"
     return "launch"
 
 
@@ -323,4 +423,5 @@ def is_retryable(exc: Exception) -> bool:
     return isinstance(exc, DrsError) and exc.retryable
 
 
-__all__ = ["chunk_failed", "close_launch", "drain", "is_retryable", "prepare", "start_job"]
+__all__ = ["chunk_failed", "close_launch", "drain", "is_retryable", "prepare", "skip_if_stopped_before_launch",
+           "start_job", "stopped_before_launch"]

@@ -660,18 +660,20 @@ class Ledger:
 
     def reset_servers(self, execution_id: str, wave_id: str, server_ids: Iterable[str], *, attempt: int) -> None:
         """Servers a RetryWave launches again in wave attempt `attempt`: NOT_STARTED, without the earlier
-        reason. How each had ended is appended to its `history` (`{attempt, launchStatus, jobId,
-        recoveryInstanceId, reason}`: the state it had at the end of attempt `attempt - 1`), from which
-        `wave_detail` tells the previous attempts. Idempotent: a server written for `attempt` already is
-        left alone. Runs before the retried wave is released, so no job of the wave writes meanwhile."""
+        attempt's job, recovery instance and reason (the report never shows them as the new attempt's). How
+        each had ended is appended to its `history` (`{attempt, launchStatus, jobId, recoveryInstanceId,
+        reason}`: the state it had at the end of attempt `attempt - 1`), from which `wave_detail` tells the
+        previous attempts. Idempotent: a server written for `attempt` already is left alone. Runs before the
+        retried wave is released, so no job of the wave writes meanwhile."""
         keys = [{"pk": exec_pk(execution_id), "sk": server_sk(wave_id, server_id)} for server_id in server_ids]
         items = []
         for item in self._batch_get(keys):
             if int(item.get("attempt", 1)) >= attempt:
                 continue
             ended = {"attempt": attempt - 1, "launchStatus": item.get("launchStatus", "NOT_STARTED"),
-                     **{name: item[name] for name in ("recoveryInstanceId", "jobId", "reason") if item.get(name)}}
-            item.pop("reason", None)
+                     **{name: item[name] for name in ATTEMPT_RESULT if item.get(name)}}
+            for name in ATTEMPT_RESULT:
+                item.pop(name, None)
             items.append({**item, "launchStatus": "NOT_STARTED", "attempt": attempt,
                           "history": [*item.get("history", []), ended]})
         self._batch_put(items)
@@ -844,14 +846,20 @@ class Ledger:
     # ---- launch claims -------------------------------------------------------------------------
 
     def claim_launch(self, execution_id: str, wave_id: str, attempt: int, chunk: int, *, launch_key: str,
-                     server_ids: list[str]) -> dict[str, Any] | None:
+                     server_ids: list[str], lease: tuple[str, int] | None = None) -> dict[str, Any] | None:
         """Claim one DRS launch before calling StartRecovery. Returns None when this call made the
-        claim, or the existing claim (which may already hold the job id) when one was there."""
-        item = {
+        claim, or the existing claim (which may already hold the job id) when one was there. `lease`
+        (token, seconds): the new claim is made already leased to this caller (see `lease_launch`), in
+        the same write."""
+        now = self._clock.now()
+        item: dict[str, Any] = {
             "pk": exec_pk(execution_id), "sk": launch_sk(wave_id, attempt, chunk), "kind": "LAUNCH",
             "launchKey": launch_key, "waveId": wave_id, "attempt": attempt, "chunk": chunk,
-            "servers": server_ids, "status": "CLAIMED", "claimedAt": self.now(),
+            "servers": server_ids, "status": "CLAIMED", "claimedAt": iso(now),
         }
+        if lease is not None:
+            item.update({"status": "STARTING", "leaseToken": lease[0], "mayHaveStarted": True, "calls": 1,
+                         "leaseUntil": iso(now + timedelta(seconds=lease[1])), "startingAt": iso(now)})
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
@@ -870,13 +878,71 @@ class Ledger:
         if reason:
             sets["reason"] = reason
         update = _Update(sets=sets)
-        expression = update.expression()
+        expression = update.expression() + " REMOVE leaseToken, leaseUntil"
         self._table.update_item(
             Key={"pk": exec_pk(execution_id), "sk": launch_sk(wave_id, attempt, chunk)},
             UpdateExpression=expression,
             ExpressionAttributeNames=update.names,
             ExpressionAttributeValues=update.values,
         )
+
+    def lease_launch(self, execution_id: str, wave_id: str, attempt: int, chunk: int, *, token: str,
+                     seconds: int) -> dict[str, Any] | None:
+        """Take the right to call StartRecovery for a claimed launch (see `_take_lease`). None when this
+        call holds it now; else the claim as it is (with its `jobId` when the launch has its job, or held
+        by another caller until its `leaseUntil`)."""
+        return self._take_lease({"pk": exec_pk(execution_id), "sk": launch_sk(wave_id, attempt, chunk)},
+                                token=token, seconds=seconds)
+
+    def end_launch_lease(self, execution_id: str, wave_id: str, attempt: int, chunk: int, *, token: str,
+                         status: str, sets: Mapping[str, Any] | None = None) -> bool:
+        """Give the lease back after a call that started no job (throttled, no capacity): `status` (CLAIMED
+        or PARKED) and `sets`, only while `token` still holds it. `mayHaveStarted` stays: whoever comes next
+        looks for a job by tag first."""
+        return self._end_lease({"pk": exec_pk(execution_id), "sk": launch_sk(wave_id, attempt, chunk)},
+                               token=token, status=status, sets=sets)
+
+    def _take_lease(self, key: Mapping[str, str], *, token: str, seconds: int) -> dict[str, Any] | None:
+        """STARTING with `token` until now + `seconds`, unless the claim has ended (STARTED, FAILED) or another
+        caller's lease is still running (a NOT_STARTED claim, cancelled by a stop before any job, may start when
+        its wave is reopened). Written before the DRS call it guards, with `mayHaveStarted` and the
+        first `startingAt`: a crash during the call leaves the claim saying that a job may exist, so the next
+        caller looks for it (DescribeJobs) before it may take the lease again. `seconds` must outlast the
+        call (the function's timeout), so two callers never call DRS for the same claim at once."""
+        now = self._clock.now()
+        values = {":starting": "STARTING", ":started": "STARTED", ":failed": "FAILED", ":token": token,
+                  ":until": iso(now + timedelta(seconds=seconds)), ":now": iso(now), ":yes": True, ":one": 1}
+        try:
+            self._table.update_item(
+                Key=dict(key),
+                UpdateExpression="SET #s = :starting, leaseToken = :token, leaseUntil = :until, mayHaveStarted = :yes, "
+                                 "startingAt = if_not_exists(startingAt, :now) ADD calls :one",
+                ConditionExpression="attribute_exists(pk) AND NOT (#s IN (:started, :failed)) "
+                                    "AND (#s <> :starting OR attribute_not_exists(leaseUntil) OR leaseUntil < :now)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+            item = self._table.get_item(Key=dict(key), ConsistentRead=True).get("Item")
+            return _plain(item) if item else {}
+        return None
+
+    def _end_lease(self, key: Mapping[str, str], *, token: str, status: str,
+                   sets: Mapping[str, Any] | None = None) -> bool:
+        update = _Update(sets={"status": status, **(sets or {})})
+        expression = update.expression() + " REMOVE leaseToken, leaseUntil"
+        values = {**update.values, ":token": token}
+        try:
+            self._table.update_item(Key=dict(key), UpdateExpression=expression,
+                                    ConditionExpression="leaseToken = :token",
+                                    ExpressionAttributeNames=update.names, ExpressionAttributeValues=values)
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
     # ---- scripts (SSM Run Command) -----------------------------------------------------------------
     #
@@ -1133,18 +1199,6 @@ class Ledger:
             return Outcome.REJECTED
         return Outcome.WON
 
-    def mark_launch(self, execution_id: str, wave_id: str, attempt: int, chunk: int, *, status: str,
-                    sets: Mapping[str, Any] | None = None) -> None:
-        """Note the state of a claimed launch that has no job yet (PARKED: waiting for DRS capacity)."""
-        update = _Update(sets={"status": status, **(sets or {})})
-        expression = update.expression()
-        self._table.update_item(
-            Key={"pk": exec_pk(execution_id), "sk": launch_sk(wave_id, attempt, chunk)},
-            UpdateExpression=expression,
-            ExpressionAttributeNames=update.names,
-            ExpressionAttributeValues=update.values,
-        )
-
     def mark_job_reported(self, execution_id: str, wave_id: str, job_id: str) -> bool:
         """Note (once) that a job's end was reported: True for the first caller only."""
         update = _Update(sets={f"jobs.{job_id}.reportedAt": self.now()})
@@ -1191,6 +1245,22 @@ class Ledger:
                 raise
             return "HELD" if holder in self.capacity_item() else "FULL"
         return "ADMITTED"
+
+    def capacity_reconcile_due(self, *, seconds: int) -> bool:
+        """True for one caller per `seconds`: that caller reconciles the capacity record with DRS now."""
+        now = self._clock.now()
+        try:
+            self._table.update_item(
+                Key={"pk": CAPACITY_PK, "sk": CAPACITY_SK},
+                UpdateExpression="SET reconciledAt = :now",
+                ConditionExpression="attribute_not_exists(reconciledAt) OR reconciledAt <= :due",
+                ExpressionAttributeValues={":now": iso(now), ":due": iso(now - timedelta(seconds=seconds))},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
 
     def capacity_release(self, holder: str, *, unstarted_only: bool = False) -> dict[str, Any] | None:
         """Give back what `holder` was admitted with (once). Returns the capacity item after the write, or
@@ -1297,11 +1367,15 @@ class Ledger:
 
     # ---- terminations (rollback, drill time to live, clean-up) ----------------------------------
 
-    def claim_termination(self, execution_id: str, scope: str, *, instance_ids: list[str]) -> dict[str, Any] | None:
-        """Claim terminating `scope` (a wave, or the whole drill) once. None when this call claimed it,
-        else the existing claim."""
-        item = {"pk": exec_pk(execution_id), "sk": f"TERMINATE#{scope}", "kind": "TERMINATE",
-                "instances": instance_ids, "status": "CLAIMED", "claimedAt": self.now()}
+    def claim_termination(self, execution_id: str, key: str, *, instance_ids: list[str],
+                          sets: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """Claim one TerminateRecoveryInstances call for the batch `instance_ids` (its `key`: a digest of the
+        batch) before it is made. None when this call made the claim, else the existing claim (with the
+        `jobId` of the terminate job once known). Its `status` and lease follow a launch claim's: CLAIMED,
+        STARTING (a call may be under way or may have created a job), STARTED."""
+        item = _dynamo({"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}",
+                        "kind": "TERMINATE_CLAIM", "terminationKey": key, "instances": list(instance_ids),
+                        "status": "CLAIMED", "claimedAt": self.now(), "expiresAt": self._expires_at(), **(sets or {})})
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
@@ -1310,6 +1384,112 @@ class Ledger:
             existing = self._table.get_item(Key={"pk": item["pk"], "sk": item["sk"]}, ConsistentRead=True).get("Item")
             return _plain(existing) if existing else {}
         return None
+
+    def lease_termination(self, execution_id: str, key: str, *, token: str, seconds: int) -> dict[str, Any] | None:
+        """Take the right to call TerminateRecoveryInstances for a claimed batch (as `lease_launch`)."""
+        return self._take_lease({"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
+                                token=token, seconds=seconds)
+
+    def end_termination_lease(self, execution_id: str, key: str, *, token: str, status: str = "CLAIMED") -> bool:
+        return self._end_lease({"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
+                               token=token, status=status)
+
+    def complete_termination(self, execution_id: str, key: str, *, job_id: str) -> None:
+        """The batch's terminate job is known: STARTED with its id."""
+        self._table.update_item(
+            Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
+            UpdateExpression="SET #s = :started, jobId = :job, startedAt = :now REMOVE leaseToken, leaseUntil",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":started": "STARTED", ":job": job_id, ":now": self.now()},
+        )
+
+    def reclaim_termination(self, execution_id: str, key: str, *, failed_job_id: str) -> bool:
+        """The batch's terminate job ended with instances still running (it failed; settled): the claim goes
+        back to CLAIMED, once (conditional on that job id), so the batch may be terminated again. What each
+        job failed to terminate (`notTerminated`) stays."""
+        try:
+            self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
+                UpdateExpression="SET #s = :claimed, #failed = list_append(if_not_exists(#failed, :none), :failed), "
+                                 "#claimed = :now REMOVE #job, #may, #starting, #settled, #r, #a, #recorded",
+                ConditionExpression="#job = :job",
+                ExpressionAttributeNames={"#s": "status", "#failed": "failedJobIds", "#claimed": "claimedAt",
+                                          "#job": "jobId", "#may": "mayHaveStarted", "#starting": "startingAt",
+                                          "#settled": "settledAt", "#r": "recordSk", "#a": "announced",
+                                          "#recorded": "recordedAt"},
+                ExpressionAttributeValues={":claimed": "CLAIMED", ":failed": [failed_job_id], ":none": [],
+                                           ":now": self.now(), ":job": failed_job_id},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def note_termination_recorded(self, execution_id: str, key: str, *, record_sk: str = "",
+                                  announced: bool = False) -> None:
+        """The batch's termination is in the record `record_sk` (`record_termination`): later calls do not
+        report it again, and its outcome is written there when its job ends. `announced`: what was asked
+        was announced already (an operator's clean-up), so its end is not announced again."""
+        self._table.update_item(
+            Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
+            UpdateExpression="SET #recorded = if_not_exists(#recorded, :now), #r = if_not_exists(#r, :r), #a = :a",
+            ExpressionAttributeNames={"#recorded": "recordedAt", "#r": "recordSk", "#a": "announced"},
+            ExpressionAttributeValues={":now": self.now(), ":r": record_sk, ":a": announced},
+        )
+
+    def settle_termination(self, execution_id: str, key: str, *, job_id: str, terminated: list[str],
+                           not_terminated: list[dict[str, str]]) -> bool:
+        """The batch's terminate job `job_id` has ended: note what it terminated and what not (appended to
+        what earlier jobs of the batch failed to terminate). True for the first caller only."""
+        try:
+            self._table.update_item(
+                Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"},
+                UpdateExpression="SET #settled = :now, #t = :t, #nt = list_append(if_not_exists(#nt, :none), :nt)",
+                ConditionExpression="#job = :job AND attribute_not_exists(#settled)",
+                ExpressionAttributeNames={"#settled": "settledAt", "#t": "terminated", "#nt": "notTerminated",
+                                          "#job": "jobId"},
+                ExpressionAttributeValues={":now": self.now(), ":t": terminated, ":nt": not_terminated, ":none": [],
+                                           ":job": job_id},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def settle_termination_record(self, execution_id: str, record_sk: str, *, job_id: str, terminated: list[str],
+                                  not_terminated: list[dict[str, str]]) -> dict[str, Any]:
+        """Add a terminate job's outcome to the termination record that asked for it; returns the record."""
+        response = self._table.update_item(
+            Key={"pk": exec_pk(execution_id), "sk": f"TERMINATE#{record_sk}"},
+            UpdateExpression="SET #t = list_append(if_not_exists(#t, :none), :t), "
+                             "#nt = list_append(if_not_exists(#nt, :none), :nt), "
+                             "#jobs = list_append(if_not_exists(#jobs, :none), :job), #ended = :now",
+            ExpressionAttributeNames={"#t": "terminated", "#nt": "notTerminated", "#jobs": "endedJobIds",
+                                      "#ended": "endedAt"},
+            ExpressionAttributeValues={":t": terminated, ":nt": not_terminated, ":none": [], ":job": [job_id],
+                                       ":now": self.now()},
+            ReturnValues="ALL_NEW",
+        )
+        return dict(_plain(response.get("Attributes", {})))
+
+    def note_termination_deferred(self, execution_id: str, scope: str) -> str:
+        """Count one deferral of a termination (`scope`: ROLLBACK#wave#attempt, TIME_TO_LIVE, CANCEL); returns
+        when it was first deferred."""
+        response = self._table.update_item(
+            Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_WAIT_PREFIX}{scope}"},
+            UpdateExpression="SET firstAt = if_not_exists(firstAt, :now), lastAt = :now, expiresAt = :e, "
+                             "#k = :kind ADD deferrals :one",
+            ExpressionAttributeNames={"#k": "kind"},
+            ExpressionAttributeValues={":now": self.now(), ":one": 1, ":e": self._expires_at(),
+                                       ":kind": "TERMINATE_WAIT"},
+            ReturnValues="ALL_NEW",
+        )
+        return str(response["Attributes"]["firstAt"])
+
+    def list_termination_claims(self, execution_id: str) -> list[dict[str, Any]]:
+        return self._query(execution_id, TERMINATION_CLAIM_PREFIX)
 
     def record_termination(self, execution_id: str, scope: str, sets: Mapping[str, Any]) -> None:
         update = _Update(sets=dict(sets))
@@ -1331,6 +1511,8 @@ BATCH_TRIES = 8  # calls per batch before its unprocessed items raise (backoff 0
 CAPACITY_PK = "CAPACITY"
 CAPACITY_SK = "DRS"
 QUEUE_PREFIX = "QUEUE#"
+TERMINATION_CLAIM_PREFIX = "TERMJOB#"  # not under TERMINATE#: those are the records of what was terminated
+TERMINATION_WAIT_PREFIX = "TERMWAIT#"
 
 
 def _backoff(tries: int) -> float:
@@ -1339,6 +1521,7 @@ def _backoff(tries: int) -> float:
 
 
 _SERVER_KEYS = frozenset({"pk", "sk", "kind", "waveId", "sourceServerId", "expiresAt", "history"})
+ATTEMPT_RESULT = ("recoveryInstanceId", "jobId", "reason")  # what a server's launch in an attempt left on it
 _INVOCATION_KEYS = frozenset({"pk", "sk", "kind", "tryNumber", "expiresAt"})
 
 
@@ -1356,5 +1539,5 @@ def _servers_at(items: list[dict[str, Any]], attempt: int) -> list[dict[str, Any
         state = next((h for h in item.get("history", []) if int(h.get("attempt", 0)) >= attempt), item)
         servers.append({"sourceServerId": item["sourceServerId"],
                         "launchStatus": state.get("launchStatus", "NOT_STARTED"),
-                        **{name: state[name] for name in ("recoveryInstanceId", "jobId", "reason") if state.get(name)}})
+                        **{name: state[name] for name in ATTEMPT_RESULT if state.get(name)}})
     return servers

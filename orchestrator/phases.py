@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.models import DRSJobCompleted, ServerLaunch, WaveFailed, WaveReady
+from events.models import DRSJobCompleted, ServerLaunch, WaveReady
 from orchestrator.approval import held_for_approval
 from orchestrator.execution import frozen_plan
 from orchestrator.ledger import Outcome
@@ -12,6 +12,7 @@ from orchestrator.observability import logger, metrics
 from orchestrator.preflight import gate as preflight_gate
 from orchestrator.runtime import Runtime
 from orchestrator.scripts import run_phase
+from orchestrator.wave_failure import fail_wave
 
 
 def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
@@ -103,19 +104,17 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
         run_phase(rt, execution, wave_id=wave_id, attempt=int(wave.get("attempt", 1)), phase="POST_LAUNCH", key=key)
         return
     wave["servers"] = rt.ledger.wave_servers(execution_id, wave_id)
+    from orchestrator.launcher import skip_if_stopped_before_launch  # (the launcher imports this module)
+
+    if skip_if_stopped_before_launch(rt, execution, wave, key=key):  # nothing reached DRS: not judged
+        return
     plan_wave = frozen_plan(execution).wave(wave_id)
     ok, reason, failed = judge_launch(wave, plan_wave.success_threshold)
     attempt = int(wave.get("attempt", 1))
     metrics.add_metric(name="ServersFailed", unit="Count", value=len(failed))
     if not ok:
-        outcome = rt.ledger.finish_wave(execution_id, wave_id, from_=["LAUNCHING"], to="FAILED", key=key,
-                                        sets={"reason": reason, "launchedAt": rt.ledger.now()})
-        if outcome.proceed:
-            rt.ledger.record_execution_failure(execution_id, wave_id)
-            logger.warning("wave failed", wave_id=wave_id, reason=reason)
-            rt.bus.publish(WaveFailed(execution_id=execution_id, plan_id=plan_id, wave_id=wave_id,
-                                      attempt=attempt, reason=reason, on_failure=plan_wave.on_failure.value,
-                                      failed_servers=failed))
+        fail_wave(rt, execution, wave_id, from_=["LAUNCHING"], reason=reason, key=key, attempt=attempt,
+                  failed_servers=failed, sets={"launchedAt": rt.ledger.now()})
         return
     sets: dict[str, Any] = {"launchedAt": rt.ledger.now(), "launchSummary": reason}
     if failed:  # a redone judgement (the same key) finds its warnings there already: added once

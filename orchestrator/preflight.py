@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from events.models import WaveFailed, WaveReady
+from events.models import WaveReady
+from orchestrator import wave_failure
 from orchestrator.drs import DrsError, parse_duration
 from orchestrator.execution import frozen_plan
 from orchestrator.observability import logger, metrics
@@ -125,19 +126,11 @@ def _launch_servers(rt: Runtime, detail: WaveReady, plan_wave: Wave) -> list[str
 def fail_wave(rt: Runtime, execution: dict[str, Any], wave: Wave, problems: list[Problem], *, attempt: int,
               key: str) -> None:
     """READY -> FAILED before any launch, naming each server and reason."""
-    reason = "preflight failed: " + "; ".join(str(p) for p in problems)
-    outcome = rt.ledger.finish_wave(execution["executionId"], wave.wave_id, from_=["READY"], to="FAILED",
-                                    key=key, sets={"reason": reason[:4000]})
-    if not outcome.proceed:
-        return
-    rt.ledger.record_execution_failure(execution["executionId"], wave.wave_id)
-    logger.warning("wave failed preflight", wave_id=wave.wave_id, problems=len(problems))
     from events.models import ServerLaunch
 
-    rt.bus.publish(WaveFailed(
-        execution_id=execution["executionId"], plan_id=execution["planId"], wave_id=wave.wave_id,
-        attempt=attempt, reason=reason[:4000], on_failure=wave.on_failure.value,
+    wave_failure.fail_wave(
+        rt, execution, wave.wave_id, from_=["READY"], reason="preflight failed: " + "; ".join(str(p) for p in problems),
+        key=key, attempt=attempt,
         failed_servers=[ServerLaunch(source_server_id=p.source_server_id, launch_status="NOT_STARTED",
                                      criticality="CRITICAL" if p.critical else "OPTIONAL",
-                                     reason=f"preflight: {p.reason}") for p in problems],
-    ))
+                                     reason=f"preflight: {p.reason}") for p in problems])

@@ -91,7 +91,12 @@ def _terminations(ledger: Ledger, execution_id: str) -> list[dict[str, Any]]:
     recorded = [t for t in ledger.list_terminations(execution_id) if t.get("reason") and t.get("at")]
     return [
         {"reason": t["reason"], "at": t["at"], "waveId": t.get("waveId") or None,
-         "recoveryInstanceIds": list(t.get("instances", [])), "jobIds": list(t.get("jobIds", []))}
+         "recoveryInstanceIds": list(t.get("instances", [])), "jobIds": list(t.get("jobIds", [])),
+         # once its jobs have ended: what they terminated, and what not with DRS's reason (or why it was given up)
+         **({"terminatedInstanceIds": list(t.get("terminated", [])), "endedAt": t.get("endedAt")}
+            if t.get("endedJobIds") else {}),
+         **({"notTerminated": list(t["notTerminated"])} if t.get("notTerminated") else {}),
+         **({"error": t["error"]} if t.get("error") else {})}
         for t in sorted(recorded, key=lambda t: (str(t["at"]), str(t.get("sk", ""))))
     ]
 

@@ -49,7 +49,6 @@ from events.models import (
     PreLaunchDone,
     PreLaunchTick,
     ScriptResult,
-    WaveFailed,
 )
 from orchestrator.clock import iso, parse_iso
 from orchestrator.drs import DrsError
@@ -59,7 +58,8 @@ from orchestrator.observability import logger, metrics
 from orchestrator.plan import Script, Wave
 from orchestrator.runtime import Runtime
 from orchestrator.scheduler import schedule_name
-from orchestrator.ssm import TERMINAL_STATUSES, Ssm, SsmError, SsmRejected
+from orchestrator.ssm import TERMINAL_STATUSES, Ssm, SsmAgentNotReady, SsmError, SsmRejected
+from orchestrator.wave_failure import fail_wave
 
 Phase = Literal["PRE_LAUNCH", "POST_LAUNCH"]
 Purpose = Literal["poll", "timeout", "retry", "resend"]
@@ -70,6 +70,7 @@ SCRIPT_OUTPUT_BUDGET = 200_000  # characters of output on the script item
 EVENT_INSTANCES = 50  # per-instance results in a PreLaunchDone/PostLaunchDone (ScriptResult.instances)
 RECOVERY_INSTANCE_BATCH = 200  # DescribeRecoveryInstances filter size
 FINAL_SCRIPT = frozenset({"Success", "Failed", "TimedOut", "Cancelled", "Skipped"})
+AGENT_WAIT_SECONDS = 30  # between sends while the targets' SSM agents are not online yet
 MAX_RESENDS = 6  # resend ticks of one try after transient failures (each read already retried 6 times)
 DEFERRED = "defer:"  # sendKey prefix of a try that waits for its resend tick
 
@@ -354,13 +355,23 @@ def _defer(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], try_num
     """A transient error before the try was sent in full: the try stays SENDING and a resend tick tries
     again with backoff; after MAX_RESENDS the try fails with the error as its reason."""
     resends = int(item.get("resends", 0)) if int(item.get("resendTry", 0)) == try_number else 0
-    if resends >= MAX_RESENDS:
+    resend = resends + 1
+    if isinstance(error, SsmAgentNotReady):  # wait for the agents until the step's own timeout, not a count
+        when = rt.clock.now() + timedelta(seconds=min(resend_backoff(resend), AGENT_WAIT_SECONDS))
+        timeout = phase_steps(frozen_plan(execution).wave(item["waveId"]), item["phase"])[
+            int(item["index"])].script.timeout_seconds
+        if when > parse_iso(str(item["claimedAt"])) + timedelta(seconds=timeout):
+            reason = f"its targets were not online managed nodes within its timeout ({timeout} s): {error}"
+            _conclude(rt, execution, item, try_number=try_number, verdict="Failed", instances=[],
+                      reason=reason[:500], from_=("SENDING",), key=key)
+            return
+    elif resends >= MAX_RESENDS:
         reason = f"could not resolve its targets or send after {resends + 1} attempts: {error}"
         _conclude(rt, execution, item, try_number=try_number, verdict="Failed", instances=[], reason=reason[:500],
                   from_=("SENDING",), key=key)
         return
-    resend = resends + 1
-    when = rt.clock.now() + timedelta(seconds=resend_backoff(resend))
+    else:
+        when = rt.clock.now() + timedelta(seconds=resend_backoff(resend))
     outcome, deferred = rt.ledger.rekey_send(
         item["executionId"], item["sk"], try_number=try_number, from_key=key, to_key=_deferred_key(try_number, resend),
         sets={"resends": resend, "resendTry": try_number, "resendAt": iso(when), "deferredBy": key,
@@ -676,7 +687,8 @@ def _after(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], status:
     failed = status not in ("Success", "Skipped")
     if failed and (item.get("onFailure") == "FAIL" or item.get("healthCheck")):
         why = f"{_step_name(item)} {status}" + (f": {reason}" if reason else "")
-        _fail_wave(rt, execution, plan_wave, wave_attempt, phase, why[:1000], key=f"{item['sk']}:fail")
+        fail_wave(rt, execution, plan_wave.wave_id, from_=[_phase_status(phase)], reason=why[:1000],
+                  key=f"{item['sk']}:fail", attempt=wave_attempt)
         return
     if index + 1 < len(phase_steps(plan_wave, phase)):
         start_script(rt, execution, wave_id=wave_id, wave_attempt=wave_attempt, phase=phase, index=index + 1,
@@ -692,19 +704,6 @@ def _step_name(item: dict[str, Any]) -> str:
         return f"health check {item['documentName']}"
     phase_name = "pre-launch" if item["phase"] == "PRE_LAUNCH" else "post-launch"
     return f"{phase_name} script #{int(item['index']) + 1} {item['documentName']}"
-
-
-def _fail_wave(rt: Runtime, execution: dict[str, Any], plan_wave: Wave, wave_attempt: int, phase: str, reason: str,
-               *, key: str) -> None:
-    execution_id = execution["executionId"]
-    outcome = rt.ledger.finish_wave(execution_id, plan_wave.wave_id, from_=[_phase_status(phase)], to="FAILED",
-                                    key=key, sets={"reason": reason})
-    if not outcome.proceed:
-        return
-    rt.ledger.record_execution_failure(execution_id, plan_wave.wave_id)
-    logger.warning("wave failed by a script", wave_id=plan_wave.wave_id, reason=reason)
-    rt.bus.publish(WaveFailed(execution_id=execution_id, plan_id=execution["planId"], wave_id=plan_wave.wave_id,
-                              attempt=wave_attempt, reason=reason, on_failure=plan_wave.on_failure.value))
 
 
 def phase_results(rt: Runtime, execution_id: str, wave_id: str, wave_attempt: int,

@@ -35,9 +35,18 @@ class SsmRejected(SsmError):
     """The request can never succeed as sent (unknown document, invalid parameters or instances)."""
 
 
+class SsmAgentNotReady(SsmError):
+    """SendCommand answered InvalidInstanceId: a target is not (yet) an online managed node. A recovery
+    instance's SSM agent registers a minute or more after the instance launches, so the send is worth
+    trying again until the step's timeout (SSM API reference, SendCommand: InvalidInstanceId is returned
+    when "SSM Agent isn't registered with the SSM endpoint" or the instance is not running)."""
+
+    retryable = True
+
+
 _RETRYABLE = {"ThrottlingException", "InternalServerError", "ServiceUnavailable", "TooManyUpdates"}
 _REJECTED = {
-    "InvalidDocument", "InvalidDocumentVersion", "InvalidParameters", "InvalidInstanceId", "ValidationException",
+    "InvalidDocument", "InvalidDocumentVersion", "InvalidParameters", "ValidationException",
     "DuplicateInstanceId", "InvalidTarget", "UnsupportedPlatformType", "InvalidRole", "InvalidOutputFolder",
     "MaxDocumentSizeExceeded", "InvalidDocumentContent", "AccessDeniedException", "InvalidCommandId",
 }
@@ -49,6 +58,8 @@ def _translate(exc: ClientError) -> SsmError:
     message = f"{code}: {error.get('Message') or exc}"
     if code in _RETRYABLE:
         return SsmThrottled(message, code)
+    if code == "InvalidInstanceId":
+        return SsmAgentNotReady(message, code)
     if code in _REJECTED:
         return SsmRejected(message, code)
     return SsmError(message, code)

@@ -95,7 +95,7 @@ WILDCARD_REASONS: dict[str, str] = {
 # Only the wave launcher starts recoveries; only the control function (cancel, drill clean-up) terminates.
 DRS_CAPABILITIES: dict[str, frozenset[str]] = {
     "launch_wave": frozenset({"describe", "start_recovery"}),
-    "control": frozenset({"describe", "terminate"}),
+    "control": frozenset({"describe", "terminate", "job_log"}),  # a terminate job's log: why an instance stayed
     "job_watcher": frozenset({"describe", "job_log"}),
 }
 DEFAULT_DRS_CAPABILITIES = frozenset({"describe"})

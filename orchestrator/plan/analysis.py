@@ -20,6 +20,10 @@ class Quotas:
     servers_in_all_jobs: int = 500  # L-05AFA8C6
 
 
+def _by_id(plan: Plan) -> dict[str, Wave]:
+    return {wave.wave_id: wave for wave in plan.waves}
+
+
 def _index(plan: Plan) -> dict[str, int]:
     return {wave_id: index for index, wave_id in enumerate(plan.wave_ids)}
 
@@ -32,21 +36,29 @@ def _children(plan: Plan) -> dict[str, list[str]]:
     return children
 
 
+def _depths(plan: Plan) -> dict[str, int]:
+    """Each wave's longest chain of dependencies (0 for a root), in time linear in the plan."""
+    children = _children(plan)
+    pending = {wave.wave_id: len(set(wave.depends_on)) for wave in plan.waves}
+    ready = [wave.wave_id for wave in plan.waves if not pending[wave.wave_id]]
+    depth = dict.fromkeys(ready, 0)
+    for wave_id in ready:  # grows while it is walked
+        for child in children[wave_id]:
+            depth[child] = max(depth.get(child, 0), depth[wave_id] + 1)
+            pending[child] -= 1
+            if pending[child] == 0:
+                ready.append(child)
+    if len(ready) != len(plan.waves):  # a validated plan has no cycle
+        msg = "the plan has a dependency cycle"
+        raise ValueError(msg)
+    return depth
+
+
 def _topological(plan: Plan) -> list[str]:
-    """Wave ids, every wave after the waves it depends on, otherwise in plan order."""
-    order: list[str] = []
-    placed: set[str] = set()
-    remaining = list(plan.waves)
-    while remaining:
-        ready = [wave for wave in remaining if set(wave.depends_on) <= placed]
-        if not ready:  # a validated plan has no cycle
-            msg = "the plan has a dependency cycle"
-            raise ValueError(msg)
-        for wave in ready:
-            order.append(wave.wave_id)
-            placed.add(wave.wave_id)
-        remaining = [wave for wave in remaining if wave.wave_id not in placed]
-    return order
+    """Wave ids, every wave after the waves it depends on, otherwise in plan order (layer by layer)."""
+    depth = _depths(plan)
+    index = _index(plan)
+    return sorted(plan.wave_ids, key=lambda wave_id: (depth[wave_id], index[wave_id]))
 
 
 def layers(plan: Plan) -> list[list[str]]:
@@ -54,10 +66,7 @@ def layers(plan: Plan) -> list[list[str]]:
 
     The waves of a layer can start together; with no dependencies at all there is one layer.
     """
-    depth: dict[str, int] = {}
-    for wave_id in _topological(plan):
-        deps = plan.wave(wave_id).depends_on
-        depth[wave_id] = 1 + max((depth[dep] for dep in deps), default=-1)
+    depth = _depths(plan)
     out: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
     for wave_id in plan.wave_ids:
         out[depth[wave_id]].append(wave_id)
@@ -71,10 +80,11 @@ def critical_path(plan: Plan, wave_seconds: dict[str, float] | None = None) -> l
     """
     weights = wave_seconds or {}
     index = _index(plan)
+    by_id = _by_id(plan)
     best: dict[str, float] = {}
     previous: dict[str, str | None] = {}
     for wave_id in _topological(plan):
-        deps = sorted(plan.wave(wave_id).depends_on, key=lambda dep: (-best[dep], index[dep]))
+        deps = sorted(by_id[wave_id].depends_on, key=lambda dep: (-best[dep], index[dep]))
         before = deps[0] if deps else None
         best[wave_id] = weights.get(wave_id, 1.0) + (best[before] if before else 0.0)
         previous[wave_id] = before
@@ -108,13 +118,14 @@ def cut_jobs(server_ids: list[str], per_job: int = 100) -> list[list[str]]:
 
 def upstream(plan: Plan, wave_id: str) -> set[str]:
     """Every wave `wave_id` depends on, directly or not."""
+    by_id = _by_id(plan)
     seen: set[str] = set()
     stack = list(plan.wave(wave_id).depends_on)
     while stack:
         current = stack.pop()
         if current not in seen:
             seen.add(current)
-            stack.extend(plan.wave(current).depends_on)
+            stack.extend(by_id[current].depends_on)
     return seen
 
 

@@ -1,20 +1,23 @@
 """Whole-plan checks on the wave graph, run on raw (possibly malformed) data.
 
 They look only at what is usable (waves with a string `waveId`, string dependencies, string server
-ids), so one malformed wave does not hide a cycle or a duplicate elsewhere.
+ids), so one malformed wave does not hide a cycle or a duplicate elsewhere. Each runs in time linear
+in the plan (at most MAX_CYCLES cycles are searched for; hints are bounded by `Suggestions`).
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from orchestrator.plan.problems import Problem, join_path
+from orchestrator.plan.suggest import Suggestions, quote
 
 SCRIPT_KINDS = ("preLaunch", "postLaunch", "healthCheck")
+#: Dependency cycles reported at most (each search is linear; a plan with more is invalid anyway).
+MAX_CYCLES = 20
 
 
 @dataclass
@@ -22,15 +25,15 @@ class _WaveRef:
     index: int
     wave_id: str
     depends_on: list[str] = field(default_factory=list)
+    known: set[str] = field(default_factory=set)  # depends_on as a set
+
+    def add(self, dependency: str) -> None:
+        self.depends_on.append(dependency)
+        self.known.add(dependency)
 
 
 def _get(raw: dict[str, Any], camel: str, snake: str) -> Any:
     return raw[camel] if camel in raw else raw.get(snake)
-
-
-def _suggest(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _scripts(raw_wave: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
@@ -45,11 +48,12 @@ def _scripts(raw_wave: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
         yield "healthCheck", "healthCheck", health
 
 
-def find_cycles(edges: dict[str, list[str]]) -> list[list[str]]:
-    """Disjoint dependency cycles, each as `[a, b, ..., a]` where each wave depends on the next."""
+def find_cycles(edges: dict[str, list[str]], limit: int = MAX_CYCLES) -> list[list[str]]:
+    """Disjoint dependency cycles (at most `limit`), each as `[a, b, ..., a]` where each wave depends on
+    the next."""
     graph = {node: list(deps) for node, deps in edges.items()}
     cycles: list[list[str]] = []
-    while True:
+    while len(cycles) < limit:
         try:
             TopologicalSorter(graph).prepare()
         except CycleError as exc:
@@ -63,6 +67,7 @@ def find_cycles(edges: dict[str, list[str]]) -> list[list[str]]:
             }
         else:
             return cycles
+    return cycles
 
 
 def ancestors(edges: dict[str, list[str]], wave_id: str) -> set[str]:
@@ -75,6 +80,33 @@ def ancestors(edges: dict[str, list[str]], wave_id: str) -> set[str]:
             seen.add(node)
             stack.extend(edges.get(node, []))
     return seen
+
+
+class _Upstream:
+    """`is_upstream(target, wave)`: whether `wave` depends on `target`, directly or not. Without cycles,
+    each wave's ancestors are a bitset built once in dependency order (linear in the plan); with a cycle
+    (reported on its own), a search per wave asked about."""
+
+    def __init__(self, edges: dict[str, list[str]], cyclic: bool) -> None:
+        self.edges = edges
+        self.bits: dict[str, int] | None = None
+        self.sets: dict[str, set[str]] = {}
+        self.index = {wave_id: position for position, wave_id in enumerate(edges)}
+        if not cyclic:
+            bits: dict[str, int] = {}
+            for wave_id in TopologicalSorter(edges).static_order():
+                value = 0
+                for dependency in edges.get(wave_id, []):
+                    value |= bits[dependency] | (1 << self.index[dependency])
+                bits[wave_id] = value
+            self.bits = bits
+
+    def is_upstream(self, target: str, wave_id: str) -> bool:
+        if self.bits is not None:
+            return bool(self.bits[wave_id] >> self.index[target] & 1)
+        if wave_id not in self.sets:
+            self.sets[wave_id] = ancestors(self.edges, wave_id)
+        return target in self.sets[wave_id]
 
 
 def graph_problems(data: dict[str, Any]) -> list[Problem]:
@@ -97,7 +129,7 @@ def graph_problems(data: dict[str, Any]) -> list[Problem]:
             first = refs[wave_id].index
             problems.append(
                 Problem(
-                    f"duplicate wave id '{wave_id}' (also waves[{first}])",
+                    f"duplicate wave id '{quote(wave_id)}' (also waves[{first}])",
                     "duplicate-wave",
                     wave_id,
                     join_path("waves", index, "waveId"),
@@ -107,10 +139,12 @@ def graph_problems(data: dict[str, Any]) -> list[Problem]:
         refs[wave_id] = _WaveRef(index, wave_id)
         raw_by_id[wave_id] = raw
 
-    problems.extend(_dependency_problems(refs, raw_by_id))
+    suggestions = Suggestions()
+    problems.extend(_dependency_problems(refs, raw_by_id, suggestions))
     problems.extend(_server_problems(raw_waves))
     edges = {wave_id: ref.depends_on for wave_id, ref in refs.items()}
-    for found in find_cycles(edges):
+    cycles = find_cycles(edges)
+    for found in cycles:
         ring = found[:-1]
         first = min(range(len(ring)), key=lambda position: refs[ring[position]].index)
         cycle = [*ring[first:], *ring[:first], ring[first]]
@@ -123,13 +157,14 @@ def graph_problems(data: dict[str, Any]) -> list[Problem]:
                 join_path("waves", start.index, "dependsOn"),
             )
         )
-    problems.extend(_target_problems(refs, raw_by_id, edges))
+    problems.extend(_target_problems(refs, raw_by_id, _Upstream(edges, bool(cycles)), suggestions))
     return problems
 
 
-def _dependency_problems(refs: dict[str, _WaveRef], raw_by_id: dict[str, dict[str, Any]]) -> list[Problem]:
+def _dependency_problems(
+    refs: dict[str, _WaveRef], raw_by_id: dict[str, dict[str, Any]], suggestions: Suggestions
+) -> list[Problem]:
     problems: list[Problem] = []
-    known = list(refs)
     for wave_id, ref in refs.items():
         deps = _get(raw_by_id[wave_id], "dependsOn", "depends_on")
         if not isinstance(deps, list):
@@ -140,24 +175,24 @@ def _dependency_problems(refs: dict[str, _WaveRef], raw_by_id: dict[str, dict[st
             path = join_path("waves", ref.index, "dependsOn", position)
             if dep == wave_id:
                 problems.append(
-                    Problem(f"wave '{wave_id}' depends on itself", "self-dependency", wave_id, path)
+                    Problem(f"wave '{quote(wave_id)}' depends on itself", "self-dependency", wave_id, path)
                 )
-            elif dep in ref.depends_on:
+            elif dep in ref.known:
                 problems.append(
-                    Problem(f"duplicate dependency '{dep}'", "duplicate-dependency", wave_id, path)
+                    Problem(f"duplicate dependency '{quote(dep)}'", "duplicate-dependency", wave_id, path)
                 )
             elif dep not in refs:
-                others = [other for other in known if other != wave_id]
+                others = (other for other in refs if other != wave_id)
                 problems.append(
                     Problem(
-                        f"unknown dependency '{dep}'{_suggest(dep, others)}",
+                        f"unknown dependency '{quote(dep)}'{suggestions.hint(dep, others)}",
                         "unknown-dependency",
                         wave_id,
                         path,
                     )
                 )
             else:
-                ref.depends_on.append(dep)
+                ref.add(dep)
     return problems
 
 
@@ -192,11 +227,11 @@ def _server_problems(raw_waves: list[Any]) -> list[Problem]:
             if server_id in owner:
                 first_index, first_label = owner[server_id]
                 if first_index == index:
-                    message = f"server '{server_id}' is listed twice in wave '{label}'"
+                    message = f"server '{quote(server_id)}' is listed twice in wave '{quote(label)}'"
                 else:
                     message = (
-                        f"server '{server_id}' is in two waves: '{first_label}' (waves[{first_index}]) "
-                        f"and '{label}' (waves[{index}])"
+                        f"server '{quote(server_id)}' is in two waves: '{quote(first_label)}' "
+                        f"(waves[{first_index}]) and '{quote(label)}' (waves[{index}])"
                     )
                 wid = wave_id if isinstance(wave_id, str) else None
                 problems.append(Problem(message, "duplicate-server", wid, path))
@@ -206,11 +241,11 @@ def _server_problems(raw_waves: list[Any]) -> list[Problem]:
 
 
 def _target_problems(
-    refs: dict[str, _WaveRef], raw_by_id: dict[str, dict[str, Any]], edges: dict[str, list[str]]
+    refs: dict[str, _WaveRef], raw_by_id: dict[str, dict[str, Any]], upstream: _Upstream,
+    suggestions: Suggestions,
 ) -> list[Problem]:
     problems: list[Problem] = []
     for wave_id, ref in refs.items():
-        upstream = ancestors(edges, wave_id)
         for kind, suffix, script in _scripts(raw_by_id[wave_id]):
             if not isinstance(script, dict) or not isinstance(script.get("targets"), dict):
                 continue
@@ -221,27 +256,27 @@ def _target_problems(
             if target not in refs:
                 problems.append(
                     Problem(
-                        f"{kind} script targets unknown wave '{target}'{_suggest(target, list(refs))}",
+                        f"{kind} script targets unknown wave '{quote(target)}'{suggestions.hint(target, refs)}",
                         "script-target",
                         wave_id,
                         path,
                     )
                 )
-            elif kind == "preLaunch" and target not in upstream:
-                what = "itself" if target == wave_id else f"wave '{target}'"
+            elif kind == "preLaunch" and (target == wave_id or not upstream.is_upstream(target, wave_id)):
+                what = "itself" if target == wave_id else f"wave '{quote(target)}'"
                 problems.append(
                     Problem(
-                        f"preLaunch script targets {what}, which is not upstream of '{wave_id}' "
+                        f"preLaunch script targets {what}, which is not upstream of '{quote(wave_id)}' "
                         "(a pre-launch script may target only waves this wave depends on, directly or not)",
                         "script-target",
                         wave_id,
                         path,
                     )
                 )
-            elif kind != "preLaunch" and target != wave_id and target not in upstream:
+            elif kind != "preLaunch" and target != wave_id and not upstream.is_upstream(target, wave_id):
                 problems.append(
                     Problem(
-                        f"{kind} script targets wave '{target}', which is not upstream of '{wave_id}' "
+                        f"{kind} script targets wave '{quote(target)}', which is not upstream of '{quote(wave_id)}' "
                         "(a post-launch script may target this wave or the waves it depends on)",
                         "script-target",
                         wave_id,

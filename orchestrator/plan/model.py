@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from orchestrator.plan.suggest import quote
+
 PLAN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 WAVE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 SERVER_ID_PATTERN = r"^s-[0-9a-zA-Z]{17}$"
@@ -180,7 +182,7 @@ class ScriptTargets(_Model):
             raise ValueError(msg)
         for instance_id in value or []:
             if not _matches(INSTANCE_ID_PATTERN, instance_id):
-                msg = f"malformed instance id '{instance_id}' (expected 'i-' and 8 or 17 hex digits)"
+                msg = f"malformed instance id '{quote(instance_id)}' (expected 'i-' and 8 or 17 hex digits)"
                 raise ValueError(msg)
         return value
 
@@ -246,7 +248,7 @@ class Server(_Model):
     @classmethod
     def _server_id(cls, value: str) -> str:
         if not _matches(SERVER_ID_PATTERN, value):
-            msg = f"malformed source server id '{value}' (expected 's-' and 17 letters or digits)"
+            msg = f"malformed source server id '{quote(value)}' (expected 's-' and 17 letters or digits)"
             raise ValueError(msg)
         return value
 
@@ -254,7 +256,7 @@ class Server(_Model):
     @classmethod
     def _snapshot_id(cls, value: str | None) -> str | None:
         if value is not None and not _matches(SNAPSHOT_ID_PATTERN, value):
-            msg = f"malformed recovery snapshot id '{value}' (expected 'pit-' and 17 letters or digits)"
+            msg = f"malformed recovery snapshot id '{quote(value)}' (expected 'pit-' and 17 letters or digits)"
             raise ValueError(msg)
         return value
 
@@ -355,7 +357,7 @@ class Wave(_Model):
     def _wave_id(cls, value: str) -> str:
         if not _matches(WAVE_ID_PATTERN, value):
             msg = (
-                f"malformed wave id '{value}' (up to 64 letters, digits, '.', '_', '-'; starts alphanumeric)"
+                f"malformed wave id '{quote(value)}' (up to 64 letters, digits, '.', '_', '-'; starts alphanumeric)"
             )
             raise ValueError(msg)
         return value
@@ -443,7 +445,7 @@ class Plan(_Model):
     def _plan_id(cls, value: str) -> str:
         if not _matches(PLAN_ID_PATTERN, value):
             msg = (
-                f"malformed plan id '{value}' (up to 128 letters, digits, '.', '_', '-'; starts alphanumeric)"
+                f"malformed plan id '{quote(value)}' (up to 128 letters, digits, '.', '_', '-'; starts alphanumeric)"
             )
             raise ValueError(msg)
         return value

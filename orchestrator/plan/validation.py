@@ -6,7 +6,6 @@ graph checks run on whatever waves are usable, so a malformed wave does not hide
 
 from __future__ import annotations
 
-import difflib
 import types
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
@@ -15,10 +14,12 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from orchestrator.plan.graph import graph_problems
+from orchestrator.plan.limits import MAX_PLAN_BYTES, count_problems, data_problems, size_message
 from orchestrator.plan.model import GRAPH_CHECKED, Plan, Wave, apply_defaults
 from orchestrator.plan.problems import PlanError, Problem, join_path
 from orchestrator.plan.seed import convert_seed, is_seed_format
-from orchestrator.plan.source import Lines, SourceError, line_of, load_text
+from orchestrator.plan.source import LimitError, Lines, SourceError, line_of, load_text
+from orchestrator.plan.suggest import Suggestions, quote
 
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 _Loc = tuple[str | int, ...]
@@ -28,7 +29,13 @@ def load_plan(path: str | Path) -> Plan:
     """Read a plan file (YAML or JSON, native or seed format); raise PlanError with every problem."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            raw = file.read(MAX_PLAN_BYTES + 1)  # never more: a huge file or /dev/zero is not read whole
+            if len(raw) > MAX_PLAN_BYTES:
+                size = Path(path).stat().st_size  # 0 for a device or a pipe
+                problem = Problem(size_message(size if size > MAX_PLAN_BYTES else None), "too-large", source=source)
+                raise PlanError([problem], source)
+        text = raw.decode("utf-8")
     except FileNotFoundError as exc:
         raise PlanError([Problem("no such file", "unreadable", source=source)], source) from exc
     except IsADirectoryError as exc:
@@ -52,6 +59,8 @@ def parse_plan(data: dict[str, Any] | str, source: str | None = None) -> Plan:
     if isinstance(data, str):
         try:
             loaded, lines, early = load_text(data)
+        except LimitError as exc:
+            raise PlanError([Problem(exc.message, exc.code, line=exc.line, source=source)], source) from exc
         except SourceError as exc:
             problem = Problem(
                 f"not valid YAML or JSON: {exc.message}", "not-yaml", line=exc.line, source=source
@@ -75,8 +84,12 @@ def check_plan(
         message = f"the top level must be a mapping with planId and waves, not a {_kind(data)}"
         line = (lines or {}).get("")
         return None, [Problem(message, "not-a-mapping", line=line, source=source)]
-    if is_seed_format(data):
+    limits = data_problems(data)  # first: every later check may recurse or take time in the input's size
+    if not limits and is_seed_format(data):
         data, lines = convert_seed(data, lines, source)
+    limits = limits or count_problems(data)
+    if limits:
+        return None, [_with(problem, source, lines) for problem in limits]
     problems = _structure_problems(data) + graph_problems(data)
     problems = _sorted(_dedupe([_with(problem, source, lines) for problem in problems]))
     if problems:
@@ -89,12 +102,13 @@ def check_plan(
 
 def _structure_problems(data: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
+    suggestions = Suggestions()
     waves = data.get("waves")
     header = {key: value for key, value in data.items() if key != "waves"}
     try:
         Plan.model_validate({**header, "waves": []}, context={GRAPH_CHECKED: True})
     except ValidationError as exc:
-        problems.extend(_errors(exc, Plan, header, ()))
+        problems.extend(_errors(exc, Plan, header, (), suggestions))
     if waves is not None and not isinstance(waves, list):
         problems.append(
             Problem(f"waves must be a list of waves, not a {_kind(waves)}", "invalid-value", path="waves")
@@ -113,7 +127,7 @@ def _structure_problems(data: dict[str, Any]) -> list[Problem]:
             Wave.model_validate(wave)
         except ValidationError as exc:
             wave_id = wave.get("waveId", wave.get("wave_id"))
-            found = _errors(exc, Wave, wave, prefix)
+            found = _errors(exc, Wave, wave, prefix, suggestions)
             problems.extend(
                 Problem(p.message, p.code, wave_id if isinstance(wave_id, str) else None, p.path)
                 for p in found
@@ -121,8 +135,11 @@ def _structure_problems(data: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _errors(exc: ValidationError, model: type[BaseModel], data: Any, prefix: _Loc) -> list[Problem]:
+def _errors(
+    exc: ValidationError, model: type[BaseModel], data: Any, prefix: _Loc, suggestions: Suggestions | None = None
+) -> list[Problem]:
     problems: list[Problem] = []
+    suggestions = suggestions or Suggestions()
     for error in exc.errors():
         kind = error["type"]
         loc = _real_loc(data, tuple(error["loc"]), keep_last=kind in {"missing", "extra_forbidden"})
@@ -133,22 +150,22 @@ def _errors(exc: ValidationError, model: type[BaseModel], data: Any, prefix: _Lo
         path = join_path(*prefix, *loc)
         if kind == "extra_forbidden":
             known = _known_fields(model, loc[:-1])
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            close = suggestions.closest(name, known)
             hint = (
-                f" (did you mean '{close[0]}'?)"
+                f" (did you mean '{close}'?)"
                 if close
                 else f" (known: {', '.join(known)})"
                 if known
                 else ""
             )
-            problems.append(Problem(f"unknown field '{name}'{hint}", "unknown-field", path=path))
+            problems.append(Problem(f"unknown field '{quote(name)}'{hint}", "unknown-field", path=path))
         elif kind == "missing":
             problems.append(Problem(f"missing required field '{name}'", "missing-field", path=path))
         elif "parameters" in loc and loc.index("parameters") < len(loc) - 1:
             cut = loc[: loc.index("parameters") + 2]
             problems.append(
                 Problem(
-                    f"parameter '{cut[-1]}' must be a string or a list of strings",
+                    f"parameter '{quote(cut[-1])}' must be a string or a list of strings",
                     "invalid-value",
                     path=join_path(*prefix, *cut),
                 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from events.models import Mode
@@ -290,9 +289,10 @@ def test_a_drill_time_to_live_terminates_its_instances_after_the_plan_ends(local
     # WHEN it runs, and time goes on
     result = run_plan(cloud, plan)
     assert _running_instances(cloud, servers)
-    cloud.run_until(lambda: not _running_instances(cloud, servers), timeout=30)
+    cloud.run_until(lambda: bool(events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)), timeout=30)
 
-    # THEN its instances were terminated once the time to live was over
+    # THEN its instances were terminated once the time to live was over (announced when the job has ended)
+    assert not _running_instances(cloud, servers)
     terminated = events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)
     assert [e.detail["reason"] for e in terminated] == ["TIME_TO_LIVE"]
     first_launch = at(result.report["waves"][0]["launchStartedAt"])
@@ -337,21 +337,23 @@ def _instance_of(cloud: Any, server: str) -> str:
     return str(instance["recoveryInstanceID"])
 
 
-def test_a_duplicate_terminate_keeps_the_capacity_the_running_terminate_job_holds(local_cloud):
+def test_a_duplicate_terminate_finds_the_running_job_and_keeps_its_capacity(local_cloud):
     # GIVEN a terminate job started for an instance (its capacity held in the shared record)
     from orchestrator import cleanup
-    from orchestrator.drs import DrsConflict
 
-    cloud, _execution = _completed_drill(local_cloud, sid("a", 1))
+    cloud, execution = _completed_drill(local_cloud, sid("a", 1))
     batch = [_instance_of(cloud, sid("a", 1))]
-    assert cleanup._terminate_job(cloud.runtime, batch, "test")
+    job_id, fresh = cleanup._terminate_job(cloud.runtime, execution["executionId"], batch, "test")
     held = cloud.runtime.ledger.capacity_item()
 
     # WHEN a duplicate asks for the same batch before DRS shows the instance shutting down
-    with pytest.raises(DrsConflict):
-        cleanup._terminate_job(cloud.runtime, batch, "test")
+    again = cleanup._terminate_job(cloud.runtime, execution["executionId"], batch, "test")
 
-    # THEN the running job's capacity is still counted (it is released when the job ends)
+    # THEN it finds the running job in its claim (no second call, nothing to report again), and the job's
+    # capacity is still counted once (it is released when the job ends)
+    assert fresh is True
+    assert again == (job_id, True)  # not recorded yet: `terminate` records it, then the claim says so
+    assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 1
     after = cloud.runtime.ledger.capacity_item()
     assert (after["activeJobs"], after["activeServers"]) == (held["activeJobs"], held["activeServers"]) == (1, 1)
 
@@ -363,7 +365,7 @@ def test_a_batch_with_an_instance_already_terminating_terminates_the_others_in_f
     servers = [sid("a", n) for n in range(8)]
     cloud, execution = _completed_drill(local_cloud, *servers)
     instances = sorted(_instance_of(cloud, server) for server in servers)
-    cleanup._terminate_job(cloud.runtime, [instances[0]], "test")
+    cleanup._terminate_job(cloud.runtime, "another-execution", [instances[0]], "test")
     # (DRS lists an instance as running for a while after a terminate: all are still "ours to terminate")
     monkeypatch.setattr(cleanup, "_our_instances", lambda *args: list(instances))
 

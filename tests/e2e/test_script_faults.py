@@ -97,11 +97,13 @@ def test_a_warn_fence_whose_tag_matches_no_instance_warns_and_the_wave_launches(
      "Document no-such-document does not exist in your account"),
     ({"documentName": "AWS-RunShellScript", "parameters": {"commands": ["fence"]},
       "targets": {"instanceIds": ["i-0bbbbbbbbbbbbbbb2"]}},
-     "pre-launch script #1 AWS-RunShellScript Failed: SSM refused it: InvalidInstanceId: Instances "
-     "[i-0bbbbbbbbbbbbbbb2] not in a valid state for account 123456789012"),
+     "pre-launch script #1 AWS-RunShellScript Failed: its targets were not online managed nodes within its "
+     "timeout (600 s): InvalidInstanceId: Instances [i-0bbbbbbbbbbbbbbb2] not in a valid state for account "
+     "123456789012"),
 ], ids=["document-missing", "send-refused"])
 def test_a_required_step_ssm_refuses_fails_the_wave_before_launch(local_cloud, script, reason):
-    # GIVEN a FAIL pre-launch step whose document does not exist, or whose only instance is not managed
+    # GIVEN a FAIL pre-launch step whose document does not exist, or whose only instance is not managed (SSM's
+    # InvalidInstanceId is waited out until the step's timeout: a recovery instance's agent registers late)
     cloud = local_cloud()
     cloud.ssm.register_instance(OLD_PRIMARY)
     plan = {"planId": "refused", "waves": [wave("db", [sid("r", 1)], preLaunch=[script])]}

@@ -128,6 +128,20 @@ def test_only_the_control_function_terminates_recovery_instances(synth: Synth) -
     assert holders == [[{"Ref": control_role}]]
 
 
+def test_a_jobs_log_is_read_by_the_watcher_and_the_terminations_only(synth: Synth) -> None:
+    # why a server did not launch (the job watcher), why an instance was not terminated (the control
+    # function's terminations): each reads its DRS job's log, and nothing else does
+    expected = {synth.logical_id(synth.stack.functions.roles[name]) for name in ("job_watcher", "control")}
+    readers = {
+        role["Ref"]
+        for res in synth.of_type("AWS::IAM::Policy").values()
+        for statement in res["Properties"]["PolicyDocument"]["Statement"]
+        if "drs:DescribeJobLogItems" in _listify(statement["Action"])
+        for role in res["Properties"]["Roles"]
+    }
+    assert readers == expected
+
+
 def test_mutating_ec2_actions_are_scoped_by_tag_or_create_action(synth: Synth) -> None:
     for key, statement in _identity_statements(synth):
         actions = _listify(statement["Action"])

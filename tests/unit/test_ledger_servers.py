@@ -163,12 +163,11 @@ def test_a_retry_resets_the_relaunched_servers_and_a_late_end_of_the_old_job_cha
     late = ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000001",
                                   servers=_launched([sid(1), sid(2)], status="FAILED"), key="late")
 
-    # THEN s1 is NOT_STARTED without the old reason (its job id kept, as before the launch of attempt 2),
-    # s2 is untouched, and the late event is REJECTED
+    # THEN s1 is NOT_STARTED without the old attempt's job and reason, s2 is untouched, and the late event
+    # is REJECTED
     assert late[0] is Outcome.REJECTED
     assert ledger.wave_servers(EXECUTION, "w") == {
-        sid(1): {"criticality": "CRITICAL", "launchStatus": "NOT_STARTED", "attempt": 2,
-                 "jobId": "drsjob-00000000000000001"},
+        sid(1): {"criticality": "CRITICAL", "launchStatus": "NOT_STARTED", "attempt": 2},
         sid(2): {"criticality": "CRITICAL", "launchStatus": "LAUNCHED", "attempt": 1,
                  "jobId": "drsjob-00000000000000001", "recoveryInstanceId": "i-00000002"},
     }

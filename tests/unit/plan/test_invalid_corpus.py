@@ -1,4 +1,5 @@
-"""Every file under invalid/ is rejected, with each expected message on the expected line.
+"""Every file under invalid/, and every plan of the generated corpus (`mutations.py`), is rejected with
+each expected message on the expected line.
 
 YAML files carry their expectations in header comments: `# expect: <line>: <message substring>`.
 JSON files cannot hold comments, so their expectations live in JSON_EXPECTATIONS below.
@@ -10,9 +11,17 @@ import re
 from pathlib import Path
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
+from orchestrator.cli_plan import register
 from orchestrator.plan import PlanError, load_plan
 from tests.unit.plan.conftest import INVALID
+from tests.unit.plan.mutations import Mutant, corpus
+
+_app = typer.Typer()
+register(_app)
+_runner = CliRunner()
 
 JSON_EXPECTATIONS: dict[str, list[tuple[int | None, str]]] = {
     "native-unknown-dependency.json": [
@@ -74,3 +83,52 @@ def test_invalid_plan_is_rejected_with_every_expected_problem(path: Path) -> Non
             )
         assert all(text.startswith(str(path)) for _, text in matches)
     assert caught.value.source == str(path)
+
+
+# ---- the generated corpus: mutations of the example plans ------------------------------------------
+
+MUTANTS = corpus()
+
+
+def test_the_generated_corpus_has_at_least_200_malformed_plans_of_every_kind() -> None:
+    # GIVEN / WHEN the generated corpus
+    codes = {mutant.code for mutant in MUTANTS}
+
+    # THEN it is large, its names are unique, and it covers every kind of bad input
+    assert len(MUTANTS) >= 200
+    assert len({mutant.name for mutant in MUTANTS}) == len(MUTANTS)
+    assert codes >= {
+        "invalid-value", "missing-field", "unknown-field", "cycle", "self-dependency", "unknown-dependency",
+        "duplicate-dependency", "duplicate-wave", "duplicate-server", "duplicate-key", "invalid-server-id",
+        "out-of-range", "timeout-out-of-range", "empty-plan", "empty-wave", "not-yaml", "not-a-mapping",
+        "too-deep", "number-too-long", "control-character", "string-too-long", "alias-expansion",
+        "too-many-aliases", "too-many-waves", "too-many-servers", "too-large",
+    }
+
+
+_RENDERED = re.compile(r"^(?P<file>.+?):(?P<line>\d+): ")
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.name)
+def test_validate_refuses_each_malformed_plan_with_its_problem(tmp_path: Path, mutant: Mutant) -> None:
+    # GIVEN a malformed plan file
+    path = tmp_path / ("plan.json" if mutant.name.startswith("seed-format") else "plan.yaml")
+    path.write_text(mutant.file_text, encoding="utf-8")
+
+    # WHEN it is validated
+    result = _runner.invoke(_app, ["validate", str(path)])
+
+    # THEN exit 2, no traceback, and its problem among those printed as file:line: path: message
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+    printed = result.output.splitlines()[:-1]
+    assert printed
+    assert all(line.startswith(f"{path}:") for line in printed)
+    with pytest.raises(PlanError) as caught:
+        load_plan(path)
+    problems = caught.value.problems
+    assert mutant.found_in([(p.code, p.path, p.message) for p in problems]), [str(p) for p in problems]
+    assert [str(p) for p in problems] == printed
+    # every problem that names a field says on which line it is
+    assert all(_RENDERED.match(str(p)) for p in problems if p.path is not None)

@@ -1,0 +1,190 @@
+"""Chaos: every path that calls StartRecovery or TerminateRecoveryInstances claims the call in the ledger
+first and, after a crash, finds the job the crashed call created instead of calling again (issue #11,
+fault 1): the wave launch state machine, a launch parked for DRS capacity and started by a CapacityTick,
+a RetryWave's new attempt, and the terminations of a rollback, a cancel, a drill's time to live and
+`drs-orch cleanup`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from localcloud.cloud import CrashInjected, LocalCloud
+from localcloud.runner import run_plan, wait
+from orchestrator.plan import parse_plan
+from tests.e2e.helpers import events_of, sid, start_recovery_calls, wave
+
+ONE_JOB_AT_A_TIME = {"serversPerJob": 10, "concurrentJobs": 1, "serversInAllJobs": 10}
+
+
+@pytest.fixture(name="drs_launch_seconds")
+def zero_launch_time() -> dict[str, float]:
+    return {"min": 0, "max": 0}
+
+
+@pytest.mark.parametrize("depends", [False, True], ids=["independent", "dependent"])
+def test_a_crash_after_every_start_recovery_launches_each_server_once_parked_or_not(local_cloud, depends):
+    # GIVEN two one-server waves, room for one DRS job at a time, and a launch function that dies right
+    # after every StartRecovery (independent waves: the second one is parked and started by a CapacityTick)
+    cloud = local_cloud(**{"drs.quotas": ONE_JOB_AT_A_TIME, "faults.crashAfterStartRecovery": 1.0})
+    plan = parse_plan({"planId": "crash-parked", "waves": [
+        wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"] if depends else None)]})
+
+    # WHEN the plan runs
+    result = run_plan(cloud, plan, timeout=120)
+
+    # THEN each server was launched by exactly one StartRecovery, whose job the retry found by its tag
+    assert result.status == "COMPLETED"
+    assert dict(cloud.drs.stats.launches) == {sid("a", 1): 1, sid("b", 1): 1}
+    assert start_recovery_calls(cloud) == 2
+    assert cloud.stats.crashes_injected == 2
+    assert sum(cloud.dead_letters().values()) == 0
+    # the state machine retries its own task; the CapacityTick's crash is one failed delivery, redelivered
+    assert cloud.stats.handler_errors == (0 if depends else 1)
+    jobs = {w["waveId"]: [j["jobId"] for j in w["jobs"]] for w in result.report["waves"]}
+    assert all(len(ids) == 1 for ids in jobs.values()), jobs
+    capacity = cloud.runtime.ledger.capacity_item()
+    assert (capacity["activeJobs"], capacity["activeServers"], capacity.get("queued", 0)) == (0, 0, 0)
+
+
+def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(local_cloud):
+    # GIVEN a claimed launch whose lease another call holds (it is calling StartRecovery right now)
+    from orchestrator import launcher
+
+    cloud = local_cloud()
+    rt = cloud.runtime
+    cloud.drs.ensure_servers([sid("a", 1)])
+    chunk = {"executionId": "e-1", "planId": "p", "waveId": "w", "attempt": 1, "index": 0, "isDrill": True,
+             "launchKey": "lk-busy", "servers": [{"sourceServerID": sid("a", 1)}]}
+    assert rt.ledger.claim_launch("e-1", "w", 1, 0, launch_key="lk-busy", server_ids=[sid("a", 1)]) is None
+    assert rt.ledger.lease_launch("e-1", "w", 1, 0, token="other", seconds=launcher.LEASE_SECONDS) is None
+
+    # WHEN the state machine and a CapacityTick each try to start it
+    from_machine = launcher.start_job(rt, chunk)
+    from_queue = launcher.start_job(rt, chunk, from_queue=True)
+
+    # THEN neither calls DRS: the state machine waits (a Wait state), the queue leaves it parked
+    assert from_machine == {"outcome": "RETRY", "waitSeconds": launcher.MAX_WAIT_SECONDS,
+                            "chunk": {**chunk, "tries": 1}}
+    assert from_queue == {"outcome": "BUSY", "launchKey": "lk-busy"}
+    assert start_recovery_calls(cloud) == 0
+
+
+def test_a_retried_wave_whose_start_recovery_crashes_launches_each_server_once_per_attempt(local_cloud):
+    # GIVEN a wave whose CRITICAL server failed, and a launch function that dies after every StartRecovery
+    failing = sid("b", 2)
+    cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED", "faults.crashAfterStartRecovery": 1.0})
+    plan = parse_plan({"planId": "retry-crash", "waves": [wave("B", [sid("b", 1), failing])]})
+    first = run_plan(cloud, plan, timeout=60)
+    assert first.status == "FAILED"
+
+    # WHEN the server is fixed and the wave retried (attempt 2 launches the failed server only)
+    cloud.drs.set_launch_outcome(failing, "LAUNCHED")
+    cloud.publish("RetryWave", {"executionId": first.execution_id, "waveId": "B", "requestedBy": "ops"})
+    result = wait(cloud, first.execution_id, timeout=60)
+
+    # THEN one StartRecovery per attempt: the retry of the crashed call found attempt 2's job by its tag
+    assert result.status == "COMPLETED"
+    assert dict(cloud.drs.stats.launches) == {sid("b", 1): 1, failing: 2}
+    assert start_recovery_calls(cloud) == 2
+    assert cloud.stats.crashes_injected == 2
+    assert sum(cloud.dead_letters().values()) == 0
+
+
+# ---- terminations: claimed, and found after a crash ---------------------------------------------
+
+
+def _crash_after_first_terminate(cloud: LocalCloud) -> list[str]:
+    """The first TerminateRecoveryInstances succeeds at DRS, then the function dies before recording it."""
+    drs = cloud.runtime.drs
+    terminate = drs.terminate_recovery_instances
+    crashed: list[str] = []
+
+    def crashing(ids: list[str]) -> dict[str, Any]:
+        job = terminate(ids)
+        if not crashed:
+            crashed.append(str(job["jobID"]))
+            cloud.stats.crashes_injected += 1
+            raise CrashInjected("injected: died right after TerminateRecoveryInstances")
+        return job
+
+    drs.terminate_recovery_instances = crashing  # type: ignore[method-assign]
+    return crashed
+
+
+def _terminated_records(cloud: LocalCloud, execution_id: str) -> list[tuple[str, list[str], int]]:
+    return [(r["reason"], list(r["jobIds"]), len(r["instances"]))
+            for r in cloud.runtime.ledger.list_terminations(execution_id)]
+
+
+def test_a_rollback_that_crashes_after_terminate_recovery_instances_finds_its_job(local_cloud):
+    # GIVEN a wave with rollback TERMINATE whose CRITICAL server fails, and a clean-up function that dies
+    # right after its first TerminateRecoveryInstances
+    failing = sid("b", 2)
+    cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED"})
+    crashed = _crash_after_first_terminate(cloud)
+    plan = parse_plan({"planId": "rollback-crash", "waves": [
+        wave("B", [sid("b", 1), sid("b", 3), failing], rollback="TERMINATE")]})
+
+    # WHEN it runs (the WaveFailed delivery that crashed is delivered again)
+    result = run_plan(cloud, plan, timeout=60)
+    cloud.run_until(lambda: bool(events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)), timeout=30)
+
+    # THEN one terminate job for both instances: the redelivery found it (DescribeJobs: TERMINATE, same
+    # instances) and recorded and announced it once
+    assert result.status == "FAILED"
+    assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 1
+    assert _terminated_records(cloud, result.execution_id) == [("ROLLBACK", crashed, 2)]
+    [announced] = events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)
+    assert announced.detail["jobIds"] == crashed
+    assert cloud.stats.handler_errors == 1
+    assert sum(cloud.dead_letters().values()) == 0
+
+
+def _completed_drill(local_cloud: Any) -> tuple[LocalCloud, dict[str, Any]]:
+    cloud = local_cloud()
+    plan = parse_plan({"planId": "term-crash", "waves": [wave("A", [sid("a", 1), sid("a", 2)])]})
+    result = run_plan(cloud, plan, timeout=60)
+    assert result.status == "COMPLETED"
+    return cloud, cloud.runtime.ledger.get_execution(result.execution_id)
+
+
+def _cancel(cloud: LocalCloud, execution: dict[str, Any]) -> None:
+    from orchestrator import cleanup
+
+    cleanup.terminate_cancelled_drill(cloud.runtime, {**execution, "terminateOnCancel": True})
+
+
+def _time_to_live(cloud: LocalCloud, execution: dict[str, Any]) -> None:
+    from events.models import TerminationTick
+    from orchestrator import cleanup
+
+    cleanup.on_tick(cloud.runtime, TerminationTick(execution_id=execution["executionId"], plan_id="term-crash",
+                                                   reason="TIME_TO_LIVE"))
+
+
+def _operator_cleanup(cloud: LocalCloud, execution: dict[str, Any]) -> None:
+    from orchestrator import cleanup
+
+    cleanup.cleanup(cloud.runtime, execution["executionId"])
+
+
+@pytest.mark.parametrize(("path", "reason"), [(_cancel, "CANCEL"), (_time_to_live, "TIME_TO_LIVE"),
+                                              (_operator_cleanup, "CLEANUP")], ids=["cancel", "ttl", "cleanup"])
+def test_every_termination_path_that_crashes_after_the_call_finds_its_job_instead_of_calling_again(
+        local_cloud, path, reason):
+    # GIVEN a completed drill, and a function that dies right after its first TerminateRecoveryInstances
+    cloud, execution = _completed_drill(local_cloud)
+    crashed = _crash_after_first_terminate(cloud)
+
+    # WHEN the termination runs, dies, and is delivered (or run) again
+    with pytest.raises(CrashInjected):
+        path(cloud, execution)
+    path(cloud, execution)
+
+    # THEN DRS was called once; the second run found the job by its claim and recorded it, with its capacity
+    assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 1
+    assert _terminated_records(cloud, execution["executionId"]) == [(reason, crashed, 2)]
+    holders = {k: v for k, v in cloud.runtime.ledger.capacity_item().items() if k.startswith("h#term-")}
+    assert [v.get("jobId") for v in holders.values()] == crashed
