@@ -95,7 +95,11 @@ class ScriptResult(Contract):
     attempts: int = Field(default=1, ge=1)
     started_at: str | None = None
     ended_at: str | None = None
-    instances: list[InstanceResult] = Field(default_factory=list)
+    instances: list[InstanceResult] = Field(
+        default_factory=list,
+        description="per-instance results, at most 50 (those that did not succeed first, then in instance id "
+                    "order): an event is limited to 256 KB, a script may run on thousands of instances")
+    instance_count: int | None = Field(default=None, ge=0, description="how many instances the script ran on")
     index: int | None = Field(default=None, ge=0, description="position of the script in its phase")
     health_check: bool | None = Field(default=None,
                                       description="true for the wave's healthCheck gate (POST_LAUNCH, last)")

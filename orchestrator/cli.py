@@ -79,9 +79,7 @@ def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
     for plan_wave in plan.waves:
         wave = waves.get(plan_wave.wave_id, {})
         status = wave.get("status", "—")
-        servers = wave.get("servers", {})
-        launched = sum(1 for s in servers.values() if s.get("launchStatus") == "LAUNCHED")
-        failed = sum(1 for s in servers.values() if s.get("launchStatus") == "FAILED")
+        launched, failed = int(wave.get("serversLaunched", 0)), int(wave.get("serversFailed", 0))
         server_text = Text(f"{launched}/{len(plan_wave.servers)}")
         if failed:
             server_text.append(f" {failed}✗", style="red")

@@ -279,14 +279,14 @@ def _resume_after_decision(rt: Runtime, execution: dict[str, Any], wave_id: str,
     return rt.ledger.get_execution(execution_id) or execution
 
 
-_ATTEMPT_RESULT = frozenset({"reason", "recoveryInstanceId", "jobId"})
 _ATTEMPT_TIMES = ("readyAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt", "endedAt")
 
 
-def _attempt_record(wave: dict[str, Any]) -> dict[str, Any]:
+def _attempt_record(wave: dict[str, Any], servers: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """What a failed attempt did, kept on the wave when it is retried (the report's `previousAttempts`):
-    its times and reason, its DRS jobs (their servers are named on each server), and how each server ended."""
-    servers = wave.get("servers", {})
+    its times and reason, its DRS jobs (their servers are named on each server) and its launched count. How
+    each server ended stays in the server's own item (its history, see `Ledger.reset_servers`): a wave of
+    thousands of servers would not fit in the wave's."""
     jobs = sorted(wave.get("jobs", {}).items(), key=lambda kv: (kv[1].get("startedAt") or "", kv[0]))
     return {
         "attempt": int(wave.get("attempt", 1)), "status": wave["status"],
@@ -294,9 +294,6 @@ def _attempt_record(wave: dict[str, Any]) -> dict[str, Any]:
         "jobs": [{"jobId": job_id, **{k: job[k] for k in ("status", "startedAt", "completedAt") if job.get(k)}}
                  for job_id, job in jobs],
         "serversLaunched": sum(1 for s in servers.values() if s.get("launchStatus") == "LAUNCHED"),
-        "servers": [{"sourceServerId": sid, "launchStatus": s.get("launchStatus", "NOT_STARTED"),
-                     **{k: s[k] for k in ("recoveryInstanceId", "jobId", "reason") if s.get(k)}}
-                    for sid, s in sorted(servers.items())],
     }
 
 
@@ -316,7 +313,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
             _reject(rt, command, event_id, blocked, command.wave_id)
             return
         plan_wave = frozen_plan(execution).wave(command.wave_id)
-        servers = wave.get("servers", {})
+        servers = rt.ledger.wave_servers(command.execution_id, command.wave_id)
         # a wave with `rollback: TERMINATE` lost the instances it did launch when it failed: all go again
         every = command.all_servers or plan_wave.rollback.value == "TERMINATE"
         relaunch = [sid for sid in plan_wave.server_ids
@@ -328,17 +325,15 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
         sets: dict[str, Any] = {"retryKey": event_id, "retriedBy": command.requested_by,
                                 "retriedAt": rt.ledger.now(), "readyAt": rt.ledger.now(), "launchServers": relaunch,
                                 "jobsExpected": 0, "jobsDone": 0, "jobs": {},  # the new attempt's jobs only
-                                "previousAttempts": [*wave.get("previousAttempts", []), _attempt_record(wave)]}
+                                "previousAttempts": [*wave.get("previousAttempts", []),
+                                                     _attempt_record(wave, servers)]}
+        # the servers that stay as they were are counted; the relaunched ones start the new attempt clean
+        # (Ledger.reset_servers, before the wave is released)
+        again = set(relaunch)
+        kept = [s.get("launchStatus") for sid, s in servers.items() if sid not in again]
+        sets["serversLaunched"], sets["serversFailed"] = kept.count("LAUNCHED"), kept.count("FAILED")
         removes = ["reason", "endedAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt",
                    "launchSummary"]
-        # the whole map in one clause: a clause per relaunched server would pass DynamoDB's 4 KB expression
-        # limit for a wave of a few hundred servers (nothing else writes them while the wave is FAILED)
-        # a relaunched server starts the new attempt clean: its old job, instance and reason are the previous
-        # attempt's (kept in previousAttempts), so the report never shows attempt 1's instance as attempt 2's
-        again = set(relaunch)
-        sets["servers"] = {sid: ({k: v for k, v in s.items() if k not in _ATTEMPT_RESULT}
-                                 | {"launchStatus": "NOT_STARTED"})
-                           if sid in again else s for sid, s in servers.items()}
         outcome = rt.ledger.move_wave(command.execution_id, command.wave_id, from_=["FAILED"], to="READY",
                                       key=event_id, sets=sets, removes=removes, adds={"attempt": 1}, count=-1,
                                       decided_by=event_id)
@@ -350,6 +345,9 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
         wave = rt.ledger.get_wave(command.execution_id, command.wave_id) or wave
     if wave.get("lastKey") != event_id:
         return  # a redelivery after the retried wave moved on: everything that follows was done
+    # before the wave is released: its relaunched servers are NOT_STARTED again (redone by a redelivery)
+    rt.ledger.reset_servers(command.execution_id, command.wave_id, wave.get("launchServers", []),
+                            attempt=int(wave.get("attempt", 1)))
     execution = _resume_after_decision(rt, execution, command.wave_id, key=event_id)
     rt.bus.publish(WaveReady(execution_id=command.execution_id, plan_id=execution["planId"], wave_id=command.wave_id,
                              attempt=int(wave.get("attempt", 1))))

@@ -129,7 +129,7 @@ def ledger_state(ledger: Any, execution_id: str) -> dict[str, Any] | None:
     for wave in ledger.list_waves(execution_id):
         waves[wave["waveId"]] = {
             "status": wave["status"], "attempt": int(wave.get("attempt", 1)),
-            "serversLaunched": sorted(sid for sid, s in wave.get("servers", {}).items()
+            "serversLaunched": sorted(sid for sid, s in ledger.wave_servers(execution_id, wave["waveId"]).items()
                                       if s.get("launchStatus") == "LAUNCHED"),
             "approvedBy": (wave.get("approval") or {}).get("approvedBy"),
         }

@@ -1,16 +1,22 @@
-"""The execution ledger: one DynamoDB table, one execution item and one item per wave.
+"""The execution ledger: one DynamoDB table, one execution item, one item per wave and one per server of a wave.
 
 Every state change is a conditional write. A transition names the states it may leave and the event
 that causes it (`key`): the first delivery of that event wins, a redelivery of the *same* event after a
 crash is a REPLAY (so its caller may safely redo what follows the write), and anything else is
 REJECTED. Releasing a dependent wave is an atomic decrement guarded by a set of the waves that already
 released it, so each dependency counts once, and only the write that reaches zero releases the wave.
+
+A wave item holds its status, its jobs and counts of its servers; each server's result lives in an item of
+its own (`server_sk`), so the wave item stays small whatever the wave's size (DynamoDB items are limited to
+400 KB). Server items are written in batches (`_batch_put`), and only while the wave's item says the write
+is due (a job's results while the job is not COMPLETED on the wave): see `record_job_done`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -57,12 +63,28 @@ def wave_sk(wave_id: str) -> str:
     return f"WAVE#{wave_id}"
 
 
+def server_sk(wave_id: str, server_id: str) -> str:
+    return f"{SERVER_PREFIX}{wave_id}#{server_id}"
+
+
+SERVER_PREFIX = "SERVER#"
+
+
 def launch_sk(wave_id: str, attempt: int, chunk: int) -> str:
     return f"LAUNCH#{wave_id}#{attempt:03d}#{chunk:04d}"
 
 
 def script_sk(wave_id: str, wave_attempt: int, phase: str, index: int) -> str:
     return f"SCRIPT#{wave_id}#{wave_attempt:03d}#{phase}#{index:03d}"
+
+
+def invocation_prefix(script_sk_: str) -> str:
+    """The sort key prefix of a script's per-instance results: `INVOCATION#<wave>#<attempt>#<phase>#<index>#`."""
+    return f"{INVOCATION_PREFIX}{script_sk_.removeprefix('SCRIPT#')}#"
+
+
+INVOCATION_PREFIX = "INVOCATION#"
+BULK_PREFIXES = (SERVER_PREFIX, INVOCATION_PREFIX)  # item kinds an execution has thousands of (TTL in batches)
 
 
 def command_pk(command_id: str) -> str:
@@ -172,10 +194,12 @@ class _Update:
 class Ledger:
     """The ledger adapter; `table` is a boto3 DynamoDB Table resource."""
 
-    def __init__(self, table: Any, clock: Clock, *, finished_ttl_days: int = 90) -> None:
+    def __init__(self, table: Any, clock: Clock, *, finished_ttl_days: int = 90,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._table = table
         self._client = table.meta.client
         self._clock = clock
+        self._sleep = sleep  # the backoff before sending a batch's unprocessed items again
         self._ttl = timedelta(days=finished_ttl_days)
         self._plans: dict[str, str] = {}  # frozen plan documents by execution id (immutable)
 
@@ -239,6 +263,74 @@ class Ledger:
     def list_launches(self, execution_id: str, wave_id: str | None = None) -> list[dict[str, Any]]:
         return self._query(execution_id, f"LAUNCH#{wave_id}#" if wave_id else "LAUNCH#")
 
+    def wave_servers(self, execution_id: str, wave_id: str) -> dict[str, dict[str, Any]]:
+        """The servers of a wave by source server id, in id order (one Query, paginated): `criticality`,
+        `launchStatus` (NOT_STARTED until the server's job has ended), `attempt` (the wave attempt that
+        wrote it) and, when known, `jobId`, `recoveryInstanceId` and `reason`."""
+        return {str(item["sourceServerId"]): _server_view(item)
+                for item in self._query(execution_id, f"{SERVER_PREFIX}{wave_id}#")}
+
+    def wave_detail(self, execution_id: str, wave: Mapping[str, Any]) -> dict[str, Any]:
+        """`wave` (an item of `list_waves`) with what lives in items of their own: `servers` (as
+        `wave_servers`), each job's `servers` (the source server ids of its launch claim) and, in each of
+        `previousAttempts`, `servers`: how each server had ended that attempt (`sourceServerId`,
+        `launchStatus`, and `recoveryInstanceId`, `jobId`, `reason` when known), and in each script summary
+        its `instances` (the per-instance results). Two Queries, three when the wave ran scripts."""
+        wave_id = str(wave["waveId"])
+        items = self._query(execution_id, f"{SERVER_PREFIX}{wave_id}#")
+        claims = {c.get("launchKey"): list(c.get("servers", [])) for c in self.list_launches(execution_id, wave_id)}
+        detail = {
+            **wave,
+            "servers": {str(item["sourceServerId"]): _server_view(item) for item in items},
+            "jobs": {job_id: {**job, "servers": claims.get(job.get("launchKey"), [])}
+                     for job_id, job in (wave.get("jobs") or {}).items()},
+        }
+        if "previousAttempts" in wave:
+            detail["previousAttempts"] = [{**record, "servers": _servers_at(items, int(record.get("attempt", 1)))}
+                                          for record in wave["previousAttempts"]]
+        if any("instanceCount" in summary for summary in wave.get("scripts") or []):
+            results = self._invocations(execution_id, f"{INVOCATION_PREFIX}{wave_id}#")
+            detail["scripts"] = [
+                {**summary, "instances": results.get(invocation_prefix(script_sk(
+                    wave_id, int(summary.get("waveAttempt", 1)), str(summary["phase"]), int(summary["index"]))), [])}
+                if "instanceCount" in summary else summary
+                for summary in wave["scripts"]]
+        return detail
+
+    def _batch_put(self, items: list[dict[str, Any]]) -> None:
+        """PutItem every item with BatchWriteItem, 25 per call (DynamoDB's limit); the items a call leaves
+        unprocessed (throttling) are sent again after an exponential backoff. LedgerError when some are
+        still unprocessed after BATCH_TRIES calls (the caller's event is retried)."""
+        for start in range(0, len(items), BATCH_WRITE):
+            pending = [{"PutRequest": {"Item": _dynamo(item)}} for item in items[start : start + BATCH_WRITE]]
+            for tries in range(1, BATCH_TRIES + 1):
+                response = self._client.batch_write_item(RequestItems={self.table_name: pending})
+                pending = (response.get("UnprocessedItems") or {}).get(self.table_name) or []
+                if not pending:
+                    break
+                if tries == BATCH_TRIES:
+                    raise LedgerError(f"BatchWriteItem left {len(pending)} item(s) unprocessed after {tries} calls")
+                self._sleep(_backoff(tries))
+
+    def _batch_get(self, keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """GetItem (consistent) every key with BatchGetItem, 100 per call (DynamoDB's limit); unprocessed
+        keys are asked again after an exponential backoff. Items that do not exist are left out."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), BATCH_GET):
+            request: dict[str, Any] = {"Keys": keys[start : start + BATCH_GET], "ConsistentRead": True}
+            for tries in range(1, BATCH_TRIES + 1):
+                response = self._client.batch_get_item(RequestItems={self.table_name: request})
+                found.extend(_plain(item) for item in (response.get("Responses") or {}).get(self.table_name, []))
+                unprocessed = (response.get("UnprocessedKeys") or {}).get(self.table_name)
+                if not unprocessed or not unprocessed.get("Keys"):
+                    break
+                if tries == BATCH_TRIES:
+                    raise LedgerError(f"BatchGetItem left {len(unprocessed['Keys'])} key(s) unprocessed "
+                                      f"after {tries} calls")
+                request = unprocessed
+                self._sleep(_backoff(tries))
+        return found
+
     def plan_document(self, execution: Mapping[str, Any]) -> dict[str, Any]:
         return dict(json.loads(execution["planDocument"]))
 
@@ -256,7 +348,8 @@ class Ledger:
         waves: list[dict[str, Any]],
         key: str,
     ) -> Outcome:
-        """Create the execution and its waves. `waves`: waveId, dependsOn, dependents, onFailure, servers."""
+        """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
+        servers (`{sourceServerId: {criticality, launchStatus}}`)."""
         now = self.now()
         execution = {
             "pk": exec_pk(execution_id), "sk": EXEC_SK, "kind": "EXECUTION",
@@ -279,21 +372,27 @@ class Ledger:
             if existing and existing.get("startKey", existing.get("lastKey")) == key:
                 return Outcome.REPLAY
             return Outcome.REJECTED
-        with self._table.batch_writer() as batch:
-            batch.put_item(Item={"pk": exec_pk(execution_id), "sk": PLAN_SK, "kind": "PLAN",
-                                 "planDocument": json.dumps(plan_document, sort_keys=True)})
-            for wave in waves:
-                remaining = len(wave["dependsOn"])
-                batch.put_item(Item={
-                    "pk": exec_pk(execution_id), "sk": wave_sk(wave["waveId"]), "kind": "WAVE",
-                    "executionId": execution_id, "waveId": wave["waveId"],
-                    "status": "PENDING" if remaining else "READY",
-                    "attempt": 1, "remaining": remaining,
-                    "dependsOn": wave["dependsOn"], "dependents": wave["dependents"],
-                    "onFailure": wave["onFailure"], "servers": wave["servers"], "jobs": {},
-                    "jobsExpected": 0, "jobsDone": 0, "scripts": [], "warnings": [],
-                    "lastKey": key, **({} if remaining else {"readyAt": now}),
-                })
+        items: list[dict[str, Any]] = [{"pk": exec_pk(execution_id), "sk": PLAN_SK, "kind": "PLAN",
+                                        "planDocument": json.dumps(plan_document, sort_keys=True)}]
+        for wave in waves:
+            remaining = len(wave["dependsOn"])
+            items.append({
+                "pk": exec_pk(execution_id), "sk": wave_sk(wave["waveId"]), "kind": "WAVE",
+                "executionId": execution_id, "waveId": wave["waveId"],
+                "status": "PENDING" if remaining else "READY",
+                "attempt": 1, "remaining": remaining,
+                "dependsOn": wave["dependsOn"], "dependents": wave["dependents"],
+                "onFailure": wave["onFailure"], "jobs": {},
+                "serverCount": len(wave["servers"]), "serversLaunched": 0, "serversFailed": 0,
+                "jobsExpected": 0, "jobsDone": 0, "scripts": [], "warnings": [],
+                "lastKey": key, **({} if remaining else {"readyAt": now}),
+            })
+            items.extend({
+                "pk": exec_pk(execution_id), "sk": server_sk(wave["waveId"], server_id), "kind": "SERVER",
+                "waveId": wave["waveId"], "sourceServerId": server_id, "attempt": 1,
+                "criticality": server.get("criticality"), "launchStatus": server.get("launchStatus", "NOT_STARTED"),
+            } for server_id, server in wave["servers"].items())
+        self._batch_put(items)
         self._table.update_item(
             Key={"pk": exec_pk(execution_id), "sk": EXEC_SK},
             UpdateExpression="SET #s = :running, startKey = :key",
@@ -319,13 +418,29 @@ class Ledger:
         return outcome
 
     def _expire_items(self, execution_id: str, expires: int) -> None:
-        """A finished execution's plan, wave and launch items expire with it (TTL)."""
+        """A finished execution's plan, wave, script, launch, server and script result items expire with it
+        (TTL)."""
         keys = [{"pk": exec_pk(execution_id), "sk": PLAN_SK}]
-        keys += [{"pk": exec_pk(execution_id), "sk": item["sk"]} for item in self._query(execution_id, "WAVE#")]
-        keys += [{"pk": exec_pk(execution_id), "sk": item["sk"]} for item in self._query(execution_id, "LAUNCH#")]
+        for prefix in ("WAVE#", "SCRIPT#", "LAUNCH#"):
+            keys += [{"pk": exec_pk(execution_id), "sk": item["sk"]} for item in self._query(execution_id, prefix)]
         for key in keys:
             self._table.update_item(Key=key, UpdateExpression="SET expiresAt = :e",
                                     ExpressionAttributeValues={":e": expires})
+        self._set_bulk_expiry(execution_id, expires)
+
+    def _set_bulk_expiry(self, execution_id: str, expires: int | None) -> None:
+        """Every server and script result item of the execution with `expiresAt` = `expires` (None: without).
+        The items are read and put back whole, 25 per call (one UpdateItem each would be thousands of calls
+        for a large plan): this runs only while nothing of the execution writes them (it has just ended, or
+        is reopened by an operator before the retried wave is released)."""
+        items = []
+        for prefix in BULK_PREFIXES:
+            for item in self._query(execution_id, prefix):
+                if item.get("expiresAt") == expires:
+                    continue
+                item.pop("expiresAt", None)
+                items.append(item if expires is None else {**item, "expiresAt": expires})
+        self._batch_put(items)
 
     def record_execution_failure(self, execution_id: str, wave_id: str) -> None:
         """Remember a failed wave on the execution (once)."""
@@ -488,25 +603,21 @@ class Ledger:
     ) -> tuple[Outcome, dict[str, Any] | None]:
         """Record a finished DRS job of a wave once; returns the wave after the write.
 
-        A job of up to SERVER_BATCH servers is one write. A bigger one (DRS jobs hold up to 100 servers;
-        an update expression is limited to 4 KB) first writes its servers' results in batches, while the
-        job is not COMPLETED, then marks the job COMPLETED: a crash in between is redone by the redelivery."""
-        results: dict[str, Any] = {}
-        for server_id, result in servers.items():
-            results[f"servers.{server_id}.launchStatus"] = result.get("launchStatus")
-            results[f"servers.{server_id}.jobId"] = job_id
-            if result.get("recoveryInstanceId"):
-                results[f"servers.{server_id}.recoveryInstanceId"] = result["recoveryInstanceId"]
-            if result.get("reason"):
-                results[f"servers.{server_id}.reason"] = result["reason"]
-        final = dict(results) if len(servers) <= SERVER_BATCH else {}
-        if not final:
-            for batch in _batches(results, MAX_CLAUSES):
-                if not self._update_while(execution_id, wave_id, f"jobs.{job_id}.status", "<>", "COMPLETED",
-                                          batch):
-                    break
+        `servers`: `{sourceServerId: {launchStatus, recoveryInstanceId, reason}}`. While the job is not
+        COMPLETED on the wave, its servers' results are written to their items (`record_server_results`);
+        then one conditional write marks the job COMPLETED and counts it and its launched and failed servers
+        on the wave. A crash in between is redone by the redelivery; a redelivery after the job is COMPLETED
+        writes nothing (REPLAY when it is the event that completed it, else REJECTED)."""
+        wave = self.get_wave(execution_id, wave_id)
+        job = (wave or {}).get("jobs", {}).get(job_id)
+        if wave is not None and job is not None and job.get("status") != "COMPLETED":
+            self.record_server_results(execution_id, wave_id, servers, attempt=int(wave.get("attempt", 1)),
+                                       job_id=job_id)
+        statuses = [result.get("launchStatus") for result in servers.values()]
         update = _Update(sets={f"jobs.{job_id}.status": "COMPLETED", f"jobs.{job_id}.doneKey": key,
-                               f"jobs.{job_id}.completedAt": self.now(), **final}, adds={"jobsDone": 1})
+                               f"jobs.{job_id}.completedAt": self.now()},
+                         adds={"jobsDone": 1, "serversLaunched": statuses.count("LAUNCHED"),
+                               "serversFailed": statuses.count("FAILED")})
         job_status = update.name(f"jobs.{job_id}.status")
         expression = update.expression()
         condition = f"attribute_exists({job_status}) AND {job_status} <> {update.value('COMPLETED')}"
@@ -529,27 +640,58 @@ class Ledger:
             return Outcome.REJECTED, wave
         return Outcome.WON, _plain(response["Attributes"])
 
-    def _update_while(self, execution_id: str, wave_id: str, path: str, op: str, value: str,
-                      sets: Mapping[str, Any]) -> bool:
-        """SET `sets` on the wave while `path op value` holds; False when it does not."""
-        update = _Update(sets=dict(sets))
-        attribute = update.name(path)
-        return self._guarded_update({"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)}, update,
-                                    f"attribute_exists({attribute}) AND {attribute} {op} {update.value(value)}")
+    def record_server_results(self, execution_id: str, wave_id: str, results: Mapping[str, Mapping[str, Any]], *,
+                              attempt: int, job_id: str | None = None) -> None:
+        """Write how servers of a wave ended (`{sourceServerId: {launchStatus, recoveryInstanceId, reason}}`)
+        to their items, with `attempt` and `job_id`; a recovery instance id or reason the result lacks is
+        left as it was. Idempotent (the same results write the same items; items already so are not
+        written again). The caller makes sure the write is due (a job not yet COMPLETED, a wave still
+        READY). LedgerError names servers that are not in the wave (nothing is written then)."""
+        if not results:
+            return
+        keys = [{"pk": exec_pk(execution_id), "sk": server_sk(wave_id, server_id)} for server_id in results]
+        current = {str(item["sourceServerId"]): item for item in self._batch_get(keys)}
+        unknown = sorted(set(results) - set(current))
+        if unknown:
+            raise LedgerError(f"{len(unknown)} server(s) not in wave {wave_id}: {', '.join(unknown[:5])}")
+        items = []
+        for server_id, result in results.items():
+            item = {**current[server_id], "launchStatus": result.get("launchStatus"), "attempt": attempt}
+            if job_id is not None:
+                item["jobId"] = job_id
+            for name in ("recoveryInstanceId", "reason"):
+                if result.get(name):
+                    item[name] = result[name]
+            if item != current[server_id]:
+                items.append(item)
+        self._batch_put(items)
+
+    def reset_servers(self, execution_id: str, wave_id: str, server_ids: Iterable[str], *, attempt: int) -> None:
+        """Servers a RetryWave launches again in wave attempt `attempt`: NOT_STARTED, without the earlier
+        attempt's job, recovery instance and reason (the report never shows them as the new attempt's). How
+        each had ended is appended to its `history` (`{attempt, launchStatus, jobId, recoveryInstanceId,
+        reason}`: the state it had at the end of attempt `attempt - 1`), from which `wave_detail` tells the
+        previous attempts. Idempotent: a server written for `attempt` already is left alone. Runs before the
+        retried wave is released, so no job of the wave writes meanwhile."""
+        keys = [{"pk": exec_pk(execution_id), "sk": server_sk(wave_id, server_id)} for server_id in server_ids]
+        items = []
+        for item in self._batch_get(keys):
+            if int(item.get("attempt", 1)) >= attempt:
+                continue
+            ended = {"attempt": attempt - 1, "launchStatus": item.get("launchStatus", "NOT_STARTED"),
+                     **{name: item[name] for name in ATTEMPT_RESULT if item.get(name)}}
+            for name in ATTEMPT_RESULT:
+                item.pop(name, None)
+            items.append({**item, "launchStatus": "NOT_STARTED", "attempt": attempt,
+                          "history": [*item.get("history", []), ended]})
+        self._batch_put(items)
 
     def add_job(self, execution_id: str, wave_id: str, *, job_id: str, launch_key: str,
                 server_ids: list[str]) -> None:
-        """Note a started DRS job on its wave (idempotent). The servers of a small job are marked PENDING
-        in the same write; those of a big job only in the job's `servers` (an update expression is
-        limited to 4 KB, and every write of a wave item costs in proportion to its size): each server's
-        jobId and launch status are written when the job ends."""
-        pending: dict[str, Any] = {}
-        if len(server_ids) <= SERVER_BATCH:
-            for server_id in server_ids:
-                pending[f"servers.{server_id}.jobId"] = job_id
-                pending[f"servers.{server_id}.launchStatus"] = "PENDING"
-        update = _Update(sets={f"jobs.{job_id}": {"launchKey": launch_key, "servers": server_ids,
-                                                  "status": "STARTED", "startedAt": self.now()}, **pending})
+        """Note a started DRS job on its wave (idempotent). Its servers are those of its launch claim
+        (`list_launches`); each server's jobId and launch status are written when the job ends."""
+        update = _Update(sets={f"jobs.{job_id}": {"launchKey": launch_key, "serverCount": len(server_ids),
+                                                  "status": "STARTED", "startedAt": self.now()}})
         job = update.name(f"jobs.{job_id}")
         expression = update.expression()
         try:
@@ -671,11 +813,24 @@ class Ledger:
             if _is_conditional_failure(exc):
                 return Outcome.REJECTED
             raise
-        for item in self._table.query(KeyConditionExpression="pk = :pk",
-                                      ExpressionAttributeValues={":pk": exec_pk(execution_id)},
-                                      ProjectionExpression="pk, sk, expiresAt", ConsistentRead=True)["Items"]:
-            if "expiresAt" in item:
+        kwargs: dict[str, Any] = {"KeyConditionExpression": "pk = :pk",
+                                  "ExpressionAttributeValues": {":pk": exec_pk(execution_id)},
+                                  "ProjectionExpression": "pk, sk, expiresAt", "ConsistentRead": True}
+        bulk_expires = False
+        while True:
+            page = self._table.query(**kwargs)
+            for item in page.get("Items", []):
+                if "expiresAt" not in item:
+                    continue
+                if str(item["sk"]).startswith(BULK_PREFIXES):
+                    bulk_expires = True
+                    continue
                 self._table.update_item(Key={"pk": item["pk"], "sk": item["sk"]}, UpdateExpression="REMOVE expiresAt")
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if bulk_expires:
+            self._set_bulk_expiry(execution_id, None)
         return Outcome.WON
 
     def forget_execution_failure(self, execution_id: str, wave_id: str) -> None:
@@ -808,8 +963,25 @@ class Ledger:
         return _plain(item) if item else None
 
     def list_scripts(self, execution_id: str, wave_id: str, wave_attempt: int | None = None) -> list[dict[str, Any]]:
-        prefix = f"SCRIPT#{wave_id}#" + (f"{wave_attempt:03d}#" if wave_attempt is not None else "")
-        return self._query(execution_id, prefix)
+        """The script items of a wave (of one wave attempt), each ended one with its `instances` (the
+        per-instance results, from their own items: a script may run on thousands of instances)."""
+        suffix = f"{wave_id}#" + (f"{wave_attempt:03d}#" if wave_attempt is not None else "")
+        scripts = self._query(execution_id, f"SCRIPT#{suffix}")
+        if any(item.get("instanceCount") for item in scripts):
+            results = self._invocations(execution_id, f"{INVOCATION_PREFIX}{suffix}")
+            for item in scripts:
+                if "instanceCount" in item:
+                    item["instances"] = results.get(invocation_prefix(str(item["sk"])), [])
+        return scripts
+
+    def _invocations(self, execution_id: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
+        """Per-instance script results under `prefix`, by their script's `invocation_prefix`, in instance order."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for item in self._query(execution_id, prefix):
+            sk = str(item["sk"])
+            found.setdefault(sk[: sk.rindex("#") + 1], []).append(
+                {name: value for name, value in item.items() if name not in _INVOCATION_KEYS})
+        return found
 
     def claim_script(self, execution_id: str, sk: str, *, key: str,
                      record: Mapping[str, Any]) -> tuple[Outcome, dict[str, Any] | None]:
@@ -986,8 +1158,22 @@ class Ledger:
                       status: str, sets: Mapping[str, Any], summary: Mapping[str, Any],
                       warnings: list[str], key: str) -> Outcome:
         """End a script and append its summary (and warnings) to the wave, in one transaction, once.
-        REPLAY when the same event (`key`) ended it already."""
+        REPLAY when the same event (`key`) ended it already.
+
+        The per-instance results (`instances` of `sets`, one a dict with `instanceId`) go to items of their
+        own first, while the script is still in `from_` at `try_number` (a crash after them is redone by
+        the redelivery); the script item and the wave's summary keep `instanceCount` instead (`list_scripts`
+        and `wave_detail` give them back), so neither grows with the number of instances."""
         froms = list(from_)
+        instances = list(sets.get("instances") or [])
+        sets = {**{k: v for k, v in sets.items() if k != "instances"}, "instanceCount": len(instances)}
+        summary = {**{k: v for k, v in summary.items() if k != "instances"}, "instanceCount": len(instances)}
+        if instances:
+            current = self.get_script(execution_id, sk) or {}
+            if current.get("status") in froms and int(current.get("tryNumber", 0)) == try_number:
+                prefix = invocation_prefix(sk)
+                self._batch_put([{"pk": exec_pk(execution_id), "sk": f"{prefix}{instance['instanceId']}",
+                                  "kind": "INVOCATION", "tryNumber": try_number, **instance} for instance in instances])
         update = _Update(sets={"status": status, "endedAt": self.now(), "doneKey": key, **_dynamo(sets)})
         status_name, try_name = update.name("status"), update.name("tryNumber")
         condition = (f"{status_name} IN ({', '.join(update.value(s) for s in froms)}) AND "
@@ -1327,8 +1513,9 @@ class Ledger:
         return self._query(execution_id, "TERMINATE#")
 
 
-SERVER_BATCH = 25  # servers written with their job in one wave update
-MAX_CLAUSES = 60  # SET clauses per wave update (an update expression is limited to 4 KB)
+BATCH_WRITE = 25  # BatchWriteItem: at most 25 items per call
+BATCH_GET = 100  # BatchGetItem: at most 100 keys per call
+BATCH_TRIES = 8  # calls per batch before its unprocessed items raise (backoff 0.05 s doubling, 6.35 s in all)
 CAPACITY_PK = "CAPACITY"
 CAPACITY_SK = "DRS"
 QUEUE_PREFIX = "QUEUE#"
@@ -1336,6 +1523,29 @@ TERMINATION_CLAIM_PREFIX = "TERMJOB#"  # not under TERMINATE#: those are the rec
 TERMINATION_WAIT_PREFIX = "TERMWAIT#"
 
 
-def _batches(sets: Mapping[str, Any], size: int) -> list[dict[str, Any]]:
-    items = list(sets.items())
-    return [dict(items[start : start + size]) for start in range(0, len(items), size)]
+def _backoff(tries: int) -> float:
+    """Seconds to wait before sending a batch's unprocessed items again (after `tries` calls)."""
+    return 0.05 * 2.0 ** (tries - 1)
+
+
+_SERVER_KEYS = frozenset({"pk", "sk", "kind", "waveId", "sourceServerId", "expiresAt", "history"})
+ATTEMPT_RESULT = ("recoveryInstanceId", "jobId", "reason")  # what a server's launch in an attempt left on it
+_INVOCATION_KEYS = frozenset({"pk", "sk", "kind", "tryNumber", "expiresAt"})
+
+
+def _server_view(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A server item as `wave_servers` gives it."""
+    return {name: value for name, value in item.items() if name not in _SERVER_KEYS}
+
+
+def _servers_at(items: list[dict[str, Any]], attempt: int) -> list[dict[str, Any]]:
+    """How each server (of `items`, server items of one wave) had ended wave attempt `attempt`: the first
+    state its history kept for that attempt or a later one (it was not launched again in between), else
+    its current state."""
+    servers = []
+    for item in sorted(items, key=lambda i: str(i["sourceServerId"])):
+        state = next((h for h in item.get("history", []) if int(h.get("attempt", 0)) >= attempt), item)
+        servers.append({"sourceServerId": item["sourceServerId"],
+                        "launchStatus": state.get("launchStatus", "NOT_STARTED"),
+                        **{name: state[name] for name in ATTEMPT_RESULT if state.get(name)}})
+    return servers

@@ -103,6 +103,7 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
         logger.info("resuming the post-launch phase after a redelivery", wave_id=wave_id)
         run_phase(rt, execution, wave_id=wave_id, attempt=int(wave.get("attempt", 1)), phase="POST_LAUNCH", key=key)
         return
+    wave["servers"] = rt.ledger.wave_servers(execution_id, wave_id)
     from orchestrator.launcher import skip_if_stopped_before_launch  # (the launcher imports this module)
 
     if skip_if_stopped_before_launch(rt, execution, wave, key=key):  # nothing reached DRS: not judged

@@ -102,13 +102,14 @@ def gate(rt: Runtime, execution: dict[str, Any], detail: WaveReady, event_id: st
         fail_wave(rt, execution, plan_wave, critical or problems, attempt=detail.attempt, key=event_id)
         return True
     # OPTIONAL servers only: leave them out of this attempt's launch, recorded as FAILED with the reason
+    # (no server of a READY wave is FAILED before: those a retry keeps are LAUNCHED, the others NOT_STARTED)
     sets: dict[str, Any] = {"preflightExcluded": {"attempt": detail.attempt,
                                                   "servers": [p.source_server_id for p in problems]},
-                            "warnings": [f"preflight: {p}" for p in problems]}
-    for p in problems:
-        sets[f"servers.{p.source_server_id}.launchStatus"] = "FAILED"
-        sets[f"servers.{p.source_server_id}.reason"] = f"preflight: {p.reason}"
+                            "warnings": [f"preflight: {p}" for p in problems], "serversFailed": len(problems)}
     if rt.ledger.note_wave_if(detail.execution_id, detail.wave_id, status="READY", sets=sets):
+        rt.ledger.record_server_results(detail.execution_id, detail.wave_id, {
+            p.source_server_id: {"launchStatus": "FAILED", "reason": f"preflight: {p.reason}"} for p in problems
+        }, attempt=detail.attempt)
         logger.warning("OPTIONAL servers left out by preflight", wave_id=detail.wave_id,
                        servers=[p.source_server_id for p in problems])
     return False

@@ -38,12 +38,11 @@ def on_post_launch_done(rt: Runtime, detail: PostLaunchDone, event_id: str) -> N
     released = release_dependents(rt, execution, {"waveId": detail.wave_id, "dependents": dependents},
                                   key=event_id)
     wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
-    servers = wave.get("servers", {}).values()
-    launched = sum(1 for s in servers if s.get("launchStatus") == "LAUNCHED")
+    launched = int(wave.get("serversLaunched", 0))
     metrics.add_metric(name="WavesCompleted", unit="Count", value=1)
     rt.bus.publish(WaveCompleted(execution_id=detail.execution_id, plan_id=detail.plan_id, wave_id=detail.wave_id,
                                  attempt=detail.attempt, servers_launched=launched,
-                                 servers_failed=len(wave.get("servers", {})) - launched,
+                                 servers_failed=int(wave.get("serverCount", 0)) - launched,
                                  released_wave_ids=released))
     close_plan_if_done(rt, detail.execution_id, key=event_id, execution=execution)
 

@@ -15,7 +15,7 @@ def build_report(ledger: Ledger, execution_id: str,
     execution = ledger.get_execution(execution_id)
     if execution is None:
         return None
-    waves_by_id = {w["waveId"]: w for w in ledger.list_waves(execution_id)}
+    waves_by_id = {w["waveId"]: ledger.wave_detail(execution_id, w) for w in ledger.list_waves(execution_id)}
     order = [w["waveId"] for w in _plan_waves(execution)] or sorted(waves_by_id)
     started, ended = execution.get("startedAt"), execution.get("endedAt")
     duration = (parse_iso(ended) - parse_iso(started)).total_seconds() if started and ended else None

@@ -67,6 +67,7 @@ Purpose = Literal["poll", "timeout", "retry", "resend"]
 OUTPUT_EXCERPT = 1_000  # characters of output kept per invocation
 WAVE_OUTPUT_BUDGET = 20_000  # characters of output per script summary on the wave item (many instances)
 SCRIPT_OUTPUT_BUDGET = 200_000  # characters of output on the script item
+EVENT_INSTANCES = 50  # per-instance results in a PreLaunchDone/PostLaunchDone (ScriptResult.instances)
 RECOVERY_INSTANCE_BATCH = 200  # DescribeRecoveryInstances filter size
 FINAL_SCRIPT = frozenset({"Success", "Failed", "TimedOut", "Cancelled", "Skipped"})
 AGENT_WAIT_SECONDS = 30  # between sends while the targets' SSM agents are not online yet
@@ -193,8 +194,7 @@ def _recovery_instances(rt: Runtime, *, recovery_instance_ids: list[str] | None 
 
 def _launched_instances(rt: Runtime, execution_id: str, wave_id: str) -> list[dict[str, Any]]:
     """The recovery instances a wave launched in this execution (ledger, then DescribeRecoveryInstances)."""
-    wave = rt.ledger.get_wave(execution_id, wave_id) or {}
-    ids = sorted(s["recoveryInstanceId"] for s in wave.get("servers", {}).values()
+    ids = sorted(s["recoveryInstanceId"] for s in rt.ledger.wave_servers(execution_id, wave_id).values()
                  if s.get("launchStatus") == "LAUNCHED" and s.get("recoveryInstanceId"))
     return _recovery_instances(rt, recovery_instance_ids=ids) if ids else []
 
@@ -739,8 +739,16 @@ def phase_results(rt: Runtime, execution_id: str, wave_id: str, wave_attempt: in
             health_check=True if item.get("healthCheck") else None, reason=item.get("reason"),
             instances=[InstanceResult(instance_id=i["instanceId"], status=i["status"],
                                       duration_seconds=i.get("durationSeconds"))
-                       for i in item.get("instances", [])]))
+                       for i in _event_instances(item.get("instances", []))],
+            instance_count=len(item.get("instances", []))))
     return results, warnings
+
+
+def _event_instances(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The per-instance results an event carries: at most EVENT_INSTANCES, those that did not succeed first
+    (an event is limited to 256 KB; the report keeps them all), in their order."""
+    chosen = {id(i) for i in sorted(instances, key=lambda i: i.get("status") == "Success")[:EVENT_INSTANCES]}
+    return [i for i in instances if id(i) in chosen]
 
 
 def _publish_done(rt: Runtime, execution: dict[str, Any], wave_id: str, wave_attempt: int, phase: str, *,

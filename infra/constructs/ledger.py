@@ -18,6 +18,7 @@ LEDGER_ACTIONS: tuple[str, ...] = (
     "dynamodb:UpdateItem",
     "dynamodb:Query",
     "dynamodb:BatchWriteItem",
+    "dynamodb:BatchGetItem",
     "dynamodb:ConditionCheckItem",
 )
 KEY_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")

@@ -69,7 +69,7 @@ def test_inspect_reports_where_the_ledger_and_the_events_differ(local_cloud):
     execution_id = start(cloud, parse_plan({"planId": "tampered", "waves": [wave("A", [sid("a", 1)]),
                                                                             wave("B", [sid("b", 1)], ["A"])]}))
     assert wait(cloud, execution_id, timeout=60).status == "COMPLETED"
-    cloud.runtime.ledger.update_wave(execution_id, "B", {f"servers.{sid('b', 1)}.launchStatus": "FAILED"})
+    cloud.runtime.ledger.record_server_results(execution_id, "B", {sid("b", 1): {"launchStatus": "FAILED"}}, attempt=1)
 
     # WHEN it is inspected
     result = Session(cloud, execution_id).inspect()

@@ -613,7 +613,8 @@ def test_a_wave_of_150_failed_servers_can_be_retried(local_cloud):
 
     # THEN it runs again with every server
     assert events_of(cloud, "ControlRejected", execution_id) == []
-    a = ledger_waves(cloud, execution_id)["A"]
+    assert cloud.runtime is not None
+    a = cloud.runtime.ledger.wave_detail(execution_id, ledger_waves(cloud, execution_id)["A"])
     assert (a["status"], a["attempt"], len(a["launchServers"])) == ("READY", 2, 150)
     assert {s["launchStatus"] for s in a["servers"].values()} == {"NOT_STARTED"}
     assert len(a["previousAttempts"][0]["servers"]) == 150

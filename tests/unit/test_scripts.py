@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from orchestrator.plan import parse_plan
 from orchestrator.scripts import (
+    EVENT_INSTANCES,
     OUTPUT_EXCERPT,
+    _event_instances,
     _excerpts,
     _instance_map,
     _verdict,
@@ -69,3 +71,16 @@ def test_health_check_runs_last_in_the_post_launch_phase():
     assert [(s.script.document_name, s.health_check) for s in phase_steps(wave, "PRE_LAUNCH")] == [("pre", False)]
     assert [(s.script.document_name, s.health_check) for s in phase_steps(wave, "POST_LAUNCH")] == [
         ("post-1", False), ("post-2", False), ("health", True)]
+
+
+def test_an_event_lists_at_most_fifty_instances_those_that_did_not_succeed_first():
+    # GIVEN the results of a script on 120 instances, three of which failed (the last ones)
+    instances = [{"instanceId": f"i-{n:03d}", "status": "Failed" if n >= 117 else "Success"} for n in range(120)]
+
+    # WHEN the instances a PostLaunchDone carries are chosen
+    chosen = _event_instances(instances)
+
+    # THEN fifty, the failed ones among them, in instance order; a few instances are all carried
+    assert [i["instanceId"] for i in chosen] == [f"i-{n:03d}" for n in range(47)] + ["i-117", "i-118", "i-119"]
+    assert len(chosen) == EVENT_INSTANCES == 50
+    assert _event_instances(instances[:3]) == instances[:3]

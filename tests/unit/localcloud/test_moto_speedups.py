@@ -104,6 +104,11 @@ def _traffic(client: Any) -> list[Any]:
     call("delete_item", TableName=TABLE, Key=_key("WAVE#w10"), ReturnValues="ALL_OLD")
     call("batch_write_item", RequestItems={TABLE: [{"PutRequest": {"Item": {**_key(f"B#{i}"), "n": {"N": str(i)}}}}
                                                    for i in range(5)]})
+    # items just under and just over moto's size limit (405,000 bytes: names and values)
+    call("put_item", TableName=TABLE, Item={**_key("BIG#1"), "a": {"S": "x" * 300_000}, "b": {"S": "y" * 104_970}})
+    call("put_item", TableName=TABLE, Item={**_key("BIG#2"), "a": {"S": "x" * 300_000}, "b": {"S": "y" * 104_990}})
+    too_big = {**_key("BIG#3"), "a": {"S": "x" * 405_001}}
+    call("batch_write_item", RequestItems={TABLE: [{"PutRequest": {"Item": too_big}}]})
     call("batch_get_item", RequestItems={TABLE: {"Keys": [_key("B#1"), _key("WAVE#w11")], "ConsistentRead": True}})
     call("query", TableName=TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
          ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}, ":p": {"S": "WAVE#"}}, Limit=4, ConsistentRead=True)
