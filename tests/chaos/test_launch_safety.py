@@ -144,7 +144,8 @@ def test_a_rollback_that_crashes_after_terminate_recovery_instances_finds_its_jo
 
 def _completed_drill(local_cloud: Any) -> tuple[LocalCloud, dict[str, Any]]:
     cloud = local_cloud()
-    plan = parse_plan({"planId": "term-crash", "waves": [wave("A", [sid("a", 1), sid("a", 2)])]})
+    plan = parse_plan({"planId": "term-crash", "defaults": {"drillInstanceTtlSeconds": 3600},
+                       "waves": [wave("A", [sid("a", 1), sid("a", 2)])]})
     result = run_plan(cloud, plan, timeout=60)
     assert result.status == "COMPLETED"
     return cloud, cloud.runtime.ledger.get_execution(result.execution_id)
@@ -160,8 +161,18 @@ def _time_to_live(cloud: LocalCloud, execution: dict[str, Any]) -> None:
     from events.models import TerminationTick
     from orchestrator import cleanup
 
+    cloud.clock.jump_to(max(cloud.clock.now(), _ttl_over(cloud, execution)))  # the tick comes when it is due
     cleanup.on_tick(cloud.runtime, TerminationTick(execution_id=execution["executionId"], plan_id="term-crash",
                                                    reason="TIME_TO_LIVE"))
+
+
+def _ttl_over(cloud: LocalCloud, execution: dict[str, Any]) -> Any:
+    from datetime import timedelta
+
+    from orchestrator.clock import parse_iso
+
+    waves = cloud.runtime.ledger.list_waves(execution["executionId"])
+    return min(parse_iso(w["launchStartedAt"]) for w in waves) + timedelta(seconds=3600)
 
 
 def _operator_cleanup(cloud: LocalCloud, execution: dict[str, Any]) -> None:

@@ -232,7 +232,8 @@ def _run(cloud: LocalCloud, scenario: Scenario, sim_bound_seconds: float, real_t
         end_error=end_error,
         report=report,
         execution=execution,
-        waves={w["waveId"]: w for w in ledger.list_waves(execution_id)},
+        waves={w["waveId"]: {**w, "servers": ledger.wave_servers(execution_id, w["waveId"])}
+               for w in ledger.list_waves(execution_id)},
         jobs=_drs_jobs(cloud),
         quotas={"serversPerJob": quotas.servers_per_job, "concurrentJobs": quotas.concurrent_jobs,
                 "serversInAllJobs": quotas.servers_in_all_jobs},
