@@ -167,16 +167,31 @@ def _operator_lines(wave: dict[str, Any]) -> list[str]:
 
 
 def _termination_lines(report: dict[str, Any]) -> list[str]:
-    """The recovery instances the orchestrator terminated: why, when, which, by which DRS jobs."""
+    """The recovery instances the orchestrator asked DRS to terminate: why, when, by which DRS jobs, what
+    those jobs terminated and what they did not (with DRS's reason); then every instance left running."""
     lines = []
+    gone: set[str] = set()
+    left: dict[str, str] = {}
     for termination in report.get("terminations", []):
         scope = f"wave {termination['waveId']}" if termination.get("waveId") else "the execution"
-        instances = termination.get("recoveryInstanceIds", [])
-        lines.append(f"terminated {len(instances)} recovery instance(s) of {scope} at "
-                     f"{_short(termination.get('at'))} ({termination.get('reason')}; DRS job(s) "
-                     f"{', '.join(termination.get('jobIds', []))}): {', '.join(instances)}")
+        asked = termination.get("recoveryInstanceIds", [])
+        jobs = ", ".join(termination.get("jobIds", [])) or "none"
+        if "terminatedInstanceIds" in termination:
+            done = termination["terminatedInstanceIds"]
+            gone.update(done)
+            lines.append(f"terminated {len(done)} of {len(asked)} recovery instance(s) of {scope} at "
+                         f"{_short(termination.get('at'))} ({termination.get('reason')}; DRS job(s) {jobs})"
+                         + (f": {', '.join(done)}" if done else ""))
+        else:
+            lines.append(f"asked DRS to terminate {len(asked)} recovery instance(s) of {scope} at "
+                         f"{_short(termination.get('at'))} ({termination.get('reason')}; DRS job(s) {jobs}): "
+                         f"{', '.join(asked)}")
+        for failed in termination.get("notTerminated", []):
+            instance = str(failed.get("recoveryInstanceId"))
+            left[instance] = str(failed.get("reason") or termination.get("error") or "not terminated")
+    for instance in sorted(set(left) - gone):
+        lines.append(f"LEFT RUNNING: {instance} ({left[instance]}); terminate it with drs-orch cleanup")
     return [escape(line) for line in lines]
-
 
 def _summary(result: RunResult) -> Panel:
     report = result.report or {}

@@ -203,7 +203,9 @@ def test_a_drill_with_a_time_to_live_runs_until_its_instances_are_terminated(tmp
     assert data["durationSeconds"] == (parse_iso(data["endedAt"]) - parse_iso(data["startedAt"])).total_seconds()
     assert data["durationSeconds"] < 600
     flat = _flat(result.output)
-    assert f"terminated 4 recovery instance(s) of the execution at {termination['at'][11:19]} (TIME_TO_LIVE" in flat
+    assert (f"terminated 4 of 4 recovery instance(s) of the execution at {termination['at'][11:19]} "
+            "(TIME_TO_LIVE") in flat
+    assert "LEFT RUNNING" not in flat
     # AND the run's log, at INFO, is in the log directory
     log = (log_dir / f"drs-orch-{data['executionId']}.log").read_text()
     assert '"message":"plan started"' in log

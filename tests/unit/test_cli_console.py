@@ -55,7 +55,8 @@ def test_the_summary_prints_bracketed_text_as_it_is():
                      "approved by [alice] at 2026-01-01T09:00:00Z",
                      "retried by [bob] (attempt 2, 0 server(s) relaunched)",
                      f"stopped: wave [db] failed on {INSTANCE}",
-                     "terminated 1 recovery instance(s) of wave db at 09:05:00 (ROLLBACK; DRS job(s) drsjob-1): "
+                     "asked DRS to terminate 1 recovery instance(s) of wave db at 09:05:00 (ROLLBACK; DRS job(s) "
+                     "drsjob-1): "
                      "i-0a1b2c3d4e5f60718",
                      "rejected: invalid [plan]", "waves[0] [red] x",
                      f"the run stalled on {INSTANCE}"):
@@ -117,3 +118,26 @@ def test_the_summary_names_each_server_that_did_not_launch_and_why():
     assert "s-x08" not in text
     assert "… and 3 more server(s) that did not launch (see the report)" in text
     assert "s-ok" not in text
+
+
+def test_the_summary_says_what_a_terminate_job_did_not_terminate_and_what_is_left_running():
+    # GIVEN a rollback whose terminate job failed on one instance, retried once (failed again), and a cleanup
+    # that terminated the other instance
+    fail = {"recoveryInstanceId": "i-0bad", "reason": "CLEANUP_FAIL: simulated failure"}
+    report = {"waves": [], "terminations": [
+        {"reason": "ROLLBACK", "at": "2026-01-01T09:05:00Z", "waveId": "db", "recoveryInstanceIds": ["i-0ok", "i-0bad"],
+         "jobIds": ["drsjob-1"], "terminatedInstanceIds": ["i-0ok"], "notTerminated": [fail]},
+        {"reason": "ROLLBACK", "at": "2026-01-01T09:06:00Z", "waveId": "db", "recoveryInstanceIds": ["i-0bad"],
+         "jobIds": ["drsjob-2"], "terminatedInstanceIds": [], "notTerminated": [fail]},
+    ]}
+
+    # WHEN the summary is printed
+    text = _rendered(cli._summary(RunResult("ex-1", "FAILED", report)))
+
+    # THEN each job says what it terminated out of what was asked, and the instance left running is named with
+    # DRS's reason and what to do
+    assert ("terminated 1 of 2 recovery instance(s) of wave db at 09:05:00 (ROLLBACK; DRS job(s) drsjob-1): "
+            "i-0ok") in text
+    assert "terminated 0 of 1 recovery instance(s) of wave db at 09:06:00 (ROLLBACK; DRS job(s) drsjob-2)" in text
+    assert ("LEFT RUNNING: i-0bad (CLEANUP_FAIL: simulated failure); terminate it with drs-orch cleanup") in text
+    assert "LEFT RUNNING: i-0ok" not in text
