@@ -191,8 +191,13 @@ def check_stop_continue(scenario: Scenario, fc: Forecast, obs: Observation) -> l
             out.append(Violation("stop-continue", f"{stop_sources[0]} FAILED with onFailure STOP but the plan "
                                                   f"is {obs.status}"))
         if stopped_at is None:
-            out.append(Violation("stop-continue", f"{stop_sources[0]} FAILED with onFailure STOP but the plan "
-                                                  "never went STOPPING"))
+            # the plan closed before the STOP was applied (every other wave had ended: a CONTINUE skipped the
+            # rest, say): nothing was left to stop, but nothing may have started after the STOP wave failed
+            ended = [_at(obs.waves.get(w, {}).get("endedAt")) for w in stop_sources]
+            stopped_at = min((e for e in ended if e is not None), default=None)
+            if stopped_at is None:
+                out.append(Violation("stop-continue", f"{stop_sources[0]} FAILED with onFailure STOP but the plan "
+                                                      "never went STOPPING"))
     if stopped_at is not None:
         for wave_id in fc.order:
             item = obs.waves.get(wave_id, {})
