@@ -4,43 +4,26 @@ one caller at a time may call DRS for a claim, and a claim that a call was made 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import boto3
 import pytest
 from moto import mock_aws
 
-from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY
 from orchestrator.ledger import Ledger
+from tests.unit.moto_ledger import SettableClock, ledger_table
 
 EXECUTION = "exec-1"
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.at = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.at
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock()
 
 
 @pytest.fixture
-def clock() -> _Clock:
-    return _Clock()
-
-
-@pytest.fixture
-def ledger(clock: _Clock) -> Iterator[Ledger]:
+def ledger(clock: SettableClock) -> Iterator[Ledger]:
     with mock_aws():
-        resource = boto3.resource("dynamodb", region_name="us-east-1")
-        table = resource.create_table(
-            TableName="ledger", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
-                                  {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
-                       {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"}],
-        )
-        yield Ledger(table, clock)
+        yield Ledger(ledger_table(), clock)
 
 
 def _claim(ledger: Ledger) -> None:
@@ -61,7 +44,7 @@ def test_a_second_caller_cannot_take_a_running_lease(ledger: Ledger) -> None:
     assert held["leaseUntil"] == "2026-01-01T09:01:30.000Z"
 
 
-def test_a_lease_whose_holder_died_is_taken_over_once_it_has_run_out(ledger: Ledger, clock: _Clock) -> None:
+def test_a_lease_whose_holder_died_is_taken_over_once_it_has_run_out(ledger: Ledger, clock: SettableClock) -> None:
     # GIVEN a lease whose holder died during its DRS call
     _claim(ledger)
     assert ledger.lease_launch(EXECUTION, "w", 1, 0, token="dead", seconds=90) is None
@@ -76,7 +59,7 @@ def test_a_lease_whose_holder_died_is_taken_over_once_it_has_run_out(ledger: Led
     assert (claim["leaseToken"], claim["calls"], claim["startingAt"]) == ("next", 2, "2026-01-01T09:00:00.000Z")
 
 
-def test_a_launch_with_its_job_is_never_leased_again(ledger: Ledger, clock: _Clock) -> None:
+def test_a_launch_with_its_job_is_never_leased_again(ledger: Ledger, clock: SettableClock) -> None:
     # GIVEN a launch whose job is recorded
     _claim(ledger)
     assert ledger.lease_launch(EXECUTION, "w", 1, 0, token="t", seconds=90) is None

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
-from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY
 from orchestrator.clock import SystemClock
 from orchestrator.ledger import Ledger, exec_pk, wave_sk
+from tests.unit.moto_ledger import ledger_table
 
 EXECUTION = "exec-1"
 
@@ -19,15 +18,7 @@ EXECUTION = "exec-1"
 @pytest.fixture
 def ledger() -> Iterator[Ledger]:
     with mock_aws():
-        resource = boto3.resource("dynamodb", region_name="us-east-1")
-        table = resource.create_table(
-            TableName="ledger", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
-                                  {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
-                       {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"}],
-        )
-        yield Ledger(table, SystemClock())
+        yield Ledger(ledger_table(), SystemClock())
 
 
 def _wave(ledger: Ledger, wave_id: str, *, status: str = "PENDING", remaining: int,

@@ -5,40 +5,24 @@ arriving after a job was recorded done set jobsDone back to 0 (the wave would wa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import boto3
 import pytest
 from moto import mock_aws
 
-from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY
 from orchestrator.ledger import Ledger, Outcome
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.at = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.at
+from tests.unit.moto_ledger import SettableClock, ledger_table
 
 
 @pytest.fixture
-def clock() -> _Clock:
-    return _Clock()
+def clock() -> SettableClock:
+    return SettableClock()
 
 
 @pytest.fixture
-def ledger(clock: _Clock) -> Iterator[Ledger]:
+def ledger(clock: SettableClock) -> Iterator[Ledger]:
     with mock_aws():
-        table = boto3.resource("dynamodb", region_name="us-east-1").create_table(
-            TableName="ledger", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
-                                  {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
-                       {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"}],
-        )
-        led = Ledger(table, clock)
+        led = Ledger(ledger_table(), clock)
         led.create_execution(execution_id="e", plan_id="p", plan_name="p", plan_document={}, mode="DRILL",
                              requested_by="me", key="start",
                              waves=[{"waveId": "w", "dependsOn": [], "dependents": [], "onFailure": "STOP",
@@ -46,7 +30,7 @@ def ledger(clock: _Clock) -> Iterator[Ledger]:
         yield led
 
 
-def test_a_redelivered_transition_is_a_replay_that_changes_nothing(ledger: Ledger, clock: _Clock) -> None:
+def test_a_redelivered_transition_is_a_replay_that_changes_nothing(ledger: Ledger, clock: SettableClock) -> None:
     # GIVEN a wave moved READY -> PRE_LAUNCH -> LAUNCHING by event "ev-1", then one of its jobs recorded done
     assert ledger.transition_wave("e", "w", from_=["READY"], to="PRE_LAUNCH", key="ev-0") is Outcome.WON
     first = ledger.transition_wave("e", "w", from_=["PRE_LAUNCH"], to="LAUNCHING", key="ev-1",

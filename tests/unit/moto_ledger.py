@@ -1,0 +1,31 @@
+"""What the ledger's adapter-tier tests share: the ledger table on moto's DynamoDB and a settable clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY
+
+
+class SettableClock:
+    """A clock a test moves by hand (`clock.at += timedelta(...)`)."""
+
+    def __init__(self) -> None:
+        self.at = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def ledger_table() -> Any:
+    """The ledger's table (the deployed key schema), inside an active `mock_aws()`."""
+    return boto3.resource("dynamodb", region_name="us-east-1").create_table(
+        TableName="ledger", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
+                              {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
+                   {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"}],
+    )
