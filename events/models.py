@@ -215,7 +215,13 @@ class WaveCompleted(WaveEvent):
 class WaveFailed(WaveEvent):
     reason: str
     on_failure: Literal["STOP", "CONTINUE"]
-    failed_servers: list[ServerLaunch] = Field(default_factory=list)
+    failed_servers: list[ServerLaunch] = Field(
+        default_factory=list, max_length=50,
+        description="the servers that did not launch, CRITICAL first, at most 50 (failedServersTotal counts them "
+                    "all; the ledger keeps every one): an event stays under EventBridge's 256 KB entry limit")
+    failed_servers_total: int | None = Field(default=None, ge=0,
+                                             description="how many servers did not launch (failedServers may name "
+                                                         "fewer)")
 
 
 class WaveSkipped(WaveEvent):

@@ -12,7 +12,7 @@ from orchestrator.observability import logger, metrics
 from orchestrator.preflight import gate as preflight_gate
 from orchestrator.runtime import Runtime
 from orchestrator.scripts import run_phase
-from orchestrator.wave_failure import fail_wave
+from orchestrator.wave_failure import NAMES_LIMIT, fail_wave, listed
 
 
 def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
@@ -46,8 +46,12 @@ def _why(server: ServerLaunch) -> str:
 
 def launch_warnings(failed: list[ServerLaunch]) -> list[str]:
     """One warning per server that did not launch in a wave that launched well enough (OPTIONAL servers,
-    or servers below the success threshold's margin)."""
-    return [f"{f.criticality or 'OPTIONAL'} server {_why(f)} did not launch" for f in failed]
+    or servers below the success threshold's margin), the first NAMES_LIMIT of them, then one line counting
+    the rest (each server's reason stays in its SERVER# item: a wave item holds at most 400 KB)."""
+    lines = [f"{f.criticality or 'OPTIONAL'} server {_why(f)} did not launch" for f in failed[:NAMES_LIMIT]]
+    if len(failed) > NAMES_LIMIT:
+        lines.append(f"… and {len(failed) - NAMES_LIMIT} more server(s) did not launch")
+    return lines
 
 
 def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple[bool, str, list[ServerLaunch]]:
@@ -63,7 +67,7 @@ def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple
     total = len(servers)
     launched = total - len(failed)
     if critical:
-        names = "; ".join(_why(f) for f in critical)
+        names = listed([_why(f) for f in critical])
         return False, f"{len(critical)} CRITICAL server(s) did not launch: {names}", failed
     if success_threshold is not None and total and launched / total < success_threshold:
         return False, (f"only {launched}/{total} servers launched, below the success threshold "

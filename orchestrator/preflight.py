@@ -105,7 +105,7 @@ def gate(rt: Runtime, execution: dict[str, Any], detail: WaveReady, event_id: st
     # (no server of a READY wave is FAILED before: those a retry keeps are LAUNCHED, the others NOT_STARTED)
     sets: dict[str, Any] = {"preflightExcluded": {"attempt": detail.attempt,
                                                   "servers": [p.source_server_id for p in problems]},
-                            "warnings": [f"preflight: {p}" for p in problems], "serversFailed": len(problems)}
+                            "warnings": _warnings(problems), "serversFailed": len(problems)}
     if rt.ledger.note_wave_if(detail.execution_id, detail.wave_id, status="READY", sets=sets):
         rt.ledger.record_server_results(detail.execution_id, detail.wave_id, {
             p.source_server_id: {"launchStatus": "FAILED", "reason": f"preflight: {p.reason}"} for p in problems
@@ -113,6 +113,14 @@ def gate(rt: Runtime, execution: dict[str, Any], detail: WaveReady, event_id: st
         logger.warning("OPTIONAL servers left out by preflight", wave_id=detail.wave_id,
                        servers=[p.source_server_id for p in problems])
     return False
+
+
+def _warnings(problems: list[Problem]) -> list[str]:
+    """One warning per OPTIONAL server left out, the first NAMES_LIMIT, then a line counting the rest."""
+    lines = [f"preflight: {p}" for p in problems[:wave_failure.NAMES_LIMIT]]
+    if len(problems) > wave_failure.NAMES_LIMIT:
+        lines.append(f"preflight: … and {len(problems) - wave_failure.NAMES_LIMIT} more server(s) left out")
+    return lines
 
 
 def _launch_servers(rt: Runtime, detail: WaveReady, plan_wave: Wave) -> list[str]:
@@ -129,7 +137,7 @@ def fail_wave(rt: Runtime, execution: dict[str, Any], wave: Wave, problems: list
     from events.models import ServerLaunch
 
     wave_failure.fail_wave(
-        rt, execution, wave.wave_id, from_=["READY"], reason="preflight failed: " + "; ".join(str(p) for p in problems),
+        rt, execution, wave.wave_id, from_=["READY"], reason="preflight failed: " + wave_failure.listed([str(p) for p in problems]),
         key=key, attempt=attempt,
         failed_servers=[ServerLaunch(source_server_id=p.source_server_id, launch_status="NOT_STARTED",
                                      criticality="CRITICAL" if p.critical else "OPTIONAL",

@@ -16,6 +16,22 @@ from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 
 REASON_LIMIT = 4000  # characters of a reason kept in the ledger and sent in WaveFailed
+FAILED_SERVERS_LIMIT = 50  # servers named in one WaveFailed (each ~300 B): far under EventBridge's 256 KB entry
+#   limit (PutEvents, "Amazon EventBridge quotas"); a failed wave of 2,000 servers made a 502 KB event that never left
+NAMES_LIMIT = 10  # servers named in one reason or warning line
+
+
+def listed(names: Sequence[str], *, limit: int = NAMES_LIMIT, sep: str = "; ") -> str:
+    """`a; b; c; … and 7 more`: the first `limit` of `names`, and how many were left out."""
+    shown = sep.join(names[:limit])
+    more = len(names) - limit
+    return f"{shown}{sep}… and {more} more" if more > 0 else shown
+
+
+def _named(failed: Sequence[ServerLaunch]) -> list[ServerLaunch]:
+    """The servers WaveFailed names: CRITICAL first, then by id, at most FAILED_SERVERS_LIMIT."""
+    ordered = sorted(failed, key=lambda s: (s.criticality != "CRITICAL", s.source_server_id))
+    return ordered[:FAILED_SERVERS_LIMIT]
 
 
 def fail_wave(rt: Runtime, execution: Mapping[str, Any], wave_id: str, *, from_: Iterable[str], reason: str,
@@ -35,5 +51,5 @@ def fail_wave(rt: Runtime, execution: Mapping[str, Any], wave_id: str, *, from_:
     rt.bus.publish(WaveFailed(execution_id=execution_id, plan_id=str(execution["planId"]), wave_id=wave_id,
                               attempt=attempt, reason=reason,
                               on_failure=frozen_plan(dict(execution)).wave(wave_id).on_failure.value,
-                              failed_servers=list(failed_servers)))
+                              failed_servers=_named(failed_servers), failed_servers_total=len(failed_servers)))
     return True

@@ -88,3 +88,37 @@ def test_a_wave_of_5000_servers_with_a_post_launch_script_completes(local_cloud)
 
     # WHEN / THEN it runs to COMPLETED, every server launched once, the script on every instance
     _run_big_wave(cloud, 5000)
+
+
+def test_a_failed_wave_of_2000_servers_ends_failed_with_an_event_under_the_size_limit(local_cloud):
+    # GIVEN one wave of 2,000 servers, every one failing to launch, the odd ones OPTIONAL (the issue's
+    # input: its WaveFailed named every server, ~502 KB, over EventBridge's 256 KB entry limit, and the
+    # plan never ended)
+    size = 2000
+    servers = [sid("bad", n) for n in range(size)]
+    cloud = local_cloud(**QUIET, **{f"drs.servers.{server}.launch": "FAILED" for server in servers})
+    plan = {"planId": "big-fail", "waves": [wave("big", [
+        server if n % 2 == 0 else {"sourceServerID": server, "criticality": "OPTIONAL"}
+        for n, server in enumerate(servers)])]}
+
+    # WHEN it runs
+    result = run_plan(cloud, parse_plan(plan), timeout=300)
+
+    # THEN it ends FAILED, the reason names ten CRITICAL servers and counts the rest
+    assert result.status == "FAILED"
+    [failed] = events_of(cloud, "WaveFailed", result.execution_id)
+    reason = failed.detail["reason"]
+    assert reason.startswith(f"{size // 2} CRITICAL server(s) did not launch: ")
+    assert reason.endswith(f"… and {size // 2 - 10} more")
+    # and the event names 50 servers, CRITICAL first, counts all 2,000, and fits in one PutEvents entry
+    named = failed.detail["failedServers"]
+    assert (len(named), failed.detail["failedServersTotal"]) == (50, size)
+    assert {s["criticality"] for s in named} == {"CRITICAL"}
+    assert [s["sourceServerId"] for s in named] == sorted(servers[0::2])[:50]
+    assert len(json.dumps(failed.detail)) < 256 * 1024
+    # while the ledger keeps every server's result
+    assert result.report is not None
+    [big] = result.report["waves"]
+    assert len(big["servers"]) == size
+    assert {s["launchStatus"] for s in big["servers"]} == {"FAILED"}
+    assert_choreography_invariants(cloud, result.execution_id)
