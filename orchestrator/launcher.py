@@ -214,8 +214,12 @@ def start_job(rt: Runtime, chunk: dict[str, Any], *, from_queue: bool = False) -
             if held.get("status") == "FAILED":
                 return {"outcome": "FAILED", "jobId": None, "reason": str(held.get("reason", "launch failed"))}
             return _busy(rt, chunk, held, from_queue=from_queue)
-    admission = capacity.admit(rt, key, len(server_ids), ref=f"{execution_id}/{wave_id}",
-                               behind_queue=not from_queue)
+    try:  # a refused admission reconciles with DRS (DescribeJobs), which may throttle past its retries
+        admission = capacity.admit(rt, key, len(server_ids), ref=f"{execution_id}/{wave_id}",
+                                   behind_queue=not from_queue)
+    except DrsError:
+        _end_lease(rt, chunk, token)  # nothing was started: the next call need not wait for the lease
+        raise
     if admission is Admission.FULL:
         return _park(rt, chunk, token, reason="DRS quotas are in use")
     tags = {TAG_LAUNCH_KEY: key, TAG_EXECUTION: execution_id, TAG_WAVE: wave_id, TAG_ATTEMPT: str(chunk["attempt"])}
@@ -387,7 +391,13 @@ def drain(rt: Runtime) -> dict[str, int]:
             continue
         try:
             result = start_job(rt, chunk, from_queue=True)
-        except DrsError as exc:  # permanent: fail the chunk, as the state machine would
+        except DrsError as exc:
+            if exc.retryable:  # a read throttled past its retries (admission, the job lookup): it stays parked
+                capacity.release(rt, key, unstarted_only=True)
+                logger.warning("DRS throttled a parked launch: the next tick tries again", launch_key=key,
+                               error=str(exc)[:300])
+                break
+            # permanent: fail the chunk, as the state machine would
             rt.ledger.unpark(key)
             chunk_failed(rt, chunk, {}, reason=f"{exc.code or type(exc).__name__}: {exc}")
             continue

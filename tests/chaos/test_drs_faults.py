@@ -179,6 +179,37 @@ def test_drs_quota_refusals_from_jobs_outside_the_orchestrator_park_the_launch(l
     assert_choreography_invariants(cloud, result.execution_id)
 
 
+def test_a_parked_launch_whose_tick_drs_throttles_stays_parked_and_launches_later(local_cloud, monkeypatch):
+    # GIVEN a launch parked by a quota refusal, and DRS throttling a read of the capacity tick that starts it
+    # past that read's retries (seed 637 of the campaign: the tick failed the chunk's servers as if DRS had
+    # refused them for good)
+    from orchestrator import capacity
+    from orchestrator.drs import DrsThrottled
+
+    cloud = local_cloud()
+    cloud.drs.inject_error("ServiceQuotaExceededException", operation="StartRecovery", count=1)
+    admit = capacity.admit
+    throttled: list[str] = []
+
+    def throttled_once_from_the_queue(rt: Any, key: str, servers: int, **kwargs: Any) -> Any:
+        if not kwargs.get("behind_queue", True) and not throttled:
+            throttled.append(key)
+            raise DrsThrottled("Rate exceeded", code="ThrottlingException")
+        return admit(rt, key, servers, **kwargs)
+
+    monkeypatch.setattr(capacity, "admit", throttled_once_from_the_queue)
+
+    # WHEN the plan runs
+    result = run_plan(cloud, _plan("tick-throttled"), timeout=120)
+
+    # THEN the throttled tick left the launch parked, a later tick started it, and every server launched once
+    assert len(throttled) == 1
+    assert result.status == "COMPLETED"
+    _assert_each_server_launched_once(cloud)
+    assert cloud.runtime.ledger.parked() == []
+    assert_choreography_invariants(cloud, result.execution_id)
+
+
 def test_throttling_and_duplicate_deliveries_together_still_launch_each_server_once(local_cloud):
     # GIVEN DRS throttles 30 % of all calls and half of all events arrive twice
     cloud = local_cloud(**{"drs.throttleRate": 0.3, "faults.duplicateDelivery": 0.5, "seed": 4})
