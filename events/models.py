@@ -246,6 +246,9 @@ class TerminationTick(ExecutionEvent):
     attempt: int = Field(default=1, ge=1)
     reason: Literal["ROLLBACK", "TIME_TO_LIVE", "CANCEL"]
     tick: int = Field(default=1, ge=1)
+    deferrals: int = Field(default=0, ge=0, description="ticks in a row that could start no terminate job (no DRS "
+                                                        "capacity, throttled): the backoff grows with them and "
+                                                        "starts again once a tick starts a job")
 
 
 class RecoveryInstancesTerminated(ExecutionEvent):

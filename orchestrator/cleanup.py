@@ -332,14 +332,15 @@ def _settle_job(rt: Runtime, execution: dict[str, Any], claim: dict[str, Any], j
             reason=record.get("reason", "CLEANUP"), job_ids=[job_id], recovery_instance_ids=terminated))
 
 
-def backoff_seconds(tick: int, least: float, *, rng: random.Random | None = None) -> int:
-    """Seconds before TerminationTick `tick` + 1: exponential backoff with full jitter, never under `least`."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** min(tick, 16)))
+def backoff_seconds(deferrals: int, least: float, *, rng: random.Random | None = None) -> int:
+    """Seconds before the next TerminationTick after `deferrals` ticks in a row that could start nothing:
+    exponential backoff with full jitter, never under `least`."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** min(deferrals, 16)))
     return int(max(least, (rng or random).uniform(0, ceiling), 1.0)) + 1
 
 
-def _again(rt: Runtime, tick: TerminationTick, seconds: float) -> None:
-    nxt = tick.model_copy(update={"tick": tick.tick + 1})
+def _again(rt: Runtime, tick: TerminationTick, seconds: float, *, deferrals: int = 0) -> None:
+    nxt = tick.model_copy(update={"tick": tick.tick + 1, "deferrals": deferrals})
     name = schedule_name("terminate", tick.execution_id, tick.wave_id or "*", tick.reason, str(tick.attempt),
                          str(nxt.tick))
     rt.scheduler.at(name, rt.clock.now() + timedelta(seconds=seconds), nxt)
@@ -347,8 +348,12 @@ def _again(rt: Runtime, tick: TerminationTick, seconds: float) -> None:
 
 def _defer(rt: Runtime, tick: TerminationTick, result: Termination, *, scope: str) -> None:
     """Come back later for what `result` left undone, with backoff; give up (recorded, with its reason)
-    once the termination has waited MAX_WAIT since its first deferral."""
-    first = rt.ledger.note_termination_deferred(tick.execution_id, scope)
+    once the termination has made no progress for MAX_WAIT. A tick that started a terminate job is
+    progress: the backoff and the MAX_WAIT clock start again (a rollback of many instances under a small
+    DRS quota goes on in rounds, each one deferred until the previous round ends; seed 679 of the campaign
+    waited up to 300 s between rounds because its backoff counted every tick since the first)."""
+    progressed = bool(result.job_ids)
+    first = rt.ledger.note_termination_deferred(tick.execution_id, scope, restart=progressed)
     if rt.clock.now() - parse_iso(first) >= MAX_WAIT:
         left = _our_instances(rt, tick.execution_id, [tick.wave_id] if tick.wave_id else None,
                               tick.attempt if tick.reason == "ROLLBACK" else None)
@@ -361,7 +366,8 @@ def _defer(rt: Runtime, tick: TerminationTick, result: Termination, *, scope: st
         logger.error("termination given up", reason=tick.reason, wave_id=tick.wave_id, error=error)
         metrics.add_metric(name="TerminationsAbandoned", unit="Count", value=1)
         return
-    _again(rt, tick, backoff_seconds(tick.tick, result.wait_seconds))
+    deferrals = 0 if progressed else tick.deferrals + 1
+    _again(rt, tick, backoff_seconds(deferrals, result.wait_seconds), deferrals=deferrals)
 
 
 def _follow_up(rt: Runtime, tick: TerminationTick, result: Termination, *, scope: str) -> None:

@@ -1482,12 +1482,13 @@ class Ledger:
         )
         return dict(_plain(response.get("Attributes", {})))
 
-    def note_termination_deferred(self, execution_id: str, scope: str) -> str:
+    def note_termination_deferred(self, execution_id: str, scope: str, *, restart: bool = False) -> str:
         """Count one deferral of a termination (`scope`: ROLLBACK#wave#attempt, TIME_TO_LIVE, CANCEL); returns
-        when it was first deferred."""
+        when it was first deferred since it last made progress (`restart`: it made progress just now)."""
+        first = ":now" if restart else "if_not_exists(firstAt, :now)"
         response = self._table.update_item(
             Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_WAIT_PREFIX}{scope}"},
-            UpdateExpression="SET firstAt = if_not_exists(firstAt, :now), lastAt = :now, expiresAt = :e, "
+            UpdateExpression=f"SET firstAt = {first}, lastAt = :now, expiresAt = :e, "
                              "#k = :kind ADD deferrals :one",
             ExpressionAttributeNames={"#k": "kind"},
             ExpressionAttributeValues={":now": self.now(), ":one": 1, ":e": self._expires_at(),

@@ -139,6 +139,33 @@ def test_a_rollback_bigger_than_the_free_capacity_terminates_everything_one_job_
     assert sorted(len(r["instances"]) for r in records) == [1, 1]
 
 
+def test_a_rollback_in_many_rounds_comes_back_soon_after_each_round_instead_of_backing_off_ever_longer(
+        local_cloud):
+    # GIVEN room for one DRS job of one server, terminate jobs of 10 s, and a wave with rollback TERMINATE
+    # that launched eight servers and failed on a ninth: its rollback is eight rounds (campaign seed 679:
+    # the backoff counted every tick since the first, so later rounds waited up to 300 s each)
+    failing = sid("r", 9)
+    launched = [sid("r", n) for n in range(1, 9)]
+    cloud = local_cloud(**{"drs.quotas": {"serversPerJob": 1, "concurrentJobs": 1, "serversInAllJobs": 1},
+                           "drs.terminateSeconds": 10, f"drs.servers.{failing}.launch": "FAILED"})
+    plan = parse_plan({"planId": "rounds", "waves": [wave("R", [*launched, failing], rollback="TERMINATE")]})
+
+    # WHEN it runs and the rollback terminates everything, one job after the other
+    result = run_plan(cloud, plan, timeout=120)
+    cloud.run_until(lambda: len(events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)) == 8,
+                    timeout=60)
+
+    # THEN each round began within a tick or two of the previous one's end (a 15 s tick, up to 2 s of
+    # jitter, the 10 s job), never after a long backoff, and every deferral after a round started over
+    assert result.status == "FAILED"
+    assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 8
+    done = [parse_iso(e.time) for e in events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)]
+    gaps = [(b - a).total_seconds() for a, b in zip(done, done[1:], strict=False)]
+    assert max(gaps) <= 45, gaps
+    assert {t.detail.get("deferrals", 0) for t in events_of(cloud, "TerminationTick", result.execution_id)} <= {0, 1}
+    cloud.run_until(lambda: not _running(cloud, set(launched)), timeout=30)
+
+
 def test_a_throttled_rollback_is_retried_with_backoff_on_the_scheduler_until_it_terminates(local_cloud):
     # GIVEN a wave with rollback TERMINATE that fails, and DRS throttling its first five terminate calls
     failing = sid("b", 2)
