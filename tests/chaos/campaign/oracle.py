@@ -237,6 +237,17 @@ def reason_fits(f: WaveForecast, reason: str) -> bool:
     return True
 
 
+def decision_held_back(obs: Observation, wave_id: str) -> bool:
+    """The simulated approver's decision reached the control function only after the wave had failed
+    (ControlRejected: not awaiting approval): a delivery the profile held back (faults.reorderDelivery)
+    until later ones went out, and when nothing else happens until the deadline, the ApprovalTimeout tick
+    is the next delivery. Its deadline reason is then right: the decision was late in processing order."""
+    return obs.reordered > 0 and any(
+        kind == "ControlRejected" and d.get("waveId") == wave_id and d.get("requestedBy") == "simulated-approver"
+        and "not awaiting approval" in str(d.get("reason"))
+        for kind, _, d in obs.events)
+
+
 def _launch_outcomes(obs: Observation, wave_id: str) -> dict[str, str]:
     return {p.source_server_id: p.outcome for job in obs.jobs_of(wave_id) for p in job.participants}
 
@@ -277,6 +288,7 @@ def check_wave_outcome(scenario: Scenario, fc: Forecast, obs: Observation) -> li
         if actual == FAILED and not item.get("reason"):
             out.append(Violation("wave-outcome", f"{wave_id} FAILED without a reason", wave_id))
         elif actual == FAILED and f.status == FAILED and not reason_fits(f, str(item["reason"])) \
+                and not (f.stage == "approval" and decision_held_back(obs, wave_id)) \
                 and not throttled_out(scenario, obs, wave_id):
             out.append(Violation("wave-outcome", f"{wave_id} FAILED for another reason: expected {f.stage} "
                                                  f"({f.reason}), got {item['reason']!r}", wave_id))
