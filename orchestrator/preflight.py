@@ -137,7 +137,8 @@ def fail_wave(rt: Runtime, execution: dict[str, Any], wave: Wave, problems: list
     from events.models import ServerLaunch
 
     wave_failure.fail_wave(
-        rt, execution, wave.wave_id, from_=["READY"], reason="preflight failed: " + wave_failure.listed([str(p) for p in problems]),
+        rt, execution, wave.wave_id, from_=["READY"],
+        reason="preflight failed: " + wave_failure.listed([str(p) for p in problems]),
         key=key, attempt=attempt,
         failed_servers=[ServerLaunch(source_server_id=p.source_server_id, launch_status="NOT_STARTED",
                                      criticality="CRITICAL" if p.critical else "OPTIONAL",

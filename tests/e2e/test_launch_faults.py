@@ -4,6 +4,7 @@ throttled, a launch cancelled by STOP while it waited for capacity, a forged Wav
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from events.models import TerminationTick, WaveFailed
@@ -160,7 +161,7 @@ def test_a_rollback_in_many_rounds_comes_back_soon_after_each_round_instead_of_b
     assert result.status == "FAILED"
     assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 8
     done = [parse_iso(e.time) for e in events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)]
-    gaps = [(b - a).total_seconds() for a, b in zip(done, done[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(done)]
     assert max(gaps) <= 45, gaps
     assert {t.detail.get("deferrals", 0) for t in events_of(cloud, "TerminationTick", result.execution_id)} <= {0, 1}
     cloud.run_until(lambda: not _running(cloud, set(launched)), timeout=30)
