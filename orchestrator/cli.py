@@ -33,7 +33,8 @@ cli_report.register(app)
 console = Console()
 err = Console(stderr=True)
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# Package data (pyproject.toml): the demo runs from an installed wheel, outside any checkout.
+EXAMPLES = Path(__file__).resolve().parent / "examples"
 STATUS_STYLE = {
     "PENDING": "dim", "READY": "cyan", "AWAITING_APPROVAL": "magenta", "PRE_LAUNCH": "blue",
     "LAUNCHING": "yellow", "LAUNCHED": "yellow", "POST_LAUNCH": "blue", "COMPLETED": "green",

@@ -25,7 +25,7 @@ from tests.e2e.helpers import (
     wave,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "orchestrator" / "examples"
 
 
 def _by_id(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "orchestrator" / "examples"
 runner = CliRunner()
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 from orchestrator.runtime import set_runtime
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "orchestrator" / "examples"
 PLAN = str(EXAMPLES / "diamond.yaml")
 REGION = ["--region", "us-east-1"]
 runner = CliRunner()
