@@ -37,7 +37,7 @@ typecheck: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/python -m events.generate
-	$(BIN)/python -m orchestrator.plan.schema
+	$(BIN)/python -m orchestrator.domain.plan.schema
 
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py

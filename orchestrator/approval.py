@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from events.models import ApprovalRequested, ApprovalTimeout, Mode, WaveReady
-from orchestrator.clock import iso, parse_iso
-from orchestrator.execution import frozen_plan
+from orchestrator.domain.clock import iso, parse_iso
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.plan import Approval, Plan
 from orchestrator.ledger import Outcome
 from orchestrator.observability import logger
-from orchestrator.plan import Approval, Plan
 from orchestrator.runtime import Runtime
 from orchestrator.scheduler import schedule_name
 

@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from events.models import CapacityTick
-from orchestrator.clock import iso, parse_iso
+from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.scheduler import schedule_name

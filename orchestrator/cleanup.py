@@ -37,12 +37,12 @@ from events.models import PlanCancelled, RecoveryInstancesTerminated, Terminatio
 from orchestrator import capacity
 from orchestrator.bus import PublishError
 from orchestrator.capacity import Admission
-from orchestrator.clock import parse_iso
+from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.plan import Rollback
 from orchestrator.drs import DrsConflict, DrsError, DrsQuotaExceeded
-from orchestrator.execution import frozen_plan
 from orchestrator.ledger import EXECUTION_FINAL
 from orchestrator.observability import logger, metrics
-from orchestrator.plan import Rollback
 from orchestrator.runtime import Runtime
 from orchestrator.scheduler import schedule_name
 

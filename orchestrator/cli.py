@@ -19,7 +19,7 @@ from rich.text import Text
 from events.models import Mode
 from orchestrator import cli_cleanup, cli_plan, cli_report
 from orchestrator.cli_errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
-from orchestrator.plan import Plan, PlanError, load_plan
+from orchestrator.domain.plan import Plan, PlanError, load_plan
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -93,7 +93,7 @@ def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
     status = execution["status"] if execution else "STARTING"
     elapsed = ""
     if execution:
-        from orchestrator.clock import parse_iso
+        from orchestrator.domain.clock import parse_iso
 
         # the plan's own time: from its start to its end once it has ended (lingering or a drill's time
         # to live running on after it is not the plan's)
@@ -315,7 +315,7 @@ def _publish_aws(plan: Plan, mode: Mode, bus: str, region: str | None) -> int:
     import boto3
 
     from localcloud.runner import new_execution_id
-    from orchestrator.plan import plan_to_document
+    from orchestrator.domain.plan import plan_to_document
 
     execution_id = new_execution_id(plan.plan_id)
     detail: dict[str, Any] = {"plan": plan_to_document(plan), "executionId": execution_id, "mode": mode.value,
@@ -586,7 +586,7 @@ def inspect(
                                 quiet_seconds=settle)
         ledger = None
         if table:
-            from orchestrator.clock import SystemClock
+            from orchestrator.domain.clock import SystemClock
             from orchestrator.ledger import Ledger
 
             ledger = Ledger(session.resource("dynamodb").Table(table), SystemClock())

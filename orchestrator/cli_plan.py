@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from orchestrator.plan import (
+from orchestrator.domain.plan import (
     Plan,
     PlanError,
     Problem,
@@ -24,8 +24,8 @@ from orchestrator.plan import (
     load_plan,
     plan_warnings,
 )
-from orchestrator.plan.seed import convert_seed, is_seed_format
-from orchestrator.plan.source import Lines, SourceError, line_of, load_text
+from orchestrator.domain.plan.seed import convert_seed, is_seed_format
+from orchestrator.domain.plan.source import Lines, SourceError, line_of, load_text
 
 EXIT_INVALID = 2
 

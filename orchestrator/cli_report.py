@@ -29,7 +29,7 @@ def report(
     """Read a run's execution report from the ledger on AWS (a local run: `run --report`)."""
     import boto3
 
-    from orchestrator.clock import SystemClock
+    from orchestrator.domain.clock import SystemClock
     from orchestrator.ledger import Ledger
     from orchestrator.report import build_report
 

@@ -29,7 +29,7 @@ from events.models import (
     WaveSkipped,
 )
 from orchestrator import cleanup
-from orchestrator.execution import frozen_plan
+from orchestrator.domain.execution import frozen_plan
 from orchestrator.ledger import NOT_STARTED_WAVE, Outcome
 from orchestrator.observability import logger, metrics
 from orchestrator.progress import (

@@ -14,7 +14,6 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -33,10 +32,11 @@ from events.models import (
     WaveFailed,
     WaveReady,
 )
+from orchestrator.domain.execution import execution_id_for, frozen_plan
+from orchestrator.domain.plan import check_plan, plan_to_document
+from orchestrator.domain.plan.suggest import quote
 from orchestrator.ledger import Ledger, Outcome
 from orchestrator.observability import logger, metrics
-from orchestrator.plan import Plan, check_plan, downstream, parse_plan, plan_to_document
-from orchestrator.plan.suggest import quote
 from orchestrator.refusals import refuse
 from orchestrator.runtime import Runtime
 
@@ -44,11 +44,6 @@ from orchestrator.runtime import Runtime
 #: 256 KiB whatever the plan (a plan can have thousands of problems, and quote long values).
 MAX_EVENT_PROBLEMS = 50
 _EXECUTION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # StartPlan.executionId
-
-
-def execution_id_for(detail: StartPlan, event_id: str) -> str:
-    """A StartPlan without an executionId gets one from its event id, so a redelivery is the same run."""
-    return detail.execution_id or f"exec-{event_id}"
 
 
 def _problems(items: list[Any]) -> list[Problem]:
@@ -177,22 +172,6 @@ def _reused_id(rt: Runtime, detail: StartPlan, event_id: str, execution_id: str,
         reason=(f"executionId '{execution_id}' belongs to an execution of plan '{existing.get('planId')}' "
                 f"({existing.get('mode')}, {existing.get('status')}) started with another plan or mode: "
                 "refused, and that execution is not affected")))
-
-
-@lru_cache(maxsize=64)
-def _parse_frozen(document: str) -> Plan:
-    import json
-
-    return parse_plan(json.loads(document), source="ledger")
-
-
-def frozen_plan(execution: dict[str, Any]) -> Plan:
-    """The plan exactly as it was when the execution started (cached per document)."""
-    return _parse_frozen(execution["planDocument"])
-
-
-def downstream_of(plan: Plan, wave_id: str) -> set[str]:
-    return downstream(plan, wave_id)
 
 
 # ---- events naming what exists ----------------------------------------------------------------------

@@ -29,7 +29,9 @@ from typing import Any
 from events.models import DRSJobCompleted, DRSJobStarted, PreLaunchDone, ServerLaunch, TerminationTick
 from orchestrator import capacity
 from orchestrator.capacity import Admission
-from orchestrator.clock import parse_iso
+from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.plan import cut_jobs
 from orchestrator.drs import (
     TAG_ATTEMPT,
     TAG_EXECUTION,
@@ -41,11 +43,9 @@ from orchestrator.drs import (
     DrsThrottled,
     backoff_delay,
 )
-from orchestrator.execution import frozen_plan
 from orchestrator.ledger import Outcome
 from orchestrator.observability import logger, metrics
 from orchestrator.phases import close_launch
-from orchestrator.plan import cut_jobs
 from orchestrator.runtime import Runtime
 from orchestrator.scheduler import schedule_name
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orchestrator.clock import Clock, iso
+from orchestrator.domain.clock import Clock, iso
 
 WAVE_STATUSES = (
     "PENDING", "READY", "AWAITING_APPROVAL", "PRE_LAUNCH", "LAUNCHING", "LAUNCHED", "POST_LAUNCH",

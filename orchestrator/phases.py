@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.models import DRSJobCompleted, ServerLaunch, WaveReady
+from events.models import DRSJobCompleted, WaveReady
 from orchestrator.approval import held_for_approval
-from orchestrator.execution import frozen_plan
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.launch_judgement import judge_launch, launch_warnings
 from orchestrator.ledger import Outcome
 from orchestrator.observability import logger, metrics
 from orchestrator.preflight import gate as preflight_gate
 from orchestrator.runtime import Runtime
 from orchestrator.scripts import run_phase
-from orchestrator.wave_failure import NAMES_LIMIT, fail_wave, listed
+from orchestrator.wave_failure import fail_wave
 
 
 def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
@@ -37,42 +38,6 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
         logger.info("duplicate or stale WaveReady ignored", wave_id=detail.wave_id)
         return
     run_phase(rt, execution, wave_id=detail.wave_id, attempt=detail.attempt, phase="PRE_LAUNCH", key=event_id)
-
-
-def _why(server: ServerLaunch) -> str:
-    """`s-… (reason)`: a server that did not launch, and why."""
-    return f"{server.source_server_id} ({server.reason or server.launch_status})"
-
-
-def launch_warnings(failed: list[ServerLaunch]) -> list[str]:
-    """One warning per server that did not launch in a wave that launched well enough (OPTIONAL servers,
-    or servers below the success threshold's margin), the first NAMES_LIMIT of them, then one line counting
-    the rest (each server's reason stays in its SERVER# item: a wave item holds at most 400 KB)."""
-    lines = [f"{f.criticality or 'OPTIONAL'} server {_why(f)} did not launch" for f in failed[:NAMES_LIMIT]]
-    if len(failed) > NAMES_LIMIT:
-        lines.append(f"… and {len(failed) - NAMES_LIMIT} more server(s) did not launch")
-    return lines
-
-
-def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple[bool, str, list[ServerLaunch]]:
-    """Did the wave launch well enough? CRITICAL failures fail it; OPTIONAL ones count toward the threshold."""
-    servers = wave.get("servers", {})
-    failed = [
-        ServerLaunch(source_server_id=sid, launch_status=s.get("launchStatus", "NOT_STARTED"),
-                     recovery_instance_id=s.get("recoveryInstanceId"), criticality=s.get("criticality"),
-                     reason=s.get("reason"))
-        for sid, s in sorted(servers.items()) if s.get("launchStatus") != "LAUNCHED"
-    ]
-    critical = [f for f in failed if f.criticality == "CRITICAL"]
-    total = len(servers)
-    launched = total - len(failed)
-    if critical:
-        names = listed([_why(f) for f in critical])
-        return False, f"{len(critical)} CRITICAL server(s) did not launch: {names}", failed
-    if success_threshold is not None and total and launched / total < success_threshold:
-        return False, (f"only {launched}/{total} servers launched, below the success threshold "
-                       f"{success_threshold:.0%}"), failed
-    return True, f"{launched}/{total} servers launched", failed
 
 
 def on_job_completed(rt: Runtime, detail: DRSJobCompleted, event_id: str) -> None:

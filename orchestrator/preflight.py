@@ -15,10 +15,11 @@ from typing import Any
 
 from events.models import WaveReady
 from orchestrator import wave_failure
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.launch_judgement import NAMES_LIMIT, listed
+from orchestrator.domain.plan import Criticality, Wave
 from orchestrator.drs import DrsError, parse_duration
-from orchestrator.execution import frozen_plan
 from orchestrator.observability import logger, metrics
-from orchestrator.plan import Criticality, Wave
 from orchestrator.runtime import Runtime
 
 HEALTHY_REPLICATION = "CONTINUOUS"
@@ -117,9 +118,9 @@ def gate(rt: Runtime, execution: dict[str, Any], detail: WaveReady, event_id: st
 
 def _warnings(problems: list[Problem]) -> list[str]:
     """One warning per OPTIONAL server left out, the first NAMES_LIMIT, then a line counting the rest."""
-    lines = [f"preflight: {p}" for p in problems[:wave_failure.NAMES_LIMIT]]
-    if len(problems) > wave_failure.NAMES_LIMIT:
-        lines.append(f"preflight: … and {len(problems) - wave_failure.NAMES_LIMIT} more server(s) left out")
+    lines = [f"preflight: {p}" for p in problems[:NAMES_LIMIT]]
+    if len(problems) > NAMES_LIMIT:
+        lines.append(f"preflight: … and {len(problems) - NAMES_LIMIT} more server(s) left out")
     return lines
 
 
@@ -138,7 +139,7 @@ def fail_wave(rt: Runtime, execution: dict[str, Any], wave: Wave, problems: list
 
     wave_failure.fail_wave(
         rt, execution, wave.wave_id, from_=["READY"],
-        reason="preflight failed: " + wave_failure.listed([str(p) for p in problems]),
+        reason="preflight failed: " + listed([str(p) for p in problems]),
         key=key, attempt=attempt,
         failed_servers=[ServerLaunch(source_server_id=p.source_server_id, launch_status="NOT_STARTED",
                                      criticality="CRITICAL" if p.critical else "OPTIONAL",

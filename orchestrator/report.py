@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from orchestrator.clock import parse_iso
+from orchestrator.domain.clock import parse_iso
 from orchestrator.ledger import Ledger
 
 

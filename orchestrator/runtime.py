@@ -11,8 +11,8 @@ import boto3
 from botocore.config import Config
 
 from orchestrator.bus import Bus
-from orchestrator.clock import Clock, SystemClock
 from orchestrator.config import Settings, get_settings
+from orchestrator.domain.clock import Clock, SystemClock
 from orchestrator.drs import Drs
 from orchestrator.ledger import Ledger
 from orchestrator.scheduler import Scheduler

@@ -50,12 +50,12 @@ from events.models import (
     PreLaunchTick,
     ScriptResult,
 )
-from orchestrator.clock import iso, parse_iso
+from orchestrator.domain.clock import iso, parse_iso
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.plan import Script, Wave
 from orchestrator.drs import DrsError
-from orchestrator.execution import frozen_plan
 from orchestrator.ledger import EXECUTION_FINAL, Outcome, script_sk
 from orchestrator.observability import logger, metrics
-from orchestrator.plan import Script, Wave
 from orchestrator.runtime import Runtime
 from orchestrator.scheduler import schedule_name
 from orchestrator.ssm import TERMINAL_STATUSES, Ssm, SsmAgentNotReady, SsmError, SsmRejected

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.clock import iso
+from orchestrator.domain.clock import iso
 
 
 class ReportError(ValueError):

@@ -11,27 +11,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from events.models import ServerLaunch, WaveFailed
-from orchestrator.execution import frozen_plan
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.launch_judgement import _named
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 
 REASON_LIMIT = 4000  # characters of a reason kept in the ledger and sent in WaveFailed
-FAILED_SERVERS_LIMIT = 50  # servers named in one WaveFailed (each ~300 B): far under EventBridge's 256 KB entry
-#   limit (PutEvents, "Amazon EventBridge quotas"); a failed wave of 2,000 servers made a 502 KB event that never left
-NAMES_LIMIT = 10  # servers named in one reason or warning line
-
-
-def listed(names: Sequence[str], *, limit: int = NAMES_LIMIT, sep: str = "; ") -> str:
-    """`a; b; c; … and 7 more`: the first `limit` of `names`, and how many were left out."""
-    shown = sep.join(names[:limit])
-    more = len(names) - limit
-    return f"{shown}{sep}… and {more} more" if more > 0 else shown
-
-
-def _named(failed: Sequence[ServerLaunch]) -> list[ServerLaunch]:
-    """The servers WaveFailed names: CRITICAL first, then by id, at most FAILED_SERVERS_LIMIT."""
-    ordered = sorted(failed, key=lambda s: (s.criticality != "CRITICAL", s.source_server_id))
-    return ordered[:FAILED_SERVERS_LIMIT]
 
 
 def fail_wave(rt: Runtime, execution: Mapping[str, Any], wave_id: str, *, from_: Iterable[str], reason: str,

@@ -11,7 +11,7 @@ import pytest
 from infra.definitions import STATE_MACHINE
 from localcloud.cloud import CrashInjected, LocalCloud
 from localcloud.runner import run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, events_of, sid, start_recovery_calls, wave
 
 

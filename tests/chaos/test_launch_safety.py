@@ -12,7 +12,7 @@ import pytest
 
 from localcloud.cloud import CrashInjected, LocalCloud
 from localcloud.runner import run_plan, wait
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import events_of, sid, start_recovery_calls, wave
 
 ONE_JOB_AT_A_TIME = {"serversPerJob": 10, "concurrentJobs": 1, "serversInAllJobs": 10}
@@ -169,7 +169,7 @@ def _time_to_live(cloud: LocalCloud, execution: dict[str, Any]) -> None:
 def _ttl_over(cloud: LocalCloud, execution: dict[str, Any]) -> Any:
     from datetime import timedelta
 
-    from orchestrator.clock import parse_iso
+    from orchestrator.domain.clock import parse_iso
 
     waves = cloud.runtime.ledger.list_waves(execution["executionId"])
     return min(parse_iso(w["launchStartedAt"]) for w in waves) + timedelta(seconds=3600)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from localcloud.cloud import LocalCloud, PublishedEvent
-from orchestrator.clock import parse_iso
+from orchestrator.domain.clock import parse_iso
 
 TERMINAL_EXECUTION = {"COMPLETED", "FAILED", "CANCELLED"}
 

@@ -14,7 +14,7 @@ import pytest
 
 from events.models import Mode
 from localcloud.runner import run_plan, start, wait
-from orchestrator.plan import load_plan, parse_plan
+from orchestrator.domain.plan import load_plan, parse_plan
 from tests.e2e.helpers import (
     assert_choreography_invariants,
     at,

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from events.models import Mode
 from localcloud.runner import run_plan, start, wait
 from orchestrator.cli import app
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, at, events_of, sid, start_recovery_calls, wave
 
 DROP_EVENTS = {"drs.launchEvents": "drop"}

@@ -4,7 +4,7 @@ the event names fails with the error as its reason, and the plan ends (issue #11
 from __future__ import annotations
 
 from localcloud.runner import run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, events_of, ledger_waves, sid, wave
 
 

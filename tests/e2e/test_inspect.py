@@ -14,7 +14,7 @@ from events.models import DRSJobCompleted, PlanCompleted, PlanStarted, ServerLau
 from localcloud.control_socket import Session
 from localcloud.runner import start, wait
 from orchestrator.cli import app
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import ledger_items, sid, start_recovery_calls, wave, wave_status
 
 FAILING = sid("b", 2)

@@ -9,8 +9,8 @@ import pytest
 
 from events.models import Mode
 from localcloud.runner import start, wait
-from orchestrator.clock import parse_iso
-from orchestrator.plan import parse_plan
+from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import (
     assert_choreography_invariants,
     events_of,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from orchestrator.clock import SystemClock
+from orchestrator.domain.clock import SystemClock
 from orchestrator.ledger import Ledger, exec_pk, wave_sk
 from tests.unit.moto_ledger import ledger_table
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from orchestrator.scripts import (
     EVENT_INSTANCES,
     OUTPUT_EXCERPT,

@@ -15,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from orchestrator.cli_plan import register
-from orchestrator.plan import PlanError, load_plan
+from orchestrator.domain.plan import PlanError, load_plan
 from tests.unit.plan.conftest import INVALID
 from tests.unit.plan.mutations import Mutant, corpus
 

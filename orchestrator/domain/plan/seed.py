@@ -11,7 +11,7 @@ import re
 from pathlib import PurePath
 from typing import Any
 
-from orchestrator.plan.problems import join_path
+from orchestrator.domain.plan.problems import join_path
 
 Lines = dict[str, int]
 _Path = tuple[str | int, ...]

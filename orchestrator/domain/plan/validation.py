@@ -13,13 +13,13 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from orchestrator.plan.graph import graph_problems
-from orchestrator.plan.limits import MAX_PLAN_BYTES, count_problems, data_problems, size_message
-from orchestrator.plan.model import GRAPH_CHECKED, Plan, Wave, apply_defaults
-from orchestrator.plan.problems import PlanError, Problem, join_path
-from orchestrator.plan.seed import convert_seed, is_seed_format
-from orchestrator.plan.source import LimitError, Lines, SourceError, line_of, load_text
-from orchestrator.plan.suggest import Suggestions, quote
+from orchestrator.domain.plan.graph import graph_problems
+from orchestrator.domain.plan.limits import MAX_PLAN_BYTES, count_problems, data_problems, size_message
+from orchestrator.domain.plan.model import GRAPH_CHECKED, Plan, Wave, apply_defaults
+from orchestrator.domain.plan.problems import PlanError, Problem, join_path
+from orchestrator.domain.plan.seed import convert_seed, is_seed_format
+from orchestrator.domain.plan.source import LimitError, Lines, SourceError, line_of, load_text
+from orchestrator.domain.plan.suggest import Suggestions, quote
 
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 _Loc = tuple[str | int, ...]

@@ -20,7 +20,7 @@ from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
 from yaml.resolver import Resolver
 
-from orchestrator.plan.limits import (
+from orchestrator.domain.plan.limits import (
     MAX_ALIASES,
     MAX_DEPTH,
     MAX_INT_DIGITS,
@@ -35,7 +35,7 @@ from orchestrator.plan.limits import (
     text_problem,
     values_message,
 )
-from orchestrator.plan.problems import Problem, join_path
+from orchestrator.domain.plan.problems import Problem, join_path
 
 Lines = dict[str, int]
 

@@ -1,6 +1,6 @@
 """The plan JSON Schema, generated from the model, for editor completion and validation.
 
-`python -m orchestrator.plan.schema` rewrites `orchestrator/plan/plan.schema.json`; a unit test
+`python -m orchestrator.domain.plan.schema` rewrites `orchestrator/domain/plan/plan.schema.json`; a unit test
 fails when the committed file drifts from the model.
 """
 
@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orchestrator.plan.model import Plan
+from orchestrator.domain.plan.model import Plan
 
 SCHEMA_PATH = Path(__file__).with_name("plan.schema.json")
-SCHEMA_ID = "https://github.com/drs-orchestrator/drs-orchestrator/orchestrator/plan/plan.schema.json"
+SCHEMA_ID = "https://github.com/drs-orchestrator/drs-orchestrator/orchestrator/domain/plan/plan.schema.json"
 
 
 def plan_schema() -> dict[str, Any]:

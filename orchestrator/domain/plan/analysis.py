@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.plan.model import Criticality, OnFailure, Plan, ScriptOnFailure, Wave
-from orchestrator.plan.problems import Problem, join_path
+from orchestrator.domain.plan.model import Criticality, OnFailure, Plan, ScriptOnFailure, Wave
+from orchestrator.domain.plan.problems import Problem, join_path
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
-from orchestrator.plan.problems import Problem, join_path
-from orchestrator.plan.suggest import Suggestions, quote
+from orchestrator.domain.plan.problems import Problem, join_path
+from orchestrator.domain.plan.suggest import Suggestions, quote
 
 SCRIPT_KINDS = ("preLaunch", "postLaunch", "healthCheck")
 #: Dependency cycles reported at most (each search is linear; a plan with more is invalid anyway).

@@ -1,6 +1,6 @@
 """Recovery plans: the model, loading with every problem at once, and what a run will do."""
 
-from orchestrator.plan.analysis import (
+from orchestrator.domain.plan.analysis import (
     Quotas,
     critical_path,
     cut_jobs,
@@ -10,7 +10,7 @@ from orchestrator.plan.analysis import (
     plan_warnings,
     upstream,
 )
-from orchestrator.plan.model import (
+from orchestrator.domain.plan.model import (
     Approval,
     Criticality,
     OnFailure,
@@ -25,8 +25,8 @@ from orchestrator.plan.model import (
     Wave,
     plan_to_document,
 )
-from orchestrator.plan.problems import PlanError, Problem
-from orchestrator.plan.validation import check_plan, load_plan, parse_plan
+from orchestrator.domain.plan.problems import PlanError, Problem
+from orchestrator.domain.plan.validation import check_plan, load_plan, parse_plan
 
 __all__ = [
     "Approval",

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from orchestrator.plan.suggest import quote
+from orchestrator.domain.plan.suggest import quote
 
 PLAN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 WAVE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -454,7 +454,7 @@ class Plan(_Model):
     def _graph(self, info: ValidationInfo) -> Plan:
         if isinstance(info.context, dict) and info.context.get(GRAPH_CHECKED):
             return self
-        from orchestrator.plan.graph import graph_problems
+        from orchestrator.domain.plan.graph import graph_problems
 
         problems = graph_problems(plan_to_document(self))
         if problems:

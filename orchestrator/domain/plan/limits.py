@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from orchestrator.plan.problems import Problem, join_path
+from orchestrator.domain.plan.problems import Problem, join_path
 
 #: A plan file or event's plan, in UTF-8 bytes (or characters of text in an already loaded plan).
 #: An inline plan in StartPlan travels in an EventBridge event of at most 256 KiB.
