@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from events.models import ApprovalRequested, ApprovalTimeout, Mode, WaveReady
+from orchestrator.adapters.ledger import Outcome
+from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Approval, Plan
-from orchestrator.ledger import Outcome
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import schedule_name
 
 GRANTED = "GRANTED"
 

@@ -28,10 +28,10 @@ from enum import StrEnum
 from typing import Any
 
 from events.models import CapacityTick
+from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import schedule_name
 
 TICK_SECONDS = 15
 RECONCILE_SECONDS = 10  # a refused admission reconciles with DRS at most this often (DescribeJobs is throttled)

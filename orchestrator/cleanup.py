@@ -35,16 +35,16 @@ from botocore.exceptions import ClientError
 
 from events.models import PlanCancelled, RecoveryInstancesTerminated, TerminationTick, WaveFailed
 from orchestrator import capacity
-from orchestrator.bus import PublishError
+from orchestrator.adapters.bus import PublishError
+from orchestrator.adapters.drs import DrsConflict, DrsError, DrsQuotaExceeded
+from orchestrator.adapters.ledger import EXECUTION_FINAL
+from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.capacity import Admission
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Rollback
-from orchestrator.drs import DrsConflict, DrsError, DrsQuotaExceeded
-from orchestrator.ledger import EXECUTION_FINAL
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import schedule_name
 
 GONE = frozenset({"SHUTTING-DOWN", "TERMINATED", "STOPPING"})
 RETRY_SECONDS = 15  # no DRS capacity now: the shortest wait before trying again

@@ -586,8 +586,8 @@ def inspect(
                                 quiet_seconds=settle)
         ledger = None
         if table:
+            from orchestrator.adapters.ledger import Ledger
             from orchestrator.domain.clock import SystemClock
-            from orchestrator.ledger import Ledger
 
             ledger = Ledger(session.resource("dynamodb").Table(table), SystemClock())
         result = inspect_events(events, ledger, execution)

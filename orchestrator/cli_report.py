@@ -29,8 +29,8 @@ def report(
     """Read a run's execution report from the ledger on AWS (a local run: `run --report`)."""
     import boto3
 
+    from orchestrator.adapters.ledger import Ledger
     from orchestrator.domain.clock import SystemClock
-    from orchestrator.ledger import Ledger
     from orchestrator.report import build_report
 
     err = Console(stderr=True)

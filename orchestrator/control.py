@@ -29,8 +29,8 @@ from events.models import (
     WaveSkipped,
 )
 from orchestrator import cleanup
+from orchestrator.adapters.ledger import NOT_STARTED_WAVE, Outcome
 from orchestrator.domain.execution import frozen_plan
-from orchestrator.ledger import NOT_STARTED_WAVE, Outcome
 from orchestrator.observability import logger, metrics
 from orchestrator.progress import (
     close_plan_if_done,

@@ -32,10 +32,10 @@ from events.models import (
     WaveFailed,
     WaveReady,
 )
+from orchestrator.adapters.ledger import Ledger, Outcome
 from orchestrator.domain.execution import execution_id_for, frozen_plan
 from orchestrator.domain.plan import check_plan, plan_to_document
 from orchestrator.domain.plan.suggest import quote
-from orchestrator.ledger import Ledger, Outcome
 from orchestrator.observability import logger, metrics
 from orchestrator.refusals import refuse
 from orchestrator.runtime import Runtime

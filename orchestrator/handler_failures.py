@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.ledger import ACTIVE_WAVE, EXECUTION_FINAL
+from orchestrator.adapters.ledger import ACTIVE_WAVE, EXECUTION_FINAL
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.wave_failure import fail_wave

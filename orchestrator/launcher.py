@@ -28,11 +28,7 @@ from typing import Any
 
 from events.models import DRSJobCompleted, DRSJobStarted, PreLaunchDone, ServerLaunch, TerminationTick
 from orchestrator import capacity
-from orchestrator.capacity import Admission
-from orchestrator.domain.clock import parse_iso
-from orchestrator.domain.execution import frozen_plan
-from orchestrator.domain.plan import cut_jobs
-from orchestrator.drs import (
+from orchestrator.adapters.drs import (
     TAG_ATTEMPT,
     TAG_EXECUTION,
     TAG_LAUNCH_KEY,
@@ -43,11 +39,15 @@ from orchestrator.drs import (
     DrsThrottled,
     backoff_delay,
 )
-from orchestrator.ledger import Outcome
+from orchestrator.adapters.ledger import Outcome
+from orchestrator.adapters.scheduler import schedule_name
+from orchestrator.capacity import Admission
+from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.plan import cut_jobs
 from orchestrator.observability import logger, metrics
 from orchestrator.phases import close_launch
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import schedule_name
 
 CLAIM_LOOKBACK = timedelta(minutes=10)
 MAX_TRIES = 6  # StartRecovery attempts inside one Express execution before the chunk is parked

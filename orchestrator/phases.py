@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from events.models import DRSJobCompleted, WaveReady
+from orchestrator.adapters.ledger import Outcome
 from orchestrator.approval import held_for_approval
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import judge_launch, launch_warnings
-from orchestrator.ledger import Outcome
 from orchestrator.observability import logger, metrics
 from orchestrator.preflight import gate as preflight_gate
 from orchestrator.runtime import Runtime

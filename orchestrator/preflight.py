@@ -15,10 +15,10 @@ from typing import Any
 
 from events.models import WaveReady
 from orchestrator import wave_failure
+from orchestrator.adapters.drs import DrsError, parse_duration
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import NAMES_LIMIT, listed
 from orchestrator.domain.plan import Criticality, Wave
-from orchestrator.drs import DrsError, parse_duration
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 

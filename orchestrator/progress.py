@@ -15,10 +15,10 @@ from events.models import (
     WaveReady,
     WaveSkipped,
 )
+from orchestrator.adapters.ledger import ACTIVE_WAVE, EXECUTION_FINAL, NOT_STARTED_WAVE, Outcome
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import downstream, layers
-from orchestrator.ledger import ACTIVE_WAVE, EXECUTION_FINAL, NOT_STARTED_WAVE, Outcome
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 
 from events.models import BY_DETAIL_TYPE, Contract
-from orchestrator.ledger import ACCEPTED
+from orchestrator.adapters.ledger import ACCEPTED
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 

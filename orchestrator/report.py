@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from orchestrator.adapters.ledger import Ledger
 from orchestrator.domain.clock import parse_iso
-from orchestrator.ledger import Ledger
 
 
 def build_report(ledger: Ledger, execution_id: str,

@@ -50,15 +50,15 @@ from events.models import (
     PreLaunchTick,
     ScriptResult,
 )
+from orchestrator.adapters.drs import DrsError
+from orchestrator.adapters.ledger import EXECUTION_FINAL, Outcome, script_sk
+from orchestrator.adapters.scheduler import schedule_name
+from orchestrator.adapters.ssm import TERMINAL_STATUSES, Ssm, SsmAgentNotReady, SsmError, SsmRejected
 from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Script, Wave
-from orchestrator.drs import DrsError
-from orchestrator.ledger import EXECUTION_FINAL, Outcome, script_sk
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import schedule_name
-from orchestrator.ssm import TERMINAL_STATUSES, Ssm, SsmAgentNotReady, SsmError, SsmRejected
 from orchestrator.wave_failure import fail_wave
 
 Phase = Literal["PRE_LAUNCH", "POST_LAUNCH"]

@@ -12,10 +12,10 @@ from weakref import WeakKeyDictionary
 
 from events.models import DRSJobCompleted, DRSJobStarted, JobWatchTick, ServerLaunch
 from orchestrator import capacity
-from orchestrator.drs import TAG_EXECUTION, TAG_WAVE, DrsError
+from orchestrator.adapters.drs import TAG_EXECUTION, TAG_WAVE, DrsError
+from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
-from orchestrator.scheduler import schedule_name
 
 TERMINAL_LAUNCH = {"LAUNCHED", "FAILED", "TERMINATED"}
 # jobs whose end this Lambda container has reported (a job's servers each send a Launch Result event),

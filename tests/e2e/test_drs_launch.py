@@ -401,7 +401,7 @@ def test_a_cancel_tick_never_terminates_a_recovery_executions_instances(local_cl
 def test_cleanup_reports_an_announcement_the_bus_refused_instead_of_failing(local_cloud, monkeypatch):
     # GIVEN an operator whose role may not publish orchestrator events (the bus policy)
     from orchestrator import cleanup
-    from orchestrator.bus import PublishError
+    from orchestrator.adapters.bus import PublishError
 
     cloud, execution = _completed_drill(local_cloud, sid("a", 1))
 

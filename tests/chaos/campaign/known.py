@@ -68,7 +68,7 @@ def _terminate_capacity_never_released(scenario: Scenario, fc: Forecast, obs: Ob
 
 
 def _replay_rewrites_times(scenario: Scenario, fc: Forecast, obs: Observation, v: Violation) -> bool:
-    """A redelivered event's REPLAY writes the transition's `sets` again (orchestrator/ledger.py
+    """A redelivered event's REPLAY writes the transition's `sets` again (orchestrator/adapters/ledger.py
     `_conditional`): a duplicated PreLaunchDone moves the wave's launchStartedAt after its first DRS job
     (and sets jobsDone back to 0)."""
     duplicated = _fault(scenario, "duplicateDelivery") > 0 or _fault(scenario, "crashAfterStartRecovery") > 0
@@ -162,7 +162,7 @@ CAUSES: list[Cause] = [
     Cause("F7e-stop-cut-launch", "a launch cut by STOP while parked is judged as launched",
           "orchestrator/launcher.py drain -> chunk_failed; phases.judge_launch", matches=_stop_cut_launch_completed),
     Cause("replay-rewrites-times", "a replayed transition rewrites the times it set",
-          "orchestrator/ledger.py _conditional / launcher.prepare", matches=_replay_rewrites_times),
+          "orchestrator/adapters/ledger.py _conditional / launcher.prepare", matches=_replay_rewrites_times),
 ]
 
 

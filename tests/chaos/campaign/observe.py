@@ -21,8 +21,8 @@ from localcloud.cloud import LocalCloud, Stalled
 from localcloud.profile import SimProfile
 from localcloud.runner import RunResult, rejected_start
 from localcloud.runner import start as start_plan
+from orchestrator.adapters.drs import TAG_ATTEMPT, TAG_EXECUTION, TAG_LAUNCH_KEY, TAG_WAVE
 from orchestrator.domain.clock import parse_iso
-from orchestrator.drs import TAG_ATTEMPT, TAG_EXECUTION, TAG_LAUNCH_KEY, TAG_WAVE
 from orchestrator.report import build_report
 from tests.chaos.campaign.generator import Scenario
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orchestrator.pagination import paginate
+from orchestrator.adapters.pagination import paginate
 
 TAG_LAUNCH_KEY = "drs-orch:launch-key"
 TAG_EXECUTION = "drs-orch:execution-id"

@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from orchestrator.pagination import paginate
+from orchestrator.adapters.pagination import paginate
 
 MAX_INSTANCE_IDS = 50  # SendCommand InstanceIds per call
 MAX_TAG_TARGETS = 5  # SendCommand Targets per call
