@@ -7,8 +7,8 @@ from typing import Any
 
 from events.models import PostLaunchDone, WaveFailed
 from handlers._lambda import dispatch, lambda_handler, parse_known
-from orchestrator.progress import on_post_launch_done, on_wave_failed
 from orchestrator.runtime import Runtime
+from orchestrator.steps.progress import on_post_launch_done, on_wave_failed
 
 
 def _post_launch_done(rt: Runtime, event: dict[str, Any]) -> None:

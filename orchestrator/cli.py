@@ -221,7 +221,7 @@ def _summary(result: RunResult) -> Panel:
 
 
 def _gated(plan: Plan, mode: Mode) -> list[str]:
-    from orchestrator.approval import gate_for
+    from orchestrator.steps.approval import gate_for
 
     return [w.wave_id for w in plan.waves if gate_for(plan, w.wave_id, mode.value) is not None]
 

@@ -17,9 +17,9 @@ def cleanup(
         "--include-recovery", help="also terminate the instances of a RECOVERY execution (production!)")] = False,
 ) -> None:
     """Terminate the drill's recovery instances (only those its own DRS jobs launched)."""
-    from orchestrator.cleanup import cleanup as run_cleanup
     from orchestrator.config import get_settings
     from orchestrator.runtime import build_runtime, get_runtime
+    from orchestrator.steps.cleanup import cleanup as run_cleanup
 
     console, err = Console(), Console(stderr=True)
     overrides = {name: value for name, value in (("table_name", table), ("region", region)) if value}

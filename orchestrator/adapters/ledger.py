@@ -1064,7 +1064,7 @@ class Ledger:
                      f"{try_name} = {update.value(try_number)}")
         return self._guarded_update({"pk": exec_pk(execution_id), "sk": sk}, update, condition)
 
-    # ---- decisions on events (orchestrator/refusals.py) ----------------------------------------
+    # ---- decisions on events (orchestrator/steps/refusals.py) ----------------------------------------
 
     def record_refusal(self, event_id: str, detail_type: str, detail: Mapping[str, Any]) -> dict[str, Any] | None:
         """Record that event `event_id` is REFUSED, with the event that says so (not yet announced), unless
@@ -1222,7 +1222,7 @@ class Ledger:
         return self._guarded_update({"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)}, update,
                                     f"{status_name} = {update.value(status)}")
 
-    # ---- DRS capacity shared by every execution (see orchestrator/capacity.py) -----------------
+    # ---- DRS capacity shared by every execution (see orchestrator/steps/capacity.py) -----------------
 
     def capacity_item(self) -> dict[str, Any]:
         item = self._table.get_item(Key={"pk": CAPACITY_PK, "sk": CAPACITY_SK}, ConsistentRead=True).get("Item")

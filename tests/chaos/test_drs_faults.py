@@ -183,8 +183,8 @@ def test_a_parked_launch_whose_tick_drs_throttles_stays_parked_and_launches_late
     # GIVEN a launch parked by a quota refusal, and DRS throttling a read of the capacity tick that starts it
     # past that read's retries (seed 637 of the campaign: the tick failed the chunk's servers as if DRS had
     # refused them for good)
-    from orchestrator import capacity
     from orchestrator.adapters.drs import DrsThrottled
+    from orchestrator.steps import capacity
 
     cloud = local_cloud()
     cloud.drs.inject_error("ServiceQuotaExceededException", operation="StartRecovery", count=1)

@@ -42,7 +42,7 @@ def _launched(cloud: Any) -> set[str]:
 
 def _one_rejection(cloud: Any, execution_id: str) -> list[Any]:
     """The PlanFailed of a refused start: announced once, however often the StartPlan is delivered
-    (the refusal is recorded by event id, orchestrator/refusals.py)."""
+    (the refusal is recorded by event id, orchestrator/steps/refusals.py)."""
     failed = events_of(cloud, "PlanFailed", execution_id)
     assert len(failed) == len(events_of(cloud, "StartPlan", execution_id)) == 1
     return failed

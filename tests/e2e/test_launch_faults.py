@@ -10,9 +10,9 @@ from typing import Any
 from events.models import TerminationTick, WaveFailed
 from localcloud.cloud import LocalCloud
 from localcloud.runner import run_plan, start, wait
-from orchestrator import cleanup
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.plan import parse_plan
+from orchestrator.steps import cleanup
 from tests.e2e.helpers import events_of, ledger_waves, sid, wave
 
 ONE_JOB = {"serversPerJob": 10, "concurrentJobs": 1, "serversInAllJobs": 10}

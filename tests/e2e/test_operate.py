@@ -557,7 +557,7 @@ def test_a_refusal_whose_announcement_was_lost_is_announced_by_the_redelivery(lo
 def test_a_copy_of_a_refused_command_that_slipped_past_the_check_still_changes_nothing(local_cloud):
     # GIVEN a RetryWave refused while B launched, and B failed since
     from events.models import RetryWave
-    from orchestrator import control
+    from orchestrator.steps import control
 
     cloud = local_cloud(**{f"drs.servers.{FAILING}.launch": "FAILED"})
     execution_id = start(cloud, _failing_plan())
@@ -623,7 +623,7 @@ def test_a_wave_of_150_failed_servers_can_be_retried(local_cloud):
 def test_a_cancel_redelivered_after_a_crash_skips_what_the_first_delivery_did_not(local_cloud, monkeypatch):
     # GIVEN A -> B -> C, A launching, and a CancelPlan whose first delivery dies after the plan is
     # STOPPING but before it skipped the waves not started
-    from orchestrator import progress
+    from orchestrator.steps import progress
 
     cloud = local_cloud()
     plan = parse_plan({"planId": "cancel-crash", "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"]),

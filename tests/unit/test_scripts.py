@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.domain.plan import parse_plan
-from orchestrator.scripts import (
+from orchestrator.steps.scripts import (
     EVENT_INSTANCES,
     OUTPUT_EXCERPT,
     _event_instances,

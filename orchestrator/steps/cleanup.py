@@ -34,17 +34,17 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from events.models import PlanCancelled, RecoveryInstancesTerminated, TerminationTick, WaveFailed
-from orchestrator import capacity
 from orchestrator.adapters.bus import PublishError
 from orchestrator.adapters.drs import DrsConflict, DrsError, DrsQuotaExceeded
 from orchestrator.adapters.ledger import EXECUTION_FINAL
 from orchestrator.adapters.scheduler import schedule_name
-from orchestrator.capacity import Admission
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Rollback
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
+from orchestrator.steps import capacity
+from orchestrator.steps.capacity import Admission
 
 GONE = frozenset({"SHUTTING-DOWN", "TERMINATED", "STOPPING"})
 RETRY_SECONDS = 15  # no DRS capacity now: the shortest wait before trying again

@@ -1,4 +1,4 @@
-"""Checks before a wave launches anything, run before its pre-launch scripts (`phases.on_wave_ready`).
+"""Checks before a wave launches anything, run before its pre-launch scripts (`pre_launch.on_wave_ready`).
 
 For every server the wave will launch: it exists in DRS (DescribeSourceServers), its replication is
 CONTINUOUS, its replication lag is under the plan's `defaults.maxReplicationLagSeconds`, and a pinned
@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from events.models import WaveReady
-from orchestrator import wave_failure
 from orchestrator.adapters.drs import DrsError, parse_duration
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import NAMES_LIMIT, listed
 from orchestrator.domain.plan import Criticality, Wave
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
+from orchestrator.steps import wave_failure
 
 HEALTHY_REPLICATION = "CONTINUOUS"
 

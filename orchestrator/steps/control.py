@@ -4,7 +4,7 @@ state is rejected with a ControlRejected event and changes nothing.
 Every command that changes a wave writes its event id on it (`approval.decisionKey`, `retryKey`,
 `skipKey`), and a cancel writes `cancelKey` on the execution, so a redelivered command is recognised
 as the same command (its idempotent follow-ups are redone after a crash). A rejection is recorded with the
-rejected event's id before it is announced (`orchestrator.refusals`): a redelivered command that was
+rejected event's id before it is announced (`orchestrator.steps.refusals`): a redelivered command that was
 rejected stays rejected, and its ControlRejected is not announced twice.
 """
 
@@ -28,11 +28,12 @@ from events.models import (
     WaveReady,
     WaveSkipped,
 )
-from orchestrator import cleanup
 from orchestrator.adapters.ledger import NOT_STARTED_WAVE, Outcome
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.observability import logger, metrics
-from orchestrator.progress import (
+from orchestrator.runtime import Runtime
+from orchestrator.steps import cleanup
+from orchestrator.steps.progress import (
     close_plan_if_done,
     make_ready,
     release_dependents,
@@ -40,8 +41,7 @@ from orchestrator.progress import (
     skip_not_started,
     stop_plan,
 )
-from orchestrator.refusals import refuse, refused_before
-from orchestrator.runtime import Runtime
+from orchestrator.steps.refusals import refuse, refused_before
 
 STOPPED = frozenset({"STOPPING", "FAILED"})
 

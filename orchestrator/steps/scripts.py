@@ -59,7 +59,7 @@ from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Script, Wave
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
-from orchestrator.wave_failure import fail_wave
+from orchestrator.steps.wave_failure import fail_wave
 
 Phase = Literal["PRE_LAUNCH", "POST_LAUNCH"]
 Purpose = Literal["poll", "timeout", "retry", "resend"]

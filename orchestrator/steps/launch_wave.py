@@ -3,7 +3,7 @@
 A launch is claimed in the ledger and the job is tagged with the launch key before StartRecovery, so a
 crash at any point, a duplicated event or a retried execution finds the existing job instead of
 starting a second one. Each job is admitted against the DRS quotas shared by every execution
-(`orchestrator.capacity`) first: a job that does not fit now is parked and started by a CapacityTick.
+(`orchestrator.steps.capacity`) first: a job that does not fit now is parked and started by a CapacityTick.
 
 `start_job` answers the state machine with an `outcome`:
 
@@ -27,7 +27,6 @@ from datetime import timedelta
 from typing import Any
 
 from events.models import DRSJobCompleted, DRSJobStarted, PreLaunchDone, ServerLaunch, TerminationTick
-from orchestrator import capacity
 from orchestrator.adapters.drs import (
     TAG_ATTEMPT,
     TAG_EXECUTION,
@@ -41,13 +40,14 @@ from orchestrator.adapters.drs import (
 )
 from orchestrator.adapters.ledger import Outcome
 from orchestrator.adapters.scheduler import schedule_name
-from orchestrator.capacity import Admission
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import cut_jobs
 from orchestrator.observability import logger, metrics
-from orchestrator.phases import close_launch
 from orchestrator.runtime import Runtime
+from orchestrator.steps import capacity
+from orchestrator.steps.capacity import Admission
+from orchestrator.steps.post_launch import close_launch
 
 CLAIM_LOOKBACK = timedelta(minutes=10)
 MAX_TRIES = 6  # StartRecovery attempts inside one Express execution before the chunk is parked
@@ -79,7 +79,7 @@ def _servers_to_launch(wave: dict[str, Any], plan_servers: list[str], attempt: i
 
 def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]:
     """PRE_LAUNCH -> LAUNCHING and the wave's jobs. `proceed` is false for a duplicate or stale event.
-    (The preflight ran before the pre-launch scripts, in `phases.on_wave_ready`.)"""
+    (The preflight ran before the pre-launch scripts, in `pre_launch.on_wave_ready`.)"""
     execution = rt.ledger.get_execution(detail.execution_id)
     if execution is None:
         return _no_launch("unknown execution")
@@ -93,7 +93,7 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
     snapshots = {s.source_server_id: s.recovery_snapshot_id for s in plan_wave.servers}
     chunks = cut_jobs(wanted, capacity.quotas(rt).job_size)
     if execution["status"] not in RUNNABLE_EXECUTION:
-        from orchestrator.progress import skip_wave_for_stop
+        from orchestrator.steps.progress import skip_wave_for_stop
 
         skip_wave_for_stop(rt, execution, detail.wave_id, from_=["PRE_LAUNCH"], key=event_id)
         return _no_launch(f"execution is {execution['status']}")
@@ -329,7 +329,7 @@ def skip_if_stopped_before_launch(rt: Runtime, execution: dict[str, Any], wave: 
     `stopped_before_launch`; True when the wave is not to be judged."""
     if not stopped_before_launch(execution, wave):
         return False
-    from orchestrator.progress import close_plan_if_done, skip_wave
+    from orchestrator.steps.progress import close_plan_if_done, skip_wave
 
     skip_wave(rt, execution, wave["waveId"], reason=NOT_LAUNCHED_STOPPED, because_of=None, key=key,
               from_=["LAUNCHING"], skipped_for=execution.get("stoppedBy"))

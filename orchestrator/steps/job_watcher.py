@@ -1,6 +1,6 @@
 """The job watcher: polls a wave's DRS jobs on scheduler ticks (15 s, then 30 s, then 60 s apart) and
 at once when a DRS Launch Result event says a job has ended. It never waits: each tick schedules the next.
-A job seen ended gives its DRS capacity back (`orchestrator.capacity`) before DRSJobCompleted goes out."""
+A job seen ended gives its DRS capacity back (`orchestrator.steps.capacity`) before DRSJobCompleted goes out."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from events.models import DRSJobCompleted, DRSJobStarted, JobWatchTick, ServerLaunch
-from orchestrator import capacity
 from orchestrator.adapters.drs import TAG_EXECUTION, TAG_WAVE, DrsError
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
+from orchestrator.steps import capacity
 
 TERMINAL_LAUNCH = {"LAUNCHED", "FAILED", "TERMINATED"}
 # jobs whose end this Lambda container has reported (a job's servers each send a Launch Result event),

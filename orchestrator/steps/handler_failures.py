@@ -17,7 +17,7 @@ from typing import Any
 from orchestrator.adapters.ledger import ACTIVE_WAVE, EXECUTION_FINAL
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
-from orchestrator.wave_failure import fail_wave
+from orchestrator.steps.wave_failure import fail_wave
 
 FAILABLE_WAVE = frozenset({"READY", "AWAITING_APPROVAL"}) | ACTIVE_WAVE
 

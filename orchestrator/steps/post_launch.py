@@ -1,43 +1,18 @@
-"""The phases of a wave that run around its launch: pre-launch and judging the launch + post-launch."""
+"""DRSJobCompleted: record the job; when the wave's last job is in, judge the launch (LAUNCHING -> LAUNCHED
+or FAILED) and start the post-launch phase (LAUNCHED -> POST_LAUNCH and its scripts)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from events.models import DRSJobCompleted, WaveReady
+from events.models import DRSJobCompleted
 from orchestrator.adapters.ledger import Outcome
-from orchestrator.approval import held_for_approval
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import judge_launch, launch_warnings
 from orchestrator.observability import logger, metrics
-from orchestrator.preflight import gate as preflight_gate
 from orchestrator.runtime import Runtime
-from orchestrator.scripts import run_phase
-from orchestrator.wave_failure import fail_wave
-
-
-def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
-    """The approval gate, then READY -> PRE_LAUNCH and the pre-launch scripts."""
-    execution = rt.ledger.get_execution(detail.execution_id)
-    if execution is None:
-        logger.warning("WaveReady for an unknown execution", execution_id=detail.execution_id)
-        return
-    if execution["status"] != "RUNNING":
-        logger.info("wave held: execution is not running", execution_id=detail.execution_id,
-                    wave_id=detail.wave_id, status=execution["status"])
-        return
-    if held_for_approval(rt, execution, detail, event_id):
-        return
-    if preflight_gate(rt, execution, detail, event_id):  # READY -> FAILED before any script or launch
-        return
-    outcome = rt.ledger.transition_wave(
-        detail.execution_id, detail.wave_id, from_=["READY"], to="PRE_LAUNCH", key=event_id,
-        sets={"preLaunchAt": rt.ledger.now()},
-    )
-    if not outcome.proceed:
-        logger.info("duplicate or stale WaveReady ignored", wave_id=detail.wave_id)
-        return
-    run_phase(rt, execution, wave_id=detail.wave_id, attempt=detail.attempt, phase="PRE_LAUNCH", key=event_id)
+from orchestrator.steps.scripts import run_phase
+from orchestrator.steps.wave_failure import fail_wave
 
 
 def on_job_completed(rt: Runtime, detail: DRSJobCompleted, event_id: str) -> None:
@@ -73,7 +48,7 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
         run_phase(rt, execution, wave_id=wave_id, attempt=int(wave.get("attempt", 1)), phase="POST_LAUNCH", key=key)
         return
     wave["servers"] = rt.ledger.wave_servers(execution_id, wave_id)
-    from orchestrator.launcher import skip_if_stopped_before_launch  # (the launcher imports this module)
+    from orchestrator.steps.launch_wave import skip_if_stopped_before_launch  # (the launcher imports this module)
 
     if skip_if_stopped_before_launch(rt, execution, wave, key=key):  # nothing reached DRS: not judged
         return

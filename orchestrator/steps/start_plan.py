@@ -1,4 +1,4 @@
-"""Starting an execution, reading its frozen plan back, and checking that an event names what exists.
+"""StartPlan: validate the plan, create the execution and its waves, release the root waves.
 
 A StartPlan that is refused (a malformed event, an invalid plan, an unconfirmed RECOVERY) is answered
 with PlanFailed, which pages the operators, only when its executionId is free. When the id belongs to an
@@ -12,33 +12,26 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import OrderedDict
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from pydantic import ValidationError
 
-from events.envelope import InvalidEvent
 from events.models import (
     ControlRejected,
-    DRSJobCompleted,
-    DRSJobStarted,
     Mode,
     PlanFailed,
     PlanStarted,
     Problem,
     StartPlan,
-    WaveFailed,
     WaveReady,
 )
-from orchestrator.adapters.ledger import Ledger, Outcome
-from orchestrator.domain.execution import execution_id_for, frozen_plan
+from orchestrator.adapters.ledger import Outcome
+from orchestrator.domain.execution import execution_id_for
 from orchestrator.domain.plan import check_plan, plan_to_document
 from orchestrator.domain.plan.suggest import quote
 from orchestrator.observability import logger, metrics
-from orchestrator.refusals import refuse
 from orchestrator.runtime import Runtime
+from orchestrator.steps.refusals import refuse
 
 #: Problems carried by one PlanFailed, each field cut short: the event stays far below EventBridge's
 #: 256 KiB whatever the plan (a plan can have thousands of problems, and quote long values).
@@ -172,74 +165,3 @@ def _reused_id(rt: Runtime, detail: StartPlan, event_id: str, execution_id: str,
         reason=(f"executionId '{execution_id}' belongs to an execution of plan '{existing.get('planId')}' "
                 f"({existing.get('mode')}, {existing.get('status')}) started with another plan or mode: "
                 "refused, and that execution is not affected")))
-
-
-# ---- events naming what exists ----------------------------------------------------------------------
-
-_Index = tuple[str, dict[str, frozenset[str]]]  # plan id, wave id -> its source server ids
-_INDEX_SIZE = 256
-_indexes: WeakKeyDictionary[Ledger, OrderedDict[str, _Index]] = WeakKeyDictionary()
-_indexes_lock = threading.Lock()
-
-
-def _plan_index(rt: Runtime, execution_id: str) -> _Index | None:
-    """The plan id, waves and servers of a started execution (None: no such execution). An execution's
-    plan never changes, so the answer is kept per ledger (the most recent executions only)."""
-    with _indexes_lock:
-        cache = _indexes.setdefault(rt.ledger, OrderedDict())
-        found = cache.get(execution_id)
-        if found is not None:
-            cache.move_to_end(execution_id)
-            return found
-    execution = rt.ledger.get_execution(execution_id)
-    if execution is None or execution.get("status") == "CREATING":  # a start cut short has no plan yet
-        return None
-    plan = frozen_plan(execution)
-    index = (plan.plan_id, {wave.wave_id: frozenset(wave.server_ids) for wave in plan.waves})
-    with _indexes_lock:
-        cache[execution_id] = index
-        while len(cache) > _INDEX_SIZE:
-            cache.popitem(last=False)
-    return index
-
-
-def _servers_named(detail: Any) -> list[str]:
-    if isinstance(detail, DRSJobStarted):
-        return list(detail.source_server_ids)
-    if isinstance(detail, DRSJobCompleted):
-        return [server.source_server_id for server in detail.servers]
-    if isinstance(detail, WaveFailed):
-        return [server.source_server_id for server in detail.failed_servers]
-    return []
-
-
-def check_references(rt: Runtime, detail: Any) -> None:
-    """Raise InvalidEvent when an event names an execution that does not exist, a plan other than the
-    execution's, a wave its plan lacks, or a server not in that wave: such an event can never become
-    valid, so every handler drops it (logged, counted InvalidEvents) instead of failing on it and having
-    it retried into the dead-letter queue. Events without an executionId pass."""
-    execution_id = getattr(detail, "execution_id", None)
-    if not isinstance(execution_id, str):
-        return
-    detail_type = type(detail).DETAIL_TYPE
-    index = _plan_index(rt, execution_id)
-    if index is None:
-        raise InvalidEvent(detail_type, [f"detail.executionId: no execution '{execution_id}'"])
-    plan_id, waves = index
-    errors: list[str] = []
-    named_plan = getattr(detail, "plan_id", None)
-    if isinstance(named_plan, str) and named_plan != plan_id:
-        errors.append(f"detail.planId: execution '{execution_id}' runs plan '{plan_id}', not '{named_plan}'")
-    wave_id = getattr(detail, "wave_id", None)
-    if isinstance(wave_id, str):
-        servers = waves.get(wave_id)
-        if servers is None:
-            errors.append(f"detail.waveId: the plan of execution '{execution_id}' has no wave '{wave_id}'")
-        else:
-            unknown = sorted(set(_servers_named(detail)) - servers)
-            if unknown:
-                listed = ", ".join(quote(server, 40) for server in unknown[:5])
-                more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-                errors.append(f"detail: source servers that are not in wave '{wave_id}': {listed}{more}")
-    if errors:
-        raise InvalidEvent(detail_type, errors)
