@@ -10,7 +10,7 @@ from typing import Any
 from events.models import Mode
 from localcloud.cloud import LocalCloud, Stalled
 from orchestrator.domain.plan import Plan, plan_to_document
-from orchestrator.report import build_report
+from orchestrator.reporting.report import build_report
 
 FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 

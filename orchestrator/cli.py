@@ -305,7 +305,7 @@ def _run_local(plan: Plan, mode: Mode, *, sim: Path | None, speed: float | None,
     if report is not None and result.report is not None:
         written &= _write(report, json.dumps(result.report, indent=2) + "\n", "report")
     if timeline is not None and result.report is not None:
-        from orchestrator.timeline import render_svg
+        from orchestrator.reporting.timeline import render_svg
 
         written &= _write(timeline, render_svg(result.report), "timeline")
     return result.exit_code if written else max(result.exit_code, EXIT_FAILED)
@@ -401,7 +401,7 @@ def timeline_command(
     """Draw an execution report as a timeline (SVG): per wave its phases, dependencies and outcome.
 
     Open the picture in a browser: every bar and marker has a tooltip with its times."""
-    from orchestrator.timeline import ReportError, render_svg
+    from orchestrator.reporting.timeline import ReportError, render_svg
 
     def fail(message: str) -> typer.Exit:
         one_line = message.replace("\r", " ").replace("\n", " ")
@@ -574,7 +574,7 @@ def inspect(
     if aws:
         import boto3
 
-        from orchestrator.inspect import inspect_events, replay_archive
+        from orchestrator.reporting.inspect import inspect_events, replay_archive
 
         if not archive:
             err.print("[red]--aws needs --archive (the stack output ArchiveName)[/red]")

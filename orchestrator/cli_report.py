@@ -31,7 +31,7 @@ def report(
 
     from orchestrator.adapters.ledger import Ledger
     from orchestrator.domain.clock import SystemClock
-    from orchestrator.report import build_report
+    from orchestrator.reporting.report import build_report
 
     err = Console(stderr=True)
 
@@ -61,7 +61,7 @@ def report(
     else:
         write(output, text, "report")
     if timeline is not None:
-        from orchestrator.timeline import render_svg
+        from orchestrator.reporting.timeline import render_svg
 
         write(timeline, render_svg(data), "timeline")
 

@@ -132,7 +132,7 @@ def test_report_reads_a_deployed_run_back_from_the_ledger(local_cloud, tmp_path:
     from localcloud.cloud import TABLE_NAME
     from localcloud.runner import run_plan
     from orchestrator.domain.plan import parse_plan
-    from orchestrator.report import build_report
+    from orchestrator.reporting.report import build_report
 
     cloud = local_cloud()
     plan = parse_plan(yaml.safe_load((EXAMPLES / "diamond.yaml").read_text()))

@@ -216,7 +216,7 @@ def test_cleanup_is_recorded_in_the_report(local_cloud):
     # GIVEN a drill that completed and left its instances running
     from localcloud.runner import run_plan
     from orchestrator.domain.plan import parse_plan
-    from orchestrator.report import build_report
+    from orchestrator.reporting.report import build_report
 
     cloud = local_cloud()
     plan = parse_plan({"planId": "cleanup", "waves": [{"waveId": "A", "servers": ["s-a0000000000000001"]}]})

@@ -298,7 +298,7 @@ def test_a_rollback_throttled_for_six_hours_is_given_up_and_recorded_with_the_in
     failed_at = parse_iso(events_of(cloud, "WaveFailed", result.execution_id)[0].time)
     assert 6 * 3600 <= (parse_iso(record["at"]) - failed_at).total_seconds() <= 6 * 3600 + 301
     assert not any(name.startswith("terminate-") for name in cloud._schedules)
-    from orchestrator.report import build_report
+    from orchestrator.reporting.report import build_report
 
     [reported] = build_report(cloud.runtime.ledger, result.execution_id)["terminations"]
     assert (reported["notTerminated"], reported["recoveryInstanceIds"]) == (record["notTerminated"], [])

@@ -1,4 +1,5 @@
-"""`orchestrator.timeline.render_svg` and `drs-orch timeline`: an execution report drawn as an SVG Gantt chart."""
+"""`orchestrator.reporting.timeline.render_svg` and `drs-orch timeline`: an execution report drawn as an SVG
+Gantt chart."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.timeline import ReportError, render_svg
+from orchestrator.reporting.timeline import ReportError, render_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 T0 = datetime(2026, 1, 1, 9, 0, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """An execution report drawn as a timeline: an SVG Gantt chart with one row per wave (`drs-orch timeline`).
 
-`render_svg(report)` takes the report `orchestrator.report.build_report` returns (or its JSON, loaded) and
+`render_svg(report)` takes the report `orchestrator.reporting.report.build_report` returns (or its JSON, loaded) and
 returns plain SVG 1.1 text: per wave, the phases that happened (waiting for approval, pre-launch, DRS launch,
 post-launch) as bars with tooltips, a marker coloured by the wave's outcome, thin connectors from the end of
 each dependency to the moment the wave became ready, and a time axis in minutes:seconds from the execution
