@@ -11,7 +11,7 @@ import yaml
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from drs_orch.app import app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 runner = CliRunner()

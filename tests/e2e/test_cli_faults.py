@@ -13,8 +13,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from drs_orch.app import app
 from localcloud.cloud import LocalCloud
-from orchestrator.cli import app
 from orchestrator.domain.clock import parse_iso
 
 runner = CliRunner()

@@ -7,9 +7,9 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from drs_orch.app import app
 from events.models import Mode
 from localcloud.runner import run_plan, start, wait
-from orchestrator.cli import app
 from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, at, events_of, sid, start_recovery_calls, wave
 

@@ -383,7 +383,7 @@ def test_an_instance_a_terminate_job_failed_to_terminate_is_terminated_again_and
 def test_drs_orch_cleanup_throttled_says_why_and_exits_1_and_the_next_run_terminates(local_cloud):
     from typer.testing import CliRunner
 
-    from orchestrator.cli import app
+    from drs_orch.app import app
 
     # GIVEN a completed drill, and DRS throttling the next TerminateRecoveryInstances
     cloud = local_cloud()

@@ -369,8 +369,8 @@ def test_cli_verbs_operate_a_running_local_session_over_its_control_socket(local
 
     from typer.testing import CliRunner
 
+    from drs_orch.app import app
     from localcloud.control_socket import ControlServer, run_session, send, socket_path
-    from orchestrator.cli import app
 
     # GIVEN a local run (the cloud's loop on a thread, serving its control socket) whose w2 needs alice
     monkeypatch.setenv("DRS_ORCH_SOCKET_DIR", str(tmp_path))
@@ -418,7 +418,7 @@ def test_cli_verbs_operate_a_running_local_session_over_its_control_socket(local
 def test_cli_verb_without_a_local_run_exits_2(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from orchestrator.cli import app
+    from drs_orch.app import app
 
     monkeypatch.setenv("DRS_ORCH_SOCKET_DIR", str(tmp_path))
     result = CliRunner().invoke(app, ["resume", "no-such-run"])
@@ -433,7 +433,7 @@ def test_cli_verbs_with_aws_publish_the_control_event_to_the_bus():
     from moto import mock_aws
     from typer.testing import CliRunner
 
-    from orchestrator.cli import app
+    from drs_orch.app import app
 
     with mock_aws():
         # GIVEN a deployed bus with a rule that catches control events into a queue

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from drs_orch.app import app
 from orchestrator.reporting.timeline import ReportError, render_svg
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -20,8 +20,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from drs_orch.plan_verbs import register
 from localcloud.profile import ProfileError, load_profile
-from orchestrator.cli_plan import register
 from orchestrator.domain.plan import PlanError, check_plan, load_plan, parse_plan
 from orchestrator.domain.plan import suggest as suggest_module
 from orchestrator.domain.plan.limits import (

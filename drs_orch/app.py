@@ -16,9 +16,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from drs_orch import cleanup_verb, plan_verbs, report_verb
+from drs_orch.errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
 from events.models import Mode
-from orchestrator import cli_cleanup, cli_plan, cli_report
-from orchestrator.cli_errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
 from orchestrator.domain.plan import Plan, PlanError, load_plan
 
 if TYPE_CHECKING:
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="DRS Orchestrator: recovery plans for AWS Elastic Disaster Recovery.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, cls=GuardedGroup)
-cli_plan.register(app)
-cli_cleanup.register(app)
-cli_report.register(app)
+plan_verbs.register(app)
+cleanup_verb.register(app)
+report_verb.register(app)
 console = Console()
 err = Console(stderr=True)
 

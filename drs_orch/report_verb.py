@@ -42,7 +42,7 @@ def report(
     try:
         ledger = Ledger(boto3.resource("dynamodb", region_name=region).Table(table), SystemClock())
         data: dict[str, Any] | None = build_report(ledger, execution_id)
-    except Exception as exc:  # an AWS error becomes one line at the CLI's entry (orchestrator/cli_errors.py)
+    except Exception as exc:  # an AWS error becomes one line at the CLI's entry (drs_orch/errors.py)
         exc.add_note(f"ledger table {table}")
         raise
     if data is None:
