@@ -2,7 +2,7 @@
 
 A wave fails from whatever state its caller expects (`from_`), once (a conditional write keyed by the
 cause), the execution remembers it, and WaveFailed carries the reason and the wave's onFailure policy,
-so the ledger handler applies STOP or CONTINUE and a rollback terminates what the wave launched.
+so the progress step applies STOP or CONTINUE and a rollback terminates what the wave launched.
 """
 
 from __future__ import annotations

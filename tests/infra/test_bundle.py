@@ -32,7 +32,7 @@ def test_code_only_asset_is_built_once_and_reused(tmp_path: Path) -> None:
     first = bundle.build_lambda_asset(skip_dependencies=True, cache=tmp_path)
     second = bundle.build_lambda_asset(skip_dependencies=True, cache=tmp_path)
     assert first == second
-    assert (first / "handlers" / "ledger.py").is_file()
+    assert (first / "handlers" / "progress.py").is_file()
     assert (first / "infra" / "definitions.py").is_file()
     assert not (first / "localcloud").exists()
     assert not (first / "infra" / "stack.py").exists()
