@@ -37,7 +37,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy orchestrator events handlers localcloud infra
+	$(BIN)/mypy orchestrator drs_orch events handlers localcloud infra
 	$(BIN)/python -m pytest -n 2 -q
 
 # The randomized, model-checked campaign (README "make chaos"): SEEDS seeds from START on WORKERS processes.
@@ -53,11 +53,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy orchestrator events handlers localcloud infra
+	$(BIN)/mypy orchestrator drs_orch events handlers localcloud infra
 
 schemas: $(STAMP)
 	$(BIN)/python -m events.generate
-	$(BIN)/python -m orchestrator.plan.schema
+	$(BIN)/python -m orchestrator.domain.plan.schema
 
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py

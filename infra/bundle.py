@@ -38,28 +38,31 @@ LAMBDA_PYTHON = "3.12"
 # each is there; `make upgrade` regenerates it).
 LAMBDA_LOCK = REPO_ROOT / "requirements" / "lambda.lock"
 
-# Our code in the asset: whole packages, and single files of the infra package (the shared definitions).
-PACKAGES: tuple[str, ...] = ("events", "orchestrator", "handlers")
-INFRA_FILES: tuple[str, ...] = ("infra/__init__.py", "infra/definitions.py", "infra/wave_launch.asl.json")
-# Never shipped: the operator CLI (typer, rich) and its example plans, caches, and (by not listing it) localcloud.
-EXCLUDED_GLOBS: tuple[str, ...] = ("orchestrator/cli*.py", "orchestrator/examples/**/*")
+# Our code in the asset, chosen by package: the packages the functions import, minus the subpackages none
+# of them imports. Not listed, so never shipped: drs_orch (the operator CLI: typer, rich, localcloud),
+# localcloud, infra (no function imports it: the CDK app reads infra/definitions.py, the functions read
+# their environment), tests and bench.
+PACKAGES: tuple[str, ...] = ("events", "handlers", "orchestrator")
+EXCLUDED_PACKAGES: tuple[str, ...] = ("orchestrator/reporting",)  # the operator's report, timeline and replay
 EXCLUDED_PARTS = frozenset({"__pycache__"})
 EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
 
 
 def source_files(root: Path = REPO_ROOT) -> list[Path]:
-    """Our files that go into the asset, relative to `root`, sorted."""
-    excluded = {path for pattern in EXCLUDED_GLOBS for path in root.glob(pattern)}
+    """Our files that go into the asset (every file of PACKAGES outside EXCLUDED_PACKAGES, data files
+    such as the event schemas included), relative to `root`, sorted."""
+    excluded = [Path(package) for package in EXCLUDED_PACKAGES]
     files: list[Path] = []
     for package in PACKAGES:
         for path in (root / package).rglob("*"):
-            if not path.is_file() or path in excluded:
+            if not path.is_file():
                 continue
             rel = path.relative_to(root)
+            if any(rel.is_relative_to(package_dir) for package_dir in excluded):
+                continue
             if EXCLUDED_PARTS.intersection(rel.parts) or path.suffix in EXCLUDED_SUFFIXES:
                 continue
             files.append(rel)
-    files.extend(Path(name) for name in INFRA_FILES)
     return sorted(files)
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-import orchestrator
-from orchestrator import cli
+import drs_orch
+from drs_orch import app as cli
 from tests.infra.lockfile import DEV_LOCK, LAMBDA_LOCK, REPO_ROOT, read_in, read_lock
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -59,7 +59,7 @@ def test_both_locks_were_written_by_make_upgrade() -> None:
 
 
 def test_the_cli_finds_the_examples_inside_the_package() -> None:
-    assert Path(orchestrator.__file__).parent / "examples" == cli.EXAMPLES
+    assert Path(drs_orch.__file__).parent / "examples" == cli.EXAMPLES
     assert (cli.EXAMPLES / "three-tier.yaml").is_file()
     assert (cli.EXAMPLES / "profiles" / "demo.yaml").is_file()
 
@@ -91,10 +91,10 @@ def test_the_wheel_carries_every_file_of_our_packages_examples_included(tmp_path
 
     # THEN it holds exactly our packages' files: the examples the demo reads among them
     assert {
-        "orchestrator/examples/three-tier.yaml",
-        "orchestrator/examples/diamond.yaml",
-        "orchestrator/examples/parallel.yaml",
-        "orchestrator/examples/seed-format.json",
-        "orchestrator/examples/profiles/demo.yaml",
+        "drs_orch/examples/three-tier.yaml",
+        "drs_orch/examples/diamond.yaml",
+        "drs_orch/examples/parallel.yaml",
+        "drs_orch/examples/seed-format.json",
+        "drs_orch/examples/profiles/demo.yaml",
     } <= shipped
     assert shipped == expected
