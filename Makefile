@@ -1,23 +1,43 @@
-# Every target installs what it needs into .venv first (a fresh clone needs nothing else).
+# Every target installs what it needs into .venv first (a fresh clone needs nothing else): exactly the
+# versions of requirements/dev.lock, each file checked against its sha256 there, then this project itself.
+# The lock (and requirements/lambda.lock, what the Lambda bundle installs) move only by `make upgrade`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements/dev.lock
+LAMBDA_LOCK := requirements/lambda.lock
 
-.PHONY: demo test lint typecheck schemas bench synth cfn-lint clean chaos
+.PHONY: demo test lint typecheck schemas bench synth cfn-lint clean chaos upgrade
 
-$(STAMP): pyproject.toml
+# --no-build-isolation: the editable install builds with the lock's setuptools, not whatever PyPI has today.
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Re-resolve to the newest versions pyproject.toml's ranges (and requirements/*.in) allow, and rewrite both
+# locks with the hash of every file of each pinned version (so one lock serves every platform: the dev lock is
+# universal, the Lambda lock is resolved for Python 3.12 on arm64 at the dev lock's versions). The next
+# `make` target reinstalls .venv from the new lock. `make upgrade PACKAGE=boto3` moves only that package
+# (and what it needs); after editing pyproject.toml's ranges, run one of the two.
+UV_VERSION := 0.13.8
+UPGRADE := $(if $(PACKAGE),--upgrade-package $(PACKAGE),--upgrade)
+upgrade:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip compile --quiet $(UPGRADE) --universal --generate-hashes --custom-compile-command 'make upgrade' \
+		--extra dev pyproject.toml requirements/dev.in -o $(LOCK)
+	$(BIN)/uv pip compile --quiet $(UPGRADE) --python-platform aarch64-manylinux2014 --python-version 3.12 \
+		--generate-hashes --custom-compile-command 'make upgrade' -c $(LOCK) requirements/lambda.in -o $(LAMBDA_LOCK)
 
 demo: $(STAMP)
 	$(BIN)/drs-orch demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy orchestrator events handlers localcloud infra
+	$(BIN)/mypy orchestrator drs_orch events handlers localcloud infra
 	$(BIN)/python -m pytest -n 2 -q
 
 # The randomized, model-checked campaign (README "make chaos"): SEEDS seeds from START on WORKERS processes.
@@ -33,11 +53,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy orchestrator events handlers localcloud infra
+	$(BIN)/mypy orchestrator drs_orch events handlers localcloud infra
 
 schemas: $(STAMP)
 	$(BIN)/python -m events.generate
-	$(BIN)/python -m orchestrator.plan.schema
+	$(BIN)/python -m orchestrator.domain.plan.schema
 
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py

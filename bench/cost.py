@@ -36,7 +36,7 @@ from infra.definitions import FUNCTIONS
 from localcloud.cloud import LocalCloud
 from localcloud.profile import load_profile
 from localcloud.runner import run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 
 PRICES = {
     "lambda_request": 0.20 / 1e6,  # per invocation

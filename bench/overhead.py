@@ -21,7 +21,7 @@ from typing import Any
 from localcloud.cloud import LocalCloud
 from localcloud.profile import load_profile
 from localcloud.runner import run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 
 
 def linear_plan(waves: int) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def percentile(values: list[float], share: float) -> float:
 
 # the steps of a hop, each from the mark before it (medians with --breakdown)
 STEPS = {
-    "pre_launch_in": "ledger handler after COMPLETED (release, WaveReady), delivery to pre-launch",
+    "pre_launch_in": "progress handler after COMPLETED (release, WaveReady), delivery to pre-launch",
     "pre_launch_out": "pre-launch handler (preflight, PRE_LAUNCH, PreLaunchDone)",
     "prepare_in": "delivery of PreLaunchDone, StartExecution, the state machine's first task",
     "prepare_out": "prepare task (PRE_LAUNCH -> LAUNCHING, the jobs)",

@@ -22,7 +22,7 @@ from typing import Any
 from localcloud.cloud import LocalCloud
 from localcloud.profile import load_profile
 from localcloud.runner import run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 
 TARGET_SECONDS = 30.0
 

@@ -1,6 +1,6 @@
 """The control function's drill clean-up routes: a failed wave's rollback (`rollback: TERMINATE`), a drill
 cancelled with `terminateDrillInstances` once it has ended (PlanCancelled), and the TerminationTick (a
-drill's time to live, or a clean-up deferred for DRS capacity). See orchestrator/cleanup.py."""
+drill's time to live, or a clean-up deferred for DRS capacity). See orchestrator/steps/cleanup.py."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 from events.models import PlanCancelled, TerminationTick, WaveFailed
 from handlers._lambda import Route, parse_known
-from orchestrator import cleanup
 from orchestrator.runtime import Runtime
+from orchestrator.steps import cleanup
 
 
 def _wave_failed(rt: Runtime, event: dict[str, Any]) -> None:

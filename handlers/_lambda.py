@@ -5,7 +5,7 @@ A malformed event, or one naming an execution, plan, wave or server that does no
 counted (`InvalidEvents`) and dropped (returned, not raised): retrying it could never make it valid, so it
 must not crash-loop into the dead-letter queue or reach anything with side effects. Any other failure is
 logged and counted; it is raised for the platform to retry until the retry budget is spent, and then the
-wave the event names fails with the error as its reason (`orchestrator.handler_failures`).
+wave the event names fails with the error as its reason (`orchestrator.steps.handler_failures`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 
 from events.envelope import InvalidEvent, detail_type_of, parse_event
 from events.models import Contract
-from orchestrator.execution import check_references
-from orchestrator.handler_failures import give_up
 from orchestrator.observability import logger, metrics, tracer
 from orchestrator.runtime import Runtime, get_runtime
+from orchestrator.steps.handler_failures import give_up
+from orchestrator.steps.references import check_references
 
 Route = Callable[[Runtime, dict[str, Any]], Any]
 T = TypeVar("T", bound=Contract)

@@ -22,8 +22,8 @@ from events.models import (
 )
 from handlers._cleanup import CLEANUP_ROUTES
 from handlers._lambda import Route, dispatch, lambda_handler, parse_known
-from orchestrator import control
 from orchestrator.runtime import Runtime
+from orchestrator.steps import control
 
 C = TypeVar("C", bound=ControlEvent)
 

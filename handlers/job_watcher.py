@@ -12,7 +12,7 @@ from events.models import DRS_LAUNCH_RESULT, DRSJobStarted, JobWatchTick
 from handlers._lambda import dispatch, lambda_handler, parse_known
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
-from orchestrator.watcher import on_job_started, on_launch_result, on_tick
+from orchestrator.steps.job_watcher import on_job_started, on_launch_result, on_tick
 
 
 def _started(rt: Runtime, event: dict[str, Any]) -> None:

@@ -14,10 +14,10 @@ from typing import Any
 from events.envelope import InvalidEvent, parse_event
 from events.models import CapacityTick, PreLaunchDone
 from handlers._lambda import dispatch, function_name, lambda_handler, parse_known
-from orchestrator.handler_failures import give_up
-from orchestrator.launcher import chunk_failed, drain, prepare, start_job
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime, get_runtime
+from orchestrator.steps.handler_failures import give_up
+from orchestrator.steps.launch_wave import chunk_failed, drain, prepare, start_job
 
 
 def _capacity_tick(rt: Runtime, event: dict[str, Any]) -> dict[str, int]:

@@ -8,9 +8,9 @@ from typing import Any
 
 from events.models import SSM_COMMAND_STATUS, DRSJobCompleted, PostLaunchTick
 from handlers._lambda import dispatch, lambda_handler, parse_known
-from orchestrator.phases import on_job_completed
 from orchestrator.runtime import Runtime
-from orchestrator.scripts import on_command_status, on_tick
+from orchestrator.steps.post_launch import on_job_completed
+from orchestrator.steps.scripts import on_command_status, on_tick
 
 
 def _job_completed(rt: Runtime, event: dict[str, Any]) -> None:

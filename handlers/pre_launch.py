@@ -7,9 +7,9 @@ from typing import Any
 
 from events.models import PreLaunchTick, WaveReady
 from handlers._lambda import dispatch, lambda_handler, parse_known
-from orchestrator.phases import on_wave_ready
 from orchestrator.runtime import Runtime
-from orchestrator.scripts import on_tick
+from orchestrator.steps.pre_launch import on_wave_ready
+from orchestrator.steps.scripts import on_tick
 
 
 def _ready(rt: Runtime, event: dict[str, Any]) -> None:

@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from events.envelope import InvalidEvent, parse_event
 from events.models import StartPlan
 from handlers._lambda import dispatch, lambda_handler
-from orchestrator.execution import reject_start, start_plan
 from orchestrator.runtime import Runtime
+from orchestrator.steps.start_plan import reject_start, start_plan
 
 
 def _start(rt: Runtime, event: dict[str, Any]) -> dict[str, Any]:

@@ -3,14 +3,15 @@
 One directory asset serves every function (each has its own handler module): our packages plus the
 runtime dependencies, installed by pip for the Lambda platform (Python 3.12 on arm64) from binary wheels.
 
-- The dependency directory is cached by a hash of the pinned requirements, so repeated synths do not
-  reinstall; the asset directory is cached by a hash of the dependencies and our source files.
+- The dependencies are exactly `requirements/lambda.lock`: every package the functions need, pinned with
+  the sha256 of each of its files, installed with `--require-hashes` (a wheel whose hash is not in the lock,
+  or a dependency the lock lacks, fails the synth). The lock is resolved for this platform at the versions
+  of `requirements/dev.lock`, the one the tests run against; `make upgrade` moves both.
+- The dependency directory is cached by a hash of the lock, so repeated synths do not reinstall and a
+  changed lock rebuilds; the asset directory is cached by that and a hash of our source files.
 - Both are built in a temporary directory and renamed into place, so parallel synths (pytest-xdist
   workers) never see a half-built directory.
 - `DRS_ORCH_SKIP_BUNDLE=1` (or context `skipBundle`) builds only our own code (no pip): fast tests.
-
-The pins are read from the installed distributions (importlib.metadata), so they match what
-`pyproject.toml` resolved in the venv the tests run against.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from importlib.metadata import version
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,44 +34,35 @@ CACHE_ENV = "DRS_ORCH_BUNDLE_DIR"
 LAMBDA_PLATFORM = "manylinux2014_aarch64"
 LAMBDA_PYTHON = "3.12"
 
-# Distribution name and the extras the functions need.
-# boto3 is pinned too: X-Ray's SDK pulls in botocore, and a botocore newer than the runtime's boto3 must not
-# shadow it half-way; shipping the venv's boto3 also gives every function the same (recent) DRS API model.
-RUNTIME_REQUIREMENTS: tuple[tuple[str, str], ...] = (
-    ("boto3", ""),
-    ("aws-lambda-powertools", "[parser,tracer]"),
-    ("pydantic", ""),
-    ("pydantic-settings", ""),
-    ("PyYAML", ""),
-)
+# What the functions import, resolved for the Lambda platform with hashes (requirements/lambda.in says why
+# each is there; `make upgrade` regenerates it).
+LAMBDA_LOCK = REPO_ROOT / "requirements" / "lambda.lock"
 
-# Our code in the asset: whole packages, and single files of the infra package (the shared definitions).
-PACKAGES: tuple[str, ...] = ("events", "orchestrator", "handlers")
-INFRA_FILES: tuple[str, ...] = ("infra/__init__.py", "infra/definitions.py", "infra/wave_launch.asl.json")
-# Never shipped: the operator CLI (typer, rich), caches, and (by not listing it) localcloud.
-EXCLUDED_GLOBS: tuple[str, ...] = ("orchestrator/cli*.py",)
+# Our code in the asset, chosen by package: the packages the functions import, minus the subpackages none
+# of them imports. Not listed, so never shipped: drs_orch (the operator CLI: typer, rich, localcloud),
+# localcloud, infra (no function imports it: the CDK app reads infra/definitions.py, the functions read
+# their environment), tests and bench.
+PACKAGES: tuple[str, ...] = ("events", "handlers", "orchestrator")
+EXCLUDED_PACKAGES: tuple[str, ...] = ("orchestrator/reporting",)  # the operator's report, timeline and replay
 EXCLUDED_PARTS = frozenset({"__pycache__"})
 EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
 
 
-def requirements() -> list[str]:
-    """`name[extras]==version` for each runtime dependency, pinned to the venv's installed version."""
-    return [f"{name}{extras}=={version(name)}" for name, extras in RUNTIME_REQUIREMENTS]
-
-
 def source_files(root: Path = REPO_ROOT) -> list[Path]:
-    """Our files that go into the asset, relative to `root`, sorted."""
-    excluded = {path for pattern in EXCLUDED_GLOBS for path in root.glob(pattern)}
+    """Our files that go into the asset (every file of PACKAGES outside EXCLUDED_PACKAGES, data files
+    such as the event schemas included), relative to `root`, sorted."""
+    excluded = [Path(package) for package in EXCLUDED_PACKAGES]
     files: list[Path] = []
     for package in PACKAGES:
         for path in (root / package).rglob("*"):
-            if not path.is_file() or path in excluded:
+            if not path.is_file():
                 continue
             rel = path.relative_to(root)
+            if any(rel.is_relative_to(package_dir) for package_dir in excluded):
+                continue
             if EXCLUDED_PARTS.intersection(rel.parts) or path.suffix in EXCLUDED_SUFFIXES:
                 continue
             files.append(rel)
-    files.extend(Path(name) for name in INFRA_FILES)
     return sorted(files)
 
 
@@ -127,9 +118,14 @@ def _build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
     return target
 
 
-def install_dependencies(reqs: list[str], cache: Path) -> Path:
-    """pip-install the Lambda platform wheels of `reqs` once; later calls reuse the cached directory."""
-    target = cache / f"deps-{_digest([LAMBDA_PLATFORM, LAMBDA_PYTHON, *reqs])}"
+def dependency_key(lock: Path = LAMBDA_LOCK) -> str:
+    """The dependency cache key: a hash of the lock's bytes (and of the platform it is installed for)."""
+    return _digest([LAMBDA_PLATFORM, LAMBDA_PYTHON, lock.read_bytes()])
+
+
+def install_dependencies(cache: Path, lock: Path = LAMBDA_LOCK) -> Path:
+    """pip-install the Lambda platform wheels the lock pins, hash-checked, once per lock; later calls reuse it."""
+    target = cache / f"deps-{dependency_key(lock)}"
 
     def build(tmp: Path) -> None:
         command = [
@@ -146,11 +142,13 @@ def install_dependencies(reqs: list[str], cache: Path) -> Path:
             LAMBDA_PYTHON,
             "--implementation",
             "cp",
+            "--require-hashes",
             "--target",
             str(tmp),
-            *reqs,
+            "-r",
+            str(lock.resolve()),
         ]
-        subprocess.run(command, check=True)  # noqa: S603 - a fixed argv built from our own pins
+        subprocess.run(command, check=True)  # noqa: S603 - a fixed argv: our lock, our target
 
     return _build_atomically(target, build)
 
@@ -162,7 +160,9 @@ def _copy_sources(root: Path, files: list[Path], dest: Path) -> None:
         shutil.copy2(root / rel, out)
 
 
-def build_lambda_asset(*, skip_dependencies: bool = False, root: Path = REPO_ROOT, cache: Path | None = None) -> Path:
+def build_lambda_asset(
+    *, skip_dependencies: bool = False, root: Path = REPO_ROOT, cache: Path | None = None, lock: Path = LAMBDA_LOCK
+) -> Path:
     """The directory to hand to `lambda.Code.from_asset`: our code, plus dependencies unless skipped."""
     cache = cache or cache_dir()
     files = source_files(root)
@@ -172,7 +172,7 @@ def build_lambda_asset(*, skip_dependencies: bool = False, root: Path = REPO_ROO
         _prune(cache, asset)
         return asset
 
-    deps = install_dependencies(requirements(), cache)
+    deps = install_dependencies(cache, lock)
 
     def build(tmp: Path) -> None:
         shutil.copytree(deps, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))

@@ -67,7 +67,7 @@ FUNCTIONS: dict[str, Function] = {
                  needs_drs=True, needs_scheduler=True),
         Function("post_launch", "post_launch", "DRSJobCompleted: judge launch results, post-launch scripts",
                  needs_ssm=True, needs_drs=True, needs_scheduler=True),
-        Function("ledger", "ledger", "Close waves and plans, release dependent waves"),
+        Function("progress", "progress", "Close waves and plans, release dependent waves"),
         Function("control", "control", "Operator commands: approve, pause, resume, cancel, retry, skip",
                  needs_drs=True, needs_scheduler=True),  # scheduler: deferred terminations (drill clean-up)
     )
@@ -121,7 +121,7 @@ ROUTES: tuple[Route, ...] = (
           "Judge the wave's launch and run post-launch scripts"),
     Route("ssm-status", "default", SSM_SOURCE, (SSM_COMMAND_STATUS,), "post_launch",
           "SSM command status speeds up script completion"),
-    Route("ledger", "orchestrator", SOURCE, ("PostLaunchDone", "WaveFailed"), "ledger",
+    Route("progress", "orchestrator", SOURCE, ("PostLaunchDone", "WaveFailed"), "progress",
           "Close waves, release dependents, close the plan"),
     Route("control", "orchestrator", SOURCE,
           ("ApprovalGranted", "ApprovalDenied", "CancelPlan", "PausePlan", "ResumePlan", "RetryWave", "SkipWave",

@@ -54,8 +54,8 @@ from localcloud.ssm_sim import SsmSimulator
 from localcloud.ssm_sim_wire import OPERATIONS as SSM_SIM_OPERATIONS
 from localcloud.ssm_sim_wire import current_simulator as current_ssm
 from localcloud.ssm_sim_wire import uninstall_globally as uninstall_ssm
-from orchestrator.clock import iso
 from orchestrator.config import Settings
+from orchestrator.domain.clock import iso
 from orchestrator.runtime import Runtime, build_runtime, set_runtime
 
 BUS_NAME = "drs-orchestrator"

@@ -9,7 +9,7 @@ Requests: `{"op": "command", "detailType": "ApprovalGranted", "detail": {...}}` 
 on the bus as an operator would, delivers it, and answers `{"ok": true}` or, when the control function
 rejected it, `{"ok": false, "reason": ...}`; `{"op": "status"}` answers the execution's and waves'
 statuses; `{"op": "inspect"}` replays the bus archive into an inspector rule and compares the execution
-rebuilt from events with the ledger (`orchestrator.inspect`).
+rebuilt from events with the ledger (`orchestrator.reporting.inspect`).
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ class Session:
                 "waves": {w["waveId"]: w["status"] for w in waves}}
 
     def inspect(self, start: datetime | None = None, end: datetime | None = None) -> dict[str, Any]:
-        from orchestrator.inspect import inspect_events, replay_archive
+        from orchestrator.reporting.inspect import inspect_events, replay_archive
 
         assert self.cloud.runtime is not None
         now = datetime.now(UTC)  # the archive holds wall-clock times, not the simulated clock's

@@ -64,7 +64,7 @@ from localcloud.drs_sim_wire import (
     uninstall_globally,
 )
 from localcloud.sim_base import ClockedSimulator, EventCallback
-from orchestrator.clock import Clock, iso, parse_iso
+from orchestrator.domain.clock import Clock, iso, parse_iso
 
 __all__ = [
     "DrsError",

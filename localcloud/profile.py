@@ -10,8 +10,8 @@ from pydantic import Field, ValidationError
 from localcloud.drs_sim_config import DrsProfile, DrsSimConfig
 from localcloud.profile_keys import ProfileSection
 from localcloud.ssm_sim_config import SsmProfile, SsmSimConfig
-from orchestrator.plan.limits import MAX_PLAN_BYTES, size_message
-from orchestrator.plan.source import LimitError, SourceError, load_yaml
+from orchestrator.domain.plan.limits import MAX_PLAN_BYTES, size_message
+from orchestrator.domain.plan.source import LimitError, SourceError, load_yaml
 
 
 class ProfileError(ValueError):

@@ -9,8 +9,8 @@ from typing import Any
 
 from events.models import Mode
 from localcloud.cloud import LocalCloud, Stalled
-from orchestrator.plan import Plan, plan_to_document
-from orchestrator.report import build_report
+from orchestrator.domain.plan import Plan, plan_to_document
+from orchestrator.reporting.report import build_report
 
 FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 
@@ -133,7 +133,7 @@ def stopped(cloud: LocalCloud, execution_id: str, exc: BaseException, *, timeout
 
 def drill_ttl(cloud: LocalCloud, execution_id: str) -> int | None:
     """`defaults.drillInstanceTtlSeconds` of a DRILL execution (None: a recovery, or no time to live)."""
-    from orchestrator.execution import frozen_plan
+    from orchestrator.domain.execution import frozen_plan
 
     assert cloud.runtime is not None
     execution = cloud.runtime.ledger.get_execution(execution_id)

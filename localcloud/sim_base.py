@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.clock import Clock
+from orchestrator.domain.clock import Clock
 
 EventCallback = Callable[[dict[str, Any]], None]
 

@@ -74,7 +74,7 @@ from localcloud.ssm_sim_wire import (
     json_response,
     uninstall_globally,
 )
-from orchestrator.clock import Clock, iso, parse_iso
+from orchestrator.domain.clock import Clock, iso, parse_iso
 
 __all__ = [
     "LIBRARY_DIR",

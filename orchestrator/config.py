@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
     finished_ttl_days: int = Field(default=90, validation_alias="FINISHED_EXECUTION_TTL_DAYS")
     # Deliveries of one event after which a handler that keeps failing gives up: the wave the event names
-    # fails with the error as its reason (orchestrator/handler_failures.py). Lambda runs an asynchronous
+    # fails with the error as its reason (orchestrator/steps/handler_failures.py). Lambda runs an asynchronous
     # invocation at most three times (the first try and `MaximumRetryAttempts` = 2 retries, the value the
     # stack sets: infra/constructs/functions.py ASYNC_RETRY_ATTEMPTS); the budget must not exceed that.
     handler_attempts: int = Field(default=3, ge=1, validation_alias="HANDLER_ATTEMPTS")

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import boto3
 from botocore.config import Config
 
-from orchestrator.bus import Bus
-from orchestrator.clock import Clock, SystemClock
+from orchestrator.adapters.bus import Bus
+from orchestrator.adapters.drs import Drs
+from orchestrator.adapters.ledger import Ledger
+from orchestrator.adapters.scheduler import Scheduler
+from orchestrator.adapters.ssm import Ssm
 from orchestrator.config import Settings, get_settings
-from orchestrator.drs import Drs
-from orchestrator.ledger import Ledger
-from orchestrator.scheduler import Scheduler
-from orchestrator.ssm import Ssm
+from orchestrator.domain.clock import Clock, SystemClock
 
 
 @dataclass

@@ -23,7 +23,7 @@ from infra.constructs.rules import apply_pattern
 from infra.definitions import METRICS_NAMESPACE, alarm_pattern
 
 PERIOD = Duration.minutes(5)
-# Powertools metric names the code emits (orchestrator/progress.py, launcher.py, phases.py, handlers).
+# Powertools metric names the code emits (orchestrator/steps/: progress.py, launch_wave.py, post_launch.py; handlers).
 PLAN_METRICS = ("PlansCompleted", "PlansFailed", "PlansCancelled")
 WAVE_METRICS = ("WavesCompleted", "ServersFailed")
 DRS_METRICS = ("DrsJobsStarted", "DrsLaunchFailures", "LaunchesRecovered")

@@ -1,4 +1,4 @@
-"""The ledger: one DynamoDB table holding executions and waves (see orchestrator/ledger.py)."""
+"""The ledger: one DynamoDB table holding executions and waves (see orchestrator/adapters/ledger.py)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from localcloud.profile import SimProfile
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.chaos.campaign.generator import TOPOLOGIES, generate, server_id
 from tests.chaos.campaign.model import COMPLETED, DECIDED, FAILED, SKIPPED, forecast
 from tests.chaos.campaign.observe import DrsJob, Observation, Participant

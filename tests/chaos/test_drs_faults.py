@@ -11,7 +11,7 @@ import pytest
 from infra.definitions import STATE_MACHINE
 from localcloud.cloud import CrashInjected, LocalCloud
 from localcloud.runner import run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, events_of, sid, start_recovery_calls, wave
 
 
@@ -183,8 +183,8 @@ def test_a_parked_launch_whose_tick_drs_throttles_stays_parked_and_launches_late
     # GIVEN a launch parked by a quota refusal, and DRS throttling a read of the capacity tick that starts it
     # past that read's retries (seed 637 of the campaign: the tick failed the chunk's servers as if DRS had
     # refused them for good)
-    from orchestrator import capacity
-    from orchestrator.drs import DrsThrottled
+    from orchestrator.adapters.drs import DrsThrottled
+    from orchestrator.steps import capacity
 
     cloud = local_cloud()
     cloud.drs.inject_error("ServiceQuotaExceededException", operation="StartRecovery", count=1)

@@ -12,7 +12,7 @@ import pytest
 
 from localcloud.cloud import CrashInjected, LocalCloud
 from localcloud.runner import run_plan, wait
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import events_of, sid, start_recovery_calls, wave
 
 ONE_JOB_AT_A_TIME = {"serversPerJob": 10, "concurrentJobs": 1, "serversInAllJobs": 10}
@@ -50,7 +50,7 @@ def test_a_crash_after_every_start_recovery_launches_each_server_once_parked_or_
 
 def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(local_cloud):
     # GIVEN a claimed launch whose lease another call holds (it is calling StartRecovery right now)
-    from orchestrator import launcher
+    from orchestrator.steps import launch_wave
 
     cloud = local_cloud()
     rt = cloud.runtime
@@ -58,14 +58,14 @@ def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(l
     chunk = {"executionId": "e-1", "planId": "p", "waveId": "w", "attempt": 1, "index": 0, "isDrill": True,
              "launchKey": "lk-busy", "servers": [{"sourceServerID": sid("a", 1)}]}
     assert rt.ledger.claim_launch("e-1", "w", 1, 0, launch_key="lk-busy", server_ids=[sid("a", 1)]) is None
-    assert rt.ledger.lease_launch("e-1", "w", 1, 0, token="other", seconds=launcher.LEASE_SECONDS) is None
+    assert rt.ledger.lease_launch("e-1", "w", 1, 0, token="other", seconds=launch_wave.LEASE_SECONDS) is None
 
     # WHEN the state machine and a CapacityTick each try to start it
-    from_machine = launcher.start_job(rt, chunk)
-    from_queue = launcher.start_job(rt, chunk, from_queue=True)
+    from_machine = launch_wave.start_job(rt, chunk)
+    from_queue = launch_wave.start_job(rt, chunk, from_queue=True)
 
     # THEN neither calls DRS: the state machine waits (a Wait state), the queue leaves it parked
-    assert from_machine == {"outcome": "RETRY", "waitSeconds": launcher.MAX_WAIT_SECONDS,
+    assert from_machine == {"outcome": "RETRY", "waitSeconds": launch_wave.MAX_WAIT_SECONDS,
                             "chunk": {**chunk, "tries": 1}}
     assert from_queue == {"outcome": "BUSY", "launchKey": "lk-busy"}
     assert start_recovery_calls(cloud) == 0
@@ -152,14 +152,14 @@ def _completed_drill(local_cloud: Any) -> tuple[LocalCloud, dict[str, Any]]:
 
 
 def _cancel(cloud: LocalCloud, execution: dict[str, Any]) -> None:
-    from orchestrator import cleanup
+    from orchestrator.steps import cleanup
 
     cleanup.terminate_cancelled_drill(cloud.runtime, {**execution, "terminateOnCancel": True})
 
 
 def _time_to_live(cloud: LocalCloud, execution: dict[str, Any]) -> None:
     from events.models import TerminationTick
-    from orchestrator import cleanup
+    from orchestrator.steps import cleanup
 
     cloud.clock.jump_to(max(cloud.clock.now(), _ttl_over(cloud, execution)))  # the tick comes when it is due
     cleanup.on_tick(cloud.runtime, TerminationTick(execution_id=execution["executionId"], plan_id="term-crash",
@@ -169,14 +169,14 @@ def _time_to_live(cloud: LocalCloud, execution: dict[str, Any]) -> None:
 def _ttl_over(cloud: LocalCloud, execution: dict[str, Any]) -> Any:
     from datetime import timedelta
 
-    from orchestrator.clock import parse_iso
+    from orchestrator.domain.clock import parse_iso
 
     waves = cloud.runtime.ledger.list_waves(execution["executionId"])
     return min(parse_iso(w["launchStartedAt"]) for w in waves) + timedelta(seconds=3600)
 
 
 def _operator_cleanup(cloud: LocalCloud, execution: dict[str, Any]) -> None:
-    from orchestrator import cleanup
+    from orchestrator.steps import cleanup
 
     cleanup.cleanup(cloud.runtime, execution["executionId"])
 

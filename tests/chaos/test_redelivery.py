@@ -7,7 +7,7 @@ import pytest
 
 from localcloud.cloud import Stalled
 from localcloud.runner import run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import (
     assert_choreography_invariants,
     events_of,

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from localcloud.cloud import LocalCloud, PublishedEvent
-from orchestrator.clock import parse_iso
+from orchestrator.domain.clock import parse_iso
 
 TERMINAL_EXECUTION = {"COMPLETED", "FAILED", "CANCELLED"}
 
@@ -59,7 +59,7 @@ def at(value: str) -> datetime:
 
 def ledger_items(cloud: LocalCloud, *, decisions: bool = False) -> list[dict[str, Any]]:
     """Every item of the ledger table, in key order (to compare snapshots of the state). The decisions
-    recorded on events (`orchestrator.refusals`: a refusal writes one by design) only with `decisions`."""
+    recorded on events (`orchestrator.steps.refusals`: a refusal writes one by design) only with `decisions`."""
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": cloud.runtime.ledger.table_name} if cloud.runtime else {}
     while True:

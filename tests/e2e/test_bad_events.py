@@ -29,7 +29,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.lambda_runtime import ACCOUNT, REGION
 from localcloud.runner import start, wait
 from orchestrator import observability
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import (
     assert_choreography_invariants,
     events_of,
@@ -221,7 +221,7 @@ def _nested(depth: int) -> Any:
 
 
 def _document() -> dict[str, Any]:
-    from orchestrator.plan import plan_to_document
+    from orchestrator.domain.plan import plan_to_document
 
     return plan_to_document(parse_plan(PLAN))
 

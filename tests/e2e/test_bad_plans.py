@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from localcloud.runner import start, wait
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import (
     assert_choreography_invariants,
     events_of,

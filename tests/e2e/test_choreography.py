@@ -14,7 +14,7 @@ import pytest
 
 from events.models import Mode
 from localcloud.runner import run_plan, start, wait
-from orchestrator.plan import load_plan, parse_plan
+from orchestrator.domain.plan import load_plan, parse_plan
 from tests.e2e.helpers import (
     assert_choreography_invariants,
     at,
@@ -25,7 +25,7 @@ from tests.e2e.helpers import (
     wave,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "drs_orch" / "examples"
 
 
 def _by_id(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -42,7 +42,7 @@ def _launched(cloud: Any) -> set[str]:
 
 def _one_rejection(cloud: Any, execution_id: str) -> list[Any]:
     """The PlanFailed of a refused start: announced once, however often the StartPlan is delivered
-    (the refusal is recorded by event id, orchestrator/refusals.py)."""
+    (the refusal is recorded by event id, orchestrator/steps/refusals.py)."""
     failed = events_of(cloud, "PlanFailed", execution_id)
     assert len(failed) == len(events_of(cloud, "StartPlan", execution_id)) == 1
     return failed

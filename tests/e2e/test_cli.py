@@ -11,9 +11,9 @@ import yaml
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from drs_orch.app import app
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "drs_orch" / "examples"
 runner = CliRunner()
 
 
@@ -131,8 +131,8 @@ def test_report_reads_a_deployed_run_back_from_the_ledger(local_cloud, tmp_path:
     # GIVEN a run recorded in the ledger table (the local cloud's, as a deployed stack's would be)
     from localcloud.cloud import TABLE_NAME
     from localcloud.runner import run_plan
-    from orchestrator.plan import parse_plan
-    from orchestrator.report import build_report
+    from orchestrator.domain.plan import parse_plan
+    from orchestrator.reporting.report import build_report
 
     cloud = local_cloud()
     plan = parse_plan(yaml.safe_load((EXAMPLES / "diamond.yaml").read_text()))
@@ -172,7 +172,7 @@ def test_report_to_a_path_that_cannot_be_written_exits_2_in_one_line(local_cloud
     # GIVEN a run recorded in the ledger
     from localcloud.cloud import TABLE_NAME
     from localcloud.runner import run_plan
-    from orchestrator.plan import parse_plan
+    from orchestrator.domain.plan import parse_plan
 
     cloud = local_cloud()
     result = run_plan(cloud, parse_plan(yaml.safe_load((EXAMPLES / "diamond.yaml").read_text())), timeout=60)

@@ -12,10 +12,10 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from drs_orch.app import app
 from orchestrator.runtime import set_runtime
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "drs_orch" / "examples"
 PLAN = str(EXAMPLES / "diamond.yaml")
 REGION = ["--region", "us-east-1"]
 runner = CliRunner()
@@ -123,7 +123,7 @@ def test_an_internal_error_is_one_line_naming_the_log_with_its_traceback_exit_1(
     def broken(path: Any) -> Any:
         raise ValueError("unexpected [i-0123456789abcdef0]\nsecond line")
 
-    aws_env.setattr("orchestrator.cli_plan.load_plan", broken)
+    aws_env.setattr("drs_orch.plan_verbs.load_plan", broken)
 
     # WHEN a plan is validated
     result = runner.invoke(app, ["validate", PLAN])

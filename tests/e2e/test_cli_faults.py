@@ -13,9 +13,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from drs_orch.app import app
 from localcloud.cloud import LocalCloud
-from orchestrator.cli import app
-from orchestrator.clock import parse_iso
+from orchestrator.domain.clock import parse_iso
 
 runner = CliRunner()
 
@@ -215,8 +215,8 @@ def test_a_drill_with_a_time_to_live_runs_until_its_instances_are_terminated(tmp
 def test_cleanup_is_recorded_in_the_report(local_cloud):
     # GIVEN a drill that completed and left its instances running
     from localcloud.runner import run_plan
-    from orchestrator.plan import parse_plan
-    from orchestrator.report import build_report
+    from orchestrator.domain.plan import parse_plan
+    from orchestrator.reporting.report import build_report
 
     cloud = local_cloud()
     plan = parse_plan({"planId": "cleanup", "waves": [{"waveId": "A", "servers": ["s-a0000000000000001"]}]})

@@ -7,10 +7,10 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from drs_orch.app import app
 from events.models import Mode
 from localcloud.runner import run_plan, start, wait
-from orchestrator.cli import app
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, at, events_of, sid, start_recovery_calls, wave
 
 DROP_EVENTS = {"drs.launchEvents": "drop"}
@@ -339,7 +339,7 @@ def _instance_of(cloud: Any, server: str) -> str:
 
 def test_a_duplicate_terminate_finds_the_running_job_and_keeps_its_capacity(local_cloud):
     # GIVEN a terminate job started for an instance (its capacity held in the shared record)
-    from orchestrator import cleanup
+    from orchestrator.steps import cleanup
 
     cloud, execution = _completed_drill(local_cloud, sid("a", 1))
     batch = [_instance_of(cloud, sid("a", 1))]
@@ -360,7 +360,7 @@ def test_a_duplicate_terminate_finds_the_running_job_and_keeps_its_capacity(loca
 
 def test_a_batch_with_an_instance_already_terminating_terminates_the_others_in_few_jobs(local_cloud, monkeypatch):
     # GIVEN eight instances of a drill, one of them already in a terminate job
-    from orchestrator import cleanup
+    from orchestrator.steps import cleanup
 
     servers = [sid("a", n) for n in range(8)]
     cloud, execution = _completed_drill(local_cloud, *servers)
@@ -382,7 +382,7 @@ def test_a_batch_with_an_instance_already_terminating_terminates_the_others_in_f
 def test_a_cancel_tick_never_terminates_a_recovery_executions_instances(local_cloud):
     # GIVEN a completed RECOVERY execution (production instances)
     from events.models import TerminationTick
-    from orchestrator import cleanup
+    from orchestrator.steps import cleanup
 
     cloud = local_cloud()
     plan = parse_plan({"planId": "prod", "waves": [wave("A", [sid("a", 1)])]})
@@ -400,8 +400,8 @@ def test_a_cancel_tick_never_terminates_a_recovery_executions_instances(local_cl
 
 def test_cleanup_reports_an_announcement_the_bus_refused_instead_of_failing(local_cloud, monkeypatch):
     # GIVEN an operator whose role may not publish orchestrator events (the bus policy)
-    from orchestrator import cleanup
-    from orchestrator.bus import PublishError
+    from orchestrator.adapters.bus import PublishError
+    from orchestrator.steps import cleanup
 
     cloud, execution = _completed_drill(local_cloud, sid("a", 1))
 

@@ -4,7 +4,7 @@ the event names fails with the error as its reason, and the plan ends (issue #11
 from __future__ import annotations
 
 from localcloud.runner import run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, events_of, ledger_waves, sid, wave
 
 
@@ -34,9 +34,9 @@ def test_every_drs_call_throttled_fails_the_first_wave_with_the_throttling_as_re
 def test_a_handler_that_fails_twice_then_succeeds_changes_nothing(local_cloud, monkeypatch):
     # GIVEN the pre-launch step failing on the first two deliveries of each WaveReady only
     cloud = local_cloud()
-    import orchestrator.phases as phases
+    import orchestrator.steps.pre_launch as pre_launch
 
-    real = phases.on_wave_ready
+    real = pre_launch.on_wave_ready
     failures: dict[str, int] = {}
 
     def flaky(rt, detail, event_id):  # type: ignore[no-untyped-def]

@@ -9,12 +9,12 @@ import boto3
 from moto import mock_aws
 from typer.testing import CliRunner
 
+from drs_orch.app import app
 from events.envelope import put_events_entry
 from events.models import DRSJobCompleted, PlanCompleted, PlanStarted, ServerLaunch, WaveCompleted, WaveReady
 from localcloud.control_socket import Session
 from localcloud.runner import start, wait
-from orchestrator.cli import app
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import ledger_items, sid, start_recovery_calls, wave, wave_status
 
 FAILING = sid("b", 2)

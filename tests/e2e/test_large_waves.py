@@ -20,7 +20,7 @@ import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.runner import run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, events_of, sid, wave
 
 QUIET = {"drs.startDelaySeconds": 0, "drs.launchEvents": "drop", "ssm.events": "drop"}

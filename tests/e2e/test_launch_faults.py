@@ -10,9 +10,9 @@ from typing import Any
 from events.models import TerminationTick, WaveFailed
 from localcloud.cloud import LocalCloud
 from localcloud.runner import run_plan, start, wait
-from orchestrator import cleanup
-from orchestrator.clock import parse_iso
-from orchestrator.plan import parse_plan
+from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.plan import parse_plan
+from orchestrator.steps import cleanup
 from tests.e2e.helpers import events_of, ledger_waves, sid, wave
 
 ONE_JOB = {"serversPerJob": 10, "concurrentJobs": 1, "serversInAllJobs": 10}
@@ -298,7 +298,7 @@ def test_a_rollback_throttled_for_six_hours_is_given_up_and_recorded_with_the_in
     failed_at = parse_iso(events_of(cloud, "WaveFailed", result.execution_id)[0].time)
     assert 6 * 3600 <= (parse_iso(record["at"]) - failed_at).total_seconds() <= 6 * 3600 + 301
     assert not any(name.startswith("terminate-") for name in cloud._schedules)
-    from orchestrator.report import build_report
+    from orchestrator.reporting.report import build_report
 
     [reported] = build_report(cloud.runtime.ledger, result.execution_id)["terminations"]
     assert (reported["notTerminated"], reported["recoveryInstanceIds"]) == (record["notTerminated"], [])
@@ -383,7 +383,7 @@ def test_an_instance_a_terminate_job_failed_to_terminate_is_terminated_again_and
 def test_drs_orch_cleanup_throttled_says_why_and_exits_1_and_the_next_run_terminates(local_cloud):
     from typer.testing import CliRunner
 
-    from orchestrator.cli import app
+    from drs_orch.app import app
 
     # GIVEN a completed drill, and DRS throttling the next TerminateRecoveryInstances
     cloud = local_cloud()

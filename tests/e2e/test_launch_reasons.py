@@ -4,7 +4,7 @@ reason, in the report and as a warning when the wave still launched well enough 
 from __future__ import annotations
 
 from localcloud.runner import run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, sid, wave
 
 CAPACITY = ("LAUNCH_FAILED: Failed to launch recovery instance: InsufficientInstanceCapacity (simulated failure "

@@ -9,8 +9,8 @@ import pytest
 
 from events.models import Mode
 from localcloud.runner import start, wait
-from orchestrator.clock import parse_iso
-from orchestrator.plan import parse_plan
+from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import (
     assert_choreography_invariants,
     events_of,
@@ -369,8 +369,8 @@ def test_cli_verbs_operate_a_running_local_session_over_its_control_socket(local
 
     from typer.testing import CliRunner
 
+    from drs_orch.app import app
     from localcloud.control_socket import ControlServer, run_session, send, socket_path
-    from orchestrator.cli import app
 
     # GIVEN a local run (the cloud's loop on a thread, serving its control socket) whose w2 needs alice
     monkeypatch.setenv("DRS_ORCH_SOCKET_DIR", str(tmp_path))
@@ -418,7 +418,7 @@ def test_cli_verbs_operate_a_running_local_session_over_its_control_socket(local
 def test_cli_verb_without_a_local_run_exits_2(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from orchestrator.cli import app
+    from drs_orch.app import app
 
     monkeypatch.setenv("DRS_ORCH_SOCKET_DIR", str(tmp_path))
     result = CliRunner().invoke(app, ["resume", "no-such-run"])
@@ -433,7 +433,7 @@ def test_cli_verbs_with_aws_publish_the_control_event_to_the_bus():
     from moto import mock_aws
     from typer.testing import CliRunner
 
-    from orchestrator.cli import app
+    from drs_orch.app import app
 
     with mock_aws():
         # GIVEN a deployed bus with a rule that catches control events into a queue
@@ -557,7 +557,7 @@ def test_a_refusal_whose_announcement_was_lost_is_announced_by_the_redelivery(lo
 def test_a_copy_of_a_refused_command_that_slipped_past_the_check_still_changes_nothing(local_cloud):
     # GIVEN a RetryWave refused while B launched, and B failed since
     from events.models import RetryWave
-    from orchestrator import control
+    from orchestrator.steps import control
 
     cloud = local_cloud(**{f"drs.servers.{FAILING}.launch": "FAILED"})
     execution_id = start(cloud, _failing_plan())
@@ -623,7 +623,7 @@ def test_a_wave_of_150_failed_servers_can_be_retried(local_cloud):
 def test_a_cancel_redelivered_after_a_crash_skips_what_the_first_delivery_did_not(local_cloud, monkeypatch):
     # GIVEN A -> B -> C, A launching, and a CancelPlan whose first delivery dies after the plan is
     # STOPPING but before it skipped the waves not started
-    from orchestrator import progress
+    from orchestrator.steps import progress
 
     cloud = local_cloud()
     plan = parse_plan({"planId": "cancel-crash", "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"]),

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from events.models import SOURCE
 from localcloud.cloud import ARCHIVE_NAME, BUS_NAME, LocalCloud
 from localcloud.runner import run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, ledger_items, sid, start_recovery_calls, wave
 
 

@@ -19,7 +19,7 @@ import pytest
 from events.models import Mode
 from localcloud.cloud import LocalCloud
 from localcloud.runner import RunResult, run_plan, start, wait
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, at, sid, wave, wave_status
 
 OLD_PRIMARY = "i-0aaaaaaaaaaaaaaa1"  # the old site's database primary, still a managed node

@@ -11,7 +11,7 @@ from typing import Any
 
 from localcloud.cloud import LocalCloud
 from localcloud.runner import RunResult, run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, at, events_of, sid, wave
 
 EXISTING = "i-0aaaaaaaaaaaaaaa1"  # a managed node that exists before the plan (the old site)

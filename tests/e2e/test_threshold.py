@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from localcloud.runner import run_plan
-from orchestrator.plan import parse_plan
+from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, sid, wave
 
 

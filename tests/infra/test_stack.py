@@ -160,10 +160,10 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["Timeout"] == spec.timeout_seconds
         assert props["MemorySize"] == spec.memory_mb
-    # and nothing leaks: the ledger closer has no scheduler settings (the launcher has them since it
+    # and nothing leaks: the progress function has no scheduler settings (the launcher has them since it
     # schedules the CapacityTick of launches parked for DRS capacity)
-    ledger = synth.resources[synth.logical_id(stack.functions.functions["ledger"])]
-    assert "SCHEDULER_ROLE_ARN" not in ledger["Properties"]["Environment"]["Variables"]
+    progress = synth.resources[synth.logical_id(stack.functions.functions["progress"])]
+    assert "SCHEDULER_ROLE_ARN" not in progress["Properties"]["Environment"]["Variables"]
 
 
 def test_function_logs_have_retention(synth: Synth) -> None:

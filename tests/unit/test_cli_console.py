@@ -11,9 +11,9 @@ from botocore.exceptions import ClientError
 from rich.console import Console
 from typer.testing import CliRunner
 
+from drs_orch import app as cli
+from drs_orch.errors import aws_message
 from localcloud.runner import RunResult
-from orchestrator import cli
-from orchestrator.cli_errors import aws_message
 
 INSTANCE = "[i-0a1b2c3d4e5f60718]"
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from moto import mock_aws
 
-from orchestrator.ledger import Ledger
+from orchestrator.adapters.ledger import Ledger
 from tests.unit.moto_ledger import SettableClock, ledger_table
 
 EXECUTION = "exec-1"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from orchestrator.clock import SystemClock
-from orchestrator.ledger import Ledger, exec_pk, wave_sk
+from orchestrator.adapters.ledger import Ledger, exec_pk, wave_sk
+from orchestrator.domain.clock import SystemClock
 from tests.unit.moto_ledger import ledger_table
 
 EXECUTION = "exec-1"
@@ -93,6 +93,6 @@ def _client_error(code: str, reasons: list[str] | None = None) -> Any:
 def test_only_a_condition_that_did_not_hold_is_a_conditional_failure(
     code: str, reasons: list[str] | None, conditional: bool
 ) -> None:
-    from orchestrator.ledger import _is_conditional_failure
+    from orchestrator.adapters.ledger import _is_conditional_failure
 
     assert _is_conditional_failure(_client_error(code, reasons)) is conditional

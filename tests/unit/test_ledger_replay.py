@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from moto import mock_aws
 
-from orchestrator.ledger import Ledger, Outcome
+from orchestrator.adapters.ledger import Ledger, Outcome
 from tests.unit.moto_ledger import SettableClock, ledger_table
 
 

@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY
 from localcloud import moto_speedups
-from orchestrator.ledger import BATCH_TRIES, Ledger, LedgerError, Outcome, exec_pk, script_sk
+from orchestrator.adapters.ledger import BATCH_TRIES, Ledger, LedgerError, Outcome, exec_pk, script_sk
 
 EXECUTION = "exec-1"
 NOW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator.plan import parse_plan
-from orchestrator.scripts import (
+from orchestrator.domain.plan import parse_plan
+from orchestrator.steps.scripts import (
     EVENT_INSTANCES,
     OUTPUT_EXCERPT,
     _event_instances,

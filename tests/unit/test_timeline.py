@@ -1,4 +1,5 @@
-"""`orchestrator.timeline.render_svg` and `drs-orch timeline`: an execution report drawn as an SVG Gantt chart."""
+"""`orchestrator.reporting.timeline.render_svg` and `drs-orch timeline`: an execution report drawn as an SVG
+Gantt chart."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
-from orchestrator.timeline import ReportError, render_svg
+from drs_orch.app import app
+from orchestrator.reporting.timeline import ReportError, render_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 T0 = datetime(2026, 1, 1, 9, 0, 0, tzinfo=UTC)

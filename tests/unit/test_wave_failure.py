@@ -8,8 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from events.models import ServerLaunch, WaveFailed
-from orchestrator.phases import judge_launch, launch_warnings
-from orchestrator.wave_failure import FAILED_SERVERS_LIMIT, _named, listed
+from orchestrator.domain.launch_judgement import FAILED_SERVERS_LIMIT, _named, judge_launch, launch_warnings, listed
 
 
 def _failed(n: int, criticality: str | None = "CRITICAL") -> ServerLaunch:

@@ -68,7 +68,7 @@ def _terminate_capacity_never_released(scenario: Scenario, fc: Forecast, obs: Ob
 
 
 def _replay_rewrites_times(scenario: Scenario, fc: Forecast, obs: Observation, v: Violation) -> bool:
-    """A redelivered event's REPLAY writes the transition's `sets` again (orchestrator/ledger.py
+    """A redelivered event's REPLAY writes the transition's `sets` again (orchestrator/adapters/ledger.py
     `_conditional`): a duplicated PreLaunchDone moves the wave's launchStartedAt after its first DRS job
     (and sets jobsDone back to 0)."""
     duplicated = _fault(scenario, "duplicateDelivery") > 0 or _fault(scenario, "crashAfterStartRecovery") > 0
@@ -144,25 +144,28 @@ def _late_timeout_tick(scenario: Scenario, obs: Observation) -> Scenario | None:
 
 CAUSES: list[Cause] = [
     Cause("N1-late-timeout-tick", "a script that ran past its timeoutSeconds is judged by its status when the "
-          "timeout tick comes late", "orchestrator/scripts.py _check and _time_out (no finish time vs deadline)",
-          adjust=_late_timeout_tick),
+          "timeout tick comes late",
+          "orchestrator/steps/scripts.py _check and _time_out (no finish time vs deadline)", adjust=_late_timeout_tick),
     Cause("F7d-lost-ssm-events-timed-out", "with the SSM events lost, a script that finished in time is "
-          "concluded TimedOut", "orchestrator/scripts.py _time_out (poll tick and timeout tick collide)",
+          "concluded TimedOut", "orchestrator/steps/scripts.py _time_out (poll tick and timeout tick collide)",
           adjust=_lost_ssm_events_time_out),
     Cause("F1-parked-relaunch", "a parked launch is started again after a crash after StartRecovery",
-          "orchestrator/launcher.py drain -> start_job -> _existing_job", matches=_parked_relaunch_after_crash),
+          "orchestrator/steps/launch_wave.py drain -> start_job -> _existing_job",
+          matches=_parked_relaunch_after_crash),
     Cause("F2a-throttle-dead-letter", "DRS throttling past the redelivery budget dead-letters the event and the "
-          "plan never ends", "orchestrator/preflight.py check_servers re-raises; localcloud MAX_RECEIVE",
+          "plan never ends", "orchestrator/steps/preflight.py check_servers re-raises; localcloud MAX_RECEIVE",
           matches=_throttled_dead_letter),
     Cause("F7a-post-launch-throttled", "post-launch target resolution throttled: the wave stays POST_LAUNCH",
-          "orchestrator/scripts.py _recovery_instances; phases.on_job_completed", matches=_post_launch_throttled),
+          "orchestrator/steps/scripts.py _recovery_instances; post_launch.on_job_completed",
+          matches=_post_launch_throttled),
     Cause("F7b-terminate-capacity", "a finished terminate job's capacity is never released: the rollback "
-          "re-checks every 15 s forever", "orchestrator/cleanup.py _terminate_job; capacity.reconcile",
+          "re-checks every 15 s forever", "orchestrator/steps/cleanup.py _terminate_job; capacity.reconcile",
           matches=_terminate_capacity_never_released),
     Cause("F7e-stop-cut-launch", "a launch cut by STOP while parked is judged as launched",
-          "orchestrator/launcher.py drain -> chunk_failed; phases.judge_launch", matches=_stop_cut_launch_completed),
+          "orchestrator/steps/launch_wave.py drain -> chunk_failed; launch_judgement.judge_launch",
+          matches=_stop_cut_launch_completed),
     Cause("replay-rewrites-times", "a replayed transition rewrites the times it set",
-          "orchestrator/ledger.py _conditional / launcher.prepare", matches=_replay_rewrites_times),
+          "orchestrator/adapters/ledger.py _conditional / launch_wave.prepare", matches=_replay_rewrites_times),
 ]
 
 

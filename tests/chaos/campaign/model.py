@@ -55,9 +55,10 @@ class Rules:
 DECIDED = Rules()
 PENDING_RULES = {
     "unmarked_count_toward_threshold": "fault 4: unmarked servers of a wave with a successThreshold count "
-                                       "toward it (the old rule judged them CRITICAL: orchestrator/phases.py)",
+                                       "toward it (the old rule judged them CRITICAL: "
+                                       "orchestrator/domain/launch_judgement.py)",
     "unrunnable_fail_step_fails": "fault 3: a required step with no target fails its wave (the old rule "
-                                  "recorded it Skipped and went on: orchestrator/scripts.py)",
+                                  "recorded it Skipped and went on: orchestrator/steps/scripts.py)",
 }
 
 

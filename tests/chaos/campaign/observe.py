@@ -21,9 +21,9 @@ from localcloud.cloud import LocalCloud, Stalled
 from localcloud.profile import SimProfile
 from localcloud.runner import RunResult, rejected_start
 from localcloud.runner import start as start_plan
-from orchestrator.clock import parse_iso
-from orchestrator.drs import TAG_ATTEMPT, TAG_EXECUTION, TAG_LAUNCH_KEY, TAG_WAVE
-from orchestrator.report import build_report
+from orchestrator.adapters.drs import TAG_ATTEMPT, TAG_EXECUTION, TAG_LAUNCH_KEY, TAG_WAVE
+from orchestrator.domain.clock import parse_iso
+from orchestrator.reporting.report import build_report
 from tests.chaos.campaign.generator import Scenario
 
 SETTLE_SECONDS = 600.0  # simulated seconds the cloud keeps running after the plan ended (a rollback needs ~60)

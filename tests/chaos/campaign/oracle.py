@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestrator.clock import parse_iso
+from orchestrator.domain.clock import parse_iso
 from tests.chaos.campaign.generator import Scenario
 from tests.chaos.campaign.model import COMPLETED, FAILED, SKIPPED, Forecast, WaveForecast
 from tests.chaos.campaign.model import judge as judge_launch

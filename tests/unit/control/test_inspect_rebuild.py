@@ -1,10 +1,10 @@
-"""`orchestrator.inspect.rebuild`: an execution's state from its events alone, whatever their order."""
+"""`orchestrator.reporting.inspect.rebuild`: an execution's state from its events alone, whatever their order."""
 
 from __future__ import annotations
 
 import random
 
-from orchestrator.inspect import compare, rebuild
+from orchestrator.reporting.inspect import compare, rebuild
 
 
 def _event(detail_type: str, time: str, **detail: object) -> dict:

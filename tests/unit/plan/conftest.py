@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-EXAMPLES = ROOT / "examples"
+EXAMPLES = ROOT / "drs_orch" / "examples"
 INVALID = Path(__file__).resolve().parent / "invalid"
 
 

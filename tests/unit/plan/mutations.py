@@ -23,9 +23,9 @@ from typing import Any
 
 import yaml
 
-from orchestrator.plan.limits import MAX_PLAN_BYTES, MAX_SERVERS, MAX_WAVES
+from orchestrator.domain.plan.limits import MAX_PLAN_BYTES, MAX_SERVERS, MAX_WAVES
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "drs_orch" / "examples"
 NATIVE = ("three-tier.yaml", "diamond.yaml", "parallel.yaml")
 
 _Path = tuple[str | int, ...]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.plan import (
+from orchestrator.domain.plan import (
     Plan,
     Quotas,
     check_plan,

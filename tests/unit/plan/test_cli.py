@@ -7,7 +7,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from orchestrator.cli_plan import register
+from drs_orch.plan_verbs import register
 from tests.unit.plan.conftest import EXAMPLES, INVALID
 
 

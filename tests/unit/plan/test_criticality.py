@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.plan import Criticality, PlanError, parse_plan, plan_to_document, plan_warnings
-from orchestrator.plan.model import Wave
+from orchestrator.domain.plan import Criticality, PlanError, parse_plan, plan_to_document, plan_warnings
+from orchestrator.domain.plan.model import Wave
 from tests.unit.plan.conftest import server_id
 
 

@@ -20,11 +20,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from drs_orch.plan_verbs import register
 from localcloud.profile import ProfileError, load_profile
-from orchestrator.cli_plan import register
-from orchestrator.plan import PlanError, check_plan, load_plan, parse_plan
-from orchestrator.plan import suggest as suggest_module
-from orchestrator.plan.limits import (
+from orchestrator.domain.plan import PlanError, check_plan, load_plan, parse_plan
+from orchestrator.domain.plan import suggest as suggest_module
+from orchestrator.domain.plan.limits import (
     MAX_ALIASES,
     MAX_DEPTH,
     MAX_INT_DIGITS,
@@ -33,7 +33,7 @@ from orchestrator.plan.limits import (
     MAX_STRING_CHARS,
     MAX_WAVES,
 )
-from orchestrator.plan.suggest import MAX_CANDIDATES, MAX_SUGGESTIONS
+from orchestrator.domain.plan.suggest import MAX_CANDIDATES, MAX_SUGGESTIONS
 from tests.unit.plan.conftest import server_id
 
 DEEP = "nested deeper than 32 levels of mappings and lists"

@@ -14,8 +14,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from orchestrator.cli_plan import register
-from orchestrator.plan import PlanError, load_plan
+from drs_orch.plan_verbs import register
+from orchestrator.domain.plan import PlanError, load_plan
 from tests.unit.plan.conftest import INVALID
 from tests.unit.plan.mutations import Mutant, corpus
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.plan import (
+from orchestrator.domain.plan import (
     Criticality,
     OnFailure,
     Plan,

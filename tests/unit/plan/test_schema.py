@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from orchestrator.plan.schema import SCHEMA_PATH, plan_schema, render
+from orchestrator.domain.plan.schema import SCHEMA_PATH, plan_schema, render
 
 
 def test_committed_plan_schema_matches_the_model() -> None:
@@ -12,8 +12,8 @@ def test_committed_plan_schema_matches_the_model() -> None:
     # WHEN the schema is generated from the model
     generated = render()
 
-    # THEN they are identical (run `python -m orchestrator.plan.schema` after changing the model)
-    assert committed == generated, "plan.schema.json is stale: run `python -m orchestrator.plan.schema`"
+    # THEN they are identical (run `python -m orchestrator.domain.plan.schema` after changing the model)
+    assert committed == generated, "plan.schema.json is stale: run `python -m orchestrator.domain.plan.schema`"
 
 
 def test_schema_uses_wire_names_and_forbids_unknown_fields() -> None:

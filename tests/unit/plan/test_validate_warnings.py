@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from orchestrator.cli_plan import register
+from drs_orch.plan_verbs import register
 
 PLAN = """\
 planId: warned

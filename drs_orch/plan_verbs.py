@@ -1,0 +1,235 @@
+"""`drs-orch validate` and `drs-orch show`: check plans, and see what a run of one will do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from orchestrator.domain.plan import (
+    Plan,
+    PlanError,
+    Problem,
+    Quotas,
+    Script,
+    critical_path,
+    launch_schedule,
+    layers,
+    load_plan,
+    plan_warnings,
+)
+from orchestrator.domain.plan.seed import convert_seed, is_seed_format
+from orchestrator.domain.plan.source import Lines, SourceError, line_of, load_text
+
+EXIT_INVALID = 2
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _console(*, wrap: bool = False) -> Console:
+    return Console(highlight=False, soft_wrap=not wrap)
+
+
+def _report(error: PlanError, console: Console, shown: str) -> None:
+    for problem in error.problems:
+        typer.echo(str(problem))
+    count = len(error.problems)
+    console.print(f"[red]✗[/red] {escape(shown)}: {_count(count, 'problem')}")
+
+
+def _lines(path: Path) -> Lines | None:
+    """The path -> line table of a plan file that has loaded (to place its warnings)."""
+    try:
+        data, lines, _ = load_text(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, SourceError):
+        return None
+    if is_seed_format(data):
+        _, lines = convert_seed(data, lines, str(path))
+    return lines
+
+
+def _warnings(plan: Plan, path: Path) -> list[Problem]:
+    found = plan_warnings(plan)
+    if not found:
+        return []
+    lines = _lines(path)
+    placed = [
+        Problem(f"warning: {w.message}", w.code, w.wave_id, w.path, line_of(lines, w.path), str(path))
+        for w in found
+    ]
+    return sorted(placed, key=lambda w: (w.line is None, w.line or 0))
+
+
+def validate(
+    plans: Annotated[list[Path], typer.Argument(metavar="PLAN...", help="Plan files (YAML or JSON).")],
+) -> None:
+    """Check recovery plans and print every problem as `file:line: path (wave W): message`, then every
+    setting of a valid plan that can have no effect as `file:line: path (wave W): warning: message`
+    (warnings do not change the exit code)."""
+    console = _console()
+    failed = False
+    for path in plans:
+        try:
+            plan = load_plan(path)
+        except PlanError as error:
+            failed = True
+            _report(error, console, str(path))
+            continue
+        servers = sum(len(wave.servers) for wave in plan.waves)
+        warnings = _warnings(plan, path)
+        for warning in warnings:
+            typer.echo(str(warning))
+        noted = f", {_count(len(warnings), 'warning')}" if warnings else ""
+        console.print(
+            f"[green]✓[/green] {escape(str(path))}: plan '{escape(plan.plan_id)}' is valid "
+            f"({_count(len(plan.waves), 'wave')}, {_count(servers, 'server')}{noted})"
+        )
+    if failed:
+        raise typer.Exit(EXIT_INVALID)
+
+
+def _targets(script: Script, wave_id: str) -> str:
+    targets = script.targets
+    if targets.tags:
+        return "tags " + ", ".join(f"{key}={value}" for key, value in targets.tags.items())
+    if targets.instance_ids:
+        return "instances " + ", ".join(targets.instance_ids)
+    return "this wave" if targets.wave == wave_id else f"wave {targets.wave}"
+
+
+def _script_line(kind: str, script: Script, wave_id: str) -> str:
+    retries = f", {script.retries} retries" if script.retries else ""
+    return (
+        f"{kind}: [bold]{escape(script.document_name)}[/bold] on {escape(_targets(script, wave_id))} "
+        f"(timeout {script.timeout_seconds}s, on failure {script.on_failure.value}{retries})"
+    )
+
+
+def _script_doc(script: Script) -> dict[str, Any]:
+    return script.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def describe(plan: Plan, quotas: Quotas | None = None) -> dict[str, Any]:
+    """What a run of `plan` will do, as JSON-able data (the `show --json` output)."""
+    schedule = launch_schedule(plan, quotas or Quotas())
+    waves = []
+    for wave in plan.waves:
+        waves.append(
+            {
+                "waveId": wave.wave_id,
+                "name": wave.name,
+                "dependsOn": wave.depends_on,
+                "servers": wave.server_ids,
+                "optionalServers": [
+                    s.source_server_id for s in wave.servers if s.criticality.value == "OPTIONAL"
+                ],
+                "jobs": schedule["waves"][wave.wave_id]["jobs"],
+                "preLaunch": [_script_doc(script) for script in wave.pre_launch],
+                "postLaunch": [_script_doc(script) for script in wave.post_launch],
+                "healthCheck": _script_doc(wave.health_check) if wave.health_check else None,
+                "approval": wave.approval.model_dump(by_alias=True, mode="json") if wave.approval else None,
+                "onFailure": wave.on_failure.value,
+                "successThreshold": wave.success_threshold,
+                "rollback": wave.rollback.value,
+            }
+        )
+    return {
+        "planId": plan.plan_id,
+        "name": plan.name,
+        "layers": layers(plan),
+        "criticalPath": critical_path(plan),
+        "waves": waves,
+        "quotas": {"limits": schedule["quotas"], "layers": schedule["layers"]},
+    }
+
+
+def _print_plan(plan: Plan, info: dict[str, Any], console: Console) -> None:
+    servers = sum(len(wave["servers"]) for wave in info["waves"])
+    title = f"[bold]{escape(plan.plan_id)}[/bold]"
+    if plan.name:
+        title += f" - {escape(plan.name)}"
+    tree = Tree(f"{title} ({_count(len(plan.waves), 'wave')}, {_count(servers, 'server')})")
+    by_id = {wave["waveId"]: wave for wave in info["waves"]}
+    for number, layer in enumerate(info["layers"], start=1):
+        together = "starts first" if number == 1 else "starts when its dependencies complete"
+        if len(layer) > 1:
+            together += f"; these {len(layer)} waves can run together"
+        branch = tree.add(f"[cyan]Layer {number}[/cyan] ({together})")
+        for wave_id in layer:
+            wave = plan.wave(wave_id)
+            data = by_id[wave_id]
+            after = f", after {', '.join(wave.depends_on)}" if wave.depends_on else ""
+            jobs = data["jobs"]
+            node = branch.add(
+                f"[bold]{escape(wave_id)}[/bold]{escape(after)}: {_count(len(wave.servers), 'server')} "
+                f"in {_count(len(jobs), 'DRS job')} {escape(str(jobs))}"
+            )
+            if data["optionalServers"]:
+                node.add(f"optional servers: {escape(', '.join(data['optionalServers']))}")
+            if wave.approval and wave.approval.required:
+                approvers = escape(", ".join(wave.approval.approvers) or "anyone")
+                timeout = wave.approval.timeout_seconds
+                node.add(f"approval: required before launch ({approvers}; times out after {timeout}s)")
+            for script in wave.pre_launch:
+                node.add(_script_line("pre-launch", script, wave_id))
+            node.add(f"launch {_count(len(wave.servers), 'server')}")
+            for script in wave.post_launch:
+                node.add(_script_line("post-launch", script, wave_id))
+            if wave.health_check:
+                node.add(_script_line("health check", wave.health_check, wave_id))
+            threshold = f", success threshold {wave.success_threshold:.0%}" if wave.success_threshold else ""
+            node.add(f"on failure: {wave.on_failure.value}, rollback: {wave.rollback.value}{threshold}")
+    console.print(tree)
+    console.print(f"[bold]Critical path:[/bold] {escape(' -> '.join(info['criticalPath']))}")
+    limits = info["quotas"]["limits"]
+    table = Table(
+        title=(
+            f"DRS quotas: {limits['serversPerJob']} servers per job, "
+            f"{limits['concurrentJobs']} concurrent jobs, "
+            f"{limits['serversInAllJobs']} servers in all active jobs"
+        )
+    )
+    for column in ("Layer", "Waves", "Jobs", "Servers", "Rounds", "Queued"):
+        table.add_column(column)
+    for row in info["quotas"]["layers"]:
+        table.add_row(
+            str(row["index"] + 1),
+            escape(", ".join(row["waves"])),
+            str(row["jobs"]),
+            str(row["servers"]),
+            str(len(row["rounds"])),
+            "[yellow]yes[/yellow]" if row["queued"] else "no",
+        )
+    console.print(table)
+
+
+def show(
+    plan_path: Annotated[Path, typer.Argument(metavar="PLAN", help="Plan file (YAML or JSON).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the same information as JSON.")] = False,
+) -> None:
+    """Show what a run will do: dependency layers, critical path, DRS jobs and quotas, scripts, approvals."""
+    console = _console(wrap=True)
+    try:
+        plan = load_plan(plan_path)
+    except PlanError as error:
+        _report(error, console, str(plan_path))
+        raise typer.Exit(EXIT_INVALID) from None
+    info = describe(plan)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    _print_plan(plan, info, console)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `validate` and `show` to the main CLI."""
+    app.command("validate")(validate)
+    app.command("show")(show)

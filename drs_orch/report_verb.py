@@ -1,0 +1,71 @@
+"""`drs-orch report EXECUTION`: the execution report (and its timeline) of a run on AWS, from the ledger.
+
+A local run writes its report with `drs-orch run --report`; a run on a deployed stack is recorded in the
+ledger table (stack output `LedgerTableName`), and this command reads it back: the same report, without
+the local run's `events` (the bus archive keeps those: `drs-orch inspect --aws`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+
+def report(
+    execution_id: Annotated[str, typer.Argument(metavar="EXECUTION", help="the execution id")],
+    table: Annotated[str, typer.Option(help="the ledger table (stack output LedgerTableName)")]
+    = "drs-orchestrator-ledger",
+    region: Annotated[str | None, typer.Option(help="AWS region (default: your AWS configuration)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="REPORT.json",
+                                                help="write the report here (default: print it)")] = None,
+    timeline: Annotated[Path | None, typer.Option(metavar="FILE.svg",
+                                                  help="also draw the execution as a timeline (SVG) here")] = None,
+) -> None:
+    """Read a run's execution report from the ledger on AWS (a local run: `run --report`)."""
+    import boto3
+
+    from orchestrator.adapters.ledger import Ledger
+    from orchestrator.domain.clock import SystemClock
+    from orchestrator.reporting.report import build_report
+
+    err = Console(stderr=True)
+
+    def fail(message: str) -> typer.Exit:
+        err.print(f"[red]{escape(message)}[/red]", highlight=False, soft_wrap=True)
+        return typer.Exit(2)
+
+    try:
+        ledger = Ledger(boto3.resource("dynamodb", region_name=region).Table(table), SystemClock())
+        data: dict[str, Any] | None = build_report(ledger, execution_id)
+    except Exception as exc:  # an AWS error becomes one line at the CLI's entry (drs_orch/errors.py)
+        exc.add_note(f"ledger table {table}")
+        raise
+    if data is None:
+        raise fail(f"no execution {execution_id} in the ledger table {table}")
+    data.pop("events", None)  # the ledger does not keep them; the bus archive does
+    text = json.dumps(data, indent=2) + "\n"
+    def write(path: Path, content: str, what: str) -> None:
+        try:
+            path.write_text(content, encoding="utf-8")
+        except OSError as exc:
+            raise fail(f"{path}: cannot write the {what}: {exc.strerror or exc}") from None
+        err.print(f"{what} written to {escape(str(path))}", highlight=False, soft_wrap=True)
+
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        write(output, text, "report")
+    if timeline is not None:
+        from orchestrator.reporting.timeline import render_svg
+
+        write(timeline, render_svg(data), "timeline")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `report` to the main CLI."""
+    app.command("report")(report)

@@ -1,0 +1,218 @@
+"""The DRS adapter: boto3 `drs` calls turned into domain results and domain exceptions.
+
+Reads (Describe*) that DRS throttles or fails transiently are retried here, a few times, with exponential
+backoff and full jitter that never waits less than the `retryAfterSeconds` DRS asked for; the sleep is
+injectable (the local cloud moves its simulated clock instead of sleeping). StartRecovery is never retried
+here: the wave launch state machine owns its retries (a Wait state, so no Lambda is billed for waiting).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from orchestrator.adapters.pagination import paginate
+
+TAG_LAUNCH_KEY = "drs-orch:launch-key"
+TAG_EXECUTION = "drs-orch:execution-id"
+TAG_WAVE = "drs-orch:wave-id"
+TAG_ATTEMPT = "drs-orch:attempt"
+DESCRIBE_JOBS_BATCH = 100
+DESCRIBE_SERVERS_BATCH = 200  # DescribeSourceServersRequestFilters.sourceServerIDs max
+TERMINATE_BATCH = 200  # TerminateRecoveryInstances recoveryInstanceIDs max
+# DescribeJobLogItems events that say why a server of a job did not launch (botocore's JobLogEvent enum)
+FAILURE_LOG_EVENTS = frozenset({
+    "SERVER_SKIPPED", "SNAPSHOT_FAIL", "USING_PREVIOUS_SNAPSHOT_FAILED", "CONVERSION_FAIL", "LAUNCH_FAILED",
+    "CLEANUP_FAIL", "DEPLOY_NETWORK_CONFIGURATION_FAILED", "UPDATE_NETWORK_CONFIGURATION_FAILED",
+    "UPDATE_LAUNCH_TEMPLATE_FAILED", "NETWORK_RECOVERY_FAIL",
+})
+READ_ATTEMPTS = 6
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+_DURATION = re.compile(
+    r"^P(?:(?P<days>\d+(?:\.\d+)?)D)?(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def backoff_delay(attempt: int, retry_after: float | None = None, *, base: float = BACKOFF_BASE_SECONDS,
+                  cap: float = BACKOFF_CAP_SECONDS, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry number `attempt` (1, 2, ...): exponential backoff with full jitter
+    (uniform between 0 and min(cap, base * 2^attempt)), but never less than DRS's `retryAfterSeconds`."""
+    ceiling = min(cap, base * (2 ** max(attempt, 1)))
+    jittered = (rng or random).uniform(0, ceiling)
+    return max(jittered, retry_after or 0.0)
+
+
+def parse_duration(text: str | None) -> float | None:
+    """An ISO 8601 duration as DRS writes `lagDuration` (`PT900S`, `P1DT2H3M4.5S`) in seconds; None when
+    absent or unreadable."""
+    if not text:
+        return None
+    match = _DURATION.fullmatch(text.strip())
+    if match is None or text.strip() in {"P", "PT"}:
+        return None
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    return (parts.get("days", 0.0) * 86400 + parts.get("hours", 0.0) * 3600 + parts.get("minutes", 0.0) * 60
+            + parts.get("seconds", 0.0))
+
+
+class DrsError(RuntimeError):
+    """A DRS call failed; `code` is the service's error code."""
+
+    retryable = False
+
+    def __init__(self, message: str, code: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after = retry_after
+
+
+class DrsThrottled(DrsError):
+    retryable = True
+
+
+class DrsUnavailable(DrsError):
+    retryable = True
+
+
+class DrsQuotaExceeded(DrsError):
+    pass
+
+
+class DrsConflict(DrsError):
+    pass
+
+
+class DrsPermanentError(DrsError):
+    pass
+
+
+_BY_CODE: dict[str, type[DrsError]] = {
+    "ThrottlingException": DrsThrottled,
+    "InternalServerException": DrsUnavailable,
+    "ServiceUnavailable": DrsUnavailable,
+    "ServiceQuotaExceededException": DrsQuotaExceeded,
+    "ConflictException": DrsConflict,
+}
+
+
+def _translate(exc: ClientError) -> DrsError:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "Unknown"))
+    message = str(error.get("Message", exc))
+    retry_after = exc.response.get("retryAfterSeconds") or exc.response.get("ResponseMetadata", {}).get(
+        "HTTPHeaders", {}).get("retry-after")
+    cls = _BY_CODE.get(code, DrsPermanentError)
+    return cls(f"{code}: {message}", code=code, retry_after=float(retry_after) if retry_after else None)
+
+
+class Drs:
+    def __init__(self, client: Any, *, sleep: Callable[[float], None] = time.sleep,
+                 read_attempts: int = READ_ATTEMPTS) -> None:
+        self._client = client
+        self.sleep = sleep
+        self.read_attempts = read_attempts
+        self.retries = 0  # transient read failures retried (for tests and metrics)
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = getattr(self._client, operation)(**kwargs)
+        except ClientError as exc:
+            raise _translate(exc) from exc
+        return result
+
+    def _read(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """A read, retried on throttling and transient errors (backoff, full jitter, Retry-After)."""
+        attempt = 0
+        while True:
+            try:
+                return self._call(operation, **kwargs)
+            except DrsError as exc:
+                attempt += 1
+                if not exc.retryable or attempt >= self.read_attempts:
+                    raise
+                self.retries += 1
+                self.sleep(backoff_delay(attempt, exc.retry_after))
+
+    def start_recovery(self, servers: list[dict[str, str]], *, is_drill: bool, tags: dict[str, str]) -> dict[str, Any]:
+        response = self._call("start_recovery", sourceServers=servers, isDrill=is_drill, tags=tags)
+        job: dict[str, Any] = response["job"]
+        return job
+
+    def describe_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
+        jobs: list[dict[str, Any]] = []
+        for start in range(0, len(job_ids), DESCRIBE_JOBS_BATCH):
+            jobs.extend(self._paginate("describe_jobs", "items",
+                                       filters={"jobIDs": job_ids[start : start + DESCRIBE_JOBS_BATCH]}))
+        return jobs
+
+    def find_job_by_tag(self, key: str, value: str, since: datetime) -> dict[str, Any] | None:
+        """The LAUNCH job created since `since` whose tag `key` equals `value` (crash recovery)."""
+        for job in self._paginate("describe_jobs", "items",
+                                  filters={"fromDate": since.strftime("%Y-%m-%dT%H:%M:%SZ")}):
+            if job.get("type", "LAUNCH") == "LAUNCH" and job.get("tags", {}).get(key) == value:
+                return job
+        return None
+
+    def job_failure_reasons(self, job_id: str) -> dict[str, str]:
+        """Why each server of job `job_id` did not launch, from the job's log (DescribeJobLogItems, every
+        page): `{source server id: "EVENT: rawError"}`, the last failure event of each server. Servers the
+        log says nothing about are absent."""
+        reasons: dict[str, str] = {}
+        for item in self._paginate("describe_job_log_items", "items", jobID=job_id):
+            event = str(item.get("event", ""))
+            data = item.get("eventData") or {}
+            server_id = data.get("sourceServerID")
+            if event in FAILURE_LOG_EVENTS and server_id:
+                raw = " ".join(str(data.get("rawError") or "").split())
+                reasons[str(server_id)] = f"{event}: {raw}" if raw else event
+        return reasons
+
+    def find_terminate_job(self, recovery_instance_ids: list[str], since: datetime) -> dict[str, Any] | None:
+        """The TERMINATE job created since `since` for exactly these recovery instances (crash recovery:
+        TerminateRecoveryInstances takes no tags, so its job is known by its type and participating servers)."""
+        wanted = set(recovery_instance_ids)
+        for job in self._paginate("describe_jobs", "items",
+                                  filters={"fromDate": since.strftime("%Y-%m-%dT%H:%M:%SZ")}):
+            if job.get("type") != "TERMINATE":
+                continue
+            ids = {p.get("recoveryInstanceID") for p in job.get("participatingServers", [])}
+            if ids == wanted:
+                return job
+        return None
+
+    def describe_source_servers(self, source_server_ids: list[str]) -> list[dict[str, Any]]:
+        servers: list[dict[str, Any]] = []
+        for start in range(0, len(source_server_ids), DESCRIBE_SERVERS_BATCH):
+            batch = source_server_ids[start : start + DESCRIBE_SERVERS_BATCH]
+            servers.extend(self._paginate("describe_source_servers", "items", filters={"sourceServerIDs": batch}))
+        return servers
+
+    def recovery_snapshot_ids(self, source_server_id: str) -> set[str]:
+        """Ids of the server's recovery snapshots (DescribeRecoverySnapshots)."""
+        return {snap["snapshotID"] for snap in self._paginate("describe_recovery_snapshots", "items",
+                                                              sourceServerID=source_server_id)}
+
+    def describe_recovery_instances(self, *, source_server_ids: list[str] | None = None,
+                                    recovery_instance_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        filters: dict[str, list[str]] = {}
+        if source_server_ids:
+            filters["sourceServerIDs"] = source_server_ids
+        if recovery_instance_ids:
+            filters["recoveryInstanceIDs"] = recovery_instance_ids
+        return list(self._paginate("describe_recovery_instances", "items", filters=filters))
+
+    def terminate_recovery_instances(self, recovery_instance_ids: list[str]) -> dict[str, Any]:
+        response = self._call("terminate_recovery_instances", recoveryInstanceIDs=recovery_instance_ids)
+        job: dict[str, Any] = response["job"]
+        return job
+
+    def _paginate(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        return paginate(self._read, operation, key, marker_member="nextToken", **kwargs)

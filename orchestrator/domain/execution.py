@@ -1,0 +1,33 @@
+"""An execution's identity and its frozen plan: pure helpers every step shares.
+
+An execution keeps the plan exactly as it was when it started (`planDocument`, JSON); every step reads
+the plan back from there, never from the plan's source, so editing a plan never changes a run.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from events.models import StartPlan
+from orchestrator.domain.plan import Plan, downstream, parse_plan
+
+
+def execution_id_for(detail: StartPlan, event_id: str) -> str:
+    """A StartPlan without an executionId gets one from its event id, so a redelivery is the same run."""
+    return detail.execution_id or f"exec-{event_id}"
+
+
+@lru_cache(maxsize=64)
+def _parse_frozen(document: str) -> Plan:
+    return parse_plan(json.loads(document), source="ledger")
+
+
+def frozen_plan(execution: dict[str, Any]) -> Plan:
+    """The plan exactly as it was when the execution started (cached per document)."""
+    return _parse_frozen(execution["planDocument"])
+
+
+def downstream_of(plan: Plan, wave_id: str) -> set[str]:
+    return downstream(plan, wave_id)

@@ -1,0 +1,491 @@
+"""The recovery-plan model: camelCase on the wire, snake_case in Python, unknown fields rejected.
+
+A plan is a DAG of waves. Each wave launches its DRS source servers after its `dependsOn` waves
+complete, around pre-launch and post-launch SSM scripts. Values left out inherit the plan
+`defaults` (a wave's `onFailure`, a script's `timeoutSeconds`) or the wave itself (a script's
+`targets`): the model fills them in when it loads, so a loaded plan is fully resolved.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AliasGenerator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from orchestrator.domain.plan.suggest import quote
+
+PLAN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+WAVE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+SERVER_ID_PATTERN = r"^s-[0-9a-zA-Z]{17}$"
+SNAPSHOT_ID_PATTERN = r"^pit-[0-9a-zA-Z]{17}$"
+INSTANCE_ID_PATTERN = r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$"
+
+SCRIPT_TIMEOUT_MIN = 30
+MAX_TARGET_INSTANCE_IDS = 1_000  # sent in SendCommand calls of at most 50 (20 calls)
+MAX_TARGET_TAGS = 5  # SendCommand Targets per call: every tag must match (one Target per tag)
+SCRIPT_TIMEOUT_MAX = 172_800
+APPROVAL_TIMEOUT_MIN = 60
+APPROVAL_TIMEOUT_MAX = 604_800
+MAX_RETRIES = 5
+
+#: Validation context key: skip the whole-plan graph checks (check_plan has already run them).
+GRAPH_CHECKED = "graph_checked"
+
+
+class OnFailure(StrEnum):
+    """What a wave failure does to the plan: stop releasing waves, or carry on with the others."""
+
+    STOP = "STOP"
+    CONTINUE = "CONTINUE"
+
+
+class ScriptOnFailure(StrEnum):
+    """What a failed script does to its wave: warn and go on, or fail the wave."""
+
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+
+class Criticality(StrEnum):
+    """A CRITICAL server that fails to launch fails the wave; an OPTIONAL one only warns and counts toward
+    the wave's successThreshold. A server that leaves it out is CRITICAL, or OPTIONAL when its wave sets a
+    successThreshold."""
+
+    CRITICAL = "CRITICAL"
+    OPTIONAL = "OPTIONAL"
+
+
+class Rollback(StrEnum):
+    """What to do with the wave's launched instances when the wave fails."""
+
+    NONE = "NONE"
+    TERMINATE = "TERMINATE"
+
+
+class ScriptType(StrEnum):
+    SSM_DOCUMENT = "SSM_DOCUMENT"
+
+
+def _matches(pattern: str, value: str) -> bool:
+    return re.fullmatch(pattern, value) is not None
+
+
+def _scalar_to_str(value: Any) -> Any:
+    """YAML turns `1` or `true` into numbers and booleans; SSM parameters and versions are strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _parameter_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_scalar_to_str(item) for item in value]
+    return _scalar_to_str(value)
+
+
+def _parameters(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _parameter_value(item) for key, item in value.items()}
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=AliasGenerator(alias=to_camel),
+        str_strip_whitespace=True,
+        use_enum_values=False,
+    )
+
+
+class PlanDefaults(_Model):
+    """Plan-wide defaults that waves and scripts inherit when they leave a value out."""
+
+    on_failure: OnFailure = Field(OnFailure.STOP, description="Default for every wave's onFailure.")
+    script_timeout_seconds: int = Field(
+        600,
+        ge=SCRIPT_TIMEOUT_MIN,
+        le=SCRIPT_TIMEOUT_MAX,
+        description="Default timeoutSeconds of every script.",
+    )
+    max_replication_lag_seconds: int = Field(
+        3600,
+        ge=0,
+        description="A server whose last replicated snapshot is older than this is not ready to launch.",
+    )
+    require_approval_in_recovery: bool = Field(
+        False,
+        description="In a real recovery (not a drill), every wave waits for an approval.",
+    )
+    drill_instance_ttl_seconds: int | None = Field(
+        None,
+        ge=300,
+        le=604_800,
+        description=(
+            "Drills only: terminate the drill's recovery instances this long after its first launch (once "
+            "the execution has ended). Default: keep them until `drs-orch cleanup`."
+        ),
+    )
+
+
+class ScriptTargets(_Model):
+    """Where a script runs: exactly one of instanceIds, tags, or the recovered instances of a wave."""
+
+    instance_ids: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Managed instances; sent in SendCommand calls of at most 50 instances each.",
+        json_schema_extra={"maxItems": MAX_TARGET_INSTANCE_IDS},
+    )
+    tags: dict[str, str] | None = Field(
+        None,
+        min_length=1,
+        description="The managed instances that carry every one of these tags (at most 5, SendCommand's limit).",
+        json_schema_extra={"maxProperties": MAX_TARGET_TAGS},
+    )
+    wave: str | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and len(value) > MAX_TARGET_TAGS:
+            msg = (
+                f"at most {MAX_TARGET_TAGS} tags, not {len(value)} (SendCommand takes {MAX_TARGET_TAGS} "
+                "targets, one per tag, and an instance must carry every one)"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("instance_ids")
+    @classmethod
+    def _instance_ids(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(value) > MAX_TARGET_INSTANCE_IDS:
+            msg = (
+                f"at most {MAX_TARGET_INSTANCE_IDS} instance ids, not {len(value)} (they are sent 50 per "
+                "SendCommand call; target more instances by tags)"
+            )
+            raise ValueError(msg)
+        for instance_id in value or []:
+            if not _matches(INSTANCE_ID_PATTERN, instance_id):
+                msg = f"malformed instance id '{quote(instance_id)}' (expected 'i-' and 8 or 17 hex digits)"
+                raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ScriptTargets:
+        given = [name for name in ("instanceIds", "tags", "wave") if getattr(self, _snake(name)) is not None]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none"
+            msg = f"targets needs exactly one of instanceIds, tags or wave (found: {found})"
+            raise ValueError(msg)
+        return self
+
+
+def _snake(name: str) -> str:
+    return {"instanceIds": "instance_ids"}.get(name, name)
+
+
+def _script_schema(schema: dict[str, Any]) -> None:
+    required = [name for name in schema.get("required", []) if name != "targets"]
+    if required:
+        schema["required"] = required
+    else:
+        schema.pop("required", None)
+    props = schema.get("properties", {})
+    if "targets" in props:
+        props["targets"]["description"] = "Where the script runs. Default: the instances of this wave."
+
+
+class Script(_Model):
+    """An SSM document run before or after a wave launches (or as its health check)."""
+
+    model_config = ConfigDict(json_schema_extra=_script_schema)
+
+    type: ScriptType = ScriptType.SSM_DOCUMENT
+    document_name: str = Field(min_length=1, max_length=128, description="SSM document name or ARN.")
+    parameters: Annotated[dict[str, str | list[str]], BeforeValidator(_parameters)] = Field(
+        default_factory=dict
+    )
+    targets: ScriptTargets
+    timeout_seconds: int = Field(
+        600,
+        ge=SCRIPT_TIMEOUT_MIN,
+        le=SCRIPT_TIMEOUT_MAX,
+        description="Default: the plan's defaults.scriptTimeoutSeconds.",
+    )
+    on_failure: ScriptOnFailure = ScriptOnFailure.FAIL
+    retries: int = Field(0, ge=0, le=MAX_RETRIES)
+
+
+class Server(_Model):
+    """A DRS source server, optionally pinned to a point-in-time recovery snapshot."""
+
+    source_server_id: str = Field(alias="sourceServerID", json_schema_extra={"pattern": SERVER_ID_PATTERN})
+    recovery_snapshot_id: str | None = Field(
+        None, alias="recoverySnapshotID", json_schema_extra={"pattern": SNAPSHOT_ID_PATTERN}
+    )
+    criticality: Criticality = Field(
+        Criticality.CRITICAL,
+        description="Default: CRITICAL, or OPTIONAL in a wave that sets successThreshold.",
+    )
+
+    @field_validator("source_server_id")
+    @classmethod
+    def _server_id(cls, value: str) -> str:
+        if not _matches(SERVER_ID_PATTERN, value):
+            msg = f"malformed source server id '{quote(value)}' (expected 's-' and 17 letters or digits)"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("recovery_snapshot_id")
+    @classmethod
+    def _snapshot_id(cls, value: str | None) -> str | None:
+        if value is not None and not _matches(SNAPSHOT_ID_PATTERN, value):
+            msg = f"malformed recovery snapshot id '{quote(value)}' (expected 'pit-' and 17 letters or digits)"
+            raise ValueError(msg)
+        return value
+
+
+class Approval(_Model):
+    """A human approval gate before the wave launches."""
+
+    required: bool = True
+    timeout_seconds: int = Field(3600, ge=APPROVAL_TIMEOUT_MIN, le=APPROVAL_TIMEOUT_MAX)
+    approvers: list[str] = Field(default_factory=list)
+
+
+def _server_shorthand(value: Any) -> Any:
+    """`- s-...` is short for `- {sourceServerID: s-...}` (no criticality stated: see `Server.criticality`)."""
+    if isinstance(value, list):
+        return [{"sourceServerID": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+_SCRIPT_LIST_KEYS = ("preLaunch", "pre_launch", "postLaunch", "post_launch")
+
+
+def _fill_script_targets(script: Any, wave_id: str) -> Any:
+    if isinstance(script, dict) and "targets" not in script:
+        return {**script, "targets": {"wave": wave_id}}
+    return script
+
+
+class Wave(_Model):
+    """A set of servers launched together once every wave it depends on has completed."""
+
+    wave_id: str = Field(
+        description="Unique within the plan; other waves name it in dependsOn.",
+        json_schema_extra={"pattern": WAVE_ID_PATTERN},
+    )
+    name: str | None = None
+    servers: Annotated[
+        list[Server],
+        BeforeValidator(_server_shorthand, json_schema_input_type=list[str | Server]),
+    ] = Field(
+        default_factory=list,
+        description=(
+            "Source servers; a bare 's-...' string is a server without a criticality: CRITICAL, or OPTIONAL "
+            "when the wave sets successThreshold."
+        ),
+    )
+    depends_on: list[str] = Field(default_factory=list, description="Waves that must complete first.")
+    pre_launch: list[Script] = Field(default_factory=list)
+    post_launch: list[Script] = Field(default_factory=list)
+    on_failure: OnFailure = Field(OnFailure.STOP, description="Default: the plan's defaults.onFailure.")
+    success_threshold: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description=(
+            "Share of the wave's servers that must launch. Its servers without an explicit criticality are "
+            "then OPTIONAL (they count toward the threshold); an explicitly CRITICAL server still fails the "
+            "wave at once. Default: no threshold, every server without a criticality is CRITICAL."
+        ),
+    )
+    approval: Approval | None = None
+    health_check: Script | None = Field(None, description="A script run after launch as a gate.")
+    rollback: Rollback = Rollback.NONE
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_targets(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        wave_id = data.get("waveId", data.get("wave_id"))
+        if not isinstance(wave_id, str):
+            return data
+        out = dict(data)
+        for key in _SCRIPT_LIST_KEYS:
+            if isinstance(out.get(key), list):
+                out[key] = [_fill_script_targets(script, wave_id) for script in out[key]]
+        for key in ("healthCheck", "health_check"):
+            if key in out:
+                out[key] = _fill_script_targets(out[key], wave_id)
+        return out
+
+    @model_validator(mode="after")
+    def _effective_criticality(self) -> Wave:
+        """With a successThreshold, a server that does not state its criticality is OPTIONAL: it counts
+        toward the threshold instead of failing the wave alone. The loaded plan (and so the frozen plan,
+        the ledger and the report) carries the effective value."""
+        if self.success_threshold is not None:
+            self.servers = [
+                server
+                if "criticality" in server.model_fields_set
+                else server.model_copy(update={"criticality": Criticality.OPTIONAL})
+                for server in self.servers
+            ]
+        return self
+
+    @field_validator("wave_id")
+    @classmethod
+    def _wave_id(cls, value: str) -> str:
+        if not _matches(WAVE_ID_PATTERN, value):
+            msg = (
+                f"malformed wave id '{quote(value)}' (up to 64 letters, digits, '.', '_', '-'; starts alphanumeric)"
+            )
+            raise ValueError(msg)
+        return value
+
+    @property
+    def server_ids(self) -> list[str]:
+        return [server.source_server_id for server in self.servers]
+
+    @property
+    def scripts(self) -> list[Script]:
+        """Every script of the wave in run order: pre-launch, post-launch, health check."""
+        return [*self.pre_launch, *self.post_launch, *([self.health_check] if self.health_check else [])]
+
+
+def apply_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """Copy `data` with the plan defaults written into every wave and script that leaves them out.
+
+    An invalid default is not propagated (it is reported once, at `defaults`).
+    """
+    defaults = data.get("defaults")
+    if not isinstance(defaults, dict):
+        return data
+    on_failure = defaults.get("onFailure", defaults.get("on_failure"))
+    timeout = defaults.get("scriptTimeoutSeconds", defaults.get("script_timeout_seconds"))
+    on_failure_ok = on_failure in {item.value for item in OnFailure}
+    timeout_ok = (
+        isinstance(timeout, int)
+        and not isinstance(timeout, bool)
+        and SCRIPT_TIMEOUT_MIN <= timeout <= SCRIPT_TIMEOUT_MAX
+    )
+    waves = data.get("waves")
+    if not isinstance(waves, list) or not (on_failure_ok or timeout_ok):
+        return data
+
+    def script(raw: Any) -> Any:
+        if (
+            timeout_ok
+            and isinstance(raw, dict)
+            and "timeoutSeconds" not in raw
+            and "timeout_seconds" not in raw
+        ):
+            return {**raw, "timeoutSeconds": timeout}
+        return raw
+
+    new_waves: list[Any] = []
+    for wave in waves:
+        if not isinstance(wave, dict):
+            new_waves.append(wave)
+            continue
+        out = dict(wave)
+        if on_failure_ok and "onFailure" not in out and "on_failure" not in out:
+            out["onFailure"] = on_failure
+        for key in _SCRIPT_LIST_KEYS:
+            if isinstance(out.get(key), list):
+                out[key] = [script(item) for item in out[key]]
+        for key in ("healthCheck", "health_check"):
+            if key in out:
+                out[key] = script(out[key])
+        new_waves.append(out)
+    return {**data, "waves": new_waves}
+
+
+class Plan(_Model):
+    """A recovery plan: waves as a DAG (no dependencies at all means every wave starts at once)."""
+
+    model_config = ConfigDict(title="DRS Orchestrator recovery plan")
+
+    plan_id: str = Field(
+        description="Unique plan id: letters, digits, '.', '_', '-'; at most 128.",
+        json_schema_extra={"pattern": PLAN_ID_PATTERN},
+    )
+    name: str | None = None
+    description: str | None = None
+    version: Annotated[str | None, BeforeValidator(_scalar_to_str)] = None
+    defaults: PlanDefaults = Field(default_factory=PlanDefaults)
+    waves: list[Wave] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_defaults(cls, data: Any) -> Any:
+        return apply_defaults(data) if isinstance(data, dict) else data
+
+    @field_validator("plan_id")
+    @classmethod
+    def _plan_id(cls, value: str) -> str:
+        if not _matches(PLAN_ID_PATTERN, value):
+            msg = (
+                f"malformed plan id '{quote(value)}' (up to 128 letters, digits, '.', '_', '-'; starts alphanumeric)"
+            )
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _graph(self, info: ValidationInfo) -> Plan:
+        if isinstance(info.context, dict) and info.context.get(GRAPH_CHECKED):
+            return self
+        from orchestrator.domain.plan.graph import graph_problems
+
+        problems = graph_problems(plan_to_document(self))
+        if problems:
+            msg = "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in problems)
+            raise ValueError(msg)
+        return self
+
+    @property
+    def wave_ids(self) -> list[str]:
+        return [wave.wave_id for wave in self.waves]
+
+    def wave(self, wave_id: str) -> Wave:
+        for wave in self.waves:
+            if wave.wave_id == wave_id:
+                return wave
+        msg = f"no wave '{wave_id}' in plan '{self.plan_id}'"
+        raise KeyError(msg)
+
+
+def plan_to_document(plan: Plan) -> dict[str, Any]:
+    """The plan as a camelCase JSON-able dict that `parse_plan` reads back to an equal plan.
+
+    Every default is written out, except a script's `targets` when it is the wave itself (the
+    meaning of leaving `targets` out).
+    """
+    document = plan.model_dump(by_alias=True, exclude_none=True, mode="json")
+    for wave in document["waves"]:
+        scripts = [*wave.get("preLaunch", []), *wave.get("postLaunch", [])]
+        if "healthCheck" in wave:
+            scripts.append(wave["healthCheck"])
+        for script in scripts:
+            if script.get("targets") == {"wave": wave["waveId"]}:
+                del script["targets"]
+    return document

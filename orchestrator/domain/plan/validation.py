@@ -1,0 +1,310 @@
+"""Load and check a recovery plan, reporting every problem at once with where it is.
+
+Pydantic checks the structure piece by piece (the plan header, then each wave on its own) and the
+graph checks run on whatever waves are usable, so a malformed wave does not hide a cycle elsewhere.
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+from orchestrator.domain.plan.graph import graph_problems
+from orchestrator.domain.plan.limits import MAX_PLAN_BYTES, count_problems, data_problems, size_message
+from orchestrator.domain.plan.model import GRAPH_CHECKED, Plan, Wave, apply_defaults
+from orchestrator.domain.plan.problems import PlanError, Problem, join_path
+from orchestrator.domain.plan.seed import convert_seed, is_seed_format
+from orchestrator.domain.plan.source import LimitError, Lines, SourceError, line_of, load_text
+from orchestrator.domain.plan.suggest import Suggestions, quote
+
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+_Loc = tuple[str | int, ...]
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a plan file (YAML or JSON, native or seed format); raise PlanError with every problem."""
+    source = str(path)
+    try:
+        with Path(path).open("rb") as file:
+            raw = file.read(MAX_PLAN_BYTES + 1)  # never more: a huge file or /dev/zero is not read whole
+            if len(raw) > MAX_PLAN_BYTES:
+                size = Path(path).stat().st_size  # 0 for a device or a pipe
+                problem = Problem(size_message(size if size > MAX_PLAN_BYTES else None), "too-large", source=source)
+                raise PlanError([problem], source)
+        text = raw.decode("utf-8")
+    except FileNotFoundError as exc:
+        raise PlanError([Problem("no such file", "unreadable", source=source)], source) from exc
+    except IsADirectoryError as exc:
+        raise PlanError(
+            [Problem("is a directory, not a plan file", "unreadable", source=source)], source
+        ) from exc
+    except UnicodeDecodeError as exc:
+        problem = Problem("not a text file (expected YAML or JSON in UTF-8)", "not-yaml", source=source)
+        raise PlanError([problem], source) from exc
+    except OSError as exc:
+        problem = Problem(f"cannot read the file: {exc.strerror or exc}", "unreadable", source=source)
+        raise PlanError([problem], source) from exc
+    return parse_plan(text, source)
+
+
+def parse_plan(data: dict[str, Any] | str, source: str | None = None) -> Plan:
+    """A plan from an already loaded dict (e.g. a StartPlan event) or YAML/JSON text."""
+    lines: Lines | None = None
+    early: list[Problem] = []
+    loaded: Any = data
+    if isinstance(data, str):
+        try:
+            loaded, lines, early = load_text(data)
+        except LimitError as exc:
+            raise PlanError([Problem(exc.message, exc.code, line=exc.line, source=source)], source) from exc
+        except SourceError as exc:
+            problem = Problem(
+                f"not valid YAML or JSON: {exc.message}", "not-yaml", line=exc.line, source=source
+            )
+            raise PlanError([problem], source) from exc
+    plan, problems = check_plan(loaded, source, lines)
+    problems = _sorted([_with(problem, source, lines) for problem in early]) + problems
+    if plan is None or problems:
+        raise PlanError(_sorted(problems), source)
+    return plan
+
+
+def check_plan(
+    data: Any, source: str | None = None, lines: Lines | None = None
+) -> tuple[Plan | None, list[Problem]]:
+    """Check a loaded plan: (the plan, []) when valid, else (None, every problem). Never raises."""
+    if data is None:
+        message = "the plan is empty (expected a mapping with planId and waves)"
+        return None, [Problem(message, "not-a-mapping", source=source)]
+    if not isinstance(data, dict):
+        message = f"the top level must be a mapping with planId and waves, not a {_kind(data)}"
+        line = (lines or {}).get("")
+        return None, [Problem(message, "not-a-mapping", line=line, source=source)]
+    limits = data_problems(data)  # first: every later check may recurse or take time in the input's size
+    if not limits and is_seed_format(data):
+        data, lines = convert_seed(data, lines, source)
+    limits = limits or count_problems(data)
+    if limits:
+        return None, [_with(problem, source, lines) for problem in limits]
+    problems = _structure_problems(data) + graph_problems(data)
+    problems = _sorted(_dedupe([_with(problem, source, lines) for problem in problems]))
+    if problems:
+        return None, problems
+    try:
+        return Plan.model_validate(data, context={GRAPH_CHECKED: True}), []
+    except ValidationError as exc:  # pragma: no cover - every case is caught piecewise above
+        return None, [_with(problem, source, lines) for problem in _errors(exc, Plan, data, ())]
+
+
+def _structure_problems(data: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    suggestions = Suggestions()
+    waves = data.get("waves")
+    header = {key: value for key, value in data.items() if key != "waves"}
+    try:
+        Plan.model_validate({**header, "waves": []}, context={GRAPH_CHECKED: True})
+    except ValidationError as exc:
+        problems.extend(_errors(exc, Plan, header, (), suggestions))
+    if waves is not None and not isinstance(waves, list):
+        problems.append(
+            Problem(f"waves must be a list of waves, not a {_kind(waves)}", "invalid-value", path="waves")
+        )
+        return problems
+    for index, wave in enumerate(apply_defaults(data).get("waves") or []):
+        prefix: _Loc = ("waves", index)
+        if not isinstance(wave, dict):
+            problems.append(
+                Problem(
+                    f"a wave must be a mapping, not a {_kind(wave)}", "invalid-value", path=join_path(*prefix)
+                )
+            )
+            continue
+        try:
+            Wave.model_validate(wave)
+        except ValidationError as exc:
+            wave_id = wave.get("waveId", wave.get("wave_id"))
+            found = _errors(exc, Wave, wave, prefix, suggestions)
+            problems.extend(
+                Problem(p.message, p.code, wave_id if isinstance(wave_id, str) else None, p.path)
+                for p in found
+            )
+    return problems
+
+
+def _errors(
+    exc: ValidationError, model: type[BaseModel], data: Any, prefix: _Loc, suggestions: Suggestions | None = None
+) -> list[Problem]:
+    problems: list[Problem] = []
+    suggestions = suggestions or Suggestions()
+    for error in exc.errors():
+        kind = error["type"]
+        loc = _real_loc(data, tuple(error["loc"]), keep_last=kind in {"missing", "extra_forbidden"})
+        if kind == "missing" and loc and loc[-1] == "targets":
+            continue  # the wave's id is missing or malformed, reported on its own
+        name = str(next((part for part in reversed(loc) if isinstance(part, str)), "value"))
+        value = error.get("input")
+        path = join_path(*prefix, *loc)
+        if kind == "extra_forbidden":
+            known = _known_fields(model, loc[:-1])
+            close = suggestions.closest(name, known)
+            hint = (
+                f" (did you mean '{close}'?)"
+                if close
+                else f" (known: {', '.join(known)})"
+                if known
+                else ""
+            )
+            problems.append(Problem(f"unknown field '{quote(name)}'{hint}", "unknown-field", path=path))
+        elif kind == "missing":
+            problems.append(Problem(f"missing required field '{name}'", "missing-field", path=path))
+        elif "parameters" in loc and loc.index("parameters") < len(loc) - 1:
+            cut = loc[: loc.index("parameters") + 2]
+            problems.append(
+                Problem(
+                    f"parameter '{quote(cut[-1])}' must be a string or a list of strings",
+                    "invalid-value",
+                    path=join_path(*prefix, *cut),
+                )
+            )
+        elif kind in _RANGE_ERRORS:
+            field = _field_info(model, loc)
+            low, high = _bounds(field)
+            code = "timeout-out-of-range" if "timeout" in name.lower() else "out-of-range"
+            span = f"{low}..{high}" if low is not None and high is not None else error["msg"].lower()
+            problems.append(Problem(f"{name} {value!r} is out of range ({span})", code, path=path))
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            original = str(next((part for part in reversed(error["loc"]) if isinstance(part, str)), ""))
+            code = {"sourceServerID": "invalid-server-id", "recoverySnapshotID": "invalid-snapshot-id"}.get(
+                original, "invalid-value"
+            )
+            if kind != "value_error":
+                message = f"{name}: {message[:1].lower()}{message[1:]} (got {_short(value)})"
+            problems.append(Problem(message, code, path=path))
+    return problems
+
+
+def _real_loc(data: Any, loc: _Loc, *, keep_last: bool) -> _Loc:
+    """Drop the parts of a pydantic error location that are not in the data (union member labels)."""
+    out: list[str | int] = []
+    current = data
+    for position, part in enumerate(loc):
+        last = position == len(loc) - 1
+        if _has(current, part):
+            current = current[part]
+        elif last and keep_last:
+            out.append(part)
+            break
+        elif isinstance(current, dict) and isinstance(part, str) and _snake_key(part) in current:
+            current = current[_snake_key(part)]
+            part = _snake_key(part)
+        else:
+            break
+        out.append(part)
+    return tuple(out)
+
+
+def _has(container: Any, part: str | int) -> bool:
+    if isinstance(container, dict):
+        return part in container
+    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
+
+
+def _snake_key(name: str) -> str:
+    return "".join(f"_{char.lower()}" if char.isupper() else char for char in name)
+
+
+def _unwrap(annotation: Any, part: str | int) -> Any:
+    """The type one step down `part` from `annotation` (through Optional, list and dict)."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            if arg is not type(None):
+                found = _unwrap(arg, part)
+                if found is not None:
+                    return found
+        return None
+    if isinstance(part, int) and origin is list:
+        return get_args(annotation)[0]
+    if isinstance(part, str) and origin is dict:
+        return get_args(annotation)[1]
+    if isinstance(part, str) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = _field_named(annotation, part)
+        return None if field is None else field.annotation
+    return None
+
+
+def _field_named(model: type[BaseModel], name: str) -> FieldInfo | None:
+    for attribute, field in model.model_fields.items():
+        if name in (attribute, field.alias):
+            return field
+    return None
+
+
+def _model_at(model: type[BaseModel], loc: _Loc) -> Any:
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current, part)
+        if current is None:
+            return None
+    while get_origin(current) in (Union, types.UnionType):
+        current = next((arg for arg in get_args(current) if arg is not type(None)), None)
+    return current
+
+
+def _known_fields(model: type[BaseModel], loc: _Loc) -> list[str]:
+    target = _model_at(model, loc)
+    if isinstance(target, type) and issubclass(target, BaseModel):
+        return [field.alias or name for name, field in target.model_fields.items()]
+    return []
+
+
+def _field_info(model: type[BaseModel], loc: _Loc) -> FieldInfo | None:
+    parent = _model_at(model, loc[:-1]) if loc else None
+    if isinstance(parent, type) and issubclass(parent, BaseModel) and isinstance(loc[-1], str):
+        return _field_named(parent, loc[-1])
+    return None
+
+
+def _bounds(field: FieldInfo | None) -> tuple[Any, Any]:
+    low: Any = None
+    high: Any = None
+    for item in field.metadata if field else []:
+        low = getattr(item, "ge", getattr(item, "gt", low))
+        high = getattr(item, "le", getattr(item, "lt", high))
+    return low, high
+
+
+def _with(problem: Problem, source: str | None, lines: Lines | None) -> Problem:
+    line = problem.line if problem.line is not None else line_of(lines, problem.path)
+    return Problem(problem.message, problem.code, problem.wave_id, problem.path, line, source)
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.line is None, p.line or 0))
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[str, str | None]] = set()
+    out: list[Problem] = []
+    for problem in problems:
+        key = (problem.message, problem.path)
+        if key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return out
+
+
+def _kind(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

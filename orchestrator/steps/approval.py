@@ -1,0 +1,94 @@
+"""Approval gates before a wave.
+
+A wave with `approval.required` (and, in RECOVERY mode with `defaults.requireApprovalInRecovery`,
+every root wave) stops at READY -> AWAITING_APPROVAL: ApprovalRequested names the wave, the waves
+completed so far, who may approve and the deadline, and a scheduler tick (ApprovalTimeout) is armed for
+that deadline. ApprovalGranted takes the wave back to READY with the approval recorded, and a new
+WaveReady passes the gate; ApprovalDenied or the timeout fails the wave (its onFailure policy applies).
+Nothing waits in a workflow: the wave simply stays AWAITING_APPROVAL in the ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from events.models import ApprovalRequested, ApprovalTimeout, Mode, WaveReady
+from orchestrator.adapters.ledger import Outcome
+from orchestrator.adapters.scheduler import schedule_name
+from orchestrator.domain.clock import iso, parse_iso
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.plan import Approval, Plan
+from orchestrator.observability import logger
+from orchestrator.runtime import Runtime
+
+GRANTED = "GRANTED"
+
+
+@dataclass(frozen=True)
+class Gate:
+    approvers: list[str]
+    timeout_seconds: int
+    why: str
+
+
+def gate_for(plan: Plan, wave_id: str, mode: str) -> Gate | None:
+    """The approval gate of a wave in this mode, if it has one."""
+    wave = plan.wave(wave_id)
+    approval = wave.approval
+    if approval is not None and approval.required:
+        return Gate(list(approval.approvers), approval.timeout_seconds, "wave approval.required")
+    if mode == Mode.RECOVERY.value and plan.defaults.require_approval_in_recovery and not wave.depends_on:
+        settings = approval or Approval()
+        return Gate(list(settings.approvers), settings.timeout_seconds,
+                    "defaults.requireApprovalInRecovery (a root wave of a real recovery)")
+    return None
+
+
+def _whole_second(moment: datetime) -> datetime:
+    """Scheduler `at()` expressions have whole seconds: the deadline is the next one, so the timeout
+    fires at the deadline it announces, never before."""
+    return moment if not moment.microsecond else moment.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def timeout_schedule(execution_id: str, wave_id: str, request_id: str) -> str:
+    return schedule_name("approval", execution_id, wave_id, request_id)
+
+
+def held_for_approval(rt: Runtime, execution: dict[str, Any], detail: WaveReady, event_id: str) -> bool:
+    """Whether the wave must wait for an approval before its pre-launch phase (and if so, ask for it)."""
+    gate = gate_for(frozen_plan(execution), detail.wave_id, execution["mode"])
+    if gate is None:
+        return False
+    execution_id = detail.execution_id
+    wave = rt.ledger.get_wave(execution_id, detail.wave_id)
+    if wave is None:
+        return True
+    approval = wave.get("approval") or {}
+    if approval.get("status") == GRANTED:
+        return False  # this wave was approved (a retried wave is not asked again)
+    if wave.get("status") not in {"READY", "AWAITING_APPROVAL"}:
+        return True  # a stale WaveReady: the transition below would be refused anyway
+    # a redelivery of the WaveReady that asked keeps the deadline it announced
+    same_request = approval.get("requestId") == event_id and wave.get("status") == "AWAITING_APPROVAL"
+    deadline = parse_iso(approval["deadline"]) if same_request else _whole_second(
+        rt.clock.now() + timedelta(seconds=gate.timeout_seconds))
+    request = {"requestId": event_id, "status": "REQUESTED", "requestedAt": approval.get("requestedAt")
+               if same_request else rt.ledger.now(), "deadline": iso(deadline), "approvers": gate.approvers,
+               "gate": gate.why, "attempt": int(wave.get("attempt", 1))}
+    outcome = rt.ledger.transition_wave(execution_id, detail.wave_id, from_=["READY"], to="AWAITING_APPROVAL",
+                                        key=event_id, sets={"approval": request})
+    if outcome is Outcome.REJECTED:
+        logger.info("duplicate or stale WaveReady at an approval gate", wave_id=detail.wave_id)
+        return True
+    completed = sorted(w["waveId"] for w in rt.ledger.list_waves(execution_id) if w["status"] == "COMPLETED")
+    rt.scheduler.at(timeout_schedule(execution_id, detail.wave_id, event_id), deadline,
+                    ApprovalTimeout(execution_id=execution_id, wave_id=detail.wave_id, request_id=event_id))
+    logger.info("wave awaiting approval", wave_id=detail.wave_id, deadline=iso(deadline),
+                approvers=len(gate.approvers))
+    rt.bus.publish(ApprovalRequested(
+        execution_id=execution_id, plan_id=detail.plan_id, wave_id=detail.wave_id,
+        attempt=int(wave.get("attempt", 1)), approvers=gate.approvers, deadline=iso(deadline),
+        completed_wave_ids=completed, request_id=event_id))
+    return True

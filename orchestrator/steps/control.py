@@ -1,0 +1,401 @@
+"""Operator commands, each checked against the ledger: a command that does not fit the execution's
+state is rejected with a ControlRejected event and changes nothing.
+
+Every command that changes a wave writes its event id on it (`approval.decisionKey`, `retryKey`,
+`skipKey`), and a cancel writes `cancelKey` on the execution, so a redelivered command is recognised
+as the same command (its idempotent follow-ups are redone after a crash). A rejection is recorded with the
+rejected event's id before it is announced (`orchestrator.steps.refusals`): a redelivered command that was
+rejected stays rejected, and its ControlRejected is not announced twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from events.models import (
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalTimeout,
+    CancelPlan,
+    ControlEvent,
+    ControlRejected,
+    PausePlan,
+    ResumePlan,
+    RetryWave,
+    SkipWave,
+    WaveFailed,
+    WaveReady,
+    WaveSkipped,
+)
+from orchestrator.adapters.ledger import NOT_STARTED_WAVE, Outcome
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.observability import logger, metrics
+from orchestrator.runtime import Runtime
+from orchestrator.steps import cleanup
+from orchestrator.steps.progress import (
+    close_plan_if_done,
+    make_ready,
+    release_dependents,
+    reopen_skipped_for,
+    skip_not_started,
+    stop_plan,
+)
+from orchestrator.steps.refusals import refuse, refused_before
+
+STOPPED = frozenset({"STOPPING", "FAILED"})
+
+
+C = TypeVar("C", bound=ControlEvent)
+
+
+def decide(rt: Runtime, command: C, event_id: str, decision: Callable[[Runtime, C, str], None]) -> None:
+    """Run `decision` on an operator command, unless the command was refused before (a redelivery): a
+    refused command stays refused, whatever the execution's state is by now."""
+    if refused_before(rt, event_id):
+        return
+    decision(rt, command, event_id)
+
+
+def _reject(rt: Runtime, command: ControlEvent, event_id: str, reason: str, wave_id: str | None = None) -> None:
+    logger.warning("control command rejected", command=command.DETAIL_TYPE, reason=reason)
+    metrics.add_metric(name="ControlRejected", unit="Count", value=1)
+    refuse(rt, event_id, ControlRejected(execution_id=command.execution_id, command=command.DETAIL_TYPE,
+                                         reason=reason, wave_id=wave_id, requested_by=command.requested_by))
+
+
+def _execution_and_wave(rt: Runtime, command: ControlEvent, event_id: str,
+                        wave_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    execution = rt.ledger.get_execution(command.execution_id)
+    if execution is None:
+        _reject(rt, command, event_id, "no such execution", wave_id)
+        return None
+    wave = rt.ledger.get_wave(command.execution_id, wave_id)
+    if wave is None:
+        _reject(rt, command, event_id, f"execution {command.execution_id} has no wave {wave_id}", wave_id)
+        return None
+    return execution, wave
+
+
+# ---- plan commands ---------------------------------------------------------------------------------
+
+
+def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
+    """Nothing new starts; running DRS jobs finish and are recorded; the plan ends CANCELLED.
+    With `terminateDrillInstances` (drills only), the drill's recovery instances are terminated: those up
+    now at once, those its running jobs launch afterwards when the plan has ended."""
+    execution = rt.ledger.get_execution(command.execution_id)
+    if execution is None:
+        _reject(rt, command, event_id, "no such execution")
+        return
+    duplicate = execution.get("cancelKey") == event_id
+    if not duplicate:
+        if execution["status"] not in {"RUNNING", "PAUSED"}:
+            _reject(rt, command, event_id, f"execution is {execution['status']}, not running")
+            return
+        if command.terminate_drill_instances and execution["mode"] != "DRILL":
+            _reject(rt, command, event_id, "terminateDrillInstances applies to drills only: a RECOVERY execution's "
+                                 "instances are production; nothing was cancelled")
+            return
+        if not stop_plan(rt, execution, reason=f"cancelled by {command.requested_by}", key=event_id, cancel=True,
+                         cancelled_by=command.requested_by,
+                         terminate_on_cancel=command.terminate_drill_instances, decided_by=event_id):
+            return
+    elif execution["status"] == "STOPPING":  # a redelivery: finish the skips a crash may have cut short
+        skip_not_started(rt, command.execution_id, key=event_id)
+    # what is up now; what the running jobs launch later goes when the plan has ended (PlanCancelled)
+    cleanup.terminate_cancelled_drill(rt, rt.ledger.get_execution(command.execution_id) or execution)
+    close_plan_if_done(rt, command.execution_id, key=event_id)
+
+
+def pause_plan(rt: Runtime, command: PausePlan, event_id: str) -> None:
+    """No new wave is released; running waves finish."""
+    outcome = rt.ledger.set_execution_status(command.execution_id, from_=["RUNNING"], to="PAUSED", key=event_id,
+                                             sets={"pausedBy": command.requested_by}, decided_by=event_id)
+    if outcome is Outcome.REJECTED:
+        execution = rt.ledger.get_execution(command.execution_id)
+        _reject(rt, command, event_id, f"execution is {execution['status']}, not running" if execution
+                else "no such execution")
+
+
+def resume_plan(rt: Runtime, command: ResumePlan, event_id: str) -> None:
+    """Release what became due while the plan was paused."""
+    outcome = rt.ledger.set_execution_status(command.execution_id, from_=["PAUSED"], to="RUNNING", key=event_id,
+                                             decided_by=event_id)
+    if outcome is Outcome.REJECTED:
+        execution = rt.ledger.get_execution(command.execution_id)
+        _reject(rt, command, event_id, f"execution is {execution['status']}, not paused" if execution
+                else "no such execution")
+        return
+    execution = rt.ledger.get_execution(command.execution_id) or {}
+    due = []
+    for wave in rt.ledger.list_waves(command.execution_id):
+        if wave["status"] == "READY" or (wave["status"] == "PENDING" and int(wave.get("remaining", 1)) == 0
+                                         and make_ready(rt, command.execution_id, wave["waveId"],
+                                                        key=f"{event_id}:{wave['waveId']}")):
+            due.append(WaveReady(execution_id=command.execution_id, plan_id=execution["planId"],
+                                 wave_id=wave["waveId"], attempt=int(wave.get("attempt", 1))))
+    if due:
+        rt.bus.publish(*due)
+
+
+# ---- approvals -------------------------------------------------------------------------------------
+
+
+def _approval_fits(rt: Runtime, command: ApprovalGranted | ApprovalDenied, event_id: str,
+                   execution: dict[str, Any], wave: dict[str, Any]) -> bool:
+    approval = wave.get("approval") or {}
+    if execution["status"] not in {"RUNNING", "PAUSED"}:
+        _reject(rt, command, event_id, f"execution is {execution['status']}, not running", command.wave_id)
+        return False
+    if wave["status"] != "AWAITING_APPROVAL":
+        _reject(rt, command, event_id, f"wave {command.wave_id} is {wave['status']}, not awaiting approval",
+                command.wave_id)
+        return False
+    approvers = list(approval.get("approvers", []))
+    if approvers and command.requested_by not in approvers:
+        _reject(rt, command, event_id, f"{command.requested_by} may not decide on wave {command.wave_id}: the "
+                                       f"approvers are {', '.join(approvers)}", command.wave_id)
+        return False
+    return True
+
+
+def grant_approval(rt: Runtime, command: ApprovalGranted, event_id: str) -> None:
+    """AWAITING_APPROVAL -> READY with who approved and when; a new WaveReady passes the gate."""
+    found = _execution_and_wave(rt, command, event_id, command.wave_id)
+    if found is None:
+        return
+    execution, wave = found
+    if (wave.get("approval") or {}).get("decisionKey") != event_id:
+        if not _approval_fits(rt, command, event_id, execution, wave):
+            return
+        sets: dict[str, Any] = {"approval.status": "GRANTED", "approval.approvedBy": command.requested_by,
+                                "approval.approvedAt": rt.ledger.now(), "approval.decisionKey": event_id}
+        if command.comment:
+            sets["approval.comment"] = command.comment
+        outcome = rt.ledger.transition_wave(command.execution_id, command.wave_id, from_=["AWAITING_APPROVAL"],
+                                            to="READY", key=event_id, sets=sets, decided_by=event_id)
+        if outcome is Outcome.REJECTED:
+            _reject(rt, command, event_id, f"wave {command.wave_id} is no longer awaiting approval", command.wave_id)
+            return
+        logger.info("approval granted", wave_id=command.wave_id, approved_by=command.requested_by)
+        wave = rt.ledger.get_wave(command.execution_id, command.wave_id) or wave
+    if wave.get("status") == "READY" and wave.get("lastKey") == event_id:
+        rt.bus.publish(WaveReady(execution_id=command.execution_id, plan_id=execution["planId"],
+                                 wave_id=command.wave_id, attempt=int(wave.get("attempt", 1))))
+
+
+def _fail_waiting_wave(rt: Runtime, execution: dict[str, Any], wave_id: str, *, key: str, reason: str,
+                       approval: dict[str, Any]) -> None:
+    """AWAITING_APPROVAL -> FAILED, then the wave's onFailure policy (WaveFailed, as a failed launch)."""
+    sets = {"reason": reason, **{f"approval.{k}": v for k, v in approval.items()}}
+    outcome = rt.ledger.finish_wave(execution["executionId"], wave_id, from_=["AWAITING_APPROVAL"], to="FAILED",
+                                    key=key, sets=sets, decided_by=key)
+    if not outcome.proceed:
+        return
+    wave = rt.ledger.get_wave(execution["executionId"], wave_id) or {}
+    rt.ledger.record_execution_failure(execution["executionId"], wave_id)
+    logger.warning("wave failed at its approval gate", wave_id=wave_id, reason=reason)
+    rt.bus.publish(WaveFailed(execution_id=execution["executionId"], plan_id=execution["planId"], wave_id=wave_id,
+                              attempt=int(wave.get("attempt", 1)), reason=reason,
+                              on_failure=frozen_plan(execution).wave(wave_id).on_failure.value))
+
+
+def deny_approval(rt: Runtime, command: ApprovalDenied, event_id: str) -> None:
+    found = _execution_and_wave(rt, command, event_id, command.wave_id)
+    if found is None:
+        return
+    execution, wave = found
+    if (wave.get("approval") or {}).get("decisionKey") != event_id and not _approval_fits(
+            rt, command, event_id, execution, wave):
+        return
+    _fail_waiting_wave(rt, execution, command.wave_id, key=event_id,
+                       reason=f"approval denied by {command.requested_by}: {command.reason}",
+                       approval={"status": "DENIED", "deniedBy": command.requested_by,
+                                 "deniedAt": rt.ledger.now(), "denyReason": command.reason,
+                                 "decisionKey": event_id})
+
+
+def approval_timeout(rt: Runtime, command: ApprovalTimeout, event_id: str) -> None:
+    """The deadline of one approval request: fail the wave if it still waits for that request
+    (a tick for an older request, or after a decision, changes nothing and is not an error)."""
+    execution = rt.ledger.get_execution(command.execution_id)
+    wave = rt.ledger.get_wave(command.execution_id, command.wave_id) if execution else None
+    if execution is None or wave is None:
+        return
+    approval = wave.get("approval") or {}
+    waiting = approval.get("requestId") == command.request_id and wave["status"] == "AWAITING_APPROVAL"
+    if not waiting and approval.get("decisionKey") != event_id:
+        logger.info("approval timeout after the decision ignored", wave_id=command.wave_id)
+        return
+    _fail_waiting_wave(rt, execution, command.wave_id, key=event_id,
+                       reason=f"approval not granted by its deadline {approval.get('deadline')}",
+                       approval={"status": "TIMED_OUT", "timedOutAt": rt.ledger.now(), "decisionKey": event_id})
+
+
+# ---- retry and skip --------------------------------------------------------------------------------
+
+
+def _failed_stoppers(rt: Runtime, execution: dict[str, Any], but: str) -> list[str]:
+    """The FAILED waves (other than `but`) whose onFailure STOP keeps the plan stopped."""
+    plan = frozen_plan(execution)
+    return sorted(w["waveId"] for w in rt.ledger.list_waves(execution["executionId"])
+                  if w["status"] == "FAILED" and w["waveId"] != but
+                  and plan.wave(w["waveId"]).on_failure.value == "STOP")
+
+
+def _stop_blocks(rt: Runtime, execution: dict[str, Any], wave_id: str, *, retry: bool) -> str | None:
+    """Why a decision on failed wave `wave_id` does not fit the execution (None: it does). A retried wave
+    must be able to run, so every other failure that stops the plan must be decided first; a skip may
+    come in any order (the plan runs again once the last failure that stopped it is decided)."""
+    if execution.get("cancelRequested") or execution["status"] == "CANCELLED":
+        return f"execution was cancelled by {execution.get('cancelledBy', 'an operator')}"
+    if execution["status"] == "COMPLETED":
+        return "execution is COMPLETED"
+    if execution["status"] not in STOPPED or not retry:
+        return None
+    others = _failed_stoppers(rt, execution, wave_id)
+    if others:
+        return f"wave(s) {', '.join(others)} also failed and stop the plan: retry or skip them first"
+    return None
+
+
+def _resume_after_decision(rt: Runtime, execution: dict[str, Any], wave_id: str, *, key: str) -> dict[str, Any]:
+    """After a retry or skip of failed wave `wave_id`: forget its failure; when no failure stops the plan
+    any more, take it back to RUNNING; then reopen the waves skipped because of the decided failures.
+    Idempotent. Returns the execution now."""
+    execution_id = execution["executionId"]
+    rt.ledger.forget_execution_failure(execution_id, wave_id)
+    causes = {wave_id}
+    if execution["status"] in STOPPED and not execution.get("cancelRequested"):
+        if _failed_stoppers(rt, execution, wave_id):
+            logger.info("plan stays stopped: other failures stop it", execution_id=execution_id)
+            return rt.ledger.get_execution(execution_id) or execution
+        outcome = rt.ledger.reopen_execution(execution_id, from_=sorted(STOPPED), key=f"{key}:reopen")
+        logger.info("execution reopened", execution_id=execution_id, by_wave=wave_id, outcome=outcome.value)
+        # every failure the waves were skipped for is decided now (the stop's, and any skipped meanwhile)
+        causes |= {w["waveId"] for w in rt.ledger.list_waves(execution_id) if w["status"] != "FAILED"}
+    reopen_skipped_for(rt, execution_id, causes, key=key)
+    return rt.ledger.get_execution(execution_id) or execution
+
+
+_ATTEMPT_TIMES = ("readyAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt", "endedAt")
+
+
+def _attempt_record(wave: dict[str, Any], servers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What a failed attempt did, kept on the wave when it is retried (the report's `previousAttempts`):
+    its times and reason, its DRS jobs (their servers are named on each server) and its launched count. How
+    each server ended stays in the server's own item (its history, see `Ledger.reset_servers`): a wave of
+    thousands of servers would not fit in the wave's."""
+    jobs = sorted(wave.get("jobs", {}).items(), key=lambda kv: (kv[1].get("startedAt") or "", kv[0]))
+    return {
+        "attempt": int(wave.get("attempt", 1)), "status": wave["status"],
+        **{key: wave[key] for key in (*_ATTEMPT_TIMES, "reason", "launchSummary") if wave.get(key)},
+        "jobs": [{"jobId": job_id, **{k: job[k] for k in ("status", "startedAt", "completedAt") if job.get(k)}}
+                 for job_id, job in jobs],
+        "serversLaunched": sum(1 for s in servers.values() if s.get("launchStatus") == "LAUNCHED"),
+    }
+
+
+def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
+    """A FAILED wave runs again (attempt + 1): only its servers that did not launch, unless `allServers`."""
+    found = _execution_and_wave(rt, command, event_id, command.wave_id)
+    if found is None:
+        return
+    execution, wave = found
+    if wave.get("retryKey") != event_id:
+        if wave["status"] != "FAILED":
+            _reject(rt, command, event_id,
+                    f"wave {command.wave_id} is {wave['status']}: only a FAILED wave can be retried", command.wave_id)
+            return
+        blocked = _stop_blocks(rt, execution, command.wave_id, retry=True)
+        if blocked:
+            _reject(rt, command, event_id, blocked, command.wave_id)
+            return
+        plan_wave = frozen_plan(execution).wave(command.wave_id)
+        servers = rt.ledger.wave_servers(command.execution_id, command.wave_id)
+        # a wave with `rollback: TERMINATE` lost the instances it did launch when it failed: all go again
+        every = command.all_servers or plan_wave.rollback.value == "TERMINATE"
+        relaunch = [sid for sid in plan_wave.server_ids
+                    if every or servers.get(sid, {}).get("launchStatus") != "LAUNCHED"]
+        if not relaunch:
+            _reject(rt, command, event_id, f"every server of wave {command.wave_id} launched: retry with allServers to "
+                                 "launch them all again", command.wave_id)
+            return
+        sets: dict[str, Any] = {"retryKey": event_id, "retriedBy": command.requested_by,
+                                "retriedAt": rt.ledger.now(), "readyAt": rt.ledger.now(), "launchServers": relaunch,
+                                "jobsExpected": 0, "jobsDone": 0, "jobs": {},  # the new attempt's jobs only
+                                "previousAttempts": [*wave.get("previousAttempts", []),
+                                                     _attempt_record(wave, servers)]}
+        # the servers that stay as they were are counted; the relaunched ones start the new attempt clean
+        # (Ledger.reset_servers, before the wave is released)
+        again = set(relaunch)
+        kept = [s.get("launchStatus") for sid, s in servers.items() if sid not in again]
+        sets["serversLaunched"], sets["serversFailed"] = kept.count("LAUNCHED"), kept.count("FAILED")
+        removes = ["reason", "endedAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt",
+                   "launchSummary"]
+        outcome = rt.ledger.move_wave(command.execution_id, command.wave_id, from_=["FAILED"], to="READY",
+                                      key=event_id, sets=sets, removes=removes, adds={"attempt": 1}, count=-1,
+                                      decided_by=event_id)
+        if outcome is Outcome.REJECTED:
+            _reject(rt, command, event_id, f"wave {command.wave_id} is no longer FAILED", command.wave_id)
+            return
+        logger.info("wave retried", wave_id=command.wave_id, servers=len(relaunch), by=command.requested_by)
+        metrics.add_metric(name="WavesRetried", unit="Count", value=1)
+        wave = rt.ledger.get_wave(command.execution_id, command.wave_id) or wave
+    if wave.get("lastKey") != event_id:
+        return  # a redelivery after the retried wave moved on: everything that follows was done
+    # before the wave is released: its relaunched servers are NOT_STARTED again (redone by a redelivery)
+    rt.ledger.reset_servers(command.execution_id, command.wave_id, wave.get("launchServers", []),
+                            attempt=int(wave.get("attempt", 1)))
+    execution = _resume_after_decision(rt, execution, command.wave_id, key=event_id)
+    rt.bus.publish(WaveReady(execution_id=command.execution_id, plan_id=execution["planId"], wave_id=command.wave_id,
+                             attempt=int(wave.get("attempt", 1))))
+
+
+def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
+    """A FAILED or not yet started wave is SKIPPED by decision, and its dependents are released."""
+    found = _execution_and_wave(rt, command, event_id, command.wave_id)
+    if found is None:
+        return
+    execution, wave = found
+    execution_id = command.execution_id
+    reason = f"skipped by {command.requested_by}: {command.reason}"
+    if wave.get("skipKey") != event_id:
+        sets = {"skipKey": event_id, "skippedBy": command.requested_by, "skippedAt": rt.ledger.now(),
+                "reason": reason}
+        if wave["status"] == "FAILED":
+            blocked = _stop_blocks(rt, execution, command.wave_id, retry=False)
+            if blocked:
+                _reject(rt, command, event_id, blocked, command.wave_id)
+                return
+            outcome = rt.ledger.move_wave(execution_id, command.wave_id, from_=["FAILED"], to="SKIPPED",
+                                          key=event_id, sets={**sets, "skippedFrom": "FAILED",
+                                                               "failedReason": wave.get("reason") or ""},
+                                          removes=["skippedFor"], decided_by=event_id)
+        elif wave["status"] in NOT_STARTED_WAVE:
+            if execution["status"] not in {"RUNNING", "PAUSED"}:
+                _reject(rt, command, event_id, f"execution is {execution['status']}, not running", command.wave_id)
+                return
+            outcome = rt.ledger.finish_wave(execution_id, command.wave_id, from_=sorted(NOT_STARTED_WAVE),
+                                            to="SKIPPED", key=event_id, sets={**sets, "skippedFrom": wave["status"]},
+                                            decided_by=event_id)
+        else:
+            _reject(rt, command, event_id, f"wave {command.wave_id} is {wave['status']}: only a FAILED or not yet "
+                                           "started wave can be skipped", command.wave_id)
+            return
+        if outcome is Outcome.REJECTED:
+            _reject(rt, command, event_id, f"wave {command.wave_id} changed meanwhile", command.wave_id)
+            return
+        logger.info("wave skipped by an operator", wave_id=command.wave_id, by=command.requested_by)
+        wave = rt.ledger.get_wave(execution_id, command.wave_id) or wave
+    if wave.get("lastKey") != event_id:
+        return
+    if wave.get("skippedFrom") == "FAILED":
+        execution = _resume_after_decision(rt, execution, command.wave_id, key=event_id)
+    else:
+        execution = rt.ledger.get_execution(execution_id) or execution
+    rt.bus.publish(WaveSkipped(execution_id=execution_id, plan_id=execution["planId"], wave_id=command.wave_id,
+                               attempt=int(wave.get("attempt", 1)), reason=reason, skipped_by=command.requested_by))
+    release_dependents(rt, execution, wave, key=event_id)
+    close_plan_if_done(rt, execution_id, key=event_id)

@@ -1,0 +1,146 @@
+"""The job watcher: polls a wave's DRS jobs on scheduler ticks (15 s, then 30 s, then 60 s apart) and
+at once when a DRS Launch Result event says a job has ended. It never waits: each tick schedules the next.
+A job seen ended gives its DRS capacity back (`orchestrator.steps.capacity`) before DRSJobCompleted goes out."""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from datetime import timedelta
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from events.models import DRSJobCompleted, DRSJobStarted, JobWatchTick, ServerLaunch
+from orchestrator.adapters.drs import TAG_EXECUTION, TAG_WAVE, DrsError
+from orchestrator.adapters.scheduler import schedule_name
+from orchestrator.observability import logger
+from orchestrator.runtime import Runtime
+from orchestrator.steps import capacity
+
+TERMINAL_LAUNCH = {"LAUNCHED", "FAILED", "TERMINATED"}
+# jobs whose end this Lambda container has reported (a job's servers each send a Launch Result event),
+# per DRS adapter (one per runtime: a container on AWS, a local cloud here)
+_REPORTED: WeakKeyDictionary[Any, OrderedDict[str, None]] = WeakKeyDictionary()
+_REPORTED_MAX = 2000
+JOB_ID = re.compile(r"drsjob-[0-9a-zA-Z]{17}")
+
+
+def tick_interval(tick: int) -> int:
+    """Seconds before tick `tick`: every 15 s for the first minute, 30 s to the fifth, then 60 s."""
+    if tick <= 4:
+        return 15
+    if tick <= 12:
+        return 30
+    return 60
+
+
+def _schedule_tick(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, attempt: int, tick: int) -> None:
+    when = rt.clock.now() + timedelta(seconds=tick_interval(tick))
+    name = schedule_name("watch", execution_id, wave_id, str(attempt), str(tick))
+    rt.scheduler.at(name, when, JobWatchTick(execution_id=execution_id, plan_id=plan_id, wave_id=wave_id,
+                                             attempt=attempt, tick=tick))
+
+
+def on_job_started(rt: Runtime, detail: DRSJobStarted) -> None:
+    """Arm the first tick of the wave (once per wave attempt: the schedule name is the guard)."""
+    _schedule_tick(rt, detail.execution_id, detail.plan_id, detail.wave_id, detail.attempt, 1)
+
+
+NO_LOG_REASON = "DRS reported the launch {status} and its job log gives no reason"
+
+
+def _server_results(rt: Runtime, job: dict[str, Any]) -> list[ServerLaunch]:
+    """Each server's launch status; a server that did not launch carries DRS's reason from the job log."""
+    servers = job.get("participatingServers", [])
+    failed = any(s.get("launchStatus") not in (None, "LAUNCHED") for s in servers)
+    reasons = rt.drs.job_failure_reasons(job["jobID"]) if failed else {}
+    results = []
+    for server in servers:
+        status = server.get("launchStatus", "PENDING")
+        reason = None
+        if status != "LAUNCHED":
+            reason = reasons.get(server["sourceServerID"]) or NO_LOG_REASON.format(status=status)
+        results.append(ServerLaunch(source_server_id=server["sourceServerID"], launch_status=status,
+                                    recovery_instance_id=server.get("recoveryInstanceID"), reason=reason))
+    return results
+
+
+def poll_wave(rt: Runtime, execution_id: str, plan_id: str, wave_id: str,
+              seen: list[dict[str, Any]] | None = None, *, once: bool = False) -> tuple[int, int]:
+    """Publish DRSJobCompleted for every job of the wave that has ended. Returns (ended, still running);
+    `seen` receives the wave item it read. `once`: publish only if no one reported the job's end yet
+    (a burst of Launch Result events, one per server, reports a job once; the ticks always report, so a
+    report lost after the mark is made again by the next tick)."""
+    wave = rt.ledger.get_wave(execution_id, wave_id)
+    if seen is not None and wave is not None:
+        seen.append(wave)
+    if wave is None or wave.get("status") != "LAUNCHING":
+        return 0, 0
+    open_jobs = [jid for jid, job in wave.get("jobs", {}).items() if job.get("status") != "COMPLETED"
+                 and not jid.startswith("not-started-")]
+    if not open_jobs:
+        return 0, 0
+    ended = 0
+    jobs = wave.get("jobs", {})
+    for job in rt.drs.describe_jobs(open_jobs):
+        if job.get("status") != "COMPLETED":
+            continue
+        ended += 1
+        if once and not rt.ledger.mark_job_reported(execution_id, wave_id, job["jobID"]):
+            continue
+        launch_key = jobs.get(job["jobID"], {}).get("launchKey")
+        if launch_key:  # the job's DRS capacity is free for the next launch (of any execution)
+            capacity.release(rt, str(launch_key))
+        rt.bus.publish(DRSJobCompleted(execution_id=execution_id, plan_id=plan_id, wave_id=wave_id,
+                                       attempt=int(wave.get("attempt", 1)), job_id=job["jobID"],
+                                       servers=_server_results(rt, job)))
+    return ended, len(open_jobs) - ended
+
+
+def on_tick(rt: Runtime, detail: JobWatchTick) -> None:
+    seen: list[dict[str, Any]] = []
+    try:
+        ended, running = poll_wave(rt, detail.execution_id, detail.plan_id, detail.wave_id, seen)
+    except DrsError as exc:
+        if not exc.retryable:
+            raise
+        logger.warning("DRS busy: polling again at the next tick", wave_id=detail.wave_id, error=exc.code)
+        ended, running = 0, 1
+    wave = seen[0] if seen else {}
+    expected, done = int(wave.get("jobsExpected", 0)), int(wave.get("jobsDone", 0))
+    still_launching = wave.get("status") == "LAUNCHING" and int(wave.get("attempt", 1)) == detail.attempt
+    logger.info("job watcher tick", wave_id=detail.wave_id, tick=detail.tick, ended=ended, running=running)
+    if still_launching and (running or done + ended < expected):
+        _schedule_tick(rt, detail.execution_id, detail.plan_id, detail.wave_id, detail.attempt, detail.tick + 1)
+
+
+def on_launch_result(rt: Runtime, detail: dict[str, Any]) -> None:
+    """An aws.drs Launch Result event: poll the wave that owns the job now instead of at the next tick."""
+    job_id = detail.get("job-id") or detail.get("jobId")
+    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
+        logger.warning("launch result without a well-formed job id ignored", job_id=str(job_id)[:64])
+        return
+    reported = _REPORTED.setdefault(rt.drs, OrderedDict())
+    if job_id in reported:  # this container already reported the job's end: the other servers' events
+        return
+    try:
+        jobs = rt.drs.describe_jobs([job_id])
+    except DrsError as exc:
+        if not exc.retryable:
+            raise
+        logger.info("DRS busy: the next watcher tick polls instead", job_id=job_id)
+        return
+    if not jobs or jobs[0].get("status") != "COMPLETED":
+        return  # one server of a running job finished: the job's end is what the wave waits for
+    tags = jobs[0].get("tags", {})
+    execution_id, wave_id = tags.get(TAG_EXECUTION), tags.get(TAG_WAVE)
+    if not execution_id or not wave_id:
+        logger.debug("launch result for a job that is not ours", job_id=job_id)
+        return
+    execution = rt.ledger.get_execution(execution_id)
+    if execution is None:
+        return
+    poll_wave(rt, execution_id, execution["planId"], wave_id, once=True)
+    reported[job_id] = None
+    while len(reported) > _REPORTED_MAX:
+        reported.popitem(last=False)

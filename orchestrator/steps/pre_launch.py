@@ -1,0 +1,35 @@
+"""WaveReady: the approval gate, the preflight, then READY -> PRE_LAUNCH and the wave's pre-launch scripts
+(whose end publishes PreLaunchDone; their ticks are handled in `orchestrator.steps.scripts`)."""
+
+from __future__ import annotations
+
+from events.models import WaveReady
+from orchestrator.observability import logger
+from orchestrator.runtime import Runtime
+from orchestrator.steps.approval import held_for_approval
+from orchestrator.steps.preflight import gate as preflight_gate
+from orchestrator.steps.scripts import run_phase
+
+
+def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
+    """The approval gate, then READY -> PRE_LAUNCH and the pre-launch scripts."""
+    execution = rt.ledger.get_execution(detail.execution_id)
+    if execution is None:
+        logger.warning("WaveReady for an unknown execution", execution_id=detail.execution_id)
+        return
+    if execution["status"] != "RUNNING":
+        logger.info("wave held: execution is not running", execution_id=detail.execution_id,
+                    wave_id=detail.wave_id, status=execution["status"])
+        return
+    if held_for_approval(rt, execution, detail, event_id):
+        return
+    if preflight_gate(rt, execution, detail, event_id):  # READY -> FAILED before any script or launch
+        return
+    outcome = rt.ledger.transition_wave(
+        detail.execution_id, detail.wave_id, from_=["READY"], to="PRE_LAUNCH", key=event_id,
+        sets={"preLaunchAt": rt.ledger.now()},
+    )
+    if not outcome.proceed:
+        logger.info("duplicate or stale WaveReady ignored", wave_id=detail.wave_id)
+        return
+    run_phase(rt, execution, wave_id=detail.wave_id, attempt=detail.attempt, phase="PRE_LAUNCH", key=event_id)

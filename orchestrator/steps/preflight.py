@@ -1,0 +1,146 @@
+"""Checks before a wave launches anything, run before its pre-launch scripts (`pre_launch.on_wave_ready`).
+
+For every server the wave will launch: it exists in DRS (DescribeSourceServers), its replication is
+CONTINUOUS, its replication lag is under the plan's `defaults.maxReplicationLagSeconds`, and a pinned
+`recoverySnapshotID` exists (DescribeRecoverySnapshots). A problem on a CRITICAL server fails the wave
+from READY (and then the plan, by the wave's onFailure policy), naming each server and reason; a problem
+on an OPTIONAL server leaves that server out of the launch, recorded as FAILED with its reason, so the
+wave's successThreshold judges it like a failed launch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from events.models import WaveReady
+from orchestrator.adapters.drs import DrsError, parse_duration
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.launch_judgement import NAMES_LIMIT, listed
+from orchestrator.domain.plan import Criticality, Wave
+from orchestrator.observability import logger, metrics
+from orchestrator.runtime import Runtime
+from orchestrator.steps import wave_failure
+
+HEALTHY_REPLICATION = "CONTINUOUS"
+
+
+@dataclass(frozen=True)
+class Problem:
+    source_server_id: str
+    reason: str
+    critical: bool
+
+    def __str__(self) -> str:
+        return f"{self.source_server_id}: {self.reason}"
+
+
+def check_servers(rt: Runtime, wave: Wave, server_ids: list[str], *, max_lag_seconds: int) -> list[Problem]:
+    """Every problem of the servers to launch, in plan order (DRS read errors become problems too)."""
+    by_id = {s.source_server_id: s for s in wave.servers}
+
+    def problem(sid: str, reason: str) -> Problem:
+        server = by_id.get(sid)
+        return Problem(sid, reason, server is None or server.criticality is Criticality.CRITICAL)
+
+    try:
+        found = {s["sourceServerID"]: s for s in rt.drs.describe_source_servers(server_ids)}
+    except DrsError as exc:
+        if exc.retryable:  # DRS is busy, the servers may be fine: the redelivered event checks again
+            raise
+        return [problem(sid, f"DescribeSourceServers failed: {exc}") for sid in server_ids]
+    problems: list[Problem] = []
+    for sid in server_ids:
+        server = found.get(sid)
+        if server is None:
+            problems.append(problem(sid, "source server not found in DRS"))
+            continue
+        info: dict[str, Any] = server.get("dataReplicationInfo") or {}
+        state = info.get("dataReplicationState", "UNKNOWN")
+        name = ((server.get("sourceProperties") or {}).get("identificationHints") or {}).get("hostname")
+        label = f" ({name})" if name else ""
+        if state != HEALTHY_REPLICATION:
+            problems.append(problem(sid, f"replication is {state}, not {HEALTHY_REPLICATION}{label}"))
+            continue
+        lag = parse_duration(info.get("lagDuration"))
+        if lag is not None and lag > max_lag_seconds:
+            problems.append(problem(sid, f"replication lag {int(lag)} s exceeds the plan's limit of "
+                                         f"{max_lag_seconds} s{label}"))
+            continue
+        snapshot = by_id[sid].recovery_snapshot_id if sid in by_id else None
+        if snapshot:
+            try:
+                known = rt.drs.recovery_snapshot_ids(sid)
+            except DrsError as exc:
+                if exc.retryable:
+                    raise
+                problems.append(problem(sid, f"DescribeRecoverySnapshots failed: {exc}"))
+                continue
+            if snapshot not in known:
+                problems.append(problem(sid, f"recovery snapshot {snapshot} not found"))
+    return problems
+
+
+def preflight(rt: Runtime, execution: dict[str, Any], wave: Wave,
+              server_ids: list[str] | None = None) -> list[Problem]:
+    """Problems that forbid launching (some of) `wave`, one per server and reason."""
+    plan = frozen_plan(execution)
+    return check_servers(rt, wave, server_ids if server_ids is not None else wave.server_ids,
+                         max_lag_seconds=plan.defaults.max_replication_lag_seconds)
+
+
+def gate(rt: Runtime, execution: dict[str, Any], detail: WaveReady, event_id: str) -> bool:
+    """Run the preflight of a READY wave. True when the wave failed it (nothing may start)."""
+    plan_wave = frozen_plan(execution).wave(detail.wave_id)
+    launch = _launch_servers(rt, detail, plan_wave)
+    problems = preflight(rt, execution, plan_wave, launch)
+    if not problems:
+        return False
+    metrics.add_metric(name="PreflightProblems", unit="Count", value=len(problems))
+    critical = [p for p in problems if p.critical]
+    left = [sid for sid in launch if sid not in {p.source_server_id for p in problems}]
+    if critical or not left:
+        fail_wave(rt, execution, plan_wave, critical or problems, attempt=detail.attempt, key=event_id)
+        return True
+    # OPTIONAL servers only: leave them out of this attempt's launch, recorded as FAILED with the reason
+    # (no server of a READY wave is FAILED before: those a retry keeps are LAUNCHED, the others NOT_STARTED)
+    sets: dict[str, Any] = {"preflightExcluded": {"attempt": detail.attempt,
+                                                  "servers": [p.source_server_id for p in problems]},
+                            "warnings": _warnings(problems), "serversFailed": len(problems)}
+    if rt.ledger.note_wave_if(detail.execution_id, detail.wave_id, status="READY", sets=sets):
+        rt.ledger.record_server_results(detail.execution_id, detail.wave_id, {
+            p.source_server_id: {"launchStatus": "FAILED", "reason": f"preflight: {p.reason}"} for p in problems
+        }, attempt=detail.attempt)
+        logger.warning("OPTIONAL servers left out by preflight", wave_id=detail.wave_id,
+                       servers=[p.source_server_id for p in problems])
+    return False
+
+
+def _warnings(problems: list[Problem]) -> list[str]:
+    """One warning per OPTIONAL server left out, the first NAMES_LIMIT, then a line counting the rest."""
+    lines = [f"preflight: {p}" for p in problems[:NAMES_LIMIT]]
+    if len(problems) > NAMES_LIMIT:
+        lines.append(f"preflight: … and {len(problems) - NAMES_LIMIT} more server(s) left out")
+    return lines
+
+
+def _launch_servers(rt: Runtime, detail: WaveReady, plan_wave: Wave) -> list[str]:
+    if detail.attempt > 1:  # a RetryWave may relaunch only some servers
+        wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
+        if wave.get("launchServers"):
+            return list(wave["launchServers"])
+    return plan_wave.server_ids
+
+
+def fail_wave(rt: Runtime, execution: dict[str, Any], wave: Wave, problems: list[Problem], *, attempt: int,
+              key: str) -> None:
+    """READY -> FAILED before any launch, naming each server and reason."""
+    from events.models import ServerLaunch
+
+    wave_failure.fail_wave(
+        rt, execution, wave.wave_id, from_=["READY"],
+        reason="preflight failed: " + listed([str(p) for p in problems]),
+        key=key, attempt=attempt,
+        failed_servers=[ServerLaunch(source_server_id=p.source_server_id, launch_status="NOT_STARTED",
+                                     criticality="CRITICAL" if p.critical else "OPTIONAL",
+                                     reason=f"preflight: {p.reason}") for p in problems])

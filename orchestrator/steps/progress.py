@@ -1,0 +1,282 @@
+"""The ledger's side of the choreography: close waves, release dependents, apply failure policy and
+close the plan. Every step is a conditional write, so duplicates and replays change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from events.models import (
+    PlanCancelled,
+    PlanCompleted,
+    PlanFailed,
+    PostLaunchDone,
+    WaveCompleted,
+    WaveFailed,
+    WaveReady,
+    WaveSkipped,
+)
+from orchestrator.adapters.ledger import ACTIVE_WAVE, EXECUTION_FINAL, NOT_STARTED_WAVE, Outcome
+from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.plan import downstream, layers
+from orchestrator.observability import logger, metrics
+from orchestrator.runtime import Runtime
+
+
+def on_post_launch_done(rt: Runtime, detail: PostLaunchDone, event_id: str) -> None:
+    outcome = rt.ledger.finish_wave(detail.execution_id, detail.wave_id, from_=["POST_LAUNCH"], to="COMPLETED",
+                                    key=event_id, sets={"completedAt": rt.ledger.now()})
+    if not outcome.proceed:
+        logger.info("duplicate PostLaunchDone ignored", wave_id=detail.wave_id)
+        return
+    execution = rt.ledger.get_execution(detail.execution_id)
+    if execution is None:
+        return
+    # release first (the critical path of the plan); the dependents come from the frozen plan
+    plan = frozen_plan(execution)
+    dependents = [w.wave_id for w in plan.waves if detail.wave_id in w.depends_on]
+    released = release_dependents(rt, execution, {"waveId": detail.wave_id, "dependents": dependents},
+                                  key=event_id)
+    wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
+    launched = int(wave.get("serversLaunched", 0))
+    metrics.add_metric(name="WavesCompleted", unit="Count", value=1)
+    rt.bus.publish(WaveCompleted(execution_id=detail.execution_id, plan_id=detail.plan_id, wave_id=detail.wave_id,
+                                 attempt=detail.attempt, servers_launched=launched,
+                                 servers_failed=int(wave.get("serverCount", 0)) - launched,
+                                 released_wave_ids=released))
+    close_plan_if_done(rt, detail.execution_id, key=event_id, execution=execution)
+
+
+def release_dependents(rt: Runtime, execution: dict[str, Any], wave: dict[str, Any], *, key: str) -> list[str]:
+    """Count `wave` as met on each dependent; the write that reaches zero releases that wave."""
+    execution_id = execution["executionId"]
+    wave_id = wave["waveId"]
+    released: list[str] = []
+    single = _single_dependency_waves(execution) if execution.get("status") == "RUNNING" else frozenset()
+    for dependent in wave.get("dependents", []):
+        # a wave with one dependency is released by this write alone: count it and make it READY at once
+        if dependent in single and rt.ledger.release_last(execution_id, dependent, released_by=wave_id,
+                                                          key=f"{key}:{dependent}",
+                                                          sets={"readyAt": rt.ledger.now()}):
+            released.append(dependent)
+            continue
+        remaining = rt.ledger.release(execution_id, dependent, released_by=wave_id)
+        if remaining is None:
+            # already counted: a replay after a crash may still owe the WaveReady
+            current = rt.ledger.get_wave(execution_id, dependent) or {}
+            if current.get("status") == "READY" and current.get("lastKey") == f"{key}:{dependent}":
+                released.append(dependent)
+            continue
+        if remaining == 0 and make_ready(rt, execution_id, dependent, key=f"{key}:{dependent}", execution=execution):
+            released.append(dependent)
+    if released:
+        rt.bus.publish(*[WaveReady(execution_id=execution_id, plan_id=execution["planId"], wave_id=w)
+                         for w in released])
+    return released
+
+
+def _single_dependency_waves(execution: dict[str, Any]) -> frozenset[str]:
+    return frozenset(w.wave_id for w in frozen_plan(execution).waves if len(w.depends_on) == 1)
+
+
+def make_ready(rt: Runtime, execution_id: str, wave_id: str, *, key: str,
+               execution: dict[str, Any] | None = None) -> bool:
+    """PENDING (with every dependency met) -> READY, unless the plan is paused or stopping.
+    `execution` may be passed when it was read after the write that made the wave due."""
+    execution = execution or rt.ledger.get_execution(execution_id) or {}
+    if execution.get("status") != "RUNNING":
+        logger.info("release held", wave_id=wave_id, status=execution.get("status"))
+        return False
+    outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=["PENDING"], to="READY", key=key,
+                                        sets={"readyAt": rt.ledger.now()})
+    return outcome.proceed
+
+
+def on_wave_failed(rt: Runtime, detail: WaveFailed, event_id: str) -> None:
+    """Apply the failed wave's policy: STOP the plan, or CONTINUE without everything downstream of it."""
+    execution = rt.ledger.get_execution(detail.execution_id)
+    if execution is None:
+        return
+    failed = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
+    if failed.get("status") != "FAILED" or int(failed.get("attempt", 1)) != detail.attempt:
+        # a late redelivery of a failure an operator has since retried or skipped
+        logger.info("stale WaveFailed ignored", wave_id=detail.wave_id, status=failed.get("status"))
+        return
+    plan = frozen_plan(execution)
+    if detail.on_failure == "STOP":
+        stop_plan(rt, execution, reason=f"wave {detail.wave_id} failed: {detail.reason}", key=event_id,
+                  stopped_by=detail.wave_id)
+    else:
+        for wave_id in sorted(downstream(plan, detail.wave_id)):
+            skip_wave(rt, execution, wave_id, reason=f"upstream wave {detail.wave_id} failed",
+                      because_of=detail.wave_id, key=f"{event_id}:{wave_id}", skipped_for=detail.wave_id)
+    close_plan_if_done(rt, detail.execution_id, key=event_id)
+
+
+def skip_wave(rt: Runtime, execution: dict[str, Any], wave_id: str, *, reason: str, because_of: str | None,
+              key: str, from_: list[str] | None = None, skipped_for: str | None = None) -> bool:
+    """Close a wave that will not run. `skipped_for`: the failed wave it is skipped for (a RetryWave or
+    SkipWave of that wave reopens it)."""
+    sets: dict[str, Any] = {"reason": reason}
+    if skipped_for:
+        sets["skippedFor"] = skipped_for
+    outcome = rt.ledger.finish_wave(execution["executionId"], wave_id, from_=from_ or sorted(NOT_STARTED_WAVE),
+                                    to="SKIPPED", key=key, sets=sets)
+    if outcome is Outcome.REJECTED:
+        return False
+    rt.bus.publish(WaveSkipped(execution_id=execution["executionId"], plan_id=execution["planId"],
+                               wave_id=wave_id, reason=reason, because_of=because_of))
+    return True
+
+
+def skip_wave_for_stop(rt: Runtime, execution: dict[str, Any], wave_id: str, *, from_: list[str],
+                       key: str) -> None:
+    skip_wave(rt, execution, wave_id, reason=f"plan is {execution['status']}", because_of=None, key=key,
+              from_=from_, skipped_for=execution.get("stoppedBy"))
+    close_plan_if_done(rt, execution["executionId"], key=key)
+
+
+def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
+              cancel: bool = False, cancelled_by: str | None = None, stopped_by: str | None = None,
+              terminate_on_cancel: bool = False, decided_by: str | None = None) -> bool:
+    """Nothing new starts: waves not yet started are SKIPPED, running ones finish and are recorded.
+    `stopped_by`: the failed wave whose STOP policy this is; `cancelled_by`: who cancelled the plan."""
+    execution_id = execution["executionId"]
+    waves = rt.ledger.list_waves(execution_id)
+    sets: dict[str, Any] = {"stopReason": reason}
+    if cancel:
+        sets["cancelRequested"] = True
+        sets["cancelKey"] = key
+        sets["cancelledBy"] = cancelled_by or "unknown"
+        sets["runningWaveIds"] = sorted(w["waveId"] for w in waves if w["status"] in ACTIVE_WAVE)
+        sets["terminateOnCancel"] = terminate_on_cancel
+    if stopped_by:
+        sets["stoppedBy"] = stopped_by
+    outcome = rt.ledger.set_execution_status(execution_id, from_=["RUNNING", "PAUSED"], to="STOPPING", key=key,
+                                             sets=sets, decided_by=decided_by)
+    if outcome is Outcome.REJECTED:
+        return False
+    skip_not_started(rt, execution_id, key=key, waves=waves)
+    return True
+
+
+def skip_not_started(rt: Runtime, execution_id: str, *, key: str,
+                     waves: list[dict[str, Any]] | None = None) -> None:
+    """The stop's follow-up: every wave not started yet is SKIPPED (each once, keyed by the stop's `key`;
+    a redelivery of the stop after a crash finishes what the first delivery did not). `waves`: the
+    execution's waves when the caller has just read them."""
+    stopped = rt.ledger.get_execution(execution_id)
+    if stopped is None:
+        return
+    reason = str(stopped.get("stopReason") or f"plan is {stopped['status']}")
+    for wave in waves if waves is not None else rt.ledger.list_waves(execution_id):
+        if wave["status"] in NOT_STARTED_WAVE:
+            skip_wave(rt, stopped, wave["waveId"], reason=reason, because_of=None, key=f"{key}:{wave['waveId']}",
+                      skipped_for=stopped.get("stoppedBy"))
+
+
+def satisfies_dependents(wave: dict[str, Any]) -> bool:
+    """A dependency is met by a COMPLETED wave, or one an operator skipped (SkipWave releases dependents)."""
+    return wave.get("status") == "COMPLETED" or (wave.get("status") == "SKIPPED" and bool(wave.get("skippedBy")))
+
+
+def reopen_skipped_for(rt: Runtime, execution_id: str, wave_ids: str | set[str], *, key: str) -> list[str]:
+    """The waves SKIPPED because a wave of `wave_ids` failed go back to PENDING, in dependency order, each with its
+    remaining count recomputed from what its dependencies are now; a wave with a dependency that is still
+    failed or skipped for another reason stays SKIPPED. Returns the waves made READY (WaveReady published).
+
+    Idempotent: each reopen is conditional on the wave still being SKIPPED for `wave_id`, and counting a
+    met dependency goes through `Ledger.release` (guarded by the set of waves that released it), so a
+    dependency that completes while this runs is counted exactly once, by whichever side comes second."""
+    execution = rt.ledger.get_execution(execution_id)
+    if execution is None:
+        return []
+    causes = {wave_ids} if isinstance(wave_ids, str) else set(wave_ids)
+    waves = {w["waveId"]: w for w in rt.ledger.list_waves(execution_id)}
+    reopened: set[str] = set()
+    due: list[str] = []
+    for layer in layers(frozen_plan(execution)):
+        for candidate in layer:
+            wave = waves.get(candidate, {})
+            cause = wave.get("skippedFor")
+            if wave.get("status") != "SKIPPED" or cause not in causes or wave.get("skippedBy"):
+                continue
+            deps = list(wave.get("dependsOn", []))
+            blocked = [d for d in deps if d not in reopened and d not in causes
+                       and waves[d]["status"] in {"FAILED", "SKIPPED"} and not satisfies_dependents(waves[d])]
+            if blocked:
+                continue
+            met = [d for d in deps if satisfies_dependents(waves[d])]
+            sets: dict[str, Any] = {"remaining": len(deps) - len(met)}
+            removes = ["reason", "skippedFor", "endedAt", "readyAt", "preLaunchAt", "launchStartedAt"]
+            if met:
+                sets["releasedBy"] = set(met)
+            else:
+                removes.append("releasedBy")
+            outcome = rt.ledger.move_wave(execution_id, candidate, from_=["SKIPPED"], to="PENDING",
+                                          key=f"{key}:reopen:{candidate}", sets=sets, removes=removes, count=-1,
+                                          where={"skippedFor": cause})
+            if outcome is Outcome.REJECTED:
+                continue
+            reopened.add(candidate)
+            waves[candidate] = {**wave, "status": "PENDING"}
+    # count what completed meanwhile (and release what is due), whichever side counts it first
+    for candidate in sorted(reopened):
+        remaining: int | None = None
+        current = rt.ledger.get_wave(execution_id, candidate) or {}
+        if current.get("status") != "PENDING":
+            continue
+        for dependency in current.get("dependsOn", []):
+            upstream = rt.ledger.get_wave(execution_id, dependency) or {}
+            if satisfies_dependents(upstream):
+                counted = rt.ledger.release(execution_id, candidate, released_by=dependency)
+                remaining = counted if counted is not None else remaining
+        if remaining is None:
+            remaining = int((rt.ledger.get_wave(execution_id, candidate) or {}).get("remaining", 1))
+        if remaining == 0 and make_ready(rt, execution_id, candidate, key=f"{key}:ready:{candidate}"):
+            due.append(candidate)
+    if due:
+        rt.bus.publish(*[WaveReady(execution_id=execution_id, plan_id=execution["planId"], wave_id=w) for w in due])
+    return due
+
+
+def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str,
+                       execution: dict[str, Any] | None = None) -> None:
+    """When every wave is terminal, close the execution once and publish how it ended.
+    `execution` may be passed when it was read after this handler's terminal write."""
+    execution = execution or rt.ledger.get_execution(execution_id)
+    if execution is None or execution["status"] in EXECUTION_FINAL:
+        return
+    if int(execution["terminalCount"]) < int(execution["waveCount"]):
+        return
+    waves = rt.ledger.list_waves(execution_id)
+    failed = sorted(w["waveId"] for w in waves if w["status"] == "FAILED")
+    if execution.get("cancelRequested"):
+        final = "CANCELLED"
+    elif failed or execution["status"] == "STOPPING":
+        final = "FAILED"
+    else:
+        final = "COMPLETED"
+    outcome = rt.ledger.set_execution_status(execution_id, from_=["RUNNING", "STOPPING", "PAUSED"], to=final,
+                                             key=f"close:{key}")
+    if outcome is Outcome.REJECTED:
+        return
+    started = parse_iso(execution["startedAt"])
+    duration = (rt.clock.now() - started).total_seconds()
+    plan_id = execution["planId"]
+    metrics.add_metric(name=f"Plans{final.title()}", unit="Count", value=1)
+    logger.info("plan closed", execution_id=execution_id, status=final, duration_seconds=duration)
+    if final == "COMPLETED":
+        rt.bus.publish(PlanCompleted(
+            execution_id=execution_id, plan_id=plan_id, mode=execution["mode"],
+            waves_completed=sum(1 for w in waves if w["status"] == "COMPLETED"),
+            waves_skipped=sum(1 for w in waves if w["status"] == "SKIPPED"), duration_seconds=duration))
+    elif final == "CANCELLED":
+        rt.bus.publish(PlanCancelled(
+            execution_id=execution_id, plan_id=plan_id,
+            requested_by=str(execution.get("cancelledBy") or execution.get("requestedBy", "unknown")),
+            running_wave_ids=list(execution.get("runningWaveIds", []))))
+    else:
+        reason = execution.get("stopReason") or f"{len(failed)} wave(s) failed: {', '.join(failed)}"
+        rt.bus.publish(PlanFailed(execution_id=execution_id, plan_id=plan_id, reason=str(reason),
+                                  failed_wave_ids=failed))

@@ -1,0 +1,56 @@
+"""One decision per event: a refused event is answered once and stays refused; an accepted command is
+never refused afterwards.
+
+An invalid StartPlan is answered with PlanFailed, an operator command that does not fit with
+ControlRejected. EventBridge delivers at least once: without a record, every redelivery would announce
+the refusal again (an alarm on PlanFailed pages twice), a command refused while its wave was running
+could take effect when a late copy finds the wave failed, and a late copy of an accepted PausePlan
+could pause the plan again after a resume. So the ledger keeps one decision per event id (expiring
+with the executions), written only if none is there yet:
+
+- a command's state change is written in one transaction with its ACCEPTED decision
+  (`Ledger._decided`): a copy of a refused command changes nothing, however late or concurrent it is,
+  and a copy of an accepted one only redoes the follow-ups of its own write (a REPLAY);
+- a refusal is recorded REFUSED before it is announced: a later copy announces it only if the delivery
+  that refused it died before it could; two copies refusing at the same moment may both announce it
+  (at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import json
+
+from events.models import BY_DETAIL_TYPE, Contract
+from orchestrator.adapters.ledger import ACCEPTED
+from orchestrator.observability import logger
+from orchestrator.runtime import Runtime
+
+
+def refuse(rt: Runtime, event_id: str, answer: Contract) -> None:
+    """Refuse event `event_id` with `answer` (a PlanFailed or ControlRejected), announced once; nothing
+    when the event was accepted before (a late copy of a command that was carried out)."""
+    earlier = rt.ledger.record_refusal(event_id, answer.DETAIL_TYPE, answer.to_detail())
+    if earlier is not None:
+        if earlier.get("decision") == ACCEPTED:
+            logger.info("late copy of an accepted command: not refused", event_id=event_id,
+                        answer=answer.DETAIL_TYPE)
+            return
+        if earlier.get("announced"):
+            logger.info("refusal already announced", event_id=event_id, answer=answer.DETAIL_TYPE)
+            return
+    rt.bus.publish(answer)
+    rt.ledger.mark_refusal_announced(event_id)
+
+
+def refused_before(rt: Runtime, event_id: str) -> bool:
+    """Whether event `event_id` was refused before (a redelivery). Its refusal stands; if the delivery
+    that refused it died before announcing it, it is announced now."""
+    earlier = rt.ledger.get_decision(event_id)
+    if earlier is None or earlier.get("decision") == ACCEPTED:
+        return False
+    logger.info("redelivered event was refused before: the refusal stands", event_id=event_id)
+    if not earlier.get("announced"):
+        model = BY_DETAIL_TYPE[str(earlier["detailType"])]
+        rt.bus.publish(model.model_validate(json.loads(str(earlier["detail"]))))
+        rt.ledger.mark_refusal_announced(event_id)
+    return True
