@@ -14,13 +14,13 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from infra import bundle
+from infra.definitions import FUNCTIONS
+from tests.import_graph import REPO_ROOT, imported_closure, module_name
 from tests.infra.lockfile import DEV_LOCK, LAMBDA_LOCK, read_in, read_lock, requirement_names, versions
 
 LAMBDA_IN = bundle.REPO_ROOT / "requirements" / "lambda.in"
 # Never in a function: the local cloud, the operator CLI's libraries, the tests' and the CDK app's tools.
 NOT_IN_LAMBDA = {"moto", "typer", "rich", "pytest", "hypothesis", "ruff", "mypy", "aws-cdk-lib", "cfn-lint", "pip"}
-from infra.definitions import FUNCTIONS
-from tests.import_graph import REPO_ROOT, imported_closure, module_name
 
 
 def test_the_bundle_installs_the_lambda_lock() -> None:
