@@ -37,7 +37,6 @@ from orchestrator.adapters.ledger._base import (
     EXECUTION_FINAL,
     NOT_STARTED_WAVE,
     TERMINAL_WAVE,
-    WAVE_STATUSES,
     LedgerError,
     Outcome,
     _is_conditional_failure,
@@ -79,7 +78,7 @@ __all__ = [
     "ACCEPTED", "ACTIVE_WAVE", "ATTEMPT_RESULT", "BATCH_GET", "BATCH_TRIES", "BATCH_WRITE", "BULK_PREFIXES",
     "CAPACITY_PK", "CAPACITY_SK", "COMMAND_SK", "DECISION_SK", "EXECUTION_FINAL", "EXEC_SK", "INVOCATION_PREFIX",
     "NOT_STARTED_WAVE", "PLAN_SK", "QUEUE_PREFIX", "REFUSED", "SERVER_PREFIX", "TERMINAL_WAVE",
-    "TERMINATION_CLAIM_PREFIX", "TERMINATION_WAIT_PREFIX", "WAVE_STATUSES", "Ledger", "LedgerError", "Outcome",
+    "TERMINATION_CLAIM_PREFIX", "TERMINATION_WAIT_PREFIX", "Ledger", "LedgerError", "Outcome",
     "_is_conditional_failure", "command_pk", "decision_pk", "exec_pk", "failure_pk", "invocation_prefix",
     "launch_sk", "script_sk", "server_sk", "wave_sk",
 ]

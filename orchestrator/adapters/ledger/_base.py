@@ -30,10 +30,6 @@ from orchestrator.adapters.ledger._keys import (
 )
 from orchestrator.domain.clock import Clock, iso
 
-WAVE_STATUSES = (
-    "PENDING", "READY", "AWAITING_APPROVAL", "PRE_LAUNCH", "LAUNCHING", "LAUNCHED", "POST_LAUNCH",
-    "COMPLETED", "FAILED", "SKIPPED",
-)
 TERMINAL_WAVE = frozenset({"COMPLETED", "FAILED", "SKIPPED"})
 ACTIVE_WAVE = frozenset({"PRE_LAUNCH", "LAUNCHING", "LAUNCHED", "POST_LAUNCH"})
 NOT_STARTED_WAVE = frozenset({"PENDING", "READY", "AWAITING_APPROVAL"})

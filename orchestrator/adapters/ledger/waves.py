@@ -249,11 +249,3 @@ class Waves(Transitions, Servers, Scripts, Launches):
         LedgerError when the wave does not exist (nothing is written)."""
         if not self._update(wave_key(execution_id, wave_id), _Update(sets=dict(sets)), "attribute_exists(pk)").ok:
             raise LedgerError(f"no wave {wave_id} in execution {execution_id}")
-
-    def append_to_wave(self, execution_id: str, wave_id: str, attribute: str, values: list[Any]) -> None:
-        self._table.update_item(
-            Key=wave_key(execution_id, wave_id),
-            UpdateExpression="SET #a = list_append(if_not_exists(#a, :empty), :vals)",
-            ExpressionAttributeNames={"#a": attribute},
-            ExpressionAttributeValues={":vals": values, ":empty": []},
-        )
