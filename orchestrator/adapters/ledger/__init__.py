@@ -83,10 +83,8 @@ __all__ = [
     "launch_sk", "script_sk", "server_sk", "wave_sk",
 ]
 
-KINDS = (Executions, Waves, Decisions, Servers, Scripts, Launches, Terminations, Capacity, Failures)
-
-
 class Ledger(Executions, Waves, Decisions, Servers, Scripts, Launches, Terminations, Capacity, Failures):
     """The ledger adapter; `table` is a boto3 DynamoDB Table resource, `clock` gives every time it writes,
     `finished_ttl_days` how long a finished execution's items are kept (TTL), `sleep` the backoff between
-    retries of a batch's unprocessed items. The methods are those of the kinds of item (`KINDS`)."""
+    retries of a batch's unprocessed items. Its methods are those of the kinds of item it is composed of
+    (tests/unit/adapters/test_ledger_base.py checks that none hides another's)."""
