@@ -1,0 +1,85 @@
+"""The ledger's keys: every item's partition key (`pk`) and sort key (`sk`), one builder per item kind.
+
+An execution's items share its partition (`EXEC#<id>`) and are told apart by the sort key's prefix, so one
+Query with `begins_with(sk, prefix)` lists one kind. The shared DRS capacity record and its queue live in a
+partition of their own (`CAPACITY`); an SSM command's index item, an event's decision and a handler's
+failure count live in one partition per command or event. The layout is read by the tests and the chaos
+campaign: change a key here and they no longer find the items.
+"""
+
+from __future__ import annotations
+
+Key = dict[str, str]  # {"pk": ..., "sk": ...}
+
+EXEC_SK = "#EXECUTION"
+PLAN_SK = "#PLAN"
+WAVE_PREFIX = "WAVE#"
+SERVER_PREFIX = "SERVER#"
+LAUNCH_PREFIX = "LAUNCH#"
+SCRIPT_PREFIX = "SCRIPT#"
+INVOCATION_PREFIX = "INVOCATION#"
+BULK_PREFIXES = (SERVER_PREFIX, INVOCATION_PREFIX)  # item kinds an execution has thousands of (TTL in batches)
+TERMINATE_PREFIX = "TERMINATE#"  # the records of what was terminated
+TERMINATION_CLAIM_PREFIX = "TERMJOB#"  # not under TERMINATE#: those are the records of what was terminated
+TERMINATION_WAIT_PREFIX = "TERMWAIT#"
+COMMAND_SK = "#COMMAND"
+DECISION_SK = "#DECISION"
+CAPACITY_PK = "CAPACITY"
+CAPACITY_SK = "DRS"
+QUEUE_PREFIX = "QUEUE#"
+
+
+def exec_pk(execution_id: str) -> str:
+    return f"EXEC#{execution_id}"
+
+
+def execution_key(execution_id: str) -> Key:
+    return {"pk": exec_pk(execution_id), "sk": EXEC_SK}
+
+
+def wave_sk(wave_id: str) -> str:
+    return f"{WAVE_PREFIX}{wave_id}"
+
+
+def wave_key(execution_id: str, wave_id: str) -> Key:
+    return {"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)}
+
+
+def server_sk(wave_id: str, server_id: str) -> str:
+    return f"{SERVER_PREFIX}{wave_id}#{server_id}"
+
+
+def launch_sk(wave_id: str, attempt: int, chunk: int) -> str:
+    return f"{LAUNCH_PREFIX}{wave_id}#{attempt:03d}#{chunk:04d}"
+
+
+def script_sk(wave_id: str, wave_attempt: int, phase: str, index: int) -> str:
+    return f"{SCRIPT_PREFIX}{wave_id}#{wave_attempt:03d}#{phase}#{index:03d}"
+
+
+def invocation_prefix(script_sk_: str) -> str:
+    """The sort key prefix of a script's per-instance results: `INVOCATION#<wave>#<attempt>#<phase>#<index>#`."""
+    return f"{INVOCATION_PREFIX}{script_sk_.removeprefix(SCRIPT_PREFIX)}#"
+
+
+def termination_claim_key(execution_id: str, key: str) -> Key:
+    return {"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"}
+
+
+def command_pk(command_id: str) -> str:
+    return f"CMD#{command_id}"
+
+
+def failure_pk(event_id: str) -> str:
+    return f"FAILURE#{event_id}"
+
+
+def decision_pk(event_id: str) -> str:
+    return f"EVENT#{event_id}"
+
+
+def decision_key(event_id: str) -> Key:
+    return {"pk": decision_pk(event_id), "sk": DECISION_SK}
+
+
+CAPACITY_KEY: Key = {"pk": CAPACITY_PK, "sk": CAPACITY_SK}

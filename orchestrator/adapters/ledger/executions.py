@@ -1,0 +1,159 @@
+"""The execution item (`#EXECUTION`: status, mode, counts, failed waves) and its frozen plan (`#PLAN`, its
+own immutable item, so the execution item that every handler reads stays small however large the plan).
+
+Statuses: CREATING (until its waves and servers are written), RUNNING, PAUSED, STOPPING, then COMPLETED,
+FAILED or CANCELLED (`EXECUTION_FINAL`: its items expire `finished_ttl_days` later); an operator may reopen a
+stopped or failed one (`reopen_execution`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from orchestrator.adapters.ledger._base import EXECUTION_FINAL, Outcome, _plain, _Update
+from orchestrator.adapters.ledger._keys import EXEC_SK, PLAN_SK, exec_pk, execution_key
+from orchestrator.adapters.ledger.servers import new_server_item
+from orchestrator.adapters.ledger.transitions import Transitions
+from orchestrator.adapters.ledger.waves import new_wave_item
+
+
+class Executions(Transitions):
+    def get_execution(self, execution_id: str) -> dict[str, Any] | None:
+        """The execution item, with its frozen plan as `planDocument` (JSON text).
+
+        The plan is its own immutable item, read once per process and cached: the execution item that
+        every handler reads stays small however large the plan."""
+        item = self._table.get_item(Key=execution_key(execution_id), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        execution: dict[str, Any] = _plain(item)
+        document = self._plans.get(execution_id)
+        if document is None:
+            plan_item = self._table.get_item(Key={"pk": exec_pk(execution_id), "sk": PLAN_SK},
+                                             ConsistentRead=True).get("Item")
+            document = str(plan_item["planDocument"]) if plan_item else "{}"
+            if plan_item:
+                self._plans[execution_id] = document
+        execution["planDocument"] = document
+        return execution
+
+    def plan_document(self, execution: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(json.loads(execution["planDocument"]))
+
+    def create_execution(
+        self,
+        *,
+        execution_id: str,
+        plan_id: str,
+        plan_name: str,
+        plan_document: dict[str, Any],
+        mode: str,
+        requested_by: str,
+        waves: list[dict[str, Any]],
+        key: str,
+    ) -> Outcome:
+        """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
+        servers (`{sourceServerId: {criticality, launchStatus}}`).
+
+        The execution item is put first, CREATING (a redelivery of `key` finds it so and writes the rest
+        again: REPLAY), then the plan, wave and server items in batches, then the execution goes RUNNING."""
+        now = self.now()
+        execution = {
+            "pk": exec_pk(execution_id), "sk": EXEC_SK, "kind": "EXECUTION",
+            "executionId": execution_id, "planId": plan_id, "planName": plan_name, "mode": mode,
+            "status": "CREATING",
+            "waveCount": len(waves), "terminalCount": 0, "requestedBy": requested_by,
+            "startedAt": now, "lastKey": key, "failedWaves": [], "paused": False,
+        }
+        created = self._write(
+            self._table.put_item,
+            Item=execution,
+            ConditionExpression="attribute_not_exists(pk) OR (lastKey = :key AND #s = :creating)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":key": key, ":creating": "CREATING"},
+        )
+        if not created.ok:
+            existing = self.get_execution(execution_id)
+            if existing and existing.get("startKey", existing.get("lastKey")) == key:
+                return Outcome.REPLAY
+            return Outcome.REJECTED
+        items: list[dict[str, Any]] = [{"pk": exec_pk(execution_id), "sk": PLAN_SK, "kind": "PLAN",
+                                        "planDocument": json.dumps(plan_document, sort_keys=True)}]
+        for wave in waves:
+            items.append(new_wave_item(execution_id, wave, key=key, now=now))
+            items.extend(new_server_item(execution_id, wave["waveId"], server_id, server)
+                         for server_id, server in wave["servers"].items())
+        self._batch_put(items)
+        self._table.update_item(
+            Key=execution_key(execution_id),
+            UpdateExpression="SET #s = :running, startKey = :key",
+            ConditionExpression="#s = :creating",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":running": "RUNNING", ":creating": "CREATING", ":key": key},
+        )
+        return Outcome.WON
+
+    def set_execution_status(
+        self, execution_id: str, *, from_: Iterable[str], to: str, key: str, sets: Mapping[str, Any] | None = None,
+        decided_by: str | None = None,
+    ) -> Outcome:
+        """Move the execution from one of `from_` to `to` for the event `key` (`Transitions._transition`).
+        To a final status it also gets `endedAt`, and it and its items expire (TTL). `decided_by`: the
+        operator command event whose acceptance this is (see `Decisions._decided`)."""
+        expires = self._expires_at()
+        final = {"endedAt": self.now(), "expiresAt": expires} if to in EXECUTION_FINAL else {}
+        outcome = self._transition(execution_key(execution_id), from_=from_, to=to, event_key=key,
+                                   sets={**(sets or {}), **final}, decided_by=decided_by)
+        if to in EXECUTION_FINAL and outcome is Outcome.WON:
+            self._expire_items(execution_id, expires)
+        return outcome
+
+    def reopen_execution(self, execution_id: str, *, from_: Iterable[str], key: str,
+                         where: Mapping[str, Any] | None = None) -> Outcome:
+        """A stopped or failed execution runs again (RetryWave, SkipWave of the wave that stopped it):
+        back to RUNNING, its stop and end forgotten, and nothing of it left to expire (every item of it,
+        from every page of the Query).
+
+        Unlike `set_execution_status`, a redelivery of `key` is not told apart: the condition also holds
+        when the execution is RUNNING with `lastKey` = `key`, so the redelivery writes again and is WON
+        (it redoes the un-expiring that a crash may have cut short); REJECTED otherwise."""
+        update = _Update(sets={"status": "RUNNING", "lastKey": key},
+                         removes=["endedAt", "expiresAt", "stopReason", "stoppedBy"])
+        condition = update.one_of("status", list(from_))
+        for attribute, value in (where or {}).items():
+            condition += f" AND {update.name(attribute)} = {update.value(value)}"
+        status, last_key = update.name("status"), update.name("lastKey")
+        replay = f"{status} = {update.value('RUNNING')} AND {last_key} = {update.value(key)}"
+        reopened = self._update(execution_key(execution_id), update,
+                                f"attribute_exists(pk) AND (({condition}) OR ({replay}))", returns="UPDATED_OLD")
+        if not reopened.ok:
+            return Outcome.REJECTED
+        self._stop_expiring(execution_id)
+        return Outcome.WON
+
+    def record_execution_failure(self, execution_id: str, wave_id: str) -> None:
+        """Remember a failed wave on the execution (once)."""
+        self._write(
+            self._table.update_item,
+            Key=execution_key(execution_id),
+            UpdateExpression="SET failedWaves = list_append(failedWaves, :w)",
+            ConditionExpression="NOT contains(failedWaves, :wid)",
+            ExpressionAttributeValues={":w": [wave_id], ":wid": wave_id},
+        )
+
+    def forget_execution_failure(self, execution_id: str, wave_id: str) -> None:
+        """Take a wave off the execution's failedWaves (it is retried or skipped by an operator)."""
+        execution = self.get_execution(execution_id) or {}
+        failed = list(execution.get("failedWaves", []))
+        if wave_id not in failed:
+            return
+        index = failed.index(wave_id)
+        self._write(
+            self._table.update_item,
+            Key=execution_key(execution_id),
+            UpdateExpression=f"REMOVE failedWaves[{index}]",
+            ConditionExpression=f"failedWaves[{index}] = :w",
+            ExpressionAttributeValues={":w": wave_id},
+        )

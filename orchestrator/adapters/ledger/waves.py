@@ -1,0 +1,251 @@
+"""The wave items (`WAVE#<wave>`): a wave's status, attempt, jobs (one entry per DRS job), counts of its
+servers, script summaries and warnings. Each server's result lives in an item of its own (servers.py), so a
+wave item stays small whatever the wave's size (DynamoDB items are limited to 400 KB).
+
+A wave changes status in one of three ways, all of them `Transitions._transition`:
+- `transition_wave`: a step's move between two open statuses (one UpdateItem);
+- `finish_wave`: to a terminal status (COMPLETED, FAILED, SKIPPED), counted on the execution in the same
+  transaction;
+- `move_wave`: what an operator's decision does (retry, skip, reopen a skipped wave), terminal or not, with
+  attributes to remove, conditions on other attributes and any count on the execution.
+Besides: `release` and `release_last` count a met dependency (PENDING -> READY on the last one), and
+`record_job_done`, `add_job`, `mark_job_reported`, `note_wave_if` and `update_wave` write attributes
+without changing the status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from orchestrator.adapters.ledger._base import TERMINAL_WAVE, LedgerError, Outcome, _Update
+from orchestrator.adapters.ledger._keys import (
+    INVOCATION_PREFIX,
+    SERVER_PREFIX,
+    WAVE_PREFIX,
+    exec_pk,
+    execution_key,
+    invocation_prefix,
+    script_sk,
+    wave_key,
+    wave_sk,
+)
+from orchestrator.adapters.ledger.launches import Launches
+from orchestrator.adapters.ledger.scripts import Scripts
+from orchestrator.adapters.ledger.servers import Servers, _server_view, _servers_at
+from orchestrator.adapters.ledger.transitions import Transitions
+
+
+def new_wave_item(execution_id: str, wave: Mapping[str, Any], *, key: str, now: str) -> dict[str, Any]:
+    """A wave's item as `create_execution` writes it: PENDING while it waits for dependencies, else READY."""
+    remaining = len(wave["dependsOn"])
+    return {
+        "pk": exec_pk(execution_id), "sk": wave_sk(wave["waveId"]), "kind": "WAVE",
+        "executionId": execution_id, "waveId": wave["waveId"],
+        "status": "PENDING" if remaining else "READY",
+        "attempt": 1, "remaining": remaining,
+        "dependsOn": wave["dependsOn"], "dependents": wave["dependents"],
+        "onFailure": wave["onFailure"], "jobs": {},
+        "serverCount": len(wave["servers"]), "serversLaunched": 0, "serversFailed": 0,
+        "jobsExpected": 0, "jobsDone": 0, "scripts": [], "warnings": [],
+        "lastKey": key, **({} if remaining else {"readyAt": now}),
+    }
+
+
+class Waves(Transitions, Servers, Scripts, Launches):
+    # ---- reads ---------------------------------------------------------------------------------
+
+    def get_wave(self, execution_id: str, wave_id: str) -> dict[str, Any] | None:
+        return self._get(wave_key(execution_id, wave_id))
+
+    def list_waves(self, execution_id: str) -> list[dict[str, Any]]:
+        return self._query(execution_id, WAVE_PREFIX)
+
+    def wave_detail(self, execution_id: str, wave: Mapping[str, Any]) -> dict[str, Any]:
+        """`wave` (an item of `list_waves`) with what lives in items of their own: `servers` (as
+        `wave_servers`), each job's `servers` (the source server ids of its launch claim) and, in each of
+        `previousAttempts`, `servers`: how each server had ended that attempt (`sourceServerId`,
+        `launchStatus`, and `recoveryInstanceId`, `jobId`, `reason` when known), and in each script summary
+        its `instances` (the per-instance results). Two Queries, three when the wave ran scripts."""
+        wave_id = str(wave["waveId"])
+        items = self._query(execution_id, f"{SERVER_PREFIX}{wave_id}#")
+        claims = {c.get("launchKey"): list(c.get("servers", [])) for c in self.list_launches(execution_id, wave_id)}
+        detail = {
+            **wave,
+            "servers": {str(item["sourceServerId"]): _server_view(item) for item in items},
+            "jobs": {job_id: {**job, "servers": claims.get(job.get("launchKey"), [])}
+                     for job_id, job in (wave.get("jobs") or {}).items()},
+        }
+        if "previousAttempts" in wave:
+            detail["previousAttempts"] = [{**record, "servers": _servers_at(items, int(record.get("attempt", 1)))}
+                                          for record in wave["previousAttempts"]]
+        if any("instanceCount" in summary for summary in wave.get("scripts") or []):
+            results = self._invocations(execution_id, f"{INVOCATION_PREFIX}{wave_id}#")
+            detail["scripts"] = [
+                {**summary, "instances": results.get(invocation_prefix(script_sk(
+                    wave_id, int(summary.get("waveAttempt", 1)), str(summary["phase"]), int(summary["index"]))), [])}
+                if "instanceCount" in summary else summary
+                for summary in wave["scripts"]]
+        return detail
+
+    # ---- status ----------------------------------------------------------------------------------
+
+    def transition_wave(
+        self,
+        execution_id: str,
+        wave_id: str,
+        *,
+        from_: Iterable[str],
+        to: str,
+        key: str,
+        sets: Mapping[str, Any] | None = None,
+        adds: Mapping[str, Any] | None = None,
+        decided_by: str | None = None,
+    ) -> Outcome:
+        """Move a wave to `to` if it is in one of `from_`: a step's move between two open statuses (terminal
+        ones go through `finish_wave`, which counts them on the execution: LedgerError here). One UpdateItem
+        (a transaction with the decision when `decided_by`: the operator command event whose acceptance this
+        is, see `Decisions._decided`)."""
+        if to in TERMINAL_WAVE:
+            raise LedgerError("terminal wave states are written by finish_wave")
+        return self._transition(wave_key(execution_id, wave_id), from_=from_, to=to, event_key=key, sets=sets,
+                                adds=adds, decided_by=decided_by)
+
+    def finish_wave(
+        self,
+        execution_id: str,
+        wave_id: str,
+        *,
+        from_: Iterable[str],
+        to: str,
+        key: str,
+        sets: Mapping[str, Any] | None = None,
+        decided_by: str | None = None,
+    ) -> Outcome:
+        """Move a wave to a terminal state (LedgerError for another) with `endedAt`, and count it on the
+        execution's terminalCount, in one transaction."""
+        if to not in TERMINAL_WAVE:
+            raise LedgerError(f"{to} is not terminal")
+        return self.move_wave(execution_id, wave_id, from_=from_, to=to, key=key, count=1,
+                              sets={"endedAt": self.now(), **(sets or {})}, decided_by=decided_by)
+
+    def move_wave(
+        self,
+        execution_id: str,
+        wave_id: str,
+        *,
+        from_: Iterable[str],
+        to: str,
+        key: str,
+        sets: Mapping[str, Any] | None = None,
+        removes: Iterable[str] = (),
+        adds: Mapping[str, Any] | None = None,
+        count: int = 0,
+        where: Mapping[str, Any] | None = None,
+        decided_by: str | None = None,
+    ) -> Outcome:
+        """Any wave transition an operator decision makes, terminal or not, in one transaction with
+        `count` added to the execution's terminalCount (-1 when a terminal wave is reopened, +1 when a
+        wave is closed, 0 between two terminal or two open states: then one UpdateItem, unless
+        `decided_by`). `where`: attributes that must also hold (e.g. `skippedFor`); `removes`: attributes
+        to remove. A redelivery of `key` after the write is a REPLAY.
+        `decided_by`: the operator command event whose acceptance this is (see `Decisions._decided`)."""
+        counted = [{"Update": {
+            "TableName": self.table_name,
+            "Key": execution_key(execution_id),
+            "UpdateExpression": "ADD terminalCount :n",
+            "ExpressionAttributeValues": {":n": count},
+        }}] if count else []
+        return self._transition(wave_key(execution_id, wave_id), from_=from_, to=to, event_key=key, sets=sets,
+                                adds=adds, removes=removes, where=where, also=counted, decided_by=decided_by)
+
+    def release(self, execution_id: str, wave_id: str, *, released_by: str) -> int | None:
+        """Count one met dependency of `wave_id`. Returns the remaining count, or None when this
+        dependency was already counted (a duplicate) or the wave is no longer PENDING."""
+        released = self._write(
+            self._table.update_item,
+            Key=wave_key(execution_id, wave_id),
+            UpdateExpression="ADD remaining :minus, releasedBy :by",
+            ConditionExpression="#s = :pending AND NOT contains(releasedBy, :dep)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":minus": -1, ":by": {released_by}, ":dep": released_by,
+                                       ":pending": "PENDING"},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(released.item["remaining"]) if released.ok else None
+
+    def release_last(self, execution_id: str, wave_id: str, *, released_by: str, key: str,
+                     sets: Mapping[str, Any]) -> bool:
+        """Count `released_by` as the *last* met dependency of `wave_id` and make it READY, in one write:
+        PENDING with one dependency left, not yet counted -> READY. False when that does not hold (more
+        dependencies left, a duplicate, or no longer PENDING): count it with `release` then."""
+        update = _Update(sets={"status": "READY", "lastKey": key, "remaining": 0, **sets},
+                         adds={"releasedBy": {released_by}})
+        status, remaining, released = update.name("status"), update.name("remaining"), update.name("releasedBy")
+        condition = (f"{status} = {update.value('PENDING')} AND {remaining} = {update.value(1)} "
+                     f"AND NOT contains({released}, {update.value(released_by)})")
+        return self._update(wave_key(execution_id, wave_id), update, condition).ok
+
+    # ---- jobs ------------------------------------------------------------------------------------
+
+    def add_job(self, execution_id: str, wave_id: str, *, job_id: str, launch_key: str,
+                server_ids: list[str]) -> None:
+        """Note a started DRS job on its wave (idempotent). Its servers are those of its launch claim
+        (`list_launches`); each server's jobId and launch status are written when the job ends."""
+        update = _Update(sets={f"jobs.{job_id}": {"launchKey": launch_key, "serverCount": len(server_ids),
+                                                  "status": "STARTED", "startedAt": self.now()}})
+        self._update(wave_key(execution_id, wave_id), update, f"attribute_not_exists({update.name(f'jobs.{job_id}')})")
+
+    def record_job_done(
+        self, execution_id: str, wave_id: str, *, job_id: str, servers: Mapping[str, Mapping[str, Any]],
+        key: str,
+    ) -> tuple[Outcome, dict[str, Any] | None]:
+        """Record a finished DRS job of a wave once; returns the wave after the write.
+
+        `servers`: `{sourceServerId: {launchStatus, recoveryInstanceId, reason}}`. While the job is not
+        COMPLETED on the wave, its servers' results are written to their items (`record_server_results`);
+        then one conditional write marks the job COMPLETED and counts it and its launched and failed servers
+        on the wave. A crash in between is redone by the redelivery; a redelivery after the job is COMPLETED
+        writes nothing (REPLAY when it is the event that completed it, else REJECTED)."""
+        wave = self.get_wave(execution_id, wave_id)
+        job = (wave or {}).get("jobs", {}).get(job_id)
+        if wave is not None and job is not None and job.get("status") != "COMPLETED":
+            self.record_server_results(execution_id, wave_id, servers, attempt=int(wave.get("attempt", 1)),
+                                       job_id=job_id)
+        statuses = [result.get("launchStatus") for result in servers.values()]
+        update = _Update(sets={f"jobs.{job_id}.status": "COMPLETED", f"jobs.{job_id}.doneKey": key,
+                               f"jobs.{job_id}.completedAt": self.now()},
+                         adds={"jobsDone": 1, "serversLaunched": statuses.count("LAUNCHED"),
+                               "serversFailed": statuses.count("FAILED")})
+        job_status = update.name(f"jobs.{job_id}.status")
+        condition = f"attribute_exists({job_status}) AND {job_status} <> {update.value('COMPLETED')}"
+        written = self._update(wave_key(execution_id, wave_id), update, condition, returns="ALL_NEW")
+        if written.ok:
+            return Outcome.WON, written.item
+        wave = self.get_wave(execution_id, wave_id)
+        job = (wave or {}).get("jobs", {}).get(job_id, {})
+        if job.get("status") == "COMPLETED" and job.get("doneKey") == key:
+            return Outcome.REPLAY, wave
+        return Outcome.REJECTED, wave
+
+    def mark_job_reported(self, execution_id: str, wave_id: str, job_id: str) -> bool:
+        """Note (once) that a job's end was reported: True for the first caller only."""
+        update = _Update(sets={f"jobs.{job_id}.reportedAt": self.now()})
+        job = update.name(f"jobs.{job_id}")
+        reported = update.name(f"jobs.{job_id}.reportedAt")
+        return self._update(wave_key(execution_id, wave_id), update,
+                            f"attribute_exists({job}) AND attribute_not_exists({reported})").ok
+
+    # ---- attributes --------------------------------------------------------------------------------
+
+    def note_wave_if(self, execution_id: str, wave_id: str, *, status: str, sets: Mapping[str, Any]) -> bool:
+        """Write `sets` on the wave only while it is in `status` (False when it is not); the status stays."""
+        update = _Update(sets=dict(sets))
+        return self._update(wave_key(execution_id, wave_id), update,
+                            f"{update.name('status')} = {update.value(status)}").ok
+
+    def update_wave(self, execution_id: str, wave_id: str, sets: Mapping[str, Any]) -> None:
+        """Write `sets` on the wave whatever its status (as `note_wave_if` does while it is in one status).
+        LedgerError when the wave does not exist (nothing is written)."""
+        if not self._update(wave_key(execution_id, wave_id), _Update(sets=dict(sets)), "attribute_exists(pk)").ok:
+            raise LedgerError(f"no wave {wave_id} in execution {execution_id}")
