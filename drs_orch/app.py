@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -622,8 +621,3 @@ def inspect(
         if result.get("ledger") is not None and not result["differences"]:
             console.print("[green]the events and the ledger agree[/green]")
     raise typer.Exit(1 if result["differences"] else 0)
-
-
-def main() -> None:  # pragma: no cover - the console script
-    app(prog_name="drs-orch")
-    sys.exit(0)

@@ -25,7 +25,6 @@ TAG_WAVE = "drs-orch:wave-id"
 TAG_ATTEMPT = "drs-orch:attempt"
 DESCRIBE_JOBS_BATCH = 100
 DESCRIBE_SERVERS_BATCH = 200  # DescribeSourceServersRequestFilters.sourceServerIDs max
-TERMINATE_BATCH = 200  # TerminateRecoveryInstances recoveryInstanceIDs max
 # DescribeJobLogItems events that say why a server of a job did not launch (botocore's JobLogEvent enum)
 FAILURE_LOG_EVENTS = frozenset({
     "SERVER_SKIPPED", "SNAPSHOT_FAIL", "USING_PREVIOUS_SNAPSHOT_FAILED", "CONVERSION_FAIL", "LAUNCH_FAILED",

@@ -120,10 +120,6 @@ def _ssm(rt: Runtime) -> Ssm:
     return rt.ssm
 
 
-def _phase_status(phase: str) -> str:
-    return "PRE_LAUNCH" if phase == "PRE_LAUNCH" else "POST_LAUNCH"
-
-
 # ---- starting --------------------------------------------------------------------------------------
 
 
@@ -163,7 +159,7 @@ def start_script(rt: Runtime, execution: dict[str, Any], *, wave_id: str, wave_a
 def _wave_in_phase(rt: Runtime, execution_id: str, wave_id: str, wave_attempt: int, phase: str) -> bool:
     execution = rt.ledger.get_execution(execution_id) or {}
     wave = rt.ledger.get_wave(execution_id, wave_id) or {}
-    if execution.get("status") in EXECUTION_FINAL or wave.get("status") != _phase_status(phase) \
+    if execution.get("status") in EXECUTION_FINAL or wave.get("status") != phase \
             or int(wave.get("attempt", 1)) != wave_attempt:
         logger.info("script not started: the wave left its phase", wave_id=wave_id, phase=phase,
                     wave_status=wave.get("status"), execution_status=execution.get("status"))
@@ -703,7 +699,7 @@ def _after(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], status:
     failed = status not in ("Success", "Skipped")
     if failed and (item.get("onFailure") == "FAIL" or item.get("healthCheck")):
         why = f"{_step_name(item)} {status}" + (f": {reason}" if reason else "")
-        fail_wave(rt, execution, plan_wave.wave_id, from_=[_phase_status(phase)], reason=why[:1000],
+        fail_wave(rt, execution, plan_wave.wave_id, from_=[phase], reason=why[:1000],
                   key=f"{item['sk']}:fail", attempt=wave_attempt)
         return
     if index + 1 < len(phase_steps(plan_wave, phase)):
