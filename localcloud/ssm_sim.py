@@ -316,10 +316,6 @@ class SsmSimulator(ClockedSimulator):
                 update["fail_on"] = list(fail_on)
             self._behaviors[name] = SsmDocumentBehavior.model_validate({**current.model_dump(), **update})
 
-    def document_names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._documents)
-
     # ------------------------------------------------------------------ instances
 
     def register_instance(
