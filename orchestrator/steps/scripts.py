@@ -68,7 +68,6 @@ OUTPUT_EXCERPT = 1_000  # characters of output kept per invocation
 WAVE_OUTPUT_BUDGET = 20_000  # characters of output per script summary on the wave item (many instances)
 SCRIPT_OUTPUT_BUDGET = 200_000  # characters of output on the script item
 EVENT_INSTANCES = 50  # per-instance results in a PreLaunchDone/PostLaunchDone (ScriptResult.instances)
-RECOVERY_INSTANCE_BATCH = 200  # DescribeRecoveryInstances filter size
 FINAL_SCRIPT = frozenset({"Success", "Failed", "TimedOut", "Cancelled", "Skipped"})
 AGENT_WAIT_SECONDS = 30  # between sends while the targets' SSM agents are not online yet
 MAX_RESENDS = 6  # resend ticks of one try after transient failures (each read already retried 6 times)
@@ -176,15 +175,12 @@ class _Targets:
 
 def _recovery_instances(rt: Runtime, *, recovery_instance_ids: list[str] | None = None,
                         source_server_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """The live recovery instances with these ids, else those of these source servers (no ids: none)."""
     found: list[dict[str, Any]] = []
-    if recovery_instance_ids is not None:
-        for start in range(0, len(recovery_instance_ids), RECOVERY_INSTANCE_BATCH):
-            batch = recovery_instance_ids[start : start + RECOVERY_INSTANCE_BATCH]
-            found.extend(rt.drs.describe_recovery_instances(recovery_instance_ids=batch))
-    elif source_server_ids:
-        for start in range(0, len(source_server_ids), RECOVERY_INSTANCE_BATCH):
-            batch = source_server_ids[start : start + RECOVERY_INSTANCE_BATCH]
-            found.extend(rt.drs.describe_recovery_instances(source_server_ids=batch))
+    if recovery_instance_ids:
+        found = rt.drs.describe_recovery_instances(recovery_instance_ids=recovery_instance_ids)
+    elif recovery_instance_ids is None and source_server_ids:
+        found = rt.drs.describe_recovery_instances(source_server_ids=source_server_ids)
     return [i for i in found if i.get("ec2InstanceID") and i.get("ec2InstanceState") not in ("TERMINATED",)]
 
 
