@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/dev.lock
 LAMBDA_LOCK := requirements/lambda.lock
+# our packages, as mypy and the complexity gate check them
+SOURCES := orchestrator drs_orch events handlers localcloud infra
 
-.PHONY: demo test lint typecheck schemas bench synth cfn-lint clean chaos upgrade
+.PHONY: demo test lint typecheck complexity schemas bench synth cfn-lint clean chaos upgrade
 
 # --no-build-isolation: the editable install builds with the lock's setuptools, not whatever PyPI has today.
 $(STAMP): $(LOCK) pyproject.toml
@@ -35,10 +37,19 @@ upgrade:
 demo: $(STAMP)
 	$(BIN)/drs-orch demo
 
-test: $(STAMP)
+# `make test`: the CDK synth with the real bundling and cfn-lint of its templates (~20 s warm, ~30 s cold), the
+# complexity gate, ruff, mypy, then the whole test suite on two processes.
+test: $(STAMP) cfn-lint complexity
 	$(BIN)/ruff check .
-	$(BIN)/mypy orchestrator drs_orch events handlers localcloud infra
+	$(BIN)/mypy $(SOURCES)
 	$(BIN)/python -m pytest -n 2 -q
+
+# The complexity gate: no function ranked worse than C by radon (cyclomatic complexity above 20): split such a
+# function into named helpers. radon exits 0 whatever it finds, so the gate fails when it prints anything.
+complexity: $(STAMP)
+	@found="$$($(BIN)/radon cc -n D -s $(SOURCES))" || exit 1; \
+	test -z "$$found" || { echo "radon ranks these functions D or worse (split each into named helpers):"; \
+		echo "$$found"; exit 1; }
 
 # The randomized, model-checked campaign (README "make chaos"): SEEDS seeds from START on WORKERS processes.
 SEEDS ?= 1000
@@ -53,7 +64,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy orchestrator drs_orch events handlers localcloud infra
+	$(BIN)/mypy $(SOURCES)
 
 schemas: $(STAMP)
 	$(BIN)/python -m events.generate
@@ -83,6 +94,3 @@ synth: $(STAMP)
 
 cfn-lint: synth
 	$(BIN)/cfn-lint $(CFN_LINT_IGNORES) -- cdk.out/*.template.json
-
-# `make test` also synthesizes with the real bundling and lints the template (~20 s warm, ~30 s cold).
-test: cfn-lint

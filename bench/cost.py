@@ -59,7 +59,6 @@ POLLING_LAMBDAS_PER_WAVE = 2  # start the recovery, and close the wave
 POLLING_WRITES_PER_WAVE = 2
 POLLING_STATES_PER_PLAN = 6
 
-READS = {"GetItem": 1, "Query": 1, "Scan": 1}
 WRITES = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1}
 
 

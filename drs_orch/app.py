@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,7 +17,7 @@ from rich.text import Text
 
 from drs_orch import cleanup_verb, plan_verbs, report_verb
 from drs_orch.errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
-from events.models import Mode
+from events.models import Contract, Mode
 from orchestrator.domain.plan import Plan, PlanError, load_plan
 
 if TYPE_CHECKING:
@@ -313,26 +312,37 @@ def _run_local(plan: Plan, mode: Mode, *, sim: Path | None, speed: float | None,
 
 
 def _publish_aws(plan: Plan, mode: Mode, bus: str, region: str | None) -> int:
-    import boto3
-
+    from events.models import StartPlan
     from localcloud.runner import new_execution_id
     from orchestrator.domain.plan import plan_to_document
 
     execution_id = new_execution_id(plan.plan_id)
-    detail: dict[str, Any] = {"plan": plan_to_document(plan), "executionId": execution_id, "mode": mode.value,
-                              "requestedBy": getpass.getuser()}
-    if mode is Mode.RECOVERY:
-        detail["confirmRecovery"] = plan.plan_id
-    client = boto3.client("events", region_name=region)
-    response = client.put_events(Entries=[{"Source": "drs.orchestrator", "DetailType": "StartPlan",
-                                           "Detail": json.dumps(detail), "EventBusName": bus}])
-    if response.get("FailedEntryCount"):
-        err.print(f"[red]PutEvents refused the StartPlan: {escape(str(response['Entries'][0].get('ErrorMessage')))}"
-                  "[/red]", highlight=False)
+    start = StartPlan(plan=plan_to_document(plan), execution_id=execution_id, mode=mode,
+                      requested_by=getpass.getuser(), confirm_recovery=plan.plan_id if mode is Mode.RECOVERY else None)
+    refused = _put_event(start, bus=bus, region=region)
+    if refused is not None:
+        err.print(f"[red]{escape(refused)}[/red]", highlight=False)
         return 1
     console.print(f"StartPlan published to {escape(bus)}: execution [bold]{escape(execution_id)}[/bold] "
                   f"({mode.value})", highlight=False)
     return 0
+
+
+def _put_event(event: Contract, *, bus: str, region: str | None) -> str | None:
+    """Publish `event` on the deployed bus `bus`, its entry built as every function builds its own
+    (`put_events_entry`); None when EventBridge took it, else why not."""
+    import boto3
+
+    from events.envelope import put_events_entry
+
+    try:
+        entry = put_events_entry(event, bus)
+    except ValueError as exc:  # over PutEvents' size limit, or no bus name: nothing is sent
+        return f"the {event.DETAIL_TYPE} was not published: {exc}"
+    response = boto3.client("events", region_name=region).put_events(Entries=[entry])
+    if response.get("FailedEntryCount"):
+        return f"PutEvents refused the {event.DETAIL_TYPE}: {response['Entries'][0].get('ErrorMessage')}"
+    return None
 
 
 LogLevel = Annotated[str | None, typer.Option(
@@ -449,22 +459,18 @@ def _send_control(detail_type: str, execution_id: str, extra: dict[str, Any], *,
 
     from events.models import BY_DETAIL_TYPE
 
-    detail = {"executionId": execution_id, "requestedBy": by or getpass.getuser(), **extra}
     try:
-        detail = BY_DETAIL_TYPE[detail_type].model_validate(detail).to_detail()
+        event = BY_DETAIL_TYPE[detail_type].model_validate(
+            {"executionId": execution_id, "requestedBy": by or getpass.getuser(), **extra})
     except ValidationError as exc:
         err.print(f"[red]invalid {detail_type}: {escape(exc.errors(include_url=False)[0]['msg'])}[/red]",
                   highlight=False)
         return 2
+    detail = event.to_detail()
     if aws:
-        import boto3
-
-        response = boto3.client("events", region_name=region).put_events(Entries=[{
-            "Source": "drs.orchestrator", "DetailType": detail_type, "Detail": json.dumps(detail),
-            "EventBusName": bus}])
-        if response.get("FailedEntryCount"):
-            err.print(f"[red]PutEvents refused the {detail_type}: "
-                      f"{escape(str(response['Entries'][0].get('ErrorMessage')))}[/red]", highlight=False)
+        refused = _put_event(event, bus=bus, region=region)
+        if refused is not None:
+            err.print(f"[red]{escape(refused)}[/red]", highlight=False)
             return 1
         console.print(f"{detail_type} published to {escape(bus)} for execution {escape(execution_id)}; the control "
                       "function checks it against the ledger and answers ControlRejected on the bus if it does not "
@@ -622,8 +628,3 @@ def inspect(
         if result.get("ledger") is not None and not result["differences"]:
             console.print("[green]the events and the ledger agree[/green]")
     raise typer.Exit(1 if result["differences"] else 0)
-
-
-def main() -> None:  # pragma: no cover - the console script
-    app(prog_name="drs-orch")
-    sys.exit(0)

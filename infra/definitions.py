@@ -130,10 +130,6 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-def routes_for(target: str) -> list[Route]:
-    return [route for route in ROUTES if route.target == target]
-
-
 # ---- environment ---------------------------------------------------------------------------------
 
 ENV_TABLE = "LEDGER_TABLE_NAME"

@@ -26,7 +26,6 @@ class ApproverSimulator:
         self.by = by
         self._seen = 0
         self._due: list[tuple[datetime, str, dict[str, Any]]] = []
-        self.answered = 0
 
     def _collect(self) -> None:
         new, self._seen = self._events[self._seen:], len(self._events)
@@ -61,5 +60,4 @@ class ApproverSimulator:
         self._due = [d for d in self._due if d[0] > now]
         for _, kind, answer in due:
             self._publish(kind, answer)
-            self.answered += 1
         return bool(due)

@@ -146,7 +146,6 @@ class LocalCloud:
         self._mock: Any = None
         self._env_backup: dict[str, str | None] = {}
         self.runtime: Runtime | None = None
-        self.on_idle: Callable[[], None] | None = None
         approvals = self.profile.approvals
         self.approver = ApproverSimulator(self.clock, self.events, self.publish, decision=approvals.decision,
                                           after_seconds=approvals.after_seconds, by=approvals.by)

@@ -87,6 +87,7 @@ QUOTA_SERVERS_IN_ALL_JOBS = "L-05AFA8C6"
 _NOT_LAUNCHABLE = {"STOPPED", "INITIATING", "INITIAL_SYNC"}
 _SNAPSHOT_INTERVAL = timedelta(minutes=10)
 _MAX_SERVERS_PER_CALL = 200  # StartRecoveryRequestSourceServers max in the drs model
+_MAX_RECOVERY_INSTANCE_IDS = 200  # DescribeRecoveryInstancesRequestFilters.recoveryInstanceIDs max (the model)
 _ALNUM = string.ascii_lowercase + string.digits
 T = TypeVar("T")
 
@@ -611,6 +612,9 @@ class DrsSimulator(ClockedSimulator):
 
     def _op_DescribeRecoveryInstances(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
         filters = args.get("filters") or {}
+        if len(filters.get("recoveryInstanceIDs") or []) > _MAX_RECOVERY_INSTANCE_IDS:  # botocore does not check
+            raise _invalid("recoveryInstanceIDs",
+                           f"At most {_MAX_RECOVERY_INSTANCE_IDS} recovery instance ids per call")
         wanted_ids = set(filters.get("recoveryInstanceIDs") or [])
         wanted_servers = set(filters.get("sourceServerIDs") or [])
         instances = [

@@ -316,10 +316,6 @@ class SsmSimulator(ClockedSimulator):
                 update["fail_on"] = list(fail_on)
             self._behaviors[name] = SsmDocumentBehavior.model_validate({**current.model_dump(), **update})
 
-    def document_names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._documents)
-
     # ------------------------------------------------------------------ instances
 
     def register_instance(
@@ -625,42 +621,31 @@ class SsmSimulator(ClockedSimulator):
         raise SsmError("InvalidDocument", f"Document {name} does not exist in your account")
 
     def _resolve_targets(self, args: dict[str, Any]) -> list[str]:
+        """The managed nodes a SendCommand names: its InstanceIds, or the nodes every one of its Targets matches."""
         instance_ids: list[str] = list(args.get("InstanceIds") or [])
         targets: list[dict[str, Any]] = list(args.get("Targets") or [])
-        if bool(instance_ids) == bool(targets):
-            raise SsmError("ValidationException", "Specify exactly one of InstanceIds and Targets")
-        if len(instance_ids) > MAX_INSTANCE_IDS:
-            raise SsmError(
-                "ValidationException",
-                "1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {MAX_INSTANCE_IDS}",
-            )
-        if len(targets) > MAX_TARGETS:
-            raise SsmError(
-                "ValidationException",
-                "1 validation error detected: Value at 'targets' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {MAX_TARGETS}",
-            )
-        if len(instance_ids) != len(set(instance_ids)):
-            raise SsmError("DuplicateInstanceId", "Instance ids must be unique")
+        _check_targets(instance_ids, targets)
         if instance_ids:
             return instance_ids
         selected: list[str] | None = None
         for target in targets:
-            key, values = str(target.get("Key", "")), list(target.get("Values") or [])
-            if len(values) > MAX_INSTANCE_IDS:
-                raise SsmError("ValidationException", f"At most {MAX_INSTANCE_IDS} values per target")
-            if key == "InstanceIds":
-                matched = list(dict.fromkeys(values))
-            elif key.startswith("tag:"):
-                tag = key[4:]
-                matched = [i for i, inst in sorted(self._instances.items()) if inst.tags.get(tag) in values]
-            elif key == "tag-key":
-                matched = [i for i, inst in sorted(self._instances.items()) if set(values) & set(inst.tags)]
-            else:
-                raise SsmError("ValidationException", f"The SSM simulator does not support target key {key}")
+            matched = self._matching(target)
             selected = matched if selected is None else [i for i in selected if i in matched]
         return selected or []
+
+    def _matching(self, target: dict[str, Any]) -> list[str]:
+        """The managed nodes one target matches (InstanceIds, tag:NAME or tag-key), in id order."""
+        key, values = str(target.get("Key", "")), list(target.get("Values") or [])
+        if len(values) > MAX_INSTANCE_IDS:
+            raise SsmError("ValidationException", f"At most {MAX_INSTANCE_IDS} values per target")
+        if key == "InstanceIds":
+            return list(dict.fromkeys(values))
+        if key.startswith("tag:"):
+            tag = key[4:]
+            return [i for i, inst in sorted(self._instances.items()) if inst.tags.get(tag) in values]
+        if key == "tag-key":
+            return [i for i, inst in sorted(self._instances.items()) if set(values) & set(inst.tags)]
+        raise SsmError("ValidationException", f"The SSM simulator does not support target key {key}")
 
     def _select_commands(self, args: dict[str, Any], *, strict: bool) -> list[_Command]:
         command_id = args.get("CommandId")
@@ -975,6 +960,27 @@ def _parameter(document: str, name: str, spec: dict[str, Any]) -> _Parameter:
         allowed_values=[str(v) for v in allowed] if allowed is not None else None,
         allowed_pattern=spec.get("allowedPattern"),
     )
+
+
+def _check_targets(instance_ids: list[str], targets: list[dict[str, Any]]) -> None:
+    """SendCommand's rules on InstanceIds and Targets: exactly one of them, each within its size limit, no
+    instance twice (the errors SSM answers with)."""
+    if bool(instance_ids) == bool(targets):
+        raise SsmError("ValidationException", "Specify exactly one of InstanceIds and Targets")
+    if len(instance_ids) > MAX_INSTANCE_IDS:
+        raise SsmError(
+            "ValidationException",
+            "1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_INSTANCE_IDS}",
+        )
+    if len(targets) > MAX_TARGETS:
+        raise SsmError(
+            "ValidationException",
+            "1 validation error detected: Value at 'targets' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_TARGETS}",
+        )
+    if len(instance_ids) != len(set(instance_ids)):
+        raise SsmError("DuplicateInstanceId", "Instance ids must be unique")
 
 
 def _validate_parameters(document: _Document, sent: dict[str, list[str]]) -> dict[str, list[str]]:

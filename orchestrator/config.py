@@ -23,8 +23,9 @@ class Settings(BaseSettings):
     # invocation at most three times (the first try and `MaximumRetryAttempts` = 2 retries, the value the
     # stack sets: infra/constructs/functions.py ASYNC_RETRY_ATTEMPTS); the budget must not exceed that.
     handler_attempts: int = Field(default=3, ge=1, validation_alias="HANDLER_ATTEMPTS")
-    # DRS quotas (not adjustable; AWS defaults). On AWS they could be read from Service Quotas at deploy or
-    # run time (service code `drs`: L-B827C881, L-D88FAC3A, L-05AFA8C6); the stack sets them from context.
+    # DRS quotas (not adjustable; these defaults are AWS's values; Service Quotas lists them under service
+    # code `drs`: L-B827C881, L-D88FAC3A, L-05AFA8C6). The stack sets none of them, so the functions on AWS
+    # use the defaults; the local cloud sets all three from its simulation profile (`drs.quotas`).
     drs_servers_per_job: int = Field(default=100, ge=1, validation_alias="DRS_QUOTA_SERVERS_PER_JOB")
     drs_concurrent_jobs: int = Field(default=20, ge=1, validation_alias="DRS_QUOTA_CONCURRENT_JOBS")
     drs_servers_in_active_jobs: int = Field(default=500, ge=1, validation_alias="DRS_QUOTA_SERVERS_IN_ACTIVE_JOBS")

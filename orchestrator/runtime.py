@@ -38,7 +38,8 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None,
     settings = settings or get_settings()
     clock = clock or SystemClock()
     session = session or boto3.session.Session(region_name=settings.region)
-    # our own retries (state machine Retry, watcher ticks) own DRS throttling: one attempt per call
+    # one attempt per DRS call: our own retries own DRS throttling (the adapter's backoff for Describe* reads,
+    # which honours retryAfterSeconds; the wave launch state machine's Retry for StartRecovery; the watcher's ticks)
     drs_config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
     table = session.resource("dynamodb").Table(settings.table_name)
     bus_arn = settings.bus_arn or f"arn:aws:events:{settings.region}:000000000000:event-bus/{settings.bus_name}"

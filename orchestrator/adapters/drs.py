@@ -25,7 +25,8 @@ TAG_WAVE = "drs-orch:wave-id"
 TAG_ATTEMPT = "drs-orch:attempt"
 DESCRIBE_JOBS_BATCH = 100
 DESCRIBE_SERVERS_BATCH = 200  # DescribeSourceServersRequestFilters.sourceServerIDs max
-TERMINATE_BATCH = 200  # TerminateRecoveryInstances recoveryInstanceIDs max
+# DescribeRecoveryInstancesRequestFilters.recoveryInstanceIDs max (botocore's drs model: RecoveryInstanceIDs, max 200)
+RECOVERY_INSTANCES_BATCH = 200
 # DescribeJobLogItems events that say why a server of a job did not launch (botocore's JobLogEvent enum)
 FAILURE_LOG_EVENTS = frozenset({
     "SERVER_SKIPPED", "SNAPSHOT_FAIL", "USING_PREVIOUS_SNAPSHOT_FAILED", "CONVERSION_FAIL", "LAUNCH_FAILED",
@@ -101,6 +102,14 @@ _BY_CODE: dict[str, type[DrsError]] = {
     "ServiceQuotaExceededException": DrsQuotaExceeded,
     "ConflictException": DrsConflict,
 }
+
+
+def _filter_batches(name: str, values: list[str] | None) -> list[dict[str, list[str]]]:
+    """DescribeRecoveryInstances filters on `name`, RECOVERY_INSTANCES_BATCH values each ([{}]: no filter)."""
+    if not values:
+        return [{}]
+    return [{name: values[start : start + RECOVERY_INSTANCES_BATCH]}
+            for start in range(0, len(values), RECOVERY_INSTANCES_BATCH)]
 
 
 def _translate(exc: ClientError) -> DrsError:
@@ -202,12 +211,19 @@ class Drs:
 
     def describe_recovery_instances(self, *, source_server_ids: list[str] | None = None,
                                     recovery_instance_ids: list[str] | None = None) -> list[dict[str, Any]]:
-        filters: dict[str, list[str]] = {}
-        if source_server_ids:
-            filters["sourceServerIDs"] = source_server_ids
-        if recovery_instance_ids:
-            filters["recoveryInstanceIDs"] = recovery_instance_ids
-        return list(self._paginate("describe_recovery_instances", "items", filters=filters))
+        """The recovery instances of these source servers and/or with these ids (a filter that is None or empty
+        is not applied), every page, in the order of the ids' batches.
+
+        The ids go RECOVERY_INSTANCES_BATCH (200) per call, however many the caller passes:
+        `DescribeRecoveryInstancesRequestFilters.recoveryInstanceIDs` takes at most 200 (RecoveryInstanceIDs,
+        `max: 200` in botocore's drs model; botocore does not check a list's max, DRS refuses the call). The
+        model states no maximum for `sourceServerIDs`; they go 200 per call too."""
+        items: list[dict[str, Any]] = []
+        for by_id in _filter_batches("recoveryInstanceIDs", recovery_instance_ids):
+            for by_server in _filter_batches("sourceServerIDs", source_server_ids):
+                items.extend(self._paginate("describe_recovery_instances", "items",
+                                            filters={**by_server, **by_id}))
+        return items
 
     def terminate_recovery_instances(self, recovery_instance_ids: list[str]) -> dict[str, Any]:
         response = self._call("terminate_recovery_instances", recoveryInstanceIDs=recovery_instance_ids)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from events.models import StartPlan
-from orchestrator.domain.plan import Plan, downstream, parse_plan
+from orchestrator.domain.plan import Plan, parse_plan
 
 
 def execution_id_for(detail: StartPlan, event_id: str) -> str:
@@ -27,7 +27,3 @@ def _parse_frozen(document: str) -> Plan:
 def frozen_plan(execution: dict[str, Any]) -> Plan:
     """The plan exactly as it was when the execution started (cached per document)."""
     return _parse_frozen(execution["planDocument"])
-
-
-def downstream_of(plan: Plan, wave_id: str) -> set[str]:
-    return downstream(plan, wave_id)

@@ -64,60 +64,96 @@ def rebuild(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     Returns `{status, mode, planId, waves: {waveId: {status, attempt, serversLaunched, firstAt, lastAt,
     approvedBy}}, timeline: [{time, detailType, waveId}]}`."""
     ordered = sorted((dict(e) for e in events), key=lambda e: str(e.get("time", "")))
-    plan: tuple[int, str] = (0, "UNKNOWN")
-    mode = plan_id = None
-    waves: dict[str, dict[str, Any]] = {}
-    servers: dict[str, dict[str, tuple[int, str]]] = {}
-    planned: set[str] = set()
-    rejected: set[tuple[str, Any, Any]] = set()
+    state = _Rebuilt(rejected=_rejected_commands(ordered))
     for event in ordered:
-        detail = _detail(event)
-        if event.get("detail-type") == "ControlRejected":
-            rejected.add((str(detail.get("command")), detail.get("waveId"), detail.get("requestedBy")))
-    timeline = []
-    for event in ordered:
+        state.take(event)
+    return state.result()
+
+
+def _rejected_commands(events: Iterable[Mapping[str, Any]]) -> set[tuple[str, Any, Any]]:
+    """(command, waveId, requestedBy) of every command the orchestrator refused (a ControlRejected)."""
+    refusals = (_detail(event) for event in events if event.get("detail-type") == "ControlRejected")
+    return {(str(detail.get("command")), detail.get("waveId"), detail.get("requestedBy")) for detail in refusals}
+
+
+def _wave_step(kind: str, detail: Mapping[str, Any]) -> tuple[int, str] | None:
+    """How far event `kind` takes its wave within an attempt (None: it does not move the wave)."""
+    if kind == "WaveSkipped" and detail.get("skippedBy"):
+        return OPERATOR_SKIP
+    return WAVE_STEP.get(kind)
+
+
+class _Rebuilt:
+    """The execution as `rebuild` folds the events into it, one event at a time (oldest first)."""
+
+    def __init__(self, rejected: set[tuple[str, Any, Any]]) -> None:
+        self.rejected = rejected
+        self.plan: tuple[int, str] = (0, "UNKNOWN")
+        self.mode: Any = None
+        self.plan_id: Any = None
+        self.waves: dict[str, dict[str, Any]] = {}
+        # per wave, per source server: (attempt, launchStatus) of its latest DRSJobCompleted
+        self.servers: dict[str, dict[str, tuple[int, str]]] = {}
+        self.planned: set[str] = set()
+        self.timeline: list[dict[str, Any]] = []
+
+    def take(self, event: Mapping[str, Any]) -> None:
         kind = str(event.get("detail-type", ""))
         detail = _detail(event)
         wave_id = detail.get("waveId")
-        timeline.append({"time": event.get("time"), "detailType": kind, "waveId": wave_id})
-        plan_id = plan_id or detail.get("planId")
+        self.timeline.append({"time": event.get("time"), "detailType": kind, "waveId": wave_id})
+        self._take_plan(kind, detail)
+        if isinstance(wave_id, str):
+            self._take_wave(wave_id, event, kind, detail)
+
+    def _wave(self, wave_id: str) -> dict[str, Any]:
+        return self.waves.setdefault(wave_id, {"status": "PENDING", "attempt": 1, "_rank": (0, 0)})
+
+    def _take_plan(self, kind: str, detail: Mapping[str, Any]) -> None:
+        self.plan_id = self.plan_id or detail.get("planId")
         if kind in {"PlanStarted", "PlanCompleted"} and detail.get("mode"):
-            mode = detail["mode"]
-        if kind in PLAN_STEP and PLAN_STEP[kind][0] >= plan[0]:
-            plan = PLAN_STEP[kind]
+            self.mode = detail["mode"]
+        if kind in PLAN_STEP and PLAN_STEP[kind][0] >= self.plan[0]:
+            self.plan = PLAN_STEP[kind]
         if kind == "PlanStarted":
-            planned.update(detail.get("waveIds", []))
-            for wid in detail.get("waveIds", []):
-                waves.setdefault(wid, {"status": "PENDING", "attempt": 1, "_rank": (0, 0)})
-        if not isinstance(wave_id, str):
-            continue
-        wave = waves.setdefault(wave_id, {"status": "PENDING", "attempt": 1, "_rank": (0, 0)})
+            self.planned.update(detail.get("waveIds", []))
+            for wave_id in detail.get("waveIds", []):
+                self._wave(wave_id)
+
+    def _take_wave(self, wave_id: str, event: Mapping[str, Any], kind: str, detail: Mapping[str, Any]) -> None:
+        wave = self._wave(wave_id)
         wave["firstAt"] = min(filter(None, [wave.get("firstAt"), event.get("time")]), default=None)
         wave["lastAt"] = max(filter(None, [wave.get("lastAt"), event.get("time")]), default=None)
         attempt = int(detail.get("attempt", 1))
-        step = WAVE_STEP.get(kind)
-        if kind == "WaveSkipped" and detail.get("skippedBy"):
-            step = OPERATOR_SKIP
-        if kind == "ApprovalGranted" and ("ApprovalGranted", wave_id, detail.get("requestedBy")) not in rejected:
+        if kind == "ApprovalGranted" and ("ApprovalGranted", wave_id, detail.get("requestedBy")) not in self.rejected:
             wave["approvedBy"] = detail.get("requestedBy")
+        step = _wave_step(kind, detail)
         if step is not None and (attempt, step[0]) >= wave["_rank"]:
             wave["_rank"] = (attempt, step[0])
             wave["status"], wave["attempt"] = step[1], attempt
         if kind == "DRSJobCompleted":
-            for server in detail.get("servers", []):
-                sid = server.get("sourceServerId")
-                known = servers.setdefault(wave_id, {}).get(sid)
-                if sid and (known is None or attempt >= known[0]):
-                    servers[wave_id][sid] = (attempt, str(server.get("launchStatus")))
-    for wave_id in [w for w, wave in waves.items() if wave["_rank"] == (0, 0) and w not in planned]:
-        del waves[wave_id]  # named only by a command (a rejected one, say): not a wave of the plan
-    for wave_id, wave in waves.items():
-        wave.pop("_rank", None)
-        wave.setdefault("approvedBy", None)
-        wave["serversLaunched"] = sorted(s for s, (_, status) in servers.get(wave_id, {}).items()
-                                         if status == "LAUNCHED")
-    return {"planId": plan_id, "mode": mode, "status": plan[1], "waves": dict(sorted(waves.items())),
-            "timeline": timeline}
+            self._take_servers(wave_id, detail.get("servers", []), attempt)
+
+    def _take_servers(self, wave_id: str, servers: Iterable[Mapping[str, Any]], attempt: int) -> None:
+        known_here = self.servers.setdefault(wave_id, {})
+        for server in servers:
+            sid = server.get("sourceServerId")
+            if not sid:
+                continue
+            known = known_here.get(sid)
+            if known is None or attempt >= known[0]:
+                known_here[sid] = (attempt, str(server.get("launchStatus")))
+
+    def result(self) -> dict[str, Any]:
+        for wave_id in [w for w, wave in self.waves.items() if wave["_rank"] == (0, 0) and w not in self.planned]:
+            del self.waves[wave_id]  # named only by a command (a rejected one, say): not a wave of the plan
+        for wave_id, wave in self.waves.items():
+            wave.pop("_rank", None)
+            wave.setdefault("approvedBy", None)
+            wave["serversLaunched"] = sorted(s for s, (_, status) in self.servers.get(wave_id, {}).items()
+                                             if status == "LAUNCHED")
+        return {"planId": self.plan_id, "mode": self.mode, "status": self.plan[1],
+                "waves": dict(sorted(self.waves.items())), "timeline": self.timeline}
 
 
 def ledger_state(ledger: Any, execution_id: str) -> dict[str, Any] | None:

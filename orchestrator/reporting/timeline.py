@@ -269,6 +269,54 @@ def _colour(status: str) -> str:
     return OUTCOME_COLOURS.get(status, OTHER_COLOUR)
 
 
+def _objects(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    """The objects in the list `data[key]` (no list: none; anything else in it is ignored)."""
+    return [item for item in data.get(key) or [] if isinstance(item, Mapping)]
+
+
+def _approval_details(approval: Mapping[str, Any]) -> list[str]:
+    """The approval gate: its outcome, who could answer, who did and what they said."""
+    lines: list[str] = []
+    if approval.get("status"):
+        lines.append(f"approval {approval['status']}")
+    if approval.get("approvers"):
+        lines.append(f"approvers: {', '.join(str(a) for a in approval['approvers'])}")
+    if approval.get("approvedBy"):
+        lines.append(f"approved by {approval['approvedBy']}"
+                     + (f": {approval['comment']}" if approval.get("comment") else ""))
+    if approval.get("deniedBy"):
+        lines.append(f"denied by {approval['deniedBy']}"
+                     + (f": {approval['denyReason']}" if approval.get("denyReason") else ""))
+    return lines
+
+
+def _launch_details(data: Mapping[str, Any]) -> list[str]:
+    """The DRS launch: servers launched, the first failed ones, the first jobs."""
+    servers, jobs = _objects(data, "servers"), _objects(data, "jobs")
+    launched = sum(1 for s in servers if s.get("launchStatus") == "LAUNCHED")
+    failed = [str(s.get("sourceServerId")) for s in servers if s.get("launchStatus") == "FAILED"]
+    lines = [f"{launched}/{len(servers)} servers launched in {len(jobs)} DRS job(s)"]
+    if failed:
+        more = f" and {len(failed) - 5} more" if failed[5:] else ""
+        lines.append(f"failed: {', '.join(failed[:5])}{more}")
+    lines.extend(f"job {j.get('jobId')}: {j.get('status')}" for j in jobs[:5])
+    if jobs[5:]:
+        lines.append(f"and {len(jobs) - 5} more job(s)")
+    return lines
+
+
+def _script_details(data: Mapping[str, Any], phase: str) -> list[str]:
+    """The first scripts of `phase` (PRE_LAUNCH or POST_LAUNCH) and how each ended."""
+    scripts = [s for s in _objects(data, "scripts") if s.get("phase") == phase]
+    lines = []
+    for script in scripts[:8]:
+        what = "health check " if script.get("healthCheck") else ""
+        lines.append(f"{what}{script.get('documentName')}: {script.get('status')}")
+    if scripts[8:]:
+        lines.append(f"and {len(scripts) - 8} more script(s)")
+    return lines
+
+
 class _Chart:
     """Geometry: rows of ROW_HEIGHT under a header, a plot of PLOT_WIDTH right of the labels."""
 
@@ -469,7 +517,7 @@ class _Chart:
         lines = [f"wave {wave.wave_id}: {wave.status}" + (f" (attempt {wave.attempt})" if wave.attempt > 1 else "")]
         if wave.depends_on:
             lines.append(f"depends on {', '.join(wave.depends_on)}")
-        servers = [s for s in wave.data.get("servers") or [] if isinstance(s, Mapping)]
+        servers = _objects(wave.data, "servers")
         if servers:
             launched = sum(1 for s in servers if s.get("launchStatus") == "LAUNCHED")
             lines.append(f"{launched}/{len(servers)} servers launched")
@@ -483,40 +531,11 @@ class _Chart:
 
     def _details(self, wave: _Wave, kind: str) -> list[str]:
         """What the phase did: who answered the gate, servers and jobs, scripts."""
-        lines: list[str] = []
         if kind == "approval":
-            approval = wave.approval
-            if approval.get("status"):
-                lines.append(f"approval {approval['status']}")
-            if approval.get("approvers"):
-                lines.append(f"approvers: {', '.join(str(a) for a in approval['approvers'])}")
-            if approval.get("approvedBy"):
-                lines.append(f"approved by {approval['approvedBy']}"
-                             + (f": {approval['comment']}" if approval.get("comment") else ""))
-            if approval.get("deniedBy"):
-                lines.append(f"denied by {approval['deniedBy']}"
-                             + (f": {approval['denyReason']}" if approval.get("denyReason") else ""))
-        elif kind == "launch":
-            servers = [s for s in wave.data.get("servers") or [] if isinstance(s, Mapping)]
-            jobs = [j for j in wave.data.get("jobs") or [] if isinstance(j, Mapping)]
-            launched = sum(1 for s in servers if s.get("launchStatus") == "LAUNCHED")
-            failed = [str(s.get("sourceServerId")) for s in servers if s.get("launchStatus") == "FAILED"]
-            lines.append(f"{launched}/{len(servers)} servers launched in {len(jobs)} DRS job(s)")
-            if failed:
-                more = f" and {len(failed) - 5} more" if failed[5:] else ""
-                lines.append(f"failed: {', '.join(failed[:5])}{more}")
-            lines.extend(f"job {j.get('jobId')}: {j.get('status')}" for j in jobs[:5])
-            if jobs[5:]:
-                lines.append(f"and {len(jobs) - 5} more job(s)")
-        else:
-            phase = "PRE_LAUNCH" if kind == "pre-launch" else "POST_LAUNCH"
-            scripts = [s for s in wave.data.get("scripts") or [] if isinstance(s, Mapping) and s.get("phase") == phase]
-            for script in scripts[:8]:
-                what = "health check " if script.get("healthCheck") else ""
-                lines.append(f"{what}{script.get('documentName')}: {script.get('status')}")
-            if scripts[8:]:
-                lines.append(f"and {len(scripts) - 8} more script(s)")
-        return lines
+            return _approval_details(wave.approval)
+        if kind == "launch":
+            return _launch_details(wave.data)
+        return _script_details(wave.data, "PRE_LAUNCH" if kind == "pre-launch" else "POST_LAUNCH")
 
     def _bar(self, wave: _Wave, phase: _Phase) -> str:
         x1, x2 = self.x(phase.start), self.x(phase.end)

@@ -100,9 +100,7 @@ def _our_instances(rt: Runtime, execution_id: str, wave_ids: list[str] | None,
     servers = sorted({str(sid) for launch in launches for sid in launch.get("servers", [])})
     if not job_ids or not servers:
         return []
-    found = []
-    for start in range(0, len(servers), 200):
-        found.extend(rt.drs.describe_recovery_instances(source_server_ids=servers[start : start + 200]))
+    found = rt.drs.describe_recovery_instances(source_server_ids=servers)
     return sorted(i["recoveryInstanceID"] for i in found
                   if i.get("jobID") in job_ids and i.get("ec2InstanceState") not in GONE)
 

@@ -17,7 +17,6 @@ from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
 
-TERMINAL_LAUNCH = {"LAUNCHED", "FAILED", "TERMINATED"}
 # jobs whose end this Lambda container has reported (a job's servers each send a Launch Result event),
 # per DRS adapter (one per runtime: a container on AWS, a local cloud here)
 _REPORTED: WeakKeyDictionary[Any, OrderedDict[str, None]] = WeakKeyDictionary()

@@ -18,7 +18,7 @@ from events.models import (
 from orchestrator.adapters.ledger import ACTIVE_WAVE, EXECUTION_FINAL, NOT_STARTED_WAVE, Outcome
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
-from orchestrator.domain.plan import downstream, layers
+from orchestrator.domain.plan import Plan, downstream, layers
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 
@@ -192,52 +192,79 @@ def reopen_skipped_for(rt: Runtime, execution_id: str, wave_ids: str | set[str],
     if execution is None:
         return []
     causes = {wave_ids} if isinstance(wave_ids, str) else set(wave_ids)
-    waves = {w["waveId"]: w for w in rt.ledger.list_waves(execution_id)}
-    reopened: set[str] = set()
-    due: list[str] = []
-    for layer in layers(frozen_plan(execution)):
-        for candidate in layer:
-            wave = waves.get(candidate, {})
-            cause = wave.get("skippedFor")
-            if wave.get("status") != "SKIPPED" or cause not in causes or wave.get("skippedBy"):
-                continue
-            deps = list(wave.get("dependsOn", []))
-            blocked = [d for d in deps if d not in reopened and d not in causes
-                       and waves[d]["status"] in {"FAILED", "SKIPPED"} and not satisfies_dependents(waves[d])]
-            if blocked:
-                continue
-            met = [d for d in deps if satisfies_dependents(waves[d])]
-            sets: dict[str, Any] = {"remaining": len(deps) - len(met)}
-            removes = ["reason", "skippedFor", "endedAt", "readyAt", "preLaunchAt", "launchStartedAt"]
-            if met:
-                sets["releasedBy"] = set(met)
-            else:
-                removes.append("releasedBy")
-            outcome = rt.ledger.move_wave(execution_id, candidate, from_=["SKIPPED"], to="PENDING",
-                                          key=f"{key}:reopen:{candidate}", sets=sets, removes=removes, count=-1,
-                                          where={"skippedFor": cause})
-            if outcome is Outcome.REJECTED:
-                continue
-            reopened.add(candidate)
-            waves[candidate] = {**wave, "status": "PENDING"}
+    reopened = _reopen_in_order(rt, execution_id, frozen_plan(execution), causes, key=key)
     # count what completed meanwhile (and release what is due), whichever side counts it first
+    due: list[str] = []
     for candidate in sorted(reopened):
-        remaining: int | None = None
-        current = rt.ledger.get_wave(execution_id, candidate) or {}
-        if current.get("status") != "PENDING":
-            continue
-        for dependency in current.get("dependsOn", []):
-            upstream = rt.ledger.get_wave(execution_id, dependency) or {}
-            if satisfies_dependents(upstream):
-                counted = rt.ledger.release(execution_id, candidate, released_by=dependency)
-                remaining = counted if counted is not None else remaining
-        if remaining is None:
-            remaining = int((rt.ledger.get_wave(execution_id, candidate) or {}).get("remaining", 1))
-        if remaining == 0 and make_ready(rt, execution_id, candidate, key=f"{key}:ready:{candidate}"):
+        if _recount(rt, execution_id, candidate) == 0 \
+                and make_ready(rt, execution_id, candidate, key=f"{key}:ready:{candidate}"):
             due.append(candidate)
     if due:
         rt.bus.publish(*[WaveReady(execution_id=execution_id, plan_id=execution["planId"], wave_id=w) for w in due])
     return due
+
+
+def _reopen_in_order(rt: Runtime, execution_id: str, plan: Plan, causes: set[str], *, key: str) -> set[str]:
+    """Reopen, layer by layer, each wave SKIPPED for one of `causes` whose dependencies are not blocked;
+    returns the waves reopened."""
+    waves = {w["waveId"]: w for w in rt.ledger.list_waves(execution_id)}
+    reopened: set[str] = set()
+    for layer in layers(plan):
+        for candidate in layer:
+            wave = waves.get(candidate, {})
+            if not _skipped_for(wave, causes) or _blocked(wave, waves, excused=reopened | causes):
+                continue
+            if _reopen(rt, execution_id, candidate, wave, waves, key=f"{key}:reopen:{candidate}"):
+                reopened.add(candidate)
+                waves[candidate] = {**wave, "status": "PENDING"}
+    return reopened
+
+
+def _skipped_for(wave: dict[str, Any], causes: set[str]) -> bool:
+    """SKIPPED because a wave of `causes` failed (not by an operator)."""
+    return wave.get("status") == "SKIPPED" and wave.get("skippedFor") in causes and not wave.get("skippedBy")
+
+
+def _blocked(wave: dict[str, Any], waves: dict[str, dict[str, Any]], *, excused: set[str]) -> bool:
+    """A dependency of `wave` is still failed or skipped for another reason (one in `excused`, reopened or
+    being retried, does not block)."""
+    blocking = [d for d in wave.get("dependsOn", []) if d not in excused
+                and waves[d]["status"] in {"FAILED", "SKIPPED"} and not satisfies_dependents(waves[d])]
+    return bool(blocking)
+
+
+def _reopen(rt: Runtime, execution_id: str, wave_id: str, wave: dict[str, Any], waves: dict[str, dict[str, Any]], *,
+            key: str) -> bool:
+    """SKIPPED to PENDING, with the remaining count and the releasing waves of what its dependencies are now.
+    False when the wave is no longer SKIPPED for the same cause (the write is conditional on it)."""
+    deps = list(wave.get("dependsOn", []))
+    met = [d for d in deps if satisfies_dependents(waves[d])]
+    sets: dict[str, Any] = {"remaining": len(deps) - len(met)}
+    removes = ["reason", "skippedFor", "endedAt", "readyAt", "preLaunchAt", "launchStartedAt"]
+    if met:
+        sets["releasedBy"] = set(met)
+    else:
+        removes.append("releasedBy")
+    outcome = rt.ledger.move_wave(execution_id, wave_id, from_=["SKIPPED"], to="PENDING", key=key, sets=sets,
+                                  removes=removes, count=-1, where={"skippedFor": wave.get("skippedFor")})
+    return outcome is not Outcome.REJECTED
+
+
+def _recount(rt: Runtime, execution_id: str, wave_id: str) -> int | None:
+    """Count on the reopened `wave_id` each dependency met by now (`Ledger.release` counts each once) and return
+    how many remain; None when the wave is no longer PENDING."""
+    current = rt.ledger.get_wave(execution_id, wave_id) or {}
+    if current.get("status") != "PENDING":
+        return None
+    remaining: int | None = None
+    for dependency in current.get("dependsOn", []):
+        upstream = rt.ledger.get_wave(execution_id, dependency) or {}
+        if satisfies_dependents(upstream):
+            counted = rt.ledger.release(execution_id, wave_id, released_by=dependency)
+            remaining = counted if counted is not None else remaining
+    if remaining is None:
+        remaining = int((rt.ledger.get_wave(execution_id, wave_id) or {}).get("remaining", 1))
+    return remaining
 
 
 def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str,

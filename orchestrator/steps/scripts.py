@@ -68,7 +68,6 @@ OUTPUT_EXCERPT = 1_000  # characters of output kept per invocation
 WAVE_OUTPUT_BUDGET = 20_000  # characters of output per script summary on the wave item (many instances)
 SCRIPT_OUTPUT_BUDGET = 200_000  # characters of output on the script item
 EVENT_INSTANCES = 50  # per-instance results in a PreLaunchDone/PostLaunchDone (ScriptResult.instances)
-RECOVERY_INSTANCE_BATCH = 200  # DescribeRecoveryInstances filter size
 FINAL_SCRIPT = frozenset({"Success", "Failed", "TimedOut", "Cancelled", "Skipped"})
 AGENT_WAIT_SECONDS = 30  # between sends while the targets' SSM agents are not online yet
 MAX_RESENDS = 6  # resend ticks of one try after transient failures (each read already retried 6 times)
@@ -120,10 +119,6 @@ def _ssm(rt: Runtime) -> Ssm:
     return rt.ssm
 
 
-def _phase_status(phase: str) -> str:
-    return "PRE_LAUNCH" if phase == "PRE_LAUNCH" else "POST_LAUNCH"
-
-
 # ---- starting --------------------------------------------------------------------------------------
 
 
@@ -163,7 +158,7 @@ def start_script(rt: Runtime, execution: dict[str, Any], *, wave_id: str, wave_a
 def _wave_in_phase(rt: Runtime, execution_id: str, wave_id: str, wave_attempt: int, phase: str) -> bool:
     execution = rt.ledger.get_execution(execution_id) or {}
     wave = rt.ledger.get_wave(execution_id, wave_id) or {}
-    if execution.get("status") in EXECUTION_FINAL or wave.get("status") != _phase_status(phase) \
+    if execution.get("status") in EXECUTION_FINAL or wave.get("status") != phase \
             or int(wave.get("attempt", 1)) != wave_attempt:
         logger.info("script not started: the wave left its phase", wave_id=wave_id, phase=phase,
                     wave_status=wave.get("status"), execution_status=execution.get("status"))
@@ -180,15 +175,12 @@ class _Targets:
 
 def _recovery_instances(rt: Runtime, *, recovery_instance_ids: list[str] | None = None,
                         source_server_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """The live recovery instances with these ids, else those of these source servers (no ids: none)."""
     found: list[dict[str, Any]] = []
-    if recovery_instance_ids is not None:
-        for start in range(0, len(recovery_instance_ids), RECOVERY_INSTANCE_BATCH):
-            batch = recovery_instance_ids[start : start + RECOVERY_INSTANCE_BATCH]
-            found.extend(rt.drs.describe_recovery_instances(recovery_instance_ids=batch))
-    elif source_server_ids:
-        for start in range(0, len(source_server_ids), RECOVERY_INSTANCE_BATCH):
-            batch = source_server_ids[start : start + RECOVERY_INSTANCE_BATCH]
-            found.extend(rt.drs.describe_recovery_instances(source_server_ids=batch))
+    if recovery_instance_ids:
+        found = rt.drs.describe_recovery_instances(recovery_instance_ids=recovery_instance_ids)
+    elif recovery_instance_ids is None and source_server_ids:
+        found = rt.drs.describe_recovery_instances(source_server_ids=source_server_ids)
     return [i for i in found if i.get("ec2InstanceID") and i.get("ec2InstanceState") not in ("TERMINATED",)]
 
 
@@ -703,7 +695,7 @@ def _after(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], status:
     failed = status not in ("Success", "Skipped")
     if failed and (item.get("onFailure") == "FAIL" or item.get("healthCheck")):
         why = f"{_step_name(item)} {status}" + (f": {reason}" if reason else "")
-        fail_wave(rt, execution, plan_wave.wave_id, from_=[_phase_status(phase)], reason=why[:1000],
+        fail_wave(rt, execution, plan_wave.wave_id, from_=[phase], reason=why[:1000],
                   key=f"{item['sk']}:fail", attempt=wave_attempt)
         return
     if index + 1 < len(phase_steps(plan_wave, phase)):

@@ -22,10 +22,6 @@ from infra.definitions import (
 from tests.infra.conftest import ALARM_EMAIL, PUBLISHERS, Synth
 
 
-def _resolve_refs(synth: Synth, value: object) -> object:
-    return synth.stack.resolve(value)
-
-
 def test_resource_counts(synth: Synth) -> None:
     # GIVEN the stack synthesized from infra.definitions
     # THEN there is one function per FUNCTIONS entry, one rule per route plus the alert rule

@@ -15,7 +15,6 @@ from typing import Any
 from orchestrator.domain.plan.problems import Problem, join_path
 from orchestrator.domain.plan.suggest import Suggestions, quote
 
-SCRIPT_KINDS = ("preLaunch", "postLaunch", "healthCheck")
 #: Dependency cycles reported at most (each search is linear; a plan with more is invalid anyway).
 MAX_CYCLES = 20
 

@@ -7,6 +7,7 @@ graph checks run on whatever waves are usable, so a malformed wave does not hide
 from __future__ import annotations
 
 import types
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
@@ -138,54 +139,63 @@ def _structure_problems(data: dict[str, Any]) -> list[Problem]:
 def _errors(
     exc: ValidationError, model: type[BaseModel], data: Any, prefix: _Loc, suggestions: Suggestions | None = None
 ) -> list[Problem]:
-    problems: list[Problem] = []
     suggestions = suggestions or Suggestions()
-    for error in exc.errors():
-        kind = error["type"]
-        loc = _real_loc(data, tuple(error["loc"]), keep_last=kind in {"missing", "extra_forbidden"})
-        if kind == "missing" and loc and loc[-1] == "targets":
-            continue  # the wave's id is missing or malformed, reported on its own
-        name = str(next((part for part in reversed(loc) if isinstance(part, str)), "value"))
-        value = error.get("input")
-        path = join_path(*prefix, *loc)
-        if kind == "extra_forbidden":
-            known = _known_fields(model, loc[:-1])
-            close = suggestions.closest(name, known)
-            hint = (
-                f" (did you mean '{close}'?)"
-                if close
-                else f" (known: {', '.join(known)})"
-                if known
-                else ""
-            )
-            problems.append(Problem(f"unknown field '{quote(name)}'{hint}", "unknown-field", path=path))
-        elif kind == "missing":
-            problems.append(Problem(f"missing required field '{name}'", "missing-field", path=path))
-        elif "parameters" in loc and loc.index("parameters") < len(loc) - 1:
-            cut = loc[: loc.index("parameters") + 2]
-            problems.append(
-                Problem(
-                    f"parameter '{quote(cut[-1])}' must be a string or a list of strings",
-                    "invalid-value",
-                    path=join_path(*prefix, *cut),
-                )
-            )
-        elif kind in _RANGE_ERRORS:
-            field = _field_info(model, loc)
-            low, high = _bounds(field)
-            code = "timeout-out-of-range" if "timeout" in name.lower() else "out-of-range"
-            span = f"{low}..{high}" if low is not None and high is not None else error["msg"].lower()
-            problems.append(Problem(f"{name} {value!r} is out of range ({span})", code, path=path))
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            original = str(next((part for part in reversed(error["loc"]) if isinstance(part, str)), ""))
-            code = {"sourceServerID": "invalid-server-id", "recoverySnapshotID": "invalid-snapshot-id"}.get(
-                original, "invalid-value"
-            )
-            if kind != "value_error":
-                message = f"{name}: {message[:1].lower()}{message[1:]} (got {_short(value)})"
-            problems.append(Problem(message, code, path=path))
-    return problems
+    found = (_problem(error, model, data, prefix, suggestions) for error in exc.errors())
+    return [problem for problem in found if problem is not None]
+
+
+def _problem(
+    error: Mapping[str, Any], model: type[BaseModel], data: Any, prefix: _Loc, suggestions: Suggestions
+) -> Problem | None:
+    """One pydantic error as a problem at its place in the data (None: it is reported on its own)."""
+    kind = error["type"]
+    loc = _real_loc(data, tuple(error["loc"]), keep_last=kind in {"missing", "extra_forbidden"})
+    if kind == "missing" and loc and loc[-1] == "targets":
+        return None  # the wave's id is missing or malformed, reported on its own
+    name = str(next((part for part in reversed(loc) if isinstance(part, str)), "value"))
+    path = join_path(*prefix, *loc)
+    if kind == "extra_forbidden":
+        return _unknown_field(model, loc, name, path, suggestions)
+    if kind == "missing":
+        return Problem(f"missing required field '{name}'", "missing-field", path=path)
+    if "parameters" in loc and loc.index("parameters") < len(loc) - 1:
+        cut = loc[: loc.index("parameters") + 2]
+        return Problem(
+            f"parameter '{quote(cut[-1])}' must be a string or a list of strings",
+            "invalid-value",
+            path=join_path(*prefix, *cut),
+        )
+    if kind in _RANGE_ERRORS:
+        return _out_of_range(error, model, loc, name, path)
+    return _invalid_value(error, name, path)
+
+
+def _unknown_field(model: type[BaseModel], loc: _Loc, name: str, path: str, suggestions: Suggestions) -> Problem:
+    """A field the model does not have, with the closest known one (or the known ones) as a hint."""
+    known = _known_fields(model, loc[:-1])
+    close = suggestions.closest(name, known)
+    hint = f" (did you mean '{close}'?)" if close else f" (known: {', '.join(known)})" if known else ""
+    return Problem(f"unknown field '{quote(name)}'{hint}", "unknown-field", path=path)
+
+
+def _out_of_range(error: Mapping[str, Any], model: type[BaseModel], loc: _Loc, name: str, path: str) -> Problem:
+    """A number outside its field's bounds, with the bounds."""
+    low, high = _bounds(_field_info(model, loc))
+    code = "timeout-out-of-range" if "timeout" in name.lower() else "out-of-range"
+    span = f"{low}..{high}" if low is not None and high is not None else error["msg"].lower()
+    return Problem(f"{name} {error.get('input')!r} is out of range ({span})", code, path=path)
+
+
+def _invalid_value(error: Mapping[str, Any], name: str, path: str) -> Problem:
+    """Any other error: pydantic's message (a validator's own as it is), coded by the field when it has a code."""
+    message = error["msg"].removeprefix("Value error, ")
+    original = str(next((part for part in reversed(error["loc"]) if isinstance(part, str)), ""))
+    code = {"sourceServerID": "invalid-server-id", "recoverySnapshotID": "invalid-snapshot-id"}.get(
+        original, "invalid-value"
+    )
+    if error["type"] != "value_error":
+        message = f"{name}: {message[:1].lower()}{message[1:]} (got {_short(error.get('input'))})"
+    return Problem(message, code, path=path)
 
 
 def _real_loc(data: Any, loc: _Loc, *, keep_last: bool) -> _Loc:
