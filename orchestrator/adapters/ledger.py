@@ -26,15 +26,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from orchestrator.domain.clock import Clock, iso
-
-WAVE_STATUSES = (
-    "PENDING", "READY", "AWAITING_APPROVAL", "PRE_LAUNCH", "LAUNCHING", "LAUNCHED", "POST_LAUNCH",
-    "COMPLETED", "FAILED", "SKIPPED",
+from orchestrator.domain.status import (
+    EXECUTION_FINAL,
+    TERMINAL_WAVE,
+    ExecutionStatus,
+    WaveStatus,
+    check_execution_transition,
+    check_no_status,
+    check_wave_transition,
 )
-TERMINAL_WAVE = frozenset({"COMPLETED", "FAILED", "SKIPPED"})
-ACTIVE_WAVE = frozenset({"PRE_LAUNCH", "LAUNCHING", "LAUNCHED", "POST_LAUNCH"})
-NOT_STARTED_WAVE = frozenset({"PENDING", "READY", "AWAITING_APPROVAL"})
-EXECUTION_FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 
 
 class Outcome(StrEnum):
@@ -350,6 +350,7 @@ class Ledger:
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
         servers (`{sourceServerId: {criticality, launchStatus}}`)."""
+        check_execution_transition([ExecutionStatus.CREATING], ExecutionStatus.RUNNING)
         now = self.now()
         execution = {
             "pk": exec_pk(execution_id), "sk": EXEC_SK, "kind": "EXECUTION",
@@ -407,6 +408,7 @@ class Ledger:
         decided_by: str | None = None,
     ) -> Outcome:
         """`decided_by`: the operator command event whose acceptance this is (see `_decided`)."""
+        from_, to = check_execution_transition(from_, to)
         update = _Update(sets={"status": to, "lastKey": key, **(sets or {})})
         expires = self._expires_at()
         if to in EXECUTION_FINAL:
@@ -544,6 +546,7 @@ class Ledger:
     ) -> Outcome:
         """Move a wave to `to` if it is in one of `from_` (terminal states go through `finish_wave`).
         `decided_by`: the operator command event whose acceptance this is (see `_decided`)."""
+        from_, to = check_wave_transition(from_, to)
         if to in TERMINAL_WAVE:
             raise LedgerError("terminal wave states are written by finish_wave")
         update = _Update(sets={"status": to, "lastKey": key, **(sets or {})}, adds=dict(adds or {}))
@@ -561,6 +564,7 @@ class Ledger:
         decided_by: str | None = None,
     ) -> Outcome:
         """Move a wave to a terminal state and count it on the execution, in one transaction."""
+        from_, to = check_wave_transition(from_, to)
         if to not in TERMINAL_WAVE:
             raise LedgerError(f"{to} is not terminal")
         return self.move_wave(execution_id, wave_id, from_=from_, to=to, key=key, count=1,
@@ -590,6 +594,7 @@ class Ledger:
         """Count `released_by` as the *last* met dependency of `wave_id` and make it READY, in one write:
         PENDING with one dependency left, not yet counted -> READY. False when that does not hold (more
         dependencies left, a duplicate, or no longer PENDING): count it with `release` then."""
+        check_wave_transition([WaveStatus.PENDING], WaveStatus.READY)
         update = _Update(sets={"status": "READY", "lastKey": key, "remaining": 0, **sets},
                          adds={"releasedBy": {released_by}})
         status, remaining, released = update.name("status"), update.name("remaining"), update.name("releasedBy")
@@ -707,6 +712,7 @@ class Ledger:
                 raise
 
     def update_wave(self, execution_id: str, wave_id: str, sets: Mapping[str, Any]) -> None:
+        check_no_status(sets)
         update = _Update(sets=dict(sets))
         expression = update.expression()
         self._table.update_item(
@@ -747,6 +753,7 @@ class Ledger:
         wave is closed, 0 between two terminal or two open states). `where`: attributes that must
         also hold (e.g. `skippedFor`). A redelivery of `key` after the write is a REPLAY.
         `decided_by`: the operator command event whose acceptance this is (see `_decided`)."""
+        from_, to = check_wave_transition(from_, to)
         froms = list(from_)
         update = _Update(sets={"status": to, "lastKey": key, **(sets or {})}, adds=dict(adds or {}))
         status = update.name("status")
@@ -794,6 +801,7 @@ class Ledger:
                          where: Mapping[str, Any] | None = None) -> Outcome:
         """A stopped or failed execution runs again (RetryWave, SkipWave of the wave that stopped it):
         back to RUNNING, its stop and end forgotten, and nothing of it left to expire."""
+        from_, _ = check_execution_transition(from_, ExecutionStatus.RUNNING)
         froms = list(from_)
         update = _Update(sets={"status": "RUNNING", "lastKey": key})
         status, last_key = update.name("status"), update.name("lastKey")
@@ -1217,6 +1225,7 @@ class Ledger:
 
     def note_wave_if(self, execution_id: str, wave_id: str, *, status: str, sets: Mapping[str, Any]) -> bool:
         """Write `sets` on the wave only while it is in `status` (False when it is not)."""
+        check_no_status(sets)
         update = _Update(sets=dict(sets))
         status_name = update.name("status")
         return self._guarded_update({"pk": exec_pk(execution_id), "sk": wave_sk(wave_id)}, update,

@@ -25,25 +25,26 @@ from datetime import datetime
 from typing import Any
 
 from events.models import SOURCE
+from orchestrator.domain.status import ExecutionStatus, WaveStatus
 
 # how far each event takes a wave within one attempt (a later attempt always wins)
-WAVE_STEP: dict[str, tuple[int, str]] = {
-    "WaveReady": (1, "READY"),
-    "ApprovalRequested": (2, "AWAITING_APPROVAL"),
-    "PreLaunchDone": (3, "LAUNCHING"),
-    "DRSJobStarted": (4, "LAUNCHING"),
-    "DRSJobCompleted": (4, "LAUNCHING"),
-    "WaveSkipped": (6, "SKIPPED"),      # skipped for a stop or an upstream failure (may be reopened later)
-    "WaveFailed": (7, "FAILED"),
-    "PostLaunchDone": (8, "COMPLETED"),
-    "WaveCompleted": (8, "COMPLETED"),
+WAVE_STEP: dict[str, tuple[int, WaveStatus]] = {
+    "WaveReady": (1, WaveStatus.READY),
+    "ApprovalRequested": (2, WaveStatus.AWAITING_APPROVAL),
+    "PreLaunchDone": (3, WaveStatus.LAUNCHING),
+    "DRSJobStarted": (4, WaveStatus.LAUNCHING),
+    "DRSJobCompleted": (4, WaveStatus.LAUNCHING),
+    "WaveSkipped": (6, WaveStatus.SKIPPED),  # skipped for a stop or an upstream failure (may be reopened later)
+    "WaveFailed": (7, WaveStatus.FAILED),
+    "PostLaunchDone": (8, WaveStatus.COMPLETED),
+    "WaveCompleted": (8, WaveStatus.COMPLETED),
 }
-OPERATOR_SKIP = (9, "SKIPPED")          # SkipWave: an operator's decision, final
-PLAN_STEP: dict[str, tuple[int, str]] = {
-    "PlanStarted": (1, "RUNNING"),
-    "PlanFailed": (2, "FAILED"),        # a retried or skipped wave may take a FAILED plan on to the end
-    "PlanCompleted": (3, "COMPLETED"),
-    "PlanCancelled": (3, "CANCELLED"),
+OPERATOR_SKIP = (9, WaveStatus.SKIPPED)  # SkipWave: an operator's decision, final
+PLAN_STEP: dict[str, tuple[int, ExecutionStatus]] = {
+    "PlanStarted": (1, ExecutionStatus.RUNNING),
+    "PlanFailed": (2, ExecutionStatus.FAILED),  # a retried or skipped wave may take a FAILED plan on to the end
+    "PlanCompleted": (3, ExecutionStatus.COMPLETED),
+    "PlanCancelled": (3, ExecutionStatus.CANCELLED),
 }
 
 
@@ -84,14 +85,14 @@ def rebuild(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         if kind in {"PlanStarted", "PlanCompleted"} and detail.get("mode"):
             mode = detail["mode"]
         if kind in PLAN_STEP and PLAN_STEP[kind][0] >= plan[0]:
-            plan = PLAN_STEP[kind]
+            plan = (PLAN_STEP[kind][0], PLAN_STEP[kind][1].value)
         if kind == "PlanStarted":
             planned.update(detail.get("waveIds", []))
             for wid in detail.get("waveIds", []):
-                waves.setdefault(wid, {"status": "PENDING", "attempt": 1, "_rank": (0, 0)})
+                waves.setdefault(wid, {"status": WaveStatus.PENDING.value, "attempt": 1, "_rank": (0, 0)})
         if not isinstance(wave_id, str):
             continue
-        wave = waves.setdefault(wave_id, {"status": "PENDING", "attempt": 1, "_rank": (0, 0)})
+        wave = waves.setdefault(wave_id, {"status": WaveStatus.PENDING.value, "attempt": 1, "_rank": (0, 0)})
         wave["firstAt"] = min(filter(None, [wave.get("firstAt"), event.get("time")]), default=None)
         wave["lastAt"] = max(filter(None, [wave.get("lastAt"), event.get("time")]), default=None)
         attempt = int(detail.get("attempt", 1))
@@ -102,7 +103,7 @@ def rebuild(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             wave["approvedBy"] = detail.get("requestedBy")
         if step is not None and (attempt, step[0]) >= wave["_rank"]:
             wave["_rank"] = (attempt, step[0])
-            wave["status"], wave["attempt"] = step[1], attempt
+            wave["status"], wave["attempt"] = step[1].value, attempt
         if kind == "DRSJobCompleted":
             for server in detail.get("servers", []):
                 sid = server.get("sourceServerId")
