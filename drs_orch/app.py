@@ -19,6 +19,7 @@ from drs_orch import cleanup_verb, plan_verbs, report_verb
 from drs_orch.errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
 from events.models import Contract, Mode
 from orchestrator.domain.plan import Plan, PlanError, load_plan
+from orchestrator.domain.status import ExecutionStatus, WaveStatus
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -34,11 +35,12 @@ err = Console(stderr=True)
 
 # Package data (pyproject.toml): the demo runs from an installed wheel, outside any checkout.
 EXAMPLES = Path(__file__).resolve().parent / "examples"
-STATUS_STYLE = {
-    "PENDING": "dim", "READY": "cyan", "AWAITING_APPROVAL": "magenta", "PRE_LAUNCH": "blue",
-    "LAUNCHING": "yellow", "LAUNCHED": "yellow", "POST_LAUNCH": "blue", "COMPLETED": "green",
-    "FAILED": "bold red", "SKIPPED": "dim red", "RUNNING": "yellow", "CANCELLED": "red", "STOPPING": "red",
-    "PAUSED": "magenta",
+STATUS_STYLE: dict[str, str] = {  # a wave's status, and the execution's (COMPLETED and FAILED are both)
+    WaveStatus.PENDING: "dim", WaveStatus.READY: "cyan", WaveStatus.AWAITING_APPROVAL: "magenta",
+    WaveStatus.PRE_LAUNCH: "blue", WaveStatus.LAUNCHING: "yellow", WaveStatus.LAUNCHED: "yellow",
+    WaveStatus.POST_LAUNCH: "blue", WaveStatus.COMPLETED: "green", WaveStatus.FAILED: "bold red",
+    WaveStatus.SKIPPED: "dim red", ExecutionStatus.RUNNING: "yellow", ExecutionStatus.CANCELLED: "red",
+    ExecutionStatus.STOPPING: "red", ExecutionStatus.PAUSED: "magenta",
 }
 
 
@@ -140,7 +142,7 @@ SERVER_LINES = 10  # servers that did not launch listed per wave in the summary 
 def _server_lines(wave: dict[str, Any]) -> list[str]:
     """Each server of the wave that did not launch, with its launch status and DRS's reason."""
     missing = [s for s in wave.get("servers", []) if s.get("launchStatus") != "LAUNCHED"
-               and wave.get("status") != "SKIPPED" and s.get("launchStatus") != "NOT_STARTED"]
+               and wave.get("status") != WaveStatus.SKIPPED and s.get("launchStatus") != "NOT_STARTED"]
     lines = [escape(f"    {s.get('sourceServerId')} ({s.get('criticality') or 'CRITICAL'}) {s.get('launchStatus')}"
                     + (f": {s['reason']}" if s.get("reason") else ""))
              for s in missing[:SERVER_LINES]]

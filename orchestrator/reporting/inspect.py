@@ -25,25 +25,26 @@ from datetime import datetime
 from typing import Any
 
 from events.models import SOURCE
+from orchestrator.domain.status import ExecutionStatus, WaveStatus
 
 # how far each event takes a wave within one attempt (a later attempt always wins)
-WAVE_STEP: dict[str, tuple[int, str]] = {
-    "WaveReady": (1, "READY"),
-    "ApprovalRequested": (2, "AWAITING_APPROVAL"),
-    "PreLaunchDone": (3, "LAUNCHING"),
-    "DRSJobStarted": (4, "LAUNCHING"),
-    "DRSJobCompleted": (4, "LAUNCHING"),
-    "WaveSkipped": (6, "SKIPPED"),      # skipped for a stop or an upstream failure (may be reopened later)
-    "WaveFailed": (7, "FAILED"),
-    "PostLaunchDone": (8, "COMPLETED"),
-    "WaveCompleted": (8, "COMPLETED"),
+WAVE_STEP: dict[str, tuple[int, WaveStatus]] = {
+    "WaveReady": (1, WaveStatus.READY),
+    "ApprovalRequested": (2, WaveStatus.AWAITING_APPROVAL),
+    "PreLaunchDone": (3, WaveStatus.LAUNCHING),
+    "DRSJobStarted": (4, WaveStatus.LAUNCHING),
+    "DRSJobCompleted": (4, WaveStatus.LAUNCHING),
+    "WaveSkipped": (6, WaveStatus.SKIPPED),  # skipped for a stop or an upstream failure (may be reopened later)
+    "WaveFailed": (7, WaveStatus.FAILED),
+    "PostLaunchDone": (8, WaveStatus.COMPLETED),
+    "WaveCompleted": (8, WaveStatus.COMPLETED),
 }
-OPERATOR_SKIP = (9, "SKIPPED")          # SkipWave: an operator's decision, final
-PLAN_STEP: dict[str, tuple[int, str]] = {
-    "PlanStarted": (1, "RUNNING"),
-    "PlanFailed": (2, "FAILED"),        # a retried or skipped wave may take a FAILED plan on to the end
-    "PlanCompleted": (3, "COMPLETED"),
-    "PlanCancelled": (3, "CANCELLED"),
+OPERATOR_SKIP = (9, WaveStatus.SKIPPED)  # SkipWave: an operator's decision, final
+PLAN_STEP: dict[str, tuple[int, ExecutionStatus]] = {
+    "PlanStarted": (1, ExecutionStatus.RUNNING),
+    "PlanFailed": (2, ExecutionStatus.FAILED),  # a retried or skipped wave may take a FAILED plan on to the end
+    "PlanCompleted": (3, ExecutionStatus.COMPLETED),
+    "PlanCancelled": (3, ExecutionStatus.CANCELLED),
 }
 
 
@@ -76,7 +77,7 @@ def _rejected_commands(events: Iterable[Mapping[str, Any]]) -> set[tuple[str, An
     return {(str(detail.get("command")), detail.get("waveId"), detail.get("requestedBy")) for detail in refusals}
 
 
-def _wave_step(kind: str, detail: Mapping[str, Any]) -> tuple[int, str] | None:
+def _wave_step(kind: str, detail: Mapping[str, Any]) -> tuple[int, WaveStatus] | None:
     """How far event `kind` takes its wave within an attempt (None: it does not move the wave)."""
     if kind == "WaveSkipped" and detail.get("skippedBy"):
         return OPERATOR_SKIP
@@ -107,14 +108,14 @@ class _Rebuilt:
             self._take_wave(wave_id, event, kind, detail)
 
     def _wave(self, wave_id: str) -> dict[str, Any]:
-        return self.waves.setdefault(wave_id, {"status": "PENDING", "attempt": 1, "_rank": (0, 0)})
+        return self.waves.setdefault(wave_id, {"status": WaveStatus.PENDING.value, "attempt": 1, "_rank": (0, 0)})
 
     def _take_plan(self, kind: str, detail: Mapping[str, Any]) -> None:
         self.plan_id = self.plan_id or detail.get("planId")
         if kind in {"PlanStarted", "PlanCompleted"} and detail.get("mode"):
             self.mode = detail["mode"]
         if kind in PLAN_STEP and PLAN_STEP[kind][0] >= self.plan[0]:
-            self.plan = PLAN_STEP[kind]
+            self.plan = (PLAN_STEP[kind][0], PLAN_STEP[kind][1].value)
         if kind == "PlanStarted":
             self.planned.update(detail.get("waveIds", []))
             for wave_id in detail.get("waveIds", []):
@@ -130,7 +131,7 @@ class _Rebuilt:
         step = _wave_step(kind, detail)
         if step is not None and (attempt, step[0]) >= wave["_rank"]:
             wave["_rank"] = (attempt, step[0])
-            wave["status"], wave["attempt"] = step[1], attempt
+            wave["status"], wave["attempt"] = step[1].value, attempt
         if kind == "DRSJobCompleted":
             self._take_servers(wave_id, detail.get("servers", []), attempt)
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.domain.clock import iso
+from orchestrator.domain.status import ExecutionStatus, WaveStatus
 
 
 class ReportError(ValueError):
@@ -33,7 +34,11 @@ PHASES: tuple[tuple[str, str, str], ...] = (  # kind, name, fill
 )
 PHASE_NAME = {kind: name for kind, name, _ in PHASES}
 PHASE_FILL = {kind: fill for kind, _, fill in PHASES}
-OUTCOME_COLOURS = {"COMPLETED": "#2e7d32", "FAILED": "#d32f2f", "SKIPPED": "#9e9e9e", "CANCELLED": "#6d4c41"}
+OUTCOME_COLOURS: dict[str, str] = {  # how a wave (or the execution: CANCELLED) ended
+    WaveStatus.COMPLETED: "#2e7d32", WaveStatus.FAILED: "#d32f2f", WaveStatus.SKIPPED: "#9e9e9e",
+    ExecutionStatus.CANCELLED: "#6d4c41",
+}
+FAILED_COLOUR = OUTCOME_COLOURS[WaveStatus.FAILED]
 OTHER_COLOUR = "#f9a825"  # a wave still on its way when the report was written
 FINAL = frozenset(OUTCOME_COLOURS)
 
@@ -193,7 +198,7 @@ def _phases(wave: _Wave, horizon: datetime) -> list[_Phase]:
             continue
         end = next((moment for moment in [*ends, t.get("endedAt")] if moment is not None), None)
         phases.append(_Phase(kind, start, max(end or horizon, start), recorded=end is not None))
-    if wave.status == "FAILED" and phases:
+    if wave.status == WaveStatus.FAILED and phases:
         phases[-1] = replace(phases[-1], failed=True)
     return phases
 
@@ -395,7 +400,7 @@ class _Chart:
             body = _tooltip([f"{plan} · execution {execution}"]) + body
         muted = {"font-weight": "normal", "fill": MUTED}
         body += _el("tspan", muted, _esc(f" · execution {_cut(execution, HEADING_CHARS)} · "))
-        body += _el("tspan", {"class": "mode", "fill": OUTCOME_COLOURS["FAILED"] if mode == "RECOVERY" else TEXT},
+        body += _el("tspan", {"class": "mode", "fill": FAILED_COLOUR if mode == "RECOVERY" else TEXT},
                     _esc(mode))
         body += _el("tspan", muted, " · ")
         body += _el("tspan", {"class": "status", "fill": _colour(status)}, _esc(status))
@@ -408,7 +413,7 @@ class _Chart:
         for number, line in enumerate(self.header, start=1):
             stop = line.startswith("stopped: ")
             attrs = {"class": "stop-reason" if stop else "subheading", "x": MARGIN, "y": MARGIN + 14 + 22 * number,
-                     "fill": OUTCOME_COLOURS["FAILED"] if stop else MUTED}
+                     "fill": FAILED_COLOUR if stop else MUTED}
             body = _esc(_cut(line, TITLE_CHARS))
             if len(line) > TITLE_CHARS:
                 body = _tooltip([line]) + body
@@ -420,12 +425,12 @@ class _Chart:
         swatch = {"x": 0.0, "y": -9.0, "width": 14, "height": 10, "rx": 2}
         items = [(name, _el("rect", {**swatch, "fill": fill})) for _, name, fill in PHASES]
         items.append(("failed in phase", _el("rect", {**swatch, "fill": "#ffffff",
-                                                           "stroke": OUTCOME_COLOURS["FAILED"], "stroke-width": 2})))
+                                                           "stroke": FAILED_COLOUR, "stroke-width": 2})))
         items.append(("ready", _el("line", {"x1": 7, "y1": -10, "x2": 7, "y2": 2, "stroke": TEXT,
                                             "stroke-width": 1.5})))
         items.append(("dependency", _el("path", {"d": "M1,-9 V-3 H14", "fill": "none", "stroke": CONNECTOR})))
         items.extend((status.lower(), self._diamond(7.0, -4.0, _colour(status)))
-                     for status in ("COMPLETED", "FAILED", "SKIPPED"))
+                     for status in (WaveStatus.COMPLETED, WaveStatus.FAILED, WaveStatus.SKIPPED))
         return items
 
     def _legend_rows(self) -> list[list[tuple[float, str, str]]]:
@@ -546,7 +551,7 @@ class _Chart:
         attrs: dict[str, object] = {"class": f"bar {phase.kind}", "x": x1, "y": y, "width": max(x2 - x1, MIN_BAR),
                                     "height": float(BAR_HEIGHT), "rx": 2, "fill": PHASE_FILL[phase.kind]}
         if phase.failed:
-            attrs.update({"stroke": OUTCOME_COLOURS["FAILED"], "stroke-width": 2})
+            attrs.update({"stroke": FAILED_COLOUR, "stroke-width": 2})
             tip.append(f"the wave failed here: {wave.data.get('reason') or 'no reason recorded'}")
         elif not phase.recorded:
             attrs.update({"fill-opacity": 0.5, "stroke": MUTED, "stroke-dasharray": "3,2"})

@@ -20,6 +20,7 @@ from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Approval, Plan
+from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 
@@ -68,21 +69,22 @@ def held_for_approval(rt: Runtime, execution: dict[str, Any], detail: WaveReady,
     approval = wave.get("approval") or {}
     if approval.get("status") == GRANTED:
         return False  # this wave was approved (a retried wave is not asked again)
-    if wave.get("status") not in {"READY", "AWAITING_APPROVAL"}:
+    if wave.get("status") not in {WaveStatus.READY, WaveStatus.AWAITING_APPROVAL}:
         return True  # a stale WaveReady: the transition below would be refused anyway
     # a redelivery of the WaveReady that asked keeps the deadline it announced
-    same_request = approval.get("requestId") == event_id and wave.get("status") == "AWAITING_APPROVAL"
+    same_request = approval.get("requestId") == event_id and wave.get("status") == WaveStatus.AWAITING_APPROVAL
     deadline = parse_iso(approval["deadline"]) if same_request else _whole_second(
         rt.clock.now() + timedelta(seconds=gate.timeout_seconds))
     request = {"requestId": event_id, "status": "REQUESTED", "requestedAt": approval.get("requestedAt")
                if same_request else rt.ledger.now(), "deadline": iso(deadline), "approvers": gate.approvers,
                "gate": gate.why, "attempt": int(wave.get("attempt", 1))}
-    outcome = rt.ledger.transition_wave(execution_id, detail.wave_id, from_=["READY"], to="AWAITING_APPROVAL",
-                                        key=event_id, sets={"approval": request})
+    outcome = rt.ledger.transition_wave(execution_id, detail.wave_id, from_=[WaveStatus.READY],
+                                        to=WaveStatus.AWAITING_APPROVAL, key=event_id, sets={"approval": request})
     if outcome is Outcome.REJECTED:
         logger.info("duplicate or stale WaveReady at an approval gate", wave_id=detail.wave_id)
         return True
-    completed = sorted(w["waveId"] for w in rt.ledger.list_waves(execution_id) if w["status"] == "COMPLETED")
+    completed = sorted(w["waveId"] for w in rt.ledger.list_waves(execution_id)
+                       if w["status"] == WaveStatus.COMPLETED)
     rt.scheduler.at(timeout_schedule(execution_id, detail.wave_id, event_id), deadline,
                     ApprovalTimeout(execution_id=execution_id, wave_id=detail.wave_id, request_id=event_id))
     logger.info("wave awaiting approval", wave_id=detail.wave_id, deadline=iso(deadline),

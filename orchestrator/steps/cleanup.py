@@ -36,11 +36,11 @@ from botocore.exceptions import ClientError
 from events.models import PlanCancelled, RecoveryInstancesTerminated, TerminationTick, WaveFailed
 from orchestrator.adapters.bus import PublishError
 from orchestrator.adapters.drs import DrsConflict, DrsError, DrsQuotaExceeded
-from orchestrator.adapters.ledger import EXECUTION_FINAL
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Rollback
+from orchestrator.domain.status import EXECUTION_FINAL, WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
@@ -401,9 +401,9 @@ def _rollback_is_due(rt: Runtime, execution_id: str, wave_id: str | None, attemp
     wave = rt.ledger.get_wave(execution_id, wave_id) if wave_id else None
     if wave is None:
         return False
-    if wave.get("status") == "FAILED" and int(wave.get("attempt", 1)) == attempt:
+    if wave.get("status") == WaveStatus.FAILED and int(wave.get("attempt", 1)) == attempt:
         return True
-    return any(int(p.get("attempt", 0)) == attempt and p.get("status") == "FAILED"
+    return any(int(p.get("attempt", 0)) == attempt and p.get("status") == WaveStatus.FAILED
                for p in wave.get("previousAttempts", []) if isinstance(p, dict))
 
 

@@ -28,8 +28,15 @@ from events.models import (
     WaveReady,
     WaveSkipped,
 )
-from orchestrator.adapters.ledger import NOT_STARTED_WAVE, Outcome
+from orchestrator.adapters.ledger import Outcome
 from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.status import (
+    NOT_STARTED_WAVE,
+    RUNNABLE_EXECUTION,
+    STOPPED_EXECUTION,
+    ExecutionStatus,
+    WaveStatus,
+)
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import cleanup
@@ -42,9 +49,6 @@ from orchestrator.steps.progress import (
     stop_plan,
 )
 from orchestrator.steps.refusals import refuse, refused_before
-
-STOPPED = frozenset({"STOPPING", "FAILED"})
-
 
 C = TypeVar("C", bound=ControlEvent)
 
@@ -90,7 +94,7 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
         return
     duplicate = execution.get("cancelKey") == event_id
     if not duplicate:
-        if execution["status"] not in {"RUNNING", "PAUSED"}:
+        if execution["status"] not in RUNNABLE_EXECUTION:
             _reject(rt, command, event_id, f"execution is {execution['status']}, not running")
             return
         if command.terminate_drill_instances and execution["mode"] != "DRILL":
@@ -101,7 +105,7 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
                          cancelled_by=command.requested_by,
                          terminate_on_cancel=command.terminate_drill_instances, decided_by=event_id):
             return
-    elif execution["status"] == "STOPPING":  # a redelivery: finish the skips a crash may have cut short
+    elif execution["status"] == ExecutionStatus.STOPPING:  # a redelivery: finish the skips a crash may have cut short
         skip_not_started(rt, command.execution_id, key=event_id)
     # what is up now; what the running jobs launch later goes when the plan has ended (PlanCancelled)
     cleanup.terminate_cancelled_drill(rt, rt.ledger.get_execution(command.execution_id) or execution)
@@ -110,7 +114,8 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
 
 def pause_plan(rt: Runtime, command: PausePlan, event_id: str) -> None:
     """No new wave is released; running waves finish."""
-    outcome = rt.ledger.set_execution_status(command.execution_id, from_=["RUNNING"], to="PAUSED", key=event_id,
+    outcome = rt.ledger.set_execution_status(command.execution_id, from_=[ExecutionStatus.RUNNING],
+                                             to=ExecutionStatus.PAUSED, key=event_id,
                                              sets={"pausedBy": command.requested_by}, decided_by=event_id)
     if outcome is Outcome.REJECTED:
         execution = rt.ledger.get_execution(command.execution_id)
@@ -120,8 +125,8 @@ def pause_plan(rt: Runtime, command: PausePlan, event_id: str) -> None:
 
 def resume_plan(rt: Runtime, command: ResumePlan, event_id: str) -> None:
     """Release what became due while the plan was paused."""
-    outcome = rt.ledger.set_execution_status(command.execution_id, from_=["PAUSED"], to="RUNNING", key=event_id,
-                                             decided_by=event_id)
+    outcome = rt.ledger.set_execution_status(command.execution_id, from_=[ExecutionStatus.PAUSED],
+                                             to=ExecutionStatus.RUNNING, key=event_id, decided_by=event_id)
     if outcome is Outcome.REJECTED:
         execution = rt.ledger.get_execution(command.execution_id)
         _reject(rt, command, event_id, f"execution is {execution['status']}, not paused" if execution
@@ -130,9 +135,10 @@ def resume_plan(rt: Runtime, command: ResumePlan, event_id: str) -> None:
     execution = rt.ledger.get_execution(command.execution_id) or {}
     due = []
     for wave in rt.ledger.list_waves(command.execution_id):
-        if wave["status"] == "READY" or (wave["status"] == "PENDING" and int(wave.get("remaining", 1)) == 0
-                                         and make_ready(rt, command.execution_id, wave["waveId"],
-                                                        key=f"{event_id}:{wave['waveId']}")):
+        if wave["status"] == WaveStatus.READY or (wave["status"] == WaveStatus.PENDING
+                                                  and int(wave.get("remaining", 1)) == 0
+                                                  and make_ready(rt, command.execution_id, wave["waveId"],
+                                                                 key=f"{event_id}:{wave['waveId']}")):
             due.append(WaveReady(execution_id=command.execution_id, plan_id=execution["planId"],
                                  wave_id=wave["waveId"], attempt=int(wave.get("attempt", 1))))
     if due:
@@ -145,10 +151,10 @@ def resume_plan(rt: Runtime, command: ResumePlan, event_id: str) -> None:
 def _approval_fits(rt: Runtime, command: ApprovalGranted | ApprovalDenied, event_id: str,
                    execution: dict[str, Any], wave: dict[str, Any]) -> bool:
     approval = wave.get("approval") or {}
-    if execution["status"] not in {"RUNNING", "PAUSED"}:
+    if execution["status"] not in RUNNABLE_EXECUTION:
         _reject(rt, command, event_id, f"execution is {execution['status']}, not running", command.wave_id)
         return False
-    if wave["status"] != "AWAITING_APPROVAL":
+    if wave["status"] != WaveStatus.AWAITING_APPROVAL:
         _reject(rt, command, event_id, f"wave {command.wave_id} is {wave['status']}, not awaiting approval",
                 command.wave_id)
         return False
@@ -173,14 +179,14 @@ def grant_approval(rt: Runtime, command: ApprovalGranted, event_id: str) -> None
                                 "approval.approvedAt": rt.ledger.now(), "approval.decisionKey": event_id}
         if command.comment:
             sets["approval.comment"] = command.comment
-        outcome = rt.ledger.transition_wave(command.execution_id, command.wave_id, from_=["AWAITING_APPROVAL"],
-                                            to="READY", key=event_id, sets=sets, decided_by=event_id)
+        outcome = rt.ledger.transition_wave(command.execution_id, command.wave_id, from_=[WaveStatus.AWAITING_APPROVAL],
+                                            to=WaveStatus.READY, key=event_id, sets=sets, decided_by=event_id)
         if outcome is Outcome.REJECTED:
             _reject(rt, command, event_id, f"wave {command.wave_id} is no longer awaiting approval", command.wave_id)
             return
         logger.info("approval granted", wave_id=command.wave_id, approved_by=command.requested_by)
         wave = rt.ledger.get_wave(command.execution_id, command.wave_id) or wave
-    if wave.get("status") == "READY" and wave.get("lastKey") == event_id:
+    if wave.get("status") == WaveStatus.READY and wave.get("lastKey") == event_id:
         rt.bus.publish(WaveReady(execution_id=command.execution_id, plan_id=execution["planId"],
                                  wave_id=command.wave_id, attempt=int(wave.get("attempt", 1))))
 
@@ -189,8 +195,8 @@ def _fail_waiting_wave(rt: Runtime, execution: dict[str, Any], wave_id: str, *, 
                        approval: dict[str, Any]) -> None:
     """AWAITING_APPROVAL -> FAILED, then the wave's onFailure policy (WaveFailed, as a failed launch)."""
     sets = {"reason": reason, **{f"approval.{k}": v for k, v in approval.items()}}
-    outcome = rt.ledger.finish_wave(execution["executionId"], wave_id, from_=["AWAITING_APPROVAL"], to="FAILED",
-                                    key=key, sets=sets, decided_by=key)
+    outcome = rt.ledger.finish_wave(execution["executionId"], wave_id, from_=[WaveStatus.AWAITING_APPROVAL],
+                                    to=WaveStatus.FAILED, key=key, sets=sets, decided_by=key)
     if not outcome.proceed:
         return
     wave = rt.ledger.get_wave(execution["executionId"], wave_id) or {}
@@ -224,7 +230,7 @@ def approval_timeout(rt: Runtime, command: ApprovalTimeout, event_id: str) -> No
     if execution is None or wave is None:
         return
     approval = wave.get("approval") or {}
-    waiting = approval.get("requestId") == command.request_id and wave["status"] == "AWAITING_APPROVAL"
+    waiting = approval.get("requestId") == command.request_id and wave["status"] == WaveStatus.AWAITING_APPROVAL
     if not waiting and approval.get("decisionKey") != event_id:
         logger.info("approval timeout after the decision ignored", wave_id=command.wave_id)
         return
@@ -240,7 +246,7 @@ def _failed_stoppers(rt: Runtime, execution: dict[str, Any], but: str) -> list[s
     """The FAILED waves (other than `but`) whose onFailure STOP keeps the plan stopped."""
     plan = frozen_plan(execution)
     return sorted(w["waveId"] for w in rt.ledger.list_waves(execution["executionId"])
-                  if w["status"] == "FAILED" and w["waveId"] != but
+                  if w["status"] == WaveStatus.FAILED and w["waveId"] != but
                   and plan.wave(w["waveId"]).on_failure.value == "STOP")
 
 
@@ -248,11 +254,11 @@ def _stop_blocks(rt: Runtime, execution: dict[str, Any], wave_id: str, *, retry:
     """Why a decision on failed wave `wave_id` does not fit the execution (None: it does). A retried wave
     must be able to run, so every other failure that stops the plan must be decided first; a skip may
     come in any order (the plan runs again once the last failure that stopped it is decided)."""
-    if execution.get("cancelRequested") or execution["status"] == "CANCELLED":
+    if execution.get("cancelRequested") or execution["status"] == ExecutionStatus.CANCELLED:
         return f"execution was cancelled by {execution.get('cancelledBy', 'an operator')}"
-    if execution["status"] == "COMPLETED":
+    if execution["status"] == ExecutionStatus.COMPLETED:
         return "execution is COMPLETED"
-    if execution["status"] not in STOPPED or not retry:
+    if execution["status"] not in STOPPED_EXECUTION or not retry:
         return None
     others = _failed_stoppers(rt, execution, wave_id)
     if others:
@@ -267,14 +273,14 @@ def _resume_after_decision(rt: Runtime, execution: dict[str, Any], wave_id: str,
     execution_id = execution["executionId"]
     rt.ledger.forget_execution_failure(execution_id, wave_id)
     causes = {wave_id}
-    if execution["status"] in STOPPED and not execution.get("cancelRequested"):
+    if execution["status"] in STOPPED_EXECUTION and not execution.get("cancelRequested"):
         if _failed_stoppers(rt, execution, wave_id):
             logger.info("plan stays stopped: other failures stop it", execution_id=execution_id)
             return rt.ledger.get_execution(execution_id) or execution
-        outcome = rt.ledger.reopen_execution(execution_id, from_=sorted(STOPPED), key=f"{key}:reopen")
+        outcome = rt.ledger.reopen_execution(execution_id, from_=sorted(STOPPED_EXECUTION), key=f"{key}:reopen")
         logger.info("execution reopened", execution_id=execution_id, by_wave=wave_id, outcome=outcome.value)
         # every failure the waves were skipped for is decided now (the stop's, and any skipped meanwhile)
-        causes |= {w["waveId"] for w in rt.ledger.list_waves(execution_id) if w["status"] != "FAILED"}
+        causes |= {w["waveId"] for w in rt.ledger.list_waves(execution_id) if w["status"] != WaveStatus.FAILED}
     reopen_skipped_for(rt, execution_id, causes, key=key)
     return rt.ledger.get_execution(execution_id) or execution
 
@@ -304,7 +310,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
         return
     execution, wave = found
     if wave.get("retryKey") != event_id:
-        if wave["status"] != "FAILED":
+        if wave["status"] != WaveStatus.FAILED:
             _reject(rt, command, event_id,
                     f"wave {command.wave_id} is {wave['status']}: only a FAILED wave can be retried", command.wave_id)
             return
@@ -334,9 +340,9 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
         sets["serversLaunched"], sets["serversFailed"] = kept.count("LAUNCHED"), kept.count("FAILED")
         removes = ["reason", "endedAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt",
                    "launchSummary"]
-        outcome = rt.ledger.move_wave(command.execution_id, command.wave_id, from_=["FAILED"], to="READY",
-                                      key=event_id, sets=sets, removes=removes, adds={"attempt": 1}, count=-1,
-                                      decided_by=event_id)
+        outcome = rt.ledger.move_wave(command.execution_id, command.wave_id, from_=[WaveStatus.FAILED],
+                                      to=WaveStatus.READY, key=event_id, sets=sets, removes=removes,
+                                      adds={"attempt": 1}, count=-1, decided_by=event_id)
         if outcome is Outcome.REJECTED:
             _reject(rt, command, event_id, f"wave {command.wave_id} is no longer FAILED", command.wave_id)
             return
@@ -364,22 +370,23 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
     if wave.get("skipKey") != event_id:
         sets = {"skipKey": event_id, "skippedBy": command.requested_by, "skippedAt": rt.ledger.now(),
                 "reason": reason}
-        if wave["status"] == "FAILED":
+        if wave["status"] == WaveStatus.FAILED:
             blocked = _stop_blocks(rt, execution, command.wave_id, retry=False)
             if blocked:
                 _reject(rt, command, event_id, blocked, command.wave_id)
                 return
-            outcome = rt.ledger.move_wave(execution_id, command.wave_id, from_=["FAILED"], to="SKIPPED",
-                                          key=event_id, sets={**sets, "skippedFrom": "FAILED",
+            outcome = rt.ledger.move_wave(execution_id, command.wave_id, from_=[WaveStatus.FAILED],
+                                          to=WaveStatus.SKIPPED, key=event_id,
+                                          sets={**sets, "skippedFrom": WaveStatus.FAILED.value,
                                                                "failedReason": wave.get("reason") or ""},
                                           removes=["skippedFor"], decided_by=event_id)
         elif wave["status"] in NOT_STARTED_WAVE:
-            if execution["status"] not in {"RUNNING", "PAUSED"}:
+            if execution["status"] not in RUNNABLE_EXECUTION:
                 _reject(rt, command, event_id, f"execution is {execution['status']}, not running", command.wave_id)
                 return
             outcome = rt.ledger.finish_wave(execution_id, command.wave_id, from_=sorted(NOT_STARTED_WAVE),
-                                            to="SKIPPED", key=event_id, sets={**sets, "skippedFrom": wave["status"]},
-                                            decided_by=event_id)
+                                            to=WaveStatus.SKIPPED, key=event_id,
+                                            sets={**sets, "skippedFrom": wave["status"]}, decided_by=event_id)
         else:
             _reject(rt, command, event_id, f"wave {command.wave_id} is {wave['status']}: only a FAILED or not yet "
                                            "started wave can be skipped", command.wave_id)
@@ -391,7 +398,7 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
         wave = rt.ledger.get_wave(execution_id, command.wave_id) or wave
     if wave.get("lastKey") != event_id:
         return
-    if wave.get("skippedFrom") == "FAILED":
+    if wave.get("skippedFrom") == WaveStatus.FAILED:
         execution = _resume_after_decision(rt, execution, command.wave_id, key=event_id)
     else:
         execution = rt.ledger.get_execution(execution_id) or execution

@@ -14,12 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.adapters.ledger import ACTIVE_WAVE, EXECUTION_FINAL
+from orchestrator.domain.status import EXECUTION_FINAL, FAILABLE_WAVE
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps.wave_failure import fail_wave
-
-FAILABLE_WAVE = frozenset({"READY", "AWAITING_APPROVAL"}) | ACTIVE_WAVE
 
 
 def describe(exc: BaseException) -> str:

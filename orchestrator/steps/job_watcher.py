@@ -13,6 +13,7 @@ from weakref import WeakKeyDictionary
 from events.models import DRSJobCompleted, DRSJobStarted, JobWatchTick, ServerLaunch
 from orchestrator.adapters.drs import TAG_EXECUTION, TAG_WAVE, DrsError
 from orchestrator.adapters.scheduler import schedule_name
+from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
@@ -73,7 +74,7 @@ def poll_wave(rt: Runtime, execution_id: str, plan_id: str, wave_id: str,
     wave = rt.ledger.get_wave(execution_id, wave_id)
     if seen is not None and wave is not None:
         seen.append(wave)
-    if wave is None or wave.get("status") != "LAUNCHING":
+    if wave is None or wave.get("status") != WaveStatus.LAUNCHING:
         return 0, 0
     open_jobs = [jid for jid, job in wave.get("jobs", {}).items() if job.get("status") != "COMPLETED"
                  and not jid.startswith("not-started-")]
@@ -107,7 +108,7 @@ def on_tick(rt: Runtime, detail: JobWatchTick) -> None:
         ended, running = 0, 1
     wave = seen[0] if seen else {}
     expected, done = int(wave.get("jobsExpected", 0)), int(wave.get("jobsDone", 0))
-    still_launching = wave.get("status") == "LAUNCHING" and int(wave.get("attempt", 1)) == detail.attempt
+    still_launching = wave.get("status") == WaveStatus.LAUNCHING and int(wave.get("attempt", 1)) == detail.attempt
     logger.info("job watcher tick", wave_id=detail.wave_id, tick=detail.tick, ended=ended, running=running)
     if still_launching and (running or done + ended < expected):
         _schedule_tick(rt, detail.execution_id, detail.plan_id, detail.wave_id, detail.attempt, detail.tick + 1)

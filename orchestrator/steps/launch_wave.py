@@ -43,6 +43,7 @@ from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import cut_jobs
+from orchestrator.domain.status import RUNNABLE_EXECUTION, WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
@@ -53,7 +54,6 @@ CLAIM_LOOKBACK = timedelta(minutes=10)
 MAX_TRIES = 6  # StartRecovery attempts inside one Express execution before the chunk is parked
 MAX_WAIT_SECONDS = 60  # one Wait state at most (an Express execution lives 5 minutes)
 LEASE_SECONDS = 90  # one call's right to StartRecovery: longer than the launch function's timeout (60 s)
-RUNNABLE_EXECUTION = frozenset({"RUNNING", "PAUSED"})
 NOT_LAUNCHED_STOPPED = "not launched: plan stopped"
 
 
@@ -95,10 +95,10 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
     if execution["status"] not in RUNNABLE_EXECUTION:
         from orchestrator.steps.progress import skip_wave_for_stop
 
-        skip_wave_for_stop(rt, execution, detail.wave_id, from_=["PRE_LAUNCH"], key=event_id)
+        skip_wave_for_stop(rt, execution, detail.wave_id, from_=[WaveStatus.PRE_LAUNCH], key=event_id)
         return _no_launch(f"execution is {execution['status']}")
     outcome = rt.ledger.transition_wave(
-        detail.execution_id, detail.wave_id, from_=["PRE_LAUNCH"], to="LAUNCHING", key=event_id,
+        detail.execution_id, detail.wave_id, from_=[WaveStatus.PRE_LAUNCH], to=WaveStatus.LAUNCHING, key=event_id,
         sets={"launchStartedAt": rt.ledger.now(), "jobsExpected": len(chunks), "jobsDone": 0},
     )
     if not outcome.proceed:
@@ -332,7 +332,7 @@ def skip_if_stopped_before_launch(rt: Runtime, execution: dict[str, Any], wave: 
     from orchestrator.steps.progress import close_plan_if_done, skip_wave
 
     skip_wave(rt, execution, wave["waveId"], reason=NOT_LAUNCHED_STOPPED, because_of=None, key=key,
-              from_=["LAUNCHING"], skipped_for=execution.get("stoppedBy"))
+              from_=[WaveStatus.LAUNCHING], skipped_for=execution.get("stoppedBy"))
     logger.info("wave not launched: the plan stopped while it waited for DRS capacity", wave_id=wave["waveId"])
     close_plan_if_done(rt, execution["executionId"], key=key)
     return True
@@ -421,7 +421,8 @@ def _loads(text: str) -> dict[str, Any]:
 def _still_wanted(rt: Runtime, chunk: dict[str, Any]) -> str:
     """launch, drop (the wave moved on: retried or closed) or stop (the plan is stopping: not launched)."""
     wave = rt.ledger.get_wave(chunk["executionId"], chunk["waveId"])
-    if wave is None or wave.get("status") != "LAUNCHING" or int(wave.get("attempt", 1)) != int(chunk["attempt"]):
+    if wave is None or wave.get("status") != WaveStatus.LAUNCHING \
+            or int(wave.get("attempt", 1)) != int(chunk["attempt"]):
         return "drop"
     execution = rt.ledger.get_execution(chunk["executionId"]) or {}
     if execution.get("status") not in RUNNABLE_EXECUTION:

@@ -9,6 +9,7 @@ from events.models import DRSJobCompleted
 from orchestrator.adapters.ledger import Outcome
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import judge_launch, launch_warnings
+from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps.scripts import run_phase
@@ -30,7 +31,7 @@ def on_job_completed(rt: Runtime, detail: DRSJobCompleted, event_id: str) -> Non
     key = f"{event_id}:judge"
     if int(wave.get("jobsDone", 0)) < int(wave.get("jobsExpected", 0)):
         return
-    if wave.get("status") != "LAUNCHING" and wave.get("lastKey") != key:
+    if wave.get("status") != WaveStatus.LAUNCHING and wave.get("lastKey") != key:
         return  # judged by another job's completion (or a stale delivery): nothing of this event to resume
     close_launch(rt, detail.execution_id, detail.plan_id, detail.wave_id, key=key)
 
@@ -43,7 +44,7 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
     wave = rt.ledger.get_wave(execution_id, wave_id)
     if execution is None or wave is None:
         return
-    if wave.get("status") == "POST_LAUNCH" and wave.get("lastKey") == key:
+    if wave.get("status") == WaveStatus.POST_LAUNCH and wave.get("lastKey") == key:
         logger.info("resuming the post-launch phase after a redelivery", wave_id=wave_id)
         run_phase(rt, execution, wave_id=wave_id, attempt=int(wave.get("attempt", 1)), phase="POST_LAUNCH", key=key)
         return
@@ -57,15 +58,15 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
     attempt = int(wave.get("attempt", 1))
     metrics.add_metric(name="ServersFailed", unit="Count", value=len(failed))
     if not ok:
-        fail_wave(rt, execution, wave_id, from_=["LAUNCHING"], reason=reason, key=key, attempt=attempt,
+        fail_wave(rt, execution, wave_id, from_=[WaveStatus.LAUNCHING], reason=reason, key=key, attempt=attempt,
                   failed_servers=failed, sets={"launchedAt": rt.ledger.now()})
         return
     sets: dict[str, Any] = {"launchedAt": rt.ledger.now(), "launchSummary": reason}
     if failed:  # a redone judgement (the same key) finds its warnings there already: added once
         warnings = list(wave.get("warnings", []))
         sets["warnings"] = [*warnings, *(w for w in launch_warnings(failed) if w not in warnings)]
-    outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=["LAUNCHING"], to="LAUNCHED", key=key,
-                                        sets=sets)
+    outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=[WaveStatus.LAUNCHING],
+                                        to=WaveStatus.LAUNCHED, key=key, sets=sets)
     if not outcome.proceed:
         return
     start_post_launch(rt, execution, wave_id, attempt=attempt, key=key)
@@ -73,8 +74,8 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
 
 def start_post_launch(rt: Runtime, execution: dict[str, Any], wave_id: str, *, attempt: int, key: str) -> None:
     """LAUNCHED -> POST_LAUNCH and the post-launch scripts (and health check)."""
-    outcome = rt.ledger.transition_wave(execution["executionId"], wave_id, from_=["LAUNCHED"], to="POST_LAUNCH",
-                                        key=key, sets={"postLaunchAt": rt.ledger.now()})
+    outcome = rt.ledger.transition_wave(execution["executionId"], wave_id, from_=[WaveStatus.LAUNCHED],
+                                        to=WaveStatus.POST_LAUNCH, key=key, sets={"postLaunchAt": rt.ledger.now()})
     if not outcome.proceed:
         return
     run_phase(rt, execution, wave_id=wave_id, attempt=attempt, phase="POST_LAUNCH", key=key)

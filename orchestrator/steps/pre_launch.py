@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from events.models import WaveReady
+from orchestrator.domain.status import ExecutionStatus, WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 from orchestrator.steps.approval import held_for_approval
@@ -17,7 +18,7 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
     if execution is None:
         logger.warning("WaveReady for an unknown execution", execution_id=detail.execution_id)
         return
-    if execution["status"] != "RUNNING":
+    if execution["status"] != ExecutionStatus.RUNNING:
         logger.info("wave held: execution is not running", execution_id=detail.execution_id,
                     wave_id=detail.wave_id, status=execution["status"])
         return
@@ -26,7 +27,7 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
     if preflight_gate(rt, execution, detail, event_id):  # READY -> FAILED before any script or launch
         return
     outcome = rt.ledger.transition_wave(
-        detail.execution_id, detail.wave_id, from_=["READY"], to="PRE_LAUNCH", key=event_id,
+        detail.execution_id, detail.wave_id, from_=[WaveStatus.READY], to=WaveStatus.PRE_LAUNCH, key=event_id,
         sets={"preLaunchAt": rt.ledger.now()},
     )
     if not outcome.proceed:

@@ -18,6 +18,7 @@ from orchestrator.adapters.drs import DrsError, parse_duration
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import NAMES_LIMIT, listed
 from orchestrator.domain.plan import Criticality, Wave
+from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import wave_failure
@@ -107,7 +108,7 @@ def gate(rt: Runtime, execution: dict[str, Any], detail: WaveReady, event_id: st
     sets: dict[str, Any] = {"preflightExcluded": {"attempt": detail.attempt,
                                                   "servers": [p.source_server_id for p in problems]},
                             "warnings": _warnings(problems), "serversFailed": len(problems)}
-    if rt.ledger.note_wave_if(detail.execution_id, detail.wave_id, status="READY", sets=sets):
+    if rt.ledger.note_wave_if(detail.execution_id, detail.wave_id, status=WaveStatus.READY, sets=sets):
         rt.ledger.record_server_results(detail.execution_id, detail.wave_id, {
             p.source_server_id: {"launchStatus": "FAILED", "reason": f"preflight: {p.reason}"} for p in problems
         }, attempt=detail.attempt)
@@ -138,7 +139,7 @@ def fail_wave(rt: Runtime, execution: dict[str, Any], wave: Wave, problems: list
     from events.models import ServerLaunch
 
     wave_failure.fail_wave(
-        rt, execution, wave.wave_id, from_=["READY"],
+        rt, execution, wave.wave_id, from_=[WaveStatus.READY],
         reason="preflight failed: " + listed([str(p) for p in problems]),
         key=key, attempt=attempt,
         failed_servers=[ServerLaunch(source_server_id=p.source_server_id, launch_status="NOT_STARTED",

@@ -15,16 +15,18 @@ from events.models import (
     WaveReady,
     WaveSkipped,
 )
-from orchestrator.adapters.ledger import ACTIVE_WAVE, EXECUTION_FINAL, NOT_STARTED_WAVE, Outcome
+from orchestrator.adapters.ledger import Outcome
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Plan, downstream, layers
+from orchestrator.domain.status import ACTIVE_WAVE, EXECUTION_FINAL, NOT_STARTED_WAVE, ExecutionStatus, WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 
 
 def on_post_launch_done(rt: Runtime, detail: PostLaunchDone, event_id: str) -> None:
-    outcome = rt.ledger.finish_wave(detail.execution_id, detail.wave_id, from_=["POST_LAUNCH"], to="COMPLETED",
+    outcome = rt.ledger.finish_wave(detail.execution_id, detail.wave_id, from_=[WaveStatus.POST_LAUNCH],
+                                    to=WaveStatus.COMPLETED,
                                     key=event_id, sets={"completedAt": rt.ledger.now()})
     if not outcome.proceed:
         logger.info("duplicate PostLaunchDone ignored", wave_id=detail.wave_id)
@@ -52,7 +54,8 @@ def release_dependents(rt: Runtime, execution: dict[str, Any], wave: dict[str, A
     execution_id = execution["executionId"]
     wave_id = wave["waveId"]
     released: list[str] = []
-    single = _single_dependency_waves(execution) if execution.get("status") == "RUNNING" else frozenset()
+    running = execution.get("status") == ExecutionStatus.RUNNING
+    single = _single_dependency_waves(execution) if running else frozenset()
     for dependent in wave.get("dependents", []):
         # a wave with one dependency is released by this write alone: count it and make it READY at once
         if dependent in single and rt.ledger.release_last(execution_id, dependent, released_by=wave_id,
@@ -64,7 +67,7 @@ def release_dependents(rt: Runtime, execution: dict[str, Any], wave: dict[str, A
         if remaining is None:
             # already counted: a replay after a crash may still owe the WaveReady
             current = rt.ledger.get_wave(execution_id, dependent) or {}
-            if current.get("status") == "READY" and current.get("lastKey") == f"{key}:{dependent}":
+            if current.get("status") == WaveStatus.READY and current.get("lastKey") == f"{key}:{dependent}":
                 released.append(dependent)
             continue
         if remaining == 0 and make_ready(rt, execution_id, dependent, key=f"{key}:{dependent}", execution=execution):
@@ -84,10 +87,11 @@ def make_ready(rt: Runtime, execution_id: str, wave_id: str, *, key: str,
     """PENDING (with every dependency met) -> READY, unless the plan is paused or stopping.
     `execution` may be passed when it was read after the write that made the wave due."""
     execution = execution or rt.ledger.get_execution(execution_id) or {}
-    if execution.get("status") != "RUNNING":
+    if execution.get("status") != ExecutionStatus.RUNNING:
         logger.info("release held", wave_id=wave_id, status=execution.get("status"))
         return False
-    outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=["PENDING"], to="READY", key=key,
+    outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=[WaveStatus.PENDING], to=WaveStatus.READY,
+                                        key=key,
                                         sets={"readyAt": rt.ledger.now()})
     return outcome.proceed
 
@@ -98,7 +102,7 @@ def on_wave_failed(rt: Runtime, detail: WaveFailed, event_id: str) -> None:
     if execution is None:
         return
     failed = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
-    if failed.get("status") != "FAILED" or int(failed.get("attempt", 1)) != detail.attempt:
+    if failed.get("status") != WaveStatus.FAILED or int(failed.get("attempt", 1)) != detail.attempt:
         # a late redelivery of a failure an operator has since retried or skipped
         logger.info("stale WaveFailed ignored", wave_id=detail.wave_id, status=failed.get("status"))
         return
@@ -121,7 +125,7 @@ def skip_wave(rt: Runtime, execution: dict[str, Any], wave_id: str, *, reason: s
     if skipped_for:
         sets["skippedFor"] = skipped_for
     outcome = rt.ledger.finish_wave(execution["executionId"], wave_id, from_=from_ or sorted(NOT_STARTED_WAVE),
-                                    to="SKIPPED", key=key, sets=sets)
+                                    to=WaveStatus.SKIPPED, key=key, sets=sets)
     if outcome is Outcome.REJECTED:
         return False
     rt.bus.publish(WaveSkipped(execution_id=execution["executionId"], plan_id=execution["planId"],
@@ -152,7 +156,8 @@ def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
         sets["terminateOnCancel"] = terminate_on_cancel
     if stopped_by:
         sets["stoppedBy"] = stopped_by
-    outcome = rt.ledger.set_execution_status(execution_id, from_=["RUNNING", "PAUSED"], to="STOPPING", key=key,
+    outcome = rt.ledger.set_execution_status(execution_id, from_=[ExecutionStatus.RUNNING, ExecutionStatus.PAUSED],
+                                             to=ExecutionStatus.STOPPING, key=key,
                                              sets=sets, decided_by=decided_by)
     if outcome is Outcome.REJECTED:
         return False
@@ -177,7 +182,8 @@ def skip_not_started(rt: Runtime, execution_id: str, *, key: str,
 
 def satisfies_dependents(wave: dict[str, Any]) -> bool:
     """A dependency is met by a COMPLETED wave, or one an operator skipped (SkipWave releases dependents)."""
-    return wave.get("status") == "COMPLETED" or (wave.get("status") == "SKIPPED" and bool(wave.get("skippedBy")))
+    return wave.get("status") == WaveStatus.COMPLETED or (wave.get("status") == WaveStatus.SKIPPED
+                                                          and bool(wave.get("skippedBy")))
 
 
 def reopen_skipped_for(rt: Runtime, execution_id: str, wave_ids: str | set[str], *, key: str) -> list[str]:
@@ -216,20 +222,21 @@ def _reopen_in_order(rt: Runtime, execution_id: str, plan: Plan, causes: set[str
                 continue
             if _reopen(rt, execution_id, candidate, wave, waves, key=f"{key}:reopen:{candidate}"):
                 reopened.add(candidate)
-                waves[candidate] = {**wave, "status": "PENDING"}
+                waves[candidate] = {**wave, "status": WaveStatus.PENDING}
     return reopened
 
 
 def _skipped_for(wave: dict[str, Any], causes: set[str]) -> bool:
     """SKIPPED because a wave of `causes` failed (not by an operator)."""
-    return wave.get("status") == "SKIPPED" and wave.get("skippedFor") in causes and not wave.get("skippedBy")
+    return wave.get("status") == WaveStatus.SKIPPED and wave.get("skippedFor") in causes and not wave.get("skippedBy")
 
 
 def _blocked(wave: dict[str, Any], waves: dict[str, dict[str, Any]], *, excused: set[str]) -> bool:
     """A dependency of `wave` is still failed or skipped for another reason (one in `excused`, reopened or
     being retried, does not block)."""
     blocking = [d for d in wave.get("dependsOn", []) if d not in excused
-                and waves[d]["status"] in {"FAILED", "SKIPPED"} and not satisfies_dependents(waves[d])]
+                and waves[d]["status"] in {WaveStatus.FAILED, WaveStatus.SKIPPED}
+                and not satisfies_dependents(waves[d])]
     return bool(blocking)
 
 
@@ -245,8 +252,8 @@ def _reopen(rt: Runtime, execution_id: str, wave_id: str, wave: dict[str, Any], 
         sets["releasedBy"] = set(met)
     else:
         removes.append("releasedBy")
-    outcome = rt.ledger.move_wave(execution_id, wave_id, from_=["SKIPPED"], to="PENDING", key=key, sets=sets,
-                                  removes=removes, count=-1, where={"skippedFor": wave.get("skippedFor")})
+    outcome = rt.ledger.move_wave(execution_id, wave_id, from_=[WaveStatus.SKIPPED], to=WaveStatus.PENDING, key=key,
+                                  sets=sets, removes=removes, count=-1, where={"skippedFor": wave.get("skippedFor")})
     return outcome is not Outcome.REJECTED
 
 
@@ -254,7 +261,7 @@ def _recount(rt: Runtime, execution_id: str, wave_id: str) -> int | None:
     """Count on the reopened `wave_id` each dependency met by now (`Ledger.release` counts each once) and return
     how many remain; None when the wave is no longer PENDING."""
     current = rt.ledger.get_wave(execution_id, wave_id) or {}
-    if current.get("status") != "PENDING":
+    if current.get("status") != WaveStatus.PENDING:
         return None
     remaining: int | None = None
     for dependency in current.get("dependsOn", []):
@@ -277,28 +284,29 @@ def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str,
     if int(execution["terminalCount"]) < int(execution["waveCount"]):
         return
     waves = rt.ledger.list_waves(execution_id)
-    failed = sorted(w["waveId"] for w in waves if w["status"] == "FAILED")
+    failed = sorted(w["waveId"] for w in waves if w["status"] == WaveStatus.FAILED)
     if execution.get("cancelRequested"):
-        final = "CANCELLED"
-    elif failed or execution["status"] == "STOPPING":
-        final = "FAILED"
+        final = ExecutionStatus.CANCELLED
+    elif failed or execution["status"] == ExecutionStatus.STOPPING:
+        final = ExecutionStatus.FAILED
     else:
-        final = "COMPLETED"
-    outcome = rt.ledger.set_execution_status(execution_id, from_=["RUNNING", "STOPPING", "PAUSED"], to=final,
-                                             key=f"close:{key}")
+        final = ExecutionStatus.COMPLETED
+    outcome = rt.ledger.set_execution_status(
+        execution_id, from_=[ExecutionStatus.RUNNING, ExecutionStatus.STOPPING, ExecutionStatus.PAUSED], to=final,
+        key=f"close:{key}")
     if outcome is Outcome.REJECTED:
         return
     started = parse_iso(execution["startedAt"])
     duration = (rt.clock.now() - started).total_seconds()
     plan_id = execution["planId"]
     metrics.add_metric(name=f"Plans{final.title()}", unit="Count", value=1)
-    logger.info("plan closed", execution_id=execution_id, status=final, duration_seconds=duration)
-    if final == "COMPLETED":
+    logger.info("plan closed", execution_id=execution_id, status=final.value, duration_seconds=duration)
+    if final is ExecutionStatus.COMPLETED:
         rt.bus.publish(PlanCompleted(
             execution_id=execution_id, plan_id=plan_id, mode=execution["mode"],
-            waves_completed=sum(1 for w in waves if w["status"] == "COMPLETED"),
-            waves_skipped=sum(1 for w in waves if w["status"] == "SKIPPED"), duration_seconds=duration))
-    elif final == "CANCELLED":
+            waves_completed=sum(1 for w in waves if w["status"] == WaveStatus.COMPLETED),
+            waves_skipped=sum(1 for w in waves if w["status"] == WaveStatus.SKIPPED), duration_seconds=duration))
+    elif final is ExecutionStatus.CANCELLED:
         rt.bus.publish(PlanCancelled(
             execution_id=execution_id, plan_id=plan_id,
             requested_by=str(execution.get("cancelledBy") or execution.get("requestedBy", "unknown")),

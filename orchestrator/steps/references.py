@@ -17,6 +17,7 @@ from events.models import DRSJobCompleted, DRSJobStarted, WaveFailed
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan.suggest import quote
+from orchestrator.domain.status import ExecutionStatus
 from orchestrator.runtime import Runtime
 
 _Index = tuple[str, dict[str, frozenset[str]]]  # plan id, wave id -> its source server ids
@@ -35,7 +36,7 @@ def _plan_index(rt: Runtime, execution_id: str) -> _Index | None:
             cache.move_to_end(execution_id)
             return found
     execution = rt.ledger.get_execution(execution_id)
-    if execution is None or execution.get("status") == "CREATING":  # a start cut short has no plan yet
+    if execution is None or execution.get("status") == ExecutionStatus.CREATING:  # a start cut short has no plan yet
         return None
     plan = frozen_plan(execution)
     index = (plan.plan_id, {wave.wave_id: frozenset(wave.server_ids) for wave in plan.waves})

@@ -51,12 +51,13 @@ from events.models import (
     ScriptResult,
 )
 from orchestrator.adapters.drs import DrsError
-from orchestrator.adapters.ledger import EXECUTION_FINAL, Outcome, script_sk
+from orchestrator.adapters.ledger import Outcome, script_sk
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.adapters.ssm import TERMINAL_STATUSES, Ssm, SsmAgentNotReady, SsmError, SsmRejected
 from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Script, Wave
+from orchestrator.domain.status import EXECUTION_FINAL
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps.wave_failure import fail_wave

@@ -13,6 +13,7 @@ from typing import Any
 from events.models import ServerLaunch, WaveFailed
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import _named
+from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 
@@ -26,7 +27,7 @@ def fail_wave(rt: Runtime, execution: Mapping[str, Any], wave_id: str, *, from_:
     (already failed, closed or moved on: nothing is written or published)."""
     execution_id = str(execution["executionId"])
     reason = reason[:REASON_LIMIT]
-    outcome = rt.ledger.finish_wave(execution_id, wave_id, from_=list(from_), to="FAILED", key=key,
+    outcome = rt.ledger.finish_wave(execution_id, wave_id, from_=list(from_), to=WaveStatus.FAILED, key=key,
                                     sets={"reason": reason, **(sets or {})}, decided_by=decided_by)
     if not outcome.proceed:
         return False

@@ -30,13 +30,9 @@ write, the one paginated Query, batches, time to live) and the keys (`_keys`):
 from __future__ import annotations
 
 from orchestrator.adapters.ledger._base import (
-    ACTIVE_WAVE,
     BATCH_GET,
     BATCH_TRIES,
     BATCH_WRITE,
-    EXECUTION_FINAL,
-    NOT_STARTED_WAVE,
-    TERMINAL_WAVE,
     LedgerError,
     Outcome,
     _is_conditional_failure,
@@ -75,9 +71,9 @@ from orchestrator.adapters.ledger.terminations import Terminations
 from orchestrator.adapters.ledger.waves import Waves
 
 __all__ = [
-    "ACCEPTED", "ACTIVE_WAVE", "ATTEMPT_RESULT", "BATCH_GET", "BATCH_TRIES", "BATCH_WRITE", "BULK_PREFIXES",
-    "CAPACITY_PK", "CAPACITY_SK", "COMMAND_SK", "DECISION_SK", "EXECUTION_FINAL", "EXEC_SK", "INVOCATION_PREFIX",
-    "NOT_STARTED_WAVE", "PLAN_SK", "QUEUE_PREFIX", "REFUSED", "SERVER_PREFIX", "TERMINAL_WAVE",
+    "ACCEPTED", "ATTEMPT_RESULT", "BATCH_GET", "BATCH_TRIES", "BATCH_WRITE", "BULK_PREFIXES",
+    "CAPACITY_PK", "CAPACITY_SK", "COMMAND_SK", "DECISION_SK", "EXEC_SK", "INVOCATION_PREFIX",
+    "PLAN_SK", "QUEUE_PREFIX", "REFUSED", "SERVER_PREFIX", "TERMINAL_WAVE",
     "TERMINATION_CLAIM_PREFIX", "TERMINATION_WAIT_PREFIX", "Ledger", "LedgerError", "Outcome",
     "_is_conditional_failure", "command_pk", "decision_pk", "exec_pk", "failure_pk", "invocation_prefix",
     "launch_sk", "script_sk", "server_sk", "wave_sk",

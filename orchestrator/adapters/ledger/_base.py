@@ -30,11 +30,6 @@ from orchestrator.adapters.ledger._keys import (
 )
 from orchestrator.domain.clock import Clock, iso
 
-TERMINAL_WAVE = frozenset({"COMPLETED", "FAILED", "SKIPPED"})
-ACTIVE_WAVE = frozenset({"PRE_LAUNCH", "LAUNCHING", "LAUNCHED", "POST_LAUNCH"})
-NOT_STARTED_WAVE = frozenset({"PENDING", "READY", "AWAITING_APPROVAL"})
-EXECUTION_FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
-
 BATCH_WRITE = 25  # BatchWriteItem: at most 25 items per call
 BATCH_GET = 100  # BatchGetItem: at most 100 keys per call
 BATCH_TRIES = 8  # calls per batch before its unprocessed items raise (backoff 0.05 s doubling, 6.35 s in all)

@@ -12,11 +12,12 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from orchestrator.adapters.ledger._base import EXECUTION_FINAL, Outcome, _plain, _Update
+from orchestrator.adapters.ledger._base import Outcome, _plain, _Update
 from orchestrator.adapters.ledger._keys import EXEC_SK, PLAN_SK, exec_pk, execution_key
 from orchestrator.adapters.ledger.servers import new_server_item
 from orchestrator.adapters.ledger.transitions import Transitions
 from orchestrator.adapters.ledger.waves import new_wave_item
+from orchestrator.domain.status import EXECUTION_FINAL, ExecutionStatus, check_execution_transition
 
 
 class Executions(Transitions):
@@ -59,6 +60,7 @@ class Executions(Transitions):
 
         The execution item is put first, CREATING (a redelivery of `key` finds it so and writes the rest
         again: REPLAY), then the plan, wave and server items in batches, then the execution goes RUNNING."""
+        check_execution_transition([ExecutionStatus.CREATING], ExecutionStatus.RUNNING)
         now = self.now()
         execution = {
             "pk": exec_pk(execution_id), "sk": EXEC_SK, "kind": "EXECUTION",
@@ -102,6 +104,7 @@ class Executions(Transitions):
         """Move the execution from one of `from_` to `to` for the event `key` (`Transitions._transition`).
         To a final status it also gets `endedAt`, and it and its items expire (TTL). `decided_by`: the
         operator command event whose acceptance this is (see `Decisions._decided`)."""
+        from_, to = check_execution_transition(from_, to)
         expires = self._expires_at()
         final = {"endedAt": self.now(), "expiresAt": expires} if to in EXECUTION_FINAL else {}
         outcome = self._transition(execution_key(execution_id), from_=from_, to=to, event_key=key,
@@ -119,6 +122,7 @@ class Executions(Transitions):
         Unlike `set_execution_status`, a redelivery of `key` is not told apart: the condition also holds
         when the execution is RUNNING with `lastKey` = `key`, so the redelivery writes again and is WON
         (it redoes the un-expiring that a crash may have cut short); REJECTED otherwise."""
+        from_, _ = check_execution_transition(from_, ExecutionStatus.RUNNING)
         update = _Update(sets={"status": "RUNNING", "lastKey": key},
                          removes=["endedAt", "expiresAt", "stopReason", "stoppedBy"])
         condition = update.one_of("status", list(from_))

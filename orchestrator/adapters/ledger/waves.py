@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from orchestrator.adapters.ledger._base import TERMINAL_WAVE, LedgerError, Outcome, _Update
+from orchestrator.adapters.ledger._base import LedgerError, Outcome, _Update
 from orchestrator.adapters.ledger._keys import (
     INVOCATION_PREFIX,
     SERVER_PREFIX,
@@ -34,6 +34,7 @@ from orchestrator.adapters.ledger.launches import Launches
 from orchestrator.adapters.ledger.scripts import Scripts
 from orchestrator.adapters.ledger.servers import Servers, _server_view, _servers_at
 from orchestrator.adapters.ledger.transitions import Transitions
+from orchestrator.domain.status import TERMINAL_WAVE, WaveStatus, check_no_status, check_wave_transition
 
 
 def new_wave_item(execution_id: str, wave: Mapping[str, Any], *, key: str, now: str) -> dict[str, Any]:
@@ -106,6 +107,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
         ones go through `finish_wave`, which counts them on the execution: LedgerError here). One UpdateItem
         (a transaction with the decision when `decided_by`: the operator command event whose acceptance this
         is, see `Decisions._decided`)."""
+        from_, to = check_wave_transition(from_, to)
         if to in TERMINAL_WAVE:
             raise LedgerError("terminal wave states are written by finish_wave")
         return self._transition(wave_key(execution_id, wave_id), from_=from_, to=to, event_key=key, sets=sets,
@@ -124,6 +126,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
     ) -> Outcome:
         """Move a wave to a terminal state (LedgerError for another) with `endedAt`, and count it on the
         execution's terminalCount, in one transaction."""
+        from_, to = check_wave_transition(from_, to)
         if to not in TERMINAL_WAVE:
             raise LedgerError(f"{to} is not terminal")
         return self.move_wave(execution_id, wave_id, from_=from_, to=to, key=key, count=1,
@@ -150,6 +153,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
         `decided_by`). `where`: attributes that must also hold (e.g. `skippedFor`); `removes`: attributes
         to remove. A redelivery of `key` after the write is a REPLAY.
         `decided_by`: the operator command event whose acceptance this is (see `Decisions._decided`)."""
+        from_, to = check_wave_transition(from_, to)
         counted = [{"Update": {
             "TableName": self.table_name,
             "Key": execution_key(execution_id),
@@ -179,6 +183,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
         """Count `released_by` as the *last* met dependency of `wave_id` and make it READY, in one write:
         PENDING with one dependency left, not yet counted -> READY. False when that does not hold (more
         dependencies left, a duplicate, or no longer PENDING): count it with `release` then."""
+        check_wave_transition([WaveStatus.PENDING], WaveStatus.READY)
         update = _Update(sets={"status": "READY", "lastKey": key, "remaining": 0, **sets},
                          adds={"releasedBy": {released_by}})
         status, remaining, released = update.name("status"), update.name("remaining"), update.name("releasedBy")
@@ -240,6 +245,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
 
     def note_wave_if(self, execution_id: str, wave_id: str, *, status: str, sets: Mapping[str, Any]) -> bool:
         """Write `sets` on the wave only while it is in `status` (False when it is not); the status stays."""
+        check_no_status(sets)
         update = _Update(sets=dict(sets))
         return self._update(wave_key(execution_id, wave_id), update,
                             f"{update.name('status')} = {update.value(status)}").ok
@@ -247,5 +253,6 @@ class Waves(Transitions, Servers, Scripts, Launches):
     def update_wave(self, execution_id: str, wave_id: str, sets: Mapping[str, Any]) -> None:
         """Write `sets` on the wave whatever its status (as `note_wave_if` does while it is in one status).
         LedgerError when the wave does not exist (nothing is written)."""
+        check_no_status(sets)
         if not self._update(wave_key(execution_id, wave_id), _Update(sets=dict(sets)), "attribute_exists(pk)").ok:
             raise LedgerError(f"no wave {wave_id} in execution {execution_id}")

@@ -178,11 +178,11 @@ def test_a_decided_transition_records_its_command_once_and_a_redelivery_is_a_rep
     assert ledger.transition_wave(EXECUTION, "w", from_=["READY"], to="AWAITING_APPROVAL", key="ev-0") is Outcome.WON
 
     # WHEN command "cmd-1" approves it, is delivered again, and command "cmd-2" asks for the same
-    first = ledger.transition_wave(EXECUTION, "w", from_=["AWAITING_APPROVAL"], to="PRE_LAUNCH", key="cmd-1",
+    first = ledger.transition_wave(EXECUTION, "w", from_=["AWAITING_APPROVAL"], to="READY", key="cmd-1",
                                    decided_by="cmd-1")
-    again = ledger.transition_wave(EXECUTION, "w", from_=["AWAITING_APPROVAL"], to="PRE_LAUNCH", key="cmd-1",
+    again = ledger.transition_wave(EXECUTION, "w", from_=["AWAITING_APPROVAL"], to="READY", key="cmd-1",
                                    decided_by="cmd-1")
-    other = ledger.transition_wave(EXECUTION, "w", from_=["AWAITING_APPROVAL"], to="PRE_LAUNCH", key="cmd-2",
+    other = ledger.transition_wave(EXECUTION, "w", from_=["AWAITING_APPROVAL"], to="READY", key="cmd-2",
                                    decided_by="cmd-2")
 
     # THEN "cmd-1" is ACCEPTED once and its copy is a REPLAY; "cmd-2" is rejected and no decision is recorded
