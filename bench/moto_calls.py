@@ -31,7 +31,7 @@ def _wave_item() -> dict[str, Any]:
 
 
 def _calls(dynamodb: Any, events: Any) -> dict[str, Callable[[int], Any]]:
-    def transition(n: int) -> Any:  # the ledger's conditional transition (Ledger._conditional)
+    def transition(n: int) -> Any:  # the ledger's conditional transition (Ledger._transition)
         return dynamodb.update_item(
             TableName="ledger", Key=KEY,
             UpdateExpression="SET #n0 = :v1, #n1 = :v2, #n2 = :v3",

@@ -1,4 +1,4 @@
-"""The ledger: one DynamoDB table holding executions and waves (see orchestrator/adapters/ledger.py)."""
+"""The ledger: one DynamoDB table holding executions and waves (see the orchestrator/adapters/ledger/ package)."""
 
 from __future__ import annotations
 

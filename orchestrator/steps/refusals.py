@@ -9,7 +9,7 @@ could pause the plan again after a resume. So the ledger keeps one decision per 
 with the executions), written only if none is there yet:
 
 - a command's state change is written in one transaction with its ACCEPTED decision
-  (`Ledger._decided`): a copy of a refused command changes nothing, however late or concurrent it is,
+  (`Ledger._transition`, decided_by): a copy of a refused command changes nothing, however late or concurrent it is,
   and a copy of an accepted one only redoes the follow-ups of its own write (a REPLAY);
 - a refusal is recorded REFUSED before it is announced: a later copy announces it only if the delivery
   that refused it died before it could; two copies refusing at the same moment may both announce it

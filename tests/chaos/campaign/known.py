@@ -68,8 +68,8 @@ def _terminate_capacity_never_released(scenario: Scenario, fc: Forecast, obs: Ob
 
 
 def _replay_rewrites_times(scenario: Scenario, fc: Forecast, obs: Observation, v: Violation) -> bool:
-    """A redelivered event's REPLAY writes the transition's `sets` again (orchestrator/adapters/ledger.py
-    `_conditional`): a duplicated PreLaunchDone moves the wave's launchStartedAt after its first DRS job
+    """A redelivered event's REPLAY writes the transition's `sets` again (orchestrator/adapters/ledger/transitions.py
+    `_transition`): a duplicated PreLaunchDone moves the wave's launchStartedAt after its first DRS job
     (and sets jobsDone back to 0)."""
     duplicated = _fault(scenario, "duplicateDelivery") > 0 or _fault(scenario, "crashAfterStartRecovery") > 0
     return (v.invariant == "dependency-order" and "before the wave started launching" in v.message
@@ -165,7 +165,8 @@ CAUSES: list[Cause] = [
           "orchestrator/steps/launch_wave.py drain -> chunk_failed; launch_judgement.judge_launch",
           matches=_stop_cut_launch_completed),
     Cause("replay-rewrites-times", "a replayed transition rewrites the times it set",
-          "orchestrator/adapters/ledger.py _conditional / launch_wave.prepare", matches=_replay_rewrites_times),
+          "orchestrator/adapters/ledger/transitions.py _transition / launch_wave.prepare",
+          matches=_replay_rewrites_times),
 ]
 
 
