@@ -38,9 +38,10 @@ demo: $(STAMP)
 	$(BIN)/drs-orch demo
 
 # `make test`: the CDK synth with the real bundling and cfn-lint of its templates (~20 s warm, ~30 s cold), the
-# complexity gate, ruff, mypy, then the whole test suite on two processes.
+# complexity gate, ruff (lint and the formatter's check), mypy, then the whole test suite on two processes.
 test: $(STAMP) cfn-lint complexity
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(SOURCES)
 	$(BIN)/python -m pytest -n 2 -q
 

@@ -115,8 +115,9 @@ def measure() -> dict[str, Any]:
             "status": result.status,
             "simulated_minutes": round((result.report or {}).get("durationSeconds", 0) / 60, 1),
             "lambda_invocations": sum(cloud.lambdas.invocations.values()),
-            "lambda_gb_seconds": sum(FUNCTIONS[name].memory_mb / 1024 * seconds
-                                     for name, seconds in cloud.lambdas.seconds.items()),
+            "lambda_gb_seconds": sum(
+                FUNCTIONS[name].memory_mb / 1024 * seconds for name, seconds in cloud.lambdas.seconds.items()
+            ),
             "express_requests": cloud.stats.executions_started,
             "express_gb_seconds": EXPRESS_MEMORY_GB
             * sum(max(0.1, d) for d in durations or [0.5] * cloud.stats.executions_started),
@@ -149,9 +150,12 @@ def polling() -> dict[str, Any]:
     transitions = loops * POLLING_STATES_PER_LOOP + WAVES * POLLING_STATES_PER_WAVE + POLLING_STATES_PER_PLAN
     invocations = loops + WAVES * POLLING_LAMBDAS_PER_WAVE
     writes = loops + WAVES * POLLING_WRITES_PER_WAVE
-    return {"state_transitions": transitions, "lambda_invocations": invocations,
-            "lambda_gb_seconds": invocations * POLL_LAMBDA_MEMORY_GB * POLL_LAMBDA_SECONDS,
-            "dynamodb_writes": writes}
+    return {
+        "state_transitions": transitions,
+        "lambda_invocations": invocations,
+        "lambda_gb_seconds": invocations * POLL_LAMBDA_MEMORY_GB * POLL_LAMBDA_SECONDS,
+        "dynamodb_writes": writes,
+    }
 
 
 def polling_cost(p: dict[str, Any]) -> dict[str, float]:
@@ -172,18 +176,36 @@ def main() -> None:
     poll = polling()
     poll_total = polling_cost(poll)
     a, b = sum(ours_total.values()), sum(poll_total.values())
-    summary = {"ours": ours, "ours_usd": ours_total, "polling": poll, "polling_usd": poll_total,
-               "ours_total_usd": a, "polling_total_usd": b, "ratio": b / a if a else math.inf, "prices_usd": PRICES}
+    summary = {
+        "ours": ours,
+        "ours_usd": ours_total,
+        "polling": poll,
+        "polling_usd": poll_total,
+        "ours_total_usd": a,
+        "polling_total_usd": b,
+        "ratio": b / a if a else math.inf,
+        "prices_usd": PRICES,
+    }
     if args.json:
         print(json.dumps(summary, indent=2))
         return
-    print(f"cost per execution of the reference plan ({WAVES} waves, {WAVES * SERVERS_PER_WAVE} servers, "
-          f"{LAUNCH_SECONDS // 60} min of DRS launch per wave; run {ours['status']}, "
-          f"{ours['simulated_minutes']} simulated min)")
+    print(
+        f"cost per execution of the reference plan ({WAVES} waves, {WAVES * SERVERS_PER_WAVE} servers, "
+        f"{LAUNCH_SECONDS // 60} min of DRS launch per wave; run {ours['status']}, "
+        f"{ours['simulated_minutes']} simulated min)"
+    )
     print("prices (us-east-1 list, USD): " + ", ".join(f"{k} {v:.10g}" for k, v in PRICES.items()))
     print("  ours (EventBridge choreography):")
-    for key in ("lambda_invocations", "lambda_gb_seconds", "express_requests", "express_gb_seconds",
-                "eventbridge_events", "dynamodb_reads", "dynamodb_writes", "scheduler_invocations"):
+    for key in (
+        "lambda_invocations",
+        "lambda_gb_seconds",
+        "express_requests",
+        "express_gb_seconds",
+        "eventbridge_events",
+        "dynamodb_reads",
+        "dynamodb_writes",
+        "scheduler_invocations",
+    ):
         value = ours[key]
         print(f"    {key:24} {value:.3f}" if isinstance(value, float) else f"    {key:24} {value}")
     for key, usd in ours_total.items():

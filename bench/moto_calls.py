@@ -23,52 +23,102 @@ KEY = {"pk": {"S": "EXEC#bench"}, "sk": {"S": "WAVE#w0001"}}
 
 
 def _wave_item() -> dict[str, Any]:
-    servers = {f"s-{n:017d}": {"M": {"criticality": {"S": "CRITICAL"}, "launchStatus": {"S": "LAUNCHED"},
-                                     "jobId": {"S": "drsjob-0123456789abcdef0"}}} for n in range(5)}
-    return {**KEY, "status": {"S": "PRE_LAUNCH"}, "lastKey": {"S": "k0"}, "waveId": {"S": "w0001"},
-            "dependsOn": {"L": [{"S": "w0000"}]}, "releasedBy": {"SS": ["w0000"]}, "remaining": {"N": "0"},
-            "servers": {"M": servers}, "attempt": {"N": "1"}, "readyAt": {"S": "2026-01-01T09:00:00.000Z"}}
+    servers = {
+        f"s-{n:017d}": {
+            "M": {
+                "criticality": {"S": "CRITICAL"},
+                "launchStatus": {"S": "LAUNCHED"},
+                "jobId": {"S": "drsjob-0123456789abcdef0"},
+            }
+        }
+        for n in range(5)
+    }
+    return {
+        **KEY,
+        "status": {"S": "PRE_LAUNCH"},
+        "lastKey": {"S": "k0"},
+        "waveId": {"S": "w0001"},
+        "dependsOn": {"L": [{"S": "w0000"}]},
+        "releasedBy": {"SS": ["w0000"]},
+        "remaining": {"N": "0"},
+        "servers": {"M": servers},
+        "attempt": {"N": "1"},
+        "readyAt": {"S": "2026-01-01T09:00:00.000Z"},
+    }
 
 
 def _calls(dynamodb: Any, events: Any) -> dict[str, Callable[[int], Any]]:
     def transition(n: int) -> Any:  # the ledger's conditional transition (Ledger._transition)
         return dynamodb.update_item(
-            TableName="ledger", Key=KEY,
+            TableName="ledger",
+            Key=KEY,
             UpdateExpression="SET #n0 = :v1, #n1 = :v2, #n2 = :v3",
             ConditionExpression="attribute_exists(pk) AND ((#n0 IN (:v4)) OR (#n0 = :v5 AND #n1 = :v6))",
             ExpressionAttributeNames={"#n0": "status", "#n1": "lastKey", "#n2": "launchStartedAt"},
-            ExpressionAttributeValues={":v1": {"S": "PRE_LAUNCH"}, ":v2": {"S": f"k{n}"}, ":v3": {"S": "t"},
-                                       ":v4": {"S": "PRE_LAUNCH"}, ":v5": {"S": "PRE_LAUNCH"},
-                                       ":v6": {"S": f"k{n}"}},
-            ReturnValues="UPDATED_OLD")
+            ExpressionAttributeValues={
+                ":v1": {"S": "PRE_LAUNCH"},
+                ":v2": {"S": f"k{n}"},
+                ":v3": {"S": "t"},
+                ":v4": {"S": "PRE_LAUNCH"},
+                ":v5": {"S": "PRE_LAUNCH"},
+                ":v6": {"S": f"k{n}"},
+            },
+            ReturnValues="UPDATED_OLD",
+        )
 
     def transact(n: int) -> Any:  # a wave closing (Ledger.move_wave with count)
-        return dynamodb.transact_write_items(TransactItems=[
-            {"Update": {"TableName": "ledger", "Key": KEY, "UpdateExpression": "SET lastKey = :k",
-                        "ExpressionAttributeValues": {":k": {"S": f"t{n}"}}}},
-            {"Update": {"TableName": "ledger", "Key": {"pk": {"S": "EXEC#bench"}, "sk": {"S": "#EXECUTION"}},
-                        "UpdateExpression": "ADD terminalCount :n", "ExpressionAttributeValues": {":n": {"N": "0"}}}},
-        ])
+        return dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": "ledger",
+                        "Key": KEY,
+                        "UpdateExpression": "SET lastKey = :k",
+                        "ExpressionAttributeValues": {":k": {"S": f"t{n}"}},
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": "ledger",
+                        "Key": {"pk": {"S": "EXEC#bench"}, "sk": {"S": "#EXECUTION"}},
+                        "UpdateExpression": "ADD terminalCount :n",
+                        "ExpressionAttributeValues": {":n": {"N": "0"}},
+                    }
+                },
+            ]
+        )
 
     return {
         "GetItem (wave item)": lambda n: dynamodb.get_item(TableName="ledger", Key=KEY, ConsistentRead=True),
         "UpdateItem (conditional transition)": transition,
         "TransactWriteItems (2 updates, 300-item table)": transact,
-        "PutEvents (rule -> SQS, queue filling to 320)": lambda n: events.put_events(Entries=[{
-            "Source": "drs.orchestrator", "DetailType": "WaveReady", "EventBusName": "bus",
-            "Detail": json.dumps({"executionId": "e", "waveId": f"w{n}"})}]),
+        "PutEvents (rule -> SQS, queue filling to 320)": lambda n: events.put_events(
+            Entries=[
+                {
+                    "Source": "drs.orchestrator",
+                    "DetailType": "WaveReady",
+                    "EventBusName": "bus",
+                    "Detail": json.dumps({"executionId": "e", "waveId": f"w{n}"}),
+                }
+            ]
+        ),
     }
 
 
 def _setup(dynamodb: Any, events: Any, sqs: Any) -> None:
     dynamodb.create_table(
-        TableName="ledger", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+        TableName="ledger",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
     dynamodb.put_item(TableName="ledger", Item=_wave_item())
-    dynamodb.put_item(TableName="ledger", Item={"pk": {"S": "EXEC#bench"}, "sk": {"S": "#EXECUTION"},
-                                               "terminalCount": {"N": "0"}})
+    dynamodb.put_item(
+        TableName="ledger", Item={"pk": {"S": "EXEC#bench"}, "sk": {"S": "#EXECUTION"}, "terminalCount": {"N": "0"}}
+    )
     for n in range(300):  # a ledger of a few hundred items, like a 100-wave execution
         dynamodb.put_item(TableName="ledger", Item={**_wave_item(), "sk": {"S": f"WAVE#x{n:04d}"}})
     events.create_event_bus(Name="bus")

@@ -119,9 +119,14 @@ def measure(waves: int, *, breakdown: bool = False) -> dict[str, Any]:
             marks.setdefault(f"w{i:04d}", {})["completed"] = completed_at.get(f"w{i - 1:04d}", 0.0)
             marks[f"w{i:04d}"]["start_recovery"] = launched_at.get(f"w{i:04d}", 0.0)
         for step in STEPS:
-            steps[step] = round(statistics.median(
-                (m[step] - m[previous]) * 1000 for w, m in marks.items()
-                if w != "w0000" and m.get(step) and m.get(previous)), 1)
+            steps[step] = round(
+                statistics.median(
+                    (m[step] - m[previous]) * 1000
+                    for w, m in marks.items()
+                    if w != "w0000" and m.get(step) and m.get(previous)
+                ),
+                1,
+            )
             previous = step
     return {
         "status": result.status,
@@ -146,8 +151,10 @@ def main() -> None:
     for step, ms in result.get("steps_median_ms", {}).items():
         print(f"  {ms:6.1f} ms  {STEPS[step]}")
     ok = result["status"] == "COMPLETED" and result["p50_ms"] < 50 and result["p99_ms"] < 250
-    print(f"orchestration overhead per hop over {result['hops']} hops: p50 {result['p50_ms']} ms, "
-          f"p99 {result['p99_ms']} ms (target p50 < 50 ms, p99 < 250 ms): {'MET' if ok else 'NOT MET'}")
+    print(
+        f"orchestration overhead per hop over {result['hops']} hops: p50 {result['p50_ms']} ms, "
+        f"p99 {result['p99_ms']} ms (target p50 < 50 ms, p99 < 250 ms): {'MET' if ok else 'NOT MET'}"
+    )
 
 
 if __name__ == "__main__":

@@ -34,15 +34,21 @@ def dag_plan(layers: int, width: int, servers: int) -> dict[str, Any]:
             wave_id = f"L{layer}W{index:02d}"
             deps = sorted({f"L{layer - 1}W{index:02d}", f"L{layer - 1}W{(index + 1) % width:02d}"}) if layer else []
             base = (layer * width + index) * servers
-            waves.append({"waveId": wave_id, "servers": [f"s-{base + n:017d}" for n in range(servers)],
-                          **({"dependsOn": deps} if deps else {})})
+            waves.append(
+                {
+                    "waveId": wave_id,
+                    "servers": [f"s-{base + n:017d}" for n in range(servers)],
+                    **({"dependsOn": deps} if deps else {}),
+                }
+            )
     return {"planId": "scale", "name": f"{layers * width} waves, {layers * width * servers} servers", "waves": waves}
 
 
-def measure(layers: int, width: int, servers: int, *, drop_events: bool, launch_seconds: float = 0.0
-            ) -> dict[str, Any]:
-    overrides: dict[str, Any] = {"drs.launchSeconds": {"min": launch_seconds, "max": launch_seconds},
-                                 "drs.startDelaySeconds": 0}
+def measure(layers: int, width: int, servers: int, *, drop_events: bool, launch_seconds: float = 0.0) -> dict[str, Any]:
+    overrides: dict[str, Any] = {
+        "drs.launchSeconds": {"min": launch_seconds, "max": launch_seconds},
+        "drs.startDelaySeconds": 0,
+    }
     if drop_events:
         overrides["drs.launchEvents"] = "drop"
     plan = parse_plan(dag_plan(layers, width, servers))
@@ -76,25 +82,36 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--width", type=int, default=10)
     parser.add_argument("--servers", type=int, default=20, help="servers per wave")
-    parser.add_argument("--drop-launch-events", action="store_true",
-                        help="DRS Launch Result events never arrive (the watcher polls on its ticks)")
-    parser.add_argument("--launch-seconds", type=float, default=0.0,
-                        help="simulated seconds per DRS launch (0: the scale target's zero launch time)")
+    parser.add_argument(
+        "--drop-launch-events",
+        action="store_true",
+        help="DRS Launch Result events never arrive (the watcher polls on its ticks)",
+    )
+    parser.add_argument(
+        "--launch-seconds",
+        type=float,
+        default=0.0,
+        help="simulated seconds per DRS launch (0: the scale target's zero launch time)",
+    )
     args = parser.parse_args()
-    result = measure(args.layers, args.width, args.servers, drop_events=args.drop_launch_events,
-                     launch_seconds=args.launch_seconds)
+    result = measure(
+        args.layers, args.width, args.servers, drop_events=args.drop_launch_events, launch_seconds=args.launch_seconds
+    )
     print(json.dumps(result))
     clean = result["status"] == "COMPLETED" and not result["quota_errors"] and result["servers_launched_once"]
-    summary = (f"scale: {result['servers']} servers in {result['waves']} waves ({args.layers} layers of "
-               f"{args.width}), {{launch}}: {result['wall_seconds']} s wall, {result['status']}, "
-               f"{result['quota_errors']} quota errors, at most {result['max_concurrent_jobs']} jobs and "
-               f"{result['max_servers_in_active_jobs']} servers in flight, {result['capacity_ticks']} capacity ticks")
+    summary = (
+        f"scale: {result['servers']} servers in {result['waves']} waves ({args.layers} layers of "
+        f"{args.width}), {{launch}}: {result['wall_seconds']} s wall, {result['status']}, "
+        f"{result['quota_errors']} quota errors, at most {result['max_concurrent_jobs']} jobs and "
+        f"{result['max_servers_in_active_jobs']} servers in flight, {result['capacity_ticks']} capacity ticks"
+    )
     if args.launch_seconds:  # admission under load: the target is about zero launch time
         print(summary.format(launch=f"{args.launch_seconds:g} s simulated launches") + ("" if clean else ": FAILED"))
         return
     ok = clean and result["wall_seconds"] < TARGET_SECONDS
-    print(summary.format(launch="zero launch time")
-          + f" (target < {TARGET_SECONDS:.0f} s): {'MET' if ok else 'NOT MET'}")
+    print(
+        summary.format(launch="zero launch time") + f" (target < {TARGET_SECONDS:.0f} s): {'MET' if ok else 'NOT MET'}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,13 @@ if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
     from localcloud.runner import RunResult
 
-app = typer.Typer(help="DRS Orchestrator: recovery plans for AWS Elastic Disaster Recovery.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, cls=GuardedGroup)
+app = typer.Typer(
+    help="DRS Orchestrator: recovery plans for AWS Elastic Disaster Recovery.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    cls=GuardedGroup,
+)
 plan_verbs.register(app)
 cleanup_verb.register(app)
 report_verb.register(app)
@@ -36,11 +41,20 @@ err = Console(stderr=True)
 # Package data (pyproject.toml): the demo runs from an installed wheel, outside any checkout.
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 STATUS_STYLE: dict[str, str] = {  # a wave's status, and the execution's (COMPLETED and FAILED are both)
-    WaveStatus.PENDING: "dim", WaveStatus.READY: "cyan", WaveStatus.AWAITING_APPROVAL: "magenta",
-    WaveStatus.PRE_LAUNCH: "blue", WaveStatus.LAUNCHING: "yellow", WaveStatus.LAUNCHED: "yellow",
-    WaveStatus.POST_LAUNCH: "blue", WaveStatus.COMPLETED: "green", WaveStatus.FAILED: "bold red",
-    WaveStatus.SKIPPED: "dim red", ExecutionStatus.RUNNING: "yellow", ExecutionStatus.CANCELLED: "red",
-    ExecutionStatus.STOPPING: "red", ExecutionStatus.PAUSED: "magenta",
+    WaveStatus.PENDING: "dim",
+    WaveStatus.READY: "cyan",
+    WaveStatus.AWAITING_APPROVAL: "magenta",
+    WaveStatus.PRE_LAUNCH: "blue",
+    WaveStatus.LAUNCHING: "yellow",
+    WaveStatus.LAUNCHED: "yellow",
+    WaveStatus.POST_LAUNCH: "blue",
+    WaveStatus.COMPLETED: "green",
+    WaveStatus.FAILED: "bold red",
+    WaveStatus.SKIPPED: "dim red",
+    ExecutionStatus.RUNNING: "yellow",
+    ExecutionStatus.CANCELLED: "red",
+    ExecutionStatus.STOPPING: "red",
+    ExecutionStatus.PAUSED: "magenta",
 }
 
 
@@ -50,8 +64,9 @@ def _load(path: Path) -> Plan:
     except PlanError as exc:
         for problem in exc.problems:
             err.print(f"[red]✗[/red] {escape(str(problem))}", highlight=False)
-        err.print(f"[red]{escape(str(path))}: {len(exc.problems)} problem(s); nothing was started.[/red]",
-                  highlight=False)
+        err.print(
+            f"[red]{escape(str(path))}: {len(exc.problems)} problem(s); nothing was started.[/red]", highlight=False
+        )
         raise typer.Exit(2) from None
 
 
@@ -60,8 +75,10 @@ def _mode(drill: bool, recovery: bool, confirm: bool) -> Mode:
         err.print("[red]--drill and --recovery exclude each other.[/red]")
         raise typer.Exit(2)
     if recovery and not confirm:
-        err.print("[red]--recovery is a real failover: it launches recovery instances for production.\n"
-                  "Add --confirm to start it; nothing was started.[/red]")
+        err.print(
+            "[red]--recovery is a real failover: it launches recovery instances for production.\n"
+            "Add --confirm to start it; nothing was started.[/red]"
+        )
         raise typer.Exit(2)
     return Mode.RECOVERY if recovery else Mode.DRILL
 
@@ -86,12 +103,17 @@ def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
         if failed:
             server_text.append(f" {failed}✗", style="red")
         jobs = wave.get("jobs", {})
-        table.add_row(Text(plan_wave.wave_id), Text(", ".join(plan_wave.depends_on) or "—"),
-                      Text(status, style=STATUS_STYLE.get(status, "")), server_text,
-                      f"{sum(1 for j in jobs.values() if j.get('status') == 'COMPLETED')}/{len(jobs)}",
-                      _scripts_cell(wave.get("scripts", []), len(plan_wave.scripts)),
-                      _short(wave.get("readyAt")), _short(wave.get("launchStartedAt")),
-                      _short(wave.get("endedAt")))
+        table.add_row(
+            Text(plan_wave.wave_id),
+            Text(", ".join(plan_wave.depends_on) or "—"),
+            Text(status, style=STATUS_STYLE.get(status, "")),
+            server_text,
+            f"{sum(1 for j in jobs.values() if j.get('status') == 'COMPLETED')}/{len(jobs)}",
+            _scripts_cell(wave.get("scripts", []), len(plan_wave.scripts)),
+            _short(wave.get("readyAt")),
+            _short(wave.get("launchStartedAt")),
+            _short(wave.get("endedAt")),
+        )
     status = execution["status"] if execution else "STARTING"
     elapsed = ""
     if execution:
@@ -102,13 +124,24 @@ def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
         until = parse_iso(execution["endedAt"]) if execution.get("endedAt") else cloud.clock.now()
         seconds = (until - parse_iso(execution["startedAt"])).total_seconds()
         elapsed = f"{int(seconds // 60)}m{int(seconds % 60):02d}s simulated"
-    header = Text.assemble((f"{plan.name or plan.plan_id}", "bold"), "  ", (execution_id, "dim"), "  ",
-                           (status, STATUS_STYLE.get(status, "")), f"  {elapsed}")
+    header = Text.assemble(
+        (f"{plan.name or plan.plan_id}", "bold"),
+        "  ",
+        (execution_id, "dim"),
+        "  ",
+        (status, STATUS_STYLE.get(status, "")),
+        f"  {elapsed}",
+    )
     return Group(header, table)
 
 
-SCRIPT_MARK = {"Success": ("✓", "green"), "Skipped": ("-", "dim"), "Failed": ("✗", "red"),
-               "TimedOut": ("⏱", "red"), "Cancelled": ("✗", "red")}
+SCRIPT_MARK = {
+    "Success": ("✓", "green"),
+    "Skipped": ("-", "dim"),
+    "Failed": ("✗", "red"),
+    "TimedOut": ("⏱", "red"),
+    "Cancelled": ("✗", "red"),
+}
 
 
 def _scripts_cell(scripts: list[dict[str, Any]], planned: int) -> Text:
@@ -129,9 +162,11 @@ def _script_lines(wave: dict[str, Any]) -> list[str]:
         status = script.get("status")
         colour = {"Success": "green", "Skipped": "dim"}.get(str(status), "red")
         tries = f", {script['attempts']} tries" if int(script.get("attempts", 1)) > 1 else ""
-        lines.append(f"    {escape(phase)} {escape(str(script.get('documentName')))}: "
-                     f"[{colour}]{escape(str(status))}[/{colour}] "
-                     f"({len(script.get('instances', []))} instance(s){tries})")
+        lines.append(
+            f"    {escape(phase)} {escape(str(script.get('documentName')))}: "
+            f"[{colour}]{escape(str(status))}[/{colour}] "
+            f"({len(script.get('instances', []))} instance(s){tries})"
+        )
     lines.extend(f"    [yellow]warning: {escape(str(w))}[/yellow]" for w in wave.get("warnings", []))
     return lines
 
@@ -141,11 +176,20 @@ SERVER_LINES = 10  # servers that did not launch listed per wave in the summary 
 
 def _server_lines(wave: dict[str, Any]) -> list[str]:
     """Each server of the wave that did not launch, with its launch status and DRS's reason."""
-    missing = [s for s in wave.get("servers", []) if s.get("launchStatus") != "LAUNCHED"
-               and wave.get("status") != WaveStatus.SKIPPED and s.get("launchStatus") != "NOT_STARTED"]
-    lines = [escape(f"    {s.get('sourceServerId')} ({s.get('criticality') or 'CRITICAL'}) {s.get('launchStatus')}"
-                    + (f": {s['reason']}" if s.get("reason") else ""))
-             for s in missing[:SERVER_LINES]]
+    missing = [
+        s
+        for s in wave.get("servers", [])
+        if s.get("launchStatus") != "LAUNCHED"
+        and wave.get("status") != WaveStatus.SKIPPED
+        and s.get("launchStatus") != "NOT_STARTED"
+    ]
+    lines = [
+        escape(
+            f"    {s.get('sourceServerId')} ({s.get('criticality') or 'CRITICAL'}) {s.get('launchStatus')}"
+            + (f": {s['reason']}" if s.get("reason") else "")
+        )
+        for s in missing[:SERVER_LINES]
+    ]
     if len(missing) > SERVER_LINES:
         lines.append(f"    … and {len(missing) - SERVER_LINES} more server(s) that did not launch (see the report)")
     return lines
@@ -160,11 +204,14 @@ def _operator_lines(wave: dict[str, Any]) -> list[str]:
     elif approval.get("status") in {"DENIED", "TIMED_OUT"}:
         lines.append(f"    approval {approval['status'].lower().replace('_', ' ')}")
     if wave.get("retriedBy"):
-        lines.append(f"    retried by {escape(str(wave['retriedBy']))} (attempt {wave.get('attempt')}, "
-                     f"{len(wave.get('relaunchedServers', []))} server(s) relaunched)")
+        lines.append(
+            f"    retried by {escape(str(wave['retriedBy']))} (attempt {wave.get('attempt')}, "
+            f"{len(wave.get('relaunchedServers', []))} server(s) relaunched)"
+        )
     if wave.get("skippedBy"):
-        lines.append(f"    skipped by {escape(str(wave['skippedBy']))}: the operator took responsibility for its "
-                     "dependents")
+        lines.append(
+            f"    skipped by {escape(str(wave['skippedBy']))}: the operator took responsibility for its dependents"
+        )
     return lines
 
 
@@ -181,19 +228,24 @@ def _termination_lines(report: dict[str, Any]) -> list[str]:
         if "terminatedInstanceIds" in termination:
             done = termination["terminatedInstanceIds"]
             gone.update(done)
-            lines.append(f"terminated {len(done)} of {len(asked)} recovery instance(s) of {scope} at "
-                         f"{_short(termination.get('at'))} ({termination.get('reason')}; DRS job(s) {jobs})"
-                         + (f": {', '.join(done)}" if done else ""))
+            lines.append(
+                f"terminated {len(done)} of {len(asked)} recovery instance(s) of {scope} at "
+                f"{_short(termination.get('at'))} ({termination.get('reason')}; DRS job(s) {jobs})"
+                + (f": {', '.join(done)}" if done else "")
+            )
         else:
-            lines.append(f"asked DRS to terminate {len(asked)} recovery instance(s) of {scope} at "
-                         f"{_short(termination.get('at'))} ({termination.get('reason')}; DRS job(s) {jobs}): "
-                         f"{', '.join(asked)}")
+            lines.append(
+                f"asked DRS to terminate {len(asked)} recovery instance(s) of {scope} at "
+                f"{_short(termination.get('at'))} ({termination.get('reason')}; DRS job(s) {jobs}): "
+                f"{', '.join(asked)}"
+            )
         for failed in termination.get("notTerminated", []):
             instance = str(failed.get("recoveryInstanceId"))
             left[instance] = str(failed.get("reason") or termination.get("error") or "not terminated")
     for instance in sorted(set(left) - gone):
         lines.append(f"LEFT RUNNING: {instance} ({left[instance]}); terminate it with drs-orch cleanup")
     return [escape(line) for line in lines]
+
 
 def _summary(result: RunResult) -> Panel:
     report = result.report or {}
@@ -204,8 +256,12 @@ def _summary(result: RunResult) -> Panel:
     for wave in report.get("waves", []):
         launched = sum(1 for s in wave["servers"] if s["launchStatus"] == "LAUNCHED")
         reason = f" — {wave['reason']}" if wave.get("reason") else ""
-        lines.append(escape(f"  {wave['waveId']}: {wave['status']} ({launched}/{len(wave['servers'])} servers, "
-                            f"{len(wave['jobs'])} job(s)){reason}"))
+        lines.append(
+            escape(
+                f"  {wave['waveId']}: {wave['status']} ({launched}/{len(wave['servers'])} servers, "
+                f"{len(wave['jobs'])} job(s)){reason}"
+            )
+        )
         lines.extend(_server_lines(wave))
         lines.extend(_script_lines(wave))
         lines.extend(_operator_lines(wave))
@@ -214,8 +270,10 @@ def _summary(result: RunResult) -> Panel:
     lines.extend(_termination_lines(report))
     for rejection in result.rejected:
         lines.append(f"[red]rejected: {escape(str(rejection.get('reason')))}[/red]")
-        lines.extend(f"  [red]{escape(str(e.get('path') or ''))} {escape(str(e.get('message')))}[/red]"
-                     for e in rejection.get("errors", []))
+        lines.extend(
+            f"  [red]{escape(str(e.get('path') or ''))} {escape(str(e.get('message')))}[/red]"
+            for e in rejection.get("errors", [])
+        )
     if result.problem:
         lines.append(f"[bold red]{escape(result.problem)}[/bold red]")
     style = "green" if result.exit_code == 0 else "red"
@@ -242,16 +300,29 @@ def _write(path: Path, text: str, what: str) -> bool:
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        err.print(f"[red]{escape(f'{path}: cannot write the {what}: {exc.strerror or exc}')}[/red]",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            f"[red]{escape(f'{path}: cannot write the {what}: {exc.strerror or exc}')}[/red]",
+            highlight=False,
+            soft_wrap=True,
+        )
         return False
     console.print(f"{what} written to {escape(str(path))}", highlight=False, soft_wrap=True)
     return True
 
 
-def _run_local(plan: Plan, mode: Mode, *, sim: Path | None, speed: float | None, pace: bool | None,
-               report: Path | None, timeout: float, linger: float = 0.0, timeline: Path | None = None,
-               level: str | None = None) -> int:
+def _run_local(
+    plan: Plan,
+    mode: Mode,
+    *,
+    sim: Path | None,
+    speed: float | None,
+    pace: bool | None,
+    report: Path | None,
+    timeout: float,
+    linger: float = 0.0,
+    timeline: Path | None = None,
+    level: str | None = None,
+) -> int:
     from localcloud.cloud import LocalCloud
     from localcloud.control_socket import ControlServer, run_session, socket_path
     from localcloud.profile import ProfileError, load_profile
@@ -264,26 +335,37 @@ def _run_local(plan: Plan, mode: Mode, *, sim: Path | None, speed: float | None,
         err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
         return 2
     logs = log_dir()
-    unwritable = _writable(report, timeline) or (None if logs.is_dir() else
-                                                 f"{logs} (the log directory, $DRS_ORCH_LOG_DIR): no such directory")
+    unwritable = _writable(report, timeline) or (
+        None if logs.is_dir() else f"{logs} (the log directory, $DRS_ORCH_LOG_DIR): no such directory"
+    )
     if unwritable:
         err.print(f"[red]{escape(unwritable)}; nothing was started.[/red]", highlight=False, soft_wrap=True)
         return 2
     execution_id = new_execution_id(plan.plan_id)
     gated = _gated(plan, mode)
-    with run_log(logs / f"drs-orch-{execution_id}.log") as log, LocalCloud(profile, log_level=level) as cloud, \
-            ControlServer(socket_path(execution_id)) as server:
+    with (
+        run_log(logs / f"drs-orch-{execution_id}.log") as log,
+        LocalCloud(profile, log_level=level) as cloud,
+        ControlServer(socket_path(execution_id)) as server,
+    ):
         if gated and pace is None and profile.approvals.decision == "NONE":
             cloud.pace = True  # an approval waits for a person: idle time is not skipped to its deadline
-        start(cloud, plan, mode=mode, confirm=mode is Mode.RECOVERY, requested_by=getpass.getuser(),
-              execution_id=execution_id)
-        console.print(f"execution [bold]{escape(execution_id)}[/bold]; operate it from another shell: drs-orch "
-                      f"approve|deny|pause|resume|cancel|retry|skip|inspect {escape(execution_id)} \\[--wave W]"
-                      + (f"\n[magenta]approval gates: {escape(', '.join(gated))}[/magenta] (the clock is paced)"
-                         if gated else "")
-                      + f"\nlog ({level}): {escape(str(log))}", highlight=False)
-        with Live(_progress(cloud, execution_id, plan), console=console, refresh_per_second=8,
-                  transient=False) as live:
+        start(
+            cloud,
+            plan,
+            mode=mode,
+            confirm=mode is Mode.RECOVERY,
+            requested_by=getpass.getuser(),
+            execution_id=execution_id,
+        )
+        console.print(
+            f"execution [bold]{escape(execution_id)}[/bold]; operate it from another shell: drs-orch "
+            f"approve|deny|pause|resume|cancel|retry|skip|inspect {escape(execution_id)} \\[--wave W]"
+            + (f"\n[magenta]approval gates: {escape(', '.join(gated))}[/magenta] (the clock is paced)" if gated else "")
+            + f"\nlog ({level}): {escape(str(log))}",
+            highlight=False,
+        )
+        with Live(_progress(cloud, execution_id, plan), console=console, refresh_per_second=8, transient=False) as live:
             last = [0.0]
 
             def refresh() -> None:
@@ -294,8 +376,7 @@ def _run_local(plan: Plan, mode: Mode, *, sim: Path | None, speed: float | None,
                     last[0] = now
                     live.update(_progress(cloud, execution_id, plan))
 
-            result = run_session(cloud, execution_id, server, timeout=timeout, linger=linger,
-                                 on_progress=refresh)
+            result = run_session(cloud, execution_id, server, timeout=timeout, linger=linger, on_progress=refresh)
             live.update(_progress(cloud, execution_id, plan))
         if not console.is_terminal:
             console.line()  # Live leaves its last frame without a line end off a terminal
@@ -319,14 +400,21 @@ def _publish_aws(plan: Plan, mode: Mode, bus: str, region: str | None) -> int:
     from orchestrator.domain.plan import plan_to_document
 
     execution_id = new_execution_id(plan.plan_id)
-    start = StartPlan(plan=plan_to_document(plan), execution_id=execution_id, mode=mode,
-                      requested_by=getpass.getuser(), confirm_recovery=plan.plan_id if mode is Mode.RECOVERY else None)
+    start = StartPlan(
+        plan=plan_to_document(plan),
+        execution_id=execution_id,
+        mode=mode,
+        requested_by=getpass.getuser(),
+        confirm_recovery=plan.plan_id if mode is Mode.RECOVERY else None,
+    )
     refused = _put_event(start, bus=bus, region=region)
     if refused is not None:
         err.print(f"[red]{escape(refused)}[/red]", highlight=False)
         return 1
-    console.print(f"StartPlan published to {escape(bus)}: execution [bold]{escape(execution_id)}[/bold] "
-                  f"({mode.value})", highlight=False)
+    console.print(
+        f"StartPlan published to {escape(bus)}: execution [bold]{escape(execution_id)}[/bold] ({mode.value})",
+        highlight=False,
+    )
     return 0
 
 
@@ -347,9 +435,13 @@ def _put_event(event: Contract, *, bus: str, region: str | None) -> str | None:
     return None
 
 
-LogLevel = Annotated[str | None, typer.Option(
-    help="level of the local run's log file (DEBUG, INFO, WARNING, ERROR; default: $DRS_ORCH_LOG_LEVEL, "
-         "else INFO); the file is drs-orch-EXECUTION.log in $DRS_ORCH_LOG_DIR, else the temporary directory")]
+LogLevel = Annotated[
+    str | None,
+    typer.Option(
+        help="level of the local run's log file (DEBUG, INFO, WARNING, ERROR; default: $DRS_ORCH_LOG_LEVEL, "
+        "else INFO); the file is drs-orch-EXECUTION.log in $DRS_ORCH_LOG_DIR, else the temporary directory"
+    ),
+]
 
 
 @app.command()
@@ -360,16 +452,19 @@ def run(
     confirm: Annotated[bool, typer.Option("--confirm", help="confirm a --recovery run")] = False,
     sim: Annotated[Path | None, typer.Option(help="simulation profile (YAML)")] = None,
     speed: Annotated[float | None, typer.Option(help="simulated seconds per real second")] = None,
-    pace: Annotated[bool | None, typer.Option("--pace/--no-pace",
-                                              help="wait out idle time at --speed instead of skipping it")] = None,
+    pace: Annotated[
+        bool | None, typer.Option("--pace/--no-pace", help="wait out idle time at --speed instead of skipping it")
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="write the execution report (JSON) here")] = None,
     timeline: Annotated[Path | None, typer.Option(help="draw the execution as a timeline (SVG) here")] = None,
     aws: Annotated[bool, typer.Option("--aws", help="publish StartPlan to a deployed bus instead")] = False,
     bus: Annotated[str, typer.Option(help="event bus name for --aws")] = "drs-orchestrator",
     region: Annotated[str | None, typer.Option(help="AWS region for --aws")] = None,
     timeout: Annotated[float, typer.Option(help="give up after this many real seconds")] = 600.0,
-    linger: Annotated[float, typer.Option(help="after the plan ends, keep taking control commands (retry, "
-                                               "skip) for this many real seconds")] = 0.0,
+    linger: Annotated[
+        float,
+        typer.Option(help="after the plan ends, keep taking control commands (retry, skip) for this many real seconds"),
+    ] = 0.0,
     log_level: LogLevel = None,
 ) -> None:
     """Run a recovery plan: on the embedded local cloud, or on AWS with --aws.
@@ -377,15 +472,29 @@ def run(
     A local run takes operator commands on a control socket while it runs: `drs-orch approve EXECUTION
     --wave W` (and deny, pause, resume, cancel, retry, skip, inspect) from another shell."""
     if aws and (report or timeline or sim):
-        err.print("[red]--report, --timeline and --sim apply to a local run: a run on AWS is recorded in the "
-                  "ledger (drs-orch report EXECUTION --table <LedgerTableName>)[/red]")
+        err.print(
+            "[red]--report, --timeline and --sim apply to a local run: a run on AWS is recorded in the "
+            "ledger (drs-orch report EXECUTION --table <LedgerTableName>)[/red]"
+        )
         raise typer.Exit(2)
     plan = _load(plan_file)
     mode = _mode(drill, recovery, confirm)
     if aws:
         raise typer.Exit(_publish_aws(plan, mode, bus, region))
-    raise typer.Exit(_run_local(plan, mode, sim=sim, speed=speed, pace=pace, report=report, timeout=timeout,
-                                linger=linger, timeline=timeline, level=log_level))
+    raise typer.Exit(
+        _run_local(
+            plan,
+            mode,
+            sim=sim,
+            speed=speed,
+            pace=pace,
+            report=report,
+            timeout=timeout,
+            linger=linger,
+            timeline=timeline,
+            level=log_level,
+        )
+    )
 
 
 @app.command()
@@ -396,20 +505,36 @@ def demo(
 ) -> None:
     """Run the three-tier example drill on the local cloud with a fast simulated clock."""
     plan = _load(EXAMPLES / "three-tier.yaml")
-    console.print(Panel("Three-tier drill on the embedded local cloud: DynamoDB, EventBridge, Step Functions "
-                        "and Scheduler from moto; DRS from our simulator. 1 real second = 60 simulated.",
-                        border_style="cyan"))
-    code = _run_local(plan, Mode.DRILL, sim=EXAMPLES / "profiles" / "demo.yaml", speed=None, pace=None, report=report,
-                      timeout=120, timeline=timeline, level=log_level)
+    console.print(
+        Panel(
+            "Three-tier drill on the embedded local cloud: DynamoDB, EventBridge, Step Functions "
+            "and Scheduler from moto; DRS from our simulator. 1 real second = 60 simulated.",
+            border_style="cyan",
+        )
+    )
+    code = _run_local(
+        plan,
+        Mode.DRILL,
+        sim=EXAMPLES / "profiles" / "demo.yaml",
+        speed=None,
+        pace=None,
+        report=report,
+        timeout=120,
+        timeline=timeline,
+        level=log_level,
+    )
     raise typer.Exit(code)
 
 
 @app.command("timeline")
 def timeline_command(
-    report_file: Annotated[Path, typer.Argument(metavar="REPORT",
-                                                help="an execution report (JSON) written by run or demo --report")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="OUT.svg",
-                                                help="where to write the SVG (default: REPORT with .svg)")] = None,
+    report_file: Annotated[
+        Path, typer.Argument(metavar="REPORT", help="an execution report (JSON) written by run or demo --report")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="OUT.svg", help="where to write the SVG (default: REPORT with .svg)"),
+    ] = None,
 ) -> None:
     """Draw an execution report as a timeline (SVG): per wave its phases, dependencies and outcome.
 
@@ -455,18 +580,28 @@ Bus = Annotated[str, typer.Option(help="event bus name for --aws")]
 Region = Annotated[str | None, typer.Option(help="AWS region for --aws")]
 
 
-def _send_control(detail_type: str, execution_id: str, extra: dict[str, Any], *, by: str | None, aws: bool,
-                  bus: str, region: str | None) -> int:
+def _send_control(
+    detail_type: str,
+    execution_id: str,
+    extra: dict[str, Any],
+    *,
+    by: str | None,
+    aws: bool,
+    bus: str,
+    region: str | None,
+) -> int:
     from pydantic import ValidationError
 
     from events.models import BY_DETAIL_TYPE
 
     try:
         event = BY_DETAIL_TYPE[detail_type].model_validate(
-            {"executionId": execution_id, "requestedBy": by or getpass.getuser(), **extra})
+            {"executionId": execution_id, "requestedBy": by or getpass.getuser(), **extra}
+        )
     except ValidationError as exc:
-        err.print(f"[red]invalid {detail_type}: {escape(exc.errors(include_url=False)[0]['msg'])}[/red]",
-                  highlight=False)
+        err.print(
+            f"[red]invalid {detail_type}: {escape(exc.errors(include_url=False)[0]['msg'])}[/red]", highlight=False
+        )
         return 2
     detail = event.to_detail()
     if aws:
@@ -474,17 +609,22 @@ def _send_control(detail_type: str, execution_id: str, extra: dict[str, Any], *,
         if refused is not None:
             err.print(f"[red]{escape(refused)}[/red]", highlight=False)
             return 1
-        console.print(f"{detail_type} published to {escape(bus)} for execution {escape(execution_id)}; the control "
-                      "function checks it against the ledger and answers ControlRejected on the bus if it does not "
-                      "fit", highlight=False)
+        console.print(
+            f"{detail_type} published to {escape(bus)} for execution {escape(execution_id)}; the control "
+            "function checks it against the ledger and answers ControlRejected on the bus if it does not "
+            "fit",
+            highlight=False,
+        )
         return 0
     from localcloud.control_socket import ControlUnavailable, send, socket_path
 
     try:
         answer = send(socket_path(execution_id), {"op": "command", "detailType": detail_type, "detail": detail})
     except ControlUnavailable as exc:
-        err.print(f"[red]{escape(str(exc))}: start it with drs-orch run, or use --aws for a deployed stack[/red]",
-                  highlight=False)
+        err.print(
+            f"[red]{escape(str(exc))}: start it with drs-orch run, or use --aws for a deployed stack[/red]",
+            highlight=False,
+        )
         return 2
     if not answer.get("ok"):
         err.print(f"[red]{detail_type} rejected: {escape(str(answer.get('reason')))}[/red]", highlight=False)
@@ -495,62 +635,118 @@ def _send_control(detail_type: str, execution_id: str, extra: dict[str, Any], *,
 
 
 @app.command()
-def approve(execution: Execution, wave: WaveOpt, comment: Annotated[str | None, typer.Option()] = None,
-            by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None) -> None:
+def approve(
+    execution: Execution,
+    wave: WaveOpt,
+    comment: Annotated[str | None, typer.Option()] = None,
+    by: By = None,
+    aws: Aws = False,
+    bus: Bus = "drs-orchestrator",
+    region: Region = None,
+) -> None:
     """Approve a wave waiting at its approval gate (ApprovalGranted)."""
-    raise typer.Exit(_send_control("ApprovalGranted", execution, {"waveId": wave, "comment": comment}, by=by,
-                                   aws=aws, bus=bus, region=region))
+    raise typer.Exit(
+        _send_control(
+            "ApprovalGranted", execution, {"waveId": wave, "comment": comment}, by=by, aws=aws, bus=bus, region=region
+        )
+    )
 
 
 @app.command()
-def deny(execution: Execution, wave: WaveOpt, reason: Annotated[str, typer.Option()] = "denied",
-         by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None) -> None:
+def deny(
+    execution: Execution,
+    wave: WaveOpt,
+    reason: Annotated[str, typer.Option()] = "denied",
+    by: By = None,
+    aws: Aws = False,
+    bus: Bus = "drs-orchestrator",
+    region: Region = None,
+) -> None:
     """Deny a wave's approval: the wave fails and its onFailure policy applies (ApprovalDenied)."""
-    raise typer.Exit(_send_control("ApprovalDenied", execution, {"waveId": wave, "reason": reason}, by=by, aws=aws,
-                                   bus=bus, region=region))
+    raise typer.Exit(
+        _send_control(
+            "ApprovalDenied", execution, {"waveId": wave, "reason": reason}, by=by, aws=aws, bus=bus, region=region
+        )
+    )
 
 
 @app.command()
-def pause(execution: Execution, by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator",
-          region: Region = None) -> None:
+def pause(
+    execution: Execution, by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None
+) -> None:
     """Release no new wave; running waves finish (PausePlan)."""
     raise typer.Exit(_send_control("PausePlan", execution, {}, by=by, aws=aws, bus=bus, region=region))
 
 
 @app.command()
-def resume(execution: Execution, by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator",
-           region: Region = None) -> None:
+def resume(
+    execution: Execution, by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None
+) -> None:
     """Release what became due while the plan was paused (ResumePlan)."""
     raise typer.Exit(_send_control("ResumePlan", execution, {}, by=by, aws=aws, bus=bus, region=region))
 
 
 @app.command()
-def cancel(execution: Execution,
-           terminate_drill_instances: Annotated[bool, typer.Option(
-               "--terminate-drill-instances",
-               help="also terminate the drill instances: those up now and those still launching")] = False,
-           by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None) -> None:
+def cancel(
+    execution: Execution,
+    terminate_drill_instances: Annotated[
+        bool,
+        typer.Option(
+            "--terminate-drill-instances",
+            help="also terminate the drill instances: those up now and those still launching",
+        ),
+    ] = False,
+    by: By = None,
+    aws: Aws = False,
+    bus: Bus = "drs-orchestrator",
+    region: Region = None,
+) -> None:
     """Start nothing new, let running jobs finish, end CANCELLED (CancelPlan)."""
-    raise typer.Exit(_send_control("CancelPlan", execution, {"terminateDrillInstances": terminate_drill_instances},
-                                   by=by, aws=aws, bus=bus, region=region))
+    raise typer.Exit(
+        _send_control(
+            "CancelPlan",
+            execution,
+            {"terminateDrillInstances": terminate_drill_instances},
+            by=by,
+            aws=aws,
+            bus=bus,
+            region=region,
+        )
+    )
 
 
 @app.command()
-def retry(execution: Execution, wave: WaveOpt,
-          all_servers: Annotated[bool, typer.Option("--all", help="relaunch every server, not only the failed")]
-          = False,
-          by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None) -> None:
+def retry(
+    execution: Execution,
+    wave: WaveOpt,
+    all_servers: Annotated[bool, typer.Option("--all", help="relaunch every server, not only the failed")] = False,
+    by: By = None,
+    aws: Aws = False,
+    bus: Bus = "drs-orchestrator",
+    region: Region = None,
+) -> None:
     """Run a FAILED wave again: its servers that did not launch (RetryWave)."""
-    raise typer.Exit(_send_control("RetryWave", execution, {"waveId": wave, "allServers": all_servers}, by=by,
-                                   aws=aws, bus=bus, region=region))
+    raise typer.Exit(
+        _send_control(
+            "RetryWave", execution, {"waveId": wave, "allServers": all_servers}, by=by, aws=aws, bus=bus, region=region
+        )
+    )
 
 
 @app.command()
-def skip(execution: Execution, wave: WaveOpt, reason: Annotated[str, typer.Option()] = "skipped by operator",
-         by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None) -> None:
+def skip(
+    execution: Execution,
+    wave: WaveOpt,
+    reason: Annotated[str, typer.Option()] = "skipped by operator",
+    by: By = None,
+    aws: Aws = False,
+    bus: Bus = "drs-orchestrator",
+    region: Region = None,
+) -> None:
     """Mark a FAILED or not yet started wave SKIPPED and release its dependents (SkipWave)."""
-    raise typer.Exit(_send_control("SkipWave", execution, {"waveId": wave, "reason": reason}, by=by, aws=aws,
-                                   bus=bus, region=region))
+    raise typer.Exit(
+        _send_control("SkipWave", execution, {"waveId": wave, "reason": reason}, by=by, aws=aws, bus=bus, region=region)
+    )
 
 
 def _when(value: str | None) -> Any:
@@ -567,13 +763,17 @@ def inspect(
     execution: Execution,
     from_: Annotated[str | None, typer.Option("--from", help="replay from (ISO 8601; default: a day ago)")] = None,
     to: Annotated[str | None, typer.Option("--to", help="replay to (ISO 8601; default: now)")] = None,
-    aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None,
+    aws: Aws = False,
+    bus: Bus = "drs-orchestrator",
+    region: Region = None,
     archive: Annotated[str | None, typer.Option(help="the bus archive (stack output ArchiveName), for --aws")] = None,
-    table: Annotated[str | None, typer.Option(help="the ledger table (stack output LedgerTableName), for --aws")]
-    = None,
+    table: Annotated[
+        str | None, typer.Option(help="the ledger table (stack output LedgerTableName), for --aws")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the whole result as JSON")] = False,
-    settle: Annotated[float, typer.Option(help="--aws: seconds without a delivery before the replay is read as "
-                                               "complete")] = 5.0,
+    settle: Annotated[
+        float, typer.Option(help="--aws: seconds without a delivery before the replay is read as complete")
+    ] = 5.0,
 ) -> None:
     """Replay the execution's archived events, rebuild it from them and compare with the ledger.
     Exits 0 when they agree, 1 on any difference."""
@@ -590,9 +790,16 @@ def inspect(
             raise typer.Exit(2)
         session = boto3.session.Session(region_name=region)
         now = datetime.now(UTC)
-        events = replay_archive(session.client("events"), session.client("sqs"), bus_name=bus, archive_name=archive,
-                                start=start or now - timedelta(days=1), end=end or now, execution_id=execution,
-                                quiet_seconds=settle)
+        events = replay_archive(
+            session.client("events"),
+            session.client("sqs"),
+            bus_name=bus,
+            archive_name=archive,
+            start=start or now - timedelta(days=1),
+            end=end or now,
+            execution_id=execution,
+            quiet_seconds=settle,
+        )
         ledger = None
         if table:
             from orchestrator.adapters.ledger import Ledger
@@ -608,8 +815,9 @@ def inspect(
         try:
             result = send(socket_path(execution), {"op": "inspect", "from": from_, "to": to})
         except ControlUnavailable as exc:
-            err.print(f"[red]{escape(str(exc))}: inspect needs a running drs-orch run (or --aws)[/red]",
-                      highlight=False)
+            err.print(
+                f"[red]{escape(str(exc))}: inspect needs a running drs-orch run (or --aws)[/red]", highlight=False
+            )
             raise typer.Exit(2) from None
         if not result.get("ok"):
             err.print(f"[red]inspect failed: {escape(str(result.get('reason')))}[/red]", highlight=False)
@@ -622,8 +830,14 @@ def inspect(
         for column in ("wave", "status", "attempt", "servers launched", "first event", "last event"):
             grid.add_column(column)
         for wave_id, wave in rebuilt["waves"].items():
-            grid.add_row(Text(wave_id), Text(str(wave["status"])), str(wave["attempt"]),
-                         str(len(wave["serversLaunched"])), _short(wave.get("firstAt")), _short(wave.get("lastAt")))
+            grid.add_row(
+                Text(wave_id),
+                Text(str(wave["status"])),
+                str(wave["attempt"]),
+                str(len(wave["serversLaunched"])),
+                _short(wave.get("firstAt")),
+                _short(wave.get("lastAt")),
+            )
         console.print(grid)
         for difference in result["differences"]:
             console.print(f"[red]≠ {escape(str(difference))}[/red]", highlight=False)

@@ -13,8 +13,10 @@ def cleanup(
     execution_id: Annotated[str, typer.Argument(metavar="EXECUTION", help="the execution id")],
     table: Annotated[str | None, typer.Option(help="ledger table (default: LEDGER_TABLE_NAME)")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (default: AWS_REGION)")] = None,
-    include_recovery: Annotated[bool, typer.Option(
-        "--include-recovery", help="also terminate the instances of a RECOVERY execution (production!)")] = False,
+    include_recovery: Annotated[
+        bool,
+        typer.Option("--include-recovery", help="also terminate the instances of a RECOVERY execution (production!)"),
+    ] = False,
 ) -> None:
     """Terminate the drill's recovery instances (only those its own DRS jobs launched)."""
     from orchestrator.config import get_settings
@@ -29,14 +31,23 @@ def cleanup(
         err.print(f"[red]{escape(result.refused)}; nothing was terminated.[/red]", highlight=False)
         raise typer.Exit(2)
     if result.instance_ids:
-        console.print(escape(f"terminating {len(result.instance_ids)} recovery instance(s) of {execution_id} "
-                             f"(DRS job(s) {', '.join(result.job_ids)})"), highlight=False)
+        console.print(
+            escape(
+                f"terminating {len(result.instance_ids)} recovery instance(s) of {execution_id} "
+                f"(DRS job(s) {', '.join(result.job_ids)})"
+            ),
+            highlight=False,
+        )
     if result.unannounced:
-        err.print("[yellow]the ledger records the termination, but its RecoveryInstancesTerminated event was not "
-                  f"published: {escape(result.unannounced)}[/yellow]")
+        err.print(
+            "[yellow]the ledger records the termination, but its RecoveryInstancesTerminated event was not "
+            f"published: {escape(result.unannounced)}[/yellow]"
+        )
     if result.deferred:
-        err.print(f"[yellow]{escape(result.deferred_reason or 'DRS quotas are in use')}: some instances were not "
-                  "terminated yet; run cleanup again in a minute.[/yellow]")
+        err.print(
+            f"[yellow]{escape(result.deferred_reason or 'DRS quotas are in use')}: some instances were not "
+            "terminated yet; run cleanup again in a minute.[/yellow]"
+        )
         raise typer.Exit(1)
     if not result.instance_ids:
         console.print(f"no running recovery instance of {escape(execution_id)}: nothing to terminate", highlight=False)

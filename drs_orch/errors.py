@@ -123,8 +123,10 @@ def aws_message(exc: BaseException) -> str | None:
         return None
     name = type(error).__name__
     if isinstance(error, NoCredentialsError | PartialCredentialsError):
-        line = (f"AWS: no usable credentials ({name}: {error}): configure them (aws configure, AWS_PROFILE, or "
-                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) for the account the stack is deployed in")
+        line = (
+            f"AWS: no usable credentials ({name}: {error}): configure them (aws configure, AWS_PROFILE, or "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) for the account the stack is deployed in"
+        )
     elif isinstance(error, NoRegionError):
         line = f"AWS: no region ({name}): pass --region, or set AWS_REGION"
     elif isinstance(error, EndpointConnectionError):
@@ -149,8 +151,9 @@ def fail(exc: Exception, console: Console | None = None) -> int:
     log = write_traceback(exc)
     where = f"the traceback is in {log}" if log else "no log file could be written"
     summary = f"{type(exc).__name__}: {exc}".replace("\r", " ").replace("\n", " ")
-    err.print(f"[red]drs-orch: internal error: {escape(summary)} ({escape(where)})[/red]", highlight=False,
-              soft_wrap=True)
+    err.print(
+        f"[red]drs-orch: internal error: {escape(summary)} ({escape(where)})[/red]", highlight=False, soft_wrap=True
+    )
     return EXIT_FAILED
 
 

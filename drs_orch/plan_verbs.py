@@ -62,8 +62,7 @@ def _warnings(plan: Plan, path: Path) -> list[Problem]:
         return []
     lines = _lines(path)
     placed = [
-        Problem(f"warning: {w.message}", w.code, w.wave_id, w.path, line_of(lines, w.path), str(path))
-        for w in found
+        Problem(f"warning: {w.message}", w.code, w.wave_id, w.path, line_of(lines, w.path), str(path)) for w in found
     ]
     return sorted(placed, key=lambda w: (w.line is None, w.line or 0))
 
@@ -128,9 +127,7 @@ def describe(plan: Plan, quotas: Quotas | None = None) -> dict[str, Any]:
                 "name": wave.name,
                 "dependsOn": wave.depends_on,
                 "servers": wave.server_ids,
-                "optionalServers": [
-                    s.source_server_id for s in wave.servers if s.criticality.value == "OPTIONAL"
-                ],
+                "optionalServers": [s.source_server_id for s in wave.servers if s.criticality.value == "OPTIONAL"],
                 "jobs": schedule["waves"][wave.wave_id]["jobs"],
                 "preLaunch": [_script_doc(script) for script in wave.pre_launch],
                 "postLaunch": [_script_doc(script) for script in wave.post_launch],

@@ -18,13 +18,17 @@ from rich.markup import escape
 
 def report(
     execution_id: Annotated[str, typer.Argument(metavar="EXECUTION", help="the execution id")],
-    table: Annotated[str, typer.Option(help="the ledger table (stack output LedgerTableName)")]
-    = "drs-orchestrator-ledger",
+    table: Annotated[
+        str, typer.Option(help="the ledger table (stack output LedgerTableName)")
+    ] = "drs-orchestrator-ledger",
     region: Annotated[str | None, typer.Option(help="AWS region (default: your AWS configuration)")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="REPORT.json",
-                                                help="write the report here (default: print it)")] = None,
-    timeline: Annotated[Path | None, typer.Option(metavar="FILE.svg",
-                                                  help="also draw the execution as a timeline (SVG) here")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="REPORT.json", help="write the report here (default: print it)"),
+    ] = None,
+    timeline: Annotated[
+        Path | None, typer.Option(metavar="FILE.svg", help="also draw the execution as a timeline (SVG) here")
+    ] = None,
 ) -> None:
     """Read a run's execution report from the ledger on AWS (a local run: `run --report`)."""
     import boto3
@@ -49,6 +53,7 @@ def report(
         raise fail(f"no execution {execution_id} in the ledger table {table}")
     data.pop("events", None)  # the ledger does not keep them; the bus archive does
     text = json.dumps(data, indent=2) + "\n"
+
     def write(path: Path, content: str, what: str) -> None:
         try:
             path.write_text(content, encoding="utf-8")

@@ -86,9 +86,7 @@ def _describe(exc: ValidationError, prefix: str) -> list[str]:
     lines = []
     for error in exc.errors(include_url=False, include_input=False):
         location = ".".join(str(part) for part in error["loc"])
-        lines.append(
-            f"{prefix}{location}: {error['msg']}" if location else f"{prefix.rstrip('.')}: {error['msg']}"
-        )
+        lines.append(f"{prefix}{location}: {error['msg']}" if location else f"{prefix.rstrip('.')}: {error['msg']}")
     return lines or [str(exc)]
 
 
@@ -118,7 +116,5 @@ def put_events_entry(detail: Contract, bus_name: str, resources: list[str] | Non
         len(part.encode("utf-8")) for part in (SOURCE, detail_type, body, *entry["Resources"])
     )
     if size > MAX_ENTRY_BYTES:
-        raise EventTooLarge(
-            f"{detail_type} entry is {size} bytes; PutEvents accepts at most {MAX_ENTRY_BYTES}"
-        )
+        raise EventTooLarge(f"{detail_type} entry is {size} bytes; PutEvents accepts at most {MAX_ENTRY_BYTES}")
     return entry

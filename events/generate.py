@@ -103,9 +103,7 @@ def to_draft4(schema: Mapping[str, Any], where: str = "#") -> dict[str, Any]:
         if key in _UNSUPPORTED:
             raise SchemaConversionError(f"{where}: JSON Schema keyword {key!r} has no Draft 4 equivalent")
         if key in ("$defs", "definitions"):
-            out["definitions"] = {
-                name: to_draft4(sub, f"{where}/definitions/{name}") for name, sub in value.items()
-            }
+            out["definitions"] = {name: to_draft4(sub, f"{where}/definitions/{name}") for name, sub in value.items()}
         elif key == "$ref":
             out["$ref"] = _rewrite_ref(value, where)
         elif key == "const":
@@ -141,9 +139,7 @@ def _rewrite_ref(ref: Any, where: str) -> str:
     raise SchemaConversionError(f"{where}: unsupported $ref {ref!r} (only local definitions)")
 
 
-def _exclusive_bound(
-    out: dict[str, Any], schema: Mapping[str, Any], key: str, value: Any, where: str
-) -> None:
+def _exclusive_bound(out: dict[str, Any], schema: Mapping[str, Any], key: str, value: Any, where: str) -> None:
     if isinstance(value, bool):  # already Draft 4 style
         out[key] = value
         return
@@ -268,9 +264,7 @@ def write_schemas(directory: Path = SCHEMAS_DIR) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m events.generate", description=(__doc__ or "").splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m events.generate", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the files drifted")
     parser.add_argument("--out", type=Path, default=SCHEMAS_DIR, help="directory of the schema files")
     args = parser.parse_args(argv)

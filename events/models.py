@@ -98,11 +98,13 @@ class ScriptResult(Contract):
     instances: list[InstanceResult] = Field(
         default_factory=list,
         description="per-instance results, at most 50 (those that did not succeed first, then in instance id "
-                    "order): an event is limited to 256 KB, a script may run on thousands of instances")
+        "order): an event is limited to 256 KB, a script may run on thousands of instances",
+    )
     instance_count: int | None = Field(default=None, ge=0, description="how many instances the script ran on")
     index: int | None = Field(default=None, ge=0, description="position of the script in its phase")
-    health_check: bool | None = Field(default=None,
-                                      description="true for the wave's healthCheck gate (POST_LAUNCH, last)")
+    health_check: bool | None = Field(
+        default=None, description="true for the wave's healthCheck gate (POST_LAUNCH, last)"
+    )
     reason: str | None = None
 
 
@@ -118,9 +120,7 @@ class StartPlan(Contract):
 
     plan: dict[str, Any]
     mode: Mode = Mode.DRILL
-    execution_id: str | None = Field(
-        default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$"
-    )
+    execution_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
     confirm_recovery: str | None = None
     requested_by: str = Field(default="unknown", max_length=256)
 
@@ -189,8 +189,12 @@ class _ScriptTick(WaveEvent):
     try_number: int = Field(ge=1, description="1 for the first SendCommand of the script, +1 per retry")
     purpose: Literal["poll", "timeout", "retry", "resend"]
     command_id: str | None = Field(default=None, max_length=64)
-    tick: int = Field(default=1, ge=1, description="poll ticks back off: 5 s, 10 s, 15 s, then 30 s and 60 s; "
-                                                   "resend ticks count the try's resends: 1, 2, ...")
+    tick: int = Field(
+        default=1,
+        ge=1,
+        description="poll ticks back off: 5 s, 10 s, 15 s, then 30 s and 60 s; "
+        "resend ticks count the try's resends: 1, 2, ...",
+    )
 
 
 class PreLaunchTick(_ScriptTick):
@@ -216,19 +220,22 @@ class WaveFailed(WaveEvent):
     reason: str
     on_failure: Literal["STOP", "CONTINUE"]
     failed_servers: list[ServerLaunch] = Field(
-        default_factory=list, max_length=50,
+        default_factory=list,
+        max_length=50,
         description="the servers that did not launch, CRITICAL first, at most 50 (failedServersTotal counts them "
-                    "all; the ledger keeps every one): an event stays under EventBridge's 256 KB entry limit")
-    failed_servers_total: int | None = Field(default=None, ge=0,
-                                             description="how many servers did not launch (failedServers may name "
-                                                         "fewer)")
+        "all; the ledger keeps every one): an event stays under EventBridge's 256 KB entry limit",
+    )
+    failed_servers_total: int | None = Field(
+        default=None, ge=0, description="how many servers did not launch (failedServers may name fewer)"
+    )
 
 
 class WaveSkipped(WaveEvent):
     reason: str
     because_of: str | None = Field(default=None, description="the failed or skipped upstream wave")
-    skipped_by: str | None = Field(default=None, max_length=256,
-                                   description="the operator who skipped it (SkipWave); its dependents run")
+    skipped_by: str | None = Field(
+        default=None, max_length=256, description="the operator who skipped it (SkipWave); its dependents run"
+    )
 
 
 class CapacityTick(Contract):
@@ -246,9 +253,13 @@ class TerminationTick(ExecutionEvent):
     attempt: int = Field(default=1, ge=1)
     reason: Literal["ROLLBACK", "TIME_TO_LIVE", "CANCEL"]
     tick: int = Field(default=1, ge=1)
-    deferrals: int = Field(default=0, ge=0, description="ticks in a row that could start no terminate job (no DRS "
-                                                        "capacity, throttled): the backoff grows with them and "
-                                                        "starts again once a tick starts a job")
+    deferrals: int = Field(
+        default=0,
+        ge=0,
+        description="ticks in a row that could start no terminate job (no DRS "
+        "capacity, throttled): the backoff grows with them and "
+        "starts again once a tick starts a job",
+    )
 
 
 class RecoveryInstancesTerminated(ExecutionEvent):
@@ -268,8 +279,9 @@ class ApprovalRequested(WaveEvent):
     approvers: list[str] = Field(default_factory=list)
     deadline: str
     completed_wave_ids: list[str] = Field(default_factory=list)
-    request_id: str | None = Field(default=None, max_length=128,
-                                   description="names this request; its ApprovalTimeout carries it")
+    request_id: str | None = Field(
+        default=None, max_length=128, description="names this request; its ApprovalTimeout carries it"
+    )
 
 
 class ApprovalGranted(ControlEvent):

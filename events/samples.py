@@ -46,7 +46,5 @@ def load_sample(detail_type: str) -> dict[str, Any]:
         event = _index()[detail_type]
     except KeyError:
         known = ", ".join(sample_detail_types())
-        raise KeyError(
-            f"no sample event of detail-type {detail_type!r}; samples exist for: {known}"
-        ) from None
+        raise KeyError(f"no sample event of detail-type {detail_type!r}; samples exist for: {known}") from None
     return copy.deepcopy(event)

@@ -24,6 +24,8 @@ def _plan_cancelled(rt: Runtime, event: dict[str, Any]) -> None:
     cleanup.on_plan_cancelled(rt, parse_known(rt, event, PlanCancelled))
 
 
-CLEANUP_ROUTES: dict[str, Route] = {WaveFailed.DETAIL_TYPE: _wave_failed,
-                                    TerminationTick.DETAIL_TYPE: _termination_tick,
-                                    PlanCancelled.DETAIL_TYPE: _plan_cancelled}
+CLEANUP_ROUTES: dict[str, Route] = {
+    WaveFailed.DETAIL_TYPE: _wave_failed,
+    TerminationTick.DETAIL_TYPE: _termination_tick,
+    PlanCancelled.DETAIL_TYPE: _plan_cancelled,
+}

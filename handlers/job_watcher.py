@@ -19,8 +19,12 @@ def _started(rt: Runtime, event: dict[str, Any]) -> None:
     detail = parse_known(rt, event, DRSJobStarted)
     wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
     if wave.get("status") != "LAUNCHING" or int(wave.get("attempt", 1)) != detail.attempt:
-        logger.info("DRSJobStarted for a wave that is not launching: nothing to watch", wave_id=detail.wave_id,
-                    status=wave.get("status"), attempt=detail.attempt)
+        logger.info(
+            "DRSJobStarted for a wave that is not launching: nothing to watch",
+            wave_id=detail.wave_id,
+            status=wave.get("status"),
+            attempt=detail.attempt,
+        )
         return
     on_job_started(rt, detail)
 
@@ -36,5 +40,6 @@ def _launch_result(rt: Runtime, event: dict[str, Any]) -> None:
 
 @lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return dispatch(event, {DRSJobStarted.DETAIL_TYPE: _started, JobWatchTick.DETAIL_TYPE: _tick,
-                            DRS_LAUNCH_RESULT: _launch_result})
+    return dispatch(
+        event, {DRSJobStarted.DETAIL_TYPE: _started, JobWatchTick.DETAIL_TYPE: _tick, DRS_LAUNCH_RESULT: _launch_result}
+    )

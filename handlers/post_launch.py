@@ -28,5 +28,11 @@ def _command_status(rt: Runtime, event: dict[str, Any]) -> None:
 
 @lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return dispatch(event, {DRSJobCompleted.DETAIL_TYPE: _job_completed, PostLaunchTick.DETAIL_TYPE: _tick,
-                            SSM_COMMAND_STATUS: _command_status})
+    return dispatch(
+        event,
+        {
+            DRSJobCompleted.DETAIL_TYPE: _job_completed,
+            PostLaunchTick.DETAIL_TYPE: _tick,
+            SSM_COMMAND_STATUS: _command_status,
+        },
+    )

@@ -17,8 +17,7 @@ def _start(rt: Runtime, event: dict[str, Any]) -> dict[str, Any]:
     try:
         detail = parse_event(event, StartPlan)
     except InvalidEvent as exc:
-        if isinstance(exc.__cause__, ValidationError) and event.get("source") and isinstance(
-                event.get("detail"), dict):
+        if isinstance(exc.__cause__, ValidationError) and event.get("source") and isinstance(event.get("detail"), dict):
             event_id = event.get("id")
             reject_start(rt, event["detail"], str(event_id) if event_id else None, exc.__cause__)
         raise

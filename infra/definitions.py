@@ -58,18 +58,44 @@ FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
         Function("start_plan", "start_plan", "StartPlan: validate the plan, create the execution"),
-        Function("pre_launch", "pre_launch", "WaveReady: approval gate, pre-launch scripts", needs_ssm=True,
-                 needs_drs=True, needs_scheduler=True),
-        Function("launch_wave", "launch_wave",
-                 "Wave launch tasks: admit, claim and start DRS jobs; start parked launches",
-                 needs_drs=True, needs_scheduler=True),
-        Function("job_watcher", "job_watcher", "Poll DRS jobs on scheduler ticks and Launch Result events",
-                 needs_drs=True, needs_scheduler=True),
-        Function("post_launch", "post_launch", "DRSJobCompleted: judge launch results, post-launch scripts",
-                 needs_ssm=True, needs_drs=True, needs_scheduler=True),
+        Function(
+            "pre_launch",
+            "pre_launch",
+            "WaveReady: approval gate, pre-launch scripts",
+            needs_ssm=True,
+            needs_drs=True,
+            needs_scheduler=True,
+        ),
+        Function(
+            "launch_wave",
+            "launch_wave",
+            "Wave launch tasks: admit, claim and start DRS jobs; start parked launches",
+            needs_drs=True,
+            needs_scheduler=True,
+        ),
+        Function(
+            "job_watcher",
+            "job_watcher",
+            "Poll DRS jobs on scheduler ticks and Launch Result events",
+            needs_drs=True,
+            needs_scheduler=True,
+        ),
+        Function(
+            "post_launch",
+            "post_launch",
+            "DRSJobCompleted: judge launch results, post-launch scripts",
+            needs_ssm=True,
+            needs_drs=True,
+            needs_scheduler=True,
+        ),
         Function("progress", "progress", "Close waves and plans, release dependent waves"),
-        Function("control", "control", "Operator commands: approve, pause, resume, cancel, retry, skip",
-                 needs_drs=True, needs_scheduler=True),  # scheduler: deferred terminations (drill clean-up)
+        Function(
+            "control",
+            "control",
+            "Operator commands: approve, pause, resume, cancel, retry, skip",
+            needs_drs=True,
+            needs_scheduler=True,
+        ),  # scheduler: deferred terminations (drill clean-up)
     )
 }
 
@@ -105,28 +131,95 @@ class Route:
 
 ROUTES: tuple[Route, ...] = (
     Route("start-plan", "orchestrator", SOURCE, ("StartPlan",), "start_plan", "Start a recovery plan"),
-    Route("pre-launch", "orchestrator", SOURCE, ("WaveReady", "PreLaunchTick"), "pre_launch",
-          "A wave is ready: gate and pre-launch scripts"),
-    Route("wave-launch", "orchestrator", SOURCE, ("PreLaunchDone",), STATE_MACHINE,
-          "Launch the wave's DRS jobs (one Express execution per wave)"),
-    Route("job-watch", "orchestrator", SOURCE, ("DRSJobStarted", "JobWatchTick"), "job_watcher",
-          "Watch DRS jobs until they end"),
-    Route("drs-launch-result", "default", DRS_SOURCE, (DRS_LAUNCH_RESULT,), "job_watcher",
-          "DRS launch results speed up the job watcher"),
-    Route("capacity", "orchestrator", SOURCE, ("CapacityTick",), "launch_wave",
-          "Start the DRS launches parked until the quotas have room"),
-    Route("terminate", "orchestrator", SOURCE, ("WaveFailed", "TerminationTick", "PlanCancelled"), "control",
-          "Roll back failed waves (rollback: TERMINATE), end drills after their time to live or once cancelled"),
-    Route("post-launch", "orchestrator", SOURCE, ("DRSJobCompleted", "PostLaunchTick"), "post_launch",
-          "Judge the wave's launch and run post-launch scripts"),
-    Route("ssm-status", "default", SSM_SOURCE, (SSM_COMMAND_STATUS,), "post_launch",
-          "SSM command status speeds up script completion"),
-    Route("progress", "orchestrator", SOURCE, ("PostLaunchDone", "WaveFailed"), "progress",
-          "Close waves, release dependents, close the plan"),
-    Route("control", "orchestrator", SOURCE,
-          ("ApprovalGranted", "ApprovalDenied", "CancelPlan", "PausePlan", "ResumePlan", "RetryWave", "SkipWave",
-           "ApprovalTimeout"),
-          "control", "Operator commands"),
+    Route(
+        "pre-launch",
+        "orchestrator",
+        SOURCE,
+        ("WaveReady", "PreLaunchTick"),
+        "pre_launch",
+        "A wave is ready: gate and pre-launch scripts",
+    ),
+    Route(
+        "wave-launch",
+        "orchestrator",
+        SOURCE,
+        ("PreLaunchDone",),
+        STATE_MACHINE,
+        "Launch the wave's DRS jobs (one Express execution per wave)",
+    ),
+    Route(
+        "job-watch",
+        "orchestrator",
+        SOURCE,
+        ("DRSJobStarted", "JobWatchTick"),
+        "job_watcher",
+        "Watch DRS jobs until they end",
+    ),
+    Route(
+        "drs-launch-result",
+        "default",
+        DRS_SOURCE,
+        (DRS_LAUNCH_RESULT,),
+        "job_watcher",
+        "DRS launch results speed up the job watcher",
+    ),
+    Route(
+        "capacity",
+        "orchestrator",
+        SOURCE,
+        ("CapacityTick",),
+        "launch_wave",
+        "Start the DRS launches parked until the quotas have room",
+    ),
+    Route(
+        "terminate",
+        "orchestrator",
+        SOURCE,
+        ("WaveFailed", "TerminationTick", "PlanCancelled"),
+        "control",
+        "Roll back failed waves (rollback: TERMINATE), end drills after their time to live or once cancelled",
+    ),
+    Route(
+        "post-launch",
+        "orchestrator",
+        SOURCE,
+        ("DRSJobCompleted", "PostLaunchTick"),
+        "post_launch",
+        "Judge the wave's launch and run post-launch scripts",
+    ),
+    Route(
+        "ssm-status",
+        "default",
+        SSM_SOURCE,
+        (SSM_COMMAND_STATUS,),
+        "post_launch",
+        "SSM command status speeds up script completion",
+    ),
+    Route(
+        "progress",
+        "orchestrator",
+        SOURCE,
+        ("PostLaunchDone", "WaveFailed"),
+        "progress",
+        "Close waves, release dependents, close the plan",
+    ),
+    Route(
+        "control",
+        "orchestrator",
+        SOURCE,
+        (
+            "ApprovalGranted",
+            "ApprovalDenied",
+            "CancelPlan",
+            "PausePlan",
+            "ResumePlan",
+            "RetryWave",
+            "SkipWave",
+            "ApprovalTimeout",
+        ),
+        "control",
+        "Operator commands",
+    ),
 )
 
 
@@ -144,7 +237,12 @@ METRICS_NAMESPACE = "DRSOrchestrator"
 
 
 def function_environment(
-    function: Function, *, table_name: str, bus_name: str, bus_arn: str, scheduler_group: str,
+    function: Function,
+    *,
+    table_name: str,
+    bus_name: str,
+    bus_arn: str,
+    scheduler_group: str,
     scheduler_role_arn: str,
 ) -> dict[str, str]:
     """Each function's own environment: only what it uses."""
@@ -154,8 +252,7 @@ def function_environment(
     if function.needs_bus:
         env[ENV_BUS] = bus_name
     if function.needs_scheduler:
-        env.update({ENV_SCHEDULER_GROUP: scheduler_group, ENV_SCHEDULER_ROLE: scheduler_role_arn,
-                    ENV_BUS_ARN: bus_arn})
+        env.update({ENV_SCHEDULER_GROUP: scheduler_group, ENV_SCHEDULER_ROLE: scheduler_role_arn, ENV_BUS_ARN: bus_arn})
     return env
 
 

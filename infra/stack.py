@@ -160,7 +160,8 @@ class OrchestratorStack(Stack):
         )
         self.bus.only_the_orchestrator_sends(
             [self.functions.roles[spec.name].role_arn for spec in FUNCTIONS.values() if spec.needs_bus]
-            + [self.ticks.role.role_arn])
+            + [self.ticks.role.role_arn]
+        )
         self.wave_launch = WaveLaunch(
             self,
             "WaveLaunch",
@@ -197,13 +198,25 @@ class OrchestratorStack(Stack):
 
     def _outputs(self) -> None:
         """What a user needs after `cdk deploy`: where to publish, what to subscribe to, what to replay."""
-        CfnOutput(self, "EventBusName", value=self.bus.bus.event_bus_name,
-                  description="publish StartPlan / CancelPlan here (drs-orch run --aws --bus ...)")
+        CfnOutput(
+            self,
+            "EventBusName",
+            value=self.bus.bus.event_bus_name,
+            description="publish StartPlan / CancelPlan here (drs-orch run --aws --bus ...)",
+        )
         CfnOutput(self, "EventBusArn", value=self.bus.bus.event_bus_arn)
-        CfnOutput(self, "ArchiveName", value=self.bus.archive.archive_name,
-                  description="aws events start-replay --event-source-arn <EventBusArn> ...")
-        CfnOutput(self, "AlertTopicArn", value=self.alerting.topic.topic_arn,
-                  description="PlanFailed and WaveFailed events and alarms; subscribe here")
+        CfnOutput(
+            self,
+            "ArchiveName",
+            value=self.bus.archive.archive_name,
+            description="aws events start-replay --event-source-arn <EventBusArn> ...",
+        )
+        CfnOutput(
+            self,
+            "AlertTopicArn",
+            value=self.alerting.topic.topic_arn,
+            description="PlanFailed and WaveFailed events and alarms; subscribe here",
+        )
         CfnOutput(self, "LedgerTableName", value=self.ledger.table.table_name)
 
     def _acknowledge(self) -> None:

@@ -16,8 +16,16 @@ from localcloud.clock import SimClock
 
 
 class ApproverSimulator:
-    def __init__(self, clock: SimClock, events: list[Any], publish: Callable[[str, dict[str, Any]], None], *,
-                 decision: str = "NONE", after_seconds: float = 60.0, by: str = "simulated-approver") -> None:
+    def __init__(
+        self,
+        clock: SimClock,
+        events: list[Any],
+        publish: Callable[[str, dict[str, Any]], None],
+        *,
+        decision: str = "NONE",
+        after_seconds: float = 60.0,
+        by: str = "simulated-approver",
+    ) -> None:
         self._clock = clock
         self._events = events  # the cloud's record of published events (read from `_seen` on)
         self._publish = publish
@@ -28,7 +36,7 @@ class ApproverSimulator:
         self._due: list[tuple[datetime, str, dict[str, Any]]] = []
 
     def _collect(self) -> None:
-        new, self._seen = self._events[self._seen:], len(self._events)
+        new, self._seen = self._events[self._seen :], len(self._events)
         if self.decision == "NONE":
             return
         for event in new:
@@ -36,8 +44,11 @@ class ApproverSimulator:
                 continue
             detail = event.detail
             approvers = detail.get("approvers") or [self.by]
-            answer: dict[str, Any] = {"executionId": detail["executionId"], "waveId": detail["waveId"],
-                                      "requestedBy": approvers[0]}
+            answer: dict[str, Any] = {
+                "executionId": detail["executionId"],
+                "waveId": detail["waveId"],
+                "requestedBy": approvers[0],
+            }
             if self.decision == "GRANT":
                 answer["comment"] = "simulated approver"
                 kind = "ApprovalGranted"

@@ -125,8 +125,9 @@ class CrashInjected(RuntimeError):
 
 
 class LocalCloud:
-    def __init__(self, profile: SimProfile | None = None, *, clock: SimClock | None = None,
-                 log_level: str | None = None) -> None:
+    def __init__(
+        self, profile: SimProfile | None = None, *, clock: SimClock | None = None, log_level: str | None = None
+    ) -> None:
         self.profile = profile or SimProfile()
         self.log_level = log_level  # the functions' log level (default: $DRS_ORCH_LOG_LEVEL, else ERROR)
         self.clock = clock or SimClock(speed=self.profile.clock.speed)
@@ -136,8 +137,12 @@ class LocalCloud:
         self.stats = Stats()
         self.lambdas = LambdaRuntime()
         self.drs = DrsSimulator(self.clock, self.profile.drs_config(), on_event=self._publish_aws_event)
-        self.ssm = SsmSimulator(self.clock, self.profile.ssm_config(), on_event=self._publish_aws_event,
-                                instance_resolver=self._managed_instance)
+        self.ssm = SsmSimulator(
+            self.clock,
+            self.profile.ssm_config(),
+            on_event=self._publish_aws_event,
+            instance_resolver=self._managed_instance,
+        )
         self.ssm.load_library()
         self.queues: list[RouteQueue] = []
         self._held: list[_Held] = []
@@ -147,8 +152,14 @@ class LocalCloud:
         self._env_backup: dict[str, str | None] = {}
         self.runtime: Runtime | None = None
         approvals = self.profile.approvals
-        self.approver = ApproverSimulator(self.clock, self.events, self.publish, decision=approvals.decision,
-                                          after_seconds=approvals.after_seconds, by=approvals.by)
+        self.approver = ApproverSimulator(
+            self.clock,
+            self.events,
+            self.publish,
+            decision=approvals.decision,
+            after_seconds=approvals.after_seconds,
+            by=approvals.by,
+        )
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -163,12 +174,17 @@ class LocalCloud:
         from moto import mock_aws
 
         env = {
-            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
-            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": self.log_level or os.environ.get("DRS_ORCH_LOG_LEVEL", "ERROR"),
             "POWERTOOLS_DEV": "false",
-            ENV_TABLE: TABLE_NAME, ENV_BUS: BUS_NAME,
+            ENV_TABLE: TABLE_NAME,
+            ENV_BUS: BUS_NAME,
             ENV_BUS_ARN: f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{BUS_NAME}",
             ENV_SCHEDULER_GROUP: SCHEDULER_GROUP,
             ENV_SCHEDULER_ROLE: f"arn:aws:iam::{ACCOUNT}:role/drs-orch-scheduler",
@@ -180,8 +196,9 @@ class LocalCloud:
         for key, value in env.items():
             self._env_backup[key] = os.environ.get(key)
             os.environ[key] = value
-        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
-                                      "core": {"reset_boto3_session": True}})
+        self._mock = mock_aws(
+            config={"stepfunctions": {"execute_state_machine": True}, "core": {"reset_boto3_session": True}}
+        )
         self._mock.start()
         from orchestrator.observability import logger
 
@@ -240,8 +257,13 @@ class LocalCloud:
         with self.drs._lock:
             inst = self.drs._instances.get(instance_id)
             if inst is not None and inst.state == "RUNNING":
-                return {"ping_status": "Online", "platform": "Linux", "private_ip": inst.private_ip,
-                        "tags": dict(inst.tags), "launched_at": inst.launched_at}
+                return {
+                    "ping_status": "Online",
+                    "platform": "Linux",
+                    "private_ip": inst.private_ip,
+                    "tags": dict(inst.tags),
+                    "launched_at": inst.launched_at,
+                }
         return None
 
     def sleep(self, seconds: float) -> None:
@@ -291,28 +313,42 @@ class LocalCloud:
 
     def _create_resources(self) -> None:
         self.dynamodb.create_table(
-            TableName=TABLE_NAME, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
-                                  {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
-                       {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"}],
+            TableName=TABLE_NAME,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
+                {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
+                {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
+            ],
         )
         self.dynamodb.update_time_to_live(
-            TableName=TABLE_NAME,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE_TTL_ATTRIBUTE})
+            TableName=TABLE_NAME, TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE_TTL_ATTRIBUTE}
+        )
         bus_arn = self.events_client.create_event_bus(Name=BUS_NAME)["EventBusArn"]
         self.bus_arn = bus_arn
-        self.events_client.create_archive(ArchiveName=ARCHIVE_NAME, EventSourceArn=bus_arn,
-                                          EventPattern=json.dumps({"source": [SOURCE]}), RetentionDays=0)
+        self.events_client.create_archive(
+            ArchiveName=ARCHIVE_NAME,
+            EventSourceArn=bus_arn,
+            EventPattern=json.dumps({"source": [SOURCE]}),
+            RetentionDays=0,
+        )
         self.scheduler.create_schedule_group(Name=SCHEDULER_GROUP)
-        definition = state_machine_definition({
-            "LaunchWaveFunctionArn": function_arn("launch_wave"),
-            "StartJobConcurrency": "4",
-            "ThrottleRetryIntervalSeconds": "1",
-        })
+        definition = state_machine_definition(
+            {
+                "LaunchWaveFunctionArn": function_arn("launch_wave"),
+                "StartJobConcurrency": "4",
+                "ThrottleRetryIntervalSeconds": "1",
+            }
+        )
         self.state_machine_arn = self.sfn.create_state_machine(
-            name="drs-orch-wave-launch", definition=definition, type="EXPRESS",
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/drs-orch-wave-launch")["stateMachineArn"]
+            name="drs-orch-wave-launch",
+            definition=definition,
+            type="EXPRESS",
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/drs-orch-wave-launch",
+        )["stateMachineArn"]
         for route in ROUTES:
             self._create_route(route)
 
@@ -321,15 +357,19 @@ class LocalCloud:
         dlq_arn = self.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         url = self.sqs.create_queue(
             QueueName=f"drs-orch-{route.name}",
-            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
-                                                     "maxReceiveCount": str(MAX_RECEIVE)}),
-                        "VisibilityTimeout": "30"})["QueueUrl"]
+            Attributes={
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE)}),
+                "VisibilityTimeout": "30",
+            },
+        )["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         bus = BUS_NAME if route.bus == "orchestrator" else "default"
-        self.events_client.put_rule(Name=f"drs-orch-{route.name}", EventBusName=bus,
-                                    EventPattern=route.pattern_json, State="ENABLED")
-        self.events_client.put_targets(Rule=f"drs-orch-{route.name}", EventBusName=bus,
-                                       Targets=[{"Id": "queue", "Arn": arn}])
+        self.events_client.put_rule(
+            Name=f"drs-orch-{route.name}", EventBusName=bus, EventPattern=route.pattern_json, State="ENABLED"
+        )
+        self.events_client.put_targets(
+            Rule=f"drs-orch-{route.name}", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}]
+        )
         self.queues.append(RouteQueue(route, url, arn, dlq))
 
     # ---- what was published ----------------------------------------------------------------------
@@ -342,8 +382,14 @@ class LocalCloud:
                     detail = json.loads(entry.get("Detail") or "{}")
                 except ValueError:
                     detail = {}
-                self.events.append(PublishedEvent(entry.get("DetailType", ""), entry.get("Source", ""), now,
-                                                  detail if isinstance(detail, dict) else {}))
+                self.events.append(
+                    PublishedEvent(
+                        entry.get("DetailType", ""),
+                        entry.get("Source", ""),
+                        now,
+                        detail if isinstance(detail, dict) else {},
+                    )
+                )
 
         self.session.events.register("provide-client-params.events.PutEvents", record)
 
@@ -370,8 +416,11 @@ class LocalCloud:
 
     def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
         """Publish an event on the orchestrator bus, as a user or the CLI does."""
-        response = self.events_client.put_events(Entries=[{
-            "Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": BUS_NAME}])
+        response = self.events_client.put_events(
+            Entries=[
+                {"Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": BUS_NAME}
+            ]
+        )
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"PutEvents failed: {response['Entries']}")
 
@@ -395,8 +444,10 @@ class LocalCloud:
             while self._has_messages(queue):
                 # the dispatcher stands for EventBridge's own delivery: it reads moto's queue directly
                 # (same receive, visibility and redrive rules, without a wire round trip per message)
-                messages = [{"Body": m.body, "ReceiptHandle": m.receipt_handle}
-                            for m in self._sqs_backend().receive_message(queue.name, 10, 0, 30)]
+                messages = [
+                    {"Body": m.body, "ReceiptHandle": m.receipt_handle}
+                    for m in self._sqs_backend().receive_message(queue.name, 10, 0, 30)
+                ]
                 if not messages:
                     break
                 delivered = True
@@ -411,8 +462,7 @@ class LocalCloud:
         (`_release_oldest`). Otherwise delivered now, in queue order."""
         share = self.profile.faults.reorder_delivery
         if share and self.rng.random() < share:
-            self._sqs_backend().change_message_visibility(queue.name, message["ReceiptHandle"],
-                                                          HOLD_VISIBILITY_SECONDS)
+            self._sqs_backend().change_message_visibility(queue.name, message["ReceiptHandle"], HOLD_VISIBILITY_SECONDS)
             self._held.append(_Held(queue, message, later=self.rng.randint(1, MAX_HELD_BEHIND)))
             return
         self._deliver(queue, message)
@@ -463,8 +513,9 @@ class LocalCloud:
         if key == STATE_MACHINE:
             # Express executions need no unique name on AWS; moto wants one
             name = f"{event.get('id', 'event')}-{self.stats.executions_started}"[:80]
-            arn = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name,
-                                           input=json.dumps(event))["executionArn"]
+            arn = self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(event))[
+                "executionArn"
+            ]
             self._executions.append(arn)
             self.stats.executions_started += 1
             return
@@ -510,9 +561,16 @@ class LocalCloud:
         for schedule in sorted(due, key=lambda s: s["ScheduleExpression"]):
             target = schedule["Target"]
             params = target["EventBridgeParameters"]
-            self.events_client.put_events(Entries=[{
-                "Source": params["Source"], "DetailType": params["DetailType"], "Detail": target["Input"],
-                "EventBusName": target["Arn"].split("/")[-1]}])
+            self.events_client.put_events(
+                Entries=[
+                    {
+                        "Source": params["Source"],
+                        "DetailType": params["DetailType"],
+                        "Detail": target["Input"],
+                        "EventBusName": target["Arn"].split("/")[-1],
+                    }
+                ]
+            )
             self.scheduler.delete_schedule(Name=schedule["Name"], GroupName=SCHEDULER_GROUP)
             self.stats.schedules_fired += 1
         return bool(due), next_at
@@ -523,8 +581,9 @@ class LocalCloud:
         for name, at in sorted(self._schedules.items(), key=lambda item: item[1]):
             target = self.scheduler.get_schedule(Name=name, GroupName=SCHEDULER_GROUP)["Target"]
             detail = json.loads(target.get("Input") or "{}")
-            pending.append((at, str(target["EventBridgeParameters"]["DetailType"]),
-                            detail if isinstance(detail, dict) else {}))
+            pending.append(
+                (at, str(target["EventBridgeParameters"]["DetailType"]), detail if isinstance(detail, dict) else {})
+            )
         return pending
 
     def step(self) -> tuple[bool, datetime | None]:
@@ -541,14 +600,18 @@ class LocalCloud:
         progressed |= fired
         progressed |= self.pump()
         progressed |= self.wait_for_executions()
-        candidates = [t for t in (next_schedule, self.drs.next_due(), self.ssm.next_due(), self.approver.next_due())
-                      if t is not None]
+        candidates = [
+            t
+            for t in (next_schedule, self.drs.next_due(), self.ssm.next_due(), self.approver.next_due())
+            if t is not None
+        ]
         if not progressed and not candidates:
             progressed = self._release_oldest()
         return progressed, min(candidates) if candidates else None
 
-    def run_until(self, done: Callable[[], bool], *, timeout: float = 120.0,
-                  on_progress: Callable[[], None] | None = None) -> None:
+    def run_until(
+        self, done: Callable[[], bool], *, timeout: float = 120.0, on_progress: Callable[[], None] | None = None
+    ) -> None:
         """Run the cloud until `done()`; idle gaps jump (or, with pace, wait) to the next due moment."""
         deadline = time.monotonic() + timeout
         seen = len(self.events)
@@ -588,8 +651,9 @@ class LocalCloud:
     def dead_letters(self) -> dict[str, int]:
         counts = {}
         for queue in self.queues:
-            attrs = self.sqs.get_queue_attributes(QueueUrl=queue.dlq_url,
-                                                  AttributeNames=["ApproximateNumberOfMessages"])
+            attrs = self.sqs.get_queue_attributes(
+                QueueUrl=queue.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
             counts[queue.route.name] = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
         return counts
 

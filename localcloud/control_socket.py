@@ -30,8 +30,9 @@ from typing import Any
 from localcloud.cloud import ARCHIVE_NAME, BUS_NAME, LocalCloud
 from localcloud.runner import RunResult, finish_drill_cleanup, stopped, wait
 
-COMMANDS = frozenset({"ApprovalGranted", "ApprovalDenied", "CancelPlan", "PausePlan", "ResumePlan", "RetryWave",
-                      "SkipWave"})
+COMMANDS = frozenset(
+    {"ApprovalGranted", "ApprovalDenied", "CancelPlan", "PausePlan", "ResumePlan", "RetryWave", "SkipWave"}
+)
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux (104 on macOS)
 REPLY_TIMEOUT = 120.0
 
@@ -111,8 +112,10 @@ class ControlServer:
             except ValueError as exc:
                 request = f"not JSON: {exc}"
             if not isinstance(request, dict):
-                answer: dict[str, Any] = {"ok": False, "reason": f"bad request ({request}): send one JSON object "
-                                                                 "on one line"}
+                answer: dict[str, Any] = {
+                    "ok": False,
+                    "reason": f"bad request ({request}): send one JSON object on one line",
+                }
             else:
                 reply: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=1)
                 self._requests.put((request, reply))
@@ -165,9 +168,12 @@ class Session:
         self.cloud.publish(detail_type, detail)
         self.cloud.drain()  # the control function has handled it once this returns
         for event in self.cloud.events[seen:]:
-            if (event.detail_type == "ControlRejected" and event.detail.get("command") == detail_type
-                    and event.detail.get("executionId") == self.execution_id
-                    and event.detail.get("requestedBy") == detail.get("requestedBy")):
+            if (
+                event.detail_type == "ControlRejected"
+                and event.detail.get("command") == detail_type
+                and event.detail.get("executionId") == self.execution_id
+                and event.detail.get("requestedBy") == detail.get("requestedBy")
+            ):
                 return {"ok": False, "rejected": True, "reason": event.detail.get("reason")}
         return {"ok": True, **self.status()}
 
@@ -176,18 +182,29 @@ class Session:
         ledger = self.cloud.runtime.ledger
         execution = ledger.get_execution(self.execution_id)
         waves = ledger.list_waves(self.execution_id) if execution else []
-        return {"ok": True, "executionId": self.execution_id, "status": execution["status"] if execution else None,
-                "waves": {w["waveId"]: w["status"] for w in waves}}
+        return {
+            "ok": True,
+            "executionId": self.execution_id,
+            "status": execution["status"] if execution else None,
+            "waves": {w["waveId"]: w["status"] for w in waves},
+        }
 
     def inspect(self, start: datetime | None = None, end: datetime | None = None) -> dict[str, Any]:
         from orchestrator.reporting.inspect import inspect_events, replay_archive
 
         assert self.cloud.runtime is not None
         now = datetime.now(UTC)  # the archive holds wall-clock times, not the simulated clock's
-        events = replay_archive(self.cloud.events_client, self.cloud.sqs, bus_name=BUS_NAME,
-                                archive_name=ARCHIVE_NAME, start=start or now - timedelta(days=1),
-                                end=end or now + timedelta(minutes=1), execution_id=self.execution_id,
-                                quiet_seconds=0.0, sleep=lambda _: None)
+        events = replay_archive(
+            self.cloud.events_client,
+            self.cloud.sqs,
+            bus_name=BUS_NAME,
+            archive_name=ARCHIVE_NAME,
+            start=start or now - timedelta(days=1),
+            end=end or now + timedelta(minutes=1),
+            execution_id=self.execution_id,
+            quiet_seconds=0.0,
+            sleep=lambda _: None,
+        )
         return {"ok": True, **inspect_events(events, self.cloud.runtime.ledger, self.execution_id)}
 
 
@@ -218,8 +235,15 @@ def send(path: Path, request: dict[str, Any], *, timeout: float = REPLY_TIMEOUT 
     return answer if isinstance(answer, dict) else {"ok": False, "reason": "malformed answer"}
 
 
-def run_session(cloud: LocalCloud, execution_id: str, server: ControlServer, *, timeout: float = 300.0,
-                linger: float = 0.0, on_progress: Callable[[], None] | None = None) -> RunResult:
+def run_session(
+    cloud: LocalCloud,
+    execution_id: str,
+    server: ControlServer,
+    *,
+    timeout: float = 300.0,
+    linger: float = 0.0,
+    on_progress: Callable[[], None] | None = None,
+) -> RunResult:
     """Run the cloud until the execution ends, serving the control socket between steps; a drill with a
     time to live then runs on until its instances were terminated (`finish_drill_cleanup`); then keep
     serving the socket for `linger` real seconds (a RetryWave or SkipWave may take a failed plan on: the
@@ -256,6 +280,6 @@ def run_session(cloud: LocalCloud, execution_id: str, server: ControlServer, *, 
         except Exception as exc:
             return stopped(cloud, execution_id, exc, timeout=timeout)
         if reopened or served[0] > before:  # a command may have reopened and ended the plan at once (a
-            result = run()                   # retry DRS refused): the result is what the ledger holds now
+            result = run()  # retry DRS refused): the result is what the ledger holds now
             until = time.monotonic() + linger
     return result

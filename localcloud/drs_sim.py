@@ -264,10 +264,7 @@ class DrsSimulator(ClockedSimulator):
                 hardware_id=str(uuid.UUID(int=self._rng.getrandbits(128))),
                 replication_state=replication_state,
                 lag_seconds=lag_seconds,
-                snapshots=[
-                    _Snapshot(self._new_id("pit-", 17, _ALNUM), source_server_id, moment)
-                    for moment in moments
-                ],
+                snapshots=[_Snapshot(self._new_id("pit-", 17, _ALNUM), source_server_id, moment) for moment in moments],
                 added_at=moments[0] - timedelta(days=1) if moments else now,
                 tags=dict(tags or {}),
                 ordinal=next(self._ordinals),
@@ -421,14 +418,23 @@ class DrsSimulator(ClockedSimulator):
                 )
             snapshots[server.source_server_id] = match[0]
         self._check_capacity(ids)
-        job = self._new_launch_job(ids, snapshots, is_drill=is_drill, tags=dict(args.get("tags") or {}),
-                                   now=self.clock.now())
+        job = self._new_launch_job(
+            ids, snapshots, is_drill=is_drill, tags=dict(args.get("tags") or {}), now=self.clock.now()
+        )
         for sid in ids:
             self.stats.launches[sid] += 1
         return 202, {"job": self._job_view(job)}
 
-    def _new_launch_job(self, ids: list[str], snapshots: dict[str, _Snapshot | None], *, is_drill: bool,
-                        tags: dict[str, str], now: datetime, duration: float | None = None) -> _Job:
+    def _new_launch_job(
+        self,
+        ids: list[str],
+        snapshots: dict[str, _Snapshot | None],
+        *,
+        is_drill: bool,
+        tags: dict[str, str],
+        now: datetime,
+        duration: float | None = None,
+    ) -> _Job:
         """A LAUNCH job of `ids` created at `now`; each launch takes a random time in the configured window,
         or exactly `duration` seconds from the job's creation (an outside job)."""
         job_id = self._new_id("drsjob-", 17, "0123456789abcdef")
@@ -510,7 +516,8 @@ class DrsSimulator(ClockedSimulator):
             )
             raw_error = (
                 f"Failed to terminate recovery instance {rid}: simulated failure configured for source server {sid}"
-                if fails else None
+                if fails
+                else None
             )
             participants.append(
                 _Participant(
@@ -613,8 +620,9 @@ class DrsSimulator(ClockedSimulator):
     def _op_DescribeRecoveryInstances(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
         filters = args.get("filters") or {}
         if len(filters.get("recoveryInstanceIDs") or []) > _MAX_RECOVERY_INSTANCE_IDS:  # botocore does not check
-            raise _invalid("recoveryInstanceIDs",
-                           f"At most {_MAX_RECOVERY_INSTANCE_IDS} recovery instance ids per call")
+            raise _invalid(
+                "recoveryInstanceIDs", f"At most {_MAX_RECOVERY_INSTANCE_IDS} recovery instance ids per call"
+            )
         wanted_ids = set(filters.get("recoveryInstanceIDs") or [])
         wanted_servers = set(filters.get("sourceServerIDs") or [])
         instances = [
@@ -707,9 +715,7 @@ class DrsSimulator(ClockedSimulator):
             _LogItem(at(0.2), "SNAPSHOT_END", {"sourceServerID": sid}),
             _LogItem(at(0.2), "CONVERSION_START", conversion),
             _LogItem(at(0.6), "CONVERSION_END", conversion),
-            _LogItem(
-                at(0.6), "LAUNCH_START", {"sourceServerID": sid, "targetInstanceID": participant.instance_id}
-            ),
+            _LogItem(at(0.6), "LAUNCH_START", {"sourceServerID": sid, "targetInstanceID": participant.instance_id}),
         ]
         if participant.outcome == "FAILED":
             logs.append(
@@ -922,9 +928,7 @@ class DrsSimulator(ClockedSimulator):
                     "fqdn": f"{server.hostname}.corp.example",
                     "vmWareUuid": server.hardware_id,
                 },
-                "networkInterfaces": [
-                    {"macAddress": "02:00:00:00:00:01", "ips": ["192.168.0.10"], "isPrimary": True}
-                ],
+                "networkInterfaces": [{"macAddress": "02:00:00:00:00:01", "ips": ["192.168.0.10"], "isPrimary": True}],
                 "disks": [{"deviceName": "/dev/xvda", "bytes": disk_bytes}],
                 "cpus": [{"cores": 2, "modelName": "Intel Xeon"}],
                 "ramBytes": 8 * 1024**3,
@@ -966,16 +970,18 @@ class DrsSimulator(ClockedSimulator):
 
     # ------------------------------------------------------------------ helpers
 
-    def _page(self, operation: str, items: list[T], args: dict[str, Any],
-              ordinal: Callable[[T], int] | None = None) -> tuple[list[T], str | None]:
+    def _page(
+        self, operation: str, items: list[T], args: dict[str, Any], ordinal: Callable[[T], int] | None = None
+    ) -> tuple[list[T], str | None]:
         """One page of `items` (in `ordinal` order, else as given) after the request's `nextToken`: at most
         `maxResults` items and never more than the configured `pageSize`; the token of the next page."""
         max_results = args.get("maxResults")
         if max_results is not None and (not isinstance(max_results, int) or max_results < 1):
             raise _invalid("maxResults", f"maxResults must be an integer of at least 1, got {max_results!r}")
         size = min(max_results or self.config.page_size, self.config.page_size)
-        keyed = sorted(((ordinal(item) if ordinal else index, item) for index, item in enumerate(items)),
-                       key=lambda pair: pair[0])
+        keyed = sorted(
+            ((ordinal(item) if ordinal else index, item) for index, item in enumerate(items)), key=lambda pair: pair[0]
+        )
         after = _cursor(operation, args.get("nextToken"))
         rest = [(key, item) for key, item in keyed if key > after]
         page = rest[:size]

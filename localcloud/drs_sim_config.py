@@ -183,8 +183,13 @@ class OutsideJobProfile(ProfileSection):
         return self
 
     def to_config(self) -> OutsideJob:
-        return OutsideJob(servers=tuple(self.servers), other_servers=self.other_servers, jobs=self.jobs,
-                          at_seconds=self.at_seconds, duration_seconds=self.duration_seconds)
+        return OutsideJob(
+            servers=tuple(self.servers),
+            other_servers=self.other_servers,
+            jobs=self.jobs,
+            at_seconds=self.at_seconds,
+            duration_seconds=self.duration_seconds,
+        )
 
 
 class DrsProfile(ProfileSection):
@@ -209,9 +214,17 @@ class DrsProfile(ProfileSection):
         given = self.model_fields_set
         values: dict[str, Any] = {
             name: getattr(self, name)
-            for name in ("throttle_rate", "retry_after_seconds", "start_delay_seconds", "terminate_seconds",
-                         "terminate_failure_rate", "launch_events", "snapshots_per_server", "initialized",
-                         "page_size")
+            for name in (
+                "throttle_rate",
+                "retry_after_seconds",
+                "start_delay_seconds",
+                "terminate_seconds",
+                "terminate_failure_rate",
+                "launch_events",
+                "snapshots_per_server",
+                "initialized",
+                "page_size",
+            )
             if name in given
         }
         values["seed"] = self.seed if self.seed is not None else default_seed
@@ -220,7 +233,8 @@ class DrsProfile(ProfileSection):
         if self.launch_seconds.max is not None:
             values["launch_seconds_max"] = self.launch_seconds.max
         values["quotas"] = DrsQuotas(**self.quotas.model_dump())
-        values["servers"] = {sid: DrsServerSettings(**(server or ServerProfile()).model_dump())
-                            for sid, server in self.servers.items()}
+        values["servers"] = {
+            sid: DrsServerSettings(**(server or ServerProfile()).model_dump()) for sid, server in self.servers.items()
+        }
         values["outside_jobs"] = tuple(job.to_config() for job in self.outside_jobs)
         return DrsSimConfig(**values)

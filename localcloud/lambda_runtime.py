@@ -71,8 +71,11 @@ class LambdaRuntime:
     def invoke(self, name: str, event: dict[str, Any]) -> Any:
         """Call function `name` with `event`; exceptions propagate."""
         handler = self.handler_for(name)
-        context = LambdaContext(function_name=f"drs-orch-{name}", invoked_function_arn=function_arn(name),
-                                memory_limit_in_mb=FUNCTIONS[name].memory_mb)
+        context = LambdaContext(
+            function_name=f"drs-orch-{name}",
+            invoked_function_arn=function_arn(name),
+            memory_limit_in_mb=FUNCTIONS[name].memory_mb,
+        )
         with self.lock:
             self.invocations[name] = self.invocations.get(name, 0) + 1
             if self.before_invoke is not None:
@@ -102,17 +105,27 @@ class LambdaRuntime:
             name = name.split(":")[6]
         short = name.removeprefix("drs-orch-")
         if short not in FUNCTIONS:
-            return json_response(url, 404, {"Type": "User", "message": f"Function not found: {name}"},
-                                 {"x-amzn-ErrorType": "ResourceNotFoundException"})
+            return json_response(
+                url,
+                404,
+                {"Type": "User", "message": f"Function not found: {name}"},
+                {"x-amzn-ErrorType": "ResourceNotFoundException"},
+            )
         body = request.body
         payload = json.loads(body.decode() if isinstance(body, bytes) else (body or "{}"))
         try:
             result = self.invoke(short, payload)
         except Exception as exc:  # the Lambda service reports any exception as a function error
-            error = {"errorType": type(exc).__name__, "errorMessage": str(exc),
-                     "stackTrace": traceback.format_exception(exc)[-3:]}
-            return _raw_response(url, json.dumps(error).encode(), {"X-Amz-Function-Error": "Unhandled",
-                                                                   "X-Amz-Executed-Version": "$LATEST"})
+            error = {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exception(exc)[-3:],
+            }
+            return _raw_response(
+                url,
+                json.dumps(error).encode(),
+                {"X-Amz-Function-Error": "Unhandled", "X-Amz-Executed-Version": "$LATEST"},
+            )
         return _raw_response(url, json.dumps(result).encode(), {"X-Amz-Executed-Version": "$LATEST"})
 
 

@@ -22,10 +22,20 @@ from typing import Any
 _ORIGINALS: dict[tuple[Any, str], Any] = {}
 
 # DynamoDB operations whose answer is items, keys and counts only: plain JSON, nothing to convert
-_ITEM_OPERATIONS = frozenset({
-    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem",
-    "TransactGetItems", "TransactWriteItems",
-})
+_ITEM_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
 _JSON_1_0 = "application/x-amz-json-1.0"
 
 # True while moto's own transaction backup runs: the table "copy" is the table itself (see below)
@@ -154,8 +164,7 @@ def _dynamodb_transactions_back_up_items() -> None:
                     if table.range_key_attr not in key:
                         continue
                     range_value = DynamoType(key[table.range_key_attr])
-                backups.append((table, hash_value, range_value,
-                                copy.deepcopy(table.get_item(hash_value, range_value))))
+                backups.append((table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))))
         return backups
 
     def restore(backups: list[tuple[Any, ...]]) -> None:

@@ -26,16 +26,19 @@ class ClockProfile(ProfileSection):
 class FaultsProfile(ProfileSection):
     duplicate_delivery: float = Field(default=0.0, ge=0, le=1, description="share of events delivered twice")
     reorder_delivery: float = Field(
-        default=0.0, ge=0, le=1, description="share of event deliveries held back until a later one was delivered")
+        default=0.0, ge=0, le=1, description="share of event deliveries held back until a later one was delivered"
+    )
     crash_after_start_recovery: float = Field(
-        default=0.0, ge=0, le=1, description="share of StartRecovery calls whose Lambda dies right after")
+        default=0.0, ge=0, le=1, description="share of StartRecovery calls whose Lambda dies right after"
+    )
 
 
 class ApprovalsProfile(ProfileSection):
     """Who answers approval gates in a local run (`localcloud/approver_sim.py`)."""
 
     decision: Literal["NONE", "GRANT", "DENY"] = Field(
-        default="NONE", description="NONE: gates wait for drs-orch approve (or their timeout)")
+        default="NONE", description="NONE: gates wait for drs-orch approve (or their timeout)"
+    )
     after_seconds: float = Field(default=60.0, ge=0, description="simulated seconds before the answer")
     by: str = Field(default="simulated-approver", description="who answers when a gate lists no approvers")
 

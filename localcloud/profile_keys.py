@@ -19,8 +19,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 class ProfileSection(BaseModel):
     """Base of every profile section (and of its nested mappings)."""
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, validate_by_name=False,
-                              validate_by_alias=True)
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, validate_by_name=False, validate_by_alias=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -30,10 +29,12 @@ class ProfileSection(BaseModel):
         allowed = sorted(field.alias or name for name, field in cls.model_fields.items())
         unknown = [key for key in data if key not in allowed]
         if unknown:
-            message = PydanticCustomError("unknown_key", "unknown key (allowed here: {allowed})",
-                                          {"allowed": ", ".join(allowed)})
-            raise ValidationError.from_exception_data(cls.__name__, [
-                InitErrorDetails(type=message, loc=(str(key),), input=data[key]) for key in unknown])
+            message = PydanticCustomError(
+                "unknown_key", "unknown key (allowed here: {allowed})", {"allowed": ", ".join(allowed)}
+            )
+            raise ValidationError.from_exception_data(
+                cls.__name__, [InitErrorDetails(type=message, loc=(str(key),), input=data[key]) for key in unknown]
+            )
         return data
 
 

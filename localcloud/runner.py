@@ -40,16 +40,27 @@ def new_execution_id(plan_id: str) -> str:
     return f"{plan_id[:40]}-{uuid.uuid4().hex[:12]}"
 
 
-def start(cloud: LocalCloud, plan: Plan | dict[str, Any], *, mode: Mode = Mode.DRILL,
-          execution_id: str | None = None, requested_by: str = "drs-orch", confirm: bool = False) -> str:
+def start(
+    cloud: LocalCloud,
+    plan: Plan | dict[str, Any],
+    *,
+    mode: Mode = Mode.DRILL,
+    execution_id: str | None = None,
+    requested_by: str = "drs-orch",
+    confirm: bool = False,
+) -> str:
     """Register the plan's servers in the simulator (replicating, healthy unless the profile says
     otherwise) and publish StartPlan, as a user does."""
     document = plan_to_document(plan) if isinstance(plan, Plan) else plan
     if isinstance(plan, Plan):
         cloud.drs.ensure_servers(sid for wave in plan.waves for sid in wave.server_ids)
     execution_id = execution_id or new_execution_id(str(document.get("planId", "plan")))
-    detail: dict[str, Any] = {"plan": document, "executionId": execution_id, "mode": mode.value,
-                              "requestedBy": requested_by}
+    detail: dict[str, Any] = {
+        "plan": document,
+        "executionId": execution_id,
+        "mode": mode.value,
+        "requestedBy": requested_by,
+    }
     if mode is Mode.RECOVERY and confirm:
         detail["confirmRecovery"] = document.get("planId")
     cloud.publish("StartPlan", detail)
@@ -57,29 +68,40 @@ def start(cloud: LocalCloud, plan: Plan | dict[str, Any], *, mode: Mode = Mode.D
 
 
 def rejected_start(cloud: LocalCloud, execution_id: str) -> list[dict[str, Any]]:
-    return [e.detail for e in cloud.events
-            if e.detail_type == "PlanFailed" and e.detail.get("executionId") == execution_id
-            and cloud.runtime is not None and cloud.runtime.ledger.get_execution(execution_id) is None]
+    return [
+        e.detail
+        for e in cloud.events
+        if e.detail_type == "PlanFailed"
+        and e.detail.get("executionId") == execution_id
+        and cloud.runtime is not None
+        and cloud.runtime.ledger.get_execution(execution_id) is None
+    ]
 
 
-def result_of(cloud: LocalCloud, execution_id: str, *, problem: str | None = None,
-              error: BaseException | None = None) -> RunResult:
+def result_of(
+    cloud: LocalCloud, execution_id: str, *, problem: str | None = None, error: BaseException | None = None
+) -> RunResult:
     """The execution as the ledger holds it now (ended or not), with the events published for it."""
     rejected = rejected_start(cloud, execution_id)
     if rejected:
         return RunResult(execution_id, "REJECTED", None, rejected, problem, error)
     assert cloud.runtime is not None
-    events = [{"detailType": e.detail_type, "time": e.time, "waveId": e.wave_id} for e in cloud.events
-              if e.detail.get("executionId") in (execution_id, None) and e.source == "drs.orchestrator"]
+    events = [
+        {"detailType": e.detail_type, "time": e.time, "waveId": e.wave_id}
+        for e in cloud.events
+        if e.detail.get("executionId") in (execution_id, None) and e.source == "drs.orchestrator"
+    ]
     report = build_report(cloud.runtime.ledger, execution_id, events)
     status = report["status"] if report else "UNKNOWN"
     return RunResult(execution_id, status, report, problem=problem, error=error)
 
 
-def wait(cloud: LocalCloud, execution_id: str, *, timeout: float = 300.0,
-         on_progress: Callable[[], None] | None = None) -> RunResult:
+def wait(
+    cloud: LocalCloud, execution_id: str, *, timeout: float = 300.0, on_progress: Callable[[], None] | None = None
+) -> RunResult:
     """Run the cloud until the execution ends (or its start is rejected), then report. Raises what the
     cloud's loop raises (Stalled, TimeoutError, ...); `stopped` turns that into a RunResult."""
+
     def done() -> bool:
         return cloud.execution_finished(execution_id) or bool(rejected_start(cloud, execution_id))
 
@@ -99,8 +121,9 @@ def what_is_stuck(cloud: LocalCloud, execution_id: str) -> str:
     by_status: dict[str, list[str]] = {}
     for wave in ledger.list_waves(execution_id):
         by_status.setdefault(str(wave.get("status")), []).append(str(wave["waveId"]))
-    waves = "; ".join(f"{'wave' if len(ids) == 1 else 'waves'} {', '.join(ids)} {status}"
-                      for status, ids in by_status.items())
+    waves = "; ".join(
+        f"{'wave' if len(ids) == 1 else 'waves'} {', '.join(ids)} {status}" for status, ids in by_status.items()
+    )
     line = f"execution {execution_id} is {execution['status']}" + (f": {waves}" if waves else "")
     dead = {route: count for route, count in cloud.dead_letters().items() if count}
     if dead:
@@ -148,12 +171,17 @@ def _ttl_terminations(cloud: LocalCloud, execution_id: str) -> int:
 
 
 def _ttl_tick_pending(cloud: LocalCloud, execution_id: str) -> bool:
-    return any(detail_type == "TerminationTick" and detail.get("executionId") == execution_id
-               and detail.get("reason") == "TIME_TO_LIVE" for _, detail_type, detail in cloud.pending_schedules())
+    return any(
+        detail_type == "TerminationTick"
+        and detail.get("executionId") == execution_id
+        and detail.get("reason") == "TIME_TO_LIVE"
+        for _, detail_type, detail in cloud.pending_schedules()
+    )
 
 
-def finish_drill_cleanup(cloud: LocalCloud, result: RunResult, *, timeout: float = 300.0,
-                         on_progress: Callable[[], None] | None = None) -> RunResult:
+def finish_drill_cleanup(
+    cloud: LocalCloud, result: RunResult, *, timeout: float = 300.0, on_progress: Callable[[], None] | None = None
+) -> RunResult:
     """A drill with `defaults.drillInstanceTtlSeconds` that has ended: run the simulated clock on until its
     time-to-live termination has been done (the tick fired after the plan ended, the termination is
     recorded and no re-check is left), then report again. Idle gaps are jumped, never paced: nobody
@@ -175,8 +203,10 @@ def finish_drill_cleanup(cloud: LocalCloud, result: RunResult, *, timeout: float
     except Stalled:
         pass  # nothing left to run or schedule: the time to live found nothing more to terminate
     except TimeoutError:
-        problem = (f"the drill's time-to-live clean-up did not finish within {timeout:.0f} s of real time "
-                   "(--timeout); its instances may still run: drs-orch cleanup EXECUTION")
+        problem = (
+            f"the drill's time-to-live clean-up did not finish within {timeout:.0f} s of real time "
+            "(--timeout); its instances may still run: drs-orch cleanup EXECUTION"
+        )
     except Exception as exc:
         problem, error = f"the drill's time-to-live clean-up failed ({type(exc).__name__}: {exc})", exc
     finally:
@@ -186,7 +216,14 @@ def finish_drill_cleanup(cloud: LocalCloud, result: RunResult, *, timeout: float
     return result_of(cloud, execution_id, problem=problem, error=error)
 
 
-def run_plan(cloud: LocalCloud, plan: Plan | dict[str, Any], *, mode: Mode = Mode.DRILL, confirm: bool = False,
-             timeout: float = 300.0, on_progress: Callable[[], None] | None = None) -> RunResult:
+def run_plan(
+    cloud: LocalCloud,
+    plan: Plan | dict[str, Any],
+    *,
+    mode: Mode = Mode.DRILL,
+    confirm: bool = False,
+    timeout: float = 300.0,
+    on_progress: Callable[[], None] | None = None,
+) -> RunResult:
     execution_id = start(cloud, plan, mode=mode, confirm=confirm)
     return wait(cloud, execution_id, timeout=timeout, on_progress=on_progress)

@@ -234,8 +234,13 @@ class SsmSimulator(ClockedSimulator):
         self._events: list[dict[str, Any]] = []  # produced under the lock, delivered outside it
         self._register_builtins()
         for instance_id, node in self.config.instances.items():
-            self.register_instance(instance_id, ping_status=node.ping_status, platform=node.platform,
-                                   tags=dict(node.tags), private_ip=node.private_ip)
+            self.register_instance(
+                instance_id,
+                ping_status=node.ping_status,
+                platform=node.platform,
+                tags=dict(node.tags),
+                private_ip=node.private_ip,
+            )
 
     # ------------------------------------------------------------------ wiring
 
@@ -355,8 +360,9 @@ class SsmSimulator(ClockedSimulator):
                 },
             )
 
-    def _make_instance(self, instance_id: str, spec: dict[str, Any], *,
-                       registered: datetime | None = None) -> _Instance:
+    def _make_instance(
+        self, instance_id: str, spec: dict[str, Any], *, registered: datetime | None = None
+    ) -> _Instance:
         unknown = set(spec) - _INSTANCE_KEYS
         if unknown:
             raise ValueError(f"unknown instance attribute(s) {sorted(unknown)} for {instance_id}")

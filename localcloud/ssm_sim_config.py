@@ -110,13 +110,19 @@ class SsmProfile(ProfileSection):
     def to_config(self, *, default_seed: int = 0) -> SsmSimConfig:
         values: dict[str, Any] = {
             name: getattr(self, name)
-            for name in ("events", "default_duration_seconds", "invocation_visible_after_seconds",
-                         "agent_online_after_seconds")
+            for name in (
+                "events",
+                "default_duration_seconds",
+                "invocation_visible_after_seconds",
+                "agent_online_after_seconds",
+            )
             if name in self.model_fields_set
         }
         values["seed"] = self.seed if self.seed is not None else default_seed
-        values["documents"] = {name: SsmDocumentBehavior(**(doc or DocumentProfile()).model_dump())
-                               for name, doc in self.documents.items()}
-        values["instances"] = {iid: SsmInstanceSettings(**(node or InstanceProfile()).model_dump())
-                               for iid, node in self.instances.items()}
+        values["documents"] = {
+            name: SsmDocumentBehavior(**(doc or DocumentProfile()).model_dump()) for name, doc in self.documents.items()
+        }
+        values["instances"] = {
+            iid: SsmInstanceSettings(**(node or InstanceProfile()).model_dump()) for iid, node in self.instances.items()
+        }
         return SsmSimConfig(**values)

@@ -33,8 +33,9 @@ class Runtime:
 _runtime: Runtime | None = None
 
 
-def build_runtime(settings: Settings | None = None, clock: Clock | None = None,
-                  session: boto3.session.Session | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings | None = None, clock: Clock | None = None, session: boto3.session.Session | None = None
+) -> Runtime:
     settings = settings or get_settings()
     clock = clock or SystemClock()
     session = session or boto3.session.Session(region_name=settings.region)
@@ -48,8 +49,12 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None,
         clock=clock,
         ledger=Ledger(table, clock, finished_ttl_days=settings.finished_ttl_days),
         bus=Bus(session.client("events"), settings.bus_name),
-        scheduler=Scheduler(session.client("scheduler"), group=settings.scheduler_group,
-                            role_arn=settings.scheduler_role_arn, bus_arn=bus_arn),
+        scheduler=Scheduler(
+            session.client("scheduler"),
+            group=settings.scheduler_group,
+            role_arn=settings.scheduler_role_arn,
+            bus_arn=bus_arn,
+        ),
         drs=Drs(session.client("drs", config=drs_config)),
         ssm=Ssm(session.client("ssm")),
     )

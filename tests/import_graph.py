@@ -25,8 +25,11 @@ def module_name(path: Path, root: Path = REPO_ROOT) -> str:
 
 def modules_of(package: str, root: Path = REPO_ROOT) -> dict[str, Path]:
     """Every module of `package` (a top-level folder), by dotted name."""
-    return {module_name(path, root): path for path in sorted((root / package).rglob("*.py"))
-            if "__pycache__" not in path.parts}
+    return {
+        module_name(path, root): path
+        for path in sorted((root / package).rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
 
 
 def imports_of(path: Path) -> set[str]:

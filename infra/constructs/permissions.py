@@ -153,12 +153,16 @@ def drs_statements(scope: Construct, function_name: str, settings: PermissionSet
         # List-level reads without resource-level permissions.
         iam.PolicyStatement(sid="DrsDescribe", actions=list(DRS_DESCRIBE), resources=["*"]),
         # The preflight checks that a plan's pinned recovery snapshots exist.
-        iam.PolicyStatement(sid="DrsSnapshotReads", actions=["drs:DescribeRecoverySnapshots"],
-                            resources=[source_servers]),
+        iam.PolicyStatement(
+            sid="DrsSnapshotReads", actions=["drs:DescribeRecoverySnapshots"], resources=[source_servers]
+        ),
     ]
     if "job_log" in capabilities:  # why a server did not launch: the job's log (the job is read by its ARN)
-        statements.append(iam.PolicyStatement(sid="DrsJobLogReads", actions=["drs:DescribeJobLogItems"],
-                                              resources=[_arn(scope, "drs", "job", "*")]))
+        statements.append(
+            iam.PolicyStatement(
+                sid="DrsJobLogReads", actions=["drs:DescribeJobLogItems"], resources=[_arn(scope, "drs", "job", "*")]
+            )
+        )
     if "start_recovery" in capabilities:
         tag_condition: dict[str, dict[str, str]] = {}
         if settings.source_server_tag:

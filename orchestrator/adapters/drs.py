@@ -28,11 +28,20 @@ DESCRIBE_SERVERS_BATCH = 200  # DescribeSourceServersRequestFilters.sourceServer
 # DescribeRecoveryInstancesRequestFilters.recoveryInstanceIDs max (botocore's drs model: RecoveryInstanceIDs, max 200)
 RECOVERY_INSTANCES_BATCH = 200
 # DescribeJobLogItems events that say why a server of a job did not launch (botocore's JobLogEvent enum)
-FAILURE_LOG_EVENTS = frozenset({
-    "SERVER_SKIPPED", "SNAPSHOT_FAIL", "USING_PREVIOUS_SNAPSHOT_FAILED", "CONVERSION_FAIL", "LAUNCH_FAILED",
-    "CLEANUP_FAIL", "DEPLOY_NETWORK_CONFIGURATION_FAILED", "UPDATE_NETWORK_CONFIGURATION_FAILED",
-    "UPDATE_LAUNCH_TEMPLATE_FAILED", "NETWORK_RECOVERY_FAIL",
-})
+FAILURE_LOG_EVENTS = frozenset(
+    {
+        "SERVER_SKIPPED",
+        "SNAPSHOT_FAIL",
+        "USING_PREVIOUS_SNAPSHOT_FAILED",
+        "CONVERSION_FAIL",
+        "LAUNCH_FAILED",
+        "CLEANUP_FAIL",
+        "DEPLOY_NETWORK_CONFIGURATION_FAILED",
+        "UPDATE_NETWORK_CONFIGURATION_FAILED",
+        "UPDATE_LAUNCH_TEMPLATE_FAILED",
+        "NETWORK_RECOVERY_FAIL",
+    }
+)
 READ_ATTEMPTS = 6
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
@@ -42,8 +51,14 @@ _DURATION = re.compile(
 )
 
 
-def backoff_delay(attempt: int, retry_after: float | None = None, *, base: float = BACKOFF_BASE_SECONDS,
-                  cap: float = BACKOFF_CAP_SECONDS, rng: random.Random | None = None) -> float:
+def backoff_delay(
+    attempt: int,
+    retry_after: float | None = None,
+    *,
+    base: float = BACKOFF_BASE_SECONDS,
+    cap: float = BACKOFF_CAP_SECONDS,
+    rng: random.Random | None = None,
+) -> float:
     """Seconds to wait before retry number `attempt` (1, 2, ...): exponential backoff with full jitter
     (uniform between 0 and min(cap, base * 2^attempt)), but never less than DRS's `retryAfterSeconds`."""
     ceiling = min(cap, base * (2 ** max(attempt, 1)))
@@ -60,8 +75,12 @@ def parse_duration(text: str | None) -> float | None:
     if match is None or text.strip() in {"P", "PT"}:
         return None
     parts = {k: float(v) for k, v in match.groupdict().items() if v}
-    return (parts.get("days", 0.0) * 86400 + parts.get("hours", 0.0) * 3600 + parts.get("minutes", 0.0) * 60
-            + parts.get("seconds", 0.0))
+    return (
+        parts.get("days", 0.0) * 86400
+        + parts.get("hours", 0.0) * 3600
+        + parts.get("minutes", 0.0) * 60
+        + parts.get("seconds", 0.0)
+    )
 
 
 class DrsError(RuntimeError):
@@ -108,8 +127,10 @@ def _filter_batches(name: str, values: list[str] | None) -> list[dict[str, list[
     """DescribeRecoveryInstances filters on `name`, RECOVERY_INSTANCES_BATCH values each ([{}]: no filter)."""
     if not values:
         return [{}]
-    return [{name: values[start : start + RECOVERY_INSTANCES_BATCH]}
-            for start in range(0, len(values), RECOVERY_INSTANCES_BATCH)]
+    return [
+        {name: values[start : start + RECOVERY_INSTANCES_BATCH]}
+        for start in range(0, len(values), RECOVERY_INSTANCES_BATCH)
+    ]
 
 
 def _translate(exc: ClientError) -> DrsError:
@@ -117,14 +138,16 @@ def _translate(exc: ClientError) -> DrsError:
     code = str(error.get("Code", "Unknown"))
     message = str(error.get("Message", exc))
     retry_after = exc.response.get("retryAfterSeconds") or exc.response.get("ResponseMetadata", {}).get(
-        "HTTPHeaders", {}).get("retry-after")
+        "HTTPHeaders", {}
+    ).get("retry-after")
     cls = _BY_CODE.get(code, DrsPermanentError)
     return cls(f"{code}: {message}", code=code, retry_after=float(retry_after) if retry_after else None)
 
 
 class Drs:
-    def __init__(self, client: Any, *, sleep: Callable[[float], None] = time.sleep,
-                 read_attempts: int = READ_ATTEMPTS) -> None:
+    def __init__(
+        self, client: Any, *, sleep: Callable[[float], None] = time.sleep, read_attempts: int = READ_ATTEMPTS
+    ) -> None:
         self._client = client
         self.sleep = sleep
         self.read_attempts = read_attempts
@@ -158,14 +181,16 @@ class Drs:
     def describe_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
         jobs: list[dict[str, Any]] = []
         for start in range(0, len(job_ids), DESCRIBE_JOBS_BATCH):
-            jobs.extend(self._paginate("describe_jobs", "items",
-                                       filters={"jobIDs": job_ids[start : start + DESCRIBE_JOBS_BATCH]}))
+            jobs.extend(
+                self._paginate(
+                    "describe_jobs", "items", filters={"jobIDs": job_ids[start : start + DESCRIBE_JOBS_BATCH]}
+                )
+            )
         return jobs
 
     def find_job_by_tag(self, key: str, value: str, since: datetime) -> dict[str, Any] | None:
         """The LAUNCH job created since `since` whose tag `key` equals `value` (crash recovery)."""
-        for job in self._paginate("describe_jobs", "items",
-                                  filters={"fromDate": since.strftime("%Y-%m-%dT%H:%M:%SZ")}):
+        for job in self._paginate("describe_jobs", "items", filters={"fromDate": since.strftime("%Y-%m-%dT%H:%M:%SZ")}):
             if job.get("type", "LAUNCH") == "LAUNCH" and job.get("tags", {}).get(key) == value:
                 return job
         return None
@@ -188,8 +213,7 @@ class Drs:
         """The TERMINATE job created since `since` for exactly these recovery instances (crash recovery:
         TerminateRecoveryInstances takes no tags, so its job is known by its type and participating servers)."""
         wanted = set(recovery_instance_ids)
-        for job in self._paginate("describe_jobs", "items",
-                                  filters={"fromDate": since.strftime("%Y-%m-%dT%H:%M:%SZ")}):
+        for job in self._paginate("describe_jobs", "items", filters={"fromDate": since.strftime("%Y-%m-%dT%H:%M:%SZ")}):
             if job.get("type") != "TERMINATE":
                 continue
             ids = {p.get("recoveryInstanceID") for p in job.get("participatingServers", [])}
@@ -206,11 +230,14 @@ class Drs:
 
     def recovery_snapshot_ids(self, source_server_id: str) -> set[str]:
         """Ids of the server's recovery snapshots (DescribeRecoverySnapshots)."""
-        return {snap["snapshotID"] for snap in self._paginate("describe_recovery_snapshots", "items",
-                                                              sourceServerID=source_server_id)}
+        return {
+            snap["snapshotID"]
+            for snap in self._paginate("describe_recovery_snapshots", "items", sourceServerID=source_server_id)
+        }
 
-    def describe_recovery_instances(self, *, source_server_ids: list[str] | None = None,
-                                    recovery_instance_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    def describe_recovery_instances(
+        self, *, source_server_ids: list[str] | None = None, recovery_instance_ids: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         """The recovery instances of these source servers and/or with these ids (a filter that is None or empty
         is not applied), every page, in the order of the ids' batches.
 
@@ -221,8 +248,7 @@ class Drs:
         items: list[dict[str, Any]] = []
         for by_id in _filter_batches("recoveryInstanceIDs", recovery_instance_ids):
             for by_server in _filter_batches("sourceServerIDs", source_server_ids):
-                items.extend(self._paginate("describe_recovery_instances", "items",
-                                            filters={**by_server, **by_id}))
+                items.extend(self._paginate("describe_recovery_instances", "items", filters={**by_server, **by_id}))
         return items
 
     def terminate_recovery_instances(self, recovery_instance_ids: list[str]) -> dict[str, Any]:

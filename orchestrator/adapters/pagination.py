@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 
-def paginate(call: Callable[..., dict[str, Any]], operation: str, key: str, *, marker_member: str,
-             **kwargs: Any) -> Iterator[dict[str, Any]]:
+def paginate(
+    call: Callable[..., dict[str, Any]], operation: str, key: str, *, marker_member: str, **kwargs: Any
+) -> Iterator[dict[str, Any]]:
     """Yield every item under `key` of every page; `marker_member` names the service's next-token member
     (`nextToken` in DRS, `NextToken` in SSM)."""
     marker: str | None = None

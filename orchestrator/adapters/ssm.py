@@ -46,9 +46,19 @@ class SsmAgentNotReady(SsmError):
 
 _RETRYABLE = {"ThrottlingException", "InternalServerError", "ServiceUnavailable", "TooManyUpdates"}
 _REJECTED = {
-    "InvalidDocument", "InvalidDocumentVersion", "InvalidParameters", "ValidationException",
-    "DuplicateInstanceId", "InvalidTarget", "UnsupportedPlatformType", "InvalidRole", "InvalidOutputFolder",
-    "MaxDocumentSizeExceeded", "InvalidDocumentContent", "AccessDeniedException", "InvalidCommandId",
+    "InvalidDocument",
+    "InvalidDocumentVersion",
+    "InvalidParameters",
+    "ValidationException",
+    "DuplicateInstanceId",
+    "InvalidTarget",
+    "UnsupportedPlatformType",
+    "InvalidRole",
+    "InvalidOutputFolder",
+    "MaxDocumentSizeExceeded",
+    "InvalidDocumentContent",
+    "AccessDeniedException",
+    "InvalidCommandId",
 }
 
 
@@ -87,14 +97,25 @@ class Ssm:
             self._parameters[name] = frozenset(p["Name"] for p in document.get("Parameters", []))
         return self._parameters[name]
 
-    def send_command(self, document: str, parameters: dict[str, list[str]], *, instance_ids: list[str] | None = None,
-                     tags: dict[str, str] | None = None, timeout_seconds: int, comment: str) -> list[dict[str, Any]]:
+    def send_command(
+        self,
+        document: str,
+        parameters: dict[str, list[str]],
+        *,
+        instance_ids: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        timeout_seconds: int,
+        comment: str,
+    ) -> list[dict[str, Any]]:
         """Send the document to `instance_ids` (in calls of at most 50) or to the instances with every
         one of `tags`. Returns the Command of each call. An error after some batches went out carries
         their Commands in `SsmError.sent`."""
-        common: dict[str, Any] = {"DocumentName": document, "Parameters": parameters,
-                                  "TimeoutSeconds": max(30, min(timeout_seconds, 2_592_000)),
-                                  "Comment": comment[:100]}
+        common: dict[str, Any] = {
+            "DocumentName": document,
+            "Parameters": parameters,
+            "TimeoutSeconds": max(30, min(timeout_seconds, 2_592_000)),
+            "Comment": comment[:100],
+        }
         if tags is not None:
             targets = [{"Key": f"tag:{key}", "Values": [value]} for key, value in sorted(tags.items())]
             return [self._call("send_command", Targets=targets[:MAX_TAG_TARGETS], **common)["Command"]]
@@ -102,8 +123,9 @@ class Ssm:
         sent: list[dict[str, Any]] = []
         for start in range(0, len(ids), MAX_INSTANCE_IDS):
             try:
-                sent.append(self._call("send_command", InstanceIds=ids[start : start + MAX_INSTANCE_IDS],
-                                       **common)["Command"])
+                sent.append(
+                    self._call("send_command", InstanceIds=ids[start : start + MAX_INSTANCE_IDS], **common)["Command"]
+                )
             except SsmError as exc:
                 exc.sent = sent  # the batches already sent are running: the caller tracks or cancels them
                 raise
@@ -112,15 +134,19 @@ class Ssm:
     def find_command(self, document: str, comment: str, since: datetime) -> list[dict[str, Any]]:
         """Commands of `document` sent since `since` whose comment is `comment` (after a crash between
         SendCommand and recording its id, a retry adopts them instead of sending again)."""
-        filters = [{"key": "DocumentName", "value": document},
-                   {"key": "InvokedAfter", "value": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}]
-        return [c for c in self._paginate("list_commands", "Commands", Filters=filters)
-                if c.get("Comment") == comment[:100]]
+        filters = [
+            {"key": "DocumentName", "value": document},
+            {"key": "InvokedAfter", "value": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
+        ]
+        return [
+            c for c in self._paginate("list_commands", "Commands", Filters=filters) if c.get("Comment") == comment[:100]
+        ]
 
     def invocations(self, command_id: str) -> list[dict[str, Any]]:
         """Every visible invocation of a command, with its plugin output (ListCommandInvocations Details)."""
-        return list(self._paginate("list_command_invocations", "CommandInvocations", CommandId=command_id,
-                                   Details=True))
+        return list(
+            self._paginate("list_command_invocations", "CommandInvocations", CommandId=command_id, Details=True)
+        )
 
     def cancel(self, command_id: str, instance_ids: list[str] | None = None) -> None:
         """Cancel the command's invocations that have not ended (only those on `instance_ids`, 50 per call,
@@ -130,8 +156,9 @@ class Ssm:
                 self._call("cancel_command", CommandId=command_id)
                 return
             for start in range(0, len(instance_ids), MAX_INSTANCE_IDS):
-                self._call("cancel_command", CommandId=command_id,
-                           InstanceIds=instance_ids[start : start + MAX_INSTANCE_IDS])
+                self._call(
+                    "cancel_command", CommandId=command_id, InstanceIds=instance_ids[start : start + MAX_INSTANCE_IDS]
+                )
 
     def _paginate(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         return paginate(self._call, operation, key, marker_member="NextToken", **kwargs)

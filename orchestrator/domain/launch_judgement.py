@@ -50,10 +50,15 @@ def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple
     """Did the wave launch well enough? CRITICAL failures fail it; OPTIONAL ones count toward the threshold."""
     servers = wave.get("servers", {})
     failed = [
-        ServerLaunch(source_server_id=sid, launch_status=s.get("launchStatus", "NOT_STARTED"),
-                     recovery_instance_id=s.get("recoveryInstanceId"), criticality=s.get("criticality"),
-                     reason=s.get("reason"))
-        for sid, s in sorted(servers.items()) if s.get("launchStatus") != "LAUNCHED"
+        ServerLaunch(
+            source_server_id=sid,
+            launch_status=s.get("launchStatus", "NOT_STARTED"),
+            recovery_instance_id=s.get("recoveryInstanceId"),
+            criticality=s.get("criticality"),
+            reason=s.get("reason"),
+        )
+        for sid, s in sorted(servers.items())
+        if s.get("launchStatus") != "LAUNCHED"
     ]
     critical = [f for f in failed if f.criticality == "CRITICAL"]
     total = len(servers)
@@ -62,6 +67,9 @@ def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple
         names = listed([_why(f) for f in critical])
         return False, f"{len(critical)} CRITICAL server(s) did not launch: {names}", failed
     if success_threshold is not None and total and launched / total < success_threshold:
-        return False, (f"only {launched}/{total} servers launched, below the success threshold "
-                       f"{success_threshold:.0%}"), failed
+        return (
+            False,
+            (f"only {launched}/{total} servers launched, below the success threshold {success_threshold:.0%}"),
+            failed,
+        )
     return True, f"{launched}/{total} servers launched", failed

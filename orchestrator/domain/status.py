@@ -58,19 +58,21 @@ FAILABLE_WAVE = frozenset({_W.READY, _W.AWAITING_APPROVAL}) | ACTIVE_WAVE  # a h
 
 # ---- the transition tables ----------------------------------------------------------------------------
 
-EXECUTION_TRANSITIONS: Mapping[ExecutionStatus, frozenset[ExecutionStatus]] = MappingProxyType({
-    _E.CREATING: frozenset({_E.RUNNING}),
-    # RUNNING -> CANCELLED and PAUSED -> CANCELLED: close_plan_if_done leaves RUNNING, STOPPING or PAUSED for
-    # whichever end it chose, but it chooses CANCELLED only for a cancel, which went through STOPPING first
-    _E.RUNNING: frozenset({_E.PAUSED, _E.STOPPING, _E.COMPLETED, _E.FAILED, _E.CANCELLED}),
-    _E.PAUSED: frozenset({_E.RUNNING, _E.STOPPING, _E.COMPLETED, _E.FAILED, _E.CANCELLED}),
-    # STOPPING -> COMPLETED: as above, close_plan_if_done's write is conditional on the three statuses, not on
-    # the one it read: a stop that lands between its read (RUNNING, nothing failed) and its write ends COMPLETED
-    _E.STOPPING: frozenset({_E.RUNNING, _E.COMPLETED, _E.FAILED, _E.CANCELLED}),
-    _E.COMPLETED: frozenset(),
-    _E.FAILED: frozenset({_E.RUNNING}),
-    _E.CANCELLED: frozenset(),
-})
+EXECUTION_TRANSITIONS: Mapping[ExecutionStatus, frozenset[ExecutionStatus]] = MappingProxyType(
+    {
+        _E.CREATING: frozenset({_E.RUNNING}),
+        # RUNNING -> CANCELLED and PAUSED -> CANCELLED: close_plan_if_done leaves RUNNING, STOPPING or PAUSED for
+        # whichever end it chose, but it chooses CANCELLED only for a cancel, which went through STOPPING first
+        _E.RUNNING: frozenset({_E.PAUSED, _E.STOPPING, _E.COMPLETED, _E.FAILED, _E.CANCELLED}),
+        _E.PAUSED: frozenset({_E.RUNNING, _E.STOPPING, _E.COMPLETED, _E.FAILED, _E.CANCELLED}),
+        # STOPPING -> COMPLETED: as above, close_plan_if_done's write is conditional on the three statuses, not on
+        # the one it read: a stop that lands between its read (RUNNING, nothing failed) and its write ends COMPLETED
+        _E.STOPPING: frozenset({_E.RUNNING, _E.COMPLETED, _E.FAILED, _E.CANCELLED}),
+        _E.COMPLETED: frozenset(),
+        _E.FAILED: frozenset({_E.RUNNING}),
+        _E.CANCELLED: frozenset(),
+    }
+)
 """Which execution status may follow which, and the step that takes each edge:
 
 - CREATING -> RUNNING: StartPlan, once the execution's items are written (`Ledger.create_execution`).
@@ -82,18 +84,20 @@ EXECUTION_TRANSITIONS: Mapping[ExecutionStatus, frozenset[ExecutionStatus]] = Ma
   failure stops it (`steps.control`, `Ledger.reopen_execution`).
 """
 
-WAVE_TRANSITIONS: Mapping[WaveStatus, frozenset[WaveStatus]] = MappingProxyType({
-    _W.PENDING: frozenset({_W.READY, _W.SKIPPED}),
-    _W.READY: frozenset({_W.AWAITING_APPROVAL, _W.PRE_LAUNCH, _W.FAILED, _W.SKIPPED}),
-    _W.AWAITING_APPROVAL: frozenset({_W.READY, _W.FAILED, _W.SKIPPED}),
-    _W.PRE_LAUNCH: frozenset({_W.LAUNCHING, _W.FAILED, _W.SKIPPED}),
-    _W.LAUNCHING: frozenset({_W.LAUNCHED, _W.FAILED, _W.SKIPPED}),
-    _W.LAUNCHED: frozenset({_W.POST_LAUNCH, _W.FAILED}),
-    _W.POST_LAUNCH: frozenset({_W.COMPLETED, _W.FAILED}),
-    _W.COMPLETED: frozenset(),
-    _W.FAILED: frozenset({_W.READY, _W.SKIPPED}),
-    _W.SKIPPED: frozenset({_W.PENDING}),
-})
+WAVE_TRANSITIONS: Mapping[WaveStatus, frozenset[WaveStatus]] = MappingProxyType(
+    {
+        _W.PENDING: frozenset({_W.READY, _W.SKIPPED}),
+        _W.READY: frozenset({_W.AWAITING_APPROVAL, _W.PRE_LAUNCH, _W.FAILED, _W.SKIPPED}),
+        _W.AWAITING_APPROVAL: frozenset({_W.READY, _W.FAILED, _W.SKIPPED}),
+        _W.PRE_LAUNCH: frozenset({_W.LAUNCHING, _W.FAILED, _W.SKIPPED}),
+        _W.LAUNCHING: frozenset({_W.LAUNCHED, _W.FAILED, _W.SKIPPED}),
+        _W.LAUNCHED: frozenset({_W.POST_LAUNCH, _W.FAILED}),
+        _W.POST_LAUNCH: frozenset({_W.COMPLETED, _W.FAILED}),
+        _W.COMPLETED: frozenset(),
+        _W.FAILED: frozenset({_W.READY, _W.SKIPPED}),
+        _W.SKIPPED: frozenset({_W.PENDING}),
+    }
+)
 """Which wave status may follow which, and the step that takes each edge:
 
 - PENDING -> READY: its last dependency is met (`steps.progress.release_dependents`, `make_ready`,
@@ -142,16 +146,18 @@ def _status(kind: type[S], name: str, value: str) -> S:
         raise IllegalTransition(f"{value!r} is not one of the {name} statuses") from None
 
 
-def _check(kind: type[S], name: str, table: Mapping[S, frozenset[S]], from_: Iterable[str],
-           to: str) -> tuple[tuple[str, ...], str]:
+def _check(
+    kind: type[S], name: str, table: Mapping[S, frozenset[S]], from_: Iterable[str], to: str
+) -> tuple[tuple[str, ...], str]:
     target = _status(kind, name, to)
     sources = tuple(_status(kind, name, value) for value in from_)
     if not sources:
         raise IllegalTransition(f"{name} transition to {target} names no status to leave")
     illegal = [source for source in sources if target not in table[source]]
     if illegal:
-        raise IllegalTransition(f"{name} status may not go from {', '.join(illegal)} to {target} "
-                                f"(not in {name.upper()}_TRANSITIONS)")
+        raise IllegalTransition(
+            f"{name} status may not go from {', '.join(illegal)} to {target} (not in {name.upper()}_TRANSITIONS)"
+        )
     return tuple(source.value for source in sources), target.value
 
 
@@ -172,5 +178,7 @@ def check_no_status(sets: Mapping[str, object] | None) -> None:
     """A write that is no transition (`Ledger.update_wave`, `note_wave_if`) does not set `status`: a status
     changes only through a checked transition. IllegalTransition otherwise."""
     if sets and "status" in sets:
-        raise IllegalTransition("a status is written only by a transition (transition_wave, finish_wave, "
-                                "move_wave, set_execution_status), not with other attributes")
+        raise IllegalTransition(
+            "a status is written only by a transition (transition_wave, finish_wave, "
+            "move_wave, set_execution_status), not with other attributes"
+        )

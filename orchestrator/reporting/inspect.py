@@ -55,8 +55,7 @@ def _detail(event: Mapping[str, Any]) -> dict[str, Any]:
 
 def events_of_execution(events: Iterable[Mapping[str, Any]], execution_id: str) -> list[dict[str, Any]]:
     """The orchestrator events of one execution (a StartPlan names it in `executionId` too)."""
-    return [dict(e) for e in events
-            if e.get("source") == SOURCE and _detail(e).get("executionId") == execution_id]
+    return [dict(e) for e in events if e.get("source") == SOURCE and _detail(e).get("executionId") == execution_id]
 
 
 def rebuild(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -151,10 +150,16 @@ class _Rebuilt:
         for wave_id, wave in self.waves.items():
             wave.pop("_rank", None)
             wave.setdefault("approvedBy", None)
-            wave["serversLaunched"] = sorted(s for s, (_, status) in self.servers.get(wave_id, {}).items()
-                                             if status == "LAUNCHED")
-        return {"planId": self.plan_id, "mode": self.mode, "status": self.plan[1],
-                "waves": dict(sorted(self.waves.items())), "timeline": self.timeline}
+            wave["serversLaunched"] = sorted(
+                s for s, (_, status) in self.servers.get(wave_id, {}).items() if status == "LAUNCHED"
+            )
+        return {
+            "planId": self.plan_id,
+            "mode": self.mode,
+            "status": self.plan[1],
+            "waves": dict(sorted(self.waves.items())),
+            "timeline": self.timeline,
+        }
 
 
 def ledger_state(ledger: Any, execution_id: str) -> dict[str, Any] | None:
@@ -165,13 +170,21 @@ def ledger_state(ledger: Any, execution_id: str) -> dict[str, Any] | None:
     waves = {}
     for wave in ledger.list_waves(execution_id):
         waves[wave["waveId"]] = {
-            "status": wave["status"], "attempt": int(wave.get("attempt", 1)),
-            "serversLaunched": sorted(sid for sid, s in ledger.wave_servers(execution_id, wave["waveId"]).items()
-                                      if s.get("launchStatus") == "LAUNCHED"),
+            "status": wave["status"],
+            "attempt": int(wave.get("attempt", 1)),
+            "serversLaunched": sorted(
+                sid
+                for sid, s in ledger.wave_servers(execution_id, wave["waveId"]).items()
+                if s.get("launchStatus") == "LAUNCHED"
+            ),
             "approvedBy": (wave.get("approval") or {}).get("approvedBy"),
         }
-    return {"planId": execution["planId"], "mode": execution["mode"], "status": execution["status"],
-            "waves": dict(sorted(waves.items()))}
+    return {
+        "planId": execution["planId"],
+        "mode": execution["mode"],
+        "status": execution["status"],
+        "waves": dict(sorted(waves.items())),
+    }
 
 
 def compare(rebuilt: Mapping[str, Any], ledger: Mapping[str, Any]) -> list[str]:
@@ -188,8 +201,9 @@ def compare(rebuilt: Mapping[str, Any], ledger: Mapping[str, Any]) -> list[str]:
             continue
         for key in ("status", "attempt", "serversLaunched", "approvedBy"):
             if from_events.get(key) != from_ledger.get(key):
-                differences.append(f"wave {wave_id} {key}: events say {from_events.get(key)}, "
-                                   f"ledger says {from_ledger.get(key)}")
+                differences.append(
+                    f"wave {wave_id} {key}: events say {from_events.get(key)}, ledger says {from_ledger.get(key)}"
+                )
     return differences
 
 
@@ -198,17 +212,31 @@ def inspect_events(events: Iterable[Mapping[str, Any]], ledger: Any, execution_i
     mine = events_of_execution(events, execution_id)
     rebuilt = rebuild(mine)
     state = ledger_state(ledger, execution_id) if ledger is not None else None
-    return {"executionId": execution_id, "events": len(mine), "rebuilt": rebuilt, "ledger": state,
-            "differences": compare(rebuilt, state) if state is not None else ["execution not in the ledger"]}
+    return {
+        "executionId": execution_id,
+        "events": len(mine),
+        "rebuilt": rebuilt,
+        "ledger": state,
+        "differences": compare(rebuilt, state) if state is not None else ["execution not in the ledger"],
+    }
 
 
 # ---- the replay adapter ------------------------------------------------------------------------------
 
 
-def replay_archive(events_client: Any, sqs_client: Any, *, bus_name: str, archive_name: str,
-                   start: datetime, end: datetime, execution_id: str | None = None,
-                   wait_seconds: float = 600.0, quiet_seconds: float = 5.0,
-                   sleep: Any = time.sleep) -> list[dict[str, Any]]:
+def replay_archive(
+    events_client: Any,
+    sqs_client: Any,
+    *,
+    bus_name: str,
+    archive_name: str,
+    start: datetime,
+    end: datetime,
+    execution_id: str | None = None,
+    wait_seconds: float = 600.0,
+    quiet_seconds: float = 5.0,
+    sleep: Any = time.sleep,
+) -> list[dict[str, Any]]:
     """StartReplay of `archive_name` (between `start` and `end`) onto `bus_name`, caught by a temporary
     inspector rule (replayed events only) into a temporary SQS queue; both are deleted afterwards.
     Returns the replayed events (of `execution_id`, when given), as a rule target receives them."""
@@ -218,25 +246,51 @@ def replay_archive(events_client: Any, sqs_client: Any, *, bus_name: str, archiv
     archive = events_client.describe_archive(ArchiveName=archive_name)
     bus_arn = events_client.describe_event_bus(Name=bus_name)["Arn"]
     queue_url = sqs_client.create_queue(QueueName=rule)["QueueUrl"]
-    queue_arn = sqs_client.get_queue_attributes(QueueUrl=queue_url,
-                                                AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs_client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     rule_arn = events_client.put_rule(
-        Name=rule, EventBusName=bus_name, State="ENABLED",
+        Name=rule,
+        EventBusName=bus_name,
+        State="ENABLED",
         Description="drs-orch inspect: replayed events only, never a live rule",
-        EventPattern=json.dumps({"source": [SOURCE], "replay-name": [replay_name]}))["RuleArn"]
-    sqs_client.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-                       "Action": "sqs:SendMessage", "Resource": queue_arn,
-                       "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
+        EventPattern=json.dumps({"source": [SOURCE], "replay-name": [replay_name]}),
+    )["RuleArn"]
+    sqs_client.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={
+            "Policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": queue_arn,
+                            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                        }
+                    ],
+                }
+            )
+        },
+    )
     events_client.put_targets(Rule=rule, EventBusName=bus_name, Targets=[{"Id": "inspector", "Arn": queue_arn}])
     received: list[dict[str, Any]] = []
     try:
-        events_client.start_replay(ReplayName=replay_name, EventSourceArn=archive["ArchiveArn"],
-                                   EventStartTime=start, EventEndTime=end, Destination={"Arn": bus_arn})
+        events_client.start_replay(
+            ReplayName=replay_name,
+            EventSourceArn=archive["ArchiveArn"],
+            EventStartTime=start,
+            EventEndTime=end,
+            Destination={"Arn": bus_arn},
+        )
         deadline = time.monotonic() + wait_seconds
         while events_client.describe_replay(ReplayName=replay_name)["State"] not in {
-                "COMPLETED", "FAILED", "CANCELLED"}:
+            "COMPLETED",
+            "FAILED",
+            "CANCELLED",
+        }:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"replay {replay_name} did not complete within {wait_seconds:.0f} s")
             received.extend(_receive(sqs_client, queue_url))
@@ -260,8 +314,9 @@ def replay_archive(events_client: Any, sqs_client: Any, *, bus_name: str, archiv
 
 
 def _receive(sqs_client: Any, queue_url: str) -> list[dict[str, Any]]:
-    messages = sqs_client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                          WaitTimeSeconds=0).get("Messages", [])
+    messages = sqs_client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+        "Messages", []
+    )
     events = []
     for message in messages:
         events.append(json.loads(message["Body"]))

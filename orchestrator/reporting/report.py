@@ -9,8 +9,9 @@ from orchestrator.adapters.ledger import Ledger
 from orchestrator.domain.clock import parse_iso
 
 
-def build_report(ledger: Ledger, execution_id: str,
-                 events: Iterable[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+def build_report(
+    ledger: Ledger, execution_id: str, events: Iterable[dict[str, Any]] | None = None
+) -> dict[str, Any] | None:
     """The report of one execution; `events` are `{detailType, time, waveId}` in publish order."""
     execution = ledger.get_execution(execution_id)
     if execution is None:
@@ -49,14 +50,24 @@ def _plan_waves(execution: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _wave(wave: dict[str, Any]) -> dict[str, Any]:
     jobs = [
-        {"jobId": job_id, "sourceServerIds": list(job.get("servers", [])), "status": job.get("status"),
-         "startedAt": job.get("startedAt"), "completedAt": job.get("completedAt")}
+        {
+            "jobId": job_id,
+            "sourceServerIds": list(job.get("servers", [])),
+            "status": job.get("status"),
+            "startedAt": job.get("startedAt"),
+            "completedAt": job.get("completedAt"),
+        }
         for job_id, job in sorted(wave.get("jobs", {}).items(), key=lambda kv: kv[1].get("startedAt") or "")
     ]
     servers = [
-        {"sourceServerId": sid, "criticality": s.get("criticality"),
-         "launchStatus": s.get("launchStatus", "NOT_STARTED"), "recoveryInstanceId": s.get("recoveryInstanceId"),
-         "jobId": s.get("jobId"), **({"reason": s["reason"]} if s.get("reason") else {})}
+        {
+            "sourceServerId": sid,
+            "criticality": s.get("criticality"),
+            "launchStatus": s.get("launchStatus", "NOT_STARTED"),
+            "recoveryInstanceId": s.get("recoveryInstanceId"),
+            "jobId": s.get("jobId"),
+            **({"reason": s["reason"]} if s.get("reason") else {}),
+        }
         for sid, s in sorted(wave.get("servers", {}).items())
     ]
     return {
@@ -78,9 +89,16 @@ def _wave(wave: dict[str, Any]) -> dict[str, Any]:
         "warnings": list(wave.get("warnings", [])),
         "approval": _approval(wave.get("approval")),
         **({"skippedBy": wave["skippedBy"], "skippedAt": wave.get("skippedAt")} if wave.get("skippedBy") else {}),
-        **({"retriedBy": wave["retriedBy"], "retriedAt": wave.get("retriedAt"),
-            "relaunchedServers": list(wave.get("launchServers", [])),
-            "previousAttempts": list(wave.get("previousAttempts", []))} if wave.get("retriedBy") else {}),
+        **(
+            {
+                "retriedBy": wave["retriedBy"],
+                "retriedAt": wave.get("retriedAt"),
+                "relaunchedServers": list(wave.get("launchServers", [])),
+                "previousAttempts": list(wave.get("previousAttempts", [])),
+            }
+            if wave.get("retriedBy")
+            else {}
+        ),
     }
 
 
@@ -90,13 +108,21 @@ def _terminations(ledger: Ledger, execution_id: str) -> list[dict[str, Any]]:
     the whole execution), the recovery instances and the DRS terminate jobs."""
     recorded = [t for t in ledger.list_terminations(execution_id) if t.get("reason") and t.get("at")]
     return [
-        {"reason": t["reason"], "at": t["at"], "waveId": t.get("waveId") or None,
-         "recoveryInstanceIds": list(t.get("instances", [])), "jobIds": list(t.get("jobIds", [])),
-         # once its jobs have ended: what they terminated, and what not with DRS's reason (or why it was given up)
-         **({"terminatedInstanceIds": list(t.get("terminated", [])), "endedAt": t.get("endedAt")}
-            if t.get("endedJobIds") else {}),
-         **({"notTerminated": list(t["notTerminated"])} if t.get("notTerminated") else {}),
-         **({"error": t["error"]} if t.get("error") else {})}
+        {
+            "reason": t["reason"],
+            "at": t["at"],
+            "waveId": t.get("waveId") or None,
+            "recoveryInstanceIds": list(t.get("instances", [])),
+            "jobIds": list(t.get("jobIds", [])),
+            # once its jobs have ended: what they terminated, and what not with DRS's reason (or why it was given up)
+            **(
+                {"terminatedInstanceIds": list(t.get("terminated", [])), "endedAt": t.get("endedAt")}
+                if t.get("endedJobIds")
+                else {}
+            ),
+            **({"notTerminated": list(t["notTerminated"])} if t.get("notTerminated") else {}),
+            **({"error": t["error"]} if t.get("error") else {}),
+        }
         for t in sorted(recorded, key=lambda t: (str(t["at"]), str(t.get("sk", ""))))
     ]
 
@@ -105,6 +131,18 @@ def _approval(approval: dict[str, Any] | None) -> dict[str, Any] | None:
     """Who was asked, who decided and when (None: the wave had no approval gate)."""
     if not approval:
         return None
-    keys = ("status", "approvers", "requestedAt", "deadline", "approvedBy", "approvedAt", "comment", "deniedBy",
-            "deniedAt", "denyReason", "timedOutAt", "gate")
+    keys = (
+        "status",
+        "approvers",
+        "requestedAt",
+        "deadline",
+        "approvedBy",
+        "approvedAt",
+        "comment",
+        "deniedBy",
+        "deniedAt",
+        "denyReason",
+        "timedOutAt",
+        "gate",
+    )
     return {k: approval[k] for k in keys if approval.get(k) is not None}

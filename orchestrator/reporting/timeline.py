@@ -35,7 +35,9 @@ PHASES: tuple[tuple[str, str, str], ...] = (  # kind, name, fill
 PHASE_NAME = {kind: name for kind, name, _ in PHASES}
 PHASE_FILL = {kind: fill for kind, _, fill in PHASES}
 OUTCOME_COLOURS: dict[str, str] = {  # how a wave (or the execution: CANCELLED) ended
-    WaveStatus.COMPLETED: "#2e7d32", WaveStatus.FAILED: "#d32f2f", WaveStatus.SKIPPED: "#9e9e9e",
+    WaveStatus.COMPLETED: "#2e7d32",
+    WaveStatus.FAILED: "#d32f2f",
+    WaveStatus.SKIPPED: "#9e9e9e",
     ExecutionStatus.CANCELLED: "#6d4c41",
 }
 FAILED_COLOUR = OUTCOME_COLOURS[WaveStatus.FAILED]
@@ -61,13 +63,23 @@ MUTED = "#616161"
 GRID = "#e0e0e0"
 CONNECTOR = "#757575"
 
-_WAVE_TIMES = ("readyAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt", "completedAt", "endedAt",
-               "skippedAt", "retriedAt")
+_WAVE_TIMES = (
+    "readyAt",
+    "preLaunchAt",
+    "launchStartedAt",
+    "launchedAt",
+    "postLaunchAt",
+    "completedAt",
+    "endedAt",
+    "skippedAt",
+    "retriedAt",
+)
 _APPROVAL_TIMES = ("requestedAt", "approvedAt", "deniedAt", "timedOutAt")
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 # ---- the report, checked -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Wave:
@@ -143,10 +155,17 @@ def _wave(index: int, data: object, where: str | None = None) -> _Wave:
     if not isinstance(approval, Mapping):
         raise ReportError(f"{where}.approval: expected an object or null, found {_json_type(approval)}")
     attempt = data.get("attempt")
-    return _Wave(index=index, data=data, wave_id=wave_id, status=status,
-                 attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 1,
-                 depends_on=tuple(depends_on), times=_times(data, _WAVE_TIMES, where), approval=approval,
-                 approval_times=_times(approval, _APPROVAL_TIMES, f"{where}.approval"))
+    return _Wave(
+        index=index,
+        data=data,
+        wave_id=wave_id,
+        status=status,
+        attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 1,
+        depends_on=tuple(depends_on),
+        times=_times(data, _WAVE_TIMES, where),
+        approval=approval,
+        approval_times=_times(approval, _APPROVAL_TIMES, f"{where}.approval"),
+    )
 
 
 def _check(report: object) -> tuple[Mapping[str, Any], list[_Wave]]:
@@ -154,8 +173,9 @@ def _check(report: object) -> tuple[Mapping[str, Any], list[_Wave]]:
         raise ReportError(f"not an execution report: expected a JSON object, found {_json_type(report)}")
     missing = [key for key in ("executionId", "waves") if key not in report]
     if missing:
-        raise ReportError(f"not an execution report: no {' and no '.join(missing)} "
-                          "(write one with drs-orch run --report)")
+        raise ReportError(
+            f"not an execution report: no {' and no '.join(missing)} (write one with drs-orch run --report)"
+        )
     if not isinstance(report["executionId"], str):
         raise ReportError(f"executionId: expected a string, found {_json_type(report['executionId'])}")
     if not isinstance(report["waves"], list):
@@ -175,19 +195,27 @@ def _previous_attempts(index: int, data: object) -> list[tuple[object, str]]:
     where = f"waves[{index}].previousAttempts"
     if not isinstance(previous, list) or not all(isinstance(p, Mapping) for p in previous):
         raise ReportError(f"{where}: expected a list of objects")
-    return [({**attempt, "waveId": data.get("waveId"), "dependsOn": data.get("dependsOn"), "earlierAttempt": True},
-             f"{where}[{number}]")
-            for number, attempt in enumerate(previous)]
+    return [
+        (
+            {**attempt, "waveId": data.get("waveId"), "dependsOn": data.get("dependsOn"), "earlierAttempt": True},
+            f"{where}[{number}]",
+        )
+        for number, attempt in enumerate(previous)
+    ]
 
 
 # ---- what happened when ----------------------------------------------------------------------------
+
 
 def _phases(wave: _Wave, horizon: datetime) -> list[_Phase]:
     """The phases that started, each ended by its own end time, else the wave's end, else the horizon."""
     t, a = wave.times, wave.approval_times
     specs: list[tuple[str, datetime | None, list[datetime | None]]] = [
-        ("approval", a.get("requestedAt"),
-         [a.get("approvedAt"), a.get("deniedAt"), a.get("timedOutAt"), t.get("preLaunchAt")]),
+        (
+            "approval",
+            a.get("requestedAt"),
+            [a.get("approvedAt"), a.get("deniedAt"), a.get("timedOutAt"), t.get("preLaunchAt")],
+        ),
         ("pre-launch", t.get("preLaunchAt"), [t.get("launchStartedAt")]),
         ("launch", t.get("launchStartedAt"), [t.get("launchedAt"), t.get("postLaunchAt")]),
         ("post-launch", t.get("postLaunchAt"), [t.get("completedAt")]),
@@ -238,11 +266,17 @@ def _duration(seconds: float) -> str:
 
 # ---- SVG text ----------------------------------------------------------------------------------------
 
+
 def _esc(value: object) -> str:
     """XML-escaped text for an element or an attribute; characters XML cannot carry become U+FFFD."""
     text = _NOT_XML.sub("\ufffd", str(value))
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-            .replace("'", "&apos;"))
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&apos;")
+    )
 
 
 def _num(value: float) -> str:
@@ -287,11 +321,13 @@ def _approval_details(approval: Mapping[str, Any]) -> list[str]:
     if approval.get("approvers"):
         lines.append(f"approvers: {', '.join(str(a) for a in approval['approvers'])}")
     if approval.get("approvedBy"):
-        lines.append(f"approved by {approval['approvedBy']}"
-                     + (f": {approval['comment']}" if approval.get("comment") else ""))
+        lines.append(
+            f"approved by {approval['approvedBy']}" + (f": {approval['comment']}" if approval.get("comment") else "")
+        )
     if approval.get("deniedBy"):
-        lines.append(f"denied by {approval['deniedBy']}"
-                     + (f": {approval['denyReason']}" if approval.get("denyReason") else ""))
+        lines.append(
+            f"denied by {approval['deniedBy']}" + (f": {approval['denyReason']}" if approval.get("denyReason") else "")
+        )
     return lines
 
 
@@ -390,8 +426,13 @@ class _Chart:
         if not isinstance(seconds, int | float) and self.started and self.ended:
             seconds = (self.ended - self.started).total_seconds()
         duration = _duration(float(seconds)) if isinstance(seconds, int | float) else "duration unknown"
-        return (plan, str(report["executionId"]), str(report.get("mode") or "?"), str(report.get("status") or "?"),
-                duration)
+        return (
+            plan,
+            str(report["executionId"]),
+            str(report.get("mode") or "?"),
+            str(report.get("status") or "?"),
+            duration,
+        )
 
     def _heading(self) -> str:
         plan, execution, mode, status, duration = self._heading_parts()
@@ -400,20 +441,26 @@ class _Chart:
             body = _tooltip([f"{plan} · execution {execution}"]) + body
         muted = {"font-weight": "normal", "fill": MUTED}
         body += _el("tspan", muted, _esc(f" · execution {_cut(execution, HEADING_CHARS)} · "))
-        body += _el("tspan", {"class": "mode", "fill": FAILED_COLOUR if mode == "RECOVERY" else TEXT},
-                    _esc(mode))
+        body += _el("tspan", {"class": "mode", "fill": FAILED_COLOUR if mode == "RECOVERY" else TEXT}, _esc(mode))
         body += _el("tspan", muted, " · ")
         body += _el("tspan", {"class": "status", "fill": _colour(status)}, _esc(status))
         body += _el("tspan", muted, _esc(f" · {duration}"))
-        return _el("text", {"class": "heading", "x": MARGIN, "y": MARGIN + 14, "font-size": 15,
-                            "font-weight": "bold", "fill": TEXT}, body)
+        return _el(
+            "text",
+            {"class": "heading", "x": MARGIN, "y": MARGIN + 14, "font-size": 15, "font-weight": "bold", "fill": TEXT},
+            body,
+        )
 
     def _title(self) -> list[str]:
         out = [self._heading()]
         for number, line in enumerate(self.header, start=1):
             stop = line.startswith("stopped: ")
-            attrs = {"class": "stop-reason" if stop else "subheading", "x": MARGIN, "y": MARGIN + 14 + 22 * number,
-                     "fill": FAILED_COLOUR if stop else MUTED}
+            attrs = {
+                "class": "stop-reason" if stop else "subheading",
+                "x": MARGIN,
+                "y": MARGIN + 14 + 22 * number,
+                "fill": FAILED_COLOUR if stop else MUTED,
+            }
             body = _esc(_cut(line, TITLE_CHARS))
             if len(line) > TITLE_CHARS:
                 body = _tooltip([line]) + body
@@ -424,13 +471,17 @@ class _Chart:
     def _legend_items(self) -> list[tuple[str, str]]:
         swatch = {"x": 0.0, "y": -9.0, "width": 14, "height": 10, "rx": 2}
         items = [(name, _el("rect", {**swatch, "fill": fill})) for _, name, fill in PHASES]
-        items.append(("failed in phase", _el("rect", {**swatch, "fill": "#ffffff",
-                                                           "stroke": FAILED_COLOUR, "stroke-width": 2})))
-        items.append(("ready", _el("line", {"x1": 7, "y1": -10, "x2": 7, "y2": 2, "stroke": TEXT,
-                                            "stroke-width": 1.5})))
+        items.append(
+            ("failed in phase", _el("rect", {**swatch, "fill": "#ffffff", "stroke": FAILED_COLOUR, "stroke-width": 2}))
+        )
+        items.append(
+            ("ready", _el("line", {"x1": 7, "y1": -10, "x2": 7, "y2": 2, "stroke": TEXT, "stroke-width": 1.5}))
+        )
         items.append(("dependency", _el("path", {"d": "M1,-9 V-3 H14", "fill": "none", "stroke": CONNECTOR})))
-        items.extend((status.lower(), self._diamond(7.0, -4.0, _colour(status)))
-                     for status in (WaveStatus.COMPLETED, WaveStatus.FAILED, WaveStatus.SKIPPED))
+        items.extend(
+            (status.lower(), self._diamond(7.0, -4.0, _colour(status)))
+            for status in (WaveStatus.COMPLETED, WaveStatus.FAILED, WaveStatus.SKIPPED)
+        )
         return items
 
     def _legend_rows(self) -> list[list[tuple[float, str, str]]]:
@@ -450,8 +501,12 @@ class _Chart:
         out = ['<g class="legend">']
         for number, row in enumerate(self.legend):
             y = self.legend_top + 18 * number
-            out.extend(f'<g transform="translate({_num(x)},{_num(float(y))})">{symbol}'
-                       + _el("text", {"x": 19, "y": 0, "fill": TEXT}, _esc(text)) + "</g>" for x, text, symbol in row)
+            out.extend(
+                f'<g transform="translate({_num(x)},{_num(float(y))})">{symbol}'
+                + _el("text", {"x": 19, "y": 0, "fill": TEXT}, _esc(text))
+                + "</g>"
+                for x, text, symbol in row
+            )
         out.append("</g>")
         return out
 
@@ -461,15 +516,33 @@ class _Chart:
         for number in range(ticks + 1):
             seconds = number * self.step
             x = self.plot_left + seconds / self.span * PLOT_WIDTH
-            out.append(_el("line", {"x1": x, "y1": float(self.rows_top), "x2": x, "y2": float(self.rows_bottom),
-                                    "stroke": GRID}))
+            out.append(
+                _el(
+                    "line",
+                    {"x1": x, "y1": float(self.rows_top), "x2": x, "y2": float(self.rows_bottom), "stroke": GRID},
+                )
+            )
             for y in (self.rows_top - 6, self.rows_bottom + 14):
-                out.append(_el("text", {"x": x, "y": y, "text-anchor": "middle", "fill": MUTED, "font-size": 11},
-                               _clock(seconds)))
-        out.append(_el("text", {"x": self.plot_left + PLOT_WIDTH / 2, "y": self.rows_bottom + 32,
-                                "text-anchor": "middle", "fill": MUTED, "font-size": 11},
-                       _esc("minutes:seconds since the execution started"
-                            + (f" ({iso(self.t0)})" if self.started else ""))))
+                out.append(
+                    _el(
+                        "text",
+                        {"x": x, "y": y, "text-anchor": "middle", "fill": MUTED, "font-size": 11},
+                        _clock(seconds),
+                    )
+                )
+        out.append(
+            _el(
+                "text",
+                {
+                    "x": self.plot_left + PLOT_WIDTH / 2,
+                    "y": self.rows_bottom + 32,
+                    "text-anchor": "middle",
+                    "fill": MUTED,
+                    "font-size": 11,
+                },
+                _esc("minutes:seconds since the execution started" + (f" ({iso(self.t0)})" if self.started else "")),
+            )
+        )
         out.append("</g>")
         return out
 
@@ -477,11 +550,22 @@ class _Chart:
         out = ['<g class="rows">']
         for wave in self.waves:
             if wave.index % 2 == 0:
-                out.append(_el("rect", {"x": MARGIN, "y": self.rows_top + ROW_HEIGHT * wave.index,
-                                        "width": self.width - 2 * MARGIN, "height": ROW_HEIGHT, "fill": "#f5f5f5"}))
+                out.append(
+                    _el(
+                        "rect",
+                        {
+                            "x": MARGIN,
+                            "y": self.rows_top + ROW_HEIGHT * wave.index,
+                            "width": self.width - 2 * MARGIN,
+                            "height": ROW_HEIGHT,
+                            "fill": "#f5f5f5",
+                        },
+                    )
+                )
         if not self.waves:
-            out.append(_el("text", {"x": self.plot_left, "y": self.rows_top + 15, "fill": MUTED},
-                           "the report has no waves"))
+            out.append(
+                _el("text", {"x": self.plot_left, "y": self.rows_top + 15, "fill": MUTED}, "the report has no waves")
+            )
         out.append("</g>")
         return out
 
@@ -503,10 +587,18 @@ class _Chart:
                 x1, x2 = self.x(dep_end), self.x(ready)
                 y1, y2 = self.centre(dep), self.centre(wave)
                 y1 += MARKER if y2 > y1 else -MARKER if y2 < y1 else 0
-                tip = [f"{wave.wave_id} after {dep_id}", f"{dep_id} ended {self.when(dep_end)}",
-                       f"{wave.wave_id} ready {self.when(ready)}"]
-                out.append(_el("path", {"class": "dependency", "d": f"M{_num(x1)},{_num(y1)} V{_num(y2)} H{_num(x2)}"},
-                               _tooltip(tip)))
+                tip = [
+                    f"{wave.wave_id} after {dep_id}",
+                    f"{dep_id} ended {self.when(dep_end)}",
+                    f"{wave.wave_id} ready {self.when(ready)}",
+                ]
+                out.append(
+                    _el(
+                        "path",
+                        {"class": "dependency", "d": f"M{_num(x1)},{_num(y1)} V{_num(y2)} H{_num(x2)}"},
+                        _tooltip(tip),
+                    )
+                )
         out.append("</g>")
         return out
 
@@ -545,11 +637,22 @@ class _Chart:
     def _bar(self, wave: _Wave, phase: _Phase) -> str:
         x1, x2 = self.x(phase.start), self.x(phase.end)
         y = self.centre(wave) - BAR_HEIGHT / 2
-        tip = [f"{wave.wave_id} · {PHASE_NAME[phase.kind]}", f"start {self.when(phase.start)}",
-               f"end {self.when(phase.end)}" if phase.recorded else "end not recorded: drawn to the end of the report",
-               f"duration {_duration((phase.end - phase.start).total_seconds())}", *self._details(wave, phase.kind)]
-        attrs: dict[str, object] = {"class": f"bar {phase.kind}", "x": x1, "y": y, "width": max(x2 - x1, MIN_BAR),
-                                    "height": float(BAR_HEIGHT), "rx": 2, "fill": PHASE_FILL[phase.kind]}
+        tip = [
+            f"{wave.wave_id} · {PHASE_NAME[phase.kind]}",
+            f"start {self.when(phase.start)}",
+            f"end {self.when(phase.end)}" if phase.recorded else "end not recorded: drawn to the end of the report",
+            f"duration {_duration((phase.end - phase.start).total_seconds())}",
+            *self._details(wave, phase.kind),
+        ]
+        attrs: dict[str, object] = {
+            "class": f"bar {phase.kind}",
+            "x": x1,
+            "y": y,
+            "width": max(x2 - x1, MIN_BAR),
+            "height": float(BAR_HEIGHT),
+            "rx": 2,
+            "fill": PHASE_FILL[phase.kind],
+        }
         if phase.failed:
             attrs.update({"stroke": FAILED_COLOUR, "stroke-width": 2})
             tip.append(f"the wave failed here: {wave.data.get('reason') or 'no reason recorded'}")
@@ -558,26 +661,44 @@ class _Chart:
         return _el("rect", attrs, _tooltip(tip))
 
     @staticmethod
-    def _diamond(x: float, y: float, fill: str, extra: Mapping[str, object] | None = None,
-                 body: str | None = None) -> str:
-        d = (f"M{_num(x)},{_num(y - MARKER)} L{_num(x + MARKER)},{_num(y)} L{_num(x)},{_num(y + MARKER)} "
-             f"L{_num(x - MARKER)},{_num(y)} Z")
+    def _diamond(
+        x: float, y: float, fill: str, extra: Mapping[str, object] | None = None, body: str | None = None
+    ) -> str:
+        d = (
+            f"M{_num(x)},{_num(y - MARKER)} L{_num(x + MARKER)},{_num(y)} L{_num(x)},{_num(y + MARKER)} "
+            f"L{_num(x - MARKER)},{_num(y)} Z"
+        )
         return _el("path", {**(extra or {}), "d": d, "fill": fill, "stroke": "#ffffff", "stroke-width": 1}, body)
 
     def _row(self, wave: _Wave) -> list[str]:
         y = self.centre(wave)
         out = ['<g class="wave">']
-        label = (_tooltip(self._summary(wave))
-                 + _el("tspan", {"class": "wave-id", "font-weight": "bold", "fill": TEXT}, _esc(self._label_id(wave)))
-                 + _el("tspan", {"class": "wave-status", "dx": 8, "fill": _colour(wave.status)},
-                       _esc(self._label_state(wave))))
+        label = (
+            _tooltip(self._summary(wave))
+            + _el("tspan", {"class": "wave-id", "font-weight": "bold", "fill": TEXT}, _esc(self._label_id(wave)))
+            + _el(
+                "tspan", {"class": "wave-status", "dx": 8, "fill": _colour(wave.status)}, _esc(self._label_state(wave))
+            )
+        )
         out.append(_el("text", {"class": "label", "x": MARGIN + 4, "y": y + 4}, label))
         ready = wave.times.get("readyAt")
         if ready is not None:
             x = self.x(ready)
-            out.append(_el("line", {"class": "ready", "x1": x, "y1": y - BAR_HEIGHT / 2 - 2, "x2": x,
-                                    "y2": y + BAR_HEIGHT / 2 + 2, "stroke": TEXT, "stroke-width": 1.5},
-                           _tooltip([f"{wave.wave_id} ready (dependencies met) {self.when(ready)}"])))
+            out.append(
+                _el(
+                    "line",
+                    {
+                        "class": "ready",
+                        "x1": x,
+                        "y1": y - BAR_HEIGHT / 2 - 2,
+                        "x2": x,
+                        "y2": y + BAR_HEIGHT / 2 + 2,
+                        "stroke": TEXT,
+                        "stroke-width": 1.5,
+                    },
+                    _tooltip([f"{wave.wave_id} ready (dependencies met) {self.when(ready)}"]),
+                )
+            )
         out.extend(self._bar(wave, phase) for phase in self.phases[wave.index])
         end = self.ends[wave.index]
         if end is not None and (wave.status in FINAL or "endedAt" in wave.times):
@@ -595,7 +716,11 @@ class _Chart:
             f'font-family="{FONT}" font-size="12">',
             f"<title>{_esc(title)}</title>",
             _el("rect", {"x": 0, "y": 0, "width": self.width, "height": float(self.height), "fill": "#ffffff"}),
-            *self._title(), *self._legend(), *self._stripes(), *self._axis(), *self._connectors(),
+            *self._title(),
+            *self._legend(),
+            *self._stripes(),
+            *self._axis(),
+            *self._connectors(),
         ]
         for wave in self.waves:
             parts.extend(self._row(wave))

@@ -42,8 +42,11 @@ def gate_for(plan: Plan, wave_id: str, mode: str) -> Gate | None:
         return Gate(list(approval.approvers), approval.timeout_seconds, "wave approval.required")
     if mode == Mode.RECOVERY.value and plan.defaults.require_approval_in_recovery and not wave.depends_on:
         settings = approval or Approval()
-        return Gate(list(settings.approvers), settings.timeout_seconds,
-                    "defaults.requireApprovalInRecovery (a root wave of a real recovery)")
+        return Gate(
+            list(settings.approvers),
+            settings.timeout_seconds,
+            "defaults.requireApprovalInRecovery (a root wave of a real recovery)",
+        )
     return None
 
 
@@ -73,24 +76,48 @@ def held_for_approval(rt: Runtime, execution: dict[str, Any], detail: WaveReady,
         return True  # a stale WaveReady: the transition below would be refused anyway
     # a redelivery of the WaveReady that asked keeps the deadline it announced
     same_request = approval.get("requestId") == event_id and wave.get("status") == WaveStatus.AWAITING_APPROVAL
-    deadline = parse_iso(approval["deadline"]) if same_request else _whole_second(
-        rt.clock.now() + timedelta(seconds=gate.timeout_seconds))
-    request = {"requestId": event_id, "status": "REQUESTED", "requestedAt": approval.get("requestedAt")
-               if same_request else rt.ledger.now(), "deadline": iso(deadline), "approvers": gate.approvers,
-               "gate": gate.why, "attempt": int(wave.get("attempt", 1))}
-    outcome = rt.ledger.transition_wave(execution_id, detail.wave_id, from_=[WaveStatus.READY],
-                                        to=WaveStatus.AWAITING_APPROVAL, key=event_id, sets={"approval": request})
+    deadline = (
+        parse_iso(approval["deadline"])
+        if same_request
+        else _whole_second(rt.clock.now() + timedelta(seconds=gate.timeout_seconds))
+    )
+    request = {
+        "requestId": event_id,
+        "status": "REQUESTED",
+        "requestedAt": approval.get("requestedAt") if same_request else rt.ledger.now(),
+        "deadline": iso(deadline),
+        "approvers": gate.approvers,
+        "gate": gate.why,
+        "attempt": int(wave.get("attempt", 1)),
+    }
+    outcome = rt.ledger.transition_wave(
+        execution_id,
+        detail.wave_id,
+        from_=[WaveStatus.READY],
+        to=WaveStatus.AWAITING_APPROVAL,
+        key=event_id,
+        sets={"approval": request},
+    )
     if outcome is Outcome.REJECTED:
         logger.info("duplicate or stale WaveReady at an approval gate", wave_id=detail.wave_id)
         return True
-    completed = sorted(w["waveId"] for w in rt.ledger.list_waves(execution_id)
-                       if w["status"] == WaveStatus.COMPLETED)
-    rt.scheduler.at(timeout_schedule(execution_id, detail.wave_id, event_id), deadline,
-                    ApprovalTimeout(execution_id=execution_id, wave_id=detail.wave_id, request_id=event_id))
-    logger.info("wave awaiting approval", wave_id=detail.wave_id, deadline=iso(deadline),
-                approvers=len(gate.approvers))
-    rt.bus.publish(ApprovalRequested(
-        execution_id=execution_id, plan_id=detail.plan_id, wave_id=detail.wave_id,
-        attempt=int(wave.get("attempt", 1)), approvers=gate.approvers, deadline=iso(deadline),
-        completed_wave_ids=completed, request_id=event_id))
+    completed = sorted(w["waveId"] for w in rt.ledger.list_waves(execution_id) if w["status"] == WaveStatus.COMPLETED)
+    rt.scheduler.at(
+        timeout_schedule(execution_id, detail.wave_id, event_id),
+        deadline,
+        ApprovalTimeout(execution_id=execution_id, wave_id=detail.wave_id, request_id=event_id),
+    )
+    logger.info("wave awaiting approval", wave_id=detail.wave_id, deadline=iso(deadline), approvers=len(gate.approvers))
+    rt.bus.publish(
+        ApprovalRequested(
+            execution_id=execution_id,
+            plan_id=detail.plan_id,
+            wave_id=detail.wave_id,
+            attempt=int(wave.get("attempt", 1)),
+            approvers=gate.approvers,
+            deadline=iso(deadline),
+            completed_wave_ids=completed,
+            request_id=event_id,
+        )
+    )
     return True

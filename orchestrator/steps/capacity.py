@@ -66,19 +66,25 @@ def holder(key: str) -> str:
     return f"h#{key}"
 
 
-def admit(rt: Runtime, key: str, servers: int, *, ref: str, kind: str = "LAUNCH",
-          behind_queue: bool = True) -> Admission:
+def admit(
+    rt: Runtime, key: str, servers: int, *, ref: str, kind: str = "LAUNCH", behind_queue: bool = True
+) -> Admission:
     """Count a job of `servers` servers against the quotas if it fits now. A refusal first reconciles the
     record with DRS (at most once per RECONCILE_SECONDS across every caller): a job whose end nobody
     recorded, such as a finished terminate job, no longer blocks anyone (launches and terminations alike)."""
     limits = quotas(rt)
 
     def attempt() -> Admission:
-        return Admission(rt.ledger.capacity_admit(
-            holder(key), {"servers": servers, "at": rt.ledger.now(), "kind": kind, "ref": ref},
-            servers=servers, max_jobs=limits.concurrent_jobs, max_servers=limits.servers_in_active_jobs,
-            behind_queue=behind_queue,
-        ))
+        return Admission(
+            rt.ledger.capacity_admit(
+                holder(key),
+                {"servers": servers, "at": rt.ledger.now(), "kind": kind, "ref": ref},
+                servers=servers,
+                max_jobs=limits.concurrent_jobs,
+                max_servers=limits.servers_in_active_jobs,
+                behind_queue=behind_queue,
+            )
+        )
 
     result = attempt()
     if result is Admission.FULL and rt.ledger.capacity_reconcile_due(seconds=RECONCILE_SECONDS) and reconcile(rt):
@@ -107,8 +113,12 @@ def park(rt: Runtime, chunk: dict[str, Any]) -> bool:
     parked = rt.ledger.park(chunk["launchKey"], {k: v for k, v in chunk.items() if k != "tries"})
     if parked:
         metrics.add_metric(name="DrsLaunchesParked", unit="Count", value=1)
-        logger.info("DRS launch parked until capacity frees", launch_key=chunk["launchKey"],
-                    wave_id=chunk.get("waveId"), servers=len(chunk.get("servers", [])))
+        logger.info(
+            "DRS launch parked until capacity frees",
+            launch_key=chunk["launchKey"],
+            wave_id=chunk.get("waveId"),
+            servers=len(chunk.get("servers", [])),
+        )
     schedule_tick(rt, seconds=TICK_SECONDS)
     return parked
 

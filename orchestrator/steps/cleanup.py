@@ -85,39 +85,53 @@ def termination_key(batch: list[str]) -> str:
     return "term-" + hashlib.sha256("|".join(sorted(batch)).encode()).hexdigest()[:32]
 
 
-def _our_instances(rt: Runtime, execution_id: str, wave_ids: list[str] | None,
-                   attempt: int | None = None) -> list[str]:
+def _our_instances(rt: Runtime, execution_id: str, wave_ids: list[str] | None, attempt: int | None = None) -> list[str]:
     """The running recovery instances the execution's own launches created (of `wave_ids`, and of that wave
     `attempt`): the launch claims in the ledger hold each launch's job id and servers."""
     if wave_ids is not None and len(wave_ids) == 1:
         launches = rt.ledger.list_launches(execution_id, wave_ids[0])
     else:
         launches = rt.ledger.list_launches(execution_id)
-    launches = [launch for launch in launches if launch.get("jobId")
-                and (wave_ids is None or launch.get("waveId") in wave_ids)
-                and (attempt is None or int(launch.get("attempt", 1)) == attempt)]
+    launches = [
+        launch
+        for launch in launches
+        if launch.get("jobId")
+        and (wave_ids is None or launch.get("waveId") in wave_ids)
+        and (attempt is None or int(launch.get("attempt", 1)) == attempt)
+    ]
     job_ids = {str(launch["jobId"]) for launch in launches}
     servers = sorted({str(sid) for launch in launches for sid in launch.get("servers", [])})
     if not job_ids or not servers:
         return []
     found = rt.drs.describe_recovery_instances(source_server_ids=servers)
-    return sorted(i["recoveryInstanceID"] for i in found
-                  if i.get("jobID") in job_ids and i.get("ec2InstanceState") not in GONE)
+    return sorted(
+        i["recoveryInstanceID"] for i in found if i.get("jobID") in job_ids and i.get("ec2InstanceState") not in GONE
+    )
 
 
-def _existing_termination(rt: Runtime, execution_id: str, key: str, batch: list[str],
-                          claim: dict[str, Any]) -> tuple[str, bool] | None:
+def _existing_termination(
+    rt: Runtime, execution_id: str, key: str, batch: list[str], claim: dict[str, Any]
+) -> tuple[str, bool] | None:
     """The terminate job an earlier call for this batch started, with whether it is still to be recorded
     (None: there is none, or it ended without terminating them, so the batch may be terminated again)."""
     job_id = claim.get("jobId")
     if job_id:
         jobs = rt.drs.describe_jobs([str(job_id)])
-        ended_undone = bool(jobs) and jobs[0].get("status") == "COMPLETED" and any(
-            p.get("launchStatus") != "TERMINATED" for p in jobs[0].get("participatingServers", []))
-        if ended_undone and claim.get("settledAt") and rt.ledger.reclaim_termination(
-                execution_id, key, failed_job_id=str(job_id)):
-            logger.warning("a terminate job ended without terminating its instances: terminating again",
-                           job_id=job_id, instances=len(batch))
+        ended_undone = (
+            bool(jobs)
+            and jobs[0].get("status") == "COMPLETED"
+            and any(p.get("launchStatus") != "TERMINATED" for p in jobs[0].get("participatingServers", []))
+        )
+        if (
+            ended_undone
+            and claim.get("settledAt")
+            and rt.ledger.reclaim_termination(execution_id, key, failed_job_id=str(job_id))
+        ):
+            logger.warning(
+                "a terminate job ended without terminating its instances: terminating again",
+                job_id=job_id,
+                instances=len(batch),
+            )
             return None
         return str(job_id), not claim.get("recordedAt")
     if claim.get("status") != "STARTING" and not claim.get("mayHaveStarted"):
@@ -151,8 +165,9 @@ def _terminate_job(rt: Runtime, execution_id: str, batch: list[str], ref: str) -
         if held.get("jobId"):
             return str(held["jobId"]), not held.get("recordedAt")
         until = parse_iso(str(held.get("leaseUntil") or rt.ledger.now()))
-        raise _Deferred("another call is terminating these instances now",
-                        max(1.0, (until - rt.clock.now()).total_seconds() + 1))
+        raise _Deferred(
+            "another call is terminating these instances now", max(1.0, (until - rt.clock.now()).total_seconds() + 1)
+        )
     admission = capacity.admit(rt, key, len(batch), ref=ref, kind="TERMINATE", behind_queue=False)
     if admission is Admission.FULL:
         rt.ledger.end_termination_lease(execution_id, key, token=token)
@@ -191,8 +206,7 @@ def _unreported(rt: Runtime, execution_id: str, ref: str) -> list[tuple[list[str
     return found
 
 
-def _terminate_jobs(rt: Runtime, execution_id: str, batch: list[str], ref: str
-                    ) -> list[tuple[list[str], str, bool]]:
+def _terminate_jobs(rt: Runtime, execution_id: str, batch: list[str], ref: str) -> list[tuple[list[str], str, bool]]:
     """Terminate `batch` in as few jobs as DRS takes: when some of it is in a terminate job already (a
     duplicate), each half is tried again, down to the single instances DRS refuses, so a few instances
     already terminating cost a few extra jobs, not one per instance. Raises `_Deferred` (what was done
@@ -207,8 +221,15 @@ def _terminate_jobs(rt: Runtime, execution_id: str, batch: list[str], ref: str
     return _terminate_jobs(rt, execution_id, batch[:half], ref) + _terminate_jobs(rt, execution_id, batch[half:], ref)
 
 
-def terminate(rt: Runtime, execution: dict[str, Any], *, reason: Reason, wave_id: str | None = None,
-              attempt: int | None = None, announce_best_effort: bool = False) -> Termination:
+def terminate(
+    rt: Runtime,
+    execution: dict[str, Any],
+    *,
+    reason: Reason,
+    wave_id: str | None = None,
+    attempt: int | None = None,
+    announce_best_effort: bool = False,
+) -> Termination:
     """Terminate the recovery instances the execution (or one wave attempt of it) launched and still runs.
 
     First settles the execution's terminate jobs that have ended (`_settle`); then asks DRS to terminate
@@ -235,15 +256,17 @@ def terminate(rt: Runtime, execution: dict[str, Any], *, reason: Reason, wave_id
         for instance_ids, job_id in _unreported(rt, execution_id, ref):
             report(instance_ids, job_id, True)
         result.pending, given_up = _settle(rt, execution)
-        instances = [i for i in _our_instances(rt, execution_id, [wave_id] if wave_id else None, attempt)
-                     if i not in given_up]
+        instances = [
+            i for i in _our_instances(rt, execution_id, [wave_id] if wave_id else None, attempt) if i not in given_up
+        ]
         for start in range(0, len(instances), size):
             for instance_ids, job_id, fresh in _terminate_jobs(rt, execution_id, instances[start : start + size], ref):
                 report(instance_ids, job_id, fresh)
     except _Deferred as deferred:
         result.deferred, result.deferred_reason, result.wait_seconds = True, deferred.reason, deferred.seconds
-        logger.info("termination deferred", reason=reason, wave_id=wave_id, why=deferred.reason,
-                    wait_seconds=deferred.seconds)
+        logger.info(
+            "termination deferred", reason=reason, wave_id=wave_id, why=deferred.reason, wait_seconds=deferred.seconds
+        )
     except DrsError as exc:  # a read (DescribeJobs, DescribeRecoveryInstances) still throttled after its retries
         if not exc.retryable:
             raise
@@ -254,21 +277,37 @@ def terminate(rt: Runtime, execution: dict[str, Any], *, reason: Reason, wave_id
         result.pending = True
         scope = wave_id or "EXECUTION"
         record_sk = f"{scope}#{rt.ledger.now()}"
-        rt.ledger.record_termination(execution_id, record_sk, {
-            "kind": "TERMINATE", "reason": reason, "waveId": wave_id or "", "jobIds": result.job_ids,
-            "instances": result.instance_ids, "at": rt.ledger.now(),
-            **({"attempt": attempt} if attempt is not None else {})})
+        rt.ledger.record_termination(
+            execution_id,
+            record_sk,
+            {
+                "kind": "TERMINATE",
+                "reason": reason,
+                "waveId": wave_id or "",
+                "jobIds": result.job_ids,
+                "instances": result.instance_ids,
+                "at": rt.ledger.now(),
+                **({"attempt": attempt} if attempt is not None else {}),
+            },
+        )
         for key in recorded:
-            rt.ledger.note_termination_recorded(execution_id, key, record_sk=record_sk,
-                                                announced=announce_best_effort)
+            rt.ledger.note_termination_recorded(execution_id, key, record_sk=record_sk, announced=announce_best_effort)
         metrics.add_metric(name="RecoveryInstancesTerminating", unit="Count", value=len(result.instance_ids))
-        logger.info("recovery instances terminating", reason=reason, wave_id=wave_id,
-                    instances=len(result.instance_ids))
+        logger.info(
+            "recovery instances terminating", reason=reason, wave_id=wave_id, instances=len(result.instance_ids)
+        )
         if announce_best_effort:
             try:
-                rt.bus.publish(RecoveryInstancesTerminated(
-                    execution_id=execution_id, plan_id=execution["planId"], wave_id=wave_id, reason=reason,
-                    job_ids=result.job_ids, recovery_instance_ids=result.instance_ids))
+                rt.bus.publish(
+                    RecoveryInstancesTerminated(
+                        execution_id=execution_id,
+                        plan_id=execution["planId"],
+                        wave_id=wave_id,
+                        reason=reason,
+                        job_ids=result.job_ids,
+                        recovery_instance_ids=result.instance_ids,
+                    )
+                )
             except (ClientError, PublishError) as exc:
                 result.unannounced = str(exc)
                 logger.warning("RecoveryInstancesTerminated not published", error=str(exc))
@@ -284,8 +323,11 @@ def _settle(rt: Runtime, execution: dict[str, Any]) -> tuple[bool, set[str]]:
     claims = rt.ledger.list_termination_claims(execution_id)
     open_claims = [c for c in claims if c.get("jobId") and c.get("recordSk") and not c.get("settledAt")]
     running = False
-    jobs = {j["jobID"]: j for j in rt.drs.describe_jobs(sorted({str(c["jobId"]) for c in open_claims}))} \
-        if open_claims else {}
+    jobs = (
+        {j["jobID"]: j for j in rt.drs.describe_jobs(sorted({str(c["jobId"]) for c in open_claims}))}
+        if open_claims
+        else {}
+    )
     for claim in open_claims:
         job = jobs.get(str(claim["jobId"]))
         if job is None or job.get("status") != "COMPLETED":
@@ -303,31 +345,52 @@ def _settle(rt: Runtime, execution: dict[str, Any]) -> tuple[bool, set[str]]:
 def _settle_job(rt: Runtime, execution: dict[str, Any], claim: dict[str, Any], job: dict[str, Any]) -> None:
     execution_id, key, job_id = execution["executionId"], str(claim["terminationKey"]), str(job["jobID"])
     participants = job.get("participatingServers", [])
-    terminated = sorted(str(p["recoveryInstanceID"]) for p in participants
-                        if p.get("launchStatus") == "TERMINATED" and p.get("recoveryInstanceID"))
+    terminated = sorted(
+        str(p["recoveryInstanceID"])
+        for p in participants
+        if p.get("launchStatus") == "TERMINATED" and p.get("recoveryInstanceID")
+    )
     failed = [p for p in participants if p.get("launchStatus") != "TERMINATED"]
     reasons = rt.drs.job_failure_reasons(job_id) if failed else {}
-    not_terminated = [{"recoveryInstanceId": str(p.get("recoveryInstanceID")),
-                       "sourceServerId": str(p.get("sourceServerID")),
-                       "reason": reasons.get(str(p.get("sourceServerID")))
-                       or f"DRS reported the termination {p.get('launchStatus', 'unknown')} and its job log gives "
-                          "no reason"} for p in failed]
-    if not rt.ledger.settle_termination(execution_id, key, job_id=job_id, terminated=terminated,
-                                        not_terminated=not_terminated):
+    not_terminated = [
+        {
+            "recoveryInstanceId": str(p.get("recoveryInstanceID")),
+            "sourceServerId": str(p.get("sourceServerID")),
+            "reason": reasons.get(str(p.get("sourceServerID")))
+            or f"DRS reported the termination {p.get('launchStatus', 'unknown')} and its job log gives no reason",
+        }
+        for p in failed
+    ]
+    if not rt.ledger.settle_termination(
+        execution_id, key, job_id=job_id, terminated=terminated, not_terminated=not_terminated
+    ):
         return  # another call settled it
     capacity.release(rt, key)
-    record = rt.ledger.settle_termination_record(execution_id, str(claim["recordSk"]), job_id=job_id,
-                                                 terminated=terminated, not_terminated=not_terminated)
+    record = rt.ledger.settle_termination_record(
+        execution_id, str(claim["recordSk"]), job_id=job_id, terminated=terminated, not_terminated=not_terminated
+    )
     if not_terminated:
         logger.warning("DRS did not terminate every instance", job_id=job_id, failed=len(not_terminated))
         metrics.add_metric(name="RecoveryInstancesNotTerminated", unit="Count", value=len(not_terminated))
-    logger.info("recovery instances terminated", reason=record.get("reason"), wave_id=record.get("waveId"),
-                job_id=job_id, instances=len(terminated))
+    logger.info(
+        "recovery instances terminated",
+        reason=record.get("reason"),
+        wave_id=record.get("waveId"),
+        job_id=job_id,
+        instances=len(terminated),
+    )
     if terminated and not claim.get("announced"):
         metrics.add_metric(name="RecoveryInstancesTerminated", unit="Count", value=len(terminated))
-        rt.bus.publish(RecoveryInstancesTerminated(
-            execution_id=execution_id, plan_id=execution["planId"], wave_id=record.get("waveId") or None,
-            reason=record.get("reason", "CLEANUP"), job_ids=[job_id], recovery_instance_ids=terminated))
+        rt.bus.publish(
+            RecoveryInstancesTerminated(
+                execution_id=execution_id,
+                plan_id=execution["planId"],
+                wave_id=record.get("waveId") or None,
+                reason=record.get("reason", "CLEANUP"),
+                job_ids=[job_id],
+                recovery_instance_ids=terminated,
+            )
+        )
 
 
 def backoff_seconds(deferrals: int, least: float, *, rng: random.Random | None = None) -> int:
@@ -339,8 +402,9 @@ def backoff_seconds(deferrals: int, least: float, *, rng: random.Random | None =
 
 def _again(rt: Runtime, tick: TerminationTick, seconds: float, *, deferrals: int = 0) -> None:
     nxt = tick.model_copy(update={"tick": tick.tick + 1, "deferrals": deferrals})
-    name = schedule_name("terminate", tick.execution_id, tick.wave_id or "*", tick.reason, str(tick.attempt),
-                         str(nxt.tick))
+    name = schedule_name(
+        "terminate", tick.execution_id, tick.wave_id or "*", tick.reason, str(tick.attempt), str(nxt.tick)
+    )
     rt.scheduler.at(name, rt.clock.now() + timedelta(seconds=seconds), nxt)
 
 
@@ -353,14 +417,30 @@ def _defer(rt: Runtime, tick: TerminationTick, result: Termination, *, scope: st
     progressed = bool(result.job_ids)
     first = rt.ledger.note_termination_deferred(tick.execution_id, scope, restart=progressed)
     if rt.clock.now() - parse_iso(first) >= MAX_WAIT:
-        left = _our_instances(rt, tick.execution_id, [tick.wave_id] if tick.wave_id else None,
-                              tick.attempt if tick.reason == "ROLLBACK" else None)
-        error = (f"gave up after {MAX_WAIT} of deferrals (last: {result.deferred_reason}): "
-                 f"{len(left)} instance(s) still run; terminate them with drs-orch cleanup")
-        rt.ledger.record_termination(tick.execution_id, f"{tick.wave_id or 'EXECUTION'}#{rt.ledger.now()}", {
-            "kind": "TERMINATE", "reason": tick.reason, "waveId": tick.wave_id or "", "jobIds": [], "instances": [],
-            "notTerminated": [{"recoveryInstanceId": i, "reason": error} for i in left], "error": error,
-            "at": rt.ledger.now()})
+        left = _our_instances(
+            rt,
+            tick.execution_id,
+            [tick.wave_id] if tick.wave_id else None,
+            tick.attempt if tick.reason == "ROLLBACK" else None,
+        )
+        error = (
+            f"gave up after {MAX_WAIT} of deferrals (last: {result.deferred_reason}): "
+            f"{len(left)} instance(s) still run; terminate them with drs-orch cleanup"
+        )
+        rt.ledger.record_termination(
+            tick.execution_id,
+            f"{tick.wave_id or 'EXECUTION'}#{rt.ledger.now()}",
+            {
+                "kind": "TERMINATE",
+                "reason": tick.reason,
+                "waveId": tick.wave_id or "",
+                "jobIds": [],
+                "instances": [],
+                "notTerminated": [{"recoveryInstanceId": i, "reason": error} for i in left],
+                "error": error,
+                "at": rt.ledger.now(),
+            },
+        )
         logger.error("termination given up", reason=tick.reason, wave_id=tick.wave_id, error=error)
         metrics.add_metric(name="TerminationsAbandoned", unit="Count", value=1)
         return
@@ -382,13 +462,19 @@ def _time_to_live_over(rt: Runtime, execution: dict[str, Any]) -> bool:
     """The plan sets `drillInstanceTtlSeconds` and that long has passed since the drill's first launch: a
     TIME_TO_LIVE tick that does not match the ledger (forged, or early) terminates nothing."""
     ttl = frozen_plan(execution).defaults.drill_instance_ttl_seconds
-    attempts = [a for w in rt.ledger.list_waves(execution["executionId"])
-                for a in (w, *(p for p in w.get("previousAttempts", []) if isinstance(p, dict)))]
+    attempts = [
+        a
+        for w in rt.ledger.list_waves(execution["executionId"])
+        for a in (w, *(p for p in w.get("previousAttempts", []) if isinstance(p, dict)))
+    ]
     launches = [parse_iso(str(a["launchStartedAt"])) for a in attempts if a.get("launchStartedAt")]
     # the tick's at() expression drops the launch's sub-second part: it may come up to a second early
     if not ttl or not launches or rt.clock.now() + timedelta(seconds=1) < min(launches) + timedelta(seconds=ttl):
-        logger.warning("time-to-live termination refused: the plan sets no time to live, or it is not over",
-                       execution_id=execution["executionId"], ttl=ttl)
+        logger.warning(
+            "time-to-live termination refused: the plan sets no time to live, or it is not over",
+            execution_id=execution["executionId"],
+            ttl=ttl,
+        )
         metrics.add_metric(name="TerminationsRefused", unit="Count", value=1)
         return False
     return True
@@ -403,8 +489,11 @@ def _rollback_is_due(rt: Runtime, execution_id: str, wave_id: str | None, attemp
         return False
     if wave.get("status") == WaveStatus.FAILED and int(wave.get("attempt", 1)) == attempt:
         return True
-    return any(int(p.get("attempt", 0)) == attempt and p.get("status") == WaveStatus.FAILED
-               for p in wave.get("previousAttempts", []) if isinstance(p, dict))
+    return any(
+        int(p.get("attempt", 0)) == attempt and p.get("status") == WaveStatus.FAILED
+        for p in wave.get("previousAttempts", [])
+        if isinstance(p, dict)
+    )
 
 
 def _rollback(rt: Runtime, execution: dict[str, Any], tick: TerminationTick) -> None:
@@ -415,8 +504,11 @@ def _rollback(rt: Runtime, execution: dict[str, Any], tick: TerminationTick) -> 
     if plan.wave(tick.wave_id).rollback is not Rollback.TERMINATE:
         return
     if not _rollback_is_due(rt, tick.execution_id, tick.wave_id, tick.attempt):
-        logger.warning("rollback refused: the ledger does not say that wave attempt failed",
-                       wave_id=tick.wave_id, attempt=tick.attempt)
+        logger.warning(
+            "rollback refused: the ledger does not say that wave attempt failed",
+            wave_id=tick.wave_id,
+            attempt=tick.attempt,
+        )
         metrics.add_metric(name="RollbacksRefused", unit="Count", value=1)
         return
     result = terminate(rt, execution, reason="ROLLBACK", wave_id=tick.wave_id, attempt=tick.attempt)
@@ -428,8 +520,17 @@ def on_wave_failed(rt: Runtime, detail: WaveFailed) -> None:
     execution = rt.ledger.get_execution(detail.execution_id)
     if execution is None:
         return
-    _rollback(rt, execution, TerminationTick(execution_id=detail.execution_id, plan_id=detail.plan_id,
-                                             wave_id=detail.wave_id, attempt=detail.attempt, reason="ROLLBACK"))
+    _rollback(
+        rt,
+        execution,
+        TerminationTick(
+            execution_id=detail.execution_id,
+            plan_id=detail.plan_id,
+            wave_id=detail.wave_id,
+            attempt=detail.attempt,
+            reason="ROLLBACK",
+        ),
+    )
 
 
 def terminate_cancelled_drill(rt: Runtime, execution: dict[str, Any], *, tick: int = 1) -> None:
@@ -439,8 +540,12 @@ def terminate_cancelled_drill(rt: Runtime, execution: dict[str, Any], *, tick: i
     if execution["mode"] != "DRILL" or not execution.get("terminateOnCancel"):
         return
     result = terminate(rt, execution, reason="CANCEL")
-    _follow_up(rt, TerminationTick(execution_id=execution["executionId"], plan_id=execution["planId"],
-                                   reason="CANCEL", tick=tick), result, scope="CANCEL")
+    _follow_up(
+        rt,
+        TerminationTick(execution_id=execution["executionId"], plan_id=execution["planId"], reason="CANCEL", tick=tick),
+        result,
+        scope="CANCEL",
+    )
 
 
 def on_plan_cancelled(rt: Runtime, detail: PlanCancelled) -> None:
@@ -457,8 +562,9 @@ def on_tick(rt: Runtime, tick: TerminationTick) -> None:
         if execution["mode"] == "RECOVERY" or not _time_to_live_over(rt, execution):
             return
         if execution["status"] not in EXECUTION_FINAL:
-            logger.info("drill time to live over, execution still running: checking again later",
-                        execution_id=tick.execution_id)
+            logger.info(
+                "drill time to live over, execution still running: checking again later", execution_id=tick.execution_id
+            )
             _again(rt, tick, TTL_RECHECK_SECONDS)
             return
         result = terminate(rt, execution, reason="TIME_TO_LIVE")
@@ -475,6 +581,8 @@ def cleanup(rt: Runtime, execution_id: str, *, include_recovery: bool = False) -
     if execution is None:
         return Termination(refused=f"no execution {execution_id} in the ledger")
     if execution["mode"] == "RECOVERY" and not include_recovery:
-        return Termination(refused="a RECOVERY execution runs production: its instances are kept "
-                                   "(add --include-recovery to terminate them anyway)")
+        return Termination(
+            refused="a RECOVERY execution runs production: its instances are kept "
+            "(add --include-recovery to terminate them anyway)"
+        )
     return terminate(rt, execution, reason="CLEANUP", announce_best_effort=True)

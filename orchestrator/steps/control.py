@@ -64,12 +64,22 @@ def decide(rt: Runtime, command: C, event_id: str, decision: Callable[[Runtime, 
 def _reject(rt: Runtime, command: ControlEvent, event_id: str, reason: str, wave_id: str | None = None) -> None:
     logger.warning("control command rejected", command=command.DETAIL_TYPE, reason=reason)
     metrics.add_metric(name="ControlRejected", unit="Count", value=1)
-    refuse(rt, event_id, ControlRejected(execution_id=command.execution_id, command=command.DETAIL_TYPE,
-                                         reason=reason, wave_id=wave_id, requested_by=command.requested_by))
+    refuse(
+        rt,
+        event_id,
+        ControlRejected(
+            execution_id=command.execution_id,
+            command=command.DETAIL_TYPE,
+            reason=reason,
+            wave_id=wave_id,
+            requested_by=command.requested_by,
+        ),
+    )
 
 
-def _execution_and_wave(rt: Runtime, command: ControlEvent, event_id: str,
-                        wave_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _execution_and_wave(
+    rt: Runtime, command: ControlEvent, event_id: str, wave_id: str
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
     execution = rt.ledger.get_execution(command.execution_id)
     if execution is None:
         _reject(rt, command, event_id, "no such execution", wave_id)
@@ -98,12 +108,24 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
             _reject(rt, command, event_id, f"execution is {execution['status']}, not running")
             return
         if command.terminate_drill_instances and execution["mode"] != "DRILL":
-            _reject(rt, command, event_id, "terminateDrillInstances applies to drills only: a RECOVERY execution's "
-                                 "instances are production; nothing was cancelled")
+            _reject(
+                rt,
+                command,
+                event_id,
+                "terminateDrillInstances applies to drills only: a RECOVERY execution's "
+                "instances are production; nothing was cancelled",
+            )
             return
-        if not stop_plan(rt, execution, reason=f"cancelled by {command.requested_by}", key=event_id, cancel=True,
-                         cancelled_by=command.requested_by,
-                         terminate_on_cancel=command.terminate_drill_instances, decided_by=event_id):
+        if not stop_plan(
+            rt,
+            execution,
+            reason=f"cancelled by {command.requested_by}",
+            key=event_id,
+            cancel=True,
+            cancelled_by=command.requested_by,
+            terminate_on_cancel=command.terminate_drill_instances,
+            decided_by=event_id,
+        ):
             return
     elif execution["status"] == ExecutionStatus.STOPPING:  # a redelivery: finish the skips a crash may have cut short
         skip_not_started(rt, command.execution_id, key=event_id)
@@ -114,33 +136,58 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
 
 def pause_plan(rt: Runtime, command: PausePlan, event_id: str) -> None:
     """No new wave is released; running waves finish."""
-    outcome = rt.ledger.set_execution_status(command.execution_id, from_=[ExecutionStatus.RUNNING],
-                                             to=ExecutionStatus.PAUSED, key=event_id,
-                                             sets={"pausedBy": command.requested_by}, decided_by=event_id)
+    outcome = rt.ledger.set_execution_status(
+        command.execution_id,
+        from_=[ExecutionStatus.RUNNING],
+        to=ExecutionStatus.PAUSED,
+        key=event_id,
+        sets={"pausedBy": command.requested_by},
+        decided_by=event_id,
+    )
     if outcome is Outcome.REJECTED:
         execution = rt.ledger.get_execution(command.execution_id)
-        _reject(rt, command, event_id, f"execution is {execution['status']}, not running" if execution
-                else "no such execution")
+        _reject(
+            rt,
+            command,
+            event_id,
+            f"execution is {execution['status']}, not running" if execution else "no such execution",
+        )
 
 
 def resume_plan(rt: Runtime, command: ResumePlan, event_id: str) -> None:
     """Release what became due while the plan was paused."""
-    outcome = rt.ledger.set_execution_status(command.execution_id, from_=[ExecutionStatus.PAUSED],
-                                             to=ExecutionStatus.RUNNING, key=event_id, decided_by=event_id)
+    outcome = rt.ledger.set_execution_status(
+        command.execution_id,
+        from_=[ExecutionStatus.PAUSED],
+        to=ExecutionStatus.RUNNING,
+        key=event_id,
+        decided_by=event_id,
+    )
     if outcome is Outcome.REJECTED:
         execution = rt.ledger.get_execution(command.execution_id)
-        _reject(rt, command, event_id, f"execution is {execution['status']}, not paused" if execution
-                else "no such execution")
+        _reject(
+            rt,
+            command,
+            event_id,
+            f"execution is {execution['status']}, not paused" if execution else "no such execution",
+        )
         return
     execution = rt.ledger.get_execution(command.execution_id) or {}
     due = []
     for wave in rt.ledger.list_waves(command.execution_id):
-        if wave["status"] == WaveStatus.READY or (wave["status"] == WaveStatus.PENDING
-                                                  and int(wave.get("remaining", 1)) == 0
-                                                  and make_ready(rt, command.execution_id, wave["waveId"],
-                                                                 key=f"{event_id}:{wave['waveId']}")):
-            due.append(WaveReady(execution_id=command.execution_id, plan_id=execution["planId"],
-                                 wave_id=wave["waveId"], attempt=int(wave.get("attempt", 1))))
+        if wave["status"] == WaveStatus.READY or (
+            wave["status"] == WaveStatus.PENDING
+            and int(wave.get("remaining", 1)) == 0
+            and make_ready(rt, command.execution_id, wave["waveId"], key=f"{event_id}:{wave['waveId']}")
+        ):
+            due.append(
+                WaveReady(
+                    execution_id=command.execution_id,
+                    plan_id=execution["planId"],
+                    wave_id=wave["waveId"],
+                    attempt=int(wave.get("attempt", 1)),
+                )
+            )
     if due:
         rt.bus.publish(*due)
 
@@ -148,20 +195,32 @@ def resume_plan(rt: Runtime, command: ResumePlan, event_id: str) -> None:
 # ---- approvals -------------------------------------------------------------------------------------
 
 
-def _approval_fits(rt: Runtime, command: ApprovalGranted | ApprovalDenied, event_id: str,
-                   execution: dict[str, Any], wave: dict[str, Any]) -> bool:
+def _approval_fits(
+    rt: Runtime,
+    command: ApprovalGranted | ApprovalDenied,
+    event_id: str,
+    execution: dict[str, Any],
+    wave: dict[str, Any],
+) -> bool:
     approval = wave.get("approval") or {}
     if execution["status"] not in RUNNABLE_EXECUTION:
         _reject(rt, command, event_id, f"execution is {execution['status']}, not running", command.wave_id)
         return False
     if wave["status"] != WaveStatus.AWAITING_APPROVAL:
-        _reject(rt, command, event_id, f"wave {command.wave_id} is {wave['status']}, not awaiting approval",
-                command.wave_id)
+        _reject(
+            rt, command, event_id, f"wave {command.wave_id} is {wave['status']}, not awaiting approval", command.wave_id
+        )
         return False
     approvers = list(approval.get("approvers", []))
     if approvers and command.requested_by not in approvers:
-        _reject(rt, command, event_id, f"{command.requested_by} may not decide on wave {command.wave_id}: the "
-                                       f"approvers are {', '.join(approvers)}", command.wave_id)
+        _reject(
+            rt,
+            command,
+            event_id,
+            f"{command.requested_by} may not decide on wave {command.wave_id}: the "
+            f"approvers are {', '.join(approvers)}",
+            command.wave_id,
+        )
         return False
     return True
 
@@ -175,36 +234,68 @@ def grant_approval(rt: Runtime, command: ApprovalGranted, event_id: str) -> None
     if (wave.get("approval") or {}).get("decisionKey") != event_id:
         if not _approval_fits(rt, command, event_id, execution, wave):
             return
-        sets: dict[str, Any] = {"approval.status": "GRANTED", "approval.approvedBy": command.requested_by,
-                                "approval.approvedAt": rt.ledger.now(), "approval.decisionKey": event_id}
+        sets: dict[str, Any] = {
+            "approval.status": "GRANTED",
+            "approval.approvedBy": command.requested_by,
+            "approval.approvedAt": rt.ledger.now(),
+            "approval.decisionKey": event_id,
+        }
         if command.comment:
             sets["approval.comment"] = command.comment
-        outcome = rt.ledger.transition_wave(command.execution_id, command.wave_id, from_=[WaveStatus.AWAITING_APPROVAL],
-                                            to=WaveStatus.READY, key=event_id, sets=sets, decided_by=event_id)
+        outcome = rt.ledger.transition_wave(
+            command.execution_id,
+            command.wave_id,
+            from_=[WaveStatus.AWAITING_APPROVAL],
+            to=WaveStatus.READY,
+            key=event_id,
+            sets=sets,
+            decided_by=event_id,
+        )
         if outcome is Outcome.REJECTED:
             _reject(rt, command, event_id, f"wave {command.wave_id} is no longer awaiting approval", command.wave_id)
             return
         logger.info("approval granted", wave_id=command.wave_id, approved_by=command.requested_by)
         wave = rt.ledger.get_wave(command.execution_id, command.wave_id) or wave
     if wave.get("status") == WaveStatus.READY and wave.get("lastKey") == event_id:
-        rt.bus.publish(WaveReady(execution_id=command.execution_id, plan_id=execution["planId"],
-                                 wave_id=command.wave_id, attempt=int(wave.get("attempt", 1))))
+        rt.bus.publish(
+            WaveReady(
+                execution_id=command.execution_id,
+                plan_id=execution["planId"],
+                wave_id=command.wave_id,
+                attempt=int(wave.get("attempt", 1)),
+            )
+        )
 
 
-def _fail_waiting_wave(rt: Runtime, execution: dict[str, Any], wave_id: str, *, key: str, reason: str,
-                       approval: dict[str, Any]) -> None:
+def _fail_waiting_wave(
+    rt: Runtime, execution: dict[str, Any], wave_id: str, *, key: str, reason: str, approval: dict[str, Any]
+) -> None:
     """AWAITING_APPROVAL -> FAILED, then the wave's onFailure policy (WaveFailed, as a failed launch)."""
     sets = {"reason": reason, **{f"approval.{k}": v for k, v in approval.items()}}
-    outcome = rt.ledger.finish_wave(execution["executionId"], wave_id, from_=[WaveStatus.AWAITING_APPROVAL],
-                                    to=WaveStatus.FAILED, key=key, sets=sets, decided_by=key)
+    outcome = rt.ledger.finish_wave(
+        execution["executionId"],
+        wave_id,
+        from_=[WaveStatus.AWAITING_APPROVAL],
+        to=WaveStatus.FAILED,
+        key=key,
+        sets=sets,
+        decided_by=key,
+    )
     if not outcome.proceed:
         return
     wave = rt.ledger.get_wave(execution["executionId"], wave_id) or {}
     rt.ledger.record_execution_failure(execution["executionId"], wave_id)
     logger.warning("wave failed at its approval gate", wave_id=wave_id, reason=reason)
-    rt.bus.publish(WaveFailed(execution_id=execution["executionId"], plan_id=execution["planId"], wave_id=wave_id,
-                              attempt=int(wave.get("attempt", 1)), reason=reason,
-                              on_failure=frozen_plan(execution).wave(wave_id).on_failure.value))
+    rt.bus.publish(
+        WaveFailed(
+            execution_id=execution["executionId"],
+            plan_id=execution["planId"],
+            wave_id=wave_id,
+            attempt=int(wave.get("attempt", 1)),
+            reason=reason,
+            on_failure=frozen_plan(execution).wave(wave_id).on_failure.value,
+        )
+    )
 
 
 def deny_approval(rt: Runtime, command: ApprovalDenied, event_id: str) -> None:
@@ -213,13 +304,23 @@ def deny_approval(rt: Runtime, command: ApprovalDenied, event_id: str) -> None:
         return
     execution, wave = found
     if (wave.get("approval") or {}).get("decisionKey") != event_id and not _approval_fits(
-            rt, command, event_id, execution, wave):
+        rt, command, event_id, execution, wave
+    ):
         return
-    _fail_waiting_wave(rt, execution, command.wave_id, key=event_id,
-                       reason=f"approval denied by {command.requested_by}: {command.reason}",
-                       approval={"status": "DENIED", "deniedBy": command.requested_by,
-                                 "deniedAt": rt.ledger.now(), "denyReason": command.reason,
-                                 "decisionKey": event_id})
+    _fail_waiting_wave(
+        rt,
+        execution,
+        command.wave_id,
+        key=event_id,
+        reason=f"approval denied by {command.requested_by}: {command.reason}",
+        approval={
+            "status": "DENIED",
+            "deniedBy": command.requested_by,
+            "deniedAt": rt.ledger.now(),
+            "denyReason": command.reason,
+            "decisionKey": event_id,
+        },
+    )
 
 
 def approval_timeout(rt: Runtime, command: ApprovalTimeout, event_id: str) -> None:
@@ -234,9 +335,14 @@ def approval_timeout(rt: Runtime, command: ApprovalTimeout, event_id: str) -> No
     if not waiting and approval.get("decisionKey") != event_id:
         logger.info("approval timeout after the decision ignored", wave_id=command.wave_id)
         return
-    _fail_waiting_wave(rt, execution, command.wave_id, key=event_id,
-                       reason=f"approval not granted by its deadline {approval.get('deadline')}",
-                       approval={"status": "TIMED_OUT", "timedOutAt": rt.ledger.now(), "decisionKey": event_id})
+    _fail_waiting_wave(
+        rt,
+        execution,
+        command.wave_id,
+        key=event_id,
+        reason=f"approval not granted by its deadline {approval.get('deadline')}",
+        approval={"status": "TIMED_OUT", "timedOutAt": rt.ledger.now(), "decisionKey": event_id},
+    )
 
 
 # ---- retry and skip --------------------------------------------------------------------------------
@@ -245,9 +351,11 @@ def approval_timeout(rt: Runtime, command: ApprovalTimeout, event_id: str) -> No
 def _failed_stoppers(rt: Runtime, execution: dict[str, Any], but: str) -> list[str]:
     """The FAILED waves (other than `but`) whose onFailure STOP keeps the plan stopped."""
     plan = frozen_plan(execution)
-    return sorted(w["waveId"] for w in rt.ledger.list_waves(execution["executionId"])
-                  if w["status"] == WaveStatus.FAILED and w["waveId"] != but
-                  and plan.wave(w["waveId"]).on_failure.value == "STOP")
+    return sorted(
+        w["waveId"]
+        for w in rt.ledger.list_waves(execution["executionId"])
+        if w["status"] == WaveStatus.FAILED and w["waveId"] != but and plan.wave(w["waveId"]).on_failure.value == "STOP"
+    )
 
 
 def _stop_blocks(rt: Runtime, execution: dict[str, Any], wave_id: str, *, retry: bool) -> str | None:
@@ -295,10 +403,13 @@ def _attempt_record(wave: dict[str, Any], servers: dict[str, dict[str, Any]]) ->
     thousands of servers would not fit in the wave's."""
     jobs = sorted(wave.get("jobs", {}).items(), key=lambda kv: (kv[1].get("startedAt") or "", kv[0]))
     return {
-        "attempt": int(wave.get("attempt", 1)), "status": wave["status"],
+        "attempt": int(wave.get("attempt", 1)),
+        "status": wave["status"],
         **{key: wave[key] for key in (*_ATTEMPT_TIMES, "reason", "launchSummary") if wave.get(key)},
-        "jobs": [{"jobId": job_id, **{k: job[k] for k in ("status", "startedAt", "completedAt") if job.get(k)}}
-                 for job_id, job in jobs],
+        "jobs": [
+            {"jobId": job_id, **{k: job[k] for k in ("status", "startedAt", "completedAt") if job.get(k)}}
+            for job_id, job in jobs
+        ],
         "serversLaunched": sum(1 for s in servers.values() if s.get("launchStatus") == "LAUNCHED"),
     }
 
@@ -311,8 +422,13 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
     execution, wave = found
     if wave.get("retryKey") != event_id:
         if wave["status"] != WaveStatus.FAILED:
-            _reject(rt, command, event_id,
-                    f"wave {command.wave_id} is {wave['status']}: only a FAILED wave can be retried", command.wave_id)
+            _reject(
+                rt,
+                command,
+                event_id,
+                f"wave {command.wave_id} is {wave['status']}: only a FAILED wave can be retried",
+                command.wave_id,
+            )
             return
         blocked = _stop_blocks(rt, execution, command.wave_id, retry=True)
         if blocked:
@@ -322,27 +438,47 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
         servers = rt.ledger.wave_servers(command.execution_id, command.wave_id)
         # a wave with `rollback: TERMINATE` lost the instances it did launch when it failed: all go again
         every = command.all_servers or plan_wave.rollback.value == "TERMINATE"
-        relaunch = [sid for sid in plan_wave.server_ids
-                    if every or servers.get(sid, {}).get("launchStatus") != "LAUNCHED"]
+        relaunch = [
+            sid for sid in plan_wave.server_ids if every or servers.get(sid, {}).get("launchStatus") != "LAUNCHED"
+        ]
         if not relaunch:
-            _reject(rt, command, event_id, f"every server of wave {command.wave_id} launched: retry with allServers to "
-                                 "launch them all again", command.wave_id)
+            _reject(
+                rt,
+                command,
+                event_id,
+                f"every server of wave {command.wave_id} launched: retry with allServers to launch them all again",
+                command.wave_id,
+            )
             return
-        sets: dict[str, Any] = {"retryKey": event_id, "retriedBy": command.requested_by,
-                                "retriedAt": rt.ledger.now(), "readyAt": rt.ledger.now(), "launchServers": relaunch,
-                                "jobsExpected": 0, "jobsDone": 0, "jobs": {},  # the new attempt's jobs only
-                                "previousAttempts": [*wave.get("previousAttempts", []),
-                                                     _attempt_record(wave, servers)]}
+        sets: dict[str, Any] = {
+            "retryKey": event_id,
+            "retriedBy": command.requested_by,
+            "retriedAt": rt.ledger.now(),
+            "readyAt": rt.ledger.now(),
+            "launchServers": relaunch,
+            "jobsExpected": 0,
+            "jobsDone": 0,
+            "jobs": {},  # the new attempt's jobs only
+            "previousAttempts": [*wave.get("previousAttempts", []), _attempt_record(wave, servers)],
+        }
         # the servers that stay as they were are counted; the relaunched ones start the new attempt clean
         # (Ledger.reset_servers, before the wave is released)
         again = set(relaunch)
         kept = [s.get("launchStatus") for sid, s in servers.items() if sid not in again]
         sets["serversLaunched"], sets["serversFailed"] = kept.count("LAUNCHED"), kept.count("FAILED")
-        removes = ["reason", "endedAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt",
-                   "launchSummary"]
-        outcome = rt.ledger.move_wave(command.execution_id, command.wave_id, from_=[WaveStatus.FAILED],
-                                      to=WaveStatus.READY, key=event_id, sets=sets, removes=removes,
-                                      adds={"attempt": 1}, count=-1, decided_by=event_id)
+        removes = ["reason", "endedAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt", "launchSummary"]
+        outcome = rt.ledger.move_wave(
+            command.execution_id,
+            command.wave_id,
+            from_=[WaveStatus.FAILED],
+            to=WaveStatus.READY,
+            key=event_id,
+            sets=sets,
+            removes=removes,
+            adds={"attempt": 1},
+            count=-1,
+            decided_by=event_id,
+        )
         if outcome is Outcome.REJECTED:
             _reject(rt, command, event_id, f"wave {command.wave_id} is no longer FAILED", command.wave_id)
             return
@@ -352,11 +488,18 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
     if wave.get("lastKey") != event_id:
         return  # a redelivery after the retried wave moved on: everything that follows was done
     # before the wave is released: its relaunched servers are NOT_STARTED again (redone by a redelivery)
-    rt.ledger.reset_servers(command.execution_id, command.wave_id, wave.get("launchServers", []),
-                            attempt=int(wave.get("attempt", 1)))
+    rt.ledger.reset_servers(
+        command.execution_id, command.wave_id, wave.get("launchServers", []), attempt=int(wave.get("attempt", 1))
+    )
     execution = _resume_after_decision(rt, execution, command.wave_id, key=event_id)
-    rt.bus.publish(WaveReady(execution_id=command.execution_id, plan_id=execution["planId"], wave_id=command.wave_id,
-                             attempt=int(wave.get("attempt", 1))))
+    rt.bus.publish(
+        WaveReady(
+            execution_id=command.execution_id,
+            plan_id=execution["planId"],
+            wave_id=command.wave_id,
+            attempt=int(wave.get("attempt", 1)),
+        )
+    )
 
 
 def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
@@ -368,28 +511,43 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
     execution_id = command.execution_id
     reason = f"skipped by {command.requested_by}: {command.reason}"
     if wave.get("skipKey") != event_id:
-        sets = {"skipKey": event_id, "skippedBy": command.requested_by, "skippedAt": rt.ledger.now(),
-                "reason": reason}
+        sets = {"skipKey": event_id, "skippedBy": command.requested_by, "skippedAt": rt.ledger.now(), "reason": reason}
         if wave["status"] == WaveStatus.FAILED:
             blocked = _stop_blocks(rt, execution, command.wave_id, retry=False)
             if blocked:
                 _reject(rt, command, event_id, blocked, command.wave_id)
                 return
-            outcome = rt.ledger.move_wave(execution_id, command.wave_id, from_=[WaveStatus.FAILED],
-                                          to=WaveStatus.SKIPPED, key=event_id,
-                                          sets={**sets, "skippedFrom": WaveStatus.FAILED.value,
-                                                               "failedReason": wave.get("reason") or ""},
-                                          removes=["skippedFor"], decided_by=event_id)
+            outcome = rt.ledger.move_wave(
+                execution_id,
+                command.wave_id,
+                from_=[WaveStatus.FAILED],
+                to=WaveStatus.SKIPPED,
+                key=event_id,
+                sets={**sets, "skippedFrom": WaveStatus.FAILED.value, "failedReason": wave.get("reason") or ""},
+                removes=["skippedFor"],
+                decided_by=event_id,
+            )
         elif wave["status"] in NOT_STARTED_WAVE:
             if execution["status"] not in RUNNABLE_EXECUTION:
                 _reject(rt, command, event_id, f"execution is {execution['status']}, not running", command.wave_id)
                 return
-            outcome = rt.ledger.finish_wave(execution_id, command.wave_id, from_=sorted(NOT_STARTED_WAVE),
-                                            to=WaveStatus.SKIPPED, key=event_id,
-                                            sets={**sets, "skippedFrom": wave["status"]}, decided_by=event_id)
+            outcome = rt.ledger.finish_wave(
+                execution_id,
+                command.wave_id,
+                from_=sorted(NOT_STARTED_WAVE),
+                to=WaveStatus.SKIPPED,
+                key=event_id,
+                sets={**sets, "skippedFrom": wave["status"]},
+                decided_by=event_id,
+            )
         else:
-            _reject(rt, command, event_id, f"wave {command.wave_id} is {wave['status']}: only a FAILED or not yet "
-                                           "started wave can be skipped", command.wave_id)
+            _reject(
+                rt,
+                command,
+                event_id,
+                f"wave {command.wave_id} is {wave['status']}: only a FAILED or not yet started wave can be skipped",
+                command.wave_id,
+            )
             return
         if outcome is Outcome.REJECTED:
             _reject(rt, command, event_id, f"wave {command.wave_id} changed meanwhile", command.wave_id)
@@ -402,7 +560,15 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
         execution = _resume_after_decision(rt, execution, command.wave_id, key=event_id)
     else:
         execution = rt.ledger.get_execution(execution_id) or execution
-    rt.bus.publish(WaveSkipped(execution_id=execution_id, plan_id=execution["planId"], wave_id=command.wave_id,
-                               attempt=int(wave.get("attempt", 1)), reason=reason, skipped_by=command.requested_by))
+    rt.bus.publish(
+        WaveSkipped(
+            execution_id=execution_id,
+            plan_id=execution["planId"],
+            wave_id=command.wave_id,
+            attempt=int(wave.get("attempt", 1)),
+            reason=reason,
+            skipped_by=command.requested_by,
+        )
+    )
     release_dependents(rt, execution, wave, key=event_id)
     close_plan_if_done(rt, execution_id, key=event_id)

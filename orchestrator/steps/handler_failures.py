@@ -37,8 +37,9 @@ def give_up(rt: Runtime, event: Mapping[str, Any], function: str, exc: BaseExcep
         return False
     attempts = rt.ledger.count_handler_failure(event_id, function, error)
     metrics.add_metric(name="HandlerErrors", unit="Count", value=1)
-    logger.exception("handler failed", function=function, attempts=attempts, budget=rt.settings.handler_attempts,
-                 error=error)
+    logger.exception(
+        "handler failed", function=function, attempts=attempts, budget=rt.settings.handler_attempts, error=error
+    )
     if attempts < rt.settings.handler_attempts:
         return False
     detail = event.get("detail")
@@ -47,28 +48,46 @@ def give_up(rt: Runtime, event: Mapping[str, Any], function: str, exc: BaseExcep
     if not isinstance(execution_id, str) or not isinstance(wave_id, str):
         logger.error("handler gave up on an event that names no wave: dead-lettered", function=function)
         return False
-    return _fail_named_wave(rt, execution_id, wave_id, detail, reason=(
-        f"{detail_type} could not be handled after {attempts} attempts ({function}): {error}"), key=event_id)
+    return _fail_named_wave(
+        rt,
+        execution_id,
+        wave_id,
+        detail,
+        reason=(f"{detail_type} could not be handled after {attempts} attempts ({function}): {error}"),
+        key=event_id,
+    )
 
 
-def _fail_named_wave(rt: Runtime, execution_id: str, wave_id: str, detail: Mapping[str, Any], *, reason: str,
-                     key: str) -> bool:
+def _fail_named_wave(
+    rt: Runtime, execution_id: str, wave_id: str, detail: Mapping[str, Any], *, reason: str, key: str
+) -> bool:
     execution = rt.ledger.get_execution(execution_id)
     wave = rt.ledger.get_wave(execution_id, wave_id)
     if execution is None or wave is None or execution["status"] in EXECUTION_FINAL:
-        logger.error("handler gave up on an event of an unknown or finished execution: dead-lettered",
-                     execution_id=execution_id, wave_id=wave_id)
+        logger.error(
+            "handler gave up on an event of an unknown or finished execution: dead-lettered",
+            execution_id=execution_id,
+            wave_id=wave_id,
+        )
         return False
     attempt = int(wave.get("attempt", 1))
     named_attempt = detail.get("attempt")
     if isinstance(named_attempt, int) and named_attempt != attempt:
-        logger.warning("handler gave up on an event of an earlier attempt of the wave: dropped", wave_id=wave_id,
-                       event_attempt=named_attempt, attempt=attempt)
+        logger.warning(
+            "handler gave up on an event of an earlier attempt of the wave: dropped",
+            wave_id=wave_id,
+            event_attempt=named_attempt,
+            attempt=attempt,
+        )
         return True
     if wave.get("status") not in FAILABLE_WAVE:
-        logger.error("handler gave up, and the wave cannot fail from its state: dead-lettered", wave_id=wave_id,
-                     status=wave.get("status"))
+        logger.error(
+            "handler gave up, and the wave cannot fail from its state: dead-lettered",
+            wave_id=wave_id,
+            status=wave.get("status"),
+        )
         return False
     metrics.add_metric(name="HandlerGaveUp", unit="Count", value=1)
-    return fail_wave(rt, execution, wave_id, from_=[str(wave["status"])], reason=reason, key=f"gave-up:{key}",
-                     attempt=attempt)
+    return fail_wave(
+        rt, execution, wave_id, from_=[str(wave["status"])], reason=reason, key=f"gave-up:{key}", attempt=attempt
+    )

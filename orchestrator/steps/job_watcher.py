@@ -37,8 +37,11 @@ def tick_interval(tick: int) -> int:
 def _schedule_tick(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, attempt: int, tick: int) -> None:
     when = rt.clock.now() + timedelta(seconds=tick_interval(tick))
     name = schedule_name("watch", execution_id, wave_id, str(attempt), str(tick))
-    rt.scheduler.at(name, when, JobWatchTick(execution_id=execution_id, plan_id=plan_id, wave_id=wave_id,
-                                             attempt=attempt, tick=tick))
+    rt.scheduler.at(
+        name,
+        when,
+        JobWatchTick(execution_id=execution_id, plan_id=plan_id, wave_id=wave_id, attempt=attempt, tick=tick),
+    )
 
 
 def on_job_started(rt: Runtime, detail: DRSJobStarted) -> None:
@@ -60,13 +63,26 @@ def _server_results(rt: Runtime, job: dict[str, Any]) -> list[ServerLaunch]:
         reason = None
         if status != "LAUNCHED":
             reason = reasons.get(server["sourceServerID"]) or NO_LOG_REASON.format(status=status)
-        results.append(ServerLaunch(source_server_id=server["sourceServerID"], launch_status=status,
-                                    recovery_instance_id=server.get("recoveryInstanceID"), reason=reason))
+        results.append(
+            ServerLaunch(
+                source_server_id=server["sourceServerID"],
+                launch_status=status,
+                recovery_instance_id=server.get("recoveryInstanceID"),
+                reason=reason,
+            )
+        )
     return results
 
 
-def poll_wave(rt: Runtime, execution_id: str, plan_id: str, wave_id: str,
-              seen: list[dict[str, Any]] | None = None, *, once: bool = False) -> tuple[int, int]:
+def poll_wave(
+    rt: Runtime,
+    execution_id: str,
+    plan_id: str,
+    wave_id: str,
+    seen: list[dict[str, Any]] | None = None,
+    *,
+    once: bool = False,
+) -> tuple[int, int]:
     """Publish DRSJobCompleted for every job of the wave that has ended. Returns (ended, still running);
     `seen` receives the wave item it read. `once`: publish only if no one reported the job's end yet
     (a burst of Launch Result events, one per server, reports a job once; the ticks always report, so a
@@ -76,8 +92,11 @@ def poll_wave(rt: Runtime, execution_id: str, plan_id: str, wave_id: str,
         seen.append(wave)
     if wave is None or wave.get("status") != WaveStatus.LAUNCHING:
         return 0, 0
-    open_jobs = [jid for jid, job in wave.get("jobs", {}).items() if job.get("status") != "COMPLETED"
-                 and not jid.startswith("not-started-")]
+    open_jobs = [
+        jid
+        for jid, job in wave.get("jobs", {}).items()
+        if job.get("status") != "COMPLETED" and not jid.startswith("not-started-")
+    ]
     if not open_jobs:
         return 0, 0
     ended = 0
@@ -91,9 +110,16 @@ def poll_wave(rt: Runtime, execution_id: str, plan_id: str, wave_id: str,
         launch_key = jobs.get(job["jobID"], {}).get("launchKey")
         if launch_key:  # the job's DRS capacity is free for the next launch (of any execution)
             capacity.release(rt, str(launch_key))
-        rt.bus.publish(DRSJobCompleted(execution_id=execution_id, plan_id=plan_id, wave_id=wave_id,
-                                       attempt=int(wave.get("attempt", 1)), job_id=job["jobID"],
-                                       servers=_server_results(rt, job)))
+        rt.bus.publish(
+            DRSJobCompleted(
+                execution_id=execution_id,
+                plan_id=plan_id,
+                wave_id=wave_id,
+                attempt=int(wave.get("attempt", 1)),
+                job_id=job["jobID"],
+                servers=_server_results(rt, job),
+            )
+        )
     return ended, len(open_jobs) - ended
 
 

@@ -98,7 +98,11 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
         skip_wave_for_stop(rt, execution, detail.wave_id, from_=[WaveStatus.PRE_LAUNCH], key=event_id)
         return _no_launch(f"execution is {execution['status']}")
     outcome = rt.ledger.transition_wave(
-        detail.execution_id, detail.wave_id, from_=[WaveStatus.PRE_LAUNCH], to=WaveStatus.LAUNCHING, key=event_id,
+        detail.execution_id,
+        detail.wave_id,
+        from_=[WaveStatus.PRE_LAUNCH],
+        to=WaveStatus.LAUNCHING,
+        key=event_id,
         sets={"launchStartedAt": rt.ledger.now(), "jobsExpected": len(chunks), "jobsDone": 0},
     )
     if not outcome.proceed:
@@ -110,13 +114,19 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
     ttl = plan.defaults.drill_instance_ttl_seconds
     if is_drill and ttl:
         when = rt.clock.now() + timedelta(seconds=ttl)
-        rt.scheduler.at(schedule_name("drill-ttl", detail.execution_id, "1"), when,
-                        TerminationTick(execution_id=detail.execution_id, plan_id=detail.plan_id,
-                                        reason="TIME_TO_LIVE", tick=1))
+        rt.scheduler.at(
+            schedule_name("drill-ttl", detail.execution_id, "1"),
+            when,
+            TerminationTick(execution_id=detail.execution_id, plan_id=detail.plan_id, reason="TIME_TO_LIVE", tick=1),
+        )
     items = [
         {
-            "executionId": detail.execution_id, "planId": detail.plan_id, "waveId": detail.wave_id,
-            "attempt": attempt, "index": index, "isDrill": is_drill,
+            "executionId": detail.execution_id,
+            "planId": detail.plan_id,
+            "waveId": detail.wave_id,
+            "attempt": attempt,
+            "index": index,
+            "isDrill": is_drill,
             "launchKey": launch_key(detail.execution_id, detail.wave_id, attempt, index),
             "servers": [
                 {"sourceServerID": sid, **({"recoverySnapshotID": snapshots[sid]} if snapshots.get(sid) else {})}
@@ -125,21 +135,32 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
         }
         for index, chunk in enumerate(chunks)
     ]
-    logger.info("wave launching", wave_id=detail.wave_id, jobs=len(items), servers=len(wanted),
-                replay=outcome is Outcome.REPLAY)
+    logger.info(
+        "wave launching", wave_id=detail.wave_id, jobs=len(items), servers=len(wanted), replay=outcome is Outcome.REPLAY
+    )
     return {"proceed": True, "chunks": items}
 
 
 def _record_started(rt: Runtime, chunk: dict[str, Any], job_id: str) -> dict[str, Any]:
     server_ids = [s["sourceServerID"] for s in chunk["servers"]]
-    rt.ledger.complete_launch(chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"],
-                              job_id=job_id, status="STARTED")
+    rt.ledger.complete_launch(
+        chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"], job_id=job_id, status="STARTED"
+    )
     capacity.note_job(rt, chunk["launchKey"], job_id)
-    rt.ledger.add_job(chunk["executionId"], chunk["waveId"], job_id=job_id, launch_key=chunk["launchKey"],
-                      server_ids=server_ids)
-    rt.bus.publish(DRSJobStarted(execution_id=chunk["executionId"], plan_id=chunk["planId"],
-                                 wave_id=chunk["waveId"], attempt=chunk["attempt"], job_id=job_id,
-                                 launch_key=chunk["launchKey"], source_server_ids=server_ids))
+    rt.ledger.add_job(
+        chunk["executionId"], chunk["waveId"], job_id=job_id, launch_key=chunk["launchKey"], server_ids=server_ids
+    )
+    rt.bus.publish(
+        DRSJobStarted(
+            execution_id=chunk["executionId"],
+            plan_id=chunk["planId"],
+            wave_id=chunk["waveId"],
+            attempt=chunk["attempt"],
+            job_id=job_id,
+            launch_key=chunk["launchKey"],
+            source_server_ids=server_ids,
+        )
+    )
     return {"outcome": "STARTED", "jobId": job_id, "launchKey": chunk["launchKey"], "servers": len(server_ids)}
 
 
@@ -153,17 +174,20 @@ def _existing_job(rt: Runtime, chunk: dict[str, Any], claim: dict[str, Any]) -> 
     since = parse_iso(str(claim.get("startingAt") or claim.get("claimedAt") or rt.ledger.now())) - CLAIM_LOOKBACK
     found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk["launchKey"], since)
     if found:
-        logger.warning("recovered a job started by a crashed attempt", launch_key=chunk["launchKey"],
-                       job_id=found["jobID"])
+        logger.warning(
+            "recovered a job started by a crashed attempt", launch_key=chunk["launchKey"], job_id=found["jobID"]
+        )
         metrics.add_metric(name="LaunchesRecovered", unit="Count", value=1)
         return str(found["jobID"])
     return None
 
 
-def _end_lease(rt: Runtime, chunk: dict[str, Any], token: str, *, status: str = "CLAIMED",
-               sets: dict[str, Any] | None = None) -> None:
-    rt.ledger.end_launch_lease(chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"], token=token,
-                               status=status, sets=sets)
+def _end_lease(
+    rt: Runtime, chunk: dict[str, Any], token: str, *, status: str = "CLAIMED", sets: dict[str, Any] | None = None
+) -> None:
+    rt.ledger.end_launch_lease(
+        chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"], token=token, status=status, sets=sets
+    )
 
 
 def _park(rt: Runtime, chunk: dict[str, Any], token: str, *, reason: str) -> dict[str, Any]:
@@ -200,14 +224,22 @@ def start_job(rt: Runtime, chunk: dict[str, Any], *, from_queue: bool = False) -
     key = chunk["launchKey"]
     server_ids = [s["sourceServerID"] for s in chunk["servers"]]
     token = uuid.uuid4().hex
-    existing = rt.ledger.claim_launch(execution_id, wave_id, chunk["attempt"], chunk["index"], launch_key=key,
-                                      server_ids=server_ids, lease=(token, LEASE_SECONDS))
+    existing = rt.ledger.claim_launch(
+        execution_id,
+        wave_id,
+        chunk["attempt"],
+        chunk["index"],
+        launch_key=key,
+        server_ids=server_ids,
+        lease=(token, LEASE_SECONDS),
+    )
     if existing is not None:  # claimed before: its job, if a call made one, else the lease
         job_id = _existing_job(rt, chunk, existing)
         if job_id:
             return _record_started(rt, chunk, job_id)
-        held = rt.ledger.lease_launch(execution_id, wave_id, chunk["attempt"], chunk["index"], token=token,
-                                      seconds=LEASE_SECONDS)
+        held = rt.ledger.lease_launch(
+            execution_id, wave_id, chunk["attempt"], chunk["index"], token=token, seconds=LEASE_SECONDS
+        )
         if held is not None:
             if held.get("jobId"):  # the call that held it has recorded its job meanwhile
                 return _record_started(rt, chunk, str(held["jobId"]))
@@ -215,8 +247,9 @@ def start_job(rt: Runtime, chunk: dict[str, Any], *, from_queue: bool = False) -
                 return {"outcome": "FAILED", "jobId": None, "reason": str(held.get("reason", "launch failed"))}
             return _busy(rt, chunk, held, from_queue=from_queue)
     try:  # a refused admission reconciles with DRS (DescribeJobs), which may throttle past its retries
-        admission = capacity.admit(rt, key, len(server_ids), ref=f"{execution_id}/{wave_id}",
-                                   behind_queue=not from_queue)
+        admission = capacity.admit(
+            rt, key, len(server_ids), ref=f"{execution_id}/{wave_id}", behind_queue=not from_queue
+        )
     except DrsError:
         _end_lease(rt, chunk, token)  # nothing was started: the next call need not wait for the lease
         raise
@@ -232,11 +265,20 @@ def start_job(rt: Runtime, chunk: dict[str, Any], *, from_queue: bool = False) -
         capacity.release(rt, key)
         holder = _our_termination_holding(rt, execution_id, server_ids)
         if holder:  # our own terminate job (a rollback) still holds a server: it ends soon, wait for it
-            logger.info("a terminate job of this execution holds a server: the launch waits", launch_key=key,
-                        job_id=holder)
-            return _retry_later(rt, chunk, token, DrsThrottled(
-                f"{exc} (terminate job {holder} of this execution: waiting for it to end)",
-                code="ConflictException", retry_after=capacity.TICK_SECONDS), from_queue=from_queue)
+            logger.info(
+                "a terminate job of this execution holds a server: the launch waits", launch_key=key, job_id=holder
+            )
+            return _retry_later(
+                rt,
+                chunk,
+                token,
+                DrsThrottled(
+                    f"{exc} (terminate job {holder} of this execution: waiting for it to end)",
+                    code="ConflictException",
+                    retry_after=capacity.TICK_SECONDS,
+                ),
+                from_queue=from_queue,
+            )
         _end_lease(rt, chunk, token)
         raise
     except DrsQuotaExceeded as exc:  # jobs outside the orchestrator use the quotas too: wait, do not fail
@@ -263,13 +305,13 @@ def _our_termination_holding(rt: Runtime, execution_id: str, server_ids: list[st
     wanted = set(server_ids)
     for job in rt.drs.describe_jobs(job_ids):
         if job.get("status") != "COMPLETED" and any(
-                p.get("sourceServerID") in wanted for p in job.get("participatingServers", [])):
+            p.get("sourceServerID") in wanted for p in job.get("participatingServers", [])
+        ):
             return str(job["jobID"])
     return None
 
 
-def _retry_later(rt: Runtime, chunk: dict[str, Any], token: str, exc: DrsError, *, from_queue: bool
-                 ) -> dict[str, Any]:
+def _retry_later(rt: Runtime, chunk: dict[str, Any], token: str, exc: DrsError, *, from_queue: bool) -> dict[str, Any]:
     """Throttled or a transient DRS failure: a Wait in the state machine, or parked when that is over."""
     tries = int(chunk.get("tries", 0)) + 1
     metrics.add_metric(name="DrsLaunchRetries", unit="Count", value=1)
@@ -282,20 +324,29 @@ def _retry_later(rt: Runtime, chunk: dict[str, Any], token: str, exc: DrsError, 
     return {"outcome": "RETRY", "waitSeconds": max(1, wait), "chunk": {**chunk, "tries": tries}}
 
 
-def chunk_failed(rt: Runtime, chunk: dict[str, Any], error: dict[str, Any], *, reason: str | None = None,
-                 launch_status: str = "FAILED") -> dict[str, Any]:
+def chunk_failed(
+    rt: Runtime,
+    chunk: dict[str, Any],
+    error: dict[str, Any],
+    *,
+    reason: str | None = None,
+    launch_status: str = "FAILED",
+) -> dict[str, Any]:
     """A chunk could not be launched (a permanent error, retries exhausted, or, with `launch_status`
     NOT_STARTED, a plan stopped while it waited for capacity): its servers end with `launch_status` and
     the reason, unless a call did start its job after all (then the job is followed)."""
     reason = reason or _reason(error)
     execution_id, wave_id, attempt, index = chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"]
     server_ids = [s["sourceServerID"] for s in chunk["servers"]]
-    claimed = rt.ledger.claim_launch(execution_id, wave_id, attempt, index, launch_key=chunk["launchKey"],
-                                     server_ids=server_ids)
+    claimed = rt.ledger.claim_launch(
+        execution_id, wave_id, attempt, index, launch_key=chunk["launchKey"], server_ids=server_ids
+    )
     if claimed and claimed.get("jobId"):
         return _record_started(rt, chunk, str(claimed["jobId"]))
-    since = parse_iso(str((claimed or {}).get("startingAt") or (claimed or {}).get("claimedAt")
-                          or rt.ledger.now())) - CLAIM_LOOKBACK
+    since = (
+        parse_iso(str((claimed or {}).get("startingAt") or (claimed or {}).get("claimedAt") or rt.ledger.now()))
+        - CLAIM_LOOKBACK
+    )
     found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk["launchKey"], since)
     if found:  # the job did start (the task died after StartRecovery): follow it, do not fail it
         logger.warning("chunk reported failed but its job exists", launch_key=chunk["launchKey"], reason=reason)
@@ -309,18 +360,26 @@ def chunk_failed(rt: Runtime, chunk: dict[str, Any], error: dict[str, Any], *, r
         return {"outcome": "BUSY", "jobId": None, "reason": reason}
     capacity.release(rt, chunk["launchKey"])
     job_id = f"not-started-{chunk['launchKey']}"
-    logger.error("DRS launch failed" if launch_status == "FAILED" else "DRS launch not started",
-                 wave_id=wave_id, reason=reason)
-    metrics.add_metric(name="DrsLaunchFailures" if launch_status == "FAILED" else "DrsLaunchesCancelled",
-                       unit="Count", value=1)
-    rt.ledger.complete_launch(execution_id, wave_id, attempt, index, job_id=None, status=launch_status,
-                              reason=reason)
+    logger.error(
+        "DRS launch failed" if launch_status == "FAILED" else "DRS launch not started", wave_id=wave_id, reason=reason
+    )
+    metrics.add_metric(
+        name="DrsLaunchFailures" if launch_status == "FAILED" else "DrsLaunchesCancelled", unit="Count", value=1
+    )
+    rt.ledger.complete_launch(execution_id, wave_id, attempt, index, job_id=None, status=launch_status, reason=reason)
     rt.ledger.add_job(execution_id, wave_id, job_id=job_id, launch_key=chunk["launchKey"], server_ids=server_ids)
-    rt.bus.publish(DRSJobCompleted(
-        execution_id=execution_id, plan_id=chunk["planId"], wave_id=wave_id, attempt=attempt, job_id=job_id,
-        servers=[ServerLaunch(source_server_id=sid, launch_status=launch_status,
-                              reason=reason) for sid in server_ids],
-    ))
+    rt.bus.publish(
+        DRSJobCompleted(
+            execution_id=execution_id,
+            plan_id=chunk["planId"],
+            wave_id=wave_id,
+            attempt=attempt,
+            job_id=job_id,
+            servers=[
+                ServerLaunch(source_server_id=sid, launch_status=launch_status, reason=reason) for sid in server_ids
+            ],
+        )
+    )
     return {"outcome": launch_status, "jobId": None, "failed": len(server_ids), "reason": reason}
 
 
@@ -331,8 +390,16 @@ def skip_if_stopped_before_launch(rt: Runtime, execution: dict[str, Any], wave: 
         return False
     from orchestrator.steps.progress import close_plan_if_done, skip_wave
 
-    skip_wave(rt, execution, wave["waveId"], reason=NOT_LAUNCHED_STOPPED, because_of=None, key=key,
-              from_=[WaveStatus.LAUNCHING], skipped_for=execution.get("stoppedBy"))
+    skip_wave(
+        rt,
+        execution,
+        wave["waveId"],
+        reason=NOT_LAUNCHED_STOPPED,
+        because_of=None,
+        key=key,
+        from_=[WaveStatus.LAUNCHING],
+        skipped_for=execution.get("stoppedBy"),
+    )
     logger.info("wave not launched: the plan stopped while it waited for DRS capacity", wave_id=wave["waveId"])
     close_plan_if_done(rt, execution["executionId"], key=key)
     return True
@@ -347,8 +414,11 @@ def stopped_before_launch(execution: dict[str, Any], wave: dict[str, Any]) -> bo
         return False
     servers = list((wave.get("servers") or {}).values())
     not_started = [s for s in servers if s.get("launchStatus") == "NOT_STARTED"]
-    reached_drs = [s for s in servers if s.get("launchStatus") == "LAUNCHED"
-                   or (s.get("launchStatus") == "FAILED" and s.get("jobId"))]
+    reached_drs = [
+        s
+        for s in servers
+        if s.get("launchStatus") == "LAUNCHED" or (s.get("launchStatus") == "FAILED" and s.get("jobId"))
+    ]
     return bool(not_started) and not reached_drs
 
 
@@ -394,8 +464,9 @@ def drain(rt: Runtime) -> dict[str, int]:
         except DrsError as exc:
             if exc.retryable:  # a read throttled past its retries (admission, the job lookup): it stays parked
                 capacity.release(rt, key, unstarted_only=True)
-                logger.warning("DRS throttled a parked launch: the next tick tries again", launch_key=key,
-                               error=str(exc)[:300])
+                logger.warning(
+                    "DRS throttled a parked launch: the next tick tries again", launch_key=key, error=str(exc)[:300]
+                )
                 break
             # permanent: fail the chunk, as the state machine would
             rt.ledger.unpark(key)
@@ -421,8 +492,11 @@ def _loads(text: str) -> dict[str, Any]:
 def _still_wanted(rt: Runtime, chunk: dict[str, Any]) -> str:
     """launch, drop (the wave moved on: retried or closed) or stop (the plan is stopping: not launched)."""
     wave = rt.ledger.get_wave(chunk["executionId"], chunk["waveId"])
-    if wave is None or wave.get("status") != WaveStatus.LAUNCHING \
-            or int(wave.get("attempt", 1)) != int(chunk["attempt"]):
+    if (
+        wave is None
+        or wave.get("status") != WaveStatus.LAUNCHING
+        or int(wave.get("attempt", 1)) != int(chunk["attempt"])
+    ):
         return "drop"
     execution = rt.ledger.get_execution(chunk["executionId"]) or {}
     if execution.get("status") not in RUNNABLE_EXECUTION:
@@ -434,5 +508,13 @@ def is_retryable(exc: Exception) -> bool:
     return isinstance(exc, DrsError) and exc.retryable
 
 
-__all__ = ["chunk_failed", "close_launch", "drain", "is_retryable", "prepare", "skip_if_stopped_before_launch",
-           "start_job", "stopped_before_launch"]
+__all__ = [
+    "chunk_failed",
+    "close_launch",
+    "drain",
+    "is_retryable",
+    "prepare",
+    "skip_if_stopped_before_launch",
+    "start_job",
+    "stopped_before_launch",
+]

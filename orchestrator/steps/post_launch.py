@@ -19,12 +19,16 @@ from orchestrator.steps.wave_failure import fail_wave
 def on_job_completed(rt: Runtime, detail: DRSJobCompleted, event_id: str) -> None:
     """Record a finished job; when the wave's last job is in, judge the launch and go to post-launch."""
     servers = {
-        s.source_server_id: {"launchStatus": s.launch_status, "recoveryInstanceId": s.recovery_instance_id,
-                             "reason": s.reason}
+        s.source_server_id: {
+            "launchStatus": s.launch_status,
+            "recoveryInstanceId": s.recovery_instance_id,
+            "reason": s.reason,
+        }
         for s in detail.servers
     }
-    outcome, wave = rt.ledger.record_job_done(detail.execution_id, detail.wave_id, job_id=detail.job_id,
-                                              servers=servers, key=event_id)
+    outcome, wave = rt.ledger.record_job_done(
+        detail.execution_id, detail.wave_id, job_id=detail.job_id, servers=servers, key=event_id
+    )
     if outcome is Outcome.REJECTED or wave is None:
         logger.info("job already recorded", job_id=detail.job_id)
         return
@@ -58,15 +62,25 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
     attempt = int(wave.get("attempt", 1))
     metrics.add_metric(name="ServersFailed", unit="Count", value=len(failed))
     if not ok:
-        fail_wave(rt, execution, wave_id, from_=[WaveStatus.LAUNCHING], reason=reason, key=key, attempt=attempt,
-                  failed_servers=failed, sets={"launchedAt": rt.ledger.now()})
+        fail_wave(
+            rt,
+            execution,
+            wave_id,
+            from_=[WaveStatus.LAUNCHING],
+            reason=reason,
+            key=key,
+            attempt=attempt,
+            failed_servers=failed,
+            sets={"launchedAt": rt.ledger.now()},
+        )
         return
     sets: dict[str, Any] = {"launchedAt": rt.ledger.now(), "launchSummary": reason}
     if failed:  # a redone judgement (the same key) finds its warnings there already: added once
         warnings = list(wave.get("warnings", []))
         sets["warnings"] = [*warnings, *(w for w in launch_warnings(failed) if w not in warnings)]
-    outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=[WaveStatus.LAUNCHING],
-                                        to=WaveStatus.LAUNCHED, key=key, sets=sets)
+    outcome = rt.ledger.transition_wave(
+        execution_id, wave_id, from_=[WaveStatus.LAUNCHING], to=WaveStatus.LAUNCHED, key=key, sets=sets
+    )
     if not outcome.proceed:
         return
     start_post_launch(rt, execution, wave_id, attempt=attempt, key=key)
@@ -74,8 +88,14 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
 
 def start_post_launch(rt: Runtime, execution: dict[str, Any], wave_id: str, *, attempt: int, key: str) -> None:
     """LAUNCHED -> POST_LAUNCH and the post-launch scripts (and health check)."""
-    outcome = rt.ledger.transition_wave(execution["executionId"], wave_id, from_=[WaveStatus.LAUNCHED],
-                                        to=WaveStatus.POST_LAUNCH, key=key, sets={"postLaunchAt": rt.ledger.now()})
+    outcome = rt.ledger.transition_wave(
+        execution["executionId"],
+        wave_id,
+        from_=[WaveStatus.LAUNCHED],
+        to=WaveStatus.POST_LAUNCH,
+        key=key,
+        sets={"postLaunchAt": rt.ledger.now()},
+    )
     if not outcome.proceed:
         return
     run_phase(rt, execution, wave_id=wave_id, attempt=attempt, phase="POST_LAUNCH", key=key)

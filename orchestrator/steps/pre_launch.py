@@ -19,15 +19,23 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
         logger.warning("WaveReady for an unknown execution", execution_id=detail.execution_id)
         return
     if execution["status"] != ExecutionStatus.RUNNING:
-        logger.info("wave held: execution is not running", execution_id=detail.execution_id,
-                    wave_id=detail.wave_id, status=execution["status"])
+        logger.info(
+            "wave held: execution is not running",
+            execution_id=detail.execution_id,
+            wave_id=detail.wave_id,
+            status=execution["status"],
+        )
         return
     if held_for_approval(rt, execution, detail, event_id):
         return
     if preflight_gate(rt, execution, detail, event_id):  # READY -> FAILED before any script or launch
         return
     outcome = rt.ledger.transition_wave(
-        detail.execution_id, detail.wave_id, from_=[WaveStatus.READY], to=WaveStatus.PRE_LAUNCH, key=event_id,
+        detail.execution_id,
+        detail.wave_id,
+        from_=[WaveStatus.READY],
+        to=WaveStatus.PRE_LAUNCH,
+        key=event_id,
         sets={"preLaunchAt": rt.ledger.now()},
     )
     if not outcome.proceed:

@@ -65,8 +65,9 @@ def check_servers(rt: Runtime, wave: Wave, server_ids: list[str], *, max_lag_sec
             continue
         lag = parse_duration(info.get("lagDuration"))
         if lag is not None and lag > max_lag_seconds:
-            problems.append(problem(sid, f"replication lag {int(lag)} s exceeds the plan's limit of "
-                                         f"{max_lag_seconds} s{label}"))
+            problems.append(
+                problem(sid, f"replication lag {int(lag)} s exceeds the plan's limit of {max_lag_seconds} s{label}")
+            )
             continue
         snapshot = by_id[sid].recovery_snapshot_id if sid in by_id else None
         if snapshot:
@@ -82,12 +83,15 @@ def check_servers(rt: Runtime, wave: Wave, server_ids: list[str], *, max_lag_sec
     return problems
 
 
-def preflight(rt: Runtime, execution: dict[str, Any], wave: Wave,
-              server_ids: list[str] | None = None) -> list[Problem]:
+def preflight(rt: Runtime, execution: dict[str, Any], wave: Wave, server_ids: list[str] | None = None) -> list[Problem]:
     """Problems that forbid launching (some of) `wave`, one per server and reason."""
     plan = frozen_plan(execution)
-    return check_servers(rt, wave, server_ids if server_ids is not None else wave.server_ids,
-                         max_lag_seconds=plan.defaults.max_replication_lag_seconds)
+    return check_servers(
+        rt,
+        wave,
+        server_ids if server_ids is not None else wave.server_ids,
+        max_lag_seconds=plan.defaults.max_replication_lag_seconds,
+    )
 
 
 def gate(rt: Runtime, execution: dict[str, Any], detail: WaveReady, event_id: str) -> bool:
@@ -105,15 +109,23 @@ def gate(rt: Runtime, execution: dict[str, Any], detail: WaveReady, event_id: st
         return True
     # OPTIONAL servers only: leave them out of this attempt's launch, recorded as FAILED with the reason
     # (no server of a READY wave is FAILED before: those a retry keeps are LAUNCHED, the others NOT_STARTED)
-    sets: dict[str, Any] = {"preflightExcluded": {"attempt": detail.attempt,
-                                                  "servers": [p.source_server_id for p in problems]},
-                            "warnings": _warnings(problems), "serversFailed": len(problems)}
+    sets: dict[str, Any] = {
+        "preflightExcluded": {"attempt": detail.attempt, "servers": [p.source_server_id for p in problems]},
+        "warnings": _warnings(problems),
+        "serversFailed": len(problems),
+    }
     if rt.ledger.note_wave_if(detail.execution_id, detail.wave_id, status=WaveStatus.READY, sets=sets):
-        rt.ledger.record_server_results(detail.execution_id, detail.wave_id, {
-            p.source_server_id: {"launchStatus": "FAILED", "reason": f"preflight: {p.reason}"} for p in problems
-        }, attempt=detail.attempt)
-        logger.warning("OPTIONAL servers left out by preflight", wave_id=detail.wave_id,
-                       servers=[p.source_server_id for p in problems])
+        rt.ledger.record_server_results(
+            detail.execution_id,
+            detail.wave_id,
+            {p.source_server_id: {"launchStatus": "FAILED", "reason": f"preflight: {p.reason}"} for p in problems},
+            attempt=detail.attempt,
+        )
+        logger.warning(
+            "OPTIONAL servers left out by preflight",
+            wave_id=detail.wave_id,
+            servers=[p.source_server_id for p in problems],
+        )
     return False
 
 
@@ -133,15 +145,27 @@ def _launch_servers(rt: Runtime, detail: WaveReady, plan_wave: Wave) -> list[str
     return plan_wave.server_ids
 
 
-def fail_wave(rt: Runtime, execution: dict[str, Any], wave: Wave, problems: list[Problem], *, attempt: int,
-              key: str) -> None:
+def fail_wave(
+    rt: Runtime, execution: dict[str, Any], wave: Wave, problems: list[Problem], *, attempt: int, key: str
+) -> None:
     """READY -> FAILED before any launch, naming each server and reason."""
     from events.models import ServerLaunch
 
     wave_failure.fail_wave(
-        rt, execution, wave.wave_id, from_=[WaveStatus.READY],
+        rt,
+        execution,
+        wave.wave_id,
+        from_=[WaveStatus.READY],
         reason="preflight failed: " + listed([str(p) for p in problems]),
-        key=key, attempt=attempt,
-        failed_servers=[ServerLaunch(source_server_id=p.source_server_id, launch_status="NOT_STARTED",
-                                     criticality="CRITICAL" if p.critical else "OPTIONAL",
-                                     reason=f"preflight: {p.reason}") for p in problems])
+        key=key,
+        attempt=attempt,
+        failed_servers=[
+            ServerLaunch(
+                source_server_id=p.source_server_id,
+                launch_status="NOT_STARTED",
+                criticality="CRITICAL" if p.critical else "OPTIONAL",
+                reason=f"preflight: {p.reason}",
+            )
+            for p in problems
+        ],
+    )

@@ -25,9 +25,14 @@ from orchestrator.runtime import Runtime
 
 
 def on_post_launch_done(rt: Runtime, detail: PostLaunchDone, event_id: str) -> None:
-    outcome = rt.ledger.finish_wave(detail.execution_id, detail.wave_id, from_=[WaveStatus.POST_LAUNCH],
-                                    to=WaveStatus.COMPLETED,
-                                    key=event_id, sets={"completedAt": rt.ledger.now()})
+    outcome = rt.ledger.finish_wave(
+        detail.execution_id,
+        detail.wave_id,
+        from_=[WaveStatus.POST_LAUNCH],
+        to=WaveStatus.COMPLETED,
+        key=event_id,
+        sets={"completedAt": rt.ledger.now()},
+    )
     if not outcome.proceed:
         logger.info("duplicate PostLaunchDone ignored", wave_id=detail.wave_id)
         return
@@ -37,15 +42,21 @@ def on_post_launch_done(rt: Runtime, detail: PostLaunchDone, event_id: str) -> N
     # release first (the critical path of the plan); the dependents come from the frozen plan
     plan = frozen_plan(execution)
     dependents = [w.wave_id for w in plan.waves if detail.wave_id in w.depends_on]
-    released = release_dependents(rt, execution, {"waveId": detail.wave_id, "dependents": dependents},
-                                  key=event_id)
+    released = release_dependents(rt, execution, {"waveId": detail.wave_id, "dependents": dependents}, key=event_id)
     wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
     launched = int(wave.get("serversLaunched", 0))
     metrics.add_metric(name="WavesCompleted", unit="Count", value=1)
-    rt.bus.publish(WaveCompleted(execution_id=detail.execution_id, plan_id=detail.plan_id, wave_id=detail.wave_id,
-                                 attempt=detail.attempt, servers_launched=launched,
-                                 servers_failed=int(wave.get("serverCount", 0)) - launched,
-                                 released_wave_ids=released))
+    rt.bus.publish(
+        WaveCompleted(
+            execution_id=detail.execution_id,
+            plan_id=detail.plan_id,
+            wave_id=detail.wave_id,
+            attempt=detail.attempt,
+            servers_launched=launched,
+            servers_failed=int(wave.get("serverCount", 0)) - launched,
+            released_wave_ids=released,
+        )
+    )
     close_plan_if_done(rt, detail.execution_id, key=event_id, execution=execution)
 
 
@@ -58,9 +69,9 @@ def release_dependents(rt: Runtime, execution: dict[str, Any], wave: dict[str, A
     single = _single_dependency_waves(execution) if running else frozenset()
     for dependent in wave.get("dependents", []):
         # a wave with one dependency is released by this write alone: count it and make it READY at once
-        if dependent in single and rt.ledger.release_last(execution_id, dependent, released_by=wave_id,
-                                                          key=f"{key}:{dependent}",
-                                                          sets={"readyAt": rt.ledger.now()}):
+        if dependent in single and rt.ledger.release_last(
+            execution_id, dependent, released_by=wave_id, key=f"{key}:{dependent}", sets={"readyAt": rt.ledger.now()}
+        ):
             released.append(dependent)
             continue
         remaining = rt.ledger.release(execution_id, dependent, released_by=wave_id)
@@ -73,8 +84,9 @@ def release_dependents(rt: Runtime, execution: dict[str, Any], wave: dict[str, A
         if remaining == 0 and make_ready(rt, execution_id, dependent, key=f"{key}:{dependent}", execution=execution):
             released.append(dependent)
     if released:
-        rt.bus.publish(*[WaveReady(execution_id=execution_id, plan_id=execution["planId"], wave_id=w)
-                         for w in released])
+        rt.bus.publish(
+            *[WaveReady(execution_id=execution_id, plan_id=execution["planId"], wave_id=w) for w in released]
+        )
     return released
 
 
@@ -82,17 +94,23 @@ def _single_dependency_waves(execution: dict[str, Any]) -> frozenset[str]:
     return frozenset(w.wave_id for w in frozen_plan(execution).waves if len(w.depends_on) == 1)
 
 
-def make_ready(rt: Runtime, execution_id: str, wave_id: str, *, key: str,
-               execution: dict[str, Any] | None = None) -> bool:
+def make_ready(
+    rt: Runtime, execution_id: str, wave_id: str, *, key: str, execution: dict[str, Any] | None = None
+) -> bool:
     """PENDING (with every dependency met) -> READY, unless the plan is paused or stopping.
     `execution` may be passed when it was read after the write that made the wave due."""
     execution = execution or rt.ledger.get_execution(execution_id) or {}
     if execution.get("status") != ExecutionStatus.RUNNING:
         logger.info("release held", wave_id=wave_id, status=execution.get("status"))
         return False
-    outcome = rt.ledger.transition_wave(execution_id, wave_id, from_=[WaveStatus.PENDING], to=WaveStatus.READY,
-                                        key=key,
-                                        sets={"readyAt": rt.ledger.now()})
+    outcome = rt.ledger.transition_wave(
+        execution_id,
+        wave_id,
+        from_=[WaveStatus.PENDING],
+        to=WaveStatus.READY,
+        key=key,
+        sets={"readyAt": rt.ledger.now()},
+    )
     return outcome.proceed
 
 
@@ -108,41 +126,91 @@ def on_wave_failed(rt: Runtime, detail: WaveFailed, event_id: str) -> None:
         return
     plan = frozen_plan(execution)
     if detail.on_failure == "STOP":
-        stop_plan(rt, execution, reason=f"wave {detail.wave_id} failed: {detail.reason}", key=event_id,
-                  stopped_by=detail.wave_id)
+        stop_plan(
+            rt,
+            execution,
+            reason=f"wave {detail.wave_id} failed: {detail.reason}",
+            key=event_id,
+            stopped_by=detail.wave_id,
+        )
     else:
         for wave_id in sorted(downstream(plan, detail.wave_id)):
-            skip_wave(rt, execution, wave_id, reason=f"upstream wave {detail.wave_id} failed",
-                      because_of=detail.wave_id, key=f"{event_id}:{wave_id}", skipped_for=detail.wave_id)
+            skip_wave(
+                rt,
+                execution,
+                wave_id,
+                reason=f"upstream wave {detail.wave_id} failed",
+                because_of=detail.wave_id,
+                key=f"{event_id}:{wave_id}",
+                skipped_for=detail.wave_id,
+            )
     close_plan_if_done(rt, detail.execution_id, key=event_id)
 
 
-def skip_wave(rt: Runtime, execution: dict[str, Any], wave_id: str, *, reason: str, because_of: str | None,
-              key: str, from_: list[str] | None = None, skipped_for: str | None = None) -> bool:
+def skip_wave(
+    rt: Runtime,
+    execution: dict[str, Any],
+    wave_id: str,
+    *,
+    reason: str,
+    because_of: str | None,
+    key: str,
+    from_: list[str] | None = None,
+    skipped_for: str | None = None,
+) -> bool:
     """Close a wave that will not run. `skipped_for`: the failed wave it is skipped for (a RetryWave or
     SkipWave of that wave reopens it)."""
     sets: dict[str, Any] = {"reason": reason}
     if skipped_for:
         sets["skippedFor"] = skipped_for
-    outcome = rt.ledger.finish_wave(execution["executionId"], wave_id, from_=from_ or sorted(NOT_STARTED_WAVE),
-                                    to=WaveStatus.SKIPPED, key=key, sets=sets)
+    outcome = rt.ledger.finish_wave(
+        execution["executionId"],
+        wave_id,
+        from_=from_ or sorted(NOT_STARTED_WAVE),
+        to=WaveStatus.SKIPPED,
+        key=key,
+        sets=sets,
+    )
     if outcome is Outcome.REJECTED:
         return False
-    rt.bus.publish(WaveSkipped(execution_id=execution["executionId"], plan_id=execution["planId"],
-                               wave_id=wave_id, reason=reason, because_of=because_of))
+    rt.bus.publish(
+        WaveSkipped(
+            execution_id=execution["executionId"],
+            plan_id=execution["planId"],
+            wave_id=wave_id,
+            reason=reason,
+            because_of=because_of,
+        )
+    )
     return True
 
 
-def skip_wave_for_stop(rt: Runtime, execution: dict[str, Any], wave_id: str, *, from_: list[str],
-                       key: str) -> None:
-    skip_wave(rt, execution, wave_id, reason=f"plan is {execution['status']}", because_of=None, key=key,
-              from_=from_, skipped_for=execution.get("stoppedBy"))
+def skip_wave_for_stop(rt: Runtime, execution: dict[str, Any], wave_id: str, *, from_: list[str], key: str) -> None:
+    skip_wave(
+        rt,
+        execution,
+        wave_id,
+        reason=f"plan is {execution['status']}",
+        because_of=None,
+        key=key,
+        from_=from_,
+        skipped_for=execution.get("stoppedBy"),
+    )
     close_plan_if_done(rt, execution["executionId"], key=key)
 
 
-def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
-              cancel: bool = False, cancelled_by: str | None = None, stopped_by: str | None = None,
-              terminate_on_cancel: bool = False, decided_by: str | None = None) -> bool:
+def stop_plan(
+    rt: Runtime,
+    execution: dict[str, Any],
+    *,
+    reason: str,
+    key: str,
+    cancel: bool = False,
+    cancelled_by: str | None = None,
+    stopped_by: str | None = None,
+    terminate_on_cancel: bool = False,
+    decided_by: str | None = None,
+) -> bool:
     """Nothing new starts: waves not yet started are SKIPPED, running ones finish and are recorded.
     `stopped_by`: the failed wave whose STOP policy this is; `cancelled_by`: who cancelled the plan."""
     execution_id = execution["executionId"]
@@ -156,17 +224,21 @@ def stop_plan(rt: Runtime, execution: dict[str, Any], *, reason: str, key: str,
         sets["terminateOnCancel"] = terminate_on_cancel
     if stopped_by:
         sets["stoppedBy"] = stopped_by
-    outcome = rt.ledger.set_execution_status(execution_id, from_=[ExecutionStatus.RUNNING, ExecutionStatus.PAUSED],
-                                             to=ExecutionStatus.STOPPING, key=key,
-                                             sets=sets, decided_by=decided_by)
+    outcome = rt.ledger.set_execution_status(
+        execution_id,
+        from_=[ExecutionStatus.RUNNING, ExecutionStatus.PAUSED],
+        to=ExecutionStatus.STOPPING,
+        key=key,
+        sets=sets,
+        decided_by=decided_by,
+    )
     if outcome is Outcome.REJECTED:
         return False
     skip_not_started(rt, execution_id, key=key, waves=waves)
     return True
 
 
-def skip_not_started(rt: Runtime, execution_id: str, *, key: str,
-                     waves: list[dict[str, Any]] | None = None) -> None:
+def skip_not_started(rt: Runtime, execution_id: str, *, key: str, waves: list[dict[str, Any]] | None = None) -> None:
     """The stop's follow-up: every wave not started yet is SKIPPED (each once, keyed by the stop's `key`;
     a redelivery of the stop after a crash finishes what the first delivery did not). `waves`: the
     execution's waves when the caller has just read them."""
@@ -176,14 +248,22 @@ def skip_not_started(rt: Runtime, execution_id: str, *, key: str,
     reason = str(stopped.get("stopReason") or f"plan is {stopped['status']}")
     for wave in waves if waves is not None else rt.ledger.list_waves(execution_id):
         if wave["status"] in NOT_STARTED_WAVE:
-            skip_wave(rt, stopped, wave["waveId"], reason=reason, because_of=None, key=f"{key}:{wave['waveId']}",
-                      skipped_for=stopped.get("stoppedBy"))
+            skip_wave(
+                rt,
+                stopped,
+                wave["waveId"],
+                reason=reason,
+                because_of=None,
+                key=f"{key}:{wave['waveId']}",
+                skipped_for=stopped.get("stoppedBy"),
+            )
 
 
 def satisfies_dependents(wave: dict[str, Any]) -> bool:
     """A dependency is met by a COMPLETED wave, or one an operator skipped (SkipWave releases dependents)."""
-    return wave.get("status") == WaveStatus.COMPLETED or (wave.get("status") == WaveStatus.SKIPPED
-                                                          and bool(wave.get("skippedBy")))
+    return wave.get("status") == WaveStatus.COMPLETED or (
+        wave.get("status") == WaveStatus.SKIPPED and bool(wave.get("skippedBy"))
+    )
 
 
 def reopen_skipped_for(rt: Runtime, execution_id: str, wave_ids: str | set[str], *, key: str) -> list[str]:
@@ -202,8 +282,9 @@ def reopen_skipped_for(rt: Runtime, execution_id: str, wave_ids: str | set[str],
     # count what completed meanwhile (and release what is due), whichever side counts it first
     due: list[str] = []
     for candidate in sorted(reopened):
-        if _recount(rt, execution_id, candidate) == 0 \
-                and make_ready(rt, execution_id, candidate, key=f"{key}:ready:{candidate}"):
+        if _recount(rt, execution_id, candidate) == 0 and make_ready(
+            rt, execution_id, candidate, key=f"{key}:ready:{candidate}"
+        ):
             due.append(candidate)
     if due:
         rt.bus.publish(*[WaveReady(execution_id=execution_id, plan_id=execution["planId"], wave_id=w) for w in due])
@@ -234,14 +315,19 @@ def _skipped_for(wave: dict[str, Any], causes: set[str]) -> bool:
 def _blocked(wave: dict[str, Any], waves: dict[str, dict[str, Any]], *, excused: set[str]) -> bool:
     """A dependency of `wave` is still failed or skipped for another reason (one in `excused`, reopened or
     being retried, does not block)."""
-    blocking = [d for d in wave.get("dependsOn", []) if d not in excused
-                and waves[d]["status"] in {WaveStatus.FAILED, WaveStatus.SKIPPED}
-                and not satisfies_dependents(waves[d])]
+    blocking = [
+        d
+        for d in wave.get("dependsOn", [])
+        if d not in excused
+        and waves[d]["status"] in {WaveStatus.FAILED, WaveStatus.SKIPPED}
+        and not satisfies_dependents(waves[d])
+    ]
     return bool(blocking)
 
 
-def _reopen(rt: Runtime, execution_id: str, wave_id: str, wave: dict[str, Any], waves: dict[str, dict[str, Any]], *,
-            key: str) -> bool:
+def _reopen(
+    rt: Runtime, execution_id: str, wave_id: str, wave: dict[str, Any], waves: dict[str, dict[str, Any]], *, key: str
+) -> bool:
     """SKIPPED to PENDING, with the remaining count and the releasing waves of what its dependencies are now.
     False when the wave is no longer SKIPPED for the same cause (the write is conditional on it)."""
     deps = list(wave.get("dependsOn", []))
@@ -252,8 +338,17 @@ def _reopen(rt: Runtime, execution_id: str, wave_id: str, wave: dict[str, Any], 
         sets["releasedBy"] = set(met)
     else:
         removes.append("releasedBy")
-    outcome = rt.ledger.move_wave(execution_id, wave_id, from_=[WaveStatus.SKIPPED], to=WaveStatus.PENDING, key=key,
-                                  sets=sets, removes=removes, count=-1, where={"skippedFor": wave.get("skippedFor")})
+    outcome = rt.ledger.move_wave(
+        execution_id,
+        wave_id,
+        from_=[WaveStatus.SKIPPED],
+        to=WaveStatus.PENDING,
+        key=key,
+        sets=sets,
+        removes=removes,
+        count=-1,
+        where={"skippedFor": wave.get("skippedFor")},
+    )
     return outcome is not Outcome.REJECTED
 
 
@@ -274,8 +369,7 @@ def _recount(rt: Runtime, execution_id: str, wave_id: str) -> int | None:
     return remaining
 
 
-def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str,
-                       execution: dict[str, Any] | None = None) -> None:
+def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str, execution: dict[str, Any] | None = None) -> None:
     """When every wave is terminal, close the execution once and publish how it ended.
     `execution` may be passed when it was read after this handler's terminal write."""
     execution = execution or rt.ledger.get_execution(execution_id)
@@ -292,8 +386,11 @@ def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str,
     else:
         final = ExecutionStatus.COMPLETED
     outcome = rt.ledger.set_execution_status(
-        execution_id, from_=[ExecutionStatus.RUNNING, ExecutionStatus.STOPPING, ExecutionStatus.PAUSED], to=final,
-        key=f"close:{key}")
+        execution_id,
+        from_=[ExecutionStatus.RUNNING, ExecutionStatus.STOPPING, ExecutionStatus.PAUSED],
+        to=final,
+        key=f"close:{key}",
+    )
     if outcome is Outcome.REJECTED:
         return
     started = parse_iso(execution["startedAt"])
@@ -302,16 +399,27 @@ def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str,
     metrics.add_metric(name=f"Plans{final.title()}", unit="Count", value=1)
     logger.info("plan closed", execution_id=execution_id, status=final.value, duration_seconds=duration)
     if final is ExecutionStatus.COMPLETED:
-        rt.bus.publish(PlanCompleted(
-            execution_id=execution_id, plan_id=plan_id, mode=execution["mode"],
-            waves_completed=sum(1 for w in waves if w["status"] == WaveStatus.COMPLETED),
-            waves_skipped=sum(1 for w in waves if w["status"] == WaveStatus.SKIPPED), duration_seconds=duration))
+        rt.bus.publish(
+            PlanCompleted(
+                execution_id=execution_id,
+                plan_id=plan_id,
+                mode=execution["mode"],
+                waves_completed=sum(1 for w in waves if w["status"] == WaveStatus.COMPLETED),
+                waves_skipped=sum(1 for w in waves if w["status"] == WaveStatus.SKIPPED),
+                duration_seconds=duration,
+            )
+        )
     elif final is ExecutionStatus.CANCELLED:
-        rt.bus.publish(PlanCancelled(
-            execution_id=execution_id, plan_id=plan_id,
-            requested_by=str(execution.get("cancelledBy") or execution.get("requestedBy", "unknown")),
-            running_wave_ids=list(execution.get("runningWaveIds", []))))
+        rt.bus.publish(
+            PlanCancelled(
+                execution_id=execution_id,
+                plan_id=plan_id,
+                requested_by=str(execution.get("cancelledBy") or execution.get("requestedBy", "unknown")),
+                running_wave_ids=list(execution.get("runningWaveIds", [])),
+            )
+        )
     else:
         reason = execution.get("stopReason") or f"{len(failed)} wave(s) failed: {', '.join(failed)}"
-        rt.bus.publish(PlanFailed(execution_id=execution_id, plan_id=plan_id, reason=str(reason),
-                                  failed_wave_ids=failed))
+        rt.bus.publish(
+            PlanFailed(execution_id=execution_id, plan_id=plan_id, reason=str(reason), failed_wave_ids=failed)
+        )

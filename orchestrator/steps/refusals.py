@@ -32,8 +32,7 @@ def refuse(rt: Runtime, event_id: str, answer: Contract) -> None:
     earlier = rt.ledger.record_refusal(event_id, answer.DETAIL_TYPE, answer.to_detail())
     if earlier is not None:
         if earlier.get("decision") == ACCEPTED:
-            logger.info("late copy of an accepted command: not refused", event_id=event_id,
-                        answer=answer.DETAIL_TYPE)
+            logger.info("late copy of an accepted command: not refused", event_id=event_id, answer=answer.DETAIL_TYPE)
             return
         if earlier.get("announced"):
             logger.info("refusal already announced", event_id=event_id, answer=answer.DETAIL_TYPE)

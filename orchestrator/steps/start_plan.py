@@ -41,9 +41,13 @@ _EXECUTION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # StartPlan.executionId
 
 def _problems(items: list[Any]) -> list[Problem]:
     return [
-        Problem(message=quote(p.message, 500), code=quote(p.code, 64),
-                wave_id=quote(p.wave_id, 128) if p.wave_id is not None else None,
-                path=quote(p.path, 256) if p.path is not None else None, line=p.line)
+        Problem(
+            message=quote(p.message, 500),
+            code=quote(p.code, 64),
+            wave_id=quote(p.wave_id, 128) if p.wave_id is not None else None,
+            path=quote(p.path, 256) if p.path is not None else None,
+            line=p.line,
+        )
         for p in items[:MAX_EVENT_PROBLEMS]
     ]
 
@@ -53,8 +57,16 @@ def _counted(problems: list[Any]) -> str:
     return f"{len(problems)} problem(s){listed}"
 
 
-def _refuse_start(rt: Runtime, event_id: str | None, *, execution_id: str, plan_id: str, reason: str,
-                  errors: list[Problem], requested_by: str | None) -> None:
+def _refuse_start(
+    rt: Runtime,
+    event_id: str | None,
+    *,
+    execution_id: str,
+    plan_id: str,
+    reason: str,
+    errors: list[Problem],
+    requested_by: str | None,
+) -> None:
     """Refuse a StartPlan: PlanFailed when its executionId is free, else ControlRejected (the execution
     that holds the id carries on, and no PlanFailed pages for it)."""
     existing = rt.ledger.get_execution(execution_id)
@@ -62,15 +74,22 @@ def _refuse_start(rt: Runtime, event_id: str | None, *, execution_id: str, plan_
     if existing is None:
         answer = PlanFailed(execution_id=execution_id, plan_id=plan_id, reason=reason, errors=errors)
     else:
-        logger.warning("refused StartPlan reuses a started execution's id", execution_id=execution_id,
-                       status=existing.get("status"))
+        logger.warning(
+            "refused StartPlan reuses a started execution's id",
+            execution_id=execution_id,
+            status=existing.get("status"),
+        )
         metrics.add_metric(name="ControlRejected", unit="Count", value=1)
         answer = ControlRejected(
-            execution_id=execution_id, command=StartPlan.DETAIL_TYPE,
+            execution_id=execution_id,
+            command=StartPlan.DETAIL_TYPE,
             requested_by=quote(requested_by or "unknown", 256),
-            reason=(f"executionId '{execution_id}' belongs to an execution of plan '{existing.get('planId')}' "
-                    f"({existing.get('status')}), which this refusal does not affect; the StartPlan was refused: "
-                    f"{quote(reason, 400)}"))
+            reason=(
+                f"executionId '{execution_id}' belongs to an execution of plan '{existing.get('planId')}' "
+                f"({existing.get('status')}), which this refusal does not affect; the StartPlan was refused: "
+                f"{quote(reason, 400)}"
+            ),
+        )
     if event_id is None:  # nothing to recognise a redelivery by
         rt.bus.publish(answer)
     else:
@@ -87,16 +106,24 @@ def reject_start(rt: Runtime, raw_detail: Any, event_id: str | None, exc: Valida
     plan = detail.get("plan")
     plan_id = plan.get("planId") if isinstance(plan, dict) else None
     errors = [
-        Problem(message=quote(error["msg"], 500), code=error["type"],
-                path=quote(".".join(str(part) for part in error["loc"]), 256) or None)
+        Problem(
+            message=quote(error["msg"], 500),
+            code=error["type"],
+            path=quote(".".join(str(part) for part in error["loc"]), 256) or None,
+        )
         for error in exc.errors()[:MAX_EVENT_PROBLEMS]
     ]
     logger.warning("malformed StartPlan rejected", execution_id=execution_id, errors=len(errors))
     requested_by = detail.get("requestedBy")
-    _refuse_start(rt, event_id, execution_id=str(execution_id),
-                  plan_id=quote(plan_id, 128) if isinstance(plan_id, str) and plan_id else "unknown",
-                  reason="malformed StartPlan event", errors=errors,
-                  requested_by=requested_by if isinstance(requested_by, str) else None)
+    _refuse_start(
+        rt,
+        event_id,
+        execution_id=str(execution_id),
+        plan_id=quote(plan_id, 128) if isinstance(plan_id, str) and plan_id else "unknown",
+        reason="malformed StartPlan event",
+        errors=errors,
+        requested_by=requested_by if isinstance(requested_by, str) else None,
+    )
 
 
 def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
@@ -107,17 +134,33 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
     plan_id = quote(raw_id, 128) if isinstance(raw_id, str) and raw_id else "unknown"
     if plan is None or problems:
         logger.warning("invalid plan rejected", execution_id=execution_id, problems=len(problems))
-        _refuse_start(rt, event_id, execution_id=execution_id, plan_id=plan_id,
-                      reason=f"invalid plan: {_counted(problems)}", errors=_problems(problems),
-                      requested_by=detail.requested_by)
+        _refuse_start(
+            rt,
+            event_id,
+            execution_id=execution_id,
+            plan_id=plan_id,
+            reason=f"invalid plan: {_counted(problems)}",
+            errors=_problems(problems),
+            requested_by=detail.requested_by,
+        )
         return None
     if detail.mode is Mode.RECOVERY and detail.confirm_recovery != plan.plan_id:
         logger.warning("recovery start without confirmation refused", execution_id=execution_id)
         _refuse_start(
-            rt, event_id, execution_id=execution_id, plan_id=plan.plan_id,
+            rt,
+            event_id,
+            execution_id=execution_id,
+            plan_id=plan.plan_id,
             reason="RECOVERY mode is a real failover: StartPlan must carry confirmRecovery equal to the planId",
-            errors=[Problem(message="confirmRecovery missing or not equal to planId", code="unconfirmed_recovery",
-                            path="confirmRecovery")], requested_by=detail.requested_by)
+            errors=[
+                Problem(
+                    message="confirmRecovery missing or not equal to planId",
+                    code="unconfirmed_recovery",
+                    path="confirmRecovery",
+                )
+            ],
+            requested_by=detail.requested_by,
+        )
         return None
     dependents: dict[str, list[str]] = {w.wave_id: [] for w in plan.waves}
     for wave in plan.waves:
@@ -125,25 +168,43 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
             dependents[dependency].append(wave.wave_id)
     document = plan_to_document(plan)
     outcome = rt.ledger.create_execution(
-        execution_id=execution_id, plan_id=plan.plan_id, plan_name=plan.name or plan.plan_id,
-        plan_document=document, mode=detail.mode.value, requested_by=detail.requested_by,
-        waves=[{
-            "waveId": wave.wave_id, "dependsOn": list(wave.depends_on), "dependents": dependents[wave.wave_id],
-            "onFailure": wave.on_failure.value,
-            "servers": {s.source_server_id: {"criticality": s.criticality.value, "launchStatus": "NOT_STARTED"}
-                        for s in wave.servers},
-        } for wave in plan.waves],
+        execution_id=execution_id,
+        plan_id=plan.plan_id,
+        plan_name=plan.name or plan.plan_id,
+        plan_document=document,
+        mode=detail.mode.value,
+        requested_by=detail.requested_by,
+        waves=[
+            {
+                "waveId": wave.wave_id,
+                "dependsOn": list(wave.depends_on),
+                "dependents": dependents[wave.wave_id],
+                "onFailure": wave.on_failure.value,
+                "servers": {
+                    s.source_server_id: {"criticality": s.criticality.value, "launchStatus": "NOT_STARTED"}
+                    for s in wave.servers
+                },
+            }
+            for wave in plan.waves
+        ],
         key=event_id,
     )
     if outcome is Outcome.REJECTED:
         _reused_id(rt, detail, event_id, execution_id, document)
         return None
     roots = [w.wave_id for w in plan.waves if not w.depends_on]
-    logger.info("plan started", execution_id=execution_id, plan_id=plan.plan_id, waves=len(plan.waves),
-                outcome=outcome.value)
+    logger.info(
+        "plan started", execution_id=execution_id, plan_id=plan.plan_id, waves=len(plan.waves), outcome=outcome.value
+    )
     rt.bus.publish(
-        PlanStarted(execution_id=execution_id, plan_id=plan.plan_id, mode=detail.mode,
-                    plan_name=plan.name or plan.plan_id, wave_ids=plan.wave_ids, root_wave_ids=roots),
+        PlanStarted(
+            execution_id=execution_id,
+            plan_id=plan.plan_id,
+            mode=detail.mode,
+            plan_name=plan.name or plan.plan_id,
+            wave_ids=plan.wave_ids,
+            root_wave_ids=roots,
+        ),
         *[WaveReady(execution_id=execution_id, plan_id=plan.plan_id, wave_id=root) for root in roots],
     )
     return execution_id
@@ -153,15 +214,26 @@ def _reused_id(rt: Runtime, detail: StartPlan, event_id: str, execution_id: str,
     """Another StartPlan created this execution: the same start again changes nothing; a different plan or
     mode under its id is refused (ControlRejected), and the execution carries on."""
     existing = rt.ledger.get_execution(execution_id) or {}
-    same = existing.get("planDocument") == json.dumps(document, sort_keys=True) and \
-        existing.get("mode") == detail.mode.value
+    same = (
+        existing.get("planDocument") == json.dumps(document, sort_keys=True)
+        and existing.get("mode") == detail.mode.value
+    )
     if same:
         logger.info("StartPlan repeats the start of an execution: nothing to do", execution_id=execution_id)
         return
     logger.warning("execution id already used by a StartPlan with another plan or mode", execution_id=execution_id)
     metrics.add_metric(name="ControlRejected", unit="Count", value=1)
-    refuse(rt, event_id, ControlRejected(
-        execution_id=execution_id, command=StartPlan.DETAIL_TYPE, requested_by=detail.requested_by,
-        reason=(f"executionId '{execution_id}' belongs to an execution of plan '{existing.get('planId')}' "
+    refuse(
+        rt,
+        event_id,
+        ControlRejected(
+            execution_id=execution_id,
+            command=StartPlan.DETAIL_TYPE,
+            requested_by=detail.requested_by,
+            reason=(
+                f"executionId '{execution_id}' belongs to an execution of plan '{existing.get('planId')}' "
                 f"({existing.get('mode')}, {existing.get('status')}) started with another plan or mode: "
-                "refused, and that execution is not affected")))
+                "refused, and that execution is not affected"
+            ),
+        ),
+    )

@@ -20,22 +20,47 @@ from orchestrator.runtime import Runtime
 REASON_LIMIT = 4000  # characters of a reason kept in the ledger and sent in WaveFailed
 
 
-def fail_wave(rt: Runtime, execution: Mapping[str, Any], wave_id: str, *, from_: Iterable[str], reason: str,
-              key: str, attempt: int, failed_servers: Sequence[ServerLaunch] = (),
-              sets: Mapping[str, Any] | None = None, decided_by: str | None = None) -> bool:
+def fail_wave(
+    rt: Runtime,
+    execution: Mapping[str, Any],
+    wave_id: str,
+    *,
+    from_: Iterable[str],
+    reason: str,
+    key: str,
+    attempt: int,
+    failed_servers: Sequence[ServerLaunch] = (),
+    sets: Mapping[str, Any] | None = None,
+    decided_by: str | None = None,
+) -> bool:
     """`from_` -> FAILED with `reason`, then WaveFailed. Returns False when the wave was not in `from_`
     (already failed, closed or moved on: nothing is written or published)."""
     execution_id = str(execution["executionId"])
     reason = reason[:REASON_LIMIT]
-    outcome = rt.ledger.finish_wave(execution_id, wave_id, from_=list(from_), to=WaveStatus.FAILED, key=key,
-                                    sets={"reason": reason, **(sets or {})}, decided_by=decided_by)
+    outcome = rt.ledger.finish_wave(
+        execution_id,
+        wave_id,
+        from_=list(from_),
+        to=WaveStatus.FAILED,
+        key=key,
+        sets={"reason": reason, **(sets or {})},
+        decided_by=decided_by,
+    )
     if not outcome.proceed:
         return False
     rt.ledger.record_execution_failure(execution_id, wave_id)
     metrics.add_metric(name="WavesFailed", unit="Count", value=1)
     logger.warning("wave failed", wave_id=wave_id, reason=reason)
-    rt.bus.publish(WaveFailed(execution_id=execution_id, plan_id=str(execution["planId"]), wave_id=wave_id,
-                              attempt=attempt, reason=reason,
-                              on_failure=frozen_plan(dict(execution)).wave(wave_id).on_failure.value,
-                              failed_servers=_named(failed_servers), failed_servers_total=len(failed_servers)))
+    rt.bus.publish(
+        WaveFailed(
+            execution_id=execution_id,
+            plan_id=str(execution["planId"]),
+            wave_id=wave_id,
+            attempt=attempt,
+            reason=reason,
+            on_failure=frozen_plan(dict(execution)).wave(wave_id).on_failure.value,
+            failed_servers=_named(failed_servers),
+            failed_servers_total=len(failed_servers),
+        )
+    )
     return True

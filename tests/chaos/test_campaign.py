@@ -17,8 +17,7 @@ from tests.chaos.campaign.run import run_seed
 # seed -> what its run goes through (`Observation.exercised`, measured when the slice was picked)
 PASSING = {
     90: "fan-out; duplicated deliveries; throttling; launch failures; a failure that STOPs the plan",
-    70: "chain; approvals granted and timed out; launches parked for capacity; several jobs per wave; a script "
-        "retried",
+    70: "chain; approvals granted and timed out; launches parked for capacity; several jobs per wave; a script retried",
     85: "fan-out; a post-launch script fails its wave; rollback terminates its instances; CONTINUE",
     77: "layered; every StartRecovery crashes right after DRS accepted it; launch failures",
     122: "layered; approvals; parked launches; several jobs per wave; rollback; health check; reordered deliveries",
@@ -38,8 +37,7 @@ PASSING = {
 }
 
 # seed -> the fault that makes it fail today
-KNOWN_FAILING: dict[int, str] = {
-}
+KNOWN_FAILING: dict[int, str] = {}
 
 
 class KnownFault(Exception):
@@ -48,9 +46,10 @@ class KnownFault(Exception):
 
 def _params() -> list[object]:
     params: list[object] = [pytest.param(seed, id=f"seed{seed}") for seed in PASSING]
-    params += [pytest.param(seed, id=f"seed{seed}",
-                            marks=pytest.mark.xfail(strict=True, raises=KnownFault, reason=why))
-               for seed, why in KNOWN_FAILING.items()]
+    params += [
+        pytest.param(seed, id=f"seed{seed}", marks=pytest.mark.xfail(strict=True, raises=KnownFault, reason=why))
+        for seed, why in KNOWN_FAILING.items()
+    ]
     return params
 
 

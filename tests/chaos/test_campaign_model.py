@@ -56,9 +56,22 @@ def test_every_generated_plan_and_profile_is_valid_and_every_topology_appears():
     assert min(sizes) == 1
     assert max(sizes) == 12
     features = {f for s in scenarios for f in s.features}
-    assert {"approval", "rollback", "threshold", "pre-launch", "post-launch", "health-check", "duplicates",
-            "crash-after-start-recovery", "throttle", "throttle-always", "small-quotas", "one-job-at-a-time",
-            "launch-failures", "pre-launch-dead-tag"} <= features
+    assert {
+        "approval",
+        "rollback",
+        "threshold",
+        "pre-launch",
+        "post-launch",
+        "health-check",
+        "duplicates",
+        "crash-after-start-recovery",
+        "throttle",
+        "throttle-always",
+        "small-quotas",
+        "one-job-at-a-time",
+        "launch-failures",
+        "pre-launch-dead-tag",
+    } <= features
 
 
 def test_a_diamond_has_one_root_a_middle_layer_and_one_sink():
@@ -113,8 +126,9 @@ def test_continue_skips_only_what_is_downstream_of_the_failed_wave():
 def test_stop_makes_every_wave_not_upstream_of_the_failure_skippable():
     # GIVEN a root `a` that completes, its dependent `b` whose approval is denied (STOP), an unrelated `c`
     profile = {"approvals": {"decision": "DENY", "afterSeconds": 10}}
-    plan = _plan(_wave("a", [S1]), _wave("b", [S2], ["a"], approval={"required": True, "timeoutSeconds": 60}),
-                 _wave("c", [S3]))
+    plan = _plan(
+        _wave("a", [S1]), _wave("b", [S2], ["a"], approval={"required": True, "timeoutSeconds": 60}), _wave("c", [S3])
+    )
 
     # WHEN the model forecasts it
     fc = forecast(plan, profile)
@@ -127,11 +141,17 @@ def test_stop_makes_every_wave_not_upstream_of_the_failure_skippable():
 
 def test_scripts_fail_or_warn_by_policy_and_a_health_check_always_gates():
     # GIVEN a WARN post-launch script that fails, then a health check (onFailure WARN) that times out
-    documents = {"warn-doc": {"status": "Failed", "durationSeconds": 5},
-                 "health-doc": {"status": "Success", "durationSeconds": 200}}
-    wave = _wave("a", [S1], postLaunch=[{"documentName": "warn-doc", "timeoutSeconds": 60, "onFailure": "WARN"}],
-                 healthCheck={"documentName": "health-doc", "timeoutSeconds": 60, "onFailure": "WARN"},
-                 rollback="TERMINATE")
+    documents = {
+        "warn-doc": {"status": "Failed", "durationSeconds": 5},
+        "health-doc": {"status": "Success", "durationSeconds": 200},
+    }
+    wave = _wave(
+        "a",
+        [S1],
+        postLaunch=[{"documentName": "warn-doc", "timeoutSeconds": 60, "onFailure": "WARN"}],
+        healthCheck={"documentName": "health-doc", "timeoutSeconds": 60, "onFailure": "WARN"},
+        rollback="TERMINATE",
+    )
 
     # WHEN the model forecasts it
     fc = forecast(_plan(wave), {"ssm": {"documents": documents}})
@@ -158,25 +178,65 @@ def test_every_drs_call_throttled_fails_the_first_wave_and_skips_the_rest():
 
 def _observation(**changes: Any) -> Observation:
     """A finished run of `_plan(_wave("a", [S1]))` that keeps every invariant, with `changes` applied."""
-    job = DrsJob("drsjob-00000000000000001", "LAUNCH", "exec-1", "a", "1", "lk", T0 + timedelta(seconds=1),
-                 T0 + timedelta(seconds=30), [Participant(S1, "LAUNCHED", "LAUNCHED", "i-0000000000000000a")])
-    wave = {"waveId": "a", "status": COMPLETED, "readyAt": "2026-01-01T09:00:00.000Z",
-            "preLaunchAt": "2026-01-01T09:00:00.500Z", "launchStartedAt": "2026-01-01T09:00:00.900Z",
-            "completedAt": "2026-01-01T09:00:40.000Z", "endedAt": "2026-01-01T09:00:40.000Z",
-            "servers": {S1: {"launchStatus": "LAUNCHED"}}}
-    report = {"status": COMPLETED, "waves": [{"waveId": "a", "status": COMPLETED,
-                                              "jobs": [{"jobId": job.job_id, "sourceServerIds": [S1]}],
-                                              "servers": [{"sourceServerId": S1, "launchStatus": "LAUNCHED",
-                                                           "recoveryInstanceId": "i-0000000000000000a"}]}]}
+    job = DrsJob(
+        "drsjob-00000000000000001",
+        "LAUNCH",
+        "exec-1",
+        "a",
+        "1",
+        "lk",
+        T0 + timedelta(seconds=1),
+        T0 + timedelta(seconds=30),
+        [Participant(S1, "LAUNCHED", "LAUNCHED", "i-0000000000000000a")],
+    )
+    wave = {
+        "waveId": "a",
+        "status": COMPLETED,
+        "readyAt": "2026-01-01T09:00:00.000Z",
+        "preLaunchAt": "2026-01-01T09:00:00.500Z",
+        "launchStartedAt": "2026-01-01T09:00:00.900Z",
+        "completedAt": "2026-01-01T09:00:40.000Z",
+        "endedAt": "2026-01-01T09:00:40.000Z",
+        "servers": {S1: {"launchStatus": "LAUNCHED"}},
+    }
+    report = {
+        "status": COMPLETED,
+        "waves": [
+            {
+                "waveId": "a",
+                "status": COMPLETED,
+                "jobs": [{"jobId": job.job_id, "sourceServerIds": [S1]}],
+                "servers": [
+                    {"sourceServerId": S1, "launchStatus": "LAUNCHED", "recoveryInstanceId": "i-0000000000000000a"}
+                ],
+            }
+        ],
+    }
     values: dict[str, Any] = {
-        "execution_id": "exec-1", "status": COMPLETED, "exit_code": 0, "end_error": None, "report": report,
-        "execution": {"status": COMPLETED, "endedAt": "2026-01-01T09:00:40.000Z"}, "waves": {"a": wave},
-        "jobs": [job], "quotas": {"serversPerJob": 100, "concurrentJobs": 20, "serversInAllJobs": 500},
-        "drs_calls": {}, "drs_errors": {}, "launches": {S1: 1}, "terminations": [], "dead_letters": {},
-        "handler_errors": 0, "crashes": 0, "duplicated": 0, "reordered": 0,
+        "execution_id": "exec-1",
+        "status": COMPLETED,
+        "exit_code": 0,
+        "end_error": None,
+        "report": report,
+        "execution": {"status": COMPLETED, "endedAt": "2026-01-01T09:00:40.000Z"},
+        "waves": {"a": wave},
+        "jobs": [job],
+        "quotas": {"serversPerJob": 100, "concurrentJobs": 20, "serversInAllJobs": 500},
+        "drs_calls": {},
+        "drs_errors": {},
+        "launches": {S1: 1},
+        "terminations": [],
+        "dead_letters": {},
+        "handler_errors": 0,
+        "crashes": 0,
+        "duplicated": 0,
+        "reordered": 0,
         "events": [("PlanCompleted", "", {"executionId": "exec-1"})],
-        "status_changes": [("COMPLETED", T0 + timedelta(seconds=40))], "started_at": T0,
-        "ended_at": T0 + timedelta(seconds=40), "settled_at": T0 + timedelta(seconds=40), "sim_seconds": 40.0,
+        "status_changes": [("COMPLETED", T0 + timedelta(seconds=40))],
+        "started_at": T0,
+        "ended_at": T0 + timedelta(seconds=40),
+        "settled_at": T0 + timedelta(seconds=40),
+        "sim_seconds": 40.0,
         "real_seconds": 1.0,
     }
     values.update(changes)
@@ -200,17 +260,27 @@ def test_a_clean_run_keeps_every_invariant():
     assert _violations(_observation()) == []
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({"launches": {S1: 2}}, [("single-launch", "a")]),
-    ({"status": FAILED, "exit_code": 1, "execution": {"status": FAILED, "endedAt": "2026-01-01T09:00:40.000Z"}},
-     # expected COMPLETED; FAILED although every wave completed; no FAILED wave; PlanCompleted was published
-     [("plan-status", None)] * 4 + [("report-matches-drs", None)]),
-    ({"exit_code": 1}, [("exit-code", None)]),
-    ({"status": "RUNNING", "exit_code": None, "end_error": "stalled: nothing is running"}, [("ends", None)]),
-    ({"quotas": {"serversPerJob": 100, "concurrentJobs": 20, "serversInAllJobs": 500},
-      "drs_errors": {"ServiceQuotaExceededException": 1}}, [("quotas", None)]),
-    ({"dead_letters": {"pre-launch": 1}}, [("no-silent-failure", None)]),
-])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"launches": {S1: 2}}, [("single-launch", "a")]),
+        (
+            {"status": FAILED, "exit_code": 1, "execution": {"status": FAILED, "endedAt": "2026-01-01T09:00:40.000Z"}},
+            # expected COMPLETED; FAILED although every wave completed; no FAILED wave; PlanCompleted was published
+            [("plan-status", None)] * 4 + [("report-matches-drs", None)],
+        ),
+        ({"exit_code": 1}, [("exit-code", None)]),
+        ({"status": "RUNNING", "exit_code": None, "end_error": "stalled: nothing is running"}, [("ends", None)]),
+        (
+            {
+                "quotas": {"serversPerJob": 100, "concurrentJobs": 20, "serversInAllJobs": 500},
+                "drs_errors": {"ServiceQuotaExceededException": 1},
+            },
+            [("quotas", None)],
+        ),
+        ({"dead_letters": {"pre-launch": 1}}, [("no-silent-failure", None)]),
+    ],
+)
 def test_the_oracle_names_each_broken_invariant(changes, expected):
     # GIVEN a run doctored to break one invariant / WHEN judged / THEN exactly that invariant is named
     assert _violations(_observation(**changes)) == expected
@@ -220,9 +290,19 @@ def test_the_oracle_catches_a_launch_before_the_wave_started_and_a_stray_termina
     # GIVEN the wave's job created before its launchStartedAt, and a terminate job for its instance
     obs = _observation()
     obs.waves["a"]["launchStartedAt"] = "2026-01-01T09:00:02.000Z"
-    obs.jobs.append(DrsJob("drsjob-00000000000000002", "TERMINATE", None, None, None, None,
-                           T0 + timedelta(seconds=50), T0 + timedelta(seconds=60),
-                           [Participant(S1, "TERMINATED", "TERMINATED", "i-0000000000000000a")]))
+    obs.jobs.append(
+        DrsJob(
+            "drsjob-00000000000000002",
+            "TERMINATE",
+            None,
+            None,
+            None,
+            None,
+            T0 + timedelta(seconds=50),
+            T0 + timedelta(seconds=60),
+            [Participant(S1, "TERMINATED", "TERMINATED", "i-0000000000000000a")],
+        )
+    )
 
     # THEN both are named: a COMPLETED wave's instance must not be terminated
     assert _violations(obs) == [("dependency-order", "a"), ("rollback", "a")]
@@ -238,30 +318,53 @@ def test_the_oracle_catches_a_report_that_disagrees_with_drs():
     assert _violations(obs) == [("report-matches-drs", "a")]
 
 
-@pytest.mark.parametrize(("launched", "expected"), [
-    ([S1], []),  # one of two OPTIONAL servers launched before the STOP cut the other: COMPLETED is right
-    ([], [("wave-outcome", "a")]),  # nothing launched: COMPLETED is fault 7e (judged as if it had launched)
-])
+@pytest.mark.parametrize(
+    ("launched", "expected"),
+    [
+        ([S1], []),  # one of two OPTIONAL servers launched before the STOP cut the other: COMPLETED is right
+        ([], [("wave-outcome", "a")]),  # nothing launched: COMPLETED is fault 7e (judged as if it had launched)
+    ],
+)
 def test_a_wave_whose_launch_a_stop_cut_is_judged_by_what_did_launch(launched, expected):
     # GIVEN a wave of two OPTIONAL servers, launching when the plan went STOPPING, the rest parked and cut
     class Cut(_Scenario):
-        plan = _plan(_wave("a", [{"sourceServerID": S1, "criticality": "OPTIONAL"},
-                                 {"sourceServerID": S2, "criticality": "OPTIONAL"}]))
+        plan = _plan(
+            _wave(
+                "a",
+                [{"sourceServerID": S1, "criticality": "OPTIONAL"}, {"sourceServerID": S2, "criticality": "OPTIONAL"}],
+            )
+        )
 
     scenario: Any = Cut()
     obs = _observation(
-        jobs=[DrsJob("drsjob-00000000000000001", "LAUNCH", "exec-1", "a", "1", "lk", T0 + timedelta(seconds=1),
-                     T0 + timedelta(seconds=30), [Participant(S1, "LAUNCHED", "LAUNCHED", "i-0000000000000000a")])]
-        if launched else [],
+        jobs=[
+            DrsJob(
+                "drsjob-00000000000000001",
+                "LAUNCH",
+                "exec-1",
+                "a",
+                "1",
+                "lk",
+                T0 + timedelta(seconds=1),
+                T0 + timedelta(seconds=30),
+                [Participant(S1, "LAUNCHED", "LAUNCHED", "i-0000000000000000a")],
+            )
+        ]
+        if launched
+        else [],
         launches={S1: 1} if launched else {},
-        status_changes=[("STOPPING", T0 + timedelta(seconds=5)), ("COMPLETED", T0 + timedelta(seconds=40))])
-    obs.waves["a"]["servers"] = {S1: {"launchStatus": "LAUNCHED" if launched else "FAILED"},
-                                 S2: {"launchStatus": "FAILED"}}
+        status_changes=[("STOPPING", T0 + timedelta(seconds=5)), ("COMPLETED", T0 + timedelta(seconds=40))],
+    )
+    obs.waves["a"]["servers"] = {
+        S1: {"launchStatus": "LAUNCHED" if launched else "FAILED"},
+        S2: {"launchStatus": "FAILED"},
+    }
     assert obs.report is not None
     obs.report["waves"][0]["jobs"] = [{"jobId": j.job_id, "sourceServerIds": [S1]} for j in obs.jobs]
     obs.report["waves"][0]["servers"] = [s for s in obs.report["waves"][0]["servers"] if launched]
 
     # WHEN judged / THEN only the wave-outcome check speaks, and only when nothing launched
-    violations = [v.key for v in judge(scenario, forecast(scenario.plan, scenario.profile), obs)
-                  if v.invariant == "wave-outcome"]
+    violations = [
+        v.key for v in judge(scenario, forecast(scenario.plan, scenario.profile), obs) if v.invariant == "wave-outcome"
+    ]
     assert violations == expected

@@ -22,10 +22,15 @@ def faults() -> dict[str, Any]:
 
 
 def _plan(plan_id: str = "faults") -> Any:
-    return parse_plan({"planId": plan_id, "waves": [
-        wave("db", [sid("d", n) for n in range(8)]),  # two DRS jobs
-        wave("app", [sid("a", n) for n in range(3)], ["db"]),
-    ]})
+    return parse_plan(
+        {
+            "planId": plan_id,
+            "waves": [
+                wave("db", [sid("d", n) for n in range(8)]),  # two DRS jobs
+                wave("app", [sid("a", n) for n in range(3)], ["db"]),
+            ],
+        }
+    )
 
 
 def _assert_each_server_launched_once(cloud: LocalCloud, expected: int = 11) -> None:
@@ -71,8 +76,16 @@ def _crash_once(target: Any, name: str, cloud: LocalCloud, *, after: bool, when:
     return crashed
 
 
-@pytest.mark.parametrize("point", ["after-claim", "before-start-recovery", "after-launch-recorded",
-                                   "after-job-recorded-on-wave", "after-job-started-published"])
+@pytest.mark.parametrize(
+    "point",
+    [
+        "after-claim",
+        "before-start-recovery",
+        "after-launch-recorded",
+        "after-job-recorded-on-wave",
+        "after-job-started-published",
+    ],
+)
 def test_a_crash_at_any_point_of_a_launch_launches_each_server_once(local_cloud, point):
     # GIVEN the launch function dies once at `point`
     cloud = local_cloud()
@@ -87,8 +100,13 @@ def test_a_crash_at_any_point_of_a_launch_launches_each_server_once(local_cloud,
     elif point == "after-job-recorded-on-wave":
         crashed = _crash_once(rt.ledger, "add_job", cloud, after=True)
     else:
-        crashed = _crash_once(rt.bus, "publish", cloud, after=True,
-                              when=lambda *events: any(e.DETAIL_TYPE == "DRSJobStarted" for e in events))
+        crashed = _crash_once(
+            rt.bus,
+            "publish",
+            cloud,
+            after=True,
+            when=lambda *events: any(e.DETAIL_TYPE == "DRSJobStarted" for e in events),
+        )
 
     # WHEN the plan runs (the state machine retries the crashed task)
     result = run_plan(cloud, _plan(point), timeout=120)
@@ -145,8 +163,12 @@ def test_internal_server_errors_are_retried_with_backoff(local_cloud):
 def test_a_permanent_drs_error_fails_the_wave_at_once_with_its_reason(local_cloud):
     # GIVEN DRS refuses the first StartRecovery as invalid
     cloud = local_cloud()
-    cloud.drs.inject_error("ValidationException", operation="StartRecovery", count=1,
-                           message="Invalid launch configuration for the source server")
+    cloud.drs.inject_error(
+        "ValidationException",
+        operation="StartRecovery",
+        count=1,
+        message="Invalid launch configuration for the source server",
+    )
 
     # WHEN a one-job plan runs
     plan = parse_plan({"planId": "invalid", "waves": [wave("W", [sid("w", 1), sid("w", 2)])]})

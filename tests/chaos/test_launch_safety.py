@@ -28,8 +28,12 @@ def test_a_crash_after_every_start_recovery_launches_each_server_once_parked_or_
     # GIVEN two one-server waves, room for one DRS job at a time, and a launch function that dies right
     # after every StartRecovery (independent waves: the second one is parked and started by a CapacityTick)
     cloud = local_cloud(**{"drs.quotas": ONE_JOB_AT_A_TIME, "faults.crashAfterStartRecovery": 1.0})
-    plan = parse_plan({"planId": "crash-parked", "waves": [
-        wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"] if depends else None)]})
+    plan = parse_plan(
+        {
+            "planId": "crash-parked",
+            "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"] if depends else None)],
+        }
+    )
 
     # WHEN the plan runs
     result = run_plan(cloud, plan, timeout=120)
@@ -55,8 +59,16 @@ def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(l
     cloud = local_cloud()
     rt = cloud.runtime
     cloud.drs.ensure_servers([sid("a", 1)])
-    chunk = {"executionId": "e-1", "planId": "p", "waveId": "w", "attempt": 1, "index": 0, "isDrill": True,
-             "launchKey": "lk-busy", "servers": [{"sourceServerID": sid("a", 1)}]}
+    chunk = {
+        "executionId": "e-1",
+        "planId": "p",
+        "waveId": "w",
+        "attempt": 1,
+        "index": 0,
+        "isDrill": True,
+        "launchKey": "lk-busy",
+        "servers": [{"sourceServerID": sid("a", 1)}],
+    }
     assert rt.ledger.claim_launch("e-1", "w", 1, 0, launch_key="lk-busy", server_ids=[sid("a", 1)]) is None
     assert rt.ledger.lease_launch("e-1", "w", 1, 0, token="other", seconds=launch_wave.LEASE_SECONDS) is None
 
@@ -65,8 +77,11 @@ def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(l
     from_queue = launch_wave.start_job(rt, chunk, from_queue=True)
 
     # THEN neither calls DRS: the state machine waits (a Wait state), the queue leaves it parked
-    assert from_machine == {"outcome": "RETRY", "waitSeconds": launch_wave.MAX_WAIT_SECONDS,
-                            "chunk": {**chunk, "tries": 1}}
+    assert from_machine == {
+        "outcome": "RETRY",
+        "waitSeconds": launch_wave.MAX_WAIT_SECONDS,
+        "chunk": {**chunk, "tries": 1},
+    }
     assert from_queue == {"outcome": "BUSY", "launchKey": "lk-busy"}
     assert start_recovery_calls(cloud) == 0
 
@@ -114,8 +129,10 @@ def _crash_after_first_terminate(cloud: LocalCloud) -> list[str]:
 
 
 def _terminated_records(cloud: LocalCloud, execution_id: str) -> list[tuple[str, list[str], int]]:
-    return [(r["reason"], list(r["jobIds"]), len(r["instances"]))
-            for r in cloud.runtime.ledger.list_terminations(execution_id)]
+    return [
+        (r["reason"], list(r["jobIds"]), len(r["instances"]))
+        for r in cloud.runtime.ledger.list_terminations(execution_id)
+    ]
 
 
 def test_a_rollback_that_crashes_after_terminate_recovery_instances_finds_its_job(local_cloud):
@@ -124,8 +141,9 @@ def test_a_rollback_that_crashes_after_terminate_recovery_instances_finds_its_jo
     failing = sid("b", 2)
     cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED"})
     crashed = _crash_after_first_terminate(cloud)
-    plan = parse_plan({"planId": "rollback-crash", "waves": [
-        wave("B", [sid("b", 1), sid("b", 3), failing], rollback="TERMINATE")]})
+    plan = parse_plan(
+        {"planId": "rollback-crash", "waves": [wave("B", [sid("b", 1), sid("b", 3), failing], rollback="TERMINATE")]}
+    )
 
     # WHEN it runs (the WaveFailed delivery that crashed is delivered again)
     result = run_plan(cloud, plan, timeout=60)
@@ -144,8 +162,13 @@ def test_a_rollback_that_crashes_after_terminate_recovery_instances_finds_its_jo
 
 def _completed_drill(local_cloud: Any) -> tuple[LocalCloud, dict[str, Any]]:
     cloud = local_cloud()
-    plan = parse_plan({"planId": "term-crash", "defaults": {"drillInstanceTtlSeconds": 3600},
-                       "waves": [wave("A", [sid("a", 1), sid("a", 2)])]})
+    plan = parse_plan(
+        {
+            "planId": "term-crash",
+            "defaults": {"drillInstanceTtlSeconds": 3600},
+            "waves": [wave("A", [sid("a", 1), sid("a", 2)])],
+        }
+    )
     result = run_plan(cloud, plan, timeout=60)
     assert result.status == "COMPLETED"
     return cloud, cloud.runtime.ledger.get_execution(result.execution_id)
@@ -162,8 +185,10 @@ def _time_to_live(cloud: LocalCloud, execution: dict[str, Any]) -> None:
     from orchestrator.steps import cleanup
 
     cloud.clock.jump_to(max(cloud.clock.now(), _ttl_over(cloud, execution)))  # the tick comes when it is due
-    cleanup.on_tick(cloud.runtime, TerminationTick(execution_id=execution["executionId"], plan_id="term-crash",
-                                                   reason="TIME_TO_LIVE"))
+    cleanup.on_tick(
+        cloud.runtime,
+        TerminationTick(execution_id=execution["executionId"], plan_id="term-crash", reason="TIME_TO_LIVE"),
+    )
 
 
 def _ttl_over(cloud: LocalCloud, execution: dict[str, Any]) -> Any:
@@ -181,10 +206,14 @@ def _operator_cleanup(cloud: LocalCloud, execution: dict[str, Any]) -> None:
     cleanup.cleanup(cloud.runtime, execution["executionId"])
 
 
-@pytest.mark.parametrize(("path", "reason"), [(_cancel, "CANCEL"), (_time_to_live, "TIME_TO_LIVE"),
-                                              (_operator_cleanup, "CLEANUP")], ids=["cancel", "ttl", "cleanup"])
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [(_cancel, "CANCEL"), (_time_to_live, "TIME_TO_LIVE"), (_operator_cleanup, "CLEANUP")],
+    ids=["cancel", "ttl", "cleanup"],
+)
 def test_every_termination_path_that_crashes_after_the_call_finds_its_job_instead_of_calling_again(
-        local_cloud, path, reason):
+    local_cloud, path, reason
+):
     # GIVEN a completed drill, and a function that dies right after its first TerminateRecoveryInstances
     cloud, execution = _completed_drill(local_cloud)
     crashed = _crash_after_first_terminate(cloud)

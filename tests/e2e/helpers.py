@@ -80,8 +80,14 @@ def start_recovery_calls(cloud: LocalCloud) -> int:
 # ---- invariants --------------------------------------------------------------------------------
 
 
-def assert_choreography_invariants(cloud: LocalCloud, execution_id: str, *, closing_events: int = 1,
-                                   relaunched: dict[str, int] | None = None, handler_errors: int = 0) -> None:
+def assert_choreography_invariants(
+    cloud: LocalCloud,
+    execution_id: str,
+    *,
+    closing_events: int = 1,
+    relaunched: dict[str, int] | None = None,
+    handler_errors: int = 0,
+) -> None:
     """What must hold after any run, with or without injected faults (`closing_events`: how many
     PlanCompleted/PlanFailed/PlanCancelled of the execution are on the bus; the plan closes once;
     `relaunched`: servers an operator's RetryWave launched again, with their expected launch count;

@@ -77,22 +77,32 @@ def _internal(execution_id: str, wave_id: str = "w1") -> dict[str, tuple[dict[st
     return {
         "WaveReady": (ids, ["executionId", "planId", "waveId"]),
         "PreLaunchDone": (ids, ["executionId", "planId", "waveId"]),
-        "DRSJobStarted": ({**ids, "jobId": JOB, "launchKey": "lk-0", "sourceServerIds": [server]},
-                          ["executionId", "waveId", "jobId", "launchKey", "sourceServerIds"]),
+        "DRSJobStarted": (
+            {**ids, "jobId": JOB, "launchKey": "lk-0", "sourceServerIds": [server]},
+            ["executionId", "waveId", "jobId", "launchKey", "sourceServerIds"],
+        ),
         "JobWatchTick": ({**ids, "tick": 1}, ["executionId", "waveId", "tick"]),
         "PreLaunchTick": ({**tick, "phase": "PRE_LAUNCH"}, ["executionId", "waveId", "phase", "index", "purpose"]),
-        "PostLaunchTick": ({**tick, "phase": "POST_LAUNCH", "purpose": "timeout"},
-                           ["executionId", "waveId", "phase", "tryNumber", "purpose"]),
-        "DRSJobCompleted": ({**ids, "jobId": JOB, "servers": [{"sourceServerId": server, "launchStatus": "FAILED"}]},
-                            ["executionId", "waveId", "jobId", "servers"]),
+        "PostLaunchTick": (
+            {**tick, "phase": "POST_LAUNCH", "purpose": "timeout"},
+            ["executionId", "waveId", "phase", "tryNumber", "purpose"],
+        ),
+        "DRSJobCompleted": (
+            {**ids, "jobId": JOB, "servers": [{"sourceServerId": server, "launchStatus": "FAILED"}]},
+            ["executionId", "waveId", "jobId", "servers"],
+        ),
         "PostLaunchDone": (ids, ["executionId", "planId", "waveId"]),
         "WaveFailed": ({**ids, "reason": "forged", "onFailure": "STOP"}, ["executionId", "waveId", "reason"]),
         "TerminationTick": ({**ids, "reason": "ROLLBACK"}, ["executionId", "planId", "reason"]),
-        "PlanCancelled": ({"executionId": execution_id, "planId": "bad", "requestedBy": "forger"},
-                          ["executionId", "requestedBy"]),
+        "PlanCancelled": (
+            {"executionId": execution_id, "planId": "bad", "requestedBy": "forger"},
+            ["executionId", "requestedBy"],
+        ),
         # the scheduler's approval deadline (routed to the control function with the operators' commands)
-        "ApprovalTimeout": ({"executionId": execution_id, "waveId": wave_id, "requestId": "r-1"},
-                            ["executionId", "waveId", "requestId"]),
+        "ApprovalTimeout": (
+            {"executionId": execution_id, "waveId": wave_id, "requestId": "r-1"},
+            ["executionId", "waveId", "requestId"],
+        ),
     }
 
 
@@ -110,62 +120,109 @@ def _wrong(value: Any) -> Any:
 def _malformed(execution_id: str) -> Iterator[Case]:
     for detail_type, (detail, required) in _internal(execution_id).items():
         for name in required:
-            yield Case(f"{detail_type}.{name} of a wrong type", detail_type, {**detail, name: _wrong(detail[name])},
-                       invalid=f"detail.{name}")
-        yield Case(f"{detail_type} without executionId", detail_type,
-                   {k: v for k, v in detail.items() if k != "executionId"}, invalid="executionId")
+            yield Case(
+                f"{detail_type}.{name} of a wrong type",
+                detail_type,
+                {**detail, name: _wrong(detail[name])},
+                invalid=f"detail.{name}",
+            )
+        yield Case(
+            f"{detail_type} without executionId",
+            detail_type,
+            {k: v for k, v in detail.items() if k != "executionId"},
+            invalid="executionId",
+        )
         yield Case(f"{detail_type} with an extra field", detail_type, {**detail, "bogus": 1}, invalid="bogus")
     control = {"executionId": execution_id}
     for detail_type in ("CancelPlan", "PausePlan", "ResumePlan"):
-        yield Case(f"{detail_type}.executionId of a wrong type", detail_type, {**control, "executionId": 7},
-                   invalid="detail.executionId")
+        yield Case(
+            f"{detail_type}.executionId of a wrong type",
+            detail_type,
+            {**control, "executionId": 7},
+            invalid="detail.executionId",
+        )
         yield Case(f"{detail_type} with an extra field", detail_type, {**control, "bogus": 1}, invalid="bogus")
     for detail_type in ("ApprovalGranted", "ApprovalDenied", "RetryWave", "SkipWave"):
         yield Case(f"{detail_type} without waveId", detail_type, control, invalid="detail.waveId")
-        yield Case(f"{detail_type}.waveId of a wrong type", detail_type, {**control, "waveId": ["w1"]},
-                   invalid="detail.waveId")
-    yield Case("RetryWave.allServers of a wrong type", "RetryWave", {**control, "waveId": "w1", "allServers": "all"},
-               invalid="detail.allServers")
+        yield Case(
+            f"{detail_type}.waveId of a wrong type", detail_type, {**control, "waveId": ["w1"]}, invalid="detail.waveId"
+        )
+    yield Case(
+        "RetryWave.allServers of a wrong type",
+        "RetryWave",
+        {**control, "waveId": "w1", "allServers": "all"},
+        invalid="detail.allServers",
+    )
 
 
 def _unknown_references(execution_id: str) -> Iterator[Case]:
     for detail_type, (detail, _) in _internal(execution_id).items():
-        yield Case(f"{detail_type} of an unknown execution", detail_type, {**detail, "executionId": "exec-nope"},
-                   invalid="no execution 'exec-nope'")
+        yield Case(
+            f"{detail_type} of an unknown execution",
+            detail_type,
+            {**detail, "executionId": "exec-nope"},
+            invalid="no execution 'exec-nope'",
+        )
         if "planId" in detail:
-            yield Case(f"{detail_type} of another plan", detail_type, {**detail, "planId": "other"},
-                       invalid="runs plan 'bad', not 'other'")
+            yield Case(
+                f"{detail_type} of another plan",
+                detail_type,
+                {**detail, "planId": "other"},
+                invalid="runs plan 'bad', not 'other'",
+            )
         if "waveId" in detail:
             forged = _internal(execution_id, "w9")[detail_type][0]
-            yield Case(f"{detail_type} of a wave the plan lacks", detail_type, forged,
-                       invalid=f"the plan of execution '{execution_id}' has no wave 'w9'")
+            yield Case(
+                f"{detail_type} of a wave the plan lacks",
+                detail_type,
+                forged,
+                invalid=f"the plan of execution '{execution_id}' has no wave 'w9'",
+            )
     ids = {"executionId": execution_id, "planId": "bad", "waveId": "w1"}
     stranger = sid("z", 1)
-    yield Case("DRSJobStarted of a server not in the wave", "DRSJobStarted",
-               {**ids, "jobId": JOB, "launchKey": "lk-0", "sourceServerIds": [SERVERS["w1"], stranger]},
-               invalid=f"not in wave 'w1': {stranger}")
-    yield Case("DRSJobCompleted of a server of another wave", "DRSJobCompleted",
-               {**ids, "jobId": JOB, "servers": [{"sourceServerId": SERVERS["w2"], "launchStatus": "LAUNCHED"}]},
-               invalid=f"not in wave 'w1': {SERVERS['w2']}")
-    yield Case("WaveFailed naming a server not in the wave", "WaveFailed",
-               {**ids, "reason": "forged", "onFailure": "STOP",
-                "failedServers": [{"sourceServerId": stranger, "launchStatus": "FAILED"}]},
-               invalid=f"not in wave 'w1': {stranger}")
+    yield Case(
+        "DRSJobStarted of a server not in the wave",
+        "DRSJobStarted",
+        {**ids, "jobId": JOB, "launchKey": "lk-0", "sourceServerIds": [SERVERS["w1"], stranger]},
+        invalid=f"not in wave 'w1': {stranger}",
+    )
+    yield Case(
+        "DRSJobCompleted of a server of another wave",
+        "DRSJobCompleted",
+        {**ids, "jobId": JOB, "servers": [{"sourceServerId": SERVERS["w2"], "launchStatus": "LAUNCHED"}]},
+        invalid=f"not in wave 'w1': {SERVERS['w2']}",
+    )
+    yield Case(
+        "WaveFailed naming a server not in the wave",
+        "WaveFailed",
+        {
+            **ids,
+            "reason": "forged",
+            "onFailure": "STOP",
+            "failedServers": [{"sourceServerId": stranger, "launchStatus": "FAILED"}],
+        },
+        invalid=f"not in wave 'w1': {stranger}",
+    )
 
 
 def _commands(execution_id: str, *, running: bool) -> Iterator[Case]:
     """Operator commands that do not fit, each answered with ControlRejected (`requestedBy` names the case)."""
+
     def case(name: str, detail_type: str, reason: str, **detail: Any) -> Case:
         by = f"corpus-{uuid.uuid4().hex[:8]}"
         return Case(name, detail_type, {"executionId": execution_id, "requestedBy": by, **detail}, rejected=reason)
 
     for detail_type in ("CancelPlan", "PausePlan", "ResumePlan"):
-        yield case(f"{detail_type} of an unknown execution", detail_type, "no such execution",
-                   executionId="exec-nope")
+        yield case(f"{detail_type} of an unknown execution", detail_type, "no such execution", executionId="exec-nope")
     for detail_type in ("ApprovalGranted", "ApprovalDenied", "RetryWave", "SkipWave"):
         yield case(f"{detail_type} of a wave the plan lacks", detail_type, "has no wave w9", waveId="w9")
-        yield case(f"{detail_type} of an unknown execution", detail_type, "no such execution",
-                   executionId="exec-nope", waveId="w1")
+        yield case(
+            f"{detail_type} of an unknown execution",
+            detail_type,
+            "no such execution",
+            executionId="exec-nope",
+            waveId="w1",
+        )
     yield case("ApprovalGranted of a wave not awaiting approval", "ApprovalGranted", "", waveId="w1")
     yield case("ApprovalDenied of a pending wave", "ApprovalDenied", "", waveId="w2")
     yield case("ResumePlan of a plan not paused", "ResumePlan", "not paused")
@@ -192,25 +249,45 @@ def _out_of_state(execution_id: str, wave_ids: tuple[str, ...]) -> Iterator[Case
 
 def _start_plans(execution_id: str) -> Iterator[Case]:
     """StartPlans reusing the running execution's id: refused with ControlRejected, never a PlanFailed."""
+
     def case(name: str, reason: str, **detail: Any) -> Case:
         by = f"corpus-{uuid.uuid4().hex[:8]}"
         return Case(name, "StartPlan", {"executionId": execution_id, "requestedBy": by, **detail}, rejected=reason)
 
     other = {"planId": "bad", "waves": [wave("w1", [sid("c", 1)])]}
     yield case("StartPlan reusing the id with another plan", "started with another plan or mode", plan=other)
-    yield case("StartPlan reusing the id with the plan in RECOVERY", "started with another plan or mode",
-               plan=PLAN, mode="RECOVERY", confirmRecovery="bad")
-    yield case("StartPlan reusing the id with an invalid plan", "refused: invalid plan: 1 problem(s)",
-               plan={"planId": "bad", "waves": [wave("w1", [sid("a", 1)], ["nope"])]})
-    yield case("StartPlan reusing the id with an unconfirmed RECOVERY", "must carry confirmRecovery",
-               plan=PLAN, mode="RECOVERY")
-    yield case("StartPlan reusing the id with a plan nested too deep", "refused: invalid plan: 1 problem(s)",
-               plan={"planId": "bad", "waves": _nested(40)})
+    yield case(
+        "StartPlan reusing the id with the plan in RECOVERY",
+        "started with another plan or mode",
+        plan=PLAN,
+        mode="RECOVERY",
+        confirmRecovery="bad",
+    )
+    yield case(
+        "StartPlan reusing the id with an invalid plan",
+        "refused: invalid plan: 1 problem(s)",
+        plan={"planId": "bad", "waves": [wave("w1", [sid("a", 1)], ["nope"])]},
+    )
+    yield case(
+        "StartPlan reusing the id with an unconfirmed RECOVERY",
+        "must carry confirmRecovery",
+        plan=PLAN,
+        mode="RECOVERY",
+    )
+    yield case(
+        "StartPlan reusing the id with a plan nested too deep",
+        "refused: invalid plan: 1 problem(s)",
+        plan={"planId": "bad", "waves": _nested(40)},
+    )
     malformed = case("malformed StartPlan reusing the id", "refused: malformed StartPlan event", plan=PLAN, bogus=1)
-    yield Case(malformed.name, "StartPlan", malformed.detail, invalid="bogus", rejected=malformed.rejected,
-               also_invalid=True)
-    yield Case("StartPlan repeating the start", "StartPlan",
-               {"executionId": execution_id, "plan": json.loads(json.dumps(_document())), "mode": "DRILL"})
+    yield Case(
+        malformed.name, "StartPlan", malformed.detail, invalid="bogus", rejected=malformed.rejected, also_invalid=True
+    )
+    yield Case(
+        "StartPlan repeating the start",
+        "StartPlan",
+        {"executionId": execution_id, "plan": json.loads(json.dumps(_document())), "mode": "DRILL"},
+    )
 
 
 def _nested(depth: int) -> Any:
@@ -227,13 +304,22 @@ def _document() -> dict[str, Any]:
 
 
 def _during_run(execution_id: str) -> list[Case]:
-    return [*_malformed(execution_id), *_unknown_references(execution_id), *_commands(execution_id, running=True),
-            *_out_of_state(execution_id, ("w2",)), *_start_plans(execution_id)]
+    return [
+        *_malformed(execution_id),
+        *_unknown_references(execution_id),
+        *_commands(execution_id, running=True),
+        *_out_of_state(execution_id, ("w2",)),
+        *_start_plans(execution_id),
+    ]
 
 
 def _after_run(execution_id: str) -> list[Case]:
-    return [*_unknown_references(execution_id), *_commands(execution_id, running=False),
-            *_out_of_state(execution_id, ("w1", "w2")), *_start_plans(execution_id)]
+    return [
+        *_unknown_references(execution_id),
+        *_commands(execution_id, running=False),
+        *_out_of_state(execution_id, ("w1", "w2")),
+        *_start_plans(execution_id),
+    ]
 
 
 def test_the_corpus_has_at_least_100_distinct_forged_events() -> None:
@@ -285,16 +371,22 @@ def _delivered(spy: _Spy, case: Case) -> list[tuple[str, Any]]:
     found = []
     for name, event, result in spy.results:
         envelope = event.get("event") if name == "launch_wave" else event
-        if isinstance(envelope, dict) and envelope.get("detail-type") == case.detail_type \
-                and case.key == case.detail_type + json.dumps(envelope.get("detail"), sort_keys=True):
+        if (
+            isinstance(envelope, dict)
+            and envelope.get("detail-type") == case.detail_type
+            and case.key == case.detail_type + json.dumps(envelope.get("detail"), sort_keys=True)
+        ):
             found.append((name, result))
     return found
 
 
 def _answered(cloud: LocalCloud, case: Case, seen: int) -> list[dict[str, Any]]:
     by = case.detail.get("requestedBy")
-    return [e.detail for e in cloud.events[seen:] if e.detail_type == "ControlRejected" and by
-            and e.detail.get("requestedBy") == by]
+    return [
+        e.detail
+        for e in cloud.events[seen:]
+        if e.detail_type == "ControlRejected" and by and e.detail.get("requestedBy") == by
+    ]
 
 
 def _status(name: str, result: Any) -> tuple[str, str]:
@@ -320,12 +412,16 @@ def _publish_all(cloud: LocalCloud, spy: _Spy, cases: list[Case]) -> dict[str, t
         deliveries = [(name, *_status(name, result)) for name, result in _delivered(spy, case)]
         if case.invalid is not None:
             got = ([(name, status, case.invalid in why) for name, status, why in deliveries], answers)
-            expected = ([(name, "rejected", True) for name in _functions(case.detail_type)],
-                        [True] if case.also_invalid else [])
+            expected = (
+                [(name, "rejected", True) for name in _functions(case.detail_type)],
+                [True] if case.also_invalid else [],
+            )
         else:
             got = ([(name, status) for name, status, _ in deliveries], answers)
-            expected = ([(name, "ok") for name in _functions(case.detail_type)],
-                        [True] if case.rejected is not None else [])
+            expected = (
+                [(name, "ok") for name in _functions(case.detail_type)],
+                [True] if case.rejected is not None else [],
+            )
         if got != expected:
             differ[case.name] = (got, expected)
     return differ
@@ -356,8 +452,11 @@ def test_forged_events_during_a_run_are_refused_without_side_effects(local_cloud
     assert cloud.ssm.stats.commands_sent == commands
     assert cloud._schedules == schedules
     forged = {case.key for case in cases}
-    answers = [e.detail_type for e in cloud.events[published:]
-               if e.detail_type + json.dumps(e.detail, sort_keys=True) not in forged]
+    answers = [
+        e.detail_type
+        for e in cloud.events[published:]
+        if e.detail_type + json.dumps(e.detail, sort_keys=True) not in forged
+    ]
     assert answers == ["ControlRejected"] * spy.metrics["ControlRejected"]
     assert not events_of(cloud, "PlanFailed")
     assert cloud.stats.handler_errors == 0

@@ -27,8 +27,9 @@ def test_run_completes_and_writes_the_report(tmp_path: Path) -> None:
     # GIVEN the diamond example and a fast profile
     report = tmp_path / "report.json"
     # WHEN it runs on the local cloud
-    result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--sim", str(_fast_profile(tmp_path)),
-                                 "--report", str(report)])
+    result = runner.invoke(
+        app, ["run", str(EXAMPLES / "diamond.yaml"), "--sim", str(_fast_profile(tmp_path)), "--report", str(report)]
+    )
     # THEN it exits 0 and the report says what ran
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
@@ -43,8 +44,9 @@ def test_run_completes_and_writes_the_report(tmp_path: Path) -> None:
 def test_run_draws_the_timeline_of_what_ran(tmp_path: Path) -> None:
     # GIVEN the diamond example, run with --timeline (and no --report)
     picture = tmp_path / "diamond.svg"
-    result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--sim", str(_fast_profile(tmp_path)),
-                                 "--timeline", str(picture)])
+    result = runner.invoke(
+        app, ["run", str(EXAMPLES / "diamond.yaml"), "--sim", str(_fast_profile(tmp_path)), "--timeline", str(picture)]
+    )
     # THEN the SVG holds a row per wave, each ending in a COMPLETED marker
     assert result.exit_code == 0, result.output
     assert "timeline written to" in result.output
@@ -98,12 +100,16 @@ def test_run_aws_publishes_start_plan_to_the_bus() -> None:
         events.create_event_bus(Name="my-bus")
         url = sqs.create_queue(QueueName="probe")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="probe", EventBusName="my-bus",
-                        EventPattern=json.dumps({"source": ["drs.orchestrator"], "detail-type": ["StartPlan"]}))
+        events.put_rule(
+            Name="probe",
+            EventBusName="my-bus",
+            EventPattern=json.dumps({"source": ["drs.orchestrator"], "detail-type": ["StartPlan"]}),
+        )
         events.put_targets(Rule="probe", EventBusName="my-bus", Targets=[{"Id": "q", "Arn": arn}])
         # WHEN the CLI starts a plan with --aws
-        result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--aws", "--bus", "my-bus",
-                                     "--region", "us-east-1"])
+        result = runner.invoke(
+            app, ["run", str(EXAMPLES / "diamond.yaml"), "--aws", "--bus", "my-bus", "--region", "us-east-1"]
+        )
         # THEN one StartPlan with the plan and a DRILL mode reached the bus
         assert result.exit_code == 0, result.output
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
@@ -119,8 +125,20 @@ def test_run_aws_refuses_the_options_of_a_local_run(tmp_path: Path) -> None:
         events = boto3.client("events", region_name="us-east-1")
         events.create_event_bus(Name="my-bus")
         for option, value in (("--report", "r.json"), ("--timeline", "t.svg"), ("--sim", str(_fast_profile(tmp_path)))):
-            result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--aws", "--bus", "my-bus",
-                                         "--region", "us-east-1", option, str(tmp_path / value)])
+            result = runner.invoke(
+                app,
+                [
+                    "run",
+                    str(EXAMPLES / "diamond.yaml"),
+                    "--aws",
+                    "--bus",
+                    "my-bus",
+                    "--region",
+                    "us-east-1",
+                    option,
+                    str(tmp_path / value),
+                ],
+            )
             assert result.exit_code == 2, (option, result.output)
             assert "apply to a local run" in result.output
             assert "drs-orch report" in result.output
@@ -141,8 +159,21 @@ def test_report_reads_a_deployed_run_back_from_the_ledger(local_cloud, tmp_path:
 
     # WHEN `drs-orch report` reads it, with its timeline
     out, picture = tmp_path / "report.json", tmp_path / "report.svg"
-    cli = runner.invoke(app, ["report", result.execution_id, "--table", TABLE_NAME, "--region", "us-east-1",
-                              "-o", str(out), "--timeline", str(picture)])
+    cli = runner.invoke(
+        app,
+        [
+            "report",
+            result.execution_id,
+            "--table",
+            TABLE_NAME,
+            "--region",
+            "us-east-1",
+            "-o",
+            str(out),
+            "--timeline",
+            str(picture),
+        ],
+    )
 
     # THEN it is the execution's report (without the local run's events), and its picture
     assert cli.exit_code == 0, cli.output
@@ -178,8 +209,9 @@ def test_report_to_a_path_that_cannot_be_written_exits_2_in_one_line(local_cloud
     result = run_plan(cloud, parse_plan(yaml.safe_load((EXAMPLES / "diamond.yaml").read_text())), timeout=60)
     # WHEN its report is written into a directory that does not exist
     out = tmp_path / "missing" / "report.json"
-    cli = runner.invoke(app, ["report", result.execution_id, "--table", TABLE_NAME, "--region", "us-east-1",
-                              "-o", str(out)])
+    cli = runner.invoke(
+        app, ["report", result.execution_id, "--table", TABLE_NAME, "--region", "us-east-1", "-o", str(out)]
+    )
     # THEN one line says so, exit 2
     assert cli.exit_code == 2, cli.output
     assert cli.output.strip() == f"{out}: cannot write the report: No such file or directory"

@@ -41,10 +41,22 @@ AWS_PATHS = [
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     """A machine with no AWS configuration at all: no credentials anywhere, no region."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                 "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "LEDGER_TABLE_NAME"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "LEDGER_TABLE_NAME",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
@@ -72,9 +84,11 @@ def test_no_credentials_is_one_line_and_exit_2_on_every_aws_path(aws_env, args):
     # THEN one line says so and what to do, exit 2, no traceback
     assert result.exit_code == 2, result.output
     line = _one_line(result.output)
-    assert line.startswith("AWS: no usable credentials (NoCredentialsError: Unable to locate credentials): "
-                           "configure them (aws configure, AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                           "AWS_SECRET_ACCESS_KEY)"), line
+    assert line.startswith(
+        "AWS: no usable credentials (NoCredentialsError: Unable to locate credentials): "
+        "configure them (aws configure, AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY)"
+    ), line
     assert not list(Path.cwd().glob("*.svg"))
 
 
@@ -97,9 +111,11 @@ def test_an_endpoint_out_of_reach_is_one_line_and_exit_2(aws_env):
     result = runner.invoke(app, ["pause", "exec-1", "--aws", *REGION])
     # THEN
     assert result.exit_code == 2, result.output
-    assert _one_line(result.output) == ('AWS: cannot reach the endpoint (EndpointConnectionError: Could not '
-                                        'connect to the endpoint URL: "http://127.0.0.1:9/"): check the region '
-                                        'and the network')
+    assert _one_line(result.output) == (
+        "AWS: cannot reach the endpoint (EndpointConnectionError: Could not "
+        'connect to the endpoint URL: "http://127.0.0.1:9/"): check the region '
+        "and the network"
+    )
 
 
 def test_an_aws_api_error_is_one_line_with_its_code_and_exit_2(aws_env):
@@ -114,8 +130,9 @@ def test_an_aws_api_error_is_one_line_with_its_code_and_exit_2(aws_env):
     assert cleanup.exit_code == 2, cleanup.output
     assert _one_line(cleanup.output) == "AWS GetItem: ResourceNotFoundException: Requested resource not found"
     assert report.exit_code == 2, report.output
-    assert _one_line(report.output) == ("AWS GetItem: ResourceNotFoundException: Requested resource not found "
-                                        "(ledger table no-such-table)")
+    assert _one_line(report.output) == (
+        "AWS GetItem: ResourceNotFoundException: Requested resource not found (ledger table no-such-table)"
+    )
 
 
 def test_an_internal_error_is_one_line_naming_the_log_with_its_traceback_exit_1(aws_env, tmp_path):
@@ -131,8 +148,11 @@ def test_an_internal_error_is_one_line_naming_the_log_with_its_traceback_exit_1(
     # THEN one line names the error (its text intact, on one line) and the log file, exit 1
     assert result.exit_code == 1, result.output
     line = _one_line(result.output)
-    found = re.fullmatch(r"drs-orch: internal error: ValueError: unexpected \[i-0123456789abcdef0\] second line "
-                         r"\(the traceback is in (.+\.log)\)", line)
+    found = re.fullmatch(
+        r"drs-orch: internal error: ValueError: unexpected \[i-0123456789abcdef0\] second line "
+        r"\(the traceback is in (.+\.log)\)",
+        line,
+    )
     assert found, line
     log = Path(found.group(1))
     assert log.parent == tmp_path

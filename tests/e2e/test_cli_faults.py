@@ -36,11 +36,19 @@ def _write(tmp_path: Path, name: str, data: dict[str, Any]) -> Path:
 
 
 def _three_waves(tmp_path: Path, **defaults: Any) -> Path:
-    return _write(tmp_path, "three.yaml", {
-        "planId": "three", **({"defaults": defaults} if defaults else {}),
-        "waves": [{"waveId": "a", "servers": ["s-a0000000000000001", "s-a0000000000000002"]},
-                  {"waveId": "b", "dependsOn": ["a"], "servers": ["s-b0000000000000001"]},
-                  {"waveId": "c", "dependsOn": ["b"], "servers": ["s-c0000000000000001"]}]})
+    return _write(
+        tmp_path,
+        "three.yaml",
+        {
+            "planId": "three",
+            **({"defaults": defaults} if defaults else {}),
+            "waves": [
+                {"waveId": "a", "servers": ["s-a0000000000000001", "s-a0000000000000002"]},
+                {"waveId": "b", "dependsOn": ["a"], "servers": ["s-b0000000000000001"]},
+                {"waveId": "c", "dependsOn": ["b"], "servers": ["s-c0000000000000001"]},
+            ],
+        },
+    )
 
 
 def _profile(tmp_path: Path, **drs: Any) -> Path:
@@ -74,22 +82,34 @@ def test_a_run_that_stalls_says_what_is_stuck_writes_the_report_and_exits_1(tmp_
     report, picture = tmp_path / "report.json", tmp_path / "run.svg"
 
     # WHEN the plan runs
-    result = runner.invoke(app, ["run", str(_three_waves(tmp_path)), "--sim", str(_profile(tmp_path)),
-                                 "--report", str(report), "--timeline", str(picture)])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(_three_waves(tmp_path)),
+            "--sim",
+            str(_profile(tmp_path)),
+            "--report",
+            str(report),
+            "--timeline",
+            str(picture),
+        ],
+    )
 
     # THEN it exits 1 with no traceback, saying which waves are stuck in which state
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     execution_id = _execution_id(result.output)
     flat = _flat(result.output)
-    assert (f"the run stalled: nothing is running or scheduled, and execution {execution_id} is RUNNING: "
-            "wave a READY; waves b, c PENDING") in flat
+    assert (
+        f"the run stalled: nothing is running or scheduled, and execution {execution_id} is RUNNING: "
+        "wave a READY; waves b, c PENDING"
+    ) in flat
     # AND the report and the timeline hold what the ledger holds
     data = json.loads(report.read_text())
     assert data["executionId"] == execution_id
     assert data["status"] == "RUNNING"
-    assert [(w["waveId"], w["status"]) for w in data["waves"]] == [("a", "READY"), ("b", "PENDING"),
-                                                                    ("c", "PENDING")]
+    assert [(w["waveId"], w["status"]) for w in data["waves"]] == [("a", "READY"), ("b", "PENDING"), ("c", "PENDING")]
     assert data["endedAt"] is None
     texts = "".join(ElementTree.fromstring(picture.read_text()).itertext())
     assert all(f"wave {w}: {status}" in texts for w, status in (("a", "READY"), ("b", "PENDING"), ("c", "PENDING")))
@@ -100,8 +120,17 @@ def test_every_drs_call_throttled_ends_without_a_traceback_and_with_the_report(t
     report = tmp_path / "report.json"
 
     # WHEN the plan runs
-    result = runner.invoke(app, ["run", str(_three_waves(tmp_path)), "--sim",
-                                 str(_profile(tmp_path, throttleRate=1.0)), "--report", str(report)])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(_three_waves(tmp_path)),
+            "--sim",
+            str(_profile(tmp_path, throttleRate=1.0)),
+            "--report",
+            str(report),
+        ],
+    )
 
     # THEN it exits 1, prints no traceback, and the report is written; the summary shows the ledger's
     # status of the execution and of each wave, which the report holds too
@@ -117,7 +146,8 @@ def test_every_drs_call_throttled_ends_without_a_traceback_and_with_the_report(t
 
 
 def test_an_exception_in_the_run_loop_is_one_line_and_a_log_and_the_report_is_still_written(
-        tmp_path, monkeypatch, log_dir):
+    tmp_path, monkeypatch, log_dir
+):
     # GIVEN a cloud whose loop raises once wave a's DRS job has started
     original = LocalCloud.step
 
@@ -131,8 +161,9 @@ def test_an_exception_in_the_run_loop_is_one_line_and_a_log_and_the_report_is_st
     report = tmp_path / "report.json"
 
     # WHEN the plan runs
-    result = runner.invoke(app, ["run", str(_three_waves(tmp_path)), "--sim", str(_profile(tmp_path)),
-                                 "--report", str(report)])
+    result = runner.invoke(
+        app, ["run", str(_three_waves(tmp_path)), "--sim", str(_profile(tmp_path)), "--report", str(report)]
+    )
 
     # THEN it exits 1 with the error in one line (its markup-like text intact), what is stuck, and the log
     # file that holds the traceback; no traceback on the console
@@ -140,8 +171,10 @@ def test_an_exception_in_the_run_loop_is_one_line_and_a_log_and_the_report_is_st
     assert "Traceback" not in result.output
     execution_id = _execution_id(result.output)
     flat = _flat(result.output)
-    assert (f"the local cloud failed (RuntimeError: boom [i-0123456789abcdef0]): execution {execution_id} is "
-            "RUNNING: wave a LAUNCHING; waves b, c PENDING") in flat
+    assert (
+        f"the local cloud failed (RuntimeError: boom [i-0123456789abcdef0]): execution {execution_id} is "
+        "RUNNING: wave a LAUNCHING; waves b, c PENDING"
+    ) in flat
     log = log_dir / f"drs-orch-{execution_id}.log"
     assert f"the traceback is in {log}" in flat
     text = log.read_text()
@@ -149,8 +182,11 @@ def test_an_exception_in_the_run_loop_is_one_line_and_a_log_and_the_report_is_st
     assert "RuntimeError: boom [i-0123456789abcdef0]" in text
     # AND the report holds the ledger's state at that moment
     data = json.loads(report.read_text())
-    assert [(w["waveId"], w["status"]) for w in data["waves"]] == [("a", "LAUNCHING"), ("b", "PENDING"),
-                                                                    ("c", "PENDING")]
+    assert [(w["waveId"], w["status"]) for w in data["waves"]] == [
+        ("a", "LAUNCHING"),
+        ("b", "PENDING"),
+        ("c", "PENDING"),
+    ]
 
 
 def test_an_output_file_that_cannot_be_written_is_refused_before_the_run(tmp_path, monkeypatch):
@@ -166,8 +202,9 @@ def test_an_output_file_that_cannot_be_written_is_refused_before_the_run(tmp_pat
     monkeypatch.setenv("DRS_ORCH_LOG_DIR", str(tmp_path / "no-logs"))
     no_logs = runner.invoke(app, ["run", str(_three_waves(tmp_path))])
     assert no_logs.exit_code == 2, no_logs.output
-    assert (f"{tmp_path / 'no-logs'} (the log directory, $DRS_ORCH_LOG_DIR): no such directory; nothing was "
-            "started.") in _flat(no_logs.output)
+    assert (
+        f"{tmp_path / 'no-logs'} (the log directory, $DRS_ORCH_LOG_DIR): no such directory; nothing was started."
+    ) in _flat(no_logs.output)
 
 
 # ---- fault 5: a drill's time to live, in a local run -------------------------------------------
@@ -179,8 +216,21 @@ def test_a_drill_with_a_time_to_live_runs_until_its_instances_are_terminated(tmp
     plan = _three_waves(tmp_path, drillInstanceTtlSeconds=600)
 
     # WHEN it runs on the local cloud
-    result = runner.invoke(app, ["run", str(plan), "--sim", str(_profile(tmp_path)), "--report", str(report),
-                                 "--linger", "0.2", "--log-level", "INFO"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(plan),
+            "--sim",
+            str(_profile(tmp_path)),
+            "--report",
+            str(report),
+            "--linger",
+            "0.2",
+            "--log-level",
+            "INFO",
+        ],
+    )
 
     # THEN the plan completed, and the run went on until the time to live terminated every instance the
     # drill launched, once, recorded in the report with its reason, time, instances and DRS job
@@ -203,8 +253,9 @@ def test_a_drill_with_a_time_to_live_runs_until_its_instances_are_terminated(tmp
     assert data["durationSeconds"] == (parse_iso(data["endedAt"]) - parse_iso(data["startedAt"])).total_seconds()
     assert data["durationSeconds"] < 600
     flat = _flat(result.output)
-    assert (f"terminated 4 of 4 recovery instance(s) of the execution at {termination['at'][11:19]} "
-            "(TIME_TO_LIVE") in flat
+    assert (
+        f"terminated 4 of 4 recovery instance(s) of the execution at {termination['at'][11:19]} (TIME_TO_LIVE"
+    ) in flat
     assert "LEFT RUNNING" not in flat
     # AND the run's log, at INFO, is in the log directory
     log = (log_dir / f"drs-orch-{data['executionId']}.log").read_text()
@@ -231,8 +282,15 @@ def test_cleanup_is_recorded_in_the_report(local_cloud):
     # THEN the report records the termination: why, when, which instance, which DRS job
     terminations = build_report(cloud.runtime.ledger, result.execution_id)["terminations"]
     job_id = re.search(r"DRS job\(s\) (drsjob-[0-9a-f]+)", _flat(cleaned.output)).group(1)
-    assert terminations == [{"reason": "CLEANUP", "at": terminations[0]["at"], "waveId": None,
-                             "recoveryInstanceIds": [instance], "jobIds": [job_id]}]
+    assert terminations == [
+        {
+            "reason": "CLEANUP",
+            "at": terminations[0]["at"],
+            "waveId": None,
+            "recoveryInstanceIds": [instance],
+            "jobIds": [job_id],
+        }
+    ]
     assert parse_iso(terminations[0]["at"]) >= parse_iso(result.report["endedAt"])
 
 
@@ -241,13 +299,15 @@ def test_cleanup_is_recorded_in_the_report(local_cloud):
 
 def test_lingering_does_not_add_to_the_duration_the_run_shows(tmp_path):
     # GIVEN a fast clock (600 simulated seconds per real second) and --linger 1
-    profile = _write(tmp_path, "fast.yaml", {"seed": 1, "clock": {"speed": 600},
-                                             "drs": {"launchSeconds": {"min": 60, "max": 60}}})
+    profile = _write(
+        tmp_path, "fast.yaml", {"seed": 1, "clock": {"speed": 600}, "drs": {"launchSeconds": {"min": 60, "max": 60}}}
+    )
     report = tmp_path / "report.json"
 
     # WHEN the plan runs and lingers a real second (600 simulated seconds) after it ends
-    result = runner.invoke(app, ["run", str(_three_waves(tmp_path)), "--sim", str(profile), "--linger", "1",
-                                 "--report", str(report)])
+    result = runner.invoke(
+        app, ["run", str(_three_waves(tmp_path)), "--sim", str(profile), "--linger", "1", "--report", str(report)]
+    )
 
     # THEN the live view's elapsed time, the summary's duration and the report's all are the plan's own
     assert result.exit_code == 0, result.output

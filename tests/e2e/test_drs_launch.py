@@ -54,8 +54,7 @@ def test_three_concurrent_executions_never_exceed_the_drs_quotas(local_cloud):
     # GIVEN three executions of 300 servers each started together (900 servers > 500 in all active jobs)
     cloud = local_cloud(**DROP_EVENTS, **{"drs.launchSeconds": {"min": 60, "max": 120}})
     plans = [
-        parse_plan({"planId": f"tenant-{t}", "waves": [wave("all", [sid(t, n) for n in range(300)])]})
-        for t in "xyz"
+        parse_plan({"planId": f"tenant-{t}", "waves": [wave("all", [sid(t, n) for n in range(300)])]}) for t in "xyz"
     ]
 
     # WHEN they run at the same time
@@ -82,10 +81,12 @@ def test_three_concurrent_executions_never_exceed_the_drs_quotas(local_cloud):
 
 def test_the_concurrent_job_quota_queues_waves_instead_of_failing_them(local_cloud):
     # GIVEN a DRS that runs at most 2 jobs of at most 5 servers, and 6 parallel waves of 4 servers
-    cloud = local_cloud(**DROP_EVENTS, **{"drs.quotas": {"concurrentJobs": 2, "serversPerJob": 5,
-                                                          "serversInAllJobs": 50}})
-    plan = parse_plan({"planId": "narrow", "waves": [wave(f"w{i}", [sid(f"w{i}", n) for n in range(4)])
-                                                      for i in range(6)]})
+    cloud = local_cloud(
+        **DROP_EVENTS, **{"drs.quotas": {"concurrentJobs": 2, "serversPerJob": 5, "serversInAllJobs": 50}}
+    )
+    plan = parse_plan(
+        {"planId": "narrow", "waves": [wave(f"w{i}", [sid(f"w{i}", n) for n in range(4)]) for i in range(6)]}
+    )
 
     # WHEN it runs
     result = run_plan(cloud, plan, timeout=120)
@@ -100,11 +101,16 @@ def test_the_concurrent_job_quota_queues_waves_instead_of_failing_them(local_clo
 def test_throttled_drs_still_completes_every_wave(local_cloud):
     # GIVEN a DRS that answers 30 % of all calls with ThrottlingException
     cloud = local_cloud(**{"drs.throttleRate": 0.3})
-    plan = parse_plan({"planId": "throttled", "waves": [
-        wave("w1", [sid("a", n) for n in range(12)]),
-        wave("w2", [sid("b", n) for n in range(6)], ["w1"]),
-        wave("w3", [sid("c", n) for n in range(6)], ["w1"]),
-    ]})
+    plan = parse_plan(
+        {
+            "planId": "throttled",
+            "waves": [
+                wave("w1", [sid("a", n) for n in range(12)]),
+                wave("w2", [sid("b", n) for n in range(6)], ["w1"]),
+                wave("w3", [sid("c", n) for n in range(6)], ["w1"]),
+            ],
+        }
+    )
 
     # WHEN it runs
     result = run_plan(cloud, plan, timeout=120)
@@ -123,11 +129,16 @@ def test_a_stalled_server_fails_preflight_with_its_name_before_anything_launches
     # GIVEN a wave one of whose CRITICAL servers no longer replicates
     stalled = sid("b", 2)
     cloud = local_cloud(**{f"drs.servers.{stalled}.replicationState": "STALLED"})
-    plan = parse_plan({"planId": "stalled", "waves": [
-        wave("A", [sid("a", 1)]),
-        wave("B", [sid("b", 1), stalled], ["A"]),
-        wave("C", [sid("c", 1)], ["B"]),
-    ]})
+    plan = parse_plan(
+        {
+            "planId": "stalled",
+            "waves": [
+                wave("A", [sid("a", 1)]),
+                wave("B", [sid("b", 1), stalled], ["A"]),
+                wave("C", [sid("c", 1)], ["B"]),
+            ],
+        }
+    )
 
     # WHEN it runs
     result = run_plan(cloud, plan)
@@ -151,10 +162,18 @@ def test_preflight_names_lag_over_the_limit_and_a_missing_snapshot(local_cloud):
     # GIVEN a server lagging 900 s behind (the plan allows 600 s) and one pinned to an unknown snapshot
     lagging, pinned = sid("l", 1), sid("p", 1)
     cloud = local_cloud(**{f"drs.servers.{lagging}.lagSeconds": 900})
-    plan = parse_plan({"planId": "lag", "defaults": {"maxReplicationLagSeconds": 600}, "waves": [
-        wave("W", [lagging, {"sourceServerID": pinned, "recoverySnapshotID": "pit-0000000000000dead"},
-                   sid("ok", 1)]),
-    ]})
+    plan = parse_plan(
+        {
+            "planId": "lag",
+            "defaults": {"maxReplicationLagSeconds": 600},
+            "waves": [
+                wave(
+                    "W",
+                    [lagging, {"sourceServerID": pinned, "recoverySnapshotID": "pit-0000000000000dead"}, sid("ok", 1)],
+                ),
+            ],
+        }
+    )
 
     # WHEN it runs
     result = run_plan(cloud, plan)
@@ -173,10 +192,18 @@ def test_an_optional_server_failing_preflight_is_left_out_and_judged_by_the_thre
     # GIVEN a wave of 4 servers whose OPTIONAL one is stalled, with a 75 % success threshold
     optional = sid("o", 1)
     cloud = local_cloud(**{f"drs.servers.{optional}.replicationState": "STALLED"})
-    plan = parse_plan({"planId": "optional", "waves": [
-        wave("W", [sid("c", 1), sid("c", 2), sid("c", 3), {"sourceServerID": optional, "criticality": "OPTIONAL"}],
-             successThreshold=0.75),
-    ]})
+    plan = parse_plan(
+        {
+            "planId": "optional",
+            "waves": [
+                wave(
+                    "W",
+                    [sid("c", 1), sid("c", 2), sid("c", 3), {"sourceServerID": optional, "criticality": "OPTIONAL"}],
+                    successThreshold=0.75,
+                ),
+            ],
+        }
+    )
 
     # WHEN it runs
     result = run_plan(cloud, plan)
@@ -192,12 +219,21 @@ def test_an_optional_server_failing_preflight_is_left_out_and_judged_by_the_thre
 
 def test_optional_launch_failures_pass_under_the_threshold_and_critical_ones_fail(local_cloud):
     # GIVEN two waves: in A an OPTIONAL server fails to launch (threshold 0.5); in B a CRITICAL one does
-    cloud = local_cloud(**{f"drs.servers.{sid('o', 1)}.launch": "FAILED",
-                           f"drs.servers.{sid('k', 1)}.launch": "FAILED"})
-    plan = parse_plan({"planId": "judged", "defaults": {"onFailure": "CONTINUE"}, "waves": [
-        wave("A", [sid("a", 1), {"sourceServerID": sid("o", 1), "criticality": "OPTIONAL"}], successThreshold=0.5),
-        wave("B", [sid("b", 1), sid("k", 1)]),
-    ]})
+    cloud = local_cloud(
+        **{f"drs.servers.{sid('o', 1)}.launch": "FAILED", f"drs.servers.{sid('k', 1)}.launch": "FAILED"}
+    )
+    plan = parse_plan(
+        {
+            "planId": "judged",
+            "defaults": {"onFailure": "CONTINUE"},
+            "waves": [
+                wave(
+                    "A", [sid("a", 1), {"sourceServerID": sid("o", 1), "criticality": "OPTIONAL"}], successThreshold=0.5
+                ),
+                wave("B", [sid("b", 1), sid("k", 1)]),
+            ],
+        }
+    )
 
     # WHEN it runs
     result = run_plan(cloud, plan)
@@ -225,8 +261,9 @@ def _completion_delays(cloud: Any, execution_id: str) -> list[float]:
 def test_the_watcher_sees_a_job_end_within_seconds_when_launch_results_flow(local_cloud):
     # GIVEN DRS emits its Launch Result events
     cloud = local_cloud()
-    plan = parse_plan({"planId": "events", "waves": [wave("A", [sid("a", n) for n in range(3)]),
-                                                      wave("B", [sid("b", 1)], ["A"])]})
+    plan = parse_plan(
+        {"planId": "events", "waves": [wave("A", [sid("a", n) for n in range(3)]), wave("B", [sid("b", 1)], ["A"])]}
+    )
 
     # WHEN it runs
     result = run_plan(cloud, plan)
@@ -241,8 +278,9 @@ def test_the_watcher_sees_a_job_end_within_seconds_when_launch_results_flow(loca
 def test_the_watcher_sees_a_job_end_within_one_poll_when_launch_results_are_dropped(local_cloud):
     # GIVEN DRS's Launch Result events never arrive
     cloud = local_cloud(**DROP_EVENTS)
-    plan = parse_plan({"planId": "polls", "waves": [wave("A", [sid("a", n) for n in range(3)]),
-                                                     wave("B", [sid("b", 1)], ["A"])]})
+    plan = parse_plan(
+        {"planId": "polls", "waves": [wave("A", [sid("a", n) for n in range(3)]), wave("B", [sid("b", 1)], ["A"])]}
+    )
 
     # WHEN it runs
     result = run_plan(cloud, plan)
@@ -262,10 +300,15 @@ def test_a_failed_wave_with_rollback_terminate_terminates_what_it_launched(local
     # GIVEN a wave whose CRITICAL server fails to launch, with rollback TERMINATE
     failing = sid("b", 2)
     cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED"})
-    plan = parse_plan({"planId": "rollback", "waves": [
-        wave("A", [sid("a", 1)]),
-        wave("B", [sid("b", 1), failing], ["A"], rollback="TERMINATE"),
-    ]})
+    plan = parse_plan(
+        {
+            "planId": "rollback",
+            "waves": [
+                wave("A", [sid("a", 1)]),
+                wave("B", [sid("b", 1), failing], ["A"], rollback="TERMINATE"),
+            ],
+        }
+    )
 
     # WHEN it runs and the termination job finishes
     result = run_plan(cloud, plan)
@@ -283,8 +326,9 @@ def test_a_drill_time_to_live_terminates_its_instances_after_the_plan_ends(local
     # GIVEN a drill whose instances live 10 minutes
     cloud = local_cloud()
     servers = {sid("a", 1), sid("a", 2)}
-    plan = parse_plan({"planId": "ttl", "defaults": {"drillInstanceTtlSeconds": 600},
-                       "waves": [wave("A", sorted(servers))]})
+    plan = parse_plan(
+        {"planId": "ttl", "defaults": {"drillInstanceTtlSeconds": 600}, "waves": [wave("A", sorted(servers))]}
+    )
 
     # WHEN it runs, and time goes on
     result = run_plan(cloud, plan)
@@ -390,8 +434,7 @@ def test_a_cancel_tick_never_terminates_a_recovery_executions_instances(local_cl
     assert result.status == "COMPLETED"
 
     # WHEN a CANCEL termination tick arrives for it (stray or forged)
-    cleanup.on_tick(cloud.runtime, TerminationTick(execution_id=result.execution_id, plan_id="prod",
-                                                   reason="CANCEL"))
+    cleanup.on_tick(cloud.runtime, TerminationTick(execution_id=result.execution_id, plan_id="prod", reason="CANCEL"))
 
     # THEN nothing is terminated
     assert len(_running_instances(cloud, {sid("a", 1)})) == 1

@@ -11,8 +11,16 @@ from tests.e2e.helpers import assert_choreography_invariants, events_of, ledger_
 def test_every_drs_call_throttled_fails_the_first_wave_with_the_throttling_as_reason(local_cloud):
     # GIVEN three waves in a chain, and DRS answering every call with ThrottlingException
     cloud = local_cloud(**{"drs.throttleRate": 1.0})
-    plan = parse_plan({"planId": "throttled", "waves": [
-        wave("db", [sid("d", 1)]), wave("app", [sid("a", 1)], ["db"]), wave("web", [sid("w", 1)], ["app"])]})
+    plan = parse_plan(
+        {
+            "planId": "throttled",
+            "waves": [
+                wave("db", [sid("d", 1)]),
+                wave("app", [sid("a", 1)], ["db"]),
+                wave("web", [sid("w", 1)], ["app"]),
+            ],
+        }
+    )
 
     # WHEN it runs
     result = run_plan(cloud, plan, timeout=60)
@@ -58,8 +66,7 @@ def test_a_handler_that_fails_twice_then_succeeds_changes_nothing(local_cloud, m
     assert_choreography_invariants(cloud, result.execution_id, handler_errors=4)
 
 
-def test_a_prepare_task_that_keeps_failing_fails_its_wave_through_the_state_machines_retries(local_cloud,
-                                                                                            monkeypatch):
+def test_a_prepare_task_that_keeps_failing_fails_its_wave_through_the_state_machines_retries(local_cloud, monkeypatch):
     # GIVEN the wave launch state machine's prepare task failing every time
     cloud = local_cloud()
     calls: list[str] = []
@@ -80,7 +87,9 @@ def test_a_prepare_task_that_keeps_failing_fails_its_wave_through_the_state_mach
     assert len(set(calls)) == 1
     db = ledger_waves(cloud, result.execution_id)["db"]
     assert db["status"] == "FAILED"
-    assert db["reason"] == ("PreLaunchDone could not be handled after 3 attempts (drs-orch-launch_wave): "
-                            "RuntimeError: the ledger is not answering")
+    assert db["reason"] == (
+        "PreLaunchDone could not be handled after 3 attempts (drs-orch-launch_wave): "
+        "RuntimeError: the ledger is not answering"
+    )
     assert cloud.drs.stats.launches == {}
     assert_choreography_invariants(cloud, result.execution_id)

@@ -34,8 +34,16 @@ def drs_launch_seconds() -> dict[str, float]:
 def _run_big_wave(cloud: LocalCloud, size: int) -> None:
     """One wave of `size` servers with one post-launch script, run to its end; asserts what must hold."""
     servers = [sid("big", n) for n in range(size)]
-    plan = {"planId": "big", "waves": [wave("big", servers, postLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}}])]}
+    plan = {
+        "planId": "big",
+        "waves": [
+            wave(
+                "big",
+                servers,
+                postLaunch=[{"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}}],
+            )
+        ],
+    }
 
     # WHEN it runs
     result = run_plan(cloud, parse_plan(plan), timeout=300)
@@ -97,9 +105,18 @@ def test_a_failed_wave_of_2000_servers_ends_failed_with_an_event_under_the_size_
     size = 2000
     servers = [sid("bad", n) for n in range(size)]
     cloud = local_cloud(**QUIET, **{f"drs.servers.{server}.launch": "FAILED" for server in servers})
-    plan = {"planId": "big-fail", "waves": [wave("big", [
-        server if n % 2 == 0 else {"sourceServerID": server, "criticality": "OPTIONAL"}
-        for n, server in enumerate(servers)])]}
+    plan = {
+        "planId": "big-fail",
+        "waves": [
+            wave(
+                "big",
+                [
+                    server if n % 2 == 0 else {"sourceServerID": server, "criticality": "OPTIONAL"}
+                    for n, server in enumerate(servers)
+                ],
+            )
+        ],
+    }
 
     # WHEN it runs
     result = run_plan(cloud, parse_plan(plan), timeout=300)

@@ -35,8 +35,7 @@ def test_a_retry_while_the_rollback_still_terminates_waits_for_it_and_reports_bo
     # (two minutes long) still holds b1 when the operator retries every server
     failing = sid("b", 2)
     cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED", "drs.terminateSeconds": 120})
-    plan = parse_plan({"planId": "retry-rollback", "waves": [
-        wave("B", [sid("b", 1), failing], rollback="TERMINATE")]})
+    plan = parse_plan({"planId": "retry-rollback", "waves": [wave("B", [sid("b", 1), failing], rollback="TERMINATE")]})
     first = run_plan(cloud, plan, timeout=60)
     cloud.drain()
     [rollback] = cloud.runtime.ledger.list_terminations(first.execution_id)  # asked; its job runs 2 minutes
@@ -45,8 +44,9 @@ def test_a_retry_while_the_rollback_still_terminates_waits_for_it_and_reports_bo
 
     # WHEN b2 is fixed and the wave is retried at once with all its servers
     cloud.drs.set_launch_outcome(failing, "LAUNCHED")
-    cloud.publish("RetryWave", {"executionId": first.execution_id, "waveId": "B", "allServers": True,
-                                "requestedBy": "ops"})
+    cloud.publish(
+        "RetryWave", {"executionId": first.execution_id, "waveId": "B", "allServers": True, "requestedBy": "ops"}
+    )
     result = wait(cloud, first.execution_id, timeout=60)
 
     # THEN the launch waited for the terminate job instead of failing on DRS's ConflictException, and the
@@ -87,8 +87,10 @@ def test_a_retry_refused_by_drs_fails_the_wave_with_drs_reason_on_each_server(lo
     assert (result.status, b["status"], b["attempt"]) == ("FAILED", "FAILED", 2)
     [server] = b["servers"]
     assert server["launchStatus"] == "FAILED"
-    assert server["reason"].startswith("DrsConflict: ConflictException: Source server s-000000000000000b2 is "
-                                       "already participating in active job drsjob-")
+    assert server["reason"].startswith(
+        "DrsConflict: ConflictException: Source server s-000000000000000b2 is "
+        "already participating in active job drsjob-"
+    )
     assert "CRITICAL" in b["reason"]
     assert [a["attempt"] for a in b["previousAttempts"]] == [1]
 
@@ -121,15 +123,19 @@ def test_a_rollback_bigger_than_the_free_capacity_terminates_everything_one_job_
     # GIVEN room for one DRS job of one server, and a wave with rollback TERMINATE that launched two servers
     # and failed on a third: its rollback needs two terminate jobs, one after the other
     failing = sid("b", 3)
-    cloud = local_cloud(**{"drs.quotas": {"serversPerJob": 1, "concurrentJobs": 1, "serversInAllJobs": 1},
-                           f"drs.servers.{failing}.launch": "FAILED"})
-    plan = parse_plan({"planId": "big-rollback", "waves": [
-        wave("B", [sid("b", 1), sid("b", 2), failing], rollback="TERMINATE")]})
+    cloud = local_cloud(
+        **{
+            "drs.quotas": {"serversPerJob": 1, "concurrentJobs": 1, "serversInAllJobs": 1},
+            f"drs.servers.{failing}.launch": "FAILED",
+        }
+    )
+    plan = parse_plan(
+        {"planId": "big-rollback", "waves": [wave("B", [sid("b", 1), sid("b", 2), failing], rollback="TERMINATE")]}
+    )
 
     # WHEN it runs, and the rollback comes back on its ticks until it has terminated everything
     result = run_plan(cloud, plan, timeout=60)
-    cloud.run_until(lambda: len(events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)) == 2,
-                    timeout=30)
+    cloud.run_until(lambda: len(events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)) == 2, timeout=30)
 
     # THEN the second job was admitted once the first had ended (the refused admission reconciled the
     # record with DRS), instead of the rollback re-checking every 15 s forever while its instance runs
@@ -140,21 +146,24 @@ def test_a_rollback_bigger_than_the_free_capacity_terminates_everything_one_job_
     assert sorted(len(r["instances"]) for r in records) == [1, 1]
 
 
-def test_a_rollback_in_many_rounds_comes_back_soon_after_each_round_instead_of_backing_off_ever_longer(
-        local_cloud):
+def test_a_rollback_in_many_rounds_comes_back_soon_after_each_round_instead_of_backing_off_ever_longer(local_cloud):
     # GIVEN room for one DRS job of one server, terminate jobs of 10 s, and a wave with rollback TERMINATE
     # that launched eight servers and failed on a ninth: its rollback is eight rounds (campaign seed 679:
     # the backoff counted every tick since the first, so later rounds waited up to 300 s each)
     failing = sid("r", 9)
     launched = [sid("r", n) for n in range(1, 9)]
-    cloud = local_cloud(**{"drs.quotas": {"serversPerJob": 1, "concurrentJobs": 1, "serversInAllJobs": 1},
-                           "drs.terminateSeconds": 10, f"drs.servers.{failing}.launch": "FAILED"})
+    cloud = local_cloud(
+        **{
+            "drs.quotas": {"serversPerJob": 1, "concurrentJobs": 1, "serversInAllJobs": 1},
+            "drs.terminateSeconds": 10,
+            f"drs.servers.{failing}.launch": "FAILED",
+        }
+    )
     plan = parse_plan({"planId": "rounds", "waves": [wave("R", [*launched, failing], rollback="TERMINATE")]})
 
     # WHEN it runs and the rollback terminates everything, one job after the other
     result = run_plan(cloud, plan, timeout=120)
-    cloud.run_until(lambda: len(events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)) == 8,
-                    timeout=60)
+    cloud.run_until(lambda: len(events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)) == 8, timeout=60)
 
     # THEN each round began within a tick or two of the previous one's end (a 15 s tick, up to 2 s of
     # jitter, the 10 s job), never after a long backoff, and every deferral after a round started over
@@ -172,8 +181,9 @@ def test_a_throttled_rollback_is_retried_with_backoff_on_the_scheduler_until_it_
     failing = sid("b", 2)
     cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED"})
     cloud.drs.inject_error("ThrottlingException", operation="TerminateRecoveryInstances", count=5)
-    plan = parse_plan({"planId": "throttled-rollback", "waves": [
-        wave("B", [sid("b", 1), failing], rollback="TERMINATE")]})
+    plan = parse_plan(
+        {"planId": "throttled-rollback", "waves": [wave("B", [sid("b", 1), failing], rollback="TERMINATE")]}
+    )
 
     # WHEN it runs and the rollback comes back on its ticks
     result = run_plan(cloud, plan, timeout=60)
@@ -185,8 +195,10 @@ def test_a_throttled_rollback_is_retried_with_backoff_on_the_scheduler_until_it_
     ticks = events_of(cloud, "TerminationTick", result.execution_id)[:5]  # then it watches the job
     assert [t.detail["tick"] for t in ticks] == [2, 3, 4, 5, 6]
     failed_at = parse_iso(events_of(cloud, "WaveFailed", result.execution_id)[0].time)
-    gaps = [(parse_iso(b.time) - parse_iso(a.time)).total_seconds()
-            for a, b in zip([*events_of(cloud, "WaveFailed", result.execution_id), *ticks], ticks, strict=False)]
+    gaps = [
+        (parse_iso(b.time) - parse_iso(a.time)).total_seconds()
+        for a, b in zip([*events_of(cloud, "WaveFailed", result.execution_id), *ticks], ticks, strict=False)
+    ]
     assert all(gap >= 1 for gap in gaps), gaps
     assert parse_iso(ticks[0].time) > failed_at
     assert sum(cloud.dead_letters().values()) == 0
@@ -198,14 +210,26 @@ def test_a_launch_stopped_while_it_waited_for_capacity_is_not_judged_as_launched
     # GIVEN room for one DRS job; X (one CRITICAL server that fails, onFailure STOP) launches first; the
     # all-OPTIONAL wave Y (behind an approval granted after 20 s) is parked behind X's job; Z needs Y
     x1 = sid("x", 1)
-    cloud = local_cloud(**{"drs.quotas": ONE_JOB, "drs.launchSeconds": {"min": 60, "max": 60},
-                           f"drs.servers.{x1}.launch": "FAILED", "approvals.decision": "GRANT",
-                           "approvals.afterSeconds": 20})
+    cloud = local_cloud(
+        **{
+            "drs.quotas": ONE_JOB,
+            "drs.launchSeconds": {"min": 60, "max": 60},
+            f"drs.servers.{x1}.launch": "FAILED",
+            "approvals.decision": "GRANT",
+            "approvals.afterSeconds": 20,
+        }
+    )
     optional = [{"sourceServerID": sid("y", n), "criticality": "OPTIONAL"} for n in (1, 2)]
-    plan = parse_plan({"planId": "stop-parked", "waves": [
-        wave("X", [x1], onFailure="STOP"),
-        wave("Y", optional, approval={"required": True}),
-        wave("Z", [sid("z", 1)], ["Y"])]})
+    plan = parse_plan(
+        {
+            "planId": "stop-parked",
+            "waves": [
+                wave("X", [x1], onFailure="STOP"),
+                wave("Y", optional, approval={"required": True}),
+                wave("Z", [sid("z", 1)], ["Y"]),
+            ],
+        }
+    )
 
     # WHEN X fails while Y's launch is parked
     execution_id = start(cloud, plan)
@@ -217,7 +241,8 @@ def test_a_launch_stopped_while_it_waited_for_capacity_is_not_judged_as_launched
     assert first.status == "FAILED"
     assert (waves["Y"]["status"], waves["Y"]["reason"]) == ("SKIPPED", "not launched: plan stopped")
     assert {(s["launchStatus"], s.get("reason")) for s in waves["Y"]["servers"]} == {
-        ("NOT_STARTED", "not launched: plan stopped")}
+        ("NOT_STARTED", "not launched: plan stopped")
+    }
     assert waves["Z"]["status"] == "SKIPPED"
     assert dict(cloud.drs.stats.launches) == {x1: 1}
     assert ledger_waves(cloud, execution_id)["Y"]["skippedFor"] == "X"
@@ -243,12 +268,27 @@ def test_a_forged_wave_failed_or_rollback_tick_never_terminates_a_completed_wave
     assert result.status == "COMPLETED"
 
     # WHEN a forged WaveFailed for it and a forged ROLLBACK tick arrive (and one for a wave the plan lacks)
-    cleanup.on_wave_failed(cloud.runtime, WaveFailed(execution_id=result.execution_id, plan_id="forged",
-                                                     wave_id="A", attempt=1, reason="forged", on_failure="STOP"))
-    cleanup.on_tick(cloud.runtime, TerminationTick(execution_id=result.execution_id, plan_id="forged", wave_id="A",
-                                                   attempt=1, reason="ROLLBACK"))
-    cleanup.on_tick(cloud.runtime, TerminationTick(execution_id=result.execution_id, plan_id="forged",
-                                                   wave_id="nope", attempt=1, reason="ROLLBACK"))
+    cleanup.on_wave_failed(
+        cloud.runtime,
+        WaveFailed(
+            execution_id=result.execution_id,
+            plan_id="forged",
+            wave_id="A",
+            attempt=1,
+            reason="forged",
+            on_failure="STOP",
+        ),
+    )
+    cleanup.on_tick(
+        cloud.runtime,
+        TerminationTick(execution_id=result.execution_id, plan_id="forged", wave_id="A", attempt=1, reason="ROLLBACK"),
+    )
+    cleanup.on_tick(
+        cloud.runtime,
+        TerminationTick(
+            execution_id=result.execution_id, plan_id="forged", wave_id="nope", attempt=1, reason="ROLLBACK"
+        ),
+    )
 
     # THEN the ledger says wave A completed: nothing is terminated
     assert cloud.drs.stats.calls.get("TerminateRecoveryInstances", 0) == 0
@@ -260,14 +300,20 @@ def test_a_forged_time_to_live_tick_terminates_nothing_without_a_time_to_live_or
     # GIVEN two finished drills: one whose plan sets no time to live, one whose 1-hour time to live is not over
     cloud = local_cloud()
     without = run_plan(cloud, parse_plan({"planId": "no-ttl", "waves": [wave("A", [sid("t", 1)])]}), timeout=60)
-    within = run_plan(cloud, parse_plan({"planId": "ttl", "defaults": {"drillInstanceTtlSeconds": 3600},
-                                         "waves": [wave("A", [sid("t", 2)])]}), timeout=60)
+    within = run_plan(
+        cloud,
+        parse_plan(
+            {"planId": "ttl", "defaults": {"drillInstanceTtlSeconds": 3600}, "waves": [wave("A", [sid("t", 2)])]}
+        ),
+        timeout=60,
+    )
     assert (without.status, within.status) == ("COMPLETED", "COMPLETED")
 
     # WHEN a forged TIME_TO_LIVE tick arrives for each
     for result, plan_id in ((without, "no-ttl"), (within, "ttl")):
-        cleanup.on_tick(cloud.runtime, TerminationTick(execution_id=result.execution_id, plan_id=plan_id,
-                                                       reason="TIME_TO_LIVE"))
+        cleanup.on_tick(
+            cloud.runtime, TerminationTick(execution_id=result.execution_id, plan_id=plan_id, reason="TIME_TO_LIVE")
+        )
 
     # THEN nothing is terminated: the ledger's plan and launch times decide, not the tick
     assert cloud.drs.stats.calls.get("TerminateRecoveryInstances", 0) == 0
@@ -321,8 +367,7 @@ class _OneRetry:
             return 0
         self.sent = True
         self.cloud.runtime.drs.start_recovery([{"sourceServerID": self.server}], is_drill=True, tags={})
-        answer = handle({"op": "command", "detailType": "RetryWave",
-                         "detail": {"waveId": "B", "requestedBy": "ops"}})
+        answer = handle({"op": "command", "detailType": "RetryWave", "detail": {"waveId": "B", "requestedBy": "ops"}})
         assert answer["ok"], answer
         return 1
 
@@ -337,15 +382,21 @@ def test_a_retry_that_fails_at_once_while_a_run_lingers_is_what_the_run_reports(
     execution_id = start(cloud, parse_plan({"planId": "linger", "waves": [wave("B", [failing])]}))
 
     # WHEN the run lingers and serves the retry
-    result = run_session(cloud, execution_id, _OneRetry(cloud, execution_id, failing),  # type: ignore[arg-type]
-                         timeout=60, linger=1.0)
+    result = run_session(
+        cloud,
+        execution_id,
+        _OneRetry(cloud, execution_id, failing),  # type: ignore[arg-type]
+        timeout=60,
+        linger=1.0,
+    )
 
     # THEN what the run returns (its summary and report) describes attempt 2 with DRS's reason, and keeps
     # attempt 1
     b = _by_id(result.report)["B"]
     assert (result.status, b["status"], b["attempt"]) == ("FAILED", "FAILED", 2)
-    assert b["servers"][0]["reason"].startswith("DrsConflict: ConflictException: Source server "
-                                                "s-000000000000000b2 is already participating in active job")
+    assert b["servers"][0]["reason"].startswith(
+        "DrsConflict: ConflictException: Source server s-000000000000000b2 is already participating in active job"
+    )
     assert [(a["attempt"], a["status"]) for a in b["previousAttempts"]] == [(1, "FAILED")]
 
 
@@ -354,15 +405,15 @@ def test_an_instance_a_terminate_job_failed_to_terminate_is_terminated_again_and
     # instances (DRS's job log says CLEANUP_FAIL)
     failing, kept = sid("b", 3), sid("b", 2)
     cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED", f"drs.servers.{kept}.terminate": "FAILED"})
-    plan = parse_plan({"planId": "terminate-again", "waves": [
-        wave("B", [sid("b", 1), kept, failing], rollback="TERMINATE")]})
+    plan = parse_plan(
+        {"planId": "terminate-again", "waves": [wave("B", [sid("b", 1), kept, failing], rollback="TERMINATE")]}
+    )
     result = run_plan(cloud, plan, timeout=60)
     cloud.run_until(lambda: cloud.drs.stats.terminations_failed == 1, timeout=30)
     cloud.drs.set_terminate_outcome(kept, "TERMINATED")
 
     # WHEN the rollback watches its job and goes on
-    cloud.run_until(lambda: len(events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)) == 2,
-                    timeout=30)
+    cloud.run_until(lambda: len(events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)) == 2, timeout=30)
 
     # THEN the first job's end was recorded with what it did not terminate and why; the instance was
     # terminated by a second job; each instance was announced once, when its job had ended
@@ -387,8 +438,7 @@ def test_drs_orch_cleanup_throttled_says_why_and_exits_1_and_the_next_run_termin
 
     # GIVEN a completed drill, and DRS throttling the next TerminateRecoveryInstances
     cloud = local_cloud()
-    result = run_plan(cloud, parse_plan({"planId": "cli-throttled", "waves": [wave("A", [sid("a", 1)])]}),
-                      timeout=60)
+    result = run_plan(cloud, parse_plan({"planId": "cli-throttled", "waves": [wave("A", [sid("a", 1)])]}), timeout=60)
     cloud.drs.inject_error("ThrottlingException", operation="TerminateRecoveryInstances", count=1)
 
     # WHEN an operator cleans it up, twice
@@ -399,7 +449,8 @@ def test_drs_orch_cleanup_throttled_says_why_and_exits_1_and_the_next_run_termin
     # THEN the first says DRS throttled it (exit 1, no traceback); the second terminates the instance
     assert first.exit_code == 1, first.output
     assert "ThrottlingException: Rate exceeded: some instances were not terminated yet" in " ".join(
-        first.output.split())
+        first.output.split()
+    )
     assert "Traceback" not in first.output
     assert second.exit_code == 0, second.output
     assert "terminating 1 recovery instance(s)" in second.output

@@ -7,8 +7,10 @@ from localcloud.runner import run_plan
 from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, sid, wave
 
-CAPACITY = ("LAUNCH_FAILED: Failed to launch recovery instance: InsufficientInstanceCapacity (simulated failure "
-            "configured for this source server)")
+CAPACITY = (
+    "LAUNCH_FAILED: Failed to launch recovery instance: InsufficientInstanceCapacity (simulated failure "
+    "configured for this source server)"
+)
 
 
 def _servers(report: dict, wave_id: str) -> dict[str, dict]:  # type: ignore[type-arg]
@@ -19,10 +21,15 @@ def _servers(report: dict, wave_id: str) -> dict[str, dict]:  # type: ignore[typ
 def test_a_failed_critical_and_a_failed_optional_server_both_say_why(local_cloud):
     # GIVEN a wave whose CRITICAL and OPTIONAL servers DRS cannot launch (insufficient capacity), and one that works
     critical, optional, fine = sid("c", 1), sid("o", 1), sid("f", 1)
-    cloud = local_cloud(**{f"drs.servers.{critical}": {"launch": "FAILED"},
-                           f"drs.servers.{optional}": {"launch": "FAILED"}})
-    plan = parse_plan({"planId": "reasons", "waves": [
-        wave("db", [critical, {"sourceServerID": optional, "criticality": "OPTIONAL"}, fine])]})
+    cloud = local_cloud(
+        **{f"drs.servers.{critical}": {"launch": "FAILED"}, f"drs.servers.{optional}": {"launch": "FAILED"}}
+    )
+    plan = parse_plan(
+        {
+            "planId": "reasons",
+            "waves": [wave("db", [critical, {"sourceServerID": optional, "criticality": "OPTIONAL"}, fine])],
+        }
+    )
 
     # WHEN it runs
     result = run_plan(cloud, plan, timeout=60)
@@ -43,8 +50,9 @@ def test_an_optional_server_that_did_not_launch_is_a_warning_of_a_completed_wave
     # GIVEN a wave whose only OPTIONAL server DRS cannot launch
     optional, fine = sid("o", 2), sid("f", 2)
     cloud = local_cloud(**{f"drs.servers.{optional}": {"launch": "FAILED"}})
-    plan = parse_plan({"planId": "optional", "waves": [
-        wave("app", [{"sourceServerID": optional, "criticality": "OPTIONAL"}, fine])]})
+    plan = parse_plan(
+        {"planId": "optional", "waves": [wave("app", [{"sourceServerID": optional, "criticality": "OPTIONAL"}, fine])]}
+    )
 
     # WHEN it runs
     result = run_plan(cloud, plan, timeout=60)

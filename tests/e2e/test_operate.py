@@ -26,14 +26,16 @@ FAILING = sid("b", 2)
 
 
 def _gated_plan(**approval: object) -> object:
-    return parse_plan({
-        "planId": "gated",
-        "waves": [
-            wave("w1", [sid("a", 1)]),
-            wave("w2", [sid("b", 1)], ["w1"], approval={"required": True, **approval}),
-            wave("w3", [sid("c", 1)], ["w2"]),
-        ],
-    })
+    return parse_plan(
+        {
+            "planId": "gated",
+            "waves": [
+                wave("w1", [sid("a", 1)]),
+                wave("w2", [sid("b", 1)], ["w1"], approval={"required": True, **approval}),
+                wave("w3", [sid("c", 1)], ["w2"]),
+            ],
+        }
+    )
 
 
 def _launched(cloud) -> Counter[str]:
@@ -41,8 +43,10 @@ def _launched(cloud) -> Counter[str]:
 
 
 def _rejections(cloud, execution_id: str) -> list[tuple[str, str | None, str]]:
-    return [(e.detail["command"], e.detail.get("waveId"), e.detail["reason"])
-            for e in events_of(cloud, "ControlRejected", execution_id)]
+    return [
+        (e.detail["command"], e.detail.get("waveId"), e.detail["reason"])
+        for e in events_of(cloud, "ControlRejected", execution_id)
+    ]
 
 
 # ---- approval gates ----------------------------------------------------------------------------
@@ -78,8 +82,10 @@ def test_approval_gate_holds_the_wave_until_an_approver_grants_it(local_cloud):
     assert ledger_items(cloud) == before
 
     # WHEN alice approves it
-    cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": "w2", "requestedBy": "alice",
-                                      "comment": "w1 smoke tests green"})
+    cloud.publish(
+        "ApprovalGranted",
+        {"executionId": execution_id, "waveId": "w2", "requestedBy": "alice", "comment": "w1 smoke tests green"},
+    )
     result = wait(cloud, execution_id, timeout=60)
 
     # THEN the plan completes, and the report says who approved and when
@@ -124,8 +130,10 @@ def test_approval_denied_fails_the_wave_with_the_reason(local_cloud):
     cloud.run_until(lambda: wave_status(cloud, execution_id, "w2") == "AWAITING_APPROVAL", timeout=60)
 
     # WHEN it is denied
-    cloud.publish("ApprovalDenied", {"executionId": execution_id, "waveId": "w2", "requestedBy": "carol",
-                                     "reason": "app tier not healthy"})
+    cloud.publish(
+        "ApprovalDenied",
+        {"executionId": execution_id, "waveId": "w2", "requestedBy": "carol", "reason": "app tier not healthy"},
+    )
     result = wait(cloud, execution_id, timeout=60)
 
     # THEN w2 fails with the reason, and the plan fails
@@ -141,14 +149,19 @@ def test_approval_denied_fails_the_wave_with_the_reason(local_cloud):
 def test_recovery_requires_an_approval_before_every_root_wave_by_plan_default(local_cloud):
     # GIVEN a plan with two roots and requireApprovalInRecovery, started as a confirmed RECOVERY
     cloud = local_cloud()
-    plan = parse_plan({"planId": "failover", "defaults": {"requireApprovalInRecovery": True},
-                       "waves": [wave("r1", [sid("r", 1)]), wave("r2", [sid("r", 2)]),
-                                 wave("app", [sid("p", 1)], ["r1", "r2"])]})
+    plan = parse_plan(
+        {
+            "planId": "failover",
+            "defaults": {"requireApprovalInRecovery": True},
+            "waves": [wave("r1", [sid("r", 1)]), wave("r2", [sid("r", 2)]), wave("app", [sid("p", 1)], ["r1", "r2"])],
+        }
+    )
     execution_id = start(cloud, plan, mode=Mode.RECOVERY, confirm=True)
 
     # WHEN it starts
-    cloud.run_until(lambda: all(wave_status(cloud, execution_id, w) == "AWAITING_APPROVAL" for w in ("r1", "r2")),
-                    timeout=60)
+    cloud.run_until(
+        lambda: all(wave_status(cloud, execution_id, w) == "AWAITING_APPROVAL" for w in ("r1", "r2")), timeout=60
+    )
 
     # THEN both roots wait and nothing launched; approving both runs the whole plan without another gate
     assert not _launched(cloud)
@@ -165,16 +178,18 @@ def test_recovery_requires_an_approval_before_every_root_wave_by_plan_default(lo
 
 def _failing_plan() -> object:
     """A -> B -> C and A -> D -> E; B has a CRITICAL server that fails and B says STOP."""
-    return parse_plan({
-        "planId": "retry",
-        "waves": [
-            wave("A", [sid("a", 1)]),
-            wave("B", [sid("b", 1), FAILING], ["A"], onFailure="STOP"),
-            wave("C", [sid("c", 1)], ["B"]),
-            wave("D", [sid("d", 1)], ["A"]),
-            wave("E", [sid("e", 1)], ["D"]),
-        ],
-    })
+    return parse_plan(
+        {
+            "planId": "retry",
+            "waves": [
+                wave("A", [sid("a", 1)]),
+                wave("B", [sid("b", 1), FAILING], ["A"], onFailure="STOP"),
+                wave("C", [sid("c", 1)], ["B"]),
+                wave("D", [sid("d", 1)], ["A"]),
+                wave("E", [sid("e", 1)], ["D"]),
+            ],
+        }
+    )
 
 
 def test_retry_after_a_critical_failure_relaunches_only_the_failed_server_and_completes(local_cloud):
@@ -197,19 +212,24 @@ def test_retry_after_a_critical_failure_relaunches_only_the_failed_server_and_co
     launched = _launched(cloud)
     assert launched[FAILING] == 2
     assert {s: n for s, n in launched.items() if s != FAILING} == dict.fromkeys(
-        [sid("a", 1), sid("b", 1), sid("c", 1), sid("d", 1), sid("e", 1)], 1)
+        [sid("a", 1), sid("b", 1), sid("c", 1), sid("d", 1), sid("e", 1)], 1
+    )
     b = {w["waveId"]: w for w in result.report["waves"]}["B"]
     assert b["attempt"] == 2
     assert b["retriedBy"] == "ops"
     assert b["relaunchedServers"] == [FAILING]
-    assert {s["sourceServerId"]: s["launchStatus"] for s in b["servers"]} == {sid("b", 1): "LAUNCHED",
-                                                                               FAILING: "LAUNCHED"}
+    assert {s["sourceServerId"]: s["launchStatus"] for s in b["servers"]} == {
+        sid("b", 1): "LAUNCHED",
+        FAILING: "LAUNCHED",
+    }
     # and the record keeps what the failed attempt did (an auditor sees both)
     [first] = b["previousAttempts"]
     assert (first["attempt"], first["status"], first["serversLaunched"]) == (1, "FAILED", 1)
     assert "CRITICAL" in first["reason"]
-    assert [(s["sourceServerId"], s["launchStatus"]) for s in first["servers"]] == [(sid("b", 1), "LAUNCHED"),
-                                                                                  (FAILING, "FAILED")]
+    assert [(s["sourceServerId"], s["launchStatus"]) for s in first["servers"]] == [
+        (sid("b", 1), "LAUNCHED"),
+        (FAILING, "FAILED"),
+    ]
     assert first["readyAt"] < first["launchStartedAt"] <= first["endedAt"] <= b["retriedAt"] <= b["readyAt"]
     started = events_of(cloud, "DRSJobStarted", execution_id, "B")
     assert {e.detail["attempt"] for e in started} == {1, 2}
@@ -226,16 +246,22 @@ def test_skip_of_a_failed_wave_releases_its_dependents(local_cloud):
     assert wait(cloud, execution_id, timeout=60).status == "FAILED"
 
     # WHEN an operator skips B
-    cloud.publish("SkipWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops",
-                               "reason": "B is rebuilt by hand"})
+    cloud.publish(
+        "SkipWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops", "reason": "B is rebuilt by hand"}
+    )
     result = wait(cloud, execution_id, timeout=60)
 
     # THEN C (which depends on B) runs and the plan completes; the report says who skipped B and why
     assert result.status == "COMPLETED"
     assert result.report is not None
     waves = {w["waveId"]: w for w in result.report["waves"]}
-    assert {w: waves[w]["status"] for w in "ABCDE"} == {"A": "COMPLETED", "B": "SKIPPED", "C": "COMPLETED",
-                                                        "D": "COMPLETED", "E": "COMPLETED"}
+    assert {w: waves[w]["status"] for w in "ABCDE"} == {
+        "A": "COMPLETED",
+        "B": "SKIPPED",
+        "C": "COMPLETED",
+        "D": "COMPLETED",
+        "E": "COMPLETED",
+    }
     assert waves["B"]["skippedBy"] == "ops"
     assert waves["B"]["reason"] == "skipped by ops: B is rebuilt by hand"
     assert _launched(cloud)[FAILING] == 1
@@ -247,8 +273,12 @@ def test_skip_of_a_failed_wave_releases_its_dependents(local_cloud):
 def test_skip_of_a_pending_wave_releases_its_dependents_at_once(local_cloud):
     # GIVEN A -> B -> C with A launching
     cloud = local_cloud()
-    plan = parse_plan({"planId": "skip", "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"]),
-                                                   wave("C", [sid("c", 1)], ["B"])]})
+    plan = parse_plan(
+        {
+            "planId": "skip",
+            "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"]), wave("C", [sid("c", 1)], ["B"])],
+        }
+    )
     execution_id = start(cloud, plan)
     cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "LAUNCHING", timeout=60)
 
@@ -276,9 +306,16 @@ def _running_instances(cloud, server_ids: set[str]) -> list[str]:
 def test_cancel_with_terminate_drill_instances_terminates_what_launched_so_far(local_cloud):
     # GIVEN A -> B -> C where A has launched its drill instances and B is launching
     cloud = local_cloud()
-    plan = parse_plan({"planId": "cancel", "waves": [wave("A", [sid("a", 1), sid("a", 2)]),
-                                                     wave("B", [sid("b", 1)], ["A"]),
-                                                     wave("C", [sid("c", 1)], ["B"])]})
+    plan = parse_plan(
+        {
+            "planId": "cancel",
+            "waves": [
+                wave("A", [sid("a", 1), sid("a", 2)]),
+                wave("B", [sid("b", 1)], ["A"]),
+                wave("C", [sid("c", 1)], ["B"]),
+            ],
+        }
+    )
     execution_id = start(cloud, plan, requested_by="alice")
     cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
     assert len(_running_instances(cloud, {sid("a", 1), sid("a", 2)})) == 2
@@ -337,12 +374,12 @@ def test_control_events_that_do_not_fit_are_rejected_and_change_nothing(local_cl
 
     # WHEN commands that do not fit its state are sent
     commands = [
-        ("ApprovalGranted", {"waveId": "w1"}),   # w1 is not waiting for an approval
-        ("ApprovalDenied", {"waveId": "w2"}),    # w2 is PENDING, not at its gate yet
-        ("RetryWave", {"waveId": "w1"}),         # w1 is running, not FAILED
-        ("SkipWave", {"waveId": "w1"}),          # w1 is running
-        ("RetryWave", {"waveId": "nope"}),       # no such wave
-        ("ResumePlan", {}),                      # the plan is not paused
+        ("ApprovalGranted", {"waveId": "w1"}),  # w1 is not waiting for an approval
+        ("ApprovalDenied", {"waveId": "w2"}),  # w2 is PENDING, not at its gate yet
+        ("RetryWave", {"waveId": "w1"}),  # w1 is running, not FAILED
+        ("SkipWave", {"waveId": "w1"}),  # w1 is running
+        ("RetryWave", {"waveId": "nope"}),  # no such wave
+        ("ResumePlan", {}),  # the plan is not paused
     ]
     for command, extra in commands:
         cloud.publish(command, {"executionId": execution_id, "requestedBy": "test", **extra})
@@ -350,8 +387,7 @@ def test_control_events_that_do_not_fit_are_rejected_and_change_nothing(local_cl
 
     # THEN each is rejected with a reason, and the ledger is untouched
     rejected = _rejections(cloud, execution_id)
-    assert sorted({(c, w) for c, w, _ in rejected}) == sorted(
-        (c, extra.get("waveId")) for c, extra in commands)
+    assert sorted({(c, w) for c, w, _ in rejected}) == sorted((c, extra.get("waveId")) for c, extra in commands)
     assert len(rejected) == len(commands)  # once each, however often delivered
     reasons = {(c, w): r for c, w, r in rejected}
     assert "not awaiting approval" in reasons[("ApprovalGranted", "w1")]
@@ -380,8 +416,9 @@ def test_cli_verbs_operate_a_running_local_session_over_its_control_socket(local
     results = []
     with ControlServer(path) as server:
         start(cloud, _gated_plan(approvers=["alice"]), execution_id=execution_id)
-        loop = threading.Thread(target=lambda: results.append(
-            run_session(cloud, execution_id, server, timeout=60, linger=1.0)))
+        loop = threading.Thread(
+            target=lambda: results.append(run_session(cloud, execution_id, server, timeout=60, linger=1.0))
+        )
         loop.start()
         try:
             deadline = time.monotonic() + 30
@@ -442,8 +479,11 @@ def test_cli_verbs_with_aws_publish_the_control_event_to_the_bus():
         events.create_event_bus(Name="my-bus")
         url = sqs.create_queue(QueueName="probe")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="probe", EventBusName="my-bus", EventPattern=json.dumps(
-            {"source": ["drs.orchestrator"], "detail-type": ["RetryWave", "CancelPlan"]}))
+        events.put_rule(
+            Name="probe",
+            EventBusName="my-bus",
+            EventPattern=json.dumps({"source": ["drs.orchestrator"], "detail-type": ["RetryWave", "CancelPlan"]}),
+        )
         events.put_targets(Rule="probe", EventBusName="my-bus", Targets=[{"Id": "q", "Arn": arn}])
         runner = CliRunner()
         aws = ["--aws", "--bus", "my-bus", "--region", "us-east-1", "--by", "ops"]
@@ -457,8 +497,13 @@ def test_cli_verbs_with_aws_publish_the_control_event_to_the_bus():
         assert cancelled.exit_code == 0, cancelled.output
         bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
         by_type = {b["detail-type"]: b["detail"] for b in bodies}
-        assert by_type["RetryWave"] == {"version": "1", "executionId": "exec-1", "requestedBy": "ops", "waveId": "db",
-                                        "allServers": True}
+        assert by_type["RetryWave"] == {
+            "version": "1",
+            "executionId": "exec-1",
+            "requestedBy": "ops",
+            "waveId": "db",
+            "allServers": True,
+        }
         assert by_type["CancelPlan"]["terminateDrillInstances"] is True
 
 
@@ -466,12 +511,17 @@ def test_two_failures_that_stop_the_plan_are_decided_one_after_the_other(local_c
     # GIVEN A -> {B, X} -> C where B and X (parallel, both STOP) each have a server that fails
     failing_x = sid("x", 2)
     cloud = local_cloud(**{f"drs.servers.{FAILING}.launch": "FAILED", f"drs.servers.{failing_x}.launch": "FAILED"})
-    plan = parse_plan({"planId": "two", "waves": [
-        wave("A", [sid("a", 1)]),
-        wave("B", [sid("b", 1), FAILING], ["A"]),
-        wave("X", [sid("x", 1), failing_x], ["A"]),
-        wave("C", [sid("c", 1)], ["B", "X"]),
-    ]})
+    plan = parse_plan(
+        {
+            "planId": "two",
+            "waves": [
+                wave("A", [sid("a", 1)]),
+                wave("B", [sid("b", 1), FAILING], ["A"]),
+                wave("X", [sid("x", 1), failing_x], ["A"]),
+                wave("C", [sid("c", 1)], ["B", "X"]),
+            ],
+        }
+    )
     execution_id = start(cloud, plan)
     assert wait(cloud, execution_id, timeout=60).status == "FAILED"
 
@@ -486,7 +536,11 @@ def test_two_failures_that_stop_the_plan_are_decided_one_after_the_other(local_c
     assert [(c, w) for c, w, _ in _rejections(cloud, execution_id)][:1] == [("RetryWave", "B")]
     assert result.status == "COMPLETED"
     assert {w: wave_status(cloud, execution_id, w) for w in "ABXC"} == {
-        "A": "COMPLETED", "B": "COMPLETED", "X": "SKIPPED", "C": "COMPLETED"}
+        "A": "COMPLETED",
+        "B": "COMPLETED",
+        "X": "SKIPPED",
+        "C": "COMPLETED",
+    }
     assert_choreography_invariants(cloud, execution_id, relaunched={FAILING: 2})
 
 
@@ -495,9 +549,17 @@ def test_two_failures_that_stop_the_plan_are_decided_one_after_the_other(local_c
 
 def _redelivery(detail_type: str, detail: dict, event_id: str) -> dict:
     """The same bus event again (EventBridge delivers at least once): same id, same detail."""
-    return {"version": "0", "id": event_id, "detail-type": detail_type, "source": "drs.orchestrator",
-            "account": "123456789012", "time": "2026-01-01T09:00:00Z", "region": "us-east-1", "resources": [],
-            "detail": {"version": "1", **detail}}
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": detail_type,
+        "source": "drs.orchestrator",
+        "account": "123456789012",
+        "time": "2026-01-01T09:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"version": "1", **detail},
+    }
 
 
 def test_a_rejected_command_redelivered_after_the_state_changed_stays_rejected(local_cloud):
@@ -505,8 +567,9 @@ def test_a_rejected_command_redelivered_after_the_state_changed_stays_rejected(l
     cloud = local_cloud(**{f"drs.servers.{FAILING}.launch": "FAILED"})
     execution_id = start(cloud, _failing_plan())
     cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
-    retry = _redelivery("RetryWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops"},
-                        "retry-event-1")
+    retry = _redelivery(
+        "RetryWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops"}, "retry-event-1"
+    )
     cloud.lambdas.invoke("control", retry)
     [rejected] = events_of(cloud, "ControlRejected", execution_id)
     assert "only a FAILED wave can be retried" in rejected.detail["reason"]
@@ -586,8 +649,9 @@ def test_a_late_copy_of_an_accepted_pause_does_not_pause_the_plan_again(local_cl
     pause = _redelivery("PausePlan", {"executionId": execution_id, "requestedBy": "ops"}, "pause-event-1")
     cloud.lambdas.invoke("control", pause)
     assert execution(cloud, execution_id)["status"] == "PAUSED"
-    cloud.lambdas.invoke("control", _redelivery("ResumePlan", {"executionId": execution_id, "requestedBy": "ops"},
-                                                "resume-event-1"))
+    cloud.lambdas.invoke(
+        "control", _redelivery("ResumePlan", {"executionId": execution_id, "requestedBy": "ops"}, "resume-event-1")
+    )
     assert execution(cloud, execution_id)["status"] == "RUNNING"
 
     # WHEN a late copy of p1 arrives
@@ -608,8 +672,10 @@ def test_a_wave_of_150_failed_servers_can_be_retried(local_cloud):
     assert wait(cloud, execution_id, timeout=120).status == "FAILED"
 
     # WHEN an operator retries it
-    cloud.lambdas.invoke("control", _redelivery("RetryWave", {"executionId": execution_id, "waveId": "A",
-                                                              "requestedBy": "ops"}, "big-retry-1"))
+    cloud.lambdas.invoke(
+        "control",
+        _redelivery("RetryWave", {"executionId": execution_id, "waveId": "A", "requestedBy": "ops"}, "big-retry-1"),
+    )
 
     # THEN it runs again with every server
     assert events_of(cloud, "ControlRejected", execution_id) == []
@@ -626,8 +692,12 @@ def test_a_cancel_redelivered_after_a_crash_skips_what_the_first_delivery_did_no
     from orchestrator.steps import progress
 
     cloud = local_cloud()
-    plan = parse_plan({"planId": "cancel-crash", "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"]),
-                                                           wave("C", [sid("c", 1)], ["B"])]})
+    plan = parse_plan(
+        {
+            "planId": "cancel-crash",
+            "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"]), wave("C", [sid("c", 1)], ["B"])],
+        }
+    )
     execution_id = start(cloud, plan)
     cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "LAUNCHING", timeout=60)
     cancel = _redelivery("CancelPlan", {"executionId": execution_id, "requestedBy": "bob"}, "cancel-event-1")

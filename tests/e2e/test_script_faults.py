@@ -45,12 +45,24 @@ def _script_items(cloud: LocalCloud, execution_id: str, wave_id: str) -> list[di
 
 
 def _fence_plan(on_failure: str) -> dict[str, Any]:
-    return {"planId": "fence", "waves": [
-        wave("db", [sid("f", 1)], preLaunch=[
-            {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["fence"]},
-             "targets": {"tags": {"Role": "database-primary"}}, "onFailure": on_failure}]),
-        wave("app", [sid("f", 2)], ["db"]),
-    ]}
+    return {
+        "planId": "fence",
+        "waves": [
+            wave(
+                "db",
+                [sid("f", 1)],
+                preLaunch=[
+                    {
+                        "documentName": "AWS-RunShellScript",
+                        "parameters": {"commands": ["fence"]},
+                        "targets": {"tags": {"Role": "database-primary"}},
+                        "onFailure": on_failure,
+                    }
+                ],
+            ),
+            wave("app", [sid("f", 2)], ["db"]),
+        ],
+    }
 
 
 @pytest.mark.parametrize("mode", [Mode.RECOVERY, Mode.DRILL])
@@ -66,8 +78,10 @@ def test_a_required_fence_whose_tag_matches_no_instance_fails_the_wave_before_la
     assert result.status == "FAILED"
     waves = _waves(result)
     assert (waves["db"]["status"], waves["app"]["status"]) == ("FAILED", "SKIPPED")
-    assert waves["db"]["reason"] == ("pre-launch script #1 AWS-RunShellScript Failed: could not run: no managed "
-                                     "instance matches the tags {'Role': 'database-primary'}")
+    assert waves["db"]["reason"] == (
+        "pre-launch script #1 AWS-RunShellScript Failed: could not run: no managed "
+        "instance matches the tags {'Role': 'database-primary'}"
+    )
     assert [(s["status"], s["instances"]) for s in waves["db"]["scripts"]] == [("Failed", [])]
     assert cloud.drs.stats.calls.get("StartRecovery", 0) == 0
     assert_choreography_invariants(cloud, result.execution_id)
@@ -85,22 +99,35 @@ def test_a_warn_fence_whose_tag_matches_no_instance_warns_and_the_wave_launches(
     assert result.status == "COMPLETED"
     db = _waves(result)["db"]
     assert [s["status"] for s in db["scripts"]] == ["Skipped"]
-    assert db["warnings"] == ["db: pre-launch script #1 AWS-RunShellScript skipped: no managed instance matches "
-                              "the tags {'Role': 'database-primary'}"]
+    assert db["warnings"] == [
+        "db: pre-launch script #1 AWS-RunShellScript skipped: no managed instance matches "
+        "the tags {'Role': 'database-primary'}"
+    ]
     assert dict(cloud.drs.stats.launches) == {sid("f", 1): 1, sid("f", 2): 1}
     assert_choreography_invariants(cloud, result.execution_id)
 
 
-@pytest.mark.parametrize(("script", "reason"), [
-    ({"documentName": "no-such-document", "targets": {"instanceIds": [OLD_PRIMARY]}},
-     "pre-launch script #1 no-such-document Failed: SSM refused it: InvalidDocument: "
-     "Document no-such-document does not exist in your account"),
-    ({"documentName": "AWS-RunShellScript", "parameters": {"commands": ["fence"]},
-      "targets": {"instanceIds": ["i-0bbbbbbbbbbbbbbb2"]}},
-     "pre-launch script #1 AWS-RunShellScript Failed: its targets were not online managed nodes within its "
-     "timeout (600 s): InvalidInstanceId: Instances [i-0bbbbbbbbbbbbbbb2] not in a valid state for account "
-     "123456789012"),
-], ids=["document-missing", "send-refused"])
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        (
+            {"documentName": "no-such-document", "targets": {"instanceIds": [OLD_PRIMARY]}},
+            "pre-launch script #1 no-such-document Failed: SSM refused it: InvalidDocument: "
+            "Document no-such-document does not exist in your account",
+        ),
+        (
+            {
+                "documentName": "AWS-RunShellScript",
+                "parameters": {"commands": ["fence"]},
+                "targets": {"instanceIds": ["i-0bbbbbbbbbbbbbbb2"]},
+            },
+            "pre-launch script #1 AWS-RunShellScript Failed: its targets were not online managed nodes within its "
+            "timeout (600 s): InvalidInstanceId: Instances [i-0bbbbbbbbbbbbbbb2] not in a valid state for account "
+            "123456789012",
+        ),
+    ],
+    ids=["document-missing", "send-refused"],
+)
 def test_a_required_step_ssm_refuses_fails_the_wave_before_launch(local_cloud, script, reason):
     # GIVEN a FAIL pre-launch step whose document does not exist, or whose only instance is not managed (SSM's
     # InvalidInstanceId is waited out until the step's timeout: a recovery instance's agent registers late)
@@ -123,11 +150,17 @@ def test_a_required_step_ssm_refuses_fails_the_wave_before_launch(local_cloud, s
 
 
 def _post_launch_plan() -> dict[str, Any]:
-    return {"planId": "throttled", "waves": [
-        wave("db", [sid("t", 1), sid("t", 2)], postLaunch=[
-            {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}}]),
-        wave("app", [sid("t", 3)], ["db"]),
-    ]}
+    return {
+        "planId": "throttled",
+        "waves": [
+            wave(
+                "db",
+                [sid("t", 1), sid("t", 2)],
+                postLaunch=[{"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}}],
+            ),
+            wave("app", [sid("t", 3)], ["db"]),
+        ],
+    }
 
 
 def test_target_resolution_throttled_six_times_is_resent_by_a_tick_and_succeeds(local_cloud):
@@ -166,7 +199,8 @@ def test_target_resolution_throttled_past_its_budget_fails_the_wave_with_the_err
     assert (waves["db"]["status"], waves["app"]["status"]) == ("FAILED", "SKIPPED")
     assert waves["db"]["reason"] == (
         "post-launch script #1 AWS-RunShellScript Failed: could not resolve its targets or send after 7 "
-        "attempts: ThrottlingException: Rate exceeded")
+        "attempts: ThrottlingException: Rate exceeded"
+    )
     [item] = _script_items(cloud, result.execution_id, "db")
     assert (item["status"], item["resends"]) == ("Failed", 6)
     # six resend ticks 15, 30, 60, 120, 240 and 300 s apart
@@ -231,8 +265,12 @@ def test_a_script_that_succeeded_in_time_is_not_timed_out_when_its_completion_ev
     # GIVEN lost SSM completion events and a script of 40 s with a 45 s timeout and one retry: the polls
     # (5, 15, 30, then 60 s after sending) do not see it end before the timeout tick
     cloud = local_cloud(**{"ssm.events": "drop", "ssm.documents.db-migrate.durationSeconds": 40})
-    plan = {"planId": "in-time", "waves": [wave("db", [sid("m", 1)], postLaunch=[
-        {"documentName": "db-migrate", "timeoutSeconds": 45, "retries": 1}])]}
+    plan = {
+        "planId": "in-time",
+        "waves": [
+            wave("db", [sid("m", 1)], postLaunch=[{"documentName": "db-migrate", "timeoutSeconds": 45, "retries": 1}])
+        ],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan)
@@ -266,9 +304,23 @@ def test_at_the_timeout_only_the_invocations_still_running_are_cancelled(local_c
         cancel(command_id, instance_ids)
 
     cloud.runtime.ssm.cancel = spy  # type: ignore[method-assign]
-    plan = {"planId": "partial", "waves": [wave("db", [sid("p", 1)], preLaunch=[
-        {"documentName": "drain-connections", "targets": {"instanceIds": [online, late]}, "timeoutSeconds": 60,
-         "onFailure": "WARN"}])]}
+    plan = {
+        "planId": "partial",
+        "waves": [
+            wave(
+                "db",
+                [sid("p", 1)],
+                preLaunch=[
+                    {
+                        "documentName": "drain-connections",
+                        "targets": {"instanceIds": [online, late]},
+                        "timeoutSeconds": 60,
+                        "onFailure": "WARN",
+                    }
+                ],
+            )
+        ],
+    }
     execution_id = start(cloud, parse_plan(plan))
     cloud.run_until(lambda: bool(cloud.ssm._commands), timeout=60)
     [command] = cloud.ssm._commands.values()
@@ -298,9 +350,22 @@ def test_more_than_fifty_explicit_instance_ids_are_sent_in_batches_of_fifty(loca
     ids = [f"i-{n:017x}" for n in range(1, 121)]
     for instance_id in ids:
         cloud.ssm.register_instance(instance_id)
-    plan = {"planId": "many-ids", "waves": [wave("db", [sid("n", 1)], preLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["drain"]},
-         "targets": {"instanceIds": ids}}])]}
+    plan = {
+        "planId": "many-ids",
+        "waves": [
+            wave(
+                "db",
+                [sid("n", 1)],
+                preLaunch=[
+                    {
+                        "documentName": "AWS-RunShellScript",
+                        "parameters": {"commands": ["drain"]},
+                        "targets": {"instanceIds": ids},
+                    }
+                ],
+            )
+        ],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan)
@@ -336,9 +401,22 @@ def test_a_send_throttled_after_its_first_batch_sends_only_the_rest_on_its_resen
         return send(**kwargs)
 
     ssm_client.send_command = throttle_second
-    plan = {"planId": "partial-send", "waves": [wave("db", [sid("q", 1)], preLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["drain"]},
-         "targets": {"instanceIds": ids}}])]}
+    plan = {
+        "planId": "partial-send",
+        "waves": [
+            wave(
+                "db",
+                [sid("q", 1)],
+                preLaunch=[
+                    {
+                        "documentName": "AWS-RunShellScript",
+                        "parameters": {"commands": ["drain"]},
+                        "targets": {"instanceIds": ids},
+                    }
+                ],
+            )
+        ],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan)
@@ -365,8 +443,9 @@ def _throttle_invocation_reads(cloud: LocalCloud, times: int | None) -> list[int
     def list_command_invocations(**kwargs: Any) -> Any:
         if times is None or len(throttled) < times:
             throttled.append(1)
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
-                              "ListCommandInvocations")
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "ListCommandInvocations"
+            )
         return real(**kwargs)
 
     client.list_command_invocations = list_command_invocations
@@ -377,8 +456,16 @@ def test_throttled_status_reads_only_delay_a_script(local_cloud):
     # GIVEN lost completion events, and the first three status reads throttled
     cloud = local_cloud(**{"ssm.events": "drop"})
     throttled = _throttle_invocation_reads(cloud, 3)
-    plan = {"planId": "slow-reads", "waves": [wave("db", [sid("s", 1)], postLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}}])]}
+    plan = {
+        "planId": "slow-reads",
+        "waves": [
+            wave(
+                "db",
+                [sid("s", 1)],
+                postLaunch=[{"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}}],
+            )
+        ],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan)
@@ -395,8 +482,22 @@ def test_a_script_whose_statuses_can_never_be_read_ends_timed_out_at_its_timeout
     # GIVEN lost completion events and every status read throttled, a FAIL script with a 60 s timeout
     cloud = local_cloud(**{"ssm.events": "drop"})
     _throttle_invocation_reads(cloud, None)
-    plan = {"planId": "no-reads", "waves": [wave("db", [sid("s", 2)], postLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}, "timeoutSeconds": 60}])]}
+    plan = {
+        "planId": "no-reads",
+        "waves": [
+            wave(
+                "db",
+                [sid("s", 2)],
+                postLaunch=[
+                    {
+                        "documentName": "AWS-RunShellScript",
+                        "parameters": {"commands": ["echo up"]},
+                        "timeoutSeconds": 60,
+                    }
+                ],
+            )
+        ],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan)
@@ -405,8 +506,10 @@ def test_a_script_whose_statuses_can_never_be_read_ends_timed_out_at_its_timeout
     # wave failed and the plan ended
     assert result.status == "FAILED"
     db = _waves(result)["db"]
-    assert db["reason"] == ("post-launch script #1 AWS-RunShellScript TimedOut: did not finish within 60 s, "
-                            "and its invocations could not be read: ThrottlingException: Rate exceeded")
+    assert db["reason"] == (
+        "post-launch script #1 AWS-RunShellScript TimedOut: did not finish within 60 s, "
+        "and its invocations could not be read: ThrottlingException: Rate exceeded"
+    )
     [script] = db["scripts"]
     assert 60 + 6 * 30 <= (at(script["endedAt"]) - at(script["startedAt"])).total_seconds() < 60 + 7 * 30
     assert_choreography_invariants(cloud, result.execution_id)

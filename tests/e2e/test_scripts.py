@@ -34,8 +34,7 @@ def _scripts(result: RunResult, wave_id: str) -> list[dict[str, Any]]:
 
 def _commands(cloud: LocalCloud, document: str) -> list[Any]:
     """The simulator's commands of one document, in send order."""
-    return sorted((c for c in cloud.ssm._commands.values() if c.document.name == document),
-                  key=lambda c: c.requested)
+    return sorted((c for c in cloud.ssm._commands.values() if c.document.name == document), key=lambda c: c.requested)
 
 
 def _drs(cloud: LocalCloud) -> Any:
@@ -53,15 +52,31 @@ def test_pre_launch_scripts_run_before_start_recovery_and_post_launch_after_the_
     cloud = local_cloud()
     cloud.ssm.register_instance(EXISTING, tags={"Role": "database-primary"})
     servers = [sid("a", 1), sid("a", 2)]
-    plan = {"planId": "order", "waves": [wave("db", servers, preLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo fence"]},
-         "targets": {"instanceIds": [EXISTING]}},
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo by tag"]},
-         "targets": {"tags": {"Role": "database-primary"}}},
-    ], postLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}},
-        {"documentName": "DRSOrch-WaitForSsmAgent", "timeoutSeconds": 900},
-    ])]}
+    plan = {
+        "planId": "order",
+        "waves": [
+            wave(
+                "db",
+                servers,
+                preLaunch=[
+                    {
+                        "documentName": "AWS-RunShellScript",
+                        "parameters": {"commands": ["echo fence"]},
+                        "targets": {"instanceIds": [EXISTING]},
+                    },
+                    {
+                        "documentName": "AWS-RunShellScript",
+                        "parameters": {"commands": ["echo by tag"]},
+                        "targets": {"tags": {"Role": "database-primary"}},
+                    },
+                ],
+                postLaunch=[
+                    {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}},
+                    {"documentName": "DRSOrch-WaitForSsmAgent", "timeoutSeconds": 900},
+                ],
+            )
+        ],
+    }
 
     # WHEN it runs
     result = _run(cloud, plan)
@@ -70,8 +85,11 @@ def test_pre_launch_scripts_run_before_start_recovery_and_post_launch_after_the_
     assert result.status == "COMPLETED"
     scripts = _scripts(result, "db")
     assert [(s["phase"], s["documentName"], s["status"]) for s in scripts] == [
-        ("PRE_LAUNCH", "AWS-RunShellScript", "Success"), ("PRE_LAUNCH", "AWS-RunShellScript", "Success"),
-        ("POST_LAUNCH", "AWS-RunShellScript", "Success"), ("POST_LAUNCH", "DRSOrch-WaitForSsmAgent", "Success")]
+        ("PRE_LAUNCH", "AWS-RunShellScript", "Success"),
+        ("PRE_LAUNCH", "AWS-RunShellScript", "Success"),
+        ("POST_LAUNCH", "AWS-RunShellScript", "Success"),
+        ("POST_LAUNCH", "DRSOrch-WaitForSsmAgent", "Success"),
+    ]
     jobs = _drs(cloud).describe_jobs(filters={})["items"]
     job_created = min(at(j["creationDateTime"]) for j in jobs)
     pre, post = scripts[:2], scripts[2:]
@@ -91,12 +109,20 @@ def test_pre_launch_scripts_run_before_start_recovery_and_post_launch_after_the_
     agent = _commands(cloud, "DRSOrch-WaitForSsmAgent")[0]
     context = {k: v[0] for k, v in agent.parameters.items()}
     assert (context["ExecutionId"], context["PlanId"], context["WaveId"], context["Mode"]) == (
-        result.execution_id, "order", "db", "DRILL")
+        result.execution_id,
+        "order",
+        "db",
+        "DRILL",
+    )
     assert context["executionTimeout"] == "900"
     mapping = json.loads(context["RecoveryInstances"])
-    assert mapping == {s: {"instanceId": instances[s]["ec2InstanceID"],
-                           "privateIp": instances[s]["recoveryInstanceProperties"]["networkInterfaces"][0]["ips"][0]}
-                       for s in servers}
+    assert mapping == {
+        s: {
+            "instanceId": instances[s]["ec2InstanceID"],
+            "privateIp": instances[s]["recoveryInstanceProperties"]["networkInterfaces"][0]["ips"][0],
+        }
+        for s in servers
+    }
     assert "ExecutionId" not in _commands(cloud, "AWS-RunShellScript")[0].parameters
     # AND the Done events carry the summaries; each script was sent once
     pre_done = events_of(cloud, "PreLaunchDone", result.execution_id)[0].detail
@@ -108,13 +134,20 @@ def test_pre_launch_scripts_run_before_start_recovery_and_post_launch_after_the_
 
 
 def _failing_plan(on_failure: str) -> dict[str, Any]:
-    return {"planId": f"script-{on_failure.lower()}", "waves": [
-        wave("app", [sid("b", 1)], postLaunch=[
-            {"documentName": "app-smoke-test", "onFailure": on_failure},
-            {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo after"]}},
-        ]),
-        wave("web", [sid("b", 2)], ["app"]),
-    ]}
+    return {
+        "planId": f"script-{on_failure.lower()}",
+        "waves": [
+            wave(
+                "app",
+                [sid("b", 1)],
+                postLaunch=[
+                    {"documentName": "app-smoke-test", "onFailure": on_failure},
+                    {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo after"]}},
+                ],
+            ),
+            wave("web", [sid("b", 2)], ["app"]),
+        ],
+    }
 
 
 def test_failing_script_with_warn_records_a_warning_and_the_plan_goes_on(local_cloud):
@@ -128,7 +161,9 @@ def test_failing_script_with_warn_records_a_warning_and_the_plan_goes_on(local_c
     assert result.status == "COMPLETED"
     scripts = _scripts(result, "app")
     assert [(s["documentName"], s["status"]) for s in scripts] == [
-        ("app-smoke-test", "Failed"), ("AWS-RunShellScript", "Success")]
+        ("app-smoke-test", "Failed"),
+        ("AWS-RunShellScript", "Success"),
+    ]
     assert scripts[0]["instances"][0]["status"] == "Failed"
     assert "failed" in scripts[0]["instances"][0]["output"]
     warnings = _waves(result)["app"]["warnings"]
@@ -166,8 +201,16 @@ def test_failing_script_with_fail_fails_the_wave_and_stops_the_plan(local_cloud)
 def test_script_exceeding_its_timeout_is_cancelled_and_counts_as_timed_out(local_cloud):
     # GIVEN a post-launch script that runs 10 minutes with a 60 s timeout (onFailure WARN)
     cloud = local_cloud(**{"ssm.documents.slow-migration.durationSeconds": 600})
-    plan = {"planId": "timeout", "waves": [wave("app", [sid("c", 1)], postLaunch=[
-        {"documentName": "slow-migration", "timeoutSeconds": 60, "onFailure": "WARN"}])]}
+    plan = {
+        "planId": "timeout",
+        "waves": [
+            wave(
+                "app",
+                [sid("c", 1)],
+                postLaunch=[{"documentName": "slow-migration", "timeoutSeconds": 60, "onFailure": "WARN"}],
+            )
+        ],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan)
@@ -198,8 +241,10 @@ def test_failed_script_is_retried_with_backoff_and_succeeds(local_cloud):
             cloud.ssm.set_document_behavior("flaky-dns-update", status="Success")
 
     cloud.ssm._terminate = terminate_then_heal  # type: ignore[method-assign]
-    plan = {"planId": "retry", "waves": [wave("app", [sid("d", 1)], postLaunch=[
-        {"documentName": "flaky-dns-update", "retries": 2}])]}
+    plan = {
+        "planId": "retry",
+        "waves": [wave("app", [sid("d", 1)], postLaunch=[{"documentName": "flaky-dns-update", "retries": 2}])],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan)
@@ -219,14 +264,26 @@ def test_scripts_target_the_recovery_instances_of_an_upstream_wave(local_cloud):
     # GIVEN db -> app, where app's pre-launch and post-launch scripts target db's recovery instances
     cloud = local_cloud()
     db_servers, app_servers = [sid("e", 1), sid("e", 2)], [sid("e", 3)]
-    plan = {"planId": "upstream", "waves": [
-        wave("db", db_servers),
-        wave("app", app_servers, ["db"],
-             preLaunch=[{"documentName": "DRSOrch-WaitForSsmAgent", "targets": {"wave": "db"}}],
-             postLaunch=[{"documentName": "AWS-RunShellScript", "parameters": {"commands": ["allow app"]},
-                          "targets": {"wave": "db"}},
-                         {"documentName": "DRSOrch-WaitForSsmAgent", "targets": {"wave": "db"}}]),
-    ]}
+    plan = {
+        "planId": "upstream",
+        "waves": [
+            wave("db", db_servers),
+            wave(
+                "app",
+                app_servers,
+                ["db"],
+                preLaunch=[{"documentName": "DRSOrch-WaitForSsmAgent", "targets": {"wave": "db"}}],
+                postLaunch=[
+                    {
+                        "documentName": "AWS-RunShellScript",
+                        "parameters": {"commands": ["allow app"]},
+                        "targets": {"wave": "db"},
+                    },
+                    {"documentName": "DRSOrch-WaitForSsmAgent", "targets": {"wave": "db"}},
+                ],
+            ),
+        ],
+    }
 
     # WHEN it runs
     result = _run(cloud, plan)
@@ -251,8 +308,16 @@ def test_120_target_instances_are_sent_in_three_commands(local_cloud):
     # GIVEN a wave of 120 servers with one post-launch script on its own instances
     cloud = local_cloud(**{"drs.launchSeconds": {"min": 20, "max": 40}, "drs.launchEvents": "drop"})
     servers = [sid("f", n) for n in range(120)]
-    plan = {"planId": "wide", "waves": [wave("fleet", servers, postLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo ok"]}}])]}
+    plan = {
+        "planId": "wide",
+        "waves": [
+            wave(
+                "fleet",
+                servers,
+                postLaunch=[{"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo ok"]}}],
+            )
+        ],
+    }
 
     # WHEN it runs
     result = _run(cloud, plan)
@@ -273,10 +338,13 @@ def test_120_target_instances_are_sent_in_three_commands(local_cloud):
 def test_completion_is_detected_by_polling_when_ssm_events_are_dropped(local_cloud):
     # GIVEN SSM status events that never arrive
     cloud = local_cloud(**{"ssm.events": "drop"})
-    plan = {"planId": "no-events", "waves": [
-        wave("db", [sid("g", 1)], postLaunch=[{"documentName": "DRSOrch-WaitForSsmAgent"}]),
-        wave("app", [sid("g", 2)], ["db"], postLaunch=[{"documentName": "DRSOrch-WaitForSsmAgent"}]),
-    ]}
+    plan = {
+        "planId": "no-events",
+        "waves": [
+            wave("db", [sid("g", 1)], postLaunch=[{"documentName": "DRSOrch-WaitForSsmAgent"}]),
+            wave("app", [sid("g", 2)], ["db"], postLaunch=[{"documentName": "DRSOrch-WaitForSsmAgent"}]),
+        ],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan)
@@ -294,11 +362,19 @@ def test_completion_is_detected_by_polling_when_ssm_events_are_dropped(local_clo
 def test_failing_health_check_fails_the_wave_and_holds_its_dependents_back(local_cloud):
     # GIVEN db -> app, where db's health check fails (its onFailure says WARN: a gate ignores that)
     cloud = local_cloud(**{"ssm.documents.db-health.status": "Failed"})
-    plan = {"planId": "gate", "defaults": {"onFailure": "CONTINUE"}, "waves": [
-        wave("db", [sid("h", 1)], postLaunch=[{"documentName": "DRSOrch-WaitForSsmAgent"}],
-             healthCheck={"documentName": "db-health", "onFailure": "WARN"}),
-        wave("app", [sid("h", 2)], ["db"]),
-    ]}
+    plan = {
+        "planId": "gate",
+        "defaults": {"onFailure": "CONTINUE"},
+        "waves": [
+            wave(
+                "db",
+                [sid("h", 1)],
+                postLaunch=[{"documentName": "DRSOrch-WaitForSsmAgent"}],
+                healthCheck={"documentName": "db-health", "onFailure": "WARN"},
+            ),
+            wave("app", [sid("h", 2)], ["db"]),
+        ],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan)
@@ -308,7 +384,9 @@ def test_failing_health_check_fails_the_wave_and_holds_its_dependents_back(local
     waves = _waves(result)
     assert (waves["db"]["status"], waves["app"]["status"]) == ("FAILED", "SKIPPED")
     assert [(s["documentName"], s["status"], s.get("healthCheck", False)) for s in waves["db"]["scripts"]] == [
-        ("DRSOrch-WaitForSsmAgent", "Success", False), ("db-health", "Failed", True)]
+        ("DRSOrch-WaitForSsmAgent", "Success", False),
+        ("db-health", "Failed", True),
+    ]
     assert "health check db-health Failed" in waves["db"]["reason"]
     assert not events_of(cloud, "WaveReady", result.execution_id, "app")
     assert sid("h", 2) not in cloud.drs.stats.launches
@@ -319,8 +397,16 @@ def test_pre_launch_script_on_its_own_wave_fails_the_wave_before_launch_when_req
     # GIVEN a pre-launch script without targets (so: this wave, whose instances do not exist yet), onFailure
     # FAIL by default
     cloud = local_cloud()
-    plan = {"planId": "own", "waves": [wave("db", [sid("k", 1)], preLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo"]}}])]}
+    plan = {
+        "planId": "own",
+        "waves": [
+            wave(
+                "db",
+                [sid("k", 1)],
+                preLaunch=[{"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo"]}}],
+            )
+        ],
+    }
 
     # WHEN it runs
     result = _run(cloud, plan)
@@ -330,8 +416,10 @@ def test_pre_launch_script_on_its_own_wave_fails_the_wave_before_launch_when_req
     script = _scripts(result, "db")[0]
     assert (script["phase"], script["status"]) == ("PRE_LAUNCH", "Failed")
     reason = _waves(result)["db"]["reason"]
-    assert reason == ("pre-launch script #1 AWS-RunShellScript Failed: could not run: its targets default to "
-                      "this wave, whose recovery instances do not exist before the launch")
+    assert reason == (
+        "pre-launch script #1 AWS-RunShellScript Failed: could not run: its targets default to "
+        "this wave, whose recovery instances do not exist before the launch"
+    )
     assert cloud.ssm.stats.commands_sent == 0
     assert cloud.drs.stats.calls.get("StartRecovery", 0) == 0
     assert_choreography_invariants(cloud, result.execution_id)
@@ -340,8 +428,18 @@ def test_pre_launch_script_on_its_own_wave_fails_the_wave_before_launch_when_req
 def test_pre_launch_script_on_its_own_wave_with_warn_is_skipped_with_a_warning(local_cloud):
     # GIVEN the same script, onFailure WARN
     cloud = local_cloud()
-    plan = {"planId": "own", "waves": [wave("db", [sid("k", 1)], preLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo"]}, "onFailure": "WARN"}])]}
+    plan = {
+        "planId": "own",
+        "waves": [
+            wave(
+                "db",
+                [sid("k", 1)],
+                preLaunch=[
+                    {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo"]}, "onFailure": "WARN"}
+                ],
+            )
+        ],
+    }
 
     # WHEN it runs
     result = _run(cloud, plan)
@@ -353,6 +451,7 @@ def test_pre_launch_script_on_its_own_wave_with_warn_is_skipped_with_a_warning(l
     assert "do not exist before the launch" in script["reason"]
     assert _waves(result)["db"]["warnings"] == [
         "db: pre-launch script #1 AWS-RunShellScript skipped: its targets default to this wave, whose recovery "
-        "instances do not exist before the launch"]
+        "instances do not exist before the launch"
+    ]
     assert cloud.ssm.stats.commands_sent == 0
     assert_choreography_invariants(cloud, result.execution_id)

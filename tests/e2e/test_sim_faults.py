@@ -53,11 +53,12 @@ def test_a_server_busy_in_an_outside_job_fails_its_wave_naming_the_conflict(loca
     assert result.status == "FAILED"
     waves = _waves(result)
     assert (waves["db"]["status"], waves["app"]["status"]) == ("COMPLETED", "FAILED")
-    conflict = (f"ConflictException: Source server {busy} is already participating in active job "
-                f"{outside.job_id}")
+    conflict = f"ConflictException: Source server {busy} is already participating in active job {outside.job_id}"
     servers = _servers(result, "app")
     assert {s: (v["launchStatus"], conflict in v.get("reason", "")) for s, v in servers.items()} == {
-        busy: ("FAILED", True), fine: ("FAILED", True)}
+        busy: ("FAILED", True),
+        fine: ("FAILED", True),
+    }
     assert conflict in waves["app"]["reason"]
     assert busy in waves["app"]["reason"]
     assert cloud.drs.stats.errors["ConflictException"] == 1
@@ -71,8 +72,12 @@ def test_a_server_busy_in_an_outside_job_fails_its_wave_naming_the_conflict(loca
 def test_quota_used_by_outside_jobs_parks_the_launch_until_they_end(local_cloud):
     # GIVEN room for 3 concurrent DRS jobs, 2 of them held by outside jobs for 10 minutes, and two
     # parallel waves (the orchestrator's own capacity record sees 3 free slots)
-    cloud = local_cloud(**{"drs.quotas": {"concurrentJobs": 3},
-                           "drs.outsideJobs": [{"jobs": 2, "otherServers": 1, "durationSeconds": 600}]})
+    cloud = local_cloud(
+        **{
+            "drs.quotas": {"concurrentJobs": 3},
+            "drs.outsideJobs": [{"jobs": 2, "otherServers": 1, "durationSeconds": 600}],
+        }
+    )
     plan = {"planId": "crowded", "waves": [wave("a", [sid("a", 1), sid("a", 2)]), wave("b", [sid("b", 1)])]}
 
     # WHEN the plan runs
@@ -97,9 +102,22 @@ def test_a_post_launch_script_waits_for_a_late_ssm_agent(local_cloud):
     # with a 10-minute timeout and no retries
     cloud = local_cloud(**{"ssm.agentOnlineAfterSeconds": 120})
     servers = [sid("a", 1), sid("a", 2)]
-    plan = {"planId": "late-agent", "waves": [wave("app", servers, postLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["systemctl is-active app"]},
-         "timeoutSeconds": 600}])]}
+    plan = {
+        "planId": "late-agent",
+        "waves": [
+            wave(
+                "app",
+                servers,
+                postLaunch=[
+                    {
+                        "documentName": "AWS-RunShellScript",
+                        "parameters": {"commands": ["systemctl is-active app"]},
+                        "timeoutSeconds": 600,
+                    }
+                ],
+            )
+        ],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan, timeout=60)
@@ -116,8 +134,18 @@ def test_a_post_launch_script_whose_agents_stay_offline_past_its_timeout_fails_t
     # GIVEN recovery instances whose SSM agent registers only after 15 minutes, and a required post-launch script
     # with a 2-minute timeout
     cloud = local_cloud(**{"ssm.agentOnlineAfterSeconds": 900})
-    plan = {"planId": "agent-never", "waves": [wave("app", [sid("a", 3)], postLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["true"]}, "timeoutSeconds": 120}])]}
+    plan = {
+        "planId": "agent-never",
+        "waves": [
+            wave(
+                "app",
+                [sid("a", 3)],
+                postLaunch=[
+                    {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["true"]}, "timeoutSeconds": 120}
+                ],
+            )
+        ],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan, timeout=60)
@@ -126,8 +154,9 @@ def test_a_post_launch_script_whose_agents_stay_offline_past_its_timeout_fails_t
     assert result.status == "FAILED"
     [script] = _waves(result)["app"]["scripts"]
     assert script["status"] == "Failed"
-    assert script["reason"].startswith("its targets were not online managed nodes within its timeout (120 s): "
-                                       "InvalidInstanceId")
+    assert script["reason"].startswith(
+        "its targets were not online managed nodes within its timeout (120 s): InvalidInstanceId"
+    )
     assert_choreography_invariants(cloud, result.execution_id)
 
 
@@ -138,12 +167,15 @@ def test_a_post_launch_script_whose_agents_stay_offline_past_its_timeout_fails_t
 def test_events_delivered_out_of_order_change_nothing(local_cloud, seed):
     # GIVEN half of all deliveries overtaken by 1 to 3 later ones (ticks and DRS events included), and a diamond
     cloud = local_cloud(**{"faults.reorderDelivery": 0.5, "seed": seed})
-    plan = {"planId": "diamond", "waves": [
-        wave("db", [sid("d", 1), sid("d", 2)]),
-        wave("app", [sid("p", 1)], ["db"]),
-        wave("cache", [sid("c", 1)], ["db"]),
-        wave("web", [sid("w", 1), sid("w", 2)], ["app", "cache"]),
-    ]}
+    plan = {
+        "planId": "diamond",
+        "waves": [
+            wave("db", [sid("d", 1), sid("d", 2)]),
+            wave("app", [sid("p", 1)], ["db"]),
+            wave("cache", [sid("c", 1)], ["db"]),
+            wave("web", [sid("w", 1), sid("w", 2)], ["app", "cache"]),
+        ],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan, timeout=90)
@@ -152,7 +184,8 @@ def test_events_delivered_out_of_order_change_nothing(local_cloud, seed):
     assert cloud.stats.reordered > 0
     assert result.status == "COMPLETED"
     assert {w: v["status"] for w, v in _waves(result).items()} == dict.fromkeys(
-        ("db", "app", "cache", "web"), "COMPLETED")
+        ("db", "app", "cache", "web"), "COMPLETED"
+    )
     assert len(cloud.drs.stats.launches) == 6
     assert_choreography_invariants(cloud, result.execution_id)
 
@@ -161,8 +194,19 @@ def test_a_script_whose_completion_arrives_after_its_timeout_tick_still_succeeds
     # GIVEN 70 % of all deliveries overtaken by 1 to 3 later ones, and 12 runs of a one-wave plan whose
     # post-launch script runs 5 s of its 600 s timeout
     cloud = local_cloud(**{"faults.reorderDelivery": 0.7, "seed": 3})
-    plans = [{"planId": f"script-{n}", "waves": [wave("app", [sid(f"r{n}x", 1)], postLaunch=[
-        {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}}])]} for n in range(12)]
+    plans = [
+        {
+            "planId": f"script-{n}",
+            "waves": [
+                wave(
+                    "app",
+                    [sid(f"r{n}x", 1)],
+                    postLaunch=[{"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}}],
+                )
+            ],
+        }
+        for n in range(12)
+    ]
 
     # WHEN the plans run one after another
     results = [_run(cloud, plan, timeout=60) for plan in plans]
@@ -182,8 +226,7 @@ def test_a_rollback_whose_terminate_job_fails_reports_the_instance_still_running
     # GIVEN a wave with rollback TERMINATE whose CRITICAL server fails to launch, and whose launched
     # server's recovery instance DRS fails to terminate
     launched, failing = sid("b", 1), sid("b", 2)
-    cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED",
-                           f"drs.servers.{launched}.terminate": "FAILED"})
+    cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED", f"drs.servers.{launched}.terminate": "FAILED"})
     plan = {"planId": "rollback", "waves": [wave("B", [launched, failing], rollback="TERMINATE")]}
 
     # WHEN it runs, and its rollback's terminate jobs have ended and been seen to end (the product tries
@@ -200,8 +243,11 @@ def test_a_rollback_whose_terminate_job_fails_reports_the_instance_still_running
     # THEN the instance still runs, and nothing the product recorded or announced says it was terminated:
     # the termination it recorded names the instance as not terminated, with DRS's reason
     [instance] = _running(cloud, [launched])
-    announced = [i for e in events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)
-                 for i in e.detail.get("recoveryInstanceIds", [])]
+    announced = [
+        i
+        for e in events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)
+        for i in e.detail.get("recoveryInstanceIds", [])
+    ]
     assert instance not in announced
     records = cloud.runtime.ledger.list_terminations(result.execution_id)
     assert any(instance in str(record) and "CLEANUP_FAIL" in str(record) for record in records), records
@@ -219,14 +265,26 @@ def test_pages_of_two_items_lose_nothing(local_cloud):
     # since the claim), an OPTIONAL server that fails to launch (its reason is in the job log), and
     # post-launch scripts on the wave's 5 recovery instances
     failing = sid("a", 4)
-    cloud = local_cloud(**{"drs.pageSize": 2, "drs.quotas": {"serversPerJob": 2},
-                           "faults.crashAfterStartRecovery": 1.0, f"drs.servers.{failing}.launch": "FAILED"})
+    cloud = local_cloud(
+        **{
+            "drs.pageSize": 2,
+            "drs.quotas": {"serversPerJob": 2},
+            "faults.crashAfterStartRecovery": 1.0,
+            f"drs.servers.{failing}.launch": "FAILED",
+        }
+    )
     first = [sid("a", n) for n in range(1, 7)]
-    plan = {"planId": "paged", "waves": [
-        wave("a", [*(s for s in first if s != failing), {"sourceServerID": failing, "criticality": "OPTIONAL"}],
-             postLaunch=[{"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo ok"]}}]),
-        wave("b", [sid("b", n) for n in range(1, 4)], ["a"]),
-    ]}
+    plan = {
+        "planId": "paged",
+        "waves": [
+            wave(
+                "a",
+                [*(s for s in first if s != failing), {"sourceServerID": failing, "criticality": "OPTIONAL"}],
+                postLaunch=[{"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo ok"]}}],
+            ),
+            wave("b", [sid("b", n) for n in range(1, 4)], ["a"]),
+        ],
+    }
 
     # WHEN the plan runs
     result = _run(cloud, plan, timeout=90)
@@ -237,12 +295,17 @@ def test_pages_of_two_items_lose_nothing(local_cloud):
     assert dict(cloud.drs.stats.launches) == dict.fromkeys([*first, *(sid("b", n) for n in range(1, 4))], 1)
     assert _servers(result, "a")[failing]["reason"] == (
         "LAUNCH_FAILED: Failed to launch recovery instance: InsufficientInstanceCapacity (simulated failure "
-        "configured for this source server)")
+        "configured for this source server)"
+    )
     reported = sorted(j["jobId"] for w in _waves(result).values() for j in w["jobs"])
     assert reported == sorted(cloud.drs._jobs)
     [script] = _waves(result)["a"]["scripts"]
     assert (script["status"], len(script["instances"])) == ("Success", 5)
     assert cloud.stats.crashes_injected == 5
     assert {op for op, n in cloud.drs.stats.continued_pages.items() if n} >= {
-        "DescribeJobs", "DescribeSourceServers", "DescribeRecoveryInstances", "DescribeJobLogItems"}
+        "DescribeJobs",
+        "DescribeSourceServers",
+        "DescribeRecoveryInstances",
+        "DescribeJobLogItems",
+    }
     assert_choreography_invariants(cloud, result.execution_id)

@@ -12,10 +12,15 @@ def test_two_unmarked_servers_with_threshold_half_complete_when_one_fails_to_lau
     # to launch; a second wave depends on it
     failing = sid("u", 2)
     cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED"})
-    plan = parse_plan({"planId": "half", "waves": [
-        wave("app", [sid("u", 1), failing], successThreshold=0.5),
-        wave("web", [sid("w", 1)], ["app"]),
-    ]})
+    plan = parse_plan(
+        {
+            "planId": "half",
+            "waves": [
+                wave("app", [sid("u", 1), failing], successThreshold=0.5),
+                wave("web", [sid("w", 1)], ["app"]),
+            ],
+        }
+    )
 
     # WHEN the plan runs
     result = run_plan(cloud, plan)
@@ -29,9 +34,11 @@ def test_two_unmarked_servers_with_threshold_half_complete_when_one_fails_to_lau
     servers = {s["sourceServerId"]: (s["criticality"], s["launchStatus"]) for s in app["servers"]}
     assert servers == {sid("u", 1): ("OPTIONAL", "LAUNCHED"), failing: ("OPTIONAL", "FAILED")}
     [warning] = app["warnings"]
-    assert warning == (f"OPTIONAL server {failing} (LAUNCH_FAILED: Failed to launch recovery instance: "
-                       "InsufficientInstanceCapacity (simulated failure configured for this source server)) did not "
-                       "launch")
+    assert warning == (
+        f"OPTIONAL server {failing} (LAUNCH_FAILED: Failed to launch recovery instance: "
+        "InsufficientInstanceCapacity (simulated failure configured for this source server)) did not "
+        "launch"
+    )
     assert waves["web"]["status"] == "COMPLETED"
     assert_choreography_invariants(cloud, result.execution_id)
 
@@ -40,9 +47,16 @@ def test_an_explicitly_critical_server_still_fails_a_wave_with_a_threshold(local
     # GIVEN the same wave and threshold, the failing server explicitly CRITICAL
     failing = sid("c", 2)
     cloud = local_cloud(**{f"drs.servers.{failing}.launch": "FAILED"})
-    plan = parse_plan({"planId": "critical", "waves": [
-        wave("app", [sid("c", 1), {"sourceServerID": failing, "criticality": "CRITICAL"}], successThreshold=0.5),
-    ]})
+    plan = parse_plan(
+        {
+            "planId": "critical",
+            "waves": [
+                wave(
+                    "app", [sid("c", 1), {"sourceServerID": failing, "criticality": "CRITICAL"}], successThreshold=0.5
+                ),
+            ],
+        }
+    )
 
     # WHEN the plan runs
     result = run_plan(cloud, plan)
@@ -52,7 +66,9 @@ def test_an_explicitly_critical_server_still_fails_a_wave_with_a_threshold(local
     assert result.report is not None
     [app] = result.report["waves"]
     assert app["status"] == "FAILED"
-    assert app["reason"] == (f"1 CRITICAL server(s) did not launch: {failing} (LAUNCH_FAILED: Failed to launch "
-                             "recovery instance: InsufficientInstanceCapacity (simulated failure configured for "
-                             "this source server))")
+    assert app["reason"] == (
+        f"1 CRITICAL server(s) did not launch: {failing} (LAUNCH_FAILED: Failed to launch "
+        "recovery instance: InsufficientInstanceCapacity (simulated failure configured for "
+        "this source server))"
+    )
     assert_choreography_invariants(cloud, result.execution_id)

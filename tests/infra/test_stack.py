@@ -184,8 +184,12 @@ def test_bus_policy_lets_only_the_publishers_send_control_events(synth: Synth) -
         "events:detail-type": list(CONTROL_EVENTS),
     }
     # everybody else (this account's roles included) is denied the control detail-types
-    (deny,) = [s for s in denies if "events:detail-type" in s["Condition"].get("ForAnyValue:StringEquals", {})
-               and "StartPlan" in s["Condition"]["ForAnyValue:StringEquals"]["events:detail-type"]]
+    (deny,) = [
+        s
+        for s in denies
+        if "events:detail-type" in s["Condition"].get("ForAnyValue:StringEquals", {})
+        and "StartPlan" in s["Condition"]["ForAnyValue:StringEquals"]["events:detail-type"]
+    ]
     assert deny["Principal"] == {"AWS": "*"}
     assert deny["Action"] == "events:PutEvents"
     assert deny["Condition"]["ForAnyValue:StringEquals"] == {"events:detail-type": list(CONTROL_EVENTS)}
@@ -193,8 +197,11 @@ def test_bus_policy_lets_only_the_publishers_send_control_events(synth: Synth) -
 
 
 def test_bus_policy_lets_only_the_orchestrator_send_its_own_events(synth: Synth) -> None:
-    (deny,) = [p["Properties"]["Statement"] for p in synth.of_type("AWS::Events::EventBusPolicy").values()
-               if p["Properties"]["Statement"].get("Sid", "").endswith("OnlyTheOrchestratorSendsItsEvents")]
+    (deny,) = [
+        p["Properties"]["Statement"]
+        for p in synth.of_type("AWS::Events::EventBusPolicy").values()
+        if p["Properties"]["Statement"].get("Sid", "").endswith("OnlyTheOrchestratorSendsItsEvents")
+    ]
     assert deny["Effect"] == "Deny"
     assert deny["Principal"] == {"AWS": "*"}
     assert deny["Action"] == "events:PutEvents"

@@ -23,9 +23,14 @@ class SettableClock:
 def ledger_table() -> Any:
     """The ledger's table (the deployed key schema), inside an active `mock_aws()`."""
     return boto3.resource("dynamodb", region_name="us-east-1").create_table(
-        TableName="ledger", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
-                              {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
-                   {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"}],
+        TableName="ledger",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
+        ],
     )

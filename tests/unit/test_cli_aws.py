@@ -36,14 +36,16 @@ class Bus:
 
     def expect(self, *, failed: str | None = None) -> None:
         answer = {"ErrorCode": "InternalException", "ErrorMessage": failed} if failed else {"EventId": "1"}
-        self.stubber.add_response("put_events", {"FailedEntryCount": 1 if failed else 0, "Entries": [answer]},
-                                  {"Entries": ANY})
+        self.stubber.add_response(
+            "put_events", {"FailedEntryCount": 1 if failed else 0, "Entries": [answer]}, {"Entries": ANY}
+        )
 
 
 @pytest.fixture
 def bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bus]:
     client = botocore.session.get_session().create_client(
-        "events", region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+        "events", region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
     stubbed = Bus(Stubber(client))
 
     def record(params: dict[str, Any], **_: Any) -> None:
@@ -64,9 +66,17 @@ def bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bus]:
 
 def _delivered(entry: dict[str, Any]) -> dict[str, Any]:
     """The event a rule target receives for a PutEvents entry."""
-    return {"version": "0", "id": "1", "detail-type": entry["DetailType"], "source": entry["Source"],
-            "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "eu-west-1",
-            "resources": entry["Resources"], "detail": json.loads(entry["Detail"])}
+    return {
+        "version": "0",
+        "id": "1",
+        "detail-type": entry["DetailType"],
+        "source": entry["Source"],
+        "account": "123456789012",
+        "time": "2026-01-01T00:00:00Z",
+        "region": "eu-west-1",
+        "resources": entry["Resources"],
+        "detail": json.loads(entry["Detail"]),
+    }
 
 
 def test_run_aws_puts_the_start_plan_entry_the_functions_build(bus: Bus) -> None:
@@ -74,8 +84,9 @@ def test_run_aws_puts_the_start_plan_entry_the_functions_build(bus: Bus) -> None
     bus.expect()
     plan = parse_plan(yaml.safe_load((EXAMPLES / "diamond.yaml").read_text()))
     # WHEN the CLI starts the diamond plan there as a drill
-    result = runner.invoke(cli.app, ["run", str(EXAMPLES / "diamond.yaml"), "--aws", "--bus", "my-bus",
-                                     "--region", "eu-west-1"])
+    result = runner.invoke(
+        cli.app, ["run", str(EXAMPLES / "diamond.yaml"), "--aws", "--bus", "my-bus", "--region", "eu-west-1"]
+    )
     # THEN it put exactly one entry, shaped as put_events_entry shapes it, in the region asked for
     assert result.exit_code == 0, result.output
     assert "execution diamond-000000000001 (DRILL)" in " ".join(result.output.split())
@@ -83,9 +94,18 @@ def test_run_aws_puts_the_start_plan_entry_the_functions_build(bus: Bus) -> None
     assert len(bus.sent) == 1
     [entry] = bus.sent[0]["Entries"]
     assert {k: v for k, v in entry.items() if k != "Detail"} == {
-        "Source": SOURCE, "DetailType": "StartPlan", "EventBusName": "my-bus", "Resources": []}
-    assert json.loads(entry["Detail"]) == {"version": "1", "plan": plan_to_document(plan), "mode": "DRILL",
-                                           "executionId": "diamond-000000000001", "requestedBy": "ops"}
+        "Source": SOURCE,
+        "DetailType": "StartPlan",
+        "EventBusName": "my-bus",
+        "Resources": [],
+    }
+    assert json.loads(entry["Detail"]) == {
+        "version": "1",
+        "plan": plan_to_document(plan),
+        "mode": "DRILL",
+        "executionId": "diamond-000000000001",
+        "requestedBy": "ops",
+    }
     # AND the StartPlan function parses it back into the same entry
     assert entry == put_events_entry(parse_event(_delivered(entry), StartPlan), "my-bus")
     bus.stubber.assert_no_pending_responses()
@@ -95,8 +115,9 @@ def test_run_aws_recovery_carries_its_confirmation(bus: Bus) -> None:
     # GIVEN a deployed bus that takes the entry
     bus.expect()
     # WHEN the CLI starts a confirmed RECOVERY
-    result = runner.invoke(cli.app, ["run", str(EXAMPLES / "diamond.yaml"), "--recovery", "--confirm", "--aws",
-                                     "--bus", "my-bus"])
+    result = runner.invoke(
+        cli.app, ["run", str(EXAMPLES / "diamond.yaml"), "--recovery", "--confirm", "--aws", "--bus", "my-bus"]
+    )
     # THEN the StartPlan says RECOVERY and confirms it with the plan's id
     assert result.exit_code == 0, result.output
     detail = json.loads(bus.sent[0]["Entries"][0]["Detail"])
@@ -107,14 +128,20 @@ def test_an_operator_command_with_aws_puts_its_entry(bus: Bus) -> None:
     # GIVEN a deployed bus that takes the entry
     bus.expect()
     # WHEN an operator retries wave db of exec-1 on every server
-    result = runner.invoke(cli.app, ["retry", "exec-1", "--wave", "db", "--all", "--aws", "--bus", "my-bus",
-                                     "--by", "alice"])
+    result = runner.invoke(
+        cli.app, ["retry", "exec-1", "--wave", "db", "--all", "--aws", "--bus", "my-bus", "--by", "alice"]
+    )
     # THEN the RetryWave entry is put_events_entry's for that command
     assert result.exit_code == 0, result.output
     expected = RetryWave(execution_id="exec-1", wave_id="db", all_servers=True, requested_by="alice")
     assert bus.sent == [{"Entries": [put_events_entry(expected, "my-bus")]}]
     assert json.loads(bus.sent[0]["Entries"][0]["Detail"]) == {
-        "version": "1", "executionId": "exec-1", "requestedBy": "alice", "waveId": "db", "allServers": True}
+        "version": "1",
+        "executionId": "exec-1",
+        "requestedBy": "alice",
+        "waveId": "db",
+        "allServers": True,
+    }
 
 
 def test_a_refused_entry_exits_1_with_eventbridges_reason(bus: Bus) -> None:

@@ -23,7 +23,8 @@ def _instance_id(n: int) -> str:
 
 def _stubbed() -> tuple[Drs, Stubber]:
     client = botocore.session.get_session().create_client(
-        "drs", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+        "drs", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
     return Drs(client, sleep=lambda _: None), Stubber(client)
 
 
@@ -32,14 +33,22 @@ def test_the_ids_go_200_per_call_and_every_page_of_every_call_comes_back() -> No
     ids = [_instance_id(n) for n in range(450)]
     items = [{"recoveryInstanceID": rid, "sourceServerID": f"s-{n:017x}"} for n, rid in enumerate(ids)]
     drs, stubber = _stubbed()
-    stubber.add_response("describe_recovery_instances", {"items": items[:200]},
-                         {"filters": {"recoveryInstanceIDs": ids[:200]}})
-    stubber.add_response("describe_recovery_instances", {"items": items[200:300], "nextToken": "page-2"},
-                         {"filters": {"recoveryInstanceIDs": ids[200:400]}})
-    stubber.add_response("describe_recovery_instances", {"items": items[300:400]},
-                         {"filters": {"recoveryInstanceIDs": ids[200:400]}, "nextToken": "page-2"})
-    stubber.add_response("describe_recovery_instances", {"items": items[400:]},
-                         {"filters": {"recoveryInstanceIDs": ids[400:]}})
+    stubber.add_response(
+        "describe_recovery_instances", {"items": items[:200]}, {"filters": {"recoveryInstanceIDs": ids[:200]}}
+    )
+    stubber.add_response(
+        "describe_recovery_instances",
+        {"items": items[200:300], "nextToken": "page-2"},
+        {"filters": {"recoveryInstanceIDs": ids[200:400]}},
+    )
+    stubber.add_response(
+        "describe_recovery_instances",
+        {"items": items[300:400]},
+        {"filters": {"recoveryInstanceIDs": ids[200:400]}, "nextToken": "page-2"},
+    )
+    stubber.add_response(
+        "describe_recovery_instances", {"items": items[400:]}, {"filters": {"recoveryInstanceIDs": ids[400:]}}
+    )
     # WHEN the adapter is asked for all of them at once
     with stubber:
         found = drs.describe_recovery_instances(recovery_instance_ids=ids)
@@ -53,10 +62,16 @@ def test_source_server_ids_go_200_per_call_too() -> None:
     # GIVEN 201 source server ids
     servers = [f"s-{n:017x}" for n in range(201)]
     drs, stubber = _stubbed()
-    stubber.add_response("describe_recovery_instances", {"items": [{"recoveryInstanceID": _instance_id(0)}]},
-                         {"filters": {"sourceServerIDs": servers[:200]}})
-    stubber.add_response("describe_recovery_instances", {"items": [{"recoveryInstanceID": _instance_id(1)}]},
-                         {"filters": {"sourceServerIDs": servers[200:]}})
+    stubber.add_response(
+        "describe_recovery_instances",
+        {"items": [{"recoveryInstanceID": _instance_id(0)}]},
+        {"filters": {"sourceServerIDs": servers[:200]}},
+    )
+    stubber.add_response(
+        "describe_recovery_instances",
+        {"items": [{"recoveryInstanceID": _instance_id(1)}]},
+        {"filters": {"sourceServerIDs": servers[200:]}},
+    )
     # WHEN the adapter is asked for their recovery instances
     with stubber:
         found = drs.describe_recovery_instances(source_server_ids=servers)
@@ -68,8 +83,9 @@ def test_source_server_ids_go_200_per_call_too() -> None:
 def test_no_filter_is_one_unfiltered_listing() -> None:
     # GIVEN DRS with one recovery instance
     drs, stubber = _stubbed()
-    stubber.add_response("describe_recovery_instances", {"items": [{"recoveryInstanceID": _instance_id(7)}]},
-                         {"filters": {}})
+    stubber.add_response(
+        "describe_recovery_instances", {"items": [{"recoveryInstanceID": _instance_id(7)}]}, {"filters": {}}
+    )
     # WHEN the adapter is asked with no ids
     with stubber:
         found = drs.describe_recovery_instances()
@@ -93,11 +109,17 @@ def launched() -> tuple[DrsSimulator, Any, list[str]]:
     sim = DrsSimulator(clock, DrsSimConfig(launch_seconds_min=0, launch_seconds_max=0, page_size=50))
     servers = [f"s-{n:017x}" for n in range(450)]
     sim.ensure_servers(servers)
-    client = sim.attach(boto3.client("drs", region_name="us-east-1", aws_access_key_id="x",
-                                     aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1})))
+    client = sim.attach(
+        boto3.client(
+            "drs",
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+    )
     for start in range(0, len(servers), 100):
-        client.start_recovery(sourceServers=[{"sourceServerID": s} for s in servers[start : start + 100]],
-                              isDrill=True)
+        client.start_recovery(sourceServers=[{"sourceServerID": s} for s in servers[start : start + 100]], isDrill=True)
         clock.moment += timedelta(seconds=1)
         while (due := sim.next_due()) is not None:
             clock.moment = max(clock.moment, due)
@@ -108,8 +130,11 @@ def launched() -> tuple[DrsSimulator, Any, list[str]]:
 def test_all_450_instances_come_back_from_the_simulator(launched: tuple[DrsSimulator, Any, list[str]]) -> None:
     # GIVEN 450 recovery instances, which DRS lists 50 per page
     _, client, servers = launched
-    ids = sorted(i["recoveryInstanceID"] for page in client.get_paginator("describe_recovery_instances").paginate()
-                 for i in page["items"])
+    ids = sorted(
+        i["recoveryInstanceID"]
+        for page in client.get_paginator("describe_recovery_instances").paginate()
+        for i in page["items"]
+    )
     assert len(ids) == 450
     drs = Drs(client, sleep=lambda _: None)
     # WHEN the adapter is asked for every one, by id and by source server

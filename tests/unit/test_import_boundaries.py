@@ -18,15 +18,30 @@ NEVER_IMPORTED_BY_SHIPPED = ("drs_orch", "localcloud", "infra", "tests", "bench"
 ROLES: dict[str, tuple[str, ...]] = {
     "orchestrator.domain": ("events",),
     "orchestrator.adapters": ("events", "orchestrator.domain", "orchestrator.observability"),
-    "orchestrator.steps": ("events", "orchestrator.domain", "orchestrator.adapters", "orchestrator.runtime",
-                           "orchestrator.config", "orchestrator.observability"),
+    "orchestrator.steps": (
+        "events",
+        "orchestrator.domain",
+        "orchestrator.adapters",
+        "orchestrator.runtime",
+        "orchestrator.config",
+        "orchestrator.observability",
+    ),
     "orchestrator.reporting": ("events", "orchestrator.domain", "orchestrator.adapters"),
-    "orchestrator.runtime": ("orchestrator.domain", "orchestrator.adapters", "orchestrator.config",
-                             "orchestrator.observability"),
+    "orchestrator.runtime": (
+        "orchestrator.domain",
+        "orchestrator.adapters",
+        "orchestrator.config",
+        "orchestrator.observability",
+    ),
     "orchestrator.config": (),
     "orchestrator.observability": (),
-    "handlers": ("events", "orchestrator.steps", "orchestrator.adapters", "orchestrator.runtime",
-                 "orchestrator.observability"),
+    "handlers": (
+        "events",
+        "orchestrator.steps",
+        "orchestrator.adapters",
+        "orchestrator.runtime",
+        "orchestrator.observability",
+    ),
 }
 
 
@@ -35,9 +50,13 @@ def _role(module: str) -> str | None:
 
 
 def _forbidden_imports(packages: tuple[str, ...], forbidden: tuple[str, ...]) -> list[str]:
-    return sorted(f"{name} imports {imported}"
-                  for package in packages for name, path in modules_of(package).items()
-                  for imported in imports_of(path) if within(imported, forbidden))
+    return sorted(
+        f"{name} imports {imported}"
+        for package in packages
+        for name, path in modules_of(package).items()
+        for imported in imports_of(path)
+        if within(imported, forbidden)
+    )
 
 
 def test_nothing_shipped_to_lambda_imports_the_cli_the_local_cloud_or_infra() -> None:
@@ -75,7 +94,8 @@ def test_an_import_anywhere_in_a_module_is_seen(tmp_path: Path) -> None:
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    from localcloud.cloud import LocalCloud\n"
         "def run():\n    import drs_orch.app\n    from orchestrator import reporting\n    return drs_orch\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     # WHEN its imports are read
     found = imports_of(module)
     # THEN every one of them is there

@@ -115,8 +115,7 @@ def test_a_termination_claim_is_made_once_and_reopened_once_when_its_job_failed(
 
 def test_a_claim_made_with_its_lease_is_starting_in_one_write(ledger: Ledger) -> None:
     # GIVEN a launch claimed by a caller about to call StartRecovery (the claim and the lease in one write)
-    assert ledger.claim_launch(EXECUTION, "w", 1, 0, launch_key="lk-1", server_ids=["s-1"],
-                               lease=("first", 90)) is None
+    assert ledger.claim_launch(EXECUTION, "w", 1, 0, launch_key="lk-1", server_ids=["s-1"], lease=("first", 90)) is None
 
     # WHEN a duplicate claims the same launch and asks for the lease
     existing = ledger.claim_launch(EXECUTION, "w", 1, 0, launch_key="lk-1", server_ids=["s-1"], lease=("dup", 90))

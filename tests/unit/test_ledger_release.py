@@ -21,10 +21,17 @@ def ledger() -> Iterator[Ledger]:
         yield Ledger(ledger_table(), SystemClock())
 
 
-def _wave(ledger: Ledger, wave_id: str, *, status: str = "PENDING", remaining: int,
-          released_by: set[str] | None = None) -> None:
-    item: dict[str, Any] = {"pk": exec_pk(EXECUTION), "sk": wave_sk(wave_id), "waveId": wave_id, "status": status,
-                            "remaining": remaining, "lastKey": "created"}
+def _wave(
+    ledger: Ledger, wave_id: str, *, status: str = "PENDING", remaining: int, released_by: set[str] | None = None
+) -> None:
+    item: dict[str, Any] = {
+        "pk": exec_pk(EXECUTION),
+        "sk": wave_sk(wave_id),
+        "waveId": wave_id,
+        "status": status,
+        "remaining": remaining,
+        "lastKey": "created",
+    }
     if released_by:
         item["releasedBy"] = released_by
     ledger._table.put_item(Item=item)
@@ -44,11 +51,14 @@ def test_the_last_dependency_makes_the_wave_ready_in_one_write(ledger: Ledger) -
     assert wave["releasedBy"] == ["a", "x"]
 
 
-@pytest.mark.parametrize(("status", "remaining", "released_by"), [
-    ("PENDING", 2, None),  # not the last dependency
-    ("PENDING", 1, {"a"}),  # this dependency was counted already (a duplicate)
-    ("SKIPPED", 1, None),  # the wave will not run
-])
+@pytest.mark.parametrize(
+    ("status", "remaining", "released_by"),
+    [
+        ("PENDING", 2, None),  # not the last dependency
+        ("PENDING", 1, {"a"}),  # this dependency was counted already (a duplicate)
+        ("SKIPPED", 1, None),  # the wave will not run
+    ],
+)
 def test_release_last_changes_nothing_when_it_does_not_hold(
     ledger: Ledger, status: str, remaining: int, released_by: set[str] | None
 ) -> None:
@@ -82,14 +92,17 @@ def _client_error(code: str, reasons: list[str] | None = None) -> Any:
     return ClientError(response, "TransactWriteItems")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("code", "reasons", "conditional"), [
-    ("ConditionalCheckFailedException", None, True),
-    ("TransactionCanceledException", ["ConditionalCheckFailed", "None"], True),
-    ("TransactionCanceledException", ["None", "TransactionConflict"], False),  # a concurrent write: retry
-    ("TransactionCanceledException", ["ThrottlingError", "None"], False),
-    ("TransactionCanceledException", ["ConditionalCheckFailed", "ValidationError"], False),
-    ("ProvisionedThroughputExceededException", None, False),
-])
+@pytest.mark.parametrize(
+    ("code", "reasons", "conditional"),
+    [
+        ("ConditionalCheckFailedException", None, True),
+        ("TransactionCanceledException", ["ConditionalCheckFailed", "None"], True),
+        ("TransactionCanceledException", ["None", "TransactionConflict"], False),  # a concurrent write: retry
+        ("TransactionCanceledException", ["ThrottlingError", "None"], False),
+        ("TransactionCanceledException", ["ConditionalCheckFailed", "ValidationError"], False),
+        ("ProvisionedThroughputExceededException", None, False),
+    ],
+)
 def test_only_a_condition_that_did_not_hold_is_a_conditional_failure(
     code: str, reasons: list[str] | None, conditional: bool
 ) -> None:

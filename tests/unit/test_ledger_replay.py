@@ -23,26 +23,44 @@ def clock() -> SettableClock:
 def ledger(clock: SettableClock) -> Iterator[Ledger]:
     with mock_aws():
         led = Ledger(ledger_table(), clock)
-        led.create_execution(execution_id="e", plan_id="p", plan_name="p", plan_document={}, mode="DRILL",
-                             requested_by="me", key="start",
-                             waves=[{"waveId": "w", "dependsOn": [], "dependents": [], "onFailure": "STOP",
-                                     "servers": {}}])
+        led.create_execution(
+            execution_id="e",
+            plan_id="p",
+            plan_name="p",
+            plan_document={},
+            mode="DRILL",
+            requested_by="me",
+            key="start",
+            waves=[{"waveId": "w", "dependsOn": [], "dependents": [], "onFailure": "STOP", "servers": {}}],
+        )
         yield led
 
 
 def test_a_redelivered_transition_is_a_replay_that_changes_nothing(ledger: Ledger, clock: SettableClock) -> None:
     # GIVEN a wave moved READY -> PRE_LAUNCH -> LAUNCHING by event "ev-1", then one of its jobs recorded done
     assert ledger.transition_wave("e", "w", from_=["READY"], to="PRE_LAUNCH", key="ev-0") is Outcome.WON
-    first = ledger.transition_wave("e", "w", from_=["PRE_LAUNCH"], to="LAUNCHING", key="ev-1",
-                                   sets={"launchStartedAt": ledger.now(), "jobsExpected": 2, "jobsDone": 0})
+    first = ledger.transition_wave(
+        "e",
+        "w",
+        from_=["PRE_LAUNCH"],
+        to="LAUNCHING",
+        key="ev-1",
+        sets={"launchStartedAt": ledger.now(), "jobsExpected": 2, "jobsDone": 0},
+    )
     started = ledger.get_wave("e", "w")["launchStartedAt"]
     ledger.add_job("e", "w", job_id="drsjob-1", launch_key="lk-1", server_ids=[])
     ledger.record_job_done("e", "w", job_id="drsjob-1", servers={}, key="done-1")
 
     # WHEN event "ev-1" is delivered again a minute later
     clock.at += timedelta(minutes=1)
-    again = ledger.transition_wave("e", "w", from_=["PRE_LAUNCH"], to="LAUNCHING", key="ev-1",
-                                   sets={"launchStartedAt": ledger.now(), "jobsExpected": 2, "jobsDone": 0})
+    again = ledger.transition_wave(
+        "e",
+        "w",
+        from_=["PRE_LAUNCH"],
+        to="LAUNCHING",
+        key="ev-1",
+        sets={"launchStartedAt": ledger.now(), "jobsExpected": 2, "jobsDone": 0},
+    )
 
     # THEN it is a REPLAY (its caller may redo what follows) and the wave is as the job left it
     assert (first, again) == (Outcome.WON, Outcome.REPLAY)

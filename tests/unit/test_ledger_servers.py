@@ -38,11 +38,16 @@ def table() -> Iterator[Any]:
     with mock_aws():
         resource = boto3.resource("dynamodb", region_name="us-east-1")
         yield resource.create_table(
-            TableName="ledger", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
-                                  {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
-                       {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"}],
+            TableName="ledger",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
+                {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
+                {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
+            ],
         )
     if not was_installed:
         moto_speedups.uninstall()
@@ -61,10 +66,23 @@ def ledger(table: Any, sleeps: list[float]) -> Ledger:
 def _create(ledger: Ledger, servers: dict[str, str]) -> None:
     """One wave `w` with `servers` ({id: criticality})."""
     outcome = ledger.create_execution(
-        execution_id=EXECUTION, plan_id="p", plan_name="p", plan_document={"planId": "p"}, mode="DRILL",
-        requested_by="test", key="start",
-        waves=[{"waveId": "w", "dependsOn": [], "dependents": [], "onFailure": "STOP",
-                "servers": {s: {"criticality": c, "launchStatus": "NOT_STARTED"} for s, c in servers.items()}}])
+        execution_id=EXECUTION,
+        plan_id="p",
+        plan_name="p",
+        plan_document={"planId": "p"},
+        mode="DRILL",
+        requested_by="test",
+        key="start",
+        waves=[
+            {
+                "waveId": "w",
+                "dependsOn": [],
+                "dependents": [],
+                "onFailure": "STOP",
+                "servers": {s: {"criticality": c, "launchStatus": "NOT_STARTED"} for s, c in servers.items()},
+            }
+        ],
+    )
     assert outcome is Outcome.WON
 
 
@@ -75,8 +93,14 @@ def _start_job(ledger: Ledger, job_id: str, servers: list[str], *, attempt: int 
 
 
 def _launched(servers: list[str], *, status: str = "LAUNCHED") -> dict[str, dict[str, Any]]:
-    return {s: {"launchStatus": status, "recoveryInstanceId": f"i-{s[-8:]}" if status == "LAUNCHED" else None,
-                "reason": "insufficient capacity" if status == "FAILED" else None} for s in servers}
+    return {
+        s: {
+            "launchStatus": status,
+            "recoveryInstanceId": f"i-{s[-8:]}" if status == "LAUNCHED" else None,
+            "reason": "insufficient capacity" if status == "FAILED" else None,
+        }
+        for s in servers
+    }
 
 
 def test_a_wave_of_2000_servers_keeps_a_small_wave_item(ledger: Ledger) -> None:
@@ -92,8 +116,9 @@ def test_a_wave_of_2000_servers_keeps_a_small_wave_item(ledger: Ledger) -> None:
         results = _launched(chunk)
         if index == len(chunks) - 1:
             results.update(_launched(chunk[:2], status="FAILED"))
-        outcome, _ = ledger.record_job_done(EXECUTION, "w", job_id=f"drsjob-{index:017d}", servers=results,
-                                            key=f"done-{index}")
+        outcome, _ = ledger.record_job_done(
+            EXECUTION, "w", job_id=f"drsjob-{index:017d}", servers=results, key=f"done-{index}"
+        )
         assert outcome is Outcome.WON
 
     # THEN the wave item holds counts and 20 job entries only (about 5 KB, far under DynamoDB's 400 KB),
@@ -101,36 +126,59 @@ def test_a_wave_of_2000_servers_keeps_a_small_wave_item(ledger: Ledger) -> None:
     wave = ledger.get_wave(EXECUTION, "w") or {}
     assert "servers" not in wave
     assert (wave["serverCount"], wave["serversLaunched"], wave["serversFailed"], wave["jobsDone"]) == (
-        2000, 1998, 2, 20)
+        2000,
+        1998,
+        2,
+        20,
+    )
     assert len(json.dumps(wave)) < 6_000
     found = ledger.wave_servers(EXECUTION, "w")
     assert list(found) == servers
-    assert found[sid(1900)] == {"criticality": "CRITICAL", "launchStatus": "FAILED", "attempt": 1,
-                                "jobId": f"drsjob-{19:017d}", "reason": "insufficient capacity"}
-    assert found[sid(7)] == {"criticality": "CRITICAL", "launchStatus": "LAUNCHED", "attempt": 1,
-                             "jobId": f"drsjob-{0:017d}", "recoveryInstanceId": "i-00000007"}
+    assert found[sid(1900)] == {
+        "criticality": "CRITICAL",
+        "launchStatus": "FAILED",
+        "attempt": 1,
+        "jobId": f"drsjob-{19:017d}",
+        "reason": "insufficient capacity",
+    }
+    assert found[sid(7)] == {
+        "criticality": "CRITICAL",
+        "launchStatus": "LAUNCHED",
+        "attempt": 1,
+        "jobId": f"drsjob-{0:017d}",
+        "recoveryInstanceId": "i-00000007",
+    }
 
 
 def test_a_redelivered_job_end_counts_once_and_a_different_one_changes_nothing(ledger: Ledger) -> None:
     # GIVEN a job of two servers whose end is recorded
     _create(ledger, {sid(1): "CRITICAL", sid(2): "OPTIONAL"})
     _start_job(ledger, "drsjob-00000000000000001", [sid(1), sid(2)])
-    first = ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000001",
-                                   servers=_launched([sid(1), sid(2)]), key="done")
+    first = ledger.record_job_done(
+        EXECUTION, "w", job_id="drsjob-00000000000000001", servers=_launched([sid(1), sid(2)]), key="done"
+    )
     assert first[0] is Outcome.WON
 
     # WHEN the same event is delivered again, and then another event claims the job failed
-    again = ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000001",
-                                   servers=_launched([sid(1), sid(2)]), key="done")
-    other = ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000001",
-                                   servers=_launched([sid(1), sid(2)], status="FAILED"), key="forged")
+    again = ledger.record_job_done(
+        EXECUTION, "w", job_id="drsjob-00000000000000001", servers=_launched([sid(1), sid(2)]), key="done"
+    )
+    other = ledger.record_job_done(
+        EXECUTION,
+        "w",
+        job_id="drsjob-00000000000000001",
+        servers=_launched([sid(1), sid(2)], status="FAILED"),
+        key="forged",
+    )
 
     # THEN the redelivery is a REPLAY and the other REJECTED; the servers and counts are the first event's
     assert (again[0], other[0]) == (Outcome.REPLAY, Outcome.REJECTED)
     wave = ledger.get_wave(EXECUTION, "w") or {}
     assert (wave["jobsDone"], wave["serversLaunched"], wave["serversFailed"]) == (1, 2, 0)
     assert {s: v["launchStatus"] for s, v in ledger.wave_servers(EXECUTION, "w").items()} == {
-        sid(1): "LAUNCHED", sid(2): "LAUNCHED"}
+        sid(1): "LAUNCHED",
+        sid(2): "LAUNCHED",
+    }
 
 
 def test_a_job_naming_a_server_of_another_wave_writes_nothing(ledger: Ledger) -> None:
@@ -140,12 +188,14 @@ def test_a_job_naming_a_server_of_another_wave_writes_nothing(ledger: Ledger) ->
 
     # WHEN its end names a server the wave does not have
     with pytest.raises(LedgerError, match=f"1 server\\(s\\) not in wave w: {sid(9)}"):
-        ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000001",
-                               servers=_launched([sid(1), sid(9)]), key="done")
+        ledger.record_job_done(
+            EXECUTION, "w", job_id="drsjob-00000000000000001", servers=_launched([sid(1), sid(9)]), key="done"
+        )
 
     # THEN no server item is written or created, and the job is still open
-    assert ledger.wave_servers(EXECUTION, "w") == {sid(1): {"criticality": "CRITICAL", "launchStatus": "NOT_STARTED",
-                                                            "attempt": 1}}
+    assert ledger.wave_servers(EXECUTION, "w") == {
+        sid(1): {"criticality": "CRITICAL", "launchStatus": "NOT_STARTED", "attempt": 1}
+    }
     assert (ledger.get_wave(EXECUTION, "w") or {})["jobs"]["drsjob-00000000000000001"]["status"] == "STARTED"
 
 
@@ -160,16 +210,26 @@ def test_a_retry_resets_the_relaunched_servers_and_a_late_end_of_the_old_job_cha
     ledger.update_wave(EXECUTION, "w", {"attempt": 2})
     ledger.reset_servers(EXECUTION, "w", [sid(1)], attempt=2)
     ledger.reset_servers(EXECUTION, "w", [sid(1)], attempt=2)
-    late = ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000001",
-                                  servers=_launched([sid(1), sid(2)], status="FAILED"), key="late")
+    late = ledger.record_job_done(
+        EXECUTION,
+        "w",
+        job_id="drsjob-00000000000000001",
+        servers=_launched([sid(1), sid(2)], status="FAILED"),
+        key="late",
+    )
 
     # THEN s1 is NOT_STARTED without the old attempt's job and reason, s2 is untouched, and the late event
     # is REJECTED
     assert late[0] is Outcome.REJECTED
     assert ledger.wave_servers(EXECUTION, "w") == {
         sid(1): {"criticality": "CRITICAL", "launchStatus": "NOT_STARTED", "attempt": 2},
-        sid(2): {"criticality": "CRITICAL", "launchStatus": "LAUNCHED", "attempt": 1,
-                 "jobId": "drsjob-00000000000000001", "recoveryInstanceId": "i-00000002"},
+        sid(2): {
+            "criticality": "CRITICAL",
+            "launchStatus": "LAUNCHED",
+            "attempt": 1,
+            "jobId": "drsjob-00000000000000001",
+            "recoveryInstanceId": "i-00000002",
+        },
     }
 
 
@@ -177,14 +237,22 @@ def test_the_detail_of_a_retried_wave_tells_how_each_server_ended_each_attempt(l
     # GIVEN attempt 1 (s1 failed, s2 launched), attempt 2 relaunching s1 (launched), attempt 3 relaunching both
     _create(ledger, {sid(1): "CRITICAL", sid(2): "OPTIONAL"})
     _start_job(ledger, "drsjob-00000000000000001", [sid(1), sid(2)])
-    ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000001",
-                           servers={**_launched([sid(2)]), **_launched([sid(1)], status="FAILED")}, key="d1")
+    ledger.record_job_done(
+        EXECUTION,
+        "w",
+        job_id="drsjob-00000000000000001",
+        servers={**_launched([sid(2)]), **_launched([sid(1)], status="FAILED")},
+        key="d1",
+    )
     ledger.update_wave(EXECUTION, "w", {"attempt": 2, "previousAttempts": [{"attempt": 1, "status": "FAILED"}]})
     ledger.reset_servers(EXECUTION, "w", [sid(1)], attempt=2)
     _start_job(ledger, "drsjob-00000000000000002", [sid(1)], attempt=2)
     ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000002", servers=_launched([sid(1)]), key="d2")
-    ledger.update_wave(EXECUTION, "w", {"attempt": 3, "previousAttempts": [{"attempt": 1, "status": "FAILED"},
-                                                                           {"attempt": 2, "status": "FAILED"}]})
+    ledger.update_wave(
+        EXECUTION,
+        "w",
+        {"attempt": 3, "previousAttempts": [{"attempt": 1, "status": "FAILED"}, {"attempt": 2, "status": "FAILED"}]},
+    )
 
     # WHEN attempt 3 resets both servers and the wave's detail is read
     ledger.reset_servers(EXECUTION, "w", [sid(1), sid(2)], attempt=3)
@@ -193,28 +261,37 @@ def test_the_detail_of_a_retried_wave_tells_how_each_server_ended_each_attempt(l
     # THEN each earlier attempt lists how each server had ended it; the jobs list their launch claims' servers
     job1, job2 = "drsjob-00000000000000001", "drsjob-00000000000000002"
     assert [a["servers"] for a in detail["previousAttempts"]] == [
-        [{"sourceServerId": sid(1), "launchStatus": "FAILED", "jobId": job1, "reason": "insufficient capacity"},
-         {"sourceServerId": sid(2), "launchStatus": "LAUNCHED", "recoveryInstanceId": "i-00000002", "jobId": job1}],
-        [{"sourceServerId": sid(1), "launchStatus": "LAUNCHED", "recoveryInstanceId": "i-00000001", "jobId": job2},
-         {"sourceServerId": sid(2), "launchStatus": "LAUNCHED", "recoveryInstanceId": "i-00000002", "jobId": job1}],
+        [
+            {"sourceServerId": sid(1), "launchStatus": "FAILED", "jobId": job1, "reason": "insufficient capacity"},
+            {"sourceServerId": sid(2), "launchStatus": "LAUNCHED", "recoveryInstanceId": "i-00000002", "jobId": job1},
+        ],
+        [
+            {"sourceServerId": sid(1), "launchStatus": "LAUNCHED", "recoveryInstanceId": "i-00000001", "jobId": job2},
+            {"sourceServerId": sid(2), "launchStatus": "LAUNCHED", "recoveryInstanceId": "i-00000002", "jobId": job1},
+        ],
     ]
-    assert {s: v["launchStatus"] for s, v in detail["servers"].items()} == {sid(1): "NOT_STARTED",
-                                                                            sid(2): "NOT_STARTED"}
+    assert {s: v["launchStatus"] for s, v in detail["servers"].items()} == {
+        sid(1): "NOT_STARTED",
+        sid(2): "NOT_STARTED",
+    }
     assert {j: job["servers"] for j, job in detail["jobs"].items()} == {job1: [sid(1), sid(2)], job2: [sid(1)]}
 
 
-def test_server_items_expire_with_the_execution_and_stop_expiring_when_it_is_reopened(ledger: Ledger,
-                                                                                       table: Any) -> None:
+def test_server_items_expire_with_the_execution_and_stop_expiring_when_it_is_reopened(
+    ledger: Ledger, table: Any
+) -> None:
     # GIVEN an execution of 60 servers (more than one batch) and a script that ran on two instances, that ends
     _create(ledger, {sid(n): "CRITICAL" for n in range(60)})
-    _finish(ledger, _running_script(ledger), [{"instanceId": f"i-{n:017x}", "status": "Success"} for n in (1, 2)],
-            key="end")
+    _finish(
+        ledger, _running_script(ledger), [{"instanceId": f"i-{n:017x}", "status": "Success"} for n in (1, 2)], key="end"
+    )
     ledger.set_execution_status(EXECUTION, from_=["RUNNING"], to="FAILED", key="close")
 
     # WHEN it is read, reopened by an operator, and read again
     def expiring() -> dict[str, Any]:
-        items = table.query(KeyConditionExpression="pk = :pk",
-                            ExpressionAttributeValues={":pk": exec_pk(EXECUTION)})["Items"]
+        items = table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": exec_pk(EXECUTION)})[
+            "Items"
+        ]
         return {str(i["sk"]): i.get("expiresAt") for i in items if i["sk"] != "#EXECUTION"}
 
     ended = expiring()
@@ -227,8 +304,11 @@ def test_server_items_expire_with_the_execution_and_stop_expiring_when_it_is_reo
     assert len(ended) == 65  # plan, wave, 60 servers, the script and its two instance results
     assert set(ended.values()) == {expires}
     assert set(reopened.values()) == {None}
-    assert ledger.wave_servers(EXECUTION, "w")[sid(59)] == {"criticality": "CRITICAL",
-                                                            "launchStatus": "NOT_STARTED", "attempt": 1}
+    assert ledger.wave_servers(EXECUTION, "w")[sid(59)] == {
+        "criticality": "CRITICAL",
+        "launchStatus": "NOT_STARTED",
+        "attempt": 1,
+    }
 
 
 class _Unprocessing:
@@ -265,8 +345,9 @@ def test_unprocessed_batch_items_are_sent_again_after_a_growing_backoff(ledger: 
     ledger._client = client
 
     # WHEN a job of four servers ends
-    outcome, _ = ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000001",
-                                        servers=_launched([sid(n) for n in range(4)]), key="done")
+    outcome, _ = ledger.record_job_done(
+        EXECUTION, "w", job_id="drsjob-00000000000000001", servers=_launched([sid(n) for n in range(4)]), key="done"
+    )
 
     # THEN every server is read and written all the same, each batch after waits of 0.05 s, doubling
     assert outcome is Outcome.WON
@@ -284,8 +365,9 @@ def test_a_batch_still_unprocessed_after_its_tries_raises(ledger: Ledger, sleeps
     # WHEN a job ends, THEN the ledger says what is left rather than going on without it, and the job stays
     # open (its redelivered event writes it again)
     with pytest.raises(LedgerError, match=f"BatchWriteItem left 2 item\\(s\\) unprocessed after {BATCH_TRIES} calls"):
-        ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000001",
-                               servers=_launched([sid(1), sid(2)]), key="done")
+        ledger.record_job_done(
+            EXECUTION, "w", job_id="drsjob-00000000000000001", servers=_launched([sid(1), sid(2)]), key="done"
+        )
     assert sleeps == [0.05 * 2**n for n in range(BATCH_TRIES - 1)]
     assert (ledger.get_wave(EXECUTION, "w") or {})["jobs"]["drsjob-00000000000000001"]["status"] == "STARTED"
 
@@ -293,29 +375,58 @@ def test_a_batch_still_unprocessed_after_its_tries_raises(ledger: Ledger, sleeps
 def _running_script(ledger: Ledger) -> str:
     """A post-launch script of wave `w`, sent and running (try 1). Returns its sort key."""
     sk = script_sk("w", 1, "POST_LAUNCH", 0)
-    outcome, _ = ledger.claim_script(EXECUTION, sk, key="send", record={
-        "executionId": EXECUTION, "waveId": "w", "waveAttempt": 1, "phase": "POST_LAUNCH", "index": 0,
-        "documentName": "AWS-RunShellScript", "onFailure": "FAIL"})
+    outcome, _ = ledger.claim_script(
+        EXECUTION,
+        sk,
+        key="send",
+        record={
+            "executionId": EXECUTION,
+            "waveId": "w",
+            "waveAttempt": 1,
+            "phase": "POST_LAUNCH",
+            "index": 0,
+            "documentName": "AWS-RunShellScript",
+            "onFailure": "FAIL",
+        },
+    )
     assert outcome is Outcome.WON
-    assert ledger.record_sent(EXECUTION, sk, try_number=1, key="send", command_ids=["c-1"], expected=3, sets={},
-                              index={"waveId": "w"})
+    assert ledger.record_sent(
+        EXECUTION, sk, try_number=1, key="send", command_ids=["c-1"], expected=3, sets={}, index={"waveId": "w"}
+    )
     return sk
 
 
 def _finish(ledger: Ledger, sk: str, instances: list[dict[str, Any]], *, key: str) -> Outcome:
-    summary = {"phase": "POST_LAUNCH", "index": 0, "documentName": "AWS-RunShellScript", "status": "Success",
-               "waveAttempt": 1, "instances": instances[:1]}
-    return ledger.finish_script(EXECUTION, "w", sk, try_number=1, from_=["RUNNING"], status="Success",
-                                sets={"instances": instances, "warnings": []}, summary=summary, warnings=[],
-                                key=key)
+    summary = {
+        "phase": "POST_LAUNCH",
+        "index": 0,
+        "documentName": "AWS-RunShellScript",
+        "status": "Success",
+        "waveAttempt": 1,
+        "instances": instances[:1],
+    }
+    return ledger.finish_script(
+        EXECUTION,
+        "w",
+        sk,
+        try_number=1,
+        from_=["RUNNING"],
+        status="Success",
+        sets={"instances": instances, "warnings": []},
+        summary=summary,
+        warnings=[],
+        key=key,
+    )
 
 
 def test_a_script_keeps_each_instance_result_in_its_own_item(ledger: Ledger) -> None:
     # GIVEN a running script on three instances
     _create(ledger, {sid(1): "CRITICAL"})
     sk = _running_script(ledger)
-    instances = [{"instanceId": f"i-{n:017x}", "status": "Success", "output": f"up {n}", "durationSeconds": 1.5}
-                 for n in (3, 1, 2)]
+    instances = [
+        {"instanceId": f"i-{n:017x}", "status": "Success", "output": f"up {n}", "durationSeconds": 1.5}
+        for n in (3, 1, 2)
+    ]
 
     # WHEN it ends, and another event then claims it ended otherwise
     first = _finish(ledger, sk, instances, key="end")

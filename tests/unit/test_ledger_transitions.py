@@ -27,12 +27,19 @@ def table() -> Iterator[Any]:
 def ledger(table: Any) -> Ledger:
     """A RUNNING execution with wave `a` READY and wave `b` PENDING on it."""
     led = Ledger(table, SettableClock())
-    led.create_execution(execution_id=EXECUTION, plan_id="p", plan_name="p", plan_document={}, mode="DRILL",
-                         requested_by="me", key="start",
-                         waves=[{"waveId": "a", "dependsOn": [], "dependents": ["b"], "onFailure": "STOP",
-                                 "servers": {}},
-                                {"waveId": "b", "dependsOn": ["a"], "dependents": [], "onFailure": "STOP",
-                                 "servers": {}}])
+    led.create_execution(
+        execution_id=EXECUTION,
+        plan_id="p",
+        plan_name="p",
+        plan_document={},
+        mode="DRILL",
+        requested_by="me",
+        key="start",
+        waves=[
+            {"waveId": "a", "dependsOn": [], "dependents": ["b"], "onFailure": "STOP", "servers": {}},
+            {"waveId": "b", "dependsOn": ["a"], "dependents": [], "onFailure": "STOP", "servers": {}},
+        ],
+    )
     return led
 
 
@@ -43,28 +50,35 @@ def _items(table: Any) -> list[dict[str, Any]]:
 # Each would be written as asked without the check: the item is in the status the write leaves.
 FORBIDDEN: dict[str, Callable[[Ledger], object]] = {
     "transition_wave READY -> LAUNCHING (skips pre-launch)": lambda led: led.transition_wave(
-        EXECUTION, "a", from_=["READY"], to="LAUNCHING", key="k"),
+        EXECUTION, "a", from_=["READY"], to="LAUNCHING", key="k"
+    ),
     "finish_wave READY -> COMPLETED (never launched)": lambda led: led.finish_wave(
-        EXECUTION, "a", from_=[WaveStatus.READY], to=WaveStatus.COMPLETED, key="k"),
+        EXECUTION, "a", from_=[WaveStatus.READY], to=WaveStatus.COMPLETED, key="k"
+    ),
     "finish_wave PENDING | READY -> FAILED (a PENDING wave does not fail)": lambda led: led.finish_wave(
-        EXECUTION, "b", from_=["PENDING", "READY"], to="FAILED", key="k"),
+        EXECUTION, "b", from_=["PENDING", "READY"], to="FAILED", key="k"
+    ),
     "move_wave PENDING -> POST_LAUNCH": lambda led: led.move_wave(
-        EXECUTION, "b", from_=["PENDING"], to="POST_LAUNCH", key="k", count=1),
+        EXECUTION, "b", from_=["PENDING"], to="POST_LAUNCH", key="k", count=1
+    ),
     "set_execution_status RUNNING -> CREATING": lambda led: led.set_execution_status(
-        EXECUTION, from_=["RUNNING"], to="CREATING", key="k"),
+        EXECUTION, from_=["RUNNING"], to="CREATING", key="k"
+    ),
     "set_execution_status RUNNING -> READY (a wave status)": lambda led: led.set_execution_status(
-        EXECUTION, from_=[ExecutionStatus.RUNNING], to="READY", key="k"),
-    "reopen_execution RUNNING -> RUNNING": lambda led: led.reopen_execution(
-        EXECUTION, from_=["RUNNING"], key="k"),
+        EXECUTION, from_=[ExecutionStatus.RUNNING], to="READY", key="k"
+    ),
+    "reopen_execution RUNNING -> RUNNING": lambda led: led.reopen_execution(EXECUTION, from_=["RUNNING"], key="k"),
     "update_wave with a status": lambda led: led.update_wave(EXECUTION, "a", {"status": "COMPLETED"}),
     "note_wave_if with a status": lambda led: led.note_wave_if(
-        EXECUTION, "a", status="READY", sets={"status": "PRE_LAUNCH"}),
+        EXECUTION, "a", status="READY", sets={"status": "PRE_LAUNCH"}
+    ),
 }
 
 
 @pytest.mark.parametrize("write", FORBIDDEN.values(), ids=FORBIDDEN.keys())
-def test_a_forbidden_transition_raises_and_writes_nothing(ledger: Ledger, table: Any,
-                                                          write: Callable[[Ledger], object]) -> None:
+def test_a_forbidden_transition_raises_and_writes_nothing(
+    ledger: Ledger, table: Any, write: Callable[[Ledger], object]
+) -> None:
     # GIVEN the execution as created, and the items it left
     before = _items(table)
 
@@ -104,8 +118,9 @@ def test_an_allowed_transition_writes(ledger: Ledger) -> None:
     # WHEN declared transitions are asked, with enum members and with strings
     moved = ledger.transition_wave(EXECUTION, "a", from_=[WaveStatus.READY], to=WaveStatus.PRE_LAUNCH, key="k1")
     paused = ledger.set_execution_status(EXECUTION, from_=["RUNNING"], to="PAUSED", key="k2")
-    skipped = ledger.finish_wave(EXECUTION, "b", from_=sorted({WaveStatus.PENDING, WaveStatus.READY}),
-                                 to=WaveStatus.SKIPPED, key="k3")
+    skipped = ledger.finish_wave(
+        EXECUTION, "b", from_=sorted({WaveStatus.PENDING, WaveStatus.READY}), to=WaveStatus.SKIPPED, key="k3"
+    )
 
     # THEN each is written, as the plain string
     assert (moved, paused, skipped) == (Outcome.WON, Outcome.WON, Outcome.WON)

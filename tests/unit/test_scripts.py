@@ -35,15 +35,24 @@ def test_verdict_is_the_worst_invocation_status():
 def test_recovery_instances_parameter_maps_servers_to_instance_and_primary_ip():
     # GIVEN DescribeRecoveryInstances items
     items = [
-        {"sourceServerID": "s-2", "ec2InstanceID": "i-2",
-         "recoveryInstanceProperties": {"networkInterfaces": [{"ips": ["10.0.0.9"], "isPrimary": False},
-                                                              {"ips": ["10.0.0.2"], "isPrimary": True}]}},
+        {
+            "sourceServerID": "s-2",
+            "ec2InstanceID": "i-2",
+            "recoveryInstanceProperties": {
+                "networkInterfaces": [
+                    {"ips": ["10.0.0.9"], "isPrimary": False},
+                    {"ips": ["10.0.0.2"], "isPrimary": True},
+                ]
+            },
+        },
         {"sourceServerID": "s-1", "ec2InstanceID": "i-1", "recoveryInstanceProperties": {}},
     ]
 
     # WHEN mapped, THEN each server has its instance and primary private IP, in server order
-    assert _instance_map(items) == {"s-1": {"instanceId": "i-1", "privateIp": ""},
-                                    "s-2": {"instanceId": "i-2", "privateIp": "10.0.0.2"}}
+    assert _instance_map(items) == {
+        "s-1": {"instanceId": "i-1", "privateIp": ""},
+        "s-2": {"instanceId": "i-2", "privateIp": "10.0.0.2"},
+    }
 
 
 def test_output_excerpts_are_bounded_per_instance_and_in_total():
@@ -59,18 +68,31 @@ def test_output_excerpts_are_bounded_per_instance_and_in_total():
 
 def test_health_check_runs_last_in_the_post_launch_phase():
     # GIVEN a wave with pre- and post-launch scripts and a health check
-    plan = parse_plan({"planId": "p", "waves": [
-        {"waveId": "up", "servers": ["s-00000000000000001"]},
-        {"waveId": "w", "dependsOn": ["up"], "servers": ["s-00000000000000002"],
-         "preLaunch": [{"documentName": "pre", "targets": {"wave": "up"}}],
-         "postLaunch": [{"documentName": "post-1"}, {"documentName": "post-2"}],
-         "healthCheck": {"documentName": "health"}}]})
+    plan = parse_plan(
+        {
+            "planId": "p",
+            "waves": [
+                {"waveId": "up", "servers": ["s-00000000000000001"]},
+                {
+                    "waveId": "w",
+                    "dependsOn": ["up"],
+                    "servers": ["s-00000000000000002"],
+                    "preLaunch": [{"documentName": "pre", "targets": {"wave": "up"}}],
+                    "postLaunch": [{"documentName": "post-1"}, {"documentName": "post-2"}],
+                    "healthCheck": {"documentName": "health"},
+                },
+            ],
+        }
+    )
 
     # WHEN the phases are listed, THEN plan order, with the health check flagged and last
     wave = plan.wave("w")
     assert [(s.script.document_name, s.health_check) for s in phase_steps(wave, "PRE_LAUNCH")] == [("pre", False)]
     assert [(s.script.document_name, s.health_check) for s in phase_steps(wave, "POST_LAUNCH")] == [
-        ("post-1", False), ("post-2", False), ("health", True)]
+        ("post-1", False),
+        ("post-2", False),
+        ("health", True),
+    ]
 
 
 def test_an_event_lists_at_most_fifty_instances_those_that_did_not_succeed_first():

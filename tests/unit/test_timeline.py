@@ -25,6 +25,7 @@ runner = CliRunner()
 
 # ---- building reports by hand --------------------------------------------------------------------------
 
+
 def at(seconds: float | None) -> str | None:
     """The report's time `seconds` after the execution start."""
     if seconds is None:
@@ -32,30 +33,77 @@ def at(seconds: float | None) -> str | None:
     return (T0 + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def wave(wave_id: str, status: str = "COMPLETED", depends_on: tuple[str, ...] = (), *, ready: float | None = None,
-         pre: float | None = None, launch: float | None = None, launched: float | None = None,
-         post: float | None = None, completed: float | None = None, ended: float | None = None,
-         reason: str | None = None, approval: dict[str, Any] | None = None, attempt: int = 1) -> dict[str, Any]:
+def wave(
+    wave_id: str,
+    status: str = "COMPLETED",
+    depends_on: tuple[str, ...] = (),
+    *,
+    ready: float | None = None,
+    pre: float | None = None,
+    launch: float | None = None,
+    launched: float | None = None,
+    post: float | None = None,
+    completed: float | None = None,
+    ended: float | None = None,
+    reason: str | None = None,
+    approval: dict[str, Any] | None = None,
+    attempt: int = 1,
+) -> dict[str, Any]:
     return {
-        "waveId": wave_id, "status": status, "attempt": attempt, "dependsOn": list(depends_on),
-        "readyAt": at(ready), "preLaunchAt": at(pre), "launchStartedAt": at(launch), "launchedAt": at(launched),
-        "postLaunchAt": at(post), "completedAt": at(completed), "endedAt": at(ended), "reason": reason,
-        "jobs": [], "servers": [], "scripts": [], "warnings": [], "approval": approval,
+        "waveId": wave_id,
+        "status": status,
+        "attempt": attempt,
+        "dependsOn": list(depends_on),
+        "readyAt": at(ready),
+        "preLaunchAt": at(pre),
+        "launchStartedAt": at(launch),
+        "launchedAt": at(launched),
+        "postLaunchAt": at(post),
+        "completedAt": at(completed),
+        "endedAt": at(ended),
+        "reason": reason,
+        "jobs": [],
+        "servers": [],
+        "scripts": [],
+        "warnings": [],
+        "approval": approval,
     }
 
 
 def completed(wave_id: str, start: float, depends_on: tuple[str, ...] = ()) -> dict[str, Any]:
     """A wave that became ready at `start` and ran every phase: 2 minutes in all."""
-    return wave(wave_id, "COMPLETED", depends_on, ready=start, pre=start + 1, launch=start + 10,
-                launched=start + 100, post=start + 101, completed=start + 120, ended=start + 120)
+    return wave(
+        wave_id,
+        "COMPLETED",
+        depends_on,
+        ready=start,
+        pre=start + 1,
+        launch=start + 10,
+        launched=start + 100,
+        post=start + 101,
+        completed=start + 120,
+        ended=start + 120,
+    )
 
 
 def report(waves: list[dict[str, Any]], status: str = "COMPLETED", **extra: Any) -> dict[str, Any]:
     ends = [_seconds(w.get("endedAt")) for w in waves]
     end = max((e for e in ends if e is not None), default=0.0)
-    return {"executionId": "plan-0123456789ab", "planId": "plan", "planName": "A plan", "mode": "DRILL",
-            "status": status, "startedAt": at(0), "endedAt": at(end), "durationSeconds": end,
-            "requestedBy": "alice", "stopReason": None, "waves": waves, "events": [], **extra}
+    return {
+        "executionId": "plan-0123456789ab",
+        "planId": "plan",
+        "planName": "A plan",
+        "mode": "DRILL",
+        "status": status,
+        "startedAt": at(0),
+        "endedAt": at(end),
+        "durationSeconds": end,
+        "requestedBy": "alice",
+        "stopReason": None,
+        "waves": waves,
+        "events": [],
+        **extra,
+    }
 
 
 def _seconds(moment: str | None) -> float | None:
@@ -65,20 +113,26 @@ def _seconds(moment: str | None) -> float | None:
 
 
 def diamond() -> dict[str, Any]:
-    return report([completed("A", 0), completed("B", 121, ("A",)), completed("C", 121, ("A",)),
-                   completed("D", 242, ("B", "C"))])
+    return report(
+        [completed("A", 0), completed("B", 121, ("A",)), completed("C", 121, ("A",)), completed("D", 242, ("B", "C"))]
+    )
 
 
 def failed_then_skipped() -> dict[str, Any]:
     reason = "1 CRITICAL server(s) did not launch: s-b0000000000000001"
-    return report([
-        completed("A", 0),
-        wave("B", "FAILED", ("A",), ready=121, pre=122, launch=130, ended=400, reason=reason),
-        wave("D", "SKIPPED", ("B",), ended=401, reason=f"wave B failed: {reason}"),
-    ], status="FAILED", stopReason=f"wave B failed: {reason}")
+    return report(
+        [
+            completed("A", 0),
+            wave("B", "FAILED", ("A",), ready=121, pre=122, launch=130, ended=400, reason=reason),
+            wave("D", "SKIPPED", ("B",), ended=401, reason=f"wave B failed: {reason}"),
+        ],
+        status="FAILED",
+        stopReason=f"wave B failed: {reason}",
+    )
 
 
 # ---- reading the picture ---------------------------------------------------------------------------------
+
 
 def parse(svg: str) -> ET.Element:
     return ET.fromstring(svg.encode("utf-8"))
@@ -98,8 +152,11 @@ def rows(root: ET.Element) -> dict[str, ET.Element]:
 
 def bars(row: ET.Element) -> dict[str, ET.Element]:
     """The row's phase bars by kind (approval, pre-launch, launch, post-launch)."""
-    return {rect.get("class", "").split()[1]: rect for rect in row.iter(f"{SVG}rect")
-            if rect.get("class", "").startswith("bar ")}
+    return {
+        rect.get("class", "").split()[1]: rect
+        for rect in row.iter(f"{SVG}rect")
+        if rect.get("class", "").startswith("bar ")
+    }
 
 
 def left(bar: ET.Element) -> float:
@@ -138,7 +195,7 @@ def tooltip(element: ET.Element) -> str:
 def rgb(colour: str | None) -> tuple[int, int, int]:
     assert colour is not None
     assert re.fullmatch(r"#[0-9a-fA-F]{6}", colour)
-    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
     return red, green, blue
 
 
@@ -166,6 +223,7 @@ def text_of(root: ET.Element, css_class: str) -> str:
 
 
 # ---- the chart ---------------------------------------------------------------------------------------------
+
 
 def test_diamond_draws_the_dependencies_in_order_and_joins_them() -> None:
     # GIVEN a diamond A -> B, A -> C, B + C -> D, all COMPLETED
@@ -235,8 +293,11 @@ def test_heading_and_axis_say_what_ran_and_when() -> None:
 
     # WHEN the heading and the axis are read
     heading = text_of(root, "heading")
-    ticks = [t.text for t in root.iter(f"{SVG}text") if t.get("text-anchor") == "middle" and t.text
-             and re.fullmatch(r"\d+:\d\d", t.text)]
+    ticks = [
+        t.text
+        for t in root.iter(f"{SVG}text")
+        if t.get("text-anchor") == "middle" and t.text and re.fullmatch(r"\d+:\d\d", t.text)
+    ]
 
     # THEN the heading has plan, execution, mode, status and duration
     assert heading == "A plan (plan) · execution plan-0123456789ab · DRILL · COMPLETED · 6m02s"
@@ -289,8 +350,12 @@ def text_of_row(row: ET.Element) -> str:
 
 def test_a_phase_without_a_start_time_is_not_drawn() -> None:
     # GIVEN a wave whose report has post-launch ended but no post-launch start, and a retried wave
-    data = report([wave("A", "COMPLETED", ready=0, pre=1, launch=2, launched=50, completed=60, ended=60),
-                   completed("B", 61, ("A",)) | {"attempt": 2}])
+    data = report(
+        [
+            wave("A", "COMPLETED", ready=0, pre=1, launch=2, launched=50, completed=60, ended=60),
+            completed("B", 61, ("A",)) | {"attempt": 2},
+        ]
+    )
 
     # WHEN it is drawn
     waves = rows(parse(render_svg(data)))
@@ -302,14 +367,32 @@ def test_a_phase_without_a_start_time_is_not_drawn() -> None:
 
 def test_approval_wait_is_a_bar_before_pre_launch_with_who_approved() -> None:
     # GIVEN a wave that waited 2 minutes for its approval, and one whose approval was denied
-    approval = {"status": "GRANTED", "approvers": ["ops-oncall"], "requestedAt": at(1), "approvedBy": "ops-oncall",
-                "approvedAt": at(121)}
+    approval = {
+        "status": "GRANTED",
+        "approvers": ["ops-oncall"],
+        "requestedAt": at(1),
+        "approvedBy": "ops-oncall",
+        "approvedAt": at(121),
+    }
     denied = {"status": "DENIED", "requestedAt": at(1), "deniedBy": "bob", "deniedAt": at(31), "denyReason": "not now"}
-    data = report([
-        wave("web", "COMPLETED", ready=0, pre=122, launch=130, launched=200, post=201, completed=210, ended=210,
-             approval=approval),
-        wave("db", "FAILED", ready=0, ended=31, reason="approval denied by bob: not now", approval=denied),
-    ], status="FAILED")
+    data = report(
+        [
+            wave(
+                "web",
+                "COMPLETED",
+                ready=0,
+                pre=122,
+                launch=130,
+                launched=200,
+                post=201,
+                completed=210,
+                ended=210,
+                approval=approval,
+            ),
+            wave("db", "FAILED", ready=0, ended=31, reason="approval denied by bob: not now", approval=denied),
+        ],
+        status="FAILED",
+    )
 
     # WHEN it is drawn
     waves = rows(parse(render_svg(data)))
@@ -331,11 +414,14 @@ def test_approval_wait_is_a_bar_before_pre_launch_with_who_approved() -> None:
 
 def test_special_characters_are_escaped_and_round_trip() -> None:
     # GIVEN wave ids, a reason and a plan name full of XML's special characters (and a control character)
-    nasty = 'a<&>"b\'c'
+    nasty = "a<&>\"b'c"
     reason = '<script>alert("x")</script> & \x01 more'
-    data = report([completed(nasty, 0), wave("z&", "FAILED", (nasty,), ready=121, pre=122, ended=130,
-                                             reason=reason)],
-                  status="FAILED", planName="<Plan & Co>", stopReason=reason)
+    data = report(
+        [completed(nasty, 0), wave("z&", "FAILED", (nasty,), ready=121, pre=122, ended=130, reason=reason)],
+        status="FAILED",
+        planName="<Plan & Co>",
+        stopReason=reason,
+    )
 
     # WHEN it is drawn
     svg = render_svg(data)
@@ -385,8 +471,10 @@ def test_size_grows_with_the_waves_and_stays_sensible(count: int) -> None:
         ({"planId": "p", "waves": []}, "no executionId"),
         ({"executionId": "x", "waves": {}}, "waves: expected a list"),
         ({"executionId": "x", "waves": [{"waveId": "a"}]}, "waves[0] (wave a): no status"),
-        ({"executionId": "x", "waves": [{"waveId": "a", "status": "COMPLETED", "endedAt": "yesterday"}]},
-         "waves[0] (wave a).endedAt: not an ISO 8601 time: 'yesterday'"),
+        (
+            {"executionId": "x", "waves": [{"waveId": "a", "status": "COMPLETED", "endedAt": "yesterday"}]},
+            "waves[0] (wave a).endedAt: not an ISO 8601 time: 'yesterday'",
+        ),
     ],
 )
 def test_what_is_not_a_report_is_refused_with_what_is_wrong(data: Any, message: str) -> None:
@@ -399,6 +487,7 @@ def test_what_is_not_a_report_is_refused_with_what_is_wrong(data: Any, message: 
 
 
 # ---- drs-orch timeline --------------------------------------------------------------------------------------
+
 
 def test_timeline_command_draws_a_report_next_to_it(tmp_path: Path) -> None:
     # GIVEN a report written earlier
@@ -426,8 +515,7 @@ def test_timeline_command_draws_a_report_next_to_it(tmp_path: Path) -> None:
         ("[]", "not an execution report: expected a JSON object"),
     ],
 )
-def test_timeline_command_exits_2_on_a_malformed_or_non_report_file(tmp_path: Path, content: str,
-                                                                      message: str) -> None:
+def test_timeline_command_exits_2_on_a_malformed_or_non_report_file(tmp_path: Path, content: str, message: str) -> None:
     # GIVEN a broken or non-report JSON file
     path = tmp_path / "report.json"
     path.write_text(content)
@@ -448,10 +536,24 @@ def test_a_retried_wave_shows_its_failed_attempt_on_a_row_above_and_dependents_f
     # GIVEN B failed at its first attempt, was retried and completed; C depends on B
     reason = "1 CRITICAL server(s) did not launch: s-b0000000000000002"
     b = completed("B", 600, ("A",))
-    b.update(attempt=2, retriedBy="ops", retriedAt=at(590), previousAttempts=[{
-        "attempt": 1, "status": "FAILED", "readyAt": at(121), "preLaunchAt": at(122), "launchStartedAt": at(130),
-        "endedAt": at(400), "reason": reason, "serversLaunched": 1,
-        "servers": [{"sourceServerId": "s-b0000000000000002", "launchStatus": "FAILED"}]}])
+    b.update(
+        attempt=2,
+        retriedBy="ops",
+        retriedAt=at(590),
+        previousAttempts=[
+            {
+                "attempt": 1,
+                "status": "FAILED",
+                "readyAt": at(121),
+                "preLaunchAt": at(122),
+                "launchStartedAt": at(130),
+                "endedAt": at(400),
+                "reason": reason,
+                "serversLaunched": 1,
+                "servers": [{"sourceServerId": "s-b0000000000000002", "launchStatus": "FAILED"}],
+            }
+        ],
+    )
     data = report([completed("A", 0), b, completed("C", 721, ("B",))])
 
     # WHEN it is drawn
@@ -467,6 +569,7 @@ def test_a_retried_wave_shows_its_failed_attempt_on_a_row_above_and_dependents_f
     assert is_red(marker(first).get("fill"))
     assert reason in tooltip(marker(first))
     assert right(bars(first)["launch"]) < left(bars(second)["pre-launch"])
+
     # and C's connector starts at B's final attempt's row, not at the failed one's
     def centre(row: ET.Element) -> float:
         bar = next(iter(bars(row).values()))

@@ -12,8 +12,12 @@ from orchestrator.domain.launch_judgement import FAILED_SERVERS_LIMIT, _named, j
 
 
 def _failed(n: int, criticality: str | None = "CRITICAL") -> ServerLaunch:
-    return ServerLaunch(source_server_id=f"s-{n:017d}", launch_status="FAILED", criticality=criticality,  # type: ignore[arg-type]
-                        reason="LAUNCH_FAILED: " + "x" * 2000)
+    return ServerLaunch(
+        source_server_id=f"s-{n:017d}",
+        launch_status="FAILED",
+        criticality=criticality,  # type: ignore[arg-type]
+        reason="LAUNCH_FAILED: " + "x" * 2000,
+    )
 
 
 def test_listed_names_the_first_ten_and_counts_the_rest():
@@ -27,17 +31,28 @@ def test_wave_failed_names_critical_servers_first_and_at_most_fifty():
     named = _named(failed)
     assert len(named) == FAILED_SERVERS_LIMIT == 50
     assert [s.source_server_id for s in named] == [f"s-{n:017d}" for n in range(100, 150)]
-    event = WaveFailed(execution_id="e", plan_id="p", wave_id="w", attempt=1, reason="r", on_failure="STOP",
-                       failed_servers=named, failed_servers_total=len(failed))
+    event = WaveFailed(
+        execution_id="e",
+        plan_id="p",
+        wave_id="w",
+        attempt=1,
+        reason="r",
+        on_failure="STOP",
+        failed_servers=named,
+        failed_servers_total=len(failed),
+    )
     assert len(json.dumps(event.model_dump(mode="json", by_alias=True))) < 256 * 1024  # even with 2 KB reasons
     with pytest.raises(ValidationError, match="at most 50"):
-        WaveFailed(execution_id="e", plan_id="p", wave_id="w", attempt=1, reason="r", on_failure="STOP",
-                   failed_servers=failed)
+        WaveFailed(
+            execution_id="e", plan_id="p", wave_id="w", attempt=1, reason="r", on_failure="STOP", failed_servers=failed
+        )
 
 
 def test_a_wave_of_2000_critical_failures_names_ten_in_its_reason():
-    servers = {f"s-{n:017d}": {"launchStatus": "FAILED", "criticality": "CRITICAL", "reason": "LAUNCH_FAILED"}
-               for n in range(2000)}
+    servers = {
+        f"s-{n:017d}": {"launchStatus": "FAILED", "criticality": "CRITICAL", "reason": "LAUNCH_FAILED"}
+        for n in range(2000)
+    }
     ok, reason, failed = judge_launch({"servers": servers}, None)
     assert not ok
     assert len(failed) == 2000
@@ -46,8 +61,9 @@ def test_a_wave_of_2000_critical_failures_names_ten_in_its_reason():
 
 
 def test_launch_warnings_name_ten_servers_then_count_the_rest():
-    assert launch_warnings([_failed(1, None)]) == [f"OPTIONAL server s-{1:017d} (LAUNCH_FAILED: {'x' * 2000}) "
-                                                   "did not launch"]
+    assert launch_warnings([_failed(1, None)]) == [
+        f"OPTIONAL server s-{1:017d} (LAUNCH_FAILED: {'x' * 2000}) did not launch"
+    ]
     lines = launch_warnings([_failed(n, "OPTIONAL") for n in range(25)])
     assert len(lines) == 11
     assert lines[-1] == "… and 15 more server(s) did not launch"

@@ -83,6 +83,7 @@ _WIRE_TYPES = frozenset({"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOO
 def _from_wire(item: Mapping[str, Any] | None) -> dict[str, Any]:
     """An item as an error response carries it (ALL_OLD), in DynamoDB's wire format (`{"status": {"S":
     "READY"}}`), as plain Python (`_plain`); an attribute already deserialized is taken as it is. {} for None."""
+
     def attribute(value: Any) -> Any:
         if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in _WIRE_TYPES:
             return _plain(_DESERIALIZER.deserialize(value))
@@ -178,8 +179,9 @@ class LedgerBase:
     """The ledger's shared plumbing; `table` is a boto3 DynamoDB Table resource. Each kind of item adds its
     methods in a class of its own over this one (`Ledger` puts them together)."""
 
-    def __init__(self, table: Any, clock: Clock, *, finished_ttl_days: int = 90,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, table: Any, clock: Clock, *, finished_ttl_days: int = 90, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._table = table
         self._client = table.meta.client
         self._clock = clock
@@ -213,8 +215,15 @@ class LedgerBase:
             return Written(ok=False, item=_from_wire(exc.response.get("Item")))
         return Written(ok=True, item=_plain(response.get("Attributes") or {}))
 
-    def _update(self, key: Key, update: _Update, condition: str | None = None, *, returns: str | None = None,
-                old_on_failure: bool = False) -> Written:
+    def _update(
+        self,
+        key: Key,
+        update: _Update,
+        condition: str | None = None,
+        *,
+        returns: str | None = None,
+        old_on_failure: bool = False,
+    ) -> Written:
         """UpdateItem `update` on `key` while `condition` (built with `update`'s placeholders) holds.
         `returns`: ReturnValues (the written item's attributes in `Written.item`); `old_on_failure`: the item
         as it was when the condition failed, in `Written.item` (ReturnValuesOnConditionCheckFailure)."""
@@ -247,13 +256,17 @@ class LedgerBase:
         item = self._table.get_item(Key=dict(key), ConsistentRead=True).get("Item")
         return _plain(item) if item else None
 
-    def _query_all(self, pk: str, prefix: str | None = None, *,
-                   projection: str | None = None) -> Iterator[dict[str, Any]]:
+    def _query_all(
+        self, pk: str, prefix: str | None = None, *, projection: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every item of partition `pk` (whose sort key begins with `prefix`), in sort key order, from every
         page: a Query answers at most 1 MB of items, the rest from its `LastEvaluatedKey` on (consistent
         reads; `projection`: a ProjectionExpression of plain attribute names)."""
-        kwargs: dict[str, Any] = {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": pk},
-                                  "ConsistentRead": True}
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": pk},
+            "ConsistentRead": True,
+        }
         if prefix is not None:
             kwargs["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :prefix)"
             kwargs["ExpressionAttributeValues"][":prefix"] = prefix
@@ -300,8 +313,9 @@ class LedgerBase:
                 if not unprocessed or not unprocessed.get("Keys"):
                     break
                 if tries == BATCH_TRIES:
-                    raise LedgerError(f"BatchGetItem left {len(unprocessed['Keys'])} key(s) unprocessed "
-                                      f"after {tries} calls")
+                    raise LedgerError(
+                        f"BatchGetItem left {len(unprocessed['Keys'])} key(s) unprocessed after {tries} calls"
+                    )
                 request = unprocessed
                 self._sleep(_backoff(tries))
         return found
@@ -315,8 +329,9 @@ class LedgerBase:
         for prefix in (WAVE_PREFIX, SCRIPT_PREFIX, LAUNCH_PREFIX):
             keys += [{"pk": exec_pk(execution_id), "sk": item["sk"]} for item in self._query(execution_id, prefix)]
         for key in keys:
-            self._table.update_item(Key=key, UpdateExpression="SET expiresAt = :e",
-                                    ExpressionAttributeValues={":e": expires})
+            self._table.update_item(
+                Key=key, UpdateExpression="SET expiresAt = :e", ExpressionAttributeValues={":e": expires}
+            )
         self._set_bulk_expiry(execution_id, expires)
 
     def _stop_expiring(self, execution_id: str) -> None:

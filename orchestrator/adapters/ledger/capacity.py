@@ -26,15 +26,30 @@ class Capacity(LedgerBase):
     def capacity_item(self) -> dict[str, Any]:
         return self._get(_capacity_key()) or {}
 
-    def capacity_admit(self, holder: str, value: Mapping[str, Any], *, servers: int, max_jobs: int,
-                       max_servers: int, behind_queue: bool) -> str:
+    def capacity_admit(
+        self,
+        holder: str,
+        value: Mapping[str, Any],
+        *,
+        servers: int,
+        max_jobs: int,
+        max_servers: int,
+        behind_queue: bool,
+    ) -> str:
         """Count one job of `servers` servers in the shared DRS capacity if it fits under the quotas.
         Returns ADMITTED, HELD (this holder was admitted before) or FULL. `behind_queue`: a fresh
         launch is not admitted while launches are parked (first come, first served)."""
-        condition = ("(attribute_not_exists(activeJobs) OR activeJobs < :maxJobs) AND "
-                     "(attribute_not_exists(activeServers) OR activeServers <= :room) AND attribute_not_exists(#h)")
-        values: dict[str, Any] = {":one": 1, ":n": servers, ":holder": dict(value), ":maxJobs": max_jobs,
-                                  ":room": max_servers - servers}
+        condition = (
+            "(attribute_not_exists(activeJobs) OR activeJobs < :maxJobs) AND "
+            "(attribute_not_exists(activeServers) OR activeServers <= :room) AND attribute_not_exists(#h)"
+        )
+        values: dict[str, Any] = {
+            ":one": 1,
+            ":n": servers,
+            ":holder": dict(value),
+            ":maxJobs": max_jobs,
+            ":room": max_servers - servers,
+        }
         if behind_queue:
             condition += " AND (attribute_not_exists(queued) OR queued <= :zero)"
             values[":zero"] = 0
@@ -99,36 +114,48 @@ class Capacity(LedgerBase):
     def park(self, key: str, chunk: Mapping[str, Any]) -> bool:
         """Queue a launch that does not fit now (once per key). False when it was already parked."""
         return self._transact(
-            {"Put": {
-                "TableName": self.table_name,
-                "Item": {
-                    "pk": CAPACITY_PK, "sk": f"{QUEUE_PREFIX}{key}", "kind": "PARKED",
-                    "launchKey": key, "enqueuedAt": self.now(), "chunk": json.dumps(dict(chunk)),
-                },
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }},
-            {"Update": {
-                "TableName": self.table_name,
-                "Key": _capacity_key(),
-                "UpdateExpression": "ADD queued :one",
-                "ExpressionAttributeValues": {":one": 1},
-            }},
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": {
+                        "pk": CAPACITY_PK,
+                        "sk": f"{QUEUE_PREFIX}{key}",
+                        "kind": "PARKED",
+                        "launchKey": key,
+                        "enqueuedAt": self.now(),
+                        "chunk": json.dumps(dict(chunk)),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _capacity_key(),
+                    "UpdateExpression": "ADD queued :one",
+                    "ExpressionAttributeValues": {":one": 1},
+                }
+            },
         )
 
     def unpark(self, key: str) -> bool:
         """Take a launch off the queue (once). False when it was not parked (any more)."""
         return self._transact(
-            {"Delete": {
-                "TableName": self.table_name,
-                "Key": {"pk": CAPACITY_PK, "sk": f"{QUEUE_PREFIX}{key}"},
-                "ConditionExpression": "attribute_exists(pk)",
-            }},
-            {"Update": {
-                "TableName": self.table_name,
-                "Key": _capacity_key(),
-                "UpdateExpression": "ADD queued :minus",
-                "ExpressionAttributeValues": {":minus": -1},
-            }},
+            {
+                "Delete": {
+                    "TableName": self.table_name,
+                    "Key": {"pk": CAPACITY_PK, "sk": f"{QUEUE_PREFIX}{key}"},
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _capacity_key(),
+                    "UpdateExpression": "ADD queued :minus",
+                    "ExpressionAttributeValues": {":minus": -1},
+                }
+            },
         )
 
     def parked(self) -> list[dict[str, Any]]:

@@ -23,24 +23,47 @@ class Decisions(LedgerBase):
         """The record that command event `event_id` was ACCEPTED, as a TransactWriteItems element to write
         with the state change it decided: only if no decision on the event is recorded yet."""
         expires = self._expires_at()
-        return {"Put": {
-            "TableName": self.table_name,
-            "Item": _dynamo({"pk": decision_pk(event_id), "sk": DECISION_SK, "kind": "DECISION",
-                             "decision": ACCEPTED, "at": self.now(), "expiresAt": expires}),
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }}
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": _dynamo(
+                    {
+                        "pk": decision_pk(event_id),
+                        "sk": DECISION_SK,
+                        "kind": "DECISION",
+                        "decision": ACCEPTED,
+                        "at": self.now(),
+                        "expiresAt": expires,
+                    }
+                ),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
 
     def record_refusal(self, event_id: str, detail_type: str, detail: Mapping[str, Any]) -> dict[str, Any] | None:
         """Record that event `event_id` is REFUSED, with the event that says so (not yet announced), unless
         a decision on it is recorded already. Returns None when this is the decision, else the earlier
         one (REFUSED, or ACCEPTED: a late copy of a command that was carried out)."""
-        return self._create({"pk": decision_pk(event_id), "sk": DECISION_SK, "kind": "DECISION", "decision": REFUSED,
-                             "detailType": detail_type, "detail": json.dumps(detail, separators=(",", ":")),
-                             "announced": False, "at": self.now(), "expiresAt": self._expires_at()})
+        return self._create(
+            {
+                "pk": decision_pk(event_id),
+                "sk": DECISION_SK,
+                "kind": "DECISION",
+                "decision": REFUSED,
+                "detailType": detail_type,
+                "detail": json.dumps(detail, separators=(",", ":")),
+                "announced": False,
+                "at": self.now(),
+                "expiresAt": self._expires_at(),
+            }
+        )
 
     def get_decision(self, event_id: str) -> dict[str, Any] | None:
         return self._get(decision_key(event_id))
 
     def mark_refusal_announced(self, event_id: str) -> None:
-        self._table.update_item(Key=decision_key(event_id), UpdateExpression="SET announced = :yes",
-                                ExpressionAttributeValues={":yes": True})
+        self._table.update_item(
+            Key=decision_key(event_id),
+            UpdateExpression="SET announced = :yes",
+            ExpressionAttributeValues={":yes": True},
+        )

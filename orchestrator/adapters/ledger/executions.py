@@ -32,8 +32,9 @@ class Executions(Transitions):
         execution: dict[str, Any] = _plain(item)
         document = self._plans.get(execution_id)
         if document is None:
-            plan_item = self._table.get_item(Key={"pk": exec_pk(execution_id), "sk": PLAN_SK},
-                                             ConsistentRead=True).get("Item")
+            plan_item = self._table.get_item(Key={"pk": exec_pk(execution_id), "sk": PLAN_SK}, ConsistentRead=True).get(
+                "Item"
+            )
             document = str(plan_item["planDocument"]) if plan_item else "{}"
             if plan_item:
                 self._plans[execution_id] = document
@@ -63,11 +64,21 @@ class Executions(Transitions):
         check_execution_transition([ExecutionStatus.CREATING], ExecutionStatus.RUNNING)
         now = self.now()
         execution = {
-            "pk": exec_pk(execution_id), "sk": EXEC_SK, "kind": "EXECUTION",
-            "executionId": execution_id, "planId": plan_id, "planName": plan_name, "mode": mode,
+            "pk": exec_pk(execution_id),
+            "sk": EXEC_SK,
+            "kind": "EXECUTION",
+            "executionId": execution_id,
+            "planId": plan_id,
+            "planName": plan_name,
+            "mode": mode,
             "status": "CREATING",
-            "waveCount": len(waves), "terminalCount": 0, "requestedBy": requested_by,
-            "startedAt": now, "lastKey": key, "failedWaves": [], "paused": False,
+            "waveCount": len(waves),
+            "terminalCount": 0,
+            "requestedBy": requested_by,
+            "startedAt": now,
+            "lastKey": key,
+            "failedWaves": [],
+            "paused": False,
         }
         created = self._write(
             self._table.put_item,
@@ -81,12 +92,20 @@ class Executions(Transitions):
             if existing and existing.get("startKey", existing.get("lastKey")) == key:
                 return Outcome.REPLAY
             return Outcome.REJECTED
-        items: list[dict[str, Any]] = [{"pk": exec_pk(execution_id), "sk": PLAN_SK, "kind": "PLAN",
-                                        "planDocument": json.dumps(plan_document, sort_keys=True)}]
+        items: list[dict[str, Any]] = [
+            {
+                "pk": exec_pk(execution_id),
+                "sk": PLAN_SK,
+                "kind": "PLAN",
+                "planDocument": json.dumps(plan_document, sort_keys=True),
+            }
+        ]
         for wave in waves:
             items.append(new_wave_item(execution_id, wave, key=key, now=now))
-            items.extend(new_server_item(execution_id, wave["waveId"], server_id, server)
-                         for server_id, server in wave["servers"].items())
+            items.extend(
+                new_server_item(execution_id, wave["waveId"], server_id, server)
+                for server_id, server in wave["servers"].items()
+            )
         self._batch_put(items)
         self._table.update_item(
             Key=execution_key(execution_id),
@@ -98,7 +117,13 @@ class Executions(Transitions):
         return Outcome.WON
 
     def set_execution_status(
-        self, execution_id: str, *, from_: Iterable[str], to: str, key: str, sets: Mapping[str, Any] | None = None,
+        self,
+        execution_id: str,
+        *,
+        from_: Iterable[str],
+        to: str,
+        key: str,
+        sets: Mapping[str, Any] | None = None,
         decided_by: str | None = None,
     ) -> Outcome:
         """Move the execution from one of `from_` to `to` for the event `key` (`Transitions._transition`).
@@ -107,14 +132,21 @@ class Executions(Transitions):
         from_, to = check_execution_transition(from_, to)
         expires = self._expires_at()
         final = {"endedAt": self.now(), "expiresAt": expires} if to in EXECUTION_FINAL else {}
-        outcome = self._transition(execution_key(execution_id), from_=from_, to=to, event_key=key,
-                                   sets={**(sets or {}), **final}, decided_by=decided_by)
+        outcome = self._transition(
+            execution_key(execution_id),
+            from_=from_,
+            to=to,
+            event_key=key,
+            sets={**(sets or {}), **final},
+            decided_by=decided_by,
+        )
         if to in EXECUTION_FINAL and outcome is Outcome.WON:
             self._expire_items(execution_id, expires)
         return outcome
 
-    def reopen_execution(self, execution_id: str, *, from_: Iterable[str], key: str,
-                         where: Mapping[str, Any] | None = None) -> Outcome:
+    def reopen_execution(
+        self, execution_id: str, *, from_: Iterable[str], key: str, where: Mapping[str, Any] | None = None
+    ) -> Outcome:
         """A stopped or failed execution runs again (RetryWave, SkipWave of the wave that stopped it):
         back to RUNNING, its stop and end forgotten, and nothing of it left to expire (every item of it,
         from every page of the Query).
@@ -123,15 +155,20 @@ class Executions(Transitions):
         when the execution is RUNNING with `lastKey` = `key`, so the redelivery writes again and is WON
         (it redoes the un-expiring that a crash may have cut short); REJECTED otherwise."""
         from_, _ = check_execution_transition(from_, ExecutionStatus.RUNNING)
-        update = _Update(sets={"status": "RUNNING", "lastKey": key},
-                         removes=["endedAt", "expiresAt", "stopReason", "stoppedBy"])
+        update = _Update(
+            sets={"status": "RUNNING", "lastKey": key}, removes=["endedAt", "expiresAt", "stopReason", "stoppedBy"]
+        )
         condition = update.one_of("status", list(from_))
         for attribute, value in (where or {}).items():
             condition += f" AND {update.name(attribute)} = {update.value(value)}"
         status, last_key = update.name("status"), update.name("lastKey")
         replay = f"{status} = {update.value('RUNNING')} AND {last_key} = {update.value(key)}"
-        reopened = self._update(execution_key(execution_id), update,
-                                f"attribute_exists(pk) AND (({condition}) OR ({replay}))", returns="UPDATED_OLD")
+        reopened = self._update(
+            execution_key(execution_id),
+            update,
+            f"attribute_exists(pk) AND (({condition}) OR ({replay}))",
+            returns="UPDATED_OLD",
+        )
         if not reopened.ok:
             return Outcome.REJECTED
         self._stop_expiring(execution_id)

@@ -16,9 +16,14 @@ class Failures(LedgerBase):
         response = self._table.update_item(
             Key={"pk": failure_pk(event_id), "sk": function},
             UpdateExpression="ADD attempts :one SET kind = :kind, lastError = :error, lastAt = :at, "
-                             "expiresAt = :expires",
-            ExpressionAttributeValues={":one": 1, ":kind": "HANDLER_FAILURE", ":error": error[:1000],
-                                       ":at": self.now(), ":expires": self._expires_at()},
+            "expiresAt = :expires",
+            ExpressionAttributeValues={
+                ":one": 1,
+                ":kind": "HANDLER_FAILURE",
+                ":error": error[:1000],
+                ":at": self.now(),
+                ":expires": self._expires_at(),
+            },
             ReturnValues="UPDATED_NEW",
         )
         return int(response["Attributes"]["attempts"])

@@ -24,15 +24,23 @@ class Leases(LedgerBase):
         call (the function's timeout), so two callers never call DRS for the same claim at once.
         None when this call holds the lease now, else the claim as it is ({} if there is none)."""
         now = self._clock.now()
-        values = {":starting": "STARTING", ":started": "STARTED", ":failed": "FAILED", ":token": token,
-                  ":until": iso(now + timedelta(seconds=seconds)), ":now": iso(now), ":yes": True, ":one": 1}
+        values = {
+            ":starting": "STARTING",
+            ":started": "STARTED",
+            ":failed": "FAILED",
+            ":token": token,
+            ":until": iso(now + timedelta(seconds=seconds)),
+            ":now": iso(now),
+            ":yes": True,
+            ":one": 1,
+        }
         taken = self._write(
             self._table.update_item,
             Key=dict(key),
             UpdateExpression="SET #s = :starting, leaseToken = :token, leaseUntil = :until, mayHaveStarted = :yes, "
-                             "startingAt = if_not_exists(startingAt, :now) ADD calls :one",
+            "startingAt = if_not_exists(startingAt, :now) ADD calls :one",
             ConditionExpression="attribute_exists(pk) AND NOT (#s IN (:started, :failed)) "
-                                "AND (#s <> :starting OR attribute_not_exists(leaseUntil) OR leaseUntil < :now)",
+            "AND (#s <> :starting OR attribute_not_exists(leaseUntil) OR leaseUntil < :now)",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=values,
         )

@@ -20,9 +20,14 @@ _SERVER_KEYS = frozenset({"pk", "sk", "kind", "waveId", "sourceServerId", "expir
 def new_server_item(execution_id: str, wave_id: str, server_id: str, server: Mapping[str, Any]) -> dict[str, Any]:
     """A server's item as `create_execution` writes it (`server`: criticality, launchStatus)."""
     return {
-        "pk": exec_pk(execution_id), "sk": server_sk(wave_id, server_id), "kind": "SERVER",
-        "waveId": wave_id, "sourceServerId": server_id, "attempt": 1,
-        "criticality": server.get("criticality"), "launchStatus": server.get("launchStatus", "NOT_STARTED"),
+        "pk": exec_pk(execution_id),
+        "sk": server_sk(wave_id, server_id),
+        "kind": "SERVER",
+        "waveId": wave_id,
+        "sourceServerId": server_id,
+        "attempt": 1,
+        "criticality": server.get("criticality"),
+        "launchStatus": server.get("launchStatus", "NOT_STARTED"),
     }
 
 
@@ -38,9 +43,13 @@ def _servers_at(items: list[dict[str, Any]], attempt: int) -> list[dict[str, Any
     servers = []
     for item in sorted(items, key=lambda i: str(i["sourceServerId"])):
         state = next((h for h in item.get("history", []) if int(h.get("attempt", 0)) >= attempt), item)
-        servers.append({"sourceServerId": item["sourceServerId"],
-                        "launchStatus": state.get("launchStatus", "NOT_STARTED"),
-                        **{name: state[name] for name in ATTEMPT_RESULT if state.get(name)}})
+        servers.append(
+            {
+                "sourceServerId": item["sourceServerId"],
+                "launchStatus": state.get("launchStatus", "NOT_STARTED"),
+                **{name: state[name] for name in ATTEMPT_RESULT if state.get(name)},
+            }
+        )
     return servers
 
 
@@ -49,11 +58,20 @@ class Servers(LedgerBase):
         """The servers of a wave by source server id, in id order (one Query, paginated): `criticality`,
         `launchStatus` (NOT_STARTED until the server's job has ended), `attempt` (the wave attempt that
         wrote it) and, when known, `jobId`, `recoveryInstanceId` and `reason`."""
-        return {str(item["sourceServerId"]): _server_view(item)
-                for item in self._query(execution_id, f"{SERVER_PREFIX}{wave_id}#")}
+        return {
+            str(item["sourceServerId"]): _server_view(item)
+            for item in self._query(execution_id, f"{SERVER_PREFIX}{wave_id}#")
+        }
 
-    def record_server_results(self, execution_id: str, wave_id: str, results: Mapping[str, Mapping[str, Any]], *,
-                              attempt: int, job_id: str | None = None) -> None:
+    def record_server_results(
+        self,
+        execution_id: str,
+        wave_id: str,
+        results: Mapping[str, Mapping[str, Any]],
+        *,
+        attempt: int,
+        job_id: str | None = None,
+    ) -> None:
         """Write how servers of a wave ended (`{sourceServerId: {launchStatus, recoveryInstanceId, reason}}`)
         to their items, with `attempt` and `job_id`; a recovery instance id or reason the result lacks is
         left as it was. Idempotent (the same results write the same items; items already so are not
@@ -90,10 +108,19 @@ class Servers(LedgerBase):
         for item in self._batch_get(keys):
             if int(item.get("attempt", 1)) >= attempt:
                 continue
-            ended = {"attempt": attempt - 1, "launchStatus": item.get("launchStatus", "NOT_STARTED"),
-                     **{name: item[name] for name in ATTEMPT_RESULT if item.get(name)}}
+            ended = {
+                "attempt": attempt - 1,
+                "launchStatus": item.get("launchStatus", "NOT_STARTED"),
+                **{name: item[name] for name in ATTEMPT_RESULT if item.get(name)},
+            }
             for name in ATTEMPT_RESULT:
                 item.pop(name, None)
-            items.append({**item, "launchStatus": "NOT_STARTED", "attempt": attempt,
-                          "history": [*item.get("history", []), ended]})
+            items.append(
+                {
+                    **item,
+                    "launchStatus": "NOT_STARTED",
+                    "attempt": attempt,
+                    "history": [*item.get("history", []), ended],
+                }
+            )
         self._batch_put(items)

@@ -40,8 +40,9 @@ class Transitions(Decisions):
         or `decided_by` (the operator command event whose ACCEPTED decision is written with it, once: see
         `Decisions._decided`) it is one transaction, which returns no item: the item is read again
         (consistently) to tell them apart."""
-        update = _Update(sets={"status": to, "lastKey": event_key, **(sets or {})}, adds=dict(adds or {}),
-                         removes=list(removes))
+        update = _Update(
+            sets={"status": to, "lastKey": event_key, **(sets or {})}, adds=dict(adds or {}), removes=list(removes)
+        )
         condition = f"attribute_exists(pk) AND {update.one_of('status', list(from_))}"
         for attribute, value in (where or {}).items():
             condition += f" AND {update.name(attribute)} = {update.value(value)}"

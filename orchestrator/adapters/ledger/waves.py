@@ -41,15 +41,27 @@ def new_wave_item(execution_id: str, wave: Mapping[str, Any], *, key: str, now: 
     """A wave's item as `create_execution` writes it: PENDING while it waits for dependencies, else READY."""
     remaining = len(wave["dependsOn"])
     return {
-        "pk": exec_pk(execution_id), "sk": wave_sk(wave["waveId"]), "kind": "WAVE",
-        "executionId": execution_id, "waveId": wave["waveId"],
+        "pk": exec_pk(execution_id),
+        "sk": wave_sk(wave["waveId"]),
+        "kind": "WAVE",
+        "executionId": execution_id,
+        "waveId": wave["waveId"],
         "status": "PENDING" if remaining else "READY",
-        "attempt": 1, "remaining": remaining,
-        "dependsOn": wave["dependsOn"], "dependents": wave["dependents"],
-        "onFailure": wave["onFailure"], "jobs": {},
-        "serverCount": len(wave["servers"]), "serversLaunched": 0, "serversFailed": 0,
-        "jobsExpected": 0, "jobsDone": 0, "scripts": [], "warnings": [],
-        "lastKey": key, **({} if remaining else {"readyAt": now}),
+        "attempt": 1,
+        "remaining": remaining,
+        "dependsOn": wave["dependsOn"],
+        "dependents": wave["dependents"],
+        "onFailure": wave["onFailure"],
+        "jobs": {},
+        "serverCount": len(wave["servers"]),
+        "serversLaunched": 0,
+        "serversFailed": 0,
+        "jobsExpected": 0,
+        "jobsDone": 0,
+        "scripts": [],
+        "warnings": [],
+        "lastKey": key,
+        **({} if remaining else {"readyAt": now}),
     }
 
 
@@ -74,19 +86,37 @@ class Waves(Transitions, Servers, Scripts, Launches):
         detail = {
             **wave,
             "servers": {str(item["sourceServerId"]): _server_view(item) for item in items},
-            "jobs": {job_id: {**job, "servers": claims.get(job.get("launchKey"), [])}
-                     for job_id, job in (wave.get("jobs") or {}).items()},
+            "jobs": {
+                job_id: {**job, "servers": claims.get(job.get("launchKey"), [])}
+                for job_id, job in (wave.get("jobs") or {}).items()
+            },
         }
         if "previousAttempts" in wave:
-            detail["previousAttempts"] = [{**record, "servers": _servers_at(items, int(record.get("attempt", 1)))}
-                                          for record in wave["previousAttempts"]]
+            detail["previousAttempts"] = [
+                {**record, "servers": _servers_at(items, int(record.get("attempt", 1)))}
+                for record in wave["previousAttempts"]
+            ]
         if any("instanceCount" in summary for summary in wave.get("scripts") or []):
             results = self._invocations(execution_id, f"{INVOCATION_PREFIX}{wave_id}#")
             detail["scripts"] = [
-                {**summary, "instances": results.get(invocation_prefix(script_sk(
-                    wave_id, int(summary.get("waveAttempt", 1)), str(summary["phase"]), int(summary["index"]))), [])}
-                if "instanceCount" in summary else summary
-                for summary in wave["scripts"]]
+                {
+                    **summary,
+                    "instances": results.get(
+                        invocation_prefix(
+                            script_sk(
+                                wave_id,
+                                int(summary.get("waveAttempt", 1)),
+                                str(summary["phase"]),
+                                int(summary["index"]),
+                            )
+                        ),
+                        [],
+                    ),
+                }
+                if "instanceCount" in summary
+                else summary
+                for summary in wave["scripts"]
+            ]
         return detail
 
     # ---- status ----------------------------------------------------------------------------------
@@ -110,8 +140,15 @@ class Waves(Transitions, Servers, Scripts, Launches):
         from_, to = check_wave_transition(from_, to)
         if to in TERMINAL_WAVE:
             raise LedgerError("terminal wave states are written by finish_wave")
-        return self._transition(wave_key(execution_id, wave_id), from_=from_, to=to, event_key=key, sets=sets,
-                                adds=adds, decided_by=decided_by)
+        return self._transition(
+            wave_key(execution_id, wave_id),
+            from_=from_,
+            to=to,
+            event_key=key,
+            sets=sets,
+            adds=adds,
+            decided_by=decided_by,
+        )
 
     def finish_wave(
         self,
@@ -129,8 +166,16 @@ class Waves(Transitions, Servers, Scripts, Launches):
         from_, to = check_wave_transition(from_, to)
         if to not in TERMINAL_WAVE:
             raise LedgerError(f"{to} is not terminal")
-        return self.move_wave(execution_id, wave_id, from_=from_, to=to, key=key, count=1,
-                              sets={"endedAt": self.now(), **(sets or {})}, decided_by=decided_by)
+        return self.move_wave(
+            execution_id,
+            wave_id,
+            from_=from_,
+            to=to,
+            key=key,
+            count=1,
+            sets={"endedAt": self.now(), **(sets or {})},
+            decided_by=decided_by,
+        )
 
     def move_wave(
         self,
@@ -154,14 +199,32 @@ class Waves(Transitions, Servers, Scripts, Launches):
         to remove. A redelivery of `key` after the write is a REPLAY.
         `decided_by`: the operator command event whose acceptance this is (see `Decisions._decided`)."""
         from_, to = check_wave_transition(from_, to)
-        counted = [{"Update": {
-            "TableName": self.table_name,
-            "Key": execution_key(execution_id),
-            "UpdateExpression": "ADD terminalCount :n",
-            "ExpressionAttributeValues": {":n": count},
-        }}] if count else []
-        return self._transition(wave_key(execution_id, wave_id), from_=from_, to=to, event_key=key, sets=sets,
-                                adds=adds, removes=removes, where=where, also=counted, decided_by=decided_by)
+        counted = (
+            [
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": execution_key(execution_id),
+                        "UpdateExpression": "ADD terminalCount :n",
+                        "ExpressionAttributeValues": {":n": count},
+                    }
+                }
+            ]
+            if count
+            else []
+        )
+        return self._transition(
+            wave_key(execution_id, wave_id),
+            from_=from_,
+            to=to,
+            event_key=key,
+            sets=sets,
+            adds=adds,
+            removes=removes,
+            where=where,
+            also=counted,
+            decided_by=decided_by,
+        )
 
     def release(self, execution_id: str, wave_id: str, *, released_by: str) -> int | None:
         """Count one met dependency of `wave_id`. Returns the remaining count, or None when this
@@ -172,37 +235,52 @@ class Waves(Transitions, Servers, Scripts, Launches):
             UpdateExpression="ADD remaining :minus, releasedBy :by",
             ConditionExpression="#s = :pending AND NOT contains(releasedBy, :dep)",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":minus": -1, ":by": {released_by}, ":dep": released_by,
-                                       ":pending": "PENDING"},
+            ExpressionAttributeValues={":minus": -1, ":by": {released_by}, ":dep": released_by, ":pending": "PENDING"},
             ReturnValues="UPDATED_NEW",
         )
         return int(released.item["remaining"]) if released.ok else None
 
-    def release_last(self, execution_id: str, wave_id: str, *, released_by: str, key: str,
-                     sets: Mapping[str, Any]) -> bool:
+    def release_last(
+        self, execution_id: str, wave_id: str, *, released_by: str, key: str, sets: Mapping[str, Any]
+    ) -> bool:
         """Count `released_by` as the *last* met dependency of `wave_id` and make it READY, in one write:
         PENDING with one dependency left, not yet counted -> READY. False when that does not hold (more
         dependencies left, a duplicate, or no longer PENDING): count it with `release` then."""
         check_wave_transition([WaveStatus.PENDING], WaveStatus.READY)
-        update = _Update(sets={"status": "READY", "lastKey": key, "remaining": 0, **sets},
-                         adds={"releasedBy": {released_by}})
+        update = _Update(
+            sets={"status": "READY", "lastKey": key, "remaining": 0, **sets}, adds={"releasedBy": {released_by}}
+        )
         status, remaining, released = update.name("status"), update.name("remaining"), update.name("releasedBy")
-        condition = (f"{status} = {update.value('PENDING')} AND {remaining} = {update.value(1)} "
-                     f"AND NOT contains({released}, {update.value(released_by)})")
+        condition = (
+            f"{status} = {update.value('PENDING')} AND {remaining} = {update.value(1)} "
+            f"AND NOT contains({released}, {update.value(released_by)})"
+        )
         return self._update(wave_key(execution_id, wave_id), update, condition).ok
 
     # ---- jobs ------------------------------------------------------------------------------------
 
-    def add_job(self, execution_id: str, wave_id: str, *, job_id: str, launch_key: str,
-                server_ids: list[str]) -> None:
+    def add_job(self, execution_id: str, wave_id: str, *, job_id: str, launch_key: str, server_ids: list[str]) -> None:
         """Note a started DRS job on its wave (idempotent). Its servers are those of its launch claim
         (`list_launches`); each server's jobId and launch status are written when the job ends."""
-        update = _Update(sets={f"jobs.{job_id}": {"launchKey": launch_key, "serverCount": len(server_ids),
-                                                  "status": "STARTED", "startedAt": self.now()}})
+        update = _Update(
+            sets={
+                f"jobs.{job_id}": {
+                    "launchKey": launch_key,
+                    "serverCount": len(server_ids),
+                    "status": "STARTED",
+                    "startedAt": self.now(),
+                }
+            }
+        )
         self._update(wave_key(execution_id, wave_id), update, f"attribute_not_exists({update.name(f'jobs.{job_id}')})")
 
     def record_job_done(
-        self, execution_id: str, wave_id: str, *, job_id: str, servers: Mapping[str, Mapping[str, Any]],
+        self,
+        execution_id: str,
+        wave_id: str,
+        *,
+        job_id: str,
+        servers: Mapping[str, Mapping[str, Any]],
         key: str,
     ) -> tuple[Outcome, dict[str, Any] | None]:
         """Record a finished DRS job of a wave once; returns the wave after the write.
@@ -215,13 +293,22 @@ class Waves(Transitions, Servers, Scripts, Launches):
         wave = self.get_wave(execution_id, wave_id)
         job = (wave or {}).get("jobs", {}).get(job_id)
         if wave is not None and job is not None and job.get("status") != "COMPLETED":
-            self.record_server_results(execution_id, wave_id, servers, attempt=int(wave.get("attempt", 1)),
-                                       job_id=job_id)
+            self.record_server_results(
+                execution_id, wave_id, servers, attempt=int(wave.get("attempt", 1)), job_id=job_id
+            )
         statuses = [result.get("launchStatus") for result in servers.values()]
-        update = _Update(sets={f"jobs.{job_id}.status": "COMPLETED", f"jobs.{job_id}.doneKey": key,
-                               f"jobs.{job_id}.completedAt": self.now()},
-                         adds={"jobsDone": 1, "serversLaunched": statuses.count("LAUNCHED"),
-                               "serversFailed": statuses.count("FAILED")})
+        update = _Update(
+            sets={
+                f"jobs.{job_id}.status": "COMPLETED",
+                f"jobs.{job_id}.doneKey": key,
+                f"jobs.{job_id}.completedAt": self.now(),
+            },
+            adds={
+                "jobsDone": 1,
+                "serversLaunched": statuses.count("LAUNCHED"),
+                "serversFailed": statuses.count("FAILED"),
+            },
+        )
         job_status = update.name(f"jobs.{job_id}.status")
         condition = f"attribute_exists({job_status}) AND {job_status} <> {update.value('COMPLETED')}"
         written = self._update(wave_key(execution_id, wave_id), update, condition, returns="ALL_NEW")
@@ -238,8 +325,9 @@ class Waves(Transitions, Servers, Scripts, Launches):
         update = _Update(sets={f"jobs.{job_id}.reportedAt": self.now()})
         job = update.name(f"jobs.{job_id}")
         reported = update.name(f"jobs.{job_id}.reportedAt")
-        return self._update(wave_key(execution_id, wave_id), update,
-                            f"attribute_exists({job}) AND attribute_not_exists({reported})").ok
+        return self._update(
+            wave_key(execution_id, wave_id), update, f"attribute_exists({job}) AND attribute_not_exists({reported})"
+        ).ok
 
     # ---- attributes --------------------------------------------------------------------------------
 
@@ -247,8 +335,9 @@ class Waves(Transitions, Servers, Scripts, Launches):
         """Write `sets` on the wave only while it is in `status` (False when it is not); the status stays."""
         check_no_status(sets)
         update = _Update(sets=dict(sets))
-        return self._update(wave_key(execution_id, wave_id), update,
-                            f"{update.name('status')} = {update.value(status)}").ok
+        return self._update(
+            wave_key(execution_id, wave_id), update, f"{update.name('status')} = {update.value(status)}"
+        ).ok
 
     def update_wave(self, execution_id: str, wave_id: str, sets: Mapping[str, Any]) -> None:
         """Write `sets` on the wave whatever its status (as `note_wave_if` does while it is in one status).

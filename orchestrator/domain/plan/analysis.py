@@ -209,10 +209,15 @@ def plan_warnings(plan: Plan) -> list[Problem]:
         found.extend(_on_failure_warnings(plan, wave, index))
         found.extend(_approval_warnings(plan, wave, index))
         if wave.health_check is not None and wave.health_check.on_failure is ScriptOnFailure.WARN:
-            found.append(Problem(
-                "healthCheck onFailure WARN has no effect: a failing health check always fails its wave "
-                "(use a postLaunch script with onFailure WARN for a check that only warns)",
-                "no-effect", wave.wave_id, join_path("waves", index, "healthCheck", "onFailure")))
+            found.append(
+                Problem(
+                    "healthCheck onFailure WARN has no effect: a failing health check always fails its wave "
+                    "(use a postLaunch script with onFailure WARN for a check that only warns)",
+                    "no-effect",
+                    wave.wave_id,
+                    join_path("waves", index, "healthCheck", "onFailure"),
+                )
+            )
     return found
 
 
@@ -223,13 +228,21 @@ def _prelaunch_warnings(wave: Wave, index: int) -> list[Problem]:
     for position, script in enumerate(wave.pre_launch):
         if script.targets.wave != wave.wave_id:
             continue
-        then = ("fails the wave before launch (onFailure FAIL)" if script.on_failure is ScriptOnFailure.FAIL
-                else "is skipped with a warning (onFailure WARN)")
-        found.append(Problem(
-            f"preLaunch script {script.document_name} has no targets, so it targets this wave's recovery "
-            f"instances, which do not exist before its launch: on a first run it has nothing to run on and "
-            f"{then}; give it targets (instanceIds, tags, or an upstream wave)",
-            "no-targets", wave.wave_id, join_path("waves", index, "preLaunch", position)))
+        then = (
+            "fails the wave before launch (onFailure FAIL)"
+            if script.on_failure is ScriptOnFailure.FAIL
+            else "is skipped with a warning (onFailure WARN)"
+        )
+        found.append(
+            Problem(
+                f"preLaunch script {script.document_name} has no targets, so it targets this wave's recovery "
+                f"instances, which do not exist before its launch: on a first run it has nothing to run on and "
+                f"{then}; give it targets (instanceIds, tags, or an upstream wave)",
+                "no-targets",
+                wave.wave_id,
+                join_path("waves", index, "preLaunch", position),
+            )
+        )
     return found
 
 
@@ -245,21 +258,41 @@ def _threshold_warnings(wave: Wave, index: int) -> list[Problem]:
         return []
     path = join_path("waves", index, "successThreshold")
     if all(server.criticality is Criticality.CRITICAL for server in wave.servers):
-        return [Problem(
-            f"successThreshold {threshold:g} has no effect: every server of the wave is CRITICAL, and a "
-            "CRITICAL server that does not launch fails the wave whatever the threshold (leave criticality "
-            "out, or set OPTIONAL, on the servers the threshold should count)",
-            "no-effect", wave.wave_id, path)]
+        return [
+            Problem(
+                f"successThreshold {threshold:g} has no effect: every server of the wave is CRITICAL, and a "
+                "CRITICAL server that does not launch fails the wave whatever the threshold (leave criticality "
+                "out, or set OPTIONAL, on the servers the threshold should count)",
+                "no-effect",
+                wave.wave_id,
+                path,
+            )
+        ]
     total = len(wave.servers)
     if _least_launched(total, threshold) == total:
         tolerated = max(1, total - 1)
-        return [Problem(
-            f"successThreshold {threshold:g} needs all {total} servers of the wave to launch: no server "
-            f"may fail, so the threshold and every OPTIONAL server change nothing (a threshold of at most "
-            f"{tolerated / total:.2g} allows one failure)",
-            "no-effect", wave.wave_id, path)] if total > 1 else [Problem(
-            f"successThreshold {threshold:g} has no effect on a wave of one server: it launches or the "
-            "wave fails", "no-effect", wave.wave_id, path)]
+        return (
+            [
+                Problem(
+                    f"successThreshold {threshold:g} needs all {total} servers of the wave to launch: no server "
+                    f"may fail, so the threshold and every OPTIONAL server change nothing (a threshold of at most "
+                    f"{tolerated / total:.2g} allows one failure)",
+                    "no-effect",
+                    wave.wave_id,
+                    path,
+                )
+            ]
+            if total > 1
+            else [
+                Problem(
+                    f"successThreshold {threshold:g} has no effect on a wave of one server: it launches or the "
+                    "wave fails",
+                    "no-effect",
+                    wave.wave_id,
+                    path,
+                )
+            ]
+        )
     return []
 
 
@@ -271,11 +304,16 @@ def _on_failure_warnings(plan: Plan, wave: Wave, index: int) -> list[Problem]:
     related = upstream(plan, wave.wave_id) | downstream(plan, wave.wave_id) | {wave.wave_id}
     if any(other not in related for other in plan.wave_ids):
         return []
-    return [Problem(
-        f"onFailure CONTINUE works like STOP here: every other wave depends on '{wave.wave_id}' or is one it "
-        "depends on, so when it fails no independent wave is left to continue (its dependents are skipped "
-        "either way)",
-        "no-effect", wave.wave_id, join_path("waves", index, "onFailure"))]
+    return [
+        Problem(
+            f"onFailure CONTINUE works like STOP here: every other wave depends on '{wave.wave_id}' or is one it "
+            "depends on, so when it fails no independent wave is left to continue (its dependents are skipped "
+            "either way)",
+            "no-effect",
+            wave.wave_id,
+            join_path("waves", index, "onFailure"),
+        )
+    ]
 
 
 def _approval_warnings(plan: Plan, wave: Wave, index: int) -> list[Problem]:
@@ -286,7 +324,12 @@ def _approval_warnings(plan: Plan, wave: Wave, index: int) -> list[Problem]:
         return []
     if plan.defaults.require_approval_in_recovery and not wave.depends_on:
         return []
-    return [Problem(
-        "approval has no effect: required is false (its approvers and timeoutSeconds apply only to the gate "
-        "defaults.requireApprovalInRecovery puts on a root wave of a RECOVERY run)",
-        "no-effect", wave.wave_id, join_path("waves", index, "approval", "required"))]
+    return [
+        Problem(
+            "approval has no effect: required is false (its approvers and timeoutSeconds apply only to the gate "
+            "defaults.requireApprovalInRecovery puts on a root wave of a RECOVERY run)",
+            "no-effect",
+            wave.wave_id,
+            join_path("waves", index, "approval", "required"),
+        )
+    ]

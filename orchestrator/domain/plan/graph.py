@@ -61,9 +61,7 @@ def find_cycles(edges: dict[str, list[str]], limit: int = MAX_CYCLES) -> list[li
             cycle = list(reversed(exc.args[1]))
             cycles.append(cycle)
             gone = set(cycle)
-            graph = {
-                node: [d for d in deps if d not in gone] for node, deps in graph.items() if node not in gone
-            }
+            graph = {node: [d for d in deps if d not in gone] for node, deps in graph.items() if node not in gone}
         else:
             return cycles
     return cycles
@@ -173,13 +171,9 @@ def _dependency_problems(
                 continue
             path = join_path("waves", ref.index, "dependsOn", position)
             if dep == wave_id:
-                problems.append(
-                    Problem(f"wave '{quote(wave_id)}' depends on itself", "self-dependency", wave_id, path)
-                )
+                problems.append(Problem(f"wave '{quote(wave_id)}' depends on itself", "self-dependency", wave_id, path))
             elif dep in ref.known:
-                problems.append(
-                    Problem(f"duplicate dependency '{quote(dep)}'", "duplicate-dependency", wave_id, path)
-                )
+                problems.append(Problem(f"duplicate dependency '{quote(dep)}'", "duplicate-dependency", wave_id, path))
             elif dep not in refs:
                 others = (other for other in refs if other != wave_id)
                 problems.append(
@@ -240,7 +234,9 @@ def _server_problems(raw_waves: list[Any]) -> list[Problem]:
 
 
 def _target_problems(
-    refs: dict[str, _WaveRef], raw_by_id: dict[str, dict[str, Any]], upstream: _Upstream,
+    refs: dict[str, _WaveRef],
+    raw_by_id: dict[str, dict[str, Any]],
+    upstream: _Upstream,
     suggestions: Suggestions,
 ) -> list[Problem]:
     problems: list[Problem] = []

@@ -142,8 +142,7 @@ def data_problems(data: Any) -> list[Problem]:
         elif isinstance(value, int) and not isinstance(value, bool) and not -_INT_BOUND < value < _INT_BOUND:
             problems.append(Problem(integer_message(_digits(value)), "number-too-long", path=join_path(*path)))
         if text > MAX_PLAN_BYTES:
-            problems.append(Problem(f"the plan holds more than {MAX_PLAN_BYTES:,} characters of text",
-                                    "too-large"))
+            problems.append(Problem(f"the plan holds more than {MAX_PLAN_BYTES:,} characters of text", "too-large"))
             break
     return problems[:MAX_LIMIT_PROBLEMS]
 
@@ -156,8 +155,9 @@ def count_problems(data: dict[str, Any]) -> list[Problem]:
     if len(waves) > MAX_WAVES:
         message = f"the plan has {len(waves):,} waves (at most {MAX_WAVES:,})"
         return [Problem(message, "too-many-waves", path="waves")]
-    servers = sum(len(wave["servers"]) for wave in waves
-                  if isinstance(wave, dict) and isinstance(wave.get("servers"), list))
+    servers = sum(
+        len(wave["servers"]) for wave in waves if isinstance(wave, dict) and isinstance(wave.get("servers"), list)
+    )
     if servers > MAX_SERVERS:
         message = f"the plan has {servers:,} servers over all its waves (at most {MAX_SERVERS:,})"
         return [Problem(message, "too-many-servers", path="waves")]

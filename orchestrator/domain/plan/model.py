@@ -218,9 +218,7 @@ class Script(_Model):
 
     type: ScriptType = ScriptType.SSM_DOCUMENT
     document_name: str = Field(min_length=1, max_length=128, description="SSM document name or ARN.")
-    parameters: Annotated[dict[str, str | list[str]], BeforeValidator(_parameters)] = Field(
-        default_factory=dict
-    )
+    parameters: Annotated[dict[str, str | list[str]], BeforeValidator(_parameters)] = Field(default_factory=dict)
     targets: ScriptTargets
     timeout_seconds: int = Field(
         600,
@@ -356,9 +354,7 @@ class Wave(_Model):
     @classmethod
     def _wave_id(cls, value: str) -> str:
         if not _matches(WAVE_ID_PATTERN, value):
-            msg = (
-                f"malformed wave id '{quote(value)}' (up to 64 letters, digits, '.', '_', '-'; starts alphanumeric)"
-            )
+            msg = f"malformed wave id '{quote(value)}' (up to 64 letters, digits, '.', '_', '-'; starts alphanumeric)"
             raise ValueError(msg)
         return value
 
@@ -393,12 +389,7 @@ def apply_defaults(data: dict[str, Any]) -> dict[str, Any]:
         return data
 
     def script(raw: Any) -> Any:
-        if (
-            timeout_ok
-            and isinstance(raw, dict)
-            and "timeoutSeconds" not in raw
-            and "timeout_seconds" not in raw
-        ):
+        if timeout_ok and isinstance(raw, dict) and "timeoutSeconds" not in raw and "timeout_seconds" not in raw:
             return {**raw, "timeoutSeconds": timeout}
         return raw
 
@@ -444,9 +435,7 @@ class Plan(_Model):
     @classmethod
     def _plan_id(cls, value: str) -> str:
         if not _matches(PLAN_ID_PATTERN, value):
-            msg = (
-                f"malformed plan id '{quote(value)}' (up to 128 letters, digits, '.', '_', '-'; starts alphanumeric)"
-            )
+            msg = f"malformed plan id '{quote(value)}' (up to 128 letters, digits, '.', '_', '-'; starts alphanumeric)"
             raise ValueError(msg)
         return value
 

@@ -153,9 +153,7 @@ class _Converter:
         return out
 
 
-def convert_seed(
-    data: dict[str, Any], lines: Lines | None, source: str | None
-) -> tuple[dict[str, Any], Lines]:
+def convert_seed(data: dict[str, Any], lines: Lines | None, source: str | None) -> tuple[dict[str, Any], Lines]:
     """The native document for a seed-format plan, and its path -> line table."""
     converter = _Converter(lines)
     out: dict[str, Any] = converter.mapping(data, _PLAN_KEYS, (), ())

@@ -161,8 +161,9 @@ def _check_expansion(root: yaml.Node) -> None:
             depth[key] = int(nested) + max((depth[id(child)] for child in children), default=0)
             open_nodes.discard(key)
             if size[key] > MAX_VALUES:
-                raise LimitError(f"YAML aliases expand the document to {values_message()}", "alias-expansion",
-                                 _line(node))
+                raise LimitError(
+                    f"YAML aliases expand the document to {values_message()}", "alias-expansion", _line(node)
+                )
             if depth[key] > MAX_DEPTH:
                 raise LimitError(f"YAML aliases make it {depth_message()}", "too-deep", _line(node))
             continue
@@ -176,8 +177,9 @@ def _check_expansion(root: yaml.Node) -> None:
 
 
 def _compose(text: str) -> tuple[Any, yaml.Node | None]:
-    if len(text) > MAX_PLAN_BYTES or (len(text) * 4 > MAX_PLAN_BYTES and len(text.encode("utf-8", "replace"))
-                                      > MAX_PLAN_BYTES):
+    if len(text) > MAX_PLAN_BYTES or (
+        len(text) * 4 > MAX_PLAN_BYTES and len(text.encode("utf-8", "replace")) > MAX_PLAN_BYTES
+    ):
         raise LimitError(size_message(len(text.encode("utf-8", "replace"))), "too-large")
     control = text_problem(text)
     if control is not None:
@@ -230,9 +232,7 @@ def _walk(
     active: frozenset[int] = frozenset(),
 ) -> None:
     if id(node) in active:
-        raise SourceError(
-            "a YAML alias refers to the mapping or list that contains it", node.start_mark.line + 1
-        )
+        raise SourceError("a YAML alias refers to the mapping or list that contains it", node.start_mark.line + 1)
     active = active | {id(node)}
     key = join_path(*path)
     lines.setdefault(key, node.start_mark.line + 1)

@@ -40,9 +40,7 @@ def load_plan(path: str | Path) -> Plan:
     except FileNotFoundError as exc:
         raise PlanError([Problem("no such file", "unreadable", source=source)], source) from exc
     except IsADirectoryError as exc:
-        raise PlanError(
-            [Problem("is a directory, not a plan file", "unreadable", source=source)], source
-        ) from exc
+        raise PlanError([Problem("is a directory, not a plan file", "unreadable", source=source)], source) from exc
     except UnicodeDecodeError as exc:
         problem = Problem("not a text file (expected YAML or JSON in UTF-8)", "not-yaml", source=source)
         raise PlanError([problem], source) from exc
@@ -63,9 +61,7 @@ def parse_plan(data: dict[str, Any] | str, source: str | None = None) -> Plan:
         except LimitError as exc:
             raise PlanError([Problem(exc.message, exc.code, line=exc.line, source=source)], source) from exc
         except SourceError as exc:
-            problem = Problem(
-                f"not valid YAML or JSON: {exc.message}", "not-yaml", line=exc.line, source=source
-            )
+            problem = Problem(f"not valid YAML or JSON: {exc.message}", "not-yaml", line=exc.line, source=source)
             raise PlanError([problem], source) from exc
     plan, problems = check_plan(loaded, source, lines)
     problems = _sorted([_with(problem, source, lines) for problem in early]) + problems
@@ -74,9 +70,7 @@ def parse_plan(data: dict[str, Any] | str, source: str | None = None) -> Plan:
     return plan
 
 
-def check_plan(
-    data: Any, source: str | None = None, lines: Lines | None = None
-) -> tuple[Plan | None, list[Problem]]:
+def check_plan(data: Any, source: str | None = None, lines: Lines | None = None) -> tuple[Plan | None, list[Problem]]:
     """Check a loaded plan: (the plan, []) when valid, else (None, every problem). Never raises."""
     if data is None:
         message = "the plan is empty (expected a mapping with planId and waves)"
@@ -111,17 +105,13 @@ def _structure_problems(data: dict[str, Any]) -> list[Problem]:
     except ValidationError as exc:
         problems.extend(_errors(exc, Plan, header, (), suggestions))
     if waves is not None and not isinstance(waves, list):
-        problems.append(
-            Problem(f"waves must be a list of waves, not a {_kind(waves)}", "invalid-value", path="waves")
-        )
+        problems.append(Problem(f"waves must be a list of waves, not a {_kind(waves)}", "invalid-value", path="waves"))
         return problems
     for index, wave in enumerate(apply_defaults(data).get("waves") or []):
         prefix: _Loc = ("waves", index)
         if not isinstance(wave, dict):
             problems.append(
-                Problem(
-                    f"a wave must be a mapping, not a {_kind(wave)}", "invalid-value", path=join_path(*prefix)
-                )
+                Problem(f"a wave must be a mapping, not a {_kind(wave)}", "invalid-value", path=join_path(*prefix))
             )
             continue
         try:
@@ -130,8 +120,7 @@ def _structure_problems(data: dict[str, Any]) -> list[Problem]:
             wave_id = wave.get("waveId", wave.get("wave_id"))
             found = _errors(exc, Wave, wave, prefix, suggestions)
             problems.extend(
-                Problem(p.message, p.code, wave_id if isinstance(wave_id, str) else None, p.path)
-                for p in found
+                Problem(p.message, p.code, wave_id if isinstance(wave_id, str) else None, p.path) for p in found
             )
     return problems
 

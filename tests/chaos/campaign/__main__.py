@@ -51,8 +51,10 @@ def _verbose(seed: int) -> int:
     from tests.chaos.campaign.run import run_seed
 
     result, scenario, fc, obs = run_seed(seed)
-    print(f"# seed {seed}: {scenario.topology}, {len(scenario.plan['waves'])} waves; features: "
-          f"{', '.join(scenario.features) or 'none'}")
+    print(
+        f"# seed {seed}: {scenario.topology}, {len(scenario.plan['waves'])} waves; features: "
+        f"{', '.join(scenario.features) or 'none'}"
+    )
     print("\n## plan\n" + yaml.safe_dump(scenario.plan, sort_keys=False, width=120))
     print("## simulation profile\n" + yaml.safe_dump(scenario.profile, sort_keys=False, width=120))
     print("## model")
@@ -60,29 +62,40 @@ def _verbose(seed: int) -> int:
         f = fc.waves[wave_id]
         extra = f" ({f.stage}: {f.reason})" if f.reason else ""
         launch = f"; launches {f.launched}, fail {f.launch_failed}" if f.launches else "; launches nothing"
-        print(f"  {wave_id}: if it runs {f.status}{extra}{launch}{'; rollback' if f.rollback else ''}; "
-              f"may end {'/'.join(sorted(fc.possible[wave_id]))}" + (f"; {'; '.join(f.notes)}" if f.notes else ""))
+        print(
+            f"  {wave_id}: if it runs {f.status}{extra}{launch}{'; rollback' if f.rollback else ''}; "
+            f"may end {'/'.join(sorted(fc.possible[wave_id]))}" + (f"; {'; '.join(f.notes)}" if f.notes else "")
+        )
     print(f"  plan: {'/'.join(sorted(fc.plan_statuses))}; simulated bound {fc.sim_bound_seconds:.0f} s")
     print("\n## run")
     if obs is None:
         print(f"  campaign error: {result.error}")
         return 1
     phases = ", ".join(f"{k} {v:.2f}" for k, v in obs.phases.items())
-    print(f"  status {obs.status}, exit code {obs.exit_code}, {obs.sim_seconds:.0f} s simulated, "
-          f"{obs.real_seconds:.2f} s real ({phases})" + (f"; not ended: {obs.end_error}" if obs.end_error else ""))
+    print(
+        f"  status {obs.status}, exit code {obs.exit_code}, {obs.sim_seconds:.0f} s simulated, "
+        f"{obs.real_seconds:.2f} s real ({phases})" + (f"; not ended: {obs.end_error}" if obs.end_error else "")
+    )
     for wave_id in fc.order:
         item = obs.waves.get(wave_id, {})
-        jobs = [f"{j.job_id}[{','.join(p.source_server_id[-5:] + ':' + p.outcome[0] for p in j.participants)}]"
-                for j in obs.jobs_of(wave_id)]
-        print(f"  {wave_id}: {item.get('status')}" + (f" ({item.get('reason')})" if item.get("reason") else "")
-              + (f"; jobs {' '.join(jobs)}" if jobs else ""))
+        jobs = [
+            f"{j.job_id}[{','.join(p.source_server_id[-5:] + ':' + p.outcome[0] for p in j.participants)}]"
+            for j in obs.jobs_of(wave_id)
+        ]
+        print(
+            f"  {wave_id}: {item.get('status')}"
+            + (f" ({item.get('reason')})" if item.get("reason") else "")
+            + (f"; jobs {' '.join(jobs)}" if jobs else "")
+        )
     terminate = [f"{j.job_id}[{len(j.participants)}]" for j in obs.jobs if j.kind == "TERMINATE"]
     if terminate:
         print(f"  terminate jobs: {' '.join(terminate)}")
     if obs.unfinished_schedules:
         print(f"  schedules still pending after the run: {obs.unfinished_schedules}")
-    print(f"  DRS calls {sum(obs.drs_calls.values())}, errors {obs.drs_errors}, crashes injected {obs.crashes}, "
-          f"handler errors {obs.handler_errors}, dead letters {obs.dead_letters or 0}")
+    print(
+        f"  DRS calls {sum(obs.drs_calls.values())}, errors {obs.drs_errors}, crashes injected {obs.crashes}, "
+        f"handler errors {obs.handler_errors}, dead letters {obs.dead_letters or 0}"
+    )
     print(f"  exercised: {', '.join(obs.exercised())}")
     print("\n## violations")
     for violation in result.violations:
@@ -126,8 +139,11 @@ def _campaign(start: int, count: int, workers: int, out: str | None, budget: flo
                 result = handle.get()
                 results.append(result)
                 if not result.clean:
-                    print(f"seed {result.seed}: {len(result.all_violations)} violation(s)"
-                          + (" (campaign error)" if result.error else ""), flush=True)
+                    print(
+                        f"seed {result.seed}: {len(result.all_violations)} violation(s)"
+                        + (" (campaign error)" if result.error else ""),
+                        flush=True,
+                    )
                 if len(results) % 50 == 0:
                     print(f"... {len(results)} seeds, {time.perf_counter() - began:.0f} s", flush=True)
     count = len(results)
@@ -145,9 +161,11 @@ def _campaign(start: int, count: int, workers: int, out: str | None, budget: flo
     last = max((r.seed for r in results), default=start)
     print(f"\n{count} seeds ({start}..{last}) in {wall:.0f} s wall on {workers} worker(s)")
     per_seed = [r.real_seconds for r in results]
-    print(f"real seconds per seed: mean {statistics.mean(per_seed):.2f}, p50 {statistics.median(per_seed):.2f}, "
-          f"p90 {statistics.quantiles(per_seed, n=10)[-1] if len(per_seed) > 1 else per_seed[0]:.2f}, "
-          f"max {max(per_seed):.2f}")
+    print(
+        f"real seconds per seed: mean {statistics.mean(per_seed):.2f}, p50 {statistics.median(per_seed):.2f}, "
+        f"p90 {statistics.quantiles(per_seed, n=10)[-1] if len(per_seed) > 1 else per_seed[0]:.2f}, "
+        f"max {max(per_seed):.2f}"
+    )
     for phase in ("start", "run", "settle"):
         values = [r.phases.get(phase, 0.0) for r in results]
         print(f"  {phase}: mean {statistics.mean(values):.2f} s")
@@ -180,12 +198,27 @@ def _campaign(start: int, count: int, workers: int, out: str | None, budget: flo
         print(f"\ncampaign error on seed {r.seed}: {REPRO.format(seed=r.seed)}\n{r.error}")
     if out:
         with open(out, "w") as handle:
-            json.dump([{"seed": r.seed, "topology": r.topology, "features": r.features, "status": r.status,
-                        "realSeconds": r.real_seconds, "simSeconds": r.sim_seconds, "error": r.error,
-                        "exercised": r.exercised, "phases": r.phases,
+            json.dump(
+                [
+                    {
+                        "seed": r.seed,
+                        "topology": r.topology,
+                        "features": r.features,
+                        "status": r.status,
+                        "realSeconds": r.real_seconds,
+                        "simSeconds": r.sim_seconds,
+                        "error": r.error,
+                        "exercised": r.exercised,
+                        "phases": r.phases,
                         "violations": [str(v) for v in r.violations],
                         "oldRule": [[str(v), rule] for v, rule in r.pending],
-                        "known": [[str(v), cause] for v, cause in r.known]} for r in results], handle, indent=1)
+                        "known": [[str(v), cause] for v, cause in r.known],
+                    }
+                    for r in results
+                ],
+                handle,
+                indent=1,
+            )
     bad = sum(1 for r in results if not r.clean)
     print(f"\n{bad} of {count} seeds violate an invariant" if bad else f"\nall {count} seeds keep every invariant")
     return 1 if bad else 0

@@ -108,8 +108,7 @@ def _ancestors(deps: list[list[int]], i: int) -> set[int]:
 # ---- scripts -------------------------------------------------------------------------------------
 
 
-def _document(rng: random.Random, name: str, timeout: int, documents: dict[str, Any],
-              failure_rate: float) -> None:
+def _document(rng: random.Random, name: str, timeout: int, documents: dict[str, Any], failure_rate: float) -> None:
     """The simulated behaviour of one script's own document: Success, Failed, or running past `timeout`."""
     roll = rng.random()
     if roll < failure_rate * 0.65:
@@ -121,12 +120,22 @@ def _document(rng: random.Random, name: str, timeout: int, documents: dict[str, 
         documents[name] = {"status": "Success", "durationSeconds": rng.randint(1, timeout - 20)}
 
 
-def _script(rng: random.Random, name: str, documents: dict[str, Any], failure_rate: float,
-            targets: dict[str, Any] | None, *, on_failure: str | None = None) -> dict[str, Any]:
+def _script(
+    rng: random.Random,
+    name: str,
+    documents: dict[str, Any],
+    failure_rate: float,
+    targets: dict[str, Any] | None,
+    *,
+    on_failure: str | None = None,
+) -> dict[str, Any]:
     timeout = rng.choice((30, 45, 60, 90, 120))
-    script: dict[str, Any] = {"documentName": name, "timeoutSeconds": timeout,
-                              "onFailure": on_failure or rng.choice(("WARN", "FAIL")),
-                              "retries": rng.choice((0, 0, 0, 1, 2))}
+    script: dict[str, Any] = {
+        "documentName": name,
+        "timeoutSeconds": timeout,
+        "onFailure": on_failure or rng.choice(("WARN", "FAIL")),
+        "retries": rng.choice((0, 0, 0, 1, 2)),
+    }
     if targets is not None:
         script["targets"] = targets
     _document(rng, name, timeout, documents, failure_rate)
@@ -197,8 +206,7 @@ def generate(seed: int) -> Scenario:
             if marking < 0.5:
                 servers.append(sid)  # unmarked: the short form
             else:
-                servers.append({"sourceServerID": sid,
-                                "criticality": "CRITICAL" if marking < 0.7 else "OPTIONAL"})
+                servers.append({"sourceServerID": sid, "criticality": "CRITICAL" if marking < 0.7 else "OPTIONAL"})
             if rng.random() < launch_failure_rate:
                 failing_servers[sid] = {"launch": "FAILED"}
         wave: dict[str, Any] = {"waveId": wave_id, "servers": servers}
@@ -217,8 +225,13 @@ def generate(seed: int) -> Scenario:
             features.add("rollback")
         upstream = [wave_ids[j] for j in sorted(_ancestors(deps, i))]
         pre = [
-            _script(rng, f"cmp-{wave_id}-pre-{k}", documents, script_failure_rate,
-                    _pre_launch_targets(rng, upstream, features))
+            _script(
+                rng,
+                f"cmp-{wave_id}-pre-{k}",
+                documents,
+                script_failure_rate,
+                _pre_launch_targets(rng, upstream, features),
+            )
             for k in range(rng.choice((0, 0, 0, 1, 1, 2)))
         ]
         if pre:
@@ -237,8 +250,12 @@ def generate(seed: int) -> Scenario:
             features.add("health-check")
         waves.append(wave)
 
-    plan = {"planId": f"campaign-{seed}", "name": f"campaign seed {seed} ({topology})",
-            "defaults": {"onFailure": default_on_failure}, "waves": waves}
+    plan = {
+        "planId": f"campaign-{seed}",
+        "name": f"campaign seed {seed} ({topology})",
+        "defaults": {"onFailure": default_on_failure},
+        "waves": waves,
+    }
 
     launch_min = rng.choice((5, 10, 20))
     drs: dict[str, Any] = {

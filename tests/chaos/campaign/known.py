@@ -49,15 +49,23 @@ def _open_waves(obs: Observation, *statuses: str) -> list[str]:
 def _throttled_dead_letter(scenario: Scenario, fc: Forecast, obs: Observation, v: Violation) -> bool:
     """Fault 2a: a handler that meets DRS throttling raises, its event is redelivered five times and
     dead-lettered; nothing fails the wave, so the plan never ends (every wave stays READY/PRE_LAUNCH)."""
-    return (v.invariant in {"ends", "no-silent-failure"} and _throttle(scenario) > 0 and bool(obs.dead_letters)
-            and obs.drs_errors.get("ThrottlingException", 0) > 0 and not _open_waves(obs, "POST_LAUNCH"))
+    return (
+        v.invariant in {"ends", "no-silent-failure"}
+        and _throttle(scenario) > 0
+        and bool(obs.dead_letters)
+        and obs.drs_errors.get("ThrottlingException", 0) > 0
+        and not _open_waves(obs, "POST_LAUNCH")
+    )
 
 
 def _post_launch_throttled(scenario: Scenario, fc: Forecast, obs: Observation, v: Violation) -> bool:
     """Fault 7a: a post-launch script resolving its targets meets DescribeRecoveryInstances throttled; the
     redelivered DRSJobCompleted does nothing (only LAUNCHING is accepted), the wave stays POST_LAUNCH."""
-    return (v.invariant in {"ends", "no-silent-failure"} and _throttle(scenario) > 0
-            and bool(_open_waves(obs, "POST_LAUNCH", "LAUNCHED")))
+    return (
+        v.invariant in {"ends", "no-silent-failure"}
+        and _throttle(scenario) > 0
+        and bool(_open_waves(obs, "POST_LAUNCH", "LAUNCHED"))
+    )
 
 
 def _terminate_capacity_never_released(scenario: Scenario, fc: Forecast, obs: Observation, v: Violation) -> bool:
@@ -72,8 +80,7 @@ def _replay_rewrites_times(scenario: Scenario, fc: Forecast, obs: Observation, v
     `_transition`): a duplicated PreLaunchDone moves the wave's launchStartedAt after its first DRS job
     (and sets jobsDone back to 0)."""
     duplicated = _fault(scenario, "duplicateDelivery") > 0 or _fault(scenario, "crashAfterStartRecovery") > 0
-    return (v.invariant == "dependency-order" and "before the wave started launching" in v.message
-            and duplicated)
+    return v.invariant == "dependency-order" and "before the wave started launching" in v.message and duplicated
 
 
 def _stop_cut_launch_completed(scenario: Scenario, fc: Forecast, obs: Observation, v: Violation) -> bool:
@@ -88,12 +95,18 @@ def _parked_relaunch_after_crash(scenario: Scenario, fc: Forecast, obs: Observat
     then names one of the jobs only."""
     if _fault(scenario, "crashAfterStartRecovery") <= 0 or obs.crashes == 0:
         return False
-    relaunched = {j.wave_id for j in obs.jobs if j.kind == "LAUNCH"
-                  for p in j.participants if obs.launches.get(p.source_server_id, 0) > 1}
+    relaunched = {
+        j.wave_id
+        for j in obs.jobs
+        if j.kind == "LAUNCH"
+        for p in j.participants
+        if obs.launches.get(p.source_server_id, 0) > 1
+    }
     if not relaunched:
         return False
     return (v.invariant in {"single-launch", "report-matches-drs"} and v.wave in relaunched) or (
-        v.invariant in {"ends", "no-silent-failure"} and "capacity" in obs.dead_letters)
+        v.invariant in {"ends", "no-silent-failure"} and "capacity" in obs.dead_letters
+    )
 
 
 def _lost_ssm_events_time_out(scenario: Scenario, obs: Observation) -> Scenario | None:
@@ -105,14 +118,27 @@ def _lost_ssm_events_time_out(scenario: Scenario, obs: Observation) -> Scenario 
     if ssm.get("events") != "drop":
         return None
     documents = ssm.get("documents", {})
-    timeouts = {script["documentName"]: int(script["timeoutSeconds"]) for wave in scenario.plan["waves"]
-                for script in [*wave.get("preLaunch", []), *wave.get("postLaunch", []),
-                               *([wave["healthCheck"]] if wave.get("healthCheck") else [])]}
-    misjudged = sorted({summary["documentName"] for item in obs.waves.values() for summary in item.get("scripts", [])
-                        if summary.get("status") == "TimedOut" and summary.get("documentName") in documents
-                        and float(documents[summary["documentName"]].get("durationSeconds", 5))
-                        < timeouts.get(summary["documentName"], 0)
-                        and documents[summary["documentName"]].get("status") != "TimedOut"})
+    timeouts = {
+        script["documentName"]: int(script["timeoutSeconds"])
+        for wave in scenario.plan["waves"]
+        for script in [
+            *wave.get("preLaunch", []),
+            *wave.get("postLaunch", []),
+            *([wave["healthCheck"]] if wave.get("healthCheck") else []),
+        ]
+    }
+    misjudged = sorted(
+        {
+            summary["documentName"]
+            for item in obs.waves.values()
+            for summary in item.get("scripts", [])
+            if summary.get("status") == "TimedOut"
+            and summary.get("documentName") in documents
+            and float(documents[summary["documentName"]].get("durationSeconds", 5))
+            < timeouts.get(summary["documentName"], 0)
+            and documents[summary["documentName"]].get("status") != "TimedOut"
+        }
+    )
     if not misjudged:
         return None
     profile = copy.deepcopy(scenario.profile)
@@ -127,13 +153,26 @@ def _late_timeout_tick(scenario: Scenario, obs: Observation) -> Scenario | None:
     faults.reorderDelivery): `_check` and `_time_out` judge an ended invocation by its status only, never
     by its finish time against the deadline. The scenario as it behaved: those documents finish in time."""
     documents = scenario.profile.get("ssm", {}).get("documents", {})
-    timeouts = {script["documentName"]: int(script["timeoutSeconds"]) for wave in scenario.plan["waves"]
-                for script in [*wave.get("preLaunch", []), *wave.get("postLaunch", []),
-                               *([wave["healthCheck"]] if wave.get("healthCheck") else [])]}
-    overran = sorted({summary["documentName"] for item in obs.waves.values() for summary in item.get("scripts", [])
-                      if summary.get("status") in {"Success", "Failed"} and summary.get("documentName") in documents
-                      and float(documents[summary["documentName"]].get("durationSeconds", 5))
-                      >= timeouts.get(summary["documentName"], 10**9)})
+    timeouts = {
+        script["documentName"]: int(script["timeoutSeconds"])
+        for wave in scenario.plan["waves"]
+        for script in [
+            *wave.get("preLaunch", []),
+            *wave.get("postLaunch", []),
+            *([wave["healthCheck"]] if wave.get("healthCheck") else []),
+        ]
+    }
+    overran = sorted(
+        {
+            summary["documentName"]
+            for item in obs.waves.values()
+            for summary in item.get("scripts", [])
+            if summary.get("status") in {"Success", "Failed"}
+            and summary.get("documentName") in documents
+            and float(documents[summary["documentName"]].get("durationSeconds", 5))
+            >= timeouts.get(summary["documentName"], 10**9)
+        }
+    )
     if not overran:
         return None
     profile = copy.deepcopy(scenario.profile)
@@ -143,30 +182,54 @@ def _late_timeout_tick(scenario: Scenario, obs: Observation) -> Scenario | None:
 
 
 CAUSES: list[Cause] = [
-    Cause("N1-late-timeout-tick", "a script that ran past its timeoutSeconds is judged by its status when the "
-          "timeout tick comes late",
-          "orchestrator/steps/scripts.py _check and _time_out (no finish time vs deadline)", adjust=_late_timeout_tick),
-    Cause("F7d-lost-ssm-events-timed-out", "with the SSM events lost, a script that finished in time is "
-          "concluded TimedOut", "orchestrator/steps/scripts.py _time_out (poll tick and timeout tick collide)",
-          adjust=_lost_ssm_events_time_out),
-    Cause("F1-parked-relaunch", "a parked launch is started again after a crash after StartRecovery",
-          "orchestrator/steps/launch_wave.py drain -> start_job -> _existing_job",
-          matches=_parked_relaunch_after_crash),
-    Cause("F2a-throttle-dead-letter", "DRS throttling past the redelivery budget dead-letters the event and the "
-          "plan never ends", "orchestrator/steps/preflight.py check_servers re-raises; localcloud MAX_RECEIVE",
-          matches=_throttled_dead_letter),
-    Cause("F7a-post-launch-throttled", "post-launch target resolution throttled: the wave stays POST_LAUNCH",
-          "orchestrator/steps/scripts.py _recovery_instances; post_launch.on_job_completed",
-          matches=_post_launch_throttled),
-    Cause("F7b-terminate-capacity", "a finished terminate job's capacity is never released: the rollback "
-          "re-checks every 15 s forever", "orchestrator/steps/cleanup.py _terminate_job; capacity.reconcile",
-          matches=_terminate_capacity_never_released),
-    Cause("F7e-stop-cut-launch", "a launch cut by STOP while parked is judged as launched",
-          "orchestrator/steps/launch_wave.py drain -> chunk_failed; launch_judgement.judge_launch",
-          matches=_stop_cut_launch_completed),
-    Cause("replay-rewrites-times", "a replayed transition rewrites the times it set",
-          "orchestrator/adapters/ledger/transitions.py _transition / launch_wave.prepare",
-          matches=_replay_rewrites_times),
+    Cause(
+        "N1-late-timeout-tick",
+        "a script that ran past its timeoutSeconds is judged by its status when the timeout tick comes late",
+        "orchestrator/steps/scripts.py _check and _time_out (no finish time vs deadline)",
+        adjust=_late_timeout_tick,
+    ),
+    Cause(
+        "F7d-lost-ssm-events-timed-out",
+        "with the SSM events lost, a script that finished in time is concluded TimedOut",
+        "orchestrator/steps/scripts.py _time_out (poll tick and timeout tick collide)",
+        adjust=_lost_ssm_events_time_out,
+    ),
+    Cause(
+        "F1-parked-relaunch",
+        "a parked launch is started again after a crash after StartRecovery",
+        "orchestrator/steps/launch_wave.py drain -> start_job -> _existing_job",
+        matches=_parked_relaunch_after_crash,
+    ),
+    Cause(
+        "F2a-throttle-dead-letter",
+        "DRS throttling past the redelivery budget dead-letters the event and the plan never ends",
+        "orchestrator/steps/preflight.py check_servers re-raises; localcloud MAX_RECEIVE",
+        matches=_throttled_dead_letter,
+    ),
+    Cause(
+        "F7a-post-launch-throttled",
+        "post-launch target resolution throttled: the wave stays POST_LAUNCH",
+        "orchestrator/steps/scripts.py _recovery_instances; post_launch.on_job_completed",
+        matches=_post_launch_throttled,
+    ),
+    Cause(
+        "F7b-terminate-capacity",
+        "a finished terminate job's capacity is never released: the rollback re-checks every 15 s forever",
+        "orchestrator/steps/cleanup.py _terminate_job; capacity.reconcile",
+        matches=_terminate_capacity_never_released,
+    ),
+    Cause(
+        "F7e-stop-cut-launch",
+        "a launch cut by STOP while parked is judged as launched",
+        "orchestrator/steps/launch_wave.py drain -> chunk_failed; launch_judgement.judge_launch",
+        matches=_stop_cut_launch_completed,
+    ),
+    Cause(
+        "replay-rewrites-times",
+        "a replayed transition rewrites the times it set",
+        "orchestrator/adapters/ledger/transitions.py _transition / launch_wave.prepare",
+        matches=_replay_rewrites_times,
+    ),
 ]
 
 

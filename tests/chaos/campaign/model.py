@@ -55,10 +55,10 @@ class Rules:
 DECIDED = Rules()
 PENDING_RULES = {
     "unmarked_count_toward_threshold": "fault 4: unmarked servers of a wave with a successThreshold count "
-                                       "toward it (the old rule judged them CRITICAL: "
-                                       "orchestrator/domain/launch_judgement.py)",
+    "toward it (the old rule judged them CRITICAL: "
+    "orchestrator/domain/launch_judgement.py)",
     "unrunnable_fail_step_fails": "fault 3: a required step with no target fails its wave (the old rule "
-                                  "recorded it Skipped and went on: orchestrator/steps/scripts.py)",
+    "recorded it Skipped and went on: orchestrator/steps/scripts.py)",
 }
 
 
@@ -78,7 +78,6 @@ class WaveForecast:
     notes: list[str] = field(default_factory=list)
 
 
-
 @dataclass
 class Forecast:
     waves: dict[str, WaveForecast]
@@ -93,12 +92,20 @@ class Forecast:
 
     def must_launch(self) -> set[str]:
         """Servers that must be in exactly one DRS launch job whatever the timing."""
-        return {sid for w, f in self.waves.items() if f.launches and self.possible[w] <= {f.status}
-                for sid in [*f.launched, *f.launch_failed]}
+        return {
+            sid
+            for w, f in self.waves.items()
+            if f.launches and self.possible[w] <= {f.status}
+            for sid in [*f.launched, *f.launch_failed]
+        }
 
     def may_launch(self) -> set[str]:
-        return {sid for w, f in self.waves.items() if f.launches and (self.possible[w] - {SKIPPED})
-                for sid in [*f.launched, *f.launch_failed]}
+        return {
+            sid
+            for w, f in self.waves.items()
+            if f.launches and (self.possible[w] - {SKIPPED})
+            for sid in [*f.launched, *f.launch_failed]
+        }
 
 
 def _server(raw: Any) -> tuple[str, str | None]:
@@ -113,11 +120,15 @@ def effective_criticality(marked: str | None, has_threshold: bool, *, new_rule: 
     return "OPTIONAL" if (has_threshold and new_rule) else "CRITICAL"
 
 
-def judge(servers: list[tuple[str, str | None]], threshold: float | None, failed: set[str], *,
-          new_rule: bool = True) -> tuple[bool, str]:
+def judge(
+    servers: list[tuple[str, str | None]], threshold: float | None, failed: set[str], *, new_rule: bool = True
+) -> tuple[bool, str]:
     """Did the launch go well enough? (the README's rule; `new_rule`: unmarked servers under a threshold)"""
-    critical = [sid for sid, marked in servers if sid in failed
-                and effective_criticality(marked, threshold is not None, new_rule=new_rule) == "CRITICAL"]
+    critical = [
+        sid
+        for sid, marked in servers
+        if sid in failed and effective_criticality(marked, threshold is not None, new_rule=new_rule) == "CRITICAL"
+    ]
     if critical:
         return False, f"CRITICAL server(s) did not launch: {', '.join(critical)}"
     total = len(servers)
@@ -136,8 +147,9 @@ def script_outcome(script: dict[str, Any], documents: dict[str, Any]) -> str:
     return str(behavior.get("status", "Success"))
 
 
-def _targets_resolve(script: dict[str, Any], launched_by_wave: dict[str, list[str]], own_wave: str,
-                     phase: str, fence_exists: bool) -> bool:
+def _targets_resolve(
+    script: dict[str, Any], launched_by_wave: dict[str, list[str]], own_wave: str, phase: str, fence_exists: bool
+) -> bool:
     targets = script.get("targets") or {"wave": own_wave}
     if "instanceIds" in targets:
         return FENCE_INSTANCE in targets["instanceIds"] and fence_exists
@@ -149,9 +161,17 @@ def _targets_resolve(script: dict[str, Any], launched_by_wave: dict[str, list[st
     return bool(launched_by_wave.get(wave))
 
 
-def _run_scripts(forecast: WaveForecast, scripts: list[dict[str, Any]], *, phase: str, documents: dict[str, Any],
-                 launched_by_wave: dict[str, list[str]], fence_exists: bool, health_check: bool = False,
-                 unrunnable_fails: bool = True) -> bool:
+def _run_scripts(
+    forecast: WaveForecast,
+    scripts: list[dict[str, Any]],
+    *,
+    phase: str,
+    documents: dict[str, Any],
+    launched_by_wave: dict[str, list[str]],
+    fence_exists: bool,
+    health_check: bool = False,
+    unrunnable_fails: bool = True,
+) -> bool:
     """Run the scripts of one phase; returns whether the wave survives them."""
     for script in scripts:
         name = script["documentName"]
@@ -177,8 +197,9 @@ def _run_scripts(forecast: WaveForecast, scripts: list[dict[str, Any]], *, phase
             continue
         if policy_fail:
             forecast.status = FAILED
-            forecast.stage = "health-check" if health_check else ("pre-launch" if phase == "PRE_LAUNCH"
-                                                                  else "post-launch")
+            forecast.stage = (
+                "health-check" if health_check else ("pre-launch" if phase == "PRE_LAUNCH" else "post-launch")
+            )
             forecast.reason = f"{forecast.stage} {name} {outcome}"
             forecast.step = name
             return False
@@ -186,8 +207,9 @@ def _run_scripts(forecast: WaveForecast, scripts: list[dict[str, Any]], *, phase
     return True
 
 
-def forecast_wave(wave: dict[str, Any], profile: dict[str, Any], launched_by_wave: dict[str, list[str]],
-                  rules: Rules = DECIDED) -> WaveForecast:
+def forecast_wave(
+    wave: dict[str, Any], profile: dict[str, Any], launched_by_wave: dict[str, list[str]], rules: Rules = DECIDED
+) -> WaveForecast:
     """The wave's own outcome if it runs; `launched_by_wave`: servers launched by the waves upstream."""
     wave_id = wave["waveId"]
     drs = profile.get("drs", {})
@@ -210,9 +232,15 @@ def forecast_wave(wave: dict[str, Any], profile: dict[str, Any], launched_by_wav
         forecast.status, forecast.stage, forecast.reason = FAILED, "throttled", "DRS throttled every call"
         return forecast
     # 3. pre-launch scripts
-    if not _run_scripts(forecast, wave.get("preLaunch", []), phase="PRE_LAUNCH", documents=documents,
-                        launched_by_wave=launched_by_wave, fence_exists=fence_exists,
-                        unrunnable_fails=rules.unrunnable_fail_step_fails):
+    if not _run_scripts(
+        forecast,
+        wave.get("preLaunch", []),
+        phase="PRE_LAUNCH",
+        documents=documents,
+        launched_by_wave=launched_by_wave,
+        fence_exists=fence_exists,
+        unrunnable_fails=rules.unrunnable_fail_step_fails,
+    ):
         return forecast
     # 4. the launch
     servers = [_server(raw) for raw in wave["servers"]]
@@ -231,12 +259,26 @@ def forecast_wave(wave: dict[str, Any], profile: dict[str, Any], launched_by_wav
     own = {**launched_by_wave, wave_id: forecast.launched}
     # 5. post-launch scripts, then the health check
     unrunnable = rules.unrunnable_fail_step_fails
-    survived = _run_scripts(forecast, wave.get("postLaunch", []), phase="POST_LAUNCH", documents=documents,
-                            launched_by_wave=own, fence_exists=fence_exists, unrunnable_fails=unrunnable)
+    survived = _run_scripts(
+        forecast,
+        wave.get("postLaunch", []),
+        phase="POST_LAUNCH",
+        documents=documents,
+        launched_by_wave=own,
+        fence_exists=fence_exists,
+        unrunnable_fails=unrunnable,
+    )
     if survived and wave.get("healthCheck"):
-        survived = _run_scripts(forecast, [wave["healthCheck"]], phase="POST_LAUNCH", documents=documents,
-                                launched_by_wave=own, fence_exists=fence_exists, health_check=True,
-                                unrunnable_fails=unrunnable)
+        survived = _run_scripts(
+            forecast,
+            [wave["healthCheck"]],
+            phase="POST_LAUNCH",
+            documents=documents,
+            launched_by_wave=own,
+            fence_exists=fence_exists,
+            health_check=True,
+            unrunnable_fails=unrunnable,
+        )
     if not survived:
         forecast.rollback = rollback and bool(forecast.launched)
     return forecast

@@ -82,8 +82,7 @@ class Observation:
     phases: dict[str, float] = field(default_factory=dict)  # real seconds: start, run, settle
 
     def jobs_of(self, wave_id: str, kind: str = "LAUNCH") -> list[DrsJob]:
-        return [j for j in self.jobs if j.kind == kind and j.wave_id == wave_id
-                and j.execution_id == self.execution_id]
+        return [j for j in self.jobs if j.kind == kind and j.wave_id == wave_id and j.execution_id == self.execution_id]
 
     def exercised(self) -> list[str]:
         """What this run actually went through (a plan whose root fails early exercises little)."""
@@ -91,16 +90,19 @@ class Observation:
         scripts = [s for item in self.waves.values() for s in item.get("scripts", [])]
         seen = {
             "launched": any(j.kind == "LAUNCH" for j in self.jobs),
-            "launch-failed": any(p.outcome == "FAILED" for j in self.jobs if j.kind == "LAUNCH"
-                                 for p in j.participants),
+            "launch-failed": any(
+                p.outcome == "FAILED" for j in self.jobs if j.kind == "LAUNCH" for p in j.participants
+            ),
             "several-jobs-per-wave": any(len(self.jobs_of(w)) > 1 for w in self.waves),
             "parked": "CapacityTick" in kinds,
             "approval-granted": "ApprovalGranted" in kinds,
             "approval-denied": "ApprovalDenied" in kinds,
             "approval-timeout": "ApprovalTimeout" in kinds,
             "pre-launch-ran": any(s.get("phase") == "PRE_LAUNCH" and s.get("status") != "Skipped" for s in scripts),
-            "post-launch-ran": any(s.get("phase") == "POST_LAUNCH" and not s.get("healthCheck")
-                                   and s.get("status") != "Skipped" for s in scripts),
+            "post-launch-ran": any(
+                s.get("phase") == "POST_LAUNCH" and not s.get("healthCheck") and s.get("status") != "Skipped"
+                for s in scripts
+            ),
             "health-check-ran": any(s.get("healthCheck") and s.get("status") != "Skipped" for s in scripts),
             "script-failed": any(s.get("status") in {"Failed", "TimedOut"} for s in scripts),
             "script-retried": any(int(s.get("attempts", 1)) > 1 for s in scripts),
@@ -144,12 +146,22 @@ def _drs_jobs(cloud: LocalCloud) -> list[DrsJob]:
     jobs: list[DrsJob] = []
     with sim._lock:
         for job in sim._jobs.values():
-            jobs.append(DrsJob(
-                job_id=job.job_id, kind=job.job_type, execution_id=job.tags.get(TAG_EXECUTION),
-                wave_id=job.tags.get(TAG_WAVE), attempt=job.tags.get(TAG_ATTEMPT),
-                launch_key=job.tags.get(TAG_LAUNCH_KEY), created_at=job.created_at, ended_at=job.ended_at,
-                participants=[Participant(p.source_server_id, p.outcome, p.launch_status, p.instance_id)
-                              for p in job.participants]))
+            jobs.append(
+                DrsJob(
+                    job_id=job.job_id,
+                    kind=job.job_type,
+                    execution_id=job.tags.get(TAG_EXECUTION),
+                    wave_id=job.tags.get(TAG_WAVE),
+                    attempt=job.tags.get(TAG_ATTEMPT),
+                    launch_key=job.tags.get(TAG_LAUNCH_KEY),
+                    created_at=job.created_at,
+                    ended_at=job.ended_at,
+                    participants=[
+                        Participant(p.source_server_id, p.outcome, p.launch_status, p.instance_id)
+                        for p in job.participants
+                    ],
+                )
+            )
     return sorted(jobs, key=lambda j: (j.created_at, j.job_id))
 
 
@@ -179,20 +191,25 @@ def run_scenario(scenario: Scenario, *, sim_bound_seconds: float, real_timeout: 
         cloud.stop()
 
 
-def _run(cloud: LocalCloud, scenario: Scenario, sim_bound_seconds: float, real_timeout: float,
-         real_start: float) -> Observation:
+def _run(
+    cloud: LocalCloud, scenario: Scenario, sim_bound_seconds: float, real_timeout: float, real_start: float
+) -> Observation:
     changes: list[tuple[str, datetime]] = []
     _record_status_changes(cloud, changes)
     cloud.drs.ensure_servers(
-        s if isinstance(s, str) else s["sourceServerID"] for w in scenario.plan["waves"] for s in w["servers"])
+        s if isinstance(s, str) else s["sourceServerID"] for w in scenario.plan["waves"] for s in w["servers"]
+    )
     started_at = cloud.clock.now()
     execution_id = start_plan(cloud, scenario.plan, execution_id=f"campaign-{scenario.seed}")
     deadline = started_at + timedelta(seconds=sim_bound_seconds)
     end_error: str | None = None
 
     def done() -> bool:
-        return (cloud.execution_finished(execution_id) or bool(rejected_start(cloud, execution_id))
-                or cloud.clock.now() > deadline)
+        return (
+            cloud.execution_finished(execution_id)
+            or bool(rejected_start(cloud, execution_id))
+            or cloud.clock.now() > deadline
+        )
 
     try:
         cloud.run_until(done, timeout=max(1.0, real_timeout - (time.perf_counter() - real_start)))
@@ -217,8 +234,11 @@ def _run(cloud: LocalCloud, scenario: Scenario, sim_bound_seconds: float, real_t
             settled_at = _settle(cloud, cloud.clock.now() + timedelta(seconds=SETTLE_SECONDS))
         except Exception as exc:
             end_error = f"after the end: {type(exc).__name__}: {exc}"[:500]
-    events = [{"detailType": e.detail_type, "time": e.time, "waveId": e.wave_id} for e in cloud.events
-              if e.detail.get("executionId") in (execution_id, None) and e.source == "drs.orchestrator"]
+    events = [
+        {"detailType": e.detail_type, "time": e.time, "waveId": e.wave_id}
+        for e in cloud.events
+        if e.detail.get("executionId") in (execution_id, None) and e.source == "drs.orchestrator"
+    ]
     report = build_report(ledger, execution_id, events) if execution else None
     execution = ledger.get_execution(execution_id)
     result = RunResult(execution_id, status, report)
@@ -232,11 +252,16 @@ def _run(cloud: LocalCloud, scenario: Scenario, sim_bound_seconds: float, real_t
         end_error=end_error,
         report=report,
         execution=execution,
-        waves={w["waveId"]: {**w, "servers": ledger.wave_servers(execution_id, w["waveId"])}
-               for w in ledger.list_waves(execution_id)},
+        waves={
+            w["waveId"]: {**w, "servers": ledger.wave_servers(execution_id, w["waveId"])}
+            for w in ledger.list_waves(execution_id)
+        },
         jobs=_drs_jobs(cloud),
-        quotas={"serversPerJob": quotas.servers_per_job, "concurrentJobs": quotas.concurrent_jobs,
-                "serversInAllJobs": quotas.servers_in_all_jobs},
+        quotas={
+            "serversPerJob": quotas.servers_per_job,
+            "concurrentJobs": quotas.concurrent_jobs,
+            "serversInAllJobs": quotas.servers_in_all_jobs,
+        },
         drs_calls=dict(sim.stats.calls),
         drs_errors=dict(sim.stats.errors),
         launches=dict(sim.stats.launches),

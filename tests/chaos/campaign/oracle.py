@@ -90,12 +90,18 @@ def check_ends(fc: Forecast, obs: Observation) -> list[Violation]:
         return [Violation("ends", "StartPlan was refused for a valid generated plan")]
     if obs.end_error is None and obs.status in ENDED:
         return []
-    open_waves = {w: i.get("status") for w, i in sorted(obs.waves.items())
-                  if i.get("status") not in {COMPLETED, FAILED, SKIPPED}}
+    open_waves = {
+        w: i.get("status") for w, i in sorted(obs.waves.items()) if i.get("status") not in {COMPLETED, FAILED, SKIPPED}
+    }
     where = ", ".join(f"{w} {s}" for w, s in open_waves.items()) or "no open wave"
     dead = f"; dead letters {obs.dead_letters}" if obs.dead_letters else ""
-    return [Violation("ends", f"execution {obs.status} did not end: {obs.end_error} ({where}{dead}; "
-                              f"{obs.sim_seconds:.0f} s simulated, bound {fc.sim_bound_seconds:.0f} s)")]
+    return [
+        Violation(
+            "ends",
+            f"execution {obs.status} did not end: {obs.end_error} ({where}{dead}; "
+            f"{obs.sim_seconds:.0f} s simulated, bound {fc.sim_bound_seconds:.0f} s)",
+        )
+    ]
 
 
 def _launch_participations(obs: Observation) -> dict[str, list[tuple[str, str]]]:
@@ -115,9 +121,14 @@ def check_single_launch(scenario: Scenario, fc: Forecast, obs: Observation) -> l
     for sid, n in sorted(obs.launches.items()):
         if n > 1:
             waves = sorted({w for _, w in jobs.get(sid, [])})
-            out.append(Violation("single-launch", f"server {sid} ({', '.join(waves)}) launched {n} times "
-                                                  f"in jobs {[j for j, _ in jobs.get(sid, [])]}, expected once",
-                                 waves[0] if waves else None))
+            out.append(
+                Violation(
+                    "single-launch",
+                    f"server {sid} ({', '.join(waves)}) launched {n} times "
+                    f"in jobs {[j for j, _ in jobs.get(sid, [])]}, expected once",
+                    waves[0] if waves else None,
+                )
+            )
     if obs.end_error is not None:
         return out  # an unfinished run is reported by `ends`; what did not launch yet is not judged
     stopped_at = obs.stop_at
@@ -129,8 +140,9 @@ def check_single_launch(scenario: Scenario, fc: Forecast, obs: Observation) -> l
             launched = sorted(sid for sid, n in counts.items() if n)
             if launched:
                 why = "the wave is SKIPPED" if status == SKIPPED else f"the wave must fail before launch ({f.reason})"
-                out.append(Violation("single-launch", f"{wave_id}: servers {launched} launched although {why}",
-                                     wave_id))
+                out.append(
+                    Violation("single-launch", f"{wave_id}: servers {launched} launched although {why}", wave_id)
+                )
             continue
         if status not in {COMPLETED, FAILED} or not obs.waves.get(wave_id, {}).get("launchStartedAt"):
             continue
@@ -138,8 +150,11 @@ def check_single_launch(scenario: Scenario, fc: Forecast, obs: Observation) -> l
         loose = throttled_out(scenario, obs, wave_id) or stopped_at is not None
         missing = sorted(sid for sid, n in counts.items() if n == 0)
         if missing and not loose:
-            out.append(Violation("single-launch", f"{wave_id} ({status}): servers {missing} never launched, "
-                                                  "expected once", wave_id))
+            out.append(
+                Violation(
+                    "single-launch", f"{wave_id} ({status}): servers {missing} never launched, expected once", wave_id
+                )
+            )
     return out
 
 
@@ -153,23 +168,45 @@ def check_dependency_order(fc: Forecast, obs: Observation) -> list[Violation]:
             upstream = obs.waves.get(dep, {})
             met = _at(upstream.get("completedAt"))
             if first_job is not None and (upstream.get("status") != COMPLETED or met is None or first_job + TICK < met):
-                out.append(Violation("dependency-order", f"{wave_id} launched a DRS job at {first_job:%H:%M:%S.%f} "
-                                                         f"although {dep} is {upstream.get('status')} "
-                                                         f"(completed {upstream.get('completedAt')})", wave_id))
+                out.append(
+                    Violation(
+                        "dependency-order",
+                        f"{wave_id} launched a DRS job at {first_job:%H:%M:%S.%f} "
+                        f"although {dep} is {upstream.get('status')} "
+                        f"(completed {upstream.get('completedAt')})",
+                        wave_id,
+                    )
+                )
             if ready is not None and (met is None or ready + TICK < met) and not upstream.get("skippedBy"):
-                out.append(Violation("dependency-order", f"{wave_id} ready at {item.get('readyAt')} before {dep} "
-                                                         f"completed ({upstream.get('status')}, "
-                                                         f"{upstream.get('completedAt')})", wave_id))
+                out.append(
+                    Violation(
+                        "dependency-order",
+                        f"{wave_id} ready at {item.get('readyAt')} before {dep} "
+                        f"completed ({upstream.get('status')}, "
+                        f"{upstream.get('completedAt')})",
+                        wave_id,
+                    )
+                )
         for earlier, later in (("readyAt", "preLaunchAt"), ("preLaunchAt", "launchStartedAt")):
             a, b = _at(item.get(earlier)), _at(item.get(later))
             if a is not None and b is not None and b + TICK < a:
-                out.append(Violation("dependency-order", f"{wave_id}: {later} {item.get(later)} before "
-                                                         f"{earlier} {item.get(earlier)}", wave_id))
+                out.append(
+                    Violation(
+                        "dependency-order",
+                        f"{wave_id}: {later} {item.get(later)} before {earlier} {item.get(earlier)}",
+                        wave_id,
+                    )
+                )
         started = _at(item.get("launchStartedAt"))
         if first_job is not None and (started is None or first_job + TICK < started):
-            out.append(Violation("dependency-order", f"{wave_id}: a DRS job at {first_job:%H:%M:%S.%f} before the "
-                                                     f"wave started launching ({item.get('launchStartedAt')})",
-                                 wave_id))
+            out.append(
+                Violation(
+                    "dependency-order",
+                    f"{wave_id}: a DRS job at {first_job:%H:%M:%S.%f} before the "
+                    f"wave started launching ({item.get('launchStartedAt')})",
+                    wave_id,
+                )
+            )
     return out
 
 
@@ -182,44 +219,75 @@ def check_stop_continue(scenario: Scenario, fc: Forecast, obs: Observation) -> l
             continue
         for below in sorted(fc.descendants[wave_id]):
             if statuses.get(below) != SKIPPED:
-                out.append(Violation("stop-continue", f"{below} is {statuses.get(below)} although upstream "
-                                                      f"{wave_id} FAILED with onFailure CONTINUE", below))
+                out.append(
+                    Violation(
+                        "stop-continue",
+                        f"{below} is {statuses.get(below)} although upstream {wave_id} FAILED with onFailure CONTINUE",
+                        below,
+                    )
+                )
     stop_sources = [w for w in failed if _policy(scenario, w) == "STOP"]
     stopped_at = obs.stop_at
     if stop_sources and obs.status in ENDED:
         if obs.status != FAILED:
-            out.append(Violation("stop-continue", f"{stop_sources[0]} FAILED with onFailure STOP but the plan "
-                                                  f"is {obs.status}"))
+            out.append(
+                Violation("stop-continue", f"{stop_sources[0]} FAILED with onFailure STOP but the plan is {obs.status}")
+            )
         if stopped_at is None:
             # the plan closed before the STOP was applied (every other wave had ended: a CONTINUE skipped the
             # rest, say): nothing was left to stop, but nothing may have started after the STOP wave failed
             ended = [_at(obs.waves.get(w, {}).get("endedAt")) for w in stop_sources]
             stopped_at = min((e for e in ended if e is not None), default=None)
             if stopped_at is None:
-                out.append(Violation("stop-continue", f"{stop_sources[0]} FAILED with onFailure STOP but the plan "
-                                                      "never went STOPPING"))
+                out.append(
+                    Violation(
+                        "stop-continue",
+                        f"{stop_sources[0]} FAILED with onFailure STOP but the plan never went STOPPING",
+                    )
+                )
     if stopped_at is not None:
         for wave_id in fc.order:
             item = obs.waves.get(wave_id, {})
             started = _at(item.get("launchStartedAt"))
             if started is not None and started > stopped_at + TICK:
-                out.append(Violation("stop-continue", f"{wave_id} started launching at {item.get('launchStartedAt')}"
-                                                      f", after the plan went STOPPING at {stopped_at:%H:%M:%S.%f}",
-                                     wave_id))
+                out.append(
+                    Violation(
+                        "stop-continue",
+                        f"{wave_id} started launching at {item.get('launchStartedAt')}"
+                        f", after the plan went STOPPING at {stopped_at:%H:%M:%S.%f}",
+                        wave_id,
+                    )
+                )
             pre = _at(item.get("preLaunchAt"))
             if (pre is None or pre > stopped_at + TICK) and statuses.get(wave_id) == COMPLETED:
-                out.append(Violation("stop-continue", f"{wave_id} COMPLETED although it had not started when the "
-                                                      f"plan went STOPPING at {stopped_at:%H:%M:%S.%f}", wave_id))
+                out.append(
+                    Violation(
+                        "stop-continue",
+                        f"{wave_id} COMPLETED although it had not started when the "
+                        f"plan went STOPPING at {stopped_at:%H:%M:%S.%f}",
+                        wave_id,
+                    )
+                )
     for wave_id in fc.order:
         if statuses.get(wave_id) != SKIPPED:
             continue
         if obs.jobs_of(wave_id):
-            out.append(Violation("stop-continue", f"{wave_id} is SKIPPED but has DRS launch jobs "
-                                                  f"{[j.job_id for j in obs.jobs_of(wave_id)]}", wave_id))
+            out.append(
+                Violation(
+                    "stop-continue",
+                    f"{wave_id} is SKIPPED but has DRS launch jobs {[j.job_id for j in obs.jobs_of(wave_id)]}",
+                    wave_id,
+                )
+            )
         upstream_lost = any(statuses.get(d) != COMPLETED for d in fc.dependencies[wave_id])
         if not upstream_lost and stopped_at is None:
-            out.append(Violation("stop-continue", f"{wave_id} SKIPPED although its dependencies completed and the "
-                                                  "plan never stopped", wave_id))
+            out.append(
+                Violation(
+                    "stop-continue",
+                    f"{wave_id} SKIPPED although its dependencies completed and the plan never stopped",
+                    wave_id,
+                )
+            )
     return out
 
 
@@ -243,9 +311,12 @@ def decision_held_back(obs: Observation, wave_id: str) -> bool:
     until later ones went out, and when nothing else happens until the deadline, the ApprovalTimeout tick
     is the next delivery. Its deadline reason is then right: the decision was late in processing order."""
     return obs.reordered > 0 and any(
-        kind == "ControlRejected" and d.get("waveId") == wave_id and d.get("requestedBy") == "simulated-approver"
+        kind == "ControlRejected"
+        and d.get("waveId") == wave_id
+        and d.get("requestedBy") == "simulated-approver"
         and "not awaiting approval" in str(d.get("reason"))
-        for kind, _, d in obs.events)
+        for kind, _, d in obs.events
+    )
 
 
 def _launch_outcomes(obs: Observation, wave_id: str) -> dict[str, str]:
@@ -265,15 +336,23 @@ def check_wave_outcome(scenario: Scenario, fc: Forecast, obs: Observation) -> li
             # what did launch is judged, the servers the STOP cut counting as not launched; a wave with
             # nothing launched is not COMPLETED (fault 7e: it was judged as if the cut servers had launched)
             wave = _wave_doc(scenario, wave_id)
-            servers = [(s, None) if isinstance(s, str) else (s["sourceServerID"], s.get("criticality"))
-                       for s in wave["servers"]]
+            servers = [
+                (s, None) if isinstance(s, str) else (s["sourceServerID"], s.get("criticality"))
+                for s in wave["servers"]
+            ]
             outcomes = _launch_outcomes(obs, wave_id)
             up = {sid for sid, outcome in outcomes.items() if outcome == "LAUNCHED"}
             passes, _ = judge_launch(servers, wave.get("successThreshold"), {sid for sid, _ in servers} - up)
             if actual == COMPLETED and not (passes and up):
-                out.append(Violation("wave-outcome", f"{wave_id} COMPLETED although the STOP cancelled the launch "
-                                                     f"of some of its servers (they waited for DRS capacity) and "
-                                                     f"what launched ({sorted(up)}) does not make it", wave_id))
+                out.append(
+                    Violation(
+                        "wave-outcome",
+                        f"{wave_id} COMPLETED although the STOP cancelled the launch "
+                        f"of some of its servers (they waited for DRS capacity) and "
+                        f"what launched ({sorted(up)}) does not make it",
+                        wave_id,
+                    )
+                )
             continue
         if actual not in allowed:
             if throttled_out(scenario, obs, wave_id):
@@ -287,24 +366,41 @@ def check_wave_outcome(scenario: Scenario, fc: Forecast, obs: Observation) -> li
             continue
         if actual == FAILED and not item.get("reason"):
             out.append(Violation("wave-outcome", f"{wave_id} FAILED without a reason", wave_id))
-        elif actual == FAILED and f.status == FAILED and not reason_fits(f, str(item["reason"])) \
-                and not (f.stage == "approval" and decision_held_back(obs, wave_id)) \
-                and not throttled_out(scenario, obs, wave_id):
-            out.append(Violation("wave-outcome", f"{wave_id} FAILED for another reason: expected {f.stage} "
-                                                 f"({f.reason}), got {item['reason']!r}", wave_id))
+        elif (
+            actual == FAILED
+            and f.status == FAILED
+            and not reason_fits(f, str(item["reason"]))
+            and not (f.stage == "approval" and decision_held_back(obs, wave_id))
+            and not throttled_out(scenario, obs, wave_id)
+        ):
+            out.append(
+                Violation(
+                    "wave-outcome",
+                    f"{wave_id} FAILED for another reason: expected {f.stage} ({f.reason}), got {item['reason']!r}",
+                    wave_id,
+                )
+            )
         outcomes = _launch_outcomes(obs, wave_id)
         if actual in {COMPLETED, FAILED} and outcomes:
             wrong = sorted(sid for sid in f.launched if outcomes.get(sid, "LAUNCHED") != "LAUNCHED")
             wrong += sorted(sid for sid in f.launch_failed if outcomes.get(sid, "FAILED") != "FAILED")
             if wrong:
-                out.append(Violation("wave-outcome", f"{wave_id}: servers {wrong} launched otherwise than the "
-                                                     "profile says", wave_id))
+                out.append(
+                    Violation(
+                        "wave-outcome", f"{wave_id}: servers {wrong} launched otherwise than the profile says", wave_id
+                    )
+                )
         if actual == COMPLETED and f.launches:
             ledger_servers = item.get("servers", {})
             launched = sorted(s for s, v in ledger_servers.items() if v.get("launchStatus") == "LAUNCHED")
             if launched != sorted(f.launched):
-                out.append(Violation("wave-outcome", f"{wave_id} COMPLETED with launched {launched}, expected "
-                                                     f"{sorted(f.launched)}", wave_id))
+                out.append(
+                    Violation(
+                        "wave-outcome",
+                        f"{wave_id} COMPLETED with launched {launched}, expected {sorted(f.launched)}",
+                        wave_id,
+                    )
+                )
     return out
 
 
@@ -318,8 +414,7 @@ def check_plan_status(fc: Forecast, obs: Observation, scenario: Scenario) -> lis
         out.append(Violation("plan-status", f"plan expected {'/'.join(sorted(fc.plan_statuses))}, got {obs.status}"))
     all_completed = all(statuses.get(w) == COMPLETED for w in fc.order)
     if (obs.status == COMPLETED) != all_completed:
-        out.append(Violation("plan-status", f"plan {obs.status} with waves "
-                                            f"{ {w: statuses.get(w) for w in fc.order} }"))
+        out.append(Violation("plan-status", f"plan {obs.status} with waves { {w: statuses.get(w) for w in fc.order} }"))
     if obs.status == FAILED and FAILED not in statuses.values():
         out.append(Violation("plan-status", "plan FAILED without a FAILED wave"))
     ended = _at(obs.execution.get("endedAt")) if obs.execution else None
@@ -327,13 +422,20 @@ def check_plan_status(fc: Forecast, obs: Observation, scenario: Scenario) -> lis
         wave_end = _at(item.get("endedAt"))
         if ended is not None and wave_end is not None and wave_end > ended + TICK:
             plan_end = obs.execution.get("endedAt") if obs.execution else None
-            out.append(Violation("plan-status", f"{wave_id} ended at {item.get('endedAt')}, after the plan "
-                                                f"({plan_end})", wave_id))
-    closing = [e for e in obs.events if e[0] in {"PlanCompleted", "PlanFailed", "PlanCancelled"}
-               and e[2].get("executionId") == obs.execution_id]
+            out.append(
+                Violation(
+                    "plan-status", f"{wave_id} ended at {item.get('endedAt')}, after the plan ({plan_end})", wave_id
+                )
+            )
+    closing = [
+        e
+        for e in obs.events
+        if e[0] in {"PlanCompleted", "PlanFailed", "PlanCancelled"} and e[2].get("executionId") == obs.execution_id
+    ]
     if len(closing) != 1 or closing[0][0] != f"Plan{obs.status.title()}":
-        out.append(Violation("plan-status", f"closing events {[e[0] for e in closing]}, expected one "
-                                            f"Plan{obs.status.title()}"))
+        out.append(
+            Violation("plan-status", f"closing events {[e[0] for e in closing]}, expected one Plan{obs.status.title()}")
+        )
     return out
 
 
@@ -360,35 +462,60 @@ def check_report(obs: Observation) -> list[Violation]:
         real = {j.job_id: j for j in obs.jobs_of(wave_id)}
         jobs = {j["jobId"]: j for j in wave.get("jobs", []) if not str(j["jobId"]).startswith("not-started-")}
         if set(jobs) != set(real):
-            out.append(Violation("report-matches-drs", f"{wave_id}: report jobs {sorted(jobs)}, DRS jobs "
-                                                        f"{sorted(real)}", wave_id))
+            out.append(
+                Violation(
+                    "report-matches-drs", f"{wave_id}: report jobs {sorted(jobs)}, DRS jobs {sorted(real)}", wave_id
+                )
+            )
         for job_id in sorted(set(jobs) & set(real)):
             servers = sorted(p.source_server_id for p in real[job_id].participants)
             if sorted(jobs[job_id].get("sourceServerIds", [])) != servers:
-                out.append(Violation("report-matches-drs", f"{wave_id}: job {job_id} has servers "
-                                                            f"{jobs[job_id].get('sourceServerIds')} in the report, "
-                                                            f"{servers} at DRS", wave_id))
-        in_drs = {p.source_server_id: (p.outcome, p.instance_id, j.job_id) for j in real.values()
-                  for p in j.participants}
+                out.append(
+                    Violation(
+                        "report-matches-drs",
+                        f"{wave_id}: job {job_id} has servers "
+                        f"{jobs[job_id].get('sourceServerIds')} in the report, "
+                        f"{servers} at DRS",
+                        wave_id,
+                    )
+                )
+        in_drs = {
+            p.source_server_id: (p.outcome, p.instance_id, j.job_id) for j in real.values() for p in j.participants
+        }
         for server in wave.get("servers", []):
             sid = server["sourceServerId"]
             if sid not in in_drs:
                 if server.get("launchStatus") == "LAUNCHED":
-                    out.append(Violation("report-matches-drs", f"{wave_id}: {sid} LAUNCHED in the report, in no "
-                                                                "DRS job", wave_id))
+                    out.append(
+                        Violation(
+                            "report-matches-drs", f"{wave_id}: {sid} LAUNCHED in the report, in no DRS job", wave_id
+                        )
+                    )
                 continue
             outcome, instance, job_id = in_drs[sid]
             if server.get("launchStatus") != outcome:
-                out.append(Violation("report-matches-drs", f"{wave_id}: {sid} {server.get('launchStatus')} in the "
-                                                            f"report, {outcome} in DRS job {job_id}", wave_id))
+                out.append(
+                    Violation(
+                        "report-matches-drs",
+                        f"{wave_id}: {sid} {server.get('launchStatus')} in the report, {outcome} in DRS job {job_id}",
+                        wave_id,
+                    )
+                )
             elif outcome == "LAUNCHED" and server.get("recoveryInstanceId") != instance:
-                out.append(Violation("report-matches-drs", f"{wave_id}: {sid} recovery instance "
-                                                            f"{server.get('recoveryInstanceId')} in the report, "
-                                                            f"{instance} at DRS", wave_id))
+                out.append(
+                    Violation(
+                        "report-matches-drs",
+                        f"{wave_id}: {sid} recovery instance "
+                        f"{server.get('recoveryInstanceId')} in the report, "
+                        f"{instance} at DRS",
+                        wave_id,
+                    )
+                )
         missing = sorted(set(in_drs) - {s["sourceServerId"] for s in wave.get("servers", [])})
         if missing:
-            out.append(Violation("report-matches-drs", f"{wave_id}: DRS launched {missing}, absent from the report",
-                                 wave_id))
+            out.append(
+                Violation("report-matches-drs", f"{wave_id}: DRS launched {missing}, absent from the report", wave_id)
+            )
     return out
 
 
@@ -398,18 +525,31 @@ def check_quotas(obs: Observation) -> list[Violation]:
     far = datetime.max.replace(tzinfo=obs.started_at.tzinfo)
     for job in obs.jobs:
         if job.kind == "LAUNCH" and len(job.participants) > quotas["serversPerJob"]:
-            out.append(Violation("quotas", f"job {job.job_id} ({job.wave_id}) has {len(job.participants)} servers, "
-                                           f"quota {quotas['serversPerJob']}", job.wave_id))
+            out.append(
+                Violation(
+                    "quotas",
+                    f"job {job.job_id} ({job.wave_id}) has {len(job.participants)} servers, "
+                    f"quota {quotas['serversPerJob']}",
+                    job.wave_id,
+                )
+            )
         active = [j for j in obs.jobs if j.created_at <= job.created_at < (j.ended_at or far)]
         servers = sum(len(j.participants) for j in active)
         if len(active) > quotas["concurrentJobs"] or servers > quotas["serversInAllJobs"]:
-            out.append(Violation("quotas", f"at {job.created_at:%H:%M:%S} {len(active)} jobs with {servers} servers "
-                                           f"were active (quotas {quotas['concurrentJobs']} jobs, "
-                                           f"{quotas['serversInAllJobs']} servers)", job.wave_id))
+            out.append(
+                Violation(
+                    "quotas",
+                    f"at {job.created_at:%H:%M:%S} {len(active)} jobs with {servers} servers "
+                    f"were active (quotas {quotas['concurrentJobs']} jobs, "
+                    f"{quotas['serversInAllJobs']} servers)",
+                    job.wave_id,
+                )
+            )
     refused = obs.drs_errors.get("ServiceQuotaExceededException", 0)
     if refused:
-        out.append(Violation("quotas", f"DRS refused {refused} call(s) over its quotas: the orchestrator asked "
-                                       "beyond them"))
+        out.append(
+            Violation("quotas", f"DRS refused {refused} call(s) over its quotas: the orchestrator asked beyond them")
+        )
     return out
 
 
@@ -428,9 +568,14 @@ def check_rollback(scenario: Scenario, obs: Observation) -> list[Violation]:
                 if p.instance_id:
                     terminated.setdefault(p.instance_id, []).append(job.job_id)
             if job.ended_at is None:
-                out.append(Violation("rollback", f"terminate job {job.job_id} still running "
-                                                 f"{(obs.settled_at - job.created_at).total_seconds():.0f} s after "
-                                                 "it started"))
+                out.append(
+                    Violation(
+                        "rollback",
+                        f"terminate job {job.job_id} still running "
+                        f"{(obs.settled_at - job.created_at).total_seconds():.0f} s after "
+                        "it started",
+                    )
+                )
     statuses = {w: i.get("status") for w, i in obs.waves.items()}
     for wave in scenario.plan["waves"]:
         wave_id = wave["waveId"]
@@ -444,8 +589,9 @@ def check_rollback(scenario: Scenario, obs: Observation) -> list[Violation]:
             if kept:
                 what.append(f"kept {kept} (rollback TERMINATE of a FAILED wave)")
             if extra:
-                what.append(f"terminated {extra} (wave {statuses.get(wave_id)}, rollback "
-                            f"{wave.get('rollback', 'NONE')})")
+                what.append(
+                    f"terminated {extra} (wave {statuses.get(wave_id)}, rollback {wave.get('rollback', 'NONE')})"
+                )
             out.append(Violation("rollback", f"{wave_id}: " + "; ".join(what), wave_id))
     strangers = sorted(i for i in terminated if i not in owner)
     if strangers:
@@ -466,8 +612,12 @@ def check_dead_letters(obs: Observation) -> list[Violation]:
         return []
     if any(HANDLER_GAVE_UP in str(item.get("reason") or "") for item in obs.waves.values()):
         return []
-    return [Violation("no-silent-failure", f"events dead-lettered after their retries, and no wave failed naming "
-                                           f"the error: {obs.dead_letters}")]
+    return [
+        Violation(
+            "no-silent-failure",
+            f"events dead-lettered after their retries, and no wave failed naming the error: {obs.dead_letters}",
+        )
+    ]
 
 
 def judge(scenario: Scenario, fc: Forecast, obs: Observation) -> list[Violation]:

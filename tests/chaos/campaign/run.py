@@ -39,9 +39,9 @@ class SeedResult:
         return not self.all_violations and self.error is None
 
 
-def attribute(scenario: Scenario, fc: Forecast, obs: Observation,
-              violations: list[Violation]) -> tuple[list[Violation], list[tuple[Violation, str]],
-                                                    list[tuple[Violation, str]]]:
+def attribute(
+    scenario: Scenario, fc: Forecast, obs: Observation, violations: list[Violation]
+) -> tuple[list[Violation], list[tuple[Violation, str]], list[tuple[Violation, str]]]:
     """Split the violations: those an old rule explains (judged again with each rule issue #11 changed
     switched back), those a known root cause explains (`known.classify`), and the rest."""
     pending: list[tuple[Violation, str]] = []
@@ -64,8 +64,9 @@ def attribute(scenario: Scenario, fc: Forecast, obs: Observation,
     return unexplained, pending, known_
 
 
-def run_seed(seed: int, *, real_timeout: float = REAL_TIMEOUT) -> tuple[SeedResult, Scenario, Forecast,
-                                                                         Observation | None]:
+def run_seed(
+    seed: int, *, real_timeout: float = REAL_TIMEOUT
+) -> tuple[SeedResult, Scenario, Forecast, Observation | None]:
     scenario = generate(seed)
     fc = forecast(scenario.plan, scenario.profile)
     started = time.perf_counter()
@@ -73,12 +74,29 @@ def run_seed(seed: int, *, real_timeout: float = REAL_TIMEOUT) -> tuple[SeedResu
         obs = run_scenario(scenario, sim_bound_seconds=fc.sim_bound_seconds, real_timeout=real_timeout)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
-        return (SeedResult(seed, scenario.topology, scenario.features, "ERROR", time.perf_counter() - started, 0.0,
-                           error=error), scenario, fc, None)
+        return (
+            SeedResult(
+                seed, scenario.topology, scenario.features, "ERROR", time.perf_counter() - started, 0.0, error=error
+            ),
+            scenario,
+            fc,
+            None,
+        )
     violations = judge(scenario, fc, obs)
     unexplained, pending, known_ = attribute(scenario, fc, obs, violations)
     phases = {"start": obs.phases.get("start", 0.0), "settle": obs.phases.get("settle", 0.0)}
     phases["run"] = obs.real_seconds - phases["start"] - phases["settle"]
-    result = SeedResult(seed, scenario.topology, scenario.features, obs.status, obs.real_seconds, obs.sim_seconds,
-                        unexplained, pending, known_, phases=phases, exercised=obs.exercised())
+    result = SeedResult(
+        seed,
+        scenario.topology,
+        scenario.features,
+        obs.status,
+        obs.real_seconds,
+        obs.sim_seconds,
+        unexplained,
+        pending,
+        known_,
+        phases=phases,
+        exercised=obs.exercised(),
+    )
     return result, scenario, fc, obs

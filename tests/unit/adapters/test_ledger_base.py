@@ -48,8 +48,10 @@ class _Conflicting:
         return getattr(self._client, name)
 
     def transact_write_items(self, **kwargs: Any) -> Any:
-        response: Any = {"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                         "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}]}
+        response: Any = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+            "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+        }
         raise ClientError(response, "TransactWriteItems")
 
 
@@ -63,8 +65,15 @@ def table() -> Iterator[Any]:
 def ledger(table: Any) -> Ledger:
     led = Ledger(table, SettableClock())
     outcome = led.create_execution(
-        execution_id=EXECUTION, plan_id="p", plan_name="p", plan_document={}, mode="DRILL", requested_by="me",
-        key="start", waves=[{"waveId": "w", "dependsOn": [], "dependents": [], "onFailure": "STOP", "servers": {}}])
+        execution_id=EXECUTION,
+        plan_id="p",
+        plan_name="p",
+        plan_document={},
+        mode="DRILL",
+        requested_by="me",
+        key="start",
+        waves=[{"waveId": "w", "dependsOn": [], "dependents": [], "onFailure": "STOP", "servers": {}}],
+    )
     assert outcome is Outcome.WON
     return led
 
@@ -82,8 +91,9 @@ def test_a_failed_condition_comes_back_with_the_item_as_it_was_in_plain_python(l
     update = _Update(sets={"status": "LAUNCHING"})
 
     # WHEN a write conditional on another status is made, asking for the item as it was
-    written = ledger._update(WAVE, update, f"{update.name('status')} = {update.value('PRE_LAUNCH')}",
-                             old_on_failure=True)
+    written = ledger._update(
+        WAVE, update, f"{update.name('status')} = {update.value('PRE_LAUNCH')}", old_on_failure=True
+    )
 
     # THEN it is not made, and the item comes back as DynamoDB had it, in plain Python (int, sorted list)
     assert written.ok is False
@@ -112,8 +122,12 @@ def test_an_error_that_is_not_a_failed_condition_is_raised(ledger: Ledger) -> No
     # WHEN it is made
     # THEN the ClientError is raised (its event is retried), not taken for a state that does not fit
     with pytest.raises(ClientError) as raised:
-        ledger._write(ledger._table.update_item, Key=WAVE, UpdateExpression="SET note = :undefined",
-                      ConditionExpression="attribute_exists(pk)")
+        ledger._write(
+            ledger._table.update_item,
+            Key=WAVE,
+            UpdateExpression="SET note = :undefined",
+            ConditionExpression="attribute_exists(pk)",
+        )
     assert raised.value.response["Error"]["Code"] == "ValidationException"
 
 
@@ -169,7 +183,11 @@ def test_a_counted_transition_is_one_transaction_and_a_redelivery_counts_nothing
     assert (first, again, other) == (Outcome.WON, Outcome.REPLAY, Outcome.REJECTED)
     wave = _wave(ledger)
     assert (wave["status"], wave["lastKey"], wave["reason"], wave["endedAt"]) == (
-        "FAILED", "ev-1", "r", "2026-01-01T09:00:00.000Z")
+        "FAILED",
+        "ev-1",
+        "r",
+        "2026-01-01T09:00:00.000Z",
+    )
     assert (ledger.get_execution(EXECUTION) or {})["terminalCount"] == 1
 
 
@@ -178,12 +196,15 @@ def test_a_decided_transition_records_its_command_once_and_a_redelivery_is_a_rep
     assert ledger.transition_wave(EXECUTION, "w", from_=["READY"], to="AWAITING_APPROVAL", key="ev-0") is Outcome.WON
 
     # WHEN command "cmd-1" approves it, is delivered again, and command "cmd-2" asks for the same
-    first = ledger.transition_wave(EXECUTION, "w", from_=["AWAITING_APPROVAL"], to="READY", key="cmd-1",
-                                   decided_by="cmd-1")
-    again = ledger.transition_wave(EXECUTION, "w", from_=["AWAITING_APPROVAL"], to="READY", key="cmd-1",
-                                   decided_by="cmd-1")
-    other = ledger.transition_wave(EXECUTION, "w", from_=["AWAITING_APPROVAL"], to="READY", key="cmd-2",
-                                   decided_by="cmd-2")
+    first = ledger.transition_wave(
+        EXECUTION, "w", from_=["AWAITING_APPROVAL"], to="READY", key="cmd-1", decided_by="cmd-1"
+    )
+    again = ledger.transition_wave(
+        EXECUTION, "w", from_=["AWAITING_APPROVAL"], to="READY", key="cmd-1", decided_by="cmd-1"
+    )
+    other = ledger.transition_wave(
+        EXECUTION, "w", from_=["AWAITING_APPROVAL"], to="READY", key="cmd-2", decided_by="cmd-2"
+    )
 
     # THEN "cmd-1" is ACCEPTED once and its copy is a REPLAY; "cmd-2" is rejected and no decision is recorded
     assert (first, again, other) == (Outcome.WON, Outcome.REPLAY, Outcome.REJECTED)
@@ -197,8 +218,7 @@ def test_a_command_refused_before_changes_nothing_when_it_is_decided_later(ledge
     assert ledger.record_refusal("cmd-1", "WaveRetryRefused", {"reason": "r"}) is None
 
     # WHEN a late copy of it would move the wave
-    outcome = ledger.move_wave(EXECUTION, "w", from_=["READY"], to="SKIPPED", key="cmd-1", count=1,
-                               decided_by="cmd-1")
+    outcome = ledger.move_wave(EXECUTION, "w", from_=["READY"], to="SKIPPED", key="cmd-1", count=1, decided_by="cmd-1")
 
     # THEN it is rejected: the wave, the execution's count and the decision stay as they were
     assert outcome is Outcome.REJECTED
@@ -209,14 +229,32 @@ def test_a_command_refused_before_changes_nothing_when_it_is_decided_later(ledge
 
 def test_a_transition_moves_only_while_its_other_conditions_hold(ledger: Ledger) -> None:
     # GIVEN a wave skipped for wave "a"
-    assert ledger.finish_wave(EXECUTION, "w", from_=["READY"], to="SKIPPED", key="ev-0",
-                              sets={"skippedFor": "a"}) is Outcome.WON
+    assert (
+        ledger.finish_wave(EXECUTION, "w", from_=["READY"], to="SKIPPED", key="ev-0", sets={"skippedFor": "a"})
+        is Outcome.WON
+    )
 
     # WHEN it is reopened as if skipped for "b", then for "a"
-    wrong = ledger.move_wave(EXECUTION, "w", from_=["SKIPPED"], to="PENDING", key="ev-1", count=-1,
-                             removes=["skippedFor", "endedAt"], where={"skippedFor": "b"})
-    right = ledger.move_wave(EXECUTION, "w", from_=["SKIPPED"], to="PENDING", key="ev-2", count=-1,
-                             removes=["skippedFor", "endedAt"], where={"skippedFor": "a"})
+    wrong = ledger.move_wave(
+        EXECUTION,
+        "w",
+        from_=["SKIPPED"],
+        to="PENDING",
+        key="ev-1",
+        count=-1,
+        removes=["skippedFor", "endedAt"],
+        where={"skippedFor": "b"},
+    )
+    right = ledger.move_wave(
+        EXECUTION,
+        "w",
+        from_=["SKIPPED"],
+        to="PENDING",
+        key="ev-2",
+        count=-1,
+        removes=["skippedFor", "endedAt"],
+        where={"skippedFor": "a"},
+    )
 
     # THEN only the second moves it, removing what it names, and the execution counts it open again
     assert (wrong, right) == (Outcome.REJECTED, Outcome.WON)
@@ -239,13 +277,29 @@ def test_no_kind_of_item_hides_another_ones_method() -> None:
     # GIVEN the classes Ledger is composed of: each kind of item, and the plumbing under them
     composed = [cls for cls in Ledger.__mro__ if cls not in (Ledger, object)]
     assert {cls.__name__ for cls in composed} == {
-        "Executions", "Waves", "Transitions", "Decisions", "Servers", "Scripts", "Launches", "Leases", "Terminations",
-        "Capacity", "Failures", "LedgerBase"}
+        "Executions",
+        "Waves",
+        "Transitions",
+        "Decisions",
+        "Servers",
+        "Scripts",
+        "Launches",
+        "Leases",
+        "Terminations",
+        "Capacity",
+        "Failures",
+        "LedgerBase",
+    }
 
     # WHEN the names each defines are compared
     defined = {cls: {name for name in vars(cls) if not name.startswith("__")} for cls in composed}
-    clashes = sorted(f"{a.__name__}.{name} / {b.__name__}" for a in composed for b in composed
-                     if a.__name__ < b.__name__ for name in defined[a] & defined[b])
+    clashes = sorted(
+        f"{a.__name__}.{name} / {b.__name__}"
+        for a in composed
+        for b in composed
+        if a.__name__ < b.__name__
+        for name in defined[a] & defined[b]
+    )
 
     # THEN none is defined twice (a method shadowed by another kind's would silently never run)
     assert clashes == []

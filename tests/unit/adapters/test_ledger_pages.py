@@ -45,9 +45,15 @@ def ledger(table: Any) -> Ledger:
 
 def _create(ledger: Ledger, waves: list[str]) -> None:
     outcome = ledger.create_execution(
-        execution_id=EXECUTION, plan_id="p", plan_name="p", plan_document={"planId": "p"}, mode="DRILL",
-        requested_by="test", key="start",
-        waves=[{"waveId": w, "dependsOn": [], "dependents": [], "onFailure": "STOP", "servers": {}} for w in waves])
+        execution_id=EXECUTION,
+        plan_id="p",
+        plan_name="p",
+        plan_document={"planId": "p"},
+        mode="DRILL",
+        requested_by="test",
+        key="start",
+        waves=[{"waveId": w, "dependsOn": [], "dependents": [], "onFailure": "STOP", "servers": {}} for w in waves],
+    )
     assert outcome is Outcome.WON
 
 
@@ -64,8 +70,11 @@ def test_reopening_an_execution_stops_every_item_expiring_past_the_first_page(le
         ledger.update_wave(EXECUTION, wave_id, {"note": "x" * 300_000})
     assert ledger.set_execution_status(EXECUTION, from_=["RUNNING"], to="FAILED", key="close") is Outcome.WON
     assert [_expires_at(table, w) is not None for w in waves] == [True, True, True, True]
-    first_page = table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": exec_pk(EXECUTION)},
-                             ProjectionExpression="sk")
+    first_page = table.query(
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": exec_pk(EXECUTION)},
+        ProjectionExpression="sk",
+    )
     assert "LastEvaluatedKey" in first_page  # the fixture does outgrow one page
 
     # WHEN an operator reopens it

@@ -35,19 +35,28 @@ from orchestrator.domain.status import (
 # The edges the steps take, written out (orchestrator/domain/status.py says which step takes each).
 EXECUTION_EDGES = {
     ("CREATING", "RUNNING"),
-    ("RUNNING", "PAUSED"), ("PAUSED", "RUNNING"),
-    ("RUNNING", "STOPPING"), ("PAUSED", "STOPPING"),
+    ("RUNNING", "PAUSED"),
+    ("PAUSED", "RUNNING"),
+    ("RUNNING", "STOPPING"),
+    ("PAUSED", "STOPPING"),
     *product(("RUNNING", "PAUSED", "STOPPING"), ("COMPLETED", "FAILED", "CANCELLED")),
-    ("STOPPING", "RUNNING"), ("FAILED", "RUNNING"),
+    ("STOPPING", "RUNNING"),
+    ("FAILED", "RUNNING"),
 }
 WAVE_EDGES = {
     ("PENDING", "READY"),
-    ("READY", "AWAITING_APPROVAL"), ("AWAITING_APPROVAL", "READY"),
-    ("READY", "PRE_LAUNCH"), ("PRE_LAUNCH", "LAUNCHING"), ("LAUNCHING", "LAUNCHED"), ("LAUNCHED", "POST_LAUNCH"),
+    ("READY", "AWAITING_APPROVAL"),
+    ("AWAITING_APPROVAL", "READY"),
+    ("READY", "PRE_LAUNCH"),
+    ("PRE_LAUNCH", "LAUNCHING"),
+    ("LAUNCHING", "LAUNCHED"),
+    ("LAUNCHED", "POST_LAUNCH"),
     ("POST_LAUNCH", "COMPLETED"),
     *product(("READY", "AWAITING_APPROVAL", "PRE_LAUNCH", "LAUNCHING", "LAUNCHED", "POST_LAUNCH"), ("FAILED",)),
     *product(("PENDING", "READY", "AWAITING_APPROVAL", "PRE_LAUNCH", "LAUNCHING"), ("SKIPPED",)),
-    ("FAILED", "READY"), ("FAILED", "SKIPPED"), ("SKIPPED", "PENDING"),
+    ("FAILED", "READY"),
+    ("FAILED", "SKIPPED"),
+    ("SKIPPED", "PENDING"),
 }
 
 
@@ -56,8 +65,9 @@ def _declared(table: Mapping[Any, frozenset[Any]]) -> set[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("from_", "to"), list(product(ExecutionStatus, repeat=2)), ids=str)
-def test_an_execution_transition_is_allowed_exactly_when_it_is_declared(from_: ExecutionStatus,
-                                                                       to: ExecutionStatus) -> None:
+def test_an_execution_transition_is_allowed_exactly_when_it_is_declared(
+    from_: ExecutionStatus, to: ExecutionStatus
+) -> None:
     # GIVEN a pair of execution statuses (every one of the 7 x 7)
     # WHEN the pair is checked
     # THEN a declared edge passes, handed back as plain strings; any other raises, naming the pair
@@ -105,16 +115,20 @@ def test_several_statuses_to_leave_pass_only_when_every_edge_is_declared() -> No
     assert str(refused.value) == "wave status may not go from COMPLETED to FAILED (not in WAVE_TRANSITIONS)"
 
 
-@pytest.mark.parametrize(("check", "from_", "to", "message"), [
-    (check_wave_transition, ["READY"], "LAUNCHED ", "'LAUNCHED ' is not one of the wave statuses"),
-    (check_wave_transition, ["ready"], "PRE_LAUNCH", "'ready' is not one of the wave statuses"),
-    (check_wave_transition, ["PAUSED"], "READY", "'PAUSED' is not one of the wave statuses"),
-    (check_execution_transition, ["RUNNING"], "SKIPPED", "'SKIPPED' is not one of the execution statuses"),
-    (check_execution_transition, [], "RUNNING", "execution transition to RUNNING names no status to leave"),
-    (check_wave_transition, (), "READY", "wave transition to READY names no status to leave"),
-])
-def test_an_unknown_status_or_nothing_to_leave_is_refused(check: object, from_: list[str], to: str,
-                                                           message: str) -> None:
+@pytest.mark.parametrize(
+    ("check", "from_", "to", "message"),
+    [
+        (check_wave_transition, ["READY"], "LAUNCHED ", "'LAUNCHED ' is not one of the wave statuses"),
+        (check_wave_transition, ["ready"], "PRE_LAUNCH", "'ready' is not one of the wave statuses"),
+        (check_wave_transition, ["PAUSED"], "READY", "'PAUSED' is not one of the wave statuses"),
+        (check_execution_transition, ["RUNNING"], "SKIPPED", "'SKIPPED' is not one of the execution statuses"),
+        (check_execution_transition, [], "RUNNING", "execution transition to RUNNING names no status to leave"),
+        (check_wave_transition, (), "READY", "wave transition to READY names no status to leave"),
+    ],
+)
+def test_an_unknown_status_or_nothing_to_leave_is_refused(
+    check: object, from_: list[str], to: str, message: str
+) -> None:
     # GIVEN a status of the other kind, a misspelt one, or no status to leave
     # WHEN it is checked
     # THEN it is refused with what is wrong, as a ValueError (bad input)
@@ -138,10 +152,18 @@ def test_the_groups_are_the_statuses_of_their_kind() -> None:
     # GIVEN every status group
     # WHEN their members are read
     # THEN each holds members of its own enum only, with exactly these values
-    execution_groups = {"EXECUTION_FINAL": EXECUTION_FINAL, "RUNNABLE_EXECUTION": RUNNABLE_EXECUTION,
-                        "STOPPED_EXECUTION": STOPPED_EXECUTION}
-    wave_groups = {"WAVE_INITIAL": WAVE_INITIAL, "NOT_STARTED_WAVE": NOT_STARTED_WAVE, "ACTIVE_WAVE": ACTIVE_WAVE,
-                   "TERMINAL_WAVE": TERMINAL_WAVE, "FAILABLE_WAVE": FAILABLE_WAVE}
+    execution_groups = {
+        "EXECUTION_FINAL": EXECUTION_FINAL,
+        "RUNNABLE_EXECUTION": RUNNABLE_EXECUTION,
+        "STOPPED_EXECUTION": STOPPED_EXECUTION,
+    }
+    wave_groups = {
+        "WAVE_INITIAL": WAVE_INITIAL,
+        "NOT_STARTED_WAVE": NOT_STARTED_WAVE,
+        "ACTIVE_WAVE": ACTIVE_WAVE,
+        "TERMINAL_WAVE": TERMINAL_WAVE,
+        "FAILABLE_WAVE": FAILABLE_WAVE,
+    }
     assert all(isinstance(s, ExecutionStatus) for group in execution_groups.values() for s in group)
     assert all(isinstance(s, WaveStatus) for group in wave_groups.values() for s in group)
     assert isinstance(EXECUTION_INITIAL, ExecutionStatus)
@@ -166,15 +188,24 @@ def test_an_ended_status_is_left_only_by_a_declared_reopen() -> None:
     # CANCELLED are never left
     leaving_ended_waves = {(a, b) for a, b in WAVE_EDGES if a in TERMINAL_WAVE}
     leaving_ended_executions = {(a, b) for a, b in EXECUTION_EDGES if a in EXECUTION_FINAL}
-    assert leaving_ended_waves == {(str(a), str(b)) for a, b in WAVE_REOPENS} \
+    assert (
+        leaving_ended_waves
+        == {(str(a), str(b)) for a, b in WAVE_REOPENS}
         == {("FAILED", "READY"), ("FAILED", "SKIPPED"), ("SKIPPED", "PENDING")}
-    assert leaving_ended_executions == {(str(a), str(b)) for a, b in EXECUTION_REOPENS if a in EXECUTION_FINAL} \
+    )
+    assert (
+        leaving_ended_executions
+        == {(str(a), str(b)) for a, b in EXECUTION_REOPENS if a in EXECUTION_FINAL}
         == {("FAILED", "RUNNING")}
+    )
     # the only other reopen: a stopped (not yet ended) execution runs again
     assert {(str(a), str(b)) for a, b in EXECUTION_REOPENS} == {("FAILED", "RUNNING"), ("STOPPING", "RUNNING")}
     assert WAVE_TRANSITIONS[WaveStatus.COMPLETED] == frozenset()
-    assert EXECUTION_TRANSITIONS[ExecutionStatus.COMPLETED] == EXECUTION_TRANSITIONS[ExecutionStatus.CANCELLED] \
+    assert (
+        EXECUTION_TRANSITIONS[ExecutionStatus.COMPLETED]
+        == EXECUTION_TRANSITIONS[ExecutionStatus.CANCELLED]
         == frozenset()
+    )
 
 
 def _reachable(starts: set[str], edges: set[tuple[str, str]]) -> set[str]:

@@ -95,9 +95,7 @@ def test_wrong_source_and_detail_type_are_both_reported() -> None:
     assert len(caught.value.errors) == 2
 
 
-@pytest.mark.parametrize(
-    ("detail", "kind"), [("a string", "str"), ([1, 2], "list"), (None, "NoneType"), (7, "int")]
-)
+@pytest.mark.parametrize(("detail", "kind"), [("a string", "str"), ([1, 2], "list"), (None, "NoneType"), (7, "int")])
 def test_non_object_detail_is_refused(detail: Any, kind: str) -> None:
     event = _wave_ready(detail=detail)
     with pytest.raises(InvalidEvent, match=f"detail: must be a JSON object, got {kind}"):
@@ -114,9 +112,7 @@ def test_missing_detail_is_refused() -> None:
 
 def test_broken_envelope_is_named_without_detail_prefix() -> None:
     event = _wave_ready(time="yesterday")
-    with pytest.raises(
-        InvalidEvent, match=r"^invalid WaveReady event: time: Input should be a valid datetime"
-    ):
+    with pytest.raises(InvalidEvent, match=r"^invalid WaveReady event: time: Input should be a valid datetime"):
         parse_event(event, WaveReady)
 
 
@@ -176,8 +172,13 @@ def test_put_events_entry_refuses_nested_shapes_and_empty_bus() -> None:
 def test_put_events_entry_refuses_non_json_floats() -> None:
     # GIVEN a detail that bypassed validation with Infinity (EventBridge rejects `Infinity`/`NaN`)
     detail = PlanCompleted.model_construct(
-        execution_id="e", plan_id="p", mode=Mode.DRILL, waves_completed=1, waves_skipped=0,
-        duration_seconds=math.inf, version="1",
+        execution_id="e",
+        plan_id="p",
+        mode=Mode.DRILL,
+        waves_completed=1,
+        waves_skipped=0,
+        duration_seconds=math.inf,
+        version="1",
     )
     # WHEN it is published THEN the publisher refuses it, naming the detail-type
     with pytest.raises(ValueError, match="PlanCompleted detail is not valid JSON"):
@@ -187,8 +188,14 @@ def test_put_events_entry_refuses_non_json_floats() -> None:
 def test_models_refuse_non_json_floats() -> None:
     # GIVEN / WHEN a duration of Infinity THEN the model itself refuses it
     with pytest.raises(ValueError, match="finite"):
-        PlanCompleted(execution_id="e", plan_id="p", mode=Mode.DRILL, waves_completed=1, waves_skipped=0,
-                      duration_seconds=math.inf)
+        PlanCompleted(
+            execution_id="e",
+            plan_id="p",
+            mode=Mode.DRILL,
+            waves_completed=1,
+            waves_skipped=0,
+            duration_seconds=math.inf,
+        )
 
 
 def test_put_events_entry_refuses_oversized_events() -> None:

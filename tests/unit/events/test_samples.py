@@ -35,9 +35,7 @@ def test_every_contract_and_consumed_aws_event_has_a_sample() -> None:
 def test_sample_files_are_named_after_their_event() -> None:
     for path in SAMPLES_DIR.glob("*.json"):
         event = json.loads(path.read_text(encoding="utf-8"))
-        name = (
-            event["detail-type"] if event["source"] == SOURCE else f"{event['source']}-{event['detail-type']}"
-        )
+        name = event["detail-type"] if event["source"] == SOURCE else f"{event['source']}-{event['detail-type']}"
         assert path.stem == name, path.name
 
 

@@ -42,9 +42,7 @@ class FakeClock:
 def make_client() -> Any:
     # total_max_attempts=1: botocore's own retries must not hide the errors under test
     config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
-    return boto3.client(
-        "drs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x", config=config
-    )
+    return boto3.client("drs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x", config=config)
 
 
 @pytest.fixture
@@ -203,9 +201,9 @@ def test_recovery_instances_and_their_filters(clock, events):
     # WHEN listing recovery instances, unfiltered and filtered
     everything = client.describe_recovery_instances()["items"]
     of_s1 = client.describe_recovery_instances(filters={"sourceServerIDs": [S1]})["items"]
-    by_id = client.describe_recovery_instances(
-        filters={"recoveryInstanceIDs": [of_s1[0]["recoveryInstanceID"]]}
-    )["items"]
+    by_id = client.describe_recovery_instances(filters={"recoveryInstanceIDs": [of_s1[0]["recoveryInstanceID"]]})[
+        "items"
+    ]
 
     # THEN each instance is a running drill instance with a private IP, and filters narrow the list
     assert len(everything) == 2
@@ -274,9 +272,7 @@ def test_unknown_server_and_unknown_snapshot_are_validation_errors(clock, events
 
     # WHEN starting from an unknown snapshot THEN ValidationException naming it
     with pytest.raises(ClientError) as excinfo:
-        client.start_recovery(
-            sourceServers=[{"sourceServerID": S1, "recoverySnapshotID": "pit-00000000000000000"}]
-        )
+        client.start_recovery(sourceServers=[{"sourceServerID": S1, "recoverySnapshotID": "pit-00000000000000000"}])
     code, response = error_of(excinfo)
     assert code == "ValidationException"
     assert "pit-00000000000000000" in response["Error"]["Message"]
@@ -288,9 +284,7 @@ def test_launch_from_a_chosen_snapshot(clock, events):
     snaps = client.describe_recovery_snapshots(sourceServerID=S1, order="ASC")["items"]
 
     # WHEN launching from the oldest one
-    client.start_recovery(
-        sourceServers=[{"sourceServerID": S1, "recoverySnapshotID": snaps[0]["snapshotID"]}]
-    )
+    client.start_recovery(sourceServers=[{"sourceServerID": S1, "recoverySnapshotID": snaps[0]["snapshotID"]}])
     run_to_completion(sim, clock)
 
     # THEN the instance's point in time is that snapshot's
@@ -469,9 +463,9 @@ def test_snapshot_and_job_date_filters(clock, events):
     job = start(client, S1)
 
     # WHEN filtering snapshots to the last 5 minutes and jobs by date
-    recent = client.describe_recovery_snapshots(
-        sourceServerID=S1, filters={"fromDateTime": "2025-03-01T11:55:00Z"}
-    )["items"]
+    recent = client.describe_recovery_snapshots(sourceServerID=S1, filters={"fromDateTime": "2025-03-01T11:55:00Z"})[
+        "items"
+    ]
     later = client.describe_jobs(filters={"fromDate": "2025-03-01T12:00:01Z"})["items"]
     now = client.describe_jobs(filters={"fromDate": "2025-03-01T11:00:00Z", "toDate": "2025-03-01T13:00:00Z"})
 
@@ -497,9 +491,7 @@ def test_tags_on_jobs_and_source_servers(clock, events):
     assert client.list_tags_for_resource(resourceArn=server_arn)["tags"] == {"app": "web"}
     assert server_arn == f"arn:aws:drs:us-east-1:123456789012:source-server/{S1}"
     with pytest.raises(ClientError) as excinfo:
-        client.list_tags_for_resource(
-            resourceArn="arn:aws:drs:us-east-1:123456789012:job/drsjob-00000000000000000"
-        )
+        client.list_tags_for_resource(resourceArn="arn:aws:drs:us-east-1:123456789012:job/drsjob-00000000000000000")
     assert error_of(excinfo)[0] == "ResourceNotFoundException"
     assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
 
@@ -661,9 +653,7 @@ def test_config_from_profile_maps_camel_case():
     assert config.launch_events == "drop"
     assert (config.launch_seconds_min, config.launch_seconds_max) == (5, 10)
     assert config.quotas == DrsQuotas(servers_per_job=10, concurrent_jobs=2, servers_in_all_jobs=30)
-    assert config.servers[S1] == DrsServerSettings(
-        launch="FAILED", replication_state="STALLED", lag_seconds=90
-    )
+    assert config.servers[S1] == DrsServerSettings(launch="FAILED", replication_state="STALLED", lag_seconds=90)
 
 
 def test_profile_servers_shape_ensure_servers(clock, events):

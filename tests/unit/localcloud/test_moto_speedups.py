@@ -22,9 +22,12 @@ TABLE = "ledger"
 
 def _table(client: Any) -> None:
     client.create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
     )
 
@@ -34,10 +37,17 @@ def _key(sk: str) -> dict[str, Any]:
 
 
 def _wave(sk: str, status: str, remaining: int) -> dict[str, Any]:
-    item = {**_key(sk), "status": {"S": status}, "remaining": {"N": str(remaining)},
-            "servers": {"M": {"s-1": {"M": {"launchStatus": {"S": "PENDING"}, "criticality": {"S": "CRITICAL"}}}}},
-            "dependsOn": {"L": [{"S": "w0"}]}, "releasedBy": {"SS": ["w9"]}, "ok": {"BOOL": True},
-            "none": {"NULL": True}, "sizes": {"NS": ["1", "2.5"]}}
+    item = {
+        **_key(sk),
+        "status": {"S": status},
+        "remaining": {"N": str(remaining)},
+        "servers": {"M": {"s-1": {"M": {"launchStatus": {"S": "PENDING"}, "criticality": {"S": "CRITICAL"}}}}},
+        "dependsOn": {"L": [{"S": "w0"}]},
+        "releasedBy": {"SS": ["w9"]},
+        "ok": {"BOOL": True},
+        "none": {"NULL": True},
+        "sizes": {"NS": ["1", "2.5"]},
+    }
     if sk.endswith("11"):  # binary is not JSON: the answers that hold it take moto's own way
         item["blob"] = {"B": b"\x00\x01"}
     return item
@@ -62,60 +72,145 @@ def _traffic(client: Any) -> list[Any]:
     call("put_item", TableName=TABLE, Item=_wave("WAVE#w00", "READY", 0), ReturnValues="ALL_OLD")
     call("get_item", TableName=TABLE, Key=_key("WAVE#w01"), ConsistentRead=True)
     call("get_item", TableName=TABLE, Key=_key("WAVE#none"))
-    call("get_item", TableName=TABLE, Key=_key("WAVE#w01"), ProjectionExpression="#s, servers",
-         ExpressionAttributeNames={"#s": "status"})
+    call(
+        "get_item",
+        TableName=TABLE,
+        Key=_key("WAVE#w01"),
+        ProjectionExpression="#s, servers",
+        ExpressionAttributeNames={"#s": "status"},
+    )
     for returns in ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"):
-        call("update_item", TableName=TABLE, Key=_key("WAVE#w02"),
-             UpdateExpression="ADD remaining :minus, releasedBy :by SET servers.#s.launchStatus = :st",
-             ConditionExpression="#status = :pending AND NOT contains(releasedBy, :dep)",
-             ExpressionAttributeNames={"#status": "status", "#s": "s-1"},
-             ExpressionAttributeValues={":minus": {"N": "-1"}, ":by": {"SS": [f"w{returns}"]},
-                                        ":dep": {"S": f"w{returns}"}, ":pending": {"S": "PENDING"},
-                                        ":st": {"S": "LAUNCHED"}},
-             ReturnValues=returns)
-    call("update_item", TableName=TABLE, Key=_key("WAVE#w03"), UpdateExpression="SET #s = :s",
-         ConditionExpression="#s = :other", ExpressionAttributeNames={"#s": "status"},
-         ExpressionAttributeValues={":s": {"S": "READY"}, ":other": {"S": "LAUNCHING"}},
-         ReturnValuesOnConditionCheckFailure="ALL_OLD")
-    call("update_item", TableName=TABLE, Key=_key("WAVE#w03"), UpdateExpression="SET #s = :s",
-         ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": {"N": "not a number"}})
+        call(
+            "update_item",
+            TableName=TABLE,
+            Key=_key("WAVE#w02"),
+            UpdateExpression="ADD remaining :minus, releasedBy :by SET servers.#s.launchStatus = :st",
+            ConditionExpression="#status = :pending AND NOT contains(releasedBy, :dep)",
+            ExpressionAttributeNames={"#status": "status", "#s": "s-1"},
+            ExpressionAttributeValues={
+                ":minus": {"N": "-1"},
+                ":by": {"SS": [f"w{returns}"]},
+                ":dep": {"S": f"w{returns}"},
+                ":pending": {"S": "PENDING"},
+                ":st": {"S": "LAUNCHED"},
+            },
+            ReturnValues=returns,
+        )
+    call(
+        "update_item",
+        TableName=TABLE,
+        Key=_key("WAVE#w03"),
+        UpdateExpression="SET #s = :s",
+        ConditionExpression="#s = :other",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "READY"}, ":other": {"S": "LAUNCHING"}},
+        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+    )
+    call(
+        "update_item",
+        TableName=TABLE,
+        Key=_key("WAVE#w03"),
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"N": "not a number"}},
+    )
     # a transaction whose last condition fails: the first two writes (one of them a new item) roll back
-    call("transact_write_items", TransactItems=[
-        {"Update": {"TableName": TABLE, "Key": _key("WAVE#w04"), "UpdateExpression": "SET #s = :s",
-                    "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":s": {"S": "GONE"}}}},
-        {"Put": {"TableName": TABLE, "Item": {**_key("NEW#1"), "v": {"S": "x"}}}},
-        {"Delete": {"TableName": TABLE, "Key": _key("WAVE#w05")}},
-        {"ConditionCheck": {"TableName": TABLE, "Key": _key("WAVE#w06"), "ConditionExpression": "#s = :s",
-                            "ExpressionAttributeNames": {"#s": "status"},
-                            "ExpressionAttributeValues": {":s": {"S": "COMPLETED"}}}},
-    ])
-    call("transact_write_items", TransactItems=[
-        {"Update": {"TableName": TABLE, "Key": _key("WAVE#w07"), "UpdateExpression": "SET #s = :s",
-                    "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":s": {"S": "DONE"}}}},
-        {"Put": {"TableName": TABLE, "Item": {**_key("NEW#2"), "v": {"S": "y"}}}},
-        {"Delete": {"TableName": TABLE, "Key": _key("WAVE#w08")}},
-    ])
-    call("transact_write_items", TransactItems=[
-        {"Update": {"TableName": TABLE, "Key": _key("WAVE#w09"), "UpdateExpression": "SET a = :a",
-                    "ExpressionAttributeValues": {":a": {"S": "1"}}}},
-        {"Update": {"TableName": TABLE, "Key": _key("WAVE#w09"), "UpdateExpression": "SET b = :b",
-                    "ExpressionAttributeValues": {":b": {"S": "2"}}}},
-    ])
+    call(
+        "transact_write_items",
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": _key("WAVE#w04"),
+                    "UpdateExpression": "SET #s = :s",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {":s": {"S": "GONE"}},
+                }
+            },
+            {"Put": {"TableName": TABLE, "Item": {**_key("NEW#1"), "v": {"S": "x"}}}},
+            {"Delete": {"TableName": TABLE, "Key": _key("WAVE#w05")}},
+            {
+                "ConditionCheck": {
+                    "TableName": TABLE,
+                    "Key": _key("WAVE#w06"),
+                    "ConditionExpression": "#s = :s",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {":s": {"S": "COMPLETED"}},
+                }
+            },
+        ],
+    )
+    call(
+        "transact_write_items",
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": _key("WAVE#w07"),
+                    "UpdateExpression": "SET #s = :s",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {":s": {"S": "DONE"}},
+                }
+            },
+            {"Put": {"TableName": TABLE, "Item": {**_key("NEW#2"), "v": {"S": "y"}}}},
+            {"Delete": {"TableName": TABLE, "Key": _key("WAVE#w08")}},
+        ],
+    )
+    call(
+        "transact_write_items",
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": _key("WAVE#w09"),
+                    "UpdateExpression": "SET a = :a",
+                    "ExpressionAttributeValues": {":a": {"S": "1"}},
+                }
+            },
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": _key("WAVE#w09"),
+                    "UpdateExpression": "SET b = :b",
+                    "ExpressionAttributeValues": {":b": {"S": "2"}},
+                }
+            },
+        ],
+    )
     call("delete_item", TableName=TABLE, Key=_key("WAVE#w10"), ReturnValues="ALL_OLD")
-    call("batch_write_item", RequestItems={TABLE: [{"PutRequest": {"Item": {**_key(f"B#{i}"), "n": {"N": str(i)}}}}
-                                                   for i in range(5)]})
+    call(
+        "batch_write_item",
+        RequestItems={TABLE: [{"PutRequest": {"Item": {**_key(f"B#{i}"), "n": {"N": str(i)}}}} for i in range(5)]},
+    )
     # items just under and just over moto's size limit (405,000 bytes: names and values)
     call("put_item", TableName=TABLE, Item={**_key("BIG#1"), "a": {"S": "x" * 300_000}, "b": {"S": "y" * 104_970}})
     call("put_item", TableName=TABLE, Item={**_key("BIG#2"), "a": {"S": "x" * 300_000}, "b": {"S": "y" * 104_990}})
     too_big = {**_key("BIG#3"), "a": {"S": "x" * 405_001}}
     call("batch_write_item", RequestItems={TABLE: [{"PutRequest": {"Item": too_big}}]})
     call("batch_get_item", RequestItems={TABLE: {"Keys": [_key("B#1"), _key("WAVE#w11")], "ConsistentRead": True}})
-    call("query", TableName=TABLE, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-         ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}, ":p": {"S": "WAVE#"}}, Limit=4, ConsistentRead=True)
-    call("query", TableName=TABLE, KeyConditionExpression="pk = :pk",
-         ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}}, Select="COUNT")
-    call("query", TableName=TABLE, KeyConditionExpression="pk = :pk", FilterExpression="attribute_exists(n)",
-         ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}}, ReturnConsumedCapacity="TOTAL")
+    call(
+        "query",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}, ":p": {"S": "WAVE#"}},
+        Limit=4,
+        ConsistentRead=True,
+    )
+    call(
+        "query",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}},
+        Select="COUNT",
+    )
+    call(
+        "query",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk",
+        FilterExpression="attribute_exists(n)",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}},
+        ReturnConsumedCapacity="TOTAL",
+    )
     call("describe_table", TableName=TABLE)
     items = client.scan(TableName=TABLE, ConsistentRead=True)["Items"]
     answers.append(("table", sorted(items, key=lambda item: item["sk"]["S"])))

@@ -25,30 +25,48 @@ def _write(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        (f"drs:\n  servers:\n    {S1}: {{lagSeconds: -1}}\n",
-         f"drs.servers.{S1}.lagSeconds: Input should be greater than or equal to 0"),
-        (f"drs:\n  servers:\n    {S1}: {{replicationState: SLEEPING}}\n",
-         f"drs.servers.{S1}.replicationState: Input should be 'STOPPED', 'INITIATING', 'INITIAL_SYNC', 'BACKLOG', "
-         "'CREATING_SNAPSHOT', 'CONTINUOUS', 'PAUSED', 'RESCAN', 'STALLED' or 'DISCONNECTED'"),
+        (
+            f"drs:\n  servers:\n    {S1}: {{lagSeconds: -1}}\n",
+            f"drs.servers.{S1}.lagSeconds: Input should be greater than or equal to 0",
+        ),
+        (
+            f"drs:\n  servers:\n    {S1}: {{replicationState: SLEEPING}}\n",
+            f"drs.servers.{S1}.replicationState: Input should be 'STOPPED', 'INITIATING', 'INITIAL_SYNC', 'BACKLOG', "
+            "'CREATING_SNAPSHOT', 'CONTINUOUS', 'PAUSED', 'RESCAN', 'STALLED' or 'DISCONNECTED'",
+        ),
         ("drs:\n  throttleRate: 2\n", "drs.throttleRate: Input should be less than or equal to 1"),
         ("drs:\n  retryAfterSeconds: 0\n", "drs.retryAfterSeconds: Input should be greater than or equal to 1"),
-        ("drs:\n  quotas: {serversPerJob: 0}\n",
-         "drs.quotas.serversPerJob: Input should be greater than or equal to 1"),
+        (
+            "drs:\n  quotas: {serversPerJob: 0}\n",
+            "drs.quotas.serversPerJob: Input should be greater than or equal to 1",
+        ),
         ("drs:\n  launchSeconds: {min: 10, max: 1}\n", "drs.launchSeconds: min (10 s) must not exceed max (1 s)"),
         ("drs:\n  launchSeconds: {min: 1000}\n", "drs.launchSeconds: min (1000 s) must not exceed max (900 s)"),
         ("drs:\n  pageSize: 0\n", "drs.pageSize: Input should be greater than or equal to 1"),
-        ("drs:\n  outsideJobs: [{durationSeconds: 60}]\n",
-         "drs.outsideJobs.0: an outside job holds servers, otherServers or both"),
-        (f"drs:\n  outsideJobs: [{{servers: [{S1}], jobs: 2}}]\n",
-         "drs.outsideJobs.0: a source server is in one job at a time: jobs above 1 take otherServers only"),
-        ("drs:\n  outsideJobs: [{servers: [web01]}]\n",
-         "drs.outsideJobs.0.servers.0: String should match pattern '^s-[0-9a-zA-Z]{17}$'"),
-        ("ssm:\n  documents:\n    X: {durationSeconds: -5}\n",
-         "ssm.documents.X.durationSeconds: Input should be greater than or equal to 0"),
-        ("ssm:\n  instances:\n    i-1: {pingStatus: Asleep}\n",
-         "ssm.instances.i-1.pingStatus: Input should be 'Online', 'ConnectionLost' or 'Inactive'"),
-        ("ssm:\n  agentOnlineAfterSeconds: -1\n",
-         "ssm.agentOnlineAfterSeconds: Input should be greater than or equal to 0"),
+        (
+            "drs:\n  outsideJobs: [{durationSeconds: 60}]\n",
+            "drs.outsideJobs.0: an outside job holds servers, otherServers or both",
+        ),
+        (
+            f"drs:\n  outsideJobs: [{{servers: [{S1}], jobs: 2}}]\n",
+            "drs.outsideJobs.0: a source server is in one job at a time: jobs above 1 take otherServers only",
+        ),
+        (
+            "drs:\n  outsideJobs: [{servers: [web01]}]\n",
+            "drs.outsideJobs.0.servers.0: String should match pattern '^s-[0-9a-zA-Z]{17}$'",
+        ),
+        (
+            "ssm:\n  documents:\n    X: {durationSeconds: -5}\n",
+            "ssm.documents.X.durationSeconds: Input should be greater than or equal to 0",
+        ),
+        (
+            "ssm:\n  instances:\n    i-1: {pingStatus: Asleep}\n",
+            "ssm.instances.i-1.pingStatus: Input should be 'Online', 'ConnectionLost' or 'Inactive'",
+        ),
+        (
+            "ssm:\n  agentOnlineAfterSeconds: -1\n",
+            "ssm.agentOnlineAfterSeconds: Input should be greater than or equal to 0",
+        ),
         ("faults:\n  reorderDelivery: 1.5\n", "faults.reorderDelivery: Input should be less than or equal to 1"),
     ],
 )
@@ -64,21 +82,35 @@ def test_a_wrong_value_is_named_by_its_camel_case_path(tmp_path: Path, text: str
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("drs:\n  throttleRat: 0.1\n", "drs.throttleRat: unknown key (allowed here: initialized, launchEvents, "
-         "launchSeconds, outsideJobs, pageSize, quotas, retryAfterSeconds, seed, servers, snapshotsPerServer, "
-         "startDelaySeconds, terminateFailureRate, terminateSeconds, throttleRate)"),
-        (f"drs:\n  servers:\n    {S1}: {{lag_seconds: 5}}\n", f"drs.servers.{S1}.lag_seconds: unknown key (allowed "
-         "here: lagSeconds, launch, replicationState, terminate)"),
-        ("drs:\n  quotas: {serverPerJob: 1}\n", "drs.quotas.serverPerJob: unknown key (allowed here: concurrentJobs, "
-         "serversInAllJobs, serversPerJob)"),
-        ("ssm:\n  documents:\n    X: {failon: []}\n", "ssm.documents.X.failon: unknown key (allowed here: "
-         "durationSeconds, failOn, status)"),
-        ("faults:\n  duplicate_delivery: 0.5\n", "faults.duplicate_delivery: unknown key (allowed here: "
-         "crashAfterStartRecovery, duplicateDelivery, reorderDelivery)"),
+        (
+            "drs:\n  throttleRat: 0.1\n",
+            "drs.throttleRat: unknown key (allowed here: initialized, launchEvents, "
+            "launchSeconds, outsideJobs, pageSize, quotas, retryAfterSeconds, seed, servers, snapshotsPerServer, "
+            "startDelaySeconds, terminateFailureRate, terminateSeconds, throttleRate)",
+        ),
+        (
+            f"drs:\n  servers:\n    {S1}: {{lag_seconds: 5}}\n",
+            f"drs.servers.{S1}.lag_seconds: unknown key (allowed "
+            "here: lagSeconds, launch, replicationState, terminate)",
+        ),
+        (
+            "drs:\n  quotas: {serverPerJob: 1}\n",
+            "drs.quotas.serverPerJob: unknown key (allowed here: concurrentJobs, serversInAllJobs, serversPerJob)",
+        ),
+        (
+            "ssm:\n  documents:\n    X: {failon: []}\n",
+            "ssm.documents.X.failon: unknown key (allowed here: durationSeconds, failOn, status)",
+        ),
+        (
+            "faults:\n  duplicate_delivery: 0.5\n",
+            "faults.duplicate_delivery: unknown key (allowed here: "
+            "crashAfterStartRecovery, duplicateDelivery, reorderDelivery)",
+        ),
     ],
 )
-def test_an_unknown_or_snake_case_key_is_named_with_the_keys_allowed_there(tmp_path: Path, text: str,
-                                                                           problem: str) -> None:
+def test_an_unknown_or_snake_case_key_is_named_with_the_keys_allowed_there(
+    tmp_path: Path, text: str, problem: str
+) -> None:
     # GIVEN a typo, or a snake_case key in the camelCase file
     path = _write(tmp_path, text)
     # WHEN it is loaded THEN the error names it at its path and lists what is allowed there
@@ -93,8 +125,10 @@ def test_every_problem_of_a_profile_is_named_at_once(tmp_path: Path) -> None:
     # WHEN it is loaded THEN both are named
     with pytest.raises(ProfileError) as raised:
         load_profile(path)
-    assert str(raised.value) == (f"{path}: drs.throttleRate: Input should be less than or equal to 1; "
-                                 "ssm.defaultDurationSeconds: Input should be greater than or equal to 0")
+    assert str(raised.value) == (
+        f"{path}: drs.throttleRate: Input should be less than or equal to 1; "
+        "ssm.defaultDurationSeconds: Input should be greater than or equal to 0"
+    )
 
 
 def test_the_section_builders_name_camel_case_paths_too() -> None:
@@ -107,7 +141,9 @@ def test_the_section_builders_name_camel_case_paths_too() -> None:
 
 def test_every_fault_maps_onto_the_simulators(tmp_path: Path) -> None:
     # GIVEN a profile using every fault
-    path = _write(tmp_path, f"""
+    path = _write(
+        tmp_path,
+        f"""
 seed: 9
 drs:
   pageSize: 2
@@ -123,7 +159,8 @@ ssm:
   agentOnlineAfterSeconds: 120
 faults:
   reorderDelivery: 0.3
-""")
+""",
+    )
 
     # WHEN it is loaded
     profile = load_profile(path)
@@ -132,10 +169,14 @@ faults:
     # THEN each lands where the simulators read it; unset values keep their defaults, the seed is shared
     assert (drs.seed, drs.page_size, drs.terminate_failure_rate) == (9, 2, 0.25)
     assert drs.quotas == DrsQuotas(concurrent_jobs=5)
-    assert drs.servers == {S1: DrsServerSettings(terminate="FAILED", lag_seconds=30),
-                           "s-2000000000000000a": DrsServerSettings()}
-    assert drs.outside_jobs == (OutsideJob(servers=(S1,), duration_seconds=900),
-                                OutsideJob(jobs=3, other_servers=20, at_seconds=60))
+    assert drs.servers == {
+        S1: DrsServerSettings(terminate="FAILED", lag_seconds=30),
+        "s-2000000000000000a": DrsServerSettings(),
+    }
+    assert drs.outside_jobs == (
+        OutsideJob(servers=(S1,), duration_seconds=900),
+        OutsideJob(jobs=3, other_servers=20, at_seconds=60),
+    )
     assert (drs.launch_seconds_min, drs.launch_seconds_max, drs.throttle_rate) == (300, 900, 0)
     assert (ssm.seed, ssm.agent_online_after_seconds, ssm.default_duration_seconds) == (9, 120, 5)
     assert profile.faults.reorder_delivery == 0.3

@@ -44,14 +44,18 @@ def _check_output_shape(parsed: dict[str, Any], model: Any, **_: Any) -> None:
     body = {key: value for key, value in parsed.items() if key != "ResponseMetadata"}
     report = ParamValidator().validate(body, model.output_shape)
     # SSM itself answers "" for unset strings whose model minimum is 1 or 3 (OutputS3BucketName, ...)
-    problems = [(reason, name, details) for reason, name, details in report._errors
-                if not (reason == "invalid length" and details.get("param") == 0)]
+    problems = [
+        (reason, name, details)
+        for reason, name, details in report._errors
+        if not (reason == "invalid length" and details.get("param") == 0)
+    ]
     assert not problems, problems
 
 
 def client_for(service: str, sim: Any) -> Any:
-    client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
-                          config=NO_RETRIES)
+    client = boto3.client(
+        service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x", config=NO_RETRIES
+    )
     client.meta.events.register(f"after-call.{service}", _check_output_shape)
     return sim.attach(client)
 
@@ -97,7 +101,8 @@ def test_a_server_in_an_outside_job_is_a_conflict_until_that_job_ends() -> None:
     assert response["Error"]["Code"] == "ConflictException"
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 409
     assert response["Error"]["Message"] == (
-        f"Source server {S1} is already participating in active job {outside[0]['jobID']}")
+        f"Source server {S1} is already participating in active job {outside[0]['jobID']}"
+    )
     assert (response["resourceId"], response["resourceType"]) == (S1, "SOURCE_SERVER")
     assert sim.stats.outside_jobs == 1
     assert sim.stats.launches == {}  # nothing of the orchestrator's launched
@@ -111,8 +116,12 @@ def test_a_server_in_an_outside_job_is_a_conflict_until_that_job_ends() -> None:
 def test_an_outside_job_starts_at_its_moment_and_leaves_out_a_server_already_busy() -> None:
     # GIVEN an outside job of S1 and S2 due 120 s after the simulator's first call, and 5-minute launches
     clock = FakeClock()
-    sim, client = drs(clock, outside_jobs=(OutsideJob(servers=(S1, S2), at_seconds=120, duration_seconds=300),),
-                      launch_seconds_min=300, launch_seconds_max=300)
+    sim, client = drs(
+        clock,
+        outside_jobs=(OutsideJob(servers=(S1, S2), at_seconds=120, duration_seconds=300),),
+        launch_seconds_min=300,
+        launch_seconds_max=300,
+    )
 
     # WHEN the orchestrator launches S2 first (the outside job does not exist yet), then 120 s pass
     ours = start(client, S2)
@@ -144,8 +153,9 @@ def test_an_outside_job_starts_at_its_moment_and_leaves_out_a_server_already_bus
         (DrsQuotas(servers_in_all_jobs=10), OutsideJob(other_servers=9), [S1, S2], "L-05AFA8C6"),
     ],
 )
-def test_outside_jobs_use_the_quotas(quotas: DrsQuotas, outside: OutsideJob, launch: list[str],
-                                     quota_code: str) -> None:
+def test_outside_jobs_use_the_quotas(
+    quotas: DrsQuotas, outside: OutsideJob, launch: list[str], quota_code: str
+) -> None:
     # GIVEN quota used by jobs outside the orchestrator for 600 s
     clock = FakeClock()
     sim, client = drs(clock, quotas=quotas, outside_jobs=(outside,))
@@ -193,7 +203,9 @@ def test_a_terminate_job_fails_for_a_server_configured_so_and_its_instance_keeps
     done = client.describe_jobs(filters={"jobIDs": [job["jobID"]]})["items"][0]
     assert (done["type"], done["status"]) == ("TERMINATE", "COMPLETED")
     assert {p["sourceServerID"]: p["launchStatus"] for p in done["participatingServers"]} == {
-        S1: "FAILED", S2: "TERMINATED"}
+        S1: "FAILED",
+        S2: "TERMINATED",
+    }
     left = client.describe_recovery_instances()["items"]
     assert [(i["recoveryInstanceID"], i["ec2InstanceState"]) for i in left] == [(first, "RUNNING")]
     logs = client.describe_job_log_items(jobID=job["jobID"])["items"]
@@ -201,7 +213,8 @@ def test_a_terminate_job_fails_for_a_server_configured_so_and_its_instance_keeps
     assert logs[1]["eventData"] == {
         "sourceServerID": S1,
         "rawError": f"Failed to terminate recovery instance {first}: simulated failure configured for source "
-                    f"server {S1}"}
+        f"server {S1}",
+    }
     assert sim.stats.terminations_failed == 1
 
     # WHEN it is terminated again, no longer configured to fail THEN it goes
@@ -256,6 +269,7 @@ def test_page_size_caps_every_describe_page_and_tokens_lead_through_all_items() 
     # THEN a page never holds more than 2 items (nor more than maxResults), and carries the next token
     assert [len(page["items"]) for page in (first, larger, smaller)] == [2, 2, 1]
     assert all("nextToken" in page for page in (first, larger, smaller))
+
     # AND following the tokens yields every item once, in order, for every paged operation
     def every(operation: str, **kwargs: Any) -> list[dict[str, Any]]:
         pages = list(client.get_paginator(operation).paginate(**kwargs))
@@ -267,8 +281,14 @@ def test_page_size_caps_every_describe_page_and_tokens_lead_through_all_items() 
     assert len(every("describe_recovery_instances")) == 5
     assert len(every("describe_recovery_snapshots", sourceServerID=servers[0])) == 3
     assert [i["event"] for i in every("describe_job_log_items", jobID=job_ids[0])] == [
-        "JOB_START", "SNAPSHOT_START", "SNAPSHOT_END", "CONVERSION_START", "CONVERSION_END", "LAUNCH_START",
-        "JOB_END"]
+        "JOB_START",
+        "SNAPSHOT_START",
+        "SNAPSHOT_END",
+        "CONVERSION_START",
+        "CONVERSION_END",
+        "LAUNCH_START",
+        "JOB_END",
+    ]
     assert sim.stats.continued_pages["DescribeJobs"] >= 3
 
 
@@ -292,8 +312,10 @@ def test_a_page_token_survives_an_item_disappearing_and_is_bound_to_its_operatio
     assert "nextToken" not in second
 
     # WHEN a token goes to another operation, or was never issued THEN ValidationException
-    for call in (lambda: client.describe_jobs(nextToken=first["nextToken"]),
-                 lambda: client.describe_recovery_instances(nextToken="not-a-token")):
+    for call in (
+        lambda: client.describe_jobs(nextToken=first["nextToken"]),
+        lambda: client.describe_recovery_instances(nextToken="not-a-token"),
+    ):
         with pytest.raises(ClientError) as refused:
             call()
         assert error(refused)["Error"]["Code"] == "ValidationException"
@@ -313,13 +335,17 @@ def test_a_recovery_instance_is_a_managed_node_only_once_its_agent_is_online() -
             return None
         return {"ping_status": "Online", "platform": "Linux", "tags": {}, "launched_at": T0}
 
-    sim = SsmSimulator(clock, SsmSimConfig(agent_online_after_seconds=120, invocation_visible_after_seconds=0,
-                                           default_duration_seconds=5), instance_resolver=resolver)
+    sim = SsmSimulator(
+        clock,
+        SsmSimConfig(agent_online_after_seconds=120, invocation_visible_after_seconds=0, default_duration_seconds=5),
+        instance_resolver=resolver,
+    )
     client = client_for("ssm", sim)
 
     def send() -> dict[str, Any]:
         command: dict[str, Any] = client.send_command(
-            DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]}, InstanceIds=[instance])["Command"]
+            DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]}, InstanceIds=[instance]
+        )["Command"]
         return command
 
     def known() -> list[str]:
@@ -350,11 +376,13 @@ def test_a_recovery_instance_is_a_managed_node_only_once_its_agent_is_online() -
 def test_agent_delay_does_not_apply_to_instances_without_a_launch_time() -> None:
     # GIVEN a late agent setting and a managed node of the old site (no launch time)
     clock = FakeClock()
-    sim = SsmSimulator(clock, SsmSimConfig.from_profile(
-        {"agentOnlineAfterSeconds": 600, "instances": {"i-0a1b2c3d4e5f60718": {}}}))
+    sim = SsmSimulator(
+        clock, SsmSimConfig.from_profile({"agentOnlineAfterSeconds": 600, "instances": {"i-0a1b2c3d4e5f60718": {}}})
+    )
     client = client_for("ssm", sim)
 
     # WHEN a command targets it at once THEN SSM accepts it
-    command = client.send_command(DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]},
-                                  InstanceIds=["i-0a1b2c3d4e5f60718"])["Command"]
+    command = client.send_command(
+        DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]}, InstanceIds=["i-0a1b2c3d4e5f60718"]
+    )["Command"]
     assert command["TargetCount"] == 1

@@ -21,12 +21,21 @@ def test_profile_instances_are_targets_by_tag() -> None:
     # GIVEN a profile with the old site's primary, tagged
     config = SsmSimConfig.from_profile({"instances": {"i-0a1b2c3d4e5f60718": {"tags": {"Role": "database-primary"}}}})
     sim = SsmSimulator(_Clock(), config)
-    client = sim.attach(boto3.client("ssm", region_name="us-east-1", aws_access_key_id="x",
-                                     aws_secret_access_key="x",
-                                     config=Config(retries={"total_max_attempts": 1, "mode": "standard"})))
+    client = sim.attach(
+        boto3.client(
+            "ssm",
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+        )
+    )
     # WHEN a command targets that tag
-    command = client.send_command(DocumentName="AWS-RunShellScript", Parameters={"commands": ["echo fence"]},
-                                  Targets=[{"Key": "tag:Role", "Values": ["database-primary"]}])["Command"]
+    command = client.send_command(
+        DocumentName="AWS-RunShellScript",
+        Parameters={"commands": ["echo fence"]},
+        Targets=[{"Key": "tag:Role", "Values": ["database-primary"]}],
+    )["Command"]
     # THEN it reaches that one instance
     assert command["TargetCount"] == 1
     info = client.describe_instance_information()["InstanceInformationList"]

@@ -32,20 +32,48 @@ _Path = tuple[str | int, ...]
 
 # The type of every field the examples use (what a wrong value is chosen against).
 _KINDS = {
-    "planId": "str", "name": "str", "description": "str", "waveId": "str", "documentName": "str",
-    "sourceServerID": "str", "recoverySnapshotID": "str", "wave": "str", "type": "str", "criticality": "str",
-    "onFailure": "str", "rollback": "str",
-    "scriptTimeoutSeconds": "int", "maxReplicationLagSeconds": "int", "timeoutSeconds": "int", "retries": "int",
-    "successThreshold": "float", "requireApprovalInRecovery": "bool", "required": "bool",
-    "waves": "list", "servers": "list", "dependsOn": "list", "preLaunch": "list", "postLaunch": "list",
+    "planId": "str",
+    "name": "str",
+    "description": "str",
+    "waveId": "str",
+    "documentName": "str",
+    "sourceServerID": "str",
+    "recoverySnapshotID": "str",
+    "wave": "str",
+    "type": "str",
+    "criticality": "str",
+    "onFailure": "str",
+    "rollback": "str",
+    "scriptTimeoutSeconds": "int",
+    "maxReplicationLagSeconds": "int",
+    "timeoutSeconds": "int",
+    "retries": "int",
+    "successThreshold": "float",
+    "requireApprovalInRecovery": "bool",
+    "required": "bool",
+    "waves": "list",
+    "servers": "list",
+    "dependsOn": "list",
+    "preLaunch": "list",
+    "postLaunch": "list",
     "approvers": "list",
-    "defaults": "dict", "approval": "dict", "healthCheck": "dict", "targets": "dict", "tags": "dict",
+    "defaults": "dict",
+    "approval": "dict",
+    "healthCheck": "dict",
+    "targets": "dict",
+    "tags": "dict",
     "parameters": "dict",
 }
 _WRONG = {"str": 42, "int": "x", "float": "x", "bool": "maybe", "list": {"not": "a list"}, "dict": ["not a map"]}
 _FREE_MAPS = ("parameters", "tags")  # mappings whose keys are the user's own
-_REQUIRED = {"planId": "missing-field", "waveId": "missing-field", "documentName": "missing-field",
-             "sourceServerID": "missing-field", "servers": "empty-wave", "waves": "empty-plan"}
+_REQUIRED = {
+    "planId": "missing-field",
+    "waveId": "missing-field",
+    "documentName": "missing-field",
+    "sourceServerID": "missing-field",
+    "servers": "empty-wave",
+    "waves": "empty-plan",
+}
 
 
 @dataclass(frozen=True)
@@ -67,8 +95,10 @@ class Mutant:
 
     def found_in(self, problems: list[tuple[str, str | None, str]]) -> bool:
         """Whether (code, path, message) problems include this mutant's."""
-        return any(code == self.code and (self.path is None or path == self.path) and self.message in message
-                   for code, path, message in problems)
+        return any(
+            code == self.code and (self.path is None or path == self.path) and self.message in message
+            for code, path, message in problems
+        )
 
 
 def _join(path: _Path) -> str:
@@ -121,7 +151,8 @@ def _field(path: _Path) -> str | None:
 def _code(path: _Path) -> str:
     name = _field(path)
     return {"sourceServerID": "invalid-server-id", "recoverySnapshotID": "invalid-snapshot-id"}.get(
-        name or "", "invalid-value")
+        name or "", "invalid-value"
+    )
 
 
 def _wrong_types(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
@@ -131,14 +162,24 @@ def _wrong_types(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
         if "parameters" in path[:-1]:
             cut = path[: path.index("parameters") + 2]
             if cut == path:  # a parameter's value: a mapping is neither a string nor a list of strings
-                yield Mutant(f"{label}: {_join(path)} is a mapping", "invalid-value", _join(path),
-                             "must be a string or a list of strings", _set(plan, path, {"a": "b"}))
+                yield Mutant(
+                    f"{label}: {_join(path)} is a mapping",
+                    "invalid-value",
+                    _join(path),
+                    "must be a string or a list of strings",
+                    _set(plan, path, {"a": "b"}),
+                )
             continue
         if isinstance(path[-1], int):
             parent = _field(path)
             if parent == "waves":
-                yield Mutant(f"{label}: {_join(path)} is a string", "invalid-value", _join(path),
-                             "a wave must be a mapping, not a string", _set(plan, path, "x"))
+                yield Mutant(
+                    f"{label}: {_join(path)} is a string",
+                    "invalid-value",
+                    _join(path),
+                    "a wave must be a mapping, not a string",
+                    _set(plan, path, "x"),
+                )
             elif parent in {"servers", "dependsOn", "approvers", "preLaunch", "postLaunch"}:
                 wrong = 42 if isinstance(value, str) else "x"
                 code, message = "invalid-value", f"(got {wrong!r})"
@@ -146,38 +187,49 @@ def _wrong_types(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
                     code, message = "invalid-server-id", "malformed source server id 'x'"
                 elif parent in {"preLaunch", "postLaunch"}:
                     message = "input should be a valid dictionary"
-                yield Mutant(f"{label}: {_join(path)} is {wrong!r}", code, _join(path), message,
-                             _set(plan, path, wrong))
+                yield Mutant(
+                    f"{label}: {_join(path)} is {wrong!r}", code, _join(path), message, _set(plan, path, wrong)
+                )
             continue
         kind = _KINDS.get(str(path[-1]))
         if kind is None or _in_free_map(path):
             continue
         wrong = _WRONG[kind]
         message = "waves must be a list of waves" if path == ("waves",) else f"(got {wrong!r})"
-        yield Mutant(f"{label}: {_join(path)} is {wrong!r}", _code(path), _join(path), message,
-                     _set(plan, path, wrong))
+        yield Mutant(f"{label}: {_join(path)} is {wrong!r}", _code(path), _join(path), message, _set(plan, path, wrong))
 
 
 def _missing_and_unknown(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
     for path, value in _walk(plan):
         if path and path[-1] in _REQUIRED and not _in_free_map(path):
             code = _REQUIRED[str(path[-1])]
-            message = {"missing-field": f"missing required field '{path[-1]}'",
-                       "empty-wave": "the wave has no servers", "empty-plan": "the plan has no waves"}[code]
+            message = {
+                "missing-field": f"missing required field '{path[-1]}'",
+                "empty-wave": "the wave has no servers",
+                "empty-plan": "the plan has no waves",
+            }[code]
             yield Mutant(f"{label}: without {_join(path)}", code, _join(path), message, _delete(plan, path))
         if not isinstance(value, dict) or (path and path[-1] in _FREE_MAPS):
             continue
-        yield Mutant(f"{label}: {_join(path) or 'the plan'} with an unknown field", "unknown-field",
-                     _join((*path, "bogusField")), "unknown field 'bogusField'", _set(plan, (*path, "bogusField"), 1)
-                     if path else {**plan, "bogusField": 1})
+        yield Mutant(
+            f"{label}: {_join(path) or 'the plan'} with an unknown field",
+            "unknown-field",
+            _join((*path, "bogusField")),
+            "unknown field 'bogusField'",
+            _set(plan, (*path, "bogusField"), 1) if path else {**plan, "bogusField": 1},
+        )
         for key in value:
             if len(key) < 4 or key in {"wave"}:
                 continue
             typo = key[0] + key[2:]  # the second letter left out
             renamed = {typo if k == key else k: v for k, v in value.items()}
-            yield Mutant(f"{label}: {_join((*path, key))} misspelt {typo!r}", "unknown-field",
-                         _join((*path, typo)), f"unknown field '{typo}' (did you mean '{key}'?)",
-                         _set(plan, path, renamed) if path else renamed)
+            yield Mutant(
+                f"{label}: {_join((*path, key))} misspelt {typo!r}",
+                "unknown-field",
+                _join((*path, typo)),
+                f"unknown field '{typo}' (did you mean '{key}'?)",
+                _set(plan, path, renamed) if path else renamed,
+            )
 
 
 def _graph(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
@@ -186,54 +238,101 @@ def _graph(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
     for index, wave in enumerate(waves):
         deps = list(wave.get("dependsOn", []))
         base = ("waves", index, "dependsOn")
-        yield Mutant(f"{label}: {ids[index]} depends on itself", "self-dependency", _join((*base, len(deps))),
-                     f"wave '{ids[index]}' depends on itself", _set(plan, base, [*deps, ids[index]]))
-        yield Mutant(f"{label}: {ids[index]} depends on an unknown wave", "unknown-dependency",
-                     _join((*base, len(deps))), "unknown dependency 'nowhere'", _set(plan, base, [*deps, "nowhere"]))
+        yield Mutant(
+            f"{label}: {ids[index]} depends on itself",
+            "self-dependency",
+            _join((*base, len(deps))),
+            f"wave '{ids[index]}' depends on itself",
+            _set(plan, base, [*deps, ids[index]]),
+        )
+        yield Mutant(
+            f"{label}: {ids[index]} depends on an unknown wave",
+            "unknown-dependency",
+            _join((*base, len(deps))),
+            "unknown dependency 'nowhere'",
+            _set(plan, base, [*deps, "nowhere"]),
+        )
         if deps:
-            yield Mutant(f"{label}: {ids[index]} depends twice on {deps[0]}", "duplicate-dependency",
-                         _join((*base, len(deps))), f"duplicate dependency '{deps[0]}'",
-                         _set(plan, base, [*deps, deps[0]]))
+            yield Mutant(
+                f"{label}: {ids[index]} depends twice on {deps[0]}",
+                "duplicate-dependency",
+                _join((*base, len(deps))),
+                f"duplicate dependency '{deps[0]}'",
+                _set(plan, base, [*deps, deps[0]]),
+            )
             upstream = ids.index(deps[0])
             back = ("waves", upstream, "dependsOn")
-            yield Mutant(f"{label}: {deps[0]} and {ids[index]} depend on each other", "cycle", None,
-                         "dependency cycle: ",
-                         _set(plan, back, [*waves[upstream].get("dependsOn", []), ids[index]]))
+            yield Mutant(
+                f"{label}: {deps[0]} and {ids[index]} depend on each other",
+                "cycle",
+                None,
+                "dependency cycle: ",
+                _set(plan, back, [*waves[upstream].get("dependsOn", []), ids[index]]),
+            )
         if index:
-            yield Mutant(f"{label}: {ids[index]} takes the id of {ids[0]}", "duplicate-wave",
-                         _join(("waves", index, "waveId")), f"duplicate wave id '{ids[0]}' (also waves[0])",
-                         _set(plan, ("waves", index, "waveId"), ids[0]))
+            yield Mutant(
+                f"{label}: {ids[index]} takes the id of {ids[0]}",
+                "duplicate-wave",
+                _join(("waves", index, "waveId")),
+                f"duplicate wave id '{ids[0]}' (also waves[0])",
+                _set(plan, ("waves", index, "waveId"), ids[0]),
+            )
             first = waves[0]["servers"][0]
             first_id = first if isinstance(first, str) else first["sourceServerID"]
             servers = [*wave["servers"], first_id]
-            yield Mutant(f"{label}: {ids[index]} also holds a server of {ids[0]}", "duplicate-server",
-                         _join(("waves", index, "servers", len(servers) - 1)), f"server '{first_id}' is in two waves",
-                         _set(plan, ("waves", index, "servers"), servers))
-        yield Mutant(f"{label}: {ids[index]} without servers", "empty-wave", _join(("waves", index, "servers")),
-                     "the wave has no servers", _set(plan, ("waves", index, "servers"), []))
-        yield Mutant(f"{label}: {ids[index]} with a malformed id", "invalid-value",
-                     _join(("waves", index, "waveId")), "malformed wave id '-bad'",
-                     _set(plan, ("waves", index, "waveId"), "-bad"))
+            yield Mutant(
+                f"{label}: {ids[index]} also holds a server of {ids[0]}",
+                "duplicate-server",
+                _join(("waves", index, "servers", len(servers) - 1)),
+                f"server '{first_id}' is in two waves",
+                _set(plan, ("waves", index, "servers"), servers),
+            )
+        yield Mutant(
+            f"{label}: {ids[index]} without servers",
+            "empty-wave",
+            _join(("waves", index, "servers")),
+            "the wave has no servers",
+            _set(plan, ("waves", index, "servers"), []),
+        )
+        yield Mutant(
+            f"{label}: {ids[index]} with a malformed id",
+            "invalid-value",
+            _join(("waves", index, "waveId")),
+            "malformed wave id '-bad'",
+            _set(plan, ("waves", index, "waveId"), "-bad"),
+        )
 
 
 def _values(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
-    yield Mutant(f"{label}: a malformed plan id", "invalid-value", "planId", "malformed plan id 'bad id!'",
-                 {**plan, "planId": "bad id!"})
+    yield Mutant(
+        f"{label}: a malformed plan id",
+        "invalid-value",
+        "planId",
+        "malformed plan id 'bad id!'",
+        {**plan, "planId": "bad id!"},
+    )
     yield Mutant(f"{label}: no waves", "empty-plan", "waves", "the plan has no waves", {**plan, "waves": []})
     for path, value in _walk(plan):
         if not path or _in_free_map(path):
             continue
         key = path[-1]
         if isinstance(value, str) and value.startswith("s-") and (key == "sourceServerID" or _field(path) == "servers"):
-            yield Mutant(f"{label}: {_join(path)} malformed", "invalid-server-id", _join(path),
-                         "malformed source server id 's-bad'", _set(plan, path, "s-bad"))
-        bad = {"timeoutSeconds": (5, "timeout-out-of-range", "timeoutSeconds 5 is out of range"),
-               "scriptTimeoutSeconds": (1, "timeout-out-of-range", "scriptTimeoutSeconds 1 is out of range"),
-               "maxReplicationLagSeconds": (-1, "out-of-range", "maxReplicationLagSeconds -1 is out of range"),
-               "retries": (99, "out-of-range", "retries 99 is out of range (0..5)"),
-               "criticality": ("SOMETIMES", "invalid-value", "criticality: input should be"),
-               "onFailure": ("MAYBE", "invalid-value", "onFailure: input should be"),
-               "type": ("LAMBDA", "invalid-value", "type: input should be 'SSM_DOCUMENT'")}.get(str(key))
+            yield Mutant(
+                f"{label}: {_join(path)} malformed",
+                "invalid-server-id",
+                _join(path),
+                "malformed source server id 's-bad'",
+                _set(plan, path, "s-bad"),
+            )
+        bad = {
+            "timeoutSeconds": (5, "timeout-out-of-range", "timeoutSeconds 5 is out of range"),
+            "scriptTimeoutSeconds": (1, "timeout-out-of-range", "scriptTimeoutSeconds 1 is out of range"),
+            "maxReplicationLagSeconds": (-1, "out-of-range", "maxReplicationLagSeconds -1 is out of range"),
+            "retries": (99, "out-of-range", "retries 99 is out of range (0..5)"),
+            "criticality": ("SOMETIMES", "invalid-value", "criticality: input should be"),
+            "onFailure": ("MAYBE", "invalid-value", "onFailure: input should be"),
+            "type": ("LAMBDA", "invalid-value", "type: input should be 'SSM_DOCUMENT'"),
+        }.get(str(key))
         if bad is not None:
             wrong, code, message = bad
             if key == "timeoutSeconds" and "approval" in path:
@@ -241,8 +340,13 @@ def _values(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
             yield Mutant(f"{label}: {_join(path)} = {wrong!r}", code, _join(path), message, _set(plan, path, wrong))
         if key == "targets" and isinstance(value, dict):
             both = {**value, "tags": {"Role": "x"}} if "wave" in value else {**value, "wave": "nowhere"}
-            yield Mutant(f"{label}: {_join(path)} of two kinds", "invalid-value", _join(path),
-                         "targets needs exactly one of instanceIds, tags or wave", _set(plan, path, both))
+            yield Mutant(
+                f"{label}: {_join(path)} of two kinds",
+                "invalid-value",
+                _join(path),
+                "targets needs exactly one of instanceIds, tags or wave",
+                _set(plan, path, both),
+            )
 
 
 def _limits(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
@@ -251,76 +355,180 @@ def _limits(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
     for _ in range(40):
         nested = [nested]
     first = plan["waves"][0]
-    yield Mutant(f"{label}: a parameter nested 40 levels deep", "too-deep", None,
-                 "nested deeper than 32 levels", _set(plan, ("waves", 0), {**first, "postLaunch": [
-                     {"documentName": "d", "parameters": {"p": nested}}]}))
+    yield Mutant(
+        f"{label}: a parameter nested 40 levels deep",
+        "too-deep",
+        None,
+        "nested deeper than 32 levels",
+        _set(plan, ("waves", 0), {**first, "postLaunch": [{"documentName": "d", "parameters": {"p": nested}}]}),
+    )
     # as text, a scalar over a limit is refused while it is read: with its line, before any path exists
-    yield Mutant(f"{label}: a 30-digit lag", "number-too-long", None,
-                 "an integer of 30 digits (at most 18)", {**plan, "defaults": {"maxReplicationLagSeconds": 10**29}})
-    yield Mutant(f"{label}: a NUL in a name", "control-character", "name", "control character U+0000",
-                 {**plan, "name": "a\x00b"})
-    yield Mutant(f"{label}: an escape sequence in a wave name", "control-character", "waves[0].name",
-                 "control character U+001B", _set(plan, ("waves", 0), {**first, "name": "\x1b[2J"}))
-    yield Mutant(f"{label}: a 20,000-character description", "string-too-long", None,
-                 "a string of 20,000 characters (at most 16,384)", {**plan, "description": "d" * 20_000})
+    yield Mutant(
+        f"{label}: a 30-digit lag",
+        "number-too-long",
+        None,
+        "an integer of 30 digits (at most 18)",
+        {**plan, "defaults": {"maxReplicationLagSeconds": 10**29}},
+    )
+    yield Mutant(
+        f"{label}: a NUL in a name", "control-character", "name", "control character U+0000", {**plan, "name": "a\x00b"}
+    )
+    yield Mutant(
+        f"{label}: an escape sequence in a wave name",
+        "control-character",
+        "waves[0].name",
+        "control character U+001B",
+        _set(plan, ("waves", 0), {**first, "name": "\x1b[2J"}),
+    )
+    yield Mutant(
+        f"{label}: a 20,000-character description",
+        "string-too-long",
+        None,
+        "a string of 20,000 characters (at most 16,384)",
+        {**plan, "description": "d" * 20_000},
+    )
     waves = [{"waveId": f"w{n}", "servers": [f"s-{n:017d}"]} for n in range(MAX_WAVES + 1)]
-    yield Mutant(f"{label}: {MAX_WAVES + 1} waves", "too-many-waves", None, "the plan has ",
-                 {**plan, "waves": waves})
+    yield Mutant(f"{label}: {MAX_WAVES + 1} waves", "too-many-waves", None, "the plan has ", {**plan, "waves": waves})
     servers = [f"s-{n:017d}" for n in range(MAX_SERVERS + 1)]
-    yield Mutant(f"{label}: {MAX_SERVERS + 1} servers in one wave", "too-many-servers", "waves",
-                 f"servers over all its waves (at most {MAX_SERVERS:,})",
-                 _set(plan, ("waves", 0), {**first, "servers": servers}))
+    yield Mutant(
+        f"{label}: {MAX_SERVERS + 1} servers in one wave",
+        "too-many-servers",
+        "waves",
+        f"servers over all its waves (at most {MAX_SERVERS:,})",
+        _set(plan, ("waves", 0), {**first, "servers": servers}),
+    )
 
 
 def _text_only() -> Iterator[Mutant]:
     three_tier = (EXAMPLES / "three-tier.yaml").read_text(encoding="utf-8")
-    yield Mutant("three-tier.yaml: a NUL byte", "control-character", None,
-                 "control character U+0000 (only printable text is allowed) at column 19",
-                 text=three_tier.replace("planId: three-tier", "planId: three-tier\x00"))
-    yield Mutant("three-tier.yaml: a raw escape character", "control-character", None, "control character U+001B",
-                 text=three_tier.replace("name: Three-tier web shop", "name: Three\x1b[31m"))
+    yield Mutant(
+        "three-tier.yaml: a NUL byte",
+        "control-character",
+        None,
+        "control character U+0000 (only printable text is allowed) at column 19",
+        text=three_tier.replace("planId: three-tier", "planId: three-tier\x00"),
+    )
+    yield Mutant(
+        "three-tier.yaml: a raw escape character",
+        "control-character",
+        None,
+        "control character U+001B",
+        text=three_tier.replace("name: Three-tier web shop", "name: Three\x1b[31m"),
+    )
     laughs = "".join(f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True))
-    yield Mutant("three-tier.yaml: a billion laughs", "alias-expansion", None, "YAML aliases expand the document",
-                 text='a: &a ["x","x","x","x","x","x","x","x","x"]\n' + laughs
-                 + three_tier.replace("planId:", "z: *i\nplanId:"))
-    yield Mutant("diamond.yaml: 1,001 aliases", "too-many-aliases", None, "more than 1,000 YAML aliases",
-                 text=(EXAMPLES / "diamond.yaml").read_text() + "x: &x 1\nrefs: [" + ", ".join(["*x"] * 1001) + "]\n")
-    yield Mutant("three-tier.yaml: a key twice", "duplicate-key", "waves[0].name", "duplicate key 'name'",
-                 text=three_tier.replace("    name: Database tier\n", "    name: Database tier\n    name: Again\n"))
-    yield Mutant("diamond.yaml: an unclosed list", "not-yaml", None, "not valid YAML or JSON",
-                 text=(EXAMPLES / "diamond.yaml").read_text().replace("[s-a0000000000000001]", "[s-a0000000000000001"))
-    yield Mutant("parallel.yaml: a list at the top", "not-a-mapping", None, "the top level must be a mapping",
-                 text="- " + (EXAMPLES / "parallel.yaml").read_text().replace("\n", "\n  "))
-    yield Mutant("three-tier.yaml: 600 KB", "too-large", None, "(at most 524,288)",
-                 text=three_tier + "#" * (MAX_PLAN_BYTES + 100_000) + "\n")
-    yield Mutant("three-tier.yaml: a 5,000-digit timeout", "number-too-long", None,
-                 "an integer of 5,000 digits (at most 18)",
-                 text=three_tier.replace("scriptTimeoutSeconds: 600", f"scriptTimeoutSeconds: {'6' * 5000}"))
-    yield Mutant("three-tier.yaml: nested 3,000 levels", "too-deep", None, "nested deeper than 32 levels",
-                 text=three_tier.replace('commands: ["echo fence old site"]',
-                                         "commands: " + "[" * 3000 + "]" * 3000))
+    yield Mutant(
+        "three-tier.yaml: a billion laughs",
+        "alias-expansion",
+        None,
+        "YAML aliases expand the document",
+        text='a: &a ["x","x","x","x","x","x","x","x","x"]\n' + laughs + three_tier.replace("planId:", "z: *i\nplanId:"),
+    )
+    yield Mutant(
+        "diamond.yaml: 1,001 aliases",
+        "too-many-aliases",
+        None,
+        "more than 1,000 YAML aliases",
+        text=(EXAMPLES / "diamond.yaml").read_text() + "x: &x 1\nrefs: [" + ", ".join(["*x"] * 1001) + "]\n",
+    )
+    yield Mutant(
+        "three-tier.yaml: a key twice",
+        "duplicate-key",
+        "waves[0].name",
+        "duplicate key 'name'",
+        text=three_tier.replace("    name: Database tier\n", "    name: Database tier\n    name: Again\n"),
+    )
+    yield Mutant(
+        "diamond.yaml: an unclosed list",
+        "not-yaml",
+        None,
+        "not valid YAML or JSON",
+        text=(EXAMPLES / "diamond.yaml").read_text().replace("[s-a0000000000000001]", "[s-a0000000000000001"),
+    )
+    yield Mutant(
+        "parallel.yaml: a list at the top",
+        "not-a-mapping",
+        None,
+        "the top level must be a mapping",
+        text="- " + (EXAMPLES / "parallel.yaml").read_text().replace("\n", "\n  "),
+    )
+    yield Mutant(
+        "three-tier.yaml: 600 KB",
+        "too-large",
+        None,
+        "(at most 524,288)",
+        text=three_tier + "#" * (MAX_PLAN_BYTES + 100_000) + "\n",
+    )
+    yield Mutant(
+        "three-tier.yaml: a 5,000-digit timeout",
+        "number-too-long",
+        None,
+        "an integer of 5,000 digits (at most 18)",
+        text=three_tier.replace("scriptTimeoutSeconds: 600", f"scriptTimeoutSeconds: {'6' * 5000}"),
+    )
+    yield Mutant(
+        "three-tier.yaml: nested 3,000 levels",
+        "too-deep",
+        None,
+        "nested deeper than 32 levels",
+        text=three_tier.replace('commands: ["echo fence old site"]', "commands: " + "[" * 3000 + "]" * 3000),
+    )
 
 
 def _seed() -> Iterator[Mutant]:
     seed = json.loads((EXAMPLES / "seed-format.json").read_text())
 
     def mutant(name: str, code: str, path: str, message: str, changed: Any) -> Mutant:
-        return Mutant(f"seed-format.json: {name}", code, path, message, changed,
-                      text=json.dumps(changed, indent=2, ensure_ascii=False))
+        return Mutant(
+            f"seed-format.json: {name}",
+            code,
+            path,
+            message,
+            changed,
+            text=json.dumps(changed, indent=2, ensure_ascii=False),
+        )
 
-    yield mutant("an unknown dependency", "unknown-dependency", "waves[1].dependsOn[1]", "unknown dependency 'wave-9'",
-                 _set(seed, ("Waves", 1, "Dependencies"), ["wave-0", "wave-9"]))
-    yield mutant("a WaveId that is a number", "invalid-value", "waves[0].waveId", "(got 42)",
-                 _set(seed, ("Waves", 0, "WaveId"), 42))
-    yield mutant("a malformed server id", "invalid-server-id", "waves[0].servers[0]",
-                 "malformed source server id 's-7'", _set(seed, ("Waves", 0, "SourceServerIDs", 0), "s-7"))
-    yield mutant("an unknown wave field", "unknown-field", "waves[0].Bogus", "unknown field 'Bogus'",
-                 _set(seed, ("Waves", 0, "Bogus"), True))
-    yield mutant("a cycle", "cycle", "waves[0].dependsOn", "dependency cycle: wave-0 -> wave-1 -> wave-0",
-                 _set(seed, ("Waves", 0, "Dependencies"), ["wave-1"]))
-    yield mutant("a script timeout out of range", "timeout-out-of-range", "waves[1].preLaunch[0].timeoutSeconds",
-                 "timeoutSeconds 1 is out of range (30..172800)",
-                 _set(seed, ("Waves", 1, "PreLaunchScripts", 0, "TimeoutSeconds"), 1))
+    yield mutant(
+        "an unknown dependency",
+        "unknown-dependency",
+        "waves[1].dependsOn[1]",
+        "unknown dependency 'wave-9'",
+        _set(seed, ("Waves", 1, "Dependencies"), ["wave-0", "wave-9"]),
+    )
+    yield mutant(
+        "a WaveId that is a number",
+        "invalid-value",
+        "waves[0].waveId",
+        "(got 42)",
+        _set(seed, ("Waves", 0, "WaveId"), 42),
+    )
+    yield mutant(
+        "a malformed server id",
+        "invalid-server-id",
+        "waves[0].servers[0]",
+        "malformed source server id 's-7'",
+        _set(seed, ("Waves", 0, "SourceServerIDs", 0), "s-7"),
+    )
+    yield mutant(
+        "an unknown wave field",
+        "unknown-field",
+        "waves[0].Bogus",
+        "unknown field 'Bogus'",
+        _set(seed, ("Waves", 0, "Bogus"), True),
+    )
+    yield mutant(
+        "a cycle",
+        "cycle",
+        "waves[0].dependsOn",
+        "dependency cycle: wave-0 -> wave-1 -> wave-0",
+        _set(seed, ("Waves", 0, "Dependencies"), ["wave-1"]),
+    )
+    yield mutant(
+        "a script timeout out of range",
+        "timeout-out-of-range",
+        "waves[1].preLaunch[0].timeoutSeconds",
+        "timeoutSeconds 1 is out of range (30..172800)",
+        _set(seed, ("Waves", 1, "PreLaunchScripts", 0, "TimeoutSeconds"), 1),
+    )
 
 
 def _general(name: str) -> str:

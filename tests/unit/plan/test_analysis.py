@@ -210,24 +210,41 @@ def _warned(document: dict[str, Any]) -> list[tuple[str | None, str | None, str]
 
 def test_the_example_plans_have_no_warnings_but_the_seed_sample_pre_launch_script_without_targets() -> None:
     # GIVEN / WHEN the example plans are checked for settings without effect
-    found = {path.name: [(w.path, w.code) for w in plan_warnings(load_plan(path))]
-             for path in sorted(EXAMPLES.glob("*.*")) if path.suffix in {".yaml", ".json"}}
+    found = {
+        path.name: [(w.path, w.code) for w in plan_warnings(load_plan(path))]
+        for path in sorted(EXAMPLES.glob("*.*"))
+        if path.suffix in {".yaml", ".json"}
+    }
 
     # THEN only the seed sample's pre-launch script, which targets its own wave's instances, is named
-    assert found == {"diamond.yaml": [], "parallel.yaml": [], "three-tier.yaml": [],
-                     "seed-format.json": [("waves[1].preLaunch[0]", "no-targets")]}
+    assert found == {
+        "diamond.yaml": [],
+        "parallel.yaml": [],
+        "three-tier.yaml": [],
+        "seed-format.json": [("waves[1].preLaunch[0]", "no-targets")],
+    }
 
 
 def test_a_pre_launch_script_without_targets_is_warned_about_and_says_what_its_policy_does() -> None:
     # GIVEN a pre-launch fence without targets (FAIL), one with onFailure WARN, and one on an upstream wave
-    plan = parse_plan({"planId": "p", "waves": [
-        {"waveId": "db", "servers": [server_id(1)]},
-        {"waveId": "app", "dependsOn": ["db"], "servers": [server_id(2)], "preLaunch": [
-            {"documentName": "fence"},
-            {"documentName": "note", "onFailure": "WARN"},
-            {"documentName": "db-ready", "targets": {"wave": "db"}},
-        ]},
-    ]})
+    plan = parse_plan(
+        {
+            "planId": "p",
+            "waves": [
+                {"waveId": "db", "servers": [server_id(1)]},
+                {
+                    "waveId": "app",
+                    "dependsOn": ["db"],
+                    "servers": [server_id(2)],
+                    "preLaunch": [
+                        {"documentName": "fence"},
+                        {"documentName": "note", "onFailure": "WARN"},
+                        {"documentName": "db-ready", "targets": {"wave": "db"}},
+                    ],
+                },
+            ],
+        }
+    )
 
     # WHEN the plan is checked
     warnings = plan_warnings(plan)
@@ -235,7 +252,9 @@ def test_a_pre_launch_script_without_targets_is_warned_about_and_says_what_its_p
     # THEN the two scripts that target the wave's own (not yet launched) instances are named, each with
     # what happens on a first run; the script on the upstream wave is fine
     assert [(w.wave_id, w.path, w.code) for w in warnings] == [
-        ("app", "waves[1].preLaunch[0]", "no-targets"), ("app", "waves[1].preLaunch[1]", "no-targets")]
+        ("app", "waves[1].preLaunch[0]", "no-targets"),
+        ("app", "waves[1].preLaunch[1]", "no-targets"),
+    ]
     assert "fence has no targets" in warnings[0].message
     assert "fails the wave before launch (onFailure FAIL)" in warnings[0].message
     assert "is skipped with a warning (onFailure WARN)" in warnings[1].message
@@ -245,8 +264,14 @@ def test_a_pre_launch_script_without_targets_is_warned_about_and_says_what_its_p
     ("servers", "threshold", "expected"),
     [
         # every server explicitly CRITICAL: a failure fails the wave before the threshold is looked at
-        ([{"sourceServerID": server_id(1), "criticality": "CRITICAL"},
-          {"sourceServerID": server_id(2), "criticality": "CRITICAL"}], 0.5, ["every server of the wave is CRITICAL"]),
+        (
+            [
+                {"sourceServerID": server_id(1), "criticality": "CRITICAL"},
+                {"sourceServerID": server_id(2), "criticality": "CRITICAL"},
+            ],
+            0.5,
+            ["every server of the wave is CRITICAL"],
+        ),
         # 0.9 of two servers needs both: nothing may fail, the threshold changes nothing
         ([server_id(1), server_id(2)], 0.9, ["needs all 2 servers of the wave to launch", "at most 0.5"]),
         # one server: it launches or the wave fails
@@ -254,8 +279,11 @@ def test_a_pre_launch_script_without_targets_is_warned_about_and_says_what_its_p
         # 0.5 of two servers tolerates one failure: a real threshold
         ([server_id(1), server_id(2)], 0.5, []),
         # 0.75 of four servers (one of them CRITICAL) tolerates one failure
-        ([{"sourceServerID": server_id(1), "criticality": "CRITICAL"}, server_id(2), server_id(3), server_id(4)],
-         0.75, []),
+        (
+            [{"sourceServerID": server_id(1), "criticality": "CRITICAL"}, server_id(2), server_id(3), server_id(4)],
+            0.75,
+            [],
+        ),
     ],
 )
 def test_a_success_threshold_that_can_change_nothing_is_warned_about(
@@ -278,18 +306,25 @@ def test_a_success_threshold_that_can_change_nothing_is_warned_about(
 
 def test_on_failure_continue_is_warned_about_only_where_no_independent_wave_can_continue() -> None:
     # GIVEN a chain db -> app -> web beside an independent branch reports, every wave CONTINUE
-    branches = {"planId": "p", "defaults": {"onFailure": "CONTINUE"}, "waves": [
-        {"waveId": "db", "servers": [server_id(1)]},
-        {"waveId": "app", "dependsOn": ["db"], "servers": [server_id(2)]},
-        {"waveId": "web", "dependsOn": ["app"], "servers": [server_id(3)]},
-        {"waveId": "reports", "servers": [server_id(4)]},
-    ]}
+    branches = {
+        "planId": "p",
+        "defaults": {"onFailure": "CONTINUE"},
+        "waves": [
+            {"waveId": "db", "servers": [server_id(1)]},
+            {"waveId": "app", "dependsOn": ["db"], "servers": [server_id(2)]},
+            {"waveId": "web", "dependsOn": ["app"], "servers": [server_id(3)]},
+            {"waveId": "reports", "servers": [server_id(4)]},
+        ],
+    }
     # AND the same chain alone, one wave CONTINUE and the others STOP
-    chain = {"planId": "p", "waves": [
-        {"waveId": "db", "servers": [server_id(1)]},
-        {"waveId": "app", "dependsOn": ["db"], "servers": [server_id(2)], "onFailure": "CONTINUE"},
-        {"waveId": "web", "dependsOn": ["app"], "servers": [server_id(3)]},
-    ]}
+    chain = {
+        "planId": "p",
+        "waves": [
+            {"waveId": "db", "servers": [server_id(1)]},
+            {"waveId": "app", "dependsOn": ["db"], "servers": [server_id(2)], "onFailure": "CONTINUE"},
+            {"waveId": "web", "dependsOn": ["app"], "servers": [server_id(3)]},
+        ],
+    }
 
     # WHEN / THEN with an independent branch every CONTINUE lets something go on: no warning
     assert _warned(branches) == []
@@ -301,22 +336,32 @@ def test_an_approval_that_is_not_required_is_warned_about_unless_recovery_gates_
     # GIVEN approval blocks with required: false on a root wave and on a dependent wave
     def document(require_in_recovery: bool) -> dict[str, Any]:
         approval = {"required": False, "approvers": ["ops"], "timeoutSeconds": 600}
-        return {"planId": "p", "defaults": {"requireApprovalInRecovery": require_in_recovery}, "waves": [
-            {"waveId": "db", "servers": [server_id(1)], "approval": approval},
-            {"waveId": "app", "dependsOn": ["db"], "servers": [server_id(2)], "approval": approval},
-        ]}
+        return {
+            "planId": "p",
+            "defaults": {"requireApprovalInRecovery": require_in_recovery},
+            "waves": [
+                {"waveId": "db", "servers": [server_id(1)], "approval": approval},
+                {"waveId": "app", "dependsOn": ["db"], "servers": [server_id(2)], "approval": approval},
+            ],
+        }
 
     # WHEN / THEN without requireApprovalInRecovery neither block does anything
-    assert _warned(document(False)) == [("db", "waves[0].approval.required", "no-effect"),
-                                        ("app", "waves[1].approval.required", "no-effect")]
+    assert _warned(document(False)) == [
+        ("db", "waves[0].approval.required", "no-effect"),
+        ("app", "waves[1].approval.required", "no-effect"),
+    ]
     # AND with it, the root wave's block sets its recovery gate; the dependent wave's still does nothing
     assert _warned(document(True)) == [("app", "waves[1].approval.required", "no-effect")]
 
 
 def test_a_health_check_with_on_failure_warn_is_warned_about() -> None:
     # GIVEN a health check whose onFailure says WARN (a health check is a gate: it always fails the wave)
-    plan = {"planId": "p", "waves": [{"waveId": "w", "servers": [server_id(1)],
-                                      "healthCheck": {"documentName": "check", "onFailure": "WARN"}}]}
+    plan = {
+        "planId": "p",
+        "waves": [
+            {"waveId": "w", "servers": [server_id(1)], "healthCheck": {"documentName": "check", "onFailure": "WARN"}}
+        ],
+    }
 
     # WHEN / THEN
     assert _warned(plan) == [("w", "waves[0].healthCheck.onFailure", "no-effect")]

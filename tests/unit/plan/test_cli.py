@@ -23,10 +23,7 @@ runner = CliRunner()
 
 def test_validate_valid_plans_exits_0_with_a_tick_per_file(app: typer.Typer) -> None:
     # GIVEN the example plans
-    paths = [
-        str(EXAMPLES / name)
-        for name in ("three-tier.yaml", "diamond.yaml", "parallel.yaml", "seed-format.json")
-    ]
+    paths = [str(EXAMPLES / name) for name in ("three-tier.yaml", "diamond.yaml", "parallel.yaml", "seed-format.json")]
 
     # WHEN they are validated
     result = runner.invoke(app, ["validate", *paths])
@@ -47,10 +44,7 @@ def test_validate_invalid_plan_exits_2_with_every_problem_and_no_traceback(app: 
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert f"{bad}:11: waves[0].dependsOn (wave a): dependency cycle: a -> b -> a" in result.output
-    assert (
-        f"{bad}:16: waves[1].rollbak (wave b): unknown field 'rollbak' (did you mean 'rollback'?)"
-        in result.output
-    )
+    assert f"{bad}:16: waves[1].rollbak (wave b): unknown field 'rollbak' (did you mean 'rollback'?)" in result.output
     assert "✓" in result.output
 
 

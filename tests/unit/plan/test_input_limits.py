@@ -40,8 +40,10 @@ DEEP = "nested deeper than 32 levels of mappings and lists"
 BILLION_LAUGHS = "".join(
     [
         'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n',
-        *(f"{name}: &{name} [{','.join([f'*{previous}'] * 9)}]\n" for previous, name in zip("abcdefgh", "bcdefghi",
-                                                                                           strict=True)),
+        *(
+            f"{name}: &{name} [{','.join([f'*{previous}'] * 9)}]\n"
+            for previous, name in zip("abcdefgh", "bcdefghi", strict=True)
+        ),
         "planId: p\nwaves: *i\n",
     ]
 )
@@ -71,8 +73,9 @@ def _codes(text: str) -> list[str]:
     [
         pytest.param('{"planId": "p", "waves": ' + "[" * 3000 + "]" * 3000 + "}", 1, id="json-3000-levels"),
         pytest.param("planId: p\nwaves: " + "[" * 3000 + "]" * 3000 + "\n", 2, id="yaml-flow-3000-levels"),
-        pytest.param("planId: p\nwaves:\n" + "".join("  " * n + "- \n" for n in range(1, 200)), 34,
-                     id="yaml-block-200-levels"),
+        pytest.param(
+            "planId: p\nwaves:\n" + "".join("  " * n + "- \n" for n in range(1, 200)), 34, id="yaml-block-200-levels"
+        ),
     ],
 )
 def test_a_plan_nested_thousands_of_levels_deep_is_refused_where_it_goes_too_deep(text: str, line: int) -> None:
@@ -86,8 +89,10 @@ def test_nesting_is_refused_only_past_the_limit() -> None:
     def plan(levels: int) -> str:
         # plan(1) > waves(2) > wave(3) > postLaunch(4) > script(5) > parameters(6) > list(7) ... list(levels)
         value = "[" * (levels - 6) + "]" * (levels - 6)
-        return ("planId: p\nwaves:\n- waveId: w\n  servers: [s-00000000000000001]\n"
-                f"  postLaunch:\n  - documentName: d\n    parameters: {{p: {value}}}\n")
+        return (
+            "planId: p\nwaves:\n- waveId: w\n  servers: [s-00000000000000001]\n"
+            f"  postLaunch:\n  - documentName: d\n    parameters: {{p: {value}}}\n"
+        )
 
     # WHEN / THEN the deepest allowed plan is refused for its content (not its depth), one more level for depth
     assert "too-deep" not in _codes(plan(MAX_DEPTH))
@@ -169,9 +174,14 @@ def test_a_10000_wave_plan_is_refused_at_its_1001st_wave() -> None:
 
 def test_a_plan_at_the_wave_limit_is_read_and_checked_whole() -> None:
     # GIVEN 1,000 waves in a chain, each after the one before with a post-launch script on the first wave
-    text = "planId: p\nwaves:\n" + _wave_lines(1) + "".join(
-        f"- {{waveId: w{n}, servers: [{server_id(n)}], dependsOn: [w{n - 1}],"
-        f" postLaunch: [{{documentName: d, targets: {{wave: w0}}}}]}}\n" for n in range(1, MAX_WAVES)
+    text = (
+        "planId: p\nwaves:\n"
+        + _wave_lines(1)
+        + "".join(
+            f"- {{waveId: w{n}, servers: [{server_id(n)}], dependsOn: [w{n - 1}],"
+            f" postLaunch: [{{documentName: d, targets: {{wave: w0}}}}]}}\n"
+            for n in range(1, MAX_WAVES)
+        )
     )
 
     # WHEN / THEN it is valid (every target is upstream of its wave)
@@ -181,8 +191,9 @@ def test_a_plan_at_the_wave_limit_is_read_and_checked_whole() -> None:
 
 def test_did_you_mean_is_bounded_whatever_the_number_of_unknown_names(monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN 1,000 waves that each name an unknown dependency close to a real wave's id
-    text = "planId: p\nwaves:\n" + "".join(f"- {{waveId: w{n}, servers: [{server_id(n)}], dependsOn: [w{n + 1}x]}}\n"
-                                          for n in range(MAX_WAVES))
+    text = "planId: p\nwaves:\n" + "".join(
+        f"- {{waveId: w{n}, servers: [{server_id(n)}], dependsOn: [w{n + 1}x]}}\n" for n in range(MAX_WAVES)
+    )
     compared: list[int] = []
     closest = difflib.get_close_matches
 
@@ -247,28 +258,49 @@ def _nested(depth: int) -> Any:
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
-        pytest.param({"planId": "p", "waves": _nested(3000)}, [("waves" + "[0]" * 31, "too-deep", DEEP)],
-                     id="3000-levels"),
-        pytest.param({"planId": "p", "defaults": {"maxReplicationLagSeconds": 10**4999}, "waves": []},
-                     [("defaults.maxReplicationLagSeconds", "number-too-long",
-                       "an integer of 5,000 digits (at most 18)")], id="5000-digits"),
-        pytest.param({"planId": "p\x00", "waves": []},
-                     [("planId", "control-character", "control character U+0000 (only printable text is allowed)")],
-                     id="nul"),
-        pytest.param({"planId": "p", "waves": [], "x\ud800": 1},
-                     [("x\ud800", "control-character", "control character U+D800 (only printable text is allowed)")],
-                     id="lone-surrogate-key"),
-        pytest.param({"planId": "p", "name": "n" * 20_000, "waves": []},
-                     [("name", "string-too-long", "a string of 20,000 characters (at most 16,384)")], id="long-string"),
-        pytest.param({"planId": "p", "waves": [{"waveId": f"w{n}", "servers": [server_id(n)]} for n in range(10_000)]},
-                     [("waves", "too-many-waves", "the plan has 10,000 waves (at most 1,000)")], id="10000-waves"),
-        pytest.param({"planId": "p", "waves": [{"waveId": f"w{w}", "servers": [server_id(w * 1000 + n)
-                                                                             for n in range(1000)]}
-                                                for w in range(11)]},
-                     [("waves", "too-many-servers", "the plan has 11,000 servers over all its waves (at most 10,000)")],
-                     id="11000-servers"),
-        pytest.param({"planId": "p", "waves": [], "notes": ["x" * 16_000] * 40},
-                     [(None, "too-large", "the plan holds more than 524,288 characters of text")], id="too-much-text"),
+        pytest.param(
+            {"planId": "p", "waves": _nested(3000)}, [("waves" + "[0]" * 31, "too-deep", DEEP)], id="3000-levels"
+        ),
+        pytest.param(
+            {"planId": "p", "defaults": {"maxReplicationLagSeconds": 10**4999}, "waves": []},
+            [("defaults.maxReplicationLagSeconds", "number-too-long", "an integer of 5,000 digits (at most 18)")],
+            id="5000-digits",
+        ),
+        pytest.param(
+            {"planId": "p\x00", "waves": []},
+            [("planId", "control-character", "control character U+0000 (only printable text is allowed)")],
+            id="nul",
+        ),
+        pytest.param(
+            {"planId": "p", "waves": [], "x\ud800": 1},
+            [("x\ud800", "control-character", "control character U+D800 (only printable text is allowed)")],
+            id="lone-surrogate-key",
+        ),
+        pytest.param(
+            {"planId": "p", "name": "n" * 20_000, "waves": []},
+            [("name", "string-too-long", "a string of 20,000 characters (at most 16,384)")],
+            id="long-string",
+        ),
+        pytest.param(
+            {"planId": "p", "waves": [{"waveId": f"w{n}", "servers": [server_id(n)]} for n in range(10_000)]},
+            [("waves", "too-many-waves", "the plan has 10,000 waves (at most 1,000)")],
+            id="10000-waves",
+        ),
+        pytest.param(
+            {
+                "planId": "p",
+                "waves": [
+                    {"waveId": f"w{w}", "servers": [server_id(w * 1000 + n) for n in range(1000)]} for w in range(11)
+                ],
+            },
+            [("waves", "too-many-servers", "the plan has 11,000 servers over all its waves (at most 10,000)")],
+            id="11000-servers",
+        ),
+        pytest.param(
+            {"planId": "p", "waves": [], "notes": ["x" * 16_000] * 40},
+            [(None, "too-large", "the plan holds more than 524,288 characters of text")],
+            id="too-much-text",
+        ),
     ],
 )
 def test_a_loaded_document_over_a_limit_gets_that_one_problem(document: Any, expected: list[Any]) -> None:
@@ -307,15 +339,26 @@ def test_json_limits_match_yaml_limits_for_the_same_plan() -> None:
     ("content", "expected"),
     [
         pytest.param(b'{"planId": "p", "waves": ' + b"[" * 3000 + b"]" * 3000 + b"}", f"1: {DEEP}", id="deep"),
-        pytest.param(f"planId: p\ndefaults:\n  scriptTimeoutSeconds: {'9' * 5000}\n".encode(),
-                     "3: an integer of 5,000 digits (at most 18)", id="5000-digits"),
-        pytest.param(b"planId: p\x00\nwaves: []\n",
-                     "1: control character U+0000 (only printable text is allowed) at column 10", id="nul"),
-        pytest.param(BILLION_LAUGHS.encode(),
-                     "6: YAML aliases expand the document to more than 250,000 values (mappings, lists, scalars)",
-                     id="billion-laughs"),
-        pytest.param(("planId: p\nwaves:\n" + _wave_lines(10_000)).encode(), "1003: the plan has more than 1,000 waves",
-                     id="10000-waves"),
+        pytest.param(
+            f"planId: p\ndefaults:\n  scriptTimeoutSeconds: {'9' * 5000}\n".encode(),
+            "3: an integer of 5,000 digits (at most 18)",
+            id="5000-digits",
+        ),
+        pytest.param(
+            b"planId: p\x00\nwaves: []\n",
+            "1: control character U+0000 (only printable text is allowed) at column 10",
+            id="nul",
+        ),
+        pytest.param(
+            BILLION_LAUGHS.encode(),
+            "6: YAML aliases expand the document to more than 250,000 values (mappings, lists, scalars)",
+            id="billion-laughs",
+        ),
+        pytest.param(
+            ("planId: p\nwaves:\n" + _wave_lines(10_000)).encode(),
+            "1003: the plan has more than 1,000 waves",
+            id="10000-waves",
+        ),
     ],
 )
 def test_validate_refuses_each_input_with_exit_2_and_no_traceback(
@@ -345,15 +388,22 @@ def test_validate_refuses_each_input_with_exit_2_and_no_traceback(
     [
         pytest.param(b"drs: " + b"[" * 3000 + b"]" * 3000 + b"\n", f"1: {DEEP}", id="deep"),
         pytest.param(f"seed: {'9' * 5000}\n".encode(), "1: an integer of 5,000 digits (at most 18)", id="5000-digits"),
-        pytest.param(b"seed: 1\x00\n", "1: control character U+0000 (only printable text is allowed) at column 8",
-                     id="nul"),
-        pytest.param(BILLION_LAUGHS.replace("planId: p\nwaves: *i\n", "drs: {x: *i}\n").encode(),
-                     "6: YAML aliases expand the document to more than 250,000 values (mappings, lists, scalars)",
-                     id="billion-laughs"),
-        pytest.param(b"seed: [1\n", "2: not valid YAML: while parsing a flow sequence did not find expected ',' "
-                     "or ']'", id="syntax"),
-        pytest.param(b"#" * (MAX_PLAN_BYTES + 1), ": the document is more than 524,288 bytes (the most allowed)",
-                     id="too-large"),
+        pytest.param(
+            b"seed: 1\x00\n", "1: control character U+0000 (only printable text is allowed) at column 8", id="nul"
+        ),
+        pytest.param(
+            BILLION_LAUGHS.replace("planId: p\nwaves: *i\n", "drs: {x: *i}\n").encode(),
+            "6: YAML aliases expand the document to more than 250,000 values (mappings, lists, scalars)",
+            id="billion-laughs",
+        ),
+        pytest.param(
+            b"seed: [1\n",
+            "2: not valid YAML: while parsing a flow sequence did not find expected ',' or ']'",
+            id="syntax",
+        ),
+        pytest.param(
+            b"#" * (MAX_PLAN_BYTES + 1), ": the document is more than 524,288 bytes (the most allowed)", id="too-large"
+        ),
     ],
 )
 def test_a_simulation_profile_is_read_under_the_same_limits(tmp_path: Path, content: bytes, expected: str) -> None:

@@ -24,9 +24,7 @@ register(_app)
 _runner = CliRunner()
 
 JSON_EXPECTATIONS: dict[str, list[tuple[int | None, str]]] = {
-    "native-unknown-dependency.json": [
-        (7, "waves[1].dependsOn[0] (wave app): unknown dependency 'database'")
-    ],
+    "native-unknown-dependency.json": [(7, "waves[1].dependsOn[0] (wave app): unknown dependency 'database'")],
     "native-cycle.json": [(4, "dependency cycle: a -> b -> a")],
     # the seed format is converted, and problems still point at the seed file's lines
     "seed-unknown-dependency.json": [(6, "unknown dependency 'wave-0'")],
@@ -98,11 +96,32 @@ def test_the_generated_corpus_has_at_least_200_malformed_plans_of_every_kind() -
     assert len(MUTANTS) >= 200
     assert len({mutant.name for mutant in MUTANTS}) == len(MUTANTS)
     assert codes >= {
-        "invalid-value", "missing-field", "unknown-field", "cycle", "self-dependency", "unknown-dependency",
-        "duplicate-dependency", "duplicate-wave", "duplicate-server", "duplicate-key", "invalid-server-id",
-        "out-of-range", "timeout-out-of-range", "empty-plan", "empty-wave", "not-yaml", "not-a-mapping",
-        "too-deep", "number-too-long", "control-character", "string-too-long", "alias-expansion",
-        "too-many-aliases", "too-many-waves", "too-many-servers", "too-large",
+        "invalid-value",
+        "missing-field",
+        "unknown-field",
+        "cycle",
+        "self-dependency",
+        "unknown-dependency",
+        "duplicate-dependency",
+        "duplicate-wave",
+        "duplicate-server",
+        "duplicate-key",
+        "invalid-server-id",
+        "out-of-range",
+        "timeout-out-of-range",
+        "empty-plan",
+        "empty-wave",
+        "not-yaml",
+        "not-a-mapping",
+        "too-deep",
+        "number-too-long",
+        "control-character",
+        "string-too-long",
+        "alias-expansion",
+        "too-many-aliases",
+        "too-many-waves",
+        "too-many-servers",
+        "too-large",
     }
 
 

@@ -109,9 +109,7 @@ def test_seed_format_dict_with_plan_id_and_server_objects() -> None:
                 "Servers": [{"SourceServerID": server_id(1), "Criticality": "OPTIONAL"}],
                 "Dependencies": [],
                 "PreLaunchScripts": [],
-                "PostLaunchScripts": [
-                    {"Type": "SSM_DOCUMENT", "DocumentName": "X", "Targets": {"Tags": {"A": "b"}}}
-                ],
+                "PostLaunchScripts": [{"Type": "SSM_DOCUMENT", "DocumentName": "X", "Targets": {"Tags": {"A": "b"}}}],
             }
         ],
     }
@@ -203,9 +201,7 @@ def test_parse_plan_reports_lines_for_text_and_none_for_dicts() -> None:
         parse_plan({"planId": "p", "waves": [{"waveId": "w", "servers": [server_id(1)], "dependsOn": ["x"]}]})
 
     # THEN the text has a line, the dict has none, and both say where the problem is
-    assert (
-        str(from_text.value.problems[0]) == "p.yaml:5: waves[0].dependsOn[0] (wave w): unknown dependency 'x'"
-    )
+    assert str(from_text.value.problems[0]) == "p.yaml:5: waves[0].dependsOn[0] (wave w): unknown dependency 'x'"
     assert str(from_dict.value.problems[0]) == "waves[0].dependsOn[0] (wave w): unknown dependency 'x'"
     assert "p.yaml" in str(from_text.value)
 
@@ -335,9 +331,7 @@ def test_empty_file_is_an_error(tmp_path: Path) -> None:
 
 def test_problem_rendering() -> None:
     # GIVEN problems with more or less location
-    full = Problem(
-        "unknown dependency 'db2'", "unknown-dependency", "app", "waves[1].dependsOn[0]", 12, "plan.yaml"
-    )
+    full = Problem("unknown dependency 'db2'", "unknown-dependency", "app", "waves[1].dependsOn[0]", 12, "plan.yaml")
     bare = Problem("the plan has no waves", "empty-plan")
 
     # WHEN / THEN they render as file:line: path (wave W): message
@@ -371,10 +365,7 @@ _KEYS = st.sampled_from(
     ]
 )
 _JUNK = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-5, 200_000)
-    | st.sampled_from(["a", "b", "s-00000000000000001", ""]),
+    st.none() | st.booleans() | st.integers(-5, 200_000) | st.sampled_from(["a", "b", "s-00000000000000001", ""]),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=5),
     max_leaves=25,
 )
