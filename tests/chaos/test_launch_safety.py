@@ -27,7 +27,10 @@ def zero_launch_time() -> dict[str, float]:
 def test_a_crash_after_every_start_recovery_launches_each_server_once_parked_or_not(local_cloud, depends):
     # GIVEN two one-server waves, room for one DRS job at a time, and a launch function that dies right
     # after every StartRecovery (independent waves: the second one is parked and started by a CapacityTick)
-    cloud = local_cloud(**{"drs.quotas": ONE_JOB_AT_A_TIME, "faults.crashAfterStartRecovery": 1.0})
+    # (independent: each job takes a simulated minute, so the first holds the quota while the second is admitted;
+    # with zero launch time the first job could end first under load, and nothing would be parked)
+    hold = {} if depends else {"drs.launchSeconds": {"min": 60, "max": 60}}
+    cloud = local_cloud(**{"drs.quotas": ONE_JOB_AT_A_TIME, "faults.crashAfterStartRecovery": 1.0, **hold})
     plan = parse_plan(
         {
             "planId": "crash-parked",
