@@ -64,7 +64,7 @@ class World:
         started = start_plan(
             self.rt, StartPlan(plan=document, mode=mode, execution_id=execution_id, **fields), f"start-{execution_id}"
         )
-        assert started == execution_id
+        assert started == execution_id, self.bus.published
         self.bus.published.clear()
         return execution_id
 
