@@ -33,6 +33,10 @@ class _Failing:
             raise TypeError(f"{type(self).__name__} has no method {method}")
         self._errors[method].extend(errors)
 
+    def unused_errors(self) -> dict[str, int]:
+        """Queued errors no call has raised yet, by method (a test checks its injection was exercised)."""
+        return {method: len(errors) for method, errors in self._errors.items() if errors}
+
     def _maybe_fail(self, method: str) -> None:
         if self._errors[method]:
             raise self._errors[method].pop(0)
@@ -90,9 +94,7 @@ class FakeScheduler(_Failing):
 
     def of(self, kind: type[Contract]) -> list[Any]:
         """The pending schedules' events of one type, in the order they were created."""
-        return [
-            self.schedules[n][1] for n in self.created if n in self.schedules and isinstance(self.schedules[n][1], kind)
-        ]
+        return [detail for _, detail in self.schedules.values() if isinstance(detail, kind)]
 
 
 class FakeDrs(_Failing):

@@ -32,7 +32,7 @@ def wave(wave_id: str, *servers: str | dict[str, Any], **fields: Any) -> dict[st
 class World:
     """Clock, ledger (moto), fakes and the Runtime the steps receive; inside an active `mock_aws()`."""
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self) -> None:
         self.clock = SettableClock()
         self.ledger = Ledger(ledger_table(), self.clock)
         self.bus = FakeBus()
@@ -40,7 +40,7 @@ class World:
         self.drs = FakeDrs(self.clock)
         self.ssm = FakeSsm(self.clock)
         self.rt = Runtime(
-            settings=Settings(**settings),
+            settings=Settings(),
             clock=self.clock,
             ledger=self.ledger,
             bus=self.bus,
@@ -48,6 +48,10 @@ class World:
             drs=self.drs,
             ssm=self.ssm,
         )
+
+    def configure(self, **settings: Any) -> None:
+        """Settings other than the defaults (such as the DRS quotas)."""
+        self.rt.settings = Settings(**settings)
 
     def advance(self, seconds: float) -> None:
         self.clock.at += timedelta(seconds=seconds)
@@ -75,3 +79,15 @@ class World:
 
     def published(self, kind: type[Contract]) -> list[Any]:
         return self.bus.of(kind)
+
+
+def pre_launched(world: World, document: dict[str, Any], wave_id: str, **start: Any) -> Any:
+    """A started plan whose wave `wave_id` has passed its pre-launch phase: its PreLaunchDone (bus emptied)."""
+    from events.models import PreLaunchDone, WaveReady
+    from orchestrator.steps.pre_launch import on_wave_ready
+
+    world.start(document, **start)
+    on_wave_ready(world.rt, WaveReady(execution_id="e1", plan_id=document["planId"], wave_id=wave_id), "wr-1")
+    [done] = world.bus.of(PreLaunchDone)
+    world.bus.published.clear()
+    return done
