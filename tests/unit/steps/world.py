@@ -91,3 +91,13 @@ def pre_launched(world: World, document: dict[str, Any], wave_id: str, **start: 
     [done] = world.bus.of(PreLaunchDone)
     world.bus.published.clear()
     return done
+
+
+def launching(world: World, document: dict[str, Any], wave_id: str = "db", **start: Any) -> list[str]:
+    """A started plan whose wave `wave_id` has started its DRS jobs: their ids (bus emptied)."""
+    from orchestrator.steps.launch_wave import prepare, start_job
+
+    done = pre_launched(world, document, wave_id, **start)
+    jobs = [str(start_job(world.rt, chunk)["jobId"]) for chunk in prepare(world.rt, done, "pld-1")["chunks"]]
+    world.bus.published.clear()
+    return jobs
