@@ -11,7 +11,7 @@ from orchestrator.config import Settings
 from orchestrator.runtime import Runtime
 from orchestrator.steps.start_plan import start_plan
 from tests.fakes import FakeBus, FakeDrs, FakeScheduler, FakeSsm
-from tests.unit.moto_ledger import SettableClock, ledger_table
+from tests.unit.moto_ledger import SettableClock
 
 S1, S2, S3 = "s-00000000000000001", "s-00000000000000002", "s-00000000000000003"
 
@@ -30,11 +30,12 @@ def wave(wave_id: str, *servers: str | dict[str, Any], **fields: Any) -> dict[st
 
 
 class World:
-    """Clock, ledger (moto), fakes and the Runtime the steps receive; inside an active `mock_aws()`."""
+    """Clock, ledger (on `table`, a moto DynamoDB table of the ledger's schema), fakes and the Runtime the
+    steps receive."""
 
-    def __init__(self) -> None:
+    def __init__(self, table: Any) -> None:
         self.clock = SettableClock()
-        self.ledger = Ledger(ledger_table(), self.clock)
+        self.ledger = Ledger(table, self.clock)
         self.bus = FakeBus()
         self.scheduler = FakeScheduler()
         self.drs = FakeDrs(self.clock)
