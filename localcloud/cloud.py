@@ -221,9 +221,9 @@ class LocalCloud:
         self.scheduler = self.session.client("scheduler")
         self.dynamodb = self.session.client("dynamodb")
         self._create_resources()
-        self.runtime = build_runtime(Settings(), clock=self.clock, session=self.session)
+        # a DRS backoff passes simulated time, not real time
+        self.runtime = build_runtime(Settings(), clock=self.clock, session=self.session, sleep=self.sleep)
         self._inject_launch_crashes(self.runtime)
-        self.runtime.drs.sleep = self.sleep  # a DRS backoff passes simulated time, not real time
         set_runtime(self.runtime)
         for name in FUNCTIONS:  # import every handler now: a cold start is not simulated time
             self.lambdas.handler_for(name)

@@ -1,10 +1,14 @@
 """The collaborators a handler needs, built once per process from the settings.
 
 Handlers call `get_runtime()`; the local cloud and tests install their own with `set_runtime()`.
+Steps see the bus, scheduler, DRS, SSM and clock through their ports (`orchestrator.domain.ports`): the
+unit tests build a Runtime of in-memory fakes (`tests/fakes.py`).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import boto3
@@ -17,25 +21,33 @@ from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
 from orchestrator.config import Settings, get_settings
 from orchestrator.domain.clock import Clock, SystemClock
+from orchestrator.domain.ports import BusPort, DrsPort, SchedulerPort, SsmPort
 
 
 @dataclass
 class Runtime:
     settings: Settings
     clock: Clock
+    # the concrete ledger for now: steps still read its raw items; its port comes with the typed records
     ledger: Ledger
-    bus: Bus
-    scheduler: Scheduler
-    drs: Drs
-    ssm: Ssm | None = None
+    bus: BusPort
+    scheduler: SchedulerPort
+    drs: DrsPort
+    ssm: SsmPort | None = None
 
 
 _runtime: Runtime | None = None
 
 
 def build_runtime(
-    settings: Settings | None = None, clock: Clock | None = None, session: boto3.session.Session | None = None
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    session: boto3.session.Session | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Runtime:
+    """The adapters on boto3 clients of `session`. `sleep`: how the DRS adapter waits between read retries
+    (the local cloud passes one that moves its simulated clock)."""
     settings = settings or get_settings()
     clock = clock or SystemClock()
     session = session or boto3.session.Session(region_name=settings.region)
@@ -55,7 +67,7 @@ def build_runtime(
             role_arn=settings.scheduler_role_arn,
             bus_arn=bus_arn,
         ),
-        drs=Drs(session.client("drs", config=drs_config)),
+        drs=Drs(session.client("drs", config=drs_config), sleep=sleep),
         ssm=Ssm(session.client("ssm")),
     )
 

@@ -53,10 +53,11 @@ from events.models import (
 from orchestrator.adapters.drs import DrsError
 from orchestrator.adapters.ledger import Outcome, script_sk
 from orchestrator.adapters.scheduler import schedule_name
-from orchestrator.adapters.ssm import TERMINAL_STATUSES, Ssm, SsmAgentNotReady, SsmError, SsmRejected
+from orchestrator.adapters.ssm import TERMINAL_STATUSES, SsmAgentNotReady, SsmError, SsmRejected
 from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Script, Wave
+from orchestrator.domain.ports import SsmPort
 from orchestrator.domain.status import EXECUTION_FINAL
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -114,7 +115,7 @@ def phase_steps(plan_wave: Wave, phase: Phase) -> list[_Step]:
     return steps
 
 
-def _ssm(rt: Runtime) -> Ssm:
+def _ssm(rt: Runtime) -> SsmPort:
     if rt.ssm is None:
         raise RuntimeError("this runtime has no SSM client")
     return rt.ssm

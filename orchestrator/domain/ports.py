@@ -1,0 +1,124 @@
+"""The ports the steps use: what a step may ask of the bus, the scheduler, DRS, SSM and the clock.
+
+Each Protocol lists exactly the methods the steps (`orchestrator.steps`) call, with the adapters'
+signatures; the adapters in `orchestrator.adapters` implement them (mypy strict checks that through the
+typed fields of `orchestrator.runtime.Runtime`), and the in-memory fakes of the unit tests (`tests/fakes.py`)
+implement them too. They are `runtime_checkable`, so a test can check a fake's methods exist by name.
+
+The ledger has no port yet: steps still read raw items from the concrete `Ledger`
+(`orchestrator.adapters.ledger`); its port comes with the typed records.
+
+Shapes: DRS and SSM answers are the service's own (boto3) dictionaries (`jobID`, `participatingServers`,
+`CommandId`, ...); times are timezone-aware UTC `datetime`s. Errors are the adapters' domain exceptions
+(`orchestrator.adapters.drs.DrsError` and subclasses, `orchestrator.adapters.ssm.SsmError` and subclasses,
+`orchestrator.adapters.bus.PublishError`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from events.models import Contract
+from orchestrator.domain.clock import Clock
+
+__all__ = ["BusPort", "Clock", "DrsPort", "SchedulerPort", "SsmPort"]
+
+
+@runtime_checkable
+class BusPort(Protocol):
+    """EventBridge PutEvents on the orchestrator bus."""
+
+    def publish(self, *details: Contract) -> None:
+        """Put every detail on the bus, in order; raises PublishError when any entry is refused."""
+        ...
+
+
+@runtime_checkable
+class SchedulerPort(Protocol):
+    """EventBridge Scheduler one-time schedules that put an event on the bus."""
+
+    def at(self, name: str, when: datetime, detail: Contract) -> bool:
+        """Publish `detail` at `when` (whole seconds, UTC); False when a schedule `name` exists already."""
+        ...
+
+    def cancel(self, name: str) -> None:
+        """Delete schedule `name`; a schedule that does not exist (fired, or never made) is no error."""
+        ...
+
+
+@runtime_checkable
+class DrsPort(Protocol):
+    """AWS Elastic Disaster Recovery: launches, their jobs, source servers and recovery instances."""
+
+    def start_recovery(self, servers: list[dict[str, str]], *, is_drill: bool, tags: dict[str, str]) -> dict[str, Any]:
+        """StartRecovery: the job (`jobID`, `status`, `participatingServers`, `tags`). Never retried."""
+        ...
+
+    def describe_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
+        """DescribeJobs of these ids, every page (ids unknown to DRS are absent)."""
+        ...
+
+    def find_job_by_tag(self, key: str, value: str, since: datetime) -> dict[str, Any] | None:
+        """The LAUNCH job created since `since` tagged `key`=`value`, if any."""
+        ...
+
+    def job_failure_reasons(self, job_id: str) -> dict[str, str]:
+        """{source server id: "EVENT: rawError"} from the job's log, for servers that did not launch."""
+        ...
+
+    def find_terminate_job(self, recovery_instance_ids: list[str], since: datetime) -> dict[str, Any] | None:
+        """The TERMINATE job created since `since` for exactly these recovery instances, if any."""
+        ...
+
+    def describe_source_servers(self, source_server_ids: list[str]) -> list[dict[str, Any]]:
+        """DescribeSourceServers of these ids (unknown ids are absent)."""
+        ...
+
+    def recovery_snapshot_ids(self, source_server_id: str) -> set[str]:
+        """Ids of the server's recovery snapshots."""
+        ...
+
+    def describe_recovery_instances(
+        self, *, source_server_ids: list[str] | None = None, recovery_instance_ids: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Recovery instances of these source servers and/or with these ids (None or empty: no filter)."""
+        ...
+
+    def terminate_recovery_instances(self, recovery_instance_ids: list[str]) -> dict[str, Any]:
+        """TerminateRecoveryInstances: its TERMINATE job."""
+        ...
+
+
+@runtime_checkable
+class SsmPort(Protocol):
+    """SSM Run Command: documents, commands, their invocations."""
+
+    def document_parameters(self, name: str) -> frozenset[str]:
+        """The parameter names document `name` declares."""
+        ...
+
+    def send_command(
+        self,
+        document: str,
+        parameters: dict[str, list[str]],
+        *,
+        instance_ids: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        timeout_seconds: int,
+        comment: str,
+    ) -> list[dict[str, Any]]:
+        """SendCommand to the instances (50 a call) or to the tagged instances: each call's Command."""
+        ...
+
+    def find_command(self, document: str, comment: str, since: datetime) -> list[dict[str, Any]]:
+        """Commands of `document` sent since `since` with this comment."""
+        ...
+
+    def invocations(self, command_id: str) -> list[dict[str, Any]]:
+        """Every invocation of the command, with its plugin output (ListCommandInvocations Details)."""
+        ...
+
+    def cancel(self, command_id: str, instance_ids: list[str] | None = None) -> None:
+        """Cancel the command's invocations that have not ended (only on `instance_ids` when given)."""
+        ...

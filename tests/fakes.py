@@ -1,0 +1,368 @@
+"""In-memory fakes of the ports the steps use (`orchestrator.domain.ports`), for unit tests.
+
+Each fake keeps what it was asked in plain lists and dicts a test can read, answers deterministically
+(ids are counters, time is the injected clock's) and fails on demand with the adapter's own exceptions:
+`fake.fail("start_recovery", DrsThrottled(...))` makes the next call of that method raise, before it has
+any effect (one queued error per call, in order). Nothing sleeps.
+
+The shapes are the services' own (boto3) dictionaries, as far as the steps read them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from events.models import Contract
+from orchestrator.adapters.bus import PublishError
+from orchestrator.adapters.ssm import TERMINAL_STATUSES, SsmRejected
+from orchestrator.domain.clock import Clock, iso, parse_iso
+from orchestrator.domain.ports import BusPort, DrsPort, SchedulerPort, SsmPort
+
+
+class _Failing:
+    """Errors queued per method: the next call of that method raises the first one."""
+
+    def __init__(self) -> None:
+        self._errors: dict[str, list[Exception]] = defaultdict(list)
+
+    def fail(self, method: str, *errors: Exception) -> None:
+        if not callable(getattr(self, method, None)):
+            raise TypeError(f"{type(self).__name__} has no method {method}")
+        self._errors[method].extend(errors)
+
+    def unused_errors(self) -> dict[str, int]:
+        """Queued errors no call has raised yet, by method (a test checks its injection was exercised)."""
+        return {method: len(errors) for method, errors in self._errors.items() if errors}
+
+    def _maybe_fail(self, method: str) -> None:
+        if self._errors[method]:
+            raise self._errors[method].pop(0)
+
+
+class FakeBus(_Failing):
+    """The orchestrator bus: `published` holds every event put on it, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.published: list[Contract] = []
+
+    def publish(self, *details: Contract) -> None:
+        self._maybe_fail("publish")
+        self.published.extend(details)
+
+    def of(self, kind: type[Contract]) -> list[Any]:
+        """The published events of one type, in order."""
+        return [d for d in self.published if isinstance(d, kind)]
+
+    def types(self) -> list[str]:
+        return [d.DETAIL_TYPE for d in self.published]
+
+    @staticmethod
+    def refused(count: int = 1) -> PublishError:
+        return PublishError(f"PutEvents rejected {count} entries")
+
+
+class FakeScheduler(_Failing):
+    """One-time schedules by name; a name that exists is not scheduled again (like ConflictException)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.schedules: dict[str, tuple[datetime, Contract]] = {}
+        self.created: list[str] = []  # every name scheduled, in order
+        self.cancelled: list[str] = []
+
+    def at(self, name: str, when: datetime, detail: Contract) -> bool:
+        self._maybe_fail("at")
+        if name in self.schedules:
+            return False
+        self.schedules[name] = (when, detail)
+        self.created.append(name)
+        return True
+
+    def cancel(self, name: str) -> None:
+        self._maybe_fail("cancel")
+        self.cancelled.append(name)
+        self.schedules.pop(name, None)
+
+    def due(self, now: datetime) -> list[Contract]:
+        """The events due at `now`, earliest first; they fire once (ActionAfterCompletion=DELETE)."""
+        ready = sorted((when, name) for name, (when, _) in self.schedules.items() if when <= now)
+        return [self.schedules.pop(name)[1] for _, name in ready]
+
+    def of(self, kind: type[Contract]) -> list[Any]:
+        """The pending schedules' events of one type, in the order they were created."""
+        return [detail for _, detail in self.schedules.values() if isinstance(detail, kind)]
+
+
+class FakeDrs(_Failing):
+    """Source servers, recovery snapshots, jobs and recovery instances of one account and Region.
+
+    Jobs start PENDING; `finish_job` ends one (COMPLETED) with each server's launch status, and gives
+    every LAUNCHED server a running recovery instance."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self._clock = clock
+        self.source_servers: dict[str, dict[str, Any]] = {}
+        self.snapshots: dict[str, set[str]] = defaultdict(set)
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.recovery_instances: dict[str, dict[str, Any]] = {}
+        self.failure_reasons: dict[str, dict[str, str]] = {}
+        self.started: list[dict[str, Any]] = []  # every accepted StartRecovery: servers, is_drill, tags
+        self.terminated: list[list[str]] = []  # every accepted TerminateRecoveryInstances
+
+    # ---- arranging ----
+
+    def add_source_server(
+        self,
+        source_server_id: str,
+        *,
+        replication: str = "CONTINUOUS",
+        lag: str | None = "PT10S",
+        hostname: str | None = None,
+        snapshots: Iterable[str] = (),
+    ) -> None:
+        info: dict[str, Any] = {"dataReplicationState": replication}
+        if lag is not None:
+            info["lagDuration"] = lag
+        self.source_servers[source_server_id] = {
+            "sourceServerID": source_server_id,
+            "dataReplicationInfo": info,
+            "sourceProperties": {"identificationHints": {"hostname": hostname}} if hostname else {},
+        }
+        self.snapshots[source_server_id].update(snapshots)
+
+    def _job_id(self) -> str:
+        return f"drsjob-{len(self.jobs) + 1:017d}"
+
+    def finish_job(
+        self, job_id: str, statuses: dict[str, str] | None = None, reasons: dict[str, str] | None = None
+    ) -> None:
+        """End job `job_id`: each server LAUNCHED unless `statuses` says otherwise; `reasons` is its log."""
+        job = self.jobs[job_id]
+        job["status"] = "COMPLETED"
+        for server in job["participatingServers"]:
+            sid = server["sourceServerID"]
+            server["launchStatus"] = (statuses or {}).get(sid, "LAUNCHED")
+            if server["launchStatus"] == "LAUNCHED" and job["type"] == "LAUNCH":
+                n = len(self.recovery_instances) + 1
+                rid = f"i-{n:017x}"
+                server["recoveryInstanceID"] = rid
+                self.recovery_instances[rid] = {
+                    "recoveryInstanceID": rid,
+                    "ec2InstanceID": rid,
+                    "ec2InstanceState": "RUNNING",
+                    "sourceServerID": sid,
+                    "jobID": job_id,
+                    "isDrill": job["isDrill"],
+                    "recoveryInstanceProperties": {"networkInterfaces": [{"ips": [f"10.0.0.{n}"], "isPrimary": True}]},
+                }
+        self.failure_reasons[job_id] = dict(reasons or {})
+
+    # ---- the port ----
+
+    def start_recovery(self, servers: list[dict[str, str]], *, is_drill: bool, tags: dict[str, str]) -> dict[str, Any]:
+        self._maybe_fail("start_recovery")
+        job_id = self._job_id()
+        job: dict[str, Any] = {
+            "jobID": job_id,
+            "type": "LAUNCH",
+            "status": "PENDING",
+            "isDrill": is_drill,
+            "tags": dict(tags),
+            "creationDateTime": iso(self._clock.now()),
+            "participatingServers": [
+                {"sourceServerID": s["sourceServerID"], "launchStatus": "PENDING"} for s in servers
+            ],
+        }
+        self.jobs[job_id] = job
+        self.started.append({"servers": [dict(s) for s in servers], "is_drill": is_drill, "tags": dict(tags)})
+        return _copy(job)
+
+    def describe_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
+        self._maybe_fail("describe_jobs")
+        return [_copy(self.jobs[j]) for j in job_ids if j in self.jobs]
+
+    def find_job_by_tag(self, key: str, value: str, since: datetime) -> dict[str, Any] | None:
+        self._maybe_fail("find_job_by_tag")
+        for job in self.jobs.values():
+            created = parse_iso(job["creationDateTime"])
+            if job["type"] == "LAUNCH" and created >= since and job["tags"].get(key) == value:
+                return _copy(job)
+        return None
+
+    def job_failure_reasons(self, job_id: str) -> dict[str, str]:
+        self._maybe_fail("job_failure_reasons")
+        return dict(self.failure_reasons.get(job_id, {}))
+
+    def find_terminate_job(self, recovery_instance_ids: list[str], since: datetime) -> dict[str, Any] | None:
+        self._maybe_fail("find_terminate_job")
+        wanted = set(recovery_instance_ids)
+        for job in self.jobs.values():
+            ids = {p.get("recoveryInstanceID") for p in job["participatingServers"]}
+            if job["type"] == "TERMINATE" and parse_iso(job["creationDateTime"]) >= since and ids == wanted:
+                return _copy(job)
+        return None
+
+    def describe_source_servers(self, source_server_ids: list[str]) -> list[dict[str, Any]]:
+        self._maybe_fail("describe_source_servers")
+        return [_copy(self.source_servers[s]) for s in source_server_ids if s in self.source_servers]
+
+    def recovery_snapshot_ids(self, source_server_id: str) -> set[str]:
+        self._maybe_fail("recovery_snapshot_ids")
+        return set(self.snapshots.get(source_server_id, set()))
+
+    def describe_recovery_instances(
+        self, *, source_server_ids: list[str] | None = None, recovery_instance_ids: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        self._maybe_fail("describe_recovery_instances")
+        return [
+            _copy(i)
+            for rid, i in self.recovery_instances.items()
+            if (not source_server_ids or i["sourceServerID"] in source_server_ids)
+            and (not recovery_instance_ids or rid in recovery_instance_ids)
+        ]
+
+    def terminate_recovery_instances(self, recovery_instance_ids: list[str]) -> dict[str, Any]:
+        self._maybe_fail("terminate_recovery_instances")
+        job_id = self._job_id()
+        job: dict[str, Any] = {
+            "jobID": job_id,
+            "type": "TERMINATE",
+            "status": "PENDING",
+            "isDrill": True,
+            "tags": {},
+            "creationDateTime": iso(self._clock.now()),
+            "participatingServers": [
+                {
+                    "sourceServerID": self.recovery_instances[rid]["sourceServerID"],
+                    "recoveryInstanceID": rid,
+                    "launchStatus": "PENDING",
+                }
+                for rid in recovery_instance_ids
+            ],
+        }
+        self.jobs[job_id] = job
+        self.terminated.append(list(recovery_instance_ids))
+        return _copy(job)
+
+
+class FakeSsm(_Failing):
+    """SSM Run Command over known documents and instances.
+
+    Every invocation of a command takes the scripted outcome of its document (`outcomes[document]`:
+    status and output; "Success" with no output when none is scripted). A status that has not ended
+    ("InProgress") stays until `finish(command_id, status)`. Tags target `tagged[(key, value)]`."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self._clock = clock
+        self.documents: dict[str, frozenset[str]] = {}
+        self.outcomes: dict[str, tuple[str, str]] = {}
+        self.tagged: dict[tuple[str, str], list[str]] = {}
+        self.commands: dict[str, dict[str, Any]] = {}
+        self._invocations: dict[str, dict[str, dict[str, Any]]] = {}
+        self.sent: list[dict[str, Any]] = []  # every accepted SendCommand, as asked
+        self.cancelled: list[tuple[str, list[str] | None]] = []
+
+    def add_document(self, name: str, parameters: Iterable[str] = ()) -> None:
+        self.documents[name] = frozenset(parameters)
+
+    def finish(self, command_id: str, status: str, output: str = "") -> None:
+        for invocation in self._invocations[command_id].values():
+            if invocation["Status"] not in TERMINAL_STATUSES:
+                invocation["Status"] = status
+                invocation["CommandPlugins"] = [{"Output": output}]
+
+    def document_parameters(self, name: str) -> frozenset[str]:
+        self._maybe_fail("document_parameters")
+        if name not in self.documents:
+            raise SsmRejected(f"InvalidDocument: document {name} does not exist", "InvalidDocument")
+        return self.documents[name]
+
+    def send_command(
+        self,
+        document: str,
+        parameters: dict[str, list[str]],
+        *,
+        instance_ids: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        timeout_seconds: int,
+        comment: str,
+    ) -> list[dict[str, Any]]:
+        self._maybe_fail("send_command")
+        if document not in self.documents:
+            raise SsmRejected(f"InvalidDocument: document {document} does not exist", "InvalidDocument")
+        if tags is not None:
+            targets = sorted({i for key, value in tags.items() for i in self.tagged.get((key, value), [])})
+        else:
+            targets = list(instance_ids or [])
+        command_id = f"cmd-{len(self.commands) + 1:08d}"
+        command = {
+            "CommandId": command_id,
+            "DocumentName": document,
+            "Comment": comment[:100],
+            "InstanceIds": list(instance_ids or []),
+            "TargetCount": len(targets),
+            "RequestedDateTime": self._clock.now(),
+        }
+        status, output = self.outcomes.get(document, ("Success", ""))
+        self.commands[command_id] = command
+        self._invocations[command_id] = {
+            iid: {"CommandId": command_id, "InstanceId": iid, "Status": status, "CommandPlugins": [{"Output": output}]}
+            for iid in targets
+        }
+        self.sent.append(
+            {
+                "document": document,
+                "parameters": parameters,
+                "instance_ids": instance_ids,
+                "tags": tags,
+                "timeout_seconds": timeout_seconds,
+                "comment": comment,
+            }
+        )
+        return [dict(command)]
+
+    def find_command(self, document: str, comment: str, since: datetime) -> list[dict[str, Any]]:
+        self._maybe_fail("find_command")
+        return [
+            dict(c)
+            for c in self.commands.values()
+            if c["DocumentName"] == document and c["Comment"] == comment[:100] and c["RequestedDateTime"] >= since
+        ]
+
+    def invocations(self, command_id: str) -> list[dict[str, Any]]:
+        self._maybe_fail("invocations")
+        return [_copy(i) for i in self._invocations.get(command_id, {}).values()]
+
+    def cancel(self, command_id: str, instance_ids: list[str] | None = None) -> None:
+        self._maybe_fail("cancel")
+        self.cancelled.append((command_id, instance_ids))
+        for iid, invocation in self._invocations.get(command_id, {}).items():
+            if invocation["Status"] not in TERMINAL_STATUSES and (not instance_ids or iid in instance_ids):
+                invocation["Status"] = "Cancelled"
+
+
+def _copy(item: dict[str, Any]) -> dict[str, Any]:
+    """A deep enough copy: a step never mutates a fake's state through what it was given."""
+    return {
+        k: (
+            [dict(x) if isinstance(x, dict) else x for x in v]
+            if isinstance(v, list)
+            else dict(v)
+            if isinstance(v, dict)
+            else v
+        )
+        for k, v in item.items()
+    }
+
+
+# The fakes implement the ports (mypy checks these when it checks this module: `mypy tests/fakes.py`).
+_BUS: type[BusPort] = FakeBus
+_SCHEDULER: type[SchedulerPort] = FakeScheduler
+_DRS: type[DrsPort] = FakeDrs
+_SSM: type[SsmPort] = FakeSsm

@@ -1,0 +1,94 @@
+"""The approval gate (orchestrator/steps/approval.py, control.grant/deny_approval) against fakes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from events.models import (
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalRequested,
+    ApprovalTimeout,
+    Mode,
+    PreLaunchDone,
+    WaveFailed,
+    WaveReady,
+)
+from orchestrator.steps.control import deny_approval, grant_approval
+from orchestrator.steps.pre_launch import on_wave_ready
+from tests.unit.steps.world import S1, World, plan, wave
+
+GATED = plan(wave("db", S1, approval={"required": True, "approvers": ["ops"], "timeoutSeconds": 600}))
+READY = WaveReady(execution_id="e1", plan_id="p", wave_id="db")
+
+
+def test_a_gated_wave_asks_for_approval_once_with_one_timeout_tick(world: World) -> None:
+    # GIVEN a started plan whose root wave requires an approval
+    world.start(GATED)
+    deadline = world.clock.now() + timedelta(seconds=600)
+    # WHEN its WaveReady arrives twice (a redelivery)
+    on_wave_ready(world.rt, READY, "wr-1")
+    on_wave_ready(world.rt, READY, "wr-1")
+    # THEN the wave awaits approval, with one ApprovalTimeout schedule at the deadline
+    assert world.wave_status("e1", "db") == "AWAITING_APPROVAL"
+    assert list(world.scheduler.schedules.values()) == [
+        (deadline, ApprovalTimeout(execution_id="e1", wave_id="db", request_id="wr-1"))
+    ]
+    # AND every ApprovalRequested announced is the same request, with the same deadline
+    requests = world.published(ApprovalRequested)
+    assert requests[0] == ApprovalRequested(
+        execution_id="e1",
+        plan_id="p",
+        wave_id="db",
+        approvers=["ops"],
+        deadline="2026-01-01T09:10:00.000Z",
+        completed_wave_ids=[],
+        request_id="wr-1",
+    )
+    assert all(r == requests[0] for r in requests)
+    assert world.ssm.sent == []
+    assert world.published(PreLaunchDone) == []
+
+
+def test_a_granted_wave_passes_the_gate(world: World) -> None:
+    # GIVEN a wave awaiting approval
+    world.start(GATED)
+    on_wave_ready(world.rt, READY, "wr-1")
+    world.bus.published.clear()
+    # WHEN an approver grants it, and the WaveReady that follows arrives
+    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="db", requested_by="ops"), "grant-1")
+    assert world.wave_status("e1", "db") == "READY"
+    [again] = world.published(WaveReady)
+    on_wave_ready(world.rt, again, "wr-2")
+    # THEN the wave goes on to its pre-launch phase without asking again
+    assert world.wave_status("e1", "db") == "PRE_LAUNCH"
+    assert world.published(ApprovalRequested) == []
+    assert world.published(PreLaunchDone) == [PreLaunchDone(execution_id="e1", plan_id="p", wave_id="db")]
+
+
+def test_a_denied_approval_fails_the_wave_once(world: World) -> None:
+    # GIVEN a wave awaiting approval
+    world.start(GATED)
+    on_wave_ready(world.rt, READY, "wr-1")
+    world.bus.published.clear()
+    denied = ApprovalDenied(execution_id="e1", wave_id="db", requested_by="ops", reason="not today")
+    # WHEN it is denied, and the denial is delivered twice
+    deny_approval(world.rt, denied, "deny-1")
+    deny_approval(world.rt, denied, "deny-1")
+    # THEN the wave failed once, with the denial as its reason (a copy may only announce the same WaveFailed)
+    assert world.wave_status("e1", "db") == "FAILED"
+    failed, *copies = world.published(WaveFailed)
+    assert copies in ([], [failed])
+    assert (failed.wave_id, failed.on_failure) == ("db", "STOP")
+    assert "not today" in failed.reason
+
+
+def test_a_root_wave_of_a_real_recovery_is_gated_by_the_plan_default(world: World) -> None:
+    # GIVEN a RECOVERY of a plan requiring approval in recovery (no wave asks for one itself)
+    document = plan(wave("db", S1), requireApprovalInRecovery=True)
+    world.start(document, mode=Mode.RECOVERY, confirm_recovery="p")
+    # WHEN its root wave is ready
+    on_wave_ready(world.rt, READY, "wr-1")
+    # THEN it awaits approval
+    assert world.wave_status("e1", "db") == "AWAITING_APPROVAL"
+    assert len(world.published(ApprovalRequested)) == 1

@@ -1,0 +1,90 @@
+"""The wave launch state machine's tasks (orchestrator/steps/launch_wave.py) against a fake DRS."""
+
+from __future__ import annotations
+
+import pytest
+
+from events.models import DRSJobCompleted, DRSJobStarted
+from orchestrator.adapters.drs import TAG_LAUNCH_KEY, DrsConflict, DrsPermanentError, DrsThrottled
+from orchestrator.steps.launch_wave import chunk_failed, launch_key, prepare, start_job
+from tests.unit.steps.world import S1, S2, S3, World, plan, pre_launched, wave
+
+
+def test_prepare_cuts_the_wave_into_jobs_and_start_job_starts_each_once(world: World) -> None:
+    # GIVEN a pre-launched wave of three servers, and DRS jobs of at most two servers
+    world.configure(drs_servers_per_job=2)
+    done = pre_launched(world, plan(wave("db", S1, S2, S3)), "db")
+    # WHEN the wave is prepared and each chunk started twice (a state machine retry)
+    prepared = prepare(world.rt, done, "pld-1")
+    results = [start_job(world.rt, chunk) for chunk in prepared["chunks"] for _ in range(2)]
+    # THEN two chunks, two StartRecovery calls (drills, tagged with their launch key), each started once
+    assert [len(c["servers"]) for c in prepared["chunks"]] == [2, 1]
+    assert world.wave_status("e1", "db") == "LAUNCHING"
+    keys = [launch_key("e1", "db", 1, 0), launch_key("e1", "db", 1, 1)]
+    assert [(s["is_drill"], s["tags"][TAG_LAUNCH_KEY]) for s in world.drs.started] == [(True, keys[0]), (True, keys[1])]
+    assert [r["outcome"] for r in results] == ["STARTED"] * 4
+    assert [r["jobId"] for r in results] == ["drsjob-00000000000000001"] * 2 + ["drsjob-00000000000000002"] * 2
+    # AND each job is announced (a retry announces the same job again, never a second one)
+    assert {(e.job_id, tuple(e.source_server_ids)) for e in world.published(DRSJobStarted)} == {
+        ("drsjob-00000000000000001", (S1, S2)),
+        ("drsjob-00000000000000002", (S3,)),
+    }
+
+
+def test_a_duplicate_pre_launch_done_prepares_nothing(world: World) -> None:
+    # GIVEN a wave already prepared by one PreLaunchDone
+    done = pre_launched(world, plan(wave("db", S1)), "db")
+    prepare(world.rt, done, "pld-1")
+    # WHEN another copy of the event (another id) arrives
+    again = prepare(world.rt, done, "pld-2")
+    # THEN it launches nothing
+    assert again == {"proceed": False, "reason": "duplicate or stale PreLaunchDone", "chunks": []}
+
+
+def test_drs_throttling_start_recovery_asks_for_a_wait_then_starts_once(world: World) -> None:
+    # GIVEN a prepared wave and DRS throttling the first StartRecovery
+    done = pre_launched(world, plan(wave("db", S1)), "db")
+    [chunk] = prepare(world.rt, done, "pld-1")["chunks"]
+    world.drs.fail("start_recovery", DrsThrottled("ThrottlingException: rate", "ThrottlingException", retry_after=7))
+    # WHEN the chunk is started, then started again with the chunk the state machine got back
+    first = start_job(world.rt, chunk)
+    second = start_job(world.rt, first["chunk"])
+    # THEN the first answer is a Wait of at least DRS's retryAfterSeconds, and the retry starts one job
+    assert first["outcome"] == "RETRY"
+    assert 7 <= first["waitSeconds"] <= 60
+    assert first["chunk"]["tries"] == 1
+    assert second["outcome"] == "STARTED"
+    assert len(world.drs.started) == 1
+
+
+def test_a_conflict_for_a_job_already_started_by_a_crashed_call_adopts_that_job(world: World) -> None:
+    # GIVEN a prepared wave whose job DRS already started (a call died before recording it)
+    done = pre_launched(world, plan(wave("db", S1)), "db")
+    [chunk] = prepare(world.rt, done, "pld-1")["chunks"]
+    job = world.drs.start_recovery(chunk["servers"], is_drill=True, tags={TAG_LAUNCH_KEY: chunk["launchKey"]})
+    world.drs.fail("start_recovery", DrsConflict("ConflictException: busy", "ConflictException"))
+    # WHEN the chunk is started and DRS answers ConflictException
+    result = start_job(world.rt, chunk)
+    # THEN the existing job is followed, not a second one started
+    assert result["outcome"] == "STARTED"
+    assert result["jobId"] == job["jobID"]
+    assert len(world.drs.jobs) == 1
+
+
+def test_a_permanent_drs_error_fails_the_chunk_with_the_reason(world: World) -> None:
+    # GIVEN a prepared wave and DRS refusing its StartRecovery for good
+    done = pre_launched(world, plan(wave("db", S1)), "db")
+    [chunk] = prepare(world.rt, done, "pld-1")["chunks"]
+    world.drs.fail("start_recovery", DrsPermanentError("ValidationException: bad", "ValidationException"))
+    # WHEN the chunk is started (the error goes to the state machine), which then reports it failed
+    with pytest.raises(DrsPermanentError):
+        start_job(world.rt, chunk)
+    error = {"Error": "DrsPermanentError", "Cause": '{"errorMessage": "ValidationException: bad"}'}
+    result = chunk_failed(world.rt, chunk, error)
+    # THEN the chunk's servers end FAILED with DRS's message, in one DRSJobCompleted
+    assert result["outcome"] == "FAILED"
+    [completed] = world.published(DRSJobCompleted)
+    assert [(s.source_server_id, s.launch_status, s.reason) for s in completed.servers] == [
+        (S1, "FAILED", "DrsPermanentError: ValidationException: bad")
+    ]
+    assert world.drs.started == []

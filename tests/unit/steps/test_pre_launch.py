@@ -1,0 +1,88 @@
+"""WaveReady (orchestrator/steps/pre_launch.py) against fakes: READY -> PRE_LAUNCH, the pre-launch scripts."""
+
+from __future__ import annotations
+
+import pytest
+
+from events.models import PreLaunchDone, WaveReady
+from orchestrator.adapters.drs import DrsThrottled
+from orchestrator.steps.pre_launch import on_wave_ready
+from tests.unit.steps.world import S1, S2, World, plan, wave
+
+FENCE = {
+    "type": "SSM_DOCUMENT",
+    "documentName": "Fence",
+    "targets": {"instanceIds": ["i-00000000000000001"]},
+}
+
+
+def _ready(wave_id: str = "db") -> WaveReady:
+    return WaveReady(execution_id="e1", plan_id="p", wave_id=wave_id)
+
+
+def test_a_ready_wave_without_scripts_goes_to_pre_launch_and_is_done_at_once(world: World) -> None:
+    # GIVEN a started plan whose root wave has no pre-launch script
+    world.start(plan(wave("db", S1), wave("app", S2, dependsOn=["db"])))
+    # WHEN its WaveReady arrives
+    on_wave_ready(world.rt, _ready(), "wr-1")
+    # THEN the wave is PRE_LAUNCH and PreLaunchDone goes out, with no script
+    assert world.wave_status("e1", "db") == "PRE_LAUNCH"
+    assert world.bus.published == [PreLaunchDone(execution_id="e1", plan_id="p", wave_id="db")]
+    assert world.ssm.sent == []
+
+
+def test_a_pre_launch_script_is_sent_once_however_often_wave_ready_arrives(world: World) -> None:
+    # GIVEN a wave with one pre-launch script on a fixed instance, whose command is still running
+    world.ssm.add_document("Fence")
+    world.ssm.outcomes["Fence"] = ("InProgress", "")
+    world.start(plan(wave("db", S1, preLaunch=[FENCE])))
+    # WHEN the same WaveReady is delivered twice, then a second copy with another id
+    on_wave_ready(world.rt, _ready(), "wr-1")
+    on_wave_ready(world.rt, _ready(), "wr-1")
+    on_wave_ready(world.rt, _ready(), "wr-2")
+    # THEN one SendCommand went out, to that instance, and the phase is not done yet
+    assert [(s["document"], s["instance_ids"]) for s in world.ssm.sent] == [("Fence", ["i-00000000000000001"])]
+    assert world.wave_status("e1", "db") == "PRE_LAUNCH"
+    assert world.published(PreLaunchDone) == []
+
+
+def test_a_failing_required_pre_launch_script_fails_the_wave(world: World) -> None:
+    # GIVEN a wave whose required pre-launch script names a document SSM does not have
+    world.start(plan(wave("db", S1, preLaunch=[{**FENCE, "documentName": "Missing"}])))
+    # WHEN its WaveReady arrives
+    on_wave_ready(world.rt, _ready(), "wr-1")
+    # THEN the wave failed before any launch, and nothing was sent or launched
+    assert world.wave_status("e1", "db") == "FAILED"
+    assert world.ssm.sent == []
+    assert world.drs.started == []
+    assert world.bus.types() == ["WaveFailed"]
+    assert "Missing" in world.bus.published[0].reason
+
+
+def test_drs_throttling_the_preflight_leaves_the_wave_ready_for_the_redelivery(world: World) -> None:
+    # GIVEN a started plan, and DRS throttling DescribeSourceServers once
+    world.start(plan(wave("db", S1)))
+    world.drs.fail("describe_source_servers", DrsThrottled("ThrottlingException: slow down", "ThrottlingException"))
+    # WHEN WaveReady arrives, fails, and is redelivered
+    with pytest.raises(DrsThrottled):
+        on_wave_ready(world.rt, _ready(), "wr-1")
+    assert world.wave_status("e1", "db") == "READY"
+    on_wave_ready(world.rt, _ready(), "wr-1")
+    # THEN the redelivery passes the preflight and the wave goes on
+    assert world.wave_status("e1", "db") == "PRE_LAUNCH"
+    assert world.bus.types() == ["PreLaunchDone"]
+
+
+def test_wave_ready_for_a_paused_execution_holds_the_wave(world: World) -> None:
+    # GIVEN a started plan, paused
+    from events.models import PausePlan
+    from orchestrator.steps.control import pause_plan
+
+    world.start(plan(wave("db", S1)))
+    pause_plan(world.rt, PausePlan(execution_id="e1"), "pause-1")
+    world.bus.published.clear()
+    # WHEN its WaveReady arrives
+    on_wave_ready(world.rt, _ready(), "wr-1")
+    # THEN the wave stays READY and nothing is published
+    assert world.wave_status("e1", "db") == "READY"
+    assert world.bus.published == []
