@@ -2,53 +2,66 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic.alias_generators import to_camel
+
 from orchestrator.adapters.ledger import Ledger
+from orchestrator.adapters.ledger.records import wave_record
 from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.records import ATTEMPT_TIMES, ExecutionRecord, WaveRecord
+
+ATTEMPT_TIME_KEYS: tuple[str, ...] = tuple(to_camel(name) for name in ATTEMPT_TIMES)
+"""The report's key of each moment of a wave's attempt (`ATTEMPT_TIMES`: readyAt, preLaunchAt, ...), in the
+order they happen; the timeline reads them back."""
 
 
 def build_report(
     ledger: Ledger, execution_id: str, events: Iterable[dict[str, Any]] | None = None
 ) -> dict[str, Any] | None:
     """The report of one execution; `events` are `{detailType, time, waveId}` in publish order."""
-    execution = ledger.get_execution(execution_id)
+    execution = ledger.execution(execution_id)
     if execution is None:
         return None
-    waves_by_id = {w["waveId"]: ledger.wave_detail(execution_id, w) for w in ledger.list_waves(execution_id)}
+    waves_by_id: dict[str, tuple[WaveRecord, dict[str, Any]]] = {}
+    for item in ledger.list_waves(execution_id):
+        wave = wave_record(item)
+        waves_by_id[wave.wave_id] = (wave, ledger.wave_detail(execution_id, item))
     order = [w["waveId"] for w in _plan_waves(execution)] or sorted(waves_by_id)
-    started, ended = execution.get("startedAt"), execution.get("endedAt")
+    started, ended = execution.started_at, execution.ended_at
     duration = (parse_iso(ended) - parse_iso(started)).total_seconds() if started and ended else None
     return {
         "executionId": execution_id,
-        "planId": execution["planId"],
-        "planName": execution.get("planName"),
-        "mode": execution["mode"],
-        "status": execution["status"],
+        "planId": execution.plan_id,
+        "planName": execution.plan_name,
+        "mode": execution.mode,
+        "status": execution.status.value,
         "startedAt": started,
         "endedAt": ended,
         "durationSeconds": duration,
-        "requestedBy": execution.get("requestedBy"),
-        "stopReason": execution.get("stopReason"),
-        **({"cancelledBy": execution["cancelledBy"]} if execution.get("cancelledBy") else {}),
-        "waves": [_wave(waves_by_id[w]) for w in order if w in waves_by_id],
+        "requestedBy": execution.requested_by,
+        "stopReason": execution.stop_reason,
+        **({"cancelledBy": execution.cancelled_by} if execution.cancelled_by else {}),
+        "waves": [_wave(*waves_by_id[w]) for w in order if w in waves_by_id],
         "terminations": _terminations(ledger, execution_id),
         "events": list(events or []),
     }
 
 
-def _plan_waves(execution: dict[str, Any]) -> list[dict[str, Any]]:
+def _plan_waves(execution: ExecutionRecord) -> list[dict[str, Any]]:
     import json
 
     try:
-        waves = json.loads(execution["planDocument"]).get("waves", [])
-    except (KeyError, ValueError):
+        waves = json.loads(execution.plan_document).get("waves", [])
+    except ValueError:
         return []
     return [w for w in waves if isinstance(w, dict) and "waveId" in w]
 
 
-def _wave(wave: dict[str, Any]) -> dict[str, Any]:
+def _wave(wave: WaveRecord, detail: Mapping[str, Any]) -> dict[str, Any]:
+    """One wave of the report: `wave`'s record, with what `Ledger.wave_detail` adds (`detail`: each job's
+    servers, each server's result, each script's instances and how each server ended each earlier attempt)."""
     jobs = [
         {
             "jobId": job_id,
@@ -57,7 +70,7 @@ def _wave(wave: dict[str, Any]) -> dict[str, Any]:
             "startedAt": job.get("startedAt"),
             "completedAt": job.get("completedAt"),
         }
-        for job_id, job in sorted(wave.get("jobs", {}).items(), key=lambda kv: kv[1].get("startedAt") or "")
+        for job_id, job in sorted(detail.get("jobs", {}).items(), key=lambda kv: kv[1].get("startedAt") or "")
     ]
     servers = [
         {
@@ -68,35 +81,29 @@ def _wave(wave: dict[str, Any]) -> dict[str, Any]:
             "jobId": s.get("jobId"),
             **({"reason": s["reason"]} if s.get("reason") else {}),
         }
-        for sid, s in sorted(wave.get("servers", {}).items())
+        for sid, s in sorted(detail.get("servers", {}).items())
     ]
     return {
-        "waveId": wave["waveId"],
-        "status": wave["status"],
-        "attempt": wave.get("attempt", 1),
-        "dependsOn": list(wave.get("dependsOn", [])),
-        "readyAt": wave.get("readyAt"),
-        "preLaunchAt": wave.get("preLaunchAt"),
-        "launchStartedAt": wave.get("launchStartedAt"),
-        "launchedAt": wave.get("launchedAt"),
-        "postLaunchAt": wave.get("postLaunchAt"),
-        "completedAt": wave.get("completedAt"),
-        "endedAt": wave.get("endedAt"),
-        "reason": wave.get("reason"),
+        "waveId": wave.wave_id,
+        "status": wave.status.value,
+        "attempt": wave.attempt,
+        "dependsOn": list(wave.depends_on),
+        **{key: getattr(wave.current, name) for name, key in zip(ATTEMPT_TIMES, ATTEMPT_TIME_KEYS, strict=True)},
+        "reason": wave.current.reason,
         "jobs": jobs,
         "servers": servers,
-        "scripts": list(wave.get("scripts", [])),
-        "warnings": list(wave.get("warnings", [])),
-        "approval": _approval(wave.get("approval")),
-        **({"skippedBy": wave["skippedBy"], "skippedAt": wave.get("skippedAt")} if wave.get("skippedBy") else {}),
+        "scripts": list(detail.get("scripts", [])),
+        "warnings": list(wave.warnings),
+        "approval": _approval(wave.approval),
+        **({"skippedBy": wave.skipped_by, "skippedAt": wave.skipped_at} if wave.skipped_by else {}),
         **(
             {
-                "retriedBy": wave["retriedBy"],
-                "retriedAt": wave.get("retriedAt"),
-                "relaunchedServers": list(wave.get("launchServers", [])),
-                "previousAttempts": list(wave.get("previousAttempts", [])),
+                "retriedBy": wave.retried_by,
+                "retriedAt": wave.retried_at,
+                "relaunchedServers": list(wave.launch_servers or ()),
+                "previousAttempts": list(detail.get("previousAttempts", [])),
             }
-            if wave.get("retriedBy")
+            if wave.retried_by
             else {}
         ),
     }
@@ -127,7 +134,7 @@ def _terminations(ledger: Ledger, execution_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def _approval(approval: dict[str, Any] | None) -> dict[str, Any] | None:
+def _approval(approval: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Who was asked, who decided and when (None: the wave had no approval gate)."""
     if not approval:
         return None

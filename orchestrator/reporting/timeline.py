@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestrator.domain.clock import iso
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
+from orchestrator.reporting.report import ATTEMPT_TIME_KEYS
 
 
 class ReportError(ValueError):
@@ -63,17 +64,9 @@ MUTED = "#616161"
 GRID = "#e0e0e0"
 CONNECTOR = "#757575"
 
-_WAVE_TIMES = (
-    "readyAt",
-    "preLaunchAt",
-    "launchStartedAt",
-    "launchedAt",
-    "postLaunchAt",
-    "completedAt",
-    "endedAt",
-    "skippedAt",
-    "retriedAt",
-)
+# the moments of an attempt (orchestrator.domain.records.ATTEMPT_TIMES) under the report's keys, in their order
+_READY, _PRE_LAUNCH, _LAUNCH_STARTED, _LAUNCHED, _POST_LAUNCH, _COMPLETED, _ENDED = ATTEMPT_TIME_KEYS
+_WAVE_TIMES = (*ATTEMPT_TIME_KEYS, "skippedAt", "retriedAt")
 _APPROVAL_TIMES = ("requestedAt", "approvedAt", "deniedAt", "timedOutAt")
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -214,17 +207,17 @@ def _phases(wave: _Wave, horizon: datetime) -> list[_Phase]:
         (
             "approval",
             a.get("requestedAt"),
-            [a.get("approvedAt"), a.get("deniedAt"), a.get("timedOutAt"), t.get("preLaunchAt")],
+            [a.get("approvedAt"), a.get("deniedAt"), a.get("timedOutAt"), t.get(_PRE_LAUNCH)],
         ),
-        ("pre-launch", t.get("preLaunchAt"), [t.get("launchStartedAt")]),
-        ("launch", t.get("launchStartedAt"), [t.get("launchedAt"), t.get("postLaunchAt")]),
-        ("post-launch", t.get("postLaunchAt"), [t.get("completedAt")]),
+        ("pre-launch", t.get(_PRE_LAUNCH), [t.get(_LAUNCH_STARTED)]),
+        ("launch", t.get(_LAUNCH_STARTED), [t.get(_LAUNCHED), t.get(_POST_LAUNCH)]),
+        ("post-launch", t.get(_POST_LAUNCH), [t.get(_COMPLETED)]),
     ]
     phases = []
     for kind, start, ends in specs:
         if start is None:
             continue
-        end = next((moment for moment in [*ends, t.get("endedAt")] if moment is not None), None)
+        end = next((moment for moment in [*ends, t.get(_ENDED)] if moment is not None), None)
         phases.append(_Phase(kind, start, max(end or horizon, start), recorded=end is not None))
     if wave.status == WaveStatus.FAILED and phases:
         phases[-1] = replace(phases[-1], failed=True)
@@ -234,7 +227,7 @@ def _phases(wave: _Wave, horizon: datetime) -> list[_Phase]:
 def _end(wave: _Wave, phases: Sequence[_Phase]) -> datetime | None:
     """When the wave ended (None: it had not, or the report does not say)."""
     t = wave.times
-    moment = t.get("endedAt") or t.get("completedAt") or t.get("skippedAt")
+    moment = t.get(_ENDED) or t.get(_COMPLETED) or t.get("skippedAt")
     if moment is None and wave.status in FINAL and phases and phases[-1].recorded:
         moment = phases[-1].end
     return moment
@@ -576,7 +569,7 @@ class _Chart:
             final[wave.wave_id] = wave
         out = ['<g class="dependencies" fill="none" stroke="' + CONNECTOR + '" stroke-width="1">']
         for wave in self.waves:
-            ready = wave.times.get("readyAt")
+            ready = wave.times.get(_READY)
             if ready is None:
                 continue
             for dep_id in wave.depends_on:
@@ -681,7 +674,7 @@ class _Chart:
             )
         )
         out.append(_el("text", {"class": "label", "x": MARGIN + 4, "y": y + 4}, label))
-        ready = wave.times.get("readyAt")
+        ready = wave.times.get(_READY)
         if ready is not None:
             x = self.x(ready)
             out.append(
@@ -701,7 +694,7 @@ class _Chart:
             )
         out.extend(self._bar(wave, phase) for phase in self.phases[wave.index])
         end = self.ends[wave.index]
-        if end is not None and (wave.status in FINAL or "endedAt" in wave.times):
+        if end is not None and (wave.status in FINAL or _ENDED in wave.times):
             tip = [*self._summary(wave)[:1], f"ended {self.when(end)}", *self._summary(wave)[1:]]
             out.append(self._diamond(self.x(end), y, _colour(wave.status), {"class": "marker"}, _tooltip(tip)))
         out.append("</g>")

@@ -29,7 +29,9 @@ from events.models import (
     WaveSkipped,
 )
 from orchestrator.adapters.ledger import Outcome
+from orchestrator.adapters.ledger.records import attempt_map, wave_attributes, wave_record
 from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.records import RETRY_CLEARS, WaveRecord
 from orchestrator.domain.status import (
     NOT_STARTED_WAVE,
     RUNNABLE_EXECUTION,
@@ -393,25 +395,12 @@ def _resume_after_decision(rt: Runtime, execution: dict[str, Any], wave_id: str,
     return rt.ledger.get_execution(execution_id) or execution
 
 
-_ATTEMPT_TIMES = ("readyAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt", "endedAt")
-
-
-def _attempt_record(wave: dict[str, Any], servers: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """What a failed attempt did, kept on the wave when it is retried (the report's `previousAttempts`):
-    its times and reason, its DRS jobs (their servers are named on each server) and its launched count. How
-    each server ended stays in the server's own item (its history, see `Ledger.reset_servers`): a wave of
-    thousands of servers would not fit in the wave's."""
-    jobs = sorted(wave.get("jobs", {}).items(), key=lambda kv: (kv[1].get("startedAt") or "", kv[0]))
-    return {
-        "attempt": int(wave.get("attempt", 1)),
-        "status": wave["status"],
-        **{key: wave[key] for key in (*_ATTEMPT_TIMES, "reason", "launchSummary") if wave.get(key)},
-        "jobs": [
-            {"jobId": job_id, **{k: job[k] for k in ("status", "startedAt", "completedAt") if job.get(k)}}
-            for job_id, job in jobs
-        ],
-        "serversLaunched": sum(1 for s in servers.values() if s.get("launchStatus") == "LAUNCHED"),
-    }
+def _with_failed_attempt(wave: WaveRecord, servers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The wave's `previousAttempts` once a retry has archived its failed attempt (`WaveAttempt.archived`: the
+    report's `previousAttempts`). How each server ended it stays in the server's own item (its history, see
+    `Ledger.reset_servers`): a wave of thousands of servers would not fit in the wave's."""
+    launched = sum(1 for s in servers.values() if s.get("launchStatus") == "LAUNCHED")
+    return [*map(attempt_map, wave.previous_attempts), attempt_map(wave.current.archived(servers_launched=launched))]
 
 
 def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
@@ -419,14 +408,15 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
     found = _execution_and_wave(rt, command, event_id, command.wave_id)
     if found is None:
         return
-    execution, wave = found
-    if wave.get("retryKey") != event_id:
-        if wave["status"] != WaveStatus.FAILED:
+    execution, item = found
+    wave = wave_record(item)
+    if wave.retry_key != event_id:
+        if wave.status != WaveStatus.FAILED:
             _reject(
                 rt,
                 command,
                 event_id,
-                f"wave {command.wave_id} is {wave['status']}: only a FAILED wave can be retried",
+                f"wave {command.wave_id} is {wave.status}: only a FAILED wave can be retried",
                 command.wave_id,
             )
             return
@@ -459,14 +449,13 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
             "jobsExpected": 0,
             "jobsDone": 0,
             "jobs": {},  # the new attempt's jobs only
-            "previousAttempts": [*wave.get("previousAttempts", []), _attempt_record(wave, servers)],
+            "previousAttempts": _with_failed_attempt(wave, servers),
         }
         # the servers that stay as they were are counted; the relaunched ones start the new attempt clean
         # (Ledger.reset_servers, before the wave is released)
         again = set(relaunch)
         kept = [s.get("launchStatus") for sid, s in servers.items() if sid not in again]
         sets["serversLaunched"], sets["serversFailed"] = kept.count("LAUNCHED"), kept.count("FAILED")
-        removes = ["reason", "endedAt", "preLaunchAt", "launchStartedAt", "launchedAt", "postLaunchAt", "launchSummary"]
         outcome = rt.ledger.move_wave(
             command.execution_id,
             command.wave_id,
@@ -474,7 +463,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
             to=WaveStatus.READY,
             key=event_id,
             sets=sets,
-            removes=removes,
+            removes=wave_attributes(RETRY_CLEARS),
             adds={"attempt": 1},
             count=-1,
             decided_by=event_id,
@@ -484,12 +473,12 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
             return
         logger.info("wave retried", wave_id=command.wave_id, servers=len(relaunch), by=command.requested_by)
         metrics.add_metric(name="WavesRetried", unit="Count", value=1)
-        wave = rt.ledger.get_wave(command.execution_id, command.wave_id) or wave
-    if wave.get("lastKey") != event_id:
+        wave = rt.ledger.wave(command.execution_id, command.wave_id) or wave
+    if wave.last_key != event_id:
         return  # a redelivery after the retried wave moved on: everything that follows was done
     # before the wave is released: its relaunched servers are NOT_STARTED again (redone by a redelivery)
     rt.ledger.reset_servers(
-        command.execution_id, command.wave_id, wave.get("launchServers", []), attempt=int(wave.get("attempt", 1))
+        command.execution_id, command.wave_id, list(wave.launch_servers or ()), attempt=wave.attempt
     )
     execution = _resume_after_decision(rt, execution, command.wave_id, key=event_id)
     rt.bus.publish(
@@ -497,7 +486,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
             execution_id=command.execution_id,
             plan_id=execution["planId"],
             wave_id=command.wave_id,
-            attempt=int(wave.get("attempt", 1)),
+            attempt=wave.attempt,
         )
     )
 

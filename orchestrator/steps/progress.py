@@ -16,9 +16,11 @@ from events.models import (
     WaveSkipped,
 )
 from orchestrator.adapters.ledger import Outcome
+from orchestrator.adapters.ledger.records import wave_attributes
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Plan, downstream, layers
+from orchestrator.domain.records import REOPEN_CLEARS, WaveRecord
 from orchestrator.domain.status import ACTIVE_WAVE, EXECUTION_FINAL, NOT_STARTED_WAVE, ExecutionStatus, WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -259,11 +261,11 @@ def skip_not_started(rt: Runtime, execution_id: str, *, key: str, waves: list[di
             )
 
 
-def satisfies_dependents(wave: dict[str, Any]) -> bool:
+def satisfies_dependents(wave: WaveRecord | None) -> bool:
     """A dependency is met by a COMPLETED wave, or one an operator skipped (SkipWave releases dependents)."""
-    return wave.get("status") == WaveStatus.COMPLETED or (
-        wave.get("status") == WaveStatus.SKIPPED and bool(wave.get("skippedBy"))
-    )
+    if wave is None:
+        return False
+    return wave.status == WaveStatus.COMPLETED or (wave.status == WaveStatus.SKIPPED and bool(wave.skipped_by))
 
 
 def reopen_skipped_for(rt: Runtime, execution_id: str, wave_ids: str | set[str], *, key: str) -> list[str]:
@@ -294,50 +296,51 @@ def reopen_skipped_for(rt: Runtime, execution_id: str, wave_ids: str | set[str],
 def _reopen_in_order(rt: Runtime, execution_id: str, plan: Plan, causes: set[str], *, key: str) -> set[str]:
     """Reopen, layer by layer, each wave SKIPPED for one of `causes` whose dependencies are not blocked;
     returns the waves reopened."""
-    waves = {w["waveId"]: w for w in rt.ledger.list_waves(execution_id)}
+    waves = {w.wave_id: w for w in rt.ledger.waves(execution_id)}
     reopened: set[str] = set()
     for layer in layers(plan):
         for candidate in layer:
-            wave = waves.get(candidate, {})
-            if not _skipped_for(wave, causes) or _blocked(wave, waves, excused=reopened | causes):
+            wave = waves.get(candidate)
+            if wave is None or not _skipped_for(wave, causes) or _blocked(wave, waves, excused=reopened | causes):
                 continue
             if _reopen(rt, execution_id, candidate, wave, waves, key=f"{key}:reopen:{candidate}"):
                 reopened.add(candidate)
-                waves[candidate] = {**wave, "status": WaveStatus.PENDING}
+                waves[candidate] = wave.with_status(WaveStatus.PENDING)
     return reopened
 
 
-def _skipped_for(wave: dict[str, Any], causes: set[str]) -> bool:
+def _skipped_for(wave: WaveRecord, causes: set[str]) -> bool:
     """SKIPPED because a wave of `causes` failed (not by an operator)."""
-    return wave.get("status") == WaveStatus.SKIPPED and wave.get("skippedFor") in causes and not wave.get("skippedBy")
+    return wave.status == WaveStatus.SKIPPED and wave.skipped_for in causes and not wave.skipped_by
 
 
-def _blocked(wave: dict[str, Any], waves: dict[str, dict[str, Any]], *, excused: set[str]) -> bool:
+def _blocked(wave: WaveRecord, waves: dict[str, WaveRecord], *, excused: set[str]) -> bool:
     """A dependency of `wave` is still failed or skipped for another reason (one in `excused`, reopened or
     being retried, does not block)."""
     blocking = [
         d
-        for d in wave.get("dependsOn", [])
+        for d in wave.depends_on
         if d not in excused
-        and waves[d]["status"] in {WaveStatus.FAILED, WaveStatus.SKIPPED}
+        and waves[d].status in {WaveStatus.FAILED, WaveStatus.SKIPPED}
         and not satisfies_dependents(waves[d])
     ]
     return bool(blocking)
 
 
 def _reopen(
-    rt: Runtime, execution_id: str, wave_id: str, wave: dict[str, Any], waves: dict[str, dict[str, Any]], *, key: str
+    rt: Runtime, execution_id: str, wave_id: str, wave: WaveRecord, waves: dict[str, WaveRecord], *, key: str
 ) -> bool:
-    """SKIPPED to PENDING, with the remaining count and the releasing waves of what its dependencies are now.
-    False when the wave is no longer SKIPPED for the same cause (the write is conditional on it)."""
-    deps = list(wave.get("dependsOn", []))
+    """SKIPPED to PENDING, with the remaining count and the releasing waves of what its dependencies are now,
+    and the times of its attempt forgotten (`REOPEN_CLEARS`). False when the wave is no longer SKIPPED for the
+    same cause (the write is conditional on it)."""
+    deps = list(wave.depends_on)
     met = [d for d in deps if satisfies_dependents(waves[d])]
     sets: dict[str, Any] = {"remaining": len(deps) - len(met)}
-    removes = ["reason", "skippedFor", "endedAt", "readyAt", "preLaunchAt", "launchStartedAt"]
+    removes = wave_attributes(REOPEN_CLEARS)
     if met:
         sets["releasedBy"] = set(met)
     else:
-        removes.append("releasedBy")
+        removes.extend(wave_attributes(["released_by"]))
     outcome = rt.ledger.move_wave(
         execution_id,
         wave_id,
@@ -347,7 +350,7 @@ def _reopen(
         sets=sets,
         removes=removes,
         count=-1,
-        where={"skippedFor": wave.get("skippedFor")},
+        where={"skippedFor": wave.skipped_for},
     )
     return outcome is not Outcome.REJECTED
 
@@ -355,17 +358,17 @@ def _reopen(
 def _recount(rt: Runtime, execution_id: str, wave_id: str) -> int | None:
     """Count on the reopened `wave_id` each dependency met by now (`Ledger.release` counts each once) and return
     how many remain; None when the wave is no longer PENDING."""
-    current = rt.ledger.get_wave(execution_id, wave_id) or {}
-    if current.get("status") != WaveStatus.PENDING:
+    current = rt.ledger.wave(execution_id, wave_id)
+    if current is None or current.status != WaveStatus.PENDING:
         return None
     remaining: int | None = None
-    for dependency in current.get("dependsOn", []):
-        upstream = rt.ledger.get_wave(execution_id, dependency) or {}
-        if satisfies_dependents(upstream):
+    for dependency in current.depends_on:
+        if satisfies_dependents(rt.ledger.wave(execution_id, dependency)):
             counted = rt.ledger.release(execution_id, wave_id, released_by=dependency)
             remaining = counted if counted is not None else remaining
     if remaining is None:
-        remaining = int((rt.ledger.get_wave(execution_id, wave_id) or {}).get("remaining", 1))
+        now = rt.ledger.wave(execution_id, wave_id)
+        remaining = now.remaining if now is not None else 1
     return remaining
 
 

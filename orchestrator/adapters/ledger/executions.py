@@ -14,9 +14,11 @@ from typing import Any
 
 from orchestrator.adapters.ledger._base import Outcome, _plain, _Update
 from orchestrator.adapters.ledger._keys import EXEC_SK, PLAN_SK, exec_pk, execution_key
+from orchestrator.adapters.ledger.records import execution_record
 from orchestrator.adapters.ledger.servers import new_server_item
 from orchestrator.adapters.ledger.transitions import Transitions
 from orchestrator.adapters.ledger.waves import new_wave_item
+from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.status import EXECUTION_FINAL, ExecutionStatus, check_execution_transition
 
 
@@ -40,6 +42,11 @@ class Executions(Transitions):
                 self._plans[execution_id] = document
         execution["planDocument"] = document
         return execution
+
+    def execution(self, execution_id: str) -> ExecutionRecord | None:
+        """The execution as its record (`get_execution`'s item, typed), or None."""
+        item = self.get_execution(execution_id)
+        return execution_record(item) if item is not None else None
 
     def plan_document(self, execution: Mapping[str, Any]) -> dict[str, Any]:
         return dict(json.loads(execution["planDocument"]))

@@ -31,9 +31,11 @@ from orchestrator.adapters.ledger._keys import (
     wave_sk,
 )
 from orchestrator.adapters.ledger.launches import Launches
+from orchestrator.adapters.ledger.records import wave_record
 from orchestrator.adapters.ledger.scripts import Scripts
 from orchestrator.adapters.ledger.servers import Servers, _server_view, _servers_at
 from orchestrator.adapters.ledger.transitions import Transitions
+from orchestrator.domain.records import WaveRecord
 from orchestrator.domain.status import TERMINAL_WAVE, WaveStatus, check_no_status, check_wave_transition
 
 
@@ -73,6 +75,15 @@ class Waves(Transitions, Servers, Scripts, Launches):
 
     def list_waves(self, execution_id: str) -> list[dict[str, Any]]:
         return self._query(execution_id, WAVE_PREFIX)
+
+    def wave(self, execution_id: str, wave_id: str) -> WaveRecord | None:
+        """The wave as its record, or None."""
+        item = self.get_wave(execution_id, wave_id)
+        return wave_record(item) if item is not None else None
+
+    def waves(self, execution_id: str) -> list[WaveRecord]:
+        """Every wave of the execution as its record, by wave id (every page of the Query)."""
+        return [wave_record(item) for item in self.list_waves(execution_id)]
 
     def wave_detail(self, execution_id: str, wave: Mapping[str, Any]) -> dict[str, Any]:
         """`wave` (an item of `list_waves`) with what lives in items of their own: `servers` (as
