@@ -20,10 +20,10 @@ class SettableClock:
         return self.at
 
 
-def ledger_table() -> Any:
-    """The ledger's table (the deployed key schema), inside an active `mock_aws()`."""
+def ledger_table(name: str = "ledger") -> Any:
+    """The ledger's table (the deployed key schema) named `name`, inside an active `mock_aws()`."""
     return boto3.resource("dynamodb", region_name="us-east-1").create_table(
-        TableName="ledger",
+        TableName=name,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
             {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},

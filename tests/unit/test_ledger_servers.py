@@ -8,13 +8,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
-from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY
 from localcloud import moto_speedups
 from orchestrator.adapters.ledger import BATCH_TRIES, Ledger, LedgerError, Outcome, exec_pk, script_sk
+from tests.unit.moto_ledger import ledger_table
 
 EXECUTION = "exec-1"
 NOW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -36,19 +35,7 @@ def table() -> Iterator[Any]:
     was_installed = moto_speedups.installed()
     moto_speedups.install()
     with mock_aws():
-        resource = boto3.resource("dynamodb", region_name="us-east-1")
-        yield resource.create_table(
-            TableName="ledger",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
-                {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
-            ],
-        )
+        yield ledger_table()
     if not was_installed:
         moto_speedups.uninstall()
 

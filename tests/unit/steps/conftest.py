@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY
+from tests.unit.moto_ledger import ledger_table
 from tests.unit.steps.world import World
 
 _TABLES = itertools.count(1)
@@ -28,17 +28,6 @@ def _dynamodb() -> Iterator[Any]:
 
 @pytest.fixture
 def world(_dynamodb: Any) -> Iterator[World]:
-    table = _dynamodb.create_table(
-        TableName=f"ledger-{next(_TABLES)}",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
-        ],
-    )
+    table = ledger_table(f"ledger-{next(_TABLES)}")
     yield World(table)
     table.delete()
