@@ -26,6 +26,7 @@ TAG_ATTEMPT = "drs-orch:attempt"
 DESCRIBE_JOBS_BATCH = 100
 DESCRIBE_SERVERS_BATCH = 200  # DescribeSourceServersRequestFilters.sourceServerIDs max
 # DescribeRecoveryInstancesRequestFilters.recoveryInstanceIDs max (botocore's drs model: RecoveryInstanceIDs, max 200)
+RAW_ERROR_CHARS = 1000  # characters of a server's rawError kept as its reason: 100 servers x 1 KB per DRSJobCompleted
 RECOVERY_INSTANCES_BATCH = 200
 # DescribeJobLogItems events that say why a server of a job did not launch (botocore's JobLogEvent enum)
 FAILURE_LOG_EVENTS = frozenset(
@@ -197,8 +198,9 @@ class Drs:
 
     def job_failure_reasons(self, job_id: str) -> dict[str, str]:
         """Why each server of job `job_id` did not launch, from the job's log (DescribeJobLogItems, every
-        page): `{source server id: "EVENT: rawError"}`, the last failure event of each server. Servers the
-        log says nothing about are absent."""
+        page): `{source server id: "EVENT: rawError"}`, the last failure event of each server, its rawError
+        cut to RAW_ERROR_CHARS (a DRSJobCompleted names up to 100 servers and must stay under EventBridge's
+        256 KB entry limit). Servers the log says nothing about are absent."""
         reasons: dict[str, str] = {}
         for item in self._paginate("describe_job_log_items", "items", jobID=job_id):
             event = str(item.get("event", ""))
@@ -206,6 +208,8 @@ class Drs:
             server_id = data.get("sourceServerID")
             if event in FAILURE_LOG_EVENTS and server_id:
                 raw = " ".join(str(data.get("rawError") or "").split())
+                if len(raw) > RAW_ERROR_CHARS:
+                    raw = raw[: RAW_ERROR_CHARS - 1] + "…"
                 reasons[str(server_id)] = f"{event}: {raw}" if raw else event
         return reasons
 

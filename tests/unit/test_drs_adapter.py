@@ -157,3 +157,32 @@ def test_the_simulator_refuses_more_than_200_ids_in_one_call(launched: tuple[Drs
     # THEN the simulator refuses them as DRS does (botocore does not check a list's maximum)
     assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert refused.value.response["Error"]["Message"] == "At most 200 recovery instance ids per call"
+
+
+def test_a_server_reason_from_the_job_log_is_cut_to_1000_characters() -> None:
+    # GIVEN a job log whose launch failure carries a 5,000-character rawError (EC2 errors can be long; a
+    # DRSJobCompleted of 100 such servers would be over EventBridge's 256 KB entry limit)
+    from orchestrator.adapters.drs import RAW_ERROR_CHARS
+
+    drs, stubber = _stubbed()
+    long_error = "x" * 5000
+    stubber.add_response(
+        "describe_job_log_items",
+        {
+            "items": [
+                {
+                    "event": "LAUNCH_FAILED",
+                    "eventData": {"sourceServerID": "s-0000000000000000a", "rawError": long_error},
+                }
+            ]
+        },
+        {"jobID": "drsjob-0000000000000000a"},
+    )
+
+    # WHEN the adapter reads the reasons
+    with stubber:
+        reasons = drs.job_failure_reasons("drsjob-0000000000000000a")
+
+    # THEN the reason keeps the event and the first 999 characters of the error, marked as cut
+    assert RAW_ERROR_CHARS == 1000
+    assert reasons == {"s-0000000000000000a": "LAUNCH_FAILED: " + "x" * 999 + "…"}
