@@ -460,10 +460,12 @@ def run(
     aws: Annotated[bool, typer.Option("--aws", help="publish StartPlan to a deployed bus instead")] = False,
     bus: Annotated[str, typer.Option(help="event bus name for --aws")] = "drs-orchestrator",
     region: Annotated[str | None, typer.Option(help="AWS region for --aws")] = None,
-    timeout: Annotated[float, typer.Option(help="give up after this many real seconds")] = 600.0,
+    timeout: Annotated[float, typer.Option(min=1, help="give up after this many real seconds")] = 600.0,
     linger: Annotated[
         float,
-        typer.Option(help="after the plan ends, keep taking control commands (retry, skip) for this many real seconds"),
+        typer.Option(
+            min=0, help="after the plan ends, keep taking control commands (retry, skip) for this many real seconds"
+        ),
     ] = 0.0,
     log_level: LogLevel = None,
 ) -> None:

@@ -69,7 +69,7 @@ class DrsQuotas:
 class DrsServerSettings(BaseModel):
     """Per source server behaviour."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     launch: LaunchOutcome = "LAUNCHED"
     replication_state: ReplicationState = "CONTINUOUS"
@@ -83,7 +83,7 @@ class OutsideJob(BaseModel):
     StartRecovery answers ConflictException for them) plus ``other_servers`` servers of the account that
     no plan names, and count against the quotas like any job."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     servers: tuple[SourceServerId, ...] = ()
     other_servers: int = Field(default=0, ge=0)
@@ -105,7 +105,7 @@ class OutsideJob(BaseModel):
 class DrsSimConfig(BaseModel):
     """Behaviour of the simulated DRS service."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     seed: int = 0
     launch_seconds_min: float = Field(default=300.0, ge=0)
@@ -145,8 +145,8 @@ class DrsSimConfig(BaseModel):
 
 
 class LaunchWindowProfile(ProfileSection):
-    min: float | None = Field(default=None, ge=0)
-    max: float | None = Field(default=None, ge=0)
+    min: float | None = Field(default=None, ge=0, le=366 * 86_400)  # a launch of more than a year is a typo
+    max: float | None = Field(default=None, ge=0, le=366 * 86_400)
 
     @model_validator(mode="after")
     def _ordered(self) -> LaunchWindowProfile:

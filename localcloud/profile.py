@@ -18,8 +18,12 @@ class ProfileError(ValueError):
     pass
 
 
+MAX_SPEED = 1_000_000.0  # simulated seconds per real second: beyond this the clock's arithmetic overflows
+MAX_SIMULATED_SECONDS = 366 * 86_400.0  # a simulated wait of more than a year is a typo, not a scenario
+
+
 class ClockProfile(ProfileSection):
-    speed: float = Field(default=1.0, gt=0, description="simulated seconds per real second")
+    speed: float = Field(default=1.0, gt=0, le=MAX_SPEED, description="simulated seconds per real second")
     pace: bool = Field(default=False, description="wait out idle gaps in real time / speed")
 
 
@@ -39,7 +43,9 @@ class ApprovalsProfile(ProfileSection):
     decision: Literal["NONE", "GRANT", "DENY"] = Field(
         default="NONE", description="NONE: gates wait for drs-orch approve (or their timeout)"
     )
-    after_seconds: float = Field(default=60.0, ge=0, description="simulated seconds before the answer")
+    after_seconds: float = Field(
+        default=60.0, ge=0, le=MAX_SIMULATED_SECONDS, description="simulated seconds before the answer"
+    )
     by: str = Field(default="simulated-approver", description="who answers when a gate lists no approvers")
 
 

@@ -19,7 +19,10 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 class ProfileSection(BaseModel):
     """Base of every profile section (and of its nested mappings)."""
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, validate_by_name=False, validate_by_alias=True)
+    # no infinity or NaN anywhere in a profile: a speed or a duration of .inf overflowed the clock (a crash)
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, validate_by_name=False, validate_by_alias=True, allow_inf_nan=False
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -35,7 +35,7 @@ Platform = Literal["Linux", "Windows"]
 class SsmDocumentBehavior(BaseModel):
     """How invocations of one document behave."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     duration_seconds: float | None = Field(default=None, ge=0)  # None: the config's default
     status: InvocationOutcome = "Success"
@@ -46,7 +46,7 @@ class SsmInstanceSettings(BaseModel):
     """A managed node that exists before any launch (the old site, a bastion): scripts can target it
     by id or tags, e.g. to fence the old primary before a failover."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     tags: dict[str, str] = Field(default_factory=dict)
     platform: Platform = "Linux"
@@ -57,7 +57,7 @@ class SsmInstanceSettings(BaseModel):
 class SsmSimConfig(BaseModel):
     """Behaviour of the simulated SSM Run Command service."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     seed: int = 0
     events: Literal["emit", "drop"] = "emit"

@@ -159,3 +159,25 @@ def test_an_internal_error_is_one_line_naming_the_log_with_its_traceback_exit_1(
     text = log.read_text()
     assert "Traceback (most recent call last)" in text
     assert 'raise ValueError("unexpected [i-0123456789abcdef0]\\nsecond line")' in text
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--speed", "inf"], "clock.speed: Input should be a finite number"),
+        (["--speed", "1e308"], "clock.speed: Input should be less than or equal to 1000000"),
+        (["--timeout", "-5"], "Invalid value for '--timeout'"),
+        (["--linger", "-5"], "Invalid value for '--linger'"),
+    ],
+)
+def test_an_impossible_speed_or_duration_is_refused_with_exit_2_before_anything_starts(args, problem):
+    # GIVEN a valid plan and an option no run can honour (an infinite speed overflowed the clock; a negative
+    # timeout started the run and then reported it as never recorded)
+    # WHEN it is run locally
+    result = runner.invoke(app, ["run", PLAN, *args])
+
+    # THEN it is refused with the option's problem, exit 2, and no execution was started
+    assert result.exit_code == 2, result.output
+    assert problem in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert "started" not in result.output.lower()

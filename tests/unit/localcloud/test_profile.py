@@ -68,6 +68,15 @@ def _write(tmp_path: Path, text: str) -> Path:
             "ssm.agentOnlineAfterSeconds: Input should be greater than or equal to 0",
         ),
         ("faults:\n  reorderDelivery: 1.5\n", "faults.reorderDelivery: Input should be less than or equal to 1"),
+        # no infinity and no overflowing number (each crashed the clock or the approver with OverflowError)
+        ("clock:\n  speed: .inf\n", "clock.speed: Input should be a finite number"),
+        ("clock:\n  speed: 1e308\n", "clock.speed: Input should be less than or equal to 1000000"),
+        ("approvals:\n  afterSeconds: .inf\n", "approvals.afterSeconds: Input should be a finite number"),
+        ("drs:\n  launchSeconds: {min: 1, max: .inf}\n", "drs.launchSeconds.max: Input should be a finite number"),
+        (
+            "ssm:\n  documents:\n    X: {durationSeconds: .nan}\n",
+            "ssm.documents.X.durationSeconds: Input should be a finite number",
+        ),
     ],
 )
 def test_a_wrong_value_is_named_by_its_camel_case_path(tmp_path: Path, text: str, problem: str) -> None:
