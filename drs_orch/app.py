@@ -751,12 +751,19 @@ def skip(
     )
 
 
-def _when(value: str | None) -> Any:
+def _when(value: str | None, option: str) -> Any:
+    """`value` as an aware datetime (UTC when it names no zone); typer.BadParameter (exit 2) when it is not
+    ISO 8601."""
     from datetime import UTC, datetime
 
     if value is None:
         return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO 8601 time (e.g. 2026-11-30T20:12:40Z)", param_hint=option
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -781,7 +788,9 @@ def inspect(
     Exits 0 when they agree, 1 on any difference."""
     from datetime import UTC, datetime, timedelta
 
-    start, end = _when(from_), _when(to)
+    start, end = _when(from_, "--from"), _when(to, "--to")
+    if start is not None and end is not None and start >= end:
+        raise typer.BadParameter(f"--from {from_} is not before --to {to}", param_hint="--from")
     if aws:
         import boto3
 

@@ -181,3 +181,22 @@ def test_an_impossible_speed_or_duration_is_refused_with_exit_2_before_anything_
     assert problem in " ".join(result.output.split())
     assert "Traceback" not in result.output
     assert "started" not in result.output.lower()
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--from", "garbage"], "'garbage' is not an ISO 8601 time"),
+        (["--from", "2030-01-01T00:00:00Z", "--to", "2029-01-01T00:00:00Z"], "is not before --to"),
+    ],
+)
+def test_inspect_refuses_a_time_window_it_cannot_read_with_exit_2(args, problem):
+    # GIVEN an --from/--to that is not a time, or a window that ends before it begins (a ValueError traceback
+    # reported as an internal error, exit 1, before)
+    # WHEN inspect is asked for it
+    result = runner.invoke(app, ["inspect", "exec-1", *args])
+
+    # THEN it names the option and the problem, exit 2
+    assert result.exit_code == 2, result.output
+    assert problem in " ".join(result.output.split())
+    assert "internal error" not in result.output
