@@ -30,6 +30,7 @@ from events.models import (
 )
 from orchestrator.adapters.ledger import Outcome
 from orchestrator.adapters.ledger.records import attempt_map, wave_attributes, wave_record
+from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.records import RETRY_CLEARS, WaveRecord
 from orchestrator.domain.status import (
@@ -222,6 +223,21 @@ def _approval_fits(
             f"{command.requested_by} may not decide on wave {command.wave_id}: the "
             f"approvers are {', '.join(approvers)}",
             command.wave_id,
+        )
+        return False
+    deadline = approval.get("deadline")
+    if deadline and rt.clock.now() >= parse_iso(str(deadline)):
+        # the deadline passed before this decision was handled (its ApprovalTimeout tick is late, or delivered
+        # after it): the wave fails as the tick would have failed it, whatever the decision says (campaign
+        # seed 661: a DENY 120 s after the deadline decided the wave; a late GRANT would have approved it)
+        logger.warning("approval decision after the deadline", wave_id=command.wave_id, deadline=deadline)
+        _fail_waiting_wave(
+            rt,
+            execution,
+            command.wave_id,
+            key=f"{event_id}:deadline",
+            reason=f"approval not granted by its deadline {deadline}",
+            approval={"status": "TIMED_OUT", "timedOutAt": rt.ledger.now()},
         )
         return False
     return True

@@ -92,3 +92,21 @@ def test_a_root_wave_of_a_real_recovery_is_gated_by_the_plan_default(world: Worl
     # THEN it awaits approval
     assert world.wave_status("e1", "db") == "AWAITING_APPROVAL"
     assert len(world.published(ApprovalRequested)) == 1
+
+
+def test_a_decision_handled_after_the_deadline_fails_the_wave_as_the_timeout_would(world: World) -> None:
+    # GIVEN a wave awaiting approval whose 600 s deadline has passed, its ApprovalTimeout tick not handled yet
+    # (late, or held back behind other deliveries: campaign seed 661)
+    world.start(GATED)
+    on_wave_ready(world.rt, READY, "wr-1")
+    world.bus.published.clear()
+    world.clock.at += timedelta(seconds=601)
+    # WHEN a listed approver's GRANT is handled, then its copy, then the late tick
+    granted = ApprovalGranted(execution_id="e1", wave_id="db", requested_by="ops")
+    grant_approval(world.rt, granted, "grant-late")
+    grant_approval(world.rt, granted, "grant-late")
+    # THEN the wave failed at its deadline, not approved, and nothing was released
+    assert world.wave_status("e1", "db") == "FAILED"
+    [failed] = world.published(WaveFailed)
+    assert failed.reason == "approval not granted by its deadline 2026-01-01T09:10:00.000Z"
+    assert world.published(WaveReady) == []
