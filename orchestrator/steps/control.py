@@ -231,16 +231,22 @@ def _approval_fits(
         # after it): the wave fails as the tick would have failed it, whatever the decision says (campaign
         # seed 661: a DENY 120 s after the deadline decided the wave; a late GRANT would have approved it)
         logger.warning("approval decision after the deadline", wave_id=command.wave_id, deadline=deadline)
-        _fail_waiting_wave(
-            rt,
-            execution,
-            command.wave_id,
-            key=f"{event_id}:deadline",
-            reason=f"approval not granted by its deadline {deadline}",
-            approval={"status": "TIMED_OUT", "timedOutAt": rt.ledger.now()},
-        )
+        _fail_at_deadline(rt, execution, command.wave_id, deadline, key=f"{event_id}:deadline")
         return False
     return True
+
+
+def _fail_at_deadline(
+    rt: Runtime, execution: dict[str, Any], wave_id: str, deadline: Any, *, key: str, decision_key: str | None = None
+) -> None:
+    """The approval's deadline passed: AWAITING_APPROVAL -> FAILED, TIMED_OUT (the ApprovalTimeout tick, or a
+    decision handled after the deadline; only the tick records itself as the approval's decision)."""
+    approval: dict[str, Any] = {"status": "TIMED_OUT", "timedOutAt": rt.ledger.now()}
+    if decision_key is not None:
+        approval["decisionKey"] = decision_key
+    _fail_waiting_wave(
+        rt, execution, wave_id, key=key, reason=f"approval not granted by its deadline {deadline}", approval=approval
+    )
 
 
 def grant_approval(rt: Runtime, command: ApprovalGranted, event_id: str) -> None:
@@ -353,14 +359,7 @@ def approval_timeout(rt: Runtime, command: ApprovalTimeout, event_id: str) -> No
     if not waiting and approval.get("decisionKey") != event_id:
         logger.info("approval timeout after the decision ignored", wave_id=command.wave_id)
         return
-    _fail_waiting_wave(
-        rt,
-        execution,
-        command.wave_id,
-        key=event_id,
-        reason=f"approval not granted by its deadline {approval.get('deadline')}",
-        approval={"status": "TIMED_OUT", "timedOutAt": rt.ledger.now(), "decisionKey": event_id},
-    )
+    _fail_at_deadline(rt, execution, command.wave_id, approval.get("deadline"), key=event_id, decision_key=event_id)
 
 
 # ---- retry and skip --------------------------------------------------------------------------------
