@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from localcloud.clock import SimClock
+from orchestrator.domain.clock import parse_iso
 
 
 class ApproverSimulator:
@@ -57,7 +58,10 @@ class ApproverSimulator:
                 kind = "ApprovalDenied"
             if any(d[1] == kind and d[2] == answer for d in self._due):
                 continue  # the same request announced twice (a redelivery)
-            self._due.append((self._clock.now() + self.after, kind, answer))
+            # due `afterSeconds` after the request was published, not after this collection: the clock can move
+            # within one round (a retry backoff) before the approver looks (campaign seed 1277: a request seen
+            # 17 s late was answered 62 s after it, past its 60-s deadline)
+            self._due.append((parse_iso(event.time) + self.after, kind, answer))
 
     def next_due(self) -> datetime | None:
         self._collect()
