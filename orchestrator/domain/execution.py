@@ -7,11 +7,13 @@ the plan back from there, never from the plan's source, so editing a plan never 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
 from events.models import StartPlan
 from orchestrator.domain.plan import Plan, parse_plan
+from orchestrator.domain.records import ExecutionRecord
 
 
 def execution_id_for(detail: StartPlan, event_id: str) -> str:
@@ -24,6 +26,8 @@ def _parse_frozen(document: str) -> Plan:
     return parse_plan(json.loads(document), source="ledger")
 
 
-def frozen_plan(execution: dict[str, Any]) -> Plan:
+def frozen_plan(execution: ExecutionRecord | Mapping[str, Any]) -> Plan:
     """The plan exactly as it was when the execution started (cached per document)."""
+    if isinstance(execution, ExecutionRecord):
+        return _parse_frozen(execution.plan_document)
     return _parse_frozen(execution["planDocument"])
