@@ -14,11 +14,13 @@ from typing import Any
 
 from orchestrator.adapters.ledger._base import Outcome, _plain, _Update
 from orchestrator.adapters.ledger._keys import EXEC_SK, PLAN_SK, exec_pk, execution_key
+from orchestrator.adapters.ledger.changes import execution_sets
 from orchestrator.adapters.ledger.records import execution_record
 from orchestrator.adapters.ledger.servers import new_server_item
 from orchestrator.adapters.ledger.transitions import Transitions
 from orchestrator.adapters.ledger.waves import new_wave_item
 from orchestrator.domain.records import ExecutionRecord
+from orchestrator.domain.records.changes import ExecutionChanges
 from orchestrator.domain.status import EXECUTION_FINAL, ExecutionStatus, check_execution_transition
 
 
@@ -131,6 +133,7 @@ class Executions(Transitions):
         to: str,
         key: str,
         sets: Mapping[str, Any] | None = None,
+        changes: ExecutionChanges | None = None,
         decided_by: str | None = None,
     ) -> Outcome:
         """Move the execution from one of `from_` to `to` for the event `key` (`Transitions._transition`).
@@ -144,7 +147,7 @@ class Executions(Transitions):
             from_=from_,
             to=to,
             event_key=key,
-            sets={**(sets or {}), **final},
+            sets={**execution_sets(changes), **(sets or {}), **final},
             decided_by=decided_by,
         )
         if to in EXECUTION_FINAL and outcome is Outcome.WON:

@@ -18,6 +18,7 @@ from typing import Any
 from orchestrator.adapters.ledger._base import LedgerError
 from orchestrator.adapters.ledger._keys import EXEC_SK, exec_pk, wave_sk
 from orchestrator.domain.records import ATTEMPT_TIMES, ExecutionRecord, WaveAttempt, WaveJob, WaveRecord
+from orchestrator.domain.records.waves import PreflightExclusion
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
 
 _Convert = tuple[Callable[[Any], Any], Callable[[Any], Any]]  # (attribute -> field, field -> attribute)
@@ -77,6 +78,15 @@ _WAVE: dict[str, tuple[str, _Convert]] = {
     "skipped_by": ("skippedBy", _SAME),
     "skipped_at": ("skippedAt", _SAME),
     "skipped_for": ("skippedFor", _SAME),
+    "skipped_from": ("skippedFrom", _SAME),
+    "failed_reason": ("failedReason", _SAME),
+    "preflight_excluded": (
+        "preflightExcluded",
+        (
+            lambda value: PreflightExclusion(attempt=int(value["attempt"]), servers=tuple(value["servers"])),
+            lambda value: {"attempt": value.attempt, "servers": list(value.servers)},
+        ),
+    ),
 }
 _EXECUTION: dict[str, tuple[str, _Convert]] = {
     "plan_id": ("planId", _SAME),

@@ -30,12 +30,14 @@ from orchestrator.adapters.ledger._keys import (
     wave_key,
     wave_sk,
 )
+from orchestrator.adapters.ledger.changes import wave_sets
 from orchestrator.adapters.ledger.launches import Launches
 from orchestrator.adapters.ledger.records import wave_record
 from orchestrator.adapters.ledger.scripts import Scripts
 from orchestrator.adapters.ledger.servers import Servers, _server_view, _servers_at
 from orchestrator.adapters.ledger.transitions import Transitions
 from orchestrator.domain.records import WaveRecord
+from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.status import TERMINAL_WAVE, WaveStatus, check_no_status, check_wave_transition
 
 
@@ -141,6 +143,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
         to: str,
         key: str,
         sets: Mapping[str, Any] | None = None,
+        changes: WaveChanges | None = None,
         adds: Mapping[str, Any] | None = None,
         decided_by: str | None = None,
     ) -> Outcome:
@@ -156,7 +159,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
             from_=from_,
             to=to,
             event_key=key,
-            sets=sets,
+            sets={**wave_sets(changes), **(sets or {})},
             adds=adds,
             decided_by=decided_by,
         )
@@ -170,6 +173,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
         to: str,
         key: str,
         sets: Mapping[str, Any] | None = None,
+        changes: WaveChanges | None = None,
         decided_by: str | None = None,
     ) -> Outcome:
         """Move a wave to a terminal state (LedgerError for another) with `endedAt`, and count it on the
@@ -184,7 +188,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
             to=to,
             key=key,
             count=1,
-            sets={"endedAt": self.now(), **(sets or {})},
+            sets={"endedAt": self.now(), **wave_sets(changes), **(sets or {})},
             decided_by=decided_by,
         )
 
@@ -197,6 +201,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
         to: str,
         key: str,
         sets: Mapping[str, Any] | None = None,
+        changes: WaveChanges | None = None,
         removes: Iterable[str] = (),
         adds: Mapping[str, Any] | None = None,
         count: int = 0,
@@ -229,7 +234,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
             from_=from_,
             to=to,
             event_key=key,
-            sets=sets,
+            sets={**wave_sets(changes), **(sets or {})},
             adds=adds,
             removes=removes,
             where=where,
@@ -342,8 +347,17 @@ class Waves(Transitions, Servers, Scripts, Launches):
 
     # ---- attributes --------------------------------------------------------------------------------
 
-    def note_wave_if(self, execution_id: str, wave_id: str, *, status: str, sets: Mapping[str, Any]) -> bool:
-        """Write `sets` on the wave only while it is in `status` (False when it is not); the status stays."""
+    def note_wave_if(
+        self,
+        execution_id: str,
+        wave_id: str,
+        *,
+        status: str,
+        sets: Mapping[str, Any] | None = None,
+        changes: WaveChanges | None = None,
+    ) -> bool:
+        """Write `changes` on the wave only while it is in `status` (False when it is not); the status stays."""
+        sets = {**wave_sets(changes), **(sets or {})}
         check_no_status(sets)
         update = _Update(sets=dict(sets))
         return self._update(

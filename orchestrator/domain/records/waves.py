@@ -110,6 +110,14 @@ class WaveAttempt:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PreflightExclusion:
+    """The OPTIONAL servers the preflight left out of one attempt's launch (recorded FAILED with the reason)."""
+
+    attempt: int
+    servers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WaveRecord:
     """A wave of an execution: where it stands in the plan (dependencies, what remains), its current
     attempt, its earlier attempts, and the operator decisions taken on it."""
@@ -138,6 +146,9 @@ class WaveRecord:
     skipped_by: str | None = None  # an operator's skip
     skipped_at: str | None = None
     skipped_for: str | None = None  # the failed wave it was skipped for
+    skipped_from: str | None = None  # the status an operator skipped it from
+    failed_reason: str | None = None  # a FAILED wave's reason, kept when an operator skipped it
+    preflight_excluded: PreflightExclusion | None = None
     previous_attempts: tuple[WaveAttempt, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
