@@ -422,23 +422,35 @@ def _send_commands(
     if replay:  # this try was claimed before: a crash or a throttled batch may have left commands behind
         since = parse_iso(str(run.claimed_at)) - timedelta(seconds=1)
         found = ssm.find_command(script.document_name, comment, since)
-    if targets.tags is not None:
-        if found:
-            return found
-        return ssm.send_command(
-            script.document_name,
-            _parameters(reads.rt, reads.execution, plan_wave, script, run.phase),
-            tags=targets.tags,
-            timeout_seconds=script.timeout_seconds,
-            comment=comment,
-        )
+    if targets.tags is None:
+        return _send_to_instances(reads, plan_wave, script, run, targets.instance_ids or [], found, comment)
+    return found or ssm.send_command(
+        script.document_name,
+        _parameters(reads.rt, reads.execution, plan_wave, script, run.phase),
+        tags=targets.tags,
+        timeout_seconds=script.timeout_seconds,
+        comment=comment,
+    )
+
+
+def _send_to_instances(
+    reads: _Reads,
+    plan_wave: Wave,
+    script: Script,
+    run: ScriptRun,
+    instance_ids: list[str],
+    found: list[dict[str, Any]],
+    comment: str,
+) -> list[dict[str, Any]]:
+    """The commands `found` and new ones for the instances they do not cover. An SsmError carries every
+    command sent (`sent`), so that its caller may cancel them."""
     covered = {str(i) for command in found for i in command.get("InstanceIds", [])}
-    remaining = [i for i in targets.instance_ids or [] if i not in covered]
+    remaining = [i for i in instance_ids if i not in covered]
     if not remaining:
         return found
     parameters = _parameters(reads.rt, reads.execution, plan_wave, script, run.phase)
     try:
-        sent = ssm.send_command(
+        sent = _ssm(reads.rt).send_command(
             script.document_name,
             parameters,
             instance_ids=remaining,
@@ -463,16 +475,7 @@ def _end_try(
 ) -> None:
     """A try that ran on no instance (it could not be sent, had no target, or its invocations could not be
     read at its timeout) ends with `verdict` and `reason`: retried, or the script's end."""
-    _conclude(
-        reads,
-        run,
-        try_number=try_number,
-        verdict=verdict,
-        instances=[],
-        reason=reason[:REASON_LIMIT],
-        from_=from_,
-        key=key,
-    )
+    _conclude(reads, run, _Ended(try_number, verdict, [], reason[:REASON_LIMIT], from_), key=key)
 
 
 def _cannot_run(
@@ -771,27 +774,28 @@ def _verdict(statuses: list[str]) -> ScriptStatus:
 def _check(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
     """Conclude the running try if every invocation has ended. Returns whether it had."""
     invocations = _invocations(reads.rt, run)
-    expected = run.expected or 0
-    if len(invocations) < expected or any(i.get("Status") not in TERMINAL_STATUSES for i in invocations.values()):
+    if len(invocations) < (run.expected or 0) or any(
+        i.get("Status") not in TERMINAL_STATUSES for i in invocations.values()
+    ):
         return False
     results = [
         _instance_result(inv, iid, "TimedOut" if _ended_late(inv, run) else None)
         for iid, inv in sorted(invocations.items())
     ]
-    late = sum(1 for r in results if r.status == "TimedOut")
-    reason = f"{late} of {len(results)} invocation(s) did not finish within {run.timeout_seconds} s" if late else None
-    verdict = _verdict([r.status for r in results])
-    _conclude(
-        reads,
-        run,
-        try_number=run.try_number,
-        verdict=verdict,
-        instances=results,
-        reason=reason,
-        from_=_RUNNING,
-        key=key,
-    )
+    _conclude_running(reads, run, results, key=key)
     return True
+
+
+def _conclude_running(
+    reads: _Reads, run: ScriptRun, results: list[InvocationResult], *, key: str, unlisted: int = 0, note: str = ""
+) -> None:
+    """Conclude the running try with its per-instance results (and `unlisted` invocations SSM never listed,
+    TimedOut): its verdict is their worst status; those that timed out make its reason (with `note`)."""
+    statuses = [r.status for r in results] + ["TimedOut"] * unlisted
+    late = statuses.count("TimedOut")
+    total = max(run.expected or 0, len(results))
+    reason = f"{late} of {total} invocation(s) did not finish within {run.timeout_seconds} s{note}" if late else None
+    _conclude(reads, run, _Ended(run.try_number, _verdict(statuses), results, reason, _RUNNING), key=key)
 
 
 def _ended_late(invocation: dict[str, Any], run: ScriptRun) -> bool:
@@ -842,15 +846,8 @@ def _time_out(reads: _Reads, run: ScriptRun, *, key: str) -> None:
     after, cancelled = _cancel_running(reads.rt, run, before)
     results = [_result_at_timeout(iid, inv, before, run) for iid, inv in sorted(after.items())]
     never_listed = max(0, (run.expected or 0) - len(after))
-    statuses = [r.status for r in results] + ["TimedOut"] * never_listed
-    timed_out = statuses.count("TimedOut")
-    reason = None
-    if timed_out:
+    if never_listed or any(r.status == "TimedOut" for r in results):
         metrics.add_metric(name="ScriptsTimedOut", unit="Count", value=1)
-        total = max(run.expected or 0, len(results))
-        reason = f"{timed_out} of {total} invocation(s) did not finish within {run.timeout_seconds} s" + (
-            ": cancelled" if cancelled else ""
-        )
     else:
         logger.info(
             "every invocation had ended by the timeout: its completion was not seen in time",
@@ -858,17 +855,7 @@ def _time_out(reads: _Reads, run: ScriptRun, *, key: str) -> None:
             phase=run.phase,
             index=run.index,
         )
-    verdict = _verdict(statuses)
-    _conclude(
-        reads,
-        run,
-        try_number=run.try_number,
-        verdict=verdict,
-        instances=results,
-        reason=reason,
-        from_=_RUNNING,
-        key=key,
-    )
+    _conclude_running(reads, run, results, key=key, unlisted=never_listed, note=": cancelled" if cancelled else "")
 
 
 # ---- verdicts --------------------------------------------------------------------------------------
@@ -880,68 +867,49 @@ def _excerpts(instances: Sequence[InvocationResult], budget: int) -> list[Invoca
     return [replace(i, output=i.output[:per_instance] or None) if i.output else i for i in instances]
 
 
-def _conclude(
-    reads: _Reads,
-    run: ScriptRun,
-    *,
-    try_number: int,
-    verdict: ScriptStatus,
-    instances: list[InvocationResult],
-    reason: str | None,
-    from_: tuple[ScriptStatus, ...],
-    key: str,
-) -> None:
+@dataclass(frozen=True)
+class _Ended:
+    """How a try ended: its number, its verdict, its per-instance results and why, and the statuses its script
+    is in while this is written (`from_`: SENDING when it was never sent, else RUNNING)."""
+
+    try_number: int
+    verdict: ScriptStatus
+    instances: list[InvocationResult]
+    reason: str | None
+    from_: tuple[ScriptStatus, ...]
+
+
+def _conclude(reads: _Reads, run: ScriptRun, ended: _Ended, *, key: str) -> None:
     """A try has ended: retry it, or end the script."""
-    if verdict is not _S.SUCCESS and try_number <= (run.retries or 0):
-        _retry_later(
-            reads, run, try_number=try_number, verdict=verdict, instances=instances, reason=reason, from_=from_
-        )
+    if ended.verdict is not _S.SUCCESS and ended.try_number <= (run.retries or 0):
+        _retry_later(reads, run, ended)
         return
-    _finish(
-        reads,
-        run,
-        try_number=try_number,
-        status=verdict,
-        instances=instances,
-        reason=reason,
-        warnings=_warnings(run, verdict, reason),
-        from_=from_,
-        key=key,
-    )
+    _finish(reads, run, ended, _warnings(run, ended.verdict, ended.reason), key=key)
 
 
-def _retry_later(
-    reads: _Reads,
-    run: ScriptRun,
-    *,
-    try_number: int,
-    verdict: ScriptStatus,
-    instances: list[InvocationResult],
-    reason: str | None,
-    from_: tuple[ScriptStatus, ...],
-) -> None:
+def _retry_later(reads: _Reads, run: ScriptRun, ended: _Ended) -> None:
     """The failed try waits (RETRY_WAIT, its result kept) for the retry tick of the next one."""
     rt = reads.rt
     result = ScriptTry(
-        try_number=try_number,
-        status=verdict,
+        try_number=ended.try_number,
+        status=ended.verdict,
         command_ids=run.command_ids,
-        instances_failed=sum(1 for i in instances if i.status != "Success"),
+        instances_failed=sum(1 for i in ended.instances if i.status != "Success"),
         ended_at=rt.ledger.now(),
-        reason=reason or None,
+        reason=ended.reason or None,
     )
-    outcome = rt.ledger.script_retry_wait(run.id, result=result, from_=from_)
+    outcome = rt.ledger.script_retry_wait(run.id, result=result, from_=ended.from_)
     if not outcome.proceed:
         return
-    rt.scheduler.cancel(_tick_name(run.id, try_number, "timeout"))
-    when = rt.clock.now() + timedelta(seconds=retry_backoff(try_number))
-    _schedule(reads, run.id, try_number + 1, "retry", when)
+    rt.scheduler.cancel(_tick_name(run.id, ended.try_number, "timeout"))
+    when = rt.clock.now() + timedelta(seconds=retry_backoff(ended.try_number))
+    _schedule(reads, run.id, ended.try_number + 1, "retry", when)
     logger.info(
         "script try failed: retrying",
         wave_id=run.wave_id,
         document=run.document_name,
-        try_number=try_number,
-        status=verdict,
+        try_number=ended.try_number,
+        status=ended.verdict,
     )
 
 
@@ -956,27 +924,16 @@ def _warnings(run: ScriptRun, verdict: ScriptStatus, reason: str | None) -> list
     return []
 
 
-def _finish(
-    reads: _Reads,
-    run: ScriptRun,
-    *,
-    try_number: int,
-    status: ScriptStatus,
-    instances: list[InvocationResult],
-    reason: str | None,
-    warnings: list[str],
-    from_: tuple[ScriptStatus, ...],
-    key: str,
-) -> None:
+def _finish(reads: _Reads, run: ScriptRun, ended: _Ended, warnings: list[str], *, key: str) -> None:
     """End the script (once) with its summary on the wave, then what follows it."""
-    rt = reads.rt
+    rt, status, try_number = reads.rt, ended.verdict, ended.try_number
     outcome = rt.ledger.finish_script(
         run,
         try_number=try_number,
-        from_=from_,
+        from_=ended.from_,
         status=status,
-        instances=_excerpts(instances, SCRIPT_OUTPUT_BUDGET),
-        reason=reason,
+        instances=_excerpts(ended.instances, SCRIPT_OUTPUT_BUDGET),
+        reason=ended.reason,
         warnings=warnings,
         key=key,
     )
@@ -994,7 +951,7 @@ def _finish(
         status=status,
         attempts=try_number,
     )
-    _after(reads, run, status, reason)
+    _after(reads, run, status, ended.reason)
 
 
 def _after(reads: _Reads, run: ScriptRun, status: ScriptStatus, reason: str | None) -> None:

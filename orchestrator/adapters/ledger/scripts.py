@@ -148,10 +148,11 @@ def _sk(script: ScriptId) -> str:
 
 
 def _script_id(execution_id: str, sk: str) -> ScriptId:
-    """The script whose sort key is `sk` (`script_sk`: the wave id may hold `#`, the other three parts not)."""
+    """The script whose sort key is `sk` (`script_sk`: the wave id may hold `#`, the other three parts not).
+    ValueError when it is not a script's."""
     wave_id, attempt, phase, index = sk.removeprefix(SCRIPT_PREFIX).rsplit("#", 3)
-    if phase not in ("PRE_LAUNCH", "POST_LAUNCH"):
-        raise LedgerError(f"not a script's sort key: {sk}")
+    if not sk.startswith(SCRIPT_PREFIX) or phase not in ("PRE_LAUNCH", "POST_LAUNCH"):
+        raise ValueError(f"not a script's sort key: {sk}")
     known: ScriptPhase = "PRE_LAUNCH" if phase == "PRE_LAUNCH" else "POST_LAUNCH"
     return ScriptId(
         execution_id=execution_id, wave_id=wave_id, wave_attempt=int(attempt), phase=known, index=int(index)
@@ -443,6 +444,28 @@ class Scripts(LedgerBase):
             script, lambda s: s.status is ScriptStatus.RETRY_WAIT and s.try_number == result.try_number
         )[0]
 
+    def _put_results(
+        self, script: ScriptId, instances: Sequence[InvocationResult], *, try_number: int, froms: list[str]
+    ) -> None:
+        """Write the per-instance results of a script in `froms` at `try_number` (else it has ended or moved
+        on: nothing is written), one item each, in batches."""
+        current = self.get_script(script)
+        if current is None or current.status not in froms or current.try_number != try_number:
+            return
+        prefix = invocation_prefix(_sk(script))
+        self._batch_put(
+            [
+                {
+                    "pk": exec_pk(script.execution_id),
+                    "sk": f"{prefix}{instance.instance_id}",
+                    "kind": "INVOCATION",
+                    "tryNumber": try_number,
+                    **invocation_map(instance),
+                }
+                for instance in instances
+            ]
+        )
+
     def finish_script(
         self,
         run: ScriptRun,
@@ -463,24 +486,10 @@ class Scripts(LedgerBase):
         wave's summary keep `instanceCount` instead (`list_scripts` and `wave_detail` give them back), so
         neither grows with the number of instances. The summary is what `run` says of the script (its
         phase, index, document, onFailure, start, wave attempt, commands, whether it is a health check)."""
-        froms = [status.value for status in from_]
+        froms = [s.value for s in from_]
         script = run.id
         if instances:
-            current = self.get_script(script)
-            if current is not None and current.status in froms and current.try_number == try_number:
-                prefix = invocation_prefix(_sk(script))
-                self._batch_put(
-                    [
-                        {
-                            "pk": exec_pk(script.execution_id),
-                            "sk": f"{prefix}{instance.instance_id}",
-                            "kind": "INVOCATION",
-                            "tryNumber": try_number,
-                            **invocation_map(instance),
-                        }
-                        for instance in instances
-                    ]
-                )
+            self._put_results(script, instances, try_number=try_number, froms=froms)
         now = self.now()
         update = _Update(
             sets={
