@@ -7,6 +7,7 @@ from typing import Any
 
 from events.models import DRSJobCompleted
 from orchestrator.adapters.ledger import Outcome
+from orchestrator.adapters.ledger.records import execution_record
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import judge_launch, launch_warnings
 from orchestrator.domain.status import WaveStatus
@@ -50,7 +51,14 @@ def close_launch(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, *, 
         return
     if wave.get("status") == WaveStatus.POST_LAUNCH and wave.get("lastKey") == key:
         logger.info("resuming the post-launch phase after a redelivery", wave_id=wave_id)
-        run_phase(rt, execution, wave_id=wave_id, attempt=int(wave.get("attempt", 1)), phase="POST_LAUNCH", key=key)
+        run_phase(
+            rt,
+            execution_record(execution),
+            wave_id=wave_id,
+            attempt=int(wave.get("attempt", 1)),
+            phase="POST_LAUNCH",
+            key=key,
+        )
         return
     wave["servers"] = rt.ledger.wave_servers(execution_id, wave_id)
     from orchestrator.steps.launch_wave import skip_if_stopped_before_launch  # (the launcher imports this module)
@@ -98,4 +106,4 @@ def start_post_launch(rt: Runtime, execution: dict[str, Any], wave_id: str, *, a
     )
     if not outcome.proceed:
         return
-    run_phase(rt, execution, wave_id=wave_id, attempt=attempt, phase="POST_LAUNCH", key=key)
+    run_phase(rt, execution_record(execution), wave_id=wave_id, attempt=attempt, phase="POST_LAUNCH", key=key)

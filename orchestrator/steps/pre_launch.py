@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from events.models import WaveReady
+from orchestrator.adapters.ledger.records import execution_record
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
@@ -41,4 +42,11 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
     if not outcome.proceed:
         logger.info("duplicate or stale WaveReady ignored", wave_id=detail.wave_id)
         return
-    run_phase(rt, execution, wave_id=detail.wave_id, attempt=detail.attempt, phase="PRE_LAUNCH", key=event_id)
+    run_phase(
+        rt,
+        execution_record(execution),
+        wave_id=detail.wave_id,
+        attempt=detail.attempt,
+        phase="PRE_LAUNCH",
+        key=event_id,
+    )

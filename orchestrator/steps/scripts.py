@@ -38,9 +38,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from events.models import (
     InstanceResult,
@@ -52,28 +53,45 @@ from events.models import (
 )
 from orchestrator.adapters.drs import DrsError
 from orchestrator.adapters.ledger import Outcome, script_sk
+from orchestrator.adapters.ledger.records import execution_item
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.adapters.ssm import TERMINAL_STATUSES, SsmAgentNotReady, SsmError, SsmRejected
 from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import frozen_plan
-from orchestrator.domain.plan import Script, Wave
+from orchestrator.domain.plan import Script, ScriptOnFailure, Wave
 from orchestrator.domain.ports import SsmPort
+from orchestrator.domain.records import ExecutionRecord, WaveRecord
+from orchestrator.domain.records.scripts import (
+    FINAL_SCRIPT,
+    InvocationResult,
+    ScriptId,
+    ScriptPhase,
+    ScriptRun,
+    ScriptSpec,
+    ScriptStatus,
+    ScriptTry,
+    SendDeferral,
+)
 from orchestrator.domain.status import EXECUTION_FINAL
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps.wave_failure import fail_wave
 
-Phase = Literal["PRE_LAUNCH", "POST_LAUNCH"]
+Phase = ScriptPhase
 Purpose = Literal["poll", "timeout", "retry", "resend"]
+_ResultStatus = Literal["Success", "Failed", "TimedOut", "Cancelled", "Skipped"]  # ScriptResult.status
 
 OUTPUT_EXCERPT = 1_000  # characters of output kept per invocation
-WAVE_OUTPUT_BUDGET = 20_000  # characters of output per script summary on the wave item (many instances)
-SCRIPT_OUTPUT_BUDGET = 200_000  # characters of output on the script item
+SCRIPT_OUTPUT_BUDGET = 200_000  # characters of output of one script's per-instance results
 EVENT_INSTANCES = 50  # per-instance results in a PreLaunchDone/PostLaunchDone (ScriptResult.instances)
-FINAL_SCRIPT = frozenset({"Success", "Failed", "TimedOut", "Cancelled", "Skipped"})
 AGENT_WAIT_SECONDS = 30  # between sends while the targets' SSM agents are not online yet
 MAX_RESENDS = 6  # resend ticks of one try after transient failures (each read already retried 6 times)
 DEFERRED = "defer:"  # sendKey prefix of a try that waits for its resend tick
+REASON_LIMIT = 500  # characters of a try's reason
+
+_S = ScriptStatus
+_SENDING: tuple[ScriptStatus, ...] = (_S.SENDING,)
+_RUNNING: tuple[ScriptStatus, ...] = (_S.RUNNING,)
 
 
 def poll_interval(tick: int) -> int:
@@ -121,64 +139,84 @@ def _ssm(rt: Runtime) -> SsmPort:
     return rt.ssm
 
 
+@dataclass(slots=True)
+class _Reads:
+    """What one invocation (an event, a tick) has read, passed down its steps: the execution, read once at its
+    entry, and the script's wave, read at most once, when a step first needs it (a poll tick that finds its try
+    still running never does; a chain of scripts that end at once reads it once)."""
+
+    rt: Runtime
+    execution: ExecutionRecord
+    _waves: dict[str, WaveRecord | None] = field(default_factory=dict)
+
+    def wave(self, wave_id: str) -> WaveRecord | None:
+        if wave_id not in self._waves:
+            self._waves[wave_id] = self.rt.ledger.wave(self.execution.execution_id, wave_id)
+        return self._waves[wave_id]
+
+
+def _plan_step(execution: ExecutionRecord, script: ScriptId) -> _Step:
+    return phase_steps(frozen_plan(execution).wave(script.wave_id), script.phase)[script.index]
+
+
+def _name(script: ScriptId) -> str:
+    """The script's name in the keys of the events it causes (`<name>:next`, `<name>:fail`) and in its
+    commands' comment: its ledger sort key, as these have always been made (a redelivery after an upgrade
+    makes the same keys, a resend finds the commands an earlier version sent)."""
+    return script_sk(script.wave_id, script.wave_attempt, script.phase, script.index)
+
+
 # ---- starting --------------------------------------------------------------------------------------
 
 
-def run_phase(rt: Runtime, execution: dict[str, Any], *, wave_id: str, attempt: int, phase: Phase, key: str) -> None:
+def run_phase(rt: Runtime, execution: ExecutionRecord, *, wave_id: str, attempt: int, phase: Phase, key: str) -> None:
     """Start the wave's scripts of `phase` (the first one; each ending starts the next); with none, the
     phase's Done event is published at once."""
     plan_wave = frozen_plan(execution).wave(wave_id)
     if not phase_steps(plan_wave, phase):  # nothing ran, nothing to summarise: no need to read the ledger
         _publish_done(rt, execution, wave_id, attempt, phase, results=([], []))
         return
-    start_script(rt, execution, wave_id=wave_id, wave_attempt=attempt, phase=phase, index=0, key=key)
+    script = ScriptId(execution_id=execution.execution_id, wave_id=wave_id, wave_attempt=attempt, phase=phase, index=0)
+    _start_script(_Reads(rt, execution), script, key=key)
 
 
-def start_script(
-    rt: Runtime, execution: dict[str, Any], *, wave_id: str, wave_attempt: int, phase: Phase, index: int, key: str
-) -> None:
-    execution_id = execution["executionId"]
-    if not _wave_in_phase(rt, execution_id, wave_id, wave_attempt, phase):
+def _start_script(reads: _Reads, script: ScriptId, *, key: str) -> None:
+    if not _wave_in_phase(reads, script):
         return
-    step = phase_steps(frozen_plan(execution).wave(wave_id), phase)[index]
-    sk = script_sk(wave_id, wave_attempt, phase, index)
-    record = {
-        "executionId": execution_id,
-        "planId": execution["planId"],
-        "waveId": wave_id,
-        "waveAttempt": wave_attempt,
-        "phase": phase,
-        "index": index,
-        "documentName": step.script.document_name,
-        "onFailure": step.script.on_failure.value,
-        "healthCheck": step.health_check,
-        "retries": step.script.retries,
-        "timeoutSeconds": step.script.timeout_seconds,
-        "startedAt": rt.ledger.now(),
-    }
-    outcome, item = rt.ledger.claim_script(execution_id, sk, key=key, record=record)
-    if item is not None and outcome is Outcome.REJECTED:
-        _rearm_resend(rt, item, key)
-    if item is None or outcome is Outcome.REJECTED or item.get("status") != "SENDING":
-        logger.info("script already started", wave_id=wave_id, phase=phase, index=index)
+    step = _plan_step(reads.execution, script)
+    spec = ScriptSpec(
+        id=script,
+        plan_id=reads.execution.plan_id,
+        document_name=step.script.document_name,
+        on_failure=step.script.on_failure,
+        health_check=step.health_check,
+        retries=step.script.retries,
+        timeout_seconds=step.script.timeout_seconds,
+    )
+    outcome, run = reads.rt.ledger.claim_script(spec, key=key)
+    if run is not None and outcome is Outcome.REJECTED:
+        _rearm_resend(reads, run, key)
+    if run is None or outcome is Outcome.REJECTED or run.status is not _S.SENDING:
+        logger.info("script already started", wave_id=script.wave_id, phase=script.phase, index=script.index)
         return
-    _send(rt, execution, item, try_number=1, key=key, replay=outcome is Outcome.REPLAY)
+    _send(reads, run, try_number=1, key=key, replay=outcome is Outcome.REPLAY)
 
 
-def _wave_in_phase(rt: Runtime, execution_id: str, wave_id: str, wave_attempt: int, phase: str) -> bool:
-    execution = rt.ledger.get_execution(execution_id) or {}
-    wave = rt.ledger.get_wave(execution_id, wave_id) or {}
+def _wave_in_phase(reads: _Reads, script: ScriptId) -> bool:
+    """The execution has not ended and the script's wave is in its phase, in its attempt."""
+    execution, wave = reads.execution, reads.wave(script.wave_id)
     if (
-        execution.get("status") in EXECUTION_FINAL
-        or wave.get("status") != phase
-        or int(wave.get("attempt", 1)) != wave_attempt
+        execution.status in EXECUTION_FINAL
+        or wave is None
+        or wave.status != script.phase
+        or wave.attempt != script.wave_attempt
     ):
         logger.info(
             "script not started: the wave left its phase",
-            wave_id=wave_id,
-            phase=phase,
-            wave_status=wave.get("status"),
-            execution_status=execution.get("status"),
+            wave_id=script.wave_id,
+            phase=script.phase,
+            wave_status=wave.status if wave is not None else None,
+            execution_status=execution.status,
         )
         return False
     return True
@@ -213,14 +251,14 @@ def _launched_instances(rt: Runtime, execution_id: str, wave_id: str) -> list[di
     return _recovery_instances(rt, recovery_instance_ids=ids) if ids else []
 
 
-def _own_instances(rt: Runtime, execution: dict[str, Any], plan_wave: Wave, phase: str) -> list[dict[str, Any]]:
+def _own_instances(rt: Runtime, execution_id: str, plan_wave: Wave, phase: Phase) -> list[dict[str, Any]]:
     """Post-launch: what the wave launched. Pre-launch: the wave's previous recovery instances, if any."""
     if phase == "POST_LAUNCH":
-        return _launched_instances(rt, execution["executionId"], plan_wave.wave_id)
+        return _launched_instances(rt, execution_id, plan_wave.wave_id)
     return _recovery_instances(rt, source_server_ids=plan_wave.server_ids)
 
 
-def _resolve_targets(rt: Runtime, execution: dict[str, Any], plan_wave: Wave, script: Script, phase: str) -> _Targets:
+def _resolve_targets(rt: Runtime, execution_id: str, plan_wave: Wave, script: Script, phase: Phase) -> _Targets:
     targets = script.targets
     if targets.instance_ids:
         return _Targets(instance_ids=list(dict.fromkeys(targets.instance_ids)))
@@ -228,7 +266,7 @@ def _resolve_targets(rt: Runtime, execution: dict[str, Any], plan_wave: Wave, sc
         return _Targets(tags=dict(targets.tags))
     target_wave = targets.wave or plan_wave.wave_id
     if target_wave == plan_wave.wave_id:
-        instances = _own_instances(rt, execution, plan_wave, phase)
+        instances = _own_instances(rt, execution_id, plan_wave, phase)
         if not instances:
             why = (
                 "its targets default to this wave, whose recovery instances do not exist before the launch"
@@ -237,7 +275,7 @@ def _resolve_targets(rt: Runtime, execution: dict[str, Any], plan_wave: Wave, sc
             )
             return _Targets(skip_reason=why)
     else:
-        instances = _launched_instances(rt, execution["executionId"], target_wave)
+        instances = _launched_instances(rt, execution_id, target_wave)
         if not instances:
             return _Targets(skip_reason=f"wave '{target_wave}' has no launched recovery instance")
     return _Targets(instance_ids=sorted({str(i["ec2InstanceID"]) for i in instances}))
@@ -256,7 +294,7 @@ def _instance_map(instances: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
 
 
 def _parameters(
-    rt: Runtime, execution: dict[str, Any], plan_wave: Wave, script: Script, phase: str
+    rt: Runtime, execution: ExecutionRecord, plan_wave: Wave, script: Script, phase: Phase
 ) -> dict[str, list[str]]:
     """The script's parameters, plus the run context wherever the document declares it."""
     declared = _ssm(rt).document_parameters(script.document_name)
@@ -264,120 +302,113 @@ def _parameters(
         name: list(value) if isinstance(value, list) else [value] for name, value in script.parameters.items()
     }
     context = {
-        "ExecutionId": execution["executionId"],
-        "PlanId": execution["planId"],
+        "ExecutionId": execution.execution_id,
+        "PlanId": execution.plan_id,
         "WaveId": plan_wave.wave_id,
-        "Mode": execution["mode"],
+        "Mode": execution.mode,
         "executionTimeout": str(script.timeout_seconds),
     }
     for name, value in context.items():
         if name in declared and name not in parameters:
             parameters[name] = [value]
     if "RecoveryInstances" in declared and "RecoveryInstances" not in parameters:
-        mapping = _instance_map(_own_instances(rt, execution, plan_wave, phase))
+        mapping = _instance_map(_own_instances(rt, execution.execution_id, plan_wave, phase))
         parameters["RecoveryInstances"] = [json.dumps(mapping, separators=(",", ":"), sort_keys=True)]
     return parameters
 
 
-def _comment(item: dict[str, Any], try_number: int) -> str:
-    digest = hashlib.sha256(f"{item['executionId']}|{item['sk']}|{try_number}".encode()).hexdigest()[:24]
-    return f"drs-orch {item['waveId'][:40]} {digest}"
+def _comment(run: ScriptRun, try_number: int) -> str:
+    digest = hashlib.sha256(f"{run.execution_id}|{_name(run.id)}|{try_number}".encode()).hexdigest()[:24]
+    return f"drs-orch {run.wave_id[:40]} {digest}"
 
 
-def _send(
-    rt: Runtime, execution: dict[str, Any], item: dict[str, Any], *, try_number: int, key: str, replay: bool
-) -> None:
+def _send(reads: _Reads, run: ScriptRun, *, try_number: int, key: str, replay: bool) -> None:
     """Resolve, send (or, after a crash or a partial send, adopt the commands already sent), record, arm the
     ticks. A try that cannot run (no target) ends at once; one that meets a transient error (DRS or SSM
     throttling while resolving its targets or sending) waits for a resend tick, up to MAX_RESENDS times."""
-    plan_wave = frozen_plan(execution).wave(item["waveId"])
-    step = phase_steps(plan_wave, item["phase"])[int(item["index"])]
+    rt, execution = reads.rt, reads.execution
+    plan_wave = frozen_plan(execution).wave(run.wave_id)
+    step = phase_steps(plan_wave, run.phase)[run.index]
     try:
-        targets = _resolve_targets(rt, execution, plan_wave, step.script, item["phase"])
+        targets = _resolve_targets(rt, execution.execution_id, plan_wave, step.script, run.phase)
         if targets.skip_reason:
-            _cannot_run(rt, execution, item, try_number, targets.skip_reason, key=key, from_=("SENDING",))
+            _cannot_run(reads, run, try_number, targets.skip_reason, key=key, from_=_SENDING)
             return
-        commands = _send_commands(
-            rt, execution, plan_wave, step.script, item, targets, try_number=try_number, replay=replay
-        )
+        commands = _send_commands(reads, plan_wave, step.script, run, targets, try_number=try_number, replay=replay)
     except (DrsError, SsmError) as exc:
-        if exc.retryable:
-            _defer(rt, execution, item, try_number, exc, key=key)
-            return
-        for command in exc.sent if isinstance(exc, SsmError) else []:
-            _ssm(rt).cancel(str(command["CommandId"]))  # a later batch was refused: none may run untracked
-        logger.warning("script could not be sent", document=step.script.document_name, error=str(exc))
-        why = "SSM refused it" if isinstance(exc, SsmRejected) else "could not resolve its targets or send"
-        _conclude(
-            rt,
-            execution,
-            item,
-            try_number=try_number,
-            verdict="Failed",
-            instances=[],
-            reason=f"{why}: {exc}"[:500],
-            from_=("SENDING",),
-            key=key,
-        )
+        _not_sent(reads, run, step.script, exc, try_number=try_number, key=key)
         return
+    _sent(reads, run, step.script, targets, commands, try_number=try_number, key=key)
+
+
+def _not_sent(
+    reads: _Reads, run: ScriptRun, script: Script, exc: DrsError | SsmError, *, try_number: int, key: str
+) -> None:
+    """Resolving the targets or sending failed: a transient error defers the try to a resend tick; any other
+    fails it (after cancelling what an earlier batch sent: none may run untracked)."""
+    if exc.retryable:
+        _defer(reads, run, try_number, exc, key=key)
+        return
+    for command in exc.sent if isinstance(exc, SsmError) else []:
+        _ssm(reads.rt).cancel(str(command["CommandId"]))
+    logger.warning("script could not be sent", document=script.document_name, error=str(exc))
+    why = "SSM refused it" if isinstance(exc, SsmRejected) else "could not resolve its targets or send"
+    _end_try(reads, run, try_number, _S.FAILED, f"{why}: {exc}", key=key, from_=_SENDING)
+
+
+def _sent(
+    reads: _Reads,
+    run: ScriptRun,
+    script: Script,
+    targets: _Targets,
+    commands: list[dict[str, Any]],
+    *,
+    try_number: int,
+    key: str,
+) -> None:
+    """Record the try's commands (SENDING -> RUNNING) and arm its timeout and first poll tick; a tag that
+    targeted no instance ends the try at once."""
+    rt = reads.rt
     command_ids = [str(c["CommandId"]) for c in commands]
     expected = sum(int(c.get("TargetCount", 0)) for c in commands)
     now = rt.clock.now()
-    deadline = now + timedelta(seconds=step.script.timeout_seconds)
+    deadline = now + timedelta(seconds=script.timeout_seconds)
     recorded = rt.ledger.record_sent(
-        item["executionId"],
-        item["sk"],
+        run.id,
         try_number=try_number,
         key=key,
         command_ids=command_ids,
         expected=expected,
-        sets={
-            "deadline": deadline.isoformat(),
-            "targetCount": expected,
-            **({"tags": targets.tags} if targets.tags else {}),
-        },
-        index={
-            "waveId": item["waveId"],
-            "phase": item["phase"],
-            "index": int(item["index"]),
-            "waveAttempt": int(item["waveAttempt"]),
-        },
+        deadline=deadline,
+        tags=targets.tags,
     )
     if not recorded:
         return
     metrics.add_metric(name="ScriptCommandsSent", unit="Count", value=len(command_ids))
     logger.info(
         "script sent",
-        wave_id=item["waveId"],
-        phase=item["phase"],
-        index=item["index"],
-        document=step.script.document_name,
+        wave_id=run.wave_id,
+        phase=run.phase,
+        index=run.index,
+        document=script.document_name,
         commands=len(command_ids),
         instances=expected,
         try_number=try_number,
     )
     if expected == 0:
-        sent = {**item, "commandIds": command_ids, "status": "RUNNING", "tryNumber": try_number}
-        _cannot_run(
-            rt,
-            execution,
-            sent,
-            try_number,
-            f"no managed instance matches the tags {targets.tags}",
-            key=key,
-            from_=("RUNNING",),
-        )
+        sent = replace(run, command_ids=tuple(command_ids), status=_S.RUNNING, try_number=try_number)
+        why = f"no managed instance matches the tags {targets.tags}"
+        _cannot_run(reads, sent, try_number, why, key=key, from_=_RUNNING)
         return
-    _schedule(rt, item, try_number, "timeout", deadline, command_id=command_ids[0])
-    _schedule(rt, item, try_number, "poll", now + timedelta(seconds=poll_interval(1)), tick=1)
+    _schedule(reads, run.id, try_number, "timeout", deadline, command_id=command_ids[0])
+    _schedule(reads, run.id, try_number, "poll", now + timedelta(seconds=poll_interval(1)), tick=1)
 
 
 def _send_commands(
-    rt: Runtime,
-    execution: dict[str, Any],
+    reads: _Reads,
     plan_wave: Wave,
     script: Script,
-    item: dict[str, Any],
+    run: ScriptRun,
     targets: _Targets,
     *,
     try_number: int,
@@ -385,29 +416,41 @@ def _send_commands(
 ) -> list[dict[str, Any]]:
     """The SSM commands of this try: those a crashed or interrupted send left (found by their comment) and
     new ones for the instances they do not cover (every instance in one command per 50)."""
-    comment = _comment(item, try_number)
-    ssm = _ssm(rt)
+    comment = _comment(run, try_number)
+    ssm = _ssm(reads.rt)
     found: list[dict[str, Any]] = []
     if replay:  # this try was claimed before: a crash or a throttled batch may have left commands behind
-        since = parse_iso(str(item["claimedAt"])) - timedelta(seconds=1)
+        since = parse_iso(str(run.claimed_at)) - timedelta(seconds=1)
         found = ssm.find_command(script.document_name, comment, since)
-    if targets.tags is not None:
-        if found:
-            return found
-        return ssm.send_command(
-            script.document_name,
-            _parameters(rt, execution, plan_wave, script, item["phase"]),
-            tags=targets.tags,
-            timeout_seconds=script.timeout_seconds,
-            comment=comment,
-        )
+    if targets.tags is None:
+        return _send_to_instances(reads, plan_wave, script, run, targets.instance_ids or [], found, comment)
+    return found or ssm.send_command(
+        script.document_name,
+        _parameters(reads.rt, reads.execution, plan_wave, script, run.phase),
+        tags=targets.tags,
+        timeout_seconds=script.timeout_seconds,
+        comment=comment,
+    )
+
+
+def _send_to_instances(
+    reads: _Reads,
+    plan_wave: Wave,
+    script: Script,
+    run: ScriptRun,
+    instance_ids: list[str],
+    found: list[dict[str, Any]],
+    comment: str,
+) -> list[dict[str, Any]]:
+    """The commands `found` and new ones for the instances they do not cover. An SsmError carries every
+    command sent (`sent`), so that its caller may cancel them."""
     covered = {str(i) for command in found for i in command.get("InstanceIds", [])}
-    remaining = [i for i in targets.instance_ids or [] if i not in covered]
+    remaining = [i for i in instance_ids if i not in covered]
     if not remaining:
         return found
-    parameters = _parameters(rt, execution, plan_wave, script, item["phase"])
+    parameters = _parameters(reads.rt, reads.execution, plan_wave, script, run.phase)
     try:
-        sent = ssm.send_command(
+        sent = _ssm(reads.rt).send_command(
             script.document_name,
             parameters,
             instance_ids=remaining,
@@ -420,132 +463,102 @@ def _send_commands(
     return [*found, *sent]
 
 
-def _cannot_run(
-    rt: Runtime,
-    execution: dict[str, Any],
-    item: dict[str, Any],
+def _end_try(
+    reads: _Reads,
+    run: ScriptRun,
     try_number: int,
-    why: str,
+    verdict: ScriptStatus,
+    reason: str,
     *,
     key: str,
-    from_: tuple[str, ...],
+    from_: tuple[ScriptStatus, ...],
+) -> None:
+    """A try that ran on no instance (it could not be sent, had no target, or its invocations could not be
+    read at its timeout) ends with `verdict` and `reason`: retried, or the script's end."""
+    _conclude(reads, run, _Ended(try_number, verdict, [], reason[:REASON_LIMIT], from_), key=key)
+
+
+def _cannot_run(
+    reads: _Reads, run: ScriptRun, try_number: int, why: str, *, key: str, from_: tuple[ScriptStatus, ...]
 ) -> None:
     """No instance to run on. A required step (onFailure FAIL, or a health check) has failed: its wave fails
     (after its retries, which resolve the targets again). Any other is Skipped with a warning."""
-    required = item.get("onFailure") == "FAIL" or bool(item.get("healthCheck"))
-    _conclude(
-        rt,
-        execution,
-        item,
-        try_number=try_number,
-        verdict="Failed" if required else "Skipped",
-        instances=[],
-        reason=(f"could not run: {why}" if required else why)[:500],
-        from_=from_,
-        key=key,
-    )
+    if run.required:
+        _end_try(reads, run, try_number, _S.FAILED, f"could not run: {why}", key=key, from_=from_)
+    else:
+        _end_try(reads, run, try_number, _S.SKIPPED, why, key=key, from_=from_)
 
 
-def _defer(
-    rt: Runtime, execution: dict[str, Any], item: dict[str, Any], try_number: int, error: Exception, *, key: str
-) -> None:
+def _defer(reads: _Reads, run: ScriptRun, try_number: int, error: DrsError | SsmError, *, key: str) -> None:
     """A transient error before the try was sent in full: the try stays SENDING and a resend tick tries
     again with backoff; after MAX_RESENDS the try fails with the error as its reason."""
-    resends = int(item.get("resends", 0)) if int(item.get("resendTry", 0)) == try_number else 0
+    rt = reads.rt
+    resends = (run.resends or 0) if run.resend_try == try_number else 0
     resend = resends + 1
     if isinstance(error, SsmAgentNotReady):  # wait for the agents until the step's own timeout, not a count
         when = rt.clock.now() + timedelta(seconds=min(resend_backoff(resend), AGENT_WAIT_SECONDS))
-        timeout = phase_steps(frozen_plan(execution).wave(item["waveId"]), item["phase"])[
-            int(item["index"])
-        ].script.timeout_seconds
-        if when > parse_iso(str(item["claimedAt"])) + timedelta(seconds=timeout):
+        timeout = _plan_step(reads.execution, run.id).script.timeout_seconds
+        if when > parse_iso(str(run.claimed_at)) + timedelta(seconds=timeout):
             reason = f"its targets were not online managed nodes within its timeout ({timeout} s): {error}"
-            _conclude(
-                rt,
-                execution,
-                item,
-                try_number=try_number,
-                verdict="Failed",
-                instances=[],
-                reason=reason[:500],
-                from_=("SENDING",),
-                key=key,
-            )
+            _end_try(reads, run, try_number, _S.FAILED, reason, key=key, from_=_SENDING)
             return
     elif resends >= MAX_RESENDS:
         reason = f"could not resolve its targets or send after {resends + 1} attempts: {error}"
-        _conclude(
-            rt,
-            execution,
-            item,
-            try_number=try_number,
-            verdict="Failed",
-            instances=[],
-            reason=reason[:500],
-            from_=("SENDING",),
-            key=key,
-        )
+        _end_try(reads, run, try_number, _S.FAILED, reason, key=key, from_=_SENDING)
         return
     else:
         when = rt.clock.now() + timedelta(seconds=resend_backoff(resend))
     outcome, deferred = rt.ledger.rekey_send(
-        item["executionId"],
-        item["sk"],
+        run.id,
         try_number=try_number,
         from_key=key,
         to_key=_deferred_key(try_number, resend),
-        sets={
-            "resends": resend,
-            "resendTry": try_number,
-            "resendAt": iso(when),
-            "deferredBy": key,
-            "sendError": str(error)[:500],
-        },
+        deferral=SendDeferral(resend=resend, resend_at=iso(when), deferred_by=key, send_error=str(error)[:500]),
     )
     if outcome is Outcome.REJECTED or deferred is None:
         return
     metrics.add_metric(name="ScriptSendsDeferred", unit="Count", value=1)
     logger.warning(
         "script send deferred after a transient error",
-        wave_id=item["waveId"],
-        phase=item["phase"],
-        index=item["index"],
+        wave_id=run.wave_id,
+        phase=run.phase,
+        index=run.index,
         try_number=try_number,
         resend=resend,
         error=str(error)[:300],
     )
-    _rearm_resend(rt, deferred, key)
+    _rearm_resend(reads, deferred, key)
 
 
-def _rearm_resend(rt: Runtime, item: dict[str, Any], key: str) -> None:
+def _rearm_resend(reads: _Reads, run: ScriptRun, key: str) -> None:
     """Arm the resend tick of a try that `key` deferred (again, after a crash between the two writes: the
     schedule's name makes it once)."""
-    send_key = str(item.get("sendKey", ""))
-    if item.get("status") != "SENDING" or not send_key.startswith(DEFERRED) or item.get("deferredBy") != key:
+    send_key = run.send_key or ""
+    if run.status is not _S.SENDING or not send_key.startswith(DEFERRED) or run.deferred_by != key:
         return
-    _schedule(rt, item, int(item["tryNumber"]), "resend", parse_iso(str(item["resendAt"])), tick=int(item["resends"]))
+    _schedule(reads, run.id, run.try_number, "resend", parse_iso(str(run.resend_at)), tick=run.resends or 1)
 
 
 # ---- ticks -----------------------------------------------------------------------------------------
 
 
-def _tick_name(item: dict[str, Any], try_number: int, purpose: str, tick: int = 1) -> str:
+def _tick_name(script: ScriptId, try_number: int, purpose: str, tick: int = 1) -> str:
     return schedule_name(
         "script",
         purpose,
-        item["executionId"],
-        item["waveId"],
-        str(item["waveAttempt"]),
-        str(item["phase"])[:4],
-        str(item["index"]),
+        script.execution_id,
+        script.wave_id,
+        str(script.wave_attempt),
+        script.phase[:4],
+        str(script.index),
         str(try_number),
         str(tick),
     )
 
 
 def _schedule(
-    rt: Runtime,
-    item: dict[str, Any],
+    reads: _Reads,
+    script: ScriptId,
     try_number: int,
     purpose: Purpose,
     when: datetime,
@@ -553,19 +566,19 @@ def _schedule(
     tick: int = 1,
     command_id: str | None = None,
 ) -> None:
-    model = PreLaunchTick if item["phase"] == "PRE_LAUNCH" else PostLaunchTick
+    model = PreLaunchTick if script.phase == "PRE_LAUNCH" else PostLaunchTick
     if when.microsecond:  # schedules have whole seconds: never fire early (a timeout is at least timeoutSeconds)
         when = when.replace(microsecond=0) + timedelta(seconds=1)
-    rt.scheduler.at(
-        _tick_name(item, try_number, purpose, tick),
+    reads.rt.scheduler.at(
+        _tick_name(script, try_number, purpose, tick),
         when,
         model(
-            execution_id=item["executionId"],
-            plan_id=item["planId"],
-            wave_id=item["waveId"],
-            attempt=int(item["waveAttempt"]),
-            phase=item["phase"],
-            index=int(item["index"]),
+            execution_id=script.execution_id,
+            plan_id=reads.execution.plan_id,
+            wave_id=script.wave_id,
+            attempt=script.wave_attempt,
+            phase=script.phase,
+            index=script.index,
             try_number=try_number,
             purpose=purpose,
             command_id=command_id,
@@ -575,508 +588,457 @@ def _schedule(
 
 
 def on_tick(rt: Runtime, detail: PreLaunchTick | PostLaunchTick, event_id: str) -> None:
-    """A poll, timeout or retry tick of one script."""
-    execution = rt.ledger.get_execution(detail.execution_id)
+    """A poll, timeout, retry or resend tick of one script. A poll or timeout tick of a try that is no longer
+    running (concluded, or retried) does nothing."""
+    execution = rt.ledger.execution(detail.execution_id)
     if execution is None:
         return
-    sk = script_sk(detail.wave_id, detail.attempt, detail.phase, detail.index)
-    item = rt.ledger.get_script(detail.execution_id, sk)
-    if item is None:
+    script = ScriptId(
+        execution_id=detail.execution_id,
+        wave_id=detail.wave_id,
+        wave_attempt=detail.attempt,
+        phase=detail.phase,
+        index=detail.index,
+    )
+    run = rt.ledger.get_script(script)
+    if run is None:
         return
-    current = int(item.get("tryNumber", 1))
+    reads = _Reads(rt, execution)
     if detail.purpose == "resend":
-        _resend(rt, execution, item, detail, event_id)
+        _resend(reads, run, detail, event_id)
+    elif detail.purpose == "retry":
+        _retry(reads, run, detail, event_id)
+    elif run.status is not _S.RUNNING or run.try_number != detail.try_number:
         return
-    if detail.purpose == "retry":
-        waiting = item.get("status") == "RETRY_WAIT" and current == detail.try_number - 1
-        replay = item.get("status") == "SENDING" and current == detail.try_number and item.get("sendKey") == event_id
-        if not (waiting or replay):
-            _rearm_resend(rt, item, event_id)
-            return
-        if not _wave_in_phase(rt, detail.execution_id, detail.wave_id, detail.attempt, detail.phase):
-            return
-        outcome, claimed = rt.ledger.claim_retry(detail.execution_id, sk, try_number=detail.try_number, key=event_id)
-        if claimed is None or outcome is Outcome.REJECTED or claimed.get("status") != "SENDING":
-            return
-        _send(rt, execution, claimed, try_number=detail.try_number, key=event_id, replay=outcome is Outcome.REPLAY)
+    elif detail.purpose == "timeout":
+        _timeout_tick(reads, run, detail, event_id)
+    else:
+        _poll_tick(reads, run, detail, event_id)
+
+
+def _retry(reads: _Reads, run: ScriptRun, detail: PreLaunchTick | PostLaunchTick, event_id: str) -> None:
+    """A retry tick: claim the next try (once, whatever the deliveries) and send it."""
+    waiting = run.status is _S.RETRY_WAIT and run.try_number == detail.try_number - 1
+    replay = run.status is _S.SENDING and run.try_number == detail.try_number and run.send_key == event_id
+    if not (waiting or replay):
+        _rearm_resend(reads, run, event_id)
         return
-    if item.get("status") != "RUNNING" or current != detail.try_number:
+    if not _wave_in_phase(reads, run.id):
         return
-    if detail.purpose == "timeout":
-        _timeout_tick(rt, execution, item, detail, event_id)
+    outcome, claimed = reads.rt.ledger.claim_retry(run.id, try_number=detail.try_number, key=event_id)
+    if claimed is None or outcome is Outcome.REJECTED or claimed.status is not _S.SENDING:
         return
+    _send(reads, claimed, try_number=detail.try_number, key=event_id, replay=outcome is Outcome.REPLAY)
+
+
+def _poll_tick(reads: _Reads, run: ScriptRun, detail: PreLaunchTick | PostLaunchTick, event_id: str) -> None:
+    """A poll tick: conclude the try if its invocations have all ended, else poll again later."""
     try:
-        done = _check(rt, execution, item, key=event_id)
+        done = _check(reads, run, key=event_id)
     except SsmError as exc:
         if not exc.retryable:
             raise
-        logger.warning("script poll throttled: polling again later", wave_id=item["waveId"], error=str(exc)[:300])
+        logger.warning("script poll throttled: polling again later", wave_id=run.wave_id, error=str(exc)[:300])
         done = False
     if not done:
-        when = rt.clock.now() + timedelta(seconds=poll_interval(detail.tick + 1))
-        _schedule(rt, item, detail.try_number, "poll", when, tick=detail.tick + 1)
+        when = reads.rt.clock.now() + timedelta(seconds=poll_interval(detail.tick + 1))
+        _schedule(reads, run.id, detail.try_number, "poll", when, tick=detail.tick + 1)
 
 
-def _timeout_tick(
-    rt: Runtime, execution: dict[str, Any], item: dict[str, Any], detail: PreLaunchTick | PostLaunchTick, event_id: str
-) -> None:
+def _timeout_tick(reads: _Reads, run: ScriptRun, detail: PreLaunchTick | PostLaunchTick, event_id: str) -> None:
     """The timeout, unless SSM throttles the reads it needs: then again 30 s later, up to MAX_RESENDS
     times; after that the try counts as TimedOut without its statuses (the script always ends)."""
     try:
-        _time_out(rt, execution, item, key=event_id)
+        _time_out(reads, run, key=event_id)
     except SsmError as exc:
         if not exc.retryable:
             raise
         if detail.tick <= MAX_RESENDS:
-            logger.warning("script timeout throttled: trying again", wave_id=item["waveId"], error=str(exc)[:300])
+            logger.warning("script timeout throttled: trying again", wave_id=run.wave_id, error=str(exc)[:300])
             _schedule(
-                rt,
-                item,
+                reads,
+                run.id,
                 detail.try_number,
                 "timeout",
-                rt.clock.now() + timedelta(seconds=30),
+                reads.rt.clock.now() + timedelta(seconds=30),
                 tick=detail.tick + 1,
                 command_id=detail.command_id,
             )
             return
-        for command_id in item.get("commandIds", []):
+        for command_id in run.command_ids:
             with contextlib.suppress(SsmError):
-                _ssm(rt).cancel(command_id)
-        _conclude(
-            rt,
-            execution,
-            item,
-            try_number=int(item["tryNumber"]),
-            verdict="TimedOut",
-            instances=[],
-            reason=f"did not finish within {item.get('timeoutSeconds')} s, and its invocations could not be "
-            f"read: {exc}"[:500],
-            from_=("RUNNING",),
-            key=event_id,
-        )
+                _ssm(reads.rt).cancel(command_id)
+        reason = f"did not finish within {run.timeout_seconds} s, and its invocations could not be read: {exc}"
+        _end_try(reads, run, run.try_number, _S.TIMED_OUT, reason, key=event_id, from_=_RUNNING)
 
 
-def _resend(
-    rt: Runtime, execution: dict[str, Any], item: dict[str, Any], detail: PreLaunchTick | PostLaunchTick, event_id: str
-) -> None:
+def _resend(reads: _Reads, run: ScriptRun, detail: PreLaunchTick | PostLaunchTick, event_id: str) -> None:
     """A resend tick: claim the deferred try (once, whatever the deliveries) and send it again."""
-    if item.get("status") != "SENDING" or int(item.get("tryNumber", 1)) != detail.try_number:
+    if run.status is not _S.SENDING or run.try_number != detail.try_number:
         return
-    if item.get("sendKey") not in (_deferred_key(detail.try_number, detail.tick), event_id):
-        _rearm_resend(rt, item, event_id)  # this tick deferred the try again before a crash: arm the next one
+    if run.send_key not in (_deferred_key(detail.try_number, detail.tick), event_id):
+        _rearm_resend(reads, run, event_id)  # this tick deferred the try again before a crash: arm the next one
         return
-    if not _wave_in_phase(rt, detail.execution_id, detail.wave_id, detail.attempt, detail.phase):
+    if not _wave_in_phase(reads, run.id):
         return
-    outcome, claimed = rt.ledger.rekey_send(
-        detail.execution_id,
-        item["sk"],
+    outcome, claimed = reads.rt.ledger.rekey_send(
+        run.id,
         try_number=detail.try_number,
         from_key=_deferred_key(detail.try_number, detail.tick),
         to_key=event_id,
     )
     if claimed is None or outcome is Outcome.REJECTED:
         return
-    _send(rt, execution, claimed, try_number=detail.try_number, key=event_id, replay=True)
+    _send(reads, claimed, try_number=detail.try_number, key=event_id, replay=True)
 
 
 # ---- completion ------------------------------------------------------------------------------------
 
 
-def on_command_status(rt: Runtime, detail: dict[str, Any], event_id: str) -> None:
-    """An aws.ssm invocation status-change event: count the finished invocation; after the last one
-    of the try, read the results and conclude."""
-    command_id, instance_id, status = detail.get("command-id"), detail.get("instance-id"), detail.get("status")
+def _finished_invocation(detail: dict[str, Any]) -> tuple[str, str] | None:
+    """(command id, instance id) of an aws.ssm invocation status-change event whose invocation has ended;
+    None for one that has not, or that names no command or instance (logged)."""
+    command_id, instance_id = detail.get("command-id"), detail.get("instance-id")
     if (
         not isinstance(command_id, str)
         or not isinstance(instance_id, str)
-        or len(command_id) > 64
-        or len(instance_id) > 64
+        or max(len(command_id), len(instance_id)) > 64
     ):
         logger.warning("SSM status event without command or instance id ignored")
+        return None
+    if detail.get("status") not in TERMINAL_STATUSES:
+        return None
+    return command_id, instance_id
+
+
+def on_command_status(rt: Runtime, detail: dict[str, Any], event_id: str) -> None:
+    """An aws.ssm invocation status-change event: count the finished invocation; after the last one
+    of the try, read the results and conclude."""
+    finished = _finished_invocation(detail)
+    if finished is None:
         return
-    if status not in TERMINAL_STATUSES:
-        return
-    index = rt.ledger.command_index(command_id)
-    if index is None:
+    command_id, instance_id = finished
+    entry = rt.ledger.command_index(command_id)
+    if entry is None:
         logger.debug("SSM command that is not ours", command_id=command_id)
         return
-    execution_id, sk, try_number = index["executionId"], index["scriptSk"], int(index["tryNumber"])
-    done = rt.ledger.record_invocation_done(execution_id, sk, try_number=try_number, instance_id=instance_id)
-    if done is None or done < int(index.get("expected", 0)):
+    done = rt.ledger.record_invocation_done(entry.script, try_number=entry.try_number, instance_id=instance_id)
+    if done is None or done < entry.expected:
         return  # counted already, or more invocations of this try are still running
-    item = rt.ledger.get_script(execution_id, sk)
-    execution = rt.ledger.get_execution(execution_id)
-    if item is None or execution is None:
+    run = rt.ledger.get_script(entry.script)
+    execution = rt.ledger.execution(entry.script.execution_id)
+    if run is None or execution is None:
         return
-    _check(rt, execution, item, key=event_id)
+    _check(_Reads(rt, execution), run, key=event_id)
 
 
-def _invocations(rt: Runtime, item: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _invocations(rt: Runtime, run: ScriptRun) -> dict[str, dict[str, Any]]:
+    """The try's invocations by instance id, as ListCommandInvocations gives them."""
     found: dict[str, dict[str, Any]] = {}
-    for command_id in item.get("commandIds", []):
+    for command_id in run.command_ids:
         for invocation in _ssm(rt).invocations(command_id):
             found[str(invocation["InstanceId"])] = invocation
     return found
 
 
-def _instance_result(invocation: dict[str, Any] | None, instance_id: str, status: str | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = {"instanceId": instance_id, "status": status or "Pending"}
-    if invocation is None:
-        return result
-    result["status"] = status or str(invocation.get("Status"))
+def _plugin_times(invocation: dict[str, Any], moment: str) -> list[datetime]:
+    """When the invocation's plugins started (`ResponseStartDateTime`) or finished (`ResponseFinishDateTime`)."""
     plugins = invocation.get("CommandPlugins") or []
-    output = "".join(str(p.get("Output") or "") for p in plugins)
-    if output:
-        result["output"] = output
-    started = [p["ResponseStartDateTime"] for p in plugins if isinstance(p.get("ResponseStartDateTime"), datetime)]
-    ended = [p["ResponseFinishDateTime"] for p in plugins if isinstance(p.get("ResponseFinishDateTime"), datetime)]
-    if started and ended:
-        result["durationSeconds"] = max(0.0, (max(ended) - min(started)).total_seconds())
-    return result
+    return [p[moment] for p in plugins if isinstance(p.get(moment), datetime)]
 
 
-def _verdict(statuses: list[str]) -> str:
-    for verdict in ("Failed", "TimedOut", "Cancelled"):
+def _instance_result(
+    invocation: dict[str, Any] | None, instance_id: str, status: str | None = None
+) -> InvocationResult:
+    """How the script ended on `instance_id`: `status`, else SSM's ("Pending" when it was never listed)."""
+    if invocation is None:
+        return InvocationResult(instance_id=instance_id, status=status or "Pending")
+    output = "".join(str(p.get("Output") or "") for p in invocation.get("CommandPlugins") or [])
+    started = _plugin_times(invocation, "ResponseStartDateTime")
+    ended = _plugin_times(invocation, "ResponseFinishDateTime")
+    return InvocationResult(
+        instance_id=instance_id,
+        status=status or str(invocation.get("Status")),
+        output=output or None,
+        duration_seconds=max(0.0, (max(ended) - min(started)).total_seconds()) if started and ended else None,
+    )
+
+
+def _verdict(statuses: list[str]) -> ScriptStatus:
+    for verdict in (_S.FAILED, _S.TIMED_OUT, _S.CANCELLED):
         if verdict in statuses:
             return verdict
-    return "Success" if statuses else "Failed"
+    return _S.SUCCESS if statuses else _S.FAILED
 
 
-def _check(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], *, key: str) -> bool:
+def _check(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
     """Conclude the running try if every invocation has ended. Returns whether it had."""
-    invocations = _invocations(rt, item)
-    expected = int(item.get("expected", 0))
-    if len(invocations) < expected or any(i.get("Status") not in TERMINAL_STATUSES for i in invocations.values()):
+    invocations = _invocations(reads.rt, run)
+    if len(invocations) < (run.expected or 0) or any(
+        i.get("Status") not in TERMINAL_STATUSES for i in invocations.values()
+    ):
         return False
     results = [
-        _instance_result(inv, iid, "TimedOut" if _ended_late(inv, item) else None)
+        _instance_result(inv, iid, "TimedOut" if _ended_late(inv, run) else None)
         for iid, inv in sorted(invocations.items())
     ]
-    late = sum(1 for r in results if r["status"] == "TimedOut")
-    reason = (
-        f"{late} of {len(results)} invocation(s) did not finish within {item.get('timeoutSeconds')} s" if late else None
-    )
-    _conclude(
-        rt,
-        execution,
-        item,
-        try_number=int(item["tryNumber"]),
-        verdict=_verdict([r["status"] for r in results]),
-        instances=results,
-        reason=reason,
-        from_=("RUNNING",),
-        key=key,
-    )
+    _conclude_running(reads, run, results, key=key)
     return True
 
 
-def _ended_late(invocation: dict[str, Any], item: dict[str, Any]) -> bool:
+def _conclude_running(
+    reads: _Reads, run: ScriptRun, results: list[InvocationResult], *, key: str, unlisted: int = 0, note: str = ""
+) -> None:
+    """Conclude the running try with its per-instance results (and `unlisted` invocations SSM never listed,
+    TimedOut): its verdict is their worst status; those that timed out make its reason (with `note`)."""
+    statuses = [r.status for r in results] + ["TimedOut"] * unlisted
+    late = statuses.count("TimedOut")
+    total = max(run.expected or 0, len(results))
+    reason = f"{late} of {total} invocation(s) did not finish within {run.timeout_seconds} s{note}" if late else None
+    _conclude(reads, run, _Ended(run.try_number, _verdict(statuses), results, reason, _RUNNING), key=key)
+
+
+def _ended_late(invocation: dict[str, Any], run: ScriptRun) -> bool:
     """The invocation finished after the try's deadline (its timeout tick came late, or was overtaken): by
     the plan's timeoutSeconds it timed out, whatever SSM says."""
-    if not item.get("deadline"):
+    if not run.deadline:
         return False
-    deadline = parse_iso(str(item["deadline"]))
-    ended = [
-        p["ResponseFinishDateTime"]
-        for p in invocation.get("CommandPlugins") or []
-        if isinstance(p.get("ResponseFinishDateTime"), datetime)
-    ]
-    return bool(ended) and max(ended) > deadline
+    ended = _plugin_times(invocation, "ResponseFinishDateTime")
+    return bool(ended) and max(ended) > parse_iso(run.deadline)
 
 
-def _time_out(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], *, key: str) -> None:
-    """The plan's timeoutSeconds has passed: read what every invocation really did first (its completion
-    event may be lost, and the next poll may be later). An invocation that ended keeps its status; only those
-    still running are cancelled, and they (and any invocation SSM never listed) count as TimedOut."""
-    before = _invocations(rt, item)
+def _cancel_running(rt: Runtime, run: ScriptRun, before: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    """At the timeout, cancel the invocations still running (the whole command when one is not listed: the
+    ended ones keep their status). Returns the invocations read again (one may have ended just before its
+    cancel took effect), and whether anything was cancelled."""
     running: dict[str, list[str]] = {}
     for iid, inv in sorted(before.items()):
         if inv.get("Status") not in TERMINAL_STATUSES:
             running.setdefault(str(inv.get("CommandId")), []).append(iid)
-    unseen = int(item.get("expected", 0)) > len(before)
-    after = before
-    cancelled = bool(running or unseen)
-    if cancelled:
-        for command_id in item.get("commandIds", []):
-            if unseen:  # an invocation is not listed: cancel the command (ended invocations keep their status)
-                _ssm(rt).cancel(command_id)
-            elif command_id in running:
-                _ssm(rt).cancel(command_id, running[command_id])
-        after = _invocations(rt, item)  # an invocation may have ended just before its cancel took effect
-    results: list[dict[str, Any]] = []
-    for iid, inv in sorted(after.items()):
-        status = str(inv.get("Status"))
-        was_running = iid not in before or before[iid].get("Status") not in TERMINAL_STATUSES
-        ended_in_time = (
-            status in ("Success", "Failed") or (not was_running and status in TERMINAL_STATUSES)
-        ) and not _ended_late(inv, item)
-        results.append(_instance_result(inv, iid, None if ended_in_time else "TimedOut"))
-    never_listed = max(0, int(item.get("expected", 0)) - len(after))
-    timed_out = sum(1 for r in results if r["status"] == "TimedOut") + never_listed
-    statuses = [r["status"] for r in results] + ["TimedOut"] * never_listed
-    reason = None
-    if timed_out:
+    unseen = (run.expected or 0) > len(before)
+    if not (running or unseen):
+        return before, False
+    for command_id in run.command_ids:
+        if unseen:
+            _ssm(rt).cancel(command_id)
+        elif command_id in running:
+            _ssm(rt).cancel(command_id, running[command_id])
+    return _invocations(rt, run), True
+
+
+def _result_at_timeout(
+    iid: str, invocation: dict[str, Any], before: dict[str, dict[str, Any]], run: ScriptRun
+) -> InvocationResult:
+    """An invocation that ended in time keeps its status; one still running at the timeout is TimedOut."""
+    status = str(invocation.get("Status"))
+    was_running = iid not in before or before[iid].get("Status") not in TERMINAL_STATUSES
+    ended_in_time = (
+        status in ("Success", "Failed") or (not was_running and status in TERMINAL_STATUSES)
+    ) and not _ended_late(invocation, run)
+    return _instance_result(invocation, iid, None if ended_in_time else "TimedOut")
+
+
+def _time_out(reads: _Reads, run: ScriptRun, *, key: str) -> None:
+    """The plan's timeoutSeconds has passed: read what every invocation really did first (its completion
+    event may be lost, and the next poll may be later). An invocation that ended keeps its status; only those
+    still running are cancelled, and they (and any invocation SSM never listed) count as TimedOut."""
+    before = _invocations(reads.rt, run)
+    after, cancelled = _cancel_running(reads.rt, run, before)
+    results = [_result_at_timeout(iid, inv, before, run) for iid, inv in sorted(after.items())]
+    never_listed = max(0, (run.expected or 0) - len(after))
+    if never_listed or any(r.status == "TimedOut" for r in results):
         metrics.add_metric(name="ScriptsTimedOut", unit="Count", value=1)
-        total = max(int(item.get("expected", 0)), len(results))
-        reason = f"{timed_out} of {total} invocation(s) did not finish within {item.get('timeoutSeconds')} s" + (
-            ": cancelled" if cancelled else ""
-        )
     else:
         logger.info(
             "every invocation had ended by the timeout: its completion was not seen in time",
-            wave_id=item["waveId"],
-            phase=item["phase"],
-            index=item["index"],
+            wave_id=run.wave_id,
+            phase=run.phase,
+            index=run.index,
         )
-    _conclude(
-        rt,
-        execution,
-        item,
-        try_number=int(item["tryNumber"]),
-        verdict=_verdict(statuses),
-        instances=results,
-        reason=reason,
-        from_=("RUNNING",),
-        key=key,
-    )
+    _conclude_running(reads, run, results, key=key, unlisted=never_listed, note=": cancelled" if cancelled else "")
 
 
 # ---- verdicts --------------------------------------------------------------------------------------
 
 
-def _excerpts(instances: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+def _excerpts(instances: Sequence[InvocationResult], budget: int) -> list[InvocationResult]:
+    """The results with their outputs cut to at most OUTPUT_EXCERPT characters each and `budget` in all."""
     per_instance = min(OUTPUT_EXCERPT, budget // max(len(instances), 1))
-    out = []
-    for inst in instances:
-        copy = dict(inst)
-        if copy.get("output"):
-            copy["output"] = str(copy["output"])[:per_instance]
-            if not copy["output"]:
-                copy.pop("output")
-        out.append(copy)
-    return out
+    return [replace(i, output=i.output[:per_instance] or None) if i.output else i for i in instances]
 
 
-def _conclude(
-    rt: Runtime,
-    execution: dict[str, Any],
-    item: dict[str, Any],
-    *,
-    try_number: int,
-    verdict: str,
-    instances: list[dict[str, Any]],
-    reason: str | None,
-    from_: tuple[str, ...],
-    key: str,
-) -> None:
+@dataclass(frozen=True)
+class _Ended:
+    """How a try ended: its number, its verdict, its per-instance results and why, and the statuses its script
+    is in while this is written (`from_`: SENDING when it was never sent, else RUNNING)."""
+
+    try_number: int
+    verdict: ScriptStatus
+    instances: list[InvocationResult]
+    reason: str | None
+    from_: tuple[ScriptStatus, ...]
+
+
+def _conclude(reads: _Reads, run: ScriptRun, ended: _Ended, *, key: str) -> None:
     """A try has ended: retry it, or end the script."""
-    if verdict != "Success" and try_number <= int(item.get("retries", 0)):
-        failed = sum(1 for i in instances if i["status"] != "Success")
-        result = {
-            "tryNumber": try_number,
-            "status": verdict,
-            "commandIds": list(item.get("commandIds", [])),
-            "instancesFailed": failed,
-            "endedAt": rt.ledger.now(),
-            **({"reason": reason} if reason else {}),
-        }
-        outcome = rt.ledger.script_retry_wait(
-            item["executionId"], item["sk"], try_number=try_number, result=result, from_=from_
-        )
-        if not outcome.proceed:
-            return
-        rt.scheduler.cancel(_tick_name(item, try_number, "timeout"))
-        when = rt.clock.now() + timedelta(seconds=retry_backoff(try_number))
-        _schedule(rt, item, try_number + 1, "retry", when)
-        logger.info(
-            "script try failed: retrying",
-            wave_id=item["waveId"],
-            document=item["documentName"],
-            try_number=try_number,
-            status=verdict,
-        )
+    if ended.verdict is not _S.SUCCESS and ended.try_number <= (run.retries or 0):
+        _retry_later(reads, run, ended)
         return
-    warnings: list[str] = []
-    if verdict == "Skipped":
-        warnings.append(f"{item['waveId']}: {_step_name(item)} skipped: {reason}")
-    elif verdict != "Success" and item.get("onFailure") == "WARN" and not item.get("healthCheck"):
-        warnings.append(
-            f"{item['waveId']}: {_step_name(item)} {verdict}" + (f" ({reason})" if reason else "") + " (onFailure WARN)"
-        )
-    _finish(
-        rt,
-        execution,
-        item,
-        try_number=try_number,
-        status=verdict,
-        instances=instances,
-        reason=reason,
-        warnings=warnings,
-        from_=from_,
-        key=key,
+    _finish(reads, run, ended, _warnings(run, ended.verdict, ended.reason), key=key)
+
+
+def _retry_later(reads: _Reads, run: ScriptRun, ended: _Ended) -> None:
+    """The failed try waits (RETRY_WAIT, its result kept) for the retry tick of the next one."""
+    rt = reads.rt
+    result = ScriptTry(
+        try_number=ended.try_number,
+        status=ended.verdict,
+        command_ids=run.command_ids,
+        instances_failed=sum(1 for i in ended.instances if i.status != "Success"),
+        ended_at=rt.ledger.now(),
+        reason=ended.reason or None,
+    )
+    outcome = rt.ledger.script_retry_wait(run.id, result=result, from_=ended.from_)
+    if not outcome.proceed:
+        return
+    rt.scheduler.cancel(_tick_name(run.id, ended.try_number, "timeout"))
+    when = rt.clock.now() + timedelta(seconds=retry_backoff(ended.try_number))
+    _schedule(reads, run.id, ended.try_number + 1, "retry", when)
+    logger.info(
+        "script try failed: retrying",
+        wave_id=run.wave_id,
+        document=run.document_name,
+        try_number=ended.try_number,
+        status=ended.verdict,
     )
 
 
-def _finish(
-    rt: Runtime,
-    execution: dict[str, Any],
-    item: dict[str, Any],
-    *,
-    try_number: int,
-    status: str,
-    instances: list[dict[str, Any]],
-    reason: str | None,
-    warnings: list[str],
-    from_: tuple[str, ...],
-    key: str,
-) -> None:
-    now = rt.ledger.now()
-    summary: dict[str, Any] = {
-        "phase": item["phase"],
-        "index": int(item["index"]),
-        "documentName": item["documentName"],
-        "status": status,
-        "onFailure": item.get("onFailure", "FAIL"),
-        "attempts": try_number,
-        "startedAt": item.get("startedAt"),
-        "endedAt": now,
-        "waveAttempt": int(item.get("waveAttempt", 1)),
-        "commandIds": list(item.get("commandIds", [])),
-        "instances": _excerpts(instances, WAVE_OUTPUT_BUDGET),
-        **({"healthCheck": True} if item.get("healthCheck") else {}),
-        **({"reason": reason} if reason else {}),
-    }
+def _warnings(run: ScriptRun, verdict: ScriptStatus, reason: str | None) -> list[str]:
+    """A skipped step warns; so does a failed one whose onFailure is WARN (a health check fails its wave)."""
+    if verdict is _S.SKIPPED:
+        return [f"{run.wave_id}: {_step_name(run)} skipped: {reason}"]
+    if verdict is not _S.SUCCESS and run.on_failure == ScriptOnFailure.WARN and not run.health_check:
+        return [
+            f"{run.wave_id}: {_step_name(run)} {verdict}" + (f" ({reason})" if reason else "") + " (onFailure WARN)"
+        ]
+    return []
+
+
+def _finish(reads: _Reads, run: ScriptRun, ended: _Ended, warnings: list[str], *, key: str) -> None:
+    """End the script (once) with its summary on the wave, then what follows it."""
+    rt, status, try_number = reads.rt, ended.verdict, ended.try_number
     outcome = rt.ledger.finish_script(
-        item["executionId"],
-        item["waveId"],
-        item["sk"],
+        run,
         try_number=try_number,
-        from_=from_,
+        from_=ended.from_,
         status=status,
-        sets={
-            "instances": _excerpts(instances, SCRIPT_OUTPUT_BUDGET),
-            "warnings": warnings,
-            **({"reason": reason} if reason else {}),
-        },
-        summary=summary,
+        instances=_excerpts(ended.instances, SCRIPT_OUTPUT_BUDGET),
+        reason=ended.reason,
         warnings=warnings,
         key=key,
     )
     if not outcome.proceed:
         return
-    if status in ("Success", "Skipped", "Failed", "TimedOut", "Cancelled") and item.get("commandIds"):
-        rt.scheduler.cancel(_tick_name(item, try_number, "timeout"))
+    if run.command_ids:
+        rt.scheduler.cancel(_tick_name(run.id, try_number, "timeout"))
     metrics.add_metric(name=f"Scripts{status}", unit="Count", value=1)
     logger.info(
         "script ended",
-        wave_id=item["waveId"],
-        phase=item["phase"],
-        index=item["index"],
-        document=item["documentName"],
+        wave_id=run.wave_id,
+        phase=run.phase,
+        index=run.index,
+        document=run.document_name,
         status=status,
         attempts=try_number,
     )
-    _after(rt, execution, item, status, reason)
+    _after(reads, run, status, ended.reason)
 
 
-def _after(rt: Runtime, execution: dict[str, Any], item: dict[str, Any], status: str, reason: str | None) -> None:
+def _after(reads: _Reads, run: ScriptRun, status: ScriptStatus, reason: str | None) -> None:
     """What follows a script: fail the wave, start the next script, or end the phase."""
-    wave_id, phase, index = item["waveId"], item["phase"], int(item["index"])
-    wave_attempt = int(item.get("waveAttempt", 1))
-    plan_wave = frozen_plan(execution).wave(wave_id)
-    failed = status not in ("Success", "Skipped")
-    if failed and (item.get("onFailure") == "FAIL" or item.get("healthCheck")):
-        why = f"{_step_name(item)} {status}" + (f": {reason}" if reason else "")
+    rt, execution = reads.rt, reads.execution
+    name = _name(run.id)
+    if status not in (_S.SUCCESS, _S.SKIPPED) and run.required:
+        why = f"{_step_name(run)} {status}" + (f": {reason}" if reason else "")
         fail_wave(
             rt,
-            execution,
-            plan_wave.wave_id,
-            from_=[phase],
+            execution_item(execution),  # fail_wave still reads an execution item (its conversion comes next)
+            run.wave_id,
+            from_=[run.phase],
             reason=why[:1000],
-            key=f"{item['sk']}:fail",
-            attempt=wave_attempt,
+            key=f"{name}:fail",
+            attempt=run.wave_attempt,
         )
         return
-    if index + 1 < len(phase_steps(plan_wave, phase)):
-        start_script(
-            rt,
-            execution,
-            wave_id=wave_id,
-            wave_attempt=wave_attempt,
-            phase=phase,
-            index=index + 1,
-            key=f"{item['sk']}:next",
-        )
+    if run.index + 1 < len(phase_steps(frozen_plan(execution).wave(run.wave_id), run.phase)):
+        _start_script(reads, replace(run.id, index=run.index + 1), key=f"{name}:next")
         return
-    if _wave_in_phase(rt, execution["executionId"], wave_id, wave_attempt, phase):
-        _publish_done(rt, execution, wave_id, wave_attempt, phase)
+    if _wave_in_phase(reads, run.id):
+        _publish_done(rt, execution, run.wave_id, run.wave_attempt, run.phase)
 
 
-def _step_name(item: dict[str, Any]) -> str:
+def _step_name(run: ScriptRun) -> str:
     """`pre-launch script #2 fence-db`, `post-launch script #1 smoke-test` or `health check db-health`."""
-    if item.get("healthCheck"):
-        return f"health check {item['documentName']}"
-    phase_name = "pre-launch" if item["phase"] == "PRE_LAUNCH" else "post-launch"
-    return f"{phase_name} script #{int(item['index']) + 1} {item['documentName']}"
+    if run.health_check:
+        return f"health check {run.document_name}"
+    phase_name = "pre-launch" if run.phase == "PRE_LAUNCH" else "post-launch"
+    return f"{phase_name} script #{run.index + 1} {run.document_name}"
+
+
+def _script_result(run: ScriptRun) -> ScriptResult:
+    """An ended script as its phase's Done event reports it."""
+    instances = run.instances or ()
+    return ScriptResult(
+        phase=run.phase,
+        document_name=run.document_name,
+        status=cast("_ResultStatus", run.status.value),
+        on_failure=(run.on_failure or ScriptOnFailure.FAIL).value,
+        attempts=max(1, run.try_number),
+        started_at=run.started_at,
+        ended_at=run.ended_at,
+        index=run.index,
+        health_check=True if run.health_check else None,
+        reason=run.reason,
+        instances=[
+            InstanceResult(instance_id=i.instance_id, status=i.status, duration_seconds=i.duration_seconds)
+            for i in _event_instances(instances)
+        ],
+        instance_count=len(instances),
+    )
 
 
 def phase_results(
-    rt: Runtime, execution_id: str, wave_id: str, wave_attempt: int, phase: str
+    rt: Runtime, execution_id: str, wave_id: str, wave_attempt: int, phase: Phase
 ) -> tuple[list[ScriptResult], list[str]]:
     """The ended scripts of a wave attempt's phase, in plan order, and their warnings."""
-    results: list[ScriptResult] = []
-    warnings: list[str] = []
-    items = [i for i in rt.ledger.list_scripts(execution_id, wave_id, wave_attempt) if i.get("phase") == phase]
-    for item in sorted(items, key=lambda i: int(i.get("index", 0))):
-        if item.get("status") not in FINAL_SCRIPT:
-            continue
-        warnings.extend(item.get("warnings", []))
-        results.append(
-            ScriptResult(
-                phase=item["phase"],
-                document_name=item["documentName"],
-                status=item["status"],
-                on_failure=item.get("onFailure", "FAIL"),
-                attempts=max(1, int(item.get("tryNumber", 1))),
-                started_at=item.get("startedAt"),
-                ended_at=item.get("endedAt"),
-                index=int(item.get("index", 0)),
-                health_check=True if item.get("healthCheck") else None,
-                reason=item.get("reason"),
-                instances=[
-                    InstanceResult(
-                        instance_id=i["instanceId"], status=i["status"], duration_seconds=i.get("durationSeconds")
-                    )
-                    for i in _event_instances(item.get("instances", []))
-                ],
-                instance_count=len(item.get("instances", [])),
-            )
-        )
-    return results, warnings
+    runs = [r for r in rt.ledger.list_scripts(execution_id, wave_id, wave_attempt) if r.phase == phase]
+    ended = [r for r in sorted(runs, key=lambda r: r.index) if r.status in FINAL_SCRIPT]
+    return [_script_result(r) for r in ended], [w for r in ended for w in r.warnings or ()]
 
 
-def _event_instances(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _event_instances(instances: Sequence[InvocationResult]) -> list[InvocationResult]:
     """The per-instance results an event carries: at most EVENT_INSTANCES, those that did not succeed first
     (an event is limited to 256 KB; the report keeps them all), in their order."""
-    chosen = {id(i) for i in sorted(instances, key=lambda i: i.get("status") == "Success")[:EVENT_INSTANCES]}
-    return [i for i in instances if id(i) in chosen]
+    first = sorted(range(len(instances)), key=lambda n: instances[n].status == "Success")[:EVENT_INSTANCES]
+    chosen = set(first)
+    return [i for n, i in enumerate(instances) if n in chosen]
 
 
 def _publish_done(
     rt: Runtime,
-    execution: dict[str, Any],
+    execution: ExecutionRecord,
     wave_id: str,
     wave_attempt: int,
-    phase: str,
+    phase: Phase,
     *,
     results: tuple[list[ScriptResult], list[str]] | None = None,
 ) -> None:
-    scripts, warnings = results or phase_results(rt, execution["executionId"], wave_id, wave_attempt, phase)
+    scripts, warnings = results or phase_results(rt, execution.execution_id, wave_id, wave_attempt, phase)
     event = PreLaunchDone if phase == "PRE_LAUNCH" else PostLaunchDone
     rt.bus.publish(
         event(
-            execution_id=execution["executionId"],
-            plan_id=execution["planId"],
+            execution_id=execution.execution_id,
+            plan_id=execution.plan_id,
             wave_id=wave_id,
             attempt=wave_attempt,
             scripts=scripts,

@@ -20,6 +20,7 @@ from events.models import Mode
 from localcloud.cloud import LocalCloud
 from localcloud.runner import RunResult, run_plan, start, wait
 from orchestrator.domain.plan import parse_plan
+from orchestrator.domain.records.scripts import ScriptRun
 from tests.e2e.helpers import assert_choreography_invariants, at, sid, wave, wave_status
 
 OLD_PRIMARY = "i-0aaaaaaaaaaaaaaa1"  # the old site's database primary, still a managed node
@@ -36,7 +37,7 @@ def _waves(result: RunResult) -> dict[str, dict[str, Any]]:
     return {w["waveId"]: w for w in result.report["waves"]}
 
 
-def _script_items(cloud: LocalCloud, execution_id: str, wave_id: str) -> list[dict[str, Any]]:
+def _script_items(cloud: LocalCloud, execution_id: str, wave_id: str) -> list[ScriptRun]:
     assert cloud.runtime is not None
     return cloud.runtime.ledger.list_scripts(execution_id, wave_id)
 
@@ -176,8 +177,8 @@ def test_target_resolution_throttled_six_times_is_resent_by_a_tick_and_succeeds(
     assert result.status == "COMPLETED"
     assert cloud.drs.stats.errors["ThrottlingException"] == 6
     [item] = _script_items(cloud, result.execution_id, "db")
-    assert (item["status"], item["tryNumber"], item["resends"]) == ("Success", 1, 1)
-    assert "ThrottlingException" in item["sendError"]
+    assert (item.status, item.try_number, item.resends) == ("Success", 1, 1)
+    assert "ThrottlingException" in (item.send_error or "")
     script = _waves(result)["db"]["scripts"][0]
     assert (script["status"], script["attempts"], len(script["instances"])) == ("Success", 1, 2)
     assert cloud.ssm.stats.commands_sent == 1
@@ -202,9 +203,9 @@ def test_target_resolution_throttled_past_its_budget_fails_the_wave_with_the_err
         "attempts: ThrottlingException: Rate exceeded"
     )
     [item] = _script_items(cloud, result.execution_id, "db")
-    assert (item["status"], item["resends"]) == ("Failed", 6)
+    assert (item.status, item.resends) == ("Failed", 6)
     # six resend ticks 15, 30, 60, 120, 240 and 300 s apart
-    assert (at(item["endedAt"]) - at(item["startedAt"])).total_seconds() >= 765
+    assert (at(str(item.ended_at)) - at(str(item.started_at))).total_seconds() >= 765
     assert cloud.ssm.stats.commands_sent == 0
     assert_choreography_invariants(cloud, result.execution_id)
 
@@ -214,7 +215,7 @@ def test_a_plan_cancelled_while_a_script_waits_for_its_resend_ends_cancelled(loc
     cloud = local_cloud()
     cloud.drs.inject_error("ThrottlingException", operation="DescribeRecoveryInstances", count=42)
     execution_id = start(cloud, parse_plan(_post_launch_plan()))
-    cloud.run_until(lambda: any(i.get("resends") for i in _script_items(cloud, execution_id, "db")), timeout=60)
+    cloud.run_until(lambda: any(i.resends for i in _script_items(cloud, execution_id, "db")), timeout=60)
     assert wave_status(cloud, execution_id, "db") == "POST_LAUNCH"
 
     # WHEN an operator cancels the plan

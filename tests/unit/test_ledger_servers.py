@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,10 @@ import pytest
 from moto import mock_aws
 
 from localcloud import moto_speedups
-from orchestrator.adapters.ledger import BATCH_TRIES, Ledger, LedgerError, Outcome, exec_pk, script_sk
+from orchestrator.adapters.ledger import BATCH_TRIES, Ledger, LedgerError, Outcome, exec_pk
+from orchestrator.adapters.ledger.scripts import invocation_map
+from orchestrator.domain.plan import ScriptOnFailure
+from orchestrator.domain.records.scripts import InvocationResult, ScriptId, ScriptRun, ScriptSpec, ScriptStatus
 from tests.unit.moto_ledger import ledger_table
 
 EXECUTION = "exec-1"
@@ -270,7 +274,10 @@ def test_server_items_expire_with_the_execution_and_stop_expiring_when_it_is_reo
     # GIVEN an execution of 60 servers (more than one batch) and a script that ran on two instances, that ends
     _create(ledger, {sid(n): "CRITICAL" for n in range(60)})
     _finish(
-        ledger, _running_script(ledger), [{"instanceId": f"i-{n:017x}", "status": "Success"} for n in (1, 2)], key="end"
+        ledger,
+        _running_script(ledger),
+        [InvocationResult(instance_id=f"i-{n:017x}", status="Success") for n in (1, 2)],
+        key="end",
     )
     ledger.set_execution_status(EXECUTION, from_=["RUNNING"], to="FAILED", key="close")
 
@@ -359,48 +366,36 @@ def test_a_batch_still_unprocessed_after_its_tries_raises(ledger: Ledger, sleeps
     assert (ledger.get_wave(EXECUTION, "w") or {})["jobs"]["drsjob-00000000000000001"]["status"] == "STARTED"
 
 
-def _running_script(ledger: Ledger) -> str:
-    """A post-launch script of wave `w`, sent and running (try 1). Returns its sort key."""
-    sk = script_sk("w", 1, "POST_LAUNCH", 0)
-    outcome, _ = ledger.claim_script(
-        EXECUTION,
-        sk,
-        key="send",
-        record={
-            "executionId": EXECUTION,
-            "waveId": "w",
-            "waveAttempt": 1,
-            "phase": "POST_LAUNCH",
-            "index": 0,
-            "documentName": "AWS-RunShellScript",
-            "onFailure": "FAIL",
-        },
+def _running_script(ledger: Ledger) -> ScriptRun:
+    """A post-launch script of wave `w`, sent and running (try 1)."""
+    script = ScriptId(execution_id=EXECUTION, wave_id="w", wave_attempt=1, phase="POST_LAUNCH", index=0)
+    spec = ScriptSpec(
+        id=script,
+        plan_id="p",
+        document_name="AWS-RunShellScript",
+        on_failure=ScriptOnFailure.FAIL,
+        health_check=False,
+        retries=0,
+        timeout_seconds=600,
     )
+    outcome, _ = ledger.claim_script(spec, key="send")
     assert outcome is Outcome.WON
     assert ledger.record_sent(
-        EXECUTION, sk, try_number=1, key="send", command_ids=["c-1"], expected=3, sets={}, index={"waveId": "w"}
+        script, try_number=1, key="send", command_ids=["c-1"], expected=3, deadline=datetime(2026, 1, 1, tzinfo=UTC)
     )
-    return sk
+    run = ledger.get_script(script)
+    assert run is not None
+    return run
 
 
-def _finish(ledger: Ledger, sk: str, instances: list[dict[str, Any]], *, key: str) -> Outcome:
-    summary = {
-        "phase": "POST_LAUNCH",
-        "index": 0,
-        "documentName": "AWS-RunShellScript",
-        "status": "Success",
-        "waveAttempt": 1,
-        "instances": instances[:1],
-    }
+def _finish(ledger: Ledger, run: ScriptRun, instances: list[InvocationResult], *, key: str) -> Outcome:
     return ledger.finish_script(
-        EXECUTION,
-        "w",
-        sk,
+        run,
         try_number=1,
-        from_=["RUNNING"],
-        status="Success",
-        sets={"instances": instances, "warnings": []},
-        summary=summary,
+        from_=[ScriptStatus.RUNNING],
+        status=ScriptStatus.SUCCESS,
+        instances=instances,
+        reason=None,
         warnings=[],
         key=key,
     )
@@ -409,24 +404,25 @@ def _finish(ledger: Ledger, sk: str, instances: list[dict[str, Any]], *, key: st
 def test_a_script_keeps_each_instance_result_in_its_own_item(ledger: Ledger) -> None:
     # GIVEN a running script on three instances
     _create(ledger, {sid(1): "CRITICAL"})
-    sk = _running_script(ledger)
+    run = _running_script(ledger)
     instances = [
-        {"instanceId": f"i-{n:017x}", "status": "Success", "output": f"up {n}", "durationSeconds": 1.5}
+        InvocationResult(instance_id=f"i-{n:017x}", status="Success", output=f"up {n}", duration_seconds=1.5)
         for n in (3, 1, 2)
     ]
 
     # WHEN it ends, and another event then claims it ended otherwise
-    first = _finish(ledger, sk, instances, key="end")
-    other = _finish(ledger, sk, [{**i, "status": "Failed"} for i in instances], key="other")
+    first = _finish(ledger, run, instances, key="end")
+    other = _finish(ledger, run, [replace(i, status="Failed") for i in instances], key="other")
 
     # THEN neither the script item nor the wave's summary holds the instances, only their count; the
     # script and the wave's detail give every result back, in instance order, as the first event said
     assert (first, other) == (Outcome.WON, Outcome.REJECTED)
-    script = ledger.get_script(EXECUTION, sk) or {}
+    script = ledger.get_script(run.id)
     wave = ledger.get_wave(EXECUTION, "w") or {}
-    assert ("instances" in script, script["instanceCount"]) == (False, 3)
+    assert script is not None
+    assert (script.instances, script.instance_count) == (None, 3)
     assert [("instances" in s, s["instanceCount"]) for s in wave["scripts"]] == [(False, 3)]
-    expected = sorted(instances, key=lambda i: i["instanceId"])
+    expected = sorted(instances, key=lambda i: i.instance_id)
     [listed] = ledger.list_scripts(EXECUTION, "w", 1)
-    assert listed["instances"] == expected
-    assert ledger.wave_detail(EXECUTION, wave)["scripts"][0]["instances"] == expected
+    assert listed.instances == tuple(expected)
+    assert ledger.wave_detail(EXECUTION, wave)["scripts"][0]["instances"] == [invocation_map(i) for i in expected]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.domain.plan import parse_plan
+from orchestrator.domain.records.scripts import InvocationResult
 from orchestrator.steps.scripts import (
     EVENT_INSTANCES,
     OUTPUT_EXCERPT,
@@ -57,13 +58,13 @@ def test_recovery_instances_parameter_maps_servers_to_instance_and_primary_ip():
 
 def test_output_excerpts_are_bounded_per_instance_and_in_total():
     # GIVEN long outputs on few and on many instances
-    few = [{"instanceId": f"i-{n}", "status": "Failed", "output": "x" * 5000} for n in range(3)]
-    many = [{"instanceId": f"i-{n}", "status": "Failed", "output": "x" * 5000} for n in range(200)]
+    few = [InvocationResult(instance_id=f"i-{n}", status="Failed", output="x" * 5000) for n in range(3)]
+    many = [InvocationResult(instance_id=f"i-{n}", status="Failed", output="x" * 5000) for n in range(200)]
 
     # WHEN excerpted, THEN at most 1,000 characters each and at most the budget overall
-    assert {len(i["output"]) for i in _excerpts(few, 20_000)} == {OUTPUT_EXCERPT}
-    assert sum(len(i["output"]) for i in _excerpts(many, 20_000)) <= 20_000
-    assert few[0]["output"] == "x" * 5000  # the input is not changed
+    assert {len(i.output or "") for i in _excerpts(few, 20_000)} == {OUTPUT_EXCERPT}
+    assert sum(len(i.output or "") for i in _excerpts(many, 20_000)) <= 20_000
+    assert few[0].output == "x" * 5000  # the input is not changed
 
 
 def test_health_check_runs_last_in_the_post_launch_phase():
@@ -97,12 +98,14 @@ def test_health_check_runs_last_in_the_post_launch_phase():
 
 def test_an_event_lists_at_most_fifty_instances_those_that_did_not_succeed_first():
     # GIVEN the results of a script on 120 instances, three of which failed (the last ones)
-    instances = [{"instanceId": f"i-{n:03d}", "status": "Failed" if n >= 117 else "Success"} for n in range(120)]
+    instances = [
+        InvocationResult(instance_id=f"i-{n:03d}", status="Failed" if n >= 117 else "Success") for n in range(120)
+    ]
 
     # WHEN the instances a PostLaunchDone carries are chosen
     chosen = _event_instances(instances)
 
     # THEN fifty, the failed ones among them, in instance order; a few instances are all carried
-    assert [i["instanceId"] for i in chosen] == [f"i-{n:03d}" for n in range(47)] + ["i-117", "i-118", "i-119"]
+    assert [i.instance_id for i in chosen] == [f"i-{n:03d}" for n in range(47)] + ["i-117", "i-118", "i-119"]
     assert len(chosen) == EVENT_INSTANCES == 50
     assert _event_instances(instances[:3]) == instances[:3]
