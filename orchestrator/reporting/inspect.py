@@ -168,16 +168,16 @@ def ledger_state(ledger: Any, execution_id: str) -> dict[str, Any] | None:
     if execution is None:
         return None
     waves = {}
-    for wave in ledger.list_waves(execution_id):
-        waves[wave["waveId"]] = {
-            "status": wave["status"],
-            "attempt": int(wave.get("attempt", 1)),
+    for wave in ledger.waves(execution_id):
+        waves[wave.wave_id] = {
+            "status": wave.status.value,
+            "attempt": wave.attempt,
             "serversLaunched": sorted(
                 sid
-                for sid, s in ledger.wave_servers(execution_id, wave["waveId"]).items()
+                for sid, s in ledger.wave_servers(execution_id, wave.wave_id).items()
                 if s.get("launchStatus") == "LAUNCHED"
             ),
-            "approvedBy": (wave.get("approval") or {}).get("approvedBy"),
+            "approvedBy": wave.approval.approved_by if wave.approval else None,
         }
     return {
         "planId": execution["planId"],

@@ -11,10 +11,29 @@ from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.ledger.records import wave_record
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.records import ATTEMPT_TIMES, ExecutionRecord, WaveRecord
+from orchestrator.domain.records.approvals import APPROVAL_TIMES, ApprovalRecord
 
 ATTEMPT_TIME_KEYS: tuple[str, ...] = tuple(to_camel(name) for name in ATTEMPT_TIMES)
 """The report's key of each moment of a wave's attempt (`ATTEMPT_TIMES`: readyAt, preLaunchAt, ...), in the
 order they happen; the timeline reads them back."""
+
+APPROVAL_TIME_KEYS: tuple[str, ...] = tuple(to_camel(name) for name in APPROVAL_TIMES)
+"""The report's key of each moment of a wave's approval (`APPROVAL_TIMES`: requestedAt, approvedAt, ...)."""
+
+_APPROVAL_FIELDS = (  # the fields of an ApprovalRecord the report shows, in this order, under camelCase keys
+    "status",
+    "approvers",
+    "requested_at",
+    "deadline",
+    "approved_by",
+    "approved_at",
+    "comment",
+    "denied_by",
+    "denied_at",
+    "deny_reason",
+    "timed_out_at",
+    "gate",
+)
 
 
 def build_report(
@@ -134,22 +153,11 @@ def _terminations(ledger: Ledger, execution_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def _approval(approval: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Who was asked, who decided and when (None: the wave had no approval gate)."""
-    if not approval:
+def _approval(approval: ApprovalRecord | None) -> dict[str, Any] | None:
+    """Who was asked, who decided and when (None: the wave had no approval gate); the fields recorded only."""
+    if approval is None:
         return None
-    keys = (
-        "status",
-        "approvers",
-        "requestedAt",
-        "deadline",
-        "approvedBy",
-        "approvedAt",
-        "comment",
-        "deniedBy",
-        "deniedAt",
-        "denyReason",
-        "timedOutAt",
-        "gate",
-    )
-    return {k: approval[k] for k in keys if approval.get(k) is not None}
+    values = {name: getattr(approval, name) for name in _APPROVAL_FIELDS}
+    values["status"] = approval.status.value
+    values["approvers"] = None if approval.approvers is None else list(approval.approvers)
+    return {to_camel(name): value for name, value in values.items() if value is not None}

@@ -18,7 +18,7 @@ from typing import Any
 
 from orchestrator.domain.clock import iso
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
-from orchestrator.reporting.report import ATTEMPT_TIME_KEYS
+from orchestrator.reporting.report import APPROVAL_TIME_KEYS, ATTEMPT_TIME_KEYS
 
 
 class ReportError(ValueError):
@@ -67,7 +67,7 @@ CONNECTOR = "#757575"
 # the moments of an attempt (orchestrator.domain.records.ATTEMPT_TIMES) under the report's keys, in their order
 _READY, _PRE_LAUNCH, _LAUNCH_STARTED, _LAUNCHED, _POST_LAUNCH, _COMPLETED, _ENDED = ATTEMPT_TIME_KEYS
 _WAVE_TIMES = (*ATTEMPT_TIME_KEYS, "skippedAt", "retriedAt")
-_APPROVAL_TIMES = ("requestedAt", "approvedAt", "deniedAt", "timedOutAt")
+_APPROVAL_TIMES = APPROVAL_TIME_KEYS  # the moments of an approval (orchestrator.domain.records.approvals)
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from orchestrator.adapters.ledger._base import LedgerError
 from orchestrator.adapters.ledger._keys import EXEC_SK, exec_pk, wave_sk
 from orchestrator.domain.records import ATTEMPT_TIMES, ExecutionRecord, WaveAttempt, WaveJob, WaveRecord
+from orchestrator.domain.records.approvals import ApprovalRecord, ApprovalStatus
 from orchestrator.domain.records.waves import PreflightExclusion
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
 
@@ -56,6 +57,38 @@ _ATTEMPT: dict[str, tuple[str, _Convert]] = {  # the order an archived attempt h
     # jobs: a list in an archived attempt, a map by job id on the wave (see _attempt_fields)
     "servers_launched": ("serversLaunched", _INT),
 }
+_APPROVAL: dict[str, tuple[str, _Convert]] = {  # a wave's `approval` map
+    "status": ("status", (ApprovalStatus, str)),
+    "request_id": ("requestId", _SAME),
+    "requested_at": ("requestedAt", _SAME),
+    "deadline": ("deadline", _SAME),
+    "approvers": ("approvers", _LIST),
+    "gate": ("gate", _SAME),
+    "attempt": ("attempt", _INT),
+    "approved_by": ("approvedBy", _SAME),
+    "approved_at": ("approvedAt", _SAME),
+    "comment": ("comment", _SAME),
+    "denied_by": ("deniedBy", _SAME),
+    "denied_at": ("deniedAt", _SAME),
+    "deny_reason": ("denyReason", _SAME),
+    "timed_out_at": ("timedOutAt", _SAME),
+    "decision_key": ("decisionKey", _SAME),
+}
+
+
+# an approval: a map on the wave item, converted by the wave's table below
+
+
+def approval_record(item: Mapping[str, Any]) -> ApprovalRecord:
+    """A wave's `approval` map as its record (`approval_map` maps it back: `approval_map(approval_record(m)) == m`)."""
+    return ApprovalRecord(**_fields(item, _APPROVAL), extra=_extra(item, _APPROVAL))
+
+
+def approval_map(approval: ApprovalRecord) -> dict[str, Any]:
+    """The `approval` map of a wave item, as the ledger reads it."""
+    return {**_attributes(approval, _APPROVAL), **approval.extra}
+
+
 _WAVE: dict[str, tuple[str, _Convert]] = {
     "remaining": ("remaining", _INT),
     "depends_on": ("dependsOn", _LIST),
@@ -69,7 +102,7 @@ _WAVE: dict[str, tuple[str, _Convert]] = {
     "warnings": ("warnings", _LIST),
     "last_key": ("lastKey", _SAME),
     "released_by": ("releasedBy", _LIST),
-    "approval": ("approval", _MAP),
+    "approval": ("approval", (approval_record, approval_map)),
     "launch_servers": ("launchServers", _LIST),
     "retry_key": ("retryKey", _SAME),
     "retried_by": ("retriedBy", _SAME),

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from orchestrator.domain.records.approvals import ApprovalRecord
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
 
 ATTEMPT_TIMES: tuple[str, ...] = (
@@ -137,7 +138,7 @@ class WaveRecord:
     warnings: tuple[Any, ...] = ()
     last_key: str | None = None  # the event of its last transition
     released_by: tuple[str, ...] | None = None  # the dependencies counted (sorted)
-    approval: Mapping[str, Any] | None = None
+    approval: ApprovalRecord | None = None  # the approval gate's request and its decision
     launch_servers: tuple[str, ...] | None = None  # a retried attempt's servers (None: all of them)
     retry_key: str | None = None
     retried_by: str | None = None
