@@ -18,10 +18,7 @@ with the executions), written only if none is there yet:
 
 from __future__ import annotations
 
-import json
-
 from events.models import BY_DETAIL_TYPE, Contract
-from orchestrator.adapters.ledger import ACCEPTED
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 
@@ -29,12 +26,12 @@ from orchestrator.runtime import Runtime
 def refuse(rt: Runtime, event_id: str, answer: Contract) -> None:
     """Refuse event `event_id` with `answer` (a PlanFailed or ControlRejected), announced once; nothing
     when the event was accepted before (a late copy of a command that was carried out)."""
-    earlier = rt.ledger.record_refusal(event_id, answer.DETAIL_TYPE, answer.to_detail())
+    earlier = rt.ledger.record_refusal(event_id, answer)
     if earlier is not None:
-        if earlier.get("decision") == ACCEPTED:
+        if earlier.accepted:
             logger.info("late copy of an accepted command: not refused", event_id=event_id, answer=answer.DETAIL_TYPE)
             return
-        if earlier.get("announced"):
+        if earlier.announced:
             logger.info("refusal already announced", event_id=event_id, answer=answer.DETAIL_TYPE)
             return
     rt.bus.publish(answer)
@@ -45,11 +42,11 @@ def refused_before(rt: Runtime, event_id: str) -> bool:
     """Whether event `event_id` was refused before (a redelivery). Its refusal stands; if the delivery
     that refused it died before announcing it, it is announced now."""
     earlier = rt.ledger.get_decision(event_id)
-    if earlier is None or earlier.get("decision") == ACCEPTED:
+    if earlier is None or earlier.accepted:
         return False
     logger.info("redelivered event was refused before: the refusal stands", event_id=event_id)
-    if not earlier.get("announced"):
-        model = BY_DETAIL_TYPE[str(earlier["detailType"])]
-        rt.bus.publish(model.model_validate(json.loads(str(earlier["detail"]))))
+    if not earlier.announced:
+        model = BY_DETAIL_TYPE[str(earlier.answer_type)]
+        rt.bus.publish(model.model_validate(earlier.answer))
         rt.ledger.mark_refusal_announced(event_id)
     return True

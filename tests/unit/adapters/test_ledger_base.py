@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from events.models import ControlRejected
 from orchestrator.adapters.ledger import Ledger, Outcome, exec_pk, wave_sk
 from orchestrator.adapters.ledger._base import _Update
 from tests.unit.moto_ledger import SettableClock, ledger_table
@@ -208,14 +209,15 @@ def test_a_decided_transition_records_its_command_once_and_a_redelivery_is_a_rep
 
     # THEN "cmd-1" is ACCEPTED once and its copy is a REPLAY; "cmd-2" is rejected and no decision is recorded
     assert (first, again, other) == (Outcome.WON, Outcome.REPLAY, Outcome.REJECTED)
-    assert (ledger.get_decision("cmd-1") or {})["decision"] == "ACCEPTED"
+    assert (ledger.get_decision("cmd-1") or pytest.fail("no decision")).verdict == "ACCEPTED"
     assert ledger.get_decision("cmd-2") is None
     assert _wave(ledger)["lastKey"] == "cmd-1"
 
 
 def test_a_command_refused_before_changes_nothing_when_it_is_decided_later(ledger: Ledger) -> None:
     # GIVEN command "cmd-1" recorded as REFUSED
-    assert ledger.record_refusal("cmd-1", "WaveRetryRefused", {"reason": "r"}) is None
+    refusal = ControlRejected(execution_id=EXECUTION, command="RetryWave", reason="r", wave_id="w")
+    assert ledger.record_refusal("cmd-1", refusal) is None
 
     # WHEN a late copy of it would move the wave
     outcome = ledger.move_wave(EXECUTION, "w", from_=["READY"], to="SKIPPED", key="cmd-1", count=1, decided_by="cmd-1")
@@ -224,7 +226,7 @@ def test_a_command_refused_before_changes_nothing_when_it_is_decided_later(ledge
     assert outcome is Outcome.REJECTED
     assert _wave(ledger)["status"] == "READY"
     assert (ledger.get_execution(EXECUTION) or {})["terminalCount"] == 0
-    assert (ledger.get_decision("cmd-1") or {})["decision"] == "REFUSED"
+    assert (ledger.get_decision("cmd-1") or pytest.fail("no decision")).verdict == "REFUSED"
 
 
 def test_a_transition_moves_only_while_its_other_conditions_hold(ledger: Ledger) -> None:
