@@ -61,33 +61,32 @@ def give_up(rt: Runtime, event: Mapping[str, Any], function: str, exc: BaseExcep
 def _fail_named_wave(
     rt: Runtime, execution_id: str, wave_id: str, detail: Mapping[str, Any], *, reason: str, key: str
 ) -> bool:
-    execution = rt.ledger.get_execution(execution_id)
-    wave = rt.ledger.get_wave(execution_id, wave_id)
-    if execution is None or wave is None or execution["status"] in EXECUTION_FINAL:
+    execution = rt.ledger.execution(execution_id)
+    wave = rt.ledger.wave(execution_id, wave_id) if execution is not None else None
+    if execution is None or wave is None or execution.status in EXECUTION_FINAL:
         logger.error(
             "handler gave up on an event of an unknown or finished execution: dead-lettered",
             execution_id=execution_id,
             wave_id=wave_id,
         )
         return False
-    attempt = int(wave.get("attempt", 1))
     named_attempt = detail.get("attempt")
-    if isinstance(named_attempt, int) and named_attempt != attempt:
+    if isinstance(named_attempt, int) and named_attempt != wave.attempt:
         logger.warning(
             "handler gave up on an event of an earlier attempt of the wave: dropped",
             wave_id=wave_id,
             event_attempt=named_attempt,
-            attempt=attempt,
+            attempt=wave.attempt,
         )
         return True
-    if wave.get("status") not in FAILABLE_WAVE:
+    if wave.status not in FAILABLE_WAVE:
         logger.error(
             "handler gave up, and the wave cannot fail from its state: dead-lettered",
             wave_id=wave_id,
-            status=wave.get("status"),
+            status=wave.status.value,
         )
         return False
     metrics.add_metric(name="HandlerGaveUp", unit="Count", value=1)
     return fail_wave(
-        rt, execution, wave_id, from_=[str(wave["status"])], reason=reason, key=f"gave-up:{key}", attempt=attempt
+        rt, execution, wave_id, from_=[wave.status], reason=reason, key=f"gave-up:{key}", attempt=wave.attempt
     )

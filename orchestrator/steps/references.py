@@ -35,8 +35,8 @@ def _plan_index(rt: Runtime, execution_id: str) -> _Index | None:
         if found is not None:
             cache.move_to_end(execution_id)
             return found
-    execution = rt.ledger.get_execution(execution_id)
-    if execution is None or execution.get("status") == ExecutionStatus.CREATING:  # a start cut short has no plan yet
+    execution = rt.ledger.execution(execution_id)
+    if execution is None or execution.status == ExecutionStatus.CREATING:  # a start cut short has no plan yet
         return None
     plan = frozen_plan(execution)
     index = (plan.plan_id, {wave.wave_id: frozenset(wave.server_ids) for wave in plan.waves})

@@ -13,6 +13,7 @@ from typing import Any
 from events.models import ServerLaunch, WaveFailed
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import _named
+from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -22,7 +23,7 @@ REASON_LIMIT = 4000  # characters of a reason kept in the ledger and sent in Wav
 
 def fail_wave(
     rt: Runtime,
-    execution: Mapping[str, Any],
+    execution: ExecutionRecord | Mapping[str, Any],
     wave_id: str,
     *,
     from_: Iterable[str],
@@ -34,8 +35,12 @@ def fail_wave(
     decided_by: str | None = None,
 ) -> bool:
     """`from_` -> FAILED with `reason`, then WaveFailed. Returns False when the wave was not in `from_`
-    (already failed, closed or moved on: nothing is written or published)."""
-    execution_id = str(execution["executionId"])
+    (already failed, closed or moved on: nothing is written or published). `execution`: its record (the
+    item is still accepted from the steps that read items, until they read records)."""
+    if isinstance(execution, ExecutionRecord):
+        execution_id, plan_id = execution.execution_id, execution.plan_id
+    else:
+        execution_id, plan_id = str(execution["executionId"]), str(execution["planId"])
     reason = reason[:REASON_LIMIT]
     outcome = rt.ledger.finish_wave(
         execution_id,
@@ -54,11 +59,11 @@ def fail_wave(
     rt.bus.publish(
         WaveFailed(
             execution_id=execution_id,
-            plan_id=str(execution["planId"]),
+            plan_id=plan_id,
             wave_id=wave_id,
             attempt=attempt,
             reason=reason,
-            on_failure=frozen_plan(dict(execution)).wave(wave_id).on_failure.value,
+            on_failure=frozen_plan(execution).wave(wave_id).on_failure.value,
             failed_servers=_named(failed_servers),
             failed_servers_total=len(failed_servers),
         )

@@ -56,3 +56,22 @@ def test_fail_wave_writes_once_and_announces_the_reason_and_policy(world: World)
         )
     ]
     assert world.ledger.get_wave("e1", "db")["reason"] == "x" * REASON_LIMIT
+
+
+def test_fail_wave_takes_the_execution_record_and_fails_from_the_states_it_names_only(world: World) -> None:
+    # GIVEN a READY wave of a plan that stops on its failure, and the execution's record
+    world.start(plan(wave("db", S1)))
+    execution = world.ledger.execution("e1")
+    assert execution is not None
+    # WHEN it is failed from PRE_LAUNCH (it is not there), then from READY
+    missed = fail_wave(world.rt, execution, "db", from_=["PRE_LAUNCH"], reason="late", key="k1", attempt=1)
+    failed = fail_wave(world.rt, execution, "db", from_=["READY"], reason="broken", key="k2", attempt=1)
+    # THEN only the second wrote: the wave is FAILED, the execution remembers it, and WaveFailed says STOP
+    assert (missed, failed) == (False, True)
+    assert world.wave_status("e1", "db") == "FAILED"
+    assert (world.ledger.execution("e1") or pytest.fail("no execution")).failed_waves == ("db",)
+    assert world.bus.published == [
+        WaveFailed(
+            execution_id="e1", plan_id="p", wave_id="db", reason="broken", on_failure="STOP", failed_servers_total=0
+        )
+    ]
