@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from events.models import ApprovalRequested, ApprovalTimeout, Mode, WaveReady
 from orchestrator.adapters.ledger import Outcome
@@ -20,11 +19,11 @@ from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Approval, Plan
+from orchestrator.domain.records import ExecutionRecord, WaveRecord
+from orchestrator.domain.records.approvals import ApprovalRecord, ApprovalStatus
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
-
-GRANTED = "GRANTED"
 
 
 @dataclass(frozen=True)
@@ -60,35 +59,42 @@ def timeout_schedule(execution_id: str, wave_id: str, request_id: str) -> str:
     return schedule_name("approval", execution_id, wave_id, request_id)
 
 
-def held_for_approval(rt: Runtime, execution: dict[str, Any], detail: WaveReady, event_id: str) -> bool:
-    """Whether the wave must wait for an approval before its pre-launch phase (and if so, ask for it)."""
-    gate = gate_for(frozen_plan(execution), detail.wave_id, execution["mode"])
+def _asked_by(wave: WaveRecord, event_id: str) -> ApprovalRecord | None:
+    """The approval the wave awaits if WaveReady `event_id` asked for it (this is a redelivery), else None."""
+    approval = wave.approval
+    if approval is None or approval.request_id != event_id or wave.status != WaveStatus.AWAITING_APPROVAL:
+        return None
+    return approval
+
+
+def held_for_approval(
+    rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, detail: WaveReady, event_id: str
+) -> bool:
+    """Whether the wave must wait for an approval before its pre-launch phase (and if so, ask for it).
+    `execution` and `wave` are as the WaveReady found them."""
+    gate = gate_for(frozen_plan(execution), detail.wave_id, execution.mode)
     if gate is None:
         return False
     execution_id = detail.execution_id
-    wave = rt.ledger.get_wave(execution_id, detail.wave_id)
-    if wave is None:
-        return True
-    approval = wave.get("approval") or {}
-    if approval.get("status") == GRANTED:
+    if wave.approval is not None and wave.approval.status is ApprovalStatus.GRANTED:
         return False  # this wave was approved (a retried wave is not asked again)
-    if wave.get("status") not in {WaveStatus.READY, WaveStatus.AWAITING_APPROVAL}:
+    if wave.status not in {WaveStatus.READY, WaveStatus.AWAITING_APPROVAL}:
         return True  # a stale WaveReady: the transition below would be refused anyway
     # a redelivery of the WaveReady that asked keeps the deadline it announced
-    same_request = approval.get("requestId") == event_id and wave.get("status") == WaveStatus.AWAITING_APPROVAL
+    asked = _asked_by(wave, event_id)
     deadline = (
-        parse_iso(approval["deadline"])
-        if same_request
+        parse_iso(asked.deadline)
+        if asked is not None and asked.deadline
         else _whole_second(rt.clock.now() + timedelta(seconds=gate.timeout_seconds))
     )
     request = {
         "requestId": event_id,
         "status": "REQUESTED",
-        "requestedAt": approval.get("requestedAt") if same_request else rt.ledger.now(),
+        "requestedAt": asked.requested_at if asked is not None else rt.ledger.now(),
         "deadline": iso(deadline),
         "approvers": gate.approvers,
         "gate": gate.why,
-        "attempt": int(wave.get("attempt", 1)),
+        "attempt": wave.attempt,
     }
     outcome = rt.ledger.transition_wave(
         execution_id,
@@ -101,7 +107,7 @@ def held_for_approval(rt: Runtime, execution: dict[str, Any], detail: WaveReady,
     if outcome is Outcome.REJECTED:
         logger.info("duplicate or stale WaveReady at an approval gate", wave_id=detail.wave_id)
         return True
-    completed = sorted(w["waveId"] for w in rt.ledger.list_waves(execution_id) if w["status"] == WaveStatus.COMPLETED)
+    completed = sorted(w.wave_id for w in rt.ledger.waves(execution_id) if w.status == WaveStatus.COMPLETED)
     rt.scheduler.at(
         timeout_schedule(execution_id, detail.wave_id, event_id),
         deadline,
@@ -113,7 +119,7 @@ def held_for_approval(rt: Runtime, execution: dict[str, Any], detail: WaveReady,
             execution_id=execution_id,
             plan_id=detail.plan_id,
             wave_id=detail.wave_id,
-            attempt=int(wave.get("attempt", 1)),
+            attempt=wave.attempt,
             approvers=gate.approvers,
             deadline=iso(deadline),
             completed_wave_ids=completed,

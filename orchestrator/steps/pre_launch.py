@@ -1,10 +1,11 @@
 """WaveReady: the approval gate, the preflight, then READY -> PRE_LAUNCH and the wave's pre-launch scripts
-(whose end publishes PreLaunchDone; their ticks are handled in `orchestrator.steps.scripts`)."""
+(whose end publishes PreLaunchDone; their ticks are handled in `orchestrator.steps.scripts`).
+
+The execution and the wave are read once, here, and passed to the gate, the preflight and the scripts."""
 
 from __future__ import annotations
 
 from events.models import WaveReady
-from orchestrator.adapters.ledger.records import execution_record
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
@@ -15,21 +16,25 @@ from orchestrator.steps.scripts import run_phase
 
 def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
     """The approval gate, then READY -> PRE_LAUNCH and the pre-launch scripts."""
-    execution = rt.ledger.get_execution(detail.execution_id)
+    execution = rt.ledger.execution(detail.execution_id)
     if execution is None:
         logger.warning("WaveReady for an unknown execution", execution_id=detail.execution_id)
         return
-    if execution["status"] != ExecutionStatus.RUNNING:
+    if execution.status != ExecutionStatus.RUNNING:
         logger.info(
             "wave held: execution is not running",
             execution_id=detail.execution_id,
             wave_id=detail.wave_id,
-            status=execution["status"],
+            status=execution.status.value,
         )
         return
-    if held_for_approval(rt, execution, detail, event_id):
+    wave = rt.ledger.wave(detail.execution_id, detail.wave_id)
+    if wave is None:
+        logger.warning("WaveReady for an unknown wave", execution_id=detail.execution_id, wave_id=detail.wave_id)
         return
-    if preflight_gate(rt, execution, detail, event_id):  # READY -> FAILED before any script or launch
+    if held_for_approval(rt, execution, wave, detail, event_id):
+        return
+    if preflight_gate(rt, execution, wave, detail, event_id):  # READY -> FAILED before any script or launch
         return
     outcome = rt.ledger.transition_wave(
         detail.execution_id,
@@ -42,11 +47,4 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
     if not outcome.proceed:
         logger.info("duplicate or stale WaveReady ignored", wave_id=detail.wave_id)
         return
-    run_phase(
-        rt,
-        execution_record(execution),
-        wave_id=detail.wave_id,
-        attempt=detail.attempt,
-        phase="PRE_LAUNCH",
-        key=event_id,
-    )
+    run_phase(rt, execution, wave_id=detail.wave_id, attempt=detail.attempt, phase="PRE_LAUNCH", key=event_id)

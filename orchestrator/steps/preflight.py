@@ -17,7 +17,8 @@ from events.models import WaveReady
 from orchestrator.adapters.drs import DrsError, parse_duration
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import NAMES_LIMIT, listed
-from orchestrator.domain.plan import Criticality, Wave
+from orchestrator.domain.plan import Criticality, Plan, Wave
+from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -83,9 +84,8 @@ def check_servers(rt: Runtime, wave: Wave, server_ids: list[str], *, max_lag_sec
     return problems
 
 
-def preflight(rt: Runtime, execution: dict[str, Any], wave: Wave, server_ids: list[str] | None = None) -> list[Problem]:
-    """Problems that forbid launching (some of) `wave`, one per server and reason."""
-    plan = frozen_plan(execution)
+def preflight(rt: Runtime, plan: Plan, wave: Wave, server_ids: list[str] | None = None) -> list[Problem]:
+    """Problems that forbid launching (some of) `wave` of `plan`, one per server and reason."""
     return check_servers(
         rt,
         wave,
@@ -94,11 +94,13 @@ def preflight(rt: Runtime, execution: dict[str, Any], wave: Wave, server_ids: li
     )
 
 
-def gate(rt: Runtime, execution: dict[str, Any], detail: WaveReady, event_id: str) -> bool:
-    """Run the preflight of a READY wave. True when the wave failed it (nothing may start)."""
-    plan_wave = frozen_plan(execution).wave(detail.wave_id)
-    launch = _launch_servers(rt, detail, plan_wave)
-    problems = preflight(rt, execution, plan_wave, launch)
+def gate(rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, detail: WaveReady, event_id: str) -> bool:
+    """Run the preflight of a READY wave (`wave`, as the WaveReady found it). True when the wave failed it
+    (nothing may start)."""
+    plan = frozen_plan(execution)
+    plan_wave = plan.wave(detail.wave_id)
+    launch = _launch_servers(wave, detail, plan_wave)
+    problems = preflight(rt, plan, plan_wave, launch)
     if not problems:
         return False
     metrics.add_metric(name="PreflightProblems", unit="Count", value=len(problems))
@@ -137,16 +139,14 @@ def _warnings(problems: list[Problem]) -> list[str]:
     return lines
 
 
-def _launch_servers(rt: Runtime, detail: WaveReady, plan_wave: Wave) -> list[str]:
-    if detail.attempt > 1:  # a RetryWave may relaunch only some servers
-        wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
-        if wave.get("launchServers"):
-            return list(wave["launchServers"])
+def _launch_servers(wave: WaveRecord, detail: WaveReady, plan_wave: Wave) -> list[str]:
+    if detail.attempt > 1 and wave.launch_servers:  # a RetryWave may relaunch only some servers
+        return list(wave.launch_servers)
     return plan_wave.server_ids
 
 
 def fail_wave(
-    rt: Runtime, execution: dict[str, Any], wave: Wave, problems: list[Problem], *, attempt: int, key: str
+    rt: Runtime, execution: ExecutionRecord, wave: Wave, problems: list[Problem], *, attempt: int, key: str
 ) -> None:
     """READY -> FAILED before any launch, naming each server and reason."""
     from events.models import ServerLaunch

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from events.models import (
     ApprovalDenied,
     ApprovalGranted,
     ApprovalRequested,
     ApprovalTimeout,
+    ControlRejected,
     Mode,
     PreLaunchDone,
     WaveFailed,
     WaveReady,
 )
-from orchestrator.steps.control import deny_approval, grant_approval
+from orchestrator.domain.records.approvals import ApprovalStatus
+from orchestrator.steps.control import approval_timeout, deny_approval, grant_approval
 from orchestrator.steps.pre_launch import on_wave_ready
 from tests.unit.steps.world import S1, World, plan, wave
 
@@ -110,3 +114,68 @@ def test_a_decision_handled_after_the_deadline_fails_the_wave_as_the_timeout_wou
     [failed] = world.published(WaveFailed)
     assert failed.reason == "approval not granted by its deadline 2026-01-01T09:10:00.000Z"
     assert world.published(WaveReady) == []
+
+
+def test_the_timeout_tick_fails_the_waiting_wave_once_and_records_itself_as_the_decision(world: World) -> None:
+    # GIVEN a wave awaiting approval, past its deadline
+    world.start(GATED)
+    on_wave_ready(world.rt, READY, "wr-1")
+    world.bus.published.clear()
+    world.advance(600)
+    tick = ApprovalTimeout(execution_id="e1", wave_id="db", request_id="wr-1")
+    # WHEN its ApprovalTimeout tick is delivered twice
+    approval_timeout(world.rt, tick, "tick-1")
+    approval_timeout(world.rt, tick, "tick-1")
+    # THEN the wave failed, TIMED_OUT by that tick, and every WaveFailed announced is the same one
+    assert world.wave_status("e1", "db") == "FAILED"
+    failed, *copies = world.published(WaveFailed)
+    assert copies in ([], [failed])
+    assert failed.reason == "approval not granted by its deadline 2026-01-01T09:10:00.000Z"
+    approval = (world.ledger.wave("e1", "db") or pytest.fail("no wave")).approval
+    assert approval is not None
+    assert (approval.status, approval.timed_out_at, approval.decision_key) == (
+        ApprovalStatus.TIMED_OUT,
+        "2026-01-01T09:10:00.000Z",
+        "tick-1",
+    )
+
+
+def test_a_timeout_tick_after_the_grant_or_for_an_older_request_changes_nothing(world: World) -> None:
+    # GIVEN a wave granted before its deadline
+    world.start(GATED)
+    on_wave_ready(world.rt, READY, "wr-1")
+    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="db", requested_by="ops"), "grant-1")
+    world.bus.published.clear()
+    world.advance(600)
+    # WHEN its tick fires, and a tick of a request the wave never made
+    approval_timeout(world.rt, ApprovalTimeout(execution_id="e1", wave_id="db", request_id="wr-1"), "tick-1")
+    approval_timeout(world.rt, ApprovalTimeout(execution_id="e1", wave_id="db", request_id="wr-0"), "tick-0")
+    # THEN the wave stays granted and READY, and nothing is published
+    assert world.wave_status("e1", "db") == "READY"
+    approval = (world.ledger.wave("e1", "db") or pytest.fail("no wave")).approval
+    assert approval is not None
+    assert (approval.status, approval.approved_by, approval.decision_key) == (ApprovalStatus.GRANTED, "ops", "grant-1")
+    assert world.bus.published == []
+
+
+def test_a_decision_by_someone_who_is_not_an_approver_is_refused_and_the_wave_keeps_waiting(world: World) -> None:
+    # GIVEN a wave awaiting the approval of "ops"
+    world.start(GATED)
+    on_wave_ready(world.rt, READY, "wr-1")
+    world.bus.published.clear()
+    # WHEN "mallory" grants it
+    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="db", requested_by="mallory"), "grant-1")
+    # THEN the grant is refused with the reason, and the wave still waits for the same request
+    assert world.bus.published == [
+        ControlRejected(
+            execution_id="e1",
+            command="ApprovalGranted",
+            reason="mallory may not decide on wave db: the approvers are ops",
+            wave_id="db",
+            requested_by="mallory",
+        )
+    ]
+    assert world.wave_status("e1", "db") == "AWAITING_APPROVAL"
+    approval = (world.ledger.wave("e1", "db") or pytest.fail("no wave")).approval
+    assert approval is not None
+    assert (approval.status, approval.request_id, approval.decision_key) == (ApprovalStatus.REQUESTED, "wr-1", None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from events.models import PreLaunchDone, WaveReady
@@ -86,3 +88,48 @@ def test_wave_ready_for_a_paused_execution_holds_the_wave(world: World) -> None:
     # THEN the wave stays READY and nothing is published
     assert world.wave_status("e1", "db") == "READY"
     assert world.bus.published == []
+
+
+class _CountedReads:
+    """The ledger's table, noting the sort key of every item read (GetItem) and every Query."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self.reads: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def get_item(self, **request: Any) -> Any:
+        self.reads.append(request["Key"]["sk"])
+        return self._table.get_item(**request)
+
+    def query(self, **request: Any) -> Any:
+        self.reads.append("Query")
+        return self._table.query(**request)
+
+
+def test_a_wave_ready_reads_the_execution_and_the_wave_once(world: World) -> None:
+    # GIVEN a gated wave granted, failed by its preflight (S2 stalled), repaired and retried: attempt 2 is READY
+    from events.models import ApprovalGranted, RetryWave
+    from orchestrator.steps.control import grant_approval, retry_wave
+
+    world.drs.add_source_server(S2, replication="STALLED")
+    world.start(plan(wave("db", S1, S2, approval={"required": True, "approvers": ["ops"]})))
+    on_wave_ready(world.rt, _ready(), "wr-1")
+    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="db", requested_by="ops"), "grant-1")
+    on_wave_ready(world.rt, _ready(), "wr-2")
+    assert world.wave_status("e1", "db") == "FAILED"
+    world.drs.add_source_server(S2)
+    retry_wave(world.rt, RetryWave(execution_id="e1", wave_id="db", requested_by="ops"), "retry-1")
+    [again] = [w for w in world.published(WaveReady) if w.attempt == 2]
+    world.bus.published.clear()
+    counted = _CountedReads(world.ledger._table)
+    world.ledger._table = counted
+    # WHEN its WaveReady passes the approval gate (granted before), the preflight (of the retried servers)
+    # and goes to pre-launch
+    on_wave_ready(world.rt, again, "wr-3")
+    # THEN the execution and the wave were each read once, and the wave went on
+    assert counted.reads == ["#EXECUTION", "WAVE#db"]
+    assert world.wave_status("e1", "db") == "PRE_LAUNCH"
+    assert world.bus.published == [PreLaunchDone(execution_id="e1", plan_id="p", wave_id="db", attempt=2)]
