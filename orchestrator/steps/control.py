@@ -29,10 +29,10 @@ from events.models import (
     WaveSkipped,
 )
 from orchestrator.adapters.ledger import Outcome
-from orchestrator.adapters.ledger.records import attempt_map, wave_attributes, wave_record
+from orchestrator.adapters.ledger.records import attempt_map, execution_item, wave_attributes, wave_item
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
-from orchestrator.domain.records import RETRY_CLEARS, WaveRecord
+from orchestrator.domain.records import RETRY_CLEARS, ExecutionRecord, WaveRecord
 from orchestrator.domain.status import (
     NOT_STARTED_WAVE,
     RUNNABLE_EXECUTION,
@@ -54,6 +54,7 @@ from orchestrator.steps.progress import (
 from orchestrator.steps.refusals import refuse, refused_before
 
 C = TypeVar("C", bound=ControlEvent)
+WaveCommand = ApprovalGranted | ApprovalDenied | RetryWave | SkipWave
 
 
 def decide(rt: Runtime, command: C, event_id: str, decision: Callable[[Runtime, C, str], None]) -> None:
@@ -81,15 +82,23 @@ def _reject(rt: Runtime, command: ControlEvent, event_id: str, reason: str, wave
 
 
 def _execution_and_wave(
-    rt: Runtime, command: ControlEvent, event_id: str, wave_id: str
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    execution = rt.ledger.get_execution(command.execution_id)
+    rt: Runtime, execution_id: str, wave_id: str
+) -> tuple[ExecutionRecord | None, WaveRecord | None]:
+    """The execution and its wave `wave_id` (the wave is not looked for when the execution is unknown)."""
+    execution = rt.ledger.execution(execution_id)
+    return execution, rt.ledger.wave(execution_id, wave_id) if execution is not None else None
+
+
+def _command_records(rt: Runtime, command: WaveCommand, event_id: str) -> tuple[ExecutionRecord, WaveRecord] | None:
+    """The execution and the wave a command names; None once the command is rejected for naming none."""
+    execution, wave = _execution_and_wave(rt, command.execution_id, command.wave_id)
     if execution is None:
-        _reject(rt, command, event_id, "no such execution", wave_id)
+        _reject(rt, command, event_id, "no such execution", command.wave_id)
         return None
-    wave = rt.ledger.get_wave(command.execution_id, wave_id)
     if wave is None:
-        _reject(rt, command, event_id, f"execution {command.execution_id} has no wave {wave_id}", wave_id)
+        _reject(
+            rt, command, event_id, f"execution {command.execution_id} has no wave {command.wave_id}", command.wave_id
+        )
         return None
     return execution, wave
 
@@ -101,16 +110,16 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
     """Nothing new starts; running DRS jobs finish and are recorded; the plan ends CANCELLED.
     With `terminateDrillInstances` (drills only), the drill's recovery instances are terminated: those up
     now at once, those its running jobs launch afterwards when the plan has ended."""
-    execution = rt.ledger.get_execution(command.execution_id)
+    execution = rt.ledger.execution(command.execution_id)
     if execution is None:
         _reject(rt, command, event_id, "no such execution")
         return
-    duplicate = execution.get("cancelKey") == event_id
+    duplicate = execution.cancel_key == event_id
     if not duplicate:
-        if execution["status"] not in RUNNABLE_EXECUTION:
-            _reject(rt, command, event_id, f"execution is {execution['status']}, not running")
+        if execution.status not in RUNNABLE_EXECUTION:
+            _reject(rt, command, event_id, f"execution is {execution.status}, not running")
             return
-        if command.terminate_drill_instances and execution["mode"] != "DRILL":
+        if command.terminate_drill_instances and execution.mode != "DRILL":
             _reject(
                 rt,
                 command,
@@ -121,7 +130,7 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
             return
         if not stop_plan(
             rt,
-            execution,
+            execution_item(execution),  # progress.stop_plan reads the item until it takes the record
             reason=f"cancelled by {command.requested_by}",
             key=event_id,
             cancel=True,
@@ -130,10 +139,11 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
             decided_by=event_id,
         ):
             return
-    elif execution["status"] == ExecutionStatus.STOPPING:  # a redelivery: finish the skips a crash may have cut short
+    elif execution.status == ExecutionStatus.STOPPING:  # a redelivery: finish the skips a crash may have cut short
         skip_not_started(rt, command.execution_id, key=event_id)
     # what is up now; what the running jobs launch later goes when the plan has ended (PlanCancelled)
-    cleanup.terminate_cancelled_drill(rt, rt.ledger.get_execution(command.execution_id) or execution)
+    cancelled = rt.ledger.execution(command.execution_id) or execution  # with the cancel's terminateOnCancel
+    cleanup.terminate_cancelled_drill(rt, execution_item(cancelled))  # cleanup reads the item until it takes the record
     close_plan_if_done(rt, command.execution_id, key=event_id)
 
 
@@ -148,12 +158,12 @@ def pause_plan(rt: Runtime, command: PausePlan, event_id: str) -> None:
         decided_by=event_id,
     )
     if outcome is Outcome.REJECTED:
-        execution = rt.ledger.get_execution(command.execution_id)
+        execution = rt.ledger.execution(command.execution_id)
         _reject(
             rt,
             command,
             event_id,
-            f"execution is {execution['status']}, not running" if execution else "no such execution",
+            f"execution is {execution.status}, not running" if execution else "no such execution",
         )
 
 
@@ -166,29 +176,28 @@ def resume_plan(rt: Runtime, command: ResumePlan, event_id: str) -> None:
         key=event_id,
         decided_by=event_id,
     )
-    if outcome is Outcome.REJECTED:
-        execution = rt.ledger.get_execution(command.execution_id)
+    execution = rt.ledger.execution(command.execution_id)
+    if outcome is Outcome.REJECTED or execution is None:
         _reject(
             rt,
             command,
             event_id,
-            f"execution is {execution['status']}, not paused" if execution else "no such execution",
+            f"execution is {execution.status}, not paused" if execution else "no such execution",
         )
         return
-    execution = rt.ledger.get_execution(command.execution_id) or {}
     due = []
-    for wave in rt.ledger.list_waves(command.execution_id):
-        if wave["status"] == WaveStatus.READY or (
-            wave["status"] == WaveStatus.PENDING
-            and int(wave.get("remaining", 1)) == 0
-            and make_ready(rt, command.execution_id, wave["waveId"], key=f"{event_id}:{wave['waveId']}")
+    for wave in rt.ledger.waves(command.execution_id):
+        if wave.status == WaveStatus.READY or (
+            wave.status == WaveStatus.PENDING
+            and wave.remaining == 0
+            and make_ready(rt, command.execution_id, wave.wave_id, key=f"{event_id}:{wave.wave_id}")
         ):
             due.append(
                 WaveReady(
                     execution_id=command.execution_id,
-                    plan_id=execution["planId"],
-                    wave_id=wave["waveId"],
-                    attempt=int(wave.get("attempt", 1)),
+                    plan_id=execution.plan_id,
+                    wave_id=wave.wave_id,
+                    attempt=wave.attempt,
                 )
             )
     if due:
@@ -198,23 +207,27 @@ def resume_plan(rt: Runtime, command: ResumePlan, event_id: str) -> None:
 # ---- approvals -------------------------------------------------------------------------------------
 
 
+def _decided_by(wave: WaveRecord, event_id: str) -> bool:
+    """Whether event `event_id` decided the wave's approval (a redelivery of the decision)."""
+    return wave.approval is not None and wave.approval.decided_by(event_id)
+
+
 def _approval_fits(
     rt: Runtime,
     command: ApprovalGranted | ApprovalDenied,
     event_id: str,
-    execution: dict[str, Any],
-    wave: dict[str, Any],
+    execution: ExecutionRecord,
+    wave: WaveRecord,
 ) -> bool:
-    approval = wave.get("approval") or {}
-    if execution["status"] not in RUNNABLE_EXECUTION:
-        _reject(rt, command, event_id, f"execution is {execution['status']}, not running", command.wave_id)
+    if execution.status not in RUNNABLE_EXECUTION:
+        _reject(rt, command, event_id, f"execution is {execution.status}, not running", command.wave_id)
         return False
-    if wave["status"] != WaveStatus.AWAITING_APPROVAL:
+    if wave.status != WaveStatus.AWAITING_APPROVAL:
         _reject(
-            rt, command, event_id, f"wave {command.wave_id} is {wave['status']}, not awaiting approval", command.wave_id
+            rt, command, event_id, f"wave {command.wave_id} is {wave.status}, not awaiting approval", command.wave_id
         )
         return False
-    approvers = list(approval.get("approvers", []))
+    approvers = list(wave.approval.approvers or ()) if wave.approval else []
     if approvers and command.requested_by not in approvers:
         _reject(
             rt,
@@ -225,19 +238,25 @@ def _approval_fits(
             command.wave_id,
         )
         return False
-    deadline = approval.get("deadline")
-    if deadline and rt.clock.now() >= parse_iso(str(deadline)):
+    deadline = wave.approval.deadline if wave.approval else None
+    if deadline and rt.clock.now() >= parse_iso(deadline):
         # the deadline passed before this decision was handled (its ApprovalTimeout tick is late, or delivered
         # after it): the wave fails as the tick would have failed it, whatever the decision says (campaign
         # seed 661: a DENY 120 s after the deadline decided the wave; a late GRANT would have approved it)
         logger.warning("approval decision after the deadline", wave_id=command.wave_id, deadline=deadline)
-        _fail_at_deadline(rt, execution, command.wave_id, deadline, key=f"{event_id}:deadline")
+        _fail_at_deadline(rt, execution, wave, deadline, key=f"{event_id}:deadline")
         return False
     return True
 
 
 def _fail_at_deadline(
-    rt: Runtime, execution: dict[str, Any], wave_id: str, deadline: Any, *, key: str, decision_key: str | None = None
+    rt: Runtime,
+    execution: ExecutionRecord,
+    wave: WaveRecord,
+    deadline: str | None,
+    *,
+    key: str,
+    decision_key: str | None = None,
 ) -> None:
     """The approval's deadline passed: AWAITING_APPROVAL -> FAILED, TIMED_OUT (the ApprovalTimeout tick, or a
     decision handled after the deadline; only the tick records itself as the approval's decision)."""
@@ -245,17 +264,17 @@ def _fail_at_deadline(
     if decision_key is not None:
         approval["decisionKey"] = decision_key
     _fail_waiting_wave(
-        rt, execution, wave_id, key=key, reason=f"approval not granted by its deadline {deadline}", approval=approval
+        rt, execution, wave, key=key, reason=f"approval not granted by its deadline {deadline}", approval=approval
     )
 
 
 def grant_approval(rt: Runtime, command: ApprovalGranted, event_id: str) -> None:
     """AWAITING_APPROVAL -> READY with who approved and when; a new WaveReady passes the gate."""
-    found = _execution_and_wave(rt, command, event_id, command.wave_id)
+    found = _command_records(rt, command, event_id)
     if found is None:
         return
     execution, wave = found
-    if (wave.get("approval") or {}).get("decisionKey") != event_id:
+    if not _decided_by(wave, event_id):
         if not _approval_fits(rt, command, event_id, execution, wave):
             return
         sets: dict[str, Any] = {
@@ -279,25 +298,27 @@ def grant_approval(rt: Runtime, command: ApprovalGranted, event_id: str) -> None
             _reject(rt, command, event_id, f"wave {command.wave_id} is no longer awaiting approval", command.wave_id)
             return
         logger.info("approval granted", wave_id=command.wave_id, approved_by=command.requested_by)
-        wave = rt.ledger.get_wave(command.execution_id, command.wave_id) or wave
-    if wave.get("status") == WaveStatus.READY and wave.get("lastKey") == event_id:
+        wave = rt.ledger.wave(command.execution_id, command.wave_id) or wave
+    if wave.status == WaveStatus.READY and wave.last_key == event_id:
         rt.bus.publish(
             WaveReady(
                 execution_id=command.execution_id,
-                plan_id=execution["planId"],
+                plan_id=execution.plan_id,
                 wave_id=command.wave_id,
-                attempt=int(wave.get("attempt", 1)),
+                attempt=wave.attempt,
             )
         )
 
 
 def _fail_waiting_wave(
-    rt: Runtime, execution: dict[str, Any], wave_id: str, *, key: str, reason: str, approval: dict[str, Any]
+    rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, *, key: str, reason: str, approval: dict[str, Any]
 ) -> None:
-    """AWAITING_APPROVAL -> FAILED, then the wave's onFailure policy (WaveFailed, as a failed launch)."""
+    """AWAITING_APPROVAL -> FAILED, then the wave's onFailure policy (WaveFailed, as a failed launch).
+    `approval`: the attributes of the approval's decision."""
+    wave_id = wave.wave_id
     sets = {"reason": reason, **{f"approval.{k}": v for k, v in approval.items()}}
     outcome = rt.ledger.finish_wave(
-        execution["executionId"],
+        execution.execution_id,
         wave_id,
         from_=[WaveStatus.AWAITING_APPROVAL],
         to=WaveStatus.FAILED,
@@ -307,15 +328,14 @@ def _fail_waiting_wave(
     )
     if not outcome.proceed:
         return
-    wave = rt.ledger.get_wave(execution["executionId"], wave_id) or {}
-    rt.ledger.record_execution_failure(execution["executionId"], wave_id)
+    rt.ledger.record_execution_failure(execution.execution_id, wave_id)
     logger.warning("wave failed at its approval gate", wave_id=wave_id, reason=reason)
     rt.bus.publish(
         WaveFailed(
-            execution_id=execution["executionId"],
-            plan_id=execution["planId"],
+            execution_id=execution.execution_id,
+            plan_id=execution.plan_id,
             wave_id=wave_id,
-            attempt=int(wave.get("attempt", 1)),
+            attempt=wave.attempt,  # a wave AWAITING_APPROVAL keeps its attempt until it fails
             reason=reason,
             on_failure=frozen_plan(execution).wave(wave_id).on_failure.value,
         )
@@ -323,18 +343,16 @@ def _fail_waiting_wave(
 
 
 def deny_approval(rt: Runtime, command: ApprovalDenied, event_id: str) -> None:
-    found = _execution_and_wave(rt, command, event_id, command.wave_id)
+    found = _command_records(rt, command, event_id)
     if found is None:
         return
     execution, wave = found
-    if (wave.get("approval") or {}).get("decisionKey") != event_id and not _approval_fits(
-        rt, command, event_id, execution, wave
-    ):
+    if not _decided_by(wave, event_id) and not _approval_fits(rt, command, event_id, execution, wave):
         return
     _fail_waiting_wave(
         rt,
         execution,
-        command.wave_id,
+        wave,
         key=event_id,
         reason=f"approval denied by {command.requested_by}: {command.reason}",
         approval={
@@ -350,40 +368,42 @@ def deny_approval(rt: Runtime, command: ApprovalDenied, event_id: str) -> None:
 def approval_timeout(rt: Runtime, command: ApprovalTimeout, event_id: str) -> None:
     """The deadline of one approval request: fail the wave if it still waits for that request
     (a tick for an older request, or after a decision, changes nothing and is not an error)."""
-    execution = rt.ledger.get_execution(command.execution_id)
-    wave = rt.ledger.get_wave(command.execution_id, command.wave_id) if execution else None
+    execution, wave = _execution_and_wave(rt, command.execution_id, command.wave_id)
     if execution is None or wave is None:
         return
-    approval = wave.get("approval") or {}
-    waiting = approval.get("requestId") == command.request_id and wave["status"] == WaveStatus.AWAITING_APPROVAL
-    if not waiting and approval.get("decisionKey") != event_id:
+    approval = wave.approval
+    asked = approval is not None and approval.request_id == command.request_id
+    if not (asked and wave.status == WaveStatus.AWAITING_APPROVAL) and not _decided_by(wave, event_id):
         logger.info("approval timeout after the decision ignored", wave_id=command.wave_id)
         return
-    _fail_at_deadline(rt, execution, command.wave_id, approval.get("deadline"), key=event_id, decision_key=event_id)
+    deadline = approval.deadline if approval is not None else None
+    _fail_at_deadline(rt, execution, wave, deadline, key=event_id, decision_key=event_id)
 
 
 # ---- retry and skip --------------------------------------------------------------------------------
 
 
-def _failed_stoppers(rt: Runtime, execution: dict[str, Any], but: str) -> list[str]:
+def _failed_stoppers(rt: Runtime, execution: ExecutionRecord, but: str) -> list[str]:
     """The FAILED waves (other than `but`) whose onFailure STOP keeps the plan stopped."""
     plan = frozen_plan(execution)
     return sorted(
-        w["waveId"]
-        for w in rt.ledger.list_waves(execution["executionId"])
-        if w["status"] == WaveStatus.FAILED and w["waveId"] != but and plan.wave(w["waveId"]).on_failure.value == "STOP"
+        w.wave_id
+        for w in rt.ledger.waves(execution.execution_id)
+        if w.status == WaveStatus.FAILED and w.wave_id != but and plan.wave(w.wave_id).on_failure.value == "STOP"
     )
 
 
-def _stop_blocks(rt: Runtime, execution: dict[str, Any], wave_id: str, *, retry: bool) -> str | None:
+def _stop_blocks(rt: Runtime, execution: ExecutionRecord, wave_id: str, *, retry: bool) -> str | None:
     """Why a decision on failed wave `wave_id` does not fit the execution (None: it does). A retried wave
     must be able to run, so every other failure that stops the plan must be decided first; a skip may
     come in any order (the plan runs again once the last failure that stopped it is decided)."""
-    if execution.get("cancelRequested") or execution["status"] == ExecutionStatus.CANCELLED:
-        return f"execution was cancelled by {execution.get('cancelledBy', 'an operator')}"
-    if execution["status"] == ExecutionStatus.COMPLETED:
+    if execution.cancel_requested or execution.status == ExecutionStatus.CANCELLED:
+        return (
+            f"execution was cancelled by {'an operator' if execution.cancelled_by is None else execution.cancelled_by}"
+        )
+    if execution.status == ExecutionStatus.COMPLETED:
         return "execution is COMPLETED"
-    if execution["status"] not in STOPPED_EXECUTION or not retry:
+    if execution.status not in STOPPED_EXECUTION or not retry:
         return None
     others = _failed_stoppers(rt, execution, wave_id)
     if others:
@@ -391,23 +411,23 @@ def _stop_blocks(rt: Runtime, execution: dict[str, Any], wave_id: str, *, retry:
     return None
 
 
-def _resume_after_decision(rt: Runtime, execution: dict[str, Any], wave_id: str, *, key: str) -> dict[str, Any]:
+def _resume_after_decision(rt: Runtime, execution: ExecutionRecord, wave_id: str, *, key: str) -> ExecutionRecord:
     """After a retry or skip of failed wave `wave_id`: forget its failure; when no failure stops the plan
     any more, take it back to RUNNING; then reopen the waves skipped because of the decided failures.
     Idempotent. Returns the execution now."""
-    execution_id = execution["executionId"]
+    execution_id = execution.execution_id
     rt.ledger.forget_execution_failure(execution_id, wave_id)
     causes = {wave_id}
-    if execution["status"] in STOPPED_EXECUTION and not execution.get("cancelRequested"):
+    if execution.status in STOPPED_EXECUTION and not execution.cancel_requested:
         if _failed_stoppers(rt, execution, wave_id):
             logger.info("plan stays stopped: other failures stop it", execution_id=execution_id)
-            return rt.ledger.get_execution(execution_id) or execution
+            return rt.ledger.execution(execution_id) or execution
         outcome = rt.ledger.reopen_execution(execution_id, from_=sorted(STOPPED_EXECUTION), key=f"{key}:reopen")
         logger.info("execution reopened", execution_id=execution_id, by_wave=wave_id, outcome=outcome.value)
         # every failure the waves were skipped for is decided now (the stop's, and any skipped meanwhile)
-        causes |= {w["waveId"] for w in rt.ledger.list_waves(execution_id) if w["status"] != WaveStatus.FAILED}
+        causes |= {w.wave_id for w in rt.ledger.waves(execution_id) if w.status != WaveStatus.FAILED}
     reopen_skipped_for(rt, execution_id, causes, key=key)
-    return rt.ledger.get_execution(execution_id) or execution
+    return rt.ledger.execution(execution_id) or execution
 
 
 def _with_failed_attempt(wave: WaveRecord, servers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -420,11 +440,10 @@ def _with_failed_attempt(wave: WaveRecord, servers: dict[str, dict[str, Any]]) -
 
 def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
     """A FAILED wave runs again (attempt + 1): only its servers that did not launch, unless `allServers`."""
-    found = _execution_and_wave(rt, command, event_id, command.wave_id)
+    found = _command_records(rt, command, event_id)
     if found is None:
         return
-    execution, item = found
-    wave = wave_record(item)
+    execution, wave = found
     if wave.retry_key != event_id:
         if wave.status != WaveStatus.FAILED:
             _reject(
@@ -499,7 +518,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
     rt.bus.publish(
         WaveReady(
             execution_id=command.execution_id,
-            plan_id=execution["planId"],
+            plan_id=execution.plan_id,
             wave_id=command.wave_id,
             attempt=wave.attempt,
         )
@@ -508,15 +527,15 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
 
 def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
     """A FAILED or not yet started wave is SKIPPED by decision, and its dependents are released."""
-    found = _execution_and_wave(rt, command, event_id, command.wave_id)
+    found = _command_records(rt, command, event_id)
     if found is None:
         return
     execution, wave = found
     execution_id = command.execution_id
     reason = f"skipped by {command.requested_by}: {command.reason}"
-    if wave.get("skipKey") != event_id:
+    if wave.skip_key != event_id:
         sets = {"skipKey": event_id, "skippedBy": command.requested_by, "skippedAt": rt.ledger.now(), "reason": reason}
-        if wave["status"] == WaveStatus.FAILED:
+        if wave.status == WaveStatus.FAILED:
             blocked = _stop_blocks(rt, execution, command.wave_id, retry=False)
             if blocked:
                 _reject(rt, command, event_id, blocked, command.wave_id)
@@ -527,13 +546,13 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
                 from_=[WaveStatus.FAILED],
                 to=WaveStatus.SKIPPED,
                 key=event_id,
-                sets={**sets, "skippedFrom": WaveStatus.FAILED.value, "failedReason": wave.get("reason") or ""},
+                sets={**sets, "skippedFrom": WaveStatus.FAILED.value, "failedReason": wave.current.reason or ""},
                 removes=["skippedFor"],
                 decided_by=event_id,
             )
-        elif wave["status"] in NOT_STARTED_WAVE:
-            if execution["status"] not in RUNNABLE_EXECUTION:
-                _reject(rt, command, event_id, f"execution is {execution['status']}, not running", command.wave_id)
+        elif wave.status in NOT_STARTED_WAVE:
+            if execution.status not in RUNNABLE_EXECUTION:
+                _reject(rt, command, event_id, f"execution is {execution.status}, not running", command.wave_id)
                 return
             outcome = rt.ledger.finish_wave(
                 execution_id,
@@ -541,7 +560,7 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
                 from_=sorted(NOT_STARTED_WAVE),
                 to=WaveStatus.SKIPPED,
                 key=event_id,
-                sets={**sets, "skippedFrom": wave["status"]},
+                sets={**sets, "skippedFrom": wave.status.value},
                 decided_by=event_id,
             )
         else:
@@ -549,7 +568,7 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
                 rt,
                 command,
                 event_id,
-                f"wave {command.wave_id} is {wave['status']}: only a FAILED or not yet started wave can be skipped",
+                f"wave {command.wave_id} is {wave.status}: only a FAILED or not yet started wave can be skipped",
                 command.wave_id,
             )
             return
@@ -557,22 +576,24 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
             _reject(rt, command, event_id, f"wave {command.wave_id} changed meanwhile", command.wave_id)
             return
         logger.info("wave skipped by an operator", wave_id=command.wave_id, by=command.requested_by)
-        wave = rt.ledger.get_wave(execution_id, command.wave_id) or wave
-    if wave.get("lastKey") != event_id:
+        wave = rt.ledger.wave(execution_id, command.wave_id) or wave
+    if wave.last_key != event_id:
         return
-    if wave.get("skippedFrom") == WaveStatus.FAILED:
+    # `skippedFrom` is not a field of WaveRecord yet: read from the attributes it does not name
+    if wave.extra.get("skippedFrom") == WaveStatus.FAILED:
         execution = _resume_after_decision(rt, execution, command.wave_id, key=event_id)
     else:
-        execution = rt.ledger.get_execution(execution_id) or execution
+        execution = rt.ledger.execution(execution_id) or execution
     rt.bus.publish(
         WaveSkipped(
             execution_id=execution_id,
-            plan_id=execution["planId"],
+            plan_id=execution.plan_id,
             wave_id=command.wave_id,
-            attempt=int(wave.get("attempt", 1)),
+            attempt=wave.attempt,
             reason=reason,
             skipped_by=command.requested_by,
         )
     )
-    release_dependents(rt, execution, wave, key=event_id)
+    # progress.release_dependents reads the items until it takes the records
+    release_dependents(rt, execution_item(execution), wave_item(wave), key=event_id)
     close_plan_if_done(rt, execution_id, key=event_id)
