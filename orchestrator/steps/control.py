@@ -579,8 +579,7 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
         wave = rt.ledger.wave(execution_id, command.wave_id) or wave
     if wave.last_key != event_id:
         return
-    # `skippedFrom` is not a field of WaveRecord yet: read from the attributes it does not name
-    if wave.extra.get("skippedFrom") == WaveStatus.FAILED:
+    if wave.skipped_from == WaveStatus.FAILED:
         execution = _resume_after_decision(rt, execution, command.wave_id, key=event_id)
     else:
         execution = rt.ledger.execution(execution_id) or execution
