@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,7 +19,8 @@ from rich.text import Text
 from drs_orch import cleanup_verb, plan_verbs, report_verb
 from drs_orch.errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
 from events.models import Contract, Mode
-from orchestrator.domain.plan import Plan, PlanError, load_plan
+from orchestrator.domain.plan import Plan, PlanError, Wave, load_plan
+from orchestrator.domain.records import WaveRecord
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
 
 if TYPE_CHECKING:
@@ -90,39 +92,22 @@ def _short(moment: str | None) -> str:
 def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
     assert cloud.runtime is not None
     ledger = cloud.runtime.ledger
-    execution = ledger.get_execution(execution_id)
-    waves = {w["waveId"]: w for w in ledger.list_waves(execution_id)} if execution else {}
+    execution = ledger.execution(execution_id)
+    waves = {w.wave_id: w for w in ledger.waves(execution_id)} if execution else {}
     table = Table(expand=False, header_style="bold")
     for column in ("wave", "depends on", "status", "servers", "jobs", "scripts", "ready", "launch", "done"):
         table.add_column(column)
     for plan_wave in plan.waves:
-        wave = waves.get(plan_wave.wave_id, {})
-        status = wave.get("status", "—")
-        launched, failed = int(wave.get("serversLaunched", 0)), int(wave.get("serversFailed", 0))
-        server_text = Text(f"{launched}/{len(plan_wave.servers)}")
-        if failed:
-            server_text.append(f" {failed}✗", style="red")
-        jobs = wave.get("jobs", {})
-        table.add_row(
-            Text(plan_wave.wave_id),
-            Text(", ".join(plan_wave.depends_on) or "—"),
-            Text(status, style=STATUS_STYLE.get(status, "")),
-            server_text,
-            f"{sum(1 for j in jobs.values() if j.get('status') == 'COMPLETED')}/{len(jobs)}",
-            _scripts_cell(wave.get("scripts", []), len(plan_wave.scripts)),
-            _short(wave.get("readyAt")),
-            _short(wave.get("launchStartedAt")),
-            _short(wave.get("endedAt")),
-        )
-    status = execution["status"] if execution else "STARTING"
+        table.add_row(*_progress_row(plan_wave, waves.get(plan_wave.wave_id)))
+    status = execution.status.value if execution else "STARTING"
     elapsed = ""
-    if execution:
+    if execution and execution.started_at:
         from orchestrator.domain.clock import parse_iso
 
         # the plan's own time: from its start to its end once it has ended (lingering or a drill's time
         # to live running on after it is not the plan's)
-        until = parse_iso(execution["endedAt"]) if execution.get("endedAt") else cloud.clock.now()
-        seconds = (until - parse_iso(execution["startedAt"])).total_seconds()
+        until = parse_iso(execution.ended_at) if execution.ended_at else cloud.clock.now()
+        seconds = (until - parse_iso(execution.started_at)).total_seconds()
         elapsed = f"{int(seconds // 60)}m{int(seconds % 60):02d}s simulated"
     header = Text.assemble(
         (f"{plan.name or plan.plan_id}", "bold"),
@@ -135,6 +120,29 @@ def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
     return Group(header, table)
 
 
+def _progress_row(plan_wave: Wave, wave: WaveRecord | None) -> tuple[Text | str, ...]:
+    """A wave's row of the live progress table (`wave`: None until the execution has written it)."""
+    head = (Text(plan_wave.wave_id), Text(", ".join(plan_wave.depends_on) or "—"))
+    planned_servers, planned_scripts = len(plan_wave.servers), len(plan_wave.scripts)
+    if wave is None:
+        return (*head, Text("—"), Text(f"0/{planned_servers}"), "0/0", _scripts_cell((), planned_scripts), "", "", "")
+    launched, failed = wave.current.servers_launched or 0, wave.servers_failed
+    server_text = Text(f"{launched}/{planned_servers}")
+    if failed:
+        server_text.append(f" {failed}✗", style="red")
+    jobs = wave.current.jobs
+    return (
+        *head,
+        Text(wave.status.value, style=STATUS_STYLE.get(wave.status, "")),
+        server_text,
+        f"{sum(1 for job in jobs if job.status == 'COMPLETED')}/{len(jobs)}",
+        _scripts_cell(wave.scripts, planned_scripts),
+        _short(wave.current.ready_at),
+        _short(wave.current.launch_started_at),
+        _short(wave.current.ended_at),
+    )
+
+
 SCRIPT_MARK = {
     "Success": ("✓", "green"),
     "Skipped": ("-", "dim"),
@@ -144,7 +152,7 @@ SCRIPT_MARK = {
 }
 
 
-def _scripts_cell(scripts: list[dict[str, Any]], planned: int) -> Text:
+def _scripts_cell(scripts: Sequence[Mapping[str, Any]], planned: int) -> Text:
     """Ended scripts of the wave out of those planned, with a mark per script."""
     if not planned:
         return Text("—")

@@ -1,8 +1,5 @@
-"""DRSJobStarted arms the watcher; JobWatchTick polls; aws.drs Launch Result polls at once.
-
-A DRSJobStarted arms a tick only while its wave is LAUNCHING in that attempt (when the launcher publishes
-it, the wave always is): a late copy, or a forged one for a wave that is not launching, schedules nothing.
-"""
+"""DRSJobStarted arms the watcher (while its wave is launching: `on_job_started`); JobWatchTick polls; aws.drs
+Launch Result polls at once."""
 
 from __future__ import annotations
 
@@ -10,23 +7,12 @@ from typing import Any
 
 from events.models import DRS_LAUNCH_RESULT, DRSJobStarted, JobWatchTick
 from handlers._lambda import dispatch, lambda_handler, parse_known
-from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 from orchestrator.steps.job_watcher import on_job_started, on_launch_result, on_tick
 
 
 def _started(rt: Runtime, event: dict[str, Any]) -> None:
-    detail = parse_known(rt, event, DRSJobStarted)
-    wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
-    if wave.get("status") != "LAUNCHING" or int(wave.get("attempt", 1)) != detail.attempt:
-        logger.info(
-            "DRSJobStarted for a wave that is not launching: nothing to watch",
-            wave_id=detail.wave_id,
-            status=wave.get("status"),
-            attempt=detail.attempt,
-        )
-        return
-    on_job_started(rt, detail)
+    on_job_started(rt, parse_known(rt, event, DRSJobStarted))
 
 
 def _tick(rt: Runtime, event: dict[str, Any]) -> None:

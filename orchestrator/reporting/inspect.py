@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from events.models import SOURCE
+from orchestrator.adapters.ledger import Ledger
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
 
 # how far each event takes a wave within one attempt (a later attempt always wins)
@@ -162,9 +163,9 @@ class _Rebuilt:
         }
 
 
-def ledger_state(ledger: Any, execution_id: str) -> dict[str, Any] | None:
+def ledger_state(ledger: Ledger, execution_id: str) -> dict[str, Any] | None:
     """The same shape as `rebuild`, read from the ledger (None when the execution is unknown)."""
-    execution = ledger.get_execution(execution_id)
+    execution = ledger.execution(execution_id)
     if execution is None:
         return None
     waves = {}
@@ -180,9 +181,9 @@ def ledger_state(ledger: Any, execution_id: str) -> dict[str, Any] | None:
             "approvedBy": wave.approval.approved_by if wave.approval else None,
         }
     return {
-        "planId": execution["planId"],
-        "mode": execution["mode"],
-        "status": execution["status"],
+        "planId": execution.plan_id,
+        "mode": execution.mode,
+        "status": execution.status.value,
         "waves": dict(sorted(waves.items())),
     }
 
@@ -207,7 +208,7 @@ def compare(rebuilt: Mapping[str, Any], ledger: Mapping[str, Any]) -> list[str]:
     return differences
 
 
-def inspect_events(events: Iterable[Mapping[str, Any]], ledger: Any, execution_id: str) -> dict[str, Any]:
+def inspect_events(events: Iterable[Mapping[str, Any]], ledger: Ledger | None, execution_id: str) -> dict[str, Any]:
     """Rebuild one execution from (replayed) events and compare it with the ledger."""
     mine = events_of_execution(events, execution_id)
     rebuilt = rebuild(mine)

@@ -8,10 +8,10 @@ from typing import Any
 from pydantic.alias_generators import to_camel
 
 from orchestrator.adapters.ledger import Ledger
-from orchestrator.adapters.ledger.records import wave_record
 from orchestrator.domain.clock import parse_iso
-from orchestrator.domain.records import ATTEMPT_TIMES, ExecutionRecord, WaveRecord
+from orchestrator.domain.records import ATTEMPT_TIMES, ExecutionRecord, WaveAttempt, WaveJob
 from orchestrator.domain.records.approvals import APPROVAL_TIMES, ApprovalRecord
+from orchestrator.domain.records.detail import WaveDetail
 
 ATTEMPT_TIME_KEYS: tuple[str, ...] = tuple(to_camel(name) for name in ATTEMPT_TIMES)
 """The report's key of each moment of a wave's attempt (`ATTEMPT_TIMES`: readyAt, preLaunchAt, ...), in the
@@ -43,11 +43,8 @@ def build_report(
     execution = ledger.execution(execution_id)
     if execution is None:
         return None
-    waves_by_id: dict[str, tuple[WaveRecord, dict[str, Any]]] = {}
-    for item in ledger.list_waves(execution_id):
-        wave = wave_record(item)
-        waves_by_id[wave.wave_id] = (wave, ledger.wave_detail(execution_id, item))
-    order = [w["waveId"] for w in _plan_waves(execution)] or sorted(waves_by_id)
+    details = {wave.wave_id: ledger.wave_detail(execution_id, wave) for wave in ledger.waves(execution_id)}
+    order = [w["waveId"] for w in _plan_waves(execution)] or sorted(details)
     started, ended = execution.started_at, execution.ended_at
     duration = (parse_iso(ended) - parse_iso(started)).total_seconds() if started and ended else None
     return {
@@ -62,7 +59,7 @@ def build_report(
         "requestedBy": execution.requested_by,
         "stopReason": execution.stop_reason,
         **({"cancelledBy": execution.cancelled_by} if execution.cancelled_by else {}),
-        "waves": [_wave(*waves_by_id[w]) for w in order if w in waves_by_id],
+        "waves": [_wave(details[w]) for w in order if w in details],
         "terminations": _terminations(ledger, execution_id),
         "events": list(events or []),
     }
@@ -78,18 +75,25 @@ def _plan_waves(execution: ExecutionRecord) -> list[dict[str, Any]]:
     return [w for w in waves if isinstance(w, dict) and "waveId" in w]
 
 
-def _wave(wave: WaveRecord, detail: Mapping[str, Any]) -> dict[str, Any]:
-    """One wave of the report: `wave`'s record, with what `Ledger.wave_detail` adds (`detail`: each job's
-    servers, each server's result, each script's instances and how each server ended each earlier attempt)."""
+def _times(attempt: WaveAttempt) -> dict[str, str | None]:
+    """The moments of `attempt` under the report's keys (`ATTEMPT_TIME_KEYS`), None for those not reached."""
+    times = attempt.times()
+    return {key: times.get(name) for name, key in zip(ATTEMPT_TIMES, ATTEMPT_TIME_KEYS, strict=True)}
+
+
+def _wave(detail: WaveDetail) -> dict[str, Any]:
+    """One wave of the report: its record, with what `Ledger.wave_detail` gathers from items of their own (each
+    job's servers, each server's result, each script's instances, how each server ended each earlier attempt)."""
+    wave = detail.wave
     jobs = [
         {
-            "jobId": job_id,
-            "sourceServerIds": list(job.get("servers", [])),
-            "status": job.get("status"),
-            "startedAt": job.get("startedAt"),
-            "completedAt": job.get("completedAt"),
+            "jobId": job.job_id,
+            "sourceServerIds": list(detail.job_servers.get(job.job_id, ())),
+            "status": job.status,
+            "startedAt": job.started_at,
+            "completedAt": job.completed_at,
         }
-        for job_id, job in sorted(detail.get("jobs", {}).items(), key=lambda kv: kv[1].get("startedAt") or "")
+        for job in sorted(wave.current.jobs, key=lambda job: job.started_at or "")
     ]
     servers = [
         {
@@ -100,18 +104,18 @@ def _wave(wave: WaveRecord, detail: Mapping[str, Any]) -> dict[str, Any]:
             "jobId": s.get("jobId"),
             **({"reason": s["reason"]} if s.get("reason") else {}),
         }
-        for sid, s in sorted(detail.get("servers", {}).items())
+        for sid, s in sorted(detail.servers.items())
     ]
     return {
         "waveId": wave.wave_id,
         "status": wave.status.value,
         "attempt": wave.attempt,
         "dependsOn": list(wave.depends_on),
-        **{key: getattr(wave.current, name) for name, key in zip(ATTEMPT_TIMES, ATTEMPT_TIME_KEYS, strict=True)},
+        **_times(wave.current),
         "reason": wave.current.reason,
         "jobs": jobs,
         "servers": servers,
-        "scripts": list(detail.get("scripts", [])),
+        "scripts": list(detail.scripts),
         "warnings": list(wave.warnings),
         "approval": _approval(wave.approval),
         **({"skippedBy": wave.skipped_by, "skippedAt": wave.skipped_at} if wave.skipped_by else {}),
@@ -120,12 +124,39 @@ def _wave(wave: WaveRecord, detail: Mapping[str, Any]) -> dict[str, Any]:
                 "retriedBy": wave.retried_by,
                 "retriedAt": wave.retried_at,
                 "relaunchedServers": list(wave.launch_servers or ()),
-                "previousAttempts": list(detail.get("previousAttempts", [])),
+                "previousAttempts": [
+                    _previous_attempt(attempt, detail.attempt_servers.get(attempt.attempt, ()))
+                    for attempt in wave.previous_attempts
+                ],
             }
             if wave.retried_by
             else {}
         ),
     }
+
+
+def _previous_attempt(attempt: WaveAttempt, servers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """An earlier attempt of a retried wave (`WaveAttempt.archived`): its number, status, the moments it reached,
+    its reason and launch summary (when set), its jobs, how many of its servers launched (and what else the
+    ledger kept of it) and how each server ended it (`servers`, from `WaveDetail.attempt_servers`)."""
+    times = attempt.times()
+    return {
+        "attempt": attempt.attempt,
+        "status": attempt.status.value,
+        **{key: times[name] for name, key in zip(ATTEMPT_TIMES, ATTEMPT_TIME_KEYS, strict=True) if name in times},
+        **({"reason": attempt.reason} if attempt.reason is not None else {}),
+        **({"launchSummary": attempt.launch_summary} if attempt.launch_summary is not None else {}),
+        "jobs": [_previous_job(job) for job in attempt.jobs],
+        **({"serversLaunched": attempt.servers_launched} if attempt.servers_launched is not None else {}),
+        **attempt.extra,
+        "servers": list(servers),
+    }
+
+
+def _previous_job(job: WaveJob) -> dict[str, Any]:
+    """A job of an earlier attempt: its id, and its status, start and end when recorded."""
+    fields = {"status": job.status, "startedAt": job.started_at, "completedAt": job.completed_at}
+    return {"jobId": job.job_id, **{key: value for key, value in fields.items() if value is not None}, **job.extra}
 
 
 def _terminations(ledger: Ledger, execution_id: str) -> list[dict[str, Any]]:

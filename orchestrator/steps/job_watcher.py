@@ -13,6 +13,7 @@ from weakref import WeakKeyDictionary
 from events.models import DRSJobCompleted, DRSJobStarted, JobWatchTick, ServerLaunch
 from orchestrator.adapters.drs import TAG_EXECUTION, TAG_WAVE, DrsError
 from orchestrator.adapters.scheduler import schedule_name
+from orchestrator.domain.records import WaveJob, WaveRecord
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
@@ -45,7 +46,18 @@ def _schedule_tick(rt: Runtime, execution_id: str, plan_id: str, wave_id: str, a
 
 
 def on_job_started(rt: Runtime, detail: DRSJobStarted) -> None:
-    """Arm the first tick of the wave (once per wave attempt: the schedule name is the guard)."""
+    """Arm the first tick of the wave (once per wave attempt: the schedule name is the guard), only while the
+    wave is LAUNCHING in that attempt (when the launcher publishes it, the wave always is): a late copy, or a
+    forged one for a wave that is not launching, schedules nothing."""
+    wave = rt.ledger.wave(detail.execution_id, detail.wave_id)
+    if wave is None or wave.status != WaveStatus.LAUNCHING or wave.attempt != detail.attempt:
+        logger.info(
+            "DRSJobStarted for a wave that is not launching: nothing to watch",
+            wave_id=detail.wave_id,
+            status=wave.status if wave else None,
+            attempt=detail.attempt,
+        )
+        return
     _schedule_tick(rt, detail.execution_id, detail.plan_id, detail.wave_id, detail.attempt, 1)
 
 
@@ -74,69 +86,63 @@ def _server_results(rt: Runtime, job: dict[str, Any]) -> list[ServerLaunch]:
     return results
 
 
-def poll_wave(
-    rt: Runtime,
-    execution_id: str,
-    plan_id: str,
-    wave_id: str,
-    seen: list[dict[str, Any]] | None = None,
-    *,
-    once: bool = False,
-) -> tuple[int, int]:
-    """Publish DRSJobCompleted for every job of the wave that has ended. Returns (ended, still running);
-    `seen` receives the wave item it read. `once`: publish only if no one reported the job's end yet
-    (a burst of Launch Result events, one per server, reports a job once; the ticks always report, so a
-    report lost after the mark is made again by the next tick)."""
-    wave = rt.ledger.get_wave(execution_id, wave_id)
-    if seen is not None and wave is not None:
-        seen.append(wave)
-    if wave is None or wave.get("status") != WaveStatus.LAUNCHING:
+def poll_wave(rt: Runtime, wave: WaveRecord | None, plan_id: str, *, once: bool = False) -> tuple[int, int]:
+    """Publish DRSJobCompleted for every job of `wave` that has ended (nothing unless it is LAUNCHING). Returns
+    (ended, still running). `once`: publish only if no one reported the job's end yet (a burst of Launch Result
+    events, one per server, reports a job once; the ticks always report, so a report lost after the mark is
+    made again by the next tick)."""
+    if wave is None or wave.status != WaveStatus.LAUNCHING:
         return 0, 0
-    open_jobs = [
-        jid
-        for jid, job in wave.get("jobs", {}).items()
-        if job.get("status") != "COMPLETED" and not jid.startswith("not-started-")
-    ]
+    open_jobs = _open_jobs(wave)
     if not open_jobs:
         return 0, 0
-    ended = 0
-    jobs = wave.get("jobs", {})
-    for job in rt.drs.describe_jobs(open_jobs):
-        if job.get("status") != "COMPLETED":
-            continue
-        ended += 1
-        if once and not rt.ledger.mark_job_reported(execution_id, wave_id, job["jobID"]):
-            continue
-        launch_key = jobs.get(job["jobID"], {}).get("launchKey")
-        if launch_key:  # the job's DRS capacity is free for the next launch (of any execution)
-            capacity.release(rt, str(launch_key))
-        rt.bus.publish(
-            DRSJobCompleted(
-                execution_id=execution_id,
-                plan_id=plan_id,
-                wave_id=wave_id,
-                attempt=int(wave.get("attempt", 1)),
-                job_id=job["jobID"],
-                servers=_server_results(rt, job),
-            )
+    ended = [job for job in rt.drs.describe_jobs(list(open_jobs)) if job.get("status") == "COMPLETED"]
+    for job in ended:
+        if not once or rt.ledger.mark_job_reported(wave.execution_id, wave.wave_id, job["jobID"]):
+            _report_job_end(rt, wave, plan_id, job, open_jobs.get(job["jobID"]))
+    return len(ended), len(open_jobs) - len(ended)
+
+
+def _open_jobs(wave: WaveRecord) -> dict[str, WaveJob]:
+    """The wave's DRS jobs not yet recorded COMPLETED, by job id (not the placeholders the launcher records
+    for servers no DRS job started)."""
+    return {
+        job.job_id: job
+        for job in wave.current.jobs
+        if job.status != "COMPLETED" and not job.job_id.startswith("not-started-")
+    }
+
+
+def _report_job_end(rt: Runtime, wave: WaveRecord, plan_id: str, job: dict[str, Any], ours: WaveJob | None) -> None:
+    """Give the ended DRS `job`'s capacity back (for the next launch, of any execution) and publish
+    DRSJobCompleted with each server's result. `ours`: the job as the wave records it."""
+    if ours is not None and ours.launch_key:
+        capacity.release(rt, ours.launch_key)
+    rt.bus.publish(
+        DRSJobCompleted(
+            execution_id=wave.execution_id,
+            plan_id=plan_id,
+            wave_id=wave.wave_id,
+            attempt=wave.attempt,
+            job_id=job["jobID"],
+            servers=_server_results(rt, job),
         )
-    return ended, len(open_jobs) - ended
+    )
 
 
 def on_tick(rt: Runtime, detail: JobWatchTick) -> None:
-    seen: list[dict[str, Any]] = []
+    wave = rt.ledger.wave(detail.execution_id, detail.wave_id)
     try:
-        ended, running = poll_wave(rt, detail.execution_id, detail.plan_id, detail.wave_id, seen)
+        ended, running = poll_wave(rt, wave, detail.plan_id)
     except DrsError as exc:
         if not exc.retryable:
             raise
         logger.warning("DRS busy: polling again at the next tick", wave_id=detail.wave_id, error=exc.code)
         ended, running = 0, 1
-    wave = seen[0] if seen else {}
-    expected, done = int(wave.get("jobsExpected", 0)), int(wave.get("jobsDone", 0))
-    still_launching = wave.get("status") == WaveStatus.LAUNCHING and int(wave.get("attempt", 1)) == detail.attempt
     logger.info("job watcher tick", wave_id=detail.wave_id, tick=detail.tick, ended=ended, running=running)
-    if still_launching and (running or done + ended < expected):
+    if wave is None or wave.status != WaveStatus.LAUNCHING or wave.attempt != detail.attempt:
+        return
+    if running or wave.jobs_done + ended < wave.jobs_expected:
         _schedule_tick(rt, detail.execution_id, detail.plan_id, detail.wave_id, detail.attempt, detail.tick + 1)
 
 
@@ -163,10 +169,10 @@ def on_launch_result(rt: Runtime, detail: dict[str, Any]) -> None:
     if not execution_id or not wave_id:
         logger.debug("launch result for a job that is not ours", job_id=job_id)
         return
-    execution = rt.ledger.get_execution(execution_id)
+    execution = rt.ledger.execution(execution_id)
     if execution is None:
         return
-    poll_wave(rt, execution_id, execution["planId"], wave_id, once=True)
+    poll_wave(rt, rt.ledger.wave(execution_id, wave_id), execution.plan_id, once=True)
     reported[job_id] = None
     while len(reported) > _REPORTED_MAX:
         reported.popitem(last=False)

@@ -3,6 +3,8 @@ close the plan. Every step is a conditional write, so duplicates and replays cha
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from events.models import (
@@ -16,11 +18,11 @@ from events.models import (
     WaveSkipped,
 )
 from orchestrator.adapters.ledger import Outcome
-from orchestrator.adapters.ledger.records import wave_attributes
+from orchestrator.adapters.ledger.records import execution_record, wave_attributes, wave_record
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Plan, downstream, layers
-from orchestrator.domain.records import REOPEN_CLEARS, WaveRecord
+from orchestrator.domain.records import REOPEN_CLEARS, ExecutionRecord, WaveRecord
 from orchestrator.domain.status import ACTIVE_WAVE, EXECUTION_FINAL, NOT_STARTED_WAVE, ExecutionStatus, WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -38,15 +40,15 @@ def on_post_launch_done(rt: Runtime, detail: PostLaunchDone, event_id: str) -> N
     if not outcome.proceed:
         logger.info("duplicate PostLaunchDone ignored", wave_id=detail.wave_id)
         return
-    execution = rt.ledger.get_execution(detail.execution_id)
+    execution = rt.ledger.execution(detail.execution_id)
     if execution is None:
         return
     # release first (the critical path of the plan); the dependents come from the frozen plan
     plan = frozen_plan(execution)
     dependents = [w.wave_id for w in plan.waves if detail.wave_id in w.depends_on]
-    released = release_dependents(rt, execution, {"waveId": detail.wave_id, "dependents": dependents}, key=event_id)
-    wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
-    launched = int(wave.get("serversLaunched", 0))
+    released = _release(rt, execution, detail.wave_id, dependents, key=event_id)
+    wave = rt.ledger.wave(detail.execution_id, detail.wave_id)
+    launched = (wave.current.servers_launched or 0) if wave else 0
     metrics.add_metric(name="WavesCompleted", unit="Count", value=1)
     rt.bus.publish(
         WaveCompleted(
@@ -55,55 +57,78 @@ def on_post_launch_done(rt: Runtime, detail: PostLaunchDone, event_id: str) -> N
             wave_id=detail.wave_id,
             attempt=detail.attempt,
             servers_launched=launched,
-            servers_failed=int(wave.get("serverCount", 0)) - launched,
+            servers_failed=(wave.server_count if wave else 0) - launched,
             released_wave_ids=released,
         )
     )
+    # read after this handler's terminal write (finish_wave): its terminal count includes this wave
     close_plan_if_done(rt, detail.execution_id, key=event_id, execution=execution)
 
 
-def release_dependents(rt: Runtime, execution: dict[str, Any], wave: dict[str, Any], *, key: str) -> list[str]:
-    """Count `wave` as met on each dependent; the write that reaches zero releases that wave."""
-    execution_id = execution["executionId"]
-    wave_id = wave["waveId"]
-    released: list[str] = []
-    running = execution.get("status") == ExecutionStatus.RUNNING
-    single = _single_dependency_waves(execution) if running else frozenset()
-    for dependent in wave.get("dependents", []):
-        # a wave with one dependency is released by this write alone: count it and make it READY at once
-        if dependent in single and rt.ledger.release_last(
-            execution_id, dependent, released_by=wave_id, key=f"{key}:{dependent}", sets={"readyAt": rt.ledger.now()}
-        ):
-            released.append(dependent)
-            continue
-        remaining = rt.ledger.release(execution_id, dependent, released_by=wave_id)
-        if remaining is None:
-            # already counted: a replay after a crash may still owe the WaveReady
-            current = rt.ledger.get_wave(execution_id, dependent) or {}
-            if current.get("status") == WaveStatus.READY and current.get("lastKey") == f"{key}:{dependent}":
-                released.append(dependent)
-            continue
-        if remaining == 0 and make_ready(rt, execution_id, dependent, key=f"{key}:{dependent}", execution=execution):
-            released.append(dependent)
+def _execution(execution: ExecutionRecord | Mapping[str, Any]) -> ExecutionRecord:
+    """`execution` as its record: steps.control and steps.launch_wave still pass the raw item until they read
+    records too (issue #12); then this goes and the functions below take the ExecutionRecord only."""
+    return execution if isinstance(execution, ExecutionRecord) else execution_record(execution)
+
+
+def release_dependents(
+    rt: Runtime, execution: ExecutionRecord | Mapping[str, Any], wave: WaveRecord | Mapping[str, Any], *, key: str
+) -> list[str]:
+    """Count `wave` as met on each of its dependents; the write that reaches zero releases that wave.
+    (`wave` as a raw item: see `_execution`.)"""
+    record = wave if isinstance(wave, WaveRecord) else wave_record(wave)
+    return _release(rt, _execution(execution), record.wave_id, record.dependents, key=key)
+
+
+def _release(
+    rt: Runtime, execution: ExecutionRecord, wave_id: str, dependents: Iterable[str], *, key: str
+) -> list[str]:
+    """Count `wave_id` as met on each of `dependents`; the write that reaches zero releases that wave (WaveReady)."""
+    single = _single_dependency_waves(execution) if execution.status == ExecutionStatus.RUNNING else frozenset()
+    released = [
+        dependent
+        for dependent in dependents
+        if _release_one(rt, execution, wave_id, dependent, key=f"{key}:{dependent}", single=dependent in single)
+    ]
     if released:
         rt.bus.publish(
-            *[WaveReady(execution_id=execution_id, plan_id=execution["planId"], wave_id=w) for w in released]
+            *[WaveReady(execution_id=execution.execution_id, plan_id=execution.plan_id, wave_id=w) for w in released]
         )
     return released
 
 
-def _single_dependency_waves(execution: dict[str, Any]) -> frozenset[str]:
+def _release_one(
+    rt: Runtime, execution: ExecutionRecord, wave_id: str, dependent: str, *, key: str, single: bool
+) -> bool:
+    """Count `wave_id` as met on `dependent`; True when that made it READY (or this event, replayed, had).
+    `single`: `dependent` has no other dependency and the plan is running."""
+    execution_id = execution.execution_id
+    # a wave with one dependency is released by this write alone: count it and make it READY at once
+    if single and rt.ledger.release_last(
+        execution_id, dependent, released_by=wave_id, key=key, sets={"readyAt": rt.ledger.now()}
+    ):
+        return True
+    remaining = rt.ledger.release(execution_id, dependent, released_by=wave_id)
+    if remaining is None:
+        # already counted: a replay after a crash may still owe the WaveReady (read again: the conditional
+        # write just found the wave otherwise than this handler knew it)
+        current = rt.ledger.wave(execution_id, dependent)
+        return current is not None and current.status == WaveStatus.READY and current.last_key == key
+    return remaining == 0 and make_ready(rt, execution_id, dependent, key=key, execution=execution)
+
+
+def _single_dependency_waves(execution: ExecutionRecord) -> frozenset[str]:
     return frozenset(w.wave_id for w in frozen_plan(execution).waves if len(w.depends_on) == 1)
 
 
 def make_ready(
-    rt: Runtime, execution_id: str, wave_id: str, *, key: str, execution: dict[str, Any] | None = None
+    rt: Runtime, execution_id: str, wave_id: str, *, key: str, execution: ExecutionRecord | None = None
 ) -> bool:
     """PENDING (with every dependency met) -> READY, unless the plan is paused or stopping.
     `execution` may be passed when it was read after the write that made the wave due."""
-    execution = execution or rt.ledger.get_execution(execution_id) or {}
-    if execution.get("status") != ExecutionStatus.RUNNING:
-        logger.info("release held", wave_id=wave_id, status=execution.get("status"))
+    execution = execution or rt.ledger.execution(execution_id)
+    if execution is None or execution.status != ExecutionStatus.RUNNING:
+        logger.info("release held", wave_id=wave_id, status=execution.status if execution else None)
         return False
     outcome = rt.ledger.transition_wave(
         execution_id,
@@ -118,13 +143,13 @@ def make_ready(
 
 def on_wave_failed(rt: Runtime, detail: WaveFailed, event_id: str) -> None:
     """Apply the failed wave's policy: STOP the plan, or CONTINUE without everything downstream of it."""
-    execution = rt.ledger.get_execution(detail.execution_id)
+    execution = rt.ledger.execution(detail.execution_id)
     if execution is None:
         return
-    failed = rt.ledger.get_wave(detail.execution_id, detail.wave_id) or {}
-    if failed.get("status") != WaveStatus.FAILED or int(failed.get("attempt", 1)) != detail.attempt:
+    failed = rt.ledger.wave(detail.execution_id, detail.wave_id)
+    if failed is None or failed.status != WaveStatus.FAILED or failed.attempt != detail.attempt:
         # a late redelivery of a failure an operator has since retried or skipped
-        logger.info("stale WaveFailed ignored", wave_id=detail.wave_id, status=failed.get("status"))
+        logger.info("stale WaveFailed ignored", wave_id=detail.wave_id, status=failed.status if failed else None)
         return
     plan = frozen_plan(execution)
     if detail.on_failure == "STOP":
@@ -146,12 +171,13 @@ def on_wave_failed(rt: Runtime, detail: WaveFailed, event_id: str) -> None:
                 key=f"{event_id}:{wave_id}",
                 skipped_for=detail.wave_id,
             )
+    # the execution is read again: the stop or the skips above changed its status and terminal count
     close_plan_if_done(rt, detail.execution_id, key=event_id)
 
 
 def skip_wave(
     rt: Runtime,
-    execution: dict[str, Any],
+    execution: ExecutionRecord | Mapping[str, Any],
     wave_id: str,
     *,
     reason: str,
@@ -161,12 +187,13 @@ def skip_wave(
     skipped_for: str | None = None,
 ) -> bool:
     """Close a wave that will not run. `skipped_for`: the failed wave it is skipped for (a RetryWave or
-    SkipWave of that wave reopens it)."""
+    SkipWave of that wave reopens it). (`execution` as a raw item: see `_execution`.)"""
+    execution = _execution(execution)
     sets: dict[str, Any] = {"reason": reason}
     if skipped_for:
         sets["skippedFor"] = skipped_for
     outcome = rt.ledger.finish_wave(
-        execution["executionId"],
+        execution.execution_id,
         wave_id,
         from_=from_ or sorted(NOT_STARTED_WAVE),
         to=WaveStatus.SKIPPED,
@@ -177,8 +204,8 @@ def skip_wave(
         return False
     rt.bus.publish(
         WaveSkipped(
-            execution_id=execution["executionId"],
-            plan_id=execution["planId"],
+            execution_id=execution.execution_id,
+            plan_id=execution.plan_id,
             wave_id=wave_id,
             reason=reason,
             because_of=because_of,
@@ -187,23 +214,28 @@ def skip_wave(
     return True
 
 
-def skip_wave_for_stop(rt: Runtime, execution: dict[str, Any], wave_id: str, *, from_: list[str], key: str) -> None:
+def skip_wave_for_stop(
+    rt: Runtime, execution: ExecutionRecord | Mapping[str, Any], wave_id: str, *, from_: list[str], key: str
+) -> None:
+    """(`execution` as a raw item: see `_execution`.)"""
+    execution = _execution(execution)
     skip_wave(
         rt,
         execution,
         wave_id,
-        reason=f"plan is {execution['status']}",
+        reason=f"plan is {execution.status}",
         because_of=None,
         key=key,
         from_=from_,
-        skipped_for=execution.get("stoppedBy"),
+        skipped_for=execution.stopped_by,
     )
-    close_plan_if_done(rt, execution["executionId"], key=key)
+    # the execution is read again: the skip changed its terminal count
+    close_plan_if_done(rt, execution.execution_id, key=key)
 
 
 def stop_plan(
     rt: Runtime,
-    execution: dict[str, Any],
+    execution: ExecutionRecord | Mapping[str, Any],
     *,
     reason: str,
     key: str,
@@ -214,15 +246,16 @@ def stop_plan(
     decided_by: str | None = None,
 ) -> bool:
     """Nothing new starts: waves not yet started are SKIPPED, running ones finish and are recorded.
-    `stopped_by`: the failed wave whose STOP policy this is; `cancelled_by`: who cancelled the plan."""
-    execution_id = execution["executionId"]
-    waves = rt.ledger.list_waves(execution_id)
+    `stopped_by`: the failed wave whose STOP policy this is; `cancelled_by`: who cancelled the plan.
+    (`execution` as a raw item: see `_execution`.)"""
+    execution_id = _execution(execution).execution_id
+    waves = rt.ledger.waves(execution_id)
     sets: dict[str, Any] = {"stopReason": reason}
     if cancel:
         sets["cancelRequested"] = True
         sets["cancelKey"] = key
         sets["cancelledBy"] = cancelled_by or "unknown"
-        sets["runningWaveIds"] = sorted(w["waveId"] for w in waves if w["status"] in ACTIVE_WAVE)
+        sets["runningWaveIds"] = sorted(w.wave_id for w in waves if w.status in ACTIVE_WAVE)
         sets["terminateOnCancel"] = terminate_on_cancel
     if stopped_by:
         sets["stoppedBy"] = stopped_by
@@ -240,24 +273,25 @@ def stop_plan(
     return True
 
 
-def skip_not_started(rt: Runtime, execution_id: str, *, key: str, waves: list[dict[str, Any]] | None = None) -> None:
+def skip_not_started(rt: Runtime, execution_id: str, *, key: str, waves: Sequence[WaveRecord] | None = None) -> None:
     """The stop's follow-up: every wave not started yet is SKIPPED (each once, keyed by the stop's `key`;
     a redelivery of the stop after a crash finishes what the first delivery did not). `waves`: the
     execution's waves when the caller has just read them."""
-    stopped = rt.ledger.get_execution(execution_id)
+    # read after the stop's write: its reason and the wave that stopped it (this delivery's or the first's)
+    stopped = rt.ledger.execution(execution_id)
     if stopped is None:
         return
-    reason = str(stopped.get("stopReason") or f"plan is {stopped['status']}")
-    for wave in waves if waves is not None else rt.ledger.list_waves(execution_id):
-        if wave["status"] in NOT_STARTED_WAVE:
+    reason = stopped.stop_reason or f"plan is {stopped.status}"
+    for wave in waves if waves is not None else rt.ledger.waves(execution_id):
+        if wave.status in NOT_STARTED_WAVE:
             skip_wave(
                 rt,
                 stopped,
-                wave["waveId"],
+                wave.wave_id,
                 reason=reason,
                 because_of=None,
-                key=f"{key}:{wave['waveId']}",
-                skipped_for=stopped.get("stoppedBy"),
+                key=f"{key}:{wave.wave_id}",
+                skipped_for=stopped.stopped_by,
             )
 
 
@@ -276,20 +310,25 @@ def reopen_skipped_for(rt: Runtime, execution_id: str, wave_ids: str | set[str],
     Idempotent: each reopen is conditional on the wave still being SKIPPED for `wave_id`, and counting a
     met dependency goes through `Ledger.release` (guarded by the set of waves that released it), so a
     dependency that completes while this runs is counted exactly once, by whichever side comes second."""
-    execution = rt.ledger.get_execution(execution_id)
+    execution = rt.ledger.execution(execution_id)
     if execution is None:
         return []
     causes = {wave_ids} if isinstance(wave_ids, str) else set(wave_ids)
     reopened = _reopen_in_order(rt, execution_id, frozen_plan(execution), causes, key=key)
-    # count what completed meanwhile (and release what is due), whichever side counts it first
+    if not reopened:
+        return []
+    # count what completed meanwhile (and release what is due), whichever side counts it first: the waves are
+    # read again, once, after the reopening writes (a dependency may have completed since the first read)
+    waves = {w.wave_id: w for w in rt.ledger.waves(execution_id)}
     due: list[str] = []
     for candidate in sorted(reopened):
-        if _recount(rt, execution_id, candidate) == 0 and make_ready(
+        # make_ready reads the execution again: after the write that made the wave due, so a pause is seen
+        if _recount(rt, execution_id, candidate, waves) == 0 and make_ready(
             rt, execution_id, candidate, key=f"{key}:ready:{candidate}"
         ):
             due.append(candidate)
     if due:
-        rt.bus.publish(*[WaveReady(execution_id=execution_id, plan_id=execution["planId"], wave_id=w) for w in due])
+        rt.bus.publish(*[WaveReady(execution_id=execution_id, plan_id=execution.plan_id, wave_id=w) for w in due])
     return due
 
 
@@ -355,39 +394,36 @@ def _reopen(
     return outcome is not Outcome.REJECTED
 
 
-def _recount(rt: Runtime, execution_id: str, wave_id: str) -> int | None:
+def _recount(rt: Runtime, execution_id: str, wave_id: str, waves: Mapping[str, WaveRecord]) -> int | None:
     """Count on the reopened `wave_id` each dependency met by now (`Ledger.release` counts each once) and return
-    how many remain; None when the wave is no longer PENDING."""
-    current = rt.ledger.wave(execution_id, wave_id)
+    how many remain; None when the wave is no longer PENDING. `waves`: the execution's waves, read after the
+    reopening."""
+    current = waves.get(wave_id)
     if current is None or current.status != WaveStatus.PENDING:
         return None
     remaining: int | None = None
     for dependency in current.depends_on:
-        if satisfies_dependents(rt.ledger.wave(execution_id, dependency)):
+        if satisfies_dependents(waves.get(dependency)):
             counted = rt.ledger.release(execution_id, wave_id, released_by=dependency)
             remaining = counted if counted is not None else remaining
     if remaining is None:
+        # read again: the wave's count may have been written by the other side since `waves` was read
         now = rt.ledger.wave(execution_id, wave_id)
         remaining = now.remaining if now is not None else 1
     return remaining
 
 
-def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str, execution: dict[str, Any] | None = None) -> None:
+def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str, execution: ExecutionRecord | None = None) -> None:
     """When every wave is terminal, close the execution once and publish how it ended.
     `execution` may be passed when it was read after this handler's terminal write."""
-    execution = execution or rt.ledger.get_execution(execution_id)
-    if execution is None or execution["status"] in EXECUTION_FINAL:
+    execution = execution or rt.ledger.execution(execution_id)
+    if execution is None or execution.status in EXECUTION_FINAL:
         return
-    if int(execution["terminalCount"]) < int(execution["waveCount"]):
+    if execution.terminal_count < execution.wave_count:
         return
-    waves = rt.ledger.list_waves(execution_id)
-    failed = sorted(w["waveId"] for w in waves if w["status"] == WaveStatus.FAILED)
-    if execution.get("cancelRequested"):
-        final = ExecutionStatus.CANCELLED
-    elif failed or execution["status"] == ExecutionStatus.STOPPING:
-        final = ExecutionStatus.FAILED
-    else:
-        final = ExecutionStatus.COMPLETED
+    waves = rt.ledger.waves(execution_id)
+    failed = sorted(w.wave_id for w in waves if w.status == WaveStatus.FAILED)
+    final = _final_status(execution, failed)
     outcome = rt.ledger.set_execution_status(
         execution_id,
         from_=[ExecutionStatus.RUNNING, ExecutionStatus.STOPPING, ExecutionStatus.PAUSED],
@@ -396,33 +432,55 @@ def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str, execution: d
     )
     if outcome is Outcome.REJECTED:
         return
-    started = parse_iso(execution["startedAt"])
+    _announce_end(rt, execution, final, waves, failed)
+
+
+def _final_status(execution: ExecutionRecord, failed: list[str]) -> ExecutionStatus:
+    """How an execution whose waves are all terminal ends: CANCELLED, FAILED (a wave failed, or the plan was
+    stopped) or COMPLETED."""
+    if execution.cancel_requested:
+        return ExecutionStatus.CANCELLED
+    if failed or execution.status == ExecutionStatus.STOPPING:
+        return ExecutionStatus.FAILED
+    return ExecutionStatus.COMPLETED
+
+
+def _announce_end(
+    rt: Runtime, execution: ExecutionRecord, final: ExecutionStatus, waves: Sequence[WaveRecord], failed: list[str]
+) -> None:
+    """Publish how the execution ended (`final`): PlanCompleted, PlanCancelled or PlanFailed."""
+    started = parse_iso(execution.started_at) if execution.started_at else rt.clock.now()
     duration = (rt.clock.now() - started).total_seconds()
-    plan_id = execution["planId"]
     metrics.add_metric(name=f"Plans{final.title()}", unit="Count", value=1)
-    logger.info("plan closed", execution_id=execution_id, status=final.value, duration_seconds=duration)
+    logger.info("plan closed", execution_id=execution.execution_id, status=final.value, duration_seconds=duration)
+    rt.bus.publish(_end_event(execution, final, waves, failed, duration))
+
+
+def _end_event(
+    execution: ExecutionRecord,
+    final: ExecutionStatus,
+    waves: Sequence[WaveRecord],
+    failed: list[str],
+    duration: float,
+) -> PlanCompleted | PlanCancelled | PlanFailed:
+    execution_id, plan_id = execution.execution_id, execution.plan_id
     if final is ExecutionStatus.COMPLETED:
-        rt.bus.publish(
-            PlanCompleted(
-                execution_id=execution_id,
-                plan_id=plan_id,
-                mode=execution["mode"],
-                waves_completed=sum(1 for w in waves if w["status"] == WaveStatus.COMPLETED),
-                waves_skipped=sum(1 for w in waves if w["status"] == WaveStatus.SKIPPED),
-                duration_seconds=duration,
-            )
+        statuses = Counter(w.status for w in waves)
+        return PlanCompleted(
+            execution_id=execution_id,
+            plan_id=plan_id,
+            mode=execution.mode,
+            waves_completed=statuses[WaveStatus.COMPLETED],
+            waves_skipped=statuses[WaveStatus.SKIPPED],
+            duration_seconds=duration,
         )
-    elif final is ExecutionStatus.CANCELLED:
-        rt.bus.publish(
-            PlanCancelled(
-                execution_id=execution_id,
-                plan_id=plan_id,
-                requested_by=str(execution.get("cancelledBy") or execution.get("requestedBy", "unknown")),
-                running_wave_ids=list(execution.get("runningWaveIds", [])),
-            )
+    if final is ExecutionStatus.CANCELLED:
+        requested_by = execution.requested_by if execution.requested_by is not None else "unknown"
+        return PlanCancelled(
+            execution_id=execution_id,
+            plan_id=plan_id,
+            requested_by=execution.cancelled_by or requested_by,
+            running_wave_ids=list(execution.running_wave_ids or ()),
         )
-    else:
-        reason = execution.get("stopReason") or f"{len(failed)} wave(s) failed: {', '.join(failed)}"
-        rt.bus.publish(
-            PlanFailed(execution_id=execution_id, plan_id=plan_id, reason=str(reason), failed_wave_ids=failed)
-        )
+    reason = execution.stop_reason or f"{len(failed)} wave(s) failed: {', '.join(failed)}"
+    return PlanFailed(execution_id=execution_id, plan_id=plan_id, reason=reason, failed_wave_ids=failed)

@@ -69,7 +69,7 @@ def _refuse_start(
 ) -> None:
     """Refuse a StartPlan: PlanFailed when its executionId is free, else ControlRejected (the execution
     that holds the id carries on, and no PlanFailed pages for it)."""
-    existing = rt.ledger.get_execution(execution_id)
+    existing = rt.ledger.execution(execution_id)
     answer: PlanFailed | ControlRejected
     if existing is None:
         answer = PlanFailed(execution_id=execution_id, plan_id=plan_id, reason=reason, errors=errors)
@@ -77,7 +77,7 @@ def _refuse_start(
         logger.warning(
             "refused StartPlan reuses a started execution's id",
             execution_id=execution_id,
-            status=existing.get("status"),
+            status=existing.status,
         )
         metrics.add_metric(name="ControlRejected", unit="Count", value=1)
         answer = ControlRejected(
@@ -85,8 +85,8 @@ def _refuse_start(
             command=StartPlan.DETAIL_TYPE,
             requested_by=quote(requested_by or "unknown", 256),
             reason=(
-                f"executionId '{execution_id}' belongs to an execution of plan '{existing.get('planId')}' "
-                f"({existing.get('status')}), which this refusal does not affect; the StartPlan was refused: "
+                f"executionId '{execution_id}' belongs to an execution of plan '{existing.plan_id}' "
+                f"({existing.status}), which this refusal does not affect; the StartPlan was refused: "
                 f"{quote(reason, 400)}"
             ),
         )
@@ -213,15 +213,17 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
 def _reused_id(rt: Runtime, detail: StartPlan, event_id: str, execution_id: str, document: dict[str, Any]) -> None:
     """Another StartPlan created this execution: the same start again changes nothing; a different plan or
     mode under its id is refused (ControlRejected), and the execution carries on."""
-    existing = rt.ledger.get_execution(execution_id) or {}
+    existing = rt.ledger.execution(execution_id)
     same = (
-        existing.get("planDocument") == json.dumps(document, sort_keys=True)
-        and existing.get("mode") == detail.mode.value
+        existing is not None
+        and existing.plan_document == json.dumps(document, sort_keys=True)
+        and existing.mode == detail.mode.value
     )
     if same:
         logger.info("StartPlan repeats the start of an execution: nothing to do", execution_id=execution_id)
         return
     logger.warning("execution id already used by a StartPlan with another plan or mode", execution_id=execution_id)
+    plan_id, mode, status = (existing.plan_id, existing.mode, existing.status) if existing else (None, None, None)
     metrics.add_metric(name="ControlRejected", unit="Count", value=1)
     refuse(
         rt,
@@ -231,9 +233,8 @@ def _reused_id(rt: Runtime, detail: StartPlan, event_id: str, execution_id: str,
             command=StartPlan.DETAIL_TYPE,
             requested_by=detail.requested_by,
             reason=(
-                f"executionId '{execution_id}' belongs to an execution of plan '{existing.get('planId')}' "
-                f"({existing.get('mode')}, {existing.get('status')}) started with another plan or mode: "
-                "refused, and that execution is not affected"
+                f"executionId '{execution_id}' belongs to an execution of plan '{plan_id}' ({mode}, {status}) "
+                "started with another plan or mode: refused, and that execution is not affected"
             ),
         ),
     )

@@ -680,10 +680,11 @@ def test_a_wave_of_150_failed_servers_can_be_retried(local_cloud):
     # THEN it runs again with every server
     assert events_of(cloud, "ControlRejected", execution_id) == []
     assert cloud.runtime is not None
-    a = cloud.runtime.ledger.wave_detail(execution_id, ledger_waves(cloud, execution_id)["A"])
-    assert (a["status"], a["attempt"], len(a["launchServers"])) == ("READY", 2, 150)
-    assert {s["launchStatus"] for s in a["servers"].values()} == {"NOT_STARTED"}
-    assert len(a["previousAttempts"][0]["servers"]) == 150
+    ledger = cloud.runtime.ledger
+    a = ledger.wave_detail(execution_id, ledger.wave(execution_id, "A") or pytest.fail("no wave A"))
+    assert (a.wave.status, a.wave.attempt, len(a.wave.launch_servers or ())) == ("READY", 2, 150)
+    assert {s["launchStatus"] for s in a.servers.values()} == {"NOT_STARTED"}
+    assert len(a.attempt_servers[a.wave.previous_attempts[0].attempt]) == 150
 
 
 def test_a_cancel_redelivered_after_a_crash_skips_what_the_first_delivery_did_not(local_cloud, monkeypatch):

@@ -247,11 +247,11 @@ def test_the_detail_of_a_retried_wave_tells_how_each_server_ended_each_attempt(l
 
     # WHEN attempt 3 resets both servers and the wave's detail is read
     ledger.reset_servers(EXECUTION, "w", [sid(1), sid(2)], attempt=3)
-    detail = ledger.wave_detail(EXECUTION, ledger.get_wave(EXECUTION, "w") or {})
+    detail = ledger.wave_detail(EXECUTION, ledger.wave(EXECUTION, "w") or pytest.fail("no wave"))
 
     # THEN each earlier attempt lists how each server had ended it; the jobs list their launch claims' servers
     job1, job2 = "drsjob-00000000000000001", "drsjob-00000000000000002"
-    assert [a["servers"] for a in detail["previousAttempts"]] == [
+    assert [list(detail.attempt_servers[a.attempt]) for a in detail.wave.previous_attempts] == [
         [
             {"sourceServerId": sid(1), "launchStatus": "FAILED", "jobId": job1, "reason": "insufficient capacity"},
             {"sourceServerId": sid(2), "launchStatus": "LAUNCHED", "recoveryInstanceId": "i-00000002", "jobId": job1},
@@ -261,11 +261,11 @@ def test_the_detail_of_a_retried_wave_tells_how_each_server_ended_each_attempt(l
             {"sourceServerId": sid(2), "launchStatus": "LAUNCHED", "recoveryInstanceId": "i-00000002", "jobId": job1},
         ],
     ]
-    assert {s: v["launchStatus"] for s, v in detail["servers"].items()} == {
+    assert {s: v["launchStatus"] for s, v in detail.servers.items()} == {
         sid(1): "NOT_STARTED",
         sid(2): "NOT_STARTED",
     }
-    assert {j: job["servers"] for j, job in detail["jobs"].items()} == {job1: [sid(1), sid(2)], job2: [sid(1)]}
+    assert {j: list(servers) for j, servers in detail.job_servers.items()} == {job1: [sid(1), sid(2)], job2: [sid(1)]}
 
 
 def test_server_items_expire_with_the_execution_and_stop_expiring_when_it_is_reopened(
@@ -425,4 +425,5 @@ def test_a_script_keeps_each_instance_result_in_its_own_item(ledger: Ledger) -> 
     expected = sorted(instances, key=lambda i: i.instance_id)
     [listed] = ledger.list_scripts(EXECUTION, "w", 1)
     assert listed.instances == tuple(expected)
-    assert ledger.wave_detail(EXECUTION, wave)["scripts"][0]["instances"] == [invocation_map(i) for i in expected]
+    detail = ledger.wave_detail(EXECUTION, ledger.wave(EXECUTION, "w") or pytest.fail("no wave"))
+    assert detail.scripts[0]["instances"] == [invocation_map(i) for i in expected]

@@ -38,6 +38,7 @@ from orchestrator.adapters.ledger.servers import Servers, _server_view, _servers
 from orchestrator.adapters.ledger.transitions import Transitions
 from orchestrator.domain.records import WaveRecord
 from orchestrator.domain.records.changes import WaveChanges
+from orchestrator.domain.records.detail import WaveDetail
 from orchestrator.domain.status import TERMINAL_WAVE, WaveStatus, check_no_status, check_wave_transition
 
 
@@ -87,50 +88,47 @@ class Waves(Transitions, Servers, Scripts, Launches):
         """Every wave of the execution as its record, by wave id (every page of the Query)."""
         return [wave_record(item) for item in self.list_waves(execution_id)]
 
-    def wave_detail(self, execution_id: str, wave: Mapping[str, Any]) -> dict[str, Any]:
-        """`wave` (an item of `list_waves`) with what lives in items of their own: `servers` (as
-        `wave_servers`), each job's `servers` (the source server ids of its launch claim) and, in each of
-        `previousAttempts`, `servers`: how each server had ended that attempt (`sourceServerId`,
-        `launchStatus`, and `recoveryInstanceId`, `jobId`, `reason` when known), and in each script summary
-        its `instances` (the per-instance results). Two Queries, three when the wave ran scripts."""
-        wave_id = str(wave["waveId"])
+    def wave_detail(self, execution_id: str, wave: WaveRecord) -> WaveDetail:
+        """`wave` with what lives in items of their own (`WaveDetail`): its servers (as `wave_servers`), the
+        servers of each job's launch claim, how each server had ended each earlier attempt, and each script's
+        per-instance results. Two Queries, three when the wave ran scripts on instances."""
+        wave_id = wave.wave_id
         items = self._query(execution_id, f"{SERVER_PREFIX}{wave_id}#")
-        claims = {c.get("launchKey"): list(c.get("servers", [])) for c in self.list_launches(execution_id, wave_id)}
-        detail = {
-            **wave,
-            "servers": {str(item["sourceServerId"]): _server_view(item) for item in items},
-            "jobs": {
-                job_id: {**job, "servers": claims.get(job.get("launchKey"), [])}
-                for job_id, job in (wave.get("jobs") or {}).items()
+        claims = {c.get("launchKey"): tuple(c.get("servers", [])) for c in self.list_launches(execution_id, wave_id)}
+        return WaveDetail(
+            wave=wave,
+            servers={str(item["sourceServerId"]): _server_view(item) for item in items},
+            job_servers={job.job_id: claims.get(job.launch_key, ()) for job in wave.current.jobs},
+            attempt_servers={
+                attempt.attempt: tuple(_servers_at(items, attempt.attempt)) for attempt in wave.previous_attempts
             },
-        }
-        if "previousAttempts" in wave:
-            detail["previousAttempts"] = [
-                {**record, "servers": _servers_at(items, int(record.get("attempt", 1)))}
-                for record in wave["previousAttempts"]
-            ]
-        if any("instanceCount" in summary for summary in wave.get("scripts") or []):
-            results = self._invocations(execution_id, f"{INVOCATION_PREFIX}{wave_id}#")
-            detail["scripts"] = [
-                {
-                    **summary,
-                    "instances": results.get(
-                        invocation_prefix(
-                            script_sk(
-                                wave_id,
-                                int(summary.get("waveAttempt", 1)),
-                                str(summary["phase"]),
-                                int(summary["index"]),
-                            )
-                        ),
-                        [],
+            scripts=self._script_details(execution_id, wave),
+        )
+
+    def _script_details(self, execution_id: str, wave: WaveRecord) -> tuple[Mapping[str, Any], ...]:
+        """The wave's script summaries, each that ran on instances with its per-instance results (`instances`)."""
+        if not any("instanceCount" in summary for summary in wave.scripts):
+            return wave.scripts
+        results = self._invocations(execution_id, f"{INVOCATION_PREFIX}{wave.wave_id}#")
+        return tuple(
+            {
+                **summary,
+                "instances": results.get(
+                    invocation_prefix(
+                        script_sk(
+                            wave.wave_id,
+                            int(summary.get("waveAttempt", 1)),
+                            str(summary["phase"]),
+                            int(summary["index"]),
+                        )
                     ),
-                }
-                if "instanceCount" in summary
-                else summary
-                for summary in wave["scripts"]
-            ]
-        return detail
+                    [],
+                ),
+            }
+            if "instanceCount" in summary
+            else summary
+            for summary in wave.scripts
+        )
 
     # ---- status ----------------------------------------------------------------------------------
 

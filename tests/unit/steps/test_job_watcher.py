@@ -26,6 +26,20 @@ def test_a_started_job_arms_the_first_tick_once(world: World) -> None:
     assert list(world.scheduler.schedules.values()) == [(world.clock.now() + timedelta(seconds=15), TICK)]
 
 
+def test_a_job_started_event_for_a_wave_not_launching_in_that_attempt_arms_nothing(world: World) -> None:
+    # GIVEN a wave launching its attempt 1, and a wave not launching at all
+    [job] = launching(world, plan(wave("db", S1), wave("app", S2, dependsOn=["db"])))
+    world.scheduler.schedules.clear()
+    started = DRSJobStarted(
+        execution_id="e1", plan_id="p", wave_id="db", job_id=job, launch_key="lk", source_server_ids=[S1]
+    )
+    # WHEN DRSJobStarted arrives for attempt 2 of the first, and for the second
+    on_job_started(world.rt, started.model_copy(update={"attempt": 2}))
+    on_job_started(world.rt, started.model_copy(update={"wave_id": "app"}))
+    # THEN no tick is armed
+    assert world.scheduler.schedules == {}
+
+
 def test_a_tick_reports_an_ended_job_with_each_servers_result_and_reason(world: World) -> None:
     # GIVEN a wave whose job ended: one server launched, one failed (its reason in the job log)
     [job] = launching(world, plan(wave("db", S1, S2)))

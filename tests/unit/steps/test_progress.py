@@ -4,16 +4,20 @@ dependents, apply the failure policy (STOP or CONTINUE), close the plan; and the
 from __future__ import annotations
 
 from events.models import (
+    ControlRejected,
     PlanCompleted,
     PlanFailed,
     PostLaunchDone,
+    SkipWave,
     WaveCompleted,
     WaveFailed,
     WaveReady,
     WaveSkipped,
 )
 from orchestrator.domain.plan import downstream, parse_plan
-from orchestrator.steps.progress import on_post_launch_done, on_wave_failed
+from orchestrator.steps.control import decide
+from orchestrator.steps.control import skip_wave as control_skip_wave
+from orchestrator.steps.progress import on_post_launch_done, on_wave_failed, reopen_skipped_for
 from orchestrator.steps.wave_failure import fail_wave
 from tests.unit.steps.world import S1, S2, S3, World, plan, wave
 
@@ -131,3 +135,62 @@ def test_downstream_is_every_wave_that_depends_on_the_failed_one_directly_or_not
     assert downstream(parsed, "b") == {"d"}
     assert downstream(parsed, "d") == set()
     assert downstream(parsed, "e") == set()
+
+
+# p and q are roots, r waits for both; a failure goes on without what is downstream of it
+JOIN = plan(wave("p", S1), wave("q", S2), wave("r", S3, dependsOn=["p", "q"]), onFailure="CONTINUE")
+
+
+def _q_failed_and_p_completed(world: World) -> None:
+    """JOIN with q failed (r SKIPPED for it), then p completed while r was skipped."""
+    world.start(JOIN)
+    fail_wave(world.rt, world.ledger.get_execution("e1"), "q", from_=["READY"], reason="boom", key="k", attempt=1)
+    [failed] = world.published(WaveFailed)
+    on_wave_failed(world.rt, failed, "wf-q")
+    _at_post_launch(world, JOIN, "p")
+    on_post_launch_done(world.rt, PostLaunchDone(execution_id="e1", plan_id="p", wave_id="p"), "pd-p")
+    world.bus.published.clear()
+
+
+def test_reopening_the_waves_skipped_for_a_failure_counts_what_completed_meanwhile_once(world: World) -> None:
+    # GIVEN r skipped for the failed q, and p (r's other dependency) completed meanwhile
+    _q_failed_and_p_completed(world)
+    assert world.wave_status("e1", "r") == "SKIPPED"
+    # WHEN the waves skipped for q are reopened, twice (a redelivery of the decision)
+    first = reopen_skipped_for(world.rt, "e1", "q", key="retry-q")
+    again = reopen_skipped_for(world.rt, "e1", "q", key="retry-q")
+    # THEN r waits again, for q only: p is counted once; nothing is due yet, nothing announced
+    r = world.ledger.wave("e1", "r")
+    assert r is not None
+    assert (r.status, r.remaining, r.released_by, r.current.ready_at) == ("PENDING", 1, ("p",), None)
+    assert (first, again) == ([], [])
+    assert world.bus.published == []
+    assert world.ledger.get_execution("e1")["terminalCount"] == 2  # p and q; r no longer counts
+
+
+def test_an_operators_skip_of_the_failure_releases_the_wave_skipped_for_it_once(world: World) -> None:
+    # GIVEN r skipped for the failed q, and p completed meanwhile
+    _q_failed_and_p_completed(world)
+    # WHEN an operator skips q (its dependents may go on), and the command is delivered twice
+    command = SkipWave(execution_id="e1", wave_id="q", requested_by="ops")
+    decide(world.rt, command, "skip-q", control_skip_wave)
+    decide(world.rt, command, "skip-q", control_skip_wave)
+    # THEN r is READY, announced once (the reopening found both dependencies met; the redelivery finds r
+    # no longer skipped, and q's release of it already counted)
+    assert world.wave_status("e1", "r") == "READY"
+    assert world.published(WaveReady) == [WaveReady(execution_id="e1", plan_id="p", wave_id="r")]
+    assert world.published(ControlRejected) == []
+
+
+def test_a_wave_failed_event_of_another_attempt_changes_nothing(world: World) -> None:
+    # GIVEN wave a failed (STOP) in its attempt 1, and a WaveFailed of it claiming attempt 2
+    world.start(GRAPH)
+    fail_wave(world.rt, world.ledger.get_execution("e1"), "a", from_=["READY"], reason="boom", key="k", attempt=1)
+    [failed] = world.published(WaveFailed)
+    world.bus.published.clear()
+    # WHEN that event arrives
+    on_wave_failed(world.rt, failed.model_copy(update={"attempt": 2}), "wf-a-2")
+    # THEN nothing is stopped or skipped
+    assert [world.wave_status("e1", w) for w in "abcde"] == ["FAILED", "PENDING", "PENDING", "PENDING", "READY"]
+    assert world.bus.published == []
+    assert world.ledger.get_execution("e1")["status"] == "RUNNING"

@@ -100,4 +100,30 @@ def test_another_plan_under_a_started_id_is_refused_without_touching_it(world: W
     [rejected] = world.bus.published
     assert isinstance(rejected, ControlRejected)
     assert (rejected.execution_id, rejected.command) == ("e1", "StartPlan")
+    assert rejected.reason == (
+        "executionId 'e1' belongs to an execution of plan 'p' (DRILL, RUNNING) started with another plan or "
+        "mode: refused, and that execution is not affected"
+    )
     assert world.ledger.get_execution("e1") == before
+
+
+def test_an_invalid_plan_under_a_started_id_is_refused_without_a_plan_failed(world: World) -> None:
+    # GIVEN a started execution e1
+    start_plan(world.rt, StartPlan(plan=_plan(), execution_id="e1"), "evt-1")
+    world.bus.published.clear()
+    # WHEN an invalid plan is started under e1
+    bad = plan(wave("db", S1, dependsOn=["nowhere"]))
+    assert start_plan(world.rt, StartPlan(plan=bad, execution_id="e1", requested_by="bob"), "evt-2") is None
+    # THEN a ControlRejected names the execution that holds the id (no PlanFailed pages for e1)
+    assert world.bus.published == [
+        ControlRejected(
+            execution_id="e1",
+            command="StartPlan",
+            requested_by="bob",
+            reason=(
+                "executionId 'e1' belongs to an execution of plan 'p' (RUNNING), which this refusal does not "
+                "affect; the StartPlan was refused: invalid plan: 1 problem(s)"
+            ),
+        )
+    ]
+    assert world.ledger.get_execution("e1")["status"] == "RUNNING"
