@@ -21,6 +21,7 @@ from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Approval, Plan
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.approvals import ApprovalRecord, ApprovalStatus
+from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
@@ -87,22 +88,22 @@ def held_for_approval(
         if asked is not None and asked.deadline
         else _whole_second(rt.clock.now() + timedelta(seconds=gate.timeout_seconds))
     )
-    request = {
-        "requestId": event_id,
-        "status": "REQUESTED",
-        "requestedAt": asked.requested_at if asked is not None else rt.ledger.now(),
-        "deadline": iso(deadline),
-        "approvers": gate.approvers,
-        "gate": gate.why,
-        "attempt": wave.attempt,
-    }
+    request = ApprovalRecord(
+        request_id=event_id,
+        status=ApprovalStatus.REQUESTED,
+        requested_at=asked.requested_at if asked is not None else rt.ledger.now(),
+        deadline=iso(deadline),
+        approvers=tuple(gate.approvers),
+        gate=gate.why,
+        attempt=wave.attempt,
+    )
     outcome = rt.ledger.transition_wave(
         execution_id,
         detail.wave_id,
         from_=[WaveStatus.READY],
         to=WaveStatus.AWAITING_APPROVAL,
         key=event_id,
-        sets={"approval": request},
+        changes=WaveChanges(approval=request),
     )
     if outcome is Outcome.REJECTED:
         logger.info("duplicate or stale WaveReady at an approval gate", wave_id=detail.wave_id)

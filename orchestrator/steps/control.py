@@ -11,6 +11,7 @@ rejected stays rejected, and its ControlRejected is not announced twice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from events.models import (
@@ -29,10 +30,12 @@ from events.models import (
     WaveSkipped,
 )
 from orchestrator.adapters.ledger import Outcome
-from orchestrator.adapters.ledger.records import attempt_map, execution_item, wave_attributes, wave_item
+from orchestrator.adapters.ledger.records import execution_item, wave_item
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
-from orchestrator.domain.records import RETRY_CLEARS, ExecutionRecord, WaveRecord
+from orchestrator.domain.records import RETRY_CLEARS, ExecutionRecord, WaveAttempt, WaveRecord
+from orchestrator.domain.records.approvals import ApprovalRecord, ApprovalStatus
+from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges
 from orchestrator.domain.status import (
     NOT_STARTED_WAVE,
     RUNNABLE_EXECUTION,
@@ -154,7 +157,7 @@ def pause_plan(rt: Runtime, command: PausePlan, event_id: str) -> None:
         from_=[ExecutionStatus.RUNNING],
         to=ExecutionStatus.PAUSED,
         key=event_id,
-        sets={"pausedBy": command.requested_by},
+        changes=ExecutionChanges(paused_by=command.requested_by),
         decided_by=event_id,
     )
     if outcome is Outcome.REJECTED:
@@ -260,11 +263,15 @@ def _fail_at_deadline(
 ) -> None:
     """The approval's deadline passed: AWAITING_APPROVAL -> FAILED, TIMED_OUT (the ApprovalTimeout tick, or a
     decision handled after the deadline; only the tick records itself as the approval's decision)."""
-    approval: dict[str, Any] = {"status": "TIMED_OUT", "timedOutAt": rt.ledger.now()}
-    if decision_key is not None:
-        approval["decisionKey"] = decision_key
     _fail_waiting_wave(
-        rt, execution, wave, key=key, reason=f"approval not granted by its deadline {deadline}", approval=approval
+        rt,
+        execution,
+        wave,
+        key=key,
+        reason=f"approval not granted by its deadline {deadline}",
+        status=ApprovalStatus.TIMED_OUT,
+        timed_out_at=rt.ledger.now(),
+        **({"decision_key": decision_key} if decision_key is not None else {}),
     )
 
 
@@ -277,21 +284,21 @@ def grant_approval(rt: Runtime, command: ApprovalGranted, event_id: str) -> None
     if not _decided_by(wave, event_id):
         if not _approval_fits(rt, command, event_id, execution, wave):
             return
-        sets: dict[str, Any] = {
-            "approval.status": "GRANTED",
-            "approval.approvedBy": command.requested_by,
-            "approval.approvedAt": rt.ledger.now(),
-            "approval.decisionKey": event_id,
-        }
-        if command.comment:
-            sets["approval.comment"] = command.comment
+        granted = _decided(
+            wave,
+            status=ApprovalStatus.GRANTED,
+            approved_by=command.requested_by,
+            approved_at=rt.ledger.now(),
+            decision_key=event_id,
+            **({"comment": command.comment} if command.comment else {}),
+        )
         outcome = rt.ledger.transition_wave(
             command.execution_id,
             command.wave_id,
             from_=[WaveStatus.AWAITING_APPROVAL],
             to=WaveStatus.READY,
             key=event_id,
-            sets=sets,
+            changes=WaveChanges(approval=granted),
             decided_by=event_id,
         )
         if outcome is Outcome.REJECTED:
@@ -310,20 +317,26 @@ def grant_approval(rt: Runtime, command: ApprovalGranted, event_id: str) -> None
         )
 
 
+def _decided(wave: WaveRecord, **decision: Any) -> ApprovalRecord:
+    """The wave's approval with its decision (`ApprovalRecord` fields). The whole approval is written with the
+    transition out of AWAITING_APPROVAL, the only write that changes it once it was requested."""
+    asked = wave.approval or ApprovalRecord(status=ApprovalStatus.REQUESTED)
+    return replace(asked, **decision)
+
+
 def _fail_waiting_wave(
-    rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, *, key: str, reason: str, approval: dict[str, Any]
+    rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, *, key: str, reason: str, **decision: Any
 ) -> None:
     """AWAITING_APPROVAL -> FAILED, then the wave's onFailure policy (WaveFailed, as a failed launch).
-    `approval`: the attributes of the approval's decision."""
+    `decision`: the `ApprovalRecord` fields of the approval's decision."""
     wave_id = wave.wave_id
-    sets = {"reason": reason, **{f"approval.{k}": v for k, v in approval.items()}}
     outcome = rt.ledger.finish_wave(
         execution.execution_id,
         wave_id,
         from_=[WaveStatus.AWAITING_APPROVAL],
         to=WaveStatus.FAILED,
         key=key,
-        sets=sets,
+        changes=WaveChanges(reason=reason, approval=_decided(wave, **decision)),
         decided_by=key,
     )
     if not outcome.proceed:
@@ -355,13 +368,11 @@ def deny_approval(rt: Runtime, command: ApprovalDenied, event_id: str) -> None:
         wave,
         key=event_id,
         reason=f"approval denied by {command.requested_by}: {command.reason}",
-        approval={
-            "status": "DENIED",
-            "deniedBy": command.requested_by,
-            "deniedAt": rt.ledger.now(),
-            "denyReason": command.reason,
-            "decisionKey": event_id,
-        },
+        status=ApprovalStatus.DENIED,
+        denied_by=command.requested_by,
+        denied_at=rt.ledger.now(),
+        deny_reason=command.reason,
+        decision_key=event_id,
     )
 
 
@@ -430,12 +441,12 @@ def _resume_after_decision(rt: Runtime, execution: ExecutionRecord, wave_id: str
     return rt.ledger.execution(execution_id) or execution
 
 
-def _with_failed_attempt(wave: WaveRecord, servers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_failed_attempt(wave: WaveRecord, servers: dict[str, dict[str, Any]]) -> tuple[WaveAttempt, ...]:
     """The wave's `previousAttempts` once a retry has archived its failed attempt (`WaveAttempt.archived`: the
     report's `previousAttempts`). How each server ended it stays in the server's own item (its history, see
     `Ledger.reset_servers`): a wave of thousands of servers would not fit in the wave's."""
     launched = sum(1 for s in servers.values() if s.get("launchStatus") == "LAUNCHED")
-    return [*map(attempt_map, wave.previous_attempts), attempt_map(wave.current.archived(servers_launched=launched))]
+    return (*wave.previous_attempts, wave.current.archived(servers_launched=launched))
 
 
 def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
@@ -474,31 +485,32 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
                 command.wave_id,
             )
             return
-        sets: dict[str, Any] = {
-            "retryKey": event_id,
-            "retriedBy": command.requested_by,
-            "retriedAt": rt.ledger.now(),
-            "readyAt": rt.ledger.now(),
-            "launchServers": relaunch,
-            "jobsExpected": 0,
-            "jobsDone": 0,
-            "jobs": {},  # the new attempt's jobs only
-            "previousAttempts": _with_failed_attempt(wave, servers),
-        }
         # the servers that stay as they were are counted; the relaunched ones start the new attempt clean
         # (Ledger.reset_servers, before the wave is released)
         again = set(relaunch)
         kept = [s.get("launchStatus") for sid, s in servers.items() if sid not in again]
-        sets["serversLaunched"], sets["serversFailed"] = kept.count("LAUNCHED"), kept.count("FAILED")
+        retry = WaveChanges(
+            retry_key=event_id,
+            retried_by=command.requested_by,
+            retried_at=rt.ledger.now(),
+            ready_at=rt.ledger.now(),
+            launch_servers=tuple(relaunch),
+            jobs_expected=0,
+            jobs_done=0,
+            jobs=(),  # the new attempt's jobs only
+            previous_attempts=_with_failed_attempt(wave, servers),
+            servers_launched=kept.count("LAUNCHED"),
+            servers_failed=kept.count("FAILED"),
+        )
         outcome = rt.ledger.move_wave(
             command.execution_id,
             command.wave_id,
             from_=[WaveStatus.FAILED],
             to=WaveStatus.READY,
             key=event_id,
-            sets=sets,
-            removes=wave_attributes(RETRY_CLEARS),
-            adds={"attempt": 1},
+            changes=retry,
+            removes=RETRY_CLEARS,
+            new_attempt=True,
             count=-1,
             decided_by=event_id,
         )
@@ -534,7 +546,9 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
     execution_id = command.execution_id
     reason = f"skipped by {command.requested_by}: {command.reason}"
     if wave.skip_key != event_id:
-        sets = {"skipKey": event_id, "skippedBy": command.requested_by, "skippedAt": rt.ledger.now(), "reason": reason}
+        skip = WaveChanges(
+            skip_key=event_id, skipped_by=command.requested_by, skipped_at=rt.ledger.now(), reason=reason
+        )
         if wave.status == WaveStatus.FAILED:
             blocked = _stop_blocks(rt, execution, command.wave_id, retry=False)
             if blocked:
@@ -546,8 +560,8 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
                 from_=[WaveStatus.FAILED],
                 to=WaveStatus.SKIPPED,
                 key=event_id,
-                sets={**sets, "skippedFrom": WaveStatus.FAILED.value, "failedReason": wave.current.reason or ""},
-                removes=["skippedFor"],
+                changes=replace(skip, skipped_from=WaveStatus.FAILED.value, failed_reason=wave.current.reason or ""),
+                removes=["skipped_for"],
                 decided_by=event_id,
             )
         elif wave.status in NOT_STARTED_WAVE:
@@ -560,7 +574,7 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
                 from_=sorted(NOT_STARTED_WAVE),
                 to=WaveStatus.SKIPPED,
                 key=event_id,
-                sets={**sets, "skippedFrom": wave.status.value},
+                changes=replace(skip, skipped_from=wave.status.value),
                 decided_by=event_id,
             )
         else:

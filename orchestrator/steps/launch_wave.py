@@ -43,6 +43,7 @@ from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import cut_jobs
+from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.status import RUNNABLE_EXECUTION, WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -103,7 +104,7 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
         from_=[WaveStatus.PRE_LAUNCH],
         to=WaveStatus.LAUNCHING,
         key=event_id,
-        sets={"launchStartedAt": rt.ledger.now(), "jobsExpected": len(chunks), "jobsDone": 0},
+        changes=WaveChanges(launch_started_at=rt.ledger.now(), jobs_expected=len(chunks), jobs_done=0),
     )
     if not outcome.proceed:
         return _no_launch("duplicate or stale PreLaunchDone")

@@ -12,6 +12,7 @@ from orchestrator.adapters.ledger.records import execution_item, wave_item, wave
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import judge_launch, launch_warnings
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
+from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -78,22 +79,26 @@ def _judge(rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, servers: M
     if not ok:
         fail_wave(
             rt,
-            execution_item(execution),  # fail_wave reads the raw item (until steps.wave_failure reads the record)
+            execution,
             wave_id,
             from_=[WaveStatus.LAUNCHING],
             reason=reason,
             key=key,
             attempt=wave.attempt,
             failed_servers=failed,
-            sets={"launchedAt": rt.ledger.now()},
+            changes=WaveChanges(launched_at=rt.ledger.now()),
         )
         return
-    sets: dict[str, Any] = {"launchedAt": rt.ledger.now(), "launchSummary": reason}
+    warnings = None
     if failed:  # a redone judgement (the same key) finds its warnings there already: added once
-        warnings = list(wave.warnings)
-        sets["warnings"] = [*warnings, *(w for w in launch_warnings(failed) if w not in warnings)]
+        warnings = (*wave.warnings, *(w for w in launch_warnings(failed) if w not in wave.warnings))
     outcome = rt.ledger.transition_wave(
-        execution_id, wave_id, from_=[WaveStatus.LAUNCHING], to=WaveStatus.LAUNCHED, key=key, sets=sets
+        execution_id,
+        wave_id,
+        from_=[WaveStatus.LAUNCHING],
+        to=WaveStatus.LAUNCHED,
+        key=key,
+        changes=WaveChanges(launched_at=rt.ledger.now(), launch_summary=reason, warnings=warnings),
     )
     if not outcome.proceed:
         return
@@ -108,7 +113,7 @@ def start_post_launch(rt: Runtime, execution: ExecutionRecord, wave_id: str, *, 
         from_=[WaveStatus.LAUNCHED],
         to=WaveStatus.POST_LAUNCH,
         key=key,
-        sets={"postLaunchAt": rt.ledger.now()},
+        changes=WaveChanges(post_launch_at=rt.ledger.now()),
     )
     if not outcome.proceed:
         return

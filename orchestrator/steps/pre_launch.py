@@ -6,6 +6,7 @@ The execution and the wave are read once, here, and passed to the gate, the pref
 from __future__ import annotations
 
 from events.models import WaveReady
+from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
@@ -42,7 +43,7 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
         from_=[WaveStatus.READY],
         to=WaveStatus.PRE_LAUNCH,
         key=event_id,
-        sets={"preLaunchAt": rt.ledger.now()},
+        changes=WaveChanges(pre_launch_at=rt.ledger.now()),
     )
     if not outcome.proceed:
         logger.info("duplicate or stale WaveReady ignored", wave_id=detail.wave_id)

@@ -19,6 +19,8 @@ from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import NAMES_LIMIT, listed
 from orchestrator.domain.plan import Criticality, Plan, Wave
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
+from orchestrator.domain.records.changes import WaveChanges
+from orchestrator.domain.records.waves import PreflightExclusion
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -111,12 +113,14 @@ def gate(rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, detail: Wave
         return True
     # OPTIONAL servers only: leave them out of this attempt's launch, recorded as FAILED with the reason
     # (no server of a READY wave is FAILED before: those a retry keeps are LAUNCHED, the others NOT_STARTED)
-    sets: dict[str, Any] = {
-        "preflightExcluded": {"attempt": detail.attempt, "servers": [p.source_server_id for p in problems]},
-        "warnings": _warnings(problems),
-        "serversFailed": len(problems),
-    }
-    if rt.ledger.note_wave_if(detail.execution_id, detail.wave_id, status=WaveStatus.READY, sets=sets):
+    changes = WaveChanges(
+        preflight_excluded=PreflightExclusion(
+            attempt=detail.attempt, servers=tuple(p.source_server_id for p in problems)
+        ),
+        warnings=tuple(_warnings(problems)),
+        servers_failed=len(problems),
+    )
+    if rt.ledger.note_wave_if(detail.execution_id, detail.wave_id, status=WaveStatus.READY, changes=changes):
         rt.ledger.record_server_results(
             detail.execution_id,
             detail.wave_id,

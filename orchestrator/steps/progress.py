@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from events.models import (
@@ -18,11 +19,12 @@ from events.models import (
     WaveSkipped,
 )
 from orchestrator.adapters.ledger import Outcome
-from orchestrator.adapters.ledger.records import execution_record, wave_attributes, wave_record
+from orchestrator.adapters.ledger.records import execution_record, wave_record
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Plan, downstream, layers
 from orchestrator.domain.records import REOPEN_CLEARS, ExecutionRecord, WaveRecord
+from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges
 from orchestrator.domain.status import ACTIVE_WAVE, EXECUTION_FINAL, NOT_STARTED_WAVE, ExecutionStatus, WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -35,7 +37,7 @@ def on_post_launch_done(rt: Runtime, detail: PostLaunchDone, event_id: str) -> N
         from_=[WaveStatus.POST_LAUNCH],
         to=WaveStatus.COMPLETED,
         key=event_id,
-        sets={"completedAt": rt.ledger.now()},
+        changes=WaveChanges(completed_at=rt.ledger.now()),
     )
     if not outcome.proceed:
         logger.info("duplicate PostLaunchDone ignored", wave_id=detail.wave_id)
@@ -105,7 +107,7 @@ def _release_one(
     execution_id = execution.execution_id
     # a wave with one dependency is released by this write alone: count it and make it READY at once
     if single and rt.ledger.release_last(
-        execution_id, dependent, released_by=wave_id, key=key, sets={"readyAt": rt.ledger.now()}
+        execution_id, dependent, released_by=wave_id, key=key, ready_at=rt.ledger.now()
     ):
         return True
     remaining = rt.ledger.release(execution_id, dependent, released_by=wave_id)
@@ -136,7 +138,7 @@ def make_ready(
         from_=[WaveStatus.PENDING],
         to=WaveStatus.READY,
         key=key,
-        sets={"readyAt": rt.ledger.now()},
+        changes=WaveChanges(ready_at=rt.ledger.now()),
     )
     return outcome.proceed
 
@@ -189,16 +191,13 @@ def skip_wave(
     """Close a wave that will not run. `skipped_for`: the failed wave it is skipped for (a RetryWave or
     SkipWave of that wave reopens it). (`execution` as a raw item: see `_execution`.)"""
     execution = _execution(execution)
-    sets: dict[str, Any] = {"reason": reason}
-    if skipped_for:
-        sets["skippedFor"] = skipped_for
     outcome = rt.ledger.finish_wave(
         execution.execution_id,
         wave_id,
         from_=from_ or sorted(NOT_STARTED_WAVE),
         to=WaveStatus.SKIPPED,
         key=key,
-        sets=sets,
+        changes=WaveChanges(reason=reason, skipped_for=skipped_for or None),
     )
     if outcome is Outcome.REJECTED:
         return False
@@ -250,21 +249,22 @@ def stop_plan(
     (`execution` as a raw item: see `_execution`.)"""
     execution_id = _execution(execution).execution_id
     waves = rt.ledger.waves(execution_id)
-    sets: dict[str, Any] = {"stopReason": reason}
+    changes = ExecutionChanges(stop_reason=reason, stopped_by=stopped_by or None)
     if cancel:
-        sets["cancelRequested"] = True
-        sets["cancelKey"] = key
-        sets["cancelledBy"] = cancelled_by or "unknown"
-        sets["runningWaveIds"] = sorted(w.wave_id for w in waves if w.status in ACTIVE_WAVE)
-        sets["terminateOnCancel"] = terminate_on_cancel
-    if stopped_by:
-        sets["stoppedBy"] = stopped_by
+        changes = replace(
+            changes,
+            cancel_requested=True,
+            cancel_key=key,
+            cancelled_by=cancelled_by or "unknown",
+            running_wave_ids=tuple(sorted(w.wave_id for w in waves if w.status in ACTIVE_WAVE)),
+            terminate_on_cancel=terminate_on_cancel,
+        )
     outcome = rt.ledger.set_execution_status(
         execution_id,
         from_=[ExecutionStatus.RUNNING, ExecutionStatus.PAUSED],
         to=ExecutionStatus.STOPPING,
         key=key,
-        sets=sets,
+        changes=changes,
         decided_by=decided_by,
     )
     if outcome is Outcome.REJECTED:
@@ -374,22 +374,16 @@ def _reopen(
     same cause (the write is conditional on it)."""
     deps = list(wave.depends_on)
     met = [d for d in deps if satisfies_dependents(waves[d])]
-    sets: dict[str, Any] = {"remaining": len(deps) - len(met)}
-    removes = wave_attributes(REOPEN_CLEARS)
-    if met:
-        sets["releasedBy"] = set(met)
-    else:
-        removes.extend(wave_attributes(["released_by"]))
     outcome = rt.ledger.move_wave(
         execution_id,
         wave_id,
         from_=[WaveStatus.SKIPPED],
         to=WaveStatus.PENDING,
         key=key,
-        sets=sets,
-        removes=removes,
+        changes=WaveChanges(remaining=len(deps) - len(met), released_by=frozenset(met) or None),
+        removes=[*REOPEN_CLEARS, *(() if met else ("released_by",))],
         count=-1,
-        where={"skippedFor": wave.skipped_for},
+        where=WaveChanges(skipped_for=wave.skipped_for),
     )
     return outcome is not Outcome.REJECTED
 

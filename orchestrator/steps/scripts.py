@@ -53,7 +53,6 @@ from events.models import (
 )
 from orchestrator.adapters.drs import DrsError
 from orchestrator.adapters.ledger import Outcome, script_sk
-from orchestrator.adapters.ledger.records import execution_item
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.adapters.ssm import TERMINAL_STATUSES, SsmAgentNotReady, SsmError, SsmRejected
 from orchestrator.domain.clock import iso, parse_iso
@@ -962,7 +961,7 @@ def _after(reads: _Reads, run: ScriptRun, status: ScriptStatus, reason: str | No
         why = f"{_step_name(run)} {status}" + (f": {reason}" if reason else "")
         fail_wave(
             rt,
-            execution_item(execution),  # fail_wave still reads an execution item (its conversion comes next)
+            execution,
             run.wave_id,
             from_=[run.phase],
             reason=why[:1000],

@@ -7,13 +7,14 @@ so the progress step applies STOP or CONTINUE and a rollback terminates what the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from events.models import ServerLaunch, WaveFailed
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import _named
 from orchestrator.domain.records import ExecutionRecord
+from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -23,7 +24,7 @@ REASON_LIMIT = 4000  # characters of a reason kept in the ledger and sent in Wav
 
 def fail_wave(
     rt: Runtime,
-    execution: ExecutionRecord | Mapping[str, Any],
+    execution: ExecutionRecord,
     wave_id: str,
     *,
     from_: Iterable[str],
@@ -31,16 +32,13 @@ def fail_wave(
     key: str,
     attempt: int,
     failed_servers: Sequence[ServerLaunch] = (),
-    sets: Mapping[str, Any] | None = None,
+    changes: WaveChanges | None = None,
     decided_by: str | None = None,
 ) -> bool:
     """`from_` -> FAILED with `reason`, then WaveFailed. Returns False when the wave was not in `from_`
-    (already failed, closed or moved on: nothing is written or published). `execution`: its record (the
-    item is still accepted from the steps that read items, until they read records)."""
-    if isinstance(execution, ExecutionRecord):
-        execution_id, plan_id = execution.execution_id, execution.plan_id
-    else:
-        execution_id, plan_id = str(execution["executionId"]), str(execution["planId"])
+    (already failed, closed or moved on: nothing is written or published). `changes`: what the failure
+    writes besides its reason (e.g. `launched_at`)."""
+    execution_id, plan_id = execution.execution_id, execution.plan_id
     reason = reason[:REASON_LIMIT]
     outcome = rt.ledger.finish_wave(
         execution_id,
@@ -48,7 +46,7 @@ def fail_wave(
         from_=list(from_),
         to=WaveStatus.FAILED,
         key=key,
-        sets={"reason": reason, **(sets or {})},
+        changes=replace(changes or WaveChanges(), reason=reason),
         decided_by=decided_by,
     )
     if not outcome.proceed:

@@ -42,7 +42,7 @@ def test_the_last_dependency_makes_the_wave_ready_in_one_write(ledger: Ledger) -
     _wave(ledger, "b", remaining=1, released_by={"x"})
 
     # WHEN its last dependency is counted
-    released = ledger.release_last(EXECUTION, "b", released_by="a", key="evt:b", sets={"readyAt": "t1"})
+    released = ledger.release_last(EXECUTION, "b", released_by="a", key="evt:b", ready_at="t1")
 
     # THEN it is READY, counted, and keyed by the releasing event (a redelivery can recognise it)
     wave = ledger.get_wave(EXECUTION, "b") or {}
@@ -65,7 +65,7 @@ def test_release_last_changes_nothing_when_it_does_not_hold(
     _wave(ledger, "b", status=status, remaining=remaining, released_by=released_by)
     before = ledger.get_wave(EXECUTION, "b")
 
-    released = ledger.release_last(EXECUTION, "b", released_by="a", key="evt:b", sets={"readyAt": "t1"})
+    released = ledger.release_last(EXECUTION, "b", released_by="a", key="evt:b", ready_at="t1")
 
     assert released is False
     assert ledger.get_wave(EXECUTION, "b") == before

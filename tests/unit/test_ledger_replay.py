@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from orchestrator.adapters.ledger import Ledger, Outcome
+from orchestrator.domain.records.changes import WaveChanges
 from tests.unit.moto_ledger import SettableClock, ledger_table
 
 
@@ -45,7 +46,7 @@ def test_a_redelivered_transition_is_a_replay_that_changes_nothing(ledger: Ledge
         from_=["PRE_LAUNCH"],
         to="LAUNCHING",
         key="ev-1",
-        sets={"launchStartedAt": ledger.now(), "jobsExpected": 2, "jobsDone": 0},
+        changes=WaveChanges(launch_started_at=ledger.now(), jobs_expected=2, jobs_done=0),
     )
     started = ledger.get_wave("e", "w")["launchStartedAt"]
     ledger.add_job("e", "w", job_id="drsjob-1", launch_key="lk-1", server_ids=[])
@@ -59,7 +60,7 @@ def test_a_redelivered_transition_is_a_replay_that_changes_nothing(ledger: Ledge
         from_=["PRE_LAUNCH"],
         to="LAUNCHING",
         key="ev-1",
-        sets={"launchStartedAt": ledger.now(), "jobsExpected": 2, "jobsDone": 0},
+        changes=WaveChanges(launch_started_at=ledger.now(), jobs_expected=2, jobs_done=0),
     )
 
     # THEN it is a REPLAY (its caller may redo what follows) and the wave is as the job left it

@@ -69,9 +69,6 @@ FORBIDDEN: dict[str, Callable[[Ledger], object]] = {
     ),
     "reopen_execution RUNNING -> RUNNING": lambda led: led.reopen_execution(EXECUTION, from_=["RUNNING"], key="k"),
     "update_wave with a status": lambda led: led.update_wave(EXECUTION, "a", {"status": "COMPLETED"}),
-    "note_wave_if with a status": lambda led: led.note_wave_if(
-        EXECUTION, "a", status="READY", sets={"status": "PRE_LAUNCH"}
-    ),
 }
 
 

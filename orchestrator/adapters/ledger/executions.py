@@ -132,7 +132,6 @@ class Executions(Transitions):
         from_: Iterable[str],
         to: str,
         key: str,
-        sets: Mapping[str, Any] | None = None,
         changes: ExecutionChanges | None = None,
         decided_by: str | None = None,
     ) -> Outcome:
@@ -147,7 +146,7 @@ class Executions(Transitions):
             from_=from_,
             to=to,
             event_key=key,
-            sets={**execution_sets(changes), **(sets or {}), **final},
+            sets={**execution_sets(changes), **final},
             decided_by=decided_by,
         )
         if to in EXECUTION_FINAL and outcome is Outcome.WON:

@@ -30,7 +30,7 @@ from orchestrator.adapters.ledger._keys import (
     wave_key,
     wave_sk,
 )
-from orchestrator.adapters.ledger.changes import wave_sets
+from orchestrator.adapters.ledger.changes import wave_removes, wave_sets
 from orchestrator.adapters.ledger.launches import Launches
 from orchestrator.adapters.ledger.records import wave_record
 from orchestrator.adapters.ledger.scripts import Scripts
@@ -140,9 +140,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
         from_: Iterable[str],
         to: str,
         key: str,
-        sets: Mapping[str, Any] | None = None,
         changes: WaveChanges | None = None,
-        adds: Mapping[str, Any] | None = None,
         decided_by: str | None = None,
     ) -> Outcome:
         """Move a wave to `to` if it is in one of `from_`: a step's move between two open statuses (terminal
@@ -157,8 +155,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
             from_=from_,
             to=to,
             event_key=key,
-            sets={**wave_sets(changes), **(sets or {})},
-            adds=adds,
+            sets=wave_sets(changes),
             decided_by=decided_by,
         )
 
@@ -170,7 +167,6 @@ class Waves(Transitions, Servers, Scripts, Launches):
         from_: Iterable[str],
         to: str,
         key: str,
-        sets: Mapping[str, Any] | None = None,
         changes: WaveChanges | None = None,
         decided_by: str | None = None,
     ) -> Outcome:
@@ -186,7 +182,8 @@ class Waves(Transitions, Servers, Scripts, Launches):
             to=to,
             key=key,
             count=1,
-            sets={"endedAt": self.now(), **wave_sets(changes), **(sets or {})},
+            changes=changes,
+            ended=True,
             decided_by=decided_by,
         )
 
@@ -198,19 +195,21 @@ class Waves(Transitions, Servers, Scripts, Launches):
         from_: Iterable[str],
         to: str,
         key: str,
-        sets: Mapping[str, Any] | None = None,
         changes: WaveChanges | None = None,
         removes: Iterable[str] = (),
-        adds: Mapping[str, Any] | None = None,
+        new_attempt: bool = False,
         count: int = 0,
-        where: Mapping[str, Any] | None = None,
+        where: WaveChanges | None = None,
         decided_by: str | None = None,
+        ended: bool = False,
     ) -> Outcome:
         """Any wave transition an operator decision makes, terminal or not, in one transaction with
         `count` added to the execution's terminalCount (-1 when a terminal wave is reopened, +1 when a
         wave is closed, 0 between two terminal or two open states: then one UpdateItem, unless
-        `decided_by`). `where`: attributes that must also hold (e.g. `skippedFor`); `removes`: attributes
-        to remove. A redelivery of `key` after the write is a REPLAY.
+        `decided_by`). `changes`: the fields written; `removes`: the wave fields removed (`RETRY_CLEARS`,
+        `REOPEN_CLEARS`); `where`: fields that must also hold (e.g. `skipped_for`); `new_attempt`: the
+        attempt number goes up by one; `ended`: `ended_at` is now (a terminal status). A redelivery of `key`
+        after the write is a REPLAY.
         `decided_by`: the operator command event whose acceptance this is (see `Decisions._decided`)."""
         from_, to = check_wave_transition(from_, to)
         counted = (
@@ -232,10 +231,10 @@ class Waves(Transitions, Servers, Scripts, Launches):
             from_=from_,
             to=to,
             event_key=key,
-            sets={**wave_sets(changes), **(sets or {})},
-            adds=adds,
-            removes=removes,
-            where=where,
+            sets={**wave_sets(changes), **({"endedAt": self.now()} if ended else {})},
+            adds={"attempt": 1} if new_attempt else {},
+            removes=wave_removes(removes),
+            where=wave_sets(where),
             also=counted,
             decided_by=decided_by,
         )
@@ -254,15 +253,14 @@ class Waves(Transitions, Servers, Scripts, Launches):
         )
         return int(released.item["remaining"]) if released.ok else None
 
-    def release_last(
-        self, execution_id: str, wave_id: str, *, released_by: str, key: str, sets: Mapping[str, Any]
-    ) -> bool:
+    def release_last(self, execution_id: str, wave_id: str, *, released_by: str, key: str, ready_at: str) -> bool:
         """Count `released_by` as the *last* met dependency of `wave_id` and make it READY, in one write:
         PENDING with one dependency left, not yet counted -> READY. False when that does not hold (more
         dependencies left, a duplicate, or no longer PENDING): count it with `release` then."""
         check_wave_transition([WaveStatus.PENDING], WaveStatus.READY)
         update = _Update(
-            sets={"status": "READY", "lastKey": key, "remaining": 0, **sets}, adds={"releasedBy": {released_by}}
+            sets={"status": "READY", "lastKey": key, "remaining": 0, **wave_sets(WaveChanges(ready_at=ready_at))},
+            adds={"releasedBy": {released_by}},
         )
         status, remaining, released = update.name("status"), update.name("remaining"), update.name("releasedBy")
         condition = (
@@ -351,13 +349,10 @@ class Waves(Transitions, Servers, Scripts, Launches):
         wave_id: str,
         *,
         status: str,
-        sets: Mapping[str, Any] | None = None,
-        changes: WaveChanges | None = None,
+        changes: WaveChanges,
     ) -> bool:
         """Write `changes` on the wave only while it is in `status` (False when it is not); the status stays."""
-        sets = {**wave_sets(changes), **(sets or {})}
-        check_no_status(sets)
-        update = _Update(sets=dict(sets))
+        update = _Update(sets=wave_sets(changes))
         return self._update(
             wave_key(execution_id, wave_id), update, f"{update.name('status')} = {update.value(status)}"
         ).ok

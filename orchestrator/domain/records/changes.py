@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from orchestrator.domain.records.approvals import ApprovalRecord
 from orchestrator.domain.records.waves import PreflightExclusion, WaveAttempt, WaveJob
 
 
@@ -54,6 +55,9 @@ class WaveChanges:
     skipped_at: str | None = None
     skipped_from: str | None = None  # the status it was skipped from
     failed_reason: str | None = None  # a FAILED wave's reason, kept when an operator skips it
+    # the approval gate: the request, then its decision (the whole approval, written with the transition that
+    # leaves AWAITING_APPROVAL or enters it, so no other write changes it meanwhile)
+    approval: ApprovalRecord | None = None
 
     def set_fields(self) -> dict[str, object]:
         """The fields that are set, `{name: value}` in declaration order."""

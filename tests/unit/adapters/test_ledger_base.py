@@ -14,6 +14,7 @@ from moto import mock_aws
 from events.models import ControlRejected
 from orchestrator.adapters.ledger import Ledger, Outcome, exec_pk, wave_sk
 from orchestrator.adapters.ledger._base import _Update
+from orchestrator.domain.records.changes import WaveChanges
 from tests.unit.moto_ledger import SettableClock, ledger_table
 
 EXECUTION = "exec-1"
@@ -176,9 +177,15 @@ def test_a_single_item_transition_tells_a_replay_from_the_item_returned_without_
 def test_a_counted_transition_is_one_transaction_and_a_redelivery_counts_nothing(ledger: Ledger) -> None:
     # GIVEN a READY wave of an execution that counts no terminal wave yet
     # WHEN it fails for event "ev-1", "ev-1" is delivered again, and another event fails it too
-    first = ledger.finish_wave(EXECUTION, "w", from_=["READY"], to="FAILED", key="ev-1", sets={"reason": "r"})
-    again = ledger.finish_wave(EXECUTION, "w", from_=["READY"], to="FAILED", key="ev-1", sets={"reason": "r"})
-    other = ledger.finish_wave(EXECUTION, "w", from_=["READY"], to="FAILED", key="ev-2", sets={"reason": "r"})
+    first = ledger.finish_wave(
+        EXECUTION, "w", from_=["READY"], to="FAILED", key="ev-1", changes=WaveChanges(reason="r")
+    )
+    again = ledger.finish_wave(
+        EXECUTION, "w", from_=["READY"], to="FAILED", key="ev-1", changes=WaveChanges(reason="r")
+    )
+    other = ledger.finish_wave(
+        EXECUTION, "w", from_=["READY"], to="FAILED", key="ev-2", changes=WaveChanges(reason="r")
+    )
 
     # THEN only the first wrote: FAILED, ended, counted once on the execution
     assert (first, again, other) == (Outcome.WON, Outcome.REPLAY, Outcome.REJECTED)
@@ -232,7 +239,9 @@ def test_a_command_refused_before_changes_nothing_when_it_is_decided_later(ledge
 def test_a_transition_moves_only_while_its_other_conditions_hold(ledger: Ledger) -> None:
     # GIVEN a wave skipped for wave "a"
     assert (
-        ledger.finish_wave(EXECUTION, "w", from_=["READY"], to="SKIPPED", key="ev-0", sets={"skippedFor": "a"})
+        ledger.finish_wave(
+            EXECUTION, "w", from_=["READY"], to="SKIPPED", key="ev-0", changes=WaveChanges(skipped_for="a")
+        )
         is Outcome.WON
     )
 
@@ -244,8 +253,8 @@ def test_a_transition_moves_only_while_its_other_conditions_hold(ledger: Ledger)
         to="PENDING",
         key="ev-1",
         count=-1,
-        removes=["skippedFor", "endedAt"],
-        where={"skippedFor": "b"},
+        removes=["skipped_for", "ended_at"],
+        where=WaveChanges(skipped_for="b"),
     )
     right = ledger.move_wave(
         EXECUTION,
@@ -254,8 +263,8 @@ def test_a_transition_moves_only_while_its_other_conditions_hold(ledger: Ledger)
         to="PENDING",
         key="ev-2",
         count=-1,
-        removes=["skippedFor", "endedAt"],
-        where={"skippedFor": "a"},
+        removes=["skipped_for", "ended_at"],
+        where=WaveChanges(skipped_for="a"),
     )
 
     # THEN only the second moves it, removing what it names, and the execution counts it open again

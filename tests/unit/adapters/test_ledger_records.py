@@ -15,7 +15,6 @@ from moto import mock_aws
 
 from orchestrator.adapters.ledger import Ledger, LedgerError
 from orchestrator.adapters.ledger.records import (
-    attempt_map,
     execution_item,
     execution_record,
     wave_attributes,
@@ -30,6 +29,7 @@ from orchestrator.domain.records import (
     WaveAttempt,
     WaveJob,
 )
+from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
 from tests.unit.moto_ledger import SettableClock, ledger_table
 
@@ -78,7 +78,12 @@ def _fail_a(ledger: Ledger, clock: SettableClock) -> None:
     """Wave `a` goes through pre-launch and a DRS job whose server fails, and fails; the plan stops and `b`
     is skipped for it (the writes the steps make)."""
     ledger.transition_wave(
-        EXECUTION, "a", from_=["READY"], to="PRE_LAUNCH", key="k1", sets={"preLaunchAt": _tick(ledger, clock)}
+        EXECUTION,
+        "a",
+        from_=["READY"],
+        to="PRE_LAUNCH",
+        key="k1",
+        changes=WaveChanges(pre_launch_at=_tick(ledger, clock)),
     )
     ledger.transition_wave(
         EXECUTION,
@@ -86,7 +91,7 @@ def _fail_a(ledger: Ledger, clock: SettableClock) -> None:
         from_=["PRE_LAUNCH"],
         to="LAUNCHING",
         key="k2",
-        sets={"launchStartedAt": _tick(ledger, clock), "jobsExpected": 1, "jobsDone": 0},
+        changes=WaveChanges(launch_started_at=_tick(ledger, clock), jobs_expected=1, jobs_done=0),
     )
     _tick(ledger, clock)
     ledger.add_job(EXECUTION, "a", job_id=JOB, launch_key="launch-1", server_ids=["s-1"])
@@ -101,17 +106,22 @@ def _fail_a(ledger: Ledger, clock: SettableClock) -> None:
         from_=["LAUNCHING"],
         to="FAILED",
         key="k3",
-        sets={"reason": "0 of 1 servers launched", "launchSummary": "0/1"},
+        changes=WaveChanges(reason="0 of 1 servers launched", launch_summary="0/1"),
     )
     ledger.set_execution_status(
         EXECUTION,
         from_=["RUNNING"],
         to="STOPPING",
         key="k4",
-        sets={"stopReason": "wave a failed", "stoppedBy": "a"},
+        changes=ExecutionChanges(stop_reason="wave a failed", stopped_by="a"),
     )
     ledger.finish_wave(
-        EXECUTION, "b", from_=["PENDING"], to="SKIPPED", key="k5", sets={"skippedFor": "a", "reason": "a failed"}
+        EXECUTION,
+        "b",
+        from_=["PENDING"],
+        to="SKIPPED",
+        key="k5",
+        changes=WaveChanges(skipped_for="a", reason="a failed"),
     )
 
 
@@ -127,17 +137,17 @@ def _retry_a(ledger: Ledger, clock: SettableClock) -> None:
         from_=["FAILED"],
         to="READY",
         key="retry",
-        sets={
-            "retryKey": "retry",
-            "retriedBy": "op",
-            "retriedAt": now,
-            "readyAt": now,
-            "launchServers": ["s-1"],
-            "jobs": {},
-            "previousAttempts": [*map(attempt_map, wave.previous_attempts), attempt_map(archived)],
-        },
-        removes=wave_attributes(RETRY_CLEARS),
-        adds={"attempt": 1},
+        changes=WaveChanges(
+            retry_key="retry",
+            retried_by="op",
+            retried_at=now,
+            ready_at=now,
+            launch_servers=("s-1",),
+            jobs=(),
+            previous_attempts=(*wave.previous_attempts, archived),
+        ),
+        removes=RETRY_CLEARS,
+        new_attempt=True,
         count=-1,
     )
 
@@ -171,10 +181,10 @@ def test_every_item_of_a_wave_failed_retried_skipped_and_reopened_maps_to_its_re
         from_=["SKIPPED"],
         to="PENDING",
         key="reopen-b",
-        sets={"remaining": 1},
-        removes=[*wave_attributes(REOPEN_CLEARS), "releasedBy"],
+        changes=WaveChanges(remaining=1),
+        removes=[*REOPEN_CLEARS, "released_by"],
         count=-1,
-        where={"skippedFor": "a"},
+        where=WaveChanges(skipped_for="a"),
     )
     # THEN each maps to its record and back to the same item
     _assert_round_trips(ledger)  # reopened
@@ -184,7 +194,9 @@ def test_every_item_of_a_wave_failed_retried_skipped_and_reopened_maps_to_its_re
         from_=["RUNNING"],
         to="STOPPING",
         key="cancel",
-        sets={"cancelRequested": True, "cancelKey": "cancel", "runningWaveIds": [], "terminateOnCancel": False},
+        changes=ExecutionChanges(
+            cancel_requested=True, cancel_key="cancel", running_wave_ids=(), terminate_on_cancel=False
+        ),
     )
     ledger.set_execution_status(EXECUTION, from_=["STOPPING"], to="CANCELLED", key="close")
     _assert_round_trips(ledger)  # cancelled: endedAt, expiresAt

@@ -15,6 +15,7 @@ from events.models import (
     WaveSkipped,
 )
 from orchestrator.domain.plan import downstream, parse_plan
+from orchestrator.domain.records import ExecutionRecord
 from orchestrator.steps.control import decide
 from orchestrator.steps.control import skip_wave as control_skip_wave
 from orchestrator.steps.progress import on_post_launch_done, on_wave_failed, reopen_skipped_for
@@ -81,7 +82,8 @@ def test_a_completed_wave_releases_its_dependents_once(world: World) -> None:
 def test_stop_skips_every_wave_not_started_and_fails_the_plan_once(world: World) -> None:
     # GIVEN wave a failed (onFailure STOP), e running its pre-launch phase
     world.start(GRAPH)
-    execution = world.ledger.get_execution("e1")
+    execution = world.ledger.execution("e1")
+    assert execution is not None
     fail_wave(world.rt, execution, "a", from_=["READY"], reason="boom", key="k", attempt=1)
     [failed] = world.published(WaveFailed)
     world.bus.published.clear()
@@ -103,7 +105,7 @@ def test_continue_skips_only_what_is_downstream_of_the_failed_wave(world: World)
     world.start(document)
     _at_post_launch(world, document, "a")
     on_post_launch_done(world.rt, PostLaunchDone(execution_id="e1", plan_id="p", wave_id="a"), "pd-a")
-    fail_wave(world.rt, world.ledger.get_execution("e1"), "b", from_=["READY"], reason="boom", key="k", attempt=1)
+    fail_wave(world.rt, _execution(world), "b", from_=["READY"], reason="boom", key="k", attempt=1)
     [failed] = world.published(WaveFailed)
     world.bus.published.clear()
     # WHEN its WaveFailed arrives
@@ -144,7 +146,7 @@ JOIN = plan(wave("p", S1), wave("q", S2), wave("r", S3, dependsOn=["p", "q"]), o
 def _q_failed_and_p_completed(world: World) -> None:
     """JOIN with q failed (r SKIPPED for it), then p completed while r was skipped."""
     world.start(JOIN)
-    fail_wave(world.rt, world.ledger.get_execution("e1"), "q", from_=["READY"], reason="boom", key="k", attempt=1)
+    fail_wave(world.rt, _execution(world), "q", from_=["READY"], reason="boom", key="k", attempt=1)
     [failed] = world.published(WaveFailed)
     on_wave_failed(world.rt, failed, "wf-q")
     _at_post_launch(world, JOIN, "p")
@@ -185,7 +187,7 @@ def test_an_operators_skip_of_the_failure_releases_the_wave_skipped_for_it_once(
 def test_a_wave_failed_event_of_another_attempt_changes_nothing(world: World) -> None:
     # GIVEN wave a failed (STOP) in its attempt 1, and a WaveFailed of it claiming attempt 2
     world.start(GRAPH)
-    fail_wave(world.rt, world.ledger.get_execution("e1"), "a", from_=["READY"], reason="boom", key="k", attempt=1)
+    fail_wave(world.rt, _execution(world), "a", from_=["READY"], reason="boom", key="k", attempt=1)
     [failed] = world.published(WaveFailed)
     world.bus.published.clear()
     # WHEN that event arrives
@@ -194,3 +196,9 @@ def test_a_wave_failed_event_of_another_attempt_changes_nothing(world: World) ->
     assert [world.wave_status("e1", w) for w in "abcde"] == ["FAILED", "PENDING", "PENDING", "PENDING", "READY"]
     assert world.bus.published == []
     assert world.ledger.get_execution("e1")["status"] == "RUNNING"
+
+
+def _execution(world: World) -> ExecutionRecord:
+    execution = world.ledger.execution("e1")
+    assert execution is not None
+    return execution

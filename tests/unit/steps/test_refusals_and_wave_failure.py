@@ -39,7 +39,8 @@ def test_a_refusal_whose_announcement_failed_is_announced_by_the_redelivery(worl
 def test_fail_wave_writes_once_and_announces_the_reason_and_policy(world: World) -> None:
     # GIVEN a READY wave
     world.start(plan(wave("db", S1, onFailure="CONTINUE")))
-    execution = world.ledger.get_execution("e1")
+    execution = world.ledger.execution("e1")
+    assert execution is not None
     # WHEN it is failed with a very long reason, then failed again from READY with another key
     first = fail_wave(world.rt, execution, "db", from_=["READY"], reason="x" * 5000, key="k1", attempt=1)
     second = fail_wave(world.rt, execution, "db", from_=["READY"], reason="again", key="k2", attempt=1)
