@@ -75,11 +75,9 @@ def _no_launch(reason: str) -> dict[str, Any]:
 
 def _servers_to_launch(wave: WaveRecord, plan_servers: list[str]) -> list[str]:
     wanted = list(wave.launch_servers or plan_servers)
-    # the servers the preflight left out of this attempt (steps.preflight writes it; not a WaveRecord field yet)
-    excluded = wave.extra.get("preflightExcluded") or {}
-    if int(excluded.get("attempt", 0)) == wave.attempt:
-        skip = set(excluded.get("servers", []))
-        wanted = [sid for sid in wanted if sid not in skip]
+    excluded = wave.preflight_excluded  # the OPTIONAL servers the preflight left out of an attempt
+    if excluded is not None and excluded.attempt == wave.attempt:
+        wanted = [sid for sid in wanted if sid not in excluded.servers]
     return wanted
 
 

@@ -122,3 +122,15 @@ def test_the_state_machine_carries_each_chunk_as_the_json_it_always_had(world: W
     assert retry["outcome"] == "RETRY"
     assert retry["chunk"] == {**prepared["chunks"][0], "tries": 1}
     assert json.loads(json.dumps(retry)) == retry
+
+
+def test_an_optional_server_the_preflight_left_out_is_not_launched(world: World) -> None:
+    # GIVEN a wave whose OPTIONAL server is pinned to a snapshot DRS does not have (the preflight leaves it out)
+    pinned = {"sourceServerID": S2, "criticality": "OPTIONAL", "recoverySnapshotID": "pit-00000000000000009"}
+    done = pre_launched(world, plan(wave("db", S1, pinned)), "db")
+    # WHEN the wave is prepared and its chunk started
+    [chunk] = prepare(world.rt, done, "pld-1")["chunks"]
+    start_job(world.rt, chunk)
+    # THEN only the other server is launched
+    assert chunk.server_ids == [S1]
+    assert [s["servers"] for s in world.drs.started] == [[{"sourceServerID": S1}]]
