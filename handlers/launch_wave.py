@@ -17,7 +17,7 @@ from handlers._lambda import dispatch, function_name, lambda_handler, parse_know
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime, get_runtime
 from orchestrator.steps.handler_failures import give_up
-from orchestrator.steps.launch_wave import chunk_failed, drain, prepare, start_job
+from orchestrator.steps.launch_wave import chunk_failed, chunk_from_input, drain, prepare, start_job, task_output
 
 
 def _capacity_tick(rt: Runtime, event: dict[str, Any]) -> dict[str, int]:
@@ -40,13 +40,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
             return {"proceed": False, "reason": str(exc), "chunks": []}
         try:
-            return prepare(rt, detail, str(envelope["id"]))  # type: ignore[index]
+            return task_output(prepare(rt, detail, str(envelope["id"])))  # type: ignore[index]
         except Exception as exc:  # the state machine retries the task; at the budget the wave fails
             if give_up(rt, envelope, function_name(), exc):  # type: ignore[arg-type]
                 return {"proceed": False, "reason": str(exc), "chunks": []}
             raise
     if action == "start_job":
-        return start_job(rt, event["chunk"])
+        return task_output(start_job(rt, chunk_from_input(event["chunk"])))
     if action == "chunk_failed":
-        return chunk_failed(rt, event["chunk"], event.get("error") or {})
+        return task_output(chunk_failed(rt, chunk_from_input(event["chunk"]), event.get("error") or {}))
     raise ValueError(f"unknown action {action!r}")

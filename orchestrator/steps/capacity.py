@@ -2,12 +2,12 @@
 
 DRS refuses a StartRecovery that would exceed its quotas (20 concurrent jobs, 500 servers in all active
 jobs, 100 servers per job; not adjustable). Every execution launches through one ledger item,
-`pk=CAPACITY, sk=DRS`: `activeJobs` and `activeServers` counters raised by a conditional write that fails
-when the job would not fit, and one `h#<key>` attribute per admitted job (its servers, when, its job id),
+`Ledger.capacity()`: counters of the jobs and servers in flight raised by a conditional write that fails
+when the job would not fit, and one hold per admitted job (`CapacityHold`: its servers, when, its job id),
 so admitting and releasing the same launch twice counts it once.
 
-A launch that does not fit is parked (`pk=CAPACITY, sk=QUEUE#<launch key>`, with `queued` counted on the
-capacity item) and a scheduled CapacityTick starts it later: nothing sleeps and no Express execution
+A launch that does not fit is parked (`Ledger.park`, counted in the capacity's `queued`) and a scheduled
+CapacityTick starts it later: nothing sleeps and no Express execution
 waits for capacity. While launches are parked, a fresh launch queues behind them (first come, first
 served). The job watcher releases a launch job's capacity when it sees the job end. Terminate jobs have no
 watcher: every refused admission (a launch, a parked launch on a CapacityTick, a termination) first
@@ -22,14 +22,14 @@ counted here: when DRS still answers ServiceQuotaExceededException the launch is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
-from typing import Any
 
 from events.models import CapacityTick
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import iso, parse_iso
+from orchestrator.domain.records.launches import Admission, CapacityHold, HoldKind, LaunchChunk
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 
@@ -37,12 +37,6 @@ TICK_SECONDS = 15
 RECONCILE_SECONDS = 10  # a refused admission reconciles with DRS at most this often (DescribeJobs is throttled)
 TERMINATE_BATCH = 200  # TerminateRecoveryInstances recoveryInstanceIDs max
 STALE_UNSTARTED = timedelta(minutes=15)  # an admission whose job never got an id (the launcher died)
-
-
-class Admission(StrEnum):
-    ADMITTED = "ADMITTED"
-    HELD = "HELD"  # admitted before (a retry): still counted once
-    FULL = "FULL"
 
 
 @dataclass(frozen=True)
@@ -62,12 +56,8 @@ def quotas(rt: Runtime) -> Quotas:
     return Quotas(settings.drs_servers_per_job, settings.drs_concurrent_jobs, settings.drs_servers_in_active_jobs)
 
 
-def holder(key: str) -> str:
-    return f"h#{key}"
-
-
 def admit(
-    rt: Runtime, key: str, servers: int, *, ref: str, kind: str = "LAUNCH", behind_queue: bool = True
+    rt: Runtime, key: str, servers: int, *, ref: str, kind: HoldKind = "LAUNCH", behind_queue: bool = True
 ) -> Admission:
     """Count a job of `servers` servers against the quotas if it fits now. A refusal first reconciles the
     record with DRS (at most once per RECONCILE_SECONDS across every caller): a job whose end nobody
@@ -75,15 +65,11 @@ def admit(
     limits = quotas(rt)
 
     def attempt() -> Admission:
-        return Admission(
-            rt.ledger.capacity_admit(
-                holder(key),
-                {"servers": servers, "at": rt.ledger.now(), "kind": kind, "ref": ref},
-                servers=servers,
-                max_jobs=limits.concurrent_jobs,
-                max_servers=limits.servers_in_active_jobs,
-                behind_queue=behind_queue,
-            )
+        return rt.ledger.capacity_admit(
+            CapacityHold(key=key, servers=servers, at=rt.ledger.now(), kind=kind, ref=ref),
+            max_jobs=limits.concurrent_jobs,
+            max_servers=limits.servers_in_active_jobs,
+            behind_queue=behind_queue,
         )
 
     result = attempt()
@@ -93,31 +79,31 @@ def admit(
 
 
 def note_job(rt: Runtime, key: str, job_id: str) -> None:
-    rt.ledger.capacity_note_job(holder(key), job_id)
+    rt.ledger.capacity_note_job(key, job_id)
 
 
 def release(rt: Runtime, key: str, *, unstarted_only: bool = False) -> bool:
     """Give the job's capacity back (idempotent); start what is parked soon. `unstarted_only`: only if no
     job was noted on the admission (another call may have started the job with it)."""
-    after = rt.ledger.capacity_release(holder(key), unstarted_only=unstarted_only)
+    after = rt.ledger.capacity_release(key, unstarted_only=unstarted_only)
     if after is None:
         return False
-    logger.debug("DRS capacity released", launch_key=key, active_jobs=after.get("activeJobs"))
-    if int(after.get("queued", 0)) > 0:
+    logger.debug("DRS capacity released", launch_key=key, active_jobs=after.active_jobs)
+    if (after.queued or 0) > 0:
         schedule_tick(rt, seconds=1)
     return True
 
 
-def park(rt: Runtime, chunk: dict[str, Any]) -> bool:
+def park(rt: Runtime, chunk: LaunchChunk) -> bool:
     """Queue a chunk that does not fit now and make sure a tick will come."""
-    parked = rt.ledger.park(chunk["launchKey"], {k: v for k, v in chunk.items() if k != "tries"})
+    parked = rt.ledger.park(chunk)
     if parked:
         metrics.add_metric(name="DrsLaunchesParked", unit="Count", value=1)
         logger.info(
             "DRS launch parked until capacity frees",
-            launch_key=chunk["launchKey"],
-            wave_id=chunk.get("waveId"),
-            servers=len(chunk.get("servers", [])),
+            launch_key=chunk.launch_key,
+            wave_id=chunk.wave_id,
+            servers=len(chunk.servers),
         )
     schedule_tick(rt, seconds=TICK_SECONDS)
     return parked
@@ -135,21 +121,30 @@ def schedule_tick(rt: Runtime, *, seconds: int = TICK_SECONDS) -> None:
 def reconcile(rt: Runtime) -> int:
     """Release admissions whose DRS job has ended (a lost release, a terminate job) or whose launch never
     produced a job. Returns how many were released."""
-    item = rt.ledger.capacity_item()
-    holders = {name: value for name, value in item.items() if name.startswith("h#") and isinstance(value, dict)}
-    with_jobs = {str(v["jobId"]): name for name, v in holders.items() if v.get("jobId")}
-    released = 0
-    if with_jobs:
-        for job in rt.drs.describe_jobs(sorted(with_jobs)):
-            if job.get("status") == "COMPLETED" and rt.ledger.capacity_release(with_jobs[job["jobID"]]) is not None:
-                released += 1
-    now = rt.clock.now()
-    for name, value in holders.items():
-        if value.get("jobId") or now - parse_iso(str(value.get("at", iso(now)))) < STALE_UNSTARTED:
-            continue
-        logger.warning("stale DRS admission released", holder=name, ref=value.get("ref"))
-        if rt.ledger.capacity_release(name) is not None:
-            released += 1
+    holds = rt.ledger.capacity().holds
+    released = _release_ended(rt, holds) + _release_stale(rt, holds)
     if released:
         metrics.add_metric(name="DrsCapacityReconciled", unit="Count", value=released)
+    return released
+
+
+def _release_ended(rt: Runtime, holds: Mapping[str, CapacityHold]) -> int:
+    """Release the holds whose DRS job has ended (DescribeJobs); how many were."""
+    with_jobs = {hold.job_id: key for key, hold in holds.items() if hold.job_id}
+    if not with_jobs:
+        return 0
+    ended = [job["jobID"] for job in rt.drs.describe_jobs(sorted(with_jobs)) if job.get("status") == "COMPLETED"]
+    return sum(1 for job_id in ended if rt.ledger.capacity_release(with_jobs[job_id]) is not None)
+
+
+def _release_stale(rt: Runtime, holds: Mapping[str, CapacityHold]) -> int:
+    """Release the holds admitted STALE_UNSTARTED ago or more that never got a job id; how many were."""
+    now = rt.clock.now()
+    released = 0
+    for key, hold in holds.items():
+        if hold.job_id or now - parse_iso(hold.at or iso(now)) < STALE_UNSTARTED:
+            continue
+        logger.warning("stale DRS admission released", holder=key, ref=hold.ref)
+        if rt.ledger.capacity_release(key) is not None:
+            released += 1
     return released

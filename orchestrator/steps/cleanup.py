@@ -27,9 +27,10 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -40,11 +41,18 @@ from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Rollback
+from orchestrator.domain.records import ExecutionRecord
+from orchestrator.domain.records.launches import Admission, LaunchClaim
+from orchestrator.domain.records.terminations import (
+    NotTerminated,
+    TerminationClaim,
+    TerminationReason,
+    TerminationRecord,
+)
 from orchestrator.domain.status import EXECUTION_FINAL, WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
-from orchestrator.steps.capacity import Admission
 
 GONE = frozenset({"SHUTTING-DOWN", "TERMINATED", "STOPPING"})
 RETRY_SECONDS = 15  # no DRS capacity now: the shortest wait before trying again
@@ -56,7 +64,7 @@ BACKOFF_CAP_SECONDS = 300.0
 MAX_WAIT = timedelta(hours=6)  # a termination deferred this long after its first deferral is given up
 MAX_TERMINATE_TRIES = 3  # terminate jobs that failed to terminate one instance before it is left to an operator
 WATCH_SECONDS = 15  # a running terminate job is looked at again this often
-Reason = Literal["ROLLBACK", "TIME_TO_LIVE", "CANCEL", "CLEANUP"]
+Reason = TerminationReason
 
 
 @dataclass
@@ -85,66 +93,72 @@ def termination_key(batch: list[str]) -> str:
     return "term-" + hashlib.sha256("|".join(sorted(batch)).encode()).hexdigest()[:32]
 
 
-def _our_instances(rt: Runtime, execution_id: str, wave_ids: list[str] | None, attempt: int | None = None) -> list[str]:
-    """The running recovery instances the execution's own launches created (of `wave_ids`, and of that wave
-    `attempt`): the launch claims in the ledger hold each launch's job id and servers."""
-    if wave_ids is not None and len(wave_ids) == 1:
-        launches = rt.ledger.list_launches(execution_id, wave_ids[0])
-    else:
-        launches = rt.ledger.list_launches(execution_id)
-    launches = [
-        launch
-        for launch in launches
-        if launch.get("jobId")
-        and (wave_ids is None or launch.get("waveId") in wave_ids)
-        and (attempt is None or int(launch.get("attempt", 1)) == attempt)
-    ]
-    job_ids = {str(launch["jobId"]) for launch in launches}
-    servers = sorted({str(sid) for launch in launches for sid in launch.get("servers", [])})
-    if not job_ids or not servers:
+def _our_instances(rt: Runtime, execution_id: str, wave_id: str | None, attempt: int | None = None) -> list[str]:
+    """The running recovery instances the execution's own launches created (of `wave_id`, and of that wave
+    `attempt`; None: of every wave): the launch claims in the ledger hold each launch's job id and servers."""
+    launches = [launch for launch in rt.ledger.launches(execution_id, wave_id) if _ours(launch, wave_id, attempt)]
+    job_ids = {launch.job_id for launch in launches}
+    servers = sorted({sid for launch in launches for sid in launch.server_ids})
+    if not servers:  # (no launch with its job, or none with servers)
         return []
     found = rt.drs.describe_recovery_instances(source_server_ids=servers)
-    return sorted(
-        i["recoveryInstanceID"] for i in found if i.get("jobID") in job_ids and i.get("ec2InstanceState") not in GONE
-    )
+    return sorted(i["recoveryInstanceID"] for i in found if i.get("jobID") in job_ids and _up(i))
 
 
-def _existing_termination(
-    rt: Runtime, execution_id: str, key: str, batch: list[str], claim: dict[str, Any]
-) -> tuple[str, bool] | None:
+def _ours(launch: LaunchClaim, wave_id: str | None, attempt: int | None) -> bool:
+    """A launch that started its job, of wave `wave_id` and its `attempt` (None: of any)."""
+    return bool(launch.job_id) and wave_id in (None, launch.wave_id) and attempt in (None, launch.attempt)
+
+
+def _up(instance: dict[str, Any]) -> bool:
+    """A recovery instance (DescribeRecoveryInstances) whose EC2 instance is not shutting down or gone."""
+    return instance.get("ec2InstanceState") not in GONE
+
+
+def _existing_termination(rt: Runtime, claim: TerminationClaim, batch: list[str]) -> tuple[str, bool] | None:
     """The terminate job an earlier call for this batch started, with whether it is still to be recorded
     (None: there is none, or it ended without terminating them, so the batch may be terminated again)."""
-    job_id = claim.get("jobId")
-    if job_id:
-        jobs = rt.drs.describe_jobs([str(job_id)])
-        ended_undone = (
-            bool(jobs)
-            and jobs[0].get("status") == "COMPLETED"
-            and any(p.get("launchStatus") != "TERMINATED" for p in jobs[0].get("participatingServers", []))
-        )
-        if (
-            ended_undone
-            and claim.get("settledAt")
-            and rt.ledger.reclaim_termination(execution_id, key, failed_job_id=str(job_id))
-        ):
-            logger.warning(
-                "a terminate job ended without terminating its instances: terminating again",
-                job_id=job_id,
-                instances=len(batch),
-            )
-            return None
-        return str(job_id), not claim.get("recordedAt")
-    if claim.get("status") != "STARTING" and not claim.get("mayHaveStarted"):
+    if claim.job_id:
+        return _known_termination(rt, claim, claim.job_id, batch)
+    if not claim.called:
         return None
-    since = parse_iso(str(claim.get("startingAt") or claim.get("claimedAt") or rt.ledger.now())) - LOOKBACK
+    since = parse_iso(claim.since or rt.ledger.now()) - LOOKBACK
     found = rt.drs.find_terminate_job(batch, since)
     if found is None:
         return None
-    logger.warning("recovered a terminate job started by a crashed call", job_id=found["jobID"])
+    job_id = str(found["jobID"])
+    logger.warning("recovered a terminate job started by a crashed call", job_id=job_id)
     metrics.add_metric(name="TerminationsRecovered", unit="Count", value=1)
-    rt.ledger.complete_termination(execution_id, key, job_id=str(found["jobID"]))
-    capacity.note_job(rt, key, str(found["jobID"]))
-    return str(found["jobID"]), True
+    rt.ledger.complete_termination(claim.execution_id, claim.termination_key, job_id=job_id)
+    capacity.note_job(rt, claim.termination_key, job_id)
+    return job_id, True
+
+
+def _known_termination(rt: Runtime, claim: TerminationClaim, job_id: str, batch: list[str]) -> tuple[str, bool] | None:
+    """The claim's terminate job `job_id`, with whether it is still to be recorded; None when that job ended
+    without terminating its instances and was settled: the claim is reopened (once) for another job."""
+    jobs = rt.drs.describe_jobs([job_id])
+    if (
+        claim.settled_at
+        and _ended_undone(jobs)
+        and rt.ledger.reclaim_termination(claim.execution_id, claim.termination_key, failed_job_id=job_id)
+    ):
+        logger.warning(
+            "a terminate job ended without terminating its instances: terminating again",
+            job_id=job_id,
+            instances=len(batch),
+        )
+        return None
+    return job_id, not claim.recorded_at
+
+
+def _ended_undone(jobs: list[dict[str, Any]]) -> bool:
+    """The (one) terminate job of `jobs` has ended with some of its instances not terminated."""
+    return (
+        bool(jobs)
+        and jobs[0].get("status") == "COMPLETED"
+        and any(p.get("launchStatus") != "TERMINATED" for p in jobs[0].get("participatingServers", []))
+    )
 
 
 def _terminate_job(rt: Runtime, execution_id: str, batch: list[str], ref: str) -> tuple[str, bool]:
@@ -154,17 +168,17 @@ def _terminate_job(rt: Runtime, execution_id: str, batch: list[str], ref: str) -
     when DRS says some of the batch is in a terminate job already (the capacity this call took is given
     back; a job an earlier call started keeps its own until the reconcile sees it end)."""
     key = termination_key(batch)
-    claim = rt.ledger.claim_termination(execution_id, key, instance_ids=batch, sets={"ref": ref})
+    claim = rt.ledger.claim_termination(execution_id, key, instance_ids=batch, ref=ref)
     if claim is not None:
-        found = _existing_termination(rt, execution_id, key, batch, claim)
+        found = _existing_termination(rt, claim, batch)
         if found is not None:
             return found
     token = uuid.uuid4().hex
     held = rt.ledger.lease_termination(execution_id, key, token=token, seconds=LEASE_SECONDS)
     if held is not None:
-        if held.get("jobId"):
-            return str(held["jobId"]), not held.get("recordedAt")
-        until = parse_iso(str(held.get("leaseUntil") or rt.ledger.now()))
+        if held.job_id:
+            return held.job_id, not held.recorded_at
+        until = parse_iso(held.lease_until or rt.ledger.now())
         raise _Deferred(
             "another call is terminating these instances now", max(1.0, (until - rt.clock.now()).total_seconds() + 1)
         )
@@ -172,8 +186,20 @@ def _terminate_job(rt: Runtime, execution_id: str, batch: list[str], ref: str) -
     if admission is Admission.FULL:
         rt.ledger.end_termination_lease(execution_id, key, token=token)
         raise _Deferred("DRS quotas are in use", RETRY_SECONDS)
+    job_id = _call_terminate(rt, execution_id, batch, key=key, token=token, admission=admission)
+    rt.ledger.complete_termination(execution_id, key, job_id=job_id)
+    capacity.note_job(rt, key, job_id)  # released by the capacity reconcile once it ends
+    return job_id, True
+
+
+def _call_terminate(
+    rt: Runtime, execution_id: str, batch: list[str], *, key: str, token: str, admission: Admission
+) -> str:
+    """TerminateRecoveryInstances for `batch` (this call holds its claim's lease, and `admission`): the job id.
+    A DRS error gives back the capacity this call took and the lease; `_Deferred` when it is worth trying
+    again later (no quota, throttled, a 500), else the error is raised."""
     try:
-        job = rt.drs.terminate_recovery_instances(batch)
+        return str(rt.drs.terminate_recovery_instances(batch)["jobID"])
     except DrsError as exc:
         if admission is Admission.ADMITTED:
             capacity.release(rt, key, unstarted_only=True)
@@ -184,9 +210,6 @@ def _terminate_job(rt: Runtime, execution_id: str, batch: list[str], ref: str) -
             metrics.add_metric(name="TerminationsThrottled", unit="Count", value=1)
             raise _Deferred(str(exc), max(1.0, exc.retry_after or 0.0)) from exc
         raise
-    rt.ledger.complete_termination(execution_id, key, job_id=str(job["jobID"]))
-    capacity.note_job(rt, key, str(job["jobID"]))  # released by the capacity reconcile once it ends
-    return str(job["jobID"]), True
 
 
 def _unreported(rt: Runtime, execution_id: str, ref: str) -> list[tuple[list[str], str]]:
@@ -194,13 +217,11 @@ def _unreported(rt: Runtime, execution_id: str, ref: str) -> list[tuple[list[str
     TerminateRecoveryInstances): found by their claim, so the record and the capacity count are right even
     when their instances, shutting down by now, are no longer selected."""
     found: list[tuple[list[str], str]] = []
-    for claim in rt.ledger.list_termination_claims(execution_id):
-        if claim.get("ref") != ref or claim.get("recordedAt"):
+    for claim in rt.ledger.termination_claims(execution_id):
+        if claim.ref != ref or claim.recorded_at or not (claim.job_id or claim.called):
             continue
-        if not claim.get("jobId") and claim.get("status") != "STARTING" and not claim.get("mayHaveStarted"):
-            continue
-        batch = [str(i) for i in claim.get("instances", [])]
-        existing = _existing_termination(rt, execution_id, str(claim["terminationKey"]), batch, claim)
+        batch = list(claim.instance_ids)
+        existing = _existing_termination(rt, claim, batch)
         if existing is not None and existing[1]:
             found.append((batch, existing[0]))
     return found
@@ -223,7 +244,7 @@ def _terminate_jobs(rt: Runtime, execution_id: str, batch: list[str], ref: str) 
 
 def terminate(
     rt: Runtime,
-    execution: dict[str, Any],
+    execution: ExecutionRecord,
     *,
     reason: Reason,
     wave_id: str | None = None,
@@ -239,29 +260,10 @@ def terminate(
     `announce_best_effort` (an operator's `drs-orch cleanup`, which does not wait for the jobs): what was
     asked is announced at once, and a publishing failure is reported in the result instead of raised (the
     bus takes orchestrator events only from the orchestrator's roles; the ledger records it either way)."""
-    execution_id = execution["executionId"]
     result = Termination()
-    size = capacity.quotas(rt).job_size
-    ref = f"{execution_id}/{wave_id or '*'}"
-    recorded: list[str] = []
-
-    def report(instance_ids: list[str], job_id: str, fresh: bool) -> None:
-        key = termination_key(instance_ids)
-        if fresh and key not in recorded:
-            result.instance_ids.extend(instance_ids)
-            result.job_ids.append(job_id)
-            recorded.append(key)
-
+    recorded: list[str] = []  # the claims of the jobs reported in `result`
     try:
-        for instance_ids, job_id in _unreported(rt, execution_id, ref):
-            report(instance_ids, job_id, True)
-        result.pending, given_up = _settle(rt, execution)
-        instances = [
-            i for i in _our_instances(rt, execution_id, [wave_id] if wave_id else None, attempt) if i not in given_up
-        ]
-        for start in range(0, len(instances), size):
-            for instance_ids, job_id, fresh in _terminate_jobs(rt, execution_id, instances[start : start + size], ref):
-                report(instance_ids, job_id, fresh)
+        _ask(rt, execution, result, recorded, wave_id=wave_id, attempt=attempt)
     except _Deferred as deferred:
         result.deferred, result.deferred_reason, result.wait_seconds = True, deferred.reason, deferred.seconds
         logger.info(
@@ -274,76 +276,131 @@ def terminate(
         result.wait_seconds = max(float(RETRY_SECONDS), exc.retry_after or 0.0)
         logger.info("termination deferred", reason=reason, wave_id=wave_id, why=str(exc))
     if result.instance_ids:
-        result.pending = True
-        scope = wave_id or "EXECUTION"
-        record_sk = f"{scope}#{rt.ledger.now()}"
-        rt.ledger.record_termination(
-            execution_id,
-            record_sk,
-            {
-                "kind": "TERMINATE",
-                "reason": reason,
-                "waveId": wave_id or "",
-                "jobIds": result.job_ids,
-                "instances": result.instance_ids,
-                "at": rt.ledger.now(),
-                **({"attempt": attempt} if attempt is not None else {}),
-            },
+        _record_asked(
+            rt,
+            execution,
+            result,
+            recorded,
+            reason=reason,
+            wave_id=wave_id,
+            attempt=attempt,
+            announce_best_effort=announce_best_effort,
         )
-        for key in recorded:
-            rt.ledger.note_termination_recorded(execution_id, key, record_sk=record_sk, announced=announce_best_effort)
-        metrics.add_metric(name="RecoveryInstancesTerminating", unit="Count", value=len(result.instance_ids))
-        logger.info(
-            "recovery instances terminating", reason=reason, wave_id=wave_id, instances=len(result.instance_ids)
-        )
-        if announce_best_effort:
-            try:
-                rt.bus.publish(
-                    RecoveryInstancesTerminated(
-                        execution_id=execution_id,
-                        plan_id=execution["planId"],
-                        wave_id=wave_id,
-                        reason=reason,
-                        job_ids=result.job_ids,
-                        recovery_instance_ids=result.instance_ids,
-                    )
-                )
-            except (ClientError, PublishError) as exc:
-                result.unannounced = str(exc)
-                logger.warning("RecoveryInstancesTerminated not published", error=str(exc))
     return result
 
 
-def _settle(rt: Runtime, execution: dict[str, Any]) -> tuple[bool, set[str]]:
+def _ask(
+    rt: Runtime,
+    execution: ExecutionRecord,
+    result: Termination,
+    recorded: list[str],
+    *,
+    wave_id: str | None,
+    attempt: int | None,
+) -> None:
+    """Report the terminate jobs an earlier call started and did not record, settle those that have ended,
+    then terminate what still runs, in batches of the DRS job size; each job is added to `result` (and its
+    claim's key to `recorded`) once, as it is found. Raises `_Deferred`, or a DrsError a read was answered."""
+    execution_id = execution.execution_id
+    ref = f"{execution_id}/{wave_id or '*'}"
+
+    def report(instance_ids: list[str], job_id: str, fresh: bool) -> None:
+        key = termination_key(instance_ids)
+        if fresh and key not in recorded:
+            result.instance_ids.extend(instance_ids)
+            result.job_ids.append(job_id)
+            recorded.append(key)
+
+    for instance_ids, job_id in _unreported(rt, execution_id, ref):
+        report(instance_ids, job_id, True)
+    result.pending, given_up = _settle(rt, execution)
+    instances = [i for i in _our_instances(rt, execution_id, wave_id, attempt) if i not in given_up]
+    size = capacity.quotas(rt).job_size
+    for start in range(0, len(instances), size):
+        for instance_ids, job_id, fresh in _terminate_jobs(rt, execution_id, instances[start : start + size], ref):
+            report(instance_ids, job_id, fresh)
+
+
+def _record_asked(
+    rt: Runtime,
+    execution: ExecutionRecord,
+    result: Termination,
+    recorded: list[str],
+    *,
+    reason: Reason,
+    wave_id: str | None,
+    attempt: int | None,
+    announce_best_effort: bool,
+) -> None:
+    """Record what `result` asked DRS to terminate (a TerminationRecord, named on each claim of `recorded`),
+    and with `announce_best_effort` announce it at once (a publishing failure kept in `result.unannounced`)."""
+    result.pending = True
+    record_id = f"{wave_id or 'EXECUTION'}#{rt.ledger.now()}"
+    rt.ledger.record_termination(
+        TerminationRecord(
+            execution_id=execution.execution_id,
+            record_id=record_id,
+            reason=reason,
+            wave_id=wave_id,
+            job_ids=tuple(result.job_ids),
+            instance_ids=tuple(result.instance_ids),
+            at=rt.ledger.now(),
+            attempt=attempt,
+        )
+    )
+    for key in recorded:
+        rt.ledger.note_termination_recorded(
+            execution.execution_id, key, record_id=record_id, announced=announce_best_effort
+        )
+    metrics.add_metric(name="RecoveryInstancesTerminating", unit="Count", value=len(result.instance_ids))
+    logger.info("recovery instances terminating", reason=reason, wave_id=wave_id, instances=len(result.instance_ids))
+    if not announce_best_effort:
+        return
+    try:
+        rt.bus.publish(
+            RecoveryInstancesTerminated(
+                execution_id=execution.execution_id,
+                plan_id=execution.plan_id,
+                wave_id=wave_id,
+                reason=reason,
+                job_ids=result.job_ids,
+                recovery_instance_ids=result.instance_ids,
+            )
+        )
+    except (ClientError, PublishError) as exc:
+        result.unannounced = str(exc)
+        logger.warning("RecoveryInstancesTerminated not published", error=str(exc))
+
+
+def _settle(rt: Runtime, execution: ExecutionRecord) -> tuple[bool, set[str]]:
     """Record how each of the execution's terminate jobs that has ended went, once per job: its record names
     the instances it terminated and those it did not (with DRS's reason from the job log); its capacity is
     released; RecoveryInstancesTerminated names what it terminated. Returns whether a job still runs, and
     the instances DRS failed to terminate MAX_TERMINATE_TRIES times (given up: left to an operator)."""
-    execution_id = execution["executionId"]
-    claims = rt.ledger.list_termination_claims(execution_id)
-    open_claims = [c for c in claims if c.get("jobId") and c.get("recordSk") and not c.get("settledAt")]
+    claims = rt.ledger.termination_claims(execution.execution_id)
+    open_claims = [claim for claim in claims if claim.awaiting_outcome]
+    if not open_claims:
+        return False, _given_up(claims)
+    jobs = {j["jobID"]: j for j in rt.drs.describe_jobs(sorted({str(c.job_id) for c in open_claims}))}
     running = False
-    jobs = (
-        {j["jobID"]: j for j in rt.drs.describe_jobs(sorted({str(c["jobId"]) for c in open_claims}))}
-        if open_claims
-        else {}
-    )
     for claim in open_claims:
-        job = jobs.get(str(claim["jobId"]))
-        if job is None or job.get("status") != "COMPLETED":
+        job = jobs.get(str(claim.job_id))
+        if job is not None and job.get("status") == "COMPLETED":
+            _settle_job(rt, execution, claim, job)
+        else:
             running = True
-            continue
-        _settle_job(rt, execution, claim, job)
-    failures: dict[str, int] = {}
-    for claim in rt.ledger.list_termination_claims(execution_id) if open_claims else claims:
-        for failed in claim.get("notTerminated", []):
-            instance = str(failed.get("recoveryInstanceId"))
-            failures[instance] = failures.get(instance, 0) + 1
-    return running, {i for i, n in failures.items() if n >= MAX_TERMINATE_TRIES}
+    return running, _given_up(rt.ledger.termination_claims(execution.execution_id))
 
 
-def _settle_job(rt: Runtime, execution: dict[str, Any], claim: dict[str, Any], job: dict[str, Any]) -> None:
-    execution_id, key, job_id = execution["executionId"], str(claim["terminationKey"]), str(job["jobID"])
+def _given_up(claims: list[TerminationClaim]) -> set[str]:
+    """The instances DRS failed to terminate MAX_TERMINATE_TRIES times (by the claims' `not_terminated`)."""
+    failures = Counter(failed.recovery_instance_id for claim in claims for failed in claim.not_terminated or ())
+    return {instance for instance, count in failures.items() if count >= MAX_TERMINATE_TRIES}
+
+
+def _job_outcome(rt: Runtime, job: dict[str, Any]) -> tuple[list[str], list[NotTerminated]]:
+    """What an ended terminate job terminated (recovery instance ids, sorted), and what not with DRS's reason
+    from the job log (or, when the log gives none, how DRS reported it)."""
     participants = job.get("participatingServers", [])
     terminated = sorted(
         str(p["recoveryInstanceID"])
@@ -351,42 +408,48 @@ def _settle_job(rt: Runtime, execution: dict[str, Any], claim: dict[str, Any], j
         if p.get("launchStatus") == "TERMINATED" and p.get("recoveryInstanceID")
     )
     failed = [p for p in participants if p.get("launchStatus") != "TERMINATED"]
-    reasons = rt.drs.job_failure_reasons(job_id) if failed else {}
+    reasons = rt.drs.job_failure_reasons(str(job["jobID"])) if failed else {}
     not_terminated = [
-        {
-            "recoveryInstanceId": str(p.get("recoveryInstanceID")),
-            "sourceServerId": str(p.get("sourceServerID")),
-            "reason": reasons.get(str(p.get("sourceServerID")))
+        NotTerminated(
+            recovery_instance_id=str(p.get("recoveryInstanceID")),
+            source_server_id=str(p.get("sourceServerID")),
+            reason=reasons.get(str(p.get("sourceServerID")))
             or f"DRS reported the termination {p.get('launchStatus', 'unknown')} and its job log gives no reason",
-        }
+        )
         for p in failed
     ]
+    return terminated, not_terminated
+
+
+def _settle_job(rt: Runtime, execution: ExecutionRecord, claim: TerminationClaim, job: dict[str, Any]) -> None:
+    execution_id, key, job_id = claim.execution_id, claim.termination_key, str(job["jobID"])
+    terminated, not_terminated = _job_outcome(rt, job)
     if not rt.ledger.settle_termination(
         execution_id, key, job_id=job_id, terminated=terminated, not_terminated=not_terminated
     ):
         return  # another call settled it
     capacity.release(rt, key)
     record = rt.ledger.settle_termination_record(
-        execution_id, str(claim["recordSk"]), job_id=job_id, terminated=terminated, not_terminated=not_terminated
+        execution_id, str(claim.record_id), job_id=job_id, terminated=terminated, not_terminated=not_terminated
     )
     if not_terminated:
         logger.warning("DRS did not terminate every instance", job_id=job_id, failed=len(not_terminated))
         metrics.add_metric(name="RecoveryInstancesNotTerminated", unit="Count", value=len(not_terminated))
     logger.info(
         "recovery instances terminated",
-        reason=record.get("reason"),
-        wave_id=record.get("waveId"),
+        reason=record.reason,
+        wave_id=record.wave_id,
         job_id=job_id,
         instances=len(terminated),
     )
-    if terminated and not claim.get("announced"):
+    if terminated and not claim.announced:
         metrics.add_metric(name="RecoveryInstancesTerminated", unit="Count", value=len(terminated))
         rt.bus.publish(
             RecoveryInstancesTerminated(
                 execution_id=execution_id,
-                plan_id=execution["planId"],
-                wave_id=record.get("waveId") or None,
-                reason=record.get("reason", "CLEANUP"),
+                plan_id=execution.plan_id,
+                wave_id=record.wave_id,
+                reason=record.reason or "CLEANUP",
                 job_ids=[job_id],
                 recovery_instance_ids=terminated,
             )
@@ -417,29 +480,21 @@ def _defer(rt: Runtime, tick: TerminationTick, result: Termination, *, scope: st
     progressed = bool(result.job_ids)
     first = rt.ledger.note_termination_deferred(tick.execution_id, scope, restart=progressed)
     if rt.clock.now() - parse_iso(first) >= MAX_WAIT:
-        left = _our_instances(
-            rt,
-            tick.execution_id,
-            [tick.wave_id] if tick.wave_id else None,
-            tick.attempt if tick.reason == "ROLLBACK" else None,
-        )
+        left = _our_instances(rt, tick.execution_id, tick.wave_id, tick.attempt if tick.reason == "ROLLBACK" else None)
         error = (
             f"gave up after {MAX_WAIT} of deferrals (last: {result.deferred_reason}): "
             f"{len(left)} instance(s) still run; terminate them with drs-orch cleanup"
         )
         rt.ledger.record_termination(
-            tick.execution_id,
-            f"{tick.wave_id or 'EXECUTION'}#{rt.ledger.now()}",
-            {
-                "kind": "TERMINATE",
-                "reason": tick.reason,
-                "waveId": tick.wave_id or "",
-                "jobIds": [],
-                "instances": [],
-                "notTerminated": [{"recoveryInstanceId": i, "reason": error} for i in left],
-                "error": error,
-                "at": rt.ledger.now(),
-            },
+            TerminationRecord(
+                execution_id=tick.execution_id,
+                record_id=f"{tick.wave_id or 'EXECUTION'}#{rt.ledger.now()}",
+                reason=tick.reason,
+                wave_id=tick.wave_id,
+                not_terminated=tuple(NotTerminated(recovery_instance_id=i, reason=error) for i in left),
+                error=error,
+                at=rt.ledger.now(),
+            )
         )
         logger.error("termination given up", reason=tick.reason, wave_id=tick.wave_id, error=error)
         metrics.add_metric(name="TerminationsAbandoned", unit="Count", value=1)
@@ -458,21 +513,21 @@ def _follow_up(rt: Runtime, tick: TerminationTick, result: Termination, *, scope
         _again(rt, tick, WATCH_SECONDS)
 
 
-def _time_to_live_over(rt: Runtime, execution: dict[str, Any]) -> bool:
+def _time_to_live_over(rt: Runtime, execution: ExecutionRecord) -> bool:
     """The plan sets `drillInstanceTtlSeconds` and that long has passed since the drill's first launch: a
     TIME_TO_LIVE tick that does not match the ledger (forged, or early) terminates nothing."""
     ttl = frozen_plan(execution).defaults.drill_instance_ttl_seconds
-    attempts = [
-        a
-        for w in rt.ledger.list_waves(execution["executionId"])
-        for a in (w, *(p for p in w.get("previousAttempts", []) if isinstance(p, dict)))
+    launches = [
+        parse_iso(moment)
+        for wave in rt.ledger.waves(execution.execution_id)
+        for attempt in (wave.current, *wave.previous_attempts)
+        if (moment := attempt.times().get("launch_started_at"))
     ]
-    launches = [parse_iso(str(a["launchStartedAt"])) for a in attempts if a.get("launchStartedAt")]
     # the tick's at() expression drops the launch's sub-second part: it may come up to a second early
     if not ttl or not launches or rt.clock.now() + timedelta(seconds=1) < min(launches) + timedelta(seconds=ttl):
         logger.warning(
             "time-to-live termination refused: the plan sets no time to live, or it is not over",
-            execution_id=execution["executionId"],
+            execution_id=execution.execution_id,
             ttl=ttl,
         )
         metrics.add_metric(name="TerminationsRefused", unit="Count", value=1)
@@ -482,21 +537,17 @@ def _time_to_live_over(rt: Runtime, execution: dict[str, Any]) -> bool:
 
 def _rollback_is_due(rt: Runtime, execution_id: str, wave_id: str | None, attempt: int) -> bool:
     """The ledger says attempt `attempt` of `wave_id` FAILED (the wave is FAILED at that attempt, or a retry
-    has kept that failed attempt in `previousAttempts`): a WaveFailed or ROLLBACK tick that does not match
+    has kept that failed attempt in `previous_attempts`): a WaveFailed or ROLLBACK tick that does not match
     the ledger (forged, or for a wave that completed) terminates nothing."""
-    wave = rt.ledger.get_wave(execution_id, wave_id) if wave_id else None
+    wave = rt.ledger.wave(execution_id, wave_id) if wave_id else None
     if wave is None:
         return False
-    if wave.get("status") == WaveStatus.FAILED and int(wave.get("attempt", 1)) == attempt:
-        return True
     return any(
-        int(p.get("attempt", 0)) == attempt and p.get("status") == WaveStatus.FAILED
-        for p in wave.get("previousAttempts", [])
-        if isinstance(p, dict)
+        past.attempt == attempt and past.status == WaveStatus.FAILED for past in (wave.current, *wave.previous_attempts)
     )
 
 
-def _rollback(rt: Runtime, execution: dict[str, Any], tick: TerminationTick) -> None:
+def _rollback(rt: Runtime, execution: ExecutionRecord, tick: TerminationTick) -> None:
     plan = frozen_plan(execution)
     if tick.wave_id is None or tick.wave_id not in plan.wave_ids:
         logger.warning("rollback for a wave the plan lacks ignored", wave_id=tick.wave_id)
@@ -517,7 +568,7 @@ def _rollback(rt: Runtime, execution: dict[str, Any], tick: TerminationTick) -> 
 
 def on_wave_failed(rt: Runtime, detail: WaveFailed) -> None:
     """`rollback: TERMINATE`: a failed wave terminates the instances that attempt launched."""
-    execution = rt.ledger.get_execution(detail.execution_id)
+    execution = rt.ledger.execution(detail.execution_id)
     if execution is None:
         return
     _rollback(
@@ -533,35 +584,35 @@ def on_wave_failed(rt: Runtime, detail: WaveFailed) -> None:
     )
 
 
-def terminate_cancelled_drill(rt: Runtime, execution: dict[str, Any], *, tick: int = 1) -> None:
+def terminate_cancelled_drill(rt: Runtime, execution: ExecutionRecord, *, tick: int = 1) -> None:
     """A drill cancelled with `terminateDrillInstances`: terminate what it launched. Called when the
     cancel is accepted (the instances up by then) and again when the plan has ended CANCELLED (the ones
     the jobs running at the cancel launched afterwards); each call terminates only what still runs."""
-    if execution["mode"] != "DRILL" or not execution.get("terminateOnCancel"):
+    if execution.mode != "DRILL" or not execution.terminate_on_cancel:
         return
     result = terminate(rt, execution, reason="CANCEL")
     _follow_up(
         rt,
-        TerminationTick(execution_id=execution["executionId"], plan_id=execution["planId"], reason="CANCEL", tick=tick),
+        TerminationTick(execution_id=execution.execution_id, plan_id=execution.plan_id, reason="CANCEL", tick=tick),
         result,
         scope="CANCEL",
     )
 
 
 def on_plan_cancelled(rt: Runtime, detail: PlanCancelled) -> None:
-    execution = rt.ledger.get_execution(detail.execution_id)
+    execution = rt.ledger.execution(detail.execution_id)
     if execution is not None:
         terminate_cancelled_drill(rt, execution)
 
 
 def on_tick(rt: Runtime, tick: TerminationTick) -> None:
-    execution = rt.ledger.get_execution(tick.execution_id)
+    execution = rt.ledger.execution(tick.execution_id)
     if execution is None:
         return
     if tick.reason == "TIME_TO_LIVE":
-        if execution["mode"] == "RECOVERY" or not _time_to_live_over(rt, execution):
+        if execution.mode == "RECOVERY" or not _time_to_live_over(rt, execution):
             return
-        if execution["status"] not in EXECUTION_FINAL:
+        if execution.status not in EXECUTION_FINAL:
             logger.info(
                 "drill time to live over, execution still running: checking again later", execution_id=tick.execution_id
             )
@@ -577,10 +628,10 @@ def on_tick(rt: Runtime, tick: TerminationTick) -> None:
 
 def cleanup(rt: Runtime, execution_id: str, *, include_recovery: bool = False) -> Termination:
     """`drs-orch cleanup EXECUTION`: terminate every recovery instance the execution launched."""
-    execution = rt.ledger.get_execution(execution_id)
+    execution = rt.ledger.execution(execution_id)
     if execution is None:
         return Termination(refused=f"no execution {execution_id} in the ledger")
-    if execution["mode"] == "RECOVERY" and not include_recovery:
+    if execution.mode == "RECOVERY" and not include_recovery:
         return Termination(
             refused="a RECOVERY execution runs production: its instances are kept "
             "(add --include-recovery to terminate them anyway)"

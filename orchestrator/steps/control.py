@@ -146,7 +146,7 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
         skip_not_started(rt, command.execution_id, key=event_id)
     # what is up now; what the running jobs launch later goes when the plan has ended (PlanCancelled)
     cancelled = rt.ledger.execution(command.execution_id) or execution  # with the cancel's terminateOnCancel
-    cleanup.terminate_cancelled_drill(rt, execution_item(cancelled))  # cleanup reads the item until it takes the record
+    cleanup.terminate_cancelled_drill(rt, cancelled)
     close_plan_if_done(rt, command.execution_id, key=event_id)
 
 

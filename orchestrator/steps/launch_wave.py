@@ -23,8 +23,9 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
+from collections import Counter
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from events.models import DRSJobCompleted, DRSJobStarted, PreLaunchDone, ServerLaunch, TerminationTick
 from orchestrator.adapters.drs import (
@@ -39,16 +40,18 @@ from orchestrator.adapters.drs import (
     backoff_delay,
 )
 from orchestrator.adapters.ledger import Outcome
+from orchestrator.adapters.ledger.records import execution_item
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
-from orchestrator.domain.plan import cut_jobs
+from orchestrator.domain.plan import Plan, cut_jobs
+from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import WaveChanges
+from orchestrator.domain.records.launches import Admission, ChunkServer, LaunchChunk, LaunchClaim, LaunchStatus
 from orchestrator.domain.status import RUNNABLE_EXECUTION, WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
-from orchestrator.steps.capacity import Admission
 from orchestrator.steps.post_launch import close_launch
 
 CLAIM_LOOKBACK = timedelta(minutes=10)
@@ -56,6 +59,8 @@ MAX_TRIES = 6  # StartRecovery attempts inside one Express execution before the 
 MAX_WAIT_SECONDS = 60  # one Wait state at most (an Express execution lives 5 minutes)
 LEASE_SECONDS = 90  # one call's right to StartRecovery: longer than the launch function's timeout (60 s)
 NOT_LAUNCHED_STOPPED = "not launched: plan stopped"
+
+Drained = Literal["started", "dropped", "passed", "blocked"]  # what a CapacityTick did with one parked launch
 
 
 def launch_key(execution_id: str, wave_id: str, attempt: int, index: int) -> str:
@@ -69,114 +74,124 @@ def _no_launch(reason: str) -> dict[str, Any]:
     return {"proceed": False, "reason": reason, "chunks": []}
 
 
-def _servers_to_launch(wave: dict[str, Any], plan_servers: list[str], attempt: int) -> list[str]:
-    wanted = list(wave.get("launchServers") or plan_servers)
-    excluded = wave.get("preflightExcluded") or {}
-    if int(excluded.get("attempt", 0)) == attempt:
-        skip = set(excluded.get("servers", []))
-        wanted = [sid for sid in wanted if sid not in skip]
+def _servers_to_launch(wave: WaveRecord, plan_servers: list[str]) -> list[str]:
+    wanted = list(wave.launch_servers or plan_servers)
+    excluded = wave.preflight_excluded  # the OPTIONAL servers the preflight left out of an attempt
+    if excluded is not None and excluded.attempt == wave.attempt:
+        wanted = [sid for sid in wanted if sid not in excluded.servers]
     return wanted
 
 
 def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]:
-    """PRE_LAUNCH -> LAUNCHING and the wave's jobs. `proceed` is false for a duplicate or stale event.
+    """PRE_LAUNCH -> LAUNCHING and the wave's jobs: `{proceed, reason?, chunks: [LaunchChunk]}` (the handler
+    gives the state machine each chunk's JSON). `proceed` is false for a duplicate or stale event.
     (The preflight ran before the pre-launch scripts, in `pre_launch.on_wave_ready`.)"""
-    execution = rt.ledger.get_execution(detail.execution_id)
+    execution = rt.ledger.execution(detail.execution_id)
     if execution is None:
         return _no_launch("unknown execution")
-    wave = rt.ledger.get_wave(detail.execution_id, detail.wave_id)
+    wave = rt.ledger.wave(detail.execution_id, detail.wave_id)
     if wave is None:
         return _no_launch("unknown wave")
     plan = frozen_plan(execution)
-    plan_wave = plan.wave(detail.wave_id)
-    attempt = int(wave.get("attempt", 1))
-    wanted = _servers_to_launch(wave, plan_wave.server_ids, attempt)
-    snapshots = {s.source_server_id: s.recovery_snapshot_id for s in plan_wave.servers}
-    chunks = cut_jobs(wanted, capacity.quotas(rt).job_size)
-    if execution["status"] not in RUNNABLE_EXECUTION:
+    wanted = _servers_to_launch(wave, plan.wave(detail.wave_id).server_ids)
+    groups = cut_jobs(wanted, capacity.quotas(rt).job_size)
+    if execution.status not in RUNNABLE_EXECUTION:
         from orchestrator.steps.progress import skip_wave_for_stop
 
-        skip_wave_for_stop(rt, execution, detail.wave_id, from_=[WaveStatus.PRE_LAUNCH], key=event_id)
-        return _no_launch(f"execution is {execution['status']}")
+        # (progress's helpers still take the execution's item)
+        skip_wave_for_stop(rt, execution_item(execution), detail.wave_id, from_=[WaveStatus.PRE_LAUNCH], key=event_id)
+        return _no_launch(f"execution is {execution.status}")
     outcome = rt.ledger.transition_wave(
         detail.execution_id,
         detail.wave_id,
         from_=[WaveStatus.PRE_LAUNCH],
         to=WaveStatus.LAUNCHING,
         key=event_id,
-        changes=WaveChanges(launch_started_at=rt.ledger.now(), jobs_expected=len(chunks), jobs_done=0),
+        changes=WaveChanges(launch_started_at=rt.ledger.now(), jobs_expected=len(groups), jobs_done=0),
     )
     if not outcome.proceed:
         return _no_launch("duplicate or stale PreLaunchDone")
-    if not chunks:  # every server was left out (OPTIONAL servers that failed preflight): judge at once
+    if not groups:  # every server was left out (OPTIONAL servers that failed preflight): judge at once
         close_launch(rt, detail.execution_id, detail.plan_id, detail.wave_id, key=f"{event_id}:judge")
         return _no_launch("no server left to launch")
-    is_drill = execution["mode"] != "RECOVERY"
-    ttl = plan.defaults.drill_instance_ttl_seconds
-    if is_drill and ttl:
-        when = rt.clock.now() + timedelta(seconds=ttl)
-        rt.scheduler.at(
-            schedule_name("drill-ttl", detail.execution_id, "1"),
-            when,
-            TerminationTick(execution_id=detail.execution_id, plan_id=detail.plan_id, reason="TIME_TO_LIVE", tick=1),
-        )
-    items = [
-        {
-            "executionId": detail.execution_id,
-            "planId": detail.plan_id,
-            "waveId": detail.wave_id,
-            "attempt": attempt,
-            "index": index,
-            "isDrill": is_drill,
-            "launchKey": launch_key(detail.execution_id, detail.wave_id, attempt, index),
-            "servers": [
-                {"sourceServerID": sid, **({"recoverySnapshotID": snapshots[sid]} if snapshots.get(sid) else {})}
-                for sid in chunk
-            ],
-        }
-        for index, chunk in enumerate(chunks)
-    ]
+    _schedule_time_to_live(rt, execution, plan, detail)
+    chunks = _chunks(detail, plan, wave, groups, is_drill=execution.mode != "RECOVERY")
     logger.info(
-        "wave launching", wave_id=detail.wave_id, jobs=len(items), servers=len(wanted), replay=outcome is Outcome.REPLAY
+        "wave launching",
+        wave_id=detail.wave_id,
+        jobs=len(chunks),
+        servers=len(wanted),
+        replay=outcome is Outcome.REPLAY,
     )
-    return {"proceed": True, "chunks": items}
+    return {"proceed": True, "chunks": chunks}
 
 
-def _record_started(rt: Runtime, chunk: dict[str, Any], job_id: str) -> dict[str, Any]:
-    server_ids = [s["sourceServerID"] for s in chunk["servers"]]
+def _schedule_time_to_live(rt: Runtime, execution: ExecutionRecord, plan: Plan, detail: PreLaunchDone) -> None:
+    """A drill whose plan sets `drillInstanceTtlSeconds`: its TIME_TO_LIVE tick, that long after this launch."""
+    ttl = plan.defaults.drill_instance_ttl_seconds
+    if execution.mode == "RECOVERY" or not ttl:
+        return
+    rt.scheduler.at(
+        schedule_name("drill-ttl", detail.execution_id, "1"),
+        rt.clock.now() + timedelta(seconds=ttl),
+        TerminationTick(execution_id=detail.execution_id, plan_id=detail.plan_id, reason="TIME_TO_LIVE", tick=1),
+    )
+
+
+def _chunks(
+    detail: PreLaunchDone, plan: Plan, wave: WaveRecord, groups: list[list[str]], *, is_drill: bool
+) -> list[LaunchChunk]:
+    """One chunk per group of servers (a DRS job each), with each server's point-in-time snapshot."""
+    snapshots = {s.source_server_id: s.recovery_snapshot_id for s in plan.wave(detail.wave_id).servers}
+    return [
+        LaunchChunk(
+            execution_id=detail.execution_id,
+            plan_id=detail.plan_id,
+            wave_id=detail.wave_id,
+            attempt=wave.attempt,
+            index=index,
+            is_drill=is_drill,
+            launch_key=launch_key(detail.execution_id, detail.wave_id, wave.attempt, index),
+            servers=tuple(ChunkServer(source_server_id=sid, recovery_snapshot_id=snapshots.get(sid)) for sid in group),
+        )
+        for index, group in enumerate(groups)
+    ]
+
+
+def _record_started(rt: Runtime, chunk: LaunchChunk, job_id: str) -> dict[str, Any]:
     rt.ledger.complete_launch(
-        chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"], job_id=job_id, status="STARTED"
+        chunk.execution_id, chunk.wave_id, chunk.attempt, chunk.index, job_id=job_id, status=LaunchStatus.STARTED
     )
-    capacity.note_job(rt, chunk["launchKey"], job_id)
+    capacity.note_job(rt, chunk.launch_key, job_id)
     rt.ledger.add_job(
-        chunk["executionId"], chunk["waveId"], job_id=job_id, launch_key=chunk["launchKey"], server_ids=server_ids
+        chunk.execution_id, chunk.wave_id, job_id=job_id, launch_key=chunk.launch_key, server_ids=chunk.server_ids
     )
     rt.bus.publish(
         DRSJobStarted(
-            execution_id=chunk["executionId"],
-            plan_id=chunk["planId"],
-            wave_id=chunk["waveId"],
-            attempt=chunk["attempt"],
+            execution_id=chunk.execution_id,
+            plan_id=chunk.plan_id,
+            wave_id=chunk.wave_id,
+            attempt=chunk.attempt,
             job_id=job_id,
-            launch_key=chunk["launchKey"],
-            source_server_ids=server_ids,
+            launch_key=chunk.launch_key,
+            source_server_ids=chunk.server_ids,
         )
     )
-    return {"outcome": "STARTED", "jobId": job_id, "launchKey": chunk["launchKey"], "servers": len(server_ids)}
+    return {"outcome": "STARTED", "jobId": job_id, "launchKey": chunk.launch_key, "servers": len(chunk.servers)}
 
 
-def _existing_job(rt: Runtime, chunk: dict[str, Any], claim: dict[str, Any]) -> str | None:
+def _existing_job(rt: Runtime, chunk: LaunchChunk, claim: LaunchClaim) -> str | None:
     """The job a previous call for this launch started, if any: the claim's job id, or, when a call may
     have created a job it could not record (a crash, a timeout, a 500), DescribeJobs by launch-key tag."""
-    if claim.get("jobId"):
-        return str(claim["jobId"])
-    if claim.get("status") != "STARTING" and not claim.get("mayHaveStarted"):
+    if claim.job_id:
+        return claim.job_id
+    if not claim.called:
         return None  # no StartRecovery was ever called for this claim
-    since = parse_iso(str(claim.get("startingAt") or claim.get("claimedAt") or rt.ledger.now())) - CLAIM_LOOKBACK
-    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk["launchKey"], since)
+    since = parse_iso(claim.since or rt.ledger.now()) - CLAIM_LOOKBACK
+    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk.launch_key, since)
     if found:
         logger.warning(
-            "recovered a job started by a crashed attempt", launch_key=chunk["launchKey"], job_id=found["jobID"]
+            "recovered a job started by a crashed attempt", launch_key=chunk.launch_key, job_id=found["jobID"]
         )
         metrics.add_metric(name="LaunchesRecovered", unit="Count", value=1)
         return str(found["jobID"])
@@ -184,35 +199,46 @@ def _existing_job(rt: Runtime, chunk: dict[str, Any], claim: dict[str, Any]) -> 
 
 
 def _end_lease(
-    rt: Runtime, chunk: dict[str, Any], token: str, *, status: str = "CLAIMED", sets: dict[str, Any] | None = None
+    rt: Runtime,
+    chunk: LaunchChunk,
+    token: str,
+    *,
+    status: LaunchStatus = LaunchStatus.CLAIMED,
+    park_reason: str | None = None,
 ) -> None:
     rt.ledger.end_launch_lease(
-        chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"], token=token, status=status, sets=sets
+        chunk.execution_id,
+        chunk.wave_id,
+        chunk.attempt,
+        chunk.index,
+        token=token,
+        status=status,
+        park_reason=park_reason,
     )
 
 
-def _park(rt: Runtime, chunk: dict[str, Any], token: str, *, reason: str) -> dict[str, Any]:
-    _end_lease(rt, chunk, token, status="PARKED", sets={"parkReason": reason[:500]})
+def _park(rt: Runtime, chunk: LaunchChunk, token: str, *, reason: str) -> dict[str, Any]:
+    _end_lease(rt, chunk, token, status=LaunchStatus.PARKED, park_reason=reason[:500])
     capacity.park(rt, chunk)
-    return {"outcome": "PARKED", "launchKey": chunk["launchKey"], "reason": reason}
+    return {"outcome": "PARKED", "launchKey": chunk.launch_key, "reason": reason}
 
 
-def _busy(rt: Runtime, chunk: dict[str, Any], claim: dict[str, Any], *, from_queue: bool) -> dict[str, Any]:
+def _busy(rt: Runtime, chunk: LaunchChunk, claim: LaunchClaim, *, from_queue: bool) -> dict[str, Any]:
     """Another call holds the launch's lease (it is calling StartRecovery now): come back when it has
     recorded its job, or when its lease is over (it died before DRS created one)."""
-    until = parse_iso(str(claim.get("leaseUntil") or rt.ledger.now()))
+    until = parse_iso(claim.lease_until or rt.ledger.now())
     wait = max(1, min(MAX_WAIT_SECONDS, math.ceil((until - rt.clock.now()).total_seconds()) + 1))
-    logger.info("another call is starting this launch", launch_key=chunk["launchKey"], wait=wait)
+    logger.info("another call is starting this launch", launch_key=chunk.launch_key, wait=wait)
     if from_queue:  # it stays parked: the next CapacityTick looks again
-        return {"outcome": "BUSY", "launchKey": chunk["launchKey"]}
-    tries = int(chunk.get("tries", 0)) + 1
-    if tries >= MAX_TRIES:  # the lease outlives this execution's patience: the capacity queue takes over
+        return {"outcome": "BUSY", "launchKey": chunk.launch_key}
+    retried = chunk.next_try()
+    if retried.tries >= MAX_TRIES:  # the lease outlives this execution's patience: the capacity queue takes over
         capacity.park(rt, chunk)
-        return {"outcome": "PARKED", "launchKey": chunk["launchKey"], "reason": "another call is starting it"}
-    return {"outcome": "RETRY", "waitSeconds": wait, "chunk": {**chunk, "tries": tries}}
+        return {"outcome": "PARKED", "launchKey": chunk.launch_key, "reason": "another call is starting it"}
+    return {"outcome": "RETRY", "waitSeconds": wait, "chunk": retried}
 
 
-def start_job(rt: Runtime, chunk: dict[str, Any], *, from_queue: bool = False) -> dict[str, Any]:
+def start_job(rt: Runtime, chunk: LaunchChunk, *, from_queue: bool = False) -> dict[str, Any]:
     """Claim, lease, admit, then StartRecovery for one chunk of a wave; idempotent by launch key.
 
     Every path that launches (the wave launch state machine, its retries, a CapacityTick starting a
@@ -220,87 +246,127 @@ def start_job(rt: Runtime, chunk: dict[str, Any], *, from_queue: bool = False) -
     StartRecovery may already have created the job (then it is found by its launch-key tag instead of
     started again), and the lease lets one call at a time call StartRecovery for the claim.
     `from_queue`: the CapacityTick starts a parked chunk (it does not queue behind itself, and a
-    transient error leaves it parked instead of asking for a Wait)."""
-    execution_id, wave_id = chunk["executionId"], chunk["waveId"]
-    key = chunk["launchKey"]
-    server_ids = [s["sourceServerID"] for s in chunk["servers"]]
+    transient error leaves it parked instead of asking for a Wait).
+
+    The answer: `{outcome: STARTED, jobId, launchKey, servers}`, `{outcome: PARKED, launchKey, reason}`,
+    `{outcome: RETRY, waitSeconds, chunk}` (the chunk to call again with, as a LaunchChunk), `{outcome: BUSY,
+    launchKey}` or `{outcome: FAILED, jobId: None, reason}`."""
     token = uuid.uuid4().hex
     existing = rt.ledger.claim_launch(
-        execution_id,
-        wave_id,
-        chunk["attempt"],
-        chunk["index"],
-        launch_key=key,
-        server_ids=server_ids,
+        chunk.execution_id,
+        chunk.wave_id,
+        chunk.attempt,
+        chunk.index,
+        launch_key=chunk.launch_key,
+        server_ids=chunk.server_ids,
         lease=(token, LEASE_SECONDS),
     )
     if existing is not None:  # claimed before: its job, if a call made one, else the lease
-        job_id = _existing_job(rt, chunk, existing)
-        if job_id:
-            return _record_started(rt, chunk, job_id)
-        held = rt.ledger.lease_launch(
-            execution_id, wave_id, chunk["attempt"], chunk["index"], token=token, seconds=LEASE_SECONDS
-        )
-        if held is not None:
-            if held.get("jobId"):  # the call that held it has recorded its job meanwhile
-                return _record_started(rt, chunk, str(held["jobId"]))
-            if held.get("status") == "FAILED":
-                return {"outcome": "FAILED", "jobId": None, "reason": str(held.get("reason", "launch failed"))}
-            return _busy(rt, chunk, held, from_queue=from_queue)
-    try:  # a refused admission reconciles with DRS (DescribeJobs), which may throttle past its retries
-        admission = capacity.admit(
-            rt, key, len(server_ids), ref=f"{execution_id}/{wave_id}", behind_queue=not from_queue
+        answer = _resume(rt, chunk, existing, token, from_queue=from_queue)
+        if answer is not None:
+            return answer
+    if _admit(rt, chunk, token, from_queue=from_queue) is Admission.FULL:
+        return _park(rt, chunk, token, reason="DRS quotas are in use")
+    return _start_recovery(rt, chunk, token, from_queue=from_queue)
+
+
+def _resume(
+    rt: Runtime, chunk: LaunchChunk, claim: LaunchClaim, token: str, *, from_queue: bool
+) -> dict[str, Any] | None:
+    """A launch claimed before: the job a call made for it, or else its lease. None when this call holds the
+    lease now (it goes on to StartRecovery); else the answer (the job, the claim FAILED, or another call busy)."""
+    job_id = _existing_job(rt, chunk, claim)
+    if job_id:
+        return _record_started(rt, chunk, job_id)
+    held = rt.ledger.lease_launch(
+        chunk.execution_id, chunk.wave_id, chunk.attempt, chunk.index, token=token, seconds=LEASE_SECONDS
+    )
+    if held is None:
+        return None
+    if held.job_id:  # the call that held it has recorded its job meanwhile
+        return _record_started(rt, chunk, held.job_id)
+    if held.status is LaunchStatus.FAILED:
+        return {"outcome": "FAILED", "jobId": None, "reason": held.reason or "launch failed"}
+    return _busy(rt, chunk, held, from_queue=from_queue)
+
+
+def _admit(rt: Runtime, chunk: LaunchChunk, token: str, *, from_queue: bool) -> Admission:
+    """Count the chunk's job in the shared DRS capacity (a refused admission reconciles with DRS: DescribeJobs,
+    which may throttle past its retries; then the lease is given back, nothing was started)."""
+    try:
+        return capacity.admit(
+            rt,
+            chunk.launch_key,
+            len(chunk.servers),
+            ref=f"{chunk.execution_id}/{chunk.wave_id}",
+            behind_queue=not from_queue,
         )
     except DrsError:
         _end_lease(rt, chunk, token)  # nothing was started: the next call need not wait for the lease
         raise
-    if admission is Admission.FULL:
-        return _park(rt, chunk, token, reason="DRS quotas are in use")
-    tags = {TAG_LAUNCH_KEY: key, TAG_EXECUTION: execution_id, TAG_WAVE: wave_id, TAG_ATTEMPT: str(chunk["attempt"])}
+
+
+def _start_recovery(rt: Runtime, chunk: LaunchChunk, token: str, *, from_queue: bool) -> dict[str, Any]:
+    """StartRecovery for an admitted chunk whose lease this call holds, tagged with its launch key."""
+    tags = {
+        TAG_LAUNCH_KEY: chunk.launch_key,
+        TAG_EXECUTION: chunk.execution_id,
+        TAG_WAVE: chunk.wave_id,
+        TAG_ATTEMPT: str(chunk.attempt),
+    }
     try:
-        job = rt.drs.start_recovery(chunk["servers"], is_drill=bool(chunk["isDrill"]), tags=tags)
+        job = rt.drs.start_recovery(chunk.source_servers(), is_drill=chunk.is_drill, tags=tags)
     except DrsConflict as exc:
-        found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, key, rt.clock.now() - CLAIM_LOOKBACK)
-        if found:
-            return _record_started(rt, chunk, found["jobID"])
-        capacity.release(rt, key)
-        holder = _our_termination_holding(rt, execution_id, server_ids)
-        if holder:  # our own terminate job (a rollback) still holds a server: it ends soon, wait for it
-            logger.info(
-                "a terminate job of this execution holds a server: the launch waits", launch_key=key, job_id=holder
-            )
-            return _retry_later(
-                rt,
-                chunk,
-                token,
-                DrsThrottled(
-                    f"{exc} (terminate job {holder} of this execution: waiting for it to end)",
-                    code="ConflictException",
-                    retry_after=capacity.TICK_SECONDS,
-                ),
-                from_queue=from_queue,
-            )
-        _end_lease(rt, chunk, token)
-        raise
+        answer = _after_conflict(rt, chunk, token, exc, from_queue=from_queue)
+        if answer is None:
+            raise
+        return answer
     except DrsQuotaExceeded as exc:  # jobs outside the orchestrator use the quotas too: wait, do not fail
-        capacity.release(rt, key)
-        logger.warning("DRS refused the launch over its quotas: parked", launch_key=key, error=str(exc))
+        capacity.release(rt, chunk.launch_key)
+        logger.warning("DRS refused the launch over its quotas: parked", launch_key=chunk.launch_key, error=str(exc))
         return _park(rt, chunk, token, reason=str(exc))
     except DrsError as exc:
         if not exc.retryable:
-            capacity.release(rt, key)
+            capacity.release(rt, chunk.launch_key)
             _end_lease(rt, chunk, token)
             raise
         return _retry_later(rt, chunk, token, exc, from_queue=from_queue)
     metrics.add_metric(name="DrsJobsStarted", unit="Count", value=1)
-    logger.info("DRS job started", wave_id=wave_id, job_id=job["jobID"], servers=len(server_ids))
+    logger.info("DRS job started", wave_id=chunk.wave_id, job_id=job["jobID"], servers=len(chunk.servers))
     return _record_started(rt, chunk, job["jobID"])
+
+
+def _after_conflict(
+    rt: Runtime, chunk: LaunchChunk, token: str, exc: DrsConflict, *, from_queue: bool
+) -> dict[str, Any] | None:
+    """DRS answered ConflictException: our own job (a call that died after StartRecovery) is followed; a
+    terminate job of this execution holding a server is waited for. None: a conflict with a job that is not
+    ours (its capacity and the lease given back; the caller raises it)."""
+    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk.launch_key, rt.clock.now() - CLAIM_LOOKBACK)
+    if found:
+        return _record_started(rt, chunk, found["jobID"])
+    capacity.release(rt, chunk.launch_key)
+    holder = _our_termination_holding(rt, chunk.execution_id, chunk.server_ids)
+    if holder:  # our own terminate job (a rollback) still holds a server: it ends soon, wait for it
+        logger.info(
+            "a terminate job of this execution holds a server: the launch waits",
+            launch_key=chunk.launch_key,
+            job_id=holder,
+        )
+        waiting = DrsThrottled(
+            f"{exc} (terminate job {holder} of this execution: waiting for it to end)",
+            code="ConflictException",
+            retry_after=capacity.TICK_SECONDS,
+        )
+        return _retry_later(rt, chunk, token, waiting, from_queue=from_queue)
+    _end_lease(rt, chunk, token)
+    return None
 
 
 def _our_termination_holding(rt: Runtime, execution_id: str, server_ids: list[str]) -> str | None:
     """The id of a terminate job of this execution (a rollback, a cancel's clean-up) that is still running
     with one of `server_ids`, if any: DRS's ConflictException then only means "wait"."""
-    job_ids = sorted({str(c["jobId"]) for c in rt.ledger.list_termination_claims(execution_id) if c.get("jobId")})
+    job_ids = sorted({c.job_id for c in rt.ledger.termination_claims(execution_id) if c.job_id})
     if not job_ids:
         return None
     wanted = set(server_ids)
@@ -312,76 +378,95 @@ def _our_termination_holding(rt: Runtime, execution_id: str, server_ids: list[st
     return None
 
 
-def _retry_later(rt: Runtime, chunk: dict[str, Any], token: str, exc: DrsError, *, from_queue: bool) -> dict[str, Any]:
+def _retry_later(rt: Runtime, chunk: LaunchChunk, token: str, exc: DrsError, *, from_queue: bool) -> dict[str, Any]:
     """Throttled or a transient DRS failure: a Wait in the state machine, or parked when that is over."""
-    tries = int(chunk.get("tries", 0)) + 1
+    retried = chunk.next_try()
     metrics.add_metric(name="DrsLaunchRetries", unit="Count", value=1)
-    if from_queue or tries >= MAX_TRIES:
-        capacity.release(rt, chunk["launchKey"])
+    if from_queue or retried.tries >= MAX_TRIES:
+        capacity.release(rt, chunk.launch_key)
         return _park(rt, chunk, token, reason=str(exc))
     _end_lease(rt, chunk, token)
-    wait = min(MAX_WAIT_SECONDS, math.ceil(backoff_delay(tries, exc.retry_after)))
-    logger.info("DRS launch retried", launch_key=chunk["launchKey"], error=exc.code, tries=tries, wait=wait)
-    return {"outcome": "RETRY", "waitSeconds": max(1, wait), "chunk": {**chunk, "tries": tries}}
+    wait = min(MAX_WAIT_SECONDS, math.ceil(backoff_delay(retried.tries, exc.retry_after)))
+    logger.info("DRS launch retried", launch_key=chunk.launch_key, error=exc.code, tries=retried.tries, wait=wait)
+    return {"outcome": "RETRY", "waitSeconds": max(1, wait), "chunk": retried}
 
 
 def chunk_failed(
     rt: Runtime,
-    chunk: dict[str, Any],
+    chunk: LaunchChunk,
     error: dict[str, Any],
     *,
     reason: str | None = None,
-    launch_status: str = "FAILED",
+    launch_status: Literal["FAILED", "NOT_STARTED"] = "FAILED",
 ) -> dict[str, Any]:
     """A chunk could not be launched (a permanent error, retries exhausted, or, with `launch_status`
     NOT_STARTED, a plan stopped while it waited for capacity): its servers end with `launch_status` and
     the reason, unless a call did start its job after all (then the job is followed)."""
     reason = reason or _reason(error)
-    execution_id, wave_id, attempt, index = chunk["executionId"], chunk["waveId"], chunk["attempt"], chunk["index"]
-    server_ids = [s["sourceServerID"] for s in chunk["servers"]]
-    claimed = rt.ledger.claim_launch(
-        execution_id, wave_id, attempt, index, launch_key=chunk["launchKey"], server_ids=server_ids
+    answer = _started_after_all(rt, chunk, reason)
+    if answer is not None:
+        return answer
+    capacity.release(rt, chunk.launch_key)
+    job_id = f"not-started-{chunk.launch_key}"
+    failed = launch_status == "FAILED"
+    logger.error("DRS launch failed" if failed else "DRS launch not started", wave_id=chunk.wave_id, reason=reason)
+    metrics.add_metric(name="DrsLaunchFailures" if failed else "DrsLaunchesCancelled", unit="Count", value=1)
+    rt.ledger.complete_launch(
+        chunk.execution_id,
+        chunk.wave_id,
+        chunk.attempt,
+        chunk.index,
+        job_id=None,
+        status=LaunchStatus(launch_status),
+        reason=reason,
     )
-    if claimed and claimed.get("jobId"):
-        return _record_started(rt, chunk, str(claimed["jobId"]))
-    since = (
-        parse_iso(str((claimed or {}).get("startingAt") or (claimed or {}).get("claimedAt") or rt.ledger.now()))
-        - CLAIM_LOOKBACK
+    rt.ledger.add_job(
+        chunk.execution_id, chunk.wave_id, job_id=job_id, launch_key=chunk.launch_key, server_ids=chunk.server_ids
     )
-    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk["launchKey"], since)
-    if found:  # the job did start (the task died after StartRecovery): follow it, do not fail it
-        logger.warning("chunk reported failed but its job exists", launch_key=chunk["launchKey"], reason=reason)
-        return _record_started(rt, chunk, found["jobID"])
-    token = uuid.uuid4().hex
-    held = rt.ledger.lease_launch(execution_id, wave_id, attempt, index, token=token, seconds=LEASE_SECONDS)
-    if held is not None and held.get("jobId"):
-        return _record_started(rt, chunk, str(held["jobId"]))
-    if held is not None and held.get("status") == "STARTING":  # another call is starting it: it decides
-        logger.warning("chunk reported failed while another call starts it", launch_key=chunk["launchKey"])
-        return {"outcome": "BUSY", "jobId": None, "reason": reason}
-    capacity.release(rt, chunk["launchKey"])
-    job_id = f"not-started-{chunk['launchKey']}"
-    logger.error(
-        "DRS launch failed" if launch_status == "FAILED" else "DRS launch not started", wave_id=wave_id, reason=reason
-    )
-    metrics.add_metric(
-        name="DrsLaunchFailures" if launch_status == "FAILED" else "DrsLaunchesCancelled", unit="Count", value=1
-    )
-    rt.ledger.complete_launch(execution_id, wave_id, attempt, index, job_id=None, status=launch_status, reason=reason)
-    rt.ledger.add_job(execution_id, wave_id, job_id=job_id, launch_key=chunk["launchKey"], server_ids=server_ids)
     rt.bus.publish(
         DRSJobCompleted(
-            execution_id=execution_id,
-            plan_id=chunk["planId"],
-            wave_id=wave_id,
-            attempt=attempt,
+            execution_id=chunk.execution_id,
+            plan_id=chunk.plan_id,
+            wave_id=chunk.wave_id,
+            attempt=chunk.attempt,
             job_id=job_id,
             servers=[
-                ServerLaunch(source_server_id=sid, launch_status=launch_status, reason=reason) for sid in server_ids
+                ServerLaunch(source_server_id=sid, launch_status=launch_status, reason=reason)
+                for sid in chunk.server_ids
             ],
         )
     )
-    return {"outcome": launch_status, "jobId": None, "failed": len(server_ids), "reason": reason}
+    return {"outcome": launch_status, "jobId": None, "failed": len(chunk.servers), "reason": reason}
+
+
+def _started_after_all(rt: Runtime, chunk: LaunchChunk, reason: str) -> dict[str, Any] | None:
+    """A chunk reported failed whose job a call did start (its claim's job, or found by its tag: the task died
+    after StartRecovery): that job is followed. BUSY while another call is starting it (that call decides).
+    None: the chunk is to be failed (this call holds its lease, or nobody does)."""
+    claimed = rt.ledger.claim_launch(
+        chunk.execution_id,
+        chunk.wave_id,
+        chunk.attempt,
+        chunk.index,
+        launch_key=chunk.launch_key,
+        server_ids=chunk.server_ids,
+    )
+    if claimed is not None and claimed.job_id:
+        return _record_started(rt, chunk, claimed.job_id)
+    since = parse_iso((claimed.since if claimed is not None else None) or rt.ledger.now()) - CLAIM_LOOKBACK
+    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk.launch_key, since)
+    if found:  # the job did start (the task died after StartRecovery): follow it, do not fail it
+        logger.warning("chunk reported failed but its job exists", launch_key=chunk.launch_key, reason=reason)
+        return _record_started(rt, chunk, found["jobID"])
+    held = rt.ledger.lease_launch(
+        chunk.execution_id, chunk.wave_id, chunk.attempt, chunk.index, token=uuid.uuid4().hex, seconds=LEASE_SECONDS
+    )
+    if held is not None and held.job_id:
+        return _record_started(rt, chunk, held.job_id)
+    if held is not None and held.status is LaunchStatus.STARTING:  # another call is starting it: it decides
+        logger.warning("chunk reported failed while another call starts it", launch_key=chunk.launch_key)
+        return {"outcome": "BUSY", "jobId": None, "reason": reason}
+    return None
 
 
 def skip_if_stopped_before_launch(rt: Runtime, execution: dict[str, Any], wave: dict[str, Any], *, key: str) -> bool:
@@ -437,6 +522,25 @@ def _reason(error: dict[str, Any]) -> str:
     return f"{error.get('Error', 'Error')}: {cause}"[:1000]
 
 
+# ---- the state machine's JSON ------------------------------------------------------------------
+
+
+def chunk_from_input(payload: dict[str, Any]) -> LaunchChunk:
+    """The chunk a task of the wave launch state machine is given (its JSON: `LaunchChunk.from_payload`)."""
+    return LaunchChunk.from_payload(payload)
+
+
+def task_output(answer: dict[str, Any]) -> dict[str, Any]:
+    """A task's answer (`prepare`, `start_job`, `chunk_failed`) as the state machine reads it: each chunk as its
+    JSON (`LaunchChunk.payload`; infra/wave_launch.asl.json passes `chunks` to the Map and `chunk` to NextTry)."""
+    output = dict(answer)
+    if "chunks" in output:
+        output["chunks"] = [chunk.payload() for chunk in output["chunks"]]
+    if isinstance(output.get("chunk"), LaunchChunk):
+        output["chunk"] = output["chunk"].payload()
+    return output
+
+
 # ---- the capacity queue ------------------------------------------------------------------------
 
 
@@ -444,39 +548,14 @@ def drain(rt: Runtime) -> dict[str, int]:
     """CapacityTick: start parked launches, oldest first, while they fit; tick again while any wait. A
     launch whose plan has stopped meanwhile is not started: its servers end NOT_STARTED, 'not launched:
     plan stopped' (a refused admission reconciles the capacity record with DRS first: `capacity.admit`)."""
-    started = dropped = 0
     parked = rt.ledger.parked()
-    for item in parked:
-        chunk = dict(item["chunk"]) if isinstance(item["chunk"], dict) else _loads(item["chunk"])
-        key = chunk["launchKey"]
-        verdict = _still_wanted(rt, chunk)
-        if verdict == "drop":
-            rt.ledger.unpark(key)
-            dropped += 1
-            continue
-        if verdict == "stop":
-            result = chunk_failed(rt, chunk, {}, reason=NOT_LAUNCHED_STOPPED, launch_status="NOT_STARTED")
-            if result["outcome"] != "BUSY":
-                rt.ledger.unpark(key)
-                dropped += 1
-            continue
-        try:
-            result = start_job(rt, chunk, from_queue=True)
-        except DrsError as exc:
-            if exc.retryable:  # a read throttled past its retries (admission, the job lookup): it stays parked
-                capacity.release(rt, key, unstarted_only=True)
-                logger.warning(
-                    "DRS throttled a parked launch: the next tick tries again", launch_key=key, error=str(exc)[:300]
-                )
-                break
-            # permanent: fail the chunk, as the state machine would
-            rt.ledger.unpark(key)
-            chunk_failed(rt, chunk, {}, reason=f"{exc.code or type(exc).__name__}: {exc}")
-            continue
-        if result["outcome"] != "STARTED":
+    done: Counter[Drained] = Counter()
+    for entry in parked:
+        drained = _drain_one(rt, entry.chunk)
+        if drained == "blocked":
             break  # first come, first served: nothing overtakes the oldest parked launch
-        rt.ledger.unpark(key)
-        started += 1
+        done[drained] += 1
+    started, dropped = done["started"], done["dropped"]
     remaining = len(parked) - started - dropped
     if remaining > 0:
         capacity.schedule_tick(rt)
@@ -484,23 +563,47 @@ def drain(rt: Runtime) -> dict[str, int]:
     return {"started": started, "dropped": dropped, "parked": remaining}
 
 
-def _loads(text: str) -> dict[str, Any]:
-    import json
+def _drain_one(rt: Runtime, chunk: LaunchChunk) -> Drained:
+    """One parked launch on a CapacityTick: started (off the queue), dropped (off the queue: its wave moved
+    on, or its plan stopped and its servers ended NOT_STARTED), passed (failed for good, or another call is
+    deciding it: the next one may go) or blocked (no room, or DRS throttled: it stays first in the queue)."""
+    key = chunk.launch_key
+    verdict = _still_wanted(rt, chunk)
+    if verdict == "drop":
+        rt.ledger.unpark(key)
+        return "dropped"
+    if verdict == "stop":
+        result = chunk_failed(rt, chunk, {}, reason=NOT_LAUNCHED_STOPPED, launch_status="NOT_STARTED")
+        if result["outcome"] == "BUSY":
+            return "passed"
+        rt.ledger.unpark(key)
+        return "dropped"
+    try:
+        result = start_job(rt, chunk, from_queue=True)
+    except DrsError as exc:
+        if exc.retryable:  # a read throttled past its retries (admission, the job lookup): it stays parked
+            capacity.release(rt, key, unstarted_only=True)
+            logger.warning(
+                "DRS throttled a parked launch: the next tick tries again", launch_key=key, error=str(exc)[:300]
+            )
+            return "blocked"
+        # permanent: fail the chunk, as the state machine would
+        rt.ledger.unpark(key)
+        chunk_failed(rt, chunk, {}, reason=f"{exc.code or type(exc).__name__}: {exc}")
+        return "passed"
+    if result["outcome"] != "STARTED":
+        return "blocked"
+    rt.ledger.unpark(key)
+    return "started"
 
-    return dict(json.loads(text))
 
-
-def _still_wanted(rt: Runtime, chunk: dict[str, Any]) -> str:
+def _still_wanted(rt: Runtime, chunk: LaunchChunk) -> str:
     """launch, drop (the wave moved on: retried or closed) or stop (the plan is stopping: not launched)."""
-    wave = rt.ledger.get_wave(chunk["executionId"], chunk["waveId"])
-    if (
-        wave is None
-        or wave.get("status") != WaveStatus.LAUNCHING
-        or int(wave.get("attempt", 1)) != int(chunk["attempt"])
-    ):
+    wave = rt.ledger.wave(chunk.execution_id, chunk.wave_id)
+    if wave is None or wave.status != WaveStatus.LAUNCHING or wave.attempt != chunk.attempt:
         return "drop"
-    execution = rt.ledger.get_execution(chunk["executionId"]) or {}
-    if execution.get("status") not in RUNNABLE_EXECUTION:
+    execution = rt.ledger.execution(chunk.execution_id)
+    if execution is None or execution.status not in RUNNABLE_EXECUTION:
         return "stop"
     return "launch"
 
@@ -511,6 +614,7 @@ def is_retryable(exc: Exception) -> bool:
 
 __all__ = [
     "chunk_failed",
+    "chunk_from_input",
     "close_launch",
     "drain",
     "is_retryable",
@@ -518,4 +622,5 @@ __all__ = [
     "skip_if_stopped_before_launch",
     "start_job",
     "stopped_before_launch",
+    "task_output",
 ]

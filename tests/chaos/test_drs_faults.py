@@ -116,8 +116,8 @@ def test_a_crash_at_any_point_of_a_launch_launches_each_server_once(local_cloud,
     assert result.status == "COMPLETED"
     _assert_each_server_launched_once(cloud)
     assert start_recovery_calls(cloud) == 3
-    capacity = rt.ledger.capacity_item()
-    assert (capacity["activeJobs"], capacity["activeServers"]) == (0, 0)
+    capacity = rt.ledger.capacity()
+    assert (capacity.active_jobs, capacity.active_servers) == (0, 0)
     assert_choreography_invariants(cloud, result.execution_id)
 
 

@@ -6,6 +6,7 @@ a RetryWave's new attempt, and the terminations of a rollback, a cancel, a drill
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from localcloud.cloud import CrashInjected, LocalCloud
 from localcloud.runner import run_plan, wait
 from orchestrator.domain.plan import parse_plan
+from orchestrator.domain.records import ExecutionRecord
+from orchestrator.domain.records.launches import LaunchChunk
 from tests.e2e.helpers import events_of, sid, start_recovery_calls, wave
 
 ONE_JOB_AT_A_TIME = {"serversPerJob": 10, "concurrentJobs": 1, "serversInAllJobs": 10}
@@ -51,8 +54,8 @@ def test_a_crash_after_every_start_recovery_launches_each_server_once_parked_or_
     assert cloud.stats.handler_errors == (0 if depends else 1)
     jobs = {w["waveId"]: [j["jobId"] for j in w["jobs"]] for w in result.report["waves"]}
     assert all(len(ids) == 1 for ids in jobs.values()), jobs
-    capacity = cloud.runtime.ledger.capacity_item()
-    assert (capacity["activeJobs"], capacity["activeServers"], capacity.get("queued", 0)) == (0, 0, 0)
+    capacity = cloud.runtime.ledger.capacity()
+    assert (capacity.active_jobs, capacity.active_servers, capacity.queued or 0) == (0, 0, 0)
 
 
 def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(local_cloud):
@@ -62,16 +65,18 @@ def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(l
     cloud = local_cloud()
     rt = cloud.runtime
     cloud.drs.ensure_servers([sid("a", 1)])
-    chunk = {
-        "executionId": "e-1",
-        "planId": "p",
-        "waveId": "w",
-        "attempt": 1,
-        "index": 0,
-        "isDrill": True,
-        "launchKey": "lk-busy",
-        "servers": [{"sourceServerID": sid("a", 1)}],
-    }
+    chunk = LaunchChunk.from_payload(
+        {
+            "executionId": "e-1",
+            "planId": "p",
+            "waveId": "w",
+            "attempt": 1,
+            "index": 0,
+            "isDrill": True,
+            "launchKey": "lk-busy",
+            "servers": [{"sourceServerID": sid("a", 1)}],
+        }
+    )
     assert rt.ledger.claim_launch("e-1", "w", 1, 0, launch_key="lk-busy", server_ids=[sid("a", 1)]) is None
     assert rt.ledger.lease_launch("e-1", "w", 1, 0, token="other", seconds=launch_wave.LEASE_SECONDS) is None
 
@@ -83,7 +88,7 @@ def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(l
     assert from_machine == {
         "outcome": "RETRY",
         "waitSeconds": launch_wave.MAX_WAIT_SECONDS,
-        "chunk": {**chunk, "tries": 1},
+        "chunk": replace(chunk, tries=1),
     }
     assert from_queue == {"outcome": "BUSY", "launchKey": "lk-busy"}
     assert start_recovery_calls(cloud) == 0
@@ -163,7 +168,7 @@ def test_a_rollback_that_crashes_after_terminate_recovery_instances_finds_its_jo
     assert sum(cloud.dead_letters().values()) == 0
 
 
-def _completed_drill(local_cloud: Any) -> tuple[LocalCloud, dict[str, Any]]:
+def _completed_drill(local_cloud: Any) -> tuple[LocalCloud, ExecutionRecord]:
     cloud = local_cloud()
     plan = parse_plan(
         {
@@ -174,39 +179,41 @@ def _completed_drill(local_cloud: Any) -> tuple[LocalCloud, dict[str, Any]]:
     )
     result = run_plan(cloud, plan, timeout=60)
     assert result.status == "COMPLETED"
-    return cloud, cloud.runtime.ledger.get_execution(result.execution_id)
+    execution = cloud.runtime.ledger.execution(result.execution_id)
+    assert execution is not None
+    return cloud, execution
 
 
-def _cancel(cloud: LocalCloud, execution: dict[str, Any]) -> None:
+def _cancel(cloud: LocalCloud, execution: ExecutionRecord) -> None:
     from orchestrator.steps import cleanup
 
-    cleanup.terminate_cancelled_drill(cloud.runtime, {**execution, "terminateOnCancel": True})
+    cleanup.terminate_cancelled_drill(cloud.runtime, replace(execution, terminate_on_cancel=True))
 
 
-def _time_to_live(cloud: LocalCloud, execution: dict[str, Any]) -> None:
+def _time_to_live(cloud: LocalCloud, execution: ExecutionRecord) -> None:
     from events.models import TerminationTick
     from orchestrator.steps import cleanup
 
     cloud.clock.jump_to(max(cloud.clock.now(), _ttl_over(cloud, execution)))  # the tick comes when it is due
     cleanup.on_tick(
         cloud.runtime,
-        TerminationTick(execution_id=execution["executionId"], plan_id="term-crash", reason="TIME_TO_LIVE"),
+        TerminationTick(execution_id=execution.execution_id, plan_id="term-crash", reason="TIME_TO_LIVE"),
     )
 
 
-def _ttl_over(cloud: LocalCloud, execution: dict[str, Any]) -> Any:
+def _ttl_over(cloud: LocalCloud, execution: ExecutionRecord) -> Any:
     from datetime import timedelta
 
     from orchestrator.domain.clock import parse_iso
 
-    waves = cloud.runtime.ledger.list_waves(execution["executionId"])
+    waves = cloud.runtime.ledger.list_waves(execution.execution_id)
     return min(parse_iso(w["launchStartedAt"]) for w in waves) + timedelta(seconds=3600)
 
 
-def _operator_cleanup(cloud: LocalCloud, execution: dict[str, Any]) -> None:
+def _operator_cleanup(cloud: LocalCloud, execution: ExecutionRecord) -> None:
     from orchestrator.steps import cleanup
 
-    cleanup.cleanup(cloud.runtime, execution["executionId"])
+    cleanup.cleanup(cloud.runtime, execution.execution_id)
 
 
 @pytest.mark.parametrize(
@@ -228,6 +235,6 @@ def test_every_termination_path_that_crashes_after_the_call_finds_its_job_instea
 
     # THEN DRS was called once; the second run found the job by its claim and recorded it, with its capacity
     assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 1
-    assert _terminated_records(cloud, execution["executionId"]) == [(reason, crashed, 2)]
-    holders = {k: v for k, v in cloud.runtime.ledger.capacity_item().items() if k.startswith("h#term-")}
-    assert [v.get("jobId") for v in holders.values()] == crashed
+    assert _terminated_records(cloud, execution.execution_id) == [(reason, crashed, 2)]
+    holders = {k: v for k, v in cloud.runtime.ledger.capacity().holds.items() if k.startswith("term-")}
+    assert [v.job_id for v in holders.values()] == crashed

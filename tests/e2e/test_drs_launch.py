@@ -45,8 +45,8 @@ def test_a_250_server_wave_becomes_three_jobs(local_cloud):
     assert sorted(len(job["sourceServerIds"]) for job in jobs) == [83, 83, 84]
     assert start_recovery_calls(cloud) == 3
     assert set(cloud.drs.stats.launches) == set(servers)
-    capacity = cloud.runtime.ledger.capacity_item()
-    assert (capacity["activeJobs"], capacity["activeServers"]) == (0, 0)
+    capacity = cloud.runtime.ledger.capacity()
+    assert (capacity.active_jobs, capacity.active_servers) == (0, 0)
     assert_choreography_invariants(cloud, result.execution_id)
 
 
@@ -72,8 +72,8 @@ def test_three_concurrent_executions_never_exceed_the_drs_quotas(local_cloud):
     assert len(stats.launches) == 900
     assert max(stats.launches.values()) == 1
     assert cloud.stats.schedules_fired > 0
-    capacity = cloud.runtime.ledger.capacity_item()
-    assert (capacity["activeJobs"], capacity["activeServers"], capacity.get("queued", 0)) == (0, 0, 0)
+    capacity = cloud.runtime.ledger.capacity()
+    assert (capacity.active_jobs, capacity.active_servers, capacity.queued or 0) == (0, 0, 0)
     assert cloud.runtime.ledger.parked() == []
     for result in results:
         assert_choreography_invariants(cloud, result.execution_id)
@@ -373,7 +373,7 @@ def _completed_drill(local_cloud: Any, *servers: str) -> tuple[Any, Any]:
     plan = parse_plan({"planId": "term-edges", "waves": [wave("A", list(servers))]})
     result = run_plan(cloud, plan)
     assert result.status == "COMPLETED"
-    return cloud, cloud.runtime.ledger.get_execution(result.execution_id)
+    return cloud, cloud.runtime.ledger.execution(result.execution_id)
 
 
 def _instance_of(cloud: Any, server: str) -> str:
@@ -387,19 +387,19 @@ def test_a_duplicate_terminate_finds_the_running_job_and_keeps_its_capacity(loca
 
     cloud, execution = _completed_drill(local_cloud, sid("a", 1))
     batch = [_instance_of(cloud, sid("a", 1))]
-    job_id, fresh = cleanup._terminate_job(cloud.runtime, execution["executionId"], batch, "test")
-    held = cloud.runtime.ledger.capacity_item()
+    job_id, fresh = cleanup._terminate_job(cloud.runtime, execution.execution_id, batch, "test")
+    held = cloud.runtime.ledger.capacity()
 
     # WHEN a duplicate asks for the same batch before DRS shows the instance shutting down
-    again = cleanup._terminate_job(cloud.runtime, execution["executionId"], batch, "test")
+    again = cleanup._terminate_job(cloud.runtime, execution.execution_id, batch, "test")
 
     # THEN it finds the running job in its claim (no second call, nothing to report again), and the job's
     # capacity is still counted once (it is released when the job ends)
     assert fresh is True
     assert again == (job_id, True)  # not recorded yet: `terminate` records it, then the claim says so
     assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 1
-    after = cloud.runtime.ledger.capacity_item()
-    assert (after["activeJobs"], after["activeServers"]) == (held["activeJobs"], held["activeServers"]) == (1, 1)
+    after = cloud.runtime.ledger.capacity()
+    assert (after.active_jobs, after.active_servers) == (held.active_jobs, held.active_servers) == (1, 1)
 
 
 def test_a_batch_with_an_instance_already_terminating_terminates_the_others_in_few_jobs(local_cloud, monkeypatch):
@@ -454,10 +454,10 @@ def test_cleanup_reports_an_announcement_the_bus_refused_instead_of_failing(loca
     monkeypatch.setattr(cloud.runtime.bus, "publish", refused)
 
     # WHEN they clean up the drill
-    result = cleanup.cleanup(cloud.runtime, execution["executionId"])
+    result = cleanup.cleanup(cloud.runtime, execution.execution_id)
 
     # THEN the instance is terminated and recorded, and the missing event is reported, not raised
     assert len(result.instance_ids) == 1
     assert result.unannounced is not None
     assert "AccessDenied" in result.unannounced
-    assert cloud.runtime.ledger.list_terminations(execution["executionId"])
+    assert cloud.runtime.ledger.list_terminations(execution.execution_id)

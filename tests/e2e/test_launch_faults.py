@@ -103,11 +103,12 @@ def test_a_finished_terminate_job_no_longer_holds_the_drs_capacity_a_termination
     cloud = local_cloud(**{"drs.quotas": ONE_JOB})
     plan = parse_plan({"planId": "capacity", "waves": [wave("A", [sid("a", 1), sid("a", 2)])]})
     result = run_plan(cloud, plan, timeout=60)
-    execution = cloud.runtime.ledger.get_execution(result.execution_id)
+    execution = cloud.runtime.ledger.execution(result.execution_id)
+    assert execution is not None
     first, second = _running(cloud, {sid("a", 1), sid("a", 2)})
     job_id, _ = cleanup._terminate_job(cloud.runtime, result.execution_id, [first], "test")
     cloud.run_until(lambda: cloud.runtime.drs.describe_jobs([job_id])[0]["status"] == "COMPLETED", timeout=30)
-    assert cloud.runtime.ledger.capacity_item()["activeJobs"] == 1  # still counted
+    assert cloud.runtime.ledger.capacity().active_jobs == 1  # still counted
 
     # WHEN the drill is cleaned up
     done = cleanup.terminate(cloud.runtime, execution, reason="CLEANUP")
@@ -115,8 +116,8 @@ def test_a_finished_terminate_job_no_longer_holds_the_drs_capacity_a_termination
     # THEN the refused admission reconciled the record with DRS: the finished job was released, and the
     # remaining instance is terminated now instead of being deferred forever
     assert (done.deferred, done.instance_ids) == (False, [second])
-    capacity = cloud.runtime.ledger.capacity_item()
-    assert (capacity["activeJobs"], capacity["activeServers"]) == (1, 1)
+    capacity = cloud.runtime.ledger.capacity()
+    assert (capacity.active_jobs, capacity.active_servers) == (1, 1)
 
 
 def test_a_rollback_bigger_than_the_free_capacity_terminates_everything_one_job_after_the_other(local_cloud):
@@ -428,7 +429,7 @@ def test_an_instance_a_terminate_job_failed_to_terminate_is_terminated_again_and
     assert not again.get("notTerminated")
     assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 2
     assert not _running(cloud, {sid("b", 1), kept})
-    assert cloud.runtime.ledger.capacity_item()["activeJobs"] == 0
+    assert cloud.runtime.ledger.capacity().active_jobs == 0
 
 
 def test_drs_orch_cleanup_throttled_says_why_and_exits_1_and_the_next_run_terminates(local_cloud):

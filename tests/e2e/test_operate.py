@@ -341,11 +341,11 @@ def test_cancel_with_terminate_drill_instances_terminates_what_launched_so_far(l
     assert [len(r["instances"]) for r in asked] == [2, 1]
     assert cloud.drs.stats.calls.get("TerminateRecoveryInstances", 0) == 2
     # the terminate jobs held DRS capacity until they were seen to end (their claims are settled)
-    claims = cloud.runtime.ledger.list_termination_claims(execution_id)
-    assert sorted((len(c["instances"]), bool(c.get("settledAt"))) for c in claims) == [(1, True), (2, True)]
-    capacity = cloud.runtime.ledger.capacity_item()
-    assert (capacity["activeJobs"], capacity["activeServers"]) == (0, 0)
-    assert not [k for k in capacity if k.startswith("h#")]
+    claims = cloud.runtime.ledger.termination_claims(execution_id)
+    assert sorted((len(c.instance_ids), bool(c.settled_at)) for c in claims) == [(1, True), (2, True)]
+    capacity = cloud.runtime.ledger.capacity()
+    assert (capacity.active_jobs, capacity.active_servers) == (0, 0)
+    assert not capacity.holds
     assert wave_status(cloud, execution_id, "C") == "SKIPPED"
     assert_choreography_invariants(cloud, execution_id)
 

@@ -89,8 +89,8 @@ def test_quota_used_by_outside_jobs_parks_the_launch_until_they_end(local_cloud)
     assert cloud.drs.stats.errors["ServiceQuotaExceededException"] >= 1
     assert cloud.drs.stats.max_concurrent_jobs == 3
     assert dict(cloud.drs.stats.launches) == {sid("a", 1): 1, sid("a", 2): 1, sid("b", 1): 1}
-    capacity = cloud.runtime.ledger.capacity_item()
-    assert (capacity["activeJobs"], capacity["activeServers"], capacity.get("queued", 0)) == (0, 0, 0)
+    capacity = cloud.runtime.ledger.capacity()
+    assert (capacity.active_jobs, capacity.active_servers, capacity.queued or 0) == (0, 0, 0)
     assert_choreography_invariants(cloud, result.execution_id)
 
 

@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 from orchestrator.adapters.ledger import Ledger
+from orchestrator.domain.records.launches import LaunchStatus
 from tests.unit.moto_ledger import SettableClock, ledger_table
 
 EXECUTION = "exec-1"
@@ -40,8 +41,8 @@ def test_a_second_caller_cannot_take_a_running_lease(ledger: Ledger) -> None:
 
     # THEN it is refused with the claim as it is: STARTING, a call may have started a job, until when
     assert held is not None
-    assert (held["status"], held["leaseToken"], held["mayHaveStarted"], held["calls"]) == ("STARTING", "first", True, 1)
-    assert held["leaseUntil"] == "2026-01-01T09:01:30.000Z"
+    assert (held.status, held.lease_token, held.may_have_started, held.calls) == ("STARTING", "first", True, 1)
+    assert held.lease_until == "2026-01-01T09:01:30.000Z"
 
 
 def test_a_lease_whose_holder_died_is_taken_over_once_it_has_run_out(ledger: Ledger, clock: SettableClock) -> None:
@@ -55,15 +56,15 @@ def test_a_lease_whose_holder_died_is_taken_over_once_it_has_run_out(ledger: Led
 
     # THEN it holds it now, and the claim keeps when the first call was made (where to look for its job)
     assert taken is None
-    [claim] = ledger.list_launches(EXECUTION, "w")
-    assert (claim["leaseToken"], claim["calls"], claim["startingAt"]) == ("next", 2, "2026-01-01T09:00:00.000Z")
+    [claim] = ledger.launches(EXECUTION, "w")
+    assert (claim.lease_token, claim.calls, claim.starting_at) == ("next", 2, "2026-01-01T09:00:00.000Z")
 
 
 def test_a_launch_with_its_job_is_never_leased_again(ledger: Ledger, clock: SettableClock) -> None:
     # GIVEN a launch whose job is recorded
     _claim(ledger)
     assert ledger.lease_launch(EXECUTION, "w", 1, 0, token="t", seconds=90) is None
-    ledger.complete_launch(EXECUTION, "w", 1, 0, job_id="drsjob-1", status="STARTED")
+    ledger.complete_launch(EXECUTION, "w", 1, 0, job_id="drsjob-1", status=LaunchStatus.STARTED)
 
     # WHEN anyone asks for a lease, however late
     clock.at += timedelta(hours=1)
@@ -71,8 +72,8 @@ def test_a_launch_with_its_job_is_never_leased_again(ledger: Ledger, clock: Sett
 
     # THEN it is refused with the job
     assert held is not None
-    assert (held["status"], held["jobId"]) == ("STARTED", "drsjob-1")
-    assert "leaseToken" not in held
+    assert (held.status, held.job_id) == ("STARTED", "drsjob-1")
+    assert held.lease_token is None
 
 
 def test_ending_a_lease_keeps_that_a_call_was_made_and_only_its_holder_may_end_it(ledger: Ledger) -> None:
@@ -81,14 +82,14 @@ def test_ending_a_lease_keeps_that_a_call_was_made_and_only_its_holder_may_end_i
     assert ledger.lease_launch(EXECUTION, "w", 1, 0, token="mine", seconds=90) is None
 
     # WHEN another token tries to end it, then its holder parks the launch
-    foreign = ledger.end_launch_lease(EXECUTION, "w", 1, 0, token="other", status="CLAIMED")
-    mine = ledger.end_launch_lease(EXECUTION, "w", 1, 0, token="mine", status="PARKED", sets={"parkReason": "full"})
+    foreign = ledger.end_launch_lease(EXECUTION, "w", 1, 0, token="other", status=LaunchStatus.CLAIMED)
+    mine = ledger.end_launch_lease(EXECUTION, "w", 1, 0, token="mine", status=LaunchStatus.PARKED, park_reason="full")
 
     # THEN only the holder's write counted; the claim still says a call was made; anyone may lease it now
     assert (foreign, mine) == (False, True)
-    [claim] = ledger.list_launches(EXECUTION, "w")
-    assert (claim["status"], claim["mayHaveStarted"], claim["parkReason"]) == ("PARKED", True, "full")
-    assert "leaseToken" not in claim
+    [claim] = ledger.launches(EXECUTION, "w")
+    assert (claim.status, claim.may_have_started, claim.park_reason) == ("PARKED", True, "full")
+    assert claim.lease_token is None
     assert ledger.lease_launch(EXECUTION, "w", 1, 0, token="again", seconds=90) is None
 
 
@@ -105,12 +106,12 @@ def test_a_termination_claim_is_made_once_and_reopened_once_when_its_job_failed(
 
     # THEN the second claim got the first with its job; the reopen happened once
     assert again is not None
-    assert (again["status"], again["jobId"], again["instances"]) == ("STARTED", "drsjob-9", ["i-1", "i-2"])
+    assert (again.status, again.job_id, again.instance_ids) == ("STARTED", "drsjob-9", ("i-1", "i-2"))
     assert (first, second) == (True, False)
-    [claim] = ledger.list_termination_claims(EXECUTION)
-    assert (claim["status"], claim["failedJobIds"]) == ("CLAIMED", ["drsjob-9"])
-    assert "jobId" not in claim
-    assert "mayHaveStarted" not in claim
+    [claim] = ledger.termination_claims(EXECUTION)
+    assert (claim.status, claim.failed_job_ids) == ("CLAIMED", ("drsjob-9",))
+    assert claim.job_id is None
+    assert claim.may_have_started is None
 
 
 def test_a_claim_made_with_its_lease_is_starting_in_one_write(ledger: Ledger) -> None:
@@ -123,7 +124,7 @@ def test_a_claim_made_with_its_lease_is_starting_in_one_write(ledger: Ledger) ->
 
     # THEN it gets the first caller's claim, which already says a call may have started a job, and no lease
     assert existing is not None
-    assert (existing["status"], existing["leaseToken"], existing["mayHaveStarted"]) == ("STARTING", "first", True)
-    assert (existing["startingAt"], existing["leaseUntil"]) == ("2026-01-01T09:00:00.000Z", "2026-01-01T09:01:30.000Z")
+    assert (existing.status, existing.lease_token, existing.may_have_started) == ("STARTING", "first", True)
+    assert (existing.starting_at, existing.lease_until) == ("2026-01-01T09:00:00.000Z", "2026-01-01T09:01:30.000Z")
     assert held is not None
-    assert held["leaseToken"] == "first"
+    assert held.lease_token == "first"

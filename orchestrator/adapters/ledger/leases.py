@@ -22,7 +22,8 @@ class Leases(LedgerBase):
         first `startingAt`: a crash during the call leaves the claim saying that a job may exist, so the next
         caller looks for it (DescribeJobs) before it may take the lease again. `seconds` must outlast the
         call (the function's timeout), so two callers never call DRS for the same claim at once.
-        None when this call holds the lease now, else the claim as it is ({} if there is none)."""
+        None when this call holds the lease now, else the claim's item as it is ({} if there is none: the
+        kind's mapping refuses it, `Launches.lease_launch`, `Terminations.lease_termination`)."""
         now = self._clock.now()
         values = {
             ":starting": "STARTING",

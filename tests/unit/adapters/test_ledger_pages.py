@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from orchestrator.adapters.ledger import Ledger, Outcome, exec_pk, wave_sk
+from orchestrator.domain.records.launches import ChunkServer, LaunchChunk
 from tests.unit.moto_ledger import SettableClock, ledger_table
 
 EXECUTION = "exec-1"
@@ -101,18 +102,31 @@ def test_reopening_reads_every_page_of_small_pages(ledger: Ledger, table: Any) -
     assert paged.queries == 4
 
 
+def _chunk(key: str) -> LaunchChunk:
+    return LaunchChunk(
+        execution_id=EXECUTION,
+        plan_id="p",
+        wave_id="w0",
+        attempt=1,
+        index=0,
+        is_drill=True,
+        launch_key=key,
+        servers=(ChunkServer(source_server_id="s-1"),),
+    )
+
+
 def test_the_lists_of_an_execution_and_the_parked_queue_read_every_page(ledger: Ledger, table: Any) -> None:
     # GIVEN five waves and five parked launches, read two items a page
     waves = [f"w{n}" for n in range(5)]
     _create(ledger, waves)
     for n in range(5):
-        assert ledger.park(f"lk-{n}", {"chunk": n}) is True
+        assert ledger.park(_chunk(f"lk-{n}")) is True
     paged = _SmallPages(table, limit=2)
     ledger._table = paged
 
     # WHEN the waves and the parked launches are listed
     listed = [w["waveId"] for w in ledger.list_waves(EXECUTION)]
-    parked = [p["launchKey"] for p in ledger.parked()]
+    parked = [p.launch_key for p in ledger.parked()]
 
     # THEN every one is there, in order, from three pages each
     assert listed == waves

@@ -7,8 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from events.models import CapacityTick, JobWatchTick
+from events.models import CapacityTick, DRSJobCompleted, JobWatchTick
 from orchestrator.adapters.drs import DrsThrottled
+from orchestrator.domain.records.changes import ExecutionChanges
+from orchestrator.domain.records.launches import LaunchStatus
+from orchestrator.steps import capacity
 from orchestrator.steps.capacity import Quotas
 from orchestrator.steps.job_watcher import on_tick
 from orchestrator.steps.launch_wave import drain, prepare, start_job
@@ -75,3 +78,45 @@ def test_a_throttled_tick_leaves_the_launch_parked(world: World) -> None:
         "2026-01-01T09:00:15.000Z",
         "2026-01-01T09:00:30.000Z",
     ]
+
+
+def test_a_parked_launch_whose_plan_stopped_is_not_started_and_leaves_the_queue(world: World) -> None:
+    # GIVEN a launch parked behind the wave's first job (one concurrent job at most), and the plan stopping
+    world.configure(drs_servers_per_job=1, drs_concurrent_jobs=1)
+    done = pre_launched(world, plan(wave("db", S1, S2)), "db")
+    first, second = prepare(world.rt, done, "pld-1")["chunks"]
+    start_job(world.rt, first)
+    assert start_job(world.rt, second)["outcome"] == "PARKED"
+    world.ledger.set_execution_status(
+        "e1", from_=["RUNNING"], to="STOPPING", key="stop", changes=ExecutionChanges(stop_reason="x")
+    )
+    # WHEN the CapacityTick comes, twice
+    results = [drain(world.rt), drain(world.rt)]
+    # THEN its server ends NOT_STARTED ("not launched: plan stopped") once, without a StartRecovery
+    assert results == [{"started": 0, "dropped": 1, "parked": 0}, {"started": 0, "dropped": 0, "parked": 0}]
+    [completed] = world.published(DRSJobCompleted)
+    assert [(s.source_server_id, s.launch_status, s.reason) for s in completed.servers] == [
+        (S2, "NOT_STARTED", "not launched: plan stopped")
+    ]
+    assert world.ledger.parked() == []
+    assert [c.status for c in world.ledger.launches("e1", "db")] == [LaunchStatus.STARTED, LaunchStatus.NOT_STARTED]
+    assert len(world.drs.started) == 1
+
+
+def test_reconcile_releases_what_an_ended_job_and_a_dead_launcher_held_once(world: World) -> None:
+    # GIVEN three admissions: a terminate job that has ended unseen, a launch whose launcher died before its
+    # job 16 minutes ago, and a launch admitted just now
+    world.drs.add_source_server(S1)
+    job = world.drs.start_recovery([{"sourceServerID": S1}], is_drill=True, tags={})["jobID"]
+    world.drs.finish_job(job)
+    capacity.admit(world.rt, "term-1", 1, ref="e1/*", kind="TERMINATE", behind_queue=False)
+    capacity.note_job(world.rt, "term-1", job)
+    capacity.admit(world.rt, "lk-dead", 2, ref="e1/db")
+    world.advance(16 * 60)
+    capacity.admit(world.rt, "lk-new", 3, ref="e1/db")
+    # WHEN the capacity is reconciled with DRS, twice
+    released = [capacity.reconcile(world.rt), capacity.reconcile(world.rt)]
+    # THEN the ended job and the dead launcher's admission were released, once; the fresh one holds
+    assert released == [2, 0]
+    state = world.ledger.capacity()
+    assert (state.active_jobs, state.active_servers, list(state.holds)) == (1, 3, ["lk-new"])

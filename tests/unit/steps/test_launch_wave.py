@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from events.models import DRSJobCompleted, DRSJobStarted
 from orchestrator.adapters.drs import TAG_LAUNCH_KEY, DrsConflict, DrsPermanentError, DrsThrottled
-from orchestrator.steps.launch_wave import chunk_failed, launch_key, prepare, start_job
+from orchestrator.steps.launch_wave import (
+    chunk_failed,
+    chunk_from_input,
+    launch_key,
+    prepare,
+    start_job,
+    task_output,
+)
 from tests.unit.steps.world import S1, S2, S3, World, plan, pre_launched, wave
 
 
@@ -18,7 +27,7 @@ def test_prepare_cuts_the_wave_into_jobs_and_start_job_starts_each_once(world: W
     prepared = prepare(world.rt, done, "pld-1")
     results = [start_job(world.rt, chunk) for chunk in prepared["chunks"] for _ in range(2)]
     # THEN two chunks, two StartRecovery calls (drills, tagged with their launch key), each started once
-    assert [len(c["servers"]) for c in prepared["chunks"]] == [2, 1]
+    assert [len(c.servers) for c in prepared["chunks"]] == [2, 1]
     assert world.wave_status("e1", "db") == "LAUNCHING"
     keys = [launch_key("e1", "db", 1, 0), launch_key("e1", "db", 1, 1)]
     assert [(s["is_drill"], s["tags"][TAG_LAUNCH_KEY]) for s in world.drs.started] == [(True, keys[0]), (True, keys[1])]
@@ -52,7 +61,7 @@ def test_drs_throttling_start_recovery_asks_for_a_wait_then_starts_once(world: W
     # THEN the first answer is a Wait of at least DRS's retryAfterSeconds, and the retry starts one job
     assert first["outcome"] == "RETRY"
     assert 7 <= first["waitSeconds"] <= 60
-    assert first["chunk"]["tries"] == 1
+    assert first["chunk"].tries == 1
     assert second["outcome"] == "STARTED"
     assert len(world.drs.started) == 1
 
@@ -61,7 +70,7 @@ def test_a_conflict_for_a_job_already_started_by_a_crashed_call_adopts_that_job(
     # GIVEN a prepared wave whose job DRS already started (a call died before recording it)
     done = pre_launched(world, plan(wave("db", S1)), "db")
     [chunk] = prepare(world.rt, done, "pld-1")["chunks"]
-    job = world.drs.start_recovery(chunk["servers"], is_drill=True, tags={TAG_LAUNCH_KEY: chunk["launchKey"]})
+    job = world.drs.start_recovery(chunk.source_servers(), is_drill=True, tags={TAG_LAUNCH_KEY: chunk.launch_key})
     world.drs.fail("start_recovery", DrsConflict("ConflictException: busy", "ConflictException"))
     # WHEN the chunk is started and DRS answers ConflictException
     result = start_job(world.rt, chunk)
@@ -88,3 +97,40 @@ def test_a_permanent_drs_error_fails_the_chunk_with_the_reason(world: World) -> 
         (S1, "FAILED", "DrsPermanentError: ValidationException: bad")
     ]
     assert world.drs.started == []
+
+
+def test_the_state_machine_carries_each_chunk_as_the_json_it_always_had(world: World) -> None:
+    # GIVEN a pre-launched wave of two servers, and DRS throttling the first StartRecovery
+    done = pre_launched(world, plan(wave("db", S1, S2)), "db")
+    world.drs.fail("start_recovery", DrsThrottled("ThrottlingException: rate", "ThrottlingException", retry_after=3))
+    # WHEN the tasks' answers go to the state machine (the handler's JSON), and its chunk comes back
+    prepared = task_output(prepare(world.rt, done, "pld-1"))
+    retry = task_output(start_job(world.rt, chunk_from_input(prepared["chunks"][0])))
+    # THEN each chunk is the JSON infra/wave_launch.asl.json passes on; the retry's has its tries
+    assert prepared["chunks"] == [
+        {
+            "executionId": "e1",
+            "planId": "p",
+            "waveId": "db",
+            "attempt": 1,
+            "index": 0,
+            "isDrill": True,
+            "launchKey": launch_key("e1", "db", 1, 0),
+            "servers": [{"sourceServerID": S1}, {"sourceServerID": S2}],
+        }
+    ]
+    assert retry["outcome"] == "RETRY"
+    assert retry["chunk"] == {**prepared["chunks"][0], "tries": 1}
+    assert json.loads(json.dumps(retry)) == retry
+
+
+def test_an_optional_server_the_preflight_left_out_is_not_launched(world: World) -> None:
+    # GIVEN a wave whose OPTIONAL server is pinned to a snapshot DRS does not have (the preflight leaves it out)
+    pinned = {"sourceServerID": S2, "criticality": "OPTIONAL", "recoverySnapshotID": "pit-00000000000000009"}
+    done = pre_launched(world, plan(wave("db", S1, pinned)), "db")
+    # WHEN the wave is prepared and its chunk started
+    [chunk] = prepare(world.rt, done, "pld-1")["chunks"]
+    start_job(world.rt, chunk)
+    # THEN only the other server is launched
+    assert chunk.server_ids == [S1]
+    assert [s["servers"] for s in world.drs.started] == [[{"sourceServerID": S1}]]
