@@ -30,7 +30,6 @@ from events.models import (
     WaveSkipped,
 )
 from orchestrator.adapters.ledger import Outcome
-from orchestrator.adapters.ledger.records import execution_item, wave_item
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.records import RETRY_CLEARS, ExecutionRecord, WaveAttempt, WaveRecord
@@ -133,7 +132,7 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
             return
         if not stop_plan(
             rt,
-            execution_item(execution),  # progress.stop_plan reads the item until it takes the record
+            execution,
             reason=f"cancelled by {command.requested_by}",
             key=event_id,
             cancel=True,
@@ -607,6 +606,5 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
             skipped_by=command.requested_by,
         )
     )
-    # progress.release_dependents reads the items until it takes the records
-    release_dependents(rt, execution_item(execution), wave_item(wave), key=event_id)
+    release_dependents(rt, execution, wave, key=event_id)
     close_plan_if_done(rt, execution_id, key=event_id)

@@ -24,6 +24,7 @@ import hashlib
 import math
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -40,7 +41,6 @@ from orchestrator.adapters.drs import (
     backoff_delay,
 )
 from orchestrator.adapters.ledger import Outcome
-from orchestrator.adapters.ledger.records import execution_item
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
@@ -98,8 +98,7 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
     if execution.status not in RUNNABLE_EXECUTION:
         from orchestrator.steps.progress import skip_wave_for_stop
 
-        # (progress's helpers still take the execution's item)
-        skip_wave_for_stop(rt, execution_item(execution), detail.wave_id, from_=[WaveStatus.PRE_LAUNCH], key=event_id)
+        skip_wave_for_stop(rt, execution, detail.wave_id, from_=[WaveStatus.PRE_LAUNCH], key=event_id)
         return _no_launch(f"execution is {execution.status}")
     outcome = rt.ledger.transition_wave(
         detail.execution_id,
@@ -469,40 +468,42 @@ def _started_after_all(rt: Runtime, chunk: LaunchChunk, reason: str) -> dict[str
     return None
 
 
-def skip_if_stopped_before_launch(rt: Runtime, execution: dict[str, Any], wave: dict[str, Any], *, key: str) -> bool:
+def skip_if_stopped_before_launch(
+    rt: Runtime, execution: ExecutionRecord, wave_id: str, servers: Mapping[str, Mapping[str, Any]], *, key: str
+) -> bool:
     """LAUNCHING -> SKIPPED ('not launched: plan stopped', skipped for the wave that stopped the plan) when
-    `stopped_before_launch`; True when the wave is not to be judged."""
-    if not stopped_before_launch(execution, wave):
+    `stopped_before_launch`; True when the wave is not to be judged. `servers`: the wave's server results."""
+    if not stopped_before_launch(execution, servers):
         return False
     from orchestrator.steps.progress import close_plan_if_done, skip_wave
 
     skip_wave(
         rt,
         execution,
-        wave["waveId"],
+        wave_id,
         reason=NOT_LAUNCHED_STOPPED,
         because_of=None,
         key=key,
         from_=[WaveStatus.LAUNCHING],
-        skipped_for=execution.get("stoppedBy"),
+        skipped_for=execution.stopped_by,
     )
-    logger.info("wave not launched: the plan stopped while it waited for DRS capacity", wave_id=wave["waveId"])
-    close_plan_if_done(rt, execution["executionId"], key=key)
+    logger.info("wave not launched: the plan stopped while it waited for DRS capacity", wave_id=wave_id)
+    close_plan_if_done(rt, execution.execution_id, key=key)
     return True
 
 
-def stopped_before_launch(execution: dict[str, Any], wave: dict[str, Any]) -> bool:
+def stopped_before_launch(execution: ExecutionRecord, servers: Mapping[str, Mapping[str, Any]]) -> bool:
     """The plan stopped (a STOP failure elsewhere, a cancel) while this wave's launches waited for DRS
     capacity, and none of its servers reached DRS: the wave did not run, it is SKIPPED (a retry of the
     wave that stopped the plan runs it again), not judged as if it had launched. A wave with any server
     launched, or failed by a DRS job, is judged from its servers (those never launched: NOT_STARTED)."""
-    if execution.get("status") in RUNNABLE_EXECUTION:
+    if execution.status in RUNNABLE_EXECUTION:
         return False
-    servers = list((wave.get("servers") or {}).values())
-    not_started = [s for s in servers if s.get("launchStatus") == "NOT_STARTED"]
+    results = list(servers.values())
+    not_started = [s for s in results if s.get("launchStatus") == "NOT_STARTED"]
     reached_drs = [
         s
-        for s in servers
+        for s in results
         if s.get("launchStatus") == "LAUNCHED" or (s.get("launchStatus") == "FAILED" and s.get("jobId"))
     ]
     return bool(not_started) and not reached_drs

@@ -8,7 +8,7 @@ from typing import Any
 
 from events.models import DRSJobCompleted
 from orchestrator.adapters.ledger import Outcome
-from orchestrator.adapters.ledger.records import execution_item, wave_item, wave_record
+from orchestrator.adapters.ledger.records import wave_record
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import judge_launch, launch_warnings
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
@@ -63,8 +63,7 @@ def close_launch(
     servers = rt.ledger.wave_servers(execution_id, wave_id)
     from orchestrator.steps.launch_wave import skip_if_stopped_before_launch  # (the launcher imports this module)
 
-    # the launcher's check still reads the raw items (until steps.launch_wave reads records, issue #12)
-    if skip_if_stopped_before_launch(rt, execution_item(execution), {**wave_item(wave), "servers": servers}, key=key):
+    if skip_if_stopped_before_launch(rt, execution, wave_id, servers, key=key):
         return  # nothing reached DRS: not judged
     _judge(rt, execution, wave, servers, key=key)
 

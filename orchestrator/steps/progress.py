@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
 
 from events.models import (
     PlanCancelled,
@@ -19,7 +18,6 @@ from events.models import (
     WaveSkipped,
 )
 from orchestrator.adapters.ledger import Outcome
-from orchestrator.adapters.ledger.records import execution_record, wave_record
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Plan, downstream, layers
@@ -67,19 +65,9 @@ def on_post_launch_done(rt: Runtime, detail: PostLaunchDone, event_id: str) -> N
     close_plan_if_done(rt, detail.execution_id, key=event_id, execution=execution)
 
 
-def _execution(execution: ExecutionRecord | Mapping[str, Any]) -> ExecutionRecord:
-    """`execution` as its record: steps.control and steps.launch_wave still pass the raw item until they read
-    records too (issue #12); then this goes and the functions below take the ExecutionRecord only."""
-    return execution if isinstance(execution, ExecutionRecord) else execution_record(execution)
-
-
-def release_dependents(
-    rt: Runtime, execution: ExecutionRecord | Mapping[str, Any], wave: WaveRecord | Mapping[str, Any], *, key: str
-) -> list[str]:
-    """Count `wave` as met on each of its dependents; the write that reaches zero releases that wave.
-    (`wave` as a raw item: see `_execution`.)"""
-    record = wave if isinstance(wave, WaveRecord) else wave_record(wave)
-    return _release(rt, _execution(execution), record.wave_id, record.dependents, key=key)
+def release_dependents(rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, *, key: str) -> list[str]:
+    """Count `wave` as met on each of its dependents; the write that reaches zero releases that wave."""
+    return _release(rt, execution, wave.wave_id, wave.dependents, key=key)
 
 
 def _release(
@@ -179,7 +167,7 @@ def on_wave_failed(rt: Runtime, detail: WaveFailed, event_id: str) -> None:
 
 def skip_wave(
     rt: Runtime,
-    execution: ExecutionRecord | Mapping[str, Any],
+    execution: ExecutionRecord,
     wave_id: str,
     *,
     reason: str,
@@ -189,8 +177,7 @@ def skip_wave(
     skipped_for: str | None = None,
 ) -> bool:
     """Close a wave that will not run. `skipped_for`: the failed wave it is skipped for (a RetryWave or
-    SkipWave of that wave reopens it). (`execution` as a raw item: see `_execution`.)"""
-    execution = _execution(execution)
+    SkipWave of that wave reopens it)."""
     outcome = rt.ledger.finish_wave(
         execution.execution_id,
         wave_id,
@@ -213,11 +200,8 @@ def skip_wave(
     return True
 
 
-def skip_wave_for_stop(
-    rt: Runtime, execution: ExecutionRecord | Mapping[str, Any], wave_id: str, *, from_: list[str], key: str
-) -> None:
-    """(`execution` as a raw item: see `_execution`.)"""
-    execution = _execution(execution)
+def skip_wave_for_stop(rt: Runtime, execution: ExecutionRecord, wave_id: str, *, from_: list[str], key: str) -> None:
+    """"""
     skip_wave(
         rt,
         execution,
@@ -234,7 +218,7 @@ def skip_wave_for_stop(
 
 def stop_plan(
     rt: Runtime,
-    execution: ExecutionRecord | Mapping[str, Any],
+    execution: ExecutionRecord,
     *,
     reason: str,
     key: str,
@@ -246,8 +230,8 @@ def stop_plan(
 ) -> bool:
     """Nothing new starts: waves not yet started are SKIPPED, running ones finish and are recorded.
     `stopped_by`: the failed wave whose STOP policy this is; `cancelled_by`: who cancelled the plan.
-    (`execution` as a raw item: see `_execution`.)"""
-    execution_id = _execution(execution).execution_id
+    """
+    execution_id = execution.execution_id
     waves = rt.ledger.waves(execution_id)
     changes = ExecutionChanges(stop_reason=reason, stopped_by=stopped_by or None)
     if cancel:
