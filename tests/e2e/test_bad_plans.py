@@ -1,4 +1,4 @@
-"""End to end: every malformed plan of the generated corpus (`tests/unit/plan/mutations.py`), started with
+"""End to end: every malformed plan of the generated corpus (`tests/unit/domain/plan/mutations.py`), started with
 a StartPlan on the local cloud while another execution runs, is refused with a PlanFailed that lists its
 problem; nothing is created in the ledger (beyond the record of each refusal), nothing is launched, and
 the running execution is not disturbed."""
@@ -18,7 +18,7 @@ from tests.e2e.helpers import (
     wave,
     wave_status,
 )
-from tests.unit.plan.mutations import corpus
+from tests.unit.domain.plan.mutations import corpus
 
 RUNNING = {"planId": "running", "waves": [wave("w1", [sid("r", 1)]), wave("w2", [sid("r", 2)], ["w1"])]}
 

@@ -25,7 +25,7 @@ import yaml
 
 from orchestrator.domain.plan.limits import MAX_PLAN_BYTES, MAX_SERVERS, MAX_WAVES
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "drs_orch" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[4] / "drs_orch" / "examples"
 NATIVE = ("three-tier.yaml", "diamond.yaml", "parallel.yaml")
 
 _Path = tuple[str | int, ...]

@@ -8,7 +8,7 @@ import typer
 from typer.testing import CliRunner
 
 from drs_orch.plan_verbs import register
-from tests.unit.plan.conftest import EXAMPLES, INVALID
+from tests.unit.domain.plan.conftest import EXAMPLES, INVALID
 
 
 @pytest.fixture

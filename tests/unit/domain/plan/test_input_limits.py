@@ -34,7 +34,7 @@ from orchestrator.domain.plan.limits import (
     MAX_WAVES,
 )
 from orchestrator.domain.plan.suggest import MAX_CANDIDATES, MAX_SUGGESTIONS
-from tests.unit.plan.conftest import server_id
+from tests.unit.domain.plan.conftest import server_id
 
 DEEP = "nested deeper than 32 levels of mappings and lists"
 BILLION_LAUGHS = "".join(

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from drs_orch.plan_verbs import register
 from orchestrator.domain.plan import PlanError, load_plan
-from tests.unit.plan.conftest import INVALID
-from tests.unit.plan.mutations import Mutant, corpus
+from tests.unit.domain.plan.conftest import INVALID
+from tests.unit.domain.plan.mutations import Mutant, corpus
 
 _app = typer.Typer()
 register(_app)

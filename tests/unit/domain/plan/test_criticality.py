@@ -10,7 +10,7 @@ import yaml
 
 from orchestrator.domain.plan import Criticality, PlanError, parse_plan, plan_to_document, plan_warnings
 from orchestrator.domain.plan.model import Wave
-from tests.unit.plan.conftest import server_id
+from tests.unit.domain.plan.conftest import server_id
 
 
 def _criticality(wave: dict[str, Any]) -> list[str]:
@@ -128,7 +128,7 @@ def test_targets_beyond_what_send_command_can_address_are_refused(targets: dict[
 
 def test_the_readme_threshold_example_lets_one_unmarked_server_fail():
     # GIVEN the plan shown in README.md's "A plan" section
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[4] / "README.md").read_text(encoding="utf-8")
     block = readme.split("## A plan\n\n```yaml\n", 1)[1].split("```", 1)[0]
     plan = parse_plan(yaml.safe_load(block))
 

@@ -20,7 +20,7 @@ from orchestrator.domain.plan import (
     parse_plan,
     plan_to_document,
 )
-from tests.unit.plan.conftest import EXAMPLES, server_id
+from tests.unit.domain.plan.conftest import EXAMPLES, server_id
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml")) + sorted(EXAMPLES.glob("*.json"))
 

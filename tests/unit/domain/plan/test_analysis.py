@@ -21,7 +21,7 @@ from orchestrator.domain.plan import (
     plan_warnings,
     upstream,
 )
-from tests.unit.plan.conftest import EXAMPLES, server_id
+from tests.unit.domain.plan.conftest import EXAMPLES, server_id
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
