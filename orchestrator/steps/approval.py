@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from events.models import ApprovalRequested, ApprovalTimeout, Mode, WaveReady
-from orchestrator.adapters.ledger import Outcome
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import Approval, Plan
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.approvals import ApprovalRecord, ApprovalStatus

@@ -29,9 +29,9 @@ from events.models import (
     WaveReady,
     WaveSkipped,
 )
-from orchestrator.adapters.ledger import Outcome
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import RETRY_CLEARS, ExecutionRecord, WaveAttempt, WaveRecord
 from orchestrator.domain.records.approvals import ApprovalRecord, ApprovalStatus
 from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges

@@ -40,10 +40,10 @@ from orchestrator.adapters.drs import (
     DrsThrottled,
     backoff_delay,
 )
-from orchestrator.adapters.ledger import Outcome
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import Plan, cut_jobs
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import WaveChanges

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from events.models import DRSJobCompleted
-from orchestrator.adapters.ledger import Outcome
 from orchestrator.adapters.ledger.records import wave_record
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import judge_launch, launch_warnings
+from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.status import WaveStatus

@@ -17,9 +17,9 @@ from events.models import (
     WaveReady,
     WaveSkipped,
 )
-from orchestrator.adapters.ledger import Outcome
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import Plan, downstream, layers
 from orchestrator.domain.records import REOPEN_CLEARS, ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges

@@ -52,11 +52,11 @@ from events.models import (
     ScriptResult,
 )
 from orchestrator.adapters.drs import DrsError
-from orchestrator.adapters.ledger import Outcome, script_sk
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.adapters.ssm import TERMINAL_STATUSES, SsmAgentNotReady, SsmError, SsmRejected
 from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import Script, ScriptOnFailure, Wave
 from orchestrator.domain.ports import SsmPort
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
@@ -70,6 +70,7 @@ from orchestrator.domain.records.scripts import (
     ScriptStatus,
     ScriptTry,
     SendDeferral,
+    script_name,
 )
 from orchestrator.domain.status import EXECUTION_FINAL
 from orchestrator.observability import logger, metrics
@@ -162,7 +163,7 @@ def _name(script: ScriptId) -> str:
     """The script's name in the keys of the events it causes (`<name>:next`, `<name>:fail`) and in its
     commands' comment: its ledger sort key, as these have always been made (a redelivery after an upgrade
     makes the same keys, a resend finds the commands an earlier version sent)."""
-    return script_sk(script.wave_id, script.wave_attempt, script.phase, script.index)
+    return script_name(script.wave_id, script.wave_attempt, script.phase, script.index)
 
 
 # ---- starting --------------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ from events.models import (
     StartPlan,
     WaveReady,
 )
-from orchestrator.adapters.ledger import Outcome
 from orchestrator.domain.execution import execution_id_for
+from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import check_plan, plan_to_document
 from orchestrator.domain.plan.suggest import quote
 from orchestrator.observability import logger, metrics

@@ -34,7 +34,6 @@ from orchestrator.adapters.ledger._base import (
     BATCH_TRIES,
     BATCH_WRITE,
     LedgerError,
-    Outcome,
     _is_conditional_failure,
 )
 from orchestrator.adapters.ledger._keys import (
@@ -69,6 +68,7 @@ from orchestrator.adapters.ledger.scripts import Scripts
 from orchestrator.adapters.ledger.servers import ATTEMPT_RESULT, Servers
 from orchestrator.adapters.ledger.terminations import Terminations
 from orchestrator.adapters.ledger.waves import Waves
+from orchestrator.domain.outcome import Outcome
 
 __all__ = [
     "ACCEPTED",

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -33,19 +32,6 @@ from orchestrator.domain.clock import Clock, iso
 BATCH_WRITE = 25  # BatchWriteItem: at most 25 items per call
 BATCH_GET = 100  # BatchGetItem: at most 100 keys per call
 BATCH_TRIES = 8  # calls per batch before its unprocessed items raise (backoff 0.05 s doubling, 6.35 s in all)
-
-
-class Outcome(StrEnum):
-    """What a transition came to: WON (this call made it), REPLAY (a redelivery of the event that made it: its
-    caller may safely redo what follows the write) or REJECTED (the item is not in a state it may leave)."""
-
-    WON = "WON"
-    REPLAY = "REPLAY"
-    REJECTED = "REJECTED"
-
-    @property
-    def proceed(self) -> bool:
-        return self is not Outcome.REJECTED
 
 
 class LedgerError(RuntimeError):

@@ -9,6 +9,8 @@ campaign: change a key here and they no longer find the items.
 
 from __future__ import annotations
 
+from orchestrator.domain.records.scripts import script_name
+
 Key = dict[str, str]  # {"pk": ..., "sk": ...}
 
 EXEC_SK = "#EXECUTION"
@@ -54,7 +56,8 @@ def launch_sk(wave_id: str, attempt: int, chunk: int) -> str:
 
 
 def script_sk(wave_id: str, wave_attempt: int, phase: str, index: int) -> str:
-    return f"{SCRIPT_PREFIX}{wave_id}#{wave_attempt:03d}#{phase}#{index:03d}"
+    """A script item's sort key: its name (`orchestrator.domain.records.scripts.script_name`, SCRIPT_PREFIX...)."""
+    return script_name(wave_id, wave_attempt, phase, index)
 
 
 def invocation_prefix(script_sk_: str) -> str:

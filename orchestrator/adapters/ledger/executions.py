@@ -12,13 +12,14 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from orchestrator.adapters.ledger._base import Outcome, _plain, _Update
+from orchestrator.adapters.ledger._base import _plain, _Update
 from orchestrator.adapters.ledger._keys import EXEC_SK, PLAN_SK, exec_pk, execution_key
 from orchestrator.adapters.ledger.changes import execution_sets
 from orchestrator.adapters.ledger.records import execution_record
 from orchestrator.adapters.ledger.servers import new_server_item
 from orchestrator.adapters.ledger.transitions import Transitions
 from orchestrator.adapters.ledger.waves import new_wave_item
+from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.records.changes import ExecutionChanges
 from orchestrator.domain.status import EXECUTION_FINAL, ExecutionStatus, check_execution_transition

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from orchestrator.adapters.ledger._base import LedgerBase, LedgerError, Outcome, _dynamo, _plain, _Update
+from orchestrator.adapters.ledger._base import LedgerBase, LedgerError, _dynamo, _plain, _Update
 from orchestrator.adapters.ledger._keys import (
     COMMAND_SK,
     INVOCATION_PREFIX,
@@ -33,6 +33,7 @@ from orchestrator.adapters.ledger._keys import (
     wave_key,
 )
 from orchestrator.adapters.ledger.records import _BOOL, _INT, _LIST, _MAP, _SAME, _attributes, _Convert, _extra, _fields
+from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import ScriptOnFailure
 from orchestrator.domain.records.scripts import (
     CommandIndexEntry,

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from orchestrator.adapters.ledger._base import Outcome, _Update
+from orchestrator.adapters.ledger._base import _Update
 from orchestrator.adapters.ledger._keys import Key
 from orchestrator.adapters.ledger.decisions import Decisions
+from orchestrator.domain.outcome import Outcome
 
 
 class Transitions(Decisions):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from orchestrator.adapters.ledger._base import LedgerError, Outcome, _Update
+from orchestrator.adapters.ledger._base import LedgerError, _Update
 from orchestrator.adapters.ledger._keys import (
     INVOCATION_PREFIX,
     SERVER_PREFIX,
@@ -36,6 +36,7 @@ from orchestrator.adapters.ledger.records import wave_record
 from orchestrator.adapters.ledger.scripts import Scripts
 from orchestrator.adapters.ledger.servers import Servers, _server_view, _servers_at
 from orchestrator.adapters.ledger.transitions import Transitions
+from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import WaveRecord
 from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.records.detail import WaveDetail

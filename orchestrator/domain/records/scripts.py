@@ -188,3 +188,10 @@ class CommandIndexEntry:
     expected: int
     expires_at: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def script_name(wave_id: str, wave_attempt: int, phase: str, index: int) -> str:
+    """A script step's stable name, `SCRIPT#<wave>#<attempt:03>#<phase>#<index:03>`: the ledger's sort key of its
+    item, and what names its events' keys and its SSM commands' comment (so a redelivery, or a resend after an
+    upgrade, finds what an earlier delivery did)."""
+    return f"SCRIPT#{wave_id}#{wave_attempt:03d}#{phase}#{index:03d}"
