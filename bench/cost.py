@@ -101,8 +101,8 @@ def measure() -> dict[str, Any]:
     profile = load_profile(None, **{"drs.launchSeconds": {"min": LAUNCH_SECONDS, "max": LAUNCH_SECONDS}})
     counter = DynamoCounter()
     with LocalCloud(profile) as cloud:
-        assert cloud.runtime is not None
-        events = cloud.runtime.ledger._client.meta.events
+        assert cloud.ledger is not None
+        events = cloud.ledger._client.meta.events
         events.register("provide-client-params.dynamodb.*", counter.before)
         events.register("after-call.dynamodb.*", counter.after)
         result = run_plan(cloud, parse_plan(reference_plan()), timeout=300)

@@ -90,8 +90,8 @@ def _short(moment: str | None) -> str:
 
 
 def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
-    assert cloud.runtime is not None
-    ledger = cloud.runtime.ledger
+    assert cloud.ledger is not None
+    ledger = cloud.ledger
     execution = ledger.execution(execution_id)
     waves = {w.wave_id: w for w in ledger.waves(execution_id)} if execution else {}
     table = Table(expand=False, header_style="bold")

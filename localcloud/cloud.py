@@ -54,6 +54,7 @@ from localcloud.ssm_sim import SsmSimulator
 from localcloud.ssm_sim_wire import OPERATIONS as SSM_SIM_OPERATIONS
 from localcloud.ssm_sim_wire import current_simulator as current_ssm
 from localcloud.ssm_sim_wire import uninstall_globally as uninstall_ssm
+from orchestrator.adapters.ledger import Ledger
 from orchestrator.config import Settings
 from orchestrator.domain.clock import iso
 from orchestrator.runtime import Runtime, build_runtime, set_runtime
@@ -151,6 +152,7 @@ class LocalCloud:
         self._mock: Any = None
         self._env_backup: dict[str, str | None] = {}
         self.runtime: Runtime | None = None
+        self.ledger: Ledger | None = None  # the runtime's ledger, as its concrete adapter (the cloud's own reads)
         approvals = self.profile.approvals
         self.approver = ApproverSimulator(
             self.clock,
@@ -222,7 +224,15 @@ class LocalCloud:
         self.dynamodb = self.session.client("dynamodb")
         self._create_resources()
         # a DRS backoff passes simulated time, not real time
-        self.runtime = build_runtime(Settings(), clock=self.clock, session=self.session, sleep=self.sleep)
+        settings = Settings()
+        self.ledger = Ledger(
+            self.session.resource("dynamodb").Table(settings.table_name),
+            self.clock,
+            finished_ttl_days=settings.finished_ttl_days,
+        )
+        self.runtime = build_runtime(
+            settings, clock=self.clock, session=self.session, sleep=self.sleep, ledger=self.ledger
+        )
         self._inject_launch_crashes(self.runtime)
         set_runtime(self.runtime)
         for name in FUNCTIONS:  # import every handler now: a cold start is not simulated time
@@ -658,8 +668,8 @@ class LocalCloud:
         return counts
 
     def execution_finished(self, execution_id: str) -> bool:
-        assert self.runtime is not None
-        execution = self.runtime.ledger.get_execution(execution_id)
+        assert self.ledger is not None
+        execution = self.ledger.get_execution(execution_id)
         return execution is not None and execution["status"] in {"COMPLETED", "FAILED", "CANCELLED"}
 
 

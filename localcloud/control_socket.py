@@ -178,8 +178,8 @@ class Session:
         return {"ok": True, **self.status()}
 
     def status(self) -> dict[str, Any]:
-        assert self.cloud.runtime is not None
-        ledger = self.cloud.runtime.ledger
+        assert self.cloud.ledger is not None
+        ledger = self.cloud.ledger
         execution = ledger.get_execution(self.execution_id)
         waves = ledger.list_waves(self.execution_id) if execution else []
         return {
@@ -205,7 +205,7 @@ class Session:
             quiet_seconds=0.0,
             sleep=lambda _: None,
         )
-        return {"ok": True, **inspect_events(events, self.cloud.runtime.ledger, self.execution_id)}
+        return {"ok": True, **inspect_events(events, self.cloud.ledger, self.execution_id)}
 
 
 def _moment(value: Any) -> datetime | None:

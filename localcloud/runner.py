@@ -73,8 +73,8 @@ def rejected_start(cloud: LocalCloud, execution_id: str) -> list[dict[str, Any]]
         for e in cloud.events
         if e.detail_type == "PlanFailed"
         and e.detail.get("executionId") == execution_id
-        and cloud.runtime is not None
-        and cloud.runtime.ledger.get_execution(execution_id) is None
+        and cloud.ledger is not None
+        and cloud.ledger.get_execution(execution_id) is None
     ]
 
 
@@ -85,13 +85,13 @@ def result_of(
     rejected = rejected_start(cloud, execution_id)
     if rejected:
         return RunResult(execution_id, "REJECTED", None, rejected, problem, error)
-    assert cloud.runtime is not None
+    assert cloud.ledger is not None
     events = [
         {"detailType": e.detail_type, "time": e.time, "waveId": e.wave_id}
         for e in cloud.events
         if e.detail.get("executionId") in (execution_id, None) and e.source == "drs.orchestrator"
     ]
-    report = build_report(cloud.runtime.ledger, execution_id, events)
+    report = build_report(cloud.ledger, execution_id, events)
     status = report["status"] if report else "UNKNOWN"
     return RunResult(execution_id, status, report, problem=problem, error=error)
 
@@ -113,8 +113,8 @@ def wait(
 def what_is_stuck(cloud: LocalCloud, execution_id: str) -> str:
     """One line: the execution's status, its waves grouped by status (in plan order), and the events
     that went to a dead-letter queue (a handler failed on them every time)."""
-    assert cloud.runtime is not None
-    ledger = cloud.runtime.ledger
+    assert cloud.ledger is not None
+    ledger = cloud.ledger
     execution = ledger.get_execution(execution_id)
     if execution is None:
         return f"execution {execution_id} was never recorded (its StartPlan was not handled)"
@@ -158,16 +158,16 @@ def drill_ttl(cloud: LocalCloud, execution_id: str) -> int | None:
     """`defaults.drillInstanceTtlSeconds` of a DRILL execution (None: a recovery, or no time to live)."""
     from orchestrator.domain.execution import frozen_plan
 
-    assert cloud.runtime is not None
-    execution = cloud.runtime.ledger.get_execution(execution_id)
+    assert cloud.ledger is not None
+    execution = cloud.ledger.get_execution(execution_id)
     if execution is None or execution["mode"] != Mode.DRILL.value:
         return None
     return frozen_plan(execution).defaults.drill_instance_ttl_seconds
 
 
 def _ttl_terminations(cloud: LocalCloud, execution_id: str) -> int:
-    assert cloud.runtime is not None
-    return sum(1 for t in cloud.runtime.ledger.list_terminations(execution_id) if t.get("reason") == "TIME_TO_LIVE")
+    assert cloud.ledger is not None
+    return sum(1 for t in cloud.ledger.list_terminations(execution_id) if t.get("reason") == "TIME_TO_LIVE")
 
 
 def _ttl_tick_pending(cloud: LocalCloud, execution_id: str) -> bool:

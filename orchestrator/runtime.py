@@ -1,8 +1,8 @@
 """The collaborators a handler needs, built once per process from the settings.
 
 Handlers call `get_runtime()`; the local cloud and tests install their own with `set_runtime()`.
-Steps see the bus, scheduler, DRS, SSM and clock through their ports (`orchestrator.domain.ports`): the
-unit tests build a Runtime of in-memory fakes (`tests/fakes.py`).
+Steps see the ledger, bus, scheduler, DRS, SSM and clock through their ports (`orchestrator.domain.ports`): the
+unit tests build a Runtime of in-memory fakes (`tests/fakes.py`) and the ledger on moto's in-memory DynamoDB.
 """
 
 from __future__ import annotations
@@ -21,15 +21,14 @@ from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
 from orchestrator.config import Settings, get_settings
 from orchestrator.domain.clock import Clock, SystemClock
-from orchestrator.domain.ports import BusPort, DrsPort, SchedulerPort, SsmPort
+from orchestrator.domain.ports import BusPort, DrsPort, LedgerPort, SchedulerPort, SsmPort
 
 
 @dataclass
 class Runtime:
     settings: Settings
     clock: Clock
-    # the concrete ledger for now: steps still read its raw items; its port comes with the typed records
-    ledger: Ledger
+    ledger: LedgerPort
     bus: BusPort
     scheduler: SchedulerPort
     drs: DrsPort
@@ -45,9 +44,11 @@ def build_runtime(
     session: boto3.session.Session | None = None,
     *,
     sleep: Callable[[float], None] = time.sleep,
+    ledger: LedgerPort | None = None,
 ) -> Runtime:
     """The adapters on boto3 clients of `session`. `sleep`: how the DRS adapter waits between read retries
-    (the local cloud passes one that moves its simulated clock)."""
+    (the local cloud passes one that moves its simulated clock); `ledger`: one built already on the same table
+    (the local cloud keeps the concrete `Ledger` for its own reads), else a `Ledger` on `settings.table_name`."""
     settings = settings or get_settings()
     clock = clock or SystemClock()
     session = session or boto3.session.Session(region_name=settings.region)
@@ -59,7 +60,7 @@ def build_runtime(
     return Runtime(
         settings=settings,
         clock=clock,
-        ledger=Ledger(table, clock, finished_ttl_days=settings.finished_ttl_days),
+        ledger=ledger or Ledger(table, clock, finished_ttl_days=settings.finished_ttl_days),
         bus=Bus(session.client("events"), settings.bus_name),
         scheduler=Scheduler(
             session.client("scheduler"),

@@ -5,8 +5,8 @@ signatures; the adapters in `orchestrator.adapters` implement them (mypy strict 
 typed fields of `orchestrator.runtime.Runtime`), and the in-memory fakes of the unit tests (`tests/fakes.py`)
 implement them too. They are `runtime_checkable`, so a test can check a fake's methods exist by name.
 
-The ledger has no port yet: steps still read raw items from the concrete `Ledger`
-(`orchestrator.adapters.ledger`); its port comes with the typed records.
+The ledger's port, `LedgerPort`, is in `orchestrator.domain.ledger_port` (re-exported here): it speaks the
+typed records of `orchestrator.domain.records`.
 
 Shapes: DRS and SSM answers are the service's own (boto3) dictionaries (`jobID`, `participatingServers`,
 `CommandId`, ...); times are timezone-aware UTC `datetime`s. Errors are the adapters' domain exceptions
@@ -21,8 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from events.models import Contract
 from orchestrator.domain.clock import Clock
+from orchestrator.domain.ledger_port import LedgerPort
 
-__all__ = ["BusPort", "Clock", "DrsPort", "SchedulerPort", "SsmPort"]
+__all__ = ["BusPort", "Clock", "DrsPort", "LedgerPort", "SchedulerPort", "SsmPort"]
 
 
 @runtime_checkable

@@ -14,15 +14,15 @@ from weakref import WeakKeyDictionary
 
 from events.envelope import InvalidEvent
 from events.models import DRSJobCompleted, DRSJobStarted, WaveFailed
-from orchestrator.adapters.ledger import Ledger
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan.suggest import quote
+from orchestrator.domain.ports import LedgerPort
 from orchestrator.domain.status import ExecutionStatus
 from orchestrator.runtime import Runtime
 
 _Index = tuple[str, dict[str, frozenset[str]]]  # plan id, wave id -> its source server ids
 _INDEX_SIZE = 256
-_indexes: WeakKeyDictionary[Ledger, OrderedDict[str, _Index]] = WeakKeyDictionary()
+_indexes: WeakKeyDictionary[LedgerPort, OrderedDict[str, _Index]] = WeakKeyDictionary()
 _indexes_lock = threading.Lock()
 
 

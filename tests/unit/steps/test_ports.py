@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import inspect
+import re
+from pathlib import Path
 
 import pytest
 
+import orchestrator.steps
 from orchestrator.adapters.bus import Bus
 from orchestrator.adapters.drs import Drs
+from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
 from orchestrator.domain import ports
@@ -73,3 +77,24 @@ def test_the_steps_call_only_what_the_ports_declare() -> None:
     assert called["drs"] <= set(_methods(ports.DrsPort))
     assert ssm_called <= set(_methods(ports.SsmPort))
     assert called["drs"] == set(_methods(ports.DrsPort))  # and list nothing the steps do not call
+
+
+def test_the_ledger_implements_its_port_method_for_method() -> None:
+    # GIVEN the ledger's port and its DynamoDB adapter
+    methods = _methods(ports.LedgerPort)
+    assert len(methods) > 50
+    for name in methods:
+        # THEN each method of the port is the adapter's, signature for signature
+        assert inspect.signature(getattr(Ledger, name)) == inspect.signature(getattr(ports.LedgerPort, name)), name
+
+
+def test_the_ledger_port_lists_exactly_what_the_steps_ask_of_the_ledger() -> None:
+    # GIVEN every call a step makes on the ledger (`rt.ledger.<method>`, or a `ledger` it was handed)
+    steps = Path(orchestrator.steps.__file__).parent
+    called = {
+        name
+        for path in steps.glob("*.py")
+        for name in re.findall(r"(?<!adapters\.)\bledger\.([a-z_]+)\b", path.read_text(encoding="utf-8"))
+    }
+    # THEN the port has those methods and no other (a method no step calls belongs to the adapter alone)
+    assert called == set(_methods(ports.LedgerPort))
