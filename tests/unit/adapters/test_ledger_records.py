@@ -30,6 +30,7 @@ from orchestrator.domain.records import (
     WaveJob,
 )
 from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges
+from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
 from tests.unit.moto_ledger import SettableClock, ledger_table
 
@@ -97,7 +98,11 @@ def _fail_a(ledger: Ledger, clock: SettableClock) -> None:
     ledger.add_job(EXECUTION, "a", job_id=JOB, launch_key="launch-1", server_ids=["s-1"])
     _tick(ledger, clock)
     ledger.record_job_done(
-        EXECUTION, "a", job_id=JOB, servers={"s-1": {"launchStatus": "FAILED", "reason": "no capacity"}}, key="d1"
+        EXECUTION,
+        "a",
+        job_id=JOB,
+        servers={"s-1": ServerOutcome(launch_status=ServerLaunchStatus.FAILED, reason="no capacity")},
+        key="d1",
     )
     _tick(ledger, clock)
     ledger.finish_wave(
