@@ -20,7 +20,6 @@ from orchestrator.adapters.ledger.records import _INT, _SAME, _attributes, _Conv
 from orchestrator.domain.plan import Criticality
 from orchestrator.domain.records.servers import ServerAttempt, ServerLaunchStatus, ServerOutcome, ServerResult
 
-ATTEMPT_RESULT = ("recoveryInstanceId", "jobId", "reason")  # what a server's launch in an attempt left on it
 _EXEC_PREFIX = exec_pk("")
 _KEYS = ("pk", "sk", "kind")
 _STATUS: _Convert = (ServerLaunchStatus, str)

@@ -9,7 +9,7 @@ A wave changes status in one of three ways, all of them `Transitions._transition
 - `move_wave`: what an operator's decision does (retry, skip, reopen a skipped wave), terminal or not, with
   attributes to remove, conditions on other attributes and any count on the execution.
 Besides: `release` and `release_last` count a met dependency (PENDING -> READY on the last one), and
-`record_job_done`, `add_job`, `mark_job_reported`, `note_wave_if` and `update_wave` write attributes
+`record_job_done`, `add_job`, `mark_job_reported` and `note_wave_if` write attributes
 without changing the status.
 """
 
@@ -40,7 +40,7 @@ from orchestrator.domain.records import WaveRecord
 from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.records.detail import WaveDetail
 from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome
-from orchestrator.domain.status import TERMINAL_WAVE, WaveStatus, check_no_status, check_wave_transition
+from orchestrator.domain.status import TERMINAL_WAVE, WaveStatus, check_wave_transition
 
 
 def new_wave_item(execution_id: str, wave: Mapping[str, Any], *, key: str, now: str) -> dict[str, Any]:
@@ -365,10 +365,3 @@ class Waves(Transitions, Servers, Scripts, Launches):
         return self._update(
             wave_key(execution_id, wave_id), update, f"{update.name('status')} = {update.value(status)}"
         ).ok
-
-    def update_wave(self, execution_id: str, wave_id: str, sets: Mapping[str, Any]) -> None:
-        """Write `sets` on the wave whatever its status (as `note_wave_if` does while it is in one status).
-        LedgerError when the wave does not exist (nothing is written)."""
-        check_no_status(sets)
-        if not self._update(wave_key(execution_id, wave_id), _Update(sets=dict(sets)), "attribute_exists(pk)").ok:
-            raise LedgerError(f"no wave {wave_id} in execution {execution_id}")

@@ -18,7 +18,7 @@ from orchestrator.adapters.ledger._keys import SERVER_PREFIX
 from orchestrator.adapters.ledger.servers import server_item, server_result
 from orchestrator.domain.plan import Criticality
 from orchestrator.domain.records.servers import ServerAttempt, ServerLaunchStatus, ServerOutcome, ServerResult
-from tests.unit.moto_ledger import SettableClock, ledger_table
+from tests.unit.moto_ledger import SettableClock, ledger_table, write_wave_attributes
 
 EXECUTION = "e"
 PK = exec_pk(EXECUTION)
@@ -124,7 +124,7 @@ def test_every_server_item_of_a_launched_failed_and_retried_wave_maps_to_its_rec
         None,
     )
     _job(ledger, JOB2, [S2, S3], attempt=2)
-    ledger.update_wave(EXECUTION, "db", {"attempt": 2})
+    write_wave_attributes(ledger, EXECUTION, "db", {"attempt": 2})
     ledger.record_job_done(
         EXECUTION,
         "db",

@@ -18,7 +18,7 @@ from orchestrator.adapters.ledger.scripts import invocation_map
 from orchestrator.domain.plan import Criticality, ScriptOnFailure
 from orchestrator.domain.records.scripts import InvocationResult, ScriptId, ScriptRun, ScriptSpec, ScriptStatus
 from orchestrator.domain.records.servers import ServerAttempt, ServerLaunchStatus, ServerOutcome, ServerResult
-from tests.unit.moto_ledger import ledger_table
+from tests.unit.moto_ledger import ledger_table, write_wave_attributes
 
 EXECUTION = "exec-1"
 NOW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -208,7 +208,7 @@ def test_a_retry_resets_the_relaunched_servers_and_a_late_end_of_the_old_job_cha
     ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000001", servers=results, key="done-1")
 
     # WHEN attempt 2 relaunches s1 (twice: a redelivered RetryWave), and the old job's end comes again late
-    ledger.update_wave(EXECUTION, "w", {"attempt": 2})
+    write_wave_attributes(ledger, EXECUTION, "w", {"attempt": 2})
     ledger.reset_servers(EXECUTION, "w", [sid(1)], attempt=2)
     ledger.reset_servers(EXECUTION, "w", [sid(1)], attempt=2)
     late = ledger.record_job_done(
@@ -250,11 +250,14 @@ def test_the_detail_of_a_retried_wave_tells_how_each_server_ended_each_attempt(l
         servers={**_launched([sid(2)]), **_launched([sid(1)], status="FAILED")},
         key="d1",
     )
-    ledger.update_wave(EXECUTION, "w", {"attempt": 2, "previousAttempts": [{"attempt": 1, "status": "FAILED"}]})
+    write_wave_attributes(
+        ledger, EXECUTION, "w", {"attempt": 2, "previousAttempts": [{"attempt": 1, "status": "FAILED"}]}
+    )
     ledger.reset_servers(EXECUTION, "w", [sid(1)], attempt=2)
     _start_job(ledger, "drsjob-00000000000000002", [sid(1)], attempt=2)
     ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000002", servers=_launched([sid(1)]), key="d2")
-    ledger.update_wave(
+    write_wave_attributes(
+        ledger,
         EXECUTION,
         "w",
         {"attempt": 3, "previousAttempts": [{"attempt": 1, "status": "FAILED"}, {"attempt": 2, "status": "FAILED"}]},
