@@ -174,24 +174,7 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
             requested_by=detail.requested_by,
         )
         return None
-    refusal = _script_refusal(rt, plan)
-    if refusal is not None:
-        reason, problems = refusal
-        logger.warning(
-            "plan refused: its scripts may not run as written",
-            execution_id=execution_id,
-            problems=[(p.code, p.path) for p in problems[:MAX_EVENT_PROBLEMS]],
-        )
-        metrics.add_metric(name="ScriptsRefused", unit="Count", value=1)
-        _refuse_start(
-            rt,
-            event_id,
-            execution_id=execution_id,
-            plan_id=plan.plan_id,
-            reason=reason,
-            errors=_problems(problems),
-            requested_by=detail.requested_by,
-        )
+    if _refused_scripts(rt, detail, plan, execution_id=execution_id, event_id=event_id):
         return None
     dependents: dict[str, list[str]] = {w.wave_id: [] for w in plan.waves}
     for wave in plan.waves:
@@ -239,6 +222,30 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
         *[WaveReady(execution_id=execution_id, plan_id=plan.plan_id, wave_id=root) for root in roots],
     )
     return execution_id
+
+
+def _refused_scripts(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> bool:
+    """Refuse the start (True) when the plan's scripts may not run as written (`_script_refusal`)."""
+    refusal = _script_refusal(rt, plan)
+    if refusal is None:
+        return False
+    reason, problems = refusal
+    logger.warning(
+        "plan refused: its scripts may not run as written",
+        execution_id=execution_id,
+        problems=[(p.code, p.path) for p in problems[:MAX_EVENT_PROBLEMS]],
+    )
+    metrics.add_metric(name="ScriptsRefused", unit="Count", value=1)
+    _refuse_start(
+        rt,
+        event_id,
+        execution_id=execution_id,
+        plan_id=plan.plan_id,
+        reason=reason,
+        errors=_problems(problems),
+        requested_by=detail.requested_by,
+    )
+    return True
 
 
 def _script_refusal(rt: Runtime, plan: Plan) -> tuple[str, list[PlanProblem]] | None:
