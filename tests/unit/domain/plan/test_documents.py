@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from orchestrator.config import Settings
 from orchestrator.domain.plan import Problem, parse_plan
 from orchestrator.domain.plan.documents import (
+    DEFAULT_ALLOWED_DOCUMENTS,
     MAX_DOCUMENTS,
     AllowList,
     DocumentParameters,
@@ -67,6 +68,7 @@ def test_the_setting_defaults_to_the_projects_own_documents(monkeypatch: pytest.
     allowed = AllowList.parse(Settings().allowed_ssm_documents)
     # THEN only DRSOrch-* documents are allowed
     assert (allowed.entries, str(allowed)) == (("DRSOrch-*",), "DRSOrch-*")
+    assert Settings().allowed_ssm_documents == DEFAULT_ALLOWED_DOCUMENTS  # the CLI's and the local cloud's default
     assert str(AllowList.parse("")) == "none"
 
 
