@@ -1,8 +1,9 @@
 """A simulated approver: the person who answers approval gates in a local run (profile `approvals`).
 
 With `approvals: {decision: GRANT, afterSeconds: 300}` every ApprovalRequested is answered with an
-ApprovalGranted (or, with DENY, an ApprovalDenied) `afterSeconds` of simulated time later, on the bus,
-from the first listed approver (or `by`). The default, NONE, answers nothing: a gate then waits for
+ApprovalGranted (or, with DENY, an ApprovalDenied) `afterSeconds` of simulated time later, as a caller the
+first listed approver admits (a session named `by` of its role), or as the local caller `by` when the gate
+lists no approvers. The default, NONE, answers nothing: a gate then waits for
 `drs-orch approve` (or a test) until its timeout, as it would on AWS.
 """
 
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from localcloud.clock import SimClock
+from localcloud.operators import caller_for
 from orchestrator.domain.clock import parse_iso
 
 
@@ -44,11 +46,10 @@ class ApproverSimulator:
             if event.detail_type != "ApprovalRequested":
                 continue
             detail = event.detail
-            approvers = detail.get("approvers") or [self.by]
             answer: dict[str, Any] = {
                 "executionId": detail["executionId"],
                 "waveId": detail["waveId"],
-                "requestedBy": approvers[0],
+                "requestedBy": caller_for(list(detail.get("approvers") or []), self.by),
             }
             if self.decision == "GRANT":
                 answer["comment"] = "simulated approver"

@@ -46,7 +46,11 @@ class ApprovalsProfile(ProfileSection):
     after_seconds: float = Field(
         default=60.0, ge=0, le=MAX_SIMULATED_SECONDS, description="simulated seconds before the answer"
     )
-    by: str = Field(default="simulated-approver", description="who answers when a gate lists no approvers")
+    by: str = Field(
+        default="simulated-approver",
+        description="the session name the simulated approver answers as: a session of the gate's first approver's "
+        "role (or the local role when the gate lists no approvers)",
+    )
 
 
 class SimProfile(ProfileSection):

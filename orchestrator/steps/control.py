@@ -32,6 +32,7 @@ from events.models import (
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.outcome import Outcome
+from orchestrator.domain.principals import admitted
 from orchestrator.domain.records import RETRY_CLEARS, ExecutionRecord, WaveAttempt, WaveRecord
 from orchestrator.domain.records.approvals import ApprovalRecord, ApprovalStatus
 from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges
@@ -231,13 +232,15 @@ def _approval_fits(
         )
         return False
     approvers = list(wave.approval.approvers or ()) if wave.approval else []
-    if approvers and command.requested_by not in approvers:
+    # `requestedBy` of an operator command is the caller's ARN as AWS authenticated it (the operator endpoint
+    # writes it; the bus takes operator commands only from that endpoint): it must be one of the approvers
+    if approvers and not admitted(command.requested_by, approvers):
         _reject(
             rt,
             command,
             event_id,
-            f"{command.requested_by} may not decide on wave {command.wave_id}: the "
-            f"approvers are {', '.join(approvers)}",
+            f"{command.requested_by} may not decide on wave {command.wave_id}: it is none of the "
+            f"approvers ({', '.join(approvers)})",
             command.wave_id,
         )
         return False

@@ -12,6 +12,15 @@ from orchestrator.domain.clock import parse_iso
 TERMINAL_EXECUTION = {"COMPLETED", "FAILED", "CANCELLED"}
 
 
+#: The approvers of the tests' gated waves: every session of the DROps role of the local cloud's account.
+DROPS = "arn:aws:iam::123456789012:role/DROps"
+
+
+def session(name: str, role: str = "DROps") -> str:
+    """The verified caller ARN of a session `name` of `role` in the local cloud's account."""
+    return f"arn:aws:sts::123456789012:assumed-role/{role}/{name}"
+
+
 def sid(prefix: str, n: int) -> str:
     """A well-formed DRS source server id: 's-' and 17 alphanumerics."""
     body = f"{prefix}{n}"

@@ -184,7 +184,7 @@ def test_three_tier_example_completes(local_cloud):
     waves = _by_id(result.report)
     assert at(waves["application"]["launchStartedAt"]) > at(waves["database"]["completedAt"])
     assert at(waves["web"]["launchStartedAt"]) > at(waves["application"]["completedAt"])
-    assert waves["web"]["approval"]["approvedBy"] == "ops-oncall"
+    assert waves["web"]["approval"]["approvedBy"] == "arn:aws:sts::123456789012:assumed-role/DROps/simulated-approver"
     assert _launched(cloud) == {s for w in plan.waves for s in w.server_ids}
     assert_choreography_invariants(cloud, result.execution_id)
 

@@ -16,7 +16,7 @@ from localcloud.control_socket import Session
 from localcloud.runner import start, wait
 from orchestrator.domain.plan import parse_plan
 from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome
-from tests.e2e.helpers import ledger_items, sid, start_recovery_calls, wave, wave_status
+from tests.e2e.helpers import ledger_items, session, sid, start_recovery_calls, wave, wave_status
 
 FAILING = sid("b", 2)
 
@@ -31,7 +31,7 @@ def test_inspect_rebuilds_exactly_the_ledger_state_of_a_finished_plan_and_launch
         {
             "planId": "inspected",
             "waves": [
-                wave("A", [sid("a", 1)], approval={"required": True, "approvers": ["alice"]}),
+                wave("A", [sid("a", 1)], approval={"required": True, "approvers": [session("alice")]}),
                 wave("B", [sid("b", 1), FAILING], ["A"]),
                 wave("C", [sid("c", 1)], ["B"]),
             ],
@@ -39,8 +39,8 @@ def test_inspect_rebuilds_exactly_the_ledger_state_of_a_finished_plan_and_launch
     )
     execution_id = start(cloud, plan)
     cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "AWAITING_APPROVAL", timeout=60)
-    cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": "A", "requestedBy": "mallory"})
-    cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": "A", "requestedBy": "alice"})
+    cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": "A", "requestedBy": session("mallory")})
+    cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": "A", "requestedBy": session("alice")})
     assert wait(cloud, execution_id, timeout=60).status == "FAILED"
     cloud.drs.set_launch_outcome(FAILING, "LAUNCHED")
     cloud.publish("RetryWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops"})
@@ -61,7 +61,7 @@ def test_inspect_rebuilds_exactly_the_ledger_state_of_a_finished_plan_and_launch
         "C": ("COMPLETED", 1),
     }
     assert rebuilt["waves"]["B"]["serversLaunched"] == sorted([sid("b", 1), FAILING])
-    assert rebuilt["waves"]["A"]["approvedBy"] == "alice"
+    assert rebuilt["waves"]["A"]["approvedBy"] == session("alice")
     assert {e["detailType"] for e in rebuilt["timeline"]} >= {
         "StartPlan",
         "ApprovalRequested",

@@ -12,11 +12,13 @@ from localcloud.runner import start, wait
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import (
+    DROPS,
     assert_choreography_invariants,
     events_of,
     execution,
     ledger_items,
     ledger_waves,
+    session,
     sid,
     wave,
     wave_status,
@@ -53,9 +55,9 @@ def _rejections(cloud, execution_id: str) -> list[tuple[str, str | None, str]]:
 
 
 def test_approval_gate_holds_the_wave_until_an_approver_grants_it(local_cloud):
-    # GIVEN w1 -> w2 -> w3 where w2 needs alice's approval
+    # GIVEN w1 -> w2 -> w3 where w2 needs the approval of a session of the DROps role
     cloud = local_cloud()
-    execution_id = start(cloud, _gated_plan(approvers=["alice"], timeoutSeconds=3600))
+    execution_id = start(cloud, _gated_plan(approvers=[DROPS], timeoutSeconds=3600))
 
     # WHEN it runs until w2 reaches its gate
     cloud.run_until(lambda: wave_status(cloud, execution_id, "w2") == "AWAITING_APPROVAL", timeout=60)
@@ -67,24 +69,30 @@ def test_approval_gate_holds_the_wave_until_an_approver_grants_it(local_cloud):
     [requested] = {e.detail["requestId"]: e for e in events_of(cloud, "ApprovalRequested", execution_id)}.values()
     assert requested.detail["waveId"] == "w2"
     assert requested.detail["completedWaveIds"] == ["w1"]
-    assert requested.detail["approvers"] == ["alice"]
+    assert requested.detail["approvers"] == [DROPS]
     gate = ledger_waves(cloud, execution_id)["w2"]["approval"]
     assert 3600 <= (parse_iso(requested.detail["deadline"]) - parse_iso(gate["requestedAt"])).total_seconds() < 3601
 
-    # WHEN bob (not an approver) approves it
+    # WHEN bob (a session of another role: not an approver) approves it
     before = ledger_items(cloud)
-    cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": "w2", "requestedBy": "bob"})
+    bob = session("bob", role="Developers")
+    cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": "w2", "requestedBy": bob})
     cloud.drain()
 
     # THEN it is rejected and nothing changed
     assert {(c, w) for c, w, _ in _rejections(cloud, execution_id)} == {("ApprovalGranted", "w2")}
-    assert "bob may not" in _rejections(cloud, execution_id)[0][2]
+    assert f"{bob} may not" in _rejections(cloud, execution_id)[0][2]
     assert ledger_items(cloud) == before
 
-    # WHEN alice approves it
+    # WHEN alice, in the DROps role, approves it
     cloud.publish(
         "ApprovalGranted",
-        {"executionId": execution_id, "waveId": "w2", "requestedBy": "alice", "comment": "w1 smoke tests green"},
+        {
+            "executionId": execution_id,
+            "waveId": "w2",
+            "requestedBy": session("alice"),
+            "comment": "w1 smoke tests green",
+        },
     )
     result = wait(cloud, execution_id, timeout=60)
 
@@ -93,7 +101,7 @@ def test_approval_gate_holds_the_wave_until_an_approver_grants_it(local_cloud):
     assert result.report is not None
     w2 = {w["waveId"]: w for w in result.report["waves"]}["w2"]
     assert w2["approval"]["status"] == "GRANTED"
-    assert w2["approval"]["approvedBy"] == "alice"
+    assert w2["approval"]["approvedBy"] == session("alice")
     assert w2["approval"]["comment"] == "w1 smoke tests green"
     assert parse_iso(w2["approval"]["approvedAt"]) <= parse_iso(w2["launchStartedAt"])
     assert {w["waveId"]: w["approval"] for w in result.report["waves"]}["w1"] is None
@@ -408,14 +416,14 @@ def test_cli_verbs_operate_a_running_local_session_over_its_control_socket(local
     from drs_orch.app import app
     from localcloud.control_socket import ControlServer, run_session, send, socket_path
 
-    # GIVEN a local run (the cloud's loop on a thread, serving its control socket) whose w2 needs alice
+    # GIVEN a local run (the cloud's loop on a thread, serving its control socket) whose w2 needs a DROps session
     monkeypatch.setenv("DRS_ORCH_SOCKET_DIR", str(tmp_path))
     cloud = local_cloud(**{"clock.pace": True, "clock.speed": 200})
     execution_id = "sock-run-1"
     path = socket_path(execution_id)
     results = []
     with ControlServer(path) as server:
-        start(cloud, _gated_plan(approvers=["alice"]), execution_id=execution_id)
+        start(cloud, _gated_plan(approvers=[DROPS]), execution_id=execution_id)
         loop = threading.Thread(
             target=lambda: results.append(run_session(cloud, execution_id, server, timeout=60, linger=1.0))
         )
@@ -429,7 +437,7 @@ def test_cli_verbs_operate_a_running_local_session_over_its_control_socket(local
 
             # WHEN bob, then alice, approve w2 from the CLI
             refused = runner.invoke(app, ["approve", execution_id, "--wave", "w2", "--by", "bob"])
-            granted = runner.invoke(app, ["approve", execution_id, "--wave", "w2", "--by", "alice"])
+            granted = runner.invoke(app, ["approve", execution_id, "--wave", "w2", "--by", session("alice")])
 
             # THEN bob's approval is rejected (exit 1, with the reason), alice's applies (exit 0)
             assert refused.exit_code == 1, refused.output
@@ -448,7 +456,7 @@ def test_cli_verbs_operate_a_running_local_session_over_its_control_socket(local
             loop.join(timeout=90)
     assert results
     assert results[0].status == "COMPLETED"
-    assert ledger_waves(cloud, execution_id)["w2"]["approval"]["approvedBy"] == "alice"
+    assert ledger_waves(cloud, execution_id)["w2"]["approval"]["approvedBy"] == session("alice")
     assert_choreography_invariants(cloud, execution_id)
 
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AliasGenerator,
     BaseModel,
     BeforeValidator,
@@ -25,6 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from orchestrator.domain.plan.suggest import quote
+from orchestrator.domain.principals import principal_problem
 
 PLAN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 WAVE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -259,12 +261,30 @@ class Server(_Model):
         return value
 
 
+def _approver(value: str) -> str:
+    problem = principal_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Approver = Annotated[str, AfterValidator(_approver)]
+
+
 class Approval(_Model):
     """A human approval gate before the wave launches."""
 
     required: bool = True
     timeout_seconds: int = Field(3600, ge=APPROVAL_TIMEOUT_MIN, le=APPROVAL_TIMEOUT_MAX)
-    approvers: list[str] = Field(default_factory=list)
+    approvers: list[Approver] = Field(
+        default_factory=list,
+        description=(
+            "Who may approve or deny: IAM principals, each a role ARN (every session of the role), a session "
+            "pattern (arn:aws:sts::123456789012:assumed-role/DROps/*; wildcards only in the session name) or a "
+            "user ARN. The caller's ARN comes from AWS authentication (the operator endpoint). Empty: any "
+            "operator may decide."
+        ),
+    )
 
 
 def _server_shorthand(value: Any) -> Any:

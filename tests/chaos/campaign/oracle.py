@@ -313,7 +313,7 @@ def decision_held_back(obs: Observation, wave_id: str) -> bool:
     return obs.reordered > 0 and any(
         kind == "ControlRejected"
         and d.get("waveId") == wave_id
-        and d.get("requestedBy") == "simulated-approver"
+        and str(d.get("requestedBy")).endswith("/simulated-approver")  # a session of the approver's role
         and "not awaiting approval" in str(d.get("reason"))
         for kind, _, d in obs.events
     )

@@ -12,7 +12,7 @@ from orchestrator.domain.clock import iso
 
 
 def _request(wave_id: str, at: Any) -> PublishedEvent:
-    detail = {"executionId": "exec-1", "waveId": wave_id, "approvers": ["alice"]}
+    detail = {"executionId": "exec-1", "waveId": wave_id, "approvers": ["arn:aws:iam::123456789012:role/DROps"]}
     return PublishedEvent("ApprovalRequested", "drs-orchestrator", iso(at), detail)
 
 
@@ -33,7 +33,13 @@ def test_an_answer_is_due_after_the_request_was_published_not_after_the_approver
     assert published == [
         (
             "ApprovalGranted",
-            {"executionId": "exec-1", "waveId": "w03", "requestedBy": "alice", "comment": "simulated approver"},
+            {
+                "executionId": "exec-1",
+                "waveId": "w03",
+                # a session of the first approver's role, named like the simulated approver
+                "requestedBy": "arn:aws:sts::123456789012:assumed-role/DROps/simulated-approver",
+                "comment": "simulated approver",
+            },
         )
     ]
 
@@ -46,3 +52,18 @@ def test_a_redelivered_request_is_answered_once() -> None:
     clock.jump_to(DEFAULT_START + timedelta(seconds=10))
     assert approver.advance()
     assert [kind for kind, _ in published] == ["ApprovalDenied"]
+
+
+def test_a_gate_without_approvers_is_answered_by_the_local_caller_named_by() -> None:
+    # GIVEN a request that lists no approvers, and an approver simulator named "night-shift"
+    clock = SimClock(DEFAULT_START, speed=1e-9)
+    detail = {"executionId": "exec-1", "waveId": "w01", "approvers": []}
+    events: list[Any] = [PublishedEvent("ApprovalRequested", "drs-orchestrator", iso(DEFAULT_START), detail)]
+    published: list[Any] = []
+    approver = ApproverSimulator(
+        clock, events, lambda *a: published.append(a), decision="GRANT", after_seconds=5, by="night-shift"
+    )
+    clock.jump_to(DEFAULT_START + timedelta(seconds=5))
+    # WHEN it answers THEN it does so as a session of the local role
+    assert approver.advance()
+    assert [d["requestedBy"] for _, d in published] == ["arn:aws:sts::123456789012:assumed-role/local/night-shift"]

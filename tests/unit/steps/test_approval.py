@@ -22,7 +22,10 @@ from orchestrator.steps.control import approval_timeout, deny_approval, grant_ap
 from orchestrator.steps.pre_launch import on_wave_ready
 from tests.unit.steps.world import S1, World, plan, wave
 
-GATED = plan(wave("db", S1, approval={"required": True, "approvers": ["ops"], "timeoutSeconds": 600}))
+OPS = "arn:aws:iam::123456789012:role/DROps"  # the approvers: every session of the DROps role
+ALICE = "arn:aws:sts::123456789012:assumed-role/DROps/alice"  # a verified caller in that role
+MALLORY = "arn:aws:sts::123456789012:assumed-role/Developers/mallory"
+GATED = plan(wave("db", S1, approval={"required": True, "approvers": [OPS], "timeoutSeconds": 600}))
 READY = WaveReady(execution_id="e1", plan_id="p", wave_id="db")
 
 
@@ -44,7 +47,7 @@ def test_a_gated_wave_asks_for_approval_once_with_one_timeout_tick(world: World)
         execution_id="e1",
         plan_id="p",
         wave_id="db",
-        approvers=["ops"],
+        approvers=[OPS],
         deadline="2026-01-01T09:10:00.000Z",
         completed_wave_ids=[],
         request_id="wr-1",
@@ -60,7 +63,7 @@ def test_a_granted_wave_passes_the_gate(world: World) -> None:
     on_wave_ready(world.rt, READY, "wr-1")
     world.bus.published.clear()
     # WHEN an approver grants it, and the WaveReady that follows arrives
-    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="db", requested_by="ops"), "grant-1")
+    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="db", requested_by=ALICE), "grant-1")
     assert world.wave_status("e1", "db") == "READY"
     [again] = world.published(WaveReady)
     on_wave_ready(world.rt, again, "wr-2")
@@ -75,7 +78,7 @@ def test_a_denied_approval_fails_the_wave_once(world: World) -> None:
     world.start(GATED)
     on_wave_ready(world.rt, READY, "wr-1")
     world.bus.published.clear()
-    denied = ApprovalDenied(execution_id="e1", wave_id="db", requested_by="ops", reason="not today")
+    denied = ApprovalDenied(execution_id="e1", wave_id="db", requested_by=ALICE, reason="not today")
     # WHEN it is denied, and the denial is delivered twice
     deny_approval(world.rt, denied, "deny-1")
     deny_approval(world.rt, denied, "deny-1")
@@ -106,7 +109,7 @@ def test_a_decision_handled_after_the_deadline_fails_the_wave_as_the_timeout_wou
     world.bus.published.clear()
     world.clock.at += timedelta(seconds=601)
     # WHEN a listed approver's GRANT is handled, then its copy, then the late tick
-    granted = ApprovalGranted(execution_id="e1", wave_id="db", requested_by="ops")
+    granted = ApprovalGranted(execution_id="e1", wave_id="db", requested_by=ALICE)
     grant_approval(world.rt, granted, "grant-late")
     grant_approval(world.rt, granted, "grant-late")
     # THEN the wave failed at its deadline, not approved, and nothing was released
@@ -144,7 +147,7 @@ def test_a_timeout_tick_after_the_grant_or_for_an_older_request_changes_nothing(
     # GIVEN a wave granted before its deadline
     world.start(GATED)
     on_wave_ready(world.rt, READY, "wr-1")
-    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="db", requested_by="ops"), "grant-1")
+    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="db", requested_by=ALICE), "grant-1")
     world.bus.published.clear()
     world.advance(600)
     # WHEN its tick fires, and a tick of a request the wave never made
@@ -154,28 +157,69 @@ def test_a_timeout_tick_after_the_grant_or_for_an_older_request_changes_nothing(
     assert world.wave_status("e1", "db") == "READY"
     approval = (world.ledger.wave("e1", "db") or pytest.fail("no wave")).approval
     assert approval is not None
-    assert (approval.status, approval.approved_by, approval.decision_key) == (ApprovalStatus.GRANTED, "ops", "grant-1")
+    assert (approval.status, approval.approved_by, approval.decision_key) == (ApprovalStatus.GRANTED, ALICE, "grant-1")
     assert world.bus.published == []
 
 
 def test_a_decision_by_someone_who_is_not_an_approver_is_refused_and_the_wave_keeps_waiting(world: World) -> None:
-    # GIVEN a wave awaiting the approval of "ops"
+    # GIVEN a wave awaiting the approval of the DROps role
     world.start(GATED)
     on_wave_ready(world.rt, READY, "wr-1")
     world.bus.published.clear()
-    # WHEN "mallory" grants it
-    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="db", requested_by="mallory"), "grant-1")
+    # WHEN a session of another role grants it
+    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="db", requested_by=MALLORY), "grant-1")
     # THEN the grant is refused with the reason, and the wave still waits for the same request
     assert world.bus.published == [
         ControlRejected(
             execution_id="e1",
             command="ApprovalGranted",
-            reason="mallory may not decide on wave db: the approvers are ops",
+            reason=f"{MALLORY} may not decide on wave db: it is none of the approvers ({OPS})",
             wave_id="db",
-            requested_by="mallory",
+            requested_by=MALLORY,
         )
     ]
     assert world.wave_status("e1", "db") == "AWAITING_APPROVAL"
     approval = (world.ledger.wave("e1", "db") or pytest.fail("no wave")).approval
     assert approval is not None
     assert (approval.status, approval.request_id, approval.decision_key) == (ApprovalStatus.REQUESTED, "wr-1", None)
+
+
+@pytest.mark.parametrize(
+    ("approvers", "caller", "granted"),
+    [
+        # a role ARN: every session of that role, in that account only
+        ([OPS], ALICE, True),
+        ([OPS], "arn:aws:sts::210987654321:assumed-role/DROps/alice", False),
+        ([OPS], "arn:aws:iam::123456789012:role/DROps", False),  # a role never calls; its sessions do
+        # a session pattern: that role's sessions whose name matches (exact account and role)
+        (["arn:aws:sts::123456789012:assumed-role/DROps/*@example.com"], ALICE, False),
+        (["arn:aws:sts::123456789012:assumed-role/DROps/*@example.com"], ALICE + "@example.com", True),
+        (
+            ["arn:aws:sts::123456789012:assumed-role/DROps/a*"],
+            "arn:aws:sts::123456789012:assumed-role/DROpsX/al",
+            False,
+        ),
+        # a user ARN: that user only; a name that merely contains the approver's is no match
+        (["arn:aws:iam::123456789012:user/alice"], "arn:aws:iam::123456789012:user/alice", True),
+        (["arn:aws:iam::123456789012:user/alice"], "arn:aws:iam::123456789012:user/alice2", False),
+        # a free-form name written into requestedBy is never an approver's ARN
+        ([OPS], "ops", False),
+    ],
+)
+def test_an_approval_is_granted_only_to_a_caller_one_of_the_approvers_admits(
+    world: World, approvers: list[str], caller: str, granted: bool
+) -> None:
+    # GIVEN a wave awaiting the approval of `approvers`
+    world.start(plan(wave("db", S1, approval={"required": True, "approvers": approvers})))
+    on_wave_ready(world.rt, READY, "wr-1")
+    # WHEN `caller` (the verified ARN the operator endpoint wrote into requestedBy) grants it
+    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="db", requested_by=caller), "grant-1")
+    # THEN the wave is approved by that ARN exactly when an approver admits it
+    approval = (world.ledger.wave("e1", "db") or pytest.fail("no wave")).approval
+    assert approval is not None
+    if granted:
+        assert (world.wave_status("e1", "db"), approval.approved_by) == ("READY", caller)
+    else:
+        assert (world.wave_status("e1", "db"), approval.approved_by) == ("AWAITING_APPROVAL", None)
+        [refused] = world.published(ControlRejected)
+        assert refused.reason.startswith(f"{caller} may not decide on wave db")

@@ -118,9 +118,17 @@ def test_a_wave_ready_reads_the_execution_and_the_wave_once(world: World) -> Non
     from orchestrator.steps.control import grant_approval, retry_wave
 
     world.drs.add_source_server(S2, replication="STALLED")
-    world.start(plan(wave("db", S1, S2, approval={"required": True, "approvers": ["ops"]})))
+    world.start(
+        plan(wave("db", S1, S2, approval={"required": True, "approvers": ["arn:aws:iam::123456789012:role/DROps"]}))
+    )
     on_wave_ready(world.rt, _ready(), "wr-1")
-    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="db", requested_by="ops"), "grant-1")
+    grant_approval(
+        world.rt,
+        ApprovalGranted(
+            execution_id="e1", wave_id="db", requested_by="arn:aws:sts::123456789012:assumed-role/DROps/ops"
+        ),
+        "grant-1",
+    )
     on_wave_ready(world.rt, _ready(), "wr-2")
     assert world.wave_status("e1", "db") == "FAILED"
     world.drs.add_source_server(S2)

@@ -335,7 +335,7 @@ def test_on_failure_continue_is_warned_about_only_where_no_independent_wave_can_
 def test_an_approval_that_is_not_required_is_warned_about_unless_recovery_gates_use_it() -> None:
     # GIVEN approval blocks with required: false on a root wave and on a dependent wave
     def document(require_in_recovery: bool) -> dict[str, Any]:
-        approval = {"required": False, "approvers": ["ops"], "timeoutSeconds": 600}
+        approval = {"required": False, "approvers": ["arn:aws:iam::123456789012:role/DROps"], "timeoutSeconds": 600}
         return {
             "planId": "p",
             "defaults": {"requireApprovalInRecovery": require_in_recovery},
