@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -330,11 +331,12 @@ def _run_local(
     linger: float = 0.0,
     timeline: Path | None = None,
     level: str | None = None,
+    caller: str | None = None,
 ) -> int:
     from localcloud.cloud import LocalCloud
     from localcloud.control_socket import ControlServer, run_session, socket_path
     from localcloud.profile import ProfileError, load_profile
-    from localcloud.runner import new_execution_id, start
+    from localcloud.runner import StartRefused, new_execution_id, start
 
     level = log_level(level)
     try:
@@ -358,14 +360,18 @@ def _run_local(
     ):
         if gated and pace is None and profile.approvals.decision == "NONE":
             cloud.pace = True  # an approval waits for a person: idle time is not skipped to its deadline
-        start(
-            cloud,
-            plan,
-            mode=mode,
-            confirm=mode is Mode.RECOVERY,
-            requested_by=getpass.getuser(),
-            execution_id=execution_id,
-        )
+        try:
+            start(
+                cloud,
+                plan,
+                mode=mode,
+                confirm=mode is Mode.RECOVERY,
+                requested_by=caller or getpass.getuser(),
+                execution_id=execution_id,
+            )
+        except StartRefused as exc:  # a RECOVERY by a caller who is none of the recovery principals
+            err.print(f"[red]{escape(str(exc))}; nothing was started.[/red]", highlight=False, soft_wrap=True)
+            return 2
         console.print(
             f"execution [bold]{escape(execution_id)}[/bold]; operate it from another shell: drs-orch "
             f"approve|deny|pause|resume|cancel|retry|skip|inspect {escape(execution_id)} \\[--wave W]"
@@ -402,7 +408,9 @@ def _run_local(
     return result.exit_code if written else max(result.exit_code, EXIT_FAILED)
 
 
-def _publish_aws(plan: Plan, mode: Mode, bus: str, region: str | None) -> int:
+def _publish_aws(plan: Plan, mode: Mode, bus: str, region: str | None, endpoint: OperatorEndpoint) -> int:
+    """A DRILL's StartPlan put on the deployed bus (PutEvents: the bus policy admits its publishers); a
+    RECOVERY's sent through the operator endpoint, which starts it only for a verified recovery principal."""
     from events.models import StartPlan
     from localcloud.runner import new_execution_id
     from orchestrator.domain.plan import plan_to_document
@@ -415,6 +423,8 @@ def _publish_aws(plan: Plan, mode: Mode, bus: str, region: str | None) -> int:
         requested_by=getpass.getuser(),
         confirm_recovery=plan.plan_id if mode is Mode.RECOVERY else None,
     )
+    if mode is Mode.RECOVERY:
+        return _send_to_operator(start, endpoint, region=region, refused_exit=2)
     refused = _put_event(start, bus=bus, region=region)
     if refused is not None:
         err.print(f"[red]{escape(refused)}[/red]", highlight=False)
@@ -424,6 +434,45 @@ def _publish_aws(plan: Plan, mode: Mode, bus: str, region: str | None) -> int:
         highlight=False,
     )
     return 0
+
+
+@dataclass(frozen=True)
+class OperatorEndpoint:
+    """Where the operator endpoint is: `url` (--operator-url), else the `OperatorUrl` output of `stack`."""
+
+    url: str | None = None
+    stack: str = "DrsOrchestrator"
+
+
+def _send_to_operator(command: Contract, endpoint: OperatorEndpoint, *, region: str | None, refused_exit: int) -> int:
+    """POST `command` (its requestedBy left out: the endpoint writes the caller's verified ARN) to the operator
+    URL, signed with SigV4. 0 when published; `refused_exit` when the operator function refused it (its reason
+    printed); 2 when the URL answered otherwise (IAM refused the signature or the caller: HTTP 403 Forbidden)."""
+    from drs_orch import operator_client
+
+    detail = {key: value for key, value in command.to_detail().items() if key != "requestedBy"}
+    url = operator_client.operator_url(endpoint.url, stack=endpoint.stack, region=region)
+    answer = operator_client.send(url, command.DETAIL_TYPE, detail, region=region)
+    if answer.accepted:
+        console.print(
+            escape(
+                f"{command.DETAIL_TYPE} published by the operator endpoint for execution "
+                f"{answer.body.get('executionId')} as {answer.body.get('requestedBy')}"
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 0
+    if answer.refused_by_the_function:
+        err.print(f"[red]{escape(f'{command.DETAIL_TYPE} rejected: {answer.reason}')}[/red]", highlight=False)
+        return refused_exit
+    err.print(
+        f"[red]{escape(f'the operator URL answered HTTP {answer.status}: {answer.reason}')} (nothing was "
+        "published: check your credentials and that your role may call the URL, lambda:InvokeFunctionUrl)[/red]",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 2
 
 
 def _put_event(event: Contract, *, bus: str, region: str | None) -> str | None:
@@ -442,6 +491,24 @@ def _put_event(event: Contract, *, bus: str, region: str | None) -> str | None:
         return f"PutEvents refused the {event.DETAIL_TYPE}: {response['Entries'][0].get('ErrorMessage')}"
     return None
 
+
+OperatorUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--operator-url",
+        envvar="DRS_ORCH_OPERATOR_URL",
+        help="--aws: the operator endpoint (stack output OperatorUrl; default: read from --stack)",
+    ),
+]
+Stack = Annotated[str, typer.Option(help="--aws: the stack whose OperatorUrl output to use")]
+As = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="local runs only: who you are (a session name of the local role, or an IAM ARN such as an "
+        "approver's session); default: your login name. On AWS, your credentials say who you are",
+    ),
+]
 
 LogLevel = Annotated[
     str | None,
@@ -465,9 +532,17 @@ def run(
     ] = None,
     report: Annotated[Path | None, typer.Option(help="write the execution report (JSON) here")] = None,
     timeline: Annotated[Path | None, typer.Option(help="draw the execution as a timeline (SVG) here")] = None,
-    aws: Annotated[bool, typer.Option("--aws", help="publish StartPlan to a deployed bus instead")] = False,
+    aws: Annotated[
+        bool,
+        typer.Option(
+            "--aws", help="start it on a deployed stack: a drill on its bus, a recovery through its operator URL"
+        ),
+    ] = False,
     bus: Annotated[str, typer.Option(help="event bus name for --aws")] = "drs-orchestrator",
     region: Annotated[str | None, typer.Option(help="AWS region for --aws")] = None,
+    operator_url: OperatorUrl = None,
+    stack: Stack = "DrsOrchestrator",
+    as_: As = None,
     timeout: Annotated[float, typer.Option(min=1, help="give up after this many real seconds")] = 600.0,
     linger: Annotated[
         float,
@@ -487,10 +562,11 @@ def run(
             "ledger (drs-orch report EXECUTION --table <LedgerTableName>)[/red]"
         )
         raise typer.Exit(2)
+    _local_identity(as_, aws)
     plan = _load(plan_file)
     mode = _mode(drill, recovery, confirm)
     if aws:
-        raise typer.Exit(_publish_aws(plan, mode, bus, region))
+        raise typer.Exit(_publish_aws(plan, mode, bus, region, OperatorEndpoint(operator_url, stack)))
     raise typer.Exit(
         _run_local(
             plan,
@@ -503,6 +579,7 @@ def run(
             linger=linger,
             timeline=timeline,
             level=log_level,
+            caller=as_,
         )
     )
 
@@ -580,12 +657,13 @@ def timeline_command(
     console.print(f"timeline written to {escape(str(out))}", highlight=False, soft_wrap=True)
 
 
-# ---- operating an execution: local (the control socket of `drs-orch run`) or on AWS (the bus) --------
+# ---- operating an execution: local (the control socket of `drs-orch run`) or on AWS (the operator URL) ----
 
 Execution = Annotated[str, typer.Argument(metavar="EXECUTION", help="execution id")]
 WaveOpt = Annotated[str, typer.Option("--wave", help="wave id")]
-By = Annotated[str | None, typer.Option("--by", help="who sends the command (default: your user name)")]
-Aws = Annotated[bool, typer.Option("--aws", help="publish to a deployed bus instead of a local run")]
+Aws = Annotated[
+    bool, typer.Option("--aws", help="send it to a deployed stack's operator URL (SigV4) instead of a local run")
+]
 Bus = Annotated[str, typer.Option(help="event bus name for --aws")]
 Region = Annotated[str | None, typer.Option(help="AWS region for --aws")]
 
@@ -595,41 +673,34 @@ def _send_control(
     execution_id: str,
     extra: dict[str, Any],
     *,
-    by: str | None,
+    as_: str | None,
     aws: bool,
-    bus: str,
+    endpoint: OperatorEndpoint,
     region: str | None,
 ) -> int:
+    """Send an operator command: with --aws to the stack's operator URL, signed with your credentials (who you
+    are is what AWS authenticates); else to the local run's control socket, as the local caller `--as`."""
     from pydantic import ValidationError
 
     from events.models import BY_DETAIL_TYPE
 
+    _local_identity(as_, aws)
     try:
-        event = BY_DETAIL_TYPE[detail_type].model_validate(
-            {"executionId": execution_id, "requestedBy": by or getpass.getuser(), **extra}
-        )
+        event = BY_DETAIL_TYPE[detail_type].model_validate({"executionId": execution_id, **extra})
     except ValidationError as exc:
         err.print(
             f"[red]invalid {detail_type}: {escape(exc.errors(include_url=False)[0]['msg'])}[/red]", highlight=False
         )
         return 2
-    detail = event.to_detail()
     if aws:
-        refused = _put_event(event, bus=bus, region=region)
-        if refused is not None:
-            err.print(f"[red]{escape(refused)}[/red]", highlight=False)
-            return 1
-        console.print(
-            f"{detail_type} published to {escape(bus)} for execution {escape(execution_id)}; the control "
-            "function checks it against the ledger and answers ControlRejected on the bus if it does not "
-            "fit",
-            highlight=False,
-        )
-        return 0
+        return _send_to_operator(event, endpoint, region=region, refused_exit=1)
     from localcloud.control_socket import ControlUnavailable, send, socket_path
+    from localcloud.operators import local_caller
 
+    detail = {key: value for key, value in event.to_detail().items() if key != "requestedBy"}
+    request = {"op": "command", "detailType": detail_type, "detail": detail, "as": local_caller(as_)}
     try:
-        answer = send(socket_path(execution_id), {"op": "command", "detailType": detail_type, "detail": detail})
+        answer = send(socket_path(execution_id), request)
     except ControlUnavailable as exc:
         err.print(
             f"[red]{escape(str(exc))}: start it with drs-orch run, or use --aws for a deployed stack[/red]",
@@ -644,20 +715,37 @@ def _send_control(
     return 0
 
 
+def _local_identity(as_: str | None, aws: bool) -> None:
+    """--as names who you are on the local cloud only: on AWS you are who your credentials say (exit 2)."""
+    if as_ is not None and aws:
+        err.print(
+            "[red]--as applies to a local run: with --aws the operator endpoint records the identity AWS "
+            "authenticates from your credentials (use a profile or role for another identity)[/red]"
+        )
+        raise typer.Exit(2)
+
+
 @app.command()
 def approve(
     execution: Execution,
     wave: WaveOpt,
     comment: Annotated[str | None, typer.Option()] = None,
-    by: By = None,
+    as_: As = None,
     aws: Aws = False,
-    bus: Bus = "drs-orchestrator",
+    operator_url: OperatorUrl = None,
+    stack: Stack = "DrsOrchestrator",
     region: Region = None,
 ) -> None:
-    """Approve a wave waiting at its approval gate (ApprovalGranted)."""
+    """Approve a wave waiting at its approval gate (ApprovalGranted): only one of its approvers may."""
     raise typer.Exit(
         _send_control(
-            "ApprovalGranted", execution, {"waveId": wave, "comment": comment}, by=by, aws=aws, bus=bus, region=region
+            "ApprovalGranted",
+            execution,
+            {"waveId": wave, "comment": comment},
+            as_=as_,
+            aws=aws,
+            endpoint=OperatorEndpoint(operator_url, stack),
+            region=region,
         )
     )
 
@@ -667,33 +755,52 @@ def deny(
     execution: Execution,
     wave: WaveOpt,
     reason: Annotated[str, typer.Option()] = "denied",
-    by: By = None,
+    as_: As = None,
     aws: Aws = False,
-    bus: Bus = "drs-orchestrator",
+    operator_url: OperatorUrl = None,
+    stack: Stack = "DrsOrchestrator",
     region: Region = None,
 ) -> None:
     """Deny a wave's approval: the wave fails and its onFailure policy applies (ApprovalDenied)."""
     raise typer.Exit(
         _send_control(
-            "ApprovalDenied", execution, {"waveId": wave, "reason": reason}, by=by, aws=aws, bus=bus, region=region
+            "ApprovalDenied",
+            execution,
+            {"waveId": wave, "reason": reason},
+            as_=as_,
+            aws=aws,
+            endpoint=OperatorEndpoint(operator_url, stack),
+            region=region,
         )
     )
 
 
 @app.command()
 def pause(
-    execution: Execution, by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None
+    execution: Execution,
+    as_: As = None,
+    aws: Aws = False,
+    operator_url: OperatorUrl = None,
+    stack: Stack = "DrsOrchestrator",
+    region: Region = None,
 ) -> None:
     """Release no new wave; running waves finish (PausePlan)."""
-    raise typer.Exit(_send_control("PausePlan", execution, {}, by=by, aws=aws, bus=bus, region=region))
+    endpoint = OperatorEndpoint(operator_url, stack)
+    raise typer.Exit(_send_control("PausePlan", execution, {}, as_=as_, aws=aws, endpoint=endpoint, region=region))
 
 
 @app.command()
 def resume(
-    execution: Execution, by: By = None, aws: Aws = False, bus: Bus = "drs-orchestrator", region: Region = None
+    execution: Execution,
+    as_: As = None,
+    aws: Aws = False,
+    operator_url: OperatorUrl = None,
+    stack: Stack = "DrsOrchestrator",
+    region: Region = None,
 ) -> None:
     """Release what became due while the plan was paused (ResumePlan)."""
-    raise typer.Exit(_send_control("ResumePlan", execution, {}, by=by, aws=aws, bus=bus, region=region))
+    endpoint = OperatorEndpoint(operator_url, stack)
+    raise typer.Exit(_send_control("ResumePlan", execution, {}, as_=as_, aws=aws, endpoint=endpoint, region=region))
 
 
 @app.command()
@@ -706,9 +813,10 @@ def cancel(
             help="also terminate the drill instances: those up now and those still launching",
         ),
     ] = False,
-    by: By = None,
+    as_: As = None,
     aws: Aws = False,
-    bus: Bus = "drs-orchestrator",
+    operator_url: OperatorUrl = None,
+    stack: Stack = "DrsOrchestrator",
     region: Region = None,
 ) -> None:
     """Start nothing new, let running jobs finish, end CANCELLED (CancelPlan)."""
@@ -717,9 +825,9 @@ def cancel(
             "CancelPlan",
             execution,
             {"terminateDrillInstances": terminate_drill_instances},
-            by=by,
+            as_=as_,
             aws=aws,
-            bus=bus,
+            endpoint=OperatorEndpoint(operator_url, stack),
             region=region,
         )
     )
@@ -730,15 +838,22 @@ def retry(
     execution: Execution,
     wave: WaveOpt,
     all_servers: Annotated[bool, typer.Option("--all", help="relaunch every server, not only the failed")] = False,
-    by: By = None,
+    as_: As = None,
     aws: Aws = False,
-    bus: Bus = "drs-orchestrator",
+    operator_url: OperatorUrl = None,
+    stack: Stack = "DrsOrchestrator",
     region: Region = None,
 ) -> None:
     """Run a FAILED wave again: its servers that did not launch (RetryWave)."""
     raise typer.Exit(
         _send_control(
-            "RetryWave", execution, {"waveId": wave, "allServers": all_servers}, by=by, aws=aws, bus=bus, region=region
+            "RetryWave",
+            execution,
+            {"waveId": wave, "allServers": all_servers},
+            as_=as_,
+            aws=aws,
+            endpoint=OperatorEndpoint(operator_url, stack),
+            region=region,
         )
     )
 
@@ -748,14 +863,23 @@ def skip(
     execution: Execution,
     wave: WaveOpt,
     reason: Annotated[str, typer.Option()] = "skipped by operator",
-    by: By = None,
+    as_: As = None,
     aws: Aws = False,
-    bus: Bus = "drs-orchestrator",
+    operator_url: OperatorUrl = None,
+    stack: Stack = "DrsOrchestrator",
     region: Region = None,
 ) -> None:
     """Mark a FAILED or not yet started wave SKIPPED and release its dependents (SkipWave)."""
     raise typer.Exit(
-        _send_control("SkipWave", execution, {"waveId": wave, "reason": reason}, by=by, aws=aws, bus=bus, region=region)
+        _send_control(
+            "SkipWave",
+            execution,
+            {"waveId": wave, "reason": reason},
+            as_=as_,
+            aws=aws,
+            endpoint=OperatorEndpoint(operator_url, stack),
+            region=region,
+        )
     )
 
 

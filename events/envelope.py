@@ -53,17 +53,19 @@ def detail_type_of(event: Any) -> str:
     return detail_type
 
 
-def parse_event(event: dict[str, Any], model: type[T]) -> T:
+def parse_event(event: dict[str, Any], model: type[T], *, sources: tuple[str, ...] = (SOURCE,)) -> T:
     """Parse an EventBridge event (the dict a Lambda target receives) into its detail model.
 
-    Raises `InvalidEvent` when the event is not a JSON object, its `source` is not ours, its
-    `detail-type` is not `model.DETAIL_TYPE`, or its envelope or detail does not validate.
+    Raises `InvalidEvent` when the event is not a JSON object, its `source` is not one of `sources` (ours;
+    an operator command's is `OPERATOR_SOURCE`), its `detail-type` is not `model.DETAIL_TYPE`, or its
+    envelope or detail does not validate.
     """
     detail_type = detail_type_of(event)
     expected = model.DETAIL_TYPE
     errors: list[str] = []
-    if event.get("source") != SOURCE:
-        errors.append(f"source: expected {SOURCE!r}, got {event.get('source')!r}")
+    if event.get("source") not in sources:
+        wanted = repr(sources[0]) if len(sources) == 1 else " or ".join(repr(s) for s in sources)
+        errors.append(f"source: expected {wanted}, got {event.get('source')!r}")
     if detail_type != expected:
         errors.append(f"detail-type: expected {expected!r}, got {detail_type!r}")
     if "detail" in event and not isinstance(event["detail"], Mapping):
@@ -90,8 +92,11 @@ def _describe(exc: ValidationError, prefix: str) -> list[str]:
     return lines or [str(exc)]
 
 
-def put_events_entry(detail: Contract, bus_name: str, resources: list[str] | None = None) -> dict[str, Any]:
-    """One `Entries` item for `events.put_events`: our source, the model's detail-type, the JSON detail.
+def put_events_entry(
+    detail: Contract, bus_name: str, resources: list[str] | None = None, *, source: str = SOURCE
+) -> dict[str, Any]:
+    """One `Entries` item for `events.put_events`: our source (`source`: SOURCE, or OPERATOR_SOURCE for the
+    operator endpoint's commands), the model's detail-type, the JSON detail.
 
     Only top-level contracts (those in `ALL_EVENTS`) can be published; nested shapes such as `Problem`
     cannot. Raises `EventTooLarge` past PutEvents' 256 KiB entry limit.
@@ -106,14 +111,14 @@ def put_events_entry(detail: Contract, bus_name: str, resources: list[str] | Non
     except ValueError as exc:  # NaN or Infinity: EventBridge refuses the entry
         raise ValueError(f"{detail_type} detail is not valid JSON: {exc}") from exc
     entry: dict[str, Any] = {
-        "Source": SOURCE,
+        "Source": source,
         "DetailType": detail_type,
         "Detail": body,
         "EventBusName": bus_name,
         "Resources": list(resources or []),
     }
     size = _TIME_FIELD_BYTES + sum(
-        len(part.encode("utf-8")) for part in (SOURCE, detail_type, body, *entry["Resources"])
+        len(part.encode("utf-8")) for part in (source, detail_type, body, *entry["Resources"])
     )
     if size > MAX_ENTRY_BYTES:
         raise EventTooLarge(f"{detail_type} entry is {size} bytes; PutEvents accepts at most {MAX_ENTRY_BYTES}")

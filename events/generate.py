@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from events.models import ALL_EVENTS, SOURCE, Contract
+from events.models import ALL_EVENTS, OPERATOR_COMMANDS, OPERATOR_SOURCE, SOURCE, Contract, StartPlan
 
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
 SCHEMAS_DIR = Path(__file__).resolve().parent / "schemas"
@@ -170,12 +170,22 @@ def _wrap_ref_siblings(out: dict[str, Any]) -> dict[str, Any]:
     return {**kept, **validating, "allOf": all_of}
 
 
-def _envelope_properties(detail_type: str) -> dict[str, Any]:
+def sources_of(model: type[Contract]) -> list[str]:
+    """The sources an event of `model` carries: an operator command only the operator endpoint's, a StartPlan
+    either (a drill from the bus's publishers, a drill or a RECOVERY through the operator endpoint)."""
+    if model in OPERATOR_COMMANDS:
+        return [OPERATOR_SOURCE]
+    if model is StartPlan:
+        return [SOURCE, OPERATOR_SOURCE]
+    return [SOURCE]
+
+
+def _envelope_properties(detail_type: str, sources: list[str]) -> dict[str, Any]:
     return {
         "version": {"type": "string", "description": "Always '0' for EventBridge events."},
         "id": {"type": "string", "description": "A UUID EventBridge generates for every event."},
         "detail-type": {"type": "string", "enum": [detail_type]},
-        "source": {"type": "string", "enum": [SOURCE]},
+        "source": {"type": "string", "enum": sources},
         "account": {"type": "string", "pattern": "^[0-9]{12}$"},
         "time": {"type": "string", "format": "date-time"},
         "region": {"type": "string"},
@@ -195,15 +205,16 @@ def schema_for(model: type[Contract]) -> dict[str, Any]:
     if detail_type in definitions:
         raise SchemaConversionError(f"{detail_type}: a nested model has the detail-type's own name")
     definitions[detail_type] = detail
+    sources = sources_of(model)
     return {
         "$schema": DRAFT4,
         "title": detail_type,
-        "description": f"EventBridge event '{detail_type}' from '{SOURCE}' (the envelope; see 'detail').",
+        "description": f"EventBridge event '{detail_type}' from '{' or '.join(sources)}' (the envelope; see 'detail').",
         "type": "object",
         "x-amazon-events-detail-type": detail_type,
-        "x-amazon-events-source": SOURCE,
+        "x-amazon-events-source": sources[0],
         "required": list(ENVELOPE_REQUIRED),
-        "properties": _envelope_properties(detail_type),
+        "properties": _envelope_properties(detail_type, sources),
         "definitions": definitions,
     }
 

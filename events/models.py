@@ -4,6 +4,12 @@ Every event on the orchestrator bus has `source = SOURCE`, a `detail-type` equal
 its detail model, and a detail carrying `version` plus the correlation fields its consumers need
 (`executionId`, `planId`, `waveId` where it applies). `events/schemas/` is generated from these models
 (`make schemas`); a test fails when they drift.
+
+Operator commands (`OPERATOR_COMMANDS`: approve, deny, cancel, pause, resume, retry, skip) and a StartPlan
+sent through the operator endpoint have `source = OPERATOR_SOURCE`: only the operator function may publish
+that source (the bus policy), after it wrote the caller's verified IAM ARN into `requestedBy`. A RECOVERY
+StartPlan is started only from that source; a DRILL StartPlan may also come from `SOURCE` (the bus's
+publishers).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 SOURCE = "drs.orchestrator"
+OPERATOR_SOURCE = "drs.orchestrator.operator"
+SOURCES = (SOURCE, OPERATOR_SOURCE)  # every event of the orchestrator's (the archive keeps both)
 DRS_SOURCE = "aws.drs"
 DRS_LAUNCH_RESULT = "DRS Source Server Launch Result"
 SSM_SOURCE = "aws.ssm"
@@ -53,7 +61,8 @@ class WaveEvent(ExecutionEvent):
 
 
 class ControlEvent(Contract):
-    """Operator commands: only the execution id is needed, the ledger knows the rest."""
+    """Operator commands: only the execution id is needed, the ledger knows the rest. `requestedBy` of a
+    command from the operator endpoint is the caller's IAM ARN as AWS authenticated it."""
 
     execution_id: str = Field(min_length=1, max_length=128)
     requested_by: str = Field(default="unknown", max_length=256)
@@ -368,3 +377,14 @@ ALL_EVENTS: tuple[type[Contract], ...] = (
     ControlRejected,
 )
 BY_DETAIL_TYPE: dict[str, type[Contract]] = {cls.DETAIL_TYPE: cls for cls in ALL_EVENTS}
+# The commands an operator sends through the operator endpoint (with StartPlan): the control function takes
+# them only with OPERATOR_SOURCE.
+OPERATOR_COMMANDS: tuple[type[ControlEvent], ...] = (
+    ApprovalGranted,
+    ApprovalDenied,
+    CancelPlan,
+    PausePlan,
+    ResumePlan,
+    RetryWave,
+    SkipWave,
+)

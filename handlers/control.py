@@ -1,7 +1,9 @@
 """Operator commands on the bus: approve, deny, cancel, pause, resume, retry, skip (and the approval
 deadline tick). Each is validated against the ledger; one that does not fit is answered with ControlRejected.
-The approval deadline tick is the scheduler's, not an operator's: one naming an execution or a wave that
-does not exist is an invalid event (dropped, counted InvalidEvents), like every internal event."""
+A command is taken only from the operator endpoint (`OPERATOR_SOURCE`: its `requestedBy` is the caller's
+verified ARN); one with any other source is an invalid event (dropped, counted InvalidEvents). The approval
+deadline tick is the scheduler's, not an operator's: one naming an execution or a wave that does not exist is
+an invalid event too, like every internal event."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any, TypeVar
 
 from events.envelope import parse_event
 from events.models import (
+    OPERATOR_SOURCE,
     ApprovalDenied,
     ApprovalGranted,
     ApprovalTimeout,
@@ -30,7 +33,7 @@ C = TypeVar("C", bound=ControlEvent)
 
 def _route(model: type[C], command: Callable[[Runtime, C, str], None], *, internal: bool = False) -> Route:
     def route(rt: Runtime, event: dict[str, Any]) -> None:
-        detail = parse_known(rt, event, model) if internal else parse_event(event, model)
+        detail = parse_known(rt, event, model) if internal else parse_event(event, model, sources=(OPERATOR_SOURCE,))
         control.decide(rt, detail, str(event["id"]), command)
 
     return route

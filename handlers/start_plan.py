@@ -1,4 +1,6 @@
-"""StartPlan -> validate the plan, create the execution, publish PlanStarted and the root WaveReady."""
+"""StartPlan -> validate the plan, create the execution, publish PlanStarted and the root WaveReady. A StartPlan
+comes from the bus's publishers (SOURCE: drills) or from the operator endpoint (OPERATOR_SOURCE: drills and
+RECOVERY, for a verified recovery principal); the step is told which."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from events.envelope import InvalidEvent, parse_event
-from events.models import StartPlan
+from events.models import SOURCES, StartPlan
 from handlers._lambda import dispatch, lambda_handler
 from orchestrator.runtime import Runtime
 from orchestrator.steps.start_plan import reject_start, start_plan
@@ -15,13 +17,13 @@ from orchestrator.steps.start_plan import reject_start, start_plan
 
 def _start(rt: Runtime, event: dict[str, Any]) -> dict[str, Any]:
     try:
-        detail = parse_event(event, StartPlan)
+        detail = parse_event(event, StartPlan, sources=SOURCES)
     except InvalidEvent as exc:
         if isinstance(exc.__cause__, ValidationError) and event.get("source") and isinstance(event.get("detail"), dict):
             event_id = event.get("id")
             reject_start(rt, event["detail"], str(event_id) if event_id else None, exc.__cause__)
         raise
-    return {"executionId": start_plan(rt, detail, str(event["id"]))}
+    return {"executionId": start_plan(rt, detail, str(event["id"]), source=str(event["source"]))}
 
 
 @lambda_handler

@@ -16,7 +16,10 @@ from typing import Any, Literal
 from events.models import (
     DRS_LAUNCH_RESULT,
     DRS_SOURCE,
+    OPERATOR_COMMANDS,
+    OPERATOR_SOURCE,
     SOURCE,
+    SOURCES,
     SSM_COMMAND_STATUS,
     SSM_SOURCE,
 )
@@ -46,6 +49,9 @@ class Function:
     needs_scheduler: bool = False
     needs_drs: bool = False
     needs_ssm: bool = False
+    # the operator endpoint: a Function URL (AWS_IAM) in front, the recovery principals in its environment,
+    # and its own source on the bus (infra/constructs/operator.py); it publishes no choreography event
+    operator: bool = False
     timeout_seconds: int = 60
     memory_mb: int = 512
 
@@ -96,6 +102,15 @@ FUNCTIONS: dict[str, Function] = {
             needs_drs=True,
             needs_scheduler=True,
         ),  # scheduler: deferred terminations (drill clean-up)
+        Function(
+            "operator",
+            "operator",
+            "Operator endpoint (Function URL, AWS_IAM): publish commands with the caller's verified ARN",
+            needs_table=False,
+            operator=True,
+            timeout_seconds=10,
+            memory_mb=256,
+        ),
     )
 }
 
@@ -130,7 +145,15 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("start-plan", "orchestrator", SOURCE, ("StartPlan",), "start_plan", "Start a recovery plan"),
+    Route("start-plan", "orchestrator", SOURCE, ("StartPlan",), "start_plan", "Start a drill (the bus's publishers)"),
+    Route(
+        "operator-start",
+        "orchestrator",
+        OPERATOR_SOURCE,
+        ("StartPlan",),
+        "start_plan",
+        "Start a drill or a RECOVERY sent through the operator endpoint",
+    ),
     Route(
         "pre-launch",
         "orchestrator",
@@ -206,19 +229,18 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "control",
         "orchestrator",
-        SOURCE,
-        (
-            "ApprovalGranted",
-            "ApprovalDenied",
-            "CancelPlan",
-            "PausePlan",
-            "ResumePlan",
-            "RetryWave",
-            "SkipWave",
-            "ApprovalTimeout",
-        ),
+        OPERATOR_SOURCE,  # only the operator endpoint's: their requestedBy is the caller's verified ARN
+        tuple(cls.DETAIL_TYPE for cls in OPERATOR_COMMANDS),
         "control",
-        "Operator commands",
+        "Operator commands, from the operator endpoint only",
+    ),
+    Route(
+        "approval-timeout",
+        "orchestrator",
+        SOURCE,
+        ("ApprovalTimeout",),
+        "control",
+        "An approval's deadline (the scheduler's tick)",
     ),
 )
 
@@ -232,6 +254,7 @@ ENV_SCHEDULER_ROLE = "SCHEDULER_ROLE_ARN"
 ENV_BUS_ARN = "EVENT_BUS_ARN"
 ENV_SERVICE = "POWERTOOLS_SERVICE_NAME"
 ENV_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+ENV_RECOVERY_PRINCIPALS = "RECOVERY_PRINCIPALS"
 
 METRICS_NAMESPACE = "DRSOrchestrator"
 
@@ -244,9 +267,13 @@ def function_environment(
     bus_arn: str,
     scheduler_group: str,
     scheduler_role_arn: str,
+    recovery_principals: str = "",
 ) -> dict[str, str]:
-    """Each function's own environment: only what it uses."""
+    """Each function's own environment: only what it uses. `recovery_principals`: the operator function's
+    comma-separated recovery principals."""
     env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
+    if function.operator:
+        env[ENV_RECOVERY_PRINCIPALS] = recovery_principals
     if function.needs_table:
         env[ENV_TABLE] = table_name
     if function.needs_bus:
@@ -266,21 +293,16 @@ def state_machine_definition(substitutions: dict[str, str]) -> str:
 
 # ---- bus policy, archive and alarms (read by the CDK stack) -------------------------------------
 
-# Commands only the configured publishers may put on the orchestrator bus (context `publisherPrincipals`).
-CONTROL_EVENTS: tuple[str, ...] = (
-    "StartPlan",
-    "CancelPlan",
-    "PausePlan",
-    "ResumePlan",
-    "RetryWave",
-    "SkipWave",
-    "ApprovalGranted",
-    "ApprovalDenied",
-)
+# Operator commands: only the operator function's role may put them on the orchestrator bus, with its own source.
+OPERATOR_EVENTS: tuple[str, ...] = tuple(cls.DETAIL_TYPE for cls in OPERATOR_COMMANDS)
+# What may come from outside the choreography: StartPlan (a drill from the configured publishers, context
+# `publisherPrincipals`, or anything through the operator endpoint) and the operator commands.
+CONTROL_EVENTS: tuple[str, ...] = ("StartPlan", *OPERATOR_EVENTS)
 # Events that page someone: the alert rule forwards them to the SNS topic.
 ALARM_EVENTS: tuple[str, ...] = ("PlanFailed", "WaveFailed")
-# The archive keeps every orchestrator event; a replay of it rebuilds any past execution.
-ARCHIVE_PATTERN: dict[str, Any] = {"source": [SOURCE]}
+# The archive keeps every orchestrator event (the operator endpoint's commands too); a replay of it rebuilds any
+# past execution.
+ARCHIVE_PATTERN: dict[str, Any] = {"source": list(SOURCES)}
 
 
 def alarm_pattern() -> dict[str, Any]:

@@ -17,11 +17,13 @@ from infra.constructs.bus import OrchestratorBus
 from infra.constructs.functions import OrchestratorFunctions
 from infra.constructs.ledger import Ledger
 from infra.constructs.nag import acknowledge, acknowledge_policy_wildcards
+from infra.constructs.operator import OperatorEndpoint
 from infra.constructs.permissions import PermissionSettings
 from infra.constructs.rules import Routes
 from infra.constructs.scheduler import TickScheduler
 from infra.constructs.wave_launch import WaveLaunch
 from infra.definitions import FUNCTIONS
+from orchestrator.domain.principals import principal_problem
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -77,6 +79,8 @@ class StackConfig:
     """Deployment choices, read from cdk.json context (`-c key=value` overrides)."""
 
     publisher_principals: Sequence[str] = ()
+    # who may start a RECOVERY through the operator endpoint (role ARNs, user ARNs, session patterns)
+    recovery_principals: Sequence[str] = ()
     alarm_email: str | None = None
     archive_retention_days: int = 365
     log_retention_days: int = 30
@@ -104,8 +108,14 @@ class StackConfig:
         if tag:
             key, _, tag_value = tag.partition("=")
             source_server_tag = (key.strip(), tag_value.strip())
+        recovery_principals = tuple(_strings(get("recoveryPrincipals")))
+        for principal in recovery_principals:
+            problem = principal_problem(principal)
+            if problem is not None:
+                raise ValueError(f"recoveryPrincipals: {problem}")
         return cls(
             publisher_principals=tuple(_strings(get("publisherPrincipals"))),
+            recovery_principals=recovery_principals,
             alarm_email=str(value("alarmEmail", "") or "") or None,
             archive_retention_days=int(value("archiveRetentionDays", defaults.archive_retention_days)),
             log_retention_days=int(value("logRetentionDays", defaults.log_retention_days)),
@@ -157,9 +167,19 @@ class OrchestratorStack(Stack):
                 recovery_instance_role_names=cfg.recovery_instance_role_names,
                 ssm_documents=cfg.ssm_documents,
             ),
+            recovery_principals=cfg.recovery_principals,
         )
+        operator = next(spec.name for spec in FUNCTIONS.values() if spec.operator)
+        self.operator = OperatorEndpoint(
+            self, "Operator", function=self.functions.functions[operator], invokers=cfg.publisher_principals
+        )
+        self.bus.only_the_operator_commands(self.functions.roles[operator].role_arn)
         self.bus.only_the_orchestrator_sends(
-            [self.functions.roles[spec.name].role_arn for spec in FUNCTIONS.values() if spec.needs_bus]
+            [
+                self.functions.roles[spec.name].role_arn
+                for spec in FUNCTIONS.values()
+                if spec.needs_bus and not spec.operator
+            ]
             + [self.ticks.role.role_arn]
         )
         self.wave_launch = WaveLaunch(
@@ -202,7 +222,7 @@ class OrchestratorStack(Stack):
             self,
             "EventBusName",
             value=self.bus.bus.event_bus_name,
-            description="publish StartPlan / CancelPlan here (drs-orch run --aws --bus ...)",
+            description="publish a drill's StartPlan here (drs-orch run --aws --bus ...)",
         )
         CfnOutput(self, "EventBusArn", value=self.bus.bus.event_bus_arn)
         CfnOutput(
@@ -218,6 +238,13 @@ class OrchestratorStack(Stack):
             description="PlanFailed and WaveFailed events and alarms; subscribe here",
         )
         CfnOutput(self, "LedgerTableName", value=self.ledger.table.table_name)
+        CfnOutput(
+            self,
+            "OperatorUrl",
+            value=self.operator.url.url,
+            description="the operator endpoint (AWS_IAM, SigV4): drs-orch approve|deny|cancel|retry|skip|run "
+            "--recovery ... --aws",
+        )
 
     def _acknowledge(self) -> None:
         """cdk-nag findings accepted on purpose, each with its reason."""

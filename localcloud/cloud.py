@@ -26,8 +26,10 @@ import boto3
 
 from events.models import SOURCE
 from infra.definitions import (
+    ARCHIVE_PATTERN,
     ENV_BUS,
     ENV_BUS_ARN,
+    ENV_RECOVERY_PRINCIPALS,
     ENV_SCHEDULER_GROUP,
     ENV_SCHEDULER_ROLE,
     ENV_TABLE,
@@ -49,6 +51,7 @@ from localcloud.drs_sim_wire import uninstall_globally as uninstall_drs
 from localcloud.lambda_runtime import ACCOUNT, REGION, LambdaRuntime, function_arn
 from localcloud.lambda_runtime import install_globally as install_lambda
 from localcloud.lambda_runtime import uninstall_globally as uninstall_lambda
+from localcloud.operators import OperatorReply, url_request
 from localcloud.profile import SimProfile
 from localcloud.ssm_sim import SsmSimulator
 from localcloud.ssm_sim_wire import OPERATIONS as SSM_SIM_OPERATIONS
@@ -158,7 +161,7 @@ class LocalCloud:
         self.approver = ApproverSimulator(
             self.clock,
             self.events,
-            self.publish,
+            self._simulated_decision,
             decision=approvals.decision,
             after_seconds=approvals.after_seconds,
             by=approvals.by,
@@ -197,6 +200,8 @@ class LocalCloud:
             "DRS_QUOTA_SERVERS_IN_ACTIVE_JOBS": str(self.drs.config.quotas.servers_in_all_jobs),
             # the deploy setting of the documents plans may run (localcloud/ssm_sim_config.py: allowedDocuments)
             "ALLOWED_SSM_DOCUMENTS": ",".join(self.allowed_documents()),
+            # who may start a RECOVERY through the operator endpoint (profile `operators.recoveryPrincipals`)
+            ENV_RECOVERY_PRINCIPALS: ",".join(self.profile.operators.recovery_principals),
         }
         for key, value in env.items():
             self._env_backup[key] = os.environ.get(key)
@@ -353,7 +358,7 @@ class LocalCloud:
         self.events_client.create_archive(
             ArchiveName=ARCHIVE_NAME,
             EventSourceArn=bus_arn,
-            EventPattern=json.dumps({"source": [SOURCE]}),
+            EventPattern=json.dumps(ARCHIVE_PATTERN),
             RetentionDays=0,
         )
         self.scheduler.create_schedule_group(Name=SCHEDULER_GROUP)
@@ -435,15 +440,31 @@ class LocalCloud:
         entry["EventBusName"] = "default"
         self.events_client.put_events(Entries=[entry])
 
-    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
-        """Publish an event on the orchestrator bus, as a user or the CLI does."""
+    def publish(self, detail_type: str, detail: dict[str, Any], *, source: str = SOURCE) -> None:
+        """Publish an event on the orchestrator bus, as a user does with PutEvents (a drill's StartPlan), or
+        as anyone may try to (a forged command: the local cloud has no bus policy, so nothing refuses it here;
+        on AWS the bus policy refuses every operator command but the operator function's)."""
         response = self.events_client.put_events(
             Entries=[
-                {"Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": BUS_NAME}
+                {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": BUS_NAME}
             ]
         )
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"PutEvents failed: {response['Entries']}")
+
+    def operate(self, detail_type: str, detail: dict[str, Any], *, caller: str) -> OperatorReply:
+        """Send an operator command through the operator function, as `drs-orch ... --aws` does through its
+        Function URL: `caller` is the ARN AWS would have authenticated (the local operator's, see
+        `localcloud.operators`). The function publishes the accepted command on the bus; deliver it with
+        `drain` or the loop. Returns the function's HTTP answer."""
+        response = self.lambdas.invoke("operator", url_request({"detailType": detail_type, "detail": detail}, caller))
+        return OperatorReply.of(response)
+
+    def _simulated_decision(self, detail_type: str, detail: dict[str, Any]) -> None:
+        """The simulated approver's answer, through the operator endpoint as the caller it names."""
+        reply = self.operate(detail_type, detail, caller=str(detail["requestedBy"]))
+        if not reply.accepted:
+            raise RuntimeError(f"the operator endpoint refused the simulated approver's {detail_type}: {reply.error}")
 
     # ---- the loop --------------------------------------------------------------------------------
 

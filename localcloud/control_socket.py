@@ -5,11 +5,13 @@
 requests; the cloud's own loop serves them between its steps (`ControlServer.serve_pending`, called from
 `LocalCloud.run_until`'s `on_progress`), so nothing is ever published concurrently with the loop.
 
-Requests: `{"op": "command", "detailType": "ApprovalGranted", "detail": {...}}` publishes the control event
-on the bus as an operator would, delivers it, and answers `{"ok": true}` or, when the control function
-rejected it, `{"ok": false, "reason": ...}`; `{"op": "status"}` answers the execution's and waves'
-statuses; `{"op": "inspect"}` replays the bus archive into an inspector rule and compares the execution
-rebuilt from events with the ledger (`orchestrator.reporting.inspect`).
+Requests: `{"op": "command", "detailType": "ApprovalGranted", "detail": {...}, "as": CALLER}` sends the
+command through the operator endpoint as the local caller CALLER (`localcloud.operators.local_caller`: an
+ARN, or a session name of the local role), delivers what it published, and answers `{"ok": true}` or, when
+the operator endpoint or the control function refused it, `{"ok": false, "reason": ...}`;
+`{"op": "status"}` answers the execution's and waves' statuses; `{"op": "inspect"}` replays the bus archive
+into an inspector rule and compares the execution rebuilt from events with the ledger
+(`orchestrator.reporting.inspect`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.cloud import ARCHIVE_NAME, BUS_NAME, LocalCloud
+from localcloud.operators import local_caller
 from localcloud.runner import RunResult, finish_drill_cleanup, stopped, wait
 
 COMMANDS = frozenset(
@@ -152,27 +155,33 @@ class Session:
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         if op == "command":
-            return self._command(str(request.get("detailType")), dict(request.get("detail") or {}))
+            caller = request.get("as")
+            return self._command(
+                str(request.get("detailType")),
+                dict(request.get("detail") or {}),
+                local_caller(caller if isinstance(caller, str) and caller else None),
+            )
         if op == "status":
             return self.status()
         if op == "inspect":
             return self.inspect(_moment(request.get("from")), _moment(request.get("to")))
         return {"ok": False, "reason": f"unknown op {op!r}"}
 
-    def _command(self, detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    def _command(self, detail_type: str, detail: dict[str, Any], caller: str) -> dict[str, Any]:
         if detail_type not in COMMANDS:
             return {"ok": False, "reason": f"{detail_type} is not a control command"}
         detail["executionId"] = self.execution_id
-        detail.setdefault("requestedBy", "unknown")
         seen = len(self.cloud.events)
-        self.cloud.publish(detail_type, detail)
+        reply = self.cloud.operate(detail_type, detail, caller=caller)
+        if not reply.accepted:
+            return {"ok": False, "rejected": True, "reason": reply.error}
         self.cloud.drain()  # the control function has handled it once this returns
         for event in self.cloud.events[seen:]:
             if (
                 event.detail_type == "ControlRejected"
                 and event.detail.get("command") == detail_type
                 and event.detail.get("executionId") == self.execution_id
-                and event.detail.get("requestedBy") == detail.get("requestedBy")
+                and event.detail.get("requestedBy") == caller
             ):
                 return {"ok": False, "rejected": True, "reason": event.detail.get("reason")}
         return {"ok": True, **self.status()}

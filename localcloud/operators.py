@@ -9,9 +9,14 @@ for a bare name (`drs-orch approve --as alice`, default the user's login name), 
 from __future__ import annotations
 
 import getpass
+import json
 import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from localcloud.lambda_runtime import ACCOUNT
+from localcloud.lambda_runtime import ACCOUNT, REGION
 from orchestrator.domain.principals import parse_principal, principal_problem
 
 LOCAL_ROLE = "local"
@@ -42,3 +47,75 @@ def caller_for(approvers: list[str], name: str) -> str:
         if principal_problem(approver) is None:
             return parse_principal(approver).a_caller(session_name(name))
     return local_caller(name)
+
+
+URL_ID = "localoperatorurl0000000000000000"  # a Function URL id: 32 lowercase letters and digits
+
+
+def url_request(body: dict[str, Any], caller: str) -> dict[str, Any]:
+    """The event Lambda gives a function behind a Function URL with AuthType AWS_IAM for a signed POST of
+    `body` by `caller` (payload format 2.0: https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html).
+    The identity fields are those AWS fills in from the verified signature; locally they are the named caller."""
+    now = datetime.now(UTC)
+    account = caller.split(":")[4] if caller.count(":") >= 5 else ACCOUNT
+    session = caller.rsplit("/", 1)[-1]
+    domain = f"{URL_ID}.lambda-url.{REGION}.on.aws"
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": domain, "user-agent": "drs-orch"},
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": URL_ID,
+            "authorizer": {
+                "iam": {
+                    "accessKey": "ASIALOCALOPERATOR000",
+                    "accountId": account,
+                    "callerId": f"AROALOCALOPERATOR0000:{session}",
+                    "cognitoIdentity": None,
+                    "principalOrgId": None,
+                    "userArn": caller,
+                    "userId": f"AROALOCALOPERATOR0000:{session}",
+                }
+            },
+            "domainName": domain,
+            "domainPrefix": URL_ID,
+            "http": {
+                "method": "POST",
+                "path": "/",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "drs-orch",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+@dataclass(frozen=True)
+class OperatorReply:
+    """The operator function's HTTP answer: `status` and the decoded JSON `body`."""
+
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, response: dict[str, Any]) -> OperatorReply:
+        body = json.loads(response.get("body") or "{}")
+        return cls(int(response["statusCode"]), body if isinstance(body, dict) else {})
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == 202
+
+    @property
+    def error(self) -> str:
+        return str(self.body.get("error", ""))

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from localcloud.drs_sim_config import DrsProfile, DrsSimConfig
+from localcloud.operators import LOCAL_RECOVERY_PRINCIPALS
 from localcloud.profile_keys import ProfileSection
 from localcloud.ssm_sim_config import SsmProfile, SsmSimConfig
 from orchestrator.domain.plan.limits import MAX_PLAN_BYTES, size_message
 from orchestrator.domain.plan.source import LimitError, SourceError, load_yaml
+from orchestrator.domain.principals import principal_problem
 
 
 class ProfileError(ValueError):
@@ -53,6 +55,25 @@ class ApprovalsProfile(ProfileSection):
     )
 
 
+class OperatorsProfile(ProfileSection):
+    """Who operates a local run (`localcloud/operators.py`)."""
+
+    recovery_principals: list[str] = Field(
+        default_factory=lambda: list(LOCAL_RECOVERY_PRINCIPALS),
+        description="the deploy's recoveryPrincipals for this run: who may start a RECOVERY through the operator "
+        "endpoint (default: every session of the local role)",
+    )
+
+    @field_validator("recovery_principals")
+    @classmethod
+    def _principals(cls, values: list[str]) -> list[str]:
+        for value in values:
+            problem = principal_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+        return values
+
+
 class SimProfile(ProfileSection):
     """A whole simulation profile. Every mistake is reported at its camelCase key path
     (`localcloud.profile_keys`)."""
@@ -63,6 +84,7 @@ class SimProfile(ProfileSection):
     ssm: SsmProfile = Field(default_factory=SsmProfile)
     faults: FaultsProfile = Field(default_factory=FaultsProfile)
     approvals: ApprovalsProfile = Field(default_factory=ApprovalsProfile)
+    operators: OperatorsProfile = Field(default_factory=OperatorsProfile)
 
     def drs_config(self) -> DrsSimConfig:
         return self.drs.to_config(default_seed=self.seed)

@@ -7,12 +7,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.models import Mode
+from events.models import SOURCES, Mode
 from localcloud.cloud import LocalCloud, Stalled
+from localcloud.operators import local_caller
 from orchestrator.domain.plan import Plan, plan_to_document
 from orchestrator.reporting.report import build_report
 
 FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+
+
+class StartRefused(RuntimeError):
+    """The operator endpoint refused a StartPlan (a RECOVERY by a caller who is no recovery principal, ...)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"StartPlan refused by the operator endpoint ({status}): {reason}")
+        self.status = status
+        self.reason = reason
 
 
 @dataclass
@@ -50,20 +60,22 @@ def start(
     confirm: bool = False,
 ) -> str:
     """Register the plan's servers in the simulator (replicating, healthy unless the profile says
-    otherwise) and publish StartPlan, as a user does."""
+    otherwise) and start the plan as a user does: a DRILL's StartPlan published on the bus (PutEvents), a
+    RECOVERY's sent through the operator endpoint as the local caller `requested_by` (`local_caller`: a bare
+    name is a session of the local role). Raises StartRefused when the operator endpoint refuses it."""
     document = plan_to_document(plan) if isinstance(plan, Plan) else plan
     if isinstance(plan, Plan):
         cloud.drs.ensure_servers(sid for wave in plan.waves for sid in wave.server_ids)
     execution_id = execution_id or new_execution_id(str(document.get("planId", "plan")))
-    detail: dict[str, Any] = {
-        "plan": document,
-        "executionId": execution_id,
-        "mode": mode.value,
-        "requestedBy": requested_by,
-    }
+    detail: dict[str, Any] = {"plan": document, "executionId": execution_id, "mode": mode.value}
     if mode is Mode.RECOVERY and confirm:
         detail["confirmRecovery"] = document.get("planId")
-    cloud.publish("StartPlan", detail)
+    if mode is Mode.RECOVERY:
+        reply = cloud.operate("StartPlan", detail, caller=local_caller(requested_by))
+        if not reply.accepted:
+            raise StartRefused(reply.status, reply.error)
+    else:
+        cloud.publish("StartPlan", {**detail, "requestedBy": requested_by})
     return execution_id
 
 
@@ -89,7 +101,7 @@ def result_of(
     events = [
         {"detailType": e.detail_type, "time": e.time, "waveId": e.wave_id}
         for e in cloud.events
-        if e.detail.get("executionId") in (execution_id, None) and e.source == "drs.orchestrator"
+        if e.detail.get("executionId") in (execution_id, None) and e.source in SOURCES
     ]
     report = build_report(cloud.ledger, execution_id, events)
     status = report["status"] if report else "UNKNOWN"

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         pattern=r"^\s*([A-Za-z0-9_.:/-]{1,256}\*?|\*)?\s*(,\s*([A-Za-z0-9_.:/-]{1,256}\*?|\*)?\s*)*$",
         validation_alias="ALLOWED_SSM_DOCUMENTS",
     )
+    # Who may start a RECOVERY through the operator endpoint (issue #13): comma-separated IAM principals (role
+    # ARNs, user ARNs, session patterns: orchestrator/domain/principals.py), the stack's `recoveryPrincipals`.
+    # Blank: nobody (a RECOVERY is refused). Read by the operator function only; a malformed entry refuses every
+    # RECOVERY (fail closed) and the CDK app refuses it at synth.
+    recovery_principals: str = Field(default="", validation_alias="RECOVERY_PRINCIPALS")
 
 
 @lru_cache(maxsize=1)

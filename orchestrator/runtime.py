@@ -33,6 +33,7 @@ class Runtime:
     scheduler: SchedulerPort
     drs: DrsPort
     ssm: SsmPort | None = None
+    operator_bus: BusPort | None = None  # the operator endpoint's: it publishes with the operator source
 
 
 _runtime: Runtime | None = None
@@ -57,11 +58,12 @@ def build_runtime(
     drs_config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
     table = session.resource("dynamodb").Table(settings.table_name)
     bus_arn = settings.bus_arn or f"arn:aws:events:{settings.region}:000000000000:event-bus/{settings.bus_name}"
+    events = session.client("events")
     return Runtime(
         settings=settings,
         clock=clock,
         ledger=ledger or Ledger(table, clock, finished_ttl_days=settings.finished_ttl_days),
-        bus=Bus(session.client("events"), settings.bus_name),
+        bus=Bus(events, settings.bus_name),
         scheduler=Scheduler(
             session.client("scheduler"),
             group=settings.scheduler_group,
@@ -70,6 +72,7 @@ def build_runtime(
         ),
         drs=Drs(session.client("drs", config=drs_config), sleep=sleep),
         ssm=Ssm(session.client("ssm")),
+        operator_bus=Bus.for_operator(events, settings.bus_name),
     )
 
 

@@ -1,4 +1,10 @@
-"""The orchestrator's event bus: archive, schema registry and who may publish commands."""
+"""The orchestrator's event bus: archive, schema registry and who may publish commands.
+
+The bus policy uses EventBridge's condition keys `events:source` and `events:detail-type`, which PutEvents
+supplies (one value per entry: `ForAnyValue` in a Deny catches a batch with any such entry): see
+https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html and the custom-bus example
+https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-bus-example-policy-cross-account-custom-bus-source.html.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from events.generate import SCHEMAS_DIR, load_schema
-from events.models import SOURCE
-from infra.definitions import ARCHIVE_PATTERN, CONTROL_EVENTS
+from events.models import OPERATOR_SOURCE, SOURCE
+from infra.definitions import ARCHIVE_PATTERN, CONTROL_EVENTS, OPERATOR_EVENTS
 
 SCHEMA_TYPE = "JSONSchemaDraft4"
 
@@ -26,12 +32,18 @@ def schema_detail_types() -> list[str]:
 class OrchestratorBus(Construct):
     """A custom bus whose every event is archived and described in a schema registry.
 
-    Control events (StartPlan, CancelPlan, ...) may be published only by `publisher_principals`: an Allow
-    statement lets those principals (also from other accounts) publish exactly those detail types with our
-    source, and a Deny statement refuses the control detail types to every other principal, including
-    roles of this account whose IAM policies would otherwise allow `events:PutEvents` on the bus. With no
-    publisher configured, nobody can start or steer a plan (fail closed). The choreography's own events
-    may be put only by the orchestrator's roles (`only_the_orchestrator_sends`).
+    Who may put what (each Deny also binds roles of this account whose IAM policies allow `events:PutEvents`):
+
+    - StartPlan: `publisher_principals` (an Allow lets them, also from other accounts, put exactly StartPlan
+      with our source) and the operator function; nobody else. A StartPlan put on the bus starts only a
+      DRILL: a RECOVERY is started only from the operator source (orchestrator/steps/start_plan.py).
+    - The operator commands (approve, deny, cancel, pause, resume, retry, skip) and the operator source:
+      the operator function's role only (`only_the_operator_commands`), which stamps them with the caller's
+      verified ARN; the publishers reach it through its Function URL.
+    - The choreography's own events: the orchestrator's function roles and the scheduler's only
+      (`only_the_orchestrator_sends`).
+
+    With no publisher configured, nobody can put a StartPlan on the bus (fail closed).
     """
 
     def __init__(
@@ -73,17 +85,22 @@ class OrchestratorBus(Construct):
         if self.publisher_principals:
             self.bus.add_to_resource_policy(
                 iam.PolicyStatement(
-                    sid="PublishersSendControlEvents",
+                    sid="PublishersStartPlans",
                     effect=iam.Effect.ALLOW,
                     principals=[iam.ArnPrincipal(arn) for arn in self.publisher_principals],
                     actions=["events:PutEvents"],
                     resources=[self.bus.event_bus_arn],
-                    conditions={
-                        "StringEquals": {"events:source": SOURCE, "events:detail-type": list(CONTROL_EVENTS)},
-                    },
+                    conditions={"StringEquals": {"events:source": SOURCE, "events:detail-type": ["StartPlan"]}},
                 )
             )
-        self._deny_all_but("OnlyPublishersSendControlEvents", list(CONTROL_EVENTS), self.publisher_principals)
+
+    def only_the_operator_commands(self, operator_role_arn: str) -> None:
+        """Deny every other principal the operator commands and the operator source (a command, or a StartPlan
+        that could be a RECOVERY, that claims to come from the operator endpoint), and StartPlan to everyone but
+        the publishers and the operator."""
+        self._deny_all_but("OnlyTheOperatorSendsCommands", list(OPERATOR_EVENTS), [operator_role_arn])
+        self._deny_all_but("OnlyTheOperatorUsesItsSource", [OPERATOR_SOURCE], [operator_role_arn], key="events:source")
+        self._deny_all_but("OnlyPublishersStartPlans", ["StartPlan"], [*self.publisher_principals, operator_role_arn])
 
     def only_the_orchestrator_sends(self, role_arns: Sequence[str]) -> None:
         """Deny every other principal the choreography's own detail types (WaveReady, PostLaunchDone,
@@ -92,11 +109,14 @@ class OrchestratorBus(Construct):
         internal = sorted(set(schema_detail_types()) - set(CONTROL_EVENTS))
         self._deny_all_but("OnlyTheOrchestratorSendsItsEvents", internal, list(role_arns))
 
-    def _deny_all_but(self, sid: str, detail_types: list[str], principal_arns: list[str]) -> None:
-        """PutEvents of `detail_types` is denied to every principal but `principal_arns` (to everyone when
-        there are none). AWS services acting for themselves (an archive replay) are not concerned."""
+    def _deny_all_but(
+        self, sid: str, values: list[str], principal_arns: list[str], *, key: str = "events:detail-type"
+    ) -> None:
+        """PutEvents of an entry whose `key` (detail-type, or source) is one of `values` is denied to every
+        principal but `principal_arns` (to everyone when there are none). AWS services acting for themselves
+        (an archive replay) are not concerned."""
         conditions: dict[str, dict[str, object]] = {
-            "ForAnyValue:StringEquals": {"events:detail-type": detail_types},
+            "ForAnyValue:StringEquals": {key: values},
             "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
         }
         if principal_arns:

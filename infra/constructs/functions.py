@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -11,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from events.models import OPERATOR_SOURCE
 from infra import definitions
 from infra.constructs.ledger import Ledger
 from infra.constructs.permissions import (
@@ -59,8 +62,10 @@ class OrchestratorFunctions(Construct):
         ticks: TickScheduler,
         log_retention: logs.RetentionDays,
         permissions: PermissionSettings,
+        recovery_principals: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
+        self.recovery_principals = ",".join(recovery_principals)  # the operator function's RECOVERY_PRINCIPALS
         # Invocations whose handler still fails after Lambda's retries (the rules' DLQs only catch
         # delivery failures: once Lambda accepted an async event, its own retry and destination apply).
         self.failed_invocations = secure_queue(self, "FailedInvocations")
@@ -105,6 +110,7 @@ class OrchestratorFunctions(Construct):
             bus_arn=bus.event_bus_arn,
             scheduler_group=ticks.group_name,
             scheduler_role_arn=ticks.role.role_arn,
+            recovery_principals=self.recovery_principals,
         )
         function = lambda_.Function(
             self,
@@ -125,7 +131,16 @@ class OrchestratorFunctions(Construct):
         if spec.needs_table:
             ledger.grant_ledger(role)
         if spec.needs_bus:
-            role.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.event_bus_arn]))
+            # the operator endpoint publishes only with its own source (the bus policy keeps that source, and the
+            # operator commands, to its role alone)
+            only_its_source = {"ForAllValues:StringEquals": {"events:source": [OPERATOR_SOURCE]}}
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["events:PutEvents"],
+                    resources=[bus.event_bus_arn],
+                    conditions=only_its_source if spec.operator else None,
+                )
+            )
         if spec.needs_scheduler:
             ticks.grant_schedule(role)
         if spec.needs_drs:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from events.models import SOURCE
+from events.models import SOURCES
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
 
@@ -55,8 +55,9 @@ def _detail(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def events_of_execution(events: Iterable[Mapping[str, Any]], execution_id: str) -> list[dict[str, Any]]:
-    """The orchestrator events of one execution (a StartPlan names it in `executionId` too)."""
-    return [dict(e) for e in events if e.get("source") == SOURCE and _detail(e).get("executionId") == execution_id]
+    """The orchestrator events of one execution (a StartPlan names it in `executionId` too), the operator
+    endpoint's commands included."""
+    return [dict(e) for e in events if e.get("source") in SOURCES and _detail(e).get("executionId") == execution_id]
 
 
 def rebuild(events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -253,7 +254,7 @@ def replay_archive(
         EventBusName=bus_name,
         State="ENABLED",
         Description="drs-orch inspect: replayed events only, never a live rule",
-        EventPattern=json.dumps({"source": [SOURCE], "replay-name": [replay_name]}),
+        EventPattern=json.dumps({"source": list(SOURCES), "replay-name": [replay_name]}),
     )["RuleArn"]
     sqs_client.set_queue_attributes(
         QueueUrl=queue_url,

@@ -7,6 +7,11 @@ execution that was started already, a PlanFailed would read as that execution fa
 refusal is a ControlRejected (command StartPlan) instead, and the execution is not touched. A second
 StartPlan with a started execution's id and a different plan or mode is refused the same way; one with the
 same plan and mode is a repeat of the start, and changes nothing.
+
+A RECOVERY (a real failover) starts only from a StartPlan the operator endpoint published (`OPERATOR_SOURCE`),
+which checked that its caller, authenticated by AWS, is one of the deploy's recovery principals: a StartPlan
+put on the bus cannot prove who sent it, and IAM on PutEvents cannot tell a drill from a recovery by the
+event's content. One from any other source is refused before anything else is read.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from events.models import (
+    OPERATOR_SOURCE,
+    SOURCE,
     ControlRejected,
     Mode,
     PlanFailed,
@@ -138,12 +145,16 @@ def reject_start(rt: Runtime, raw_detail: Any, event_id: str | None, exc: Valida
     )
 
 
-def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
-    """Validate the plan, create the execution and its waves, release the root waves."""
+def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = SOURCE) -> str | None:
+    """Validate the plan, create the execution and its waves, release the root waves. `source`: the event's
+    (a RECOVERY is started only from OPERATOR_SOURCE)."""
     execution_id = execution_id_for(detail, event_id)
-    plan, problems = check_plan(detail.plan, source="StartPlan.plan")
     raw_id = detail.plan.get("planId") or detail.plan.get("PlanId")
     plan_id = quote(raw_id, 128) if isinstance(raw_id, str) and raw_id else "unknown"
+    if detail.mode is Mode.RECOVERY and source != OPERATOR_SOURCE:
+        _unauthenticated_recovery(rt, detail, event_id, execution_id=execution_id, plan_id=plan_id, source=source)
+        return None
+    plan, problems = check_plan(detail.plan, source="StartPlan.plan")
     if plan is None or problems:
         logger.warning("invalid plan rejected", execution_id=execution_id, problems=len(problems))
         _refuse_start(
@@ -156,30 +167,10 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
             requested_by=detail.requested_by,
         )
         return None
-    if detail.mode is Mode.RECOVERY and detail.confirm_recovery != plan.plan_id:
-        logger.warning("recovery start without confirmation refused", execution_id=execution_id)
-        _refuse_start(
-            rt,
-            event_id,
-            execution_id=execution_id,
-            plan_id=plan.plan_id,
-            reason="RECOVERY mode is a real failover: StartPlan must carry confirmRecovery equal to the planId",
-            errors=[
-                Problem(
-                    message="confirmRecovery missing or not equal to planId",
-                    code="unconfirmed_recovery",
-                    path="confirmRecovery",
-                )
-            ],
-            requested_by=detail.requested_by,
-        )
+    if _unconfirmed_recovery(rt, detail, plan, execution_id=execution_id, event_id=event_id):
         return None
     if _refused_scripts(rt, detail, plan, execution_id=execution_id, event_id=event_id):
         return None
-    dependents: dict[str, list[str]] = {w.wave_id: [] for w in plan.waves}
-    for wave in plan.waves:
-        for dependency in wave.depends_on:
-            dependents[dependency].append(wave.wave_id)
     document = plan_to_document(plan)
     outcome = rt.ledger.create_execution(
         execution_id=execution_id,
@@ -188,19 +179,7 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
         plan_document=document,
         mode=detail.mode.value,
         requested_by=detail.requested_by,
-        waves=[
-            {
-                "waveId": wave.wave_id,
-                "dependsOn": list(wave.depends_on),
-                "dependents": dependents[wave.wave_id],
-                "onFailure": wave.on_failure.value,
-                "servers": {
-                    s.source_server_id: {"criticality": s.criticality.value, "launchStatus": "NOT_STARTED"}
-                    for s in wave.servers
-                },
-            }
-            for wave in plan.waves
-        ],
+        waves=_wave_items(plan),
         key=event_id,
     )
     if outcome is Outcome.REJECTED:
@@ -222,6 +201,82 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
         *[WaveReady(execution_id=execution_id, plan_id=plan.plan_id, wave_id=root) for root in roots],
     )
     return execution_id
+
+
+def _wave_items(plan: Plan) -> list[dict[str, Any]]:
+    """The ledger's first view of each wave: its dependencies and dependents, policy and servers."""
+    dependents: dict[str, list[str]] = {w.wave_id: [] for w in plan.waves}
+    for wave in plan.waves:
+        for dependency in wave.depends_on:
+            dependents[dependency].append(wave.wave_id)
+    return [
+        {
+            "waveId": wave.wave_id,
+            "dependsOn": list(wave.depends_on),
+            "dependents": dependents[wave.wave_id],
+            "onFailure": wave.on_failure.value,
+            "servers": {
+                s.source_server_id: {"criticality": s.criticality.value, "launchStatus": "NOT_STARTED"}
+                for s in wave.servers
+            },
+        }
+        for wave in plan.waves
+    ]
+
+
+def _unconfirmed_recovery(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> bool:
+    """Refuse (True) a RECOVERY whose confirmRecovery is not the plan's id: a real failover is confirmed."""
+    if detail.mode is not Mode.RECOVERY or detail.confirm_recovery == plan.plan_id:
+        return False
+    logger.warning("recovery start without confirmation refused", execution_id=execution_id)
+    _refuse_start(
+        rt,
+        event_id,
+        execution_id=execution_id,
+        plan_id=plan.plan_id,
+        reason="RECOVERY mode is a real failover: StartPlan must carry confirmRecovery equal to the planId",
+        errors=[
+            Problem(
+                message="confirmRecovery missing or not equal to planId",
+                code="unconfirmed_recovery",
+                path="confirmRecovery",
+            )
+        ],
+        requested_by=detail.requested_by,
+    )
+    return True
+
+
+def _unauthenticated_recovery(
+    rt: Runtime, detail: StartPlan, event_id: str, *, execution_id: str, plan_id: str, source: str
+) -> None:
+    """Refuse a RECOVERY StartPlan that did not come through the operator endpoint: nothing is created."""
+    logger.warning(
+        "RECOVERY StartPlan refused: not from the operator endpoint",
+        execution_id=execution_id,
+        source=source,
+        requested_by=detail.requested_by,
+    )
+    metrics.add_metric(name="RecoveryRefused", unit="Count", value=1)
+    _refuse_start(
+        rt,
+        event_id,
+        execution_id=execution_id,
+        plan_id=plan_id,
+        reason=(
+            "RECOVERY mode is a real failover: it starts only through the operator endpoint, for a caller AWS "
+            "authenticated as one of the deploy's recovery principals (drs-orch run --recovery --aws); a StartPlan "
+            "put on the bus cannot prove who sent it"
+        ),
+        errors=[
+            Problem(
+                message=f"a RECOVERY StartPlan from source {quote(source, 64)!r}, not from the operator endpoint",
+                code="unauthenticated_recovery",
+                path="mode",
+            )
+        ],
+        requested_by=detail.requested_by,
+    )
 
 
 def _refused_scripts(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> bool:

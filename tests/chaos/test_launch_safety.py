@@ -16,7 +16,7 @@ from localcloud.runner import run_plan, wait
 from orchestrator.domain.plan import parse_plan
 from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.records.launches import LaunchChunk
-from tests.e2e.helpers import events_of, sid, start_recovery_calls, wave
+from tests.e2e.helpers import command, events_of, sid, start_recovery_calls, wave
 
 ONE_JOB_AT_A_TIME = {"serversPerJob": 10, "concurrentJobs": 1, "serversInAllJobs": 10}
 
@@ -104,7 +104,7 @@ def test_a_retried_wave_whose_start_recovery_crashes_launches_each_server_once_p
 
     # WHEN the server is fixed and the wave retried (attempt 2 launches the failed server only)
     cloud.drs.set_launch_outcome(failing, "LAUNCHED")
-    cloud.publish("RetryWave", {"executionId": first.execution_id, "waveId": "B", "requestedBy": "ops"})
+    command(cloud, "RetryWave", {"executionId": first.execution_id, "waveId": "B"}, by="ops")
     result = wait(cloud, first.execution_id, timeout=60)
 
     # THEN one StartRecovery per attempt: the retry of the crashed call found attempt 2's job by its tag

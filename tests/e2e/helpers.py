@@ -21,6 +21,16 @@ def session(name: str, role: str = "DROps") -> str:
     return f"arn:aws:sts::123456789012:assumed-role/{role}/{name}"
 
 
+def command(cloud: LocalCloud, detail_type: str, detail: dict[str, Any], *, by: str = "ops") -> str:
+    """Send an operator command through the operator endpoint (as `drs-orch ... --aws` does) as `by`: an ARN,
+    or a session name of the DROps role. The endpoint must accept it (it publishes the command on the bus, with
+    the caller's ARN as requestedBy); returns that ARN."""
+    caller = by if by.startswith("arn:") else session(by)
+    reply = cloud.operate(detail_type, detail, caller=caller)
+    assert reply.accepted, (reply.status, reply.body)
+    return caller
+
+
 def sid(prefix: str, n: int) -> str:
     """A well-formed DRS source server id: 's-' and 17 alphanumerics."""
     body = f"{prefix}{n}"

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from events.models import DRS_LAUNCH_RESULT, DRS_SOURCE, SOURCE
-from infra.definitions import FUNCTIONS, ROUTES, STATE_MACHINE
+from events.models import DRS_LAUNCH_RESULT, DRS_SOURCE, OPERATOR_SOURCE, SOURCE
+from infra.definitions import FUNCTIONS, OPERATOR_EVENTS, ROUTES, STATE_MACHINE
 from localcloud.cloud import LocalCloud
 from localcloud.lambda_runtime import ACCOUNT, REGION
 from localcloud.runner import start, wait
@@ -63,10 +63,19 @@ class Case:
     invalid: str | None = None
     rejected: str | None = None
     also_invalid: bool = False  # a malformed StartPlan: InvalidEvents, and announced with ControlRejected
+    # who put it on the bus: an operator command comes from the operator endpoint (as if its role itself sent
+    # something malformed: the control function still checks everything), everything else from SOURCE
+    source: str | None = None
 
     @property
     def key(self) -> str:
         return self.detail_type + json.dumps(self.detail, sort_keys=True)
+
+    @property
+    def publisher(self) -> str:
+        if self.source is not None:
+            return self.source
+        return OPERATOR_SOURCE if self.detail_type in OPERATOR_EVENTS else SOURCE
 
 
 def _internal(execution_id: str, wave_id: str = "w1") -> dict[str, tuple[dict[str, Any], list[str]]]:
@@ -256,9 +265,17 @@ def _start_plans(execution_id: str) -> Iterator[Case]:
 
     other = {"planId": "bad", "waves": [wave("w1", [sid("c", 1)])]}
     yield case("StartPlan reusing the id with another plan", "started with another plan or mode", plan=other)
-    yield case(
+    recovery = case(
         "StartPlan reusing the id with the plan in RECOVERY",
         "started with another plan or mode",
+        plan=PLAN,
+        mode="RECOVERY",
+        confirmRecovery="bad",
+    )
+    yield Case(recovery.name, "StartPlan", recovery.detail, rejected=recovery.rejected, source=OPERATOR_SOURCE)
+    yield case(
+        "a RECOVERY StartPlan put on the bus, reusing the id",
+        "refused: RECOVERY mode is a real failover: it starts only through the operator endpoint",
         plan=PLAN,
         mode="RECOVERY",
         confirmRecovery="bad",
@@ -268,12 +285,13 @@ def _start_plans(execution_id: str) -> Iterator[Case]:
         "refused: invalid plan: 1 problem(s)",
         plan={"planId": "bad", "waves": [wave("w1", [sid("a", 1)], ["nope"])]},
     )
-    yield case(
+    unconfirmed = case(
         "StartPlan reusing the id with an unconfirmed RECOVERY",
         "must carry confirmRecovery",
         plan=PLAN,
         mode="RECOVERY",
     )
+    yield Case(unconfirmed.name, "StartPlan", unconfirmed.detail, rejected=unconfirmed.rejected, source=OPERATOR_SOURCE)
     yield case(
         "StartPlan reusing the id with a plan nested too deep",
         "refused: invalid plan: 1 problem(s)",
@@ -361,8 +379,8 @@ def _spy(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> _Spy:
     return spy
 
 
-def _functions(detail_type: str) -> list[str]:
-    targets = sorted({r.target for r in ROUTES if detail_type in r.detail_types and r.source == SOURCE})
+def _functions(case: Case) -> list[str]:
+    targets = sorted({r.target for r in ROUTES if case.detail_type in r.detail_types and r.source == case.publisher})
     return ["launch_wave" if target == STATE_MACHINE else target for target in targets]
 
 
@@ -404,7 +422,7 @@ def _publish_all(cloud: LocalCloud, spy: _Spy, cases: list[Case]) -> dict[str, t
     What comes of a case: each function it reached with its answer, and the ControlRejected answering it."""
     seen = len(cloud.events)
     for case in cases:
-        cloud.publish(case.detail_type, case.detail)
+        cloud.publish(case.detail_type, case.detail, source=case.publisher)
     cloud.drain()
     differ: dict[str, tuple[Any, Any]] = {}
     for case in cases:
@@ -413,13 +431,13 @@ def _publish_all(cloud: LocalCloud, spy: _Spy, cases: list[Case]) -> dict[str, t
         if case.invalid is not None:
             got = ([(name, status, case.invalid in why) for name, status, why in deliveries], answers)
             expected = (
-                [(name, "rejected", True) for name in _functions(case.detail_type)],
+                [(name, "rejected", True) for name in _functions(case)],
                 [True] if case.also_invalid else [],
             )
         else:
             got = ([(name, status) for name, status, _ in deliveries], answers)
             expected = (
-                [(name, "ok") for name in _functions(case.detail_type)],
+                [(name, "ok") for name in _functions(case)],
                 [True] if case.rejected is not None else [],
             )
         if got != expected:
@@ -443,7 +461,7 @@ def test_forged_events_during_a_run_are_refused_without_side_effects(local_cloud
 
     # THEN each is refused with its specific reason, or dropped by its step
     assert differ == {}
-    invalid = sum(len(_functions(c.detail_type)) for c in cases if c.invalid is not None)
+    invalid = sum(len(_functions(c)) for c in cases if c.invalid is not None)
     assert spy.metrics["InvalidEvents"] == invalid
     assert spy.metrics["ControlRejected"] == sum(1 for c in cases if c.rejected is not None)
     # AND nothing happened: no write but the refusals' records, no DRS job, no SSM command, no PlanFailed
@@ -571,7 +589,9 @@ def test_unknown_detail_types_are_rejected_by_every_handler_and_routed_nowhere(l
 
     # WHEN every event handler is invoked with it directly
     rejected = {}
-    for name in sorted(set(FUNCTIONS) - {"launch_wave"}):  # launch_wave is a state machine task, not an event target
+    # launch_wave is a state machine task and operator the operator endpoint (a Function URL): no event targets
+    # (the operator function refuses an EventBridge event: tests/e2e/test_operator_endpoint.py)
+    for name in sorted(set(FUNCTIONS) - {"launch_wave", "operator"}):
         result = cloud.lambdas.invoke(name, _envelope("NoSuchEvent", {"executionId": execution_id}))
         rejected[name] = (result["status"], "does not handle" in result["error"])
 

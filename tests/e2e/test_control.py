@@ -10,10 +10,12 @@ from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import (
     assert_choreography_invariants,
     at,
+    command,
     events_of,
     execution,
     ledger_items,
     ledger_waves,
+    session,
     sid,
     wave,
     wave_status,
@@ -48,7 +50,7 @@ def test_cancel_mid_plan_lets_the_running_wave_finish_and_skips_the_rest(local_c
     assert set(cloud.drs.stats.launches) == set(W1)
 
     # WHEN an operator cancels it
-    cloud.publish("CancelPlan", {"executionId": execution_id, "requestedBy": "test"})
+    command(cloud, "CancelPlan", {"executionId": execution_id}, by="test")
     result = wait(cloud, execution_id, timeout=60)
 
     # THEN the plan ends CANCELLED: w1's jobs finished and were recorded, later waves SKIPPED, nothing new launched
@@ -64,7 +66,7 @@ def test_cancel_mid_plan_lets_the_running_wave_finish_and_skips_the_rest(local_c
     assert set(cloud.drs.stats.launches) == set(W1)
     assert {e.wave_id for e in events_of(cloud, "DRSJobStarted", execution_id)} == {"w1"}
     assert {e.wave_id for e in events_of(cloud, "WaveSkipped", execution_id)} == {"w2", "w3"}
-    assert "cancelled by test" in (result.report["stopReason"] or "")
+    assert f"cancelled by {session('test')}" in (result.report["stopReason"] or "")
     assert not events_of(cloud, "PlanFailed", execution_id)
     assert_choreography_invariants(cloud, execution_id)
 
@@ -75,7 +77,7 @@ def test_pause_holds_the_next_wave_until_resume(local_cloud):
     execution_id = _started_until(cloud, "w1", "LAUNCHING")
 
     # WHEN it is paused and wave 1 completes
-    cloud.publish("PausePlan", {"executionId": execution_id, "requestedBy": "test"})
+    command(cloud, "PausePlan", {"executionId": execution_id}, by="test")
     cloud.run_until(lambda: wave_status(cloud, execution_id, "w1") == "COMPLETED", timeout=60)
     cloud.drain()
 
@@ -89,7 +91,7 @@ def test_pause_holds_the_next_wave_until_resume(local_cloud):
     paused_until = cloud.clock.now()
 
     # WHEN it is resumed
-    cloud.publish("ResumePlan", {"executionId": execution_id, "requestedBy": "test"})
+    command(cloud, "ResumePlan", {"executionId": execution_id}, by="test")
     result = wait(cloud, execution_id, timeout=60)
 
     # THEN the plan carries on and completes
@@ -108,7 +110,7 @@ def test_resume_of_a_running_plan_is_rejected_and_changes_nothing(local_cloud):
     before = ledger_items(cloud)
 
     # WHEN an operator resumes it
-    cloud.publish("ResumePlan", {"executionId": execution_id, "requestedBy": "test"})
+    command(cloud, "ResumePlan", {"executionId": execution_id}, by="test")
     cloud.drain()
 
     # THEN a ControlRejected says why, and the ledger is untouched
@@ -136,8 +138,8 @@ def test_commands_on_a_finished_or_unknown_execution_are_rejected(local_cloud):
         ("CancelPlan", execution_id),
         ("CancelPlan", "no-such-execution"),
     ]
-    for command, target in commands:
-        cloud.publish(command, {"executionId": target, "requestedBy": "test"})
+    for kind, target in commands:
+        command(cloud, kind, {"executionId": target}, by="test")
     cloud.drain()
 
     # THEN each is rejected with a ControlRejected, and nothing changed
@@ -155,10 +157,10 @@ def test_plan_cancelled_names_who_cancelled_and_what_was_running(local_cloud):
     cloud.run_until(lambda: wave_status(cloud, execution_id, "w1") == "LAUNCHING", timeout=60)
 
     # WHEN bob cancels it
-    cloud.publish("CancelPlan", {"executionId": execution_id, "requestedBy": "bob"})
+    command(cloud, "CancelPlan", {"executionId": execution_id}, by="bob")
     assert wait(cloud, execution_id, timeout=60).status == "CANCELLED"
 
     # THEN PlanCancelled says bob cancelled it while w1 was running
     [cancelled] = events_of(cloud, "PlanCancelled", execution_id)
-    assert cancelled.detail["requestedBy"] == "bob"
+    assert cancelled.detail["requestedBy"] == session("bob")
     assert cancelled.detail["runningWaveIds"] == ["w1"]

@@ -16,7 +16,7 @@ from localcloud.control_socket import Session
 from localcloud.runner import start, wait
 from orchestrator.domain.plan import parse_plan
 from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome
-from tests.e2e.helpers import ledger_items, session, sid, start_recovery_calls, wave, wave_status
+from tests.e2e.helpers import command, ledger_items, session, sid, start_recovery_calls, wave, wave_status
 
 FAILING = sid("b", 2)
 
@@ -39,11 +39,11 @@ def test_inspect_rebuilds_exactly_the_ledger_state_of_a_finished_plan_and_launch
     )
     execution_id = start(cloud, plan)
     cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "AWAITING_APPROVAL", timeout=60)
-    cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": "A", "requestedBy": session("mallory")})
-    cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": "A", "requestedBy": session("alice")})
+    command(cloud, "ApprovalGranted", {"executionId": execution_id, "waveId": "A"}, by=session("mallory"))
+    command(cloud, "ApprovalGranted", {"executionId": execution_id, "waveId": "A"}, by=session("alice"))
     assert wait(cloud, execution_id, timeout=60).status == "FAILED"
     cloud.drs.set_launch_outcome(FAILING, "LAUNCHED")
-    cloud.publish("RetryWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops"})
+    command(cloud, "RetryWave", {"executionId": execution_id, "waveId": "B"}, by="ops")
     assert wait(cloud, execution_id, timeout=60).status == "COMPLETED"
     calls, invocations, ledger = start_recovery_calls(cloud), dict(cloud.lambdas.invocations), ledger_items(cloud)
 

@@ -13,7 +13,7 @@ from localcloud.runner import run_plan, start, wait
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.plan import parse_plan
 from orchestrator.steps import cleanup
-from tests.e2e.helpers import events_of, ledger_waves, sid, wave
+from tests.e2e.helpers import command, events_of, ledger_waves, sid, wave
 
 ONE_JOB = {"serversPerJob": 10, "concurrentJobs": 1, "serversInAllJobs": 10}
 
@@ -44,9 +44,7 @@ def test_a_retry_while_the_rollback_still_terminates_waits_for_it_and_reports_bo
 
     # WHEN b2 is fixed and the wave is retried at once with all its servers
     cloud.drs.set_launch_outcome(failing, "LAUNCHED")
-    cloud.publish(
-        "RetryWave", {"executionId": first.execution_id, "waveId": "B", "allServers": True, "requestedBy": "ops"}
-    )
+    command(cloud, "RetryWave", {"executionId": first.execution_id, "waveId": "B", "allServers": True}, by="ops")
     result = wait(cloud, first.execution_id, timeout=60)
 
     # THEN the launch waited for the terminate job instead of failing on DRS's ConflictException, and the
@@ -79,7 +77,7 @@ def test_a_retry_refused_by_drs_fails_the_wave_with_drs_reason_on_each_server(lo
     cloud.runtime.drs.start_recovery([{"sourceServerID": failing}], is_drill=True, tags={})
 
     # WHEN the operator retries the wave
-    cloud.publish("RetryWave", {"executionId": first.execution_id, "waveId": "B", "requestedBy": "ops"})
+    command(cloud, "RetryWave", {"executionId": first.execution_id, "waveId": "B"}, by="ops")
     result = wait(cloud, first.execution_id, timeout=60)
 
     # THEN attempt 2 failed at once, and DRS's error is the server's reason in the report (not only a log)
@@ -250,7 +248,7 @@ def test_a_launch_stopped_while_it_waited_for_capacity_is_not_judged_as_launched
 
     # WHEN X's server is fixed and X retried
     cloud.drs.set_launch_outcome(x1, "LAUNCHED")
-    cloud.publish("RetryWave", {"executionId": execution_id, "waveId": "X", "requestedBy": "ops"})
+    command(cloud, "RetryWave", {"executionId": execution_id, "waveId": "X"}, by="ops")
     result = wait(cloud, execution_id, timeout=60)
 
     # THEN Y runs for real before Z is released: every wave completes, each server launched once
@@ -368,7 +366,7 @@ class _OneRetry:
             return 0
         self.sent = True
         self.cloud.runtime.drs.start_recovery([{"sourceServerID": self.server}], is_drill=True, tags={})
-        answer = handle({"op": "command", "detailType": "RetryWave", "detail": {"waveId": "B", "requestedBy": "ops"}})
+        answer = handle({"op": "command", "detailType": "RetryWave", "detail": {"waveId": "B"}, "as": "ops"})
         assert answer["ok"], answer
         return 1
 

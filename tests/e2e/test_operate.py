@@ -7,13 +7,14 @@ from collections import Counter
 
 import pytest
 
-from events.models import Mode
+from events.models import OPERATOR_SOURCE, Mode
 from localcloud.runner import start, wait
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import (
     DROPS,
     assert_choreography_invariants,
+    command,
     events_of,
     execution,
     ledger_items,
@@ -76,7 +77,7 @@ def test_approval_gate_holds_the_wave_until_an_approver_grants_it(local_cloud):
     # WHEN bob (a session of another role: not an approver) approves it
     before = ledger_items(cloud)
     bob = session("bob", role="Developers")
-    cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": "w2", "requestedBy": bob})
+    command(cloud, "ApprovalGranted", {"executionId": execution_id, "waveId": "w2"}, by=bob)
     cloud.drain()
 
     # THEN it is rejected and nothing changed
@@ -85,14 +86,11 @@ def test_approval_gate_holds_the_wave_until_an_approver_grants_it(local_cloud):
     assert ledger_items(cloud) == before
 
     # WHEN alice, in the DROps role, approves it
-    cloud.publish(
+    command(
+        cloud,
         "ApprovalGranted",
-        {
-            "executionId": execution_id,
-            "waveId": "w2",
-            "requestedBy": session("alice"),
-            "comment": "w1 smoke tests green",
-        },
+        {"executionId": execution_id, "waveId": "w2", "comment": "w1 smoke tests green"},
+        by=session("alice"),
     )
     result = wait(cloud, execution_id, timeout=60)
 
@@ -138,9 +136,11 @@ def test_approval_denied_fails_the_wave_with_the_reason(local_cloud):
     cloud.run_until(lambda: wave_status(cloud, execution_id, "w2") == "AWAITING_APPROVAL", timeout=60)
 
     # WHEN it is denied
-    cloud.publish(
+    command(
+        cloud,
         "ApprovalDenied",
-        {"executionId": execution_id, "waveId": "w2", "requestedBy": "carol", "reason": "app tier not healthy"},
+        {"executionId": execution_id, "waveId": "w2", "reason": "app tier not healthy"},
+        by="carol",
     )
     result = wait(cloud, execution_id, timeout=60)
 
@@ -148,8 +148,8 @@ def test_approval_denied_fails_the_wave_with_the_reason(local_cloud):
     assert result.status == "FAILED"
     w2 = ledger_waves(cloud, execution_id)["w2"]
     assert w2["status"] == "FAILED"
-    assert w2["reason"] == "approval denied by carol: app tier not healthy"
-    assert w2["approval"]["deniedBy"] == "carol"
+    assert w2["reason"] == f"approval denied by {session('carol')}: app tier not healthy"
+    assert w2["approval"]["deniedBy"] == session("carol")
     assert set(_launched(cloud)) == {sid("a", 1)}
     assert_choreography_invariants(cloud, execution_id)
 
@@ -174,7 +174,7 @@ def test_recovery_requires_an_approval_before_every_root_wave_by_plan_default(lo
     # THEN both roots wait and nothing launched; approving both runs the whole plan without another gate
     assert not _launched(cloud)
     for root in ("r1", "r2"):
-        cloud.publish("ApprovalGranted", {"executionId": execution_id, "waveId": root, "requestedBy": "cio"})
+        command(cloud, "ApprovalGranted", {"executionId": execution_id, "waveId": root}, by="cio")
     result = wait(cloud, execution_id, timeout=60)
     assert result.status == "COMPLETED"
     assert {e.wave_id for e in events_of(cloud, "ApprovalRequested", execution_id)} == {"r1", "r2"}
@@ -210,7 +210,7 @@ def test_retry_after_a_critical_failure_relaunches_only_the_failed_server_and_co
 
     # WHEN the server is fixed and an operator retries B
     cloud.drs.set_launch_outcome(FAILING, "LAUNCHED")
-    cloud.publish("RetryWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops"})
+    command(cloud, "RetryWave", {"executionId": execution_id, "waveId": "B"}, by="ops")
     result = wait(cloud, execution_id, timeout=60)
 
     # THEN the plan completes: only the failed server launched again, and the skipped waves ran
@@ -224,7 +224,7 @@ def test_retry_after_a_critical_failure_relaunches_only_the_failed_server_and_co
     )
     b = {w["waveId"]: w for w in result.report["waves"]}["B"]
     assert b["attempt"] == 2
-    assert b["retriedBy"] == "ops"
+    assert b["retriedBy"] == session("ops")  # the verified ARN, not a name the command chose
     assert b["relaunchedServers"] == [FAILING]
     assert {s["sourceServerId"]: s["launchStatus"] for s in b["servers"]} == {
         sid("b", 1): "LAUNCHED",
@@ -254,9 +254,7 @@ def test_skip_of_a_failed_wave_releases_its_dependents(local_cloud):
     assert wait(cloud, execution_id, timeout=60).status == "FAILED"
 
     # WHEN an operator skips B
-    cloud.publish(
-        "SkipWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops", "reason": "B is rebuilt by hand"}
-    )
+    command(cloud, "SkipWave", {"executionId": execution_id, "waveId": "B", "reason": "B is rebuilt by hand"}, by="ops")
     result = wait(cloud, execution_id, timeout=60)
 
     # THEN C (which depends on B) runs and the plan completes; the report says who skipped B and why
@@ -270,11 +268,13 @@ def test_skip_of_a_failed_wave_releases_its_dependents(local_cloud):
         "D": "COMPLETED",
         "E": "COMPLETED",
     }
-    assert waves["B"]["skippedBy"] == "ops"
-    assert waves["B"]["reason"] == "skipped by ops: B is rebuilt by hand"
+    assert waves["B"]["skippedBy"] == session("ops")
+    assert waves["B"]["reason"] == f"skipped by {session('ops')}: B is rebuilt by hand"
     assert _launched(cloud)[FAILING] == 1
     assert max(_launched(cloud).values()) == 1
-    assert [e.detail.get("skippedBy") for e in events_of(cloud, "WaveSkipped", execution_id, "B")][:1] == ["ops"]
+    assert [e.detail.get("skippedBy") for e in events_of(cloud, "WaveSkipped", execution_id, "B")][:1] == [
+        session("ops")
+    ]
     assert_choreography_invariants(cloud, execution_id)
 
 
@@ -291,7 +291,7 @@ def test_skip_of_a_pending_wave_releases_its_dependents_at_once(local_cloud):
     cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "LAUNCHING", timeout=60)
 
     # WHEN an operator skips B
-    cloud.publish("SkipWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops"})
+    command(cloud, "SkipWave", {"executionId": execution_id, "waveId": "B"}, by="ops")
     result = wait(cloud, execution_id, timeout=60)
 
     # THEN B never launches, C runs, and the plan completes
@@ -299,7 +299,7 @@ def test_skip_of_a_pending_wave_releases_its_dependents_at_once(local_cloud):
     assert set(_launched(cloud)) == {sid("a", 1), sid("c", 1)}
     waves = ledger_waves(cloud, execution_id)
     assert waves["B"]["status"] == "SKIPPED"
-    assert waves["B"]["skippedBy"] == "ops"
+    assert waves["B"]["skippedBy"] == session("ops")
     assert_choreography_invariants(cloud, execution_id)
 
 
@@ -329,7 +329,7 @@ def test_cancel_with_terminate_drill_instances_terminates_what_launched_so_far(l
     assert len(_running_instances(cloud, {sid("a", 1), sid("a", 2)})) == 2
 
     # WHEN bob cancels it and asks for the drill instances to be terminated
-    cloud.publish("CancelPlan", {"executionId": execution_id, "requestedBy": "bob", "terminateDrillInstances": True})
+    command(cloud, "CancelPlan", {"executionId": execution_id, "terminateDrillInstances": True}, by="bob")
     result = wait(cloud, execution_id, timeout=60)
     # (each terminate job is announced once it has ended: the watch ticks run on after the plan's end)
     cloud.run_until(lambda: len(events_of(cloud, "RecoveryInstancesTerminated", execution_id)) == 2, timeout=30)
@@ -338,7 +338,7 @@ def test_cancel_with_terminate_drill_instances_terminates_what_launched_so_far(l
     # launched after the cancel went when the plan had ended; each once, through the DRS capacity record
     assert result.status == "CANCELLED"
     [cancelled] = events_of(cloud, "PlanCancelled", execution_id)
-    assert cancelled.detail["requestedBy"] == "bob"
+    assert cancelled.detail["requestedBy"] == session("bob")
     assert cancelled.detail["runningWaveIds"] == ["B"]
     assert _launched(cloud) == Counter({sid("a", 1): 1, sid("a", 2): 1, sid("b", 1): 1})
     assert _running_instances(cloud, {sid("a", 1), sid("a", 2), sid("b", 1)}) == []
@@ -364,7 +364,7 @@ def test_cancel_without_terminate_keeps_the_drill_instances(local_cloud):
     execution_id = start(cloud, plan)
     cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
 
-    cloud.publish("CancelPlan", {"executionId": execution_id, "requestedBy": "bob"})
+    command(cloud, "CancelPlan", {"executionId": execution_id}, by="bob")
     result = wait(cloud, execution_id, timeout=60)
 
     assert result.status == "CANCELLED"
@@ -389,8 +389,8 @@ def test_control_events_that_do_not_fit_are_rejected_and_change_nothing(local_cl
         ("RetryWave", {"waveId": "nope"}),  # no such wave
         ("ResumePlan", {}),  # the plan is not paused
     ]
-    for command, extra in commands:
-        cloud.publish(command, {"executionId": execution_id, "requestedBy": "test", **extra})
+    for kind, extra in commands:
+        command(cloud, kind, {"executionId": execution_id, **extra}, by="test")
     cloud.drain()
 
     # THEN each is rejected with a reason, and the ledger is untouched
@@ -436,12 +436,13 @@ def test_cli_verbs_operate_a_running_local_session_over_its_control_socket(local
             runner = CliRunner()
 
             # WHEN bob, then alice, approve w2 from the CLI
-            refused = runner.invoke(app, ["approve", execution_id, "--wave", "w2", "--by", "bob"])
-            granted = runner.invoke(app, ["approve", execution_id, "--wave", "w2", "--by", session("alice")])
+            refused = runner.invoke(app, ["approve", execution_id, "--wave", "w2", "--as", "bob"])
+            granted = runner.invoke(app, ["approve", execution_id, "--wave", "w2", "--as", session("alice")])
 
-            # THEN bob's approval is rejected (exit 1, with the reason), alice's applies (exit 0)
+            # THEN bob's approval (a session of the local role) is rejected (exit 1, with the reason), alice's
+            # (a session of the approvers' role) applies (exit 0)
             assert refused.exit_code == 1, refused.output
-            assert "bob may not" in refused.output
+            assert "arn:aws:sts::123456789012:assumed-role/local/bob may not" in " ".join(refused.output.split())
             assert granted.exit_code == 0, granted.output
             assert "ApprovalGranted applied" in granted.output
 
@@ -471,50 +472,6 @@ def test_cli_verb_without_a_local_run_exits_2(tmp_path, monkeypatch):
     assert "no local run" in result.output
 
 
-def test_cli_verbs_with_aws_publish_the_control_event_to_the_bus():
-    import json
-
-    import boto3
-    from moto import mock_aws
-    from typer.testing import CliRunner
-
-    from drs_orch.app import app
-
-    with mock_aws():
-        # GIVEN a deployed bus with a rule that catches control events into a queue
-        events = boto3.client("events", region_name="us-east-1")
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        events.create_event_bus(Name="my-bus")
-        url = sqs.create_queue(QueueName="probe")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(
-            Name="probe",
-            EventBusName="my-bus",
-            EventPattern=json.dumps({"source": ["drs.orchestrator"], "detail-type": ["RetryWave", "CancelPlan"]}),
-        )
-        events.put_targets(Rule="probe", EventBusName="my-bus", Targets=[{"Id": "q", "Arn": arn}])
-        runner = CliRunner()
-        aws = ["--aws", "--bus", "my-bus", "--region", "us-east-1", "--by", "ops"]
-
-        # WHEN an operator retries a wave (all servers) and cancels a drill, terminating its instances
-        retried = runner.invoke(app, ["retry", "exec-1", "--wave", "db", "--all", *aws])
-        cancelled = runner.invoke(app, ["cancel", "exec-1", "--terminate-drill-instances", *aws])
-
-        # THEN both commands reached the bus as their events
-        assert retried.exit_code == 0, retried.output
-        assert cancelled.exit_code == 0, cancelled.output
-        bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
-        by_type = {b["detail-type"]: b["detail"] for b in bodies}
-        assert by_type["RetryWave"] == {
-            "version": "1",
-            "executionId": "exec-1",
-            "requestedBy": "ops",
-            "waveId": "db",
-            "allServers": True,
-        }
-        assert by_type["CancelPlan"]["terminateDrillInstances"] is True
-
-
 def test_two_failures_that_stop_the_plan_are_decided_one_after_the_other(local_cloud):
     # GIVEN A -> {B, X} -> C where B and X (parallel, both STOP) each have a server that fails
     failing_x = sid("x", 2)
@@ -535,8 +492,8 @@ def test_two_failures_that_stop_the_plan_are_decided_one_after_the_other(local_c
 
     # WHEN B is retried while X still stops the plan, X is skipped, then B is retried
     cloud.drs.set_launch_outcome(FAILING, "LAUNCHED")
-    for command, wave_id in (("RetryWave", "B"), ("SkipWave", "X"), ("RetryWave", "B")):
-        cloud.publish(command, {"executionId": execution_id, "waveId": wave_id, "requestedBy": "ops"})
+    for kind, wave_id in (("RetryWave", "B"), ("SkipWave", "X"), ("RetryWave", "B")):
+        command(cloud, kind, {"executionId": execution_id, "waveId": wave_id}, by="ops")
         cloud.drain()
 
     # THEN the first retry is rejected (X first), the skip and the second retry apply, and the plan completes
@@ -556,12 +513,13 @@ def test_two_failures_that_stop_the_plan_are_decided_one_after_the_other(local_c
 
 
 def _redelivery(detail_type: str, detail: dict, event_id: str) -> dict:
-    """The same bus event again (EventBridge delivers at least once): same id, same detail."""
+    """The same bus event again (EventBridge delivers at least once): same id, same detail (an operator
+    command, as the operator endpoint published it)."""
     return {
         "version": "0",
         "id": event_id,
         "detail-type": detail_type,
-        "source": "drs.orchestrator",
+        "source": OPERATOR_SOURCE,
         "account": "123456789012",
         "time": "2026-01-01T09:00:00Z",
         "region": "us-east-1",

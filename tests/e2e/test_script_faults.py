@@ -21,7 +21,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.runner import RunResult, run_plan, start, wait
 from orchestrator.domain.plan import parse_plan
 from orchestrator.domain.records.scripts import ScriptRun
-from tests.e2e.helpers import allowing, assert_choreography_invariants, at, sid, wave, wave_status
+from tests.e2e.helpers import allowing, assert_choreography_invariants, at, command, sid, wave, wave_status
 
 OLD_PRIMARY = "i-0aaaaaaaaaaaaaaa1"  # the old site's database primary, still a managed node
 
@@ -236,7 +236,7 @@ def test_a_plan_cancelled_while_a_script_waits_for_its_resend_ends_cancelled(loc
     assert wave_status(cloud, execution_id, "db") == "POST_LAUNCH"
 
     # WHEN an operator cancels the plan
-    cloud.publish("CancelPlan", {"executionId": execution_id, "requestedBy": "test"})
+    command(cloud, "CancelPlan", {"executionId": execution_id}, by="test")
     result = wait(cloud, execution_id, timeout=120)
 
     # THEN the plan ends CANCELLED: the script's budget ran out, the wave failed with the error as reason

@@ -18,10 +18,15 @@ PUBLISHERS = (
     "arn:aws:iam::111111111111:role/DrOperators",
     "arn:aws:iam::222222222222:role/drs-orch-automation",
 )
+RECOVERY_PRINCIPALS = (
+    "arn:aws:sts::111111111111:assumed-role/DrOperators/*",
+    "arn:aws:iam::111111111111:role/DrIncidentCommander",
+)
 ALARM_EMAIL = "dr-team@example.com"
 CONTEXT: dict[str, Any] = {
     "skipBundle": True,  # our code only: the template is the same, pip is left to `make synth`
     "publisherPrincipals": list(PUBLISHERS),
+    "recoveryPrincipals": list(RECOVERY_PRINCIPALS),
     "alarmEmail": ALARM_EMAIL,
 }
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import pytest
 
 from events.generate import SCHEMAS_DIR, load_schema
-from events.models import ALL_EVENTS, SOURCE
+from events.models import ALL_EVENTS, OPERATOR_SOURCE, SOURCE
 from infra.definitions import (
     ALARM_EVENTS,
     CONTROL_EVENTS,
     FUNCTIONS,
     METRICS_NAMESPACE,
+    OPERATOR_EVENTS,
     REPLAY_EXCLUSION,
     ROUTES,
     STATE_MACHINE,
@@ -19,7 +23,8 @@ from infra.definitions import (
     TABLE_TTL_ATTRIBUTE,
     function_environment,
 )
-from tests.infra.conftest import ALARM_EMAIL, PUBLISHERS, Synth
+from infra.stack import StackConfig
+from tests.infra.conftest import ALARM_EMAIL, PUBLISHERS, RECOVERY_PRINCIPALS, Synth
 
 
 def test_resource_counts(synth: Synth) -> None:
@@ -71,7 +76,7 @@ def test_ledger_table(synth: Synth) -> None:
 
 def test_archive_keeps_every_orchestrator_event(synth: Synth) -> None:
     ((_, archive),) = synth.of_type("AWS::Events::Archive").items()
-    assert archive["Properties"]["EventPattern"] == {"source": [SOURCE]}
+    assert archive["Properties"]["EventPattern"] == {"source": [SOURCE, OPERATOR_SOURCE]}  # commands too
     assert archive["Properties"]["RetentionDays"] == 365
 
 
@@ -148,6 +153,7 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
             bus_arn=stack.bus.bus.event_bus_arn,
             scheduler_group=stack.ticks.group_name,
             scheduler_role_arn=stack.ticks.role.role_arn,
+            recovery_principals=",".join(RECOVERY_PRINCIPALS),
         )
         assert props["Environment"]["Variables"] == stack.resolve(expected), name
         assert props["Handler"] == spec.handler
@@ -171,37 +177,84 @@ def test_function_logs_have_retention(synth: Synth) -> None:
         assert group in groups
 
 
-def test_bus_policy_lets_only_the_publishers_send_control_events(synth: Synth) -> None:
+def _bus_statements(synth: Synth) -> dict[str, dict[str, Any]]:
+    """The bus policy's statements by Sid (CDK prefixes each with `cdk-`)."""
     statements = [p["Properties"]["Statement"] for p in synth.of_type("AWS::Events::EventBusPolicy").values()]
-    allows = [s for s in statements if s["Effect"] == "Allow"]
-    denies = [s for s in statements if s["Effect"] == "Deny"]
-    # the only Allow: the configured principals, our source, exactly the control detail-types
-    ((allow,),) = [allows]
+    return {s["Sid"].removeprefix("cdk-"): s for s in statements}
+
+
+def _arns(value: Any) -> set[str]:
+    return {json.dumps(arn, sort_keys=True) for arn in (value if isinstance(value, list) else [value])}
+
+
+def _role_arn(synth: Synth, role: Any) -> dict[str, Any]:
+    return {"Fn::GetAtt": [synth.logical_id(role), "Arn"]}
+
+
+def test_bus_policy_lets_the_publishers_put_only_start_plan(synth: Synth) -> None:
+    statements = _bus_statements(synth)
+    # the only Allow: the configured principals, our source, StartPlan (a drill: a RECOVERY needs the operator)
+    (allow,) = [s for s in statements.values() if s["Effect"] == "Allow"]
     assert sorted(allow["Principal"]["AWS"]) == sorted(PUBLISHERS)
     assert allow["Action"] == "events:PutEvents"
-    assert allow["Condition"]["StringEquals"] == {
-        "events:source": SOURCE,
-        "events:detail-type": list(CONTROL_EVENTS),
+    assert allow["Condition"] == {"StringEquals": {"events:source": SOURCE, "events:detail-type": ["StartPlan"]}}
+    # everybody else (this account's roles included) but the operator function is denied StartPlan
+    deny = statements["OnlyPublishersStartPlans"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", {"AWS": "*"}, "events:PutEvents")
+    assert deny["Condition"]["ForAnyValue:StringEquals"] == {"events:detail-type": ["StartPlan"]}
+    operator_role = _role_arn(synth, synth.stack.functions.roles["operator"])
+    assert _arns(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == _arns([*PUBLISHERS, operator_role])
+
+
+def test_bus_policy_keeps_the_operator_commands_and_source_to_the_operator_function(synth: Synth) -> None:
+    statements = _bus_statements(synth)
+    operator_role = _role_arn(synth, synth.stack.functions.roles["operator"])
+    # GIVEN the operator commands (a forged requestedBy on one of them approved a gated wave) and the operator
+    # source (a StartPlan with it may be a RECOVERY) THEN everyone but the operator function's role is denied both
+    for sid, key, values in (
+        ("OnlyTheOperatorSendsCommands", "events:detail-type", list(OPERATOR_EVENTS)),
+        ("OnlyTheOperatorUsesItsSource", "events:source", [OPERATOR_SOURCE]),
+    ):
+        deny = statements[sid]
+        assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", {"AWS": "*"}, "events:PutEvents")
+        assert deny["Condition"]["ForAnyValue:StringEquals"] == {key: values}
+        assert _arns(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == _arns([operator_role])
+        assert deny["Condition"]["BoolIfExists"] == {"aws:PrincipalIsAWSService": "false"}  # a replay is not denied
+    assert set(OPERATOR_EVENTS) == {
+        "ApprovalGranted",
+        "ApprovalDenied",
+        "CancelPlan",
+        "PausePlan",
+        "ResumePlan",
+        "RetryWave",
+        "SkipWave",
     }
-    # everybody else (this account's roles included) is denied the control detail-types
-    (deny,) = [
-        s
-        for s in denies
-        if "events:detail-type" in s["Condition"].get("ForAnyValue:StringEquals", {})
-        and "StartPlan" in s["Condition"]["ForAnyValue:StringEquals"]["events:detail-type"]
+    # AND no Allow lets anyone else put them (the publishers' Allow is StartPlan only)
+    assert not [s for s in statements.values() if s["Effect"] == "Allow" and set(OPERATOR_EVENTS) & set(json.dumps(s))]
+
+
+def test_the_operator_function_may_put_only_its_own_source(synth: Synth) -> None:
+    role_id = synth.logical_id(synth.stack.functions.roles["operator"])
+    puts = [
+        statement
+        for policy in synth.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Action"] == "events:PutEvents"
     ]
-    assert deny["Principal"] == {"AWS": "*"}
-    assert deny["Action"] == "events:PutEvents"
-    assert deny["Condition"]["ForAnyValue:StringEquals"] == {"events:detail-type": list(CONTROL_EVENTS)}
-    assert sorted(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == sorted(PUBLISHERS)
+    bus = synth.logical_id(synth.stack.bus.bus)
+    assert puts == [
+        {
+            "Action": "events:PutEvents",
+            "Condition": {"ForAllValues:StringEquals": {"events:source": [OPERATOR_SOURCE]}},
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [bus, "Arn"]},
+        }
+    ]
 
 
 def test_bus_policy_lets_only_the_orchestrator_send_its_own_events(synth: Synth) -> None:
-    (deny,) = [
-        p["Properties"]["Statement"]
-        for p in synth.of_type("AWS::Events::EventBusPolicy").values()
-        if p["Properties"]["Statement"].get("Sid", "").endswith("OnlyTheOrchestratorSendsItsEvents")
-    ]
+    deny = _bus_statements(synth)["OnlyTheOrchestratorSendsItsEvents"]
     assert deny["Effect"] == "Deny"
     assert deny["Principal"] == {"AWS": "*"}
     assert deny["Action"] == "events:PutEvents"
@@ -210,12 +263,72 @@ def test_bus_policy_lets_only_the_orchestrator_send_its_own_events(synth: Synth)
     assert set(internal) == {cls.DETAIL_TYPE for cls in ALL_EVENTS} - set(CONTROL_EVENTS)
     assert {"WaveReady", "PostLaunchDone", "ApprovalTimeout", "JobWatchTick"} <= set(internal)
     assert deny["Condition"]["BoolIfExists"] == {"aws:PrincipalIsAWSService": "false"}  # a replay is not denied
-    # except the roles of the functions that publish, and the scheduler's
-    allowed = {json.dumps(arn, sort_keys=True) for arn in deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]}
-    publishing = [synth.stack.functions.roles[name] for name, spec in FUNCTIONS.items() if spec.needs_bus]
-    expected = [{"Fn::GetAtt": [synth.logical_id(role), "Arn"]} for role in publishing]
-    expected.append({"Fn::GetAtt": [synth.logical_id(synth.stack.ticks.role), "Arn"]})
-    assert allowed == {json.dumps(arn, sort_keys=True) for arn in expected}
+    # except the roles of the functions that publish (not the operator's: it sends commands only), and the
+    # scheduler's
+    publishing = [
+        synth.stack.functions.roles[name] for name, spec in FUNCTIONS.items() if spec.needs_bus and not spec.operator
+    ]
+    expected = [_role_arn(synth, role) for role in publishing] + [_role_arn(synth, synth.stack.ticks.role)]
+    assert _arns(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == _arns(expected)
+    assert "operator" not in [name for name, spec in FUNCTIONS.items() if spec.needs_bus and not spec.operator]
+
+
+def test_the_operator_url_authenticates_with_iam_and_admits_only_the_publishers(synth: Synth) -> None:
+    # GIVEN the operator function's Function URL
+    function = synth.logical_id(synth.stack.functions.functions["operator"])
+    ((_, url),) = synth.of_type("AWS::Lambda::Url").items()
+    # THEN it requires SigV4 (AuthType AWS_IAM) and fronts the operator function
+    assert url["Properties"]["AuthType"] == "AWS_IAM"
+    assert url["Properties"]["TargetFunctionArn"] == {"Fn::GetAtt": [function, "Arn"]}
+    # AND its resource policy admits each publisher, for the URL only (both permissions a URL needs)
+    permissions = [
+        p["Properties"]
+        for p in synth.of_type("AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function, "Arn"]}
+    ]
+    assert sorted(
+        (p["Principal"], p["Action"], p.get("FunctionUrlAuthType"), p.get("InvokedViaFunctionUrl")) for p in permissions
+    ) == sorted(
+        [(arn, "lambda:InvokeFunctionUrl", "AWS_IAM", None) for arn in PUBLISHERS]
+        + [(arn, "lambda:InvokeFunction", None, True) for arn in PUBLISHERS]
+    )
+    # AND nobody else: no permission of any function names "*"
+    assert all(p["Properties"]["Principal"] != "*" for p in synth.of_type("AWS::Lambda::Permission").values())
+    # AND the stack outputs its address
+    assert synth.template["Outputs"]["OperatorUrl"]["Value"] == {
+        "Fn::GetAtt": [synth.logical_id(synth.stack.operator.url), "FunctionUrl"]
+    }
+
+
+def test_the_recovery_principals_reach_the_operator_function_only(synth: Synth) -> None:
+    variables = {
+        name: synth.resources[synth.logical_id(function)]["Properties"]["Environment"]["Variables"]
+        for name, function in synth.stack.functions.functions.items()
+    }
+    assert variables["operator"]["RECOVERY_PRINCIPALS"] == ",".join(RECOVERY_PRINCIPALS)
+    assert [name for name, env in variables.items() if "RECOVERY_PRINCIPALS" in env] == ["operator"]
+
+
+def test_operator_commands_are_routed_from_the_operator_source_only(synth: Synth) -> None:
+    by_name = {route.name: route for route in ROUTES}
+    assert by_name["control"].pattern["source"] == [OPERATOR_SOURCE]
+    assert set(by_name["control"].detail_types) == set(OPERATOR_EVENTS)
+    assert (by_name["approval-timeout"].pattern["source"], by_name["approval-timeout"].detail_types) == (
+        [SOURCE],
+        ("ApprovalTimeout",),
+    )
+    # a StartPlan: a drill from the publishers, or either mode through the operator endpoint
+    starts = sorted(route.source for route in ROUTES if "StartPlan" in route.detail_types)
+    assert starts == sorted([SOURCE, OPERATOR_SOURCE])
+    # and no other rule takes an operator command from any source
+    assert [r.name for r in ROUTES if set(r.detail_types) & set(OPERATOR_EVENTS)] == ["control"]
+
+
+def test_a_malformed_recovery_principal_fails_the_synth() -> None:
+    # GIVEN recoveryPrincipals with a free-form name WHEN the stack reads its context THEN it refuses it
+    context = {"recoveryPrincipals": "arn:aws:iam::111111111111:role/DrOps,ops-team"}
+    with pytest.raises(ValueError, match="recoveryPrincipals: 'ops-team' is not an IAM principal"):
+        StackConfig.from_context(context.get)
 
 
 def test_scheduler_role_may_only_put_events_on_the_bus(synth: Synth) -> None:

@@ -19,7 +19,12 @@ from orchestrator.steps.pre_launch import on_wave_ready
 from tests.unit.moto_ledger import ledger_table
 from tests.unit.steps.world import S1, S2, S3, World, plan, server_id, wave
 
-GATE = {"required": True, "approvers": ["ops", "dba"], "timeoutSeconds": 600}
+OPS, DBA = "arn:aws:iam::123456789012:role/Ops", "arn:aws:iam::123456789012:role/Dba"
+OPS_SESSION, DBA_SESSION = (
+    "arn:aws:sts::123456789012:assumed-role/Ops/ops1",
+    "arn:aws:sts::123456789012:assumed-role/Dba/dba1",
+)
+GATE = {"required": True, "approvers": [OPS, DBA], "timeoutSeconds": 600}
 ASKED_AT, DEADLINE, DECIDED_AT = "2026-01-01T09:00:00.000Z", "2026-01-01T09:10:00.000Z", "2026-01-01T09:01:00.000Z"
 
 
@@ -35,7 +40,7 @@ def _asked(wave_id: str) -> ApprovalRecord:
         request_id=f"wr-{wave_id}",
         requested_at=ASKED_AT,
         deadline=DEADLINE,
-        approvers=("ops", "dba"),
+        approvers=(OPS, DBA),
         gate="wave approval.required",
         attempt=1,
     )
@@ -48,8 +53,12 @@ def test_every_approval_the_gate_and_the_commands_write_maps_to_its_record_and_b
         on_wave_ready(world.rt, WaveReady(execution_id="e1", plan_id="p", wave_id=w), f"wr-{w}")
     # WHEN at 09:01 b is granted with a comment and c denied, and d's deadline tick fires at 09:10 (a stays asked)
     world.advance(60)
-    grant_approval(world.rt, ApprovalGranted(execution_id="e1", wave_id="b", requested_by="ops", comment="go"), "g-b")
-    deny_approval(world.rt, ApprovalDenied(execution_id="e1", wave_id="c", requested_by="dba", reason="no"), "d-c")
+    grant_approval(
+        world.rt, ApprovalGranted(execution_id="e1", wave_id="b", requested_by=OPS_SESSION, comment="go"), "g-b"
+    )
+    deny_approval(
+        world.rt, ApprovalDenied(execution_id="e1", wave_id="c", requested_by=DBA_SESSION, reason="no"), "d-c"
+    )
     world.advance(540)
     approval_timeout(world.rt, ApprovalTimeout(execution_id="e1", wave_id="d", request_id="wr-d"), "tick-d")
 
@@ -65,7 +74,7 @@ def test_every_approval_the_gate_and_the_commands_write_maps_to_its_record_and_b
         "b": replace(
             _asked("b"),
             status=ApprovalStatus.GRANTED,
-            approved_by="ops",
+            approved_by=OPS_SESSION,
             approved_at=DECIDED_AT,
             comment="go",
             decision_key="g-b",
@@ -73,7 +82,7 @@ def test_every_approval_the_gate_and_the_commands_write_maps_to_its_record_and_b
         "c": replace(
             _asked("c"),
             status=ApprovalStatus.DENIED,
-            denied_by="dba",
+            denied_by=DBA_SESSION,
             denied_at=DECIDED_AT,
             deny_reason="no",
             decision_key="d-c",
@@ -86,10 +95,10 @@ def test_every_approval_the_gate_and_the_commands_write_maps_to_its_record_and_b
         "status": "DENIED",
         "requestedAt": ASKED_AT,
         "deadline": DEADLINE,
-        "approvers": ["ops", "dba"],
+        "approvers": [OPS, DBA],
         "gate": "wave approval.required",
         "attempt": 1,
-        "deniedBy": "dba",
+        "deniedBy": DBA_SESSION,
         "deniedAt": DECIDED_AT,
         "denyReason": "no",
         "decisionKey": "d-c",

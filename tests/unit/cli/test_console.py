@@ -99,7 +99,7 @@ def test_a_rejected_control_command_prints_its_reason_as_it_is(monkeypatch: pyte
     )
 
     # WHEN an operator approves
-    result = CliRunner().invoke(cli.app, ["approve", "ex-1", "--wave", "w2", "--by", "alice"])
+    result = CliRunner().invoke(cli.app, ["approve", "ex-1", "--wave", "w2", "--as", "alice"])
 
     # THEN the reason is printed whole
     assert result.exit_code == 1

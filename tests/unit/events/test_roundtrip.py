@@ -112,14 +112,15 @@ def test_published_event_parses_and_matches_its_schema(model: type[Contract]) ->
     @PROFILE
     @given(model_strategy(model))
     def check(original: Contract) -> None:
-        # GIVEN any valid detail published through put_events_entry
-        entry = put_events_entry(original, "bus")
-        delivered = envelope | {"detail": json.loads(entry["Detail"])}
+        # GIVEN any valid detail published through put_events_entry (with the sample's source: an operator
+        # command's is the operator endpoint's)
+        entry = put_events_entry(original, "bus", source=envelope["source"])
+        delivered = envelope | {"detail": json.loads(entry["Detail"]), "source": entry["Source"]}
 
         # THEN the registry schema accepts what the model produced, and the consumer parses it back
         problems = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(delivered)]
         assert problems == []
-        assert parse_event(delivered, model) == original
+        assert parse_event(delivered, model, sources=(envelope["source"],)) == original
 
     check()
 

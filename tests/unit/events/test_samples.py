@@ -15,7 +15,7 @@ from events.models import (
     ALL_EVENTS,
     DRS_LAUNCH_RESULT,
     DRS_SOURCE,
-    SOURCE,
+    SOURCES,
     SSM_COMMAND_STATUS,
     SSM_SOURCE,
     Contract,
@@ -35,7 +35,7 @@ def test_every_contract_and_consumed_aws_event_has_a_sample() -> None:
 def test_sample_files_are_named_after_their_event() -> None:
     for path in SAMPLES_DIR.glob("*.json"):
         event = json.loads(path.read_text(encoding="utf-8"))
-        name = event["detail-type"] if event["source"] == SOURCE else f"{event['source']}-{event['detail-type']}"
+        name = event["detail-type"] if event["source"] in SOURCES else f"{event['source']}-{event['detail-type']}"
         assert path.stem == name, path.name
 
 
@@ -55,8 +55,8 @@ def test_sample_parses_with_its_model(model: type[Contract]) -> None:
     # GIVEN the sample event of a detail-type
     event = load_sample(model.DETAIL_TYPE)
 
-    # WHEN a handler parses it
-    detail = parse_event(event, model)
+    # WHEN a handler parses it (an operator command's source is the operator endpoint's)
+    detail = parse_event(event, model, sources=SOURCES)
 
     # THEN it is the model, and its detail is exactly what the model would publish
     assert isinstance(detail, model)

@@ -23,7 +23,7 @@ from events.generate import (
     to_draft4,
     write_schemas,
 )
-from events.models import ALL_EVENTS, SOURCE, Contract, WaveReady
+from events.models import ALL_EVENTS, OPERATOR_COMMANDS, OPERATOR_SOURCE, SOURCE, Contract, StartPlan, WaveReady
 
 MODELS = pytest.mark.parametrize("model", ALL_EVENTS, ids=lambda model: model.DETAIL_TYPE)
 
@@ -64,12 +64,20 @@ def test_schema_is_a_valid_draft4_event_schema(model: type[Contract]) -> None:
     # THEN it is Draft 4, describes the whole envelope, and pins source and detail-type
     Draft4Validator.check_schema(schema)
     assert schema["$schema"] == DRAFT4
-    assert schema["properties"]["source"]["enum"] == [SOURCE]
+    # an operator command comes only from the operator endpoint; a StartPlan from the bus's publishers or it
+    sources = (
+        [OPERATOR_SOURCE]
+        if model in OPERATOR_COMMANDS
+        else [SOURCE, OPERATOR_SOURCE]
+        if model is StartPlan
+        else [SOURCE]
+    )
+    assert schema["properties"]["source"]["enum"] == sources
     assert schema["properties"]["detail-type"]["enum"] == [model.DETAIL_TYPE]
     assert schema["properties"]["detail"] == {"$ref": f"#/definitions/{model.DETAIL_TYPE}"}
     assert set(schema["required"]) >= {"source", "detail-type", "detail", "time", "id"}
     assert schema["x-amazon-events-detail-type"] == model.DETAIL_TYPE
-    assert schema["x-amazon-events-source"] == SOURCE
+    assert schema["x-amazon-events-source"] == sources[0]
 
 
 def _keywords(node: Any) -> set[str]:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from events.models import ControlRejected, Mode, PlanFailed, PlanStarted, Problem, StartPlan, WaveReady
+from events.models import (
+    OPERATOR_SOURCE,
+    SOURCE,
+    ControlRejected,
+    Mode,
+    PlanFailed,
+    PlanStarted,
+    Problem,
+    StartPlan,
+    WaveReady,
+)
 from orchestrator.steps.start_plan import start_plan
 from tests.unit.steps.world import S1, S2, World, plan, wave
 
@@ -79,10 +89,10 @@ def test_an_invalid_plan_is_refused_once_with_plan_failed(world: World) -> None:
 
 
 def test_an_unconfirmed_recovery_is_refused(world: World) -> None:
-    # GIVEN a RECOVERY start without confirmRecovery
+    # GIVEN a RECOVERY start without confirmRecovery, from the operator endpoint
     detail = StartPlan(plan=_plan(), execution_id="e1", mode=Mode.RECOVERY)
     # WHEN it is started
-    assert start_plan(world.rt, detail, "evt-1") is None
+    assert start_plan(world.rt, detail, "evt-1", source=OPERATOR_SOURCE) is None
     # THEN nothing was created and PlanFailed says why
     assert world.ledger.get_execution("e1") is None
     [failed] = world.bus.published
@@ -322,3 +332,33 @@ def test_a_plan_naming_more_distinct_documents_than_the_limit_is_refused_without
         )
     ]
     assert world.ssm.described == []
+
+
+@pytest.mark.parametrize("source", [SOURCE, "aws.events", "drs.orchestrator.operator2"])
+def test_a_recovery_from_any_source_but_the_operator_endpoint_is_refused_before_anything(
+    world: World, source: str
+) -> None:
+    # GIVEN a confirmed RECOVERY StartPlan that did not come from the operator endpoint
+    detail = StartPlan(plan=_plan(), execution_id="e1", mode=Mode.RECOVERY, confirm_recovery="p", requested_by="anyone")
+    # WHEN it is started
+    assert start_plan(world.rt, detail, "evt-1", source=source) is None
+    # THEN nothing was created, no document was read, and PlanFailed says why
+    assert world.ledger.get_execution("e1") is None
+    assert world.ssm.described == []
+    [failed] = world.bus.published
+    assert isinstance(failed, PlanFailed)
+    assert failed.reason.startswith("RECOVERY mode is a real failover: it starts only through the operator endpoint")
+    assert [(e.code, e.path, e.message) for e in failed.errors] == [
+        (
+            "unauthenticated_recovery",
+            "mode",
+            f"a RECOVERY StartPlan from source {source!r}, not from the operator endpoint",
+        )
+    ]
+
+
+def test_a_drill_is_started_from_either_source(world: World) -> None:
+    # GIVEN DRILL StartPlans from the bus's publishers and from the operator endpoint
+    # WHEN each is started THEN each creates its execution
+    assert start_plan(world.rt, StartPlan(plan=_plan(), execution_id="e1"), "evt-1", source=SOURCE) == "e1"
+    assert start_plan(world.rt, StartPlan(plan=_plan(), execution_id="e2"), "evt-2", source=OPERATOR_SOURCE) == "e2"

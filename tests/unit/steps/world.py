@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from events.models import Contract, Mode, StartPlan
+from events.models import OPERATOR_SOURCE, SOURCE, Contract, Mode, StartPlan
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.config import Settings
 from orchestrator.runtime import Runtime
@@ -72,8 +72,12 @@ class World:
                 sid = s if isinstance(s, str) else s["sourceServerID"]
                 if sid not in self.drs.source_servers:
                     self.drs.add_source_server(sid)
+        # a RECOVERY starts only from the operator endpoint (which checked its caller): start it as from there
         started = start_plan(
-            self.rt, StartPlan(plan=document, mode=mode, execution_id=execution_id, **fields), f"start-{execution_id}"
+            self.rt,
+            StartPlan(plan=document, mode=mode, execution_id=execution_id, **fields),
+            f"start-{execution_id}",
+            source=OPERATOR_SOURCE if mode is Mode.RECOVERY else SOURCE,
         )
         assert started == execution_id, self.bus.published
         self.bus.published.clear()
