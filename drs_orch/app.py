@@ -451,7 +451,11 @@ def _send_to_operator(command: Contract, endpoint: OperatorEndpoint, *, region: 
     from drs_orch import operator_client
 
     detail = {key: value for key, value in command.to_detail().items() if key != "requestedBy"}
-    url = operator_client.operator_url(endpoint.url, stack=endpoint.stack, region=region)
+    try:
+        url = operator_client.operator_url(endpoint.url, stack=endpoint.stack, region=region)
+    except operator_client.OperatorUnavailable as exc:
+        err.print(f"[red]{escape(str(exc))}; nothing was sent[/red]", highlight=False, soft_wrap=True)
+        return 2
     answer = operator_client.send(url, command.DETAIL_TYPE, detail, region=region)
     if answer.accepted:
         console.print(

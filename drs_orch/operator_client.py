@@ -62,9 +62,14 @@ def region_of(url: str) -> str | None:
 
 
 def operator_url(given: str | None, *, stack: str, region: str | None) -> str:
-    """`given`, else `$DRS_ORCH_OPERATOR_URL`, else the stack's `OperatorUrl` output."""
+    """`given`, else `$DRS_ORCH_OPERATOR_URL`, else the stack's `OperatorUrl` output. OperatorUnavailable when
+    the URL is not one, or the stack has no such output."""
     url = given or os.environ.get(URL_VARIABLE)
     if url:
+        if not url.startswith(("https://", "http://")):
+            raise OperatorUnavailable(
+                f"the operator URL {url[:200]!r} is not an http(s) URL (stack output OperatorUrl)"
+            )
         return url
     import boto3
 

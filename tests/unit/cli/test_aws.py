@@ -278,3 +278,27 @@ def test_a_plan_too_large_for_one_entry_is_not_sent(bus: Bus, tmp_path: Path) ->
     assert f"PutEvents accepts at most {MAX_ENTRY_BYTES}" in output
     assert bus.sent == []
     assert "Traceback" not in result.output
+
+
+def test_an_operator_url_that_is_not_one_exits_2_and_sends_nothing(operator: Operator) -> None:
+    result = runner.invoke(cli.app, ["pause", "exec-1", "--aws", "--operator-url", "lambda-url.example"])
+    assert result.exit_code == 2
+    assert "the operator URL 'lambda-url.example' is not an http(s) URL" in " ".join(result.output.split())
+    assert operator.sent == []
+
+
+def test_a_stack_without_the_operator_output_exits_2(operator: Operator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a stack deployed before the operator endpoint existed (no OperatorUrl output)
+    client = botocore.session.get_session().create_client(
+        "cloudformation", region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    stubber = Stubber(client)
+    stack = {"StackName": "Old", "CreationTime": "2026-01-01T00:00:00Z", "StackStatus": "CREATE_COMPLETE"}
+    stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "Old"})
+    monkeypatch.setattr(boto3, "client", lambda service, region_name=None: client)
+    # WHEN a command is sent to it THEN it says what to do, exits 2, and sends nothing
+    with stubber:
+        result = runner.invoke(cli.app, ["pause", "exec-1", "--aws", "--stack", "Old", "--region", "eu-west-1"])
+    assert result.exit_code == 2
+    assert "stack Old has no output OperatorUrl" in " ".join(result.output.split())
+    assert operator.sent == []
