@@ -42,6 +42,7 @@ from infra.definitions import (
 )
 from localcloud import moto_speedups
 from localcloud.approver_sim import ApproverSimulator
+from localcloud.call_record import CallRecord, unattributed
 from localcloud.clock import SimClock
 from localcloud.drs_sim import DrsSimulator
 from localcloud.drs_sim_wire import install_globally as install_drs
@@ -137,6 +138,7 @@ class LocalCloud:
         self.events: list[PublishedEvent] = []
         self.stats = Stats()
         self.lambdas = LambdaRuntime()
+        self.calls = CallRecord()  # the AWS operations each function made (the grant test reads it)
         self.drs = DrsSimulator(self.clock, self.profile.drs_config(), on_event=self._publish_aws_event)
         self.ssm = SsmSimulator(
             self.clock,
@@ -216,6 +218,7 @@ class LocalCloud:
         # moto checks no signature (it reads the account from the access key, and an unsigned request is
         # the default account, ours): the functions' clients skip SigV4, ~0.2 ms of every call here
         self.session.events.register("choose-signer", _unsigned)
+        self.calls.install(self.session)
         self._record_published_events()
         self.events_client = self.session.client("events")
         self.sqs = self.session.client("sqs")
@@ -422,7 +425,8 @@ class LocalCloud:
         entry = dict(entry)
         entry.pop("Time", None)
         entry["EventBusName"] = "default"
-        self.events_client.put_events(Entries=[entry])
+        with unattributed():  # AWS publishes its services' events, not the function whose call caused them
+            self.events_client.put_events(Entries=[entry])
 
     def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
         """Publish an event on the orchestrator bus, as a user or the CLI does."""
