@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from events.models import (
 
 INFRA_DIR = Path(__file__).resolve().parent
 WAVE_LAUNCH_ASL = INFRA_DIR / "wave_launch.asl.json"
+SSM_DOCUMENTS_DIR = INFRA_DIR / "ssm_documents"  # the project's own script documents, deployed by the stack
 
 REPLAY_EXCLUSION: dict[str, Any] = {"replay-name": [{"exists": False}]}
 
@@ -230,10 +232,18 @@ ENV_BUS = "EVENT_BUS_NAME"
 ENV_SCHEDULER_GROUP = "SCHEDULER_GROUP_NAME"
 ENV_SCHEDULER_ROLE = "SCHEDULER_ROLE_ARN"
 ENV_BUS_ARN = "EVENT_BUS_ARN"
+# The SSM documents plans may run, comma-separated names or `prefix*` patterns (context allowedSsmDocuments;
+# the IAM grant of SendCommand is limited to the same documents).
+ENV_ALLOWED_SSM_DOCUMENTS = "ALLOWED_SSM_DOCUMENTS"
 ENV_SERVICE = "POWERTOOLS_SERVICE_NAME"
 ENV_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 
 METRICS_NAMESPACE = "DRSOrchestrator"
+
+
+def project_ssm_documents() -> tuple[str, ...]:
+    """The names of the project's own SSM documents (infra/ssm_documents/*.yaml): the default script allow-list."""
+    return tuple(sorted(path.stem for path in SSM_DOCUMENTS_DIR.glob("*.yaml")))
 
 
 def function_environment(
@@ -244,6 +254,7 @@ def function_environment(
     bus_arn: str,
     scheduler_group: str,
     scheduler_role_arn: str,
+    allowed_ssm_documents: Sequence[str] = (),
 ) -> dict[str, str]:
     """Each function's own environment: only what it uses."""
     env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
@@ -253,6 +264,8 @@ def function_environment(
         env[ENV_BUS] = bus_name
     if function.needs_scheduler:
         env.update({ENV_SCHEDULER_GROUP: scheduler_group, ENV_SCHEDULER_ROLE: scheduler_role_arn, ENV_BUS_ARN: bus_arn})
+    if function.needs_ssm:
+        env[ENV_ALLOWED_SSM_DOCUMENTS] = ",".join(allowed_ssm_documents)
     return env
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from events.generate import SCHEMAS_DIR, load_schema
 from events.models import ALL_EVENTS, SOURCE
+from infra.constructs.script_documents import document_content
 from infra.definitions import (
     ALARM_EVENTS,
     CONTROL_EVENTS,
+    ENV_ALLOWED_SSM_DOCUMENTS,
     FUNCTIONS,
     METRICS_NAMESPACE,
     REPLAY_EXCLUSION,
@@ -18,6 +22,7 @@ from infra.definitions import (
     TABLE_SORT_KEY,
     TABLE_TTL_ATTRIBUTE,
     function_environment,
+    project_ssm_documents,
 )
 from tests.infra.conftest import ALARM_EMAIL, PUBLISHERS, Synth
 
@@ -36,6 +41,16 @@ def test_resource_counts(synth: Synth) -> None:
     assert len(synth.of_type("AWS::CloudWatch::Dashboard")) == 1
     # a DLQ per route, one for the alert rule, one for failed async invocations
     assert len(synth.of_type("AWS::SQS::Queue")) == len(ROUTES) + 2
+    # the project's own script documents (the default script allow-list)
+    assert len(synth.of_type("AWS::SSM::Document")) == len(project_ssm_documents())
+
+
+def test_the_projects_script_documents_are_deployed_under_their_names(synth: Synth) -> None:
+    documents = {d["Properties"]["Name"]: d["Properties"] for d in synth.of_type("AWS::SSM::Document").values()}
+    assert sorted(documents) == ["DRSOrch-HealthCheck", "DRSOrch-ServiceCheck", "DRSOrch-WaitForSsmAgent"]
+    for name, props in documents.items():
+        assert (props["DocumentType"], props["UpdateMethod"]) == ("Command", "NewVersion")
+        assert props["Content"] == document_content(name)
 
 
 def test_state_machine_is_express_with_full_logging_and_tracing(synth: Synth) -> None:
@@ -148,6 +163,7 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
             bus_arn=stack.bus.bus.event_bus_arn,
             scheduler_group=stack.ticks.group_name,
             scheduler_role_arn=stack.ticks.role.role_arn,
+            allowed_ssm_documents=project_ssm_documents(),
         )
         assert props["Environment"]["Variables"] == stack.resolve(expected), name
         assert props["Handler"] == spec.handler
@@ -160,6 +176,18 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
     # schedules the CapacityTick of launches parked for DRS capacity)
     progress = synth.resources[synth.logical_id(stack.functions.functions["progress"])]
     assert "SCHEDULER_ROLE_ARN" not in progress["Properties"]["Environment"]["Variables"]
+    # the script allow-list reaches the functions that run scripts (their runtime check reads it), only them
+    allowed = {
+        name: synth.resources[synth.logical_id(function)]["Properties"]["Environment"]["Variables"].get(
+            ENV_ALLOWED_SSM_DOCUMENTS
+        )
+        for name, function in stack.functions.functions.items()
+    }
+    documents = "DRSOrch-HealthCheck,DRSOrch-ServiceCheck,DRSOrch-WaitForSsmAgent"
+    assert {name: value for name, value in allowed.items() if value is not None} == {
+        "pre_launch": documents,
+        "post_launch": documents,
+    }
 
 
 def test_function_logs_have_retention(synth: Synth) -> None:
@@ -302,3 +330,25 @@ def test_the_handlers_retry_budget_is_what_lambda_delivers(synth: Synth) -> None
     for key, config in configs.items():
         assert config["Properties"]["MaximumRetryAttempts"] + 1 == budget, key
     assert budget <= MAX_RECEIVE
+
+
+def test_every_function_starts_with_the_environment_the_stack_gives_it(
+    synth: Synth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN each function's environment as synthesized (CloudFormation references stand for their values)
+    from orchestrator.config import MissingSettingError, Settings, check_required
+
+    settings_variables = ("LEDGER_TABLE_NAME", "EVENT_BUS_NAME", "EVENT_BUS_ARN", "SCHEDULER_GROUP_NAME")
+    for name, function in synth.stack.functions.functions.items():
+        variables = synth.resources[synth.logical_id(function)]["Properties"]["Environment"]["Variables"]
+        environment = {key: value if isinstance(value, str) else json.dumps(value) for key, value in variables.items()}
+        for variable in (*settings_variables, "SCHEDULER_ROLE_ARN"):
+            monkeypatch.delenv(variable, raising=False)
+        for key, value in environment.items():
+            monkeypatch.setenv(key, value)
+        # WHEN its settings are checked as at a cold start THEN nothing it needs is missing
+        check_required(Settings(), f"drs-orch-{name}")
+        # and the check is live on this environment: without its table name the function would not start
+        monkeypatch.delenv("LEDGER_TABLE_NAME")
+        with pytest.raises(MissingSettingError):
+            check_required(Settings(), f"drs-orch-{name}")
