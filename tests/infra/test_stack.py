@@ -280,6 +280,40 @@ def test_failure_events_page_the_topic(synth: Synth) -> None:
     )
 
 
+def test_every_alarm_may_publish_to_its_action_topic(synth: Synth) -> None:
+    # GIVEN every alarm of the stack and the topic policies
+    alarms = synth.of_type("AWS::CloudWatch::Alarm")
+    policies = list(synth.of_type("AWS::SNS::TopicPolicy").values())
+    assert len(alarms) == len(ROUTES) + 2 + len(FUNCTIONS) + 1  # the DLQs, the functions, the state machine
+
+    for alarm_id, alarm in alarms.items():
+        for action in alarm["Properties"]["AlarmActions"]:
+            topic = action["Ref"]
+            # WHEN CloudWatch publishes the alarm's state change to the topic, for this alarm, in this account
+            admitting = [
+                statement
+                for policy in policies
+                if {"Ref": topic} in policy["Properties"]["Topics"]
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+                if statement["Effect"] == "Allow"
+                and statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+                and statement["Action"] == "sns:Publish"
+                and statement["Resource"] == {"Ref": topic}
+                and {"Fn::GetAtt": [alarm_id, "Arn"]} in statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+                and statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+            ]
+            # THEN the topic policy admits it (a topic policy replaces the default one: nothing else would)
+            assert len(admitting) == 1, alarm_id
+            # and the topic's key lets CloudWatch encrypt the message
+            key = synth.resources[topic]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+            key_statements = synth.resources[key]["Properties"]["KeyPolicy"]["Statement"]
+            assert any(
+                s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+                and {"kms:Decrypt", "kms:GenerateDataKey"} <= set(s["Action"])
+                for s in key_statements
+            ), alarm_id
+
+
 def test_alarms_cover_every_queue_function_and_the_state_machine(synth: Synth) -> None:
     alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
     by_metric: dict[str, list[dict[str, object]]] = {}
