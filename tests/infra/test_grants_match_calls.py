@@ -13,6 +13,11 @@ scenarios here are few (about 20 s) and each asserts its outcome, so a scenario 
 fails here instead of silently recording less. The e2e suite's own record was compared by hand when this file
 was written (the same (function, action) pairs; see the report of issue #13's grants branch).
 
+The local cloud runs every function on one runtime, so a per-process cache one function filled (the SSM
+adapter's DescribeDocument cache) can hide another function's call in the same cloud: each scenario has a cloud
+of its own, and between them each function makes such a call first at least once (post-launch scripts run
+first in the first scenario, a pre-launch script in the third).
+
 A grant nothing calls is either a mistake (removed) or needed by AWS itself, never by our code: Lambda writes
 logs, traces and failed events with the function's role, and DRS launches and terminates EC2 resources with
 the caller's credentials. Those are listed in `NEEDED_BY_AWS`, each with its reason; a statement conditioned on
@@ -176,7 +181,9 @@ def sends_resent_after_invalid_instance_ids(make: Callable[..., LocalCloud]) -> 
         "waves": [wave("db", [sid("g", 1)], preLaunch=[fence], postLaunch=[{"documentName": AGENT}])],
     }
     assert _run(cloud, plan).status == "COMPLETED"
-    assert cloud.ssm.stats.calls["ListCommands"] >= 2
+    # each resend looks first: twice in pre_launch (the fence, until its timeout), four times in post_launch
+    # (until the recovery instance's agent is online)
+    assert cloud.ssm.stats.calls["ListCommands"] == 6
 
 
 def launches_parked_for_drs_capacity(make: Callable[..., LocalCloud]) -> None:
