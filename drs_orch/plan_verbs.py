@@ -24,6 +24,17 @@ from orchestrator.domain.plan import (
     load_plan,
     plan_warnings,
 )
+from orchestrator.domain.plan.documents import (
+    ALLOWED_DOCUMENTS_VARIABLE,
+    DEFAULT_ALLOWED_DOCUMENTS,
+    MAX_DOCUMENTS,
+    AllowList,
+    DocumentParameters,
+    disallowed_documents,
+    documents_to_describe,
+    parameter_problems,
+    too_many_documents,
+)
 from orchestrator.domain.plan.seed import convert_seed, is_seed_format
 from orchestrator.domain.plan.source import Lines, SourceError, line_of, load_text
 
@@ -56,24 +67,92 @@ def _lines(path: Path) -> Lines | None:
     return lines
 
 
-def _warnings(plan: Plan, path: Path) -> list[Problem]:
-    found = plan_warnings(plan)
+def _placed(found: list[Problem], path: Path, prefix: str = "") -> list[Problem]:
+    """`found` with the file and line of each (`prefix` before each message), in line order."""
     if not found:
         return []
     lines = _lines(path)
     placed = [
-        Problem(f"warning: {w.message}", w.code, w.wave_id, w.path, line_of(lines, w.path), str(path)) for w in found
+        Problem(f"{prefix}{p.message}", p.code, p.wave_id, p.path, line_of(lines, p.path), str(path)) for p in found
     ]
     return sorted(placed, key=lambda w: (w.line is None, w.line or 0))
 
 
+def _warnings(plan: Plan, path: Path, allowed: AllowList) -> list[Problem]:
+    """What can have no effect, and the scripts StartPlan refuses under `allowed` (a warning: the deployed
+    allow-list may differ from the one `validate` is given)."""
+    unless = " (validate assumed this list: pass the deployed one with --allowed-documents)"
+    refused = [Problem(p.message + unless, p.code, p.wave_id, p.path) for p in disallowed_documents(plan, allowed)]
+    return _placed(plan_warnings(plan) + refused, path, "warning: ")
+
+
+def _declared(ssm: Any, name: str) -> DocumentParameters | str:
+    """The document's parameters in the account, or why it has none (it does not exist). Any other error
+    (no credentials, access denied, throttling) is the CLI's, not the plan's: raised."""
+    from orchestrator.adapters.ssm import SsmError
+
+    try:
+        parameters: DocumentParameters = ssm.document_parameters(name)
+    except SsmError as exc:
+        if exc.code not in {"InvalidDocument", "InvalidDocumentVersion"}:
+            raise
+        return f"DescribeDocument: {exc}"
+    return parameters
+
+
+def _account_problems(plan: Plan, allowed: AllowList, region: str | None) -> list[Problem]:
+    """What StartPlan would find in the account: each allowed document's parameters against the scripts'
+    (DescribeDocument, once per document, with the caller's credentials)."""
+    import boto3
+
+    from orchestrator.adapters.ssm import Ssm
+
+    names = documents_to_describe(plan, allowed)
+    if len(names) > MAX_DOCUMENTS:
+        return [too_many_documents(len(names))]
+    ssm = Ssm(boto3.client("ssm", region_name=region))
+    return parameter_problems(plan, {name: _declared(ssm, name) for name in names})
+
+
+def _allow_list(text: str) -> AllowList:
+    try:
+        return AllowList.parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--allowed-documents") from None
+
+
+AllowedDocuments = Annotated[
+    str,
+    typer.Option(
+        "--allowed-documents",
+        envvar=ALLOWED_DOCUMENTS_VARIABLE,
+        help=(
+            "the SSM documents plans may run, as deployed (comma-separated names or prefix* patterns; default: "
+            f"${ALLOWED_DOCUMENTS_VARIABLE}, else the deployed default {DEFAULT_ALLOWED_DOCUMENTS})"
+        ),
+    ),
+]
+
+
 def validate(
     plans: Annotated[list[Path], typer.Argument(metavar="PLAN...", help="Plan files (YAML or JSON).")],
+    allowed_documents: AllowedDocuments = DEFAULT_ALLOWED_DOCUMENTS,
+    aws: Annotated[
+        bool,
+        typer.Option(
+            "--aws",
+            help="also check each script's parameters against its SSM document in the AWS account (DescribeDocument)",
+        ),
+    ] = False,
+    region: Annotated[str | None, typer.Option(help="AWS region for --aws")] = None,
 ) -> None:
     """Check recovery plans and print every problem as `file:line: path (wave W): message`, then every
-    setting of a valid plan that can have no effect as `file:line: path (wave W): warning: message`
-    (warnings do not change the exit code)."""
+    setting of a valid plan that can have no effect, and every script naming an SSM document outside the
+    allow-list, as `file:line: path (wave W): warning: message` (warnings do not change the exit code).
+    With --aws, a script whose parameters are not those its document in the account declares (or whose
+    document does not exist) is a problem, as StartPlan would find it."""
     console = _console()
+    allowed = _allow_list(allowed_documents)
     failed = False
     for path in plans:
         try:
@@ -82,17 +161,25 @@ def validate(
             failed = True
             _report(error, console, str(path))
             continue
-        servers = sum(len(wave.servers) for wave in plan.waves)
-        warnings = _warnings(plan, path)
-        for warning in warnings:
-            typer.echo(str(warning))
-        noted = f", {_count(len(warnings), 'warning')}" if warnings else ""
-        console.print(
-            f"[green]✓[/green] {escape(str(path))}: plan '{escape(plan.plan_id)}' is valid "
-            f"({_count(len(plan.waves), 'wave')}, {_count(servers, 'server')}{noted})"
-        )
+        if aws and (found := _placed(_account_problems(plan, allowed, region), path)):
+            failed = True
+            _report(PlanError(found, str(path)), console, str(path))
+            continue
+        _valid(plan, path, allowed, console)
     if failed:
         raise typer.Exit(EXIT_INVALID)
+
+
+def _valid(plan: Plan, path: Path, allowed: AllowList, console: Console) -> None:
+    servers = sum(len(wave.servers) for wave in plan.waves)
+    warnings = _warnings(plan, path, allowed)
+    for warning in warnings:
+        typer.echo(str(warning))
+    noted = f", {_count(len(warnings), 'warning')}" if warnings else ""
+    console.print(
+        f"[green]✓[/green] {escape(str(path))}: plan '{escape(plan.plan_id)}' is valid "
+        f"({_count(len(plan.waves), 'wave')}, {_count(servers, 'server')}{noted})"
+    )
 
 
 def _targets(script: Script, wave_id: str) -> str:

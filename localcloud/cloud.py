@@ -58,6 +58,7 @@ from localcloud.ssm_sim_wire import uninstall_globally as uninstall_ssm
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.config import Settings
 from orchestrator.domain.clock import iso
+from orchestrator.domain.plan.documents import DEFAULT_ALLOWED_DOCUMENTS
 from orchestrator.runtime import Runtime, build_runtime, set_runtime
 
 BUS_NAME = "drs-orchestrator"
@@ -196,6 +197,8 @@ class LocalCloud:
             "DRS_QUOTA_SERVERS_PER_JOB": str(self.drs.config.quotas.servers_per_job),
             "DRS_QUOTA_CONCURRENT_JOBS": str(self.drs.config.quotas.concurrent_jobs),
             "DRS_QUOTA_SERVERS_IN_ACTIVE_JOBS": str(self.drs.config.quotas.servers_in_all_jobs),
+            # the deploy setting of the documents plans may run (localcloud/ssm_sim_config.py: allowedDocuments)
+            "ALLOWED_SSM_DOCUMENTS": ",".join(self.allowed_documents()),
         }
         for key, value in env.items():
             self._env_backup[key] = os.environ.get(key)
@@ -247,6 +250,14 @@ class LocalCloud:
         gc.freeze()
         self.clock.restart()
         self.drs.advance()  # the simulated time starts now: jobs started outside the orchestrator are due from here
+
+    def allowed_documents(self) -> list[str]:
+        """The SSM documents this run's plans may run: the profile's `ssm.allowedDocuments`, else the deployed
+        default (DRSOrch-*) and the documents the profile itself creates."""
+        configured = self.profile.ssm.allowed_documents
+        if configured is not None:
+            return list(configured)
+        return [DEFAULT_ALLOWED_DOCUMENTS, *self.ssm.profile_documents()]
 
     def stop(self) -> None:
         gc.unfreeze()

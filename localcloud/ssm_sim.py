@@ -287,6 +287,13 @@ class SsmSimulator(ClockedSimulator):
                 text=text,
             )
 
+    def profile_documents(self) -> list[str]:
+        """The documents only the profile defines (``ssm.documents`` names neither built in nor loaded from the
+        library): the simulated account's own documents. DescribeDocument lists no parameter for them."""
+        with self._lock:
+            known = {name for name, document in self._documents.items() if not document.accept_any}
+            return sorted(name for name in self.config.documents if name not in known)
+
     def load_library(self, directory: str | Path = LIBRARY_DIR) -> list[str]:
         """Register every ``*.yaml``/``*.yml`` Command document of ``directory`` (name = file stem)."""
         names: list[str] = []

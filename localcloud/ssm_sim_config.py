@@ -10,10 +10,18 @@ The profile section is camelCase::
       agentOnlineAfterSeconds: 120      # a recovery instance is a managed node only this long after its launch
       documents:
         DRSOrch-HealthCheck: {durationSeconds: 20}
-        erp-smoke-test: {status: Failed}            # not in the library: accepts any parameters
+        erp-smoke-test: {status: Failed}            # the profile's own document (no parameter)
         DRSOrch-ServiceCheck: {failOn: [i-0123456789abcdef0]}
       instances:                        # managed nodes that exist before any launch (the old site)
         i-0a1b2c3d4e5f60718: {tags: {Role: database-primary}, pingStatus: Online}
+      allowedDocuments: [DRSOrch-*, AWS-RunShellScript]   # the functions' ALLOWED_SSM_DOCUMENTS
+
+``allowedDocuments`` is the deploy setting of the same name for the local run (the documents plans may run;
+StartPlan refuses the others). Left out, it is the deployed default, ``DRSOrch-*``, plus the documents the
+profile itself creates: the names under ``documents`` that are neither built into the simulator
+(``AWS-RunShellScript``, ``AWS-RunPowerShellScript``) nor in the library (infra/ssm_documents/): the simulated
+account's own documents, as a deployer lists theirs. An AWS-owned document exists in every account, so it is
+never allowed by being there: a profile that runs one lists it here.
 
 Every mistake is named by its camelCase key path (``ssm.documents.X.failon: unknown key ...``), so a
 typo in a profile fails loudly instead of silently running with defaults.
@@ -23,9 +31,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from localcloud.profile_keys import ProfileSection, section_error
+from localcloud.profile_keys import ProfileSection, invalid, section_error
+from orchestrator.domain.plan.documents import AllowList
 
 InvocationOutcome = Literal["Success", "Failed", "TimedOut"]
 PingStatus = Literal["Online", "ConnectionLost", "Inactive"]
@@ -106,6 +115,21 @@ class SsmProfile(ProfileSection):
     agent_online_after_seconds: float = Field(default=0.0, ge=0)
     documents: dict[str, DocumentProfile | None] = Field(default_factory=dict)
     instances: dict[str, InstanceProfile | None] = Field(default_factory=dict)
+    # None: DRSOrch-* and the profile's own documents (LocalCloud); not a simulator setting (SSM runs any document
+    # it has: the orchestrator's StartPlan is what refuses)
+    allowed_documents: list[str] | None = None
+
+    @field_validator("allowed_documents")
+    @classmethod
+    def _allow_list(cls, value: list[str] | None) -> list[str] | None:
+        for entry in value or []:
+            try:
+                AllowList.parse(entry)
+            except ValueError as exc:
+                raise invalid(str(exc).removeprefix("ALLOWED_SSM_DOCUMENTS: ")) from exc
+            if "," in entry:
+                raise invalid(f"one document or prefix per entry, not '{entry}'")
+        return value
 
     def to_config(self, *, default_seed: int = 0) -> SsmSimConfig:
         values: dict[str, Any] = {

@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     drs_servers_per_job: int = Field(default=100, ge=1, validation_alias="DRS_QUOTA_SERVERS_PER_JOB")
     drs_concurrent_jobs: int = Field(default=20, ge=1, validation_alias="DRS_QUOTA_CONCURRENT_JOBS")
     drs_servers_in_active_jobs: int = Field(default=500, ge=1, validation_alias="DRS_QUOTA_SERVERS_IN_ACTIVE_JOBS")
+    # The SSM documents plans may run (issue #13): comma-separated names or `prefix*` patterns; StartPlan refuses
+    # a plan naming any other (orchestrator/domain/plan/documents.py). Default: the project's own documents
+    # (infra/ssm_documents/). Blank: no document. A malformed value fails the cold start, not a StartPlan.
+    allowed_ssm_documents: str = Field(
+        default="DRSOrch-*",
+        pattern=r"^\s*([A-Za-z0-9_.:/-]{1,256}\*?|\*)?\s*(,\s*([A-Za-z0-9_.:/-]{1,256}\*?|\*)?\s*)*$",
+        validation_alias="ALLOWED_SSM_DOCUMENTS",
+    )
 
 
 # What every function uses (the ledger, the bus), and what a function that schedules ticks uses, together.

@@ -19,6 +19,7 @@ from events.models import Contract
 from orchestrator.adapters.bus import PublishError
 from orchestrator.adapters.ssm import TERMINAL_STATUSES, SsmRejected
 from orchestrator.domain.clock import Clock, iso, parse_iso
+from orchestrator.domain.plan.documents import DocumentParameters
 from orchestrator.domain.ports import BusPort, DrsPort, SchedulerPort, SsmPort
 
 
@@ -260,7 +261,8 @@ class FakeSsm(_Failing):
     def __init__(self, clock: Clock) -> None:
         super().__init__()
         self._clock = clock
-        self.documents: dict[str, frozenset[str]] = {}
+        self.documents: dict[str, DocumentParameters] = {}
+        self.described: list[str] = []  # every document_parameters call, by document name
         self.outcomes: dict[str, tuple[str, str]] = {}
         self.tagged: dict[tuple[str, str], list[str]] = {}
         self.commands: dict[str, dict[str, Any]] = {}
@@ -268,8 +270,10 @@ class FakeSsm(_Failing):
         self.sent: list[dict[str, Any]] = []  # every accepted SendCommand, as asked
         self.cancelled: list[tuple[str, list[str] | None]] = []
 
-    def add_document(self, name: str, parameters: Iterable[str] = ()) -> None:
-        self.documents[name] = frozenset(parameters)
+    def add_document(self, name: str, parameters: Iterable[str] = (), *, required: Iterable[str] = ()) -> None:
+        """A document declaring `parameters` and `required` (required ones have no default)."""
+        needed = frozenset(required)
+        self.documents[name] = DocumentParameters(frozenset(parameters) | needed, needed)
 
     def finish(self, command_id: str, status: str, output: str = "") -> None:
         for invocation in self._invocations[command_id].values():
@@ -277,7 +281,8 @@ class FakeSsm(_Failing):
                 invocation["Status"] = status
                 invocation["CommandPlugins"] = [{"Output": output}]
 
-    def document_parameters(self, name: str) -> frozenset[str]:
+    def document_parameters(self, name: str) -> DocumentParameters:
+        self.described.append(name)
         self._maybe_fail("document_parameters")
         if name not in self.documents:
             raise SsmRejected(f"InvalidDocument: document {name} does not exist", "InvalidDocument")

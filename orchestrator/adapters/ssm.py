@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from orchestrator.adapters.pagination import paginate
+from orchestrator.domain.plan.documents import DocumentParameters
 
 MAX_INSTANCE_IDS = 50  # SendCommand InstanceIds per call
 MAX_TAG_TARGETS = 5  # SendCommand Targets per call
 TERMINAL_STATUSES = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
+#: How long a document's parameters are kept (a warm function reads an updated document again after this).
+DOCUMENT_CACHE_SECONDS = 60.0
 
 
 class SsmError(RuntimeError):
@@ -76,11 +80,13 @@ def _translate(exc: ClientError) -> SsmError:
 
 
 class Ssm:
-    """SendCommand in chunks of 50, command reads, cancel; DescribeDocument cached per document."""
+    """SendCommand in chunks of 50, command reads, cancel; DescribeDocument cached per document for
+    DOCUMENT_CACHE_SECONDS (`monotonic`: the clock of that cache)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._client = client
-        self._parameters: dict[str, frozenset[str]] = {}
+        self._monotonic = monotonic
+        self._parameters: dict[str, tuple[float, DocumentParameters]] = {}
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -89,13 +95,17 @@ class Ssm:
             raise _translate(exc) from exc
         return result
 
-    def document_parameters(self, name: str) -> frozenset[str]:
-        """The parameter names the document declares (cached: a document's schema does not change
-        during a run)."""
-        if name not in self._parameters:
+    def document_parameters(self, name: str) -> DocumentParameters:
+        """The parameters the document declares, and which are required (DescribeDocument; one call per
+        document within DOCUMENT_CACHE_SECONDS: a StartPlan that names a document in many scripts, and the
+        sends of a run, read it once)."""
+        now = self._monotonic()
+        cached = self._parameters.get(name)
+        if cached is None or now - cached[0] >= DOCUMENT_CACHE_SECONDS:
             document = self._call("describe_document", Name=name)["Document"]
-            self._parameters[name] = frozenset(p["Name"] for p in document.get("Parameters", []))
-        return self._parameters[name]
+            cached = (now, DocumentParameters.from_described(document.get("Parameters") or []))
+            self._parameters[name] = cached
+        return cached[1]
 
     def send_command(
         self,

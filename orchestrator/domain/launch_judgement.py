@@ -8,10 +8,10 @@ EventBridge's 256 KB entry limit whatever the wave's size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from events.models import ServerLaunch
+from orchestrator.domain.records.servers import ServerResult
 
 FAILED_SERVERS_LIMIT = 50  # servers named in one WaveFailed (each ~300 B): far under EventBridge's 256 KB entry
 #   limit (PutEvents, "Amazon EventBridge quotas"); a failed wave of 2,000 servers made a 502 KB event that never left
@@ -46,20 +46,23 @@ def launch_warnings(failed: list[ServerLaunch]) -> list[str]:
     return lines
 
 
-def judge_launch(wave: dict[str, Any], success_threshold: float | None) -> tuple[bool, str, list[ServerLaunch]]:
-    """Did the wave launch well enough? CRITICAL failures fail it; OPTIONAL ones count toward the threshold."""
-    servers = wave.get("servers", {})
-    failed = [
-        ServerLaunch(
-            source_server_id=sid,
-            launch_status=s.get("launchStatus", "NOT_STARTED"),
-            recovery_instance_id=s.get("recoveryInstanceId"),
-            criticality=s.get("criticality"),
-            reason=s.get("reason"),
-        )
-        for sid, s in sorted(servers.items())
-        if s.get("launchStatus") != "LAUNCHED"
-    ]
+def _launch(source_server_id: str, server: ServerResult) -> ServerLaunch:
+    """How a server ended, as WaveFailed names it."""
+    return ServerLaunch(
+        source_server_id=source_server_id,
+        launch_status=server.launch_status.value,
+        recovery_instance_id=server.recovery_instance_id,
+        criticality=server.criticality.value if server.criticality is not None else None,
+        reason=server.reason,
+    )
+
+
+def judge_launch(
+    servers: Mapping[str, ServerResult], success_threshold: float | None
+) -> tuple[bool, str, list[ServerLaunch]]:
+    """Did the wave launch well enough, from how each of its `servers` (by source server id) ended? CRITICAL
+    failures fail it; OPTIONAL ones count toward the threshold."""
+    failed = [_launch(sid, s) for sid, s in sorted(servers.items()) if not s.launched]
     critical = [f for f in failed if f.criticality == "CRITICAL"]
     total = len(servers)
     launched = total - len(failed)

@@ -47,6 +47,7 @@ from orchestrator.domain.records.scripts import (
     ScriptTry,
     SendDeferral,
 )
+from orchestrator.domain.records.servers import ServerOutcome, ServerResult
 from orchestrator.domain.records.terminations import (
     NotTerminated,
     TerminationClaim,
@@ -359,9 +360,9 @@ class LedgerPort(Protocol):
         wave_id: str,
         *,
         job_id: str,
-        servers: Mapping[str, Mapping[str, Any]],
+        servers: Mapping[str, ServerOutcome],
         key: str,
-    ) -> tuple[Outcome, dict[str, Any] | None]:
+    ) -> tuple[Outcome, WaveRecord | None]:
         """Record a finished DRS job of a wave once; returns the wave after the write."""
         ...
 
@@ -392,16 +393,16 @@ class LedgerPort(Protocol):
         self,
         execution_id: str,
         wave_id: str,
-        results: Mapping[str, Mapping[str, Any]],
+        results: Mapping[str, ServerOutcome],
         *,
         attempt: int,
         job_id: str | None = None,
     ) -> None:
-        """Write how servers of a wave ended (`{sourceServerId: {launchStatus, recoveryInstanceId, reason}}`) to their
-        items, with `attempt` and `job_id`; a recovery instance id or reason the result lacks is left as it was.
-        Idempotent (the same results write the same items; items already so are not written again). The caller
-        makes sure the write is due (a job not yet COMPLETED, a wave still READY). LedgerError names servers
-        that are not in the wave (nothing is written then)."""
+        """Write how servers of a wave ended (`{sourceServerId: ServerOutcome}`) to their items, with `attempt` and
+        `job_id`; a recovery instance id or reason the outcome lacks is left as it was. Idempotent (the same
+        results write the same items; items already so are not written again). The caller makes sure the write
+        is due (a job not yet COMPLETED, a wave still READY). LedgerError names servers that are not in the wave
+        (nothing is written then)."""
         ...
 
     def record_termination(self, record: TerminationRecord) -> None:
@@ -444,10 +445,9 @@ class LedgerPort(Protocol):
     def reset_servers(self, execution_id: str, wave_id: str, server_ids: Iterable[str], *, attempt: int) -> None:
         """Servers a RetryWave launches again in wave attempt `attempt`: NOT_STARTED, without the earlier attempt's
         job, recovery instance and reason (the report never shows them as the new attempt's). How each had ended
-        is appended to its `history` (`{attempt, launchStatus, jobId, recoveryInstanceId, reason}`: the state it
-        had at the end of attempt `attempt - 1`), from which `wave_detail` tells the previous attempts.
-        Idempotent: a server written for `attempt` already is left alone. Runs before the retried wave is
-        released, so no job of the wave writes meanwhile."""
+        is appended to its history (`ServerAttempt`: the state it had at the end of attempt `attempt - 1`), from
+        which `wave_detail` tells the previous attempts. Idempotent: a server written for `attempt` already is
+        left alone. Runs before the retried wave is released, so no job of the wave writes meanwhile."""
         ...
 
     def script_retry_wait(
@@ -526,10 +526,10 @@ class LedgerPort(Protocol):
         """The wave as its record, or None."""
         ...
 
-    def wave_servers(self, execution_id: str, wave_id: str) -> dict[str, dict[str, Any]]:
-        """The servers of a wave by source server id, in id order (one Query, paginated): `criticality`, `launchStatus`
-        (NOT_STARTED until the server's job has ended), `attempt` (the wave attempt that wrote it) and, when
-        known, `jobId`, `recoveryInstanceId` and `reason`."""
+    def wave_servers(self, execution_id: str, wave_id: str) -> dict[str, ServerResult]:
+        """The servers of a wave by source server id, in id order (one Query, paginated): criticality, launch status
+        (NOT_STARTED until the server's job has ended), the wave attempt that wrote it and, when known, its job,
+        recovery instance and reason (`ServerResult`)."""
         ...
 
     def waves(self, execution_id: str) -> list[WaveRecord]:

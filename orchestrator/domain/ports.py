@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from events.models import Contract
 from orchestrator.domain.clock import Clock
 from orchestrator.domain.ledger_port import LedgerPort
+from orchestrator.domain.plan.documents import DocumentParameters
 
 __all__ = ["BusPort", "Clock", "DrsPort", "LedgerPort", "SchedulerPort", "SsmPort"]
 
@@ -95,8 +96,8 @@ class DrsPort(Protocol):
 class SsmPort(Protocol):
     """SSM Run Command: documents, commands, their invocations."""
 
-    def document_parameters(self, name: str) -> frozenset[str]:
-        """The parameter names document `name` declares."""
+    def document_parameters(self, name: str) -> DocumentParameters:
+        """The parameters document `name` declares, and which of them are required."""
         ...
 
     def send_command(

@@ -172,13 +172,3 @@ def check_wave_transition(from_: Iterable[str], to: str) -> tuple[tuple[str, ...
     """Every edge `from_` -> `to` is in WAVE_TRANSITIONS, else IllegalTransition (also for an unknown status
     or an empty `from_`). Returns `from_` (read once) and `to` as plain strings, as the ledger writes them."""
     return _check(WaveStatus, "wave", WAVE_TRANSITIONS, from_, to)
-
-
-def check_no_status(sets: Mapping[str, object] | None) -> None:
-    """A write that is no transition (`Ledger.update_wave`, `note_wave_if`) does not set `status`: a status
-    changes only through a checked transition. IllegalTransition otherwise."""
-    if sets and "status" in sets:
-        raise IllegalTransition(
-            "a status is written only by a transition (transition_wave, finish_wave, "
-            "move_wave, set_execution_status), not with other attributes"
-        )

@@ -174,9 +174,7 @@ def ledger_state(ledger: Ledger, execution_id: str) -> dict[str, Any] | None:
             "status": wave.status.value,
             "attempt": wave.attempt,
             "serversLaunched": sorted(
-                sid
-                for sid, s in ledger.wave_servers(execution_id, wave.wave_id).items()
-                if s.get("launchStatus") == "LAUNCHED"
+                sid for sid, s in ledger.wave_servers(execution_id, wave.wave_id).items() if s.launched
             ),
             "approvedBy": wave.approval.approved_by if wave.approval else None,
         }

@@ -12,6 +12,7 @@ from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.records import ATTEMPT_TIMES, ExecutionRecord, WaveAttempt, WaveJob
 from orchestrator.domain.records.approvals import APPROVAL_TIMES, ApprovalRecord
 from orchestrator.domain.records.detail import WaveDetail
+from orchestrator.domain.records.servers import ServerAttempt
 
 ATTEMPT_TIME_KEYS: tuple[str, ...] = tuple(to_camel(name) for name in ATTEMPT_TIMES)
 """The report's key of each moment of a wave's attempt (`ATTEMPT_TIMES`: readyAt, preLaunchAt, ...), in the
@@ -98,11 +99,11 @@ def _wave(detail: WaveDetail) -> dict[str, Any]:
     servers = [
         {
             "sourceServerId": sid,
-            "criticality": s.get("criticality"),
-            "launchStatus": s.get("launchStatus", "NOT_STARTED"),
-            "recoveryInstanceId": s.get("recoveryInstanceId"),
-            "jobId": s.get("jobId"),
-            **({"reason": s["reason"]} if s.get("reason") else {}),
+            "criticality": s.criticality.value if s.criticality is not None else None,
+            "launchStatus": s.launch_status.value,
+            "recoveryInstanceId": s.recovery_instance_id,
+            "jobId": s.job_id,
+            **({"reason": s.reason} if s.reason else {}),
         }
         for sid, s in sorted(detail.servers.items())
     ]
@@ -125,7 +126,7 @@ def _wave(detail: WaveDetail) -> dict[str, Any]:
                 "retriedAt": wave.retried_at,
                 "relaunchedServers": list(wave.launch_servers or ()),
                 "previousAttempts": [
-                    _previous_attempt(attempt, detail.attempt_servers.get(attempt.attempt, ()))
+                    _previous_attempt(attempt, detail.attempt_servers.get(attempt.attempt, {}))
                     for attempt in wave.previous_attempts
                 ],
             }
@@ -135,7 +136,7 @@ def _wave(detail: WaveDetail) -> dict[str, Any]:
     }
 
 
-def _previous_attempt(attempt: WaveAttempt, servers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def _previous_attempt(attempt: WaveAttempt, servers: Mapping[str, ServerAttempt]) -> dict[str, Any]:
     """An earlier attempt of a retried wave (`WaveAttempt.archived`): its number, status, the moments it reached,
     its reason and launch summary (when set), its jobs, how many of its servers launched (and what else the
     ledger kept of it) and how each server ended it (`servers`, from `WaveDetail.attempt_servers`)."""
@@ -149,7 +150,18 @@ def _previous_attempt(attempt: WaveAttempt, servers: Iterable[Mapping[str, Any]]
         "jobs": [_previous_job(job) for job in attempt.jobs],
         **({"serversLaunched": attempt.servers_launched} if attempt.servers_launched is not None else {}),
         **attempt.extra,
-        "servers": list(servers),
+        "servers": [_attempt_server(sid, ended) for sid, ended in servers.items()],
+    }
+
+
+def _attempt_server(source_server_id: str, ended: ServerAttempt) -> dict[str, Any]:
+    """How a server ended an earlier attempt: its id, launch status, and its recovery instance, job and reason
+    when known."""
+    known = {"recoveryInstanceId": ended.recovery_instance_id, "jobId": ended.job_id, "reason": ended.reason}
+    return {
+        "sourceServerId": source_server_id,
+        "launchStatus": ended.launch_status.value,
+        **{key: value for key, value in known.items() if value},
     }
 
 

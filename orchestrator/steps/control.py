@@ -10,7 +10,7 @@ rejected stays rejected, and its ControlRejected is not announced twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -35,6 +35,7 @@ from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import RETRY_CLEARS, ExecutionRecord, WaveAttempt, WaveRecord
 from orchestrator.domain.records.approvals import ApprovalRecord, ApprovalStatus
 from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges
+from orchestrator.domain.records.servers import ServerLaunchStatus, ServerResult
 from orchestrator.domain.status import (
     NOT_STARTED_WAVE,
     RUNNABLE_EXECUTION,
@@ -440,11 +441,11 @@ def _resume_after_decision(rt: Runtime, execution: ExecutionRecord, wave_id: str
     return rt.ledger.execution(execution_id) or execution
 
 
-def _with_failed_attempt(wave: WaveRecord, servers: dict[str, dict[str, Any]]) -> tuple[WaveAttempt, ...]:
+def _with_failed_attempt(wave: WaveRecord, servers: Mapping[str, ServerResult]) -> tuple[WaveAttempt, ...]:
     """The wave's `previousAttempts` once a retry has archived its failed attempt (`WaveAttempt.archived`: the
     report's `previousAttempts`). How each server ended it stays in the server's own item (its history, see
     `Ledger.reset_servers`): a wave of thousands of servers would not fit in the wave's."""
-    launched = sum(1 for s in servers.values() if s.get("launchStatus") == "LAUNCHED")
+    launched = sum(1 for s in servers.values() if s.launched)
     return (*wave.previous_attempts, wave.current.archived(servers_launched=launched))
 
 
@@ -472,9 +473,8 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
         servers = rt.ledger.wave_servers(command.execution_id, command.wave_id)
         # a wave with `rollback: TERMINATE` lost the instances it did launch when it failed: all go again
         every = command.all_servers or plan_wave.rollback.value == "TERMINATE"
-        relaunch = [
-            sid for sid in plan_wave.server_ids if every or servers.get(sid, {}).get("launchStatus") != "LAUNCHED"
-        ]
+        launched = {sid for sid, s in servers.items() if s.launched}
+        relaunch = [sid for sid in plan_wave.server_ids if every or sid not in launched]
         if not relaunch:
             _reject(
                 rt,
@@ -487,7 +487,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
         # the servers that stay as they were are counted; the relaunched ones start the new attempt clean
         # (Ledger.reset_servers, before the wave is released)
         again = set(relaunch)
-        kept = [s.get("launchStatus") for sid, s in servers.items() if sid not in again]
+        kept = [s.launch_status for sid, s in servers.items() if sid not in again]
         retry = WaveChanges(
             retry_key=event_id,
             retried_by=command.requested_by,
@@ -498,8 +498,8 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
             jobs_done=0,
             jobs=(),  # the new attempt's jobs only
             previous_attempts=_with_failed_attempt(wave, servers),
-            servers_launched=kept.count("LAUNCHED"),
-            servers_failed=kept.count("FAILED"),
+            servers_launched=kept.count(ServerLaunchStatus.LAUNCHED),
+            servers_failed=kept.count(ServerLaunchStatus.FAILED),
         )
         outcome = rt.ledger.move_wave(
             command.execution_id,

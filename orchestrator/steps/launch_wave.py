@@ -48,6 +48,7 @@ from orchestrator.domain.plan import Plan, cut_jobs
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.records.launches import Admission, ChunkServer, LaunchChunk, LaunchClaim, LaunchStatus
+from orchestrator.domain.records.servers import ServerLaunchStatus, ServerResult
 from orchestrator.domain.status import RUNNABLE_EXECUTION, WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -469,7 +470,7 @@ def _started_after_all(rt: Runtime, chunk: LaunchChunk, reason: str) -> dict[str
 
 
 def skip_if_stopped_before_launch(
-    rt: Runtime, execution: ExecutionRecord, wave_id: str, servers: Mapping[str, Mapping[str, Any]], *, key: str
+    rt: Runtime, execution: ExecutionRecord, wave_id: str, servers: Mapping[str, ServerResult], *, key: str
 ) -> bool:
     """LAUNCHING -> SKIPPED ('not launched: plan stopped', skipped for the wave that stopped the plan) when
     `stopped_before_launch`; True when the wave is not to be judged. `servers`: the wave's server results."""
@@ -492,7 +493,7 @@ def skip_if_stopped_before_launch(
     return True
 
 
-def stopped_before_launch(execution: ExecutionRecord, servers: Mapping[str, Mapping[str, Any]]) -> bool:
+def stopped_before_launch(execution: ExecutionRecord, servers: Mapping[str, ServerResult]) -> bool:
     """The plan stopped (a STOP failure elsewhere, a cancel) while this wave's launches waited for DRS
     capacity, and none of its servers reached DRS: the wave did not run, it is SKIPPED (a retry of the
     wave that stopped the plan runs it again), not judged as if it had launched. A wave with any server
@@ -500,12 +501,8 @@ def stopped_before_launch(execution: ExecutionRecord, servers: Mapping[str, Mapp
     if execution.status in RUNNABLE_EXECUTION:
         return False
     results = list(servers.values())
-    not_started = [s for s in results if s.get("launchStatus") == "NOT_STARTED"]
-    reached_drs = [
-        s
-        for s in results
-        if s.get("launchStatus") == "LAUNCHED" or (s.get("launchStatus") == "FAILED" and s.get("jobId"))
-    ]
+    not_started = [s for s in results if s.launch_status is ServerLaunchStatus.NOT_STARTED]
+    reached_drs = [s for s in results if s.launched or (s.launch_status is ServerLaunchStatus.FAILED and s.job_id)]
     return bool(not_started) and not reached_drs
 
 

@@ -4,15 +4,14 @@ or FAILED) and start the post-launch phase (LAUNCHED -> POST_LAUNCH and its scri
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from events.models import DRSJobCompleted
-from orchestrator.adapters.ledger.records import wave_record
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import judge_launch, launch_warnings
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import WaveChanges
+from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome, ServerResult
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -23,20 +22,19 @@ from orchestrator.steps.wave_failure import fail_wave
 def on_job_completed(rt: Runtime, detail: DRSJobCompleted, event_id: str) -> None:
     """Record a finished job; when the wave's last job is in, judge the launch and go to post-launch."""
     servers = {
-        s.source_server_id: {
-            "launchStatus": s.launch_status,
-            "recoveryInstanceId": s.recovery_instance_id,
-            "reason": s.reason,
-        }
+        s.source_server_id: ServerOutcome(
+            launch_status=ServerLaunchStatus(s.launch_status),
+            recovery_instance_id=s.recovery_instance_id,
+            reason=s.reason,
+        )
         for s in detail.servers
     }
-    outcome, item = rt.ledger.record_job_done(
+    outcome, wave = rt.ledger.record_job_done(
         detail.execution_id, detail.wave_id, job_id=detail.job_id, servers=servers, key=event_id
     )
-    if outcome is Outcome.REJECTED or item is None:
+    if outcome is Outcome.REJECTED or wave is None:
         logger.info("job already recorded", job_id=detail.job_id)
         return
-    wave = wave_record(item)  # the wave after the write (record_job_done gives the item until its write is typed)
     key = f"{event_id}:judge"
     if wave.jobs_done < wave.jobs_expected:
         return
@@ -68,12 +66,14 @@ def close_launch(
     _judge(rt, execution, wave, servers, key=key)
 
 
-def _judge(rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, servers: Mapping[str, Any], *, key: str) -> None:
+def _judge(
+    rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, servers: Mapping[str, ServerResult], *, key: str
+) -> None:
     """Judge the launch from how each of the wave's `servers` ended: LAUNCHING -> FAILED, or LAUNCHED (with a
     warning per OPTIONAL server that did not launch) and on to post-launch."""
     execution_id, wave_id = execution.execution_id, wave.wave_id
     plan_wave = frozen_plan(execution).wave(wave_id)
-    ok, reason, failed = judge_launch({"servers": servers}, plan_wave.success_threshold)
+    ok, reason, failed = judge_launch(servers, plan_wave.success_threshold)
     metrics.add_metric(name="ServersFailed", unit="Count", value=len(failed))
     if not ok:
         fail_wave(

@@ -20,6 +20,7 @@ from orchestrator.domain.launch_judgement import NAMES_LIMIT, listed
 from orchestrator.domain.plan import Criticality, Plan, Wave
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import WaveChanges
+from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome
 from orchestrator.domain.records.waves import PreflightExclusion
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
@@ -124,7 +125,12 @@ def gate(rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, detail: Wave
         rt.ledger.record_server_results(
             detail.execution_id,
             detail.wave_id,
-            {p.source_server_id: {"launchStatus": "FAILED", "reason": f"preflight: {p.reason}"} for p in problems},
+            {
+                p.source_server_id: ServerOutcome(
+                    launch_status=ServerLaunchStatus.FAILED, reason=f"preflight: {p.reason}"
+                )
+                for p in problems
+            },
             attempt=detail.attempt,
         )
         logger.warning(

@@ -244,9 +244,9 @@ def _recovery_instances(
 def _launched_instances(rt: Runtime, execution_id: str, wave_id: str) -> list[dict[str, Any]]:
     """The recovery instances a wave launched in this execution (ledger, then DescribeRecoveryInstances)."""
     ids = sorted(
-        s["recoveryInstanceId"]
+        s.recovery_instance_id
         for s in rt.ledger.wave_servers(execution_id, wave_id).values()
-        if s.get("launchStatus") == "LAUNCHED" and s.get("recoveryInstanceId")
+        if s.launched and s.recovery_instance_id
     )
     return _recovery_instances(rt, recovery_instance_ids=ids) if ids else []
 

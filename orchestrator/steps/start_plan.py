@@ -1,6 +1,7 @@
 """StartPlan: validate the plan, create the execution and its waves, release the root waves.
 
-A StartPlan that is refused (a malformed event, an invalid plan, an unconfirmed RECOVERY) is answered
+A StartPlan that is refused (a malformed event, an invalid plan, an unconfirmed RECOVERY, a script naming an
+SSM document outside the deploy's allow-list or passing parameters its document does not declare) is answered
 with PlanFailed, which pages the operators, only when its executionId is free. When the id belongs to an
 execution that was started already, a PlanFailed would read as that execution failing (a false page): the
 refusal is a ControlRejected (command StartPlan) instead, and the execution is not touched. A second
@@ -25,9 +26,20 @@ from events.models import (
     StartPlan,
     WaveReady,
 )
+from orchestrator.adapters.ssm import SsmError
 from orchestrator.domain.execution import execution_id_for
 from orchestrator.domain.outcome import Outcome
-from orchestrator.domain.plan import check_plan, plan_to_document
+from orchestrator.domain.plan import Plan, check_plan, plan_to_document
+from orchestrator.domain.plan import Problem as PlanProblem
+from orchestrator.domain.plan.documents import (
+    MAX_DOCUMENTS,
+    AllowList,
+    DocumentParameters,
+    disallowed_documents,
+    documents_to_describe,
+    parameter_problems,
+    too_many_documents,
+)
 from orchestrator.domain.plan.suggest import quote
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -162,6 +174,8 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
             requested_by=detail.requested_by,
         )
         return None
+    if _refused_scripts(rt, detail, plan, execution_id=execution_id, event_id=event_id):
+        return None
     dependents: dict[str, list[str]] = {w.wave_id: [] for w in plan.waves}
     for wave in plan.waves:
         for dependency in wave.depends_on:
@@ -208,6 +222,66 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str) -> str | None:
         *[WaveReady(execution_id=execution_id, plan_id=plan.plan_id, wave_id=root) for root in roots],
     )
     return execution_id
+
+
+def _refused_scripts(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> bool:
+    """Refuse the start (True) when the plan's scripts may not run as written (`_script_refusal`)."""
+    refusal = _script_refusal(rt, plan)
+    if refusal is None:
+        return False
+    reason, problems = refusal
+    logger.warning(
+        "plan refused: its scripts may not run as written",
+        execution_id=execution_id,
+        problems=[(p.code, p.path) for p in problems[:MAX_EVENT_PROBLEMS]],
+    )
+    metrics.add_metric(name="ScriptsRefused", unit="Count", value=1)
+    _refuse_start(
+        rt,
+        event_id,
+        execution_id=execution_id,
+        plan_id=plan.plan_id,
+        reason=reason,
+        errors=_problems(problems),
+        requested_by=detail.requested_by,
+    )
+    return True
+
+
+def _script_refusal(rt: Runtime, plan: Plan) -> tuple[str, list[PlanProblem]] | None:
+    """Why the plan's scripts may not run (the reason and every problem), or None: a script naming an SSM
+    document outside the deploy's allow-list (`Settings.allowed_ssm_documents`), or one whose parameters are
+    not those its document declares (DescribeDocument, once per document). Nothing is sent to any instance."""
+    allowed = AllowList.parse(rt.settings.allowed_ssm_documents)
+    refused = disallowed_documents(plan, allowed)
+    names = documents_to_describe(plan, allowed)
+    if len(names) > MAX_DOCUMENTS:
+        wrong = [too_many_documents(len(names))]
+    else:
+        wrong = parameter_problems(plan, {name: _declared(rt, name) for name in names})
+    parts = []
+    if refused:
+        parts.append(f"{len(refused)} script(s) name an SSM document outside the allow-list ({quote(allowed, 300)})")
+    if wrong:
+        parts.append(f"{len(wrong)} problem(s) with the scripts' documents or parameters")
+    if not parts:
+        return None
+    problems = refused + wrong
+    listed = "" if len(problems) <= MAX_EVENT_PROBLEMS else f" (the first {MAX_EVENT_PROBLEMS} listed)"
+    return f"scripts refused: {'; '.join(parts)}{listed}", problems
+
+
+def _declared(rt: Runtime, document: str) -> DocumentParameters | str:
+    """The document's parameters, or why they cannot be read (it does not exist, or may not be read). A
+    passing error (throttling) is raised: the StartPlan is delivered again."""
+    if rt.ssm is None:
+        raise RuntimeError("this runtime has no SSM client")
+    try:
+        return rt.ssm.document_parameters(document)
+    except SsmError as exc:
+        if exc.retryable:
+            raise
+        return f"DescribeDocument: {exc}"
 
 
 def _reused_id(rt: Runtime, detail: StartPlan, event_id: str, execution_id: str, document: dict[str, Any]) -> None:

@@ -18,6 +18,13 @@ def sid(prefix: str, n: int) -> str:
     return "s-" + body.rjust(17, "0")
 
 
+def allowing(*documents: str) -> dict[str, Any]:
+    """Profile override: the deploy allows these SSM documents besides the project's own (`DRSOrch-*`). The
+    deployed default allows only those; a test that runs AWS-RunShellScript says so (and lists the profile's own
+    documents it runs too: an explicit allow-list replaces the default)."""
+    return {"ssm.allowedDocuments": ["DRSOrch-*", *documents]}
+
+
 def wave(wave_id: str, servers: list[Any], depends_on: list[str] | None = None, **extra: Any) -> dict[str, Any]:
     return {"waveId": wave_id, "servers": servers, **({"dependsOn": depends_on} if depends_on else {}), **extra}
 

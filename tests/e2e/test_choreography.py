@@ -16,6 +16,7 @@ from events.models import Mode
 from localcloud.runner import run_plan, start, wait
 from orchestrator.domain.plan import load_plan, parse_plan
 from tests.e2e.helpers import (
+    allowing,
     assert_choreography_invariants,
     at,
     events_of,
@@ -166,9 +167,12 @@ def test_parallel_waves_all_start_before_any_completes(local_cloud):
 
 
 def test_three_tier_example_completes(local_cloud):
-    # GIVEN the three-tier example, with a simulated on-call approver answering the web tier's gate
+    # GIVEN the three-tier example, with a simulated on-call approver answering the web tier's gate, on a
+    # deploy that allows its shell steps (AWS-RunShellScript: the fence and the web tier's smoke test)
     plan = load_plan(EXAMPLES / "three-tier.yaml")
-    cloud = local_cloud(**{"approvals.decision": "GRANT", "approvals.afterSeconds": 120})
+    cloud = local_cloud(
+        **allowing("AWS-RunShellScript"), **{"approvals.decision": "GRANT", "approvals.afterSeconds": 120}
+    )
 
     # WHEN it runs as a drill
     result = run_plan(cloud, plan)

@@ -15,6 +15,7 @@ from events.models import DRSJobCompleted, PlanCompleted, PlanStarted, ServerLau
 from localcloud.control_socket import Session
 from localcloud.runner import start, wait
 from orchestrator.domain.plan import parse_plan
+from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome
 from tests.e2e.helpers import ledger_items, sid, start_recovery_calls, wave, wave_status
 
 FAILING = sid("b", 2)
@@ -85,7 +86,9 @@ def test_inspect_reports_where_the_ledger_and_the_events_differ(local_cloud):
         cloud, parse_plan({"planId": "tampered", "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"])]})
     )
     assert wait(cloud, execution_id, timeout=60).status == "COMPLETED"
-    cloud.runtime.ledger.record_server_results(execution_id, "B", {sid("b", 1): {"launchStatus": "FAILED"}}, attempt=1)
+    cloud.runtime.ledger.record_server_results(
+        execution_id, "B", {sid("b", 1): ServerOutcome(launch_status=ServerLaunchStatus.FAILED)}, attempt=1
+    )
 
     # WHEN it is inspected
     result = Session(cloud, execution_id).inspect()

@@ -21,7 +21,7 @@ import pytest
 from localcloud.cloud import LocalCloud
 from localcloud.runner import run_plan
 from orchestrator.domain.plan import parse_plan
-from tests.e2e.helpers import assert_choreography_invariants, events_of, sid, wave
+from tests.e2e.helpers import allowing, assert_choreography_invariants, events_of, sid, wave
 
 QUIET = {"drs.startDelaySeconds": 0, "drs.launchEvents": "drop", "ssm.events": "drop"}
 
@@ -83,7 +83,7 @@ def _run_big_wave(cloud: LocalCloud, size: int) -> None:
 def test_a_wave_of_2000_servers_with_a_post_launch_script_completes(local_cloud):
     # GIVEN one wave of 2,000 servers with one post-launch script (the input: it stuck in
     # POST_LAUNCH, its ledger item over DynamoDB's 400 KB)
-    cloud = local_cloud(**QUIET)
+    cloud = local_cloud(**QUIET, **allowing("AWS-RunShellScript"))
 
     # WHEN / THEN it runs to COMPLETED, every server launched once, the script on every instance
     _run_big_wave(cloud, 2000)
@@ -92,7 +92,7 @@ def test_a_wave_of_2000_servers_with_a_post_launch_script_completes(local_cloud)
 @pytest.mark.slow
 def test_a_wave_of_5000_servers_with_a_post_launch_script_completes(local_cloud):
     # GIVEN one wave of 5,000 servers (ten rounds under the DRS quotas) with one post-launch script
-    cloud = local_cloud(**QUIET)
+    cloud = local_cloud(**QUIET, **allowing("AWS-RunShellScript"))
 
     # WHEN / THEN it runs to COMPLETED, every server launched once, the script on every instance
     _run_big_wave(cloud, 5000)

@@ -683,7 +683,7 @@ def test_a_wave_of_150_failed_servers_can_be_retried(local_cloud):
     ledger = cloud.runtime.ledger
     a = ledger.wave_detail(execution_id, ledger.wave(execution_id, "A") or pytest.fail("no wave A"))
     assert (a.wave.status, a.wave.attempt, len(a.wave.launch_servers or ())) == ("READY", 2, 150)
-    assert {s["launchStatus"] for s in a.servers.values()} == {"NOT_STARTED"}
+    assert {s.launch_status for s in a.servers.values()} == {"NOT_STARTED"}
     assert len(a.attempt_servers[a.wave.previous_attempts[0].attempt]) == 150
 
 

@@ -21,7 +21,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.runner import RunResult, run_plan, start, wait
 from orchestrator.domain.plan import parse_plan
 from orchestrator.domain.records.scripts import ScriptRun
-from tests.e2e.helpers import assert_choreography_invariants, at, sid, wave, wave_status
+from tests.e2e.helpers import allowing, assert_choreography_invariants, at, sid, wave, wave_status
 
 OLD_PRIMARY = "i-0aaaaaaaaaaaaaaa1"  # the old site's database primary, still a managed node
 
@@ -29,6 +29,12 @@ OLD_PRIMARY = "i-0aaaaaaaaaaaaaaa1"  # the old site's database primary, still a 
 def _run(cloud: LocalCloud, plan: dict[str, Any], mode: Mode = Mode.DRILL) -> RunResult:
     result = run_plan(cloud, parse_plan(plan), mode=mode, confirm=True)
     assert result.report is not None
+    return result
+
+
+def _run_refused(cloud: LocalCloud, plan: dict[str, Any]) -> RunResult:
+    result = run_plan(cloud, parse_plan(plan))
+    assert (result.status, result.report) == ("REJECTED", None)
     return result
 
 
@@ -69,7 +75,7 @@ def _fence_plan(on_failure: str) -> dict[str, Any]:
 @pytest.mark.parametrize("mode", [Mode.RECOVERY, Mode.DRILL])
 def test_a_required_fence_whose_tag_matches_no_instance_fails_the_wave_before_launch(local_cloud, mode):
     # GIVEN the old primary's tag was renamed, so the FAIL fence's selector matches no managed instance
-    cloud = local_cloud()
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
     cloud.ssm.register_instance(OLD_PRIMARY, tags={"Role": "database-primary-old"})
 
     # WHEN the plan runs (a real failover, and a drill)
@@ -90,7 +96,7 @@ def test_a_required_fence_whose_tag_matches_no_instance_fails_the_wave_before_la
 
 def test_a_warn_fence_whose_tag_matches_no_instance_warns_and_the_wave_launches(local_cloud):
     # GIVEN the same renamed tag, the fence with onFailure WARN
-    cloud = local_cloud()
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
     cloud.ssm.register_instance(OLD_PRIMARY, tags={"Role": "database-primary-old"})
 
     # WHEN the plan runs
@@ -108,32 +114,43 @@ def test_a_warn_fence_whose_tag_matches_no_instance_warns_and_the_wave_launches(
     assert_choreography_invariants(cloud, result.execution_id)
 
 
-@pytest.mark.parametrize(
-    ("script", "reason"),
-    [
-        (
-            {"documentName": "no-such-document", "targets": {"instanceIds": [OLD_PRIMARY]}},
-            "pre-launch script #1 no-such-document Failed: SSM refused it: InvalidDocument: "
-            "Document no-such-document does not exist in your account",
-        ),
-        (
-            {
-                "documentName": "AWS-RunShellScript",
-                "parameters": {"commands": ["fence"]},
-                "targets": {"instanceIds": ["i-0bbbbbbbbbbbbbbb2"]},
-            },
-            "pre-launch script #1 AWS-RunShellScript Failed: its targets were not online managed nodes within its "
-            "timeout (600 s): InvalidInstanceId: Instances [i-0bbbbbbbbbbbbbbb2] not in a valid state for account "
-            "123456789012",
-        ),
-    ],
-    ids=["document-missing", "send-refused"],
-)
-def test_a_required_step_ssm_refuses_fails_the_wave_before_launch(local_cloud, script, reason):
-    # GIVEN a FAIL pre-launch step whose document does not exist, or whose only instance is not managed (SSM's
-    # InvalidInstanceId is waited out until the step's timeout: a recovery instance's agent registers late)
-    cloud = local_cloud()
+def test_a_step_whose_document_does_not_exist_is_refused_at_start_plan(local_cloud):
+    # GIVEN a deploy that allows a document SSM does not have, and a plan whose pre-launch step names it
+    cloud = local_cloud(**allowing("no-such-document"))
     cloud.ssm.register_instance(OLD_PRIMARY)
+    script = {"documentName": "no-such-document", "targets": {"instanceIds": [OLD_PRIMARY]}}
+    plan = {"planId": "refused", "waves": [wave("db", [sid("r", 1)], preLaunch=[script])]}
+
+    # WHEN the plan is started
+    result = _run_refused(cloud, plan)
+
+    # THEN StartPlan refuses it with SSM's own words (DescribeDocument), and nothing was sent or launched
+    assert [(e["code"], e["message"]) for e in result.rejected[0]["errors"]] == [
+        (
+            "unknown-document",
+            "pre-launch step #1 of wave 'db': SSM document 'no-such-document' cannot be read: DescribeDocument: "
+            "InvalidDocument: Document no-such-document does not exist in your account",
+        )
+    ]
+    assert cloud.ssm.stats.commands_sent == 0
+    assert cloud.drs.stats.calls.get("StartRecovery", 0) == 0
+
+
+def test_a_required_step_ssm_refuses_fails_the_wave_before_launch(local_cloud):
+    # GIVEN a FAIL pre-launch step whose only instance is not managed (SSM's InvalidInstanceId is waited out
+    # until the step's timeout: a recovery instance's agent registers late)
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
+    cloud.ssm.register_instance(OLD_PRIMARY)
+    script = {
+        "documentName": "AWS-RunShellScript",
+        "parameters": {"commands": ["fence"]},
+        "targets": {"instanceIds": ["i-0bbbbbbbbbbbbbbb2"]},
+    }
+    reason = (
+        "pre-launch script #1 AWS-RunShellScript Failed: its targets were not online managed nodes within its "
+        "timeout (600 s): InvalidInstanceId: Instances [i-0bbbbbbbbbbbbbbb2] not in a valid state for account "
+        "123456789012"
+    )
     plan = {"planId": "refused", "waves": [wave("db", [sid("r", 1)], preLaunch=[script])]}
 
     # WHEN the plan runs
@@ -167,7 +184,7 @@ def _post_launch_plan() -> dict[str, Any]:
 def test_target_resolution_throttled_six_times_is_resent_by_a_tick_and_succeeds(local_cloud):
     # GIVEN DescribeRecoveryInstances throttled six times in a row (the DRS adapter's whole read budget)
     # when the post-launch script resolves its targets
-    cloud = local_cloud()
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
     cloud.drs.inject_error("ThrottlingException", operation="DescribeRecoveryInstances", count=6)
 
     # WHEN the plan runs
@@ -188,7 +205,7 @@ def test_target_resolution_throttled_six_times_is_resent_by_a_tick_and_succeeds(
 
 def test_target_resolution_throttled_past_its_budget_fails_the_wave_with_the_error(local_cloud):
     # GIVEN DescribeRecoveryInstances throttled for good (7 sends of 6 reads each)
-    cloud = local_cloud()
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
     cloud.drs.inject_error("ThrottlingException", operation="DescribeRecoveryInstances", count=42)
 
     # WHEN the plan runs
@@ -212,7 +229,7 @@ def test_target_resolution_throttled_past_its_budget_fails_the_wave_with_the_err
 
 def test_a_plan_cancelled_while_a_script_waits_for_its_resend_ends_cancelled(local_cloud):
     # GIVEN a run whose post-launch script is waiting for a resend tick (resolution throttled for good)
-    cloud = local_cloud()
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
     cloud.drs.inject_error("ThrottlingException", operation="DescribeRecoveryInstances", count=42)
     execution_id = start(cloud, parse_plan(_post_launch_plan()))
     cloud.run_until(lambda: any(i.resends for i in _script_items(cloud, execution_id, "db")), timeout=60)
@@ -233,7 +250,7 @@ def test_a_plan_cancelled_while_a_script_waits_for_its_resend_ends_cancelled(loc
 def test_a_redelivered_job_completion_resumes_the_post_launch_phase(local_cloud):
     # GIVEN the post-launch handler dies once while resolving the script's targets (after the wave moved to
     # POST_LAUNCH and the script was claimed)
-    cloud = local_cloud()
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
     assert cloud.runtime is not None
     describe = cloud.runtime.drs.describe_recovery_instances
     crashes: list[int] = []
@@ -347,7 +364,7 @@ def test_at_the_timeout_only_the_invocations_still_running_are_cancelled(local_c
 
 def test_more_than_fifty_explicit_instance_ids_are_sent_in_batches_of_fifty(local_cloud):
     # GIVEN a pre-launch script on 120 existing managed instances named one by one
-    cloud = local_cloud()
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
     ids = [f"i-{n:017x}" for n in range(1, 121)]
     for instance_id in ids:
         cloud.ssm.register_instance(instance_id)
@@ -384,7 +401,7 @@ def test_more_than_fifty_explicit_instance_ids_are_sent_in_batches_of_fifty(loca
 
 def test_a_send_throttled_after_its_first_batch_sends_only_the_rest_on_its_resend(local_cloud):
     # GIVEN 120 explicit instances and SendCommand throttled on its second call (the first batch went out)
-    cloud = local_cloud()
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
     ids = [f"i-{n:017x}" for n in range(1, 121)]
     for instance_id in ids:
         cloud.ssm.register_instance(instance_id)
@@ -455,7 +472,7 @@ def _throttle_invocation_reads(cloud: LocalCloud, times: int | None) -> list[int
 
 def test_throttled_status_reads_only_delay_a_script(local_cloud):
     # GIVEN lost completion events, and the first three status reads throttled
-    cloud = local_cloud(**{"ssm.events": "drop"})
+    cloud = local_cloud(**allowing("AWS-RunShellScript"), **{"ssm.events": "drop"})
     throttled = _throttle_invocation_reads(cloud, 3)
     plan = {
         "planId": "slow-reads",
@@ -481,7 +498,7 @@ def test_throttled_status_reads_only_delay_a_script(local_cloud):
 
 def test_a_script_whose_statuses_can_never_be_read_ends_timed_out_at_its_timeout(local_cloud):
     # GIVEN lost completion events and every status read throttled, a FAIL script with a 60 s timeout
-    cloud = local_cloud(**{"ssm.events": "drop"})
+    cloud = local_cloud(**allowing("AWS-RunShellScript"), **{"ssm.events": "drop"})
     _throttle_invocation_reads(cloud, None)
     plan = {
         "planId": "no-reads",

@@ -12,7 +12,7 @@ from typing import Any
 from localcloud.cloud import LocalCloud
 from localcloud.runner import RunResult, run_plan
 from orchestrator.domain.plan import parse_plan
-from tests.e2e.helpers import assert_choreography_invariants, at, events_of, sid, wave
+from tests.e2e.helpers import allowing, assert_choreography_invariants, at, events_of, sid, wave
 
 EXISTING = "i-0aaaaaaaaaaaaaaa1"  # a managed node that exists before the plan (the old site)
 
@@ -49,7 +49,7 @@ def _recovery_instances(cloud: LocalCloud, servers: list[str]) -> dict[str, dict
 def test_pre_launch_scripts_run_before_start_recovery_and_post_launch_after_the_launch(local_cloud):
     # GIVEN a wave with a pre-launch script on an existing instance and two post-launch scripts on its own
     # instances (the second declares the run context parameters)
-    cloud = local_cloud()
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
     cloud.ssm.register_instance(EXISTING, tags={"Role": "database-primary"})
     servers = [sid("a", 1), sid("a", 2)]
     plan = {
@@ -152,7 +152,8 @@ def _failing_plan(on_failure: str) -> dict[str, Any]:
 
 def test_failing_script_with_warn_records_a_warning_and_the_plan_goes_on(local_cloud):
     # GIVEN a post-launch script that fails on every instance, onFailure WARN
-    cloud = local_cloud(**{"ssm.documents.app-smoke-test.status": "Failed"})
+    failing = {"ssm.documents.app-smoke-test.status": "Failed"}
+    cloud = local_cloud(**allowing("AWS-RunShellScript", "app-smoke-test"), **failing)
 
     # WHEN the plan runs
     result = _run(cloud, _failing_plan("WARN"))
@@ -179,7 +180,8 @@ def test_failing_script_with_warn_records_a_warning_and_the_plan_goes_on(local_c
 
 def test_failing_script_with_fail_fails_the_wave_and_stops_the_plan(local_cloud):
     # GIVEN the same failing script, onFailure FAIL (the wave says STOP)
-    cloud = local_cloud(**{"ssm.documents.app-smoke-test.status": "Failed"})
+    failing = {"ssm.documents.app-smoke-test.status": "Failed"}
+    cloud = local_cloud(**allowing("AWS-RunShellScript", "app-smoke-test"), **failing)
 
     # WHEN the plan runs
     result = _run(cloud, _failing_plan("FAIL"))
@@ -262,7 +264,7 @@ def test_failed_script_is_retried_with_backoff_and_succeeds(local_cloud):
 
 def test_scripts_target_the_recovery_instances_of_an_upstream_wave(local_cloud):
     # GIVEN db -> app, where app's pre-launch and post-launch scripts target db's recovery instances
-    cloud = local_cloud()
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
     db_servers, app_servers = [sid("e", 1), sid("e", 2)], [sid("e", 3)]
     plan = {
         "planId": "upstream",
@@ -306,7 +308,8 @@ def test_scripts_target_the_recovery_instances_of_an_upstream_wave(local_cloud):
 
 def test_120_target_instances_are_sent_in_three_commands(local_cloud):
     # GIVEN a wave of 120 servers with one post-launch script on its own instances
-    cloud = local_cloud(**{"drs.launchSeconds": {"min": 20, "max": 40}, "drs.launchEvents": "drop"})
+    fast = {"drs.launchSeconds": {"min": 20, "max": 40}, "drs.launchEvents": "drop"}
+    cloud = local_cloud(**allowing("AWS-RunShellScript"), **fast)
     servers = [sid("f", n) for n in range(120)]
     plan = {
         "planId": "wide",
@@ -396,7 +399,7 @@ def test_failing_health_check_fails_the_wave_and_holds_its_dependents_back(local
 def test_pre_launch_script_on_its_own_wave_fails_the_wave_before_launch_when_required(local_cloud):
     # GIVEN a pre-launch script without targets (so: this wave, whose instances do not exist yet), onFailure
     # FAIL by default
-    cloud = local_cloud()
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
     plan = {
         "planId": "own",
         "waves": [
@@ -427,7 +430,7 @@ def test_pre_launch_script_on_its_own_wave_fails_the_wave_before_launch_when_req
 
 def test_pre_launch_script_on_its_own_wave_with_warn_is_skipped_with_a_warning(local_cloud):
     # GIVEN the same script, onFailure WARN
-    cloud = local_cloud()
+    cloud = local_cloud(**allowing("AWS-RunShellScript"))
     plan = {
         "planId": "own",
         "waves": [

@@ -12,7 +12,7 @@ import pytest
 from localcloud.cloud import LocalCloud
 from localcloud.runner import RunResult, run_plan
 from orchestrator.domain.plan import parse_plan
-from tests.e2e.helpers import assert_choreography_invariants, events_of, sid, wave
+from tests.e2e.helpers import allowing, assert_choreography_invariants, events_of, sid, wave
 
 
 def _run(cloud: LocalCloud, plan: dict[str, Any], **kwargs: Any) -> RunResult:
@@ -100,7 +100,7 @@ def test_quota_used_by_outside_jobs_parks_the_launch_until_they_end(local_cloud)
 def test_a_post_launch_script_waits_for_a_late_ssm_agent(local_cloud):
     # GIVEN recovery instances whose SSM agent registers 2 minutes after the launch, and a post-launch script
     # with a 10-minute timeout and no retries
-    cloud = local_cloud(**{"ssm.agentOnlineAfterSeconds": 120})
+    cloud = local_cloud(**allowing("AWS-RunShellScript"), **{"ssm.agentOnlineAfterSeconds": 120})
     servers = [sid("a", 1), sid("a", 2)]
     plan = {
         "planId": "late-agent",
@@ -133,7 +133,7 @@ def test_a_post_launch_script_waits_for_a_late_ssm_agent(local_cloud):
 def test_a_post_launch_script_whose_agents_stay_offline_past_its_timeout_fails_the_wave(local_cloud):
     # GIVEN recovery instances whose SSM agent registers only after 15 minutes, and a required post-launch script
     # with a 2-minute timeout
-    cloud = local_cloud(**{"ssm.agentOnlineAfterSeconds": 900})
+    cloud = local_cloud(**allowing("AWS-RunShellScript"), **{"ssm.agentOnlineAfterSeconds": 900})
     plan = {
         "planId": "agent-never",
         "waves": [
@@ -193,7 +193,7 @@ def test_events_delivered_out_of_order_change_nothing(local_cloud, seed):
 def test_a_script_whose_completion_arrives_after_its_timeout_tick_still_succeeds(local_cloud):
     # GIVEN 70 % of all deliveries overtaken by 1 to 3 later ones, and 12 runs of a one-wave plan whose
     # post-launch script runs 5 s of its 600 s timeout
-    cloud = local_cloud(**{"faults.reorderDelivery": 0.7, "seed": 3})
+    cloud = local_cloud(**allowing("AWS-RunShellScript"), **{"faults.reorderDelivery": 0.7, "seed": 3})
     plans = [
         {
             "planId": f"script-{n}",
@@ -266,12 +266,13 @@ def test_pages_of_two_items_lose_nothing(local_cloud):
     # post-launch scripts on the wave's 5 recovery instances
     failing = sid("a", 4)
     cloud = local_cloud(
+        **allowing("AWS-RunShellScript"),
         **{
             "drs.pageSize": 2,
             "drs.quotas": {"serversPerJob": 2},
             "faults.crashAfterStartRecovery": 1.0,
             f"drs.servers.{failing}.launch": "FAILED",
-        }
+        },
     )
     first = [sid("a", n) for n in range(1, 7)]
     plan = {

@@ -8,6 +8,8 @@ from typing import Any
 import boto3
 
 from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY
+from orchestrator.adapters.ledger._base import _Update
+from orchestrator.adapters.ledger._keys import wave_key
 
 
 class SettableClock:
@@ -34,3 +36,10 @@ def ledger_table(name: str = "ledger") -> Any:
             {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
         ],
     )
+
+
+def write_wave_attributes(ledger: Any, execution_id: str, wave_id: str, attributes: dict[str, Any]) -> None:
+    """Set raw attributes on a wave item, as no step would (an item an older or newer version wrote, a huge
+    attribute): the test's own UpdateItem on the ledger's table."""
+    update = _Update(sets=dict(attributes))
+    ledger._table.update_item(Key=wave_key(execution_id, wave_id), **update.request("attribute_exists(pk)"))

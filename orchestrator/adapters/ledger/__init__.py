@@ -65,14 +65,13 @@ from orchestrator.adapters.ledger.executions import Executions
 from orchestrator.adapters.ledger.failures import Failures
 from orchestrator.adapters.ledger.launches import Launches
 from orchestrator.adapters.ledger.scripts import Scripts
-from orchestrator.adapters.ledger.servers import ATTEMPT_RESULT, Servers
+from orchestrator.adapters.ledger.servers import Servers
 from orchestrator.adapters.ledger.terminations import Terminations
 from orchestrator.adapters.ledger.waves import Waves
 from orchestrator.domain.outcome import Outcome
 
 __all__ = [
     "ACCEPTED",
-    "ATTEMPT_RESULT",
     "BATCH_GET",
     "BATCH_TRIES",
     "BATCH_WRITE",

@@ -9,7 +9,7 @@ A wave changes status in one of three ways, all of them `Transitions._transition
 - `move_wave`: what an operator's decision does (retry, skip, reopen a skipped wave), terminal or not, with
   attributes to remove, conditions on other attributes and any count on the execution.
 Besides: `release` and `release_last` count a met dependency (PENDING -> READY on the last one), and
-`record_job_done`, `add_job`, `mark_job_reported`, `note_wave_if` and `update_wave` write attributes
+`record_job_done`, `add_job`, `mark_job_reported` and `note_wave_if` write attributes
 without changing the status.
 """
 
@@ -21,7 +21,6 @@ from typing import Any
 from orchestrator.adapters.ledger._base import LedgerError, _Update
 from orchestrator.adapters.ledger._keys import (
     INVOCATION_PREFIX,
-    SERVER_PREFIX,
     WAVE_PREFIX,
     exec_pk,
     execution_key,
@@ -34,13 +33,14 @@ from orchestrator.adapters.ledger.changes import wave_removes, wave_sets
 from orchestrator.adapters.ledger.launches import Launches
 from orchestrator.adapters.ledger.records import wave_record
 from orchestrator.adapters.ledger.scripts import Scripts
-from orchestrator.adapters.ledger.servers import Servers, _server_view, _servers_at
+from orchestrator.adapters.ledger.servers import Servers
 from orchestrator.adapters.ledger.transitions import Transitions
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import WaveRecord
 from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.records.detail import WaveDetail
-from orchestrator.domain.status import TERMINAL_WAVE, WaveStatus, check_no_status, check_wave_transition
+from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome
+from orchestrator.domain.status import TERMINAL_WAVE, WaveStatus, check_wave_transition
 
 
 def new_wave_item(execution_id: str, wave: Mapping[str, Any], *, key: str, now: str) -> dict[str, Any]:
@@ -94,14 +94,15 @@ class Waves(Transitions, Servers, Scripts, Launches):
         servers of each job's launch claim, how each server had ended each earlier attempt, and each script's
         per-instance results. Two Queries, three when the wave ran scripts on instances."""
         wave_id = wave.wave_id
-        items = self._query(execution_id, f"{SERVER_PREFIX}{wave_id}#")
+        servers = self.wave_servers(execution_id, wave_id)
         claims = {c.get("launchKey"): tuple(c.get("servers", [])) for c in self.list_launches(execution_id, wave_id)}
         return WaveDetail(
             wave=wave,
-            servers={str(item["sourceServerId"]): _server_view(item) for item in items},
+            servers=servers,
             job_servers={job.job_id: claims.get(job.launch_key, ()) for job in wave.current.jobs},
             attempt_servers={
-                attempt.attempt: tuple(_servers_at(items, attempt.attempt)) for attempt in wave.previous_attempts
+                attempt.attempt: {sid: server.ended(attempt.attempt) for sid, server in sorted(servers.items())}
+                for attempt in wave.previous_attempts
             },
             scripts=self._script_details(execution_id, wave),
         )
@@ -293,12 +294,12 @@ class Waves(Transitions, Servers, Scripts, Launches):
         wave_id: str,
         *,
         job_id: str,
-        servers: Mapping[str, Mapping[str, Any]],
+        servers: Mapping[str, ServerOutcome],
         key: str,
-    ) -> tuple[Outcome, dict[str, Any] | None]:
+    ) -> tuple[Outcome, WaveRecord | None]:
         """Record a finished DRS job of a wave once; returns the wave after the write.
 
-        `servers`: `{sourceServerId: {launchStatus, recoveryInstanceId, reason}}`. While the job is not
+        `servers`: `{sourceServerId: how it ended}`. While the job is not
         COMPLETED on the wave, its servers' results are written to their items (`record_server_results`);
         then one conditional write marks the job COMPLETED and counts it and its launched and failed servers
         on the wave. A crash in between is redone by the redelivery; a redelivery after the job is COMPLETED
@@ -309,7 +310,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
             self.record_server_results(
                 execution_id, wave_id, servers, attempt=int(wave.get("attempt", 1)), job_id=job_id
             )
-        statuses = [result.get("launchStatus") for result in servers.values()]
+        statuses = [result.launch_status for result in servers.values()]
         update = _Update(
             sets={
                 f"jobs.{job_id}.status": "COMPLETED",
@@ -318,18 +319,25 @@ class Waves(Transitions, Servers, Scripts, Launches):
             },
             adds={
                 "jobsDone": 1,
-                "serversLaunched": statuses.count("LAUNCHED"),
-                "serversFailed": statuses.count("FAILED"),
+                "serversLaunched": statuses.count(ServerLaunchStatus.LAUNCHED),
+                "serversFailed": statuses.count(ServerLaunchStatus.FAILED),
             },
         )
         job_status = update.name(f"jobs.{job_id}.status")
         condition = f"attribute_exists({job_status}) AND {job_status} <> {update.value('COMPLETED')}"
         written = self._update(wave_key(execution_id, wave_id), update, condition, returns="ALL_NEW")
         if written.ok:
-            return Outcome.WON, written.item
-        wave = self.get_wave(execution_id, wave_id)
-        job = (wave or {}).get("jobs", {}).get(job_id, {})
-        if job.get("status") == "COMPLETED" and job.get("doneKey") == key:
+            return Outcome.WON, wave_record(written.item)
+        return self._job_done_before(execution_id, wave_id, job_id=job_id, key=key)
+
+    def _job_done_before(
+        self, execution_id: str, wave_id: str, *, job_id: str, key: str
+    ) -> tuple[Outcome, WaveRecord | None]:
+        """A job's end that was recorded before (or a job the wave lacks): REPLAY with the wave when the
+        event `key` recorded it, else REJECTED."""
+        wave = self.wave(execution_id, wave_id)
+        done = [job for job in (wave.current.jobs if wave else ()) if job.job_id == job_id]
+        if done and done[0].status == "COMPLETED" and done[0].done_key == key:
             return Outcome.REPLAY, wave
         return Outcome.REJECTED, wave
 
@@ -357,10 +365,3 @@ class Waves(Transitions, Servers, Scripts, Launches):
         return self._update(
             wave_key(execution_id, wave_id), update, f"{update.name('status')} = {update.value(status)}"
         ).ok
-
-    def update_wave(self, execution_id: str, wave_id: str, sets: Mapping[str, Any]) -> None:
-        """Write `sets` on the wave whatever its status (as `note_wave_if` does while it is in one status).
-        LedgerError when the wave does not exist (nothing is written)."""
-        check_no_status(sets)
-        if not self._update(wave_key(execution_id, wave_id), _Update(sets=dict(sets)), "attribute_exists(pk)").ok:
-            raise LedgerError(f"no wave {wave_id} in execution {execution_id}")

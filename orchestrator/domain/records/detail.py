@@ -5,8 +5,8 @@ wave's size (DynamoDB items are limited to 400 KB): each server's result, each l
 script's per-instance results live in items of their own, which this record gathers (two Queries, three when
 the wave ran scripts on instances).
 
-The server views and script summaries are given as the ledger's server and script items hold them (mappings
-with the ledger's camelCase names), until those kinds of item have records of their own.
+The script summaries are given as the ledger's script items hold them (mappings with the ledger's camelCase
+names), until that kind of item has records of its own.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.domain.records.servers import ServerAttempt, ServerResult
 from orchestrator.domain.records.waves import WaveRecord
 
 
@@ -22,19 +23,16 @@ from orchestrator.domain.records.waves import WaveRecord
 class WaveDetail:
     """`wave` and, from items of their own:
 
-    - `servers`: `{sourceServerId: server}` in id order, each server as `Ledger.wave_servers` gives it
-      (`criticality`, `launchStatus` (NOT_STARTED until its job has ended), `attempt`, and `jobId`,
-      `recoveryInstanceId`, `reason` when known);
+    - `servers`: `{sourceServerId: ServerResult}` in id order, as `Ledger.wave_servers` gives them;
     - `job_servers`: `{job id: source server ids}`, the servers of each job's launch claim (`()` when the
       claim is not found), for the jobs of the current attempt;
-    - `attempt_servers`: `{attempt number: servers}`, for each earlier attempt (`wave.previous_attempts`) how
-      each server had ended it, in id order: `{sourceServerId, launchStatus, and recoveryInstanceId, jobId,
-      reason when known}`;
+    - `attempt_servers`: `{attempt number: {sourceServerId: ServerAttempt}}`, for each earlier attempt
+      (`wave.previous_attempts`) how each server had ended it (`ServerResult.ended`), in id order;
     - `scripts`: the wave's script summaries (`wave.scripts`), each that ran on instances with its
       per-instance results as `instances` (in instance order)."""
 
     wave: WaveRecord
-    servers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    servers: Mapping[str, ServerResult] = field(default_factory=dict)
     job_servers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    attempt_servers: Mapping[int, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    attempt_servers: Mapping[int, Mapping[str, ServerAttempt]] = field(default_factory=dict)
     scripts: tuple[Mapping[str, Any], ...] = ()

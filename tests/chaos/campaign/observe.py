@@ -22,6 +22,7 @@ from localcloud.profile import SimProfile
 from localcloud.runner import RunResult, rejected_start
 from localcloud.runner import start as start_plan
 from orchestrator.adapters.drs import TAG_ATTEMPT, TAG_EXECUTION, TAG_LAUNCH_KEY, TAG_WAVE
+from orchestrator.adapters.ledger.servers import server_item
 from orchestrator.domain.clock import parse_iso
 from orchestrator.reporting.report import build_report
 from tests.chaos.campaign.generator import Scenario
@@ -253,7 +254,10 @@ def _run(
         report=report,
         execution=execution,
         waves={
-            w["waveId"]: {**w, "servers": ledger.wave_servers(execution_id, w["waveId"])}
+            w["waveId"]: {
+                **w,
+                "servers": {sid: server_item(s) for sid, s in ledger.wave_servers(execution_id, w["waveId"]).items()},
+            }
             for w in ledger.list_waves(execution_id)
         },
         jobs=_drs_jobs(cloud),

@@ -15,7 +15,7 @@ from events.models import ControlRejected
 from orchestrator.adapters.ledger import Ledger, Outcome, exec_pk, wave_sk
 from orchestrator.adapters.ledger._base import _Update
 from orchestrator.domain.records.changes import WaveChanges
-from tests.unit.moto_ledger import SettableClock, ledger_table
+from tests.unit.moto_ledger import SettableClock, ledger_table, write_wave_attributes
 
 EXECUTION = "exec-1"
 WAVE = {"pk": exec_pk(EXECUTION), "sk": wave_sk("w")}
@@ -89,7 +89,7 @@ def _wave(ledger: Ledger) -> dict[str, Any]:
 
 def test_a_failed_condition_comes_back_with_the_item_as_it_was_in_plain_python(ledger: Ledger) -> None:
     # GIVEN a READY wave with a number and a set
-    ledger.update_wave(EXECUTION, "w", {"remaining": 2, "releasedBy": {"b", "a"}})
+    write_wave_attributes(ledger, EXECUTION, "w", {"remaining": 2, "releasedBy": {"b", "a"}})
     update = _Update(sets={"status": "LAUNCHING"})
 
     # WHEN a write conditional on another status is made, asking for the item as it was

@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from orchestrator.adapters.ledger import Ledger, Outcome, exec_pk, wave_sk
 from orchestrator.domain.records.launches import ChunkServer, LaunchChunk
-from tests.unit.moto_ledger import SettableClock, ledger_table
+from tests.unit.moto_ledger import SettableClock, ledger_table, write_wave_attributes
 
 EXECUTION = "exec-1"
 
@@ -68,7 +68,7 @@ def test_reopening_an_execution_stops_every_item_expiring_past_the_first_page(le
     waves = ["w1", "w2", "w3", "w4"]
     _create(ledger, waves)
     for wave_id in waves:
-        ledger.update_wave(EXECUTION, wave_id, {"note": "x" * 300_000})
+        write_wave_attributes(ledger, EXECUTION, wave_id, {"note": "x" * 300_000})
     assert ledger.set_execution_status(EXECUTION, from_=["RUNNING"], to="FAILED", key="close") is Outcome.WON
     assert [_expires_at(table, w) is not None for w in waves] == [True, True, True, True]
     first_page = table.query(

@@ -30,8 +30,9 @@ from orchestrator.domain.records import (
     WaveJob,
 )
 from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges
+from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
-from tests.unit.moto_ledger import SettableClock, ledger_table
+from tests.unit.moto_ledger import SettableClock, ledger_table, write_wave_attributes
 
 EXECUTION = "e"
 JOB = "drsjob-00000000000000001"
@@ -97,7 +98,11 @@ def _fail_a(ledger: Ledger, clock: SettableClock) -> None:
     ledger.add_job(EXECUTION, "a", job_id=JOB, launch_key="launch-1", server_ids=["s-1"])
     _tick(ledger, clock)
     ledger.record_job_done(
-        EXECUTION, "a", job_id=JOB, servers={"s-1": {"launchStatus": "FAILED", "reason": "no capacity"}}, key="d1"
+        EXECUTION,
+        "a",
+        job_id=JOB,
+        servers={"s-1": ServerOutcome(launch_status=ServerLaunchStatus.FAILED, reason="no capacity")},
+        key="d1",
     )
     _tick(ledger, clock)
     ledger.finish_wave(
@@ -188,7 +193,7 @@ def test_every_item_of_a_wave_failed_retried_skipped_and_reopened_maps_to_its_re
     )
     # THEN each maps to its record and back to the same item
     _assert_round_trips(ledger)  # reopened
-    ledger.update_wave(EXECUTION, "a", {"approval": {"status": "GRANTED", "approvedBy": "op"}})
+    write_wave_attributes(ledger, EXECUTION, "a", {"approval": {"status": "GRANTED", "approvedBy": "op"}})
     ledger.set_execution_status(
         EXECUTION,
         from_=["RUNNING"],
@@ -301,7 +306,9 @@ def test_the_execution_record_names_its_stop_and_its_frozen_plan(ledger: Ledger,
 
 def test_attributes_a_record_does_not_name_are_kept_in_extra_and_written_back(ledger: Ledger) -> None:
     # GIVEN attributes no record names (a newer version's, or not typed yet), on the wave, a job, the execution
-    ledger.update_wave(EXECUTION, "a", {"futureThing": {"x": 1}, "jobs": {JOB: {"status": "STARTED", "zone": "z"}}})
+    write_wave_attributes(
+        ledger, EXECUTION, "a", {"futureThing": {"x": 1}, "jobs": {JOB: {"status": "STARTED", "zone": "z"}}}
+    )
     item = ledger.get_wave(EXECUTION, "a") or {}
 
     # WHEN the wave is read as a record and mapped back

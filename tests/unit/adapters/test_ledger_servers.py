@@ -15,9 +15,10 @@ from moto import mock_aws
 from localcloud import moto_speedups
 from orchestrator.adapters.ledger import BATCH_TRIES, Ledger, LedgerError, Outcome, exec_pk
 from orchestrator.adapters.ledger.scripts import invocation_map
-from orchestrator.domain.plan import ScriptOnFailure
+from orchestrator.domain.plan import Criticality, ScriptOnFailure
 from orchestrator.domain.records.scripts import InvocationResult, ScriptId, ScriptRun, ScriptSpec, ScriptStatus
-from tests.unit.moto_ledger import ledger_table
+from orchestrator.domain.records.servers import ServerAttempt, ServerLaunchStatus, ServerOutcome, ServerResult
+from tests.unit.moto_ledger import ledger_table, write_wave_attributes
 
 EXECUTION = "exec-1"
 NOW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -83,15 +84,34 @@ def _start_job(ledger: Ledger, job_id: str, servers: list[str], *, attempt: int 
     ledger.add_job(EXECUTION, "w", job_id=job_id, launch_key=key, server_ids=servers)
 
 
-def _launched(servers: list[str], *, status: str = "LAUNCHED") -> dict[str, dict[str, Any]]:
+def _launched(servers: list[str], *, status: str = "LAUNCHED") -> dict[str, ServerOutcome]:
     return {
-        s: {
-            "launchStatus": status,
-            "recoveryInstanceId": f"i-{s[-8:]}" if status == "LAUNCHED" else None,
-            "reason": "insufficient capacity" if status == "FAILED" else None,
-        }
+        s: ServerOutcome(
+            launch_status=ServerLaunchStatus(status),
+            recovery_instance_id=f"i-{s[-8:]}" if status == "LAUNCHED" else None,
+            reason="insufficient capacity" if status == "FAILED" else None,
+        )
         for s in servers
     }
+
+
+def _server(server: str, criticality: str, status: str, *, attempt: int = 1, **known: Any) -> ServerResult:
+    """A server of wave `w` as `wave_servers` gives it (`known`: job_id, recovery_instance_id, reason)."""
+    return ServerResult(
+        execution_id=EXECUTION,
+        wave_id="w",
+        source_server_id=server,
+        criticality=Criticality(criticality),
+        launch_status=ServerLaunchStatus(status),
+        attempt=attempt,
+        **known,
+    )
+
+
+def _ended(attempt: ServerAttempt) -> dict[str, Any]:
+    """How a server ended an earlier attempt, as the report shows it (the fields known)."""
+    known = {"recoveryInstanceId": attempt.recovery_instance_id, "jobId": attempt.job_id, "reason": attempt.reason}
+    return {"launchStatus": attempt.launch_status.value, **{k: v for k, v in known.items() if v}}
 
 
 def test_a_wave_of_2000_servers_keeps_a_small_wave_item(ledger: Ledger) -> None:
@@ -125,20 +145,12 @@ def test_a_wave_of_2000_servers_keeps_a_small_wave_item(ledger: Ledger) -> None:
     assert len(json.dumps(wave)) < 6_000
     found = ledger.wave_servers(EXECUTION, "w")
     assert list(found) == servers
-    assert found[sid(1900)] == {
-        "criticality": "CRITICAL",
-        "launchStatus": "FAILED",
-        "attempt": 1,
-        "jobId": f"drsjob-{19:017d}",
-        "reason": "insufficient capacity",
-    }
-    assert found[sid(7)] == {
-        "criticality": "CRITICAL",
-        "launchStatus": "LAUNCHED",
-        "attempt": 1,
-        "jobId": f"drsjob-{0:017d}",
-        "recoveryInstanceId": "i-00000007",
-    }
+    assert found[sid(1900)] == _server(
+        sid(1900), "CRITICAL", "FAILED", job_id=f"drsjob-{19:017d}", reason="insufficient capacity"
+    )
+    assert found[sid(7)] == _server(
+        sid(7), "CRITICAL", "LAUNCHED", job_id=f"drsjob-{0:017d}", recovery_instance_id="i-00000007"
+    )
 
 
 def test_a_redelivered_job_end_counts_once_and_a_different_one_changes_nothing(ledger: Ledger) -> None:
@@ -166,7 +178,7 @@ def test_a_redelivered_job_end_counts_once_and_a_different_one_changes_nothing(l
     assert (again[0], other[0]) == (Outcome.REPLAY, Outcome.REJECTED)
     wave = ledger.get_wave(EXECUTION, "w") or {}
     assert (wave["jobsDone"], wave["serversLaunched"], wave["serversFailed"]) == (1, 2, 0)
-    assert {s: v["launchStatus"] for s, v in ledger.wave_servers(EXECUTION, "w").items()} == {
+    assert {s: v.launch_status for s, v in ledger.wave_servers(EXECUTION, "w").items()} == {
         sid(1): "LAUNCHED",
         sid(2): "LAUNCHED",
     }
@@ -184,9 +196,7 @@ def test_a_job_naming_a_server_of_another_wave_writes_nothing(ledger: Ledger) ->
         )
 
     # THEN no server item is written or created, and the job is still open
-    assert ledger.wave_servers(EXECUTION, "w") == {
-        sid(1): {"criticality": "CRITICAL", "launchStatus": "NOT_STARTED", "attempt": 1}
-    }
+    assert ledger.wave_servers(EXECUTION, "w") == {sid(1): _server(sid(1), "CRITICAL", "NOT_STARTED")}
     assert (ledger.get_wave(EXECUTION, "w") or {})["jobs"]["drsjob-00000000000000001"]["status"] == "STARTED"
 
 
@@ -198,7 +208,7 @@ def test_a_retry_resets_the_relaunched_servers_and_a_late_end_of_the_old_job_cha
     ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000001", servers=results, key="done-1")
 
     # WHEN attempt 2 relaunches s1 (twice: a redelivered RetryWave), and the old job's end comes again late
-    ledger.update_wave(EXECUTION, "w", {"attempt": 2})
+    write_wave_attributes(ledger, EXECUTION, "w", {"attempt": 2})
     ledger.reset_servers(EXECUTION, "w", [sid(1)], attempt=2)
     ledger.reset_servers(EXECUTION, "w", [sid(1)], attempt=2)
     late = ledger.record_job_done(
@@ -212,16 +222,21 @@ def test_a_retry_resets_the_relaunched_servers_and_a_late_end_of_the_old_job_cha
     # THEN s1 is NOT_STARTED without the old attempt's job and reason, s2 is untouched, and the late event
     # is REJECTED
     assert late[0] is Outcome.REJECTED
-    assert ledger.wave_servers(EXECUTION, "w") == {
-        sid(1): {"criticality": "CRITICAL", "launchStatus": "NOT_STARTED", "attempt": 2},
-        sid(2): {
-            "criticality": "CRITICAL",
-            "launchStatus": "LAUNCHED",
-            "attempt": 1,
-            "jobId": "drsjob-00000000000000001",
-            "recoveryInstanceId": "i-00000002",
-        },
+    servers = ledger.wave_servers(EXECUTION, "w")
+    assert servers == {
+        sid(1): _server(sid(1), "CRITICAL", "NOT_STARTED", attempt=2, history=servers[sid(1)].history),
+        sid(2): _server(
+            sid(2), "CRITICAL", "LAUNCHED", job_id="drsjob-00000000000000001", recovery_instance_id="i-00000002"
+        ),
     }
+    assert servers[sid(1)].history == (
+        ServerAttempt(
+            attempt=1,
+            launch_status=ServerLaunchStatus.FAILED,
+            job_id="drsjob-00000000000000001",
+            reason="insufficient capacity",
+        ),
+    )
 
 
 def test_the_detail_of_a_retried_wave_tells_how_each_server_ended_each_attempt(ledger: Ledger) -> None:
@@ -235,11 +250,14 @@ def test_the_detail_of_a_retried_wave_tells_how_each_server_ended_each_attempt(l
         servers={**_launched([sid(2)]), **_launched([sid(1)], status="FAILED")},
         key="d1",
     )
-    ledger.update_wave(EXECUTION, "w", {"attempt": 2, "previousAttempts": [{"attempt": 1, "status": "FAILED"}]})
+    write_wave_attributes(
+        ledger, EXECUTION, "w", {"attempt": 2, "previousAttempts": [{"attempt": 1, "status": "FAILED"}]}
+    )
     ledger.reset_servers(EXECUTION, "w", [sid(1)], attempt=2)
     _start_job(ledger, "drsjob-00000000000000002", [sid(1)], attempt=2)
     ledger.record_job_done(EXECUTION, "w", job_id="drsjob-00000000000000002", servers=_launched([sid(1)]), key="d2")
-    ledger.update_wave(
+    write_wave_attributes(
+        ledger,
         EXECUTION,
         "w",
         {"attempt": 3, "previousAttempts": [{"attempt": 1, "status": "FAILED"}, {"attempt": 2, "status": "FAILED"}]},
@@ -251,7 +269,10 @@ def test_the_detail_of_a_retried_wave_tells_how_each_server_ended_each_attempt(l
 
     # THEN each earlier attempt lists how each server had ended it; the jobs list their launch claims' servers
     job1, job2 = "drsjob-00000000000000001", "drsjob-00000000000000002"
-    assert [list(detail.attempt_servers[a.attempt]) for a in detail.wave.previous_attempts] == [
+    assert [
+        [{"sourceServerId": s, **_ended(ended)} for s, ended in detail.attempt_servers[a.attempt].items()]
+        for a in detail.wave.previous_attempts
+    ] == [
         [
             {"sourceServerId": sid(1), "launchStatus": "FAILED", "jobId": job1, "reason": "insufficient capacity"},
             {"sourceServerId": sid(2), "launchStatus": "LAUNCHED", "recoveryInstanceId": "i-00000002", "jobId": job1},
@@ -261,7 +282,7 @@ def test_the_detail_of_a_retried_wave_tells_how_each_server_ended_each_attempt(l
             {"sourceServerId": sid(2), "launchStatus": "LAUNCHED", "recoveryInstanceId": "i-00000002", "jobId": job1},
         ],
     ]
-    assert {s: v["launchStatus"] for s, v in detail.servers.items()} == {
+    assert {s: v.launch_status for s, v in detail.servers.items()} == {
         sid(1): "NOT_STARTED",
         sid(2): "NOT_STARTED",
     }
@@ -298,11 +319,7 @@ def test_server_items_expire_with_the_execution_and_stop_expiring_when_it_is_reo
     assert len(ended) == 65  # plan, wave, 60 servers, the script and its two instance results
     assert set(ended.values()) == {expires}
     assert set(reopened.values()) == {None}
-    assert ledger.wave_servers(EXECUTION, "w")[sid(59)] == {
-        "criticality": "CRITICAL",
-        "launchStatus": "NOT_STARTED",
-        "attempt": 1,
-    }
+    assert ledger.wave_servers(EXECUTION, "w")[sid(59)] == _server(sid(59), "CRITICAL", "NOT_STARTED")
 
 
 class _Unprocessing:
@@ -345,7 +362,7 @@ def test_unprocessed_batch_items_are_sent_again_after_a_growing_backoff(ledger: 
 
     # THEN every server is read and written all the same, each batch after waits of 0.05 s, doubling
     assert outcome is Outcome.WON
-    assert {v["launchStatus"] for v in ledger.wave_servers(EXECUTION, "w").values()} == {"LAUNCHED"}
+    assert {v.launch_status for v in ledger.wave_servers(EXECUTION, "w").values()} == {"LAUNCHED"}
     assert client.calls == ["BatchGetItem"] * 3 + ["BatchWriteItem"] * 4
     assert sleeps == [0.05, 0.1, 0.05, 0.1, 0.2]
 

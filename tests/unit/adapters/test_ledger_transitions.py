@@ -68,7 +68,6 @@ FORBIDDEN: dict[str, Callable[[Ledger], object]] = {
         EXECUTION, from_=[ExecutionStatus.RUNNING], to="READY", key="k"
     ),
     "reopen_execution RUNNING -> RUNNING": lambda led: led.reopen_execution(EXECUTION, from_=["RUNNING"], key="k"),
-    "update_wave with a status": lambda led: led.update_wave(EXECUTION, "a", {"status": "COMPLETED"}),
 }
 
 

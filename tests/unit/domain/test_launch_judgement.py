@@ -5,19 +5,23 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.domain.launch_judgement import judge_launch
+from orchestrator.domain.plan import Criticality
+from orchestrator.domain.records.servers import ServerLaunchStatus, ServerResult
 
 
-def _wave(*servers: tuple[str, str]) -> dict:
+def _wave(*servers: tuple[str, str]) -> dict[str, ServerResult]:
     """servers: (criticality, launch status), ids s-0, s-1, ..."""
     return {
-        "servers": {
-            f"s-{n}": {
-                "criticality": criticality,
-                "launchStatus": status,
-                "reason": None if status == "LAUNCHED" else "X",
-            }
-            for n, (criticality, status) in enumerate(servers)
-        }
+        f"s-{n}": ServerResult(
+            execution_id="e",
+            wave_id="w",
+            source_server_id=f"s-{n}",
+            criticality=Criticality(criticality),
+            launch_status=ServerLaunchStatus(status),
+            attempt=1,
+            reason=None if status == "LAUNCHED" else "X",
+        )
+        for n, (criticality, status) in enumerate(servers)
     }
 
 
@@ -63,4 +67,4 @@ def test_optional_failures_count_against_the_threshold(
 
 def test_a_wave_of_no_server_launched_well_enough() -> None:
     # GIVEN a wave with no server (every one left out), WHEN judged with a threshold, THEN no division by zero
-    assert judge_launch({"servers": {}}, 0.5) == (True, "0/0 servers launched", [])
+    assert judge_launch({}, 0.5) == (True, "0/0 servers launched", [])

@@ -28,7 +28,6 @@ from orchestrator.domain.status import (
     IllegalTransition,
     WaveStatus,
     check_execution_transition,
-    check_no_status,
     check_wave_transition,
 )
 
@@ -136,16 +135,6 @@ def test_an_unknown_status_or_nothing_to_leave_is_refused(
         check(from_, to)  # type: ignore[operator]
     assert str(refused.value) == message
     assert isinstance(refused.value, ValueError)
-
-
-def test_a_write_that_is_no_transition_may_not_set_a_status() -> None:
-    # GIVEN attributes with and without a status
-    # WHEN they are checked as a plain write
-    # THEN only those without a status pass (a nested approval.status is not the wave's status)
-    check_no_status(None)
-    check_no_status({"approval.status": "GRANTED", "warnings": []})
-    with pytest.raises(IllegalTransition, match="a status is written only by a transition"):
-        check_no_status({"warnings": [], "status": "COMPLETED"})
 
 
 def test_the_groups_are_the_statuses_of_their_kind() -> None:

@@ -67,6 +67,15 @@ def _write(tmp_path: Path, text: str) -> Path:
             "ssm:\n  agentOnlineAfterSeconds: -1\n",
             "ssm.agentOnlineAfterSeconds: Input should be greater than or equal to 0",
         ),
+        (
+            "ssm:\n  allowedDocuments: [DRSOrch-*, 'AWS-Run*Shell']\n",
+            "ssm.allowedDocuments: malformed entry 'AWS-Run*Shell' (a document name or ARN, or a prefix of one ending "
+            "in '*'; entries are separated by commas)",
+        ),
+        (
+            "ssm:\n  allowedDocuments: ['DRSOrch-*,AWS-RunShellScript']\n",
+            "ssm.allowedDocuments: one document or prefix per entry, not 'DRSOrch-*,AWS-RunShellScript'",
+        ),
         ("faults:\n  reorderDelivery: 1.5\n", "faults.reorderDelivery: Input should be less than or equal to 1"),
         # no infinity and no overflowing number (each crashed the clock or the approver with OverflowError)
         ("clock:\n  speed: .inf\n", "clock.speed: Input should be a finite number"),
@@ -203,3 +212,38 @@ def test_the_readme_profile_example_loads(tmp_path: Path) -> None:
     assert profile.drs.terminate_failure_rate > 0
     assert profile.ssm.agent_online_after_seconds > 0
     assert profile.faults.reorder_delivery > 0
+
+
+@pytest.mark.parametrize(
+    ("ssm", "allowed"),
+    [
+        # the deployed default, plus the documents only the profile defines (the simulated account's own); a
+        # behaviour given to a library or AWS-owned document allows nothing more
+        (
+            {
+                "documents": {
+                    "erp-smoke-test": {"status": "Failed"},
+                    "DRSOrch-HealthCheck": None,
+                    "AWS-RunShellScript": None,
+                }
+            },
+            ["DRSOrch-*", "erp-smoke-test"],
+        ),
+        ({}, ["DRSOrch-*"]),
+        # an explicit list is the whole list
+        (
+            {"documents": {"erp-smoke-test": None}, "allowedDocuments": ["AWS-RunShellScript"]},
+            ["AWS-RunShellScript"],
+        ),
+        ({"allowedDocuments": []}, []),
+    ],
+)
+def test_the_local_clouds_allow_list_is_the_profiles_or_the_default_and_the_profiles_own_documents(
+    ssm: dict[str, object], allowed: list[str]
+) -> None:
+    # GIVEN a profile's ssm section / WHEN the local cloud is built (not started)
+    from localcloud.cloud import LocalCloud
+
+    cloud = LocalCloud(load_profile(None, ssm=ssm))
+    # THEN the ALLOWED_SSM_DOCUMENTS its functions get is the profile's list, else the default and its documents
+    assert cloud.allowed_documents() == allowed

@@ -49,8 +49,11 @@ def test_a_pre_launch_script_is_sent_once_however_often_wave_ready_arrives(world
 
 
 def test_a_failing_required_pre_launch_script_fails_the_wave(world: World) -> None:
-    # GIVEN a wave whose required pre-launch script names a document SSM does not have
+    # GIVEN a wave whose required pre-launch script names a document that existed when the plan started (its
+    # parameters were checked then) and has been deleted since
+    world.ssm.add_document("Missing")
     world.start(plan(wave("db", S1, preLaunch=[{**FENCE, "documentName": "Missing"}])))
+    del world.ssm.documents["Missing"]
     # WHEN its WaveReady arrives
     on_wave_ready(world.rt, _ready(), "wr-1")
     # THEN the wave failed before any launch, and nothing was sent or launched

@@ -59,8 +59,8 @@ def test_an_optional_server_failing_the_preflight_is_left_out_of_the_launch(worl
     # THEN the wave goes on, the server is recorded FAILED with its reason, and the wave warns about it
     assert world.wave_status("e1", "db") == "PRE_LAUNCH"
     servers = world.ledger.wave_servers("e1", "db")
-    assert servers[S2]["launchStatus"] == "FAILED"
-    assert servers[S2]["reason"] == f"preflight: recovery snapshot {PIT9} not found"
+    assert servers[S2].launch_status == "FAILED"
+    assert servers[S2].reason == f"preflight: recovery snapshot {PIT9} not found"
     [done] = world.published(PreLaunchDone)
     assert done.wave_id == "db"
     assert world.ledger.get_wave("e1", "db")["warnings"] == [f"preflight: {S2}: recovery snapshot {PIT9} not found"]

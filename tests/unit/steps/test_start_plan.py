@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from events.models import ControlRejected, Mode, PlanFailed, PlanStarted, StartPlan, WaveReady
+import pytest
+
+from events.models import ControlRejected, Mode, PlanFailed, PlanStarted, Problem, StartPlan, WaveReady
 from orchestrator.steps.start_plan import start_plan
 from tests.unit.steps.world import S1, S2, World, plan, wave
 
@@ -127,3 +129,196 @@ def test_an_invalid_plan_under_a_started_id_is_refused_without_a_plan_failed(wor
         )
     ]
     assert world.ledger.get_execution("e1")["status"] == "RUNNING"
+
+
+# ---- scripts under the SSM document allow-list (issue #13) ------------------------------------------------
+
+FENCE_BY_TAG = {
+    "documentName": "AWS-RunShellScript",
+    "parameters": {"commands": ["shutdown -h now"]},
+    "targets": {"tags": {"Role": "database-primary"}},
+}
+
+
+def _items(world: World) -> list[dict]:
+    """Every item of the world's ledger table."""
+    return world.ledger._table.scan(ConsistentRead=True)["Items"]
+
+
+def test_a_script_outside_the_allow_list_is_refused_with_nothing_written_but_the_refusal(world: World) -> None:
+    # GIVEN the default allow-list (the project's own documents), and a DRILL plan whose pre-launch step runs
+    # AWS-RunShellScript on the instances tagged Role=database-primary (any instance of the account)
+    world.configure(allowed_ssm_documents="DRSOrch-*")
+    world.ssm.add_document("AWS-RunShellScript", ["workingDirectory"], required=["commands"])
+    world.ssm.tagged[("Role", "database-primary")] = ["i-0a1b2c3d4e5f60718"]
+    attack = plan(wave("db", S1, preLaunch=[FENCE_BY_TAG]), wave("app", S2, dependsOn=["db"]))
+    # WHEN it is started (and the same event delivered again)
+    assert start_plan(world.rt, StartPlan(plan=attack, execution_id="e1", requested_by="mallory"), "evt-1") is None
+    assert start_plan(world.rt, StartPlan(plan=attack, execution_id="e1", requested_by="mallory"), "evt-1") is None
+    # THEN one PlanFailed names the wave, the step, the document and the allow-list
+    assert world.bus.published == [
+        PlanFailed(
+            execution_id="e1",
+            plan_id="p",
+            reason="scripts refused: 1 script(s) name an SSM document outside the allow-list (DRSOrch-*)",
+            errors=[
+                Problem(
+                    message=(
+                        "pre-launch step #1 of wave 'db' runs SSM document 'AWS-RunShellScript', which is not in the "
+                        "SSM document allow-list (DRSOrch-*): plans may run only the documents the deploy setting "
+                        "ALLOWED_SSM_DOCUMENTS lists"
+                    ),
+                    code="document-not-allowed",
+                    wave_id="db",
+                    path="waves[0].preLaunch[0].documentName",
+                )
+            ],
+        )
+    ]
+    # AND nothing was sent, described or launched, no execution exists, and the ledger holds only the refusal
+    assert (world.ssm.sent, world.ssm.described, world.drs.started) == ([], [], [])
+    assert world.ledger.get_execution("e1") is None
+    assert [(item["pk"], item["kind"]) for item in _items(world)] == [("EVENT#evt-1", "DECISION")]
+
+
+def test_the_same_script_starts_once_the_deploy_allows_its_document(world: World) -> None:
+    # GIVEN an allow-list that adds AWS-RunShellScript to the project's documents
+    world.configure(allowed_ssm_documents="DRSOrch-*, AWS-RunShellScript")
+    world.ssm.add_document("AWS-RunShellScript", ["workingDirectory"], required=["commands"])
+    # WHEN the plan of the test above is started
+    fence = plan(wave("db", S1, preLaunch=[FENCE_BY_TAG]))
+    started = start_plan(world.rt, StartPlan(plan=fence, execution_id="e1"), "e")
+    # THEN it runs: its document was described once, and the root wave is released
+    assert started == "e1"
+    assert world.ssm.described == ["AWS-RunShellScript"]
+    assert world.bus.types() == ["PlanStarted", "WaveReady"]
+
+
+def test_parameters_a_document_does_not_declare_or_requires_are_refused(world: World) -> None:
+    # GIVEN a document with a required Target and an optional TimeoutSeconds, used by three scripts: one with
+    # a misspelt parameter, one without its Target, one right
+    world.configure(allowed_ssm_documents="DRSOrch-*")
+    world.ssm.add_document("DRSOrch-HealthCheck", ["TimeoutSeconds", "ExecutionId"], required=["Target"])
+    check = {"documentName": "DRSOrch-HealthCheck", "targets": {"instanceIds": ["i-00000000000000001"]}}
+    scripts = [
+        {**check, "parameters": {"Target": "tcp://db:5432", "TimeoutSecond": "60"}},
+        {**check, "parameters": {"TimeoutSeconds": "60"}},
+        {**check, "parameters": {"Target": "tcp://db:5432"}},
+    ]
+    # WHEN the plan is started
+    checks = plan(wave("db", S1, postLaunch=scripts))
+    assert start_plan(world.rt, StartPlan(plan=checks, execution_id="e1"), "e") is None
+    # THEN the document was described once, and PlanFailed names each wrong parameter where it is
+    assert world.ssm.described == ["DRSOrch-HealthCheck"]
+    [failed] = world.bus.published
+    assert isinstance(failed, PlanFailed)
+    assert failed.reason == "scripts refused: 2 problem(s) with the scripts' documents or parameters"
+    assert [(e.code, e.path, e.message) for e in failed.errors] == [
+        (
+            "unknown-parameter",
+            "waves[0].postLaunch[0].parameters.TimeoutSecond",
+            "post-launch step #1 of wave 'db': parameter 'TimeoutSecond' is not declared by SSM document "
+            "'DRSOrch-HealthCheck' (did you mean 'TimeoutSeconds'?) (declares: ExecutionId, Target, TimeoutSeconds)",
+        ),
+        (
+            "missing-parameter",
+            "waves[0].postLaunch[1].parameters",
+            "post-launch step #2 of wave 'db': SSM document 'DRSOrch-HealthCheck' requires parameter 'Target' "
+            "(it has no default)",
+        ),
+    ]
+    assert world.ledger.get_execution("e1") is None
+
+
+def test_a_document_that_cannot_be_read_is_refused_and_a_throttled_read_is_retried(world: World) -> None:
+    # GIVEN an allowed document SSM does not have, and another whose DescribeDocument is throttled once
+    from orchestrator.adapters.ssm import SsmThrottled
+
+    world.configure(allowed_ssm_documents="DRSOrch-*")
+    world.ssm.add_document("DRSOrch-WaitForSsmAgent")
+    missing = plan(wave("db", S1, postLaunch=[{"documentName": "DRSOrch-Gone"}]))
+    agent = plan(wave("db", S1, postLaunch=[{"documentName": "DRSOrch-WaitForSsmAgent"}]))
+    world.ssm.fail("document_parameters", SsmThrottled("ThrottlingException: slow down", "ThrottlingException"))
+    # WHEN the second is started (throttled, then delivered again), and the first
+    with pytest.raises(SsmThrottled):
+        start_plan(world.rt, StartPlan(plan=agent, execution_id="e2"), "evt-2")
+    assert (world.ledger.get_execution("e2"), world.bus.published) == (None, [])
+    assert start_plan(world.rt, StartPlan(plan=agent, execution_id="e2"), "evt-2") == "e2"
+    assert start_plan(world.rt, StartPlan(plan=missing, execution_id="e1"), "evt-1") is None
+    # THEN the throttled one started on its redelivery, and the missing document is named
+    failed = world.published(PlanFailed)
+    assert [(e.code, e.path, e.message) for f in failed for e in f.errors] == [
+        (
+            "unknown-document",
+            "waves[0].postLaunch[0].documentName",
+            "post-launch step #1 of wave 'db': SSM document 'DRSOrch-Gone' cannot be read: DescribeDocument: "
+            "InvalidDocument: document DRSOrch-Gone does not exist",
+        )
+    ]
+    assert world.ledger.get_execution("e1") is None
+
+
+def test_a_required_context_parameter_is_given_by_the_run_so_the_plan_starts_and_the_send_carries_it(
+    world: World,
+) -> None:
+    # GIVEN a document that requires every run-context parameter (no defaults), and a script that sets none
+    from events.models import WaveReady as Ready
+    from orchestrator.domain.plan.documents import CONTEXT_PARAMETERS
+    from orchestrator.steps.pre_launch import on_wave_ready
+
+    world.configure(allowed_ssm_documents="DRSOrch-*")
+    world.ssm.add_document("DRSOrch-Context", required=CONTEXT_PARAMETERS)
+    script = {"documentName": "DRSOrch-Context", "targets": {"instanceIds": ["i-00000000000000001"]}}
+    # WHEN the plan is started and its wave becomes ready
+    world.start(plan(wave("db", S1, preLaunch=[script])))
+    on_wave_ready(world.rt, Ready(execution_id="e1", plan_id="p", wave_id="db"), "wr-1")
+    # THEN the script was sent with every one of them (the check and the send agree on the run context)
+    [sent] = world.ssm.sent
+    assert set(sent["parameters"]) == CONTEXT_PARAMETERS
+
+
+def test_every_script_problem_of_a_plan_is_reported_at_once(world: World) -> None:
+    # GIVEN a plan with a health check outside the allow-list and a post-launch step missing a parameter
+    world.configure(allowed_ssm_documents="DRSOrch-HealthCheck")
+    world.ssm.add_document("DRSOrch-HealthCheck", required=["Target"])
+    both = plan(
+        wave(
+            "web",
+            S1,
+            postLaunch=[{"documentName": "DRSOrch-HealthCheck"}],
+            healthCheck={"documentName": "DRSOrch-ServiceCheck", "parameters": {"ServiceName": "nginx"}},
+        )
+    )
+    # WHEN it is started
+    assert start_plan(world.rt, StartPlan(plan=both, execution_id="e1"), "e") is None
+    # THEN one PlanFailed lists both, and only the allowed document was described
+    [failed] = world.bus.published
+    assert failed.reason == (
+        "scripts refused: 1 script(s) name an SSM document outside the allow-list (DRSOrch-HealthCheck); "
+        "1 problem(s) with the scripts' documents or parameters"
+    )
+    assert [(e.code, e.path) for e in failed.errors] == [
+        ("document-not-allowed", "waves[0].healthCheck.documentName"),
+        ("missing-parameter", "waves[0].postLaunch[0]"),
+    ]
+    assert world.ssm.described == ["DRSOrch-HealthCheck"]
+
+
+def test_a_plan_naming_more_distinct_documents_than_the_limit_is_refused_without_reading_them(world: World) -> None:
+    # GIVEN a plan whose scripts name MAX_DOCUMENTS + 1 distinct allowed documents
+    from orchestrator.domain.plan.documents import MAX_DOCUMENTS
+
+    scripts = [{"documentName": f"DRSOrch-Doc{n}"} for n in range(MAX_DOCUMENTS + 1)]
+    # WHEN it is started
+    checks = plan(wave("db", S1, postLaunch=scripts))
+    assert start_plan(world.rt, StartPlan(plan=checks, execution_id="e1"), "e") is None
+    # THEN it is refused before any DescribeDocument
+    [failed] = world.bus.published
+    assert [(e.code, e.message) for e in failed.errors] == [
+        (
+            "too-many-documents",
+            f"the plan's scripts name {MAX_DOCUMENTS + 1} distinct SSM documents (at most {MAX_DOCUMENTS}: each "
+            "one's parameters are read before the plan starts)",
+        )
+    ]
+    assert world.ssm.described == []

@@ -9,6 +9,8 @@ from pydantic import ValidationError
 
 from events.models import ServerLaunch, WaveFailed
 from orchestrator.domain.launch_judgement import FAILED_SERVERS_LIMIT, _named, judge_launch, launch_warnings, listed
+from orchestrator.domain.plan import Criticality
+from orchestrator.domain.records.servers import ServerLaunchStatus, ServerResult
 
 
 def _failed(n: int, criticality: str | None = "CRITICAL") -> ServerLaunch:
@@ -50,10 +52,18 @@ def test_wave_failed_names_critical_servers_first_and_at_most_fifty():
 
 def test_a_wave_of_2000_critical_failures_names_ten_in_its_reason():
     servers = {
-        f"s-{n:017d}": {"launchStatus": "FAILED", "criticality": "CRITICAL", "reason": "LAUNCH_FAILED"}
+        f"s-{n:017d}": ServerResult(
+            execution_id="e",
+            wave_id="w",
+            source_server_id=f"s-{n:017d}",
+            criticality=Criticality.CRITICAL,
+            launch_status=ServerLaunchStatus.FAILED,
+            attempt=1,
+            reason="LAUNCH_FAILED",
+        )
         for n in range(2000)
     }
-    ok, reason, failed = judge_launch({"servers": servers}, None)
+    ok, reason, failed = judge_launch(servers, None)
     assert not ok
     assert len(failed) == 2000
     assert reason.startswith("2000 CRITICAL server(s) did not launch: s-00000000000000000 (LAUNCH_FAILED); ")

@@ -29,6 +29,11 @@ def wave(wave_id: str, *servers: str | dict[str, Any], **fields: Any) -> dict[st
     return {"waveId": wave_id, "servers": list(servers), **fields}
 
 
+#: The step tests of scripts run documents of their own ("Fence", "Health"): every document is allowed here
+#: (the allow-list's own tests, in test_start_plan.py, narrow it with `configure`).
+ALLOW_EVERY_DOCUMENT = {"allowed_ssm_documents": "*"}
+
+
 class World:
     """Clock, ledger (on `table`, a moto DynamoDB table of the ledger's schema), fakes and the Runtime the
     steps receive."""
@@ -41,7 +46,7 @@ class World:
         self.drs = FakeDrs(self.clock)
         self.ssm = FakeSsm(self.clock)
         self.rt = Runtime(
-            settings=Settings(),
+            settings=Settings(**ALLOW_EVERY_DOCUMENT),
             clock=self.clock,
             ledger=self.ledger,
             bus=self.bus,
@@ -51,8 +56,9 @@ class World:
         )
 
     def configure(self, **settings: Any) -> None:
-        """Settings other than the defaults (such as the DRS quotas)."""
-        self.rt.settings = Settings(**settings)
+        """Settings other than the defaults (such as the DRS quotas); every document is allowed unless
+        `allowed_ssm_documents` says otherwise."""
+        self.rt.settings = Settings(**{**ALLOW_EVERY_DOCUMENT, **settings})
 
     def advance(self, seconds: float) -> None:
         self.clock.at += timedelta(seconds=seconds)

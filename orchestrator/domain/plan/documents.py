@@ -1,0 +1,205 @@
+"""Which SSM documents a plan's scripts may run, and whether they pass each document what it declares.
+
+A plan's script is an SSM Run Command document sent to instances: whoever may start a plan could run
+`AWS-RunShellScript` (a root shell) on any instance the functions reach. The deploy setting
+`ALLOWED_SSM_DOCUMENTS` lists the documents plans may run: names, or `prefix*` patterns (default: the
+project's own documents, `DRSOrch-*`, from infra/ssm_documents/). StartPlan refuses a plan that names
+any other document (`disallowed_documents`), and one whose parameters are not those the document declares
+(`parameter_problems`: DescribeDocument's `Parameters`; one without a `DefaultValue` is required). Both
+are pure: the caller reads the documents' parameters (once per document) and passes them in.
+
+A document is matched by the exact text the plan names: an ARN (`arn:aws:ssm:...:document/NAME`) is
+allowed only by an entry that matches the whole ARN, never by the entry of its name (a shared document
+of another account has the same name as ours under another ARN).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from orchestrator.domain.plan.model import Plan, Script
+from orchestrator.domain.plan.problems import Problem, join_path
+from orchestrator.domain.plan.suggest import Suggestions, quote
+
+#: The environment variable of the deploy setting, and its value when it is unset.
+ALLOWED_DOCUMENTS_VARIABLE = "ALLOWED_SSM_DOCUMENTS"
+DEFAULT_ALLOWED_DOCUMENTS = "DRSOrch-*"
+#: One entry: a document name or ARN (SSM: letters, digits, `_ - . : /`), or such a prefix ending in `*`
+#: (a lone `*` allows every document).
+_ENTRY = re.compile(r"[A-Za-z0-9_.:/-]{1,256}\*?|\*")
+#: Parameters the orchestrator passes itself wherever a document declares them (the run context,
+#: orchestrator/steps/scripts.py `_parameters`): a document that requires one is given it.
+CONTEXT_PARAMETERS = frozenset({"ExecutionId", "PlanId", "WaveId", "Mode", "RecoveryInstances", "executionTimeout"})
+#: Distinct documents one plan may name: StartPlan reads each one's parameters (DescribeDocument) before
+#: it starts anything, and a plan naming thousands would turn one StartPlan into thousands of calls.
+MAX_DOCUMENTS = 50
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """The SSM documents plans may run: exact names (or ARNs) and `prefix*` patterns."""
+
+    entries: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> AllowList:
+        """`DRSOrch-*, AWS-RunShellScript` -> its entries. Blank text allows nothing. Raises ValueError
+        naming a malformed entry."""
+        entries = tuple(entry.strip() for entry in text.split(",") if entry.strip())
+        for entry in entries:
+            if not _ENTRY.fullmatch(entry):
+                msg = (
+                    f"{ALLOWED_DOCUMENTS_VARIABLE}: malformed entry '{quote(entry)}' (a document name or ARN, or a "
+                    "prefix of one ending in '*'; entries are separated by commas)"
+                )
+                raise ValueError(msg)
+        return cls(entries)
+
+    def allows(self, document: str) -> bool:
+        return any(
+            document.startswith(entry[:-1]) if entry.endswith("*") else document == entry for entry in self.entries
+        )
+
+    def __str__(self) -> str:
+        return ", ".join(self.entries) if self.entries else "none"
+
+
+@dataclass(frozen=True)
+class DocumentParameters:
+    """The parameters a document declares (DescribeDocument `Parameters`) and which of them are required
+    (declared without a `DefaultValue`). `name in parameters` asks whether it declares `name`."""
+
+    names: frozenset[str]
+    required: frozenset[str] = frozenset()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    @classmethod
+    def from_described(cls, parameters: list[dict[str, object]]) -> DocumentParameters:
+        """From DescribeDocument's `Document.Parameters` (a parameter with `DefaultValue`, even "", is
+        optional)."""
+        names = frozenset(str(p["Name"]) for p in parameters)
+        return cls(names, frozenset(str(p["Name"]) for p in parameters if "DefaultValue" not in p))
+
+
+@dataclass(frozen=True)
+class ScriptStep:
+    """A script and where it sits: wave, kind (preLaunch, postLaunch, healthCheck) and position."""
+
+    wave_id: str
+    wave_index: int
+    kind: str
+    position: int | None  # None for the health check (there is one)
+    script: Script
+
+    @property
+    def path(self) -> str:
+        if self.position is None:
+            return join_path("waves", self.wave_index, self.kind)
+        return join_path("waves", self.wave_index, self.kind, self.position)
+
+    @property
+    def label(self) -> str:
+        """`pre-launch step #1 of wave 'db'`, `health check of wave 'app'`."""
+        names = {"preLaunch": "pre-launch step", "postLaunch": "post-launch step", "healthCheck": "health check"}
+        number = f" #{self.position + 1}" if self.position is not None else ""
+        return f"{names[self.kind]}{number} of wave '{self.wave_id}'"
+
+
+def script_steps(plan: Plan) -> Iterator[ScriptStep]:
+    """Every script of the plan in plan order: per wave, its pre-launch, post-launch, then health check."""
+    for index, wave in enumerate(plan.waves):
+        for kind, scripts in (("preLaunch", wave.pre_launch), ("postLaunch", wave.post_launch)):
+            for position, script in enumerate(scripts):
+                yield ScriptStep(wave.wave_id, index, kind, position, script)
+        if wave.health_check is not None:
+            yield ScriptStep(wave.wave_id, index, "healthCheck", None, wave.health_check)
+
+
+def disallowed_documents(plan: Plan, allowed: AllowList) -> list[Problem]:
+    """One problem per script whose document the allow-list does not allow, in plan order."""
+    return [
+        Problem(
+            f"{step.label} runs SSM document '{quote(step.script.document_name, 128)}', which is not in the SSM "
+            f"document allow-list ({quote(allowed, 300)}): plans may run only the documents the deploy setting "
+            f"{ALLOWED_DOCUMENTS_VARIABLE} lists",
+            "document-not-allowed",
+            step.wave_id,
+            join_path(step.path, "documentName"),
+        )
+        for step in script_steps(plan)
+        if not allowed.allows(step.script.document_name)
+    ]
+
+
+def documents_to_describe(plan: Plan, allowed: AllowList) -> list[str]:
+    """The distinct allowed documents the plan names, in plan order (those whose parameters to read)."""
+    names = (step.script.document_name for step in script_steps(plan))
+    return list(dict.fromkeys(name for name in names if allowed.allows(name)))
+
+
+def too_many_documents(count: int) -> Problem:
+    return Problem(
+        f"the plan's scripts name {count} distinct SSM documents (at most {MAX_DOCUMENTS}: each one's "
+        "parameters are read before the plan starts)",
+        "too-many-documents",
+        path="waves",
+    )
+
+
+def parameter_problems(plan: Plan, documents: Mapping[str, DocumentParameters | str]) -> list[Problem]:
+    """Every script whose parameters are not those its document declares: a parameter the document does not
+    declare, or a required one (no default) that neither the script nor the run context gives. `documents`
+    maps a document name to its parameters, or to why they could not be read (the document does not exist,
+    or may not be read): every script naming it is then a problem. Scripts of documents not in `documents`
+    are not checked."""
+    found: list[Problem] = []
+    suggestions = Suggestions()
+    for step in script_steps(plan):
+        declared = documents.get(step.script.document_name)
+        if declared is None:
+            continue
+        found.extend(_step_problems(step, declared, suggestions))
+    return found
+
+
+def _step_problems(step: ScriptStep, declared: DocumentParameters | str, suggestions: Suggestions) -> list[Problem]:
+    document = quote(step.script.document_name, 128)
+    if isinstance(declared, str):
+        return [
+            Problem(
+                f"{step.label}: SSM document '{document}' cannot be read: {quote(declared, 300)}",
+                "unknown-document",
+                step.wave_id,
+                join_path(step.path, "documentName"),
+            )
+        ]
+    found: list[Problem] = []
+    known = sorted(declared.names)
+    for name in step.script.parameters:
+        if name not in declared:
+            hint = suggestions.hint(name, known)
+            listed = f"declares: {quote(', '.join(known), 300)}" if known else "declares no parameter"
+            found.append(
+                Problem(
+                    f"{step.label}: parameter '{quote(name)}' is not declared by SSM document '{document}'{hint} "
+                    f"({listed})",
+                    "unknown-parameter",
+                    step.wave_id,
+                    join_path(step.path, "parameters", name),
+                )
+            )
+    missing = sorted(declared.required - set(step.script.parameters) - CONTEXT_PARAMETERS)
+    found.extend(
+        Problem(
+            f"{step.label}: SSM document '{document}' requires parameter '{quote(name)}' (it has no default)",
+            "missing-parameter",
+            step.wave_id,
+            join_path(step.path, "parameters") if step.script.parameters else step.path,
+        )
+        for name in missing
+    )
+    return found
