@@ -196,7 +196,9 @@ def _conditions(*parts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return merged
 
 
-def _via_drs(sid: str, actions: Sequence[str], resources: Sequence[str], *conditions: dict[str, dict[str, Any]]) -> Any:
+def _via_drs(
+    sid: str, actions: Sequence[str], resources: Sequence[str], *conditions: dict[str, dict[str, Any]]
+) -> iam.PolicyStatement:
     return iam.PolicyStatement(
         sid=sid,
         actions=list(actions),
