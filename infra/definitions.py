@@ -47,7 +47,10 @@ class Function:
     needs_bus: bool = True
     needs_scheduler: bool = False
     needs_drs: bool = False
-    needs_ssm: bool = False
+    needs_ssm: bool = False  # runs scripts (SendCommand, command reads; reads the documents too)
+    # reads the allowed SSM documents only: StartPlan checks a plan's scripts against the allow-list and their
+    # documents' declared parameters (DescribeDocument)
+    needs_ssm_documents: bool = False
     timeout_seconds: int = 60
     memory_mb: int = 512
 
@@ -59,7 +62,9 @@ class Function:
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
-        Function("start_plan", "start_plan", "StartPlan: validate the plan, create the execution"),
+        Function(
+            "start_plan", "start_plan", "StartPlan: validate the plan, create the execution", needs_ssm_documents=True
+        ),
         Function(
             "pre_launch",
             "pre_launch",
@@ -264,7 +269,7 @@ def function_environment(
         env[ENV_BUS] = bus_name
     if function.needs_scheduler:
         env.update({ENV_SCHEDULER_GROUP: scheduler_group, ENV_SCHEDULER_ROLE: scheduler_role_arn, ENV_BUS_ARN: bus_arn})
-    if function.needs_ssm:
+    if function.needs_ssm or function.needs_ssm_documents:
         env[ENV_ALLOWED_SSM_DOCUMENTS] = ",".join(allowed_ssm_documents)
     return env
 

@@ -67,16 +67,22 @@ _RETENTION_DAYS = {
 }
 
 
-# An SSM document name (SSM API reference, DocumentName pattern), or such a prefix followed by `*`.
-_DOCUMENT = re.compile(r"^[a-zA-Z0-9_.-]{1,128}\*?$")
+# An SSM document name (SSM API reference, DocumentName pattern), a shared document's ARN, or such a prefix
+# followed by `*` (the functions' allow-list reads the same syntax: orchestrator/domain/plan/documents.py).
+_DOCUMENT = re.compile(r"^(arn:[a-z-]+:ssm:[a-z0-9-]+:[0-9]{12}:document/)?[a-zA-Z0-9_.:/-]{1,128}\*?$")
 
 
 def _documents(value: Any, default: Sequence[str]) -> tuple[str, ...]:
     names = tuple(_strings(value)) or tuple(default)
-    bad = [name for name in names if not _DOCUMENT.match(name) or name == "*"]
+    if "*" in names:
+        raise ValueError(
+            "allowedSsmDocuments: '*' would let plans run every document (AWS-RunShellScript included) on the "
+            "instances scripts reach: name the documents, or a 'prefix*' of your own"
+        )
+    bad = [name for name in names if not _DOCUMENT.match(name)]
     if bad:
         raise ValueError(
-            f"allowedSsmDocuments: {', '.join(map(repr, bad))} is not an SSM document name or a 'prefix*' pattern"
+            f"allowedSsmDocuments: {', '.join(map(repr, bad))} is not an SSM document name, ARN or 'prefix*' pattern"
         )
     return names
 

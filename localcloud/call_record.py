@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -60,6 +60,34 @@ def unattributed() -> Iterator[None]:
 
 def current_function() -> str | None:
     return _FUNCTION.get()
+
+
+class PerFunction(MutableMapping[str, Any]):
+    """A dict each function sees alone: on AWS every function has a process of its own, so what one caches
+    (the SSM adapter's document parameters) another never sees, and reads itself. The local cloud runs all of
+    them on one runtime; with this in such a cache, each function still makes its own first call, which the
+    record then attributes to it."""
+
+    def __init__(self) -> None:
+        self._by_function: dict[str | None, dict[str, Any]] = {}
+
+    def _mine(self) -> dict[str, Any]:
+        return self._by_function.setdefault(_FUNCTION.get(), {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._mine()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._mine()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._mine()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mine())
+
+    def __len__(self) -> int:
+        return len(self._mine())
 
 
 def iam_action(operation_model: Any) -> str:

@@ -42,7 +42,7 @@ from infra.definitions import (
 )
 from localcloud import moto_speedups
 from localcloud.approver_sim import ApproverSimulator
-from localcloud.call_record import CallRecord, unattributed
+from localcloud.call_record import CallRecord, PerFunction, unattributed
 from localcloud.clock import SimClock
 from localcloud.drs_sim import DrsSimulator
 from localcloud.drs_sim_wire import install_globally as install_drs
@@ -240,6 +240,8 @@ class LocalCloud:
             settings, clock=self.clock, session=self.session, sleep=self.sleep, ledger=self.ledger
         )
         self._inject_launch_crashes(self.runtime)
+        if self.runtime.ssm is not None:  # each function caches its documents' parameters in its own process
+            self.runtime.ssm._parameters = PerFunction()  # type: ignore[attr-defined]
         set_runtime(self.runtime)
         for name in FUNCTIONS:  # import every handler now: a cold start is not simulated time
             self.lambdas.handler_for(name)

@@ -13,7 +13,12 @@ from constructs import Construct
 
 from infra import definitions
 from infra.constructs.ledger import Ledger
-from infra.constructs.permissions import PermissionSettings, drs_statements, ssm_statements
+from infra.constructs.permissions import (
+    PermissionSettings,
+    drs_statements,
+    ssm_document_statement,
+    ssm_statements,
+)
 from infra.constructs.scheduler import TickScheduler
 from infra.definitions import Function, function_environment
 
@@ -150,6 +155,8 @@ class OrchestratorFunctions(Construct):
         if spec.needs_ssm:
             for statement in ssm_statements(self, permissions):
                 role.add_to_policy(statement)
+        elif spec.needs_ssm_documents:
+            role.add_to_policy(ssm_document_statement(self, permissions))
         if any(route.target == spec.name for route in definitions.ROUTES):  # async, from EventBridge
             function.configure_async_invoke(
                 retry_attempts=ASYNC_RETRY_ATTEMPTS,

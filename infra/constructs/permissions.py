@@ -376,17 +376,32 @@ def terminate_statements(scope: Construct) -> list[iam.PolicyStatement]:
 
 
 def document_arn(scope: Construct, name: str) -> str:
-    """An SSM document's ARN; AWS-owned documents (`AWS-...`) have no account in it. `prefix*` stays a pattern."""
+    """An SSM document's ARN; AWS-owned documents (`AWS-...`) have no account in it; a document shared from
+    another account is named by its ARN already. `prefix*` stays a pattern."""
+    if name.startswith("arn:"):
+        return name
     return _arn(scope, "ssm", "document", name, account=not name.startswith("AWS-"))
+
+
+def _document_arns(scope: Construct, settings: PermissionSettings) -> list[str]:
+    if not settings.allowed_ssm_documents:
+        raise ValueError("allowedSsmDocuments is empty: no script could run (name the documents plans may run)")
+    return [document_arn(scope, name) for name in settings.allowed_ssm_documents]
+
+
+def ssm_document_statement(scope: Construct, settings: PermissionSettings) -> iam.PolicyStatement:
+    """The parameters an allowed document declares (StartPlan checks a plan's scripts against them; a script
+    step passes the run context only where declared)."""
+    return iam.PolicyStatement(
+        sid="SsmDescribeDocument", actions=["ssm:DescribeDocument"], resources=_document_arns(scope, settings)
+    )
 
 
 def ssm_statements(scope: Construct, settings: PermissionSettings) -> list[iam.PolicyStatement]:
     """SendCommand of the allowed documents only, to instances carrying the script-target tag or launched by DRS
     (SSM evaluates `ssm:resourceTag/...` on the EC2 instance: Systems Manager user guide, "Restricting Run Command
     access based on tags"); a command needs both its document and each of its instances allowed."""
-    if not settings.allowed_ssm_documents:
-        raise ValueError("allowedSsmDocuments is empty: no script could run (name the documents plans may run)")
-    documents = [document_arn(scope, name) for name in settings.allowed_ssm_documents]
+    documents = _document_arns(scope, settings)
     instances = _ec2(scope, "instance")
     key, value = settings.script_target_tag
     launched_by_drs: dict[str, dict[str, str]] = {"Null": {f"ssm:resourceTag/{DRS_MANAGED_TAG_KEY}": "false"}}
@@ -407,8 +422,7 @@ def ssm_statements(scope: Construct, settings: PermissionSettings) -> list[iam.P
             resources=[instances],
             conditions=launched_by_drs,
         ),
-        # The parameters a document declares (the run context is passed only where declared).
-        iam.PolicyStatement(sid="SsmDescribeDocument", actions=["ssm:DescribeDocument"], resources=documents),
+        ssm_document_statement(scope, settings),
         # Command reads and cancel have no resource-level permissions.
         iam.PolicyStatement(sid="SsmCommandReads", actions=list(SSM_COMMAND_READ), resources=["*"]),
     ]

@@ -263,6 +263,16 @@ def test_send_command_runs_only_the_allowed_documents(synth: Synth) -> None:
         assert [render(r) for r in _listify(statements["SsmDescribeDocument"]["Resource"])] == expected
 
 
+def test_start_plan_reads_the_allowed_documents_and_sends_nothing(synth: Synth) -> None:
+    # StartPlan checks a plan's script parameters against the documents (DescribeDocument): only the allowed ones
+    statements = _statements_of(synth, "start_plan")
+    prefix = "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:document/"
+    expected = [f"{prefix}{name}" for name in PROJECT_DOCUMENTS]
+    assert [render(r) for r in _listify(statements["SsmDescribeDocument"]["Resource"])] == expected
+    ssm = sorted({a for s in statements.values() for a in _listify(s["Action"]) if a.startswith("ssm:")})
+    assert ssm == ["ssm:DescribeDocument"]
+
+
 def test_send_command_reaches_only_tagged_instances_or_recovery_instances(synth: Synth) -> None:
     for function in SCRIPT_FUNCTIONS:
         statements = _statements_of(synth, function)

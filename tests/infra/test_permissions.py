@@ -19,8 +19,9 @@ def _resolved(settings: PermissionSettings) -> dict[str, dict[str, Any]]:
 
 
 def test_allowed_documents_become_document_arns_and_patterns_stay_patterns() -> None:
-    # GIVEN an allow-list with a document of the account, a prefix pattern and an AWS-owned document
-    settings = PermissionSettings(allowed_ssm_documents=("Fence-Db", "Acme-*", "AWS-RunShellScript"))
+    # GIVEN an allow-list with a document of the account, a prefix pattern, an AWS-owned and a shared document
+    shared = "arn:aws:ssm:eu-west-1:444455556666:document/Shared-Fence"
+    settings = PermissionSettings(allowed_ssm_documents=("Fence-Db", "Acme-*", "AWS-RunShellScript", shared))
 
     # WHEN the SSM statements are built
     statements = _resolved(settings)
@@ -30,6 +31,7 @@ def test_allowed_documents_become_document_arns_and_patterns_stay_patterns() -> 
         {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ssm:eu-west-1:111122223333:document/Fence-Db"]]},
         {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ssm:eu-west-1:111122223333:document/Acme-*"]]},
         {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":ssm:eu-west-1::document/AWS-RunShellScript"]]},
+        shared,  # a document shared from another account is named by its ARN
     ]
     assert statements["SsmSendCommandDocuments"]["Resource"] == expected
     assert statements["SsmDescribeDocument"]["Resource"] == expected
@@ -72,12 +74,14 @@ def test_context_reads_lists_and_comma_separated_strings() -> None:
     assert tuple(config.allowed_ssm_documents) == ("Fence-Db", "Acme-*")
     assert (config.script_target_tag, config.source_server_tag) == (("dr", "ok"), ("drs", "on"))
     assert tuple(_config(allowedSsmDocuments=["A-1", "B-2"]).allowed_ssm_documents) == ("A-1", "B-2")
+    shared = "arn:aws:ssm:eu-west-1:444455556666:document/Shared-Fence"
+    assert tuple(_config(allowedSsmDocuments=shared).allowed_ssm_documents) == (shared,)
 
 
 @pytest.mark.parametrize(
     ("context", "message"),
     [
-        ({"allowedSsmDocuments": "*"}, "allowedSsmDocuments: '\\*' is not an SSM document name"),
+        ({"allowedSsmDocuments": "DRSOrch-*,*"}, "allowedSsmDocuments: '\\*' would let plans run every document"),
         ({"allowedSsmDocuments": "Good,Bad Name"}, "allowedSsmDocuments: 'Bad Name' is not an SSM document name"),
         ({"allowedSsmDocuments": "Mid*dle"}, "allowedSsmDocuments: 'Mid\\*dle' is not"),
         ({"scriptTargetTag": "no-value"}, "scriptTargetTag: 'no-value' is not KEY=VALUE"),

@@ -185,6 +185,7 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
     }
     documents = "DRSOrch-HealthCheck,DRSOrch-ServiceCheck,DRSOrch-WaitForSsmAgent"
     assert {name: value for name, value in allowed.items() if value is not None} == {
+        "start_plan": documents,  # StartPlan refuses a plan naming another document
         "pre_launch": documents,
         "post_launch": documents,
     }
