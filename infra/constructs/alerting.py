@@ -110,6 +110,21 @@ class Alerting(Construct):
                 action,
             )
         self._alarm(
+            "InvalidEvents",
+            # an alarm cannot use SEARCH: the metric as every function emits it (orchestrator/observability.py
+            # names one service for all of them, Powertools' `service` dimension)
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="InvalidEvents",
+                dimensions_map={"service": "drs-orchestrator"},
+                statistic="Sum",
+                period=PERIOD,
+            ),
+            "An event or direct invocation named what the ledger does not back (a forged or malformed input, "
+            "dropped): look up its log line (`invalid event`, `refused chunk`) for the sender",
+            action,
+        )
+        self._alarm(
             "WaveLaunchFailed",
             state_machine.metric_failed(period=PERIOD, statistic="Sum"),
             "A wave launch execution failed",

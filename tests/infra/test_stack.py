@@ -285,7 +285,9 @@ def test_every_alarm_may_publish_to_its_action_topic(synth: Synth) -> None:
     # GIVEN every alarm of the stack and the topic policies
     alarms = synth.of_type("AWS::CloudWatch::Alarm")
     policies = list(synth.of_type("AWS::SNS::TopicPolicy").values())
-    assert len(alarms) == len(ROUTES) + 2 + len(FUNCTIONS) + 1  # the DLQs, the functions, the state machine
+    assert (
+        len(alarms) == len(ROUTES) + 2 + len(FUNCTIONS) + 2
+    )  # the DLQs, the functions, invalid events, the state machine
 
     for alarm_id, alarm in alarms.items():
         for action in alarm["Properties"]["AlarmActions"]:
@@ -387,3 +389,18 @@ def test_every_function_starts_with_the_environment_the_stack_gives_it(
         monkeypatch.delenv("LEDGER_TABLE_NAME")
         with pytest.raises(MissingSettingError):
             check_required(Settings(), f"drs-orch-{name}")
+
+
+def test_invalid_events_page_the_operators_on_the_metric_the_handlers_emit(synth: Synth) -> None:
+    # GIVEN the metric every handler emits for a dropped event or a refused direct invocation
+    from orchestrator.observability import metrics
+
+    # WHEN the stack's alarms are read
+    alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
+    invalid = [a for a in alarms if a.get("MetricName") == "InvalidEvents"]
+    # THEN one alarm watches it, in the namespace and with the service dimension the code writes, and pages
+    [alarm] = invalid
+    assert alarm["Namespace"] == metrics.namespace
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": metrics.service}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert alarm["AlarmActions"]
