@@ -484,9 +484,10 @@ class LocalCloud:
 
     def _deliver_in_some_order(self, queue: RouteQueue, message: dict[str, Any]) -> None:
         """`faults.reorderDelivery`: that share of deliveries is held back and goes out after 1 to 3 later
-        ones (of any rule, in this pump or a later one: a tick that fires meanwhile overtakes it too), as
-        EventBridge promises no order; when nothing else is queued or due, the oldest held one goes
-        (`_release_oldest`). Otherwise delivered now, in queue order."""
+        ones (of any rule, in this pump or a later one), as EventBridge promises no order; when nothing else is
+        in flight, the oldest held one goes (`_release_oldest`) before simulated time moves on to the next due
+        moment, so nothing due later (a tick, a DRS job's end) overtakes it. Otherwise delivered now, in queue
+        order."""
         share = self.profile.faults.reorder_delivery
         if share and self.rng.random() < share:
             self._sqs_backend().change_message_visibility(queue.name, message["ReceiptHandle"], HOLD_VISIBILITY_SECONDS)
@@ -632,7 +633,10 @@ class LocalCloud:
             for t in (next_schedule, self.drs.next_due(), self.ssm.next_due(), self.approver.next_due())
             if t is not None
         ]
-        if not progressed and not candidates:
+        if not progressed:
+            # a held delivery is overtaken by what is in flight now, never by what is due later in simulated
+            # time: EventBridge reorders concurrent deliveries within seconds, it does not hold one for minutes
+            # (campaign seed 1389: a GRANT held back 110 s went out after its gate's timeout tick)
             progressed = self._release_oldest()
         return progressed, min(candidates) if candidates else None
 
