@@ -7,10 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/dev.lock
 LAMBDA_LOCK := requirements/lambda.lock
+# checkov (the IaC scan of `make test`) pins boto3 and others at versions of its own: it gets a venv of its own
+CHECKOV_VENV := .venv-checkov
+CHECKOV_LOCK := requirements/checkov.lock
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # our packages, as mypy and the complexity gate check them
 SOURCES := orchestrator drs_orch events handlers localcloud infra
 
-.PHONY: demo test lint typecheck complexity schemas bench synth cfn-lint clean chaos upgrade
+.PHONY: demo test lint typecheck complexity schemas bench synth cfn-lint checkov clean chaos upgrade
 
 # --no-build-isolation: the editable install builds with the lock's setuptools, not whatever PyPI has today.
 $(STAMP): $(LOCK) pyproject.toml
@@ -18,6 +22,12 @@ $(STAMP): $(LOCK) pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+$(CHECKOV_STAMP): $(CHECKOV_LOCK)
+	test -x $(CHECKOV_VENV)/bin/python || $(PY) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r $(CHECKOV_LOCK)
+	touch $(CHECKOV_STAMP)
 
 # Re-resolve to the newest versions pyproject.toml's ranges (and requirements/*.in) allow, and rewrite both
 # locks with the hash of every file of each pinned version (so one lock serves every platform: the dev lock is
@@ -33,13 +43,15 @@ upgrade:
 		--extra dev pyproject.toml requirements/dev.in -o $(LOCK)
 	$(BIN)/uv pip compile --quiet $(UPGRADE) --python-platform aarch64-manylinux2014 --python-version 3.12 \
 		--generate-hashes --custom-compile-command 'make upgrade' -c $(LOCK) requirements/lambda.in -o $(LAMBDA_LOCK)
+	$(BIN)/uv pip compile --quiet $(UPGRADE) --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command 'make upgrade' requirements/checkov.in -o $(CHECKOV_LOCK)
 
 demo: $(STAMP)
 	$(BIN)/drs-orch demo
 
-# `make test`: the CDK synth with the real bundling and cfn-lint of its templates (~20 s warm, ~30 s cold), the
-# complexity gate, ruff (lint and the formatter's check), mypy, then the whole test suite on two processes.
-test: $(STAMP) cfn-lint complexity
+# `make test`: the CDK synth with the real bundling, cfn-lint and checkov of its templates (~20 s warm, ~30 s cold),
+# the complexity gate, ruff (lint and the formatter's check), mypy, then the whole test suite on two processes.
+test: $(STAMP) cfn-lint checkov complexity
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(SOURCES)
@@ -79,7 +91,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/moto_calls.py
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
 
 # ---- infrastructure (CDK): synth without the CDK CLI, then lint the templates ----------------------
 # jsii's banner about Node 20's end of life is noise here (Node 20 is what these machines have).
@@ -95,3 +107,9 @@ synth: $(STAMP)
 
 cfn-lint: synth
 	$(BIN)/cfn-lint $(CFN_LINT_IGNORES) -- cdk.out/*.template.json
+
+# The offline IaC scan of the templates (checkov, CloudFormation checks only; the skipped checks and why each is
+# skipped are in infra/checkov.yaml), from requirements/checkov.lock in .venv-checkov (~80 s to install once).
+checkov: synth $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --config-file infra/checkov.yaml \
+		$$(for t in cdk.out/*.template.json; do printf -- '-f %s ' "$$t"; done)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,7 @@ from events.models import (
 
 INFRA_DIR = Path(__file__).resolve().parent
 WAVE_LAUNCH_ASL = INFRA_DIR / "wave_launch.asl.json"
+SSM_DOCUMENTS_DIR = INFRA_DIR / "ssm_documents"  # the project's own script documents, deployed by the stack
 
 REPLAY_EXCLUSION: dict[str, Any] = {"replay-name": [{"exists": False}]}
 
@@ -48,7 +50,10 @@ class Function:
     needs_bus: bool = True
     needs_scheduler: bool = False
     needs_drs: bool = False
-    needs_ssm: bool = False
+    needs_ssm: bool = False  # runs scripts (SendCommand, command reads; reads the documents too)
+    # reads the allowed SSM documents only: StartPlan checks a plan's scripts against the allow-list and their
+    # documents' declared parameters (DescribeDocument)
+    needs_ssm_documents: bool = False
     # the operator endpoint: a Function URL (AWS_IAM) in front, the recovery principals in its environment,
     # and its own source on the bus (infra/constructs/operator.py); it publishes no choreography event
     operator: bool = False
@@ -63,7 +68,9 @@ class Function:
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
-        Function("start_plan", "start_plan", "StartPlan: validate the plan, create the execution"),
+        Function(
+            "start_plan", "start_plan", "StartPlan: validate the plan, create the execution", needs_ssm_documents=True
+        ),
         Function(
             "pre_launch",
             "pre_launch",
@@ -252,11 +259,19 @@ ENV_BUS = "EVENT_BUS_NAME"
 ENV_SCHEDULER_GROUP = "SCHEDULER_GROUP_NAME"
 ENV_SCHEDULER_ROLE = "SCHEDULER_ROLE_ARN"
 ENV_BUS_ARN = "EVENT_BUS_ARN"
+# The SSM documents plans may run, comma-separated names or `prefix*` patterns (context allowedSsmDocuments;
+# the IAM grant of SendCommand is limited to the same documents).
+ENV_ALLOWED_SSM_DOCUMENTS = "ALLOWED_SSM_DOCUMENTS"
 ENV_SERVICE = "POWERTOOLS_SERVICE_NAME"
 ENV_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_RECOVERY_PRINCIPALS = "RECOVERY_PRINCIPALS"
 
 METRICS_NAMESPACE = "DRSOrchestrator"
+
+
+def project_ssm_documents() -> tuple[str, ...]:
+    """The names of the project's own SSM documents (infra/ssm_documents/*.yaml): the default script allow-list."""
+    return tuple(sorted(path.stem for path in SSM_DOCUMENTS_DIR.glob("*.yaml")))
 
 
 def function_environment(
@@ -267,6 +282,7 @@ def function_environment(
     bus_arn: str,
     scheduler_group: str,
     scheduler_role_arn: str,
+    allowed_ssm_documents: Sequence[str] = (),
     recovery_principals: str = "",
 ) -> dict[str, str]:
     """Each function's own environment: only what it uses. `recovery_principals`: the operator function's
@@ -280,6 +296,8 @@ def function_environment(
         env[ENV_BUS] = bus_name
     if function.needs_scheduler:
         env.update({ENV_SCHEDULER_GROUP: scheduler_group, ENV_SCHEDULER_ROLE: scheduler_role_arn, ENV_BUS_ARN: bus_arn})
+    if function.needs_ssm or function.needs_ssm_documents:
+        env[ENV_ALLOWED_SSM_DOCUMENTS] = ",".join(allowed_ssm_documents)
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +19,12 @@ from infra.constructs.functions import OrchestratorFunctions
 from infra.constructs.ledger import Ledger
 from infra.constructs.nag import acknowledge, acknowledge_policy_wildcards
 from infra.constructs.operator import OperatorEndpoint
-from infra.constructs.permissions import PermissionSettings
+from infra.constructs.permissions import DEFAULT_SCRIPT_TARGET_TAG, PermissionSettings
 from infra.constructs.rules import Routes
 from infra.constructs.scheduler import TickScheduler
+from infra.constructs.script_documents import ScriptDocuments
 from infra.constructs.wave_launch import WaveLaunch
-from infra.definitions import FUNCTIONS
+from infra.definitions import FUNCTIONS, project_ssm_documents
 from orchestrator.domain.principals import principal_problem
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -67,6 +69,37 @@ _RETENTION_DAYS = {
 }
 
 
+# An SSM document name (SSM API reference, DocumentName pattern), a shared document's ARN, or such a prefix
+# followed by `*` (the functions' allow-list reads the same syntax: orchestrator/domain/plan/documents.py).
+_DOCUMENT = re.compile(r"^(arn:[a-z-]+:ssm:[a-z0-9-]+:[0-9]{12}:document/)?[a-zA-Z0-9_.:/-]{1,128}\*?$")
+
+
+def _documents(value: Any, default: Sequence[str]) -> tuple[str, ...]:
+    names = tuple(_strings(value)) or tuple(default)
+    if "*" in names:
+        raise ValueError(
+            "allowedSsmDocuments: '*' would let plans run every document (AWS-RunShellScript included) on the "
+            "instances scripts reach: name the documents, or a 'prefix*' of your own"
+        )
+    bad = [name for name in names if not _DOCUMENT.match(name)]
+    if bad:
+        raise ValueError(
+            f"allowedSsmDocuments: {', '.join(map(repr, bad))} is not an SSM document name, ARN or 'prefix*' pattern"
+        )
+    return names
+
+
+def _tag(name: str, value: Any, default: tuple[str, str] | None) -> tuple[str, str] | None:
+    """`key=value` from context; `default` when unset; a malformed one is an error naming the setting."""
+    text = str(value or "").strip()
+    if not text:
+        return default
+    key, equals, tag_value = text.partition("=")
+    if not equals or not key.strip() or not tag_value.strip():
+        raise ValueError(f"{name}: {text!r} is not KEY=VALUE")
+    return key.strip(), tag_value.strip()
+
+
 def _retention(days: int) -> logs.RetentionDays:
     for name, member_days in _RETENTION_DAYS.items():
         if member_days == days:
@@ -91,7 +124,10 @@ class StackConfig:
     ledger_customer_managed_key: bool = False
     source_server_tag: tuple[str, str] | None = None
     recovery_instance_role_names: Sequence[str] = ("AWSElasticDisasterRecoveryRecoveryInstanceRole",)
-    ssm_documents: Sequence[str] = ("AWS-RunShellScript", "AWS-RunPowerShellScript")
+    # the SSM documents plans may run (names or `prefix*`): by default the project's own, deployed by the stack
+    allowed_ssm_documents: Sequence[str] = field(default_factory=project_ssm_documents)
+    # scripts may target instances carrying this tag, besides the recovery instances DRS launched for a plan
+    script_target_tag: tuple[str, str] = DEFAULT_SCRIPT_TARGET_TAG
     skip_bundle: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -103,11 +139,8 @@ class StackConfig:
             found = get(key)
             return default if found is None else found
 
-        tag = str(value("sourceServerTag", "") or "")
-        source_server_tag: tuple[str, str] | None = None
-        if tag:
-            key, _, tag_value = tag.partition("=")
-            source_server_tag = (key.strip(), tag_value.strip())
+        script_target_tag = _tag("scriptTargetTag", get("scriptTargetTag"), defaults.script_target_tag)
+        assert script_target_tag is not None
         recovery_principals = tuple(_strings(get("recoveryPrincipals")))
         for principal in recovery_principals:
             problem = principal_problem(principal)
@@ -126,11 +159,12 @@ class StackConfig:
                 value("throttleRetryIntervalSeconds", defaults.throttle_retry_interval_seconds)
             ),
             ledger_customer_managed_key=_flag(value("ledgerCustomerManagedKey", False)),
-            source_server_tag=source_server_tag,
+            source_server_tag=_tag("sourceServerTag", get("sourceServerTag"), None),
             recovery_instance_role_names=tuple(
                 _strings(get("recoveryInstanceRoleNames")) or defaults.recovery_instance_role_names
             ),
-            ssm_documents=tuple(_strings(get("ssmDocuments")) or defaults.ssm_documents),
+            allowed_ssm_documents=_documents(get("allowedSsmDocuments"), defaults.allowed_ssm_documents),
+            script_target_tag=script_target_tag,
             skip_bundle=skip_requested(get("skipBundle")),
         )
 
@@ -153,6 +187,7 @@ class OrchestratorStack(Stack):
         )
         self.ledger = Ledger(self, "Ledger", customer_managed_key=cfg.ledger_customer_managed_key)
         self.ticks = TickScheduler(self, "Ticks", bus=self.bus.bus)
+        self.script_documents = ScriptDocuments(self, "ScriptDocuments")
         code = lambda_.Code.from_asset(str(build_lambda_asset(skip_dependencies=cfg.skip_bundle)))
         self.functions = OrchestratorFunctions(
             self,
@@ -165,7 +200,8 @@ class OrchestratorStack(Stack):
             permissions=PermissionSettings(
                 source_server_tag=cfg.source_server_tag,
                 recovery_instance_role_names=cfg.recovery_instance_role_names,
-                ssm_documents=cfg.ssm_documents,
+                allowed_ssm_documents=cfg.allowed_ssm_documents,
+                script_target_tag=cfg.script_target_tag,
             ),
             recovery_principals=cfg.recovery_principals,
         )

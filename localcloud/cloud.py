@@ -44,6 +44,7 @@ from infra.definitions import (
 )
 from localcloud import moto_speedups
 from localcloud.approver_sim import ApproverSimulator
+from localcloud.call_record import CallRecord, PerFunction, unattributed
 from localcloud.clock import SimClock
 from localcloud.drs_sim import DrsSimulator
 from localcloud.drs_sim_wire import install_globally as install_drs
@@ -141,6 +142,7 @@ class LocalCloud:
         self.events: list[PublishedEvent] = []
         self.stats = Stats()
         self.lambdas = LambdaRuntime()
+        self.calls = CallRecord()  # the AWS operations each function made (the grant test reads it)
         self.drs = DrsSimulator(self.clock, self.profile.drs_config(), on_event=self._publish_aws_event)
         self.ssm = SsmSimulator(
             self.clock,
@@ -224,6 +226,7 @@ class LocalCloud:
         # moto checks no signature (it reads the account from the access key, and an unsigned request is
         # the default account, ours): the functions' clients skip SigV4, ~0.2 ms of every call here
         self.session.events.register("choose-signer", _unsigned)
+        self.calls.install(self.session)
         self._record_published_events()
         self.events_client = self.session.client("events")
         self.sqs = self.session.client("sqs")
@@ -242,6 +245,8 @@ class LocalCloud:
             settings, clock=self.clock, session=self.session, sleep=self.sleep, ledger=self.ledger
         )
         self._inject_launch_crashes(self.runtime)
+        if self.runtime.ssm is not None:  # each function caches its documents' parameters in its own process
+            self.runtime.ssm._parameters = PerFunction()  # type: ignore[attr-defined]
         set_runtime(self.runtime)
         for name in FUNCTIONS:  # import every handler now: a cold start is not simulated time
             self.lambdas.handler_for(name)
@@ -438,7 +443,8 @@ class LocalCloud:
         entry = dict(entry)
         entry.pop("Time", None)
         entry["EventBusName"] = "default"
-        self.events_client.put_events(Entries=[entry])
+        with unattributed():  # AWS publishes its services' events, not the function whose call caused them
+            self.events_client.put_events(Entries=[entry])
 
     def publish(self, detail_type: str, detail: dict[str, Any], *, source: str = SOURCE) -> None:
         """Publish an event on the orchestrator bus, as a user does with PutEvents (a drill's StartPlan), or
@@ -499,9 +505,10 @@ class LocalCloud:
 
     def _deliver_in_some_order(self, queue: RouteQueue, message: dict[str, Any]) -> None:
         """`faults.reorderDelivery`: that share of deliveries is held back and goes out after 1 to 3 later
-        ones (of any rule, in this pump or a later one: a tick that fires meanwhile overtakes it too), as
-        EventBridge promises no order; when nothing else is queued or due, the oldest held one goes
-        (`_release_oldest`). Otherwise delivered now, in queue order."""
+        ones (of any rule, in this pump or a later one), as EventBridge promises no order; when nothing else is
+        in flight, the oldest held one goes (`_release_oldest`) before simulated time moves on to the next due
+        moment, so nothing due later (a tick, a DRS job's end) overtakes it. Otherwise delivered now, in queue
+        order."""
         share = self.profile.faults.reorder_delivery
         if share and self.rng.random() < share:
             self._sqs_backend().change_message_visibility(queue.name, message["ReceiptHandle"], HOLD_VISIBILITY_SECONDS)
@@ -647,7 +654,10 @@ class LocalCloud:
             for t in (next_schedule, self.drs.next_due(), self.ssm.next_due(), self.approver.next_due())
             if t is not None
         ]
-        if not progressed and not candidates:
+        if not progressed:
+            # a held delivery is overtaken by what is in flight now, never by what is due later in simulated
+            # time: EventBridge reorders concurrent deliveries within seconds, it does not hold one for minutes
+            # (campaign seed 1389: a GRANT held back 110 s went out after its gate's timeout tick)
             progressed = self._release_oldest()
         return progressed, min(candidates) if candidates else None
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from infra.definitions import FUNCTIONS
 from localcloud.botocore_hook import GlobalHook
+from localcloud.call_record import invoking
 from localcloud.drs_sim_wire import json_response
 from orchestrator.observability import metrics
 
@@ -82,7 +83,8 @@ class LambdaRuntime:
                 self.before_invoke(name, event)
             started = time.perf_counter()
             try:
-                return handler(event, context)
+                with invoking(name):  # the AWS calls made meanwhile are this function's (localcloud.call_record)
+                    return handler(event, context)
             except Exception:
                 self.errors[name] = self.errors.get(name, 0) + 1
                 raise

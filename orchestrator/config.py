@@ -1,11 +1,34 @@
-"""Configuration read once from the environment (the CDK stack and the local cloud set it)."""
+"""Configuration read once from the environment (the CDK stack and the local cloud set it).
+
+In a Lambda function (Lambda sets `AWS_LAMBDA_FUNCTION_NAME` in every function's environment) the settings
+that name the deployment's resources are required at cold start: the table, the bus, and, for a function
+that schedules ticks, the schedule group, the role Scheduler assumes and the bus ARN its schedules target,
+all three. A missing or empty one raises `MissingSettingError` when this module is imported (the function's
+init phase fails, naming the variables) instead of a default standing in for it: a default table name or a
+bus ARN in another account would fail later, far from the cause, or never visibly (a schedule firing into
+nowhere). Outside Lambda (the local cloud, the CLI, tests) the defaults apply and nothing is required.
+"""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"  # a reserved variable Lambda sets in every function
+
+
+class MissingSettingError(RuntimeError):
+    """A deployed function lacks settings it needs; `variables`: the environment variables to set."""
+
+    def __init__(self, function: str, variables: list[str]) -> None:
+        super().__init__(
+            f"function {function} cannot start: environment variable(s) {', '.join(variables)} missing or empty "
+            "(the stack sets them: infra/definitions.py function_environment; redeploy it)"
+        )
+        self.variables = variables
 
 
 class Settings(BaseSettings):
@@ -44,6 +67,49 @@ class Settings(BaseSettings):
     recovery_principals: str = Field(default="", validation_alias="RECOVERY_PRINCIPALS")
 
 
+# What every function uses (the ledger, the bus), and what a function that schedules ticks uses, together.
+ALWAYS_REQUIRED = ("table_name", "bus_name")
+SCHEDULER_SETTINGS = ("scheduler_group", "scheduler_role_arn", "bus_arn")
+# The operator function (the one whose environment names the recovery principals, even none) uses the bus only:
+# it reads no ledger, and is granted none.
+OPERATOR_SETTING = "recovery_principals"
+OPERATOR_REQUIRED = ("bus_name",)
+
+
+def _variable(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    assert isinstance(alias, str)
+    return alias
+
+
+def missing_settings(settings: Settings) -> list[str]:
+    """The environment variables a deployed function lacks (set and not empty counts as present)."""
+
+    def present(field: str) -> bool:
+        return field in settings.model_fields_set and bool(str(getattr(settings, field)).strip())
+
+    required = OPERATOR_REQUIRED if OPERATOR_SETTING in settings.model_fields_set else ALWAYS_REQUIRED
+    missing = [field for field in required if not present(field)]
+    scheduler = [field for field in SCHEDULER_SETTINGS if present(field)]
+    if scheduler:  # a function that schedules needs all three; one without any never schedules
+        missing += [field for field in SCHEDULER_SETTINGS if not present(field)]
+    return [_variable(field) for field in missing]
+
+
+def check_required(settings: Settings, function: str) -> Settings:
+    """`settings`, or MissingSettingError naming what the deployed `function` lacks."""
+    missing = missing_settings(settings)
+    if missing:
+        raise MissingSettingError(function, missing)
+    return settings
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    function = os.environ.get(LAMBDA_FUNCTION_NAME)
+    return check_required(settings, function) if function else settings
+
+
+if os.environ.get(LAMBDA_FUNCTION_NAME):  # a cold start: fail the init phase, not a later invocation
+    get_settings()

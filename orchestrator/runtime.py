@@ -57,7 +57,6 @@ def build_runtime(
     # which honours retryAfterSeconds; the wave launch state machine's Retry for StartRecovery; the watcher's ticks)
     drs_config = Config(retries={"total_max_attempts": 1, "mode": "standard"})
     table = session.resource("dynamodb").Table(settings.table_name)
-    bus_arn = settings.bus_arn or f"arn:aws:events:{settings.region}:000000000000:event-bus/{settings.bus_name}"
     events = session.client("events")
     return Runtime(
         settings=settings,
@@ -68,7 +67,7 @@ def build_runtime(
             session.client("scheduler"),
             group=settings.scheduler_group,
             role_arn=settings.scheduler_role_arn,
-            bus_arn=bus_arn,
+            bus_arn=settings.bus_arn,  # required with the scheduler settings on Lambda (orchestrator.config)
         ),
         drs=Drs(session.client("drs", config=drs_config), sleep=sleep),
         ssm=Ssm(session.client("ssm")),

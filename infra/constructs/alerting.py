@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -110,11 +110,27 @@ class Alerting(Construct):
                 action,
             )
         self._alarm(
+            "InvalidEvents",
+            # an alarm cannot use SEARCH: the metric as every function emits it (orchestrator/observability.py
+            # names one service for all of them, Powertools' `service` dimension)
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="InvalidEvents",
+                dimensions_map={"service": "drs-orchestrator"},
+                statistic="Sum",
+                period=PERIOD,
+            ),
+            "An event or direct invocation named what the ledger does not back (a forged or malformed input, "
+            "dropped): look up its log line (`invalid event`, `refused chunk`) for the sender",
+            action,
+        )
+        self._alarm(
             "WaveLaunchFailed",
             state_machine.metric_failed(period=PERIOD, statistic="Sum"),
             "A wave launch execution failed",
             action,
         )
+        self._let_the_alarms_publish()
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
         self.dashboard.add_widgets(
@@ -161,6 +177,25 @@ class Alerting(Construct):
                 ],
                 width=12,
             ),
+        )
+
+    def _let_the_alarms_publish(self) -> None:
+        """A topic policy replaces SNS's default one: without this statement CloudWatch may not publish, and no
+        alarm would ever notify anyone (the topic key admits cloudwatch.amazonaws.com above). Only the alarms of
+        this stack, in this account (aws:SourceArn / aws:SourceAccount, against the confused deputy: SNS
+        developer guide, "Amazon SNS topic policies for CloudWatch alarms" and "Cross-service confused deputy
+        prevention")."""
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisStackPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "ArnEquals": {"aws:SourceArn": [alarm.alarm_arn for alarm in self.alarms]},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
+            )
         )
 
     def _alarm(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import jsii
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -19,7 +19,7 @@ from infra.constructs.ledger import Ledger
 from infra.constructs.permissions import (
     PermissionSettings,
     drs_statements,
-    instance_read_statement,
+    ssm_document_statement,
     ssm_statements,
 )
 from infra.constructs.scheduler import TickScheduler
@@ -35,6 +35,26 @@ QUEUE_RETENTION = Duration.days(14)
 
 def pascal(name: str) -> str:
     return "".join(part.title() for part in name.replace("-", "_").split("_"))
+
+
+@jsii.implements(lambda_.IDestination)
+class FailedInvocationQueue:
+    """An SQS on-failure destination granting only what Lambda uses: sqs:SendMessage on the queue (Lambda
+    developer guide, destinations: the execution role needs sqs:SendMessage). CDK's SqsDestination also grants
+    GetQueueAttributes and GetQueueUrl, which nothing calls (tests/infra/test_grants_match_calls.py)."""
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self.queue = queue
+
+    def bind(
+        self,
+        _scope: Construct,
+        fn: lambda_.IFunction,
+        *,
+        type: lambda_.DestinationType,  # noqa: A002 - the name jsii calls the IDestination interface with
+    ) -> lambda_.DestinationConfig:
+        fn.add_to_role_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn]))
+        return lambda_.DestinationConfig(destination=self.queue.queue_arn)
 
 
 def secure_queue(scope: Construct, construct_id: str) -> sqs.Queue:
@@ -110,6 +130,7 @@ class OrchestratorFunctions(Construct):
             bus_arn=bus.event_bus_arn,
             scheduler_group=ticks.group_name,
             scheduler_role_arn=ticks.role.role_arn,
+            allowed_ssm_documents=permissions.allowed_ssm_documents,
             recovery_principals=self.recovery_principals,
         )
         function = lambda_.Function(
@@ -141,21 +162,21 @@ class OrchestratorFunctions(Construct):
                     conditions=only_its_source if spec.operator else None,
                 )
             )
-        if spec.needs_scheduler:
-            ticks.grant_schedule(role)
+        if spec.needs_scheduler:  # only the script steps cancel a tick they no longer need
+            ticks.grant_schedule(role, delete=spec.needs_ssm)
         if spec.needs_drs:
             for statement in drs_statements(self, spec.name, permissions):
                 role.add_to_policy(statement)
         if spec.needs_ssm:
             for statement in ssm_statements(self, permissions):
                 role.add_to_policy(statement)
-        if spec.needs_drs or spec.needs_ssm:
-            role.add_to_policy(instance_read_statement())
+        elif spec.needs_ssm_documents:
+            role.add_to_policy(ssm_document_statement(self, permissions))
         if any(route.target == spec.name for route in definitions.ROUTES):  # async, from EventBridge
             function.configure_async_invoke(
                 retry_attempts=ASYNC_RETRY_ATTEMPTS,
                 max_event_age=ASYNC_MAX_EVENT_AGE,
-                on_failure=destinations.SqsDestination(self.failed_invocations),
+                on_failure=FailedInvocationQueue(self.failed_invocations),
             )
         self.functions[spec.name] = function
         self.roles[spec.name] = role

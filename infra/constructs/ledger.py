@@ -10,16 +10,19 @@ from constructs import Construct
 
 from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE
 
-# What the functions do to the ledger. Transactions are authorised per item action (there is no
-# separate IAM action for TransactWriteItems); ConditionCheck items need dynamodb:ConditionCheckItem.
+# What the ledger code does to the table (tests/infra/test_grants_match_calls.py records it). Transactions
+# are authorised per item action (there is no IAM action for TransactWriteItems): the capacity queue's unpark
+# deletes its item in one, hence DeleteItem; no transaction has a ConditionCheck item, hence no
+# ConditionCheckItem. One set for every function: any step may reach any ledger method, and within one table
+# the actions are no boundary (UpdateItem creates items, BatchWriteItem puts and deletes them).
 LEDGER_ACTIONS: tuple[str, ...] = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
     "dynamodb:Query",
     "dynamodb:BatchWriteItem",
     "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
 )
 KEY_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 

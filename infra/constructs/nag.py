@@ -4,6 +4,11 @@ IAM5 (wildcards) is acknowledged statement by statement from the synthesized pol
 wildcard resource is accepted only if its statement's Sid has a reason in `WILDCARD_REASONS`, and
 `Resource: "*"` only if every action granted on "*" in that policy is one without resource-level
 permissions (`STAR_ONLY_ACTIONS`). Anything else stays a finding and fails the synth.
+
+cdk-nag reports one finding per policy and wildcard resource (`IAM5[Resource::<arn>]`), however many
+statements name that resource: its acknowledgment carries the reason of every one of them, each after its
+Sid, so no statement's reason stands for another's. A wildcard named by a statement without a reason stays
+a finding even when another statement of the policy has one.
 """
 
 from __future__ import annotations
@@ -46,19 +51,25 @@ def _as_list(value: Any) -> list[Any]:
 
 def wildcard_acknowledgments(statements: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """IAM5 finding id -> reason, for the wildcards this module accepts in one policy document."""
-    out: dict[str, str] = {}
+    reasons: dict[str, list[str]] = {}  # finding -> "Sid: reason" of each statement naming the resource
+    unexplained: set[str] = set()
     star_actions: set[str] = set()
     for statement in statements:
         if statement.get("Effect") != "Allow":
             continue
         actions = [str(action) for action in _as_list(statement.get("Action", []))]
+        sid = str(statement.get("Sid", ""))
         for resource in map(render, _as_list(statement.get("Resource", []))):
             if resource == "*":
                 star_actions.update(actions)
             elif "*" in resource:
-                reason = WILDCARD_REASONS.get(str(statement.get("Sid", "")))
-                if reason:
-                    out[f"IAM5[Resource::{resource}]"] = reason
+                finding = f"IAM5[Resource::{resource}]"
+                reason = WILDCARD_REASONS.get(sid)
+                if reason is None:
+                    unexplained.add(finding)
+                elif f"{sid}: {reason}" not in reasons.setdefault(finding, []):
+                    reasons[finding].append(f"{sid}: {reason}")
+    out = {finding: " | ".join(lines) for finding, lines in reasons.items() if finding not in unexplained}
     if star_actions and star_actions <= STAR_ONLY_ACTIONS:
         out["IAM5[Resource::*]"] = (
             "Only actions without resource-level permissions are granted on '*' (Service Authorization "

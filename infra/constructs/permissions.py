@@ -1,29 +1,48 @@
 """IAM statements for DRS, SSM and EC2, per function, scoped as tightly as each API allows.
 
 Sources: the Service Authorization Reference for AWS Elastic Disaster Recovery (prefix `drs`), Systems
-Manager and EC2. `Resource: "*"` appears only for actions that have no resource-level permissions (their
-Resource types column is empty); `STAR_ONLY_ACTIONS` lists them, and the infra tests fail when any other
-action is granted on "*".
+Manager and EC2, and AWS's own DRS policies, which these statements follow (AWS managed policies
+AWSElasticDisasterRecoveryServiceRolePolicy v8, AWSElasticDisasterRecoveryConsoleFullAccess v8 and
+AWSElasticDisasterRecoveryLaunchActionsPolicy, in the AWS Managed Policy Reference). `Resource: "*"` appears
+only for actions that have no resource-level permissions (their Resource types column is empty);
+`STAR_ONLY_ACTIONS` lists them, and the infra tests fail when any other action is granted on "*".
+
+Which function holds what follows what its code calls: tests/infra/test_grants_match_calls.py runs the
+functions on the local cloud, records every AWS operation each makes, and fails on a call its role does not
+grant or on a grant nothing uses (unless AWS itself needs it: the EC2 actions DRS performs with the caller's
+credentials while it launches or terminates).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-# DRS tags every EC2 resource it creates with this tag; its own service-role policy scopes on it too.
-DRS_MANAGED_TAG = "aws:ResourceTag/AWSElasticDisasterRecoveryManaged"
-DRS_MANAGED_VALUE = "drs.amazonaws.com"
+DRS_SERVICE = "drs.amazonaws.com"
+# DRS tags every EC2 resource it creates with this key; AWS's own DRS policies scope on its presence
+# (`"Null": {"aws:ResourceTag/AWSElasticDisasterRecoveryManaged": "false"}`), on the resource for a change and
+# on the request for a creation.
+DRS_MANAGED_TAG_KEY = "AWSElasticDisasterRecoveryManaged"
+RESOURCE_MANAGED_BY_DRS = {"Null": {f"aws:ResourceTag/{DRS_MANAGED_TAG_KEY}": "false"}}
+REQUEST_TAGGED_BY_DRS = {"Null": {f"aws:RequestTag/{DRS_MANAGED_TAG_KEY}": "false"}}
+# The EC2 calls DRS makes while it launches or terminates carry the caller's credentials (forward access
+# sessions): `aws:ViaAWSService` is true there and false for a call the function would make itself, so these
+# statements cannot serve a direct RunInstances, CreateVolume, ... (ConsoleFullAccess v8 does the same).
+VIA_AWS_SERVICE = {"Bool": {"aws:ViaAWSService": "true"}}
+# Only requests DRS made on the caller's behalf (AWSElasticDisasterRecoveryLaunchActionsPolicy, PassRole).
+CALLED_VIA_DRS = {"ForAnyValue:StringEquals": {"aws:CalledVia": [DRS_SERVICE]}}
 
 # ---- actions without resource-level permissions (Resource must be "*") ---------------------------
-DRS_DESCRIBE = ("drs:DescribeJobs", "drs:DescribeSourceServers", "drs:DescribeRecoveryInstances")
-# Permission-only action DRS authorises against the caller during StartRecovery; AWS documents it on "*".
-DRS_CREATE_RECOVERY_INSTANCE = ("drs:CreateRecoveryInstanceForDrs",)
+DRS_DESCRIBE_JOBS = ("drs:DescribeJobs",)
+DRS_DESCRIBE_SOURCE_SERVERS = ("drs:DescribeSourceServers",)
+DRS_DESCRIBE_RECOVERY_INSTANCES = ("drs:DescribeRecoveryInstances",)
 # EC2 reads DRS performs with the caller's credentials while launching (dependent actions of StartRecovery).
+# No condition: AWS's own DRS policies grant them plainly; a read launches nothing.
 EC2_LAUNCH_DESCRIBE = (
     "ec2:DescribeAccountAttributes",
     "ec2:DescribeAvailabilityZones",
@@ -39,12 +58,9 @@ EC2_LAUNCH_DESCRIBE = (
     "ec2:DescribeSubnets",
     "ec2:DescribeVolumes",
 )
-EC2_DESCRIBE_INSTANCES = ("ec2:DescribeInstances",)
 SSM_COMMAND_READ = (
-    "ssm:GetCommandInvocation",
     "ssm:ListCommandInvocations",
-    "ssm:ListCommands",  # a resent try finds the commands a crash or a throttled batch left (by comment)
-    "ssm:DescribeInstanceInformation",
+    "ssm:ListCommands",  # a resent try finds the commands a crash or a refused batch left (by comment)
     "ssm:CancelCommand",
 )
 XRAY = ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets")
@@ -60,73 +76,92 @@ LOG_DELIVERY = (
     "logs:DescribeLogGroups",
 )
 STAR_ONLY_ACTIONS = frozenset(
-    DRS_DESCRIBE + DRS_CREATE_RECOVERY_INSTANCE + EC2_LAUNCH_DESCRIBE + SSM_COMMAND_READ + XRAY + LOG_DELIVERY
+    DRS_DESCRIBE_JOBS
+    + DRS_DESCRIBE_SOURCE_SERVERS
+    + DRS_DESCRIBE_RECOVERY_INSTANCES
+    + EC2_LAUNCH_DESCRIBE
+    + SSM_COMMAND_READ
+    + XRAY
+    + LOG_DELIVERY
 )
 
 # ---- why a wildcard resource is acceptable, by statement Sid (read by infra.constructs.nag) ----------
+_RUN_TIME_IDS = "their ids exist only once DRS creates them"
 WILDCARD_REASONS: dict[str, str] = {
     "DrsStartRecovery": "StartRecovery takes the source servers of a plan chosen at run time: every source "
     "server of this account and Region, narrowed by the source-server tag condition when configured.",
-    "DrsSourceServerReads": "Snapshots and tags of any source server a plan names (chosen at run time).",
+    "DrsCreateRecoveryInstance": "Permission-only action DRS checks for each source server of a StartRecovery "
+    "(chosen at run time); source-server ARNs of this account and Region, as in AWS's DRS service-role policy.",
     "DrsSnapshotReads": "The preflight reads the recovery snapshots of any source server a plan names (chosen "
     "at run time).",
-    "DrsJobLogReads": "The job watcher reads the log of the DRS jobs this orchestrator started (why a server did "
-    "not launch); job ids exist only at run time.",
+    "DrsJobLogReads": "The job log of the DRS jobs this orchestrator started (why a server did not launch, or "
+    "an instance was not terminated); job ids exist only at run time.",
     "DrsTagJobOnCreate": "Job and recovery-instance ids exist only once StartRecovery creates them; the "
     "drs:CreateAction condition limits tagging to that call.",
-    "DrsLaunchManaged": "EC2 resources DRS creates have run-time ids; the statement only applies to resources "
-    "carrying the AWSElasticDisasterRecoveryManaged=drs.amazonaws.com tag DRS puts on them.",
-    "DrsLaunchCreate": "Dependent actions of drs:StartRecovery that create EC2 resources (instances, volumes, "
-    "snapshots, launch templates, security groups): their ids do not exist before the call; limited to "
-    "this account and Region (images and snapshots DRS reads have no account in their ARN).",
+    "DrsLaunchInstance": f"The instance DRS launches for StartRecovery: {_RUN_TIME_IDS}; only through an AWS "
+    "service, only with DRS's AWSElasticDisasterRecoveryManaged tag in the request.",
+    "DrsLaunchInstanceResources": "What a launch uses (subnets, security groups, volumes, images, network "
+    "interfaces, the launch template DRS keeps per source server): chosen by the source server's launch "
+    "settings; only through an AWS service (DRS launching).",
+    "DrsCreateVolume": f"Volumes DRS creates from its snapshots: {_RUN_TIME_IDS}; only through an AWS "
+    "service, only with DRS's tag (on the new volume, or on the snapshot it comes from).",
+    "DrsCreateVolumeFromSnapshot": "Snapshots DRS creates volumes from (run-time ids): only through an AWS "
+    "service, only snapshots carrying DRS's tag.",
+    "DrsCreateSnapshotOfVolume": "Volumes DRS snapshots (run-time ids): only through an AWS service, only volumes "
+    "carrying DRS's tag.",
+    "DrsCreateSecurityGroupInVpc": "The VPC of a security group DRS creates is the source server's launch "
+    "settings' (chosen outside the stack); only through an AWS service.",
+    "DrsCreateSnapshot": f"Snapshots DRS takes of its volumes: {_RUN_TIME_IDS}; only through an AWS service, "
+    "only with DRS's tag.",
+    "DrsCreateSecurityGroup": f"Security groups DRS creates: {_RUN_TIME_IDS}; only through an AWS service, "
+    "only with DRS's tag (the VPC is the source server's launch settings').",
+    "DrsCreateLaunchTemplate": f"Launch templates DRS creates: {_RUN_TIME_IDS}; only through an AWS service, "
+    "only with DRS's tag.",
+    "DrsManagedInstances": "Instances DRS launched (run-time ids): only through an AWS service, only those "
+    "carrying DRS's AWSElasticDisasterRecoveryManaged tag.",
+    "DrsManagedVolumes": "Volumes DRS created (run-time ids): only through an AWS service, only those carrying "
+    "DRS's tag.",
+    "DrsDetachVolume": "Volumes DRS detaches from the instances it launched (run-time ids): only through an AWS "
+    "service; the instance side is tag-scoped.",
+    "DrsManagedSnapshots": "Snapshots DRS took (run-time ids): only through an AWS service, only those carrying "
+    "DRS's tag.",
+    "DrsManagedLaunchTemplates": "The launch template DRS keeps per source server (run-time ids): only through "
+    "an AWS service, only those carrying DRS's tag.",
+    "DrsManagedSecurityGroups": "Security groups DRS created (run-time ids): only through an AWS service, only "
+    "those carrying DRS's tag.",
     "DrsLaunchTagOnCreate": "DRS tags the EC2 resources it creates; ec2:CreateAction limits tagging to those "
-    "create calls.",
+    "create calls, only through an AWS service.",
     "DrsLaunchPassInstanceRole": "The recovery-instance role may live under /service-role/; only the "
-    "configured role names, only to EC2.",
+    "configured role names, only to EC2, only when DRS passes it.",
     "DrsTerminate": "Recovery instances are created at run time by the plan's DRS jobs.",
-    "DrsTerminateManaged": "Only EC2 resources tagged AWSElasticDisasterRecoveryManaged=drs.amazonaws.com.",
-    "SsmSendCommand": "Scripts run on instances chosen by the plan at run time (recovery instances have "
-    "run-time ids); documents are limited to the configured SSM documents.",
+    "DrsTerminateManagedInstances": "Only instances carrying DRS's AWSElasticDisasterRecoveryManaged tag, only "
+    "through an AWS service (DRS terminating).",
+    "DrsTerminateManagedVolumes": "Only volumes carrying DRS's tag, only through an AWS service (DRS terminating).",
+    "SsmSendCommandDocuments": "Only the deploy-configured script documents (context allowedSsmDocuments); a "
+    "'prefix*' entry names documents by prefix on purpose.",
+    "SsmSendCommandToScriptTargets": "Scripts run on instances chosen by a plan at run time: only those carrying "
+    "the deploy-configured script-target tag (context scriptTargetTag).",
+    "SsmSendCommandToRecoveryInstances": "Post-launch scripts run on recovery instances (run-time ids): only "
+    "those DRS launched (its AWSElasticDisasterRecoveryManaged tag) and carrying the source-server tag "
+    "StartRecovery is limited to, when one is configured.",
+    "SsmDescribeDocument": "The parameters a script document declares: only the allowed documents.",
     "SchedulerTicks": "One-shot tick schedules are named per execution and wave at run time; limited to the "
     "orchestrator's schedule group.",
 }
 
 # ---- DRS: which function may do what ---------------------------------------------------------------
-# Only the wave launcher starts recoveries; only the control function (cancel, drill clean-up) terminates.
+# What each function's code calls (orchestrator/steps: preflight and scripts run in pre_launch, scripts in
+# post_launch, the launch and the capacity queue in launch_wave, the watcher's polls in job_watcher,
+# terminations in control). Only the wave launcher starts recoveries; only the control function terminates.
 DRS_CAPABILITIES: dict[str, frozenset[str]] = {
-    "launch_wave": frozenset({"describe", "start_recovery"}),
-    "control": frozenset({"describe", "terminate", "job_log"}),  # a terminate job's log: why an instance stayed
-    "job_watcher": frozenset({"describe", "job_log"}),
+    "pre_launch": frozenset({"source_servers", "recovery_snapshots", "recovery_instances"}),
+    "launch_wave": frozenset({"jobs", "start_recovery"}),
+    "job_watcher": frozenset({"jobs", "job_log"}),
+    "post_launch": frozenset({"recovery_instances"}),
+    "control": frozenset({"jobs", "recovery_instances", "job_log", "terminate"}),
 }
-DEFAULT_DRS_CAPABILITIES = frozenset({"describe"})
 
-# Dependent actions of drs:StartRecovery that change EC2 resources DRS already manages (tag-scoped).
-EC2_LAUNCH_MANAGED = (
-    "ec2:AttachVolume",
-    "ec2:DetachVolume",
-    "ec2:DeleteVolume",
-    "ec2:DeleteSnapshot",
-    "ec2:StartInstances",
-    "ec2:StopInstances",
-    "ec2:TerminateInstances",
-    "ec2:ModifyInstanceAttribute",
-    "ec2:CreateLaunchTemplateVersion",
-    "ec2:ModifyLaunchTemplate",
-    "ec2:DeleteLaunchTemplateVersions",
-    "ec2:AuthorizeSecurityGroupEgress",
-    "ec2:AuthorizeSecurityGroupIngress",
-    "ec2:RevokeSecurityGroupEgress",
-)
-# Dependent actions of drs:StartRecovery that create EC2 resources (no tag exists yet to scope on).
-EC2_LAUNCH_CREATE = (
-    "ec2:RunInstances",
-    "ec2:CreateVolume",
-    "ec2:CreateSnapshot",
-    "ec2:CreateLaunchTemplate",
-    "ec2:CreateSecurityGroup",
-)
-# Dependent actions of drs:TerminateRecoveryInstances.
-EC2_TERMINATE_MANAGED = ("ec2:TerminateInstances", "ec2:DeleteVolume")
+DEFAULT_SCRIPT_TARGET_TAG = ("drs-orch:script-target", "allowed")
 
 
 @dataclass(frozen=True)
@@ -137,8 +172,10 @@ class PermissionSettings:
     source_server_tag: tuple[str, str] | None = None
     # Roles DRS may pass to recovery instances (instance profiles); patterns are allowed.
     recovery_instance_role_names: Sequence[str] = ("AWSElasticDisasterRecoveryRecoveryInstanceRole",)
-    # SSM documents the script steps may run.
-    ssm_documents: Sequence[str] = ("AWS-RunShellScript", "AWS-RunPowerShellScript")
+    # SSM documents the script steps may run: names, or `prefix*` patterns (context allowedSsmDocuments).
+    allowed_ssm_documents: Sequence[str] = ()
+    # Instances scripts may target besides the recovery instances DRS launched (context scriptTargetTag).
+    script_target_tag: tuple[str, str] = DEFAULT_SCRIPT_TARGET_TAG
 
 
 def _arn(scope: Construct, service: str, resource: str, name: str, *, account: bool = True, sep: str = "/") -> str:
@@ -146,17 +183,48 @@ def _arn(scope: Construct, service: str, resource: str, name: str, *, account: b
     return f"arn:{Aws.PARTITION}:{service}:{stack.region}:{stack.account if account else ''}:{resource}{sep}{name}"
 
 
+def _ec2(scope: Construct, resource: str) -> str:
+    """Every EC2 resource of this type in this account and Region (images have no account in their ARN)."""
+    return _arn(scope, "ec2", resource, "*", account=resource != "image")
+
+
+def _conditions(*parts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for operator, keys in part.items():
+            merged.setdefault(operator, {}).update(keys)
+    return merged
+
+
+def _via_drs(
+    sid: str, actions: Sequence[str], resources: Sequence[str], *conditions: dict[str, dict[str, Any]]
+) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=list(actions),
+        resources=list(resources),
+        conditions=_conditions(VIA_AWS_SERVICE, *conditions),
+    )
+
+
 def drs_statements(scope: Construct, function_name: str, settings: PermissionSettings) -> list[iam.PolicyStatement]:
-    capabilities = DRS_CAPABILITIES.get(function_name, DEFAULT_DRS_CAPABILITIES)
+    capabilities = DRS_CAPABILITIES.get(function_name, frozenset())
     source_servers = _arn(scope, "drs", "source-server", "*")
-    statements = [
-        # List-level reads without resource-level permissions.
-        iam.PolicyStatement(sid="DrsDescribe", actions=list(DRS_DESCRIBE), resources=["*"]),
-        # The preflight checks that a plan's pinned recovery snapshots exist.
-        iam.PolicyStatement(
-            sid="DrsSnapshotReads", actions=["drs:DescribeRecoverySnapshots"], resources=[source_servers]
-        ),
-    ]
+    statements: list[iam.PolicyStatement] = []
+    reads = (
+        ("jobs", "DrsDescribeJobs", DRS_DESCRIBE_JOBS),
+        ("source_servers", "DrsDescribeSourceServers", DRS_DESCRIBE_SOURCE_SERVERS),
+        ("recovery_instances", "DrsDescribeRecoveryInstances", DRS_DESCRIBE_RECOVERY_INSTANCES),
+    )
+    for capability, sid, actions in reads:  # list-level reads without resource-level permissions
+        if capability in capabilities:
+            statements.append(iam.PolicyStatement(sid=sid, actions=list(actions), resources=["*"]))
+    if "recovery_snapshots" in capabilities:  # the preflight checks that pinned recovery snapshots exist
+        statements.append(
+            iam.PolicyStatement(
+                sid="DrsSnapshotReads", actions=["drs:DescribeRecoverySnapshots"], resources=[source_servers]
+            )
+        )
     if "job_log" in capabilities:  # why a server did not launch: the job's log (the job is read by its ARN)
         statements.append(
             iam.PolicyStatement(
@@ -164,104 +232,197 @@ def drs_statements(scope: Construct, function_name: str, settings: PermissionSet
             )
         )
     if "start_recovery" in capabilities:
-        tag_condition: dict[str, dict[str, str]] = {}
-        if settings.source_server_tag:
-            key, value = settings.source_server_tag
-            tag_condition = {"StringEquals": {f"aws:ResourceTag/{key}": value}}
-        statements += [
-            iam.PolicyStatement(
-                sid="DrsStartRecovery",
-                actions=["drs:StartRecovery"],
-                resources=[source_servers],
-                conditions=tag_condition or None,
-            ),
-            iam.PolicyStatement(
-                sid="DrsSourceServerReads",
-                actions=["drs:ListTagsForResource"],
-                resources=[source_servers],
-            ),
-            # The launch key tags on the job: only as part of StartRecovery, never on existing resources.
-            iam.PolicyStatement(
-                sid="DrsTagJobOnCreate",
-                actions=["drs:TagResource"],
-                resources=[_arn(scope, "drs", "job", "*"), _arn(scope, "drs", "recovery-instance", "*")],
-                conditions={"StringEquals": {"drs:CreateAction": "StartRecovery"}},
-            ),
-            # Dependent actions of StartRecovery: DRS launches with the caller's permissions.
-            iam.PolicyStatement(
-                sid="DrsLaunchCreateRecoveryInstance", actions=list(DRS_CREATE_RECOVERY_INSTANCE), resources=["*"]
-            ),
-            iam.PolicyStatement(sid="DrsLaunchDescribe", actions=list(EC2_LAUNCH_DESCRIBE), resources=["*"]),
-            iam.PolicyStatement(
-                sid="DrsLaunchManaged",
-                actions=list(EC2_LAUNCH_MANAGED),
-                resources=[_arn(scope, "ec2", "*", "", sep="")],
-                conditions={"StringEquals": {DRS_MANAGED_TAG: DRS_MANAGED_VALUE}},
-            ),
-            # Creating actions cannot be scoped by a tag that does not exist yet: this account and Region only.
-            iam.PolicyStatement(
-                sid="DrsLaunchCreate",
-                actions=list(EC2_LAUNCH_CREATE),
-                resources=[
-                    _arn(scope, "ec2", "*", "", sep=""),
-                    _arn(scope, "ec2", "image", "*", account=False),
-                    _arn(scope, "ec2", "snapshot", "*", account=False),
-                ],
-            ),
-            # DRS tags what it creates; tagging is allowed only inside those create calls.
-            iam.PolicyStatement(
-                sid="DrsLaunchTagOnCreate",
-                actions=["ec2:CreateTags"],
-                resources=[_arn(scope, "ec2", "*", "", sep="")],
-                conditions={"StringEquals": {"ec2:CreateAction": [a.split(":")[1] for a in EC2_LAUNCH_CREATE]}},
-            ),
-            iam.PolicyStatement(
-                sid="DrsLaunchPassInstanceRole",
-                actions=["iam:PassRole"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:iam::{Stack.of(scope).account}:role/{path}{name}"
-                    for name in settings.recovery_instance_role_names
-                    for path in ("", "service-role/")
-                ],
-                conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-            ),
-        ]
+        statements += start_recovery_statements(scope, settings)
     if "terminate" in capabilities:
-        statements += [
-            iam.PolicyStatement(
-                sid="DrsTerminate",
-                actions=["drs:TerminateRecoveryInstances"],
-                resources=[_arn(scope, "drs", "recovery-instance", "*")],
-            ),
-            iam.PolicyStatement(
-                sid="DrsTerminateManaged",
-                actions=list(EC2_TERMINATE_MANAGED),
-                resources=[_arn(scope, "ec2", "*", "", sep="")],
-                conditions={"StringEquals": {DRS_MANAGED_TAG: DRS_MANAGED_VALUE}},
-            ),
-        ]
+        statements += terminate_statements(scope)
     return statements
 
 
-def instance_read_statement() -> iam.PolicyStatement:
-    """ec2:DescribeInstances has no resource-level permissions."""
-    return iam.PolicyStatement(sid="Ec2DescribeInstances", actions=list(EC2_DESCRIBE_INSTANCES), resources=["*"])
+def start_recovery_statements(scope: Construct, settings: PermissionSettings) -> list[iam.PolicyStatement]:
+    """StartRecovery, and what DRS does with the caller's credentials while it launches."""
+    source_servers = _arn(scope, "drs", "source-server", "*")
+    tag_condition: dict[str, dict[str, str]] = {}
+    if settings.source_server_tag:
+        key, value = settings.source_server_tag
+        tag_condition = {"StringEquals": {f"aws:ResourceTag/{key}": value}}
+    return [
+        iam.PolicyStatement(
+            sid="DrsStartRecovery",
+            actions=["drs:StartRecovery"],
+            resources=[source_servers],
+            conditions=tag_condition or None,
+        ),
+        # The launch key tags on the job: only as part of StartRecovery, never on existing resources.
+        iam.PolicyStatement(
+            sid="DrsTagJobOnCreate",
+            actions=["drs:TagResource"],
+            resources=[_arn(scope, "drs", "job", "*"), _arn(scope, "drs", "recovery-instance", "*")],
+            conditions={"StringEquals": {"drs:CreateAction": "StartRecovery"}},
+        ),
+        # Permission-only action DRS authorises against the caller for each source server it recovers: on
+        # source-server ARNs, as AWSElasticDisasterRecoveryServiceRolePolicy (DRSServiceRolePolicy3) grants it.
+        iam.PolicyStatement(
+            sid="DrsCreateRecoveryInstance", actions=["drs:CreateRecoveryInstanceForDrs"], resources=[source_servers]
+        ),
+        iam.PolicyStatement(sid="DrsLaunchDescribe", actions=list(EC2_LAUNCH_DESCRIBE), resources=["*"]),
+        *ec2_launch_statements(scope),
+        iam.PolicyStatement(
+            sid="DrsLaunchPassInstanceRole",
+            actions=["iam:PassRole"],
+            resources=[
+                f"arn:{Aws.PARTITION}:iam::{Stack.of(scope).account}:role/{path}{name}"
+                for name in settings.recovery_instance_role_names
+                for path in ("", "service-role/")
+            ],
+            # as AWSElasticDisasterRecoveryLaunchActionsPolicy (LaunchActionsPolicy11) passes its instance role
+            conditions=_conditions({"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}, CALLED_VIA_DRS),
+        ),
+    ]
+
+
+# EC2 creations DRS makes while launching; the tag condition is on the request (the resource is new).
+EC2_LAUNCH_CREATE = (
+    "ec2:RunInstances",
+    "ec2:CreateVolume",
+    "ec2:CreateSnapshot",
+    "ec2:CreateLaunchTemplate",
+    "ec2:CreateSecurityGroup",
+)
+
+
+def ec2_launch_statements(scope: Construct) -> list[iam.PolicyStatement]:
+    """The EC2 actions DRS performs with the caller's credentials during StartRecovery, statement by statement
+    as AWSElasticDisasterRecoveryConsoleFullAccess v8 grants them (ConsoleFullAccess9 to 27, 30): each only
+    through an AWS service (`aws:ViaAWSService`), each creation only with DRS's tag in the request, each change
+    only on a resource carrying DRS's tag. (AWS leaves the launch-template statements and CreateSecurityGroup on
+    a VPC without `aws:ViaAWSService` because console users edit DRS's launch templates; no code of ours calls
+    EC2, so here they carry it too.)"""
+    instance, volume, snapshot = _ec2(scope, "instance"), _ec2(scope, "volume"), _ec2(scope, "snapshot")
+    security_group, launch_template = _ec2(scope, "security-group"), _ec2(scope, "launch-template")
+    return [
+        _via_drs("DrsLaunchInstance", ["ec2:RunInstances"], [instance], REQUEST_TAGGED_BY_DRS),
+        _via_drs(
+            "DrsLaunchInstanceResources",
+            ["ec2:RunInstances"],
+            [
+                security_group,
+                volume,
+                _ec2(scope, "subnet"),
+                _ec2(scope, "image"),
+                _ec2(scope, "network-interface"),
+                launch_template,
+            ],
+        ),
+        _via_drs("DrsCreateVolume", ["ec2:CreateVolume"], [volume], REQUEST_TAGGED_BY_DRS),
+        _via_drs("DrsCreateVolumeFromSnapshot", ["ec2:CreateVolume"], [snapshot], RESOURCE_MANAGED_BY_DRS),
+        _via_drs("DrsCreateSnapshot", ["ec2:CreateSnapshot"], [snapshot], REQUEST_TAGGED_BY_DRS),
+        _via_drs("DrsCreateSnapshotOfVolume", ["ec2:CreateSnapshot"], [volume], RESOURCE_MANAGED_BY_DRS),
+        _via_drs("DrsCreateSecurityGroup", ["ec2:CreateSecurityGroup"], [security_group], REQUEST_TAGGED_BY_DRS),
+        _via_drs("DrsCreateSecurityGroupInVpc", ["ec2:CreateSecurityGroup"], [_ec2(scope, "vpc")]),
+        _via_drs("DrsCreateLaunchTemplate", ["ec2:CreateLaunchTemplate"], [launch_template], REQUEST_TAGGED_BY_DRS),
+        _via_drs(
+            "DrsManagedInstances",
+            [
+                "ec2:StartInstances",
+                "ec2:StopInstances",
+                "ec2:TerminateInstances",
+                "ec2:ModifyInstanceAttribute",
+                "ec2:AttachVolume",
+                "ec2:DetachVolume",
+            ],
+            [instance],
+            RESOURCE_MANAGED_BY_DRS,
+        ),
+        _via_drs("DrsManagedVolumes", ["ec2:AttachVolume", "ec2:DeleteVolume"], [volume], RESOURCE_MANAGED_BY_DRS),
+        _via_drs("DrsDetachVolume", ["ec2:DetachVolume"], [volume]),
+        _via_drs("DrsManagedSnapshots", ["ec2:DeleteSnapshot"], [snapshot], RESOURCE_MANAGED_BY_DRS),
+        _via_drs(
+            "DrsManagedLaunchTemplates",
+            ["ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate", "ec2:DeleteLaunchTemplateVersions"],
+            [launch_template],
+            RESOURCE_MANAGED_BY_DRS,
+        ),
+        _via_drs(
+            "DrsManagedSecurityGroups",
+            ["ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"],
+            [security_group],
+            RESOURCE_MANAGED_BY_DRS,
+        ),
+        _via_drs(
+            "DrsLaunchTagOnCreate",
+            ["ec2:CreateTags"],
+            [instance, volume, snapshot, security_group, launch_template],
+            {"StringEquals": {"ec2:CreateAction": [action.split(":")[1] for action in EC2_LAUNCH_CREATE]}},
+        ),
+    ]
+
+
+def terminate_statements(scope: Construct) -> list[iam.PolicyStatement]:
+    """TerminateRecoveryInstances, and what DRS does with the caller's credentials to terminate them."""
+    return [
+        iam.PolicyStatement(
+            sid="DrsTerminate",
+            actions=["drs:TerminateRecoveryInstances"],
+            resources=[_arn(scope, "drs", "recovery-instance", "*")],
+        ),
+        _via_drs(
+            "DrsTerminateManagedInstances",
+            ["ec2:TerminateInstances"],
+            [_ec2(scope, "instance")],
+            RESOURCE_MANAGED_BY_DRS,
+        ),
+        _via_drs("DrsTerminateManagedVolumes", ["ec2:DeleteVolume"], [_ec2(scope, "volume")], RESOURCE_MANAGED_BY_DRS),
+    ]
+
+
+def document_arn(scope: Construct, name: str) -> str:
+    """An SSM document's ARN; AWS-owned documents (`AWS-...`) have no account in it; a document shared from
+    another account is named by its ARN already. `prefix*` stays a pattern."""
+    if name.startswith("arn:"):
+        return name
+    return _arn(scope, "ssm", "document", name, account=not name.startswith("AWS-"))
+
+
+def _document_arns(scope: Construct, settings: PermissionSettings) -> list[str]:
+    if not settings.allowed_ssm_documents:
+        raise ValueError("allowedSsmDocuments is empty: no script could run (name the documents plans may run)")
+    return [document_arn(scope, name) for name in settings.allowed_ssm_documents]
+
+
+def ssm_document_statement(scope: Construct, settings: PermissionSettings) -> iam.PolicyStatement:
+    """The parameters an allowed document declares (StartPlan checks a plan's scripts against them; a script
+    step passes the run context only where declared)."""
+    return iam.PolicyStatement(
+        sid="SsmDescribeDocument", actions=["ssm:DescribeDocument"], resources=_document_arns(scope, settings)
+    )
 
 
 def ssm_statements(scope: Construct, settings: PermissionSettings) -> list[iam.PolicyStatement]:
-    documents = [
-        # AWS-owned documents have no account in their ARN.
-        _arn(scope, "ssm", "document", name, account=not name.startswith("AWS-"))
-        for name in settings.ssm_documents
-    ]
+    """SendCommand of the allowed documents only, to instances carrying the script-target tag or launched by DRS
+    (SSM evaluates `ssm:resourceTag/...` on the EC2 instance: Systems Manager user guide, "Restricting Run Command
+    access based on tags"); a command needs both its document and each of its instances allowed."""
+    documents = _document_arns(scope, settings)
+    instances = _ec2(scope, "instance")
+    key, value = settings.script_target_tag
+    launched_by_drs: dict[str, dict[str, str]] = {"Null": {f"ssm:resourceTag/{DRS_MANAGED_TAG_KEY}": "false"}}
+    if settings.source_server_tag:  # DRS copies the source server's tags to its instance (launch setting copyTags)
+        server_key, server_value = settings.source_server_tag
+        launched_by_drs["StringEquals"] = {f"ssm:resourceTag/{server_key}": server_value}
     return [
+        iam.PolicyStatement(sid="SsmSendCommandDocuments", actions=["ssm:SendCommand"], resources=documents),
         iam.PolicyStatement(
-            sid="SsmSendCommand",
+            sid="SsmSendCommandToScriptTargets",
             actions=["ssm:SendCommand"],
-            resources=[*documents, _arn(scope, "ec2", "instance", "*")],
+            resources=[instances],
+            conditions={"StringEquals": {f"ssm:resourceTag/{key}": value}},
         ),
-        # The parameters a document declares (the run context is passed only where declared).
-        iam.PolicyStatement(sid="SsmDescribeDocument", actions=["ssm:DescribeDocument"], resources=documents),
+        iam.PolicyStatement(
+            sid="SsmSendCommandToRecoveryInstances",
+            actions=["ssm:SendCommand"],
+            resources=[instances],
+            conditions=launched_by_drs,
+        ),
+        ssm_document_statement(scope, settings),
         # Command reads and cancel have no resource-level permissions.
         iam.PolicyStatement(sid="SsmCommandReads", actions=list(SSM_COMMAND_READ), resources=["*"]),
     ]

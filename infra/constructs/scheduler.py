@@ -37,14 +37,12 @@ class TickScheduler(Construct):
         """Every schedule in the group (schedule names are per wave and per tick, hence the wildcard)."""
         return Stack.of(self).format_arn(service="scheduler", resource="schedule", resource_name=f"{self.group.name}/*")
 
-    def grant_schedule(self, grantee: iam.IGrantable) -> None:
-        """Create and delete schedules in the group, passing only the tick role, only to Scheduler."""
+    def grant_schedule(self, grantee: iam.IGrantable, *, delete: bool = False) -> None:
+        """Create schedules in the group (and delete them, with `delete`), passing only the tick role, only to
+        Scheduler."""
+        actions = ["scheduler:CreateSchedule", *(["scheduler:DeleteSchedule"] if delete else [])]
         grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="SchedulerTicks",
-                actions=["scheduler:CreateSchedule", "scheduler:DeleteSchedule"],
-                resources=[self.schedule_arn_pattern],
-            )
+            iam.PolicyStatement(sid="SchedulerTicks", actions=actions, resources=[self.schedule_arn_pattern])
         )
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(

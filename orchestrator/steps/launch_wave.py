@@ -11,16 +11,20 @@ starting a second one. Each job is admitted against the DRS quotas shared by eve
 - PARKED: no capacity now; a scheduled tick starts it later (the execution ends);
 - RETRY: DRS throttled or failed transiently: wait `waitSeconds` (exponential backoff with full jitter,
   never less than DRS's `retryAfterSeconds`; a Wait state, no Lambda billed) and call again. After
-  MAX_TRIES, or when the waits would grow too long for an Express execution, the chunk is parked instead.
+  MAX_TRIES, or when the waits would grow too long for an Express execution, the chunk is parked instead;
+- DROPPED: the chunk's wave attempt has moved on (failed, retried, its plan ended): nothing is launched.
 
 Permanent DRS errors (validation, an uninitialised account, a conflict with a job that is not ours)
 raise `DrsPermanentError`/`DrsConflict`; the state machine does not retry them: `chunk_failed` fails the
 chunk's servers with the reason at once.
+
+Nothing in a chunk is trusted (anyone allowed `lambda:InvokeFunction` may hand the function one):
+`start_job` and `chunk_failed` check it against the ledger first (`orchestrator.steps.launch_checks`) and
+raise `RefusedChunk`, before any write or DRS call, for a chunk the ledger does not back.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import uuid
 from collections import Counter
@@ -28,6 +32,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
+from events.envelope import InvalidEvent
 from events.models import DRSJobCompleted, DRSJobStarted, PreLaunchDone, ServerLaunch, TerminationTick
 from orchestrator.adapters.drs import (
     TAG_ATTEMPT,
@@ -53,7 +58,17 @@ from orchestrator.domain.status import RUNNABLE_EXECUTION, WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
+from orchestrator.steps.launch_checks import (
+    RefusedChunk,
+    check_chunk,
+    check_claim,
+    is_drill,
+    launch_key,
+    parse_chunk,
+    servers_to_launch,
+)
 from orchestrator.steps.post_launch import close_launch
+from orchestrator.steps.references import unfinished_phase
 
 CLAIM_LOOKBACK = timedelta(minutes=10)
 MAX_TRIES = 6  # StartRecovery attempts inside one Express execution before the chunk is parked
@@ -64,23 +79,10 @@ NOT_LAUNCHED_STOPPED = "not launched: plan stopped"
 Drained = Literal["started", "dropped", "passed", "blocked"]  # what a CapacityTick did with one parked launch
 
 
-def launch_key(execution_id: str, wave_id: str, attempt: int, index: int) -> str:
-    digest = hashlib.sha256(f"{execution_id}|{wave_id}|{attempt}|{index}".encode()).hexdigest()[:32]
-    return f"lk-{digest}"
-
-
 def _no_launch(reason: str) -> dict[str, Any]:
     """The state machine's answer when there is nothing to launch (its ResultSelector reads `chunks`)."""
     logger.info("nothing to launch", reason=reason)
     return {"proceed": False, "reason": reason, "chunks": []}
-
-
-def _servers_to_launch(wave: WaveRecord, plan_servers: list[str]) -> list[str]:
-    wanted = list(wave.launch_servers or plan_servers)
-    excluded = wave.preflight_excluded  # the OPTIONAL servers the preflight left out of an attempt
-    if excluded is not None and excluded.attempt == wave.attempt:
-        wanted = [sid for sid in wanted if sid not in excluded.servers]
-    return wanted
 
 
 def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]:
@@ -94,7 +96,10 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
     if wave is None:
         return _no_launch("unknown wave")
     plan = frozen_plan(execution)
-    wanted = _servers_to_launch(wave, plan.wave(detail.wave_id).server_ids)
+    late = _late_for_attempt(rt, detail, wave, plan)
+    if late is not None:
+        return _no_launch(late)
+    wanted = servers_to_launch(wave, plan.wave(detail.wave_id).server_ids)
     groups = cut_jobs(wanted, capacity.quotas(rt).job_size)
     if execution.status not in RUNNABLE_EXECUTION:
         from orchestrator.steps.progress import skip_wave_for_stop
@@ -115,7 +120,7 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
         close_launch(rt, detail.execution_id, detail.plan_id, detail.wave_id, key=f"{event_id}:judge")
         return _no_launch("no server left to launch")
     _schedule_time_to_live(rt, execution, plan, detail)
-    chunks = _chunks(detail, plan, wave, groups, is_drill=execution.mode != "RECOVERY")
+    chunks = _chunks(detail, plan, wave, groups, drill=is_drill(execution))
     logger.info(
         "wave launching",
         wave_id=detail.wave_id,
@@ -124,6 +129,19 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
         replay=outcome is Outcome.REPLAY,
     )
     return {"proceed": True, "chunks": chunks}
+
+
+def _late_for_attempt(rt: Runtime, detail: PreLaunchDone, wave: WaveRecord, plan: Plan) -> str | None:
+    """Why a PreLaunchDone of an earlier attempt than the wave's (a late redelivery: a later one is refused
+    before, `check_references`) launches nothing: the current attempt's own pre-launch scripts have not all
+    ended well. None for the wave's own attempt, or when they have (the wave launches, in its attempt)."""
+    if detail.attempt == wave.attempt:
+        return None
+    scripts = len(plan.wave(detail.wave_id).pre_launch)
+    unfinished = unfinished_phase(rt, detail.execution_id, detail.wave_id, wave.attempt, "PRE_LAUNCH", scripts)
+    if unfinished is None:
+        return None
+    return f"PreLaunchDone of attempt {detail.attempt}: in attempt {wave.attempt}, pre-launch {unfinished}"
 
 
 def _schedule_time_to_live(rt: Runtime, execution: ExecutionRecord, plan: Plan, detail: PreLaunchDone) -> None:
@@ -139,7 +157,7 @@ def _schedule_time_to_live(rt: Runtime, execution: ExecutionRecord, plan: Plan, 
 
 
 def _chunks(
-    detail: PreLaunchDone, plan: Plan, wave: WaveRecord, groups: list[list[str]], *, is_drill: bool
+    detail: PreLaunchDone, plan: Plan, wave: WaveRecord, groups: list[list[str]], *, drill: bool
 ) -> list[LaunchChunk]:
     """One chunk per group of servers (a DRS job each), with each server's point-in-time snapshot."""
     snapshots = {s.source_server_id: s.recovery_snapshot_id for s in plan.wave(detail.wave_id).servers}
@@ -150,7 +168,7 @@ def _chunks(
             wave_id=detail.wave_id,
             attempt=wave.attempt,
             index=index,
-            is_drill=is_drill,
+            is_drill=drill,
             launch_key=launch_key(detail.execution_id, detail.wave_id, wave.attempt, index),
             servers=tuple(ChunkServer(source_server_id=sid, recovery_snapshot_id=snapshots.get(sid)) for sid in group),
         )
@@ -250,7 +268,14 @@ def start_job(rt: Runtime, chunk: LaunchChunk, *, from_queue: bool = False) -> d
 
     The answer: `{outcome: STARTED, jobId, launchKey, servers}`, `{outcome: PARKED, launchKey, reason}`,
     `{outcome: RETRY, waitSeconds, chunk}` (the chunk to call again with, as a LaunchChunk), `{outcome: BUSY,
-    launchKey}` or `{outcome: FAILED, jobId: None, reason}`."""
+    launchKey}`, `{outcome: FAILED, jobId: None, reason}` or `{outcome: DROPPED, launchKey, reason}` (its wave
+    attempt has moved on: nothing launched). The chunk is checked against the ledger first
+    (`launch_checks.check_chunk`): RefusedChunk, with nothing written or called, when the ledger does not back
+    it (a forged direct invocation)."""
+    stale = check_chunk(rt, chunk, action="start_job")
+    if stale is not None:
+        logger.info("launch no longer wanted: not started", launch_key=chunk.launch_key, reason=stale)
+        return {"outcome": "DROPPED", "launchKey": chunk.launch_key, "reason": stale}
     token = uuid.uuid4().hex
     existing = rt.ledger.claim_launch(
         chunk.execution_id,
@@ -262,6 +287,7 @@ def start_job(rt: Runtime, chunk: LaunchChunk, *, from_queue: bool = False) -> d
         lease=(token, LEASE_SECONDS),
     )
     if existing is not None:  # claimed before: its job, if a call made one, else the lease
+        check_claim(chunk, existing, action="start_job")
         answer = _resume(rt, chunk, existing, token, from_queue=from_queue)
         if answer is not None:
             return answer
@@ -401,7 +427,10 @@ def chunk_failed(
 ) -> dict[str, Any]:
     """A chunk could not be launched (a permanent error, retries exhausted, or, with `launch_status`
     NOT_STARTED, a plan stopped while it waited for capacity): its servers end with `launch_status` and
-    the reason, unless a call did start its job after all (then the job is followed)."""
+    the reason, unless a call did start its job after all (then the job is followed). RefusedChunk, with nothing
+    written or called, when the ledger does not back the chunk (`launch_checks.check_chunk`; a genuine chunk
+    whose wave has moved on is recorded as before)."""
+    check_chunk(rt, chunk, action="chunk_failed")
     reason = reason or _reason(error)
     answer = _started_after_all(rt, chunk, reason)
     if answer is not None:
@@ -523,9 +552,10 @@ def _reason(error: dict[str, Any]) -> str:
 # ---- the state machine's JSON ------------------------------------------------------------------
 
 
-def chunk_from_input(payload: dict[str, Any]) -> LaunchChunk:
-    """The chunk a task of the wave launch state machine is given (its JSON: `LaunchChunk.from_payload`)."""
-    return LaunchChunk.from_payload(payload)
+def chunk_from_input(payload: Any, *, action: str = "start_job") -> LaunchChunk:
+    """The chunk a task of the wave launch state machine is given (its JSON: `LaunchChunk.from_payload`), checked
+    field by field: RefusedChunk when it is not a chunk's JSON (`launch_checks.parse_chunk`)."""
+    return parse_chunk(payload, action=action)
 
 
 def task_output(answer: dict[str, Any]) -> dict[str, Any]:
@@ -549,7 +579,7 @@ def drain(rt: Runtime) -> dict[str, int]:
     parked = rt.ledger.parked()
     done: Counter[Drained] = Counter()
     for entry in parked:
-        drained = _drain_one(rt, entry.chunk)
+        drained = _drain_checked(rt, entry.chunk)
         if drained == "blocked":
             break  # first come, first served: nothing overtakes the oldest parked launch
         done[drained] += 1
@@ -559,6 +589,22 @@ def drain(rt: Runtime) -> dict[str, int]:
         capacity.schedule_tick(rt)
     logger.info("capacity tick", started=started, dropped=dropped, parked=remaining)
     return {"started": started, "dropped": dropped, "parked": remaining}
+
+
+def _drain_checked(rt: Runtime, chunk: LaunchChunk) -> Drained:
+    """`_drain_one`, and a parked chunk the ledger does not back is taken off the queue, logged and counted."""
+    try:
+        return _drain_one(rt, chunk)
+    except RefusedChunk as exc:
+        note_refused(exc, source="capacity queue", launch_key=chunk.launch_key)
+        rt.ledger.unpark(chunk.launch_key)
+        return "dropped"
+
+
+def note_refused(exc: InvalidEvent, **keys: Any) -> None:
+    """Log (structured) and count (`InvalidEvents`, alarmed) an input refused because it can never be valid."""
+    logger.error("invalid input refused", error=str(exc), **keys)
+    metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
 
 
 def _drain_one(rt: Runtime, chunk: LaunchChunk) -> Drained:
@@ -589,10 +635,10 @@ def _drain_one(rt: Runtime, chunk: LaunchChunk) -> Drained:
         rt.ledger.unpark(key)
         chunk_failed(rt, chunk, {}, reason=f"{exc.code or type(exc).__name__}: {exc}")
         return "passed"
-    if result["outcome"] != "STARTED":
+    if result["outcome"] not in ("STARTED", "DROPPED"):
         return "blocked"
     rt.ledger.unpark(key)
-    return "started"
+    return "started" if result["outcome"] == "STARTED" else "dropped"
 
 
 def _still_wanted(rt: Runtime, chunk: LaunchChunk) -> str:
@@ -611,11 +657,14 @@ def is_retryable(exc: Exception) -> bool:
 
 
 __all__ = [
+    "RefusedChunk",
     "chunk_failed",
     "chunk_from_input",
     "close_launch",
     "drain",
     "is_retryable",
+    "launch_key",
+    "note_refused",
     "prepare",
     "skip_if_stopped_before_launch",
     "start_job",

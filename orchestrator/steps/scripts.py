@@ -58,6 +58,7 @@ from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import Script, ScriptOnFailure, Wave
+from orchestrator.domain.plan.documents import AllowList
 from orchestrator.domain.ports import SsmPort
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.scripts import (
@@ -329,6 +330,8 @@ def _send(reads: _Reads, run: ScriptRun, *, try_number: int, key: str, replay: b
     rt, execution = reads.rt, reads.execution
     plan_wave = frozen_plan(execution).wave(run.wave_id)
     step = phase_steps(plan_wave, run.phase)[run.index]
+    if _not_allowed(reads, run, step.script, try_number=try_number, key=key):
+        return
     try:
         targets = _resolve_targets(rt, execution.execution_id, plan_wave, step.script, run.phase)
         if targets.skip_reason:
@@ -339,6 +342,22 @@ def _send(reads: _Reads, run: ScriptRun, *, try_number: int, key: str, replay: b
         _not_sent(reads, run, step.script, exc, try_number=try_number, key=key)
         return
     _sent(reads, run, step.script, targets, commands, try_number=try_number, key=key)
+
+
+def _not_allowed(reads: _Reads, run: ScriptRun, script: Script, *, try_number: int, key: str) -> bool:
+    """StartPlan allowed the script's document; the allow-list may have been narrowed since (a redeploy while
+    the execution ran). A document it no longer allows is not sent: the script ends FAILED with the reason at
+    once (no retry: the list does not change between tries), and its onFailure applies."""
+    allowed = AllowList.parse(reads.rt.settings.allowed_ssm_documents)
+    if allowed.allows(script.document_name):
+        return False
+    reason = (
+        f"SSM document '{script.document_name}' is no longer in the SSM document allow-list ({allowed}): not sent"
+    )[:REASON_LIMIT]
+    logger.warning("script not sent: its document is no longer allowed", document=script.document_name)
+    ended = _Ended(try_number, _S.FAILED, [], reason, _SENDING)
+    _finish(reads, run, ended, _warnings(run, _S.FAILED, reason), key=key)
+    return True
 
 
 def _not_sent(

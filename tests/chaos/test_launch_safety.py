@@ -15,7 +15,6 @@ from localcloud.cloud import CrashInjected, LocalCloud
 from localcloud.runner import run_plan, wait
 from orchestrator.domain.plan import parse_plan
 from orchestrator.domain.records import ExecutionRecord
-from orchestrator.domain.records.launches import LaunchChunk
 from tests.e2e.helpers import command, events_of, sid, start_recovery_calls, wave
 
 ONE_JOB_AT_A_TIME = {"serversPerJob": 10, "concurrentJobs": 1, "serversInAllJobs": 10}
@@ -59,25 +58,24 @@ def test_a_crash_after_every_start_recovery_launches_each_server_once_parked_or_
 
 
 def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(local_cloud):
-    # GIVEN a claimed launch whose lease another call holds (it is calling StartRecovery right now)
+    # GIVEN a launching wave whose launch is claimed, and whose lease another call holds (it is calling
+    # StartRecovery right now): the steps run by hand on the local cloud's runtime, nothing delivered
+    from events.models import PreLaunchDone, StartPlan, WaveReady
     from orchestrator.steps import launch_wave
+    from orchestrator.steps.pre_launch import on_wave_ready
+    from orchestrator.steps.start_plan import start_plan
 
     cloud = local_cloud()
     rt = cloud.runtime
     cloud.drs.ensure_servers([sid("a", 1)])
-    chunk = LaunchChunk.from_payload(
-        {
-            "executionId": "e-1",
-            "planId": "p",
-            "waveId": "w",
-            "attempt": 1,
-            "index": 0,
-            "isDrill": True,
-            "launchKey": "lk-busy",
-            "servers": [{"sourceServerID": sid("a", 1)}],
-        }
-    )
-    assert rt.ledger.claim_launch("e-1", "w", 1, 0, launch_key="lk-busy", server_ids=[sid("a", 1)]) is None
+    document = {"planId": "p", "waves": [wave("w", [sid("a", 1)])]}
+    start_plan(rt, StartPlan(plan=document, execution_id="e-1"), "sp-1")
+    on_wave_ready(rt, WaveReady(execution_id="e-1", plan_id="p", wave_id="w"), "wr-1")
+    assert [e.wave_id for e in events_of(cloud, "PreLaunchDone", "e-1")] == ["w"]
+    done = PreLaunchDone(execution_id="e-1", plan_id="p", wave_id="w")
+    [chunk] = launch_wave.prepare(rt, done, "pld-1")["chunks"]
+    key = chunk.launch_key
+    assert rt.ledger.claim_launch("e-1", "w", 1, 0, launch_key=key, server_ids=[sid("a", 1)]) is None
     assert rt.ledger.lease_launch("e-1", "w", 1, 0, token="other", seconds=launch_wave.LEASE_SECONDS) is None
 
     # WHEN the state machine and a CapacityTick each try to start it
@@ -90,7 +88,7 @@ def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(l
         "waitSeconds": launch_wave.MAX_WAIT_SECONDS,
         "chunk": replace(chunk, tries=1),
     }
-    assert from_queue == {"outcome": "BUSY", "launchKey": "lk-busy"}
+    assert from_queue == {"outcome": "BUSY", "launchKey": key}
     assert start_recovery_calls(cloud) == 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from infra.constructs.nag import render
+from infra.definitions import FUNCTIONS
 from tests.infra.conftest import Synth
 
 # Actions that have no resource-level permissions (Service Authorization Reference: empty "Resource
@@ -26,11 +28,8 @@ STAR_ALLOWED = frozenset(
         "drs:DescribeJobs",
         "drs:DescribeSourceServers",
         "drs:DescribeRecoveryInstances",
-        "drs:CreateRecoveryInstanceForDrs",
-        "ssm:GetCommandInvocation",
         "ssm:ListCommandInvocations",
         "ssm:ListCommands",
-        "ssm:DescribeInstanceInformation",
         "ssm:CancelCommand",
         "ec2:DescribeAccountAttributes",
         "ec2:DescribeAvailabilityZones",
@@ -58,7 +57,7 @@ def _documents(synth: Synth, *, include_key_policies: bool = False) -> Iterator[
     for key, res in synth.resources.items():
         props = res.get("Properties", {})
         kind = res["Type"]
-        if kind == "AWS::IAM::Policy" or kind.endswith(("QueuePolicy", "TopicPolicy")):
+        if kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") or kind.endswith(("QueuePolicy", "TopicPolicy")):
             yield key, props["PolicyDocument"]
         elif kind == "AWS::IAM::Role":
             yield key, props["AssumeRolePolicyDocument"]
@@ -70,10 +69,16 @@ def _documents(synth: Synth, *, include_key_policies: bool = False) -> Iterator[
             yield key, props["KeyPolicy"]
 
 
+def _policies(synth: Synth) -> list[dict[str, Any]]:
+    return [*synth.of_type("AWS::IAM::Policy").values(), *synth.of_type("AWS::IAM::ManagedPolicy").values()]
+
+
 def _identity_statements(synth: Synth) -> Iterator[tuple[str, dict[str, Any]]]:
-    for key, res in synth.of_type("AWS::IAM::Policy").items():
-        for statement in res["Properties"]["PolicyDocument"]["Statement"]:
-            yield key, statement
+    """Statements of the roles' policies, CDK's overflow managed policies (a role past IAM's inline size) too."""
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for key, res in synth.of_type(kind).items():
+            for statement in res["Properties"]["PolicyDocument"]["Statement"]:
+                yield key, statement
 
 
 def test_no_statement_grants_every_action_of_a_service(synth: Synth) -> None:
@@ -106,7 +111,7 @@ def test_star_resources_only_for_actions_without_resource_level_permissions(synt
 def test_only_the_wave_launcher_starts_recoveries_and_only_on_its_terms(synth: Synth) -> None:
     launcher_role = synth.logical_id(synth.stack.functions.roles["launch_wave"])
     starters = []
-    for res in synth.of_type("AWS::IAM::Policy").values():
+    for res in _policies(synth):
         for statement in res["Properties"]["PolicyDocument"]["Statement"]:
             if "drs:StartRecovery" in _listify(statement["Action"]):
                 starters.append((res["Properties"]["Roles"], statement))
@@ -121,7 +126,7 @@ def test_only_the_control_function_terminates_recovery_instances(synth: Synth) -
     control_role = synth.logical_id(synth.stack.functions.roles["control"])
     holders = [
         res["Properties"]["Roles"]
-        for res in synth.of_type("AWS::IAM::Policy").values()
+        for res in _policies(synth)
         for statement in res["Properties"]["PolicyDocument"]["Statement"]
         if "drs:TerminateRecoveryInstances" in _listify(statement["Action"])
     ]
@@ -134,7 +139,7 @@ def test_a_jobs_log_is_read_by_the_watcher_and_the_terminations_only(synth: Synt
     expected = {synth.logical_id(synth.stack.functions.roles[name]) for name in ("job_watcher", "control")}
     readers = {
         role["Ref"]
-        for res in synth.of_type("AWS::IAM::Policy").values()
+        for res in _policies(synth)
         for statement in res["Properties"]["PolicyDocument"]["Statement"]
         if "drs:DescribeJobLogItems" in _listify(statement["Action"])
         for role in res["Properties"]["Roles"]
@@ -142,19 +147,76 @@ def test_a_jobs_log_is_read_by_the_watcher_and_the_terminations_only(synth: Synt
     assert readers == expected
 
 
-def test_mutating_ec2_actions_are_scoped_by_tag_or_create_action(synth: Synth) -> None:
-    for key, statement in _identity_statements(synth):
-        actions = _listify(statement["Action"])
-        mutating = [a for a in actions if a.startswith("ec2:") and not a.startswith("ec2:Describe")]
-        creating = {
-            "ec2:RunInstances",
-            "ec2:CreateVolume",
-            "ec2:CreateSnapshot",
-            "ec2:CreateLaunchTemplate",
-            "ec2:CreateSecurityGroup",
-        }
-        if mutating and not set(mutating) <= creating:
-            assert "Condition" in statement, (key, statement)
+# The EC2 statements AWSElasticDisasterRecoveryConsoleFullAccess v8 grants without a DRS tag condition (a launch's
+# subnet, image, ...; detaching from a DRS instance; a security group's VPC): only through an AWS service.
+EC2_WITHOUT_TAG = {"DrsLaunchInstanceResources", "DrsDetachVolume", "DrsCreateSecurityGroupInVpc"}
+DRS_TAG = "AWSElasticDisasterRecoveryManaged"
+
+
+def test_ec2_changes_only_through_drs_and_only_on_what_drs_tags(synth: Synth) -> None:
+    # GIVEN every identity statement granting an EC2 action other than a read
+    mutating = [
+        (key, statement)
+        for key, statement in _identity_statements(synth)
+        if any(a.startswith("ec2:") and not a.startswith("ec2:Describe") for a in _listify(statement["Action"]))
+    ]
+    assert len(mutating) == 18  # 16 for StartRecovery (tag-on-create among them), 2 for TerminateRecoveryInstances
+
+    for key, statement in mutating:
+        condition = statement["Condition"]
+        # THEN each can only serve DRS acting with the role's credentials (AWS's own DRS policies: aws:ViaAWSService)
+        assert condition["Bool"] == {"aws:ViaAWSService": "true"}, (key, statement["Sid"])
+        # and each needs DRS's tag on the resource or in the request, or is a tag-on-create, or is one of AWS's own
+        # untagged statements
+        tagged = [k for k in condition.get("Null", {}) if k.endswith(f"Tag/{DRS_TAG}")]
+        on_create = "ec2:CreateAction" in condition.get("StringEquals", {})
+        assert tagged or on_create or statement["Sid"] in EC2_WITHOUT_TAG, (key, statement["Sid"])
+        if tagged:
+            assert condition["Null"] == {tagged[0]: "false"}
+
+
+def test_run_instances_needs_drs_tag_on_the_new_instance(synth: Synth) -> None:
+    launcher = synth.logical_id(synth.stack.functions.roles["launch_wave"])
+    statements = [
+        s
+        for res in synth.resources.values()
+        if res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        and {"Ref": launcher} in res["Properties"]["Roles"]
+        for s in res["Properties"]["PolicyDocument"]["Statement"]
+        if "ec2:RunInstances" in _listify(s["Action"])
+    ]
+    on_instances = [s for s in statements if "instance/*" in str(s["Resource"]) and "subnet" not in str(s["Resource"])]
+    assert [s["Condition"] for s in on_instances] == [
+        {"Bool": {"aws:ViaAWSService": "true"}, "Null": {f"aws:RequestTag/{DRS_TAG}": "false"}}
+    ]
+
+
+def test_create_recovery_instance_for_drs_is_scoped_to_source_servers(synth: Synth) -> None:
+    # AWSElasticDisasterRecoveryServiceRolePolicy grants it on arn:aws:drs:*:*:source-server/*: not on "*"
+    grants = [
+        statement
+        for _, statement in _identity_statements(synth)
+        if "drs:CreateRecoveryInstanceForDrs" in _listify(statement["Action"])
+    ]
+    assert len(grants) == 1
+    rendered = render(grants[0]["Resource"])
+    assert rendered == "arn:<AWS::Partition>:drs:<AWS::Region>:<AWS::AccountId>:source-server/*"
+
+
+def test_the_recovery_instance_role_is_passed_only_by_drs_to_ec2(synth: Synth) -> None:
+    launcher = synth.logical_id(synth.stack.functions.roles["launch_wave"])
+    [statement] = [
+        s
+        for res in synth.resources.values()
+        if res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        and {"Ref": launcher} in res["Properties"]["Roles"]
+        for s in res["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "DrsLaunchPassInstanceRole"
+    ]
+    assert statement["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"},
+        "ForAnyValue:StringEquals": {"aws:CalledVia": ["drs.amazonaws.com"]},
+    }
 
 
 def test_cdk_nag_finds_nothing_unacknowledged(synth: Synth) -> None:
@@ -167,3 +229,73 @@ def test_cdk_nag_finds_nothing_unacknowledged(synth: Synth) -> None:
         assert plugin["conclusion"] == "success"
         for suppressed in plugin["suppressedViolations"]:
             assert len(suppressed["reason"].strip()) > 20, suppressed["ruleName"]
+
+
+# ---- scripts: which documents, on which instances ----------------------------------------------------------
+
+PROJECT_DOCUMENTS = ("DRSOrch-HealthCheck", "DRSOrch-ServiceCheck", "DRSOrch-WaitForSsmAgent")
+SCRIPT_FUNCTIONS = ("pre_launch", "post_launch")
+
+
+def _statements_of(synth: Synth, function: str) -> dict[str, dict[str, Any]]:
+    role = synth.logical_id(synth.stack.functions.roles[function])
+    return {
+        str(statement.get("Sid", "-")): statement
+        for res in _policies(synth)
+        if {"Ref": role} in res["Properties"]["Roles"]
+        for statement in res["Properties"]["PolicyDocument"]["Statement"]
+    }
+
+
+def test_send_command_runs_only_the_allowed_documents(synth: Synth) -> None:
+    # GIVEN the default allow-list (context allowedSsmDocuments: the project's own documents)
+    expected = [
+        f"arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:document/{name}" for name in PROJECT_DOCUMENTS
+    ]
+    for function in SCRIPT_FUNCTIONS:
+        statements = _statements_of(synth, function)
+        # THEN SendCommand names exactly those documents, and no other statement grants it on a document
+        documents = statements["SsmSendCommandDocuments"]
+        assert [render(r) for r in _listify(documents["Resource"])] == expected
+        senders = [s for s in statements.values() if "ssm:SendCommand" in _listify(s["Action"])]
+        other = [s for s in senders if s is not documents]
+        assert all(render(s["Resource"]).endswith(":instance/*") for s in other), function
+        assert [render(r) for r in _listify(statements["SsmDescribeDocument"]["Resource"])] == expected
+
+
+def test_start_plan_reads_the_allowed_documents_and_sends_nothing(synth: Synth) -> None:
+    # StartPlan checks a plan's script parameters against the documents (DescribeDocument): only the allowed ones
+    statements = _statements_of(synth, "start_plan")
+    prefix = "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:document/"
+    expected = [f"{prefix}{name}" for name in PROJECT_DOCUMENTS]
+    assert [render(r) for r in _listify(statements["SsmDescribeDocument"]["Resource"])] == expected
+    ssm = sorted({a for s in statements.values() for a in _listify(s["Action"]) if a.startswith("ssm:")})
+    assert ssm == ["ssm:DescribeDocument"]
+
+
+def test_send_command_reaches_only_tagged_instances_or_recovery_instances(synth: Synth) -> None:
+    for function in SCRIPT_FUNCTIONS:
+        statements = _statements_of(synth, function)
+        # the deploy-configured script-target tag (context scriptTargetTag, default drs-orch:script-target=allowed)
+        assert statements["SsmSendCommandToScriptTargets"]["Condition"] == {
+            "StringEquals": {"ssm:resourceTag/drs-orch:script-target": "allowed"}
+        }
+        # the instances DRS launched (its tag) of source servers StartRecovery may launch (the sourceServerTag,
+        # which DRS copies onto the instance when the launch setting copyTags is on)
+        assert statements["SsmSendCommandToRecoveryInstances"]["Condition"] == {
+            "Null": {"ssm:resourceTag/AWSElasticDisasterRecoveryManaged": "false"},
+            "StringEquals": {"ssm:resourceTag/drs-orchestrator": "enabled"},
+        }
+
+
+def test_the_script_functions_may_find_the_commands_a_crash_left(synth: Synth) -> None:
+    # a resent script first looks for the commands an interrupted send left (ListCommands, by comment):
+    # AccessDenied there would fail every resend on AWS
+    holders = {
+        name
+        for name in FUNCTIONS
+        if any("ssm:ListCommands" in _listify(s["Action"]) for s in _statements_of(synth, name).values())
+    }
+    assert holders == set(SCRIPT_FUNCTIONS)
+    for function in SCRIPT_FUNCTIONS:
+        assert _statements_of(synth, function)["SsmCommandReads"]["Resource"] == "*"  # no resource-level permission

@@ -9,9 +9,11 @@ import pytest
 
 from events.generate import SCHEMAS_DIR, load_schema
 from events.models import ALL_EVENTS, OPERATOR_SOURCE, SOURCE
+from infra.constructs.script_documents import document_content
 from infra.definitions import (
     ALARM_EVENTS,
     CONTROL_EVENTS,
+    ENV_ALLOWED_SSM_DOCUMENTS,
     FUNCTIONS,
     METRICS_NAMESPACE,
     OPERATOR_EVENTS,
@@ -22,6 +24,7 @@ from infra.definitions import (
     TABLE_SORT_KEY,
     TABLE_TTL_ATTRIBUTE,
     function_environment,
+    project_ssm_documents,
 )
 from infra.stack import StackConfig
 from tests.infra.conftest import ALARM_EMAIL, PUBLISHERS, RECOVERY_PRINCIPALS, Synth
@@ -41,6 +44,16 @@ def test_resource_counts(synth: Synth) -> None:
     assert len(synth.of_type("AWS::CloudWatch::Dashboard")) == 1
     # a DLQ per route, one for the alert rule, one for failed async invocations
     assert len(synth.of_type("AWS::SQS::Queue")) == len(ROUTES) + 2
+    # the project's own script documents (the default script allow-list)
+    assert len(synth.of_type("AWS::SSM::Document")) == len(project_ssm_documents())
+
+
+def test_the_projects_script_documents_are_deployed_under_their_names(synth: Synth) -> None:
+    documents = {d["Properties"]["Name"]: d["Properties"] for d in synth.of_type("AWS::SSM::Document").values()}
+    assert sorted(documents) == ["DRSOrch-HealthCheck", "DRSOrch-ServiceCheck", "DRSOrch-WaitForSsmAgent"]
+    for name, props in documents.items():
+        assert (props["DocumentType"], props["UpdateMethod"]) == ("Command", "NewVersion")
+        assert props["Content"] == document_content(name)
 
 
 def test_state_machine_is_express_with_full_logging_and_tracing(synth: Synth) -> None:
@@ -153,6 +166,7 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
             bus_arn=stack.bus.bus.event_bus_arn,
             scheduler_group=stack.ticks.group_name,
             scheduler_role_arn=stack.ticks.role.role_arn,
+            allowed_ssm_documents=project_ssm_documents(),
             recovery_principals=",".join(RECOVERY_PRINCIPALS),
         )
         assert props["Environment"]["Variables"] == stack.resolve(expected), name
@@ -166,6 +180,19 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
     # schedules the CapacityTick of launches parked for DRS capacity)
     progress = synth.resources[synth.logical_id(stack.functions.functions["progress"])]
     assert "SCHEDULER_ROLE_ARN" not in progress["Properties"]["Environment"]["Variables"]
+    # the script allow-list reaches the functions that run scripts (their runtime check reads it), only them
+    allowed = {
+        name: synth.resources[synth.logical_id(function)]["Properties"]["Environment"]["Variables"].get(
+            ENV_ALLOWED_SSM_DOCUMENTS
+        )
+        for name, function in stack.functions.functions.items()
+    }
+    documents = "DRSOrch-HealthCheck,DRSOrch-ServiceCheck,DRSOrch-WaitForSsmAgent"
+    assert {name: value for name, value in allowed.items() if value is not None} == {
+        "start_plan": documents,  # StartPlan refuses a plan naming another document
+        "pre_launch": documents,
+        "post_launch": documents,
+    }
 
 
 def test_function_logs_have_retention(synth: Synth) -> None:
@@ -365,6 +392,42 @@ def test_failure_events_page_the_topic(synth: Synth) -> None:
     )
 
 
+def test_every_alarm_may_publish_to_its_action_topic(synth: Synth) -> None:
+    # GIVEN every alarm of the stack and the topic policies
+    alarms = synth.of_type("AWS::CloudWatch::Alarm")
+    policies = list(synth.of_type("AWS::SNS::TopicPolicy").values())
+    assert (
+        len(alarms) == len(ROUTES) + 2 + len(FUNCTIONS) + 2
+    )  # the DLQs, the functions, invalid events, the state machine
+
+    for alarm_id, alarm in alarms.items():
+        for action in alarm["Properties"]["AlarmActions"]:
+            topic = action["Ref"]
+            # WHEN CloudWatch publishes the alarm's state change to the topic, for this alarm, in this account
+            admitting = [
+                statement
+                for policy in policies
+                if {"Ref": topic} in policy["Properties"]["Topics"]
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+                if statement["Effect"] == "Allow"
+                and statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+                and statement["Action"] == "sns:Publish"
+                and statement["Resource"] == {"Ref": topic}
+                and {"Fn::GetAtt": [alarm_id, "Arn"]} in statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+                and statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+            ]
+            # THEN the topic policy admits it (a topic policy replaces the default one: nothing else would)
+            assert len(admitting) == 1, alarm_id
+            # and the topic's key lets CloudWatch encrypt the message
+            key = synth.resources[topic]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+            key_statements = synth.resources[key]["Properties"]["KeyPolicy"]["Statement"]
+            assert any(
+                s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+                and {"kms:Decrypt", "kms:GenerateDataKey"} <= set(s["Action"])
+                for s in key_statements
+            ), alarm_id
+
+
 def test_alarms_cover_every_queue_function_and_the_state_machine(synth: Synth) -> None:
     alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
     by_metric: dict[str, list[dict[str, object]]] = {}
@@ -415,3 +478,41 @@ def test_the_handlers_retry_budget_is_what_lambda_delivers(synth: Synth) -> None
     for key, config in configs.items():
         assert config["Properties"]["MaximumRetryAttempts"] + 1 == budget, key
     assert budget <= MAX_RECEIVE
+
+
+def test_every_function_starts_with_the_environment_the_stack_gives_it(
+    synth: Synth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN each function's environment as synthesized (CloudFormation references stand for their values)
+    from orchestrator.config import MissingSettingError, Settings, check_required
+
+    settings_variables = ("LEDGER_TABLE_NAME", "EVENT_BUS_NAME", "EVENT_BUS_ARN", "SCHEDULER_GROUP_NAME")
+    for name, function in synth.stack.functions.functions.items():
+        variables = synth.resources[synth.logical_id(function)]["Properties"]["Environment"]["Variables"]
+        environment = {key: value if isinstance(value, str) else json.dumps(value) for key, value in variables.items()}
+        for variable in (*settings_variables, "SCHEDULER_ROLE_ARN", "RECOVERY_PRINCIPALS"):
+            monkeypatch.delenv(variable, raising=False)
+        for key, value in environment.items():
+            monkeypatch.setenv(key, value)
+        # WHEN its settings are checked as at a cold start THEN nothing it needs is missing
+        check_required(Settings(), f"drs-orch-{name}")
+        # and the check is live on this environment: without its bus name (every function's; the operator
+        # function has no table) the function would not start
+        monkeypatch.delenv("EVENT_BUS_NAME")
+        with pytest.raises(MissingSettingError):
+            check_required(Settings(), f"drs-orch-{name}")
+
+
+def test_invalid_events_page_the_operators_on_the_metric_the_handlers_emit(synth: Synth) -> None:
+    # GIVEN the metric every handler emits for a dropped event or a refused direct invocation
+    from orchestrator.observability import metrics
+
+    # WHEN the stack's alarms are read
+    alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
+    invalid = [a for a in alarms if a.get("MetricName") == "InvalidEvents"]
+    # THEN one alarm watches it, in the namespace and with the service dimension the code writes, and pages
+    [alarm] = invalid
+    assert alarm["Namespace"] == metrics.namespace
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": metrics.service}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert alarm["AlarmActions"]

@@ -4,10 +4,12 @@ share of events after later ones, each still exactly once."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from events.models import CapacityTick
 from infra.definitions import Route
 from localcloud.cloud import LocalCloud
 from localcloud.profile import load_profile
@@ -64,3 +66,24 @@ def test_reorder_delivery_holds_a_share_back_and_delivers_each_once(deliveries: 
     assert cloud.pump() is False
     assert cloud._held == []
     assert len(seen) == 30
+
+
+@pytest.mark.parametrize("deliveries", [1.0], indirect=True)
+def test_a_held_delivery_goes_out_before_simulated_time_moves_on_to_a_later_tick(
+    deliveries: tuple[LocalCloud, list[int]],
+) -> None:
+    # GIVEN every delivery held back, one event published now and a schedule that publishes another 110 s later
+    # (campaign seed 1389: an approval held back went out after its gate's timeout tick, 110 s later)
+    cloud, seen = deliveries
+    cloud.publish("CapacityTick", {"seq": 0})
+    later = cloud.clock.now() + timedelta(seconds=110)
+    assert cloud.runtime is not None
+    cloud.runtime.scheduler.at("later-tick", later, CapacityTick(due_at=later.isoformat()))
+
+    # WHEN the cloud runs its rounds until one makes no progress (where it would move the clock to the tick)
+    rounds = [cloud.step() for _ in range(4)]
+
+    # THEN the held delivery went out before that, and the tick is still the next due moment
+    assert seen == [0]
+    assert rounds[-1] == (False, later.replace(microsecond=0))
+    assert cloud.clock.now() < later

@@ -1,0 +1,141 @@
+"""orchestrator.config: in a Lambda function the deployment's settings are required at cold start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import MissingSettingError, Settings, check_required, missing_settings
+
+VARIABLES = (
+    "LEDGER_TABLE_NAME",
+    "EVENT_BUS_NAME",
+    "EVENT_BUS_ARN",
+    "SCHEDULER_GROUP_NAME",
+    "SCHEDULER_ROLE_ARN",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "RECOVERY_PRINCIPALS",
+    "ALLOWED_SSM_DOCUMENTS",
+)
+COMPLETE = {
+    "LEDGER_TABLE_NAME": "DrsOrchestrator-LedgerTable",
+    "EVENT_BUS_NAME": "DrsOrchestratorBus",
+    "EVENT_BUS_ARN": "arn:aws:events:eu-west-1:111122223333:event-bus/DrsOrchestratorBus",
+    "SCHEDULER_GROUP_NAME": "DrsOrchestrator-ticks",
+    "SCHEDULER_ROLE_ARN": "arn:aws:iam::111122223333:role/DrsOrchestrator-TicksRole",
+}
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def test_a_complete_environment_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(monkeypatch, **COMPLETE)
+    assert check_required(settings, "drs-orch-control") is settings
+
+
+def test_a_function_without_the_scheduler_needs_only_the_table_and_the_bus(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(monkeypatch, LEDGER_TABLE_NAME="t", EVENT_BUS_NAME="b")
+    assert missing_settings(settings) == []
+
+
+@pytest.mark.parametrize(
+    ("drop", "missing"),
+    [
+        (("LEDGER_TABLE_NAME",), ["LEDGER_TABLE_NAME"]),
+        (("EVENT_BUS_NAME", "LEDGER_TABLE_NAME"), ["LEDGER_TABLE_NAME", "EVENT_BUS_NAME"]),
+        (("EVENT_BUS_ARN",), ["EVENT_BUS_ARN"]),
+        (("SCHEDULER_GROUP_NAME", "SCHEDULER_ROLE_ARN"), ["SCHEDULER_GROUP_NAME", "SCHEDULER_ROLE_ARN"]),
+    ],
+)
+def test_a_missing_setting_is_named(monkeypatch: pytest.MonkeyPatch, drop: tuple[str, ...], missing: list[str]) -> None:
+    # GIVEN a deployed function's environment without some of its settings
+    settings = _settings(monkeypatch, **{k: v for k, v in COMPLETE.items() if k not in drop})
+
+    # WHEN its settings are checked THEN the error names exactly what is missing (no default stands in)
+    with pytest.raises(MissingSettingError) as raised:
+        check_required(settings, "drs-orch-pre_launch")
+    assert raised.value.variables == missing
+    assert str(raised.value).startswith(
+        f"function drs-orch-pre_launch cannot start: environment variable(s) {', '.join(missing)}"
+    )
+
+
+def test_an_empty_value_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(monkeypatch, **{**COMPLETE, "EVENT_BUS_ARN": "  "})
+    assert missing_settings(settings) == ["EVENT_BUS_ARN"]
+
+
+def _import_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in VARIABLES}
+    return subprocess.run(
+        [sys.executable, "-c", "import orchestrator.config"],
+        env={**base, "PYTHONPATH": str(REPO), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_a_cold_start_without_the_bus_arn_fails_at_import() -> None:
+    # GIVEN a Lambda environment (AWS_LAMBDA_FUNCTION_NAME) whose scheduler settings lack the bus ARN
+    env = {**{k: v for k, v in COMPLETE.items() if k != "EVENT_BUS_ARN"}, "AWS_LAMBDA_FUNCTION_NAME": "drs-orch-x"}
+
+    # WHEN the function's code is imported (its init phase)
+    failed = _import_config(env)
+
+    # THEN the import fails, naming the variable, instead of a bus in account 000000000000 standing in
+    assert failed.returncode != 0
+    assert (
+        "MissingSettingError: function drs-orch-x cannot start: environment variable(s) EVENT_BUS_ARN" in failed.stderr
+    )
+
+
+def test_a_complete_cold_start_and_any_run_outside_lambda_import_fine() -> None:
+    assert _import_config({**COMPLETE, "AWS_LAMBDA_FUNCTION_NAME": "drs-orch-x"}).returncode == 0
+    assert _import_config({}).returncode == 0  # the local cloud, the CLI and the tests: the defaults apply
+
+
+def test_the_operator_function_needs_only_the_bus(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the operator function's environment: the bus and its recovery principals (none configured), no table
+    settings = _settings(monkeypatch, EVENT_BUS_NAME="b", RECOVERY_PRINCIPALS="")
+    # THEN nothing is missing; without the bus, the bus is
+    assert missing_settings(settings) == []
+    monkeypatch.delenv("EVENT_BUS_NAME")
+    assert missing_settings(Settings()) == ["EVENT_BUS_NAME"]
+
+
+def test_every_deployed_function_environment_passes_the_cold_start_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra.definitions import FUNCTIONS, function_environment
+
+    # GIVEN each function's environment as the stack builds it
+    for name, spec in FUNCTIONS.items():
+        env = function_environment(
+            spec,
+            table_name="t",
+            bus_name="b",
+            bus_arn="arn:aws:events:eu-west-1:111122223333:event-bus/b",
+            scheduler_group="g",
+            scheduler_role_arn="arn:aws:iam::111122223333:role/r",
+            allowed_ssm_documents=("DRSOrch-*",),
+            recovery_principals="",
+        )
+        for variable in VARIABLES:
+            monkeypatch.delenv(variable, raising=False)
+        # WHEN the function starts THEN nothing it needs is missing
+        assert check_required(_settings(monkeypatch, **env), f"drs-orch-{name}") is not None, name
