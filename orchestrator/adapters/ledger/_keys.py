@@ -9,6 +9,9 @@ campaign: change a key here and they no longer find the items.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from orchestrator.domain.records.scripts import script_name
 
 Key = dict[str, str]  # {"pk": ..., "sk": ...}
@@ -33,6 +36,11 @@ QUEUE_PREFIX = "QUEUE#"
 
 def exec_pk(execution_id: str) -> str:
     return f"EXEC#{execution_id}"
+
+
+def execution_id_of(item: Mapping[str, Any]) -> str:
+    """The execution id of an item under an execution's partition (`exec_pk`); KeyError without a `pk`."""
+    return str(item["pk"]).removeprefix(exec_pk(""))
 
 
 def execution_key(execution_id: str) -> Key:

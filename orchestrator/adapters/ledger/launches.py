@@ -14,13 +14,12 @@ from datetime import timedelta
 from typing import Any
 
 from orchestrator.adapters.ledger._base import LedgerError, _Update
-from orchestrator.adapters.ledger._keys import LAUNCH_PREFIX, Key, exec_pk, launch_sk
+from orchestrator.adapters.ledger._keys import LAUNCH_PREFIX, Key, exec_pk, execution_id_of, launch_sk
 from orchestrator.adapters.ledger.leases import Leases
 from orchestrator.adapters.ledger.records import _BOOL, _INT, _LIST, _SAME, _attributes, _Convert, _extra, _fields
 from orchestrator.domain.clock import iso
 from orchestrator.domain.records.launches import LaunchClaim, LaunchStatus
 
-_EXEC_PREFIX = exec_pk("")
 _CLAIM: dict[str, tuple[str, _Convert]] = {  # field -> (attribute, conversion), in the order a claim is written
     "launch_key": ("launchKey", _SAME),
     "wave_id": ("waveId", _SAME),
@@ -48,7 +47,7 @@ def launch_claim(item: Mapping[str, Any]) -> LaunchClaim:
     {})."""
     try:
         return LaunchClaim(
-            execution_id=str(item["pk"]).removeprefix(_EXEC_PREFIX),
+            execution_id=execution_id_of(item),
             **_fields(item, _CLAIM),
             extra=_extra(item, _CLAIM, own=_KEYS),
         )

@@ -15,12 +15,11 @@ from dataclasses import replace
 from typing import Any
 
 from orchestrator.adapters.ledger._base import LedgerBase, LedgerError
-from orchestrator.adapters.ledger._keys import SERVER_PREFIX, exec_pk, server_sk
+from orchestrator.adapters.ledger._keys import SERVER_PREFIX, exec_pk, execution_id_of, server_sk
 from orchestrator.adapters.ledger.records import _INT, _SAME, _attributes, _Convert, _extra, _fields
 from orchestrator.domain.plan import Criticality
 from orchestrator.domain.records.servers import ServerAttempt, ServerLaunchStatus, ServerOutcome, ServerResult
 
-_EXEC_PREFIX = exec_pk("")
 _KEYS = ("pk", "sk", "kind")
 _STATUS: _Convert = (ServerLaunchStatus, str)
 _ATTEMPT: dict[str, tuple[str, _Convert]] = {  # an entry of a server's `history`, in the order it is written
@@ -60,7 +59,7 @@ def server_result(item: Mapping[str, Any]) -> ServerResult:
     attribute every server item has."""
     try:
         return ServerResult(
-            execution_id=str(item["pk"]).removeprefix(_EXEC_PREFIX),
+            execution_id=execution_id_of(item),
             **{**_SERVER_DEFAULTS, **_fields(item, _SERVER)},
             history=tuple(_attempt(entry) for entry in item.get("history") or []),
             extra=_extra(item, _SERVER, own=(*_KEYS, "history")),

@@ -22,6 +22,7 @@ from orchestrator.adapters.ledger._keys import (
     TERMINATION_WAIT_PREFIX,
     Key,
     exec_pk,
+    execution_id_of,
     termination_claim_key,
 )
 from orchestrator.adapters.ledger.leases import Leases
@@ -33,7 +34,6 @@ from orchestrator.domain.records.terminations import (
     TerminationStatus,
 )
 
-_EXEC_PREFIX = exec_pk("")
 _NOT_TERMINATED: dict[str, tuple[str, _Convert]] = {
     "recovery_instance_id": ("recoveryInstanceId", _SAME),
     "source_server_id": ("sourceServerId", _SAME),
@@ -95,7 +95,7 @@ def termination_claim(item: Mapping[str, Any]) -> TerminationClaim:
     none: {})."""
     try:
         return TerminationClaim(
-            execution_id=str(item["pk"]).removeprefix(_EXEC_PREFIX),
+            execution_id=execution_id_of(item),
             **_fields(item, _CLAIM),
             extra=_extra(item, _CLAIM, own=_KEYS),
         )
@@ -118,7 +118,7 @@ def termination_record(item: Mapping[str, Any]) -> TerminationRecord:
     it is not one."""
     try:
         return TerminationRecord(
-            execution_id=str(item["pk"]).removeprefix(_EXEC_PREFIX),
+            execution_id=execution_id_of(item),
             record_id=str(item["sk"]).removeprefix(TERMINATE_PREFIX),
             wave_id=item.get("waveId") or None,
             **_fields(item, _RECORD),

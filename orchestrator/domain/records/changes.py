@@ -17,6 +17,11 @@ from orchestrator.domain.records.approvals import ApprovalRecord
 from orchestrator.domain.records.waves import PreflightExclusion, WaveAttempt, WaveJob
 
 
+def _set_fields(changes: object) -> dict[str, object]:
+    values = {f.name: getattr(changes, f.name) for f in fields(changes)}  # type: ignore[arg-type]
+    return {name: value for name, value in values.items() if value is not None}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WaveChanges:
     """The fields a wave write sets (None: left as it is). Names and meanings are those of `WaveAttempt`
@@ -61,8 +66,7 @@ class WaveChanges:
 
     def set_fields(self) -> dict[str, object]:
         """The fields that are set, `{name: value}` in declaration order."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {name: value for name, value in values.items() if value is not None}
+        return _set_fields(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,5 +85,4 @@ class ExecutionChanges:
 
     def set_fields(self) -> dict[str, object]:
         """The fields that are set, `{name: value}` in declaration order."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        return {name: value for name, value in values.items() if value is not None}
+        return _set_fields(self)
