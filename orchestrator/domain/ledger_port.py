@@ -511,11 +511,12 @@ class LedgerPort(Protocol):
         key: str,
         changes: WaveChanges | None = None,
         decided_by: str | None = None,
+        attempt: int | None = None,
     ) -> Outcome:
-        """Move a wave to `to` if it is in one of `from_`: a step's move between two open statuses (terminal ones go
-        through `finish_wave`, which counts them on the execution: LedgerError here). One UpdateItem (a
-        transaction with the decision when `decided_by`: the operator command event whose acceptance this is,
-        see `Decisions._decided`)."""
+        """Move a wave to `to` if it is in one of `from_` (and at `attempt`, when given): a step's move between two
+        open statuses (terminal ones go through `finish_wave`, which counts them on the execution: LedgerError
+        here). One UpdateItem (a transaction with the decision when `decided_by`: the operator command event
+        whose acceptance this is, see `Decisions._decided`)."""
         ...
 
     def unpark(self, launch_key: str) -> bool:

@@ -33,6 +33,17 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
     if wave is None:
         logger.warning("WaveReady for an unknown wave", execution_id=detail.execution_id, wave_id=detail.wave_id)
         return
+    if detail.attempt != wave.attempt:
+        # a late copy of an earlier attempt's WaveReady (EventBridge delivers at least once) must not start the
+        # retried wave as that attempt: its PreLaunchDone would be stale for the wave's attempt, and the
+        # attempt's own WaveReady would find the wave past READY (a later attempt: refused by check_claims)
+        logger.info(
+            "WaveReady of another attempt ignored",
+            wave_id=detail.wave_id,
+            attempt=detail.attempt,
+            wave_attempt=wave.attempt,
+        )
+        return
     if held_for_approval(rt, execution, wave, detail, event_id):
         return
     if preflight_gate(rt, execution, wave, detail, event_id):  # READY -> FAILED before any script or launch
@@ -44,6 +55,7 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
         to=WaveStatus.PRE_LAUNCH,
         key=event_id,
         changes=WaveChanges(pre_launch_at=rt.ledger.now()),
+        attempt=detail.attempt,  # not retried since it was read
     )
     if not outcome.proceed:
         logger.info("duplicate or stale WaveReady ignored", wave_id=detail.wave_id)

@@ -81,10 +81,20 @@ def _release(
         if _release_one(rt, execution, wave_id, dependent, key=f"{key}:{dependent}", single=dependent in single)
     ]
     if released:
-        rt.bus.publish(
-            *[WaveReady(execution_id=execution.execution_id, plan_id=execution.plan_id, wave_id=w) for w in released]
-        )
+        rt.bus.publish(*[_wave_ready(rt, execution, w) for w in released])
     return released
+
+
+def _wave_ready(rt: Runtime, execution: ExecutionRecord, wave_id: str) -> WaveReady:
+    """The WaveReady of a wave just released, for the attempt the ledger has it at: its pre-launch step ignores a
+    WaveReady of another attempt (a late copy must not start a retried wave as an earlier attempt)."""
+    wave = rt.ledger.wave(execution.execution_id, wave_id)
+    return WaveReady(
+        execution_id=execution.execution_id,
+        plan_id=execution.plan_id,
+        wave_id=wave_id,
+        attempt=wave.attempt if wave is not None else 1,
+    )
 
 
 def _release_one(
@@ -312,7 +322,12 @@ def reopen_skipped_for(rt: Runtime, execution_id: str, wave_ids: str | set[str],
         ):
             due.append(candidate)
     if due:
-        rt.bus.publish(*[WaveReady(execution_id=execution_id, plan_id=execution.plan_id, wave_id=w) for w in due])
+        rt.bus.publish(
+            *[
+                WaveReady(execution_id=execution_id, plan_id=execution.plan_id, wave_id=w, attempt=waves[w].attempt)
+                for w in due
+            ]
+        )
     return due
 
 

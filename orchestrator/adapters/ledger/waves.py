@@ -144,11 +144,12 @@ class Waves(Transitions, Servers, Scripts, Launches):
         key: str,
         changes: WaveChanges | None = None,
         decided_by: str | None = None,
+        attempt: int | None = None,
     ) -> Outcome:
-        """Move a wave to `to` if it is in one of `from_`: a step's move between two open statuses (terminal
-        ones go through `finish_wave`, which counts them on the execution: LedgerError here). One UpdateItem
-        (a transaction with the decision when `decided_by`: the operator command event whose acceptance this
-        is, see `Decisions._decided`)."""
+        """Move a wave to `to` if it is in one of `from_` (and at `attempt`, when given): a step's move between
+        two open statuses (terminal ones go through `finish_wave`, which counts them on the execution:
+        LedgerError here). One UpdateItem (a transaction with the decision when `decided_by`: the operator
+        command event whose acceptance this is, see `Decisions._decided`)."""
         from_, to = check_wave_transition(from_, to)
         if to in TERMINAL_WAVE:
             raise LedgerError("terminal wave states are written by finish_wave")
@@ -158,6 +159,7 @@ class Waves(Transitions, Servers, Scripts, Launches):
             to=to,
             event_key=key,
             sets=wave_sets(changes),
+            where={"attempt": attempt} if attempt is not None else None,
             decided_by=decided_by,
         )
 

@@ -144,3 +144,42 @@ def test_a_wave_ready_reads_the_execution_and_the_wave_once(world: World) -> Non
     assert counted.reads == ["#EXECUTION", "WAVE#db"]
     assert world.wave_status("e1", "db") == "PRE_LAUNCH"
     assert world.bus.published == [PreLaunchDone(execution_id="e1", plan_id="p", wave_id="db", attempt=2)]
+
+
+def _retried_after_failed_preflight(world: World) -> None:
+    """Plan of one wave db whose attempt 1 failed its preflight (S1 stalled), S1 repaired and db retried: db is
+    READY for attempt 2 and its WaveReady (attempt 2) is out; the bus is emptied."""
+    from events.models import RetryWave
+    from orchestrator.steps.control import decide, retry_wave
+
+    world.drs.add_source_server(S1, replication="STALLED")
+    world.start(plan(wave("db", S1)))
+    on_wave_ready(world.rt, _ready(), "wr-1")
+    assert world.wave_status("e1", "db") == "FAILED"
+    world.drs.add_source_server(S1)
+    decide(world.rt, RetryWave(execution_id="e1", wave_id="db", requested_by="ops"), "retry-1", retry_wave)
+    world.bus.published.clear()
+
+
+def test_a_late_copy_of_the_first_attempts_wave_ready_does_not_start_the_retried_wave(world: World) -> None:
+    # GIVEN a wave retried after its first attempt failed
+    _retried_after_failed_preflight(world)
+    # WHEN a late copy of attempt 1's WaveReady arrives (EventBridge delivers at least once), then attempt 2's
+    on_wave_ready(world.rt, _ready(), "wr-1-copy")
+    held = (world.wave_status("e1", "db"), list(world.bus.published))
+    on_wave_ready(world.rt, WaveReady(execution_id="e1", plan_id="p", wave_id="db", attempt=2), "wr-2")
+    # THEN the copy changed nothing, and attempt 2's WaveReady starts attempt 2 (which a copy that had moved the
+    # wave to PRE_LAUNCH as attempt 1 would have wedged: its PreLaunchDone is stale for attempt 2)
+    assert held == ("READY", [])
+    assert world.wave_status("e1", "db") == "PRE_LAUNCH"
+    assert world.bus.published == [PreLaunchDone(execution_id="e1", plan_id="p", wave_id="db", attempt=2)]
+
+
+def test_a_wave_ready_for_an_attempt_the_wave_has_not_reached_changes_nothing(world: World) -> None:
+    # GIVEN a started plan whose root wave is READY for attempt 1
+    world.start(plan(wave("db", S1)))
+    # WHEN a WaveReady names attempt 3
+    on_wave_ready(world.rt, WaveReady(execution_id="e1", plan_id="p", wave_id="db", attempt=3), "wr-9")
+    # THEN the wave stays READY and nothing is published
+    assert world.wave_status("e1", "db") == "READY"
+    assert world.bus.published == []
