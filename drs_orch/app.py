@@ -83,6 +83,12 @@ def _mode(drill: bool, recovery: bool, confirm: bool) -> Mode:
             "Add --confirm to start it; nothing was started.[/red]"
         )
         raise typer.Exit(2)
+    if confirm and not recovery:
+        err.print(
+            "[red]--confirm confirms a --recovery run; without --recovery this would be a drill, not the failover "
+            "you confirmed. Add --recovery for a failover, or drop --confirm for a drill; nothing was started.[/red]"
+        )
+        raise typer.Exit(2)
     return Mode.RECOVERY if recovery else Mode.DRILL
 
 
