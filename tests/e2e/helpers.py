@@ -3,10 +3,16 @@ every run must keep, whatever the faults."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from localcloud.cloud import LocalCloud, PublishedEvent
+from localcloud.lambda_runtime import function_arn
+from orchestrator import observability
 from orchestrator.domain.clock import parse_iso
 
 TERMINAL_EXECUTION = {"COMPLETED", "FAILED", "CANCELLED"}
@@ -29,6 +35,27 @@ def command(cloud: LocalCloud, detail_type: str, detail: dict[str, Any], *, by: 
     reply = cloud.operate(detail_type, detail, caller=caller)
     assert reply.accepted, (reply.status, reply.body)
     return caller
+
+
+def count_metrics(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Every metric the functions count from now on (InvalidEvents, ...), by name."""
+    counted: Counter[str] = Counter()
+    add_metric = observability.metrics.add_metric
+
+    def counting(*, name: str, **kwargs: Any) -> None:
+        counted[name] += int(kwargs.get("value", 1))
+        add_metric(name=name, **kwargs)
+
+    monkeypatch.setattr(observability.metrics, "add_metric", counting)
+    return counted
+
+
+def invoke(cloud: LocalCloud, function: str, payload: Any) -> dict[str, Any]:
+    """Lambda Invoke, synchronous, as a caller with lambda:InvokeFunction would: the function's answer."""
+    response = cloud.session.client("lambda").invoke(FunctionName=function_arn(function), Payload=json.dumps(payload))
+    assert "FunctionError" not in response, response["Payload"].read()
+    answer: dict[str, Any] = json.loads(response["Payload"].read())
+    return answer
 
 
 def sid(prefix: str, n: int) -> str:

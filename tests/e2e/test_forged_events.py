@@ -10,20 +10,23 @@ the bus, or a Lambda Invoke of the function. The honest run goes on unchanged af
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from typing import Any
 
-import pytest
-
 from localcloud.cloud import LocalCloud
-from localcloud.lambda_runtime import ACCOUNT, REGION, function_arn
+from localcloud.lambda_runtime import ACCOUNT, REGION
 from localcloud.runner import start, wait
-from orchestrator import observability
 from orchestrator.domain.plan import parse_plan
 from orchestrator.domain.records.launches import LaunchStatus
 from orchestrator.steps.launch_checks import launch_key
-from tests.e2e.helpers import assert_choreography_invariants, events_of, ledger_items, sid, wave
+from tests.e2e.helpers import (
+    assert_choreography_invariants,
+    count_metrics,
+    events_of,
+    invoke,
+    ledger_items,
+    sid,
+    wave,
+)
 
 FAILING = sid("a", 2)
 #: DRS ends every launch 100 s after it starts and sends no Launch Result events: the watcher sees a job's end
@@ -31,27 +34,6 @@ FAILING = sid("a", 2)
 SLOW_WATCH = {"drs.launchSeconds": {"min": 100, "max": 100}, "drs.launchEvents": "drop"}
 #: Room for one DRS job of one server: a wave of two servers launches one and parks the other.
 ONE_SERVER = {"drs.quotas": {"serversPerJob": 1, "concurrentJobs": 1, "serversInAllJobs": 1}}
-
-
-def _counting(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Every metric counted from now on."""
-    counted: Counter[str] = Counter()
-    add_metric = observability.metrics.add_metric
-
-    def counting(*, name: str, **kwargs: Any) -> None:
-        counted[name] += int(kwargs.get("value", 1))
-        add_metric(name=name, **kwargs)
-
-    monkeypatch.setattr(observability.metrics, "add_metric", counting)
-    return counted
-
-
-def _invoke(cloud: LocalCloud, function: str, payload: Any) -> dict[str, Any]:
-    """Lambda Invoke, synchronous, as a caller with lambda:InvokeFunction would: the function's answer."""
-    response = cloud.session.client("lambda").invoke(FunctionName=function_arn(function), Payload=json.dumps(payload))
-    assert "FunctionError" not in response, response["Payload"].read()
-    answer: dict[str, Any] = json.loads(response["Payload"].read())
-    return answer
 
 
 def _envelope(cloud: LocalCloud, execution_id: str, detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +91,7 @@ def test_a_forged_job_end_saying_launched_for_a_server_drs_failed_records_nothin
     drs = {p["sourceServerID"]: p for p in _drs_job(cloud, job_id)["participatingServers"]}
     assert drs[FAILING]["launchStatus"] == "FAILED"
     before, published = ledger_items(cloud), len(cloud.events)
-    counted = _counting(monkeypatch)
+    counted = count_metrics(monkeypatch)
 
     # WHEN someone puts a DRSJobCompleted for that job on the bus saying both servers launched
     servers = [
@@ -148,7 +130,7 @@ def test_a_forged_job_end_naming_another_waves_job_or_a_job_drs_still_runs_recor
     [w1_job], [w2_job] = _jobs(cloud, execution_id, "w1"), _jobs(cloud, execution_id, "w2")
     assert _drs_job(cloud, w1_job)["status"] != "COMPLETED"
     before, published = ledger_items(cloud), len(cloud.events)
-    counted = _counting(monkeypatch)
+    counted = count_metrics(monkeypatch)
     launched = [
         {"sourceServerId": sid("a", 1), "launchStatus": "LAUNCHED", "recoveryInstanceId": "i-0000000000000f0ed"}
     ]
@@ -156,7 +138,7 @@ def test_a_forged_job_end_naming_another_waves_job_or_a_job_drs_still_runs_recor
     # WHEN the post-launch function is invoked directly with w1's end naming w2's job, and with w1's own job
     # (which DRS still runs) reported launched
     answers = {
-        name: _invoke(cloud, "post_launch", _envelope(cloud, execution_id, "DRSJobCompleted", detail))
+        name: invoke(cloud, "post_launch", _envelope(cloud, execution_id, "DRSJobCompleted", detail))
         for name, detail in {
             "another wave's job": _job_completed(execution_id, "w1", w2_job, launched),
             "a job DRS still runs": _job_completed(execution_id, "w1", w1_job, launched),
@@ -214,12 +196,12 @@ def test_a_direct_chunk_failed_of_a_genuine_chunk_without_its_launch_token_fails
 
     cloud.run_until(parked, timeout=60)
     before, calls = ledger_items(cloud), cloud.drs.stats.calls.get("StartRecovery", 0)
-    counted = _counting(monkeypatch)
+    counted = count_metrics(monkeypatch)
 
     # WHEN someone invokes the launch function with that chunk's chunk_failed: no token, then a made-up one
     error = {"Error": "DrsPermanentError", "Cause": "forged"}
     answers = [
-        _invoke(
+        invoke(
             cloud,
             "launch_wave",
             {"action": "chunk_failed", "chunk": _parked_chunk(execution_id, token=token), "error": error},

@@ -5,21 +5,20 @@ bus policy) with a forged payload changes nothing, and so does an event naming a
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from typing import Any
 
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.lambda_runtime import ACCOUNT, REGION, function_arn
+from localcloud.lambda_runtime import ACCOUNT, REGION
 from localcloud.runner import start, wait
-from orchestrator import observability
 from orchestrator.domain.plan import parse_plan
 from orchestrator.steps.launch_checks import launch_key
 from tests.e2e.helpers import (
     assert_choreography_invariants,
+    count_metrics,
     events_of,
+    invoke,
     ledger_items,
     sid,
     start_recovery_calls,
@@ -28,27 +27,6 @@ from tests.e2e.helpers import (
 )
 
 PLAN = {"planId": "forged", "waves": [wave("w1", [sid("a", 1)]), wave("w2", [sid("b", 1)], ["w1"])]}
-
-
-def _counting(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Every metric counted from now on."""
-    counted: Counter[str] = Counter()
-    add_metric = observability.metrics.add_metric
-
-    def counting(*, name: str, **kwargs: Any) -> None:
-        counted[name] += int(kwargs.get("value", 1))
-        add_metric(name=name, **kwargs)
-
-    monkeypatch.setattr(observability.metrics, "add_metric", counting)
-    return counted
-
-
-def _invoke(cloud: LocalCloud, function: str, payload: Any) -> dict[str, Any]:
-    """Lambda Invoke, synchronous, as a caller with lambda:InvokeFunction would: the function's answer."""
-    response = cloud.session.client("lambda").invoke(FunctionName=function_arn(function), Payload=json.dumps(payload))
-    assert "FunctionError" not in response, response["Payload"].read()
-    answer: dict[str, Any] = json.loads(response["Payload"].read())
-    return answer
 
 
 def _chunk(execution_id: str, *, is_drill: bool, wave_id: str = "w1", server: str = sid("a", 1)) -> dict[str, Any]:
@@ -77,11 +55,11 @@ def test_the_issues_attack_a_direct_start_job_of_a_made_up_execution_launches_no
     cloud, execution_id = _launching(local_cloud)
     cloud.drs.ensure_servers([sid("p", 1)])
     before, calls, published = ledger_items(cloud), start_recovery_calls(cloud), len(cloud.events)
-    counted = _counting(monkeypatch)
+    counted = count_metrics(monkeypatch)
 
     # WHEN someone invokes the launch function directly: start_job for a made-up execution, not a drill
     forged = _chunk("exec-made-up", is_drill=False, server=sid("p", 1))
-    answer = _invoke(cloud, "launch_wave", {"action": "start_job", "chunk": forged})
+    answer = invoke(cloud, "launch_wave", {"action": "start_job", "chunk": forged})
 
     # THEN it is refused with the reason, and counted: no StartRecovery, no job, nothing written or published
     reason = "refused start_job chunk: chunk.executionId: no execution 'exec-made-up'"
@@ -103,7 +81,7 @@ def test_a_direct_start_job_of_the_running_drill_as_a_recovery_launches_nothing(
     # GIVEN a drill launching its first wave (its launch state machine may have started the job already)
     cloud, execution_id = _launching(local_cloud)
     before, calls = ledger_items(cloud), start_recovery_calls(cloud)
-    counted = _counting(monkeypatch)
+    counted = count_metrics(monkeypatch)
 
     # WHEN its own chunks are handed to the launch function saying isDrill: false, and for the pending wave
     payloads = {
@@ -115,7 +93,7 @@ def test_a_direct_start_job_of_the_running_drill_as_a_recovery_launches_nothing(
             "error": {"Error": "DrsPermanentError", "Cause": "forged"},
         },
     }
-    answers = {name: _invoke(cloud, "launch_wave", payload)["error"] for name, payload in payloads.items()}
+    answers = {name: invoke(cloud, "launch_wave", payload)["error"] for name, payload in payloads.items()}
 
     # THEN each is refused, naming what the ledger says, and nothing was launched, failed or written
     drill = f"chunk.isDrill: execution '{execution_id}' is a DRILL: isDrill must be true"
@@ -148,10 +126,10 @@ def test_a_malformed_direct_invocation_is_refused_not_raised(local_cloud, monkey
     # GIVEN a local cloud with a drill launching
     cloud, _ = _launching(local_cloud)
     before = ledger_items(cloud)
-    counted = _counting(monkeypatch)
+    counted = count_metrics(monkeypatch)
 
     # WHEN the launch function is invoked with a payload that is no task of its state machine
-    answer = _invoke(cloud, "launch_wave", payload)
+    answer = invoke(cloud, "launch_wave", payload)
 
     # THEN it answers why (no KeyError, no function error to retry), counted, and nothing changed
     assert answer["status"] == "rejected"
@@ -167,13 +145,13 @@ def test_a_wave_ready_for_a_wave_that_does_not_exist_is_dropped_and_counted_neve
     # GIVEN a drill launching its first wave
     cloud, execution_id = _launching(local_cloud)
     before, calls = ledger_items(cloud), start_recovery_calls(cloud)
-    counted = _counting(monkeypatch)
+    counted = count_metrics(monkeypatch)
     forged = {"executionId": execution_id, "planId": "forged", "waveId": "w9"}
 
     # WHEN a WaveReady for a wave its plan lacks arrives on the bus, and directly at the pre-launch function
     cloud.publish("WaveReady", forged)
     cloud.drain()
-    direct = _invoke(
+    direct = invoke(
         cloud,
         "pre_launch",
         {

@@ -21,13 +21,13 @@ from events.models import OPERATOR_SOURCE, SOURCE, Mode
 from localcloud.lambda_runtime import ACCOUNT, REGION
 from localcloud.operators import url_request
 from localcloud.runner import StartRefused, start, wait
-from orchestrator import observability
 from orchestrator.domain.plan import parse_plan, plan_to_document
 from tests.e2e.function_url import Identity, function_url
 from tests.e2e.helpers import (
     DROPS,
     assert_choreography_invariants,
     command,
+    count_metrics,
     events_of,
     execution,
     ledger_items,
@@ -64,18 +64,6 @@ def _at_the_gate(local_cloud: Any, **profile: Any) -> tuple[Any, str]:
     return cloud, execution_id
 
 
-def _counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    add_metric = observability.metrics.add_metric
-
-    def counting(*, name: str, **kwargs: Any) -> None:
-        counts[name] = counts.get(name, 0) + int(kwargs.get("value", 1))
-        add_metric(name=name, **kwargs)
-
-    monkeypatch.setattr(observability.metrics, "add_metric", counting)
-    return counts
-
-
 # ---- approvals ---------------------------------------------------------------------------------------
 
 
@@ -83,7 +71,7 @@ def test_a_forged_requested_by_on_the_bus_approves_nothing(local_cloud, monkeypa
     # GIVEN a wave awaiting the approval of the DROps role
     cloud, execution_id = _at_the_gate(local_cloud)
     before, delivered = ledger_items(cloud), dict(cloud.stats.delivered)
-    counts = _counting(monkeypatch)
+    counts = count_metrics(monkeypatch)
 
     # WHEN an ApprovalGranted naming an approver's session is put on the bus directly (the attack of the
     # audit; on AWS the bus policy refuses that PutEvents to anyone but the operator function's role)
@@ -125,7 +113,7 @@ def test_a_requested_by_naming_someone_else_is_refused_by_the_operator_endpoint(
     # GIVEN a wave awaiting the approval of the DROps role
     cloud, execution_id = _at_the_gate(local_cloud)
     before, published = ledger_items(cloud), len(cloud.events)
-    counts = _counting(monkeypatch)
+    counts = count_metrics(monkeypatch)
 
     # WHEN mallory, authenticated, sends an approval that claims to be alice's
     reply = cloud.operate(
@@ -184,7 +172,7 @@ def test_an_approval_by_an_approver_is_granted_and_recorded_with_the_verified_ar
 def test_a_recovery_start_plan_put_on_the_bus_is_refused_and_launches_nothing(local_cloud, monkeypatch):
     # GIVEN a local cloud
     cloud = local_cloud()
-    counts = _counting(monkeypatch)
+    counts = count_metrics(monkeypatch)
     cloud.drs.ensure_servers([sid("d", 1), sid("p", 1)])
 
     # WHEN a confirmed RECOVERY StartPlan is put on the bus directly (the drill path: who sent it is unknown)
@@ -335,7 +323,7 @@ def test_cli_commands_with_aws_are_signed_with_sigv4_and_recorded_as_the_verifie
 def test_the_operator_function_refuses_a_request_without_an_authenticated_caller(local_cloud, monkeypatch):
     # GIVEN a running local cloud
     cloud = local_cloud()
-    counts = _counting(monkeypatch)
+    counts = count_metrics(monkeypatch)
     published = len(cloud.events)
     body = {"detailType": "CancelPlan", "detail": {"executionId": "e-1"}}
 
