@@ -9,10 +9,13 @@ stopped or failed one (`reopen_execution`).
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from orchestrator.adapters.ledger._base import _plain, _Update
+from boto3.dynamodb.types import Binary
+
+from orchestrator.adapters.ledger._base import LedgerError, _plain, _Update
 from orchestrator.adapters.ledger._keys import EXEC_SK, PLAN_SK, exec_pk, execution_key
 from orchestrator.adapters.ledger.changes import execution_sets
 from orchestrator.adapters.ledger.records import execution_record
@@ -23,6 +26,34 @@ from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.records.changes import ExecutionChanges
 from orchestrator.domain.status import EXECUTION_FINAL, ExecutionStatus, check_execution_transition
+
+PLAN_ATTRIBUTE = "planDocumentZlib"
+"""The frozen plan's attribute on its `#PLAN` item: its JSON text, zlib-compressed (Binary). As text, a plan of 10,000
+servers is about 700 KB, over DynamoDB's 400 KB item limit; compressed, about 27 KB. Items written before hold it as
+text in `planDocument`, which is still read."""
+MAX_PLAN_BYTES = 350_000
+"""The largest compressed plan stored: DynamoDB items hold 400 KB, names and keys included
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html)."""
+
+
+def _compressed(plan_document: Mapping[str, Any]) -> bytes:
+    """The plan's JSON text (sorted keys), zlib-compressed. LedgerError when even that outgrows an item."""
+    packed = zlib.compress(json.dumps(plan_document, sort_keys=True).encode("utf-8"))
+    if len(packed) > MAX_PLAN_BYTES:
+        raise LedgerError(
+            f"the frozen plan is {len(packed):,} bytes compressed: more than the {MAX_PLAN_BYTES:,} a ledger item "
+            "may hold (DynamoDB's 400 KB); split the plan"
+        )
+    return packed
+
+
+def _plan_text(plan_item: Mapping[str, Any]) -> str:
+    """The frozen plan's JSON text from its `#PLAN` item, compressed (`PLAN_ATTRIBUTE`) or, if older, as text."""
+    packed = plan_item.get(PLAN_ATTRIBUTE)
+    if packed is None:
+        return str(plan_item["planDocument"])
+    raw = packed.value if isinstance(packed, Binary) else bytes(packed)
+    return zlib.decompress(raw).decode("utf-8")
 
 
 class Executions(Transitions):
@@ -40,7 +71,7 @@ class Executions(Transitions):
             plan_item = self._table.get_item(Key={"pk": exec_pk(execution_id), "sk": PLAN_SK}, ConsistentRead=True).get(
                 "Item"
             )
-            document = str(plan_item["planDocument"]) if plan_item else "{}"
+            document = _plan_text(plan_item) if plan_item else "{}"
             if plan_item:
                 self._plans[execution_id] = document
         execution["planDocument"] = document
@@ -70,8 +101,10 @@ class Executions(Transitions):
         servers (`{sourceServerId: {criticality, launchStatus}}`).
 
         The execution item is put first, CREATING (a redelivery of `key` finds it so and writes the rest
-        again: REPLAY), then the plan, wave and server items in batches, then the execution goes RUNNING."""
+        again: REPLAY), then the plan, wave and server items in batches, then the execution goes RUNNING.
+        LedgerError, before anything is written, when the plan outgrows its item even compressed."""
         check_execution_transition([ExecutionStatus.CREATING], ExecutionStatus.RUNNING)
+        packed_plan = _compressed(plan_document)
         now = self.now()
         execution = {
             "pk": exec_pk(execution_id),
@@ -107,7 +140,7 @@ class Executions(Transitions):
                 "pk": exec_pk(execution_id),
                 "sk": PLAN_SK,
                 "kind": "PLAN",
-                "planDocument": json.dumps(plan_document, sort_keys=True),
+                PLAN_ATTRIBUTE: packed_plan,
             }
         ]
         for wave in waves:
