@@ -153,7 +153,8 @@ class _Resolver:
                         _selector_path(index),
                     )
                 )
-        return sorted(found, key=lambda problem: (problem.path or "", problem.message))
+        order = {wave.wave_id: index for index, wave in enumerate(self.plan.waves)}
+        return sorted(found, key=lambda problem: (order.get(problem.wave_id or "", -1), problem.message))
 
     def _conflicts(self, server_id: str, indexes: list[int]) -> list[Problem]:
         waves = self.plan.waves
