@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from events.models import Mode
 from orchestrator.domain.plan import (
@@ -627,3 +629,61 @@ def test_plan_model_validate_runs_the_launch_checks_too() -> None:
 
     with pytest.raises(ValueError, match=r"privateIp '10\.0\.0\.5' needs a subnetId"):
         Plan.model_validate(document)
+
+
+_LAUNCH_KEYS = st.sampled_from(
+    [
+        "subnetId",
+        "securityGroupIds",
+        "privateIp",
+        "instanceType",
+        "copyPrivateIp",
+        "copyTags",
+        "launchDisposition",
+        "targetInstanceTypeRightSizingMethod",
+        "licensing",
+        "osByol",
+        "tags",
+        "drill",
+        "x",
+    ]
+)
+_LAUNCH_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 300)
+    | st.sampled_from(["subnet-0000000a", "subnet-0000000b", "sg-0000000a", "10.0.0.5", "10.0.0.6", "m5.large"])
+    | st.sampled_from(["STARTED", "BASIC", "NONE", "aws:x", ""]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_LAUNCH_KEYS, inner, max_size=4),
+    max_leaves=15,
+)
+_SETTINGS = st.dictionaries(_LAUNCH_KEYS, _LAUNCH_VALUES, max_size=5) | _LAUNCH_VALUES
+
+
+@settings(max_examples=200, deadline=None)
+@given(defaults=_SETTINGS, wave=_SETTINGS, first=_SETTINGS, second=_SETTINGS)
+def test_check_plan_never_raises_on_junk_launch_settings(defaults: Any, wave: Any, first: Any, second: Any) -> None:
+    # GIVEN arbitrary content where launch settings go, at every level
+    document = {
+        "planId": "p",
+        "defaults": {"launchSettings": defaults},
+        "waves": [
+            {
+                "waveId": "db",
+                "launchSettings": wave,
+                "servers": [
+                    {"sourceServerID": server_id(1), "launchSettings": first},
+                    {"sourceServerID": server_id(2), "launchSettings": second},
+                ],
+            }
+        ],
+    }
+
+    # WHEN it is checked
+    plan, problems = check_plan(document)
+
+    # THEN a plan or problems, never an exception; a valid plan's settings compute in both modes
+    assert (plan is None) == bool(problems)
+    if plan is not None:
+        for mode in Mode:
+            assert len(effective_launches(plan, mode)) == 2
