@@ -31,7 +31,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from localcloud.profile_keys import ProfileSection
+from localcloud.profile_keys import ProfileSection, invalid
 
 LaunchDisposition = Literal["STOPPED", "STARTED"]
 RightSizingMethod = Literal["NONE", "BASIC", "IN_AWS"]
@@ -46,7 +46,7 @@ def _ipv4(value: str) -> str:
     try:
         return str(ipaddress.IPv4Address(value))
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not an IPv4 address") from exc
+        raise invalid(f"{value!r} is not an IPv4 address") from exc
 
 
 Ipv4 = Annotated[str, AfterValidator(_ipv4)]
