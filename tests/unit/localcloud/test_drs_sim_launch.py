@@ -637,7 +637,8 @@ drs:
     ("text", "problem"),
     [
         (
-            f"ec2:\n  vpcs: [{{vpcId: {VPC}, cidrBlock: 10.0.0.0/16, subnets: [{{subnetId: {APP}, cidrBlock: 10.1.0.0/24}}]}}]\n",
+            f"ec2:\n  vpcs: [{{vpcId: {VPC}, cidrBlock: 10.0.0.0/16, "
+            f"subnets: [{{subnetId: {APP}, cidrBlock: 10.1.0.0/24}}]}}]\n",
             f"ec2.vpcs.0: subnet {APP} (10.1.0.0/24) is not inside the VPC's 10.0.0.0/16",
         ),
         (
