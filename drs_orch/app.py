@@ -23,6 +23,7 @@ from events.models import Contract, Mode
 from orchestrator.domain.plan import Plan, PlanError, Wave, load_plan
 from orchestrator.domain.records import WaveRecord
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
+from orchestrator.domain.untrusted import inert
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -61,6 +62,13 @@ STATUS_STYLE: dict[str, str] = {  # a wave's status, and the execution's (COMPLE
 }
 
 
+def _shown(value: object) -> str:
+    """`value` as Rich markup that prints it literally and inert: its own markup escaped, and no terminal control
+    sequence (`orchestrator.domain.untrusted.inert`). For what the CLI prints that it did not write itself: what
+    the ledger, a report, a local run's control socket or the operator endpoint answer."""
+    return escape(inert(str(value)))
+
+
 def _load(path: Path) -> Plan:
     try:
         return load_plan(path)
@@ -81,6 +89,12 @@ def _mode(drill: bool, recovery: bool, confirm: bool) -> Mode:
         err.print(
             "[red]--recovery is a real failover: it launches recovery instances for production.\n"
             "Add --confirm to start it; nothing was started.[/red]"
+        )
+        raise typer.Exit(2)
+    if confirm and not recovery:
+        err.print(
+            "[red]--confirm confirms a --recovery run; without --recovery this would be a drill, not the failover "
+            "you confirmed. Add --recovery for a failover, or drop --confirm for a drill; nothing was started.[/red]"
         )
         raise typer.Exit(2)
     return Mode.RECOVERY if recovery else Mode.DRILL
@@ -286,7 +300,8 @@ def _summary(result: RunResult) -> Panel:
     if result.problem:
         lines.append(f"[bold red]{escape(result.problem)}[/bold red]")
     style = "green" if result.exit_code == 0 else "red"
-    return Panel("\n".join(lines), title="summary", border_style=style)
+    # every value above is escaped markup; inert keeps our markup and drops any terminal control a value held
+    return Panel(inert("\n".join(lines)), title="summary", border_style=style)
 
 
 def _gated(plan: Plan, mode: Mode) -> list[str]:
@@ -459,7 +474,7 @@ def _send_to_operator(command: Contract, endpoint: OperatorEndpoint, *, region: 
     answer = operator_client.send(url, command.DETAIL_TYPE, detail, region=region)
     if answer.accepted:
         console.print(
-            escape(
+            _shown(
                 f"{command.DETAIL_TYPE} published by the operator endpoint for execution "
                 f"{answer.body.get('executionId')} as {answer.body.get('requestedBy')}"
             ),
@@ -468,10 +483,10 @@ def _send_to_operator(command: Contract, endpoint: OperatorEndpoint, *, region: 
         )
         return 0
     if answer.refused_by_the_function:
-        err.print(f"[red]{escape(f'{command.DETAIL_TYPE} rejected: {answer.reason}')}[/red]", highlight=False)
+        err.print(f"[red]{_shown(f'{command.DETAIL_TYPE} rejected: {answer.reason}')}[/red]", highlight=False)
         return refused_exit
     err.print(
-        f"[red]{escape(f'the operator URL answered HTTP {answer.status}: {answer.reason}')} (nothing was "
+        f"[red]{_shown(f'the operator URL answered HTTP {answer.status}: {answer.reason}')} (nothing was "
         "published: check your credentials and that your role may call the URL, lambda:InvokeFunctionUrl)[/red]",
         highlight=False,
         soft_wrap=True,
@@ -712,10 +727,10 @@ def _send_control(
         )
         return 2
     if not answer.get("ok"):
-        err.print(f"[red]{detail_type} rejected: {escape(str(answer.get('reason')))}[/red]", highlight=False)
+        err.print(f"[red]{detail_type} rejected: {_shown(answer.get('reason'))}[/red]", highlight=False)
         return 1
     waves = ", ".join(f"{w} {s}" for w, s in answer.get("waves", {}).items())
-    console.print(escape(f"{detail_type} applied: execution {answer.get('status')} ({waves})"), highlight=False)
+    console.print(_shown(f"{detail_type} applied: execution {answer.get('status')} ({waves})"), highlight=False)
     return 0
 
 
@@ -967,19 +982,19 @@ def inspect(
             )
             raise typer.Exit(2) from None
         if not result.get("ok"):
-            err.print(f"[red]inspect failed: {escape(str(result.get('reason')))}[/red]", highlight=False)
+            err.print(f"[red]inspect failed: {_shown(result.get('reason'))}[/red]", highlight=False)
             raise typer.Exit(1)
-    if as_json:
-        console.print_json(json.dumps(result))
+    if as_json:  # \u-escaped: valid JSON, and no control character (C1 included) reaches the terminal
+        console.print_json(json.dumps(result), ensure_ascii=True)
     else:
         rebuilt = result["rebuilt"]
-        grid = Table(title=escape(f"{execution}: {rebuilt['status']} from {result['events']} replayed event(s)"))
+        grid = Table(title=_shown(f"{execution}: {rebuilt['status']} from {result['events']} replayed event(s)"))
         for column in ("wave", "status", "attempt", "servers launched", "first event", "last event"):
             grid.add_column(column)
         for wave_id, wave in rebuilt["waves"].items():
             grid.add_row(
-                Text(wave_id),
-                Text(str(wave["status"])),
+                Text(inert(wave_id)),
+                Text(inert(str(wave["status"]))),
                 str(wave["attempt"]),
                 str(len(wave["serversLaunched"])),
                 _short(wave.get("firstAt")),
@@ -987,7 +1002,7 @@ def inspect(
             )
         console.print(grid)
         for difference in result["differences"]:
-            console.print(f"[red]≠ {escape(str(difference))}[/red]", highlight=False)
+            console.print(f"[red]≠ {_shown(difference)}[/red]", highlight=False)
         if result.get("ledger") is not None and not result["differences"]:
             console.print("[green]the events and the ledger agree[/green]")
     raise typer.Exit(1 if result["differences"] else 0)

@@ -19,6 +19,7 @@ from infra.constructs.functions import OrchestratorFunctions
 from infra.constructs.ledger import Ledger
 from infra.constructs.nag import acknowledge, acknowledge_policy_wildcards
 from infra.constructs.operator import OperatorEndpoint
+from infra.constructs.operator_policy import OperatorPolicies
 from infra.constructs.permissions import DEFAULT_SCRIPT_TARGET_TAG, PermissionSettings
 from infra.constructs.rules import Routes
 from infra.constructs.scheduler import TickScheduler
@@ -210,6 +211,16 @@ class OrchestratorStack(Stack):
             self, "Operator", function=self.functions.functions[operator], invokers=cfg.publisher_principals
         )
         self.bus.only_the_operator_commands(self.functions.roles[operator].role_arn)
+        # what the CLI's AWS verbs call, for the people who run them (README "Deploy to AWS")
+        self.cli_policies = OperatorPolicies(
+            self,
+            "CliPolicies",
+            bus=self.bus.bus,
+            archive=self.bus.archive,
+            table=self.ledger.table,
+            operator_function=self.functions.functions[operator],
+            allowed_ssm_documents=cfg.allowed_ssm_documents,
+        )
         self.bus.only_the_orchestrator_sends(
             [
                 self.functions.roles[spec.name].role_arn
@@ -280,6 +291,19 @@ class OrchestratorStack(Stack):
             value=self.operator.url.url,
             description="the operator endpoint (AWS_IAM, SigV4): drs-orch approve|deny|cancel|retry|skip|run "
             "--recovery ... --aws",
+        )
+        CfnOutput(
+            self,
+            "OperatorPolicyArn",
+            value=self.cli_policies.operate.managed_policy_arn,
+            description="what drs-orch run --aws and the operator commands call: aws iam attach-role-policy "
+            "--policy-arn <OperatorPolicyArn> --role-name <an operator role>",
+        )
+        CfnOutput(
+            self,
+            "ReaderPolicyArn",
+            value=self.cli_policies.read.managed_policy_arn,
+            description="what drs-orch report, inspect --aws and validate --aws call (read only)",
         )
 
     def _acknowledge(self) -> None:

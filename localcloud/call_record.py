@@ -1,8 +1,9 @@
-"""Which AWS operations each Lambda function makes in the local cloud, as the IAM actions they need.
+"""Which AWS operations each Lambda function (or CLI verb) makes in the local cloud, as the IAM actions they need.
 
-The grant test (tests/infra/test_grants_match_calls.py) compares this record with the IAM policies of the
-synthesized template: an action a function needs that its role does not grant would fail on AWS while
-every local test passes (issue #13: `ssm:ListCommands`).
+The grant tests (tests/infra/test_grants_match_calls.py, test_cli_grants_match_calls.py) compare this record
+with the IAM policies of the synthesized template: an action a function needs that its role does not grant would
+fail on AWS while every local test passes (issue #13: `ssm:ListCommands`); the same for the CLI's verbs and the
+policies the stack makes for their users.
 
 Attribution: the local cloud runs each handler inside `invoking(name)` (a contextvar), and `CallRecord.install`
 registers a botocore `provide-client-params` hook on the cloud's boto3 session, the one every adapter of the
@@ -12,21 +13,31 @@ services publish themselves). The IAM action of an operation comes from botocore
 service's signing name (the IAM prefix; botocore falls back to the endpoint prefix) and the operation name.
 A few operations are authorized by other or more actions than their own name, per the Service Authorization
 Reference; `iam_actions` adds those (TransactWriteItems, tag-on-create, passing a role).
+
+The CLI makes its own clients (`boto3.client(...)`, `boto3.session.Session()`), not on the cloud's session:
+`CallRecord.everywhere()` records every client's calls while it runs, attributed the same way (the test runs
+each verb inside `invoking("<verb>")`). A request to a Function URL is no botocore operation: whoever sends one
+records `FUNCTION_URL_ACTIONS` with `CallRecord.note`.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import botocore.handlers
+
 _FUNCTION: ContextVar[str | None] = ContextVar("drs_orch_local_function", default=None)
 HOOK_EVENT = "provide-client-params"  # every operation of every client of the session (hierarchical event)
 HOOK_ID = "drs-orch-call-record"
+# What Lambda authorizes a SigV4-signed request to an AWS_IAM Function URL against: both actions on the function,
+# for URLs created since October 2025 (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html).
+FUNCTION_URL_ACTIONS = ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")
 
 # DynamoDB authorizes a transaction per item by the item's own action; there is no TransactWriteItems or
 # TransactGetItems IAM action (DynamoDB developer guide, "Using IAM with DynamoDB transactions").
@@ -40,7 +51,7 @@ _TRANSACT_WRITE_ACTIONS = {
 
 @contextmanager
 def invoking(function: str) -> Iterator[None]:
-    """Attribute the AWS calls made inside to `function` (a key of `infra.definitions.FUNCTIONS`)."""
+    """Attribute the AWS calls made inside to `function` (a key of `infra.definitions.FUNCTIONS`, or a CLI verb)."""
     token = _FUNCTION.set(function)
     try:
         yield
@@ -114,22 +125,62 @@ def iam_actions(operation_model: Any, params: Mapping[str, Any]) -> list[str]:
 class CallRecord:
     """function name -> the IAM actions its calls needed, over everything run since `install`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_params: bool = False) -> None:
         self._lock = threading.Lock()
+        self._everywhere = False
         self.calls: dict[str, set[str]] = {}
+        # with keep_params: (function or verb, IAM action, the call's parameters) of every attributed call, to
+        # check the resources it names (the names a verb gives what it creates, against its policy's patterns)
+        self.keep_params = keep_params
+        self.params: list[tuple[str, str, dict[str, Any]]] = []
 
     def install(self, session: Any) -> None:
         """Record the calls of every client `session` (a boto3 Session) makes from now on (clients made
         before keep a copy of the session's handlers without this one: install before making clients)."""
         session.events.register(HOOK_EVENT, self._on_call, unique_id=HOOK_ID)
 
-    def _on_call(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
+    @contextmanager
+    def everywhere(self) -> Iterator[None]:
+        """Record the calls of every client while the block runs, whatever session it is made on: botocore's
+        built-in handlers reach each session made inside, and boto3's default session (made before, or inside:
+        it outlives the block) is registered and unregistered by hand, as localcloud/botocore_hook.py does.
+        A session made inside and kept after the block keeps the handler, inert once the block has ended."""
+        import boto3
+
+        handler = self._on_any_call
+        entry = (HOOK_EVENT, handler)
+        self._everywhere = True
+        botocore.handlers.BUILTIN_HANDLERS.append(entry)
+        default = boto3.DEFAULT_SESSION
+        if default is not None:
+            default._session.register(HOOK_EVENT, handler, unique_id=f"{HOOK_ID}-everywhere")
+        try:
+            yield
+        finally:
+            self._everywhere = False
+            while entry in botocore.handlers.BUILTIN_HANDLERS:
+                botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+            for session in {id(s): s for s in (default, boto3.DEFAULT_SESSION) if s is not None}.values():
+                session._session.unregister(HOOK_EVENT, handler, unique_id=f"{HOOK_ID}-everywhere")
+                session._session.unregister(HOOK_EVENT, handler)
+
+    def _on_any_call(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
+        if self._everywhere:
+            self._on_call(params, model)
+
+    def note(self, actions: Sequence[str]) -> None:
+        """Record `actions` for the function or verb running now (a request that is no botocore operation)."""
         function = _FUNCTION.get()
-        if function is None:
-            return
-        actions = iam_actions(model, params)
-        with self._lock:
-            self.calls.setdefault(function, set()).update(actions)
+        if function is not None:
+            with self._lock:
+                self.calls.setdefault(function, set()).update(actions)
+
+    def _on_call(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
+        self.note(iam_actions(model, params))
+        function = _FUNCTION.get()
+        if self.keep_params and function is not None:
+            with self._lock:
+                self.params.append((function, iam_action(model), dict(params)))
 
     def add(self, other: Mapping[str, set[str]] | Mapping[str, list[str]]) -> None:
         with self._lock:

@@ -175,6 +175,7 @@ class _Invocation:
     ended: datetime | None = None
     outcome: str = "Success"  # Success | Failed | TimedOut, applied at the finish transition
     outcome_details: str = "Success"
+    output: str | None = None  # what the instance writes to stdout (SsmDocumentBehavior.output), None: the default
 
     @property
     def terminal(self) -> bool:
@@ -315,8 +316,10 @@ class SsmSimulator(ClockedSimulator):
         duration_seconds: float | None = None,
         status: InvocationOutcome | None = None,
         fail_on: Iterable[str] | None = None,
+        output: str | None = None,
     ) -> None:
-        """Change how later invocations of ``name`` behave (only the arguments given)."""
+        """Change how later invocations of ``name`` behave (only the arguments given). ``output``: what each
+        instance writes to stdout, byte for byte (a compromised instance's agent reports anything)."""
         with self._lock:
             current = self._behaviors.get(name, SsmDocumentBehavior())
             update: dict[str, Any] = {}
@@ -326,6 +329,8 @@ class SsmSimulator(ClockedSimulator):
                 update["status"] = status
             if fail_on is not None:
                 update["fail_on"] = list(fail_on)
+            if output is not None:
+                update["output"] = output
             self._behaviors[name] = SsmDocumentBehavior.model_validate({**current.model_dump(), **update})
 
     # ------------------------------------------------------------------ instances
@@ -731,14 +736,18 @@ class SsmSimulator(ClockedSimulator):
         invocation.started = at
         invocation.outcome = outcome
         invocation.outcome_details = {"TimedOut": "ExecutionTimedOut"}.get(outcome, outcome)
+        invocation.output = behavior.output
         self._schedule(at + timedelta(seconds=duration), "finish", command.command_id, instance.instance_id)
 
     def _finish(self, command: _Command, invocation: _Invocation, at: datetime) -> None:
         where = f"{command.document.name} on {invocation.instance_id}"
+        written = invocation.output  # what the instance wrote, when the behaviour says (else the defaults)
         if invocation.outcome == "Success":
-            self._terminate(command, invocation, at, "Success", "Success", 0, f"ok: {where}", "")
+            stdout = f"ok: {where}" if written is None else written
+            self._terminate(command, invocation, at, "Success", "Success", 0, stdout, "")
         elif invocation.outcome == "Failed":
-            self._terminate(command, invocation, at, "Failed", "Failed", 1, "", f"failed: {where} (simulated)")
+            stdout = written or ""
+            self._terminate(command, invocation, at, "Failed", "Failed", 1, stdout, f"failed: {where} (simulated)")
         else:
             seconds = int((at - (invocation.started or at)).total_seconds())
             message = f"timed out: {where} after {seconds}s (simulated)"

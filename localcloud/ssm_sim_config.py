@@ -49,6 +49,9 @@ class SsmDocumentBehavior(BaseModel):
     duration_seconds: float | None = Field(default=None, ge=0)  # None: the config's default
     status: InvocationOutcome = "Success"
     fail_on: list[str] = Field(default_factory=list)  # instance ids whose invocation fails
+    # what each instance writes to stdout, as its agent reports it (None: "ok: <document> on <instance>" for a
+    # success, nothing for a failure); set by tests (SsmSimulator.set_document_behavior), not by a profile
+    output: str | None = None
 
 
 class SsmInstanceSettings(BaseModel):

@@ -20,9 +20,15 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
-from infra.constructs.permissions import STAR_ONLY_ACTIONS, WILDCARD_REASONS
+from infra.constructs.operator_policy import WILDCARD_REASONS as CLI_WILDCARD_REASONS
+from infra.constructs.permissions import STAR_ONLY_ACTIONS
+from infra.constructs.permissions import WILDCARD_REASONS as FUNCTION_WILDCARD_REASONS
 
 PACK = "AwsSolutions"
+# the reason of each statement (by Sid) that names a wildcard resource: the functions' roles, the CLI's policies
+WILDCARD_REASONS: dict[str, str] = {**FUNCTION_WILDCARD_REASONS, **CLI_WILDCARD_REASONS}
+if len(WILDCARD_REASONS) != len(FUNCTION_WILDCARD_REASONS) + len(CLI_WILDCARD_REASONS):  # one Sid, one reason
+    raise ValueError(f"a Sid has two reasons: {sorted(FUNCTION_WILDCARD_REASONS.keys() & CLI_WILDCARD_REASONS)}")
 
 
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
@@ -79,9 +85,10 @@ def wildcard_acknowledgments(statements: Iterable[Mapping[str, Any]]) -> dict[st
 
 
 def acknowledge_policy_wildcards(stack: Stack) -> None:
-    """Walk every IAM policy of the stack and acknowledge its accepted wildcards."""
+    """Walk every IAM policy of the stack (the roles' policies and the customer-managed ones) and acknowledge its
+    accepted wildcards."""
     for construct in stack.node.find_all():
-        if isinstance(construct, iam.CfnPolicy):
+        if isinstance(construct, (iam.CfnPolicy, iam.CfnManagedPolicy)):
             document = stack.resolve(construct.policy_document)
             for finding, reason in wildcard_acknowledgments(document.get("Statement", [])).items():
                 acknowledge(construct, finding, reason)

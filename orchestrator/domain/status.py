@@ -61,13 +61,11 @@ FAILABLE_WAVE = frozenset({_W.READY, _W.AWAITING_APPROVAL}) | ACTIVE_WAVE  # a h
 EXECUTION_TRANSITIONS: Mapping[ExecutionStatus, frozenset[ExecutionStatus]] = MappingProxyType(
     {
         _E.CREATING: frozenset({_E.RUNNING}),
-        # RUNNING -> CANCELLED and PAUSED -> CANCELLED: close_plan_if_done leaves RUNNING, STOPPING or PAUSED for
-        # whichever end it chose, but it chooses CANCELLED only for a cancel, which went through STOPPING first
-        _E.RUNNING: frozenset({_E.PAUSED, _E.STOPPING, _E.COMPLETED, _E.FAILED, _E.CANCELLED}),
-        _E.PAUSED: frozenset({_E.RUNNING, _E.STOPPING, _E.COMPLETED, _E.FAILED, _E.CANCELLED}),
-        # STOPPING -> COMPLETED: as above, close_plan_if_done's write is conditional on the three statuses, not on
-        # the one it read: a stop that lands between its read (RUNNING, nothing failed) and its write ends COMPLETED
-        _E.STOPPING: frozenset({_E.RUNNING, _E.COMPLETED, _E.FAILED, _E.CANCELLED}),
+        # a cancel goes through STOPPING (close_plan_if_done's write is conditional on the status it judged): no
+        # RUNNING -> CANCELLED, no PAUSED -> CANCELLED, and a stopped plan never ends COMPLETED
+        _E.RUNNING: frozenset({_E.PAUSED, _E.STOPPING, _E.COMPLETED, _E.FAILED}),
+        _E.PAUSED: frozenset({_E.RUNNING, _E.STOPPING, _E.COMPLETED, _E.FAILED}),
+        _E.STOPPING: frozenset({_E.RUNNING, _E.FAILED, _E.CANCELLED}),
         _E.COMPLETED: frozenset(),
         _E.FAILED: frozenset({_E.RUNNING}),
         _E.CANCELLED: frozenset(),
@@ -78,7 +76,7 @@ EXECUTION_TRANSITIONS: Mapping[ExecutionStatus, frozenset[ExecutionStatus]] = Ma
 - CREATING -> RUNNING: StartPlan, once the execution's items are written (`Ledger.create_execution`).
 - RUNNING -> PAUSED, PAUSED -> RUNNING: PausePlan, ResumePlan (`steps.control`).
 - RUNNING | PAUSED -> STOPPING: a wave failed with onFailure STOP, or CancelPlan (`steps.progress.stop_plan`).
-- RUNNING | PAUSED | STOPPING -> COMPLETED | FAILED | CANCELLED: the last wave ended
+- RUNNING | PAUSED -> COMPLETED | FAILED, STOPPING -> FAILED | CANCELLED: the last wave ended
   (`steps.progress.close_plan_if_done`).
 - STOPPING | FAILED -> RUNNING: a RetryWave or SkipWave of the failed wave that stopped the plan, when no other
   failure stops it (`steps.control`, `Ledger.reopen_execution`).

@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestrator.domain.clock import iso
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
+from orchestrator.domain.untrusted import inert
 from orchestrator.reporting.report import APPROVAL_TIME_KEYS, ATTEMPT_TIME_KEYS
 
 
@@ -261,8 +262,11 @@ def _duration(seconds: float) -> str:
 
 
 def _esc(value: object) -> str:
-    """XML-escaped text for an element or an attribute; characters XML cannot carry become U+FFFD."""
-    text = _NOT_XML.sub("\ufffd", str(value))
+    """XML-escaped text for an element or an attribute; characters XML cannot carry, and those a viewer would act
+    on instead of showing (`orchestrator.domain.untrusted.inert`: C1 controls, bidirectional overrides), become
+    U+FFFD. Every text and attribute value of the SVG goes through here: a report may hold what a target
+    instance wrote."""
+    text = _NOT_XML.sub("\ufffd", inert(str(value)))
     return (
         text.replace("&", "&amp;")
         .replace("<", "&lt;")

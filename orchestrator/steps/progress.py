@@ -406,26 +406,29 @@ def _recount(rt: Runtime, execution_id: str, wave_id: str, waves: Mapping[str, W
     return remaining
 
 
+_CLOSE_TRIES = 3  # judgements of how a plan ended, each after the status changed under the previous one
+
+
 def close_plan_if_done(rt: Runtime, execution_id: str, *, key: str, execution: ExecutionRecord | None = None) -> None:
     """When every wave is terminal, close the execution once and publish how it ended.
     `execution` may be passed when it was read after this handler's terminal write."""
     execution = execution or rt.ledger.execution(execution_id)
-    if execution is None or execution.status in EXECUTION_FINAL:
-        return
-    if execution.terminal_count < execution.wave_count:
-        return
-    waves = rt.ledger.waves(execution_id)
-    failed = sorted(w.wave_id for w in waves if w.status == WaveStatus.FAILED)
-    final = _final_status(execution, failed)
-    outcome = rt.ledger.set_execution_status(
-        execution_id,
-        from_=[ExecutionStatus.RUNNING, ExecutionStatus.STOPPING, ExecutionStatus.PAUSED],
-        to=final,
-        key=f"close:{key}",
-    )
-    if outcome is Outcome.REJECTED:
-        return
-    _announce_end(rt, execution, final, waves, failed)
+    for _ in range(_CLOSE_TRIES):
+        if execution is None or execution.status in EXECUTION_FINAL:
+            return
+        if execution.terminal_count < execution.wave_count:
+            return
+        waves = rt.ledger.waves(execution_id)
+        failed = sorted(w.wave_id for w in waves if w.status == WaveStatus.FAILED)
+        final = _final_status(execution, failed)
+        # conditional on the status this judgement read: a cancel or a stop accepted since then (RUNNING ->
+        # STOPPING) must be judged again, or a cancelled plan would close COMPLETED and PlanCancelled never go out
+        outcome = rt.ledger.set_execution_status(execution_id, from_=[execution.status], to=final, key=f"close:{key}")
+        if outcome is not Outcome.REJECTED:
+            _announce_end(rt, execution, final, waves, failed)
+            return
+        execution = rt.ledger.execution(execution_id)
+    logger.warning("plan not closed: its status kept changing", execution_id=execution_id)
 
 
 def _final_status(execution: ExecutionRecord, failed: list[str]) -> ExecutionStatus:

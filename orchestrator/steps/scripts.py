@@ -74,6 +74,7 @@ from orchestrator.domain.records.scripts import (
     script_name,
 )
 from orchestrator.domain.status import EXECUTION_FINAL
+from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps.wave_failure import fail_wave
@@ -725,7 +726,7 @@ def _finished_invocation(detail: dict[str, Any]) -> tuple[str, str] | None:
     ):
         logger.warning("SSM status event without command or instance id ignored")
         return None
-    if detail.get("status") not in TERMINAL_STATUSES:
+    if not _has_ended(detail.get("status")):
         return None
     return command_id, instance_id
 
@@ -751,6 +752,13 @@ def on_command_status(rt: Runtime, detail: dict[str, Any], event_id: str) -> Non
     _check(_Reads(rt, execution), run, key=event_id)
 
 
+def _has_ended(status: object) -> bool:
+    """Is `status` (an invocation's, as SSM or its status event gives it) one in which the invocation has ended?
+    Any other value, one SSM may add or one that is not a string at all, means "not yet": the try then ends at
+    its timeout, as TimedOut, instead of failing the handler."""
+    return isinstance(status, str) and status in TERMINAL_STATUSES
+
+
 def _invocations(rt: Runtime, run: ScriptRun) -> dict[str, dict[str, Any]]:
     """The try's invocations by instance id, as ListCommandInvocations gives them."""
     found: dict[str, dict[str, Any]] = {}
@@ -769,10 +777,15 @@ def _plugin_times(invocation: dict[str, Any], moment: str) -> list[datetime]:
 def _instance_result(
     invocation: dict[str, Any] | None, instance_id: str, status: str | None = None
 ) -> InvocationResult:
-    """How the script ended on `instance_id`: `status`, else SSM's ("Pending" when it was never listed)."""
+    """How the script ended on `instance_id`: `status`, else SSM's ("Pending" when it was never listed).
+
+    Its output is what the instance's SSM agent reported, so whoever controls the instance wrote it: it is kept
+    cut to OUTPUT_EXCERPT characters and made inert (`orchestrator.domain.untrusted`: no terminal control
+    sequence, lone surrogate or bidirectional override reaches the ledger, the report or a terminal)."""
     if invocation is None:
         return InvocationResult(instance_id=instance_id, status=status or "Pending")
-    output = "".join(str(p.get("Output") or "") for p in invocation.get("CommandPlugins") or [])
+    reported = "".join(str(p.get("Output") or "") for p in invocation.get("CommandPlugins") or [])
+    output = inert(reported[:OUTPUT_EXCERPT])
     started = _plugin_times(invocation, "ResponseStartDateTime")
     ended = _plugin_times(invocation, "ResponseFinishDateTime")
     return InvocationResult(
@@ -793,9 +806,7 @@ def _verdict(statuses: list[str]) -> ScriptStatus:
 def _check(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
     """Conclude the running try if every invocation has ended. Returns whether it had."""
     invocations = _invocations(reads.rt, run)
-    if len(invocations) < (run.expected or 0) or any(
-        i.get("Status") not in TERMINAL_STATUSES for i in invocations.values()
-    ):
+    if len(invocations) < (run.expected or 0) or any(not _has_ended(i.get("Status")) for i in invocations.values()):
         return False
     results = [
         _instance_result(inv, iid, "TimedOut" if _ended_late(inv, run) else None)
@@ -832,7 +843,7 @@ def _cancel_running(rt: Runtime, run: ScriptRun, before: dict[str, dict[str, Any
     cancel took effect), and whether anything was cancelled."""
     running: dict[str, list[str]] = {}
     for iid, inv in sorted(before.items()):
-        if inv.get("Status") not in TERMINAL_STATUSES:
+        if not _has_ended(inv.get("Status")):
             running.setdefault(str(inv.get("CommandId")), []).append(iid)
     unseen = (run.expected or 0) > len(before)
     if not (running or unseen):
@@ -850,7 +861,7 @@ def _result_at_timeout(
 ) -> InvocationResult:
     """An invocation that ended in time keeps its status; one still running at the timeout is TimedOut."""
     status = str(invocation.get("Status"))
-    was_running = iid not in before or before[iid].get("Status") not in TERMINAL_STATUSES
+    was_running = iid not in before or not _has_ended(before[iid].get("Status"))
     ended_in_time = (
         status in ("Success", "Failed") or (not was_running and status in TERMINAL_STATUSES)
     ) and not _ended_late(invocation, run)

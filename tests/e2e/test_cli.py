@@ -75,6 +75,14 @@ def test_recovery_without_confirm_is_refused(tmp_path: Path) -> None:
     assert "--confirm" in result.output
 
 
+def test_confirm_without_recovery_is_refused_rather_than_run_as_a_drill(tmp_path: Path) -> None:
+    # GIVEN / WHEN a run with --confirm but no --recovery (an operator who meant the failover)
+    result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--confirm"])
+    # THEN nothing starts, it exits 2 and says which flag is missing
+    assert result.exit_code == 2
+    assert "without --recovery this would be a drill" in " ".join(result.output.split())
+
+
 def test_invalid_plan_and_unknown_profile_key_exit_2(tmp_path: Path) -> None:
     # GIVEN a plan with a typo, and a profile with an unknown key
     bad_plan = tmp_path / "bad.yaml"

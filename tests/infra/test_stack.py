@@ -516,3 +516,56 @@ def test_invalid_events_page_the_operators_on_the_metric_the_handlers_emit(synth
     assert alarm["Dimensions"] == [{"Name": "service", "Value": metrics.service}]
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
     assert alarm["AlarmActions"]
+
+
+def test_the_cli_policies_are_output_and_name_this_stacks_resources_only(synth: Synth) -> None:
+    # GIVEN the two customer-managed policies the stack makes for the CLI's users
+    operate = synth.logical_id(synth.stack.cli_policies.operate)
+    read = synth.logical_id(synth.stack.cli_policies.read)
+    bus = {"Fn::GetAtt": [synth.logical_id(synth.stack.bus.bus), "Arn"]}
+    archive = {"Fn::GetAtt": [synth.logical_id(synth.stack.bus.archive), "Arn"]}
+    function = {"Fn::GetAtt": [synth.logical_id(synth.stack.functions.functions["operator"]), "Arn"]}
+    table = {"Fn::GetAtt": [synth.logical_id(synth.stack.ledger.table), "Arn"]}
+
+    # THEN the stack outputs their ARNs, to attach to the operators' and readers' roles
+    outputs = synth.template["Outputs"]
+    assert (outputs["OperatorPolicyArn"]["Value"], outputs["ReaderPolicyArn"]["Value"]) == (
+        {"Ref": operate},
+        {"Ref": read},
+    )
+    # AND the stack attaches them to nobody itself
+    for policy in (operate, read):
+        assert synth.resources[policy]["Type"] == "AWS::IAM::ManagedPolicy"
+        assert not {"Roles", "Users", "Groups"} & set(synth.resources[policy]["Properties"]), policy
+
+    # AND operating names the bus (StartPlan with our source only), the operator function (through its URL
+    # only) and this stack
+    statements = {s["Sid"]: s for s in synth.resources[operate]["Properties"]["PolicyDocument"]["Statement"]}
+    assert {sid: (s["Resource"], s.get("Condition")) for sid, s in statements.items()} == {
+        "StartDrillsOnTheBus": (
+            bus,
+            {"StringEquals": {"events:source": SOURCE, "events:detail-type": "StartPlan"}},
+        ),
+        "CallTheOperatorUrl": (function, {"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}),
+        "InvokeTheOperatorThroughItsUrlOnly": (function, {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}),
+        "FindTheOperatorUrl": ({"Ref": "AWS::StackId"}, None),
+    }
+    # AND reading names the ledger table, the bus and its archive, and the inspector's own rule, queue and replay
+    statements = {s["Sid"]: s for s in synth.resources[read]["Properties"]["PolicyDocument"]["Statement"]}
+    assert statements["ReadTheLedger"]["Resource"] == table
+    assert statements["FindTheBusAndItsArchive"]["Resource"] == [bus, archive]
+    assert statements["InspectorReplay"]["Resource"][:2] == [archive, bus]
+    rendered = {sid: json.dumps(s["Resource"]) for sid, s in statements.items()}
+    assert '"/drs-orch-inspector-*"' in rendered["InspectorRule"]
+    assert rendered["InspectorRuleTargets"] == rendered["InspectorRule"]
+    assert '":drs-orch-inspector-*"' in rendered["InspectorQueue"]
+    assert statements["InspectorRuleTargets"]["Condition"] == {
+        "ForAllValues:ArnLike": {"events:TargetArn": statements["InspectorQueue"]["Resource"]},
+        "Null": {"events:TargetArn": "false"},
+    }
+    assert '":replay/inspect-*"' in rendered["InspectorReplay"]
+    assert [r["Fn::Join"][1][-1] for r in statements["ValidateReadsAllowedDocuments"]["Resource"]] == [
+        ":document/DRSOrch-HealthCheck",
+        ":document/DRSOrch-ServiceCheck",
+        ":document/DRSOrch-WaitForSsmAgent",
+    ]

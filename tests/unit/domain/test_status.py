@@ -38,7 +38,9 @@ EXECUTION_EDGES = {
     ("PAUSED", "RUNNING"),
     ("RUNNING", "STOPPING"),
     ("PAUSED", "STOPPING"),
-    *product(("RUNNING", "PAUSED", "STOPPING"), ("COMPLETED", "FAILED", "CANCELLED")),
+    *product(("RUNNING", "PAUSED"), ("COMPLETED", "FAILED")),
+    ("STOPPING", "FAILED"),
+    ("STOPPING", "CANCELLED"),  # a cancel goes through STOPPING; a stopped plan never ends COMPLETED
     ("STOPPING", "RUNNING"),
     ("FAILED", "RUNNING"),
 }

@@ -202,3 +202,30 @@ def _execution(world: World) -> ExecutionRecord:
     execution = world.ledger.execution("e1")
     assert execution is not None
     return execution
+
+
+def test_a_cancel_accepted_after_the_plan_was_judged_complete_ends_it_cancelled(world: World, monkeypatch) -> None:
+    # GIVEN a one-wave plan whose wave completed, read as RUNNING by the closing step, and a cancel accepted
+    # (RUNNING -> STOPPING) before that step writes, whose own closing step comes later still
+    from events.models import CancelPlan, PlanCancelled
+    from orchestrator.steps import control, progress
+    from orchestrator.steps.control import cancel_plan
+
+    document = plan(wave("a", S1))
+    world.start(document)
+    _at_post_launch(world, document, "a")
+    close = progress.close_plan_if_done
+    held: list[ExecutionRecord | None] = []
+    monkeypatch.setattr(progress, "close_plan_if_done", lambda rt, eid, **_: held.append(rt.ledger.execution(eid)))
+    monkeypatch.setattr(control, "close_plan_if_done", lambda *_, **__: None)
+    on_post_launch_done(world.rt, PostLaunchDone(execution_id="e1", plan_id="p", wave_id="a"), "pd-a")
+    decide(world.rt, CancelPlan(execution_id="e1", requested_by="ops"), "cancel-1", cancel_plan)
+    # WHEN the held closing step writes with what it read (RUNNING, nothing failed)
+    [stale] = held
+    close(world.rt, "e1", key="pd-a", execution=stale)
+    # THEN the plan ends CANCELLED, announced once as such, not COMPLETED
+    assert stale is not None
+    assert stale.status == "RUNNING"
+    assert world.ledger.get_execution("e1")["status"] == "CANCELLED"
+    ends = [e for e in world.bus.published if isinstance(e, (PlanCompleted, PlanCancelled))]
+    assert [type(e).__name__ for e in ends] == ["PlanCancelled"]

@@ -1,0 +1,202 @@
+"""The IAM policies of the people who use `drs-orch` against a deployed stack: what its AWS verbs call, no more.
+
+Two customer-managed policies, because two kinds of people hold them:
+
+- **operate** (stack output `OperatorPolicyArn`): start a drill on the bus (`run --aws --bus`), start a RECOVERY
+  and send the operator commands through the operator URL (`run --recovery --confirm --aws`, approve, deny,
+  pause, resume, cancel, retry, skip `--aws`), finding the URL in the stack's outputs. Each of these changes what
+  runs; the bus policy and the operator function still decide who may start what (publishers, recovery
+  principals, a wave's approvers).
+- **read** (stack output `ReaderPolicyArn`): the record of a run (`report --table`), the replay of its events
+  compared with the ledger (`inspect --aws`), and a plan's scripts checked against their documents
+  (`validate --aws`). Nothing in it starts, stops or decides anything: an auditor, or a plan author who may
+  check plans but not run them, holds it alone; an operator holds both.
+
+Each statement names this stack's resources only: its bus (PutEvents only for StartPlan with the orchestrator's
+source), its operator function (through its AWS_IAM URL only), its own stack (DescribeStacks), its ledger table
+(the reads the report makes; the table has no index), its archive, and the inspector's temporary rule, queue and
+replay by the name prefixes `drs-orch inspect` gives them (orchestrator/reporting/inspect.py, `replay_archive`).
+The SSM documents are those of the deploy's script allow-list (`allowedSsmDocuments`): `validate --aws` reads
+only the allowed documents a plan names.
+
+`tests/infra/test_cli_grants_match_calls.py` runs every verb of `VERBS` against the local cloud with the
+call recorder on the CLI's clients, and fails when a verb calls an action its policy does not grant, or when a
+policy grants an action no verb of it calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from events.models import SOURCE
+from infra.constructs.permissions import document_arn
+
+OPERATE = "operate"
+READ = "read"
+# the CLI verbs (as their --help names them) each policy serves: the grant test runs each one
+VERBS: dict[str, tuple[str, ...]] = {
+    OPERATE: (
+        "run --aws --bus",
+        "run --recovery --confirm --aws",
+        "approve --aws",
+        "deny --aws",
+        "pause --aws",
+        "resume --aws",
+        "cancel --aws",
+        "retry --aws",
+        "skip --aws",
+    ),
+    READ: ("report --table", "inspect --aws", "validate --aws"),
+}
+# the names `drs-orch inspect --aws` gives what it creates and deletes (orchestrator/reporting/inspect.py)
+INSPECTOR_PREFIX = "drs-orch-inspector-"  # its rule on the bus and its SQS queue
+REPLAY_PREFIX = "inspect-"  # its replay of the archive
+
+# cdk-nag IAM5 acknowledgements (infra/constructs/nag.py): the reason of each statement naming a wildcard
+WILDCARD_REASONS: dict[str, str] = {
+    "InspectorRule": f"drs-orch inspect creates a rule named {INSPECTOR_PREFIX}<random> on this stack's bus for "
+    "one replay and deletes it after: only rules of that prefix on this bus.",
+    "InspectorRuleTargets": f"Only the inspector's own rules ({INSPECTOR_PREFIX}*) on this bus, and only to the "
+    "inspector's own queues (events:TargetArn).",
+    "InspectorQueue": f"drs-orch inspect creates an SQS queue named {INSPECTOR_PREFIX}<random> for one replay and "
+    "deletes it after: only queues of that prefix.",
+    "InspectorReplay": f"A replay of this stack's archive onto its bus, named {REPLAY_PREFIX}<random> by drs-orch "
+    "inspect: only replays of that prefix.",
+    "ValidateReadsAllowedDocuments": "The script documents of the deploy's allow-list (context "
+    "allowedSsmDocuments); a 'prefix*' entry names documents by prefix on purpose.",
+}
+
+
+class OperatorPolicies(Construct):
+    """`operate` and `read`: the customer-managed policies of the CLI's users (see the module docstring)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bus: events.IEventBus,
+        archive: events.Archive,
+        table: dynamodb.ITable,
+        operator_function: lambda_.IFunction,
+        allowed_ssm_documents: Sequence[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.operate = iam.ManagedPolicy(
+            self,
+            "Operate",
+            description="drs-orch: start drills on the bus, start recoveries and send operator commands through "
+            "the operator URL",
+            statements=operate_statements(stack, bus, operator_function),
+        )
+        self.read = iam.ManagedPolicy(
+            self,
+            "Read",
+            description="drs-orch: read a run's report from the ledger, replay its events (inspect) and check "
+            "plans against their SSM documents (validate --aws)",
+            statements=read_statements(stack, bus, archive, table, allowed_ssm_documents),
+        )
+
+
+def operate_statements(
+    stack: Stack, bus: events.IEventBus, operator_function: lambda_.IFunction
+) -> list[iam.PolicyStatement]:
+    return [
+        # `run --aws --bus`: one StartPlan entry with the orchestrator's source (the bus policy also requires
+        # the caller to be a publisher; a RECOVERY is not started from the bus)
+        iam.PolicyStatement(
+            sid="StartDrillsOnTheBus",
+            actions=["events:PutEvents"],
+            resources=[bus.event_bus_arn],
+            conditions={"StringEquals": {"events:source": SOURCE, "events:detail-type": "StartPlan"}},
+        ),
+        # the operator URL (AWS_IAM): both permissions a URL created since October 2025 needs, the second only
+        # through the URL (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html), as CDK's
+        # grant_invoke_url writes them
+        iam.PolicyStatement(
+            sid="CallTheOperatorUrl",
+            actions=["lambda:InvokeFunctionUrl"],
+            resources=[operator_function.function_arn],
+            conditions={"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+        ),
+        iam.PolicyStatement(
+            sid="InvokeTheOperatorThroughItsUrlOnly",
+            actions=["lambda:InvokeFunction"],
+            resources=[operator_function.function_arn],
+            conditions={"Bool": {"lambda:InvokedViaFunctionUrl": "true"}},
+        ),
+        # the URL from the stack's OperatorUrl output, unless --operator-url is given
+        iam.PolicyStatement(
+            sid="FindTheOperatorUrl", actions=["cloudformation:DescribeStacks"], resources=[stack.stack_id]
+        ),
+    ]
+
+
+def read_statements(
+    stack: Stack,
+    bus: events.IEventBus,
+    archive: events.Archive,
+    table: dynamodb.ITable,
+    allowed_ssm_documents: Sequence[str],
+) -> list[iam.PolicyStatement]:
+    rules = stack.format_arn(
+        service="events", resource="rule", resource_name=f"{bus.event_bus_name}/{INSPECTOR_PREFIX}*"
+    )
+    queues = f"arn:{Aws.PARTITION}:sqs:{stack.region}:{stack.account}:{INSPECTOR_PREFIX}*"
+    replays = stack.format_arn(service="events", resource="replay", resource_name=f"{REPLAY_PREFIX}*")
+    return [
+        # `report` and `inspect --table`: the ledger's items of one execution
+        iam.PolicyStatement(
+            sid="ReadTheLedger", actions=["dynamodb:GetItem", "dynamodb:Query"], resources=[table.table_arn]
+        ),
+        # `inspect --aws`: the archive's replay onto the bus, caught by a temporary rule into a temporary queue
+        iam.PolicyStatement(
+            sid="FindTheBusAndItsArchive",
+            actions=["events:DescribeEventBus", "events:DescribeArchive"],
+            resources=[bus.event_bus_arn, archive.archive_arn],
+        ),
+        iam.PolicyStatement(
+            sid="InspectorRule",
+            actions=["events:PutRule", "events:RemoveTargets", "events:DeleteRule"],
+            resources=[rules],
+        ),
+        iam.PolicyStatement(
+            sid="InspectorRuleTargets",
+            actions=["events:PutTargets"],
+            resources=[rules],
+            conditions={"ForAllValues:ArnLike": {"events:TargetArn": queues}, "Null": {"events:TargetArn": "false"}},
+        ),
+        iam.PolicyStatement(
+            sid="InspectorQueue",
+            actions=[
+                "sqs:CreateQueue",
+                "sqs:GetQueueAttributes",
+                "sqs:SetQueueAttributes",
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:DeleteQueue",
+            ],
+            resources=[queues],
+        ),
+        # StartReplay is authorized on the archive, the destination bus and the replay (Service Authorization
+        # Reference: resource types archive, event-bus, replay)
+        iam.PolicyStatement(
+            sid="InspectorReplay",
+            actions=["events:StartReplay", "events:DescribeReplay"],
+            resources=[archive.archive_arn, bus.event_bus_arn, replays],
+        ),
+        # `validate --aws`: the parameters each allowed document a plan names declares
+        iam.PolicyStatement(
+            sid="ValidateReadsAllowedDocuments",
+            actions=["ssm:DescribeDocument"],
+            resources=[document_arn(stack, name) for name in allowed_ssm_documents],
+        ),
+    ]

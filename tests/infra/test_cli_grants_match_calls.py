@@ -1,0 +1,283 @@
+"""Every AWS call `drs-orch` makes against a deployed stack is granted by the policy the stack makes for its
+users, and every grant of those policies is used (issue #13 item 4: "the same for the CLI's operator role").
+
+The stack makes two customer-managed policies (infra/constructs/operator_policy.py): `operate` for starting
+plans and the operator commands, `read` for report, inspect and validate; `VERBS` says which verb each serves.
+The scenario below runs every one of those verbs with `--aws` against one local cloud, the CLI's own boto3
+clients recorded by `CallRecord.everywhere()` (IAM action names from botocore's service model, as for the
+functions) and each request to the operator's Function URL (a SigV4-signed POST, no botocore operation) as the
+two actions Lambda authorizes it against. The operator URL is the stand-in of tests/e2e/function_url.py, which
+checks the signature as Lambda does; DescribeStacks of the stack is answered by `DeployedStack`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from typer.testing import CliRunner
+
+from drs_orch import operator_client
+from drs_orch.app import app
+from infra.constructs.nag import render
+from infra.constructs.operator_policy import INSPECTOR_PREFIX, OPERATE, READ, REPLAY_PREFIX, VERBS
+from localcloud.call_record import FUNCTION_URL_ACTIONS, CallRecord, invoking
+from localcloud.cloud import ARCHIVE_NAME, BUS_NAME, TABLE_NAME, LocalCloud
+from localcloud.profile import load_profile
+from localcloud.runner import wait
+from tests.e2e.function_url import Identity, function_url
+from tests.e2e.helpers import DROPS, session, sid, wave
+from tests.infra.conftest import Synth
+from tests.infra.test_grants_match_calls import FAST, Grant, _grants
+
+ME = session("alice")  # a session of the DROps role: a publisher and a recovery principal of this cloud
+ACCESS_KEY, SECRET = "AKIAALICE0000000000A", "alice-secret"
+STACK = "DrsOrchestrator"
+REGION = ["--region", "us-east-1"]
+AGENT = "DRSOrch-WaitForSsmAgent"
+SERVERS = [sid("c", 1), sid("c", 2)]
+PLAN: dict[str, Any] = {
+    "planId": "cli-grants",
+    "waves": [wave("db", SERVERS[:1], postLaunch=[{"documentName": AGENT}]), wave("app", SERVERS[1:], ["db"])],
+}
+OUTPUT_LOGICAL_IDS = {OPERATE: "OperatorPolicyArn", READ: "ReaderPolicyArn"}
+
+
+@dataclass
+class Recorded:
+    record: CallRecord
+    exit_codes: dict[str, int]
+    outputs: dict[str, str]
+
+
+@dataclass
+class DeployedStack:
+    """CloudFormation's DescribeStacks of the stack `cdk deploy` left, its `OperatorUrl` output `url`: answers the
+    call after botocore built and validated it against its model (`before-call`, as botocore's Stubber does;
+    moto's CloudFormation needs packages the lock leaves out). Another stack name is CloudFormation's error."""
+
+    url: str
+    event: str = "before-call.cloudformation.DescribeStacks"
+
+    def handle(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        if params["body"].get("StackName") != STACK:
+            error = {"Error": {"Code": "ValidationError", "Message": "Stack does not exist"}}
+            return AWSResponse(params["url"], 400, {}, None), error
+        output = {"OutputKey": operator_client.OUTPUT_KEY, "OutputValue": self.url}
+        stack = {"StackName": STACK, "StackStatus": "CREATE_COMPLETE", "Outputs": [output]}
+        return AWSResponse(params["url"], 200, {}, None), {"Stacks": [stack]}
+
+
+@contextmanager
+def deployed_stack(url: str) -> Iterator[DeployedStack]:
+    """Every client made while the block runs (the CLI's) gets the stack's DescribeStacks from `DeployedStack`."""
+    import boto3
+    import botocore.handlers
+
+    stack = DeployedStack(url)
+    entry = (stack.event, stack.handle)
+    botocore.handlers.BUILTIN_HANDLERS.append(entry)
+    try:
+        yield stack
+    finally:
+        botocore.handlers.BUILTIN_HANDLERS.remove(entry)
+        if boto3.DEFAULT_SESSION is not None:  # made inside the block: it registered the built-ins then
+            boto3.DEFAULT_SESSION._session.unregister(stack.event, stack.handle)
+
+
+def _verbs(plan_file: Path, execution: str) -> Iterator[tuple[str, list[str]]]:
+    """(verb, arguments) of every verb after the drill started, as an operator types them."""
+    table, bus = ["--table", TABLE_NAME], ["--bus", BUS_NAME]
+    yield "report --table", ["report", execution, *table, *REGION]
+    inspect = ["inspect", execution, "--aws", *bus, "--archive", ARCHIVE_NAME, *table, "--json", "--settle", "0"]
+    yield "inspect --aws", [*inspect, *REGION]
+    yield "run --recovery --confirm --aws", ["run", str(plan_file), "--recovery", "--confirm", "--aws", *REGION]
+    stack = ["--aws", "--stack", STACK, *REGION]
+    yield "approve --aws", ["approve", execution, "--wave", "db", *stack]
+    yield "deny --aws", ["deny", execution, "--wave", "app", *stack]
+    yield "pause --aws", ["pause", execution, *stack]
+    yield "resume --aws", ["resume", execution, *stack]
+    yield "retry --aws", ["retry", execution, "--wave", "db", "--all", *stack]
+    yield "skip --aws", ["skip", execution, "--wave", "app", *stack]
+    yield "cancel --aws", ["cancel", execution, "--terminate-drill-instances", *stack]
+
+
+def run_every_verb(tmp: Path) -> Recorded:
+    """Every verb of `VERBS` against one local cloud, each inside `invoking(verb)` with the recorder on."""
+    record = CallRecord(keep_params=True)
+    runner = CliRunner()
+    plan_file = tmp / "plan.json"
+    plan_file.write_text(json.dumps(PLAN))
+    exit_codes: dict[str, int] = {}
+    outputs: dict[str, str] = {}
+
+    def cli(verb: str, args: list[str]) -> str:
+        with invoking(verb):
+            result = runner.invoke(app, args)
+        exit_codes[verb], outputs[verb] = result.exit_code, result.output
+        return " ".join(result.output.split())
+
+    cloud = LocalCloud(load_profile(None, **{**FAST, "operators.recoveryPrincipals": [DROPS]}))
+    cloud.start()
+    try:
+        with (
+            pytest.MonkeyPatch.context() as env,
+            function_url(cloud, {ACCESS_KEY: Identity(SECRET, ME)}) as url,
+            deployed_stack(url.url),
+            record.everywhere(),
+        ):
+            # the CLI signs with alice's key (the stand-in URL knows it); moto takes any key
+            env.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            env.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+            env.delenv("AWS_SESSION_TOKEN", raising=False)
+            env.delenv(operator_client.URL_VARIABLE, raising=False)
+            send = operator_client.send
+
+            def signed_post(*args: Any, **kwargs: Any) -> operator_client.OperatorResponse:
+                record.note(FUNCTION_URL_ACTIONS)
+                return send(*args, **kwargs)
+
+            env.setattr(operator_client, "send", signed_post)
+            cloud.drs.ensure_servers(SERVERS)
+
+            cli("validate --aws", ["validate", str(plan_file), "--aws", *REGION])
+            started = cli("run --aws --bus", ["run", str(plan_file), "--aws", "--bus", BUS_NAME, *REGION])
+            found = re.search(r"execution (\S+) \(DRILL\)", started)
+            assert found, started
+            execution = found.group(1)
+            ended = wait(cloud, execution, timeout=120)
+            assert ended.status == "COMPLETED", json.dumps(ended.report)[:3000]
+            for verb, args in _verbs(plan_file, execution):
+                cli(verb, args)
+            cloud.drain()
+    finally:
+        cloud.stop()
+    return Recorded(record, exit_codes, outputs)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    return run_every_verb(tmp_path_factory.mktemp("cli-grants"))
+
+
+def policy_grants(synth: Synth) -> dict[str, list[Grant]]:
+    """`operate` and `read` -> the Allow statements of the managed policy the stack outputs for it."""
+    outputs = synth.template["Outputs"]
+    grants: dict[str, list[Grant]] = {}
+    for policy, output in OUTPUT_LOGICAL_IDS.items():
+        logical_id = outputs[output]["Value"]["Ref"]
+        resource = synth.resources[logical_id]
+        assert resource["Type"] == "AWS::IAM::ManagedPolicy"
+        grants[policy] = list(_grants(resource["Properties"]["PolicyDocument"]))
+    return grants
+
+
+def _called(recorded: Recorded, policy: str) -> set[str]:
+    return {action for verb in VERBS[policy] for action in recorded.record.calls.get(verb, set())}
+
+
+def test_every_verb_ran_to_its_end_and_called_aws(recorded: Recorded) -> None:
+    verbs = [verb for policy in VERBS.values() for verb in policy]
+    # each verb succeeded (a verb that stopped early would record less than it needs)
+    assert {verb: code for verb, code in recorded.exit_codes.items() if code != 0} == {}, recorded.outputs
+    assert sorted(recorded.exit_codes) == sorted(verbs)
+    assert [verb for verb in verbs if not recorded.record.calls.get(verb)] == []
+    # the operator commands were published by the operator endpoint as the verified caller
+    for verb in VERBS[OPERATE][1:]:
+        assert f"as {ME}" in " ".join(recorded.outputs[verb].split()), recorded.outputs[verb]
+
+
+def test_every_call_a_verb_makes_is_granted_by_its_policy(synth: Synth, recorded: Recorded) -> None:
+    # GIVEN the two policies of the synthesized template, and what each verb called
+    grants = policy_grants(synth)
+
+    # WHEN each verb's calls are compared with the actions its policy grants
+    missing = {
+        (policy, verb, action)
+        for policy, verbs in VERBS.items()
+        for verb in verbs
+        for action in recorded.record.calls.get(verb, set())
+        if not any(action in grant.actions for grant in grants[policy])
+    }
+
+    # THEN nothing is missing (it would be refused with AccessDenied on AWS)
+    assert missing == set(), sorted(missing)
+
+
+def test_every_grant_of_a_policy_is_called_by_one_of_its_verbs(synth: Synth, recorded: Recorded) -> None:
+    unused = {
+        (policy, grant.sid, action)
+        for policy, grants in policy_grants(synth).items()
+        for grant in grants
+        for action in grant.actions
+        if action not in _called(recorded, policy)
+    }
+    assert unused == set(), sorted(unused)
+
+
+def test_the_exact_actions_of_each_policy(synth: Synth, recorded: Recorded) -> None:
+    # what the two tests above hold together, spelled out: a change to either side shows here
+    assert _called(recorded, OPERATE) == {
+        "cloudformation:DescribeStacks",
+        "events:PutEvents",
+        "lambda:InvokeFunction",
+        "lambda:InvokeFunctionUrl",
+    }
+    assert _called(recorded, READ) == {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "events:DeleteRule",
+        "events:DescribeArchive",
+        "events:DescribeEventBus",
+        "events:DescribeReplay",
+        "events:PutRule",
+        "events:PutTargets",
+        "events:RemoveTargets",
+        "events:StartReplay",
+        "sqs:CreateQueue",
+        "sqs:DeleteMessage",
+        "sqs:DeleteQueue",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:SetQueueAttributes",
+        "ssm:DescribeDocument",
+    }
+
+
+def test_what_inspect_creates_is_named_as_the_read_policy_allows(synth: Synth, recorded: Recorded) -> None:
+    # GIVEN the names inspect gave the rule, queue and replay it created, and the patterns its policy grants
+    names = {
+        action: params.get("QueueName") or params.get("ReplayName") or params.get("Name")
+        for verb, action, params in recorded.record.params
+        if verb == "inspect --aws" and action in {"sqs:CreateQueue", "events:PutRule", "events:StartReplay"}
+    }
+    resources = {
+        grant.sid: [render(r) for r in _listify(statement["Resource"])] for grant, statement in _read_statements(synth)
+    }
+    # THEN each name matches its statement's pattern (a renamed prefix would be refused on AWS)
+    queue = resources["InspectorQueue"][0].rsplit(":", 1)[1]
+    rule = resources["InspectorRule"][0].rsplit("/", 1)[1]
+    replay = resources["InspectorReplay"][2].rsplit("/", 1)[1]
+    assert (queue, rule, replay) == (f"{INSPECTOR_PREFIX}*", f"{INSPECTOR_PREFIX}*", f"{REPLAY_PREFIX}*")
+    assert fnmatch(str(names["sqs:CreateQueue"]), queue), names
+    assert fnmatch(str(names["events:PutRule"]), rule), names
+    assert fnmatch(str(names["events:StartReplay"]), replay), names
+
+
+def _listify(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _read_statements(synth: Synth) -> Iterator[tuple[Grant, dict[str, Any]]]:
+    logical_id = synth.template["Outputs"][OUTPUT_LOGICAL_IDS[READ]]["Value"]["Ref"]
+    document = synth.resources[logical_id]["Properties"]["PolicyDocument"]
+    for statement in document["Statement"]:
+        yield next(_grants({"Statement": [statement]})), statement
