@@ -152,12 +152,13 @@ WILDCARD_REASONS: dict[str, str] = {
 # ---- DRS: which function may do what ---------------------------------------------------------------
 # What each function's code calls (orchestrator/steps: preflight and scripts run in pre_launch, scripts in
 # post_launch, the launch and the capacity queue in launch_wave, the watcher's polls in job_watcher,
-# terminations in control). Only the wave launcher starts recoveries; only the control function terminates.
+# terminations in control; post_launch reads the job a DRSJobCompleted reports, to record DRS's answer rather
+# than the event's). Only the wave launcher starts recoveries; only the control function terminates.
 DRS_CAPABILITIES: dict[str, frozenset[str]] = {
     "pre_launch": frozenset({"source_servers", "recovery_snapshots", "recovery_instances"}),
     "launch_wave": frozenset({"jobs", "start_recovery"}),
     "job_watcher": frozenset({"jobs", "job_log"}),
-    "post_launch": frozenset({"recovery_instances"}),
+    "post_launch": frozenset({"jobs", "recovery_instances"}),
     "control": frozenset({"jobs", "recovery_instances", "job_log", "terminate"}),
 }
 

@@ -66,11 +66,17 @@ NO_LOG_REASON = "DRS reported the launch {status} and its job log gives no reaso
 
 def _server_results(rt: Runtime, job: dict[str, Any]) -> list[ServerLaunch]:
     """Each server's launch status; a server that did not launch carries DRS's reason from the job log."""
-    servers = job.get("participatingServers", [])
-    failed = any(s.get("launchStatus") not in (None, "LAUNCHED") for s in servers)
-    reasons = rt.drs.job_failure_reasons(job["jobID"]) if failed else {}
+    failed = any(s.get("launchStatus") not in (None, "LAUNCHED") for s in job.get("participatingServers", []))
+    return server_launches(job, rt.drs.job_failure_reasons(job["jobID"]) if failed else {})
+
+
+def server_launches(job: dict[str, Any], reasons: dict[str, str]) -> list[ServerLaunch]:
+    """How each server of a DescribeJobs `job` ended, in DRS's order: its `launchStatus` and
+    `recoveryInstanceID` as DRS gives them; a server that did not launch carries its reason from `reasons`
+    (`{source server id: reason}`), or says the log gave none. The one reading of a job's servers: the
+    watcher publishes it, and the post-launch step checks a DRSJobCompleted against it."""
     results = []
-    for server in servers:
+    for server in job.get("participatingServers", []):
         status = server.get("launchStatus", "PENDING")
         reason = None
         if status != "LAUNCHED":

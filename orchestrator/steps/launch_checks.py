@@ -1,4 +1,4 @@
-"""Does the ledger back a launch chunk? Asked before anything launches one.
+"""Does the ledger back a launch chunk, or DRS a job's end? Asked before anything launches or records one.
 
 The wave launch state machine hands `launch_wave` each chunk `prepare` cut (infra/wave_launch.asl.json), but
 anyone allowed `lambda:InvokeFunction` can call the function with a chunk of their own: a made-up execution,
@@ -12,31 +12,47 @@ ledger does not back, and tells a genuine chunk that came too late (its wave has
   attempt and index;
 - its wave reached LAUNCHING in the chunk's attempt, and its servers are exactly job `index` of the servers
   that attempt launches (the frozen plan's, less the preflight's exclusions, or a retry's), as `prepare`
-  cut them into the wave's `jobs_expected` jobs, each with its server's point-in-time snapshot from the plan.
+  cut them into the wave's `jobs_expected` jobs, each with its server's point-in-time snapshot from the plan;
+- its launch token is the one `prepare` wrote on the wave with LAUNCHING in that attempt. Everything else in a
+  chunk can be derived from ids an operator sees (the launch key is a hash of them), so without the token
+  whoever may invoke the function could fail a launching wave with a `chunk_failed` of its own chunk. The
+  token is read in the ledger, or in the wave launch state machine's input (and its execution log).
+
+The job's end a DRSJobCompleted reports is checked the same way before it is recorded (`check_job_end`): the job
+is one of the wave's in that attempt in the ledger, DRS says it has ended (one DescribeJobs), and the event's
+servers, statuses and recovery instances are DRS's; what is recorded is DRS's answer, not the event's.
 
 A refused chunk raises `RefusedChunk` (an `InvalidEvent`: it can never become valid, so it is never retried;
 the caller logs and counts it, `InvalidEvents`). A chunk whose wave has moved on (FAILED, SKIPPED, retried, or
-its plan ended) is stale: `check_chunk` returns why, and nothing launches it.
+its plan ended) is stale: `check_chunk` returns why (`Stale`), and nothing launches it. A chunk of an earlier
+attempt than the wave's cannot be checked against a token (a retry clears it): it is stale, and nothing of it
+is written either (`Stale.attempt_over`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from events.envelope import InvalidEvent
+from events.models import DRSJobCompleted, ServerLaunch
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Plan
 from orchestrator.domain.plan.suggest import quote
-from orchestrator.domain.records import ExecutionRecord, WaveRecord
-from orchestrator.domain.records.launches import LaunchChunk, LaunchClaim
+from orchestrator.domain.records import ExecutionRecord, WaveJob, WaveRecord
+from orchestrator.domain.records.launches import LaunchChunk, LaunchClaim, LaunchStatus
+from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome
 from orchestrator.domain.status import EXECUTION_FINAL, NOT_STARTED_WAVE, ExecutionStatus, WaveStatus
+from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
+from orchestrator.steps.job_watcher import server_launches
 
 MAX_CHUNK_SERVERS = 200  # StartRecovery's sourceServers: 1 to 200
 _TEXT_FIELDS = ("executionId", "planId", "waveId", "launchKey")
-_FIELDS = frozenset({*_TEXT_FIELDS, "attempt", "index", "isDrill", "servers", "tries"})
+_FIELDS = frozenset({*_TEXT_FIELDS, "launchToken", "attempt", "index", "isDrill", "servers", "tries"})
 
 
 class RefusedChunk(InvalidEvent):
@@ -113,6 +129,9 @@ def _shape_errors(payload: Mapping[str, Any]) -> list[str]:
         errors.append("chunk.attempt: must be an integer of at least 1")
     if not _is_int(payload.get("index"), 0):
         errors.append("chunk.index: must be an integer of at least 0")
+    token = payload.get("launchToken")
+    if token is not None and (not isinstance(token, str) or len(token) > 256):  # absent: refused by check_chunk
+        errors.append("chunk.launchToken: must be text of at most 256 characters")
     if "tries" in payload and not _is_int(payload["tries"], 0):
         errors.append("chunk.tries: must be an integer of at least 0")
     if not isinstance(payload.get("isDrill"), bool):
@@ -192,9 +211,26 @@ def _group_errors(chunk: LaunchChunk, wave: WaveRecord, plan: Plan) -> list[str]
     return []
 
 
-def check_chunk(rt: Runtime, chunk: LaunchChunk, *, action: str) -> str | None:
-    """None when the ledger backs `chunk` and its wave launches now; why not, when the chunk is genuine but
-    stale (its wave attempt launched and has moved on: nothing is to be launched for it).
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """Why a chunk the ledger backs is no longer to be launched. `attempt_over`: a later attempt of its wave has
+    begun (its token is gone with it): nothing of the chunk may be written on the wave."""
+
+    reason: str
+    attempt_over: bool = False
+
+
+def _token_errors(chunk: LaunchChunk, wave: WaveRecord) -> list[str]:
+    """The chunk's launch token against the one written on its wave with LAUNCHING (compared in constant time)."""
+    given, written = (chunk.launch_token or "").encode(), (wave.launch_token or "").encode()
+    if written and hmac.compare_digest(given, written):
+        return []
+    return [f"chunk.launchToken: not the launch token of attempt {chunk.attempt} of wave '{chunk.wave_id}'"]
+
+
+def check_chunk(rt: Runtime, chunk: LaunchChunk, *, action: str) -> Stale | None:
+    """None when the ledger backs `chunk` and its wave launches now; why not (`Stale`), when the chunk is
+    genuine but stale (its wave attempt launched and has moved on: nothing is to be launched for it).
     Raises RefusedChunk (nothing written, nothing called) when the ledger does not back it. Reads the
     execution and the wave (two consistent reads)."""
     execution = rt.ledger.execution(chunk.execution_id)
@@ -208,8 +244,13 @@ def check_chunk(rt: Runtime, chunk: LaunchChunk, *, action: str) -> str | None:
     refusal, stale = _launch_state(chunk, execution, wave)
     if refusal is not None:
         raise RefusedChunk(action, [refusal])
+    if chunk.attempt < wave.attempt:
+        return Stale(stale or f"attempt {chunk.attempt} of wave '{chunk.wave_id}' is over", attempt_over=True)
+    errors = _token_errors(chunk, wave)
+    if errors:
+        raise RefusedChunk(action, errors)
     if stale is not None:
-        return stale
+        return Stale(stale)
     errors = _group_errors(chunk, wave, plan)
     if errors:
         raise RefusedChunk(action, errors)
@@ -222,3 +263,114 @@ def check_claim(chunk: LaunchChunk, claim: LaunchClaim, *, action: str) -> None:
         raise RefusedChunk(
             action, [f"chunk: job {chunk.index} of wave '{chunk.wave_id}' was claimed for other servers"]
         )
+
+
+# ---- a job's end -------------------------------------------------------------------------------------
+
+NOT_STARTED_JOB = "not-started-"  # the job id `launch_wave.chunk_failed` records for a chunk no DRS job started
+
+
+def check_job_end(rt: Runtime, detail: DRSJobCompleted) -> dict[str, ServerOutcome] | None:
+    """How each server of the job a DRSJobCompleted reports ended, `{source server id: outcome}`, as DRS says
+    (DescribeJobs of that one job), or, for the job `chunk_failed` records for a chunk no DRS job started, as
+    its launch claim says. The event's own statuses and recovery instances are never recorded: they must be
+    DRS's (the watcher publishes DRS's answer), and only a failed server's reason is taken from it.
+
+    {} when the ledger has the job's end already (a redelivery: the ledger's write decides REPLAY or REJECTED);
+    None for a late report of a job of an earlier attempt of the wave (nothing to record). Raises InvalidEvent
+    (nothing written) when the job is not one of the wave's jobs in the event's attempt, DRS does not have it or
+    says it has not ended (a stale or forged report: the watcher reports it again when it ends), or the
+    event's servers, statuses or recovery instances are not DRS's (or the claim's)."""
+    wave = rt.ledger.wave(detail.execution_id, detail.wave_id)
+    ours = _job_of_attempt(wave, detail)
+    if ours is None:
+        if wave is not None and _earlier_job(wave, detail):
+            logger.info("end of a job of an earlier attempt: nothing to record", job_id=detail.job_id)
+            return None
+        raise _refused_end(
+            detail, f"detail.jobId: no job '{quote(detail.job_id, 64)}' in attempt {detail.attempt} of the wave"
+        )
+    if ours.status == "COMPLETED":
+        return {}
+    placeholder = detail.job_id.startswith(NOT_STARTED_JOB)
+    ended = _not_started(rt, detail, ours) if placeholder else _ended_in_drs(rt, detail)
+    _check_reported(detail, ended)
+    return {
+        sid: ServerOutcome(
+            launch_status=ServerLaunchStatus(result.launch_status),
+            recovery_instance_id=result.recovery_instance_id,
+            reason=result.reason,
+        )
+        for sid, result in ended.items()
+    }
+
+
+def _refused_end(detail: DRSJobCompleted, error: str) -> InvalidEvent:
+    return InvalidEvent(DRSJobCompleted.DETAIL_TYPE, [error])
+
+
+def _job_of_attempt(wave: WaveRecord | None, detail: DRSJobCompleted) -> WaveJob | None:
+    if wave is None or wave.attempt != detail.attempt:
+        return None
+    return next((job for job in wave.current.jobs if job.job_id == detail.job_id), None)
+
+
+def _earlier_job(wave: WaveRecord, detail: DRSJobCompleted) -> bool:
+    return any(
+        attempt.attempt == detail.attempt and any(job.job_id == detail.job_id for job in attempt.jobs)
+        for attempt in wave.previous_attempts
+    )
+
+
+def _ended_in_drs(rt: Runtime, detail: DRSJobCompleted) -> dict[str, ServerLaunch]:
+    """Each server of the job as DRS's DescribeJobs gives it (one call, the adapter's retries on throttling)."""
+    named = f"job '{quote(detail.job_id, 64)}'"
+    jobs = rt.drs.describe_jobs([detail.job_id])
+    if not jobs:
+        raise _refused_end(detail, f"detail.jobId: DRS has no {named}")
+    status = jobs[0].get("status")
+    if status != "COMPLETED":
+        raise _refused_end(detail, f"detail.jobId: DRS says {named} is {status}, not COMPLETED")
+    reasons = {server.source_server_id: server.reason for server in detail.servers if server.reason}
+    return {result.source_server_id: result for result in server_launches(jobs[0], reasons)}
+
+
+def _not_started(rt: Runtime, detail: DRSJobCompleted, job: WaveJob) -> dict[str, ServerLaunch]:
+    """Each server of a chunk no DRS job started, as its launch claim ended (FAILED or NOT_STARTED, its reason)."""
+    claim = next(
+        (
+            c
+            for c in rt.ledger.launches(detail.execution_id, detail.wave_id)
+            if c.attempt == detail.attempt and c.launch_key == job.launch_key
+        ),
+        None,
+    )
+    if claim is None or claim.status not in (LaunchStatus.FAILED, LaunchStatus.NOT_STARTED):
+        ended = "no launch claim" if claim is None else f"its launch claim is {claim.status}"
+        raise _refused_end(detail, f"detail.jobId: '{quote(detail.job_id, 64)}' did not end unlaunched ({ended})")
+    given = {server.source_server_id: server.reason for server in detail.servers}
+    return {
+        sid: ServerLaunch(source_server_id=sid, launch_status=str(claim.status), reason=claim.reason or given.get(sid))
+        for sid in claim.server_ids
+    }
+
+
+def _check_reported(detail: DRSJobCompleted, ended: Mapping[str, ServerLaunch]) -> None:
+    """The event's servers are exactly the job's, each with the status and recovery instance DRS gives (a
+    LAUNCHED one whose instance DRS terminated since, TERMINATED now, is the same launch)."""
+    given = {server.source_server_id: server for server in detail.servers}
+    if set(given) != set(ended):
+        odd = sorted(set(given) ^ set(ended))
+        listed = ", ".join(quote(sid, 40) for sid in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
+        raise _refused_end(detail, f"detail.servers: not the servers of job '{quote(detail.job_id, 64)}' ({listed})")
+    for sid, result in ended.items():
+        said = given[sid]
+        terminated = said.launch_status == "LAUNCHED" and result.launch_status == "TERMINATED"
+        if said.recovery_instance_id != result.recovery_instance_id or (
+            said.launch_status != result.launch_status and not terminated
+        ):
+            raise _refused_end(
+                detail,
+                f"detail.servers: {quote(sid, 40)} {said.launch_status} ({said.recovery_instance_id}) where job "
+                f"'{quote(detail.job_id, 64)}' has it {result.launch_status} ({result.recovery_instance_id})",
+            )

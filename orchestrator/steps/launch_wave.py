@@ -26,6 +26,7 @@ raise `RefusedChunk`, before any write or DRS call, for a chunk the ledger does 
 from __future__ import annotations
 
 import math
+import secrets
 import uuid
 from collections import Counter
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ from orchestrator.adapters.drs import (
     DrsThrottled,
     backoff_delay,
 )
+from orchestrator.adapters.ledger import LedgerError
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
@@ -106,21 +108,26 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
 
         skip_wave_for_stop(rt, execution, detail.wave_id, from_=[WaveStatus.PRE_LAUNCH], key=event_id)
         return _no_launch(f"execution is {execution.status}")
+    token = wave.launch_token or secrets.token_urlsafe(16)  # a wave reopened in its attempt keeps its token
     outcome = rt.ledger.transition_wave(
         detail.execution_id,
         detail.wave_id,
         from_=[WaveStatus.PRE_LAUNCH],
         to=WaveStatus.LAUNCHING,
         key=event_id,
-        changes=WaveChanges(launch_started_at=rt.ledger.now(), jobs_expected=len(groups), jobs_done=0),
+        changes=WaveChanges(
+            launch_started_at=rt.ledger.now(), jobs_expected=len(groups), jobs_done=0, launch_token=token
+        ),
     )
     if not outcome.proceed:
         return _no_launch("duplicate or stale PreLaunchDone")
+    if outcome is Outcome.REPLAY and wave.launch_token is None:  # the first delivery wrote a token of its own
+        token = _written_token(rt, detail)
     if not groups:  # every server was left out (OPTIONAL servers that failed preflight): judge at once
         close_launch(rt, detail.execution_id, detail.plan_id, detail.wave_id, key=f"{event_id}:judge")
         return _no_launch("no server left to launch")
     _schedule_time_to_live(rt, execution, plan, detail)
-    chunks = _chunks(detail, plan, wave, groups, drill=is_drill(execution))
+    chunks = _chunks(detail, plan, wave, groups, drill=is_drill(execution), token=token)
     logger.info(
         "wave launching",
         wave_id=detail.wave_id,
@@ -129,6 +136,14 @@ def prepare(rt: Runtime, detail: PreLaunchDone, event_id: str) -> dict[str, Any]
         replay=outcome is Outcome.REPLAY,
     )
     return {"proceed": True, "chunks": chunks}
+
+
+def _written_token(rt: Runtime, detail: PreLaunchDone) -> str:
+    """The launch token the delivery of `detail` that moved the wave to LAUNCHING wrote (a redelivery's)."""
+    wave = rt.ledger.wave(detail.execution_id, detail.wave_id)
+    if wave is None or wave.launch_token is None:
+        raise LedgerError(f"wave '{detail.wave_id}' is LAUNCHING without its launch token")
+    return wave.launch_token
 
 
 def _late_for_attempt(rt: Runtime, detail: PreLaunchDone, wave: WaveRecord, plan: Plan) -> str | None:
@@ -157,9 +172,10 @@ def _schedule_time_to_live(rt: Runtime, execution: ExecutionRecord, plan: Plan, 
 
 
 def _chunks(
-    detail: PreLaunchDone, plan: Plan, wave: WaveRecord, groups: list[list[str]], *, drill: bool
+    detail: PreLaunchDone, plan: Plan, wave: WaveRecord, groups: list[list[str]], *, drill: bool, token: str
 ) -> list[LaunchChunk]:
-    """One chunk per group of servers (a DRS job each), with each server's point-in-time snapshot."""
+    """One chunk per group of servers (a DRS job each), with each server's point-in-time snapshot and the
+    attempt's launch token."""
     snapshots = {s.source_server_id: s.recovery_snapshot_id for s in plan.wave(detail.wave_id).servers}
     return [
         LaunchChunk(
@@ -170,6 +186,7 @@ def _chunks(
             index=index,
             is_drill=drill,
             launch_key=launch_key(detail.execution_id, detail.wave_id, wave.attempt, index),
+            launch_token=token,
             servers=tuple(ChunkServer(source_server_id=sid, recovery_snapshot_id=snapshots.get(sid)) for sid in group),
         )
         for index, group in enumerate(groups)
@@ -274,8 +291,8 @@ def start_job(rt: Runtime, chunk: LaunchChunk, *, from_queue: bool = False) -> d
     it (a forged direct invocation)."""
     stale = check_chunk(rt, chunk, action="start_job")
     if stale is not None:
-        logger.info("launch no longer wanted: not started", launch_key=chunk.launch_key, reason=stale)
-        return {"outcome": "DROPPED", "launchKey": chunk.launch_key, "reason": stale}
+        logger.info("launch no longer wanted: not started", launch_key=chunk.launch_key, reason=stale.reason)
+        return {"outcome": "DROPPED", "launchKey": chunk.launch_key, "reason": stale.reason}
     token = uuid.uuid4().hex
     existing = rt.ledger.claim_launch(
         chunk.execution_id,
@@ -429,8 +446,12 @@ def chunk_failed(
     NOT_STARTED, a plan stopped while it waited for capacity): its servers end with `launch_status` and
     the reason, unless a call did start its job after all (then the job is followed). RefusedChunk, with nothing
     written or called, when the ledger does not back the chunk (`launch_checks.check_chunk`; a genuine chunk
-    whose wave has moved on is recorded as before)."""
-    check_chunk(rt, chunk, action="chunk_failed")
+    whose wave has moved on in its attempt is recorded as before; one of an earlier attempt is DROPPED with
+    nothing written: its job would be counted on the wave's current attempt)."""
+    stale = check_chunk(rt, chunk, action="chunk_failed")
+    if stale is not None and stale.attempt_over:
+        logger.info("chunk of an earlier attempt reported failed: dropped", launch_key=chunk.launch_key)
+        return {"outcome": "DROPPED", "jobId": None, "launchKey": chunk.launch_key, "reason": stale.reason}
     reason = reason or _reason(error)
     answer = _started_after_all(rt, chunk, reason)
     if answer is not None:

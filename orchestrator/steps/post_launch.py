@@ -1,5 +1,6 @@
-"""DRSJobCompleted: record the job; when the wave's last job is in, judge the launch (LAUNCHING -> LAUNCHED
-or FAILED) and start the post-launch phase (LAUNCHED -> POST_LAUNCH and its scripts)."""
+"""DRSJobCompleted: check it against DRS and the ledger, record the job; when the wave's last job is in, judge
+the launch (LAUNCHING -> LAUNCHED or FAILED) and start the post-launch phase (LAUNCHED -> POST_LAUNCH and its
+scripts)."""
 
 from __future__ import annotations
 
@@ -11,24 +12,22 @@ from orchestrator.domain.launch_judgement import judge_launch, launch_warnings
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import WaveChanges
-from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome, ServerResult
+from orchestrator.domain.records.servers import ServerResult
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
+from orchestrator.steps.launch_checks import check_job_end
 from orchestrator.steps.scripts import run_phase
 from orchestrator.steps.wave_failure import fail_wave
 
 
 def on_job_completed(rt: Runtime, detail: DRSJobCompleted, event_id: str) -> None:
-    """Record a finished job; when the wave's last job is in, judge the launch and go to post-launch."""
-    servers = {
-        s.source_server_id: ServerOutcome(
-            launch_status=ServerLaunchStatus(s.launch_status),
-            recovery_instance_id=s.recovery_instance_id,
-            reason=s.reason,
-        )
-        for s in detail.servers
-    }
+    """Record a finished job; when the wave's last job is in, judge the launch and go to post-launch.
+    What is recorded is what DRS says of the job (`launch_checks.check_job_end`), never the event's word:
+    InvalidEvent, with nothing written, for an event that is not DRS's answer for a job of the wave."""
+    servers = check_job_end(rt, detail)
+    if servers is None:
+        return
     outcome, wave = rt.ledger.record_job_done(
         detail.execution_id, detail.wave_id, job_id=detail.job_id, servers=servers, key=event_id
     )

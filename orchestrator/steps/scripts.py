@@ -81,6 +81,7 @@ from orchestrator.steps.wave_failure import fail_wave
 
 Phase = ScriptPhase
 Purpose = Literal["poll", "timeout", "retry", "resend"]
+TIMEOUT_EARLY_SECONDS = 5  # a timeout tick this early is the scheduler's (clock skew); earlier, it is refused
 _ResultStatus = Literal["Success", "Failed", "TimedOut", "Cancelled", "Skipped"]  # ScriptResult.status
 
 OUTPUT_EXCERPT = 1_000  # characters of output kept per invocation
@@ -667,7 +668,13 @@ def _poll_tick(reads: _Reads, run: ScriptRun, detail: PreLaunchTick | PostLaunch
 
 def _timeout_tick(reads: _Reads, run: ScriptRun, detail: PreLaunchTick | PostLaunchTick, event_id: str) -> None:
     """The timeout, unless SSM throttles the reads it needs: then again 30 s later, up to MAX_RESENDS
-    times; after that the try counts as TimedOut without its statuses (the script always ends)."""
+    times; after that the try counts as TimedOut without its statuses (the script always ends). A timeout tick
+    before the try's deadline in the ledger (more than TIMEOUT_EARLY_SECONDS: clocks differ) is not the
+    scheduler's (a forged or misdirected one): it cancels and concludes nothing, the try's own tick still comes."""
+    if run.deadline and reads.rt.clock.now() < parse_iso(run.deadline) - timedelta(seconds=TIMEOUT_EARLY_SECONDS):
+        logger.error("timeout tick before the script's deadline refused", wave_id=run.wave_id, deadline=run.deadline)
+        metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
+        return
     try:
         _time_out(reads, run, key=event_id)
     except SsmError as exc:

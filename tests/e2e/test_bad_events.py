@@ -249,11 +249,16 @@ def _commands(execution_id: str, *, running: bool) -> Iterator[Case]:
 def _out_of_state(execution_id: str, wave_ids: tuple[str, ...]) -> Iterator[Case]:
     """Internal events whose references are right but whose wave is not in the state they belong to:
     each step drops them. (TerminationTick and PlanCancelled act on an execution whatever its waves do:
-    what a forged one may do is the clean-up's to check, not a state of the wave.)"""
+    what a forged one may do is the clean-up's to check, not a state of the wave.) A DRSJobCompleted names a job
+    (JOB) that is none of the wave's: it is invalid (launch_checks.check_job_end), whatever the wave's state."""
+    not_ours = f"detail.jobId: no job '{JOB}' in attempt 1 of the wave"
     for wave_id in wave_ids:
         for detail_type, (detail, _) in _internal(execution_id, wave_id).items():
-            if detail_type not in {"TerminationTick", "PlanCancelled"}:
-                yield Case(f"{detail_type} for wave {wave_id} out of its state", detail_type, detail)
+            name = f"{detail_type} for wave {wave_id} out of its state"
+            if detail_type == "DRSJobCompleted":
+                yield Case(name, detail_type, detail, invalid=not_ours)
+            elif detail_type not in {"TerminationTick", "PlanCancelled"}:
+                yield Case(name, detail_type, detail)
 
 
 def _start_plans(execution_id: str) -> Iterator[Case]:

@@ -120,6 +120,7 @@ _WAVE: dict[str, tuple[str, _Convert]] = {
             lambda value: {"attempt": value.attempt, "servers": list(value.servers)},
         ),
     ),
+    "launch_token": ("launchToken", _SAME),
 }
 _EXECUTION: dict[str, tuple[str, _Convert]] = {
     "plan_id": ("planId", _SAME),

@@ -44,6 +44,7 @@ class WaveChanges:
     servers_launched: int | None = None
     servers_failed: int | None = None
     preflight_excluded: PreflightExclusion | None = None
+    launch_token: str | None = None  # the launch's secret, written with LAUNCHING (`WaveRecord.launch_token`)
     # the dependencies: how many are not met yet, which are counted
     remaining: int | None = None
     released_by: frozenset[str] | None = None

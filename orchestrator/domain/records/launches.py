@@ -66,7 +66,9 @@ class ChunkServer:
 class LaunchChunk:
     """The servers one StartRecovery launches: chunk `index` of attempt `attempt` of a wave (at most the DRS
     job size: `orchestrator.steps.capacity.Quotas.job_size`), its `launch_key` (the claim and the DRS job's
-    tag) and `tries`, the StartRecovery calls the state machine made for it so far (0 in the queue)."""
+    tag), its `launch_token` (the secret `prepare` wrote on the wave with LAUNCHING: the launch key can be
+    derived by anyone, the token only read in the ledger) and `tries`, the StartRecovery calls the state
+    machine made for it so far (0 in the queue)."""
 
     execution_id: str
     plan_id: str
@@ -76,6 +78,7 @@ class LaunchChunk:
     is_drill: bool
     launch_key: str
     servers: tuple[ChunkServer, ...]
+    launch_token: str | None = None
     tries: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -97,8 +100,8 @@ class LaunchChunk:
         ]
 
     def payload(self) -> dict[str, Any]:
-        """The chunk as JSON: `{executionId, planId, waveId, attempt, index, isDrill, launchKey, servers:
-        [{sourceServerID, recoverySnapshotID?}], tries?}` (`tries` only once a call was retried)."""
+        """The chunk as JSON: `{executionId, planId, waveId, attempt, index, isDrill, launchKey, launchToken?,
+        servers: [{sourceServerID, recoverySnapshotID?}], tries?}` (`tries` only once a call was retried)."""
         return {
             "executionId": self.execution_id,
             "planId": self.plan_id,
@@ -107,6 +110,7 @@ class LaunchChunk:
             "index": self.index,
             "isDrill": self.is_drill,
             "launchKey": self.launch_key,
+            **({"launchToken": self.launch_token} if self.launch_token is not None else {}),
             "servers": self.source_servers(),
             **({"tries": self.tries} if self.tries else {}),
             **self.extra,
@@ -115,7 +119,10 @@ class LaunchChunk:
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> LaunchChunk:
         """The chunk of its JSON (`payload()`). KeyError, TypeError or ValueError when it is not one."""
-        named = {"executionId", "planId", "waveId", "attempt", "index", "isDrill", "launchKey", "servers", "tries"}
+        named = {
+            *("executionId", "planId", "waveId", "attempt", "index", "isDrill", "launchKey", "launchToken"),
+            *("servers", "tries"),
+        }
         return cls(
             execution_id=str(payload["executionId"]),
             plan_id=str(payload["planId"]),
@@ -124,6 +131,7 @@ class LaunchChunk:
             index=int(payload["index"]),
             is_drill=bool(payload["isDrill"]),
             launch_key=str(payload["launchKey"]),
+            launch_token=None if payload.get("launchToken") is None else str(payload["launchToken"]),
             servers=tuple(
                 ChunkServer(
                     source_server_id=str(server["sourceServerID"]),

@@ -35,9 +35,15 @@ ATTEMPT_TIMES: tuple[str, ...] = (
 )
 """The moments of one attempt of a wave, in the order they happen (fields of `WaveAttempt`)."""
 
-RETRY_CLEARS: tuple[str, ...] = (*(t for t in ATTEMPT_TIMES if t != "ready_at"), "reason", "launch_summary")
+RETRY_CLEARS: tuple[str, ...] = (
+    *(t for t in ATTEMPT_TIMES if t != "ready_at"),
+    "reason",
+    "launch_summary",
+    "launch_token",
+)
 """The fields of a wave's current attempt that a retry removes once it has archived the attempt in
-`previous_attempts` (`ready_at` is written anew: the retried wave is ready at once)."""
+`previous_attempts` (`ready_at` is written anew: the retried wave is ready at once; the new attempt's launch
+gets a launch token of its own)."""
 
 REOPEN_CLEARS: tuple[str, ...] = ("reason", "skipped_for", *ATTEMPT_TIMES)
 """The fields a reopen of a wave SKIPPED for a failure removes: the wave waits for its dependencies again."""
@@ -150,6 +156,9 @@ class WaveRecord:
     skipped_from: str | None = None  # the status an operator skipped it from
     failed_reason: str | None = None  # a FAILED wave's reason, kept when an operator skipped it
     preflight_excluded: PreflightExclusion | None = None
+    # the secret of the current attempt's launch (`launch_wave.prepare`): a launch chunk that does not carry it
+    # is not one the wave launch state machine was given (`launch_checks.check_chunk`)
+    launch_token: str | None = None
     previous_attempts: tuple[WaveAttempt, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 

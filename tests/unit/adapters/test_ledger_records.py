@@ -341,6 +341,7 @@ def test_the_declared_field_lists_name_attributes_and_an_unknown_field_is_refuse
         "endedAt",
         "reason",
         "launchSummary",
+        "launchToken",
     ]
     assert wave_attributes(REOPEN_CLEARS)[:2] == ["reason", "skippedFor"]
     with pytest.raises(LedgerError, match="not a wave field: readyAt"):

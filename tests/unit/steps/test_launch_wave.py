@@ -106,7 +106,10 @@ def test_the_state_machine_carries_each_chunk_as_the_json_it_always_had(world: W
     # WHEN the tasks' answers go to the state machine (the handler's JSON), and its chunk comes back
     prepared = task_output(prepare(world.rt, done, "pld-1"))
     retry = task_output(start_job(world.rt, chunk_from_input(prepared["chunks"][0])))
-    # THEN each chunk is the JSON infra/wave_launch.asl.json passes on; the retry's has its tries
+    # THEN each chunk is the JSON infra/wave_launch.asl.json passes on, with the launch token written on the
+    # wave; the retry's has its tries
+    token = world.ledger.get_wave("e1", "db")["launchToken"]
+    assert len(token) == 22  # secrets.token_urlsafe(16): 128 random bits
     assert prepared["chunks"] == [
         {
             "executionId": "e1",
@@ -116,6 +119,7 @@ def test_the_state_machine_carries_each_chunk_as_the_json_it_always_had(world: W
             "index": 0,
             "isDrill": True,
             "launchKey": launch_key("e1", "db", 1, 0),
+            "launchToken": token,
             "servers": [{"sourceServerID": S1}, {"sourceServerID": S2}],
         }
     ]

@@ -9,7 +9,11 @@ from tests.unit.steps.world import S1, S2, World, launching, plan, wave
 HEALTH = {"type": "SSM_DOCUMENT", "documentName": "Health"}
 
 
-def _completed(job: str, *results: tuple[str, str]) -> DRSJobCompleted:
+def _completed(job: str, *results: tuple[str, str], world: World | None = None) -> DRSJobCompleted:
+    """The DRSJobCompleted the watcher publishes once DRS has ended `job` with these results (ended so in
+    `world`'s DRS: the post-launch step records DRS's answer, and refuses an event that is not DRS's)."""
+    if world is not None:
+        world.drs.finish_job(job, dict(results), reasons={sid: "LAUNCH_FAILED: x" for sid, _ in results})
     return DRSJobCompleted(
         execution_id="e1",
         plan_id="p",
@@ -31,7 +35,7 @@ def test_a_launched_wave_without_scripts_completes_its_post_launch_phase(world: 
     # GIVEN a wave whose only job launched its server
     [job] = launching(world, plan(wave("db", S1)))
     # WHEN DRSJobCompleted arrives
-    on_job_completed(world.rt, _completed(job, (S1, "LAUNCHED")), "jc-1")
+    on_job_completed(world.rt, _completed(job, (S1, "LAUNCHED"), world=world), "jc-1")
     # THEN the wave is in POST_LAUNCH and PostLaunchDone goes out
     assert world.wave_status("e1", "db") == "POST_LAUNCH"
     assert world.bus.published == [PostLaunchDone(execution_id="e1", plan_id="p", wave_id="db")]
@@ -56,7 +60,7 @@ def test_a_critical_server_that_did_not_launch_fails_the_wave(world: World) -> N
     # GIVEN a wave of two CRITICAL servers
     [job] = launching(world, plan(wave("db", S1, S2)))
     # WHEN its job reports one of them FAILED
-    on_job_completed(world.rt, _completed(job, (S1, "LAUNCHED"), (S2, "FAILED")), "jc-1")
+    on_job_completed(world.rt, _completed(job, (S1, "LAUNCHED"), (S2, "FAILED"), world=world), "jc-1")
     # THEN the wave failed, naming the server and DRS's reason
     assert world.wave_status("e1", "db") == "FAILED"
     [failed] = world.bus.published
@@ -70,7 +74,7 @@ def test_an_optional_failure_within_the_threshold_warns_and_goes_on(world: World
     document = plan(wave("db", S1, {"sourceServerID": S2, "criticality": "OPTIONAL"}, successThreshold=0.5))
     [job] = launching(world, document)
     # WHEN the OPTIONAL server did not launch
-    on_job_completed(world.rt, _completed(job, (S1, "LAUNCHED"), (S2, "FAILED")), "jc-1")
+    on_job_completed(world.rt, _completed(job, (S1, "LAUNCHED"), (S2, "FAILED"), world=world), "jc-1")
     # THEN the wave goes on to post-launch with a warning naming it
     assert world.wave_status("e1", "db") == "POST_LAUNCH"
     assert world.ledger.get_wave("e1", "db")["warnings"] == [f"OPTIONAL server {S2} (LAUNCH_FAILED: x) did not launch"]

@@ -251,3 +251,22 @@ def test_a_timeout_tick_after_the_script_ended_does_nothing(world: World) -> Non
     # THEN nothing is cancelled, written or published
     assert (world.ssm.cancelled, world.bus.published) == ([], [])
     assert _script(world).status is ScriptStatus.SUCCESS
+
+
+def test_a_timeout_tick_before_the_deadline_cancels_and_concludes_nothing(world: World) -> None:
+    # GIVEN a script still running 10 s into its 60 s timeout
+    command_id = _running(world)
+    world.advance(10)
+    # WHEN a timeout tick for its try arrives now (forged: put on the bus, or the function invoked directly)
+    forged = PreLaunchTick(
+        execution_id="e1", plan_id="p", wave_id="db", phase="PRE_LAUNCH", index=0, try_number=1, purpose="timeout"
+    )
+    on_tick(world.rt, forged, "forged-timeout")
+    # THEN nothing is cancelled or concluded; its own tick, at the deadline, still times it out
+    assert world.ssm.cancelled == []
+    assert _script(world).status is ScriptStatus.RUNNING
+    assert world.bus.published == []
+    [timeout] = [t for t in _due(world, 50) if t.purpose == "timeout"]
+    on_tick(world.rt, timeout, "timeout-1")
+    assert world.ssm.cancelled == [(command_id, [I1, I2])]
+    assert _script(world).status is ScriptStatus.TIMED_OUT

@@ -21,6 +21,7 @@ from tests.unit.steps.world import S1, S2, World, launching, plan, wave
 def _failed_with_s2(world: World) -> str:
     """Wave db of S1 and S2 whose one job launched S1 and failed S2: the wave FAILED. Its job's id."""
     [job] = launching(world, plan(wave("db", S1, S2)))
+    world.drs.finish_job(job, {S2: "FAILED"})
     servers = [
         ServerLaunch(source_server_id=S1, launch_status="LAUNCHED", recovery_instance_id="i-00000000000000001"),
         ServerLaunch(source_server_id=S2, launch_status="FAILED", reason="LAUNCH_FAILED: x"),
