@@ -34,7 +34,7 @@ from orchestrator.domain.plan.network_checks import (
 )
 from orchestrator.domain.plan.network_checks import network_problems as check_network
 from orchestrator.domain.plan.source import Lines
-from orchestrator.domain.ports import Ec2NetworkPort
+from orchestrator.domain.ports import DrsPort, Ec2NetworkPort
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 
@@ -77,14 +77,7 @@ def server_network_problems(
         return []
     if rt.ec2 is None:
         raise NoEc2Client("the runtime has no EC2 adapter: the plan's network settings cannot be checked")
-    try:
-        network = read_network(rt, rt.ec2, launches)
-    except Ec2Error as exc:
-        if exc.retryable:
-            raise
-        logger.warning("EC2 read failed for good: network settings not checked", error=str(exc), code=exc.code)
-        return read_failure(launches, str(exc), lines=lines, source=source)
-    found = check_network(launches, network, lines=lines, source=source)
+    found = check_launches(rt.ec2, rt.drs, launches, lines=lines, source=source)
     if found:
         logger.info(
             "network settings refused",
@@ -93,6 +86,26 @@ def server_network_problems(
             problems=[(p.source_server_id, p.problem.code) for p in found],
         )
     return found
+
+
+def check_launches(
+    ec2: Ec2NetworkPort,
+    drs: DrsPort | None,
+    launches: list[EffectiveLaunch],
+    *,
+    lines: Lines | None = None,
+    source: str | None = None,
+) -> list[ServerProblem]:
+    """The problems of `launches` against what `ec2` (and `drs`: None, no recovery instance frees an address)
+    says; an EC2 read refused for good is a problem of every launch, a retryable one raises."""
+    try:
+        network = read_network(ec2, drs, launches)
+    except Ec2Error as exc:
+        if exc.retryable:
+            raise
+        logger.warning("EC2 read failed for good: network settings not checked", error=str(exc), code=exc.code)
+        return read_failure(launches, str(exc), lines=lines, source=source)
+    return check_network(launches, network, lines=lines, source=source)
 
 
 def network_problems(rt: Runtime, plan: Plan, mode: Mode, wave_ids: Collection[str] | None = None) -> list[Problem]:
@@ -117,7 +130,7 @@ def network_refusal(rt: Runtime, plan: Plan, mode: Mode) -> tuple[str, list[Prob
     )
 
 
-def read_network(rt: Runtime, ec2: Ec2NetworkPort, launches: list[EffectiveLaunch]) -> AccountNetwork:
+def read_network(ec2: Ec2NetworkPort, drs: DrsPort | None, launches: list[EffectiveLaunch]) -> AccountNetwork:
     """What the account has for `launches`: one read per kind (batched by the adapter), the interfaces only for
     static IPs that could be given out, the recovery instances only of servers whose IP an instance holds."""
     request = network_request(launches)
@@ -132,17 +145,17 @@ def read_network(rt: Runtime, ec2: Ec2NetworkPort, launches: list[EffectiveLaunc
             sorted({subnet for subnet, _ in pairs}), sorted({ip for _, ip in pairs})
         )
     held = {sid for sid, nics in holders(launches, interfaces).items() if any(nic.instance_id for nic in nics)}
-    return AccountNetwork.of(subnets, groups, interfaces, offerings, _replaced(rt, held))
+    return AccountNetwork.of(subnets, groups, interfaces, offerings, _replaced(drs, held))
 
 
-def _replaced(rt: Runtime, server_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+def _replaced(drs: DrsPort | None, server_ids: Iterable[str]) -> dict[str, frozenset[str]]:
     """Per source server, the EC2 instances of its recovery instances (DescribeRecoveryInstances): DRS deletes
     them before it launches the server again. A permanent DRS error leaves them unknown (the IP stays in use)."""
     wanted = sorted(server_ids)
-    if not wanted:
+    if not wanted or drs is None:
         return {}
     try:
-        instances = rt.drs.describe_recovery_instances(source_server_ids=wanted)
+        instances = drs.describe_recovery_instances(source_server_ids=wanted)
     except DrsError as exc:
         if exc.retryable:
             raise
