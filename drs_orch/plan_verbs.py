@@ -114,6 +114,68 @@ def _account_problems(plan: Plan, allowed: AllowList, region: str | None) -> lis
     return parameter_problems(plan, {name: _declared(ssm, name) for name in names})
 
 
+def _network_problems(plan: Plan, ec2: Any, drs: Any) -> list[Problem]:
+    """The plan's launch settings against the network `ec2` reads, in both modes (a problem only a drill has
+    starts `in a drill, `; one both have is reported once). `drs`: the account's DRS (a server's own recovery
+    instance does not hold its static IP against its next launch), or None (the simulated network has none)."""
+    from events.models import Mode
+    from orchestrator.steps.network_preflight import check_launches, launches_to_check
+
+    found: list[Problem] = []
+    seen: set[tuple[str, str | None]] = set()
+    for mode in (Mode.RECOVERY, Mode.DRILL):
+        launches = launches_to_check(plan, mode)
+        for each in check_launches(ec2, drs, launches) if launches else []:
+            problem = each.problem
+            if (problem.message, problem.path) in seen:
+                continue
+            seen.add((problem.message, problem.path))
+            prefix = "in a drill, " if mode is Mode.DRILL else ""
+            found.append(Problem(prefix + problem.message, problem.code, problem.wave_id, problem.path))
+    return found
+
+
+def _asks_network(plan: Plan) -> bool:
+    from events.models import Mode
+    from orchestrator.steps.network_preflight import launches_to_check
+
+    return any(launches_to_check(plan, mode) for mode in (Mode.RECOVERY, Mode.DRILL))
+
+
+def _account_network_problems(plan: Plan, region: str | None) -> list[Problem]:
+    """The plan's launch settings against the account's network (EC2 Describe*, DRS DescribeRecoveryInstances),
+    with the caller's credentials; a plan whose settings ask nothing of the network makes no call."""
+    if not _asks_network(plan):
+        return []
+    import boto3
+
+    from orchestrator.adapters.drs import Drs
+    from orchestrator.adapters.ec2 import Ec2Network
+
+    ec2 = Ec2Network(boto3.client("ec2", region_name=region))
+    return _network_problems(plan, ec2, Drs(boto3.client("drs", region_name=region)))
+
+
+def _simulated_network_problems(plan: Plan, profile_path: Path) -> list[Problem]:
+    """The plan's launch settings against the recovery network of a simulation profile (its `ec2:` section, made
+    in moto's EC2 as a local run makes it)."""
+    import boto3
+    from moto import mock_aws
+
+    from localcloud.ec2_network import create_network
+    from localcloud.profile import ProfileError, load_profile
+    from orchestrator.adapters.ec2 import Ec2Network
+
+    try:
+        profile = load_profile(profile_path)
+    except ProfileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--sim") from None
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")  # moto gives the credentials
+        create_network(ec2, profile.ec2)
+        return _network_problems(plan, Ec2Network(ec2), None)
+
+
 def _allow_list(text: str) -> AllowList:
     try:
         return AllowList.parse(text)
@@ -141,18 +203,28 @@ def validate(
         bool,
         typer.Option(
             "--aws",
-            help="also check each script's parameters against its SSM document in the AWS account (DescribeDocument)",
+            help="also check each script's parameters against its SSM document in the AWS account (DescribeDocument), "
+            "and each server's launch settings against the account's network (EC2), in both modes",
         ),
     ] = False,
     region: Annotated[str | None, typer.Option(help="AWS region for --aws")] = None,
+    sim: Annotated[
+        Path | None,
+        typer.Option(help="check each server's launch settings against this simulation profile's recovery network"),
+    ] = None,
 ) -> None:
     """Check recovery plans and print every problem as `file:line: path (wave W): message`, then every
     setting of a valid plan that can have no effect, and every script naming an SSM document outside the
     allow-list, as `file:line: path (wave W): warning: message` (warnings do not change the exit code).
     With --aws, a script whose parameters are not those its document in the account declares (or whose
-    document does not exist) is a problem, as StartPlan would find it."""
+    document does not exist) is a problem, as StartPlan would find it, and so is a launch setting the account's
+    network cannot serve (a subnet or security group that does not exist, groups of another VPC, a static IP
+    outside its subnet, reserved or in use, an instance type not offered in the subnet's zone), as the wave
+    preflight would find it; with --sim PROFILE, the same network checks against the profile's network."""
     console = _console()
     allowed = _allow_list(allowed_documents)
+    if sim is not None and aws:
+        raise typer.BadParameter("check against a simulation profile or the account, not both", param_hint="--sim")
     failed = False
     for path in plans:
         try:
@@ -161,7 +233,12 @@ def validate(
             failed = True
             _report(error, console, str(path))
             continue
-        if aws and (found := _placed(_account_problems(plan, allowed, region), path)):
+        found = []
+        if aws:
+            found = _account_problems(plan, allowed, region) + _account_network_problems(plan, region)
+        elif sim is not None:
+            found = _simulated_network_problems(plan, sim)
+        if found := _placed(found, path):
             failed = True
             _report(PlanError(found, str(path)), console, str(path))
             continue

@@ -49,6 +49,7 @@ from localcloud.clock import SimClock
 from localcloud.drs_sim import DrsSimulator
 from localcloud.drs_sim_wire import install_globally as install_drs
 from localcloud.drs_sim_wire import uninstall_globally as uninstall_drs
+from localcloud.ec2_network import create_network
 from localcloud.lambda_runtime import ACCOUNT, REGION, LambdaRuntime, function_arn
 from localcloud.lambda_runtime import install_globally as install_lambda
 from localcloud.lambda_runtime import uninstall_globally as uninstall_lambda
@@ -234,6 +235,7 @@ class LocalCloud:
         self.scheduler = self.session.client("scheduler")
         self.dynamodb = self.session.client("dynamodb")
         self._create_resources()
+        self._create_recovery_network()
         # a DRS backoff passes simulated time, not real time
         settings = Settings()
         self.ledger = Ledger(
@@ -256,6 +258,7 @@ class LocalCloud:
         gc.collect()
         gc.freeze()
         self.clock.restart()
+        self.drs.ensure_servers(self.drs.declared_servers())  # the profile's servers with tags or launch settings
         self.drs.advance()  # the simulated time starts now: jobs started outside the orchestrator are due from here
 
     def allowed_documents(self) -> list[str]:
@@ -382,6 +385,15 @@ class LocalCloud:
         )["stateMachineArn"]
         for route in ROUTES:
             self._create_route(route)
+
+    def _create_recovery_network(self) -> None:
+        """The profile's VPCs, subnets and security groups in moto's EC2, where the DRS simulator keeps its
+        launch templates and recovery instances. The simulator's EC2 client has a session of its own: DRS
+        makes those calls as the service, not as the function that called DRS (the grant test)."""
+        ec2 = boto3.session.Session(region_name=REGION).client("ec2")
+        ec2.meta.events.register("choose-signer", _unsigned)
+        create_network(ec2, self.profile.ec2)
+        self.drs.bind_ec2(ec2)
 
     def _create_route(self, route: Route) -> None:
         dlq = self.sqs.create_queue(QueueName=f"drs-orch-{route.name}-dlq")["QueueUrl"]

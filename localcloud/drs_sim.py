@@ -29,6 +29,8 @@ Fidelity notes (where DRS does not document the behaviour, the choice made here)
   DescribeRecoveryInstances): a page holds at most ``maxResults`` items, and never more than ``pageSize``;
   ``nextToken`` is an opaque cursor bound to its operation (another operation's token, or a made-up one,
   is a ValidationException) that survives items disappearing between pages (a terminated instance).
+- Launch configurations, EC2 launch templates and where a launch puts its recovery instance:
+  ``localcloud.drs_sim_launch``; native recovery plans and their steps: ``localcloud.drs_sim_plans``.
 - "DRS Source Server Launch Result" events follow the DRS user guide sample: ``resources`` holds the
   source server ARN, ``detail`` is ``{"state": "RECOVERY_LAUNCH_SUCCEEDED" | "RECOVERY_LAUNCH_FAILED",
   "job-id": ..., "is-drill": "TRUE" | "FALSE"}`` (drills use the same states, told apart by is-drill).
@@ -54,6 +56,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from botocore.awsrequest import AWSResponse
 
 from localcloud.drs_sim_config import DrsQuotas, DrsServerSettings, DrsSimConfig, OutsideJob
+from localcloud.drs_sim_launch import LaunchSettings, Placement
+from localcloud.drs_sim_plans import RecoveryPlans
 from localcloud.drs_sim_wire import (
     EVENT_NAME,
     DrsError,
@@ -224,6 +228,18 @@ class DrsSimulator(ClockedSimulator):
         self._instances: dict[str, _Instance] = {}
         self._transitions: list[_Transition] = []
         self._injected: list[tuple[str | None, DrsError]] = []
+        self.launch = LaunchSettings(region, self.config.servers.get)
+        self.plans = RecoveryPlans(
+            arn_prefix=f"arn:aws:drs:{region}:{account_id}:",
+            account_id=account_id,
+            region=region,
+            now=self.clock.now,
+            new_id=self._new_id,
+            next_ordinal=lambda: next(self._ordinals),
+            page=self._page,
+            server_exists=self._servers.__contains__,
+        )
+        self._extensions = {**self.launch.operations(), **self.plans.operations()}
 
     # ------------------------------------------------------------------ wiring
 
@@ -234,6 +250,12 @@ class DrsSimulator(ClockedSimulator):
 
     def install_globally(self) -> None:
         install_globally(self)
+
+    def bind_ec2(self, client: Any) -> None:
+        """Keep launch templates and recovery instances in the EC2 of ``client`` (a boto3 ``ec2`` client on
+        moto): see ``localcloud.drs_sim_launch``."""
+        with self._lock:
+            self.launch.bind_ec2(client)
 
     # ------------------------------------------------------------------ inventory
 
@@ -269,6 +291,12 @@ class DrsSimulator(ClockedSimulator):
                 tags=dict(tags or {}),
                 ordinal=next(self._ordinals),
             )
+            self.launch.register(
+                source_server_id, self._servers[source_server_id].hostname, self._tags_getter(source_server_id)
+            )
+
+    def _tags_getter(self, source_server_id: str) -> Callable[[], dict[str, str]]:
+        return lambda: dict(self._servers[source_server_id].tags)
 
     def ensure_servers(self, source_server_ids: Iterable[str]) -> None:
         """Register every id not yet known, healthy unless the config's ``servers`` says otherwise."""
@@ -278,8 +306,15 @@ class DrsSimulator(ClockedSimulator):
                     continue
                 settings = self.config.servers.get(sid, DrsServerSettings())
                 self.register_source_server(
-                    sid, replication_state=settings.replication_state, lag_seconds=settings.lag_seconds
+                    sid,
+                    replication_state=settings.replication_state,
+                    lag_seconds=settings.lag_seconds,
+                    tags=settings.tags,
                 )
+
+    def declared_servers(self) -> list[str]:
+        """The servers the config gives tags, an IP or launch settings: they exist from the start."""
+        return [sid for sid, settings in self.config.servers.items() if settings.declares_launch]
 
     def set_launch_outcome(self, source_server_id: str, outcome: str) -> None:
         """Outcome of the next launches of this server: ``LAUNCHED`` or ``FAILED``."""
@@ -356,14 +391,16 @@ class DrsSimulator(ClockedSimulator):
         return response
 
     def _operation(self, operation: str) -> Callable[[dict[str, Any]], tuple[int, dict[str, Any] | None]]:
-        handler = getattr(self, f"_op_{operation}", None)
+        handler: Callable[[dict[str, Any]], tuple[int, dict[str, Any] | None]] | None = getattr(
+            self, f"_op_{operation}", None
+        ) or self._extensions.get(operation)
         if handler is None:
             raise DrsError(
                 "ValidationException",
                 f"The DRS simulator does not implement {operation}",
                 reason="unknownOperation",
             )
-        return handler  # type: ignore[no-any-return]
+        return handler
 
     def _precheck(self, operation: str) -> None:
         for index, (target, error) in enumerate(self._injected):
@@ -804,6 +841,7 @@ class DrsSimulator(ClockedSimulator):
 
     def _finish_launch(self, job: _Job, participant: _Participant, at: datetime) -> dict[str, Any] | None:
         server = self._servers[participant.source_server_id]
+        placement = self._place(job, participant, server, at) if participant.outcome == "LAUNCHED" else Placement()
         participant.launch_status = participant.outcome
         if participant.outcome == "LAUNCHED":
             previous = server.recovery_instance_id
@@ -811,6 +849,7 @@ class DrsSimulator(ClockedSimulator):
             if replaced is not None and replaced.terminating_job_id is None:
                 del self._instances[replaced.recovery_instance_id]
             rid = participant.instance_id
+            drawn_ip = self._private_ip()  # drawn with EC2 bound too: a seed tells the same story either way
             participant.recovery_instance_id = rid
             self._instances[rid] = _Instance(
                 recovery_instance_id=rid,
@@ -818,11 +857,12 @@ class DrsSimulator(ClockedSimulator):
                 source_server_id=server.source_server_id,
                 job_id=job.job_id,
                 is_drill=job.is_drill,
-                private_ip=self._private_ip(),
+                private_ip=placement.private_ip or drawn_ip,
                 launched_at=at,
                 point_in_time=participant.snapshot.taken if participant.snapshot else None,
                 hostname=server.hostname,
                 tags=dict(server.tags),
+                state=placement.state,
                 ordinal=next(self._ordinals),
             )
             server.recovery_instance_id = rid
@@ -846,6 +886,20 @@ class DrsSimulator(ClockedSimulator):
             ),
         }
 
+    def _place(self, job: _Job, participant: _Participant, server: _Server, at: datetime) -> Placement:
+        """Launch the recovery instance from the server's launch template as it stands now; a launch EC2
+        refuses fails the server (a LAUNCH_FAILED log item with EC2's error)."""
+        previous = self._instances.get(server.recovery_instance_id or "")
+        replacing = previous.recovery_instance_id if previous and previous.terminating_job_id is None else None
+        placement = self.launch.place(server.source_server_id, participant.instance_id, replacing=replacing)
+        if placement.raw_error is not None:
+            participant.outcome = "FAILED"
+            participant.raw_error = placement.raw_error
+            data = {"sourceServerID": server.source_server_id, "rawError": placement.raw_error}
+            job.logs.append(_LogItem(at, "LAUNCH_FAILED", data))
+            job.logs.sort(key=lambda item: item.at)
+        return placement
+
     def _finish_termination(self, participant: _Participant) -> None:
         if participant.outcome == "FAILED":  # the instance keeps running and may be terminated again
             participant.launch_status = "FAILED"
@@ -859,6 +913,7 @@ class DrsSimulator(ClockedSimulator):
         instance = self._instances.pop(participant.instance_id, None)
         if instance is None:
             return
+        self.launch.terminated(instance.recovery_instance_id)
         server = self._servers.get(instance.source_server_id)
         if server is not None and server.recovery_instance_id == instance.recovery_instance_id:
             server.recovery_instance_id = None
@@ -928,7 +983,13 @@ class DrsSimulator(ClockedSimulator):
                     "fqdn": f"{server.hostname}.corp.example",
                     "vmWareUuid": server.hardware_id,
                 },
-                "networkInterfaces": [{"macAddress": "02:00:00:00:00:01", "ips": ["192.168.0.10"], "isPrimary": True}],
+                "networkInterfaces": [
+                    {
+                        "macAddress": "02:00:00:00:00:01",
+                        "ips": [self.launch.source_ip(server.source_server_id)],
+                        "isPrimary": True,
+                    }
+                ],
                 "disks": [{"deviceName": "/dev/xvda", "bytes": disk_bytes}],
                 "cpus": [{"cores": 2, "modelName": "Intel Xeon"}],
                 "ramBytes": 8 * 1024**3,
@@ -1000,6 +1061,9 @@ class DrsSimulator(ClockedSimulator):
         for inst in self._instances.values():
             if inst.arn == arn:
                 return inst.tags
+        plan_tags = self.plans.tags_of(arn)
+        if plan_tags is not None:
+            return plan_tags
         raise DrsError("ResourceNotFoundException", f"Resource {arn} not found", resourceId=arn)
 
     def _private_ip(self) -> str:

@@ -16,6 +16,11 @@ The profile section is camelCase::
       quotas: {serversPerJob: 100, concurrentJobs: 20, serversInAllJobs: 500}
       servers:
         s-0123456789abcdef0: {launch: FAILED, replicationState: STALLED, lagSeconds: 120, terminate: FAILED}
+        s-0123456789abcdef1:            # tags, IP and launch settings: localcloud/drs_sim_launch_config.py
+          tags: {tier: db}
+          privateIp: 10.0.3.15
+          launchConfiguration: {copyPrivateIp: true, targetInstanceTypeRightSizingMethod: NONE}
+          launchTemplate: {subnetId: subnet-0a1b2c3d4e5f60718, instanceType: r5.large}
       outsideJobs:                    # DRS jobs started by someone else (the console, another tool)
         - {servers: [s-0123456789abcdef0], atSeconds: 0, durationSeconds: 900}
         - {jobs: 19, otherServers: 20, durationSeconds: 600}
@@ -32,6 +37,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from localcloud.drs_sim_launch_config import (
+    Ipv4,
+    LaunchConfigurationProfile,
+    LaunchConfigurationSettings,
+    LaunchTemplateProfile,
+    LaunchTemplateSettings,
+)
 from localcloud.profile_keys import ProfileSection, invalid, section_error
 
 LaunchOutcome = Literal["LAUNCHED", "FAILED"]
@@ -75,6 +87,18 @@ class DrsServerSettings(BaseModel):
     replication_state: ReplicationState = "CONTINUOUS"
     lag_seconds: int = Field(default=0, ge=0)
     terminate: TerminateOutcome = "TERMINATED"  # FAILED: every terminate job fails to terminate its instance
+    tags: dict[str, str] = Field(default_factory=dict)  # the source server's DRS tags
+    private_ip: Ipv4 | None = None  # the source machine's IP (None: DEFAULT_SOURCE_IP)
+    launch_configuration: LaunchConfigurationSettings | None = None  # None: DRS's defaults
+    launch_template: LaunchTemplateSettings | None = None  # None: the default subnet, no group, no static IP
+
+    @property
+    def declares_launch(self) -> bool:
+        """Whether the profile gives this server tags, an IP or launch settings: such a server exists from the
+        start (a tag selector must find it), not only once a plan names it."""
+        return bool(self.tags) or any(
+            value is not None for value in (self.private_ip, self.launch_configuration, self.launch_template)
+        )
 
 
 class OutsideJob(BaseModel):
@@ -168,6 +192,22 @@ class ServerProfile(ProfileSection):
     replication_state: ReplicationState = "CONTINUOUS"
     lag_seconds: int = Field(default=0, ge=0)
     terminate: TerminateOutcome = "TERMINATED"
+    tags: dict[str, str] = Field(default_factory=dict, max_length=50)  # DRS: at most 50 tags per resource
+    private_ip: Ipv4 | None = None
+    launch_configuration: LaunchConfigurationProfile | None = None
+    launch_template: LaunchTemplateProfile | None = None
+
+    def to_settings(self) -> DrsServerSettings:
+        return DrsServerSettings(
+            launch=self.launch,
+            replication_state=self.replication_state,
+            lag_seconds=self.lag_seconds,
+            terminate=self.terminate,
+            tags=dict(self.tags),
+            private_ip=self.private_ip,
+            launch_configuration=self.launch_configuration.to_settings() if self.launch_configuration else None,
+            launch_template=self.launch_template.to_settings() if self.launch_template else None,
+        )
 
 
 class OutsideJobProfile(ProfileSection):
@@ -233,8 +273,6 @@ class DrsProfile(ProfileSection):
         if self.launch_seconds.max is not None:
             values["launch_seconds_max"] = self.launch_seconds.max
         values["quotas"] = DrsQuotas(**self.quotas.model_dump())
-        values["servers"] = {
-            sid: DrsServerSettings(**(server or ServerProfile()).model_dump()) for sid, server in self.servers.items()
-        }
+        values["servers"] = {sid: (server or ServerProfile()).to_settings() for sid, server in self.servers.items()}
         values["outside_jobs"] = tuple(job.to_config() for job in self.outside_jobs)
         return DrsSimConfig(**values)

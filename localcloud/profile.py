@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from localcloud.drs_sim_config import DrsProfile, DrsSimConfig
+from localcloud.ec2_network import Ec2Profile
 from localcloud.operators import LOCAL_RECOVERY_PRINCIPALS
 from localcloud.profile_keys import ProfileSection
 from localcloud.ssm_sim_config import SsmProfile, SsmSimConfig
@@ -82,6 +83,7 @@ class SimProfile(ProfileSection):
     clock: ClockProfile = Field(default_factory=ClockProfile)
     drs: DrsProfile = Field(default_factory=DrsProfile)
     ssm: SsmProfile = Field(default_factory=SsmProfile)
+    ec2: Ec2Profile = Field(default_factory=Ec2Profile)
     faults: FaultsProfile = Field(default_factory=FaultsProfile)
     approvals: ApprovalsProfile = Field(default_factory=ApprovalsProfile)
     operators: OperatorsProfile = Field(default_factory=OperatorsProfile)

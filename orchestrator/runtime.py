@@ -1,8 +1,9 @@
 """The collaborators a handler needs, built once per process from the settings.
 
 Handlers call `get_runtime()`; the local cloud and tests install their own with `set_runtime()`.
-Steps see the ledger, bus, scheduler, DRS, SSM and clock through their ports (`orchestrator.domain.ports`): the
-unit tests build a Runtime of in-memory fakes (`tests/fakes.py`) and the ledger on moto's in-memory DynamoDB.
+Steps see the ledger, bus, scheduler, DRS, SSM, EC2 (the network checks' reads) and clock through their ports
+(`orchestrator.domain.ports`): the unit tests build a Runtime of in-memory fakes (`tests/fakes.py`) and the ledger
+on moto's in-memory DynamoDB.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from botocore.config import Config
 
 from orchestrator.adapters.bus import Bus
 from orchestrator.adapters.drs import Drs
+from orchestrator.adapters.ec2 import Ec2Network
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
 from orchestrator.config import Settings, get_settings
 from orchestrator.domain.clock import Clock, SystemClock
-from orchestrator.domain.ports import BusPort, DrsPort, LedgerPort, SchedulerPort, SsmPort
+from orchestrator.domain.ports import BusPort, DrsPort, Ec2NetworkPort, LedgerPort, SchedulerPort, SsmPort
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Runtime:
     drs: DrsPort
     ssm: SsmPort | None = None
     operator_bus: BusPort | None = None  # the operator endpoint's: it publishes with the operator source
+    ec2: Ec2NetworkPort | None = None  # the network checks' reads (a plan with launch settings needs it)
 
 
 _runtime: Runtime | None = None
@@ -72,6 +75,8 @@ def build_runtime(
         drs=Drs(session.client("drs", config=drs_config), sleep=sleep),
         ssm=Ssm(session.client("ssm")),
         operator_bus=Bus.for_operator(events, settings.bus_name),
+        # botocore's standard retries absorb brief EC2 throttling; what is left raises, and the event comes again
+        ec2=Ec2Network(session.client("ec2", config=Config(retries={"mode": "standard"}))),
     )
 
 

@@ -11,7 +11,7 @@ The shapes are the services' own (boto3) dictionaries, as far as the steps read 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,8 @@ from orchestrator.adapters.bus import PublishError
 from orchestrator.adapters.ssm import TERMINAL_STATUSES, SsmRejected
 from orchestrator.domain.clock import Clock, iso, parse_iso
 from orchestrator.domain.plan.documents import DocumentParameters
-from orchestrator.domain.ports import BusPort, DrsPort, SchedulerPort, SsmPort
+from orchestrator.domain.plan.network_checks import InstanceTypeOffering, NetworkInterface, SecurityGroup, Subnet
+from orchestrator.domain.ports import BusPort, DrsPort, Ec2NetworkPort, SchedulerPort, SsmPort
 
 
 class _Failing:
@@ -352,6 +353,55 @@ class FakeSsm(_Failing):
                 invocation["Status"] = "Cancelled"
 
 
+class FakeEc2(_Failing):
+    """The account's network as the checks read it: subnets, security groups, network interfaces, and the zones
+    each instance type is offered in. `asked` keeps every call (method, arguments) in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subnet_records: dict[str, Subnet] = {}
+        self.group_records: dict[str, SecurityGroup] = {}
+        self.interfaces: list[NetworkInterface] = []
+        self.offered: dict[str, set[str]] = defaultdict(set)
+        self.asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def add_subnet(self, subnet_id: str, vpc_id: str, cidr_block: str, zone: str = "us-east-1a") -> None:
+        self.subnet_records[subnet_id] = Subnet(subnet_id, vpc_id, cidr_block, zone)
+
+    def add_group(self, group_id: str, vpc_id: str, name: str = "group") -> None:
+        self.group_records[group_id] = SecurityGroup(group_id, name, vpc_id)
+
+    def add_interface(self, interface_id: str, subnet_id: str, *ips: str, instance_id: str | None = None) -> None:
+        self.interfaces.append(NetworkInterface(interface_id, subnet_id, tuple(ips), instance_id))
+
+    def offer(self, instance_type: str, *zones: str) -> None:
+        self.offered[instance_type].update(zones)
+
+    def subnets(self, subnet_ids: Sequence[str]) -> list[Subnet]:
+        self._maybe_fail("subnets")
+        self.asked.append(("subnets", tuple(subnet_ids)))
+        return [self.subnet_records[s] for s in subnet_ids if s in self.subnet_records]
+
+    def security_groups(self, group_ids: Sequence[str]) -> list[SecurityGroup]:
+        self._maybe_fail("security_groups")
+        self.asked.append(("security_groups", tuple(group_ids)))
+        return [self.group_records[g] for g in group_ids if g in self.group_records]
+
+    def interfaces_with_addresses(self, subnet_ids: Sequence[str], addresses: Sequence[str]) -> list[NetworkInterface]:
+        self._maybe_fail("interfaces_with_addresses")
+        self.asked.append(("interfaces_with_addresses", (*subnet_ids, *addresses)))
+        return [n for n in self.interfaces if n.subnet_id in subnet_ids and set(n.private_ips) & set(addresses)]
+
+    def instance_type_offerings(self, instance_types: Sequence[str]) -> list[InstanceTypeOffering]:
+        self._maybe_fail("instance_type_offerings")
+        self.asked.append(("instance_type_offerings", tuple(instance_types)))
+        return [
+            InstanceTypeOffering(kind, zone)
+            for kind in instance_types
+            for zone in sorted(self.offered.get(kind, set()))
+        ]
+
+
 def _copy(item: dict[str, Any]) -> dict[str, Any]:
     """A deep enough copy: a step never mutates a fake's state through what it was given."""
     return {
@@ -371,3 +421,4 @@ _BUS: type[BusPort] = FakeBus
 _SCHEDULER: type[SchedulerPort] = FakeScheduler
 _DRS: type[DrsPort] = FakeDrs
 _SSM: type[SsmPort] = FakeSsm
+_EC2: type[Ec2NetworkPort] = FakeEc2

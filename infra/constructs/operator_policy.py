@@ -9,8 +9,9 @@ Two customer-managed policies, because two kinds of people hold them:
   principals, a wave's approvers).
 - **read** (stack output `ReaderPolicyArn`): the record of a run (`report --table`), the replay of its events
   compared with the ledger (`inspect --aws`), and a plan's scripts checked against their documents
-  (`validate --aws`). Nothing in it starts, stops or decides anything: an auditor, or a plan author who may
-  check plans but not run them, holds it alone; an operator holds both.
+  (`validate --aws`, and its launch settings against the account's network). Nothing in it starts, stops or
+  decides anything: an auditor, or a plan author who may check plans but not run them, holds it alone; an
+  operator holds both.
 
 Each statement names this stack's resources only: its bus (PutEvents only for StartPlan with the orchestrator's
 source), its operator function (through its AWS_IAM URL only), its own stack (DescribeStacks), its ledger table
@@ -36,7 +37,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from events.models import SOURCE
-from infra.constructs.permissions import document_arn
+from infra.constructs.permissions import EC2_NETWORK_READS, document_arn
 
 OPERATE = "operate"
 READ = "read"
@@ -199,4 +200,7 @@ def read_statements(
             actions=["ssm:DescribeDocument"],
             resources=[document_arn(stack, name) for name in allowed_ssm_documents],
         ),
+        # `validate --aws`: the subnets, groups, interfaces and instance type offerings a plan's launch settings
+        # name (EC2 Describe* have no resource-level permissions)
+        iam.PolicyStatement(sid="ValidateReadsTheNetwork", actions=list(EC2_NETWORK_READS), resources=["*"]),
     ]

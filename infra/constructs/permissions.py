@@ -58,6 +58,15 @@ EC2_LAUNCH_DESCRIBE = (
     "ec2:DescribeSubnets",
     "ec2:DescribeVolumes",
 )
+# What the network checks of launch settings read before anything launches (orchestrator/steps/network_preflight.py):
+# EC2's Describe* actions have no resource-level permissions (EC2 User Guide: "ec2:Describe* API actions do not
+# support resource-level permissions"; Service Authorization Reference: empty Resource types column).
+EC2_NETWORK_READS = (
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeInstanceTypeOfferings",
+)
 SSM_COMMAND_READ = (
     "ssm:ListCommandInvocations",
     "ssm:ListCommands",  # a resent try finds the commands a crash or a refused batch left (by comment)
@@ -80,6 +89,7 @@ STAR_ONLY_ACTIONS = frozenset(
     + DRS_DESCRIBE_SOURCE_SERVERS
     + DRS_DESCRIBE_RECOVERY_INSTANCES
     + EC2_LAUNCH_DESCRIBE
+    + EC2_NETWORK_READS
     + SSM_COMMAND_READ
     + XRAY
     + LOG_DELIVERY
@@ -145,6 +155,8 @@ WILDCARD_REASONS: dict[str, str] = {
     "those DRS launched (its AWSElasticDisasterRecoveryManaged tag) and carrying the source-server tag "
     "StartRecovery is limited to, when one is configured.",
     "SsmDescribeDocument": "The parameters a script document declares: only the allowed documents.",
+    "Ec2NetworkReads": "The subnets, security groups, network interfaces and instance type offerings a plan's launch "
+    "settings name, checked before anything launches: EC2 Describe* actions have no resource-level permissions.",
     "SchedulerTicks": "One-shot tick schedules are named per execution and wave at run time; limited to the "
     "orchestrator's schedule group.",
 }
@@ -153,9 +165,11 @@ WILDCARD_REASONS: dict[str, str] = {
 # What each function's code calls (orchestrator/steps: preflight and scripts run in pre_launch, scripts in
 # post_launch, the launch and the capacity queue in launch_wave, the watcher's polls in job_watcher,
 # terminations in control; post_launch reads the job a DRSJobCompleted reports, to record DRS's answer rather
-# than the event's). Only the wave launcher starts recoveries; only the control function terminates.
+# than the event's). Only the wave launcher starts recoveries; only the control function terminates. "network": the
+# EC2 reads of the network checks of launch settings (the wave preflight, in pre_launch; its DRS read is the
+# recovery instances of a server whose static IP an instance holds).
 DRS_CAPABILITIES: dict[str, frozenset[str]] = {
-    "pre_launch": frozenset({"source_servers", "recovery_snapshots", "recovery_instances"}),
+    "pre_launch": frozenset({"source_servers", "recovery_snapshots", "recovery_instances", "network"}),
     "launch_wave": frozenset({"jobs", "start_recovery"}),
     "job_watcher": frozenset({"jobs", "job_log"}),
     "post_launch": frozenset({"jobs", "recovery_instances"}),
@@ -232,6 +246,8 @@ def drs_statements(scope: Construct, function_name: str, settings: PermissionSet
                 sid="DrsJobLogReads", actions=["drs:DescribeJobLogItems"], resources=[_arn(scope, "drs", "job", "*")]
             )
         )
+    if "network" in capabilities:  # EC2 Describe*: no resource-level permissions
+        statements.append(iam.PolicyStatement(sid="Ec2NetworkReads", actions=list(EC2_NETWORK_READS), resources=["*"]))
     if "start_recovery" in capabilities:
         statements += start_recovery_statements(scope, settings)
     if "terminate" in capabilities:

@@ -11,11 +11,13 @@ typed records of `orchestrator.domain.records`.
 Shapes: DRS and SSM answers are the service's own (boto3) dictionaries (`jobID`, `participatingServers`,
 `CommandId`, ...); times are timezone-aware UTC `datetime`s. Errors are the adapters' domain exceptions
 (`orchestrator.adapters.drs.DrsError` and subclasses, `orchestrator.adapters.ssm.SsmError` and subclasses,
-`orchestrator.adapters.bus.PublishError`).
+`orchestrator.adapters.bus.PublishError`, `orchestrator.adapters.ec2.Ec2Error`). EC2's answers are the typed
+records of `orchestrator.domain.plan.network_checks`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,8 +25,9 @@ from events.models import Contract
 from orchestrator.domain.clock import Clock
 from orchestrator.domain.ledger_port import LedgerPort
 from orchestrator.domain.plan.documents import DocumentParameters
+from orchestrator.domain.plan.network_checks import InstanceTypeOffering, NetworkInterface, SecurityGroup, Subnet
 
-__all__ = ["BusPort", "Clock", "DrsPort", "LedgerPort", "SchedulerPort", "SsmPort"]
+__all__ = ["BusPort", "Clock", "DrsPort", "Ec2NetworkPort", "LedgerPort", "SchedulerPort", "SsmPort"]
 
 
 @runtime_checkable
@@ -123,4 +126,25 @@ class SsmPort(Protocol):
 
     def cancel(self, command_id: str, instance_ids: list[str] | None = None) -> None:
         """Cancel the command's invocations that have not ended (only on `instance_ids` when given)."""
+        ...
+
+
+@runtime_checkable
+class Ec2NetworkPort(Protocol):
+    """EC2 reads of the network checks (`orchestrator.steps.network_preflight`): only what exists is returned."""
+
+    def subnets(self, subnet_ids: Sequence[str]) -> list[Subnet]:
+        """The subnets among these ids that exist."""
+        ...
+
+    def security_groups(self, group_ids: Sequence[str]) -> list[SecurityGroup]:
+        """The security groups among these ids that exist."""
+        ...
+
+    def interfaces_with_addresses(self, subnet_ids: Sequence[str], addresses: Sequence[str]) -> list[NetworkInterface]:
+        """The network interfaces of these subnets that have one of these private IPv4 addresses."""
+        ...
+
+    def instance_type_offerings(self, instance_types: Sequence[str]) -> list[InstanceTypeOffering]:
+        """Each availability zone of the Region each of these instance types is offered in."""
         ...

@@ -2,7 +2,11 @@
 
 For every server the wave will launch: it exists in DRS (DescribeSourceServers), its replication is
 CONTINUOUS, its replication lag is under the plan's `defaults.maxReplicationLagSeconds`, and a pinned
-`recoverySnapshotID` exists (DescribeRecoverySnapshots). A problem on a CRITICAL server fails the wave
+`recoverySnapshotID` exists (DescribeRecoverySnapshots); and, for a server whose launch settings (in the
+execution's mode) name a subnet, security groups, a static IP or an instance type, that the account's network has
+them as asked (`orchestrator.steps.network_preflight`: the subnet and groups exist in one VPC, the IP is in the
+subnet's CIDR, not reserved, not in use; the type is offered in the subnet's zone). A problem on a CRITICAL server
+fails the wave
 from READY (and then the plan, by the wave's onFailure policy), naming each server and reason; a problem
 on an OPTIONAL server leaves that server out of the launch, recorded as FAILED with its reason, so the
 wave's successThreshold judges it like a failed launch.
@@ -13,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from events.models import WaveReady
+from events.models import Mode, WaveReady
 from orchestrator.adapters.drs import DrsError, parse_duration
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.launch_judgement import NAMES_LIMIT, listed
@@ -26,6 +30,7 @@ from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import wave_failure
+from orchestrator.steps.network_preflight import server_network_problems
 
 HEALTHY_REPLICATION = "CONTINUOUS"
 
@@ -87,14 +92,22 @@ def check_servers(rt: Runtime, wave: Wave, server_ids: list[str], *, max_lag_sec
     return problems
 
 
-def preflight(rt: Runtime, plan: Plan, wave: Wave, server_ids: list[str] | None = None) -> list[Problem]:
-    """Problems that forbid launching (some of) `wave` of `plan`, one per server and reason."""
-    return check_servers(
-        rt,
-        wave,
-        server_ids if server_ids is not None else wave.server_ids,
-        max_lag_seconds=plan.defaults.max_replication_lag_seconds,
-    )
+def preflight(
+    rt: Runtime, plan: Plan, wave: Wave, server_ids: list[str] | None = None, *, mode: Mode = Mode.DRILL
+) -> list[Problem]:
+    """Problems that forbid launching (some of) `wave` of `plan` in `mode`, one per server (its reasons joined
+    by '; '), in plan order."""
+    ids = server_ids if server_ids is not None else wave.server_ids
+    problems = check_servers(rt, wave, ids, max_lag_seconds=plan.defaults.max_replication_lag_seconds)
+    network = server_network_problems(rt, plan, mode, wave_ids=[wave.wave_id], server_ids=ids)
+    if not network:
+        return problems
+    critical = {s.source_server_id: s.criticality is Criticality.CRITICAL for s in wave.servers}
+    reasons: dict[str, list[str]] = {p.source_server_id: [p.reason] for p in problems}
+    for found in network:
+        where = f", set at {found.problem.path}" if found.problem.path else ""
+        reasons.setdefault(found.source_server_id, []).append(f"{found.detail}{where}")
+    return [Problem(sid, "; ".join(reasons[sid]), critical.get(sid, True)) for sid in ids if sid in reasons]
 
 
 def gate(rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, detail: WaveReady, event_id: str) -> bool:
@@ -103,7 +116,7 @@ def gate(rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, detail: Wave
     plan = frozen_plan(execution)
     plan_wave = plan.wave(detail.wave_id)
     launch = _launch_servers(wave, detail, plan_wave)
-    problems = preflight(rt, plan, plan_wave, launch)
+    problems = preflight(rt, plan, plan_wave, launch, mode=Mode(execution.mode))
     if not problems:
         return False
     metrics.add_metric(name="PreflightProblems", unit="Count", value=len(problems))

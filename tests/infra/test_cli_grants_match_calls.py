@@ -44,9 +44,30 @@ STACK = "DrsOrchestrator"
 REGION = ["--region", "us-east-1"]
 AGENT = "DRSOrch-WaitForSsmAgent"
 SERVERS = [sid("c", 1), sid("c", 2)]
+NETWORK_SUBNET = "subnet-0a0000000000000a1"
+NETWORK = {
+    "ec2.vpcs": [
+        {
+            "vpcId": "vpc-0a0000000000000a1",
+            "cidrBlock": "10.0.0.0/16",
+            "subnets": [{"subnetId": NETWORK_SUBNET, "cidrBlock": "10.0.3.0/24", "availabilityZone": "us-east-1a"}],
+            "securityGroups": [{"groupId": "sg-0a0000000000000a1", "groupName": "db"}],
+        }
+    ]
+}
+# the db server's launch settings make `validate --aws` read the network (every EC2 read of the checks)
+DB_SERVER = {
+    "sourceServerID": SERVERS[0],
+    "launchSettings": {
+        "subnetId": NETWORK_SUBNET,
+        "securityGroupIds": ["sg-0a0000000000000a1"],
+        "privateIp": "10.0.3.20",
+        "instanceType": "m5.large",
+    },
+}
 PLAN: dict[str, Any] = {
     "planId": "cli-grants",
-    "waves": [wave("db", SERVERS[:1], postLaunch=[{"documentName": AGENT}]), wave("app", SERVERS[1:], ["db"])],
+    "waves": [wave("db", [DB_SERVER], postLaunch=[{"documentName": AGENT}]), wave("app", SERVERS[1:], ["db"])],
 }
 OUTPUT_LOGICAL_IDS = {OPERATE: "OperatorPolicyArn", READ: "ReaderPolicyArn"}
 
@@ -125,7 +146,7 @@ def run_every_verb(tmp: Path) -> Recorded:
         exit_codes[verb], outputs[verb] = result.exit_code, result.output
         return " ".join(result.output.split())
 
-    cloud = LocalCloud(load_profile(None, **{**FAST, "operators.recoveryPrincipals": [DROPS]}))
+    cloud = LocalCloud(load_profile(None, **{**FAST, **NETWORK, "operators.recoveryPrincipals": [DROPS]}))
     cloud.start()
     try:
         with (
@@ -234,6 +255,10 @@ def test_the_exact_actions_of_each_policy(synth: Synth, recorded: Recorded) -> N
     assert _called(recorded, READ) == {
         "dynamodb:GetItem",
         "dynamodb:Query",
+        "ec2:DescribeInstanceTypeOfferings",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSubnets",
         "events:DeleteRule",
         "events:DescribeArchive",
         "events:DescribeEventBus",

@@ -238,6 +238,36 @@ def preflight_and_an_operator_retry(make: Callable[..., LocalCloud]) -> None:
     assert wait(cloud, execution_id, timeout=60).status == "COMPLETED"
 
 
+NETWORK_VPC = "vpc-0a0000000000000a1"
+NETWORK_SUBNET = "subnet-0a0000000000000a1"
+NETWORK_GROUP = "sg-0a0000000000000a1"
+RECOVERY_NETWORK = {
+    "vpcs": [
+        {
+            "vpcId": NETWORK_VPC,
+            "cidrBlock": "10.0.0.0/16",
+            "subnets": [{"subnetId": NETWORK_SUBNET, "cidrBlock": "10.0.3.0/24", "availabilityZone": "us-east-1a"}],
+            "securityGroups": [{"groupId": NETWORK_GROUP, "groupName": "db"}],
+        }
+    ]
+}
+
+
+def launch_settings_checked_against_the_network(make: Callable[..., LocalCloud]) -> None:
+    """The wave preflight checks a server's subnet, groups, static IP and instance type against EC2."""
+    cloud = make(**{"ec2.vpcs": RECOVERY_NETWORK["vpcs"]})
+    settings = {
+        "subnetId": NETWORK_SUBNET,
+        "securityGroupIds": [NETWORK_GROUP],
+        "privateIp": "10.0.3.20",
+        "instanceType": "m5.large",
+    }
+    server = {"sourceServerID": sid("n", 1), "launchSettings": settings}
+    plan = {"planId": "grants-network", "waves": [wave("db", [server])]}
+    assert _run(cloud, plan).status == "COMPLETED"
+    assert cloud.calls.calls["pre_launch"] >= {"ec2:DescribeNetworkInterfaces", "ec2:DescribeInstanceTypeOfferings"}
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     scripts_everywhere_and_a_drill_time_to_live,
     scripts_cancelled_at_their_timeout,
@@ -245,6 +275,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     launches_parked_for_drs_capacity,
     a_rollback_whose_terminations_fail,
     preflight_and_an_operator_retry,
+    launch_settings_checked_against_the_network,
 )
 
 

@@ -44,6 +44,8 @@ STAR_ALLOWED = frozenset(
         "ec2:DescribeSnapshots",
         "ec2:DescribeSubnets",
         "ec2:DescribeVolumes",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeInstanceTypeOfferings",
     }
 )
 
@@ -173,6 +175,32 @@ def test_ec2_changes_only_through_drs_and_only_on_what_drs_tags(synth: Synth) ->
         assert tagged or on_create or statement["Sid"] in EC2_WITHOUT_TAG, (key, statement["Sid"])
         if tagged:
             assert condition["Null"] == {tagged[0]: "false"}
+
+
+def test_only_the_preflights_function_reads_the_network_and_only_to_describe_it(synth: Synth) -> None:
+    # GIVEN every role's statements naming a network read of the launch-settings checks
+    from tests.infra.test_grants_match_calls import role_grants
+
+    network_reads = {"ec2:DescribeNetworkInterfaces", "ec2:DescribeInstanceTypeOfferings"}
+    readers = {
+        name
+        for name, grants in role_grants(synth.template).items()
+        for grant in grants
+        if network_reads & set(grant.actions)
+    }
+    # THEN only pre_launch (the wave preflight) holds them, in one statement of four Describe* actions on "*"
+    assert readers == {"pre_launch"}
+    [statement] = [s for _, s in _identity_statements(synth) if s.get("Sid") == "Ec2NetworkReads"]
+    assert (statement["Action"], statement["Resource"], statement.get("Condition")) == (
+        [
+            "ec2:DescribeSubnets",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeInstanceTypeOfferings",
+        ],
+        "*",
+        None,
+    )
 
 
 def test_run_instances_needs_drs_tag_on_the_new_instance(synth: Synth) -> None:

@@ -198,10 +198,12 @@ def _server_problems(raw_waves: list[Any]) -> list[Problem]:
         wave_id = _get(raw, "waveId", "wave_id")
         label = wave_id if isinstance(wave_id, str) else f"waves[{index}]"
         servers = raw.get("servers")
-        if servers is None or (isinstance(servers, list) and not servers):
+        selector = _get(raw, "sourceServerTags", "source_server_tags")
+        if (servers is None or (isinstance(servers, list) and not servers)) and not selector:
             problems.append(
                 Problem(
-                    "the wave has no servers (a wave launches at least one source server)",
+                    "the wave has no servers (a wave launches at least one source server: list it, or select by "
+                    "sourceServerTags)",
                     "empty-wave",
                     label if isinstance(wave_id, str) else None,
                     join_path("waves", index, "servers"),

@@ -14,8 +14,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    AliasGenerator,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -23,8 +21,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
+from orchestrator.domain.plan.base import PlanModel, scalar_to_str
+from orchestrator.domain.plan.launch import ServerLaunchSettings, WaveLaunchSettings
 from orchestrator.domain.plan.suggest import quote
 from orchestrator.domain.principals import principal_problem
 
@@ -41,6 +40,11 @@ SCRIPT_TIMEOUT_MAX = 172_800
 APPROVAL_TIMEOUT_MIN = 60
 APPROVAL_TIMEOUT_MAX = 604_800
 MAX_RETRIES = 5
+#: A wave's sourceServerTags: at most 50 tags (DRS's tags per resource), keys of 1 to 128 characters and
+#: values of at most 256 (DRS TagKey/TagValue).
+MAX_SELECTOR_TAGS = 50
+MAX_SELECTOR_KEY_CHARS = 128
+MAX_SELECTOR_VALUE_CHARS = 256
 
 #: Validation context key: skip the whole-plan graph checks (check_plan has already run them).
 GRAPH_CHECKED = "graph_checked"
@@ -84,13 +88,7 @@ def _matches(pattern: str, value: str) -> bool:
     return re.fullmatch(pattern, value) is not None
 
 
-def _scalar_to_str(value: Any) -> Any:
-    """YAML turns `1` or `true` into numbers and booleans; SSM parameters and versions are strings."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return value
+_scalar_to_str = scalar_to_str
 
 
 def _parameter_value(value: Any) -> Any:
@@ -105,14 +103,7 @@ def _parameters(value: Any) -> Any:
     return value
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
-        alias_generator=AliasGenerator(alias=to_camel),
-        str_strip_whitespace=True,
-        use_enum_values=False,
-    )
+_Model = PlanModel
 
 
 class PlanDefaults(_Model):
@@ -141,6 +132,13 @@ class PlanDefaults(_Model):
         description=(
             "Drills only: terminate the drill's recovery instances this long after its first launch (once "
             "the execution has ended). Default: keep them until `drs-orch cleanup`."
+        ),
+    )
+    launch_settings: WaveLaunchSettings | None = Field(
+        None,
+        description=(
+            "Launch settings of every recovery instance, unless its wave or server sets the key (privateIp is "
+            "per server). Default: each server launches as its DRS launch settings stand."
         ),
     )
 
@@ -243,6 +241,10 @@ class Server(_Model):
         Criticality.CRITICAL,
         description="Default: CRITICAL, or OPTIONAL in a wave that sets successThreshold.",
     )
+    launch_settings: ServerLaunchSettings | None = Field(
+        None,
+        description="This server's launch settings, over its wave's and the plan defaults' (privateIp only here).",
+    )
 
     @field_validator("source_server_id")
     @classmethod
@@ -269,6 +271,24 @@ def _approver(value: str) -> str:
 
 
 Approver = Annotated[str, AfterValidator(_approver)]
+
+
+def _selector_key(value: str) -> str:
+    if not 1 <= len(value) <= MAX_SELECTOR_KEY_CHARS:
+        msg = f"a tag key of {len(value)} characters (DRS tag keys have 1 to {MAX_SELECTOR_KEY_CHARS})"
+        raise ValueError(msg)
+    return value
+
+
+def _selector_value(value: str) -> str:
+    if len(value) > MAX_SELECTOR_VALUE_CHARS:
+        msg = f"a tag value of {len(value)} characters (DRS tag values have at most {MAX_SELECTOR_VALUE_CHARS})"
+        raise ValueError(msg)
+    return value
+
+
+SelectorKey = Annotated[str, AfterValidator(_selector_key)]
+SelectorValue = Annotated[str, BeforeValidator(scalar_to_str), AfterValidator(_selector_value)]
 
 
 class Approval(_Model):
@@ -318,8 +338,22 @@ class Wave(_Model):
         default_factory=list,
         description=(
             "Source servers; a bare 's-...' string is a server without a criticality: CRITICAL, or OPTIONAL "
-            "when the wave sets successThreshold."
+            "when the wave sets successThreshold. May be left out when the wave has sourceServerTags."
         ),
+    )
+    source_server_tags: dict[SelectorKey, SelectorValue] | None = Field(
+        None,
+        description=(
+            "Also launch every DRS source server that carries all of these tags, resolved when the execution "
+            "starts (and frozen into it). A server of `servers` is in the wave whether its tags match or not: "
+            "list a selected server there to give it its own settings. A server selected by two waves, or listed "
+            "in one and selected by another, and a selector that selects nothing, are errors."
+        ),
+        json_schema_extra={"minProperties": 1, "maxProperties": MAX_SELECTOR_TAGS},
+    )
+    launch_settings: WaveLaunchSettings | None = Field(
+        None,
+        description="Launch settings of the wave's servers, over the plan defaults' (privateIp is per server).",
     )
     depends_on: list[str] = Field(default_factory=list, description="Waves that must complete first.")
     pre_launch: list[Script] = Field(default_factory=list)
@@ -369,6 +403,14 @@ class Wave(_Model):
                 for server in self.servers
             ]
         return self
+
+    @field_validator("source_server_tags")
+    @classmethod
+    def _selector_size(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and not 1 <= len(value) <= MAX_SELECTOR_TAGS:
+            msg = f"sourceServerTags needs 1 to {MAX_SELECTOR_TAGS} tags, not {len(value)}"
+            raise ValueError(msg)
+        return value
 
     @field_validator("wave_id")
     @classmethod
@@ -464,8 +506,15 @@ class Plan(_Model):
         if isinstance(info.context, dict) and info.context.get(GRAPH_CHECKED):
             return self
         from orchestrator.domain.plan.graph import graph_problems
+        from orchestrator.domain.plan.launch import launch_problems
+        from orchestrator.domain.plan.selectors import selector_problems
 
-        problems = graph_problems(plan_to_document(self))
+        waves = list(enumerate(self.waves))
+        problems = [
+            *graph_problems(plan_to_document(self)),
+            *launch_problems(self.defaults, waves),
+            *selector_problems(waves),
+        ]
         if problems:
             msg = "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in problems)
             raise ValueError(msg)

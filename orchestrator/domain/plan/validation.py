@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
@@ -15,15 +17,39 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from orchestrator.domain.plan.graph import graph_problems
+from orchestrator.domain.plan.launch import launch_problems
 from orchestrator.domain.plan.limits import MAX_PLAN_BYTES, count_problems, data_problems, size_message
-from orchestrator.domain.plan.model import GRAPH_CHECKED, Plan, Wave, apply_defaults
+from orchestrator.domain.plan.model import GRAPH_CHECKED, Plan, PlanDefaults, Wave, apply_defaults
 from orchestrator.domain.plan.problems import PlanError, Problem, join_path
 from orchestrator.domain.plan.seed import convert_seed, is_seed_format
+from orchestrator.domain.plan.selectors import selector_problems
 from orchestrator.domain.plan.source import LimitError, Lines, SourceError, line_of, load_text
 from orchestrator.domain.plan.suggest import Suggestions, quote
 
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 _Loc = tuple[str | int, ...]
+#: The problem code of a malformed value, by the field it is in (else `invalid-value`; `tags` only in launch
+#: settings: a script's targets have tags too).
+_FIELD_CODES = {
+    "sourceServerID": "invalid-server-id",
+    "recoverySnapshotID": "invalid-snapshot-id",
+    "subnetId": "invalid-subnet-id",
+    "securityGroupIds": "invalid-security-group-id",
+    "privateIp": "invalid-private-ip",
+    "instanceType": "invalid-instance-type",
+    "tags": "invalid-tag",
+    "sourceServerTags": "invalid-selector",
+}
+#: Fields that are mappings of the user's own keys: what follows them in a location is a key, not a field.
+_MAP_FIELDS = frozenset({"tags", "sourceServerTags", "parameters"})
+
+
+@dataclass
+class _Pieces:
+    """The parts of a plan that are well formed on their own (what the cross-field checks look at)."""
+
+    defaults: PlanDefaults | None = None
+    waves: list[tuple[int, Wave]] = dataclass_field(default_factory=list)
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -85,7 +111,8 @@ def check_plan(data: Any, source: str | None = None, lines: Lines | None = None)
     limits = limits or count_problems(data)
     if limits:
         return None, [_with(problem, source, lines) for problem in limits]
-    problems = _structure_problems(data) + graph_problems(data)
+    pieces = _Pieces()
+    problems = _structure_problems(data, pieces) + graph_problems(data) + _piece_problems(pieces)
     problems = _sorted(_dedupe([_with(problem, source, lines) for problem in problems]))
     if problems:
         return None, problems
@@ -95,13 +122,23 @@ def check_plan(data: Any, source: str | None = None, lines: Lines | None = None)
         return None, [_with(problem, source, lines) for problem in _errors(exc, Plan, data, ())]
 
 
-def _structure_problems(data: dict[str, Any]) -> list[Problem]:
+def _piece_problems(pieces: _Pieces) -> list[Problem]:
+    """The launch-settings and selector checks, on the well-formed waves (the defaults must be well formed:
+    every server's settings depend on them)."""
+    if pieces.defaults is None:
+        return selector_problems(pieces.waves)
+    return launch_problems(pieces.defaults, pieces.waves) + selector_problems(pieces.waves)
+
+
+def _structure_problems(data: dict[str, Any], pieces: _Pieces) -> list[Problem]:
+    """Pydantic's problems with the plan header and with each wave on its own; `pieces` gets the parts that
+    are well formed."""
     problems: list[Problem] = []
     suggestions = Suggestions()
     waves = data.get("waves")
     header = {key: value for key, value in data.items() if key != "waves"}
     try:
-        Plan.model_validate({**header, "waves": []}, context={GRAPH_CHECKED: True})
+        pieces.defaults = Plan.model_validate({**header, "waves": []}, context={GRAPH_CHECKED: True}).defaults
     except ValidationError as exc:
         problems.extend(_errors(exc, Plan, header, (), suggestions))
     if waves is not None and not isinstance(waves, list):
@@ -115,7 +152,7 @@ def _structure_problems(data: dict[str, Any]) -> list[Problem]:
             )
             continue
         try:
-            Wave.model_validate(wave)
+            pieces.waves.append((index, Wave.model_validate(wave)))
         except ValidationError as exc:
             wave_id = wave.get("waveId", wave.get("wave_id"))
             found = _errors(exc, Wave, wave, prefix, suggestions)
@@ -178,13 +215,24 @@ def _out_of_range(error: Mapping[str, Any], model: type[BaseModel], loc: _Loc, n
 def _invalid_value(error: Mapping[str, Any], name: str, path: str) -> Problem:
     """Any other error: pydantic's message (a validator's own as it is), coded by the field when it has a code."""
     message = error["msg"].removeprefix("Value error, ")
-    original = str(next((part for part in reversed(error["loc"]) if isinstance(part, str)), ""))
-    code = {"sourceServerID": "invalid-server-id", "recoverySnapshotID": "invalid-snapshot-id"}.get(
-        original, "invalid-value"
-    )
+    code = _field_code(tuple(error["loc"]))
     if error["type"] != "value_error":
         message = f"{name}: {message[:1].lower()}{message[1:]} (got {_short(error.get('input'))})"
     return Problem(message, code, path=path)
+
+
+def _field_code(loc: _Loc) -> str:
+    """The code of the innermost field of `loc` that has one; past a mapping of the user's keys (a tag key
+    may be spelt like a field), nothing more is a field."""
+    code = "invalid-value"
+    in_launch_settings = False
+    for part in loc:
+        in_launch_settings = in_launch_settings or part in ("launchSettings", "launch_settings")
+        if isinstance(part, str) and part in _FIELD_CODES and (part != "tags" or in_launch_settings):
+            code = _FIELD_CODES[part]
+        if part in _MAP_FIELDS:
+            break
+    return code
 
 
 def _real_loc(data: Any, loc: _Loc, *, keep_last: bool) -> _Loc:

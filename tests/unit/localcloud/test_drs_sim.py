@@ -425,11 +425,14 @@ def test_unimplemented_operation_is_a_clear_error(clock, events):
     _, client = build(clock, events)
 
     # WHEN an operation it does not simulate is called THEN a ValidationException says so
+    # (native recovery plan executions: localcloud/drs_sim_plans.py keeps plans and steps only)
     with pytest.raises(ClientError) as excinfo:
-        client.get_launch_configuration(sourceServerID=S1)
+        client.start_recovery_plan_execution(
+            recoveryPlanArn="arn:aws:drs:us-east-1:123456789012:recovery-plan/rp-00000000000000000", mode="DRILL"
+        )
     code, response = error_of(excinfo)
     assert code == "ValidationException"
-    assert "GetLaunchConfiguration" in response["Error"]["Message"]
+    assert response["Error"]["Message"] == "The DRS simulator does not implement StartRecoveryPlanExecution"
 
 
 # ---------------------------------------------------------------------- pagination, tags, logs
