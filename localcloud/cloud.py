@@ -256,6 +256,7 @@ class LocalCloud:
         gc.collect()
         gc.freeze()
         self.clock.restart()
+        self.drs.ensure_servers(self.drs.tagged_servers())  # the profile's servers with tags
         self.drs.advance()  # the simulated time starts now: jobs started outside the orchestrator are due from here
 
     def allowed_documents(self) -> list[str]:

@@ -278,8 +278,15 @@ class DrsSimulator(ClockedSimulator):
                     continue
                 settings = self.config.servers.get(sid, DrsServerSettings())
                 self.register_source_server(
-                    sid, replication_state=settings.replication_state, lag_seconds=settings.lag_seconds
+                    sid,
+                    replication_state=settings.replication_state,
+                    lag_seconds=settings.lag_seconds,
+                    tags=settings.tags,
                 )
+
+    def tagged_servers(self) -> list[str]:
+        """The servers the config gives tags: they exist from the start (a tag selector must find them)."""
+        return [sid for sid, settings in self.config.servers.items() if settings.tags]
 
     def set_launch_outcome(self, source_server_id: str, outcome: str) -> None:
         """Outcome of the next launches of this server: ``LAUNCHED`` or ``FAILED``."""

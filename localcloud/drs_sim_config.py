@@ -75,6 +75,7 @@ class DrsServerSettings(BaseModel):
     replication_state: ReplicationState = "CONTINUOUS"
     lag_seconds: int = Field(default=0, ge=0)
     terminate: TerminateOutcome = "TERMINATED"  # FAILED: every terminate job fails to terminate its instance
+    tags: dict[str, str] = Field(default_factory=dict)  # the source server's DRS tags
 
 
 class OutsideJob(BaseModel):
@@ -168,6 +169,7 @@ class ServerProfile(ProfileSection):
     replication_state: ReplicationState = "CONTINUOUS"
     lag_seconds: int = Field(default=0, ge=0)
     terminate: TerminateOutcome = "TERMINATED"
+    tags: dict[str, str] = Field(default_factory=dict, max_length=50)  # DRS: at most 50 tags per resource
 
 
 class OutsideJobProfile(ProfileSection):

@@ -152,8 +152,10 @@ WILDCARD_REASONS: dict[str, str] = {
 # ---- DRS: which function may do what ---------------------------------------------------------------
 # What each function's code calls (orchestrator/steps: preflight and scripts run in pre_launch, scripts in
 # post_launch, the launch and the capacity queue in launch_wave, the watcher's polls in job_watcher,
-# terminations in control). Only the wave launcher starts recoveries; only the control function terminates.
+# terminations in control, the source servers a plan's sourceServerTags select in start_plan). Only the wave
+# launcher starts recoveries; only the control function terminates.
 DRS_CAPABILITIES: dict[str, frozenset[str]] = {
+    "start_plan": frozenset({"source_servers"}),
     "pre_launch": frozenset({"source_servers", "recovery_snapshots", "recovery_instances"}),
     "launch_wave": frozenset({"jobs", "start_recovery"}),
     "job_watcher": frozenset({"jobs", "job_log"}),

@@ -238,7 +238,20 @@ def preflight_and_an_operator_retry(make: Callable[..., LocalCloud]) -> None:
     assert wait(cloud, execution_id, timeout=60).status == "COMPLETED"
 
 
+def servers_chosen_by_tag(make: Callable[..., LocalCloud]) -> None:
+    """A wave selects its servers by source-server tags: StartPlan reads every source server
+    (DescribeSourceServers) to resolve it."""
+    tagged = sid("t", 1)
+    cloud = make(**{f"drs.servers.{tagged}.tags": {"app": "grants"}})
+    plan = {"planId": "grants-tags", "waves": [{"waveId": "tagged", "sourceServerTags": {"app": "grants"}}]}
+    result = _run(cloud, plan)
+    assert result.status == "COMPLETED"
+    assert result.report is not None
+    assert [s["sourceServerId"] for s in result.report["waves"][0]["servers"]] == [tagged]
+
+
 SCENARIOS: tuple[Scenario, ...] = (
+    servers_chosen_by_tag,
     scripts_everywhere_and_a_drill_time_to_live,
     scripts_cancelled_at_their_timeout,
     sends_resent_after_invalid_instance_ids,
