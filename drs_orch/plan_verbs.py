@@ -20,6 +20,7 @@ from orchestrator.domain.plan import (
     Quotas,
     Script,
     Selection,
+    Wave,
     critical_path,
     has_selectors,
     launch_schedule,
@@ -304,6 +305,33 @@ def _selection_nodes(node: Tree, data: dict[str, Any], resolved: Resolved | None
         branch.add(f"{escape(server_id)}: {escape(why)}")
 
 
+def _wave_node(branch: Tree, wave: Wave, data: dict[str, Any], resolved: Resolved | None) -> None:
+    """A wave of `show`'s tree: its servers and jobs, selector, approval, scripts and failure policy."""
+    wave_id = wave.wave_id
+    after = f", after {', '.join(wave.depends_on)}" if wave.depends_on else ""
+    jobs = data["jobs"]
+    node = branch.add(
+        f"[bold]{escape(wave_id)}[/bold]{escape(after)}: {_count(len(wave.servers), 'server')} "
+        f"in {_count(len(jobs), 'DRS job')} {escape(str(jobs))}"
+    )
+    _selection_nodes(node, data, resolved)
+    if data["optionalServers"]:
+        node.add(f"optional servers: {escape(', '.join(data['optionalServers']))}")
+    if wave.approval and wave.approval.required:
+        approvers = escape(", ".join(wave.approval.approvers) or "anyone")
+        timeout = wave.approval.timeout_seconds
+        node.add(f"approval: required before launch ({approvers}; times out after {timeout}s)")
+    for script in wave.pre_launch:
+        node.add(_script_line("pre-launch", script, wave_id))
+    node.add(f"launch {_count(len(wave.servers), 'server')}")
+    for script in wave.post_launch:
+        node.add(_script_line("post-launch", script, wave_id))
+    if wave.health_check:
+        node.add(_script_line("health check", wave.health_check, wave_id))
+    threshold = f", success threshold {wave.success_threshold:.0%}" if wave.success_threshold else ""
+    node.add(f"on failure: {wave.on_failure.value}, rollback: {wave.rollback.value}{threshold}")
+
+
 def _print_plan(plan: Plan, info: dict[str, Any], console: Console, resolved: Resolved | None = None) -> None:
     if resolved is not None:
         plan = resolved.plan
@@ -319,30 +347,7 @@ def _print_plan(plan: Plan, info: dict[str, Any], console: Console, resolved: Re
             together += f"; these {len(layer)} waves can run together"
         branch = tree.add(f"[cyan]Layer {number}[/cyan] ({together})")
         for wave_id in layer:
-            wave = plan.wave(wave_id)
-            data = by_id[wave_id]
-            after = f", after {', '.join(wave.depends_on)}" if wave.depends_on else ""
-            jobs = data["jobs"]
-            node = branch.add(
-                f"[bold]{escape(wave_id)}[/bold]{escape(after)}: {_count(len(wave.servers), 'server')} "
-                f"in {_count(len(jobs), 'DRS job')} {escape(str(jobs))}"
-            )
-            _selection_nodes(node, data, resolved)
-            if data["optionalServers"]:
-                node.add(f"optional servers: {escape(', '.join(data['optionalServers']))}")
-            if wave.approval and wave.approval.required:
-                approvers = escape(", ".join(wave.approval.approvers) or "anyone")
-                timeout = wave.approval.timeout_seconds
-                node.add(f"approval: required before launch ({approvers}; times out after {timeout}s)")
-            for script in wave.pre_launch:
-                node.add(_script_line("pre-launch", script, wave_id))
-            node.add(f"launch {_count(len(wave.servers), 'server')}")
-            for script in wave.post_launch:
-                node.add(_script_line("post-launch", script, wave_id))
-            if wave.health_check:
-                node.add(_script_line("health check", wave.health_check, wave_id))
-            threshold = f", success threshold {wave.success_threshold:.0%}" if wave.success_threshold else ""
-            node.add(f"on failure: {wave.on_failure.value}, rollback: {wave.rollback.value}{threshold}")
+            _wave_node(branch, plan.wave(wave_id), by_id[wave_id], resolved)
     console.print(tree)
     console.print(f"[bold]Critical path:[/bold] {escape(' -> '.join(info['criticalPath']))}")
     limits = info["quotas"]["limits"]
