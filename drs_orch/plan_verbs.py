@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,11 +19,15 @@ from orchestrator.domain.plan import (
     Problem,
     Quotas,
     Script,
+    Selection,
+    Wave,
     critical_path,
+    has_selectors,
     launch_schedule,
     layers,
     load_plan,
     plan_warnings,
+    resolve_selectors,
 )
 from orchestrator.domain.plan.documents import (
     ALLOWED_DOCUMENTS_VARIABLE,
@@ -35,7 +40,9 @@ from orchestrator.domain.plan.documents import (
     parameter_problems,
     too_many_documents,
 )
+from orchestrator.domain.plan.problems import join_path
 from orchestrator.domain.plan.seed import convert_seed, is_seed_format
+from orchestrator.domain.plan.selectors import render_tags
 from orchestrator.domain.plan.source import Lines, SourceError, line_of, load_text
 
 EXIT_INVALID = 2
@@ -79,11 +86,29 @@ def _placed(found: list[Problem], path: Path, prefix: str = "") -> list[Problem]
 
 
 def _warnings(plan: Plan, path: Path, allowed: AllowList) -> list[Problem]:
-    """What can have no effect, and the scripts StartPlan refuses under `allowed` (a warning: the deployed
-    allow-list may differ from the one `validate` is given)."""
+    """What can have no effect, the scripts StartPlan refuses under `allowed` (a warning: the deployed
+    allow-list may differ from the one `validate` is given), and the waves whose servers are chosen by tag
+    only when an execution starts."""
     unless = " (validate assumed this list: pass the deployed one with --allowed-documents)"
     refused = [Problem(p.message + unless, p.code, p.wave_id, p.path) for p in disallowed_documents(plan, allowed)]
-    return _placed(plan_warnings(plan) + refused, path, "warning: ")
+    return _placed(plan_warnings(plan) + refused + _selector_notes(plan), path, "warning: ")
+
+
+def _selector_notes(plan: Plan) -> list[Problem]:
+    """One note per wave with sourceServerTags: which servers they select is known only when an execution
+    starts (StartPlan refuses it then if a selector selects nothing or two waves select the same server)."""
+    return [
+        Problem(
+            f"wave '{wave.wave_id}' selects its servers by sourceServerTags ({render_tags(wave.source_server_tags)}): "
+            "they are resolved when the execution starts, against the source servers DRS has then (see who is "
+            "selected with drs-orch show PLAN --sim PROFILE, or --aws)",
+            "selector-resolved-at-start",
+            wave.wave_id,
+            join_path("waves", index, "sourceServerTags"),
+        )
+        for index, wave in enumerate(plan.waves)
+        if wave.source_server_tags
+    ]
 
 
 def _declared(ssm: Any, name: str) -> DocumentParameters | str:
@@ -280,13 +305,19 @@ def _script_doc(script: Script) -> dict[str, Any]:
     return script.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-def describe(plan: Plan, quotas: Quotas | None = None) -> dict[str, Any]:
-    """What a run of `plan` will do, as JSON-able data (the `show --json` output)."""
+def describe(plan: Plan, quotas: Quotas | None = None, resolved: Resolved | None = None) -> dict[str, Any]:
+    """What a run of `plan` will do, as JSON-able data (the `show --json` output). `resolved`: its tag
+    selectors resolved (`_resolve`): the waves then hold the selected servers, each wave that selects has
+    `sourceServerTags` and every one of its servers `selection` (why it is in the wave); unresolved, such a
+    wave has `sourceServerTags` and only its listed servers."""
+    if resolved is not None:
+        plan = resolved.plan
     schedule = launch_schedule(plan, quotas or Quotas())
     waves = []
     for wave in plan.waves:
         waves.append(
             {
+                **_selection_info(plan, wave.wave_id, resolved),
                 "waveId": wave.wave_id,
                 "name": wave.name,
                 "dependsOn": wave.depends_on,
@@ -312,7 +343,75 @@ def describe(plan: Plan, quotas: Quotas | None = None) -> dict[str, Any]:
     }
 
 
-def _print_plan(plan: Plan, info: dict[str, Any], console: Console) -> None:
+@dataclass(frozen=True)
+class Resolved:
+    """A plan whose tag selectors were resolved: the plan as an execution would freeze it, the selectors it
+    had (by wave id), why each server is in its wave, and against what (`source`: the profile or account)."""
+
+    plan: Plan
+    selectors: dict[str, dict[str, str]]
+    selections: dict[str, list[Selection]]
+    source: str
+
+
+def _selection_info(plan: Plan, wave_id: str, resolved: Resolved | None) -> dict[str, Any]:
+    """`sourceServerTags` and each server's `selection` of a wave that selects by tag (else nothing)."""
+    if resolved is None:
+        tags = plan.wave(wave_id).source_server_tags
+        return {"sourceServerTags": dict(tags), "selection": None} if tags else {}
+    if wave_id not in resolved.selectors:
+        return {}
+    return {
+        "sourceServerTags": resolved.selectors[wave_id],
+        "selection": {s.source_server_id: s.describe() for s in resolved.selections.get(wave_id, [])},
+    }
+
+
+def _selection_nodes(node: Tree, data: dict[str, Any], resolved: Resolved | None) -> None:
+    """Under a wave that selects by tag: its selector, and who it selected (or that it resolves at start)."""
+    if "sourceServerTags" not in data:
+        return
+    tags = escape(render_tags(data["sourceServerTags"]))
+    if resolved is None:
+        node.add(
+            f"sourceServerTags {tags}: resolved when the execution starts (--sim PROFILE or --aws: who is selected)"
+        )
+        return
+    branch = node.add(f"sourceServerTags {tags} (resolved against {escape(resolved.source)})")
+    for server_id, why in data["selection"].items():
+        branch.add(f"{escape(server_id)}: {escape(why)}")
+
+
+def _wave_node(branch: Tree, wave: Wave, data: dict[str, Any], resolved: Resolved | None) -> None:
+    """A wave of `show`'s tree: its servers and jobs, selector, approval, scripts and failure policy."""
+    wave_id = wave.wave_id
+    after = f", after {', '.join(wave.depends_on)}" if wave.depends_on else ""
+    jobs = data["jobs"]
+    node = branch.add(
+        f"[bold]{escape(wave_id)}[/bold]{escape(after)}: {_count(len(wave.servers), 'server')} "
+        f"in {_count(len(jobs), 'DRS job')} {escape(str(jobs))}"
+    )
+    _selection_nodes(node, data, resolved)
+    if data["optionalServers"]:
+        node.add(f"optional servers: {escape(', '.join(data['optionalServers']))}")
+    if wave.approval and wave.approval.required:
+        approvers = escape(", ".join(wave.approval.approvers) or "anyone")
+        timeout = wave.approval.timeout_seconds
+        node.add(f"approval: required before launch ({approvers}; times out after {timeout}s)")
+    for script in wave.pre_launch:
+        node.add(_script_line("pre-launch", script, wave_id))
+    node.add(f"launch {_count(len(wave.servers), 'server')}")
+    for script in wave.post_launch:
+        node.add(_script_line("post-launch", script, wave_id))
+    if wave.health_check:
+        node.add(_script_line("health check", wave.health_check, wave_id))
+    threshold = f", success threshold {wave.success_threshold:.0%}" if wave.success_threshold else ""
+    node.add(f"on failure: {wave.on_failure.value}, rollback: {wave.rollback.value}{threshold}")
+
+
+def _print_plan(plan: Plan, info: dict[str, Any], console: Console, resolved: Resolved | None = None) -> None:
+    if resolved is not None:
+        plan = resolved.plan
     servers = sum(len(wave["servers"]) for wave in info["waves"])
     title = f"[bold]{escape(plan.plan_id)}[/bold]"
     if plan.name:
@@ -325,29 +424,7 @@ def _print_plan(plan: Plan, info: dict[str, Any], console: Console) -> None:
             together += f"; these {len(layer)} waves can run together"
         branch = tree.add(f"[cyan]Layer {number}[/cyan] ({together})")
         for wave_id in layer:
-            wave = plan.wave(wave_id)
-            data = by_id[wave_id]
-            after = f", after {', '.join(wave.depends_on)}" if wave.depends_on else ""
-            jobs = data["jobs"]
-            node = branch.add(
-                f"[bold]{escape(wave_id)}[/bold]{escape(after)}: {_count(len(wave.servers), 'server')} "
-                f"in {_count(len(jobs), 'DRS job')} {escape(str(jobs))}"
-            )
-            if data["optionalServers"]:
-                node.add(f"optional servers: {escape(', '.join(data['optionalServers']))}")
-            if wave.approval and wave.approval.required:
-                approvers = escape(", ".join(wave.approval.approvers) or "anyone")
-                timeout = wave.approval.timeout_seconds
-                node.add(f"approval: required before launch ({approvers}; times out after {timeout}s)")
-            for script in wave.pre_launch:
-                node.add(_script_line("pre-launch", script, wave_id))
-            node.add(f"launch {_count(len(wave.servers), 'server')}")
-            for script in wave.post_launch:
-                node.add(_script_line("post-launch", script, wave_id))
-            if wave.health_check:
-                node.add(_script_line("health check", wave.health_check, wave_id))
-            threshold = f", success threshold {wave.success_threshold:.0%}" if wave.success_threshold else ""
-            node.add(f"on failure: {wave.on_failure.value}, rollback: {wave.rollback.value}{threshold}")
+            _wave_node(branch, plan.wave(wave_id), by_id[wave_id], resolved)
     console.print(tree)
     console.print(f"[bold]Critical path:[/bold] {escape(' -> '.join(info['criticalPath']))}")
     limits = info["quotas"]["limits"]
@@ -372,22 +449,85 @@ def _print_plan(plan: Plan, info: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
+def _profile_servers(profile_path: Path, plan: Plan) -> list[tuple[str, dict[str, str]]]:
+    """The source servers a local run on `profile_path` has: the profile's (with their tags) and the plan's
+    listed ones (a local run registers them; tagged only if the profile tags them)."""
+    from localcloud.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile(profile_path)
+    except ProfileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--sim") from None
+    tags = {sid: dict(server.tags) if server is not None else {} for sid, server in profile.drs.servers.items()}
+    for wave in plan.waves:
+        for sid in wave.server_ids:
+            tags.setdefault(sid, {})
+    return sorted(tags.items())
+
+
+def _account_servers(region: str | None) -> list[tuple[str, dict[str, str]]]:
+    """The account's source servers with their tags (DescribeSourceServers, every page, with the caller's
+    credentials), but those replicating back (FAILBACK), as StartPlan reads them."""
+    import boto3
+
+    from orchestrator.adapters.drs import Drs
+
+    items = Drs(boto3.client("drs", region_name=region)).list_source_servers()
+    return [
+        (str(item["sourceServerID"]), {str(k): str(v) for k, v in (item.get("tags") or {}).items()})
+        for item in items
+        if item.get("replicationDirection") != "FAILBACK"
+    ]
+
+
+def _resolve(
+    plan: Plan, plan_path: Path, servers: list[tuple[str, dict[str, str]]], source: str, console: Console
+) -> Resolved:
+    """The plan's selectors resolved against `servers`; the problems (with the plan's lines) exit 2."""
+    resolution = resolve_selectors(plan, servers, lines=_lines(plan_path), source=str(plan_path))
+    if resolution.plan is None or resolution.problems:
+        _report(PlanError(list(resolution.problems), str(plan_path)), console, f"{plan_path} against {source}")
+        raise typer.Exit(EXIT_INVALID)
+    by_wave: dict[str, list[Selection]] = {}
+    for selection in resolution.selections:
+        by_wave.setdefault(selection.wave_id, []).append(selection)
+    selectors = {w.wave_id: dict(w.source_server_tags) for w in plan.waves if w.source_server_tags}
+    return Resolved(resolution.plan, selectors, by_wave, source)
+
+
 def show(
     plan_path: Annotated[Path, typer.Argument(metavar="PLAN", help="Plan file (YAML or JSON).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the same information as JSON.")] = False,
+    sim: Annotated[
+        Path | None,
+        typer.Option(help="resolve the plan's sourceServerTags against this simulation profile's source servers"),
+    ] = None,
+    aws: Annotated[
+        bool,
+        typer.Option("--aws", help="resolve the plan's sourceServerTags against the account (DescribeSourceServers)"),
+    ] = False,
+    region: Annotated[str | None, typer.Option(help="AWS region for --aws")] = None,
 ) -> None:
-    """Show what a run will do: dependency layers, critical path, DRS jobs and quotas, scripts, approvals."""
+    """Show what a run will do: dependency layers, critical path, DRS jobs and quotas, scripts, approvals, and
+    with --sim or --aws which servers each wave's sourceServerTags select (and why each server is in its wave)."""
     console = _console(wrap=True)
+    if sim is not None and aws:
+        raise typer.BadParameter("resolve against a simulation profile or the account, not both", param_hint="--sim")
     try:
         plan = load_plan(plan_path)
     except PlanError as error:
         _report(error, console, str(plan_path))
         raise typer.Exit(EXIT_INVALID) from None
-    info = describe(plan)
+    resolved = None
+    if has_selectors(plan) and sim is not None:
+        resolved = _resolve(plan, plan_path, _profile_servers(sim, plan), f"profile {sim}", console)
+    elif has_selectors(plan) and aws:
+        resolved = _resolve(plan, plan_path, _account_servers(region), "the account", console)
+    info = describe(plan, resolved=resolved)
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
-    _print_plan(plan, info, console)
+    _print_plan(plan, info, console, resolved)
 
 
 def register(app: typer.Typer) -> None:

@@ -69,7 +69,11 @@ FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in (
         Function(
-            "start_plan", "start_plan", "StartPlan: validate the plan, create the execution", needs_ssm_documents=True
+            "start_plan",
+            "start_plan",
+            "StartPlan: validate the plan, resolve its tag selectors, create the execution",
+            needs_drs=True,  # DRS_CAPABILITIES: the servers tag selectors choose; the network checks of launch settings
+            needs_ssm_documents=True,
         ),
         Function(
             "pre_launch",

@@ -126,6 +126,8 @@ class FakeDrs(_Failing):
         lag: str | None = "PT10S",
         hostname: str | None = None,
         snapshots: Iterable[str] = (),
+        tags: dict[str, str] | None = None,
+        direction: str = "FAILOVER",
     ) -> None:
         info: dict[str, Any] = {"dataReplicationState": replication}
         if lag is not None:
@@ -134,6 +136,8 @@ class FakeDrs(_Failing):
             "sourceServerID": source_server_id,
             "dataReplicationInfo": info,
             "sourceProperties": {"identificationHints": {"hostname": hostname}} if hostname else {},
+            "tags": dict(tags or {}),
+            "replicationDirection": direction,
         }
         self.snapshots[source_server_id].update(snapshots)
 
@@ -212,6 +216,10 @@ class FakeDrs(_Failing):
     def describe_source_servers(self, source_server_ids: list[str]) -> list[dict[str, Any]]:
         self._maybe_fail("describe_source_servers")
         return [_copy(self.source_servers[s]) for s in source_server_ids if s in self.source_servers]
+
+    def list_source_servers(self) -> list[dict[str, Any]]:
+        self._maybe_fail("list_source_servers")
+        return [_copy(server) for server in self.source_servers.values()]
 
     def recovery_snapshot_ids(self, source_server_id: str) -> set[str]:
         self._maybe_fail("recovery_snapshot_ids")

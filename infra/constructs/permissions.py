@@ -165,10 +165,12 @@ WILDCARD_REASONS: dict[str, str] = {
 # What each function's code calls (orchestrator/steps: preflight and scripts run in pre_launch, scripts in
 # post_launch, the launch and the capacity queue in launch_wave, the watcher's polls in job_watcher,
 # terminations in control; post_launch reads the job a DRSJobCompleted reports, to record DRS's answer rather
-# than the event's). Only the wave launcher starts recoveries; only the control function terminates. "network": the
-# EC2 reads of the network checks of launch settings (the wave preflight, in pre_launch; its DRS read is the
-# recovery instances of a server whose static IP an instance holds).
+# than the event's; start_plan reads the source servers a plan's sourceServerTags select). Only the wave launcher
+# starts recoveries; only the control function terminates. "network": the EC2 reads of the network checks of
+# launch settings (at StartPlan for the whole plan, and again in the wave preflight, in pre_launch; their DRS read
+# is the recovery instances of a server whose static IP an instance holds).
 DRS_CAPABILITIES: dict[str, frozenset[str]] = {
+    "start_plan": frozenset({"source_servers", "recovery_instances", "network"}),
     "pre_launch": frozenset({"source_servers", "recovery_snapshots", "recovery_instances", "network"}),
     "launch_wave": frozenset({"jobs", "start_recovery"}),
     "job_watcher": frozenset({"jobs", "job_log"}),

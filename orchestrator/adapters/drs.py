@@ -232,6 +232,11 @@ class Drs:
             servers.extend(self._paginate("describe_source_servers", "items", filters={"sourceServerIDs": batch}))
         return servers
 
+    def list_source_servers(self) -> list[dict[str, Any]]:
+        """Every source server of the account and Region (DescribeSourceServers without a filter, every page),
+        each as DRS describes it: `sourceServerID`, `tags`, `replicationDirection`, ..."""
+        return list(self._paginate("describe_source_servers", "items", filters={}))
+
     def recovery_snapshot_ids(self, source_server_id: str) -> set[str]:
         """Ids of the server's recovery snapshots (DescribeRecoverySnapshots)."""
         return {

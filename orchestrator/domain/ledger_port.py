@@ -173,9 +173,11 @@ class LedgerPort(Protocol):
         requested_by: str,
         waves: list[dict[str, Any]],
         key: str,
+        resolution: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
-        servers (`{sourceServerId: {criticality, launchStatus}}`)."""
+        servers (`{sourceServerId: {criticality, launchStatus}}`); `resolution`: how its tag selectors were
+        resolved, kept with the frozen plan."""
         ...
 
     def end_launch_lease(

@@ -80,6 +80,10 @@ class DrsPort(Protocol):
         """DescribeSourceServers of these ids (unknown ids are absent)."""
         ...
 
+    def list_source_servers(self) -> list[dict[str, Any]]:
+        """Every source server of the account and Region (DescribeSourceServers, every page), with its tags."""
+        ...
+
     def recovery_snapshot_ids(self, source_server_id: str) -> set[str]:
         """Ids of the server's recovery snapshots."""
         ...

@@ -9,10 +9,13 @@ from pydantic.alias_generators import to_camel
 
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.plan import PlanError, Selection
 from orchestrator.domain.records import ATTEMPT_TIMES, ExecutionRecord, WaveAttempt, WaveJob
 from orchestrator.domain.records.approvals import APPROVAL_TIMES, ApprovalRecord
 from orchestrator.domain.records.detail import WaveDetail
 from orchestrator.domain.records.servers import ServerAttempt
+from orchestrator.domain.resolution import parse_record, selections_of
 
 ATTEMPT_TIME_KEYS: tuple[str, ...] = tuple(to_camel(name) for name in ATTEMPT_TIMES)
 """The report's key of each moment of a wave's attempt (`ATTEMPT_TIMES`: readyAt, preLaunchAt, ...), in the
@@ -46,6 +49,7 @@ def build_report(
         return None
     details = {wave.wave_id: ledger.wave_detail(execution_id, wave) for wave in ledger.waves(execution_id)}
     order = [w["waveId"] for w in _plan_waves(execution)] or sorted(details)
+    selected = _selections(execution)
     started, ended = execution.started_at, execution.ended_at
     duration = (parse_iso(ended) - parse_iso(started)).total_seconds() if started and ended else None
     return {
@@ -60,7 +64,7 @@ def build_report(
         "requestedBy": execution.requested_by,
         "stopReason": execution.stop_reason,
         **({"cancelledBy": execution.cancelled_by} if execution.cancelled_by else {}),
-        "waves": [_wave(details[w]) for w in order if w in details],
+        "waves": [_selected(_wave(details[w]), selected.get(w)) for w in order if w in details],
         "terminations": _terminations(ledger, execution_id),
         "events": list(events or []),
     }
@@ -74,6 +78,40 @@ def _plan_waves(execution: ExecutionRecord) -> list[dict[str, Any]]:
     except ValueError:
         return []
     return [w for w in waves if isinstance(w, dict) and "waveId" in w]
+
+
+def _selections(execution: ExecutionRecord) -> dict[str, tuple[Mapping[str, str], list[Selection]]]:
+    """Per wave that selected servers by tag: its sourceServerTags and why each of its servers is in it (from
+    the record start_plan kept beside the frozen plan); nothing for an execution without selectors."""
+    record = parse_record(execution.resolution)
+    if record is None:
+        return {}
+    try:
+        by_wave = selections_of(frozen_plan(execution), record)
+    except PlanError:
+        return {}
+    return {
+        wave_id: (dict(entry.get("sourceServerTags") or {}), by_wave.get(wave_id, []))
+        for wave_id, entry in (record.get("waves") or {}).items()
+        if isinstance(entry, Mapping)
+    }
+
+
+def _selected(wave: dict[str, Any], selection: tuple[Mapping[str, str], list[Selection]] | None) -> dict[str, Any]:
+    """`wave` with, when it selected servers by tag, its `sourceServerTags`, the servers they selected
+    (`selectedServerIds`, listed ones included) and each server's `selection` (`listed`, `selected by
+    sourceServerTags k=v`, or `listed (also selected by ...)`)."""
+    if selection is None:
+        return wave
+    tags, selections = selection
+    why = {s.source_server_id: s.describe() for s in selections}
+    for server in wave["servers"]:
+        server["selection"] = why.get(server["sourceServerId"], "listed")
+    return {
+        **wave,
+        "sourceServerTags": dict(tags),
+        "selectedServerIds": sorted(s.source_server_id for s in selections if s.selector is not None),
+    }
 
 
 def _times(attempt: WaveAttempt) -> dict[str, str | None]:

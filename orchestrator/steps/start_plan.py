@@ -33,10 +33,18 @@ from events.models import (
     StartPlan,
     WaveReady,
 )
+from orchestrator.adapters.drs import DrsError
 from orchestrator.adapters.ssm import SsmError
-from orchestrator.domain.execution import execution_id_for
+from orchestrator.domain.execution import execution_id_for, frozen_plan
 from orchestrator.domain.outcome import Outcome
-from orchestrator.domain.plan import Plan, check_plan, plan_to_document
+from orchestrator.domain.plan import (
+    Plan,
+    check_plan,
+    has_launch_settings,
+    has_selectors,
+    plan_to_document,
+    resolve_selectors,
+)
 from orchestrator.domain.plan import Problem as PlanProblem
 from orchestrator.domain.plan.documents import (
     MAX_DOCUMENTS,
@@ -48,8 +56,11 @@ from orchestrator.domain.plan.documents import (
     too_many_documents,
 )
 from orchestrator.domain.plan.suggest import quote
+from orchestrator.domain.records import ExecutionRecord
+from orchestrator.domain.resolution import parse_record, resolution_record, submitted_digest
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
+from orchestrator.steps.network_preflight import network_refusal
 from orchestrator.steps.refusals import refuse
 
 #: Problems carried by one PlanFailed, each field cut short: the event stays far below EventBridge's
@@ -171,19 +182,26 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
         return None
     if _refused_scripts(rt, detail, plan, execution_id=execution_id, event_id=event_id):
         return None
-    document = plan_to_document(plan)
+    submitted = plan_to_document(plan)
+    resolved = _resolved(rt, detail, plan, submitted, execution_id=execution_id, event_id=event_id)
+    if resolved is None:
+        return None
+    plan, record = resolved
+    if _refused_network(rt, detail, plan, execution_id=execution_id, event_id=event_id):
+        return None
     outcome = rt.ledger.create_execution(
         execution_id=execution_id,
         plan_id=plan.plan_id,
         plan_name=plan.name or plan.plan_id,
-        plan_document=document,
+        plan_document=plan_to_document(plan),
         mode=detail.mode.value,
         requested_by=detail.requested_by,
         waves=_wave_items(plan),
         key=event_id,
+        resolution=record,
     )
     if outcome is Outcome.REJECTED:
-        _reused_id(rt, detail, event_id, execution_id, document)
+        _reused_id(rt, detail, event_id, execution_id, submitted)
         return None
     roots = [w.wave_id for w in plan.waves if not w.depends_on]
     logger.info(
@@ -201,6 +219,98 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
         *[WaveReady(execution_id=execution_id, plan_id=plan.plan_id, wave_id=root) for root in roots],
     )
     return execution_id
+
+
+def _resolved(
+    rt: Runtime, detail: StartPlan, plan: Plan, submitted: dict[str, Any], *, execution_id: str, event_id: str
+) -> tuple[Plan, dict[str, Any] | None] | None:
+    """The plan to freeze and the record of how its tag selectors were resolved (None: it has none), or None
+    when the start was answered here (refused, or a repeat of a started execution's start).
+
+    The selectors are resolved once per execution. When the execution exists with its frozen plan, a StartPlan
+    with the same plan (a redelivery, or the same start again) takes that frozen plan and record, whatever the
+    tags are now: it neither starts anything twice nor is refused because a tag changed; another plan under
+    its id is refused by `_reused_id`. Only a start that crashed before its plan was stored resolves again."""
+    if not has_selectors(plan):
+        return plan, None
+    existing = rt.ledger.execution(execution_id)
+    if existing is not None:
+        if existing.plan_document != "{}" and _same_plan(existing, submitted):
+            return frozen_plan(existing), parse_record(existing.resolution)
+        if existing.plan_document != "{}" or (existing.start_key or existing.last_key) != event_id:
+            _reused_id(rt, detail, event_id, execution_id, submitted)
+            return None
+    return _resolve(rt, detail, plan, submitted, execution_id=execution_id, event_id=event_id)
+
+
+def _resolve(
+    rt: Runtime, detail: StartPlan, plan: Plan, submitted: dict[str, Any], *, execution_id: str, event_id: str
+) -> tuple[Plan, dict[str, Any]] | None:
+    """Resolve the plan's tag selectors against the account's source servers (every DescribeSourceServers
+    page); refuse the start (None) with every problem: a server selected by two waves, or listed in one and
+    selected by another, a selector that selects nothing, or source servers that cannot be read."""
+    servers, failback, unreadable = _source_servers(rt)
+    if unreadable is not None:
+        problems = [PlanProblem(unreadable, "source-servers-unreadable", path="waves")]
+        resolution = None
+    else:
+        resolution = resolve_selectors(plan, servers, source="StartPlan.plan")
+        problems = list(resolution.problems)
+    if resolution is None or resolution.plan is None or problems:
+        logger.warning(
+            "plan refused: its tag selectors do not resolve",
+            execution_id=execution_id,
+            problems=[(p.code, p.path) for p in problems[:MAX_EVENT_PROBLEMS]],
+        )
+        metrics.add_metric(name="SelectorsRefused", unit="Count", value=1)
+        _refuse_start(
+            rt,
+            event_id,
+            execution_id=execution_id,
+            plan_id=plan.plan_id,
+            reason=f"tag selectors refused: {_counted(problems)}",
+            errors=_problems(problems),
+            requested_by=detail.requested_by,
+        )
+        return None
+    record = resolution_record(plan, submitted, resolution, source_servers=len(servers), failback=failback)
+    logger.info(
+        "tag selectors resolved",
+        execution_id=execution_id,
+        source_servers=len(servers),
+        selected={
+            wave_id: len(resolution.plan.wave(wave_id).servers) - entry["listed"]
+            for wave_id, entry in record["waves"].items()
+        },
+    )
+    return resolution.plan, record
+
+
+def _source_servers(rt: Runtime) -> tuple[list[tuple[str, dict[str, str]]], int, str | None]:
+    """The account's source servers as (id, tags), how many were left out because they replicate back
+    (replicationDirection FAILBACK: the source server DRS keeps for a recovery instance failing back, which
+    may carry its origin's tags but is not a server to recover), and why they could not be read (None: they
+    could). A passing error (throttling) is raised: the StartPlan is delivered again."""
+    try:
+        items = rt.drs.list_source_servers()
+    except DrsError as exc:
+        if exc.retryable:
+            raise
+        return [], 0, quote(f"the source servers could not be read (DescribeSourceServers: {exc})", 500)
+    failback = [item for item in items if item.get("replicationDirection") == "FAILBACK"]
+    if failback:
+        logger.info(
+            "source servers replicating back (FAILBACK) left out of tag selection: they stand for recovery "
+            "instances failing back, not for servers to recover",
+            count=len(failback),
+            source_server_ids=[str(item.get("sourceServerID")) for item in failback[:20]],
+        )
+    servers = [
+        (str(item["sourceServerID"]), {str(k): str(v) for k, v in (item.get("tags") or {}).items()})
+        for item in items
+        if item.get("replicationDirection") != "FAILBACK" and item.get("sourceServerID")
+    ]
+    return servers, len(failback), None
 
 
 def _wave_items(plan: Plan) -> list[dict[str, Any]]:
@@ -279,6 +389,35 @@ def _unauthenticated_recovery(
     )
 
 
+def _refused_network(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> bool:
+    """Refuse the start (True) when a server's launch settings ask for what the account's network does not have
+    (`network_refusal`: a subnet, a group, a static IP, an instance type), so a bad IP in the last wave is refused
+    before the first wave launches. Checked only for a plan with launch settings, and only before its execution
+    exists: a redelivered StartPlan of a started execution is not judged again on a network its own launches
+    have since changed."""
+    if not has_launch_settings(plan) or rt.ledger.execution(execution_id) is not None:
+        return False
+    refusal = network_refusal(rt, plan, detail.mode)
+    if refusal is None:
+        return False
+    reason, problems = refusal
+    logger.warning(
+        "plan refused: its launch settings do not fit the account's network",
+        execution_id=execution_id,
+        problems=[(p.code, p.path) for p in problems[:MAX_EVENT_PROBLEMS]],
+    )
+    _refuse_start(
+        rt,
+        event_id,
+        execution_id=execution_id,
+        plan_id=plan.plan_id,
+        reason=reason,
+        errors=_problems(problems),
+        requested_by=detail.requested_by,
+    )
+    return True
+
+
 def _refused_scripts(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> bool:
     """Refuse the start (True) when the plan's scripts may not run as written (`_script_refusal`)."""
     refusal = _script_refusal(rt, plan)
@@ -339,15 +478,22 @@ def _declared(rt: Runtime, document: str) -> DocumentParameters | str:
         return f"DescribeDocument: {exc}"
 
 
-def _reused_id(rt: Runtime, detail: StartPlan, event_id: str, execution_id: str, document: dict[str, Any]) -> None:
+def _same_plan(existing: ExecutionRecord, submitted: dict[str, Any]) -> bool:
+    """Whether the execution was started with the plan `submitted` (as StartPlan gave it, before its tag
+    selectors were resolved): the digest its resolution record keeps, else its frozen plan (a plan without
+    selectors is frozen as it was submitted)."""
+    record = parse_record(existing.resolution)
+    if record is not None:
+        return bool(record.get("submittedSha256") == submitted_digest(submitted))
+    return existing.plan_document == json.dumps(submitted, sort_keys=True)
+
+
+def _reused_id(rt: Runtime, detail: StartPlan, event_id: str, execution_id: str, submitted: dict[str, Any]) -> None:
     """Another StartPlan created this execution: the same start again changes nothing; a different plan or
-    mode under its id is refused (ControlRejected), and the execution carries on."""
+    mode under its id is refused (ControlRejected), and the execution carries on. `submitted`: the plan as
+    this StartPlan gives it (its selectors unresolved)."""
     existing = rt.ledger.execution(execution_id)
-    same = (
-        existing is not None
-        and existing.plan_document == json.dumps(document, sort_keys=True)
-        and existing.mode == detail.mode.value
-    )
+    same = existing is not None and _same_plan(existing, submitted) and existing.mode == detail.mode.value
     if same:
         logger.info("StartPlan repeats the start of an execution: nothing to do", execution_id=execution_id)
         return

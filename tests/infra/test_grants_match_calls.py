@@ -265,10 +265,25 @@ def launch_settings_checked_against_the_network(make: Callable[..., LocalCloud])
     server = {"sourceServerID": sid("n", 1), "launchSettings": settings}
     plan = {"planId": "grants-network", "waves": [wave("db", [server])]}
     assert _run(cloud, plan).status == "COMPLETED"
-    assert cloud.calls.calls["pre_launch"] >= {"ec2:DescribeNetworkInterfaces", "ec2:DescribeInstanceTypeOfferings"}
+    network_reads = {"ec2:DescribeNetworkInterfaces", "ec2:DescribeInstanceTypeOfferings"}
+    assert cloud.calls.calls["pre_launch"] >= network_reads  # the wave preflight
+    assert cloud.calls.calls["start_plan"] >= network_reads  # the whole plan, before anything launches
+
+
+def servers_chosen_by_tag(make: Callable[..., LocalCloud]) -> None:
+    """A wave selects its servers by source-server tags: StartPlan reads every source server
+    (DescribeSourceServers) to resolve it."""
+    tagged = sid("t", 1)
+    cloud = make(**{f"drs.servers.{tagged}.tags": {"app": "grants"}})
+    plan = {"planId": "grants-tags", "waves": [{"waveId": "tagged", "sourceServerTags": {"app": "grants"}}]}
+    result = _run(cloud, plan)
+    assert result.status == "COMPLETED"
+    assert result.report is not None
+    assert [s["sourceServerId"] for s in result.report["waves"][0]["servers"]] == [tagged]
 
 
 SCENARIOS: tuple[Scenario, ...] = (
+    servers_chosen_by_tag,
     scripts_everywhere_and_a_drill_time_to_live,
     scripts_cancelled_at_their_timeout,
     sends_resent_after_invalid_instance_ids,

@@ -173,7 +173,7 @@ class LedgerBase:
         self._clock = clock
         self._sleep = sleep  # the backoff before sending a batch's unprocessed items again
         self._ttl = timedelta(days=finished_ttl_days)
-        self._plans: dict[str, str] = {}  # frozen plan documents by execution id (immutable)
+        self._plans: dict[str, tuple[str, str | None]] = {}  # frozen plan and resolution by execution id (immutable)
 
     @property
     def table_name(self) -> str:

@@ -66,15 +66,21 @@ class Executions(Transitions):
         if not item:
             return None
         execution: dict[str, Any] = _plain(item)
-        document = self._plans.get(execution_id)
-        if document is None:
+        stored = self._plans.get(execution_id)
+        if stored is None:
             plan_item = self._table.get_item(Key={"pk": exec_pk(execution_id), "sk": PLAN_SK}, ConsistentRead=True).get(
                 "Item"
             )
-            document = _plan_text(plan_item) if plan_item else "{}"
+            resolution = plan_item.get("resolution") if plan_item else None
+            stored = (
+                _plan_text(plan_item) if plan_item else "{}",
+                str(resolution) if resolution is not None else None,
+            )
             if plan_item:
-                self._plans[execution_id] = document
-        execution["planDocument"] = document
+                self._plans[execution_id] = stored
+        execution["planDocument"] = stored[0]
+        if stored[1] is not None:
+            execution["resolution"] = stored[1]
         return execution
 
     def execution(self, execution_id: str) -> ExecutionRecord | None:
@@ -96,9 +102,11 @@ class Executions(Transitions):
         requested_by: str,
         waves: list[dict[str, Any]],
         key: str,
+        resolution: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
-        servers (`{sourceServerId: {criticality, launchStatus}}`).
+        servers (`{sourceServerId: {criticality, launchStatus}}`). `resolution`: how the plan's tag selectors
+        were resolved (kept beside the frozen plan, as JSON text, for the report and a repeated start).
 
         The execution item is put first, CREATING (a redelivery of `key` finds it so and writes the rest
         again: REPLAY), then the plan, wave and server items in batches, then the execution goes RUNNING.
@@ -141,6 +149,7 @@ class Executions(Transitions):
                 "sk": PLAN_SK,
                 "kind": "PLAN",
                 PLAN_ATTRIBUTE: packed_plan,
+                **({"resolution": json.dumps(resolution, sort_keys=True)} if resolution is not None else {}),
             }
         ]
         for wave in waves:

@@ -132,6 +132,7 @@ _EXECUTION: dict[str, tuple[str, _Convert]] = {
     "requested_by": ("requestedBy", _SAME),
     "started_at": ("startedAt", _SAME),
     "plan_document": ("planDocument", _SAME),
+    "resolution": ("resolution", _SAME),
     "failed_waves": ("failedWaves", _LIST),
     "paused": ("paused", _BOOL),
     "ended_at": ("endedAt", _SAME),

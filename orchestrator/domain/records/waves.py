@@ -187,6 +187,7 @@ class ExecutionRecord:
     wave_count: int
     terminal_count: int
     plan_document: str
+    resolution: str | None = None  # JSON text: how the plan's tag selectors were resolved (see start_plan)
     plan_name: str | None = None
     requested_by: str | None = None
     started_at: str | None = None
