@@ -16,12 +16,13 @@ from botocore.config import Config
 
 from orchestrator.adapters.bus import Bus
 from orchestrator.adapters.drs import Drs
+from orchestrator.adapters.ec2_templates import Ec2Templates
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
 from orchestrator.config import Settings, get_settings
 from orchestrator.domain.clock import Clock, SystemClock
-from orchestrator.domain.ports import BusPort, DrsPort, LedgerPort, SchedulerPort, SsmPort
+from orchestrator.domain.ports import BusPort, DrsPort, Ec2TemplatesPort, LedgerPort, SchedulerPort, SsmPort
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Runtime:
     drs: DrsPort
     ssm: SsmPort | None = None
     operator_bus: BusPort | None = None  # the operator endpoint's: it publishes with the operator source
+    ec2: Ec2TemplatesPort | None = None  # launch templates and recovery instances (launch settings only)
 
 
 _runtime: Runtime | None = None
@@ -72,6 +74,7 @@ def build_runtime(
         drs=Drs(session.client("drs", config=drs_config), sleep=sleep),
         ssm=Ssm(session.client("ssm")),
         operator_bus=Bus.for_operator(events, settings.bus_name),
+        ec2=Ec2Templates(session.client("ec2"), sleep=sleep),
     )
 
 
