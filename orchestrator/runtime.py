@@ -18,12 +18,21 @@ from botocore.config import Config
 from orchestrator.adapters.bus import Bus
 from orchestrator.adapters.drs import Drs
 from orchestrator.adapters.ec2 import Ec2Network
+from orchestrator.adapters.ec2_templates import Ec2Templates
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
 from orchestrator.config import Settings, get_settings
 from orchestrator.domain.clock import Clock, SystemClock
-from orchestrator.domain.ports import BusPort, DrsPort, Ec2NetworkPort, LedgerPort, SchedulerPort, SsmPort
+from orchestrator.domain.ports import (
+    BusPort,
+    DrsPort,
+    Ec2NetworkPort,
+    Ec2TemplatesPort,
+    LedgerPort,
+    SchedulerPort,
+    SsmPort,
+)
 
 
 @dataclass
@@ -37,6 +46,7 @@ class Runtime:
     ssm: SsmPort | None = None
     operator_bus: BusPort | None = None  # the operator endpoint's: it publishes with the operator source
     ec2: Ec2NetworkPort | None = None  # the network checks' reads (a plan with launch settings needs it)
+    ec2_templates: Ec2TemplatesPort | None = None  # launch templates and recovery instances (launch settings only)
 
 
 _runtime: Runtime | None = None
@@ -77,6 +87,7 @@ def build_runtime(
         operator_bus=Bus.for_operator(events, settings.bus_name),
         # botocore's standard retries absorb brief EC2 throttling; what is left raises, and the event comes again
         ec2=Ec2Network(session.client("ec2", config=Config(retries={"mode": "standard"}))),
+        ec2_templates=Ec2Templates(session.client("ec2"), sleep=sleep),
     )
 
 

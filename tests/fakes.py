@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from copy import deepcopy
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from orchestrator.adapters.ssm import TERMINAL_STATUSES, SsmRejected
 from orchestrator.domain.clock import Clock, iso, parse_iso
 from orchestrator.domain.plan.documents import DocumentParameters
 from orchestrator.domain.plan.network_checks import InstanceTypeOffering, NetworkInterface, SecurityGroup, Subnet
-from orchestrator.domain.ports import BusPort, DrsPort, Ec2NetworkPort, SchedulerPort, SsmPort
+from orchestrator.domain.ports import BusPort, DrsPort, Ec2NetworkPort, Ec2TemplatesPort, SchedulerPort, SsmPort
 
 
 class _Failing:
@@ -115,6 +116,9 @@ class FakeDrs(_Failing):
         self.failure_reasons: dict[str, dict[str, str]] = {}
         self.started: list[dict[str, Any]] = []  # every accepted StartRecovery: servers, is_drill, tags
         self.terminated: list[list[str]] = []  # every accepted TerminateRecoveryInstances
+        # each source server's launch configuration (DRS's defaults, template `lt-<its id's digits>`)
+        self.launch_configurations: dict[str, dict[str, Any]] = {}
+        self.configuration_updates: list[tuple[str, dict[str, Any]]] = []  # every UpdateLaunchConfiguration
 
     # ---- arranging ----
 
@@ -140,6 +144,18 @@ class FakeDrs(_Failing):
             "replicationDirection": direction,
         }
         self.snapshots[source_server_id].update(snapshots)
+        self.launch_configurations.setdefault(
+            source_server_id,
+            {
+                "sourceServerID": source_server_id,
+                "ec2LaunchTemplateID": "lt-" + source_server_id.removeprefix("s-"),
+                "copyPrivateIp": False,
+                "copyTags": False,
+                "launchDisposition": "STARTED",
+                "targetInstanceTypeRightSizingMethod": "BASIC",
+                "licensing": {"osByol": False},
+            },
+        )
 
     def _job_id(self) -> str:
         return f"drsjob-{len(self.jobs) + 1:017d}"
@@ -258,6 +274,95 @@ class FakeDrs(_Failing):
         self.jobs[job_id] = job
         self.terminated.append(list(recovery_instance_ids))
         return _copy(job)
+
+    def get_launch_configuration(self, source_server_id: str) -> dict[str, Any]:
+        self._maybe_fail("get_launch_configuration")
+        return _copy(self.launch_configurations[source_server_id])
+
+    def update_launch_configuration(self, source_server_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        if not changes:
+            return {}
+        self._maybe_fail("update_launch_configuration")
+        self.configuration_updates.append((source_server_id, _copy(changes)))
+        self.launch_configurations[source_server_id].update(_copy(changes))
+        return _copy(self.launch_configurations[source_server_id])
+
+
+class FakeEc2Templates(_Failing):
+    """EC2 launch templates and instances. A template named for the first time exists with version 1, the
+    default (DeviceIndex 0 in `subnet-00000000` with `sg-00000000`, `m5.large`, an instance tag), as DRS makes
+    one per source server; `versions[template][n]` is each version as DescribeLaunchTemplateVersions gives it.
+    A version is created from its SourceVersion's data with the given data over it (EC2's rule). `instances`:
+    {instance id: (subnet id, private IP)} for `placements`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.versions: dict[str, dict[int, dict[str, Any]]] = {}
+        self.defaults: dict[str, int] = {}
+        self.created: list[dict[str, Any]] = []  # every accepted CreateLaunchTemplateVersion, as asked
+        self.defaults_set: list[tuple[str, int]] = []  # every ModifyLaunchTemplate DefaultVersion
+        self.instances: dict[str, tuple[str, str]] = {}
+        self.described_instances: list[list[str]] = []
+
+    def _template(self, template_id: str) -> dict[int, dict[str, Any]]:
+        if template_id not in self.versions:
+            self.versions[template_id] = {
+                1: {
+                    "LaunchTemplateId": template_id,
+                    "VersionNumber": 1,
+                    "LaunchTemplateData": {
+                        "NetworkInterfaces": [
+                            {"DeviceIndex": 0, "SubnetId": "subnet-00000000", "Groups": ["sg-00000000"]}
+                        ],
+                        "InstanceType": "m5.large",
+                        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "drs", "Value": "yes"}]}],
+                    },
+                }
+            }
+            self.defaults[template_id] = 1
+        return self.versions[template_id]
+
+    def default_version(self, template_id: str) -> dict[str, Any]:
+        self._maybe_fail("default_version")
+        versions = self._template(template_id)
+        return deepcopy(versions[self.defaults[template_id]])
+
+    def find_version(self, template_id: str, description: str, *, after: int) -> int | None:
+        self._maybe_fail("find_version")
+        for number, version in sorted(self._template(template_id).items()):
+            if number > after and version.get("VersionDescription") == description:
+                return number
+        return None
+
+    def create_version(
+        self, template_id: str, *, source_version: int, data: dict[str, Any], description: str, client_token: str
+    ) -> int:
+        self._maybe_fail("create_version")
+        versions = self._template(template_id)
+        number = max(versions) + 1
+        merged = {**deepcopy(versions[source_version]["LaunchTemplateData"]), **deepcopy(data)}
+        versions[number] = {
+            "LaunchTemplateId": template_id,
+            "VersionNumber": number,
+            "VersionDescription": description,
+            "LaunchTemplateData": merged,
+        }
+        self.created.append(
+            {"template": template_id, "source": source_version, "data": deepcopy(data), "token": client_token}
+        )
+        return number
+
+    def set_default(self, template_id: str, version: int) -> None:
+        self._maybe_fail("set_default")
+        if version not in self._template(template_id):
+            raise AssertionError(f"no version {version} of {template_id}")
+        self.defaults[template_id] = version
+        self.defaults_set.append((template_id, version))
+
+    def placements(self, instance_ids: list[str]) -> dict[str, tuple[str, str]]:
+        self._maybe_fail("placements")
+        self.described_instances.append(list(instance_ids))
+        return {iid: self.instances[iid] for iid in instance_ids if iid in self.instances}
 
 
 class FakeSsm(_Failing):
@@ -430,3 +535,4 @@ _SCHEDULER: type[SchedulerPort] = FakeScheduler
 _DRS: type[DrsPort] = FakeDrs
 _SSM: type[SsmPort] = FakeSsm
 _EC2: type[Ec2NetworkPort] = FakeEc2
+_EC2_TEMPLATES: type[Ec2TemplatesPort] = FakeEc2Templates

@@ -265,5 +265,20 @@ class Drs:
         job: dict[str, Any] = response["job"]
         return job
 
+    def get_launch_configuration(self, source_server_id: str) -> dict[str, Any]:
+        """GetLaunchConfiguration of one source server (its `ec2LaunchTemplateID`, `copyPrivateIp`, ...)."""
+        response = self._read("get_launch_configuration", sourceServerID=source_server_id)
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def update_launch_configuration(self, source_server_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """UpdateLaunchConfiguration of one source server with `changes` (its arguments but `sourceServerID`;
+        `{}` changes nothing and calls nothing). Retried like a read: setting the same values twice is harmless."""
+        if not changes:
+            return {}
+        response = self._read("update_launch_configuration", sourceServerID=source_server_id, **changes)
+        response.pop("ResponseMetadata", None)
+        return response
+
     def _paginate(self, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         return paginate(self._read, operation, key, marker_member="nextToken", **kwargs)

@@ -28,6 +28,7 @@ from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges
 from orchestrator.domain.records.decisions import DecisionRecord
+from orchestrator.domain.records.launch_settings import AppliedSettings, SettingsHold
 from orchestrator.domain.records.launches import (
     Admission,
     CapacityHold,
@@ -537,4 +538,50 @@ class LedgerPort(Protocol):
 
     def waves(self, execution_id: str) -> list[WaveRecord]:
         """Every wave of the execution as its record, by wave id (every page of the Query)."""
+        ...
+
+    # ---- launch settings (orchestrator.adapters.ledger.launch_settings) ----
+
+    def hold_server(self, hold: SettingsHold) -> SettingsHold | None:
+        """Hold a source server's launch settings for `hold.execution_id` (kept if it holds them already). None when
+        it holds them now; else the hold of the execution that does."""
+        ...
+
+    def take_over_hold(self, hold: SettingsHold, *, from_execution: str) -> bool:
+        """Hold the server in place of `from_execution` (a finished execution), only while it still holds it."""
+        ...
+
+    def release_hold(self, source_server_id: str, execution_id: str) -> bool:
+        """Delete the server's hold if `execution_id` holds it."""
+        ...
+
+    def settings_record(self, execution_id: str, source_server_id: str) -> AppliedSettings | None:
+        """The launch settings the execution applied to the server, or None."""
+        ...
+
+    def settings_records(self, execution_id: str) -> list[AppliedSettings]:
+        """Every server's applied launch settings of the execution (one paginated Query)."""
+        ...
+
+    def begin_settings(self, record: AppliedSettings) -> AppliedSettings:
+        """Record the settings a launch applies and the previous values before anything changes (APPLYING); a
+        record of the same launch, or one never restored, keeps its previous values. The record as it is now."""
+        ...
+
+    def settings_version(self, execution_id: str, source_server_id: str, *, launch_key: str, version: int) -> bool:
+        """Note our template version once it exists."""
+        ...
+
+    def settings_applied(self, execution_id: str, source_server_id: str, *, launch_key: str, version: int) -> bool:
+        """APPLYING -> APPLIED with our template version."""
+        ...
+
+    def settings_restored(self, execution_id: str, source_server_id: str, *, launch_key: str) -> bool:
+        """-> RESTORED."""
+        ...
+
+    def settings_placed(
+        self, execution_id: str, source_server_id: str, *, recovery_instance_id: str, subnet_id: str, private_ip: str
+    ) -> None:
+        """Where the server's recovery instance actually is."""
         ...

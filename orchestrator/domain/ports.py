@@ -27,7 +27,16 @@ from orchestrator.domain.ledger_port import LedgerPort
 from orchestrator.domain.plan.documents import DocumentParameters
 from orchestrator.domain.plan.network_checks import InstanceTypeOffering, NetworkInterface, SecurityGroup, Subnet
 
-__all__ = ["BusPort", "Clock", "DrsPort", "Ec2NetworkPort", "LedgerPort", "SchedulerPort", "SsmPort"]
+__all__ = [
+    "BusPort",
+    "Clock",
+    "DrsPort",
+    "Ec2NetworkPort",
+    "Ec2TemplatesPort",
+    "LedgerPort",
+    "SchedulerPort",
+    "SsmPort",
+]
 
 
 @runtime_checkable
@@ -96,6 +105,43 @@ class DrsPort(Protocol):
 
     def terminate_recovery_instances(self, recovery_instance_ids: list[str]) -> dict[str, Any]:
         """TerminateRecoveryInstances: its TERMINATE job."""
+        ...
+
+    def get_launch_configuration(self, source_server_id: str) -> dict[str, Any]:
+        """GetLaunchConfiguration: the server's launch configuration (`ec2LaunchTemplateID`, `copyPrivateIp`, ...)."""
+        ...
+
+    def update_launch_configuration(self, source_server_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """UpdateLaunchConfiguration with `changes` (its arguments but `sourceServerID`); {} calls nothing."""
+        ...
+
+
+@runtime_checkable
+class Ec2TemplatesPort(Protocol):
+    """EC2 launch templates DRS made for its source servers, and where recovery instances landed."""
+
+    def default_version(self, template_id: str) -> dict[str, Any]:
+        """The template's default version (DescribeLaunchTemplateVersions `$Default`): `VersionNumber`,
+        `LaunchTemplateData`, `VersionDescription`."""
+        ...
+
+    def find_version(self, template_id: str, description: str, *, after: int) -> int | None:
+        """The number of the template's version after version `after` whose VersionDescription is `description`."""
+        ...
+
+    def create_version(
+        self, template_id: str, *, source_version: int, data: dict[str, Any], description: str, client_token: str
+    ) -> int:
+        """CreateLaunchTemplateVersion from `source_version` with `data`: the new version's number."""
+        ...
+
+    def set_default(self, template_id: str, version: int) -> None:
+        """ModifyLaunchTemplate DefaultVersion."""
+        ...
+
+    def placements(self, instance_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """{instance id: (subnet id, private IP)} of these EC2 instances (DescribeInstances, batched); unknown
+        ids are absent."""
         ...
 
 

@@ -11,9 +11,11 @@ from orchestrator.adapters.ledger import Ledger
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import PlanError, Selection
+from orchestrator.domain.plan.launch import has_launch_settings
 from orchestrator.domain.records import ATTEMPT_TIMES, ExecutionRecord, WaveAttempt, WaveJob
 from orchestrator.domain.records.approvals import APPROVAL_TIMES, ApprovalRecord
 from orchestrator.domain.records.detail import WaveDetail
+from orchestrator.domain.records.launch_settings import AppliedSettings
 from orchestrator.domain.records.servers import ServerAttempt
 from orchestrator.domain.resolution import parse_record, selections_of
 
@@ -48,6 +50,11 @@ def build_report(
     if execution is None:
         return None
     details = {wave.wave_id: ledger.wave_detail(execution_id, wave) for wave in ledger.waves(execution_id)}
+    settings = (  # read only when the frozen plan sets launch settings (none were applied otherwise)
+        {record.source_server_id: record for record in ledger.settings_records(execution_id)}
+        if has_launch_settings(frozen_plan(execution))
+        else {}
+    )
     order = [w["waveId"] for w in _plan_waves(execution)] or sorted(details)
     selected = _selections(execution)
     started, ended = execution.started_at, execution.ended_at
@@ -64,7 +71,7 @@ def build_report(
         "requestedBy": execution.requested_by,
         "stopReason": execution.stop_reason,
         **({"cancelledBy": execution.cancelled_by} if execution.cancelled_by else {}),
-        "waves": [_selected(_wave(details[w]), selected.get(w)) for w in order if w in details],
+        "waves": [_selected(_wave(details[w], settings), selected.get(w)) for w in order if w in details],
         "terminations": _terminations(ledger, execution_id),
         "events": list(events or []),
     }
@@ -120,7 +127,30 @@ def _times(attempt: WaveAttempt) -> dict[str, str | None]:
     return {key: times.get(name) for name, key in zip(ATTEMPT_TIMES, ATTEMPT_TIME_KEYS, strict=True)}
 
 
-def _wave(detail: WaveDetail) -> dict[str, Any]:
+def _launch_settings(record: AppliedSettings) -> dict[str, Any]:
+    """What a launch applied to a server (its effective settings and where each came from), the template versions,
+    whether it was restored, and where the recovery instance actually landed (EC2's word, when known)."""
+    return {
+        "applied": dict(record.applied),
+        "origins": dict(record.origins),
+        "status": record.status.value,
+        "templateId": record.template_id,
+        "templateVersion": record.version,
+        "previousTemplateVersion": record.previous_version,
+        "restoredAt": record.restored_at,
+        "landed": (
+            {
+                "recoveryInstanceId": record.recovery_instance_id,
+                "subnetId": record.subnet_id,
+                "privateIp": record.private_ip,
+            }
+            if record.subnet_id
+            else None
+        ),
+    }
+
+
+def _wave(detail: WaveDetail, settings: Mapping[str, AppliedSettings] | None = None) -> dict[str, Any]:
     """One wave of the report: its record, with what `Ledger.wave_detail` gathers from items of their own (each
     job's servers, each server's result, each script's instances, how each server ended each earlier attempt)."""
     wave = detail.wave
@@ -142,6 +172,11 @@ def _wave(detail: WaveDetail) -> dict[str, Any]:
             "recoveryInstanceId": s.recovery_instance_id,
             "jobId": s.job_id,
             **({"reason": s.reason} if s.reason else {}),
+            **(
+                {"launchSettings": _launch_settings(settings[sid])}
+                if settings and sid in settings and settings[sid].wave_id == wave.wave_id
+                else {}
+            ),
         }
         for sid, s in sorted(detail.servers.items())
     ]

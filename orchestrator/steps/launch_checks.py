@@ -233,6 +233,12 @@ def check_chunk(rt: Runtime, chunk: LaunchChunk, *, action: str) -> Stale | None
     genuine but stale (its wave attempt launched and has moved on: nothing is to be launched for it).
     Raises RefusedChunk (nothing written, nothing called) when the ledger does not back it. Reads the
     execution and the wave (two consistent reads)."""
+    return checked_chunk(rt, chunk, action=action)[0]
+
+
+def checked_chunk(rt: Runtime, chunk: LaunchChunk, *, action: str) -> tuple[Stale | None, ExecutionRecord]:
+    """`check_chunk`, and the execution it read (the launch settings of its frozen plan are applied or restored
+    with the chunk: `orchestrator.steps.launch_settings`)."""
     execution = rt.ledger.execution(chunk.execution_id)
     if execution is None or execution.status == ExecutionStatus.CREATING:
         raise RefusedChunk(action, [f"chunk.executionId: no execution '{quote(chunk.execution_id, 64)}'"])
@@ -245,16 +251,18 @@ def check_chunk(rt: Runtime, chunk: LaunchChunk, *, action: str) -> Stale | None
     if refusal is not None:
         raise RefusedChunk(action, [refusal])
     if chunk.attempt < wave.attempt:
-        return Stale(stale or f"attempt {chunk.attempt} of wave '{chunk.wave_id}' is over", attempt_over=True)
+        return Stale(
+            stale or f"attempt {chunk.attempt} of wave '{chunk.wave_id}' is over", attempt_over=True
+        ), execution
     errors = _token_errors(chunk, wave)
     if errors:
         raise RefusedChunk(action, errors)
     if stale is not None:
-        return Stale(stale)
+        return Stale(stale), execution
     errors = _group_errors(chunk, wave, plan)
     if errors:
         raise RefusedChunk(action, errors)
-    return None
+    return None, execution
 
 
 def check_claim(chunk: LaunchChunk, claim: LaunchClaim, *, action: str) -> None:

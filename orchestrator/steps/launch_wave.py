@@ -42,6 +42,7 @@ from orchestrator.adapters.drs import (
     TAG_WAVE,
     DrsConflict,
     DrsError,
+    DrsPermanentError,
     DrsQuotaExceeded,
     DrsThrottled,
     backoff_delay,
@@ -62,13 +63,14 @@ from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
 from orchestrator.steps.launch_checks import (
     RefusedChunk,
-    check_chunk,
     check_claim,
+    checked_chunk,
     is_drill,
     launch_key,
     parse_chunk,
     servers_to_launch,
 )
+from orchestrator.steps.launch_settings import apply_launch_settings, restore_launch_settings
 from orchestrator.steps.post_launch import close_launch
 from orchestrator.steps.references import unfinished_phase
 
@@ -289,9 +291,10 @@ def start_job(rt: Runtime, chunk: LaunchChunk, *, from_queue: bool = False) -> d
     attempt has moved on: nothing launched). The chunk is checked against the ledger first
     (`launch_checks.check_chunk`): RefusedChunk, with nothing written or called, when the ledger does not back
     it (a forged direct invocation)."""
-    stale = check_chunk(rt, chunk, action="start_job")
+    stale, execution = checked_chunk(rt, chunk, action="start_job")
     if stale is not None:
         logger.info("launch no longer wanted: not started", launch_key=chunk.launch_key, reason=stale.reason)
+        restore_launch_settings(rt, execution, chunk)  # applied by an earlier call that parked it, if any
         return {"outcome": "DROPPED", "launchKey": chunk.launch_key, "reason": stale.reason}
     token = uuid.uuid4().hex
     existing = rt.ledger.claim_launch(
@@ -310,7 +313,32 @@ def start_job(rt: Runtime, chunk: LaunchChunk, *, from_queue: bool = False) -> d
             return answer
     if _admit(rt, chunk, token, from_queue=from_queue) is Admission.FULL:
         return _park(rt, chunk, token, reason="DRS quotas are in use")
+    answer = _apply_settings(rt, chunk, execution, token, from_queue=from_queue)
+    if answer is not None:
+        return answer
     return _start_recovery(rt, chunk, token, from_queue=from_queue)
+
+
+def _apply_settings(
+    rt: Runtime, chunk: LaunchChunk, execution: ExecutionRecord, token: str, *, from_queue: bool
+) -> dict[str, Any] | None:
+    """Apply the plan's launch settings to the chunk's servers (`launch_settings.apply_launch_settings`) while
+    this call holds the lease, after admission, before StartRecovery. None: go on to StartRecovery. A throttled
+    or transiently failing DRS or EC2 call retries later (the settings applied so far stay, recorded: the next
+    call goes on from there); a permanent failure (a server another running execution holds, a call refused)
+    gives the capacity and lease back and raises (the chunk fails, and `chunk_failed` restores what was
+    applied)."""
+    try:
+        apply_launch_settings(rt, chunk, execution)
+    except DrsError as exc:
+        if exc.retryable:
+            return _retry_later(rt, chunk, token, exc, from_queue=from_queue)
+        capacity.release(rt, chunk.launch_key)
+        _end_lease(rt, chunk, token)
+        if isinstance(exc, DrsPermanentError):
+            raise
+        raise DrsPermanentError(str(exc), code=exc.code) from exc
+    return None
 
 
 def _resume(
@@ -448,14 +476,16 @@ def chunk_failed(
     written or called, when the ledger does not back the chunk (`launch_checks.check_chunk`; a genuine chunk
     whose wave has moved on in its attempt is recorded as before; one of an earlier attempt is DROPPED with
     nothing written: its job would be counted on the wave's current attempt)."""
-    stale = check_chunk(rt, chunk, action="chunk_failed")
+    stale, execution = checked_chunk(rt, chunk, action="chunk_failed")
     if stale is not None and stale.attempt_over:
         logger.info("chunk of an earlier attempt reported failed: dropped", launch_key=chunk.launch_key)
+        restore_launch_settings(rt, execution, chunk)  # its own settings only (the ledger's record of its key)
         return {"outcome": "DROPPED", "jobId": None, "launchKey": chunk.launch_key, "reason": stale.reason}
     reason = reason or _reason(error)
     answer = _started_after_all(rt, chunk, reason)
     if answer is not None:
         return answer
+    restore_launch_settings(rt, execution, chunk)  # the launch will not happen: nothing stays applied
     capacity.release(rt, chunk.launch_key)
     job_id = f"not-started-{chunk.launch_key}"
     failed = launch_status == "FAILED"
@@ -635,6 +665,9 @@ def _drain_one(rt: Runtime, chunk: LaunchChunk) -> Drained:
     key = chunk.launch_key
     verdict = _still_wanted(rt, chunk)
     if verdict == "drop":
+        execution = rt.ledger.execution(chunk.execution_id)
+        if execution is not None:  # the wave moved on while it waited: what it applied, if anything, goes back
+            restore_launch_settings(rt, execution, chunk)
         rt.ledger.unpark(key)
         return "dropped"
     if verdict == "stop":

@@ -17,6 +17,7 @@ from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps.launch_checks import check_job_end
+from orchestrator.steps.launch_settings import after_launch
 from orchestrator.steps.scripts import run_phase
 from orchestrator.steps.wave_failure import fail_wave
 
@@ -53,6 +54,7 @@ def close_launch(
     wave = wave or rt.ledger.wave(execution_id, wave_id)
     if execution is None or wave is None:
         return
+    after_launch(rt, execution, wave_id)  # launch settings: where each instance landed, then restored (idempotent)
     if wave.status == WaveStatus.POST_LAUNCH and wave.last_key == key:
         logger.info("resuming the post-launch phase after a redelivery", wave_id=wave_id)
         run_phase(rt, execution, wave_id=wave_id, attempt=wave.attempt, phase="POST_LAUNCH", key=key)

@@ -32,6 +32,8 @@ DECISION_SK = "#DECISION"
 CAPACITY_PK = "CAPACITY"
 CAPACITY_SK = "DRS"
 QUEUE_PREFIX = "QUEUE#"
+SETTINGS_PREFIX = "LSETTINGS#"  # an execution's launch settings applied to one source server
+HOLD_SK = "#SETTINGS_HOLD"  # the one execution that holds a source server's launch settings now
 
 
 def exec_pk(execution_id: str) -> str:
@@ -75,6 +77,15 @@ def invocation_prefix(script_sk_: str) -> str:
 
 def termination_claim_key(execution_id: str, key: str) -> Key:
     return {"pk": exec_pk(execution_id), "sk": f"{TERMINATION_CLAIM_PREFIX}{key}"}
+
+
+def settings_key(execution_id: str, source_server_id: str) -> Key:
+    return {"pk": exec_pk(execution_id), "sk": f"{SETTINGS_PREFIX}{source_server_id}"}
+
+
+def hold_key(source_server_id: str) -> Key:
+    """A source server's launch-settings hold: a partition per server, shared by every execution."""
+    return {"pk": f"SERVERHOLD#{source_server_id}", "sk": HOLD_SK}
 
 
 def command_pk(command_id: str) -> str:

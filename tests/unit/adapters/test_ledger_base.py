@@ -295,6 +295,7 @@ def test_no_kind_of_item_hides_another_ones_method() -> None:
         "Servers",
         "Scripts",
         "Launches",
+        "LaunchSettingsItems",
         "Leases",
         "Terminations",
         "Capacity",
