@@ -490,6 +490,13 @@ class FakeEc2(_Failing):
     def offer(self, instance_type: str, *zones: str) -> None:
         self.offered[instance_type].update(zones)
 
+    def delete_group(self, group_id: str) -> None:
+        """The group deleted (e.g. by someone else, after the plan started)."""
+        del self.group_records[group_id]
+
+    def delete_subnet(self, subnet_id: str) -> None:
+        del self.subnet_records[subnet_id]
+
     def subnets(self, subnet_ids: Sequence[str]) -> list[Subnet]:
         self._maybe_fail("subnets")
         self.asked.append(("subnets", tuple(subnet_ids)))

@@ -22,6 +22,7 @@ from tests.unit.steps.world import S1, S2, World, plan, pre_launched, wave
 
 RECOVERY_SUBNET, DRILL_SUBNET = "subnet-0a1b2c3d4e5f60718", "subnet-0b1b2c3d4e5f60718"
 RECOVERY_SG, DRILL_SG = "sg-0a1b2c3d4e5f60718", "sg-0b1b2c3d4e5f60718"
+RECOVERY_VPC, DRILL_VPC = "vpc-0a1b2c3d4e5f60718", "vpc-0b1b2c3d4e5f60718"
 LT1 = "lt-" + S1.removeprefix("s-")
 
 SETTINGS = {
@@ -31,6 +32,16 @@ SETTINGS = {
     "tags": {"env": "dr"},
     "drill": {"subnetId": DRILL_SUBNET, "securityGroupIds": [DRILL_SG]},
 }
+
+
+@pytest.fixture(autouse=True)
+def _network(world: World) -> None:
+    """The account's network the plan names (StartPlan and the wave preflight check the settings against it):
+    a recovery VPC and an isolated drill VPC mirroring its addresses, each with its subnet and group."""
+    world.ec2.add_subnet(RECOVERY_SUBNET, RECOVERY_VPC, "10.0.3.0/24")
+    world.ec2.add_subnet(DRILL_SUBNET, DRILL_VPC, "10.0.3.0/24")
+    world.ec2.add_group(RECOVERY_SG, RECOVERY_VPC)
+    world.ec2.add_group(DRILL_SG, DRILL_VPC)
 
 
 def settings_plan(*servers: Any) -> dict[str, Any]:
@@ -123,11 +134,11 @@ def test_a_duplicated_start_job_creates_one_version(world: World) -> None:
 
 CALLS = [
     ("drs", "get_launch_configuration"),
-    ("ec2", "default_version"),
+    ("ec2_templates", "default_version"),
     ("drs", "update_launch_configuration"),
-    ("ec2", "find_version"),
-    ("ec2", "create_version"),
-    ("ec2", "set_default"),
+    ("ec2_templates", "find_version"),
+    ("ec2_templates", "create_version"),
+    ("ec2_templates", "set_default"),
     ("drs", "start_recovery"),
 ]
 
@@ -204,7 +215,7 @@ def test_after_the_job_the_previous_version_and_configuration_are_back_and_the_l
 
 @pytest.mark.parametrize(
     ("fake", "method"),
-    [("ec2", "set_default"), ("drs", "update_launch_configuration")],
+    [("ec2_templates", "set_default"), ("drs", "update_launch_configuration")],
     ids=["set_default", "update_launch_configuration"],
 )
 def test_a_crash_while_restoring_then_a_redelivery_restores_once(world: World, fake: str, method: str) -> None:
