@@ -12,7 +12,7 @@ is not attributed, nor is one made inside `unattributed()` (the simulators' serv
 services publish themselves). The IAM action of an operation comes from botocore's service model: the
 service's signing name (the IAM prefix; botocore falls back to the endpoint prefix) and the operation name.
 A few operations are authorized by other or more actions than their own name, per the Service Authorization
-Reference; `iam_actions` adds those (TransactWriteItems, tag-on-create, passing a role).
+Reference; `iam_actions` adds those (TransactWriteItems, tag-on-create, passing a role, a dependent action).
 
 The CLI makes its own clients (`boto3.client(...)`, `boto3.session.Session()`), not on the cloud's session:
 `CallRecord.everywhere()` records every client's calls while it runs, attributed the same way (the test runs
@@ -119,6 +119,8 @@ def iam_actions(operation_model: Any, params: Mapping[str, Any]) -> list[str]:
         extra.add("drs:TagResource")  # tags on create are authorized by drs:TagResource (SAR, API operations)
     if action == "scheduler:CreateSchedule" and (params.get("Target") or {}).get("RoleArn"):
         extra.add("iam:PassRole")  # the schedule's execution role is passed to EventBridge Scheduler
+    if action == "drs:UpdateLaunchConfiguration":
+        extra.add("ec2:DescribeInstances")  # its dependent action (SAR, AWS Elastic Disaster Recovery)
     return [action, *sorted(extra)]
 
 

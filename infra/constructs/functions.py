@@ -19,6 +19,7 @@ from infra.constructs.ledger import Ledger
 from infra.constructs.permissions import (
     PermissionSettings,
     drs_statements,
+    launch_settings_statements,
     ssm_document_statement,
     ssm_statements,
 )
@@ -167,6 +168,7 @@ class OrchestratorFunctions(Construct):
         if spec.needs_drs:
             for statement in drs_statements(self, spec.name, permissions):
                 role.add_to_policy(statement)
+            self._launch_settings_policy(name, spec.name, role, function, permissions)
         if spec.needs_ssm:
             for statement in ssm_statements(self, permissions):
                 role.add_to_policy(statement)
@@ -181,3 +183,22 @@ class OrchestratorFunctions(Construct):
         self.functions[spec.name] = function
         self.roles[spec.name] = role
         self.environments[spec.name] = environment
+
+    def _launch_settings_policy(
+        self, name: str, function_name: str, role: iam.Role, function: lambda_.Function, permissions: PermissionSettings
+    ) -> None:
+        """The launch-settings statements (`launch_settings_statements`) in a managed policy of their own, attached
+        to the role: inline, they would take the wave launcher's role policy past IAM's inline size, and CDK would
+        split the excess into an overflow policy named after the role. The function depends on the policy, so no
+        invocation runs before the grant exists."""
+        statements = launch_settings_statements(self, function_name, permissions)
+        if not statements:
+            return
+        policy = iam.ManagedPolicy(
+            self,
+            f"{name}LaunchSettings",
+            description=f"drs-orch {function_name}: a plan's launch settings, applied before StartRecovery, restored",
+            statements=statements,
+            roles=[role],
+        )
+        function.node.add_dependency(policy)

@@ -67,6 +67,11 @@ EC2_NETWORK_READS = (
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeInstanceTypeOfferings",
 )
+# What applying a plan's launch settings reads (orchestrator/steps/launch_settings.py): a launch template's versions
+# (its default, and ours found again by description) and where a recovery instance landed; ec2:DescribeInstances is
+# also a dependent action of drs:UpdateLaunchConfiguration (Service Authorization Reference). Neither has
+# resource-level permissions (empty Resource types column).
+EC2_LAUNCH_SETTINGS_READS = ("ec2:DescribeLaunchTemplateVersions", "ec2:DescribeInstances")
 SSM_COMMAND_READ = (
     "ssm:ListCommandInvocations",
     "ssm:ListCommands",  # a resent try finds the commands a crash or a refused batch left (by comment)
@@ -90,6 +95,7 @@ STAR_ONLY_ACTIONS = frozenset(
     + DRS_DESCRIBE_RECOVERY_INSTANCES
     + EC2_LAUNCH_DESCRIBE
     + EC2_NETWORK_READS
+    + EC2_LAUNCH_SETTINGS_READS
     + SSM_COMMAND_READ
     + XRAY
     + LOG_DELIVERY
@@ -155,6 +161,10 @@ WILDCARD_REASONS: dict[str, str] = {
     "those DRS launched (its AWSElasticDisasterRecoveryManaged tag) and carrying the source-server tag "
     "StartRecovery is limited to, when one is configured.",
     "SsmDescribeDocument": "The parameters a script document declares: only the allowed documents.",
+    "LaunchSettingsConfiguration": "The DRS launch configuration of any source server a plan names (chosen at run "
+    "time): source-server ARNs of this account and Region, narrowed by the source-server tag when configured.",
+    "LaunchSettingsTemplates": "The EC2 launch template DRS keeps per source server (ids known only at run time): "
+    "only templates carrying DRS's AWSElasticDisasterRecoveryManaged tag.",
     "Ec2NetworkReads": "The subnets, security groups, network interfaces and instance type offerings a plan's launch "
     "settings name, checked before anything launches: EC2 Describe* actions have no resource-level permissions.",
     "SchedulerTicks": "One-shot tick schedules are named per execution and wave at run time; limited to the "
@@ -168,13 +178,16 @@ WILDCARD_REASONS: dict[str, str] = {
 # than the event's; start_plan reads the source servers a plan's sourceServerTags select). Only the wave launcher
 # starts recoveries; only the control function terminates. "network": the EC2 reads of the network checks of
 # launch settings (at StartPlan for the whole plan, and again in the wave preflight, in pre_launch; their DRS read
-# is the recovery instances of a server whose static IP an instance holds).
+# is the recovery instances of a server whose static IP an instance holds). "launch_settings": a plan's launch
+# settings applied before StartRecovery and restored (`launch_settings_statements`, a managed policy of their own):
+# the wave launcher applies them, restores them when a launch does not happen, and restores a stale hold's; the
+# post-launch step restores them once the wave's jobs ended and reads where each recovery instance landed.
 DRS_CAPABILITIES: dict[str, frozenset[str]] = {
     "start_plan": frozenset({"source_servers", "recovery_instances", "network"}),
     "pre_launch": frozenset({"source_servers", "recovery_snapshots", "recovery_instances", "network"}),
-    "launch_wave": frozenset({"jobs", "start_recovery"}),
+    "launch_wave": frozenset({"jobs", "start_recovery", "launch_settings"}),
     "job_watcher": frozenset({"jobs", "job_log"}),
-    "post_launch": frozenset({"jobs", "recovery_instances"}),
+    "post_launch": frozenset({"jobs", "recovery_instances", "launch_settings"}),
     "control": frozenset({"jobs", "recovery_instances", "job_log", "terminate"}),
 }
 
@@ -257,19 +270,55 @@ def drs_statements(scope: Construct, function_name: str, settings: PermissionSet
     return statements
 
 
+def _source_server_tag(settings: PermissionSettings) -> dict[str, dict[str, str]] | None:
+    """The condition limiting a source-server action to the deploy-configured source-server tag, if any."""
+    if settings.source_server_tag is None:
+        return None
+    key, value = settings.source_server_tag
+    return {"StringEquals": {f"aws:ResourceTag/{key}": value}}
+
+
+def launch_settings_statements(
+    scope: Construct, function_name: str, settings: PermissionSettings
+) -> list[iam.PolicyStatement]:
+    """A plan's launch settings (orchestrator/steps/launch_settings.py), for a function with the launch_settings
+    capability (none otherwise): each server's DRS launch configuration read (the wave launcher only, before it
+    applies) and updated, on source-server ARNs narrowed by the source-server tag as StartRecovery is; a version
+    of its EC2 launch template created from the default (the wave launcher only) and made the default, then the
+    previous one made the default again, only on templates carrying DRS's AWSElasticDisasterRecoveryManaged tag
+    (both actions take `aws:ResourceTag` on launch-template, Service Authorization Reference; AWS's
+    AWSElasticDisasterRecoveryServiceRolePolicy and ConsoleFullAccess scope the same actions the same way). These
+    are the function's own calls, so, unlike the EC2 statements DRS uses while it launches, they carry no
+    `aws:ViaAWSService` condition. Then the reads: the template's versions, the recovery instances' subnet and IP."""
+    if "launch_settings" not in DRS_CAPABILITIES.get(function_name, frozenset()):
+        return []
+    applies = function_name == "launch_wave"  # post_launch only restores (and reads where instances landed)
+    return [
+        iam.PolicyStatement(
+            sid="LaunchSettingsConfiguration",
+            actions=[*(["drs:GetLaunchConfiguration"] if applies else []), "drs:UpdateLaunchConfiguration"],
+            resources=[_arn(scope, "drs", "source-server", "*")],
+            conditions=_source_server_tag(settings),
+        ),
+        iam.PolicyStatement(
+            sid="LaunchSettingsTemplates",
+            actions=[*(["ec2:CreateLaunchTemplateVersion"] if applies else []), "ec2:ModifyLaunchTemplate"],
+            resources=[_ec2(scope, "launch-template")],
+            conditions=RESOURCE_MANAGED_BY_DRS,
+        ),
+        iam.PolicyStatement(sid="LaunchSettingsReads", actions=list(EC2_LAUNCH_SETTINGS_READS), resources=["*"]),
+    ]
+
+
 def start_recovery_statements(scope: Construct, settings: PermissionSettings) -> list[iam.PolicyStatement]:
     """StartRecovery, and what DRS does with the caller's credentials while it launches."""
     source_servers = _arn(scope, "drs", "source-server", "*")
-    tag_condition: dict[str, dict[str, str]] = {}
-    if settings.source_server_tag:
-        key, value = settings.source_server_tag
-        tag_condition = {"StringEquals": {f"aws:ResourceTag/{key}": value}}
     return [
         iam.PolicyStatement(
             sid="DrsStartRecovery",
             actions=["drs:StartRecovery"],
             resources=[source_servers],
-            conditions=tag_condition or None,
+            conditions=_source_server_tag(settings),
         ),
         # The launch key tags on the job: only as part of StartRecovery, never on existing resources.
         iam.PolicyStatement(

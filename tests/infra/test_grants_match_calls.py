@@ -95,6 +95,8 @@ _DRS_EC2_LAUNCH = (
     "ec2:RevokeSecurityGroupEgress",
 )
 
+_LAUNCHER_CALLS = ("ec2:DescribeLaunchTemplateVersions", "ec2:DescribeInstances")
+
 # (function, or "*" for every function; IAM action) -> why the role holds it although no code of ours calls it
 NEEDED_BY_AWS: dict[tuple[str, str], str] = {
     ("*", "logs:CreateLogStream"): _LAMBDA_LOGS,
@@ -106,7 +108,9 @@ NEEDED_BY_AWS: dict[tuple[str, str], str] = {
     "of StartRecovery may create the recovery instance of each source server (Service Authorization Reference)",
     ("launch_wave", "iam:PassRole"): "EC2 checks that the caller of StartRecovery may pass the recovery instance "
     "role when DRS launches the instance for it (only to ec2.amazonaws.com, only through DRS)",
-    **{("launch_wave", action): _DRS_LAUNCH for action in _DRS_EC2_LAUNCH},
+    # (DescribeLaunchTemplateVersions and DescribeInstances, also DRS's, are the launcher's own calls when it applies
+    # a plan's launch settings: the second is drs:UpdateLaunchConfiguration's dependent action too)
+    **{("launch_wave", action): _DRS_LAUNCH for action in _DRS_EC2_LAUNCH if action not in _LAUNCHER_CALLS},
     ("control", "ec2:TerminateInstances"): _DRS_TERMINATE,
     ("control", "ec2:DeleteVolume"): _DRS_TERMINATE,
 }
@@ -253,8 +257,12 @@ RECOVERY_NETWORK = {
 }
 
 
-def launch_settings_checked_against_the_network(make: Callable[..., LocalCloud]) -> None:
-    """The wave preflight checks a server's subnet, groups, static IP and instance type against EC2."""
+def launch_settings_checked_applied_and_restored(make: Callable[..., LocalCloud]) -> None:
+    """StartPlan and the wave preflight check a server's subnet, groups, static IP and instance type against EC2;
+    the launcher applies the settings (launch configuration, a template version made the default) before
+    StartRecovery; once the job ended, post_launch reads where the instance landed and restores both. Drilled
+    again: the static IP is held by the server's own earlier recovery instance (DescribeRecoveryInstances, at
+    StartPlan and in the preflight), which DRS replaces."""
     cloud = make(**{"ec2.vpcs": RECOVERY_NETWORK["vpcs"]})
     settings = {
         "subnetId": NETWORK_SUBNET,
@@ -264,10 +272,21 @@ def launch_settings_checked_against_the_network(make: Callable[..., LocalCloud])
     }
     server = {"sourceServerID": sid("n", 1), "launchSettings": settings}
     plan = {"planId": "grants-network", "waves": [wave("db", [server])]}
-    assert _run(cloud, plan).status == "COMPLETED"
-    network_reads = {"ec2:DescribeNetworkInterfaces", "ec2:DescribeInstanceTypeOfferings"}
+    for _ in range(2):
+        result = _run(cloud, plan)
+        assert (result.status, result.problem) == ("COMPLETED", None)
+        assert cloud.runtime is not None
+        [record] = cloud.runtime.ledger.settings_records(result.execution_id)
+        assert (record.status.value, record.subnet_id, record.private_ip) == ("RESTORED", NETWORK_SUBNET, "10.0.3.20")
+    network_reads = {
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeInstanceTypeOfferings",
+        "drs:DescribeRecoveryInstances",
+    }
     assert cloud.calls.calls["pre_launch"] >= network_reads  # the wave preflight
     assert cloud.calls.calls["start_plan"] >= network_reads  # the whole plan, before anything launches
+    assert cloud.calls.calls["launch_wave"] >= {"ec2:CreateLaunchTemplateVersion", "drs:UpdateLaunchConfiguration"}
+    assert cloud.calls.calls["post_launch"] >= {"ec2:ModifyLaunchTemplate", "ec2:DescribeInstances"}
 
 
 def servers_chosen_by_tag(make: Callable[..., LocalCloud]) -> None:
@@ -290,7 +309,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     launches_parked_for_drs_capacity,
     a_rollback_whose_terminations_fail,
     preflight_and_an_operator_retry,
-    launch_settings_checked_against_the_network,
+    launch_settings_checked_applied_and_restored,
 )
 
 

@@ -155,12 +155,50 @@ EC2_WITHOUT_TAG = {"DrsLaunchInstanceResources", "DrsDetachVolume", "DrsCreateSe
 DRS_TAG = "AWSElasticDisasterRecoveryManaged"
 
 
+# The EC2 changes a function makes itself, not DRS with its credentials: a plan's launch settings, as a new version
+# of the launch template DRS keeps for a source server, made the default and later the previous one again
+# (orchestrator/steps/launch_settings.py). Only these two actions, only on launch templates carrying DRS's tag (both
+# take aws:ResourceTag on launch-template in the Service Authorization Reference; AWS's own DRS policies scope them
+# so), and only the launcher creates versions (post_launch restores the default).
+DIRECT_EC2_CHANGES = {
+    "launch_wave": ["ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"],
+    "post_launch": ["ec2:ModifyLaunchTemplate"],
+}
+
+
+def _is_ec2_change(statement: dict[str, Any]) -> bool:
+    return any(a.startswith("ec2:") and not a.startswith("ec2:Describe") for a in _listify(statement["Action"]))
+
+
+def test_ec2_changes_a_function_makes_itself_are_only_on_drs_launch_templates(synth: Synth) -> None:
+    # GIVEN every statement granting an EC2 change that is not conditioned on an AWS service acting for the role
+    names = {synth.logical_id(role): name for name, role in synth.stack.functions.roles.items()}
+    direct = [
+        (names.get(role["Ref"], role["Ref"]), statement)
+        for res in _policies(synth)
+        for statement in res["Properties"]["PolicyDocument"]["Statement"]
+        if _is_ec2_change(statement) and "aws:ViaAWSService" not in statement.get("Condition", {}).get("Bool", {})
+        for role in res["Properties"].get("Roles", [])
+    ]
+    # THEN they are the launch-settings statements of the launcher and post_launch, one each, exactly so
+    assert sorted((name, statement["Sid"]) for name, statement in direct) == [
+        (name, "LaunchSettingsTemplates") for name in sorted(DIRECT_EC2_CHANGES)
+    ]
+    for name, statement in direct:
+        assert _listify(statement["Action"]) == DIRECT_EC2_CHANGES[name]
+        assert (
+            render(statement["Resource"]) == "arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:launch-template/*"
+        )
+        assert statement["Condition"] == {"Null": {f"aws:ResourceTag/{DRS_TAG}": "false"}}
+
+
 def test_ec2_changes_only_through_drs_and_only_on_what_drs_tags(synth: Synth) -> None:
-    # GIVEN every identity statement granting an EC2 action other than a read
+    # GIVEN every identity statement granting an EC2 action other than a read, but the launch-settings ones the
+    # functions make themselves (the test above)
     mutating = [
         (key, statement)
         for key, statement in _identity_statements(synth)
-        if any(a.startswith("ec2:") and not a.startswith("ec2:Describe") for a in _listify(statement["Action"]))
+        if _is_ec2_change(statement) and statement.get("Sid") != "LaunchSettingsTemplates"
     ]
     assert len(mutating) == 18  # 16 for StartRecovery (tag-on-create among them), 2 for TerminateRecoveryInstances
 
@@ -177,7 +215,7 @@ def test_ec2_changes_only_through_drs_and_only_on_what_drs_tags(synth: Synth) ->
             assert condition["Null"] == {tagged[0]: "false"}
 
 
-def test_only_the_preflights_function_reads_the_network_and_only_to_describe_it(synth: Synth) -> None:
+def test_only_the_network_checks_functions_read_the_network_and_only_to_describe_it(synth: Synth) -> None:
     # GIVEN every role's statements naming a network read of the launch-settings checks
     from tests.infra.test_grants_match_calls import role_grants
 
@@ -188,19 +226,22 @@ def test_only_the_preflights_function_reads_the_network_and_only_to_describe_it(
         for grant in grants
         if network_reads & set(grant.actions)
     }
-    # THEN only pre_launch (the wave preflight) holds them, in one statement of four Describe* actions on "*"
-    assert readers == {"pre_launch"}
-    [statement] = [s for _, s in _identity_statements(synth) if s.get("Sid") == "Ec2NetworkReads"]
-    assert (statement["Action"], statement["Resource"], statement.get("Condition")) == (
-        [
-            "ec2:DescribeSubnets",
-            "ec2:DescribeSecurityGroups",
-            "ec2:DescribeNetworkInterfaces",
-            "ec2:DescribeInstanceTypeOfferings",
-        ],
-        "*",
-        None,
-    )
+    # THEN only StartPlan (the whole plan) and pre_launch (the wave preflight) hold them, each in one statement of
+    # four Describe* actions on "*"
+    assert readers == {"start_plan", "pre_launch"}
+    statements = [s for _, s in _identity_statements(synth) if s.get("Sid") == "Ec2NetworkReads"]
+    assert len(statements) == 2
+    for statement in statements:
+        assert (statement["Action"], statement["Resource"], statement.get("Condition")) == (
+            [
+                "ec2:DescribeSubnets",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeInstanceTypeOfferings",
+            ],
+            "*",
+            None,
+        )
 
 
 def test_run_instances_needs_drs_tag_on_the_new_instance(synth: Synth) -> None:
