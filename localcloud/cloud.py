@@ -42,7 +42,7 @@ from infra.definitions import (
     Route,
     state_machine_definition,
 )
-from localcloud import moto_speedups
+from localcloud import moto_launch_templates, moto_speedups
 from localcloud.approver_sim import ApproverSimulator
 from localcloud.call_record import CallRecord, PerFunction, unattributed
 from localcloud.clock import SimClock
@@ -218,6 +218,7 @@ class LocalCloud:
         logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         moto_speedups.install()
+        moto_launch_templates.install()  # SourceVersion and ClientToken as EC2 answers them
         self._speed_up_state_machine_retries()
         install_lambda(self.lambdas)
         install_drs(self.drs)
