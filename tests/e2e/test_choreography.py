@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from events.models import Mode
 from localcloud.runner import run_plan, start, wait
@@ -168,10 +169,16 @@ def test_parallel_waves_all_start_before_any_completes(local_cloud):
 
 def test_three_tier_example_completes(local_cloud):
     # GIVEN the three-tier example, with a simulated on-call approver answering the web tier's gate, on a
-    # deploy that allows its shell steps (AWS-RunShellScript: the fence and the web tier's smoke test)
+    # deploy that allows its shell steps (AWS-RunShellScript: the fence and the web tier's smoke test), in the
+    # demo profile's network with its web servers tagged
     plan = load_plan(EXAMPLES / "three-tier.yaml")
+    demo = yaml.safe_load((EXAMPLES / "profiles" / "demo.yaml").read_text())
+    tags = {f"drs.servers.{server}.tags": entry["tags"] for server, entry in demo["drs"]["servers"].items()}
     cloud = local_cloud(
-        **allowing("AWS-RunShellScript"), **{"approvals.decision": "GRANT", "approvals.afterSeconds": 120}
+        **allowing("AWS-RunShellScript"),
+        **{"approvals.decision": "GRANT", "approvals.afterSeconds": 120},
+        ec2=demo["ec2"],
+        **tags,
     )
 
     # WHEN it runs as a drill
@@ -185,8 +192,29 @@ def test_three_tier_example_completes(local_cloud):
     assert at(waves["application"]["launchStartedAt"]) > at(waves["database"]["completedAt"])
     assert at(waves["web"]["launchStartedAt"]) > at(waves["application"]["completedAt"])
     assert waves["web"]["approval"]["approvedBy"] == "arn:aws:sts::123456789012:assumed-role/DROps/simulated-approver"
-    assert _launched(cloud) == {s for w in plan.waves for s in w.server_ids}
+    web = {"s-3000000000000000a", "s-3000000000000000b"}  # the shop's web servers (not the crm's), by their tags
+    assert _launched(cloud) == {s for w in plan.waves for s in w.server_ids} | web
     assert_choreography_invariants(cloud, result.execution_id)
+    # AND every instance came up on the drill network, in its tier's group, the database primary on its address
+    landed = {
+        s["sourceServerId"]: (
+            s["launchSettings"]["landed"]["subnetId"],
+            s["launchSettings"]["applied"]["securityGroupIds"],
+        )
+        for w in result.report["waves"]
+        for s in w["servers"]
+    }
+    assert landed == {
+        **dict.fromkeys(
+            ("s-1000000000000000a", "s-1000000000000000b"), ("subnet-0d00000000000d001", ["sg-0d00000000000d001"])
+        ),
+        **dict.fromkeys(
+            ("s-2000000000000000a", "s-2000000000000000b", "s-2000000000000000c"),
+            ("subnet-0d00000000000d001", ["sg-0d00000000000d002"]),
+        ),
+        **dict.fromkeys(web, ("subnet-0d00000000000d001", ["sg-0d00000000000d003"])),
+    }
+    assert waves["database"]["servers"][0]["launchSettings"]["landed"]["privateIp"] == "10.0.1.10"
 
 
 # ---- failures ----------------------------------------------------------------------------------

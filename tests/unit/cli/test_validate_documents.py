@@ -19,6 +19,12 @@ from localcloud.ssm_sim import SsmSimulator
 
 EXAMPLES = Path(cli.__file__).resolve().parent / "examples"
 THREE_TIER = str(EXAMPLES / "three-tier.yaml")
+# the example's web tier is chosen by tag: who it is depends on DRS when a run starts
+SELECTOR_WARNING = (
+    f"{THREE_TIER}:109: waves[2].sourceServerTags (wave web): warning: wave 'web' selects its servers by "
+    "sourceServerTags (app=shop, tier=web): they are resolved when the execution starts, against the source servers "
+    "DRS has then (see who is selected with drs-orch show PLAN --sim PROFILE, or --aws)"
+)
 runner = CliRunner()
 
 WRONG = """\
@@ -84,15 +90,16 @@ def test_validate_warns_at_their_lines_about_scripts_outside_the_default_allow_l
         "--allowed-documents)"
     )
     assert _lines(result.output) == [
-        f"{THREE_TIER}:32: waves[0].preLaunch[0].documentName (wave database): warning: pre-launch step #1 of "
+        f"{THREE_TIER}:48: waves[0].preLaunch[0].documentName (wave database): warning: pre-launch step #1 of "
         f"wave 'database' runs SSM document 'AWS-RunShellScript', {unless}",
-        f"{THREE_TIER}:98: waves[2].postLaunch[0].documentName (wave web): warning: post-launch step #1 of wave "
+        SELECTOR_WARNING,
+        f"{THREE_TIER}:120: waves[2].postLaunch[0].documentName (wave web): warning: post-launch step #1 of wave "
         f"'web' runs SSM document 'AWS-RunShellScript', {unless}",
-        f"✓ {THREE_TIER}: plan 'three-tier' is valid (3 waves, 7 servers, 2 warnings)",
+        f"✓ {THREE_TIER}: plan 'three-tier' is valid (3 waves, 5 servers, 3 warnings)",
     ]
     # AND the lines are those of the documents
     text = (EXAMPLES / "three-tier.yaml").read_text().splitlines()
-    assert (text[31].strip(), text[97].strip()) == ("documentName: AWS-RunShellScript",) * 2
+    assert (text[47].strip(), text[119].strip()) == ("documentName: AWS-RunShellScript",) * 2
 
 
 @pytest.mark.parametrize("how", ["option", "environment"])
@@ -110,7 +117,10 @@ def test_validate_takes_the_deployed_allow_list_from_its_option_or_the_setting(
     result = runner.invoke(cli.app, args)
     # THEN no warning
     assert result.exit_code == 0, result.output
-    assert _lines(result.output) == [f"✓ {THREE_TIER}: plan 'three-tier' is valid (3 waves, 7 servers)"]
+    assert _lines(result.output) == [
+        SELECTOR_WARNING,
+        f"✓ {THREE_TIER}: plan 'three-tier' is valid (3 waves, 5 servers, 1 warning)",
+    ]
 
 
 def test_a_malformed_allow_list_is_a_usage_error() -> None:

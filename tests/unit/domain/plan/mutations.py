@@ -62,10 +62,11 @@ _KINDS = {
     "healthCheck": "dict",
     "targets": "dict",
     "tags": "dict",
+    "sourceServerTags": "dict",
     "parameters": "dict",
 }
 _WRONG = {"str": 42, "int": "x", "float": "x", "bool": "maybe", "list": {"not": "a list"}, "dict": ["not a map"]}
-_FREE_MAPS = ("parameters", "tags")  # mappings whose keys are the user's own
+_FREE_MAPS = ("parameters", "tags", "sourceServerTags")  # mappings whose keys are the user's own
 _REQUIRED = {
     "planId": "missing-field",
     "waveId": "missing-field",
@@ -150,6 +151,10 @@ def _field(path: _Path) -> str | None:
 
 def _code(path: _Path) -> str:
     name = _field(path)
+    if name == "tags" and "launchSettings" in path:  # a recovery instance's tags (not a script's target tags)
+        return "invalid-tag"
+    if name == "sourceServerTags":
+        return "invalid-selector"
     return {"sourceServerID": "invalid-server-id", "recoverySnapshotID": "invalid-snapshot-id"}.get(
         name or "", "invalid-value"
     )
@@ -277,6 +282,7 @@ def _graph(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
                 f"duplicate wave id '{ids[0]}' (also waves[0])",
                 _set(plan, ("waves", index, "waveId"), ids[0]),
             )
+        if index and "servers" in wave:  # (a wave choosing its servers by tag lists none)
             first = waves[0]["servers"][0]
             first_id = first if isinstance(first, str) else first["sourceServerID"]
             servers = [*wave["servers"], first_id]
@@ -287,13 +293,14 @@ def _graph(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
                 f"server '{first_id}' is in two waves",
                 _set(plan, ("waves", index, "servers"), servers),
             )
-        yield Mutant(
-            f"{label}: {ids[index]} without servers",
-            "empty-wave",
-            _join(("waves", index, "servers")),
-            "the wave has no servers",
-            _set(plan, ("waves", index, "servers"), []),
-        )
+        if "servers" in wave:
+            yield Mutant(
+                f"{label}: {ids[index]} without servers",
+                "empty-wave",
+                _join(("waves", index, "servers")),
+                "the wave has no servers",
+                _set(plan, ("waves", index, "servers"), []),
+            )
         yield Mutant(
             f"{label}: {ids[index]} with a malformed id",
             "invalid-value",

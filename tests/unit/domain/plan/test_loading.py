@@ -53,7 +53,8 @@ def test_three_tier_example_has_the_documented_shape() -> None:
     # GIVEN / WHEN the three-tier example is loaded
     plan = load_plan(EXAMPLES / "three-tier.yaml")
 
-    # THEN it has the three waves in a chain, with scripts and an optional server
+    # THEN it has the three waves in a chain, with scripts, an optional server, launch settings, and a web tier
+    # chosen by tag
     assert plan.plan_id == "three-tier"
     assert plan.wave_ids == ["database", "application", "web"]
     database, application, web = plan.waves
@@ -66,8 +67,9 @@ def test_three_tier_example_has_the_documented_shape() -> None:
     assert len(application.servers) == 3
     assert [s.criticality for s in application.servers].count(Criticality.OPTIONAL) == 1
     assert web.depends_on == ["application"]
-    assert len(web.servers) == 2
+    assert (web.servers, web.source_server_tags) == ([], {"app": "shop", "tier": "web"})
     assert web.post_launch
+    assert [w.launch_settings is not None for w in plan.waves] == [True, True, True]
     assert all(len(server_id) == 19 for wave in plan.waves for server_id in wave.server_ids)
 
 
