@@ -142,7 +142,8 @@ def _progress_row(plan_wave: Wave, wave: WaveRecord | None) -> tuple[Text | str,
     if wave is None:
         return (*head, Text("—"), Text(f"0/{planned_servers}"), "0/0", _scripts_cell((), planned_scripts), "", "", "")
     launched, failed = wave.current.servers_launched or 0, wave.servers_failed
-    server_text = Text(f"{launched}/{planned_servers}")
+    # the execution's own count: a wave choosing servers by tag lists none, its selection is frozen at the start
+    server_text = Text(f"{launched}/{wave.server_count}")
     if failed:
         server_text.append(f" {failed}✗", style="red")
     jobs = wave.current.jobs
