@@ -41,7 +41,8 @@ def _profile(tmp_path: Path, *plans: dict[str, Any]) -> Path:
 
 
 def _text(output: str) -> str:
-    return " ".join(output.split())
+    """The output on one line, without the frame of a usage error."""
+    return " ".join(output.replace("│", " ").split())
 
 
 def test_import_native_writes_the_chain_of_waves_of_the_native_plan(tmp_path: Path) -> None:
@@ -191,3 +192,17 @@ def test_neither_or_both_targets_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["import-native", "shop", "-o", str(tmp_path / "x.yaml")])
     assert result.exit_code == 2
     assert _text(result.output) == "pass --aws (the account) or --sim PROFILE (a simulation profile), one of them"
+
+
+def test_a_profile_native_plan_that_drs_refuses_or_that_is_malformed_is_a_usage_error(tmp_path: Path) -> None:
+    out = tmp_path / "x.yaml"
+    both = _profile(tmp_path, {"name": "p", "steps": [{"name": "s", "servers": {DB: "CRITICAL"}, "waitMinutes": 3}]})
+    malformed = runner.invoke(app, ["import-native", "p", "-o", str(out), "--sim", str(both)])
+    assert malformed.exit_code == 2
+    assert "a step has servers (a SERVER step) or waitMinutes (a WAIT step), not both or neither" in _text(
+        malformed.output
+    )
+    too_long = _profile(tmp_path, {"name": "p", "steps": [{"name": "w", "waitMinutes": 121}]})
+    refused = runner.invoke(app, ["import-native", "p", "-o", str(out), "--sim", str(too_long)])
+    assert refused.exit_code == 2
+    assert "drs.recoveryPlans[0]: waitDurationMinutes must be between 1 and 120, got 121" in _text(refused.output)
