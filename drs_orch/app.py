@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from drs_orch import cleanup_verb, plan_verbs, report_verb
+from drs_orch import cleanup_verb, native_verbs, plan_verbs, report_verb
 from drs_orch.errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
 from events.models import Contract, Mode
 from orchestrator.domain.plan import Plan, PlanError, Wave, load_plan
@@ -39,6 +39,7 @@ app = typer.Typer(
 plan_verbs.register(app)
 cleanup_verb.register(app)
 report_verb.register(app)
+native_verbs.register(app)
 console = Console()
 err = Console(stderr=True)
 

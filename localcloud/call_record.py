@@ -115,7 +115,7 @@ def iam_actions(operation_model: Any, params: Mapping[str, Any]) -> list[str]:
     if action == "dynamodb:TransactGetItems":
         return ["dynamodb:GetItem"]
     extra: set[str] = set()
-    if action == "drs:StartRecovery" and params.get("tags"):
+    if action in {"drs:StartRecovery", "drs:CreateRecoveryPlan"} and params.get("tags"):
         extra.add("drs:TagResource")  # tags on create are authorized by drs:TagResource (SAR, API operations)
     if action == "scheduler:CreateSchedule" and (params.get("Target") or {}).get("RoleArn"):
         extra.add("iam:PassRole")  # the schedule's execution role is passed to EventBridge Scheduler

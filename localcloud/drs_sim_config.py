@@ -24,6 +24,12 @@ The profile section is camelCase::
       outsideJobs:                    # DRS jobs started by someone else (the console, another tool)
         - {servers: [s-0123456789abcdef0], atSeconds: 0, durationSeconds: 900}
         - {jobs: 19, otherServers: 20, durationSeconds: 600}
+      recoveryPlans:                  # native DRS recovery plans (drs-orch import-native / export-native --sim)
+        - name: shop
+          steps:
+            - {name: Databases, servers: {s-0123456789abcdef0: CRITICAL}}
+            - {name: Settle, waitMinutes: 5}
+            - {name: Web, servers: {s-0123456789abcdef1: OPTIONAL}}
 
 Every mistake is named by its camelCase key path (``drs.quotas.serverPerJob: unknown key ...``,
 ``drs.servers.s-….lagSeconds: Input should be greater than or equal to 0``), so a typo in a profile fails
@@ -232,6 +238,31 @@ class OutsideJobProfile(ProfileSection):
         )
 
 
+class NativeStepProfile(ProfileSection):
+    """A step of a native recovery plan: ``servers`` (id -> CRITICAL or OPTIONAL) or ``waitMinutes``."""
+
+    name: str
+    servers: dict[SourceServerId, Literal["CRITICAL", "OPTIONAL"]] | None = None
+    wait_minutes: int | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> NativeStepProfile:
+        if (self.servers is None) == (self.wait_minutes is None):
+            raise invalid("a step has servers (a SERVER step) or waitMinutes (a WAIT step), not both or neither")
+        return self
+
+
+class NativePlanProfile(ProfileSection):
+    """A native DRS recovery plan the account already has (``drs-orch import-native --sim`` reads it, and
+    ``export-native --sim`` updates it); made through CreateRecoveryPlan and CreateRecoveryPlanStep, so DRS's
+    checks and limits apply. A run does not use it."""
+
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    steps: list[NativeStepProfile] = Field(default_factory=list)
+
+
 class DrsProfile(ProfileSection):
     """The ``drs:`` section of a simulation profile."""
 
@@ -249,6 +280,7 @@ class DrsProfile(ProfileSection):
     quotas: QuotasProfile = Field(default_factory=QuotasProfile)
     servers: dict[str, ServerProfile | None] = Field(default_factory=dict)
     outside_jobs: list[OutsideJobProfile] = Field(default_factory=list)
+    recovery_plans: list[NativePlanProfile] = Field(default_factory=list)  # not in DrsSimConfig: see NativePlanProfile
 
     def to_config(self, *, default_seed: int = 0) -> DrsSimConfig:
         given = self.model_fields_set

@@ -11,7 +11,9 @@ Two customer-managed policies, because two kinds of people hold them:
   compared with the ledger (`inspect --aws`), and a plan's scripts checked against their documents
   (`validate --aws`, and its launch settings against the account's network). Nothing in it starts, stops or
   decides anything: an auditor, or a plan author who may check plans but not run them, holds it alone; an
-  operator holds both.
+  operator holds both. `import-native --aws` reads a native DRS recovery plan (it writes only a local file).
+- `export-native --aws` creates or updates a native DRS recovery plan: it is in **operate**, with the reads it
+  makes first (source servers, the plan of that name and its steps).
 
 Each statement names this stack's resources only: its bus (PutEvents only for StartPlan with the orchestrator's
 source), its operator function (through its AWS_IAM URL only), its own stack (DescribeStacks), its ledger table
@@ -53,8 +55,9 @@ VERBS: dict[str, tuple[str, ...]] = {
         "cancel --aws",
         "retry --aws",
         "skip --aws",
+        "export-native --aws",
     ),
-    READ: ("report --table", "inspect --aws", "validate --aws"),
+    READ: ("report --table", "inspect --aws", "validate --aws", "import-native --aws"),
 }
 # the names `drs-orch inspect --aws` gives what it creates and deletes (orchestrator/reporting/inspect.py)
 INSPECTOR_PREFIX = "drs-orch-inspector-"  # its rule on the bus and its SQS queue
@@ -70,6 +73,15 @@ WILDCARD_REASONS: dict[str, str] = {
     "deletes it after: only queues of that prefix.",
     "InspectorReplay": f"A replay of this stack's archive onto its bus, named {REPLAY_PREFIX}<random> by drs-orch "
     "inspect: only replays of that prefix.",
+    "ImportReadsNativePlans": "drs-orch import-native reads the native recovery plan the operator names, by ARN or "
+    "name: any recovery plan of this account and Region (recovery-plan/*), never another resource type.",
+    "ExportReadsNativePlans": "drs-orch export-native reads the native plan of the name it writes (its tags say "
+    "whether drs-orch made it) and its steps: recovery plans of this account and Region only.",
+    "ExportWritesNativePlanSteps": "drs-orch export-native replaces the steps of the native plan it made and sets "
+    "its description; the plan's ARN exists only once DRS creates it: recovery plans (and their steps, whose ARNs "
+    "are under the plan's) of this account and Region only.",
+    "ExportTagsNativePlanOnCreate": "The drs-orch:plan-id tag on the native plan export-native creates: only as "
+    "part of CreateRecoveryPlan (drs:CreateAction), never on an existing resource.",
     "ValidateReadsAllowedDocuments": "The script documents of the deploy's allow-list (context "
     "allowedSsmDocuments); a 'prefix*' entry names documents by prefix on purpose.",
 }
@@ -107,7 +119,49 @@ class OperatorPolicies(Construct):
         )
 
 
+def _recovery_plans(stack: Stack) -> str:
+    """Every native DRS recovery plan of this account and Region, and so every step (`<plan ARN>/step/...`)."""
+    return stack.format_arn(service="drs", resource="recovery-plan", resource_name="*")
+
+
 def operate_statements(
+    stack: Stack, bus: events.IEventBus, operator_function: lambda_.IFunction
+) -> list[iam.PolicyStatement]:
+    return [*_control_statements(stack, bus, operator_function), *export_native_statements(stack)]
+
+
+def export_native_statements(stack: Stack) -> list[iam.PolicyStatement]:
+    """`export-native --aws`: the account's source servers (their ARNs, tags for selectors), then create a native
+    plan, or read the one of that name and replace its steps and description."""
+    plans = _recovery_plans(stack)
+    return [
+        # list-level and create actions without resource-level permissions (STAR_ONLY_ACTIONS)
+        iam.PolicyStatement(
+            sid="ExportListsServersAndPlans",
+            actions=["drs:DescribeSourceServers", "drs:ListRecoveryPlans", "drs:CreateRecoveryPlan"],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="ExportReadsNativePlans",
+            actions=["drs:GetRecoveryPlan", "drs:ListRecoveryPlanSteps"],
+            resources=[plans],
+        ),
+        iam.PolicyStatement(
+            sid="ExportWritesNativePlanSteps",
+            actions=["drs:UpdateRecoveryPlan", "drs:CreateRecoveryPlanStep", "drs:DeleteRecoveryPlanStep"],
+            resources=[plans],
+        ),
+        # CreateRecoveryPlan with tags is also authorized against drs:TagResource (Service Authorization Reference)
+        iam.PolicyStatement(
+            sid="ExportTagsNativePlanOnCreate",
+            actions=["drs:TagResource"],
+            resources=[plans],
+            conditions={"StringEquals": {"drs:CreateAction": "CreateRecoveryPlan"}},
+        ),
+    ]
+
+
+def _control_statements(
     stack: Stack, bus: events.IEventBus, operator_function: lambda_.IFunction
 ) -> list[iam.PolicyStatement]:
     return [
@@ -203,4 +257,11 @@ def read_statements(
         # `validate --aws`: the subnets, groups, interfaces and instance type offerings a plan's launch settings
         # name (EC2 Describe* have no resource-level permissions)
         iam.PolicyStatement(sid="ValidateReadsTheNetwork", actions=list(EC2_NETWORK_READS), resources=["*"]),
+        # `import-native --aws`: a native plan by name (ListRecoveryPlans has no resource-level permissions) or ARN
+        iam.PolicyStatement(sid="ImportListsNativePlans", actions=["drs:ListRecoveryPlans"], resources=["*"]),
+        iam.PolicyStatement(
+            sid="ImportReadsNativePlans",
+            actions=["drs:GetRecoveryPlan", "drs:ListRecoveryPlanSteps"],
+            resources=[_recovery_plans(stack)],
+        ),
     ]

@@ -40,6 +40,7 @@ CALLED_VIA_DRS = {"ForAnyValue:StringEquals": {"aws:CalledVia": [DRS_SERVICE]}}
 # ---- actions without resource-level permissions (Resource must be "*") ---------------------------
 DRS_DESCRIBE_JOBS = ("drs:DescribeJobs",)
 DRS_DESCRIBE_SOURCE_SERVERS = ("drs:DescribeSourceServers",)
+DRS_NATIVE_PLAN_STAR = ("drs:ListRecoveryPlans", "drs:CreateRecoveryPlan")  # no resource-level permissions
 DRS_DESCRIBE_RECOVERY_INSTANCES = ("drs:DescribeRecoveryInstances",)
 # EC2 reads DRS performs with the caller's credentials while launching (dependent actions of StartRecovery).
 # No condition: AWS's own DRS policies grant them plainly; a read launches nothing.
@@ -99,6 +100,7 @@ STAR_ONLY_ACTIONS = frozenset(
     + SSM_COMMAND_READ
     + XRAY
     + LOG_DELIVERY
+    + DRS_NATIVE_PLAN_STAR  # drs-orch import-native / export-native (infra/constructs/operator_policy.py)
 )
 
 # ---- why a wildcard resource is acceptable, by statement Sid (read by infra.constructs.nag) ----------

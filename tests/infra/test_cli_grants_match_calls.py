@@ -69,6 +69,12 @@ PLAN: dict[str, Any] = {
     "planId": "cli-grants",
     "waves": [wave("db", [DB_SERVER], postLaunch=[{"documentName": AGENT}]), wave("app", SERVERS[1:], ["db"])],
 }
+# the same plan reordered, for export-native's update of the native plan it created from PLAN
+PLAN_V2: dict[str, Any] = {
+    "planId": "cli-grants",
+    "description": "app first, then db",
+    "waves": [wave("app", SERVERS[1:]), wave("db", [SERVERS[0]], ["app"])],
+}
 OUTPUT_LOGICAL_IDS = {OPERATE: "OperatorPolicyArn", READ: "ReaderPolicyArn"}
 
 
@@ -117,6 +123,15 @@ def deployed_stack(url: str) -> Iterator[DeployedStack]:
 def _verbs(plan_file: Path, execution: str) -> Iterator[tuple[str, list[str]]]:
     """(verb, arguments) of every verb after the drill started, as an operator types them."""
     table, bus = ["--table", TABLE_NAME], ["--bus", BUS_NAME]
+    # export-native creates the native plan, then replaces its steps and description from the reordered plan
+    yield "export-native --aws", ["export-native", str(plan_file), "--aws", *REGION]
+    v2 = plan_file.with_name("plan-v2.json")
+    v2.write_text(json.dumps(PLAN_V2))
+    yield "export-native --aws", ["export-native", str(v2), "--aws", *REGION]
+    yield (
+        "import-native --aws",
+        ["import-native", "cli-grants", "-o", str(plan_file.with_name("imported.yaml")), "--aws", *REGION],
+    )
     yield "report --table", ["report", execution, *table, *REGION]
     inspect = ["inspect", execution, "--aws", *bus, "--archive", ARCHIVE_NAME, *table, "--json", "--settle", "0"]
     yield "inspect --aws", [*inspect, *REGION]
@@ -213,6 +228,8 @@ def test_every_verb_ran_to_its_end_and_called_aws(recorded: Recorded) -> None:
     assert [verb for verb in verbs if not recorded.record.calls.get(verb)] == []
     # the operator commands were published by the operator endpoint as the verified caller
     for verb in VERBS[OPERATE][1:]:
+        if verb == "export-native --aws":  # calls DRS, not the operator endpoint
+            continue
         assert f"as {ME}" in " ".join(recorded.outputs[verb].split()), recorded.outputs[verb]
 
 
@@ -248,11 +265,23 @@ def test_the_exact_actions_of_each_policy(synth: Synth, recorded: Recorded) -> N
     # what the two tests above hold together, spelled out: a change to either side shows here
     assert _called(recorded, OPERATE) == {
         "cloudformation:DescribeStacks",
+        "drs:CreateRecoveryPlan",
+        "drs:CreateRecoveryPlanStep",
+        "drs:DeleteRecoveryPlanStep",
+        "drs:DescribeSourceServers",
+        "drs:GetRecoveryPlan",
+        "drs:ListRecoveryPlanSteps",
+        "drs:ListRecoveryPlans",
+        "drs:TagResource",
+        "drs:UpdateRecoveryPlan",
         "events:PutEvents",
         "lambda:InvokeFunction",
         "lambda:InvokeFunctionUrl",
     }
     assert _called(recorded, READ) == {
+        "drs:GetRecoveryPlan",
+        "drs:ListRecoveryPlanSteps",
+        "drs:ListRecoveryPlans",
         "dynamodb:GetItem",
         "dynamodb:Query",
         "ec2:DescribeInstanceTypeOfferings",
@@ -275,6 +304,20 @@ def test_the_exact_actions_of_each_policy(synth: Synth, recorded: Recorded) -> N
         "sqs:SetQueueAttributes",
         "ssm:DescribeDocument",
     }
+
+
+def test_export_native_created_then_updated_the_native_plan_that_import_native_read_back(recorded: Recorded) -> None:
+    outputs = {
+        verb: " ".join(recorded.outputs[verb].split()) for verb in ("export-native --aws", "import-native --aws")
+    }
+    # the second export (the last output kept) replaced the steps of the plan the first created
+    assert (
+        "updated native recovery plan 'cli-grants': arn:aws:drs:us-east-1:123456789012:recovery-plan/rp-"
+        in (outputs["export-native --aws"])
+    )
+    assert "1. app: SERVER 1 server(s)" in outputs["export-native --aws"]
+    assert "2. db: SERVER 1 server(s)" in outputs["export-native --aws"]
+    assert "(2 waves in a chain: app -> db)" in outputs["import-native --aws"]
 
 
 def test_what_inspect_creates_is_named_as_the_read_policy_allows(synth: Synth, recorded: Recorded) -> None:
