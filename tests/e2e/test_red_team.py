@@ -9,15 +9,28 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 import pytest
 
-from events.models import Mode
+from events.models import OPERATOR_SOURCE, Mode
+from localcloud.lambda_runtime import ACCOUNT, REGION
 from localcloud.runner import start, wait
-from orchestrator.domain.plan import parse_plan
+from orchestrator.domain.plan import parse_plan, plan_to_document
 from orchestrator.domain.untrusted import NOT_INERT
-from tests.e2e.helpers import DROPS, command, events_of, session, sid, start_recovery_calls, wave, wave_status
+from tests.e2e.helpers import (
+    DROPS,
+    command,
+    events_of,
+    execution,
+    invoke,
+    session,
+    sid,
+    start_recovery_calls,
+    wave,
+    wave_status,
+)
 
 ALICE = session("alice")  # a session of DROps: an approver
 MALLORY = session("mallory", role="Developers")  # authenticated by AWS, but no approver and no recovery principal
@@ -245,3 +258,72 @@ def test_a_source_servers_hostname_reaches_no_event_with_terminal_controls(local
     reasons = [e.detail["reason"] for e in cloud.events if e.detail_type in ("WaveFailed", "PlanFailed")]
     assert len(reasons) == 2
     assert [NOT_INERT.search(reason) for reason in reasons] == [None, None]
+
+
+# ---- a direct invocation that names the operator's source ------------------------------------------------
+
+
+def _event(detail_type: str, detail: dict[str, Any], source: str) -> dict[str, Any]:
+    """An EventBridge event as a rule would deliver it (what a direct Lambda Invoke may hand any function)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": "2026-01-01T09:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": detail,
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole: the StartPlan function takes a RECOVERY as authenticated when the event's `source` field says "
+    "drs.orchestrator.operator; on the bus only the operator function may put that source, but a direct Lambda "
+    "Invoke writes the field itself. No ledger stands behind a StartPlan, so the claim 'a direct invocation is "
+    "checked against the ledger anyway' does not hold here: whoever may invoke start_plan (lambda:InvokeFunction "
+    "on *, as broad developer roles hold) starts a real failover. SECURITY.md puts only the operator function's "
+    "direct invocation outside the model.",
+)
+def test_a_direct_invocation_of_start_plan_with_the_operators_source_starts_no_recovery(local_cloud):
+    # GIVEN a deploy whose only recovery principals are DROps sessions
+    cloud = local_cloud(**{"operators.recoveryPrincipals": [DROPS]})
+    plan = parse_plan({"planId": "failover", "waves": [wave("db", [sid("d", 1)])]})
+    cloud.drs.ensure_servers([sid("d", 1)])
+    # WHEN mallory invokes the StartPlan function directly with a confirmed RECOVERY that names the operator's
+    # source and alice as its requester
+    detail = {
+        "plan": plan_to_document(plan),
+        "executionId": "direct-recovery",
+        "mode": "RECOVERY",
+        "confirmRecovery": "failover",
+        "requestedBy": ALICE,
+    }
+    invoke(cloud, "start_plan", _event("StartPlan", detail, OPERATOR_SOURCE))
+    cloud.run_until(lambda: cloud.execution_finished("direct-recovery"), timeout=60)
+    # THEN no RECOVERY runs: no execution, no StartRecovery
+    assert (execution(cloud, "direct-recovery"), start_recovery_calls(cloud)) == (None, 0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole: the control function takes an operator command's requestedBy as verified when the event's "
+    "`source` field says drs.orchestrator.operator; a direct Lambda Invoke writes both, and approves a gate in "
+    "an approver's name (the audit's 'forged requestedBy', through Invoke instead of PutEvents).",
+)
+def test_a_direct_invocation_of_control_with_the_operators_source_approves_nothing(local_cloud):
+    # GIVEN a wave awaiting the approval of the DROps role
+    cloud = local_cloud()
+    plan = {"planId": "gated", "waves": [wave("w1", [sid("a", 1)], approval={"required": True, "approvers": [DROPS]})]}
+    execution_id = start(cloud, parse_plan(plan))
+    cloud.run_until(lambda: wave_status(cloud, execution_id, "w1") == "AWAITING_APPROVAL", timeout=60)
+    cloud.drain()
+    # WHEN mallory invokes the control function directly with an ApprovalGranted in alice's name, from the
+    # operator's source
+    forged = {"executionId": execution_id, "waveId": "w1", "requestedBy": ALICE}
+    answer = invoke(cloud, "control", _event("ApprovalGranted", forged, OPERATOR_SOURCE))
+    cloud.drain()
+    # THEN it is refused, and the wave still waits
+    assert (answer["status"], wave_status(cloud, execution_id, "w1")) == ("rejected", "AWAITING_APPROVAL")
