@@ -170,12 +170,6 @@ def test_a_drill_cannot_break_out_of_a_powershell_string_of_the_projects_own_doc
 # ---- an approver's "no" is undone by anyone who may call the operator URL --------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: SkipWave of a FAILED wave is open to any caller of the operator URL (control.skip_wave checks no "
-    "approver), and it reopens the plan and releases the wave's dependents: a caller who is neither an approver "
-    "nor a recovery principal undoes an approver's denial, and the next tier of a RECOVERY fails over.",
-)
 def test_a_caller_who_is_no_approver_cannot_undo_an_approvers_denial_of_a_recovery_gate(local_cloud):
     # GIVEN a RECOVERY (started by a recovery principal) whose root wave waits for the DROps role's approval
     # (defaults.requireApprovalInRecovery), and whose app tier depends on it
@@ -202,11 +196,6 @@ def test_a_caller_who_is_no_approver_cannot_undo_an_approvers_denial_of_a_recove
     assert (wave_status(cloud, execution_id, "db"), start_recovery_calls(cloud)) == ("FAILED", 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: SkipWave of a wave AWAITING_APPROVAL is open to any caller of the operator URL, and releases its "
-    "dependents: whoever may not approve the gate steps around it.",
-)
 def test_a_caller_who_is_no_approver_cannot_step_around_a_waiting_gate(local_cloud):
     # GIVEN a drill whose wave "gate" waits for the DROps role's approval, and a wave "after" that depends on it
     cloud = local_cloud()
