@@ -44,12 +44,6 @@ def _sent(cloud: Any, document: str) -> list[dict[str, list[str]]]:
 # ---- the run context of a script is written by the plan ---------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a plan may set the run context parameters (Mode, RecoveryInstances, ExecutionId, PlanId, WaveId) "
-    "itself; scripts._parameters adds the context only where the plan left it out, and parameter_problems accepts "
-    "them because the document declares them. A DRILL publisher tells every instance it runs in a RECOVERY.",
-)
 def test_a_drill_plan_cannot_tell_its_scripts_they_run_in_a_recovery(local_cloud):
     # GIVEN the deployed default allow-list, and a DRILL whose post-launch step runs the project's own
     # DRSOrch-WaitForSsmAgent, passing the run context's parameters itself: Mode RECOVERY and a RecoveryInstances
