@@ -233,13 +233,6 @@ def test_a_caller_who_is_no_approver_cannot_step_around_a_waiting_gate(local_clo
 HOSTNAME = "db01\x1b]52;c;cm0gLXJmIH4K\x07\x1b[2J\u202eevil"  # OSC 52 (clipboard), clear screen, bidi override
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: the preflight writes the hostname DRS reports for a source server (identificationHints, which "
-    "the replication agent on that server sends) into the wave's reason as it is: terminal controls reach "
-    "WaveFailed and PlanFailed (the bus, the archive, the SNS alert topic, `jq -r .detail.reason`); only script "
-    "output is made inert (orchestrator/domain/untrusted.py).",
-)
 def test_a_source_servers_hostname_reaches_no_event_with_terminal_controls(local_cloud):
     # GIVEN a source server whose replication agent reports a hostname carrying terminal control sequences, and
     # whose replication has stalled (so the preflight names it)
