@@ -133,13 +133,6 @@ def test_the_breakout_check_passes_ordinary_parameters(local_cloud):
     assert (sent.effective["Target"], _powershell_breakouts(sent)) == (["https://web.example/health?x=1"], [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: the DRSOrch-* documents' allowedPatterns refuse the ASCII quote but not U+2018..U+201B, which "
-    "PowerShell also ends a '...' string with; their Windows steps substitute Target (HealthCheck) and "
-    "RecoveryInstances (WaitForSsmAgent, which a plan may write: see above) into '...': a DRILL publisher runs "
-    "any PowerShell, as SYSTEM, on every Windows instance a script reaches, with only the allowed documents.",
-)
 @pytest.mark.parametrize(
     ("document", "parameters"),
     [
