@@ -44,12 +44,6 @@ def _sent(cloud: Any, document: str) -> list[dict[str, list[str]]]:
 # ---- the run context of a script is written by the plan ---------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: a plan may set the run context parameters (Mode, RecoveryInstances, ExecutionId, PlanId, WaveId) "
-    "itself; scripts._parameters adds the context only where the plan left it out, and parameter_problems accepts "
-    "them because the document declares them. A DRILL publisher tells every instance it runs in a RECOVERY.",
-)
 def test_a_drill_plan_cannot_tell_its_scripts_they_run_in_a_recovery(local_cloud):
     # GIVEN the deployed default allow-list, and a DRILL whose post-launch step runs the project's own
     # DRSOrch-WaitForSsmAgent, passing the run context's parameters itself: Mode RECOVERY and a RecoveryInstances
@@ -139,13 +133,6 @@ def test_the_breakout_check_passes_ordinary_parameters(local_cloud):
     assert (sent.effective["Target"], _powershell_breakouts(sent)) == (["https://web.example/health?x=1"], [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: the DRSOrch-* documents' allowedPatterns refuse the ASCII quote but not U+2018..U+201B, which "
-    "PowerShell also ends a '...' string with; their Windows steps substitute Target (HealthCheck) and "
-    "RecoveryInstances (WaitForSsmAgent, which a plan may write: see above) into '...': a DRILL publisher runs "
-    "any PowerShell, as SYSTEM, on every Windows instance a script reaches, with only the allowed documents.",
-)
 @pytest.mark.parametrize(
     ("document", "parameters"),
     [
@@ -228,13 +215,6 @@ def test_a_caller_who_is_no_approver_cannot_step_around_a_waiting_gate(local_clo
 HOSTNAME = "db01\x1b]52;c;cm0gLXJmIH4K\x07\x1b[2J\u202eevil"  # OSC 52 (clipboard), clear screen, bidi override
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: the preflight writes the hostname DRS reports for a source server (identificationHints, which "
-    "the replication agent on that server sends) into the wave's reason as it is: terminal controls reach "
-    "WaveFailed and PlanFailed (the bus, the archive, the SNS alert topic, `jq -r .detail.reason`); only script "
-    "output is made inert (orchestrator/domain/untrusted.py).",
-)
 def test_a_source_servers_hostname_reaches_no_event_with_terminal_controls(local_cloud):
     # GIVEN a source server whose replication agent reports a hostname carrying terminal control sequences, and
     # whose replication has stalled (so the preflight names it)
