@@ -51,9 +51,7 @@ class Kms:
         if len(raw) != MAC_BYTES:
             return False
         try:
-            response = self._client.verify_mac(
-                KeyId=self._key_id, Message=message, Mac=raw, MacAlgorithm=MAC_ALGORITHM
-            )
+            response = self._client.verify_mac(KeyId=self._key_id, Message=message, Mac=raw, MacAlgorithm=MAC_ALGORITHM)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == INVALID_MAC:
                 return False

@@ -110,7 +110,9 @@ def operate(rt: Runtime, caller: Caller, request: Any, *, request_id: str) -> An
             caller,
         )
     if "operatorProof" in detail:
-        return _refused(400, "detail.operatorProof: the operator endpoint writes the proof itself; leave it out", caller)
+        return _refused(
+            400, "detail.operatorProof: the operator endpoint writes the proof itself; leave it out", caller
+        )
     stamped: dict[str, Any] = {**detail, "requestedBy": caller.arn}
     if model is StartPlan and "executionId" not in detail:
         stamped["executionId"] = _EXECUTION_ID.sub("-", f"op-{request_id}")[:128]

@@ -8,9 +8,9 @@ whole detail but the `mac` itself, as JSON with sorted keys (KMS takes a message
 StartPlan carries a plan of up to 256 KiB, so the message is a SHA-256 digest of that JSON with a label).
 
 A consumer takes an event with the operator source only when VerifyMac says its MAC is valid and its proof is
-fresh; otherwise the event is invalid (`InvalidEvent`: logged here and by the handler, counted InvalidEvents, alarmed; nothing changes). When KMS
-does not answer (throttled past the client's retries), `MacUnavailable` is raised: the delivery is retried, the
-command is not refused.
+fresh; otherwise the event is invalid (`InvalidEvent`: logged here and by the handler, counted InvalidEvents,
+alarmed; nothing changes). When KMS does not answer (throttled past the client's retries), `MacUnavailable` is
+raised: the delivery is retried, the command is not refused.
 
 Replays. EventBridge redelivers the same event (same id, same detail): it verifies, and each consumer already
 decides an event once. A captured proof re-sent in a new event carries the same detail, so it is the same command
@@ -113,5 +113,7 @@ def proven_command_id(rt: Runtime, event: Mapping[str, Any]) -> str:
             command_id=proof.command_id,
         )
     if not _mac(rt).verify(proof_message(detail_type, detail), proof.mac):
-        raise _invalid(detail_type, "its MAC is not the operator endpoint's for this command", command_id=proof.command_id)
+        raise _invalid(
+            detail_type, "its MAC is not the operator endpoint's for this command", command_id=proof.command_id
+        )
     return proof.command_id

@@ -42,7 +42,8 @@ def signed(cloud: LocalCloud, detail_type: str, detail: dict[str, Any], command_
     """`detail` with the proof the operator function would sign it with (its KMS key, now): for tests that play
     the operator function's role itself sending a command that does not fit (the control function still checks
     everything). Any detail, malformed ones too: signed as a dict, as it is published."""
-    assert cloud.runtime is not None and cloud.runtime.mac is not None
+    assert cloud.runtime is not None
+    assert cloud.runtime.mac is not None
     proven = {**detail, PROOF_FIELD: {"commandId": command_id, "issuedAt": iso(cloud.clock.now())}}
     proven[PROOF_FIELD]["mac"] = cloud.runtime.mac.generate(proof_message(detail_type, proven))
     return proven

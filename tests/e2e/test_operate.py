@@ -20,8 +20,8 @@ from tests.e2e.helpers import (
     ledger_items,
     ledger_waves,
     session,
-    signed,
     sid,
+    signed,
     wave,
     wave_status,
 )
