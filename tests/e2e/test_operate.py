@@ -623,7 +623,10 @@ def test_a_late_copy_of_an_accepted_pause_does_not_pause_the_plan_again(local_cl
     cloud.lambdas.invoke("control", pause)
     assert execution(cloud, execution_id)["status"] == "PAUSED"
     cloud.lambdas.invoke(
-        "control", _redelivery("ResumePlan", {"executionId": execution_id, "requestedBy": "ops"}, "resume-event-1")
+        "control",
+        _redelivery(
+            cloud, "ResumePlan", {"executionId": execution_id, "requestedBy": "ops"}, "resume-event-1", "op-resume-1"
+        ),
     )
     assert execution(cloud, execution_id)["status"] == "RUNNING"
 
@@ -647,7 +650,9 @@ def test_a_wave_of_150_failed_servers_can_be_retried(local_cloud):
     # WHEN an operator retries it
     cloud.lambdas.invoke(
         "control",
-        _redelivery("RetryWave", {"executionId": execution_id, "waveId": "A", "requestedBy": "ops"}, "big-retry-1"),
+        _redelivery(
+            cloud, "RetryWave", {"executionId": execution_id, "waveId": "A", "requestedBy": "ops"}, "big-retry-1"
+        ),
     )
 
     # THEN it runs again with every server
@@ -674,7 +679,7 @@ def test_a_cancel_redelivered_after_a_crash_skips_what_the_first_delivery_did_no
     )
     execution_id = start(cloud, plan)
     cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "LAUNCHING", timeout=60)
-    cancel = _redelivery("CancelPlan", {"executionId": execution_id, "requestedBy": "bob"}, "cancel-event-1")
+    cancel = _redelivery(cloud, "CancelPlan", {"executionId": execution_id, "requestedBy": "bob"}, "cancel-event-1")
     skip = progress.skip_wave
 
     def dies(*args, **kwargs):

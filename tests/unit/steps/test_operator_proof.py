@@ -26,6 +26,7 @@ from orchestrator.steps.operator_proof import MAX_PROOF_AGE, proof_message, prov
 from tests.unit.steps.world import S1, World, plan, wave
 
 ALICE = "arn:aws:sts::123456789012:assumed-role/DROps/alice"
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 
 def _event(command: Any, *, detail: dict[str, Any] | None = None, detail_type: str | None = None) -> dict[str, Any]:
