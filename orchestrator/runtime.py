@@ -16,12 +16,13 @@ from botocore.config import Config
 
 from orchestrator.adapters.bus import Bus
 from orchestrator.adapters.drs import Drs
+from orchestrator.adapters.kms import Kms
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
 from orchestrator.config import Settings, get_settings
 from orchestrator.domain.clock import Clock, SystemClock
-from orchestrator.domain.ports import BusPort, DrsPort, LedgerPort, SchedulerPort, SsmPort
+from orchestrator.domain.ports import BusPort, DrsPort, LedgerPort, MacPort, SchedulerPort, SsmPort
 
 
 @dataclass
@@ -34,6 +35,10 @@ class Runtime:
     drs: DrsPort
     ssm: SsmPort | None = None
     operator_bus: BusPort | None = None  # the operator endpoint's: it publishes with the operator source
+    # the operator-proof key (orchestrator/steps/operator_proof.py): the operator function signs with it, the
+    # StartPlan and control functions verify; None without OPERATOR_PROOF_KEY_ID (nothing from the operator
+    # source is then taken)
+    mac: MacPort | None = None
 
 
 _runtime: Runtime | None = None
@@ -72,6 +77,7 @@ def build_runtime(
         drs=Drs(session.client("drs", config=drs_config), sleep=sleep),
         ssm=Ssm(session.client("ssm")),
         operator_bus=Bus.for_operator(events, settings.bus_name),
+        mac=Kms(session.client("kms"), settings.operator_proof_key) if settings.operator_proof_key else None,
     )
 
 

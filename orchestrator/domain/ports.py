@@ -11,7 +11,7 @@ typed records of `orchestrator.domain.records`.
 Shapes: DRS and SSM answers are the service's own (boto3) dictionaries (`jobID`, `participatingServers`,
 `CommandId`, ...); times are timezone-aware UTC `datetime`s. Errors are the adapters' domain exceptions
 (`orchestrator.adapters.drs.DrsError` and subclasses, `orchestrator.adapters.ssm.SsmError` and subclasses,
-`orchestrator.adapters.bus.PublishError`).
+`orchestrator.adapters.bus.PublishError`, `orchestrator.adapters.kms.MacUnavailable`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from orchestrator.domain.clock import Clock
 from orchestrator.domain.ledger_port import LedgerPort
 from orchestrator.domain.plan.documents import DocumentParameters
 
-__all__ = ["BusPort", "Clock", "DrsPort", "LedgerPort", "SchedulerPort", "SsmPort"]
+__all__ = ["BusPort", "Clock", "DrsPort", "LedgerPort", "MacPort", "SchedulerPort", "SsmPort"]
 
 
 @runtime_checkable
@@ -123,4 +123,20 @@ class SsmPort(Protocol):
 
     def cancel(self, command_id: str, instance_ids: list[str] | None = None) -> None:
         """Cancel the command's invocations that have not ended (only on `instance_ids` when given)."""
+        ...
+
+
+@runtime_checkable
+class MacPort(Protocol):
+    """KMS HMAC with the stack's operator-proof key (HMAC_SHA_256): the operator function generates, the
+    StartPlan and control functions verify (each role holds only its own action on that key)."""
+
+    def generate(self, message: bytes) -> str:
+        """GenerateMac of `message` (at most 4096 bytes): the MAC, base64. Raises MacUnavailable."""
+        ...
+
+    def verify(self, message: bytes, mac: str) -> bool:
+        """VerifyMac: whether `mac` (base64) is the key's MAC of `message`. False for a MAC that is not one
+        (KMSInvalidMacException, or not 32 bytes of base64); raises MacUnavailable when KMS did not answer
+        (throttled, unreachable): the event is retried, not refused."""
         ...

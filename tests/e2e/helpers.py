@@ -13,7 +13,8 @@ import pytest
 from localcloud.cloud import LocalCloud, PublishedEvent
 from localcloud.lambda_runtime import function_arn
 from orchestrator import observability
-from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.clock import iso, parse_iso
+from orchestrator.steps.operator_proof import PROOF_FIELD, proof_message
 
 TERMINAL_EXECUTION = {"COMPLETED", "FAILED", "CANCELLED"}
 
@@ -35,6 +36,17 @@ def command(cloud: LocalCloud, detail_type: str, detail: dict[str, Any], *, by: 
     reply = cloud.operate(detail_type, detail, caller=caller)
     assert reply.accepted, (reply.status, reply.body)
     return caller
+
+
+def signed(cloud: LocalCloud, detail_type: str, detail: dict[str, Any], command_id: str) -> dict[str, Any]:
+    """`detail` with the proof the operator function would sign it with (its KMS key, now): for tests that play
+    the operator function's role itself sending a command that does not fit (the control function still checks
+    everything). Any detail, malformed ones too: signed as a dict, as it is published."""
+    assert cloud.runtime is not None
+    assert cloud.runtime.mac is not None
+    proven = {**detail, PROOF_FIELD: {"commandId": command_id, "issuedAt": iso(cloud.clock.now())}}
+    proven[PROOF_FIELD]["mac"] = cloud.runtime.mac.generate(proof_message(detail_type, proven))
+    return proven
 
 
 def count_metrics(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:

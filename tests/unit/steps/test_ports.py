@@ -11,11 +11,12 @@ import pytest
 import orchestrator.steps
 from orchestrator.adapters.bus import Bus
 from orchestrator.adapters.drs import Drs
+from orchestrator.adapters.kms import Kms
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
 from orchestrator.domain import ports
-from tests.fakes import FakeBus, FakeDrs, FakeScheduler, FakeSsm
+from tests.fakes import FakeBus, FakeDrs, FakeMac, FakeScheduler, FakeSsm
 from tests.unit.moto_ledger import SettableClock
 
 PAIRS = [
@@ -23,6 +24,7 @@ PAIRS = [
     (ports.SchedulerPort, Scheduler, FakeScheduler),
     (ports.DrsPort, Drs, FakeDrs),
     (ports.SsmPort, Ssm, FakeSsm),
+    (ports.MacPort, Kms, FakeMac),
 ]
 
 
@@ -48,7 +50,7 @@ def test_the_adapter_and_the_fake_have_every_method_of_the_port_with_its_signatu
 def test_the_fakes_are_instances_of_the_ports() -> None:
     # GIVEN one fake of each port
     clock = SettableClock()
-    fakes = [FakeBus(), FakeScheduler(), FakeDrs(clock), FakeSsm(clock)]
+    fakes = [FakeBus(), FakeScheduler(), FakeDrs(clock), FakeSsm(clock), FakeMac()]
     # WHEN / THEN each is an instance of its (runtime-checkable) port, and of no other
     for fake, (port, _, _) in zip(fakes, PAIRS, strict=True):
         assert isinstance(fake, port)

@@ -10,7 +10,7 @@ from orchestrator.adapters.ledger import Ledger
 from orchestrator.config import Settings
 from orchestrator.runtime import Runtime
 from orchestrator.steps.start_plan import start_plan
-from tests.fakes import FakeBus, FakeDrs, FakeScheduler, FakeSsm
+from tests.fakes import FakeBus, FakeDrs, FakeMac, FakeScheduler, FakeSsm
 from tests.unit.moto_ledger import SettableClock
 
 S1, S2, S3 = "s-00000000000000001", "s-00000000000000002", "s-00000000000000003"
@@ -45,6 +45,7 @@ class World:
         self.scheduler = FakeScheduler()
         self.drs = FakeDrs(self.clock)
         self.ssm = FakeSsm(self.clock)
+        self.mac = FakeMac()
         self.rt = Runtime(
             settings=Settings(**ALLOW_EVERY_DOCUMENT),
             clock=self.clock,
@@ -53,6 +54,7 @@ class World:
             scheduler=self.scheduler,
             drs=self.drs,
             ssm=self.ssm,
+            mac=self.mac,
         )
 
     def configure(self, **settings: Any) -> None:
