@@ -1,8 +1,11 @@
-"""Red team of issue #13 (security): attacks on what SECURITY.md claims that the orchestrator does NOT stop yet.
+"""Red team of issue #13 (security): attacks on what SECURITY.md claims, each of which the orchestrator did NOT stop
+when the red team played it, and stops now.
 
 Each test plays one attack on the embedded local cloud (the same handlers, state machine and rules as on AWS) and
-asserts what SECURITY.md says should happen. They are marked `xfail(strict=True)`: the suite stays green while
-the hole is open, and the test turns red (XPASS) the day a fix closes it, so whoever fixes it removes the mark.
+asserts what SECURITY.md says should happen. They were recorded as `xfail(strict=True)` while the hole was open;
+the fixes removed the marks: a plan writing its own run context and a typographic quote breaking out of a
+PowerShell string (h/ctx), a skip stepping around an approval gate (h/skipgate), a direct invocation naming the
+operator's source (h/mac: the operator's KMS HMAC proof), a source server's hostname with terminal controls (h/ctx).
 """
 
 from __future__ import annotations
