@@ -4,6 +4,7 @@ every run must keep, whatever the faults."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from localcloud.cloud import LocalCloud, PublishedEvent
-from localcloud.lambda_runtime import function_arn
+from localcloud.lambda_runtime import ACCOUNT, REGION, function_arn
 from orchestrator import observability
 from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.steps.operator_proof import PROOF_FIELD, proof_message
@@ -26,6 +27,25 @@ DROPS = "arn:aws:iam::123456789012:role/DROps"
 def session(name: str, role: str = "DROps") -> str:
     """The verified caller ARN of a session `name` of `role` in the local cloud's account."""
     return f"arn:aws:sts::123456789012:assumed-role/{role}/{name}"
+
+
+ALICE = session("alice")  # a session of DROps: an approver
+MALLORY = session("mallory", role="Developers")  # authenticated by AWS, but no approver and no recovery principal
+
+
+def envelope(detail_type: str, detail: dict[str, Any], source: str) -> dict[str, Any]:
+    """An EventBridge event as a rule would deliver it (what a direct Lambda Invoke may hand any function)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": "2026-01-01T09:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": detail,
+    }
 
 
 def command(cloud: LocalCloud, detail_type: str, detail: dict[str, Any], *, by: str = "ops") -> str:

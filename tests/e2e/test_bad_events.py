@@ -26,13 +26,13 @@ import pytest
 from events.models import DRS_LAUNCH_RESULT, DRS_SOURCE, OPERATOR_SOURCE, SOURCE
 from infra.definitions import FUNCTIONS, OPERATOR_EVENTS, ROUTES, STATE_MACHINE
 from localcloud.cloud import LocalCloud
-from localcloud.lambda_runtime import ACCOUNT, REGION
 from localcloud.runner import start, wait
 from orchestrator import observability
 from orchestrator.domain.plan import parse_plan
 from orchestrator.steps.operator_proof import PROOF_FIELD
 from tests.e2e.helpers import (
     assert_choreography_invariants,
+    envelope,
     events_of,
     execution,
     ledger_items,
@@ -544,17 +544,7 @@ def _live_execution(local_cloud) -> tuple[LocalCloud, str]:
 
 
 def _envelope(detail_type: str, detail: dict[str, Any], source: str = SOURCE) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": detail_type,
-        "source": source,
-        "account": ACCOUNT,
-        "time": "2026-01-01T09:00:00Z",
-        "region": REGION,
-        "resources": [],
-        "detail": detail,
-    }
+    return envelope(detail_type, detail, source)
 
 
 def test_a_malformed_start_plan_is_refused_without_creating_anything(local_cloud, monkeypatch):

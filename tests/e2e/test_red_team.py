@@ -12,32 +12,29 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
 import pytest
 
 from events.models import OPERATOR_SOURCE, Mode
 from localcloud.cloud import Stalled
-from localcloud.lambda_runtime import ACCOUNT, REGION
 from localcloud.runner import start, wait
 from orchestrator.domain.plan import parse_plan, plan_to_document
 from orchestrator.domain.untrusted import NOT_INERT
 from tests.e2e.helpers import (
+    ALICE,
     DROPS,
+    MALLORY,
     command,
+    envelope,
     events_of,
     execution,
     invoke,
-    session,
     sid,
     start_recovery_calls,
     wave,
     wave_status,
 )
-
-ALICE = session("alice")  # a session of DROps: an approver
-MALLORY = session("mallory", role="Developers")  # authenticated by AWS, but no approver and no recovery principal
 
 
 def _sent(cloud: Any, document: str) -> list[dict[str, list[str]]]:
@@ -236,21 +233,6 @@ def test_a_source_servers_hostname_reaches_no_event_with_terminal_controls(local
 # ---- a direct invocation that names the operator's source ------------------------------------------------
 
 
-def _event(detail_type: str, detail: dict[str, Any], source: str) -> dict[str, Any]:
-    """An EventBridge event as a rule would deliver it (what a direct Lambda Invoke may hand any function)."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": detail_type,
-        "source": source,
-        "account": ACCOUNT,
-        "time": "2026-01-01T09:00:00Z",
-        "region": REGION,
-        "resources": [],
-        "detail": detail,
-    }
-
-
 def test_a_direct_invocation_of_start_plan_with_the_operators_source_starts_no_recovery(local_cloud):
     # GIVEN a deploy whose only recovery principals are DROps sessions
     cloud = local_cloud(**{"operators.recoveryPrincipals": [DROPS]})
@@ -265,7 +247,7 @@ def test_a_direct_invocation_of_start_plan_with_the_operators_source_starts_no_r
         "confirmRecovery": "failover",
         "requestedBy": ALICE,
     }
-    invoke(cloud, "start_plan", _event("StartPlan", detail, OPERATOR_SOURCE))
+    invoke(cloud, "start_plan", envelope("StartPlan", detail, OPERATOR_SOURCE))
     # (the cloud runs until nothing is left to do: an execution that never starts never finishes)
     with pytest.raises(Stalled):
         cloud.run_until(lambda: cloud.execution_finished("direct-recovery"), timeout=60)
@@ -283,7 +265,7 @@ def test_a_direct_invocation_of_control_with_the_operators_source_approves_nothi
     # WHEN mallory invokes the control function directly with an ApprovalGranted in alice's name, from the
     # operator's source
     forged = {"executionId": execution_id, "waveId": "w1", "requestedBy": ALICE}
-    answer = invoke(cloud, "control", _event("ApprovalGranted", forged, OPERATOR_SOURCE))
+    answer = invoke(cloud, "control", envelope("ApprovalGranted", forged, OPERATOR_SOURCE))
     cloud.drain()
     # THEN it is refused, and the wave still waits
     assert (answer["status"], wave_status(cloud, execution_id, "w1")) == ("rejected", "AWAITING_APPROVAL")
