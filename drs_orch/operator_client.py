@@ -24,6 +24,7 @@ URL_VARIABLE = "DRS_ORCH_OPERATOR_URL"
 OUTPUT_KEY = "OperatorUrl"
 SIGNING_SERVICE = "lambda"
 TIMEOUT_SECONDS = 30
+_LOOPBACK = re.compile(r"^http://(127\.0\.0\.1|localhost)(:[0-9]{1,5})?(/|$)")
 _URL_REGION = re.compile(r"^https://[a-z0-9]+\.lambda-url\.([a-z0-9-]+)\.on\.aws/?")
 
 
@@ -66,9 +67,11 @@ def operator_url(given: str | None, *, stack: str, region: str | None) -> str:
     the URL is not one, or the stack has no such output."""
     url = given or os.environ.get(URL_VARIABLE)
     if url:
-        if not url.startswith(("https://", "http://")):
+        if not url.startswith("https://") and not _LOOPBACK.match(url):
             raise OperatorUnavailable(
-                f"the operator URL {url[:200]!r} is not an http(s) URL (stack output OperatorUrl)"
+                f"the operator URL {url[:200]!r} is not an https URL (stack output OperatorUrl): a signed request "
+                "sent in clear could be read and replayed within SigV4's five minutes (plain http only to this "
+                "machine: 127.0.0.1 or localhost)"
             )
         return url
     import boto3

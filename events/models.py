@@ -7,9 +7,10 @@ its detail model, and a detail carrying `version` plus the correlation fields it
 
 Operator commands (`OPERATOR_COMMANDS`: approve, deny, cancel, pause, resume, retry, skip) and a StartPlan
 sent through the operator endpoint have `source = OPERATOR_SOURCE`: only the operator function may publish
-that source (the bus policy), after it wrote the caller's verified IAM ARN into `requestedBy`. A RECOVERY
-StartPlan is started only from that source; a DRILL StartPlan may also come from `SOURCE` (the bus's
-publishers).
+that source (the bus policy), after it wrote the caller's verified IAM ARN into `requestedBy`, and it signs
+each with `operatorProof` (a KMS HMAC only its role may generate): a direct Lambda Invoke may write the
+`source` field, not the proof. A RECOVERY StartPlan is started only from that source; a DRILL StartPlan may
+also come from `SOURCE` (the bus's publishers).
 """
 
 from __future__ import annotations
@@ -60,12 +61,33 @@ class WaveEvent(ExecutionEvent):
     attempt: int = Field(default=1, ge=1, description="1 for the first run of a wave, +1 per RetryWave")
 
 
+class OperatorProof(BaseModel):
+    """The operator endpoint's proof that it published a command (orchestrator/steps/operator_proof.py): an
+    HMAC of the stack's KMS key, which only the operator function's role may generate, over the command's
+    detail-type and detail (this field without `mac`, keys sorted). `commandId` names the command: a copy of it
+    in another event is the same command, decided once."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+    command_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    issued_at: str = Field(min_length=20, max_length=40, description="when the operator endpoint published it (UTC)")
+    mac: str = Field(min_length=1, max_length=128, description="base64 of KMS GenerateMac (HMAC_SHA_256)")
+
+
+_PROOF_DESCRIPTION = (
+    "set by the operator endpoint only: its KMS HMAC over the command; a command with the operator source "
+    "and no valid proof is an invalid event"
+)
+
+
 class ControlEvent(Contract):
     """Operator commands: only the execution id is needed, the ledger knows the rest. `requestedBy` of a
-    command from the operator endpoint is the caller's IAM ARN as AWS authenticated it."""
+    command from the operator endpoint is the caller's IAM ARN as AWS authenticated it, and `operatorProof`
+    proves that the operator endpoint published it."""
 
     execution_id: str = Field(min_length=1, max_length=128)
     requested_by: str = Field(default="unknown", max_length=256)
+    operator_proof: OperatorProof | None = Field(default=None, description=_PROOF_DESCRIPTION)
 
 
 # ---- nested shapes -------------------------------------------------------------------------------
@@ -132,6 +154,7 @@ class StartPlan(Contract):
     execution_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
     confirm_recovery: str | None = None
     requested_by: str = Field(default="unknown", max_length=256)
+    operator_proof: OperatorProof | None = Field(default=None, description=_PROOF_DESCRIPTION)
 
 
 class PlanStarted(ExecutionEvent):

@@ -57,6 +57,9 @@ class Function:
     # the operator endpoint: a Function URL (AWS_IAM) in front, the recovery principals in its environment,
     # and its own source on the bus (infra/constructs/operator.py); it publishes no choreography event
     operator: bool = False
+    # the operator-proof KMS key (infra/constructs/operator_proof.py): "generate" (the operator function signs
+    # its commands) or "verify" (StartPlan and control take the operator source only with a valid proof)
+    operator_proof: Literal["", "generate", "verify"] = ""
     timeout_seconds: int = 60
     memory_mb: int = 512
 
@@ -74,6 +77,7 @@ FUNCTIONS: dict[str, Function] = {
             "StartPlan: validate the plan, resolve its tag selectors, create the execution",
             needs_drs=True,  # DRS_CAPABILITIES: the servers tag selectors choose; the network checks of launch settings
             needs_ssm_documents=True,
+            operator_proof="verify",
         ),
         Function(
             "pre_launch",
@@ -112,6 +116,7 @@ FUNCTIONS: dict[str, Function] = {
             "Operator commands: approve, pause, resume, cancel, retry, skip",
             needs_drs=True,
             needs_scheduler=True,
+            operator_proof="verify",
         ),  # scheduler: deferred terminations (drill clean-up)
         Function(
             "operator",
@@ -119,6 +124,7 @@ FUNCTIONS: dict[str, Function] = {
             "Operator endpoint (Function URL, AWS_IAM): publish commands with the caller's verified ARN",
             needs_table=False,
             operator=True,
+            operator_proof="generate",
             timeout_seconds=10,
             memory_mb=256,
         ),
@@ -269,6 +275,7 @@ ENV_ALLOWED_SSM_DOCUMENTS = "ALLOWED_SSM_DOCUMENTS"
 ENV_SERVICE = "POWERTOOLS_SERVICE_NAME"
 ENV_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_RECOVERY_PRINCIPALS = "RECOVERY_PRINCIPALS"
+ENV_OPERATOR_PROOF_KEY = "OPERATOR_PROOF_KEY_ID"
 
 METRICS_NAMESPACE = "DRSOrchestrator"
 
@@ -288,10 +295,13 @@ def function_environment(
     scheduler_role_arn: str,
     allowed_ssm_documents: Sequence[str] = (),
     recovery_principals: str = "",
+    operator_proof_key: str = "",
 ) -> dict[str, str]:
     """Each function's own environment: only what it uses. `recovery_principals`: the operator function's
-    comma-separated recovery principals."""
+    comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN."""
     env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
+    if function.operator_proof:
+        env[ENV_OPERATOR_PROOF_KEY] = operator_proof_key
     if function.operator:
         env[ENV_RECOVERY_PRINCIPALS] = recovery_principals
     if function.needs_table:

@@ -20,6 +20,7 @@ from infra.constructs.ledger import Ledger
 from infra.constructs.nag import acknowledge, acknowledge_policy_wildcards
 from infra.constructs.operator import OperatorEndpoint
 from infra.constructs.operator_policy import OperatorPolicies
+from infra.constructs.operator_proof import OperatorProofKey
 from infra.constructs.permissions import DEFAULT_SCRIPT_TARGET_TAG, PermissionSettings
 from infra.constructs.rules import Routes
 from infra.constructs.scheduler import TickScheduler
@@ -189,6 +190,8 @@ class OrchestratorStack(Stack):
         self.ledger = Ledger(self, "Ledger", customer_managed_key=cfg.ledger_customer_managed_key)
         self.ticks = TickScheduler(self, "Ticks", bus=self.bus.bus)
         self.script_documents = ScriptDocuments(self, "ScriptDocuments")
+        # the operator function's proof that it published a command (a KMS HMAC key only it may generate with)
+        self.operator_proof = OperatorProofKey(self, "OperatorProof")
         code = lambda_.Code.from_asset(str(build_lambda_asset(skip_dependencies=cfg.skip_bundle)))
         self.functions = OrchestratorFunctions(
             self,
@@ -205,7 +208,11 @@ class OrchestratorStack(Stack):
                 script_target_tag=cfg.script_target_tag,
             ),
             recovery_principals=cfg.recovery_principals,
+            operator_proof_key_arn=self.operator_proof.key.key_arn,
         )
+        for spec in FUNCTIONS.values():
+            if spec.operator_proof:
+                self.operator_proof.admit(self.functions.roles[spec.name], spec.operator_proof)
         operator = next(spec.name for spec in FUNCTIONS.values() if spec.operator)
         self.operator = OperatorEndpoint(
             self, "Operator", function=self.functions.functions[operator], invokers=cfg.publisher_principals

@@ -29,6 +29,7 @@ from infra.definitions import (
     ARCHIVE_PATTERN,
     ENV_BUS,
     ENV_BUS_ARN,
+    ENV_OPERATOR_PROOF_KEY,
     ENV_RECOVERY_PRINCIPALS,
     ENV_SCHEDULER_GROUP,
     ENV_SCHEDULER_ROLE,
@@ -207,8 +208,7 @@ class LocalCloud:
             ENV_RECOVERY_PRINCIPALS: ",".join(self.profile.operators.recovery_principals),
         }
         for key, value in env.items():
-            self._env_backup[key] = os.environ.get(key)
-            os.environ[key] = value
+            self._set_env(key, value)
         self._mock = mock_aws(
             config={"stepfunctions": {"execute_state_machine": True}, "core": {"reset_boto3_session": True}}
         )
@@ -237,6 +237,9 @@ class LocalCloud:
         self.dynamodb = self.session.client("dynamodb")
         self._create_resources()
         self._create_recovery_network()
+        # the operator-proof key, as the stack makes it (infra/constructs/operator_proof.py); moto's KMS
+        # computes and checks its HMACs. Every function here shares one environment: the key's ARN is in it
+        self._set_env(ENV_OPERATOR_PROOF_KEY, self._create_operator_proof_key())
         # a DRS backoff passes simulated time, not real time
         settings = Settings()
         self.ledger = Ledger(
@@ -345,6 +348,18 @@ class LocalCloud:
         setattr(WaitFunction, "_wait_interval", wait_interval)  # noqa: B010 - a class-level patch
 
     # ---- resources from infra.definitions --------------------------------------------------------
+
+    def _set_env(self, key: str, value: str) -> None:
+        """Set an environment variable for the functions, restored by `stop`."""
+        self._env_backup.setdefault(key, os.environ.get(key))
+        os.environ[key] = value
+
+    def _create_operator_proof_key(self) -> str:
+        """The HMAC key the operator function signs its commands with (its ARN)."""
+        key = self.session.client("kms").create_key(
+            KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Description="drs-orch operator proof"
+        )
+        return str(key["KeyMetadata"]["Arn"])
 
     def _create_resources(self) -> None:
         self.dynamodb.create_table(

@@ -130,6 +130,7 @@ class _Parameter:
     description: str = ""
     allowed_values: list[str] | None = None
     allowed_pattern: str | None = None
+    env_var: bool = False  # interpolationType ENV_VAR: the agent also sets SSM_<name> to the value
 
 
 @dataclass
@@ -188,6 +189,7 @@ class _Command:
     document: _Document
     parameters: dict[str, list[str]]  # as sent
     effective: dict[str, list[str]]  # with defaults
+    environment: dict[str, str]  # SSM_<name> of each ENV_VAR parameter, as the agent sets it for the steps
     instance_ids: list[str]
     targets: list[dict[str, Any]]
     comment: str
@@ -269,7 +271,8 @@ class SsmSimulator(ClockedSimulator):
         """Add (or replace) a Command document and its parameter schema.
 
         ``parameters`` maps each name to ``{type, default?, description?, allowedValues?,
-        allowedPattern?}``; a parameter without ``default`` is required.
+        allowedPattern?, interpolationType?}``; a parameter without ``default`` is required.
+        ``interpolationType: ENV_VAR`` (schema 2.2, String parameters) is the only interpolation type.
         """
         schema = {pname: _parameter(name, pname, spec) for pname, spec in parameters.items()}
         body = dict(content or {})
@@ -485,6 +488,7 @@ class SsmSimulator(ClockedSimulator):
             document=document,
             parameters=sent,
             effective=effective,
+            environment=_environment(document, effective),
             instance_ids=list(args.get("InstanceIds") or []),
             targets=list(args.get("Targets") or []),
             comment=str(args.get("Comment") or ""),
@@ -973,6 +977,14 @@ def _parameter(document: str, name: str, spec: dict[str, Any]) -> _Parameter:
     if kind not in _PARAMETER_TYPES:
         raise ValueError(f"document {document}: parameter {name} has unsupported type {kind}")
     allowed = spec.get("allowedValues")
+    interpolation = spec.get("interpolationType")
+    if interpolation not in (None, "ENV_VAR"):
+        raise ValueError(f"document {document}: parameter {name} has unsupported interpolationType {interpolation}")
+    if interpolation and kind != "String":
+        raise ValueError(f"document {document}: parameter {name}: interpolationType ENV_VAR needs a String")
+    pattern = spec.get("allowedPattern")
+    if pattern is not None:
+        re.compile(_agent_pattern(str(pattern)))  # a pattern that does not compile is refused at registration
     return _Parameter(
         name=name,
         type=kind,
@@ -980,7 +992,8 @@ def _parameter(document: str, name: str, spec: dict[str, Any]) -> _Parameter:
         has_default="default" in spec,
         description=str(spec.get("description", "")),
         allowed_values=[str(v) for v in allowed] if allowed is not None else None,
-        allowed_pattern=spec.get("allowedPattern"),
+        allowed_pattern=pattern,
+        env_var=interpolation == "ENV_VAR",
     )
 
 
@@ -1046,13 +1059,53 @@ def _check_value(document: str, param: _Parameter, value: str) -> None:
         problem = "is not a Boolean"
     elif param.allowed_values is not None and value not in param.allowed_values:
         problem = f"is not one of {param.allowed_values}"
-    elif param.allowed_pattern is not None and re.search(param.allowed_pattern, value) is None:
+    elif param.allowed_pattern is not None and not _admits(param.allowed_pattern, value):
         problem = f"does not match {param.allowed_pattern}"
     if problem:
         raise SsmError(
             "InvalidParameters",
             f"Parameter {param.name} of document {document}: value {value!r} {problem}",
         )
+
+
+def _admits(pattern: str, value: str) -> bool:
+    r"""Whether ``allowedPattern`` admits ``value`` as the SSM Agent decides it (see ``_agent_pattern``; Go's
+    ``\d``, ``\w``, ``\s`` are ASCII classes, hence ``re.ASCII``)."""
+    return re.search(_agent_pattern(pattern), value, re.ASCII) is not None
+
+
+def _agent_pattern(pattern: str) -> str:
+    r"""``pattern`` for Python's ``re.search`` with the meaning the SSM Agent gives it: Go's
+    ``regexp.MatchString`` (a match anywhere, unless anchored), where ``$`` outside a class is the end of the text.
+    Python's ``$`` also matches before a final newline, so ``^[a-z]+$`` would admit ``"abc\n"``: each such
+    ``$`` becomes ``\Z``. (The agent checks allowedPattern on the instance before it runs a step; the service's
+    own check, at SendCommand, is not documented further, hence the agent's rules.)"""
+    out: list[str] = []
+    in_class = escaped = False
+    for i, char in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]" or pattern[i - 1] == "["
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            out.append("\\Z")
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+def _environment(document: _Document, effective: dict[str, list[str]]) -> dict[str, str]:
+    """The environment the agent gives a command's steps: ``SSM_<name>`` = the value, for each parameter declared
+    with ``interpolationType: ENV_VAR`` (SSM Agent 3.3.2746.0 and later; an older agent ignores it)."""
+    return {
+        f"SSM_{name}": effective[name][0]
+        for name, param in document.parameters.items()
+        if param.env_var and effective.get(name)
+    }
 
 
 def _default_text(default: Any) -> str:

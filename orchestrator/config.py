@@ -3,7 +3,8 @@
 In a Lambda function (Lambda sets `AWS_LAMBDA_FUNCTION_NAME` in every function's environment) the settings
 that name the deployment's resources are required at cold start: the table, the bus, and, for a function
 that schedules ticks, the schedule group, the role Scheduler assumes and the bus ARN its schedules target,
-all three. A missing or empty one raises `MissingSettingError` when this module is imported (the function's
+all three, and for the functions that sign or verify the operator's commands, the operator-proof key. A
+missing or empty one raises `MissingSettingError` when this module is imported (the function's
 init phase fails, naming the variables) instead of a default standing in for it: a default table name or a
 bus ARN in another account would fail later, far from the cause, or never visibly (a schedule firing into
 nowhere). Outside Lambda (the local cloud, the CLI, tests) the defaults apply and nothing is required.
@@ -65,6 +66,11 @@ class Settings(BaseSettings):
     # Blank: nobody (a RECOVERY is refused). Read by the operator function only; a malformed entry refuses every
     # RECOVERY (fail closed) and the CDK app refuses it at synth.
     recovery_principals: str = Field(default="", validation_alias="RECOVERY_PRINCIPALS")
+    # The operator-proof KMS key (HMAC_256; issue #13): the operator function signs its commands with it, the
+    # StartPlan and control functions verify them (orchestrator/steps/operator_proof.py). Required for those
+    # three (by their POWERTOOLS_SERVICE_NAME, which the stack sets for every function).
+    operator_proof_key: str = Field(default="", validation_alias="OPERATOR_PROOF_KEY_ID")
+    service: str = Field(default="", validation_alias="POWERTOOLS_SERVICE_NAME")
 
 
 # What every function uses (the ledger, the bus), and what a function that schedules ticks uses, together.
@@ -74,6 +80,9 @@ SCHEDULER_SETTINGS = ("scheduler_group", "scheduler_role_arn", "bus_arn")
 # it reads no ledger, and is granted none.
 OPERATOR_SETTING = "recovery_principals"
 OPERATOR_REQUIRED = ("bus_name",)
+# The functions that sign (operator) or verify (start_plan, control) the operator's commands, by the service
+# name the stack gives them (infra/definitions.py function_environment: drs-orch-<function>).
+OPERATOR_PROOF_SERVICES = frozenset({"drs-orch-operator", "drs-orch-start_plan", "drs-orch-control"})
 
 
 def _variable(field: str) -> str:
@@ -89,6 +98,8 @@ def missing_settings(settings: Settings) -> list[str]:
         return field in settings.model_fields_set and bool(str(getattr(settings, field)).strip())
 
     required = OPERATOR_REQUIRED if OPERATOR_SETTING in settings.model_fields_set else ALWAYS_REQUIRED
+    if settings.service in OPERATOR_PROOF_SERVICES:
+        required = (*required, "operator_proof_key")
     missing = [field for field in required if not present(field)]
     scheduler = [field for field in SCHEDULER_SETTINGS if present(field)]
     if scheduler:  # a function that schedules needs all three; one without any never schedules

@@ -19,6 +19,7 @@ from orchestrator.adapters.bus import Bus
 from orchestrator.adapters.drs import Drs
 from orchestrator.adapters.ec2 import Ec2Network
 from orchestrator.adapters.ec2_templates import Ec2Templates
+from orchestrator.adapters.kms import Kms
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
@@ -30,6 +31,7 @@ from orchestrator.domain.ports import (
     Ec2NetworkPort,
     Ec2TemplatesPort,
     LedgerPort,
+    MacPort,
     SchedulerPort,
     SsmPort,
 )
@@ -47,6 +49,10 @@ class Runtime:
     operator_bus: BusPort | None = None  # the operator endpoint's: it publishes with the operator source
     ec2: Ec2NetworkPort | None = None  # the network checks' reads (a plan with launch settings needs it)
     ec2_templates: Ec2TemplatesPort | None = None  # launch templates and recovery instances (launch settings only)
+    # the operator-proof key (orchestrator/steps/operator_proof.py): the operator function signs with it, the
+    # StartPlan and control functions verify; None without OPERATOR_PROOF_KEY_ID (nothing from the operator
+    # source is then taken)
+    mac: MacPort | None = None
 
 
 _runtime: Runtime | None = None
@@ -88,6 +94,7 @@ def build_runtime(
         # botocore's standard retries absorb brief EC2 throttling; what is left raises, and the event comes again
         ec2=Ec2Network(session.client("ec2", config=Config(retries={"mode": "standard"}))),
         ec2_templates=Ec2Templates(session.client("ec2"), sleep=sleep),
+        mac=Kms(session.client("kms"), settings.operator_proof_key) if settings.operator_proof_key else None,
     )
 
 

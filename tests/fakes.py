@@ -10,6 +10,9 @@ The shapes are the services' own (boto3) dictionaries, as far as the steps read 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from copy import deepcopy
@@ -22,7 +25,15 @@ from orchestrator.adapters.ssm import TERMINAL_STATUSES, SsmRejected
 from orchestrator.domain.clock import Clock, iso, parse_iso
 from orchestrator.domain.plan.documents import DocumentParameters
 from orchestrator.domain.plan.network_checks import InstanceTypeOffering, NetworkInterface, SecurityGroup, Subnet
-from orchestrator.domain.ports import BusPort, DrsPort, Ec2NetworkPort, Ec2TemplatesPort, SchedulerPort, SsmPort
+from orchestrator.domain.ports import (
+    BusPort,
+    DrsPort,
+    Ec2NetworkPort,
+    Ec2TemplatesPort,
+    MacPort,
+    SchedulerPort,
+    SsmPort,
+)
 
 
 class _Failing:
@@ -66,6 +77,29 @@ class FakeBus(_Failing):
     @staticmethod
     def refused(count: int = 1) -> PublishError:
         return PublishError(f"PutEvents rejected {count} entries")
+
+
+class FakeMac(_Failing):
+    """The operator-proof key: HMAC-SHA-256 with a secret of its own (`calls` counts KMS requests)."""
+
+    def __init__(self, secret: bytes = b"fake operator proof key") -> None:
+        super().__init__()
+        self._secret = secret
+        self.calls: list[str] = []
+
+    def generate(self, message: bytes) -> str:
+        self.calls.append("generate")
+        self._maybe_fail("generate")
+        return base64.b64encode(hmac.new(self._secret, message, hashlib.sha256).digest()).decode("ascii")
+
+    def verify(self, message: bytes, mac: str) -> bool:
+        self.calls.append("verify")
+        self._maybe_fail("verify")
+        expected = hmac.new(self._secret, message, hashlib.sha256).digest()
+        try:
+            return hmac.compare_digest(base64.b64decode(mac, validate=True), expected)
+        except ValueError:
+            return False
 
 
 class FakeScheduler(_Failing):
@@ -543,3 +577,4 @@ _DRS: type[DrsPort] = FakeDrs
 _SSM: type[SsmPort] = FakeSsm
 _EC2: type[Ec2NetworkPort] = FakeEc2
 _EC2_TEMPLATES: type[Ec2TemplatesPort] = FakeEc2Templates
+_MAC: type[MacPort] = FakeMac

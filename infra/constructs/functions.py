@@ -20,6 +20,7 @@ from infra.constructs.permissions import (
     PermissionSettings,
     drs_statements,
     launch_settings_statements,
+    operator_proof_statement,
     ssm_document_statement,
     ssm_statements,
 )
@@ -84,8 +85,10 @@ class OrchestratorFunctions(Construct):
         log_retention: logs.RetentionDays,
         permissions: PermissionSettings,
         recovery_principals: Sequence[str] = (),
+        operator_proof_key_arn: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
+        self.operator_proof_key_arn = operator_proof_key_arn  # signs (operator) and verifies (start_plan, control)
         self.recovery_principals = ",".join(recovery_principals)  # the operator function's RECOVERY_PRINCIPALS
         # Invocations whose handler still fails after Lambda's retries (the rules' DLQs only catch
         # delivery failures: once Lambda accepted an async event, its own retry and destination apply).
@@ -133,6 +136,7 @@ class OrchestratorFunctions(Construct):
             scheduler_role_arn=ticks.role.role_arn,
             allowed_ssm_documents=permissions.allowed_ssm_documents,
             recovery_principals=self.recovery_principals,
+            operator_proof_key=self.operator_proof_key_arn,
         )
         function = lambda_.Function(
             self,
@@ -163,6 +167,10 @@ class OrchestratorFunctions(Construct):
                     conditions=only_its_source if spec.operator else None,
                 )
             )
+        if spec.operator_proof:
+            if not self.operator_proof_key_arn:
+                raise ValueError(f"function {spec.name} signs or verifies operator commands: give the proof key")
+            role.add_to_policy(operator_proof_statement(self.operator_proof_key_arn, spec.operator_proof))
         if spec.needs_scheduler:  # only the script steps cancel a tick they no longer need
             ticks.grant_schedule(role, delete=spec.needs_ssm)
         if spec.needs_drs:

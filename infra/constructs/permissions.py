@@ -496,3 +496,18 @@ def ssm_statements(scope: Construct, settings: PermissionSettings) -> list[iam.P
         # Command reads and cancel have no resource-level permissions.
         iam.PolicyStatement(sid="SsmCommandReads", actions=list(SSM_COMMAND_READ), resources=["*"]),
     ]
+
+
+# ---- the operator-proof key (infra/constructs/operator_proof.py) --------------------------------------
+
+
+def operator_proof_statement(key_arn: str, use: str) -> iam.PolicyStatement:
+    """The identity-policy side of the operator-proof key's grants: GenerateMac ("generate": the operator
+    function) or VerifyMac ("verify": StartPlan, control) on that key only, with HMAC_SHA_256 only. The key
+    policy names the same roles; both must allow (the key policy does not delegate to IAM)."""
+    action = {"generate": "kms:GenerateMac", "verify": "kms:VerifyMac"}[use]
+    return iam.PolicyStatement(
+        actions=[action],
+        resources=[key_arn],
+        conditions={"StringEquals": {"kms:MacAlgorithm": "HMAC_SHA_256"}},
+    )

@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from orchestrator.adapters.pagination import paginate
+from orchestrator.domain.untrusted import inert
 
 TAG_LAUNCH_KEY = "drs-orch:launch-key"
 TAG_EXECUTION = "drs-orch:execution-id"
@@ -200,7 +201,9 @@ class Drs:
         """Why each server of job `job_id` did not launch, from the job's log (DescribeJobLogItems, every
         page): `{source server id: "EVENT: rawError"}`, the last failure event of each server, its rawError
         cut to RAW_ERROR_CHARS (a DRSJobCompleted names up to 100 servers and must stay under EventBridge's
-        256 KB entry limit). Servers the log says nothing about are absent."""
+        256 KB entry limit). Servers the log says nothing about are absent. The text is DRS's report of what
+        happened on (or to) the source server and its recovery instance, so it is made inert here, where it is
+        captured, before any event, ledger item or report carries it (orchestrator/domain/untrusted.py)."""
         reasons: dict[str, str] = {}
         for item in self._paginate("describe_job_log_items", "items", jobID=job_id):
             event = str(item.get("event", ""))
@@ -210,7 +213,7 @@ class Drs:
                 raw = " ".join(str(data.get("rawError") or "").split())
                 if len(raw) > RAW_ERROR_CHARS:
                     raw = raw[: RAW_ERROR_CHARS - 1] + "…"
-                reasons[str(server_id)] = f"{event}: {raw}" if raw else event
+                reasons[str(server_id)] = inert(f"{event}: {raw}" if raw else event)
         return reasons
 
     def find_terminate_job(self, recovery_instance_ids: list[str], since: datetime) -> dict[str, Any] | None:

@@ -11,8 +11,9 @@ typed records of `orchestrator.domain.records`.
 Shapes: DRS and SSM answers are the service's own (boto3) dictionaries (`jobID`, `participatingServers`,
 `CommandId`, ...); times are timezone-aware UTC `datetime`s. Errors are the adapters' domain exceptions
 (`orchestrator.adapters.drs.DrsError` and subclasses, `orchestrator.adapters.ssm.SsmError` and subclasses,
-`orchestrator.adapters.bus.PublishError`, `orchestrator.adapters.ec2.Ec2Error`). EC2's answers are the typed
-records of `orchestrator.domain.plan.network_checks`.
+`orchestrator.adapters.bus.PublishError`, `orchestrator.adapters.ec2.Ec2Error`,
+`orchestrator.adapters.kms.MacUnavailable`). EC2's answers are the typed records of
+`orchestrator.domain.plan.network_checks`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "Ec2NetworkPort",
     "Ec2TemplatesPort",
     "LedgerPort",
+    "MacPort",
     "SchedulerPort",
     "SsmPort",
 ]
@@ -197,4 +199,18 @@ class Ec2NetworkPort(Protocol):
 
     def instance_type_offerings(self, instance_types: Sequence[str]) -> list[InstanceTypeOffering]:
         """Each availability zone of the Region each of these instance types is offered in."""
+
+
+class MacPort(Protocol):
+    """KMS HMAC with the stack's operator-proof key (HMAC_SHA_256): the operator function generates, the
+    StartPlan and control functions verify (each role holds only its own action on that key)."""
+
+    def generate(self, message: bytes) -> str:
+        """GenerateMac of `message` (at most 4096 bytes): the MAC, base64. Raises MacUnavailable."""
+        ...
+
+    def verify(self, message: bytes, mac: str) -> bool:
+        """VerifyMac: whether `mac` (base64) is the key's MAC of `message`. False for a MAC that is not one
+        (KMSInvalidMacException, or not 32 bytes of base64); raises MacUnavailable when KMS did not answer
+        (throttled, unreachable): the event is retried, not refused."""
         ...

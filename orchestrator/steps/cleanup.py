@@ -50,6 +50,7 @@ from orchestrator.domain.records.terminations import (
     TerminationRecord,
 )
 from orchestrator.domain.status import EXECUTION_FINAL, WaveStatus
+from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
@@ -272,7 +273,7 @@ def terminate(
     except DrsError as exc:  # a read (DescribeJobs, DescribeRecoveryInstances) still throttled after its retries
         if not exc.retryable:
             raise
-        result.deferred, result.deferred_reason = True, str(exc)
+        result.deferred, result.deferred_reason = True, inert(str(exc))
         result.wait_seconds = max(float(RETRY_SECONDS), exc.retry_after or 0.0)
         logger.info("termination deferred", reason=reason, wave_id=wave_id, why=str(exc))
     if result.instance_ids:
@@ -413,8 +414,10 @@ def _job_outcome(rt: Runtime, job: dict[str, Any]) -> tuple[list[str], list[NotT
         NotTerminated(
             recovery_instance_id=str(p.get("recoveryInstanceID")),
             source_server_id=str(p.get("sourceServerID")),
-            reason=reasons.get(str(p.get("sourceServerID")))
-            or f"DRS reported the termination {p.get('launchStatus', 'unknown')} and its job log gives no reason",
+            reason=inert(  # DRS's words (the job log's rawError): inert, as every text DRS reports
+                reasons.get(str(p.get("sourceServerID")))
+                or f"DRS reported the termination {p.get('launchStatus', 'unknown')} and its job log gives no reason"
+            ),
         )
         for p in failed
     ]

@@ -47,6 +47,7 @@ from orchestrator.domain.status import (
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import cleanup
+from orchestrator.steps.approval import gate_for
 from orchestrator.steps.progress import (
     close_plan_if_done,
     make_ready,
@@ -539,6 +540,19 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
     )
 
 
+def _not_the_gates_approver(execution: ExecutionRecord, command: SkipWave) -> str | None:
+    """Why the caller may not skip the wave (None: it may). A wave with an approval gate in this mode is skipped
+    only by one of its approvers: skipping releases what depends on it, so a caller who may not approve the gate
+    could otherwise step around it, or undo an approver's denial (red team, issue #13)."""
+    gate = gate_for(frozen_plan(execution), command.wave_id, execution.mode)
+    if gate is None or not gate.approvers or admitted(command.requested_by, gate.approvers):
+        return None
+    return (
+        f"{command.requested_by} may not skip wave {command.wave_id}: it has an approval gate ({gate.why}) and "
+        f"only its approvers may skip it ({', '.join(gate.approvers)})"
+    )
+
+
 def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
     """A FAILED or not yet started wave is SKIPPED by decision, and its dependents are released."""
     found = _command_records(rt, command, event_id)
@@ -548,6 +562,10 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
     execution_id = command.execution_id
     reason = f"skipped by {command.requested_by}: {command.reason}"
     if wave.skip_key != event_id:
+        refused = _not_the_gates_approver(execution, command)
+        if refused:
+            _reject(rt, command, event_id, refused, command.wave_id)
+            return
         skip = WaveChanges(
             skip_key=event_id, skipped_by=command.requested_by, skipped_at=rt.ledger.now(), reason=reason
         )

@@ -15,9 +15,16 @@ told so, rather than recorded under a name it did not expect. A StartPlan in REC
 the caller is one of the deploy's recovery principals (`Settings.recovery_principals`); a DRILL StartPlan is
 published for any caller (a drill may also be started on the bus by its publishers).
 
+Each published command carries `operatorProof` (orchestrator/steps/operator_proof.py): its `commandId` (from
+the Function URL request's id), the time, and a KMS HMAC that only this function's role may generate; the
+StartPlan and control functions take the operator source only with a valid proof, so a direct invocation that
+writes the source itself proves nothing. A detail that brings its own `operatorProof` is refused (400: the
+contract's field is the endpoint's to write).
+
 Answers are HTTP statuses with a JSON body: 202 (published: `detailType`, `executionId`, `requestedBy`), 400 (not a
 command: `error`, and `errors` per field), 403 (not allowed: `error`), 500 (the deploy's recovery principals are
-malformed: every RECOVERY is refused), 503 (PutEvents refused the entry: nothing was published; send it again).
+malformed: every RECOVERY is refused), 503 (KMS did not sign it, or PutEvents refused the entry: nothing was
+published; send it again).
 Nothing is published unless the answer is 202.
 """
 
@@ -31,14 +38,16 @@ from pydantic import ValidationError
 
 from events.models import OPERATOR_COMMANDS, Contract, Mode, StartPlan
 from orchestrator.adapters.bus import PublishError
+from orchestrator.adapters.kms import MacUnavailable
 from orchestrator.domain.principals import parse_principals, split_principals
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
+from orchestrator.steps.operator_proof import sign
 
 _ACCEPTED: tuple[type[Contract], ...] = (*OPERATOR_COMMANDS, StartPlan)
 COMMANDS: dict[str, type[Contract]] = {cls.DETAIL_TYPE: cls for cls in _ACCEPTED}
 _REQUEST_KEYS = frozenset({"detailType", "detail"})
-_EXECUTION_ID = re.compile(r"[^A-Za-z0-9._:-]")
+_EXECUTION_ID = re.compile(r"[^A-Za-z0-9._:-]")  # what an id may not contain (executionId, commandId)
 MAX_ERRORS = 20  # field errors listed in one answer (the rest are counted)
 
 
@@ -100,6 +109,10 @@ def operate(rt: Runtime, caller: Caller, request: Any, *, request_id: str) -> An
             "caller AWS authenticated; leave requestedBy out",
             caller,
         )
+    if "operatorProof" in detail:
+        return _refused(
+            400, "detail.operatorProof: the operator endpoint writes the proof itself; leave it out", caller
+        )
     stamped: dict[str, Any] = {**detail, "requestedBy": caller.arn}
     if model is StartPlan and "executionId" not in detail:
         stamped["executionId"] = _EXECUTION_ID.sub("-", f"op-{request_id}")[:128]
@@ -112,7 +125,7 @@ def operate(rt: Runtime, caller: Caller, request: Any, *, request_id: str) -> An
         refusal = _recovery_refusal(rt, caller)
         if refusal is not None:
             return refusal
-    return _publish(rt, caller, command)
+    return _publish(rt, caller, command, command_id=_EXECUTION_ID.sub("-", f"op-{request_id}")[:128])
 
 
 def _recovery_refusal(rt: Runtime, caller: Caller) -> Answer | None:
@@ -135,9 +148,14 @@ def _recovery_refusal(rt: Runtime, caller: Caller) -> Answer | None:
     return None
 
 
-def _publish(rt: Runtime, caller: Caller, command: Contract) -> Answer:
+def _publish(rt: Runtime, caller: Caller, command: Contract, *, command_id: str) -> Answer:
     if rt.operator_bus is None:
         raise RuntimeError("this runtime has no operator bus")
+    try:
+        command = sign(rt, command, command_id=command_id)
+    except MacUnavailable as exc:
+        logger.error("operator command not signed", detail_type=command.DETAIL_TYPE, error=str(exc))
+        return Answer(503, {"error": f"the {command.DETAIL_TYPE} was not signed ({exc}): send it again"})
     try:
         rt.operator_bus.publish(command)
     except PublishError as exc:
@@ -150,6 +168,7 @@ def _publish(rt: Runtime, caller: Caller, command: Contract) -> Answer:
         execution_id=execution_id,
         requested_by=caller.arn,
         caller_id=caller.caller_id,
+        command_id=command_id,
     )
     metrics.add_metric(name="OperatorCommands", unit="Count", value=1)
     return Answer(

@@ -27,12 +27,14 @@ from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome
 from orchestrator.domain.records.waves import PreflightExclusion
 from orchestrator.domain.status import WaveStatus
+from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import wave_failure
 from orchestrator.steps.network_preflight import server_network_problems
 
 HEALTHY_REPLICATION = "CONTINUOUS"
+MAX_HOSTNAME_CHARS = 253  # a DNS name's length: what a reason keeps of the hostname a source server reports
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,18 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.source_server_id}: {self.reason}"
+
+
+def _hostname_label(server: dict[str, Any]) -> str:
+    """` (HOSTNAME)` as DRS reports it, or "". The hostname is what the replication agent on the source server
+    sends (identificationHints): whoever controls that server writes it, so it is cut to a DNS name's 253
+    characters and made inert (orchestrator/domain/untrusted.py) before it reaches any reason, event or report."""
+    name = ((server.get("sourceProperties") or {}).get("identificationHints") or {}).get("hostname")
+    if not name:
+        return ""
+    text = str(name)
+    cut = text if len(text) <= MAX_HOSTNAME_CHARS else text[: MAX_HOSTNAME_CHARS - 1] + "…"
+    return f" ({inert(cut)})"
 
 
 def check_servers(rt: Runtime, wave: Wave, server_ids: list[str], *, max_lag_seconds: int) -> list[Problem]:
@@ -58,7 +72,7 @@ def check_servers(rt: Runtime, wave: Wave, server_ids: list[str], *, max_lag_sec
     except DrsError as exc:
         if exc.retryable:  # DRS is busy, the servers may be fine: the redelivered event checks again
             raise
-        return [problem(sid, f"DescribeSourceServers failed: {exc}") for sid in server_ids]
+        return [problem(sid, f"DescribeSourceServers failed: {inert(str(exc))}") for sid in server_ids]
     problems: list[Problem] = []
     for sid in server_ids:
         server = found.get(sid)
@@ -67,8 +81,7 @@ def check_servers(rt: Runtime, wave: Wave, server_ids: list[str], *, max_lag_sec
             continue
         info: dict[str, Any] = server.get("dataReplicationInfo") or {}
         state = info.get("dataReplicationState", "UNKNOWN")
-        name = ((server.get("sourceProperties") or {}).get("identificationHints") or {}).get("hostname")
-        label = f" ({name})" if name else ""
+        label = _hostname_label(server)
         if state != HEALTHY_REPLICATION:
             problems.append(problem(sid, f"replication is {state}, not {HEALTHY_REPLICATION}{label}"))
             continue
@@ -85,7 +98,7 @@ def check_servers(rt: Runtime, wave: Wave, server_ids: list[str], *, max_lag_sec
             except DrsError as exc:
                 if exc.retryable:
                     raise
-                problems.append(problem(sid, f"DescribeRecoverySnapshots failed: {exc}"))
+                problems.append(problem(sid, f"DescribeRecoverySnapshots failed: {inert(str(exc))}"))
                 continue
             if snapshot not in known:
                 problems.append(problem(sid, f"recovery snapshot {snapshot} not found"))

@@ -58,7 +58,7 @@ from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import Script, ScriptOnFailure, Wave
-from orchestrator.domain.plan.documents import AllowList
+from orchestrator.domain.plan.documents import CONTEXT_PARAMETERS, AllowList
 from orchestrator.domain.ports import SsmPort
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.scripts import (
@@ -299,11 +299,22 @@ def _instance_map(instances: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
 def _parameters(
     rt: Runtime, execution: ExecutionRecord, plan_wave: Wave, script: Script, phase: Phase
 ) -> dict[str, list[str]]:
-    """The script's parameters, plus the run context wherever the document declares it."""
+    """The script's parameters, plus the run context wherever the document declares it. The run context is the
+    orchestrator's alone: a value the plan gave one of its names (StartPlan refuses that, but a plan frozen before
+    it did is sent as well) is dropped, never sent, so a DRILL cannot tell an instance that it runs in a RECOVERY."""
     declared = _ssm(rt).document_parameters(script.document_name)
     parameters = {
-        name: list(value) if isinstance(value, list) else [value] for name, value in script.parameters.items()
+        name: list(value) if isinstance(value, list) else [value]
+        for name, value in script.parameters.items()
+        if name not in CONTEXT_PARAMETERS
     }
+    if len(parameters) != len(script.parameters):
+        logger.warning(
+            "plan-written run context dropped",
+            execution_id=execution.execution_id,
+            wave_id=plan_wave.wave_id,
+            names=sorted(set(script.parameters) & CONTEXT_PARAMETERS),
+        )
     context = {
         "ExecutionId": execution.execution_id,
         "PlanId": execution.plan_id,
@@ -312,9 +323,9 @@ def _parameters(
         "executionTimeout": str(script.timeout_seconds),
     }
     for name, value in context.items():
-        if name in declared and name not in parameters:
+        if name in declared:
             parameters[name] = [value]
-    if "RecoveryInstances" in declared and "RecoveryInstances" not in parameters:
+    if "RecoveryInstances" in declared:
         mapping = _instance_map(_own_instances(rt, execution.execution_id, plan_wave, phase))
         parameters["RecoveryInstances"] = [json.dumps(mapping, separators=(",", ":"), sort_keys=True)]
     return parameters

@@ -11,7 +11,9 @@ same plan and mode is a repeat of the start, and changes nothing.
 A RECOVERY (a real failover) starts only from a StartPlan the operator endpoint published (`OPERATOR_SOURCE`),
 which checked that its caller, authenticated by AWS, is one of the deploy's recovery principals: a StartPlan
 put on the bus cannot prove who sent it, and IAM on PutEvents cannot tell a drill from a recovery by the
-event's content. One from any other source is refused before anything else is read.
+event's content. One from any other source is refused before anything else is read. The operator source is
+trusted only with the operator's proof (orchestrator/steps/operator_proof.py, checked by the handler): one
+without is refused by `reject_unproven`.
 """
 
 from __future__ import annotations
@@ -385,6 +387,27 @@ def _unauthenticated_recovery(
                 path="mode",
             )
         ],
+        requested_by=detail.requested_by,
+    )
+
+
+def reject_unproven(rt: Runtime, detail: StartPlan, event_id: str, exc: ValueError) -> None:
+    """Refuse a StartPlan that names the operator source without the operator's valid proof: nothing is
+    created (whatever its mode: its requestedBy is no verified caller)."""
+    execution_id = execution_id_for(detail, event_id)
+    raw_id = detail.plan.get("planId")
+    if detail.mode is Mode.RECOVERY:
+        metrics.add_metric(name="RecoveryRefused", unit="Count", value=1)
+    _refuse_start(
+        rt,
+        event_id,
+        execution_id=execution_id,
+        plan_id=quote(raw_id, 128) if isinstance(raw_id, str) and raw_id else "unknown",
+        reason=(
+            "a StartPlan from the operator source without the operator endpoint's proof: only the operator "
+            "endpoint publishes that source (drs-orch run --aws, or --recovery --aws)"
+        ),
+        errors=[Problem(message=quote(str(exc), 500), code="unproven_operator_command", path="operatorProof")],
         requested_by=detail.requested_by,
     )
 

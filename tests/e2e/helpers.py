@@ -4,6 +4,7 @@ every run must keep, whatever the faults."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -11,9 +12,10 @@ from typing import Any
 import pytest
 
 from localcloud.cloud import LocalCloud, PublishedEvent
-from localcloud.lambda_runtime import function_arn
+from localcloud.lambda_runtime import ACCOUNT, REGION, function_arn
 from orchestrator import observability
-from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.clock import iso, parse_iso
+from orchestrator.steps.operator_proof import PROOF_FIELD, proof_message
 
 TERMINAL_EXECUTION = {"COMPLETED", "FAILED", "CANCELLED"}
 
@@ -27,6 +29,25 @@ def session(name: str, role: str = "DROps") -> str:
     return f"arn:aws:sts::123456789012:assumed-role/{role}/{name}"
 
 
+ALICE = session("alice")  # a session of DROps: an approver
+MALLORY = session("mallory", role="Developers")  # authenticated by AWS, but no approver and no recovery principal
+
+
+def envelope(detail_type: str, detail: dict[str, Any], source: str) -> dict[str, Any]:
+    """An EventBridge event as a rule would deliver it (what a direct Lambda Invoke may hand any function)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": "2026-01-01T09:00:00Z",
+        "region": REGION,
+        "resources": [],
+        "detail": detail,
+    }
+
+
 def command(cloud: LocalCloud, detail_type: str, detail: dict[str, Any], *, by: str = "ops") -> str:
     """Send an operator command through the operator endpoint (as `drs-orch ... --aws` does) as `by`: an ARN,
     or a session name of the DROps role. The endpoint must accept it (it publishes the command on the bus, with
@@ -35,6 +56,17 @@ def command(cloud: LocalCloud, detail_type: str, detail: dict[str, Any], *, by: 
     reply = cloud.operate(detail_type, detail, caller=caller)
     assert reply.accepted, (reply.status, reply.body)
     return caller
+
+
+def signed(cloud: LocalCloud, detail_type: str, detail: dict[str, Any], command_id: str) -> dict[str, Any]:
+    """`detail` with the proof the operator function would sign it with (its KMS key, now): for tests that play
+    the operator function's role itself sending a command that does not fit (the control function still checks
+    everything). Any detail, malformed ones too: signed as a dict, as it is published."""
+    assert cloud.runtime is not None
+    assert cloud.runtime.mac is not None
+    proven = {**detail, PROOF_FIELD: {"commandId": command_id, "issuedAt": iso(cloud.clock.now())}}
+    proven[PROOF_FIELD]["mac"] = cloud.runtime.mac.generate(proof_message(detail_type, proven))
+    return proven
 
 
 def count_metrics(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:

@@ -26,16 +26,18 @@ import pytest
 from events.models import DRS_LAUNCH_RESULT, DRS_SOURCE, OPERATOR_SOURCE, SOURCE
 from infra.definitions import FUNCTIONS, OPERATOR_EVENTS, ROUTES, STATE_MACHINE
 from localcloud.cloud import LocalCloud
-from localcloud.lambda_runtime import ACCOUNT, REGION
 from localcloud.runner import start, wait
 from orchestrator import observability
 from orchestrator.domain.plan import parse_plan
+from orchestrator.steps.operator_proof import PROOF_FIELD
 from tests.e2e.helpers import (
     assert_choreography_invariants,
+    envelope,
     events_of,
     execution,
     ledger_items,
     sid,
+    signed,
     start_recovery_calls,
     wave,
     wave_status,
@@ -389,15 +391,21 @@ def _functions(case: Case) -> list[str]:
     return ["launch_wave" if target == STATE_MACHINE else target for target in targets]
 
 
+def _unsigned(detail: Any) -> Any:
+    """A detail as its case wrote it: without the proof an operator command was signed with."""
+    return {k: v for k, v in detail.items() if k != PROOF_FIELD} if isinstance(detail, dict) else detail
+
+
 def _delivered(spy: _Spy, case: Case) -> list[tuple[str, Any]]:
     """(function, result) of each delivery of the case's event (the state machine's prepare for PreLaunchDone)."""
     found = []
     for name, event, result in spy.results:
         envelope = event.get("event") if name == "launch_wave" else event
+        detail = _unsigned(envelope.get("detail")) if isinstance(envelope, dict) else None
         if (
             isinstance(envelope, dict)
             and envelope.get("detail-type") == case.detail_type
-            and case.key == case.detail_type + json.dumps(envelope.get("detail"), sort_keys=True)
+            and case.key == case.detail_type + json.dumps(detail, sort_keys=True)
         ):
             found.append((name, result))
     return found
@@ -426,8 +434,15 @@ def _publish_all(cloud: LocalCloud, spy: _Spy, cases: list[Case]) -> dict[str, t
     """Publish every case and deliver them; return (what came of it, what must) for each case that differs.
     What comes of a case: each function it reached with its answer, and the ControlRejected answering it."""
     seen = len(cloud.events)
-    for case in cases:
-        cloud.publish(case.detail_type, case.detail, source=case.publisher)
+    for n, case in enumerate(cases):
+        # an operator command as the operator function itself would send it (signed): the control function still
+        # checks everything
+        detail = (
+            signed(cloud, case.detail_type, case.detail, f"op-case-{n}")
+            if case.publisher == OPERATOR_SOURCE
+            else case.detail
+        )
+        cloud.publish(case.detail_type, detail, source=case.publisher)
     cloud.drain()
     differ: dict[str, tuple[Any, Any]] = {}
     for case in cases:
@@ -478,7 +493,7 @@ def test_forged_events_during_a_run_are_refused_without_side_effects(local_cloud
     answers = [
         e.detail_type
         for e in cloud.events[published:]
-        if e.detail_type + json.dumps(e.detail, sort_keys=True) not in forged
+        if e.detail_type + json.dumps(_unsigned(e.detail), sort_keys=True) not in forged
     ]
     assert answers == ["ControlRejected"] * spy.metrics["ControlRejected"]
     assert not events_of(cloud, "PlanFailed")
@@ -529,17 +544,7 @@ def _live_execution(local_cloud) -> tuple[LocalCloud, str]:
 
 
 def _envelope(detail_type: str, detail: dict[str, Any], source: str = SOURCE) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": detail_type,
-        "source": source,
-        "account": ACCOUNT,
-        "time": "2026-01-01T09:00:00Z",
-        "region": REGION,
-        "resources": [],
-        "detail": detail,
-    }
+    return envelope(detail_type, detail, source)
 
 
 def test_a_malformed_start_plan_is_refused_without_creating_anything(local_cloud, monkeypatch):

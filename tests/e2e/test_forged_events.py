@@ -16,7 +16,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.lambda_runtime import ACCOUNT, REGION
 from localcloud.runner import start, wait
 from orchestrator.domain.plan import parse_plan
-from orchestrator.domain.records.launches import LaunchStatus
+from orchestrator.domain.records.launches import LaunchClaim, LaunchStatus
 from orchestrator.steps.launch_checks import launch_key
 from tests.e2e.helpers import (
     assert_choreography_invariants,
@@ -169,18 +169,19 @@ def test_a_forged_job_end_naming_another_waves_job_or_a_job_drs_still_runs_recor
     assert_choreography_invariants(cloud, execution_id)
 
 
-def _parked_chunk(execution_id: str, *, token: str | None) -> dict[str, Any]:
-    """Job 1 of attempt 1 of wave w1, every field as the state machine passes it (the launch token aside)."""
+def _parked_chunk(claim: LaunchClaim, *, token: str | None) -> dict[str, Any]:
+    """The parked job of attempt 1 of wave w1, every field as the state machine passes it (the launch token aside).
+    Which of the two jobs got the capacity first is the Map state's doing: the parked one is read from its claim."""
     return {
-        "executionId": execution_id,
+        "executionId": claim.execution_id,
         "planId": "forged-events",
         "waveId": "w1",
         "attempt": 1,
-        "index": 1,
+        "index": claim.index,
         "isDrill": True,
-        "launchKey": launch_key(execution_id, "w1", 1, 1),
+        "launchKey": launch_key(claim.execution_id, "w1", 1, claim.index),
         **({"launchToken": token} if token is not None else {}),
-        "servers": [{"sourceServerID": sid("a", 2)}],
+        "servers": [{"sourceServerID": server} for server in claim.server_ids],
     }
 
 
@@ -192,9 +193,10 @@ def test_a_direct_chunk_failed_of_a_genuine_chunk_without_its_launch_token_fails
 
     def parked() -> bool:
         claims = cloud.runtime.ledger.launches(execution_id, "w1")
-        return [c.status for c in claims] == [LaunchStatus.STARTED, LaunchStatus.PARKED]
+        return sorted(c.status for c in claims) == sorted([LaunchStatus.STARTED, LaunchStatus.PARKED])
 
     cloud.run_until(parked, timeout=60)
+    [claim] = [c for c in cloud.runtime.ledger.launches(execution_id, "w1") if c.status == LaunchStatus.PARKED]
     before, calls = ledger_items(cloud), cloud.drs.stats.calls.get("StartRecovery", 0)
     counted = count_metrics(monkeypatch)
 
@@ -204,7 +206,7 @@ def test_a_direct_chunk_failed_of_a_genuine_chunk_without_its_launch_token_fails
         invoke(
             cloud,
             "launch_wave",
-            {"action": "chunk_failed", "chunk": _parked_chunk(execution_id, token=token), "error": error},
+            {"action": "chunk_failed", "chunk": _parked_chunk(claim, token=token), "error": error},
         )
         for token in (None, "bm90LXRoZS10b2tlbg")
     ]

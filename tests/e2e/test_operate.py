@@ -21,6 +21,7 @@ from tests.e2e.helpers import (
     ledger_waves,
     session,
     sid,
+    signed,
     wave,
     wave_status,
 )
@@ -512,9 +513,9 @@ def test_two_failures_that_stop_the_plan_are_decided_one_after_the_other(local_c
 # ---- a refused event is answered once, and stays refused -------------------------------------------
 
 
-def _redelivery(detail_type: str, detail: dict, event_id: str) -> dict:
+def _redelivery(cloud, detail_type: str, detail: dict, event_id: str, command_id: str = "op-command-1") -> dict:
     """The same bus event again (EventBridge delivers at least once): same id, same detail (an operator
-    command, as the operator endpoint published it)."""
+    command, as the operator endpoint published it, with its proof)."""
     return {
         "version": "0",
         "id": event_id,
@@ -524,7 +525,7 @@ def _redelivery(detail_type: str, detail: dict, event_id: str) -> dict:
         "time": "2026-01-01T09:00:00Z",
         "region": "us-east-1",
         "resources": [],
-        "detail": {"version": "1", **detail},
+        "detail": signed(cloud, detail_type, {"version": "1", **detail}, command_id),
     }
 
 
@@ -533,9 +534,8 @@ def test_a_rejected_command_redelivered_after_the_state_changed_stays_rejected(l
     cloud = local_cloud(**{f"drs.servers.{FAILING}.launch": "FAILED"})
     execution_id = start(cloud, _failing_plan())
     cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
-    retry = _redelivery(
-        "RetryWave", {"executionId": execution_id, "waveId": "B", "requestedBy": "ops"}, "retry-event-1"
-    )
+    retry_detail = {"executionId": execution_id, "waveId": "B", "requestedBy": "ops"}
+    retry = _redelivery(cloud, "RetryWave", retry_detail, "retry-event-1")
     cloud.lambdas.invoke("control", retry)
     [rejected] = events_of(cloud, "ControlRejected", execution_id)
     assert "only a FAILED wave can be retried" in rejected.detail["reason"]
@@ -550,8 +550,15 @@ def test_a_rejected_command_redelivered_after_the_state_changed_stays_rejected(l
     assert wave_status(cloud, execution_id, "B") == "FAILED"
     assert _launched(cloud)[FAILING] == 1
     assert len(events_of(cloud, "ControlRejected", execution_id)) == 1
-    # while a new RetryWave (another event) does retry it
-    cloud.lambdas.invoke("control", {**retry, "id": "retry-event-2"})
+    # and a copy of it in another event is the same command (its signed commandId): refused, not announced again
+    cloud.lambdas.invoke("control", {**retry, "id": "retry-event-copy"})
+    cloud.drain()
+    assert (wave_status(cloud, execution_id, "B"), len(events_of(cloud, "ControlRejected", execution_id))) == (
+        "FAILED",
+        1,
+    )
+    # while a new RetryWave (another command, in another event) does retry it
+    cloud.lambdas.invoke("control", _redelivery(cloud, "RetryWave", retry_detail, "retry-event-2", "op-command-2"))
     cloud.drain()
     assert (ledger_waves(cloud, execution_id)["B"]["attempt"], _launched(cloud)[FAILING]) == (2, 2)
 
@@ -561,7 +568,7 @@ def test_a_refusal_whose_announcement_was_lost_is_announced_by_the_redelivery(lo
     cloud = local_cloud()
     execution_id = start(cloud, parse_plan({"planId": "done", "waves": [wave("A", [sid("a", 1)])]}))
     assert wait(cloud, execution_id, timeout=60).status == "COMPLETED"
-    pause = _redelivery("PausePlan", {"executionId": execution_id, "requestedBy": "ops"}, "pause-event-1")
+    pause = _redelivery(cloud, "PausePlan", {"executionId": execution_id, "requestedBy": "ops"}, "pause-event-1")
     publish = cloud.runtime.bus.publish
 
     def dies(*details):
@@ -612,11 +619,14 @@ def test_a_late_copy_of_an_accepted_pause_does_not_pause_the_plan_again(local_cl
     plan = parse_plan({"planId": "late-pause", "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"])]})
     execution_id = start(cloud, plan)
     cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "LAUNCHING", timeout=60)
-    pause = _redelivery("PausePlan", {"executionId": execution_id, "requestedBy": "ops"}, "pause-event-1")
+    pause = _redelivery(cloud, "PausePlan", {"executionId": execution_id, "requestedBy": "ops"}, "pause-event-1")
     cloud.lambdas.invoke("control", pause)
     assert execution(cloud, execution_id)["status"] == "PAUSED"
     cloud.lambdas.invoke(
-        "control", _redelivery("ResumePlan", {"executionId": execution_id, "requestedBy": "ops"}, "resume-event-1")
+        "control",
+        _redelivery(
+            cloud, "ResumePlan", {"executionId": execution_id, "requestedBy": "ops"}, "resume-event-1", "op-resume-1"
+        ),
     )
     assert execution(cloud, execution_id)["status"] == "RUNNING"
 
@@ -640,7 +650,9 @@ def test_a_wave_of_150_failed_servers_can_be_retried(local_cloud):
     # WHEN an operator retries it
     cloud.lambdas.invoke(
         "control",
-        _redelivery("RetryWave", {"executionId": execution_id, "waveId": "A", "requestedBy": "ops"}, "big-retry-1"),
+        _redelivery(
+            cloud, "RetryWave", {"executionId": execution_id, "waveId": "A", "requestedBy": "ops"}, "big-retry-1"
+        ),
     )
 
     # THEN it runs again with every server
@@ -667,7 +679,7 @@ def test_a_cancel_redelivered_after_a_crash_skips_what_the_first_delivery_did_no
     )
     execution_id = start(cloud, plan)
     cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "LAUNCHING", timeout=60)
-    cancel = _redelivery("CancelPlan", {"executionId": execution_id, "requestedBy": "bob"}, "cancel-event-1")
+    cancel = _redelivery(cloud, "CancelPlan", {"executionId": execution_id, "requestedBy": "bob"}, "cancel-event-1")
     skip = progress.skip_wave
 
     def dies(*args, **kwargs):

@@ -24,7 +24,9 @@ from localcloud.runner import StartRefused, start, wait
 from orchestrator.domain.plan import parse_plan, plan_to_document
 from tests.e2e.function_url import Identity, function_url
 from tests.e2e.helpers import (
+    ALICE,
     DROPS,
+    MALLORY,
     assert_choreography_invariants,
     command,
     count_metrics,
@@ -32,15 +34,12 @@ from tests.e2e.helpers import (
     execution,
     ledger_items,
     ledger_waves,
-    session,
     sid,
     start_recovery_calls,
     wave,
     wave_status,
 )
 
-ALICE = session("alice")  # a session of DROps: an approver
-MALLORY = session("mallory", role="Developers")  # authenticated, but no approver and no recovery principal
 RECOVERY = {"planId": "failover", "waves": [wave("db", [sid("d", 1)]), wave("app", [sid("p", 1)], ["db"])]}
 
 

@@ -191,18 +191,17 @@ def test_events_delivered_out_of_order_change_nothing(local_cloud, seed):
 
 
 def test_a_script_whose_completion_arrives_after_its_timeout_tick_still_succeeds(local_cloud):
-    # GIVEN 70 % of all deliveries overtaken by 1 to 3 later ones, and 12 runs of a one-wave plan whose
-    # post-launch script runs 5 s of its 600 s timeout
+    # GIVEN 70 % of all deliveries overtaken by 1 to 3 later ones, and 12 runs of a plan of two independent waves
+    # (so deliveries are in flight together, and can overtake each other) whose post-launch scripts run 5 s of
+    # their 600 s timeout
     cloud = local_cloud(**allowing("AWS-RunShellScript"), **{"faults.reorderDelivery": 0.7, "seed": 3})
+    script = {"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}}
     plans = [
         {
             "planId": f"script-{n}",
             "waves": [
-                wave(
-                    "app",
-                    [sid(f"r{n}x", 1)],
-                    postLaunch=[{"documentName": "AWS-RunShellScript", "parameters": {"commands": ["echo up"]}}],
-                )
+                wave("app", [sid(f"r{n}x", 1)], postLaunch=[script]),
+                wave("web", [sid(f"r{n}y", 1)], postLaunch=[script]),
             ],
         }
         for n in range(12)
@@ -214,9 +213,10 @@ def test_a_script_whose_completion_arrives_after_its_timeout_tick_still_succeeds
     # THEN every run completed, its script succeeded at its first try on its instance
     assert cloud.stats.reordered > 0
     assert [r.status for r in results] == ["COMPLETED"] * 12, [r.status for r in results]
-    scripts = [s for r in results for s in _waves(r)["app"]["scripts"]]
+    scripts = [s for r in results for w in ("app", "web") for s in _waves(r)[w]["scripts"]]
+    assert len(scripts) == 24
     assert {(s["status"], s["attempts"]) for s in scripts} == {("Success", 1)}
-    assert cloud.ssm.stats.commands_sent == 12
+    assert cloud.ssm.stats.commands_sent == 24
 
 
 # ---- a terminate job that fails -----------------------------------------------------------------

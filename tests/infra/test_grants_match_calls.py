@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from events.models import Mode
 from infra.definitions import FUNCTIONS
 from localcloud.call_record import CallRecord
 from localcloud.cloud import LocalCloud
@@ -219,8 +220,9 @@ def a_rollback_whose_terminations_fail(make: Callable[..., LocalCloud]) -> None:
 
 
 def preflight_and_an_operator_retry(make: Callable[..., LocalCloud]) -> None:
-    """The preflight leaves a stalled OPTIONAL server out and checks a pinned snapshot; a wave whose CRITICAL
-    server failed is retried by an operator once the server is fixed."""
+    """A RECOVERY started through the operator endpoint (signed by the operator function, verified by StartPlan);
+    the preflight leaves a stalled OPTIONAL server out and checks a pinned snapshot; a wave whose CRITICAL
+    server failed is retried by an operator once the server is fixed (verified by the control function)."""
     optional, failing, pinned = sid("o", 1), sid("r", 2), sid("p", 1)
     cloud = make(**{f"drs.servers.{optional}.replicationState": "STALLED", f"drs.servers.{failing}.launch": "FAILED"})
     cloud.drs.ensure_servers([pinned])
@@ -235,7 +237,7 @@ def preflight_and_an_operator_retry(make: Callable[..., LocalCloud]) -> None:
             ],
         }
     )
-    execution_id = start(cloud, plan)
+    execution_id = start(cloud, plan, mode=Mode.RECOVERY, confirm=True)  # a local session: a recovery principal
     assert wait(cloud, execution_id, timeout=60).status == "FAILED"
     cloud.drs.set_launch_outcome(failing, "LAUNCHED")
     command(cloud, "RetryWave", {"executionId": execution_id, "waveId": "A"}, by="ops")  # the operator endpoint

@@ -168,6 +168,7 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
             scheduler_role_arn=stack.ticks.role.role_arn,
             allowed_ssm_documents=project_ssm_documents(),
             recovery_principals=",".join(RECOVERY_PRINCIPALS),
+            operator_proof_key=stack.operator_proof.key.key_arn,
         )
         assert props["Environment"]["Variables"] == stack.resolve(expected), name
         assert props["Handler"] == spec.handler

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import MissingSettingError, Settings, check_required, missing_settings
+from orchestrator.config import (
+    OPERATOR_PROOF_SERVICES,
+    MissingSettingError,
+    Settings,
+    check_required,
+    missing_settings,
+)
 
 VARIABLES = (
     "LEDGER_TABLE_NAME",
@@ -20,6 +26,8 @@ VARIABLES = (
     "AWS_LAMBDA_FUNCTION_NAME",
     "RECOVERY_PRINCIPALS",
     "ALLOWED_SSM_DOCUMENTS",
+    "OPERATOR_PROOF_KEY_ID",
+    "POWERTOOLS_SERVICE_NAME",
 )
 COMPLETE = {
     "LEDGER_TABLE_NAME": "DrsOrchestrator-LedgerTable",
@@ -134,8 +142,31 @@ def test_every_deployed_function_environment_passes_the_cold_start_check(monkeyp
             scheduler_role_arn="arn:aws:iam::111122223333:role/r",
             allowed_ssm_documents=("DRSOrch-*",),
             recovery_principals="",
+            operator_proof_key="arn:aws:kms:eu-west-1:111122223333:key/k",
         )
         for variable in VARIABLES:
             monkeypatch.delenv(variable, raising=False)
         # WHEN the function starts THEN nothing it needs is missing
         assert check_required(_settings(monkeypatch, **env), f"drs-orch-{name}") is not None, name
+
+
+@pytest.mark.parametrize("service", sorted(OPERATOR_PROOF_SERVICES))
+def test_the_functions_that_sign_or_verify_operator_commands_need_the_proof_key(
+    monkeypatch: pytest.MonkeyPatch, service: str
+) -> None:
+    # GIVEN the environment of a function that signs or verifies the operator's commands, without the key
+    env = {"POWERTOOLS_SERVICE_NAME": service, "EVENT_BUS_NAME": "b", "LEDGER_TABLE_NAME": "t"}
+    if service == "drs-orch-operator":
+        env["RECOVERY_PRINCIPALS"] = ""
+    for variable in VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    # WHEN it starts THEN it fails naming the key's variable; with the key it starts
+    assert missing_settings(_settings(monkeypatch, **env)) == ["OPERATOR_PROOF_KEY_ID"]
+    assert missing_settings(_settings(monkeypatch, **env, OPERATOR_PROOF_KEY_ID="arn:aws:kms:r:1:key/k")) == []
+
+
+def test_the_proof_services_are_the_functions_the_stack_gives_the_key() -> None:
+    from infra.definitions import FUNCTIONS
+
+    # GIVEN the stack's functions WHEN listing those that sign or verify THEN the cold-start check knows each
+    assert {f"drs-orch-{f.name}" for f in FUNCTIONS.values() if f.operator_proof} == OPERATOR_PROOF_SERVICES

@@ -5,8 +5,11 @@ A plan's script is an SSM Run Command document sent to instances: whoever may st
 `ALLOWED_SSM_DOCUMENTS` lists the documents plans may run: names, or `prefix*` patterns (default: the
 project's own documents, `DRSOrch-*`, from infra/ssm_documents/). StartPlan refuses a plan that names
 any other document (`disallowed_documents`), and one whose parameters are not those the document declares
-(`parameter_problems`: DescribeDocument's `Parameters`; one without a `DefaultValue` is required). Both
-are pure: the caller reads the documents' parameters (once per document) and passes them in.
+(`parameter_problems`: DescribeDocument's `Parameters`; one without a `DefaultValue` is required), and one
+that sets a run-context parameter itself (`CONTEXT_PARAMETERS`: the execution, plan and wave ids, the mode,
+the recovery instances and the execution timeout are the orchestrator's to write, never the plan's: a DRILL
+must not tell its scripts that they run in a RECOVERY). Both are pure: the caller reads the documents'
+parameters (once per document) and passes them in.
 
 A document is matched by the exact text the plan names: an ARN (`arn:aws:ssm:...:document/NAME`) is
 allowed only by an entry that matches the whole ARN, never by the entry of its name (a shared document
@@ -30,7 +33,8 @@ DEFAULT_ALLOWED_DOCUMENTS = "DRSOrch-*"
 #: (a lone `*` allows every document).
 _ENTRY = re.compile(r"[A-Za-z0-9_.:/-]{1,256}\*?|\*")
 #: Parameters the orchestrator passes itself wherever a document declares them (the run context,
-#: orchestrator/steps/scripts.py `_parameters`): a document that requires one is given it.
+#: orchestrator/steps/scripts.py `_parameters`): a document that requires one is given it, and a plan may not
+#: set one (its value would be the orchestrator's word to the instance; the send overwrites it anyway).
 CONTEXT_PARAMETERS = frozenset({"ExecutionId", "PlanId", "WaveId", "Mode", "RecoveryInstances", "executionTimeout"})
 #: Distinct documents one plan may name: StartPlan reads each one's parameters (DescribeDocument) before
 #: it starts anything, and a plan naming thousands would turn one StartPlan into thousands of calls.
@@ -180,8 +184,10 @@ def _step_problems(step: ScriptStep, declared: DocumentParameters | str, suggest
     found: list[Problem] = []
     known = sorted(declared.names)
     for name in step.script.parameters:
-        if name not in declared:
-            hint = suggestions.hint(name, known)
+        if name in CONTEXT_PARAMETERS:
+            found.append(_context_problem(step, name))
+        elif name not in declared:
+            hint = suggestions.hint(name, [k for k in known if k not in CONTEXT_PARAMETERS])
             listed = f"declares: {quote(', '.join(known), 300)}" if known else "declares no parameter"
             found.append(
                 Problem(
@@ -203,3 +209,16 @@ def _step_problems(step: ScriptStep, declared: DocumentParameters | str, suggest
         for name in missing
     )
     return found
+
+
+def _context_problem(step: ScriptStep, name: str) -> Problem:
+    """A script that sets a run-context parameter itself (what the orchestrator writes: see CONTEXT_PARAMETERS)."""
+    instead = " (set the script's timeoutSeconds instead)" if name == "executionTimeout" else ""
+    return Problem(
+        f"{step.label}: parameter '{name}' is part of the run context, which the orchestrator passes itself "
+        f"(the execution, plan and wave ids, the mode, the recovery instances, the execution timeout); a plan may "
+        f"not set it{instead}",
+        "context-parameter",
+        step.wave_id,
+        join_path(step.path, "parameters", name),
+    )

@@ -283,7 +283,18 @@ def test_a_plan_too_large_for_one_entry_is_not_sent(bus: Bus, tmp_path: Path) ->
 def test_an_operator_url_that_is_not_one_exits_2_and_sends_nothing(operator: Operator) -> None:
     result = runner.invoke(cli.app, ["pause", "exec-1", "--aws", "--operator-url", "lambda-url.example"])
     assert result.exit_code == 2
-    assert "the operator URL 'lambda-url.example' is not an http(s) URL" in " ".join(result.output.split())
+    assert "the operator URL 'lambda-url.example' is not an https URL" in " ".join(result.output.split())
+    assert operator.sent == []
+
+
+def test_a_plain_http_operator_url_to_another_host_exits_2_and_sends_nothing(operator: Operator) -> None:
+    # GIVEN / WHEN an operator URL in clear to a host other than this machine
+    result = runner.invoke(
+        cli.app, ["pause", "exec-1", "--aws", "--operator-url", "http://abc.lambda-url.eu-west-1.on.aws/"]
+    )
+    # THEN nothing is signed or sent, and it says why
+    assert result.exit_code == 2
+    assert "is not an https URL" in " ".join(result.output.split())
     assert operator.sent == []
 
 

@@ -10,18 +10,21 @@ import json
 import types
 from enum import Enum
 from functools import cache
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft4Validator
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from events.envelope import parse_event, put_events_entry
 from events.generate import load_schema
 from events.models import ALL_EVENTS, Contract, ServerLaunch
 from events.samples import load_sample
+
+M = TypeVar("M", bound=BaseModel)
 
 MODELS = pytest.mark.parametrize("model", ALL_EVENTS, ids=lambda model: model.DETAIL_TYPE)
 PROFILE = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -60,7 +63,7 @@ def _strategy(annotation: Any, limits: dict[str, Any]) -> st.SearchStrategy[Any]
         return st.dictionaries(st.text(max_size=6), _JSON, max_size=3)
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return st.sampled_from(list(annotation))
-    if isinstance(annotation, type) and issubclass(annotation, Contract):
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):  # a contract, or a nested shape
         return model_strategy(annotation)
     if annotation is bool:
         return st.booleans()
@@ -87,7 +90,7 @@ def _field(info: FieldInfo) -> st.SearchStrategy[Any]:
 
 
 @cache
-def model_strategy(model: type[Contract]) -> st.SearchStrategy[Contract]:
+def model_strategy(model: type[M]) -> st.SearchStrategy[M]:
     fields = {name: _field(info) for name, info in model.model_fields.items()}
     return st.fixed_dictionaries(fields).map(lambda values: model(**values))
 

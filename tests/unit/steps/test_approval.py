@@ -223,3 +223,34 @@ def test_an_approval_is_granted_only_to_a_caller_one_of_the_approvers_admits(
         assert (world.wave_status("e1", "db"), approval.approved_by) == ("AWAITING_APPROVAL", None)
         [refused] = world.published(ControlRejected)
         assert refused.reason.startswith(f"{caller} may not decide on wave db")
+
+
+def test_only_an_approver_may_skip_a_gated_wave(world: World) -> None:
+    # GIVEN a wave awaiting the approval of the DROps role, with a wave behind it
+    from events.models import SkipWave
+    from orchestrator.steps.control import decide, skip_wave
+
+    world.start(plan(GATED["waves"][0], wave("app", "s-00000000000000002", dependsOn=["db"])))
+    on_wave_ready(world.rt, READY, "wr-1")
+    world.bus.published.clear()
+    # WHEN a session of another role skips it, then one of the DROps role does
+    decide(world.rt, SkipWave(execution_id="e1", wave_id="db", requested_by=MALLORY), "skip-1", skip_wave)
+    refused = (list(world.bus.published), world.wave_status("e1", "db"), world.wave_status("e1", "app"))
+    decide(world.rt, SkipWave(execution_id="e1", wave_id="db", requested_by=ALICE), "skip-2", skip_wave)
+    # THEN the first is refused with the reason (the wave still waits, nothing behind it released); the approver's
+    # skip is carried out and releases the wave behind it
+    assert refused == (
+        [
+            ControlRejected(
+                execution_id="e1",
+                command="SkipWave",
+                reason=f"{MALLORY} may not skip wave db: it has an approval gate (wave approval.required) and only "
+                f"its approvers may skip it ({OPS})",
+                wave_id="db",
+                requested_by=MALLORY,
+            )
+        ],
+        "AWAITING_APPROVAL",
+        "PENDING",
+    )
+    assert (world.wave_status("e1", "db"), world.wave_status("e1", "app")) == ("SKIPPED", "READY")

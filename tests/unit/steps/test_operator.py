@@ -22,8 +22,10 @@ from events.models import (
     StartPlan,
 )
 from localcloud.operators import url_request
+from orchestrator.adapters.kms import MacUnavailable
 from orchestrator.config import Settings
 from orchestrator.steps.operator import Answer, Caller, operate
+from orchestrator.steps.operator_proof import sign
 from tests.fakes import FakeBus
 from tests.unit.steps.world import ALLOW_EVERY_DOCUMENT, S1, World, plan, wave
 
@@ -38,6 +40,11 @@ def bus(world: World) -> FakeBus:
     """The operator endpoint's bus (the one that publishes with the operator source)."""
     world.rt.operator_bus = FakeBus()
     return world.rt.operator_bus
+
+
+def _signed(world: World, command: Any, request_id: str = "req-1") -> Any:
+    """`command` as the operator endpoint publishes it for request `request_id`: with its proof (now)."""
+    return sign(world.rt, command, command_id=f"op-{request_id}")
 
 
 def _send(world: World, detail_type: Any, detail: Any, caller: Caller = ALICE) -> Answer:
@@ -77,8 +84,9 @@ def test_each_command_is_published_with_the_callers_verified_arn(
 ) -> None:
     # GIVEN a command that names nobody WHEN alice sends it through the operator endpoint
     answer = _send(world, detail_type, {"executionId": "e1", **detail})
-    # THEN it is published once, with alice's ARN as requestedBy, and the answer says so
-    assert bus.published == [expected]
+    # THEN it is published once, with alice's ARN as requestedBy and the endpoint's proof, and the answer says so
+    assert bus.published == [_signed(world, expected)]
+    assert bus.published[0].operator_proof.command_id == "op-req-1"
     assert answer == Answer(
         202, {"accepted": True, "detailType": detail_type, "executionId": "e1", "requestedBy": ALICE.arn}
     )
@@ -88,7 +96,7 @@ def test_each_command_is_published_with_the_callers_verified_arn(
 def test_a_requested_by_equal_to_the_caller_is_taken(world: World, bus: FakeBus) -> None:
     answer = _send(world, "PausePlan", {"executionId": "e1", "requestedBy": ALICE.arn})
     assert answer.accepted
-    assert bus.published == [PausePlan(execution_id="e1", requested_by=ALICE.arn)]
+    assert bus.published == [_signed(world, PausePlan(execution_id="e1", requested_by=ALICE.arn))]
 
 
 @pytest.mark.parametrize(
@@ -207,7 +215,9 @@ def handle(world: World, bus: FakeBus) -> Iterator[Any]:
     set_runtime(None)
 
 
-def test_the_handler_reads_the_caller_from_the_request_context_and_a_base64_body(handle: Any, bus: FakeBus) -> None:
+def test_the_handler_reads_the_caller_from_the_request_context_and_a_base64_body(
+    world: World, handle: Any, bus: FakeBus
+) -> None:
     # GIVEN a signed request whose body Lambda passed base64-encoded
     event = url_request({}, ALICE.arn)
     event["body"] = base64.b64encode(json.dumps({"detailType": "PausePlan", "detail": {"executionId": "e1"}}).encode())
@@ -215,7 +225,8 @@ def test_the_handler_reads_the_caller_from_the_request_context_and_a_base64_body
     event["isBase64Encoded"] = True
     # WHEN the function handles it THEN the command is published as the caller the context names
     assert handle(event)[0] == 202
-    assert bus.published == [PausePlan(execution_id="e1", requested_by=ALICE.arn)]
+    request_id = event["requestContext"]["requestId"]
+    assert bus.published == [_signed(world, PausePlan(execution_id="e1", requested_by=ALICE.arn), request_id)]
 
 
 @pytest.mark.parametrize(
@@ -235,3 +246,26 @@ def test_a_body_that_is_not_a_json_command_is_refused(
     assert status == 400
     assert answer["error"].startswith(error)
     assert bus.published == []
+
+
+def test_a_detail_that_brings_its_own_proof_is_refused(world: World, bus: FakeBus) -> None:
+    # GIVEN a proof copied from another command WHEN alice sends it along THEN nothing is published: the endpoint
+    # writes the proof itself
+    proof = {"commandId": "op-other", "issuedAt": "2026-01-01T09:00:00.000Z", "mac": "AAAA"}
+    answer = _send(world, "PausePlan", {"executionId": "e1", "operatorProof": proof})
+    assert (answer.status, answer.body["error"], bus.published) == (
+        400,
+        "detail.operatorProof: the operator endpoint writes the proof itself; leave it out",
+        [],
+    )
+
+
+def test_a_command_kms_does_not_sign_is_not_published(world: World, bus: FakeBus) -> None:
+    # GIVEN KMS throttling GenerateMac past the client's retries
+    world.mac.fail("generate", MacUnavailable("GenerateMac failed: ThrottlingException"))
+    # WHEN alice sends a command THEN nothing is published, and she is told to send it again
+    answer = _send(world, "PausePlan", {"executionId": "e1"})
+    assert (answer.status, bus.published) == (503, [])
+    assert answer.body["error"] == (
+        "the PausePlan was not signed (GenerateMac failed: ThrottlingException): send it again"
+    )

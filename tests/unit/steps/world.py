@@ -10,7 +10,7 @@ from orchestrator.adapters.ledger import Ledger
 from orchestrator.config import Settings
 from orchestrator.runtime import Runtime
 from orchestrator.steps.start_plan import start_plan
-from tests.fakes import FakeBus, FakeDrs, FakeEc2, FakeEc2Templates, FakeScheduler, FakeSsm
+from tests.fakes import FakeBus, FakeDrs, FakeEc2, FakeEc2Templates, FakeMac, FakeScheduler, FakeSsm
 from tests.unit.moto_ledger import SettableClock
 
 S1, S2, S3 = "s-00000000000000001", "s-00000000000000002", "s-00000000000000003"
@@ -47,6 +47,7 @@ class World:
         self.ssm = FakeSsm(self.clock)
         self.ec2 = FakeEc2()
         self.ec2_templates = FakeEc2Templates()
+        self.mac = FakeMac()
         self.rt = Runtime(
             settings=Settings(**ALLOW_EVERY_DOCUMENT),
             clock=self.clock,
@@ -57,6 +58,7 @@ class World:
             ssm=self.ssm,
             ec2=self.ec2,
             ec2_templates=self.ec2_templates,
+            mac=self.mac,
         )
 
     def configure(self, **settings: Any) -> None:
