@@ -201,6 +201,7 @@ class Ec2NetworkPort(Protocol):
         """Each availability zone of the Region each of these instance types is offered in."""
 
 
+@runtime_checkable
 class MacPort(Protocol):
     """KMS HMAC with the stack's operator-proof key (HMAC_SHA_256): the operator function generates, the
     StartPlan and control functions verify (each role holds only its own action on that key)."""
