@@ -236,7 +236,11 @@ class LocalCloud:
         self.scheduler = self.session.client("scheduler")
         self.dynamodb = self.session.client("dynamodb")
         self._create_resources()
-        self._create_recovery_network()
+        # EC2 (launch templates per source server, a moto instance per launch) costs seconds per thousand servers:
+        # only a profile that declares a network or a server's launch settings gets it (a 5,000-server wave without
+        # either ran past its 300 s when every server had a template)
+        if self.profile.ec2.vpcs or self.drs.declared_servers():
+            self._create_recovery_network()
         # the operator-proof key, as the stack makes it (infra/constructs/operator_proof.py); moto's KMS
         # computes and checks its HMACs. Every function here shares one environment: the key's ARN is in it
         self._set_env(ENV_OPERATOR_PROOF_KEY, self._create_operator_proof_key())
