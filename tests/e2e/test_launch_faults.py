@@ -416,7 +416,9 @@ def test_an_instance_a_terminate_job_failed_to_terminate_is_terminated_again_and
 
     # THEN the first job's end was recorded with what it did not terminate and why; the instance was
     # terminated by a second job; each instance was announced once, when its job had ended
-    asked, again = sorted(cloud.runtime.ledger.list_terminations(result.execution_id), key=lambda r: r["at"])
+    records = sorted(cloud.runtime.ledger.list_terminations(result.execution_id), key=lambda r: r["at"])
+    assert len(records) == 2, (records, [e.detail for e in cloud.events if "Terminat" in e.detail_type])
+    asked, again = records
     first, second = events_of(cloud, "RecoveryInstancesTerminated", result.execution_id)
     [not_terminated] = asked["notTerminated"]
     retried = not_terminated["recoveryInstanceId"]
