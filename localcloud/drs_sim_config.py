@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from localcloud.profile_keys import ProfileSection, invalid, section_error
 
 LaunchOutcome = Literal["LAUNCHED", "FAILED"]
-TerminateOutcome = Literal["TERMINATED", "FAILED"]
+TerminateOutcome = Literal["TERMINATED", "FAILED", "FAILED_ONCE"]
 ReplicationState = Literal[
     "STOPPED",
     "INITIATING",
@@ -74,7 +74,8 @@ class DrsServerSettings(BaseModel):
     launch: LaunchOutcome = "LAUNCHED"
     replication_state: ReplicationState = "CONTINUOUS"
     lag_seconds: int = Field(default=0, ge=0)
-    terminate: TerminateOutcome = "TERMINATED"  # FAILED: every terminate job fails to terminate its instance
+    # FAILED: every terminate job fails to terminate its instance; FAILED_ONCE: the first does, later ones terminate it
+    terminate: TerminateOutcome = "TERMINATED"
 
 
 class OutsideJob(BaseModel):
