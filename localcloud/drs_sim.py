@@ -324,9 +324,10 @@ class DrsSimulator(ClockedSimulator):
             self._outcomes[source_server_id] = outcome
 
     def set_terminate_outcome(self, source_server_id: str, outcome: str) -> None:
-        """Outcome of the next terminations of this server's recovery instance: ``TERMINATED`` or ``FAILED``."""
-        if outcome not in ("TERMINATED", "FAILED"):
-            raise ValueError(f"terminate outcome must be TERMINATED or FAILED, not {outcome!r}")
+        """Outcome of the next terminations of this server's recovery instance: ``TERMINATED``, ``FAILED``, or
+        ``FAILED_ONCE`` (the next terminate job fails, later ones terminate it)."""
+        if outcome not in ("TERMINATED", "FAILED", "FAILED_ONCE"):
+            raise ValueError(f"terminate outcome must be TERMINATED, FAILED or FAILED_ONCE, not {outcome!r}")
         with self._lock:
             self._terminate_outcomes[source_server_id] = outcome
 
@@ -547,7 +548,10 @@ class DrsSimulator(ClockedSimulator):
             instance.terminating_job_id = job_id
             instance.state = "SHUTTING-DOWN"
             sid = instance.source_server_id
-            fails = self._terminate_outcomes.get(sid, "TERMINATED") == "FAILED" or (
+            outcome = self._terminate_outcomes.get(sid, "TERMINATED")
+            if outcome == "FAILED_ONCE":  # this job fails; the next ones terminate it
+                self._terminate_outcomes[sid] = "TERMINATED"
+            fails = outcome in ("FAILED", "FAILED_ONCE") or (
                 self.config.terminate_failure_rate > 0
                 and self._terminate_rng.random() < self.config.terminate_failure_rate
             )

@@ -53,7 +53,7 @@ from localcloud.drs_sim_launch_config import (
 from localcloud.profile_keys import ProfileSection, invalid, section_error
 
 LaunchOutcome = Literal["LAUNCHED", "FAILED"]
-TerminateOutcome = Literal["TERMINATED", "FAILED"]
+TerminateOutcome = Literal["TERMINATED", "FAILED", "FAILED_ONCE"]
 ReplicationState = Literal[
     "STOPPED",
     "INITIATING",
@@ -92,7 +92,8 @@ class DrsServerSettings(BaseModel):
     launch: LaunchOutcome = "LAUNCHED"
     replication_state: ReplicationState = "CONTINUOUS"
     lag_seconds: int = Field(default=0, ge=0)
-    terminate: TerminateOutcome = "TERMINATED"  # FAILED: every terminate job fails to terminate its instance
+    # FAILED: every terminate job fails to terminate its instance; FAILED_ONCE: the first does, later ones terminate it
+    terminate: TerminateOutcome = "TERMINATED"
     tags: dict[str, str] = Field(default_factory=dict)  # the source server's DRS tags
     private_ip: Ipv4 | None = None  # the source machine's IP (None: DEFAULT_SOURCE_IP)
     launch_configuration: LaunchConfigurationSettings | None = None  # None: DRS's defaults

@@ -224,6 +224,27 @@ def test_a_terminate_job_fails_for_a_server_configured_so_and_its_instance_keeps
     assert client.describe_recovery_instances()["items"] == []
 
 
+def test_a_terminate_job_configured_to_fail_once_fails_and_the_next_one_terminates() -> None:
+    # GIVEN a recovery instance whose server is configured to fail its termination once
+    clock = FakeClock()
+    sim, client = drs(clock, S1)
+    sim.set_terminate_outcome(S1, "FAILED_ONCE")
+    [instance] = _launched_instances(sim, clock, client, S1)
+    # WHEN it is terminated, and again after that job has ended
+    first = client.terminate_recovery_instances(recoveryInstanceIDs=[instance])["job"]
+    run_to_completion(sim, clock)
+    kept = [i["recoveryInstanceID"] for i in client.describe_recovery_instances()["items"]]
+    second = client.terminate_recovery_instances(recoveryInstanceIDs=[instance])["job"]
+    run_to_completion(sim, clock)
+    # THEN the first job left it running, the second terminated it
+    outcomes = [
+        client.describe_jobs(filters={"jobIDs": [job["jobID"]]})["items"][0]["participatingServers"][0]["launchStatus"]
+        for job in (first, second)
+    ]
+    assert (outcomes, kept, sim.stats.terminations_failed) == (["FAILED", "TERMINATED"], [instance], 1)
+    assert client.describe_recovery_instances()["items"] == []
+
+
 def test_terminate_failure_rate_fails_that_share_of_terminations() -> None:
     # GIVEN 20 recovery instances, every termination failing, and then half of them
     clock = FakeClock()
