@@ -349,6 +349,7 @@ def _run_local(
     timeline: Path | None = None,
     level: str | None = None,
     caller: str | None = None,
+    html: Path | None = None,
 ) -> int:
     from localcloud.cloud import LocalCloud
     from localcloud.control_socket import ControlServer, run_session, socket_path
@@ -362,7 +363,7 @@ def _run_local(
         err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
         return 2
     logs = log_dir()
-    unwritable = _writable(report, timeline) or (
+    unwritable = _writable(report, timeline, html) or (
         None if logs.is_dir() else f"{logs} (the log directory, $DRS_ORCH_LOG_DIR): no such directory"
     )
     if unwritable:
@@ -422,6 +423,10 @@ def _run_local(
         from orchestrator.reporting.timeline import render_svg
 
         written &= _write(timeline, render_svg(result.report), "timeline")
+    if html is not None and result.report is not None:
+        from orchestrator.reporting.html import render_html
+
+        written &= _write(html, render_html(result.report), "evidence report")
     return result.exit_code if written else max(result.exit_code, EXIT_FAILED)
 
 
@@ -531,6 +536,15 @@ As = Annotated[
     ),
 ]
 
+HtmlOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE.html",
+        help="write the evidence report here: one self-contained HTML page (summary, dependency graph, timeline, "
+        "every wave's servers, jobs, scripts, approvals and decisions, the event log; the JSON report's SHA-256)",
+    ),
+]
+
 LogLevel = Annotated[
     str | None,
     typer.Option(
@@ -553,6 +567,7 @@ def run(
     ] = None,
     report: Annotated[Path | None, typer.Option(help="write the execution report (JSON) here")] = None,
     timeline: Annotated[Path | None, typer.Option(help="draw the execution as a timeline (SVG) here")] = None,
+    html: HtmlOption = None,
     aws: Annotated[
         bool,
         typer.Option(
@@ -577,9 +592,9 @@ def run(
 
     A local run takes operator commands on a control socket while it runs: `drs-orch approve EXECUTION
     --wave W` (and deny, pause, resume, cancel, retry, skip, inspect) from another shell."""
-    if aws and (report or timeline or sim):
+    if aws and (report or timeline or html or sim):
         err.print(
-            "[red]--report, --timeline and --sim apply to a local run: a run on AWS is recorded in the "
+            "[red]--report, --timeline, --html and --sim apply to a local run: a run on AWS is recorded in the "
             "ledger (drs-orch report EXECUTION --table <LedgerTableName>)[/red]"
         )
         raise typer.Exit(2)
@@ -601,6 +616,7 @@ def run(
             timeline=timeline,
             level=log_level,
             caller=as_,
+            html=html,
         )
     )
 
@@ -609,6 +625,7 @@ def run(
 def demo(
     report: Annotated[Path | None, typer.Option(help="write the execution report (JSON) here")] = None,
     timeline: Annotated[Path | None, typer.Option(help="draw the execution as a timeline (SVG) here")] = None,
+    html: HtmlOption = None,
     log_level: LogLevel = None,
 ) -> None:
     """Run the three-tier example drill on the local cloud with a fast simulated clock."""
@@ -630,6 +647,7 @@ def demo(
         timeout=120,
         timeline=timeline,
         level=log_level,
+        html=html,
     )
     raise typer.Exit(code)
 

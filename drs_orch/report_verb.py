@@ -1,7 +1,8 @@
-"""`drs-orch report EXECUTION`: the execution report (and its timeline) of a run on AWS, from the ledger.
+"""`drs-orch report EXECUTION`: the execution report (and its timeline, and its HTML evidence report) of a run on
+AWS, from the ledger.
 
-A local run writes its report with `drs-orch run --report`; a run on a deployed stack is recorded in the
-ledger table (stack output `LedgerTableName`), and this command reads it back: the same report, without
+A local run writes its report with `drs-orch run --report` (and `--html`); a run on a deployed stack is recorded
+in the ledger table (stack output `LedgerTableName`), and this command reads it back: the same report, without
 the local run's `events` (the bus archive keeps those: `drs-orch inspect --aws`).
 """
 
@@ -28,6 +29,10 @@ def report(
     ] = None,
     timeline: Annotated[
         Path | None, typer.Option(metavar="FILE.svg", help="also draw the execution as a timeline (SVG) here")
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE.html", help="also write the evidence report (one self-contained HTML page) here"),
     ] = None,
 ) -> None:
     """Read a run's execution report from the ledger on AWS (a local run: `run --report`)."""
@@ -69,6 +74,10 @@ def report(
         from orchestrator.reporting.timeline import render_svg
 
         write(timeline, render_svg(data), "timeline")
+    if html is not None:
+        from orchestrator.reporting.html import render_html
+
+        write(html, render_html(data), "evidence report")
 
 
 def register(app: typer.Typer) -> None:
