@@ -2,12 +2,12 @@
 
 `load(path)` opens a local HTML file in a fresh headless Chromium (Debian's `chromium` package) and returns what
 the page did: every uncaught exception (`Runtime.exceptionThrown`), every `console.error`/`console.assert`
-(`Runtime.consoleAPICalled`), every error the browser logged for the page (`Log.entryAdded` at level error: a
-resource that failed to load, a blocked request ...), every request it made for something that is not the file
-itself (`Network.requestWillBeSent`), the document's text (`document.body.innerText`), a PNG screenshot of the
-whole page and, on request, the page printed to PDF. Reading the protocol's events instead of Chromium's log
-lines is what makes "no console error" a reliable check: a page that throws always yields an
-`exceptionThrown`.
+(`Runtime.consoleAPICalled`; a call of alert, confirm or prompt is one too), every error the browser logged for
+the page (`Log.entryAdded` at level error: a resource that failed to load, a blocked request ...), every request
+it made for something that is not the file itself (`Network.requestWillBeSent`), the document's text
+(`document.body.innerText`), a PNG screenshot of the viewport (`width` x `height`) and, on request, the page
+printed to PDF. Reading the protocol's events instead of Chromium's log lines is what makes "no console error" a
+reliable check: a page that throws always yields an `exceptionThrown`.
 
 The protocol on a pipe: Chromium reads commands from its file descriptor 3 and writes answers and events to its
 file descriptor 4, each a JSON message ended by a NUL byte.
@@ -53,6 +53,32 @@ class ChromiumError(RuntimeError):
 def executable() -> str | None:
     """The path of Debian's chromium, or None when it is not installed."""
     return shutil.which(CHROMIUM)
+
+
+def in_ci() -> bool:
+    """Whether the tests run in CI (`CI` set, as CI services and .ci/run set it, to anything but false or 0)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require() -> None:
+    """Skip the calling test when Chromium is not installed, unless in CI: there, fail (`make browser` installs
+    it, and `make test` depends on that)."""
+    import pytest
+
+    if executable() is not None:
+        return
+    if in_ci():
+        pytest.fail(f"{CHROMIUM} is not installed: CI must have it (make browser installs Debian's package)")
+    pytest.skip(f"{CHROMIUM} is not installed (make browser installs Debian's package)")
+
+
+# Instrumentation added to every page before its own content runs: a dialog (alert, confirm, prompt: what an
+# injected script would typically call) becomes a console error, instead of blocking the page.
+_DIALOGS_ARE_ERRORS = """
+for (const name of ["alert", "confirm", "prompt"]) {
+  window[name] = (message) => { console.error(`${name}() called: ${message}`); };
+}
+"""
 
 
 @dataclass
@@ -198,6 +224,7 @@ def load(path: Path, *, width: int = 1280, height: int = 2000, pdf: bool = False
                 {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
                 session=session,
             )
+            chrome.send("Page.addScriptToEvaluateOnNewDocument", {"source": _DIALOGS_ARE_ERRORS}, session=session)
             chrome.events.clear()
             chrome.send("Page.navigate", {"url": url}, session=session)
             chrome.wait_for("Page.loadEventFired", deadline)
