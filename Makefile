@@ -14,7 +14,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # our packages, as mypy and the complexity gate check them
 SOURCES := orchestrator drs_orch events handlers localcloud infra
 
-.PHONY: demo test lint typecheck complexity schemas bench synth cfn-lint checkov clean chaos upgrade
+.PHONY: demo test lint typecheck complexity schemas bench synth cfn-lint checkov clean chaos upgrade browser
 
 # --no-build-isolation: the editable install builds with the lock's setuptools, not whatever PyPI has today.
 $(STAMP): $(LOCK) pyproject.toml
@@ -51,11 +51,20 @@ demo: $(STAMP)
 
 # `make test`: the CDK synth with the real bundling, cfn-lint and checkov of its templates (~20 s warm, ~30 s cold),
 # the complexity gate, ruff (lint and the formatter's check), mypy, then the whole test suite on two processes.
-test: $(STAMP) cfn-lint checkov complexity
+test: $(STAMP) cfn-lint checkov complexity browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(SOURCES)
 	$(BIN)/python -m pytest -n 2 -q
+
+# The headless browser the evidence report is checked in (tests/browser/, tests/e2e/test_evidence_html.py): Debian's
+# chromium package, installed when missing (CI runs as root; elsewhere through sudo). Under CI those tests fail
+# without it; elsewhere they are skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends chromium; }
 
 # The complexity gate: no function ranked worse than C by radon (cyclomatic complexity above 20): split such a
 # function into named helpers. radon exits 0 whatever it finds, so the gate fails when it prints anything.
