@@ -100,18 +100,7 @@ def layers(waves: Sequence[GraphWave]) -> list[list[GraphWave]]:
     """The waves in columns: column 0 holds the roots, a wave sits one column right of its deepest dependency
     (dependencies on ids not among `waves` are ignored; waves of a cycle, which a valid plan cannot have, go in
     one last column). In each column, waves are ordered by the mean row of their dependencies, then as given."""
-    known = {w.wave_id for w in waves}
-    column: dict[str, int] = {}
-    remaining = list(waves)
-    while remaining:
-        placed = [w for w in remaining if all(d in column for d in w.depends_on if d in known)]
-        if not placed:  # a cycle: nothing left can be placed by its dependencies
-            last = max(column.values(), default=-1) + 1
-            column.update({w.wave_id: last for w in remaining})
-            break
-        for w in placed:
-            column[w.wave_id] = 1 + max((column[d] for d in w.depends_on if d in known), default=-1)
-        remaining = [w for w in remaining if w.wave_id not in column]
+    column = _depths(waves)
     columns: list[list[GraphWave]] = [[] for _ in range(max(column.values(), default=-1) + 1)]
     for w in waves:
         columns[column[w.wave_id]].append(w)
@@ -122,6 +111,22 @@ def layers(waves: Sequence[GraphWave]) -> list[list[GraphWave]]:
             members.sort(key=lambda w: (_mean_row(w, row), order[w.wave_id]))
         row.update({w.wave_id: float(i) for i, w in enumerate(members)})
     return columns
+
+
+def _depths(waves: Sequence[GraphWave]) -> dict[str, int]:
+    """Each wave's column: 0 for a root, else one more than its deepest known dependency's (a cycle: the last)."""
+    known = {w.wave_id for w in waves}
+    column: dict[str, int] = {}
+    remaining = list(waves)
+    while remaining:
+        placed = [w for w in remaining if all(d in column for d in w.depends_on if d in known)]
+        if not placed:  # a cycle: nothing left can be placed by its dependencies
+            last = max(column.values(), default=-1) + 1
+            return column | {w.wave_id: last for w in remaining}
+        for w in placed:
+            column[w.wave_id] = 1 + max((column[d] for d in w.depends_on if d in known), default=-1)
+        remaining = [w for w in remaining if w.wave_id not in column]
+    return column
 
 
 def _mean_row(wave: GraphWave, row: Mapping[str, float]) -> float:
