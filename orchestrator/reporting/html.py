@@ -153,9 +153,10 @@ def _summary(report: Mapping[str, Any]) -> list[tuple[str, object]]:
         ("plan", report.get("planName") or report.get("planId")),
         ("plan id", report.get("planId")),
     ]
-    version = report.get("planVersion", report.get("version"))
-    if version is not None:
-        rows.append(("plan version", version))
+    if report.get("planVersion") is not None:  # a stored plan's (`plan push`): its version and the SHA-256 frozen
+        rows.append(("plan version", report["planVersion"]))
+    if report.get("planSha256"):
+        rows.append(("plan SHA-256", report["planSha256"]))
     rows += [
         ("execution", report.get("executionId")),
         ("mode", report.get("mode")),

@@ -243,6 +243,7 @@ def test_the_summary_says_plan_mode_who_when_outcome_and_the_objectives() -> Non
     assert (facts["disaster declared"], facts["started"], facts["ended"]) == (at(-120), at(0), at(600))
     assert facts["duration"] == "10m 00s (600 s)"
     assert "plan version" not in facts
+    assert "plan SHA-256" not in facts
     assert page.rows("summary", "objectives") == [
         ["RTO (recovery time)", "15.00 min", "12.00 min", "3.00 min", "MET"],
         ["RPO (recovery point)", "5.00 min", "\u2014", "\u2014", "NOT_MEASURED no point-in-time snapshot recorded"],
@@ -252,7 +253,7 @@ def test_the_summary_says_plan_mode_who_when_outcome_and_the_objectives() -> Non
 
 def test_a_report_without_objectives_has_no_objectives_table_and_a_version_when_it_has_one() -> None:
     # GIVEN a report of a plan that declares no objectives, with a stored plan's version
-    data = report(planVersion=3)
+    data = report(planVersion=3, planSha256="ab" * 32)
     del data["objectives"], data["declaredAt"], data["waves"][0]["objectives"]
 
     # WHEN it is rendered
@@ -262,6 +263,7 @@ def test_a_report_without_objectives_has_no_objectives_table_and_a_version_when_
     assert [t for t in page.tables if "objectives" in t.css_class] == []
     assert "disaster declared" not in page.facts("summary")
     assert page.facts("summary")["plan version"] == "3"
+    assert page.facts("summary")["plan SHA-256"] == "ab" * 32
     assert "objectives" not in page.text("summary").lower()
 
 
