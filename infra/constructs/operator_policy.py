@@ -138,6 +138,10 @@ class OperatorPolicies(Construct):
             statements=[
                 *read_statements(stack, bus, archive, table, allowed_ssm_documents),
                 *plan_store.read_statements(sid_prefix="ShowPlan"),
+                # `plan list|show --aws` without --bucket: the stack's PlanBucketName output
+                iam.PolicyStatement(
+                    sid="FindThePlanBucket", actions=["cloudformation:DescribeStacks"], resources=[stack.stack_id]
+                ),
             ],
         )
 
