@@ -177,16 +177,7 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
     document, stored = _document(rt, detail, event_id, execution_id=execution_id, plan_id=plan_id)
     if document is None:
         return None
-    source_name = "StartPlan.plan" if stored is None else f"stored plan {stored.plan_id}:{stored.version}"
-    plan, problems = check_plan(document, source=source_name)
-    if plan is not None and stored is not None and plan.plan_id != stored.plan_id:
-        problems = [
-            PlanProblem(
-                f"stored plan {stored.plan_id}:{stored.version} holds plan '{quote(plan.plan_id, 128)}'",
-                "stored-plan-id-mismatch",
-                path="planId",
-            )
-        ]
+    plan, problems = _checked(document, stored)
     if plan is None or problems:
         logger.warning("invalid plan rejected", execution_id=execution_id, problems=len(problems))
         _refuse_start(
@@ -247,6 +238,16 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
         *[WaveReady(execution_id=execution_id, plan_id=plan.plan_id, wave_id=root) for root in roots],
     )
     return execution_id
+
+
+def _checked(document: dict[str, Any], stored: StoredPlan | None) -> tuple[Plan | None, list[PlanProblem]]:
+    """`check_plan` of the document to start; a stored version must hold the plan its reference names."""
+    source = "StartPlan.plan" if stored is None else f"stored plan {stored.plan_id}:{stored.version}"
+    plan, problems = check_plan(document, source=source)
+    if plan is not None and stored is not None and plan.plan_id != stored.plan_id:
+        message = f"stored plan {stored.plan_id}:{stored.version} holds plan '{quote(plan.plan_id, 128)}'"
+        return None, [PlanProblem(message, "stored-plan-id-mismatch", path="planId")]
+    return plan, problems
 
 
 def _document(
