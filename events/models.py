@@ -18,8 +18,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails
 
 SOURCE = "drs.orchestrator"
 OPERATOR_SOURCE = "drs.orchestrator.operator"
@@ -173,14 +174,31 @@ class StartPlan(Contract):
     requested_by: str = Field(default="unknown", max_length=256)
     operator_proof: OperatorProof | None = Field(default=None, description=_PROOF_DESCRIPTION)
 
-    @model_validator(mode="after")
-    def _one_plan(self) -> StartPlan:
-        if (self.plan is None) == (self.plan_ref is None):
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_plan(cls, data: Any, handler: ModelWrapValidatorHandler[StartPlan]) -> StartPlan:
+        """Exactly one of plan and planRef. A detail with neither also reports `plan` missing beside its other
+        errors (as a required field would be), so one refusal lists every problem."""
+        neither = isinstance(data, dict) and not ({"plan", "planRef", "plan_ref"} & data.keys())
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            if not neither:
+                raise
+            details: list[InitErrorDetails] = []
+            for error in exc.errors():
+                detail: InitErrorDetails = {"type": error["type"], "loc": error["loc"], "input": error["input"]}
+                if "ctx" in error:
+                    detail["ctx"] = error["ctx"]
+                details.append(detail)
+            details.append({"type": "missing", "loc": ("plan",), "input": data})
+            raise ValidationError.from_exception_data(exc.title, details) from None
+        if (model.plan is None) == (model.plan_ref is None):
             raise ValueError(
                 "a StartPlan carries exactly one of plan (the plan itself) and planRef (a stored plan's "
                 "{planId, version}, for a plan too large for an event)"
             )
-        return self
+        return model
 
     @property
     def plan_id(self) -> str | None:
