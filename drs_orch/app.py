@@ -17,12 +17,13 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from drs_orch import cleanup_verb, native_verbs, plan_verbs, report_verb
+from drs_orch import cleanup_verb, native_verbs, plan_verbs, report_verb, stored_plan_verbs
 from drs_orch.errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
 from events.models import Contract, Mode
 from orchestrator.domain.plan import Plan, PlanError, Wave, load_plan
 from orchestrator.domain.records import WaveRecord
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
+from orchestrator.domain.stored_plans import PlanRef
 from orchestrator.domain.untrusted import inert
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ plan_verbs.register(app)
 cleanup_verb.register(app)
 report_verb.register(app)
 native_verbs.register(app)
+stored_plan_verbs.register(app)
 console = Console()
 err = Console(stderr=True)
 
@@ -336,6 +338,38 @@ def _write(path: Path, text: str, what: str) -> bool:
     return True
 
 
+def _start_local(
+    cloud: LocalCloud, plan: Plan, mode: Mode, *, execution_id: str, caller: str | None, stored: bool
+) -> bool:
+    """Start the plan on the local cloud (`stored`: pushed to its plan store first, then named by reference, as on
+    AWS); False when it was refused before anything started (said why)."""
+    from events.envelope import EventTooLarge
+    from localcloud.runner import StartRefused, push, start
+
+    plan_ref = None
+    if stored:
+        pushed = push(cloud, plan)
+        plan_ref = PlanRef(pushed.plan_id, pushed.version)
+        console.print(f"plan pushed to the local plan store as {escape(str(plan_ref))} (sha256 {pushed.sha256})")
+    try:
+        start(
+            cloud,
+            plan,
+            mode=mode,
+            confirm=mode is Mode.RECOVERY,
+            requested_by=caller or getpass.getuser(),
+            execution_id=execution_id,
+            plan_ref=plan_ref,
+        )
+    except StartRefused as exc:  # a RECOVERY by a caller who is none of the recovery principals
+        err.print(f"[red]{escape(str(exc))}; nothing was started.[/red]", highlight=False, soft_wrap=True)
+        return False
+    except EventTooLarge as exc:  # PutEvents would refuse it on AWS: the local cloud refuses it too
+        err.print(f"[red]{escape(_too_large(str(exc)))}[/red]", highlight=False, soft_wrap=True)
+        return False
+    return True
+
+
 def _run_local(
     plan: Plan,
     mode: Mode,
@@ -350,11 +384,12 @@ def _run_local(
     level: str | None = None,
     caller: str | None = None,
     html: Path | None = None,
+    stored: bool = False,
 ) -> int:
     from localcloud.cloud import LocalCloud
     from localcloud.control_socket import ControlServer, run_session, socket_path
     from localcloud.profile import ProfileError, load_profile
-    from localcloud.runner import StartRefused, new_execution_id, start
+    from localcloud.runner import new_execution_id
 
     level = log_level(level)
     try:
@@ -378,17 +413,7 @@ def _run_local(
     ):
         if gated and pace is None and profile.approvals.decision == "NONE":
             cloud.pace = True  # an approval waits for a person: idle time is not skipped to its deadline
-        try:
-            start(
-                cloud,
-                plan,
-                mode=mode,
-                confirm=mode is Mode.RECOVERY,
-                requested_by=caller or getpass.getuser(),
-                execution_id=execution_id,
-            )
-        except StartRefused as exc:  # a RECOVERY by a caller who is none of the recovery principals
-            err.print(f"[red]{escape(str(exc))}; nothing was started.[/red]", highlight=False, soft_wrap=True)
+        if not _start_local(cloud, plan, mode, execution_id=execution_id, caller=caller, stored=stored):
             return 2
         console.print(
             f"execution [bold]{escape(execution_id)}[/bold]; operate it from another shell: drs-orch "
@@ -430,16 +455,32 @@ def _run_local(
     return result.exit_code if written else max(result.exit_code, EXIT_FAILED)
 
 
-def _publish_aws(plan: Plan, mode: Mode, bus: str, region: str | None, endpoint: OperatorEndpoint) -> int:
+def _too_large(message: str) -> str:
+    """Why an inline StartPlan was not sent, and what to do instead."""
+    return (
+        f"the StartPlan was not published: {message}; nothing was started. A plan this large travels as a stored "
+        "plan: drs-orch run PLAN --push (--aws: it pushes the plan to the stack's plan store and starts it by "
+        "reference), or drs-orch plan push PLAN --aws, then drs-orch run --plan-ref ID:VERSION --aws"
+    )
+
+
+def _publish_aws(plan: Plan | PlanRef, mode: Mode, bus: str, region: str | None, endpoint: OperatorEndpoint) -> int:
     """A DRILL's StartPlan put on the deployed bus (PutEvents: the bus policy admits its publishers); a
-    RECOVERY's sent through the operator endpoint, which starts it only for a verified recovery principal."""
+    RECOVERY's sent through the operator endpoint, which starts it only for a verified recovery principal. `plan`:
+    the plan itself (carried inline), or a stored plan's version (named by planRef)."""
+    from events.models import PlanRef as StoredRef
     from events.models import StartPlan
     from localcloud.runner import new_execution_id
     from orchestrator.domain.plan import plan_to_document
 
     execution_id = new_execution_id(plan.plan_id)
+    what: dict[str, Any] = (
+        {"plan": plan_to_document(plan)}
+        if isinstance(plan, Plan)
+        else {"plan_ref": StoredRef(plan_id=plan.plan_id, version=plan.version)}
+    )
     start = StartPlan(
-        plan=plan_to_document(plan),
+        **what,
         execution_id=execution_id,
         mode=mode,
         requested_by=getpass.getuser(),
@@ -451,8 +492,9 @@ def _publish_aws(plan: Plan, mode: Mode, bus: str, region: str | None, endpoint:
     if refused is not None:
         err.print(f"[red]{escape(refused)}[/red]", highlight=False)
         return 1
+    named = "" if isinstance(plan, Plan) else f" of stored plan {escape(str(plan))}"
     console.print(
-        f"StartPlan published to {escape(bus)}: execution [bold]{escape(execution_id)}[/bold] ({mode.value})",
+        f"StartPlan published to {escape(bus)}: execution [bold]{escape(execution_id)}[/bold] ({mode.value}){named}",
         highlight=False,
     )
     return 0
@@ -506,11 +548,17 @@ def _put_event(event: Contract, *, bus: str, region: str | None) -> str | None:
     (`put_events_entry`); None when EventBridge took it, else why not."""
     import boto3
 
-    from events.envelope import put_events_entry
+    from events.envelope import EventTooLarge, put_events_entry
 
     try:
         entry = put_events_entry(event, bus)
-    except ValueError as exc:  # over PutEvents' size limit, or no bus name: nothing is sent
+    except EventTooLarge as exc:  # over PutEvents' size limit: nothing is sent
+        return (
+            _too_large(str(exc))
+            if event.DETAIL_TYPE == "StartPlan"
+            else f"the {event.DETAIL_TYPE} was not published: {exc}"
+        )
+    except ValueError as exc:  # no bus name: nothing is sent
         return f"the {event.DETAIL_TYPE} was not published: {exc}"
     response = boto3.client("events", region_name=region).put_events(Entries=[entry])
     if response.get("FailedEntryCount"):
@@ -556,7 +604,9 @@ LogLevel = Annotated[
 
 @app.command()
 def run(
-    plan_file: Annotated[Path, typer.Argument(metavar="PLAN", help="recovery plan, YAML or JSON")],
+    plan_file: Annotated[
+        Path | None, typer.Argument(metavar="[PLAN]", help="recovery plan, YAML or JSON (or --plan-ref)")
+    ] = None,
     drill: Annotated[bool, typer.Option("--drill", help="launch drill instances (the default)")] = False,
     recovery: Annotated[bool, typer.Option("--recovery", help="a real failover (needs --confirm)")] = False,
     confirm: Annotated[bool, typer.Option("--confirm", help="confirm a --recovery run")] = False,
@@ -587,6 +637,24 @@ def run(
         ),
     ] = 0.0,
     log_level: LogLevel = None,
+    plan_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--plan-ref",
+            metavar="ID[:VERSION]",
+            help="--aws: start a stored plan's version (drs-orch plan push) instead of a file; a drill without "
+            "VERSION runs the latest, a --recovery names its version",
+        ),
+    ] = None,
+    push: Annotated[
+        bool,
+        typer.Option(
+            "--push",
+            help="push PLAN to the plan store (the stack's with --aws, else the local run's) and start it by "
+            "reference: for a plan too large for an event (256 KB)",
+        ),
+    ] = False,
+    bucket: stored_plan_verbs.Bucket = None,
 ) -> None:
     """Run a recovery plan: on the embedded local cloud, or on AWS with --aws.
 
@@ -599,10 +667,34 @@ def run(
         )
         raise typer.Exit(2)
     _local_identity(as_, aws)
-    plan = _load(plan_file)
     mode = _mode(drill, recovery, confirm)
+    if plan_ref is not None:
+        raise typer.Exit(
+            _run_stored(
+                plan_file,
+                plan_ref,
+                push,
+                aws=aws,
+                mode=mode,
+                bucket=bucket,
+                stack=stack,
+                region=region,
+                bus=bus,
+                endpoint=OperatorEndpoint(operator_url, stack),
+            )
+        )
+    if plan_file is None:
+        err.print("[red]give a PLAN file, or --plan-ref ID[:VERSION] for a stored plan (--aws)[/red]")
+        raise typer.Exit(2)
+    plan = _load(plan_file)
     if aws:
-        raise typer.Exit(_publish_aws(plan, mode, bus, region, OperatorEndpoint(operator_url, stack)))
+        endpoint = OperatorEndpoint(operator_url, stack)
+        if push:
+            pushed = stored_plan_verbs.push_file(
+                plan_file, lambda: stored_plan_verbs.store_of(bucket, stack=stack, region=region)
+            )
+            raise typer.Exit(_publish_aws(PlanRef(pushed.plan_id, pushed.version), mode, bus, region, endpoint))
+        raise typer.Exit(_publish_aws(plan, mode, bus, region, endpoint))
     raise typer.Exit(
         _run_local(
             plan,
@@ -617,8 +709,57 @@ def run(
             level=log_level,
             caller=as_,
             html=html,
+            stored=push,
         )
     )
+
+
+def _run_stored(
+    plan_file: Path | None,
+    ref_text: str,
+    push: bool,
+    *,
+    aws: bool,
+    mode: Mode,
+    bucket: str | None,
+    stack: str,
+    region: str | None,
+    bus: str,
+    endpoint: OperatorEndpoint,
+) -> int:
+    """`run --plan-ref ID[:VERSION] --aws`: start a stored version. A DRILL without a version runs the latest; a
+    RECOVERY must name its version (a failover runs what was reviewed, not whatever was pushed last). The version
+    must exist (HeadObject, its digest printed) before anything is published."""
+    if plan_file is not None or push:
+        err.print("[red]--plan-ref starts a stored plan: give no PLAN file and no --push with it[/red]")
+        return 2
+    if not aws:
+        err.print(
+            "[red]--plan-ref names a plan of a deployed stack's plan store (--aws); a local run starts from a file: "
+            "drs-orch run PLAN --push stores it in the local run's own plan store first[/red]"
+        )
+        return 2
+    ref = stored_plan_verbs.parsed_ref(ref_text, "--plan-ref")
+    store = stored_plan_verbs.store_of(bucket, stack=stack, region=region)
+    if ref.version is None and mode is Mode.RECOVERY:
+        latest = store.latest(ref.plan_id)
+        err.print(
+            f"[red]a RECOVERY names the version it runs: --plan-ref {escape(ref.plan_id)}:VERSION"
+            + (f" (the latest is {latest}: drs-orch plan show {escape(ref.plan_id)}:{latest} --aws)" if latest else "")
+            + "; nothing was started[/red]"
+        )
+        return 2
+    ref = stored_plan_verbs.resolve(store, ref)
+    assert ref.version is not None
+    sha = store.digest_of(ref.plan_id, ref.version)
+    if sha is None:
+        from orchestrator.domain.stored_plans import UnknownStoredPlan
+
+        latest = store.latest(ref.plan_id)
+        err.print(f"[red]{escape(str(UnknownStoredPlan(ref.plan_id, ref.version, latest)))}; nothing was started[/red]")
+        return 2
+    console.print(f"stored plan {escape(str(ref))} (sha256 {sha})", highlight=False)
+    return _publish_aws(ref, mode, bus, region, endpoint)
 
 
 @app.command()

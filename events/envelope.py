@@ -121,5 +121,8 @@ def put_events_entry(
         len(part.encode("utf-8")) for part in (source, detail_type, body, *entry["Resources"])
     )
     if size > MAX_ENTRY_BYTES:
-        raise EventTooLarge(f"{detail_type} entry is {size} bytes; PutEvents accepts at most {MAX_ENTRY_BYTES}")
+        raise EventTooLarge(
+            f"{detail_type} entry is {size} bytes; PutEvents accepts at most {MAX_ENTRY_BYTES} (256 KB, EventBridge's "
+            "limit for one entry)"
+        )
     return entry

@@ -18,8 +18,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails
 
 SOURCE = "drs.orchestrator"
 OPERATOR_SOURCE = "drs.orchestrator.operator"
@@ -142,19 +143,70 @@ class ScriptResult(Contract):
 # ---- plan lifecycle ------------------------------------------------------------------------------
 
 
+class PlanRef(BaseModel):
+    """A stored plan's version (`drs-orch plan push`): what a StartPlan names instead of carrying the plan."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+    plan_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    version: int = Field(ge=1, le=99_999_999, description="the version number `plan push` gave it: 1, 2, 3 ...")
+
+
 class StartPlan(Contract):
     """Published by a user (or `drs-orch run --aws`) to start a plan.
 
-    `executionId` makes the start idempotent: publishing the same StartPlan twice starts one execution.
-    A RECOVERY start is a real failover: it must carry `confirmRecovery` equal to the plan's planId.
+    The plan travels inline (`plan`) or, for a plan too large for an event (an entry is at most 256 KB), is named
+    by `planRef`: a stored plan's id and version, which the execution reads from the plan store and freezes with
+    its SHA-256. Exactly one of the two. `executionId` makes the start idempotent: publishing the same StartPlan
+    twice starts one execution. A RECOVERY start is a real failover: it must carry `confirmRecovery` equal to the
+    plan's planId.
     """
 
-    plan: dict[str, Any]
+    plan: dict[str, Any] | None = None
+    plan_ref: PlanRef | None = Field(
+        default=None,
+        description="a stored plan version (drs-orch plan push) instead of the plan itself; exactly one of plan and "
+        "planRef",
+    )
     mode: Mode = Mode.DRILL
     execution_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
     confirm_recovery: str | None = None
     requested_by: str = Field(default="unknown", max_length=256)
     operator_proof: OperatorProof | None = Field(default=None, description=_PROOF_DESCRIPTION)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_plan(cls, data: Any, handler: ModelWrapValidatorHandler[StartPlan]) -> StartPlan:
+        """Exactly one of plan and planRef. A detail with neither also reports `plan` missing beside its other
+        errors (as a required field would be), so one refusal lists every problem."""
+        neither = isinstance(data, dict) and not ({"plan", "planRef", "plan_ref"} & data.keys())
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            if not neither:
+                raise
+            details: list[InitErrorDetails] = []
+            for error in exc.errors():
+                detail: InitErrorDetails = {"type": error["type"], "loc": error["loc"], "input": error["input"]}
+                if "ctx" in error:
+                    detail["ctx"] = error["ctx"]
+                details.append(detail)
+            details.append({"type": "missing", "loc": ("plan",), "input": data})
+            raise ValidationError.from_exception_data(exc.title, details) from None
+        if (model.plan is None) == (model.plan_ref is None):
+            raise ValueError(
+                "a StartPlan carries exactly one of plan (the plan itself) and planRef (a stored plan's "
+                "{planId, version}, for a plan too large for an event)"
+            )
+        return model
+
+    @property
+    def plan_id(self) -> str | None:
+        """The plan's id as the event names it (the inline plan's planId, or the reference's), if any."""
+        if self.plan_ref is not None:
+            return self.plan_ref.plan_id
+        raw = (self.plan or {}).get("planId") or (self.plan or {}).get("PlanId")
+        return raw if isinstance(raw, str) and raw else None
 
 
 class PlanStarted(ExecutionEvent):

@@ -60,6 +60,8 @@ class Function:
     # the operator-proof KMS key (infra/constructs/operator_proof.py): "generate" (the operator function signs
     # its commands) or "verify" (StartPlan and control take the operator source only with a valid proof)
     operator_proof: Literal["", "generate", "verify"] = ""
+    # reads the plan store (infra/constructs/plan_store.py): a StartPlan may name a stored plan's version (planRef)
+    reads_plan_store: bool = False
     timeout_seconds: int = 60
     memory_mb: int = 512
 
@@ -78,6 +80,7 @@ FUNCTIONS: dict[str, Function] = {
             needs_drs=True,  # DRS_CAPABILITIES: the servers tag selectors choose; the network checks of launch settings
             needs_ssm_documents=True,
             operator_proof="verify",
+            reads_plan_store=True,
         ),
         Function(
             "pre_launch",
@@ -276,6 +279,7 @@ ENV_SERVICE = "POWERTOOLS_SERVICE_NAME"
 ENV_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_RECOVERY_PRINCIPALS = "RECOVERY_PRINCIPALS"
 ENV_OPERATOR_PROOF_KEY = "OPERATOR_PROOF_KEY_ID"
+ENV_PLAN_BUCKET = "PLAN_BUCKET_NAME"  # the plan store's bucket (stored plans: StartPlan's planRef)
 
 METRICS_NAMESPACE = "DRSOrchestrator"
 
@@ -296,10 +300,14 @@ def function_environment(
     allowed_ssm_documents: Sequence[str] = (),
     recovery_principals: str = "",
     operator_proof_key: str = "",
+    plan_bucket: str = "",
 ) -> dict[str, str]:
     """Each function's own environment: only what it uses. `recovery_principals`: the operator function's
-    comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN."""
+    comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN; `plan_bucket`: the plan
+    store's bucket (for the function that reads stored plans)."""
     env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
+    if function.reads_plan_store:
+        env[ENV_PLAN_BUCKET] = plan_bucket
     if function.operator_proof:
         env[ENV_OPERATOR_PROOF_KEY] = operator_proof_key
     if function.operator:

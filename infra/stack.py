@@ -22,6 +22,7 @@ from infra.constructs.operator import OperatorEndpoint
 from infra.constructs.operator_policy import OperatorPolicies
 from infra.constructs.operator_proof import OperatorProofKey
 from infra.constructs.permissions import DEFAULT_SCRIPT_TARGET_TAG, PermissionSettings
+from infra.constructs.plan_store import PlanStore
 from infra.constructs.rules import Routes
 from infra.constructs.scheduler import TickScheduler
 from infra.constructs.script_documents import ScriptDocuments
@@ -192,6 +193,8 @@ class OrchestratorStack(Stack):
         self.script_documents = ScriptDocuments(self, "ScriptDocuments")
         # the operator function's proof that it published a command (a KMS HMAC key only it may generate with)
         self.operator_proof = OperatorProofKey(self, "OperatorProof")
+        # stored plans (drs-orch plan push), read by StartPlan when it names one (planRef)
+        self.plan_store = PlanStore(self, "PlanStore")
         code = lambda_.Code.from_asset(str(build_lambda_asset(skip_dependencies=cfg.skip_bundle)))
         self.functions = OrchestratorFunctions(
             self,
@@ -209,6 +212,7 @@ class OrchestratorStack(Stack):
             ),
             recovery_principals=cfg.recovery_principals,
             operator_proof_key_arn=self.operator_proof.key.key_arn,
+            plan_store=self.plan_store,
         )
         for spec in FUNCTIONS.values():
             if spec.operator_proof:
@@ -227,6 +231,7 @@ class OrchestratorStack(Stack):
             table=self.ledger.table,
             operator_function=self.functions.functions[operator],
             allowed_ssm_documents=cfg.allowed_ssm_documents,
+            plan_store=self.plan_store,
         )
         self.bus.only_the_orchestrator_sends(
             [
@@ -311,6 +316,12 @@ class OrchestratorStack(Stack):
             "ReaderPolicyArn",
             value=self.cli_policies.read.managed_policy_arn,
             description="what drs-orch report, inspect --aws and validate --aws call (read only)",
+        )
+        CfnOutput(
+            self,
+            "PlanBucketName",
+            value=self.plan_store.bucket.bucket_name,
+            description="the stored plans: drs-orch plan push PLAN --aws, run --plan-ref ID:VERSION --aws",
         )
 
     def _acknowledge(self) -> None:

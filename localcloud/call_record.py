@@ -106,9 +106,20 @@ def iam_action(operation_model: Any) -> str:
     return f"{operation_model.service_model.signing_name}:{operation_model.name}"
 
 
+# S3 operations whose IAM action is not their own name (Service Authorization Reference, Amazon S3: "Actions
+# defined by Amazon S3", and the S3 user guide's "Required permissions for Amazon S3 API operations").
+_S3_ACTIONS = {
+    "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:ListObjects": "s3:ListBucket",
+    "s3:HeadObject": "s3:GetObject",
+    "s3:HeadBucket": "s3:ListBucket",
+}
+
+
 def iam_actions(operation_model: Any, params: Mapping[str, Any]) -> list[str]:
     """Every IAM action the call is authorized against, the operation's own first (sorted after it)."""
     action = iam_action(operation_model)
+    action = _S3_ACTIONS.get(action, action)
     if action == "dynamodb:TransactWriteItems":
         kinds = {kind for item in params.get("TransactItems", []) for kind in item}
         return sorted(_TRANSACT_WRITE_ACTIONS[kind] for kind in kinds if kind in _TRANSACT_WRITE_ACTIONS)

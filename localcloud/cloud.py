@@ -30,6 +30,7 @@ from infra.definitions import (
     ENV_BUS,
     ENV_BUS_ARN,
     ENV_OPERATOR_PROOF_KEY,
+    ENV_PLAN_BUCKET,
     ENV_RECOVERY_PRINCIPALS,
     ENV_SCHEDULER_GROUP,
     ENV_SCHEDULER_ROLE,
@@ -61,6 +62,7 @@ from localcloud.ssm_sim_wire import OPERATIONS as SSM_SIM_OPERATIONS
 from localcloud.ssm_sim_wire import current_simulator as current_ssm
 from localcloud.ssm_sim_wire import uninstall_globally as uninstall_ssm
 from orchestrator.adapters.ledger import Ledger
+from orchestrator.adapters.plan_store import PlanStore
 from orchestrator.config import Settings
 from orchestrator.domain.clock import iso
 from orchestrator.domain.plan.documents import DEFAULT_ALLOWED_DOCUMENTS
@@ -70,6 +72,7 @@ BUS_NAME = "drs-orchestrator"
 TABLE_NAME = "drs-orchestrator-ledger"
 ARCHIVE_NAME = "drs-orchestrator-archive"
 SCHEDULER_GROUP = "drs-orchestrator"
+PLAN_BUCKET = "drs-orchestrator-plans"  # the plan store (stored plans), as the stack's PlanStore bucket
 MAX_RECEIVE = 5
 PLAN_ENDINGS = frozenset({"PlanCompleted", "PlanFailed", "PlanCancelled"})
 
@@ -206,6 +209,7 @@ class LocalCloud:
             "ALLOWED_SSM_DOCUMENTS": ",".join(self.allowed_documents()),
             # who may start a RECOVERY through the operator endpoint (profile `operators.recoveryPrincipals`)
             ENV_RECOVERY_PRINCIPALS: ",".join(self.profile.operators.recovery_principals),
+            ENV_PLAN_BUCKET: PLAN_BUCKET,  # the StartPlan function reads stored plans here (planRef)
         }
         for key, value in env.items():
             self._set_env(key, value)
@@ -390,6 +394,10 @@ class LocalCloud:
             RetentionDays=0,
         )
         self.scheduler.create_schedule_group(Name=SCHEDULER_GROUP)
+        # the plan store, versioned like the stack's (infra/constructs/plan_store.py)
+        s3 = self.session.client("s3")
+        s3.create_bucket(Bucket=PLAN_BUCKET)
+        s3.put_bucket_versioning(Bucket=PLAN_BUCKET, VersioningConfiguration={"Status": "Enabled"})
         definition = state_machine_definition(
             {
                 "LaunchWaveFunctionArn": function_arn("launch_wave"),
@@ -489,6 +497,10 @@ class LocalCloud:
         )
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"PutEvents failed: {response['Entries']}")
+
+    def plan_store(self) -> PlanStore:
+        """The plan store of this cloud, as `drs-orch plan push` reaches it (its calls belong to no function)."""
+        return PlanStore(self.session.client("s3"), PLAN_BUCKET)
 
     def operate(self, detail_type: str, detail: dict[str, Any], *, caller: str) -> OperatorReply:
         """Send an operator command through the operator function, as `drs-orch ... --aws` does through its

@@ -7,10 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.models import SOURCES, Mode
-from localcloud.cloud import LocalCloud, Stalled
+from pydantic import ValidationError
+
+from events.envelope import EventTooLarge, put_events_entry
+from events.models import SOURCES, Mode, StartPlan
+from localcloud.call_record import unattributed
+from localcloud.cloud import BUS_NAME, LocalCloud, Stalled
 from localcloud.operators import local_caller
-from orchestrator.domain.plan import Plan, plan_to_document
+from orchestrator.domain.plan import Plan, parse_plan, plan_to_document
+from orchestrator.domain.stored_plans import PlanRef, PushResult
 from orchestrator.reporting.report import build_report
 
 FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
@@ -50,6 +55,28 @@ def new_execution_id(plan_id: str) -> str:
     return f"{plan_id[:40]}-{uuid.uuid4().hex[:12]}"
 
 
+def push(cloud: LocalCloud, plan: Plan) -> PushResult:
+    """Store `plan` in the cloud's plan store as `drs-orch plan push` does (a new version, or the latest one when
+    the document is unchanged)."""
+    with unattributed():  # the operator's own call, not a function's
+        return cloud.plan_store().push(plan.plan_id, plan_to_document(plan))
+
+
+def _check_size(detail: dict[str, Any], requested_by: str) -> None:
+    """EventTooLarge when the StartPlan's PutEvents entry is over EventBridge's limit. A detail that is no StartPlan
+    at all (the bad-input tests send such) is left for the StartPlan function to refuse, as on AWS."""
+    try:
+        event = StartPlan.model_validate({**detail, "requestedBy": requested_by})
+    except ValidationError:
+        return
+    try:
+        put_events_entry(event, BUS_NAME)
+    except EventTooLarge:
+        raise
+    except ValueError:  # not JSON (NaN): PutEvents refuses it, which the bad-input tests expect to see happen
+        return
+
+
 def start(
     cloud: LocalCloud,
     plan: Plan | dict[str, Any],
@@ -58,18 +85,30 @@ def start(
     execution_id: str | None = None,
     requested_by: str = "drs-orch",
     confirm: bool = False,
+    plan_ref: PlanRef | None = None,
 ) -> str:
     """Register the plan's servers in the simulator (replicating, healthy unless the profile says
     otherwise) and start the plan as a user does: a DRILL's StartPlan published on the bus (PutEvents), a
     RECOVERY's sent through the operator endpoint as the local caller `requested_by` (`local_caller`: a bare
-    name is a session of the local role). Raises StartRefused when the operator endpoint refuses it."""
+    name is a session of the local role). Raises StartRefused when the operator endpoint refuses it.
+
+    `plan_ref`: start the stored version it names (pushed before, `push`) instead of carrying the plan: `plan` then
+    only registers the servers (and gives the id a RECOVERY confirms). Inline, a StartPlan over EventBridge's
+    256 KB entry limit raises EventTooLarge before anything is published, as PutEvents would refuse it on AWS
+    (moto's EventBridge does not)."""
     document = plan_to_document(plan) if isinstance(plan, Plan) else plan
     if isinstance(plan, Plan):
         cloud.drs.ensure_servers(sid for wave in plan.waves for sid in wave.server_ids)
     execution_id = execution_id or new_execution_id(str(document.get("planId", "plan")))
-    detail: dict[str, Any] = {"plan": document, "executionId": execution_id, "mode": mode.value}
+    what: dict[str, Any] = (
+        {"plan": document}
+        if plan_ref is None
+        else {"planRef": {"planId": plan_ref.plan_id, "version": plan_ref.version}}
+    )
+    detail: dict[str, Any] = {**what, "executionId": execution_id, "mode": mode.value}
     if mode is Mode.RECOVERY and confirm:
         detail["confirmRecovery"] = document.get("planId")
+    _check_size(detail, requested_by)
     if mode is Mode.RECOVERY:
         reply = cloud.operate("StartPlan", detail, caller=local_caller(requested_by))
         if not reply.accepted:
@@ -236,6 +275,13 @@ def run_plan(
     confirm: bool = False,
     timeout: float = 300.0,
     on_progress: Callable[[], None] | None = None,
+    stored: bool = False,
 ) -> RunResult:
-    execution_id = start(cloud, plan, mode=mode, confirm=confirm)
+    """Start `plan` and wait for its end. `stored`: push it to the plan store first and start it by reference."""
+    plan_ref = None
+    if stored:
+        plan = plan if isinstance(plan, Plan) else parse_plan(plan)
+        pushed = push(cloud, plan)
+        plan_ref = PlanRef(pushed.plan_id, pushed.version)
+    execution_id = start(cloud, plan, mode=mode, confirm=confirm, plan_ref=plan_ref)
     return wait(cloud, execution_id, timeout=timeout, on_progress=on_progress)

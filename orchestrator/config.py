@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # three (by their POWERTOOLS_SERVICE_NAME, which the stack sets for every function).
     operator_proof_key: str = Field(default="", validation_alias="OPERATOR_PROOF_KEY_ID")
     service: str = Field(default="", validation_alias="POWERTOOLS_SERVICE_NAME")
+    # The plan store's S3 bucket (issue #16, stored plans: orchestrator/adapters/plan_store.py), set for the StartPlan
+    # function only: a StartPlan naming `planRef` reads its version there. Blank: no store (such a start is refused).
+    plan_bucket: str = Field(default="", validation_alias="PLAN_BUCKET_NAME")
 
 
 # What every function uses (the ledger, the bus), and what a function that schedules ticks uses, together.

@@ -21,6 +21,7 @@ from orchestrator.adapters.ec2 import Ec2Network
 from orchestrator.adapters.ec2_templates import Ec2Templates
 from orchestrator.adapters.kms import Kms
 from orchestrator.adapters.ledger import Ledger
+from orchestrator.adapters.plan_store import PlanStore
 from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
 from orchestrator.config import Settings, get_settings
@@ -32,6 +33,7 @@ from orchestrator.domain.ports import (
     Ec2TemplatesPort,
     LedgerPort,
     MacPort,
+    PlanStorePort,
     SchedulerPort,
     SsmPort,
 )
@@ -53,6 +55,8 @@ class Runtime:
     # StartPlan and control functions verify; None without OPERATOR_PROOF_KEY_ID (nothing from the operator
     # source is then taken)
     mac: MacPort | None = None
+    # the stored plans a StartPlan may name (`planRef`); None without PLAN_BUCKET_NAME (the StartPlan function's)
+    plan_store: PlanStorePort | None = None
 
 
 _runtime: Runtime | None = None
@@ -95,6 +99,7 @@ def build_runtime(
         ec2=Ec2Network(session.client("ec2", config=Config(retries={"mode": "standard"}))),
         ec2_templates=Ec2Templates(session.client("ec2"), sleep=sleep),
         mac=Kms(session.client("kms"), settings.operator_proof_key) if settings.operator_proof_key else None,
+        plan_store=PlanStore(session.client("s3"), settings.plan_bucket) if settings.plan_bucket else None,
     )
 
 

@@ -24,6 +24,7 @@ from infra.constructs.permissions import (
     ssm_document_statement,
     ssm_statements,
 )
+from infra.constructs.plan_store import PlanStore
 from infra.constructs.scheduler import TickScheduler
 from infra.definitions import Function, function_environment
 
@@ -86,8 +87,10 @@ class OrchestratorFunctions(Construct):
         permissions: PermissionSettings,
         recovery_principals: Sequence[str] = (),
         operator_proof_key_arn: str = "",
+        plan_store: PlanStore | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.plan_store = plan_store  # the stored plans StartPlan reads (planRef)
         self.operator_proof_key_arn = operator_proof_key_arn  # signs (operator) and verifies (start_plan, control)
         self.recovery_principals = ",".join(recovery_principals)  # the operator function's RECOVERY_PRINCIPALS
         # Invocations whose handler still fails after Lambda's retries (the rules' DLQs only catch
@@ -137,6 +140,7 @@ class OrchestratorFunctions(Construct):
             allowed_ssm_documents=permissions.allowed_ssm_documents,
             recovery_principals=self.recovery_principals,
             operator_proof_key=self.operator_proof_key_arn,
+            plan_bucket=self.plan_store.bucket.bucket_name if self.plan_store is not None else "",
         )
         function = lambda_.Function(
             self,
@@ -171,6 +175,10 @@ class OrchestratorFunctions(Construct):
             if not self.operator_proof_key_arn:
                 raise ValueError(f"function {spec.name} signs or verifies operator commands: give the proof key")
             role.add_to_policy(operator_proof_statement(self.operator_proof_key_arn, spec.operator_proof))
+        if spec.reads_plan_store:
+            if self.plan_store is None:
+                raise ValueError(f"function {spec.name} reads stored plans: give the plan store")
+            self.plan_store.grant_read(role)
         if spec.needs_scheduler:  # only the script steps cancel a tick they no longer need
             ticks.grant_schedule(role, delete=spec.needs_ssm)
         if spec.needs_drs:

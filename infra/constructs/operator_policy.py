@@ -30,6 +30,7 @@ policy grants an action no verb of it calls.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -40,6 +41,9 @@ from constructs import Construct
 
 from events.models import SOURCE
 from infra.constructs.permissions import EC2_NETWORK_READS, document_arn
+
+if TYPE_CHECKING:
+    from infra.constructs.plan_store import PlanStore
 
 OPERATE = "operate"
 READ = "read"
@@ -56,8 +60,17 @@ VERBS: dict[str, tuple[str, ...]] = {
         "retry --aws",
         "skip --aws",
         "export-native --aws",
+        "plan push --aws",
+        "run --plan-ref --aws",
     ),
-    READ: ("report --table", "inspect --aws", "validate --aws", "import-native --aws"),
+    READ: (
+        "report --table",
+        "inspect --aws",
+        "validate --aws",
+        "import-native --aws",
+        "plan list --aws",
+        "plan show --aws",
+    ),
 }
 # the names `drs-orch inspect --aws` gives what it creates and deletes (orchestrator/reporting/inspect.py)
 INSPECTOR_PREFIX = "drs-orch-inspector-"  # its rule on the bus and its SQS queue
@@ -84,6 +97,12 @@ WILDCARD_REASONS: dict[str, str] = {
     "part of CreateRecoveryPlan (drs:CreateAction), never on an existing resource.",
     "ValidateReadsAllowedDocuments": "The script documents of the deploy's allow-list (context "
     "allowedSsmDocuments); a 'prefix*' entry names documents by prefix on purpose.",
+    "PushPlanVersions": "drs-orch plan push writes a new version of a stored plan: only objects under plans/ of the "
+    "plan store, only with If-None-Match (a version is written once); version keys exist only once pushed.",
+    "PushPlanReadsVersions": "plan push and run --plan-ref read the stored versions (the latest one's digest, the "
+    "version to start): objects under plans/ of the plan store only.",
+    "ShowPlanReadsVersions": "drs-orch plan show reads a stored plan version: objects under plans/ of the plan "
+    "store only.",
 }
 
 
@@ -100,6 +119,7 @@ class OperatorPolicies(Construct):
         table: dynamodb.ITable,
         operator_function: lambda_.IFunction,
         allowed_ssm_documents: Sequence[str],
+        plan_store: PlanStore,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -107,15 +127,22 @@ class OperatorPolicies(Construct):
             self,
             "Operate",
             description="drs-orch: start drills on the bus, start recoveries and send operator commands through "
-            "the operator URL",
-            statements=operate_statements(stack, bus, operator_function),
+            "the operator URL, push stored plans",
+            statements=[*operate_statements(stack, bus, operator_function), *plan_store.push_statements()],
         )
         self.read = iam.ManagedPolicy(
             self,
             "Read",
-            description="drs-orch: read a run's report from the ledger, replay its events (inspect) and check "
-            "plans against their SSM documents (validate --aws)",
-            statements=read_statements(stack, bus, archive, table, allowed_ssm_documents),
+            description="drs-orch: read a run's report from the ledger, replay its events (inspect), check "
+            "plans against their SSM documents (validate --aws), read stored plans",
+            statements=[
+                *read_statements(stack, bus, archive, table, allowed_ssm_documents),
+                *plan_store.read_statements(sid_prefix="ShowPlan"),
+                # `plan list|show --aws` without --bucket: the stack's PlanBucketName output
+                iam.PolicyStatement(
+                    sid="FindThePlanBucket", actions=["cloudformation:DescribeStacks"], resources=[stack.stack_id]
+                ),
+            ],
         )
 
 

@@ -171,6 +171,8 @@ WILDCARD_REASONS: dict[str, str] = {
     "settings name, checked before anything launches: EC2 Describe* actions have no resource-level permissions.",
     "SchedulerTicks": "One-shot tick schedules are named per execution and wave at run time; limited to the "
     "orchestrator's schedule group.",
+    "PlanStoreReadsVersions": "StartPlan reads the stored plan version a planRef names (chosen at start time): "
+    "objects under plans/ of the plan store only.",
 }
 
 # ---- DRS: which function may do what ---------------------------------------------------------------

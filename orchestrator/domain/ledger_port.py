@@ -175,10 +175,12 @@ class LedgerPort(Protocol):
         waves: list[dict[str, Any]],
         key: str,
         resolution: Mapping[str, Any] | None = None,
+        plan_ref: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
         servers (`{sourceServerId: {criticality, launchStatus}}`); `resolution`: how its tag selectors were
-        resolved, kept with the frozen plan."""
+        resolved, kept with the frozen plan; `plan_ref`: the stored plan version it runs (`{planId, version,
+        sha256}`), None for a plan that came inline."""
         ...
 
     def end_launch_lease(

@@ -27,6 +27,7 @@ from orchestrator.domain.clock import Clock
 from orchestrator.domain.ledger_port import LedgerPort
 from orchestrator.domain.plan.documents import DocumentParameters
 from orchestrator.domain.plan.network_checks import InstanceTypeOffering, NetworkInterface, SecurityGroup, Subnet
+from orchestrator.domain.stored_plans import StoredPlan
 
 __all__ = [
     "BusPort",
@@ -36,6 +37,7 @@ __all__ = [
     "Ec2TemplatesPort",
     "LedgerPort",
     "MacPort",
+    "PlanStorePort",
     "SchedulerPort",
     "SsmPort",
 ]
@@ -214,4 +216,14 @@ class MacPort(Protocol):
         """VerifyMac: whether `mac` (base64) is the key's MAC of `message`. False for a MAC that is not one
         (KMSInvalidMacException, or not 32 bytes of base64); raises MacUnavailable when KMS did not answer
         (throttled, unreachable): the event is retried, not refused."""
+        ...
+
+
+@runtime_checkable
+class PlanStorePort(Protocol):
+    """The stored plans (orchestrator/adapters/plan_store.py): StartPlan reads the version a `planRef` names."""
+
+    def get(self, plan_id: str, version: int) -> StoredPlan:
+        """The version with its document. UnknownStoredPlan (no such plan or version), CorruptStoredPlan (its text
+        is not what was pushed), PlanStoreError (S3 refused or failed; `retryable` for a passing error)."""
         ...

@@ -71,6 +71,8 @@ def build_report(
         "requestedBy": execution.requested_by,
         "stopReason": execution.stop_reason,
         **({"cancelledBy": execution.cancelled_by} if execution.cancelled_by else {}),
+        # a stored plan's run: the version it froze and that version's SHA-256 (issue #16, stored plans)
+        **({"planRef": dict(execution.plan_ref)} if execution.plan_ref else {}),
         "waves": [_selected(_wave(details[w], settings), selected.get(w)) for w in order if w in details],
         "terminations": _terminations(ledger, execution_id),
         "events": list(events or []),

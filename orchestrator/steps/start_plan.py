@@ -8,6 +8,12 @@ refusal is a ControlRejected (command StartPlan) instead, and the execution is n
 StartPlan with a started execution's id and a different plan or mode is refused the same way; one with the
 same plan and mode is a repeat of the start, and changes nothing.
 
+The plan comes inline (`plan`) or from the plan store (`planRef`: a stored plan's id and version, for a plan too
+large for an event): the version is read (its SHA-256 checked against the one recorded when it was pushed), judged
+exactly as an inline plan is, and the execution records which version and digest it froze (`planRef` on the
+execution, in the report). An unknown plan or version, a version whose text changed, or a deployment without a
+plan store refuses the start as an invalid plan does, with nothing created.
+
 A RECOVERY (a real failover) starts only from a StartPlan the operator endpoint published (`OPERATOR_SOURCE`),
 which checked that its caller, authenticated by AWS, is one of the deploy's recovery principals: a StartPlan
 put on the bus cannot prove who sent it, and IAM on PutEvents cannot tell a drill from a recovery by the
@@ -36,6 +42,7 @@ from events.models import (
     WaveReady,
 )
 from orchestrator.adapters.drs import DrsError
+from orchestrator.adapters.plan_store import PlanStoreError
 from orchestrator.adapters.ssm import SsmError
 from orchestrator.domain.execution import execution_id_for, frozen_plan
 from orchestrator.domain.outcome import Outcome
@@ -60,6 +67,7 @@ from orchestrator.domain.plan.documents import (
 from orchestrator.domain.plan.suggest import quote
 from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.resolution import parse_record, resolution_record, submitted_digest
+from orchestrator.domain.stored_plans import CorruptStoredPlan, StoredPlan, UnknownStoredPlan
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps.network_preflight import network_refusal
@@ -135,8 +143,8 @@ def reject_start(rt: Runtime, raw_detail: Any, event_id: str | None, exc: Valida
     given = detail.get("executionId")
     well_formed = isinstance(given, str) and _EXECUTION_ID.match(given) is not None
     execution_id = given if well_formed else f"exec-{event_id or 'unknown'}"[:128]
-    plan = detail.get("plan")
-    plan_id = plan.get("planId") if isinstance(plan, dict) else None
+    plan, ref = detail.get("plan"), detail.get("planRef")
+    plan_id = plan.get("planId") if isinstance(plan, dict) else ref.get("planId") if isinstance(ref, dict) else None
     errors = [
         Problem(
             message=quote(error["msg"], 500),
@@ -162,12 +170,14 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
     """Validate the plan, create the execution and its waves, release the root waves. `source`: the event's
     (a RECOVERY is started only from OPERATOR_SOURCE)."""
     execution_id = execution_id_for(detail, event_id)
-    raw_id = detail.plan.get("planId") or detail.plan.get("PlanId")
-    plan_id = quote(raw_id, 128) if isinstance(raw_id, str) and raw_id else "unknown"
+    plan_id = quote(detail.plan_id, 128) if detail.plan_id else "unknown"
     if detail.mode is Mode.RECOVERY and source != OPERATOR_SOURCE:
         _unauthenticated_recovery(rt, detail, event_id, execution_id=execution_id, plan_id=plan_id, source=source)
         return None
-    plan, problems = check_plan(detail.plan, source="StartPlan.plan")
+    document, stored = _document(rt, detail, event_id, execution_id=execution_id, plan_id=plan_id)
+    if document is None:
+        return None
+    plan, problems = _checked(document, stored)
     if plan is None or problems:
         logger.warning("invalid plan rejected", execution_id=execution_id, problems=len(problems))
         _refuse_start(
@@ -201,13 +211,20 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
         waves=_wave_items(plan),
         key=event_id,
         resolution=record,
+        plan_ref=stored.record() if stored is not None else None,
     )
     if outcome is Outcome.REJECTED:
         _reused_id(rt, detail, event_id, execution_id, submitted)
         return None
     roots = [w.wave_id for w in plan.waves if not w.depends_on]
     logger.info(
-        "plan started", execution_id=execution_id, plan_id=plan.plan_id, waves=len(plan.waves), outcome=outcome.value
+        "plan started",
+        execution_id=execution_id,
+        plan_id=plan.plan_id,
+        waves=len(plan.waves),
+        outcome=outcome.value,
+        plan_version=stored.version if stored is not None else None,
+        plan_sha256=stored.sha256 if stored is not None else None,
     )
     rt.bus.publish(
         PlanStarted(
@@ -221,6 +238,67 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
         *[WaveReady(execution_id=execution_id, plan_id=plan.plan_id, wave_id=root) for root in roots],
     )
     return execution_id
+
+
+def _checked(document: dict[str, Any], stored: StoredPlan | None) -> tuple[Plan | None, list[PlanProblem]]:
+    """`check_plan` of the document to start; a stored version must hold the plan its reference names."""
+    source = "StartPlan.plan" if stored is None else f"stored plan {stored.plan_id}:{stored.version}"
+    plan, problems = check_plan(document, source=source)
+    if plan is not None and stored is not None and plan.plan_id != stored.plan_id:
+        message = f"stored plan {stored.plan_id}:{stored.version} holds plan '{quote(plan.plan_id, 128)}'"
+        return None, [PlanProblem(message, "stored-plan-id-mismatch", path="planId")]
+    return plan, problems
+
+
+def _document(
+    rt: Runtime, detail: StartPlan, event_id: str, *, execution_id: str, plan_id: str
+) -> tuple[dict[str, Any] | None, StoredPlan | None]:
+    """The plan document to start: the inline `plan`, or the stored version `planRef` names (read from the plan
+    store, its SHA-256 checked) with that version. (None, None) when the start was refused here: no plan store in
+    this deployment, no such plan or version, a version whose text is not what was pushed, or a store that cannot
+    be read (nothing is created). A passing error (throttling, a 5xx) is raised: the StartPlan is delivered again."""
+    ref = detail.plan_ref
+    if ref is None:
+        return detail.plan, None
+    problem: Problem
+    if rt.plan_store is None:
+        problem = Problem(
+            message="this deployment has no plan store (PLAN_BUCKET_NAME): a StartPlan must carry its plan inline",
+            code="no_plan_store",
+            path="planRef",
+        )
+    else:
+        try:
+            stored = rt.plan_store.get(ref.plan_id, ref.version)
+        except UnknownStoredPlan as exc:
+            problem = Problem(message=quote(str(exc), 500), code="unknown_plan_version", path="planRef")
+        except CorruptStoredPlan as exc:
+            problem = Problem(message=quote(str(exc), 500), code="corrupt_stored_plan", path="planRef")
+        except PlanStoreError as exc:
+            if exc.retryable:
+                raise
+            problem = Problem(message=quote(str(exc), 500), code="plan_store_unreadable", path="planRef")
+        else:
+            logger.info(
+                "stored plan read",
+                execution_id=execution_id,
+                plan_id=stored.plan_id,
+                version=stored.version,
+                sha256=stored.sha256,
+            )
+            return stored.document, stored
+    logger.warning("StartPlan refused: its stored plan cannot be run", execution_id=execution_id, code=problem.code)
+    metrics.add_metric(name="StoredPlanRefused", unit="Count", value=1)
+    _refuse_start(
+        rt,
+        event_id,
+        execution_id=execution_id,
+        plan_id=plan_id,
+        reason=f"stored plan {ref.plan_id}:{ref.version} cannot be run: {problem.message}",
+        errors=[problem],
+        requested_by=detail.requested_by,
+    )
+    return None, None
 
 
 def _resolved(
@@ -395,14 +473,13 @@ def reject_unproven(rt: Runtime, detail: StartPlan, event_id: str, exc: ValueErr
     """Refuse a StartPlan that names the operator source without the operator's valid proof: nothing is
     created (whatever its mode: its requestedBy is no verified caller)."""
     execution_id = execution_id_for(detail, event_id)
-    raw_id = detail.plan.get("planId")
     if detail.mode is Mode.RECOVERY:
         metrics.add_metric(name="RecoveryRefused", unit="Count", value=1)
     _refuse_start(
         rt,
         event_id,
         execution_id=execution_id,
-        plan_id=quote(raw_id, 128) if isinstance(raw_id, str) and raw_id else "unknown",
+        plan_id=quote(detail.plan_id, 128) if detail.plan_id else "unknown",
         reason=(
             "a StartPlan from the operator source without the operator endpoint's proof: only the operator "
             "endpoint publishes that source (drs-orch run --aws, or --recovery --aws)"

@@ -25,12 +25,12 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from typer.testing import CliRunner
 
-from drs_orch import operator_client
+from drs_orch import operator_client, stored_plan_verbs
 from drs_orch.app import app
 from infra.constructs.nag import render
 from infra.constructs.operator_policy import INSPECTOR_PREFIX, OPERATE, READ, REPLAY_PREFIX, VERBS
 from localcloud.call_record import FUNCTION_URL_ACTIONS, CallRecord, invoking
-from localcloud.cloud import ARCHIVE_NAME, BUS_NAME, TABLE_NAME, LocalCloud
+from localcloud.cloud import ARCHIVE_NAME, BUS_NAME, PLAN_BUCKET, TABLE_NAME, LocalCloud
 from localcloud.profile import load_profile
 from localcloud.runner import wait
 from tests.e2e.function_url import Identity, function_url
@@ -98,8 +98,11 @@ class DeployedStack:
         if params["body"].get("StackName") != STACK:
             error = {"Error": {"Code": "ValidationError", "Message": "Stack does not exist"}}
             return AWSResponse(params["url"], 400, {}, None), error
-        output = {"OutputKey": operator_client.OUTPUT_KEY, "OutputValue": self.url}
-        stack = {"StackName": STACK, "StackStatus": "CREATE_COMPLETE", "Outputs": [output]}
+        outputs = [
+            {"OutputKey": operator_client.OUTPUT_KEY, "OutputValue": self.url},
+            {"OutputKey": stored_plan_verbs.OUTPUT_KEY, "OutputValue": PLAN_BUCKET},
+        ]
+        stack = {"StackName": STACK, "StackStatus": "CREATE_COMPLETE", "Outputs": outputs}
         return AWSResponse(params["url"], 200, {}, None), {"Stacks": [stack]}
 
 
@@ -132,6 +135,11 @@ def _verbs(plan_file: Path, execution: str) -> Iterator[tuple[str, list[str]]]:
         "import-native --aws",
         ["import-native", "cli-grants", "-o", str(plan_file.with_name("imported.yaml")), "--aws", *REGION],
     )
+    # stored plans: push (the bucket from the stack's outputs), list, show, and a drill of the latest version
+    yield "plan push --aws", ["plan", "push", str(plan_file), "--aws", *REGION]
+    yield "plan list --aws", ["plan", "list", "--aws", *REGION]
+    yield "plan show --aws", ["plan", "show", "cli-grants:1", "--aws", "--bucket", PLAN_BUCKET, *REGION]
+    yield "run --plan-ref --aws", ["run", "--plan-ref", "cli-grants", "--aws", *bus, *REGION]
     yield "report --table", ["report", execution, *table, *REGION]
     inspect = ["inspect", execution, "--aws", *bus, "--archive", ARCHIVE_NAME, *table, "--json", "--settle", "0"]
     yield "inspect --aws", [*inspect, *REGION]
@@ -228,7 +236,7 @@ def test_every_verb_ran_to_its_end_and_called_aws(recorded: Recorded) -> None:
     assert [verb for verb in verbs if not recorded.record.calls.get(verb)] == []
     # the operator commands were published by the operator endpoint as the verified caller
     for verb in VERBS[OPERATE][1:]:
-        if verb == "export-native --aws":  # calls DRS, not the operator endpoint
+        if verb in {"export-native --aws", "plan push --aws", "run --plan-ref --aws"}:  # DRS, S3, a drill on the bus
             continue
         assert f"as {ME}" in " ".join(recorded.outputs[verb].split()), recorded.outputs[verb]
 
@@ -277,8 +285,12 @@ def test_the_exact_actions_of_each_policy(synth: Synth, recorded: Recorded) -> N
         "events:PutEvents",
         "lambda:InvokeFunction",
         "lambda:InvokeFunctionUrl",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:PutObject",
     }
     assert _called(recorded, READ) == {
+        "cloudformation:DescribeStacks",
         "drs:GetRecoveryPlan",
         "drs:ListRecoveryPlanSteps",
         "drs:ListRecoveryPlans",
@@ -303,7 +315,17 @@ def test_the_exact_actions_of_each_policy(synth: Synth, recorded: Recorded) -> N
         "sqs:ReceiveMessage",
         "sqs:SetQueueAttributes",
         "ssm:DescribeDocument",
+        "s3:GetObject",
+        "s3:ListBucket",
     }
+
+
+def test_the_stored_plan_verbs_pushed_listed_showed_and_started_version_1(recorded: Recorded) -> None:
+    outputs = {verb: " ".join(recorded.outputs[verb].split()) for verb in VERBS[OPERATE] + VERBS[READ]}
+    assert "pushed cli-grants as version 1" in outputs["plan push --aws"]
+    assert "cli-grants" in outputs["plan list --aws"]
+    assert "cli-grants version 1: 2 wave(s), 2 server(s)" in outputs["plan show --aws"]
+    assert "(DRILL) of stored plan cli-grants:1" in outputs["run --plan-ref --aws"]
 
 
 def test_export_native_created_then_updated_the_native_plan_that_import_native_read_back(recorded: Recorded) -> None:

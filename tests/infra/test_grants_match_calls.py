@@ -41,7 +41,8 @@ from localcloud.cloud import LocalCloud
 from localcloud.profile import load_profile
 from localcloud.runner import RunResult, finish_drill_cleanup, run_plan, start, wait
 from orchestrator.domain.plan import parse_plan
-from tests.e2e.helpers import command, sid, wave
+from orchestrator.domain.stored_plans import PlanRef
+from tests.e2e.helpers import command, events_of, sid, wave
 from tests.infra.conftest import Synth
 
 # ---- what AWS needs although no code of ours calls it -------------------------------------------------
@@ -303,7 +304,21 @@ def servers_chosen_by_tag(make: Callable[..., LocalCloud]) -> None:
     assert [s["sourceServerId"] for s in result.report["waves"][0]["servers"]] == [tagged]
 
 
+def a_stored_plan_and_an_unknown_version(make: Callable[..., LocalCloud]) -> None:
+    """A plan pushed to the plan store and started by reference: StartPlan reads the version (GetObject); one
+    naming a version that does not exist is refused, the error naming the versions there are (ListObjectsV2)."""
+    cloud = make()
+    plan = parse_plan({"planId": "grants-stored", "waves": [{"waveId": "db", "servers": [sid("p", 1)]}]})
+    assert run_plan(cloud, plan, stored=True, timeout=120).status == "COMPLETED"
+    execution_id = start(cloud, plan, plan_ref=PlanRef("grants-stored", 9))
+    cloud.drain()
+    assert [e.detail["errors"][0]["code"] for e in events_of(cloud, "PlanFailed", execution_id)] == [
+        "unknown_plan_version"
+    ]
+
+
 SCENARIOS: tuple[Scenario, ...] = (
+    a_stored_plan_and_an_unknown_version,
     servers_chosen_by_tag,
     scripts_everywhere_and_a_drill_time_to_live,
     scripts_cancelled_at_their_timeout,

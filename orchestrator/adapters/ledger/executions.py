@@ -103,10 +103,12 @@ class Executions(Transitions):
         waves: list[dict[str, Any]],
         key: str,
         resolution: Mapping[str, Any] | None = None,
+        plan_ref: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
         servers (`{sourceServerId: {criticality, launchStatus}}`). `resolution`: how the plan's tag selectors
-        were resolved (kept beside the frozen plan, as JSON text, for the report and a repeated start).
+        were resolved (kept beside the frozen plan, as JSON text, for the report and a repeated start). `plan_ref`:
+        the stored plan version the execution runs (`planRef` on the execution item: planId, version, sha256).
 
         The execution item is put first, CREATING (a redelivery of `key` finds it so and writes the rest
         again: REPLAY), then the plan, wave and server items in batches, then the execution goes RUNNING.
@@ -130,6 +132,7 @@ class Executions(Transitions):
             "lastKey": key,
             "failedWaves": [],
             "paused": False,
+            **({"planRef": dict(plan_ref)} if plan_ref is not None else {}),
         }
         created = self._write(
             self._table.put_item,

@@ -133,6 +133,7 @@ _EXECUTION: dict[str, tuple[str, _Convert]] = {
     "started_at": ("startedAt", _SAME),
     "plan_document": ("planDocument", _SAME),
     "resolution": ("resolution", _SAME),
+    "plan_ref": ("planRef", _MAP),
     "failed_waves": ("failedWaves", _LIST),
     "paused": ("paused", _BOOL),
     "ended_at": ("endedAt", _SAME),

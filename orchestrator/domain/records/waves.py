@@ -188,6 +188,8 @@ class ExecutionRecord:
     terminal_count: int
     plan_document: str
     resolution: str | None = None  # JSON text: how the plan's tag selectors were resolved (see start_plan)
+    # the stored plan version it runs ({planId, version, sha256}: orchestrator/domain/stored_plans.py); None: inline
+    plan_ref: Mapping[str, Any] | None = None
     plan_name: str | None = None
     requested_by: str | None = None
     started_at: str | None = None

@@ -21,7 +21,7 @@ from pydantic.fields import FieldInfo
 
 from events.envelope import parse_event, put_events_entry
 from events.generate import load_schema
-from events.models import ALL_EVENTS, Contract, ServerLaunch
+from events.models import ALL_EVENTS, Contract, ServerLaunch, StartPlan
 from events.samples import load_sample
 
 M = TypeVar("M", bound=BaseModel)
@@ -89,10 +89,20 @@ def _field(info: FieldInfo) -> st.SearchStrategy[Any]:
     return _strategy(info.annotation, _constraints(info.metadata))
 
 
+# Rules across fields that a model validator enforces (the field strategies cannot see them): StartPlan carries
+# exactly one of plan and planRef.
+_ACROSS_FIELDS: dict[type[BaseModel], Any] = {
+    StartPlan: lambda values: (values["plan"] is None) != (values["plan_ref"] is None),
+}
+
+
 @cache
 def model_strategy(model: type[M]) -> st.SearchStrategy[M]:
     fields = {name: _field(info) for name, info in model.model_fields.items()}
-    return st.fixed_dictionaries(fields).map(lambda values: model(**values))
+    values = st.fixed_dictionaries(fields)
+    if model in _ACROSS_FIELDS:
+        values = values.filter(_ACROSS_FIELDS[model])
+    return values.map(lambda chosen: model(**chosen))
 
 
 @MODELS
