@@ -28,6 +28,11 @@ DRS_SOURCE = "aws.drs"
 DRS_LAUNCH_RESULT = "DRS Source Server Launch Result"
 SSM_SOURCE = "aws.ssm"
 SSM_COMMAND_STATUS = "EC2 Command Invocation Status-change Notification"
+#: An ISO 8601 time with its time zone (`2026-03-01T09:30:00Z`, `...+02:00`), seconds, at most microseconds.
+DECLARED_AT_PATTERN = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
 
 
 class Mode(StrEnum):
@@ -155,6 +160,14 @@ class StartPlan(Contract):
     confirm_recovery: str | None = None
     requested_by: str = Field(default="unknown", max_length=256)
     operator_proof: OperatorProof | None = Field(default=None, description=_PROOF_DESCRIPTION)
+    declared_at: str | None = Field(
+        default=None,
+        max_length=40,
+        pattern=DECLARED_AT_PATTERN,
+        description="when the disaster was declared (ISO 8601 with a time zone): the moment the plan's recovery "
+        "objectives are measured from; at most 7 days ago and not in the future (5 minutes of clock skew allowed). "
+        "Default: when the StartPlan is handled",
+    )
 
 
 class PlanStarted(ExecutionEvent):

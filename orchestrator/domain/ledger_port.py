@@ -175,10 +175,11 @@ class LedgerPort(Protocol):
         waves: list[dict[str, Any]],
         key: str,
         resolution: Mapping[str, Any] | None = None,
+        declared_at: str | None = None,
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
         servers (`{sourceServerId: {criticality, launchStatus}}`); `resolution`: how its tag selectors were
-        resolved, kept with the frozen plan."""
+        resolved, kept with the frozen plan; `declared_at`: when the disaster was declared (default: now)."""
         ...
 
     def end_launch_lease(

@@ -103,10 +103,13 @@ class Executions(Transitions):
         waves: list[dict[str, Any]],
         key: str,
         resolution: Mapping[str, Any] | None = None,
+        declared_at: str | None = None,
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
         servers (`{sourceServerId: {criticality, launchStatus}}`). `resolution`: how the plan's tag selectors
         were resolved (kept beside the frozen plan, as JSON text, for the report and a repeated start).
+        `declared_at`: when the disaster was declared (ISO), the start of its recovery objectives; default: now
+        (the execution's `startedAt`).
 
         The execution item is put first, CREATING (a redelivery of `key` finds it so and writes the rest
         again: REPLAY), then the plan, wave and server items in batches, then the execution goes RUNNING.
@@ -127,6 +130,7 @@ class Executions(Transitions):
             "terminalCount": 0,
             "requestedBy": requested_by,
             "startedAt": now,
+            "declaredAt": declared_at or now,
             "lastKey": key,
             "failedWaves": [],
             "paused": False,
