@@ -239,9 +239,9 @@ ROUTES: tuple[Route, ...] = (
         "progress",
         "orchestrator",
         SOURCE,
-        ("PostLaunchDone", "WaveFailed"),
+        ("PostLaunchDone", "WaveFailed", "ObjectiveTick"),
         "progress",
-        "Close waves, release dependents, close the plan",
+        "Close waves, release dependents, close the plan; an RTO's deadline (ObjectiveAtRisk, ObjectiveMissed)",
     ),
     Route(
         "control",
@@ -330,8 +330,9 @@ OPERATOR_EVENTS: tuple[str, ...] = tuple(cls.DETAIL_TYPE for cls in OPERATOR_COM
 # What may come from outside the choreography: StartPlan (a drill from the configured publishers, context
 # `publisherPrincipals`, or anything through the operator endpoint) and the operator commands.
 CONTROL_EVENTS: tuple[str, ...] = ("StartPlan", *OPERATOR_EVENTS)
-# Events that page someone: the alert rule forwards them to the SNS topic.
-ALARM_EVENTS: tuple[str, ...] = ("PlanFailed", "WaveFailed")
+# Events that page someone: the alert rule forwards them to the SNS topic (a recovery time objective at risk or
+# missed while the run goes on too: issue #16).
+ALARM_EVENTS: tuple[str, ...] = ("PlanFailed", "WaveFailed", "ObjectiveAtRisk", "ObjectiveMissed")
 # The archive keeps every orchestrator event (the operator endpoint's commands too); a replay of it rebuilds any
 # past execution.
 ARCHIVE_PATTERN: dict[str, Any] = {"source": list(SOURCES)}

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # three (by their POWERTOOLS_SERVICE_NAME, which the stack sets for every function).
     operator_proof_key: str = Field(default="", validation_alias="OPERATOR_PROOF_KEY_ID")
     service: str = Field(default="", validation_alias="POWERTOOLS_SERVICE_NAME")
+    # The share of a recovery time objective (percent) after which a wave or plan still running is at risk
+    # (ObjectiveAtRisk; issue #16): the stack's `objectiveAtRiskPercent`, default 80.
+    objective_at_risk_percent: float = Field(
+        default=80.0, gt=0, lt=100, allow_inf_nan=False, validation_alias="OBJECTIVE_AT_RISK_PERCENT"
+    )
 
 
 # What every function uses (the ledger, the bus), and what a function that schedules ticks uses, together.

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from events.models import Contract
+from orchestrator.domain.objectives import ObjectiveClaim
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges
@@ -279,6 +280,17 @@ class LedgerPort(Protocol):
 
     def mark_refusal_announced(self, event_id: str) -> None:
         """mark_refusal_announced"""
+        ...
+
+    def claim_objective_alert(
+        self, execution_id: str, wave_id: str | None, alert: str, *, detail_type: str, detail: Mapping[str, Any]
+    ) -> ObjectiveClaim | None:
+        """Claim RTO alert `alert` (AT_RISK, MISSED) of the plan (`wave_id` None) or of a wave, with the event that
+        announces it: None when this call claimed it, else the earlier claim."""
+        ...
+
+    def mark_objective_alert_announced(self, execution_id: str, wave_id: str | None, alert: str) -> None:
+        """The claimed alert's event was published."""
         ...
 
     def move_wave(

@@ -19,10 +19,11 @@ Figures are rounded to the hundredth of a minute (0.6 s) in what is shown; the v
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from orchestrator.domain.clock import parse_iso
 
@@ -59,6 +60,16 @@ class Figure:
     @classmethod
     def unmeasured(cls, reason: str) -> Figure:
         return cls(None, reason)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectiveClaim:
+    """An objective alert claimed in the ledger before: the event that announces it (its detail-type and detail),
+    and whether it was announced."""
+
+    detail_type: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    announced: bool = False
 
 
 def declared_at_problem(declared: datetime, now: datetime) -> str | None:
