@@ -58,11 +58,13 @@ def start(
     execution_id: str | None = None,
     requested_by: str = "drs-orch",
     confirm: bool = False,
+    declared_at: str | None = None,
 ) -> str:
     """Register the plan's servers in the simulator (replicating, healthy unless the profile says
     otherwise) and start the plan as a user does: a DRILL's StartPlan published on the bus (PutEvents), a
     RECOVERY's sent through the operator endpoint as the local caller `requested_by` (`local_caller`: a bare
-    name is a session of the local role). Raises StartRefused when the operator endpoint refuses it."""
+    name is a session of the local role). `declared_at`: the StartPlan's declaredAt (ISO; default: none, the
+    disaster is declared when StartPlan is handled). Raises StartRefused when the operator endpoint refuses it."""
     document = plan_to_document(plan) if isinstance(plan, Plan) else plan
     if isinstance(plan, Plan):
         cloud.drs.ensure_servers(sid for wave in plan.waves for sid in wave.server_ids)
@@ -70,6 +72,8 @@ def start(
     detail: dict[str, Any] = {"plan": document, "executionId": execution_id, "mode": mode.value}
     if mode is Mode.RECOVERY and confirm:
         detail["confirmRecovery"] = document.get("planId")
+    if declared_at is not None:
+        detail["declaredAt"] = declared_at
     if mode is Mode.RECOVERY:
         reply = cloud.operate("StartPlan", detail, caller=local_caller(requested_by))
         if not reply.accepted:
