@@ -60,6 +60,9 @@ class Function:
     # the operator-proof KMS key (infra/constructs/operator_proof.py): "generate" (the operator function signs
     # its commands) or "verify" (StartPlan and control take the operator source only with a valid proof)
     operator_proof: Literal["", "generate", "verify"] = ""
+    # watches recovery time objectives (ObjectiveAtRisk at the deploy's objectiveAtRiskPercent of an RTO): the
+    # WaveReady that arms the ticks, and the function their ticks reach (issue #16)
+    watches_objectives: bool = False
     timeout_seconds: int = 60
     memory_mb: int = 512
 
@@ -86,6 +89,7 @@ FUNCTIONS: dict[str, Function] = {
             needs_ssm=True,
             needs_drs=True,
             needs_scheduler=True,
+            watches_objectives=True,
         ),
         Function(
             "launch_wave",
@@ -109,7 +113,12 @@ FUNCTIONS: dict[str, Function] = {
             needs_drs=True,
             needs_scheduler=True,
         ),
-        Function("progress", "progress", "Close waves and plans, release dependent waves"),
+        Function(
+            "progress",
+            "progress",
+            "Close waves and plans, release dependent waves, announce objectives at risk or missed",
+            watches_objectives=True,
+        ),
         Function(
             "control",
             "control",
@@ -276,6 +285,8 @@ ENV_SERVICE = "POWERTOOLS_SERVICE_NAME"
 ENV_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_RECOVERY_PRINCIPALS = "RECOVERY_PRINCIPALS"
 ENV_OPERATOR_PROOF_KEY = "OPERATOR_PROOF_KEY_ID"
+ENV_OBJECTIVE_AT_RISK_PERCENT = "OBJECTIVE_AT_RISK_PERCENT"  # the stack's objectiveAtRiskPercent
+DEFAULT_OBJECTIVE_AT_RISK_PERCENT = 80
 
 METRICS_NAMESPACE = "DRSOrchestrator"
 
@@ -296,9 +307,11 @@ def function_environment(
     allowed_ssm_documents: Sequence[str] = (),
     recovery_principals: str = "",
     operator_proof_key: str = "",
+    objective_at_risk_percent: float = DEFAULT_OBJECTIVE_AT_RISK_PERCENT,
 ) -> dict[str, str]:
     """Each function's own environment: only what it uses. `recovery_principals`: the operator function's
-    comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN."""
+    comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN;
+    `objective_at_risk_percent`: the share of an RTO after which what still runs is at risk."""
     env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
     if function.operator_proof:
         env[ENV_OPERATOR_PROOF_KEY] = operator_proof_key
@@ -312,6 +325,8 @@ def function_environment(
         env.update({ENV_SCHEDULER_GROUP: scheduler_group, ENV_SCHEDULER_ROLE: scheduler_role_arn, ENV_BUS_ARN: bus_arn})
     if function.needs_ssm or function.needs_ssm_documents:
         env[ENV_ALLOWED_SSM_DOCUMENTS] = ",".join(allowed_ssm_documents)
+    if function.watches_objectives:
+        env[ENV_OBJECTIVE_AT_RISK_PERCENT] = f"{objective_at_risk_percent:g}"
     return env
 
 
