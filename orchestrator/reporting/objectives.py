@@ -100,3 +100,30 @@ def wave_rpo(declared_at: str, wave: Mapping[str, Any]) -> Figure:
         figure = Figure(minutes) if minutes is not None else Figure.unmeasured("no snapshot time recorded")
         figures.append((str(server["sourceServerId"]), figure))
     return worst(figures)
+
+
+def objective_lines(report: Mapping[str, Any]) -> list[str]:
+    """The report's objectives as text, one line per objective (plan first, then each wave's own); [] when the
+    plan declares none: `plan RTO 60 min: achieved 52.1, margin +7.9 -> MET`, or `... -> NOT_MEASURED (why)`."""
+    scopes: list[tuple[str, Mapping[str, Any]]] = []
+    if report.get("objectives"):
+        scopes.append(("plan", report["objectives"]))
+    scopes += [(f"wave {w['waveId']}", w["objectives"]) for w in report.get("waves", []) if w.get("objectives")]
+    if not scopes:
+        return []
+    lines = [f"declared at {report.get('declaredAt')}"]
+    for scope, objectives in scopes:
+        for kind in ("rto", "rpo"):
+            if kind in objectives:
+                lines.append(f"{scope} {kind.upper()} {_line(objectives[kind])}")
+    return lines
+
+
+def _line(objective: Mapping[str, Any]) -> str:
+    head = f"{objective['objectiveMinutes']:g} min:"
+    if objective["verdict"] == "NOT_MEASURED":
+        return f"{head} not measured -> NOT_MEASURED ({objective.get('reason')})"
+    return (
+        f"{head} achieved {objective['achievedMinutes']:g}, margin {objective['marginMinutes']:+g} "
+        f"-> {objective['verdict']}"
+    )

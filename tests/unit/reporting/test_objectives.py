@@ -14,7 +14,7 @@ from moto import mock_aws
 from events.models import DRSJobCompleted, JobWatchTick
 from orchestrator.domain.objectives import Alert, Figure, deadline, judge, rpo_minutes, rto_minutes, worst
 from orchestrator.domain.plan import parse_plan
-from orchestrator.reporting.objectives import add_objectives
+from orchestrator.reporting.objectives import add_objectives, objective_lines
 from orchestrator.reporting.report import build_report
 from orchestrator.steps.job_watcher import on_tick
 from orchestrator.steps.post_launch import on_job_completed
@@ -224,3 +224,23 @@ def test_build_report_reads_the_declared_time_and_recovery_points_from_the_ledge
     )
     assert report["objectives"]["rto"]["reason"] == "wave db: the wave is POST_LAUNCH, not COMPLETED"
     assert report["objectives"]["rpo"]["verdict"] == "NOT_MEASURED"
+
+
+def test_objective_lines_say_each_verdict_in_one_line() -> None:
+    # GIVEN a report whose plan met its RTO, did not measure its RPO, and whose wave db missed its own RTO
+    report = {
+        "declaredAt": DECLARED,
+        "objectives": {
+            "rto": judge(60, Figure(52.1)),
+            "rpo": judge(15, Figure.unmeasured("wave app: the wave is FAILED, not COMPLETED")),
+        },
+        "waves": [{"waveId": "db", "objectives": {"rto": judge(20, Figure(21.256))}}, {"waveId": "app"}],
+    }
+    # WHEN / THEN its lines
+    assert objective_lines(report) == [
+        "declared at 2026-03-01T09:00:00.000Z",
+        "plan RTO 60 min: achieved 52.1, margin +7.9 -> MET",
+        "plan RPO 15 min: not measured -> NOT_MEASURED (wave app: the wave is FAILED, not COMPLETED)",
+        "wave db RTO 20 min: achieved 21.26, margin -1.26 -> MISSED",
+    ]
+    assert objective_lines({"declaredAt": DECLARED, "waves": [{"waveId": "db"}]}) == []
