@@ -120,9 +120,7 @@ def check(rt: Runtime, execution_id: str, wave_id: str | None, alert: Alert) -> 
         "running_wave_ids": running[:MAX_ALERT_WAVES],
         "running_wave_count": len(running),
     }
-    event = (
-        ObjectiveAtRisk(**fields, at_risk_percent=percent) if alert is Alert.AT_RISK else ObjectiveMissed(**fields)
-    )
+    event = ObjectiveAtRisk(**fields, at_risk_percent=percent) if alert is Alert.AT_RISK else ObjectiveMissed(**fields)
     _announce_once(rt, execution_id, wave_id, alert, event)
 
 
