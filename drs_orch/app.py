@@ -274,6 +274,22 @@ def _termination_lines(report: dict[str, Any]) -> list[str]:
     return [escape(line) for line in lines]
 
 
+def _objective_lines(report: dict[str, Any]) -> list[str]:
+    """The recovery objectives (issue #16): objective, achieved, margin and verdict, MISSED in red."""
+    from orchestrator.reporting.objectives import objective_lines
+
+    found = objective_lines(report)
+    if not found:
+        return []
+    style = {"MET": "green", "MISSED": "red", "NOT_MEASURED": "yellow"}
+    lines = ["recovery objectives:"]
+    for line in found:
+        verdict = next((v for v in style if line.endswith(f"-> {v}") or f"-> {v} (" in line), None)
+        text = f"  {escape(line)}"
+        lines.append(f"[{style[verdict]}]{text}[/{style[verdict]}]" if verdict else text)
+    return lines
+
+
 def _summary(result: RunResult) -> Panel:
     report = result.report or {}
     lines = [f"execution {escape(result.execution_id)}: [bold]{escape(result.status)}[/bold]"]
@@ -294,6 +310,7 @@ def _summary(result: RunResult) -> Panel:
         lines.extend(_operator_lines(wave))
     if report.get("stopReason"):
         lines.append(f"stopped: {escape(str(report['stopReason']))}")
+    lines.extend(_objective_lines(report))
     lines.extend(_termination_lines(report))
     for rejection in result.rejected:
         lines.append(f"[red]rejected: {escape(str(rejection.get('reason')))}[/red]")

@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator.domain.untrusted import inert
+
 
 def report(
     execution_id: Annotated[str, typer.Argument(metavar="EXECUTION", help="the execution id")],
@@ -34,6 +36,12 @@ def report(
         Path | None,
         typer.Option(metavar="FILE.html", help="also write the evidence report (one self-contained HTML page) here"),
     ] = None,
+    text: Annotated[
+        bool,
+        typer.Option(
+            "--text", help="print a text summary (status, waves, recovery objectives) instead of the JSON report"
+        ),
+    ] = False,
 ) -> None:
     """Read a run's execution report from the ledger on AWS (a local run: `run --report`)."""
     import boto3
@@ -57,7 +65,7 @@ def report(
     if data is None:
         raise fail(f"no execution {execution_id} in the ledger table {table}")
     data.pop("events", None)  # the ledger does not keep them; the bus archive does
-    text = json.dumps(data, indent=2) + "\n"
+    content = text_summary(data) if text else json.dumps(data, indent=2) + "\n"
 
     def write(path: Path, content: str, what: str) -> None:
         try:
@@ -67,9 +75,9 @@ def report(
         err.print(f"{what} written to {escape(str(path))}", highlight=False, soft_wrap=True)
 
     if output is None:
-        typer.echo(text, nl=False)
+        typer.echo(inert(content) if text else content, nl=False)
     else:
-        write(output, text, "report")
+        write(output, content, "report")
     if timeline is not None:
         from orchestrator.reporting.timeline import render_svg
 
@@ -78,6 +86,22 @@ def report(
         from orchestrator.reporting.html import render_html
 
         write(html, render_html(data), "evidence report")
+
+
+def text_summary(data: dict[str, Any]) -> str:
+    """The report as a few lines of text: the execution, each wave's status, and the recovery objectives (objective,
+    achieved, margin, verdict: `orchestrator.reporting.objectives.objective_lines`)."""
+    from orchestrator.reporting.objectives import objective_lines
+
+    lines = [
+        f"execution {data['executionId']} of plan {data['planId']} ({data['mode']}): {data['status']}",
+        f"started {data.get('startedAt')}, ended {data.get('endedAt') or '-'}",
+    ]
+    lines += [f"  wave {w['waveId']}: {w['status']}" for w in data.get("waves", [])]
+    objectives = objective_lines(data)
+    if objectives:
+        lines += ["recovery objectives:", *(f"  {line}" for line in objectives)]
+    return "\n".join(lines) + "\n"
 
 
 def register(app: typer.Typer) -> None:

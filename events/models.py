@@ -29,6 +29,11 @@ DRS_SOURCE = "aws.drs"
 DRS_LAUNCH_RESULT = "DRS Source Server Launch Result"
 SSM_SOURCE = "aws.ssm"
 SSM_COMMAND_STATUS = "EC2 Command Invocation Status-change Notification"
+#: An ISO 8601 time with its time zone (`2026-03-01T09:30:00Z`, `...+02:00`), seconds, at most microseconds.
+DECLARED_AT_PATTERN = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
 
 
 class Mode(StrEnum):
@@ -173,6 +178,14 @@ class StartPlan(Contract):
     confirm_recovery: str | None = None
     requested_by: str = Field(default="unknown", max_length=256)
     operator_proof: OperatorProof | None = Field(default=None, description=_PROOF_DESCRIPTION)
+    declared_at: str | None = Field(
+        default=None,
+        max_length=40,
+        pattern=DECLARED_AT_PATTERN,
+        description="when the disaster was declared (ISO 8601 with a time zone): the moment the plan's recovery "
+        "objectives are measured from; at most 7 days ago and not in the future (5 minutes of clock skew allowed). "
+        "Default: when the StartPlan is handled",
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -420,6 +433,48 @@ class ControlRejected(Contract):
     requested_by: str | None = Field(default=None, max_length=256, description="who sent the rejected command")
 
 
+# ---- recovery objectives (issue #16) -------------------------------------------------------------
+
+MAX_ALERT_WAVES = 50  # running waves an objective alert names (runningWaveCount counts them all)
+
+
+class ObjectiveTick(ExecutionEvent):
+    """A scheduler tick at a deadline of a recovery time objective (RTO): its at-risk share has passed
+    (`alert` AT_RISK) or all of it (MISSED). Armed when the execution's first root wave is ready; the plan's RTO
+    (`waveId` absent) or a wave's own."""
+
+    wave_id: str | None = Field(default=None, max_length=128, description="the wave of its own RTO; absent: the plan's")
+    alert: Literal["AT_RISK", "MISSED"]
+
+
+class _ObjectiveAlert(ExecutionEvent):
+    """An RTO whose deadline passed while what it measures still runs: the plan (`waveId` absent: some wave has not
+    ended) or a wave (`waveId`: it has not ended). Published once per execution, scope and alert."""
+
+    wave_id: str | None = Field(default=None, max_length=128, description="the wave of its own RTO; absent: the plan's")
+    objective: Literal["RTO"] = "RTO"
+    objective_minutes: float = Field(gt=0, allow_inf_nan=False, description="the RTO, in minutes")
+    declared_at: str = Field(max_length=40, description="when the disaster was declared: the RTO counts from it")
+    deadline: str = Field(max_length=40, description="when the RTO runs out: declaredAt + objectiveMinutes")
+    elapsed_minutes: float = Field(ge=0, allow_inf_nan=False, description="minutes since declaredAt, now")
+    running_wave_ids: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_ALERT_WAVES,
+        description="the waves that have not ended (COMPLETED, FAILED or SKIPPED), at most 50",
+    )
+    running_wave_count: int = Field(default=0, ge=0, description="how many waves have not ended")
+
+
+class ObjectiveAtRisk(_ObjectiveAlert):
+    """`atRiskPercent` of an RTO has passed and what it measures still runs (alarms may subscribe)."""
+
+    at_risk_percent: float = Field(gt=0, lt=100, allow_inf_nan=False, description="the share of the RTO passed")
+
+
+class ObjectiveMissed(_ObjectiveAlert):
+    """An RTO has passed and what it measures still runs: it is missed (alarms may subscribe)."""
+
+
 ALL_EVENTS: tuple[type[Contract], ...] = (
     StartPlan,
     PlanStarted,
@@ -450,6 +505,9 @@ ALL_EVENTS: tuple[type[Contract], ...] = (
     SkipWave,
     ApprovalTimeout,
     ControlRejected,
+    ObjectiveTick,
+    ObjectiveAtRisk,
+    ObjectiveMissed,
 )
 BY_DETAIL_TYPE: dict[str, type[Contract]] = {cls.DETAIL_TYPE: cls for cls in ALL_EVENTS}
 # The commands an operator sends through the operator endpoint (with StartPlan): the control function takes

@@ -62,6 +62,9 @@ class Function:
     operator_proof: Literal["", "generate", "verify"] = ""
     # reads the plan store (infra/constructs/plan_store.py): a StartPlan may name a stored plan's version (planRef)
     reads_plan_store: bool = False
+    # watches recovery time objectives (ObjectiveAtRisk at the deploy's objectiveAtRiskPercent of an RTO): the
+    # WaveReady that arms the ticks, and the function their ticks reach (issue #16)
+    watches_objectives: bool = False
     timeout_seconds: int = 60
     memory_mb: int = 512
 
@@ -89,6 +92,7 @@ FUNCTIONS: dict[str, Function] = {
             needs_ssm=True,
             needs_drs=True,
             needs_scheduler=True,
+            watches_objectives=True,
         ),
         Function(
             "launch_wave",
@@ -112,7 +116,12 @@ FUNCTIONS: dict[str, Function] = {
             needs_drs=True,
             needs_scheduler=True,
         ),
-        Function("progress", "progress", "Close waves and plans, release dependent waves"),
+        Function(
+            "progress",
+            "progress",
+            "Close waves and plans, release dependent waves, announce objectives at risk or missed",
+            watches_objectives=True,
+        ),
         Function(
             "control",
             "control",
@@ -242,9 +251,9 @@ ROUTES: tuple[Route, ...] = (
         "progress",
         "orchestrator",
         SOURCE,
-        ("PostLaunchDone", "WaveFailed"),
+        ("PostLaunchDone", "WaveFailed", "ObjectiveTick"),
         "progress",
-        "Close waves, release dependents, close the plan",
+        "Close waves, release dependents, close the plan; an RTO's deadline (ObjectiveAtRisk, ObjectiveMissed)",
     ),
     Route(
         "control",
@@ -280,6 +289,8 @@ ENV_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_RECOVERY_PRINCIPALS = "RECOVERY_PRINCIPALS"
 ENV_OPERATOR_PROOF_KEY = "OPERATOR_PROOF_KEY_ID"
 ENV_PLAN_BUCKET = "PLAN_BUCKET_NAME"  # the plan store's bucket (stored plans: StartPlan's planRef)
+ENV_OBJECTIVE_AT_RISK_PERCENT = "OBJECTIVE_AT_RISK_PERCENT"  # the stack's objectiveAtRiskPercent
+DEFAULT_OBJECTIVE_AT_RISK_PERCENT = 80
 
 METRICS_NAMESPACE = "DRSOrchestrator"
 
@@ -301,10 +312,12 @@ def function_environment(
     recovery_principals: str = "",
     operator_proof_key: str = "",
     plan_bucket: str = "",
+    objective_at_risk_percent: float = DEFAULT_OBJECTIVE_AT_RISK_PERCENT,
 ) -> dict[str, str]:
     """Each function's own environment: only what it uses. `recovery_principals`: the operator function's
     comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN; `plan_bucket`: the plan
-    store's bucket (for the function that reads stored plans)."""
+    store's bucket (for the function that reads stored plans); `objective_at_risk_percent`: the share of an RTO
+    after which what still runs is at risk."""
     env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
     if function.reads_plan_store:
         env[ENV_PLAN_BUCKET] = plan_bucket
@@ -320,6 +333,8 @@ def function_environment(
         env.update({ENV_SCHEDULER_GROUP: scheduler_group, ENV_SCHEDULER_ROLE: scheduler_role_arn, ENV_BUS_ARN: bus_arn})
     if function.needs_ssm or function.needs_ssm_documents:
         env[ENV_ALLOWED_SSM_DOCUMENTS] = ",".join(allowed_ssm_documents)
+    if function.watches_objectives:
+        env[ENV_OBJECTIVE_AT_RISK_PERCENT] = f"{objective_at_risk_percent:g}"
     return env
 
 
@@ -338,8 +353,9 @@ OPERATOR_EVENTS: tuple[str, ...] = tuple(cls.DETAIL_TYPE for cls in OPERATOR_COM
 # What may come from outside the choreography: StartPlan (a drill from the configured publishers, context
 # `publisherPrincipals`, or anything through the operator endpoint) and the operator commands.
 CONTROL_EVENTS: tuple[str, ...] = ("StartPlan", *OPERATOR_EVENTS)
-# Events that page someone: the alert rule forwards them to the SNS topic.
-ALARM_EVENTS: tuple[str, ...] = ("PlanFailed", "WaveFailed")
+# Events that page someone: the alert rule forwards them to the SNS topic (a recovery time objective at risk or
+# missed while the run goes on too: issue #16).
+ALARM_EVENTS: tuple[str, ...] = ("PlanFailed", "WaveFailed", "ObjectiveAtRisk", "ObjectiveMissed")
 # The archive keeps every orchestrator event (the operator endpoint's commands too); a replay of it rebuilds any
 # past execution.
 ARCHIVE_PATTERN: dict[str, Any] = {"source": list(SOURCES)}

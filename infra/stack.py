@@ -27,7 +27,7 @@ from infra.constructs.rules import Routes
 from infra.constructs.scheduler import TickScheduler
 from infra.constructs.script_documents import ScriptDocuments
 from infra.constructs.wave_launch import WaveLaunch
-from infra.definitions import FUNCTIONS, project_ssm_documents
+from infra.definitions import DEFAULT_OBJECTIVE_AT_RISK_PERCENT, FUNCTIONS, project_ssm_documents
 from orchestrator.domain.principals import principal_problem
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -110,6 +110,17 @@ def _retention(days: int) -> logs.RetentionDays:
     raise ValueError(f"logRetentionDays={days} is not a CloudWatch Logs retention period")
 
 
+def _percent(name: str, value: Any) -> float:
+    """A share in percent, above 0 and below 100; a malformed one is an error naming the setting."""
+    try:
+        percent = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: {value!r} is not a number") from None
+    if not 0 < percent < 100:
+        raise ValueError(f"{name}: {percent:g} is not above 0 and below 100 (a share of the RTO, in percent)")
+    return percent
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Deployment choices, read from cdk.json context (`-c key=value` overrides)."""
@@ -132,6 +143,8 @@ class StackConfig:
     # scripts may target instances carrying this tag, besides the recovery instances DRS launched for a plan
     script_target_tag: tuple[str, str] = DEFAULT_SCRIPT_TARGET_TAG
     skip_bundle: bool = False
+    # the share of a recovery time objective (percent, above 0 and below 100) after which ObjectiveAtRisk goes out
+    objective_at_risk_percent: float = DEFAULT_OBJECTIVE_AT_RISK_PERCENT
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -169,6 +182,9 @@ class StackConfig:
             allowed_ssm_documents=_documents(get("allowedSsmDocuments"), defaults.allowed_ssm_documents),
             script_target_tag=script_target_tag,
             skip_bundle=skip_requested(get("skipBundle")),
+            objective_at_risk_percent=_percent(
+                "objectiveAtRiskPercent", value("objectiveAtRiskPercent", defaults.objective_at_risk_percent)
+            ),
         )
 
 
@@ -213,6 +229,7 @@ class OrchestratorStack(Stack):
             recovery_principals=cfg.recovery_principals,
             operator_proof_key_arn=self.operator_proof.key.key_arn,
             plan_store=self.plan_store,
+            objective_at_risk_percent=cfg.objective_at_risk_percent,
         )
         for spec in FUNCTIONS.values():
             if spec.operator_proof:
@@ -294,7 +311,7 @@ class OrchestratorStack(Stack):
             self,
             "AlertTopicArn",
             value=self.alerting.topic.topic_arn,
-            description="PlanFailed and WaveFailed events and alarms; subscribe here",
+            description="PlanFailed, WaveFailed, ObjectiveAtRisk and ObjectiveMissed events and alarms; subscribe here",
         )
         CfnOutput(self, "LedgerTableName", value=self.ledger.table.table_name)
         CfnOutput(

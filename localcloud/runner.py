@@ -86,6 +86,7 @@ def start(
     requested_by: str = "drs-orch",
     confirm: bool = False,
     plan_ref: PlanRef | None = None,
+    declared_at: str | None = None,
 ) -> str:
     """Register the plan's servers in the simulator (replicating, healthy unless the profile says
     otherwise) and start the plan as a user does: a DRILL's StartPlan published on the bus (PutEvents), a
@@ -95,7 +96,8 @@ def start(
     `plan_ref`: start the stored version it names (pushed before, `push`) instead of carrying the plan: `plan` then
     only registers the servers (and gives the id a RECOVERY confirms). Inline, a StartPlan over EventBridge's
     256 KB entry limit raises EventTooLarge before anything is published, as PutEvents would refuse it on AWS
-    (moto's EventBridge does not)."""
+    (moto's EventBridge does not). `declared_at`: the StartPlan's declaredAt (ISO; default: none, the disaster is
+    declared when StartPlan is handled)."""
     document = plan_to_document(plan) if isinstance(plan, Plan) else plan
     if isinstance(plan, Plan):
         cloud.drs.ensure_servers(sid for wave in plan.waves for sid in wave.server_ids)
@@ -109,6 +111,8 @@ def start(
     if mode is Mode.RECOVERY and confirm:
         detail["confirmRecovery"] = document.get("planId")
     _check_size(detail, requested_by)
+    if declared_at is not None:
+        detail["declaredAt"] = declared_at
     if mode is Mode.RECOVERY:
         reply = cloud.operate("StartPlan", detail, caller=local_caller(requested_by))
         if not reply.accepted:

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # The plan store's S3 bucket (issue #16, stored plans: orchestrator/adapters/plan_store.py), set for the StartPlan
     # function only: a StartPlan naming `planRef` reads its version there. Blank: no store (such a start is refused).
     plan_bucket: str = Field(default="", validation_alias="PLAN_BUCKET_NAME")
+    # The share of a recovery time objective (percent) after which a wave or plan still running is at risk
+    # (ObjectiveAtRisk; issue #16): the stack's `objectiveAtRiskPercent`, default 80.
+    objective_at_risk_percent: float = Field(
+        default=80.0, gt=0, lt=100, allow_inf_nan=False, validation_alias="OBJECTIVE_AT_RISK_PERCENT"
+    )
 
 
 # What every function uses (the ledger, the bus), and what a function that schedules ticks uses, together.

@@ -195,9 +195,14 @@ class FakeDrs(_Failing):
         return f"drsjob-{len(self.jobs) + 1:017d}"
 
     def finish_job(
-        self, job_id: str, statuses: dict[str, str] | None = None, reasons: dict[str, str] | None = None
+        self,
+        job_id: str,
+        statuses: dict[str, str] | None = None,
+        reasons: dict[str, str] | None = None,
+        snapshots: dict[str, str] | None = None,
     ) -> None:
-        """End job `job_id`: each server LAUNCHED unless `statuses` says otherwise; `reasons` is its log."""
+        """End job `job_id`: each server LAUNCHED unless `statuses` says otherwise; `reasons` is its log;
+        `snapshots`: the point-in-time snapshot time (ISO) each server's recovery instance is launched from."""
         job = self.jobs[job_id]
         job["status"] = "COMPLETED"
         for server in job["participatingServers"]:
@@ -215,6 +220,11 @@ class FakeDrs(_Failing):
                     "jobID": job_id,
                     "isDrill": job["isDrill"],
                     "recoveryInstanceProperties": {"networkInterfaces": [{"ips": [f"10.0.0.{n}"], "isPrimary": True}]},
+                    **(
+                        {"pointInTimeSnapshotDateTime": snapshots[sid]}
+                        if snapshots is not None and sid in snapshots
+                        else {}
+                    ),
                 }
         self.failure_reasons[job_id] = dict(reasons or {})
 

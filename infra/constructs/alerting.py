@@ -41,7 +41,8 @@ def orchestrator_metric(name: str, label: str | None = None) -> cloudwatch.IMetr
 
 
 class Alerting(Construct):
-    """An encrypted topic fed by PlanFailed/WaveFailed and by the alarms; a dashboard of the choreography."""
+    """An encrypted topic fed by PlanFailed/WaveFailed, ObjectiveAtRisk/ObjectiveMissed (infra/definitions.py
+    ALARM_EVENTS) and by the alarms; a dashboard of the choreography."""
 
     def __init__(
         self,
@@ -79,7 +80,7 @@ class Alerting(Construct):
             self,
             "FailureEvents",
             event_bus=bus,
-            description="PlanFailed and WaveFailed page the operators",
+            description="PlanFailed, WaveFailed, ObjectiveAtRisk and ObjectiveMissed page the operators",
             event_pattern=events.EventPattern(source=["placeholder"]),
         )
         apply_pattern(self.rule, alarm_pattern())

@@ -26,7 +26,7 @@ from infra.constructs.permissions import (
 )
 from infra.constructs.plan_store import PlanStore
 from infra.constructs.scheduler import TickScheduler
-from infra.definitions import Function, function_environment
+from infra.definitions import DEFAULT_OBJECTIVE_AT_RISK_PERCENT, Function, function_environment
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -88,11 +88,13 @@ class OrchestratorFunctions(Construct):
         recovery_principals: Sequence[str] = (),
         operator_proof_key_arn: str = "",
         plan_store: PlanStore | None = None,
+        objective_at_risk_percent: float = DEFAULT_OBJECTIVE_AT_RISK_PERCENT,
     ) -> None:
         super().__init__(scope, construct_id)
         self.plan_store = plan_store  # the stored plans StartPlan reads (planRef)
         self.operator_proof_key_arn = operator_proof_key_arn  # signs (operator) and verifies (start_plan, control)
         self.recovery_principals = ",".join(recovery_principals)  # the operator function's RECOVERY_PRINCIPALS
+        self.objective_at_risk_percent = objective_at_risk_percent
         # Invocations whose handler still fails after Lambda's retries (the rules' DLQs only catch
         # delivery failures: once Lambda accepted an async event, its own retry and destination apply).
         self.failed_invocations = secure_queue(self, "FailedInvocations")
@@ -141,6 +143,7 @@ class OrchestratorFunctions(Construct):
             recovery_principals=self.recovery_principals,
             operator_proof_key=self.operator_proof_key_arn,
             plan_bucket=self.plan_store.bucket.bucket_name if self.plan_store is not None else "",
+            objective_at_risk_percent=self.objective_at_risk_percent,
         )
         function = lambda_.Function(
             self,

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from events.models import Contract
+from orchestrator.domain.objectives import ObjectiveClaim
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges
@@ -176,11 +177,12 @@ class LedgerPort(Protocol):
         key: str,
         resolution: Mapping[str, Any] | None = None,
         plan_ref: Mapping[str, Any] | None = None,
+        declared_at: str | None = None,
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
         servers (`{sourceServerId: {criticality, launchStatus}}`); `resolution`: how its tag selectors were
         resolved, kept with the frozen plan; `plan_ref`: the stored plan version it runs (`{planId, version,
-        sha256}`), None for a plan that came inline."""
+        sha256}`), None for a plan that came inline; `declared_at`: when the disaster was declared (default: now)."""
         ...
 
     def end_launch_lease(
@@ -280,6 +282,17 @@ class LedgerPort(Protocol):
 
     def mark_refusal_announced(self, event_id: str) -> None:
         """mark_refusal_announced"""
+        ...
+
+    def claim_objective_alert(
+        self, execution_id: str, wave_id: str | None, alert: str, *, detail_type: str, detail: Mapping[str, Any]
+    ) -> ObjectiveClaim | None:
+        """Claim RTO alert `alert` (AT_RISK, MISSED) of the plan (`wave_id` None) or of a wave, with the event that
+        announces it: None when this call claimed it, else the earlier claim."""
+        ...
+
+    def mark_objective_alert_announced(self, execution_id: str, wave_id: str | None, alert: str) -> None:
+        """The claimed alert's event was published."""
         ...
 
     def move_wave(

@@ -10,7 +10,7 @@ from pydantic.alias_generators import to_camel
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
-from orchestrator.domain.plan import PlanError, Selection
+from orchestrator.domain.plan import Plan, PlanError, Selection
 from orchestrator.domain.plan.launch import has_launch_settings
 from orchestrator.domain.records import ATTEMPT_TIMES, ExecutionRecord, WaveAttempt, WaveJob
 from orchestrator.domain.records.approvals import APPROVAL_TIMES, ApprovalRecord
@@ -18,6 +18,7 @@ from orchestrator.domain.records.detail import WaveDetail
 from orchestrator.domain.records.launch_settings import AppliedSettings
 from orchestrator.domain.records.servers import ServerAttempt
 from orchestrator.domain.resolution import parse_record, selections_of
+from orchestrator.reporting.objectives import add_objectives
 
 ATTEMPT_TIME_KEYS: tuple[str, ...] = tuple(to_camel(name) for name in ATTEMPT_TIMES)
 """The report's key of each moment of a wave's attempt (`ATTEMPT_TIMES`: readyAt, preLaunchAt, ...), in the
@@ -59,13 +60,15 @@ def build_report(
     selected = _selections(execution)
     started, ended = execution.started_at, execution.ended_at
     duration = (parse_iso(ended) - parse_iso(started)).total_seconds() if started and ended else None
-    return {
+    report = {
         "executionId": execution_id,
         "planId": execution.plan_id,
         "planName": execution.plan_name,
         "mode": execution.mode,
         "status": execution.status.value,
         "startedAt": started,
+        # when the disaster was declared, the objectives' start (an execution from before it was recorded: its start)
+        "declaredAt": execution.declared_at or started,
         "endedAt": ended,
         "durationSeconds": duration,
         "requestedBy": execution.requested_by,
@@ -77,6 +80,14 @@ def build_report(
         "terminations": _terminations(ledger, execution_id),
         "events": list(events or []),
     }
+    return add_objectives(report, _frozen(execution))
+
+
+def _frozen(execution: ExecutionRecord) -> Plan | None:
+    try:
+        return frozen_plan(execution)
+    except (PlanError, ValueError):
+        return None
 
 
 def _plan_waves(execution: ExecutionRecord) -> list[dict[str, Any]]:
@@ -173,6 +184,7 @@ def _wave(detail: WaveDetail, settings: Mapping[str, AppliedSettings] | None = N
             "launchStatus": s.launch_status.value,
             "recoveryInstanceId": s.recovery_instance_id,
             "jobId": s.job_id,
+            "recoveryPointAt": s.recovery_point_at,  # the snapshot its recovery instance was launched from
             **({"reason": s.reason} if s.reason else {}),
             **(
                 {"launchSettings": _launch_settings(settings[sid])}

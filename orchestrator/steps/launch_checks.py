@@ -49,6 +49,7 @@ from orchestrator.domain.status import EXECUTION_FINAL, NOT_STARTED_WAVE, Execut
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 from orchestrator.steps.job_watcher import server_launches
+from orchestrator.steps.recovery_points import recovery_points
 
 MAX_CHUNK_SERVERS = 200  # StartRecovery's sourceServers: 1 to 200
 _TEXT_FIELDS = ("executionId", "planId", "waveId", "launchKey")
@@ -281,8 +282,10 @@ NOT_STARTED_JOB = "not-started-"  # the job id `launch_wave.chunk_failed` record
 def check_job_end(rt: Runtime, detail: DRSJobCompleted) -> dict[str, ServerOutcome] | None:
     """How each server of the job a DRSJobCompleted reports ended, `{source server id: outcome}`, as DRS says
     (DescribeJobs of that one job), or, for the job `chunk_failed` records for a chunk no DRS job started, as
-    its launch claim says. The event's own statuses and recovery instances are never recorded: they must be
-    DRS's (the watcher publishes DRS's answer), and only a failed server's reason is taken from it.
+    its launch claim says; a launched server with the snapshot its recovery instance was launched from
+    (`recovery_points`: one DescribeRecoveryInstances, best effort). The event's own statuses and recovery
+    instances are never recorded: they must be DRS's (the watcher publishes DRS's answer), and only a failed
+    server's reason is taken from it.
 
     {} when the ledger has the job's end already (a redelivery: the ledger's write decides REPLAY or REJECTED);
     None for a late report of a job of an earlier attempt of the wave (nothing to record). Raises InvalidEvent
@@ -303,11 +306,20 @@ def check_job_end(rt: Runtime, detail: DRSJobCompleted) -> dict[str, ServerOutco
     placeholder = detail.job_id.startswith(NOT_STARTED_JOB)
     ended = _not_started(rt, detail, ours) if placeholder else _ended_in_drs(rt, detail)
     _check_reported(detail, ended)
+    points = recovery_points(
+        rt,
+        (
+            result.recovery_instance_id
+            for result in ended.values()
+            if result.recovery_instance_id and result.launch_status in ("LAUNCHED", "TERMINATED")
+        ),
+    )
     return {
         sid: ServerOutcome(
             launch_status=ServerLaunchStatus(result.launch_status),
             recovery_instance_id=result.recovery_instance_id,
             reason=result.reason,
+            recovery_point_at=points.get(result.recovery_instance_id or ""),
         )
         for sid, result in ended.items()
     }

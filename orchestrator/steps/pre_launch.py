@@ -10,6 +10,7 @@ from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.status import ExecutionStatus, WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
+from orchestrator.steps import objectives
 from orchestrator.steps.approval import held_for_approval
 from orchestrator.steps.preflight import gate as preflight_gate
 from orchestrator.steps.scripts import run_phase
@@ -44,6 +45,7 @@ def on_wave_ready(rt: Runtime, detail: WaveReady, event_id: str) -> None:
             wave_attempt=wave.attempt,
         )
         return
+    objectives.on_wave_ready(rt, execution, wave)  # the RTO ticks (the first root wave), or deadlines already past
     if held_for_approval(rt, execution, wave, detail, event_id):
         return
     if preflight_gate(rt, execution, wave, detail, event_id):  # READY -> FAILED before any script or launch

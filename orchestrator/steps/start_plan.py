@@ -44,7 +44,9 @@ from events.models import (
 from orchestrator.adapters.drs import DrsError
 from orchestrator.adapters.plan_store import PlanStoreError
 from orchestrator.adapters.ssm import SsmError
+from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import execution_id_for, frozen_plan
+from orchestrator.domain.objectives import declared_at_problem
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import (
     Plan,
@@ -201,6 +203,8 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
     plan, record = resolved
     if _refused_network(rt, detail, plan, execution_id=execution_id, event_id=event_id):
         return None
+    if _refused_declared_at(rt, detail, plan, execution_id=execution_id, event_id=event_id):
+        return None
     outcome = rt.ledger.create_execution(
         execution_id=execution_id,
         plan_id=plan.plan_id,
@@ -212,6 +216,7 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
         key=event_id,
         resolution=record,
         plan_ref=stored.record() if stored is not None else None,
+        declared_at=iso(parse_iso(detail.declared_at)) if detail.declared_at else None,
     )
     if outcome is Outcome.REJECTED:
         _reused_id(rt, detail, event_id, execution_id, submitted)
@@ -513,6 +518,31 @@ def _refused_network(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id
         plan_id=plan.plan_id,
         reason=reason,
         errors=_problems(problems),
+        requested_by=detail.requested_by,
+    )
+    return True
+
+
+def _refused_declared_at(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> bool:
+    """Refuse the start (True) when its explicit declaredAt is in the future (beyond the clock skew allowed) or too
+    long ago (`orchestrator.domain.objectives.declared_at_problem`). Checked only before its execution exists: a
+    redelivered StartPlan of a started execution is not judged again by a later clock."""
+    if detail.declared_at is None or rt.ledger.execution(execution_id) is not None:
+        return False
+    try:
+        problem = declared_at_problem(parse_iso(detail.declared_at), rt.clock.now())
+    except ValueError:  # the pattern's shape, but no calendar time (February 30th, year 0)
+        problem = f"declaredAt {quote(detail.declared_at, 40)!r} is not a calendar date and time"
+    if problem is None:
+        return False
+    logger.warning("plan refused: its declaredAt is out of range", execution_id=execution_id, problem=problem)
+    _refuse_start(
+        rt,
+        event_id,
+        execution_id=execution_id,
+        plan_id=plan.plan_id,
+        reason=f"declaredAt refused: {problem}",
+        errors=[Problem(message=problem, code="declared-at-out-of-range", path="declaredAt")],
         requested_by=detail.requested_by,
     )
     return True

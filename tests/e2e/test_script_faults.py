@@ -19,6 +19,7 @@ import pytest
 from events.models import Mode
 from localcloud.cloud import LocalCloud
 from localcloud.runner import RunResult, run_plan, start, wait
+from orchestrator.adapters.drs import READ_ATTEMPTS
 from orchestrator.domain.plan import parse_plan
 from orchestrator.domain.records.scripts import ScriptRun
 from tests.e2e.helpers import allowing, assert_choreography_invariants, at, command, sid, wave, wave_status
@@ -167,6 +168,11 @@ def test_a_required_step_ssm_refuses_fails_the_wave_before_launch(local_cloud):
 # ---- fault 7 (1): target resolution throttled ----------------------------------------------------
 
 
+#: The reads of DescribeRecoveryInstances a throttled job end makes before it records its servers without their
+#: recovery points (orchestrator/steps/recovery_points.py: the DRS adapter's read budget, then best effort).
+RECOVERY_POINTS = READ_ATTEMPTS
+
+
 def _post_launch_plan() -> dict[str, Any]:
     return {
         "planId": "throttled",
@@ -183,16 +189,17 @@ def _post_launch_plan() -> dict[str, Any]:
 
 def test_target_resolution_throttled_six_times_is_resent_by_a_tick_and_succeeds(local_cloud):
     # GIVEN DescribeRecoveryInstances throttled six times in a row (the DRS adapter's whole read budget)
-    # when the post-launch script resolves its targets
+    # when the post-launch script resolves its targets (after the six of the job end's read of the recovery
+    # points, which gives up: best effort)
     cloud = local_cloud(**allowing("AWS-RunShellScript"))
-    cloud.drs.inject_error("ThrottlingException", operation="DescribeRecoveryInstances", count=6)
+    cloud.drs.inject_error("ThrottlingException", operation="DescribeRecoveryInstances", count=RECOVERY_POINTS + 6)
 
     # WHEN the plan runs
     result = _run(cloud, _post_launch_plan())
 
     # THEN no handler failed: the script waited for one resend tick, was sent once and succeeded
     assert result.status == "COMPLETED"
-    assert cloud.drs.stats.errors["ThrottlingException"] == 6
+    assert cloud.drs.stats.errors["ThrottlingException"] == RECOVERY_POINTS + 6
     [item] = _script_items(cloud, result.execution_id, "db")
     assert (item.status, item.try_number, item.resends) == ("Success", 1, 1)
     assert "ThrottlingException" in (item.send_error or "")
@@ -204,9 +211,10 @@ def test_target_resolution_throttled_six_times_is_resent_by_a_tick_and_succeeds(
 
 
 def test_target_resolution_throttled_past_its_budget_fails_the_wave_with_the_error(local_cloud):
-    # GIVEN DescribeRecoveryInstances throttled for good (7 sends of 6 reads each)
+    # GIVEN DescribeRecoveryInstances throttled for good (the job end's read of the recovery points, then 7 sends
+    # of 6 reads each)
     cloud = local_cloud(**allowing("AWS-RunShellScript"))
-    cloud.drs.inject_error("ThrottlingException", operation="DescribeRecoveryInstances", count=42)
+    cloud.drs.inject_error("ThrottlingException", operation="DescribeRecoveryInstances", count=RECOVERY_POINTS + 42)
 
     # WHEN the plan runs
     result = _run(cloud, _post_launch_plan())
@@ -230,7 +238,7 @@ def test_target_resolution_throttled_past_its_budget_fails_the_wave_with_the_err
 def test_a_plan_cancelled_while_a_script_waits_for_its_resend_ends_cancelled(local_cloud):
     # GIVEN a run whose post-launch script is waiting for a resend tick (resolution throttled for good)
     cloud = local_cloud(**allowing("AWS-RunShellScript"))
-    cloud.drs.inject_error("ThrottlingException", operation="DescribeRecoveryInstances", count=42)
+    cloud.drs.inject_error("ThrottlingException", operation="DescribeRecoveryInstances", count=RECOVERY_POINTS + 42)
     execution_id = start(cloud, parse_plan(_post_launch_plan()))
     cloud.run_until(lambda: any(i.resends for i in _script_items(cloud, execution_id, "db")), timeout=60)
     assert wave_status(cloud, execution_id, "db") == "POST_LAUNCH"

@@ -22,6 +22,7 @@ write, the one paginated Query, batches, time to live) and the keys (`_keys`):
     decisions.py     operator commands ACCEPTED or REFUSED  transitions.py   the one status transition
     capacity.py      shared DRS capacity and parked queue   terminations.py  termination claims and records
     failures.py      handler failure counters       launch_settings.py  a server's settings hold, what was applied
+    objectives.py    recovery-objective alerts claimed once
 
 `Ledger` puts them together: the one class the steps use. A kind that needs another names it as a base
 (waves read servers, launch claims and script results), so each module is checked against what it uses.
@@ -65,6 +66,7 @@ from orchestrator.adapters.ledger.executions import Executions
 from orchestrator.adapters.ledger.failures import Failures
 from orchestrator.adapters.ledger.launch_settings import LaunchSettingsItems
 from orchestrator.adapters.ledger.launches import Launches
+from orchestrator.adapters.ledger.objectives import ObjectiveAlerts
 from orchestrator.adapters.ledger.scripts import Scripts
 from orchestrator.adapters.ledger.servers import Servers
 from orchestrator.adapters.ledger.terminations import Terminations
@@ -107,7 +109,17 @@ __all__ = [
 
 
 class Ledger(
-    Executions, Waves, Decisions, Servers, Scripts, Launches, Terminations, Capacity, Failures, LaunchSettingsItems
+    Executions,
+    Waves,
+    Decisions,
+    Servers,
+    Scripts,
+    Launches,
+    Terminations,
+    Capacity,
+    Failures,
+    LaunchSettingsItems,
+    ObjectiveAlerts,
 ):
     """The ledger adapter; `table` is a boto3 DynamoDB Table resource, `clock` gives every time it writes,
     `finished_ttl_days` how long a finished execution's items are kept (TTL), `sleep` the backoff between

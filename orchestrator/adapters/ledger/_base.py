@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from orchestrator.adapters.ledger._keys import (
     BULK_PREFIXES,
     LAUNCH_PREFIX,
+    OBJECTIVE_PREFIX,
     PLAN_SK,
     SCRIPT_PREFIX,
     WAVE_PREFIX,
@@ -312,7 +313,7 @@ class LedgerBase:
         """A finished execution's plan, wave, script, launch, server and script result items expire with it
         (TTL)."""
         keys = [{"pk": exec_pk(execution_id), "sk": PLAN_SK}]
-        for prefix in (WAVE_PREFIX, SCRIPT_PREFIX, LAUNCH_PREFIX):
+        for prefix in (WAVE_PREFIX, SCRIPT_PREFIX, LAUNCH_PREFIX, OBJECTIVE_PREFIX):
             keys += [{"pk": exec_pk(execution_id), "sk": item["sk"]} for item in self._query(execution_id, prefix)]
         for key in keys:
             self._table.update_item(

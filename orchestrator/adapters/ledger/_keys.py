@@ -34,6 +34,7 @@ CAPACITY_SK = "DRS"
 QUEUE_PREFIX = "QUEUE#"
 SETTINGS_PREFIX = "LSETTINGS#"  # an execution's launch settings applied to one source server
 HOLD_SK = "#SETTINGS_HOLD"  # the one execution that holds a source server's launch settings now
+OBJECTIVE_PREFIX = "OBJECTIVE#"  # an RTO alert (ObjectiveAtRisk, ObjectiveMissed) claimed once per scope and kind
 
 
 def exec_pk(execution_id: str) -> str:
@@ -105,3 +106,9 @@ def decision_key(event_id: str) -> Key:
 
 
 CAPACITY_KEY: Key = {"pk": CAPACITY_PK, "sk": CAPACITY_SK}
+
+
+def objective_alert_key(execution_id: str, wave_id: str | None, alert: str) -> Key:
+    """The claim of one RTO alert: `OBJECTIVE#PLAN#<alert>` for the plan's RTO, `OBJECTIVE#WAVE#<wave>#<alert>`."""
+    scope = "PLAN" if wave_id is None else f"WAVE#{wave_id}"
+    return {"pk": exec_pk(execution_id), "sk": f"{OBJECTIVE_PREFIX}{scope}#{alert}"}

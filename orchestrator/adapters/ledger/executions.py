@@ -104,11 +104,14 @@ class Executions(Transitions):
         key: str,
         resolution: Mapping[str, Any] | None = None,
         plan_ref: Mapping[str, Any] | None = None,
+        declared_at: str | None = None,
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
         servers (`{sourceServerId: {criticality, launchStatus}}`). `resolution`: how the plan's tag selectors
         were resolved (kept beside the frozen plan, as JSON text, for the report and a repeated start). `plan_ref`:
         the stored plan version the execution runs (`planRef` on the execution item: planId, version, sha256).
+        `declared_at`: when the disaster was declared (ISO), the start of its recovery objectives; default: now
+        (the execution's `startedAt`).
 
         The execution item is put first, CREATING (a redelivery of `key` finds it so and writes the rest
         again: REPLAY), then the plan, wave and server items in batches, then the execution goes RUNNING.
@@ -129,6 +132,7 @@ class Executions(Transitions):
             "terminalCount": 0,
             "requestedBy": requested_by,
             "startedAt": now,
+            "declaredAt": declared_at or now,
             "lastKey": key,
             "failedWaves": [],
             "paused": False,

@@ -131,6 +131,7 @@ _EXECUTION: dict[str, tuple[str, _Convert]] = {
     "terminal_count": ("terminalCount", _INT),
     "requested_by": ("requestedBy", _SAME),
     "started_at": ("startedAt", _SAME),
+    "declared_at": ("declaredAt", _SAME),
     "plan_document": ("planDocument", _SAME),
     "resolution": ("resolution", _SAME),
     "plan_ref": ("planRef", _MAP),

@@ -28,6 +28,7 @@ _ATTEMPT: dict[str, tuple[str, _Convert]] = {  # an entry of a server's `history
     "recovery_instance_id": ("recoveryInstanceId", _SAME),
     "job_id": ("jobId", _SAME),
     "reason": ("reason", _SAME),
+    "recovery_point_at": ("recoveryPointAt", _SAME),
 }
 _SERVER: dict[str, tuple[str, _Convert]] = {  # field -> (attribute, conversion), in the order an item is written
     "wave_id": ("waveId", _SAME),
@@ -38,6 +39,7 @@ _SERVER: dict[str, tuple[str, _Convert]] = {  # field -> (attribute, conversion)
     "job_id": ("jobId", _SAME),
     "recovery_instance_id": ("recoveryInstanceId", _SAME),
     "reason": ("reason", _SAME),
+    "recovery_point_at": ("recoveryPointAt", _SAME),  # the snapshot its recovery instance was launched from
     # history: a list, written only when not empty (see server_item)
     "expires_at": ("expiresAt", _INT),
 }
@@ -105,6 +107,7 @@ def _outcome(current: ServerResult, outcome: ServerOutcome, *, attempt: int, job
         job_id=job_id if job_id is not None else current.job_id,
         recovery_instance_id=outcome.recovery_instance_id or current.recovery_instance_id,
         reason=outcome.reason or current.reason,
+        recovery_point_at=outcome.recovery_point_at or current.recovery_point_at,
     )
 
 
@@ -117,6 +120,7 @@ def _reset(current: ServerResult, *, attempt: int) -> ServerResult:
         recovery_instance_id=current.recovery_instance_id or None,
         job_id=current.job_id or None,
         reason=current.reason or None,
+        recovery_point_at=current.recovery_point_at or None,
     )
     return replace(
         current,
@@ -125,6 +129,7 @@ def _reset(current: ServerResult, *, attempt: int) -> ServerResult:
         job_id=None,
         recovery_instance_id=None,
         reason=None,
+        recovery_point_at=None,
         history=(*current.history, ended),
     )
 

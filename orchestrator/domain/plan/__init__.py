@@ -27,6 +27,7 @@ from orchestrator.domain.plan.launch import (
 from orchestrator.domain.plan.model import (
     Approval,
     Criticality,
+    Objectives,
     OnFailure,
     Plan,
     PlanDefaults,
@@ -50,6 +51,7 @@ __all__ = [
     "LaunchDisposition",
     "LaunchSettings",
     "Licensing",
+    "Objectives",
     "OnFailure",
     "Plan",
     "PlanDefaults",

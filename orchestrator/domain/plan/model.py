@@ -45,6 +45,9 @@ MAX_RETRIES = 5
 MAX_SELECTOR_TAGS = 50
 MAX_SELECTOR_KEY_CHARS = 128
 MAX_SELECTOR_VALUE_CHARS = 256
+#: Recovery objectives in minutes: above 0, at most 365 days (DRS keeps point-in-time snapshots up to 365 days, so
+#: no recovery point is older; an RTO beyond it is a typo).
+MAX_OBJECTIVE_MINUTES = 525_600
 
 #: Validation context key: skip the whole-plan graph checks (check_plan has already run them).
 GRAPH_CHECKED = "graph_checked"
@@ -263,6 +266,44 @@ class Server(_Model):
         return value
 
 
+class Objectives(_Model):
+    """Recovery objectives, in minutes, measured from the moment the disaster is declared (StartPlan's time, or its
+    `declaredAt`): the recovery time objective (RTO: by then the waves are recovered, their post-launch scripts and
+    health check done) and the recovery point objective (RPO: no recovered server's point-in-time snapshot is older
+    than this at the declared time). Either may be left out; a number above 0 (at most 365 days).
+
+    On the plan they hold for the whole plan (its RTO is achieved when its last wave completes; its RPO by its worst
+    server); on a wave for that wave alone. A wave without objectives of its own does not inherit the plan's: the
+    plan's are judged, and watched while the run goes (ObjectiveAtRisk, ObjectiveMissed), once for the plan."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    rto_minutes: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_OBJECTIVE_MINUTES,
+        strict=True,
+        allow_inf_nan=False,
+        description="Recovery time objective: minutes from the declared time to the end of the post-launch phase.",
+    )
+    rpo_minutes: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_OBJECTIVE_MINUTES,
+        strict=True,
+        allow_inf_nan=False,
+        description="Recovery point objective: most minutes between a server's recovery snapshot and the declared "
+        "time.",
+    )
+
+    @model_validator(mode="after")
+    def _one_at_least(self) -> Objectives:
+        if self.rto_minutes is None and self.rpo_minutes is None:
+            msg = "objectives needs rtoMinutes, rpoMinutes or both"
+            raise ValueError(msg)
+        return self
+
+
 def _approver(value: str) -> str:
     problem = principal_problem(value)
     if problem is not None:
@@ -372,6 +413,10 @@ class Wave(_Model):
     approval: Approval | None = None
     health_check: Script | None = Field(None, description="A script run after launch as a gate.")
     rollback: Rollback = Rollback.NONE
+    objectives: Objectives | None = Field(
+        None,
+        description="This wave's own recovery objectives (it does not inherit the plan's: those are the plan's).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -486,6 +531,10 @@ class Plan(_Model):
     description: str | None = None
     version: Annotated[str | None, BeforeValidator(_scalar_to_str)] = None
     defaults: PlanDefaults = Field(default_factory=PlanDefaults)
+    objectives: Objectives | None = Field(
+        None,
+        description="The plan's recovery objectives: its RTO is its last wave's, its RPO its worst server's.",
+    )
     waves: list[Wave] = Field(default_factory=list)
 
     @model_validator(mode="before")

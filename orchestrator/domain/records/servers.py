@@ -44,6 +44,9 @@ class ServerOutcome:
     launch_status: ServerLaunchStatus
     recovery_instance_id: str | None = None
     reason: str | None = None
+    # the point-in-time snapshot its recovery instance was launched from (DescribeRecoveryInstances'
+    # pointInTimeSnapshotDateTime, ISO), when DRS gives it: the server's recovery point (RPO)
+    recovery_point_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +59,7 @@ class ServerAttempt:
     recovery_instance_id: str | None = None
     job_id: str | None = None
     reason: str | None = None
+    recovery_point_at: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -66,7 +70,8 @@ class ServerResult:
     and when known the DRS job that launched it, its recovery instance and the reason it did not launch.
     `history`: how it had ended each earlier attempt it was launched in again from (oldest first; a retry
     appends one when it resets the server). `expires_at`: when the item expires (epoch seconds, DynamoDB's
-    time to live), once its execution has ended."""
+    time to live), once its execution has ended. `recovery_point_at`: the point-in-time snapshot its recovery
+    instance was launched from (ISO; DRS's DescribeRecoveryInstances), when known."""
 
     execution_id: str
     wave_id: str
@@ -77,6 +82,7 @@ class ServerResult:
     job_id: str | None = None
     recovery_instance_id: str | None = None
     reason: str | None = None
+    recovery_point_at: str | None = None
     history: tuple[ServerAttempt, ...] = ()
     expires_at: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -93,6 +99,7 @@ class ServerResult:
             recovery_instance_id=self.recovery_instance_id,
             job_id=self.job_id,
             reason=self.reason,
+            recovery_point_at=self.recovery_point_at,
         )
 
     def ended(self, attempt: int) -> ServerAttempt:

@@ -193,6 +193,8 @@ class ExecutionRecord:
     plan_name: str | None = None
     requested_by: str | None = None
     started_at: str | None = None
+    # when the disaster was declared (StartPlan's declaredAt, else its handling time): objectives count from it
+    declared_at: str | None = None
     failed_waves: tuple[str, ...] = ()
     paused: bool | None = None
     ended_at: str | None = None

@@ -300,6 +300,7 @@ def test_no_kind_of_item_hides_another_ones_method() -> None:
         "Terminations",
         "Capacity",
         "Failures",
+        "ObjectiveAlerts",
         "LedgerBase",
     }
 

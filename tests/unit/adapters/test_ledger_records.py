@@ -292,6 +292,7 @@ def test_the_execution_record_names_its_stop_and_its_frozen_plan(ledger: Ledger,
         terminal_count=2,
         requested_by="me",
         started_at="2026-01-01T09:00:00.000Z",
+        declared_at="2026-01-01T09:00:00.000Z",  # no declaredAt given: its start
         plan_document='{"planId": "p", "waves": [{"waveId": "a"}, {"waveId": "b"}]}',
         failed_waves=(),
         paused=False,

@@ -73,7 +73,9 @@ def _strategy(annotation: Any, limits: dict[str, Any]) -> st.SearchStrategy[Any]
     if annotation is float:
         return st.floats(
             min_value=limits.get("ge", limits.get("gt")),
+            max_value=limits.get("le", limits.get("lt")),
             exclude_min="gt" in limits,
+            exclude_max="lt" in limits,
             allow_nan=False,
             allow_infinity=False,
         )
