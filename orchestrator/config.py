@@ -41,7 +41,13 @@ class Settings(BaseSettings):
     scheduler_group: str = Field(default="drs-orchestrator", validation_alias="SCHEDULER_GROUP_NAME")
     scheduler_role_arn: str = Field(default="", validation_alias="SCHEDULER_ROLE_ARN")
     region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
-    finished_ttl_days: int = Field(default=90, validation_alias="FINISHED_EXECUTION_TTL_DAYS")
+    # The ledger's time to live (issue #16): days after a run ends before DynamoDB deletes its items. A deploy
+    # setting (context ledgerTtlDays), off by default: unset, no item gets `expiresAt` and nothing expires; the
+    # stack refuses a value shorter than the evidence bucket's Object Lock retention (orchestrator/domain/evidence.py).
+    finished_ttl_days: int | None = Field(default=None, ge=3, validation_alias="FINISHED_EXECUTION_TTL_DAYS")
+    # The evidence bucket (issue #16): the archive function writes each ended execution's report there; the stack
+    # sets it for that function only (infra/constructs/evidence.py).
+    evidence_bucket: str = Field(default="", validation_alias="EVIDENCE_BUCKET_NAME")
     # Deliveries of one event after which a handler that keeps failing gives up: the wave the event names
     # fails with the error as its reason (orchestrator/steps/handler_failures.py). Lambda runs an asynchronous
     # invocation at most three times (the first try and `MaximumRetryAttempts` = 2 retries, the value the
