@@ -60,6 +60,10 @@ class Function:
     # the operator-proof KMS key (infra/constructs/operator_proof.py): "generate" (the operator function signs
     # its commands) or "verify" (StartPlan and control take the operator source only with a valid proof)
     operator_proof: Literal["", "generate", "verify"] = ""
+    # the evidence bucket (issue #16; infra/constructs/evidence.py): the archive function writes an ended
+    # execution's reports there, and reads the ledger only (`ledger_read_only`: no ledger write is granted)
+    needs_evidence: bool = False
+    ledger_read_only: bool = False
     timeout_seconds: int = 60
     memory_mb: int = 512
 
@@ -127,6 +131,16 @@ FUNCTIONS: dict[str, Function] = {
             operator_proof="generate",
             timeout_seconds=10,
             memory_mb=256,
+        ),
+        Function(
+            "archive",
+            "archive",
+            "PlanCompleted, PlanFailed, PlanCancelled: store the execution's report in the evidence bucket",
+            needs_bus=False,
+            needs_evidence=True,
+            ledger_read_only=True,
+            timeout_seconds=120,  # a report of thousands of servers reads many ledger pages
+            memory_mb=1024,
         ),
     )
 }
@@ -252,6 +266,14 @@ ROUTES: tuple[Route, ...] = (
         "Operator commands, from the operator endpoint only",
     ),
     Route(
+        "archive",
+        "orchestrator",
+        SOURCE,
+        ("PlanCompleted", "PlanFailed", "PlanCancelled"),
+        "archive",
+        "Keep the ended execution's report in the evidence bucket",
+    ),
+    Route(
         "approval-timeout",
         "orchestrator",
         SOURCE,
@@ -276,6 +298,8 @@ ENV_SERVICE = "POWERTOOLS_SERVICE_NAME"
 ENV_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_RECOVERY_PRINCIPALS = "RECOVERY_PRINCIPALS"
 ENV_OPERATOR_PROOF_KEY = "OPERATOR_PROOF_KEY_ID"
+ENV_EVIDENCE_BUCKET = "EVIDENCE_BUCKET_NAME"
+ENV_LEDGER_TTL_DAYS = "FINISHED_EXECUTION_TTL_DAYS"  # unset: the ledger keeps every item (no time to live)
 
 METRICS_NAMESPACE = "DRSOrchestrator"
 
@@ -296,9 +320,13 @@ def function_environment(
     allowed_ssm_documents: Sequence[str] = (),
     recovery_principals: str = "",
     operator_proof_key: str = "",
+    evidence_bucket: str = "",
+    ledger_ttl_days: int | None = None,
 ) -> dict[str, str]:
     """Each function's own environment: only what it uses. `recovery_principals`: the operator function's
-    comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN."""
+    comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN; `evidence_bucket`:
+    the archive function's bucket; `ledger_ttl_days`: the ledger's time to live (None: none) for every function
+    that writes the ledger."""
     env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
     if function.operator_proof:
         env[ENV_OPERATOR_PROOF_KEY] = operator_proof_key
@@ -306,6 +334,10 @@ def function_environment(
         env[ENV_RECOVERY_PRINCIPALS] = recovery_principals
     if function.needs_table:
         env[ENV_TABLE] = table_name
+        if ledger_ttl_days is not None and not function.ledger_read_only:
+            env[ENV_LEDGER_TTL_DAYS] = str(ledger_ttl_days)
+    if function.needs_evidence:
+        env[ENV_EVIDENCE_BUCKET] = evidence_bucket
     if function.needs_bus:
         env[ENV_BUS] = bus_name
     if function.needs_scheduler:

@@ -86,6 +86,10 @@ SCHEDULER_SETTINGS = ("scheduler_group", "scheduler_role_arn", "bus_arn")
 # it reads no ledger, and is granted none.
 OPERATOR_SETTING = "recovery_principals"
 OPERATOR_REQUIRED = ("bus_name",)
+# The archive function (the one whose environment names the evidence bucket) reads the ledger and writes the
+# bucket; it publishes nothing.
+EVIDENCE_SETTING = "evidence_bucket"
+EVIDENCE_REQUIRED = ("table_name", "evidence_bucket")
 # The functions that sign (operator) or verify (start_plan, control) the operator's commands, by the service
 # name the stack gives them (infra/definitions.py function_environment: drs-orch-<function>).
 OPERATOR_PROOF_SERVICES = frozenset({"drs-orch-operator", "drs-orch-start_plan", "drs-orch-control"})
@@ -104,6 +108,8 @@ def missing_settings(settings: Settings) -> list[str]:
         return field in settings.model_fields_set and bool(str(getattr(settings, field)).strip())
 
     required = OPERATOR_REQUIRED if OPERATOR_SETTING in settings.model_fields_set else ALWAYS_REQUIRED
+    if EVIDENCE_SETTING in settings.model_fields_set:
+        required = EVIDENCE_REQUIRED
     if settings.service in OPERATOR_PROOF_SERVICES:
         required = (*required, "operator_proof_key")
     missing = [field for field in required if not present(field)]

@@ -19,6 +19,7 @@ from orchestrator.adapters.bus import Bus
 from orchestrator.adapters.drs import Drs
 from orchestrator.adapters.ec2 import Ec2Network
 from orchestrator.adapters.ec2_templates import Ec2Templates
+from orchestrator.adapters.evidence import EvidenceBucket
 from orchestrator.adapters.kms import Kms
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.scheduler import Scheduler
@@ -30,6 +31,7 @@ from orchestrator.domain.ports import (
     DrsPort,
     Ec2NetworkPort,
     Ec2TemplatesPort,
+    EvidencePort,
     LedgerPort,
     MacPort,
     SchedulerPort,
@@ -53,6 +55,9 @@ class Runtime:
     # StartPlan and control functions verify; None without OPERATOR_PROOF_KEY_ID (nothing from the operator
     # source is then taken)
     mac: MacPort | None = None
+    # the evidence bucket (issue #16): the archive function stores each ended execution's report there; None
+    # without EVIDENCE_BUCKET_NAME (every other function)
+    evidence: EvidencePort | None = None
 
 
 _runtime: Runtime | None = None
@@ -95,6 +100,7 @@ def build_runtime(
         ec2=Ec2Network(session.client("ec2", config=Config(retries={"mode": "standard"}))),
         ec2_templates=Ec2Templates(session.client("ec2"), sleep=sleep),
         mac=Kms(session.client("kms"), settings.operator_proof_key) if settings.operator_proof_key else None,
+        evidence=EvidenceBucket(session.client("s3"), settings.evidence_bucket) if settings.evidence_bucket else None,
     )
 
 

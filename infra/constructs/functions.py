@@ -15,6 +15,7 @@ from constructs import Construct
 
 from events.models import OPERATOR_SOURCE
 from infra import definitions
+from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.ledger import Ledger
 from infra.constructs.permissions import (
     PermissionSettings,
@@ -86,8 +87,12 @@ class OrchestratorFunctions(Construct):
         permissions: PermissionSettings,
         recovery_principals: Sequence[str] = (),
         operator_proof_key_arn: str = "",
+        evidence: EvidenceBucket | None = None,
+        ledger_ttl_days: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.evidence = evidence  # the archive function's bucket (issue #16)
+        self.ledger_ttl_days = ledger_ttl_days  # the ledger's time to live (None: none), for the ledger's writers
         self.operator_proof_key_arn = operator_proof_key_arn  # signs (operator) and verifies (start_plan, control)
         self.recovery_principals = ",".join(recovery_principals)  # the operator function's RECOVERY_PRINCIPALS
         # Invocations whose handler still fails after Lambda's retries (the rules' DLQs only catch
@@ -137,6 +142,8 @@ class OrchestratorFunctions(Construct):
             allowed_ssm_documents=permissions.allowed_ssm_documents,
             recovery_principals=self.recovery_principals,
             operator_proof_key=self.operator_proof_key_arn,
+            evidence_bucket=self.evidence.bucket.bucket_name if self.evidence else "",
+            ledger_ttl_days=self.ledger_ttl_days,
         )
         function = lambda_.Function(
             self,
@@ -155,7 +162,11 @@ class OrchestratorFunctions(Construct):
         )
         log_group.grant_write(role)
         if spec.needs_table:
-            ledger.grant_ledger(role)
+            ledger.grant_ledger(role, read_only=spec.ledger_read_only)
+        if spec.needs_evidence:
+            if self.evidence is None:
+                raise ValueError(f"function {spec.name} stores evidence: give the evidence bucket")
+            self.evidence.grant_archive(role)
         if spec.needs_bus:
             # the operator endpoint publishes only with its own source (the bus policy keeps that source, and the
             # operator commands, to its role alone)

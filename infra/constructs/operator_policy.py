@@ -39,6 +39,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from events.models import SOURCE
+from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.permissions import EC2_NETWORK_READS, document_arn
 
 OPERATE = "operate"
@@ -57,7 +58,7 @@ VERBS: dict[str, tuple[str, ...]] = {
         "skip --aws",
         "export-native --aws",
     ),
-    READ: ("report --table", "inspect --aws", "validate --aws", "import-native --aws"),
+    READ: ("report --table", "report --aws", "inspect --aws", "validate --aws", "import-native --aws"),
 }
 # the names `drs-orch inspect --aws` gives what it creates and deletes (orchestrator/reporting/inspect.py)
 INSPECTOR_PREFIX = "drs-orch-inspector-"  # its rule on the bus and its SQS queue
@@ -82,6 +83,8 @@ WILDCARD_REASONS: dict[str, str] = {
     "are under the plan's) of this account and Region only.",
     "ExportTagsNativePlanOnCreate": "The drs-orch:plan-id tag on the native plan export-native creates: only as "
     "part of CreateRecoveryPlan (drs:CreateAction), never on an existing resource.",
+    "ReadStoredReports": "drs-orch report --aws reads the stored report of the execution the operator names "
+    "(executions/<executionId>/report.json): objects of that prefix of the evidence bucket only.",
     "ValidateReadsAllowedDocuments": "The script documents of the deploy's allow-list (context "
     "allowedSsmDocuments); a 'prefix*' entry names documents by prefix on purpose.",
 }
@@ -100,6 +103,7 @@ class OperatorPolicies(Construct):
         table: dynamodb.ITable,
         operator_function: lambda_.IFunction,
         allowed_ssm_documents: Sequence[str],
+        evidence: EvidenceBucket | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -115,7 +119,11 @@ class OperatorPolicies(Construct):
             "Read",
             description="drs-orch: read a run's report from the ledger, replay its events (inspect) and check "
             "plans against their SSM documents (validate --aws)",
-            statements=read_statements(stack, bus, archive, table, allowed_ssm_documents),
+            statements=[
+                *read_statements(stack, bus, archive, table, allowed_ssm_documents),
+                # `report --aws`: the stored report of an execution the ledger no longer holds (issue #16)
+                *(evidence.report_reader_statements() if evidence is not None else []),
+            ],
         )
 
 

@@ -12,12 +12,14 @@ what they were built from.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
 EVIDENCE_PREFIX = "executions/"
 REPORT_JSON = "report.json"
 SHA256_METADATA = "sha256"  # the user metadata key of the stored bytes' SHA-256 (S3 sends it as x-amz-meta-sha256)
+ENDED_AT_METADATA = "ended-at"  # the user metadata key of the ending the report describes (its endedAt, ISO UTC)
 # an execution id as StartPlan admits it (events/models.py): letters, digits and . _ : - (no '/': one id, one folder)
 _EXECUTION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # S3 Object Lock's default retention is at most 36,500 days (100 years; S3 API PutObjectLockConfiguration)
@@ -43,12 +45,18 @@ class EvidenceConflict(EvidenceError):
 
 @dataclass(frozen=True)
 class StoredEvidence:
-    """One stored version of an evidence object. `sha256`: from its metadata (None when it has none)."""
+    """One stored version of an evidence object. `sha256`, `ended_at`: from its metadata (None when it has none)."""
 
     key: str
     etag: str
     version_id: str | None
     sha256: str | None
+    ended_at: str | None = None
+
+
+def sha256_hex(body: bytes) -> str:
+    """The SHA-256 of `body`, lowercase hex (what the evidence's metadata and the HTML report carry)."""
+    return hashlib.sha256(body).hexdigest()
 
 
 def evidence_key(execution_id: str, name: str) -> str:

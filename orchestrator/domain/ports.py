@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from events.models import Contract
 from orchestrator.domain.clock import Clock
+from orchestrator.domain.evidence import StoredEvidence
 from orchestrator.domain.ledger_port import LedgerPort
 from orchestrator.domain.plan.documents import DocumentParameters
 from orchestrator.domain.plan.network_checks import InstanceTypeOffering, NetworkInterface, SecurityGroup, Subnet
@@ -34,6 +35,7 @@ __all__ = [
     "DrsPort",
     "Ec2NetworkPort",
     "Ec2TemplatesPort",
+    "EvidencePort",
     "LedgerPort",
     "MacPort",
     "SchedulerPort",
@@ -214,4 +216,26 @@ class MacPort(Protocol):
         """VerifyMac: whether `mac` (base64) is the key's MAC of `message`. False for a MAC that is not one
         (KMSInvalidMacException, or not 32 bytes of base64); raises MacUnavailable when KMS did not answer
         (throttled, unreachable): the event is retried, not refused."""
+        ...
+
+
+@runtime_checkable
+class EvidencePort(Protocol):
+    """The evidence bucket (S3, issue #16): conditional writes of an ended execution's reports, and a read of the
+    current version of one. Errors: `orchestrator.domain.evidence.EvidenceConflict` (a conditional write lost),
+    `EvidenceError` (anything else; `retryable` for throttling and 5xx)."""
+
+    def create(self, key: str, body: bytes, *, content_type: str, ended_at: str | None = None) -> StoredEvidence:
+        """Store `body` at `key` only if no object has that key (If-None-Match: *); `ended_at`: the ending the
+        body describes, kept in the object's metadata."""
+        ...
+
+    def replace(
+        self, key: str, body: bytes, *, content_type: str, etag: str, ended_at: str | None = None
+    ) -> StoredEvidence:
+        """Store `body` at `key` as a new version only if the current one is still `etag` (If-Match)."""
+        ...
+
+    def head(self, key: str) -> StoredEvidence | None:
+        """The current version of `key`, or None when it does not exist."""
         ...
