@@ -6,7 +6,8 @@ replaces only the version it was compared with. A write that loses either race i
 PreconditionFailed, or 409 ConditionalRequestConflict for a concurrent one), so two deliveries of one event never
 leave two versions. Each object carries the SHA-256 of its bytes twice: in its user metadata (`sha256`, lowercase
 hex, what the reports and the archive step compare) and as S3's own checksum (`ChecksumSHA256`: S3 refuses the
-upload if the bytes it received differ; Object Lock requires an integrity header on every upload).
+upload if the bytes it received differ; Object Lock refuses an upload without `x-amz-sdk-checksum-algorithm` or
+Content-MD5).
 
 The functions hold s3:PutObject and s3:GetObject on the prefix and no s3:ListBucket, so HeadObject of a key that
 does not exist answers 403 rather than 404 (S3 API reference, HeadObject): the archive step never asks for a key
@@ -113,6 +114,8 @@ class EvidenceBucket:
                 Body=body,
                 ContentType=content_type,
                 Metadata=metadata,
+                # Object Lock refuses an upload without x-amz-sdk-checksum-algorithm (or Content-MD5)
+                ChecksumAlgorithm="SHA256",
                 ChecksumSHA256=base64.b64encode(digest.digest()).decode("ascii"),
                 **condition,
             )
