@@ -81,7 +81,8 @@ def report(
     if data is None:
         where = f"the ledger table {table}" + (f" nor in the evidence bucket {bucket}" if aws else "")
         raise fail(f"no execution {execution_id} in {where}")
-    err.print(f"report of {escape(execution_id)} read from {escape(source)}", highlight=False, soft_wrap=True)
+    if aws:  # the ledger or the evidence bucket: say which
+        err.print(f"report of {escape(execution_id)} read from {escape(source)}", highlight=False, soft_wrap=True)
     text = json.dumps(data, indent=2) + "\n"
 
     def write(path: Path, content: str, what: str) -> None:

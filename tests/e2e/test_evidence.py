@@ -101,6 +101,13 @@ def test_report_aws_reads_the_stored_report_once_the_ledger_lost_the_execution(
     cloud = local_cloud()
     result = run_plan(cloud, parse_plan(PLAN), timeout=60)
     [stored] = _versions(cloud, result.execution_id)
+    runner = CliRunner()
+    base = ["report", result.execution_id, "--table", TABLE_NAME, "--region", "us-east-1"]
+    aws = ["--aws", "--bucket", EVIDENCE_BUCKET]
+    # (while the ledger has it, --aws reads the ledger, and says so)
+    from_ledger = runner.invoke(app, [*base, *aws])
+    assert from_ledger.exit_code == 0, from_ledger.output
+    assert f"read from the ledger table {TABLE_NAME}" in " ".join(from_ledger.output.split())
     table = cloud.session.resource("dynamodb").Table(TABLE_NAME)
     with table.batch_writer() as batch:
         for item in table.scan()["Items"]:
@@ -108,15 +115,13 @@ def test_report_aws_reads_the_stored_report_once_the_ledger_lost_the_execution(
                 batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
     assert cloud.ledger is not None
     assert cloud.ledger.execution(result.execution_id) is None
-    runner = CliRunner()
-    base = ["report", result.execution_id, "--table", TABLE_NAME, "--region", "us-east-1"]
     # WHEN the report is asked from the ledger alone THEN there is none
     alone = runner.invoke(app, base)
     assert alone.exit_code == 2
     assert f"no execution {result.execution_id} in the ledger table {TABLE_NAME}" in " ".join(alone.output.split())
     # WHEN it is asked with --aws
     out = tmp_path / "report.json"
-    found = runner.invoke(app, [*base, "--aws", "--bucket", EVIDENCE_BUCKET, "-o", str(out)])
+    found = runner.invoke(app, [*base, *aws, "-o", str(out)])
     # THEN the stored report is written, and the command says it read it from the bucket (and which version)
     assert found.exit_code == 0, found.output
     assert out.read_bytes() == stored
