@@ -4,6 +4,10 @@ AWS, from the ledger.
 A local run writes its report with `drs-orch run --report` (and `--html`); a run on a deployed stack is recorded
 in the ledger table (stack output `LedgerTableName`), and this command reads it back: the same report, without
 the local run's `events` (the bus archive keeps those: `drs-orch inspect --aws`).
+
+With `--aws`, an execution the ledger no longer holds (its time to live, when the deploy sets one) is read from
+the evidence bucket (stack output `EvidenceBucketName`, `--bucket` or $DRS_ORCH_EVIDENCE_BUCKET), where the
+archive function stored its report when it ended (issue #16); the command says which one it read.
 """
 
 from __future__ import annotations
@@ -42,13 +46,25 @@ def report(
             "--text", help="print a text summary (status, waves, recovery objectives) instead of the JSON report"
         ),
     ] = False,
+    aws: Annotated[
+        bool,
+        typer.Option(
+            "--aws", help="when the ledger no longer has the execution, read its stored report from the evidence bucket"
+        ),
+    ] = False,
+    bucket: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DRS_ORCH_EVIDENCE_BUCKET", help="--aws: the evidence bucket (stack output EvidenceBucketName)"
+        ),
+    ] = None,
 ) -> None:
     """Read a run's execution report from the ledger on AWS (a local run: `run --report`)."""
     import boto3
 
     from orchestrator.adapters.ledger import Ledger
     from orchestrator.domain.clock import SystemClock
-    from orchestrator.reporting.report import build_report
+    from orchestrator.reporting.stored import ledger_report
 
     err = Console(stderr=True)
 
@@ -56,15 +72,31 @@ def report(
         err.print(f"[red]{escape(message)}[/red]", highlight=False, soft_wrap=True)
         return typer.Exit(2)
 
+    if aws and not bucket:
+        raise fail("--aws: give the evidence bucket with --bucket (stack output EvidenceBucketName)")
     try:
         ledger = Ledger(boto3.resource("dynamodb", region_name=region).Table(table), SystemClock())
-        data: dict[str, Any] | None = build_report(ledger, execution_id)
+        # the ledger does not keep the events (the bus archive does): the report without them
+        data: dict[str, Any] | None = ledger_report(ledger, execution_id)
     except Exception as exc:  # an AWS error becomes one line at the CLI's entry (drs_orch/errors.py)
         exc.add_note(f"ledger table {table}")
         raise
+    source = f"the ledger table {table}"
+    if data is None and aws and bucket:
+        from drs_orch.stored_report import StoredReportError, read_stored_report
+
+        try:
+            stored = read_stored_report(bucket, execution_id, region)
+        except StoredReportError as exc:
+            raise fail(str(exc)) from None
+        if stored is not None:
+            data, source = stored
     if data is None:
-        raise fail(f"no execution {execution_id} in the ledger table {table}")
+        where = f"the ledger table {table}" + (f" nor in the evidence bucket {bucket}" if aws else "")
+        raise fail(f"no execution {execution_id} in {where}")
     data.pop("events", None)  # the ledger does not keep them; the bus archive does
+    if aws:  # the ledger or the evidence bucket: say which
+        err.print(f"report of {escape(execution_id)} read from {escape(source)}", highlight=False, soft_wrap=True)
     content = text_summary(data) if text else json.dumps(data, indent=2) + "\n"
 
     def write(path: Path, content: str, what: str) -> None:

@@ -43,7 +43,8 @@ LAMBDA_LOCK = REPO_ROOT / "requirements" / "lambda.lock"
 # localcloud, infra (no function imports it: the CDK app reads infra/definitions.py, the functions read
 # their environment), tests and bench.
 PACKAGES: tuple[str, ...] = ("events", "handlers", "orchestrator")
-EXCLUDED_PACKAGES: tuple[str, ...] = ("orchestrator/reporting",)  # the operator's report, timeline and replay
+# (orchestrator/reporting ships since issue #16: the archive function stores the execution report on Lambda)
+EXCLUDED_PACKAGES: tuple[str, ...] = ()
 EXCLUDED_PARTS = frozenset({"__pycache__"})
 EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
 

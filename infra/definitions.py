@@ -65,6 +65,10 @@ class Function:
     # watches recovery time objectives (ObjectiveAtRisk at the deploy's objectiveAtRiskPercent of an RTO): the
     # WaveReady that arms the ticks, and the function their ticks reach (issue #16)
     watches_objectives: bool = False
+    # the evidence bucket (issue #16; infra/constructs/evidence.py): the archive function writes an ended
+    # execution's reports there, and reads the ledger only (`ledger_read_only`: no ledger write is granted)
+    needs_evidence: bool = False
+    ledger_read_only: bool = False
     timeout_seconds: int = 60
     memory_mb: int = 512
 
@@ -139,6 +143,16 @@ FUNCTIONS: dict[str, Function] = {
             operator_proof="generate",
             timeout_seconds=10,
             memory_mb=256,
+        ),
+        Function(
+            "archive",
+            "archive",
+            "PlanCompleted, PlanFailed, PlanCancelled: store the execution's report in the evidence bucket",
+            needs_bus=False,
+            needs_evidence=True,
+            ledger_read_only=True,
+            timeout_seconds=120,  # a report of thousands of servers reads many ledger pages
+            memory_mb=1024,
         ),
     )
 }
@@ -264,6 +278,14 @@ ROUTES: tuple[Route, ...] = (
         "Operator commands, from the operator endpoint only",
     ),
     Route(
+        "archive",
+        "orchestrator",
+        SOURCE,
+        ("PlanCompleted", "PlanFailed", "PlanCancelled"),
+        "archive",
+        "Keep the ended execution's report in the evidence bucket",
+    ),
+    Route(
         "approval-timeout",
         "orchestrator",
         SOURCE,
@@ -291,6 +313,8 @@ ENV_OPERATOR_PROOF_KEY = "OPERATOR_PROOF_KEY_ID"
 ENV_PLAN_BUCKET = "PLAN_BUCKET_NAME"  # the plan store's bucket (stored plans: StartPlan's planRef)
 ENV_OBJECTIVE_AT_RISK_PERCENT = "OBJECTIVE_AT_RISK_PERCENT"  # the stack's objectiveAtRiskPercent
 DEFAULT_OBJECTIVE_AT_RISK_PERCENT = 80
+ENV_EVIDENCE_BUCKET = "EVIDENCE_BUCKET_NAME"
+ENV_LEDGER_TTL_DAYS = "FINISHED_EXECUTION_TTL_DAYS"  # unset: the ledger keeps every item (no time to live)
 
 METRICS_NAMESPACE = "DRSOrchestrator"
 
@@ -313,11 +337,14 @@ def function_environment(
     operator_proof_key: str = "",
     plan_bucket: str = "",
     objective_at_risk_percent: float = DEFAULT_OBJECTIVE_AT_RISK_PERCENT,
+    evidence_bucket: str = "",
+    ledger_ttl_days: int | None = None,
 ) -> dict[str, str]:
     """Each function's own environment: only what it uses. `recovery_principals`: the operator function's
     comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN; `plan_bucket`: the plan
     store's bucket (for the function that reads stored plans); `objective_at_risk_percent`: the share of an RTO
-    after which what still runs is at risk."""
+    after which what still runs is at risk; `evidence_bucket`: the archive function's bucket; `ledger_ttl_days`: the
+    ledger's time to live (None: none) for every function that writes the ledger."""
     env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
     if function.reads_plan_store:
         env[ENV_PLAN_BUCKET] = plan_bucket
@@ -327,6 +354,10 @@ def function_environment(
         env[ENV_RECOVERY_PRINCIPALS] = recovery_principals
     if function.needs_table:
         env[ENV_TABLE] = table_name
+        if ledger_ttl_days is not None and not function.ledger_read_only:
+            env[ENV_LEDGER_TTL_DAYS] = str(ledger_ttl_days)
+    if function.needs_evidence:
+        env[ENV_EVIDENCE_BUCKET] = evidence_bucket
     if function.needs_bus:
         env[ENV_BUS] = bus_name
     if function.needs_scheduler:

@@ -15,6 +15,7 @@ from constructs import Construct
 from infra.bundle import build_lambda_asset, skip_requested
 from infra.constructs.alerting import Alerting
 from infra.constructs.bus import OrchestratorBus
+from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.functions import OrchestratorFunctions
 from infra.constructs.ledger import Ledger
 from infra.constructs.nag import acknowledge, acknowledge_policy_wildcards
@@ -28,6 +29,8 @@ from infra.constructs.scheduler import TickScheduler
 from infra.constructs.script_documents import ScriptDocuments
 from infra.constructs.wave_launch import WaveLaunch
 from infra.definitions import DEFAULT_OBJECTIVE_AT_RISK_PERCENT, FUNCTIONS, project_ssm_documents
+from infra.definitions import FUNCTIONS, project_ssm_documents
+from orchestrator.domain.evidence import ledger_ttl_problem
 from orchestrator.domain.principals import principal_problem
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -103,6 +106,17 @@ def _tag(name: str, value: Any, default: tuple[str, str] | None) -> tuple[str, s
     return key.strip(), tag_value.strip()
 
 
+def _days(name: str, value: Any) -> int | None:
+    """Whole days from context: None when unset, empty or 0 (the setting is off); an error naming the setting else."""
+    if value is None or value == "" or value is False:
+        return None
+    try:
+        days = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not a whole number of days") from None
+    return days or None
+
+
 def _retention(days: int) -> logs.RetentionDays:
     for name, member_days in _RETENTION_DAYS.items():
         if member_days == days:
@@ -145,7 +159,18 @@ class StackConfig:
     skip_bundle: bool = False
     # the share of a recovery time objective (percent, above 0 and below 100) after which ObjectiveAtRisk goes out
     objective_at_risk_percent: float = DEFAULT_OBJECTIVE_AT_RISK_PERCENT
+    # evidence kept on AWS (issue #16): the evidence bucket's Object Lock retention in days (COMPLIANCE mode; 0: no
+    # Object Lock), its customer managed key, and the ledger's time to live in days (None: off, nothing expires),
+    # which may never be shorter than that retention (checked here, at synth)
+    evidence_object_lock_days: int = 0
+    evidence_customer_managed_key: bool = False
+    ledger_ttl_days: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problem = ledger_ttl_problem(self.ledger_ttl_days, self.evidence_object_lock_days)
+        if problem is not None:
+            raise ValueError(problem)
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> StackConfig:
@@ -185,6 +210,9 @@ class StackConfig:
             objective_at_risk_percent=_percent(
                 "objectiveAtRiskPercent", value("objectiveAtRiskPercent", defaults.objective_at_risk_percent)
             ),
+            evidence_object_lock_days=_days("evidenceObjectLockDays", get("evidenceObjectLockDays")) or 0,
+            evidence_customer_managed_key=_flag(value("evidenceCustomerManagedKey", False)),
+            ledger_ttl_days=_days("ledgerTtlDays", get("ledgerTtlDays")),
         )
 
 
@@ -205,6 +233,12 @@ class OrchestratorStack(Stack):
             publisher_principals=cfg.publisher_principals,
         )
         self.ledger = Ledger(self, "Ledger", customer_managed_key=cfg.ledger_customer_managed_key)
+        self.evidence = EvidenceBucket(
+            self,
+            "Evidence",
+            object_lock_days=cfg.evidence_object_lock_days,
+            customer_managed_key=cfg.evidence_customer_managed_key,
+        )
         self.ticks = TickScheduler(self, "Ticks", bus=self.bus.bus)
         self.script_documents = ScriptDocuments(self, "ScriptDocuments")
         # the operator function's proof that it published a command (a KMS HMAC key only it may generate with)
@@ -230,6 +264,8 @@ class OrchestratorStack(Stack):
             operator_proof_key_arn=self.operator_proof.key.key_arn,
             plan_store=self.plan_store,
             objective_at_risk_percent=cfg.objective_at_risk_percent,
+            evidence=self.evidence,
+            ledger_ttl_days=cfg.ledger_ttl_days,
         )
         for spec in FUNCTIONS.values():
             if spec.operator_proof:
@@ -249,6 +285,7 @@ class OrchestratorStack(Stack):
             operator_function=self.functions.functions[operator],
             allowed_ssm_documents=cfg.allowed_ssm_documents,
             plan_store=self.plan_store,
+            evidence=self.evidence,
         )
         self.bus.only_the_orchestrator_sends(
             [
@@ -314,6 +351,13 @@ class OrchestratorStack(Stack):
             description="PlanFailed, WaveFailed, ObjectiveAtRisk and ObjectiveMissed events and alarms; subscribe here",
         )
         CfnOutput(self, "LedgerTableName", value=self.ledger.table.table_name)
+        CfnOutput(
+            self,
+            "EvidenceBucketName",
+            value=self.evidence.bucket.bucket_name,
+            description="each ended execution's report (executions/<executionId>/report.json): drs-orch report "
+            "EXECUTION --aws --bucket <EvidenceBucketName>",
+        )
         CfnOutput(
             self,
             "OperatorUrl",

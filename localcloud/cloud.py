@@ -29,6 +29,8 @@ from infra.definitions import (
     ARCHIVE_PATTERN,
     ENV_BUS,
     ENV_BUS_ARN,
+    ENV_EVIDENCE_BUCKET,
+    ENV_LEDGER_TTL_DAYS,
     ENV_OPERATOR_PROOF_KEY,
     ENV_PLAN_BUCKET,
     ENV_RECOVERY_PRINCIPALS,
@@ -73,6 +75,7 @@ TABLE_NAME = "drs-orchestrator-ledger"
 ARCHIVE_NAME = "drs-orchestrator-archive"
 SCHEDULER_GROUP = "drs-orchestrator"
 PLAN_BUCKET = "drs-orchestrator-plans"  # the plan store (stored plans), as the stack's PlanStore bucket
+EVIDENCE_BUCKET = "drs-orchestrator-evidence"  # the stack's evidence bucket (infra/constructs/evidence.py)
 MAX_RECEIVE = 5
 PLAN_ENDINGS = frozenset({"PlanCompleted", "PlanFailed", "PlanCancelled"})
 
@@ -210,7 +213,14 @@ class LocalCloud:
             # who may start a RECOVERY through the operator endpoint (profile `operators.recoveryPrincipals`)
             ENV_RECOVERY_PRINCIPALS: ",".join(self.profile.operators.recovery_principals),
             ENV_PLAN_BUCKET: PLAN_BUCKET,  # the StartPlan function reads stored plans here (planRef)
+            # evidence kept (issue #16): the archive function's bucket; the ledger's time to live when the profile's
+            # `retention.ledgerTtlDays` sets one (unset, as deployed by default: nothing expires)
+            ENV_EVIDENCE_BUCKET: EVIDENCE_BUCKET,
         }
+        if self.profile.retention.ledger_ttl_days is not None:
+            env[ENV_LEDGER_TTL_DAYS] = str(self.profile.retention.ledger_ttl_days)
+        else:
+            self._unset_env(ENV_LEDGER_TTL_DAYS)
         for key, value in env.items():
             self._set_env(key, value)
         self._mock = mock_aws(
@@ -362,6 +372,11 @@ class LocalCloud:
         self._env_backup.setdefault(key, os.environ.get(key))
         os.environ[key] = value
 
+    def _unset_env(self, key: str) -> None:
+        """Remove an environment variable for the functions, restored by `stop`."""
+        self._env_backup.setdefault(key, os.environ.get(key))
+        os.environ.pop(key, None)
+
     def _create_operator_proof_key(self) -> str:
         """The HMAC key the operator function signs its commands with (its ARN)."""
         key = self.session.client("kms").create_key(
@@ -398,6 +413,7 @@ class LocalCloud:
         s3 = self.session.client("s3")
         s3.create_bucket(Bucket=PLAN_BUCKET)
         s3.put_bucket_versioning(Bucket=PLAN_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        self._create_evidence_bucket()
         definition = state_machine_definition(
             {
                 "LaunchWaveFunctionArn": function_arn("launch_wave"),
@@ -413,6 +429,37 @@ class LocalCloud:
         )["stateMachineArn"]
         for route in ROUTES:
             self._create_route(route)
+
+    def _create_evidence_bucket(self) -> None:
+        """The evidence bucket as the stack makes it: versioned, every public access blocked, SSE-S3, and under
+        Object Lock (COMPLIANCE, the profile's `retention.evidenceObjectLockDays`) when the profile sets one."""
+        s3 = self.session.client("s3")
+        lock_days = self.profile.retention.evidence_object_lock_days
+        s3.create_bucket(Bucket=EVIDENCE_BUCKET, **({"ObjectLockEnabledForBucket": True} if lock_days else {}))
+        s3.put_bucket_versioning(Bucket=EVIDENCE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_public_access_block(
+            Bucket=EVIDENCE_BUCKET,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+        s3.put_bucket_encryption(
+            Bucket=EVIDENCE_BUCKET,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        )
+        if lock_days:
+            s3.put_object_lock_configuration(
+                Bucket=EVIDENCE_BUCKET,
+                ObjectLockConfiguration={
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": lock_days}},
+                },
+            )
 
     def _create_recovery_network(self) -> None:
         """The profile's VPCs, subnets and security groups in moto's EC2, where the DRS simulator keeps its

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from localcloud.drs_sim_config import DrsProfile, DrsSimConfig
 from localcloud.ec2_network import Ec2Profile
 from localcloud.operators import LOCAL_RECOVERY_PRINCIPALS
-from localcloud.profile_keys import ProfileSection
+from localcloud.profile_keys import ProfileSection, invalid
 from localcloud.ssm_sim_config import SsmProfile, SsmSimConfig
+from orchestrator.domain.evidence import ledger_ttl_problem
 from orchestrator.domain.plan.limits import MAX_PLAN_BYTES, size_message
 from orchestrator.domain.plan.source import LimitError, SourceError, load_yaml
 from orchestrator.domain.principals import principal_problem
@@ -75,6 +76,25 @@ class OperatorsProfile(ProfileSection):
         return values
 
 
+class RetentionProfile(ProfileSection):
+    """What the deploy keeps (issue #16), as the stack's context sets it: the evidence bucket's Object Lock and the
+    ledger's time to live, under the same rule (a time to live shorter than the Object Lock is refused)."""
+
+    evidence_object_lock_days: int = Field(
+        default=0, ge=0, description="the evidence bucket's Object Lock retention, COMPLIANCE mode (0: none)"
+    )
+    ledger_ttl_days: int | None = Field(
+        default=None, description="days after a run ends before the ledger's items expire (unset: never)"
+    )
+
+    @model_validator(mode="after")
+    def _ttl_not_shorter_than_the_lock(self) -> RetentionProfile:
+        problem = ledger_ttl_problem(self.ledger_ttl_days, self.evidence_object_lock_days)
+        if problem is not None:
+            raise invalid(problem)
+        return self
+
+
 class SimProfile(ProfileSection):
     """A whole simulation profile. Every mistake is reported at its camelCase key path
     (`localcloud.profile_keys`)."""
@@ -87,6 +107,7 @@ class SimProfile(ProfileSection):
     faults: FaultsProfile = Field(default_factory=FaultsProfile)
     approvals: ApprovalsProfile = Field(default_factory=ApprovalsProfile)
     operators: OperatorsProfile = Field(default_factory=OperatorsProfile)
+    retention: RetentionProfile = Field(default_factory=RetentionProfile)
 
     def drs_config(self) -> DrsSimConfig:
         return self.drs.to_config(default_seed=self.seed)

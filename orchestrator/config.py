@@ -41,7 +41,13 @@ class Settings(BaseSettings):
     scheduler_group: str = Field(default="drs-orchestrator", validation_alias="SCHEDULER_GROUP_NAME")
     scheduler_role_arn: str = Field(default="", validation_alias="SCHEDULER_ROLE_ARN")
     region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
-    finished_ttl_days: int = Field(default=90, validation_alias="FINISHED_EXECUTION_TTL_DAYS")
+    # The ledger's time to live (issue #16): days after a run ends before DynamoDB deletes its items. A deploy
+    # setting (context ledgerTtlDays), off by default: unset, no item gets `expiresAt` and nothing expires; the
+    # stack refuses a value shorter than the evidence bucket's Object Lock retention (orchestrator/domain/evidence.py).
+    finished_ttl_days: int | None = Field(default=None, ge=3, validation_alias="FINISHED_EXECUTION_TTL_DAYS")
+    # The evidence bucket (issue #16): the archive function writes each ended execution's report there; the stack
+    # sets it for that function only (infra/constructs/evidence.py).
+    evidence_bucket: str = Field(default="", validation_alias="EVIDENCE_BUCKET_NAME")
     # Deliveries of one event after which a handler that keeps failing gives up: the wave the event names
     # fails with the error as its reason (orchestrator/steps/handler_failures.py). Lambda runs an asynchronous
     # invocation at most three times (the first try and `MaximumRetryAttempts` = 2 retries, the value the
@@ -88,6 +94,10 @@ SCHEDULER_SETTINGS = ("scheduler_group", "scheduler_role_arn", "bus_arn")
 # it reads no ledger, and is granted none.
 OPERATOR_SETTING = "recovery_principals"
 OPERATOR_REQUIRED = ("bus_name",)
+# The archive function (the one whose environment names the evidence bucket) reads the ledger and writes the
+# bucket; it publishes nothing.
+EVIDENCE_SETTING = "evidence_bucket"
+EVIDENCE_REQUIRED = ("table_name", "evidence_bucket")
 # The functions that sign (operator) or verify (start_plan, control) the operator's commands, by the service
 # name the stack gives them (infra/definitions.py function_environment: drs-orch-<function>).
 OPERATOR_PROOF_SERVICES = frozenset({"drs-orch-operator", "drs-orch-start_plan", "drs-orch-control"})
@@ -106,6 +116,8 @@ def missing_settings(settings: Settings) -> list[str]:
         return field in settings.model_fields_set and bool(str(getattr(settings, field)).strip())
 
     required = OPERATOR_REQUIRED if OPERATOR_SETTING in settings.model_fields_set else ALWAYS_REQUIRED
+    if EVIDENCE_SETTING in settings.model_fields_set:
+        required = EVIDENCE_REQUIRED
     if settings.service in OPERATOR_PROOF_SERVICES:
         required = (*required, "operator_proof_key")
     missing = [field for field in required if not present(field)]

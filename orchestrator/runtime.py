@@ -19,6 +19,7 @@ from orchestrator.adapters.bus import Bus
 from orchestrator.adapters.drs import Drs
 from orchestrator.adapters.ec2 import Ec2Network
 from orchestrator.adapters.ec2_templates import Ec2Templates
+from orchestrator.adapters.evidence import EvidenceBucket
 from orchestrator.adapters.kms import Kms
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.plan_store import PlanStore
@@ -31,6 +32,7 @@ from orchestrator.domain.ports import (
     DrsPort,
     Ec2NetworkPort,
     Ec2TemplatesPort,
+    EvidencePort,
     LedgerPort,
     MacPort,
     PlanStorePort,
@@ -57,6 +59,9 @@ class Runtime:
     mac: MacPort | None = None
     # the stored plans a StartPlan may name (`planRef`); None without PLAN_BUCKET_NAME (the StartPlan function's)
     plan_store: PlanStorePort | None = None
+    # the evidence bucket (issue #16): the archive function stores each ended execution's report there; None
+    # without EVIDENCE_BUCKET_NAME (every other function)
+    evidence: EvidencePort | None = None
 
 
 _runtime: Runtime | None = None
@@ -100,6 +105,7 @@ def build_runtime(
         ec2_templates=Ec2Templates(session.client("ec2"), sleep=sleep),
         mac=Kms(session.client("kms"), settings.operator_proof_key) if settings.operator_proof_key else None,
         plan_store=PlanStore(session.client("s3"), settings.plan_bucket) if settings.plan_bucket else None,
+        evidence=EvidenceBucket(session.client("s3"), settings.evidence_bucket) if settings.evidence_bucket else None,
     )
 
 

@@ -23,6 +23,7 @@ from events.models import Contract
 from orchestrator.adapters.bus import PublishError
 from orchestrator.adapters.ssm import TERMINAL_STATUSES, SsmRejected
 from orchestrator.domain.clock import Clock, iso, parse_iso
+from orchestrator.domain.evidence import EvidenceConflict, StoredEvidence, sha256_hex
 from orchestrator.domain.plan.documents import DocumentParameters
 from orchestrator.domain.plan.network_checks import InstanceTypeOffering, NetworkInterface, SecurityGroup, Subnet
 from orchestrator.domain.ports import (
@@ -588,3 +589,50 @@ _SSM: type[SsmPort] = FakeSsm
 _EC2: type[Ec2NetworkPort] = FakeEc2
 _EC2_TEMPLATES: type[Ec2TemplatesPort] = FakeEc2Templates
 _MAC: type[MacPort] = FakeMac
+
+
+class FakeEvidence(_Failing):
+    """The evidence bucket (S3, versioned): `versions[key]` holds every version written, oldest first, as
+    (bytes, StoredEvidence); the conditional writes answer as S3 does (EvidenceConflict for a taken key or a
+    stale ETag). `before_write(key)`, when set, runs before each write takes effect (a concurrent writer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.versions: dict[str, list[tuple[bytes, StoredEvidence]]] = {}
+        self.content_types: dict[str, str] = {}
+        self.before_write: Any = None
+
+    def _current(self, key: str) -> StoredEvidence | None:
+        versions = self.versions.get(key)
+        return versions[-1][1] if versions else None
+
+    def _write(self, key: str, body: bytes, content_type: str, ended_at: str | None) -> StoredEvidence:
+        number = sum(len(v) for v in self.versions.values()) + 1
+        sha = sha256_hex(body)
+        stored = StoredEvidence(key=key, etag=f'"{sha[:32]}"', version_id=f"v{number}", sha256=sha, ended_at=ended_at)
+        self.versions.setdefault(key, []).append((body, stored))
+        self.content_types[key] = content_type
+        return stored
+
+    def create(self, key: str, body: bytes, *, content_type: str, ended_at: str | None = None) -> StoredEvidence:
+        self._maybe_fail("create")
+        if self.before_write is not None:
+            self.before_write(key)
+        if self._current(key) is not None:
+            raise EvidenceConflict(f"{key}: PreconditionFailed", code="PreconditionFailed")
+        return self._write(key, body, content_type, ended_at)
+
+    def replace(
+        self, key: str, body: bytes, *, content_type: str, etag: str, ended_at: str | None = None
+    ) -> StoredEvidence:
+        self._maybe_fail("replace")
+        if self.before_write is not None:
+            self.before_write(key)
+        current = self._current(key)
+        if current is None or current.etag != etag:
+            raise EvidenceConflict(f"{key}: PreconditionFailed", code="PreconditionFailed")
+        return self._write(key, body, content_type, ended_at)
+
+    def head(self, key: str) -> StoredEvidence | None:
+        self._maybe_fail("head")
+        return self._current(key)

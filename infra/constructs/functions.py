@@ -15,6 +15,7 @@ from constructs import Construct
 
 from events.models import OPERATOR_SOURCE
 from infra import definitions
+from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.ledger import Ledger
 from infra.constructs.permissions import (
     PermissionSettings,
@@ -89,9 +90,13 @@ class OrchestratorFunctions(Construct):
         operator_proof_key_arn: str = "",
         plan_store: PlanStore | None = None,
         objective_at_risk_percent: float = DEFAULT_OBJECTIVE_AT_RISK_PERCENT,
+        evidence: EvidenceBucket | None = None,
+        ledger_ttl_days: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.plan_store = plan_store  # the stored plans StartPlan reads (planRef)
+        self.evidence = evidence  # the archive function's bucket (issue #16)
+        self.ledger_ttl_days = ledger_ttl_days  # the ledger's time to live (None: none), for the ledger's writers
         self.operator_proof_key_arn = operator_proof_key_arn  # signs (operator) and verifies (start_plan, control)
         self.recovery_principals = ",".join(recovery_principals)  # the operator function's RECOVERY_PRINCIPALS
         self.objective_at_risk_percent = objective_at_risk_percent
@@ -144,6 +149,8 @@ class OrchestratorFunctions(Construct):
             operator_proof_key=self.operator_proof_key_arn,
             plan_bucket=self.plan_store.bucket.bucket_name if self.plan_store is not None else "",
             objective_at_risk_percent=self.objective_at_risk_percent,
+            evidence_bucket=self.evidence.bucket.bucket_name if self.evidence else "",
+            ledger_ttl_days=self.ledger_ttl_days,
         )
         function = lambda_.Function(
             self,
@@ -162,7 +169,11 @@ class OrchestratorFunctions(Construct):
         )
         log_group.grant_write(role)
         if spec.needs_table:
-            ledger.grant_ledger(role)
+            ledger.grant_ledger(role, read_only=spec.ledger_read_only)
+        if spec.needs_evidence:
+            if self.evidence is None:
+                raise ValueError(f"function {spec.name} stores evidence: give the evidence bucket")
+            self.evidence.grant_archive(role)
         if spec.needs_bus:
             # the operator endpoint publishes only with its own source (the bus policy keeps that source, and the
             # operator commands, to its role alone)

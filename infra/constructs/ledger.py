@@ -24,13 +24,22 @@ LEDGER_ACTIONS: tuple[str, ...] = (
     "dynamodb:BatchWriteItem",
     "dynamodb:BatchGetItem",
 )
+# What reading an execution's report does (orchestrator/reporting/report.py through the ledger's reads): the archive
+# function (issue #16) holds these alone, so it can write nothing to the ledger.
+LEDGER_READ_ACTIONS: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem")
 KEY_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 
 
 class Ledger(Construct):
     """PAY_PER_REQUEST, point-in-time recovery, encrypted, TTL on finished executions, retained."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, customer_managed_key: bool = False) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        customer_managed_key: bool = False,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.key: kms.Key | None = None
         if customer_managed_key:
@@ -58,12 +67,15 @@ class Ledger(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
-    def grant_ledger(self, grantee: iam.IGrantable) -> None:
-        """Exactly the item actions the ledger code uses, on this table only (it has no index)."""
+    def grant_ledger(self, grantee: iam.IGrantable, *, read_only: bool = False) -> None:
+        """Exactly the item actions the ledger code uses, on this table only (it has no index); `read_only`: the
+        reads alone (`LEDGER_READ_ACTIONS`, and only kms:Decrypt and kms:DescribeKey of a customer managed key)."""
+        actions = LEDGER_READ_ACTIONS if read_only else LEDGER_ACTIONS
         grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=list(LEDGER_ACTIONS), resources=[self.table.table_arn])
+            iam.PolicyStatement(actions=list(actions), resources=[self.table.table_arn])
         )
         if self.key is not None:
+            key_actions = ("kms:Decrypt", "kms:DescribeKey") if read_only else KEY_ACTIONS
             grantee.grant_principal.add_to_principal_policy(
-                iam.PolicyStatement(actions=list(KEY_ACTIONS), resources=[self.key.key_arn])
+                iam.PolicyStatement(actions=list(key_actions), resources=[self.key.key_arn])
             )

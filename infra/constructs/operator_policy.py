@@ -40,6 +40,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from events.models import SOURCE
+from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.permissions import EC2_NETWORK_READS, document_arn
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ VERBS: dict[str, tuple[str, ...]] = {
     ),
     READ: (
         "report --table",
+        "report --aws",
         "inspect --aws",
         "validate --aws",
         "import-native --aws",
@@ -95,6 +97,8 @@ WILDCARD_REASONS: dict[str, str] = {
     "are under the plan's) of this account and Region only.",
     "ExportTagsNativePlanOnCreate": "The drs-orch:plan-id tag on the native plan export-native creates: only as "
     "part of CreateRecoveryPlan (drs:CreateAction), never on an existing resource.",
+    "ReadStoredReports": "drs-orch report --aws reads the stored report of the execution the operator names "
+    "(executions/<executionId>/report.json): objects of that prefix of the evidence bucket only.",
     "ValidateReadsAllowedDocuments": "The script documents of the deploy's allow-list (context "
     "allowedSsmDocuments); a 'prefix*' entry names documents by prefix on purpose.",
     "PushPlanVersions": "drs-orch plan push writes a new version of a stored plan: only objects under plans/ of the "
@@ -120,6 +124,7 @@ class OperatorPolicies(Construct):
         operator_function: lambda_.IFunction,
         allowed_ssm_documents: Sequence[str],
         plan_store: PlanStore,
+        evidence: EvidenceBucket | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -133,8 +138,8 @@ class OperatorPolicies(Construct):
         self.read = iam.ManagedPolicy(
             self,
             "Read",
-            description="drs-orch: read a run's report from the ledger, replay its events (inspect), check "
-            "plans against their SSM documents (validate --aws), read stored plans",
+            description="drs-orch: read a run's report from the ledger (or the evidence bucket), replay its events "
+            "(inspect), check plans against their SSM documents (validate --aws), read stored plans",
             statements=[
                 *read_statements(stack, bus, archive, table, allowed_ssm_documents),
                 *plan_store.read_statements(sid_prefix="ShowPlan"),
@@ -142,6 +147,8 @@ class OperatorPolicies(Construct):
                 iam.PolicyStatement(
                     sid="FindThePlanBucket", actions=["cloudformation:DescribeStacks"], resources=[stack.stack_id]
                 ),
+                # `report --aws`: the stored report of an execution the ledger no longer holds (issue #16)
+                *(evidence.report_reader_statements() if evidence is not None else []),
             ],
         )
 

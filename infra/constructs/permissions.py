@@ -169,6 +169,8 @@ WILDCARD_REASONS: dict[str, str] = {
     "only templates carrying DRS's AWSElasticDisasterRecoveryManaged tag.",
     "Ec2NetworkReads": "The subnets, security groups, network interfaces and instance type offerings a plan's launch "
     "settings name, checked before anything launches: EC2 Describe* actions have no resource-level permissions.",
+    "EvidenceArchive": "The archive function stores each ended execution's report under executions/<executionId>/ "
+    "(ids known only at run time): objects of that prefix of the evidence bucket only.",
     "SchedulerTicks": "One-shot tick schedules are named per execution and wave at run time; limited to the "
     "orchestrator's schedule group.",
     "PlanStoreReadsVersions": "StartPlan reads the stored plan version a planRef names (chosen at start time): "

@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from events.models import Contract
 from orchestrator.domain.clock import Clock
+from orchestrator.domain.evidence import StoredEvidence
 from orchestrator.domain.ledger_port import LedgerPort
 from orchestrator.domain.plan.documents import DocumentParameters
 from orchestrator.domain.plan.network_checks import InstanceTypeOffering, NetworkInterface, SecurityGroup, Subnet
@@ -35,6 +36,7 @@ __all__ = [
     "DrsPort",
     "Ec2NetworkPort",
     "Ec2TemplatesPort",
+    "EvidencePort",
     "LedgerPort",
     "MacPort",
     "PlanStorePort",
@@ -226,4 +228,26 @@ class PlanStorePort(Protocol):
     def get(self, plan_id: str, version: int) -> StoredPlan:
         """The version with its document. UnknownStoredPlan (no such plan or version), CorruptStoredPlan (its text
         is not what was pushed), PlanStoreError (S3 refused or failed; `retryable` for a passing error)."""
+        ...
+
+
+@runtime_checkable
+class EvidencePort(Protocol):
+    """The evidence bucket (S3, issue #16): conditional writes of an ended execution's reports, and a read of the
+    current version of one. Errors: `orchestrator.domain.evidence.EvidenceConflict` (a conditional write lost),
+    `EvidenceError` (anything else; `retryable` for throttling and 5xx)."""
+
+    def create(self, key: str, body: bytes, *, content_type: str, ended_at: str | None = None) -> StoredEvidence:
+        """Store `body` at `key` only if no object has that key (If-None-Match: *); `ended_at`: the ending the
+        body describes, kept in the object's metadata."""
+        ...
+
+    def replace(
+        self, key: str, body: bytes, *, content_type: str, etag: str, ended_at: str | None = None
+    ) -> StoredEvidence:
+        """Store `body` at `key` as a new version only if the current one is still `etag` (If-Match)."""
+        ...
+
+    def head(self, key: str) -> StoredEvidence | None:
+        """The current version of `key`, or None when it does not exist."""
         ...

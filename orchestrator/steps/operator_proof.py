@@ -17,9 +17,10 @@ decides an event once. A captured proof re-sent in a new event carries the same 
 and must not act twice: the control function records its decision under the signed `commandId` rather than the
 event id (a copy finds the decision of the first: a retry of a wave, a pause after a resume, an approval of a
 later attempt are not repeated), and a StartPlan's signed executionId makes a copy a repeat of its start. A proof
-older than `MAX_PROOF_AGE` is refused, so a copy cannot outlive those records (a finished execution's expire
-after FINISHED_EXECUTION_TTL_DAYS, 90 by default); the age covers EventBridge's retries (the rules' maximum
-event age, 6 h by default, at most 24 h) and Lambda's (6 h), with room to spare.
+older than `MAX_PROOF_AGE` is refused, so a copy cannot outlive those records (by default they never expire; a
+deploy's time to live, FINISHED_EXECUTION_TTL_DAYS, is at least 3 days: orchestrator/domain/evidence.py
+MIN_LEDGER_TTL_DAYS); the age covers EventBridge's retries (the rules' maximum event age, 6 h by default, at most
+24 h) and Lambda's (6 h), with room to spare.
 """
 
 from __future__ import annotations

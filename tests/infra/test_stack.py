@@ -170,6 +170,7 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
             recovery_principals=",".join(RECOVERY_PRINCIPALS),
             operator_proof_key=stack.operator_proof.key.key_arn,
             plan_bucket=stack.plan_store.bucket.bucket_name,
+            evidence_bucket=stack.evidence.bucket.bucket_name,
         )
         assert props["Environment"]["Variables"] == stack.resolve(expected), name
         assert props["Handler"] == spec.handler
@@ -492,15 +493,15 @@ def test_every_function_starts_with_the_environment_the_stack_gives_it(
     for name, function in synth.stack.functions.functions.items():
         variables = synth.resources[synth.logical_id(function)]["Properties"]["Environment"]["Variables"]
         environment = {key: value if isinstance(value, str) else json.dumps(value) for key, value in variables.items()}
-        for variable in (*settings_variables, "SCHEDULER_ROLE_ARN", "RECOVERY_PRINCIPALS"):
+        for variable in (*settings_variables, "SCHEDULER_ROLE_ARN", "RECOVERY_PRINCIPALS", "EVIDENCE_BUCKET_NAME"):
             monkeypatch.delenv(variable, raising=False)
         for key, value in environment.items():
             monkeypatch.setenv(key, value)
         # WHEN its settings are checked as at a cold start THEN nothing it needs is missing
         check_required(Settings(), f"drs-orch-{name}")
-        # and the check is live on this environment: without its bus name (every function's; the operator
-        # function has no table) the function would not start
-        monkeypatch.delenv("EVENT_BUS_NAME")
+        # and the check is live on this environment: without its bus name (every function's but the archive's,
+        # which publishes nothing: without its bucket; the operator function has no table) it would not start
+        monkeypatch.delenv("EVIDENCE_BUCKET_NAME" if name == "archive" else "EVENT_BUS_NAME")
         with pytest.raises(MissingSettingError):
             check_required(Settings(), f"drs-orch-{name}")
 

@@ -28,6 +28,8 @@ VARIABLES = (
     "ALLOWED_SSM_DOCUMENTS",
     "OPERATOR_PROOF_KEY_ID",
     "POWERTOOLS_SERVICE_NAME",
+    "EVIDENCE_BUCKET_NAME",
+    "FINISHED_EXECUTION_TTL_DAYS",
 )
 COMPLETE = {
     "LEDGER_TABLE_NAME": "DrsOrchestrator-LedgerTable",
@@ -143,11 +145,26 @@ def test_every_deployed_function_environment_passes_the_cold_start_check(monkeyp
             allowed_ssm_documents=("DRSOrch-*",),
             recovery_principals="",
             operator_proof_key="arn:aws:kms:eu-west-1:111122223333:key/k",
+            evidence_bucket="drs-orchestrator-evidence-1a2b3c",
         )
         for variable in VARIABLES:
             monkeypatch.delenv(variable, raising=False)
         # WHEN the function starts THEN nothing it needs is missing
         assert check_required(_settings(monkeypatch, **env), f"drs-orch-{name}") is not None, name
+
+
+def test_the_archive_function_needs_its_bucket_and_the_ledger_but_no_bus(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the archive function's environment (issue #16) with an empty bucket name, as a broken deploy would give
+    for variable in VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    env = {"POWERTOOLS_SERVICE_NAME": "drs-orch-archive", "LEDGER_TABLE_NAME": "t", "EVIDENCE_BUCKET_NAME": ""}
+    # WHEN it starts THEN the bucket is named missing, and nothing else (it publishes nothing: no bus)
+    with pytest.raises(MissingSettingError) as caught:
+        check_required(_settings(monkeypatch, **env), "drs-orch-archive")
+    assert caught.value.variables == ["EVIDENCE_BUCKET_NAME"]
+    # AND with its bucket it starts
+    env["EVIDENCE_BUCKET_NAME"] = "b"
+    assert check_required(_settings(monkeypatch, **env), "drs-orch-archive").evidence_bucket == "b"
 
 
 @pytest.mark.parametrize("service", sorted(OPERATOR_PROOF_SERVICES))

@@ -25,6 +25,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "orchestrator.runtime",
         "orchestrator.config",
         "orchestrator.observability",
+        "orchestrator.reporting",  # the archive step stores the execution report (issue #16)
     ),
     "orchestrator.reporting": ("events", "orchestrator.domain", "orchestrator.adapters"),
     "orchestrator.runtime": (

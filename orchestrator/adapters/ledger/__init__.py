@@ -122,6 +122,7 @@ class Ledger(
     ObjectiveAlerts,
 ):
     """The ledger adapter; `table` is a boto3 DynamoDB Table resource, `clock` gives every time it writes,
-    `finished_ttl_days` how long a finished execution's items are kept (TTL), `sleep` the backoff between
+    `finished_ttl_days` how long a finished execution's items are kept (TTL; None, the default: no `expiresAt` is
+    written and nothing expires), `sleep` the backoff between
     retries of a batch's unprocessed items. Its methods are those of the kinds of item it is composed of
     (tests/unit/adapters/test_ledger_base.py checks that none hides another's)."""

@@ -167,13 +167,20 @@ class LedgerBase:
     methods in a class of its own over this one (`Ledger` puts them together)."""
 
     def __init__(
-        self, table: Any, clock: Clock, *, finished_ttl_days: int = 90, sleep: Callable[[float], None] = time.sleep
+        self,
+        table: Any,
+        clock: Clock,
+        *,
+        finished_ttl_days: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._table = table
         self._client = table.meta.client
         self._clock = clock
         self._sleep = sleep  # the backoff before sending a batch's unprocessed items again
-        self._ttl = timedelta(days=finished_ttl_days)
+        # the time to live of a finished execution's items (a deploy setting, off by default: None writes no
+        # `expiresAt`, so nothing expires; orchestrator/domain/evidence.py ledger_ttl_problem)
+        self._ttl = timedelta(days=finished_ttl_days) if finished_ttl_days else None
         self._plans: dict[str, tuple[str, str | None]] = {}  # frozen plan and resolution by execution id (immutable)
 
     @property
@@ -183,8 +190,11 @@ class LedgerBase:
     def now(self) -> str:
         return iso(self._clock.now())
 
-    def _expires_at(self) -> int:
-        """The TTL attribute's value for an item that expires with a finished execution (epoch seconds)."""
+    def _expires_at(self) -> int | None:
+        """The TTL attribute's value for an item that expires with a finished execution (epoch seconds); None
+        when the ledger keeps everything (no time to live: the item gets no `expiresAt`)."""
+        if self._ttl is None:
+            return None
         return int((self._clock.now() + self._ttl).timestamp())
 
     # ---- writes --------------------------------------------------------------------------------

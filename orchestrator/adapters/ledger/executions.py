@@ -2,7 +2,7 @@
 own immutable item, so the execution item that every handler reads stays small however large the plan).
 
 Statuses: CREATING (until its waves and servers are written), RUNNING, PAUSED, STOPPING, then COMPLETED,
-FAILED or CANCELLED (`EXECUTION_FINAL`: its items expire `finished_ttl_days` later); an operator may reopen a
+FAILED or CANCELLED (`EXECUTION_FINAL`: its items expire `finished_ttl_days` later, when set); an operator may reopen a
 stopped or failed one (`reopen_execution`).
 """
 
@@ -190,7 +190,9 @@ class Executions(Transitions):
         operator command event whose acceptance this is (see `Decisions._decided`)."""
         from_, to = check_execution_transition(from_, to)
         expires = self._expires_at()
-        final = {"endedAt": self.now(), "expiresAt": expires} if to in EXECUTION_FINAL else {}
+        final: dict[str, Any] = {"endedAt": self.now()} if to in EXECUTION_FINAL else {}
+        if final and expires is not None:
+            final["expiresAt"] = expires
         outcome = self._transition(
             execution_key(execution_id),
             from_=from_,
@@ -199,7 +201,7 @@ class Executions(Transitions):
             sets={**execution_sets(changes), **final},
             decided_by=decided_by,
         )
-        if to in EXECUTION_FINAL and outcome is Outcome.WON:
+        if to in EXECUTION_FINAL and outcome is Outcome.WON and expires is not None:
             self._expire_items(execution_id, expires)
         return outcome
 

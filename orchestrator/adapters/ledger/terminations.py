@@ -314,16 +314,17 @@ class Terminations(Leases):
         """Count one deferral of a termination (`scope`: ROLLBACK#wave#attempt, TIME_TO_LIVE, CANCEL); returns
         when it was first deferred since it last made progress (`restart`: it made progress just now)."""
         first = ":now" if restart else "if_not_exists(firstAt, :now)"
+        expires = self._expires_at()
+        values: dict[str, Any] = {":now": self.now(), ":one": 1, ":kind": "TERMINATE_WAIT"}
+        if expires is not None:
+            values[":e"] = expires
         response = self._table.update_item(
             Key={"pk": exec_pk(execution_id), "sk": f"{TERMINATION_WAIT_PREFIX}{scope}"},
-            UpdateExpression=f"SET firstAt = {first}, lastAt = :now, expiresAt = :e, #k = :kind ADD deferrals :one",
+            UpdateExpression=f"SET firstAt = {first}, lastAt = :now, "
+            + ("expiresAt = :e, " if expires is not None else "")
+            + "#k = :kind ADD deferrals :one",
             ExpressionAttributeNames={"#k": "kind"},
-            ExpressionAttributeValues={
-                ":now": self.now(),
-                ":one": 1,
-                ":e": self._expires_at(),
-                ":kind": "TERMINATE_WAIT",
-            },
+            ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
         return str(response["Attributes"]["firstAt"])

@@ -47,7 +47,7 @@ def clock() -> SettableClock:
 def ledger(clock: SettableClock) -> Iterator[Ledger]:
     """A RUNNING execution: wave `a` (READY, one server) and wave `b` (PENDING on `a`)."""
     with mock_aws():
-        led = Ledger(ledger_table(), clock)
+        led = Ledger(ledger_table(), clock, finished_ttl_days=90)  # the time to live maps too
         led.create_execution(
             execution_id=EXECUTION,
             plan_id="p",

@@ -58,7 +58,7 @@ def clock() -> SettableClock:
 def ledger(clock: SettableClock) -> Iterator[Ledger]:
     """A RUNNING execution of one wave `db`."""
     with mock_aws():
-        led = Ledger(ledger_table(), clock)
+        led = Ledger(ledger_table(), clock, finished_ttl_days=90)  # the time to live maps too
         led.create_execution(
             execution_id=EXECUTION,
             plan_id="p",

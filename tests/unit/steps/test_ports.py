@@ -13,12 +13,22 @@ from orchestrator.adapters.bus import Bus
 from orchestrator.adapters.drs import Drs
 from orchestrator.adapters.ec2 import Ec2Network
 from orchestrator.adapters.ec2_templates import Ec2Templates
+from orchestrator.adapters.evidence import EvidenceBucket
 from orchestrator.adapters.kms import Kms
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
 from orchestrator.domain import ports
-from tests.fakes import FakeBus, FakeDrs, FakeEc2, FakeEc2Templates, FakeMac, FakeScheduler, FakeSsm
+from tests.fakes import (
+    FakeBus,
+    FakeDrs,
+    FakeEc2,
+    FakeEc2Templates,
+    FakeEvidence,
+    FakeMac,
+    FakeScheduler,
+    FakeSsm,
+)
 from tests.unit.moto_ledger import SettableClock
 
 PAIRS = [
@@ -29,6 +39,7 @@ PAIRS = [
     (ports.Ec2NetworkPort, Ec2Network, FakeEc2),
     (ports.Ec2TemplatesPort, Ec2Templates, FakeEc2Templates),
     (ports.MacPort, Kms, FakeMac),
+    (ports.EvidencePort, EvidenceBucket, FakeEvidence),
 ]
 
 
@@ -54,7 +65,16 @@ def test_the_adapter_and_the_fake_have_every_method_of_the_port_with_its_signatu
 def test_the_fakes_are_instances_of_the_ports() -> None:
     # GIVEN one fake of each port
     clock = SettableClock()
-    fakes = [FakeBus(), FakeScheduler(), FakeDrs(clock), FakeSsm(clock), FakeEc2(), FakeEc2Templates(), FakeMac()]
+    fakes = [
+        FakeBus(),
+        FakeScheduler(),
+        FakeDrs(clock),
+        FakeSsm(clock),
+        FakeEc2(),
+        FakeEc2Templates(),
+        FakeMac(),
+        FakeEvidence(),
+    ]
     # WHEN / THEN each is an instance of its (runtime-checkable) port, and of no other
     for fake, (port, _, _) in zip(fakes, PAIRS, strict=True):
         assert isinstance(fake, port)
