@@ -460,7 +460,9 @@ def _run_local(
         err.print(f"[red]the traceback is in {escape(str(traceback_in))}[/red]", highlight=False, soft_wrap=True)
     written = True
     if report is not None and result.report is not None:
-        written &= _write(report, json.dumps(result.report, indent=2) + "\n", "report")
+        from orchestrator.reporting.report import report_json
+
+        written &= _write(report, report_json(result.report), "report")
     if timeline is not None and result.report is not None:
         from orchestrator.reporting.timeline import render_svg
 

@@ -12,7 +12,6 @@ archive function stored its report when it ended (issue #16); the command says w
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,7 +63,7 @@ def report(
 
     from orchestrator.adapters.ledger import Ledger
     from orchestrator.domain.clock import SystemClock
-    from orchestrator.reporting.stored import ledger_report
+    from orchestrator.reporting.stored import ledger_report, report_json
 
     err = Console(stderr=True)
 
@@ -97,7 +96,7 @@ def report(
     data.pop("events", None)  # the ledger does not keep them; the bus archive does
     if aws:  # the ledger or the evidence bucket: say which
         err.print(f"report of {escape(execution_id)} read from {escape(source)}", highlight=False, soft_wrap=True)
-    content = text_summary(data) if text else json.dumps(data, indent=2) + "\n"
+    content = text_summary(data) if text else report_json(data)
 
     def write(path: Path, content: str, what: str) -> None:
         try:

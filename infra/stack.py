@@ -29,7 +29,6 @@ from infra.constructs.scheduler import TickScheduler
 from infra.constructs.script_documents import ScriptDocuments
 from infra.constructs.wave_launch import WaveLaunch
 from infra.definitions import DEFAULT_OBJECTIVE_AT_RISK_PERCENT, FUNCTIONS, project_ssm_documents
-from infra.definitions import FUNCTIONS, project_ssm_documents
 from orchestrator.domain.evidence import ledger_ttl_problem
 from orchestrator.domain.principals import principal_problem
 

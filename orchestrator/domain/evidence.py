@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 EVIDENCE_PREFIX = "executions/"
 REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"  # the evidence report rendered from report.json (orchestrator/reporting/html.py)
 SHA256_METADATA = "sha256"  # the user metadata key of the stored bytes' SHA-256 (S3 sends it as x-amz-meta-sha256)
 ENDED_AT_METADATA = "ended-at"  # the user metadata key of the ending the report describes (its endedAt, ISO UTC)
 # an execution id as StartPlan admits it (events/models.py): letters, digits and . _ : - (no '/': one id, one folder)

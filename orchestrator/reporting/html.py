@@ -10,18 +10,15 @@ and SVG only: no script, no external reference; it opens offline and prints to P
 rendered from the Jinja2 templates in `templates/` with autoescape on: what came from outside (script output,
 DRS's reasons, operator comments) is text, never markup.
 
-The page carries the SHA-256 of the JSON report it was rendered from, over `canonical_json(report)`: the report
-serialized by Python's `json.dumps(report, sort_keys=True, separators=(",", ":"))` (otherwise its defaults:
-non-ASCII characters as \\u escapes, so the text is ASCII), encoded UTF-8. Anyone can recompute it from the JSON
-file: `python3 -c 'import hashlib, json, sys; r = json.load(open(sys.argv[1])); print(hashlib.sha256(json.dumps(r,
-sort_keys=True, separators=(",", ":")).encode()).hexdigest())' report.json`. The same report always gives the
-same page (nothing in it depends on when or where it is rendered).
+The page carries the SHA-256 of the JSON report it was rendered from: of the bytes of its JSON file as drs-orch
+writes it (`report.report_json`: `drs-orch report -o`, `run --report`, and the archive function's `report.json` in
+the evidence bucket, whose object metadata carries the same digest), so `sha256sum report.json` checks it. The
+same report always gives the same page (nothing in it depends on when or where it is rendered).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -30,7 +27,7 @@ from markupsafe import Markup
 
 from orchestrator.domain.clock import parse_iso
 from orchestrator.reporting.graph_svg import graph_waves, render_graph_svg
-from orchestrator.reporting.report import ATTEMPT_TIME_KEYS
+from orchestrator.reporting.report import ATTEMPT_TIME_KEYS, report_json
 from orchestrator.reporting.templating import environment
 from orchestrator.reporting.timeline import render_svg
 
@@ -39,8 +36,8 @@ TAIL_CHARS = 2000  # and at most this many characters of them
 JOB_SERVER_IDS = 20  # a job's servers listed by id up to this many (beyond: the count; the servers table has all)
 
 SHA256_DEFINITION = (
-    'SHA-256 of the JSON report serialized as Python\'s json.dumps(report, sort_keys=True, separators=(",", ":")) '
-    "(non-ASCII characters as \\u escapes), encoded UTF-8"
+    "SHA-256 of the JSON report file as drs-orch writes it (report -o, run --report, and report.json in the evidence "
+    "bucket)"
 )
 
 _TIME_LABELS = dict(
@@ -57,15 +54,9 @@ _TONES = {  # a status (of a wave, a server, a script, an approval, a verdict) -
 }
 
 
-def canonical_json(report: Mapping[str, Any]) -> bytes:
-    """The bytes the page's SHA-256 is computed over (see the module's docstring). TypeError when the report
-    holds a value JSON cannot carry."""
-    return json.dumps(report, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
 def report_sha256(report: Mapping[str, Any]) -> str:
-    """The SHA-256 of `canonical_json(report)`, 64 lowercase hex digits."""
-    return hashlib.sha256(canonical_json(report)).hexdigest()
+    """The SHA-256 of the report's JSON file (`report_json(report)`, UTF-8), 64 lowercase hex digits."""
+    return hashlib.sha256(report_json(report).encode("utf-8")).hexdigest()
 
 
 def tone(status: object) -> str:

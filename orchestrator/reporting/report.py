@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -291,3 +292,11 @@ def _approval(approval: ApprovalRecord | None) -> dict[str, Any] | None:
     values["status"] = approval.status.value
     values["approvers"] = None if approval.approvers is None else list(approval.approvers)
     return {to_camel(name): value for name, value in values.items() if value is not None}
+
+
+def report_json(report: Mapping[str, Any]) -> str:
+    """The report's one JSON text, as `drs-orch report -o`, `run --report` and the archive function write it (two-space
+    indent, non-ASCII characters as \\u escapes, a final newline): `sha256sum` of that file is the digest the
+    evidence bucket's metadata and the HTML evidence report carry. TypeError when the report holds a value JSON
+    cannot carry."""
+    return json.dumps(report, indent=2) + "\n"

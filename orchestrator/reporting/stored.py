@@ -9,11 +9,10 @@ metadata (and an HTML report rendered from it) carries.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from orchestrator.adapters.ledger import Ledger
-from orchestrator.reporting.report import build_report
+from orchestrator.reporting.report import build_report, report_json
 
 
 def ledger_report(ledger: Ledger, execution_id: str) -> dict[str, Any] | None:
@@ -25,6 +24,4 @@ def ledger_report(ledger: Ledger, execution_id: str) -> dict[str, Any] | None:
     return report
 
 
-def report_json(report: dict[str, Any]) -> str:
-    """The report's JSON text as it is printed and stored."""
-    return json.dumps(report, indent=2) + "\n"
+__all__ = ["ledger_report", "report_json"]

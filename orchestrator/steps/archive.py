@@ -21,7 +21,9 @@ PlanFailed), or holds as running again (reopened since the event), stores nothin
 invocation is retried by Lambda and then kept on the failed-invocations queue (alarmed). This function reads the
 ledger and writes nothing to it, not even a failure count (its role holds no ledger write).
 
-Adding a document is one entry of `EVIDENCE_DOCUMENTS` (name, content type, render from the report dict).
+The documents are `EVIDENCE_DOCUMENTS` (name, content type, render from the report dict): report.json and the
+HTML evidence report rendered from it (report.html, deterministic: a duplicate finds the same bytes). When the
+JSON is STALE, the documents after it are not written (they would describe the same earlier ending).
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from typing import Any
 
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.domain.clock import parse_iso
-from orchestrator.domain.evidence import REPORT_JSON, EvidenceConflict, evidence_key, sha256_hex
+from orchestrator.domain.evidence import REPORT_HTML, REPORT_JSON, EvidenceConflict, evidence_key, sha256_hex
 from orchestrator.domain.ports import EvidencePort
 from orchestrator.domain.status import EXECUTION_FINAL
 from orchestrator.observability import logger, metrics
+from orchestrator.reporting.html import render_html
 from orchestrator.reporting.stored import ledger_report, report_json
 from orchestrator.runtime import Runtime
 
@@ -60,7 +63,12 @@ class EvidenceDocument:
     render: Callable[[dict[str, Any]], str]
 
 
-EVIDENCE_DOCUMENTS: tuple[EvidenceDocument, ...] = (EvidenceDocument(REPORT_JSON, "application/json", report_json),)
+EVIDENCE_DOCUMENTS: tuple[EvidenceDocument, ...] = (
+    EvidenceDocument(REPORT_JSON, "application/json", report_json),
+    # the HTML evidence report of that JSON (it carries the JSON file's SHA-256): deterministic, so a duplicate
+    # delivery finds the same bytes and writes nothing
+    EvidenceDocument(REPORT_HTML, "text/html; charset=utf-8", render_html),
+)
 
 
 def archive_execution(rt: Runtime, execution_id: str) -> dict[str, Stored]:
@@ -82,16 +90,18 @@ def archive_execution(rt: Runtime, execution_id: str) -> dict[str, Stored]:
     if report is None:  # gone between the two reads (the ledger's time to live)
         return {}
     ended_at = report.get("endedAt")
-    stored = {
-        document.name: _store(
+    stored: dict[str, Stored] = {}
+    for document in EVIDENCE_DOCUMENTS:
+        if Stored.STALE in stored.values():  # rendered from the same stale report: stale too, nothing written
+            stored[document.name] = Stored.STALE
+            continue
+        stored[document.name] = _store(
             rt.evidence,
             evidence_key(execution_id, document.name),
             document.render(report).encode("utf-8"),
             document.content_type,
             ended_at if isinstance(ended_at, str) else None,
         )
-        for document in EVIDENCE_DOCUMENTS
-    }
     for name, outcome in stored.items():
         metrics.add_metric(name=f"Evidence{outcome.value.title()}", unit="Count", value=1)
         logger.info("evidence stored", execution_id=execution_id, document=name, outcome=outcome.value)

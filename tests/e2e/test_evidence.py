@@ -21,21 +21,24 @@ from localcloud.runner import run_plan, start, wait
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.evidence import sha256_hex
 from orchestrator.domain.plan import parse_plan
+from orchestrator.reporting.html import render_html
 from orchestrator.reporting.stored import ledger_report, report_json
 from tests.e2e.helpers import command, sid, wave
 
 PLAN = {"planId": "evidence", "waves": [wave("db", [sid("v", 1)]), wave("app", [sid("v", 2)], ["db"])]}
 
 
-def _key(execution_id: str) -> str:
-    return f"executions/{execution_id}/report.json"
+def _key(execution_id: str, name: str = "report.json") -> str:
+    return f"executions/{execution_id}/{name}"
 
 
 def _versions(cloud: LocalCloud, execution_id: str) -> list[bytes]:
-    """The stored versions of the execution's report.json, oldest first."""
+    """The stored versions of the execution's report.json, oldest first, the current one (IsLatest) last
+    (LastModified has whole seconds: two versions written in one second tie)."""
     s3 = cloud.session.client("s3")
     listed = s3.list_object_versions(Bucket=EVIDENCE_BUCKET, Prefix=_key(execution_id)).get("Versions", [])
-    ordered = sorted(listed, key=lambda v: v["LastModified"])
+    listed = [v for v in listed if v["Key"] == _key(execution_id)]
+    ordered = sorted(listed, key=lambda v: (v["IsLatest"], v["LastModified"]))
     return [
         s3.get_object(Bucket=EVIDENCE_BUCKET, Key=_key(execution_id), VersionId=v["VersionId"])["Body"].read()
         for v in ordered
@@ -62,6 +65,11 @@ def test_a_run_that_ends_leaves_the_ledgers_report_in_the_bucket(local_cloud: An
     assert body == report_json(_ledger_report(cloud, result.execution_id)).encode()
     head = cloud.session.client("s3").head_object(Bucket=EVIDENCE_BUCKET, Key=_key(result.execution_id))
     assert head["Metadata"] == {"sha256": sha256_hex(body), "ended-at": result.report["endedAt"]}
+    # AND report.html beside it is the evidence report of exactly that JSON, naming its SHA-256
+    page = cloud.session.client("s3").get_object(Bucket=EVIDENCE_BUCKET, Key=_key(result.execution_id, "report.html"))
+    html = page["Body"].read().decode("utf-8")
+    assert html == render_html(json.loads(body))
+    assert f'<meta name="report-sha256" content="{sha256_hex(body)}">' in html
 
 
 def test_every_event_delivered_twice_still_leaves_one_version(local_cloud: Any) -> None:

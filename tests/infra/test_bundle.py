@@ -48,7 +48,7 @@ def test_lambda_lock_holds_what_the_functions_need_and_no_dev_tool() -> None:
     wanted = requirement_names(read_in(LAMBDA_IN))
 
     # THEN everything asked for is locked, and nothing the functions never import
-    assert wanted == {"boto3", "aws-lambda-powertools", "pydantic", "pydantic-settings", "pyyaml"}
+    assert wanted == {"boto3", "aws-lambda-powertools", "pydantic", "pydantic-settings", "pyyaml", "jinja2"}
     assert wanted <= locked.keys()
     assert "pydantic-core" in locked  # the one compiled dependency pydantic needs on arm64
     assert not NOT_IN_LAMBDA & locked.keys()
@@ -88,7 +88,16 @@ def test_the_lambda_lock_provides_every_import_of_the_shipped_code() -> None:
     # THEN the Lambda lock has each (a new import of, say, rich fails here before it fails in AWS), and
     # requirements/lambda.in asks for nothing the code no longer imports
     assert not unknown
-    assert imported == {"boto3", "botocore", "aws-lambda-powertools", "pydantic", "pydantic-settings", "pyyaml"}
+    assert imported == {
+        "boto3",
+        "botocore",
+        "aws-lambda-powertools",
+        "pydantic",
+        "pydantic-settings",
+        "pyyaml",
+        "jinja2",  # the archive function renders the HTML evidence report (orchestrator/reporting/html.py)
+        "markupsafe",  # Jinja2's Markup: the timeline's SVG put in the page as it is
+    }
     assert imported <= versions(read_lock(LAMBDA_LOCK)).keys()
     assert requirement_names(read_in(LAMBDA_IN)) <= imported
 

@@ -330,7 +330,6 @@ def test_the_exact_actions_of_each_policy(synth: Synth, recorded: Recorded) -> N
         "sqs:ReceiveMessage",
         "sqs:SetQueueAttributes",
         "ssm:DescribeDocument",
-        "s3:GetObject",
         "s3:ListBucket",
     }
 

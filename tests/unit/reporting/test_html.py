@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from orchestrator.domain.untrusted import NOT_INERT
-from orchestrator.reporting.html import SHA256_DEFINITION, canonical_json, render_html, report_sha256, tail
+from orchestrator.reporting.html import SHA256_DEFINITION, render_html, report_sha256, tail
+from orchestrator.reporting.report import report_json
 from orchestrator.reporting.timeline import ReportError
 from tests.html_page import Page
 
@@ -483,11 +484,11 @@ def test_the_page_is_self_contained_and_the_same_report_gives_the_same_page() ->
     assert "@media print" in first
 
 
-def test_the_page_carries_the_sha256_of_the_canonical_json_report() -> None:
-    # GIVEN a report, and its digest computed as an auditor would from its JSON file
+def test_the_page_carries_the_sha256_of_the_json_report_file() -> None:
+    # GIVEN a report, and its digest computed as an auditor would from its JSON file (sha256sum report.json)
     data = report()
-    from_file = json.loads(json.dumps(data, indent=2))
-    expected = hashlib.sha256(json.dumps(from_file, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+    file_bytes = (json.dumps(data, indent=2) + "\n").encode("utf-8")
+    expected = hashlib.sha256(file_bytes).hexdigest()
 
     # WHEN it is rendered
     text = render_html(data)
@@ -495,7 +496,7 @@ def test_the_page_carries_the_sha256_of_the_canonical_json_report() -> None:
 
     # THEN the page states that digest (in its integrity section and its meta) and the definition of the bytes
     assert report_sha256(data) == expected
-    assert canonical_json(data) == json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    assert report_json(data).encode("utf-8") == file_bytes
     assert expected in page.text("integrity")
     assert [m["content"] for m in page.tags("meta") if m.get("name") == "report-sha256"] == [expected]
     assert SHA256_DEFINITION in page.text("integrity")

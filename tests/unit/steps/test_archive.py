@@ -13,12 +13,14 @@ import json
 import pytest
 
 from orchestrator.domain.evidence import EvidenceConflict, EvidenceError, StoredEvidence, sha256_hex
+from orchestrator.reporting.html import render_html
 from orchestrator.reporting.stored import ledger_report, report_json
 from orchestrator.steps.archive import Stored, archive_execution
 from tests.fakes import FakeEvidence
 from tests.unit.steps.world import S1, World, plan, wave
 
 KEY = "executions/e1/report.json"
+HTML_KEY = "executions/e1/report.html"
 
 
 def _ended(world: World, status: str = "FAILED") -> FakeEvidence:
@@ -42,13 +44,18 @@ def test_an_ended_execution_stores_its_report_as_the_ledger_gives_it(world: Worl
     stored = archive_execution(world.rt, "e1")
     # THEN report.json holds exactly the report `drs-orch report` prints, with its SHA-256 and ending
     expected = report_json(ledger_report(world.ledger, "e1") or pytest.fail("no report")).encode()
-    assert stored == {"report.json": Stored.CREATED}
+    assert stored == {"report.json": Stored.CREATED, "report.html": Stored.CREATED}
     assert _bodies(bucket) == [expected]
     [(_, meta)] = bucket.versions[KEY]
     assert (meta.sha256, meta.ended_at) == (sha256_hex(expected), json.loads(expected)["endedAt"])
     assert bucket.content_types[KEY] == "application/json"
     assert json.loads(expected)["status"] == "FAILED"
     assert "events" not in json.loads(expected)
+    # AND report.html beside it is the evidence report of that JSON, carrying the JSON file's SHA-256
+    [(page, page_meta)] = bucket.versions[HTML_KEY]
+    assert page.decode() == render_html(json.loads(expected))
+    assert sha256_hex(expected) in page.decode()
+    assert (page_meta.sha256, bucket.content_types[HTML_KEY]) == (sha256_hex(page), "text/html; charset=utf-8")
 
 
 def test_a_duplicated_ending_writes_nothing_more(world: World) -> None:
@@ -58,8 +65,8 @@ def test_a_duplicated_ending_writes_nothing_more(world: World) -> None:
     # WHEN the same ending is delivered twice more
     again = [archive_execution(world.rt, "e1"), archive_execution(world.rt, "e1")]
     # THEN nothing is written: one version, the first
-    assert again == [{"report.json": Stored.UNCHANGED}] * 2
-    assert len(bucket.versions[KEY]) == 1
+    assert again == [{"report.json": Stored.UNCHANGED, "report.html": Stored.UNCHANGED}] * 2
+    assert len(bucket.versions[KEY]) == len(bucket.versions[HTML_KEY]) == 1
 
 
 def test_a_reopened_execution_that_ended_again_replaces_its_report_and_a_stale_delivery_does_not(world: World) -> None:
@@ -75,7 +82,7 @@ def test_a_reopened_execution_that_ended_again_replaces_its_report_and_a_stale_d
     # WHEN its PlanCompleted is archived
     stored = archive_execution(world.rt, "e1")
     # THEN a second version holds the COMPLETED report, written only over the version it compared (If-Match)
-    assert stored == {"report.json": Stored.REPLACED}
+    assert stored == {"report.json": Stored.REPLACED, "report.html": Stored.REPLACED}
     [(_, _), (body, second)] = bucket.versions[KEY]
     assert json.loads(body)["status"] == "COMPLETED"
     assert json.loads(first_body)["status"] == "FAILED"
@@ -90,8 +97,8 @@ def test_a_delivery_built_from_an_earlier_ending_never_replaces_a_later_one(worl
     later = StoredEvidence(KEY, '"later"', "v9", sha256_hex(b"later"), ended_at="2099-01-01T00:00:00.000Z")
     bucket.versions[KEY] = [(b"later", later)]
     # WHEN it is archived THEN it is STALE: nothing is written over the later ending
-    assert archive_execution(world.rt, "e1") == {"report.json": Stored.STALE}
-    assert bucket.versions[KEY] == [(b"later", later)]
+    assert archive_execution(world.rt, "e1") == {"report.json": Stored.STALE, "report.html": Stored.STALE}
+    assert bucket.versions == {KEY: [(b"later", later)]}
 
 
 def test_nothing_is_stored_for_an_execution_the_ledger_does_not_hold_or_that_runs(world: World) -> None:
@@ -120,7 +127,7 @@ def test_a_write_that_lost_a_race_compares_again_instead_of_forcing(world: World
     # WHEN this delivery archives it
     stored = archive_execution(world.rt, "e1")
     # THEN its create was refused (412), it compared, found the same bytes and wrote nothing
-    assert (raced, stored) == ([KEY], {"report.json": Stored.UNCHANGED})
+    assert (raced, stored) == ([KEY], {"report.json": Stored.UNCHANGED, "report.html": Stored.CREATED})
     assert len(bucket.versions[KEY]) == 1
 
 
@@ -133,7 +140,7 @@ def test_an_s3_failure_is_raised_for_the_platform_to_retry_and_writes_nothing(wo
         archive_execution(world.rt, "e1")
     assert bucket.versions == {}
     # AND the retry stores it
-    assert archive_execution(world.rt, "e1") == {"report.json": Stored.CREATED}
+    assert archive_execution(world.rt, "e1") == {"report.json": Stored.CREATED, "report.html": Stored.CREATED}
 
 
 def test_endless_lost_races_end_in_an_error_not_a_loop(world: World) -> None:
