@@ -30,8 +30,9 @@ scheduler tick (purpose `timeout`, whole seconds, never early) at that deadline 
 what follows (a redelivery of the claiming event arms the same tick again, by its name). No poll tick, no SSM
 call; a tick earlier than the deadline (by more than TIMEOUT_EARLY_SECONDS), or one after the execution has
 ended or the wave has left the phase, concludes nothing. A wait cannot fail: it has no retries, timeout or
-onFailure. Pause and cancel treat it as a running script: it runs out (a cancelled plan's wave then launches
-nothing: the launch refuses a stopping execution).
+onFailure. A pause lets it run out. A cancel ends it at once (`end_waits`): Cancelled, its tick deleted, the steps
+after it not started, its phase's Done published (a wait claimed after the cancel ends so as soon as it is claimed),
+so the cancelled plan closes now rather than when the wait would have ended.
 
 A step that cannot run (targets that resolve to nothing: a tag that matches no managed instance, a wave
 without launched instances; a document SSM does not have; every send refused) is a failed try: a
@@ -161,6 +162,10 @@ class _Reads:
     execution: ExecutionRecord
     _waves: dict[str, WaveRecord | None] = field(default_factory=dict)
 
+    def known(self, wave: WaveRecord) -> None:
+        """`wave` was just read by the caller: no step reads it again."""
+        self._waves[wave.wave_id] = wave
+
     def wave(self, wave_id: str) -> WaveRecord | None:
         if wave_id not in self._waves:
             self._waves[wave_id] = self.rt.ledger.wave(self.execution.execution_id, wave_id)
@@ -208,8 +213,11 @@ def _start_script(reads: _Reads, script: ScriptId, *, key: str) -> None:
     outcome, run = reads.rt.ledger.claim_script(spec, key=key)
     if run is not None and outcome is Outcome.REJECTED:
         _rearm_resend(reads, run, key)
-    if run is not None and outcome is Outcome.REPLAY and run.status is _S.RUNNING and step.script.is_wait:
-        _arm_wait(reads, run)  # the claim's own redelivery after a crash between its record and its tick
+    if run is not None and outcome is Outcome.REPLAY and step.script.is_wait:
+        if run.status is _S.RUNNING:
+            _arm_wait(reads, run)  # the claim's own redelivery after a crash between its record and its tick
+        elif run.status is _S.CANCELLED:
+            _end_cut_phase(reads, run)  # a crash after the cancel cut it, before its phase's Done went out
     if run is None or outcome is Outcome.REJECTED or run.status is not _S.SENDING:
         logger.info("script already started", wave_id=script.wave_id, phase=script.phase, index=script.index)
         return
@@ -373,6 +381,12 @@ def _send(reads: _Reads, run: ScriptRun, *, try_number: int, key: str, replay: b
 
 def _start_wait(reads: _Reads, run: ScriptRun, script: Script, *, key: str) -> None:
     """A claimed WAIT step: RUNNING (no command) until its deadline, `seconds` from now, when its one tick comes."""
+    # read again after the claim: a cancel accepted since this event's first read cuts the wait now (the cancel's
+    # own sweep, `end_waits`, reads the scripts after its write, so one of the two sees the other)
+    now = reads.rt.ledger.execution(run.execution_id) or reads.execution
+    if now.cancel_requested:
+        _cut_wait(replace(reads, execution=now), run, key=key)
+        return
     deadline = reads.rt.clock.now() + timedelta(seconds=int(script.seconds or 0))
     if not reads.rt.ledger.record_sent(run.id, try_number=1, key=key, command_ids=[], expected=0, deadline=deadline):
         return
@@ -403,6 +417,74 @@ def _early(reads: _Reads, run: ScriptRun) -> bool:
         metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
         return True
     return False
+
+
+# ---- a cancel cuts waits short ---------------------------------------------------------------------
+
+
+def end_waits(rt: Runtime, execution_id: str, *, key: str) -> int:
+    """A cancel's sweep (`key`: the CancelPlan's event id): every WAIT step of the execution that is claimed or
+    running in its wave's current phase ends at once, Cancelled (a wait sends nothing and holds nothing: it has no
+    reason to run out in a plan that will launch nothing more), its tick is cancelled, and its phase ends as after
+    its last step (PreLaunchDone or PostLaunchDone: the steps after the wait do not start), so the wave and the
+    plan close now. Each wait ends once (the ledger's write from SENDING or RUNNING); a redelivered cancel redoes
+    the follow-ups of those it ended (its key), and nothing else. A pause never calls this. Returns how many waits
+    this call ended."""
+    execution = rt.ledger.execution(execution_id)
+    if execution is None or not execution.cancel_requested or execution.status in EXECUTION_FINAL:
+        return 0
+    plan, reads, ended = frozen_plan(execution), _Reads(rt, execution), 0
+    for wave in rt.ledger.waves(execution_id):
+        if wave.status not in ("PRE_LAUNCH", "POST_LAUNCH"):
+            continue
+        phase = cast("Phase", wave.status.value)
+        if not any(step.script.is_wait for step in phase_steps(plan.wave(wave.wave_id), phase)):
+            continue  # no wait in this phase: its scripts are not even read
+        reads.known(wave)
+        for run in rt.ledger.list_scripts(execution_id, wave.wave_id, wave.attempt):
+            cut = run.phase == phase and run.status in (_S.SENDING, _S.RUNNING, _S.CANCELLED)
+            if cut and _plan_step(execution, run.id).script.is_wait:
+                ended += _cut_wait(reads, run, key=f"{key}:{_name(run.id)}")
+    return ended
+
+
+def _cut_wait(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
+    """End a claimed or running wait Cancelled (once: from SENDING or RUNNING; the same `key` again redoes what
+    follows), cancel its tick and end its phase. Returns whether this key ended it."""
+    rt, execution = reads.rt, reads.execution
+    reason = f"cut short: the plan was cancelled by {execution.cancelled_by or 'an operator'}"
+    outcome = rt.ledger.finish_script(
+        run,
+        try_number=run.try_number,
+        from_=(_S.SENDING, _S.RUNNING),
+        status=_S.CANCELLED,
+        instances=[],
+        reason=reason,
+        warnings=[],
+        key=key,
+    )
+    if not outcome.proceed:
+        return False
+    rt.scheduler.cancel(_tick_name(run.id, run.try_number, "timeout"))
+    if outcome is not Outcome.REPLAY:
+        metrics.add_metric(name="WaitsCutShort", unit="Count", value=1)
+        logger.info(
+            "wait step cut short by the cancel",
+            wave_id=run.wave_id,
+            phase=run.phase,
+            index=run.index,
+            deadline=run.deadline,
+            cancelled_by=execution.cancelled_by,
+        )
+    _end_cut_phase(reads, run)
+    return True
+
+
+def _end_cut_phase(reads: _Reads, run: ScriptRun) -> None:
+    """After a wait was cut short: its phase's Done (again, after a crash: its consumers take it once), while the
+    wave is still in that phase."""
+    if _wave_in_phase(reads, run.id):
+        _publish_done(reads.rt, reads.execution, run.wave_id, run.wave_attempt, run.phase)
 
 
 def _not_allowed(reads: _Reads, run: ScriptRun, script: Script, *, try_number: int, key: str) -> bool:
