@@ -171,8 +171,8 @@ class OrchestratorFunctions(Construct):
             if not self.operator_proof_key_arn:
                 raise ValueError(f"function {spec.name} signs or verifies operator commands: give the proof key")
             role.add_to_policy(operator_proof_statement(self.operator_proof_key_arn, spec.operator_proof))
-        if spec.needs_scheduler:  # only the script steps cancel a tick they no longer need
-            ticks.grant_schedule(role, delete=spec.needs_ssm)
+        if spec.needs_scheduler:  # only the script steps and a cancel (of a WAIT step) delete a tick
+            ticks.grant_schedule(role, delete=spec.needs_ssm or spec.deletes_ticks)
         if spec.needs_drs:
             for statement in drs_statements(self, spec.name, permissions):
                 role.add_to_policy(statement)
