@@ -1,7 +1,8 @@
 """`drs-orch import-native` and `drs-orch export-native`: native DRS recovery plans in and out.
 
 `import-native PLAN-ARN|NAME -o plan.yaml` reads a native plan (GetRecoveryPlan, ListRecoveryPlanSteps; by name:
-ListRecoveryPlans) and writes the plan of ours that behaves the same (orchestrator/domain/plan/native.py).
+ListRecoveryPlans) and writes the plan of ours that behaves the same, its WAIT steps as WAIT steps of the waves
+(orchestrator/domain/plan/native.py).
 `export-native PLAN` creates the native plan of that name (default: the plan id), or replaces the steps of the one
 it made before (tagged `drs-orch:plan-id` with this plan's id): it prints first what the native plan cannot
 express, then writes; `--dry-run` writes nothing. A native plan of that name made otherwise is left alone (exit 2).
@@ -9,7 +10,8 @@ express, then writes; `--dry-run` writes nothing. A native plan of that name mad
 Both run against the account (`--aws`, the caller's credentials) or a simulation profile (`--sim PROFILE`: a DRS
 simulator holding the profile's source servers and `drs.recoveryPlans`, made through the same API; nothing of it
 persists after the command). Exit 2 for anything that cannot be done with what was given: an unknown native
-plan, WAIT steps, more than 20 steps, an invalid name, a name another plan holds, an unknown source server.
+plan, one without a SERVER step, more than 20 steps, an invalid name, a name another plan holds, an unknown source
+server.
 """
 
 from __future__ import annotations
@@ -123,20 +125,13 @@ def import_native_verb(
     plan: Annotated[str, typer.Argument(metavar="PLAN-ARN|NAME", help="the native recovery plan's ARN or name")],
     output: Annotated[Path, typer.Option("--output", "-o", metavar="PLAN.yaml", help="write our plan here")],
     plan_id: Annotated[str | None, typer.Option(help="the new plan's id (default: from the native name)")] = None,
-    drop_waits: Annotated[
-        bool,
-        typer.Option(
-            "--drop-waits",
-            help="import a plan with WAIT steps anyway, without them (each SERVER step then starts as soon as the one "
-            "before it has completed)",
-        ),
-    ] = False,
     aws: AwsOption = False,
     sim: SimOption = None,
     region: RegionOption = None,
 ) -> None:
     """Turn a native DRS recovery plan into a plan of ours: each SERVER step a wave that depends on the one
-    before (servers keep their impact level as criticality). WAIT steps are refused (--drop-waits drops them)."""
+    before (servers keep their impact level as criticality), each WAIT step a WAIT pre-launch step of the next
+    wave (a WAIT post-launch step of the last wave after the last SERVER step)."""
     from orchestrator.adapters.drs_plans import NativePlanNotFound, NativePlans
 
     client, source = _client(aws, sim, region, [])
@@ -150,7 +145,7 @@ def import_native_verb(
     except NativePlanNotFound:
         _fail(f"no native recovery plan {arn} in {source}")
     try:
-        imported = import_native(native, plan_id=plan_id, drop_waits=drop_waits)
+        imported = import_native(native, plan_id=plan_id)
     except NativePlanError as exc:
         _fail(str(exc))
     header = f"# Imported by drs-orch import-native from the native DRS recovery plan '{native.name}' ({arn}).\n"
@@ -158,14 +153,12 @@ def import_native_verb(
         output.write_text(header + yaml.safe_dump(imported.document, sort_keys=False), encoding="utf-8")
     except OSError as exc:
         _fail(f"{output}: cannot write the plan: {exc.strerror or exc}")
-    out = _out()
-    for dropped in imported.dropped:
-        out.print(f"[yellow]dropped {escape(dropped)}[/yellow]")
     waves = imported.plan.waves
-    out.print(
+    waits = f", {imported.waits} WAIT step(s) in them" if imported.waits else ""
+    _out().print(
         escape(
             f"native plan '{native.name}' ({len(native.steps)} steps) -> plan '{imported.plan.plan_id}' "
-            f"({len(waves)} waves in a chain: {' -> '.join(w.wave_id for w in waves)}), written to {output}"
+            f"({len(waves)} waves in a chain: {' -> '.join(w.wave_id for w in waves)}{waits}), written to {output}"
         )
     )
 
@@ -215,9 +208,10 @@ def export_native_verb(
     sim: SimOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Create or update a native DRS recovery plan from a plan of ours: its dependency layers as SERVER steps,
-    after printing everything the native plan cannot express (parallel branches flattened, scripts, approvals,
-    launch settings, ...). Refused: more than 20 steps, an invalid name, a name another native plan holds."""
+    """Create or update a native DRS recovery plan from a plan of ours: its dependency layers as SERVER steps
+    (the WAIT steps their waves begin with, of whole minutes, as WAIT steps), after printing everything the
+    native plan cannot express (parallel branches flattened, scripts, other waits, approvals, launch settings,
+    ...). Refused: more than 20 steps, an invalid name, a name another native plan holds."""
     from orchestrator.adapters.drs_plans import NativePlans
 
     plan = _load(plan_path)

@@ -40,6 +40,7 @@ from orchestrator.domain.plan.documents import (
     parameter_problems,
     too_many_documents,
 )
+from orchestrator.domain.plan.model import step_document
 from orchestrator.domain.plan.problems import join_path
 from orchestrator.domain.plan.seed import convert_seed, is_seed_format
 from orchestrator.domain.plan.selectors import render_tags
@@ -285,7 +286,7 @@ def _valid(plan: Plan, path: Path, allowed: AllowList, console: Console) -> None
 
 
 def _targets(script: Script, wave_id: str) -> str:
-    targets = script.targets
+    targets = script.run_targets
     if targets.tags:
         return "tags " + ", ".join(f"{key}={value}" for key, value in targets.tags.items())
     if targets.instance_ids:
@@ -294,15 +295,17 @@ def _targets(script: Script, wave_id: str) -> str:
 
 
 def _script_line(kind: str, script: Script, wave_id: str) -> str:
+    if script.is_wait:
+        return f"{kind}: [bold]{escape(script.name)}[/bold] (a pause on the scheduler: nothing runs meanwhile)"
     retries = f", {script.retries} retries" if script.retries else ""
     return (
-        f"{kind}: [bold]{escape(script.document_name)}[/bold] on {escape(_targets(script, wave_id))} "
+        f"{kind}: [bold]{escape(script.document)}[/bold] on {escape(_targets(script, wave_id))} "
         f"(timeout {script.timeout_seconds}s, on failure {script.on_failure.value}{retries})"
     )
 
 
 def _script_doc(script: Script) -> dict[str, Any]:
-    return script.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return step_document(script.model_dump(by_alias=True, exclude_none=True, mode="json"))
 
 
 def describe(plan: Plan, quotas: Quotas | None = None, resolved: Resolved | None = None) -> dict[str, Any]:

@@ -49,6 +49,9 @@ class Function:
     needs_table: bool = True
     needs_bus: bool = True
     needs_scheduler: bool = False
+    # deletes tick schedules it no longer needs (scheduler:DeleteSchedule): the script steps (needs_ssm) do, and the
+    # control function, whose cancel cuts a running WAIT step short and deletes its tick
+    deletes_ticks: bool = False
     needs_drs: bool = False
     needs_ssm: bool = False  # runs scripts (SendCommand, command reads; reads the documents too)
     # reads the allowed SSM documents only: StartPlan checks a plan's scripts against the allow-list and their
@@ -132,8 +135,9 @@ FUNCTIONS: dict[str, Function] = {
             "Operator commands: approve, pause, resume, cancel, retry, skip",
             needs_drs=True,
             needs_scheduler=True,
+            deletes_ticks=True,
             operator_proof="verify",
-        ),  # scheduler: deferred terminations (drill clean-up)
+        ),  # scheduler: deferred terminations (drill clean-up); the tick of a WAIT step a cancel cuts short
         Function(
             "operator",
             "operator",

@@ -193,8 +193,8 @@ class OrchestratorFunctions(Construct):
             if self.plan_store is None:
                 raise ValueError(f"function {spec.name} reads stored plans: give the plan store")
             self.plan_store.grant_read(role)
-        if spec.needs_scheduler:  # only the script steps cancel a tick they no longer need
-            ticks.grant_schedule(role, delete=spec.needs_ssm)
+        if spec.needs_scheduler:  # only the script steps and a cancel (of a WAIT step) delete a tick
+            ticks.grant_schedule(role, delete=spec.needs_ssm or spec.deletes_ticks)
         if spec.needs_drs:
             for statement in drs_statements(self, spec.name, permissions):
                 role.add_to_policy(statement)

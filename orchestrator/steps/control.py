@@ -57,6 +57,7 @@ from orchestrator.steps.progress import (
     stop_plan,
 )
 from orchestrator.steps.refusals import refuse, refused_before
+from orchestrator.steps.scripts import end_waits
 
 C = TypeVar("C", bound=ControlEvent)
 WaveCommand = ApprovalGranted | ApprovalDenied | RetryWave | SkipWave
@@ -112,7 +113,8 @@ def _command_records(rt: Runtime, command: WaveCommand, event_id: str) -> tuple[
 
 
 def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
-    """Nothing new starts; running DRS jobs finish and are recorded; the plan ends CANCELLED.
+    """Nothing new starts; running DRS jobs and SSM scripts finish and are recorded, running WAIT steps end at once
+    (Cancelled: `scripts.end_waits`); the plan ends CANCELLED.
     With `terminateDrillInstances` (drills only), the drill's recovery instances are terminated: those up
     now at once, those its running jobs launch afterwards when the plan has ended."""
     execution = rt.ledger.execution(command.execution_id)
@@ -146,6 +148,9 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
             return
     elif execution.status == ExecutionStatus.STOPPING:  # a redelivery: finish the skips a crash may have cut short
         skip_not_started(rt, command.execution_id, key=event_id)
+    # a running WAIT step ends now (nothing runs in it): its wave's phase ends and the plan can close (a redelivery
+    # redoes the follow-ups of the waits this cancel ended, and ends nothing else)
+    end_waits(rt, command.execution_id, key=event_id)
     # what is up now; what the running jobs launch later goes when the plan has ended (PlanCancelled)
     cancelled = rt.ledger.execution(command.execution_id) or execution  # with the cancel's terminateOnCancel
     cleanup.terminate_cancelled_drill(rt, cancelled)

@@ -72,7 +72,7 @@ from orchestrator.steps.launch_checks import (
 )
 from orchestrator.steps.launch_settings import apply_launch_settings, restore_launch_settings
 from orchestrator.steps.post_launch import close_launch
-from orchestrator.steps.references import unfinished_phase
+from orchestrator.steps.references import unfinished_phase, wait_indexes
 
 CLAIM_LOOKBACK = timedelta(minutes=10)
 MAX_TRIES = 6  # StartRecovery attempts inside one Express execution before the chunk is parked
@@ -154,8 +154,10 @@ def _late_for_attempt(rt: Runtime, detail: PreLaunchDone, wave: WaveRecord, plan
     ended well. None for the wave's own attempt, or when they have (the wave launches, in its attempt)."""
     if detail.attempt == wave.attempt:
         return None
-    scripts = len(plan.wave(detail.wave_id).pre_launch)
-    unfinished = unfinished_phase(rt, detail.execution_id, detail.wave_id, wave.attempt, "PRE_LAUNCH", scripts)
+    steps = plan.wave(detail.wave_id).pre_launch
+    unfinished = unfinished_phase(
+        rt, detail.execution_id, detail.wave_id, wave.attempt, "PRE_LAUNCH", len(steps), wait_indexes(steps)
+    )
     if unfinished is None:
         return None
     return f"PreLaunchDone of attempt {detail.attempt}: in attempt {wave.attempt}, pre-launch {unfinished}"

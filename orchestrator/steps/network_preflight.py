@@ -22,7 +22,7 @@ from collections.abc import Collection, Iterable
 from events.models import Mode
 from orchestrator.adapters.drs import DrsError
 from orchestrator.adapters.ec2 import Ec2Error
-from orchestrator.domain.plan import EffectiveLaunch, Plan, Problem, effective_launches
+from orchestrator.domain.plan import EffectiveLaunch, Plan, Problem, effective_launches, has_launch_settings
 from orchestrator.domain.plan.network_checks import (
     AccountNetwork,
     ServerProblem,
@@ -50,12 +50,14 @@ def launches_to_check(
     plan: Plan, mode: Mode, *, wave_ids: Collection[str] | None = None, server_ids: Collection[str] | None = None
 ) -> list[EffectiveLaunch]:
     """The effective launches of `plan` in `mode` (of `wave_ids`, of `server_ids`: None is every one) that set a
-    subnet, groups, a static IP or an instance type."""
+    subnet, groups, a static IP or an instance type. A plan without launch settings has none (and is not walked:
+    the wave preflight asks this for every wave, and a walk of every server of a large plan per wave is O(n²))."""
+    if not has_launch_settings(plan):
+        return []
     return checked_launches(
         launch
-        for launch in effective_launches(plan, mode)
-        if (wave_ids is None or launch.wave_id in wave_ids)
-        and (server_ids is None or launch.source_server_id in server_ids)
+        for launch in effective_launches(plan, mode, wave_ids=wave_ids)
+        if server_ids is None or launch.source_server_id in server_ids
     )
 
 

@@ -13,14 +13,16 @@ become valid either; a genuine event is published only after the ledger write it
 - WaveReady, PreLaunchDone and PostLaunchDone name an attempt the wave has reached (a later one would start
   scripts no tick ever finds, and the wave would wait for ever);
 - PreLaunchDone and PostLaunchDone of a wave that is in that phase of that attempt come after every script of
-  the phase has ended, none of its required ones failed (a forged one would launch before the pre-launch
-  scripts, or complete a wave and release its dependents before its post-launch scripts and health check).
+  the phase has ended, none of its required ones failed, or after a WAIT step a cancel cut short (a forged one
+  would launch before the pre-launch scripts, or complete a wave and release its dependents before its
+  post-launch scripts and health check).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -28,7 +30,7 @@ from weakref import WeakKeyDictionary
 from events.envelope import InvalidEvent
 from events.models import DRSJobCompleted, DRSJobStarted, PostLaunchDone, PreLaunchDone, WaveFailed, WaveReady
 from orchestrator.domain.execution import frozen_plan
-from orchestrator.domain.plan import Wave
+from orchestrator.domain.plan import Script, Wave
 from orchestrator.domain.plan.suggest import quote
 from orchestrator.domain.ports import LedgerPort
 from orchestrator.domain.records.scripts import FINAL_SCRIPT, ScriptStatus
@@ -43,12 +45,19 @@ class _WaveIndex:
     servers: frozenset[str]
     on_failure: str
     scripts: dict[str, int]  # phase (PRE_LAUNCH, POST_LAUNCH) -> its scripts (the health check included)
+    waits: dict[str, frozenset[int]]  # phase -> the indexes of its WAIT steps
 
     @classmethod
     def of(cls, wave: Wave) -> _WaveIndex:
         post = len(wave.post_launch) + (1 if wave.health_check is not None else 0)
         scripts = {"PRE_LAUNCH": len(wave.pre_launch), "POST_LAUNCH": post}
-        return cls(frozenset(wave.server_ids), wave.on_failure.value, scripts)
+        waits = {"PRE_LAUNCH": wait_indexes(wave.pre_launch), "POST_LAUNCH": wait_indexes(wave.post_launch)}
+        return cls(frozenset(wave.server_ids), wave.on_failure.value, scripts, waits)
+
+
+def wait_indexes(steps: Sequence[Script]) -> frozenset[int]:
+    """The indexes of the WAIT steps among a phase's `steps`."""
+    return frozenset(index for index, step in enumerate(steps) if step.is_wait)
 
 
 _Index = tuple[str, dict[str, _WaveIndex]]  # plan id, wave id -> what the plan says of it
@@ -153,7 +162,7 @@ def check_claims(rt: Runtime, detail: Any, planned: _WaveIndex) -> None:
     if isinstance(detail, WaveReady) or wave.status != phase or wave.attempt != detail.attempt:
         return  # not in the phase it reports the end of: stale, its step drops it
     unfinished = unfinished_phase(
-        rt, detail.execution_id, detail.wave_id, detail.attempt, phase, planned.scripts[phase]
+        rt, detail.execution_id, detail.wave_id, detail.attempt, phase, planned.scripts[phase], planned.waits[phase]
     )
     if unfinished is not None:
         raise InvalidEvent(
@@ -166,11 +175,19 @@ def check_claims(rt: Runtime, detail: Any, planned: _WaveIndex) -> None:
 
 
 def unfinished_phase(
-    rt: Runtime, execution_id: str, wave_id: str, attempt: int, phase: str, expected: int
+    rt: Runtime,
+    execution_id: str,
+    wave_id: str,
+    attempt: int,
+    phase: str,
+    expected: int,
+    waits: Collection[int] = (),
 ) -> str | None:
     """What keeps a wave attempt's `phase` (of `expected` scripts, the health check included) from having ended
     well (`script #2 has not ended`, `script #1 ended Failed, and it is required`), or None when every script
-    has ended and no required one failed (a phase without scripts: no read)."""
+    has ended and no required one failed (a phase without scripts: no read). A WAIT step (its index in `waits`)
+    that ended Cancelled was cut short by a cancel (`scripts.end_waits`): the phase ended there, the steps after
+    it never start."""
     if not expected:
         return None
     runs = {r.index: r for r in rt.ledger.list_scripts(execution_id, wave_id, attempt) if r.phase == phase}
@@ -178,6 +195,8 @@ def unfinished_phase(
         run = runs.get(index)
         if run is None or run.status not in FINAL_SCRIPT:
             return f"script #{index + 1} has not ended"
+        if index in waits and run.status is ScriptStatus.CANCELLED:
+            return None
         if run.required and run.status not in (ScriptStatus.SUCCESS, ScriptStatus.SKIPPED):
             return f"script #{index + 1} ended {run.status}, and it is required"
     return None

@@ -24,6 +24,16 @@ Each script is one item in the ledger (`SCRIPT#<wave>#<attempt>#<phase>#<index>`
   its onFailure: it is a gate) fails the wave. After the last script the phase publishes PreLaunchDone
   or PostLaunchDone with the summaries and warnings.
 
+A **WAIT** step (`type: WAIT, seconds: N`) is a script item like the others, sent to no one: its claim (SENDING,
+once under duplicated events) goes RUNNING at once with no command, its `deadline` at claim + seconds, and ONE
+scheduler tick (purpose `timeout`, whole seconds, never early) at that deadline concludes it Success and starts
+what follows (a redelivery of the claiming event arms the same tick again, by its name). No poll tick, no SSM
+call; a tick earlier than the deadline (by more than TIMEOUT_EARLY_SECONDS), or one after the execution has
+ended or the wave has left the phase, concludes nothing. A wait cannot fail: it has no retries, timeout or
+onFailure. A pause lets it run out. A cancel ends it at once (`end_waits`): Cancelled, its tick deleted, the steps
+after it not started, its phase's Done published (a wait claimed after the cancel ends so as soon as it is claimed),
+so the cancelled plan closes now rather than when the wait would have ended.
+
 A step that cannot run (targets that resolve to nothing: a tag that matches no managed instance, a wave
 without launched instances; a document SSM does not have; every send refused) is a failed try: a
 required one (onFailure FAIL, or a health check) fails its wave, before launch in the pre-launch phase,
@@ -152,6 +162,10 @@ class _Reads:
     execution: ExecutionRecord
     _waves: dict[str, WaveRecord | None] = field(default_factory=dict)
 
+    def known(self, wave: WaveRecord) -> None:
+        """`wave` was just read by the caller: no step reads it again."""
+        self._waves[wave.wave_id] = wave
+
     def wave(self, wave_id: str) -> WaveRecord | None:
         if wave_id not in self._waves:
             self._waves[wave_id] = self.rt.ledger.wave(self.execution.execution_id, wave_id)
@@ -190,15 +204,20 @@ def _start_script(reads: _Reads, script: ScriptId, *, key: str) -> None:
     spec = ScriptSpec(
         id=script,
         plan_id=reads.execution.plan_id,
-        document_name=step.script.document_name,
+        document_name=step.script.name,
         on_failure=step.script.on_failure,
         health_check=step.health_check,
         retries=step.script.retries,
-        timeout_seconds=step.script.timeout_seconds,
+        timeout_seconds=step.script.seconds or step.script.timeout_seconds,
     )
     outcome, run = reads.rt.ledger.claim_script(spec, key=key)
     if run is not None and outcome is Outcome.REJECTED:
         _rearm_resend(reads, run, key)
+    if run is not None and outcome is Outcome.REPLAY and step.script.is_wait:
+        if run.status is _S.RUNNING:
+            _arm_wait(reads, run)  # the claim's own redelivery after a crash between its record and its tick
+        elif run.status is _S.CANCELLED:
+            _end_cut_phase(reads, run)  # a crash after the cancel cut it, before its phase's Done went out
     if run is None or outcome is Outcome.REJECTED or run.status is not _S.SENDING:
         logger.info("script already started", wave_id=script.wave_id, phase=script.phase, index=script.index)
         return
@@ -262,7 +281,7 @@ def _own_instances(rt: Runtime, execution_id: str, plan_wave: Wave, phase: Phase
 
 
 def _resolve_targets(rt: Runtime, execution_id: str, plan_wave: Wave, script: Script, phase: Phase) -> _Targets:
-    targets = script.targets
+    targets = script.run_targets
     if targets.instance_ids:
         return _Targets(instance_ids=list(dict.fromkeys(targets.instance_ids)))
     if targets.tags:
@@ -302,7 +321,7 @@ def _parameters(
     """The script's parameters, plus the run context wherever the document declares it. The run context is the
     orchestrator's alone: a value the plan gave one of its names (StartPlan refuses that, but a plan frozen before
     it did is sent as well) is dropped, never sent, so a DRILL cannot tell an instance that it runs in a RECOVERY."""
-    declared = _ssm(rt).document_parameters(script.document_name)
+    declared = _ssm(rt).document_parameters(script.document)
     parameters = {
         name: list(value) if isinstance(value, list) else [value]
         for name, value in script.parameters.items()
@@ -343,6 +362,9 @@ def _send(reads: _Reads, run: ScriptRun, *, try_number: int, key: str, replay: b
     rt, execution = reads.rt, reads.execution
     plan_wave = frozen_plan(execution).wave(run.wave_id)
     step = phase_steps(plan_wave, run.phase)[run.index]
+    if step.script.is_wait:
+        _start_wait(reads, run, step.script, key=key)
+        return
     if _not_allowed(reads, run, step.script, try_number=try_number, key=key):
         return
     try:
@@ -357,17 +379,125 @@ def _send(reads: _Reads, run: ScriptRun, *, try_number: int, key: str, replay: b
     _sent(reads, run, step.script, targets, commands, try_number=try_number, key=key)
 
 
+def _start_wait(reads: _Reads, run: ScriptRun, script: Script, *, key: str) -> None:
+    """A claimed WAIT step: RUNNING (no command) until its deadline, `seconds` from now, when its one tick comes."""
+    # read again after the claim: a cancel accepted since this event's first read cuts the wait now (the cancel's
+    # own sweep, `end_waits`, reads the scripts after its write, so one of the two sees the other)
+    now = reads.rt.ledger.execution(run.execution_id) or reads.execution
+    if now.cancel_requested:
+        _cut_wait(replace(reads, execution=now), run, key=key)
+        return
+    deadline = reads.rt.clock.now() + timedelta(seconds=int(script.seconds or 0))
+    if not reads.rt.ledger.record_sent(run.id, try_number=1, key=key, command_ids=[], expected=0, deadline=deadline):
+        return
+    logger.info("wait step started", wave_id=run.wave_id, phase=run.phase, index=run.index, seconds=script.seconds)
+    _arm_wait(reads, replace(run, deadline=deadline.isoformat()))
+
+
+def _arm_wait(reads: _Reads, run: ScriptRun) -> None:
+    """The wait's one tick, at its deadline (its name makes it once)."""
+    _schedule(reads, run.id, 1, "timeout", parse_iso(str(run.deadline)))
+
+
+def _wait_over(reads: _Reads, run: ScriptRun, event_id: str) -> None:
+    """A WAIT step's tick (its `timeout` tick; a tick of any other purpose is judged the same: none polls a wait):
+    at (or after) its deadline, in an execution still running the wave's phase, it ends the wait Success (once:
+    the ledger's RUNNING -> Success write) and starts what follows. Earlier, it concludes nothing."""
+    if _early(reads, run) or not _wave_in_phase(reads, run.id):
+        return
+    logger.info("wait step over", wave_id=run.wave_id, phase=run.phase, index=run.index, deadline=run.deadline)
+    _conclude(reads, run, _Ended(run.try_number, _S.SUCCESS, [], None, _RUNNING), key=event_id)
+
+
+def _early(reads: _Reads, run: ScriptRun) -> bool:
+    """A timeout tick before the try's deadline in the ledger (more than TIMEOUT_EARLY_SECONDS: clocks differ) is
+    not the scheduler's (a forged or misdirected one): refused (logged, counted), the try's own tick still comes."""
+    if run.deadline and reads.rt.clock.now() < parse_iso(run.deadline) - timedelta(seconds=TIMEOUT_EARLY_SECONDS):
+        logger.error("timeout tick before the script's deadline refused", wave_id=run.wave_id, deadline=run.deadline)
+        metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
+        return True
+    return False
+
+
+# ---- a cancel cuts waits short ---------------------------------------------------------------------
+
+
+def end_waits(rt: Runtime, execution_id: str, *, key: str) -> int:
+    """A cancel's sweep (`key`: the CancelPlan's event id): every WAIT step of the execution that is claimed or
+    running in its wave's current phase ends at once, Cancelled (a wait sends nothing and holds nothing: it has no
+    reason to run out in a plan that will launch nothing more), its tick is cancelled, and its phase ends as after
+    its last step (PreLaunchDone or PostLaunchDone: the steps after the wait do not start), so the wave and the
+    plan close now. Each wait ends once (the ledger's write from SENDING or RUNNING); a redelivered cancel redoes
+    the follow-ups of those it ended (its key), and nothing else. A pause never calls this. Returns how many waits
+    this call ended."""
+    execution = rt.ledger.execution(execution_id)
+    if execution is None or not execution.cancel_requested or execution.status in EXECUTION_FINAL:
+        return 0
+    plan, reads, ended = frozen_plan(execution), _Reads(rt, execution), 0
+    for wave in rt.ledger.waves(execution_id):
+        if wave.status not in ("PRE_LAUNCH", "POST_LAUNCH"):
+            continue
+        phase = cast("Phase", wave.status.value)
+        if not any(step.script.is_wait for step in phase_steps(plan.wave(wave.wave_id), phase)):
+            continue  # no wait in this phase: its scripts are not even read
+        reads.known(wave)
+        for run in rt.ledger.list_scripts(execution_id, wave.wave_id, wave.attempt):
+            cut = run.phase == phase and run.status in (_S.SENDING, _S.RUNNING, _S.CANCELLED)
+            if cut and _plan_step(execution, run.id).script.is_wait:
+                ended += _cut_wait(reads, run, key=f"{key}:{_name(run.id)}")
+    return ended
+
+
+def _cut_wait(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
+    """End a claimed or running wait Cancelled (once: from SENDING or RUNNING; the same `key` again redoes what
+    follows), cancel its tick and end its phase. Returns whether this key ended it."""
+    rt, execution = reads.rt, reads.execution
+    reason = f"cut short: the plan was cancelled by {execution.cancelled_by or 'an operator'}"
+    outcome = rt.ledger.finish_script(
+        run,
+        try_number=run.try_number,
+        from_=(_S.SENDING, _S.RUNNING),
+        status=_S.CANCELLED,
+        instances=[],
+        reason=reason,
+        warnings=[],
+        key=key,
+    )
+    if not outcome.proceed:
+        return False
+    rt.scheduler.cancel(_tick_name(run.id, run.try_number, "timeout"))
+    if outcome is not Outcome.REPLAY:
+        metrics.add_metric(name="WaitsCutShort", unit="Count", value=1)
+        logger.info(
+            "wait step cut short by the cancel",
+            wave_id=run.wave_id,
+            phase=run.phase,
+            index=run.index,
+            deadline=run.deadline,
+            cancelled_by=execution.cancelled_by,
+        )
+    _end_cut_phase(reads, run)
+    return True
+
+
+def _end_cut_phase(reads: _Reads, run: ScriptRun) -> None:
+    """After a wait was cut short: its phase's Done (again, after a crash: its consumers take it once), while the
+    wave is still in that phase."""
+    if _wave_in_phase(reads, run.id):
+        _publish_done(reads.rt, reads.execution, run.wave_id, run.wave_attempt, run.phase)
+
+
 def _not_allowed(reads: _Reads, run: ScriptRun, script: Script, *, try_number: int, key: str) -> bool:
     """StartPlan allowed the script's document; the allow-list may have been narrowed since (a redeploy while
     the execution ran). A document it no longer allows is not sent: the script ends FAILED with the reason at
     once (no retry: the list does not change between tries), and its onFailure applies."""
     allowed = AllowList.parse(reads.rt.settings.allowed_ssm_documents)
-    if allowed.allows(script.document_name):
+    if allowed.allows(script.document):
         return False
-    reason = (
-        f"SSM document '{script.document_name}' is no longer in the SSM document allow-list ({allowed}): not sent"
-    )[:REASON_LIMIT]
-    logger.warning("script not sent: its document is no longer allowed", document=script.document_name)
+    document = script.document
+    reason = f"SSM document '{document}' is no longer in the SSM document allow-list ({allowed}): not sent"
+    reason = reason[:REASON_LIMIT]
+    logger.warning("script not sent: its document is no longer allowed", document=script.document)
     ended = _Ended(try_number, _S.FAILED, [], reason, _SENDING)
     _finish(reads, run, ended, _warnings(run, _S.FAILED, reason), key=key)
     return True
@@ -383,7 +513,7 @@ def _not_sent(
         return
     for command in exc.sent if isinstance(exc, SsmError) else []:
         _ssm(reads.rt).cancel(str(command["CommandId"]))
-    logger.warning("script could not be sent", document=script.document_name, error=str(exc))
+    logger.warning("script could not be sent", document=script.document, error=str(exc))
     why = "SSM refused it" if isinstance(exc, SsmRejected) else "could not resolve its targets or send"
     _end_try(reads, run, try_number, _S.FAILED, f"{why}: {exc}", key=key, from_=_SENDING)
 
@@ -422,7 +552,7 @@ def _sent(
         wave_id=run.wave_id,
         phase=run.phase,
         index=run.index,
-        document=script.document_name,
+        document=script.document,
         commands=len(command_ids),
         instances=expected,
         try_number=try_number,
@@ -453,11 +583,11 @@ def _send_commands(
     found: list[dict[str, Any]] = []
     if replay:  # this try was claimed before: a crash or a throttled batch may have left commands behind
         since = parse_iso(str(run.claimed_at)) - timedelta(seconds=1)
-        found = ssm.find_command(script.document_name, comment, since)
+        found = ssm.find_command(script.document, comment, since)
     if targets.tags is None:
         return _send_to_instances(reads, plan_wave, script, run, targets.instance_ids or [], found, comment)
     return found or ssm.send_command(
-        script.document_name,
+        script.document,
         _parameters(reads.rt, reads.execution, plan_wave, script, run.phase),
         tags=targets.tags,
         timeout_seconds=script.timeout_seconds,
@@ -483,7 +613,7 @@ def _send_to_instances(
     parameters = _parameters(reads.rt, reads.execution, plan_wave, script, run.phase)
     try:
         sent = _ssm(reads.rt).send_command(
-            script.document_name,
+            script.document,
             parameters,
             instance_ids=remaining,
             timeout_seconds=script.timeout_seconds,
@@ -636,7 +766,13 @@ def on_tick(rt: Runtime, detail: PreLaunchTick | PostLaunchTick, event_id: str) 
     if run is None:
         return
     reads = _Reads(rt, execution)
-    if detail.purpose == "resend":
+    if (
+        run.status is _S.RUNNING
+        and run.try_number == detail.try_number
+        and _plan_step(execution, script).script.is_wait
+    ):
+        _wait_over(reads, run, event_id)
+    elif detail.purpose == "resend":
         _resend(reads, run, detail, event_id)
     elif detail.purpose == "retry":
         _retry(reads, run, detail, event_id)
@@ -682,9 +818,7 @@ def _timeout_tick(reads: _Reads, run: ScriptRun, detail: PreLaunchTick | PostLau
     times; after that the try counts as TimedOut without its statuses (the script always ends). A timeout tick
     before the try's deadline in the ledger (more than TIMEOUT_EARLY_SECONDS: clocks differ) is not the
     scheduler's (a forged or misdirected one): it cancels and concludes nothing, the try's own tick still comes."""
-    if run.deadline and reads.rt.clock.now() < parse_iso(run.deadline) - timedelta(seconds=TIMEOUT_EARLY_SECONDS):
-        logger.error("timeout tick before the script's deadline refused", wave_id=run.wave_id, deadline=run.deadline)
-        metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
+    if _early(reads, run):
         return
     try:
         _time_out(reads, run, key=event_id)

@@ -1,9 +1,11 @@
 """End to end on the local cloud: a native DRS recovery plan imported with `drs-orch import-native --aws` runs
-as the native plan would (its steps launched one after the other, in the native order, OPTIONAL servers kept),
-and `drs-orch export-native --aws` of a diamond explains the flattening and leaves a native plan of its layers."""
+as the native plan would (its steps launched one after the other, in the native order, OPTIONAL servers kept, its
+WAIT steps waited on the scheduler), and `drs-orch export-native --aws` of a diamond explains the flattening and
+leaves a native plan of its layers."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,49 @@ def test_an_imported_native_plan_launches_its_steps_in_the_native_order(local_cl
         ("app", [(APP1, "LAUNCHED"), (APP2, "FAILED")]),
         ("web", [(WEB, "LAUNCHED")]),
     ]
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_an_imported_native_wait_holds_the_next_step_for_its_minutes(local_cloud, tmp_path: Path) -> None:
+    # GIVEN a native plan: SERVER db, WAIT 10 minutes, SERVER web
+    cloud = local_cloud()
+    cloud.drs.ensure_servers([DB, WEB])
+    drs = cloud.session.client("drs")
+    plan_arn = drs.create_recovery_plan(name="paced")["recoveryPlan"]["recoveryPlanArn"]
+    for name, configuration in (
+        ("db", _server_step((DB, "CRITICAL"))),
+        ("settle", {"waitStepConfiguration": {"waitDurationMinutes": 10}}),
+        ("web", _server_step((WEB, "CRITICAL"))),
+    ):
+        drs.create_recovery_plan_step(recoveryPlanArn=plan_arn, stepName=name, configuration=configuration)
+
+    # WHEN it is imported by name and our plan runs
+    out = tmp_path / "paced.yaml"
+    result = runner.invoke(app, ["import-native", "paced", "-o", str(out), "--aws", *REGION])
+    assert result.exit_code == 0, result.output
+    run = run_plan(cloud, load_plan(out), timeout=120)
+
+    # THEN it completed, the servers launched in the native order
+    assert run.status == "COMPLETED", run.report
+    assert _launch_order(drs) == [[DB], [WEB]]
+    assert run.report is not None
+    db, web = run.report["waves"]
+    # AND web's launch started no earlier than 10 simulated minutes after db had ended
+    assert _at(web["launchStartedAt"]) - _at(db["endedAt"]) >= timedelta(seconds=600)
+    # AND the report shows the wait: web's one pre-launch step, 600 s from its start to its end, sent to no instance
+    [wait] = web["scripts"]
+    assert (wait["phase"], wait["documentName"], wait["status"], wait["instanceCount"]) == (
+        "PRE_LAUNCH",
+        "WAIT 600 s",
+        "Success",
+        0,
+    )
+    assert _at(wait["endedAt"]) - _at(wait["startedAt"]) >= timedelta(seconds=600)
+    assert _at(wait["startedAt"]) >= _at(db["endedAt"])
+    assert _at(web["launchStartedAt"]) >= _at(wait["endedAt"])
 
 
 def test_export_native_of_a_diamond_explains_the_flattening_and_holds_the_layers(local_cloud, tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ def test_the_lambda_lock_provides_every_import_of_the_shipped_code() -> None:
         "botocore",
         "aws-lambda-powertools",
         "pydantic",
-        "pydantic-core",  # InitErrorDetails (events/models.py: StartPlan's one refusal listing every problem)
+        "pydantic-core",  # InitErrorDetails (events/models.py), PydanticCustomError (the plan model's WAIT-step errors)
         "pydantic-settings",
         "pyyaml",
         "jinja2",  # the archive function renders the HTML evidence report (orchestrator/reporting/html.py)

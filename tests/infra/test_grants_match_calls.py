@@ -317,6 +317,19 @@ def a_stored_plan_and_an_unknown_version(make: Callable[..., LocalCloud]) -> Non
     ]
 
 
+def a_wait_cut_short_by_a_cancel(make: Callable[..., LocalCloud]) -> None:
+    """A cancel while a wave's pre-launch WAIT step runs: the control function ends it and deletes its tick."""
+    cloud = make()
+    plan = parse_plan(
+        {"planId": "grants-wait", "waves": [wave("db", [sid("w", 1)], preLaunch=[{"type": "WAIT", "seconds": 7200}])]}
+    )
+    execution_id = start(cloud, plan)
+    cloud.run_until(lambda: "scheduler:CreateSchedule" in cloud.calls.calls.get("pre_launch", set()), timeout=60)
+    command(cloud, "CancelPlan", {"executionId": execution_id}, by="ops")
+    assert wait(cloud, execution_id, timeout=60).status == "CANCELLED"
+    assert "scheduler:DeleteSchedule" in cloud.calls.calls["control"]
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     a_stored_plan_and_an_unknown_version,
     servers_chosen_by_tag,
@@ -327,6 +340,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     a_rollback_whose_terminations_fail,
     preflight_and_an_operator_retry,
     launch_settings_checked_applied_and_restored,
+    a_wait_cut_short_by_a_cancel,
 )
 
 

@@ -226,7 +226,7 @@ def _prelaunch_warnings(wave: Wave, index: int) -> list[Problem]:
     not created yet: only instances left by an earlier launch can run it."""
     found = []
     for position, script in enumerate(wave.pre_launch):
-        if script.targets.wave != wave.wave_id:
+        if script.is_wait or script.run_targets.wave != wave.wave_id:
             continue
         then = (
             "fails the wave before launch (onFailure FAIL)"
@@ -235,7 +235,7 @@ def _prelaunch_warnings(wave: Wave, index: int) -> list[Problem]:
         )
         found.append(
             Problem(
-                f"preLaunch script {script.document_name} has no targets, so it targets this wave's recovery "
+                f"preLaunch script {script.document} has no targets, so it targets this wave's recovery "
                 f"instances, which do not exist before its launch: on a first run it has nothing to run on and "
                 f"{then}; give it targets (instanceIds, tags, or an upstream wave)",
                 "no-targets",

@@ -91,13 +91,17 @@ class DocumentParameters:
 
 @dataclass(frozen=True)
 class ScriptStep:
-    """A script and where it sits: wave, kind (preLaunch, postLaunch, healthCheck) and position."""
+    """An SSM_DOCUMENT step and where it sits: wave, kind (preLaunch, postLaunch, healthCheck) and position."""
 
     wave_id: str
     wave_index: int
     kind: str
     position: int | None  # None for the health check (there is one)
     script: Script
+
+    @property
+    def document(self) -> str:
+        return self.script.document
 
     @property
     def path(self) -> str:
@@ -114,12 +118,14 @@ class ScriptStep:
 
 
 def script_steps(plan: Plan) -> Iterator[ScriptStep]:
-    """Every script of the plan in plan order: per wave, its pre-launch, post-launch, then health check."""
+    """Every SSM_DOCUMENT step of the plan in plan order: per wave, its pre-launch, post-launch, then health
+    check. WAIT steps run no document: the allow-list and the parameter checks have nothing to say of them."""
     for index, wave in enumerate(plan.waves):
         for kind, scripts in (("preLaunch", wave.pre_launch), ("postLaunch", wave.post_launch)):
             for position, script in enumerate(scripts):
-                yield ScriptStep(wave.wave_id, index, kind, position, script)
-        if wave.health_check is not None:
+                if not script.is_wait:
+                    yield ScriptStep(wave.wave_id, index, kind, position, script)
+        if wave.health_check is not None:  # never a WAIT step (the model refuses one)
             yield ScriptStep(wave.wave_id, index, "healthCheck", None, wave.health_check)
 
 
@@ -127,7 +133,7 @@ def disallowed_documents(plan: Plan, allowed: AllowList) -> list[Problem]:
     """One problem per script whose document the allow-list does not allow, in plan order."""
     return [
         Problem(
-            f"{step.label} runs SSM document '{quote(step.script.document_name, 128)}', which is not in the SSM "
+            f"{step.label} runs SSM document '{quote(step.document, 128)}', which is not in the SSM "
             f"document allow-list ({quote(allowed, 300)}): plans may run only the documents the deploy setting "
             f"{ALLOWED_DOCUMENTS_VARIABLE} lists",
             "document-not-allowed",
@@ -135,13 +141,13 @@ def disallowed_documents(plan: Plan, allowed: AllowList) -> list[Problem]:
             join_path(step.path, "documentName"),
         )
         for step in script_steps(plan)
-        if not allowed.allows(step.script.document_name)
+        if not allowed.allows(step.document)
     ]
 
 
 def documents_to_describe(plan: Plan, allowed: AllowList) -> list[str]:
     """The distinct allowed documents the plan names, in plan order (those whose parameters to read)."""
-    names = (step.script.document_name for step in script_steps(plan))
+    names = (step.document for step in script_steps(plan))
     return list(dict.fromkeys(name for name in names if allowed.allows(name)))
 
 
@@ -163,7 +169,7 @@ def parameter_problems(plan: Plan, documents: Mapping[str, DocumentParameters | 
     found: list[Problem] = []
     suggestions = Suggestions()
     for step in script_steps(plan):
-        declared = documents.get(step.script.document_name)
+        declared = documents.get(step.document)
         if declared is None:
             continue
         found.extend(_step_problems(step, declared, suggestions))
@@ -171,7 +177,7 @@ def parameter_problems(plan: Plan, documents: Mapping[str, DocumentParameters | 
 
 
 def _step_problems(step: ScriptStep, declared: DocumentParameters | str, suggestions: Suggestions) -> list[Problem]:
-    document = quote(step.script.document_name, 128)
+    document = quote(step.document, 128)
     if isinstance(declared, str):
         return [
             Problem(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -381,10 +381,13 @@ def effective_launch_settings(plan: Plan, wave_id: str, server_id: str, mode: Mo
     return effective_launch(plan, wave_id, server_id, mode).settings
 
 
-def effective_launches(plan: Plan, mode: Mode) -> list[EffectiveLaunch]:
-    """Every listed server's effective settings in `mode`, in plan order."""
+def effective_launches(plan: Plan, mode: Mode, *, wave_ids: Collection[str] | None = None) -> list[EffectiveLaunch]:
+    """Every listed server's effective settings in `mode` (of the waves `wave_ids` only, when given), in plan
+    order."""
     found: list[EffectiveLaunch] = []
     for wave_index, wave in enumerate(plan.waves):
+        if wave_ids is not None and wave.wave_id not in wave_ids:
+            continue
         for server_index, server in enumerate(wave.servers):
             settings, origins = _effective(_levels(plan.defaults, wave, wave_index, server, server_index, mode))
             found.append(EffectiveLaunch(wave.wave_id, server.source_server_id, mode, settings, origins))

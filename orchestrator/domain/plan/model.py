@@ -1,16 +1,17 @@
 """The recovery-plan model: camelCase on the wire, snake_case in Python, unknown fields rejected.
 
 A plan is a DAG of waves. Each wave launches its DRS source servers after its `dependsOn` waves
-complete, around pre-launch and post-launch SSM scripts. Values left out inherit the plan
-`defaults` (a wave's `onFailure`, a script's `timeoutSeconds`) or the wave itself (a script's
-`targets`): the model fills them in when it loads, so a loaded plan is fully resolved.
+complete, around pre-launch and post-launch steps: SSM scripts (`SSM_DOCUMENT`) and timed pauses
+(`WAIT`). Values left out inherit the plan `defaults` (a wave's `onFailure`, a script's
+`timeoutSeconds`) or the wave itself (a script's `targets`): the model fills them in when it loads,
+so a loaded plan is fully resolved.
 """
 
 from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from orchestrator.domain.plan.base import PlanModel, scalar_to_str
 from orchestrator.domain.plan.launch import ServerLaunchSettings, WaveLaunchSettings
@@ -37,6 +39,11 @@ SCRIPT_TIMEOUT_MIN = 30
 MAX_TARGET_INSTANCE_IDS = 1_000  # sent in SendCommand calls of at most 50 (20 calls)
 MAX_TARGET_TAGS = 5  # SendCommand Targets per call: every tag must match (one Target per tag)
 SCRIPT_TIMEOUT_MAX = 172_800
+#: A WAIT step's `seconds`: 1 s to 2 hours, the longest WAIT step of a native DRS recovery plan (botocore's drs
+#: model, WaitStepConfiguration.waitDurationMinutes: 1 to 120 minutes), so a native plan's waits always fit and
+#: a plan of ours never waits longer in one step than DRS does (consecutive WAIT steps wait longer).
+WAIT_SECONDS_MIN = 1
+WAIT_SECONDS_MAX = 7_200
 APPROVAL_TIMEOUT_MIN = 60
 APPROVAL_TIMEOUT_MAX = 604_800
 MAX_RETRIES = 5
@@ -84,7 +91,10 @@ class Rollback(StrEnum):
 
 
 class ScriptType(StrEnum):
+    """A pre-launch or post-launch step: an SSM Run Command document run on instances, or a timed pause."""
+
     SSM_DOCUMENT = "SSM_DOCUMENT"
+    WAIT = "WAIT"
 
 
 def _matches(pattern: str, value: str) -> bool:
@@ -203,26 +213,65 @@ def _snake(name: str) -> str:
     return {"instanceIds": "instance_ids"}.get(name, name)
 
 
+#: What an SSM_DOCUMENT step sets and a WAIT step may not (a wait runs nothing, on nothing, and cannot fail).
+_NOT_FOR_WAIT = ("documentName", "parameters", "targets", "timeoutSeconds", "onFailure", "retries")
+
+
 def _script_schema(schema: dict[str, Any]) -> None:
-    required = [name for name in schema.get("required", []) if name != "targets"]
-    if required:
-        schema["required"] = required
-    else:
-        schema.pop("required", None)
+    """documentName is required of an SSM_DOCUMENT step (`type` left out is one), seconds of a WAIT step, which
+    takes none of _NOT_FOR_WAIT; targets is never required (it defaults to the wave)."""
+    schema.pop("required", None)
     props = schema.get("properties", {})
+    for name in ("documentName", "seconds", "targets"):  # optional in Python, never null in a plan
+        if name in props and "anyOf" in props[name]:
+            kept = [option for option in props[name].pop("anyOf") if option != {"type": "null"}]
+            props[name] = {**kept[0], **props[name]} if len(kept) == 1 else {"anyOf": kept, **props[name]}
+            props[name].pop("default", None)
     if "targets" in props:
         props["targets"]["description"] = "Where the script runs. Default: the instances of this wave."
+    schema["if"] = {"properties": {"type": {"const": ScriptType.WAIT.value}}, "required": ["type"]}
+    schema["then"] = {"required": ["seconds"], "properties": dict.fromkeys(_NOT_FOR_WAIT, False)}
+    schema["else"] = {"required": ["documentName"], "properties": {"seconds": False}}
+
+
+def _wait_refuses(name: str, value: Any, info: ValidationInfo) -> Any:
+    """`value`, unless the step is a WAIT step, which takes no `name` (ValueError naming it)."""
+    if info.data.get("type") is ScriptType.WAIT:
+        msg = f"a WAIT step takes no {name}: it sends nothing and cannot fail (it waits its `seconds`, then ends)"
+        raise ValueError(msg)
+    return value
+
+
+def _required_of(kind: ScriptType, value: Any, info: ValidationInfo) -> Any:
+    """`value`; None (left out) when the step is of `kind` is a missing required field."""
+    if value is None and info.data.get("type") is kind:
+        raise PydanticCustomError("missing", "Field required")
+    return value
 
 
 class Script(_Model):
-    """An SSM document run before or after a wave launches (or as its health check)."""
+    """A step run before or after a wave launches (or as its health check): an SSM document run on instances
+    (`type` SSM_DOCUMENT, the default: documentName required), or a pause of `seconds` (`type` WAIT: none of
+    documentName, parameters, targets, timeoutSeconds, onFailure or retries; not a health check)."""
 
     model_config = ConfigDict(json_schema_extra=_script_schema)
 
     type: ScriptType = ScriptType.SSM_DOCUMENT
-    document_name: str = Field(min_length=1, max_length=128, description="SSM document name or ARN.")
+    document_name: str | None = Field(
+        None, min_length=1, max_length=128, validate_default=True, description="SSM document name or ARN."
+    )
+    seconds: int | None = Field(
+        None,
+        ge=WAIT_SECONDS_MIN,
+        le=WAIT_SECONDS_MAX,
+        validate_default=True,
+        description=(
+            "WAIT steps: how long the step waits, in whole seconds (1 to 7200: a native DRS WAIT step's 1 to 120 "
+            "minutes). Its end is a scheduler tick: no function waits meanwhile."
+        ),
+    )
     parameters: Annotated[dict[str, str | list[str]], BeforeValidator(_parameters)] = Field(default_factory=dict)
-    targets: ScriptTargets
+    targets: ScriptTargets | None = Field(None, validate_default=True)
     timeout_seconds: int = Field(
         600,
         ge=SCRIPT_TIMEOUT_MIN,
@@ -231,6 +280,66 @@ class Script(_Model):
     )
     on_failure: ScriptOnFailure = ScriptOnFailure.FAIL
     retries: int = Field(0, ge=0, le=MAX_RETRIES)
+
+    @field_validator("document_name")
+    @classmethod
+    def _document_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            return cast("str | None", _wait_refuses("documentName", value, info))
+        return cast("str | None", _required_of(ScriptType.SSM_DOCUMENT, value, info))
+
+    @field_validator("seconds")
+    @classmethod
+    def _seconds(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("type") is ScriptType.SSM_DOCUMENT:
+            msg = "seconds is a WAIT step's (type: WAIT); an SSM_DOCUMENT step runs until it ends or its timeoutSeconds"
+            raise ValueError(msg)
+        return cast("int | None", _required_of(ScriptType.WAIT, value, info))
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, value: ScriptTargets | None, info: ValidationInfo) -> ScriptTargets | None:
+        if value is not None:
+            return cast("ScriptTargets | None", _wait_refuses("targets", value, info))
+        return cast("ScriptTargets | None", _required_of(ScriptType.SSM_DOCUMENT, value, info))
+
+    @field_validator("parameters", "timeout_seconds", "on_failure", "retries")
+    @classmethod
+    def _not_for_wait(cls, value: Any, info: ValidationInfo) -> Any:
+        return _wait_refuses(_camel(info.field_name or ""), value, info)
+
+    @property
+    def is_wait(self) -> bool:
+        return self.type is ScriptType.WAIT
+
+    @property
+    def name(self) -> str:
+        """What the step is called in the ledger, the report and the CLI: its SSM document, or `WAIT 600 s`."""
+        if self.is_wait:
+            return f"WAIT {self.seconds} s"
+        return str(self.document_name)
+
+    @property
+    def document(self) -> str:
+        """The SSM document of an SSM_DOCUMENT step. Raises ValueError for a WAIT step (it has none)."""
+        if self.document_name is None:
+            msg = f"{self.name} runs no SSM document"
+            raise ValueError(msg)
+        return self.document_name
+
+    @property
+    def run_targets(self) -> ScriptTargets:
+        """The targets of an SSM_DOCUMENT step (filled in with its wave when the plan left them out). Raises
+        ValueError for a WAIT step (it has none)."""
+        if self.targets is None:
+            msg = f"{self.name} runs on no instance"
+            raise ValueError(msg)
+        return self.targets
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 class Server(_Model):
@@ -358,8 +467,12 @@ def _server_shorthand(value: Any) -> Any:
 _SCRIPT_LIST_KEYS = ("preLaunch", "pre_launch", "postLaunch", "post_launch")
 
 
+def _is_wait(script: Any) -> bool:
+    return isinstance(script, dict) and script.get("type") == ScriptType.WAIT.value
+
+
 def _fill_script_targets(script: Any, wave_id: str) -> Any:
-    if isinstance(script, dict) and "targets" not in script:
+    if isinstance(script, dict) and "targets" not in script and not _is_wait(script):
         return {**script, "targets": {"wave": wave_id}}
     return script
 
@@ -449,6 +562,17 @@ class Wave(_Model):
             ]
         return self
 
+    @field_validator("health_check")
+    @classmethod
+    def _health_check(cls, value: Script | None) -> Script | None:
+        if value is not None and value.is_wait:
+            msg = (
+                "a healthCheck cannot be a WAIT step: a health check is a gate, and a wait always passes (put the "
+                "WAIT step at the end of postLaunch)"
+            )
+            raise ValueError(msg)
+        return value
+
     @field_validator("source_server_tags")
     @classmethod
     def _selector_size(cls, value: dict[str, str] | None) -> dict[str, str] | None:
@@ -496,6 +620,8 @@ def apply_defaults(data: dict[str, Any]) -> dict[str, Any]:
         return data
 
     def script(raw: Any) -> Any:
+        if _is_wait(raw):
+            return raw  # a wait has no timeout: it ends when its seconds are over
         if timeout_ok and isinstance(raw, dict) and "timeoutSeconds" not in raw and "timeout_seconds" not in raw:
             return {**raw, "timeoutSeconds": timeout}
         return raw
@@ -585,14 +711,23 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
     """The plan as a camelCase JSON-able dict that `parse_plan` reads back to an equal plan.
 
     Every default is written out, except a script's `targets` when it is the wave itself (the
-    meaning of leaving `targets` out).
+    meaning of leaving `targets` out), and a WAIT step is its `type` and `seconds` alone.
     """
     document = plan.model_dump(by_alias=True, exclude_none=True, mode="json")
     for wave in document["waves"]:
-        scripts = [*wave.get("preLaunch", []), *wave.get("postLaunch", [])]
+        for key in ("preLaunch", "postLaunch"):
+            wave[key] = [step_document(script) for script in wave.get(key, [])]
+        scripts = [*wave["preLaunch"], *wave["postLaunch"]]
         if "healthCheck" in wave:
             scripts.append(wave["healthCheck"])
         for script in scripts:
             if script.get("targets") == {"wave": wave["waveId"]}:
                 del script["targets"]
     return document
+
+
+def step_document(dumped: dict[str, Any]) -> dict[str, Any]:
+    """A dumped step as a plan writes it: a WAIT step without the SSM fields' defaults it may not set."""
+    if dumped.get("type") == ScriptType.WAIT.value:
+        return {"type": ScriptType.WAIT.value, "seconds": dumped["seconds"]}
+    return dumped

@@ -6,18 +6,20 @@ a step starts when the one before it has ended. It has no dependency graph, scri
 or clean-up.
 
 - **native -> ours** (`import_native`): each SERVER step becomes a wave that depends on the wave of the SERVER
-  step before it (a chain), each server keeping its impact level as its criticality; nothing else is set, so
-  the waves stop the plan on failure, as a failed native step ends its execution. Our plan model has no timed
-  pause (a wave waits only for its dependencies and approvals), and a WAIT step cannot be a script (no
-  DRSOrch wait document exists, and a script needs instances to run on): a plan with WAIT steps is refused,
-  naming each one, unless the caller asks to drop them (`drop_waits`, listed in `Imported.dropped`).
+  step before it (a chain), each server keeping its impact level as its criticality; each WAIT step becomes a
+  WAIT pre-launch step of the wave of the next SERVER step (consecutive waits, consecutive WAIT steps, in
+  order), and the WAIT steps after the last SERVER step become WAIT post-launch steps of the last wave (the
+  native plan ends only after them). Nothing else is set, so the waves stop the plan on failure, as a failed
+  native step ends its execution.
 - **ours -> native** (`export_plan`): the dependency layers (`analysis.layers`) become SERVER steps in order,
   one per layer (a layer's waves launch together), a layer of more than 100 servers cut into several steps of
-  at most 100 that then run one after the other. `unexpressible` lists, before anything is written, exactly
-  what the native plan cannot hold: parallel branches flattened into layers (and each wave that then also
-  waits for waves it does not depend on), scripts, approvals, launch settings, rollback, success thresholds,
-  failure policies, pinned snapshots and tag selectors (frozen to the servers they select now). More than 20
-  steps is refused.
+  at most 100 that then run one after the other. The WAIT steps a layer's waves begin their pre-launch with
+  (the same ones in every wave of the layer) become WAIT steps before its SERVER step, and those the last
+  wave begins its post-launch with WAIT steps after it, when each is whole minutes (1 to 120). `unexpressible`
+  lists, before anything is written, exactly what the native plan cannot hold: parallel branches flattened
+  into layers (and each wave that then also waits for waves it does not depend on), scripts, any other wait,
+  approvals, launch settings, rollback, success thresholds, failure policies, pinned snapshots and tag
+  selectors (frozen to the servers they select now). More than 20 steps (SERVER and WAIT) is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from orchestrator.domain.plan.model import (
     OnFailure,
     Plan,
     Rollback,
+    Script,
+    ScriptType,
     Wave,
 )
 from orchestrator.domain.plan.problems import PlanError
@@ -138,11 +142,15 @@ def _step(step: Mapping[str, Any]) -> NativeStep:
 
 @dataclass(frozen=True)
 class Imported:
-    """The plan made from a native plan (as a document and loaded), and the WAIT steps dropped from it."""
+    """The plan made from a native plan, as a document and loaded."""
 
     document: dict[str, Any]
     plan: Plan
-    dropped: list[str]
+
+    @property
+    def waits(self) -> int:
+        """How many WAIT steps the plan holds (each one of the native plan's)."""
+        return sum(1 for wave in self.plan.waves for step in [*wave.pre_launch, *wave.post_launch] if step.is_wait)
 
 
 def _as_id(text: str, limit: int, fallback: str) -> str:
@@ -151,26 +159,20 @@ def _as_id(text: str, limit: int, fallback: str) -> str:
     return cleaned or fallback
 
 
-def _where(position: int, step: NativeStep) -> str:
-    return f"step {position} '{step.name}' ({step.describe()})"
+def _wait(step: NativeStep) -> dict[str, Any]:
+    return {"type": ScriptType.WAIT.value, "seconds": int(step.wait_minutes or 0) * 60}
 
 
-def import_native(native: NativePlan, *, plan_id: str | None = None, drop_waits: bool = False) -> Imported:
-    """Our plan for `native`: its SERVER steps as a chain of waves (see the module docstring). Raises
-    NativePlanError for WAIT steps (unless `drop_waits`), a plan without SERVER steps, or a plan that our model
+def import_native(native: NativePlan, *, plan_id: str | None = None) -> Imported:
+    """Our plan for `native`: its SERVER steps as a chain of waves, its WAIT steps as WAIT steps of those waves
+    (see the module docstring). Raises NativePlanError for a plan without SERVER steps, or one that our model
     refuses (the message has every problem)."""
-    waits = [_where(position, step) for position, step in enumerate(native.steps, 1) if step.kind == "WAIT"]
-    if waits and not drop_waits:
-        msg = (
-            f"native plan '{native.name}' has WAIT steps, which a plan of ours cannot express (a wave waits for "
-            f"its dependencies and approvals, never for a set time): {'; '.join(waits)}. Remove them, or import "
-            "with --drop-waits to launch each SERVER step as soon as the one before it has completed"
-        )
-        raise NativePlanError(msg)
     waves: list[dict[str, Any]] = []
     used: set[str] = set()
+    waits: list[dict[str, Any]] = []  # the WAIT steps since the last SERVER step
     for position, step in enumerate(native.steps, 1):
         if step.kind == "WAIT":
+            waits.append(_wait(step))
             continue
         wave_id = base = _as_id(step.name, 64, f"step-{position}")
         suffix = 2
@@ -184,10 +186,14 @@ def import_native(native: NativePlan, *, plan_id: str | None = None, drop_waits:
         wave["servers"] = [
             {"sourceServerID": server.source_server_id, "criticality": server.impact_level} for server in step.servers
         ]
+        if waits:
+            wave["preLaunch"], waits = waits, []
         waves.append(wave)
     if not waves:
         msg = f"native plan '{native.name}' has no SERVER step: there is nothing to launch"
         raise NativePlanError(msg)
+    if waits:
+        waves[-1]["postLaunch"] = waits
     document: dict[str, Any] = {"planId": plan_id or _as_id(native.name, 128, "imported"), "name": native.name}
     if native.description:
         document["description"] = native.description
@@ -198,7 +204,7 @@ def import_native(native: NativePlan, *, plan_id: str | None = None, drop_waits:
         problems = "; ".join(str(problem) for problem in exc.problems)
         msg = f"native plan '{native.name}' does not make a valid plan: {problems}"
         raise NativePlanError(msg) from None
-    return Imported(document, plan, waits)
+    return Imported(document, plan)
 
 
 # ---------------------------------------------------------------------- ours -> native
@@ -238,6 +244,7 @@ def export_plan(plan: Plan, server_arns: Mapping[str, str], *, selectors: Mappin
         raise NativePlanError(msg)
     steps: list[NativeStep] = []
     cut: list[str] = []
+    waits = exported_waits(plan)
     for number, layer in enumerate(layers(plan), 1):
         waves = [plan.wave(wave_id) for wave_id in layer]
         servers = [
@@ -246,10 +253,12 @@ def export_plan(plan: Plan, server_arns: Mapping[str, str], *, selectors: Mappin
             for server in wave.servers
         ]
         name = _step_name(waves)
+        steps.extend(_wait_steps("before", name, waits.before.get(number, [])))
         by_arn = {server.server_arn: server for server in servers}  # a server is in one wave of a plan
         chunks = cut_jobs(list(by_arn), MAX_SERVERS_PER_STEP)
         if len(chunks) == 1:
             steps.append(NativeStep(name, tuple(servers)))
+            steps.extend(_wait_steps("after", name, waits.after if number == len(layers(plan)) else []))
             continue
         cut.append(
             f"layer {number} ({', '.join(layer)}) has {len(servers)} servers: cut into {len(chunks)} steps of at "
@@ -258,13 +267,77 @@ def export_plan(plan: Plan, server_arns: Mapping[str, str], *, selectors: Mappin
         for part, chunk in enumerate(chunks, 1):
             tail = f" part {part} of {len(chunks)}"
             steps.append(NativeStep(name[: MAX_NAME_CHARS - len(tail)] + tail, tuple(by_arn[arn] for arn in chunk)))
+        steps.extend(_wait_steps("after", name, waits.after if number == len(layers(plan)) else []))
     if len(steps) > MAX_STEPS:
+        wait_steps = sum(1 for step in steps if step.kind == "WAIT")
+        with_waits = f" and {wait_steps} WAIT steps" if wait_steps else ""
         msg = (
             f"plan '{plan.plan_id}' needs {len(steps)} native steps ({len(layers(plan))} dependency layers, of at "
-            f"most {MAX_SERVERS_PER_STEP} servers per step); a native recovery plan has at most {MAX_STEPS}"
+            f"most {MAX_SERVERS_PER_STEP} servers per step{with_waits}); a native recovery plan has at most {MAX_STEPS}"
         )
         raise NativePlanError(msg)
-    return Export(steps, [*flattening(plan), *cut, *unexpressible(plan, selectors or {})])
+    return Export(steps, [*flattening(plan), *cut, *unexpressible(plan, selectors or {}, waits)])
+
+
+@dataclass(frozen=True)
+class ExportedWaits:
+    """The WAIT steps of a plan that native WAIT steps hold: in minutes, before the SERVER step of each layer
+    (by its number, from 1), and after the last one; `held`: which of the plan's steps they are, as
+    (wave id, preLaunch or postLaunch, position)."""
+
+    before: Mapping[int, list[int]]
+    after: list[int]
+    held: frozenset[tuple[str, str, int]]
+
+
+def _minutes(step: Script) -> int | None:
+    """A WAIT step's length in whole minutes when a native WAIT step can hold it (1 to 120), else None."""
+    seconds = int(step.seconds or 0)
+    if seconds % 60 or not 1 <= seconds // 60 <= MAX_WAIT_MINUTES:
+        return None
+    return seconds // 60
+
+
+def _leading_waits(steps: Sequence[Script]) -> list[tuple[int, int]]:
+    """(position, minutes) of the WAIT steps `steps` begins with (before any script) that native steps hold."""
+    found: list[tuple[int, int]] = []
+    for position, step in enumerate(steps):
+        if not step.is_wait:
+            break
+        minutes = _minutes(step)
+        if minutes is not None:
+            found.append((position, minutes))
+    return found
+
+
+def exported_waits(plan: Plan) -> ExportedWaits:
+    """Which WAIT steps of `plan` become native WAIT steps (see the module docstring): those every wave of a layer
+    begins its preLaunch with alike, and those the only wave of the last layer begins its postLaunch with."""
+    before: dict[int, list[int]] = {}
+    held: set[tuple[str, str, int]] = set()
+    found = layers(plan)
+    for number, layer in enumerate(found, 1):
+        leading = {wave_id: _leading_waits(plan.wave(wave_id).pre_launch) for wave_id in layer}
+        minutes = {tuple(m for _, m in waits) for waits in leading.values()}
+        if len(minutes) == 1 and (alike := list(next(iter(minutes)))):
+            before[number] = alike
+            held |= {(wave_id, "preLaunch", position) for wave_id, waits in leading.items() for position, _ in waits}
+    after: list[int] = []
+    if found and len(found[-1]) == 1:
+        last = found[-1][0]
+        trailing = _leading_waits(plan.wave(last).post_launch)
+        after = [m for _, m in trailing]
+        held |= {(last, "postLaunch", position) for position, _ in trailing}
+    return ExportedWaits(before, after, frozenset(held))
+
+
+def _wait_steps(where: str, name: str, minutes: Sequence[int]) -> list[NativeStep]:
+    """Native WAIT steps `before` or `after` the SERVER step `name`: `Wait before web`, `Wait 2 after web`."""
+    steps = []
+    for number, length in enumerate(minutes, 1):
+        label = f"Wait {number} {where} " if len(minutes) > 1 else f"Wait {where} "
+        steps.append(NativeStep((label + name)[:MAX_NAME_CHARS], wait_minutes=length))
+    return steps
 
 
 def flattening(plan: Plan) -> list[str]:
@@ -292,11 +365,18 @@ def flattening(plan: Plan) -> list[str]:
     return lines
 
 
-def unexpressible(plan: Plan, selectors: Mapping[str, str]) -> list[str]:
-    """What the plan sets that a native plan has no place for, wave by wave, then the plan's defaults."""
+def unexpressible(plan: Plan, selectors: Mapping[str, str], waits: ExportedWaits | None = None) -> list[str]:
+    """What the plan sets that a native plan has no place for, wave by wave, then the plan's defaults. `waits`:
+    the WAIT steps the native plan holds (default: `exported_waits(plan)`)."""
+    held = (waits or exported_waits(plan)).held
+    last = layers(plan)[-1] if plan.waves else []
     lines: list[str] = []
     for wave in plan.waves:
-        lines.extend(f"wave {wave.wave_id}: {what}" for what in _wave_losses(wave, selectors.get(wave.wave_id)))
+        losses = [
+            *_step_losses(wave, held, last=last == [wave.wave_id]),
+            *_wave_losses(wave, selectors.get(wave.wave_id)),
+        ]
+        lines.extend(f"wave {wave.wave_id}: {what}" for what in losses)
     defaults = plan.defaults
     if defaults.launch_settings is not None:
         lines.append("defaults.launchSettings: native steps launch each server as its DRS launch settings stand")
@@ -311,11 +391,33 @@ def unexpressible(plan: Plan, selectors: Mapping[str, str]) -> list[str]:
     return lines
 
 
-def _wave_losses(wave: Wave, selector: str | None) -> list[str]:
-    scripts = [("preLaunch", s) for s in wave.pre_launch] + [("postLaunch", s) for s in wave.post_launch]
-    lines = [f"{kind} script {script.document_name} (native steps run no scripts)" for kind, script in scripts]
+def _step_losses(wave: Wave, held: frozenset[tuple[str, str, int]], *, last: bool) -> list[str]:
+    """The wave's scripts, and its WAIT steps that no native WAIT step holds, each with why."""
+    lines: list[str] = []
+    for kind, steps in (("preLaunch", wave.pre_launch), ("postLaunch", wave.post_launch)):
+        for position, step in enumerate(steps):
+            if not step.is_wait:
+                lines.append(f"{kind} script {step.document} (native steps run no scripts)")
+            elif (wave.wave_id, kind, position) not in held:
+                lines.append(f"{kind} {step.name} ({_why_not_held(wave, kind, position, last=last)})")
     if wave.health_check is not None:
-        lines.append(f"healthCheck {wave.health_check.document_name} (native steps run no scripts)")
+        lines.append(f"healthCheck {wave.health_check.document} (native steps run no scripts)")
+    return lines
+
+
+def _why_not_held(wave: Wave, kind: str, position: int, *, last: bool) -> str:
+    steps = wave.pre_launch if kind == "preLaunch" else wave.post_launch
+    if _minutes(steps[position]) is None:
+        return f"a native WAIT step is whole minutes, 1 to {MAX_WAIT_MINUTES}"
+    if any(not step.is_wait for step in steps[:position]):
+        return "it follows a script, and native steps run no scripts: a native wait comes only between steps"
+    if kind == "postLaunch" and not last:
+        return "only the last wave's post-launch waits are exported: wait in the pre-launch of the waves after it"
+    return "the waves of its layer do not begin with the same waits, and their one SERVER step waits once"
+
+
+def _wave_losses(wave: Wave, selector: str | None) -> list[str]:
+    lines: list[str] = []
     if wave.approval is not None and wave.approval.required:
         lines.append("approval (native steps have no approvals)")
     if wave.launch_settings is not None:

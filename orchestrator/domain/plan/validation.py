@@ -176,6 +176,8 @@ def _problem(
     """One pydantic error as a problem at its place in the data (None: it is reported on its own)."""
     kind = error["type"]
     loc = _real_loc(data, tuple(error["loc"]), keep_last=kind in {"missing", "extra_forbidden"})
+    if kind == "missing" and loc and isinstance(loc[-1], str):
+        loc = (*loc[:-1], _camel_key(loc[-1]))  # a field validated when left out is named by its Python name
     if kind == "missing" and loc and loc[-1] == "targets":
         return None  # the wave's id is missing or malformed, reported on its own
     name = str(next((part for part in reversed(loc) if isinstance(part, str)), "value"))
@@ -259,6 +261,12 @@ def _has(container: Any, part: str | int) -> bool:
     if isinstance(container, dict):
         return part in container
     return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
+
+
+def _camel_key(name: str) -> str:
+    """`document_name` -> `documentName` (a field that is validated when left out is named by its Python name)."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _snake_key(name: str) -> str:

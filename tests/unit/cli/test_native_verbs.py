@@ -1,6 +1,7 @@
 """`drs-orch import-native` and `export-native` against a simulation profile's DRS (`--sim`): a native plan of the
 profile becomes our plan file; our diamond becomes a native plan of its layers after the flattening is printed;
-an unknown plan, WAIT steps, 21 steps, a bad name and a name another plan holds exit 2 and write nothing."""
+a native plan's WAIT steps become WAIT steps of its waves; an unknown plan, 21 steps, a bad name and a name another
+plan holds exit 2 and write nothing."""
 
 from __future__ import annotations
 
@@ -72,18 +73,13 @@ def test_import_native_writes_the_chain_of_waves_of_the_native_plan(tmp_path: Pa
     )
 
 
-def test_import_native_refuses_an_unknown_plan_and_wait_steps(tmp_path: Path) -> None:
-    waiting = {
-        "name": "paused",
-        "steps": [{"name": "db", "servers": {DB: "CRITICAL"}}, {"name": "settle", "waitMinutes": 5}],
-    }
-    profile, out = _profile(tmp_path, SHOP, waiting), tmp_path / "out.yaml"
+def test_import_native_refuses_an_unknown_plan_and_writes_nothing(tmp_path: Path) -> None:
+    profile, out = _profile(tmp_path, SHOP), tmp_path / "out.yaml"
 
     unknown = runner.invoke(app, ["import-native", "nope", "-o", str(out), "--sim", str(profile)])
     assert unknown.exit_code == 2
     assert _text(unknown.output) == (
-        f"no native recovery plan named 'nope' in profile {profile} (simulated: nothing persists) "
-        "(it has: paused, shop)"
+        f"no native recovery plan named 'nope' in profile {profile} (simulated: nothing persists) (it has: shop)"
     )
     by_arn = runner.invoke(
         app,
@@ -100,16 +96,38 @@ def test_import_native_refuses_an_unknown_plan_and_wait_steps(tmp_path: Path) ->
     assert "no native recovery plan arn:aws:drs:us-east-1:123456789012:recovery-plan/rp-00000000000000000 in" in _text(
         by_arn.output
     )
-
-    waits = runner.invoke(app, ["import-native", "paused", "-o", str(out), "--sim", str(profile)])
-    assert waits.exit_code == 2
-    assert "has WAIT steps, which a plan of ours cannot express" in _text(waits.output)
-    assert "step 2 'settle' (WAIT 5 minute(s))" in _text(waits.output)
     assert not out.exists()  # nothing written
 
+
+def test_import_native_writes_wait_steps_as_waits_of_the_waves(tmp_path: Path) -> None:
+    # GIVEN a native plan that waits 5 minutes between its SERVER steps, and 1 minute after the last
+    waiting = {
+        "name": "paused",
+        "steps": [
+            {"name": "db", "servers": {DB: "CRITICAL"}},
+            {"name": "settle", "waitMinutes": 5},
+            {"name": "web", "servers": {WEB: "CRITICAL"}},
+            {"name": "cool", "waitMinutes": 1},
+        ],
+    }
+    profile, out = _profile(tmp_path, waiting), tmp_path / "out.yaml"
+
+    # WHEN it is imported
+    result = runner.invoke(app, ["import-native", "paused", "-o", str(out), "--sim", str(profile)])
+
+    # THEN the waits are the second wave's pre-launch and post-launch WAIT steps, in seconds
+    assert result.exit_code == 0, result.output
+    assert _text(result.output) == (
+        f"native plan 'paused' (4 steps) -> plan 'paused' (2 waves in a chain: db -> web, 2 WAIT step(s) in them), "
+        f"written to {out}"
+    )
+    web = load_plan(out).wave("web")
+    assert [(s.type.value, s.seconds) for s in web.pre_launch] == [("WAIT", 300)]
+    assert [(s.type.value, s.seconds) for s in web.post_launch] == [("WAIT", 60)]
+    # AND the option that dropped them is gone
     dropped = runner.invoke(app, ["import-native", "paused", "-o", str(out), "--sim", str(profile), "--drop-waits"])
-    assert dropped.exit_code == 0, dropped.output
-    assert _text(dropped.output).startswith("dropped step 2 'settle' (WAIT 5 minute(s)) native plan 'paused' (2 steps)")
+    assert dropped.exit_code == 2
+    assert "No such option: --drop-waits" in _text(dropped.output)
 
 
 def test_export_native_of_a_diamond_explains_the_flattening_then_creates_its_layers(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Native DRS recovery plans in and out (orchestrator/domain/plan/native.py): SERVER steps become a chain of
-waves with their criticality, WAIT steps are refused (or dropped on request), dependency layers become steps,
-and everything a native plan cannot express is listed exactly (a diamond's flattening above all)."""
+waves with their criticality and WAIT steps WAIT steps of those waves, dependency layers (and the waits their
+waves begin with) become steps, and everything a native plan cannot express is listed exactly (a diamond's
+flattening above all)."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def test_server_steps_become_a_chain_of_waves_with_each_servers_criticality() ->
             },
         ],
     }
-    assert imported.dropped == []
+    assert imported.waits == 0
     # AND the plan is valid, stops on a failed wave (as a failed native step ends the execution), and runs in order
     plan = imported.plan
     assert [(w.wave_id, w.depends_on, w.on_failure.value) for w in plan.waves] == [
@@ -98,41 +99,61 @@ def test_server_steps_become_a_chain_of_waves_with_each_servers_criticality() ->
     ]
 
 
-def test_a_wait_step_is_refused_naming_it() -> None:
-    # GIVEN a native plan that waits 10 minutes between its two SERVER steps
+def test_wait_steps_become_wait_steps_of_the_wave_of_the_next_server_step_or_after_the_last() -> None:
+    # GIVEN a native plan: SERVER db, WAIT 10 minutes, SERVER web, WAIT 5 minutes
     native = NativePlan(
         "shop",
         (
             server_step("db", (DB, "CRITICAL")),
             NativeStep("settle", wait_minutes=10),
-            server_step("web", (WEB, "CRITICAL")),
+            server_step("web", (WEB, "OPTIONAL")),
+            NativeStep("cool down", wait_minutes=5),
         ),
     )
 
-    # WHEN it is imported THEN it is refused, naming the step and saying how to go on
-    with pytest.raises(NativePlanError) as excinfo:
-        import_native(native)
-    assert str(excinfo.value) == (
-        "native plan 'shop' has WAIT steps, which a plan of ours cannot express (a wave waits for its dependencies "
-        "and approvals, never for a set time): step 2 'settle' (WAIT 10 minute(s)). Remove them, or import with "
-        "--drop-waits to launch each SERVER step as soon as the one before it has completed"
-    )
+    # WHEN it is imported
+    imported = import_native(native)
+
+    # THEN the 10 minutes are web's pre-launch wait, and the last 5 minutes web's post-launch wait
+    assert imported.document == {
+        "planId": "shop",
+        "name": "shop",
+        "waves": [
+            {"waveId": "db", "name": "db", "servers": [{"sourceServerID": DB, "criticality": "CRITICAL"}]},
+            {
+                "waveId": "web",
+                "name": "web",
+                "dependsOn": ["db"],
+                "servers": [{"sourceServerID": WEB, "criticality": "OPTIONAL"}],
+                "preLaunch": [{"type": "WAIT", "seconds": 600}],
+                "postLaunch": [{"type": "WAIT", "seconds": 300}],
+            },
+        ],
+    }
+    assert imported.waits == 2
+    assert [s.name for s in imported.plan.wave("web").pre_launch] == ["WAIT 600 s"]
 
 
-def test_drop_waits_imports_the_server_steps_in_order_and_lists_what_it_dropped() -> None:
+def test_consecutive_and_leading_waits_stay_in_order_before_their_server_step() -> None:
+    # GIVEN waits before the first SERVER step, and two in a row before the second (the longest native wait too)
     native = NativePlan(
         "shop",
         (
             NativeStep("first pause", wait_minutes=1),
             server_step("db", (DB, "CRITICAL")),
             NativeStep("settle", wait_minutes=120),
+            NativeStep("and more", wait_minutes=2),
             server_step("web", (WEB, "OPTIONAL")),
         ),
     )
-    imported = import_native(native, plan_id="shop-v2", drop_waits=True)
-    assert imported.plan.plan_id == "shop-v2"
-    assert [(w.wave_id, w.depends_on) for w in imported.plan.waves] == [("db", []), ("web", ["db"])]
-    assert imported.dropped == ["step 1 'first pause' (WAIT 1 minute(s))", "step 3 'settle' (WAIT 120 minute(s))"]
+
+    # WHEN it is imported THEN each SERVER step's wave begins with its waits, in the native order
+    plan = import_native(native, plan_id="shop-v2").plan
+    assert plan.plan_id == "shop-v2"
+    assert [(w.wave_id, w.depends_on, [s.seconds for s in w.pre_launch], w.post_launch) for w in plan.waves] == [
+        ("db", [], [60], []),
+        ("web", ["db"], [7200, 120], []),
+    ]
 
 
 def test_step_names_that_repeat_or_are_not_wave_ids_become_unique_wave_ids() -> None:
@@ -150,7 +171,7 @@ def test_step_names_that_repeat_or_are_not_wave_ids_become_unique_wave_ids() -> 
 
 def test_a_plan_of_wait_steps_only_has_nothing_to_launch() -> None:
     with pytest.raises(NativePlanError, match=r"^native plan .idle. has no SERVER step: there is nothing to launch$"):
-        import_native(NativePlan("idle", (NativeStep("w", wait_minutes=5),)), drop_waits=True)
+        import_native(NativePlan("idle", (NativeStep("w", wait_minutes=5),)))
 
 
 def test_the_api_answer_is_read_in_step_order() -> None:
@@ -315,6 +336,109 @@ def test_an_exported_chain_imports_back_to_the_same_plan() -> None:
     plan = import_native(native).plan
     export = export_plan(plan, arns_of(plan))
     assert (tuple(export.steps), export.unexpressible) == (native.steps, [])
+
+
+def test_an_imported_plan_with_waits_exports_back_to_the_same_steps() -> None:
+    # GIVEN a native plan SERVER, WAIT 10, SERVER, WAIT 5, imported
+    native = NativePlan(
+        "shop",
+        (
+            server_step("db", (DB, "CRITICAL")),
+            NativeStep("settle", wait_minutes=10),
+            server_step("web", (WEB, "OPTIONAL")),
+            NativeStep("cool down", wait_minutes=5),
+        ),
+    )
+    plan = import_native(native).plan
+
+    # WHEN it is exported again
+    export = export_plan(plan, arns_of(plan))
+
+    # THEN it is the same native plan (the waits named after the step they are next to), with nothing lost
+    assert [(s.name, s.configuration()) for s in export.steps] == [
+        (s.name, s.configuration())
+        for s in (
+            server_step("db", (DB, "CRITICAL")),
+            NativeStep("Wait before web", wait_minutes=10),
+            server_step("web", (WEB, "OPTIONAL")),
+            NativeStep("Wait after web", wait_minutes=5),
+        )
+    ]
+    assert export.unexpressible == []
+
+
+def test_waits_alike_in_a_layer_export_once_and_every_other_wait_is_listed_with_why() -> None:
+    # GIVEN a diamond whose parallel B and C both begin with 2 minutes, and waits a native plan cannot hold
+    wait = {"type": "WAIT", "seconds": 120}
+    plan = parse_plan(
+        {
+            "planId": "waits",
+            "waves": [
+                {"waveId": "A", "servers": [sid("a", 1)], "postLaunch": [wait]},
+                {"waveId": "B", "dependsOn": ["A"], "servers": [sid("b", 1)], "preLaunch": [wait]},
+                {
+                    "waveId": "C",
+                    "dependsOn": ["A"],
+                    "servers": [sid("c", 1)],
+                    "preLaunch": [wait, {"type": "WAIT", "seconds": 90}, {"documentName": "DRSOrch-Fence"}, wait],
+                },
+                {
+                    "waveId": "D",
+                    "dependsOn": ["B", "C"],
+                    "servers": [sid("d", 1)],
+                    "preLaunch": [{"type": "WAIT", "seconds": 60}],
+                    "postLaunch": [{"type": "WAIT", "seconds": 180}],
+                },
+                {"waveId": "E", "dependsOn": ["B"], "servers": [sid("e", 1)], "preLaunch": [wait]},
+            ],
+        }
+    )
+
+    # WHEN it is exported
+    export = export_plan(plan, arns_of(plan))
+
+    # THEN B's and C's common 2 minutes wait once before their step; D's and E's differ, so neither is kept
+    assert [(s.name, s.kind, s.wait_minutes) for s in export.steps] == [
+        ("A", "SERVER", None),
+        ("Wait before B and C", "WAIT", 2),
+        ("B and C", "SERVER", None),
+        ("D and E", "SERVER", None),
+    ]
+    assert [line for line in export.unexpressible if "WAIT" in line] == [
+        "wave A: postLaunch WAIT 120 s (only the last wave's post-launch waits are exported: wait in the pre-launch "
+        "of the waves after it)",
+        "wave C: preLaunch WAIT 90 s (a native WAIT step is whole minutes, 1 to 120)",
+        "wave C: preLaunch WAIT 120 s (it follows a script, and native steps run no scripts: a native wait comes only "
+        "between steps)",
+        "wave D: preLaunch WAIT 60 s (the waves of its layer do not begin with the same waits, and their one SERVER "
+        "step waits once)",
+        "wave D: postLaunch WAIT 180 s (only the last wave's post-launch waits are exported: wait in the pre-launch "
+        "of the waves after it)",
+        "wave E: preLaunch WAIT 120 s (the waves of its layer do not begin with the same waits, and their one SERVER "
+        "step waits once)",
+    ]
+
+
+def test_wait_steps_count_toward_the_20_native_steps() -> None:
+    # GIVEN 10 chained waves, each beginning with a 1-minute wait: 20 steps; an 11th wave makes 22
+    waves = [
+        {
+            "waveId": f"w{n}",
+            "servers": [sid("c", n)],
+            "preLaunch": [{"type": "WAIT", "seconds": 60}],
+            **({"dependsOn": [f"w{n - 1}"]} if n else {}),
+        }
+        for n in range(11)
+    ]
+    fits = parse_plan({"planId": "ok", "waves": waves[:10]})
+    assert len(export_plan(fits, arns_of(fits)).steps) == 20
+    plan = parse_plan({"planId": "long", "waves": waves})
+    with pytest.raises(NativePlanError) as excinfo:
+        export_plan(plan, arns_of(plan))
+    assert str(excinfo.value) == (
+        "plan 'long' needs 22 native steps (11 dependency layers, of at most 100 servers per step and 11 WAIT steps); "
+        "a native recovery plan has at most 20"
+    )
 
 
 @pytest.mark.parametrize(
