@@ -117,6 +117,18 @@ class OrchestratorFunctions(Construct):
                 permissions=permissions,
             )
 
+    def _grant_buckets(self, spec: Function, role: iam.Role) -> None:
+        """The S3 grants of `spec`: the evidence bucket (the archive function writes), the plan store (StartPlan
+        reads). ValueError when the function needs a bucket the stack did not give."""
+        if spec.needs_evidence:
+            if self.evidence is None:
+                raise ValueError(f"function {spec.name} stores evidence: give the evidence bucket")
+            self.evidence.grant_archive(role)
+        if spec.reads_plan_store:
+            if self.plan_store is None:
+                raise ValueError(f"function {spec.name} reads stored plans: give the plan store")
+            self.plan_store.grant_read(role)
+
     def _add(
         self,
         spec: Function,
@@ -170,10 +182,7 @@ class OrchestratorFunctions(Construct):
         log_group.grant_write(role)
         if spec.needs_table:
             ledger.grant_ledger(role, read_only=spec.ledger_read_only)
-        if spec.needs_evidence:
-            if self.evidence is None:
-                raise ValueError(f"function {spec.name} stores evidence: give the evidence bucket")
-            self.evidence.grant_archive(role)
+        self._grant_buckets(spec, role)
         if spec.needs_bus:
             # the operator endpoint publishes only with its own source (the bus policy keeps that source, and the
             # operator commands, to its role alone)
@@ -189,10 +198,6 @@ class OrchestratorFunctions(Construct):
             if not self.operator_proof_key_arn:
                 raise ValueError(f"function {spec.name} signs or verifies operator commands: give the proof key")
             role.add_to_policy(operator_proof_statement(self.operator_proof_key_arn, spec.operator_proof))
-        if spec.reads_plan_store:
-            if self.plan_store is None:
-                raise ValueError(f"function {spec.name} reads stored plans: give the plan store")
-            self.plan_store.grant_read(role)
         if spec.needs_scheduler:  # only the script steps and a cancel (of a WAIT step) delete a tick
             ticks.grant_schedule(role, delete=spec.needs_ssm or spec.deletes_ticks)
         if spec.needs_drs:

@@ -192,18 +192,14 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
             requested_by=detail.requested_by,
         )
         return None
-    if _unconfirmed_recovery(rt, detail, plan, execution_id=execution_id, event_id=event_id):
-        return None
-    if _refused_scripts(rt, detail, plan, execution_id=execution_id, event_id=event_id):
+    if _refused_as_submitted(rt, detail, plan, execution_id=execution_id, event_id=event_id):
         return None
     submitted = plan_to_document(plan)
     resolved = _resolved(rt, detail, plan, submitted, execution_id=execution_id, event_id=event_id)
     if resolved is None:
         return None
     plan, record = resolved
-    if _refused_network(rt, detail, plan, execution_id=execution_id, event_id=event_id):
-        return None
-    if _refused_declared_at(rt, detail, plan, execution_id=execution_id, event_id=event_id):
+    if _refused_as_resolved(rt, detail, plan, execution_id=execution_id, event_id=event_id):
         return None
     outcome = rt.ledger.create_execution(
         execution_id=execution_id,
@@ -243,6 +239,22 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
         *[WaveReady(execution_id=execution_id, plan_id=plan.plan_id, wave_id=root) for root in roots],
     )
     return execution_id
+
+
+def _refused_as_submitted(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> bool:
+    """Whether the valid plan, as submitted, is refused (and the refusal published): a RECOVERY without its
+    confirmation, or scripts outside the allow-list."""
+    return _unconfirmed_recovery(rt, detail, plan, execution_id=execution_id, event_id=event_id) or _refused_scripts(
+        rt, detail, plan, execution_id=execution_id, event_id=event_id
+    )
+
+
+def _refused_as_resolved(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> bool:
+    """Whether the plan, its selectors resolved, is refused (and the refusal published): launch settings that do
+    not fit the account's network, or a declaredAt out of range."""
+    return _refused_network(rt, detail, plan, execution_id=execution_id, event_id=event_id) or _refused_declared_at(
+        rt, detail, plan, execution_id=execution_id, event_id=event_id
+    )
 
 
 def _checked(document: dict[str, Any], stored: StoredPlan | None) -> tuple[Plan | None, list[PlanProblem]]:
