@@ -76,7 +76,8 @@ def render_html(report: Mapping[str, Any]) -> str:
         "title": _title(report),
         "summary": _summary(report),
         "objectives": _objectives(report.get("objectives")),
-        "objectives_verdict": _overall(report.get("objectives")),
+        "objectives_verdict": _overall(report.get("objectives"), _objects(report.get("waves"))),
+        "missed_by_waves": _missed_by_waves(_objects(report.get("waves"))),
         "graph": render_graph_svg(graph_waves(report)),
         "timeline": Markup(timeline.split("?>", 1)[1].strip() if timeline.startswith("<?xml") else timeline),  # noqa: S704 - the timeline escapes its own text
         "waves": waves,
@@ -189,14 +190,26 @@ def _objectives(value: object) -> list[dict[str, Any]]:
     return rows
 
 
-def _overall(value: object) -> str | None:
-    """MISSED when any objective was missed, else MET when every one was met, else NOT_MEASURED; None: none."""
-    verdicts = [row["verdict"] for row in _objectives(value)]
+def _overall(plan: object, waves: list[Mapping[str, Any]]) -> str | None:
+    """The verdict of every objective the plan declares, its own and its waves': MISSED when any was missed (a
+    wave's RTO missed is not hidden behind the plan's met), else MET when every one was met, else NOT_MEASURED;
+    None: none declared."""
+    verdicts = [row["verdict"] for value in (plan, *(w.get("objectives") for w in waves)) for row in _objectives(value)]
     if not verdicts:
         return None
     if "MISSED" in verdicts:
         return "MISSED"
     return "MET" if all(v == "MET" for v in verdicts) else "NOT_MEASURED"
+
+
+def _missed_by_waves(waves: list[Mapping[str, Any]]) -> list[str]:
+    """`wave W: RTO (recovery time)` for each objective a wave missed, in the report's order of waves."""
+    return [
+        f"wave {_text(w.get('waveId'))}: {row['name']}"
+        for w in waves
+        for row in _objectives(w.get("objectives"))
+        if row["verdict"] == "MISSED"
+    ]
 
 
 def _minutes(value: object) -> str | None:

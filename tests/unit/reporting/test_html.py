@@ -284,6 +284,31 @@ def test_objectives_missed_anywhere_make_the_plan_s_verdict_missed() -> None:
     ]
 
 
+def test_a_wave_s_missed_objective_makes_the_headline_missed_though_the_plan_s_own_are_met() -> None:
+    # GIVEN a plan whose own RTO and RPO were met, and whose db wave missed its own RTO (5.33 of 5 minutes)
+    data = report(objectives={"rto": objective(15.0, 12.0, "MET"), "rpo": objective(5.0, 1.0, "MET")})
+    # WHEN it is rendered
+    page = Page(render_html(data))
+    # THEN neither the headline nor the summary says the objectives were met: they name the wave that missed
+    assert page.text("outcome").endswith("Outcome COMPLETED · objectives MISSED")
+    assert "Recovery objectives: MISSED" in page.text("summary")
+    assert "missed by wave db: RTO (recovery time)" in page.text("summary")
+    assert [row[-1] for row in page.rows("summary", "objectives")] == ["MET", "MET"]
+
+
+def test_objectives_declared_only_on_waves_still_have_a_verdict_in_the_summary() -> None:
+    # GIVEN a plan without objectives of its own, whose db wave declared an RTO and missed it
+    data = report()
+    del data["objectives"]
+    # WHEN it is rendered
+    page = Page(render_html(data))
+    # THEN the headline and the summary give the waves' verdict, and there is no plan table to misread
+    assert page.text("outcome").endswith("Outcome COMPLETED · objectives MISSED")
+    assert "Recovery objectives: MISSED" in page.text("summary")
+    assert "the plan declares none of its own" in page.text("summary")
+    assert page.rows("summary", "objectives") == []
+
+
 def test_each_wave_has_its_servers_with_recovery_instance_private_ip_and_snapshot_time() -> None:
     # GIVEN the report
     # WHEN it is rendered
