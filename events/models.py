@@ -154,7 +154,9 @@ class PlanRef(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
 
     plan_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-    version: int = Field(ge=1, le=99_999_999, description="the version number `plan push` gave it: 1, 2, 3 ...")
+    version: int = Field(
+        ge=1, le=99_999_999, strict=True, description="the version number `plan push` gave it: 1, 2, 3 ..."
+    )
 
 
 class StartPlan(Contract):

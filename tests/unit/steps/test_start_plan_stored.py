@@ -198,6 +198,9 @@ def test_a_recovery_by_reference_is_confirmed_with_the_plan_id(world: World, sto
         {"planRef": {"planId": "p", "version": 0}},
         {"planRef": {"planId": "p/../x", "version": 1}},
         {"planRef": {"planId": "p"}},
+        {"planRef": {"planId": "p", "version": True}},  # not version 1
+        {"planRef": {"planId": "p", "version": "1_0"}},  # not version 10
+        {"planRef": {"planId": "p", "version": " 3 "}},
     ],
 )
 def test_a_start_plan_carries_exactly_one_well_formed_plan_or_reference(detail: dict[str, Any]) -> None:
