@@ -186,6 +186,7 @@ def _wave(detail: WaveDetail, settings: Mapping[str, AppliedSettings] | None = N
             "recoveryInstanceId": s.recovery_instance_id,
             "jobId": s.job_id,
             "recoveryPointAt": s.recovery_point_at,  # the snapshot its recovery instance was launched from
+            "privateIp": s.private_ip,  # its recovery instance's private IP (DRS's DescribeRecoveryInstances)
             **({"reason": s.reason} if s.reason else {}),
             **(
                 {"launchSettings": _launch_settings(settings[sid])}

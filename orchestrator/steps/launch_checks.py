@@ -49,7 +49,7 @@ from orchestrator.domain.status import EXECUTION_FINAL, NOT_STARTED_WAVE, Execut
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 from orchestrator.steps.job_watcher import server_launches
-from orchestrator.steps.recovery_points import recovery_points
+from orchestrator.steps.recovery_points import NO_FACTS, recovery_instance_facts
 
 MAX_CHUNK_SERVERS = 200  # StartRecovery's sourceServers: 1 to 200
 _TEXT_FIELDS = ("executionId", "planId", "waveId", "launchKey")
@@ -282,10 +282,10 @@ NOT_STARTED_JOB = "not-started-"  # the job id `launch_wave.chunk_failed` record
 def check_job_end(rt: Runtime, detail: DRSJobCompleted) -> dict[str, ServerOutcome] | None:
     """How each server of the job a DRSJobCompleted reports ended, `{source server id: outcome}`, as DRS says
     (DescribeJobs of that one job), or, for the job `chunk_failed` records for a chunk no DRS job started, as
-    its launch claim says; a launched server with the snapshot its recovery instance was launched from
-    (`recovery_points`: one DescribeRecoveryInstances, best effort). The event's own statuses and recovery
-    instances are never recorded: they must be DRS's (the watcher publishes DRS's answer), and only a failed
-    server's reason is taken from it.
+    its launch claim says; a launched server with the snapshot its recovery instance was launched from and the
+    instance's private IP (`recovery_instance_facts`: one DescribeRecoveryInstances, best effort). The event's own
+    statuses and recovery instances are never recorded: they must be DRS's (the watcher publishes DRS's answer),
+    and only a failed server's reason is taken from it.
 
     {} when the ledger has the job's end already (a redelivery: the ledger's write decides REPLAY or REJECTED);
     None for a late report of a job of an earlier attempt of the wave (nothing to record). Raises InvalidEvent
@@ -306,7 +306,7 @@ def check_job_end(rt: Runtime, detail: DRSJobCompleted) -> dict[str, ServerOutco
     placeholder = detail.job_id.startswith(NOT_STARTED_JOB)
     ended = _not_started(rt, detail, ours) if placeholder else _ended_in_drs(rt, detail)
     _check_reported(detail, ended)
-    points = recovery_points(
+    facts = recovery_instance_facts(
         rt,
         (
             result.recovery_instance_id
@@ -319,7 +319,8 @@ def check_job_end(rt: Runtime, detail: DRSJobCompleted) -> dict[str, ServerOutco
             launch_status=ServerLaunchStatus(result.launch_status),
             recovery_instance_id=result.recovery_instance_id,
             reason=result.reason,
-            recovery_point_at=points.get(result.recovery_instance_id or ""),
+            recovery_point_at=facts.get(result.recovery_instance_id or "", NO_FACTS).recovery_point_at,
+            private_ip=facts.get(result.recovery_instance_id or "", NO_FACTS).private_ip,
         )
         for sid, result in ended.items()
     }

@@ -29,6 +29,7 @@ _ATTEMPT: dict[str, tuple[str, _Convert]] = {  # an entry of a server's `history
     "job_id": ("jobId", _SAME),
     "reason": ("reason", _SAME),
     "recovery_point_at": ("recoveryPointAt", _SAME),
+    "private_ip": ("privateIp", _SAME),
 }
 _SERVER: dict[str, tuple[str, _Convert]] = {  # field -> (attribute, conversion), in the order an item is written
     "wave_id": ("waveId", _SAME),
@@ -40,6 +41,7 @@ _SERVER: dict[str, tuple[str, _Convert]] = {  # field -> (attribute, conversion)
     "recovery_instance_id": ("recoveryInstanceId", _SAME),
     "reason": ("reason", _SAME),
     "recovery_point_at": ("recoveryPointAt", _SAME),  # the snapshot its recovery instance was launched from
+    "private_ip": ("privateIp", _SAME),  # its recovery instance's private IP
     # history: a list, written only when not empty (see server_item)
     "expires_at": ("expiresAt", _INT),
 }
@@ -108,6 +110,7 @@ def _outcome(current: ServerResult, outcome: ServerOutcome, *, attempt: int, job
         recovery_instance_id=outcome.recovery_instance_id or current.recovery_instance_id,
         reason=outcome.reason or current.reason,
         recovery_point_at=outcome.recovery_point_at or current.recovery_point_at,
+        private_ip=outcome.private_ip or current.private_ip,
     )
 
 
@@ -121,6 +124,7 @@ def _reset(current: ServerResult, *, attempt: int) -> ServerResult:
         job_id=current.job_id or None,
         reason=current.reason or None,
         recovery_point_at=current.recovery_point_at or None,
+        private_ip=current.private_ip or None,
     )
     return replace(
         current,
@@ -130,6 +134,7 @@ def _reset(current: ServerResult, *, attempt: int) -> ServerResult:
         recovery_instance_id=None,
         reason=None,
         recovery_point_at=None,
+        private_ip=None,
         history=(*current.history, ended),
     )
 

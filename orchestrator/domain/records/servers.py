@@ -47,6 +47,8 @@ class ServerOutcome:
     # the point-in-time snapshot its recovery instance was launched from (DescribeRecoveryInstances'
     # pointInTimeSnapshotDateTime, ISO), when DRS gives it: the server's recovery point (RPO)
     recovery_point_at: str | None = None
+    # its recovery instance's private IP (DescribeRecoveryInstances: the primary network interface's first IP)
+    private_ip: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +62,7 @@ class ServerAttempt:
     job_id: str | None = None
     reason: str | None = None
     recovery_point_at: str | None = None
+    private_ip: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -71,7 +74,8 @@ class ServerResult:
     `history`: how it had ended each earlier attempt it was launched in again from (oldest first; a retry
     appends one when it resets the server). `expires_at`: when the item expires (epoch seconds, DynamoDB's
     time to live), once its execution has ended. `recovery_point_at`: the point-in-time snapshot its recovery
-    instance was launched from (ISO; DRS's DescribeRecoveryInstances), when known."""
+    instance was launched from (ISO; DRS's DescribeRecoveryInstances), when known; `private_ip`: its recovery
+    instance's private IP, when known."""
 
     execution_id: str
     wave_id: str
@@ -83,6 +87,7 @@ class ServerResult:
     recovery_instance_id: str | None = None
     reason: str | None = None
     recovery_point_at: str | None = None
+    private_ip: str | None = None
     history: tuple[ServerAttempt, ...] = ()
     expires_at: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -100,6 +105,7 @@ class ServerResult:
             job_id=self.job_id,
             reason=self.reason,
             recovery_point_at=self.recovery_point_at,
+            private_ip=self.private_ip,
         )
 
     def ended(self, attempt: int) -> ServerAttempt:

@@ -33,11 +33,12 @@ def test_a_launched_server_is_recorded_with_the_snapshot_drs_launched_it_from(wo
     # WHEN the job's end is recorded
     on_job_completed(world.rt, _end(world, job), "jc-1")
 
-    # THEN S1 carries its recovery point (in the ledger's time format); S2, which did not launch, none
+    # THEN S1 carries its recovery point (in the ledger's time format) and its recovery instance's private IP (the
+    # fake DRS's first instance: 10.0.0.1); S2, which did not launch, neither
     servers = world.ledger.wave_servers("e1", "db")
-    assert [(s.launch_status, s.recovery_point_at) for s in servers.values()] == [
-        (ServerLaunchStatus.LAUNCHED, SNAP1),
-        (ServerLaunchStatus.FAILED, None),
+    assert [(s.launch_status, s.recovery_point_at, s.private_ip) for s in servers.values()] == [
+        (ServerLaunchStatus.LAUNCHED, SNAP1, "10.0.0.1"),
+        (ServerLaunchStatus.FAILED, None, None),
     ]
 
 
