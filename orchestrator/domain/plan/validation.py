@@ -208,9 +208,8 @@ def _unknown_field(model: type[BaseModel], loc: _Loc, name: str, path: str, sugg
 
 def _out_of_range(error: Mapping[str, Any], model: type[BaseModel], loc: _Loc, name: str, path: str) -> Problem:
     """A number outside its field's bounds, with the bounds."""
-    low, high = _bounds(_field_info(model, loc))
+    span = _span(_field_info(model, loc)) or error["msg"].lower()
     code = "timeout-out-of-range" if "timeout" in name.lower() else "out-of-range"
-    span = f"{low}..{high}" if low is not None and high is not None else error["msg"].lower()
     return Problem(f"{name} {error.get('input')!r} is out of range ({span})", code, path=path)
 
 
@@ -325,13 +324,22 @@ def _field_info(model: type[BaseModel], loc: _Loc) -> FieldInfo | None:
     return None
 
 
-def _bounds(field: FieldInfo | None) -> tuple[Any, Any]:
-    low: Any = None
-    high: Any = None
+def _span(field: FieldInfo | None) -> str | None:
+    """The field's bounds as a reader takes them: `1..600` when both are inclusive, else in words (`above 0, at
+    most 525600`: an exclusive bound written as `0..` would read as if 0 were allowed); None without both."""
+    bounds: dict[str, Any] = {}
     for item in field.metadata if field else []:
-        low = getattr(item, "ge", getattr(item, "gt", low))
-        high = getattr(item, "le", getattr(item, "lt", high))
-    return low, high
+        for kind in ("ge", "gt", "le", "lt"):
+            if getattr(item, kind, None) is not None:
+                bounds[kind] = getattr(item, kind)
+    low = ("ge", bounds["ge"]) if "ge" in bounds else ("gt", bounds["gt"]) if "gt" in bounds else None
+    high = ("le", bounds["le"]) if "le" in bounds else ("lt", bounds["lt"]) if "lt" in bounds else None
+    if low is None or high is None:
+        return None
+    if low[0] == "ge" and high[0] == "le":
+        return f"{low[1]}..{high[1]}"
+    words = {"ge": "at least", "gt": "above", "le": "at most", "lt": "below"}
+    return f"{words[low[0]]} {low[1]}, {words[high[0]]} {high[1]}"
 
 
 def _with(problem: Problem, source: str | None, lines: Lines | None) -> Problem:

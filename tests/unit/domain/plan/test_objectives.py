@@ -51,7 +51,7 @@ def test_a_plan_without_objectives_has_none_and_its_document_does_not_mention_th
 @pytest.mark.parametrize(
     ("objectives", "message"),
     [
-        ({"rtoMinutes": -5}, "objectives.rtoMinutes: rtoMinutes -5 is out of range (0..525600)"),
+        ({"rtoMinutes": -5}, "objectives.rtoMinutes: rtoMinutes -5 is out of range (above 0, at most 525600)"),
         ({"rpoMinutes": True}, "objectives.rpoMinutes: rpoMinutes: input should be a valid number (got True)"),
         ({"rtoMinutes": float("nan")}, "objectives.rtoMinutes: rtoMinutes: input should be a finite number (got nan)"),
         ({}, "objectives: objectives needs rtoMinutes, rpoMinutes or both"),
