@@ -98,17 +98,41 @@ def wanted(execution: ExecutionRecord, wave_id: str, server_ids: Iterable[str]) 
 # ---- what a server's settings change ---------------------------------------------------------------------
 
 
+def implied_changes(settings: LaunchSettings) -> dict[str, tuple[Any, str]]:
+    """The launch-configuration values `settings` imply where the plan does not set them, `{key: (value, why)}`:
+    `targetInstanceTypeRightSizingMethod: NONE` with an instanceType (else DRS picks the type itself), and
+    `copyPrivateIp: false` with a privateIp or a subnetId (else DRS puts the source server's IP in the template at
+    launch: not the static one, and, in another subnet, an address outside its CIDR that fails the launch)."""
+    own = settings.launch_configuration_update()
+    implied: dict[str, tuple[Any, str]] = {}
+    if settings.instance_type is not None and "targetInstanceTypeRightSizingMethod" not in own:
+        implied["targetInstanceTypeRightSizingMethod"] = ("NONE", "implied by instanceType")
+    if "copyPrivateIp" not in own:
+        if settings.private_ip is not None:
+            implied["copyPrivateIp"] = (False, "implied by privateIp")
+        elif settings.subnet_id is not None:
+            implied["copyPrivateIp"] = (False, "implied by subnetId without a privateIp")
+    return implied
+
+
 def configuration_changes(settings: LaunchSettings) -> dict[str, Any]:
-    """UpdateLaunchConfiguration's arguments (but sourceServerID) for `settings`: those set, and
-    `targetInstanceTypeRightSizingMethod: NONE` with an instanceType (else DRS picks the type itself) and
-    `copyPrivateIp: false` with a privateIp (else DRS puts the source server's IP in the template at launch),
-    when the plan does not set them."""
-    changes = settings.launch_configuration_update()
-    if settings.instance_type is not None:
-        changes.setdefault("targetInstanceTypeRightSizingMethod", "NONE")
-    if settings.private_ip is not None:
-        changes.setdefault("copyPrivateIp", False)
-    return changes
+    """UpdateLaunchConfiguration's arguments (but sourceServerID) for `settings`: those set, and those they imply
+    (`implied_changes`)."""
+    return {
+        **settings.launch_configuration_update(),
+        **{key: value for key, (value, _) in implied_changes(settings).items()},
+    }
+
+
+def applied_values(launch: EffectiveLaunch) -> tuple[dict[str, Any], dict[str, str]]:
+    """What the report says was applied to the server, and where each value came from: the plan's values (their
+    plan paths) and the values they imply (`implied_changes`: why)."""
+    applied = launch.settings.model_dump(mode="json", by_alias=True, exclude_none=True)
+    origins = dict(launch.origins)
+    for key, (value, why) in implied_changes(launch.settings).items():
+        applied[key] = value
+        origins[key] = why
+    return applied, origins
 
 
 def needs_template(settings: LaunchSettings) -> bool:
@@ -135,6 +159,7 @@ def _primary_interface(settings: LaunchSettings, interfaces: list[dict[str, Any]
     if primary is None:
         primary = {"DeviceIndex": 0}
         interfaces.insert(0, primary)
+    inherited_subnet = primary.get("SubnetId")
     if settings.subnet_id is not None:
         primary["SubnetId"] = settings.subnet_id
     if settings.security_group_ids is not None:
@@ -142,6 +167,11 @@ def _primary_interface(settings: LaunchSettings, interfaces: list[dict[str, Any]
     if settings.private_ip is not None:
         primary["PrivateIpAddress"] = settings.private_ip
         primary.pop("PrivateIpAddresses", None)  # one primary address: the static one
+    elif settings.subnet_id is not None and inherited_subnet != settings.subnet_id:
+        # an address of the source version's subnet cannot hold in another: the instance takes one of the new
+        # subnet's (as DRS's copyPrivateIp is turned off with it: implied_changes)
+        primary.pop("PrivateIpAddress", None)
+        primary.pop("PrivateIpAddresses", None)
     return interfaces
 
 
@@ -234,7 +264,7 @@ def _begin(rt: Runtime, chunk: LaunchChunk, launch: EffectiveLaunch) -> AppliedS
     """The server's record for this launch: the one there (a redelivery, or a launch before it never restored:
     its previous values are the server's own), else a new one with the previous values read now."""
     sid = launch.source_server_id
-    applied = launch.settings.model_dump(mode="json", by_alias=True, exclude_none=True)
+    applied, origins = applied_values(launch)
     record = rt.ledger.settings_record(chunk.execution_id, sid)
     if record is not None and not record.restored:
         if record.launch_key == chunk.launch_key:
@@ -247,7 +277,7 @@ def _begin(rt: Runtime, chunk: LaunchChunk, launch: EffectiveLaunch) -> AppliedS
                 launch_key=chunk.launch_key,
                 status=SettingsStatus.APPLYING,
                 applied=applied,
-                origins=dict(launch.origins),
+                origins=origins,
             )
         )
     configuration = rt.drs.get_launch_configuration(sid)
@@ -265,7 +295,7 @@ def _begin(rt: Runtime, chunk: LaunchChunk, launch: EffectiveLaunch) -> AppliedS
             launch_key=chunk.launch_key,
             status=SettingsStatus.APPLYING,
             applied=applied,
-            origins=dict(launch.origins),
+            origins=origins,
             previous_configuration=_previous_configuration(configuration, configuration_changes(launch.settings)),
             template_id=str(template_id) if template_id else None,
             previous_version=previous_version,

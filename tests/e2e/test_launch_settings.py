@@ -153,3 +153,41 @@ def test_a_recovery_lands_in_the_recovery_subnet_with_the_static_ip(cloud: Local
     servers = {s["sourceServerId"]: s for s in report["waves"][0]["servers"]}
     assert _instance(cloud, servers[DB]["recoveryInstanceId"]) == (RECOVERY, "10.0.1.20")
     assert _template_state(cloud, DB)[:2] == (1, 2)
+
+
+def test_a_drill_subnet_without_a_static_ip_launches_servers_fixed_on_an_address_of_the_old_subnet() -> None:
+    # GIVEN a server whose template is fixed on 10.0.1.77 in the recovery subnet, and one whose DRS launch
+    # configuration copies its source IP (10.0.1.88) into the template at launch; a plan that only moves every
+    # server to the drill subnet (found by the red-team: both launches failed, "outside the subnet's range")
+    fixed, copied = sid("mv", 1), sid("mv", 2)
+    profile = load_profile(
+        None,
+        ec2=NETWORK,
+        **FAST,
+        **{
+            f"drs.servers.{fixed}.launchTemplate": {"subnetId": RECOVERY, "privateIpAddress": "10.0.1.77"},
+            f"drs.servers.{copied}.privateIp": "10.0.1.88",
+            f"drs.servers.{copied}.launchConfiguration": {"copyPrivateIp": True},
+            f"drs.servers.{copied}.launchTemplate": {"subnetId": RECOVERY},
+        },
+    )
+    plan = {
+        "planId": "move-subnet",
+        "defaults": {"launchSettings": {"drill": {"subnetId": DRILL}}},
+        "waves": [wave("a", [fixed, copied])],
+    }
+    with LocalCloud(profile) as cloud:
+        # WHEN it is drilled
+        result = run_drill(cloud, plan)
+        # THEN both land in the drill subnet on one of its addresses, DRS's copyPrivateIp was off for the launch
+        # and is back on after it, and the report says copyPrivateIp false was implied by the subnet
+        assert result.status == "COMPLETED", result.report
+        assert result.report is not None
+        servers = {s["sourceServerId"]: s for s in result.report["waves"][0]["servers"]}
+        for server in (fixed, copied):
+            subnet, ip = _instance(cloud, servers[server]["recoveryInstanceId"])
+            assert (subnet, ip.startswith("10.0.2.")) == (DRILL, True), (server, ip)
+            settings = servers[server]["launchSettings"]
+            assert settings["applied"] == {"subnetId": DRILL, "copyPrivateIp": False}
+            assert settings["origins"]["copyPrivateIp"] == "implied by subnetId without a privateIp"
+        assert _template_state(cloud, copied)[2]["copyPrivateIp"] is True

@@ -377,3 +377,35 @@ def test_template_data_keeps_other_interfaces_and_resource_tags() -> None:
             {"ResourceType": "volume", "Tags": [{"Key": "v", "Value": "1"}]},
         ],
     }
+
+
+def test_a_new_subnet_without_a_static_ip_drops_the_inherited_address_and_drs_copying_the_source_ip() -> None:
+    # GIVEN a source version fixed on 10.0.1.77 in its subnet, and a plan that moves the server to another subnet
+    # (a drill network) without a static IP
+    from orchestrator.domain.plan.launch import EffectiveLaunch, LaunchSettings
+    from orchestrator.steps.launch_settings import applied_values, configuration_changes
+
+    source = {
+        "NetworkInterfaces": [
+            {"DeviceIndex": 0, "SubnetId": "subnet-0a00000000000a001", "PrivateIpAddress": "10.0.1.77"}
+        ]
+    }
+    settings = LaunchSettings(subnet_id=DRILL_SUBNET)
+    # WHEN the template data and the launch-configuration changes are built
+    data = template_data(settings, source)
+    changes = configuration_changes(settings)
+    applied, origins = applied_values(
+        EffectiveLaunch("db", S1, Mode.DRILL, settings, {"subnetId": "defaults.launchSettings.drill.subnetId"})
+    )
+    # THEN the interface takes an address of the new subnet (the old one would fail the launch: outside its CIDR),
+    # DRS does not copy the source server's IP into it, and the report says both, with why
+    assert data == {"NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": DRILL_SUBNET}]}
+    assert changes == {"copyPrivateIp": False}
+    assert applied == {"subnetId": DRILL_SUBNET, "copyPrivateIp": False}
+    assert origins["copyPrivateIp"] == "implied by subnetId without a privateIp"
+    # AND the same subnet keeps its fixed address; a plan that sets copyPrivateIp itself keeps its own value
+    same = LaunchSettings(subnet_id="subnet-0a00000000000a001")
+    assert template_data(same, source)["NetworkInterfaces"][0]["PrivateIpAddress"] == "10.0.1.77"
+    assert configuration_changes(LaunchSettings(subnet_id=DRILL_SUBNET, copy_private_ip=True)) == {
+        "copyPrivateIp": True
+    }
