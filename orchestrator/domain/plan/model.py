@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -399,8 +400,11 @@ def _selector_value(value: str) -> str:
     return value
 
 
-SelectorKey = Annotated[str, AfterValidator(_selector_key)]
-SelectorValue = Annotated[str, BeforeValidator(scalar_to_str), AfterValidator(_selector_value)]
+#: Kept exactly as written (no whitespace stripped, unlike the plan's other strings): DRS compares tags exactly, and
+#: a space a quoted key or value keeps is one the source server's tag has.
+_EXACT = StringConstraints(strip_whitespace=False)
+SelectorKey = Annotated[str, _EXACT, AfterValidator(_selector_key)]
+SelectorValue = Annotated[str, _EXACT, BeforeValidator(scalar_to_str), AfterValidator(_selector_value)]
 
 
 class Approval(_Model):
