@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -281,29 +282,32 @@ class Script(_Model):
     on_failure: ScriptOnFailure = ScriptOnFailure.FAIL
     retries: int = Field(0, ge=0, le=MAX_RETRIES)
 
-    @field_validator("document_name")
+    # Each runs before the field's own type and range checks: a key the step's type does not take is refused
+    # whatever its value, so the author is not sent to fix a timeout's range or an onFailure's spelling that the
+    # step must not have at all.
+    @field_validator("document_name", mode="before")
     @classmethod
-    def _document_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+    def _document_name(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None:
-            return cast("str | None", _wait_refuses("documentName", value, info))
-        return cast("str | None", _required_of(ScriptType.SSM_DOCUMENT, value, info))
+            return _wait_refuses("documentName", value, info)
+        return _required_of(ScriptType.SSM_DOCUMENT, value, info)
 
-    @field_validator("seconds")
+    @field_validator("seconds", mode="before")
     @classmethod
-    def _seconds(cls, value: int | None, info: ValidationInfo) -> int | None:
+    def _seconds(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None and info.data.get("type") is ScriptType.SSM_DOCUMENT:
             msg = "seconds is a WAIT step's (type: WAIT); an SSM_DOCUMENT step runs until it ends or its timeoutSeconds"
             raise ValueError(msg)
-        return cast("int | None", _required_of(ScriptType.WAIT, value, info))
+        return _required_of(ScriptType.WAIT, value, info)
 
-    @field_validator("targets")
+    @field_validator("targets", mode="before")
     @classmethod
-    def _targets(cls, value: ScriptTargets | None, info: ValidationInfo) -> ScriptTargets | None:
+    def _targets(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None:
-            return cast("ScriptTargets | None", _wait_refuses("targets", value, info))
-        return cast("ScriptTargets | None", _required_of(ScriptType.SSM_DOCUMENT, value, info))
+            return _wait_refuses("targets", value, info)
+        return _required_of(ScriptType.SSM_DOCUMENT, value, info)
 
-    @field_validator("parameters", "timeout_seconds", "on_failure", "retries")
+    @field_validator("parameters", "timeout_seconds", "on_failure", "retries", mode="before")
     @classmethod
     def _not_for_wait(cls, value: Any, info: ValidationInfo) -> Any:
         return _wait_refuses(_camel(info.field_name or ""), value, info)
@@ -437,8 +441,11 @@ def _selector_value(value: str) -> str:
     return value
 
 
-SelectorKey = Annotated[str, AfterValidator(_selector_key)]
-SelectorValue = Annotated[str, BeforeValidator(scalar_to_str), AfterValidator(_selector_value)]
+#: Kept exactly as written (no whitespace stripped, unlike the plan's other strings): DRS compares tags exactly, and
+#: a space a quoted key or value keeps is one the source server's tag has.
+_EXACT = StringConstraints(strip_whitespace=False)
+SelectorKey = Annotated[str, _EXACT, AfterValidator(_selector_key)]
+SelectorValue = Annotated[str, _EXACT, BeforeValidator(scalar_to_str), AfterValidator(_selector_value)]
 
 
 class Approval(_Model):

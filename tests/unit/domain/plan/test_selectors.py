@@ -296,6 +296,20 @@ def test_tag_matching_is_exact_and_needs_every_tag() -> None:
     assert resolution.plan.wave("db").server_ids == [server_id(5)]
 
 
+def test_a_selectors_spaces_are_part_of_its_tags() -> None:
+    # GIVEN a selector whose quoted key and value keep a space (DRS tags keep theirs: the console takes them)
+    plan = parse_plan('planId: p\nwaves:\n  - waveId: db\n    sourceServerTags: {"tier ": " db"}\n')
+    servers = [(server_id(1), {"tier": "db"}), (server_id(2), {"tier ": " db"})]
+
+    # WHEN it is loaded and resolved
+    resolution = resolve_selectors(plan, servers)
+
+    # THEN the tags are as written, and select the server carrying exactly them, not the one without the spaces
+    assert plan.waves[0].source_server_tags == {"tier ": " db"}
+    assert resolution.plan is not None
+    assert resolution.plan.wave("db").server_ids == [server_id(2)]
+
+
 def test_more_servers_than_a_plan_may_have() -> None:
     # GIVEN a selector that matches more servers than a plan may hold
     plan = parse_plan(_plan({"waveId": "db", "sourceServerTags": {"app": "shop"}}))

@@ -120,3 +120,44 @@ def test_validate_does_not_warn_of_a_pre_launch_wait_without_targets() -> None:
 
     # WHEN validate looks for warnings THEN there is none (a wait needs no recovery instance)
     assert plan_warnings(plan) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("timeoutSeconds", 5),
+        ("timeoutSeconds", "soon"),
+        ("retries", 9),
+        ("onFailure", "IGNORE"),
+        ("documentName", ""),
+        ("parameters", ["not", "a", "mapping"]),
+        ("targets", {"wave": "db", "tags": {"Role": "x"}}),
+    ],
+)
+def test_a_wait_step_refuses_an_ssm_steps_key_whatever_its_value(key: str, value: Any) -> None:
+    # GIVEN a WAIT step that sets a key only an SSM step takes, to a value that key would not accept either
+    document = _plan(preLaunch=[{"type": "WAIT", "seconds": 60, key: value}])
+
+    # WHEN it is loaded
+    with pytest.raises(PlanError) as caught:
+        parse_plan(document)
+
+    # THEN the one problem says a wait takes no such key (not the SSM step's range or choices, which would send
+    # the author to fix a value the step must not have at all)
+    assert [p.message for p in caught.value.problems] == [
+        f"a WAIT step takes no {key}: it sends nothing and cannot fail (it waits its `seconds`, then ends)"
+    ]
+
+
+def test_an_ssm_step_refuses_seconds_whatever_its_value() -> None:
+    # GIVEN an SSM step that sets a WAIT step's seconds, to a value out of a wait's range too
+    document = _plan(postLaunch=[{"documentName": "DRSOrch-Smoke", "seconds": 0}])
+
+    # WHEN it is loaded
+    with pytest.raises(PlanError) as caught:
+        parse_plan(document)
+
+    # THEN the one problem says seconds belongs to a WAIT step (not the wait's range)
+    assert [p.message for p in caught.value.problems] == [
+        "seconds is a WAIT step's (type: WAIT); an SSM_DOCUMENT step runs until it ends or its timeoutSeconds"
+    ]
