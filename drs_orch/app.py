@@ -493,11 +493,13 @@ def _publish_aws(plan: Plan | PlanRef, mode: Mode, bus: str, region: str | None,
     from orchestrator.domain.plan import plan_to_document
 
     execution_id = new_execution_id(plan.plan_id)
-    what: dict[str, Any] = (
-        {"plan": plan_to_document(plan)}
-        if isinstance(plan, Plan)
-        else {"plan_ref": StoredRef(plan_id=plan.plan_id, version=plan.version)}
-    )
+    what: dict[str, Any]
+    if isinstance(plan, Plan):
+        what = {"plan": plan_to_document(plan)}
+    elif plan.version is None:  # the CLI resolves the latest version before it publishes
+        raise ValueError(f"stored plan {plan.plan_id}: no version to start")
+    else:
+        what = {"plan_ref": StoredRef(plan_id=plan.plan_id, version=plan.version)}
     start = StartPlan(
         **what,
         execution_id=execution_id,
