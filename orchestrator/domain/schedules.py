@@ -26,6 +26,9 @@ from orchestrator.domain.stored_plans import MAX_VERSION
 
 #: A Scheduler schedule name: 1 to 64 of letters, digits, `-`, `_` and `.` (CreateSchedule's Name).
 NAME_PATTERN = r"^[0-9A-Za-z._-]{1,64}$"
+#: EventBridge Scheduler replaces this keyword in a target's input with the time the firing was scheduled for, e.g.
+#: 2022-03-22T18:59:43Z (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html)
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 KEYS = frozenset({"name", "planId", "version", "expression", "timezone"})
 
 _RATE = re.compile(r"^rate\((?P<value>[0-9]+) (?P<unit>minutes?|hours?|days?)\)$")
@@ -66,11 +69,15 @@ class DrillSchedule:
     timezone: str
     parsed: Rate | Cron
 
-    def start_plan_detail(self) -> dict[str, Any]:
-        """The StartPlan detail the schedule publishes: a DRILL of the stored version, requested by the schedule."""
+    def start_plan_detail(self, scheduled_time: str = SCHEDULED_TIME) -> dict[str, Any]:
+        """The StartPlan detail the schedule publishes: a DRILL of the stored version, requested by the schedule.
+        Its executionId is the schedule's name and the time of this firing (`scheduled_time`: on AWS Scheduler's
+        placeholder, which it replaces when it fires), the same for every retry or duplicate of one firing: a
+        firing delivered twice starts one execution (StartPlan's executionId makes the start idempotent)."""
         return {
             "planRef": {"planId": self.plan_id, "version": self.version},
             "mode": "DRILL",
+            "executionId": f"{self.name}-{scheduled_time}",
             "requestedBy": f"schedule:{self.name}",
         }
 

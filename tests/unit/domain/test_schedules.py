@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from events.models import StartPlan
 from orchestrator.domain.schedules import Cron, Rate, parse_expression, parse_schedule, parse_schedules
 
 ENTRY = {"name": "weekly", "planId": "payments", "version": 3, "expression": "cron(0 3 ? * SUN *)"}
@@ -19,8 +20,12 @@ def test_an_entry_becomes_a_drill_of_the_stored_version() -> None:
     assert schedule.start_plan_detail() == {
         "planRef": {"planId": "payments", "version": 3},
         "mode": "DRILL",
+        "executionId": "weekly-<aws.scheduler.scheduled-time>",
         "requestedBy": "schedule:weekly",
     }
+    # AND a firing's executionId (the same for every delivery of it) is one StartPlan accepts
+    detail = schedule.start_plan_detail("2026-12-06T02:00:00Z")
+    assert StartPlan.model_validate(detail).execution_id == "weekly-2026-12-06T02:00:00Z"
 
 
 def test_the_time_zone_defaults_to_utc() -> None:
