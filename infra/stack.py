@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from constructs import Construct
 from infra.bundle import build_lambda_asset, skip_requested
 from infra.constructs.alerting import Alerting
 from infra.constructs.bus import OrchestratorBus
+from infra.constructs.drill_schedules import DrillSchedules
 from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.functions import OrchestratorFunctions
 from infra.constructs.ledger import Ledger
@@ -31,6 +33,7 @@ from infra.constructs.wave_launch import WaveLaunch
 from infra.definitions import DEFAULT_OBJECTIVE_AT_RISK_PERCENT, FUNCTIONS, project_ssm_documents
 from orchestrator.domain.evidence import ledger_ttl_problem
 from orchestrator.domain.principals import principal_problem
+from orchestrator.domain.schedules import DrillSchedule, parse_schedules
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -116,6 +119,18 @@ def _days(name: str, value: Any) -> int | None:
     return days or None
 
 
+def _json(name: str, value: Any) -> Any:
+    """A structured setting: as cdk.json holds it, or the JSON text `-c name=...` gives."""
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name}: not JSON ({exc})") from None
+
+
 def _retention(days: int) -> logs.RetentionDays:
     for name, member_days in _RETENTION_DAYS.items():
         if member_days == days:
@@ -164,6 +179,8 @@ class StackConfig:
     evidence_object_lock_days: int = 0
     evidence_customer_managed_key: bool = False
     ledger_ttl_days: int | None = None
+    # scheduled drills (issue #16 item 5): stored plan versions EventBridge Scheduler starts as a DRILL
+    drill_schedules: tuple[DrillSchedule, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -212,6 +229,7 @@ class StackConfig:
             evidence_object_lock_days=_days("evidenceObjectLockDays", get("evidenceObjectLockDays")) or 0,
             evidence_customer_managed_key=_flag(value("evidenceCustomerManagedKey", False)),
             ledger_ttl_days=_days("ledgerTtlDays", get("ledgerTtlDays")),
+            drill_schedules=parse_schedules(_json("drillSchedules", get("drillSchedules"))),
         )
 
 
@@ -273,7 +291,15 @@ class OrchestratorStack(Stack):
         self.operator = OperatorEndpoint(
             self, "Operator", function=self.functions.functions[operator], invokers=cfg.publisher_principals
         )
-        self.bus.only_the_operator_commands(self.functions.roles[operator].role_arn)
+        self.drill_schedules = (
+            DrillSchedules(self, "DrillSchedules", bus=self.bus.bus, schedules=cfg.drill_schedules)
+            if cfg.drill_schedules
+            else None
+        )
+        self.bus.only_the_operator_commands(
+            self.functions.roles[operator].role_arn,
+            drill_scheduler_role_arn=self.drill_schedules.role.role_arn if self.drill_schedules else None,
+        )
         # what the CLI's AWS verbs call, for the people who run them (README "Deploy to AWS")
         self.cli_policies = OperatorPolicies(
             self,

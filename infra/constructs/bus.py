@@ -35,8 +35,9 @@ class OrchestratorBus(Construct):
     Who may put what (each Deny also binds roles of this account whose IAM policies allow `events:PutEvents`):
 
     - StartPlan: `publisher_principals` (an Allow lets them, also from other accounts, put exactly StartPlan
-      with our source) and the operator function; nobody else. A StartPlan put on the bus starts only a
-      DRILL: a RECOVERY is started only from the operator source (orchestrator/steps/start_plan.py).
+      with our source), the operator function and the scheduled drills' role; nobody else. A StartPlan put on
+      the bus starts only a DRILL: a RECOVERY is started only from the operator source
+      (orchestrator/steps/start_plan.py).
     - The operator commands (approve, deny, cancel, pause, resume, retry, skip) and the operator source:
       the operator function's role only (`only_the_operator_commands`), which stamps them with the caller's
       verified ARN; the publishers reach it through its Function URL.
@@ -94,13 +95,24 @@ class OrchestratorBus(Construct):
                 )
             )
 
-    def only_the_operator_commands(self, operator_role_arn: str) -> None:
+    def only_the_operator_commands(
+        self, operator_role_arn: str, *, drill_scheduler_role_arn: str | None = None
+    ) -> None:
         """Deny every other principal the operator commands and the operator source (a command, or a StartPlan
         that could be a RECOVERY, that claims to come from the operator endpoint), and StartPlan to everyone but
-        the publishers and the operator."""
+        the publishers, the operator and the scheduled drills' role (`drill_scheduler_role_arn`, when the stack
+        has scheduled drills: a StartPlan from the bus's own source is always a DRILL)."""
         self._deny_all_but("OnlyTheOperatorSendsCommands", list(OPERATOR_EVENTS), [operator_role_arn])
         self._deny_all_but("OnlyTheOperatorUsesItsSource", [OPERATOR_SOURCE], [operator_role_arn], key="events:source")
-        self._deny_all_but("OnlyPublishersStartPlans", ["StartPlan"], [*self.publisher_principals, operator_role_arn])
+        self._deny_all_but(
+            "OnlyPublishersStartPlans",
+            ["StartPlan"],
+            [
+                *self.publisher_principals,
+                operator_role_arn,
+                *([drill_scheduler_role_arn] if drill_scheduler_role_arn else []),
+            ],
+        )
 
     def only_the_orchestrator_sends(self, role_arns: Sequence[str]) -> None:
         """Deny every other principal the choreography's own detail types (WaveReady, PostLaunchDone,
