@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from drs_orch import cleanup_verb, native_verbs, plan_verbs, report_verb, stored_plan_verbs
+from drs_orch import cleanup_verb, native_verbs, plan_verbs, report_verb, schedule_verb, stored_plan_verbs
 from drs_orch.errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
 from events.models import Contract, Mode
 from orchestrator.domain.plan import Plan, PlanError, Wave, load_plan
@@ -42,6 +42,7 @@ cleanup_verb.register(app)
 report_verb.register(app)
 native_verbs.register(app)
 stored_plan_verbs.register(app)
+schedule_verb.register(app)
 console = Console()
 err = Console(stderr=True)
 
@@ -676,6 +677,17 @@ def run(
         ),
     ] = False,
     bucket: stored_plan_verbs.Bucket = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(
+            "--schedule",
+            metavar="EXPRESSION",
+            help="do not run: check PLAN and show the next five run times of this EventBridge Scheduler cron(...) "
+            "or rate(...) expression (a scheduled drill: deploy setting drillSchedules)",
+        ),
+    ] = None,
+    timezone: schedule_verb.Timezone = "UTC",
+    from_: schedule_verb.From = None,
 ) -> None:
     """Run a recovery plan: on the embedded local cloud, or on AWS with --aws.
 
@@ -688,6 +700,16 @@ def run(
         )
         raise typer.Exit(2)
     _local_identity(as_, aws)
+    if schedule is not None:
+        if recovery or aws or plan_ref is not None:
+            err.print(
+                "[red]--schedule shows a scheduled drill's run times (a schedule is always a drill): a PLAN file, "
+                "no --recovery, --aws or --plan-ref; nothing was started[/red]"
+            )
+            raise typer.Exit(2)
+        if plan_file is not None:
+            _load(plan_file)
+        raise typer.Exit(schedule_verb.show(schedule, timezone, schedule_verb.moment(from_)))
     mode = _mode(drill, recovery, confirm)
     if plan_ref is not None:
         raise typer.Exit(
