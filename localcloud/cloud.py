@@ -68,12 +68,15 @@ from orchestrator.adapters.plan_store import PlanStore
 from orchestrator.config import Settings
 from orchestrator.domain.clock import iso
 from orchestrator.domain.plan.documents import DEFAULT_ALLOWED_DOCUMENTS
+from orchestrator.domain.schedules import SCHEDULED_TIME, DrillSchedule, Rate
 from orchestrator.runtime import Runtime, build_runtime, set_runtime
 
 BUS_NAME = "drs-orchestrator"
 TABLE_NAME = "drs-orchestrator-ledger"
 ARCHIVE_NAME = "drs-orchestrator-archive"
 SCHEDULER_GROUP = "drs-orchestrator"
+#: the scheduled drills' group (the stack's is `<stack>-drills`)
+DRILL_SCHEDULER_GROUP = "drs-orchestrator-drills"
 PLAN_BUCKET = "drs-orchestrator-plans"  # the plan store (stored plans), as the stack's PlanStore bucket
 EVIDENCE_BUCKET = "drs-orchestrator-evidence"  # the stack's evidence bucket (infra/constructs/evidence.py)
 MAX_RECEIVE = 5
@@ -163,6 +166,8 @@ class LocalCloud:
         self._held: list[_Held] = []
         self._executions: list[str] = []
         self._schedules: dict[str, datetime] = {}
+        # scheduled drills (deploy setting drillSchedules): name -> (its schedule, when it fires next)
+        self._drills: dict[str, tuple[DrillSchedule, datetime]] = {}
         self._mock: Any = None
         self._env_backup: dict[str, str | None] = {}
         self.runtime: Runtime | None = None
@@ -696,8 +701,66 @@ class LocalCloud:
                 next_at = at
         return due, next_at
 
+    def schedule_drill(self, schedule: DrillSchedule) -> datetime:
+        """A scheduled drill (deploy setting `drillSchedules`) on the simulated clock, as the stack deploys it: a
+        recurring schedule in a group of its own publishing the DRILL StartPlan of a stored version, first one
+        interval after now (a rate schedule starts when it is created). rate() only: a cron's run times need
+        croniter, a dependency of the CLI alone (`drs-orch schedule` shows them). Returns its first time (whole
+        seconds)."""
+        if not isinstance(schedule.parsed, Rate):
+            raise ValueError(  # noqa: TRY004 (a setting the local cloud cannot simulate, as the stack's errors)
+                f"{schedule.name}: the local cloud fires rate(...) drill schedules only, not {schedule.expression!r}"
+            )
+        if not self._drills:
+            self.scheduler.create_schedule_group(Name=DRILL_SCHEDULER_GROUP)
+        self.scheduler.create_schedule(
+            Name=schedule.name,
+            GroupName=DRILL_SCHEDULER_GROUP,
+            ScheduleExpression=schedule.expression,
+            ScheduleExpressionTimezone=schedule.timezone,
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={
+                "Arn": self.bus_arn,
+                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/drs-orch-drill-scheduler",
+                "EventBridgeParameters": {"DetailType": "StartPlan", "Source": SOURCE},
+                "Input": json.dumps(schedule.start_plan_detail(), sort_keys=True),
+            },
+        )
+        first = self.clock.now().replace(microsecond=0) + timedelta(minutes=schedule.parsed.minutes)
+        self._drills[schedule.name] = (schedule, first)
+        return first
+
+    def _fire_drills(self) -> tuple[bool, datetime | None]:
+        """Each scheduled drill due: its StartPlan (Scheduler's `<aws.scheduler.scheduled-time>` replaced by the
+        time it was due), then its next time. Returns (any fired, the earliest next time)."""
+        fired = False
+        for name, (schedule, at) in sorted(self._drills.items()):
+            if at > self.clock.now():
+                continue
+            target = self.scheduler.get_schedule(Name=name, GroupName=DRILL_SCHEDULER_GROUP)["Target"]
+            detail = target["Input"].replace(SCHEDULED_TIME, at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            params = target["EventBridgeParameters"]
+            self.events_client.put_events(
+                Entries=[
+                    {
+                        "Source": params["Source"],
+                        "DetailType": params["DetailType"],
+                        "Detail": detail,
+                        "EventBusName": target["Arn"].split("/")[-1],
+                    }
+                ]
+            )
+            assert isinstance(schedule.parsed, Rate)
+            self._drills[name] = (schedule, at + timedelta(minutes=schedule.parsed.minutes))
+            self.stats.schedules_fired += 1
+            fired = True
+        return fired, min((at for _, at in self._drills.values()), default=None)
+
     def fire_schedules(self) -> tuple[bool, datetime | None]:
+        drills_fired, next_drill = self._fire_drills()
         due, next_at = self._due_schedules()
+        if next_drill is not None and (next_at is None or next_drill < next_at):
+            next_at = next_drill
         for schedule in sorted(due, key=lambda s: s["ScheduleExpression"]):
             target = schedule["Target"]
             params = target["EventBridgeParameters"]
@@ -713,7 +776,7 @@ class LocalCloud:
             )
             self.scheduler.delete_schedule(Name=schedule["Name"], GroupName=SCHEDULER_GROUP)
             self.stats.schedules_fired += 1
-        return bool(due), next_at
+        return bool(due) or drills_fired, next_at
 
     def pending_schedules(self) -> list[tuple[datetime, str, dict[str, Any]]]:
         """The one-time schedules not fired yet: (when, detail-type, detail of the event it will publish)."""
