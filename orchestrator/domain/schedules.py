@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,19 +145,7 @@ def _field(expression: str, label: str, text: str, low: int, high: int, names: t
         return int(token)
 
     for item in text.split(","):
-        if "L" in extra and item == "L":
-            continue
-        if "L" in extra and label == "day-of-week" and len(item) > 1 and item.endswith("L"):
-            value(item[:-1])
-            continue
-        if "W" in extra and item.endswith("W") and item[:-1].isdigit():
-            value(item[:-1])
-            continue
-        if "#" in extra and "#" in item:
-            day, _, nth = item.partition("#")
-            value(day)
-            if nth not in {"1", "2", "3", "4", "5"}:
-                raise bad(f"{item!r}: the n-th weekday is 1 to 5")
+        if _special_item(item, label, extra, value, bad):
             continue
         base, slash, step = item.partition("/")
         if slash and (not step.isdigit() or int(step) < 1):
@@ -168,6 +156,28 @@ def _field(expression: str, label: str, text: str, low: int, high: int, names: t
         first = value(start)
         if dash and value(end) < first:
             raise bad(f"{item!r}: a range goes up")
+
+
+def _special_item(
+    item: str, label: str, extra: str, value: Callable[[str], int], bad: Callable[[str], ValueError]
+) -> bool:
+    """Whether `item` is one of AWS's special forms where `extra` allows it (`L`, `nL` in day-of-week, `nW`,
+    `d#n`), checked with `value`; False for an ordinary value, range or step."""
+    if "L" in extra and item == "L":
+        return True
+    if "L" in extra and label == "day-of-week" and len(item) > 1 and item.endswith("L"):
+        value(item[:-1])
+        return True
+    if "W" in extra and item.endswith("W") and item[:-1].isdigit():
+        value(item[:-1])
+        return True
+    if "#" in extra and "#" in item:
+        day, _, nth = item.partition("#")
+        value(day)
+        if nth not in {"1", "2", "3", "4", "5"}:
+            raise bad(f"{item!r}: the n-th weekday is 1 to 5")
+        return True
+    return False
 
 
 def parse_schedule(entry: Any, *, where: str = "drillSchedules") -> DrillSchedule:
