@@ -27,6 +27,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.constructs.keys import customer_managed_key as customer_managed_key_of
 from orchestrator.domain.evidence import EVIDENCE_PREFIX
 
 ARCHIVE_ACTIONS: tuple[str, ...] = ("s3:PutObject", "s3:GetObject")
@@ -47,15 +48,9 @@ class EvidenceBucket(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.object_lock_days = object_lock_days
-        self.key: kms.Key | None = None
-        if customer_managed_key:
-            self.key = kms.Key(
-                self,
-                "Key",
-                enable_key_rotation=True,
-                removal_policy=RemovalPolicy.RETAIN,
-                description="DRS Orchestrator evidence bucket",
-            )
+        self.key: kms.Key | None = customer_managed_key_of(
+            self, enabled=customer_managed_key, description="DRS Orchestrator evidence bucket"
+        )
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",

@@ -8,6 +8,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from infra.constructs.keys import customer_managed_key as customer_managed_key_of
 from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE
 
 # What the ledger code does to the table (tests/infra/test_grants_match_calls.py records it). Transactions
@@ -41,15 +42,9 @@ class Ledger(Construct):
         customer_managed_key: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.key: kms.Key | None = None
-        if customer_managed_key:
-            self.key = kms.Key(
-                self,
-                "Key",
-                enable_key_rotation=True,
-                removal_policy=RemovalPolicy.RETAIN,
-                description="DRS Orchestrator ledger table",
-            )
+        self.key: kms.Key | None = customer_managed_key_of(
+            self, enabled=customer_managed_key, description="DRS Orchestrator ledger table"
+        )
         self.table = dynamodb.Table(
             self,
             "Table",
