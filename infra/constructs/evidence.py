@@ -21,12 +21,13 @@ authorized by s3:GetObject); the CLI's reader policy may get them (`report_reade
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.constructs.buckets import private_bucket
 from infra.constructs.keys import customer_managed_key as customer_managed_key_of
 from orchestrator.domain.evidence import EVIDENCE_PREFIX
 
@@ -51,14 +52,9 @@ class EvidenceBucket(Construct):
         self.key: kms.Key | None = customer_managed_key_of(
             self, enabled=customer_managed_key, description="DRS Orchestrator evidence bucket"
         )
-        self.access_logs = s3.Bucket(
+        self.access_logs = private_bucket(
             self,
             "AccessLogs",
-            versioned=True,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-access-logs",
@@ -67,7 +63,6 @@ class EvidenceBucket(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         cfn_logs = self.access_logs.node.default_child
         assert isinstance(cfn_logs, s3.CfnBucket)
@@ -82,16 +77,12 @@ class EvidenceBucket(Construct):
                 ]
             },
         )
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "Bucket",
-            versioned=True,
             encryption=s3.BucketEncryption.KMS if self.key else s3.BucketEncryption.S3_MANAGED,
             encryption_key=self.key,
             bucket_key_enabled=True if self.key else None,  # fewer KMS calls (and costs) per object
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="evidence/",
             object_lock_enabled=object_lock_days > 0 or None,
@@ -103,7 +94,6 @@ class EvidenceBucket(Construct):
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
     @property

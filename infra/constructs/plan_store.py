@@ -16,11 +16,11 @@ execution reports): each has its own policy and readers.
 
 from __future__ import annotations
 
-from aws_cdk import CfnResource, RemovalPolicy
+from aws_cdk import CfnResource
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.constructs.buckets import private_bucket
 from infra.constructs.nag import acknowledge
 from orchestrator.domain.stored_plans import PREFIX
 
@@ -34,16 +34,7 @@ class PlanStore(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            versioned=True,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.bucket = private_bucket(self, "Bucket")
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="VersionsAreWrittenOnce",
