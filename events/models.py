@@ -159,6 +159,11 @@ class PlanRef(BaseModel):
     )
 
 
+#: A drill's time to live (StartPlan's and a plan's `drillInstanceTtlSeconds`): 5 minutes to 7 days.
+DRILL_TTL_MIN_SECONDS = 300
+DRILL_TTL_MAX_SECONDS = 604_800
+
+
 class StartPlan(Contract):
     """Published by a user (or `drs-orch run --aws`) to start a plan.
 
@@ -188,6 +193,15 @@ class StartPlan(Contract):
         "objectives are measured from; at most 7 days ago and not in the future (5 minutes of clock skew allowed). "
         "Default: when the StartPlan is handled",
     )
+    drill_instance_ttl_seconds: int | None = Field(
+        default=None,
+        ge=DRILL_TTL_MIN_SECONDS,
+        le=DRILL_TTL_MAX_SECONDS,
+        description="DRILL only: terminate the drill's recovery instances this long after its first launch (once "
+        "the execution has ended), whatever the plan says; when the plan sets drillInstanceTtlSeconds too, the "
+        "shorter applies. A scheduled drill always carries one (deploy setting drillSchedules), so that it cleans up "
+        "after itself",
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -212,6 +226,10 @@ class StartPlan(Contract):
             raise ValueError(
                 "a StartPlan carries exactly one of plan (the plan itself) and planRef (a stored plan's "
                 "{planId, version}, for a plan too large for an event)"
+            )
+        if model.drill_instance_ttl_seconds is not None and model.mode is not Mode.DRILL:
+            raise ValueError(
+                "drillInstanceTtlSeconds is for drills: a RECOVERY keeps its recovery instances (leave it out)"
             )
         return model
 

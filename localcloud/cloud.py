@@ -59,6 +59,7 @@ from localcloud.lambda_runtime import install_globally as install_lambda
 from localcloud.lambda_runtime import uninstall_globally as uninstall_lambda
 from localcloud.operators import OperatorReply, url_request
 from localcloud.profile import SimProfile
+from localcloud.schedule_times import next_runs
 from localcloud.ssm_sim import SsmSimulator
 from localcloud.ssm_sim_wire import OPERATIONS as SSM_SIM_OPERATIONS
 from localcloud.ssm_sim_wire import current_simulator as current_ssm
@@ -68,7 +69,7 @@ from orchestrator.adapters.plan_store import PlanStore
 from orchestrator.config import Settings
 from orchestrator.domain.clock import iso
 from orchestrator.domain.plan.documents import DEFAULT_ALLOWED_DOCUMENTS
-from orchestrator.domain.schedules import SCHEDULED_TIME, DrillSchedule, Rate
+from orchestrator.domain.schedules import SCHEDULED_TIME, DrillSchedule
 from orchestrator.runtime import Runtime, build_runtime, set_runtime
 
 BUS_NAME = "drs-orchestrator"
@@ -703,14 +704,11 @@ class LocalCloud:
 
     def schedule_drill(self, schedule: DrillSchedule) -> datetime:
         """A scheduled drill (deploy setting `drillSchedules`) on the simulated clock, as the stack deploys it: a
-        recurring schedule in a group of its own publishing the DRILL StartPlan of a stored version, first one
-        interval after now (a rate schedule starts when it is created). rate() only: a cron's run times need
-        croniter, a dependency of the CLI alone (`drs-orch schedule` shows them). Returns its first time (whole
-        seconds)."""
-        if not isinstance(schedule.parsed, Rate):
-            raise ValueError(  # noqa: TRY004 (a setting the local cloud cannot simulate, as the stack's errors)
-                f"{schedule.name}: the local cloud fires rate(...) drill schedules only, not {schedule.expression!r}"
-            )
+        recurring schedule in a group of its own publishing the DRILL StartPlan of a stored version at the times
+        Scheduler would (localcloud/schedule_times.py: a rate schedule one interval after it is created, a cron
+        schedule at its next time in its time zone). Returns its first time (whole seconds); ValueError for an
+        expression whose times are not computed locally (a cron with `W`) or that never fires again."""
+        first = self._next_drill_time(schedule, self.clock.now().replace(microsecond=0))
         if not self._drills:
             self.scheduler.create_schedule_group(Name=DRILL_SCHEDULER_GROUP)
         self.scheduler.create_schedule(
@@ -726,9 +724,16 @@ class LocalCloud:
                 "Input": json.dumps(schedule.start_plan_detail(), sort_keys=True),
             },
         )
-        first = self.clock.now().replace(microsecond=0) + timedelta(minutes=schedule.parsed.minutes)
         self._drills[schedule.name] = (schedule, first)
         return first
+
+    @staticmethod
+    def _next_drill_time(schedule: DrillSchedule, after: datetime) -> datetime:
+        """The first time `schedule` fires after `after` (UTC); ValueError when it never does."""
+        runs = next_runs(schedule.expression, schedule.timezone, after, count=1)
+        if not runs:
+            raise ValueError(f"{schedule.name}: {schedule.expression!r} fires no more after {after.isoformat()}")
+        return runs[0].astimezone(UTC)
 
     def _fire_drills(self) -> tuple[bool, datetime | None]:
         """Each scheduled drill due: its StartPlan (Scheduler's `<aws.scheduler.scheduled-time>` replaced by the
@@ -750,8 +755,10 @@ class LocalCloud:
                     }
                 ]
             )
-            assert isinstance(schedule.parsed, Rate)
-            self._drills[name] = (schedule, at + timedelta(minutes=schedule.parsed.minutes))
+            try:
+                self._drills[name] = (schedule, self._next_drill_time(schedule, at))
+            except ValueError:  # the year field has ended: the schedule stays, firing no more
+                self._drills.pop(name)
             self.stats.schedules_fired += 1
             fired = True
         return fired, min((at for _, at in self._drills.values()), default=None)

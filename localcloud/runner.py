@@ -210,14 +210,13 @@ def stopped(cloud: LocalCloud, execution_id: str, exc: BaseException, *, timeout
 
 
 def drill_ttl(cloud: LocalCloud, execution_id: str) -> int | None:
-    """`defaults.drillInstanceTtlSeconds` of a DRILL execution (None: a recovery, or no time to live)."""
-    from orchestrator.domain.execution import frozen_plan
+    """The time to live of a DRILL execution (None: a recovery, or no time to live; see
+    orchestrator.domain.execution.drill_ttl_seconds)."""
+    from orchestrator.domain.execution import drill_ttl_seconds
 
     assert cloud.ledger is not None
     execution = cloud.ledger.get_execution(execution_id)
-    if execution is None or execution["mode"] != Mode.DRILL.value:
-        return None
-    return frozen_plan(execution).defaults.drill_instance_ttl_seconds
+    return None if execution is None else drill_ttl_seconds(execution)
 
 
 def _ttl_terminations(cloud: LocalCloud, execution_id: str) -> int:

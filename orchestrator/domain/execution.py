@@ -34,3 +34,27 @@ def frozen_plan(execution: ExecutionRecord | Mapping[str, Any]) -> Plan:
     if isinstance(execution, ExecutionRecord):
         return _parse_frozen(execution.plan_document)
     return _parse_frozen(execution["planDocument"])
+
+
+def drill_ttl(plan_ttl: int | None, start_ttl: int | None) -> int | None:
+    """A drill's time to live in seconds: the shorter of its plan's `drillInstanceTtlSeconds` and its StartPlan's
+    (a scheduled drill's always carries one), None when neither sets one."""
+    set_ = [ttl for ttl in (plan_ttl, start_ttl) if ttl is not None]
+    return min(set_) if set_ else None
+
+
+def drill_ttl_seconds(execution: ExecutionRecord | Mapping[str, Any]) -> int | None:
+    """The time to live of a DRILL execution's recovery instances, in seconds (None: a RECOVERY, or no time to
+    live): the one recorded when it started (`drill_ttl`), else its frozen plan's (an execution started before the
+    ledger recorded it)."""
+    mode: Any
+    recorded: Any
+    if isinstance(execution, ExecutionRecord):
+        mode, recorded = execution.mode, execution.drill_ttl_seconds
+    else:
+        mode, recorded = execution.get("mode"), execution.get("drillTtlSeconds")
+    if mode != "DRILL":
+        return None
+    if recorded is not None:
+        return int(recorded)
+    return frozen_plan(execution).defaults.drill_instance_ttl_seconds

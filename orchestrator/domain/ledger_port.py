@@ -178,11 +178,13 @@ class LedgerPort(Protocol):
         resolution: Mapping[str, Any] | None = None,
         plan_ref: Mapping[str, Any] | None = None,
         declared_at: str | None = None,
+        drill_ttl_seconds: int | None = None,
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
         servers (`{sourceServerId: {criticality, launchStatus}}`); `resolution`: how its tag selectors were
         resolved, kept with the frozen plan; `plan_ref`: the stored plan version it runs (`{planId, version,
-        sha256}`), None for a plan that came inline; `declared_at`: when the disaster was declared (default: now)."""
+        sha256}`), None for a plan that came inline; `declared_at`: when the disaster was declared (default: now);
+        `drill_ttl_seconds`: a drill's time to live (seconds), the shorter of its plan's and its StartPlan's."""
         ...
 
     def end_launch_lease(

@@ -10,7 +10,8 @@ The expression syntax is EventBridge Scheduler's (https://docs.aws.amazon.com/sc
 schedule-types.html): `cron(minutes hours day-of-month month day-of-week year)`, six fields, `?` in exactly one of
 day-of-month and day-of-week, day-of-week 1-7 or SUN-SAT (1 is Sunday), year 1970-2199; or `rate(value unit)`,
 unit minute(s), hour(s) or day(s) (singular for 1, plural above). The one-shot `at(...)` is not a drill schedule.
-No AWS here: the stack (infra/constructs/drill_schedules.py) and the CLI (drs_orch/schedule_verb.py) both use it.
+No AWS here: the stack (infra/constructs/drill_schedules.py), the CLI (drs_orch/schedule_verb.py) and the local cloud
+use it. Each entry may set `drillInstanceTtlSeconds` (default four hours): its drills always clean up after themselves.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from events.models import DRILL_TTL_MAX_SECONDS, DRILL_TTL_MIN_SECONDS
 from orchestrator.domain.plan.model import PLAN_ID_PATTERN
 from orchestrator.domain.stored_plans import MAX_VERSION
 
@@ -29,7 +31,11 @@ NAME_PATTERN = r"^[0-9A-Za-z._-]{1,64}$"
 #: EventBridge Scheduler replaces this keyword in a target's input with the time the firing was scheduled for, e.g.
 #: 2022-03-22T18:59:43Z (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html)
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
-KEYS = frozenset({"name", "planId", "version", "expression", "timezone"})
+KEYS = frozenset({"name", "planId", "version", "expression", "timezone", "drillInstanceTtlSeconds"})
+#: A scheduled drill cleans up after itself: its recovery instances are terminated this long (seconds) after its first
+#: launch unless the entry says otherwise (or its plan sets a shorter drillInstanceTtlSeconds). Nobody watches a
+#: scheduled drill end; four hours leave the morning's team time to look at what a night's drill brought up.
+DEFAULT_SCHEDULED_DRILL_TTL_SECONDS = 4 * 3600
 
 _RATE = re.compile(r"^rate\((?P<value>[0-9]+) (?P<unit>minutes?|hours?|days?)\)$")
 _CRON = re.compile(r"^cron\((?P<fields>[^()]*)\)$")
@@ -60,7 +66,8 @@ class Cron:
 @dataclass(frozen=True)
 class DrillSchedule:
     """One scheduled drill: `name` (the schedule's), the stored plan `plan_id` at `version`, `expression` (as
-    written; `parsed` is its meaning) and `timezone` (IANA)."""
+    written; `parsed` is its meaning), `timezone` (IANA) and `drill_ttl_seconds`, the time to live of the drill's
+    recovery instances (seconds after its first launch; the entry's drillInstanceTtlSeconds, 300 to 604,800)."""
 
     name: str
     plan_id: str
@@ -68,15 +75,18 @@ class DrillSchedule:
     expression: str
     timezone: str
     parsed: Rate | Cron
+    drill_ttl_seconds: int = DEFAULT_SCHEDULED_DRILL_TTL_SECONDS
 
     def start_plan_detail(self, scheduled_time: str = SCHEDULED_TIME) -> dict[str, Any]:
         """The StartPlan detail the schedule publishes: a DRILL of the stored version, requested by the schedule.
         Its executionId is the schedule's name and the time of this firing (`scheduled_time`: on AWS Scheduler's
         placeholder, which it replaces when it fires), the same for every retry or duplicate of one firing: a
-        firing delivered twice starts one execution (StartPlan's executionId makes the start idempotent)."""
+        firing delivered twice starts one execution (StartPlan's executionId makes the start idempotent). It carries
+        the schedule's time to live: a scheduled drill always cleans up after itself."""
         return {
             "planRef": {"planId": self.plan_id, "version": self.version},
             "mode": "DRILL",
+            "drillInstanceTtlSeconds": self.drill_ttl_seconds,
             "executionId": f"{self.name}-{scheduled_time}",
             "requestedBy": f"schedule:{self.name}",
         }
@@ -212,7 +222,14 @@ def parse_schedule(entry: Any, *, where: str = "drillSchedules") -> DrillSchedul
         check_timezone(timezone)
     except ValueError as exc:
         raise ValueError(f"{label}: {exc}") from None
-    return DrillSchedule(name, plan_id, version, entry["expression"], timezone, parsed)
+    ttl = entry.get("drillInstanceTtlSeconds", DEFAULT_SCHEDULED_DRILL_TTL_SECONDS)
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not DRILL_TTL_MIN_SECONDS <= ttl <= DRILL_TTL_MAX_SECONDS:
+        raise ValueError(
+            f"{label}: drillInstanceTtlSeconds must be whole seconds from {DRILL_TTL_MIN_SECONDS} to "
+            f"{DRILL_TTL_MAX_SECONDS} (a scheduled drill always cleans up after itself; default "
+            f"{DEFAULT_SCHEDULED_DRILL_TTL_SECONDS}), not {ttl!r}"
+        )
+    return DrillSchedule(name, plan_id, version, entry["expression"], timezone, parsed, ttl)
 
 
 def check_timezone(timezone: Any) -> zoneinfo.ZoneInfo:

@@ -39,7 +39,7 @@ from orchestrator.adapters.bus import PublishError
 from orchestrator.adapters.drs import DrsConflict, DrsError, DrsQuotaExceeded
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import parse_iso
-from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.execution import drill_ttl_seconds, frozen_plan
 from orchestrator.domain.plan import Rollback
 from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.records.launches import Admission, LaunchClaim
@@ -517,9 +517,10 @@ def _follow_up(rt: Runtime, tick: TerminationTick, result: Termination, *, scope
 
 
 def _time_to_live_over(rt: Runtime, execution: ExecutionRecord) -> bool:
-    """The plan sets `drillInstanceTtlSeconds` and that long has passed since the drill's first launch: a
-    TIME_TO_LIVE tick that does not match the ledger (forged, or early) terminates nothing."""
-    ttl = frozen_plan(execution).defaults.drill_instance_ttl_seconds
+    """The drill has a time to live (its plan's or its StartPlan's `drillInstanceTtlSeconds`) and that long has
+    passed since its first launch: a TIME_TO_LIVE tick that does not match the ledger (forged, or early) terminates
+    nothing."""
+    ttl = drill_ttl_seconds(execution)
     launches = [
         parse_iso(moment)
         for wave in rt.ledger.waves(execution.execution_id)
@@ -529,7 +530,7 @@ def _time_to_live_over(rt: Runtime, execution: ExecutionRecord) -> bool:
     # the tick's at() expression drops the launch's sub-second part: it may come up to a second early
     if not ttl or not launches or rt.clock.now() + timedelta(seconds=1) < min(launches) + timedelta(seconds=ttl):
         logger.warning(
-            "time-to-live termination refused: the plan sets no time to live, or it is not over",
+            "time-to-live termination refused: the drill has no time to live, or it is not over",
             execution_id=execution.execution_id,
             ttl=ttl,
         )

@@ -50,7 +50,7 @@ from orchestrator.adapters.drs import (
 from orchestrator.adapters.ledger import LedgerError
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import parse_iso
-from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.execution import drill_ttl_seconds, frozen_plan
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import Plan, cut_jobs
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
@@ -164,9 +164,10 @@ def _late_for_attempt(rt: Runtime, detail: PreLaunchDone, wave: WaveRecord, plan
 
 
 def _schedule_time_to_live(rt: Runtime, execution: ExecutionRecord, plan: Plan, detail: PreLaunchDone) -> None:
-    """A drill whose plan sets `drillInstanceTtlSeconds`: its TIME_TO_LIVE tick, that long after this launch."""
-    ttl = plan.defaults.drill_instance_ttl_seconds
-    if execution.mode == "RECOVERY" or not ttl:
+    """A drill with a time to live (its plan's or its StartPlan's `drillInstanceTtlSeconds`): its TIME_TO_LIVE tick,
+    that long after this launch."""
+    ttl = drill_ttl_seconds(execution)
+    if not ttl:
         return
     rt.scheduler.at(
         schedule_name("drill-ttl", detail.execution_id, "1"),

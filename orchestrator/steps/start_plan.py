@@ -45,7 +45,7 @@ from orchestrator.adapters.drs import DrsError
 from orchestrator.adapters.plan_store import PlanStoreError
 from orchestrator.adapters.ssm import SsmError
 from orchestrator.domain.clock import iso, parse_iso
-from orchestrator.domain.execution import execution_id_for, frozen_plan
+from orchestrator.domain.execution import drill_ttl, execution_id_for, frozen_plan
 from orchestrator.domain.objectives import declared_at_problem
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import (
@@ -213,6 +213,9 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
         resolution=record,
         plan_ref=stored.record() if stored is not None else None,
         declared_at=iso(parse_iso(detail.declared_at)) if detail.declared_at else None,
+        drill_ttl_seconds=drill_ttl(plan.defaults.drill_instance_ttl_seconds, detail.drill_instance_ttl_seconds)
+        if detail.mode is Mode.DRILL
+        else None,
     )
     if outcome is Outcome.REJECTED:
         _reused_id(rt, detail, event_id, execution_id, submitted)

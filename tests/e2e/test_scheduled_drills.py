@@ -3,12 +3,16 @@
 A plan pushed to the local cloud's plan store as version 1, and a `rate(1 hour)` drill schedule of it (as the
 deploy setting `drillSchedules` declares one): one simulated hour later the schedule publishes a DRILL StartPlan
 naming `planRef`, whose executionId is the schedule's name and the time it was due, and the drill completes.
-Delivered twice, that firing still starts one execution.
+Delivered twice, that firing still starts one execution. A cron schedule fires at its next wall-clock time in its
+time zone, and its drill cleans up after itself: the schedule's time to live terminates the drill's instances
+although the plan sets none.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -50,6 +54,7 @@ def test_an_hourly_schedule_fires_a_drill_of_the_stored_version_that_completes(l
         "mode": "DRILL",
         "executionId": execution_id,
         "requestedBy": "schedule:payments-hourly",
+        "drillInstanceTtlSeconds": 14_400,  # the default: a scheduled drill always cleans up after itself
     }
     published = datetime.fromisoformat(started.time)
     assert due <= published < due + timedelta(seconds=1)
@@ -83,3 +88,62 @@ def test_a_firing_delivered_twice_starts_one_drill(local_cloud):
     assert len([e for e in cloud.events if e.detail_type == "StartPlan"]) == 2
     assert cloud.drs.stats.calls["StartRecovery"] == 1
     assert len(events_of(cloud, "PlanStarted", execution_id)) == 1
+
+
+def _running_instances(cloud: Any, server_ids: list[str]) -> list[str]:
+    assert cloud.runtime is not None
+    found = cloud.runtime.drs.describe_recovery_instances(source_server_ids=sorted(server_ids))
+    return [i["recoveryInstanceID"] for i in found if i["ec2InstanceState"] == "RUNNING"]
+
+
+def test_a_cron_schedule_fires_at_its_wall_clock_time_and_its_drill_cleans_up_after_itself(local_cloud):
+    # GIVEN a stored plan that sets no time to live, and a weekday 02:30 Paris-time drill schedule of it whose
+    # instances live 15 minutes
+    cloud = local_cloud(**QUIET)
+    servers = [sid("db", 1), sid("db", 2)]
+    plan = parse_plan({"planId": "payments", "waves": [wave("db", servers)]})
+    assert plan.defaults.drill_instance_ttl_seconds is None
+    push(cloud, plan)
+    cloud.drs.ensure_servers(servers)
+    schedule = parse_schedule(
+        {
+            "name": "nightly",
+            "planId": "payments",
+            "version": 1,
+            "expression": "cron(30 2 ? * MON-FRI *)",
+            "timezone": "Europe/Paris",
+            "drillInstanceTtlSeconds": 900,
+        }
+    )
+    now = cloud.clock.now()
+    due = cloud.schedule_drill(schedule)
+
+    # THEN it is due at the next weekday 02:30 in Paris, within the coming four days (a weekend in between)
+    in_paris = due.astimezone(ZoneInfo("Europe/Paris"))
+    assert (in_paris.hour, in_paris.minute, in_paris.second) == (2, 30, 0)
+    assert in_paris.isoweekday() <= 5
+    assert now < due <= now + timedelta(days=4)
+    assert not any(
+        now < now + timedelta(minutes=k) < due
+        and (t := (now + timedelta(minutes=k)).astimezone(ZoneInfo("Europe/Paris"))).isoweekday() <= 5
+        and (t.hour, t.minute) == (2, 30)
+        for k in range(1, 4 * 24 * 60)
+    ), "an earlier weekday 02:30 in Paris was skipped"
+    execution_id = f"nightly-{due.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+    # WHEN the simulated clock runs until that drill ends, then on until its instances' time to live is over
+    result = wait(cloud, execution_id, timeout=120)
+    assert result.status == "COMPLETED", result.problem
+    [started] = [e for e in cloud.events if e.detail_type == "StartPlan"]
+    assert started.detail["drillInstanceTtlSeconds"] == 900
+    assert due <= datetime.fromisoformat(started.time) < due + timedelta(seconds=1)
+    assert len(_running_instances(cloud, servers)) == 2
+    cloud.run_until(lambda: bool(events_of(cloud, "RecoveryInstancesTerminated", execution_id)), timeout=60)
+
+    # THEN the schedule's time to live terminated the drill's instances, 15 minutes after its launch
+    [terminated] = events_of(cloud, "RecoveryInstancesTerminated", execution_id)
+    assert terminated.detail["reason"] == "TIME_TO_LIVE"
+    assert _running_instances(cloud, servers) == []
+    # (the time to live counts from the launch, seconds after the drill started)
+    started_at = datetime.fromisoformat(started.time)
+    assert timedelta(seconds=900) <= datetime.fromisoformat(terminated.time) - started_at < timedelta(seconds=960)

@@ -19,6 +19,7 @@ SCHEDULES = [
         "version": 3,
         "expression": "cron(0 3 ? * SUN *)",
         "timezone": "Europe/Paris",
+        "drillInstanceTtlSeconds": 7200,
     },
     {"name": "hr-hourly", "planId": "hr", "version": 1, "expression": "rate(1 hour)"},
 ]
@@ -67,7 +68,10 @@ def test_each_entry_is_a_schedule_publishing_a_drill_of_its_stored_version(drill
         "mode": "DRILL",
         "executionId": "payments-weekly-<aws.scheduler.scheduled-time>",
         "requestedBy": "schedule:payments-weekly",
+        "drillInstanceTtlSeconds": 7200,  # a scheduled drill cleans up after itself
     }
+    # AND an entry without a time to live gets the default one (four hours)
+    assert json.loads(schedules["hr-hourly"]["Target"]["Input"])["drillInstanceTtlSeconds"] == 14_400
 
 
 def test_the_drills_role_may_put_only_start_plan_and_the_bus_lets_it(drills: Synth) -> None:

@@ -105,13 +105,15 @@ class Executions(Transitions):
         resolution: Mapping[str, Any] | None = None,
         plan_ref: Mapping[str, Any] | None = None,
         declared_at: str | None = None,
+        drill_ttl_seconds: int | None = None,
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
         servers (`{sourceServerId: {criticality, launchStatus}}`). `resolution`: how the plan's tag selectors
         were resolved (kept beside the frozen plan, as JSON text, for the report and a repeated start). `plan_ref`:
         the stored plan version the execution runs (`planRef` on the execution item: planId, version, sha256).
         `declared_at`: when the disaster was declared (ISO), the start of its recovery objectives; default: now
-        (the execution's `startedAt`).
+        (the execution's `startedAt`). `drill_ttl_seconds`: a drill's time to live (`drillTtlSeconds` on the
+        execution item; see orchestrator.domain.execution.drill_ttl_seconds), left out when None.
 
         The execution item is put first, CREATING (a redelivery of `key` finds it so and writes the rest
         again: REPLAY), then the plan, wave and server items in batches, then the execution goes RUNNING.
@@ -137,6 +139,7 @@ class Executions(Transitions):
             "failedWaves": [],
             "paused": False,
             **({"planRef": dict(plan_ref)} if plan_ref is not None else {}),
+            **({"drillTtlSeconds": drill_ttl_seconds} if drill_ttl_seconds is not None else {}),
         }
         created = self._write(
             self._table.put_item,

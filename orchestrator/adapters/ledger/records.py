@@ -132,6 +132,7 @@ _EXECUTION: dict[str, tuple[str, _Convert]] = {
     "requested_by": ("requestedBy", _SAME),
     "started_at": ("startedAt", _SAME),
     "declared_at": ("declaredAt", _SAME),
+    "drill_ttl_seconds": ("drillTtlSeconds", _INT),
     "plan_document": ("planDocument", _SAME),
     "resolution": ("resolution", _SAME),
     "plan_ref": ("planRef", _MAP),

@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from events.models import DRILL_TTL_MAX_SECONDS, DRILL_TTL_MIN_SECONDS
 from orchestrator.domain.plan.base import PlanModel, scalar_to_str
 from orchestrator.domain.plan.launch import ServerLaunchSettings, WaveLaunchSettings
 from orchestrator.domain.plan.suggest import quote
@@ -141,8 +142,8 @@ class PlanDefaults(_Model):
     )
     drill_instance_ttl_seconds: int | None = Field(
         None,
-        ge=300,
-        le=604_800,
+        ge=DRILL_TTL_MIN_SECONDS,
+        le=DRILL_TTL_MAX_SECONDS,
         description=(
             "Drills only: terminate the drill's recovery instances this long after its first launch (once "
             "the execution has ended). Default: keep them until `drs-orch cleanup`."

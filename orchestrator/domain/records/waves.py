@@ -195,6 +195,8 @@ class ExecutionRecord:
     started_at: str | None = None
     # when the disaster was declared (StartPlan's declaredAt, else its handling time): objectives count from it
     declared_at: str | None = None
+    # a drill's time to live in seconds: the shorter of the plan's drillInstanceTtlSeconds and its StartPlan's
+    drill_ttl_seconds: int | None = None
     failed_waves: tuple[str, ...] = ()
     paused: bool | None = None
     ended_at: str | None = None

@@ -22,6 +22,7 @@ def test_an_entry_becomes_a_drill_of_the_stored_version() -> None:
         "mode": "DRILL",
         "executionId": "weekly-<aws.scheduler.scheduled-time>",
         "requestedBy": "schedule:weekly",
+        "drillInstanceTtlSeconds": 14_400,
     }
     # AND a firing's executionId (the same for every delivery of it) is one StartPlan accepts
     detail = schedule.start_plan_detail("2026-12-06T02:00:00Z")
@@ -99,6 +100,11 @@ def test_a_mode_is_refused_by_name_even_drill() -> None:
         ({"planId": "no spaces"}, "planId 'no spaces' is not a plan id"),
         ({"name": "a b"}, "name must be 1 to 64"),
         ({"confirmRecovery": "payments"}, "unknown keys ['confirmRecovery']"),
+        ({"drillInstanceTtlSeconds": 299}, "drillInstanceTtlSeconds must be whole seconds from 300 to 604800"),
+        ({"drillInstanceTtlSeconds": 604_801}, "drillInstanceTtlSeconds must be whole seconds from 300 to 604800"),
+        ({"drillInstanceTtlSeconds": None}, "a scheduled drill always cleans up after itself"),
+        ({"drillInstanceTtlSeconds": True}, "not True"),
+        ({"drillInstanceTtlSeconds": "4h"}, "not '4h'"),
     ],
 )
 def test_bad_entries_are_refused_by_name(change: dict[str, object], message: str) -> None:
@@ -120,3 +126,12 @@ def test_the_setting_is_a_list_of_uniquely_named_entries() -> None:
         parse_schedules([ENTRY, ENTRY])
     with pytest.raises(ValueError, match="a JSON list"):
         parse_schedules(ENTRY)
+
+
+def test_an_entry_sets_its_drill_time_to_live() -> None:
+    # GIVEN an entry whose drills' instances live one hour WHEN parsed THEN its StartPlan carries that time to live
+    schedule = parse_schedule({**ENTRY, "drillInstanceTtlSeconds": 3600})
+    assert schedule.drill_ttl_seconds == 3600
+    assert (
+        StartPlan.model_validate(schedule.start_plan_detail("2026-12-06T02:00:00Z")).drill_instance_ttl_seconds == 3600
+    )

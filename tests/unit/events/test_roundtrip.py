@@ -92,9 +92,12 @@ def _field(info: FieldInfo) -> st.SearchStrategy[Any]:
 
 
 # Rules across fields that a model validator enforces (the field strategies cannot see them): StartPlan carries
-# exactly one of plan and planRef.
+# exactly one of plan and planRef, and a time to live only in a drill.
 _ACROSS_FIELDS: dict[type[BaseModel], Any] = {
-    StartPlan: lambda values: (values["plan"] is None) != (values["plan_ref"] is None),
+    StartPlan: lambda values: (
+        (values["plan"] is None) != (values["plan_ref"] is None)
+        and (values["drill_instance_ttl_seconds"] is None or values["mode"] == "DRILL")
+    ),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from events.models import (
     OPERATOR_SOURCE,
@@ -15,6 +16,7 @@ from events.models import (
     StartPlan,
     WaveReady,
 )
+from orchestrator.domain.execution import drill_ttl_seconds
 from orchestrator.steps.start_plan import start_plan
 from tests.unit.steps.world import S1, S2, World, plan, wave
 
@@ -362,3 +364,41 @@ def test_a_drill_is_started_from_either_source(world: World) -> None:
     # WHEN each is started THEN each creates its execution
     assert start_plan(world.rt, StartPlan(plan=_plan(), execution_id="e1"), "evt-1", source=SOURCE) == "e1"
     assert start_plan(world.rt, StartPlan(plan=_plan(), execution_id="e2"), "evt-2", source=OPERATOR_SOURCE) == "e2"
+
+
+@pytest.mark.parametrize(
+    ("plan_ttl", "start_ttl", "recorded"),
+    [(None, None, None), (3600, None, 3600), (None, 900, 900), (3600, 900, 900), (600, 14_400, 600)],
+)
+def test_a_drill_records_the_shorter_of_its_plan_and_start_plan_time_to_live(
+    world: World, plan_ttl: int | None, start_ttl: int | None, recorded: int | None
+) -> None:
+    # GIVEN a drill whose plan and StartPlan each may set a time to live (a scheduled drill's always does)
+    document = _plan()
+    if plan_ttl is not None:
+        document["defaults"] = {"drillInstanceTtlSeconds": plan_ttl}
+    # WHEN it is started
+    start_plan(world.rt, StartPlan(plan=document, execution_id="e1", drill_instance_ttl_seconds=start_ttl), "evt-1")
+    # THEN the execution records the shorter one (None: it keeps its instances until cleanup)
+    execution = world.rt.ledger.execution("e1")
+    assert execution is not None
+    assert execution.drill_ttl_seconds == recorded
+    assert drill_ttl_seconds(execution) == recorded
+
+
+@pytest.mark.parametrize(
+    ("detail", "message"),
+    [
+        (
+            {"mode": "RECOVERY", "confirmRecovery": "p", "drillInstanceTtlSeconds": 900},
+            "drillInstanceTtlSeconds is for drills",
+        ),
+        ({"drillInstanceTtlSeconds": 299}, "greater than or equal to 300"),
+        ({"drillInstanceTtlSeconds": 604_801}, "less than or equal to 604800"),
+        ({"drillInstanceTtlSeconds": "soon"}, "valid integer"),
+    ],
+)
+def test_a_start_plan_time_to_live_outside_a_drill_or_its_bounds_is_refused(detail: dict, message: str) -> None:
+    # GIVEN / WHEN a StartPlan with a time to live in a recovery, or out of 300 s to 7 days THEN it is refused
+    with pytest.raises(ValidationError, match=message):
+        StartPlan.model_validate({"plan": _plan(), **detail})
