@@ -43,6 +43,7 @@ def big_plan(servers: int = 4000) -> dict[str, Any]:
     return {"planId": "estate", "name": "The whole estate", "waves": waves}
 
 
+@pytest.mark.slow  # about a minute: `make test-scale`
 def test_a_4000_server_plan_pushed_then_started_by_reference_completes(local_cloud):
     # GIVEN a 4,000-server plan whose StartPlan would be far over the 256 KB entry limit
     plan = parse_plan(big_plan())
