@@ -73,7 +73,7 @@ def _mark_steps(marks: dict[str, dict[str, float]]) -> None:
 
     wrap(handlers.pre_launch, "on_wave_ready", "pre_launch_in", "pre_launch_out", lambda rt, d, e: d.wave_id)
     wrap(handlers.launch_wave, "prepare", "prepare_in", "prepare_out", lambda rt, d, e: d.wave_id)
-    wrap(handlers.launch_wave, "start_job", "start_job_in", None, lambda rt, chunk: chunk["waveId"])
+    wrap(handlers.launch_wave, "start_job", "start_job_in", None, lambda rt, chunk: chunk.wave_id)
 
 
 def measure(waves: int, *, breakdown: bool = False) -> dict[str, Any]:
