@@ -473,8 +473,9 @@ class DrsSimulator(ClockedSimulator):
         now: datetime,
         duration: float | None = None,
     ) -> _Job:
-        """A LAUNCH job of `ids` created at `now`; each launch takes a random time in the configured window,
-        or exactly `duration` seconds from the job's creation (an outside job)."""
+        """A LAUNCH job of `ids` created at `now`; each launch takes the server's own `launchSeconds` (profile) or
+        a random time in the configured window, or exactly `duration` seconds from the job's creation (an outside
+        job)."""
         job_id = self._new_id("drsjob-", 17, "0123456789abcdef")
         delay = min(self.config.start_delay_seconds, self.config.launch_seconds_max if duration is None else duration)
         start_at = now + timedelta(seconds=delay)
@@ -482,7 +483,10 @@ class DrsSimulator(ClockedSimulator):
         logs = [_LogItem(now, "JOB_START")]
         for sid in ids:
             server = self._servers[sid]
-            if duration is None:
+            fixed = self.config.servers[sid].launch_seconds if sid in self.config.servers else None
+            if duration is None and fixed is not None:
+                launch = fixed
+            elif duration is None:
                 launch = self._rng.uniform(self.config.launch_seconds_min, self.config.launch_seconds_max)
             else:
                 launch = duration - delay

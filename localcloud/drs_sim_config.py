@@ -92,6 +92,9 @@ class DrsServerSettings(BaseModel):
     launch: LaunchOutcome = "LAUNCHED"
     replication_state: ReplicationState = "CONTINUOUS"
     lag_seconds: int = Field(default=0, ge=0)
+    # how long each launch of this server takes, in simulated seconds from its job's start (None: a random time in
+    # the launch window, drs.launchSeconds): a benchmark that needs each server's own launch time fixes it here
+    launch_seconds: float | None = Field(default=None, ge=0)
     # FAILED: every terminate job fails to terminate its instance; FAILED_ONCE: the first does, later ones terminate it
     terminate: TerminateOutcome = "TERMINATED"
     tags: dict[str, str] = Field(default_factory=dict)  # the source server's DRS tags
@@ -198,6 +201,7 @@ class ServerProfile(ProfileSection):
     launch: LaunchOutcome = "LAUNCHED"
     replication_state: ReplicationState = "CONTINUOUS"
     lag_seconds: int = Field(default=0, ge=0)
+    launch_seconds: float | None = Field(default=None, ge=0, le=366 * 86_400)
     terminate: TerminateOutcome = "TERMINATED"
     tags: dict[str, str] = Field(default_factory=dict, max_length=50)  # DRS: at most 50 tags per resource
     private_ip: Ipv4 | None = None
@@ -209,6 +213,7 @@ class ServerProfile(ProfileSection):
             launch=self.launch,
             replication_state=self.replication_state,
             lag_seconds=self.lag_seconds,
+            launch_seconds=self.launch_seconds,
             terminate=self.terminate,
             tags=dict(self.tags),
             private_ip=self.private_ip,
