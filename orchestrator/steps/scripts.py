@@ -5,8 +5,10 @@ Each script is one item in the ledger (`SCRIPT#<wave>#<attempt>#<phase>#<index>`
 
 - **start**: the item is claimed (status SENDING) before anything is sent, so a duplicated event never
   sends a command twice; the targets are resolved now (instance ids; tags, resolved by SSM; the recovery
-  instances of a wave, from the ledger and DescribeRecoveryInstances), the run context is added to every
-  parameter the document declares (ExecutionId, PlanId, WaveId, Mode, RecoveryInstances,
+  instances of a wave, from the ledger and DescribeRecoveryInstances), the parameters' `${{ ... }}` references
+  are resolved from the ledger (`parameter_values.resolve_parameters`: an empty value fails the step unsent,
+  with the reason, no retry; the resolved values go on the item with the send), the run context is added to
+  every parameter the document declares (ExecutionId, PlanId, WaveId, Mode, RecoveryInstances,
   executionTimeout), and SendCommand goes out in calls of at most 50 instances. The item goes RUNNING
   with the command ids, and an index item per command (`CMD#<id>`) maps SSM events back to it.
   A transient error on the way (DRS or SSM throttling while resolving the targets or sending) does not
