@@ -296,3 +296,32 @@ def test_validate_shows_a_malformed_reference_with_its_line(app: typer.Typer, tm
         f"{path}:{LINE}: waves[1].postLaunch[0].parameters.value (wave app): malformed reference "
         "'${{ run.executionId': '${{' without its closing '}}'"
     ) in " ".join(result.output.split())
+
+
+def test_references_in_a_plan_with_a_cycle_are_checked_against_the_cycles_waves() -> None:
+    # GIVEN a <-> b (a cycle), a's step naming b (upstream through the cycle) and c (not upstream)
+    text = """\
+planId: cyclic
+waves:
+  - waveId: a
+    dependsOn: [b]
+    servers: [s-00000000000000001]
+    postLaunch:
+      - documentName: AWS-RunShellScript
+        parameters:
+          commands: ["${{ waves.b.privateIps }}", "${{ waves.c.privateIps }}"]
+  - waveId: b
+    dependsOn: [a]
+    servers: [s-00000000000000002]
+  - waveId: c
+    servers: [s-00000000000000003]
+"""
+
+    # WHEN the plan is loaded
+    problems = _problems(text)
+
+    # THEN the cycle is reported, and the one reference to a wave outside a's ancestors
+    assert [(line, code) for line, code, _ in problems] == [(4, "cycle"), (9, "reference-not-upstream")]
+    assert problems[1][2].startswith(
+        "'${{ waves.c.privateIps }}' names wave 'c', which is not upstream of 'a' (upstream of 'a': a, b)"
+    )
