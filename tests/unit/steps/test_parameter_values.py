@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from events.models import DRSJobCompleted, ServerLaunch
+from events.models import DRSJobCompleted, PlanFailed, ServerLaunch, StartPlan
 from orchestrator.domain.plan import Criticality, parse_plan
 from orchestrator.domain.records.scripts import ScriptId
 from orchestrator.domain.records.servers import ServerLaunchStatus, ServerResult
@@ -20,6 +20,7 @@ from orchestrator.steps.parameter_values import (
     resolve_parameters,
 )
 from orchestrator.steps.post_launch import on_job_completed
+from orchestrator.steps.start_plan import start_plan
 from tests.unit.steps.world import S1, S2, S3, World, launching, plan, wave
 
 PLAN = parse_plan(
@@ -277,3 +278,21 @@ def test_an_empty_value_fails_a_warn_step_with_a_warning_and_the_phase_goes_on(w
         in world.ledger.get_wave("e1", "db")["warnings"]
     )
     assert [s["parameters"] for s in world.ssm.sent] == [{"Hosts": ["static"]}]
+
+
+def test_start_plan_refuses_a_reference_to_a_wave_that_is_not_upstream(world: World) -> None:
+    # GIVEN db -> app, where db's post-launch step names app's IPs (downstream: they do not exist yet)
+    step = _step(parameters={"Hosts": "${{ waves.app.privateIps }}"})
+    bad = plan(wave("db", S1, postLaunch=[step]), wave("app", S2, dependsOn=["db"]))
+
+    # WHEN it is started
+    started = start_plan(world.rt, StartPlan(plan=bad, execution_id="e1"), "evt-1")
+
+    # THEN nothing runs, and PlanFailed names the problem at the parameter
+    assert started is None
+    assert world.ledger.get_execution("e1") is None
+    [failed] = world.bus.published
+    assert isinstance(failed, PlanFailed)
+    assert [(e.code, e.path, e.wave_id) for e in failed.errors] == [
+        ("reference-not-upstream", "waves[0].postLaunch[0].parameters.Hosts", "db")
+    ]
