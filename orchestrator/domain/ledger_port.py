@@ -403,10 +403,12 @@ class LedgerPort(Protocol):
         expected: int,
         deadline: datetime,
         tags: Mapping[str, str] | None = None,
+        parameter_values: Mapping[str, str | list[str]] | None = None,
     ) -> bool:
-        """SENDING -> RUNNING with the command ids, the invocations they target (`expected`), the try's `deadline` and
-        the `tags` it targeted (and an index item per command, so an SSM status event finds its script). Returns
-        False when the send was already recorded or superseded."""
+        """SENDING -> RUNNING with the command ids, the invocations they target (`expected`), the try's `deadline`, the
+        `tags` it targeted and the `parameter_values` its references resolved to (`{name: value}`, only the parameters
+        that held references), and an index item per command, so an SSM status event finds its script. Returns False
+        when the send was already recorded or superseded."""
         ...
 
     def record_server_results(

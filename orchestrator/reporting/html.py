@@ -320,7 +320,19 @@ def _script(script: Mapping[str, Any]) -> dict[str, Any]:
         "instance_count": script.get("instanceCount", len(instances)),
         "instances": instances,
         "reason": script.get("reason") or script.get("error"),
+        "sent_values": _parameter_values(script.get("parameterValues")),
     }
+
+
+def _parameter_values(values: object) -> list[tuple[str, str]]:
+    """The parameters whose `${{ ... }}` references the step resolved, as sent: (name, value; a list's items
+    joined with ', ')."""
+    if not isinstance(values, Mapping):
+        return []
+    return [
+        (str(name), ", ".join(str(item) for item in value) if isinstance(value, list) else str(value))
+        for name, value in values.items()
+    ]
 
 
 def _approval(approval: object) -> list[tuple[str, object]]:

@@ -5,8 +5,10 @@ Each script is one item in the ledger (`SCRIPT#<wave>#<attempt>#<phase>#<index>`
 
 - **start**: the item is claimed (status SENDING) before anything is sent, so a duplicated event never
   sends a command twice; the targets are resolved now (instance ids; tags, resolved by SSM; the recovery
-  instances of a wave, from the ledger and DescribeRecoveryInstances), the run context is added to every
-  parameter the document declares (ExecutionId, PlanId, WaveId, Mode, RecoveryInstances,
+  instances of a wave, from the ledger and DescribeRecoveryInstances), the parameters' `${{ ... }}` references
+  are resolved from the ledger (`parameter_values.resolve_parameters`: an empty value fails the step unsent,
+  with the reason, no retry; the resolved values go on the item with the send), the run context is added to
+  every parameter the document declares (ExecutionId, PlanId, WaveId, Mode, RecoveryInstances,
   executionTimeout), and SendCommand goes out in calls of at most 50 instances. The item goes RUNNING
   with the command ids, and an index item per command (`CMD#<id>`) maps SSM events back to it.
   A transient error on the way (DRS or SSM throttling while resolving the targets or sending) does not
@@ -87,6 +89,7 @@ from orchestrator.domain.status import EXECUTION_FINAL
 from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
+from orchestrator.steps.parameter_values import RunContext, Unresolved, resolve_parameters
 from orchestrator.steps.wave_failure import fail_wave
 
 Phase = ScriptPhase
@@ -367,16 +370,22 @@ def _send(reads: _Reads, run: ScriptRun, *, try_number: int, key: str, replay: b
         return
     if _not_allowed(reads, run, step.script, try_number=try_number, key=key):
         return
+    resolved = resolve_parameters(step.script.parameters, RunContext.of(rt.ledger, execution, run.wave_id, run.phase))
+    if isinstance(resolved, Unresolved):
+        _unresolved(reads, run, resolved.reason, try_number=try_number, key=key)
+        return
+    script = step.script.model_copy(update={"parameters": resolved.parameters})  # the values from the run, resolved
     try:
-        targets = _resolve_targets(rt, execution.execution_id, plan_wave, step.script, run.phase)
+        targets = _resolve_targets(rt, execution.execution_id, plan_wave, script, run.phase)
         if targets.skip_reason:
             _cannot_run(reads, run, try_number, targets.skip_reason, key=key, from_=_SENDING)
             return
-        commands = _send_commands(reads, plan_wave, step.script, run, targets, try_number=try_number, replay=replay)
+        commands = _send_commands(reads, plan_wave, script, run, targets, try_number=try_number, replay=replay)
     except (DrsError, SsmError) as exc:
-        _not_sent(reads, run, step.script, exc, try_number=try_number, key=key)
+        _not_sent(reads, run, script, exc, try_number=try_number, key=key)
         return
-    _sent(reads, run, step.script, targets, commands, try_number=try_number, key=key)
+    sent = replace(run, parameter_values=resolved.values or None)
+    _sent(reads, sent, script, targets, commands, try_number=try_number, key=key)
 
 
 def _start_wait(reads: _Reads, run: ScriptRun, script: Script, *, key: str) -> None:
@@ -503,6 +512,16 @@ def _not_allowed(reads: _Reads, run: ScriptRun, script: Script, *, try_number: i
     return True
 
 
+def _unresolved(reads: _Reads, run: ScriptRun, why: str, *, try_number: int, key: str) -> None:
+    """A parameter's value from the run is empty (or its reference no longer parses): nothing is sent, the script
+    ends FAILED with the reason at once (no retry: what the ledger holds of the upstream waves does not change
+    between tries), and its onFailure applies."""
+    reason = f"not sent: {why}"[:REASON_LIMIT]
+    logger.warning("script not sent: a parameter has no value from the run", wave_id=run.wave_id, reason=reason)
+    ended = _Ended(try_number, _S.FAILED, [], reason, _SENDING)
+    _finish(reads, run, ended, _warnings(run, _S.FAILED, reason), key=key)
+
+
 def _not_sent(
     reads: _Reads, run: ScriptRun, script: Script, exc: DrsError | SsmError, *, try_number: int, key: str
 ) -> None:
@@ -543,6 +562,7 @@ def _sent(
         expected=expected,
         deadline=deadline,
         tags=targets.tags,
+        parameter_values=run.parameter_values,
     )
     if not recorded:
         return

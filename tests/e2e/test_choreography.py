@@ -215,6 +215,11 @@ def test_three_tier_example_completes(local_cloud):
         **dict.fromkeys(web, ("subnet-0d00000000000d001", ["sg-0d00000000000d003"])),
     }
     assert waves["database"]["servers"][0]["launchSettings"]["landed"]["privateIp"] == "10.0.1.10"
+    # AND the web tier's smoke test was sent the application tier's recovered private IPs (a value from the run)
+    app_servers = sorted(waves["application"]["servers"], key=lambda s: s["sourceServerId"])
+    app_ips = ",".join(s["privateIp"] for s in app_servers if s["launchStatus"] == "LAUNCHED")
+    [smoke] = waves["web"]["scripts"]
+    assert smoke["parameterValues"] == {"commands": [f"echo web tier up, application tier at {app_ips} (DRILL)"]}
 
 
 # ---- failures ----------------------------------------------------------------------------------

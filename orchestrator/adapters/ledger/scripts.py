@@ -113,6 +113,7 @@ _RUN: dict[str, tuple[str, _Convert]] = {
     "expected": ("expected", _INT),
     "target_count": ("targetCount", _INT),
     "tags": ("tags", _MAP),
+    "parameter_values": ("parameterValues", _MAP),
     "sent_at": ("sentAt", _SAME),
     "deadline": ("deadline", _SAME),
     "done_count": ("doneCount", _INT),
@@ -224,6 +225,7 @@ def _summary(
         "waveAttempt": run.wave_attempt,
         "commandIds": list(run.command_ids),
         **({"healthCheck": True} if run.health_check else {}),
+        **({"parameterValues": dict(run.parameter_values)} if run.parameter_values else {}),
         **({"reason": reason} if reason else {}),
         "instanceCount": instance_count,
     }
@@ -366,10 +368,12 @@ class Scripts(LedgerBase):
         expected: int,
         deadline: datetime,
         tags: Mapping[str, str] | None = None,
+        parameter_values: Mapping[str, str | list[str]] | None = None,
     ) -> bool:
         """SENDING -> RUNNING with the command ids, the invocations they target (`expected`), the try's
-        `deadline` and the `tags` it targeted (and an index item per command, so an SSM status event finds its
-        script). Returns False when the send was already recorded or superseded."""
+        `deadline`, the `tags` it targeted and the `parameter_values` its references resolved to (`{name: value}`,
+        only the parameters that held references), and an index item per command, so an SSM status event finds its
+        script. Returns False when the send was already recorded or superseded."""
         expires = self._expires_at()
         with self._table.batch_writer() as batch:
             for command_id in command_ids:
@@ -387,6 +391,7 @@ class Scripts(LedgerBase):
                 "deadline": deadline.isoformat(),
                 "targetCount": expected,
                 **({"tags": dict(tags)} if tags else {}),
+                **({"parameterValues": dict(parameter_values)} if parameter_values else {}),
             }
         )
         status, send_key, try_name = update.name("status"), update.name("sendKey"), update.name("tryNumber")

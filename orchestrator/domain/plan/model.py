@@ -272,7 +272,15 @@ class Script(_Model):
             "minutes). Its end is a scheduler tick: no function waits meanwhile."
         ),
     )
-    parameters: Annotated[dict[str, str | list[str]], BeforeValidator(_parameters)] = Field(default_factory=dict)
+    parameters: Annotated[dict[str, str | list[str]], BeforeValidator(_parameters)] = Field(
+        default_factory=dict,
+        description=(
+            "The document's parameters. A value may take values from the run when the step is sent: "
+            "${{ run.executionId }}, ${{ run.mode }}, ${{ run.planId }}, ${{ run.planName }}, and of an upstream wave "
+            "(or, after launch, this one) ${{ waves.<waveId>.instanceIds }}, ${{ waves.<waveId>.privateIps }}, "
+            "${{ waves.<waveId>.servers.<sourceServerID>.instanceId }} or .privateIp (README: Values from the run)."
+        ),
+    )
     targets: ScriptTargets | None = Field(None, validate_default=True)
     timeout_seconds: int = Field(
         600,

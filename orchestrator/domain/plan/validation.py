@@ -21,6 +21,7 @@ from orchestrator.domain.plan.launch import launch_problems
 from orchestrator.domain.plan.limits import MAX_PLAN_BYTES, count_problems, data_problems, size_message
 from orchestrator.domain.plan.model import GRAPH_CHECKED, Plan, PlanDefaults, Wave, apply_defaults
 from orchestrator.domain.plan.problems import PlanError, Problem, join_path
+from orchestrator.domain.plan.run_references import reference_problems
 from orchestrator.domain.plan.seed import convert_seed, is_seed_format
 from orchestrator.domain.plan.selectors import selector_problems
 from orchestrator.domain.plan.source import LimitError, Lines, SourceError, line_of, load_text
@@ -112,7 +113,12 @@ def check_plan(data: Any, source: str | None = None, lines: Lines | None = None)
     if limits:
         return None, [_with(problem, source, lines) for problem in limits]
     pieces = _Pieces()
-    problems = _structure_problems(data, pieces) + graph_problems(data) + _piece_problems(pieces)
+    problems = [
+        *_structure_problems(data, pieces),
+        *graph_problems(data),
+        *_piece_problems(pieces),
+        *reference_problems(data),
+    ]
     problems = _sorted(_dedupe([_with(problem, source, lines) for problem in problems]))
     if problems:
         return None, problems

@@ -138,6 +138,8 @@ class ScriptRun:
     expected: int | None = None  # invocations its commands target
     target_count: int | None = None
     tags: Mapping[str, str] | None = None  # the tags it targets (SSM resolves them)
+    # the parameters that held ${{ ... }} references, as the current try resolved and sent them (the evidence)
+    parameter_values: Mapping[str, str | list[str]] | None = None
     sent_at: str | None = None
     deadline: str | None = None  # sent_at + timeout_seconds
     done_count: int | None = None  # invocations seen to end (completion events)

@@ -93,13 +93,13 @@ def test_validate_warns_at_their_lines_about_scripts_outside_the_default_allow_l
         f"{THREE_TIER}:48: waves[0].preLaunch[0].documentName (wave database): warning: pre-launch step #1 of "
         f"wave 'database' runs SSM document 'AWS-RunShellScript', {unless}",
         SELECTOR_WARNING,
-        f"{THREE_TIER}:120: waves[2].postLaunch[0].documentName (wave web): warning: post-launch step #1 of wave "
+        f"{THREE_TIER}:123: waves[2].postLaunch[0].documentName (wave web): warning: post-launch step #1 of wave "
         f"'web' runs SSM document 'AWS-RunShellScript', {unless}",
         f"✓ {THREE_TIER}: plan 'three-tier' is valid (3 waves, 5 servers, 3 warnings)",
     ]
     # AND the lines are those of the documents
     text = (EXAMPLES / "three-tier.yaml").read_text().splitlines()
-    assert (text[47].strip(), text[119].strip()) == ("documentName: AWS-RunShellScript",) * 2
+    assert (text[47].strip(), text[122].strip()) == ("documentName: AWS-RunShellScript",) * 2
 
 
 @pytest.mark.parametrize("how", ["option", "environment"])

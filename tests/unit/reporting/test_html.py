@@ -350,6 +350,34 @@ def test_scripts_show_status_and_the_tail_of_their_output() -> None:
                    f"i-0db1 Failed 5 s {last} (the last lines of the output)"]  # fmt: skip
 
 
+def test_a_script_shows_the_values_from_the_run_it_was_sent() -> None:
+    # GIVEN a script whose parameters held references, resolved to a list and a text
+    data = report()
+    script = _waves(data)["db"]["scripts"][0]
+    script["parameterValues"] = {"Hosts": ["10.0.1.17", "10.0.1.18"], "Note": "drill-2026-01 DRILL"}
+
+    # WHEN it is rendered
+    page = Page(render_html(data))
+
+    # THEN its document cell names each parameter with its value as sent
+    [row] = page.rows("wave-db", "scripts")
+    assert row[1] == "app-smoke-test Hosts = 10.0.1.17, 10.0.1.18 Note = drill-2026-01 DRILL"
+
+
+def test_hostile_values_from_the_run_are_text() -> None:
+    # GIVEN a script whose resolved parameter, name and value, holds markup and terminal escapes
+    data = report()
+    _waves(data)["db"]["scripts"][0]["parameterValues"] = {HOSTILE: [HOSTILE]}
+
+    # WHEN it is rendered
+    page = Page(render_html(data))
+
+    # THEN they are shown as text: no element of theirs, the escapes made inert
+    assert {tag for tag, _ in page.elements} <= HTML_TAGS | SVG_TAGS
+    [row] = page.rows("wave-db", "scripts")
+    assert row[1] == f"app-smoke-test {HOSTILE_SHOWN} = {HOSTILE_SHOWN}"
+
+
 def test_tail_keeps_the_last_lines_and_characters() -> None:
     assert tail("a\nb\nc\n", lines=2) == ("b\nc", True)
     assert tail("a\nb\n", lines=2) == ("a\nb", False)
