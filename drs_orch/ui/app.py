@@ -14,10 +14,10 @@ another site cannot reach it through DNS rebinding):
 
 A stream sends `event: fragments` with `data: {element id: HTML}` (only the fragments that changed), and a comment
 line every KEEPALIVE_SECONDS so a dead connection is noticed. A command answers JSON `{ok, sent, reason}`: 200
-when applied; 409 when the control function (or the operator endpoint) refused it, with its ControlRejected
-reason; 400 for a bad verb or fields; 403 without the page's token or from another origin; 404 for an unknown
-execution; 428 for a RECOVERY execution's command without its confirmation (the execution id typed again);
-503 when no run or operator URL answered.
+when it was sent, `ok` true when applied, false with its ControlRejected reason when the control function (or the
+operator endpoint) refused it; 400 for a bad verb or fields; 403 without the page's token or from another
+origin; 404 for an unknown execution; 428 for a RECOVERY execution's command without its confirmation (the
+execution id typed again); 503 when no run or operator URL answered.
 """
 
 from __future__ import annotations
@@ -133,7 +133,8 @@ def _send(source: Source, detail_type: str, execution_id: str, extra: dict[str, 
 
 
 def _answer(outcome: control.Outcome) -> JSONResponse:
-    status = {control.Sent.APPLIED: 200, control.Sent.REJECTED: 409}.get(outcome.sent, 503)
+    # a refused command is an answer, not an HTTP failure: 200 with ok false and the reason (the page shows it)
+    status = 503 if outcome.sent is control.Sent.UNAVAILABLE else 200
     return JSONResponse({"ok": outcome.applied, "sent": outcome.sent.value, "reason": outcome.reason}, status)
 
 

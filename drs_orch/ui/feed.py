@@ -170,13 +170,19 @@ class LocalSource:
 
     def executions(self) -> list[ExecutionRow]:
         with self._changed:
-            reports, now = list(self._reports.values()), self._now
-        return execution_rows(reports, now)
+            now = self._now
+        return execution_rows([r for r in map(self.report, self._ids) if r is not None], now)
 
     def report(self, execution_id: str) -> dict[str, Any] | None:
+        """The execution's report as last read; one STARTING and without waves while its StartPlan has not been
+        handled yet; None for an execution this run does not serve."""
+        if execution_id not in self._ids:
+            return None
         with self._changed:
             report = self._reports.get(execution_id)
-        return json.loads(json.dumps(report)) if report is not None else None
+        if report is None:
+            return {"executionId": execution_id, "planId": "", "mode": "", "status": "STARTING", "waves": []}
+        return json.loads(json.dumps(report))
 
     def send(self, command: Contract) -> control.Outcome:
         return control.send_local(command, as_=self._as)
