@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 if TYPE_CHECKING:
-    from drs_orch.ui.feed import Source
+    from drs_orch.ui.feed import LedgerSource, Source
     from drs_orch.ui.server import Dashboard
     from localcloud.cloud import LocalCloud
 
@@ -57,14 +57,7 @@ def ui(
             soft_wrap=True,
         )
         raise typer.Exit(2)
-    import boto3
-
-    from drs_orch.ui.feed import LedgerSource
-    from orchestrator.adapters.ledger import Ledger
-    from orchestrator.domain.clock import SystemClock
-
-    ledger = Ledger(boto3.resource("dynamodb", region_name=region).Table(table), SystemClock())
-    source = LedgerSource(ledger, region=region, url=operator_url, stack=stack, interval=interval)
+    source = ledger_source(table, region=region, url=operator_url, stack=stack, interval=interval)
     with _serving(source, port) as dashboard:
         console.print(
             f"dashboard of the {escape(source.description)}: [bold]{dashboard.url}[/bold] (Ctrl-C to stop)",
@@ -74,6 +67,20 @@ def ui(
             threading.Event().wait()
         except KeyboardInterrupt:
             console.print("dashboard stopped")
+
+
+def ledger_source(
+    table: str, *, region: str | None, url: str | None = None, stack: str = "DrsOrchestrator", interval: float = 2.0
+) -> LedgerSource:
+    """The source of `ui --aws`: the ledger table `table` read with your credentials (boto3's default chain)."""
+    import boto3
+
+    from drs_orch.ui.feed import LedgerSource
+    from orchestrator.adapters.ledger import Ledger
+    from orchestrator.domain.clock import SystemClock
+
+    ledger = Ledger(boto3.resource("dynamodb", region_name=region).Table(table), SystemClock())
+    return LedgerSource(ledger, region=region, url=url, stack=stack, interval=interval)
 
 
 @contextmanager

@@ -182,7 +182,8 @@ class LocalSource:
             report = self._reports.get(execution_id)
         if report is None:
             return {"executionId": execution_id, "planId": "", "mode": "", "status": "STARTING", "waves": []}
-        return json.loads(json.dumps(report))
+        copied: dict[str, Any] = json.loads(json.dumps(report))  # the page's own copy: the loop replaces, never edits
+        return copied
 
     def send(self, command: Contract) -> control.Outcome:
         return control.send_local(command, as_=self._as)

@@ -42,6 +42,7 @@ _BORDERS: dict[str, tuple[float, str | None]] = {  # status -> (stroke width, da
 _RUNNING_BORDER = (1.5, "2,3")  # any other status: the wave had not ended when the report was written
 LEGEND: tuple[str, ...] = (WaveStatus.COMPLETED, WaveStatus.FAILED, WaveStatus.SKIPPED, "RUNNING")
 LEGEND_PITCH = 130  # the width of one legend entry
+LIVE_LEGEND_PITCH = 150  # the live legend's: "awaiting approval" is its longest label
 
 LIVE_COLOURS: dict[str, str] = {  # a wave that has not ended, drawn live (the dashboard): each stage its own colour
     WaveStatus.PENDING: "#9e9e9e",
@@ -209,20 +210,21 @@ def render_graph_svg(waves: Sequence[GraphWave], *, id_prefix: str = "dag", live
     ]
     width = 2 * MARGIN + max(len(columns), 1) * (NODE_WIDTH + COLUMN_GAP) - COLUMN_GAP
     height = 2 * MARGIN + LEGEND_HEIGHT + max(tallest, 1) * pitch - ROW_GAP
-    legend = LIVE_LEGEND if live else LEGEND
+    legend, pitch_of_legend = (LIVE_LEGEND, LIVE_LEGEND_PITCH) if live else (LEGEND, LEGEND_PITCH)
     text = (
         environment()
         .get_template("graph.svg.j2")
         .render(
             nodes=list(nodes.values()),
             edges=edges,
-            width=max(width, len(legend) * LEGEND_PITCH + 2 * MARGIN),
+            width=max(width, len(legend) * pitch_of_legend + 2 * MARGIN),
             height=height,
             node_width=NODE_WIDTH,
             node_height=NODE_HEIGHT,
             margin=MARGIN,
             legend=[_node(GraphWave(status, status=status), 0.0, 0.0, live=live) for status in legend],
-            legend_pitch=LEGEND_PITCH,
+            legend_pitch=pitch_of_legend,
+            running_note="" if live else " (not ended)",  # live: ready and awaiting approval have not ended either
             prefix=id_prefix,
         )
     )

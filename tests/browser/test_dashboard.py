@@ -149,6 +149,11 @@ def test_a_live_run_is_drawn_as_it_changes_and_approve_releases_the_gated_wave(
         assert seen_before["db"][-1] == "COMPLETED"
         assert seen_before["web"] == ["PENDING"]
         assert "ready" in browser.evaluate('document.getElementById("wave-app").innerText')
+        assert browser.evaluate('Array.from(document.getElementById("command-wave").options, (o) => o.value)') == [
+            "db",
+            "app",
+            "web",
+        ]
 
         # WHEN a command the control function refuses is sent: resume a plan that is not paused
         browser.click('button[data-verb="resume"]')

@@ -21,7 +21,27 @@
         target.innerHTML = html;
       }
     }
+    if ("waves" in fragments) {
+      syncWaveChoices();
+    }
     body.dataset.updates = String(Number(body.dataset.updates || "0") + 1);
+  }
+
+  // The panel's wave choice lists every wave the page shows (a page opened before the ledger had them starts
+  // empty); the operator's current choice is kept.
+  function syncWaveChoices() {
+    const select = document.getElementById("command-wave");
+    if (!select) {
+      return;
+    }
+    const known = new Set(Array.from(select.options, (option) => option.value));
+    for (const section of document.querySelectorAll("#waves section.wave[data-wave-id]")) {
+      const waveId = section.dataset.waveId;
+      if (!known.has(waveId)) {
+        select.add(new Option(waveId, waveId));
+        known.add(waveId);
+      }
+    }
   }
 
   if (body.dataset.stream) {
