@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from drs_orch import cleanup_verb, native_verbs, plan_verbs, report_verb, schedule_verb, stored_plan_verbs
+from drs_orch import cleanup_verb, control, native_verbs, plan_verbs, report_verb, schedule_verb, stored_plan_verbs
 from drs_orch.errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
 from drs_orch.ui import cli as ui_cli
 from events.models import Contract, Mode
@@ -553,8 +553,6 @@ def _send_to_operator(command: Contract, endpoint: OperatorEndpoint, *, region: 
     """POST `command` (its requestedBy left out: the endpoint writes the caller's verified ARN) to the operator
     URL, signed with SigV4. 0 when published; `refused_exit` when the operator function refused it (its reason
     printed); 2 when the URL answered otherwise (IAM refused the signature or the caller: HTTP 403 Forbidden)."""
-    from drs_orch import control
-
     outcome = control.send_aws(command, url=endpoint.url, stack=endpoint.stack, region=region)
     if outcome.applied:
         console.print(
@@ -946,8 +944,6 @@ def _send_control(
     """Send an operator command: with --aws to the stack's operator URL, signed with your credentials (who you
     are is what AWS authenticates); else to the local run's control socket, as the local caller `--as`
     (`drs_orch.control`, the path the dashboard's buttons take too)."""
-    from drs_orch import control
-
     _local_identity(as_, aws)
     try:
         event = control.command_event(detail_type, execution_id, extra)
@@ -1011,7 +1007,7 @@ def approve(
 def deny(
     execution: Execution,
     wave: WaveOpt,
-    reason: Annotated[str, typer.Option()] = "denied",
+    reason: Annotated[str, typer.Option()] = control.DENY_REASON,
     as_: As = None,
     aws: Aws = False,
     operator_url: OperatorUrl = None,
@@ -1119,7 +1115,7 @@ def retry(
 def skip(
     execution: Execution,
     wave: WaveOpt,
-    reason: Annotated[str, typer.Option()] = "skipped by operator",
+    reason: Annotated[str, typer.Option()] = control.SKIP_REASON,
     as_: As = None,
     aws: Aws = False,
     operator_url: OperatorUrl = None,

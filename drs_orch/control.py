@@ -25,6 +25,9 @@ VERBS: dict[str, str] = {
 }
 """Each operator verb and the control command (EventBridge detail-type) it sends."""
 
+DENY_REASON = "denied"  # the reason of a deny, and of a skip, when the operator gives none
+SKIP_REASON = "skipped by operator"
+
 
 class Sent(StrEnum):
     """What became of a command."""

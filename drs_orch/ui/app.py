@@ -57,9 +57,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 DEFAULTS: dict[str, dict[str, Any]] = {  # what the CLI sends when an option is left out
-    "approve": {},
-    "deny": {"reason": "denied"},
-    "skip": {"reason": "skipped by operator"},
+    "deny": {"reason": control.DENY_REASON},
+    "skip": {"reason": control.SKIP_REASON},
 }
 
 
