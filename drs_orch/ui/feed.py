@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
     from orchestrator.adapters.ledger import Ledger
 
-MIN_REFRESH_SECONDS = 0.1  # the local loop rebuilds the reports at most this often (real seconds)
+MIN_REFRESH_SECONDS = 0.25  # the local loop rebuilds the reports at most this often (real seconds)
 POLL_SECONDS = 2.0  # how often a page of a deployed stack reads the ledger again
 
 
