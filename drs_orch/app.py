@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,8 +18,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from drs_orch import cleanup_verb, native_verbs, plan_verbs, report_verb, schedule_verb, stored_plan_verbs
+from drs_orch import cleanup_verb, control, native_verbs, plan_verbs, report_verb, schedule_verb, stored_plan_verbs
 from drs_orch.errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
+from drs_orch.ui import cli as ui_cli
 from events.models import Contract, Mode
 from orchestrator.domain.plan import Plan, PlanError, Wave, load_plan
 from orchestrator.domain.records import WaveRecord
@@ -43,6 +45,7 @@ report_verb.register(app)
 native_verbs.register(app)
 stored_plan_verbs.register(app)
 schedule_verb.register(app)
+ui_cli.register(app)
 console = Console()
 err = Console(stderr=True)
 
@@ -403,7 +406,9 @@ def _run_local(
     caller: str | None = None,
     html: Path | None = None,
     stored: bool = False,
+    ui_port: int | None = None,
 ) -> int:
+    """Run `plan` on the local cloud with the live table (and, with `ui_port`, the dashboard on 127.0.0.1)."""
     from localcloud.cloud import LocalCloud
     from localcloud.control_socket import ControlServer, run_session, socket_path
     from localcloud.profile import ProfileError, load_profile
@@ -440,12 +445,16 @@ def _run_local(
             + f"\nlog ({level}): {escape(str(log))}",
             highlight=False,
         )
-        with Live(_progress(cloud, execution_id, plan), console=console, refresh_per_second=8, transient=False) as live:
+        with (
+            _dashboard(cloud, execution_id, caller, ui_port) as refresh_ui,
+            Live(_progress(cloud, execution_id, plan), console=console, refresh_per_second=8, transient=False) as live,
+        ):
             last = [0.0]
 
             def refresh() -> None:
                 import time
 
+                refresh_ui()
                 now = time.monotonic()
                 if now - last[0] > 0.1:
                     last[0] = now
@@ -473,6 +482,16 @@ def _run_local(
 
         written &= _write(html, render_html(result.report), "evidence report")
     return result.exit_code if written else max(result.exit_code, EXIT_FAILED)
+
+
+def _dashboard(
+    cloud: LocalCloud, execution_id: str, caller: str | None, port: int | None
+) -> AbstractContextManager[Callable[[], None]]:
+    """`run --ui`/`demo --ui`: the dashboard of the run while it lasts (its refresh, for the loop thread); without
+    --ui, a refresh that does nothing."""
+    if port is None:
+        return nullcontext(lambda: None)
+    return ui_cli.local_dashboard(cloud, execution_id, caller=caller, port=port)
 
 
 def _too_large(message: str) -> str:
@@ -534,34 +553,29 @@ def _send_to_operator(command: Contract, endpoint: OperatorEndpoint, *, region: 
     """POST `command` (its requestedBy left out: the endpoint writes the caller's verified ARN) to the operator
     URL, signed with SigV4. 0 when published; `refused_exit` when the operator function refused it (its reason
     printed); 2 when the URL answered otherwise (IAM refused the signature or the caller: HTTP 403 Forbidden)."""
-    from drs_orch import operator_client
-
-    detail = {key: value for key, value in command.to_detail().items() if key != "requestedBy"}
-    try:
-        url = operator_client.operator_url(endpoint.url, stack=endpoint.stack, region=region)
-    except operator_client.OperatorUnavailable as exc:
-        err.print(f"[red]{escape(str(exc))}; nothing was sent[/red]", highlight=False, soft_wrap=True)
-        return 2
-    answer = operator_client.send(url, command.DETAIL_TYPE, detail, region=region)
-    if answer.accepted:
+    outcome = control.send_aws(command, url=endpoint.url, stack=endpoint.stack, region=region)
+    if outcome.applied:
         console.print(
             _shown(
                 f"{command.DETAIL_TYPE} published by the operator endpoint for execution "
-                f"{answer.body.get('executionId')} as {answer.body.get('requestedBy')}"
+                f"{outcome.answer.get('executionId')} as {outcome.answer.get('requestedBy')}"
             ),
             highlight=False,
             soft_wrap=True,
         )
         return 0
-    if answer.refused_by_the_function:
-        err.print(f"[red]{_shown(f'{command.DETAIL_TYPE} rejected: {answer.reason}')}[/red]", highlight=False)
+    if outcome.sent is control.Sent.REJECTED:
+        err.print(f"[red]{_shown(f'{command.DETAIL_TYPE} rejected: {outcome.reason}')}[/red]", highlight=False)
         return refused_exit
-    err.print(
-        f"[red]{_shown(f'the operator URL answered HTTP {answer.status}: {answer.reason}')} (nothing was "
-        "published: check your credentials and that your role may call the URL, lambda:InvokeFunctionUrl)[/red]",
-        highlight=False,
-        soft_wrap=True,
-    )
+    if outcome.http_status is not None:
+        err.print(
+            f"[red]{_shown(outcome.reason)} (nothing was published: check your credentials and that your role may "
+            "call the URL, lambda:InvokeFunctionUrl)[/red]",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 2
+    err.print(f"[red]{escape(outcome.reason)}; nothing was sent[/red]", highlight=False, soft_wrap=True)
     return 2
 
 
@@ -603,6 +617,15 @@ As = Annotated[
         "--as",
         help="local runs only: who you are (a session name of the local role, or an IAM ARN such as an "
         "approver's session); default: your login name. On AWS, your credentials say who you are",
+    ),
+]
+
+UiOption = Annotated[
+    bool,
+    typer.Option(
+        "--ui",
+        help="serve the live dashboard of the run on 127.0.0.1 while it runs (its URL is printed; --linger keeps it "
+        "up after the end)",
     ),
 ]
 
@@ -688,11 +711,19 @@ def run(
     ] = None,
     timezone: schedule_verb.Timezone = "UTC",
     from_: schedule_verb.From = None,
+    ui: UiOption = False,
+    ui_port: ui_cli.Port = 0,
 ) -> None:
     """Run a recovery plan: on the embedded local cloud, or on AWS with --aws.
 
     A local run takes operator commands on a control socket while it runs: `drs-orch approve EXECUTION
     --wave W` (and deny, pause, resume, cancel, retry, skip, inspect) from another shell."""
+    if aws and ui:
+        err.print(
+            "[red]--ui serves a local run's dashboard; a deployed stack's: drs-orch ui --aws --table "
+            "<LedgerTableName>[/red]"
+        )
+        raise typer.Exit(2)
     if aws and (report or timeline or html or sim):
         err.print(
             "[red]--report, --timeline, --html and --sim apply to a local run: a run on AWS is recorded in the "
@@ -753,6 +784,7 @@ def run(
             caller=as_,
             html=html,
             stored=push,
+            ui_port=ui_port if ui else None,
         )
     )
 
@@ -811,6 +843,12 @@ def demo(
     timeline: Annotated[Path | None, typer.Option(help="draw the execution as a timeline (SVG) here")] = None,
     html: HtmlOption = None,
     log_level: LogLevel = None,
+    ui: UiOption = False,
+    ui_port: ui_cli.Port = 0,
+    linger: Annotated[
+        float,
+        typer.Option(min=0, help="after the plan ends, keep the run (and its --ui dashboard) up this many seconds"),
+    ] = 0.0,
 ) -> None:
     """Run the three-tier example drill on the local cloud with a fast simulated clock."""
     plan = _load(EXAMPLES / "three-tier.yaml")
@@ -832,6 +870,8 @@ def demo(
         timeline=timeline,
         level=log_level,
         html=html,
+        linger=linger,
+        ui_port=ui_port if ui else None,
     )
     raise typer.Exit(code)
 
@@ -902,37 +942,27 @@ def _send_control(
     region: str | None,
 ) -> int:
     """Send an operator command: with --aws to the stack's operator URL, signed with your credentials (who you
-    are is what AWS authenticates); else to the local run's control socket, as the local caller `--as`."""
-    from pydantic import ValidationError
-
-    from events.models import BY_DETAIL_TYPE
-
+    are is what AWS authenticates); else to the local run's control socket, as the local caller `--as`
+    (`drs_orch.control`, the path the dashboard's buttons take too)."""
     _local_identity(as_, aws)
     try:
-        event = BY_DETAIL_TYPE[detail_type].model_validate({"executionId": execution_id, **extra})
-    except ValidationError as exc:
-        err.print(
-            f"[red]invalid {detail_type}: {escape(exc.errors(include_url=False)[0]['msg'])}[/red]", highlight=False
-        )
+        event = control.command_event(detail_type, execution_id, extra)
+    except control.CommandInvalid as exc:
+        err.print(f"[red]invalid {detail_type}: {escape(str(exc))}[/red]", highlight=False)
         return 2
     if aws:
         return _send_to_operator(event, endpoint, region=region, refused_exit=1)
-    from localcloud.control_socket import ControlUnavailable, send, socket_path
-    from localcloud.operators import local_caller
-
-    detail = {key: value for key, value in event.to_detail().items() if key != "requestedBy"}
-    request = {"op": "command", "detailType": detail_type, "detail": detail, "as": local_caller(as_)}
-    try:
-        answer = send(socket_path(execution_id), request)
-    except ControlUnavailable as exc:
+    outcome = control.send_local(event, as_=as_)
+    if outcome.sent is control.Sent.UNAVAILABLE:
         err.print(
-            f"[red]{escape(str(exc))}: start it with drs-orch run, or use --aws for a deployed stack[/red]",
+            f"[red]{escape(outcome.reason)}: start it with drs-orch run, or use --aws for a deployed stack[/red]",
             highlight=False,
         )
         return 2
-    if not answer.get("ok"):
-        err.print(f"[red]{detail_type} rejected: {_shown(answer.get('reason'))}[/red]", highlight=False)
+    if not outcome.applied:
+        err.print(f"[red]{detail_type} rejected: {_shown(outcome.reason)}[/red]", highlight=False)
         return 1
+    answer = outcome.answer
     waves = ", ".join(f"{w} {s}" for w, s in answer.get("waves", {}).items())
     console.print(_shown(f"{detail_type} applied: execution {answer.get('status')} ({waves})"), highlight=False)
     return 0
@@ -977,7 +1007,7 @@ def approve(
 def deny(
     execution: Execution,
     wave: WaveOpt,
-    reason: Annotated[str, typer.Option()] = "denied",
+    reason: Annotated[str, typer.Option()] = control.DENY_REASON,
     as_: As = None,
     aws: Aws = False,
     operator_url: OperatorUrl = None,
@@ -1085,7 +1115,7 @@ def retry(
 def skip(
     execution: Execution,
     wave: WaveOpt,
-    reason: Annotated[str, typer.Option()] = "skipped by operator",
+    reason: Annotated[str, typer.Option()] = control.SKIP_REASON,
     as_: As = None,
     aws: Aws = False,
     operator_url: OperatorUrl = None,

@@ -7,7 +7,8 @@ Two customer-managed policies, because two kinds of people hold them:
   pause, resume, cancel, retry, skip `--aws`), finding the URL in the stack's outputs. Each of these changes what
   runs; the bus policy and the operator function still decide who may start what (publishers, recovery
   principals, a wave's approvers).
-- **read** (stack output `ReaderPolicyArn`): the record of a run (`report --table`), the replay of its events
+- **read** (stack output `ReaderPolicyArn`): the record of a run (`report --table`, and the dashboard's pages,
+  `ui --aws`: its buttons send the operator commands, which need **operate**), the replay of its events
   compared with the ledger (`inspect --aws`), and a plan's scripts checked against their documents
   (`validate --aws`, and its launch settings against the account's network). Nothing in it starts, stops or
   decides anything: an auditor, or a plan author who may check plans but not run them, holds it alone; an
@@ -72,6 +73,7 @@ VERBS: dict[str, tuple[str, ...]] = {
         "import-native --aws",
         "plan list --aws",
         "plan show --aws",
+        "ui --aws",
     ),
 }
 # the names `drs-orch inspect --aws` gives what it creates and deletes (orchestrator/reporting/inspect.py)
@@ -242,9 +244,12 @@ def read_statements(
     queues = f"arn:{Aws.PARTITION}:sqs:{stack.region}:{stack.account}:{INSPECTOR_PREFIX}*"
     replays = stack.format_arn(service="events", resource="replay", resource_name=f"{REPLAY_PREFIX}*")
     return [
-        # `report` and `inspect --table`: the ledger's items of one execution
+        # `report` and `inspect --table`: the ledger's items of one execution; `ui --aws` too, and its list of
+        # executions: a Scan for the `#EXECUTION` items (the table has no index)
         iam.PolicyStatement(
-            sid="ReadTheLedger", actions=["dynamodb:GetItem", "dynamodb:Query"], resources=[table.table_arn]
+            sid="ReadTheLedger",
+            actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+            resources=[table.table_arn],
         ),
         # `inspect --aws`: the archive's replay onto the bus, caught by a temporary rule into a temporary queue
         iam.PolicyStatement(

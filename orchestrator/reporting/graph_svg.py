@@ -41,6 +41,24 @@ _BORDERS: dict[str, tuple[float, str | None]] = {  # status -> (stroke width, da
 }
 _RUNNING_BORDER = (1.5, "2,3")  # any other status: the wave had not ended when the report was written
 LEGEND: tuple[str, ...] = (WaveStatus.COMPLETED, WaveStatus.FAILED, WaveStatus.SKIPPED, "RUNNING")
+LEGEND_PITCH = 130  # the width of one legend entry
+LIVE_LEGEND_PITCH = 150  # the live legend's: "awaiting approval" is its longest label
+
+LIVE_COLOURS: dict[str, str] = {  # a wave that has not ended, drawn live (the dashboard): each stage its own colour
+    WaveStatus.PENDING: "#9e9e9e",
+    WaveStatus.READY: "#00838f",
+    WaveStatus.AWAITING_APPROVAL: "#8e24aa",
+    "RUNNING": OTHER_COLOUR,  # PRE_LAUNCH, LAUNCHING, LAUNCHED, POST_LAUNCH: the legend's entry for all four
+}
+LIVE_LEGEND: tuple[str, ...] = (
+    WaveStatus.PENDING,
+    WaveStatus.READY,
+    WaveStatus.AWAITING_APPROVAL,
+    "RUNNING",
+    WaveStatus.COMPLETED,
+    WaveStatus.FAILED,
+    WaveStatus.SKIPPED,
+)
 
 
 @dataclass(frozen=True)
@@ -144,8 +162,15 @@ def _state(wave: GraphWave) -> str:
     return wave.status + (f" \u00b7 attempt {wave.attempt}" if wave.attempt > 1 else "")
 
 
-def _node(wave: GraphWave, x: float, y: float) -> _Node:
-    colour = OUTCOME_COLOURS.get(wave.status, OTHER_COLOUR)
+def _colour(status: str, live: bool) -> str:
+    """An ended wave's outcome colour; a wave still on its way: OTHER_COLOUR, or with `live` its stage's own."""
+    if status in OUTCOME_COLOURS or not live:
+        return OUTCOME_COLOURS.get(status, OTHER_COLOUR)
+    return LIVE_COLOURS.get(status, OTHER_COLOUR)
+
+
+def _node(wave: GraphWave, x: float, y: float, *, live: bool = False) -> _Node:
+    colour = _colour(wave.status, live)
     width, dash = _BORDERS.get(wave.status, _RUNNING_BORDER)
     label = wave.wave_id if len(wave.wave_id) <= LABEL_CHARS else wave.wave_id[: LABEL_CHARS - 1] + "\u2026"
     tooltip = [f"wave {wave.wave_id}: {_state(wave)}"]
@@ -164,10 +189,12 @@ def _edge(source: _Node, target: _Node) -> _Edge:
     return _Edge(path, f"{target.wave.wave_id} after {source.wave.wave_id}")
 
 
-def render_graph_svg(waves: Sequence[GraphWave], *, id_prefix: str = "dag") -> Markup:
+def render_graph_svg(waves: Sequence[GraphWave], *, id_prefix: str = "dag", live: bool = False) -> Markup:
     """The dependency graph of `waves` as inline SVG (`Markup`: its text is escaped already). `id_prefix`
     prefixes the ids the drawing defines (its arrowhead), so two drawings can share a page: a letter, then
-    letters, digits, `-` or `_` (ValueError otherwise)."""
+    letters, digits, `-` or `_` (ValueError otherwise). `live` (the dashboard, for a running execution): a wave
+    that has not ended is drawn in its stage's colour (`LIVE_COLOURS`: pending, ready, awaiting approval,
+    running) and the legend lists those stages too (`LIVE_LEGEND`); every box still says its status in words."""
     if not _ID.fullmatch(id_prefix):
         raise ValueError(f"id_prefix must be a letter then letters, digits, - or _, not {id_prefix!r}")
     columns = layers(waves)
@@ -177,24 +204,27 @@ def render_graph_svg(waves: Sequence[GraphWave], *, id_prefix: str = "dag") -> M
     for number, members in enumerate(columns):
         top = MARGIN + LEGEND_HEIGHT + (tallest - len(members)) * pitch / 2
         for row, wave in enumerate(members):
-            nodes[wave.wave_id] = _node(wave, MARGIN + number * (NODE_WIDTH + COLUMN_GAP), top + row * pitch)
+            nodes[wave.wave_id] = _node(wave, MARGIN + number * (NODE_WIDTH + COLUMN_GAP), top + row * pitch, live=live)
     edges = [
         _edge(nodes[d], node) for node in nodes.values() for d in dict.fromkeys(node.wave.depends_on) if d in nodes
     ]
     width = 2 * MARGIN + max(len(columns), 1) * (NODE_WIDTH + COLUMN_GAP) - COLUMN_GAP
     height = 2 * MARGIN + LEGEND_HEIGHT + max(tallest, 1) * pitch - ROW_GAP
+    legend, pitch_of_legend = (LIVE_LEGEND, LIVE_LEGEND_PITCH) if live else (LEGEND, LEGEND_PITCH)
     text = (
         environment()
         .get_template("graph.svg.j2")
         .render(
             nodes=list(nodes.values()),
             edges=edges,
-            width=max(width, 4 * 130 + 2 * MARGIN),
+            width=max(width, len(legend) * pitch_of_legend + 2 * MARGIN),
             height=height,
             node_width=NODE_WIDTH,
             node_height=NODE_HEIGHT,
             margin=MARGIN,
-            legend=[_node(GraphWave(status, status=status), 0.0, 0.0) for status in LEGEND],
+            legend=[_node(GraphWave(status, status=status), 0.0, 0.0, live=live) for status in legend],
+            legend_pitch=pitch_of_legend,
+            running_note="" if live else " (not ended)",  # live: ready and awaiting approval have not ended either
             prefix=id_prefix,
         )
     )

@@ -70,7 +70,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     timeline = render_svg(report)  # checks the report's shape first
     digest = report_sha256(report)
     started = _moment(report.get("startedAt"))
-    waves = [_wave(w, started) for w in _objects(report.get("waves"))]
+    waves = wave_sections(report)
     context = {
         "report": report,
         "title": _title(report),
@@ -216,6 +216,14 @@ def _minutes(value: object) -> str | None:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     return f"{value:.2f} min"
+
+
+def wave_sections(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each wave of `report` as its section's values (`templates/wave.html.j2`: status, times since the start,
+    servers and recovery instances, DRS jobs, scripts with the tail of their output, approval, operator decisions,
+    earlier attempts, warnings), in report order: the evidence report's and the dashboard's."""
+    started = _moment(report.get("startedAt"))
+    return [_wave(w, started) for w in _objects(report.get("waves"))]
 
 
 def _wave(wave: Mapping[str, Any], started: datetime | None) -> dict[str, Any]:

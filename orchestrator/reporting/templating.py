@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cache
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import BaseLoader, ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from jinja2.filters import do_join
 from jinja2.nodes import EvalContext
 from jinja2.utils import pass_eval_context
@@ -43,8 +43,22 @@ def _join(context: EvalContext, values: Iterable[object], separator: str = "") -
 def environment() -> Environment:
     """The one environment (templates are compiled once per process): autoescape on for every template (all are
     HTML or SVG), undefined names raise (a template bug fails loudly instead of printing nothing)."""
+    return _environment(PackageLoader("orchestrator.reporting", "templates"))
+
+
+@cache
+def page_environment(package: str) -> Environment:
+    """An environment for the pages of `package` (a dotted package name with a `templates/` folder: the dashboard,
+    `drs_orch.ui`), with this module's templates behind its own, so a page can include the parts it shares with the
+    evidence report (`wave.html.j2`, `graph.svg.j2`); the same escaping and strictness as `environment()`."""
+    return _environment(
+        ChoiceLoader([PackageLoader(package, "templates"), PackageLoader("orchestrator.reporting", "templates")])
+    )
+
+
+def _environment(loader: BaseLoader) -> Environment:
     env = Environment(
-        loader=PackageLoader("orchestrator.reporting", "templates"),
+        loader=loader,
         autoescape=True,
         undefined=StrictUndefined,
         finalize=_finalize,

@@ -263,3 +263,105 @@ def _collect(result: PageLoad, event: dict[str, Any], url: str) -> None:
         requested = str(event["params"]["request"]["url"])
         if requested != url:
             result.requests.append(requested)
+
+
+# ---- a page kept open: navigate to a URL, evaluate, click, wait for the DOM (the live dashboard's tests) ----------
+
+# Resolves once `test()` holds, checked at once and then on every change of the DOM (a MutationObserver: the page
+# tells when it changed, nothing is polled on a timer); false when `timeout_ms` passed first.
+_WAIT_FOR = """
+new Promise((resolve) => {
+  const test = () => { try { return Boolean(%(expression)s); } catch (error) { return false; } };
+  if (test()) { resolve(true); return; }
+  const observer = new MutationObserver(() => { if (test()) { observer.disconnect(); resolve(true); } });
+  observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+  setTimeout(() => { observer.disconnect(); resolve(test()); }, %(timeout_ms)d);
+})
+"""
+
+
+class Browser:
+    """One headless Chromium with one page, open until `close()` (or the `with` block ends): `navigate(url)`,
+    `evaluate(js)`, `click(selector)`, `wait_for(js, timeout)`, `screenshot()`; `errors` lists every console error,
+    exception and error the browser logged since it started (as `PageLoad.errors` does for `load`)."""
+
+    def __init__(self, *, width: int = 1280, height: int = 1600) -> None:
+        if executable() is None:
+            raise ChromiumError(f"{CHROMIUM} is not installed (Debian: apt-get install chromium)")
+        self._profile = tempfile.TemporaryDirectory(prefix="chromium-profile-")
+        self._chrome = _Pipe(self._profile.name)
+        try:
+            target = self._chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+            self._session = self._chrome.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+                "sessionId"
+            ]
+            for domain in ("Runtime", "Log", "Network", "Page"):
+                self._send(f"{domain}.enable")
+            self._send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            )
+            self._send("Page.addScriptToEvaluateOnNewDocument", {"source": _DIALOGS_ARE_ERRORS})
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._chrome.send(method, params, session=self._session)
+
+    def navigate(self, url: str, *, timeout: float = TIMEOUT) -> None:
+        """Open `url` and wait for its load event (ChromiumError when it does not come within `timeout` s)."""
+        seen = len(self._chrome.events)
+        self._send("Page.navigate", {"url": url})
+        deadline = time.monotonic() + timeout
+        while not any(e.get("method") == "Page.loadEventFired" for e in self._chrome.events[seen:]):
+            if time.monotonic() >= deadline:
+                raise ChromiumError(f"{url}: no load event within {timeout} s")
+            self._chrome.events.append(self._chrome._read(deadline))
+
+    def evaluate(self, expression: str, *, await_promise: bool = False) -> Any:
+        """The value of the JavaScript `expression` in the page (JSON-able values); ChromiumError when it throws."""
+        answer = self._send(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": await_promise}
+        )
+        if "exceptionDetails" in answer:
+            details = answer["exceptionDetails"]
+            raise ChromiumError(f"{expression[:200]}: {details.get('exception', {}).get('description') or details}")
+        return answer["result"].get("value")
+
+    def click(self, selector: str) -> None:
+        """Click the first element matching the CSS `selector` (ChromiumError when there is none)."""
+        if not self.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
+                             "if (!e) return false; e.click(); return true; })()"):  # fmt: skip
+            raise ChromiumError(f"nothing matches {selector}")
+
+    def wait_for(self, expression: str, *, timeout: float = 30.0) -> None:
+        """Wait until the JavaScript `expression` is true in the page, checked on every change of its DOM;
+        ChromiumError (with the page's text) when it is still false after `timeout` seconds."""
+        if timeout >= TIMEOUT:
+            raise ValueError(f"timeout must be under {TIMEOUT} s (the protocol's own deadline)")
+        script = _WAIT_FOR % {"expression": expression, "timeout_ms": int(timeout * 1000)}
+        if not self.evaluate(script, await_promise=True):
+            text = self.evaluate("document.body.innerText")
+            raise ChromiumError(f"still false after {timeout} s: {expression}\n--- the page ---\n{str(text)[:3000]}")
+
+    def screenshot(self) -> bytes:
+        """A PNG of the whole page (beyond the viewport)."""
+        shot = self._send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        return base64.b64decode(shot["data"])
+
+    @property
+    def errors(self) -> list[str]:
+        """Every exception, console error and error the browser logged so far."""
+        self.evaluate("1")  # read what Chromium sent before now
+        return [error for event in self._chrome.events if (error := _describe(event)) is not None]
+
+    def close(self) -> None:
+        self._chrome.close()
+        self._profile.cleanup()

@@ -201,6 +201,8 @@ def run_every_verb(tmp: Path) -> Recorded:
             assert ended.status == "COMPLETED", json.dumps(ended.report)[:3000]
             for verb, args in _verbs(plan_file, execution):
                 cli(verb, args)
+            with invoking("ui --aws"):  # what the dashboard's pages read (its buttons are the verbs above)
+                exit_codes["ui --aws"], outputs["ui --aws"] = 0, _dashboard_pages(execution)
             cloud.drain()
             # `report --aws` of an execution the ledger no longer holds: its stored report, from the evidence bucket
             _forget(cloud, execution)
@@ -209,6 +211,18 @@ def run_every_verb(tmp: Path) -> Recorded:
     finally:
         cloud.stop()
     return Recorded(record, exit_codes, outputs)
+
+
+def _dashboard_pages(execution: str) -> str:
+    """The list and the execution's page of `drs-orch ui --aws`, rendered on this thread by the code its server runs
+    (the server's own threads would not carry the recorder's attribution to the verb)."""
+    from drs_orch.ui import views
+    from drs_orch.ui.cli import ledger_source
+
+    source = ledger_source(TABLE_NAME, region="us-east-1")
+    report = source.report(execution)
+    assert report is not None
+    return views.list_page(source, "token") + views.execution_page(source, report, "token")
 
 
 def _forget(cloud: LocalCloud, execution: str) -> None:
@@ -310,6 +324,7 @@ def test_the_exact_actions_of_each_policy(synth: Synth, recorded: Recorded) -> N
         "drs:ListRecoveryPlans",
         "dynamodb:GetItem",
         "dynamodb:Query",
+        "dynamodb:Scan",  # ui --aws: the list of executions
         "ec2:DescribeInstanceTypeOfferings",
         "ec2:DescribeNetworkInterfaces",
         "ec2:DescribeSecurityGroups",

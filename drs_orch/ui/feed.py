@@ -1,0 +1,248 @@
+"""What the dashboard shows, read from the ledger by the readers `drs-orch` already has, and where it comes from.
+
+Two sources, one interface (`Source`):
+
+- `LocalSource`: a local run (`drs-orch run --ui`, `demo --ui`). The local cloud runs on its own loop thread and
+  nothing else may call it concurrently, so the loop thread itself reads: `refresh()`, called between its steps
+  (`run_session`'s `on_progress`), builds each execution's report with the runner's reader
+  (`localcloud.runner.result_of`: `orchestrator.reporting.report.build_report` with the events published for it)
+  whenever events were published since the last read, and wakes the pages waiting for a change. Commands go to the
+  run's control socket, as `drs-orch approve ...` from another shell sends them (`drs_orch.control.send_local`).
+- `LedgerSource`: a deployed stack (`drs-orch ui --aws --table NAME`), read with the operator's own credentials:
+  the executions by `Ledger.list_executions` (a Scan), one execution by `orchestrator.reporting.stored.ledger_report`
+  (the report `drs-orch report` prints). The ledger has no change feed the operator reads, so a page polls it
+  every `interval` seconds (2 by default) and is sent only what changed. Commands go to the stack's operator URL
+  signed with the operator's credentials (`drs_orch.control.send_aws`).
+
+`execution_rows` orders the list (running first, then the newest); `moments` lists what the ledger recorded of
+each wave (its attempt's times, its approval's) when no event was kept (the ledger keeps none: the bus archive does).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from drs_orch import control
+from events.models import Contract
+from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.status import EXECUTION_FINAL
+from orchestrator.reporting.report import APPROVAL_TIME_KEYS, ATTEMPT_TIME_KEYS
+
+if TYPE_CHECKING:
+    from localcloud.cloud import LocalCloud
+    from orchestrator.adapters.ledger import Ledger
+
+MIN_REFRESH_SECONDS = 0.25  # the local loop rebuilds the reports at most this often (real seconds)
+POLL_SECONDS = 2.0  # how often a page of a deployed stack reads the ledger again
+
+
+@dataclass(frozen=True)
+class ExecutionRow:
+    """One execution in the list: ids, plan, DRILL or RECOVERY, status, start (ISO 8601) and duration in seconds
+    (until its end, or until now while it runs; None before it started)."""
+
+    execution_id: str
+    plan: str
+    mode: str
+    status: str
+    started_at: str | None
+    duration_seconds: float | None
+
+    @property
+    def running(self) -> bool:
+        return self.status not in EXECUTION_FINAL
+
+
+def execution_rows(items: Iterable[Mapping[str, Any]], now: datetime) -> list[ExecutionRow]:
+    """The list's rows from execution items or reports (`executionId`, `planId`, `planName`, `mode`, `status`,
+    `startedAt`, `endedAt`): the running ones first, then each group newest first; `now` ends a running one's
+    duration."""
+    rows = []
+    for item in items:
+        started, ended = item.get("startedAt"), item.get("endedAt")
+        duration = None
+        if isinstance(started, str) and started:
+            until = parse_iso(ended) if isinstance(ended, str) and ended else now
+            duration = max((until - parse_iso(started)).total_seconds(), 0.0)
+        rows.append(
+            ExecutionRow(
+                execution_id=str(item.get("executionId")),
+                plan=str(item.get("planName") or item.get("planId") or ""),
+                mode=str(item.get("mode") or ""),
+                status=str(item.get("status") or "UNKNOWN"),
+                started_at=started if isinstance(started, str) else None,
+                duration_seconds=duration,
+            )
+        )
+    newest_first = sorted(rows, key=lambda row: row.started_at or "", reverse=True)
+    return sorted(newest_first, key=lambda row: not row.running)
+
+
+def moments(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What the ledger recorded of each wave, oldest first: `{time, waveId, what}` for each moment of its current
+    attempt (`ATTEMPT_TIME_KEYS`: readyAt ... endedAt) and of its approval (`APPROVAL_TIME_KEYS`)."""
+    found = []
+    for wave in report.get("waves") or []:
+        if not isinstance(wave, Mapping):
+            continue
+        recorded = wave.get("approval")
+        approval: Mapping[str, Any] = recorded if isinstance(recorded, Mapping) else {}
+        for source, keys in ((wave, ATTEMPT_TIME_KEYS), (approval, APPROVAL_TIME_KEYS)):
+            for key in keys:
+                value = source.get(key)
+                if isinstance(value, str) and value:
+                    what = ("approval " if source is approval else "") + key.removesuffix("At")
+                    found.append({"time": value, "waveId": wave.get("waveId"), "what": what})
+    return sorted(found, key=lambda moment: moment["time"])
+
+
+class Source(Protocol):
+    """Where the dashboard reads executions and sends commands."""
+
+    description: str  # shown on every page: "local run ..." or "ledger table ... (region)"
+    local: bool
+
+    def executions(self) -> list[ExecutionRow]: ...
+
+    def report(self, execution_id: str) -> dict[str, Any] | None:
+        """The execution's report (`build_report`'s shape), or None when the source has no such execution."""
+        ...
+
+    def send(self, command: Contract) -> control.Outcome: ...
+
+    def wait(self, seen: int, timeout: float) -> int:
+        """Block until the source may have changed since version `seen` (or `timeout` seconds, or close); the
+        version now. A first call (`seen` < 0) returns at once."""
+        ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class LocalSource:
+    """The executions of a local run; `refresh()` runs on the cloud's loop thread (see the module's docstring)."""
+
+    local = True
+
+    def __init__(self, cloud: LocalCloud, execution_ids: Iterable[str], *, as_: str | None = None) -> None:
+        self.description = "local run on the embedded local cloud (simulated clock)"
+        self._cloud = cloud
+        self._ids = list(execution_ids)
+        self._as = as_
+        self._reports: dict[str, dict[str, Any]] = {}
+        self._now = datetime.now(UTC)
+        self._seen_events = -1
+        self._last = 0.0
+        self._version = 0
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def refresh(self, *, force: bool = False) -> None:
+        """On the loop thread: read every execution again when events were published since the last read (at most
+        every MIN_REFRESH_SECONDS, unless `force`), and wake the waiting pages when something changed."""
+        from localcloud.runner import result_of
+
+        published = len(self._cloud.events)
+        if not force and (published == self._seen_events or time.monotonic() - self._last < MIN_REFRESH_SECONDS):
+            return
+        self._seen_events, self._last = published, time.monotonic()
+        reports = {}
+        for execution_id in self._ids:
+            report = result_of(self._cloud, execution_id).report
+            if report is not None:
+                reports[execution_id] = report
+        with self._changed:
+            if json.dumps(reports, sort_keys=True, default=str) != json.dumps(
+                self._reports, sort_keys=True, default=str
+            ):
+                self._reports = reports
+                self._version += 1
+            self._now = self._cloud.clock.now()
+            self._changed.notify_all()
+
+    def executions(self) -> list[ExecutionRow]:
+        with self._changed:
+            now = self._now
+        return execution_rows([r for r in map(self.report, self._ids) if r is not None], now)
+
+    def report(self, execution_id: str) -> dict[str, Any] | None:
+        """The execution's report as last read; one STARTING and without waves while its StartPlan has not been
+        handled yet; None for an execution this run does not serve."""
+        if execution_id not in self._ids:
+            return None
+        with self._changed:
+            report = self._reports.get(execution_id)
+        if report is None:
+            return {"executionId": execution_id, "planId": "", "mode": "", "status": "STARTING", "waves": []}
+        copied: dict[str, Any] = json.loads(json.dumps(report))  # the page's own copy: the loop replaces, never edits
+        return copied
+
+    def send(self, command: Contract) -> control.Outcome:
+        return control.send_local(command, as_=self._as)
+
+    def wait(self, seen: int, timeout: float) -> int:
+        with self._changed:
+            self._changed.wait_for(lambda: self._version != seen or self._closed, timeout=timeout)
+            return self._version
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+
+class LedgerSource:
+    """The executions of a deployed stack's ledger, read with the operator's credentials; commands through its
+    operator URL (`url`, else `$DRS_ORCH_OPERATOR_URL`, else the `OperatorUrl` output of `stack`)."""
+
+    local = False
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        region: str | None = None,
+        url: str | None = None,
+        stack: str = "DrsOrchestrator",
+        interval: float = POLL_SECONDS,
+    ) -> None:
+        self.description = f"ledger table {ledger.table_name}" + (f" ({region})" if region else "")
+        self._ledger = ledger
+        self._region, self._url, self._stack = region, url, stack
+        self._interval = interval
+        self._stop = threading.Event()
+
+    def executions(self) -> list[ExecutionRow]:
+        return execution_rows(self._ledger.list_executions(), datetime.now(UTC))
+
+    def report(self, execution_id: str) -> dict[str, Any] | None:
+        from orchestrator.reporting.stored import ledger_report
+
+        return ledger_report(self._ledger, execution_id)
+
+    def send(self, command: Contract) -> control.Outcome:
+        return control.send_aws(command, url=self._url, stack=self._stack, region=self._region)
+
+    def wait(self, seen: int, timeout: float) -> int:
+        if seen >= 0:
+            self._stop.wait(min(self._interval, timeout))  # the poll interval: the ledger has no change feed here
+        return seen + 1
+
+    @property
+    def closed(self) -> bool:
+        return self._stop.is_set()
+
+    def close(self) -> None:
+        self._stop.set()

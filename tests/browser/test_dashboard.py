@@ -1,0 +1,196 @@
+"""The live dashboard (issue #17 items 1 and 4) in headless Chromium, driven over the DevTools protocol
+(tests/browser/chromium.py `Browser`).
+
+A real local run serves its dashboard as `drs-orch run --ui` does: the local cloud runs `run_session` on its own
+thread, refreshing the page's source between its steps, with the control socket the CLI's commands (and the
+page's buttons) go through. The plan: db -> app -> web, app behind an approval gate. The page must show db
+running, then COMPLETED, while app waits for its approval; a command the control function refuses shows its
+reason; clicking Approve releases app, and the plan completes, every wave drawn COMPLETED. Every wait is on the
+DOM (a MutationObserver in the page), never a sleep. Screenshots go to build/artifacts/ ($DRS_ORCH_ARTIFACTS);
+with DRS_ORCH_UPDATE_SCREENSHOT=1 the README's docs/dashboard.png is written too.
+
+Skipped only when Chromium is absent outside CI (`chromium.require`); in CI it must be there (`make browser`)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drs_orch import control
+from drs_orch.ui.feed import LocalSource
+from drs_orch.ui.server import Dashboard
+from localcloud.cloud import LocalCloud
+from localcloud.control_socket import ControlServer, run_session, socket_path
+from localcloud.runner import RunResult, start
+from orchestrator.domain.plan import parse_plan
+from tests.browser import chromium
+from tests.e2e.helpers import ALICE, DROPS, sid, wave
+from tests.unit.reporting.test_html import HOSTILE, report
+from tests.unit.test_ui_app import FakeSource
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("DRS_ORCH_ARTIFACTS") or ROOT / "build" / "artifacts")
+RUNNING = ("PRE_LAUNCH", "LAUNCHING", "LAUNCHED", "POST_LAUNCH")
+
+# Records every status each wave's box of the graph has shown, in order, as the stream replaces the drawing.
+RECORD_GRAPH = """
+window.seen = {};
+const record = () => {
+  for (const node of document.querySelectorAll("#graph g.node")) {
+    const statuses = (window.seen[node.dataset.waveId] ||= []);
+    if (statuses[statuses.length - 1] !== node.dataset.status) statuses.push(node.dataset.status);
+  }
+};
+record();
+new MutationObserver(record).observe(document.getElementById("graph"), { subtree: true, childList: true });
+true
+"""
+
+
+def node(wave_id: str) -> str:
+    return f"document.querySelector('#graph g.node[data-wave-id=\"{wave_id}\"]')?.dataset.status"
+
+
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    chromium.require()
+
+
+def _artifact(name: str, png: bytes) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / name).write_bytes(png)
+    if name == "dashboard-approval.png" and os.environ.get("DRS_ORCH_UPDATE_SCREENSHOT") == "1":
+        (ROOT / "docs" / "dashboard.png").write_bytes(png)
+
+
+def test_the_list_and_a_hostile_execution_page_load_without_console_errors() -> None:
+    # GIVEN a dashboard over an execution whose plan name and script output hold a script element
+    hostile = report(planName=HOSTILE)
+    hostile["waves"][0]["scripts"][0]["instances"][0]["output"] = HOSTILE
+    with Dashboard(FakeSource(hostile)) as dashboard, chromium.Browser() as browser:
+        # WHEN the list and the execution's page are opened
+        browser.navigate(dashboard.url)
+        browser.wait_for('document.getElementById("connection").textContent === "live"')
+        listed = browser.evaluate("document.body.innerText")
+        browser.navigate(f"{dashboard.url}executions/drill-2026-01")
+        browser.wait_for('document.getElementById("connection").textContent === "live"')
+        page = browser.evaluate("document.body.innerText")
+        _artifact("dashboard-hostile.png", browser.screenshot())
+        # THEN no console error (nothing injected ran: an alert() would be one), the text shown as text
+        assert browser.errors == []
+    assert "drill-2026-01" in listed
+    assert "<script>alert(document.domain)</script>" in page
+    assert "Dependency graph" in page
+
+
+@pytest.fixture
+def live_run(local_cloud: Callable[..., LocalCloud]) -> Iterator[tuple[str, str, Callable[[], RunResult]]]:
+    """A paced local run of db -> app (gated) -> web with its dashboard: (dashboard URL, execution id, a call that
+    waits for the run's end and returns its result)."""
+    cloud = local_cloud(**{"clock.pace": True, "clock.speed": 30})
+    plan = parse_plan(
+        {
+            "planId": "live",
+            "name": "Live <b>drill</b>",
+            "waves": [
+                wave("db", [sid("a", 1), sid("a", 2)]),
+                wave("app", [sid("b", 1)], ["db"], approval={"required": True, "approvers": [DROPS]}),
+                wave("web", [sid("c", 1)], ["app"]),
+            ],
+        }
+    )
+    execution_id = start(cloud, plan)
+    source = LocalSource(cloud, [execution_id], as_=ALICE)
+    source.refresh(force=True)
+    results: list[RunResult] = []
+    with ControlServer(socket_path(execution_id)) as server, Dashboard(source) as dashboard:
+        loop = threading.Thread(
+            target=lambda: results.append(
+                run_session(cloud, execution_id, server, timeout=120, on_progress=source.refresh)
+            ),
+            name="local-cloud",
+        )
+        loop.start()
+
+        def finish() -> RunResult:
+            loop.join(150)
+            assert len(results) == 1, "the local run did not end"
+            return results[0]
+
+        try:
+            yield dashboard.url, execution_id, finish
+        finally:
+            if loop.is_alive():  # a failed test leaves the run at its gate: cancel it rather than wait it out
+                control.send_local(control.command_event("CancelPlan", execution_id, {}), as_=ALICE)
+            loop.join(150)
+
+
+def test_a_live_run_is_drawn_as_it_changes_and_approve_releases_the_gated_wave(
+    live_run: tuple[str, str, Callable[[], RunResult]],
+) -> None:
+    url, execution_id, finish = live_run
+    with chromium.Browser(height=2200) as browser:
+        # GIVEN the execution's page, every status its graph shows recorded
+        browser.navigate(f"{url}executions/{execution_id}")
+        assert browser.evaluate(RECORD_GRAPH) is True
+
+        # WHEN db runs and ends, and app reaches its approval gate
+        browser.wait_for(f'{node("db")} === "COMPLETED" && {node("app")} === "AWAITING_APPROVAL"', timeout=50)
+        _artifact("dashboard-approval.png", browser.screenshot())
+        seen_before: dict[str, list[str]] = browser.evaluate("window.seen")
+
+        # THEN db was drawn running before COMPLETED, web still PENDING; app's READY moment is in its section
+        assert any(status in RUNNING for status in seen_before["db"]), seen_before
+        assert seen_before["db"][-1] == "COMPLETED"
+        assert seen_before["web"] == ["PENDING"]
+        assert "ready" in browser.evaluate('document.getElementById("wave-app").innerText')
+        assert browser.evaluate('Array.from(document.getElementById("command-wave").options, (o) => o.value)') == [
+            "db",
+            "app",
+            "web",
+        ]
+
+        # WHEN a command the control function refuses is sent: resume a plan that is not paused
+        browser.click('button[data-verb="resume"]')
+        browser.wait_for('document.getElementById("command-result").textContent.includes("rejected")')
+        # THEN its ControlRejected reason is on the page
+        assert browser.evaluate('document.getElementById("command-result").textContent') == (
+            "resume rejected: execution is RUNNING, not paused"
+        )
+
+        # WHEN Approve is clicked on the gated wave
+        browser.click('button[data-verb="approve"][data-wave="app"]')
+        browser.wait_for('document.getElementById("command-result").textContent === "approve app: applied"')
+        # THEN app is released, runs, and the plan completes with every wave drawn COMPLETED
+        browser.wait_for(
+            f'{node("app")} === "COMPLETED" && {node("web")} === "COMPLETED" && '
+            'document.getElementById("execution-status").dataset.status === "COMPLETED"',
+            timeout=50,
+        )
+        _artifact("dashboard-completed.png", browser.screenshot())
+        seen: dict[str, Any] = browser.evaluate("window.seen")
+        approved_by = browser.evaluate('document.getElementById("wave-app").innerText')
+        assert browser.errors == []
+
+    gate = seen["app"].index("AWAITING_APPROVAL")
+    assert seen["app"][0] == "PENDING"
+    assert any(status in RUNNING for status in seen["app"][gate + 1 :]), seen  # released by the approval
+    assert seen["app"][-1] == "COMPLETED"
+    assert seen["web"][0] == "PENDING"
+    assert seen["web"][-1] == "COMPLETED"
+    assert ALICE in approved_by
+    assert finish().status == "COMPLETED"
+    assert "<h1>Live &lt;b&gt;drill&lt;/b&gt; " in _served(f"{url}executions/{execution_id}")
+
+
+def _served(url: str) -> str:
+    """The page as the server sends it."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return str(response.read().decode())
