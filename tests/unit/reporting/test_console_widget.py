@@ -175,3 +175,32 @@ def test_the_ledger_reads_the_index_the_stack_and_the_local_cloud_create(world: 
     for bad in (0, executions.MAX_LISTED + 1, True):
         with pytest.raises(ValueError, match="limit must be an integer from 1 to 100"):
             world.ledger.latest_executions(bad)
+
+
+def test_running_executions_come_first_and_an_ended_one_shows_its_duration() -> None:
+    # GIVEN the index's answer, newest first: a completed execution, then an older one still running
+    from orchestrator.adapters.ledger.executions import ExecutionListing
+    from orchestrator.reporting.console_widget import render_list
+
+    listings = [
+        ExecutionListing(
+            execution_id="e-done",
+            plan_id="p",
+            status="COMPLETED",
+            mode="DRILL",
+            started_at="2026-01-01T10:00:00.000Z",
+            ended_at="2026-01-01T10:12:05.500Z",
+        ),
+        ExecutionListing(
+            execution_id="e-run", plan_id="p", status="PAUSED", mode="RECOVERY", started_at="2026-01-01T09:00:00.000Z"
+        ),
+    ]
+
+    # WHEN the list is rendered
+    [table] = [t for t in Page(render_list(listings, endpoint=ARN)).tables if t.css_class == "executions"]
+
+    # THEN the paused one (not ended) first, then the completed one with its duration
+    assert [[row[0].split()[0], *row[1:]] for row in table.rows[1:]] == [
+        ["e-run", "p", "RECOVERY", "PAUSED", "2026-01-01T09:00:00.000Z", "—"],
+        ["e-done", "p", "DRILL", "COMPLETED", "2026-01-01T10:00:00.000Z", "12m05s"],
+    ]
