@@ -204,3 +204,24 @@ def test_running_executions_come_first_and_an_ended_one_shows_its_duration() -> 
         ["e-run", "p", "RECOVERY", "PAUSED", "2026-01-01T09:00:00.000Z", "—"],
         ["e-done", "p", "DRILL", "COMPLETED", "2026-01-01T10:00:00.000Z", "12m05s"],
     ]
+
+
+def test_the_widget_makes_only_the_calls_its_role_grants(world: World) -> None:
+    # GIVEN two executions and the deployed handler's own DynamoDB client, its calls recorded
+    _two_executions(world)
+    calls: list[tuple[str, str | None]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.append((model.name, params.get("IndexName")))
+
+    widget_handler._ledger()._client.meta.events.register("before-parameter-build.dynamodb", record)
+
+    # WHEN the dashboard shows the list, then one execution
+    _invoke({})
+    _invoke({"executionId": "e2"})
+
+    # THEN the list is one Query of the index; the execution, GetItem (execution, frozen plan) and Query (its waves)
+    # on the table: what infra/constructs/ledger.py CONSOLE_READ_ACTIONS grants, and nothing else
+    from infra.definitions import EXECUTIONS_INDEX
+
+    assert calls == [("Query", EXECUTIONS_INDEX), ("GetItem", None), ("GetItem", None), ("Query", None)]
