@@ -401,7 +401,8 @@ class LiveView:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         try:
-            self.refresh(force=True)
+            if kind is None:  # the last state, read once more; not over an error already on its way out
+                self.refresh(force=True)
         finally:
             if self._live is not None:
                 self._live.stop()  # on a terminal, Live ends its last frame with a line end

@@ -244,3 +244,24 @@ def test_on_a_terminal_the_table_is_redrawn_and_the_summary_starts_on_its_own_li
     assert lines[bottom].endswith("┘")
     assert lines[bottom + 1].startswith("╭")
     assert "summary" in lines[bottom + 1]
+
+
+def test_an_error_leaving_the_view_is_not_hidden_by_a_last_read_of_the_ledger() -> None:
+    # GIVEN a view whose ledger fails every read once the run broke
+    class BrokenLedger(_Ledger):
+        def execution(self, execution_id: str) -> ExecutionRecord | None:
+            raise RuntimeError("the ledger is gone")
+
+    cloud = _Cloud()
+    console = Console(file=io.StringIO(), width=80)
+    view = LiveView(console, cloud, "ex-1", _plan())  # type: ignore[arg-type]
+
+    def interrupted() -> None:
+        with view:
+            cloud.ledger = BrokenLedger()
+            raise KeyboardInterrupt
+
+    # WHEN the run is interrupted inside the view, the ledger broken by then
+    # THEN the interruption is what leaves, not the failed read
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
