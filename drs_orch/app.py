@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
@@ -20,17 +19,15 @@ from rich.text import Text
 
 from drs_orch import cleanup_verb, control, native_verbs, plan_verbs, report_verb, schedule_verb, stored_plan_verbs
 from drs_orch.errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
+from drs_orch.live_view import LiveView, short_time, summary
 from drs_orch.ui import cli as ui_cli
 from events.models import Contract, Mode
-from orchestrator.domain.plan import Plan, PlanError, Wave, load_plan
-from orchestrator.domain.records import WaveRecord
-from orchestrator.domain.status import ExecutionStatus, WaveStatus
+from orchestrator.domain.plan import Plan, PlanError, load_plan
 from orchestrator.domain.stored_plans import PlanRef
 from orchestrator.domain.untrusted import inert
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
-    from localcloud.runner import RunResult
 
 app = typer.Typer(
     help="DRS Orchestrator: recovery plans for AWS Elastic Disaster Recovery.",
@@ -51,22 +48,6 @@ err = Console(stderr=True)
 
 # Package data (pyproject.toml): the demo runs from an installed wheel, outside any checkout.
 EXAMPLES = Path(__file__).resolve().parent / "examples"
-STATUS_STYLE: dict[str, str] = {  # a wave's status, and the execution's (COMPLETED and FAILED are both)
-    WaveStatus.PENDING: "dim",
-    WaveStatus.READY: "cyan",
-    WaveStatus.AWAITING_APPROVAL: "magenta",
-    WaveStatus.PRE_LAUNCH: "blue",
-    WaveStatus.LAUNCHING: "yellow",
-    WaveStatus.LAUNCHED: "yellow",
-    WaveStatus.POST_LAUNCH: "blue",
-    WaveStatus.COMPLETED: "green",
-    WaveStatus.FAILED: "bold red",
-    WaveStatus.SKIPPED: "dim red",
-    ExecutionStatus.RUNNING: "yellow",
-    ExecutionStatus.CANCELLED: "red",
-    ExecutionStatus.STOPPING: "red",
-    ExecutionStatus.PAUSED: "magenta",
-}
 
 
 def _shown(value: object) -> str:
@@ -105,228 +86,6 @@ def _mode(drill: bool, recovery: bool, confirm: bool) -> Mode:
         )
         raise typer.Exit(2)
     return Mode.RECOVERY if recovery else Mode.DRILL
-
-
-def _short(moment: str | None) -> str:
-    return moment[11:19] if moment else ""
-
-
-def _progress(cloud: LocalCloud, execution_id: str, plan: Plan) -> Group:
-    assert cloud.ledger is not None
-    ledger = cloud.ledger
-    execution = ledger.execution(execution_id)
-    waves = {w.wave_id: w for w in ledger.waves(execution_id)} if execution else {}
-    table = Table(expand=False, header_style="bold")
-    for column in ("wave", "depends on", "status", "servers", "jobs", "scripts", "ready", "launch", "done"):
-        table.add_column(column)
-    for plan_wave in plan.waves:
-        table.add_row(*_progress_row(plan_wave, waves.get(plan_wave.wave_id)))
-    status = execution.status.value if execution else "STARTING"
-    elapsed = ""
-    if execution and execution.started_at:
-        from orchestrator.domain.clock import parse_iso
-
-        # the plan's own time: from its start to its end once it has ended (lingering or a drill's time
-        # to live running on after it is not the plan's)
-        until = parse_iso(execution.ended_at) if execution.ended_at else cloud.clock.now()
-        seconds = (until - parse_iso(execution.started_at)).total_seconds()
-        elapsed = f"{int(seconds // 60)}m{int(seconds % 60):02d}s simulated"
-    header = Text.assemble(
-        (f"{plan.name or plan.plan_id}", "bold"),
-        "  ",
-        (execution_id, "dim"),
-        "  ",
-        (status, STATUS_STYLE.get(status, "")),
-        f"  {elapsed}",
-    )
-    return Group(header, table)
-
-
-def _progress_row(plan_wave: Wave, wave: WaveRecord | None) -> tuple[Text | str, ...]:
-    """A wave's row of the live progress table (`wave`: None until the execution has written it)."""
-    head = (Text(plan_wave.wave_id), Text(", ".join(plan_wave.depends_on) or "—"))
-    planned_servers, planned_scripts = len(plan_wave.servers), len(plan_wave.scripts)
-    if wave is None:
-        return (*head, Text("—"), Text(f"0/{planned_servers}"), "0/0", _scripts_cell((), planned_scripts), "", "", "")
-    launched, failed = wave.current.servers_launched or 0, wave.servers_failed
-    # the execution's own count: a wave choosing servers by tag lists none, its selection is frozen at the start
-    server_text = Text(f"{launched}/{wave.server_count}")
-    if failed:
-        server_text.append(f" {failed}✗", style="red")
-    jobs = wave.current.jobs
-    return (
-        *head,
-        Text(wave.status.value, style=STATUS_STYLE.get(wave.status, "")),
-        server_text,
-        f"{sum(1 for job in jobs if job.status == 'COMPLETED')}/{len(jobs)}",
-        _scripts_cell(wave.scripts, planned_scripts),
-        _short(wave.current.ready_at),
-        _short(wave.current.launch_started_at),
-        _short(wave.current.ended_at),
-    )
-
-
-SCRIPT_MARK = {
-    "Success": ("✓", "green"),
-    "Skipped": ("-", "dim"),
-    "Failed": ("✗", "red"),
-    "TimedOut": ("⏱", "red"),
-    "Cancelled": ("✗", "red"),
-}
-
-
-def _scripts_cell(scripts: Sequence[Mapping[str, Any]], planned: int) -> Text:
-    """Ended scripts of the wave out of those planned, with a mark per script."""
-    if not planned:
-        return Text("—")
-    text = Text(f"{len(scripts)}/{planned} ")
-    for script in scripts:
-        mark, style = SCRIPT_MARK.get(str(script.get("status")), ("?", ""))
-        text.append(mark, style=style)
-    return text
-
-
-def _script_lines(wave: dict[str, Any]) -> list[str]:
-    lines = []
-    for script in wave.get("scripts", []):
-        phase = "health check" if script.get("healthCheck") else str(script.get("phase", "")).lower().replace("_", "-")
-        status = script.get("status")
-        colour = {"Success": "green", "Skipped": "dim"}.get(str(status), "red")
-        tries = f", {script['attempts']} tries" if int(script.get("attempts", 1)) > 1 else ""
-        lines.append(
-            f"    {escape(phase)} {escape(str(script.get('documentName')))}: "
-            f"[{colour}]{escape(str(status))}[/{colour}] "
-            f"({len(script.get('instances', []))} instance(s){tries})"
-        )
-    lines.extend(f"    [yellow]warning: {escape(str(w))}[/yellow]" for w in wave.get("warnings", []))
-    return lines
-
-
-SERVER_LINES = 10  # servers that did not launch listed per wave in the summary (the report has them all)
-
-
-def _server_lines(wave: dict[str, Any]) -> list[str]:
-    """Each server of the wave that did not launch, with its launch status and DRS's reason."""
-    missing = [
-        s
-        for s in wave.get("servers", [])
-        if s.get("launchStatus") != "LAUNCHED"
-        and wave.get("status") != WaveStatus.SKIPPED
-        and s.get("launchStatus") != "NOT_STARTED"
-    ]
-    lines = [
-        escape(
-            f"    {s.get('sourceServerId')} ({s.get('criticality') or 'CRITICAL'}) {s.get('launchStatus')}"
-            + (f": {s['reason']}" if s.get("reason") else "")
-        )
-        for s in missing[:SERVER_LINES]
-    ]
-    if len(missing) > SERVER_LINES:
-        lines.append(f"    … and {len(missing) - SERVER_LINES} more server(s) that did not launch (see the report)")
-    return lines
-
-
-def _operator_lines(wave: dict[str, Any]) -> list[str]:
-    """Who approved, retried or skipped the wave."""
-    lines = []
-    approval = wave.get("approval") or {}
-    if approval.get("approvedBy"):
-        lines.append(f"    approved by {escape(str(approval['approvedBy']))} at {approval.get('approvedAt')}")
-    elif approval.get("status") in {"DENIED", "TIMED_OUT"}:
-        lines.append(f"    approval {approval['status'].lower().replace('_', ' ')}")
-    if wave.get("retriedBy"):
-        lines.append(
-            f"    retried by {escape(str(wave['retriedBy']))} (attempt {wave.get('attempt')}, "
-            f"{len(wave.get('relaunchedServers', []))} server(s) relaunched)"
-        )
-    if wave.get("skippedBy"):
-        lines.append(
-            f"    skipped by {escape(str(wave['skippedBy']))}: the operator took responsibility for its dependents"
-        )
-    return lines
-
-
-def _termination_lines(report: dict[str, Any]) -> list[str]:
-    """The recovery instances the orchestrator asked DRS to terminate: why, when, by which DRS jobs, what
-    those jobs terminated and what they did not (with DRS's reason); then every instance left running."""
-    lines = []
-    gone: set[str] = set()
-    left: dict[str, str] = {}
-    for termination in report.get("terminations", []):
-        scope = f"wave {termination['waveId']}" if termination.get("waveId") else "the execution"
-        asked = termination.get("recoveryInstanceIds", [])
-        jobs = ", ".join(termination.get("jobIds", [])) or "none"
-        if "terminatedInstanceIds" in termination:
-            done = termination["terminatedInstanceIds"]
-            gone.update(done)
-            lines.append(
-                f"terminated {len(done)} of {len(asked)} recovery instance(s) of {scope} at "
-                f"{_short(termination.get('at'))} ({termination.get('reason')}; DRS job(s) {jobs})"
-                + (f": {', '.join(done)}" if done else "")
-            )
-        else:
-            lines.append(
-                f"asked DRS to terminate {len(asked)} recovery instance(s) of {scope} at "
-                f"{_short(termination.get('at'))} ({termination.get('reason')}; DRS job(s) {jobs}): "
-                f"{', '.join(asked)}"
-            )
-        for failed in termination.get("notTerminated", []):
-            instance = str(failed.get("recoveryInstanceId"))
-            left[instance] = str(failed.get("reason") or termination.get("error") or "not terminated")
-    for instance in sorted(set(left) - gone):
-        lines.append(f"LEFT RUNNING: {instance} ({left[instance]}); terminate it with drs-orch cleanup")
-    return [escape(line) for line in lines]
-
-
-def _objective_lines(report: dict[str, Any]) -> list[str]:
-    """The recovery objectives (issue #16): objective, achieved, margin and verdict, MISSED in red."""
-    from orchestrator.reporting.objectives import objective_lines
-
-    found = objective_lines(report)
-    if not found:
-        return []
-    style = {"MET": "green", "MISSED": "red", "NOT_MEASURED": "yellow"}
-    lines = ["recovery objectives:"]
-    for line in found:
-        verdict = next((v for v in style if line.endswith(f"-> {v}") or f"-> {v} (" in line), None)
-        text = f"  {escape(line)}"
-        lines.append(f"[{style[verdict]}]{text}[/{style[verdict]}]" if verdict else text)
-    return lines
-
-
-def _summary(result: RunResult) -> Panel:
-    report = result.report or {}
-    lines = [f"execution {escape(result.execution_id)}: [bold]{escape(result.status)}[/bold]"]
-    if report.get("durationSeconds") is not None:
-        seconds = report["durationSeconds"]
-        lines.append(f"simulated duration {int(seconds // 60)}m{int(seconds % 60):02d}s")
-    for wave in report.get("waves", []):
-        launched = sum(1 for s in wave["servers"] if s["launchStatus"] == "LAUNCHED")
-        reason = f" — {wave['reason']}" if wave.get("reason") else ""
-        lines.append(
-            escape(
-                f"  {wave['waveId']}: {wave['status']} ({launched}/{len(wave['servers'])} servers, "
-                f"{len(wave['jobs'])} job(s)){reason}"
-            )
-        )
-        lines.extend(_server_lines(wave))
-        lines.extend(_script_lines(wave))
-        lines.extend(_operator_lines(wave))
-    if report.get("stopReason"):
-        lines.append(f"stopped: {escape(str(report['stopReason']))}")
-    lines.extend(_objective_lines(report))
-    lines.extend(_termination_lines(report))
-    for rejection in result.rejected:
-        lines.append(f"[red]rejected: {escape(str(rejection.get('reason')))}[/red]")
-        lines.extend(
-            f"  [red]{escape(str(e.get('path') or ''))} {escape(str(e.get('message')))}[/red]"
-            for e in rejection.get("errors", [])
-        )
-    if result.problem:
-        lines.append(f"[bold red]{escape(result.problem)}[/bold red]")
-    style = "green" if result.exit_code == 0 else "red"
-    # every value above is escaped markup; inert keeps our markup and drops any terminal control a value held
-    return Panel(inert("\n".join(lines)), title="summary", border_style=style)
 
 
 def _gated(plan: Plan, mode: Mode) -> list[str]:
@@ -447,25 +206,16 @@ def _run_local(
         )
         with (
             _dashboard(cloud, execution_id, caller, ui_port) as refresh_ui,
-            Live(_progress(cloud, execution_id, plan), console=console, refresh_per_second=8, transient=False) as live,
+            LiveView(console, cloud, execution_id, plan) as view,
         ):
-            last = [0.0]
 
             def refresh() -> None:
-                import time
-
                 refresh_ui()
-                now = time.monotonic()
-                if now - last[0] > 0.1:
-                    last[0] = now
-                    live.update(_progress(cloud, execution_id, plan))
+                view.refresh()
 
             result = run_session(cloud, execution_id, server, timeout=timeout, linger=linger, on_progress=refresh)
-            live.update(_progress(cloud, execution_id, plan))
-        if not console.is_terminal:
-            console.line()  # Live leaves its last frame without a line end off a terminal
         traceback_in = write_traceback(result.error, log) if result.error is not None else None
-    console.print(_summary(result))
+    console.print(summary(result))
     if traceback_in is not None:
         err.print(f"[red]the traceback is in {escape(str(traceback_in))}[/red]", highlight=False, soft_wrap=True)
     written = True
@@ -1231,8 +981,8 @@ def inspect(
                 Text(inert(str(wave["status"]))),
                 str(wave["attempt"]),
                 str(len(wave["serversLaunched"])),
-                _short(wave.get("firstAt")),
-                _short(wave.get("lastAt")),
+                short_time(wave.get("firstAt")),
+                short_time(wave.get("lastAt")),
             )
         console.print(grid)
         for difference in result["differences"]:

@@ -35,6 +35,44 @@ REPLAY_EXCLUSION: dict[str, Any] = {"replay-name": [{"exists": False}]}
 TABLE_PARTITION_KEY = "pk"
 TABLE_SORT_KEY = "sk"
 TABLE_TTL_ATTRIBUTE = "expiresAt"
+EXECUTIONS_INDEX = "executions-by-start"
+"""The ledger's one global secondary index: the latest executions in one Query (`kind = EXECUTION`, `startedAt`
+descending), for the console widget and the dashboard. Sparse: DynamoDB indexes only the items holding both key
+attributes, the execution items (and the script and termination items, which also have a `kind` and a
+`startedAt`, under their own `kind`), so no writer sets anything for it and an execution written before the index
+existed is in it too."""
+EXECUTIONS_INDEX_KEYS = ("kind", "startedAt")  # partition key, sort key (strings)
+EXECUTIONS_INDEX_ATTRIBUTES = ("executionId", "planId", "planName", "mode", "status", "endedAt", "requestedBy")
+"""The attributes the index carries besides the keys (projection INCLUDE): what a list of executions shows."""
+
+
+def ledger_table_request(table_name: str) -> dict[str, Any]:
+    """The ledger table as DynamoDB's CreateTable takes it (the local cloud and the tests create it so; the stack's
+    `infra/constructs/ledger.py` declares the same keys and index): on-demand, `pk`/`sk`, `EXECUTIONS_INDEX`."""
+    partition, sort = EXECUTIONS_INDEX_KEYS
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in (TABLE_PARTITION_KEY, TABLE_SORT_KEY, partition, sort)
+        ],
+        "KeySchema": [
+            {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": EXECUTIONS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": partition, "KeyType": "HASH"},
+                    {"AttributeName": sort, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(EXECUTIONS_INDEX_ATTRIBUTES)},
+            }
+        ],
+    }
+
 
 # ---- functions -----------------------------------------------------------------------------------
 

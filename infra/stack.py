@@ -16,6 +16,7 @@ from constructs import Construct
 from infra.bundle import build_lambda_asset, skip_requested
 from infra.constructs.alerting import Alerting
 from infra.constructs.bus import OrchestratorBus
+from infra.constructs.console_widget import ConsoleWidget
 from infra.constructs.drill_schedules import DrillSchedules
 from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.functions import OrchestratorFunctions
@@ -351,6 +352,11 @@ class OrchestratorStack(Stack):
             retry_attempts=cfg.target_retry_attempts,
             max_event_age=max_event_age,
         )
+        # the plans' executions in the console: a custom widget on the same dashboard (issue #17)
+        self.console_widget = ConsoleWidget(
+            self, "ConsoleWidget", code=code, ledger=self.ledger, log_retention=log_retention
+        )
+        self.alerting.dashboard.add_widgets(self.console_widget.widget)
         self._acknowledge()
         self._outputs()
 
@@ -405,6 +411,12 @@ class OrchestratorStack(Stack):
         )
         CfnOutput(
             self,
+            "ConsoleWidgetFunctionArn",
+            value=self.console_widget.function.function_arn,
+            description="the dashboard's custom widget (the plans' executions): its viewers need lambda:InvokeFunction",
+        )
+        CfnOutput(
+            self,
             "PlanBucketName",
             value=self.plan_store.bucket.bucket_name,
             description="the stored plans: drs-orch plan push PLAN --aws, run --plan-ref ID:VERSION --aws",
@@ -412,7 +424,7 @@ class OrchestratorStack(Stack):
 
     def _acknowledge(self) -> None:
         """cdk-nag findings accepted on purpose, each with its reason."""
-        for function in self.functions.functions.values():
+        for function in [*self.functions.functions.values(), self.console_widget.function]:
             acknowledge(
                 function,
                 "L1",

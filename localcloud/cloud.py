@@ -40,10 +40,9 @@ from infra.definitions import (
     FUNCTIONS,
     ROUTES,
     STATE_MACHINE,
-    TABLE_PARTITION_KEY,
-    TABLE_SORT_KEY,
     TABLE_TTL_ATTRIBUTE,
     Route,
+    ledger_table_request,
     state_machine_definition,
 )
 from localcloud import moto_launch_templates, moto_speedups
@@ -391,18 +390,7 @@ class LocalCloud:
         return str(key["KeyMetadata"]["Arn"])
 
     def _create_resources(self) -> None:
-        self.dynamodb.create_table(
-            TableName=TABLE_NAME,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
-                {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
-            ],
-        )
+        self.dynamodb.create_table(**ledger_table_request(TABLE_NAME))
         self.dynamodb.update_time_to_live(
             TableName=TABLE_NAME, TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE_TTL_ATTRIBUTE}
         )

@@ -9,7 +9,14 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from infra.constructs.keys import customer_managed_key as customer_managed_key_of
-from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_TTL_ATTRIBUTE
+from infra.definitions import (
+    EXECUTIONS_INDEX,
+    EXECUTIONS_INDEX_ATTRIBUTES,
+    EXECUTIONS_INDEX_KEYS,
+    TABLE_PARTITION_KEY,
+    TABLE_SORT_KEY,
+    TABLE_TTL_ATTRIBUTE,
+)
 
 # What the ledger code does to the table (tests/infra/test_grants_match_calls.py records it). Transactions
 # are authorised per item action (there is no IAM action for TransactWriteItems): the capacity queue's unpark
@@ -28,6 +35,9 @@ LEDGER_ACTIONS: tuple[str, ...] = (
 # What reading an execution's report does (orchestrator/reporting/report.py through the ledger's reads): the archive
 # function (issue #16) holds these alone, so it can write nothing to the ledger.
 LEDGER_READ_ACTIONS: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem")
+# What the console widget's reads do (orchestrator/reporting/console_widget.py): the latest executions (Query on
+# the executions index), one execution and its frozen plan (GetItem), its waves (Query). Nothing else.
+CONSOLE_READ_ACTIONS: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:Query")
 KEY_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey")
 
 
@@ -61,9 +71,17 @@ class Ledger(Construct):
             time_to_live_attribute=TABLE_TTL_ATTRIBUTE,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        partition, sort = EXECUTIONS_INDEX_KEYS
+        self.table.add_global_secondary_index(
+            index_name=EXECUTIONS_INDEX,
+            partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=sort, type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(EXECUTIONS_INDEX_ATTRIBUTES),
+        )
 
     def grant_ledger(self, grantee: iam.IGrantable, *, read_only: bool = False) -> None:
-        """Exactly the item actions the ledger code uses, on this table only (it has no index); `read_only`: the
+        """Exactly the item actions the ledger code uses, on this table only (not its index); `read_only`: the
         reads alone (`LEDGER_READ_ACTIONS`, and only kms:Decrypt and kms:DescribeKey of a customer managed key)."""
         actions = LEDGER_READ_ACTIONS if read_only else LEDGER_ACTIONS
         grantee.grant_principal.add_to_principal_policy(
@@ -73,4 +91,19 @@ class Ledger(Construct):
             key_actions = ("kms:Decrypt", "kms:DescribeKey") if read_only else KEY_ACTIONS
             grantee.grant_principal.add_to_principal_policy(
                 iam.PolicyStatement(actions=list(key_actions), resources=[self.key.key_arn])
+            )
+
+    def grant_console_read(self, grantee: iam.IGrantable) -> None:
+        """What the console widget reads (`CONSOLE_READ_ACTIONS`): GetItem and Query on this table and Query on
+        its executions index (`EXECUTIONS_INDEX`); kms:Decrypt and kms:DescribeKey of a customer managed key."""
+        index_arn = f"{self.table.table_arn}/index/{EXECUTIONS_INDEX}"
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(CONSOLE_READ_ACTIONS), resources=[self.table.table_arn])
+        )
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["dynamodb:Query"], resources=[index_arn])
+        )
+        if self.key is not None:
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(actions=["kms:Decrypt", "kms:DescribeKey"], resources=[self.key.key_arn])
             )

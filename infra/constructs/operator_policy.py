@@ -18,10 +18,10 @@ Two customer-managed policies, because two kinds of people hold them:
 
 Each statement names this stack's resources only: its bus (PutEvents only for StartPlan with the orchestrator's
 source), its operator function (through its AWS_IAM URL only), its own stack (DescribeStacks), its ledger table
-(the reads the report makes; the table has no index), its archive, and the inspector's temporary rule, queue and
-replay by the name prefixes `drs-orch inspect` gives them (orchestrator/reporting/inspect.py, `replay_archive`).
-The SSM documents are those of the deploy's script allow-list (`allowedSsmDocuments`): `validate --aws` reads
-only the allowed documents a plan names.
+(the reads the report makes, on the table, not its index), its archive, and the inspector's temporary rule,
+queue and replay by the name prefixes `drs-orch inspect` gives them (orchestrator/reporting/inspect.py,
+`replay_archive`). The SSM documents are those of the deploy's script allow-list (`allowedSsmDocuments`):
+`validate --aws` reads only the allowed documents a plan names.
 
 `tests/infra/test_cli_grants_match_calls.py` runs every verb of `VERBS` against the local cloud with the
 call recorder on the CLI's clients, and fails when a verb calls an action its policy does not grant, or when a

@@ -32,8 +32,8 @@ from tests.infra.conftest import ALARM_EMAIL, PUBLISHERS, RECOVERY_PRINCIPALS, S
 
 def test_resource_counts(synth: Synth) -> None:
     # GIVEN the stack synthesized from infra.definitions
-    # THEN there is one function per FUNCTIONS entry, one rule per route plus the alert rule
-    assert len(synth.of_type("AWS::Lambda::Function")) == len(FUNCTIONS)
+    # THEN there is one function per FUNCTIONS entry and the console widget's, one rule per route plus the alert rule
+    assert len(synth.of_type("AWS::Lambda::Function")) == len(FUNCTIONS) + 1
     assert len(synth.of_type("AWS::Events::Rule")) == len(ROUTES) + 1
     assert len(synth.of_type("AWS::StepFunctions::StateMachine")) == 1
     assert len(synth.of_type("AWS::Events::EventBus")) == 1
@@ -200,7 +200,7 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
 
 def test_function_logs_have_retention(synth: Synth) -> None:
     groups = synth.of_type("AWS::Logs::LogGroup")
-    assert len(groups) == len(FUNCTIONS) + 1  # + the state machine's
+    assert len(groups) == len(FUNCTIONS) + 2  # + the console widget's and the state machine's
     assert all(group["Properties"]["RetentionInDays"] == 30 for group in groups.values())
     for function in synth.of_type("AWS::Lambda::Function").values():
         group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]

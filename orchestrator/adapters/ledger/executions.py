@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import Binary
 
 from orchestrator.adapters.ledger._base import LedgerError, _plain, _Update
@@ -59,7 +61,60 @@ def _plan_text(plan_item: Mapping[str, Any]) -> str:
     return zlib.decompress(raw).decode("utf-8")
 
 
+EXECUTIONS_INDEX = "executions-by-start"
+"""The table's index of executions by start time (`kind`, `startedAt`; the stack and the local cloud create it:
+infra/definitions.py `EXECUTIONS_INDEX`, which tests/unit/adapters check against this name)."""
+MAX_LISTED = 100
+"""The most executions `latest_executions` lists in one call (one Query page: the index carries a few short
+attributes per execution, far under Query's 1 MB page, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionListing:
+    """One execution as the executions index carries it: enough to list it (status, plan, mode, times, who)."""
+
+    execution_id: str
+    plan_id: str
+    status: str
+    mode: str | None = None
+    plan_name: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    requested_by: str | None = None
+
+
+def _listing(item: Mapping[str, Any]) -> ExecutionListing:
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        return str(value) if value is not None else None
+
+    return ExecutionListing(
+        execution_id=str(item.get("executionId") or ""),
+        plan_id=str(item.get("planId") or ""),
+        status=str(item.get("status") or "UNKNOWN"),
+        mode=text("mode"),
+        plan_name=text("planName"),
+        started_at=text("startedAt"),
+        ended_at=text("endedAt"),
+        requested_by=text("requestedBy"),
+    )
+
+
 class Executions(Transitions):
+    def latest_executions(self, limit: int = 20) -> list[ExecutionListing]:
+        """The `limit` (1 to `MAX_LISTED`) latest executions, newest start first: one Query of the executions index
+        (eventually consistent, as every index read: an execution started a moment ago may be missing yet).
+        ValueError for a limit out of range, before anything is read."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LISTED:
+            raise ValueError(f"limit must be an integer from 1 to {MAX_LISTED}, not {limit!r}")
+        answer = self._table.query(
+            IndexName=EXECUTIONS_INDEX,
+            KeyConditionExpression=Key("kind").eq("EXECUTION"),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [_listing(item) for item in answer.get("Items", [])]
+
     def get_execution(self, execution_id: str) -> dict[str, Any] | None:
         """The execution item, with its frozen plan as `planDocument` (JSON text).
 

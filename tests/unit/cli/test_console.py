@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from drs_orch import app as cli
 from drs_orch.errors import aws_message
+from drs_orch.live_view import summary
 from localcloud.runner import RunResult
 
 INSTANCE = "[i-0a1b2c3d4e5f60718]"
@@ -65,7 +66,7 @@ def test_the_summary_prints_bracketed_text_as_it_is():
     )
 
     # WHEN the summary is printed
-    text = _rendered(cli._summary(result))
+    text = _rendered(summary(result))
 
     # THEN every piece of text is there, brackets and all
     for expected in (
@@ -143,7 +144,7 @@ def test_the_summary_names_each_server_that_did_not_launch_and_why():
     report = {"waves": [{"waveId": "db", "status": "FAILED", "jobs": [], "servers": servers}]}
 
     # WHEN the summary is printed
-    text = _rendered(cli._summary(RunResult("ex-1", "FAILED", report)))
+    text = _rendered(summary(RunResult("ex-1", "FAILED", report)))
 
     # THEN the first ten servers that did not launch are named with their reason, and the rest counted
     assert f"s-c (CRITICAL) FAILED: {why}" in text
@@ -183,7 +184,7 @@ def test_the_summary_says_what_a_terminate_job_did_not_terminate_and_what_is_lef
     }
 
     # WHEN the summary is printed
-    text = _rendered(cli._summary(RunResult("ex-1", "FAILED", report)))
+    text = _rendered(summary(RunResult("ex-1", "FAILED", report)))
 
     # THEN each job says what it terminated out of what was asked, and the instance left running is named with
     # DRS's reason and what to do

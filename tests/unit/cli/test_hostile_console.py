@@ -13,6 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from drs_orch import app as cli
+from drs_orch.live_view import summary
 from localcloud.runner import RunResult
 from orchestrator.domain.untrusted import NOT_INERT
 
@@ -90,7 +91,7 @@ def test_the_summary_prints_hostile_text_literally_and_inert() -> None:
     result = RunResult("ex-1", "FAILED", _hostile_report(), rejected=[{"reason": HOSTILE}], problem=HOSTILE)
 
     # WHEN its summary is printed
-    printed = _printed(cli._summary(result))
+    printed = _printed(summary(result))
 
     # THEN no control character but newline reaches the terminal
     assert NOT_INERT.search(printed) is None
