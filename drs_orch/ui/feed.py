@@ -9,7 +9,9 @@ Two sources, one interface (`Source`):
   whenever events were published since the last read, and wakes the pages waiting for a change. Commands go to the
   run's control socket, as `drs-orch approve ...` from another shell sends them (`drs_orch.control.send_local`).
 - `LedgerSource`: a deployed stack (`drs-orch ui --aws --table NAME`), read with the operator's own credentials:
-  the executions by `Ledger.list_executions` (a Scan), one execution by `orchestrator.reporting.stored.ledger_report`
+  the latest executions (at most `MAX_LISTED`) by `Ledger.latest_executions` (one Query of the table's
+  executions-by-start index, as the console widget lists them), one execution by
+  `orchestrator.reporting.stored.ledger_report`
   (the report `drs-orch report` prints). The ledger has no change feed the operator reads, so a page polls it
   every `interval` seconds (2 by default) and is sent only what changed. Commands go to the stack's operator URL
   signed with the operator's credentials (`drs_orch.control.send_aws`).
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from drs_orch import control
 from events.models import Contract
+from orchestrator.adapters.ledger.executions import MAX_LISTED, ExecutionListing
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.status import EXECUTION_FINAL
 from orchestrator.reporting.report import APPROVAL_TIME_KEYS, ATTEMPT_TIME_KEYS
@@ -57,6 +60,19 @@ class ExecutionRow:
     @property
     def running(self) -> bool:
         return self.status not in EXECUTION_FINAL
+
+
+def listing_item(execution: ExecutionListing) -> dict[str, Any]:
+    """An execution as the index lists it, under the item's attribute names `execution_rows` reads."""
+    return {
+        "executionId": execution.execution_id,
+        "planId": execution.plan_id,
+        "planName": execution.plan_name,
+        "mode": execution.mode,
+        "status": execution.status,
+        "startedAt": execution.started_at,
+        "endedAt": execution.ended_at,
+    }
 
 
 def execution_rows(items: Iterable[Mapping[str, Any]], now: datetime) -> list[ExecutionRow]:
@@ -225,7 +241,8 @@ class LedgerSource:
         self._stop = threading.Event()
 
     def executions(self) -> list[ExecutionRow]:
-        return execution_rows(self._ledger.list_executions(), datetime.now(UTC))
+        listed = self._ledger.latest_executions(MAX_LISTED)
+        return execution_rows((listing_item(execution) for execution in listed), datetime.now(UTC))
 
     def report(self, execution_id: str) -> dict[str, Any] | None:
         from orchestrator.reporting.stored import ledger_report

@@ -43,6 +43,7 @@ from constructs import Construct
 from events.models import SOURCE
 from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.permissions import EC2_NETWORK_READS, document_arn
+from infra.definitions import EXECUTIONS_INDEX
 
 if TYPE_CHECKING:
     from infra.constructs.plan_store import PlanStore
@@ -244,12 +245,17 @@ def read_statements(
     queues = f"arn:{Aws.PARTITION}:sqs:{stack.region}:{stack.account}:{INSPECTOR_PREFIX}*"
     replays = stack.format_arn(service="events", resource="replay", resource_name=f"{REPLAY_PREFIX}*")
     return [
-        # `report` and `inspect --table`: the ledger's items of one execution; `ui --aws` too, and its list of
-        # executions: a Scan for the `#EXECUTION` items (the table has no index)
+        # `report` and `inspect --table`: the ledger's items of one execution; `ui --aws` too, and its list of the
+        # latest executions: a Query of the executions-by-start index
         iam.PolicyStatement(
             sid="ReadTheLedger",
-            actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+            actions=["dynamodb:GetItem", "dynamodb:Query"],
             resources=[table.table_arn],
+        ),
+        iam.PolicyStatement(
+            sid="ListTheExecutions",
+            actions=["dynamodb:Query"],
+            resources=[f"{table.table_arn}/index/{EXECUTIONS_INDEX}"],
         ),
         # `inspect --aws`: the archive's replay onto the bus, caught by a temporary rule into a temporary queue
         iam.PolicyStatement(

@@ -324,7 +324,6 @@ def test_the_exact_actions_of_each_policy(synth: Synth, recorded: Recorded) -> N
         "drs:ListRecoveryPlans",
         "dynamodb:GetItem",
         "dynamodb:Query",
-        "dynamodb:Scan",  # ui --aws: the list of executions
         "ec2:DescribeInstanceTypeOfferings",
         "ec2:DescribeNetworkInterfaces",
         "ec2:DescribeSecurityGroups",

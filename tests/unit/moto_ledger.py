@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 
-from infra.definitions import TABLE_PARTITION_KEY, TABLE_SORT_KEY
+from infra.definitions import ledger_table_request
 from orchestrator.adapters.ledger._base import _Update
 from orchestrator.adapters.ledger._keys import wave_key
 
@@ -23,19 +23,8 @@ class SettableClock:
 
 
 def ledger_table(name: str = "ledger") -> Any:
-    """The ledger's table (the deployed key schema) named `name`, inside an active `mock_aws()`."""
-    return boto3.resource("dynamodb", region_name="us-east-1").create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": TABLE_PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": TABLE_SORT_KEY, "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
-        ],
-    )
+    """The ledger's table (the deployed key schema and index) named `name`, inside an active `mock_aws()`."""
+    return boto3.resource("dynamodb", region_name="us-east-1").create_table(**ledger_table_request(name))
 
 
 def write_wave_attributes(ledger: Any, execution_id: str, wave_id: str, attributes: dict[str, Any]) -> None:

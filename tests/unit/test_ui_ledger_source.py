@@ -1,6 +1,6 @@
 """The dashboard of a deployed stack reads the ledger as `drs-orch report` does (the adapter tier, moto's DynamoDB):
-the executions by `Ledger.list_executions` (a Scan of every page, the `#EXECUTION` items only), one execution by
-`ledger_report`; an execution the ledger does not hold is None (the page's 404)."""
+the latest executions by `Ledger.latest_executions` (one Query of the executions-by-start index, the execution items
+only), one execution by `ledger_report`; an execution the ledger does not hold is None (the page's 404)."""
 
 from __future__ import annotations
 
@@ -16,25 +16,28 @@ from orchestrator.domain.status import ExecutionStatus
 from tests.unit.moto_ledger import SettableClock, ledger_table
 
 
-class _SmallPages:
-    """The ledger's table, but every Scan answers at most `limit` items (as past 1 MB), counting the Scans."""
+class _CountedQueries:
+    """The ledger's table, counting the Queries of each index (None: the table itself) and refusing any Scan."""
 
-    def __init__(self, table: Any, *, limit: int) -> None:
-        self._table, self._limit = table, limit
-        self.scans = 0
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self.queries: list[str | None] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._table, name)
 
+    def query(self, **kwargs: Any) -> Any:
+        self.queries.append(kwargs.get("IndexName"))
+        return self._table.query(**kwargs)
+
     def scan(self, **kwargs: Any) -> Any:
-        self.scans += 1
-        return self._table.scan(Limit=self._limit, **kwargs)
+        raise AssertionError("the dashboard must not Scan the ledger")
 
 
 @pytest.fixture
-def table() -> Iterator[_SmallPages]:
+def table() -> Iterator[_CountedQueries]:
     with mock_aws():
-        yield _SmallPages(ledger_table(), limit=2)
+        yield _CountedQueries(ledger_table())
 
 
 def _create(ledger: Ledger, execution_id: str, mode: str = "DRILL") -> None:
@@ -54,7 +57,7 @@ def _create(ledger: Ledger, execution_id: str, mode: str = "DRILL") -> None:
     assert outcome is Outcome.WON
 
 
-def test_the_list_and_one_execution_come_from_the_ledger(table: _SmallPages) -> None:
+def test_the_list_and_one_execution_come_from_the_ledger(table: _CountedQueries) -> None:
     # GIVEN a ledger with two executions (each with its wave, plan and server items beside it), one of them ended
     clock = SettableClock()
     ledger = Ledger(table, clock)  # type: ignore[arg-type]
@@ -73,12 +76,13 @@ def test_the_list_and_one_execution_come_from_the_ledger(table: _SmallPages) -> 
     rows = source.executions()
     report = source.report("exec-2")
 
-    # THEN both are listed from every page of the Scan, running first, and the report is `drs-orch report`'s
+    # THEN both are listed by one Query of the index, running first, and the report is `drs-orch report`'s
     assert [(r.execution_id, r.plan, r.mode, r.status) for r in rows] == [
         ("exec-2", "Shop <b>", "RECOVERY", "RUNNING"),
         ("exec-1", "Shop <b>", "DRILL", "COMPLETED"),
     ]
-    assert table.scans > 1
+    assert table.queries[0] == "executions-by-start"
+    assert table.queries.count("executions-by-start") == 1
     assert report is not None
     assert (report["executionId"], report["mode"], [w["waveId"] for w in report["waves"]]) == (
         "exec-2",

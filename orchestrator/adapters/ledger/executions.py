@@ -37,9 +37,6 @@ MAX_PLAN_BYTES = 350_000
 """The largest compressed plan stored: DynamoDB items hold 400 KB, names and keys included
 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html)."""
 
-LISTED_ATTRIBUTES = ("executionId", "planId", "planName", "mode", "status", "startedAt", "endedAt")
-"""What `Executions.list_executions` reads of each execution item."""
-
 
 def _compressed(plan_document: Mapping[str, Any]) -> bytes:
     """The plan's JSON text (sorted keys), zlib-compressed. LedgerError when even that outgrows an item."""
@@ -140,25 +137,6 @@ class Executions(Transitions):
         if stored[1] is not None:
             execution["resolution"] = stored[1]
         return execution
-
-    def list_executions(self) -> list[dict[str, Any]]:
-        """Every execution the table holds, as `{executionId, planId, planName, mode, status, startedAt, endedAt}`
-        (the attributes an execution item has; absent ones left out), in no particular order: a Scan of the table
-        for its `#EXECUTION` items, every page (a Scan answers at most 1 MB per call; the table has no index,
-        so this reads the whole table: for an operator's list, not for a handler)."""
-        kwargs: dict[str, Any] = {
-            "FilterExpression": "sk = :sk",
-            "ProjectionExpression": ", ".join(f"#{name}" for name in LISTED_ATTRIBUTES),
-            "ExpressionAttributeNames": {f"#{name}": name for name in LISTED_ATTRIBUTES},
-            "ExpressionAttributeValues": {":sk": EXEC_SK},
-        }
-        found: list[dict[str, Any]] = []
-        while True:
-            page = self._table.scan(**kwargs)
-            found.extend(_plain(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def execution(self, execution_id: str) -> ExecutionRecord | None:
         """The execution as its record (`get_execution`'s item, typed), or None."""
