@@ -89,6 +89,13 @@ def test_the_list_and_a_hostile_execution_page_load_without_console_errors() -> 
 
 
 @pytest.fixture
+def drs_launch_seconds() -> dict[str, float]:
+    """45 simulated seconds a launch (1.5 s real at the run's speed): long enough for the page to draw a wave
+    running, short enough that a loaded machine still ends the run within the waits below."""
+    return {"min": 45, "max": 45}
+
+
+@pytest.fixture
 def live_run(local_cloud: Callable[..., LocalCloud]) -> Iterator[tuple[str, str, Callable[[], RunResult]]]:
     """A paced local run of db -> app (gated) -> web with its dashboard: (dashboard URL, execution id, a call that
     waits for the run's end and returns its result)."""
