@@ -295,6 +295,12 @@ def _targets(script: Script, wave_id: str) -> str:
 
 
 def _script_line(kind: str, script: Script, wave_id: str) -> str:
+    if script.is_lambda:
+        retries = f", {script.retries} retries" if script.retries else ""
+        return (
+            f"{kind}: [bold]{escape(script.name)}[/bold] (asynchronous invocation; timeout {script.timeout_seconds}s, "
+            f"on failure {script.on_failure.value}{retries})"
+        )
     if script.is_wait:
         return f"{kind}: [bold]{escape(script.name)}[/bold] (a pause on the scheduler: nothing runs meanwhile)"
     retries = f", {script.retries} retries" if script.retries else ""
