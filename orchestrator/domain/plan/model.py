@@ -57,6 +57,9 @@ LAMBDA_ARN_PATTERN = r"^arn:aws[a-z-]*:lambda:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:f
 #: A LAMBDA step's `payload`, as compact JSON: at most 16 KiB (our limit: it is frozen into the execution and sent
 #: with the run context in one asynchronous invocation, whose payload Lambda caps at 256 KB: the Invoke API).
 MAX_LAMBDA_PAYLOAD_BYTES = 16_384
+#: The key of the run context in what a LAMBDA step's function receives (beside the payload's own keys): the
+#: orchestrator's alone, a payload may not set it.
+LAMBDA_CONTEXT_KEY = "drsOrchestrator"
 #: A wave's sourceServerTags: at most 50 tags (DRS's tags per resource), keys of 1 to 128 characters and
 #: values of at most 256 (DRS TagKey/TagValue).
 MAX_SELECTOR_TAGS = 50
@@ -311,6 +314,9 @@ def _lambda_payload(value: Any) -> Any:
     except (TypeError, ValueError) as exc:
         msg = f"payload is not JSON: {exc}"
         raise ValueError(msg) from None
+    if LAMBDA_CONTEXT_KEY in value:
+        msg = f"payload may not set {LAMBDA_CONTEXT_KEY}: the orchestrator writes the run context there"
+        raise ValueError(msg)
     if size > MAX_LAMBDA_PAYLOAD_BYTES:
         msg = f"payload is {size} bytes as JSON (at most {MAX_LAMBDA_PAYLOAD_BYTES})"
         raise ValueError(msg)
