@@ -415,6 +415,44 @@ ALARM_EVENTS: tuple[str, ...] = ("PlanFailed", "WaveFailed", "ObjectiveAtRisk", 
 ARCHIVE_PATTERN: dict[str, Any] = {"source": list(SOURCES)}
 
 
+#: Events that ask someone to act: the approval rule sends each to the alert topic as a message naming the exact CLI
+#: commands that answer it (infra/constructs/alerting.py).
+APPROVAL_EVENTS: tuple[str, ...] = ("ApprovalRequested",)
+
+
+def approval_pattern() -> dict[str, Any]:
+    """The approval rule's pattern: approval requests of live executions only (a replay must not ask anyone)."""
+    pattern: dict[str, Any] = {"source": [SOURCE], "detail-type": list(APPROVAL_EVENTS)}
+    pattern.update(copy.deepcopy(REPLAY_EXCLUSION))
+    return pattern
+
+
+def approval_message(
+    execution_id: str, wave_id: str, plan_id: str, deadline: str, *, stack_name: str, region: str
+) -> dict[str, Any]:
+    """The alert topic's message for an ApprovalRequested: a custom notification of Amazon Q Developer in chat
+    applications (formerly AWS Chatbot: its user guide, "Custom notifications": version, source `custom`, content
+    with textType client-markdown, title, description), which a chat channel subscribed to the topic shows as is,
+    giving the exact commands that approve and deny (through the operator endpoint, found in the stack's outputs).
+    The arguments are the values or, for the rule, the input transformer's placeholders (`<executionId>`, ...)."""
+    where = f"--aws --stack {stack_name} --region {region}"
+    return {
+        "version": "1.0",
+        "source": "custom",
+        "id": f"{execution_id}/{wave_id}/approval",
+        "content": {
+            "textType": "client-markdown",
+            "title": f"Approval requested: wave {wave_id} of {execution_id}",
+            "description": (
+                f"Plan {plan_id}: wave {wave_id} of execution {execution_id} waits for an approver until {deadline}.\n"
+                f"Approve: `drs-orch approve {execution_id} --wave {wave_id} {where}`\n"
+                f'Deny: `drs-orch deny {execution_id} --wave {wave_id} --reason "..." {where}`'
+            ),
+        },
+        "metadata": {"additionalContext": {"executionId": execution_id, "waveId": wave_id, "planId": plan_id}},
+    }
+
+
 def alarm_pattern() -> dict[str, Any]:
     """The alert rule's pattern: failures of live executions only (a replay must not page anyone)."""
     pattern: dict[str, Any] = {"source": [SOURCE], "detail-type": list(ALARM_EVENTS)}
