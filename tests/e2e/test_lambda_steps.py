@@ -13,6 +13,8 @@ from localcloud.runner import start, wait
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.plan import parse_plan
 from orchestrator.domain.records.scripts import ScriptId, ScriptStatus
+from orchestrator.reporting.html import render_html
+from orchestrator.reporting.timeline import render_svg
 from tests.e2e.helpers import assert_choreography_invariants, count_metrics, events_of, sid, wave
 
 DB = sid("lam", 1)
@@ -66,6 +68,16 @@ def test_a_lambda_step_that_succeeds_gets_the_recovered_instances_and_completes_
         profile_function_arn("dns-cutover") + ":$LATEST",
     )
     assert invocation["durationSeconds"] == pytest.approx(20, abs=0.05)  # from the send recorded just after the Invoke
+    # AND the evidence page and the timeline name the invocation by its request id
+    request_id = invocation["instanceId"]
+    assert (
+        request_id
+        == cloud.runtime.ledger.get_script(  # type: ignore[union-attr]
+            ScriptId(execution_id=execution_id, wave_id="db", wave_attempt=1, phase="POST_LAUNCH", index=0)
+        ).command_ids[1]
+    )
+    assert f'<span class="mono">request {request_id}</span>' in render_html(result.report)
+    assert f"LAMBDA dns-cutover: Success (request {request_id})" in render_svg(result.report)
     assert_choreography_invariants(cloud, execution_id)
 
 
