@@ -393,7 +393,8 @@ class OrchestratorStack(Stack):
             self,
             "AlertTopicArn",
             value=self.alerting.topic.topic_arn,
-            description="PlanFailed, WaveFailed, ObjectiveAtRisk and ObjectiveMissed events and alarms; subscribe here",
+            description="PlanFailed, WaveFailed, ObjectiveAtRisk and ObjectiveMissed events, alarms, and approval "
+            "requests with their approve/deny commands; subscribe here (email, or a chat channel)",
         )
         CfnOutput(self, "LedgerTableName", value=self.ledger.table.table_name)
         CfnOutput(
