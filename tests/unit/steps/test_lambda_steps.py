@@ -16,24 +16,11 @@ from orchestrator.domain.records.scripts import ScriptId, ScriptRun, ScriptStatu
 from orchestrator.steps.lambda_steps import on_result
 from orchestrator.steps.pre_launch import on_wave_ready
 from orchestrator.steps.scripts import on_tick
+from tests.fakes import FakeLambda
 from tests.unit.steps.world import S1, World, plan, wave
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:dns-cutover"
 STEP = ScriptId(execution_id="e1", wave_id="db", wave_attempt=1, phase="PRE_LAUNCH", index=0)
-
-
-class FakeLambda:
-    """Asynchronous invocations, recorded; `errors` are raised first, one per call."""
-
-    def __init__(self) -> None:
-        self.invoked: list[tuple[str, dict[str, Any]]] = []
-        self.errors: list[LambdaError] = []
-
-    def invoke_async(self, function_arn: str, payload: dict[str, Any]) -> str:
-        if self.errors:
-            raise self.errors.pop(0)
-        self.invoked.append((function_arn, payload))
-        return f"req-{len(self.invoked)}"
 
 
 @pytest.fixture
@@ -276,7 +263,7 @@ def test_a_function_no_longer_allowed_is_not_invoked_and_fails_the_step(world: W
 
 def test_a_throttled_invoke_waits_for_a_resend_tick_that_invokes_once(world: World, lambdas: FakeLambda) -> None:
     # GIVEN Lambda throttles the first Invoke
-    lambdas.errors.append(LambdaError("TooManyRequestsException: Rate exceeded", "x", retryable=True))
+    lambdas.fail("invoke_async", LambdaError("TooManyRequestsException: Rate exceeded", "x", retryable=True))
     _start(world)
 
     # WHEN the wave becomes ready, then its resend tick comes (twice)
@@ -294,7 +281,9 @@ def test_a_throttled_invoke_waits_for_a_resend_tick_that_invokes_once(world: Wor
 
 def test_a_refused_invoke_fails_the_try_with_lambdas_words(world: World, lambdas: FakeLambda) -> None:
     # GIVEN the function does not exist (Lambda refuses the Invoke) and the step has a retry
-    lambdas.errors.append(LambdaError("ResourceNotFoundException: Function not found", "ResourceNotFoundException"))
+    lambdas.fail(
+        "invoke_async", LambdaError("ResourceNotFoundException: Function not found", "ResourceNotFoundException")
+    )
     _start(world, retries=1, onFailure="WARN")
 
     # WHEN the wave becomes ready
