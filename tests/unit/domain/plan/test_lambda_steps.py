@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
+from drs_orch.plan_verbs import register
 from orchestrator.domain.plan import parse_plan
 from orchestrator.domain.plan.lambda_functions import FunctionAllowList, disallowed_functions
 from orchestrator.domain.plan.model import Plan, ScriptType, plan_to_document
@@ -101,3 +105,33 @@ def test_each_function_outside_the_list_is_a_problem_at_its_function_name() -> N
     assert problems[0].message.startswith(
         f"Lambda function 'dns-cutover' is not in the deploy's allowed Lambda functions ({ARN_C})"
     )
+
+
+def test_validate_warns_of_a_function_outside_the_given_list_at_its_line(tmp_path: Path) -> None:
+    # GIVEN a plan file with two LAMBDA steps, one of an allowed function
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "planId: p\n"
+        "waves:\n"
+        "  - waveId: db\n"
+        "    servers: [s-00000000000000001]\n"
+        "    postLaunch:\n"
+        "      - type: LAMBDA\n"
+        "        functionName: check\n"
+        "      - type: LAMBDA\n"
+        "        functionName: dns-cutover\n",
+        encoding="utf-8",
+    )
+    app = typer.Typer()
+    register(app)
+
+    # WHEN it is validated with the deployed list of allowed functions
+    result = CliRunner().invoke(app, ["validate", str(plan), "--allowed-functions", ARN_C])
+
+    # THEN it is valid, with one warning at the other function's line
+    assert result.exit_code == 0, result.output
+    [warning] = [line for line in result.output.splitlines() if "warning:" in line]
+    assert warning.startswith(
+        f"{plan}:9: waves[0].postLaunch[1].functionName (wave db): warning: Lambda function 'dns-cutover' is not in"
+    )
+    assert warning.endswith("(validate assumed this list: pass the deployed one with --allowed-functions)")
