@@ -372,6 +372,12 @@ class LedgerPort(Protocol):
         when it was already counted or the try is no longer running."""
         ...
 
+    def record_late_result(self, script: ScriptId, result: InvocationResult) -> bool:
+        """Keep a result that came after its try ended (a LAMBDA step's record after its timeout) on the script
+        item's `lateResults`, once per `result.instance_id` (its request id), at most 10 of them (the adapter's
+        MAX_LATE_RESULTS); nothing else changes. Returns whether it was kept now."""
+        ...
+
     def record_job_done(
         self,
         execution_id: str,

@@ -24,8 +24,9 @@ deliveries of the event that starts it; retried, warned or failing its wave by i
   Success, Failure ends it Failed (the function's errorType and errorMessage as its reason); the function's
   response is kept, cut to OUTPUT_EXCERPT characters and made inert (`orchestrator.domain.untrusted`).
 - **timeout**: the tick at the deadline ends the try TimedOut (an asynchronous invocation cannot be stopped). A
-  result arriving after the try ended (timed out, retried, or the step ended) is logged with its request id,
-  outcome and response and counted (metric LambdaResultsLate); it changes nothing.
+  result arriving after the try ended (timed out, retried, or the step ended) is kept on the script item
+  (`lateResults`: request id, outcome, response, its try; once each, at most 10), logged and counted (metric
+  LambdaResultsLate); it changes nothing else.
 
 A crash between the claim and the record of the send (the claiming event then comes again with the same id) sends
 the try again with a new correlation id: the first invocation's result then matches no running try and changes
@@ -150,7 +151,7 @@ def on_running_tick(reads: _scripts._Reads, run: ScriptRun, purpose: str, event_
     metrics.add_metric(name="ScriptsTimedOut", unit="Count", value=1)
     reason = (
         f"no result within {run.timeout_seconds} s (an asynchronous invocation cannot be stopped: a result arriving "
-        "later is logged and changes nothing)"
+        "later is recorded and changes nothing)"
     )
     result = InvocationResult(instance_id=_request_id(run), status="TimedOut")
     ended = _scripts._Ended(run.try_number, _S.TIMED_OUT, [result], reason, _scripts._RUNNING)
@@ -252,7 +253,7 @@ def on_result(rt: Runtime, detail_type: str, detail: object, event_id: str) -> N
         return
     script = _scripts._plan_step(execution, run.id).script
     if run.status is not _S.RUNNING or run.try_number != entry.try_number:
-        _late(run, result)
+        _late(rt, run, result, entry.try_number)
         return
     if not script.is_lambda or _request_id(run) != result.request_id or not _same_function(result.function_arn, script):
         logger.error(
@@ -266,21 +267,26 @@ def on_result(rt: Runtime, detail_type: str, detail: object, event_id: str) -> N
     _conclude(_scripts._Reads(rt, execution), run, result, event_id)
 
 
-def _conclude(reads: _scripts._Reads, run: ScriptRun, result: LambdaResult, event_id: str) -> None:
-    status = "Success" if result.succeeded else "Failed"
+def _invocation(run: ScriptRun, result: LambdaResult, **extra: Any) -> InvocationResult:
+    """The record as the step's result row: the request id, the outcome, the response, how long after the send."""
     duration = None
     if result.timestamp and run.sent_at:
         try:
             duration = max(0.0, (parse_iso(result.timestamp) - parse_iso(run.sent_at)).total_seconds())
         except ValueError:
             duration = None
-    invocation = InvocationResult(
+    return InvocationResult(
         instance_id=result.request_id,
-        status=status,
+        status="Success" if result.succeeded else "Failed",
         output=result.response or None,
         duration_seconds=duration,
-        extra={"functionArn": result.function_arn, "condition": result.condition},
+        extra={"functionArn": result.function_arn, "condition": result.condition, **extra},
     )
+
+
+def _conclude(reads: _scripts._Reads, run: ScriptRun, result: LambdaResult, event_id: str) -> None:
+    invocation = _invocation(run, result)
+    status = invocation.status
     reason = None if result.succeeded else f"the function failed ({result.condition}): {result.error}"
     verdict = _S.SUCCESS if result.succeeded else _S.FAILED
     logger.info("LAMBDA step result", wave_id=run.wave_id, index=run.index, request_id=result.request_id, status=status)
@@ -288,8 +294,11 @@ def _conclude(reads: _scripts._Reads, run: ScriptRun, result: LambdaResult, even
     _scripts._conclude(reads, run, ended, key=event_id)
 
 
-def _late(run: ScriptRun, result: LambdaResult) -> None:
-    """A result after its try ended: logged (request id, outcome, response) and counted, nothing else."""
+def _late(rt: Runtime, run: ScriptRun, result: LambdaResult, try_number: int) -> None:
+    """A result after its try ended: kept on the script item (`lateResults`, with its try), logged (request id,
+    outcome, response) and counted; nothing else changes."""
+    if not rt.ledger.record_late_result(run.id, _invocation(run, result, tryNumber=try_number)):
+        return  # kept already (a redelivery), or the item holds as many as it keeps
     metrics.add_metric(name="LambdaResultsLate", unit="Count", value=1)
     logger.warning(
         "Lambda result after its try ended: recorded, changes nothing",

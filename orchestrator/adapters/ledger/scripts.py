@@ -47,6 +47,8 @@ from orchestrator.domain.records.scripts import (
     SendDeferral,
 )
 
+#: Results kept per script after their try ended (`record_late_result`): a bound on what a flood of records can add.
+MAX_LATE_RESULTS = 10
 _INVOCATION_KEYS = frozenset({"pk", "sk", "kind", "tryNumber", "expiresAt"})
 _KEYS = ("pk", "sk", "kind")  # derived from the ids (_keys.py)
 
@@ -415,6 +417,25 @@ class Scripts(LedgerBase):
             ReturnValues="UPDATED_NEW",
         )
         return int(written.item["doneCount"]) if written.ok else None
+
+    def record_late_result(self, script: ScriptId, result: InvocationResult) -> bool:
+        """Keep a result that came after its try ended on the script item (`lateResults`, each once by its
+        `instance_id`, at most MAX_LATE_RESULTS); nothing else changes. Returns whether it was kept now."""
+        written = self._write(
+            self._table.update_item,
+            Key=_script_key(script),
+            UpdateExpression="SET lateResults = list_append(if_not_exists(lateResults, :empty), :r) ADD lateIds :id",
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(lateIds) OR "
+            "(NOT contains(lateIds, :rid) AND size(lateIds) < :max))",
+            ExpressionAttributeValues={
+                ":r": [_dynamo(invocation_map(result))],
+                ":empty": [],
+                ":id": {result.instance_id},
+                ":rid": result.instance_id,
+                ":max": MAX_LATE_RESULTS,
+            },
+        )
+        return written.ok
 
     def script_retry_wait(
         self, script: ScriptId, *, result: ScriptTry, from_: Iterable[ScriptStatus] = (ScriptStatus.RUNNING,)
