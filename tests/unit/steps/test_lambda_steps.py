@@ -307,3 +307,36 @@ def test_a_refused_invoke_fails_the_try_with_lambdas_words(world: World, lambdas
     assert run.status is ScriptStatus.RETRY_WAIT
     assert run.last_result is not None
     assert run.last_result.reason == "Lambda refused the invocation: ResourceNotFoundException: Function not found"
+
+
+def test_a_failed_try_is_retried_with_a_fresh_correlation_id_and_the_old_tries_record_changes_nothing(
+    world: World, lambdas: FakeLambda
+) -> None:
+    # GIVEN a LAMBDA step with one retry whose first try failed
+    _start(world, retries=1)
+    _ready(world)
+    [(_, first)] = lambdas.invoked
+    on_result(world.rt, *_record(first, failed=True), "ev-1")
+    assert _run(world).status is ScriptStatus.RETRY_WAIT
+
+    # WHEN its retry tick comes (twice), then the first try's record again, then the second try's success
+    [retry] = [t for _, t in world.scheduler.schedules.values() if isinstance(t, PreLaunchTick)]
+    world.advance(10)
+    on_tick(world.rt, retry, "retry-1")
+    on_tick(world.rt, retry, "retry-1")
+    [_, (_, second)] = lambdas.invoked
+    on_result(world.rt, *_record(first, failed=True), "ev-old")
+    still = _run(world)
+    on_result(world.rt, *_record(second, "req-2"), "ev-2")
+
+    # THEN the second try was invoked once, as try 2 with another correlation id, and it alone ended the step
+    assert second["drsOrchestrator"]["try"] == 2
+    assert second["drsOrchestrator"]["correlationId"] != first["drsOrchestrator"]["correlationId"]
+    assert (still.status, still.try_number) == (ScriptStatus.RUNNING, 2)
+    run = _run(world)
+    assert (run.status, run.try_number) == (ScriptStatus.SUCCESS, 2)
+    assert [(t.try_number, t.status, t.command_ids) for t in run.history] == [
+        (1, ScriptStatus.FAILED, (first["drsOrchestrator"]["correlationId"], "req-1"))
+    ]
+    [done] = world.published(PreLaunchDone)
+    assert [(s.status, s.attempts) for s in done.scripts] == [("Success", 2)]
