@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from events.models import LAMBDA_RESULT_FAILURE, LAMBDA_RESULT_SUCCESS, LAMBDA_SOURCE, SOURCE
+from events.samples import load_sample
 from infra.definitions import ENV_ALLOWED_LAMBDA_FUNCTIONS, REPLAY_EXCLUSION, ROUTES, approval_message
 from infra.stack import StackConfig
 from tests.infra.conftest import LAMBDA_FUNCTIONS, Synth
@@ -100,14 +101,15 @@ def _matches_value(options: list[Any], value: Any, present: bool) -> bool:
 
 
 def _record(detail_type: str, correlation: str | None) -> dict[str, Any]:
-    payload: dict[str, Any] = {"record": "app.example.com"}
-    if correlation is not None:
-        payload["drsOrchestrator"] = {"correlationId": correlation, "executionId": "e1"}
-    return {
-        "source": LAMBDA_SOURCE,
-        "detail-type": detail_type,
-        "detail": {"requestContext": {"requestId": "r-1"}, "requestPayload": payload, "responsePayload": None},
-    }
+    """The sample invocation record (events/samples) with this correlation id (None: no run context at all)."""
+    event = load_sample(detail_type)
+    assert event["source"] == LAMBDA_SOURCE
+    payload = event["detail"]["requestPayload"]
+    if correlation is None:
+        del payload["drsOrchestrator"]
+    else:
+        payload["drsOrchestrator"]["correlationId"] = correlation
+    return event
 
 
 def test_the_result_rule_takes_only_the_records_of_our_invocations(synth: Synth) -> None:
@@ -117,9 +119,9 @@ def test_the_result_rule_takes_only_the_records_of_our_invocations(synth: Synth)
     pattern = props["EventPattern"]
     assert props["EventBusName"] == {"Ref": synth.logical_id(synth.stack.bus.bus)}
 
-    # THEN it takes the success and failure records of an invocation of ours, live only
-    assert _matches(pattern, _record(LAMBDA_RESULT_SUCCESS, "drsorch-" + "a" * 32))
-    assert _matches(pattern, _record(LAMBDA_RESULT_FAILURE, "drsorch-" + "a" * 32))
+    # THEN it takes the success and failure records of an invocation of ours (the samples as they are), live only
+    assert _matches(pattern, load_sample(LAMBDA_RESULT_SUCCESS))
+    assert _matches(pattern, load_sample(LAMBDA_RESULT_FAILURE))
     assert not _matches(pattern, {**_record(LAMBDA_RESULT_SUCCESS, "drsorch-1"), "replay-name": "r"})
     # AND not the records of another invocation of the same function, nor another source's
     assert not _matches(pattern, _record(LAMBDA_RESULT_SUCCESS, None))

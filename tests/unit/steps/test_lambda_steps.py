@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from events.models import LAMBDA_RESULT_FAILURE, LAMBDA_RESULT_SUCCESS, PreLaunchDone, PreLaunchTick, WaveReady
+from events.samples import load_sample
 from orchestrator.adapters.lambda_invoke import LambdaError
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.records.scripts import ScriptId, ScriptRun, ScriptStatus
-from orchestrator.steps.lambda_steps import on_result
+from orchestrator.steps.lambda_steps import LambdaResult, on_result, parse_result
 from orchestrator.steps.pre_launch import on_wave_ready
 from orchestrator.steps.scripts import on_tick
 from tests.fakes import FakeLambda
@@ -340,3 +341,30 @@ def test_a_failed_try_is_retried_with_a_fresh_correlation_id_and_the_old_tries_r
     ]
     [done] = world.published(PreLaunchDone)
     assert [(s.status, s.attempts) for s in done.scripts] == [("Success", 2)]
+
+
+def test_the_sample_records_parse_to_their_request_function_outcome_and_response() -> None:
+    # GIVEN the sample records Lambda's destinations put on the bus (events/samples)
+    success, failure = load_sample(LAMBDA_RESULT_SUCCESS), load_sample(LAMBDA_RESULT_FAILURE)
+
+    # WHEN they are parsed
+    ok = parse_result(success["detail-type"], success["detail"])
+    failed = parse_result(failure["detail-type"], failure["detail"])
+
+    # THEN each gives its correlation id, request id, function, outcome and response (or error)
+    assert ok == LambdaResult(
+        correlation_id="drsorch-0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        request_id="c2a6f2ae-7dbb-4d22-8782-d0485c9877e2",
+        function_arn="arn:aws:lambda:us-east-1:123456789012:function:dns-cutover:$LATEST",
+        succeeded=True,
+        condition="Success",
+        response='{"to": ["10.20.0.31"], "updated": "app.example.com"}',
+        error="",
+        timestamp="2026-03-14T09:43:09.812Z",
+    )
+    assert failed is not None
+    assert (failed.succeeded, failed.condition, failed.error) == (
+        False,
+        "RetriesExhausted",
+        "RuntimeError: hosted zone Z0123456789 not found",
+    )
