@@ -139,6 +139,11 @@ class LedgerPort(Protocol):
         """command_index"""
         ...
 
+    def index_command(self, script: ScriptId, *, try_number: int, command_id: str, expected: int) -> None:
+        """Write the index item of `command_id` (try `try_number` of `script`, `expected` results) before it is
+        sent, so a result that comes back before the send is recorded still finds its script."""
+        ...
+
     def complete_launch(
         self,
         execution_id: str,

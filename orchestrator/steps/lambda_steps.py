@@ -20,9 +20,11 @@ deliveries of the event that starts it; retried, warned or failing its wave by i
   route keeps only records whose request payload carries a correlation id of ours. The record is untrusted (anyone
   allowed to put events on the bus can write one): its correlation id picks the step through the ledger's index,
   never a field naming an execution, and it concludes the step only when its request id is the one Lambda
-  answered the Invoke with, its function is the step's, and the step's try is still running. Success ends the try
-  Success, Failure ends it Failed (the function's errorType and errorMessage as its reason); the function's
-  response is kept, cut to OUTPUT_EXCERPT characters and made inert (`orchestrator.domain.untrusted`).
+  answered the Invoke with, its function is the step's, and the step's try is still running (a record that
+  outruns the ledger's record of its send, from a function that ends in milliseconds, finds its step through the
+  index item written before the Invoke, and raises ResultBeforeSend so that its delivery comes again). Success
+  ends the try Success, Failure ends it Failed (the function's errorType and errorMessage as its reason); the
+  function's response is kept, cut to OUTPUT_EXCERPT characters and made inert (`orchestrator.domain.untrusted`).
 - **timeout**: the tick at the deadline ends the try TimedOut (an asynchronous invocation cannot be stopped). A
   result arriving after the try ended (timed out, retried, or the step ended) is kept on the script item
   (`lateResults`: request id, outcome, response, its try; once each, at most 10), logged and counted (metric
@@ -90,6 +92,8 @@ def send(reads: _scripts._Reads, run: ScriptRun, script: Script, *, try_number: 
     correlation = CORRELATION_PREFIX + secrets.token_hex(16)
     try:
         payload = _payload(reads, run, script, correlation, try_number)
+        # indexed first: a function that ends before the send is recorded still finds its step (`on_result`)
+        rt.ledger.index_command(run.id, try_number=try_number, command_id=correlation, expected=1)
         request_id = rt.lambdas.invoke_async(arn, payload) or correlation
     except (DrsError, LambdaError) as exc:
         if exc.retryable:
@@ -163,6 +167,11 @@ def _request_id(run: ScriptRun) -> str:
 
 
 # ---- result ----------------------------------------------------------------------------------------
+
+
+class ResultBeforeSend(RuntimeError):
+    """An invocation record arrived while its try was still being recorded as sent: the handler raises it, and
+    the delivery is retried (by then the try runs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,8 +261,13 @@ def on_result(rt: Runtime, detail_type: str, detail: object, event_id: str) -> N
         metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
         return
     script = _scripts._plan_step(execution, run.id).script
-    if run.status is not _S.RUNNING or run.try_number != entry.try_number:
-        _late(rt, run, result, entry.try_number)
+    if run.status is _S.SENDING and run.try_number == entry.try_number:
+        # the record outran our record of its send (a function that ended in milliseconds): raised, so the
+        # delivery comes again (EventBridge's target retry), when the try runs
+        raise ResultBeforeSend(f"the record of request {result.request_id} came before its send was recorded")
+    current = run.command_ids[:1] == (result.correlation_id,)
+    if run.status is not _S.RUNNING or run.try_number != entry.try_number or not current:
+        _late(rt, run, result, entry.try_number)  # its try ended, or a send of it was superseded (a crash)
         return
     if not script.is_lambda or _request_id(run) != result.request_id or not _same_function(result.function_arn, script):
         logger.error(

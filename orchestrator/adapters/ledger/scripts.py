@@ -268,6 +268,17 @@ class Scripts(LedgerBase):
         item = self._get({"pk": command_pk(command_id), "sk": COMMAND_SK})
         return command_record(item) if item is not None else None
 
+    def index_command(self, script: ScriptId, *, try_number: int, command_id: str, expected: int) -> None:
+        """Write the index item of `command_id` before it is sent (`record_sent` writes the same item again)."""
+        entry = CommandIndexEntry(
+            command_id=command_id,
+            script=script,
+            try_number=try_number,
+            expected=expected,
+            expires_at=self._expires_at(),
+        )
+        self._table.put_item(Item=command_item(entry))
+
     def claim_script(self, spec: ScriptSpec, *, key: str) -> tuple[Outcome, ScriptRun | None]:
         """Create the script item (status SENDING, try 1, started and claimed now) unless it exists. Returns
         WON, REPLAY (the same key claimed it: the caller redoes what follows) or REJECTED, with the script."""

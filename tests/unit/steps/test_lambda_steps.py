@@ -15,7 +15,7 @@ from events.samples import load_sample
 from orchestrator.adapters.lambda_invoke import LambdaError
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.records.scripts import ScriptId, ScriptRun, ScriptStatus
-from orchestrator.steps.lambda_steps import LambdaResult, on_result, parse_result
+from orchestrator.steps.lambda_steps import LambdaResult, ResultBeforeSend, on_result, parse_result
 from orchestrator.steps.pre_launch import on_wave_ready
 from orchestrator.steps.scripts import on_tick
 from tests.fakes import FakeLambda
@@ -368,3 +368,40 @@ def test_the_sample_records_parse_to_their_request_function_outcome_and_response
         "RetriesExhausted",
         "RuntimeError: hosted zone Z0123456789 not found",
     )
+
+
+class _FastFunction(FakeLambda):
+    """A function whose record reaches the handler before the Invoke has even returned."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self.world = world
+        self.raised: list[Exception] = []
+
+    def invoke_async(self, function_arn: str, payload: dict[str, Any]) -> str:
+        request_id = super().invoke_async(function_arn, payload)
+        try:
+            on_result(self.world.rt, *_record(payload, request_id), "ev-fast")
+        except ResultBeforeSend as exc:
+            self.raised.append(exc)
+        return request_id
+
+
+def test_a_record_that_outruns_the_record_of_its_send_is_retried_and_then_concludes(world: World) -> None:
+    # GIVEN a function that ends before its Invoke returns
+    fast = _FastFunction(world)
+    world.rt.lambdas = fast
+    world.configure(allowed_lambda_functions=ARN)
+    _start(world)
+
+    # WHEN the wave becomes ready (the record's first delivery comes while the try is still SENDING)
+    _ready(world)
+
+    # THEN that delivery raised (so it comes again) and changed nothing; the step runs
+    [raised] = fast.raised
+    assert str(raised) == "the record of request req-1 came before its send was recorded"
+    assert _run(world).status is ScriptStatus.RUNNING
+    # AND its redelivery concludes the step
+    [(_, payload)] = fast.invoked
+    on_result(world.rt, *_record(payload), "ev-fast")
+    assert _run(world).status is ScriptStatus.SUCCESS
