@@ -22,7 +22,8 @@ deliveries of the event that starts it; retried, warned or failing its wave by i
   never a field naming an execution, and it concludes the step only when its request id is the one Lambda
   answered the Invoke with, its function is the step's, and the step's try is still running (a record that
   outruns the ledger's record of its send, from a function that ends in milliseconds, finds its step through the
-  index item written before the Invoke, and raises ResultBeforeSend so that its delivery comes again). Success
+  index item written before the Invoke, is kept on the item, and concludes the try as soon as either side sees
+  the other's write: `_early`, `_adopt_early`). Success
   ends the try Success, Failure ends it Failed (the function's errorType and errorMessage as its reason); the
   function's response is kept, cut to OUTPUT_EXCERPT characters and made inert (`orchestrator.domain.untrusted`).
 - **timeout**: the tick at the deadline ends the try TimedOut (an asynchronous invocation cannot be stopped). A
@@ -53,7 +54,7 @@ from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Script
 from orchestrator.domain.plan.lambda_functions import FunctionAllowList, not_allowed_reason
 from orchestrator.domain.plan.model import LAMBDA_CONTEXT_KEY
-from orchestrator.domain.records.scripts import InvocationResult, ScriptRun, ScriptStatus
+from orchestrator.domain.records.scripts import InvocationResult, ScriptId, ScriptRun, ScriptStatus
 from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.steps import scripts as _scripts
@@ -120,6 +121,7 @@ def send(reads: _scripts._Reads, run: ScriptRun, script: Script, *, try_number: 
         try_number=try_number,
     )
     _scripts._schedule(reads, run.id, try_number, "timeout", deadline)
+    _adopt_early(reads, run.id, try_number, key)
 
 
 def _payload(
@@ -167,11 +169,6 @@ def _request_id(run: ScriptRun) -> str:
 
 
 # ---- result ----------------------------------------------------------------------------------------
-
-
-class ResultBeforeSend(RuntimeError):
-    """An invocation record arrived while its try was still being recorded as sent: the handler raises it, and
-    the delivery is retried (by then the try runs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,15 +257,20 @@ def on_result(rt: Runtime, detail_type: str, detail: object, event_id: str) -> N
         logger.warning("Lambda invocation record of no step of ours ignored", request_id=result.request_id)
         metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
         return
-    script = _scripts._plan_step(execution, run.id).script
+    reads = _scripts._Reads(rt, execution)
     if run.status is _S.SENDING and run.try_number == entry.try_number:
-        # the record outran our record of its send (a function that ended in milliseconds): raised, so the
-        # delivery comes again (EventBridge's target retry), when the try runs
-        raise ResultBeforeSend(f"the record of request {result.request_id} came before its send was recorded")
+        _early(reads, run, result, event_id)  # it outran our record of its send (a function of milliseconds)
+        return
     current = run.command_ids[:1] == (result.correlation_id,)
     if run.status is not _S.RUNNING or run.try_number != entry.try_number or not current:
         _late(rt, run, result, entry.try_number)  # its try ended, or a send of it was superseded (a crash)
         return
+    _check_and_conclude(reads, run, result, event_id)
+
+
+def _check_and_conclude(reads: _scripts._Reads, run: ScriptRun, result: LambdaResult, key: str) -> None:
+    """Conclude the running try with `result` when its request id and function are the try's (else refused)."""
+    script = _scripts._plan_step(reads.execution, run.id).script
     if not script.is_lambda or _request_id(run) != result.request_id or not _same_function(result.function_arn, script):
         logger.error(
             "Lambda invocation record refused: its request id or function is not the step's",
@@ -278,7 +280,59 @@ def on_result(rt: Runtime, detail_type: str, detail: object, event_id: str) -> N
         )
         metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
         return
-    _conclude(_scripts._Reads(rt, execution), run, result, event_id)
+    _conclude(reads, run, result, key)
+
+
+def _early(reads: _scripts._Reads, run: ScriptRun, result: LambdaResult, event_id: str) -> None:
+    """A record of a try still SENDING: kept on the script item (`lateResults`, marked early), then the try is read
+    again: if its send has been recorded meanwhile, the record concludes it now; otherwise the send, which reads
+    the item after recording itself, finds it there (`_adopt_early`). One of the two sees the other's write."""
+    rt = reads.rt
+    rt.ledger.record_late_result(run.id, _invocation(run, result, **_kept(result), tryNumber=run.try_number))
+    now = rt.ledger.get_script(run.id)
+    if now is not None and now.status is _S.RUNNING and now.try_number == run.try_number:
+        _check_and_conclude(reads, now, result, event_id)
+
+
+def _kept(result: LambdaResult) -> dict[str, Any]:
+    """What a kept early record adds to its result row, to be concluded from later (`_adopt_early`)."""
+    return {"early": True, "correlationId": result.correlation_id, "error": result.error, "at": result.timestamp}
+
+
+def _adopt_early(reads: _scripts._Reads, script_id: ScriptId, try_number: int, key: str) -> None:
+    """After the send of try `try_number` is recorded: a record that came before (kept by `_early`) concludes it."""
+    now = reads.rt.ledger.get_script(script_id)
+    if now is None or now.status is not _S.RUNNING or now.try_number != try_number:
+        return
+    correlation = (now.command_ids or ("",))[0]
+    for row in now.extra.get("lateResults") or []:
+        if _early_row_of(row, try_number, correlation):
+            _check_and_conclude(reads, now, _from_row(row), key)
+            return
+
+
+def _early_row_of(row: object, try_number: int, correlation: str) -> bool:
+    """Is `row` (one of a script item's `lateResults`) a record of try `try_number` kept before its send was?"""
+    return (
+        isinstance(row, dict)
+        and bool(row.get("early"))
+        and row.get("tryNumber") == try_number
+        and row.get("correlationId") == correlation
+    )
+
+
+def _from_row(row: dict[str, Any]) -> LambdaResult:
+    """The LambdaResult an early record was kept as (`_early`)."""
+    return LambdaResult(
+        correlation_id=str(row.get("correlationId")),
+        request_id=str(row.get("instanceId")),
+        function_arn=str(row.get("functionArn")),
+        succeeded=row.get("status") == "Success",
+        condition=str(row.get("condition") or ""),
+        response=str(row.get("output") or ""),
+        error=str(row.get("error") or ""),
+        timestamp=row.get("at") if isinstance(row.get("at"), str) else None,
+    )
 
 
 def _invocation(run: ScriptRun, result: LambdaResult, **extra: Any) -> InvocationResult:
