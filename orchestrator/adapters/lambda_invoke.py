@@ -4,8 +4,8 @@ domain exception.
 An asynchronous invocation is queued by Lambda and answered at once (202, its request id in the response's
 `x-amzn-RequestId`); its result comes back later through the function's asynchronous-invocation destinations
 (the stack points them at the orchestrator's bus: infra/constructs/lambda_steps.py). Lambda caps an asynchronous
-invocation's payload at 256 KB (the Invoke API reference); the step's payload is far smaller
-(orchestrator/domain/plan/model.py MAX_LAMBDA_PAYLOAD_BYTES, plus the run context).
+invocation's payload at 1 MB (the Invoke API reference); the step keeps its own far lower
+(orchestrator/steps/lambda_steps.py MAX_INVOKE_PAYLOAD_BYTES: the record that comes back must fit an event).
 """
 
 from __future__ import annotations

@@ -63,6 +63,10 @@ if TYPE_CHECKING:
     from orchestrator.runtime import Runtime
 
 CORRELATION_PREFIX = "drsorch-"
+#: The most a LAMBDA step sends, as compact JSON: the invocation record that brings its result back carries this
+#: request payload and the function's response, and an EventBridge event is at most 256 KB (PutEvents, the
+#: EventBridge user guide's quotas; Lambda's own asynchronous limit, 1 MB, is not the one that binds).
+MAX_INVOKE_PAYLOAD_BYTES = 131_072
 _CORRELATION = re.compile(r"drsorch-[0-9a-f]{32}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _FUNCTION_ARN = re.compile(r"arn:aws[a-z-]*:lambda:[a-z0-9-]{1,30}:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[^:]{1,128})?")
@@ -93,6 +97,8 @@ def send(reads: _scripts._Reads, run: ScriptRun, script: Script, *, try_number: 
     correlation = CORRELATION_PREFIX + secrets.token_hex(16)
     try:
         payload = _payload(reads, run, script, correlation, try_number)
+        if _too_big(reads, run, payload, try_number, key):
+            return
         # indexed first: a function that ends before the send is recorded still finds its step (`on_result`)
         rt.ledger.index_command(run.id, try_number=try_number, command_id=correlation, expected=1)
         request_id = rt.lambdas.invoke_async(arn, payload) or correlation
@@ -122,6 +128,23 @@ def send(reads: _scripts._Reads, run: ScriptRun, script: Script, *, try_number: 
     )
     _scripts._schedule(reads, run.id, try_number, "timeout", deadline)
     _adopt_early(reads, run.id, try_number, key)
+
+
+def _too_big(reads: _scripts._Reads, run: ScriptRun, payload: dict[str, Any], try_number: int, key: str) -> bool:
+    """A payload over MAX_INVOKE_PAYLOAD_BYTES is not sent: the step ends Failed at once (its size does not change
+    between tries), naming its size and the wave's recovery instances. Returns whether it was."""
+    size = len(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    if size <= MAX_INVOKE_PAYLOAD_BYTES:
+        return False
+    instances = len(payload[LAMBDA_CONTEXT_KEY]["recoveryInstances"])
+    reason = (
+        f"its payload and run context ({instances} recovery instance(s)) are {size} bytes as JSON, over the "
+        f"{MAX_INVOKE_PAYLOAD_BYTES} a LAMBDA step sends (its result record must fit an EventBridge event, 256 KB): "
+        "not invoked"
+    )
+    ended = _scripts._Ended(try_number, _S.FAILED, [], reason, _scripts._SENDING)
+    _scripts._finish(reads, run, ended, _scripts._warnings(run, _S.FAILED, reason), key=key)
+    return True
 
 
 def _payload(

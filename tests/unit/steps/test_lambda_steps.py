@@ -15,6 +15,7 @@ from events.samples import load_sample
 from orchestrator.adapters.lambda_invoke import LambdaError
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.records.scripts import ScriptId, ScriptRun, ScriptStatus
+from orchestrator.steps import lambda_steps
 from orchestrator.steps.lambda_steps import LambdaResult, on_result, parse_result
 from orchestrator.steps.pre_launch import on_wave_ready
 from orchestrator.steps.scripts import on_tick
@@ -408,3 +409,24 @@ def test_a_record_that_outruns_the_record_of_its_send_concludes_the_step_once_th
     on_result(world.rt, *_record(payload), "ev-fast-2")
     assert _run(world).status is ScriptStatus.SUCCESS
     assert len(world.published(PreLaunchDone)) == 1
+
+
+def test_a_payload_too_big_for_its_result_record_is_not_sent(
+    world: World, lambdas: FakeLambda, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a step whose payload and run context are over what a LAMBDA step sends (lowered here to 200 bytes)
+    monkeypatch.setattr(lambda_steps, "MAX_INVOKE_PAYLOAD_BYTES", 200)
+    _start(world, onFailure="WARN", retries=2, payload={"zone": "Z" * 100})
+
+    # WHEN the wave becomes ready
+    _ready(world)
+
+    # THEN nothing was invoked, and the step failed at once (no retry) naming the size and the limit
+    assert lambdas.invoked == []
+    run = _run(world)
+    assert (run.status, run.try_number) == (ScriptStatus.FAILED, 1)
+    assert str(run.reason).startswith("its payload and run context (0 recovery instance(s)) are ")
+    assert str(run.reason).endswith(
+        " bytes as JSON, over the 200 a LAMBDA step sends (its result record must fit an EventBridge event, 256 KB): "
+        "not invoked"
+    )
