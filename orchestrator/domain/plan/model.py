@@ -55,7 +55,8 @@ MAX_RETRIES = 5
 LAMBDA_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 LAMBDA_ARN_PATTERN = r"^arn:aws[a-z-]*:lambda:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:function:[A-Za-z0-9_-]{1,64}$"
 #: A LAMBDA step's `payload`, as compact JSON: at most 16 KiB (our limit: it is frozen into the execution and sent
-#: with the run context in one asynchronous invocation, whose payload Lambda caps at 256 KB: the Invoke API).
+#: with the run context, and the record bringing the result back carries it in an EventBridge event of at most
+#: 256 KB: orchestrator/steps/lambda_steps.py MAX_INVOKE_PAYLOAD_BYTES).
 MAX_LAMBDA_PAYLOAD_BYTES = 16_384
 #: The key of the run context in what a LAMBDA step's function receives (beside the payload's own keys): the
 #: orchestrator's alone, a payload may not set it.
