@@ -34,6 +34,10 @@ onFailure. A pause lets it run out. A cancel ends it at once (`end_waits`): Canc
 after it not started, its phase's Done published (a wait claimed after the cancel ends so as soon as it is claimed),
 so the cancelled plan closes now rather than when the wait would have ended.
 
+A **LAMBDA** step (`type: LAMBDA, functionName: F`) is a script item too, claimed and concluded here: its send is
+one asynchronous Invoke of an allowed function and its completion is Lambda's destination record on the bus
+(`orchestrator.steps.lambda_steps`); its only tick is its timeout. Retries, onFailure and health checks are as above.
+
 A step that cannot run (targets that resolve to nothing: a tag that matches no managed instance, a wave
 without launched instances; a document SSM does not have; every send refused) is a failed try: a
 required one (onFailure FAIL, or a health check) fails its wave, before launch in the pre-launch phase,
@@ -774,7 +778,7 @@ def on_tick(rt: Runtime, detail: PreLaunchTick | PostLaunchTick, event_id: str) 
         return
     reads = _Reads(rt, execution)
     running = run.status is _S.RUNNING and run.try_number == detail.try_number
-    kind = _plan_step(execution, script).script.type
+    kind = _plan_step(execution, script).script.type if running else None
     if running and kind is ScriptType.WAIT:
         _wait_over(reads, run, event_id)
     elif running and kind is ScriptType.LAMBDA:
