@@ -6,8 +6,10 @@ unqualified asynchronous Invoke runs) whose on-success and on-failure destinatio
 Lambda itself (`MaximumRetryAttempts` 0: the step's own `retries` decide, each try a fresh invocation with its
 own correlation id) and the step's longest timeout as the oldest event Lambda still runs (6 hours, Lambda's
 maximum: `MaximumEventAgeInSeconds` 60 to 21600). Lambda sends a destination record with the FUNCTION's execution
-role (the Lambda developer guide, "Adding a destination": "Lambda uses the function's execution role to send the
-record"), so the function's owner must let that role call events:PutEvents on the bus (`EventBusArn` output);
+role (the Lambda developer guide, "Capturing records of Lambda asynchronous invocations": the execution role needs
+the destination's permission, and a record that cannot be delivered, for permissions or size, only counts in the
+function's `DestinationDeliveryFailures` metric; CDK's own EventBridgeDestination grants events:PutEvents to the
+function's role), so the function's owner must let that role call events:PutEvents on the bus (`EventBusArn`);
 the bus is in the same account, so that identity policy is all it takes. A function of another account or Region
 cannot be configured by this stack (an EventInvokeConfig is created in the function's own account and Region).
 The orchestrator's functions get lambda:InvokeFunction on exactly these ARNs (infra/constructs/permissions.py
