@@ -26,6 +26,7 @@ from orchestrator.domain.plan import Plan, Wave
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.status import EXECUTION_FINAL, ExecutionStatus, WaveStatus
 from orchestrator.domain.untrusted import inert
+from orchestrator.reporting.timeline import lambda_request_id
 
 if TYPE_CHECKING:
     from localcloud.cloud import LocalCloud
@@ -229,10 +230,12 @@ def _script_lines(wave: dict[str, Any]) -> list[str]:
         status = script.get("status")
         colour = {"Success": "green", "Skipped": "dim"}.get(str(status), "red")
         tries = f", {script['attempts']} tries" if int(script.get("attempts", 1)) > 1 else ""
+        request = lambda_request_id(script)  # a LAMBDA step ran no instance: its invocation's request id
+        ran = f"request {request}" if request else f"{len(script.get('instances', []))} instance(s)"
         lines.append(
             f"    {escape(phase)} {escape(str(script.get('documentName')))}: "
             f"[{colour}]{escape(str(status))}[/{colour}] "
-            f"({len(script.get('instances', []))} instance(s){tries})"
+            f"({escape(ran)}{tries})"
         )
     lines.extend(f"    [yellow]warning: {escape(str(w))}[/yellow]" for w in wave.get("warnings", []))
     return lines

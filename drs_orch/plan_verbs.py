@@ -40,6 +40,11 @@ from orchestrator.domain.plan.documents import (
     parameter_problems,
     too_many_documents,
 )
+from orchestrator.domain.plan.lambda_functions import (
+    ALLOWED_FUNCTIONS_VARIABLE,
+    FunctionAllowList,
+    disallowed_functions,
+)
 from orchestrator.domain.plan.model import step_document
 from orchestrator.domain.plan.problems import join_path
 from orchestrator.domain.plan.seed import convert_seed, is_seed_format
@@ -86,12 +91,17 @@ def _placed(found: list[Problem], path: Path, prefix: str = "") -> list[Problem]
     return sorted(placed, key=lambda w: (w.line is None, w.line or 0))
 
 
-def _warnings(plan: Plan, path: Path, allowed: AllowList) -> list[Problem]:
-    """What can have no effect, the scripts StartPlan refuses under `allowed` (a warning: the deployed
-    allow-list may differ from the one `validate` is given), and the waves whose servers are chosen by tag
-    only when an execution starts."""
+def _warnings(plan: Plan, path: Path, allowed: AllowList, functions: FunctionAllowList | None = None) -> list[Problem]:
+    """What can have no effect, the scripts StartPlan refuses under `allowed` and the LAMBDA steps it refuses
+    under `functions` (None: not checked; warnings: the deployed lists may differ from those `validate` is
+    given), and the waves whose servers are chosen by tag only when an execution starts."""
     unless = " (validate assumed this list: pass the deployed one with --allowed-documents)"
     refused = [Problem(p.message + unless, p.code, p.wave_id, p.path) for p in disallowed_documents(plan, allowed)]
+    unless = " (validate assumed this list: pass the deployed one with --allowed-functions)"
+    if functions is not None:
+        refused += [
+            Problem(p.message + unless, p.code, p.wave_id, p.path) for p in disallowed_functions(plan, functions)
+        ]
     return _placed(plan_warnings(plan) + refused + _selector_notes(plan), path, "warning: ")
 
 
@@ -209,6 +219,26 @@ def _allow_list(text: str) -> AllowList:
         raise typer.BadParameter(str(exc), param_hint="--allowed-documents") from None
 
 
+def _function_list(text: str) -> FunctionAllowList:
+    try:
+        return FunctionAllowList.parse(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--allowed-functions") from None
+
+
+AllowedFunctions = Annotated[
+    str,
+    typer.Option(
+        "--allowed-functions",
+        envvar=ALLOWED_FUNCTIONS_VARIABLE,
+        help=(
+            "the Lambda functions LAMBDA steps may invoke, as deployed (comma-separated unqualified function ARNs; "
+            f"default: ${ALLOWED_FUNCTIONS_VARIABLE}, else none, the deployed default)"
+        ),
+    ),
+]
+
+
 AllowedDocuments = Annotated[
     str,
     typer.Option(
@@ -225,6 +255,7 @@ AllowedDocuments = Annotated[
 def validate(
     plans: Annotated[list[Path], typer.Argument(metavar="PLAN...", help="Plan files (YAML or JSON).")],
     allowed_documents: AllowedDocuments = DEFAULT_ALLOWED_DOCUMENTS,
+    allowed_functions: AllowedFunctions = "",
     aws: Annotated[
         bool,
         typer.Option(
@@ -240,8 +271,9 @@ def validate(
     ] = None,
 ) -> None:
     """Check recovery plans and print every problem as `file:line: path (wave W): message`, then every
-    setting of a valid plan that can have no effect, and every script naming an SSM document outside the
-    allow-list, as `file:line: path (wave W): warning: message` (warnings do not change the exit code).
+    setting of a valid plan that can have no effect, every script naming an SSM document outside the
+    allow-list and every LAMBDA step naming a function outside --allowed-functions, as
+    `file:line: path (wave W): warning: message` (warnings do not change the exit code).
     With --aws, a script whose parameters are not those its document in the account declares (or whose
     document does not exist) is a problem, as StartPlan would find it, and so is a launch setting the account's
     network cannot serve (a subnet or security group that does not exist, groups of another VPC, a static IP
@@ -249,6 +281,7 @@ def validate(
     preflight would find it; with --sim PROFILE, the same network checks against the profile's network."""
     console = _console()
     allowed = _allow_list(allowed_documents)
+    functions = _function_list(allowed_functions)
     if sim is not None and aws:
         raise typer.BadParameter("check against a simulation profile or the account, not both", param_hint="--sim")
     failed = False
@@ -268,14 +301,14 @@ def validate(
             failed = True
             _report(PlanError(found, str(path)), console, str(path))
             continue
-        _valid(plan, path, allowed, console)
+        _valid(plan, path, allowed, functions, console)
     if failed:
         raise typer.Exit(EXIT_INVALID)
 
 
-def _valid(plan: Plan, path: Path, allowed: AllowList, console: Console) -> None:
+def _valid(plan: Plan, path: Path, allowed: AllowList, functions: FunctionAllowList, console: Console) -> None:
     servers = sum(len(wave.servers) for wave in plan.waves)
-    warnings = _warnings(plan, path, allowed)
+    warnings = _warnings(plan, path, allowed, functions)
     for warning in warnings:
         typer.echo(str(warning))
     noted = f", {_count(len(warnings), 'warning')}" if warnings else ""
@@ -295,6 +328,12 @@ def _targets(script: Script, wave_id: str) -> str:
 
 
 def _script_line(kind: str, script: Script, wave_id: str) -> str:
+    if script.is_lambda:
+        retries = f", {script.retries} retries" if script.retries else ""
+        return (
+            f"{kind}: [bold]{escape(script.name)}[/bold] (asynchronous invocation; timeout {script.timeout_seconds}s, "
+            f"on failure {script.on_failure.value}{retries})"
+        )
     if script.is_wait:
         return f"{kind}: [bold]{escape(script.name)}[/bold] (a pause on the scheduler: nothing runs meanwhile)"
     retries = f", {script.retries} retries" if script.retries else ""

@@ -29,6 +29,12 @@ DRS_SOURCE = "aws.drs"
 DRS_LAUNCH_RESULT = "DRS Source Server Launch Result"
 SSM_SOURCE = "aws.ssm"
 SSM_COMMAND_STATUS = "EC2 Command Invocation Status-change Notification"
+#: What Lambda puts on an EventBridge bus that is an asynchronous invocation's destination (the Lambda developer
+#: guide, "Capturing records of Lambda asynchronous invocations": source `lambda`, these two detail-types; the
+#: detail is the invocation record: requestContext, requestPayload, responseContext, responsePayload).
+LAMBDA_SOURCE = "lambda"
+LAMBDA_RESULT_SUCCESS = "Lambda Function Invocation Result - Success"
+LAMBDA_RESULT_FAILURE = "Lambda Function Invocation Result - Failure"
 #: An ISO 8601 time with its time zone (`2026-03-01T09:30:00Z`, `...+02:00`), seconds, at most microseconds.
 DECLARED_AT_PATTERN = (
     r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"

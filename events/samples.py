@@ -1,10 +1,13 @@
 """Sample EventBridge events, one per detail-type, as a rule target receives them.
 
-`events/samples/<DetailType>.json` holds one for each of our contracts; the two AWS events we consume are
-`events/samples/aws.drs-DRS Source Server Launch Result.json` and
-`events/samples/aws.ssm-EC2 Command Invocation Status-change Notification.json` (documented shapes:
-the DRS detail is `{"state", "job-id", "is-drill"}` with the source server's ARN in `resources`; the SSM
-detail has `command-id`, `document-name`, `instance-id`, `requested-date-time` and `status`).
+`events/samples/<DetailType>.json` holds one for each of our contracts; the AWS events we consume are
+`events/samples/aws.drs-DRS Source Server Launch Result.json`,
+`events/samples/aws.ssm-EC2 Command Invocation Status-change Notification.json` and Lambda's destination records
+of LAMBDA steps, `events/samples/lambda-Lambda Function Invocation Result - Success.json` and `... - Failure.json`
+(documented shapes: the DRS detail is `{"state", "job-id", "is-drill"}` with the source server's ARN in
+`resources`; the SSM detail has `command-id`, `document-name`, `instance-id`, `requested-date-time` and `status`;
+Lambda's is the invocation record: version, timestamp, requestContext, requestPayload, responseContext,
+responsePayload, with the qualified function ARN in `resources`).
 
 Samples are keyed by the `detail-type` inside each file, so `load_sample("WaveReady")` and
 `load_sample("DRS Source Server Launch Result")` both work; every call returns a fresh copy.

@@ -1,14 +1,22 @@
 """DRSJobCompleted -> record the job; after the wave's last job, judge it and run post-launch.
-PostLaunchTick polls, times out or retries a script; aws.ssm command status events complete scripts
-(of either phase: the ledger knows which)."""
+PostLaunchTick polls, times out or retries a script; aws.ssm command status events complete scripts, and
+Lambda's invocation records (its destinations on the orchestrator's bus) complete LAMBDA steps (of either phase:
+the ledger knows which)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from events.models import SSM_COMMAND_STATUS, DRSJobCompleted, PostLaunchTick
+from events.models import (
+    LAMBDA_RESULT_FAILURE,
+    LAMBDA_RESULT_SUCCESS,
+    SSM_COMMAND_STATUS,
+    DRSJobCompleted,
+    PostLaunchTick,
+)
 from handlers._lambda import dispatch, lambda_handler, parse_known
 from orchestrator.runtime import Runtime
+from orchestrator.steps.lambda_steps import on_result
 from orchestrator.steps.post_launch import on_job_completed
 from orchestrator.steps.scripts import on_command_status, on_tick
 
@@ -26,6 +34,10 @@ def _command_status(rt: Runtime, event: dict[str, Any]) -> None:
     on_command_status(rt, detail if isinstance(detail, dict) else {}, str(event.get("id", "")))
 
 
+def _lambda_result(rt: Runtime, event: dict[str, Any]) -> None:
+    on_result(rt, str(event.get("detail-type", "")), event.get("detail"), str(event.get("id", "")))
+
+
 @lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(
@@ -34,5 +46,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             DRSJobCompleted.DETAIL_TYPE: _job_completed,
             PostLaunchTick.DETAIL_TYPE: _tick,
             SSM_COMMAND_STATUS: _command_status,
+            LAMBDA_RESULT_SUCCESS: _lambda_result,
+            LAMBDA_RESULT_FAILURE: _lambda_result,
         },
     )

@@ -17,6 +17,9 @@ from typing import Any, Literal
 from events.models import (
     DRS_LAUNCH_RESULT,
     DRS_SOURCE,
+    LAMBDA_RESULT_FAILURE,
+    LAMBDA_RESULT_SUCCESS,
+    LAMBDA_SOURCE,
     OPERATOR_COMMANDS,
     OPERATOR_SOURCE,
     SOURCE,
@@ -304,6 +307,16 @@ ROUTES: tuple[Route, ...] = (
         "SSM command status speeds up script completion",
     ),
     Route(
+        "lambda-result",
+        "orchestrator",
+        LAMBDA_SOURCE,
+        (LAMBDA_RESULT_SUCCESS, LAMBDA_RESULT_FAILURE),
+        "post_launch",
+        "LAMBDA steps' results: the allowed functions' asynchronous-invocation destinations put them on the bus",
+        # only the records of our invocations (the correlation id each carries in its request payload)
+        extra_pattern={"detail": {"requestPayload": {"drsOrchestrator": {"correlationId": [{"prefix": "drsorch-"}]}}}},
+    ),
+    Route(
         "progress",
         "orchestrator",
         SOURCE,
@@ -348,6 +361,9 @@ ENV_BUS_ARN = "EVENT_BUS_ARN"
 # The SSM documents plans may run, comma-separated names or `prefix*` patterns (context allowedSsmDocuments;
 # the IAM grant of SendCommand is limited to the same documents).
 ENV_ALLOWED_SSM_DOCUMENTS = "ALLOWED_SSM_DOCUMENTS"
+# The Lambda functions LAMBDA steps may invoke, comma-separated unqualified ARNs (context allowedLambdaFunctions; the
+# IAM grant of lambda:InvokeFunction is limited to the same functions): the script functions and StartPlan.
+ENV_ALLOWED_LAMBDA_FUNCTIONS = "ALLOWED_LAMBDA_FUNCTIONS"
 ENV_SERVICE = "POWERTOOLS_SERVICE_NAME"
 ENV_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_RECOVERY_PRINCIPALS = "RECOVERY_PRINCIPALS"
@@ -375,6 +391,7 @@ def function_environment(
     scheduler_group: str,
     scheduler_role_arn: str,
     allowed_ssm_documents: Sequence[str] = (),
+    allowed_lambda_functions: Sequence[str] = (),
     recovery_principals: str = "",
     operator_proof_key: str = "",
     plan_bucket: str = "",
@@ -385,7 +402,8 @@ def function_environment(
     """Each function's own environment: only what it uses. `recovery_principals`: the operator function's
     comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN; `plan_bucket`: the plan
     store's bucket (for the function that reads stored plans); `objective_at_risk_percent`: the share of an RTO
-    after which what still runs is at risk; `evidence_bucket`: the archive function's bucket; `ledger_ttl_days`: the
+    after which what still runs is at risk; `allowed_lambda_functions`: the function ARNs LAMBDA steps may invoke (for
+    the script functions and StartPlan); `evidence_bucket`: the archive function's bucket; `ledger_ttl_days`: the
     ledger's time to live (None: none) for every function that writes the ledger."""
     env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
     if function.reads_plan_store:
@@ -406,6 +424,7 @@ def function_environment(
         env.update({ENV_SCHEDULER_GROUP: scheduler_group, ENV_SCHEDULER_ROLE: scheduler_role_arn, ENV_BUS_ARN: bus_arn})
     if function.needs_ssm or function.needs_ssm_documents:
         env[ENV_ALLOWED_SSM_DOCUMENTS] = ",".join(allowed_ssm_documents)
+        env[ENV_ALLOWED_LAMBDA_FUNCTIONS] = ",".join(allowed_lambda_functions)
     if function.watches_objectives:
         env[ENV_OBJECTIVE_AT_RISK_PERCENT] = f"{objective_at_risk_percent:g}"
     return env
@@ -432,6 +451,44 @@ ALARM_EVENTS: tuple[str, ...] = ("PlanFailed", "WaveFailed", "ObjectiveAtRisk", 
 # The archive keeps every orchestrator event (the operator endpoint's commands too); a replay of it rebuilds any
 # past execution.
 ARCHIVE_PATTERN: dict[str, Any] = {"source": list(SOURCES)}
+
+
+#: Events that ask someone to act: the approval rule sends each to the alert topic as a message naming the exact CLI
+#: commands that answer it (infra/constructs/alerting.py).
+APPROVAL_EVENTS: tuple[str, ...] = ("ApprovalRequested",)
+
+
+def approval_pattern() -> dict[str, Any]:
+    """The approval rule's pattern: approval requests of live executions only (a replay must not ask anyone)."""
+    pattern: dict[str, Any] = {"source": [SOURCE], "detail-type": list(APPROVAL_EVENTS)}
+    pattern.update(copy.deepcopy(REPLAY_EXCLUSION))
+    return pattern
+
+
+def approval_message(
+    execution_id: str, wave_id: str, plan_id: str, deadline: str, *, stack_name: str, region: str
+) -> dict[str, Any]:
+    """The alert topic's message for an ApprovalRequested: a custom notification of Amazon Q Developer in chat
+    applications (formerly AWS Chatbot: its user guide, "Custom notifications": version, source `custom`, content
+    with textType client-markdown, title, description), which a chat channel subscribed to the topic shows as is,
+    giving the exact commands that approve and deny (through the operator endpoint, found in the stack's outputs).
+    The arguments are the values or, for the rule, the input transformer's placeholders (`<executionId>`, ...)."""
+    where = f"--aws --stack {stack_name} --region {region}"
+    return {
+        "version": "1.0",
+        "source": "custom",
+        "id": f"{execution_id}/{wave_id}/approval",
+        "content": {
+            "textType": "client-markdown",
+            "title": f"Approval requested: wave {wave_id} of {execution_id}",
+            "description": (
+                f"Plan {plan_id}: wave {wave_id} of execution {execution_id} waits for an approver until {deadline}.\n"
+                f"Approve: `drs-orch approve {execution_id} --wave {wave_id} {where}`\n"
+                f'Deny: `drs-orch deny {execution_id} --wave {wave_id} --reason "..." {where}`'
+            ),
+        },
+        "metadata": {"additionalContext": {"executionId": execution_id, "waveId": wave_id, "planId": plan_id}},
+    }
 
 
 def alarm_pattern() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from infra.constructs.console_widget import ConsoleWidget
 from infra.constructs.drill_schedules import DrillSchedules
 from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.functions import OrchestratorFunctions
+from infra.constructs.lambda_steps import LambdaStepDestinations
 from infra.constructs.ledger import Ledger
 from infra.constructs.nag import acknowledge, acknowledge_policy_wildcards
 from infra.constructs.operator import OperatorEndpoint
@@ -33,6 +34,7 @@ from infra.constructs.script_documents import ScriptDocuments
 from infra.constructs.wave_launch import WaveLaunch
 from infra.definitions import DEFAULT_OBJECTIVE_AT_RISK_PERCENT, FUNCTIONS, project_ssm_documents
 from orchestrator.domain.evidence import ledger_ttl_problem
+from orchestrator.domain.plan.lambda_functions import FunctionAllowList
 from orchestrator.domain.principals import principal_problem
 from orchestrator.domain.schedules import DrillSchedule, parse_schedules
 
@@ -96,6 +98,16 @@ def _documents(value: Any, default: Sequence[str]) -> tuple[str, ...]:
             f"allowedSsmDocuments: {', '.join(map(repr, bad))} is not an SSM document name, ARN or 'prefix*' pattern"
         )
     return names
+
+
+def _functions(value: Any) -> tuple[str, ...]:
+    """allowedLambdaFunctions: unqualified function ARNs (no pattern, no name: a grant and a destination each)."""
+    arns = tuple(_strings(value))
+    try:
+        FunctionAllowList.parse(",".join(arns))
+    except ValueError as exc:
+        raise ValueError(f"allowedLambdaFunctions: {exc}".replace("ALLOWED_LAMBDA_FUNCTIONS: ", "")) from None
+    return arns
 
 
 def _tag(name: str, value: Any, default: tuple[str, str] | None) -> tuple[str, str] | None:
@@ -171,6 +183,8 @@ class StackConfig:
     allowed_ssm_documents: Sequence[str] = field(default_factory=project_ssm_documents)
     # scripts may target instances carrying this tag, besides the recovery instances DRS launched for a plan
     script_target_tag: tuple[str, str] = DEFAULT_SCRIPT_TARGET_TAG
+    # the unqualified function ARNs LAMBDA steps may invoke (granted, and their destinations pointed at the bus)
+    allowed_lambda_functions: Sequence[str] = ()
     skip_bundle: bool = False
     # the share of a recovery time objective (percent, above 0 and below 100) after which ObjectiveAtRisk goes out
     objective_at_risk_percent: float = DEFAULT_OBJECTIVE_AT_RISK_PERCENT
@@ -223,6 +237,7 @@ class StackConfig:
             ),
             allowed_ssm_documents=_documents(get("allowedSsmDocuments"), defaults.allowed_ssm_documents),
             script_target_tag=script_target_tag,
+            allowed_lambda_functions=_functions(get("allowedLambdaFunctions")),
             skip_bundle=skip_requested(get("skipBundle")),
             objective_at_risk_percent=_percent(
                 "objectiveAtRiskPercent", value("objectiveAtRiskPercent", defaults.objective_at_risk_percent)
@@ -277,6 +292,7 @@ class OrchestratorStack(Stack):
                 recovery_instance_role_names=cfg.recovery_instance_role_names,
                 allowed_ssm_documents=cfg.allowed_ssm_documents,
                 script_target_tag=cfg.script_target_tag,
+                allowed_lambda_functions=cfg.allowed_lambda_functions,
             ),
             recovery_principals=cfg.recovery_principals,
             operator_proof_key_arn=self.operator_proof.key.key_arn,
@@ -284,6 +300,10 @@ class OrchestratorStack(Stack):
             objective_at_risk_percent=cfg.objective_at_risk_percent,
             evidence=self.evidence,
             ledger_ttl_days=cfg.ledger_ttl_days,
+        )
+        # the allowed functions of LAMBDA steps send their results to the bus (their asynchronous destinations)
+        self.lambda_steps = LambdaStepDestinations(
+            self, "LambdaSteps", bus=self.bus.bus, function_arns=cfg.allowed_lambda_functions
         )
         for spec in FUNCTIONS.values():
             if spec.operator_proof:
@@ -379,7 +399,8 @@ class OrchestratorStack(Stack):
             self,
             "AlertTopicArn",
             value=self.alerting.topic.topic_arn,
-            description="PlanFailed, WaveFailed, ObjectiveAtRisk and ObjectiveMissed events and alarms; subscribe here",
+            description="PlanFailed, WaveFailed, ObjectiveAtRisk and ObjectiveMissed events, alarms, and approval "
+            "requests with their approve/deny commands; subscribe here (email, or a chat channel)",
         )
         CfnOutput(self, "LedgerTableName", value=self.ledger.table.table_name)
         CfnOutput(

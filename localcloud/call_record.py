@@ -125,6 +125,8 @@ def iam_actions(operation_model: Any, params: Mapping[str, Any]) -> list[str]:
         return sorted(_TRANSACT_WRITE_ACTIONS[kind] for kind in kinds if kind in _TRANSACT_WRITE_ACTIONS)
     if action == "dynamodb:TransactGetItems":
         return ["dynamodb:GetItem"]
+    if action == "lambda:Invoke":  # Lambda's Invoke is authorized by lambda:InvokeFunction (SAR, AWS Lambda)
+        return ["lambda:InvokeFunction"]
     if action == "s3:HeadObject":  # S3 has no HeadObject action: it is authorized by s3:GetObject (S3 API reference)
         return ["s3:GetObject"]
     extra: set[str] = set()

@@ -27,6 +27,7 @@ import boto3
 from events.models import SOURCE
 from infra.definitions import (
     ARCHIVE_PATTERN,
+    ENV_ALLOWED_LAMBDA_FUNCTIONS,
     ENV_BUS,
     ENV_BUS_ARN,
     ENV_EVIDENCE_BUCKET,
@@ -56,6 +57,7 @@ from localcloud.ec2_network import create_network
 from localcloud.lambda_runtime import ACCOUNT, REGION, LambdaRuntime, function_arn
 from localcloud.lambda_runtime import install_globally as install_lambda
 from localcloud.lambda_runtime import uninstall_globally as uninstall_lambda
+from localcloud.lambda_sim import LambdaSimulator
 from localcloud.operators import OperatorReply, url_request
 from localcloud.profile import SimProfile
 from localcloud.schedule_times import next_runs
@@ -162,6 +164,9 @@ class LocalCloud:
             instance_resolver=self._managed_instance,
         )
         self.ssm.load_library()
+        # the user functions LAMBDA steps invoke (profile `lambda.functions`): their records come back on our bus
+        self.lambda_sim = LambdaSimulator(self.clock, self.profile.lambda_.functions, self._publish_lambda_record)
+        self.lambdas.simulated = self.lambda_sim
         self.queues: list[RouteQueue] = []
         self._held: list[_Held] = []
         self._executions: list[str] = []
@@ -215,6 +220,8 @@ class LocalCloud:
             "DRS_QUOTA_SERVERS_IN_ACTIVE_JOBS": str(self.drs.config.quotas.servers_in_all_jobs),
             # the deploy setting of the documents plans may run (localcloud/ssm_sim_config.py: allowedDocuments)
             "ALLOWED_SSM_DOCUMENTS": ",".join(self.allowed_documents()),
+            # the deploy setting of the functions LAMBDA steps may invoke: the profile's functions
+            ENV_ALLOWED_LAMBDA_FUNCTIONS: ",".join(self.lambda_sim.arns()),
             # who may start a RECOVERY through the operator endpoint (profile `operators.recoveryPrincipals`)
             ENV_RECOVERY_PRINCIPALS: ",".join(self.profile.operators.recovery_principals),
             ENV_PLAN_BUCKET: PLAN_BUCKET,  # the StartPlan function reads stored plans here (planRef)
@@ -527,6 +534,12 @@ class LocalCloud:
         with unattributed():  # AWS publishes its services' events, not the function whose call caused them
             self.events_client.put_events(Entries=[entry])
 
+    def _publish_lambda_record(self, entry: dict[str, Any]) -> None:
+        """A LAMBDA step function's invocation record goes to the orchestrator's bus (its destinations), put by
+        the Lambda service."""
+        with unattributed():
+            self.events_client.put_events(Entries=[{**entry, "EventBusName": BUS_NAME}])
+
     def publish(self, detail_type: str, detail: dict[str, Any], *, source: str = SOURCE) -> None:
         """Publish an event on the orchestrator bus, as a user does with PutEvents (a drill's StartPlan), or
         as anyone may try to (a forged command: the local cloud has no bus policy, so nothing refuses it here;
@@ -794,13 +807,20 @@ class LocalCloud:
         self.ssm.advance()
         progressed |= before is not None and before <= self.clock.now()
         progressed |= self.approver.advance()
+        progressed |= self.lambda_sim.advance()
         fired, next_schedule = self.fire_schedules()
         progressed |= fired
         progressed |= self.pump()
         progressed |= self.wait_for_executions()
         candidates = [
             t
-            for t in (next_schedule, self.drs.next_due(), self.ssm.next_due(), self.approver.next_due())
+            for t in (
+                next_schedule,
+                self.drs.next_due(),
+                self.ssm.next_due(),
+                self.approver.next_due(),
+                self.lambda_sim.next_due(),
+            )
             if t is not None
         ]
         if not progressed:

@@ -22,6 +22,7 @@ from infra.definitions import FUNCTIONS
 from localcloud.botocore_hook import GlobalHook
 from localcloud.call_record import invoking
 from localcloud.drs_sim_wire import json_response
+from localcloud.lambda_sim import LambdaSimulator
 from orchestrator.observability import metrics
 
 EVENT_NAME = "before-send.lambda.Invoke"
@@ -62,6 +63,8 @@ class LambdaRuntime:
         self.seconds: dict[str, float] = {}  # real time spent in each function (for cost and overhead)
         self._handlers: dict[str, Handler] = {}
         self.before_invoke: Callable[[str, dict[str, Any]], None] | None = None
+        # the user functions of LAMBDA steps (localcloud/lambda_sim.py): an Invoke of one of them goes there
+        self.simulated: LambdaSimulator | None = None
 
     def handler_for(self, name: str) -> Handler:
         if name not in self._handlers:
@@ -103,6 +106,8 @@ class LambdaRuntime:
         from urllib.parse import unquote
 
         name = unquote(name)
+        if self.simulated is not None and self.simulated.serves(name):
+            return self.simulated.handle(request)
         if name.startswith("arn:"):
             name = name.split(":")[6]
         short = name.removeprefix("drs-orch-")

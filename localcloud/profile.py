@@ -95,6 +95,45 @@ class RetentionProfile(ProfileSection):
         return self
 
 
+class LambdaFunctionProfile(ProfileSection):
+    """A user function a LAMBDA step may invoke in a local run (`localcloud/lambda_sim.py`): its result comes back
+    as Lambda's destination record on the bus `durationSeconds` after the Invoke."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="the function's name (its ARN is arn:aws:lambda:us-east-1:123456789012:function:NAME); "
+        "not drs-orch-*, the orchestrator's own",
+    )
+    duration_seconds: float = Field(default=5.0, ge=0, le=MAX_SIMULATED_SECONDS, description="simulated seconds")
+    outcome: Literal["success", "failure", "never-returns"] = Field(
+        default="success", description="never-returns: no record ever comes (the step times out)"
+    )
+    output: Any = Field(default=None, description="the function's response (JSON) when it succeeds")
+    error_message: str = Field(default="simulated failure", max_length=1000, description="its error when it fails")
+
+    @field_validator("name")
+    @classmethod
+    def _not_ours(cls, value: str) -> str:
+        if value.startswith("drs-orch-"):
+            raise invalid(f"{value}: drs-orch-* names the orchestrator's own functions")
+        return value
+
+
+class LambdaProfile(ProfileSection):
+    """The user functions of a local run: the deploy's allowed Lambda functions are theirs."""
+
+    functions: list[LambdaFunctionProfile] = Field(default_factory=list)
+
+    @field_validator("functions")
+    @classmethod
+    def _unique(cls, values: list[LambdaFunctionProfile]) -> list[LambdaFunctionProfile]:
+        names = [f.name for f in values]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise invalid(f"function(s) defined twice: {', '.join(twice)}")
+        return values
+
+
 class SimProfile(ProfileSection):
     """A whole simulation profile. Every mistake is reported at its camelCase key path
     (`localcloud.profile_keys`)."""
@@ -108,6 +147,7 @@ class SimProfile(ProfileSection):
     approvals: ApprovalsProfile = Field(default_factory=ApprovalsProfile)
     operators: OperatorsProfile = Field(default_factory=OperatorsProfile)
     retention: RetentionProfile = Field(default_factory=RetentionProfile)
+    lambda_: LambdaProfile = Field(default_factory=LambdaProfile, alias="lambda")
 
     def drs_config(self) -> DrsSimConfig:
         return self.drs.to_config(default_seed=self.seed)

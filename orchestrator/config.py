@@ -67,6 +67,18 @@ class Settings(BaseSettings):
         pattern=r"^\s*([A-Za-z0-9_.:/-]{1,256}\*?|\*)?\s*(,\s*([A-Za-z0-9_.:/-]{1,256}\*?|\*)?\s*)*$",
         validation_alias="ALLOWED_SSM_DOCUMENTS",
     )
+    # The Lambda functions LAMBDA steps may invoke (issue #18): comma-separated unqualified function ARNs, the stack's
+    # context `allowedLambdaFunctions` (it grants lambda:InvokeFunction on these alone and points their asynchronous
+    # destinations at the bus). StartPlan refuses a plan naming any other (orchestrator/domain/plan/lambda_functions.py)
+    # and a step refuses it again at run time. Blank: none. A malformed value fails the cold start.
+    allowed_lambda_functions: str = Field(
+        default="",
+        pattern=(
+            r"^\s*(arn:aws[a-z-]*:lambda:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:function:[A-Za-z0-9_-]{1,64})?\s*"
+            r"(,\s*(arn:aws[a-z-]*:lambda:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:function:[A-Za-z0-9_-]{1,64})?\s*)*$"
+        ),
+        validation_alias="ALLOWED_LAMBDA_FUNCTIONS",
+    )
     # Who may start a RECOVERY through the operator endpoint (issue #13): comma-separated IAM principals (role
     # ARNs, user ARNs, session patterns: orchestrator/domain/principals.py), the stack's `recoveryPrincipals`.
     # Blank: nobody (a RECOVERY is refused). Read by the operator function only; a malformed entry refuses every

@@ -21,6 +21,7 @@ from orchestrator.adapters.ec2 import Ec2Network
 from orchestrator.adapters.ec2_templates import Ec2Templates
 from orchestrator.adapters.evidence import EvidenceBucket
 from orchestrator.adapters.kms import Kms
+from orchestrator.adapters.lambda_invoke import LambdaInvoker
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.plan_store import PlanStore
 from orchestrator.adapters.scheduler import Scheduler
@@ -33,6 +34,7 @@ from orchestrator.domain.ports import (
     Ec2NetworkPort,
     Ec2TemplatesPort,
     EvidencePort,
+    LambdaPort,
     LedgerPort,
     MacPort,
     PlanStorePort,
@@ -62,6 +64,8 @@ class Runtime:
     # the evidence bucket (issue #16): the archive function stores each ended execution's report there; None
     # without EVIDENCE_BUCKET_NAME (every other function)
     evidence: EvidencePort | None = None
+    # Lambda, for LAMBDA steps (issue #18): their asynchronous invocations
+    lambdas: LambdaPort | None = None
 
 
 _runtime: Runtime | None = None
@@ -106,6 +110,7 @@ def build_runtime(
         mac=Kms(session.client("kms"), settings.operator_proof_key) if settings.operator_proof_key else None,
         plan_store=PlanStore(session.client("s3"), settings.plan_bucket) if settings.plan_bucket else None,
         evidence=EvidenceBucket(session.client("s3"), settings.evidence_bucket) if settings.evidence_bucket else None,
+        lambdas=LambdaInvoker(session.client("lambda")),
     )
 
 

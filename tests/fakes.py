@@ -636,3 +636,17 @@ class FakeEvidence(_Failing):
     def head(self, key: str) -> StoredEvidence | None:
         self._maybe_fail("head")
         return self._current(key)
+
+
+class FakeLambda(_Failing):
+    """Asynchronous invocations of LAMBDA steps: `invoked` holds (function ARN, payload) of each, in order; the
+    request ids are `req-1`, `req-2`, ... Fails on demand with LambdaError (`fail("invoke_async", ...)`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.invoked: list[tuple[str, dict[str, Any]]] = []
+
+    def invoke_async(self, function_arn: str, payload: dict[str, Any]) -> str:
+        self._maybe_fail("invoke_async")
+        self.invoked.append((function_arn, deepcopy(payload)))
+        return f"req-{len(self.invoked)}"

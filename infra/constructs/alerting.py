@@ -20,7 +20,7 @@ from constructs import Construct
 
 from infra.constructs.functions import pascal, secure_queue
 from infra.constructs.rules import apply_pattern
-from infra.definitions import METRICS_NAMESPACE, alarm_pattern
+from infra.definitions import METRICS_NAMESPACE, alarm_pattern, approval_message, approval_pattern
 
 PERIOD = Duration.minutes(5)
 # Powertools metric names the code emits (orchestrator/steps/: progress.py, launch_wave.py, post_launch.py; handlers).
@@ -92,6 +92,8 @@ class Alerting(Construct):
                 max_event_age=max_event_age,
             )
         )
+
+        self.approval_rule = self._approval_requests(bus, retry_attempts, max_event_age)
 
         action = cw_actions.SnsAction(self.topic)
         self.alarms: list[cloudwatch.Alarm] = []
@@ -179,6 +181,38 @@ class Alerting(Construct):
                 width=12,
             ),
         )
+
+    def _approval_requests(self, bus: events.IEventBus, retry_attempts: int, max_event_age: Duration) -> events.Rule:
+        """ApprovalRequested to the topic, as a message giving the exact approve and deny commands (an input
+        transformer on the rule: `infra.definitions.approval_message`), so whoever the topic reaches (a chat
+        channel through Amazon Q Developer in chat applications, an email) can answer the gate at once."""
+        rule = events.Rule(
+            self,
+            "ApprovalRequests",
+            event_bus=bus,
+            description="ApprovalRequested: ask the approvers, with the commands that answer",
+            event_pattern=events.EventPattern(source=["placeholder"]),
+        )
+        apply_pattern(rule, approval_pattern())
+        field = events.EventField.from_path
+        message = approval_message(
+            field("$.detail.executionId"),
+            field("$.detail.waveId"),
+            field("$.detail.planId"),
+            field("$.detail.deadline"),
+            stack_name=Aws.STACK_NAME,
+            region=Aws.REGION,
+        )
+        rule.add_target(
+            targets.SnsTopic(
+                self.topic,
+                message=events.RuleTargetInput.from_object(message),
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=retry_attempts,
+                max_event_age=max_event_age,
+            )
+        )
+        return rule
 
     def _let_the_alarms_publish(self) -> None:
         """A topic policy replaces SNS's default one: without this statement CloudWatch may not publish, and no

@@ -20,6 +20,7 @@ from infra.constructs.ledger import Ledger
 from infra.constructs.permissions import (
     PermissionSettings,
     drs_statements,
+    lambda_invoke_statement,
     launch_settings_statements,
     operator_proof_statement,
     ssm_document_statement,
@@ -157,6 +158,7 @@ class OrchestratorFunctions(Construct):
             scheduler_group=ticks.group_name,
             scheduler_role_arn=ticks.role.role_arn,
             allowed_ssm_documents=permissions.allowed_ssm_documents,
+            allowed_lambda_functions=permissions.allowed_lambda_functions,
             recovery_principals=self.recovery_principals,
             operator_proof_key=self.operator_proof_key_arn,
             plan_bucket=self.plan_store.bucket.bucket_name if self.plan_store is not None else "",
@@ -207,6 +209,9 @@ class OrchestratorFunctions(Construct):
         if spec.needs_ssm:
             for statement in ssm_statements(self, permissions):
                 role.add_to_policy(statement)
+            invoke = lambda_invoke_statement(permissions)  # the script steps run LAMBDA steps too
+            if invoke is not None:
+                role.add_to_policy(invoke)
         elif spec.needs_ssm_documents:
             role.add_to_policy(ssm_document_statement(self, permissions))
         if any(route.target == spec.name for route in definitions.ROUTES):  # async, from EventBridge

@@ -212,6 +212,8 @@ class PermissionSettings:
     allowed_ssm_documents: Sequence[str] = ()
     # Instances scripts may target besides the recovery instances DRS launched (context scriptTargetTag).
     script_target_tag: tuple[str, str] = DEFAULT_SCRIPT_TARGET_TAG
+    # The unqualified function ARNs LAMBDA steps may invoke (context allowedLambdaFunctions); none: no grant.
+    allowed_lambda_functions: Sequence[str] = ()
 
 
 def _arn(scope: Construct, service: str, resource: str, name: str, *, account: bool = True, sep: str = "/") -> str:
@@ -500,6 +502,16 @@ def ssm_statements(scope: Construct, settings: PermissionSettings) -> list[iam.P
         # Command reads and cancel have no resource-level permissions.
         iam.PolicyStatement(sid="SsmCommandReads", actions=list(SSM_COMMAND_READ), resources=["*"]),
     ]
+
+
+def lambda_invoke_statement(settings: PermissionSettings) -> iam.PolicyStatement | None:
+    """lambda:InvokeFunction (the action of Invoke, asynchronous ones included) on the allowed functions only, or
+    None when the deploy allows none (no LAMBDA step can run)."""
+    if not settings.allowed_lambda_functions:
+        return None
+    return iam.PolicyStatement(
+        sid="LambdaStepsInvoke", actions=["lambda:InvokeFunction"], resources=list(settings.allowed_lambda_functions)
+    )
 
 
 # ---- the operator-proof key (infra/constructs/operator_proof.py) --------------------------------------

@@ -139,6 +139,11 @@ class LedgerPort(Protocol):
         """command_index"""
         ...
 
+    def index_command(self, script: ScriptId, *, try_number: int, command_id: str, expected: int) -> None:
+        """Write the index item of `command_id` (try `try_number` of `script`, `expected` results) before it is
+        sent, so a result that comes back before the send is recorded still finds its script."""
+        ...
+
     def complete_launch(
         self,
         execution_id: str,
@@ -372,6 +377,12 @@ class LedgerPort(Protocol):
     def record_invocation_done(self, script: ScriptId, *, try_number: int, instance_id: str) -> int | None:
         """Count one finished invocation of the running try once. Returns the count of finished invocations, or None
         when it was already counted or the try is no longer running."""
+        ...
+
+    def record_late_result(self, script: ScriptId, result: InvocationResult) -> bool:
+        """Keep a result that came after its try ended (a LAMBDA step's record after its timeout) on the script
+        item's `lateResults`, once per `result.instance_id` (its request id), at most 10 of them (the adapter's
+        MAX_LATE_RESULTS); nothing else changes. Returns whether it was kept now."""
         ...
 
     def record_job_done(

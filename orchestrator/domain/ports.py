@@ -152,6 +152,16 @@ class Ec2TemplatesPort(Protocol):
 
 
 @runtime_checkable
+class LambdaPort(Protocol):
+    """Lambda, for LAMBDA steps: asynchronous invocations (their results come back as destination events)."""
+
+    def invoke_async(self, function_arn: str, payload: dict[str, Any]) -> str:
+        """Invoke `function_arn` asynchronously (InvocationType=Event) with `payload`. Returns the request id;
+        raises `orchestrator.adapters.lambda_invoke.LambdaError`."""
+        ...
+
+
+@runtime_checkable
 class SsmPort(Protocol):
     """SSM Run Command: documents, commands, their invocations."""
 

@@ -29,7 +29,7 @@ from orchestrator.domain.clock import parse_iso
 from orchestrator.reporting.graph_svg import graph_waves, render_graph_svg
 from orchestrator.reporting.report import ATTEMPT_TIME_KEYS, report_json
 from orchestrator.reporting.templating import environment
-from orchestrator.reporting.timeline import render_svg
+from orchestrator.reporting.timeline import lambda_request_id, render_svg
 
 TAIL_LINES = 20  # the lines of a script's output the page shows (its last ones)
 TAIL_CHARS = 2000  # and at most this many characters of them
@@ -303,11 +303,12 @@ def tail(text: str, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> tuple[s
 
 def _script(script: Mapping[str, Any]) -> dict[str, Any]:
     instances = []
+    request = lambda_request_id(script)  # a LAMBDA step's one row is its invocation, named by its request id
     for instance in _objects(script.get("instances")):
         output, cut = tail(str(instance.get("output") or ""))
         instances.append(
             {
-                "id": instance.get("instanceId"),
+                "id": f"request {request}" if request else instance.get("instanceId"),
                 "status": instance.get("status"),
                 "duration": instance.get("durationSeconds"),
                 "output": output,

@@ -343,13 +343,25 @@ def _launch_details(data: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def lambda_request_id(script: Mapping[str, Any]) -> str | None:
+    """A LAMBDA step's Lambda request id (its one result row, where an SSM step has its instances), else None."""
+    rows = script.get("instances")
+    if not str(script.get("documentName") or "").startswith("LAMBDA ") or not isinstance(rows, list) or len(rows) != 1:
+        return None
+    row = rows[0]
+    request = row.get("instanceId") if isinstance(row, Mapping) else None
+    return request if isinstance(request, str) else None
+
+
 def _script_details(data: Mapping[str, Any], phase: str) -> list[str]:
     """The first scripts of `phase` (PRE_LAUNCH or POST_LAUNCH) and how each ended."""
     scripts = [s for s in _objects(data, "scripts") if s.get("phase") == phase]
     lines = []
     for script in scripts[:8]:
         what = "health check " if script.get("healthCheck") else ""
-        lines.append(f"{what}{script.get('documentName')}: {script.get('status')}")
+        request = lambda_request_id(script)
+        called = f" (request {request})" if request else ""
+        lines.append(f"{what}{script.get('documentName')}: {script.get('status')}{called}")
     if scripts[8:]:
         lines.append(f"and {len(scripts) - 8} more script(s)")
     return lines

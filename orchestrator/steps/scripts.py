@@ -36,6 +36,10 @@ onFailure. A pause lets it run out. A cancel ends it at once (`end_waits`): Canc
 after it not started, its phase's Done published (a wait claimed after the cancel ends so as soon as it is claimed),
 so the cancelled plan closes now rather than when the wait would have ended.
 
+A **LAMBDA** step (`type: LAMBDA, functionName: F`) is a script item too, claimed and concluded here: its send is
+one asynchronous Invoke of an allowed function and its completion is Lambda's destination record on the bus
+(`orchestrator.steps.lambda_steps`); its only tick is its timeout. Retries, onFailure and health checks are as above.
+
 A step that cannot run (targets that resolve to nothing: a tag that matches no managed instance, a wave
 without launched instances; a document SSM does not have; every send refused) is a failed try: a
 required one (onFailure FAIL, or a health check) fails its wave, before launch in the pre-launch phase,
@@ -64,6 +68,7 @@ from events.models import (
     ScriptResult,
 )
 from orchestrator.adapters.drs import DrsError
+from orchestrator.adapters.lambda_invoke import LambdaError
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.adapters.ssm import TERMINAL_STATUSES, SsmAgentNotReady, SsmError, SsmRejected
 from orchestrator.domain.clock import iso, parse_iso
@@ -71,6 +76,7 @@ from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import Script, ScriptOnFailure, Wave
 from orchestrator.domain.plan.documents import CONTEXT_PARAMETERS, AllowList
+from orchestrator.domain.plan.model import ScriptType
 from orchestrator.domain.ports import SsmPort
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.scripts import (
@@ -367,6 +373,9 @@ def _send(reads: _Reads, run: ScriptRun, *, try_number: int, key: str, replay: b
     step = phase_steps(plan_wave, run.phase)[run.index]
     if step.script.is_wait:
         _start_wait(reads, run, step.script, key=key)
+        return
+    if step.script.is_lambda:
+        lambda_steps.send(reads, run, step.script, try_number=try_number, key=key)
         return
     if _not_allowed(reads, run, step.script, try_number=try_number, key=key):
         return
@@ -671,7 +680,9 @@ def _cannot_run(
         _end_try(reads, run, try_number, _S.SKIPPED, why, key=key, from_=from_)
 
 
-def _defer(reads: _Reads, run: ScriptRun, try_number: int, error: DrsError | SsmError, *, key: str) -> None:
+def _defer(
+    reads: _Reads, run: ScriptRun, try_number: int, error: DrsError | SsmError | LambdaError, *, key: str
+) -> None:
     """A transient error before the try was sent in full: the try stays SENDING and a resend tick tries
     again with backoff; after MAX_RESENDS the try fails with the error as its reason."""
     rt = reads.rt
@@ -786,12 +797,12 @@ def on_tick(rt: Runtime, detail: PreLaunchTick | PostLaunchTick, event_id: str) 
     if run is None:
         return
     reads = _Reads(rt, execution)
-    if (
-        run.status is _S.RUNNING
-        and run.try_number == detail.try_number
-        and _plan_step(execution, script).script.is_wait
-    ):
+    running = run.status is _S.RUNNING and run.try_number == detail.try_number
+    kind = _plan_step(execution, script).script.type if running else None
+    if running and kind is ScriptType.WAIT:
         _wait_over(reads, run, event_id)
+    elif running and kind is ScriptType.LAMBDA:
+        lambda_steps.on_running_tick(reads, run, detail.purpose, event_id)
     elif detail.purpose == "resend":
         _resend(reads, run, detail, event_id)
     elif detail.purpose == "retry":
@@ -919,8 +930,8 @@ def on_command_status(rt: Runtime, detail: dict[str, Any], event_id: str) -> Non
         return  # counted already, or more invocations of this try are still running
     run = rt.ledger.get_script(entry.script)
     execution = rt.ledger.execution(entry.script.execution_id)
-    if run is None or execution is None:
-        return
+    if run is None or execution is None or not _plan_step(execution, run.id).script.runs_document:
+        return  # a LAMBDA step's ids are in the index too: its result is its destination event, never SSM's
     _check(_Reads(rt, execution), run, key=event_id)
 
 
@@ -1247,3 +1258,6 @@ def _publish_done(
             warnings=warnings,
         )
     )
+
+
+from orchestrator.steps import lambda_steps  # noqa: E402 - it uses this module's helpers: imported once they exist

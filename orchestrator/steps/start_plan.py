@@ -66,6 +66,7 @@ from orchestrator.domain.plan.documents import (
     parameter_problems,
     too_many_documents,
 )
+from orchestrator.domain.plan.lambda_functions import FunctionAllowList, disallowed_functions
 from orchestrator.domain.plan.suggest import quote
 from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.resolution import parse_record, resolution_record, submitted_digest
@@ -589,10 +590,13 @@ def _refused_scripts(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id
 
 def _script_refusal(rt: Runtime, plan: Plan) -> tuple[str, list[PlanProblem]] | None:
     """Why the plan's scripts may not run (the reason and every problem), or None: a script naming an SSM
-    document outside the deploy's allow-list (`Settings.allowed_ssm_documents`), or one whose parameters are
+    document outside the deploy's allow-list (`Settings.allowed_ssm_documents`), a LAMBDA step naming a function
+    outside the deploy's allowed functions (`Settings.allowed_lambda_functions`), or one whose parameters are
     not those its document declares (DescribeDocument, once per document). Nothing is sent to any instance."""
     allowed = AllowList.parse(rt.settings.allowed_ssm_documents)
     refused = disallowed_documents(plan, allowed)
+    functions = FunctionAllowList.parse(rt.settings.allowed_lambda_functions)
+    refused_functions = disallowed_functions(plan, functions)
     names = documents_to_describe(plan, allowed)
     if len(names) > MAX_DOCUMENTS:
         wrong = [too_many_documents(len(names))]
@@ -603,9 +607,14 @@ def _script_refusal(rt: Runtime, plan: Plan) -> tuple[str, list[PlanProblem]] | 
         parts.append(f"{len(refused)} script(s) name an SSM document outside the allow-list ({quote(allowed, 300)})")
     if wrong:
         parts.append(f"{len(wrong)} problem(s) with the scripts' documents or parameters")
+    if refused_functions:
+        parts.append(
+            f"{len(refused_functions)} LAMBDA step(s) name a function outside the allowed Lambda functions "
+            f"({quote(functions, 300)})"
+        )
     if not parts:
         return None
-    problems = refused + wrong
+    problems = refused + wrong + refused_functions
     listed = "" if len(problems) <= MAX_EVENT_PROBLEMS else f" (the first {MAX_EVENT_PROBLEMS} listed)"
     return f"scripts refused: {'; '.join(parts)}{listed}", problems
 

@@ -23,11 +23,16 @@ RECOVERY_PRINCIPALS = (
     "arn:aws:iam::111111111111:role/DrIncidentCommander",
 )
 ALARM_EMAIL = "dr-team@example.com"
+LAMBDA_FUNCTIONS = (
+    "arn:aws:lambda:us-east-1:123456789012:function:dns-cutover",
+    "arn:aws:lambda:us-east-1:123456789012:function:aurora-failover",
+)
 CONTEXT: dict[str, Any] = {
     "skipBundle": True,  # our code only: the template is the same, pip is left to `make synth`
     "publisherPrincipals": list(PUBLISHERS),
     "recoveryPrincipals": list(RECOVERY_PRINCIPALS),
     "alarmEmail": ALARM_EMAIL,
+    "allowedLambdaFunctions": list(LAMBDA_FUNCTIONS),
 }
 
 

@@ -330,6 +330,16 @@ def a_wait_cut_short_by_a_cancel(make: Callable[..., LocalCloud]) -> None:
     assert "scheduler:DeleteSchedule" in cloud.calls.calls["control"]
 
 
+def lambda_steps_in_both_phases(make: Callable[..., LocalCloud]) -> None:
+    """A LAMBDA step before the launch and one after: the pre- and post-launch functions invoke the profile's
+    functions (lambda:InvokeFunction on the allowed ARNs), whose records come back on the bus."""
+    cloud = make(**{"lambda.functions": [{"name": "dns-cutover", "durationSeconds": 5}]})
+    step = {"type": "LAMBDA", "functionName": "dns-cutover", "timeoutSeconds": 60}
+    plan = {"planId": "grants-lambda", "waves": [wave("db", [sid("l", 1)], preLaunch=[step], postLaunch=[step])]}
+    assert _run(cloud, plan).status == "COMPLETED"
+    assert [name for name, _ in cloud.lambda_sim.invocations] == ["dns-cutover", "dns-cutover"]
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     a_stored_plan_and_an_unknown_version,
     servers_chosen_by_tag,
@@ -341,6 +351,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     preflight_and_an_operator_retry,
     launch_settings_checked_applied_and_restored,
     a_wait_cut_short_by_a_cancel,
+    lambda_steps_in_both_phases,
 )
 
 

@@ -27,14 +27,15 @@ from infra.definitions import (
     project_ssm_documents,
 )
 from infra.stack import StackConfig
-from tests.infra.conftest import ALARM_EMAIL, PUBLISHERS, RECOVERY_PRINCIPALS, Synth
+from tests.infra.conftest import ALARM_EMAIL, LAMBDA_FUNCTIONS, PUBLISHERS, RECOVERY_PRINCIPALS, Synth
 
 
 def test_resource_counts(synth: Synth) -> None:
     # GIVEN the stack synthesized from infra.definitions
-    # THEN there is one function per FUNCTIONS entry and the console widget's, one rule per route plus the alert rule
+    # THEN there is one function per FUNCTIONS entry and the console widget's, one rule per route plus the alert and
+    # approval rules
     assert len(synth.of_type("AWS::Lambda::Function")) == len(FUNCTIONS) + 1
-    assert len(synth.of_type("AWS::Events::Rule")) == len(ROUTES) + 1
+    assert len(synth.of_type("AWS::Events::Rule")) == len(ROUTES) + 2
     assert len(synth.of_type("AWS::StepFunctions::StateMachine")) == 1
     assert len(synth.of_type("AWS::Events::EventBus")) == 1
     assert len(synth.of_type("AWS::Events::Archive")) == 1
@@ -167,6 +168,7 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
             scheduler_group=stack.ticks.group_name,
             scheduler_role_arn=stack.ticks.role.role_arn,
             allowed_ssm_documents=project_ssm_documents(),
+            allowed_lambda_functions=LAMBDA_FUNCTIONS,
             recovery_principals=",".join(RECOVERY_PRINCIPALS),
             operator_proof_key=stack.operator_proof.key.key_arn,
             plan_bucket=stack.plan_store.bucket.bucket_name,
@@ -476,7 +478,8 @@ def test_the_handlers_retry_budget_is_what_lambda_delivers(synth: Synth) -> None
     # THEN every asynchronously invoked function gets exactly that many deliveries (first try + retries), so
     # the last one fails the wave instead of the event vanishing into the failed-invocations queue; the local
     # dispatcher delivers at least as often
-    configs = synth.of_type("AWS::Lambda::EventInvokeConfig")
+    user_functions = {synth.stack.resolve(config.logical_id) for config in synth.stack.lambda_steps.configs}
+    configs = {k: c for k, c in synth.of_type("AWS::Lambda::EventInvokeConfig").items() if k not in user_functions}
     assert configs
     for key, config in configs.items():
         assert config["Properties"]["MaximumRetryAttempts"] + 1 == budget, key

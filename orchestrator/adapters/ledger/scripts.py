@@ -47,6 +47,8 @@ from orchestrator.domain.records.scripts import (
     SendDeferral,
 )
 
+#: Results kept per script after their try ended (`record_late_result`): a bound on what a flood of records can add.
+MAX_LATE_RESULTS = 10
 _INVOCATION_KEYS = frozenset({"pk", "sk", "kind", "tryNumber", "expiresAt"})
 _KEYS = ("pk", "sk", "kind")  # derived from the ids (_keys.py)
 
@@ -268,6 +270,17 @@ class Scripts(LedgerBase):
         item = self._get({"pk": command_pk(command_id), "sk": COMMAND_SK})
         return command_record(item) if item is not None else None
 
+    def index_command(self, script: ScriptId, *, try_number: int, command_id: str, expected: int) -> None:
+        """Write the index item of `command_id` before it is sent (`record_sent` writes the same item again)."""
+        entry = CommandIndexEntry(
+            command_id=command_id,
+            script=script,
+            try_number=try_number,
+            expected=expected,
+            expires_at=self._expires_at(),
+        )
+        self._table.put_item(Item=command_item(entry))
+
     def claim_script(self, spec: ScriptSpec, *, key: str) -> tuple[Outcome, ScriptRun | None]:
         """Create the script item (status SENDING, try 1, started and claimed now) unless it exists. Returns
         WON, REPLAY (the same key claimed it: the caller redoes what follows) or REJECTED, with the script."""
@@ -420,6 +433,25 @@ class Scripts(LedgerBase):
             ReturnValues="UPDATED_NEW",
         )
         return int(written.item["doneCount"]) if written.ok else None
+
+    def record_late_result(self, script: ScriptId, result: InvocationResult) -> bool:
+        """Keep a result that came after its try ended on the script item (`lateResults`, each once by its
+        `instance_id`, at most MAX_LATE_RESULTS); nothing else changes. Returns whether it was kept now."""
+        written = self._write(
+            self._table.update_item,
+            Key=_script_key(script),
+            UpdateExpression="SET lateResults = list_append(if_not_exists(lateResults, :empty), :r) ADD lateIds :id",
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(lateIds) OR "
+            "(NOT contains(lateIds, :rid) AND size(lateIds) < :max))",
+            ExpressionAttributeValues={
+                ":r": [_dynamo(invocation_map(result))],
+                ":empty": [],
+                ":id": {result.instance_id},
+                ":rid": result.instance_id,
+                ":max": MAX_LATE_RESULTS,
+            },
+        )
+        return written.ok
 
     def script_retry_wait(
         self, script: ScriptId, *, result: ScriptTry, from_: Iterable[ScriptStatus] = (ScriptStatus.RUNNING,)

@@ -119,13 +119,14 @@ class ScriptStep:
 
 def script_steps(plan: Plan) -> Iterator[ScriptStep]:
     """Every SSM_DOCUMENT step of the plan in plan order: per wave, its pre-launch, post-launch, then health
-    check. WAIT steps run no document: the allow-list and the parameter checks have nothing to say of them."""
+    check. WAIT and LAMBDA steps run no document: the allow-list and the parameter checks have nothing to say of
+    them (a LAMBDA step's function has its own list: orchestrator/domain/plan/lambda_functions.py)."""
     for index, wave in enumerate(plan.waves):
         for kind, scripts in (("preLaunch", wave.pre_launch), ("postLaunch", wave.post_launch)):
             for position, script in enumerate(scripts):
-                if not script.is_wait:
+                if script.runs_document:
                     yield ScriptStep(wave.wave_id, index, kind, position, script)
-        if wave.health_check is not None:  # never a WAIT step (the model refuses one)
+        if wave.health_check is not None and wave.health_check.runs_document:  # never a WAIT step (refused)
             yield ScriptStep(wave.wave_id, index, "healthCheck", None, wave.health_check)
 
 

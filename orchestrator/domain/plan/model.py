@@ -1,14 +1,15 @@
 """The recovery-plan model: camelCase on the wire, snake_case in Python, unknown fields rejected.
 
 A plan is a DAG of waves. Each wave launches its DRS source servers after its `dependsOn` waves
-complete, around pre-launch and post-launch steps: SSM scripts (`SSM_DOCUMENT`) and timed pauses
-(`WAIT`). Values left out inherit the plan `defaults` (a wave's `onFailure`, a script's
-`timeoutSeconds`) or the wave itself (a script's `targets`): the model fills them in when it loads,
-so a loaded plan is fully resolved.
+complete, around pre-launch and post-launch steps: SSM scripts (`SSM_DOCUMENT`), timed pauses
+(`WAIT`) and asynchronous Lambda invocations (`LAMBDA`). Values left out inherit the plan `defaults`
+(a wave's `onFailure`, a script's `timeoutSeconds`) or the wave itself (a script's `targets`): the
+model fills them in when it loads, so a loaded plan is fully resolved.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from enum import StrEnum
 from typing import Annotated, Any
@@ -49,6 +50,18 @@ WAIT_SECONDS_MAX = 7_200
 APPROVAL_TIMEOUT_MIN = 60
 APPROVAL_TIMEOUT_MAX = 604_800
 MAX_RETRIES = 5
+#: A LAMBDA step's `functionName`: a function name (1 to 64 letters, digits, `-`, `_`) or its unqualified ARN
+#: (botocore's lambda model, Invoke's FunctionName; a qualifier is refused: the stack's destinations are configured
+#: on the unqualified function).
+LAMBDA_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+LAMBDA_ARN_PATTERN = r"^arn:aws[a-z-]*:lambda:[a-z]{2}(-gov)?-[a-z]+-\d:\d{12}:function:[A-Za-z0-9_-]{1,64}$"
+#: A LAMBDA step's `payload`, as compact JSON: at most 16 KiB (our limit: it is frozen into the execution and sent
+#: with the run context, and the record bringing the result back carries it in an EventBridge event of at most
+#: 256 KB: orchestrator/steps/lambda_steps.py MAX_INVOKE_PAYLOAD_BYTES).
+MAX_LAMBDA_PAYLOAD_BYTES = 16_384
+#: The key of the run context in what a LAMBDA step's function receives (beside the payload's own keys): the
+#: orchestrator's alone, a payload may not set it.
+LAMBDA_CONTEXT_KEY = "drsOrchestrator"
 #: A wave's sourceServerTags: at most 50 tags (DRS's tags per resource), keys of 1 to 128 characters and
 #: values of at most 256 (DRS TagKey/TagValue).
 MAX_SELECTOR_TAGS = 50
@@ -93,10 +106,12 @@ class Rollback(StrEnum):
 
 
 class ScriptType(StrEnum):
-    """A pre-launch or post-launch step: an SSM Run Command document run on instances, or a timed pause."""
+    """A pre-launch or post-launch step: an SSM Run Command document run on instances, a timed pause, or an
+    asynchronous invocation of a deploy-allowed Lambda function."""
 
     SSM_DOCUMENT = "SSM_DOCUMENT"
     WAIT = "WAIT"
+    LAMBDA = "LAMBDA"
 
 
 def _matches(pattern: str, value: str) -> bool:
@@ -217,6 +232,10 @@ def _snake(name: str) -> str:
 
 #: What an SSM_DOCUMENT step sets and a WAIT step may not (a wait runs nothing, on nothing, and cannot fail).
 _NOT_FOR_WAIT = ("documentName", "parameters", "targets", "timeoutSeconds", "onFailure", "retries")
+#: What a LAMBDA step alone sets, and what it may not (it runs no document, on no instance: its function gets the
+#: run context and its own `payload`).
+_LAMBDA_ONLY = ("functionName", "payload")
+_NOT_FOR_LAMBDA = ("documentName", "parameters", "targets", "seconds")
 
 
 def _script_schema(schema: dict[str, Any]) -> None:
@@ -224,22 +243,84 @@ def _script_schema(schema: dict[str, Any]) -> None:
     takes none of _NOT_FOR_WAIT; targets is never required (it defaults to the wave)."""
     schema.pop("required", None)
     props = schema.get("properties", {})
-    for name in ("documentName", "seconds", "targets"):  # optional in Python, never null in a plan
+    for name in ("documentName", "seconds", "targets", "functionName", "payload"):  # never null in a plan
         if name in props and "anyOf" in props[name]:
             kept = [option for option in props[name].pop("anyOf") if option != {"type": "null"}]
             props[name] = {**kept[0], **props[name]} if len(kept) == 1 else {"anyOf": kept, **props[name]}
             props[name].pop("default", None)
     if "targets" in props:
         props["targets"]["description"] = "Where the script runs. Default: the instances of this wave."
-    schema["if"] = {"properties": {"type": {"const": ScriptType.WAIT.value}}, "required": ["type"]}
-    schema["then"] = {"required": ["seconds"], "properties": dict.fromkeys(_NOT_FOR_WAIT, False)}
-    schema["else"] = {"required": ["documentName"], "properties": {"seconds": False}}
+    not_ssm = [ScriptType.WAIT.value, ScriptType.LAMBDA.value]
+    wait, lambda_ = ({"properties": {"type": {"const": kind}}, "required": ["type"]} for kind in not_ssm)
+    schema["allOf"] = [
+        {
+            "if": wait,
+            "then": {"required": ["seconds"], "properties": dict.fromkeys(_NOT_FOR_WAIT + _LAMBDA_ONLY, False)},
+        },
+        {"if": lambda_, "then": {"required": ["functionName"], "properties": dict.fromkeys(_NOT_FOR_LAMBDA, False)}},
+        {
+            "if": {"properties": {"type": {"enum": not_ssm}}, "required": ["type"]},
+            "else": {"required": ["documentName"], "properties": dict.fromkeys(("seconds", *_LAMBDA_ONLY), False)},
+        },
+    ]
 
 
 def _wait_refuses(name: str, value: Any, info: ValidationInfo) -> Any:
     """`value`, unless the step is a WAIT step, which takes no `name` (ValueError naming it)."""
     if info.data.get("type") is ScriptType.WAIT:
         msg = f"a WAIT step takes no {name}: it sends nothing and cannot fail (it waits its `seconds`, then ends)"
+        raise ValueError(msg)
+    return value
+
+
+def _lambda_refuses(name: str, value: Any, info: ValidationInfo) -> Any:
+    """`value`, unless the step is a LAMBDA step, which takes no `name` (ValueError naming it)."""
+    if info.data.get("type") is ScriptType.LAMBDA:
+        msg = (
+            f"a LAMBDA step takes no {name}: it invokes its functionName with the run context and its `payload` "
+            "(no document, no instance)"
+        )
+        raise ValueError(msg)
+    return value
+
+
+def _lambda_only(name: str, value: Any, info: ValidationInfo) -> Any:
+    """`value`, unless it is set on a step that is not a LAMBDA step (ValueError naming it)."""
+    kind = info.data.get("type")
+    if value is not None and kind is not None and kind is not ScriptType.LAMBDA:
+        msg = f"{name} is a LAMBDA step's (type: LAMBDA): a step of type {kind.value} takes none"
+        raise ValueError(msg)
+    return value
+
+
+def _checked_function_name(value: Any) -> Any:
+    """A function name or its unqualified ARN (ValueError naming what is wrong)."""
+    if isinstance(value, str) and not (_matches(LAMBDA_NAME_PATTERN, value) or _matches(LAMBDA_ARN_PATTERN, value)):
+        msg = (
+            f"functionName '{quote(value, 170)}' is neither a function name (1 to 64 letters, digits, '-', '_') nor "
+            "an unqualified function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME; no version or alias)"
+        )
+        raise ValueError(msg)
+    return value
+
+
+def _lambda_payload(value: Any) -> Any:
+    """A JSON object of at most MAX_LAMBDA_PAYLOAD_BYTES as compact JSON (ValueError otherwise)."""
+    if value is None:
+        return value
+    if not isinstance(value, dict):
+        msg = "payload must be a mapping (a JSON object), merged into the run context the function receives"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic reports a ValueError at the key's line
+    try:
+        size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+    except (TypeError, ValueError) as exc:
+        msg = f"payload is not JSON: {exc}"
+        raise ValueError(msg) from None
+    if LAMBDA_CONTEXT_KEY in value:
+        msg = f"payload may not set {LAMBDA_CONTEXT_KEY}: the orchestrator writes the run context there"
+        raise ValueError(msg)
+    if size > MAX_LAMBDA_PAYLOAD_BYTES:
+        msg = f"payload is {size} bytes as JSON (at most {MAX_LAMBDA_PAYLOAD_BYTES})"
         raise ValueError(msg)
     return value
 
@@ -253,8 +334,10 @@ def _required_of(kind: ScriptType, value: Any, info: ValidationInfo) -> Any:
 
 class Script(_Model):
     """A step run before or after a wave launches (or as its health check): an SSM document run on instances
-    (`type` SSM_DOCUMENT, the default: documentName required), or a pause of `seconds` (`type` WAIT: none of
-    documentName, parameters, targets, timeoutSeconds, onFailure or retries; not a health check)."""
+    (`type` SSM_DOCUMENT, the default: documentName required), a pause of `seconds` (`type` WAIT: none of
+    documentName, parameters, targets, timeoutSeconds, onFailure or retries; not a health check), or an
+    asynchronous invocation of a Lambda function (`type` LAMBDA: functionName required, an optional `payload`,
+    timeoutSeconds, onFailure, retries; none of documentName, parameters, targets, seconds)."""
 
     model_config = ConfigDict(json_schema_extra=_script_schema)
 
@@ -270,6 +353,21 @@ class Script(_Model):
         description=(
             "WAIT steps: how long the step waits, in whole seconds (1 to 7200: a native DRS WAIT step's 1 to 120 "
             "minutes). Its end is a scheduler tick: no function waits meanwhile."
+        ),
+    )
+    function_name: str | None = Field(
+        None,
+        validate_default=True,
+        description=(
+            "LAMBDA steps: the function to invoke (asynchronously), by name or unqualified ARN; it must be one of the "
+            "deploy's allowed function ARNs (allowedLambdaFunctions)."
+        ),
+    )
+    payload: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "LAMBDA steps: a JSON object (at most 16 KiB) the function receives under `payload`, beside the run "
+            "context."
         ),
     )
     parameters: Annotated[dict[str, str | list[str]], BeforeValidator(_parameters)] = Field(
@@ -298,14 +396,31 @@ class Script(_Model):
     @classmethod
     def _document_name(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None:
-            return _wait_refuses("documentName", value, info)
+            return _lambda_refuses("documentName", _wait_refuses("documentName", value, info), info)
         return _required_of(ScriptType.SSM_DOCUMENT, value, info)
+
+    @field_validator("function_name", mode="before")
+    @classmethod
+    def _function_name(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None:
+            return _checked_function_name(_lambda_only("functionName", value, info))
+        return _required_of(ScriptType.LAMBDA, value, info)
+
+    @field_validator("payload", mode="before")
+    @classmethod
+    def _payload(cls, value: Any, info: ValidationInfo) -> Any:
+        return _lambda_payload(_lambda_only("payload", value, info))
 
     @field_validator("seconds", mode="before")
     @classmethod
     def _seconds(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is not None and info.data.get("type") is ScriptType.SSM_DOCUMENT:
-            msg = "seconds is a WAIT step's (type: WAIT); an SSM_DOCUMENT step runs until it ends or its timeoutSeconds"
+        kind = info.data.get("type")
+        if value is not None and kind in (ScriptType.SSM_DOCUMENT, ScriptType.LAMBDA):
+            article = "an" if kind is ScriptType.SSM_DOCUMENT else "a"
+            msg = (
+                f"seconds is a WAIT step's (type: WAIT); {article} {kind.value} step runs until it ends or its "
+                "timeoutSeconds"
+            )
             raise ValueError(msg)
         return _required_of(ScriptType.WAIT, value, info)
 
@@ -313,10 +428,15 @@ class Script(_Model):
     @classmethod
     def _targets(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None:
-            return _wait_refuses("targets", value, info)
+            return _lambda_refuses("targets", _wait_refuses("targets", value, info), info)
         return _required_of(ScriptType.SSM_DOCUMENT, value, info)
 
-    @field_validator("parameters", "timeout_seconds", "on_failure", "retries", mode="before")
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _parameters_of_a_document(cls, value: Any, info: ValidationInfo) -> Any:
+        return _lambda_refuses("parameters", _wait_refuses("parameters", value, info), info)
+
+    @field_validator("timeout_seconds", "on_failure", "retries", mode="before")
     @classmethod
     def _not_for_wait(cls, value: Any, info: ValidationInfo) -> Any:
         return _wait_refuses(_camel(info.field_name or ""), value, info)
@@ -326,10 +446,30 @@ class Script(_Model):
         return self.type is ScriptType.WAIT
 
     @property
+    def is_lambda(self) -> bool:
+        return self.type is ScriptType.LAMBDA
+
+    @property
+    def runs_document(self) -> bool:
+        """An SSM_DOCUMENT step: the only kind with a document, parameters and targets."""
+        return self.type is ScriptType.SSM_DOCUMENT
+
+    @property
+    def function(self) -> str:
+        """The function a LAMBDA step invokes (a name or an ARN). Raises ValueError for any other step."""
+        if self.function_name is None:
+            msg = f"{self.name} invokes no Lambda function"
+            raise ValueError(msg)
+        return self.function_name
+
+    @property
     def name(self) -> str:
-        """What the step is called in the ledger, the report and the CLI: its SSM document, or `WAIT 600 s`."""
+        """What the step is called in the ledger, the report and the CLI: its SSM document, `WAIT 600 s`, or
+        `LAMBDA <functionName>`."""
         if self.is_wait:
             return f"WAIT {self.seconds} s"
+        if self.is_lambda:
+            return f"LAMBDA {self.function_name}"
         return str(self.document_name)
 
     @property
@@ -487,8 +627,12 @@ def _is_wait(script: Any) -> bool:
     return isinstance(script, dict) and script.get("type") == ScriptType.WAIT.value
 
 
+def _is_lambda(script: Any) -> bool:
+    return isinstance(script, dict) and script.get("type") == ScriptType.LAMBDA.value
+
+
 def _fill_script_targets(script: Any, wave_id: str) -> Any:
-    if isinstance(script, dict) and "targets" not in script and not _is_wait(script):
+    if isinstance(script, dict) and "targets" not in script and not (_is_wait(script) or _is_lambda(script)):
         return {**script, "targets": {"wave": wave_id}}
     return script
 
@@ -743,7 +887,9 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
 
 
 def step_document(dumped: dict[str, Any]) -> dict[str, Any]:
-    """A dumped step as a plan writes it: a WAIT step without the SSM fields' defaults it may not set."""
+    """A dumped step as a plan writes it: a WAIT or LAMBDA step without the SSM fields' defaults it may not set."""
     if dumped.get("type") == ScriptType.WAIT.value:
         return {"type": ScriptType.WAIT.value, "seconds": dumped["seconds"]}
+    if dumped.get("type") == ScriptType.LAMBDA.value:
+        return {key: value for key, value in dumped.items() if key not in _NOT_FOR_LAMBDA}
     return dumped

@@ -397,11 +397,11 @@ def _step_losses(wave: Wave, held: frozenset[tuple[str, str, int]], *, last: boo
     for kind, steps in (("preLaunch", wave.pre_launch), ("postLaunch", wave.post_launch)):
         for position, step in enumerate(steps):
             if not step.is_wait:
-                lines.append(f"{kind} script {step.document} (native steps run no scripts)")
+                lines.append(f"{kind} script {step.name} (native steps run no scripts)")
             elif (wave.wave_id, kind, position) not in held:
                 lines.append(f"{kind} {step.name} ({_why_not_held(wave, kind, position, last=last)})")
     if wave.health_check is not None:
-        lines.append(f"healthCheck {wave.health_check.document} (native steps run no scripts)")
+        lines.append(f"healthCheck {wave.health_check.name} (native steps run no scripts)")
     return lines
 
 

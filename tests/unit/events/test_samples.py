@@ -15,6 +15,9 @@ from events.models import (
     ALL_EVENTS,
     DRS_LAUNCH_RESULT,
     DRS_SOURCE,
+    LAMBDA_RESULT_FAILURE,
+    LAMBDA_RESULT_SUCCESS,
+    LAMBDA_SOURCE,
     SOURCES,
     SSM_COMMAND_STATUS,
     SSM_SOURCE,
@@ -23,7 +26,12 @@ from events.models import (
 from events.samples import SAMPLES_DIR, load_sample, sample_detail_types
 
 MODELS = pytest.mark.parametrize("model", ALL_EVENTS, ids=lambda model: model.DETAIL_TYPE)
-AWS_EVENTS = {DRS_LAUNCH_RESULT: DRS_SOURCE, SSM_COMMAND_STATUS: SSM_SOURCE}
+AWS_EVENTS = {
+    DRS_LAUNCH_RESULT: DRS_SOURCE,
+    SSM_COMMAND_STATUS: SSM_SOURCE,
+    LAMBDA_RESULT_SUCCESS: LAMBDA_SOURCE,
+    LAMBDA_RESULT_FAILURE: LAMBDA_SOURCE,
+}
 
 
 def test_every_contract_and_consumed_aws_event_has_a_sample() -> None:
@@ -89,6 +97,22 @@ def test_ssm_command_status_sample_has_the_documented_shape() -> None:
     assert event["source"] == SSM_SOURCE
     documented = {"command-id", "document-name", "instance-id", "requested-date-time", "status"}
     assert documented <= set(event["detail"])
+
+
+@pytest.mark.parametrize("detail_type", [LAMBDA_RESULT_SUCCESS, LAMBDA_RESULT_FAILURE])
+def test_lambda_invocation_record_samples_have_the_documented_shape(detail_type: str) -> None:
+    # GIVEN the record Lambda's destination puts on the bus (Lambda developer guide, asynchronous invocation)
+    event = load_sample(detail_type)
+
+    # THEN it has the invocation record's parts, the qualified function in resources, and our correlation id
+    assert event["source"] == LAMBDA_SOURCE
+    assert {"version", "timestamp", "requestContext", "requestPayload", "responseContext", "responsePayload"} <= set(
+        event["detail"]
+    )
+    context = event["detail"]["requestContext"]
+    assert event["resources"] == [context["functionArn"]]
+    assert context["condition"] == ("Success" if detail_type == LAMBDA_RESULT_SUCCESS else "RetriesExhausted")
+    assert event["detail"]["requestPayload"]["drsOrchestrator"]["correlationId"].startswith("drsorch-")
 
 
 def test_load_sample_returns_a_fresh_copy() -> None:

@@ -15,6 +15,7 @@ from orchestrator.adapters.ec2 import Ec2Network
 from orchestrator.adapters.ec2_templates import Ec2Templates
 from orchestrator.adapters.evidence import EvidenceBucket
 from orchestrator.adapters.kms import Kms
+from orchestrator.adapters.lambda_invoke import LambdaInvoker
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
@@ -25,6 +26,7 @@ from tests.fakes import (
     FakeEc2,
     FakeEc2Templates,
     FakeEvidence,
+    FakeLambda,
     FakeMac,
     FakeScheduler,
     FakeSsm,
@@ -40,6 +42,7 @@ PAIRS = [
     (ports.Ec2TemplatesPort, Ec2Templates, FakeEc2Templates),
     (ports.MacPort, Kms, FakeMac),
     (ports.EvidencePort, EvidenceBucket, FakeEvidence),
+    (ports.LambdaPort, LambdaInvoker, FakeLambda),
 ]
 
 
@@ -74,6 +77,7 @@ def test_the_fakes_are_instances_of_the_ports() -> None:
         FakeEc2Templates(),
         FakeMac(),
         FakeEvidence(),
+        FakeLambda(),
     ]
     # WHEN / THEN each is an instance of its (runtime-checkable) port, and of no other
     for fake, (port, _, _) in zip(fakes, PAIRS, strict=True):
