@@ -91,7 +91,8 @@ class DocumentParameters:
 
 @dataclass(frozen=True)
 class ScriptStep:
-    """An SSM_DOCUMENT step and where it sits: wave, kind (preLaunch, postLaunch, healthCheck) and position."""
+    """An SSM_DOCUMENT or SSM_AUTOMATION step and where it sits: wave, kind (preLaunch, postLaunch,
+    healthCheck) and position."""
 
     wave_id: str
     wave_index: int
@@ -118,7 +119,8 @@ class ScriptStep:
 
 
 def script_steps(plan: Plan) -> Iterator[ScriptStep]:
-    """Every SSM_DOCUMENT step of the plan in plan order: per wave, its pre-launch, post-launch, then health
+    """Every SSM_DOCUMENT and SSM_AUTOMATION step of the plan in plan order (a runbook is an SSM document too:
+    the same allow-list and parameter checks apply): per wave, its pre-launch, post-launch, then health
     check. WAIT steps run no document: the allow-list and the parameter checks have nothing to say of them."""
     for index, wave in enumerate(plan.waves):
         for kind, scripts in (("preLaunch", wave.pre_launch), ("postLaunch", wave.post_launch)):
@@ -204,7 +206,9 @@ def _step_problems(step: ScriptStep, declared: DocumentParameters | str, suggest
                     join_path(step.path, "parameters", name),
                 )
             )
-    missing = sorted(declared.required - set(step.script.parameters) - CONTEXT_PARAMETERS)
+    found.extend(_supplied_problems(step, declared))
+    given = set(step.script.parameters) | step.script.supplied_parameters
+    missing = sorted(declared.required - given - CONTEXT_PARAMETERS)
     found.extend(
         Problem(
             f"{step.label}: SSM document '{document}' requires parameter '{quote(name)}' (it has no default)",
@@ -215,6 +219,29 @@ def _step_problems(step: ScriptStep, declared: DocumentParameters | str, suggest
         for name in missing
     )
     return found
+
+
+def _supplied_problems(step: ScriptStep, declared: DocumentParameters) -> list[Problem]:
+    """An SSM_AUTOMATION step whose recoveryInstancesParameter its runbook does not declare (the ids would be
+    refused by StartAutomationExecution), or that the plan also sets in `parameters` (which one would win?)."""
+    name = step.script.recovery_instances_parameter
+    path = join_path(step.path, "recoveryInstancesParameter")
+    if name is None:
+        return []
+    if name not in declared:
+        known = ", ".join(sorted(declared.names)) or "no parameter"
+        message = (
+            f"{step.label}: recoveryInstancesParameter '{quote(name)}' is not declared by runbook "
+            f"'{quote(step.document, 128)}' (it declares: {quote(known, 300)})"
+        )
+        return [Problem(message, "unknown-parameter", step.wave_id, path)]
+    if name in step.script.parameters or name in CONTEXT_PARAMETERS:
+        message = (
+            f"{step.label}: parameter '{quote(name)}' is filled with the wave's recovery instances "
+            "(recoveryInstancesParameter): the plan may not set it too"
+        )
+        return [Problem(message, "context-parameter", step.wave_id, path)]
+    return []
 
 
 def _context_problem(step: ScriptStep, name: str) -> Problem:

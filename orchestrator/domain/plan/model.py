@@ -1,9 +1,9 @@
 """The recovery-plan model: camelCase on the wire, snake_case in Python, unknown fields rejected.
 
 A plan is a DAG of waves. Each wave launches its DRS source servers after its `dependsOn` waves
-complete, around pre-launch and post-launch steps: SSM scripts (`SSM_DOCUMENT`) and timed pauses
-(`WAIT`). Values left out inherit the plan `defaults` (a wave's `onFailure`, a script's
-`timeoutSeconds`) or the wave itself (a script's `targets`): the model fills them in when it loads,
+complete, around pre-launch and post-launch steps: SSM scripts (`SSM_DOCUMENT`), SSM Automation runbooks
+(`SSM_AUTOMATION`) and timed pauses (`WAIT`). Values left out inherit the plan `defaults` (a wave's `onFailure`, a
+script's `timeoutSeconds`) or the wave itself (a script's `targets`): the model fills them in when it loads,
 so a loaded plan is fully resolved.
 """
 
@@ -92,10 +92,16 @@ class Rollback(StrEnum):
 
 
 class ScriptType(StrEnum):
-    """A pre-launch or post-launch step: an SSM Run Command document run on instances, or a timed pause."""
+    """A pre-launch or post-launch step: an SSM Run Command document run on instances, an SSM Automation runbook
+    run in the account (StartAutomationExecution), or a timed pause."""
 
     SSM_DOCUMENT = "SSM_DOCUMENT"
+    SSM_AUTOMATION = "SSM_AUTOMATION"
     WAIT = "WAIT"
+
+
+#: An Automation parameter's name (botocore's ssm model, AutomationParameterKey: 1 to 50 characters).
+AUTOMATION_PARAMETER_PATTERN = r"^[A-Za-z0-9_.-]{1,50}$"
 
 
 def _matches(pattern: str, value: str) -> bool:
@@ -218,12 +224,18 @@ def _snake(name: str) -> str:
 _NOT_FOR_WAIT = ("documentName", "parameters", "targets", "timeoutSeconds", "onFailure", "retries")
 
 
+#: What only an SSM_AUTOMATION step sets.
+_AUTOMATION_ONLY = ("recoveryInstancesParameter",)
+
+
 def _script_schema(schema: dict[str, Any]) -> None:
-    """documentName is required of an SSM_DOCUMENT step (`type` left out is one), seconds of a WAIT step, which
-    takes none of _NOT_FOR_WAIT; targets is never required (it defaults to the wave)."""
+    """documentName is required of an SSM_DOCUMENT step (`type` left out is one) and of an SSM_AUTOMATION step,
+    seconds of a WAIT step, which takes none of _NOT_FOR_WAIT; targets is never required (it defaults to the wave)
+    and an SSM_AUTOMATION step takes none (it runs in the account: recoveryInstancesParameter hands it the wave's
+    instances), while only it takes recoveryInstancesParameter."""
     schema.pop("required", None)
     props = schema.get("properties", {})
-    for name in ("documentName", "seconds", "targets"):  # optional in Python, never null in a plan
+    for name in ("documentName", "seconds", "targets", *_AUTOMATION_ONLY):  # optional in Python, never null in a plan
         if name in props and "anyOf" in props[name]:
             kept = [option for option in props[name].pop("anyOf") if option != {"type": "null"}]
             props[name] = {**kept[0], **props[name]} if len(kept) == 1 else {"anyOf": kept, **props[name]}
@@ -233,6 +245,14 @@ def _script_schema(schema: dict[str, Any]) -> None:
     schema["if"] = {"properties": {"type": {"const": ScriptType.WAIT.value}}, "required": ["type"]}
     schema["then"] = {"required": ["seconds"], "properties": dict.fromkeys(_NOT_FOR_WAIT, False)}
     schema["else"] = {"required": ["documentName"], "properties": {"seconds": False}}
+    automation = {"properties": {"type": {"const": ScriptType.SSM_AUTOMATION.value}}, "required": ["type"]}
+    schema["allOf"] = [
+        {
+            "if": automation,
+            "then": {"properties": {"targets": False}},
+            "else": {"properties": dict.fromkeys(_AUTOMATION_ONLY, False)},
+        }
+    ]
 
 
 def _wait_refuses(name: str, value: Any, info: ValidationInfo) -> Any:
@@ -243,23 +263,32 @@ def _wait_refuses(name: str, value: Any, info: ValidationInfo) -> Any:
     return value
 
 
-def _required_of(kind: ScriptType, value: Any, info: ValidationInfo) -> Any:
-    """`value`; None (left out) when the step is of `kind` is a missing required field."""
-    if value is None and info.data.get("type") is kind:
+def _required_of(kinds: ScriptType | tuple[ScriptType, ...], value: Any, info: ValidationInfo) -> Any:
+    """`value`; None (left out) when the step is of one of `kinds` is a missing required field."""
+    if value is None and info.data.get("type") in (kinds if isinstance(kinds, tuple) else (kinds,)):
         raise PydanticCustomError("missing", "Field required")
     return value
 
 
+_RUNS_A_DOCUMENT = (ScriptType.SSM_DOCUMENT, ScriptType.SSM_AUTOMATION)
+
+
 class Script(_Model):
     """A step run before or after a wave launches (or as its health check): an SSM document run on instances
-    (`type` SSM_DOCUMENT, the default: documentName required), or a pause of `seconds` (`type` WAIT: none of
-    documentName, parameters, targets, timeoutSeconds, onFailure or retries; not a health check)."""
+    (`type` SSM_DOCUMENT, the default: documentName required), an SSM Automation runbook run in the account (`type`
+    SSM_AUTOMATION: documentName required, no targets; recoveryInstancesParameter names the runbook parameter
+    given the wave's recovery instance ids), or a pause of `seconds` (`type` WAIT: none of documentName,
+    parameters, targets, timeoutSeconds, onFailure or retries; not a health check)."""
 
     model_config = ConfigDict(json_schema_extra=_script_schema)
 
     type: ScriptType = ScriptType.SSM_DOCUMENT
     document_name: str | None = Field(
-        None, min_length=1, max_length=128, validate_default=True, description="SSM document name or ARN."
+        None,
+        min_length=1,
+        max_length=128,
+        validate_default=True,
+        description="SSM document name or ARN (SSM_AUTOMATION: the Automation runbook's).",
     )
     seconds: int | None = Field(
         None,
@@ -273,6 +302,15 @@ class Script(_Model):
     )
     parameters: Annotated[dict[str, str | list[str]], BeforeValidator(_parameters)] = Field(default_factory=dict)
     targets: ScriptTargets | None = Field(None, validate_default=True)
+    recovery_instances_parameter: str | None = Field(
+        None,
+        description=(
+            "SSM_AUTOMATION steps: the runbook's StringList parameter that receives the EC2 instance ids of this "
+            "wave's recovery instances (post-launch: those it launched; pre-launch: its previous ones). None left: "
+            "the step fails (or, onFailure WARN, is skipped) instead of running the runbook on nothing."
+        ),
+        json_schema_extra={"pattern": AUTOMATION_PARAMETER_PATTERN},
+    )
     timeout_seconds: int = Field(
         600,
         ge=SCRIPT_TIMEOUT_MIN,
@@ -290,22 +328,45 @@ class Script(_Model):
     def _document_name(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None:
             return _wait_refuses("documentName", value, info)
-        return _required_of(ScriptType.SSM_DOCUMENT, value, info)
+        return _required_of(_RUNS_A_DOCUMENT, value, info)
 
     @field_validator("seconds", mode="before")
     @classmethod
     def _seconds(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is not None and info.data.get("type") is ScriptType.SSM_DOCUMENT:
-            msg = "seconds is a WAIT step's (type: WAIT); an SSM_DOCUMENT step runs until it ends or its timeoutSeconds"
+        kind = info.data.get("type")
+        if value is not None and kind in _RUNS_A_DOCUMENT:
+            msg = f"seconds is a WAIT step's (type: WAIT); an {kind} step runs until it ends or its timeoutSeconds"
             raise ValueError(msg)
         return _required_of(ScriptType.WAIT, value, info)
 
     @field_validator("targets", mode="before")
     @classmethod
     def _targets(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("type") is ScriptType.SSM_AUTOMATION:
+            msg = (
+                "an SSM_AUTOMATION step takes no targets: its runbook runs in the account, not on instances (name the "
+                "runbook parameter that receives the wave's recovery instances in recoveryInstancesParameter)"
+            )
+            raise ValueError(msg)
         if value is not None:
             return _wait_refuses("targets", value, info)
         return _required_of(ScriptType.SSM_DOCUMENT, value, info)
+
+    @field_validator("recovery_instances_parameter", mode="before")
+    @classmethod
+    def _recovery_instances_parameter(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("type") is ScriptType.WAIT:
+            return _wait_refuses("recoveryInstancesParameter", value, info)
+        if value is not None and info.data.get("type") is ScriptType.SSM_DOCUMENT:
+            msg = (
+                "recoveryInstancesParameter is an SSM_AUTOMATION step's; an SSM_DOCUMENT step's targets say where it "
+                "runs"
+            )
+            raise ValueError(msg)
+        if value is not None and not (isinstance(value, str) and _matches(AUTOMATION_PARAMETER_PATTERN, value)):
+            msg = f"malformed runbook parameter name '{quote(str(value))}' (1 to 50 letters, digits, '_', '.', '-')"
+            raise ValueError(msg)
+        return value
 
     @field_validator("parameters", "timeout_seconds", "on_failure", "retries", mode="before")
     @classmethod
@@ -315,6 +376,17 @@ class Script(_Model):
     @property
     def is_wait(self) -> bool:
         return self.type is ScriptType.WAIT
+
+    @property
+    def is_automation(self) -> bool:
+        return self.type is ScriptType.SSM_AUTOMATION
+
+    @property
+    def supplied_parameters(self) -> frozenset[str]:
+        """The runbook parameters the orchestrator fills for this step besides the plan's `parameters` (the one
+        recoveryInstancesParameter names)."""
+        name = self.recovery_instances_parameter
+        return frozenset({name}) if name else frozenset()
 
     @property
     def name(self) -> str:
@@ -478,8 +550,16 @@ def _is_wait(script: Any) -> bool:
     return isinstance(script, dict) and script.get("type") == ScriptType.WAIT.value
 
 
+def _runs_on_instances(script: Any) -> bool:
+    """An SSM_DOCUMENT step (written as such, or without a type): neither a wait nor a runbook has targets."""
+    return isinstance(script, dict) and script.get("type") not in (
+        ScriptType.WAIT.value,
+        ScriptType.SSM_AUTOMATION.value,
+    )
+
+
 def _fill_script_targets(script: Any, wave_id: str) -> Any:
-    if isinstance(script, dict) and "targets" not in script and not _is_wait(script):
+    if isinstance(script, dict) and "targets" not in script and _runs_on_instances(script):
         return {**script, "targets": {"wave": wave_id}}
     return script
 
