@@ -226,7 +226,7 @@ def _prelaunch_warnings(wave: Wave, index: int) -> list[Problem]:
     not created yet: only instances left by an earlier launch can run it."""
     found = []
     for position, script in enumerate(wave.pre_launch):
-        if script.is_wait or script.run_targets.wave != wave.wave_id:
+        if script.is_wait or script.is_automation or script.run_targets.wave != wave.wave_id:
             continue
         then = (
             "fails the wave before launch (onFailure FAIL)"
