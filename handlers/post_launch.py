@@ -1,14 +1,24 @@
 """DRSJobCompleted -> record the job; after the wave's last job, judge it and run post-launch.
-PostLaunchTick polls, times out or retries a script; aws.ssm command status events complete scripts
-(of either phase: the ledger knows which)."""
+PostLaunchTick polls, times out or retries a script; aws.ssm command and Automation execution status events
+complete scripts (of either phase: the ledger knows which)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from events.models import SSM_COMMAND_STATUS, DRSJobCompleted, PostLaunchTick
+from pydantic import ValidationError
+
+from events.models import (
+    SSM_AUTOMATION_STATUS,
+    SSM_COMMAND_STATUS,
+    AutomationStatusChange,
+    DRSJobCompleted,
+    PostLaunchTick,
+)
 from handlers._lambda import dispatch, lambda_handler, parse_known
+from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
+from orchestrator.steps.automation import on_automation_status
 from orchestrator.steps.post_launch import on_job_completed
 from orchestrator.steps.scripts import on_command_status, on_tick
 
@@ -26,6 +36,15 @@ def _command_status(rt: Runtime, event: dict[str, Any]) -> None:
     on_command_status(rt, detail if isinstance(detail, dict) else {}, str(event.get("id", "")))
 
 
+def _automation_status(rt: Runtime, event: dict[str, Any]) -> None:
+    try:
+        detail = AutomationStatusChange.model_validate(event.get("detail"))
+    except ValidationError:
+        logger.warning("SSM Automation status event without a usable ExecutionId or Status ignored")
+        return
+    on_automation_status(rt, detail, str(event.get("id", "")))
+
+
 @lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(
@@ -34,5 +53,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             DRSJobCompleted.DETAIL_TYPE: _job_completed,
             PostLaunchTick.DETAIL_TYPE: _tick,
             SSM_COMMAND_STATUS: _command_status,
+            SSM_AUTOMATION_STATUS: _automation_status,
         },
     )

@@ -21,6 +21,7 @@ from events.models import (
     OPERATOR_SOURCE,
     SOURCE,
     SOURCES,
+    SSM_AUTOMATION_STATUS,
     SSM_COMMAND_STATUS,
     SSM_SOURCE,
 )
@@ -261,9 +262,9 @@ ROUTES: tuple[Route, ...] = (
         "ssm-status",
         "default",
         SSM_SOURCE,
-        (SSM_COMMAND_STATUS,),
+        (SSM_COMMAND_STATUS, SSM_AUTOMATION_STATUS),
         "post_launch",
-        "SSM command status speeds up script completion",
+        "SSM command and Automation execution status speed up script completion",
     ),
     Route(
         "progress",

@@ -144,6 +144,9 @@ class _Document:
     owner: str = ACCOUNT_ID
     platform_types: list[str] = field(default_factory=lambda: sorted(_PLATFORMS))
     text: str | None = None  # the YAML source, when loaded from a file
+    document_type: str = (
+        "Command"  # or Automation (a runbook: StartAutomationExecution runs it, SendCommand refuses it)
+    )
 
     @property
     def description(self) -> str:
@@ -332,8 +335,18 @@ class SsmSimulator(ClockedSimulator):
 
     def register_runbook(self, name: str, content: dict[str, Any]) -> None:
         """Add (or replace) an Automation runbook (schemaVersion 0.3, as a dict): see localcloud/ssm_automation.py."""
+        declared = {pname: dict(spec or {}) for pname, spec in (content.get("parameters") or {}).items()}
         with self._lock:
             self.automation.register_runbook(name, content)
+            self._documents[name] = _Document(
+                name=name,
+                parameters={
+                    pname: _parameter(name, pname, {"type": "String", **spec}) for pname, spec in declared.items()
+                },
+                content=content,
+                created=self.clock.now(),
+                document_type="Automation",
+            )
 
     def set_document_behavior(
         self,
@@ -485,6 +498,8 @@ class SsmSimulator(ClockedSimulator):
 
     def _op_SendCommand(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         document = self._document(args["DocumentName"])
+        if document.document_type != "Command":
+            raise SsmError("InvalidDocument", f"{document.name} is an {document.document_type} document, not Command")
         version = args.get("DocumentVersion")
         if version not in (None, "$LATEST", "$DEFAULT", "1"):
             raise SsmError("InvalidDocumentVersion", f"Document {document.name} has no version {version}")
@@ -645,7 +660,7 @@ class SsmSimulator(ClockedSimulator):
             "DocumentVersion": "1",
             "Status": "Active",
             "Content": content,
-            "DocumentType": "Command",
+            "DocumentType": document.document_type,
             "DocumentFormat": fmt,
         }
 
@@ -982,7 +997,7 @@ class SsmSimulator(ClockedSimulator):
                 for p in document.parameters.values()
             ],
             "PlatformTypes": document.platform_types,
-            "DocumentType": "Command",
+            "DocumentType": document.document_type,
             "SchemaVersion": str(document.content.get("schemaVersion", "2.2")),
             "LatestVersion": "1",
             "DefaultVersion": "1",

@@ -367,6 +367,11 @@ def _send(reads: _Reads, run: ScriptRun, *, try_number: int, key: str, replay: b
         return
     if _not_allowed(reads, run, step.script, try_number=try_number, key=key):
         return
+    if step.script.is_automation:
+        from orchestrator.steps import automation
+
+        automation.start(reads, run, try_number=try_number, key=key)
+        return
     try:
         targets = _resolve_targets(rt, execution.execution_id, plan_wave, step.script, run.phase)
         if targets.skip_reason:
@@ -837,9 +842,13 @@ def _timeout_tick(reads: _Reads, run: ScriptRun, detail: PreLaunchTick | PostLau
                 command_id=detail.command_id,
             )
             return
+        automation = _plan_step(reads.execution, run.id).script.is_automation
         for command_id in run.command_ids:
             with contextlib.suppress(SsmError):
-                _ssm(reads.rt).cancel(command_id)
+                if automation:
+                    _ssm(reads.rt).stop_automation(command_id)
+                else:
+                    _ssm(reads.rt).cancel(command_id)
         reason = f"did not finish within {run.timeout_seconds} s, and its invocations could not be read: {exc}"
         _end_try(reads, run, run.try_number, _S.TIMED_OUT, reason, key=event_id, from_=_RUNNING)
 
@@ -956,7 +965,12 @@ def _verdict(statuses: list[str]) -> ScriptStatus:
 
 
 def _check(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
-    """Conclude the running try if every invocation has ended. Returns whether it had."""
+    """Conclude the running try if every invocation (or its automation execution) has ended. Returns whether it
+    had."""
+    if _plan_step(reads.execution, run.id).script.is_automation:
+        from orchestrator.steps import automation
+
+        return automation.check(reads, run, key=key)
     invocations = _invocations(reads.rt, run)
     if len(invocations) < (run.expected or 0) or any(not _has_ended(i.get("Status")) for i in invocations.values()):
         return False
@@ -1023,7 +1037,13 @@ def _result_at_timeout(
 def _time_out(reads: _Reads, run: ScriptRun, *, key: str) -> None:
     """The plan's timeoutSeconds has passed: read what every invocation really did first (its completion
     event may be lost, and the next poll may be later). An invocation that ended keeps its status; only those
-    still running are cancelled, and they (and any invocation SSM never listed) count as TimedOut."""
+    still running are cancelled, and they (and any invocation SSM never listed) count as TimedOut. An automation
+    execution still running is stopped (`orchestrator.steps.automation.time_out`)."""
+    if _plan_step(reads.execution, run.id).script.is_automation:
+        from orchestrator.steps import automation
+
+        automation.time_out(reads, run, key=key)
+        return
     before = _invocations(reads.rt, run)
     after, cancelled = _cancel_running(reads.rt, run, before)
     results = [_result_at_timeout(iid, inv, before, run) for iid, inv in sorted(after.items())]
@@ -1226,4 +1246,49 @@ def _publish_done(
             scripts=scripts,
             warnings=warnings,
         )
+    )
+
+
+# ---- for the other step types (orchestrator/steps/automation.py) ---------------------------------------------------
+
+Reads = _Reads
+plan_step = _plan_step
+ssm_of = _ssm
+not_sent = _not_sent
+document_parameters = _parameters
+own_instances = _own_instances
+check = _check
+
+
+def cannot_run(reads: _Reads, run: ScriptRun, try_number: int, why: str, *, key: str) -> None:
+    """A claimed try that has nothing to run on: failed (a required step) or Skipped with a warning."""
+    _cannot_run(reads, run, try_number, why, key=key, from_=_SENDING)
+
+
+def deadline_of(now: datetime, timeout_seconds: int) -> datetime:
+    """When a try sent `now` times out."""
+    return now + timedelta(seconds=timeout_seconds)
+
+
+def arm_ticks(reads: _Reads, run: ScriptRun, try_number: int, deadline: datetime, command_id: str) -> None:
+    """A sent try's timeout tick at its deadline and its first poll tick."""
+    _schedule(reads, run.id, try_number, "timeout", deadline, command_id=command_id)
+    _schedule(reads, run.id, try_number, "poll", reads.rt.clock.now() + timedelta(seconds=poll_interval(1)), tick=1)
+
+
+def conclude_running(
+    reads: _Reads,
+    run: ScriptRun,
+    verdict: ScriptStatus,
+    results: list[InvocationResult],
+    *,
+    reason: str | None,
+    key: str,
+) -> None:
+    """Conclude the running try with `verdict`, its results and why (cut to REASON_LIMIT): retried, or the end."""
+    _conclude(
+        reads,
+        run,
+        _Ended(run.try_number, verdict, results, reason[:REASON_LIMIT] if reason else None, _RUNNING),
+        key=key,
     )

@@ -16,6 +16,7 @@ from events.models import (
     DRS_LAUNCH_RESULT,
     DRS_SOURCE,
     SOURCES,
+    SSM_AUTOMATION_STATUS,
     SSM_COMMAND_STATUS,
     SSM_SOURCE,
     Contract,
@@ -23,7 +24,7 @@ from events.models import (
 from events.samples import SAMPLES_DIR, load_sample, sample_detail_types
 
 MODELS = pytest.mark.parametrize("model", ALL_EVENTS, ids=lambda model: model.DETAIL_TYPE)
-AWS_EVENTS = {DRS_LAUNCH_RESULT: DRS_SOURCE, SSM_COMMAND_STATUS: SSM_SOURCE}
+AWS_EVENTS = {DRS_LAUNCH_RESULT: DRS_SOURCE, SSM_COMMAND_STATUS: SSM_SOURCE, SSM_AUTOMATION_STATUS: SSM_SOURCE}
 
 
 def test_every_contract_and_consumed_aws_event_has_a_sample() -> None:

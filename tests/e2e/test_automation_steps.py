@@ -1,0 +1,202 @@
+"""End to end: SSM_AUTOMATION steps (issue #18) on the local cloud's SSM Automation simulation, whose API steps run
+against moto: a DNS cutover after the web wave really changes the record in the local Route 53."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from localcloud.cloud import LocalCloud
+from localcloud.runner import RunResult, run_plan
+from orchestrator.domain.plan import parse_plan
+from tests.e2e.helpers import assert_choreography_invariants, sid, wave
+
+RUNBOOK = "DRSOrch-TestDnsCutover"
+RECORD = "web.example.internal."
+IP = "10.0.1.25"
+
+#: Route 53 UPSERT of an A record, then a wait until Route 53 lists the value (what the ready runbook does).
+DNS_CUTOVER: dict[str, Any] = {
+    "schemaVersion": "0.3",
+    "description": "Point an A record at a value and wait until Route 53 has it.",
+    "parameters": {
+        "HostedZoneId": {"type": "String"},
+        "RecordName": {"type": "String"},
+        "Value": {"type": "String"},
+        "Mode": {"type": "String", "default": "DRILL"},
+    },
+    "mainSteps": [
+        {
+            "name": "upsertRecord",
+            "action": "aws:executeAwsApi",
+            "inputs": {
+                "Service": "route53",
+                "Api": "ChangeResourceRecordSets",
+                "HostedZoneId": "{{ HostedZoneId }}",
+                "ChangeBatch": {
+                    "Changes": [
+                        {
+                            "Action": "UPSERT",
+                            "ResourceRecordSet": {
+                                "Name": "{{ RecordName }}",
+                                "Type": "A",
+                                "TTL": 60,
+                                "ResourceRecords": [{"Value": "{{ Value }}"}],
+                            },
+                        }
+                    ]
+                },
+            },
+            "outputs": [{"Name": "ChangeId", "Selector": "$.ChangeInfo.Id", "Type": "String"}],
+        },
+        {
+            "name": "waitForRecord",
+            "action": "aws:waitForAwsResourceProperty",
+            "timeoutSeconds": 120,
+            "inputs": {
+                "Service": "route53",
+                "Api": "ListResourceRecordSets",
+                "HostedZoneId": "{{ HostedZoneId }}",
+                "StartRecordName": "{{ RecordName }}",
+                "StartRecordType": "A",
+                "MaxItems": "1",
+                "PropertySelector": "$.ResourceRecordSets[0].ResourceRecords[0].Value",
+                "DesiredValues": ["{{ Value }}"],
+            },
+        },
+    ],
+    "outputs": ["upsertRecord.ChangeId"],
+}
+
+
+def _zone(cloud: LocalCloud) -> str:
+    route53 = cloud.session.client("route53")
+    return str(route53.create_hosted_zone(Name="example.internal", CallerReference="e2e")["HostedZone"]["Id"])
+
+
+def _record(cloud: LocalCloud, zone: str) -> str | None:
+    sets = cloud.session.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    found = [s for s in sets if s["Name"] == RECORD and s["Type"] == "A"]
+    return str(found[0]["ResourceRecords"][0]["Value"]) if found else None
+
+
+def _plan(zone: str, **step: Any) -> dict[str, Any]:
+    cutover = {
+        "type": "SSM_AUTOMATION",
+        "documentName": RUNBOOK,
+        "parameters": {"HostedZoneId": zone, "RecordName": RECORD, "Value": IP},
+        **step,
+    }
+    return {"planId": "dns", "waves": [wave("web", [sid("w", 1), sid("w", 2)], postLaunch=[cutover])]}
+
+
+def _run(cloud: LocalCloud, plan: dict[str, Any]) -> RunResult:
+    result = run_plan(cloud, parse_plan(plan))
+    assert result.report is not None
+    return result
+
+
+def _scripts(result: RunResult) -> list[dict[str, Any]]:
+    assert result.report is not None
+    return list(result.report["waves"][0]["scripts"])
+
+
+def _executions(cloud: LocalCloud) -> list[Any]:
+    return [e for e in cloud.ssm.automation.executions.values() if e.document == RUNBOOK]
+
+
+def test_a_post_launch_runbook_upserts_the_dns_record_once_under_duplicated_delivery(local_cloud):
+    # GIVEN a hosted zone, the runbook, every event delivered twice, and a plan whose web wave cuts DNS over
+    cloud = local_cloud(**{"faults.duplicateDelivery": 1.0})
+    cloud.ssm.register_runbook(RUNBOOK, DNS_CUTOVER)
+    zone = _zone(cloud)
+
+    # WHEN it runs
+    result = _run(cloud, _plan(zone))
+
+    # THEN the plan completed, the record points at the web address, and the runbook ran exactly once
+    assert result.status == "COMPLETED"
+    assert _record(cloud, zone) == IP
+    [execution] = _executions(cloud)
+    assert execution.status == "Success"
+    assert execution.sent["Mode"] == ["DRILL"]  # the run context, where the runbook declares it
+    assert cloud.ssm.stats.calls["StartAutomationExecution"] == 1
+    # AND the report shows the step with its automation execution, status and outputs
+    [step] = _scripts(result)
+    assert (step["documentName"], step["status"], step["attempts"]) == (RUNBOOK, "Success", 1)
+    [entry] = step["instances"]
+    assert entry["instanceId"] == execution.execution_id
+    assert entry["status"] == "Success"
+    assert entry["output"].startswith('outputs: {"upsertRecord.ChangeId":')
+    assert_choreography_invariants(cloud, result.execution_id)
+
+
+def test_a_failing_runbook_with_on_failure_warn_warns_and_the_plan_completes(local_cloud):
+    # GIVEN a runbook whose UPSERT fails (the profile's fault), in a WARN step
+    cloud = local_cloud(**{"ssm.automationFailSteps": {RUNBOOK: ["upsertRecord"]}})
+    cloud.ssm.register_runbook(RUNBOOK, DNS_CUTOVER)
+    zone = _zone(cloud)
+
+    # WHEN the plan runs
+    result = _run(cloud, _plan(zone, onFailure="WARN"))
+
+    # THEN the plan completes with the step Failed and a warning naming the automation's failure; DNS is unchanged
+    assert result.status == "COMPLETED"
+    [step] = _scripts(result)
+    assert step["status"] == "Failed"
+    [execution] = _executions(cloud)
+    assert step["reason"] == f"automation {execution.execution_id} Failed: {execution.failure}"
+    assert "simulated fault" in step["reason"]
+    assert result.report is not None
+    [warning] = result.report["waves"][0]["warnings"]
+    assert warning.startswith("web: post-launch script #1 DRSOrch-TestDnsCutover Failed (automation ")
+    assert warning.endswith("(onFailure WARN)")
+    assert _record(cloud, zone) is None
+
+
+def test_a_failing_runbook_with_on_failure_fail_fails_the_wave_after_its_retries(local_cloud):
+    # GIVEN the failing runbook in a FAIL step with one retry
+    cloud = local_cloud(**{"ssm.automationFailSteps": {RUNBOOK: ["upsertRecord"]}})
+    cloud.ssm.register_runbook(RUNBOOK, DNS_CUTOVER)
+    zone = _zone(cloud)
+
+    # WHEN the plan runs
+    result = _run(cloud, _plan(zone, retries=1))
+
+    # THEN the wave and the plan failed, after two automation executions (one per try)
+    assert result.status == "FAILED"
+    [step] = _scripts(result)
+    assert (step["status"], step["attempts"]) == ("Failed", 2)
+    assert len(_executions(cloud)) == 2
+    assert result.report is not None
+    assert "DRSOrch-TestDnsCutover Failed" in result.report["waves"][0]["reason"]
+
+
+def test_a_runbook_still_running_at_its_timeout_is_stopped_and_times_out(local_cloud):
+    # GIVEN a runbook that sleeps an hour, in a step with a 60 s timeout
+    cloud = local_cloud()
+    sleepy = {
+        "schemaVersion": "0.3",
+        "mainSteps": [{"name": "nap", "action": "aws:sleep", "inputs": {"Duration": "PT1H"}}],
+    }
+    cloud.ssm.register_runbook("DRSOrch-TestNap", sleepy)
+    plan = {
+        "planId": "nap",
+        "waves": [
+            wave(
+                "web",
+                [sid("w", 1)],
+                postLaunch=[{"type": "SSM_AUTOMATION", "documentName": "DRSOrch-TestNap", "timeoutSeconds": 60}],
+            )
+        ],
+    }
+
+    # WHEN it runs
+    result = _run(cloud, plan)
+
+    # THEN the execution was stopped (Cancelled in SSM) and the step TimedOut, failing the wave
+    assert result.status == "FAILED"
+    [execution] = [e for e in cloud.ssm.automation.executions.values() if e.document == "DRSOrch-TestNap"]
+    assert execution.status == "Cancelled"
+    [step] = _scripts(result)
+    assert step["status"] == "TimedOut"
+    assert step["reason"] == f"automation {execution.execution_id} TimedOut: it did not end within 60 s"
