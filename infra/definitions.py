@@ -311,6 +311,8 @@ ENV_BUS_ARN = "EVENT_BUS_ARN"
 # The SSM documents plans may run, comma-separated names or `prefix*` patterns (context allowedSsmDocuments;
 # the IAM grant of SendCommand is limited to the same documents).
 ENV_ALLOWED_SSM_DOCUMENTS = "ALLOWED_SSM_DOCUMENTS"
+# The role SSM_AUTOMATION runbooks run as, passed as their AutomationAssumeRole (infra/constructs/automation_role.py).
+ENV_AUTOMATION_ROLE = "AUTOMATION_ASSUME_ROLE_ARN"
 ENV_SERVICE = "POWERTOOLS_SERVICE_NAME"
 ENV_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_RECOVERY_PRINCIPALS = "RECOVERY_PRINCIPALS"
@@ -344,12 +346,14 @@ def function_environment(
     objective_at_risk_percent: float = DEFAULT_OBJECTIVE_AT_RISK_PERCENT,
     evidence_bucket: str = "",
     ledger_ttl_days: int | None = None,
+    automation_role_arn: str = "",
 ) -> dict[str, str]:
     """Each function's own environment: only what it uses. `recovery_principals`: the operator function's
     comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN; `plan_bucket`: the plan
     store's bucket (for the function that reads stored plans); `objective_at_risk_percent`: the share of an RTO
     after which what still runs is at risk; `evidence_bucket`: the archive function's bucket; `ledger_ttl_days`: the
-    ledger's time to live (None: none) for every function that writes the ledger."""
+    ledger's time to live (None: none) for every function that writes the ledger; `automation_role_arn`: the role
+    SSM_AUTOMATION runbooks run as, for the script functions (blank: none)."""
     env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
     if function.reads_plan_store:
         env[ENV_PLAN_BUCKET] = plan_bucket
@@ -369,6 +373,8 @@ def function_environment(
         env.update({ENV_SCHEDULER_GROUP: scheduler_group, ENV_SCHEDULER_ROLE: scheduler_role_arn, ENV_BUS_ARN: bus_arn})
     if function.needs_ssm or function.needs_ssm_documents:
         env[ENV_ALLOWED_SSM_DOCUMENTS] = ",".join(allowed_ssm_documents)
+    if function.needs_ssm and automation_role_arn:
+        env[ENV_AUTOMATION_ROLE] = automation_role_arn
     if function.watches_objectives:
         env[ENV_OBJECTIVE_AT_RISK_PERCENT] = f"{objective_at_risk_percent:g}"
     return env

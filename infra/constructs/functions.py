@@ -163,6 +163,7 @@ class OrchestratorFunctions(Construct):
             objective_at_risk_percent=self.objective_at_risk_percent,
             evidence_bucket=self.evidence.bucket.bucket_name if self.evidence else "",
             ledger_ttl_days=self.ledger_ttl_days,
+            automation_role_arn=permissions.automation_role_arn or "",
         )
         function = lambda_.Function(
             self,

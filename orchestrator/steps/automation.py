@@ -39,6 +39,7 @@ from orchestrator.adapters.ssm_automation import AUTOMATION_ENDED, AUTOMATION_SU
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.plan import Script, Wave
+from orchestrator.domain.plan.documents import AUTOMATION_ROLE_PARAMETER
 from orchestrator.domain.records.scripts import InvocationResult, ScriptRun, ScriptStatus, script_name
 from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
@@ -91,6 +92,10 @@ def start(reads: _scripts.Reads, run: ScriptRun, *, try_number: int, key: str) -
 def _parameters(reads: _scripts.Reads, plan_wave: Wave, script: Script, run: ScriptRun) -> dict[str, list[str]] | str:
     """The runbook's parameters (see the module docstring), or why the try cannot run."""
     parameters = _scripts.document_parameters(reads.rt, reads.execution, plan_wave, script, run.phase)
+    parameters.pop(AUTOMATION_ROLE_PARAMETER, None)  # a plan frozen before StartPlan refused it: never sent
+    role = reads.rt.settings.automation_assume_role_arn
+    if role and AUTOMATION_ROLE_PARAMETER in _scripts.ssm_of(reads.rt).document_parameters(script.document):
+        parameters[AUTOMATION_ROLE_PARAMETER] = [role]
     name = script.recovery_instances_parameter
     if name is None:
         return parameters

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localcloud.cloud import LocalCloud
+from localcloud.cloud import AUTOMATION_ROLE_ARN, LocalCloud
 from localcloud.runner import RunResult, run_plan
 from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, sid, wave
@@ -23,6 +23,7 @@ DNS_CUTOVER: dict[str, Any] = {
         "RecordName": {"type": "String"},
         "Value": {"type": "String"},
         "Mode": {"type": "String", "default": "DRILL"},
+        "AutomationAssumeRole": {"type": "String", "default": ""},
     },
     "mainSteps": [
         {
@@ -119,6 +120,7 @@ def test_a_post_launch_runbook_upserts_the_dns_record_once_under_duplicated_deli
     [execution] = _executions(cloud)
     assert execution.status == "Success"
     assert execution.sent["Mode"] == ["DRILL"]  # the run context, where the runbook declares it
+    assert execution.sent["AutomationAssumeRole"] == [AUTOMATION_ROLE_ARN]  # runbooks run as the stack's role
     assert cloud.ssm.stats.calls["StartAutomationExecution"] == 1
     # AND the report shows the step with its automation execution, status and outputs
     [step] = _scripts(result)

@@ -330,7 +330,49 @@ def a_wait_cut_short_by_a_cancel(make: Callable[..., LocalCloud]) -> None:
     assert "scheduler:DeleteSchedule" in cloud.calls.calls["control"]
 
 
+def runbooks_before_and_after_a_launch(make: Callable[..., LocalCloud]) -> None:
+    """SSM_AUTOMATION steps: a pre-launch and a post-launch runbook stopped at their timeout, and a post-launch one
+    that ends; all run as the Automation role (their AutomationAssumeRole: iam:PassRole)."""
+    cloud = make()
+    for name, duration in (("DRSOrch-GrantsQuick", "PT5S"), ("DRSOrch-GrantsSlow", "PT1H")):
+        step = {"name": "nap", "action": "aws:sleep", "inputs": {"Duration": duration}}
+        parameters = {"AutomationAssumeRole": {"type": "String", "default": ""}}
+        cloud.ssm.register_runbook(name, {"schemaVersion": "0.3", "parameters": parameters, "mainSteps": [step]})
+    plan = {
+        "planId": "grants-runbooks",
+        "waves": [
+            wave(
+                "db",
+                [sid("r", 1)],
+                preLaunch=[
+                    {
+                        "type": "SSM_AUTOMATION",
+                        "documentName": "DRSOrch-GrantsSlow",
+                        "timeoutSeconds": 60,
+                        "onFailure": "WARN",
+                    }
+                ],
+                postLaunch=[
+                    {"type": "SSM_AUTOMATION", "documentName": "DRSOrch-GrantsQuick"},
+                    {
+                        "type": "SSM_AUTOMATION",
+                        "documentName": "DRSOrch-GrantsSlow",
+                        "timeoutSeconds": 60,
+                        "onFailure": "WARN",
+                    },
+                ],
+            )
+        ],
+    }
+    assert _run(cloud, plan).status == "COMPLETED"
+    assert cloud.ssm.stats.calls["StopAutomationExecution"] == 2
+    runbook_calls = {"ssm:StartAutomationExecution", "ssm:GetAutomationExecution", "ssm:StopAutomationExecution"}
+    assert runbook_calls | {"iam:PassRole"} <= cloud.calls.calls["pre_launch"]
+    assert runbook_calls | {"iam:PassRole"} <= cloud.calls.calls["post_launch"]
+
+
 SCENARIOS: tuple[Scenario, ...] = (
+    runbooks_before_and_after_a_launch,
     a_stored_plan_and_an_unknown_version,
     servers_chosen_by_tag,
     scripts_everywhere_and_a_drill_time_to_live,

@@ -36,6 +36,10 @@ _ENTRY = re.compile(r"[A-Za-z0-9_.:/-]{1,256}\*?|\*")
 #: orchestrator/steps/scripts.py `_parameters`): a document that requires one is given it, and a plan may not
 #: set one (its value would be the orchestrator's word to the instance; the send overwrites it anyway).
 CONTEXT_PARAMETERS = frozenset({"ExecutionId", "PlanId", "WaveId", "Mode", "RecoveryInstances", "executionTimeout"})
+#: An SSM_AUTOMATION step's run context adds its runbook's AutomationAssumeRole: the role the stack made for runbooks
+#: (infra/constructs/automation_role.py), never one a plan names (it would run the runbook with that role's powers).
+AUTOMATION_ROLE_PARAMETER = "AutomationAssumeRole"
+AUTOMATION_CONTEXT_PARAMETERS = CONTEXT_PARAMETERS | {AUTOMATION_ROLE_PARAMETER}
 #: Distinct documents one plan may name: StartPlan reads each one's parameters (DescribeDocument) before
 #: it starts anything, and a plan naming thousands would turn one StartPlan into thousands of calls.
 MAX_DOCUMENTS = 50
@@ -191,8 +195,9 @@ def _step_problems(step: ScriptStep, declared: DocumentParameters | str, suggest
         ]
     found: list[Problem] = []
     known = sorted(declared.names)
+    context = AUTOMATION_CONTEXT_PARAMETERS if step.script.is_automation else CONTEXT_PARAMETERS
     for name in step.script.parameters:
-        if name in CONTEXT_PARAMETERS:
+        if name in context:
             found.append(_context_problem(step, name))
         elif name not in declared:
             hint = suggestions.hint(name, [k for k in known if k not in CONTEXT_PARAMETERS])
@@ -208,7 +213,7 @@ def _step_problems(step: ScriptStep, declared: DocumentParameters | str, suggest
             )
     found.extend(_supplied_problems(step, declared))
     given = set(step.script.parameters) | step.script.supplied_parameters
-    missing = sorted(declared.required - given - CONTEXT_PARAMETERS)
+    missing = sorted(declared.required - given - context)
     found.extend(
         Problem(
             f"{step.label}: SSM document '{document}' requires parameter '{quote(name)}' (it has no default)",
@@ -246,7 +251,10 @@ def _supplied_problems(step: ScriptStep, declared: DocumentParameters) -> list[P
 
 def _context_problem(step: ScriptStep, name: str) -> Problem:
     """A script that sets a run-context parameter itself (what the orchestrator writes: see CONTEXT_PARAMETERS)."""
-    instead = " (set the script's timeoutSeconds instead)" if name == "executionTimeout" else ""
+    instead = {
+        "executionTimeout": " (set the script's timeoutSeconds instead)",
+        AUTOMATION_ROLE_PARAMETER: " (runbooks run as the Automation role the stack made)",
+    }.get(name, "")
     return Problem(
         f"{step.label}: parameter '{name}' is part of the run context, which the orchestrator passes itself "
         f"(the execution, plan and wave ids, the mode, the recovery instances, the execution timeout); a plan may "
