@@ -133,3 +133,20 @@ def test_the_json_schema_says_what_an_automation_step_takes(step: dict[str, Any]
 
     # THEN it is valid exactly when the model loads it
     assert (errors == []) is valid
+
+
+def test_a_plan_may_not_name_the_role_a_runbook_runs_as() -> None:
+    # GIVEN a runbook step that sets AutomationAssumeRole itself (it would run the runbook with that role's powers)
+    plan = parse_plan(
+        _plan(postLaunch=[{**CUTOVER, "parameters": {"AutomationAssumeRole": "arn:aws:iam::1:role/Admin"}}])
+    )
+    declared = DocumentParameters(frozenset({"AutomationAssumeRole", "HostedZoneId"}), frozenset())
+
+    # WHEN the parameter checks look at it
+    problems = parameter_problems(plan, {"DRSOrch-DnsCutover": declared})
+
+    # THEN it is refused at that parameter, saying what runbooks run as
+    assert [(p.code, p.path) for p in problems] == [
+        ("context-parameter", "waves[0].postLaunch[0].parameters.AutomationAssumeRole")
+    ]
+    assert "runbooks run as the Automation role the stack made" in problems[0].message
