@@ -1,5 +1,6 @@
 """End to end: SSM_AUTOMATION steps (issue #18) on the local cloud's SSM Automation simulation, whose API steps run
-against moto: a DNS cutover after the web wave really changes the record in the local Route 53."""
+against moto: the ready DNS cutover runbook (infra/ssm_documents/DRSOrch-DnsCutover.yaml) after the web wave really
+changes the record in the local Route 53."""
 
 from __future__ import annotations
 
@@ -10,64 +11,9 @@ from localcloud.runner import RunResult, run_plan
 from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, sid, wave
 
-RUNBOOK = "DRSOrch-TestDnsCutover"
+RUNBOOK = "DRSOrch-DnsCutover"  # the ready runbook (infra/ssm_documents/), deployed and allow-listed
 RECORD = "web.example.internal."
 IP = "10.0.1.25"
-
-#: Route 53 UPSERT of an A record, then a wait until Route 53 lists the value (what the ready runbook does).
-DNS_CUTOVER: dict[str, Any] = {
-    "schemaVersion": "0.3",
-    "description": "Point an A record at a value and wait until Route 53 has it.",
-    "parameters": {
-        "HostedZoneId": {"type": "String"},
-        "RecordName": {"type": "String"},
-        "Value": {"type": "String"},
-        "Mode": {"type": "String", "default": "DRILL"},
-        "AutomationAssumeRole": {"type": "String", "default": ""},
-    },
-    "mainSteps": [
-        {
-            "name": "upsertRecord",
-            "action": "aws:executeAwsApi",
-            "inputs": {
-                "Service": "route53",
-                "Api": "ChangeResourceRecordSets",
-                "HostedZoneId": "{{ HostedZoneId }}",
-                "ChangeBatch": {
-                    "Changes": [
-                        {
-                            "Action": "UPSERT",
-                            "ResourceRecordSet": {
-                                "Name": "{{ RecordName }}",
-                                "Type": "A",
-                                "TTL": 60,
-                                "ResourceRecords": [{"Value": "{{ Value }}"}],
-                            },
-                        }
-                    ]
-                },
-            },
-            "outputs": [{"Name": "ChangeId", "Selector": "$.ChangeInfo.Id", "Type": "String"}],
-        },
-        {
-            "name": "waitForRecord",
-            "action": "aws:waitForAwsResourceProperty",
-            "timeoutSeconds": 120,
-            "inputs": {
-                "Service": "route53",
-                "Api": "ListResourceRecordSets",
-                "HostedZoneId": "{{ HostedZoneId }}",
-                "StartRecordName": "{{ RecordName }}",
-                "StartRecordType": "A",
-                "MaxItems": "1",
-                "PropertySelector": "$.ResourceRecordSets[0].ResourceRecords[0].Value",
-                "DesiredValues": ["{{ Value }}"],
-            },
-        },
-    ],
-    "outputs": ["upsertRecord.ChangeId"],
-}
-
 
 def _zone(cloud: LocalCloud) -> str:
     route53 = cloud.session.client("route53")
@@ -108,7 +54,6 @@ def _executions(cloud: LocalCloud) -> list[Any]:
 def test_a_post_launch_runbook_upserts_the_dns_record_once_under_duplicated_delivery(local_cloud):
     # GIVEN a hosted zone, the runbook, every event delivered twice, and a plan whose web wave cuts DNS over
     cloud = local_cloud(**{"faults.duplicateDelivery": 1.0})
-    cloud.ssm.register_runbook(RUNBOOK, DNS_CUTOVER)
     zone = _zone(cloud)
 
     # WHEN it runs
@@ -119,7 +64,7 @@ def test_a_post_launch_runbook_upserts_the_dns_record_once_under_duplicated_deli
     assert _record(cloud, zone) == IP
     [execution] = _executions(cloud)
     assert execution.status == "Success"
-    assert execution.sent["Mode"] == ["DRILL"]  # the run context, where the runbook declares it
+    assert [step.name for step in execution.steps] == ["upsertRecord", "waitForInSync", "verifyRecord"]
     assert execution.sent["AutomationAssumeRole"] == [AUTOMATION_ROLE_ARN]  # runbooks run as the stack's role
     assert cloud.ssm.stats.calls["StartAutomationExecution"] == 1
     # AND the report shows the step with its automation execution, status and outputs
@@ -135,7 +80,6 @@ def test_a_post_launch_runbook_upserts_the_dns_record_once_under_duplicated_deli
 def test_a_failing_runbook_with_on_failure_warn_warns_and_the_plan_completes(local_cloud):
     # GIVEN a runbook whose UPSERT fails (the profile's fault), in a WARN step
     cloud = local_cloud(**{"ssm.automationFailSteps": {RUNBOOK: ["upsertRecord"]}})
-    cloud.ssm.register_runbook(RUNBOOK, DNS_CUTOVER)
     zone = _zone(cloud)
 
     # WHEN the plan runs
@@ -150,7 +94,7 @@ def test_a_failing_runbook_with_on_failure_warn_warns_and_the_plan_completes(loc
     assert "simulated fault" in step["reason"]
     assert result.report is not None
     [warning] = result.report["waves"][0]["warnings"]
-    assert warning.startswith("web: post-launch script #1 DRSOrch-TestDnsCutover Failed (automation ")
+    assert warning.startswith("web: post-launch script #1 DRSOrch-DnsCutover Failed (automation ")
     assert warning.endswith("(onFailure WARN)")
     assert _record(cloud, zone) is None
 
@@ -158,7 +102,6 @@ def test_a_failing_runbook_with_on_failure_warn_warns_and_the_plan_completes(loc
 def test_a_failing_runbook_with_on_failure_fail_fails_the_wave_after_its_retries(local_cloud):
     # GIVEN the failing runbook in a FAIL step with one retry
     cloud = local_cloud(**{"ssm.automationFailSteps": {RUNBOOK: ["upsertRecord"]}})
-    cloud.ssm.register_runbook(RUNBOOK, DNS_CUTOVER)
     zone = _zone(cloud)
 
     # WHEN the plan runs
@@ -170,7 +113,7 @@ def test_a_failing_runbook_with_on_failure_fail_fails_the_wave_after_its_retries
     assert (step["status"], step["attempts"]) == ("Failed", 2)
     assert len(_executions(cloud)) == 2
     assert result.report is not None
-    assert "DRSOrch-TestDnsCutover Failed" in result.report["waves"][0]["reason"]
+    assert "DRSOrch-DnsCutover Failed" in result.report["waves"][0]["reason"]
 
 
 def test_a_runbook_still_running_at_its_timeout_is_stopped_and_times_out(local_cloud):

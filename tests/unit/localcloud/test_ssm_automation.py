@@ -362,3 +362,40 @@ def test_a_profile_fault_fails_the_named_step() -> None:
         done = client.get_automation_execution(AutomationExecutionId=execution_id)["AutomationExecution"]
         assert done["AutomationExecutionStatus"] == "Failed"
         assert "simulated fault" in done["FailureMessage"]
+
+
+def test_the_ready_dns_cutover_runbook_upserts_waits_in_sync_and_verifies() -> None:
+    # GIVEN the library's DNS cutover runbook (infra/ssm_documents/DRSOrch-DnsCutover.yaml) and a hosted zone
+    sim = SsmSimulator(FakeClock())
+    assert "DRSOrch-DnsCutover" in sim.load_library()
+    with simulated(sim):
+        route53 = boto3.client("route53", region_name="us-east-1")
+        zone = route53.create_hosted_zone(Name="example.internal", CallerReference="r")["HostedZone"]["Id"]
+        client = boto3.client("ssm", region_name="us-east-1")
+        document = client.describe_document(Name="DRSOrch-DnsCutover")["Document"]
+
+        # WHEN it points shop.example.internal. at 10.20.0.31 (the zone id as Route 53 gives it, /hostedzone/...)
+        parameters = {"HostedZoneId": [zone], "RecordName": ["shop.example.internal."], "Value": ["10.20.0.31"]}
+        execution_id = client.start_automation_execution(DocumentName="DRSOrch-DnsCutover", Parameters=parameters)[
+            "AutomationExecutionId"
+        ]
+
+        # THEN each of its steps succeeded and the record has the value, with the runbook's TTL default
+        done = client.get_automation_execution(AutomationExecutionId=execution_id)["AutomationExecution"]
+        assert done["AutomationExecutionStatus"] == "Success"
+        assert [s["StepName"] for s in done["StepExecutions"]] == ["upsertRecord", "waitForInSync", "verifyRecord"]
+        assert record_value(route53, zone, "shop.example.internal.") == "10.20.0.31"
+        [record] = [
+            r for r in route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"] if r["Type"] == "A"
+        ]
+        assert record["TTL"] == 60
+        # AND SSM describes it as an Automation runbook declaring its parameters (what StartPlan checks plans against)
+        assert document["DocumentType"] == "Automation"
+        assert {p["Name"] for p in document["Parameters"]} == {
+            "HostedZoneId",
+            "RecordName",
+            "RecordType",
+            "Value",
+            "TTL",
+            "AutomationAssumeRole",
+        }
