@@ -58,6 +58,9 @@ class Function:
     # reads the allowed SSM documents only: StartPlan checks a plan's scripts against the allow-list and their
     # documents' declared parameters (DescribeDocument)
     needs_ssm_documents: bool = False
+    # stops running SSM Automation executions (ssm:StopAutomationExecution): the control function, whose cancel stops
+    # the runbooks of SSM_AUTOMATION steps still running (the script functions stop them at their timeout)
+    stops_automations: bool = False
     # the operator endpoint: a Function URL (AWS_IAM) in front, the recovery principals in its environment,
     # and its own source on the bus (infra/constructs/operator.py); it publishes no choreography event
     operator: bool = False
@@ -137,6 +140,7 @@ FUNCTIONS: dict[str, Function] = {
             needs_drs=True,
             needs_scheduler=True,
             deletes_ticks=True,
+            stops_automations=True,
             operator_proof="verify",
         ),  # scheduler: deferred terminations (drill clean-up); the tick of a WAIT step a cancel cuts short
         Function(

@@ -19,6 +19,7 @@ from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.ledger import Ledger
 from infra.constructs.permissions import (
     PermissionSettings,
+    automation_stop_statement,
     drs_statements,
     launch_settings_statements,
     operator_proof_statement,
@@ -210,6 +211,8 @@ class OrchestratorFunctions(Construct):
                 role.add_to_policy(statement)
         elif spec.needs_ssm_documents:
             role.add_to_policy(ssm_document_statement(self, permissions))
+        if spec.stops_automations:
+            role.add_to_policy(automation_stop_statement(self))
         if any(route.target == spec.name for route in definitions.ROUTES):  # async, from EventBridge
             function.configure_async_invoke(
                 retry_attempts=ASYNC_RETRY_ATTEMPTS,

@@ -165,6 +165,8 @@ WILDCARD_REASONS: dict[str, str] = {
     "SsmDescribeDocument": "The parameters a script document declares: only the allowed documents.",
     "SsmStartAutomationRunbooks": "Only the deploy-configured runbooks (context allowedSsmDocuments, the same "
     "allow-list), any version; a 'prefix*' entry names runbooks by prefix on purpose.",
+    "SsmStopAutomations": "A cancel stops the runbooks of SSM_AUTOMATION steps still running, whose ids are known "
+    "only at run time: executions of this account and Region, stop only.",
     "SsmAutomationExecutions": "An automation execution's id is known only once it starts: executions of this "
     "account and Region (read, and stopped at its step's timeout).",
     "LaunchSettingsConfiguration": "The DRS launch configuration of any source server a plan names (chosen at run "
@@ -508,6 +510,15 @@ def ssm_statements(scope: Construct, settings: PermissionSettings) -> list[iam.P
         iam.PolicyStatement(sid="SsmCommandReads", actions=list(SSM_COMMAND_READ), resources=["*"]),
         *automation_statements(scope, settings),
     ]
+
+
+def automation_stop_statement(scope: Construct) -> iam.PolicyStatement:
+    """A cancel's StopAutomationExecution (the control function): executions of this account and Region only."""
+    return iam.PolicyStatement(
+        sid="SsmStopAutomations",
+        actions=["ssm:StopAutomationExecution"],
+        resources=[_arn(scope, "ssm", "automation-execution", "*")],
+    )
 
 
 def automation_definition_arn(scope: Construct, name: str) -> str:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -72,7 +73,12 @@ def start(reads: _scripts.Reads, run: ScriptRun, *, try_number: int, key: str) -
     """Start the runbook of a claimed try (or, after a crash, get its execution back by its ClientToken), record it
     and arm its timeout and first poll. A try without the recovery instances it needs cannot run; a transient
     error defers it to a resend tick; a refusal (unknown runbook, bad parameters) fails it."""
-    execution = reads.execution
+    # read again after the claim: a cancel accepted since this event's first read ends the step now, unstarted (the
+    # cancel's own sweep, `scripts.end_waits`, leaves a claimed step to its starter)
+    execution = reads.rt.ledger.execution(run.execution_id) or reads.execution
+    if execution.cancel_requested:
+        _scripts.cut_by_cancel(replace(reads, execution=execution), run, key=key)
+        return
     plan_wave = frozen_plan(execution).wave(run.wave_id)
     script = _scripts.phase_steps(plan_wave, run.phase)[run.index].script
     try:

@@ -213,11 +213,10 @@ def _start_script(reads: _Reads, script: ScriptId, *, key: str) -> None:
     outcome, run = reads.rt.ledger.claim_script(spec, key=key)
     if run is not None and outcome is Outcome.REJECTED:
         _rearm_resend(reads, run, key)
-    if run is not None and outcome is Outcome.REPLAY and step.script.is_wait:
-        if run.status is _S.RUNNING:
-            _arm_wait(reads, run)  # the claim's own redelivery after a crash between its record and its tick
-        elif run.status is _S.CANCELLED:
-            _end_cut_phase(reads, run)  # a crash after the cancel cut it, before its phase's Done went out
+    if run is not None and outcome is Outcome.REPLAY and step.script.is_wait and run.status is _S.RUNNING:
+        _arm_wait(reads, run)  # the claim's own redelivery after a crash between its record and its tick
+    elif run is not None and outcome is Outcome.REPLAY and _cut_by_cancel(step.script) and run.status is _S.CANCELLED:
+        _end_cut_phase(reads, run)  # a crash after the cancel cut it, before its phase's Done went out
     if run is None or outcome is Outcome.REJECTED or run.status is not _S.SENDING:
         logger.info("script already started", wave_id=script.wave_id, phase=script.phase, index=script.index)
         return
@@ -443,21 +442,35 @@ def end_waits(rt: Runtime, execution_id: str, *, key: str) -> int:
         if wave.status not in ("PRE_LAUNCH", "POST_LAUNCH"):
             continue
         phase = cast("Phase", wave.status.value)
-        if not any(step.script.is_wait for step in phase_steps(plan.wave(wave.wave_id), phase)):
-            continue  # no wait in this phase: its scripts are not even read
+        if not any(_cut_by_cancel(step.script) for step in phase_steps(plan.wave(wave.wave_id), phase)):
+            continue  # no wait or runbook in this phase: its scripts are not even read
         reads.known(wave)
         for run in rt.ledger.list_scripts(execution_id, wave.wave_id, wave.attempt):
             cut = run.phase == phase and run.status in (_S.SENDING, _S.RUNNING, _S.CANCELLED)
-            if cut and _plan_step(execution, run.id).script.is_wait:
+            script = _plan_step(execution, run.id).script
+            if cut and script.is_wait:
                 ended += _cut_wait(reads, run, key=f"{key}:{_name(run.id)}")
+            elif cut and script.is_automation and run.status is not _S.SENDING:
+                ended += _cut_wait(reads, run, key=f"{key}:{_name(run.id)}", stop=True)
     return ended
 
 
-def _cut_wait(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
+def _cut_by_cancel(script: Script) -> bool:
+    """A step a cancel ends at once: a WAIT step, and an SSM_AUTOMATION step (its runbook is stopped). A runbook
+    still SENDING (its start in flight) is left to its starter, which sees the cancel after its claim."""
+    return script.is_wait or script.is_automation
+
+
+def _cut_wait(reads: _Reads, run: ScriptRun, *, key: str, stop: bool = False) -> bool:
     """End a claimed or running wait Cancelled (once: from SENDING or RUNNING; the same `key` again redoes what
-    follows), cancel its tick and end its phase. Returns whether this key ended it."""
+    follows), cancel its tick and end its phase. Returns whether this key ended it. `stop`: the step is a running
+    SSM_AUTOMATION step, whose automation execution is stopped first (StopAutomationExecution; one that has ended
+    already is left as it is)."""
     rt, execution = reads.rt, reads.execution
-    reason = f"cut short: the plan was cancelled by {execution.cancelled_by or 'an operator'}"
+    by = execution.cancelled_by or "an operator"
+    reason = f"stopped: the plan was cancelled by {by}" if stop else f"cut short: the plan was cancelled by {by}"
+    if stop and run.command_ids:
+        _ssm(rt).stop_automation(run.command_ids[0])
     outcome = rt.ledger.finish_script(
         run,
         try_number=run.try_number,
@@ -472,9 +485,9 @@ def _cut_wait(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
         return False
     rt.scheduler.cancel(_tick_name(run.id, run.try_number, "timeout"))
     if outcome is not Outcome.REPLAY:
-        metrics.add_metric(name="WaitsCutShort", unit="Count", value=1)
+        metrics.add_metric(name="AutomationsStopped" if stop else "WaitsCutShort", unit="Count", value=1)
         logger.info(
-            "wait step cut short by the cancel",
+            "automation step stopped by the cancel" if stop else "wait step cut short by the cancel",
             wave_id=run.wave_id,
             phase=run.phase,
             index=run.index,
@@ -1258,6 +1271,7 @@ not_sent = _not_sent
 document_parameters = _parameters
 own_instances = _own_instances
 check = _check
+cut_by_cancel = _cut_wait
 
 
 def cannot_run(reads: _Reads, run: ScriptRun, try_number: int, why: str, *, key: str) -> None:

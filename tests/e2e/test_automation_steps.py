@@ -4,16 +4,19 @@ changes the record in the local Route 53."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from localcloud.cloud import AUTOMATION_ROLE_ARN, LocalCloud
-from localcloud.runner import RunResult, run_plan
+from localcloud.runner import RunResult, run_plan, start, wait
 from orchestrator.domain.plan import parse_plan
-from tests.e2e.helpers import assert_choreography_invariants, sid, wave
+from orchestrator.domain.records.scripts import ScriptId, ScriptStatus
+from tests.e2e.helpers import assert_choreography_invariants, at, command, session, sid, wave
 
 RUNBOOK = "DRSOrch-DnsCutover"  # the ready runbook (infra/ssm_documents/), deployed and allow-listed
 RECORD = "web.example.internal."
 IP = "10.0.1.25"
+
 
 def _zone(cloud: LocalCloud) -> str:
     route53 = cloud.session.client("route53")
@@ -145,3 +148,46 @@ def test_a_runbook_still_running_at_its_timeout_is_stopped_and_times_out(local_c
     [step] = _scripts(result)
     assert step["status"] == "TimedOut"
     assert step["reason"] == f"automation {execution.execution_id} TimedOut: it did not end within 60 s"
+
+
+def test_a_cancel_stops_a_running_runbook_and_closes_the_plan_at_once(local_cloud):
+    # GIVEN a plan whose one wave runs an hour-long runbook before its launch (timeout 2 hours), running a minute
+    cloud = local_cloud()
+    nap = {
+        "schemaVersion": "0.3",
+        "mainSteps": [{"name": "nap", "action": "aws:sleep", "inputs": {"Duration": "PT1H"}}],
+    }
+    cloud.ssm.register_runbook("DRSOrch-TestNap", nap)
+    step = {"type": "SSM_AUTOMATION", "documentName": "DRSOrch-TestNap", "timeoutSeconds": 7200}
+    execution_id = start(cloud, parse_plan({"planId": "nap", "waves": [wave("db", [sid("n", 1)], preLaunch=[step])]}))
+    assert cloud.runtime is not None
+    ledger = cloud.runtime.ledger
+    napping = ScriptId(execution_id=execution_id, wave_id="db", wave_attempt=1, phase="PRE_LAUNCH", index=0)
+
+    def runbook_running() -> bool:
+        run = ledger.get_script(napping)
+        return run is not None and run.status is ScriptStatus.RUNNING
+
+    cloud.run_until(runbook_running, timeout=60)
+    cloud.clock.jump_to(cloud.clock.now() + timedelta(seconds=60))
+
+    # WHEN an operator cancels the plan
+    cancelled_at = cloud.clock.now()
+    command(cloud, "CancelPlan", {"executionId": execution_id}, by="ops")
+    result = wait(cloud, execution_id, timeout=60)
+
+    # THEN the runbook was stopped (Cancelled in SSM), the step Cancelled by the operator, the plan CANCELLED at once
+    assert result.status == "CANCELLED", result.problem
+    [execution] = list(cloud.ssm.automation.executions.values())
+    assert execution.status == "Cancelled"
+    assert result.report is not None
+    [db] = result.report["waves"]
+    [stopped] = db["scripts"]
+    assert (stopped["documentName"], stopped["status"], stopped["reason"]) == (
+        "DRSOrch-TestNap",
+        "Cancelled",
+        f"stopped: the plan was cancelled by {session('ops')}",
+    )
+    assert at(result.report["endedAt"]) - cancelled_at <= timedelta(seconds=5)
+    assert dict(cloud.drs.stats.launches) == {}
+    assert_choreography_invariants(cloud, execution_id)

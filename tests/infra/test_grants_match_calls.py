@@ -371,7 +371,26 @@ def runbooks_before_and_after_a_launch(make: Callable[..., LocalCloud]) -> None:
     assert runbook_calls | {"iam:PassRole"} <= cloud.calls.calls["post_launch"]
 
 
+def a_runbook_stopped_by_a_cancel(make: Callable[..., LocalCloud]) -> None:
+    """A cancel while a wave's pre-launch runbook runs: the control function stops it (StopAutomationExecution)."""
+    cloud = make()
+    nap = {
+        "schemaVersion": "0.3",
+        "mainSteps": [{"name": "nap", "action": "aws:sleep", "inputs": {"Duration": "PT1H"}}],
+    }
+    cloud.ssm.register_runbook("DRSOrch-GrantsNap", nap)
+    step = {"type": "SSM_AUTOMATION", "documentName": "DRSOrch-GrantsNap", "timeoutSeconds": 7200}
+    execution_id = start(
+        cloud, parse_plan({"planId": "grants-stop", "waves": [wave("db", [sid("s", 1)], preLaunch=[step])]})
+    )
+    cloud.run_until(lambda: "ssm:StartAutomationExecution" in cloud.calls.calls.get("pre_launch", set()), timeout=60)
+    command(cloud, "CancelPlan", {"executionId": execution_id}, by="ops")
+    assert wait(cloud, execution_id, timeout=60).status == "CANCELLED"
+    assert "ssm:StopAutomationExecution" in cloud.calls.calls["control"]
+
+
 SCENARIOS: tuple[Scenario, ...] = (
+    a_runbook_stopped_by_a_cancel,
     runbooks_before_and_after_a_launch,
     a_stored_plan_and_an_unknown_version,
     servers_chosen_by_tag,
