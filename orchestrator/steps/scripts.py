@@ -34,6 +34,10 @@ onFailure. A pause lets it run out. A cancel ends it at once (`end_waits`): Canc
 after it not started, its phase's Done published (a wait claimed after the cancel ends so as soon as it is claimed),
 so the cancelled plan closes now rather than when the wait would have ended.
 
+An **SSM_AUTOMATION** step (`orchestrator/steps/automation.py`) is a script item too, whose try is one Automation
+runbook execution instead of commands: its start, its completion (the Automation status-change event, the same poll
+ticks) and its timeout branch off `_send`, `_check` and `_time_out`; a cancel stops it as it cuts a wait short.
+
 A step that cannot run (targets that resolve to nothing: a tag that matches no managed instance, a wave
 without launched instances; a document SSM does not have; every send refused) is a failed try: a
 required one (onFailure FAIL, or a health check) fails its wave, before launch in the pre-launch phase,
