@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from orchestrator.domain.plan import ScriptType, parse_plan, plan_to_document
+from orchestrator.domain.plan import ScriptType, parse_plan, plan_to_document, plan_warnings
 from orchestrator.domain.plan.documents import (
     AllowList,
     DocumentParameters,
@@ -150,3 +150,16 @@ def test_a_plan_may_not_name_the_role_a_runbook_runs_as() -> None:
         ("context-parameter", "waves[0].postLaunch[0].parameters.AutomationAssumeRole")
     ]
     assert "runbooks run as the Automation role the stack made" in problems[0].message
+
+
+def test_validate_warns_of_a_pre_launch_runbook_given_the_waves_own_instances() -> None:
+    # GIVEN a pre-launch runbook given this wave's recovery instances, and a post-launch one (which has them)
+    step = {**CUTOVER, "recoveryInstancesParameter": "InstanceIds"}
+    plan = parse_plan(_plan(preLaunch=[step], postLaunch=[step]))
+
+    # WHEN validate looks for warnings
+    warnings = plan_warnings(plan)
+
+    # THEN only the pre-launch one is warned of, at its recoveryInstancesParameter
+    assert [(w.code, w.path) for w in warnings] == [("no-targets", "waves[0].preLaunch[0].recoveryInstancesParameter")]
+    assert "which do not exist before its launch" in warnings[0].message
