@@ -7,10 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from markupsafe import escape
+
 from localcloud.cloud import AUTOMATION_ROLE_ARN, LocalCloud
 from localcloud.runner import RunResult, run_plan, start, wait
 from orchestrator.domain.plan import parse_plan
 from orchestrator.domain.records.scripts import ScriptId, ScriptStatus
+from orchestrator.reporting.html import render_html
 from tests.e2e.helpers import assert_choreography_invariants, at, command, session, sid, wave
 
 RUNBOOK = "DRSOrch-DnsCutover"  # the ready runbook (infra/ssm_documents/), deployed and allow-listed
@@ -77,6 +80,11 @@ def test_a_post_launch_runbook_upserts_the_dns_record_once_under_duplicated_deli
     assert entry["instanceId"] == execution.execution_id
     assert entry["status"] == "Success"
     assert entry["output"].startswith('outputs: {"upsertRecord.ChangeId":')
+    # AND the HTML report shows the execution and its outputs, escaped
+    page = render_html(result.report)
+    assert execution.execution_id in page
+    assert str(escape(entry["output"])) in page
+    assert '{"upsertRecord' not in page  # never unescaped
     assert_choreography_invariants(cloud, result.execution_id)
 
 
