@@ -319,6 +319,10 @@ def _valid(plan: Plan, path: Path, allowed: AllowList, functions: FunctionAllowL
 
 
 def _targets(script: Script, wave_id: str) -> str:
+    if script.is_automation:
+        given = script.recovery_instances_parameter
+        instances = f", this wave's recovery instances as {given}" if given else ""
+        return f"the account (SSM Automation{instances})"
     targets = script.run_targets
     if targets.tags:
         return "tags " + ", ".join(f"{key}={value}" for key, value in targets.tags.items())
@@ -338,7 +342,8 @@ def _script_line(kind: str, script: Script, wave_id: str) -> str:
         return f"{kind}: [bold]{escape(script.name)}[/bold] (a pause on the scheduler: nothing runs meanwhile)"
     retries = f", {script.retries} retries" if script.retries else ""
     return (
-        f"{kind}: [bold]{escape(script.document)}[/bold] on {escape(_targets(script, wave_id))} "
+        f"{kind}: [bold]{escape(script.document)}[/bold] {'in' if script.is_automation else 'on'} "
+        f"{escape(_targets(script, wave_id))} "
         f"(timeout {script.timeout_seconds}s, on failure {script.on_failure.value}{retries})"
     )
 

@@ -35,6 +35,7 @@ SSM_COMMAND_STATUS = "EC2 Command Invocation Status-change Notification"
 LAMBDA_SOURCE = "lambda"
 LAMBDA_RESULT_SUCCESS = "Lambda Function Invocation Result - Success"
 LAMBDA_RESULT_FAILURE = "Lambda Function Invocation Result - Failure"
+SSM_AUTOMATION_STATUS = "EC2 Automation Execution Status-change Notification"
 #: An ISO 8601 time with its time zone (`2026-03-01T09:30:00Z`, `...+02:00`), seconds, at most microseconds.
 DECLARED_AT_PATTERN = (
     r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
@@ -547,3 +548,17 @@ OPERATOR_COMMANDS: tuple[type[ControlEvent], ...] = (
     RetryWave,
     SkipWave,
 )
+
+
+class AutomationStatusChange(BaseModel):
+    """The detail of an aws.ssm "EC2 Automation Execution Status-change Notification" (SSM_AUTOMATION_STATUS): AWS's
+    event, PascalCase, as the AWS Systems Manager user guide shows it ("Amazon EventBridge event examples for Systems
+    Manager": ExecutionId, Definition, DefinitionVersion, Status, StartTime, EndTime, Time). Only what the
+    orchestrator reads is modelled; AWS's other fields are ignored (AWS may add some). Raises ValidationError
+    (pydantic) for a detail without a usable ExecutionId or Status."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    execution_id: str = Field(alias="ExecutionId", min_length=1, max_length=64, description="the automation execution")
+    definition: str | None = Field(default=None, alias="Definition", max_length=512, description="the runbook")
+    status: str = Field(alias="Status", min_length=1, max_length=64, description="AutomationExecutionStatus")

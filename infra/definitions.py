@@ -24,6 +24,7 @@ from events.models import (
     OPERATOR_SOURCE,
     SOURCE,
     SOURCES,
+    SSM_AUTOMATION_STATUS,
     SSM_COMMAND_STATUS,
     SSM_SOURCE,
 )
@@ -98,6 +99,9 @@ class Function:
     # reads the allowed SSM documents only: StartPlan checks a plan's scripts against the allow-list and their
     # documents' declared parameters (DescribeDocument)
     needs_ssm_documents: bool = False
+    # stops running SSM Automation executions (ssm:StopAutomationExecution): the control function, whose cancel stops
+    # the runbooks of SSM_AUTOMATION steps still running (the script functions stop them at their timeout)
+    stops_automations: bool = False
     # the operator endpoint: a Function URL (AWS_IAM) in front, the recovery principals in its environment,
     # and its own source on the bus (infra/constructs/operator.py); it publishes no choreography event
     operator: bool = False
@@ -177,6 +181,7 @@ FUNCTIONS: dict[str, Function] = {
             needs_drs=True,
             needs_scheduler=True,
             deletes_ticks=True,
+            stops_automations=True,
             operator_proof="verify",
         ),  # scheduler: deferred terminations (drill clean-up); the tick of a WAIT step a cancel cuts short
         Function(
@@ -302,9 +307,9 @@ ROUTES: tuple[Route, ...] = (
         "ssm-status",
         "default",
         SSM_SOURCE,
-        (SSM_COMMAND_STATUS,),
+        (SSM_COMMAND_STATUS, SSM_AUTOMATION_STATUS),
         "post_launch",
-        "SSM command status speeds up script completion",
+        "SSM command and Automation execution status speed up script completion",
     ),
     Route(
         "lambda-result",
@@ -364,6 +369,8 @@ ENV_ALLOWED_SSM_DOCUMENTS = "ALLOWED_SSM_DOCUMENTS"
 # The Lambda functions LAMBDA steps may invoke, comma-separated unqualified ARNs (context allowedLambdaFunctions; the
 # IAM grant of lambda:InvokeFunction is limited to the same functions): the script functions and StartPlan.
 ENV_ALLOWED_LAMBDA_FUNCTIONS = "ALLOWED_LAMBDA_FUNCTIONS"
+# The role SSM_AUTOMATION runbooks run as, passed as their AutomationAssumeRole (infra/constructs/automation_role.py).
+ENV_AUTOMATION_ROLE = "AUTOMATION_ASSUME_ROLE_ARN"
 ENV_SERVICE = "POWERTOOLS_SERVICE_NAME"
 ENV_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_RECOVERY_PRINCIPALS = "RECOVERY_PRINCIPALS"
@@ -398,13 +405,15 @@ def function_environment(
     objective_at_risk_percent: float = DEFAULT_OBJECTIVE_AT_RISK_PERCENT,
     evidence_bucket: str = "",
     ledger_ttl_days: int | None = None,
+    automation_role_arn: str = "",
 ) -> dict[str, str]:
     """Each function's own environment: only what it uses. `recovery_principals`: the operator function's
     comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN; `plan_bucket`: the plan
     store's bucket (for the function that reads stored plans); `objective_at_risk_percent`: the share of an RTO
     after which what still runs is at risk; `allowed_lambda_functions`: the function ARNs LAMBDA steps may invoke (for
     the script functions and StartPlan); `evidence_bucket`: the archive function's bucket; `ledger_ttl_days`: the
-    ledger's time to live (None: none) for every function that writes the ledger."""
+    ledger's time to live (None: none) for every function that writes the ledger; `automation_role_arn`: the role
+    SSM_AUTOMATION runbooks run as, for the script functions (blank: none)."""
     env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
     if function.reads_plan_store:
         env[ENV_PLAN_BUCKET] = plan_bucket
@@ -425,6 +434,8 @@ def function_environment(
     if function.needs_ssm or function.needs_ssm_documents:
         env[ENV_ALLOWED_SSM_DOCUMENTS] = ",".join(allowed_ssm_documents)
         env[ENV_ALLOWED_LAMBDA_FUNCTIONS] = ",".join(allowed_lambda_functions)
+    if function.needs_ssm and automation_role_arn:
+        env[ENV_AUTOMATION_ROLE] = automation_role_arn
     if function.watches_objectives:
         env[ENV_OBJECTIVE_AT_RISK_PERCENT] = f"{objective_at_risk_percent:g}"
     return env

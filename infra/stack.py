@@ -15,6 +15,7 @@ from constructs import Construct
 
 from infra.bundle import build_lambda_asset, skip_requested
 from infra.constructs.alerting import Alerting
+from infra.constructs.automation_role import AutomationRole
 from infra.constructs.bus import OrchestratorBus
 from infra.constructs.console_widget import ConsoleWidget
 from infra.constructs.drill_schedules import DrillSchedules
@@ -274,6 +275,8 @@ class OrchestratorStack(Stack):
         )
         self.ticks = TickScheduler(self, "Ticks", bus=self.bus.bus)
         self.script_documents = ScriptDocuments(self, "ScriptDocuments")
+        # the role SSM_AUTOMATION runbooks run as (their AutomationAssumeRole): the script functions may pass it only
+        self.automation_role = AutomationRole(self, "AutomationRole")
         # the operator function's proof that it published a command (a KMS HMAC key only it may generate with)
         self.operator_proof = OperatorProofKey(self, "OperatorProof")
         # stored plans (drs-orch plan push), read by StartPlan when it names one (planRef)
@@ -293,6 +296,7 @@ class OrchestratorStack(Stack):
                 allowed_ssm_documents=cfg.allowed_ssm_documents,
                 script_target_tag=cfg.script_target_tag,
                 allowed_lambda_functions=cfg.allowed_lambda_functions,
+                automation_role_arn=self.automation_role.role.role_arn,
             ),
             recovery_principals=cfg.recovery_principals,
             operator_proof_key_arn=self.operator_proof.key.key_arn,

@@ -134,6 +134,8 @@ def iam_actions(operation_model: Any, params: Mapping[str, Any]) -> list[str]:
         extra.add("drs:TagResource")  # tags on create are authorized by drs:TagResource (SAR, API operations)
     if action == "scheduler:CreateSchedule" and (params.get("Target") or {}).get("RoleArn"):
         extra.add("iam:PassRole")  # the schedule's execution role is passed to EventBridge Scheduler
+    if action == "ssm:StartAutomationExecution" and "AutomationAssumeRole" in (params.get("Parameters") or {}):
+        extra.add("iam:PassRole")  # the runbook's assume role is passed to SSM Automation
     if action == "drs:UpdateLaunchConfiguration":
         extra.add("ec2:DescribeInstances")  # its dependent action (SAR, AWS Elastic Disaster Recovery)
     return [action, *sorted(extra)]

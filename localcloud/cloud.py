@@ -28,6 +28,7 @@ from events.models import SOURCE
 from infra.definitions import (
     ARCHIVE_PATTERN,
     ENV_ALLOWED_LAMBDA_FUNCTIONS,
+    ENV_AUTOMATION_ROLE,
     ENV_BUS,
     ENV_BUS_ARN,
     ENV_EVIDENCE_BUCKET,
@@ -139,6 +140,10 @@ HOLD_VISIBILITY_SECONDS = 3600  # a held message does not come back while it wai
 MAX_HELD_BEHIND = 3  # a held delivery goes out after 1 to this many later ones
 
 
+#: The role SSM_AUTOMATION runbooks run as in the local cloud (the simulator runs every runbook as the account).
+AUTOMATION_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/drs-orch-automation"
+
+
 class CrashInjected(RuntimeError):
     """A fault injected by the profile: the function died at this point."""
 
@@ -225,6 +230,8 @@ class LocalCloud:
             # who may start a RECOVERY through the operator endpoint (profile `operators.recoveryPrincipals`)
             ENV_RECOVERY_PRINCIPALS: ",".join(self.profile.operators.recovery_principals),
             ENV_PLAN_BUCKET: PLAN_BUCKET,  # the StartPlan function reads stored plans here (planRef)
+            # the role SSM_AUTOMATION runbooks run as (the stack's AutomationRole): passed as AutomationAssumeRole
+            ENV_AUTOMATION_ROLE: AUTOMATION_ROLE_ARN,
             # evidence kept (issue #16): the archive function's bucket; the ledger's time to live when the profile's
             # `retention.ledgerTtlDays` sets one (unset, as deployed by default: nothing expires)
             ENV_EVIDENCE_BUCKET: EVIDENCE_BUCKET,

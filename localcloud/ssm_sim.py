@@ -63,6 +63,7 @@ import yaml
 from botocore.awsrequest import AWSResponse
 
 from localcloud.sim_base import ClockedSimulator, EventCallback
+from localcloud.ssm_automation import AutomationEngine, ClientFactory
 from localcloud.ssm_sim_config import InvocationOutcome, SsmDocumentBehavior, SsmSimConfig
 from localcloud.ssm_sim_wire import (
     OPERATIONS,
@@ -143,6 +144,9 @@ class _Document:
     owner: str = ACCOUNT_ID
     platform_types: list[str] = field(default_factory=lambda: sorted(_PLATFORMS))
     text: str | None = None  # the YAML source, when loaded from a file
+    document_type: str = (
+        "Command"  # or Automation (a runbook: StartAutomationExecution runs it, SendCommand refuses it)
+    )
 
     @property
     def description(self) -> str:
@@ -223,6 +227,7 @@ class SsmSimulator(ClockedSimulator):
         instance_resolver: InstanceResolver | None = None,
         account_id: str = ACCOUNT_ID,
         region: str = REGION,
+        aws_clients: ClientFactory | None = None,
     ) -> None:
         super().__init__(clock, on_event=on_event, account_id=account_id, region=region)
         self.config = config or SsmSimConfig()
@@ -236,6 +241,17 @@ class SsmSimulator(ClockedSimulator):
         self._transitions: list[_Transition] = []
         self._events: list[dict[str, Any]] = []  # produced under the lock, delivered outside it
         self._register_builtins()
+        # Automation runbooks: their aws:executeAwsApi steps call `aws_clients(service)` (default: boto3 clients,
+        # moto's under the local cloud), their aws:runCommand steps this simulator's SendCommand
+        self.automation = AutomationEngine(
+            clock,
+            account_id=account_id,
+            region=region,
+            emit=self._automation_event,
+            clients=aws_clients,
+            run_command=self,
+            fail_steps={name: list(steps) for name, steps in self.config.automation_fail_steps.items()},
+        )
         for instance_id, node in self.config.instances.items():
             self.register_instance(
                 instance_id,
@@ -299,7 +315,8 @@ class SsmSimulator(ClockedSimulator):
             return sorted(name for name in self.config.documents if name not in known)
 
     def load_library(self, directory: str | Path = LIBRARY_DIR) -> list[str]:
-        """Register every ``*.yaml``/``*.yml`` Command document of ``directory`` (name = file stem)."""
+        """Register every ``*.yaml``/``*.yml`` document of ``directory`` (name = file stem): a Command document,
+        or an Automation runbook (``schemaVersion: "0.3"``), which the Automation engine runs."""
         names: list[str] = []
         for path in sorted(Path(directory).iterdir()):
             if path.suffix not in (".yaml", ".yml"):
@@ -308,9 +325,28 @@ class SsmSimulator(ClockedSimulator):
             content = yaml.safe_load(text)
             if not isinstance(content, dict) or "mainSteps" not in content:
                 raise ValueError(f"{path}: not an SSM Command document (no mainSteps)")
+            if str(content.get("schemaVersion")) == "0.3":
+                self.register_runbook(path.stem, content)
+                names.append(path.stem)
+                continue
             self.register_document(path.stem, content.get("parameters") or {}, content=content, text=text)
             names.append(path.stem)
         return names
+
+    def register_runbook(self, name: str, content: dict[str, Any]) -> None:
+        """Add (or replace) an Automation runbook (schemaVersion 0.3, as a dict): see localcloud/ssm_automation.py."""
+        declared = {pname: dict(spec or {}) for pname, spec in (content.get("parameters") or {}).items()}
+        with self._lock:
+            self.automation.register_runbook(name, content)
+            self._documents[name] = _Document(
+                name=name,
+                parameters={
+                    pname: _parameter(name, pname, {"type": "String", **spec}) for pname, spec in declared.items()
+                },
+                content=content,
+                created=self.clock.now(),
+                document_type="Automation",
+            )
 
     def set_document_behavior(
         self,
@@ -424,7 +460,9 @@ class SsmSimulator(ClockedSimulator):
         with self._lock:
             while self._transitions and self._stale(self._transitions[0]):
                 heapq.heappop(self._transitions)
-            return self._transitions[0].at if self._transitions else None
+            due = [self._transitions[0].at] if self._transitions else []
+            automation = self.automation.next_due()
+            return min([*due, *([automation] if automation is not None else [])], default=None)
 
     # ------------------------------------------------------------------ botocore entry point
 
@@ -460,6 +498,8 @@ class SsmSimulator(ClockedSimulator):
 
     def _op_SendCommand(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         document = self._document(args["DocumentName"])
+        if document.document_type != "Command":
+            raise SsmError("InvalidDocument", f"{document.name} is an {document.document_type} document, not Command")
         version = args.get("DocumentVersion")
         if version not in (None, "$LATEST", "$DEFAULT", "1"):
             raise SsmError("InvalidDocumentVersion", f"Document {document.name} has no version {version}")
@@ -620,7 +660,7 @@ class SsmSimulator(ClockedSimulator):
             "DocumentVersion": "1",
             "Status": "Active",
             "Content": content,
-            "DocumentType": "Command",
+            "DocumentType": document.document_type,
             "DocumentFormat": fmt,
         }
 
@@ -680,6 +720,42 @@ class SsmSimulator(ClockedSimulator):
             return []
         return [command]
 
+    def _op_StartAutomationExecution(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return self.automation.start(args)
+
+    def _op_GetAutomationExecution(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return self.automation.get(args)
+
+    def _op_StopAutomationExecution(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return self.automation.stop(args)
+
+    def _op_DescribeAutomationExecutions(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return self.automation.describe(args)
+
+    # ------------------------------------------------------------------ aws:runCommand (the engine's RunCommand)
+
+    def start_command(self, document: str, parameters: dict[str, list[str]], instance_ids: list[str]) -> str:
+        """SendCommand on behalf of an automation step (called under the lock). Raises SsmError as SendCommand."""
+        args = {"DocumentName": document, "Parameters": parameters, "InstanceIds": instance_ids}
+        return str(self._op_SendCommand(args)["Command"]["CommandId"])
+
+    def command_state(self, command_id: str) -> tuple[str, str]:
+        """(status, the invocations' output) of a command an automation step sent."""
+        command = self._commands[command_id]
+        output = "\n".join(inv.stdout for inv in command.invocations.values() if inv.stdout)
+        return self._command_status(command), output
+
+    def cancel_command(self, command_id: str) -> None:
+        self._op_CancelCommand({"CommandId": command_id})
+
+    def _automation_event(self, event: dict[str, Any]) -> None:
+        """An Automation status change, delivered with the invocation events (or dropped, as they are)."""
+        if self.config.events == "drop":
+            self.stats.events_dropped += 1
+            return
+        self.stats.events_emitted += 1
+        self._events.append(event)
+
     # ------------------------------------------------------------------ transitions
 
     def _schedule(self, at: datetime, kind: str, command_id: str, instance_id: str) -> None:
@@ -704,6 +780,7 @@ class SsmSimulator(ClockedSimulator):
                 self._deliver_invocation(command, invocation, step.at)
             else:
                 self._finish(command, invocation, step.at)
+        self.automation.process_due()  # after the invocations: an aws:runCommand step sees them as of now
         events, self._events = self._events, []
         return events
 
@@ -920,7 +997,7 @@ class SsmSimulator(ClockedSimulator):
                 for p in document.parameters.values()
             ],
             "PlatformTypes": document.platform_types,
-            "DocumentType": "Command",
+            "DocumentType": document.document_type,
             "SchemaVersion": str(document.content.get("schemaVersion", "2.2")),
             "LatestVersion": "1",
             "DefaultVersion": "1",

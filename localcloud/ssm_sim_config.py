@@ -15,6 +15,8 @@ The profile section is camelCase::
       instances:                        # managed nodes that exist before any launch (the old site)
         i-0a1b2c3d4e5f60718: {tags: {Role: database-primary}, pingStatus: Online}
       allowedDocuments: [DRSOrch-*, AWS-RunShellScript]   # the functions' ALLOWED_SSM_DOCUMENTS
+      automationFailSteps:              # a fault: these steps of an Automation runbook fail, every execution
+        DRSOrch-DnsCutover: [upsertRecord]
 
 ``allowedDocuments`` is the deploy setting of the same name for the local run (the documents plans may run;
 StartPlan refuses the others). Left out, it is the deployed default, ``DRSOrch-*``, plus the documents the
@@ -80,6 +82,8 @@ class SsmSimConfig(BaseModel):
     agent_online_after_seconds: float = Field(default=0.0, ge=0)
     documents: dict[str, SsmDocumentBehavior] = Field(default_factory=dict)
     instances: dict[str, SsmInstanceSettings] = Field(default_factory=dict)
+    # a fault: runbook name -> the names of its steps that fail (before they run) in every execution
+    automation_fail_steps: dict[str, list[str]] = Field(default_factory=dict)
 
     @classmethod
     def from_profile(cls, section: dict[str, Any] | None) -> SsmSimConfig:
@@ -118,6 +122,8 @@ class SsmProfile(ProfileSection):
     agent_online_after_seconds: float = Field(default=0.0, ge=0)
     documents: dict[str, DocumentProfile | None] = Field(default_factory=dict)
     instances: dict[str, InstanceProfile | None] = Field(default_factory=dict)
+    # a fault: runbook name -> the steps of it that fail in every execution (localcloud/ssm_automation.py)
+    automation_fail_steps: dict[str, list[str]] = Field(default_factory=dict)
     # None: DRSOrch-* and the profile's own documents (LocalCloud); not a simulator setting (SSM runs any document
     # it has: the orchestrator's StartPlan is what refuses)
     allowed_documents: list[str] | None = None
@@ -142,6 +148,7 @@ class SsmProfile(ProfileSection):
                 "default_duration_seconds",
                 "invocation_visible_after_seconds",
                 "agent_online_after_seconds",
+                "automation_fail_steps",
             )
             if name in self.model_fields_set
         }

@@ -34,6 +34,11 @@ OPERATIONS = (
     "DescribeInstanceInformation",
     "DescribeDocument",
     "GetDocument",
+    # SSM Automation (localcloud/ssm_automation.py, served by the same simulator)
+    "StartAutomationExecution",
+    "GetAutomationExecution",
+    "StopAutomationExecution",
+    "DescribeAutomationExecutions",
 )
 _UNIQUE_ID = "localcloud-ssm-simulator"
 

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
         ),
         validation_alias="ALLOWED_LAMBDA_FUNCTIONS",
     )
+    # The role SSM_AUTOMATION runbooks run as (issue #18; infra/constructs/automation_role.py), set for the script
+    # functions: passed as a runbook's AutomationAssumeRole wherever it declares one. Blank: none is passed (the
+    # runbook runs as the function, which holds none of what runbooks do: set it).
+    automation_assume_role_arn: str = Field(default="", validation_alias="AUTOMATION_ASSUME_ROLE_ARN")
     # Who may start a RECOVERY through the operator endpoint (issue #13): comma-separated IAM principals (role
     # ARNs, user ARNs, session patterns: orchestrator/domain/principals.py), the stack's `recoveryPrincipals`.
     # Blank: nobody (a RECOVERY is refused). Read by the operator function only; a malformed entry refuses every

@@ -428,6 +428,9 @@ class FakeSsm(_Failing):
         self._invocations: dict[str, dict[str, dict[str, Any]]] = {}
         self.sent: list[dict[str, Any]] = []  # every accepted SendCommand, as asked
         self.cancelled: list[tuple[str, list[str] | None]] = []
+        self.automations: dict[str, dict[str, Any]] = {}  # by ClientToken
+        self.automation_starts: list[dict[str, Any]] = []  # every accepted StartAutomationExecution, as asked
+        self.stopped: list[str] = []  # every StopAutomationExecution
 
     def add_document(self, name: str, parameters: Iterable[str] = (), *, required: Iterable[str] = ()) -> None:
         """A document declaring `parameters` and `required` (required ones have no default)."""
@@ -509,6 +512,52 @@ class FakeSsm(_Failing):
         for iid, invocation in self._invocations.get(command_id, {}).items():
             if invocation["Status"] not in TERMINAL_STATUSES and (not instance_ids or iid in instance_ids):
                 invocation["Status"] = "Cancelled"
+
+    # ---- SSM Automation: an execution per ClientToken, InProgress until `end_automation`
+
+    def start_automation(self, document: str, parameters: dict[str, list[str]], *, client_token: str) -> str:
+        self._maybe_fail("start_automation")
+        if document not in self.documents:
+            raise SsmRejected(
+                f"AutomationDefinitionNotFoundException: {document}", "AutomationDefinitionNotFoundException"
+            )
+        self.automation_starts.append({"document": document, "parameters": parameters, "client_token": client_token})
+        if client_token not in self.automations:
+            self.automations[client_token] = {
+                "AutomationExecutionId": f"{len(self.automations) + 1:08d}-0000-4000-8000-000000000000",
+                "DocumentName": document,
+                "AutomationExecutionStatus": "InProgress",
+                "ExecutionStartTime": self._clock.now(),
+                "Parameters": parameters,
+            }
+        return str(self.automations[client_token]["AutomationExecutionId"])
+
+    def end_automation(self, execution_id: str, status: str, *, failure: str | None = None, **outputs: str) -> None:
+        """End the execution `execution_id` with `status` (and its failure message, its outputs) now."""
+        found = self._automation(execution_id)
+        found.update(AutomationExecutionStatus=status, ExecutionEndTime=self._clock.now())
+        found["Outputs"] = {name: [value] for name, value in outputs.items()}
+        if failure is not None:
+            found["FailureMessage"] = failure
+
+    def automation_execution(self, execution_id: str) -> dict[str, Any]:
+        self._maybe_fail("automation_execution")
+        return dict(self._automation(execution_id))
+
+    def stop_automation(self, execution_id: str) -> None:
+        self._maybe_fail("stop_automation")
+        self.stopped.append(execution_id)
+        found = self._automation(execution_id)
+        if found["AutomationExecutionStatus"] == "InProgress":
+            found.update(AutomationExecutionStatus="Cancelled", ExecutionEndTime=self._clock.now())
+
+    def _automation(self, execution_id: str) -> dict[str, Any]:
+        for found in self.automations.values():
+            if found["AutomationExecutionId"] == execution_id:
+                return found
+        raise SsmRejected(
+            f"AutomationExecutionNotFoundException: {execution_id}", "AutomationExecutionNotFoundException"
+        )
 
 
 class FakeEc2(_Failing):

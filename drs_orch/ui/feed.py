@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from drs_orch import control
 from events.models import Contract
-from orchestrator.adapters.ledger.executions import MAX_LISTED, ExecutionListing
+from orchestrator.adapters.ledger.executions import MAX_LISTED
 from orchestrator.domain.clock import parse_iso
+from orchestrator.domain.records.waves import ExecutionListing
 from orchestrator.domain.status import EXECUTION_FINAL
 from orchestrator.reporting.report import APPROVAL_TIME_KEYS, ATTEMPT_TIME_KEYS
 

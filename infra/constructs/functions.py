@@ -19,6 +19,7 @@ from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.ledger import Ledger
 from infra.constructs.permissions import (
     PermissionSettings,
+    automation_stop_statement,
     drs_statements,
     lambda_invoke_statement,
     launch_settings_statements,
@@ -165,6 +166,7 @@ class OrchestratorFunctions(Construct):
             objective_at_risk_percent=self.objective_at_risk_percent,
             evidence_bucket=self.evidence.bucket.bucket_name if self.evidence else "",
             ledger_ttl_days=self.ledger_ttl_days,
+            automation_role_arn=permissions.automation_role_arn or "",
         )
         function = lambda_.Function(
             self,
@@ -214,6 +216,8 @@ class OrchestratorFunctions(Construct):
                 role.add_to_policy(invoke)
         elif spec.needs_ssm_documents:
             role.add_to_policy(ssm_document_statement(self, permissions))
+        if spec.stops_automations:
+            role.add_to_policy(automation_stop_statement(self))
         if any(route.target == spec.name for route in definitions.ROUTES):  # async, from EventBridge
             function.configure_async_invoke(
                 retry_attempts=ASYNC_RETRY_ATTEMPTS,

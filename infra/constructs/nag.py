@@ -20,14 +20,22 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
+from infra.constructs.automation_role import WILDCARD_REASONS as AUTOMATION_WILDCARD_REASONS
 from infra.constructs.operator_policy import WILDCARD_REASONS as CLI_WILDCARD_REASONS
 from infra.constructs.permissions import STAR_ONLY_ACTIONS
 from infra.constructs.permissions import WILDCARD_REASONS as FUNCTION_WILDCARD_REASONS
 
 PACK = "AwsSolutions"
-# the reason of each statement (by Sid) that names a wildcard resource: the functions' roles, the CLI's policies
-WILDCARD_REASONS: dict[str, str] = {**FUNCTION_WILDCARD_REASONS, **CLI_WILDCARD_REASONS}
-if len(WILDCARD_REASONS) != len(FUNCTION_WILDCARD_REASONS) + len(CLI_WILDCARD_REASONS):  # one Sid, one reason
+# the reason of each statement (by Sid) that names a wildcard resource: the functions' roles, the CLI's policies, the
+# role SSM Automation runbooks run as
+WILDCARD_REASONS: dict[str, str] = {
+    **FUNCTION_WILDCARD_REASONS,
+    **CLI_WILDCARD_REASONS,
+    **AUTOMATION_WILDCARD_REASONS,
+}
+if len(WILDCARD_REASONS) != len(FUNCTION_WILDCARD_REASONS) + len(CLI_WILDCARD_REASONS) + len(
+    AUTOMATION_WILDCARD_REASONS
+):  # one Sid, one reason
     raise ValueError(f"a Sid has two reasons: {sorted(FUNCTION_WILDCARD_REASONS.keys() & CLI_WILDCARD_REASONS)}")
 
 

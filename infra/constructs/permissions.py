@@ -163,6 +163,12 @@ WILDCARD_REASONS: dict[str, str] = {
     "those DRS launched (its AWSElasticDisasterRecoveryManaged tag) and carrying the source-server tag "
     "StartRecovery is limited to, when one is configured.",
     "SsmDescribeDocument": "The parameters a script document declares: only the allowed documents.",
+    "SsmStartAutomationRunbooks": "Only the deploy-configured runbooks (context allowedSsmDocuments, the same "
+    "allow-list), any version; a 'prefix*' entry names runbooks by prefix on purpose.",
+    "SsmStopAutomations": "A cancel stops the runbooks of SSM_AUTOMATION steps still running, whose ids are known "
+    "only at run time: executions of this account and Region, stop only.",
+    "SsmAutomationExecutions": "An automation execution's id is known only once it starts: executions of this "
+    "account and Region (read, and stopped at its step's timeout).",
     "LaunchSettingsConfiguration": "The DRS launch configuration of any source server a plan names (chosen at run "
     "time): source-server ARNs of this account and Region, narrowed by the source-server tag when configured.",
     "LaunchSettingsTemplates": "The EC2 launch template DRS keeps per source server (ids known only at run time): "
@@ -214,6 +220,9 @@ class PermissionSettings:
     script_target_tag: tuple[str, str] = DEFAULT_SCRIPT_TARGET_TAG
     # The unqualified function ARNs LAMBDA steps may invoke (context allowedLambdaFunctions); none: no grant.
     allowed_lambda_functions: Sequence[str] = ()
+    # The role SSM_AUTOMATION runbooks run as (infra/constructs/automation_role.py): the only role the script
+    # functions may pass, only to SSM. None: no PassRole (runbooks without an AutomationAssumeRole parameter).
+    automation_role_arn: str | None = None
 
 
 def _arn(scope: Construct, service: str, resource: str, name: str, *, account: bool = True, sep: str = "/") -> str:
@@ -501,6 +510,7 @@ def ssm_statements(scope: Construct, settings: PermissionSettings) -> list[iam.P
         ssm_document_statement(scope, settings),
         # Command reads and cancel have no resource-level permissions.
         iam.PolicyStatement(sid="SsmCommandReads", actions=list(SSM_COMMAND_READ), resources=["*"]),
+        *automation_statements(scope, settings),
     ]
 
 
@@ -512,6 +522,53 @@ def lambda_invoke_statement(settings: PermissionSettings) -> iam.PolicyStatement
     return iam.PolicyStatement(
         sid="LambdaStepsInvoke", actions=["lambda:InvokeFunction"], resources=list(settings.allowed_lambda_functions)
     )
+
+
+def automation_stop_statement(scope: Construct) -> iam.PolicyStatement:
+    """A cancel's StopAutomationExecution (the control function): executions of this account and Region only."""
+    return iam.PolicyStatement(
+        sid="SsmStopAutomations",
+        actions=["ssm:StopAutomationExecution"],
+        resources=[_arn(scope, "ssm", "automation-execution", "*")],
+    )
+
+
+def automation_definition_arn(scope: Construct, name: str) -> str:
+    """The IAM resource StartAutomationExecution is authorized on: `automation-definition/NAME:VERSION` (Service
+    Authorization Reference, AWS Systems Manager; AWS-owned runbooks have no account in it), any version of an
+    allowed runbook (`:*`; a `prefix*` entry already matches every version)."""
+    if name.startswith("arn:"):
+        return name.replace(":document/", ":automation-definition/") + ("" if name.endswith("*") else ":*")
+    resource = name if name.endswith("*") else f"{name}:*"
+    return _arn(scope, "ssm", "automation-definition", resource, account=not name.startswith("AWS-"))
+
+
+def automation_statements(scope: Construct, settings: PermissionSettings) -> list[iam.PolicyStatement]:
+    """SSM_AUTOMATION steps (orchestrator/steps/automation.py): StartAutomationExecution of the allowed runbooks only
+    (the same allow-list as SendCommand's documents), GetAutomationExecution and StopAutomationExecution of this
+    account's executions (`automation-execution/*`: ids known only at run time), and iam:PassRole of the Automation
+    role only, only to SSM (the runbooks' AutomationAssumeRole)."""
+    runbooks = [automation_definition_arn(scope, name) for name in settings.allowed_ssm_documents]
+    statements = [
+        iam.PolicyStatement(
+            sid="SsmStartAutomationRunbooks", actions=["ssm:StartAutomationExecution"], resources=runbooks
+        ),
+        iam.PolicyStatement(
+            sid="SsmAutomationExecutions",
+            actions=["ssm:GetAutomationExecution", "ssm:StopAutomationExecution"],
+            resources=[_arn(scope, "ssm", "automation-execution", "*")],
+        ),
+    ]
+    if settings.automation_role_arn:
+        statements.append(
+            iam.PolicyStatement(
+                sid="SsmAutomationPassRole",
+                actions=["iam:PassRole"],
+                resources=[settings.automation_role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}},
+            )
+        )
+    return statements
 
 
 # ---- the operator-proof key (infra/constructs/operator_proof.py) --------------------------------------

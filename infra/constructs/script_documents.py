@@ -1,4 +1,5 @@
-"""The project's own SSM Command documents (infra/ssm_documents/*.yaml), deployed under their file names.
+"""The project's own SSM documents (infra/ssm_documents/*.yaml), deployed under their file names: Command documents
+(SSM_DOCUMENT steps) and Automation runbooks (`schemaVersion: "0.3"`, SSM_AUTOMATION steps).
 
 They are the default script allow-list (context allowedSsmDocuments): a plan may name them without anything
 else to deploy. The names are fixed (a plan names a document by name), so one account and Region holds one
@@ -24,8 +25,14 @@ def document_content(name: str) -> dict[str, Any]:
     return content
 
 
+def document_type(content: dict[str, Any]) -> str:
+    """`Automation` for a runbook (schemaVersion 0.3, the Automation schema), else `Command`."""
+    return "Automation" if str(content.get("schemaVersion")) == "0.3" else "Command"
+
+
 class ScriptDocuments(Construct):
-    """One `AWS::SSM::Document` (Command) per file; an update publishes a new version of the same document."""
+    """One `AWS::SSM::Document` per file (Command, or Automation for a schema 0.3 runbook); an update publishes a new
+    version of the same document."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
@@ -35,7 +42,7 @@ class ScriptDocuments(Construct):
                 name.replace("-", ""),
                 name=name,
                 content=document_content(name),
-                document_type="Command",
+                document_type=document_type(document_content(name)),
                 document_format="JSON",
                 update_method="NewVersion",
             )

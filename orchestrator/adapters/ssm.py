@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from orchestrator.adapters.pagination import paginate
+from orchestrator.adapters.ssm_automation import AutomationCalls
 from orchestrator.domain.plan.documents import DocumentParameters
 
 MAX_INSTANCE_IDS = 50  # SendCommand InstanceIds per call
@@ -63,14 +64,21 @@ _REJECTED = {
     "InvalidDocumentContent",
     "AccessDeniedException",
     "InvalidCommandId",
+    # SSM Automation (StartAutomationExecution, GetAutomationExecution)
+    "AutomationDefinitionNotFoundException",
+    "AutomationDefinitionVersionNotFoundException",
+    "InvalidAutomationExecutionParametersException",
+    "IdempotentParameterMismatch",
+    "AutomationExecutionNotFoundException",
 }
+_RETRYABLE_AUTOMATION = {"AutomationExecutionLimitExceededException"}  # too many running: try again later
 
 
 def _translate(exc: ClientError) -> SsmError:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", "Unknown"))
     message = f"{code}: {error.get('Message') or exc}"
-    if code in _RETRYABLE:
+    if code in _RETRYABLE or code in _RETRYABLE_AUTOMATION:
         return SsmThrottled(message, code)
     if code == "InvalidInstanceId":
         return SsmAgentNotReady(message, code)
@@ -79,9 +87,9 @@ def _translate(exc: ClientError) -> SsmError:
     return SsmError(message, code)
 
 
-class Ssm:
+class Ssm(AutomationCalls):
     """SendCommand in chunks of 50, command reads, cancel; DescribeDocument cached per document for
-    DOCUMENT_CACHE_SECONDS (`monotonic`: the clock of that cache)."""
+    DOCUMENT_CACHE_SECONDS (`monotonic`: the clock of that cache); SSM Automation (`AutomationCalls`)."""
 
     def __init__(self, client: Any, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._client = client

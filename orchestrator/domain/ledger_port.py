@@ -56,6 +56,7 @@ from orchestrator.domain.records.terminations import (
     TerminationRecord,
     TerminationStatus,
 )
+from orchestrator.domain.records.waves import ExecutionListing
 
 __all__ = ["LedgerPort"]
 
@@ -216,6 +217,11 @@ class LedgerPort(Protocol):
 
     def execution(self, execution_id: str) -> ExecutionRecord | None:
         """The execution as its record (`get_execution`'s item, typed), or None."""
+        ...
+
+    def latest_executions(self, limit: int = 20) -> list[ExecutionListing]:
+        """The `limit` latest executions, newest start first (the executions index: eventually consistent).
+        ValueError for a limit out of range (1 to 100), before anything is read."""
         ...
 
     def finish_script(

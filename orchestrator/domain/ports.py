@@ -194,6 +194,18 @@ class SsmPort(Protocol):
         """Cancel the command's invocations that have not ended (only on `instance_ids` when given)."""
         ...
 
+    def start_automation(self, document: str, parameters: dict[str, list[str]], *, client_token: str) -> str:
+        """StartAutomationExecution, idempotent by `client_token` (a UUID): the automation execution id."""
+        ...
+
+    def automation_execution(self, execution_id: str) -> dict[str, Any]:
+        """GetAutomationExecution's AutomationExecution."""
+        ...
+
+    def stop_automation(self, execution_id: str) -> None:
+        """StopAutomationExecution (Cancel); one already ended is left as it is."""
+        ...
+
 
 @runtime_checkable
 class Ec2NetworkPort(Protocol):

@@ -23,9 +23,9 @@ from typing import Any, Protocol
 
 from markupsafe import Markup
 
-from orchestrator.adapters.ledger.executions import ExecutionListing
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
+from orchestrator.domain.records.waves import ExecutionListing
 from orchestrator.domain.status import EXECUTION_FINAL
 from orchestrator.reporting.graph_svg import GraphWave, render_graph_svg
 from orchestrator.reporting.html import tone

@@ -51,13 +51,15 @@ class _WaveIndex:
     def of(cls, wave: Wave) -> _WaveIndex:
         post = len(wave.post_launch) + (1 if wave.health_check is not None else 0)
         scripts = {"PRE_LAUNCH": len(wave.pre_launch), "POST_LAUNCH": post}
-        waits = {"PRE_LAUNCH": wait_indexes(wave.pre_launch), "POST_LAUNCH": wait_indexes(wave.post_launch)}
+        post_steps = [*wave.post_launch, *([wave.health_check] if wave.health_check is not None else [])]
+        waits = {"PRE_LAUNCH": wait_indexes(wave.pre_launch), "POST_LAUNCH": wait_indexes(post_steps)}
         return cls(frozenset(wave.server_ids), wave.on_failure.value, scripts, waits)
 
 
 def wait_indexes(steps: Sequence[Script]) -> frozenset[int]:
-    """The indexes of the WAIT steps among a phase's `steps`."""
-    return frozenset(index for index, step in enumerate(steps) if step.is_wait)
+    """The indexes of the steps a cancel cuts short among a phase's `steps`: WAIT steps, and SSM_AUTOMATION steps
+    (their runbook stopped: `scripts.end_waits`)."""
+    return frozenset(index for index, step in enumerate(steps) if step.is_wait or step.is_automation)
 
 
 _Index = tuple[str, dict[str, _WaveIndex]]  # plan id, wave id -> what the plan says of it
@@ -185,9 +187,9 @@ def unfinished_phase(
 ) -> str | None:
     """What keeps a wave attempt's `phase` (of `expected` scripts, the health check included) from having ended
     well (`script #2 has not ended`, `script #1 ended Failed, and it is required`), or None when every script
-    has ended and no required one failed (a phase without scripts: no read). A WAIT step (its index in `waits`)
-    that ended Cancelled was cut short by a cancel (`scripts.end_waits`): the phase ended there, the steps after
-    it never start."""
+    has ended and no required one failed (a phase without scripts: no read). A WAIT or SSM_AUTOMATION step (its
+    index in `waits`) that ended Cancelled was cut short by a cancel (`scripts.end_waits`): the phase ended there,
+    the steps after it never start."""
     if not expected:
         return None
     runs = {r.index: r for r in rt.ledger.list_scripts(execution_id, wave_id, attempt) if r.phase == phase}

@@ -39,6 +39,9 @@ so the cancelled plan closes now rather than when the wait would have ended.
 A **LAMBDA** step (`type: LAMBDA, functionName: F`) is a script item too, claimed and concluded here: its send is
 one asynchronous Invoke of an allowed function and its completion is Lambda's destination record on the bus
 (`orchestrator.steps.lambda_steps`); its only tick is its timeout. Retries, onFailure and health checks are as above.
+An **SSM_AUTOMATION** step (`orchestrator/steps/automation.py`) is a script item too, whose try is one Automation
+runbook execution instead of commands: its start, its completion (the Automation status-change event, the same poll
+ticks) and its timeout branch off `_send`, `_check` and `_time_out`; a cancel stops it as it cuts a wait short.
 
 A step that cannot run (targets that resolve to nothing: a tag that matches no managed instance, a wave
 without launched instances; a document SSM does not have; every send refused) is a failed try: a
@@ -222,11 +225,10 @@ def _start_script(reads: _Reads, script: ScriptId, *, key: str) -> None:
     outcome, run = reads.rt.ledger.claim_script(spec, key=key)
     if run is not None and outcome is Outcome.REJECTED:
         _rearm_resend(reads, run, key)
-    if run is not None and outcome is Outcome.REPLAY and step.script.is_wait:
-        if run.status is _S.RUNNING:
-            _arm_wait(reads, run)  # the claim's own redelivery after a crash between its record and its tick
-        elif run.status is _S.CANCELLED:
-            _end_cut_phase(reads, run)  # a crash after the cancel cut it, before its phase's Done went out
+    if run is not None and outcome is Outcome.REPLAY and step.script.is_wait and run.status is _S.RUNNING:
+        _arm_wait(reads, run)  # the claim's own redelivery after a crash between its record and its tick
+    elif run is not None and outcome is Outcome.REPLAY and _cut_by_cancel(step.script) and run.status is _S.CANCELLED:
+        _end_cut_phase(reads, run)  # a crash after the cancel cut it, before its phase's Done went out
     if run is None or outcome is Outcome.REJECTED or run.status is not _S.SENDING:
         logger.info("script already started", wave_id=script.wave_id, phase=script.phase, index=script.index)
         return
@@ -384,6 +386,12 @@ def _send(reads: _Reads, run: ScriptRun, *, try_number: int, key: str, replay: b
         _unresolved(reads, run, resolved.reason, try_number=try_number, key=key)
         return
     script = step.script.model_copy(update={"parameters": resolved.parameters})  # the values from the run, resolved
+    if script.is_automation:
+        from orchestrator.steps import automation
+
+        sent = replace(run, parameter_values=resolved.values or None)
+        automation.start(reads, sent, try_number=try_number, key=key, parameters=resolved.parameters)
+        return
     try:
         targets = _resolve_targets(rt, execution.execution_id, plan_wave, script, run.phase)
         if targets.skip_reason:
@@ -456,21 +464,35 @@ def end_waits(rt: Runtime, execution_id: str, *, key: str) -> int:
         if wave.status not in ("PRE_LAUNCH", "POST_LAUNCH"):
             continue
         phase = cast("Phase", wave.status.value)
-        if not any(step.script.is_wait for step in phase_steps(plan.wave(wave.wave_id), phase)):
-            continue  # no wait in this phase: its scripts are not even read
+        if not any(_cut_by_cancel(step.script) for step in phase_steps(plan.wave(wave.wave_id), phase)):
+            continue  # no wait or runbook in this phase: its scripts are not even read
         reads.known(wave)
         for run in rt.ledger.list_scripts(execution_id, wave.wave_id, wave.attempt):
             cut = run.phase == phase and run.status in (_S.SENDING, _S.RUNNING, _S.CANCELLED)
-            if cut and _plan_step(execution, run.id).script.is_wait:
+            script = _plan_step(execution, run.id).script
+            if cut and script.is_wait:
                 ended += _cut_wait(reads, run, key=f"{key}:{_name(run.id)}")
+            elif cut and script.is_automation and run.status is not _S.SENDING:
+                ended += _cut_wait(reads, run, key=f"{key}:{_name(run.id)}", stop=True)
     return ended
 
 
-def _cut_wait(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
+def _cut_by_cancel(script: Script) -> bool:
+    """A step a cancel ends at once: a WAIT step, and an SSM_AUTOMATION step (its runbook is stopped). A runbook
+    still SENDING (its start in flight) is left to its starter, which sees the cancel after its claim."""
+    return script.is_wait or script.is_automation
+
+
+def _cut_wait(reads: _Reads, run: ScriptRun, *, key: str, stop: bool = False) -> bool:
     """End a claimed or running wait Cancelled (once: from SENDING or RUNNING; the same `key` again redoes what
-    follows), cancel its tick and end its phase. Returns whether this key ended it."""
+    follows), cancel its tick and end its phase. Returns whether this key ended it. `stop`: the step is a running
+    SSM_AUTOMATION step, whose automation execution is stopped first (StopAutomationExecution; one that has ended
+    already is left as it is)."""
     rt, execution = reads.rt, reads.execution
-    reason = f"cut short: the plan was cancelled by {execution.cancelled_by or 'an operator'}"
+    by = execution.cancelled_by or "an operator"
+    reason = f"stopped: the plan was cancelled by {by}" if stop else f"cut short: the plan was cancelled by {by}"
+    if stop and run.command_ids:
+        _ssm(rt).stop_automation(run.command_ids[0])
     outcome = rt.ledger.finish_script(
         run,
         try_number=run.try_number,
@@ -485,9 +507,9 @@ def _cut_wait(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
         return False
     rt.scheduler.cancel(_tick_name(run.id, run.try_number, "timeout"))
     if outcome is not Outcome.REPLAY:
-        metrics.add_metric(name="WaitsCutShort", unit="Count", value=1)
+        metrics.add_metric(name="AutomationsStopped" if stop else "WaitsCutShort", unit="Count", value=1)
         logger.info(
-            "wait step cut short by the cancel",
+            "automation step stopped by the cancel" if stop else "wait step cut short by the cancel",
             wave_id=run.wave_id,
             phase=run.phase,
             index=run.index,
@@ -868,9 +890,13 @@ def _timeout_tick(reads: _Reads, run: ScriptRun, detail: PreLaunchTick | PostLau
                 command_id=detail.command_id,
             )
             return
+        automation = _plan_step(reads.execution, run.id).script.is_automation
         for command_id in run.command_ids:
             with contextlib.suppress(SsmError):
-                _ssm(reads.rt).cancel(command_id)
+                if automation:
+                    _ssm(reads.rt).stop_automation(command_id)
+                else:
+                    _ssm(reads.rt).cancel(command_id)
         reason = f"did not finish within {run.timeout_seconds} s, and its invocations could not be read: {exc}"
         _end_try(reads, run, run.try_number, _S.TIMED_OUT, reason, key=event_id, from_=_RUNNING)
 
@@ -987,7 +1013,12 @@ def _verdict(statuses: list[str]) -> ScriptStatus:
 
 
 def _check(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
-    """Conclude the running try if every invocation has ended. Returns whether it had."""
+    """Conclude the running try if every invocation (or its automation execution) has ended. Returns whether it
+    had."""
+    if _plan_step(reads.execution, run.id).script.is_automation:
+        from orchestrator.steps import automation
+
+        return automation.check(reads, run, key=key)
     invocations = _invocations(reads.rt, run)
     if len(invocations) < (run.expected or 0) or any(not _has_ended(i.get("Status")) for i in invocations.values()):
         return False
@@ -1054,7 +1085,13 @@ def _result_at_timeout(
 def _time_out(reads: _Reads, run: ScriptRun, *, key: str) -> None:
     """The plan's timeoutSeconds has passed: read what every invocation really did first (its completion
     event may be lost, and the next poll may be later). An invocation that ended keeps its status; only those
-    still running are cancelled, and they (and any invocation SSM never listed) count as TimedOut."""
+    still running are cancelled, and they (and any invocation SSM never listed) count as TimedOut. An automation
+    execution still running is stopped (`orchestrator.steps.automation.time_out`)."""
+    if _plan_step(reads.execution, run.id).script.is_automation:
+        from orchestrator.steps import automation
+
+        automation.time_out(reads, run, key=key)
+        return
     before = _invocations(reads.rt, run)
     after, cancelled = _cancel_running(reads.rt, run, before)
     results = [_result_at_timeout(iid, inv, before, run) for iid, inv in sorted(after.items())]
@@ -1257,6 +1294,52 @@ def _publish_done(
             scripts=scripts,
             warnings=warnings,
         )
+    )
+
+
+# ---- for the other step types (orchestrator/steps/automation.py) ---------------------------------------------------
+
+Reads = _Reads
+plan_step = _plan_step
+ssm_of = _ssm
+not_sent = _not_sent
+document_parameters = _parameters
+own_instances = _own_instances
+check = _check
+cut_by_cancel = _cut_wait
+
+
+def cannot_run(reads: _Reads, run: ScriptRun, try_number: int, why: str, *, key: str) -> None:
+    """A claimed try that has nothing to run on: failed (a required step) or Skipped with a warning."""
+    _cannot_run(reads, run, try_number, why, key=key, from_=_SENDING)
+
+
+def deadline_of(now: datetime, timeout_seconds: int) -> datetime:
+    """When a try sent `now` times out."""
+    return now + timedelta(seconds=timeout_seconds)
+
+
+def arm_ticks(reads: _Reads, run: ScriptRun, try_number: int, deadline: datetime, command_id: str) -> None:
+    """A sent try's timeout tick at its deadline and its first poll tick."""
+    _schedule(reads, run.id, try_number, "timeout", deadline, command_id=command_id)
+    _schedule(reads, run.id, try_number, "poll", reads.rt.clock.now() + timedelta(seconds=poll_interval(1)), tick=1)
+
+
+def conclude_running(
+    reads: _Reads,
+    run: ScriptRun,
+    verdict: ScriptStatus,
+    results: list[InvocationResult],
+    *,
+    reason: str | None,
+    key: str,
+) -> None:
+    """Conclude the running try with `verdict`, its results and why (cut to REASON_LIMIT): retried, or the end."""
+    _conclude(
+        reads,
+        run,
+        _Ended(run.try_number, verdict, results, reason[:REASON_LIMIT] if reason else None, _RUNNING),
+        key=key,
     )
 
 

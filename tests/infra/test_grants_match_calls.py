@@ -340,7 +340,68 @@ def lambda_steps_in_both_phases(make: Callable[..., LocalCloud]) -> None:
     assert [name for name, _ in cloud.lambda_sim.invocations] == ["dns-cutover", "dns-cutover"]
 
 
+def runbooks_before_and_after_a_launch(make: Callable[..., LocalCloud]) -> None:
+    """SSM_AUTOMATION steps: a pre-launch and a post-launch runbook stopped at their timeout, and a post-launch one
+    that ends; all run as the Automation role (their AutomationAssumeRole: iam:PassRole)."""
+    cloud = make()
+    for name, duration in (("DRSOrch-GrantsQuick", "PT5S"), ("DRSOrch-GrantsSlow", "PT1H")):
+        step = {"name": "nap", "action": "aws:sleep", "inputs": {"Duration": duration}}
+        parameters = {"AutomationAssumeRole": {"type": "String", "default": ""}}
+        cloud.ssm.register_runbook(name, {"schemaVersion": "0.3", "parameters": parameters, "mainSteps": [step]})
+    plan = {
+        "planId": "grants-runbooks",
+        "waves": [
+            wave(
+                "db",
+                [sid("r", 1)],
+                preLaunch=[
+                    {
+                        "type": "SSM_AUTOMATION",
+                        "documentName": "DRSOrch-GrantsSlow",
+                        "timeoutSeconds": 60,
+                        "onFailure": "WARN",
+                    }
+                ],
+                postLaunch=[
+                    {"type": "SSM_AUTOMATION", "documentName": "DRSOrch-GrantsQuick"},
+                    {
+                        "type": "SSM_AUTOMATION",
+                        "documentName": "DRSOrch-GrantsSlow",
+                        "timeoutSeconds": 60,
+                        "onFailure": "WARN",
+                    },
+                ],
+            )
+        ],
+    }
+    assert _run(cloud, plan).status == "COMPLETED"
+    assert cloud.ssm.stats.calls["StopAutomationExecution"] == 2
+    runbook_calls = {"ssm:StartAutomationExecution", "ssm:GetAutomationExecution", "ssm:StopAutomationExecution"}
+    assert runbook_calls | {"iam:PassRole"} <= cloud.calls.calls["pre_launch"]
+    assert runbook_calls | {"iam:PassRole"} <= cloud.calls.calls["post_launch"]
+
+
+def a_runbook_stopped_by_a_cancel(make: Callable[..., LocalCloud]) -> None:
+    """A cancel while a wave's pre-launch runbook runs: the control function stops it (StopAutomationExecution)."""
+    cloud = make()
+    nap = {
+        "schemaVersion": "0.3",
+        "mainSteps": [{"name": "nap", "action": "aws:sleep", "inputs": {"Duration": "PT1H"}}],
+    }
+    cloud.ssm.register_runbook("DRSOrch-GrantsNap", nap)
+    step = {"type": "SSM_AUTOMATION", "documentName": "DRSOrch-GrantsNap", "timeoutSeconds": 7200}
+    execution_id = start(
+        cloud, parse_plan({"planId": "grants-stop", "waves": [wave("db", [sid("s", 1)], preLaunch=[step])]})
+    )
+    cloud.run_until(lambda: "ssm:StartAutomationExecution" in cloud.calls.calls.get("pre_launch", set()), timeout=60)
+    command(cloud, "CancelPlan", {"executionId": execution_id}, by="ops")
+    assert wait(cloud, execution_id, timeout=60).status == "CANCELLED"
+    assert "ssm:StopAutomationExecution" in cloud.calls.calls["control"]
+
+
 SCENARIOS: tuple[Scenario, ...] = (
+    a_runbook_stopped_by_a_cancel,
+    runbooks_before_and_after_a_launch,
     a_stored_plan_and_an_unknown_version,
     servers_chosen_by_tag,
     scripts_everywhere_and_a_drill_time_to_live,

@@ -306,7 +306,7 @@ def test_cdk_nag_finds_nothing_unacknowledged(synth: Synth) -> None:
 
 # ---- scripts: which documents, on which instances ----------------------------------------------------------
 
-PROJECT_DOCUMENTS = ("DRSOrch-HealthCheck", "DRSOrch-ServiceCheck", "DRSOrch-WaitForSsmAgent")
+PROJECT_DOCUMENTS = ("DRSOrch-DnsCutover", "DRSOrch-HealthCheck", "DRSOrch-ServiceCheck", "DRSOrch-WaitForSsmAgent")
 SCRIPT_FUNCTIONS = ("pre_launch", "post_launch")
 
 
@@ -334,6 +334,23 @@ def test_send_command_runs_only_the_allowed_documents(synth: Synth) -> None:
         other = [s for s in senders if s is not documents]
         assert all(render(s["Resource"]).endswith(":instance/*") for s in other), function
         assert [render(r) for r in _listify(statements["SsmDescribeDocument"]["Resource"])] == expected
+
+
+def test_start_automation_runs_only_the_allowed_runbooks_and_reads_only_executions(synth: Synth) -> None:
+    # GIVEN the default allow-list (the same for runbooks: SSM_AUTOMATION steps)
+    prefix = "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:"
+    runbooks = [f"{prefix}automation-definition/{name}:*" for name in PROJECT_DOCUMENTS]
+    for function in SCRIPT_FUNCTIONS:
+        statements = _statements_of(synth, function)
+        # THEN StartAutomationExecution names any version of exactly those runbooks, and nothing else grants it
+        start = statements["SsmStartAutomationRunbooks"]
+        assert [render(r) for r in _listify(start["Resource"])] == runbooks
+        starters = [s for s in statements.values() if "ssm:StartAutomationExecution" in _listify(s["Action"])]
+        assert starters == [start]
+        # AND an execution is read and stopped only as an execution of this account and Region
+        executions = statements["SsmAutomationExecutions"]
+        assert _listify(executions["Action"]) == ["ssm:GetAutomationExecution", "ssm:StopAutomationExecution"]
+        assert render(executions["Resource"]) == f"{prefix}automation-execution/*"
 
 
 def test_start_plan_reads_the_allowed_documents_and_sends_nothing(synth: Synth) -> None:

@@ -64,7 +64,12 @@ def _config(**context: Any) -> StackConfig:
 def test_context_defaults_to_the_projects_documents_and_tag() -> None:
     config = _config()
     assert tuple(config.allowed_ssm_documents) == project_ssm_documents()
-    assert project_ssm_documents() == ("DRSOrch-HealthCheck", "DRSOrch-ServiceCheck", "DRSOrch-WaitForSsmAgent")
+    assert project_ssm_documents() == (
+        "DRSOrch-DnsCutover",
+        "DRSOrch-HealthCheck",
+        "DRSOrch-ServiceCheck",
+        "DRSOrch-WaitForSsmAgent",
+    )
     assert config.script_target_tag == ("drs-orch:script-target", "allowed")
     assert config.source_server_tag is None
 

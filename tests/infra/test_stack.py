@@ -51,9 +51,15 @@ def test_resource_counts(synth: Synth) -> None:
 
 def test_the_projects_script_documents_are_deployed_under_their_names(synth: Synth) -> None:
     documents = {d["Properties"]["Name"]: d["Properties"] for d in synth.of_type("AWS::SSM::Document").values()}
-    assert sorted(documents) == ["DRSOrch-HealthCheck", "DRSOrch-ServiceCheck", "DRSOrch-WaitForSsmAgent"]
+    assert sorted(documents) == [
+        "DRSOrch-DnsCutover",
+        "DRSOrch-HealthCheck",
+        "DRSOrch-ServiceCheck",
+        "DRSOrch-WaitForSsmAgent",
+    ]
     for name, props in documents.items():
-        assert (props["DocumentType"], props["UpdateMethod"]) == ("Command", "NewVersion")
+        kind = "Automation" if name == "DRSOrch-DnsCutover" else "Command"  # the DNS cutover is a runbook
+        assert (props["DocumentType"], props["UpdateMethod"]) == (kind, "NewVersion"), name
         assert props["Content"] == document_content(name)
 
 
@@ -173,6 +179,7 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
             operator_proof_key=stack.operator_proof.key.key_arn,
             plan_bucket=stack.plan_store.bucket.bucket_name,
             evidence_bucket=stack.evidence.bucket.bucket_name,
+            automation_role_arn=stack.automation_role.role.role_arn,
         )
         assert props["Environment"]["Variables"] == stack.resolve(expected), name
         assert props["Handler"] == spec.handler
@@ -192,7 +199,7 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
         )
         for name, function in stack.functions.functions.items()
     }
-    documents = "DRSOrch-HealthCheck,DRSOrch-ServiceCheck,DRSOrch-WaitForSsmAgent"
+    documents = "DRSOrch-DnsCutover,DRSOrch-HealthCheck,DRSOrch-ServiceCheck,DRSOrch-WaitForSsmAgent"
     assert {name: value for name, value in allowed.items() if value is not None} == {
         "start_plan": documents,  # StartPlan refuses a plan naming another document
         "pre_launch": documents,
@@ -579,7 +586,32 @@ def test_the_cli_policies_are_output_and_name_this_stacks_resources_only(synth: 
     }
     assert '":replay/inspect-*"' in rendered["InspectorReplay"]
     assert [r["Fn::Join"][1][-1] for r in statements["ValidateReadsAllowedDocuments"]["Resource"]] == [
+        ":document/DRSOrch-DnsCutover",
         ":document/DRSOrch-HealthCheck",
         ":document/DRSOrch-ServiceCheck",
         ":document/DRSOrch-WaitForSsmAgent",
     ]
+
+
+def test_only_the_script_functions_may_pass_the_automation_role_and_only_to_ssm(synth: Synth) -> None:
+    # GIVEN the synthesized stack's Automation role (SSM_AUTOMATION runbooks run as it)
+    stack = synth.stack
+    role_id = synth.logical_id(stack.automation_role.role)
+    role = synth.resources[role_id]["Properties"]
+
+    # THEN only ssm.amazonaws.com of this account assumes it
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "ssm.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    # AND the roles that may pass it are the script functions', each only to SSM
+    function_roles = {synth.logical_id(role): name for name, role in stack.functions.roles.items()}
+    passing: dict[str, Any] = {}
+    for policy in synth.of_type("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement.get("Action") == "iam:PassRole" and statement.get("Resource") == {
+                "Fn::GetAtt": [role_id, "Arn"]
+            }:
+                for attached in policy["Properties"]["Roles"]:
+                    passing[function_roles[attached["Ref"]]] = statement["Condition"]
+    only_ssm = {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}
+    assert passing == {"pre_launch": only_ssm, "post_launch": only_ssm}

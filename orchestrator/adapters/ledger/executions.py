@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -27,6 +26,7 @@ from orchestrator.adapters.ledger.waves import new_wave_item
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.records.changes import ExecutionChanges
+from orchestrator.domain.records.waves import ExecutionListing
 from orchestrator.domain.status import EXECUTION_FINAL, ExecutionStatus, check_execution_transition
 
 PLAN_ATTRIBUTE = "planDocumentZlib"
@@ -64,20 +64,6 @@ infra/definitions.py `EXECUTIONS_INDEX`, which tests/unit/adapters check against
 MAX_LISTED = 100
 """The most executions `latest_executions` lists in one call (one Query page: the index carries a few short
 attributes per execution, far under Query's 1 MB page, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecutionListing:
-    """One execution as the executions index carries it: enough to list it (status, plan, mode, times, who)."""
-
-    execution_id: str
-    plan_id: str
-    status: str
-    mode: str | None = None
-    plan_name: str | None = None
-    started_at: str | None = None
-    ended_at: str | None = None
-    requested_by: str | None = None
 
 
 def _listing(item: Mapping[str, Any]) -> ExecutionListing:

@@ -223,16 +223,25 @@ def plan_warnings(plan: Plan) -> list[Problem]:
 
 def _prelaunch_warnings(wave: Wave, index: int) -> list[Problem]:
     """A pre-launch script without targets runs on this wave's recovery instances, which its launch has
-    not created yet: only instances left by an earlier launch can run it."""
+    not created yet: only instances left by an earlier launch can run it. So does a pre-launch runbook given
+    them (recoveryInstancesParameter)."""
     found = []
     for position, script in enumerate(wave.pre_launch):
-        if not script.runs_document or script.run_targets.wave != wave.wave_id:
-            continue
         then = (
             "fails the wave before launch (onFailure FAIL)"
             if script.on_failure is ScriptOnFailure.FAIL
             else "is skipped with a warning (onFailure WARN)"
         )
+        path = join_path("waves", index, "preLaunch", position)
+        if script.is_automation and script.recovery_instances_parameter:
+            message = (
+                f"preLaunch runbook {script.document} is given this wave's recovery instances "
+                f"(recoveryInstancesParameter), which do not exist before its launch: on a first run it has none "
+                f"and {then}; run it in postLaunch, or in a downstream wave"
+            )
+            found.append(Problem(message, "no-targets", wave.wave_id, join_path(path, "recoveryInstancesParameter")))
+        if not script.runs_document or script.run_targets.wave != wave.wave_id:
+            continue
         found.append(
             Problem(
                 f"preLaunch script {script.document} has no targets, so it targets this wave's recovery "
@@ -240,7 +249,7 @@ def _prelaunch_warnings(wave: Wave, index: int) -> list[Problem]:
                 f"{then}; give it targets (instanceIds, tags, or an upstream wave)",
                 "no-targets",
                 wave.wave_id,
-                join_path("waves", index, "preLaunch", position),
+                path,
             )
         )
     return found

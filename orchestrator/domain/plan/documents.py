@@ -36,6 +36,10 @@ _ENTRY = re.compile(r"[A-Za-z0-9_.:/-]{1,256}\*?|\*")
 #: orchestrator/steps/scripts.py `_parameters`): a document that requires one is given it, and a plan may not
 #: set one (its value would be the orchestrator's word to the instance; the send overwrites it anyway).
 CONTEXT_PARAMETERS = frozenset({"ExecutionId", "PlanId", "WaveId", "Mode", "RecoveryInstances", "executionTimeout"})
+#: An SSM_AUTOMATION step's run context adds its runbook's AutomationAssumeRole: the role the stack made for runbooks
+#: (infra/constructs/automation_role.py), never one a plan names (it would run the runbook with that role's powers).
+AUTOMATION_ROLE_PARAMETER = "AutomationAssumeRole"
+AUTOMATION_CONTEXT_PARAMETERS = CONTEXT_PARAMETERS | {AUTOMATION_ROLE_PARAMETER}
 #: Distinct documents one plan may name: StartPlan reads each one's parameters (DescribeDocument) before
 #: it starts anything, and a plan naming thousands would turn one StartPlan into thousands of calls.
 MAX_DOCUMENTS = 50
@@ -91,7 +95,8 @@ class DocumentParameters:
 
 @dataclass(frozen=True)
 class ScriptStep:
-    """An SSM_DOCUMENT step and where it sits: wave, kind (preLaunch, postLaunch, healthCheck) and position."""
+    """An SSM_DOCUMENT or SSM_AUTOMATION step and where it sits: wave, kind (preLaunch, postLaunch,
+    healthCheck) and position."""
 
     wave_id: str
     wave_index: int
@@ -118,15 +123,16 @@ class ScriptStep:
 
 
 def script_steps(plan: Plan) -> Iterator[ScriptStep]:
-    """Every SSM_DOCUMENT step of the plan in plan order: per wave, its pre-launch, post-launch, then health
+    """Every SSM_DOCUMENT and SSM_AUTOMATION step of the plan in plan order (a runbook is an SSM document too:
+    the same allow-list and parameter checks apply): per wave, its pre-launch, post-launch, then health
     check. WAIT and LAMBDA steps run no document: the allow-list and the parameter checks have nothing to say of
     them (a LAMBDA step's function has its own list: orchestrator/domain/plan/lambda_functions.py)."""
     for index, wave in enumerate(plan.waves):
         for kind, scripts in (("preLaunch", wave.pre_launch), ("postLaunch", wave.post_launch)):
             for position, script in enumerate(scripts):
-                if script.runs_document:
+                if script.has_document:
                     yield ScriptStep(wave.wave_id, index, kind, position, script)
-        if wave.health_check is not None and wave.health_check.runs_document:  # never a WAIT step (refused)
+        if wave.health_check is not None and wave.health_check.has_document:  # never a WAIT step (refused)
             yield ScriptStep(wave.wave_id, index, "healthCheck", None, wave.health_check)
 
 
@@ -190,8 +196,9 @@ def _step_problems(step: ScriptStep, declared: DocumentParameters | str, suggest
         ]
     found: list[Problem] = []
     known = sorted(declared.names)
+    context = AUTOMATION_CONTEXT_PARAMETERS if step.script.is_automation else CONTEXT_PARAMETERS
     for name in step.script.parameters:
-        if name in CONTEXT_PARAMETERS:
+        if name in context:
             found.append(_context_problem(step, name))
         elif name not in declared:
             hint = suggestions.hint(name, [k for k in known if k not in CONTEXT_PARAMETERS])
@@ -205,7 +212,9 @@ def _step_problems(step: ScriptStep, declared: DocumentParameters | str, suggest
                     join_path(step.path, "parameters", name),
                 )
             )
-    missing = sorted(declared.required - set(step.script.parameters) - CONTEXT_PARAMETERS)
+    found.extend(_supplied_problems(step, declared))
+    given = set(step.script.parameters) | step.script.supplied_parameters
+    missing = sorted(declared.required - given - context)
     found.extend(
         Problem(
             f"{step.label}: SSM document '{document}' requires parameter '{quote(name)}' (it has no default)",
@@ -218,9 +227,35 @@ def _step_problems(step: ScriptStep, declared: DocumentParameters | str, suggest
     return found
 
 
+def _supplied_problems(step: ScriptStep, declared: DocumentParameters) -> list[Problem]:
+    """An SSM_AUTOMATION step whose recoveryInstancesParameter its runbook does not declare (the ids would be
+    refused by StartAutomationExecution), or that the plan also sets in `parameters` (which one would win?)."""
+    name = step.script.recovery_instances_parameter
+    path = join_path(step.path, "recoveryInstancesParameter")
+    if name is None:
+        return []
+    if name not in declared:
+        known = ", ".join(sorted(declared.names)) or "no parameter"
+        message = (
+            f"{step.label}: recoveryInstancesParameter '{quote(name)}' is not declared by runbook "
+            f"'{quote(step.document, 128)}' (it declares: {quote(known, 300)})"
+        )
+        return [Problem(message, "unknown-parameter", step.wave_id, path)]
+    if name in step.script.parameters or name in CONTEXT_PARAMETERS:
+        message = (
+            f"{step.label}: parameter '{quote(name)}' is filled with the wave's recovery instances "
+            "(recoveryInstancesParameter): the plan may not set it too"
+        )
+        return [Problem(message, "context-parameter", step.wave_id, path)]
+    return []
+
+
 def _context_problem(step: ScriptStep, name: str) -> Problem:
     """A script that sets a run-context parameter itself (what the orchestrator writes: see CONTEXT_PARAMETERS)."""
-    instead = " (set the script's timeoutSeconds instead)" if name == "executionTimeout" else ""
+    instead = {
+        "executionTimeout": " (set the script's timeoutSeconds instead)",
+        AUTOMATION_ROLE_PARAMETER: " (runbooks run as the Automation role the stack made)",
+    }.get(name, "")
     return Problem(
         f"{step.label}: parameter '{name}' is part of the run context, which the orchestrator passes itself "
         f"(the execution, plan and wave ids, the mode, the recovery instances, the execution timeout); a plan may "

@@ -246,8 +246,8 @@ def _target_problems(
         for kind, suffix, script in _scripts(raw_by_id[wave_id]):
             if not isinstance(script, dict) or not isinstance(script.get("targets"), dict):
                 continue
-            if script.get("type") == "WAIT":
-                continue  # a WAIT step takes no targets: the model refuses them, where they lead is moot
+            if script.get("type") in ("WAIT", "SSM_AUTOMATION"):
+                continue  # a WAIT or SSM_AUTOMATION step takes no targets: the model refuses them
             target = script["targets"].get("wave")
             if not isinstance(target, str):
                 continue

@@ -1,10 +1,10 @@
 """The recovery-plan model: camelCase on the wire, snake_case in Python, unknown fields rejected.
 
 A plan is a DAG of waves. Each wave launches its DRS source servers after its `dependsOn` waves
-complete, around pre-launch and post-launch steps: SSM scripts (`SSM_DOCUMENT`), timed pauses
-(`WAIT`) and asynchronous Lambda invocations (`LAMBDA`). Values left out inherit the plan `defaults`
-(a wave's `onFailure`, a script's `timeoutSeconds`) or the wave itself (a script's `targets`): the
-model fills them in when it loads, so a loaded plan is fully resolved.
+complete, around pre-launch and post-launch steps: SSM scripts (`SSM_DOCUMENT`), SSM Automation runbooks
+(`SSM_AUTOMATION`), timed pauses (`WAIT`) and asynchronous Lambda invocations (`LAMBDA`). Values left out inherit
+the plan `defaults` (a wave's `onFailure`, a script's `timeoutSeconds`) or the wave itself (a script's `targets`):
+the model fills them in when it loads, so a loaded plan is fully resolved.
 """
 
 from __future__ import annotations
@@ -106,12 +106,18 @@ class Rollback(StrEnum):
 
 
 class ScriptType(StrEnum):
-    """A pre-launch or post-launch step: an SSM Run Command document run on instances, a timed pause, or an
-    asynchronous invocation of a deploy-allowed Lambda function."""
+    """A pre-launch or post-launch step: an SSM Run Command document run on instances, an SSM Automation runbook
+    run in the account (StartAutomationExecution), a timed pause, or an asynchronous invocation of a deploy-allowed
+    Lambda function."""
 
     SSM_DOCUMENT = "SSM_DOCUMENT"
+    SSM_AUTOMATION = "SSM_AUTOMATION"
     WAIT = "WAIT"
     LAMBDA = "LAMBDA"
+
+
+#: An Automation parameter's name (botocore's ssm model, AutomationParameterKey: 1 to 50 characters).
+AUTOMATION_PARAMETER_PATTERN = r"^[A-Za-z0-9_.-]{1,50}$"
 
 
 def _matches(pattern: str, value: str) -> bool:
@@ -238,12 +244,18 @@ _LAMBDA_ONLY = ("functionName", "payload")
 _NOT_FOR_LAMBDA = ("documentName", "parameters", "targets", "seconds")
 
 
+#: What only an SSM_AUTOMATION step sets.
+_AUTOMATION_ONLY = ("recoveryInstancesParameter",)
+
+
 def _script_schema(schema: dict[str, Any]) -> None:
-    """documentName is required of an SSM_DOCUMENT step (`type` left out is one), seconds of a WAIT step, which
-    takes none of _NOT_FOR_WAIT; targets is never required (it defaults to the wave)."""
+    """documentName is required of an SSM_DOCUMENT step (`type` left out is one) and of an SSM_AUTOMATION step,
+    seconds of a WAIT step, which takes none of _NOT_FOR_WAIT; targets is never required (it defaults to the wave)
+    and an SSM_AUTOMATION step takes none (it runs in the account: recoveryInstancesParameter hands it the wave's
+    instances), while only it takes recoveryInstancesParameter."""
     schema.pop("required", None)
     props = schema.get("properties", {})
-    for name in ("documentName", "seconds", "targets", "functionName", "payload"):  # never null in a plan
+    for name in ("documentName", "seconds", "targets", *_LAMBDA_ONLY, *_AUTOMATION_ONLY):  # never null in a plan
         if name in props and "anyOf" in props[name]:
             kept = [option for option in props[name].pop("anyOf") if option != {"type": "null"}]
             props[name] = {**kept[0], **props[name]} if len(kept) == 1 else {"anyOf": kept, **props[name]}
@@ -252,15 +264,30 @@ def _script_schema(schema: dict[str, Any]) -> None:
         props["targets"]["description"] = "Where the script runs. Default: the instances of this wave."
     not_ssm = [ScriptType.WAIT.value, ScriptType.LAMBDA.value]
     wait, lambda_ = ({"properties": {"type": {"const": kind}}, "required": ["type"]} for kind in not_ssm)
+    automation = {"properties": {"type": {"const": ScriptType.SSM_AUTOMATION.value}}, "required": ["type"]}
     schema["allOf"] = [
         {
             "if": wait,
-            "then": {"required": ["seconds"], "properties": dict.fromkeys(_NOT_FOR_WAIT + _LAMBDA_ONLY, False)},
+            "then": {
+                "required": ["seconds"],
+                "properties": dict.fromkeys(_NOT_FOR_WAIT + _LAMBDA_ONLY + _AUTOMATION_ONLY, False),
+            },
         },
-        {"if": lambda_, "then": {"required": ["functionName"], "properties": dict.fromkeys(_NOT_FOR_LAMBDA, False)}},
+        {
+            "if": lambda_,
+            "then": {
+                "required": ["functionName"],
+                "properties": dict.fromkeys(_NOT_FOR_LAMBDA + _AUTOMATION_ONLY, False),
+            },
+        },
         {
             "if": {"properties": {"type": {"enum": not_ssm}}, "required": ["type"]},
             "else": {"required": ["documentName"], "properties": dict.fromkeys(("seconds", *_LAMBDA_ONLY), False)},
+        },
+        {
+            "if": automation,
+            "then": {"properties": {"targets": False}},
+            "else": {"properties": dict.fromkeys(_AUTOMATION_ONLY, False)},
         },
     ]
 
@@ -325,25 +352,34 @@ def _lambda_payload(value: Any) -> Any:
     return value
 
 
-def _required_of(kind: ScriptType, value: Any, info: ValidationInfo) -> Any:
-    """`value`; None (left out) when the step is of `kind` is a missing required field."""
-    if value is None and info.data.get("type") is kind:
+def _required_of(kinds: ScriptType | tuple[ScriptType, ...], value: Any, info: ValidationInfo) -> Any:
+    """`value`; None (left out) when the step is of one of `kinds` is a missing required field."""
+    if value is None and info.data.get("type") in (kinds if isinstance(kinds, tuple) else (kinds,)):
         raise PydanticCustomError("missing", "Field required")
     return value
 
 
+_RUNS_A_DOCUMENT = (ScriptType.SSM_DOCUMENT, ScriptType.SSM_AUTOMATION)
+
+
 class Script(_Model):
     """A step run before or after a wave launches (or as its health check): an SSM document run on instances
-    (`type` SSM_DOCUMENT, the default: documentName required), a pause of `seconds` (`type` WAIT: none of
-    documentName, parameters, targets, timeoutSeconds, onFailure or retries; not a health check), or an
-    asynchronous invocation of a Lambda function (`type` LAMBDA: functionName required, an optional `payload`,
-    timeoutSeconds, onFailure, retries; none of documentName, parameters, targets, seconds)."""
+    (`type` SSM_DOCUMENT, the default: documentName required), an SSM Automation runbook run in the account (`type`
+    SSM_AUTOMATION: documentName required, no targets; recoveryInstancesParameter names the runbook parameter
+    given the wave's recovery instance ids), a pause of `seconds` (`type` WAIT: none of documentName, parameters,
+    targets, timeoutSeconds, onFailure or retries; not a health check), or an asynchronous invocation of a Lambda
+    function (`type` LAMBDA: functionName required, an optional `payload`, timeoutSeconds, onFailure, retries; none
+    of documentName, parameters, targets, seconds)."""
 
     model_config = ConfigDict(json_schema_extra=_script_schema)
 
     type: ScriptType = ScriptType.SSM_DOCUMENT
     document_name: str | None = Field(
-        None, min_length=1, max_length=128, validate_default=True, description="SSM document name or ARN."
+        None,
+        min_length=1,
+        max_length=128,
+        validate_default=True,
+        description="SSM document name or ARN (SSM_AUTOMATION: the Automation runbook's).",
     )
     seconds: int | None = Field(
         None,
@@ -380,6 +416,15 @@ class Script(_Model):
         ),
     )
     targets: ScriptTargets | None = Field(None, validate_default=True)
+    recovery_instances_parameter: str | None = Field(
+        None,
+        description=(
+            "SSM_AUTOMATION steps: the runbook's StringList parameter that receives the EC2 instance ids of this "
+            "wave's recovery instances (post-launch: those it launched; pre-launch: its previous ones). None left: "
+            "the step fails (or, onFailure WARN, is skipped) instead of running the runbook on nothing."
+        ),
+        json_schema_extra={"pattern": AUTOMATION_PARAMETER_PATTERN},
+    )
     timeout_seconds: int = Field(
         600,
         ge=SCRIPT_TIMEOUT_MIN,
@@ -397,7 +442,7 @@ class Script(_Model):
     def _document_name(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None:
             return _lambda_refuses("documentName", _wait_refuses("documentName", value, info), info)
-        return _required_of(ScriptType.SSM_DOCUMENT, value, info)
+        return _required_of(_RUNS_A_DOCUMENT, value, info)
 
     @field_validator("function_name", mode="before")
     @classmethod
@@ -415,8 +460,8 @@ class Script(_Model):
     @classmethod
     def _seconds(cls, value: Any, info: ValidationInfo) -> Any:
         kind = info.data.get("type")
-        if value is not None and kind in (ScriptType.SSM_DOCUMENT, ScriptType.LAMBDA):
-            article = "an" if kind is ScriptType.SSM_DOCUMENT else "a"
+        if value is not None and kind in (*_RUNS_A_DOCUMENT, ScriptType.LAMBDA):
+            article = "a" if kind is ScriptType.LAMBDA else "an"
             msg = (
                 f"seconds is a WAIT step's (type: WAIT); {article} {kind.value} step runs until it ends or its "
                 "timeoutSeconds"
@@ -427,6 +472,12 @@ class Script(_Model):
     @field_validator("targets", mode="before")
     @classmethod
     def _targets(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("type") is ScriptType.SSM_AUTOMATION:
+            msg = (
+                "an SSM_AUTOMATION step takes no targets: its runbook runs in the account, not on instances (name the "
+                "runbook parameter that receives the wave's recovery instances in recoveryInstancesParameter)"
+            )
+            raise ValueError(msg)
         if value is not None:
             return _lambda_refuses("targets", _wait_refuses("targets", value, info), info)
         return _required_of(ScriptType.SSM_DOCUMENT, value, info)
@@ -435,6 +486,24 @@ class Script(_Model):
     @classmethod
     def _parameters_of_a_document(cls, value: Any, info: ValidationInfo) -> Any:
         return _lambda_refuses("parameters", _wait_refuses("parameters", value, info), info)
+
+    @field_validator("recovery_instances_parameter", mode="before")
+    @classmethod
+    def _recovery_instances_parameter(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and info.data.get("type") is ScriptType.WAIT:
+            return _wait_refuses("recoveryInstancesParameter", value, info)
+        if value is not None and info.data.get("type") is ScriptType.LAMBDA:
+            return _lambda_refuses("recoveryInstancesParameter", value, info)
+        if value is not None and info.data.get("type") is ScriptType.SSM_DOCUMENT:
+            msg = (
+                "recoveryInstancesParameter is an SSM_AUTOMATION step's; an SSM_DOCUMENT step's targets say where it "
+                "runs"
+            )
+            raise ValueError(msg)
+        if value is not None and not (isinstance(value, str) and _matches(AUTOMATION_PARAMETER_PATTERN, value)):
+            msg = f"malformed runbook parameter name '{quote(str(value))}' (1 to 50 letters, digits, '_', '.', '-')"
+            raise ValueError(msg)
+        return value
 
     @field_validator("timeout_seconds", "on_failure", "retries", mode="before")
     @classmethod
@@ -451,8 +520,14 @@ class Script(_Model):
 
     @property
     def runs_document(self) -> bool:
-        """An SSM_DOCUMENT step: the only kind with a document, parameters and targets."""
+        """An SSM_DOCUMENT step: the only kind run on instances (with targets)."""
         return self.type is ScriptType.SSM_DOCUMENT
+
+    @property
+    def has_document(self) -> bool:
+        """An SSM_DOCUMENT or SSM_AUTOMATION step: the kinds with a document (an SSM document or a runbook) and
+        parameters, which the allow-list and the parameter checks apply to."""
+        return self.type in _RUNS_A_DOCUMENT
 
     @property
     def function(self) -> str:
@@ -461,6 +536,17 @@ class Script(_Model):
             msg = f"{self.name} invokes no Lambda function"
             raise ValueError(msg)
         return self.function_name
+
+    @property
+    def is_automation(self) -> bool:
+        return self.type is ScriptType.SSM_AUTOMATION
+
+    @property
+    def supplied_parameters(self) -> frozenset[str]:
+        """The runbook parameters the orchestrator fills for this step besides the plan's `parameters` (the one
+        recoveryInstancesParameter names)."""
+        name = self.recovery_instances_parameter
+        return frozenset({name}) if name else frozenset()
 
     @property
     def name(self) -> str:
@@ -627,12 +713,17 @@ def _is_wait(script: Any) -> bool:
     return isinstance(script, dict) and script.get("type") == ScriptType.WAIT.value
 
 
-def _is_lambda(script: Any) -> bool:
-    return isinstance(script, dict) and script.get("type") == ScriptType.LAMBDA.value
+def _runs_on_instances(script: Any) -> bool:
+    """An SSM_DOCUMENT step (written as such, or without a type): a wait, a runbook or a Lambda step has no targets."""
+    return isinstance(script, dict) and script.get("type") not in (
+        ScriptType.WAIT.value,
+        ScriptType.SSM_AUTOMATION.value,
+        ScriptType.LAMBDA.value,
+    )
 
 
 def _fill_script_targets(script: Any, wave_id: str) -> Any:
-    if isinstance(script, dict) and "targets" not in script and not (_is_wait(script) or _is_lambda(script)):
+    if isinstance(script, dict) and "targets" not in script and _runs_on_instances(script):
         return {**script, "targets": {"wave": wave_id}}
     return script
 

@@ -211,3 +211,17 @@ class ExecutionRecord:
     running_wave_ids: tuple[str, ...] | None = None  # when it was cancelled
     terminate_on_cancel: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionListing:
+    """One execution as the executions index carries it: enough to list it (status, plan, mode, times, who)."""
+
+    execution_id: str
+    plan_id: str
+    status: str
+    mode: str | None = None
+    plan_name: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    requested_by: str | None = None

@@ -590,13 +590,20 @@ def test_zero_visibility_delay_and_empty_tag_target(clock: FakeClock, events: li
 
 
 LIBRARY = sorted(LIBRARY_DIR.glob("*.yaml"))
+#: The Command documents; the DNS cutover is an Automation runbook (tests/unit/localcloud/test_ssm_automation.py).
+COMMAND_DOCUMENTS = [path for path in LIBRARY if path.stem != "DRSOrch-DnsCutover"]
 
 
-def test_library_holds_the_three_documents() -> None:
-    assert {p.stem for p in LIBRARY} == {"DRSOrch-HealthCheck", "DRSOrch-ServiceCheck", "DRSOrch-WaitForSsmAgent"}
+def test_library_holds_the_three_documents_and_the_runbook() -> None:
+    assert {p.stem for p in COMMAND_DOCUMENTS} == {
+        "DRSOrch-HealthCheck",
+        "DRSOrch-ServiceCheck",
+        "DRSOrch-WaitForSsmAgent",
+    }
+    assert {p.stem for p in LIBRARY} - {p.stem for p in COMMAND_DOCUMENTS} == {"DRSOrch-DnsCutover"}
 
 
-@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", COMMAND_DOCUMENTS, ids=lambda p: p.stem)
 def test_library_document_is_a_valid_command_document(path: Path, tmp_path: Path) -> None:
     # GIVEN a library document
     document = yaml.safe_load(path.read_text())

@@ -179,7 +179,7 @@ def test_the_ledger_reads_the_index_the_stack_and_the_local_cloud_create(world: 
 
 def test_running_executions_come_first_and_an_ended_one_shows_its_duration() -> None:
     # GIVEN the index's answer, newest first: a completed execution, then an older one still running
-    from orchestrator.adapters.ledger.executions import ExecutionListing
+    from orchestrator.domain.records.waves import ExecutionListing
     from orchestrator.reporting.console_widget import render_list
 
     listings = [

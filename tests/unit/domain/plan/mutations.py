@@ -338,7 +338,11 @@ def _values(label: str, plan: dict[str, Any]) -> Iterator[Mutant]:
             "retries": (99, "out-of-range", "retries 99 is out of range (0..5)"),
             "criticality": ("SOMETIMES", "invalid-value", "criticality: input should be"),
             "onFailure": ("MAYBE", "invalid-value", "onFailure: input should be"),
-            "type": ("SCRIPT", "invalid-value", "type: input should be 'SSM_DOCUMENT', 'WAIT' or 'LAMBDA'"),
+            "type": (
+                "SCRIPT",
+                "invalid-value",
+                "type: input should be 'SSM_DOCUMENT', 'SSM_AUTOMATION', 'WAIT' or 'LAMBDA'",
+            ),
         }.get(str(key))
         if bad is not None:
             wrong, code, message = bad
