@@ -103,6 +103,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/scale.py --layers 2 --width 30 --launch-seconds 600
 	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/moto_calls.py
+	$(BIN)/python bench/region_failover.py --wide
+	$(BIN)/python bench/region_failover.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) cdk.out .pytest_cache .mypy_cache .ruff_cache
