@@ -169,6 +169,37 @@ def reject_start(rt: Runtime, raw_detail: Any, event_id: str | None, exc: Valida
     )
 
 
+def _create_execution(
+    rt: Runtime,
+    detail: StartPlan,
+    plan: Plan,
+    record: dict[str, Any] | None,
+    stored: StoredPlan | None,
+    *,
+    execution_id: str,
+    event_id: str,
+) -> Outcome:
+    """Create the execution of `plan` as `detail` starts it: its frozen plan, how its selectors were resolved
+    (`record`), the stored version it runs, when the disaster was declared and, for a drill, its time to live (the
+    shorter of the plan's and the StartPlan's)."""
+    return rt.ledger.create_execution(
+        execution_id=execution_id,
+        plan_id=plan.plan_id,
+        plan_name=plan.name or plan.plan_id,
+        plan_document=plan_to_document(plan),
+        mode=detail.mode.value,
+        requested_by=detail.requested_by,
+        waves=_wave_items(plan),
+        key=event_id,
+        resolution=record,
+        plan_ref=stored.record() if stored is not None else None,
+        declared_at=iso(parse_iso(detail.declared_at)) if detail.declared_at else None,
+        drill_ttl_seconds=drill_ttl(plan.defaults.drill_instance_ttl_seconds, detail.drill_instance_ttl_seconds)
+        if detail.mode is Mode.DRILL
+        else None,
+    )
+
+
 def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = SOURCE) -> str | None:
     """Validate the plan, create the execution and its waves, release the root waves. `source`: the event's
     (a RECOVERY is started only from OPERATOR_SOURCE)."""
@@ -202,22 +233,7 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
     plan, record = resolved
     if _refused_as_resolved(rt, detail, plan, execution_id=execution_id, event_id=event_id):
         return None
-    outcome = rt.ledger.create_execution(
-        execution_id=execution_id,
-        plan_id=plan.plan_id,
-        plan_name=plan.name or plan.plan_id,
-        plan_document=plan_to_document(plan),
-        mode=detail.mode.value,
-        requested_by=detail.requested_by,
-        waves=_wave_items(plan),
-        key=event_id,
-        resolution=record,
-        plan_ref=stored.record() if stored is not None else None,
-        declared_at=iso(parse_iso(detail.declared_at)) if detail.declared_at else None,
-        drill_ttl_seconds=drill_ttl(plan.defaults.drill_instance_ttl_seconds, detail.drill_instance_ttl_seconds)
-        if detail.mode is Mode.DRILL
-        else None,
-    )
+    outcome = _create_execution(rt, detail, plan, record, stored, execution_id=execution_id, event_id=event_id)
     if outcome is Outcome.REJECTED:
         _reused_id(rt, detail, event_id, execution_id, submitted)
         return None
