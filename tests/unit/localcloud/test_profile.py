@@ -109,8 +109,8 @@ def test_a_wrong_value_is_named_by_its_camel_case_path(tmp_path: Path, text: str
         (
             f"drs:\n  servers:\n    {S1}: {{lag_seconds: 5}}\n",
             f"drs.servers.{S1}.lag_seconds: unknown key (allowed "
-            "here: lagSeconds, launch, launchConfiguration, launchSeconds, launchTemplate, privateIp, replicationState, "
-            "tags, terminate)",
+            "here: lagSeconds, launch, launchConfiguration, launchSeconds, launchTemplate, privateIp, "
+            "replicationState, tags, terminate)",
         ),
         (
             "drs:\n  quotas: {serverPerJob: 1}\n",
