@@ -21,8 +21,7 @@ from typing import Any
 from infra.definitions import FUNCTIONS
 from localcloud.botocore_hook import GlobalHook
 from localcloud.call_record import invoking
-from localcloud.drs_sim_wire import json_response
-from localcloud.lambda_sim import LambdaSimulator
+from localcloud.lambda_sim import LambdaSimulator, function_not_found, invoke_payload
 from orchestrator.observability import metrics
 
 EVENT_NAME = "before-send.lambda.Invoke"
@@ -112,14 +111,8 @@ class LambdaRuntime:
             name = name.split(":")[6]
         short = name.removeprefix("drs-orch-")
         if short not in FUNCTIONS:
-            return json_response(
-                url,
-                404,
-                {"Type": "User", "message": f"Function not found: {name}"},
-                {"x-amzn-ErrorType": "ResourceNotFoundException"},
-            )
-        body = request.body
-        payload = json.loads(body.decode() if isinstance(body, bytes) else (body or "{}"))
+            return function_not_found(url, name)
+        payload = invoke_payload(request)
         try:
             result = self.invoke(short, payload)
         except Exception as exc:  # the Lambda service reports any exception as a function error

@@ -78,14 +78,8 @@ class LambdaSimulator:
         name = _function_name(unquote(url.split("/functions/", 1)[1].split("/", 1)[0]))
         function = self._functions.get(name)
         if function is None:
-            return json_response(
-                url,
-                404,
-                {"Type": "User", "message": f"Function not found: {profile_function_arn(name)}"},
-                {"x-amzn-ErrorType": "ResourceNotFoundException"},
-            )
-        body = request.body
-        payload = json.loads(body.decode() if isinstance(body, bytes) else (body or "{}"))
+            return function_not_found(url, profile_function_arn(name))
+        payload = invoke_payload(request)
         request_id = str(uuid.uuid4())
         headers = {"x-amzn-RequestId": request_id}
         invocation_type = request.headers.get("X-Amz-Invocation-Type", b"RequestResponse")
@@ -113,6 +107,22 @@ class LambdaSimulator:
         for pending in due:
             self._publish(_record_entry(pending))
         return bool(due)
+
+
+def function_not_found(url: str, name: str) -> Any:
+    """Lambda's answer to an Invoke of a function that does not exist: 404 ResourceNotFoundException naming it."""
+    return json_response(
+        url,
+        404,
+        {"Type": "User", "message": f"Function not found: {name}"},
+        {"x-amzn-ErrorType": "ResourceNotFoundException"},
+    )
+
+
+def invoke_payload(request: Any) -> Any:
+    """The JSON payload of an Invoke request (an empty body is `{}`)."""
+    body = request.body
+    return json.loads(body.decode() if isinstance(body, bytes) else (body or "{}"))
 
 
 def _function_name(name: str) -> str:
