@@ -387,8 +387,6 @@ def _send(reads: _Reads, run: ScriptRun, *, try_number: int, key: str, replay: b
         return
     script = step.script.model_copy(update={"parameters": resolved.parameters})  # the values from the run, resolved
     if script.is_automation:
-        from orchestrator.steps import automation
-
         sent = replace(run, parameter_values=resolved.values or None)
         automation.start(reads, sent, try_number=try_number, key=key, parameters=resolved.parameters)
         return
@@ -1016,8 +1014,6 @@ def _check(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
     """Conclude the running try if every invocation (or its automation execution) has ended. Returns whether it
     had."""
     if _plan_step(reads.execution, run.id).script.is_automation:
-        from orchestrator.steps import automation
-
         return automation.check(reads, run, key=key)
     invocations = _invocations(reads.rt, run)
     if len(invocations) < (run.expected or 0) or any(not _has_ended(i.get("Status")) for i in invocations.values()):
@@ -1088,8 +1084,6 @@ def _time_out(reads: _Reads, run: ScriptRun, *, key: str) -> None:
     still running are cancelled, and they (and any invocation SSM never listed) count as TimedOut. An automation
     execution still running is stopped (`orchestrator.steps.automation.time_out`)."""
     if _plan_step(reads.execution, run.id).script.is_automation:
-        from orchestrator.steps import automation
-
         automation.time_out(reads, run, key=key)
         return
     before = _invocations(reads.rt, run)
@@ -1343,4 +1337,5 @@ def conclude_running(
     )
 
 
-from orchestrator.steps import lambda_steps  # noqa: E402 - it uses this module's helpers: imported once they exist
+# the other step types use this module's helpers: imported once they exist
+from orchestrator.steps import automation, lambda_steps  # noqa: E402
