@@ -134,12 +134,14 @@ def live_run(local_cloud: Callable[..., LocalCloud]) -> Iterator[tuple[str, str,
     source.refresh(force=True)
     results: list[RunResult] = []
     with ControlServer(socket_path(execution_id)) as server, Dashboard(source) as dashboard:
-        loop = threading.Thread(
-            target=lambda: results.append(
+
+        def run() -> None:
+            results.append(
                 run_session(cloud, execution_id, server, timeout=2 * RUN_WAIT_SECONDS + 60, on_progress=source.refresh)
-            ),
-            name="local-cloud",
-        )
+            )
+            source.refresh(force=True)  # as `run --ui` does at the end (ui/cli.py local_dashboard): the last read
+
+        loop = threading.Thread(target=run, name="local-cloud")
         loop.start()
 
         def finish() -> RunResult:
