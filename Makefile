@@ -1,5 +1,6 @@
 # Every target installs what it needs into .venv first (a fresh clone needs nothing else): exactly the
-# versions of requirements/dev.lock, each file checked against its sha256 there, then this project itself.
+# versions of requirements/dev.lock, each file checked against its sha256 there, then this project itself (through
+# uv, itself installed hash-checked from requirements/bootstrap.lock).
 # The lock (and requirements/lambda.lock, what the Lambda bundle installs) move only by `make upgrade`.
 PY ?= python3
 VENV := .venv
@@ -7,6 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCK := requirements/dev.lock
 LAMBDA_LOCK := requirements/lambda.lock
+BOOTSTRAP_LOCK := requirements/bootstrap.lock
 # checkov (the IaC scan of `make test`) pins boto3 and others at versions of its own: it gets a venv of its own
 CHECKOV_VENV := .venv-checkov
 CHECKOV_LOCK := requirements/checkov.lock
@@ -17,16 +19,18 @@ SOURCES := orchestrator drs_orch events handlers localcloud infra
 .PHONY: demo test test-scale lint typecheck complexity schemas bench synth cfn-lint checkov clean chaos upgrade browser
 
 # --no-build-isolation: the editable install builds with the lock's setuptools, not whatever PyPI has today.
-$(STAMP): $(LOCK) pyproject.toml
+# The installs go through uv (pinned with its hashes in requirements/bootstrap.lock, installed by pip): the same
+# hash-checked locks, about 4 times faster than pip on a fresh machine (uv downloads and unpacks in parallel).
+$(STAMP): $(LOCK) $(BOOTSTRAP_LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(BOOTSTRAP_LOCK)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r $(LOCK)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-$(CHECKOV_STAMP): $(CHECKOV_LOCK)
-	test -x $(CHECKOV_VENV)/bin/python || $(PY) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
-		-r $(CHECKOV_LOCK)
+$(CHECKOV_STAMP): $(CHECKOV_LOCK) $(STAMP)
+	test -x $(CHECKOV_VENV)/bin/python || $(PY) -m venv --without-pip $(CHECKOV_VENV)
+	$(BIN)/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python --require-hashes --no-deps -r $(CHECKOV_LOCK)
 	touch $(CHECKOV_STAMP)
 
 # Re-resolve to the newest versions pyproject.toml's ranges (and requirements/*.in) allow, and rewrite both
@@ -39,6 +43,8 @@ UPGRADE := $(if $(PACKAGE),--upgrade-package $(PACKAGE),--upgrade)
 upgrade:
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	echo 'uv==$(UV_VERSION)' | $(BIN)/uv pip compile --quiet --universal --generate-hashes \
+		--custom-compile-command 'make upgrade' - -o $(BOOTSTRAP_LOCK)
 	$(BIN)/uv pip compile --quiet $(UPGRADE) --universal --generate-hashes --custom-compile-command 'make upgrade' \
 		--extra dev pyproject.toml requirements/dev.in -o $(LOCK)
 	$(BIN)/uv pip compile --quiet $(UPGRADE) --python-platform aarch64-manylinux2014 --python-version 3.12 \
@@ -51,10 +57,8 @@ demo: $(STAMP)
 
 # `make test`: the CDK synth with the real bundling, cfn-lint and checkov of its templates (~20 s warm, ~30 s cold),
 # the complexity gate, ruff (lint and the formatter's check), mypy, then the whole test suite on two processes.
-test: $(STAMP) cfn-lint checkov complexity browser
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy $(SOURCES)
+# Its checks are prerequisites, so `make -j2 test` (what CI runs) does mypy beside the synth and its scans.
+test: lint typecheck cfn-lint checkov complexity browser
 	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
 # The end-to-end runs at scale (marked slow: a wave of 2,000 and of 5,000 servers, a failed wave of 2,000, a stored
@@ -125,7 +129,7 @@ cfn-lint: synth
 	$(BIN)/cfn-lint $(CFN_LINT_IGNORES) -- cdk.out/*.template.json
 
 # The offline IaC scan of the templates (checkov, CloudFormation checks only; the skipped checks and why each is
-# skipped are in infra/checkov.yaml), from requirements/checkov.lock in .venv-checkov (~80 s to install once).
+# skipped are in infra/checkov.yaml), from requirements/checkov.lock in .venv-checkov (a few seconds to install once, through uv).
 checkov: synth $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --config-file infra/checkov.yaml \
 		$$(for t in cdk.out/*.template.json; do printf -- '-f %s ' "$$t"; done)

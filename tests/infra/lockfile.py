@@ -11,6 +11,7 @@ from packaging.utils import canonicalize_name
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_LOCK = REPO_ROOT / "requirements" / "dev.lock"
 LAMBDA_LOCK = REPO_ROOT / "requirements" / "lambda.lock"
+BOOTSTRAP_LOCK = REPO_ROOT / "requirements" / "bootstrap.lock"
 
 
 @dataclass(frozen=True)
