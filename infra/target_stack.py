@@ -28,7 +28,8 @@ EXTERNAL_ID_PATTERN = r"^[\w+=,.@:/-]{2,1224}$"
 
 
 class TargetAccountStack(Stack):
-    """The role the orchestrator assumes here and the forwarding of this account's aws.drs and aws.ssm events."""
+    """The role the orchestrator is to assume here (its runtime does not yet: issue #15's targets per wave) and the
+    forwarding of this account's aws.drs and aws.ssm events to its bus."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StackConfig | None = None, **kwargs: Any
@@ -84,6 +85,7 @@ class TargetAccountStack(Stack):
             self,
             "TargetRoleArn",
             value=self.target_role.role.role_arn,
-            description="the role the orchestrator assumes in this account (with the ExternalId given here)",
+            description="the role a wave's target is to name (with the ExternalId given here); the orchestrator "
+            "does not assume it yet",
         )
         CfnOutput(self, "ForwardDeadLetterQueueUrl", value=self.forwarding.dead_letter_queue.queue_url)

@@ -329,3 +329,49 @@ def test_the_template_lands_beside_the_orchestrators(both: tuple[Synth, dict[str
         "DrsOrchestrator.template.json",
         "DrsOrchestratorTarget.template.json",
     ]
+
+
+# ---- the merge and the packing, without a synth ---------------------------------------------------------------
+
+
+def _bare_stack() -> Any:
+    from aws_cdk import App, Stack
+
+    return Stack(App(), "Bare")
+
+
+def test_statements_of_one_sid_merge_their_actions_and_refuse_to_merge_different_resources() -> None:
+    from aws_cdk import aws_iam as iam
+
+    from infra.constructs.target_account import merge_statements
+
+    launcher = iam.PolicyStatement(
+        sid="S", actions=["drs:GetLaunchConfiguration", "drs:UpdateLaunchConfiguration"], resources=["arn:a"]
+    )
+    restorer = iam.PolicyStatement(sid="S", actions=["drs:UpdateLaunchConfiguration"], resources=["arn:a"])
+    (merged,) = merge_statements([restorer, launcher])
+    assert sorted(merged.actions) == ["drs:GetLaunchConfiguration", "drs:UpdateLaunchConfiguration"]
+    elsewhere = iam.PolicyStatement(sid="S", actions=["drs:UpdateLaunchConfiguration"], resources=["arn:b"])
+    with pytest.raises(ValueError, match="statements 'S' differ in resources or conditions"):
+        merge_statements([launcher, elsewhere])
+    with pytest.raises(ValueError, match="has no Sid"):
+        merge_statements([iam.PolicyStatement(actions=["drs:DescribeJobs"], resources=["*"])])
+
+
+def test_a_concern_past_a_managed_policys_quota_is_split_and_an_oversized_statement_refused() -> None:
+    from aws_cdk import aws_iam as iam
+
+    from infra.constructs.target_account import pack_policies
+
+    stack = _bare_stack()
+    resources = [f"arn:aws:ec2:us-east-1:123456789012:instance/i-{n:017d}" for n in range(40)]  # ~2,400 characters
+    statements = [
+        iam.PolicyStatement(sid=f"Drs{n}", actions=["ec2:StartInstances"], resources=resources) for n in range(3)
+    ]
+    packed = pack_policies(stack, statements)
+    assert sorted(packed) == ["Ec2", "Ec2Part2"]
+    assert [len(part) for part in packed.values()] == [2, 1]
+    many = [f"arn:aws:ec2:us-east-1:123456789012:instance/i-{n:017d}" for n in range(120)]  # ~7,300 characters
+    huge = iam.PolicyStatement(sid="DrsHuge", actions=["ec2:StartInstances"], resources=many)
+    with pytest.raises(ValueError, match=r"statement DrsHuge alone is [0-9]+ characters"):
+        pack_policies(stack, [huge])
