@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -32,6 +32,7 @@ from infra.constructs.plan_store import PlanStore
 from infra.constructs.rules import Routes
 from infra.constructs.scheduler import TickScheduler
 from infra.constructs.script_documents import ScriptDocuments
+from infra.constructs.target_account import target_functions
 from infra.constructs.wave_launch import WaveLaunch
 from infra.definitions import DEFAULT_OBJECTIVE_AT_RISK_PERCENT, FUNCTIONS, project_ssm_documents
 from orchestrator.domain.evidence import ledger_ttl_problem
@@ -145,6 +146,18 @@ def _json(name: str, value: Any) -> Any:
         raise ValueError(f"{name}: not JSON ({exc})") from None
 
 
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+
+
+def _accounts(name: str, value: Any) -> tuple[str, ...]:
+    """AWS account ids (12 digits), deduplicated in order; a malformed one is an error naming the setting."""
+    accounts = tuple(dict.fromkeys(_strings(value)))
+    bad = [account for account in accounts if not _ACCOUNT.match(account)]
+    if bad:
+        raise ValueError(f"{name}: {', '.join(map(repr, bad))} is not an AWS account id (12 digits)")
+    return accounts
+
+
 def _retention(days: int) -> logs.RetentionDays:
     for name, member_days in _RETENTION_DAYS.items():
         if member_days == days:
@@ -197,6 +210,9 @@ class StackConfig:
     ledger_ttl_days: int | None = None
     # scheduled drills (issue #16 item 5): stored plan versions EventBridge Scheduler starts as a DRILL
     drill_schedules: tuple[DrillSchedule, ...] = ()
+    # the recovery or staging accounts whose target-account stacks forward aws.drs and aws.ssm events to the bus
+    # (issue #15): the bus policy admits exactly these accounts for exactly those sources; none: no such statement
+    target_accounts: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -247,6 +263,7 @@ class StackConfig:
             evidence_customer_managed_key=_flag(value("evidenceCustomerManagedKey", False)),
             ledger_ttl_days=_days("ledgerTtlDays", get("ledgerTtlDays")),
             drill_schedules=parse_schedules(_json("drillSchedules", get("drillSchedules"))),
+            target_accounts=_accounts("targetAccounts", get("targetAccounts")),
         )
 
 
@@ -345,6 +362,8 @@ class OrchestratorStack(Stack):
             ]
             + [self.ticks.role.role_arn]
         )
+        # the target accounts' forwarded DRS and SSM events (infra/target_stack.py), their sources only
+        self.bus.admit_target_accounts(cfg.target_accounts)
         self.wave_launch = WaveLaunch(
             self,
             "WaveLaunch",
@@ -361,6 +380,7 @@ class OrchestratorStack(Stack):
             state_machine=self.wave_launch.state_machine,
             retry_attempts=cfg.target_retry_attempts,
             max_event_age=max_event_age,
+            target_accounts=cfg.target_accounts,
         )
         self.alerting = Alerting(
             self,
@@ -439,6 +459,13 @@ class OrchestratorStack(Stack):
             "ConsoleWidgetFunctionArn",
             value=self.console_widget.function.function_arn,
             description="the dashboard's custom widget (the plans' executions): its viewers need lambda:InvokeFunction",
+        )
+        CfnOutput(
+            self,
+            "TargetTrustedRoleArns",
+            value=Fn.join(",", [self.functions.roles[name].role_arn for name in target_functions()]),
+            description="the function roles a target-account stack trusts: cdk deploy DrsOrchestratorTarget "
+            "--parameters OrchestratorFunctionRoleArns=<this>",
         )
         CfnOutput(
             self,

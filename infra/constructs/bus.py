@@ -19,7 +19,7 @@ from constructs import Construct
 
 from events.generate import SCHEMAS_DIR, load_schema
 from events.models import OPERATOR_SOURCE, SOURCE
-from infra.definitions import ARCHIVE_PATTERN, CONTROL_EVENTS, OPERATOR_EVENTS
+from infra.definitions import ARCHIVE_PATTERN, CONTROL_EVENTS, OPERATOR_EVENTS, ROUTES
 
 SCHEMA_TYPE = "JSONSchemaDraft4"
 
@@ -94,6 +94,34 @@ class OrchestratorBus(Construct):
                     conditions={"StringEquals": {"events:source": SOURCE, "events:detail-type": ["StartPlan"]}},
                 )
             )
+
+    def admit_target_accounts(self, accounts: Sequence[str]) -> None:
+        """Allow `accounts` (the target accounts, whose stacks forward their DRS and SSM events here) to put events
+        whose every entry has source aws.drs or aws.ssm and a detail type a forwarded route matches, nothing else:
+        a StartPlan, an operator command or a choreography event from them has no Allow (and the Denies above
+        bind them too), and EventBridge refuses an `aws.` source in a customer's PutEvents, so only the events
+        AWS itself emitted in those accounts, forwarded by their rules, get in. `ForAllValues` checks every entry of
+        a batch; the `Null` condition keeps it from passing a request without a source. No accounts: no statement
+        (no cross-account put at all)."""
+        if not accounts:
+            return
+        routes = [route for route in ROUTES if route.bus == "default"]
+        self.bus.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="TargetAccountsForwardDrsAndSsmEvents",
+                effect=iam.Effect.ALLOW,
+                principals=[iam.AccountPrincipal(account) for account in accounts],
+                actions=["events:PutEvents"],
+                resources=[self.bus.event_bus_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {
+                        "events:source": sorted({route.source for route in routes}),
+                        "events:detail-type": sorted({t for route in routes for t in route.detail_types}),
+                    },
+                    "Null": {"events:source": "false", "events:detail-type": "false"},
+                },
+            )
+        )
 
     def only_the_operator_commands(
         self, operator_role_arn: str, *, drill_scheduler_role_arn: str | None = None

@@ -19,13 +19,10 @@ from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.ledger import Ledger
 from infra.constructs.permissions import (
     PermissionSettings,
-    automation_stop_statement,
-    drs_statements,
     lambda_invoke_statement,
     launch_settings_statements,
     operator_proof_statement,
-    ssm_document_statement,
-    ssm_statements,
+    own_account_statements,
 )
 from infra.constructs.plan_store import PlanStore
 from infra.constructs.scheduler import TickScheduler
@@ -204,20 +201,14 @@ class OrchestratorFunctions(Construct):
             role.add_to_policy(operator_proof_statement(self.operator_proof_key_arn, spec.operator_proof))
         if spec.needs_scheduler:  # only the script steps and a cancel (of a WAIT step) delete a tick
             ticks.grant_schedule(role, delete=spec.needs_ssm or spec.deletes_ticks)
+        for statement in own_account_statements(self, spec, permissions):  # DRS, EC2, SSM (one source of truth)
+            role.add_to_policy(statement)
         if spec.needs_drs:
-            for statement in drs_statements(self, spec.name, permissions):
-                role.add_to_policy(statement)
             self._launch_settings_policy(name, spec.name, role, function, permissions)
         if spec.needs_ssm:
-            for statement in ssm_statements(self, permissions):
-                role.add_to_policy(statement)
             invoke = lambda_invoke_statement(permissions)  # the script steps run LAMBDA steps too
             if invoke is not None:
                 role.add_to_policy(invoke)
-        elif spec.needs_ssm_documents:
-            role.add_to_policy(ssm_document_statement(self, permissions))
-        if spec.stops_automations:
-            role.add_to_policy(automation_stop_statement(self))
         if any(route.target == spec.name for route in definitions.ROUTES):  # async, from EventBridge
             function.configure_async_invoke(
                 retry_attempts=ASYNC_RETRY_ATTEMPTS,

@@ -23,6 +23,8 @@ from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra.definitions import Function
+
 DRS_SERVICE = "drs.amazonaws.com"
 # DRS tags every EC2 resource it creates with this key; AWS's own DRS policies scope on its presence
 # (`"Null": {"aws:ResourceTag/AWSElasticDisasterRecoveryManaged": "false"}`), on the resource for a change and
@@ -284,6 +286,23 @@ def drs_statements(scope: Construct, function_name: str, settings: PermissionSet
         statements += start_recovery_statements(scope, settings)
     if "terminate" in capabilities:
         statements += terminate_statements(scope)
+    return statements
+
+
+def own_account_statements(scope: Construct, spec: Function, settings: PermissionSettings) -> list[iam.PolicyStatement]:
+    """The DRS, EC2 and SSM statements of function `spec`'s role policy: the calls it makes in the account it
+    recovers into (the orchestrator's own today; each target account's too, through the target-account stack's
+    role: infra/constructs/target_account.py). The launch-settings statements are `launch_settings_statements`
+    (a managed policy of their own); nothing else of the role (ledger, bus, scheduler, Lambda) is here."""
+    statements: list[iam.PolicyStatement] = []
+    if spec.needs_drs:
+        statements += drs_statements(scope, spec.name, settings)
+    if spec.needs_ssm:
+        statements += ssm_statements(scope, settings)
+    elif spec.needs_ssm_documents:  # StartPlan reads the allowed documents only
+        statements.append(ssm_document_statement(scope, settings))
+    if spec.stops_automations:
+        statements.append(automation_stop_statement(scope))
     return statements
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -23,7 +25,8 @@ def apply_pattern(rule: events.Rule, pattern: dict[str, object]) -> None:
 
 
 class Routes(Construct):
-    """Rules on the orchestrator bus, and on the account's default bus for aws.drs / aws.ssm events."""
+    """Rules on the orchestrator bus, and on the account's default bus for aws.drs / aws.ssm events (and, with
+    `target_accounts`, on the orchestrator bus for those events forwarded from the target accounts)."""
 
     def __init__(
         self,
@@ -35,6 +38,7 @@ class Routes(Construct):
         state_machine: sfn.IStateMachine,
         retry_attempts: int,
         max_event_age: Duration,
+        target_accounts: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
@@ -55,6 +59,23 @@ class Routes(Construct):
             rule.add_target(self._target(route, functions, state_machine, dlq, retry_attempts, max_event_age))
             self.rules[route.name] = rule
             self.dead_letter_queues[route.name] = dlq
+        # the same events from the target accounts, forwarded to the orchestrator bus by their stacks
+        # (infra/target_stack.py): the same pattern, limited to those accounts, the same target
+        self.forwarded_rules: dict[str, events.Rule] = {}
+        for route in [route for route in definitions.ROUTES if route.bus == "default"] if target_accounts else []:
+            name = f"Forwarded{pascal(route.name)}"
+            dlq = secure_queue(self, f"{name}Dlq")
+            rule = events.Rule(
+                self,
+                name,
+                event_bus=bus,
+                description=f"{route.description} (forwarded from the target accounts)",
+                event_pattern=events.EventPattern(source=[route.source]),  # replaced verbatim below
+            )
+            apply_pattern(rule, {**route.pattern, "account": list(target_accounts)})
+            rule.add_target(self._target(route, functions, state_machine, dlq, retry_attempts, max_event_age))
+            self.forwarded_rules[route.name] = rule
+            self.dead_letter_queues[f"forwarded-{route.name}"] = dlq
 
     @staticmethod
     def _target(
