@@ -306,7 +306,15 @@ def test_cdk_nag_finds_nothing_unacknowledged(synth: Synth) -> None:
 
 # ---- scripts: which documents, on which instances ----------------------------------------------------------
 
-PROJECT_DOCUMENTS = ("DRSOrch-DnsCutover", "DRSOrch-HealthCheck", "DRSOrch-ServiceCheck", "DRSOrch-WaitForSsmAgent")
+PROJECT_DOCUMENTS = (
+    "DRSOrch-AuroraGlobalFailover",
+    "DRSOrch-DnsCutover",
+    "DRSOrch-HealthCheck",
+    "DRSOrch-RegisterTargets",
+    "DRSOrch-ScaleEcsService",
+    "DRSOrch-ServiceCheck",
+    "DRSOrch-WaitForSsmAgent",
+)
 SCRIPT_FUNCTIONS = ("pre_launch", "post_launch")
 
 
