@@ -50,6 +50,8 @@ STAR_ALLOWED = frozenset(
         "ec2:DescribeVolumes",
         "ec2:DescribeNetworkInterfaces",
         "ec2:DescribeInstanceTypeOfferings",
+        # the Automation role: the target registration runbook's wait (infra/constructs/automation_role.py)
+        "elasticloadbalancing:DescribeTargetHealth",
     }
 )
 

@@ -62,32 +62,68 @@ def writer(rds: Any) -> list[str]:
     return [m["DBClusterArn"] for m in members["GlobalClusterMembers"] if m["IsWriter"]]
 
 
-@pytest.mark.parametrize(("mode", "call"), [("switchover", "switchover"), ("failover", "failover")])
-def test_aurora_global_failover_makes_the_recovery_cluster_the_writer(
-    local: dict[str, Any], mode: str, call: str
-) -> None:
+@pytest.mark.parametrize("operation", ["switchover", "failover"])
+def test_aurora_global_failover_makes_the_recovery_cluster_the_writer(local: dict[str, Any], operation: str) -> None:
     # GIVEN a global database written in the primary Region
     rds, primary, secondary = global_database()
     assert writer(rds) == [primary]
 
-    # WHEN the runbook promotes the recovery cluster in the given mode
+    # WHEN the runbook, in a RECOVERY, promotes the recovery cluster by the given operation
     done = run(
         local,
         "DRSOrch-AuroraGlobalFailover",
         GlobalClusterIdentifier="shop-global",
         TargetDbClusterArn=secondary,
-        Mode=mode,
+        Operation=operation,
+        Mode="RECOVERY",
     )
 
-    # THEN it called the mode's API, waited for both clusters to be available, and the writer is the recovery one
+    # THEN it called the operation's API, waited for both clusters to be available, and the writer is the recovery one
     assert done["AutomationExecutionStatus"] == "Success", done.get("FailureMessage")
     assert [s["StepName"] for s in done["StepExecutions"]] == [
         "chooseMode",
-        call,
+        "chooseOperation",
+        operation,
         "waitForGlobalCluster",
         "waitForTargetCluster",
     ]
     assert writer(rds) == [secondary]
+
+
+def test_aurora_global_failover_in_a_drill_only_checks_readiness(local: dict[str, Any]) -> None:
+    # GIVEN a global database written in the primary Region
+    rds, primary, secondary = global_database()
+
+    # WHEN the runbook runs in a DRILL (the orchestrator passes the run's Mode) with Operation failover
+    done = run(
+        local,
+        "DRSOrch-AuroraGlobalFailover",
+        GlobalClusterIdentifier="shop-global",
+        TargetDbClusterArn=secondary,
+        Operation="failover",
+        Mode="DRILL",
+    )
+
+    # THEN it checked both clusters, promoted nothing, and the writer is still the primary
+    assert done["AutomationExecutionStatus"] == "Success", done.get("FailureMessage")
+    assert [s["StepName"] for s in done["StepExecutions"]] == [
+        "chooseMode",
+        "checkGlobalClusterReady",
+        "checkTargetClusterReady",
+    ]
+    assert writer(rds) == [primary]
+
+
+def test_aurora_global_failover_needs_the_mode(local: dict[str, Any]) -> None:
+    # GIVEN a global database
+    _, _, secondary = global_database()
+
+    # WHEN the runbook is started without Mode (outside the orchestrator), THEN SSM refuses it: nothing is promoted
+    # by accident
+    with pytest.raises(ClientError) as refused:
+        run(local, "DRSOrch-AuroraGlobalFailover", GlobalClusterIdentifier="shop-global", TargetDbClusterArn=secondary)
+    assert refused.value.response["Error"]["Code"] == "InvalidAutomationExecutionParametersException"
+    assert "needs parameter Mode" in refused.value.response["Error"]["Message"]
 
 
 def test_aurora_global_failover_refuses_a_cluster_outside_the_global_database(local: dict[str, Any]) -> None:
@@ -99,7 +135,11 @@ def test_aurora_global_failover_refuses_a_cluster_outside_the_global_database(lo
 
     # WHEN the runbook is asked to promote it, THEN RDS's error fails it and the writer did not move
     done = run(
-        local, "DRSOrch-AuroraGlobalFailover", GlobalClusterIdentifier="shop-global", TargetDbClusterArn=stranger
+        local,
+        "DRSOrch-AuroraGlobalFailover",
+        GlobalClusterIdentifier="shop-global",
+        TargetDbClusterArn=stranger,
+        Mode="RECOVERY",
     )
     assert done["AutomationExecutionStatus"] == "Failed"
     assert "DBClusterNotFoundFault" in done["FailureMessage"]
