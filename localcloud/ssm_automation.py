@@ -369,7 +369,10 @@ class AutomationEngine:
         if "LoopCondition" in step.inputs or "Iterators" not in step.inputs:
             raise StepFailure(f"Step {step.name}: only the for-each aws:loop (Iterators) is simulated")
         items = [str(item) for item in _as_list(step.inputs["Iterators"])]
-        limit = int(step.inputs.get("MaxIterations") or MAX_LOOP_ITERATIONS)
+        try:
+            limit = int(step.inputs.get("MaxIterations") or MAX_LOOP_ITERATIONS)
+        except (TypeError, ValueError) as exc:
+            raise StepFailure(f"Step {step.name}: MaxIterations is not an Integer: {exc}") from exc
         if len(items) > min(limit, MAX_LOOP_ITERATIONS):
             raise StepFailure(
                 f"Step {step.name}: {len(items)} iterators, more than MaxIterations {limit} (at most 100)"
@@ -701,6 +704,8 @@ _BRANCH_OPERATORS = ("StringEquals", "BooleanEquals", "NumericEquals")
 def _branch(step: _StepRun) -> str:
     """The step an aws:branch goes to (see the module docstring). Raises StepFailure."""
     for choice in _as_list(step.inputs.get("Choices")):
+        if not isinstance(choice, dict):
+            raise StepFailure(f"Step {step.name}: a choice is a mapping, not {choice!r}")
         operators = [name for name in _BRANCH_OPERATORS if name in choice]
         if len(operators) != 1 or "NextStep" not in choice or "Variable" not in choice:
             raise StepFailure(f"Step {step.name}: a choice needs NextStep, Variable and one of {_BRANCH_OPERATORS}")

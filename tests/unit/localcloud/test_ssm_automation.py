@@ -576,3 +576,48 @@ def test_start_checks_values_against_the_declared_parameters(
     assert refused.value.response["Error"]["Code"] == "InvalidAutomationExecutionParametersException"
     assert why in refused.value.response["Error"]["Message"]
     assert cloud["sim"].automation.executions == {}
+
+
+def test_stop_during_a_loop_cancels_the_inner_step_and_the_loop(cloud: dict[str, Any]) -> None:
+    # GIVEN a loop sleeping a minute per item, stopped 90 s in (inside the second item)
+    nap = {"name": "nap", "action": "aws:sleep", "inputs": {"Duration": "PT1M"}}
+    loop = {"name": "each", "action": "aws:loop", "inputs": {"Iterators": ["a", "b", "c"], "Steps": [nap]}}
+    cloud["sim"].register_runbook("Naps", {"schemaVersion": "0.3", "mainSteps": [loop]})
+    execution_id = cloud["ssm"].start_automation_execution(DocumentName="Naps")["AutomationExecutionId"]
+    cloud["clock"].tick(90)
+    cloud["sim"].advance()
+
+    # WHEN it is stopped
+    cloud["ssm"].stop_automation_execution(AutomationExecutionId=execution_id)
+
+    # THEN the running nap and the loop are Cancelled, the first nap stays done, and nothing is due any more
+    done = execution(cloud, execution_id)
+    assert done["AutomationExecutionStatus"] == "Cancelled"
+    assert [(s["StepName"], s["StepStatus"]) for s in done["StepExecutions"]] == [
+        ("each", "Cancelled"),
+        ("nap", "Success"),
+        ("nap", "Cancelled"),
+    ]
+    assert cloud["sim"].next_due() is None
+
+
+def test_malformed_loop_and_branch_inputs_fail_the_step_not_the_simulator(cloud: dict[str, Any]) -> None:
+    # GIVEN a loop whose MaxIterations is not a number and a branch whose choice is not a mapping
+    sleep = {"name": "s", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}}
+    odd_loop = {
+        "name": "l",
+        "action": "aws:loop",
+        "inputs": {"Iterators": ["1"], "MaxIterations": "x", "Steps": [sleep]},
+    }
+    odd_branch = {"name": "b", "action": "aws:branch", "inputs": {"Choices": ["go"], "Default": "s"}}
+    cloud["sim"].register_runbook("OddLoop", {"schemaVersion": "0.3", "mainSteps": [odd_loop]})
+    cloud["sim"].register_runbook("OddBranch", {"schemaVersion": "0.3", "mainSteps": [odd_branch, sleep]})
+
+    # WHEN they run, THEN each execution Failed, saying why
+    failures = [
+        execution(cloud, cloud["ssm"].start_automation_execution(DocumentName=name)["AutomationExecutionId"])
+        for name in ("OddLoop", "OddBranch")
+    ]
+    assert [f["AutomationExecutionStatus"] for f in failures] == ["Failed", "Failed"]
+    assert "MaxIterations is not an Integer" in failures[0]["FailureMessage"]
+    assert "a choice is a mapping, not 'go'" in failures[1]["FailureMessage"]
