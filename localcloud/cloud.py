@@ -47,7 +47,7 @@ from infra.definitions import (
     ledger_table_request,
     state_machine_definition,
 )
-from localcloud import moto_launch_templates, moto_speedups
+from localcloud import moto_global_clusters, moto_launch_templates, moto_speedups
 from localcloud.approver_sim import ApproverSimulator
 from localcloud.call_record import CallRecord, PerFunction, unattributed
 from localcloud.clock import SimClock
@@ -252,6 +252,7 @@ class LocalCloud:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         moto_speedups.install()
         moto_launch_templates.install()  # SourceVersion and ClientToken as EC2 answers them
+        moto_global_clusters.install()  # FailoverGlobalCluster, SwitchoverGlobalCluster (moto has neither)
         self._speed_up_state_machine_retries()
         install_lambda(self.lambdas)
         install_drs(self.drs)

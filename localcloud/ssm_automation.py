@@ -17,12 +17,23 @@ What a runbook may do here (the subset the ready runbooks and plans use):
   local cloud's moto; ``Outputs`` by ``Selector`` ``$.Path[0].Key``), ``aws:waitForAwsResourceProperty`` (the
   same call every POLL_SECONDS until ``PropertySelector`` is one of ``DesiredValues``, else TimedOut at the step's
   timeout), ``aws:assertAwsResourceProperty`` (one call, Failed unless it is) and ``aws:runCommand`` (the
-  simulator's own SendCommand, followed until its invocations end). Any other action fails the execution with
-  ``unsupported action``: a runbook the simulator cannot run never passes by accident.
+  simulator's own SendCommand, followed until its invocations end) and ``aws:loop`` in its "for each" form
+  (``Iterators``, a StringList of at most ``MaxIterations``, default and AWS maximum 100: its ``Steps`` run in
+  order once per item, ``{{ loopStep.CurrentIteratorValue }}`` and ``{{ loopStep.CurrentIteration }}`` naming the
+  item and its 1-based number; a failing inner step fails the loop and so the execution unless the inner step says
+  ``onFailure: Continue``; ``nextStep``/``isEnd``/``step:`` jumps inside a loop and the "do while" form
+  (``LoopCondition``) are not simulated and fail the step), and ``aws:branch`` (the first of its ``Choices`` whose
+  ``Variable`` ``StringEquals``, ``BooleanEquals`` or ``NumericEquals`` its value, else ``Default``, names the next
+  step; none matching and no Default fails the step; ``And``/``Or``/``Not`` are not simulated). Any other action
+  fails the execution with ``unsupported action``: a runbook the simulator cannot run never passes by accident.
 - An execution's status goes InProgress -> Success | Failed | TimedOut | Cancelled, each change emitted on the
   local bus as aws.ssm "EC2 Automation Execution Status-change Notification" (detail ExecutionId, Definition,
   DefinitionVersion, Status, StartTime, EndTime, Time: the AWS Systems Manager user guide's "Amazon EventBridge
   event examples for Systems Manager"). ``StopAutomationExecution`` cancels a running one at once.
+- StartAutomationExecution checks the values against the runbook's declared ``parameters`` as SSM does: an
+  undeclared parameter, a missing one without a default, a value outside ``allowedValues`` or not matching
+  ``allowedPattern`` (each item of a StringList), more than one value for a String/Integer/Boolean, or an Integer
+  or Boolean that is not one, answers InvalidAutomationExecutionParametersException and starts nothing.
 - ``ClientToken`` (a UUID, botocore's IdempotencyToken) makes a start idempotent: the same token answers the same
   execution, with other arguments IdempotentParameterMismatch.
 
@@ -50,6 +61,7 @@ from orchestrator.domain.clock import Clock, iso, parse_iso
 AUTOMATION_DETAIL_TYPE = "EC2 Automation Execution Status-change Notification"
 POLL_SECONDS = 5  # a waitForAwsResourceProperty or runCommand step looks again this often (simulated seconds)
 DEFAULT_WAIT_TIMEOUT = 3600  # timeoutSeconds of a waiting step that sets none
+MAX_LOOP_ITERATIONS = 100  # aws:loop's MaxIterations default and maximum (the aws:loop action reference)
 MAX_OUTPUT_CHARS = 2_000  # characters of one output value (AutomationParameterValue is at most 512 per item)
 TERMINAL = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
 _REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_.:-]+)\s*\}\}")
@@ -97,6 +109,23 @@ class _StepRun:
     deadline: datetime | None = None  # a waiting step's timeout
     until: datetime | None = None  # aws:sleep's end
     command_id: str | None = None  # aws:runCommand's command
+    parent: dict[str, Any] | None = None  # an aws:loop inner step's ParentStepDetails
+    next_step: str | None = None  # the step an aws:branch chose
+
+
+@dataclass
+class _Loop:
+    """A running aws:loop: its own step run, its spec, the items and where it is (item, inner step)."""
+
+    step: _StepRun
+    spec: dict[str, Any]
+    items: list[str]
+    item: int = 0
+    inner: int = 0
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        return list((self.spec.get("inputs") or {}).get("Steps") or [])
 
 
 @dataclass
@@ -115,6 +144,7 @@ class _Execution:
     next_at: datetime | None = None
     steps: list[_StepRun] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)  # "step.Output" -> value
+    loop: _Loop | None = None  # the aws:loop being iterated, if any
 
     @property
     def main_steps(self) -> list[dict[str, Any]]:
@@ -222,6 +252,9 @@ class AutomationEngine:
             if step.command_id and self.run_command is not None:
                 self.run_command.cancel_command(step.command_id)
             step.status, step.ended = "Cancelled", now
+        if execution.loop is not None:
+            execution.loop.step.status, execution.loop.step.ended = "Cancelled", now
+            execution.loop = None
         self._end(execution, now, "Cancelled", None)
         return {}
 
@@ -259,10 +292,11 @@ class AutomationEngine:
         """Run steps from `execution.next_at` while they end at once (or were due by `now`)."""
         while execution.status == "InProgress" and execution.next_at is not None and execution.next_at <= now:
             at = execution.next_at
-            if execution.index >= len(execution.main_steps):
+            if execution.loop is None and execution.index >= len(execution.main_steps):
                 self._end(execution, at, "Success", None)
                 return
-            spec = execution.main_steps[execution.index]
+            loop = execution.loop
+            spec = loop.steps[loop.inner] if loop is not None else execution.main_steps[execution.index]
             step = self._current(execution, spec, at)
             try:
                 done_at = self._act(execution, spec, step, at)
@@ -275,11 +309,24 @@ class AutomationEngine:
 
     def _current(self, execution: _Execution, spec: dict[str, Any], at: datetime) -> _StepRun:
         """The current step's run: the one in progress, or a new one started at `at`."""
-        if execution.steps and execution.steps[-1].status == "InProgress":
-            return execution.steps[-1]
+        last = execution.steps[-1] if execution.steps else None
+        if (
+            last is not None
+            and last.status == "InProgress"
+            and (execution.loop is None or last is not execution.loop.step)
+        ):
+            return last
         step = _StepRun(
             name=str(spec.get("name") or f"step{execution.index + 1}"), action=str(spec.get("action")), started=at
         )
+        if execution.loop is not None:
+            loop = execution.loop
+            step.parent = {
+                "StepName": loop.step.name,
+                "Action": "aws:loop",
+                "Iteration": loop.item + 1,
+                "IteratorValue": loop.items[loop.item],
+            }
         timeout = spec.get("timeoutSeconds")
         if spec.get("action") in _WAIT_ACTIONS:
             step.deadline = at + timedelta(seconds=int(timeout if timeout is not None else DEFAULT_WAIT_TIMEOUT))
@@ -291,7 +338,10 @@ class AutomationEngine:
         Raises StepFailure."""
         if step.name in self.fail_steps.get(execution.document, set()):
             raise StepFailure(f"Step {step.name} failed (simulated fault)")
-        inputs = _interpolate(spec.get("inputs") or {}, execution)
+        raw = dict(spec.get("inputs") or {})
+        if step.action == "aws:loop":
+            raw.pop("Steps", None)  # the inner steps are interpolated when each runs, with the loop's current item
+        inputs = _interpolate(raw, execution)
         step.inputs = inputs if isinstance(inputs, dict) else {}
         action = step.action
         if action == "aws:sleep":
@@ -304,7 +354,64 @@ class AutomationEngine:
             return self._property(execution, step, at, wait=action == "aws:waitForAwsResourceProperty")
         if action == "aws:runCommand":
             return self._command(execution, step, at)
+        if action == "aws:loop":
+            return self._loop(execution, spec, step, at)
+        if action == "aws:branch":
+            step.next_step = _branch(step)
+            step.outputs = {"NextStep": [step.next_step]}
+            return at
         raise StepFailure(f"unsupported action '{action}' in step {step.name} (the SSM simulator does not run it)")
+
+    def _loop(self, execution: _Execution, spec: dict[str, Any], step: _StepRun, at: datetime) -> datetime | None:
+        """Start a "for each" aws:loop: its inner steps run next (ended at once when there is nothing to iterate)."""
+        if execution.loop is not None:
+            raise StepFailure(f"Step {step.name}: an aws:loop inside an aws:loop is not simulated")
+        if "LoopCondition" in step.inputs or "Iterators" not in step.inputs:
+            raise StepFailure(f"Step {step.name}: only the for-each aws:loop (Iterators) is simulated")
+        items = [str(item) for item in _as_list(step.inputs["Iterators"])]
+        try:
+            limit = int(step.inputs.get("MaxIterations") or MAX_LOOP_ITERATIONS)
+        except (TypeError, ValueError) as exc:
+            raise StepFailure(f"Step {step.name}: MaxIterations is not an Integer: {exc}") from exc
+        if len(items) > min(limit, MAX_LOOP_ITERATIONS):
+            raise StepFailure(
+                f"Step {step.name}: {len(items)} iterators, more than MaxIterations {limit} (at most 100)"
+            )
+        inner = (spec.get("inputs") or {}).get("Steps")
+        if not isinstance(inner, list) or not inner:
+            raise StepFailure(f"Step {step.name}: aws:loop needs Steps")
+        for child in inner:
+            if any(key in child for key in ("nextStep", "isEnd")) or str(child.get("onFailure", "")).startswith(
+                "step:"
+            ):
+                raise StepFailure(f"Step {step.name}: jumps inside an aws:loop are not simulated")
+        if not items:
+            return at
+        execution.loop = _Loop(step, spec, items)
+        self._iteration(execution)
+        execution.next_at = at
+        return None
+
+    def _iteration(self, execution: _Execution) -> None:
+        loop = execution.loop
+        assert loop is not None
+        execution.values[f"{loop.step.name}.CurrentIteratorValue"] = loop.items[loop.item]
+        execution.values[f"{loop.step.name}.CurrentIteration"] = loop.item + 1
+
+    def _next_in_loop(self, execution: _Execution, at: datetime) -> None:
+        """An inner step ended (or failed with Continue): the next inner step, the next item, or the loop's end."""
+        loop = execution.loop
+        assert loop is not None
+        execution.next_at = at
+        loop.inner += 1
+        if loop.inner < len(loop.steps):
+            return
+        loop.inner, loop.item = 0, loop.item + 1
+        if loop.item < len(loop.items):
+            self._iteration(execution)
+            return
+        execution.loop = None
+        self._step_done(execution, loop.spec, loop.step, at)
 
     def _sleep(self, execution: _Execution, step: _StepRun, at: datetime) -> datetime | None:
         if step.until is None:
@@ -378,10 +485,13 @@ class AutomationEngine:
         for name, value in step.outputs.items():
             execution.values[f"{step.name}.{name}"] = value if len(value) != 1 else value[0]
         execution.next_at = at
+        if execution.loop is not None and step is not execution.loop.step:
+            self._next_in_loop(execution, at)
+            return
         if spec.get("isEnd"):
             self._end(execution, at, "Success", None)
-        elif spec.get("nextStep"):
-            execution.index = self._index_of(execution, str(spec["nextStep"]), at)
+        elif step.next_step or spec.get("nextStep"):
+            execution.index = self._index_of(execution, str(step.next_step or spec["nextStep"]), at)
         else:
             execution.index += 1
 
@@ -391,10 +501,18 @@ class AutomationEngine:
         step.status, step.ended, step.failure = failure.status, at, str(failure)[:MAX_OUTPUT_CHARS]
         execution.next_at = at
         if step.attempts < int(spec.get("maxAttempts") or 1):
-            execution.steps.append(_StepRun(step.name, step.action, at, attempts=step.attempts + 1))
+            execution.steps.append(_StepRun(step.name, step.action, at, attempts=step.attempts + 1, parent=step.parent))
             execution.steps[-1].deadline = (at + (step.deadline - step.started)) if step.deadline else None
             return
         on_failure = str(spec.get("onFailure") or "Abort")
+        loop = execution.loop
+        if loop is not None and step is not loop.step:
+            if on_failure == "Continue":
+                self._next_in_loop(execution, at)
+                return
+            execution.loop = None  # the loop inherits its inner step's failure (the aws:loop action reference)
+            self._step_failed(execution, loop.spec, loop.step, at, failure)
+            return
         if on_failure == "Continue":
             execution.index += 1
         elif on_failure.startswith("step:"):
@@ -493,23 +611,46 @@ def _runbook_name(document: str) -> str:
 
 def _typed_parameters(name: str, definition: dict[str, Any], sent: dict[str, list[str]]) -> dict[str, Any]:
     """The runbook's parameter values by its declared types, defaults applied. Raises SsmError
-    (InvalidAutomationExecutionParametersException) for an undeclared or missing one."""
+    (InvalidAutomationExecutionParametersException, what StartAutomationExecution answers in botocore's ssm model)
+    for an undeclared or missing parameter, or a value its declaration refuses (`_refusal`)."""
     declared: dict[str, Any] = definition.get("parameters") or {}
     unknown = sorted(set(sent) - set(declared))
     if unknown:
         raise SsmError("InvalidAutomationExecutionParametersException", f"{name} has no parameter {', '.join(unknown)}")
     values: dict[str, Any] = {}
     for pname, spec in declared.items():
-        kind = str((spec or {}).get("type", "String"))
+        spec = spec or {}
+        kind = str(spec.get("type", "String"))
         if pname in sent:
             raw: Any = sent[pname]
-        elif "default" in (spec or {}):
+            refusal = _refusal(kind, spec, raw)
+            if refusal:
+                raise SsmError("InvalidAutomationExecutionParametersException", f"{name} parameter {pname}: {refusal}")
+        elif "default" in spec:
             default = spec["default"]
             raw = default if isinstance(default, list) else [default]
         else:
             raise SsmError("InvalidAutomationExecutionParametersException", f"{name} needs parameter {pname}")
         values[pname] = [str(v) for v in raw] if kind in ("StringList", "MapList") else _scalar(kind, raw)
     return values
+
+
+def _refusal(kind: str, spec: dict[str, Any], raw: list[str]) -> str | None:
+    """Why a sent value does not fit its declaration (type, `allowedValues`, `allowedPattern`), or None."""
+    if kind not in ("StringList", "MapList") and len(raw) != 1:
+        return f"a {kind} takes one value, not {len(raw)}"
+    if kind == "Integer" and not (raw[0].lstrip("-").isdigit()):
+        return f"{raw[0]!r} is not an Integer"
+    if kind == "Boolean" and raw[0].lower() not in ("true", "false"):
+        return f"{raw[0]!r} is not a Boolean"
+    allowed = [str(v) for v in spec.get("allowedValues") or []]
+    pattern = spec.get("allowedPattern")
+    for item in raw:
+        if allowed and item not in allowed:
+            return f"{item!r} is not one of {allowed}"
+        if pattern and re.fullmatch(str(pattern), item) is None:
+            return f"{item!r} does not match {pattern}"
+    return None
 
 
 def _scalar(kind: str, raw: list[Any]) -> Any:
@@ -555,6 +696,37 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+_BRANCH_OPERATORS = ("StringEquals", "BooleanEquals", "NumericEquals")
+
+
+def _branch(step: _StepRun) -> str:
+    """The step an aws:branch goes to (see the module docstring). Raises StepFailure."""
+    for choice in _as_list(step.inputs.get("Choices")):
+        if not isinstance(choice, dict):
+            raise StepFailure(f"Step {step.name}: a choice is a mapping, not {choice!r}")
+        operators = [name for name in _BRANCH_OPERATORS if name in choice]
+        if len(operators) != 1 or "NextStep" not in choice or "Variable" not in choice:
+            raise StepFailure(f"Step {step.name}: a choice needs NextStep, Variable and one of {_BRANCH_OPERATORS}")
+        variable, wanted = choice["Variable"], choice[operators[0]]
+        try:
+            matches = _choice_matches(operators[0], variable, wanted)
+        except ValueError as exc:
+            raise StepFailure(f"Step {step.name}: {operators[0]} of {variable!r}: {exc}") from exc
+        if matches:
+            return str(choice["NextStep"])
+    if step.inputs.get("Default"):
+        return str(step.inputs["Default"])
+    raise StepFailure(f"Step {step.name}: no choice matched and there is no Default")
+
+
+def _choice_matches(operator: str, variable: Any, wanted: Any) -> bool:
+    if operator == "NumericEquals":
+        return float(str(variable)) == float(str(wanted))
+    if operator == "BooleanEquals":
+        return str(variable).lower() == str(wanted).lower()
+    return str(variable) == str(wanted)
 
 
 def _sleep_until(inputs: dict[str, Any], at: datetime) -> datetime:
@@ -624,6 +796,8 @@ def _step_view(step: _StepRun) -> dict[str, Any]:
         view["ExecutionEndTime"] = step.ended.timestamp()
     if step.failure:
         view["FailureMessage"] = step.failure
+    if step.parent:
+        view["ParentStepDetails"] = step.parent
     return view
 
 

@@ -92,6 +92,8 @@ LOG_DELIVERY = (
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
 )
+#: The Automation role's read of target health (infra/constructs/automation_role.py): no resource-level permissions.
+ELB_TARGET_HEALTH = ("elasticloadbalancing:DescribeTargetHealth",)
 STAR_ONLY_ACTIONS = frozenset(
     DRS_DESCRIBE_JOBS
     + DRS_DESCRIBE_SOURCE_SERVERS
@@ -103,6 +105,7 @@ STAR_ONLY_ACTIONS = frozenset(
     + XRAY
     + LOG_DELIVERY
     + DRS_NATIVE_PLAN_STAR  # drs-orch import-native / export-native (infra/constructs/operator_policy.py)
+    + ELB_TARGET_HEALTH
 )
 
 # ---- why a wildcard resource is acceptable, by statement Sid (read by infra.constructs.nag) ----------

@@ -50,6 +50,8 @@ STAR_ALLOWED = frozenset(
         "ec2:DescribeVolumes",
         "ec2:DescribeNetworkInterfaces",
         "ec2:DescribeInstanceTypeOfferings",
+        # the Automation role: the target registration runbook's wait (infra/constructs/automation_role.py)
+        "elasticloadbalancing:DescribeTargetHealth",
     }
 )
 
@@ -306,7 +308,15 @@ def test_cdk_nag_finds_nothing_unacknowledged(synth: Synth) -> None:
 
 # ---- scripts: which documents, on which instances ----------------------------------------------------------
 
-PROJECT_DOCUMENTS = ("DRSOrch-DnsCutover", "DRSOrch-HealthCheck", "DRSOrch-ServiceCheck", "DRSOrch-WaitForSsmAgent")
+PROJECT_DOCUMENTS = (
+    "DRSOrch-AuroraGlobalFailover",
+    "DRSOrch-DnsCutover",
+    "DRSOrch-HealthCheck",
+    "DRSOrch-RegisterTargets",
+    "DRSOrch-ScaleEcsService",
+    "DRSOrch-ServiceCheck",
+    "DRSOrch-WaitForSsmAgent",
+)
 SCRIPT_FUNCTIONS = ("pre_launch", "post_launch")
 
 

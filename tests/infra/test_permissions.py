@@ -65,8 +65,11 @@ def test_context_defaults_to_the_projects_documents_and_tag() -> None:
     config = _config()
     assert tuple(config.allowed_ssm_documents) == project_ssm_documents()
     assert project_ssm_documents() == (
+        "DRSOrch-AuroraGlobalFailover",
         "DRSOrch-DnsCutover",
         "DRSOrch-HealthCheck",
+        "DRSOrch-RegisterTargets",
+        "DRSOrch-ScaleEcsService",
         "DRSOrch-ServiceCheck",
         "DRSOrch-WaitForSsmAgent",
     )

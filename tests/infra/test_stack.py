@@ -51,14 +51,17 @@ def test_resource_counts(synth: Synth) -> None:
 
 def test_the_projects_script_documents_are_deployed_under_their_names(synth: Synth) -> None:
     documents = {d["Properties"]["Name"]: d["Properties"] for d in synth.of_type("AWS::SSM::Document").values()}
-    assert sorted(documents) == [
+    runbooks = {  # the ready Automation runbooks (issue #18); the others are Command documents
+        "DRSOrch-AuroraGlobalFailover",
         "DRSOrch-DnsCutover",
-        "DRSOrch-HealthCheck",
-        "DRSOrch-ServiceCheck",
-        "DRSOrch-WaitForSsmAgent",
-    ]
+        "DRSOrch-RegisterTargets",
+        "DRSOrch-ScaleEcsService",
+    }
+    assert sorted(documents) == sorted(
+        runbooks | {"DRSOrch-HealthCheck", "DRSOrch-ServiceCheck", "DRSOrch-WaitForSsmAgent"}
+    )
     for name, props in documents.items():
-        kind = "Automation" if name == "DRSOrch-DnsCutover" else "Command"  # the DNS cutover is a runbook
+        kind = "Automation" if name in runbooks else "Command"
         assert (props["DocumentType"], props["UpdateMethod"]) == (kind, "NewVersion"), name
         assert props["Content"] == document_content(name)
 
@@ -199,7 +202,7 @@ def test_each_function_sees_only_its_own_environment(synth: Synth) -> None:
         )
         for name, function in stack.functions.functions.items()
     }
-    documents = "DRSOrch-DnsCutover,DRSOrch-HealthCheck,DRSOrch-ServiceCheck,DRSOrch-WaitForSsmAgent"
+    documents = ",".join(project_ssm_documents())
     assert {name: value for name, value in allowed.items() if value is not None} == {
         "start_plan": documents,  # StartPlan refuses a plan naming another document
         "pre_launch": documents,
@@ -586,10 +589,7 @@ def test_the_cli_policies_are_output_and_name_this_stacks_resources_only(synth: 
     }
     assert '":replay/inspect-*"' in rendered["InspectorReplay"]
     assert [r["Fn::Join"][1][-1] for r in statements["ValidateReadsAllowedDocuments"]["Resource"]] == [
-        ":document/DRSOrch-DnsCutover",
-        ":document/DRSOrch-HealthCheck",
-        ":document/DRSOrch-ServiceCheck",
-        ":document/DRSOrch-WaitForSsmAgent",
+        f":document/{name}" for name in project_ssm_documents()
     ]
 
 

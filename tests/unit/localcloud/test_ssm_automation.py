@@ -399,3 +399,225 @@ def test_the_ready_dns_cutover_runbook_upserts_waits_in_sync_and_verifies() -> N
             "TTL",
             "AutomationAssumeRole",
         }
+
+
+# ---------------------------------------------------------------------- aws:loop, aws:branch, parameter checks
+
+
+def test_a_for_each_loop_runs_its_steps_once_per_item_in_order(cloud: dict[str, Any]) -> None:
+    # GIVEN a runbook looping over two record names: UPSERT each, then sleep 10 s
+    runbook = {
+        "schemaVersion": "0.3",
+        "parameters": {"HostedZoneId": {"type": "String"}, "Names": {"type": "StringList"}},
+        "mainSteps": [
+            {
+                "name": "each",
+                "action": "aws:loop",
+                "inputs": {
+                    "Iterators": "{{ Names }}",
+                    "Steps": [
+                        {**UPSERT["mainSteps"][0], "name": "upsert"},  # type: ignore[index]
+                        {"name": "pause", "action": "aws:sleep", "inputs": {"Duration": "PT10S"}},
+                    ],
+                },
+            },
+            {"name": "after", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}},
+        ],
+    }
+    loop_step = runbook["mainSteps"][0]["inputs"]["Steps"][0]  # type: ignore[index]
+    loop_step["inputs"] = json.loads(
+        json.dumps(loop_step["inputs"])
+        .replace("{{ RecordName }}", "{{ each.CurrentIteratorValue }}")
+        .replace("{{ Value }}", "10.0.0.{{ each.CurrentIteration }}")
+    )
+    cloud["sim"].register_runbook("Each", runbook)
+    names = ["a.example.internal.", "b.example.internal."]
+
+    # WHEN it starts, THEN the first item's UPSERT ran and its pause waits; the second has not started
+    execution_id = cloud["ssm"].start_automation_execution(
+        DocumentName="Each", Parameters={"HostedZoneId": [cloud["zone"]], "Names": names}
+    )["AutomationExecutionId"]
+    assert record_value(cloud["route53"], cloud["zone"], "a.example.internal.") == "10.0.0.1"
+    assert record_value(cloud["route53"], cloud["zone"], "b.example.internal.") is None
+    assert cloud["sim"].next_due() == T0 + timedelta(seconds=10)
+
+    # WHEN 21 s pass, THEN both items ran in order, then the step after the loop, and the execution succeeded
+    cloud["clock"].tick(21)
+    cloud["sim"].advance()
+    done = execution(cloud, execution_id)
+    assert done["AutomationExecutionStatus"] == "Success"
+    assert record_value(cloud["route53"], cloud["zone"], "b.example.internal.") == "10.0.0.2"
+    assert [(s["StepName"], s.get("ParentStepDetails", {}).get("IteratorValue")) for s in done["StepExecutions"]] == [
+        ("each", None),
+        ("upsert", names[0]),
+        ("pause", names[0]),
+        ("upsert", names[1]),
+        ("pause", names[1]),
+        ("after", None),
+    ]
+    assert done["ExecutionEndTime"] == T0 + timedelta(seconds=21)
+
+
+def test_a_failing_step_inside_a_loop_fails_the_loop_and_the_execution(cloud: dict[str, Any]) -> None:
+    # GIVEN a loop whose inner wait can never see its value (5 s timeout)
+    wait = {**wait_for("10.9.9.9", timeout=5)["mainSteps"][0], "name": "waitOne"}
+    runbook = {
+        "schemaVersion": "0.3",
+        "parameters": {**UPSERT["parameters"], "Items": {"type": "StringList"}},  # type: ignore[dict-item]
+        "mainSteps": [
+            {"name": "each", "action": "aws:loop", "inputs": {"Iterators": "{{ Items }}", "Steps": [wait]}},
+            {"name": "never", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}},
+        ],
+    }
+    cloud["sim"].register_runbook("EachWait", runbook)
+    parameters = {"HostedZoneId": [cloud["zone"]], "RecordName": ["w.example.internal."], "Value": ["1.1.1.1"]}
+
+    # WHEN it runs past the timeout
+    execution_id = cloud["ssm"].start_automation_execution(
+        DocumentName="EachWait", Parameters={**parameters, "Items": ["x", "y"]}
+    )["AutomationExecutionId"]
+    cloud["clock"].tick(5)
+    cloud["sim"].advance()
+
+    # THEN the inner step and the loop timed out at the first item, and nothing after the loop ran
+    done = execution(cloud, execution_id)
+    assert done["AutomationExecutionStatus"] == "TimedOut"
+    assert [(s["StepName"], s["StepStatus"]) for s in done["StepExecutions"]] == [
+        ("each", "TimedOut"),
+        ("waitOne", "TimedOut"),
+    ]
+    assert "Step each TimedOut" in done["FailureMessage"]
+
+
+def test_a_loop_over_more_than_max_iterations_or_with_a_condition_fails(cloud: dict[str, Any]) -> None:
+    # GIVEN loops the simulator refuses: 3 items with MaxIterations 2, and a do-while loop
+    sleep = {"name": "s", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}}
+    too_many = {
+        "name": "l",
+        "action": "aws:loop",
+        "inputs": {"Iterators": ["1", "2", "3"], "MaxIterations": 2, "Steps": [sleep]},
+    }
+    do_while = {"name": "l", "action": "aws:loop", "inputs": {"LoopCondition": {"Variable": "x"}, "Steps": [sleep]}}
+    cloud["sim"].register_runbook("TooMany", {"schemaVersion": "0.3", "mainSteps": [too_many]})
+    cloud["sim"].register_runbook("DoWhile", {"schemaVersion": "0.3", "mainSteps": [do_while]})
+
+    # WHEN they run, THEN each fails at once, saying why
+    failures = [
+        execution(cloud, cloud["ssm"].start_automation_execution(DocumentName=name)["AutomationExecutionId"])
+        for name in ("TooMany", "DoWhile")
+    ]
+    assert [f["AutomationExecutionStatus"] for f in failures] == ["Failed", "Failed"]
+    assert "3 iterators, more than MaxIterations 2" in failures[0]["FailureMessage"]
+    assert "only the for-each aws:loop" in failures[1]["FailureMessage"]
+
+
+def test_a_branch_goes_to_the_matching_choice_else_the_default(cloud: dict[str, Any]) -> None:
+    # GIVEN a runbook branching on Mode to one of two sleeps (each ending the execution)
+    runbook = {
+        "schemaVersion": "0.3",
+        "parameters": {"Mode": {"type": "String", "allowedValues": ["fast", "slow", "odd"]}},
+        "mainSteps": [
+            {"name": "choose", "action": "aws:branch", "inputs": {
+                "Choices": [{"NextStep": "fast", "Variable": "{{ Mode }}", "StringEquals": "fast"}],
+                "Default": "slow"}},
+            {"name": "slow", "action": "aws:sleep", "inputs": {"Duration": "PT1M"}, "isEnd": True},
+            {"name": "fast", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}, "isEnd": True},
+        ],
+    }  # fmt: skip
+    cloud["sim"].register_runbook("Branch", runbook)
+
+    # WHEN it runs with fast and with slow for a minute
+    fast, slow = (
+        cloud["ssm"].start_automation_execution(DocumentName="Branch", Parameters={"Mode": [mode]})[
+            "AutomationExecutionId"
+        ]
+        for mode in ("fast", "slow")
+    )
+    cloud["clock"].tick(60)
+    cloud["sim"].advance()
+
+    # THEN each went its way and nothing else ran
+    assert [s["StepName"] for s in execution(cloud, fast)["StepExecutions"]] == ["choose", "fast"]
+    assert [s["StepName"] for s in execution(cloud, slow)["StepExecutions"]] == ["choose", "slow"]
+    assert execution(cloud, fast)["StepExecutions"][0]["Outputs"] == {"NextStep": ["fast"]}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "why"),
+    [
+        ({"Mode": ["fast"]}, "needs parameter Count"),
+        ({"Mode": ["fast"], "Count": ["1"], "Colour": ["red"]}, "has no parameter Colour"),
+        ({"Mode": ["quick"], "Count": ["1"]}, "'quick' is not one of ['fast', 'slow']"),
+        ({"Mode": ["fast"], "Count": ["one"]}, "'one' is not an Integer"),
+        ({"Mode": ["fast", "slow"], "Count": ["1"]}, "a String takes one value, not 2"),
+        ({"Mode": ["fast"], "Count": ["1"], "Ids": ["i-1", "x"]}, "'x' does not match ^i-[0-9]+$"),
+    ],
+)
+def test_start_checks_values_against_the_declared_parameters(
+    cloud: dict[str, Any], parameters: dict[str, list[str]], why: str
+) -> None:
+    # GIVEN a runbook declaring a choice, an Integer and a patterned StringList
+    runbook = {
+        "schemaVersion": "0.3",
+        "parameters": {
+            "Mode": {"type": "String", "allowedValues": ["fast", "slow"]},
+            "Count": {"type": "Integer"},
+            "Ids": {"type": "StringList", "allowedPattern": "^i-[0-9]+$", "default": []},
+        },
+        "mainSteps": [{"name": "s", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}}],
+    }
+    cloud["sim"].register_runbook("Checked", runbook)
+
+    # WHEN it is started with a value its declaration refuses
+    with pytest.raises(ClientError) as refused:
+        cloud["ssm"].start_automation_execution(DocumentName="Checked", Parameters=parameters)
+
+    # THEN SSM's code and the reason come back, and nothing started
+    assert refused.value.response["Error"]["Code"] == "InvalidAutomationExecutionParametersException"
+    assert why in refused.value.response["Error"]["Message"]
+    assert cloud["sim"].automation.executions == {}
+
+
+def test_stop_during_a_loop_cancels_the_inner_step_and_the_loop(cloud: dict[str, Any]) -> None:
+    # GIVEN a loop sleeping a minute per item, stopped 90 s in (inside the second item)
+    nap = {"name": "nap", "action": "aws:sleep", "inputs": {"Duration": "PT1M"}}
+    loop = {"name": "each", "action": "aws:loop", "inputs": {"Iterators": ["a", "b", "c"], "Steps": [nap]}}
+    cloud["sim"].register_runbook("Naps", {"schemaVersion": "0.3", "mainSteps": [loop]})
+    execution_id = cloud["ssm"].start_automation_execution(DocumentName="Naps")["AutomationExecutionId"]
+    cloud["clock"].tick(90)
+    cloud["sim"].advance()
+
+    # WHEN it is stopped
+    cloud["ssm"].stop_automation_execution(AutomationExecutionId=execution_id)
+
+    # THEN the running nap and the loop are Cancelled, the first nap stays done, and nothing is due any more
+    done = execution(cloud, execution_id)
+    assert done["AutomationExecutionStatus"] == "Cancelled"
+    assert [(s["StepName"], s["StepStatus"]) for s in done["StepExecutions"]] == [
+        ("each", "Cancelled"),
+        ("nap", "Success"),
+        ("nap", "Cancelled"),
+    ]
+    assert cloud["sim"].next_due() is None
+
+
+def test_malformed_loop_and_branch_inputs_fail_the_step_not_the_simulator(cloud: dict[str, Any]) -> None:
+    # GIVEN a loop whose MaxIterations is not a number and a branch whose choice is not a mapping
+    sleep = {"name": "s", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}}
+    odd_loop = {
+        "name": "l",
+        "action": "aws:loop",
+        "inputs": {"Iterators": ["1"], "MaxIterations": "x", "Steps": [sleep]},
+    }
+    odd_branch = {"name": "b", "action": "aws:branch", "inputs": {"Choices": ["go"], "Default": "s"}}
+    cloud["sim"].register_runbook("OddLoop", {"schemaVersion": "0.3", "mainSteps": [odd_loop]})
+    cloud["sim"].register_runbook("OddBranch", {"schemaVersion": "0.3", "mainSteps": [odd_branch, sleep]})
+
+    # WHEN they run, THEN each execution Failed, saying why
+    failures = [
+        execution(cloud, cloud["ssm"].start_automation_execution(DocumentName=name)["AutomationExecutionId"])
+        for name in ("OddLoop", "OddBranch")
+    ]
+    assert [f["AutomationExecutionStatus"] for f in failures] == ["Failed", "Failed"]
+    assert "MaxIterations is not an Integer" in failures[0]["FailureMessage"]
+    assert "a choice is a mapping, not 'go'" in failures[1]["FailureMessage"]

@@ -45,6 +45,13 @@ SAMPLES = {
     "RecordName": "shop.example.internal.",
     "Value": "10.20.0.31",
     "AutomationAssumeRole": "arn:aws:iam::123456789012:role/drs-orch-automation",
+    # the other ready runbooks' (Automation runbooks too)
+    "GlobalClusterIdentifier": "shop-global",
+    "TargetDbClusterArn": "arn:aws:rds:us-east-1:123456789012:cluster:shop-recovery",
+    "TargetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop-web/0123456789abcdef",
+    "InstanceIds": "i-0123456789abcdef0",
+    "Cluster": "shop",
+    "Service": "web",
 }
 
 

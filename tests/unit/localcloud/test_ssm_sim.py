@@ -590,8 +590,15 @@ def test_zero_visibility_delay_and_empty_tag_target(clock: FakeClock, events: li
 
 
 LIBRARY = sorted(LIBRARY_DIR.glob("*.yaml"))
-#: The Command documents; the DNS cutover is an Automation runbook (tests/unit/localcloud/test_ssm_automation.py).
-COMMAND_DOCUMENTS = [path for path in LIBRARY if path.stem != "DRSOrch-DnsCutover"]
+#: The Automation runbooks (schemaVersion 0.3: tests/unit/localcloud/test_ssm_automation.py); the rest are Command
+#: documents.
+RUNBOOKS = {
+    "DRSOrch-AuroraGlobalFailover",
+    "DRSOrch-DnsCutover",
+    "DRSOrch-RegisterTargets",
+    "DRSOrch-ScaleEcsService",
+}
+COMMAND_DOCUMENTS = [path for path in LIBRARY if path.stem not in RUNBOOKS]
 
 
 def test_library_holds_the_three_documents_and_the_runbook() -> None:
@@ -600,7 +607,10 @@ def test_library_holds_the_three_documents_and_the_runbook() -> None:
         "DRSOrch-ServiceCheck",
         "DRSOrch-WaitForSsmAgent",
     }
-    assert {p.stem for p in LIBRARY} - {p.stem for p in COMMAND_DOCUMENTS} == {"DRSOrch-DnsCutover"}
+    assert {p.stem for p in LIBRARY} - {p.stem for p in COMMAND_DOCUMENTS} == RUNBOOKS
+    assert all(
+        str(yaml.safe_load((LIBRARY_DIR / f"{name}.yaml").read_text())["schemaVersion"]) == "0.3" for name in RUNBOOKS
+    )
 
 
 @pytest.mark.parametrize("path", COMMAND_DOCUMENTS, ids=lambda p: p.stem)

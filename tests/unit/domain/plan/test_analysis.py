@@ -221,6 +221,7 @@ def test_the_example_plans_have_no_warnings_but_the_seed_sample_pre_launch_scrip
         "diamond.yaml": [],
         "parallel.yaml": [],
         "three-tier.yaml": [],
+        "three-tier-runbooks.yaml": [],
         "seed-format.json": [("waves[1].preLaunch[0]", "no-targets")],
     }
 
