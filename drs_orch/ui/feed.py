@@ -119,16 +119,39 @@ def moments(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return sorted(found, key=lambda moment: moment["time"])
 
 
+class SourceUnavailable(Exception):
+    """The source could not be read (the ledger refused or failed the read: AccessDenied, throttling, an
+    unreachable endpoint): `reason`, said to the operator; the dashboard answers 502 with it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _read_failure(exc: Exception, what: str) -> SourceUnavailable:
+    """A botocore error reading `what` as the reason the page shows: the AWS error code and message when AWS
+    answered one (ClientError), else botocore's message (no credentials, endpoint unreachable)."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return SourceUnavailable(f"{what}: {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": "))
+    return SourceUnavailable(f"{what}: {exc}")
+
+
 class Source(Protocol):
     """Where the dashboard reads executions and sends commands."""
 
     description: str  # shown on every page: "local run ..." or "ledger table ... (region)"
     local: bool
 
-    def executions(self) -> list[ExecutionRow]: ...
+    def executions(self) -> list[ExecutionRow]:
+        """The executions to list (SourceUnavailable when they cannot be read)."""
+        ...
 
     def report(self, execution_id: str) -> dict[str, Any] | None:
-        """The execution's report (`build_report`'s shape), or None when the source has no such execution."""
+        """The execution's report (`build_report`'s shape), or None when the source has no such execution;
+        SourceUnavailable when it cannot be read."""
         ...
 
     def send(self, command: Contract) -> control.Outcome: ...
@@ -242,13 +265,23 @@ class LedgerSource:
         self._stop = threading.Event()
 
     def executions(self) -> list[ExecutionRow]:
-        listed = self._ledger.latest_executions(MAX_LISTED)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            listed = self._ledger.latest_executions(MAX_LISTED)
+        except (BotoCoreError, ClientError) as exc:
+            raise _read_failure(exc, f"listing the executions of the {self.description}") from exc
         return execution_rows((listing_item(execution) for execution in listed), datetime.now(UTC))
 
     def report(self, execution_id: str) -> dict[str, Any] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         from orchestrator.reporting.stored import ledger_report
 
-        return ledger_report(self._ledger, execution_id)
+        try:
+            return ledger_report(self._ledger, execution_id)
+        except (BotoCoreError, ClientError) as exc:
+            raise _read_failure(exc, f"reading {execution_id[:200]} from the {self.description}") from exc
 
     def send(self, command: Contract) -> control.Outcome:
         return control.send_aws(command, url=self._url, stack=self._stack, region=self._region)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from drs_orch.ui.feed import LedgerSource
+from drs_orch.ui.feed import LedgerSource, SourceUnavailable
 from orchestrator.adapters.ledger import Ledger, Outcome
 from orchestrator.domain.status import ExecutionStatus
 from tests.unit.moto_ledger import SettableClock, ledger_table
@@ -92,3 +92,49 @@ def test_the_list_and_one_execution_come_from_the_ledger(table: _CountedQueries)
     assert "events" not in report
     assert source.report("exec-3") is None
     assert source.description == "ledger table ledger (us-east-1)"
+
+
+class _Refusing:
+    """The ledger's table (moto's) as DynamoDB answers a caller it refuses: every read raises the ClientError boto3
+    raises."""
+
+    def __init__(self, table: Any, code: str, message: str) -> None:
+        self._table = table
+        self.error = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def _refuse(self, operation: str) -> Any:
+        from botocore.exceptions import ClientError
+
+        raise ClientError(self.error, operation)  # type: ignore[arg-type]
+
+    def query(self, **kwargs: Any) -> Any:
+        return self._refuse("Query")
+
+    def get_item(self, **kwargs: Any) -> Any:
+        return self._refuse("GetItem")
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("AccessDeniedException", "User: arn:aws:iam::1:user/bob is not authorized to perform: dynamodb:Query"),
+        ("ProvisionedThroughputExceededException", "The level of configured provisioned throughput was exceeded"),
+    ],
+)
+def test_a_refused_read_is_source_unavailable_with_the_aws_code_and_message(
+    table: _CountedQueries, code: str, message: str
+) -> None:
+    # GIVEN a ledger that refuses the operator's reads
+    refusing = _Refusing(table, code, message)
+    source = LedgerSource(Ledger(refusing, SettableClock()), region="us-east-1")  # type: ignore[arg-type]
+    # WHEN the dashboard lists the executions and reads one
+    with pytest.raises(SourceUnavailable) as listed:
+        source.executions()
+    with pytest.raises(SourceUnavailable) as read:
+        source.report("exec-1")
+    # THEN each says what was being read and AWS's code and message (the page's 502)
+    assert listed.value.reason == f"listing the executions of the ledger table ledger (us-east-1): {code}: {message}"
+    assert read.value.reason == f"reading exec-1 from the ledger table ledger (us-east-1): {code}: {message}"
