@@ -138,3 +138,40 @@ def test_a_refused_read_is_source_unavailable_with_the_aws_code_and_message(
     # THEN each says what was being read and AWS's code and message (the page's 502)
     assert listed.value.reason == f"listing the executions of the ledger table ledger (us-east-1): {code}: {message}"
     assert read.value.reason == f"reading exec-1 from the ledger table ledger (us-east-1): {code}: {message}"
+
+
+def _create_waves(ledger: Ledger, execution_id: str, count: int) -> None:
+    ids = [f"w{n:03d}" for n in range(count)]
+    outcome = ledger.create_execution(
+        execution_id=execution_id,
+        plan_id="wide",
+        plan_name="Wide",
+        plan_document={
+            "planId": "wide",
+            "waves": [{"waveId": w, "servers": [f"s-{n:017d}"]} for n, w in enumerate(ids)],
+        },
+        mode="DRILL",
+        requested_by="alice",
+        key=f"start-{execution_id}",
+        waves=[{"waveId": w, "dependsOn": [], "dependents": [], "onFailure": "STOP", "servers": {}} for w in ids],
+    )
+    assert outcome is Outcome.WON
+
+
+def test_one_executions_report_reads_a_few_queries_whatever_its_number_of_waves(table: _CountedQueries) -> None:
+    # GIVEN an execution of 3 waves and one of 60
+    ledger = Ledger(table, SettableClock())  # type: ignore[arg-type]
+    _create_waves(ledger, "small", 3)
+    _create_waves(ledger, "large", 60)
+    source = LedgerSource(ledger)
+    # WHEN the dashboard reads each (a page load, and each poll of its stream)
+    counts = []
+    for execution_id in ("small", "large"):
+        table.queries.clear()
+        report = source.report(execution_id)
+        assert report is not None
+        counts.append(len(table.queries))
+    # THEN both take the same few Queries (the waves, their servers, their launch claims, ...): not two per wave,
+    # which made 400 Queries a poll for a 200-wave execution
+    assert counts[0] == counts[1] <= 6, counts
+    assert len(report["waves"]) == 60
