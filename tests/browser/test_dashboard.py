@@ -258,3 +258,19 @@ def test_a_wide_graph_scrolls_inside_its_panel_not_the_page() -> None:
     assert overflow == "auto"
     assert scroll_width > client_width
     assert drawn == natural
+
+
+def test_a_ledger_that_stops_answering_is_said_on_the_open_page() -> None:
+    # GIVEN an open execution page of a source that reads
+    source = FakeSource(report(status="RUNNING", endedAt=None))
+    with Dashboard(source) as dashboard, chromium.Browser() as browser:
+        browser.navigate(dashboard.login_url("executions/drill-2026-01"))
+        browser.wait_for('document.getElementById("connection").textContent === "live"')
+        # WHEN the ledger starts refusing the reads (AccessDenied)
+        source.failure = "reading drill-2026-01 from the ledger table t: AccessDeniedException: no dynamodb:Query"
+        source.change("drill-2026-01", status="FAILED")
+        # THEN the page says why in its connection status, without a console error
+        browser.wait_for('document.getElementById("connection").textContent.startsWith("ledger unreadable")')
+        shown = browser.evaluate('document.getElementById("connection").textContent')
+        assert browser.errors == []
+    assert shown == f"ledger unreadable: {source.failure}"
