@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -197,20 +198,48 @@ def _unknown(source: Source, execution_id: str) -> str:
     return f"no execution {execution_id[:200]} in the {source.description}"
 
 
-async def _stream(source: Source, render: Callable[[], dict[str, str] | None]) -> AsyncIterator[str]:
-    """Server-sent events: the fragments that changed, each time the source may have changed; `event: unavailable`
-    with the reason while the source cannot be read (the next change or poll tries again)."""
+class SharedRenders:
+    """One rendering per (stream, version) shared by every page watching it: N pages of one execution cost one read
+    and one rendering per change (a local run: per read of the loop; a deployed stack: per poll interval, the
+    versions of `LedgerSource` being its poll windows), not N. A rendering that fails is not kept."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._kept: dict[str, tuple[int, dict[str, str] | None]] = {}
+        self.renders = 0  # how many renderings were made (the tests count them)
+
+    def get(self, key: str, version: int, render: Callable[[], dict[str, str] | None]) -> dict[str, str] | None:
+        """`render()`'s answer for `key` at `version`: the kept one when a page already rendered it."""
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] == version:
+                return kept[1]
+            fragments = render()
+            self.renders += 1
+            self._kept[key] = (version, fragments)
+            return fragments
+
+
+async def _stream(
+    source: Source, renders: SharedRenders, key: str, render: Callable[[], dict[str, str] | None]
+) -> AsyncIterator[str]:
+    """Server-sent events: the fragments that changed, each time the source may have changed (rendered once per
+    version for every page: `renders`); `event: unavailable` with the reason while the source cannot be read (the
+    next change or poll tries again)."""
     version, last = -1, dict[str, str]()
     while not source.closed:
         version = await anyio.to_thread.run_sync(source.wait, version, KEEPALIVE_SECONDS)
         try:
-            fragments = await anyio.to_thread.run_sync(render)
+            fragments = await anyio.to_thread.run_sync(renders.get, key, version, render)
         except SourceUnavailable as exc:
             yield f"event: unavailable\ndata: {json.dumps({'reason': exc.reason})}\n\n"
             continue
         if fragments is None:
             return
-        changed = {key: html for key, html in fragments.items() if last.get(key) != html}
+        changed = {element: html for element, html in fragments.items() if last.get(element) != html}
         last = fragments
         yield f"event: fragments\ndata: {json.dumps(changed)}\n\n" if changed else ": keep-alive\n\n"
 
@@ -276,6 +305,7 @@ def create_app(source: Source, *, token: str | None = None, cookie: str = "drs-o
     """The dashboard of `source`, answering only requests for the hosts 127.0.0.1 and localhost, logged in by
     `token` (default: a new random one; the login of the module's docstring) into the session cookie `cookie`."""
     secret = token or secrets.token_urlsafe(32)
+    renders = SharedRenders()
 
     async def evidence_css(_: Request) -> Response:
         return Response(EVIDENCE_CSS.read_text(encoding="utf-8"), media_type="text/css", headers=SECURITY_HEADERS)
@@ -288,7 +318,7 @@ def create_app(source: Source, *, token: str | None = None, cookie: str = "drs-o
         return HTMLResponse(page, headers=SECURITY_HEADERS)
 
     async def executions_stream(_: Request) -> Response:
-        return _sse(_stream(source, lambda: views.list_fragments(source.executions())))
+        return _sse(_stream(source, renders, "list", lambda: views.list_fragments(source.executions())))
 
     async def execution(request: Request) -> Response:
         execution_id = request.path_params["execution_id"]
@@ -313,7 +343,7 @@ def create_app(source: Source, *, token: str | None = None, cookie: str = "drs-o
             report = source.report(execution_id)
             return None if report is None else views.execution_fragments(report, views.row_of(report, source))
 
-        return _sse(_stream(source, render))
+        return _sse(_stream(source, renders, f"execution {execution_id}", render))
 
     async def command(request: Request) -> Response:
         execution_id = request.path_params["execution_id"]

@@ -345,10 +345,18 @@ class LedgerSource:
     def send(self, command: Contract) -> control.Outcome:
         return control.send_aws(command, url=self._url, stack=self._stack, region=self._region)
 
+    def _window(self) -> int:
+        return int(time.monotonic() // self._interval)
+
     def wait(self, seen: int, timeout: float) -> int:
+        """The ledger has no change feed here: a version is a poll window of `interval` seconds, the same for
+        every page (their streams share one read and rendering per window: `app.SharedRenders`); wait for the next
+        window (or `timeout`, or close)."""
         if seen >= 0:
-            self._stop.wait(min(self._interval, timeout))  # the poll interval: the ledger has no change feed here
-        return seen + 1
+            ahead = (seen + 1) * self._interval - time.monotonic()
+            if ahead > 0:
+                self._stop.wait(min(ahead, timeout))
+        return self._window()
 
     @property
     def closed(self) -> bool:

@@ -446,3 +446,34 @@ def test_rows_and_moments() -> None:
         {"time": "T2", "waveId": "w", "what": "ready"},
         {"time": "T3", "waveId": "w", "what": "preLaunch"},
     ]
+
+
+def test_pages_watching_one_execution_share_one_rendering_per_change(
+    source: FakeSource, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN three pages watching one execution, each having got its first event; its renderings counted
+    from drs_orch.ui import views
+
+    rendered: list[str] = []
+    fragments = views.execution_fragments
+
+    def counted(report: dict[str, Any], row: ExecutionRow) -> dict[str, str]:
+        rendered.append(str(report.get("status")))
+        return fragments(report, row)
+
+    monkeypatch.setattr(views, "execution_fragments", counted)
+    request = urllib.request.Request(url + "/executions/recover-1/stream", headers=SESSION)
+    with (
+        urllib.request.urlopen(request, timeout=10) as first,
+        urllib.request.urlopen(request, timeout=10) as second,
+        urllib.request.urlopen(request, timeout=10) as third,
+    ):
+        streams = (first, second, third)
+        for stream in streams:
+            _event(stream)
+        # WHEN the execution changes once
+        source.change("recover-1", status="PAUSED")
+        changed = [_event(stream) for stream in streams]
+    # THEN each page got the change, from one rendering for all (and one for their first event)
+    assert all('data-status="PAUSED"' in event["summary"] for event in changed)
+    assert rendered == ["RUNNING", "PAUSED"]

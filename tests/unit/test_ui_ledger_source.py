@@ -175,3 +175,17 @@ def test_one_executions_report_reads_a_few_queries_whatever_its_number_of_waves(
     # which made 400 Queries a poll for a 200-wave execution
     assert counts[0] == counts[1] <= 6, counts
     assert len(report["waves"]) == 60
+
+
+def test_a_version_is_a_poll_window_the_same_for_every_page(table: _CountedQueries) -> None:
+    # GIVEN the source of a deployed stack polled every 0.05 s
+    source = LedgerSource(Ledger(table, SettableClock()), interval=0.05)  # type: ignore[arg-type]
+    # WHEN two pages start watching, then wait for a change
+    first, second = source.wait(-1, 1.0), source.wait(-1, 1.0)
+    after = source.wait(first, 1.0)
+    # THEN a first wait answers at once; pages in one window share its version (one read and rendering for both),
+    # and the next wait ends in a later window
+    assert second in (first, first + 1)
+    assert after > first
+    source.close()
+    assert source.wait(after, 60.0) >= after  # closed: no wait
