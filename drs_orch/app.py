@@ -27,6 +27,8 @@ from orchestrator.domain.stored_plans import PlanRef
 from orchestrator.domain.untrusted import inert
 
 if TYPE_CHECKING:
+    import socket
+
     from localcloud.cloud import LocalCloud
 
 app = typer.Typer(
@@ -189,6 +191,7 @@ def _run_local(
     execution_id = new_execution_id(plan.plan_id)
     gated = _gated(plan, mode)
     with (
+        ui_cli.reserved(ui_port) as listening,  # first: a taken port is Exit(2) before anything starts
         run_log(logs / f"drs-orch-{execution_id}.log") as log,
         LocalCloud(profile, log_level=level) as cloud,
         ControlServer(socket_path(execution_id)) as server,
@@ -205,7 +208,7 @@ def _run_local(
             highlight=False,
         )
         with (
-            _dashboard(cloud, execution_id, caller, ui_port) as refresh_ui,
+            _dashboard(cloud, execution_id, caller, listening) as refresh_ui,
             LiveView(console, cloud, execution_id, plan) as view,
         ):
 
@@ -235,13 +238,21 @@ def _run_local(
 
 
 def _dashboard(
-    cloud: LocalCloud, execution_id: str, caller: str | None, port: int | None
+    cloud: LocalCloud, execution_id: str, caller: str | None, listening: socket.socket | None
 ) -> AbstractContextManager[Callable[[], None]]:
-    """`run --ui`/`demo --ui`: the dashboard of the run while it lasts (its refresh, for the loop thread); without
-    --ui, a refresh that does nothing."""
-    if port is None:
+    """`run --ui`/`demo --ui`: the dashboard of the run on its reserved socket while it lasts (its refresh, for the
+    loop thread); without --ui, a refresh that does nothing."""
+    if listening is None:
         return nullcontext(lambda: None)
-    return ui_cli.local_dashboard(cloud, execution_id, caller=caller, port=port)
+    return ui_cli.local_dashboard(cloud, execution_id, caller=caller, listening=listening)
+
+
+def _ui_port(ui: bool, ui_port: int | None) -> int | None:
+    """The dashboard's port of `--ui`/`--ui-port` (`--ui-port N` implies --ui; --ui alone: 0, a free port), or None
+    without a dashboard."""
+    if ui_port is not None:
+        return ui_port
+    return 0 if ui else None
 
 
 def _too_large(message: str) -> str:
@@ -462,15 +473,15 @@ def run(
     timezone: schedule_verb.Timezone = "UTC",
     from_: schedule_verb.From = None,
     ui: UiOption = False,
-    ui_port: ui_cli.Port = 0,
+    ui_port: ui_cli.Port = None,
 ) -> None:
     """Run a recovery plan: on the embedded local cloud, or on AWS with --aws.
 
     A local run takes operator commands on a control socket while it runs: `drs-orch approve EXECUTION
     --wave W` (and deny, pause, resume, cancel, retry, skip, inspect) from another shell."""
-    if aws and ui:
+    if aws and (ui or ui_port is not None):
         err.print(
-            "[red]--ui serves a local run's dashboard; a deployed stack's: drs-orch ui --aws --table "
+            "[red]--ui and --ui-port serve a local run's dashboard; a deployed stack's: drs-orch ui --aws --table "
             "<LedgerTableName>[/red]"
         )
         raise typer.Exit(2)
@@ -534,7 +545,7 @@ def run(
             caller=as_,
             html=html,
             stored=push,
-            ui_port=ui_port if ui else None,
+            ui_port=_ui_port(ui, ui_port),
         )
     )
 
@@ -594,7 +605,7 @@ def demo(
     html: HtmlOption = None,
     log_level: LogLevel = None,
     ui: UiOption = False,
-    ui_port: ui_cli.Port = 0,
+    ui_port: ui_cli.Port = None,
     linger: Annotated[
         float,
         typer.Option(min=0, help="after the plan ends, keep the run (and its --ui dashboard) up this many seconds"),
@@ -621,7 +632,7 @@ def demo(
         level=log_level,
         html=html,
         linger=linger,
-        ui_port=ui_port if ui else None,
+        ui_port=_ui_port(ui, ui_port),
     )
     raise typer.Exit(code)
 

@@ -7,9 +7,10 @@ commands through the operator URL signed with them (the operator policy), as `dr
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
 
@@ -26,8 +27,13 @@ console = Console()
 err = Console(stderr=True)
 
 Port = Annotated[
-    int,
-    typer.Option("--ui-port", min=0, max=65535, help="with --ui: the dashboard's port on 127.0.0.1 (0: a free one)"),
+    int | None,
+    typer.Option(
+        "--ui-port",
+        min=0,
+        max=65535,
+        help="the dashboard's port on 127.0.0.1 (0: a free one; implies --ui), bound before the run starts",
+    ),
 ]
 
 
@@ -57,11 +63,14 @@ def ui(
             soft_wrap=True,
         )
         raise typer.Exit(2)
+    listening = reserve_port(port)
     source = ledger_source(table, region=region, url=operator_url, stack=stack, interval=interval)
-    with _serving(source, port) as dashboard:
+    with _serving(source, listening) as dashboard:
         console.print(
-            f"dashboard of the {escape(source.description)}: [bold]{dashboard.url}[/bold] (Ctrl-C to stop)",
+            f"dashboard of the {escape(source.description)}: [bold]{escape(dashboard.login_url())}[/bold] (Ctrl-C to "
+            "stop; the URL logs your browser in: do not share it)",
             highlight=False,
+            soft_wrap=True,
         )
         try:
             threading.Event().wait()
@@ -83,33 +92,59 @@ def ledger_source(
     return LedgerSource(ledger, region=region, url=url, stack=stack, interval=interval)
 
 
-@contextmanager
-def _serving(source: Source, port: int) -> Iterator[Dashboard]:
-    """`source` served on 127.0.0.1:`port` while the block runs; typer.Exit(2) when the port cannot be bound."""
-    from drs_orch.ui.server import Dashboard
+def reserve_port(port: int) -> socket.socket:
+    """127.0.0.1:`port` bound and listening (0: a free one), before anything is started; typer.Exit(2) saying why
+    when it cannot be bound (taken, or a privileged port)."""
+    from drs_orch.ui.server import reserve
 
     try:
-        dashboard = Dashboard(source, port=port)
+        return reserve(port)
     except OSError as exc:
-        err.print(f"[red]cannot serve on 127.0.0.1:{port}: {escape(exc.strerror or str(exc))}[/red]", highlight=False)
+        err.print(
+            f"[red]cannot serve the dashboard on 127.0.0.1:{port}: {escape(exc.strerror or str(exc))}; nothing was "
+            "started (--ui-port 0 picks a free port)[/red]",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from None
-    with dashboard:
+
+
+@contextmanager
+def reserved(port: int | None) -> Iterator[socket.socket | None]:
+    """`reserve_port(port)` while the block runs (closed after it); None without a port (no dashboard)."""
+    if port is None:
+        yield None
+        return
+    with closing(reserve_port(port)) as listening:
+        yield listening
+
+
+@contextmanager
+def _serving(source: Source, listening: socket.socket) -> Iterator[Dashboard]:
+    """`source` served on the reserved socket `listening` while the block runs."""
+    from drs_orch.ui.server import Dashboard
+
+    with Dashboard(source, listening=listening) as dashboard:
         yield dashboard
 
 
 @contextmanager
 def local_dashboard(
-    cloud: LocalCloud, execution_id: str, *, caller: str | None, port: int
+    cloud: LocalCloud, execution_id: str, *, caller: str | None, listening: socket.socket
 ) -> Iterator[Callable[[], None]]:
-    """While the block runs, the dashboard of a local run's execution on 127.0.0.1:`port` (its URL printed); yields
-    the refresh to call on the loop thread between the cloud's steps. typer.Exit(2) when the port is taken."""
+    """While the block runs, the dashboard of a local run's execution on the socket `reserve_port` bound (its login
+    URL printed); yields the refresh to call on the loop thread between the cloud's steps."""
     from drs_orch.ui.feed import LocalSource
 
     source = LocalSource(cloud, [execution_id], as_=caller)
     source.refresh(force=True)
-    with _serving(source, port) as dashboard:
-        page = f"{dashboard.url}executions/{quote(execution_id, safe='')}"
-        console.print(f"dashboard: [bold]{escape(page)}[/bold] (while the run lasts)", highlight=False)
+    with _serving(source, listening) as dashboard:
+        page = dashboard.login_url(f"executions/{quote(execution_id, safe='')}")
+        console.print(
+            f"dashboard: [bold]{escape(page)}[/bold] (while the run lasts; the URL logs your browser in)",
+            highlight=False,
+            soft_wrap=True,
+        )
         try:
             yield source.refresh
         finally:

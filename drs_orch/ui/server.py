@@ -7,36 +7,50 @@ queues the connection until uvicorn accepts it), so nothing waits for the server
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 from types import TracebackType
+from urllib.parse import quote
 
 import uvicorn
 
-from drs_orch.ui.app import create_app
+from drs_orch.ui.app import TOKEN_PARAMETER, cookie_name, create_app
 from drs_orch.ui.feed import Source
 
 HOST = "127.0.0.1"  # never another interface: the dashboard sends operator commands as the user who started it
 STOP_SECONDS = 10.0
 
 
+def reserve(port: int) -> socket.socket:
+    """A socket bound to 127.0.0.1:`port` (0: a free one) and listening, for a `Dashboard` made later: a run binds
+    its dashboard's port before it starts anything. OSError when the port is taken or not allowed."""
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((HOST, port))
+        listening.listen(64)
+    except OSError:
+        listening.close()
+        raise
+    return listening
+
+
 class Dashboard:
     """Serve `source` on 127.0.0.1:`port` (0: a free port the system chooses) while the `with` block runs; `url` is
-    where it listens. OSError when the port is taken."""
+    where it listens, `login_url()` the URL to print (it carries the secret, made here: never in argv or the
+    environment). The port is bound here, before `with` (or was by `reserve`, `listening`): OSError when it is
+    taken, and nothing was started."""
 
-    def __init__(self, source: Source, *, port: int = 0, token: str | None = None) -> None:
+    def __init__(
+        self, source: Source, *, port: int = 0, token: str | None = None, listening: socket.socket | None = None
+    ) -> None:
         self.source = source
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self._socket.bind((HOST, port))
-            self._socket.listen(64)
-        except OSError:
-            self._socket.close()
-            raise
+        self._token = token or secrets.token_urlsafe(32)
+        self._socket = listening if listening is not None else reserve(port)
         self.port = int(self._socket.getsockname()[1])
         config = uvicorn.Config(
-            create_app(source, token=token),
+            create_app(source, token=self._token, cookie=cookie_name(self.port)),
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -50,6 +64,11 @@ class Dashboard:
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}/"
+
+    def login_url(self, path: str = "") -> str:
+        """The URL of `path` (relative to `url`) that logs a browser in (app.py's login): print it to the terminal
+        only."""
+        return f"{self.url}{path}?{TOKEN_PARAMETER}={quote(self._token, safe='')}"
 
     def __enter__(self) -> Dashboard:
         self._thread.start()

@@ -106,20 +106,19 @@ def row_of(report: Mapping[str, Any], source: Source) -> ExecutionRow:
     return execution_rows([report], datetime.now(UTC))[0]
 
 
-def list_page(source: Source, token: str) -> str:
+def list_page(source: Source) -> str:
     """The executions list, whole."""
     rows = source.executions()
-    return _render("executions.html.j2", source=source, token=token, fragments=list_fragments(rows), stream="/stream")
+    return _render("executions.html.j2", source=source, fragments=list_fragments(rows), stream="/stream")
 
 
-def execution_page(source: Source, report: Mapping[str, Any], token: str) -> str:
+def execution_page(source: Source, report: Mapping[str, Any]) -> str:
     """One execution's page, whole: its fragments and the operator's panel."""
     row = row_of(report, source)
     execution_id = str(report.get("executionId"))
     return _render(
         "execution.html.j2",
         source=source,
-        token=token,
         report=report,
         row=row,
         fragments=execution_fragments(report, row),

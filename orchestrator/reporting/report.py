@@ -51,7 +51,7 @@ def build_report(
     execution = ledger.execution(execution_id)
     if execution is None:
         return None
-    details = {wave.wave_id: ledger.wave_detail(execution_id, wave) for wave in ledger.waves(execution_id)}
+    details = ledger.wave_details(execution_id, ledger.waves(execution_id))  # two Queries, not two per wave
     settings = (  # read only when the frozen plan sets launch settings (none were applied otherwise)
         {record.source_server_id: record for record in ledger.settings_records(execution_id)}
         if has_launch_settings(frozen_plan(execution))

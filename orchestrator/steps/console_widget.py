@@ -46,14 +46,24 @@ def ledger_on(table: Any) -> Ledger:
     return Ledger(table, SystemClock())
 
 
+LIMIT_TEXT = re.compile(r"[0-9]{1,4}", re.ASCII)  # a limit given as text: ASCII digits only, a few of them
+
+
 def _limit(value: object) -> int | str:
-    """The `limit` parameter as an integer, or why it is not one."""
+    """The `limit` parameter as an integer from 1 to MAX_LIMIT, or why it is not one (naming what was given, cut).
+    Text counts only as ASCII digits (`str.isdigit` admits '²', which int() refuses, and int() refuses more than
+    4,300 digits): nothing given here can raise."""
     if value is None:
         return DEFAULT_LIMIT
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
-        return f"limit must be a whole number from 1 to {MAX_LIMIT}"
-    number = int(str(value))
-    return number if 1 <= number <= MAX_LIMIT else f"limit must be a whole number from 1 to {MAX_LIMIT}"
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and LIMIT_TEXT.fullmatch(value.strip()):
+        number = int(value.strip())
+    if number is not None and 1 <= number <= MAX_LIMIT:
+        return number
+    shown = repr(value) if isinstance(value, str | int | float) else type(value).__name__
+    return f"limit must be a whole number from 1 to {MAX_LIMIT}, not {shown[:40]}"
 
 
 def answer(ledger: WidgetLedger, event: Mapping[str, Any], *, endpoint: str) -> str | dict[str, str]:

@@ -75,8 +75,10 @@ def test_the_list_and_a_hostile_execution_page_load_without_console_errors() -> 
     hostile["waves"][0]["scripts"][0]["instances"][0]["output"] = HOSTILE
     with Dashboard(FakeSource(hostile)) as dashboard, chromium.Browser() as browser:
         # WHEN the list and the execution's page are opened
-        browser.navigate(dashboard.url)
+        browser.navigate(dashboard.login_url())  # the printed URL: logs in, then the list without the secret
         browser.wait_for('document.getElementById("connection").textContent === "live"')
+        assert browser.evaluate("location.href") == dashboard.url
+        assert browser.evaluate("document.cookie") == ""  # HttpOnly: no script of the page reads the session
         listed = browser.evaluate("document.body.innerText")
         browser.navigate(f"{dashboard.url}executions/drill-2026-01")
         browser.wait_for('document.getElementById("connection").textContent === "live"')
@@ -114,8 +116,8 @@ def drs_launch_seconds() -> dict[str, float]:
 
 
 @pytest.fixture
-def live_run(local_cloud: Callable[..., LocalCloud]) -> Iterator[tuple[str, str, Callable[[], RunResult]]]:
-    """A paced local run of db -> app (gated) -> web with its dashboard: (dashboard URL, execution id, a call that
+def live_run(local_cloud: Callable[..., LocalCloud]) -> Iterator[tuple[Dashboard, str, Callable[[], RunResult]]]:
+    """A paced local run of db -> app (gated) -> web with its dashboard: (the dashboard, execution id, a call that
     waits for the run's end and returns its result)."""
     cloud = local_cloud(**{"clock.pace": True, "clock.speed": 30})
     plan = parse_plan(
@@ -150,7 +152,7 @@ def live_run(local_cloud: Callable[..., LocalCloud]) -> Iterator[tuple[str, str,
             return results[0]
 
         try:
-            yield dashboard.url, execution_id, finish
+            yield dashboard, execution_id, finish
         finally:
             if loop.is_alive():  # a failed test leaves the run at its gate: cancel it rather than wait it out
                 control.send_local(control.command_event("CancelPlan", execution_id, {}), as_=ALICE)
@@ -158,12 +160,12 @@ def live_run(local_cloud: Callable[..., LocalCloud]) -> Iterator[tuple[str, str,
 
 
 def test_a_live_run_is_drawn_as_it_changes_and_approve_releases_the_gated_wave(
-    live_run: tuple[str, str, Callable[[], RunResult]],
+    live_run: tuple[Dashboard, str, Callable[[], RunResult]],
 ) -> None:
-    url, execution_id, finish = live_run
+    dashboard, execution_id, finish = live_run
     with chromium.Browser(height=2200) as browser:
         # GIVEN the execution's page, every status its graph shows recorded
-        browser.navigate(f"{url}executions/{execution_id}")
+        browser.navigate(dashboard.login_url(f"executions/{execution_id}"))
         assert browser.evaluate(RECORD_GRAPH) is True
 
         # WHEN db runs and ends, and app reaches its approval gate
@@ -212,12 +214,63 @@ def test_a_live_run_is_drawn_as_it_changes_and_approve_releases_the_gated_wave(
     assert seen["web"][-1] == "COMPLETED"
     assert ALICE in approved_by
     assert finish().status == "COMPLETED"
-    assert "<h1>Live &lt;b&gt;drill&lt;/b&gt; " in _served(f"{url}executions/{execution_id}")
+    assert "<h1>Live &lt;b&gt;drill&lt;/b&gt; " in _served(dashboard.login_url(f"executions/{execution_id}"))
 
 
-def _served(url: str) -> str:
-    """The page as the server sends it."""
+def _served(login_url: str) -> str:
+    """The page as the server sends it (logged in by `login_url`, the redirect followed with the cookie)."""
     import urllib.request
 
-    with urllib.request.urlopen(url, timeout=10) as response:
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with browser.open(login_url, timeout=10) as response:
         return str(response.read().decode())
+
+
+def _wide_report(chain: int, side: int) -> dict[str, Any]:
+    """A running execution of `chain` waves in a line, the first with `side` dependents of its own (one wide layer)."""
+    ids = [f"w{n:03d}" for n in range(chain)]
+    waves = [
+        {"waveId": wave_id, "status": "PENDING", "attempt": 1, "dependsOn": ids[n - 1 : n] if n else []}
+        for n, wave_id in enumerate(ids)
+    ]
+    waves += [{"waveId": f"s{n:03d}", "status": "PENDING", "attempt": 1, "dependsOn": [ids[0]]} for n in range(side)]
+    return report(status="RUNNING", endedAt=None, waves=waves)
+
+
+def test_a_wide_graph_scrolls_inside_its_panel_not_the_page() -> None:
+    # GIVEN an execution of 40 waves in a line and a layer of 60 waves side by side
+    with Dashboard(FakeSource(_wide_report(40, 60))) as dashboard, chromium.Browser(width=1024) as browser:
+        # WHEN its page is opened in a 1024-pixel window
+        browser.navigate(dashboard.login_url("executions/drill-2026-01"))
+        browser.wait_for('document.getElementById("connection").textContent === "live"')
+        page = browser.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        panel = browser.evaluate(
+            '(() => { const g = document.getElementById("graph"); const svg = g.querySelector("svg");'
+            " return [g.scrollWidth, g.clientWidth, getComputedStyle(g).overflowX,"
+            ' svg.getBoundingClientRect().width, Number(svg.getAttribute("width"))]; })()'
+        )
+        _artifact("dashboard-wide-graph.png", browser.screenshot())
+        assert browser.errors == []
+    # THEN the page does not overflow its window; the graph's panel scrolls, its drawing at its own size (not shrunk
+    # to a sliver)
+    assert page[0] <= page[1], page
+    scroll_width, client_width, overflow, drawn, natural = panel
+    assert overflow == "auto"
+    assert scroll_width > client_width
+    assert drawn == natural
+
+
+def test_a_ledger_that_stops_answering_is_said_on_the_open_page() -> None:
+    # GIVEN an open execution page of a source that reads
+    source = FakeSource(report(status="RUNNING", endedAt=None))
+    with Dashboard(source) as dashboard, chromium.Browser() as browser:
+        browser.navigate(dashboard.login_url("executions/drill-2026-01"))
+        browser.wait_for('document.getElementById("connection").textContent === "live"')
+        # WHEN the ledger starts refusing the reads (AccessDenied)
+        source.failure = "reading drill-2026-01 from the ledger table t: AccessDeniedException: no dynamodb:Query"
+        source.change("drill-2026-01", status="FAILED")
+        # THEN the page says why in its connection status, without a console error
+        browser.wait_for('document.getElementById("connection").textContent.startsWith("ledger unreadable")')
+        shown = browser.evaluate('document.getElementById("connection").textContent')
+        assert browser.errors == []
+    assert shown == f"ledger unreadable: {source.failure}"

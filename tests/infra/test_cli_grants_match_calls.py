@@ -222,7 +222,7 @@ def _dashboard_pages(execution: str) -> str:
     source = ledger_source(TABLE_NAME, region="us-east-1")
     report = source.report(execution)
     assert report is not None
-    return views.list_page(source, "token") + views.execution_page(source, report, "token")
+    return views.list_page(source) + views.execution_page(source, report)
 
 
 def _forget(cloud: LocalCloud, execution: str) -> None:

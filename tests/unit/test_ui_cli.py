@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 from drs_orch.app import app
 from drs_orch.ui import cli as ui_cli
+from drs_orch.ui.server import Dashboard
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[2] / "drs_orch" / "examples"
@@ -27,7 +29,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "drs_orch" / "examples"
     [
         (["ui"], "drs-orch ui serves a deployed stack's dashboard: --aws --table <LedgerTableName>"),
         (["ui", "--aws"], "drs-orch ui serves a deployed stack's dashboard: --aws --table <LedgerTableName>"),
-        (["run", str(EXAMPLES / "three-tier.yaml"), "--aws", "--ui"], "--ui serves a local run's dashboard"),
+        (["run", str(EXAMPLES / "three-tier.yaml"), "--aws", "--ui"], "--ui and --ui-port serve a local run's"),
+        (["run", str(EXAMPLES / "three-tier.yaml"), "--aws", "--ui-port", "0"], "--ui and --ui-port serve a local"),
     ],
 )
 def test_misuse_is_refused(args: list[str], message: str) -> None:
@@ -48,7 +51,24 @@ def test_a_taken_port_is_refused() -> None:
         result = runner.invoke(app, ["ui", "--aws", "--table", "t", "--region", "us-east-1", "--port", str(port)])
     # THEN exit 2, saying which port
     assert result.exit_code == 2
-    assert f"cannot serve on 127.0.0.1:{port}" in result.output
+    assert f"cannot serve the dashboard on 127.0.0.1:{port}: Address already in use" in " ".join(result.output.split())
+
+
+def test_a_run_whose_ui_port_is_taken_starts_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # GIVEN a port already listening on 127.0.0.1, and the run's log directory
+    monkeypatch.setenv("DRS_ORCH_LOG_DIR", str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        # WHEN a local run is asked to serve its dashboard there
+        result = runner.invoke(app, ["run", str(EXAMPLES / "diamond.yaml"), "--ui-port", str(port)])
+    # THEN exit 2 at once, saying which port; no execution was started (none named, no run log written)
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert f"cannot serve the dashboard on 127.0.0.1:{port}: Address already in use; nothing was started" in output
+    assert "execution " not in output
+    assert list(tmp_path.iterdir()) == []
 
 
 def _free_port() -> int:
@@ -62,7 +82,13 @@ def test_run_with_ui_serves_the_runs_page_while_it_runs(monkeypatch: pytest.Monk
     # refresh of the dashboard (the run is going on then)
     port = _free_port()
     pages: list[str] = []
+    printed: list[str] = []
     local_dashboard = ui_cli.local_dashboard
+    login_url = Dashboard.login_url
+
+    def recorded(self: Dashboard, path: str = "") -> str:
+        printed.append(login_url(self, path))
+        return printed[-1]
 
     @contextmanager
     def reading(*args: Any, **kwargs: Any) -> Iterator[Callable[[], None]]:
@@ -71,19 +97,26 @@ def test_run_with_ui_serves_the_runs_page_while_it_runs(monkeypatch: pytest.Monk
             def refresh_and_read() -> None:
                 refresh()
                 if not pages:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+                    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+                    with browser.open(printed[0], timeout=10) as response:  # logs in, then the page
                         pages.append(response.read().decode())
+                    refused = urllib.request.Request(f"http://127.0.0.1:{port}/")  # no cookie: refused
+                    with pytest.raises(urllib.error.HTTPError, match="403"):
+                        urllib.request.urlopen(refused, timeout=10)
 
             yield refresh_and_read
 
     monkeypatch.setattr(ui_cli, "local_dashboard", reading)
+    monkeypatch.setattr(Dashboard, "login_url", recorded)
     report = tmp_path / "report.json"
-    # WHEN it runs
-    args = ["run", str(EXAMPLES / "diamond.yaml"), "--ui", "--ui-port", str(port), "--report", str(report)]
+    # WHEN it runs (--ui-port alone implies --ui)
+    args = ["run", str(EXAMPLES / "diamond.yaml"), "--ui-port", str(port), "--report", str(report)]
     result = runner.invoke(app, [*args, "--speed", "600"])
-    # THEN it said where its page is, served it while it ran, and ended as without --ui
+    # THEN it printed its page's login URL, served the page to it while it ran, and ended as without --ui
     assert result.exit_code == 0, result.output
     execution_id = json.loads(report.read_text())["executionId"]
-    assert f"dashboard: http://127.0.0.1:{port}/executions/{execution_id}" in " ".join(result.output.split())
+    assert printed == [f"http://127.0.0.1:{port}/executions/{execution_id}?token={printed[0].rsplit('=', 1)[1]}"]
+    assert f"dashboard: {printed[0]}" in " ".join(result.output.split())
     assert len(pages) == 1
     assert f'data-execution-id="{execution_id}"' in pages[0]
+    assert printed[0].rsplit("=", 1)[1] not in pages[0]

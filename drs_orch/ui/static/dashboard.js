@@ -4,7 +4,6 @@
 
 (() => {
   const body = document.body;
-  const token = document.querySelector('meta[name="drs-orch-token"]').content;
   const connection = document.getElementById("connection");
   const result = document.getElementById("command-result");
   const operate = document.getElementById("operate");
@@ -48,7 +47,14 @@
     const stream = new EventSource(body.dataset.stream);
     stream.addEventListener("open", () => setConnection("live", "live"));
     stream.addEventListener("error", () => setConnection("lost", "reconnecting…"));
-    stream.addEventListener("fragments", (message) => apply(JSON.parse(message.data)));
+    stream.addEventListener("fragments", (message) => {
+      setConnection("live", "live");
+      apply(JSON.parse(message.data));
+    });
+    // the ledger could not be read (AccessDenied, throttling): say why; the server tries again at its next poll
+    stream.addEventListener("unavailable", (message) =>
+      setConnection("lost", `ledger unreadable: ${JSON.parse(message.data).reason}`),
+    );
   }
 
   function show(ok, text) {
@@ -80,7 +86,8 @@
     try {
       const response = await fetch(`/executions/${encodeURIComponent(executionId)}/commands`, {
         method: "POST",
-        headers: { "Content-Type": "application/json", "X-DRS-Orch-Token": token },
+        headers: { "Content-Type": "application/json" },
+        credentials: "same-origin",
         body: JSON.stringify(command),
       });
       const answer = await response.json();

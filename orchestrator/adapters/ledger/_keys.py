@@ -62,6 +62,12 @@ def server_sk(wave_id: str, server_id: str) -> str:
     return f"{SERVER_PREFIX}{wave_id}#{server_id}"
 
 
+def wave_of(sk: str, prefix: str) -> str:
+    """The wave id in the sort key `sk` of a wave's own item under `prefix` (SERVER#, LAUNCH#: `<prefix><wave>#...`;
+    a wave id has no '#': `WAVE_ID_PATTERN`)."""
+    return sk.removeprefix(prefix).split("#", 1)[0]
+
+
 def launch_sk(wave_id: str, attempt: int, chunk: int) -> str:
     return f"{LAUNCH_PREFIX}{wave_id}#{attempt:03d}#{chunk:04d}"
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from orchestrator.adapters.ledger._base import LedgerBase, LedgerError
-from orchestrator.adapters.ledger._keys import SERVER_PREFIX, exec_pk, execution_id_of, server_sk
+from orchestrator.adapters.ledger._keys import SERVER_PREFIX, exec_pk, execution_id_of, server_sk, wave_of
 from orchestrator.adapters.ledger.records import _INT, _SAME, _attributes, _Convert, _extra, _fields
 from orchestrator.domain.plan import Criticality
 from orchestrator.domain.records.servers import ServerAttempt, ServerLaunchStatus, ServerOutcome, ServerResult
@@ -149,6 +149,15 @@ class Servers(LedgerBase):
         launch status (NOT_STARTED until the server's job has ended), the wave attempt that wrote it and,
         when known, its job, recovery instance and reason (`ServerResult`)."""
         return {server.source_server_id: server for server in self._server_results(execution_id, wave_id)}
+
+    def servers_by_wave(self, execution_id: str) -> dict[str, dict[str, ServerResult]]:
+        """Every server of the execution, by wave id then source server id (in id order), as `wave_servers` gives
+        one wave's: one Query (paginated) for the whole execution."""
+        waves: dict[str, dict[str, ServerResult]] = {}
+        for item in self._query(execution_id, SERVER_PREFIX):
+            server = server_result(item)
+            waves.setdefault(wave_of(str(item["sk"]), SERVER_PREFIX), {})[server.source_server_id] = server
+        return waves
 
     def _servers_of(self, execution_id: str, wave_id: str, server_ids: Iterable[str]) -> list[ServerResult]:
         """The servers of a wave among `server_ids` (BatchGetItem; those not in the wave are left out)."""

@@ -93,8 +93,35 @@ def test_limit_lists_that_many_and_a_bad_limit_is_said_in_the_widget(world: Worl
     # THEN the first lists the newest only; the second says what is wrong above the default list
     [table] = [t for t in one.tables if t.css_class == "executions"]
     assert [row[0].split()[0] for row in table.rows[1:]] == ["e2"]
-    assert "limit must be a whole number from 1 to 50" in bad
+    assert "limit must be a whole number from 1 to 50, not &#39;many&#39;" in bad
     [listed] = [t for t in Page(bad).tables if t.css_class == "executions"]
+    assert len(listed.rows) == 3
+
+
+@pytest.mark.parametrize(
+    ("limit", "shown"),
+    [
+        ("²", "'²'"),  # str.isdigit() admits it, int() does not
+        ("٣", "'٣'"),  # an Arabic-Indic digit: not a limit anyone typed
+        ("9" * 5000, "'" + "9" * 39),  # int() refuses more than 4,300 digits
+        (-1, "-1"),
+        (0, "0"),
+        ("51", "'51'"),
+        (10**30, str(10**30)),
+        (1.5, "1.5"),
+        (True, "True"),
+        ([3], "list"),
+        ({"n": 3}, "dict"),
+    ],
+)
+def test_a_limit_that_is_not_one_is_said_in_the_widget_never_raised(world: World, limit: object, shown: str) -> None:
+    # GIVEN two executions
+    _two_executions(world)
+    # WHEN the widget's limit is not a whole number from 1 to 50
+    answer = _invoke({"limit": limit})
+    # THEN it says so, naming what it was given (cut), above the default list: the function did not fail
+    assert f"limit must be a whole number from 1 to 50, not {shown}" in html_text.unescape(answer)
+    [listed] = [t for t in Page(answer).tables if t.css_class == "executions"]
     assert len(listed.rows) == 3
 
 
