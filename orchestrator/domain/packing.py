@@ -196,9 +196,10 @@ def pack(
     chunks: Sequence[ReadyChunk], room: Room, now: datetime, *, window: timedelta, starvation: timedelta
 ) -> Packing:
     """Pack the ready `chunks` of one account and Region (DRS's quotas are per account and Region; `room` is what
-    they still allow) into as few jobs as `room` allows (first fit, in `launch_order`). A chunk that does not fit
-    stops every chunk behind it only once it has waited `starvation`; before that, the chunks behind it may use
-    the room it cannot.
+    they still allow) into jobs, first fit in `launch_order` (first fit uses at most 1.7 times the fewest jobs
+    possible, whatever the order: Dosa and Sgall, 2013; 100 chunks of 5 servers make 5 jobs). A chunk that does
+    not fit stops every chunk behind it only once it has waited `starvation`; before that, the chunks behind it
+    may use the room it cannot.
 
     Raises PackingError (nothing packed) when a launch key or a server appears twice, a chunk is empty or larger
     than a job, the chunks span accounts or Regions, or `starvation` < `window`."""

@@ -9,7 +9,7 @@ servers are (issue #19 item 2). bench/region_failover.py measures the orchestrat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -69,7 +69,7 @@ def _run(estate: Estate) -> _Run:
     while len(done) < len(chunks):
         for key, chunk in chunks.items():
             if key not in queued and all(d in done and done[d] <= now for d in deps[key]):
-                ready.append(ReadyChunk(**{**chunk.__dict__, "ready_at": now}))
+                ready.append(replace(chunk, ready_at=now))
                 queued.add(key)
         in_flight = [(end, size) for end, size in in_flight if end > now]
         used = sum(size for _, size in in_flight)
