@@ -17,8 +17,8 @@ jobs to start now, with which chunks, and which chunks wait:
   https://docs.aws.amazon.com/drs/latest/userguide/drs-quotas.html, not adjustable). A chunk is never split: a
   wave's chunk is one job's worth at most (`cut_jobs`), so a server is in exactly one packed job;
 - who goes first when capacity is short (`launch_order`): a chunk that has waited `starvation` or longer, in
-  arrival order; then the longest remaining dependency path of its plan from its wave (`remaining_path`), then the
-  plan's priority (higher first), then arrival (ready time, then the ledger's sequence number);
+  arrival order; then the longest remaining dependency path of its plan from its wave (`plan.remaining_paths`), then
+  its plan's priority (higher first), then arrival (ready time, then the ledger's sequence number);
 - no starvation: a chunk that does not fit lets the chunks behind it go (backfill) until it has waited
   `starvation`; from then on nothing overtakes it, so capacity freed by ending jobs comes to it.
 
