@@ -6,10 +6,15 @@ orchestration itself (every handler, ledger write, event, Express execution and 
 run must also stay under the DRS quotas without a single quota error.
 
     .venv/bin/python bench/scale.py [--layers 5 --width 10 --servers 20] [--drop-launch-events]
-                                    [--launch-seconds S]
+                                    [--launch-seconds S] [--stored] [--target-seconds 30]
 Target: under 30 s on this machine. `--launch-seconds` gives every DRS launch S simulated seconds (the
 simulated clock skips the waiting), so the waves of a layer run their jobs at the same time and the
 shared capacity record admits them against the quotas (what does not fit is parked and started later).
+
+Issue #19 item 6 (4,000 servers, the DRS per-account maximum of source servers, in 200 waves, under 60 s):
+`--layers 4 --width 50 --servers 20 --stored --target-seconds 60`. `--stored` pushes the plan to the plan store
+and starts it by reference, as a plan that large must be: inline, its StartPlan is over EventBridge's 256 KB
+entry limit (about 289 KB for 4,000 servers).
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ def dag_plan(layers: int, width: int, servers: int) -> dict[str, Any]:
     return {"planId": "scale", "name": f"{layers * width} waves, {layers * width * servers} servers", "waves": waves}
 
 
-def measure(layers: int, width: int, servers: int, *, drop_events: bool, launch_seconds: float = 0.0) -> dict[str, Any]:
+def measure(
+    layers: int, width: int, servers: int, *, drop_events: bool, launch_seconds: float = 0.0, stored: bool = False
+) -> dict[str, Any]:
     overrides: dict[str, Any] = {
         "drs.launchSeconds": {"min": launch_seconds, "max": launch_seconds},
         "drs.startDelaySeconds": 0,
@@ -54,7 +61,7 @@ def measure(layers: int, width: int, servers: int, *, drop_events: bool, launch_
     plan = parse_plan(dag_plan(layers, width, servers))
     with LocalCloud(load_profile(None, **overrides)) as cloud:
         began = time.perf_counter()
-        result = run_plan(cloud, plan, timeout=600)
+        result = run_plan(cloud, plan, timeout=600, stored=stored)
         wall = time.perf_counter() - began
         stats = cloud.drs.stats
         return {
@@ -93,9 +100,16 @@ def main() -> None:
         default=0.0,
         help="simulated seconds per DRS launch (0: the scale target's zero launch time)",
     )
+    parser.add_argument("--stored", action="store_true", help="push the plan and start it by reference (large plans)")
+    parser.add_argument("--target-seconds", type=float, default=TARGET_SECONDS, help="the wall-time target (s)")
     args = parser.parse_args()
     result = measure(
-        args.layers, args.width, args.servers, drop_events=args.drop_launch_events, launch_seconds=args.launch_seconds
+        args.layers,
+        args.width,
+        args.servers,
+        drop_events=args.drop_launch_events,
+        launch_seconds=args.launch_seconds,
+        stored=args.stored,
     )
     print(json.dumps(result))
     clean = result["status"] == "COMPLETED" and not result["quota_errors"] and result["servers_launched_once"]
@@ -108,9 +122,10 @@ def main() -> None:
     if args.launch_seconds:  # admission under load: the target is about zero launch time
         print(summary.format(launch=f"{args.launch_seconds:g} s simulated launches") + ("" if clean else ": FAILED"))
         return
-    ok = clean and result["wall_seconds"] < TARGET_SECONDS
+    ok = clean and result["wall_seconds"] < args.target_seconds
     print(
-        summary.format(launch="zero launch time") + f" (target < {TARGET_SECONDS:.0f} s): {'MET' if ok else 'NOT MET'}"
+        summary.format(launch="zero launch time")
+        + f" (target < {args.target_seconds:.0f} s): {'MET' if ok else 'NOT MET'}"
     )
 
 

@@ -8,6 +8,7 @@ from orchestrator.domain.plan.analysis import (
     launch_schedule,
     layers,
     plan_warnings,
+    remaining_paths,
     upstream,
 )
 from orchestrator.domain.plan.launch import (
@@ -86,6 +87,7 @@ __all__ = [
     "parse_plan",
     "plan_to_document",
     "plan_warnings",
+    "remaining_paths",
     "resolve_selectors",
     "upstream",
 ]

@@ -98,6 +98,20 @@ def critical_path(plan: Plan, wave_seconds: dict[str, float] | None = None) -> l
     return list(reversed(path))
 
 
+def remaining_paths(plan: Plan, wave_seconds: dict[str, float] | None = None) -> dict[str, float]:
+    """`{wave id: the longest chain of dependent waves from it to a leaf, itself included}`: how much of its plan
+    still hangs on a wave (the launch packer's first ordering key, `orchestrator.domain.packing`).
+
+    Each wave weighs `wave_seconds[wave_id]` (an estimated duration) or 1. ValueError on a dependency cycle."""
+    weights = wave_seconds or {}
+    children = _children(plan)
+    longest: dict[str, float] = {}
+    for wave_id in reversed(_topological(plan)):  # every child before its parents
+        after = max((longest[child] for child in children[wave_id]), default=0.0)
+        longest[wave_id] = weights.get(wave_id, 1.0) + after
+    return longest
+
+
 def cut_jobs(server_ids: list[str], per_job: int = 100) -> list[list[str]]:
     """Balanced chunks of at most `per_job`, in order: 250 servers -> 84, 83, 83."""
     if per_job < 1:

@@ -19,6 +19,7 @@ from orchestrator.domain.plan import (
     load_plan,
     parse_plan,
     plan_warnings,
+    remaining_paths,
     upstream,
 )
 from tests.unit.domain.plan.conftest import EXAMPLES, server_id
@@ -153,6 +154,40 @@ def test_layers_and_critical_path_of_the_examples() -> None:
     assert critical_path(diamond) == ["A", "B", "D"]
     # estimated durations move the critical path to the slower branch
     assert critical_path(diamond, {"A": 60, "B": 60, "C": 600, "D": 60}) == ["A", "C", "D"]
+
+
+def test_remaining_paths_of_the_examples() -> None:
+    # GIVEN the diamond A -> (B, C) -> D and the chain database -> application -> web
+    diamond = load_plan(EXAMPLES / "diamond.yaml")
+    three_tier = load_plan(EXAMPLES / "three-tier.yaml")
+
+    # WHEN / THEN each wave counts itself and the longest chain of waves after it
+    assert remaining_paths(three_tier) == {"database": 3.0, "application": 2.0, "web": 1.0}
+    assert remaining_paths(diamond) == {"A": 3.0, "B": 2.0, "C": 2.0, "D": 1.0}
+    # weighted: the slow branch C makes A's remaining path, B's stays its own
+    assert remaining_paths(diamond, {"A": 60, "B": 60, "C": 600, "D": 60}) == {
+        "A": 720.0,
+        "B": 120.0,
+        "C": 660.0,
+        "D": 60.0,
+    }
+
+
+@FAST
+@given(dags())
+def test_a_root_remaining_path_is_the_critical_path(dag: tuple[int, dict[int, set[int]]]) -> None:
+    # GIVEN a random DAG
+    size, edges = dag
+    plan = parse_plan(_document(edges, size))
+
+    # WHEN its remaining paths are computed
+    paths = remaining_paths(plan)
+
+    # THEN the longest is the critical path's length, and a wave's is one more than its longest dependant's
+    assert max(paths.values()) == len(critical_path(plan))
+    for wave in plan.waves:
+        for dep in wave.depends_on:
+            assert paths[dep] >= paths[wave.wave_id] + 1
 
 
 def test_upstream_and_downstream() -> None:
