@@ -768,7 +768,9 @@ def approve(
 def deny(
     execution: Execution,
     wave: WaveOpt,
-    reason: Annotated[str, typer.Option()] = control.DENY_REASON,
+    reason: Annotated[
+        str, typer.Option(help="why (required, not blank): the approval's audit record and the report keep it")
+    ],
     as_: As = None,
     aws: Aws = False,
     operator_url: OperatorUrl = None,

@@ -384,7 +384,7 @@ def test_control_events_that_do_not_fit_are_rejected_and_change_nothing(local_cl
     # WHEN commands that do not fit its state are sent
     commands = [
         ("ApprovalGranted", {"waveId": "w1"}),  # w1 is not waiting for an approval
-        ("ApprovalDenied", {"waveId": "w2"}),  # w2 is PENDING, not at its gate yet
+        ("ApprovalDenied", {"waveId": "w2", "reason": "no"}),  # w2 is PENDING, not at its gate yet
         ("RetryWave", {"waveId": "w1"}),  # w1 is running, not FAILED
         ("SkipWave", {"waveId": "w1"}),  # w1 is running
         ("RetryWave", {"waveId": "nope"}),  # no such wave
