@@ -517,6 +517,36 @@ def end_waits(rt: Runtime, execution_id: str, *, key: str) -> int:
     return ended
 
 
+def end_waits_of_failed_wave(rt: Runtime, execution: ExecutionRecord, wave_id: str, *, reason: str, key: str) -> int:
+    """After wave `wave_id` failed outside its steps (a handler gave up on one of its events: `handler_failures`),
+    each WAIT step of its current attempt still claimed or running ends Cancelled (`cut short: wave W failed:
+    reason`), its tick deleted: its tick would conclude nothing in a wave that left its phase, so it would stay
+    RUNNING for good. Nothing follows it (the wave has failed: no next step, no phase Done). Once per wait (the
+    ledger's write from SENDING or RUNNING; the same `key` again is a no-op). Returns how many this call ended."""
+    wave = rt.ledger.wave(execution.execution_id, wave_id)
+    if wave is None:
+        return 0
+    ended, why = 0, f"cut short: wave {wave_id} failed: {reason}"[:REASON_LIMIT]
+    for run in rt.ledger.list_scripts(execution.execution_id, wave_id, wave.attempt):
+        if run.status not in (_S.SENDING, _S.RUNNING) or not _plan_step(execution, run.id).script.is_wait:
+            continue
+        outcome = rt.ledger.finish_script(
+            run,
+            try_number=run.try_number,
+            from_=(_S.SENDING, _S.RUNNING),
+            status=_S.CANCELLED,
+            instances=[],
+            reason=why,
+            warnings=[],
+            key=f"{key}:{_name(run.id)}",
+        )
+        if outcome.proceed:
+            rt.scheduler.cancel(_tick_name(run.id, run.try_number, "timeout"))
+            logger.info("wait step ended: its wave failed", wave_id=wave_id, phase=run.phase, index=run.index)
+            ended += outcome is not Outcome.REPLAY
+    return ended
+
+
 def _cut_by_cancel(script: Script) -> bool:
     """A step a cancel ends at once: a WAIT step, and an SSM_AUTOMATION step (its runbook is stopped). A runbook
     still SENDING (its start in flight) is left to its starter, which sees the cancel after its claim."""
