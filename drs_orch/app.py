@@ -701,10 +701,12 @@ def _send_control(
     aws: bool,
     endpoint: OperatorEndpoint,
     region: str | None,
+    applied: Callable[[dict[str, Any] | None], None] | None = None,
 ) -> int:
     """Send an operator command: with --aws to the stack's operator URL, signed with your credentials (who you
     are is what AWS authenticates); else to the local run's control socket, as the local caller `--as`
-    (`drs_orch.control`, the path the dashboard's buttons take too)."""
+    (`drs_orch.control`, the path the dashboard's buttons take too). `applied`: called once the command was
+    applied, with the local run's answer (None with --aws: the operator URL only publishes it)."""
     _local_identity(as_, aws)
     try:
         event = control.command_event(detail_type, execution_id, extra)
@@ -712,7 +714,10 @@ def _send_control(
         err.print(f"[red]invalid {detail_type}: {escape(str(exc))}[/red]", highlight=False)
         return 2
     if aws:
-        return _send_to_operator(event, endpoint, region=region, refused_exit=1)
+        code = _send_to_operator(event, endpoint, region=region, refused_exit=1)
+        if code == 0 and applied is not None:
+            applied(None)
+        return code
     outcome = control.send_local(event, as_=as_)
     if outcome.sent is control.Sent.UNAVAILABLE:
         err.print(
@@ -726,6 +731,8 @@ def _send_control(
     answer = outcome.answer
     waves = ", ".join(f"{w} {s}" for w, s in answer.get("waves", {}).items())
     console.print(_shown(f"{detail_type} applied: execution {answer.get('status')} ({waves})"), highlight=False)
+    if applied is not None:
+        applied(answer)
     return 0
 
 
@@ -768,7 +775,9 @@ def approve(
 def deny(
     execution: Execution,
     wave: WaveOpt,
-    reason: Annotated[str, typer.Option()] = control.DENY_REASON,
+    reason: Annotated[
+        str, typer.Option(help="why (required, not blank): the approval's audit record and the report keep it")
+    ],
     as_: As = None,
     aws: Aws = False,
     operator_url: OperatorUrl = None,
@@ -833,7 +842,9 @@ def cancel(
     stack: Stack = "DrsOrchestrator",
     region: Region = None,
 ) -> None:
-    """Start nothing new, let running jobs finish, end CANCELLED (CancelPlan)."""
+    """Start nothing new, let running jobs finish, end CANCELLED (CancelPlan). Returns once the cancel is applied
+    (local) or published (--aws); with --terminate-drill-instances it then says what DRS was asked to terminate so
+    far and what is left to the orchestrator: it does not wait for the terminations."""
     raise typer.Exit(
         _send_control(
             "CancelPlan",
@@ -843,7 +854,45 @@ def cancel(
             aws=aws,
             endpoint=OperatorEndpoint(operator_url, stack),
             region=region,
+            applied=(lambda answer: _termination_note(execution, answer)) if terminate_drill_instances else None,
         )
+    )
+
+
+def _termination_note(execution: str, answer: dict[str, Any] | None) -> None:
+    """After a cancel with --terminate-drill-instances: exactly what was asked of DRS so far (`answer`: the local
+    run's, with its CANCEL `terminations`; None with --aws, whose operator URL only publishes the command), what
+    the orchestrator still does, and where to see how it ended. This command does not wait for any of it."""
+    if answer is None:
+        console.print(
+            "the control function terminates the drill's recovery instances that are up when it takes the cancel, "
+            "and those the running jobs still launch once the plan has ended; this command does not wait for them",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        asked = [t for t in answer.get("terminations") or [] if isinstance(t, dict)]
+        instances = sorted({str(i) for t in asked for i in t.get("recoveryInstanceIds") or []})
+        jobs = sorted({str(j) for t in asked for j in t.get("jobIds") or []})
+        now = (
+            f"asked DRS to terminate {len(instances)} recovery instance(s) now: {', '.join(instances)} "
+            f"(terminate job(s) {', '.join(jobs) or 'not started yet: no DRS capacity, retried on a tick'})"
+            if instances
+            else "no recovery instance of the drill was up to terminate now"
+        )
+        console.print(
+            _shown(f"{now}; those the running jobs still launch are terminated once the plan has ended"),
+            highlight=False,
+            soft_wrap=True,
+        )
+    where = f"drs-orch report {execution} --region ..." if answer is None else "the report of drs-orch run --report"
+    console.print(
+        _shown(
+            "this command does not wait for the terminations: what each terminated, and what not with DRS's reason, "
+            f"is in the report's terminations ({where})"
+        ),
+        highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -25,8 +25,7 @@ VERBS: dict[str, str] = {
 }
 """Each operator verb and the control command (EventBridge detail-type) it sends."""
 
-DENY_REASON = "denied"  # the reason of a deny, and of a skip, when the operator gives none
-SKIP_REASON = "skipped by operator"
+SKIP_REASON = "skipped by operator"  # the reason of a skip when the operator gives none (a deny must give one)
 
 
 class Sent(StrEnum):

@@ -18,7 +18,15 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails
 
@@ -414,8 +422,22 @@ class ApprovalGranted(ControlEvent):
 
 
 class ApprovalDenied(ControlEvent):
+    """Deny a wave's approval: the wave fails and its onFailure policy applies. `reason` is required and not
+    blank (surrounding blanks dropped): it is the approval's audit record (`denyReason`), the wave's reason and
+    what the report shows; a deny without one is refused before it is sent or acted on."""
+
     wave_id: str = Field(min_length=1, max_length=128)
-    reason: str = "denied"
+    reason: str = Field(
+        description="why the approval is denied: the audit record keeps it",
+        json_schema_extra={"minLength": 1, "pattern": r"\S"},  # checked by _reason_given, with its own message
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_given(cls, reason: str) -> str:
+        if not reason.strip():
+            raise ValueError("a denial must give its reason (it is kept in the approval's audit record)")
+        return reason.strip()
 
 
 class CancelPlan(ControlEvent):

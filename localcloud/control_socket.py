@@ -184,6 +184,12 @@ class Session:
                 and event.detail.get("requestedBy") == caller
             ):
                 return {"ok": False, "rejected": True, "reason": event.detail.get("reason")}
+        if detail_type == "CancelPlan":  # what the cancel asked DRS to terminate by now (the CLI reports it)
+            from orchestrator.reporting.report import terminations
+
+            assert self.cloud.ledger is not None
+            cancel = [t for t in terminations(self.cloud.ledger, self.execution_id) if t["reason"] == "CANCEL"]
+            return {"ok": True, **self.status(), "terminations": cancel}
         return {"ok": True, **self.status()}
 
     def status(self) -> dict[str, Any]:

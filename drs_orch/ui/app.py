@@ -76,8 +76,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-DEFAULTS: dict[str, dict[str, Any]] = {  # what the CLI sends when an option is left out
-    "deny": {"reason": control.DENY_REASON},
+DEFAULTS: dict[str, dict[str, Any]] = {  # what the CLI sends when an option is left out (a deny has no default:
+    # without its reason the contract refuses it, 400, nothing sent)
     "skip": {"reason": control.SKIP_REASON},
 }
 
@@ -97,13 +97,15 @@ def _error(status: int, reason: str) -> JSONResponse:
 
 def command_fields(verb: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(the detail-type, its fields) of `verb` from the request's JSON `body`, as the CLI's options give them.
-    CommandError 400 for an unknown verb or a field of the wrong type."""
+    CommandError 400 for an unknown verb, a field of the wrong type, or a deny without a reason (blank text)."""
     if verb not in control.VERBS:
         raise CommandError(400, f"unknown verb {verb[:50]!r}: one of {', '.join(control.VERBS)}")
     text = body.get("text")
     if text is not None and not isinstance(text, str):
         raise CommandError(400, "text must be a string")
     extra: dict[str, Any] = dict(DEFAULTS.get(verb, {}))
+    if verb == "deny" and not (text or "").strip():
+        raise CommandError(400, "a deny must give its reason (the comment or reason field): the audit record keeps it")
     if verb in ("approve", "deny", "retry", "skip"):
         extra["waveId"] = body.get("waveId")
     if text:

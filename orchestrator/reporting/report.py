@@ -78,7 +78,7 @@ def build_report(
         # a stored plan's run: the version it froze and that version's SHA-256 (issue #16, stored plans)
         **({"planRef": dict(execution.plan_ref)} if execution.plan_ref else {}),
         "waves": [_selected(_wave(details[w], settings), selected.get(w)) for w in order if w in details],
-        "terminations": _terminations(ledger, execution_id),
+        "terminations": terminations(ledger, execution_id),
         "events": list(events or []),
     }
     return add_objectives(report, _frozen(execution))
@@ -260,7 +260,7 @@ def _previous_job(job: WaveJob) -> dict[str, Any]:
     return {"jobId": job.job_id, **{key: value for key, value in fields.items() if value is not None}, **job.extra}
 
 
-def _terminations(ledger: Ledger, execution_id: str) -> list[dict[str, Any]]:
+def terminations(ledger: Ledger, execution_id: str) -> list[dict[str, Any]]:
     """Every termination the orchestrator asked DRS for, oldest first: why (ROLLBACK of a failed wave, a
     drill's TIME_TO_LIVE, CANCEL with terminateDrillInstances, an operator's CLEANUP), when, the wave (None:
     the whole execution), the recovery instances and the DRS terminate jobs."""

@@ -5,8 +5,10 @@ Every failed handling is logged with its error and counted per event and functio
 of an asynchronous invocation) is spent, the error is raised again so the platform retries: throttling
 and other passing trouble clear up. At the last delivery the handler gives up on the event: the wave it
 names fails with the error as its reason (FAILED from any state before it ends), so the wave's onFailure
-policy applies, the plan ends and its report is written. An event that names no wave that can still
-fail is raised once more and reaches the dead-letter queue (which is alarmed).
+policy applies, the plan ends and its report is written; a WAIT step of the wave still running ends Cancelled
+with that reason (`scripts.end_waits_of_failed_wave`), as the other steps end on their own completion. An
+event that names no wave that can still fail is raised once more and reaches the dead-letter queue (which is
+alarmed).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 from orchestrator.domain.status import EXECUTION_FINAL, FAILABLE_WAVE
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
-from orchestrator.steps.wave_failure import fail_wave
+from orchestrator.steps.scripts import end_waits_of_failed_wave
+from orchestrator.steps.wave_failure import REASON_LIMIT, fail_wave
 
 
 def describe(exc: BaseException) -> str:
@@ -87,6 +90,9 @@ def _fail_named_wave(
         )
         return False
     metrics.add_metric(name="HandlerGaveUp", unit="Count", value=1)
-    return fail_wave(
+    failed = fail_wave(
         rt, execution, wave_id, from_=[wave.status], reason=reason, key=f"gave-up:{key}", attempt=wave.attempt
     )
+    if failed:  # a wait of the wave would stay RUNNING: its tick concludes nothing once the wave left its phase
+        end_waits_of_failed_wave(rt, execution, wave_id, reason=reason[:REASON_LIMIT], key=f"gave-up:{key}")
+    return failed

@@ -158,6 +158,9 @@ def _malformed(execution_id: str) -> Iterator[Case]:
         yield Case(
             f"{detail_type}.waveId of a wrong type", detail_type, {**control, "waveId": ["w1"]}, invalid="detail.waveId"
         )
+    for name, reason in (("without a reason", None), ("with a blank reason", "  ")):
+        denied = {**control, "waveId": "w1", **({} if reason is None else {"reason": reason})}
+        yield Case(f"ApprovalDenied {name}", "ApprovalDenied", denied, invalid="detail.reason")
     yield Case(
         "RetryWave.allServers of a wrong type",
         "RetryWave",
@@ -221,7 +224,10 @@ def _commands(execution_id: str, *, running: bool) -> Iterator[Case]:
 
     def case(name: str, detail_type: str, reason: str, **detail: Any) -> Case:
         by = f"corpus-{uuid.uuid4().hex[:8]}"
-        return Case(name, detail_type, {"executionId": execution_id, "requestedBy": by, **detail}, rejected=reason)
+        denial = {"reason": "not now"} if detail_type == "ApprovalDenied" else {}  # a deny gives its reason
+        return Case(
+            name, detail_type, {"executionId": execution_id, "requestedBy": by, **denial, **detail}, rejected=reason
+        )
 
     for detail_type in ("CancelPlan", "PausePlan", "ResumePlan"):
         yield case(f"{detail_type} of an unknown execution", detail_type, "no such execution", executionId="exec-nope")

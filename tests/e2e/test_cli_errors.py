@@ -28,7 +28,7 @@ AWS_PATHS = [
     ["run", PLAN, "--aws", *REGION],
     ["run", PLAN, "--aws", "--recovery", "--confirm", *REGION],
     ["approve", "exec-1", "--wave", "A", "--aws", *REGION],
-    ["deny", "exec-1", "--wave", "A", "--aws", *REGION],
+    ["deny", "exec-1", "--wave", "A", "--reason", "not now", "--aws", *REGION],
     ["pause", "exec-1", "--aws", *REGION],
     ["resume", "exec-1", "--aws", *REGION],
     ["cancel", "exec-1", "--terminate-drill-instances", "--aws", *REGION],

@@ -384,7 +384,7 @@ def test_control_events_that_do_not_fit_are_rejected_and_change_nothing(local_cl
     # WHEN commands that do not fit its state are sent
     commands = [
         ("ApprovalGranted", {"waveId": "w1"}),  # w1 is not waiting for an approval
-        ("ApprovalDenied", {"waveId": "w2"}),  # w2 is PENDING, not at its gate yet
+        ("ApprovalDenied", {"waveId": "w2", "reason": "no"}),  # w2 is PENDING, not at its gate yet
         ("RetryWave", {"waveId": "w1"}),  # w1 is running, not FAILED
         ("SkipWave", {"waveId": "w1"}),  # w1 is running
         ("RetryWave", {"waveId": "nope"}),  # no such wave
@@ -699,3 +699,26 @@ def test_a_cancel_redelivered_after_a_crash_skips_what_the_first_delivery_did_no
     waves = ledger_waves(cloud, execution_id)
     assert [waves[w]["status"] for w in "ABC"] == ["COMPLETED", "SKIPPED", "SKIPPED"]
     assert _launched(cloud) == Counter({sid("a", 1): 1})
+
+
+def test_a_cancel_over_the_control_socket_answers_what_drs_was_asked_to_terminate(local_cloud):
+    # GIVEN A -> B where A has launched its 2 drill instances and B is launching, served by a run's control socket
+    from localcloud.control_socket import Session
+
+    cloud = local_cloud()
+    plan = parse_plan(
+        {"planId": "cancel-answer", "waves": [wave("A", [sid("a", 1), sid("a", 2)]), wave("B", [sid("b", 1)], ["A"])]}
+    )
+    execution_id = start(cloud, plan)
+    cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
+    up = sorted(_running_instances(cloud, {sid("a", 1), sid("a", 2)}))
+
+    # WHEN the CLI's cancel --terminate-drill-instances reaches it
+    answer = Session(cloud, execution_id).handle(
+        {"op": "command", "detailType": "CancelPlan", "detail": {"terminateDrillInstances": True}, "as": "bob"}
+    )
+
+    # THEN the answer names the instances up now that DRS was asked to terminate, and the job doing it
+    assert (answer["ok"], answer["status"]) == (True, "STOPPING")
+    [asked] = answer["terminations"]
+    assert (asked["reason"], sorted(asked["recoveryInstanceIds"]), len(asked["jobIds"])) == ("CANCEL", up, 1)

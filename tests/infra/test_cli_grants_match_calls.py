@@ -146,7 +146,7 @@ def _verbs(plan_file: Path, execution: str) -> Iterator[tuple[str, list[str]]]:
     yield "run --recovery --confirm --aws", ["run", str(plan_file), "--recovery", "--confirm", "--aws", *REGION]
     stack = ["--aws", "--stack", STACK, *REGION]
     yield "approve --aws", ["approve", execution, "--wave", "db", *stack]
-    yield "deny --aws", ["deny", execution, "--wave", "app", *stack]
+    yield "deny --aws", ["deny", execution, "--wave", "app", "--reason", "not now", *stack]
     yield "pause --aws", ["pause", execution, *stack]
     yield "resume --aws", ["resume", execution, *stack]
     yield "retry --aws", ["retry", execution, "--wave", "db", "--all", *stack]

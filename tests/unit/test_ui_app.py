@@ -123,6 +123,7 @@ def post(url: str, body: object, headers: dict[str, str] | None = None) -> tuple
 
 
 AUTH: dict[str, str] = {}  # the session cookie is sent by default
+NO_DENY_REASON = "a deny must give its reason (the comment or reason field): the audit record keeps it"
 LOGGED_OUT = {"Cookie": "drs-orch-1=guess"}
 NOT_LOGGED_IN = "not logged in: open the URL drs-orch printed in its terminal (it carries the login token)"
 NOT_JSON = "the body must be a JSON object: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
@@ -213,7 +214,7 @@ def test_approve_sends_the_clis_command(source: FakeSource, url: str) -> None:
 @pytest.mark.parametrize(
     ("body", "extra"),
     [
-        ({"verb": "deny", "waveId": "app"}, ("ApprovalDenied", {"waveId": "app", "reason": "denied"})),
+        ({"verb": "deny", "waveId": "app", "text": "no"}, ("ApprovalDenied", {"waveId": "app", "reason": "no"})),
         ({"verb": "skip", "waveId": "web", "text": "by hand"}, ("SkipWave", {"waveId": "web", "reason": "by hand"})),
         ({"verb": "retry", "waveId": "app", "allServers": True}, ("RetryWave", {"waveId": "app", "allServers": True})),
         ({"verb": "cancel", "terminateDrillInstances": True}, ("CancelPlan", {"terminateDrillInstances": True})),
@@ -249,6 +250,8 @@ def test_a_rejected_command_answers_its_reason(source: FakeSource, url: str) -> 
         ("drill-2026-01", {"verb": "explode"}, AUTH, (400, UNKNOWN_VERB)),
         ("drill-2026-01", {"verb": "approve"}, AUTH, (400, "invalid ApprovalGranted: Input should be a valid string")),
         ("drill-2026-01", {"verb": "retry", "waveId": "a", "allServers": 1}, AUTH, (400, NOT_A_FLAG)),
+        ("drill-2026-01", {"verb": "deny", "waveId": "app"}, AUTH, (400, NO_DENY_REASON)),
+        ("drill-2026-01", {"verb": "deny", "waveId": "app", "text": "  "}, AUTH, (400, NO_DENY_REASON)),
         ("drill-2026-01", b"[1]", AUTH, (400, "the body must be a JSON object")),
         ("drill-2026-01", b"{", AUTH, (400, NOT_JSON)),
         ("drill-2026-01", b"\xff{}", AUTH, (400, "the body must be a JSON object in UTF-8")),

@@ -21,7 +21,7 @@ from pydantic.fields import FieldInfo
 
 from events.envelope import parse_event, put_events_entry
 from events.generate import load_schema
-from events.models import ALL_EVENTS, Contract, ServerLaunch, StartPlan
+from events.models import ALL_EVENTS, ApprovalDenied, Contract, ServerLaunch, StartPlan
 from events.samples import load_sample
 
 M = TypeVar("M", bound=BaseModel)
@@ -91,9 +91,10 @@ def _field(info: FieldInfo) -> st.SearchStrategy[Any]:
     return _strategy(info.annotation, _constraints(info.metadata))
 
 
-# Rules across fields that a model validator enforces (the field strategies cannot see them): StartPlan carries
-# exactly one of plan and planRef, and a time to live only in a drill.
+# Rules that a validator enforces (the field strategies cannot see them): StartPlan carries exactly one of plan
+# and planRef, and a time to live only in a drill; a denial's reason is not blank.
 _ACROSS_FIELDS: dict[type[BaseModel], Any] = {
+    ApprovalDenied: lambda values: bool(values["reason"].strip()),
     StartPlan: lambda values: (
         (values["plan"] is None) != (values["plan_ref"] is None)
         and (values["drill_instance_ttl_seconds"] is None or values["mode"] == "DRILL")

@@ -119,6 +119,16 @@ def test_a_requested_by_equal_to_the_caller_is_taken(world: World, bus: FakeBus)
         ({"detailType": "PausePlan", "detail": "e1"}, 400, "detail must be a JSON object"),
         ({"detailType": "PausePlan", "detail": {}}, 400, "invalid PausePlan: detail.executionId: Field required"),
         (
+            {"detailType": "ApprovalDenied", "detail": {"executionId": "e1", "waveId": "db"}},
+            400,
+            "invalid ApprovalDenied: detail.reason: Field required",
+        ),
+        (
+            {"detailType": "ApprovalDenied", "detail": {"executionId": "e1", "waveId": "db", "reason": " "}},
+            400,
+            "invalid ApprovalDenied: detail.reason: Value error, a denial must give its reason",
+        ),
+        (
             {"detailType": "RetryWave", "detail": {"executionId": "e1", "waveId": "db", "bogus": 1}},
             400,
             "invalid RetryWave: detail.bogus: Extra inputs are not permitted",
