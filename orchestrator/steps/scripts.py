@@ -33,12 +33,8 @@ what follows (a redelivery of the claiming event arms the same tick again, by it
 call; a tick earlier than the deadline (by more than TIMEOUT_EARLY_SECONDS), or one after the execution has
 ended or the wave has left the phase, concludes nothing. A wait cannot fail: it has no retries, timeout or
 onFailure. A pause lets it run out. A cancel ends it at once (`end_waits`): Cancelled, its tick deleted, the steps
-after it not started, its phase's Done published, so the cancelled plan closes now rather than when the wait
-would have ended.
-
-A **stopping** execution (a cancel, a wave failed with onFailure STOP) starts no new step of any type: a step
-reached after the stop is claimed and ends Skipped at once (`not started: plan stopped (...)`, with a warning),
-and so is each one after it, then the phase's Done goes out (`_not_started_for_stop`). A running step finishes.
+after it not started, its phase's Done published (a wait claimed after the cancel ends so as soon as it is claimed),
+so the cancelled plan closes now rather than when the wait would have ended.
 
 A **LAMBDA** step (`type: LAMBDA, functionName: F`) is a script item too, claimed and concluded here: its send is
 one asynchronous Invoke of an allowed function and its completion is Lambda's destination record on the bus
@@ -98,7 +94,7 @@ from orchestrator.domain.records.scripts import (
     SendDeferral,
     script_name,
 )
-from orchestrator.domain.status import EXECUTION_FINAL, ExecutionStatus
+from orchestrator.domain.status import EXECUTION_FINAL
 from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -117,7 +113,6 @@ AGENT_WAIT_SECONDS = 30  # between sends while the targets' SSM agents are not o
 MAX_RESENDS = 6  # resend ticks of one try after transient failures (each read already retried 6 times)
 DEFERRED = "defer:"  # sendKey prefix of a try that waits for its resend tick
 REASON_LIMIT = 500  # characters of a try's reason
-NOT_STARTED_STOPPED = "not started: plan stopped"  # the reason of a step a stopping plan did not start
 
 _S = ScriptStatus
 _SENDING: tuple[ScriptStatus, ...] = (_S.SENDING,)
@@ -230,51 +225,14 @@ def _start_script(reads: _Reads, script: ScriptId, *, key: str) -> None:
     outcome, run = reads.rt.ledger.claim_script(spec, key=key)
     if run is not None and outcome is Outcome.REJECTED:
         _rearm_resend(reads, run, key)
-    if run is not None and outcome is Outcome.REPLAY:
-        _redo_after_claim(reads, step.script, run, key=key)
+    if run is not None and outcome is Outcome.REPLAY and step.script.is_wait and run.status is _S.RUNNING:
+        _arm_wait(reads, run)  # the claim's own redelivery after a crash between its record and its tick
+    elif run is not None and outcome is Outcome.REPLAY and _cut_by_cancel(step.script) and run.status is _S.CANCELLED:
+        _end_cut_phase(reads, run)  # a crash after the cancel cut it, before its phase's Done went out
     if run is None or outcome is Outcome.REJECTED or run.status is not _S.SENDING:
         logger.info("script already started", wave_id=script.wave_id, phase=script.phase, index=script.index)
         return
-    if _not_started_for_stop(reads, run, key=key):
-        return
     _send(reads, run, try_number=1, key=key, replay=outcome is Outcome.REPLAY)
-
-
-def _redo_after_claim(reads: _Reads, script: Script, run: ScriptRun, *, key: str) -> None:
-    """The claim's own redelivery (a crash after it): redo what the first delivery did after the claim and may not
-    have finished. A SENDING step is sent by the caller."""
-    if script.is_wait and run.status is _S.RUNNING:
-        _arm_wait(reads, run)  # a crash between its record and its tick
-    elif _cut_by_cancel(script) and run.status is _S.CANCELLED:
-        _end_cut_phase(reads, run)  # a crash after the cancel cut it, before its phase's Done went out
-    elif run.status is _S.SKIPPED and (run.reason or "").startswith(NOT_STARTED_STOPPED):
-        _skip_for_stop(reads, run, str(run.reason), key=key)  # a crash after the stop skipped it: what follows
-
-
-def _not_started_for_stop(reads: _Reads, run: ScriptRun, *, key: str) -> bool:
-    """A claimed step of an execution that is stopping (a cancel, or a wave failed with onFailure STOP) is not
-    started: no command, runbook, Invoke or wait. It ends Skipped (`not started: plan stopped (...)`, with a
-    warning) and what follows it is judged the same, so every remaining step of the phase ends Skipped and the
-    phase's Done goes out (a PreLaunchDone of a stopping plan skips the wave: see `launch_wave.prepare`).
-    The execution is read again after the claim: a stop written before that read is seen here; one written after
-    it finds this step already started, like any running step (it runs out; a cancel cuts a wait or a runbook).
-    Returns whether the step was ended here."""
-    now = reads.rt.ledger.execution(run.execution_id) or reads.execution
-    if now.status != ExecutionStatus.STOPPING and not now.cancel_requested:
-        return False
-    if now.cancel_requested:
-        why = f"{NOT_STARTED_STOPPED} (cancelled by {now.cancelled_by or 'an operator'})"
-    else:
-        why = f"{NOT_STARTED_STOPPED} (wave {now.stopped_by or '?'} failed with onFailure STOP)"
-    logger.info("step not started: the plan is stopping", wave_id=run.wave_id, phase=run.phase, index=run.index)
-    _skip_for_stop(replace(reads, execution=now), run, why, key=key)
-    return True
-
-
-def _skip_for_stop(reads: _Reads, run: ScriptRun, why: str, *, key: str) -> None:
-    """SENDING -> Skipped for `why` (once; the same `key` again redoes what follows: the next step, the Done)."""
-    ended = _Ended(run.try_number, _S.SKIPPED, [], why, _SENDING)
-    _finish(reads, run, ended, _warnings(run, _S.SKIPPED, why), key=key)
 
 
 def _wave_in_phase(reads: _Reads, script: ScriptId) -> bool:

@@ -192,7 +192,6 @@ def _cancel(world: World, key: str = "cancel-1") -> None:
 
 TICK_NAME = _tick_name(WAIT, 1, "timeout")
 CUT = "cut short: the plan was cancelled by ops"
-NOT_STARTED = "not started: plan stopped (cancelled by ops)"  # a step claimed after the cancel
 
 
 def _ending(run: ScriptRun) -> tuple[Any, ...]:
@@ -311,7 +310,7 @@ def test_the_late_tick_of_a_cut_wait_concludes_nothing(world: World) -> None:
     assert (world.bus.published, world.ssm.sent) == ([], [])
 
 
-def test_a_wait_reached_after_the_cancel_is_not_started(world: World) -> None:
+def test_a_wait_started_after_the_cancel_ends_at_once(world: World) -> None:
     # GIVEN a script running, then a 600 s wait, in a plan cancelled while the script runs
     world.ssm.add_document("Fence")
     world.ssm.outcomes["Fence"] = ("InProgress", "")
@@ -326,17 +325,17 @@ def test_a_wait_reached_after_the_cancel_is_not_started(world: World) -> None:
     world.ssm.finish(command_id, "Success")
     on_command_status(world.rt, {"command-id": command_id, "instance-id": I1, "status": "Success"}, "ssm-1")
 
-    # THEN the wait after it is not started: claimed and ended at once, Skipped, with no tick; the phase's Done goes out
+    # THEN the wait after it is claimed and ends at once, Cancelled, with no tick; the phase's Done goes out
     waited = _run(world, replace(WAIT, index=1))
     assert (waited.status, waited.reason, waited.started_at, waited.ended_at) == (
-        ScriptStatus.SKIPPED,
-        NOT_STARTED,
+        ScriptStatus.CANCELLED,
+        CUT,
         world.ledger.now(),
         world.ledger.now(),
     )
     assert [t for _, t in _ticks(world) if t.index == 1] == []
     [done] = world.published(PreLaunchDone)
-    assert [r.status for r in done.scripts] == ["Success", "Skipped"]
+    assert [r.status for r in done.scripts] == ["Success", "Cancelled"]
 
 
 def test_a_cancel_ends_a_post_launch_wait_and_the_wave_completes(world: World) -> None:
@@ -372,7 +371,7 @@ def test_a_cancel_ends_a_post_launch_wait_and_the_wave_completes(world: World) -
     assert execution.status is ExecutionStatus.CANCELLED
 
 
-def test_a_post_launch_wait_of_a_plan_cancelled_during_its_launch_is_not_started(world: World) -> None:
+def test_a_post_launch_wait_of_a_plan_cancelled_during_its_launch_ends_as_soon_as_it_starts(world: World) -> None:
     # GIVEN a wave launching, whose post-launch phase is a 7,200 s wait, and a cancel while its job runs
     [job] = launching(world, plan(wave("db", S1, postLaunch=[{"type": "WAIT", "seconds": 7200}])))
     _cancel(world)
@@ -387,11 +386,11 @@ def test_a_post_launch_wait_of_a_plan_cancelled_during_its_launch_is_not_started
     with pytest.raises(PublishError):
         on_job_completed(world.rt, completed, "jc-1")
 
-    # THEN the wait was claimed and ended at once, not started (Skipped), with no tick armed
+    # THEN the wait was claimed and ended at once, Cancelled, with no tick armed
     run = _run(world, post_wait)
     assert (run.status, run.reason, run.started_at, run.ended_at) == (
-        ScriptStatus.SKIPPED,
-        NOT_STARTED,
+        ScriptStatus.CANCELLED,
+        CUT,
         world.ledger.now(),
         world.ledger.now(),
     )
@@ -399,7 +398,7 @@ def test_a_post_launch_wait_of_a_plan_cancelled_during_its_launch_is_not_started
     # AND the redelivered completion publishes the phase's Done, reporting the wait
     on_job_completed(world.rt, completed, "jc-1")
     [done] = world.published(PostLaunchDone)
-    assert [(r.document_name, r.status) for r in done.scripts] == [("WAIT 7200 s", "Skipped")]
+    assert [(r.document_name, r.status) for r in done.scripts] == [("WAIT 7200 s", "Cancelled")]
     assert _ending(_run(world, post_wait)) == _ending(run)
 
 
