@@ -38,6 +38,9 @@ _ITEM_OPERATIONS = frozenset(
 )
 _JSON_1_0 = "application/x-amz-json-1.0"
 
+# The hash key of the base-table Query being answered: moto's all_items lists that partition only
+_QUERY_PARTITION: contextvars.ContextVar[Any] = contextvars.ContextVar("drs_orch_query_partition", default=None)
+
 # True while moto's own transaction backup runs: the table "copy" is the table itself (see below)
 _SHARE_TABLES: contextvars.ContextVar[bool] = contextvars.ContextVar("drs_orch_share_tables", default=False)
 
@@ -65,6 +68,7 @@ def install() -> None:
     _dynamodb_results_as_json()
     _dynamodb_transactions_back_up_items()
     _dynamodb_items_sized_once()
+    _dynamodb_query_one_partition()
     _dynamodb_parse_update_expressions_once()
     _dynamodb_traversers_list_node_types_once()
     _events_deliver_untouched()
@@ -217,6 +221,43 @@ def _dynamodb_items_sized_once() -> None:
 
 
 ITEM_SIZE_LIMIT = 405_000  # moto's (LimitedSizeDict): DynamoDB's 400 KB, measured between 409 and 410 KB
+
+
+def _dynamodb_query_one_partition() -> None:
+    """moto answers a Query on the table's own key by listing every item of the table, sorting them all
+    by (hash key, range key) with DynamoType comparisons, then keeping the queried partition: the cost of
+    one Query grows with the whole table (0.53 s for a wave's 20 servers in a 2,000-server ledger, 95 %
+    of the 4,000-server scale bench). The partition is one dict in the table (`Table.items[hash_key]`,
+    the lookup GetItem makes), so a base-table Query lists that partition only; moto then sorts it by
+    range key, pages and filters it exactly as before. Index queries and scans keep moto's own listing."""
+    from moto.dynamodb.models.table import Table
+
+    original_query: Callable[..., Any] = Table.query
+    original_all_items: Callable[[Table], list[Any]] = Table.all_items
+
+    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        token = _QUERY_PARTITION.set((self, hash_key))
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _QUERY_PARTITION.reset(token)
+
+    def all_items(self: Table) -> list[Any]:
+        queried = _QUERY_PARTITION.get()
+        if queried is None or queried[0] is not self:
+            return original_all_items(self)
+        partition = self.items.get(queried[1])
+        if partition is None:
+            return []
+        if not self.range_key_attr:
+            return [partition]
+        return sorted(partition.values(), key=lambda item: item.range_key)
+
+    _patch(Table, "query", query)
+    _patch(Table, "all_items", all_items)
 
 
 def _dynamodb_parse_update_expressions_once() -> None:

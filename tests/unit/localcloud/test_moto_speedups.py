@@ -211,9 +211,42 @@ def _traffic(client: Any) -> list[Any]:
         ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}},
         ReturnConsumedCapacity="TOTAL",
     )
+    # other partitions, before and after EXEC#e1 in key order: a Query answers its own partition only
+    for pk in ("EXEC#a0", "EXEC#e2"):
+        for index in (3, 1, 2):
+            call("put_item", TableName=TABLE, Item={"pk": {"S": pk}, "sk": {"S": f"S#{index}"}, "n": {"N": "1"}})
+    for pk in ("EXEC#a0", "EXEC#e2", "EXEC#none"):
+        call(
+            "query",
+            TableName=TABLE,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+        )
+    call(
+        "query",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk AND sk > :after",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e2"}, ":after": {"S": "S#1"}},
+        ScanIndexForward=False,
+    )
+    first = client.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}},
+        Limit=3,
+    )
+    call(
+        "query",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}},
+        ExclusiveStartKey=first["LastEvaluatedKey"],
+        Limit=3,
+    )
     call("describe_table", TableName=TABLE)
     items = client.scan(TableName=TABLE, ConsistentRead=True)["Items"]
-    answers.append(("table", sorted(items, key=lambda item: item["sk"]["S"])))
+    answers.append(("table", sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"]))))
     return answers
 
 
