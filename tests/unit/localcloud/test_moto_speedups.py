@@ -215,6 +215,31 @@ def _traffic(client: Any) -> list[Any]:
     for pk in ("EXEC#a0", "EXEC#e2"):
         for index in (3, 1, 2):
             call("put_item", TableName=TABLE, Item={"pk": {"S": pk}, "sk": {"S": f"S#{index}"}, "n": {"N": "1"}})
+    for sk in ("R#1", "T#1", "T#2"):  # around the S# items: a begins_with Query's neighbours in key order
+        call("put_item", TableName=TABLE, Item={"pk": {"S": "EXEC#e2"}, "sk": {"S": sk}, "n": {"N": "2"}})
+    for forward in (True, False):
+        for limit in (2, 3, 4):
+            call(
+                "query",
+                TableName=TABLE,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                ExpressionAttributeValues={":pk": {"S": "EXEC#e2"}, ":p": {"S": "S#"}},
+                ScanIndexForward=forward,
+                Limit=limit,
+            )
+    call(
+        "query",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e2"}, ":p": {"S": "S#"}},
+        ExclusiveStartKey={"pk": {"S": "EXEC#e2"}, "sk": {"S": "S#1"}},
+    )
+    call(
+        "query",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e2"}, ":p": {"S": "Z#"}},
+    )
     for pk in ("EXEC#a0", "EXEC#e2", "EXEC#none"):
         call(
             "query",
