@@ -303,8 +303,16 @@ def _meets(item: Any, comparison: str, values: list[Any], attribute: str | None)
     if attribute:
         value = item.attrs.get(attribute)
         if value:
-            return bool(value.compare(comparison, values))
-    return bool(item.range_key.compare(comparison, values))
+            return _compare(value, comparison, values)
+    return _compare(item.range_key, comparison, values)
+
+
+def _compare(value: Any, comparison: str, values: list[Any]) -> bool:
+    """DynamoType.compare; begins_with on two strings directly (moto's is `str.startswith` on the same values,
+    reached through a comparison table and a cast per call: 11 µs, a million times in a 2,000-server run)."""
+    if comparison == "BEGINS_WITH" and value.type == "S" and len(values) == 1 and values[0].type == "S":
+        return bool(value.value.startswith(values[0].value))
+    return bool(value.compare(comparison, values))
 
 
 def _dynamodb_parse_update_expressions_once() -> None:
