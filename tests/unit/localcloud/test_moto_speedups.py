@@ -345,3 +345,32 @@ def test_install_is_idempotent_and_uninstall_restores_moto(restore_speedups: Non
     assert DynamoDBBackend.transact_write_items is patched is not released
     moto_speedups.uninstall()
     assert DynamoDBBackend.transact_write_items is released
+
+
+@pytest.mark.usefixtures("restore_speedups")
+def test_sqs_retention_is_judged_the_same_with_and_without_speedups() -> None:
+    # GIVEN a queue with a 60 s retention period and messages sent 0, 59, 61 and 3,600 s ago
+    def judged(speedups: bool) -> list[bool]:
+        from moto.sqs.models import sqs_backends
+
+        with mock_aws():
+            client = boto3.client("sqs", region_name="us-east-1")
+            client.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})
+            url = client.get_queue_url(QueueName="q")["QueueUrl"]
+            for _ in range(4):
+                client.send_message(QueueUrl=url, MessageBody="m")
+            backend = sqs_backends["123456789012"]["us-east-1"]
+            messages = backend.queues["q"]._messages
+            for message, age in zip(messages, (0, 59, 61, 3600), strict=True):
+                message.sent_timestamp -= age * 1000
+            if speedups:
+                moto_speedups.install()
+                return [backend.is_message_valid_based_on_retention_period("q", m) for m in messages]
+            with moto_speedups.without_speedups():
+                return [backend.is_message_valid_based_on_retention_period("q", m) for m in messages]
+
+    # WHEN each message is judged on moto as released and with the speedups
+    released, faster = judged(speedups=False), judged(speedups=True)
+
+    # THEN the answers are the same: the two within 60 s are kept, the older two are not
+    assert released == faster == [True, True, False, False]
