@@ -211,9 +211,67 @@ def _traffic(client: Any) -> list[Any]:
         ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}},
         ReturnConsumedCapacity="TOTAL",
     )
+    # other partitions, before and after EXEC#e1 in key order: a Query answers its own partition only
+    for pk in ("EXEC#a0", "EXEC#e2"):
+        for index in (3, 1, 2):
+            call("put_item", TableName=TABLE, Item={"pk": {"S": pk}, "sk": {"S": f"S#{index}"}, "n": {"N": "1"}})
+    for sk in ("R#1", "T#1", "T#2"):  # around the S# items: a begins_with Query's neighbours in key order
+        call("put_item", TableName=TABLE, Item={"pk": {"S": "EXEC#e2"}, "sk": {"S": sk}, "n": {"N": "2"}})
+    for forward in (True, False):
+        for limit in (2, 3, 4):
+            call(
+                "query",
+                TableName=TABLE,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                ExpressionAttributeValues={":pk": {"S": "EXEC#e2"}, ":p": {"S": "S#"}},
+                ScanIndexForward=forward,
+                Limit=limit,
+            )
+    call(
+        "query",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e2"}, ":p": {"S": "S#"}},
+        ExclusiveStartKey={"pk": {"S": "EXEC#e2"}, "sk": {"S": "S#1"}},
+    )
+    call(
+        "query",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e2"}, ":p": {"S": "Z#"}},
+    )
+    for pk in ("EXEC#a0", "EXEC#e2", "EXEC#none"):
+        call(
+            "query",
+            TableName=TABLE,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+        )
+    call(
+        "query",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk AND sk > :after",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e2"}, ":after": {"S": "S#1"}},
+        ScanIndexForward=False,
+    )
+    first = client.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}},
+        Limit=3,
+    )
+    call(
+        "query",
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "EXEC#e1"}},
+        ExclusiveStartKey=first["LastEvaluatedKey"],
+        Limit=3,
+    )
     call("describe_table", TableName=TABLE)
     items = client.scan(TableName=TABLE, ConsistentRead=True)["Items"]
-    answers.append(("table", sorted(items, key=lambda item: item["sk"]["S"])))
+    answers.append(("table", sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"]))))
     return answers
 
 
@@ -287,3 +345,32 @@ def test_install_is_idempotent_and_uninstall_restores_moto(restore_speedups: Non
     assert DynamoDBBackend.transact_write_items is patched is not released
     moto_speedups.uninstall()
     assert DynamoDBBackend.transact_write_items is released
+
+
+@pytest.mark.usefixtures("restore_speedups")
+def test_sqs_retention_is_judged_the_same_with_and_without_speedups() -> None:
+    # GIVEN a queue with a 60 s retention period and messages sent 0, 59, 61 and 3,600 s ago
+    def judged(speedups: bool) -> list[bool]:
+        from moto.sqs.models import sqs_backends
+
+        with mock_aws():
+            client = boto3.client("sqs", region_name="us-east-1")
+            client.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})
+            url = client.get_queue_url(QueueName="q")["QueueUrl"]
+            for _ in range(4):
+                client.send_message(QueueUrl=url, MessageBody="m")
+            backend = sqs_backends["123456789012"]["us-east-1"]
+            messages = backend.queues["q"]._messages
+            for message, age in zip(messages, (0, 59, 61, 3600), strict=True):
+                message.sent_timestamp -= age * 1000
+            if speedups:
+                moto_speedups.install()
+                return [backend.is_message_valid_based_on_retention_period("q", m) for m in messages]
+            with moto_speedups.without_speedups():
+                return [backend.is_message_valid_based_on_retention_period("q", m) for m in messages]
+
+    # WHEN each message is judged on moto as released and with the speedups
+    released, faster = judged(speedups=False), judged(speedups=True)
+
+    # THEN the answers are the same: the two within 60 s are kept, the older two are not
+    assert released == faster == [True, True, False, False]
