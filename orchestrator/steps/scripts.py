@@ -488,21 +488,29 @@ def end_waits_of_failed_wave(rt: Runtime, execution: ExecutionRecord, wave_id: s
     for run in rt.ledger.list_scripts(execution.execution_id, wave_id, wave.attempt):
         if run.status not in (_S.SENDING, _S.RUNNING) or not _plan_step(execution, run.id).script.is_wait:
             continue
-        outcome = rt.ledger.finish_script(
-            run,
-            try_number=run.try_number,
-            from_=(_S.SENDING, _S.RUNNING),
-            status=_S.CANCELLED,
-            instances=[],
-            reason=why,
-            warnings=[],
-            key=f"{key}:{_name(run.id)}",
-        )
+        outcome = _end_cancelled(rt, run, reason=why, key=f"{key}:{_name(run.id)}")
         if outcome.proceed:
-            rt.scheduler.cancel(_tick_name(run.id, run.try_number, "timeout"))
             logger.info("wait step ended: its wave failed", wave_id=wave_id, phase=run.phase, index=run.index)
             ended += outcome is not Outcome.REPLAY
     return ended
+
+
+def _end_cancelled(rt: Runtime, run: ScriptRun, *, reason: str, key: str) -> Outcome:
+    """End a claimed or running step Cancelled with `reason` (once: the ledger's write from SENDING or RUNNING) and,
+    when this write (or its replay) proceeds, delete its timeout tick. Returns the ledger's outcome."""
+    outcome = rt.ledger.finish_script(
+        run,
+        try_number=run.try_number,
+        from_=(_S.SENDING, _S.RUNNING),
+        status=_S.CANCELLED,
+        instances=[],
+        reason=reason,
+        warnings=[],
+        key=key,
+    )
+    if outcome.proceed:
+        rt.scheduler.cancel(_tick_name(run.id, run.try_number, "timeout"))
+    return outcome
 
 
 def _cut_by_cancel(script: Script) -> bool:
@@ -521,19 +529,9 @@ def _cut_wait(reads: _Reads, run: ScriptRun, *, key: str, stop: bool = False) ->
     reason = f"stopped: the plan was cancelled by {by}" if stop else f"cut short: the plan was cancelled by {by}"
     if stop and run.command_ids:
         _ssm(rt).stop_automation(run.command_ids[0])
-    outcome = rt.ledger.finish_script(
-        run,
-        try_number=run.try_number,
-        from_=(_S.SENDING, _S.RUNNING),
-        status=_S.CANCELLED,
-        instances=[],
-        reason=reason,
-        warnings=[],
-        key=key,
-    )
+    outcome = _end_cancelled(rt, run, reason=reason, key=key)
     if not outcome.proceed:
         return False
-    rt.scheduler.cancel(_tick_name(run.id, run.try_number, "timeout"))
     if outcome is not Outcome.REPLAY:
         metrics.add_metric(name="AutomationsStopped" if stop else "WaitsCutShort", unit="Count", value=1)
         logger.info(
