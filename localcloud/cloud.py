@@ -223,6 +223,10 @@ class LocalCloud:
             "DRS_QUOTA_SERVERS_PER_JOB": str(self.drs.config.quotas.servers_per_job),
             "DRS_QUOTA_CONCURRENT_JOBS": str(self.drs.config.quotas.concurrent_jobs),
             "DRS_QUOTA_SERVERS_IN_ACTIVE_JOBS": str(self.drs.config.quotas.servers_in_all_jobs),
+            # launch packing (issue #19), as the profile's `packing` section sets it
+            "DRS_LAUNCH_PACKING": "true" if self.profile.packing.enabled else "false",
+            "DRS_PACKING_WINDOW_SECONDS": str(self.profile.packing.window_seconds),
+            "DRS_PACKING_STARVATION_SECONDS": str(self.profile.packing.starvation_seconds),
             # the deploy setting of the documents plans may run (localcloud/ssm_sim_config.py: allowedDocuments)
             "ALLOWED_SSM_DOCUMENTS": ",".join(self.allowed_documents()),
             # the deploy setting of the functions LAMBDA steps may invoke: the profile's functions

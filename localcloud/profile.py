@@ -95,6 +95,21 @@ class RetentionProfile(ProfileSection):
         return self
 
 
+class PackingProfile(ProfileSection):
+    """Launch packing (issue #19; orchestrator/steps/packer.py), as the deploy's settings give it to the functions."""
+
+    enabled: bool = Field(
+        default=True,
+        description="ready chunks of every wave and run share DRS jobs (false: each chunk is its own job, at once)",
+    )
+    window_seconds: int = Field(
+        default=5, ge=0, le=300, description="how long a ready chunk waits for others to share its job (seconds)"
+    )
+    starvation_seconds: int = Field(
+        default=600, ge=0, le=86_400, description="a chunk that has waited this long is overtaken by no one (seconds)"
+    )
+
+
 class LambdaFunctionProfile(ProfileSection):
     """A user function a LAMBDA step may invoke in a local run (`localcloud/lambda_sim.py`): its result comes back
     as Lambda's destination record on the bus `durationSeconds` after the Invoke."""
@@ -147,6 +162,7 @@ class SimProfile(ProfileSection):
     approvals: ApprovalsProfile = Field(default_factory=ApprovalsProfile)
     operators: OperatorsProfile = Field(default_factory=OperatorsProfile)
     retention: RetentionProfile = Field(default_factory=RetentionProfile)
+    packing: PackingProfile = Field(default_factory=PackingProfile)
     lambda_: LambdaProfile = Field(default_factory=LambdaProfile, alias="lambda")
 
     def drs_config(self) -> DrsSimConfig:

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     drs_servers_per_job: int = Field(default=100, ge=1, validation_alias="DRS_QUOTA_SERVERS_PER_JOB")
     drs_concurrent_jobs: int = Field(default=20, ge=1, validation_alias="DRS_QUOTA_CONCURRENT_JOBS")
     drs_servers_in_active_jobs: int = Field(default=500, ge=1, validation_alias="DRS_QUOTA_SERVERS_IN_ACTIVE_JOBS")
+    # Launch packing (issue #19; orchestrator/steps/packer.py): with it on, the chunks ready to launch (of every wave
+    # and every execution of this account and Region, same mode) wait up to the gathering window, then the packer
+    # starts them in as few StartRecovery jobs as the quotas allow. Off: every chunk is its own DRS job, started at
+    # once (the behaviour before #19). The window is how long a ready chunk waits for others to share its job when
+    # capacity is free; starvation: a chunk that has waited this long is overtaken by no one.
+    drs_packing: bool = Field(default=True, validation_alias="DRS_LAUNCH_PACKING")
+    drs_packing_window_seconds: int = Field(default=5, ge=0, le=300, validation_alias="DRS_PACKING_WINDOW_SECONDS")
+    drs_packing_starvation_seconds: int = Field(
+        default=600, ge=0, le=86_400, validation_alias="DRS_PACKING_STARVATION_SECONDS"
+    )
     # The SSM documents plans may run (issue #13): comma-separated names or `prefix*` patterns; StartPlan refuses
     # a plan naming any other (orchestrator/domain/plan/documents.py). Default: the project's own documents
     # (infra/ssm_documents/). Blank: no document. A malformed value fails the cold start, not a StartPlan.

@@ -37,6 +37,7 @@ from orchestrator.domain.records.launches import (
     LaunchChunk,
     LaunchClaim,
     LaunchStatus,
+    PackedLaunch,
     ParkedLaunch,
 )
 from orchestrator.domain.records.scripts import (
@@ -66,9 +67,28 @@ class LedgerPort(Protocol):
     """The execution ledger (one DynamoDB table on AWS): executions, waves, their servers, launches, scripts,
     decisions, shared DRS capacity, terminations and handler failure counts."""
 
-    def add_job(self, execution_id: str, wave_id: str, *, job_id: str, launch_key: str, server_ids: list[str]) -> None:
+    def abandon_packing(self, key: str) -> None:
+        """No job was created for the packed job `key`: its being-started record goes (its chunks are packed again)."""
+        ...
+
+    def add_job(
+        self,
+        execution_id: str,
+        wave_id: str,
+        *,
+        job_id: str,
+        launch_key: str,
+        server_ids: list[str],
+        packed_key: str | None = None,
+        shared_with: list[str] | None = None,
+    ) -> None:
         """Note a started DRS job on its wave (idempotent). Its servers are those of its launch claim
-        (`list_launches`); each server's jobId and launch status are written when the job ends."""
+        (`list_launches`); each server's jobId and launch status are written when the job ends. A packed job
+        (`packed_key`) also keeps this wave's servers in it and the other waves sharing it (`shared_with`)."""
+        ...
+
+    def begin_packing(self, record: PackedLaunch) -> bool:
+        """Write a packed job about to be started; False when one with its key is there."""
         ...
 
     def capacity(self) -> CapacityState:
@@ -112,6 +132,7 @@ class LedgerPort(Protocol):
         launch_key: str,
         server_ids: list[str],
         lease: tuple[str, int] | None = None,
+        parked: str | None = None,
     ) -> LaunchClaim | None:
         """Claim one DRS launch before calling StartRecovery. Returns None when this call made the claim, or the
         existing claim (which may already hold the job id) when one was there. `lease` (token, seconds): the new
@@ -271,12 +292,29 @@ class LedgerPort(Protocol):
         """The launch claims of the execution (of one wave), in sort key order (wave, attempt, chunk)."""
         ...
 
+    def finish_packing(self, record: PackedLaunch, job_id: str) -> PackedLaunch:
+        """The packed job started as `job_id`: recorded as started, its being-started record gone (again: a no-op)."""
+        ...
+
+    def forget_packed(self, key: str) -> None:
+        """The packed job `key` has ended (its capacity given back): its record goes (again: a no-op)."""
+        ...
+
     def lease_launch(
-        self, execution_id: str, wave_id: str, attempt: int, chunk: int, *, token: str, seconds: int
+        self,
+        execution_id: str,
+        wave_id: str,
+        attempt: int,
+        chunk: int,
+        *,
+        token: str,
+        seconds: int,
+        packed_key: str | None = None,
     ) -> LaunchClaim | None:
         """Take the right to call StartRecovery for a claimed launch (see `Leases._take_lease`). None when this call
         holds it now; else the claim as it is (with its `job_id` when the launch has its job, or held by another
-        caller until its `lease_until`). LedgerError when there is no claim."""
+        caller until its `lease_until`). LedgerError when there is no claim. `packed_key`: taken by the packer for
+        the packed job of that key (written with the lease)."""
         ...
 
     def lease_termination(self, execution_id: str, key: str, *, token: str, seconds: int) -> TerminationClaim | None:
@@ -361,6 +399,14 @@ class LedgerPort(Protocol):
         """now"""
         ...
 
+    def packed(self, key: str) -> PackedLaunch | None:
+        """The started packed job of `key`, or None."""
+        ...
+
+    def packings(self) -> list[PackedLaunch]:
+        """The packed jobs being started (written, not finished or abandoned), oldest first."""
+        ...
+
     def park(self, chunk: LaunchChunk) -> bool:
         """Queue a launch that does not fit now (once per launch key; its `tries` are not kept). False when it was
         already parked."""
@@ -368,6 +414,10 @@ class LedgerPort(Protocol):
 
     def parked(self) -> list[ParkedLaunch]:
         """Parked launches, oldest first."""
+        ...
+
+    def release_packer_lock(self, token: str) -> None:
+        """Give the packer's lock back (only while `token` holds it)."""
         ...
 
     def reclaim_termination(self, execution_id: str, key: str, *, failed_job_id: str) -> bool:
@@ -534,6 +584,10 @@ class LedgerPort(Protocol):
         not_terminated: list[NotTerminated],
     ) -> TerminationRecord:
         """Add a terminate job's outcome to the termination record that asked for it; returns the record."""
+        ...
+
+    def take_packer_lock(self, token: str, seconds: int) -> bool:
+        """Hold the packer's lock for `seconds` (or extend it, when `token` holds it); False while another holds it."""
         ...
 
     def termination_claims(self, execution_id: str) -> list[TerminationClaim]:

@@ -109,8 +109,13 @@ class PackedJob:
     def key(self) -> str:
         """`pk-` and 32 hex digits: the same chunks give the same key whatever their order, so a retried or
         crashed packer that packs the same batch again claims (and finds by tag) the same job."""
-        digest = hashlib.sha256("\n".join(sorted(c.launch_key for c in self.chunks)).encode()).hexdigest()
-        return f"pk-{digest[:32]}"
+        return packed_key(c.launch_key for c in self.chunks)
+
+
+def packed_key(launch_keys: Iterable[str]) -> str:
+    """The key of a packed job of the chunks of `launch_keys` (`PackedJob.key`): `pk-` and 32 hex digits."""
+    digest = hashlib.sha256("\n".join(sorted(launch_keys)).encode()).hexdigest()
+    return f"pk-{digest[:32]}"
 
 
 @dataclass(frozen=True)
@@ -176,13 +181,19 @@ def due_pools(chunks: Sequence[ReadyChunk], now: datetime, window: timedelta, se
     return {pool for pool in oldest if now - oldest[pool] >= window or servers[pool] >= servers_per_job}
 
 
+def _same_wave(job: _Open, chunk: ReadyChunk) -> bool:
+    """`job` holds a chunk of `chunk`'s wave already: a wave's jobs are told apart by job id, so two of its chunks
+    never share one (balanced cuts never fit two in a job anyway: `cut_jobs`)."""
+    return any(c.execution_id == chunk.execution_id and c.wave_id == chunk.wave_id for c in job.chunks)
+
+
 def _place(chunk: ReadyChunk, jobs: list[_Open], room: Room, used: int) -> bool:
     """Put `chunk` in the first open job of its pool it fits, or a new job: False when the room does not allow."""
     size = len(chunk.server_ids)
     if used + size > room.servers:
         return False
     for job in jobs:
-        if job.pool == chunk.pool and job.servers + size <= room.servers_per_job:
+        if job.pool == chunk.pool and job.servers + size <= room.servers_per_job and not _same_wave(job, chunk):
             job.chunks.append(chunk)
             job.servers += size
             return True

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from events.models import CapacityTick
 from orchestrator.adapters.scheduler import schedule_name
@@ -34,6 +34,7 @@ from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 
 TICK_SECONDS = 15
+PACKED_KEY_PREFIX = "pk-"  # a packed job's key (orchestrator.domain.packing.packed_key); a chunk's is "lk-"
 RECONCILE_SECONDS = 10  # a refused admission reconciles with DRS at most this often (DescribeJobs is throttled)
 TERMINATE_BATCH = 200  # TerminateRecoveryInstances recoveryInstanceIDs max
 STALE_UNSTARTED = timedelta(minutes=15)  # an admission whose job never got an id (the launcher died)
@@ -94,6 +95,13 @@ def release(rt: Runtime, key: str, *, unstarted_only: bool = False) -> bool:
     return True
 
 
+def release_packed(rt: Runtime, key: str) -> bool:
+    """A packed job (issue #19, orchestrator/steps/packer.py) has ended: its capacity back and its record gone."""
+    released = release(rt, key)
+    rt.ledger.forget_packed(key)
+    return released
+
+
 def park(rt: Runtime, chunk: LaunchChunk) -> bool:
     """Queue a chunk that does not fit now and make sure a tick will come."""
     parked = rt.ledger.park(chunk)
@@ -118,6 +126,16 @@ def schedule_tick(rt: Runtime, *, seconds: int = TICK_SECONDS) -> None:
     rt.scheduler.at(schedule_name("capacity", stamp), due, CapacityTick(due_at=iso(due)))
 
 
+def schedule_tick_at(rt: Runtime, when: datetime) -> None:
+    """One CapacityTick at `when` (to the second, at least 1 s from now): the launch packer's gathering window ends
+    then (`orchestrator.steps.packer`). The name dedups ticks asked for the same second."""
+    due = max(when, rt.clock.now() + timedelta(seconds=1))
+    if due.microsecond:  # never before `when`: a tick before the window's end would find nothing due
+        due = due.replace(microsecond=0) + timedelta(seconds=1)
+    stamp = due.strftime("%Y%m%dT%H%M%S")
+    rt.scheduler.at(schedule_name("capacity", stamp), due, CapacityTick(due_at=iso(due)))
+
+
 def reconcile(rt: Runtime) -> int:
     """Release admissions whose DRS job has ended (a lost release, a terminate job) or whose launch never
     produced a job. Returns how many were released."""
@@ -134,7 +152,13 @@ def _release_ended(rt: Runtime, holds: Mapping[str, CapacityHold]) -> int:
     if not with_jobs:
         return 0
     ended = [job["jobID"] for job in rt.drs.describe_jobs(sorted(with_jobs)) if job.get("status") == "COMPLETED"]
-    return sum(1 for job_id in ended if rt.ledger.capacity_release(with_jobs[job_id]) is not None)
+    released = 0
+    for job_id in ended:
+        key = with_jobs[job_id]
+        released += rt.ledger.capacity_release(key) is not None
+        if key.startswith(PACKED_KEY_PREFIX):
+            rt.ledger.forget_packed(key)
+    return released
 
 
 def _release_stale(rt: Runtime, holds: Mapping[str, CapacityHold]) -> int:

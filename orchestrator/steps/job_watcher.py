@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from events.models import DRSJobCompleted, DRSJobStarted, JobWatchTick, ServerLaunch
-from orchestrator.adapters.drs import TAG_EXECUTION, TAG_WAVE, DrsError
+from orchestrator.adapters.drs import TAG_EXECUTION, TAG_LAUNCH_KEY, TAG_WAVE, DrsError
 from orchestrator.adapters.scheduler import schedule_name
+from orchestrator.domain.packing import own_launch_settled, own_servers
 from orchestrator.domain.records import WaveJob, WaveRecord
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger
@@ -65,7 +67,8 @@ NO_LOG_REASON = "DRS reported the launch {status} and its job log gives no reaso
 
 
 def _server_results(rt: Runtime, job: dict[str, Any]) -> list[ServerLaunch]:
-    """Each server's launch status; a server that did not launch carries DRS's reason from the job log."""
+    """Each server's launch status; a server that did not launch carries DRS's reason from the job log (of a packed
+    job: `job` holds the wave's own servers only, and only their reasons are read)."""
     failed = any(s.get("launchStatus") not in (None, "LAUNCHED") for s in job.get("participatingServers", []))
     return server_launches(job, rt.drs.job_failure_reasons(job["jobID"]) if failed else {})
 
@@ -92,7 +95,9 @@ def server_launches(job: dict[str, Any], reasons: dict[str, str]) -> list[Server
     return results
 
 
-def poll_wave(rt: Runtime, wave: WaveRecord | None, plan_id: str, *, once: bool = False) -> tuple[int, int]:
+def poll_wave(
+    rt: Runtime, wave: WaveRecord | None, plan_id: str, *, once: bool = False, siblings: bool = True
+) -> tuple[int, int]:
     """Publish DRSJobCompleted for every job of `wave` that has ended (nothing unless it is LAUNCHING). Returns
     (ended, still running). `once`: publish only if no one reported the job's end yet (a burst of Launch Result
     events, one per server, reports a job once; the ticks always report, so a report lost after the mark is
@@ -102,11 +107,22 @@ def poll_wave(rt: Runtime, wave: WaveRecord | None, plan_id: str, *, once: bool 
     open_jobs = _open_jobs(wave)
     if not open_jobs:
         return 0, 0
-    ended = [job for job in rt.drs.describe_jobs(list(open_jobs)) if job.get("status") == "COMPLETED"]
+    ended = [job for job in rt.drs.describe_jobs(list(open_jobs)) if ended_for_wave(job, open_jobs.get(job["jobID"]))]
     for job in ended:
         if not once or rt.ledger.mark_job_reported(wave.execution_id, wave.wave_id, job["jobID"]):
-            _report_job_end(rt, wave, plan_id, job, open_jobs.get(job["jobID"]))
+            _report_job_end(rt, wave, plan_id, job, open_jobs.get(job["jobID"]), siblings=siblings)
     return len(ended), len(open_jobs) - len(ended)
+
+
+def ended_for_wave(job: dict[str, Any], ours: WaveJob | None) -> bool:
+    """The DescribeJobs `job` has ended for the wave that records it as `ours`: COMPLETED, or, for a packed job
+    (issue #19) that other waves share, every one of this wave's servers in it has a final launch status (the wave
+    is judged from its own servers, never from the other waves')."""
+    if job.get("status") == "COMPLETED":
+        return True
+    if ours is None or not ours.server_ids:
+        return False
+    return own_launch_settled(job.get("participatingServers", []), ours.server_ids)
 
 
 def _open_jobs(wave: WaveRecord) -> dict[str, WaveJob]:
@@ -119,11 +135,20 @@ def _open_jobs(wave: WaveRecord) -> dict[str, WaveJob]:
     }
 
 
-def _report_job_end(rt: Runtime, wave: WaveRecord, plan_id: str, job: dict[str, Any], ours: WaveJob | None) -> None:
+def _report_job_end(
+    rt: Runtime, wave: WaveRecord, plan_id: str, job: dict[str, Any], ours: WaveJob | None, *, siblings: bool
+) -> None:
     """Give the ended DRS `job`'s capacity back (for the next launch, of any execution) and publish
-    DRSJobCompleted with each server's result. `ours`: the job as the wave records it."""
-    if ours is not None and ours.launch_key:
+    DRSJobCompleted with each server's result. `ours`: the job as the wave records it. A packed job's capacity goes
+    back when DRS says the whole job ended, and then (`siblings`) the other waves sharing it are polled at once."""
+    if ours is not None and ours.packed_key:
+        if job.get("status") == "COMPLETED":
+            capacity.release_packed(rt, ours.packed_key)
+            if siblings:
+                _poll_siblings(rt, ours.shared_with or ())
+    elif ours is not None and ours.launch_key:
         capacity.release(rt, ours.launch_key)
+    mine = job if ours is None or not ours.server_ids else own_job(job, ours.server_ids)
     rt.bus.publish(
         DRSJobCompleted(
             execution_id=wave.execution_id,
@@ -131,7 +156,7 @@ def _report_job_end(rt: Runtime, wave: WaveRecord, plan_id: str, job: dict[str, 
             wave_id=wave.wave_id,
             attempt=wave.attempt,
             job_id=job["jobID"],
-            servers=_server_results(rt, job),
+            servers=_server_results(rt, mine),
         )
     )
 
@@ -150,6 +175,36 @@ def on_tick(rt: Runtime, detail: JobWatchTick) -> None:
         return
     if running or wave.jobs_done + ended < wave.jobs_expected:
         _schedule_tick(rt, detail.execution_id, detail.plan_id, detail.wave_id, detail.attempt, detail.tick + 1)
+
+
+def _waves_of(rt: Runtime, tags: dict[str, str], job_id: str) -> list[tuple[str, str]]:
+    """The (execution id, wave id) of each wave in the ended job: its tags for a job of one chunk, the ledger's
+    record for a packed job (tagged with its key only; its capacity is given back here, once)."""
+    execution_id, wave_id = tags.get(TAG_EXECUTION), tags.get(TAG_WAVE)
+    if execution_id and wave_id:
+        return [(execution_id, wave_id)]
+    key = tags.get(TAG_LAUNCH_KEY, "")
+    record = rt.ledger.packed(key) if key.startswith("pk-") else None
+    waves = list(dict.fromkeys((c.execution_id, c.wave_id) for c in record.chunks)) if record else []
+    if waves:
+        capacity.release_packed(rt, key)
+    else:
+        logger.debug("launch result for a job that is not ours", job_id=job_id)
+    return waves
+
+
+def _poll_siblings(rt: Runtime, waves: Iterable[str]) -> None:
+    """Poll each wave (`<execution id>/<wave id>`) sharing a packed job that has ended, once (no sibling of theirs)."""
+    for ref in waves:
+        execution_id, _, wave_id = ref.partition("/")
+        execution = rt.ledger.execution(execution_id)
+        if execution is not None:
+            poll_wave(rt, rt.ledger.wave(execution_id, wave_id), execution.plan_id, once=True, siblings=False)
+
+
+def own_job(job: dict[str, Any], server_ids: Iterable[str]) -> dict[str, Any]:
+    """`job` with only the participating servers of `server_ids` (a wave's own share of a packed job)."""
+    return {**job, "participatingServers": own_servers(job.get("participatingServers", []), server_ids)}
 
 
 def on_launch_result(rt: Runtime, detail: dict[str, Any]) -> None:
@@ -171,14 +226,10 @@ def on_launch_result(rt: Runtime, detail: dict[str, Any]) -> None:
     if not jobs or jobs[0].get("status") != "COMPLETED":
         return  # one server of a running job finished: the job's end is what the wave waits for
     tags = jobs[0].get("tags", {})
-    execution_id, wave_id = tags.get(TAG_EXECUTION), tags.get(TAG_WAVE)
-    if not execution_id or not wave_id:
-        logger.debug("launch result for a job that is not ours", job_id=job_id)
-        return
-    execution = rt.ledger.execution(execution_id)
-    if execution is None:
-        return
-    poll_wave(rt, rt.ledger.wave(execution_id, wave_id), execution.plan_id, once=True)
+    for execution_id, wave_id in _waves_of(rt, tags, job_id):
+        execution = rt.ledger.execution(execution_id)
+        if execution is not None:
+            poll_wave(rt, rt.ledger.wave(execution_id, wave_id), execution.plan_id, once=True, siblings=False)
     reported[job_id] = None
     while len(reported) > _REPORTED_MAX:
         reported.popitem(last=False)

@@ -48,7 +48,7 @@ from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcom
 from orchestrator.domain.status import EXECUTION_FINAL, NOT_STARTED_WAVE, ExecutionStatus, WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
-from orchestrator.steps.job_watcher import server_launches
+from orchestrator.steps.job_watcher import ended_for_wave, own_job, server_launches
 from orchestrator.steps.recovery_points import NO_FACTS, recovery_instance_facts
 
 MAX_CHUNK_SERVERS = 200  # StartRecovery's sourceServers: 1 to 200
@@ -304,7 +304,7 @@ def check_job_end(rt: Runtime, detail: DRSJobCompleted) -> dict[str, ServerOutco
     if ours.status == "COMPLETED":
         return {}
     placeholder = detail.job_id.startswith(NOT_STARTED_JOB)
-    ended = _not_started(rt, detail, ours) if placeholder else _ended_in_drs(rt, detail)
+    ended = _not_started(rt, detail, ours) if placeholder else _ended_in_drs(rt, detail, ours)
     _check_reported(detail, ended)
     facts = recovery_instance_facts(
         rt,
@@ -343,17 +343,20 @@ def _earlier_job(wave: WaveRecord, detail: DRSJobCompleted) -> bool:
     )
 
 
-def _ended_in_drs(rt: Runtime, detail: DRSJobCompleted) -> dict[str, ServerLaunch]:
-    """Each server of the job as DRS's DescribeJobs gives it (one call, the adapter's retries on throttling)."""
+def _ended_in_drs(rt: Runtime, detail: DRSJobCompleted, ours: WaveJob) -> dict[str, ServerLaunch]:
+    """Each server of the job as DRS's DescribeJobs gives it (one call, the adapter's retries on throttling); of a
+    packed job (`ours.server_ids`, issue #19), the wave's own servers only, ended once each has a final status."""
     named = f"job '{quote(detail.job_id, 64)}'"
     jobs = rt.drs.describe_jobs([detail.job_id])
     if not jobs:
         raise _refused_end(detail, f"detail.jobId: DRS has no {named}")
-    status = jobs[0].get("status")
-    if status != "COMPLETED":
-        raise _refused_end(detail, f"detail.jobId: DRS says {named} is {status}, not COMPLETED")
+    if not ended_for_wave(jobs[0], ours):
+        status = jobs[0].get("status")
+        shared = ", and the wave's servers in it still launch" if ours.server_ids else ""
+        raise _refused_end(detail, f"detail.jobId: DRS says {named} is {status}, not COMPLETED{shared}")
+    job = own_job(jobs[0], ours.server_ids) if ours.server_ids else jobs[0]
     reasons = {server.source_server_id: server.reason for server in detail.servers if server.reason}
-    return {result.source_server_id: result for result in server_launches(jobs[0], reasons)}
+    return {result.source_server_id: result for result in server_launches(job, reasons)}
 
 
 def _not_started(rt: Runtime, detail: DRSJobCompleted, job: WaveJob) -> dict[str, ServerLaunch]:

@@ -228,7 +228,7 @@ def _existing_job(rt: Runtime, chunk: LaunchChunk, claim: LaunchClaim) -> str | 
     if not claim.called:
         return None  # no StartRecovery was ever called for this claim
     since = parse_iso(claim.since or rt.ledger.now()) - CLAIM_LOOKBACK
-    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk.launch_key, since)
+    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, claim.job_tag, since)
     if found:
         logger.warning(
             "recovered a job started by a crashed attempt", launch_key=chunk.launch_key, job_id=found["jobID"]
@@ -299,6 +299,10 @@ def start_job(rt: Runtime, chunk: LaunchChunk, *, from_queue: bool = False) -> d
         logger.info("launch no longer wanted: not started", launch_key=chunk.launch_key, reason=stale.reason)
         restore_launch_settings(rt, execution, chunk)  # applied by an earlier call that parked it, if any
         return {"outcome": "DROPPED", "launchKey": chunk.launch_key, "reason": stale.reason}
+    if rt.settings.drs_packing and not from_queue:  # the packer starts it, with others (issue #19)
+        from orchestrator.steps.packer import gather
+
+        return gather(rt, chunk)
     token = uuid.uuid4().hex
     existing = rt.ledger.claim_launch(
         chunk.execution_id,
@@ -420,7 +424,7 @@ def _after_conflict(
     if found:
         return _record_started(rt, chunk, found["jobID"])
     capacity.release(rt, chunk.launch_key)
-    holder = _our_termination_holding(rt, chunk.execution_id, chunk.server_ids)
+    holder = our_termination_holding(rt, chunk.execution_id, chunk.server_ids)
     if holder:  # our own terminate job (a rollback) still holds a server: it ends soon, wait for it
         logger.info(
             "a terminate job of this execution holds a server: the launch waits",
@@ -437,7 +441,7 @@ def _after_conflict(
     return None
 
 
-def _our_termination_holding(rt: Runtime, execution_id: str, server_ids: list[str]) -> str | None:
+def our_termination_holding(rt: Runtime, execution_id: str, server_ids: list[str]) -> str | None:
     """The id of a terminate job of this execution (a rollback, a cancel's clean-up) that is still running
     with one of `server_ids`, if any: DRS's ConflictException then only means "wait"."""
     job_ids = sorted({c.job_id for c in rt.ledger.termination_claims(execution_id) if c.job_id})
@@ -537,7 +541,7 @@ def _started_after_all(rt: Runtime, chunk: LaunchChunk, reason: str) -> dict[str
     if claimed is not None and claimed.job_id:
         return _record_started(rt, chunk, claimed.job_id)
     since = parse_iso((claimed.since if claimed is not None else None) or rt.ledger.now()) - CLAIM_LOOKBACK
-    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, chunk.launch_key, since)
+    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, claimed.job_tag if claimed else chunk.launch_key, since)
     if found:  # the job did start (the task died after StartRecovery): follow it, do not fail it
         logger.warning("chunk reported failed but its job exists", launch_key=chunk.launch_key, reason=reason)
         return _record_started(rt, chunk, found["jobID"])
@@ -630,6 +634,10 @@ def drain(rt: Runtime) -> dict[str, int]:
     """CapacityTick: start parked launches, oldest first, while they fit; tick again while any wait. A
     launch whose plan has stopped meanwhile is not started: its servers end NOT_STARTED, 'not launched:
     plan stopped' (a refused admission reconciles the capacity record with DRS first: `capacity.admit`)."""
+    if rt.settings.drs_packing:
+        from orchestrator.steps.packer import drain_packed
+
+        return drain_packed(rt)
     parked = rt.ledger.parked()
     done: Counter[Drained] = Counter()
     for entry in parked:
@@ -666,7 +674,7 @@ def _drain_one(rt: Runtime, chunk: LaunchChunk) -> Drained:
     on, or its plan stopped and its servers ended NOT_STARTED), passed (failed for good, or another call is
     deciding it: the next one may go) or blocked (no room, or DRS throttled: it stays first in the queue)."""
     key = chunk.launch_key
-    verdict = _still_wanted(rt, chunk)
+    verdict = still_wanted(rt, chunk)
     if verdict == "drop":
         execution = rt.ledger.execution(chunk.execution_id)
         if execution is not None:  # the wave moved on while it waited: what it applied, if anything, goes back
@@ -698,7 +706,7 @@ def _drain_one(rt: Runtime, chunk: LaunchChunk) -> Drained:
     return "started" if result["outcome"] == "STARTED" else "dropped"
 
 
-def _still_wanted(rt: Runtime, chunk: LaunchChunk) -> str:
+def still_wanted(rt: Runtime, chunk: LaunchChunk) -> str:
     """launch, drop (the wave moved on: retried or closed) or stop (the plan is stopping: not launched)."""
     wave = rt.ledger.wave(chunk.execution_id, chunk.wave_id)
     if wave is None or wave.status != WaveStatus.LAUNCHING or wave.attempt != chunk.attempt:
@@ -722,9 +730,11 @@ __all__ = [
     "is_retryable",
     "launch_key",
     "note_refused",
+    "our_termination_holding",
     "prepare",
     "skip_if_stopped_before_launch",
     "start_job",
+    "still_wanted",
     "stopped_before_launch",
     "task_output",
 ]

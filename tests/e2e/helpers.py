@@ -121,6 +121,14 @@ def wave_status(cloud: LocalCloud, execution_id: str, wave_id: str) -> str | Non
     return found["status"] if found else None
 
 
+def launch_started(cloud: LocalCloud, execution_id: str, wave_id: str) -> bool:
+    """The wave is LAUNCHING with its DRS job started: with launch packing (the default), a LAUNCHING wave first waits
+    in the packer's gathering window (orchestrator/steps/packer.py) before any StartRecovery."""
+    assert cloud.runtime is not None
+    found = cloud.runtime.ledger.wave(execution_id, wave_id)
+    return found is not None and found.status == "LAUNCHING" and bool(found.current.jobs)
+
+
 def execution(cloud: LocalCloud, execution_id: str) -> dict[str, Any] | None:
     assert cloud.runtime is not None
     return cloud.runtime.ledger.get_execution(execution_id)

@@ -13,6 +13,7 @@ from tests.e2e.helpers import (
     command,
     events_of,
     execution,
+    launch_started,
     ledger_items,
     ledger_waves,
     session,
@@ -38,8 +39,12 @@ def _linear_plan():
 
 
 def _started_until(cloud, wave_id: str, status: str) -> str:
+    """The plan started and `wave_id` in `status` (LAUNCHING: with its DRS job started, `launch_started`)."""
     execution_id = start(cloud, _linear_plan())
-    cloud.run_until(lambda: wave_status(cloud, execution_id, wave_id) == status, timeout=60)
+    if status == "LAUNCHING":
+        cloud.run_until(lambda: launch_started(cloud, execution_id, wave_id), timeout=60)
+    else:
+        cloud.run_until(lambda: wave_status(cloud, execution_id, wave_id) == status, timeout=60)
     return execution_id
 
 
@@ -154,7 +159,7 @@ def test_plan_cancelled_names_who_cancelled_and_what_was_running(local_cloud):
     # GIVEN a plan started by alice whose first wave is launching
     cloud = local_cloud()
     execution_id = start(cloud, _linear_plan(), requested_by="alice")
-    cloud.run_until(lambda: wave_status(cloud, execution_id, "w1") == "LAUNCHING", timeout=60)
+    cloud.run_until(lambda: launch_started(cloud, execution_id, "w1"), timeout=60)
 
     # WHEN bob cancels it
     command(cloud, "CancelPlan", {"executionId": execution_id}, by="bob")

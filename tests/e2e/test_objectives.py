@@ -10,10 +10,9 @@ from typing import Any
 
 from localcloud.cloud import LocalCloud
 from localcloud.runner import start, wait
-from orchestrator.adapters.drs import TAG_WAVE
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.plan import parse_plan
-from tests.e2e.helpers import assert_choreography_invariants, events_of, sid, wave
+from tests.e2e.helpers import assert_choreography_invariants, events_of, ledger_waves, sid, wave
 
 DECLARED = "2026-01-01T09:00:00Z"  # the local cloud's clock starts at 09:00
 DECLARED_AT = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -26,13 +25,15 @@ def _register(cloud: LocalCloud, snapshots: dict[str, datetime]) -> None:
         cloud.drs.register_source_server(server, snapshots=[latest.replace(minute=latest.minute - 10), latest])
 
 
-def _simulator_record(cloud: LocalCloud) -> tuple[dict[str, datetime], dict[str, datetime]]:
-    """From the simulator's DRS API: the latest end of each wave's LAUNCH jobs (by the wave tag our launches carry),
-    and each recovery instance's point-in-time snapshot, by source server."""
+def _simulator_record(cloud: LocalCloud, execution_id: str) -> tuple[dict[str, datetime], dict[str, datetime]]:
+    """From the simulator's DRS API: the latest end of each wave's LAUNCH jobs (the jobs the ledger records on the
+    wave: a packed job, shared by several waves, carries no wave tag), and each recovery instance's point-in-time
+    snapshot, by source server."""
     drs = cloud.session.client("drs")
+    owners = {job_id: wave_id for wave_id, item in ledger_waves(cloud, execution_id).items() for job_id in item["jobs"]}
     ends: dict[str, datetime] = {}
     for job in drs.describe_jobs(filters={})["items"]:
-        wave_id = job.get("tags", {}).get(TAG_WAVE)
+        wave_id = owners.get(job["jobID"])
         if job["type"] == "LAUNCH" and wave_id:
             end = parse_iso(job["endDateTime"])
             ends[wave_id] = max(ends.get(wave_id, end), end)
@@ -92,7 +93,7 @@ def test_a_run_that_meets_its_objectives_reports_them_met_with_the_simulators_fi
     assert result.status == "COMPLETED"
     report = result.report
     assert report is not None
-    ends, points = _simulator_record(cloud)
+    ends, points = _simulator_record(cloud, execution_id)
     assert report["declaredAt"] == "2026-01-01T09:00:00.000Z"
     rpo = {s["sourceServerId"]: s["rpoMinutes"] for w in report["waves"] for s in w["servers"]}
     assert rpo == {server: round(_minutes(point, DECLARED_AT), 2) for server, point in points.items()}
@@ -143,7 +144,7 @@ def test_slow_launches_miss_the_objectives_and_each_alert_is_published_once_unde
     assert result.status == "COMPLETED"
     report = result.report
     assert report is not None
-    ends, points = _simulator_record(cloud)
+    ends, points = _simulator_record(cloud, execution_id)
     db = _wave(report, "db")
     _assert_rto(db["objectives"]["rto"], ends["db"], "MISSED")
     _assert_rto(report["objectives"]["rto"], ends["app"], "MISSED")

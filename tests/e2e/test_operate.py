@@ -17,6 +17,7 @@ from tests.e2e.helpers import (
     command,
     events_of,
     execution,
+    launch_started,
     ledger_items,
     ledger_waves,
     session,
@@ -289,7 +290,7 @@ def test_skip_of_a_pending_wave_releases_its_dependents_at_once(local_cloud):
         }
     )
     execution_id = start(cloud, plan)
-    cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "LAUNCHING", timeout=60)
+    cloud.run_until(lambda: launch_started(cloud, execution_id, "A"), timeout=60)
 
     # WHEN an operator skips B
     command(cloud, "SkipWave", {"executionId": execution_id, "waveId": "B"}, by="ops")
@@ -326,7 +327,7 @@ def test_cancel_with_terminate_drill_instances_terminates_what_launched_so_far(l
         }
     )
     execution_id = start(cloud, plan, requested_by="alice")
-    cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
+    cloud.run_until(lambda: launch_started(cloud, execution_id, "B"), timeout=60)
     assert len(_running_instances(cloud, {sid("a", 1), sid("a", 2)})) == 2
 
     # WHEN bob cancels it and asks for the drill instances to be terminated
@@ -363,7 +364,7 @@ def test_cancel_without_terminate_keeps_the_drill_instances(local_cloud):
     cloud = local_cloud()
     plan = parse_plan({"planId": "cancel-keep", "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"])]})
     execution_id = start(cloud, plan)
-    cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
+    cloud.run_until(lambda: launch_started(cloud, execution_id, "B"), timeout=60)
 
     command(cloud, "CancelPlan", {"executionId": execution_id}, by="bob")
     result = wait(cloud, execution_id, timeout=60)
@@ -377,7 +378,7 @@ def test_control_events_that_do_not_fit_are_rejected_and_change_nothing(local_cl
     # GIVEN a running plan whose first wave is launching
     cloud = local_cloud()
     execution_id = start(cloud, _gated_plan())
-    cloud.run_until(lambda: wave_status(cloud, execution_id, "w1") == "LAUNCHING", timeout=60)
+    cloud.run_until(lambda: launch_started(cloud, execution_id, "w1"), timeout=60)
     cloud.drain()
     before = ledger_items(cloud)
 
@@ -533,7 +534,7 @@ def test_a_rejected_command_redelivered_after_the_state_changed_stays_rejected(l
     # GIVEN a RetryWave of B rejected because B is still launching
     cloud = local_cloud(**{f"drs.servers.{FAILING}.launch": "FAILED"})
     execution_id = start(cloud, _failing_plan())
-    cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
+    cloud.run_until(lambda: launch_started(cloud, execution_id, "B"), timeout=60)
     retry_detail = {"executionId": execution_id, "waveId": "B", "requestedBy": "ops"}
     retry = _redelivery(cloud, "RetryWave", retry_detail, "retry-event-1")
     cloud.lambdas.invoke("control", retry)
@@ -559,7 +560,7 @@ def test_a_rejected_command_redelivered_after_the_state_changed_stays_rejected(l
     )
     # while a new RetryWave (another command, in another event) does retry it
     cloud.lambdas.invoke("control", _redelivery(cloud, "RetryWave", retry_detail, "retry-event-2", "op-command-2"))
-    cloud.drain()
+    cloud.run_until(lambda: _launched(cloud)[FAILING] == 2, timeout=60)  # after the packer's gathering window
     assert (ledger_waves(cloud, execution_id)["B"]["attempt"], _launched(cloud)[FAILING]) == (2, 2)
 
 
@@ -597,7 +598,7 @@ def test_a_copy_of_a_refused_command_that_slipped_past_the_check_still_changes_n
 
     cloud = local_cloud(**{f"drs.servers.{FAILING}.launch": "FAILED"})
     execution_id = start(cloud, _failing_plan())
-    cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
+    cloud.run_until(lambda: launch_started(cloud, execution_id, "B"), timeout=60)
     command = RetryWave(execution_id=execution_id, wave_id="B", requested_by="ops")
     control.retry_wave(cloud.runtime, command, "retry-event-1")
     assert wait(cloud, execution_id, timeout=60).status == "FAILED"
@@ -618,7 +619,7 @@ def test_a_late_copy_of_an_accepted_pause_does_not_pause_the_plan_again(local_cl
     cloud = local_cloud()
     plan = parse_plan({"planId": "late-pause", "waves": [wave("A", [sid("a", 1)]), wave("B", [sid("b", 1)], ["A"])]})
     execution_id = start(cloud, plan)
-    cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "LAUNCHING", timeout=60)
+    cloud.run_until(lambda: launch_started(cloud, execution_id, "A"), timeout=60)
     pause = _redelivery(cloud, "PausePlan", {"executionId": execution_id, "requestedBy": "ops"}, "pause-event-1")
     cloud.lambdas.invoke("control", pause)
     assert execution(cloud, execution_id)["status"] == "PAUSED"
@@ -678,7 +679,7 @@ def test_a_cancel_redelivered_after_a_crash_skips_what_the_first_delivery_did_no
         }
     )
     execution_id = start(cloud, plan)
-    cloud.run_until(lambda: wave_status(cloud, execution_id, "A") == "LAUNCHING", timeout=60)
+    cloud.run_until(lambda: launch_started(cloud, execution_id, "A"), timeout=60)
     cancel = _redelivery(cloud, "CancelPlan", {"executionId": execution_id, "requestedBy": "bob"}, "cancel-event-1")
     skip = progress.skip_wave
 
@@ -710,7 +711,7 @@ def test_a_cancel_over_the_control_socket_answers_what_drs_was_asked_to_terminat
         {"planId": "cancel-answer", "waves": [wave("A", [sid("a", 1), sid("a", 2)]), wave("B", [sid("b", 1)], ["A"])]}
     )
     execution_id = start(cloud, plan)
-    cloud.run_until(lambda: wave_status(cloud, execution_id, "B") == "LAUNCHING", timeout=60)
+    cloud.run_until(lambda: launch_started(cloud, execution_id, "B"), timeout=60)
     up = sorted(_running_instances(cloud, {sid("a", 1), sid("a", 2)}))
 
     # WHEN the CLI's cancel --terminate-drill-instances reaches it

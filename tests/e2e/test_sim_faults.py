@@ -70,12 +70,12 @@ def test_a_server_busy_in_an_outside_job_fails_its_wave_naming_the_conflict(loca
 
 
 def test_quota_used_by_outside_jobs_parks_the_launch_until_they_end(local_cloud):
-    # GIVEN room for 3 concurrent DRS jobs, 2 of them held by outside jobs for 10 minutes, and two
-    # parallel waves (the orchestrator's own capacity record sees 3 free slots)
+    # GIVEN room for 3 concurrent DRS jobs, all 3 held by outside jobs for 10 minutes, and two parallel waves (the
+    # orchestrator's own capacity record sees 3 free slots; the packer puts both waves in one job)
     cloud = local_cloud(
         **{
             "drs.quotas": {"concurrentJobs": 3},
-            "drs.outsideJobs": [{"jobs": 2, "otherServers": 1, "durationSeconds": 600}],
+            "drs.outsideJobs": [{"jobs": 3, "otherServers": 1, "durationSeconds": 600}],
         }
     )
     plan = {"planId": "crowded", "waves": [wave("a", [sid("a", 1), sid("a", 2)]), wave("b", [sid("b", 1)])]}
@@ -163,7 +163,7 @@ def test_a_post_launch_script_whose_agents_stay_offline_past_its_timeout_fails_t
 # ---- events delivered out of order --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 3, 4])  # seeds whose run has a delivery overtaken
 def test_events_delivered_out_of_order_change_nothing(local_cloud, seed):
     # GIVEN half of all deliveries overtaken by 1 to 3 later ones (ticks and DRS events included), and a diamond
     cloud = local_cloud(**{"faults.reorderDelivery": 0.5, "seed": seed})
@@ -309,4 +309,6 @@ def test_pages_of_two_items_lose_nothing(local_cloud):
         "DescribeRecoveryInstances",
         "DescribeJobLogItems",
     }
-    assert_choreography_invariants(cloud, result.execution_id)
+    # (the launch packer calls StartRecovery on a CapacityTick: each injected death is that delivery failing, which the
+    # platform retries, and the next packer finds the job by its tag)
+    assert_choreography_invariants(cloud, result.execution_id, handler_errors=cloud.stats.crashes_injected)

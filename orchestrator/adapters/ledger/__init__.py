@@ -21,6 +21,7 @@ write, the one paginated Query, batches, time to live) and the keys (`_keys`):
     leases.py        the lease on a launch or termination   scripts.py       scripts, SSM commands, results
     decisions.py     operator commands ACCEPTED or REFUSED  transitions.py   the one status transition
     capacity.py      shared DRS capacity and parked queue   terminations.py  termination claims and records
+    packing.py       the launch packer's lock and packed jobs
     failures.py      handler failure counters       launch_settings.py  a server's settings hold, what was applied
     objectives.py    recovery-objective alerts claimed once
 
@@ -67,6 +68,7 @@ from orchestrator.adapters.ledger.failures import Failures
 from orchestrator.adapters.ledger.launch_settings import LaunchSettingsItems
 from orchestrator.adapters.ledger.launches import Launches
 from orchestrator.adapters.ledger.objectives import ObjectiveAlerts
+from orchestrator.adapters.ledger.packing import PackedLaunches
 from orchestrator.adapters.ledger.scripts import Scripts
 from orchestrator.adapters.ledger.servers import Servers
 from orchestrator.adapters.ledger.terminations import Terminations
@@ -117,6 +119,7 @@ class Ledger(
     Launches,
     Terminations,
     Capacity,
+    PackedLaunches,
     Failures,
     LaunchSettingsItems,
     ObjectiveAlerts,

@@ -38,6 +38,7 @@ _CLAIM: dict[str, tuple[str, _Convert]] = {  # field -> (attribute, conversion),
     "reason": ("reason", _SAME),
     "park_reason": ("parkReason", _SAME),
     "expires_at": ("expiresAt", _INT),
+    "packed_key": ("packedKey", _SAME),
 }
 _KEYS = ("pk", "sk", "kind")
 
@@ -89,11 +90,12 @@ class Launches(Leases):
         launch_key: str,
         server_ids: list[str],
         lease: tuple[str, int] | None = None,
+        parked: str | None = None,
     ) -> LaunchClaim | None:
         """Claim one DRS launch before calling StartRecovery. Returns None when this call made the
         claim, or the existing claim (which may already hold the job id) when one was there. `lease`
         (token, seconds): the new claim is made already leased to this caller (see `lease_launch`), in
-        the same write."""
+        the same write. `parked`: the new claim is made PARKED with this reason (the launch packer's queue)."""
         now = self._clock.now()
         claim = LaunchClaim(
             execution_id=execution_id,
@@ -105,6 +107,8 @@ class Launches(Leases):
             status=LaunchStatus.CLAIMED,
             claimed_at=iso(now),
         )
+        if parked is not None:
+            claim = replace(claim, status=LaunchStatus.PARKED, park_reason=parked[:500])
         if lease is not None:
             claim = replace(
                 claim,
@@ -141,12 +145,27 @@ class Launches(Leases):
         )
 
     def lease_launch(
-        self, execution_id: str, wave_id: str, attempt: int, chunk: int, *, token: str, seconds: int
+        self,
+        execution_id: str,
+        wave_id: str,
+        attempt: int,
+        chunk: int,
+        *,
+        token: str,
+        seconds: int,
+        packed_key: str | None = None,
     ) -> LaunchClaim | None:
         """Take the right to call StartRecovery for a claimed launch (see `Leases._take_lease`). None when
         this call holds it now; else the claim as it is (with its `job_id` when the launch has its job, or
-        held by another caller until its `lease_until`). LedgerError when there is no claim."""
-        held = self._take_lease(_claim_key(execution_id, wave_id, attempt, chunk), token=token, seconds=seconds)
+        held by another caller until its `lease_until`). LedgerError when there is no claim. `packed_key`: the
+        packer takes it for a packed job of that key (written in the same write: whoever looks for the chunk's
+        job looks for that tag)."""
+        held = self._take_lease(
+            _claim_key(execution_id, wave_id, attempt, chunk),
+            token=token,
+            seconds=seconds,
+            sets={"packedKey": packed_key} if packed_key else None,
+        )
         return None if held is None else launch_claim(held)
 
     def end_launch_lease(

@@ -15,7 +15,9 @@ from orchestrator.domain.clock import iso
 
 
 class Leases(LedgerBase):
-    def _take_lease(self, key: Key, *, token: str, seconds: int) -> dict[str, Any] | None:
+    def _take_lease(
+        self, key: Key, *, token: str, seconds: int, sets: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
         """STARTING with `token` until now + `seconds`, unless the claim has ended (STARTED, FAILED) or another
         caller's lease is still running (a NOT_STARTED claim, cancelled by a stop before any job, may start when
         its wave is reopened). Written before the DRS call it guards, with `mayHaveStarted` and the
@@ -35,11 +37,15 @@ class Leases(LedgerBase):
             ":yes": True,
             ":one": 1,
         }
+        extra = ""
+        for index, (name, value) in enumerate((sets or {}).items()):
+            extra += f", {name} = :x{index}"
+            values[f":x{index}"] = value
         taken = self._write(
             self._table.update_item,
             Key=dict(key),
             UpdateExpression="SET #s = :starting, leaseToken = :token, leaseUntil = :until, mayHaveStarted = :yes, "
-            "startingAt = if_not_exists(startingAt, :now) ADD calls :one",
+            f"startingAt = if_not_exists(startingAt, :now){extra} ADD calls :one",
             ConditionExpression="attribute_exists(pk) AND NOT (#s IN (:started, :failed)) "
             "AND (#s <> :starting OR attribute_not_exists(leaseUntil) OR leaseUntil < :now)",
             ExpressionAttributeNames={"#s": "status"},

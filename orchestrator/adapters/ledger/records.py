@@ -47,6 +47,9 @@ _JOB: dict[str, tuple[str, _Convert]] = {
     "completed_at": ("completedAt", _SAME),
     "done_key": ("doneKey", _SAME),
     "reported_at": ("reportedAt", _SAME),
+    "packed_key": ("packedKey", _SAME),
+    "server_ids": ("servers", _LIST),
+    "shared_with": ("sharedWith", _LIST),
 }
 _ATTEMPT: dict[str, tuple[str, _Convert]] = {  # the order an archived attempt has always been written in
     "attempt": ("attempt", _INT),

@@ -298,19 +298,32 @@ class Waves(Transitions, Servers, Scripts, Launches):
 
     # ---- jobs ------------------------------------------------------------------------------------
 
-    def add_job(self, execution_id: str, wave_id: str, *, job_id: str, launch_key: str, server_ids: list[str]) -> None:
+    def add_job(
+        self,
+        execution_id: str,
+        wave_id: str,
+        *,
+        job_id: str,
+        launch_key: str,
+        server_ids: list[str],
+        packed_key: str | None = None,
+        shared_with: list[str] | None = None,
+    ) -> None:
         """Note a started DRS job on its wave (idempotent). Its servers are those of its launch claim
-        (`list_launches`); each server's jobId and launch status are written when the job ends."""
-        update = _Update(
-            sets={
-                f"jobs.{job_id}": {
-                    "launchKey": launch_key,
-                    "serverCount": len(server_ids),
-                    "status": "STARTED",
-                    "startedAt": self.now(),
-                }
-            }
-        )
+        (`list_launches`); each server's jobId and launch status are written when the job ends. A packed job
+        (`packed_key`, issue #19) also keeps this wave's servers in it and the other waves that share it
+        (`shared_with`: `<execution id>/<wave id>`)."""
+        job: dict[str, Any] = {
+            "launchKey": launch_key,
+            "serverCount": len(server_ids),
+            "status": "STARTED",
+            "startedAt": self.now(),
+        }
+        if packed_key:
+            job["packedKey"] = packed_key
+        if shared_with:  # the job holds other waves' servers: this wave's are kept to judge it from them alone
+            job |= {"servers": list(server_ids), "sharedWith": list(shared_with)}
+        update = _Update(sets={f"jobs.{job_id}": job})
         self._update(wave_key(execution_id, wave_id), update, f"attribute_not_exists({update.name(f'jobs.{job_id}')})")
 
     def record_job_done(

@@ -913,6 +913,17 @@ class Plan(_Model):
         description="The plan's recovery objectives: its RTO is its last wave's, its RPO its worst server's.",
     )
     waves: list[Wave] = Field(default_factory=list)
+    priority: int = Field(
+        0,
+        ge=-1000,
+        le=1000,
+        description=(
+            "Who goes first when DRS capacity is short (issue #19): among chunks ready to launch, those on the longest "
+            "remaining dependency path of their plan go first, then those of the plan with the higher priority, then "
+            "the earlier ready. -1000 to 1000; default 0. A chunk that has waited the packer's starvation limit is "
+            "overtaken by no one, whatever its priority."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -172,7 +172,13 @@ class LaunchClaim:
     reason: str | None = None  # why it FAILED (or was NOT_STARTED)
     park_reason: str | None = None  # why it was PARKED
     expires_at: int | None = None  # TTL (epoch seconds) once its execution has ended
+    packed_key: str | None = None  # the packed job it was put in (its DRS tag; orchestrator/steps/packer.py)
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def job_tag(self) -> str:
+        """The launch-key tag its DRS job carries: the packed job's key when the packer put it in one, else its own."""
+        return self.packed_key or self.launch_key
 
     @property
     def called(self) -> bool:
@@ -225,3 +231,41 @@ class CapacityState:
     reconciled_at: str | None = None
     holds: Mapping[str, CapacityHold] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+# ---- packed launches (issue #19) -----------------------------------------------------------------------
+
+
+class PackedStatus(StrEnum):
+    """A packed job's record: STARTING (written before StartRecovery, under the packer's lock) -> STARTED (its job
+    id known, every chunk recorded on its wave) or ABANDONED (no job was created: its chunks go back to the pool)."""
+
+    STARTING = "STARTING"
+    STARTED = "STARTED"
+    ABANDONED = "ABANDONED"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackedLaunch:
+    """One StartRecovery the packer makes for several chunks (`orchestrator.steps.packer`): its `key` (the job's
+    launch-key tag, `orchestrator.domain.packing.PackedJob.key`), the `token` of the packer call that wrote it (its
+    chunks' claims are leased with it), its `chunks`, when it was written (`at`), and its `job_id` once started."""
+
+    key: str
+    token: str
+    status: PackedStatus
+    chunks: tuple[LaunchChunk, ...]
+    at: str
+    is_drill: bool
+    job_id: str | None = None
+    expires_at: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def server_ids(self) -> list[str]:
+        return [sid for chunk in self.chunks for sid in chunk.server_ids]
+
+    @property
+    def waves(self) -> list[str]:
+        """`<execution id>/<wave id>` of each chunk, in the job's order (the report's "shared with")."""
+        return [f"{chunk.execution_id}/{chunk.wave_id}" for chunk in self.chunks]

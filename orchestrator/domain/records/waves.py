@@ -62,6 +62,11 @@ class WaveJob:
     completed_at: str | None = None
     done_key: str | None = None  # the event that recorded its end
     reported_at: str | None = None
+    # a packed job (issue #19) holds other waves' servers too: its key, this wave's servers in it (the wave is judged
+    # from these alone), and the other waves in it (`<execution id>/<wave id>`)
+    packed_key: str | None = None
+    server_ids: tuple[str, ...] | None = None
+    shared_with: tuple[str, ...] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

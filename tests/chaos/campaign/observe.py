@@ -140,28 +140,44 @@ def _record_status_changes(cloud: LocalCloud, changes: list[tuple[str, datetime]
     ledger.set_execution_status = recording  # type: ignore[method-assign]
 
 
-def _drs_jobs(cloud: LocalCloud) -> list[DrsJob]:
+def _drs_jobs(cloud: LocalCloud, scenario: Scenario, execution_id: str) -> list[DrsJob]:
     """The DRS simulator's own record of every job (read under its lock, not through the API: the API
-    may be throttled, and it would count as calls)."""
+    may be throttled, and it would count as calls). A packed job (issue #19: tagged with its packed key only, `pk-`)
+    that holds several waves' servers is seen as one job per wave, each with that wave's servers (a server is in one
+    wave of the scenario's plan): each wave owns its own servers in the job."""
+    wave_of = {
+        (s if isinstance(s, str) else s["sourceServerID"]): w["waveId"]
+        for w in scenario.plan["waves"]
+        for s in w.get("servers", [])
+    }
     sim = cloud.drs
     jobs: list[DrsJob] = []
     with sim._lock:
         for job in sim._jobs.values():
-            jobs.append(
+            participants = [
+                Participant(p.source_server_id, p.outcome, p.launch_status, p.instance_id) for p in job.participants
+            ]
+            key = job.tags.get(TAG_LAUNCH_KEY)
+            if key and key.startswith("pk-") and not job.tags.get(TAG_WAVE):
+                owners = sorted({wave_of.get(p.source_server_id) for p in participants}, key=str)
+                shares = [(w, [p for p in participants if wave_of.get(p.source_server_id) == w]) for w in owners]
+                owner_execution: str | None = execution_id
+            else:
+                shares = [(job.tags.get(TAG_WAVE), participants)]
+                owner_execution = job.tags.get(TAG_EXECUTION)
+            jobs.extend(
                 DrsJob(
                     job_id=job.job_id,
                     kind=job.job_type,
-                    execution_id=job.tags.get(TAG_EXECUTION),
-                    wave_id=job.tags.get(TAG_WAVE),
+                    execution_id=owner_execution,
+                    wave_id=wave_id,
                     attempt=job.tags.get(TAG_ATTEMPT),
-                    launch_key=job.tags.get(TAG_LAUNCH_KEY),
+                    launch_key=key,
                     created_at=job.created_at,
                     ended_at=job.ended_at,
-                    participants=[
-                        Participant(p.source_server_id, p.outcome, p.launch_status, p.instance_id)
-                        for p in job.participants
-                    ],
+                    participants=mine,
                 )
+                for wave_id, mine in shares
             )
     return sorted(jobs, key=lambda j: (j.created_at, j.job_id))
 
@@ -260,7 +276,7 @@ def _run(
             }
             for w in ledger.list_waves(execution_id)
         },
-        jobs=_drs_jobs(cloud),
+        jobs=_drs_jobs(cloud, scenario, execution_id),
         quotas={
             "serversPerJob": quotas.servers_per_job,
             "concurrentJobs": quotas.concurrent_jobs,

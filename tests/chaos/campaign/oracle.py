@@ -523,18 +523,21 @@ def check_quotas(obs: Observation) -> list[Violation]:
     out: list[Violation] = []
     quotas = obs.quotas
     far = datetime.max.replace(tzinfo=obs.started_at.tzinfo)
+    sizes: dict[str, int] = {}  # a packed job is observed once per wave sharing it: its servers, summed
     for job in obs.jobs:
-        if job.kind == "LAUNCH" and len(job.participants) > quotas["serversPerJob"]:
+        sizes[job.job_id] = sizes.get(job.job_id, 0) + len(job.participants)
+    for job in obs.jobs:
+        if job.kind == "LAUNCH" and sizes[job.job_id] > quotas["serversPerJob"]:
             out.append(
                 Violation(
                     "quotas",
-                    f"job {job.job_id} ({job.wave_id}) has {len(job.participants)} servers, "
+                    f"job {job.job_id} ({job.wave_id}) has {sizes[job.job_id]} servers, "
                     f"quota {quotas['serversPerJob']}",
                     job.wave_id,
                 )
             )
-        active = [j for j in obs.jobs if j.created_at <= job.created_at < (j.ended_at or far)]
-        servers = sum(len(j.participants) for j in active)
+        active = {j.job_id for j in obs.jobs if j.created_at <= job.created_at < (j.ended_at or far)}
+        servers = sum(sizes[job_id] for job_id in active)
         if len(active) > quotas["concurrentJobs"] or servers > quotas["serversInAllJobs"]:
             out.append(
                 Violation(

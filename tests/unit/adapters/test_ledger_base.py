@@ -301,6 +301,7 @@ def test_no_kind_of_item_hides_another_ones_method() -> None:
         "Capacity",
         "Failures",
         "ObjectiveAlerts",
+        "PackedLaunches",
         "LedgerBase",
     }
 

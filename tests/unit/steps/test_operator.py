@@ -27,7 +27,7 @@ from orchestrator.config import Settings
 from orchestrator.steps.operator import Answer, Caller, operate
 from orchestrator.steps.operator_proof import sign
 from tests.fakes import FakeBus
-from tests.unit.steps.world import ALLOW_EVERY_DOCUMENT, S1, World, plan, wave
+from tests.unit.steps.world import S1, STEP_DEFAULTS, World, plan, wave
 
 ALICE = Caller("arn:aws:sts::123456789012:assumed-role/DROps/alice", account_id="123456789012", caller_id="AROAX:alice")
 DROPS = "arn:aws:iam::123456789012:role/DROps"
@@ -176,7 +176,7 @@ def test_a_recovery_is_published_only_for_a_recovery_principal(
     world: World, bus: FakeBus, principals: str, status: int, error: str | None
 ) -> None:
     # GIVEN the deploy's recovery principals
-    world.rt.settings = Settings(**ALLOW_EVERY_DOCUMENT, recovery_principals=principals)
+    world.rt.settings = Settings(**STEP_DEFAULTS, recovery_principals=principals)
     # WHEN alice starts a confirmed RECOVERY
     answer = _send(world, "StartPlan", {"plan": PLAN, "executionId": "r1", "mode": "RECOVERY", "confirmRecovery": "p"})
     # THEN it is published exactly when she is one of them

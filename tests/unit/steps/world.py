@@ -31,7 +31,11 @@ def wave(wave_id: str, *servers: str | dict[str, Any], **fields: Any) -> dict[st
 
 #: The step tests of scripts run documents of their own ("Fence", "Health"): every document is allowed here
 #: (the allow-list's own tests, in test_start_plan.py, narrow it with `configure`).
-ALLOW_EVERY_DOCUMENT = {"allowed_ssm_documents": "*"}
+ALLOW_EVERY_DOCUMENT: dict[str, Any] = {"allowed_ssm_documents": "*"}
+#: The step tests drive one chunk's StartJob and expect its own DRS job at once: launch packing (issue #19; on by
+#: default, where StartJob parks the chunk and the packer starts it) is off here; tests/unit/steps/test_packer.py and
+#: the e2e tests run it on.
+STEP_DEFAULTS: dict[str, Any] = {**ALLOW_EVERY_DOCUMENT, "drs_packing": False}
 
 
 class World:
@@ -49,7 +53,7 @@ class World:
         self.ec2_templates = FakeEc2Templates()
         self.mac = FakeMac()
         self.rt = Runtime(
-            settings=Settings(**ALLOW_EVERY_DOCUMENT),
+            settings=Settings(**STEP_DEFAULTS),
             clock=self.clock,
             ledger=self.ledger,
             bus=self.bus,
@@ -64,7 +68,7 @@ class World:
     def configure(self, **settings: Any) -> None:
         """Settings other than the defaults (such as the DRS quotas); every document is allowed unless
         `allowed_ssm_documents` says otherwise."""
-        self.rt.settings = Settings(**{**ALLOW_EVERY_DOCUMENT, **settings})
+        self.rt.settings = Settings(**{**STEP_DEFAULTS, **settings})
 
     def advance(self, seconds: float) -> None:
         self.clock.at += timedelta(seconds=seconds)
