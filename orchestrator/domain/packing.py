@@ -1,8 +1,7 @@
 """Launch packing (issue #19): which ready chunks share which DRS StartRecovery job, in what order. Pure policy, no I/O.
 
-NOT WIRED YET: no step calls this module; every chunk of a wave is still its own DRS job
-(`orchestrator.steps.launch_wave`). It is the decision the packer step will take on each tick, kept pure so
-that every rule below is tested without a ledger or a DRS.
+It is the decision the launch packer (`orchestrator.steps.packer`) takes on each CapacityTick, kept pure so that
+every rule below is tested without a ledger or a DRS.
 
 A *ready chunk* is a group of one wave's servers whose preflight and pre-launch scripts are done (at most one
 job's worth of servers). Chunks that share a *pool* (account, Region, mode: drill or recovery; DRS starts one job
@@ -22,14 +21,14 @@ jobs to start now, with which chunks, and which chunks wait:
 - no starvation: a chunk that does not fit lets the chunks behind it go (backfill) until it has waited
   `starvation`; from then on nothing overtakes it, so capacity freed by ending jobs comes to it.
 
-What wiring it needs (not done; issue #19): (1) the packed batch (`PackedJob.key`, its chunks' launch keys) is
-written to the ledger, and each chunk's claim points at that key, before StartRecovery: re-packing after a crash
-may form another batch with another key, so the tag lookup must use the recorded key, never a recomputed one;
-(2) one capacity hold per packed job (its key, all its servers), released when DRS reports the job COMPLETED,
-whichever of its waves sees that first; (3) a wave is judged from its own servers (`own_servers`,
-`own_launch_settled`) and DRSJobCompleted carries only those; (4) a job holds servers of up to 100 waves and DRS
-allows 50 tags per resource (TagResource, "Each resource can have a maximum of 50 tags"), so the job is tagged
-with the packed key only and a Launch Result event finds its waves through the ledger, not through tags.
+How the packer uses it (`orchestrator.steps.packer`): (1) the packed job (`PackedJob.key`, its chunks' launch keys)
+is written to the ledger, and each chunk's claim points at that key, before StartRecovery: re-packing after a crash
+may form another job with another key, so the tag lookup uses the recorded key, never a recomputed one; (2) one
+capacity hold per packed job (its key, all its servers), released when DRS reports the job COMPLETED, whichever of
+its waves sees that first; (3) a wave is judged from its own servers (`own_servers`, `own_launch_settled`) and
+DRSJobCompleted carries only those; (4) a job holds servers of up to 100 waves and DRS allows 50 tags per resource
+(TagResource, "Each resource can have a maximum of 50 tags"), so the job is tagged with the packed key only and a
+Launch Result event finds its waves through the ledger (`PACKED#<key>`), not through tags.
 """
 
 from __future__ import annotations

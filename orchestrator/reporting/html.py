@@ -289,6 +289,7 @@ def _job(job: Mapping[str, Any]) -> dict[str, Any]:
         "servers": ids if len(ids) <= JOB_SERVER_IDS else [],
         "started": job.get("startedAt"),
         "completed": job.get("completedAt"),
+        "shared_with": [str(w) for w in job.get("sharedWith") or []],
     }
 
 

@@ -175,6 +175,8 @@ def _wave(detail: WaveDetail, settings: Mapping[str, AppliedSettings] | None = N
             "status": job.status,
             "startedAt": job.started_at,
             "completedAt": job.completed_at,
+            # a packed job (issue #19): the other waves whose servers share it (`<execution id>/<wave id>`)
+            **({"sharedWith": list(job.shared_with)} if job.shared_with else {}),
         }
         for job in sorted(wave.current.jobs, key=lambda job: job.started_at or "")
     ]

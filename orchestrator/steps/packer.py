@@ -275,7 +275,17 @@ def start_packed(rt: Runtime, chunks: Sequence[LaunchChunk], token: str, done: D
         is_drill=leased[0].is_drill,
     )
     servers = sum(len(chunk.servers) for chunk in leased)
-    if capacity.admit(rt, key, servers, ref=f"packed/{len(leased)} chunks", behind_queue=False) is Admission.FULL:
+    try:
+        admission = capacity.admit(rt, key, servers, ref=f"packed/{len(leased)} chunks", behind_queue=False)
+    except DrsError as exc:
+        if not exc.retryable:
+            raise
+        # a DRS read of the admission (its reconcile) throttled past its retries: everything stays parked
+        capacity.release(rt, key, unstarted_only=True)
+        _give_back(rt, leased, token, reason=f"DRS throttled the admission: {exc}")
+        logger.warning("DRS throttled a packed job's admission: the next tick tries again", packed_key=key)
+        return "blocked"
+    if admission is Admission.FULL:
         _give_back(rt, leased, token, reason="DRS quotas are in use")
         return "blocked"
     if not rt.ledger.begin_packing(record):

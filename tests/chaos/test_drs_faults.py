@@ -39,9 +39,19 @@ def _assert_each_server_launched_once(cloud: LocalCloud, expected: int = 11) -> 
     assert set(launches.values()) == {1}
 
 
-def test_a_crash_after_every_first_start_recovery_never_launches_twice(local_cloud):
+PACKING = pytest.mark.parametrize("packing", [True, False], ids=["packed", "unpacked"])
+
+
+def _handler_errors(cloud: LocalCloud, packing: bool) -> int:
+    """Crashes the platform redelivered: packed, every StartRecovery is the packer's (a CapacityTick: a failed
+    delivery, retried); unpacked, the wave launch state machine retries its own task (no handler error)."""
+    return cloud.stats.crashes_injected if packing else 0
+
+
+@PACKING
+def test_a_crash_after_every_first_start_recovery_never_launches_twice(local_cloud, packing):
     # GIVEN the launch function dies right after DRS accepted each job, before the ledger knows it
-    cloud = local_cloud(**{"faults.crashAfterStartRecovery": 1.0})
+    cloud = local_cloud(**{"faults.crashAfterStartRecovery": 1.0, "packing.enabled": packing})
 
     # WHEN a plan of three jobs runs
     result = run_plan(cloud, _plan(), timeout=120)
@@ -51,7 +61,7 @@ def test_a_crash_after_every_first_start_recovery_never_launches_twice(local_clo
     assert cloud.stats.crashes_injected == 3
     assert start_recovery_calls(cloud) == 3
     _assert_each_server_launched_once(cloud)
-    assert_choreography_invariants(cloud, result.execution_id)
+    assert_choreography_invariants(cloud, result.execution_id, handler_errors=_handler_errors(cloud, packing))
 
 
 def _crash_once(target: Any, name: str, cloud: LocalCloud, *, after: bool, when: Any = None) -> list[int]:
@@ -86,9 +96,10 @@ def _crash_once(target: Any, name: str, cloud: LocalCloud, *, after: bool, when:
         "after-job-started-published",
     ],
 )
-def test_a_crash_at_any_point_of_a_launch_launches_each_server_once(local_cloud, point):
-    # GIVEN the launch function dies once at `point`
-    cloud = local_cloud()
+@PACKING
+def test_a_crash_at_any_point_of_a_launch_launches_each_server_once(local_cloud, point, packing):
+    # GIVEN the launch function dies once at `point` (packed: the packer's CapacityTick; unpacked: the state machine)
+    cloud = local_cloud(**{"packing.enabled": packing})
     rt = cloud.runtime
     assert rt is not None
     if point == "after-claim":
@@ -118,7 +129,11 @@ def test_a_crash_at_any_point_of_a_launch_launches_each_server_once(local_cloud,
     assert start_recovery_calls(cloud) == 3
     capacity = rt.ledger.capacity()
     assert (capacity.active_jobs, capacity.active_servers) == (0, 0)
-    assert_choreography_invariants(cloud, result.execution_id)
+    # packed, a crash after the claim is the state machine's (StartJob only gathers); every other is the packer's
+    crashed_in_tick = packing and point != "after-claim"
+    assert_choreography_invariants(
+        cloud, result.execution_id, handler_errors=cloud.stats.crashes_injected if crashed_in_tick else 0
+    )
 
 
 def test_a_retried_express_execution_finds_the_jobs_it_already_started(local_cloud):
@@ -201,14 +216,15 @@ def test_drs_quota_refusals_from_jobs_outside_the_orchestrator_park_the_launch(l
     assert_choreography_invariants(cloud, result.execution_id)
 
 
-def test_a_parked_launch_whose_tick_drs_throttles_stays_parked_and_launches_later(local_cloud, monkeypatch):
+@PACKING
+def test_a_parked_launch_whose_tick_drs_throttles_stays_parked_and_launches_later(local_cloud, monkeypatch, packing):
     # GIVEN a launch parked by a quota refusal, and DRS throttling a read of the capacity tick that starts it
     # past that read's retries (seed 637 of the campaign: the tick failed the chunk's servers as if DRS had
     # refused them for good)
     from orchestrator.adapters.drs import DrsThrottled
     from orchestrator.steps import capacity
 
-    cloud = local_cloud()
+    cloud = local_cloud(**{"packing.enabled": packing})
     cloud.drs.inject_error("ServiceQuotaExceededException", operation="StartRecovery", count=1)
     admit = capacity.admit
     throttled: list[str] = []

@@ -25,14 +25,17 @@ def zero_launch_time() -> dict[str, float]:
     return {"min": 0, "max": 0}
 
 
+@pytest.mark.parametrize("packing", [True, False], ids=["packed", "unpacked"])
 @pytest.mark.parametrize("depends", [False, True], ids=["independent", "dependent"])
-def test_a_crash_after_every_start_recovery_launches_each_server_once_parked_or_not(local_cloud, depends):
+def test_a_crash_after_every_start_recovery_launches_each_server_once_parked_or_not(local_cloud, depends, packing):
     # GIVEN two one-server waves, room for one DRS job at a time, and a launch function that dies right
     # after every StartRecovery (independent waves: the second one is parked and started by a CapacityTick)
     # (independent: each job takes a simulated minute, so the first holds the quota while the second is admitted;
     # with zero launch time the first job could end first under load, and nothing would be parked)
     hold = {} if depends else {"drs.launchSeconds": {"min": 60, "max": 60}}
-    cloud = local_cloud(**{"drs.quotas": ONE_JOB_AT_A_TIME, "faults.crashAfterStartRecovery": 1.0, **hold})
+    cloud = local_cloud(
+        **{"drs.quotas": ONE_JOB_AT_A_TIME, "faults.crashAfterStartRecovery": 1.0, "packing.enabled": packing, **hold}
+    )
     plan = parse_plan(
         {
             "planId": "crash-parked",
@@ -46,26 +49,28 @@ def test_a_crash_after_every_start_recovery_launches_each_server_once_parked_or_
     # THEN each server was launched by exactly one StartRecovery, whose job the retry found by its tag
     assert result.status == "COMPLETED"
     assert dict(cloud.drs.stats.launches) == {sid("a", 1): 1, sid("b", 1): 1}
-    assert start_recovery_calls(cloud) == 2
-    assert cloud.stats.crashes_injected == 2
+    # (packed, the two independent waves ready together share one job)
+    calls = 1 if packing and not depends else 2
+    assert start_recovery_calls(cloud) == calls
+    assert cloud.stats.crashes_injected == calls
     assert sum(cloud.dead_letters().values()) == 0
-    # the state machine retries its own task; the CapacityTick's crash is one failed delivery, redelivered
-    assert cloud.stats.handler_errors == (0 if depends else 1)
+    # the state machine retries its own task; a CapacityTick's crash is one failed delivery, redelivered (packed,
+    # every StartRecovery is the packer's, on a CapacityTick)
+    assert cloud.stats.handler_errors == (calls if packing else 0 if depends else 1)
     jobs = {w["waveId"]: [j["jobId"] for j in w["jobs"]] for w in result.report["waves"]}
     assert all(len(ids) == 1 for ids in jobs.values()), jobs
     capacity = cloud.runtime.ledger.capacity()
     assert (capacity.active_jobs, capacity.active_servers, capacity.queued or 0) == (0, 0, 0)
 
 
-def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(local_cloud):
-    # GIVEN a launching wave whose launch is claimed, and whose lease another call holds (it is calling
-    # StartRecovery right now): the steps run by hand on the local cloud's runtime, nothing delivered
+def _claimed_and_leased_by_another_call(cloud: LocalCloud) -> Any:
+    """A launching wave whose launch is claimed, and whose lease another call holds (it is calling StartRecovery
+    right now): the steps run by hand on the local cloud's runtime, nothing delivered. Returns the chunk."""
     from events.models import PreLaunchDone, StartPlan, WaveReady
     from orchestrator.steps import launch_wave
     from orchestrator.steps.pre_launch import on_wave_ready
     from orchestrator.steps.start_plan import start_plan
 
-    cloud = local_cloud()
     rt = cloud.runtime
     cloud.drs.ensure_servers([sid("a", 1)])
     document = {"planId": "p", "waves": [wave("w", [sid("a", 1)])]}
@@ -77,6 +82,17 @@ def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(l
     key = chunk.launch_key
     assert rt.ledger.claim_launch("e-1", "w", 1, 0, launch_key=key, server_ids=[sid("a", 1)]) is None
     assert rt.ledger.lease_launch("e-1", "w", 1, 0, token="other", seconds=launch_wave.LEASE_SECONDS) is None
+    return chunk
+
+
+def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(local_cloud):
+    # GIVEN a launch another call is starting (packing off: the state machine calls StartRecovery itself)
+    from orchestrator.steps import launch_wave
+
+    cloud = local_cloud(**{"packing.enabled": False})
+    chunk = _claimed_and_leased_by_another_call(cloud)
+    key = chunk.launch_key
+    rt = cloud.runtime
 
     # WHEN the state machine and a CapacityTick each try to start it
     from_machine = launch_wave.start_job(rt, chunk)
@@ -89,6 +105,26 @@ def test_a_launch_another_call_is_starting_waits_for_it_instead_of_calling_drs(l
         "chunk": replace(chunk, tries=1),
     }
     assert from_queue == {"outcome": "BUSY", "launchKey": key}
+    assert start_recovery_calls(cloud) == 0
+
+
+def test_a_packed_launch_another_call_is_starting_stays_parked_instead_of_calling_drs(local_cloud):
+    # GIVEN the same launch with packing on, and no gathering window (the packer may start it at once)
+    from orchestrator.steps import launch_wave
+
+    cloud = local_cloud(**{"packing.windowSeconds": 0})
+    chunk = _claimed_and_leased_by_another_call(cloud)
+    rt = cloud.runtime
+
+    # WHEN the state machine's StartJob gathers it and a CapacityTick packs
+    gathered = launch_wave.start_job(rt, chunk)
+    packed = launch_wave.drain(rt)
+
+    # THEN it waits in the queue: the packer could not lease it, so it called no DRS
+    assert gathered["outcome"] == "PARKED"
+    assert (packed["jobs"], packed["started"], packed["parked"]) == (0, 0, 1)
+    assert [entry.chunk.launch_key for entry in rt.ledger.parked()] == [chunk.launch_key]
+    assert rt.ledger.packings() == []
     assert start_recovery_calls(cloud) == 0
 
 

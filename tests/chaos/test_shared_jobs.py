@@ -69,6 +69,13 @@ def test_concurrent_executions_sharing_jobs_launch_every_server_once_in_order(lo
     waves = sum(len(document["waves"]) for document in documents)
     assert len(jobs) < waves
     assert any(len({owner.split("/")[0] for owner in owners}) > 1 for owners in jobs.values())
+    # AND each wave's report names the waves it shared each job with
+    for result in results:
+        assert result.report is not None
+        for wave in result.report["waves"]:
+            for job in wave["jobs"]:
+                others = jobs[job["jobId"]] - {f"{result.execution_id}/{wave['waveId']}"}
+                assert set(job.get("sharedWith", ())) == others
     # AND each job's servers are exactly its waves' servers (a server in one job, a job's servers all owned)
     drs = cloud.session.client("drs")
     for job in drs.describe_jobs(filters={})["items"]:
