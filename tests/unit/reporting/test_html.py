@@ -309,6 +309,18 @@ def test_objectives_declared_only_on_waves_still_have_a_verdict_in_the_summary()
     assert page.rows("summary", "objectives") == []
 
 
+def test_a_packed_job_names_the_waves_it_was_shared_with() -> None:
+    # GIVEN a report whose db wave's job was packed with the web wave of another execution (issue #19)
+    data = report()
+    data["waves"][0]["jobs"][0]["sharedWith"] = ["shop-2/web", "shop-3/db"]
+    # WHEN it is rendered
+    page = Page(render_html(data))
+    # THEN the job's row names those waves beside this wave's own servers in it
+    assert page.rows("wave-db", "jobs") == [
+        ["drsjob-db1", "COMPLETED", "2: s-db1, s-db2", "shop-2/web, shop-3/db", at(3), at(190)]
+    ]
+
+
 def test_each_wave_has_its_servers_with_recovery_instance_private_ip_and_snapshot_time() -> None:
     # GIVEN the report
     # WHEN it is rendered
@@ -326,7 +338,7 @@ def test_each_wave_has_its_servers_with_recovery_instance_private_ip_and_snapsho
     assert page.rows("wave-app", "servers") == [
         ["s-app1", "CRITICAL", "LAUNCHED", "i-0app1", "10.0.2.9", "\u2014", "drsjob-app2", ""]
     ]
-    assert page.rows("wave-db", "jobs") == [["drsjob-db1", "COMPLETED", "2: s-db1, s-db2", at(3), at(190)]]
+    assert page.rows("wave-db", "jobs") == [["drsjob-db1", "COMPLETED", "2: s-db1, s-db2", "\u2014", at(3), at(190)]]
     assert page.rows("wave-db", "objectives") == [
         ["RTO (recovery time)", "5.00 min", "5.33 min", "-0.33 min", "MISSED"]
     ]
