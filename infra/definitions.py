@@ -117,6 +117,8 @@ class Function:
     # execution's reports there, and reads the ledger only (`ledger_read_only`: no ledger write is granted)
     needs_evidence: bool = False
     ledger_read_only: bool = False
+    # starts DRS launches (issue #19): the launch packing settings (`LaunchPacking`) are in its environment
+    packs_launches: bool = False
     timeout_seconds: int = 60
     memory_mb: int = 512
 
@@ -152,6 +154,7 @@ FUNCTIONS: dict[str, Function] = {
             "Wave launch tasks: admit, claim and start DRS jobs; start parked launches",
             needs_drs=True,
             needs_scheduler=True,
+            packs_launches=True,
         ),
         Function(
             "job_watcher",
@@ -378,6 +381,35 @@ ENV_OPERATOR_PROOF_KEY = "OPERATOR_PROOF_KEY_ID"
 ENV_PLAN_BUCKET = "PLAN_BUCKET_NAME"  # the plan store's bucket (stored plans: StartPlan's planRef)
 ENV_OBJECTIVE_AT_RISK_PERCENT = "OBJECTIVE_AT_RISK_PERCENT"  # the stack's objectiveAtRiskPercent
 DEFAULT_OBJECTIVE_AT_RISK_PERCENT = 80
+# launch packing (issue #19; orchestrator/config.py Settings.drs_packing*)
+ENV_LAUNCH_PACKING = "DRS_LAUNCH_PACKING"
+ENV_PACKING_WINDOW = "DRS_PACKING_WINDOW_SECONDS"
+ENV_PACKING_STARVATION = "DRS_PACKING_STARVATION_SECONDS"
+
+
+@dataclass(frozen=True)
+class LaunchPacking:
+    """The deploy's launch packing (issue #19): on or off, the gathering window and the starvation limit (seconds;
+    the bounds are `orchestrator.config.Settings`': window 0-300, starvation 0-86,400)."""
+
+    enabled: bool = True
+    window_seconds: int = 5
+    starvation_seconds: int = 600
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.window_seconds <= 300:
+            raise ValueError(f"packingWindowSeconds: {self.window_seconds} is not 0 to 300 seconds")
+        if not 0 <= self.starvation_seconds <= 86_400:
+            raise ValueError(f"packingStarvationSeconds: {self.starvation_seconds} is not 0 to 86,400 seconds")
+
+    def environment(self) -> dict[str, str]:
+        return {
+            ENV_LAUNCH_PACKING: "true" if self.enabled else "false",
+            ENV_PACKING_WINDOW: str(self.window_seconds),
+            ENV_PACKING_STARVATION: str(self.starvation_seconds),
+        }
+
+
 ENV_EVIDENCE_BUCKET = "EVIDENCE_BUCKET_NAME"
 ENV_LEDGER_TTL_DAYS = "FINISHED_EXECUTION_TTL_DAYS"  # unset: the ledger keeps every item (no time to live)
 
@@ -406,6 +438,7 @@ def function_environment(
     evidence_bucket: str = "",
     ledger_ttl_days: int | None = None,
     automation_role_arn: str = "",
+    launch_packing: LaunchPacking | None = None,
 ) -> dict[str, str]:
     """Each function's own environment: only what it uses. `recovery_principals`: the operator function's
     comma-separated recovery principals; `operator_proof_key`: the operator-proof key's ARN; `plan_bucket`: the plan
@@ -413,7 +446,8 @@ def function_environment(
     after which what still runs is at risk; `allowed_lambda_functions`: the function ARNs LAMBDA steps may invoke (for
     the script functions and StartPlan); `evidence_bucket`: the archive function's bucket; `ledger_ttl_days`: the
     ledger's time to live (None: none) for every function that writes the ledger; `automation_role_arn`: the role
-    SSM_AUTOMATION runbooks run as, for the script functions (blank: none)."""
+    SSM_AUTOMATION runbooks run as, for the script functions (blank: none); `launch_packing`: the launch function's
+    packing settings (None: the defaults)."""
     env = {ENV_SERVICE: f"drs-orch-{function.name}", ENV_NAMESPACE: METRICS_NAMESPACE}
     if function.reads_plan_store:
         env[ENV_PLAN_BUCKET] = plan_bucket
@@ -438,6 +472,8 @@ def function_environment(
         env[ENV_AUTOMATION_ROLE] = automation_role_arn
     if function.watches_objectives:
         env[ENV_OBJECTIVE_AT_RISK_PERCENT] = f"{objective_at_risk_percent:g}"
+    if function.packs_launches:
+        env.update((launch_packing or LaunchPacking()).environment())
     return env
 
 

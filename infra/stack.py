@@ -34,7 +34,7 @@ from infra.constructs.scheduler import TickScheduler
 from infra.constructs.script_documents import ScriptDocuments
 from infra.constructs.target_account import target_functions
 from infra.constructs.wave_launch import WaveLaunch
-from infra.definitions import DEFAULT_OBJECTIVE_AT_RISK_PERCENT, FUNCTIONS, project_ssm_documents
+from infra.definitions import DEFAULT_OBJECTIVE_AT_RISK_PERCENT, FUNCTIONS, LaunchPacking, project_ssm_documents
 from orchestrator.domain.evidence import ledger_ttl_problem
 from orchestrator.domain.plan.lambda_functions import FunctionAllowList
 from orchestrator.domain.principals import principal_problem
@@ -176,6 +176,35 @@ def _percent(name: str, value: Any) -> float:
     return percent
 
 
+def _strict_flag(name: str, value: Any) -> bool:
+    """true/false (or yes/no, on/off, 1/0) from context; anything else is an error naming the setting."""
+    text = str(value).strip().lower()
+    if value is True or text in _TRUE:
+        return True
+    if value is False or text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name}: {value!r} is not true or false")
+
+
+def _seconds(name: str, value: Any) -> int:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not a whole number of seconds") from None
+
+
+def _launch_packing(get: Callable[[str], Any], defaults: LaunchPacking) -> LaunchPacking:
+    """Context launchPacking (default true), packingWindowSeconds, packingStarvationSeconds (issue #19)."""
+    enabled, window, starvation = get("launchPacking"), get("packingWindowSeconds"), get("packingStarvationSeconds")
+    return LaunchPacking(
+        enabled=defaults.enabled if enabled is None else _strict_flag("launchPacking", enabled),
+        window_seconds=defaults.window_seconds if window is None else _seconds("packingWindowSeconds", window),
+        starvation_seconds=(
+            defaults.starvation_seconds if starvation is None else _seconds("packingStarvationSeconds", starvation)
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Deployment choices, read from cdk.json context (`-c key=value` overrides)."""
@@ -213,6 +242,8 @@ class StackConfig:
     # the recovery or staging accounts whose target-account stacks forward aws.drs and aws.ssm events to the bus
     # (issue #15): the bus policy admits exactly these accounts for exactly those sources; none: no such statement
     target_accounts: tuple[str, ...] = ()
+    # launch packing (issue #19): context launchPacking (true/false), packingWindowSeconds, packingStarvationSeconds
+    launch_packing: LaunchPacking = field(default_factory=LaunchPacking)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -264,6 +295,7 @@ class StackConfig:
             ledger_ttl_days=_days("ledgerTtlDays", get("ledgerTtlDays")),
             drill_schedules=parse_schedules(_json("drillSchedules", get("drillSchedules"))),
             target_accounts=_accounts("targetAccounts", get("targetAccounts")),
+            launch_packing=_launch_packing(get, defaults.launch_packing),
         )
 
 
@@ -321,6 +353,7 @@ class OrchestratorStack(Stack):
             objective_at_risk_percent=cfg.objective_at_risk_percent,
             evidence=self.evidence,
             ledger_ttl_days=cfg.ledger_ttl_days,
+            launch_packing=cfg.launch_packing,
         )
         # the allowed functions of LAMBDA steps send their results to the bus (their asynchronous destinations)
         self.lambda_steps = LambdaStepDestinations(

@@ -26,7 +26,7 @@ from infra.constructs.permissions import (
 )
 from infra.constructs.plan_store import PlanStore
 from infra.constructs.scheduler import TickScheduler
-from infra.definitions import DEFAULT_OBJECTIVE_AT_RISK_PERCENT, Function, function_environment
+from infra.definitions import DEFAULT_OBJECTIVE_AT_RISK_PERCENT, Function, LaunchPacking, function_environment
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -91,8 +91,10 @@ class OrchestratorFunctions(Construct):
         objective_at_risk_percent: float = DEFAULT_OBJECTIVE_AT_RISK_PERCENT,
         evidence: EvidenceBucket | None = None,
         ledger_ttl_days: int | None = None,
+        launch_packing: LaunchPacking | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.launch_packing = launch_packing  # the launch function's packing settings (issue #19; None: defaults)
         self.plan_store = plan_store  # the stored plans StartPlan reads (planRef)
         self.evidence = evidence  # the archive function's bucket (issue #16)
         self.ledger_ttl_days = ledger_ttl_days  # the ledger's time to live (None: none), for the ledger's writers
@@ -164,6 +166,7 @@ class OrchestratorFunctions(Construct):
             evidence_bucket=self.evidence.bucket.bucket_name if self.evidence else "",
             ledger_ttl_days=self.ledger_ttl_days,
             automation_role_arn=permissions.automation_role_arn or "",
+            launch_packing=self.launch_packing,
         )
         function = lambda_.Function(
             self,
