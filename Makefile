@@ -105,6 +105,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/scale.py --layers 2 --width 30 --launch-seconds 600
+	$(BIN)/python bench/scale.py --layers 4 --width 50 --servers 20 --stored --target-seconds 60
 	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/moto_calls.py
 	$(BIN)/python bench/region_failover.py --wide

@@ -206,6 +206,12 @@ def _record_started(rt: Runtime, chunk: LaunchChunk, job_id: str) -> dict[str, A
     rt.ledger.add_job(
         chunk.execution_id, chunk.wave_id, job_id=job_id, launch_key=chunk.launch_key, server_ids=chunk.server_ids
     )
+    publish_job_started(rt, chunk, job_id)
+    return {"outcome": "STARTED", "jobId": job_id, "launchKey": chunk.launch_key, "servers": len(chunk.servers)}
+
+
+def publish_job_started(rt: Runtime, chunk: LaunchChunk, job_id: str) -> None:
+    """DRSJobStarted for `chunk`'s servers in DRS job `job_id` (its own job, or a packed one: issue #19)."""
     rt.bus.publish(
         DRSJobStarted(
             execution_id=chunk.execution_id,
@@ -217,7 +223,6 @@ def _record_started(rt: Runtime, chunk: LaunchChunk, job_id: str) -> dict[str, A
             source_server_ids=chunk.server_ids,
         )
     )
-    return {"outcome": "STARTED", "jobId": job_id, "launchKey": chunk.launch_key, "servers": len(chunk.servers)}
 
 
 def _existing_job(rt: Runtime, chunk: LaunchChunk, claim: LaunchClaim) -> str | None:

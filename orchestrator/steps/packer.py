@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from events.models import DRSJobStarted
 from orchestrator.adapters.drs import TAG_LAUNCH_KEY, DrsConflict, DrsError, DrsQuotaExceeded
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
@@ -456,6 +455,8 @@ def finish(rt: Runtime, record: PackedLaunch, job_id: str, done: Drained) -> Non
 def _record_chunk(rt: Runtime, chunk: LaunchChunk, job_id: str, key: str, shared_with: list[str] | None) -> None:
     """The chunk's claim STARTED, the job on its wave (a shared job with the chunk's servers in it and `shared_with`,
     the other waves; a job of this chunk alone with its key only: its servers are the job's), DRSJobStarted."""
+    from orchestrator.steps.launch_wave import publish_job_started
+
     rt.ledger.complete_launch(
         chunk.execution_id, chunk.wave_id, chunk.attempt, chunk.index, job_id=job_id, status=LaunchStatus.STARTED
     )
@@ -476,17 +477,7 @@ def _record_chunk(rt: Runtime, chunk: LaunchChunk, job_id: str, key: str, shared
         packed_key=key,
         shared_with=shared_with,
     )
-    rt.bus.publish(
-        DRSJobStarted(
-            execution_id=chunk.execution_id,
-            plan_id=chunk.plan_id,
-            wave_id=chunk.wave_id,
-            attempt=chunk.attempt,
-            job_id=job_id,
-            launch_key=chunk.launch_key,
-            source_server_ids=chunk.server_ids,
-        )
-    )
+    publish_job_started(rt, chunk, job_id)
 
 
 # ---- 3. what a dead packer left ------------------------------------------------------------------------------
