@@ -583,6 +583,7 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+_UNRESOLVED_PLACEHOLDER = "s-" + "0" * 17  # stands in for a malformed stagingSourceServerID (the plan is refused)
 _STAGING_PAIR = (
     "a server replicated in a staging account needs both stagingAccountID and stagingSourceServerID (its source "
     "server id in that account)"
@@ -608,7 +609,9 @@ def _staging_source_server(data: Any) -> Any:
     if (staging is None) != (account is None):
         raise ValueError(_STAGING_PAIR)
     if staging is not None and "sourceServerID" not in data and "source_server_id" not in data:
-        return {**data, "sourceServerID": staging}
+        # a malformed staging id is refused once, at stagingSourceServerID (not again at the defaulted field)
+        valid = isinstance(staging, str) and _matches(SERVER_ID_PATTERN, staging)
+        return {**data, "sourceServerID": staging if valid else _UNRESOLVED_PLACEHOLDER}
     return data
 
 
