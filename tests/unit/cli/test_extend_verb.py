@@ -162,3 +162,17 @@ def test_a_simulation_profile_rehearses_it_without_persisting(tmp_path: Path) ->
         result = runner.invoke(app, ["extend", str(plan), "--yes", "--sim", str(profile)])
         assert result.exit_code == 0, result.output
         assert "1 created, 0 refused, 0 already extended" in _text(result.output)
+
+
+def test_validate_notes_each_staging_server_at_its_line(tmp_path: Path) -> None:
+    # GIVEN a plan with a staging server (second line of its wave's servers) and a server of this account
+    plan = _plan(tmp_path, "s-1000000000000000a", _staged(ACCOUNT, STAGED_A))
+    # WHEN it is validated THEN it is valid, with one warning at the staging server saying how it resolves
+    result = runner.invoke(app, ["validate", str(plan)])
+    assert result.exit_code == 0, result.output
+    text = _text(result.output)
+    assert (
+        f"waves[0].servers[1] (wave db): warning: server {STAGED_A} of staging account {ACCOUNT} launches through "
+        "its extended source server in this account, found when the execution starts" in text
+    )
+    assert "1 warning" in text
