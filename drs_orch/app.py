@@ -17,7 +17,16 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from drs_orch import cleanup_verb, control, native_verbs, plan_verbs, report_verb, schedule_verb, stored_plan_verbs
+from drs_orch import (
+    cleanup_verb,
+    control,
+    extend_verb,
+    native_verbs,
+    plan_verbs,
+    report_verb,
+    schedule_verb,
+    stored_plan_verbs,
+)
 from drs_orch.errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
 from drs_orch.live_view import LiveView, short_time, summary
 from drs_orch.ui import cli as ui_cli
@@ -42,6 +51,7 @@ plan_verbs.register(app)
 cleanup_verb.register(app)
 report_verb.register(app)
 native_verbs.register(app)
+extend_verb.register(app)
 stored_plan_verbs.register(app)
 schedule_verb.register(app)
 ui_cli.register(app)

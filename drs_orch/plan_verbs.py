@@ -102,7 +102,25 @@ def _warnings(plan: Plan, path: Path, allowed: AllowList, functions: FunctionAll
         refused += [
             Problem(p.message + unless, p.code, p.wave_id, p.path) for p in disallowed_functions(plan, functions)
         ]
-    return _placed(plan_warnings(plan) + refused + _selector_notes(plan), path, "warning: ")
+    return _placed(plan_warnings(plan) + refused + _selector_notes(plan) + _staging_notes(plan), path, "warning: ")
+
+
+def _staging_notes(plan: Plan) -> list[Problem]:
+    """One note per server replicated in a staging account: it launches through its extended source server, found
+    when an execution starts; one not extended then fails (CRITICAL) or is left out of (OPTIONAL) its wave."""
+    return [
+        Problem(
+            f"server {server.staging_source_server_id} of staging account {server.staging_account_id} launches "
+            "through its extended source server in this account, found when the execution starts: create any "
+            "missing one with drs-orch extend PLAN (the wave's preflight names each one still missing)",
+            "staging-resolved-at-start",
+            wave.wave_id,
+            join_path("waves", index, "servers", position),
+        )
+        for index, wave in enumerate(plan.waves)
+        for position, server in enumerate(wave.servers)
+        if server.is_staging
+    ]
 
 
 def _selector_notes(plan: Plan) -> list[Problem]:

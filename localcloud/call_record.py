@@ -130,7 +130,9 @@ def iam_actions(operation_model: Any, params: Mapping[str, Any]) -> list[str]:
     if action == "s3:HeadObject":  # S3 has no HeadObject action: it is authorized by s3:GetObject (S3 API reference)
         return ["s3:GetObject"]
     extra: set[str] = set()
-    if action in {"drs:StartRecovery", "drs:CreateRecoveryPlan"} and params.get("tags"):
+    if action in {"drs:StartRecovery", "drs:CreateRecoveryPlan", "drs:CreateExtendedSourceServer"} and params.get(
+        "tags"
+    ):
         extra.add("drs:TagResource")  # tags on create are authorized by drs:TagResource (SAR, API operations)
     if action == "scheduler:CreateSchedule" and (params.get("Target") or {}).get("RoleArn"):
         extra.add("iam:PassRole")  # the schedule's execution role is passed to EventBridge Scheduler

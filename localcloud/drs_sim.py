@@ -30,7 +30,9 @@ Fidelity notes (where DRS does not document the behaviour, the choice made here)
   ``nextToken`` is an opaque cursor bound to its operation (another operation's token, or a made-up one,
   is a ValidationException) that survives items disappearing between pages (a terminated instance).
 - Launch configurations, EC2 launch templates and where a launch puts its recovery instance:
-  ``localcloud.drs_sim_launch``; native recovery plans and their steps: ``localcloud.drs_sim_plans``.
+  ``localcloud.drs_sim_launch``; native recovery plans and their steps: ``localcloud.drs_sim_plans``; staging
+  accounts and extended source servers (``stagingArea``, the ``stagingAccountIDs`` filter):
+  ``localcloud.drs_sim_staging``.
 - "DRS Source Server Launch Result" events follow the DRS user guide sample: ``resources`` holds the
   source server ARN, ``detail`` is ``{"state": "RECOVERY_LAUNCH_SUCCEEDED" | "RECOVERY_LAUNCH_FAILED",
   "job-id": ..., "is-drill": "TRUE" | "FALSE"}`` (drills use the same states, told apart by is-drill).
@@ -58,6 +60,7 @@ from botocore.awsrequest import AWSResponse
 from localcloud.drs_sim_config import DrsQuotas, DrsServerSettings, DrsSimConfig, OutsideJob
 from localcloud.drs_sim_launch import LaunchSettings, Placement
 from localcloud.drs_sim_plans import RecoveryPlans
+from localcloud.drs_sim_staging import StagingAccounts, StagingHooks
 from localcloud.drs_sim_wire import (
     EVENT_NAME,
     DrsError,
@@ -239,7 +242,20 @@ class DrsSimulator(ClockedSimulator):
             page=self._page,
             server_exists=self._servers.__contains__,
         )
-        self._extensions = {**self.launch.operations(), **self.plans.operations()}
+        self.staging = StagingAccounts(
+            self.config.staging_accounts,
+            region=region,
+            quota=self.config.quotas.source_servers,
+            hooks=StagingHooks(
+                register=self._register_extended,
+                server_count=self._servers.__len__,
+                server_view=lambda sid: self._server_view(self._servers[sid]),
+                new_server_id=self._new_server_id,
+                page=self._page,
+            ),
+        )
+        self._extensions = {**self.launch.operations(), **self.plans.operations(), **self.staging.operations()}
+        self.staging.extend_declared()
 
     # ------------------------------------------------------------------ wiring
 
@@ -294,6 +310,20 @@ class DrsSimulator(ClockedSimulator):
             self.launch.register(
                 source_server_id, self._servers[source_server_id].hostname, self._tags_getter(source_server_id)
             )
+
+    def _register_extended(
+        self, source_server_id: str, hostname: str, tags: dict[str, str], state: str, lag_seconds: int
+    ) -> None:
+        self.register_source_server(
+            source_server_id, replication_state=state, lag_seconds=lag_seconds, hostname=hostname, tags=tags
+        )
+
+    def _new_server_id(self) -> str:
+        """A source server id no server of this account has (an extended server's: ids are DRS's to choose)."""
+        while True:
+            sid = self._new_id("s-", 17, _ALNUM)
+            if sid not in self._servers:
+                return sid
 
     def _tags_getter(self, source_server_id: str) -> Callable[[], dict[str, str]]:
         return lambda: dict(self._servers[source_server_id].tags)
@@ -630,7 +660,7 @@ class DrsSimulator(ClockedSimulator):
             for server in self._servers.values()
             if (not wanted or server.source_server_id in wanted)
             and (hardware is None or server.hardware_id == hardware)
-            and not staging  # no simulated server is extended from a staging account
+            and self.staging.matches(server.source_server_id, staging)
         ]
         page, token = self._page("DescribeSourceServers", servers, args, lambda server: server.ordinal)
         return 200, _with_token({"items": [self._server_view(server) for server in page]}, token)
@@ -957,6 +987,7 @@ class DrsSimulator(ClockedSimulator):
     def _server_view(self, server: _Server) -> dict[str, Any]:
         now = self.clock.now()
         disk_bytes = 64 * 1024**3
+        extension = self.staging.extension_of(server.source_server_id)
         view: dict[str, Any] = {
             "sourceServerID": server.source_server_id,
             "arn": server.arn,
@@ -1003,7 +1034,7 @@ class DrsSimulator(ClockedSimulator):
                 "ramBytes": 8 * 1024**3,
                 "os": {"fullString": "Amazon Linux 2023"},
             },
-            "stagingArea": {"status": "NOT_EXTENDED"},
+            "stagingArea": extension.staging_area if extension else {"status": "NOT_EXTENDED"},
             "replicationDirection": "FAILOVER",
         }
         if server.recovery_instance_id is not None:
@@ -1095,7 +1126,13 @@ def _route(method: str, path: str, query: dict[str, list[str]]) -> tuple[str, di
         if "tagKeys" in query:
             args["tagKeys"] = query["tagKeys"]
         return _ROUTES_BY_METHOD.get(method, f"{method} /tags"), args
-    return path.strip("/").split("/", 1)[0] or "Unknown", {}
+    operation = path.strip("/").split("/", 1)[0] or "Unknown"
+    if operation == "ListStagingAccounts":  # a GET: maxResults and nextToken travel in the query string
+        return operation, {
+            **({"maxResults": int(query["maxResults"][0])} if "maxResults" in query else {}),
+            **({"nextToken": query["nextToken"][0]} if "nextToken" in query else {}),
+        }
+    return operation, {}
 
 
 def _invalid(field_name: str, message: str) -> DrsError:

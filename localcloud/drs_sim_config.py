@@ -13,7 +13,7 @@ The profile section is camelCase::
       launchEvents: drop              # or emit (default)
       initialized: true
       pageSize: 2                     # most items one Describe* page returns (maxResults asks for fewer)
-      quotas: {serversPerJob: 100, concurrentJobs: 20, serversInAllJobs: 500}
+      quotas: {serversPerJob: 100, concurrentJobs: 20, serversInAllJobs: 500, sourceServers: 4000}
       servers:
         s-0123456789abcdef0: {launch: FAILED, replicationState: STALLED, lagSeconds: 120, terminate: FAILED}
         s-0123456789abcdef1:            # tags, IP and launch settings: localcloud/drs_sim_launch_config.py
@@ -24,6 +24,13 @@ The profile section is camelCase::
       outsideJobs:                    # DRS jobs started by someone else (the console, another tool)
         - {servers: [s-0123456789abcdef0], atSeconds: 0, durationSeconds: 900}
         - {jobs: 19, otherServers: 20, durationSeconds: 600}
+      stagingAccounts:                # accounts replicating servers this one recovers (localcloud/drs_sim_staging.py)
+        "111122223333":               # a quoted 12-digit account id
+          trustsRecoveryAccount: true # false: no DRSStagingAccountRole trusting this account (AccessDenied)
+          servers:                    # its source servers (ids of that account), extensible into this one
+            s-5000000000000000a: {hostname: db-1, replicationState: CONTINUOUS, lagSeconds: 0}
+            s-5000000000000000b: {extended: true}            # already extended when the simulation starts
+            s-5000000000000000c: {extensionError: "Access denied to the staging account's EBS key"}
       recoveryPlans:                  # native DRS recovery plans (drs-orch import-native / export-native --sim)
         - name: shop
           steps:
@@ -77,9 +84,10 @@ class DrsQuotas:
     servers_per_job: int = 100  # L-B827C881
     concurrent_jobs: int = 20  # L-D88FAC3A
     servers_in_all_jobs: int = 500  # L-05AFA8C6
+    source_servers: int = 4_000  # source servers per account, extended ones included (adjustable)
 
     def __post_init__(self) -> None:
-        for name in ("servers_per_job", "concurrent_jobs", "servers_in_all_jobs"):
+        for name in ("servers_per_job", "concurrent_jobs", "servers_in_all_jobs", "source_servers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"DRS quota {name} must be at least 1")
 
@@ -109,6 +117,32 @@ class DrsServerSettings(BaseModel):
         return bool(self.tags) or any(
             value is not None for value in (self.private_ip, self.launch_configuration, self.launch_template)
         )
+
+
+AccountId = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]  # AccountID in the model (12 digits)
+
+
+class StagingServerSettings(BaseModel):
+    """A source server of a staging account: how its extended source server replicates once it exists, whether
+    it exists from the start (`extended`), and whether DRS reports it in EXTENSION_ERROR (`extension_error`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    hostname: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    replication_state: ReplicationState = "CONTINUOUS"
+    lag_seconds: int = Field(default=0, ge=0)
+    extended: bool = False
+    extension_error: str | None = None
+
+
+class StagingAccountSettings(BaseModel):
+    """A staging account: its source servers, and whether it trusts this (the recovery) account."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    trusts_recovery_account: bool = True
+    servers: dict[SourceServerId, StagingServerSettings] = Field(default_factory=dict)
 
 
 class OutsideJob(BaseModel):
@@ -157,6 +191,7 @@ class DrsSimConfig(BaseModel):
     initialized: bool = True
     page_size: int = Field(default=DEFAULT_PAGE_SIZE, ge=1)
     outside_jobs: tuple[OutsideJob, ...] = ()
+    staging_accounts: dict[AccountId, StagingAccountSettings] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_launch_window(self) -> DrsSimConfig:
@@ -195,6 +230,7 @@ class QuotasProfile(ProfileSection):
     servers_per_job: int = Field(default=DrsQuotas.servers_per_job, ge=1)
     concurrent_jobs: int = Field(default=DrsQuotas.concurrent_jobs, ge=1)
     servers_in_all_jobs: int = Field(default=DrsQuotas.servers_in_all_jobs, ge=1)
+    source_servers: int = Field(default=DrsQuotas.source_servers, ge=1)
 
 
 class ServerProfile(ProfileSection):
@@ -269,6 +305,29 @@ class NativePlanProfile(ProfileSection):
     steps: list[NativeStepProfile] = Field(default_factory=list)
 
 
+class StagingServerProfile(ProfileSection):
+    hostname: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict, max_length=50)
+    replication_state: ReplicationState = "CONTINUOUS"
+    lag_seconds: int = Field(default=0, ge=0)
+    extended: bool = False
+    extension_error: str | None = None
+
+
+class StagingAccountProfile(ProfileSection):
+    trusts_recovery_account: bool = True
+    servers: dict[SourceServerId, StagingServerProfile | None] = Field(default_factory=dict)
+
+    def to_settings(self) -> StagingAccountSettings:
+        return StagingAccountSettings(
+            trusts_recovery_account=self.trusts_recovery_account,
+            servers={
+                sid: StagingServerSettings(**(server or StagingServerProfile()).model_dump())
+                for sid, server in self.servers.items()
+            },
+        )
+
+
 class DrsProfile(ProfileSection):
     """The ``drs:`` section of a simulation profile."""
 
@@ -287,6 +346,7 @@ class DrsProfile(ProfileSection):
     servers: dict[str, ServerProfile | None] = Field(default_factory=dict)
     outside_jobs: list[OutsideJobProfile] = Field(default_factory=list)
     recovery_plans: list[NativePlanProfile] = Field(default_factory=list)  # not in DrsSimConfig: see NativePlanProfile
+    staging_accounts: dict[AccountId, StagingAccountProfile | None] = Field(default_factory=dict)
 
     def to_config(self, *, default_seed: int = 0) -> DrsSimConfig:
         given = self.model_fields_set
@@ -313,4 +373,8 @@ class DrsProfile(ProfileSection):
         values["quotas"] = DrsQuotas(**self.quotas.model_dump())
         values["servers"] = {sid: (server or ServerProfile()).to_settings() for sid, server in self.servers.items()}
         values["outside_jobs"] = tuple(job.to_config() for job in self.outside_jobs)
+        values["staging_accounts"] = {
+            account: (profile or StagingAccountProfile()).to_settings()
+            for account, profile in self.staging_accounts.items()
+        }
         return DrsSimConfig(**values)

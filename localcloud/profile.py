@@ -1,4 +1,10 @@
-"""The simulation profile (`drs-orch run --sim PROFILE.yaml`): what the local cloud pretends."""
+"""The simulation profile (`drs-orch run --sim PROFILE.yaml`): what the local cloud pretends.
+
+Each section's keys are documented with its model: `drs:` in localcloud/drs_sim_config.py (among them
+`drs.stagingAccounts`: staging accounts whose source servers this account recovers through extended source
+servers, each `{trustsRecoveryAccount, servers: {s-...: {hostname, tags, replicationState, lagSeconds, extended,
+extensionError}}}`, and `drs.quotas.sourceServers`), `ssm:` in localcloud/ssm_sim_config.py, the others below;
+README "Simulation profile" shows them together."""
 
 from __future__ import annotations
 

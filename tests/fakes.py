@@ -35,6 +35,7 @@ from orchestrator.domain.ports import (
     SchedulerPort,
     SsmPort,
 )
+from orchestrator.domain.staging import ExtendedSourceServer
 
 
 class _Failing:
@@ -167,7 +168,10 @@ class FakeDrs(_Failing):
         snapshots: Iterable[str] = (),
         tags: dict[str, str] | None = None,
         direction: str = "FAILOVER",
+        staging_area: dict[str, str] | None = None,
     ) -> None:
+        """`staging_area`: DescribeSourceServers' stagingArea of an extended source server ({status,
+        stagingAccountID, stagingSourceServerArn[, errorMessage]}); None: a server replicating here."""
         info: dict[str, Any] = {"dataReplicationState": replication}
         if lag is not None:
             info["lagDuration"] = lag
@@ -177,6 +181,7 @@ class FakeDrs(_Failing):
             "sourceProperties": {"identificationHints": {"hostname": hostname}} if hostname else {},
             "tags": dict(tags or {}),
             "replicationDirection": direction,
+            "stagingArea": dict(staging_area) if staging_area else {"status": "NOT_EXTENDED"},
         }
         self.snapshots[source_server_id].update(snapshots)
         self.launch_configurations.setdefault(
@@ -281,6 +286,11 @@ class FakeDrs(_Failing):
     def list_source_servers(self) -> list[dict[str, Any]]:
         self._maybe_fail("list_source_servers")
         return [_copy(server) for server in self.source_servers.values()]
+
+    def extended_source_servers(self, staging_account_ids: list[str]) -> list[ExtendedSourceServer]:
+        self._maybe_fail("extended_source_servers")
+        found = [ExtendedSourceServer.from_item(server) for server in self.source_servers.values()]
+        return [r for r in found if r is not None and r.staging_account_id in staging_account_ids]
 
     def recovery_snapshot_ids(self, source_server_id: str) -> set[str]:
         self._maybe_fail("recovery_snapshot_ids")

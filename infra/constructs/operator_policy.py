@@ -42,7 +42,7 @@ from constructs import Construct
 
 from events.models import SOURCE
 from infra.constructs.evidence import EvidenceBucket
-from infra.constructs.permissions import EC2_NETWORK_READS, document_arn
+from infra.constructs.permissions import DRS_EXTEND_STAR, EC2_NETWORK_READS, document_arn
 from infra.definitions import EXECUTIONS_INDEX
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ VERBS: dict[str, tuple[str, ...]] = {
         "retry --aws",
         "skip --aws",
         "export-native --aws",
+        "extend --aws",
         "plan push --aws",
         "run --plan-ref --aws",
     ),
@@ -100,6 +101,9 @@ WILDCARD_REASONS: dict[str, str] = {
     "are under the plan's) of this account and Region only.",
     "ExportTagsNativePlanOnCreate": "The drs-orch:plan-id tag on the native plan export-native creates: only as "
     "part of CreateRecoveryPlan (drs:CreateAction), never on an existing resource.",
+    "ExtendTagsExtendedServerOnCreate": "The drs-orch:plan-id tag on the extended source servers drs-orch extend "
+    "creates: only as part of CreateExtendedSourceServer (drs:CreateAction), never on an existing resource; their "
+    "ids exist only once DRS creates them.",
     "ReadStoredReports": "drs-orch report --aws reads the stored report of the execution the operator names "
     "(executions/<executionId>/report.json): objects of that prefix of the evidence bucket only.",
     "ValidateReadsAllowedDocuments": "The script documents of the deploy's allow-list (context "
@@ -164,7 +168,31 @@ def _recovery_plans(stack: Stack) -> str:
 def operate_statements(
     stack: Stack, bus: events.IEventBus, operator_function: lambda_.IFunction
 ) -> list[iam.PolicyStatement]:
-    return [*_control_statements(stack, bus, operator_function), *export_native_statements(stack)]
+    return [
+        *_control_statements(stack, bus, operator_function),
+        *export_native_statements(stack),
+        *extend_statements(stack),
+    ]
+
+
+def extend_statements(stack: Stack) -> list[iam.PolicyStatement]:
+    """`extend --aws`: which staging servers are extended (DescribeSourceServers, granted with export-native's
+    list statement), which the staging accounts offer, then CreateExtendedSourceServer of each missing one, tagged
+    `drs-orch:plan-id`. Neither action has resource-level permissions (Service Authorization Reference: empty
+    Resource types column), so they are granted on "*" (STAR_ONLY_ACTIONS)."""
+    return [
+        iam.PolicyStatement(
+            sid="ExtendCreatesExtendedSourceServers",
+            actions=list(DRS_EXTEND_STAR),
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="ExtendTagsExtendedServerOnCreate",
+            actions=["drs:TagResource"],
+            resources=[stack.format_arn(service="drs", resource="source-server", resource_name="*")],
+            conditions={"StringEquals": {"drs:CreateAction": "CreateExtendedSourceServer"}},
+        ),
+    ]
 
 
 def export_native_statements(stack: Stack) -> list[iam.PolicyStatement]:

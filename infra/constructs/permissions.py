@@ -43,6 +43,8 @@ CALLED_VIA_DRS = {"ForAnyValue:StringEquals": {"aws:CalledVia": [DRS_SERVICE]}}
 DRS_DESCRIBE_JOBS = ("drs:DescribeJobs",)
 DRS_DESCRIBE_SOURCE_SERVERS = ("drs:DescribeSourceServers",)
 DRS_NATIVE_PLAN_STAR = ("drs:ListRecoveryPlans", "drs:CreateRecoveryPlan")  # no resource-level permissions
+# drs-orch extend (infra/constructs/operator_policy.py): neither has resource-level permissions
+DRS_EXTEND_STAR = ("drs:ListExtensibleSourceServers", "drs:CreateExtendedSourceServer")
 DRS_DESCRIBE_RECOVERY_INSTANCES = ("drs:DescribeRecoveryInstances",)
 # EC2 reads DRS performs with the caller's credentials while launching (dependent actions of StartRecovery).
 # No condition: AWS's own DRS policies grant them plainly; a read launches nothing.
@@ -105,6 +107,7 @@ STAR_ONLY_ACTIONS = frozenset(
     + XRAY
     + LOG_DELIVERY
     + DRS_NATIVE_PLAN_STAR  # drs-orch import-native / export-native (infra/constructs/operator_policy.py)
+    + DRS_EXTEND_STAR  # drs-orch extend (infra/constructs/operator_policy.py)
     + ELB_TARGET_HEALTH
 )
 

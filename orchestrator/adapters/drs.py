@@ -18,6 +18,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from orchestrator.adapters.pagination import paginate
+from orchestrator.domain.staging import (
+    STAGING_ACCOUNTS_PER_CALL,
+    ExtendedSourceServer,
+    StagingSourceServer,
+    parse_source_server_arn,
+)
 from orchestrator.domain.untrusted import inert
 
 TAG_LAUNCH_KEY = "drs-orch:launch-key"
@@ -239,6 +245,44 @@ class Drs:
         """Every source server of the account and Region (DescribeSourceServers without a filter, every page),
         each as DRS describes it: `sourceServerID`, `tags`, `replicationDirection`, ..."""
         return list(self._paginate("describe_source_servers", "items", filters={}))
+
+    def extended_source_servers(self, staging_account_ids: list[str]) -> list[ExtendedSourceServer]:
+        """The source servers of this account extended from these staging accounts (DescribeSourceServers with the
+        `stagingAccountIDs` filter, at most 200 accounts per call, every page), EXTENDED or EXTENSION_ERROR. An
+        empty list reads nothing (an empty filter would mean every source server)."""
+        found: list[ExtendedSourceServer] = []
+        for start in range(0, len(staging_account_ids), STAGING_ACCOUNTS_PER_CALL):
+            batch = staging_account_ids[start : start + STAGING_ACCOUNTS_PER_CALL]
+            for item in self._paginate("describe_source_servers", "items", filters={"stagingAccountIDs": batch}):
+                record = ExtendedSourceServer.from_item(item)
+                if record is not None and record.staging_account_id in batch:
+                    found.append(record)
+        return found
+
+    def extensible_source_servers(self, staging_account_id: str) -> list[StagingSourceServer]:
+        """The staging account's source servers that can be extended into this account (ListExtensibleSourceServers,
+        every page): not extended here yet, and not themselves extensions."""
+        return [
+            StagingSourceServer.from_item(item)
+            for item in self._paginate("list_extensible_source_servers", "items", stagingAccountID=staging_account_id)
+        ]
+
+    def create_extended_source_server(self, source_server_arn: str, tags: dict[str, str]) -> ExtendedSourceServer:
+        """CreateExtendedSourceServer: the extended source server DRS created for the staging server
+        `source_server_arn`. Not retried (a create): DrsError as DRS refused it (ValidationException,
+        ResourceNotFoundException, ServiceQuotaExceededException, AccessDeniedException, ...)."""
+        response = self._call("create_extended_source_server", sourceServerArn=source_server_arn, tags=tags)
+        item = response.get("sourceServer") or {}
+        record = ExtendedSourceServer.from_item(item)
+        if record is None:  # DRS answered a server without its staging area: keep what it said
+            parsed = parse_source_server_arn(source_server_arn)
+            record = ExtendedSourceServer(
+                source_server_id=str(item.get("sourceServerID", "")),
+                staging_account_id=parsed[0] if parsed else "",
+                staging_source_server_arn=source_server_arn,
+                status=str((item.get("stagingArea") or {}).get("status") or "UNKNOWN"),
+            )
+        return record
 
     def recovery_snapshot_ids(self, source_server_id: str) -> set[str]:
         """Ids of the server's recovery snapshots (DescribeRecoverySnapshots)."""

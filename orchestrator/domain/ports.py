@@ -28,6 +28,7 @@ from orchestrator.domain.evidence import StoredEvidence
 from orchestrator.domain.ledger_port import LedgerPort
 from orchestrator.domain.plan.documents import DocumentParameters
 from orchestrator.domain.plan.network_checks import InstanceTypeOffering, NetworkInterface, SecurityGroup, Subnet
+from orchestrator.domain.staging import ExtendedSourceServer
 from orchestrator.domain.stored_plans import StoredPlan
 
 __all__ = [
@@ -97,6 +98,11 @@ class DrsPort(Protocol):
 
     def list_source_servers(self) -> list[dict[str, Any]]:
         """Every source server of the account and Region (DescribeSourceServers, every page), with its tags."""
+        ...
+
+    def extended_source_servers(self, staging_account_ids: list[str]) -> list[ExtendedSourceServer]:
+        """The source servers of this account extended from these staging accounts (DescribeSourceServers filtered
+        on stagingAccountIDs, every page): EXTENDED or EXTENSION_ERROR."""
         ...
 
     def recovery_snapshot_ids(self, source_server_id: str) -> set[str]:

@@ -2,7 +2,9 @@
 
 For every server the wave will launch: it exists in DRS (DescribeSourceServers), its replication is
 CONTINUOUS, its replication lag is under the plan's `defaults.maxReplicationLagSeconds`, and a pinned
-`recoverySnapshotID` exists (DescribeRecoverySnapshots); and, for a server whose launch settings (in the
+`recoverySnapshotID` exists (DescribeRecoverySnapshots); a server replicated in a staging account has an extended
+source server in this account that is EXTENDED (not EXTENSION_ERROR) and is the one the execution froze at start
+(orchestrator/domain/staging.py); and, for a server whose launch settings (in the
 execution's mode) name a subnet, security groups, a static IP or an instance type, that the account's network has
 them as asked (`orchestrator.steps.network_preflight`: the subnet and groups exist in one VPC, the IP is in the
 subnet's CIDR, not reserved, not in use; the type is offered in the subnet's zone). A problem on a CRITICAL server
@@ -26,6 +28,7 @@ from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcome
 from orchestrator.domain.records.waves import PreflightExclusion
+from orchestrator.domain.staging import extension_reason
 from orchestrator.domain.status import WaveStatus
 from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
@@ -67,42 +70,75 @@ def check_servers(rt: Runtime, wave: Wave, server_ids: list[str], *, max_lag_sec
         server = by_id.get(sid)
         return Problem(sid, reason, server is None or server.criticality is Criticality.CRITICAL)
 
+    staged = staging_problems(rt, wave, server_ids)
+    described = [sid for sid in server_ids if sid not in staged]
     try:
-        found = {s["sourceServerID"]: s for s in rt.drs.describe_source_servers(server_ids)}
+        found = {s["sourceServerID"]: s for s in rt.drs.describe_source_servers(described)} if described else {}
     except DrsError as exc:
         if exc.retryable:  # DRS is busy, the servers may be fine: the redelivered event checks again
             raise
-        return [problem(sid, f"DescribeSourceServers failed: {inert(str(exc))}") for sid in server_ids]
+        failed = f"DescribeSourceServers failed: {inert(str(exc))}"
+        return [problem(sid, staged.get(sid, failed)) for sid in server_ids]
     problems: list[Problem] = []
     for sid in server_ids:
-        server = found.get(sid)
-        if server is None:
-            problems.append(problem(sid, "source server not found in DRS"))
-            continue
-        info: dict[str, Any] = server.get("dataReplicationInfo") or {}
-        state = info.get("dataReplicationState", "UNKNOWN")
-        label = _hostname_label(server)
-        if state != HEALTHY_REPLICATION:
-            problems.append(problem(sid, f"replication is {state}, not {HEALTHY_REPLICATION}{label}"))
-            continue
-        lag = parse_duration(info.get("lagDuration"))
-        if lag is not None and lag > max_lag_seconds:
-            problems.append(
-                problem(sid, f"replication lag {int(lag)} s exceeds the plan's limit of {max_lag_seconds} s{label}")
-            )
-            continue
-        snapshot = by_id[sid].recovery_snapshot_id if sid in by_id else None
-        if snapshot:
-            try:
-                known = rt.drs.recovery_snapshot_ids(sid)
-            except DrsError as exc:
-                if exc.retryable:
-                    raise
-                problems.append(problem(sid, f"DescribeRecoverySnapshots failed: {inert(str(exc))}"))
-                continue
-            if snapshot not in known:
-                problems.append(problem(sid, f"recovery snapshot {snapshot} not found"))
+        reason = staged.get(sid) or _server_reason(
+            rt, found.get(sid), by_id[sid].recovery_snapshot_id if sid in by_id else None, max_lag_seconds
+        )
+        if reason:
+            problems.append(problem(sid, reason))
     return problems
+
+
+def _server_reason(
+    rt: Runtime, server: dict[str, Any] | None, snapshot: str | None, max_lag_seconds: int
+) -> str | None:
+    """Why a source server (as DescribeSourceServers gave it; None: not found) cannot launch, or None."""
+    if server is None:
+        return "source server not found in DRS"
+    info: dict[str, Any] = server.get("dataReplicationInfo") or {}
+    state = info.get("dataReplicationState", "UNKNOWN")
+    label = _hostname_label(server)
+    if state != HEALTHY_REPLICATION:
+        return f"replication is {state}, not {HEALTHY_REPLICATION}{label}"
+    lag = parse_duration(info.get("lagDuration"))
+    if lag is not None and lag > max_lag_seconds:
+        return f"replication lag {int(lag)} s exceeds the plan's limit of {max_lag_seconds} s{label}"
+    if not snapshot:
+        return None
+    try:
+        known = rt.drs.recovery_snapshot_ids(str(server["sourceServerID"]))
+    except DrsError as exc:
+        if exc.retryable:
+            raise
+        return f"DescribeRecoverySnapshots failed: {inert(str(exc))}"
+    return None if snapshot in known else f"recovery snapshot {snapshot} not found"
+
+
+def staging_problems(rt: Runtime, wave: Wave, server_ids: list[str]) -> dict[str, str]:
+    """Why each server of `server_ids` replicated in a staging account cannot launch, by its id in the frozen plan:
+    not extended into this account (its id is still the staging one), its extended source server in
+    EXTENSION_ERROR, or extended otherwise than when the execution started. Read again now (DescribeSourceServers
+    filtered on the staging accounts): the extension may have changed since StartPlan resolved it."""
+    wanted = set(server_ids)
+    staged = [s for s in wave.servers if s.is_staging and s.source_server_id in wanted]
+    if not staged:
+        return {}
+    try:
+        extended = rt.drs.extended_source_servers(sorted({str(s.staging_account_id) for s in staged}))
+    except DrsError as exc:
+        if exc.retryable:
+            raise
+        return {
+            s.source_server_id: f"DescribeSourceServers (stagingAccountIDs) failed: {inert(str(exc))}" for s in staged
+        }
+    by_key = {e.key: e for e in extended}
+    reasons = {
+        s.source_server_id: extension_reason(
+            s, by_key.get((str(s.staging_account_id), str(s.staging_source_server_id)))
+        )
+        for s in staged
+    }
+    return {sid: reason for sid, reason in reasons.items() if reason}
 
 
 def preflight(

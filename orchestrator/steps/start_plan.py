@@ -70,6 +70,7 @@ from orchestrator.domain.plan.lambda_functions import FunctionAllowList, disallo
 from orchestrator.domain.plan.suggest import quote
 from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.resolution import parse_record, resolution_record, submitted_digest
+from orchestrator.domain.staging import has_staging, resolve_staging, staging_accounts, staging_servers
 from orchestrator.domain.stored_plans import CorruptStoredPlan, StoredPlan, UnknownStoredPlan
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -348,7 +349,7 @@ def _resolved(
     with the same plan (a redelivery, or the same start again) takes that frozen plan and record, whatever the
     tags are now: it neither starts anything twice nor is refused because a tag changed; another plan under
     its id is refused by `_reused_id`. Only a start that crashed before its plan was stored resolves again."""
-    if not has_selectors(plan):
+    if not has_selectors(plan) and not has_staging(plan):
         return plan, None
     existing = rt.ledger.execution(execution_id)
     if existing is not None:
@@ -357,7 +358,52 @@ def _resolved(
         if existing.plan_document != "{}" or (existing.start_key or existing.last_key) != event_id:
             _reused_id(rt, detail, event_id, execution_id, submitted)
             return None
-    return _resolve(rt, detail, plan, submitted, execution_id=execution_id, event_id=event_id)
+    selected = (
+        _resolve(rt, detail, plan, submitted, execution_id=execution_id, event_id=event_id)
+        if has_selectors(plan)
+        else (plan, None)
+    )
+    if selected is None or not has_staging(plan):
+        return selected
+    resolved = _resolve_staging(rt, detail, selected[0], execution_id=execution_id, event_id=event_id)
+    if resolved is None:
+        return None
+    record = selected[1] or {"submittedSha256": submitted_digest(submitted), "waves": {}}
+    return resolved, record
+
+
+def _resolve_staging(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> Plan | None:
+    """The plan with each server replicated in a staging account resolved to its extended source server in this
+    account (DescribeSourceServers filtered on the plan's stagingAccountIDs), frozen like tag selection; a server
+    not extended yet keeps its staging id (its wave's preflight names it). None: the start was refused because the
+    extended source servers could not be read (a passing error is raised: the StartPlan is delivered again)."""
+    accounts = staging_accounts(plan)
+    try:
+        extended = rt.drs.extended_source_servers(accounts)
+    except DrsError as exc:
+        if exc.retryable:
+            raise
+        message = quote(f"the extended source servers could not be read (DescribeSourceServers: {exc})", 500)
+        _refuse_start(
+            rt,
+            event_id,
+            execution_id=execution_id,
+            plan_id=plan.plan_id,
+            reason=f"staging servers refused: {message}",
+            errors=_problems([PlanProblem(message, "source-servers-unreadable", path="waves")]),
+            requested_by=detail.requested_by,
+        )
+        return None
+    resolved = resolve_staging(plan, extended)
+    waiting = [s.source_server_id for w in resolved.waves for s in w.servers if s.awaits_extension]
+    logger.info(
+        "staging servers resolved to extended source servers",
+        execution_id=execution_id,
+        staging_accounts=accounts,
+        staging_servers=len(staging_servers(plan)),
+        not_extended=waiting[:20],
+    )
+    return resolved
 
 
 def _resolve(

@@ -69,6 +69,13 @@ PLAN: dict[str, Any] = {
     "planId": "cli-grants",
     "waves": [wave("db", [DB_SERVER], postLaunch=[{"documentName": AGENT}]), wave("app", SERVERS[1:], ["db"])],
 }
+# a plan of one server replicated in a staging account, for `extend --aws` (the profile's drs.stagingAccounts)
+STAGING_ACCOUNT, STAGING_SERVER = "111122223333", "s-5000000000000000a"
+STAGING = {"drs.stagingAccounts": {STAGING_ACCOUNT: {"servers": {STAGING_SERVER: {"hostname": "db-1"}}}}}
+EXTEND_PLAN: dict[str, Any] = {
+    "planId": "cli-grants-extend",
+    "waves": [wave("db", [{"stagingAccountID": STAGING_ACCOUNT, "stagingSourceServerID": STAGING_SERVER}])],
+}
 # the same plan reordered, for export-native's update of the native plan it created from PLAN
 PLAN_V2: dict[str, Any] = {
     "planId": "cli-grants",
@@ -131,6 +138,9 @@ def _verbs(plan_file: Path, execution: str) -> Iterator[tuple[str, list[str]]]:
     v2 = plan_file.with_name("plan-v2.json")
     v2.write_text(json.dumps(PLAN_V2))
     yield "export-native --aws", ["export-native", str(v2), "--aws", *REGION]
+    extend_plan = plan_file.with_name("extend-plan.json")
+    extend_plan.write_text(json.dumps(EXTEND_PLAN))
+    yield "extend --aws", ["extend", str(extend_plan), "--yes", "--aws", *REGION]
     yield (
         "import-native --aws",
         ["import-native", "cli-grants", "-o", str(plan_file.with_name("imported.yaml")), "--aws", *REGION],
@@ -169,7 +179,7 @@ def run_every_verb(tmp: Path) -> Recorded:
         exit_codes[verb], outputs[verb] = result.exit_code, result.output
         return " ".join(result.output.split())
 
-    cloud = LocalCloud(load_profile(None, **{**FAST, **NETWORK, "operators.recoveryPrincipals": [DROPS]}))
+    cloud = LocalCloud(load_profile(None, **{**FAST, **NETWORK, **STAGING, "operators.recoveryPrincipals": [DROPS]}))
     cloud.start()
     try:
         with (
@@ -264,7 +274,7 @@ def test_every_verb_ran_to_its_end_and_called_aws(recorded: Recorded) -> None:
     assert [verb for verb in verbs if not recorded.record.calls.get(verb)] == []
     # the operator commands were published by the operator endpoint as the verified caller
     for verb in VERBS[OPERATE][1:]:
-        if verb in {"export-native --aws", "plan push --aws", "run --plan-ref --aws"}:  # DRS, S3, a drill on the bus
+        if verb in {"export-native --aws", "extend --aws", "plan push --aws", "run --plan-ref --aws"}:  # DRS, S3, bus
             continue
         assert f"as {ME}" in " ".join(recorded.outputs[verb].split()), recorded.outputs[verb]
 
@@ -301,11 +311,13 @@ def test_the_exact_actions_of_each_policy(synth: Synth, recorded: Recorded) -> N
     # what the two tests above hold together, spelled out: a change to either side shows here
     assert _called(recorded, OPERATE) == {
         "cloudformation:DescribeStacks",
+        "drs:CreateExtendedSourceServer",
         "drs:CreateRecoveryPlan",
         "drs:CreateRecoveryPlanStep",
         "drs:DeleteRecoveryPlanStep",
         "drs:DescribeSourceServers",
         "drs:GetRecoveryPlan",
+        "drs:ListExtensibleSourceServers",
         "drs:ListRecoveryPlanSteps",
         "drs:ListRecoveryPlans",
         "drs:TagResource",

@@ -32,6 +32,10 @@ STAR_ALLOWED = frozenset(
         # Create*/List* actions; the SAR copy at hand predates recovery plans: an assumption an account must confirm)
         "drs:ListRecoveryPlans",
         "drs:CreateRecoveryPlan",
+        # drs-orch extend: neither has resource-level permissions (Service Authorization Reference, drs: empty
+        # Resource types column for CreateExtendedSourceServer and ListExtensibleSourceServers)
+        "drs:ListExtensibleSourceServers",
+        "drs:CreateExtendedSourceServer",
         "ssm:ListCommandInvocations",
         "ssm:ListCommands",
         "ssm:CancelCommand",

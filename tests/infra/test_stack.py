@@ -564,7 +564,20 @@ def test_the_cli_policies_are_output_and_name_this_stacks_resources_only(synth: 
         "ExportWritesNativePlanSteps",
         "ExportTagsNativePlanOnCreate",
     }
-    elsewhere = native | {sid for sid in statements if sid.startswith("PushPlan")}  # tests/infra/test_plan_store.py
+    # extend: CreateExtendedSourceServer and ListExtensibleSourceServers (no resource-level permissions), and the
+    # drs-orch:plan-id tag only as part of the creation, on source servers of this account and Region
+    assert statements["ExtendCreatesExtendedSourceServers"]["Resource"] == "*"
+    assert sorted(statements["ExtendCreatesExtendedSourceServers"]["Action"]) == [
+        "drs:CreateExtendedSourceServer",
+        "drs:ListExtensibleSourceServers",
+    ]
+    assert statements["ExtendTagsExtendedServerOnCreate"]["Action"] == "drs:TagResource"
+    assert statements["ExtendTagsExtendedServerOnCreate"]["Condition"] == {
+        "StringEquals": {"drs:CreateAction": "CreateExtendedSourceServer"}
+    }
+    assert ":source-server/*" in json.dumps(statements["ExtendTagsExtendedServerOnCreate"]["Resource"])
+    extend = {"ExtendCreatesExtendedSourceServers", "ExtendTagsExtendedServerOnCreate"}
+    elsewhere = native | extend | {sid for sid in statements if sid.startswith("PushPlan")}  # test_plan_store.py
     assert {sid: (s["Resource"], s.get("Condition")) for sid, s in statements.items() if sid not in elsewhere} == {
         "StartDrillsOnTheBus": (
             bus,

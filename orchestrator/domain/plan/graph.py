@@ -214,8 +214,10 @@ def _server_problems(raw_waves: list[Any]) -> list[Problem]:
             continue
         for position, server in enumerate(servers):
             server_id = server if isinstance(server, str) else None
-            if isinstance(server, dict):
-                server_id = _get(server, "sourceServerID", "source_server_id")
+            if isinstance(server, dict):  # a staging server's id is its staging id until StartPlan resolves it
+                server_id = _get(server, "sourceServerID", "source_server_id") or _get(
+                    server, "stagingSourceServerID", "staging_source_server_id"
+                )
             if not isinstance(server_id, str):
                 continue
             path = join_path("waves", index, "servers", position)

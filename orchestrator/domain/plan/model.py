@@ -37,6 +37,8 @@ WAVE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 SERVER_ID_PATTERN = r"^s-[0-9a-zA-Z]{17}$"
 SNAPSHOT_ID_PATTERN = r"^pit-[0-9a-zA-Z]{17}$"
 INSTANCE_ID_PATTERN = r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$"
+#: An AWS account id (botocore's drs model, AccountID: 12 characters; DRS's own pattern is looser, this is exact).
+ACCOUNT_ID_PATTERN = r"^[0-9]{12}$"
 
 SCRIPT_TIMEOUT_MIN = 30
 MAX_TARGET_INSTANCE_IDS = 1_000  # sent in SendCommand calls of at most 50 (20 calls)
@@ -581,10 +583,67 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-class Server(_Model):
-    """A DRS source server, optionally pinned to a point-in-time recovery snapshot."""
+_UNRESOLVED_PLACEHOLDER = "s-" + "0" * 17  # stands in for a malformed stagingSourceServerID (the plan is refused)
+_STAGING_PAIR = (
+    "a server replicated in a staging account needs both stagingAccountID and stagingSourceServerID (its source "
+    "server id in that account)"
+)
 
-    source_server_id: str = Field(alias="sourceServerID", json_schema_extra={"pattern": SERVER_ID_PATTERN})
+
+def _account_id(value: Any) -> Any:
+    """A 12-digit account id must be quoted in YAML: unquoted, YAML reads it as a number (and one with a leading
+    0 as an octal number), so a number is refused rather than guessed back into digits."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        msg = f"stagingAccountID must be a quoted string of 12 digits (YAML read {value!r} as a number: quote it)"
+        raise ValueError(msg)  # noqa: TRY004 (pydantic turns a ValueError into the plan problem at this path)
+    return value
+
+
+def _staging_source_server(data: Any) -> Any:
+    """A server replicated in a staging account is written with its staging account and its id there; until it is
+    resolved (StartPlan: orchestrator/domain/staging.py) its `sourceServerID` is that staging id."""
+    if not isinstance(data, dict):
+        return data
+    staging = data.get("stagingSourceServerID", data.get("staging_source_server_id"))
+    account = data.get("stagingAccountID", data.get("staging_account_id"))
+    if (staging is None) != (account is None):
+        raise ValueError(_STAGING_PAIR)
+    if staging is not None and "sourceServerID" not in data and "source_server_id" not in data:
+        # a malformed staging id is refused once, at stagingSourceServerID (not again at the defaulted field)
+        valid = isinstance(staging, str) and _matches(SERVER_ID_PATTERN, staging)
+        return {**data, "sourceServerID": staging if valid else _UNRESOLVED_PLACEHOLDER}
+    return data
+
+
+class Server(_Model):
+    """A DRS source server, optionally pinned to a point-in-time recovery snapshot.
+
+    A server replicated in a staging account (DRS's multi-account replication: at most 300 replicating source
+    servers per account) names `stagingAccountID` and `stagingSourceServerID` (its source server id in that
+    account): it is recovered through its extended source server in this account (CreateExtendedSourceServer,
+    `drs-orch extend`), which StartPlan finds (DescribeSourceServers filtered on stagingAccountIDs) and freezes
+    as its `sourceServerID`. Left out, `sourceServerID` is the staging id until then."""
+
+    source_server_id: str = Field(
+        alias="sourceServerID",
+        json_schema_extra={"pattern": SERVER_ID_PATTERN},
+        description=(
+            "The DRS source server in this account. For a staging server: its extended source server, filled in "
+            "when the execution starts (default: stagingSourceServerID until then)."
+        ),
+    )
+    staging_account_id: Annotated[str | None, BeforeValidator(_account_id)] = Field(
+        None,
+        alias="stagingAccountID",
+        json_schema_extra={"pattern": ACCOUNT_ID_PATTERN},
+        description="The staging account that replicates this server (12 digits, quoted); with stagingSourceServerID.",
+    )
+    staging_source_server_id: str | None = Field(
+        None,
+        alias="stagingSourceServerID",
+        json_schema_extra={"pattern": SERVER_ID_PATTERN},
+        description="This server's source server id in its staging account; with stagingAccountID.",
+    )
     recovery_snapshot_id: str | None = Field(
         None, alias="recoverySnapshotID", json_schema_extra={"pattern": SNAPSHOT_ID_PATTERN}
     )
@@ -612,6 +671,43 @@ class Server(_Model):
             msg = f"malformed recovery snapshot id '{quote(value)}' (expected 'pit-' and 17 letters or digits)"
             raise ValueError(msg)
         return value
+
+    @field_validator("staging_account_id")
+    @classmethod
+    def _staging_account(cls, value: str | None) -> str | None:
+        if value is not None and not _matches(ACCOUNT_ID_PATTERN, value):
+            msg = f"malformed stagingAccountID '{quote(value)}' (expected 12 digits)"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("staging_source_server_id")
+    @classmethod
+    def _staging_server_id(cls, value: str | None) -> str | None:
+        if value is not None and not _matches(SERVER_ID_PATTERN, value):
+            msg = f"malformed stagingSourceServerID '{quote(value)}' (expected 's-' and 17 letters or digits)"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _staging_default(cls, data: Any) -> Any:
+        return _staging_source_server(data)
+
+    @model_validator(mode="after")
+    def _staging_pair(self) -> Server:
+        if (self.staging_account_id is None) != (self.staging_source_server_id is None):
+            raise ValueError(_STAGING_PAIR)
+        return self
+
+    @property
+    def is_staging(self) -> bool:
+        """Whether the server replicates in a staging account (recovered through its extended source server)."""
+        return self.staging_account_id is not None
+
+    @property
+    def awaits_extension(self) -> bool:
+        """A staging server not resolved to an extended source server of this account (its id is the staging one)."""
+        return self.is_staging and self.source_server_id == self.staging_source_server_id
 
 
 class Objectives(_Model):

@@ -104,7 +104,8 @@ def test_a_wrong_value_is_named_by_its_camel_case_path(tmp_path: Path, text: str
             "drs:\n  throttleRat: 0.1\n",
             "drs.throttleRat: unknown key (allowed here: initialized, launchEvents, "
             "launchSeconds, outsideJobs, pageSize, quotas, recoveryPlans, retryAfterSeconds, seed, servers, "
-            "snapshotsPerServer, startDelaySeconds, terminateFailureRate, terminateSeconds, throttleRate)",
+            "snapshotsPerServer, stagingAccounts, startDelaySeconds, terminateFailureRate, terminateSeconds, "
+            "throttleRate)",
         ),
         (
             f"drs:\n  servers:\n    {S1}: {{lag_seconds: 5}}\n",
@@ -114,7 +115,8 @@ def test_a_wrong_value_is_named_by_its_camel_case_path(tmp_path: Path, text: str
         ),
         (
             "drs:\n  quotas: {serverPerJob: 1}\n",
-            "drs.quotas.serverPerJob: unknown key (allowed here: concurrentJobs, serversInAllJobs, serversPerJob)",
+            "drs.quotas.serverPerJob: unknown key (allowed here: concurrentJobs, serversInAllJobs, serversPerJob, "
+            "sourceServers)",
         ),
         (
             "ssm:\n  documents:\n    X: {failon: []}\n",
