@@ -96,10 +96,21 @@ class DrsError(RuntimeError):
 
     retryable = False
 
-    def __init__(self, message: str, code: str = "", retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: str = "",
+        retry_after: float | None = None,
+        *,
+        resource_id: str | None = None,
+        resource_type: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.retry_after = retry_after
+        # ConflictException's resourceId and resourceType (botocore's DRS model): the server or instance in the way
+        self.resource_id = resource_id
+        self.resource_type = resource_type
 
 
 class DrsThrottled(DrsError):
@@ -149,7 +160,14 @@ def _translate(exc: ClientError) -> DrsError:
         "HTTPHeaders", {}
     ).get("retry-after")
     cls = _BY_CODE.get(code, DrsPermanentError)
-    return cls(f"{code}: {message}", code=code, retry_after=float(retry_after) if retry_after else None)
+    resource_id, resource_type = exc.response.get("resourceId"), exc.response.get("resourceType")
+    return cls(
+        f"{code}: {message}",
+        code=code,
+        retry_after=float(retry_after) if retry_after else None,
+        resource_id=str(resource_id) if resource_id else None,
+        resource_type=str(resource_type) if resource_type else None,
+    )
 
 
 class Drs:

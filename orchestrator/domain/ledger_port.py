@@ -407,6 +407,10 @@ class LedgerPort(Protocol):
         """The packed jobs being started (written, not finished or abandoned), oldest first."""
         ...
 
+    def packed_jobs(self) -> list[PackedLaunch]:
+        """Every started packed job whose capacity is not given back yet (DRS may still run it)."""
+        ...
+
     def park(self, chunk: LaunchChunk) -> bool:
         """Queue a launch that does not fit now (once per launch key; its `tries` are not kept). False when it was
         already parked."""

@@ -236,7 +236,11 @@ def _terminate_jobs(rt: Runtime, execution_id: str, batch: list[str], ref: str) 
     try:
         job_id, fresh = _terminate_job(rt, execution_id, batch, ref)
         return [(batch, job_id, fresh)]
-    except DrsConflict:
+    except DrsConflict as exc:
+        if exc.resource_type == "SOURCE_SERVER":
+            # the instance's source server is in a launch job still running (a packed job other waves share: issue
+            # #19): not "already terminating", so the whole termination waits for that job instead of skipping it
+            raise _Deferred(f"{exc} (terminated once that job has ended)", RETRY_SECONDS) from exc
         if len(batch) == 1:
             return []
     half = len(batch) // 2

@@ -202,6 +202,23 @@ def _poll_siblings(rt: Runtime, waves: Iterable[str]) -> None:
             poll_wave(rt, rt.ledger.wave(execution_id, wave_id), execution.plan_id, once=True, siblings=False)
 
 
+def _poll_settled_waves(rt: Runtime, job: dict[str, Any]) -> None:
+    """A packed job still running (issue #19): poll each wave in it whose own servers have all ended, so it completes
+    now rather than at the next watcher tick (`poll_wave(once=True)`: each wave reports the job's end once)."""
+    key = job.get("tags", {}).get(TAG_LAUNCH_KEY, "")
+    record = rt.ledger.packed(key) if key.startswith("pk-") else None
+    if record is None:
+        return
+    participating = job.get("participatingServers", [])
+    for chunk in record.chunks:
+        if not own_launch_settled(participating, chunk.server_ids):
+            continue
+        execution = rt.ledger.execution(chunk.execution_id)
+        if execution is not None:
+            wave = rt.ledger.wave(chunk.execution_id, chunk.wave_id)
+            poll_wave(rt, wave, execution.plan_id, once=True, siblings=False)
+
+
 def own_job(job: dict[str, Any], server_ids: Iterable[str]) -> dict[str, Any]:
     """`job` with only the participating servers of `server_ids` (a wave's own share of a packed job)."""
     return {**job, "participatingServers": own_servers(job.get("participatingServers", []), server_ids)}
@@ -223,8 +240,12 @@ def on_launch_result(rt: Runtime, detail: dict[str, Any]) -> None:
             raise
         logger.info("DRS busy: the next watcher tick polls instead", job_id=job_id)
         return
-    if not jobs or jobs[0].get("status") != "COMPLETED":
-        return  # one server of a running job finished: the job's end is what the wave waits for
+    if not jobs:
+        return
+    if jobs[0].get("status") != "COMPLETED":
+        # one server of a running job finished: a wave waits for its job's end, or, in a packed job, for its own
+        _poll_settled_waves(rt, jobs[0])
+        return
     tags = jobs[0].get("tags", {})
     for execution_id, wave_id in _waves_of(rt, tags, job_id):
         execution = rt.ledger.execution(execution_id)

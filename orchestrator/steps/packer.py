@@ -21,7 +21,9 @@ packing on (`Settings.drs_packing`, the default):
    packed again. A duplicated or replayed StartJob finds its claim (and its job) and parks nothing twice; only the
    packer, under its lock, calls StartRecovery for a launch; a server is in one chunk, a chunk in one packed job.
 4. A permanent DRS error on a job of several chunks (one bad server, a conflict with a job that is not ours) does not
-   fail the other plans' chunks: each chunk is started alone at once, so only the guilty chunk fails.
+   fail the other plans' chunks: the job is split (the chunk of the server DRS names alone, or two halves) and each
+   part started at once, so only the guilty chunk fails. A conflict with a job of ours (a terminate job, or a packed
+   launch still running: a retried wave, a drill and a recovery of one server) makes the held chunk wait for it.
 
 Each wave is judged from its own servers in the shared job (`orchestrator.steps.job_watcher`,
 `orchestrator.steps.launch_checks.check_job_end`); the job's capacity is given back when DRS reports it COMPLETED.
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from orchestrator.adapters.drs import TAG_LAUNCH_KEY, DrsConflict, DrsError, DrsQuotaExceeded
+from orchestrator.adapters.drs import TAG_LAUNCH_KEY, DrsConflict, DrsError, DrsQuotaExceeded, DrsThrottled
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.packing import Pool, ReadyChunk, Room, pack, packed_key
@@ -152,7 +154,7 @@ def drain_packed(rt: Runtime) -> dict[str, int]:
 
 
 def _pack_and_start(rt: Runtime, token: str, done: Drained) -> None:
-    parked = _wanted_chunks(rt, done)
+    parked = _apart(_wanted_chunks(rt, done), done)
     if not parked:
         return
     chunks = [chunk for chunk, _ in parked]
@@ -174,6 +176,29 @@ def _pack_and_start(rt: Runtime, token: str, done: Drained) -> None:
         capacity.schedule_tick_at(rt, packing.next_due)
     if done.waiting:
         capacity.schedule_tick(rt)
+
+
+def _apart(parked: list[tuple[LaunchChunk, str]], done: Drained) -> list[tuple[LaunchChunk, str]]:
+    """The parked chunks none of whose servers an older parked chunk has (oldest first). A server ready twice (a
+    RECOVERY started while a drill of the same plan still launches) is launched by the older chunk; the younger
+    waits until that one has started, then meets DRS's ConflictException like an unpacked launch would (and waits
+    for our own job: `_after_conflict`), instead of halting every pool (the policy refuses a server in two chunks)."""
+    apart: list[tuple[LaunchChunk, str]] = []
+    taken: dict[str, str] = {}
+    for chunk, parked_at in parked:
+        clash = next((sid for sid in chunk.server_ids if sid in taken), None)
+        if clash is not None:
+            logger.warning(
+                "a server is in two ready launches: the younger waits for the older one",
+                source_server_id=clash,
+                launch_key=chunk.launch_key,
+                older=taken[clash],
+            )
+            done.waiting += 1
+            continue
+        taken.update(dict.fromkeys(chunk.server_ids, chunk.launch_key))
+        apart.append((chunk, parked_at))
+    return apart
 
 
 def _reconciled(rt: Runtime) -> bool:
@@ -357,10 +382,12 @@ def _start_recovery(rt: Runtime, record: PackedLaunch, done: Drained) -> JobOutc
     except DrsQuotaExceeded as exc:  # jobs outside the orchestrator use the quotas too: wait, do not fail
         _abandon(rt, record, reason=str(exc))
         return "blocked"
+    except DrsThrottled as exc:  # refused before anything was created
+        _abandon(rt, record, reason=str(exc))
+        return "blocked"
     except DrsError as exc:
-        if exc.retryable:
-            _abandon(rt, record, reason=str(exc))
-            return "blocked"
+        if exc.retryable:  # a 500 or a timeout: DRS may have created the job all the same
+            return _maybe_started(rt, record, exc, done)
         return _refused(rt, record, exc, done)
     metrics.add_metric(name="DrsJobsStarted", unit="Count", value=1)
     metrics.add_metric(name="DrsPackedChunks", unit="Count", value=len(record.chunks))
@@ -375,20 +402,57 @@ def _start_recovery(rt: Runtime, record: PackedLaunch, done: Drained) -> JobOutc
     return "started"
 
 
+def _maybe_started(rt: Runtime, record: PackedLaunch, exc: DrsError, done: Drained) -> JobOutcome:
+    """StartRecovery failed in a way that may have created the job (InternalServerException, a timeout): the job is
+    looked for by its key now; not found, the packed record stays, with its chunks' leases and capacity, for the next
+    packer's recovery (`_recover`: found by its tag then, or given back), never packed again under another key while
+    the job may exist."""
+    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, record.key, rt.clock.now() - CLAIM_LOOKBACK)
+    if found:
+        finish(rt, record, str(found["jobID"]), done)
+        return "started"
+    logger.warning(
+        "StartRecovery failed and may have created the job: the next packer looks for it by its tag",
+        packed_key=record.key,
+        error=str(exc)[:300],
+    )
+    done.waiting += len(record.chunks)
+    return "blocked"
+
+
 def _after_conflict(rt: Runtime, record: PackedLaunch, exc: DrsConflict, done: Drained) -> JobOutcome:
-    """ConflictException, and no job of ours has the key: a chunk whose servers a terminate job of its own execution
-    still holds (a rollback, a cancel's clean-up) waits for it, parked; the others go on without it now. With no such
-    chunk the conflict is with a job that is not ours: refused (`_refused`)."""
+    """ConflictException, and no job has this key. A chunk whose server one of our own jobs still holds waits for it,
+    parked: a terminate job of its execution (a rollback, a cancel's clean-up), or a launch job of ours (a packed job
+    still running when its wave failed and was retried, a drill of the same server when its recovery started). The
+    others go on without it now. With no such chunk the conflict is with a job that is not ours: `_refused`."""
     from orchestrator.steps.launch_wave import our_termination_holding
 
-    waiting = [c for c in record.chunks if our_termination_holding(rt, c.execution_id, c.server_ids)]
+    waiting = [
+        c
+        for c in record.chunks
+        if our_termination_holding(rt, c.execution_id, c.server_ids) or _our_launch_holding(rt, c.server_ids)
+    ]
     if not waiting:
         return _refused(rt, record, exc, done)
-    logger.info("a terminate job of the same execution holds a server: its chunk waits", packed_key=record.key)
-    _abandon(rt, record, reason=f"{exc} (a terminate job of its execution: waiting for it to end)")
+    logger.info("a job of ours holds a server: its chunk waits for it to end", packed_key=record.key)
+    _abandon(rt, record, reason=f"{exc} (a job of the orchestrator's: waiting for it to end)")
     done.waiting += len(waiting)
     others = [c for c in record.chunks if c not in waiting]
     return start_packed(rt, others, record.token, done) if others else "blocked"
+
+
+def _our_launch_holding(rt: Runtime, server_ids: Sequence[str]) -> str | None:
+    """The id of a packed launch job of ours DRS still runs with one of `server_ids`, if any."""
+    wanted = set(server_ids)
+    job_ids = sorted({r.job_id for r in rt.ledger.packed_jobs() if r.job_id and wanted.intersection(r.server_ids)})
+    if not job_ids:
+        return None
+    for job in rt.drs.describe_jobs(job_ids):
+        if job.get("status") != "COMPLETED" and any(
+            p.get("sourceServerID") in wanted for p in job.get("participatingServers", [])
+        ):
+            return str(job["jobID"])
+    return None
 
 
 def _reason(exc: DrsError) -> str:
@@ -403,14 +467,28 @@ def _refused(rt: Runtime, record: PackedLaunch, exc: DrsError, done: Drained) ->
 
     _abandon(rt, record, reason=str(exc))
     if len(record.chunks) > 1:
-        logger.warning("DRS refused a packed job: each chunk is started alone", packed_key=record.key, error=str(exc))
-        outcomes = [start_packed(rt, [chunk], record.token, done) for chunk in record.chunks]
+        parts = _split(record.chunks, exc.resource_id)
+        logger.warning(
+            "DRS refused a packed job: it is split", packed_key=record.key, parts=len(parts), error=str(exc)[:300]
+        )
+        outcomes = [start_packed(rt, part, record.token, done) for part in parts]
         return "blocked" if "blocked" in outcomes else "started"
     chunk = record.chunks[0]
     chunk_failed(rt, chunk, {}, reason=_reason(exc))
     rt.ledger.unpark(chunk.launch_key)
     done.failed += 1
     return "failed"
+
+
+def _split(chunks: Sequence[LaunchChunk], culprit: str | None) -> list[list[LaunchChunk]]:
+    """A refused packed job, split: the chunk holding the server DRS named (ConflictException's resourceId) alone and
+    the others together (one more job, not one per chunk: a busy server does not spend the 20-job quota); with no
+    culprit named, two halves (each refused half splits again, so one bad chunk costs about log2(n) calls)."""
+    guilty = [c for c in chunks if culprit is not None and culprit in c.server_ids]
+    if guilty:
+        return [guilty, [c for c in chunks if c not in guilty]]
+    half = len(chunks) // 2
+    return [list(chunks[:half]), list(chunks[half:])]
 
 
 def _abandon(rt: Runtime, record: PackedLaunch, *, reason: str) -> None:

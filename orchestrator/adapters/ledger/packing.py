@@ -135,3 +135,7 @@ class PackedLaunches(LedgerBase):
         """The started packed job of `key`, or None."""
         item = self._get({"pk": CAPACITY_PK, "sk": f"{PACKED_PREFIX}{key}"})
         return packed_launch(item) if item else None
+
+    def packed_jobs(self) -> list[PackedLaunch]:
+        """Every started packed job whose capacity is not given back yet (`PACKED#` items: DRS may still run it)."""
+        return [packed_launch(item) for item in self._query_all(CAPACITY_PK, PACKED_PREFIX)]

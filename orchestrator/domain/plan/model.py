@@ -1013,9 +1013,11 @@ class Plan(_Model):
         0,
         ge=-1000,
         le=1000,
+        strict=True,  # `priority: yes` or "5" is a mistake to name, not a 1 or a 5
         description=(
             "Who goes first when DRS capacity is short (issue #19): among chunks ready to launch, those on the longest "
-            "remaining dependency path of their plan go first, then those of the plan with the higher priority, then "
+            "remaining dependency path of their plan (in waves) go first, then those of the plan with the higher "
+            "priority, then "
             "the earlier ready. -1000 to 1000; default 0. A chunk that has waited the packer's starvation limit is "
             "overtaken by no one, whatever its priority."
         ),

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from localcloud.drs_sim import DrsSimConfig, DrsSimulator
-from orchestrator.adapters.drs import RECOVERY_INSTANCES_BATCH, Drs
+from orchestrator.adapters.drs import RECOVERY_INSTANCES_BATCH, Drs, DrsConflict
 
 
 def _instance_id(n: int) -> str:
@@ -186,3 +186,21 @@ def test_a_server_reason_from_the_job_log_is_cut_to_1000_characters() -> None:
     # THEN the reason keeps the event and the first 999 characters of the error, marked as cut
     assert RAW_ERROR_CHARS == 1000
     assert reasons == {"s-0000000000000000a": "LAUNCH_FAILED: " + "x" * 999 + "…"}
+
+
+def test_a_conflict_names_the_resource_in_the_way() -> None:
+    # GIVEN DRS refuses a StartRecovery: one of its servers is in another job (ConflictException's modeled fields)
+    drs, stub = _stubbed()
+    stub.add_client_error(
+        "start_recovery",
+        service_error_code="ConflictException",
+        service_message="Source server s-1 is already participating in active job drsjob-1",
+        http_status_code=409,
+        modeled_fields={"resourceId": "s-1", "resourceType": "SOURCE_SERVER"},
+    )
+    # WHEN the adapter calls it
+    with stub, pytest.raises(DrsConflict) as refused:
+        drs.start_recovery([{"sourceServerID": "s-1234567890abcdef0"}], is_drill=True, tags={})
+    # THEN the error says which resource is in the way, and of what type
+    assert (refused.value.resource_id, refused.value.resource_type) == ("s-1", "SOURCE_SERVER")
+    assert refused.value.code == "ConflictException"

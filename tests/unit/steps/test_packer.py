@@ -183,6 +183,26 @@ def test_a_launch_result_event_of_a_packed_job_polls_each_of_its_waves(packing: 
     assert packing.ledger.capacity().active_jobs == 0
 
 
+def test_a_launch_result_of_a_running_packed_job_reports_the_wave_whose_own_servers_are_done(packing: World) -> None:
+    # GIVEN two waves sharing a job in which DRS has launched the first wave's servers only
+    a, b = two_plans(packing)
+    for chunk in (*a, *b):
+        start_job(packing.rt, chunk)
+    packing.advance(WINDOW)
+    drain(packing.rt)
+    [job_id] = packing.drs.jobs
+    settle(packing, job_id, servers(1, 5))
+    # WHEN a Launch Result event names the job (still running: the second wave's servers launch)
+    on_launch_result(packing.rt, {"job-id": job_id})
+    # THEN the first wave's end is reported now (not at the next watcher tick), the second's is not, and the job's
+    # capacity stays counted
+    assert [e.wave_id for e in packing.bus.of(DRSJobCompleted)] == ["db"]
+    assert packing.ledger.capacity().active_jobs == 1
+    # AND another server's event reports nothing twice
+    on_launch_result(packing.rt, {"job-id": job_id})
+    assert [e.wave_id for e in packing.bus.of(DRSJobCompleted)] == ["db"]
+
+
 def test_a_second_tick_and_a_retried_start_job_launch_nothing_twice(packing: World) -> None:
     # GIVEN two waves packed into one job
     a, b = two_plans(packing)
