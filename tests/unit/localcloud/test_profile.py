@@ -125,7 +125,7 @@ def test_a_wrong_value_is_named_by_its_camel_case_path(tmp_path: Path, text: str
         (
             "faults:\n  duplicate_delivery: 0.5\n",
             "faults.duplicate_delivery: unknown key (allowed here: "
-            "crashAfterStartRecovery, duplicateDelivery, reorderDelivery)",
+            "assumeRoleRefused, crashAfterStartRecovery, duplicateDelivery, reorderDelivery)",
         ),
     ],
 )
