@@ -421,6 +421,7 @@ class LocalCloud:
                     instance_resolver=lambda instance_id, drs=drs: _managed_instance_of(drs, instance_id),  # type: ignore[misc]
                     account_id=account.account_id,
                     region=region,
+                    aws_clients=_account_clients(account.account_id, region),
                 )
                 ssm.load_library()  # the documents plans run exist there too (deployed with the target stack)
                 self._drs_sims[key] = drs
@@ -1109,10 +1110,23 @@ def _service_client(service: str, account_id: str, region: str) -> Any:
     if account_id != ACCOUNT:
 
         def in_account(request: Any, **_: Any) -> None:
-            request.headers["x-moto-account-id"] = account_id
+            request.headers[credential_signer.ACCOUNT_HEADER] = account_id
 
         client.meta.events.register(f"request-created.{service}", in_account)
     return client
+
+
+def _account_clients(account_id: str, region: str) -> Callable[[str], Any]:
+    """The clients a target account's Automation runbooks call AWS with (aws:executeAwsApi): that account's and
+    Region's, one per service."""
+    cache: dict[str, Any] = {}
+
+    def make(service: str) -> Any:
+        if service not in cache:
+            cache[service] = _service_client(service, account_id, region)
+        return cache[service]
+
+    return make
 
 
 _SSM_SIM_EVENTS = frozenset(f"before-send.ssm.{operation}" for operation in SSM_SIM_OPERATIONS)

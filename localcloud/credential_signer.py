@@ -21,6 +21,7 @@ from typing import Any
 import botocore.auth
 
 SIGNATURE_VERSION = "drs-orch-local"
+ACCOUNT_HEADER = "x-moto-account-id"  # moto's own way to name a request's account (moto.core.responses)
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 
 
@@ -73,8 +74,12 @@ def access_key_of(request: Any) -> str | None:
 
 
 def account_of(request: Any, default: str) -> str:
-    """The account a prepared request acts in, as moto decides it: the account of its access key's assumed role,
-    else `default` (moto's default account)."""
+    """The account a prepared request acts in, as moto decides it: its ``x-moto-account-id`` header (the local
+    cloud's own service clients: DRS doing its EC2 work in a target account), else the account of its access key's
+    assumed role, else `default` (moto's default account)."""
+    named = request.headers.get(ACCOUNT_HEADER)
+    if named:
+        return named.decode() if isinstance(named, bytes) else str(named)
     key = access_key_of(request)
     if key is None:
         return default

@@ -375,3 +375,34 @@ def test_an_accounts_section_loads_with_its_defaults(tmp_path: Path) -> None:
     assert target.region_profile("us-west-2").drs.quotas.concurrent_jobs == 2
     assert home.role_arn is None
     assert home.region_profile("us-west-2").drs.quotas.concurrent_jobs == 20
+
+
+def test_a_target_accounts_runbook_acts_in_that_account_and_region(local_cloud: Cloud) -> None:
+    # GIVEN an ECS service "web" at 0 tasks in the target account's us-west-2, and one of the same name in ours
+    cloud = _start(local_cloud)
+    credentials = _assume(cloud, ExternalId=EXTERNAL_ID)["Credentials"]
+    theirs, ours = _client(cloud, "ecs", credentials), cloud.session.client("ecs", region_name=WEST)
+    for ecs in (theirs, ours):
+        ecs.create_cluster(clusterName="shop")
+        ecs.register_task_definition(family="web", containerDefinitions=[{"name": "web", "image": "w:1", "memory": 64}])
+        ecs.create_service(cluster="shop", serviceName="web", taskDefinition="web", desiredCount=0)
+    # WHEN the scaling runbook is started in the target account with the assumed credentials
+    ssm = _client(cloud, "ssm", credentials)
+    execution_id = ssm.start_automation_execution(
+        DocumentName="DRSOrch-ScaleEcsService",
+        Parameters={"Cluster": ["shop"], "Service": ["web"], "DesiredCount": ["3"]},
+    )["AutomationExecutionId"]
+
+    def status() -> str:
+        execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)["AutomationExecution"]
+        return str(execution["AutomationExecutionStatus"])
+
+    cloud.run_until(lambda: status() not in ("Pending", "InProgress", "Waiting"), timeout=60)
+    # THEN it succeeded and scaled the target's service only
+    assert status() == "Success"
+    assert theirs.describe_services(cluster="shop", services=["web"])["services"][0]["desiredCount"] == 3
+    assert ours.describe_services(cluster="shop", services=["web"])["services"][0]["desiredCount"] == 0
+    # AND its status-change event reached our bus with the target's account and Region
+    assert {(e.detail_type, e.account, e.region) for e in cloud.events if e.source == "aws.ssm"} == {
+        ("EC2 Automation Execution Status-change Notification", TARGET, WEST)
+    }
