@@ -186,6 +186,16 @@ class SimProfile(ProfileSection):
             raise invalid(problem)
         return values
 
+    @model_validator(mode="after")
+    def _refused_roles_exist(self) -> SimProfile:
+        with_roles = {account.account_id for account in self.accounts if account.role_arn is not None}
+        unknown = sorted(set(self.faults.assume_role_refused) - with_roles)
+        if unknown:
+            raise invalid(
+                f"faults.assumeRoleRefused: {', '.join(unknown)} is not an account of `accounts` with a role to refuse"
+            )
+        return self
+
     def drs_config(self) -> DrsSimConfig:
         return self.drs.to_config(default_seed=self.seed)
 

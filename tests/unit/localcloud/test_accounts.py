@@ -406,3 +406,14 @@ def test_a_target_accounts_runbook_acts_in_that_account_and_region(local_cloud: 
     assert {(e.detail_type, e.account, e.region) for e in cloud.events if e.source == "aws.ssm"} == {
         ("EC2 Automation Execution Status-change Notification", TARGET, WEST)
     }
+
+
+def test_refusing_the_role_of_an_account_the_profile_does_not_declare_is_an_error(tmp_path: Path) -> None:
+    # GIVEN a refusal fault naming an account that is not a target (a typo) / WHEN the profile is loaded
+    text = "accounts:\n  - {accountId: '222233334444', externalId: abc, regions: {us-west-2: null}}\n"
+    with pytest.raises(ProfileError) as error:
+        load_profile(_write(tmp_path, text + "faults: {assumeRoleRefused: ['222233334445']}\n"))
+    # THEN it is named, and nothing is silently not refused
+    assert "faults.assumeRoleRefused: 222233334445 is not an account of `accounts` with a role to refuse" in str(
+        error.value
+    )

@@ -216,7 +216,7 @@ def test_the_readme_profile_example_loads(tmp_path: Path) -> None:
     assert profile.ssm.agent_online_after_seconds > 0
     assert profile.faults.reorder_delivery > 0
     assert [account.account_id for account in profile.accounts] == ["222233334444", "123456789012"]
-    assert profile.faults.assume_role_refused == ["555566667777"]
+    assert profile.faults.assume_role_refused == ["222233334444"]
 
 
 @pytest.mark.parametrize(
