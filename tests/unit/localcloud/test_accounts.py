@@ -417,3 +417,19 @@ def test_refusing_the_role_of_an_account_the_profile_does_not_declare_is_an_erro
     assert "faults.assumeRoleRefused: 222233334445 is not an account of `accounts` with a role to refuse" in str(
         error.value
     )
+
+
+def test_a_sigv4_signed_client_of_another_session_reaches_the_target_account_too(local_cloud: Cloud) -> None:
+    # GIVEN assumed credentials, used by a client of a fresh boto3 session (signed with SigV4, not the cloud's signer)
+    import boto3
+
+    cloud = _start(local_cloud)
+    credentials = _assume(cloud, ExternalId=EXTERNAL_ID)["Credentials"]
+    drs = boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=WEST,
+    ).client("drs")
+    # WHEN it lists the source servers THEN it sees the target account's, as the cloud's own clients do
+    assert [s["sourceServerID"] for s in drs.describe_source_servers(filters={})["items"]] == [TARGET_SERVER]
