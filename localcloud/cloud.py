@@ -6,6 +6,11 @@ default bus; SSM's managed nodes are the running DRS recovery instances). Everyt
 `infra.definitions`, the same definitions the CDK stack reads: each rule is created with its real
 pattern and targets an SQS queue (moto's EventBridge cannot target Lambda), and a dispatcher hands each
 message to the handler function or starts the state machine, like EventBridge would.
+
+With the profile's `accounts`, the cloud also models target accounts and Regions: STS AssumeRole of their roles
+(localcloud/sts_sim.py), a DRS and an SSM simulator per account and Region that calls reach by their credentials
+and endpoint (localcloud/account_router.py, localcloud/credential_signer.py), moto's EC2 of that account and Region
+for their launches, and their AWS events forwarded to the orchestrator's bus with their own account and Region.
 """
 
 from __future__ import annotations
