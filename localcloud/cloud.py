@@ -360,11 +360,12 @@ class LocalCloud:
 
     def allowed_documents(self) -> list[str]:
         """The SSM documents this run's plans may run: the profile's `ssm.allowedDocuments`, else the deployed
-        default (DRSOrch-*) and the documents the profile itself creates."""
+        default (DRSOrch-*) and the documents the profile itself creates (in any of its accounts and Regions)."""
         configured = self.profile.ssm.allowed_documents
         if configured is not None:
             return list(configured)
-        return [DEFAULT_ALLOWED_DOCUMENTS, *self.ssm.profile_documents()]
+        own = {name for ssm in self._ssm_sims.values() for name in ssm.profile_documents()}
+        return [DEFAULT_ALLOWED_DOCUMENTS, *sorted(own)]
 
     def stop(self) -> None:
         gc.unfreeze()

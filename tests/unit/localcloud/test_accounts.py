@@ -433,3 +433,20 @@ def test_a_sigv4_signed_client_of_another_session_reaches_the_target_account_too
     ).client("drs")
     # WHEN it lists the source servers THEN it sees the target account's, as the cloud's own clients do
     assert [s["sourceServerID"] for s in drs.describe_source_servers(filters={})["items"]] == [TARGET_SERVER]
+
+
+def test_a_target_regions_own_documents_are_allowed_like_the_home_ones() -> None:
+    # GIVEN a document only the target account's Region defines, and one only ours does
+    profile = load_profile(
+        None,
+        accounts=[
+            {
+                "accountId": TARGET,
+                "externalId": EXTERNAL_ID,
+                "regions": {WEST: {"ssm": {"documents": {"west-smoke-test": None}}}},
+            }
+        ],
+        **{"ssm.documents": {"erp-smoke-test": None}},
+    )
+    # WHEN the local cloud is built THEN the functions may run both, besides the deployed default
+    assert LocalCloud(profile).allowed_documents() == ["DRSOrch-*", "erp-smoke-test", "west-smoke-test"]
