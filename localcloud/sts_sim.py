@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,6 +76,7 @@ class StsSimulator:
         self._lock = threading.Lock()
         self.assumed = 0  # AssumeRole calls answered with credentials
         self.denied = 0  # AssumeRole calls refused
+        self.by_role: Counter[tuple[str, str]] = Counter()  # (role ARN asked for, "assumed" | "denied")
 
     # ------------------------------------------------------------------ the hook
 
@@ -97,11 +99,11 @@ class StsSimulator:
             or params.get("ExternalId") != role.external_id
             or role.account_id in self.refused
         ):
-            self.denied += 1
+            self._count(role_arn, "denied")
             message = f"User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
             return _error(request.url, 403, "AccessDenied", message)
         if duration > role.max_session_seconds:
-            self.denied += 1
+            self._count(role_arn, "denied")
             return _error(
                 request.url,
                 400,
@@ -127,7 +129,7 @@ class StsSimulator:
         expires = self.clock.now() + timedelta(seconds=duration)
         with self._lock:
             self._sessions[assumed.access_key_id] = _Session(role.account_id, role.arn, expires)
-            self.assumed += 1
+        self._count(role.arn, "assumed")
         role_id = f"AROA{uuid.uuid5(uuid.NAMESPACE_URL, role.arn).hex[:17].upper()}"
         body = (
             f'<AssumeRoleResponse xmlns="{_NS}"><AssumeRoleResult>'
@@ -146,6 +148,14 @@ class StsSimulator:
             "</AssumeRoleResponse>"
         )
         return _xml(url, 200, body)
+
+    def _count(self, role_arn: str, outcome: str) -> None:
+        with self._lock:
+            self.by_role[(role_arn, outcome)] += 1
+            if outcome == "assumed":
+                self.assumed += 1
+            else:
+                self.denied += 1
 
     def _caller_arn(self, access_key: str | None, account: str, region: str) -> str:
         """Who is calling, as STS names them (moto's GetCallerIdentity for the key)."""

@@ -146,6 +146,7 @@ def test_the_refusal_fault_denies_every_assume_role_of_that_account(local_cloud:
     # THEN it is AccessDenied; the other account's role still works
     assert str(refused.value) == _denied(ROLE)
     assert _assume(cloud, OTHER_ROLE, ExternalId="other-id")["Credentials"]["AccessKeyId"]
+    assert cloud.sts.by_role == {(ROLE, "denied"): 1, (OTHER_ROLE, "assumed"): 1}
 
 
 def test_a_session_longer_than_the_roles_maximum_is_a_validation_error(local_cloud: Cloud) -> None:
