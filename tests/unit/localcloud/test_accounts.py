@@ -451,3 +451,22 @@ def test_a_target_regions_own_documents_are_allowed_like_the_home_ones() -> None
     )
     # WHEN the local cloud is built THEN the functions may run both, besides the deployed default
     assert LocalCloud(profile).allowed_documents() == ["DRSOrch-*", "erp-smoke-test", "west-smoke-test"]
+
+
+def test_our_own_account_in_another_region_is_reached_without_a_role(local_cloud: Cloud) -> None:
+    # GIVEN our own account listed for us-west-2 (a cross-Region recovery in one account), with a server there
+    west_server = "s-3333333333333333a"
+    cloud = local_cloud(
+        accounts=[{"accountId": HOME, "roleName": None, "regions": {WEST: {"drs": {"servers": {west_server: None}}}}}]
+    )
+    # WHEN the functions' own credentials call DRS in us-west-2 and launch a drill there
+    drs = cloud.session.client("drs", region_name=WEST)
+    listed = [s["sourceServerID"] for s in drs.describe_source_servers(filters={})["items"]]
+    drs.start_recovery(sourceServers=[{"sourceServerID": west_server}], isDrill=True)
+    # THEN that Region's simulator served it, not us-east-1's
+    assert listed == [west_server]
+    assert cloud.drs_for(HOME, WEST).stats.launches[west_server] == 1
+    assert sum(cloud.drs.stats.calls.values()) == 0
+    # AND once the launch is done, its event reached our bus from us-west-2
+    cloud.run_until(lambda: any(e.source == "aws.drs" for e in cloud.events), timeout=60)
+    assert [(e.account, e.region) for e in cloud.events if e.source == "aws.drs"] == [(HOME, WEST)]
