@@ -354,10 +354,10 @@ class LocalCloud:
         gc.collect()
         gc.freeze()
         self.clock.restart()
-        for key, drs in self._drs_sims.items():
+        for where, drs in self._drs_sims.items():
             # our own account: the profile's servers with tags or launch settings (a plan's others appear when the
             # runner registers them); a target Region: every server its profile lists (no plan registers them there)
-            drs.ensure_servers(drs.declared_servers() if key == (ACCOUNT, REGION) else list(drs.config.servers))
+            drs.ensure_servers(drs.declared_servers() if where == (ACCOUNT, REGION) else list(drs.config.servers))
             drs.advance()  # the simulated time starts now: jobs started outside the orchestrator are due from here
 
     def allowed_documents(self) -> list[str]:
