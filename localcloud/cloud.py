@@ -6,15 +6,22 @@ default bus; SSM's managed nodes are the running DRS recovery instances). Everyt
 `infra.definitions`, the same definitions the CDK stack reads: each rule is created with its real
 pattern and targets an SQS queue (moto's EventBridge cannot target Lambda), and a dispatcher hands each
 message to the handler function or starts the state machine, like EventBridge would.
+
+With the profile's `accounts`, the cloud also models target accounts and Regions: STS AssumeRole of their roles
+(localcloud/sts_sim.py), a DRS and an SSM simulator per account and Region that calls reach by their credentials
+and endpoint (localcloud/account_router.py, localcloud/credential_signer.py), moto's EC2 of that account and Region
+for their launches, and their AWS events forwarded to the orchestrator's bus with their own account and Region.
 """
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
 import os
 import random
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,7 +54,8 @@ from infra.definitions import (
     ledger_table_request,
     state_machine_definition,
 )
-from localcloud import moto_global_clusters, moto_launch_templates, moto_speedups
+from localcloud import credential_signer, moto_global_clusters, moto_launch_templates, moto_speedups
+from localcloud.account_router import AccountRouter, Key, drs_expired, drs_uninitialized, ssm_expired
 from localcloud.approver_sim import ApproverSimulator
 from localcloud.call_record import CallRecord, PerFunction, unattributed
 from localcloud.clock import SimClock
@@ -65,7 +73,12 @@ from localcloud.schedule_times import next_runs
 from localcloud.ssm_sim import SsmSimulator
 from localcloud.ssm_sim_wire import OPERATIONS as SSM_SIM_OPERATIONS
 from localcloud.ssm_sim_wire import current_simulator as current_ssm
+from localcloud.ssm_sim_wire import install_globally as install_ssm
 from localcloud.ssm_sim_wire import uninstall_globally as uninstall_ssm
+from localcloud.sts_sim import StsSimulator, TargetRole
+from localcloud.sts_sim import install_globally as install_sts
+from localcloud.sts_sim import serves as sts_serves
+from localcloud.sts_sim import uninstall_globally as uninstall_sts
 from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.plan_store import PlanStore
 from orchestrator.config import Settings
@@ -96,6 +109,9 @@ class PublishedEvent:
     source: str
     time: str
     detail: dict[str, Any]
+    # a target account's AWS event forwarded to the orchestrator's bus: its account and Region (None: our own)
+    account: str | None = None
+    region: str | None = None
 
     @property
     def wave_id(self) -> str | None:
@@ -169,6 +185,35 @@ class LocalCloud:
             instance_resolver=self._managed_instance,
         )
         self.ssm.load_library()
+        # the profile's target accounts and Regions (`accounts`): a DRS and an SSM simulator each, their events
+        # forwarded to the orchestrator's bus; AssumeRole of their roles (localcloud/sts_sim.py)
+        self._drs_sims: dict[Key, DrsSimulator] = {(ACCOUNT, REGION): self.drs}
+        self._ssm_sims: dict[Key, SsmSimulator] = {(ACCOUNT, REGION): self.ssm}
+        self._create_target_simulators()
+        self.sts = StsSimulator(
+            self.clock,
+            [
+                TargetRole(account.role_arn, account.account_id, account.external_id, account.max_session_seconds)
+                for account in self.profile.accounts
+                if account.role_arn is not None and account.external_id is not None
+            ],
+            trusted_account=ACCOUNT,
+            refused=frozenset(self.profile.faults.assume_role_refused),
+        )
+        self._drs_router = AccountRouter(
+            self._drs_sims,
+            home=(ACCOUNT, REGION),
+            missing=drs_uninitialized,
+            expired=self.sts.expired,
+            expired_error=drs_expired,
+        )
+        self._ssm_router = AccountRouter(
+            self._ssm_sims,
+            home=(ACCOUNT, REGION),
+            missing=self._new_ssm_simulator,
+            expired=self.sts.expired,
+            expired_error=ssm_expired,
+        )
         # the user functions LAMBDA steps invoke (profile `lambda.functions`): their records come back on our bus
         self.lambda_sim = LambdaSimulator(self.clock, self.profile.lambda_.functions, self._publish_lambda_record)
         self.lambdas.simulated = self.lambda_sim
@@ -259,13 +304,17 @@ class LocalCloud:
         moto_global_clusters.install()  # FailoverGlobalCluster, SwitchoverGlobalCluster (moto has neither)
         self._speed_up_state_machine_retries()
         install_lambda(self.lambdas)
-        install_drs(self.drs)
-        self.ssm.install_globally()
+        # every DRS and SSM call goes to its account and Region's simulator (localcloud/account_router.py)
+        install_drs(self._drs_router)
+        install_ssm(self._ssm_router)
+        install_sts(self.sts)
         _keep_moto_off_run_command()
         self.session = boto3.session.Session(region_name=REGION)
-        # moto checks no signature (it reads the account from the access key, and an unsigned request is
-        # the default account, ours): the functions' clients skip SigV4, ~0.2 ms of every call here
-        self.session.events.register("choose-signer", _unsigned)
+        # moto checks no signature, it reads the account from the access key: the functions' clients skip SigV4
+        # (~0.2 ms of every call here) but name their access key, so a client made with a target role's assumed
+        # credentials acts in that account (localcloud/credential_signer.py)
+        credential_signer.install()
+        self.session.events.register("choose-signer", credential_signer.choose_signer)
         self.calls.install(self.session)
         self._record_published_events()
         self.events_client = self.session.client("events")
@@ -279,6 +328,7 @@ class LocalCloud:
         # either ran past its 300 s when every server had a template)
         if self.profile.ec2.vpcs or self.drs.declared_servers():
             self._create_recovery_network()
+        self._create_target_networks()
         # the operator-proof key, as the stack makes it (infra/constructs/operator_proof.py); moto's KMS
         # computes and checks its HMACs. Every function here shares one environment: the key's ARN is in it
         self._set_env(ENV_OPERATOR_PROOF_KEY, self._create_operator_proof_key())
@@ -304,16 +354,20 @@ class LocalCloud:
         gc.collect()
         gc.freeze()
         self.clock.restart()
-        self.drs.ensure_servers(self.drs.declared_servers())  # the profile's servers with tags or launch settings
-        self.drs.advance()  # the simulated time starts now: jobs started outside the orchestrator are due from here
+        for where, drs in self._drs_sims.items():
+            # our own account: the profile's servers with tags or launch settings (a plan's others appear when the
+            # runner registers them); a target Region: every server its profile lists (no plan registers them there)
+            drs.ensure_servers(drs.declared_servers() if where == (ACCOUNT, REGION) else list(drs.config.servers))
+            drs.advance()  # the simulated time starts now: jobs started outside the orchestrator are due from here
 
     def allowed_documents(self) -> list[str]:
         """The SSM documents this run's plans may run: the profile's `ssm.allowedDocuments`, else the deployed
-        default (DRSOrch-*) and the documents the profile itself creates."""
+        default (DRSOrch-*) and the documents the profile itself creates (in any of its accounts and Regions)."""
         configured = self.profile.ssm.allowed_documents
         if configured is not None:
             return list(configured)
-        return [DEFAULT_ALLOWED_DOCUMENTS, *self.ssm.profile_documents()]
+        own = {name for ssm in self._ssm_sims.values() for name in ssm.profile_documents()}
+        return [DEFAULT_ALLOWED_DOCUMENTS, *sorted(own)]
 
     def stop(self) -> None:
         gc.unfreeze()
@@ -321,6 +375,7 @@ class LocalCloud:
         uninstall_lambda()
         uninstall_drs()
         uninstall_ssm()
+        uninstall_sts()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -334,17 +389,81 @@ class LocalCloud:
         """The SSM simulator's view of an EC2 instance: DRS recovery instances are Online Linux managed
         nodes (with their private IP and tags) as long as they run, once their agent is online
         (`ssm.agentOnlineAfterSeconds` after the launch)."""
-        with self.drs._lock:
-            inst = self.drs._instances.get(instance_id)
-            if inst is not None and inst.state == "RUNNING":
-                return {
-                    "ping_status": "Online",
-                    "platform": "Linux",
-                    "private_ip": inst.private_ip,
-                    "tags": dict(inst.tags),
-                    "launched_at": inst.launched_at,
-                }
-        return None
+        return _managed_instance_of(self.drs, instance_id)
+
+    # ---- accounts and Regions --------------------------------------------------------------------
+
+    def drs_for(self, account_id: str, region: str) -> DrsSimulator:
+        """The DRS simulator of `account_id` in `region` (the profile's own account in us-east-1: `drs`)."""
+        try:
+            return self._drs_sims[(account_id, region)]
+        except KeyError:
+            known = ", ".join(f"{a}/{r}" for a, r in sorted(self._drs_sims))
+            raise KeyError(f"no DRS simulator for account {account_id} in {region} (profile has: {known})") from None
+
+    def ssm_for(self, account_id: str, region: str) -> SsmSimulator:
+        """The SSM simulator of `account_id` in `region` (the profile's own account in us-east-1: `ssm`)."""
+        try:
+            return self._ssm_sims[(account_id, region)]
+        except KeyError:
+            known = ", ".join(f"{a}/{r}" for a, r in sorted(self._ssm_sims))
+            raise KeyError(f"no SSM simulator for account {account_id} in {region} (profile has: {known})") from None
+
+    def _create_target_simulators(self) -> None:
+        """A DRS and an SSM simulator for each account and Region of the profile's `accounts`."""
+        for account in self.profile.accounts:
+            for region in account.regions:
+                section = account.region_profile(region)
+                key = (account.account_id, region)
+                drs = DrsSimulator(
+                    self.clock,
+                    section.drs.to_config(default_seed=self.profile.seed),
+                    on_event=self._event_publisher(key),
+                    account_id=account.account_id,
+                    region=region,
+                )
+                ssm = SsmSimulator(
+                    self.clock,
+                    section.ssm.to_config(default_seed=self.profile.seed),
+                    on_event=self._event_publisher(key),
+                    instance_resolver=lambda instance_id, drs=drs: _managed_instance_of(drs, instance_id),  # type: ignore[misc]
+                    account_id=account.account_id,
+                    region=region,
+                    aws_clients=_account_clients(account.account_id, region),
+                )
+                ssm.load_library()  # the documents plans run exist there too (deployed with the target stack)
+                self._drs_sims[key] = drs
+                self._ssm_sims[key] = ssm
+
+    def _new_ssm_simulator(self, request: Any, key: Key) -> None:
+        """SSM is on in every account and Region: an account+Region the profile does not list gets an empty SSM
+        (no managed nodes, only AWS's own documents) when first called."""
+        del request
+        account_id, region = key
+        self._ssm_sims[key] = SsmSimulator(
+            self.clock, on_event=self._event_publisher(key), account_id=account_id, region=region
+        )
+
+    def _create_target_networks(self) -> None:
+        """Each target account+Region whose DRS declares launch settings keeps its launch templates and recovery
+        instances in moto's EC2 of that account and Region (and gets the region's `ec2` VPCs there)."""
+        for account in self.profile.accounts:
+            for region in account.regions:
+                section = account.region_profile(region)
+                drs = self._drs_sims[(account.account_id, region)]
+                if not (section.ec2.vpcs or drs.declared_servers()):
+                    continue
+                ec2 = _service_client("ec2", account.account_id, region)
+                create_network(ec2, section.ec2)
+                drs.bind_ec2(ec2)
+
+    def _simulators(self) -> list[DrsSimulator | SsmSimulator]:
+        """Every DRS and SSM simulator, ours first."""
+        return [*self._drs_sims.values(), *self._ssm_sims.values()]
+
+    def all_drs(self) -> dict[Key, DrsSimulator]:
+        """Every DRS simulator, by (account, Region)."""
+        return dict(self._drs_sims)
 
     def sleep(self, seconds: float) -> None:
         """Time passing inside a function (a backoff): the simulated clock moves on, nothing waits."""
@@ -442,6 +561,7 @@ class LocalCloud:
         )["stateMachineArn"]
         for route in ROUTES:
             self._create_route(route)
+        self._create_forwarded_routes()
 
     def _create_evidence_bucket(self) -> None:
         """The evidence bucket as the stack makes it: versioned, every public access blocked, SSE-S3, and under
@@ -482,6 +602,32 @@ class LocalCloud:
         ec2.meta.events.register("choose-signer", _unsigned)
         create_network(ec2, self.profile.ec2)
         self.drs.bind_ec2(ec2)
+
+    def _target_accounts(self) -> list[str]:
+        """The accounts whose events are forwarded to the orchestrator's bus (the deploy's `targetAccounts`)."""
+        return sorted({account.account_id for account in self.profile.accounts})
+
+    def _create_forwarded_routes(self) -> None:
+        """As the stack does with `targetAccounts` (infra/constructs/rules.py): a rule per default-bus route on the
+        orchestrator's bus, the route's pattern limited to the target accounts, feeding the same function (here: its
+        queue). The input keeps `account` (moto's default rendering drops it)."""
+        accounts = self._target_accounts()
+        if not accounts:
+            return
+        queues = {queue.route.name: queue for queue in self.queues}
+        for route in [route for route in ROUTES if route.bus == "default"]:
+            name = f"drs-orch-forwarded-{route.name}"
+            self.events_client.put_rule(
+                Name=name,
+                EventBusName=BUS_NAME,
+                EventPattern=json.dumps({**route.pattern, "account": accounts}, sort_keys=True),
+                State="ENABLED",
+            )
+            self.events_client.put_targets(
+                Rule=name,
+                EventBusName=BUS_NAME,
+                Targets=[{"Id": "queue", "Arn": queues[route.name].arn, "InputTransformer": _WHOLE_EVENT}],
+            )
 
     def _create_route(self, route: Route) -> None:
         dlq = self.sqs.create_queue(QueueName=f"drs-orch-{route.name}-dlq")["QueueUrl"]
@@ -537,6 +683,44 @@ class LocalCloud:
         # an index of the one-time schedules, so the loop need not list them every round
         self.session.events.register("provide-client-params.scheduler.CreateSchedule", schedule_created)
         self.session.events.register("provide-client-params.scheduler.DeleteSchedule", schedule_deleted)
+
+    def _event_publisher(self, key: Key) -> Callable[[dict[str, Any]], None]:
+        """Where the simulators of `key` (account, Region) put their AWS service events: ours go to our default
+        bus; a target's reach the orchestrator's bus through that account's forwarding rules."""
+        if key == (ACCOUNT, REGION):
+            return self._publish_aws_event
+        account_id, region = key
+        return lambda entry: self._forward_aws_event(entry, account_id, region)
+
+    def _forward_aws_event(self, entry: dict[str, Any], account_id: str, region: str) -> None:
+        """A target account's AWS event, as its default bus's forwarding rule (the target stack's) puts it on the
+        orchestrator's bus: EventBridge keeps the event's own `account` and `region` across accounts and Regions.
+        moto's event-bus target would put it again as the orchestrator's account, so the local cloud forwards it
+        itself: every rule of the orchestrator's bus sees it (the forwarded routes' rules match it,
+        `_create_forwarded_routes`)."""
+        from moto.core.utils import unix_time
+        from moto.events.models import events_backends
+
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": entry["DetailType"],
+            "source": entry["Source"],
+            "account": account_id,
+            "time": unix_time(),
+            "region": region,
+            "resources": list(entry.get("Resources", [])),
+            "detail": json.loads(entry.get("Detail") or "{}"),
+            "ingestion-time": unix_time(),
+        }
+        self.events.append(
+            PublishedEvent(
+                event["detail-type"], event["source"], iso(self.clock.now()), event["detail"], account_id, region
+            )
+        )
+        bus = events_backends[ACCOUNT][REGION].describe_event_bus(BUS_NAME)
+        for rule in list(bus.rules.values()):
+            rule.send_to_targets(copy.deepcopy(event))  # type: ignore[arg-type]  # moto's TypedDict, all keys set
 
     def _publish_aws_event(self, entry: dict[str, Any]) -> None:
         """The simulators' AWS service events go to the default bus, as AWS services do."""
@@ -812,12 +996,10 @@ class LocalCloud:
     def step(self) -> tuple[bool, datetime | None]:
         """One round: simulators, schedules, queues. Returns (progressed, next due moment)."""
         progressed = False
-        before = self.drs.next_due()
-        self.drs.advance()
-        progressed |= before is not None and before <= self.clock.now()
-        before = self.ssm.next_due()
-        self.ssm.advance()
-        progressed |= before is not None and before <= self.clock.now()
+        for simulator in self._simulators():
+            before = simulator.next_due()
+            simulator.advance()
+            progressed |= before is not None and before <= self.clock.now()
         progressed |= self.approver.advance()
         progressed |= self.lambda_sim.advance()
         fired, next_schedule = self.fire_schedules()
@@ -828,8 +1010,7 @@ class LocalCloud:
             t
             for t in (
                 next_schedule,
-                self.drs.next_due(),
-                self.ssm.next_due(),
+                *(simulator.next_due() for simulator in self._simulators()),
                 self.approver.next_due(),
                 self.lambda_sim.next_due(),
             )
@@ -896,10 +1077,64 @@ class LocalCloud:
         return execution is not None and execution["status"] in {"COMPLETED", "FAILED", "CANCELLED"}
 
 
+#: an input transformer that delivers the whole event, `account` included (moto's default template leaves it out)
+_WHOLE_EVENT = {
+    "InputPathsMap": {
+        name: f"$.{name}"
+        for name in ("account", "detail", "detail-type", "source", "id", "region", "resources", "time", "version")
+    },
+    "InputTemplate": '{"version": "<version>", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", '
+    '"account": "<account>", "time": <time>, "region": "<region>", "resources": <resources>, "detail": <detail>}',
+}
+
+
 def _unsigned(**_: Any) -> Any:
     from botocore import UNSIGNED
 
     return UNSIGNED
+
+
+def _managed_instance_of(drs: DrsSimulator, instance_id: str) -> dict[str, Any] | None:
+    """An SSM simulator's view of an EC2 instance of its account and Region: `drs`'s recovery instances are Online
+    Linux managed nodes (with their private IP and tags) as long as they run."""
+    with drs._lock:
+        inst = drs._instances.get(instance_id)
+        if inst is not None and inst.state == "RUNNING":
+            return {
+                "ping_status": "Online",
+                "platform": "Linux",
+                "private_ip": inst.private_ip,
+                "tags": dict(inst.tags),
+                "launched_at": inst.launched_at,
+            }
+    return None
+
+
+def _service_client(service: str, account_id: str, region: str) -> Any:
+    """A client of `service` acting in `account_id` and `region` as the service itself (DRS doing its EC2 work):
+    unsigned, on a session of its own, the account named by moto's `x-moto-account-id` header."""
+    client = boto3.session.Session(region_name=region).client(service)
+    client.meta.events.register("choose-signer", _unsigned)
+    if account_id != ACCOUNT:
+
+        def in_account(request: Any, **_: Any) -> None:
+            request.headers[credential_signer.ACCOUNT_HEADER] = account_id
+
+        client.meta.events.register(f"request-created.{service}", in_account)
+    return client
+
+
+def _account_clients(account_id: str, region: str) -> Callable[[str], Any]:
+    """The clients a target account's Automation runbooks call AWS with (aws:executeAwsApi): that account's and
+    Region's, one per service."""
+    cache: dict[str, Any] = {}
+
+    def make(service: str) -> Any:
+        if service not in cache:
+            cache[service] = _service_client(service, account_id, region)
+        return cache[service]
+
+    return make
 
 
 _SSM_SIM_EVENTS = frozenset(f"before-send.ssm.{operation}" for operation in SSM_SIM_OPERATIONS)
@@ -909,7 +1144,7 @@ def _keep_moto_off_run_command() -> None:
     """botocore calls *every* before-send handler (and keeps the first answer): moto's stubber would
     serve the Run Command operations again after the SSM simulator (creating its own commands, or raising
     NotImplementedError for ListCommandInvocations and CancelCommand). While a simulator is installed,
-    moto skips them."""
+    moto skips them (and AssumeRole while the STS simulator is installed)."""
     from moto.core.botocore_stubber import BotocoreStubber
 
     if getattr(BotocoreStubber, "_drs_orch_ssm_patched", False):
@@ -918,6 +1153,8 @@ def _keep_moto_off_run_command() -> None:
 
     def call(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
         if event_name in _SSM_SIM_EVENTS and current_ssm() is not None:
+            return None
+        if sts_serves(event_name):  # AssumeRole is the STS simulator's (moto's would hand out a second session)
             return None
         return original(self, event_name, request, **kwargs)
 

@@ -28,6 +28,8 @@ ERROR_STATUS = {
     "InternalServerException": 500,
     "UninitializedAccountException": 400,
     "AccessDeniedException": 403,
+    # not in the drs model: AWS's answer to a request signed with an expired session (localcloud.account_router)
+    "ExpiredTokenException": 403,
 }
 
 

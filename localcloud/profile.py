@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from localcloud.drs_sim_config import DrsProfile, DrsSimConfig
+from localcloud.accounts_config import AccountProfile, accounts_problem
+from localcloud.drs_sim_config import AccountId, DrsProfile, DrsSimConfig
 from localcloud.ec2_network import Ec2Profile
 from localcloud.operators import LOCAL_RECOVERY_PRINCIPALS
 from localcloud.profile_keys import ProfileSection, invalid
@@ -44,6 +45,9 @@ class FaultsProfile(ProfileSection):
     )
     crash_after_start_recovery: float = Field(
         default=0.0, ge=0, le=1, description="share of StartRecovery calls whose Lambda dies right after"
+    )
+    assume_role_refused: list[AccountId] = Field(
+        default_factory=list, description="accounts whose target role refuses every AssumeRole (AccessDenied)"
     )
 
 
@@ -170,6 +174,27 @@ class SimProfile(ProfileSection):
     retention: RetentionProfile = Field(default_factory=RetentionProfile)
     packing: PackingProfile = Field(default_factory=PackingProfile)
     lambda_: LambdaProfile = Field(default_factory=LambdaProfile, alias="lambda")
+    accounts: list[AccountProfile] = Field(
+        default_factory=list, description="target accounts and Regions (localcloud/accounts_config.py)"
+    )
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts_once(cls, values: list[AccountProfile]) -> list[AccountProfile]:
+        problem = accounts_problem(values)
+        if problem is not None:
+            raise invalid(problem)
+        return values
+
+    @model_validator(mode="after")
+    def _refused_roles_exist(self) -> SimProfile:
+        with_roles = {account.account_id for account in self.accounts if account.role_arn is not None}
+        unknown = sorted(set(self.faults.assume_role_refused) - with_roles)
+        if unknown:
+            raise invalid(
+                f"faults.assumeRoleRefused: {', '.join(unknown)} is not an account of `accounts` with a role to refuse"
+            )
+        return self
 
     def drs_config(self) -> DrsSimConfig:
         return self.drs.to_config(default_seed=self.seed)

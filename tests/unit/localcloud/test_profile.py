@@ -125,7 +125,7 @@ def test_a_wrong_value_is_named_by_its_camel_case_path(tmp_path: Path, text: str
         (
             "faults:\n  duplicate_delivery: 0.5\n",
             "faults.duplicate_delivery: unknown key (allowed here: "
-            "crashAfterStartRecovery, duplicateDelivery, reorderDelivery)",
+            "assumeRoleRefused, crashAfterStartRecovery, duplicateDelivery, reorderDelivery)",
         ),
     ],
 )
@@ -215,6 +215,8 @@ def test_the_readme_profile_example_loads(tmp_path: Path) -> None:
     assert profile.drs.terminate_failure_rate > 0
     assert profile.ssm.agent_online_after_seconds > 0
     assert profile.faults.reorder_delivery > 0
+    assert [account.account_id for account in profile.accounts] == ["222233334444", "123456789012"]
+    assert profile.faults.assume_role_refused == ["222233334444"]
 
 
 @pytest.mark.parametrize(
