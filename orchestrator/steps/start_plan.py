@@ -64,6 +64,7 @@ from orchestrator.domain.plan.documents import (
     disallowed_documents,
     documents_to_describe,
     parameter_problems,
+    script_steps,
     too_many_documents,
 )
 from orchestrator.domain.plan.lambda_functions import FunctionAllowList, disallowed_functions
@@ -72,10 +73,12 @@ from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.resolution import parse_record, resolution_record, submitted_digest
 from orchestrator.domain.staging import has_staging, resolve_staging, staging_accounts, staging_servers
 from orchestrator.domain.stored_plans import CorruptStoredPlan, StoredPlan, UnknownStoredPlan
+from orchestrator.domain.targets import TargetUnavailable
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps.network_preflight import network_refusal
 from orchestrator.steps.refusals import refuse
+from orchestrator.steps.targets import waves_by_target
 
 #: Problems carried by one PlanFailed, each field cut short: the event stays far below EventBridge's
 #: 256 KiB whatever the plan (a plan can have thousands of problems, and quote long values).
@@ -660,10 +663,7 @@ def _script_refusal(rt: Runtime, plan: Plan) -> tuple[str, list[PlanProblem]] | 
     functions = FunctionAllowList.parse(rt.settings.allowed_lambda_functions)
     refused_functions = disallowed_functions(plan, functions)
     names = documents_to_describe(plan, allowed)
-    if len(names) > MAX_DOCUMENTS:
-        wrong = [too_many_documents(len(names))]
-    else:
-        wrong = parameter_problems(plan, {name: _declared(rt, name) for name in names})
+    wrong = [too_many_documents(len(names))] if len(names) > MAX_DOCUMENTS else _document_problems(rt, plan, names)
     parts = []
     if refused:
         parts.append(f"{len(refused)} script(s) name an SSM document outside the allow-list ({quote(allowed, 300)})")
@@ -679,6 +679,25 @@ def _script_refusal(rt: Runtime, plan: Plan) -> tuple[str, list[PlanProblem]] | 
     problems = refused + wrong + refused_functions
     listed = "" if len(problems) <= MAX_EVENT_PROBLEMS else f" (the first {MAX_EVENT_PROBLEMS} listed)"
     return f"scripts refused: {'; '.join(parts)}{listed}", problems
+
+
+def _document_problems(rt: Runtime, plan: Plan, names: list[str]) -> list[PlanProblem]:
+    """The scripts whose parameters are not those their document declares, each document read in the account and
+    Region of the waves that run it (a wave's target; a target whose role STS refuses is skipped here: that wave's
+    preflight fails it, naming the role and the account)."""
+    groups = waves_by_target(plan)
+    if all(target is None for target, _ in groups):
+        return parameter_problems(plan, {name: _declared(rt, name) for name in names})
+    found: list[PlanProblem] = []
+    for target, wave_ids in groups:
+        used = {step.document for step in script_steps(plan) if step.wave_id in wave_ids}
+        try:
+            there = rt.at(target)
+        except TargetUnavailable:
+            continue
+        declared = {name: _declared(there, name) for name in names if name in used}
+        found.extend(p for p in parameter_problems(plan, declared) if p.wave_id in wave_ids)
+    return found
 
 
 def _declared(rt: Runtime, document: str) -> DocumentParameters | str:
