@@ -15,11 +15,12 @@ from events.models import DRSJobCompleted, DRSJobStarted, JobWatchTick, ServerLa
 from orchestrator.adapters.drs import TAG_EXECUTION, TAG_LAUNCH_KEY, TAG_WAVE, DrsError
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.packing import own_launch_settled, own_servers
-from orchestrator.domain.records import WaveJob, WaveRecord
+from orchestrator.domain.records import ExecutionRecord, WaveJob, WaveRecord
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
+from orchestrator.steps.targets import wave_runtime
 
 # jobs whose end this Lambda container has reported (a job's servers each send a Launch Result event),
 # per DRS adapter (one per runtime: a container on AWS, a local cloud here)
@@ -96,7 +97,13 @@ def server_launches(job: dict[str, Any], reasons: dict[str, str]) -> list[Server
 
 
 def poll_wave(
-    rt: Runtime, wave: WaveRecord | None, plan_id: str, *, once: bool = False, siblings: bool = True
+    rt: Runtime,
+    wave: WaveRecord | None,
+    plan_id: str,
+    *,
+    once: bool = False,
+    siblings: bool = True,
+    execution: ExecutionRecord | None = None,
 ) -> tuple[int, int]:
     """Publish DRSJobCompleted for every job of `wave` that has ended (nothing unless it is LAUNCHING). Returns
     (ended, still running). `once`: publish only if no one reported the job's end yet (a burst of Launch Result
@@ -107,6 +114,9 @@ def poll_wave(
     open_jobs = _open_jobs(wave)
     if not open_jobs:
         return 0, 0
+    execution = execution or rt.ledger.execution(wave.execution_id)
+    if execution is not None:  # a wave's jobs are in its target's account and Region
+        rt = wave_runtime(rt, execution, wave.wave_id)
     ended = [job for job in rt.drs.describe_jobs(list(open_jobs)) if ended_for_wave(job, open_jobs.get(job["jobID"]))]
     for job in ended:
         if not once or rt.ledger.mark_job_reported(wave.execution_id, wave.wave_id, job["jobID"]):
@@ -199,7 +209,14 @@ def _poll_siblings(rt: Runtime, waves: Iterable[str]) -> None:
         execution_id, _, wave_id = ref.partition("/")
         execution = rt.ledger.execution(execution_id)
         if execution is not None:
-            poll_wave(rt, rt.ledger.wave(execution_id, wave_id), execution.plan_id, once=True, siblings=False)
+            poll_wave(
+                rt,
+                rt.ledger.wave(execution_id, wave_id),
+                execution.plan_id,
+                once=True,
+                siblings=False,
+                execution=execution,
+            )
 
 
 def own_job(job: dict[str, Any], server_ids: Iterable[str]) -> dict[str, Any]:
@@ -229,7 +246,14 @@ def on_launch_result(rt: Runtime, detail: dict[str, Any]) -> None:
     for execution_id, wave_id in _waves_of(rt, tags, job_id):
         execution = rt.ledger.execution(execution_id)
         if execution is not None:
-            poll_wave(rt, rt.ledger.wave(execution_id, wave_id), execution.plan_id, once=True, siblings=False)
+            poll_wave(
+                rt,
+                rt.ledger.wave(execution_id, wave_id),
+                execution.plan_id,
+                once=True,
+                siblings=False,
+                execution=execution,
+            )
     reported[job_id] = None
     while len(reported) > _REPORTED_MAX:
         reported.popitem(last=False)

@@ -73,6 +73,7 @@ from orchestrator.steps.launch_checks import (
 from orchestrator.steps.launch_settings import apply_launch_settings, restore_launch_settings
 from orchestrator.steps.post_launch import close_launch
 from orchestrator.steps.references import unfinished_phase, wait_indexes
+from orchestrator.steps.targets import wave_runtime
 
 CLAIM_LOOKBACK = timedelta(minutes=10)
 MAX_TRIES = 6  # StartRecovery attempts inside one Express execution before the chunk is parked
@@ -308,6 +309,7 @@ def start_job(rt: Runtime, chunk: LaunchChunk, *, from_queue: bool = False) -> d
         from orchestrator.steps.packer import gather
 
         return gather(rt, chunk)
+    rt = wave_runtime(rt, execution, chunk.wave_id)  # its servers and its job are in the wave's target
     token = uuid.uuid4().hex
     existing = rt.ledger.claim_launch(
         chunk.execution_id,
@@ -494,7 +496,7 @@ def chunk_failed(
         restore_launch_settings(rt, execution, chunk)  # its own settings only (the ledger's record of its key)
         return {"outcome": "DROPPED", "jobId": None, "launchKey": chunk.launch_key, "reason": stale.reason}
     reason = reason or _reason(error)
-    answer = _started_after_all(rt, chunk, reason)
+    answer = _started_after_all(wave_runtime(rt, execution, chunk.wave_id), chunk, reason)
     if answer is not None:
         return answer
     restore_launch_settings(rt, execution, chunk)  # the launch will not happen: nothing stays applied
