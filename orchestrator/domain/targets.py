@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from orchestrator.domain.plan.target import Target
+
 #: Credentials are renewed this long before their `Expiration`, so no call starts with credentials that may expire
 #: while DRS, EC2 or SSM handle it (and a clock a little off does not turn them stale mid-call).
 REFRESH_MARGIN = timedelta(minutes=5)
@@ -63,3 +65,10 @@ def session_name(qualifier: str | None) -> str:
         return SESSION_NAME_PREFIX
     cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "_+=,.@-") else "-" for c in qualifier)
     return f"{SESSION_NAME_PREFIX}@{cleaned}"[:SESSION_NAME_MAX]
+
+
+def pool_of(target: Target | None) -> str | None:
+    """The DRS capacity pool of a wave target: `<account>#<region>` (None: the orchestrator's own account and Region,
+    whose ledger keys are today's). DRS's quotas are per account and Region, so each pool has its own capacity
+    record, queue and packed jobs."""
+    return None if target is None else f"{target.account_id}#{target.region}"

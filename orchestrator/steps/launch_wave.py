@@ -305,11 +305,11 @@ def start_job(rt: Runtime, chunk: LaunchChunk, *, from_queue: bool = False) -> d
         logger.info("launch no longer wanted: not started", launch_key=chunk.launch_key, reason=stale.reason)
         restore_launch_settings(rt, execution, chunk)  # applied by an earlier call that parked it, if any
         return {"outcome": "DROPPED", "launchKey": chunk.launch_key, "reason": stale.reason}
+    rt = wave_runtime(rt, execution, chunk.wave_id)  # its servers, job and capacity pool are the wave's target's
     if rt.settings.drs_packing and not from_queue:  # the packer starts it, with others (issue #19)
         from orchestrator.steps.packer import gather
 
         return gather(rt, chunk)
-    rt = wave_runtime(rt, execution, chunk.wave_id)  # its servers and its job are in the wave's target
     token = uuid.uuid4().hex
     existing = rt.ledger.claim_launch(
         chunk.execution_id,
@@ -496,7 +496,8 @@ def chunk_failed(
         restore_launch_settings(rt, execution, chunk)  # its own settings only (the ledger's record of its key)
         return {"outcome": "DROPPED", "jobId": None, "launchKey": chunk.launch_key, "reason": stale.reason}
     reason = reason or _reason(error)
-    answer = _started_after_all(wave_runtime(rt, execution, chunk.wave_id), chunk, reason)
+    rt = wave_runtime(rt, execution, chunk.wave_id)  # its job (if any) and its capacity are in the wave's target
+    answer = _started_after_all(rt, chunk, reason)
     if answer is not None:
         return answer
     restore_launch_settings(rt, execution, chunk)  # the launch will not happen: nothing stays applied
@@ -645,15 +646,17 @@ def drain(rt: Runtime) -> dict[str, int]:
         from orchestrator.steps.packer import drain_packed
 
         return drain_packed(rt)
-    parked = rt.ledger.parked()
-    done: Counter[Drained] = Counter()
-    for entry in parked:
-        drained = _drain_checked(rt, entry.chunk)
-        if drained == "blocked":
-            break  # first come, first served: nothing overtakes the oldest parked launch
-        done[drained] += 1
-    started, dropped = done["started"], done["dropped"]
-    remaining = len(parked) - started - dropped
+    started = dropped = remaining = 0
+    for there in capacity.pools(rt):  # each pool's queue, first come, first served within it
+        parked = there.ledger.parked(pool=capacity.pool(there))
+        done: Counter[Drained] = Counter()
+        for entry in parked:
+            drained = _drain_checked(there, entry.chunk)
+            if drained == "blocked":
+                break  # first come, first served: nothing overtakes the oldest parked launch
+            done[drained] += 1
+        started, dropped = started + done["started"], dropped + done["dropped"]
+        remaining += len(parked) - done["started"] - done["dropped"]
     if remaining > 0:
         capacity.schedule_tick(rt)
     logger.info("capacity tick", started=started, dropped=dropped, parked=remaining)
@@ -666,7 +669,7 @@ def _drain_checked(rt: Runtime, chunk: LaunchChunk) -> Drained:
         return _drain_one(rt, chunk)
     except RefusedChunk as exc:
         note_refused(exc, source="capacity queue", launch_key=chunk.launch_key)
-        rt.ledger.unpark(chunk.launch_key)
+        rt.ledger.unpark(chunk.launch_key, pool=capacity.pool(rt))
         return "dropped"
 
 
@@ -686,13 +689,13 @@ def _drain_one(rt: Runtime, chunk: LaunchChunk) -> Drained:
         execution = rt.ledger.execution(chunk.execution_id)
         if execution is not None:  # the wave moved on while it waited: what it applied, if anything, goes back
             restore_launch_settings(rt, execution, chunk)
-        rt.ledger.unpark(key)
+        rt.ledger.unpark(key, pool=capacity.pool(rt))
         return "dropped"
     if verdict == "stop":
         result = chunk_failed(rt, chunk, {}, reason=NOT_LAUNCHED_STOPPED, launch_status="NOT_STARTED")
         if result["outcome"] == "BUSY":
             return "passed"
-        rt.ledger.unpark(key)
+        rt.ledger.unpark(key, pool=capacity.pool(rt))
         return "dropped"
     try:
         result = start_job(rt, chunk, from_queue=True)
@@ -704,12 +707,12 @@ def _drain_one(rt: Runtime, chunk: LaunchChunk) -> Drained:
             )
             return "blocked"
         # permanent: fail the chunk, as the state machine would
-        rt.ledger.unpark(key)
+        rt.ledger.unpark(key, pool=capacity.pool(rt))
         chunk_failed(rt, chunk, {}, reason=f"{exc.code or type(exc).__name__}: {exc}")
         return "passed"
     if result["outcome"] not in ("STARTED", "DROPPED"):
         return "blocked"
-    rt.ledger.unpark(key)
+    rt.ledger.unpark(key, pool=capacity.pool(rt))
     return "started" if result["outcome"] == "STARTED" else "dropped"
 
 
