@@ -1,0 +1,189 @@
+"""Waves in other accounts and Regions (issue #15 item 1): every DRS call of a wave with a target goes to that
+target's DRS (each target a fake of its own: `World.targets`), never to the orchestrator's own; its capacity counts in
+its own pool; packed jobs never mix targets; a refused AssumeRole fails the wave before anything launches, naming the
+role and the account; and a plan without targets runs exactly as before, with no AssumeRole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from events.models import DRSJobCompleted, JobWatchTick, PreLaunchDone, WaveFailed, WaveReady
+from orchestrator.domain.records.launches import LaunchChunk
+from orchestrator.steps.cleanup import terminate
+from orchestrator.steps.job_watcher import on_tick
+from orchestrator.steps.launch_wave import drain, prepare, start_job
+from orchestrator.steps.post_launch import on_job_completed
+from orchestrator.steps.pre_launch import on_wave_ready
+from tests.unit.steps.world import World, plan, server_id, wave
+
+B, C = "222233334444", "555566667777"
+POOL_B = f"{B}#us-west-2"
+WINDOW = 5
+
+
+def target(account: str = B, region: str = "us-west-2") -> dict[str, str]:
+    return {
+        "accountId": account,
+        "region": region,
+        "roleArn": f"arn:aws:iam::{account}:role/drs-orchestrator-target",
+        "externalId": "ext-123",
+    }
+
+
+def servers(first: int, count: int) -> list[str]:
+    return [server_id(n) for n in range(first, first + count)]
+
+
+def ready(world: World, document: dict[str, Any], wave_id: str, execution_id: str = "e1") -> list[LaunchChunk]:
+    """`document` started; `wave_id` through its preflight and pre-launch phase and prepared: its chunks."""
+    world.start(document, execution_id=execution_id)
+    on_wave_ready(world.rt, WaveReady(execution_id=execution_id, plan_id=document["planId"], wave_id=wave_id), "wr")
+    done = [e for e in world.bus.of(PreLaunchDone) if e.execution_id == execution_id]
+    assert done, world.bus.published
+    world.bus.published.clear()
+    return list(prepare(world.rt, done[0], f"pld-{execution_id}")["chunks"])
+
+
+def test_a_plan_without_targets_assumes_no_role_and_launches_in_its_own_account(world: World) -> None:
+    [chunk] = ready(world, plan(wave("db", *servers(1, 3))), "db")
+    answer = start_job(world.rt, chunk)
+    assert answer["outcome"] == "STARTED"
+    assert len(world.drs.started) == 1
+    assert world.targets.assumed == []
+    assert world.targets.accounts == {}
+
+
+def test_a_wave_with_a_target_is_checked_launched_watched_and_counted_in_that_account(world: World) -> None:
+    # GIVEN a plan whose wave "db" recovers in account B (its servers are B's) and "web" in the own account
+    document = plan(wave("db", *servers(1, 3), target=target()), wave("web", *servers(11, 2), dependsOn=["db"]))
+    [chunk] = ready(world, document, "db")
+    b = world.targets.drs(B)
+    # WHEN its chunk starts (packing off here)
+    answer = start_job(world.rt, chunk)
+    # THEN the preflight read B's servers and the job started in B, not in the own account
+    assert answer["outcome"] == "STARTED"
+    assert [s["sourceServerID"] for s in b.started[0]["servers"]] == servers(1, 3)
+    assert world.drs.started == []
+    assert all(sid not in world.drs.source_servers for sid in servers(1, 3))
+    # AND its capacity counts in B's pool; the own account's record counts nothing
+    assert (world.ledger.capacity(pool=POOL_B).active_jobs, world.ledger.capacity(pool=POOL_B).active_servers) == (1, 3)
+    assert not world.ledger.capacity().active_jobs
+    # WHEN B's DRS ends the job and the watcher ticks
+    [job_id] = b.jobs
+    b.finish_job(job_id)
+    on_tick(world.rt, JobWatchTick(execution_id="e1", plan_id="p", wave_id="db", attempt=1, tick=1))
+    # THEN the end is read from B and reported with B's recovery instances, and B's capacity is given back
+    [completed] = world.bus.of(DRSJobCompleted)
+    assert completed.job_id == job_id
+    assert {s.recovery_instance_id for s in completed.servers} == {
+        r["recoveryInstanceID"] for r in b.recovery_instances.values()
+    }
+    assert not world.ledger.capacity(pool=POOL_B).active_jobs
+    # AND the job's end is checked against B's DRS (the own account has no such job)
+    on_job_completed(world.rt, completed, "jc-1")
+    assert world.wave_status("e1", "db") == "POST_LAUNCH"
+
+
+def test_rollback_terminates_a_target_waves_instances_in_that_account(world: World) -> None:
+    # GIVEN a drill whose wave in account B launched
+    [chunk] = ready(world, plan(wave("db", *servers(1, 2), target=target())), "db")
+    start_job(world.rt, chunk)
+    b = world.targets.drs(B)
+    [job_id] = b.jobs
+    b.finish_job(job_id)
+    execution = world.ledger.execution("e1")
+    assert execution is not None
+    # WHEN the execution's instances are terminated (a cleanup)
+    result = terminate(world.rt, execution, reason="CLEANUP")
+    # THEN B's DRS terminated B's recovery instances; the own account's DRS was not asked
+    assert b.terminated == [sorted(b.recovery_instances)]
+    assert world.drs.terminated == []
+    assert sorted(result.instance_ids) == sorted(b.recovery_instances)
+    # AND its terminate job counts in B's pool (beside the launch job no watcher has seen end yet), not in the own
+    assert [h.kind for h in world.ledger.capacity(pool=POOL_B).holds.values()].count("TERMINATE") == 1
+    assert world.ledger.capacity().holds == {}
+
+
+def test_a_refused_assume_role_fails_the_wave_before_anything_launches_naming_role_and_account(world: World) -> None:
+    # GIVEN a wave whose target role STS refuses
+    document = plan(wave("db", *servers(1, 2), target=target()))
+    role = target()["roleArn"]
+    world.targets.refused[role] = "User: arn:aws:sts::111122223333:assumed-role/fn is not authorized to assume"
+    world.start(document)
+    # WHEN the wave is ready
+    on_wave_ready(world.rt, WaveReady(execution_id="e1", plan_id="p", wave_id="db"), "wr")
+    # THEN the wave fails with a reason naming the role and the account; nothing ran or launched anywhere
+    assert world.wave_status("e1", "db") == "FAILED"
+    [failed] = world.bus.of(WaveFailed)
+    assert failed.reason.startswith(f"cannot assume {role} in account {B}: AccessDenied: ")
+    assert world.bus.of(PreLaunchDone) == []
+    assert world.drs.started == []
+    assert world.targets.accounts == {} or world.targets.drs(B).started == []
+
+
+@pytest.fixture
+def packing(world: World) -> World:
+    world.configure(drs_packing=True, drs_packing_window_seconds=WINDOW, drs_packing_starvation_seconds=600)
+    return world
+
+
+def test_the_packer_never_mixes_targets_in_one_job(packing: World) -> None:
+    # GIVEN three plans ready together: one in the own account, one in B, one in C
+    own = ready(packing, plan(wave("db", *servers(1, 4)), plan_id="pa"), "db", "e1")
+    in_b = ready(packing, plan(wave("db", *servers(21, 4), target=target()), plan_id="pb"), "db", "e2")
+    in_c = ready(
+        packing, {**plan(wave("db", *servers(41, 4)), plan_id="pc"), "target": target(C, "eu-west-1")}, "db", "e3"
+    )
+    for chunk in (*own, *in_b, *in_c):
+        assert start_job(packing.rt, chunk)["outcome"] == "PARKED"
+    # THEN each chunk waits in its own pool's queue
+    assert [p.launch_key for p in packing.ledger.parked()] == [own[0].launch_key]
+    assert [p.launch_key for p in packing.ledger.parked(pool=POOL_B)] == [in_b[0].launch_key]
+    assert [p.launch_key for p in packing.ledger.parked(pool=f"{C}#eu-west-1")] == [in_c[0].launch_key]
+    # WHEN the window ends and the CapacityTick drains every pool
+    packing.advance(WINDOW)
+    answer = drain(packing.rt)
+    # THEN three jobs, one per account and Region, each with that pool's servers only
+    assert (answer["jobs"], answer["started"]) == (3, 3)
+    assert [[s["sourceServerID"] for s in j["servers"]] for j in packing.drs.started] == [servers(1, 4)]
+    b_started = packing.targets.drs(B).started
+    c_started = packing.targets.drs(C, "eu-west-1").started
+    assert [[s["sourceServerID"] for s in j["servers"]] for j in b_started] == [servers(21, 4)]
+    assert [[s["sourceServerID"] for s in j["servers"]] for j in c_started] == [servers(41, 4)]
+    # AND each pool counts its own job; every queue is empty
+    for pool in (None, POOL_B, f"{C}#eu-west-1"):
+        assert packing.ledger.capacity(pool=pool).active_jobs == 1
+        assert packing.ledger.parked(pool=pool) == []
+    # AND a second tick launches nothing again
+    again = drain(packing.rt)
+    assert again["jobs"] == 0
+    assert len(packing.targets.drs(B).started) == 1
+
+
+def test_a_full_target_pool_does_not_hold_back_the_own_account(packing: World) -> None:
+    # GIVEN quotas of one concurrent job, and B's pool already full
+    packing.configure(
+        drs_packing=True,
+        drs_packing_window_seconds=WINDOW,
+        drs_packing_starvation_seconds=600,
+        drs_concurrent_jobs=1,
+    )
+    first_b = ready(packing, plan(wave("db", *servers(21, 2), target=target()), plan_id="pb"), "db", "e2")
+    second_b = ready(packing, plan(wave("db", *servers(31, 2), target=target()), plan_id="pb2"), "db", "e3")
+    own = ready(packing, plan(wave("db", *servers(1, 2)), plan_id="pa"), "db", "e1")
+    for chunk in first_b:
+        start_job(packing.rt, chunk)
+    packing.advance(WINDOW)
+    drain(packing.rt)
+    assert len(packing.targets.drs(B).started) == 1
+    # WHEN another chunk in B and one in the own account are ready
+    for chunk in (*second_b, *own):
+        start_job(packing.rt, chunk)
+    packing.advance(WINDOW)
+    drain(packing.rt)
+    # THEN the own account launches (its quota is its own); B's second waits for B's capacity
+    assert len(packing.drs.started) == 1
+    assert len(packing.targets.drs(B).started) == 1
+    assert [p.launch_key for p in packing.ledger.parked(pool=POOL_B)] == [second_b[0].launch_key]
