@@ -382,7 +382,7 @@ def _resolve_staging(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id
     extended source servers could not be read (a passing error is raised: the StartPlan is delivered again)."""
     accounts = staging_accounts(plan)
     try:
-        extended = rt.drs.extended_source_servers(accounts)
+        resolved = _extended_per_target(rt, plan)
     except DrsError as exc:
         if exc.retryable:
             raise
@@ -397,7 +397,6 @@ def _resolve_staging(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id
             requested_by=detail.requested_by,
         )
         return None
-    resolved = resolve_staging(plan, extended)
     waiting = [s.source_server_id for w in resolved.waves for s in w.servers if s.awaits_extension]
     logger.info(
         "staging servers resolved to extended source servers",
@@ -407,6 +406,29 @@ def _resolve_staging(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id
         not_extended=waiting[:20],
     )
     return resolved
+
+
+def _extended_per_target(rt: Runtime, plan: Plan) -> Plan:
+    """`plan` with each wave's staging servers resolved to the extended source servers of the wave's own recovery
+    account and Region (its target's; the own account's for a wave without one). A target whose role STS refuses
+    resolves nothing here: its wave's preflight fails it, naming the role and the account."""
+    groups = waves_by_target(plan)
+    if all(target is None for target, _ in groups):
+        return resolve_staging(plan, rt.drs.extended_source_servers(staging_accounts(plan)))
+    resolved = {}
+    for target, wave_ids in groups:
+        accounts = sorted(
+            {str(s.staging_account_id) for w in plan.waves if w.wave_id in wave_ids for s in w.servers if s.is_staging}
+        )
+        if not accounts:
+            continue
+        try:
+            there = rt.at(target)
+        except TargetUnavailable:
+            continue
+        by_group = resolve_staging(plan, there.drs.extended_source_servers(accounts))
+        resolved.update({w.wave_id: w for w in by_group.waves if w.wave_id in wave_ids})
+    return plan.model_copy(update={"waves": [resolved.get(w.wave_id, w) for w in plan.waves]})
 
 
 def _resolve(

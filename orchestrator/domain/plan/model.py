@@ -1074,12 +1074,14 @@ class Plan(_Model):
         from orchestrator.domain.plan.graph import graph_problems
         from orchestrator.domain.plan.launch import launch_problems
         from orchestrator.domain.plan.selectors import selector_problems
+        from orchestrator.domain.plan.target import target_problems
 
         waves = list(enumerate(self.waves))
         problems = [
             *graph_problems(plan_to_document(self)),
             *launch_problems(self.defaults, waves),
             *selector_problems(waves),
+            *target_problems(waves),
         ]
         if problems:
             msg = "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in problems)

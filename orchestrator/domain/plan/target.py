@@ -9,11 +9,13 @@ every call would go to some other account than the one the plan names.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from orchestrator.domain.plan.base import PlanModel
+from orchestrator.domain.plan.problems import Problem
 from orchestrator.domain.plan.suggest import quote
 
 TARGET_ACCOUNT_PATTERN = r"^[0-9]{12}$"
@@ -26,6 +28,9 @@ ROLE_ARN_MIN, ROLE_ARN_MAX = 20, 2048
 #: STS AssumeRole's ExternalId (botocore's sts model, externalIdType: 2 to 1,224 characters of this pattern).
 EXTERNAL_ID_PATTERN = r"^[\w+=,.@:/-]{2,1224}$"
 EXTERNAL_ID_MIN, EXTERNAL_ID_MAX = 2, 1224
+
+if TYPE_CHECKING:
+    from orchestrator.domain.plan.model import Wave
 
 
 def _quoted_account(value: Any) -> Any:
@@ -121,3 +126,20 @@ class Target(PlanModel):
     def label(self) -> str:
         """How the report and the live table show it: `222233334444/us-west-2`."""
         return f"{self.account_id}/{self.region}"
+
+
+def target_problems(waves: Iterable[tuple[int, Wave]]) -> list[Problem]:
+    """What a wave with a target may not do yet: select servers by tag (`sourceServerTags` resolves against the
+    orchestrator's own account's source servers when the execution starts, not the target's). `waves`: (index in
+    the plan, wave) of the well-formed waves."""
+    return [
+        Problem(
+            f"wave '{wave.wave_id}' has a target ({wave.target.label}) and sourceServerTags: tag selection resolves "
+            "against the orchestrator's own account only; list the target's servers in `servers` instead",
+            "target-with-selector",
+            wave.wave_id,
+            f"waves[{index}].sourceServerTags",
+        )
+        for index, wave in waves
+        if wave.target is not None and wave.source_server_tags
+    ]

@@ -187,3 +187,31 @@ def test_a_full_target_pool_does_not_hold_back_the_own_account(packing: World) -
     assert len(packing.drs.started) == 1
     assert len(packing.targets.drs(B).started) == 1
     assert [p.launch_key for p in packing.ledger.parked(pool=POOL_B)] == [second_b[0].launch_key]
+
+
+def test_a_target_waves_staging_servers_resolve_to_extended_servers_of_the_target_account(world: World) -> None:
+    import json
+
+    staging, staged, extended = "111122223333", "s-5000000000000000a", "s-e0000000000000001"
+    # GIVEN a staging server extended into account B (not into the own account)
+    world.targets.drs(B).add_source_server(
+        extended,
+        staging_area={
+            "status": "EXTENDED",
+            "stagingAccountID": staging,
+            "stagingSourceServerArn": f"arn:aws:drs:us-west-2:{staging}:source-server/{staged}",
+        },
+    )
+    document = plan(
+        wave("db", {"stagingAccountID": staging, "stagingSourceServerID": staged}, target=target()),
+        wave("web", server_id(9)),
+    )
+    # WHEN the plan starts and its wave db is ready
+    world.start(document)
+    execution = world.ledger.get_execution("e1")
+    assert execution is not None
+    frozen = json.loads(execution["planDocument"])["waves"]
+    # THEN the frozen plan launches B's extended server, and the preflight (in B) passes
+    assert frozen[0]["servers"][0]["sourceServerID"] == extended
+    on_wave_ready(world.rt, WaveReady(execution_id="e1", plan_id="p", wave_id="db"), "wr")
+    assert world.wave_status("e1", "db") == "PRE_LAUNCH"

@@ -102,3 +102,21 @@ def test_target_mistakes_are_refused_at_their_plan_line(tmp_path: Path) -> None:
     assert any(m.startswith(f"{path}:6: waves[0].target") and f"account {B}" in m for m in messages), messages
     # AND the invalid plan target is reported once (not again in every wave that would inherit it)
     assert sum("quote it" in m for m in messages) == 1
+
+
+def test_a_wave_with_a_target_may_not_select_servers_by_tag_yet(tmp_path: Path) -> None:
+    # GIVEN a plan default target and a wave selecting by tag (its selection would read the own account's servers)
+    path = tmp_path / "plan.yaml"
+    path.write_text(
+        "planId: p\n"
+        f"target: {{accountId: '{B}', region: us-west-2, roleArn: 'arn:aws:iam::{B}:role/t', externalId: abc}}\n"
+        "waves:\n"
+        "  - waveId: web\n"
+        "    sourceServerTags: {app: shop}\n"
+    )
+    with pytest.raises(PlanError) as caught:
+        load_plan(path)
+    [problem] = caught.value.problems
+    assert str(problem).startswith(f"{path}:5: waves[0].sourceServerTags")
+    assert "tag selection resolves against the orchestrator's own account only" in str(problem)
+    assert problem.code == "target-with-selector"
