@@ -215,3 +215,39 @@ def test_a_target_waves_staging_servers_resolve_to_extended_servers_of_the_targe
     assert frozen[0]["servers"][0]["sourceServerID"] == extended
     on_wave_ready(world.rt, WaveReady(execution_id="e1", plan_id="p", wave_id="db"), "wr")
     assert world.wave_status("e1", "db") == "PRE_LAUNCH"
+
+
+def test_a_target_waves_network_settings_are_checked_against_the_target_accounts_network(world: World) -> None:
+    from tests.fakes import FakeEc2
+
+    subnet, vpc = "subnet-0a0000000000000a1", "vpc-0a0000000000000a1"
+    # GIVEN the subnet a target wave's server asks for exists in account B only (not in the own account)
+    b_ec2 = world.targets.fakes(B).ec2
+    assert isinstance(b_ec2, FakeEc2)
+    b_ec2.add_subnet(subnet, vpc, "10.0.3.0/24", "us-west-2a")
+    document = plan(
+        wave("db", {"sourceServerID": server_id(1), "launchSettings": {"subnetId": subnet}}, target=target())
+    )
+    # WHEN the plan starts (StartPlan checks every wave's network) and its wave is ready (the preflight again)
+    world.start(document)
+    on_wave_ready(world.rt, WaveReady(execution_id="e1", plan_id="p", wave_id="db"), "wr")
+    # THEN both checks read B's network: nothing is refused
+    assert world.wave_status("e1", "db") == "PRE_LAUNCH"
+
+
+def test_a_subnet_missing_in_the_target_account_refuses_the_start_whatever_the_own_network(world: World) -> None:
+    from events.models import PlanFailed, StartPlan
+    from orchestrator.steps.start_plan import start_plan
+
+    subnet = "subnet-0a0000000000000a1"
+    # GIVEN the subnet a target wave's server asks for exists in the own account only
+    world.ec2.add_subnet(subnet, "vpc-0a0000000000000a1", "10.0.3.0/24", "us-east-1a")
+    document = plan(
+        wave("db", {"sourceServerID": server_id(1), "launchSettings": {"subnetId": subnet}}, target=target())
+    )
+    world.targets.drs(B).add_source_server(server_id(1))
+    # WHEN the plan starts
+    start_plan(world.rt, StartPlan(plan=document, mode="DRILL", execution_id="e1"), "start-e1")
+    # THEN StartPlan refuses it: B has no such subnet (the own account's does not count)
+    [failed] = world.bus.of(PlanFailed)
+    assert subnet in " ".join(p.message for p in failed.errors)
