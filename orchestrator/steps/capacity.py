@@ -89,6 +89,8 @@ def admit(
         )
 
     result = attempt()
+    if result is Admission.ADMITTED:
+        note_pool(rt)  # a target's pool is known from its first job on (its reconcile, its Launch Result events)
     if (
         result is Admission.FULL
         and rt.ledger.capacity_reconcile_due(seconds=RECONCILE_SECONDS, pool=pool(rt))
@@ -138,8 +140,9 @@ def park(rt: Runtime, chunk: LaunchChunk) -> bool:
 
 
 def note_pool(rt: Runtime) -> None:
-    """A target's pool is remembered (with its target) when something is parked in it: the CapacityTick drains every
-    pool it knows (`pools`)."""
+    """A target's pool is remembered (with its target) when something is parked or admitted in it: the CapacityTick
+    drains every pool it knows (`pools`), and a forwarded Launch Result event of its account and Region is read
+    there."""
     if rt.target is not None:
         rt.ledger.note_pool(rt.target)
 

@@ -194,13 +194,30 @@ def _waves_of(rt: Runtime, tags: dict[str, str], job_id: str) -> list[tuple[str,
     if execution_id and wave_id:
         return [(execution_id, wave_id)]
     key = tags.get(TAG_LAUNCH_KEY, "")
-    record = rt.ledger.packed(key) if key.startswith("pk-") else None
+    record = rt.ledger.packed(key, **capacity.pooled(rt)) if key.startswith("pk-") else None
     waves = list(dict.fromkeys((c.execution_id, c.wave_id) for c in record.chunks)) if record else []
     if waves:
         capacity.release_packed(rt, key)
     else:
         logger.debug("launch result for a job that is not ours", job_id=job_id)
     return waves
+
+
+def _event_pool(rt: Runtime, account: str | None, region: str | None) -> Runtime:
+    """The runtime of the capacity pool an event of `account` and `region` belongs to: a known wave target's (the
+    ledger's pools), else `rt` (the own account, or an account the orchestrator launches nothing in)."""
+    if not account or not region or _own_account(rt) in (None, account):
+        return rt
+    for target in rt.ledger.pools():
+        if (target.account_id, target.region) == (account, region):
+            return rt.at(target)
+    return rt
+
+
+def _own_account(rt: Runtime) -> str | None:
+    """The orchestrator's own account (from its bus ARN), or None when the runtime does not know it."""
+    parts = rt.settings.bus_arn.split(":")
+    return parts[4] if len(parts) > 4 and parts[4] else None
 
 
 def _poll_siblings(rt: Runtime, waves: Iterable[str]) -> None:
@@ -224,12 +241,17 @@ def own_job(job: dict[str, Any], server_ids: Iterable[str]) -> dict[str, Any]:
     return {**job, "participatingServers": own_servers(job.get("participatingServers", []), server_ids)}
 
 
-def on_launch_result(rt: Runtime, detail: dict[str, Any]) -> None:
-    """An aws.drs Launch Result event: poll the wave that owns the job now instead of at the next tick."""
+def on_launch_result(
+    rt: Runtime, detail: dict[str, Any], *, account: str | None = None, region: str | None = None
+) -> None:
+    """An aws.drs Launch Result event: poll the wave that owns the job now instead of at the next tick. `account` and
+    `region`: the event's (a target account forwards its DRS events to the orchestrator's bus, issue #15): the job
+    is read in the wave target of that account and Region the ledger knows; the own account's otherwise."""
     job_id = detail.get("job-id") or detail.get("jobId")
     if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
         logger.warning("launch result without a well-formed job id ignored", job_id=str(job_id)[:64])
         return
+    rt = _event_pool(rt, account, region)
     reported = _REPORTED.setdefault(rt.drs, OrderedDict())
     if job_id in reported:  # this container already reported the job's end: the other servers' events
         return

@@ -251,3 +251,33 @@ def test_a_subnet_missing_in_the_target_account_refuses_the_start_whatever_the_o
     # THEN StartPlan refuses it: B has no such subnet (the own account's does not count)
     [failed] = world.bus.of(PlanFailed)
     assert subnet in " ".join(p.message for p in failed.errors)
+
+
+def test_a_forwarded_launch_result_of_a_target_account_reports_the_job_read_in_that_account(world: World) -> None:
+    from orchestrator.steps.job_watcher import on_launch_result
+
+    # GIVEN the orchestrator's own account (its bus ARN) and a target wave whose job in B has ended
+    world.configure(bus_arn="arn:aws:events:us-east-1:111122223333:event-bus/drs-orch")
+    [chunk] = ready(world, plan(wave("db", *servers(1, 2), target=target())), "db")
+    start_job(world.rt, chunk)
+    b = world.targets.drs(B)
+    [job_id] = b.jobs
+    b.finish_job(job_id)
+    # WHEN B's Launch Result event arrives on the orchestrator's bus (forwarded, with B's account and Region)
+    on_launch_result(world.rt, {"job-id": job_id}, account=B, region="us-west-2")
+    # THEN the job is read in B and its end reported at once
+    assert [e.job_id for e in world.bus.of(DRSJobCompleted)] == [job_id]
+
+
+def test_a_launch_result_of_an_unknown_account_reads_the_own_account_and_reports_nothing_foreign(world: World) -> None:
+    from orchestrator.steps.job_watcher import on_launch_result
+
+    world.configure(bus_arn="arn:aws:events:us-east-1:111122223333:event-bus/drs-orch")
+    [chunk] = ready(world, plan(wave("db", *servers(1, 2), target=target())), "db")
+    start_job(world.rt, chunk)
+    b = world.targets.drs(B)
+    [job_id] = b.jobs
+    b.finish_job(job_id)
+    # an account the ledger knows no pool of: the own DRS has no such job, nothing is reported (the ticks poll B)
+    on_launch_result(world.rt, {"job-id": job_id}, account=C, region="us-west-2")
+    assert world.bus.of(DRSJobCompleted) == []
