@@ -281,3 +281,22 @@ def test_a_launch_result_of_an_unknown_account_reads_the_own_account_and_reports
     # an account the ledger knows no pool of: the own DRS has no such job, nothing is reported (the ticks poll B)
     on_launch_result(world.rt, {"job-id": job_id}, account=C, region="us-west-2")
     assert world.bus.of(DRSJobCompleted) == []
+
+
+def test_a_target_waves_script_document_is_read_and_sent_in_the_target_account(world: World) -> None:
+    from tests.fakes import FakeSsm
+
+    fence = {"type": "SSM_DOCUMENT", "documentName": "Fence", "targets": {"instanceIds": ["i-00000000000000001"]}}
+    # GIVEN the document exists in account B only (StartPlan reads its parameters there)
+    b_ssm = world.targets.fakes(B).ssm
+    assert isinstance(b_ssm, FakeSsm)
+    b_ssm.add_document("Fence")
+    b_ssm.outcomes["Fence"] = ("InProgress", "")
+    # WHEN the plan starts and the wave is ready
+    world.start(plan(wave("db", server_id(1), preLaunch=[fence], target=target())))
+    on_wave_ready(world.rt, WaveReady(execution_id="e1", plan_id="p", wave_id="db"), "wr")
+    # THEN the document was described and the command sent in B; the own account's SSM was not asked
+    assert set(b_ssm.described) == {"Fence"}  # at StartPlan and before the send (the real adapter caches)
+    assert [(s["document"], s["instance_ids"]) for s in b_ssm.sent] == [("Fence", ["i-00000000000000001"])]
+    assert world.ssm.sent == []
+    assert world.ssm.described == []
