@@ -58,6 +58,7 @@ from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.records.launches import Admission, ChunkServer, LaunchChunk, LaunchClaim, LaunchStatus
 from orchestrator.domain.records.servers import ServerLaunchStatus, ServerResult
 from orchestrator.domain.status import RUNNABLE_EXECUTION, WaveStatus
+from orchestrator.domain.targets import TargetUnavailable, pool_of
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
@@ -73,7 +74,7 @@ from orchestrator.steps.launch_checks import (
 from orchestrator.steps.launch_settings import apply_launch_settings, restore_launch_settings
 from orchestrator.steps.post_launch import close_launch
 from orchestrator.steps.references import unfinished_phase, wait_indexes
-from orchestrator.steps.targets import wave_runtime
+from orchestrator.steps.targets import wave_runtime, wave_target
 
 CLAIM_LOOKBACK = timedelta(minutes=10)
 MAX_TRIES = 6  # StartRecovery attempts inside one Express execution before the chunk is parked
@@ -496,12 +497,40 @@ def chunk_failed(
         restore_launch_settings(rt, execution, chunk)  # its own settings only (the ledger's record of its key)
         return {"outcome": "DROPPED", "jobId": None, "launchKey": chunk.launch_key, "reason": stale.reason}
     reason = reason or _reason(error)
-    rt = wave_runtime(rt, execution, chunk.wave_id)  # its job (if any) and its capacity are in the wave's target
+    target = wave_target(execution, chunk.wave_id)
+    try:
+        rt = rt.at(target)  # its job (if any) and its capacity are in the wave's target
+    except TargetUnavailable as exc:  # STS refuses the role now: nothing can be read or launched there
+        return _failed_unreachable(rt, chunk, exc, pool=pool_of(target), reason=reason, launch_status=launch_status)
     answer = _started_after_all(rt, chunk, reason)
     if answer is not None:
         return answer
     restore_launch_settings(rt, execution, chunk)  # the launch will not happen: nothing stays applied
     capacity.release(rt, chunk.launch_key)
+    return _record_failed(rt, chunk, reason=reason, launch_status=launch_status)
+
+
+def _failed_unreachable(
+    rt: Runtime,
+    chunk: LaunchChunk,
+    refused: TargetUnavailable,
+    *,
+    pool: str | None,
+    reason: str,
+    launch_status: Literal["FAILED", "NOT_STARTED"],
+) -> dict[str, Any]:
+    """A chunk reported failed whose wave target STS refuses now (the role was changed since the wave's preflight):
+    no job can be looked for or followed there; its capacity in the target's pool is given back and its servers end
+    with the reason and the refusal (launch settings it applied there stay, logged: they cannot be restored)."""
+    rt.ledger.capacity_release(chunk.launch_key, pool=pool)
+    logger.error("wave target refused: chunk failed without a DRS lookup", role_arn=refused.role_arn, code=refused.code)
+    return _record_failed(rt, chunk, reason=f"{reason}; {refused.reason}"[:1000], launch_status=launch_status)
+
+
+def _record_failed(
+    rt: Runtime, chunk: LaunchChunk, *, reason: str, launch_status: Literal["FAILED", "NOT_STARTED"]
+) -> dict[str, Any]:
+    """The chunk's servers end with `launch_status` and `reason` (no DRS job: a placeholder job on the wave)."""
     job_id = f"not-started-{chunk.launch_key}"
     failed = launch_status == "FAILED"
     logger.error("DRS launch failed" if failed else "DRS launch not started", wave_id=chunk.wave_id, reason=reason)

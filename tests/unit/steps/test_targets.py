@@ -300,3 +300,23 @@ def test_a_target_waves_script_document_is_read_and_sent_in_the_target_account(w
     assert [(s["document"], s["instance_ids"]) for s in b_ssm.sent] == [("Fence", ["i-00000000000000001"])]
     assert world.ssm.sent == []
     assert world.ssm.described == []
+
+
+def test_a_chunk_failed_after_its_role_was_refused_ends_its_servers_naming_the_role(world: World) -> None:
+    from orchestrator.steps.launch_wave import chunk_failed
+
+    # GIVEN a target wave whose chunk was admitted in B (then StartRecovery failed), and STS now refuses the role
+    [chunk] = ready(world, plan(wave("db", *servers(1, 2), target=target())), "db")
+    world.targets.drs(B).fail("start_recovery", RuntimeError("task died"))
+    with pytest.raises(RuntimeError):
+        start_job(world.rt, chunk)
+    assert world.ledger.capacity(pool=POOL_B).active_jobs == 1
+    world.targets.refused[target()["roleArn"]] = "revoked"
+    # WHEN the state machine reports the chunk failed
+    answer = chunk_failed(world.rt, chunk, {"Error": "RuntimeError", "Cause": "task died"})
+    # THEN its servers end FAILED with a reason naming the role and the account, B's capacity is given back
+    assert answer["outcome"] == "FAILED"
+    assert f"cannot assume {target()['roleArn']} in account {B}: AccessDenied: revoked" in answer["reason"]
+    assert not world.ledger.capacity(pool=POOL_B).active_jobs
+    [completed] = world.bus.of(DRSJobCompleted)
+    assert {s.launch_status for s in completed.servers} == {"FAILED"}
