@@ -83,6 +83,16 @@ COLUMNS: tuple[_Column, ...] = (  # in display order
 )
 
 
+#: Shown (last) only for a plan with a wave target (issue #15): each wave's account and Region, empty for a wave in
+#: the orchestrator's own account and Region.
+TARGET_COLUMN = _Column("target", 2)
+
+
+def _target_cell(plan_wave: Wave) -> Text:
+    target = plan_wave.target
+    return Text(f"{target.account_id} {target.region}" if target is not None else "")
+
+
 def _natural(cell: Text) -> int:
     """The width `cell` takes on one line per line of its own."""
     return max((cell_len(line) for line in cell.plain.splitlines()), default=0)
@@ -172,13 +182,18 @@ def progress_table(plan: Plan, waves: Mapping[str, WaveRecord], width: int) -> R
     """The plan's waves as a table at most `width` columns wide (`waves`: the ledger's records by wave id, those
     not yet written missing). The columns that do not fit are dropped, lowest rank first (`COLUMNS`); a wave's name
     and status are never cut: when even those two do not fit, one line per wave (`wave: STATUS`), wrapped whole."""
-    rows = [_row(plan_wave, waves.get(plan_wave.wave_id)) for plan_wave in plan.waves]
-    widths = _fit(COLUMNS, rows, width)
+    targeted = any(plan_wave.target is not None for plan_wave in plan.waves)
+    columns = (*COLUMNS, TARGET_COLUMN) if targeted else COLUMNS
+    rows = [
+        _row(plan_wave, waves.get(plan_wave.wave_id)) + ([_target_cell(plan_wave)] if targeted else [])
+        for plan_wave in plan.waves
+    ]
+    widths = _fit(columns, rows, width)
     if widths is None:
         return Group(*(Text.assemble(row[0], ": ", row[2], overflow="fold") for row in rows))
     table = Table(expand=False, header_style="bold")
     for index, chosen in widths.items():
-        column = COLUMNS[index]
+        column = columns[index]
         table.add_column(column.name, width=chosen, no_wrap=not column.wraps, overflow="fold")
     for row in rows:
         table.add_row(*(row[index] for index in widths))

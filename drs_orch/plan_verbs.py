@@ -168,17 +168,20 @@ def _account_problems(plan: Plan, allowed: AllowList, region: str | None) -> lis
     return parameter_problems(plan, {name: _declared(ssm, name) for name in names})
 
 
-def _network_problems(plan: Plan, ec2: Any, drs: Any) -> list[Problem]:
+def _network_problems(plan: Plan, ec2: Any, drs: Any, *, own_only: bool = False) -> list[Problem]:
     """The plan's launch settings against the network `ec2` reads, in both modes (a problem only a drill has
     starts `in a drill, `; one both have is reported once). `drs`: the account's DRS (a server's own recovery
-    instance does not hold its static IP against its next launch), or None (the simulated network has none)."""
+    instance does not hold its static IP against its next launch), or None (the simulated network has none).
+    `own_only`: only the waves without a target (the caller's credentials read the caller's account: a wave's
+    target account is checked by its preflight, with the target's role)."""
     from events.models import Mode
     from orchestrator.steps.network_preflight import check_launches, launches_to_check
 
     found: list[Problem] = []
     seen: set[tuple[str, str | None]] = set()
+    waves = [w.wave_id for w in plan.waves if w.target is None] if own_only else None
     for mode in (Mode.RECOVERY, Mode.DRILL):
-        launches = launches_to_check(plan, mode)
+        launches = launches_to_check(plan, mode, wave_ids=waves)
         for each in check_launches(ec2, drs, launches) if launches else []:
             problem = each.problem
             if (problem.message, problem.path) in seen:
@@ -207,7 +210,7 @@ def _account_network_problems(plan: Plan, region: str | None) -> list[Problem]:
     from orchestrator.adapters.ec2 import Ec2Network
 
     ec2 = Ec2Network(boto3.client("ec2", region_name=region))
-    return _network_problems(plan, ec2, Drs(boto3.client("drs", region_name=region)))
+    return _network_problems(plan, ec2, Drs(boto3.client("drs", region_name=region)), own_only=True)
 
 
 def _simulated_network_problems(plan: Plan, profile_path: Path) -> list[Problem]:

@@ -20,8 +20,13 @@ def _tick(rt: Runtime, event: dict[str, Any]) -> None:
 
 
 def _launch_result(rt: Runtime, event: dict[str, Any]) -> None:
-    detail = event.get("detail")
-    on_launch_result(rt, detail if isinstance(detail, dict) else {})
+    detail, account, region = event.get("detail"), event.get("account"), event.get("region")
+    on_launch_result(
+        rt,
+        detail if isinstance(detail, dict) else {},
+        account=account if isinstance(account, str) else None,
+        region=region if isinstance(region, str) else None,
+    )
 
 
 @lambda_handler

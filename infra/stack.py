@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Fn, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -158,6 +159,18 @@ def _accounts(name: str, value: Any) -> tuple[str, ...]:
     return accounts
 
 
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+def _role_arns(name: str, value: Any) -> tuple[str, ...]:
+    """IAM role ARNs (no wildcard), deduplicated in order; a malformed one is an error naming the setting."""
+    arns = tuple(dict.fromkeys(_strings(value)))
+    bad = [arn for arn in arns if not _ROLE_ARN.match(arn)]
+    if bad:
+        raise ValueError(f"{name}: {', '.join(map(repr, bad))} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+    return arns
+
+
 def _retention(days: int) -> logs.RetentionDays:
     for name, member_days in _RETENTION_DAYS.items():
         if member_days == days:
@@ -242,6 +255,10 @@ class StackConfig:
     # the recovery or staging accounts whose target-account stacks forward aws.drs and aws.ssm events to the bus
     # (issue #15): the bus policy admits exactly these accounts for exactly those sources; none: no such statement
     target_accounts: tuple[str, ...] = ()
+    # the target roles (issue #15: a wave's `target.roleArn`, the target stacks' TargetRoleArn outputs) the functions
+    # that call DRS, EC2 or SSM may assume (sts:AssumeRole on exactly these ARNs; each of an account of
+    # `target_accounts`); none: no such grant, and a plan whose waves name a target fails those waves at preflight
+    target_role_arns: tuple[str, ...] = ()
     # launch packing (issue #19): context launchPacking (true/false), packingWindowSeconds, packingStarvationSeconds
     launch_packing: LaunchPacking = field(default_factory=LaunchPacking)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -250,6 +267,13 @@ class StackConfig:
         problem = ledger_ttl_problem(self.ledger_ttl_days, self.evidence_object_lock_days)
         if problem is not None:
             raise ValueError(problem)
+        outside = [arn for arn in self.target_role_arns if arn.split(":")[4] not in self.target_accounts]
+        if outside:
+            raise ValueError(
+                f"targetRoleArns: {', '.join(map(repr, outside))} is not a role of an account of targetAccounts "
+                f"({', '.join(self.target_accounts) or 'none'}): add its account there (its events are forwarded "
+                "to the bus only from those)"
+            )
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> StackConfig:
@@ -295,6 +319,7 @@ class StackConfig:
             ledger_ttl_days=_days("ledgerTtlDays", get("ledgerTtlDays")),
             drill_schedules=parse_schedules(_json("drillSchedules", get("drillSchedules"))),
             target_accounts=_accounts("targetAccounts", get("targetAccounts")),
+            target_role_arns=_role_arns("targetRoleArns", get("targetRoleArns")),
             launch_packing=_launch_packing(get, defaults.launch_packing),
         )
 
@@ -397,6 +422,13 @@ class OrchestratorStack(Stack):
         )
         # the target accounts' forwarded DRS and SSM events (infra/target_stack.py), their sources only
         self.bus.admit_target_accounts(cfg.target_accounts)
+        # a wave's target (issue #15): the functions that call DRS, EC2 or SSM may assume exactly the target roles
+        if cfg.target_role_arns:
+            assume = iam.PolicyStatement(
+                sid="AssumeTargetRoles", actions=["sts:AssumeRole"], resources=list(cfg.target_role_arns)
+            )
+            for name in target_functions():
+                self.functions.roles[name].add_to_principal_policy(assume)
         self.wave_launch = WaveLaunch(
             self,
             "WaveLaunch",

@@ -28,7 +28,7 @@ EXTERNAL_ID_PATTERN = r"^[\w+=,.@:/-]{2,1224}$"
 
 
 class TargetAccountStack(Stack):
-    """The role the orchestrator is to assume here (its runtime does not yet: issue #15's targets per wave) and the
+    """The role the orchestrator assumes here (a wave's target, issue #15) and the
     forwarding of this account's aws.drs and aws.ssm events to its bus."""
 
     def __init__(
@@ -85,7 +85,7 @@ class TargetAccountStack(Stack):
             self,
             "TargetRoleArn",
             value=self.target_role.role.role_arn,
-            description="the role a wave's target is to name (with the ExternalId given here); the orchestrator "
-            "does not assume it yet",
+            description="the role a wave's target names (roleArn, with the ExternalId given here as externalId); "
+            "add it to the orchestrator's targetRoleArns setting",
         )
         CfnOutput(self, "ForwardDeadLetterQueueUrl", value=self.forwarding.dead_letter_queue.queue_url)

@@ -8,9 +8,10 @@ on moto's in-memory DynamoDB.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import boto3
 from botocore.config import Config
@@ -26,8 +27,10 @@ from orchestrator.adapters.ledger import Ledger
 from orchestrator.adapters.plan_store import PlanStore
 from orchestrator.adapters.scheduler import Scheduler
 from orchestrator.adapters.ssm import Ssm
+from orchestrator.adapters.sts import TargetClients
 from orchestrator.config import Settings, get_settings
 from orchestrator.domain.clock import Clock, SystemClock
+from orchestrator.domain.plan.target import Target
 from orchestrator.domain.ports import (
     BusPort,
     DrsPort,
@@ -40,6 +43,7 @@ from orchestrator.domain.ports import (
     PlanStorePort,
     SchedulerPort,
     SsmPort,
+    TargetsPort,
 )
 
 
@@ -66,6 +70,42 @@ class Runtime:
     evidence: EvidencePort | None = None
     # Lambda, for LAMBDA steps (issue #18): their asynchronous invocations
     lambdas: LambdaPort | None = None
+    # the adapters of waves' targets (issue #15: other accounts and Regions through STS AssumeRole); None: a wave
+    # with a target cannot run here (NoTargetClients)
+    targets: TargetsPort | None = None
+    # the target this runtime acts in (None: the orchestrator's own account and Region) and the own runtime it was
+    # derived from (`at`)
+    target: Target | None = None
+    home: Runtime | None = field(default=None, repr=False, compare=False)
+
+    def at(self, target: Target | None) -> Runtime:
+        """This runtime acting in `target`: a shallow copy whose `drs`, `ssm`, `ec2` and `ec2_templates` are the
+        target's (on its role's cached credentials); `at(None)` is the orchestrator's own runtime. Raises
+        `orchestrator.domain.targets.TargetUnavailable` when STS refuses the role."""
+        home = self.home or self
+        if target is None:
+            return home
+        if self.target == target:
+            return self
+        if home.targets is None:
+            raise NoTargetClients(target)
+        adapters = home.targets.adapters(target)
+        return dataclasses.replace(
+            home,
+            drs=adapters.drs,
+            ssm=adapters.ssm,
+            ec2=adapters.ec2,
+            ec2_templates=adapters.ec2_templates,
+            target=target,
+            home=home,
+        )
+
+
+class NoTargetClients(RuntimeError):
+    """A wave has a target but this runtime was built without target clients (a wiring error, not a refusal)."""
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(f"no target clients in this runtime for {target.role_arn} ({target.label})")
 
 
 _runtime: Runtime | None = None
@@ -111,6 +151,7 @@ def build_runtime(
         plan_store=PlanStore(session.client("s3"), settings.plan_bucket) if settings.plan_bucket else None,
         evidence=EvidenceBucket(session.client("s3"), settings.evidence_bucket) if settings.evidence_bucket else None,
         lambdas=LambdaInvoker(session.client("lambda")),
+        targets=TargetClients(session, clock, sleep=sleep),
     )
 
 

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from copy import deepcopy
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from events.models import Contract
 from orchestrator.adapters.bus import PublishError
@@ -26,6 +26,7 @@ from orchestrator.domain.clock import Clock, iso, parse_iso
 from orchestrator.domain.evidence import EvidenceConflict, StoredEvidence, sha256_hex
 from orchestrator.domain.plan.documents import DocumentParameters
 from orchestrator.domain.plan.network_checks import InstanceTypeOffering, NetworkInterface, SecurityGroup, Subnet
+from orchestrator.domain.plan.target import Target
 from orchestrator.domain.ports import (
     BusPort,
     DrsPort,
@@ -34,8 +35,10 @@ from orchestrator.domain.ports import (
     MacPort,
     SchedulerPort,
     SsmPort,
+    TargetAdapters,
 )
 from orchestrator.domain.staging import ExtendedSourceServer
+from orchestrator.domain.targets import TargetUnavailable
 
 
 class _Failing:
@@ -142,9 +145,12 @@ class FakeDrs(_Failing):
     Jobs start PENDING; `finish_job` ends one (COMPLETED) with each server's launch status, and gives
     every LAUNCHED server a running recovery instance."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, id_base: int = 0) -> None:
+        """`id_base`: where this account's job and recovery instance ids start (a target account's fake gets its own
+        range, so an id read in the wrong account is never found there by accident)."""
         super().__init__()
         self._clock = clock
+        self._id_base = id_base
         self.source_servers: dict[str, dict[str, Any]] = {}
         self.snapshots: dict[str, set[str]] = defaultdict(set)
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -198,7 +204,7 @@ class FakeDrs(_Failing):
         )
 
     def _job_id(self) -> str:
-        return f"drsjob-{len(self.jobs) + 1:017d}"
+        return f"drsjob-{self._id_base + len(self.jobs) + 1:017d}"
 
     def finish_job(
         self,
@@ -216,7 +222,7 @@ class FakeDrs(_Failing):
             server["launchStatus"] = (statuses or {}).get(sid, "LAUNCHED")
             if server["launchStatus"] == "LAUNCHED" and job["type"] == "LAUNCH":
                 n = len(self.recovery_instances) + 1
-                rid = f"i-{n:017x}"
+                rid = f"i-{self._id_base + n:017x}"
                 server["recoveryInstanceID"] = rid
                 self.recovery_instances[rid] = {
                     "recoveryInstanceID": rid,
@@ -709,3 +715,34 @@ class FakeLambda(_Failing):
         self._maybe_fail("invoke_async")
         self.invoked.append((function_arn, deepcopy(payload)))
         return f"req-{len(self.invoked)}"
+
+
+class FakeTargets:
+    """Wave targets (issue #15): each account and Region its own fakes (DRS, SSM, EC2), made on first use, like the
+    runtime's STS-backed `TargetClients`; a role in `refused` is refused as STS would (AccessDenied)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.accounts: dict[tuple[str, str], TargetAdapters] = {}
+        self.refused: dict[str, str] = {}  # role ARN -> STS's message
+        self.assumed: list[str] = []  # every role assumed (a cache would assume fewer: this fake keeps none)
+
+    def fakes(self, account_id: str, region: str = "us-west-2") -> TargetAdapters:
+        key = (account_id, region)
+        if key not in self.accounts:
+            self.accounts[key] = TargetAdapters(
+                drs=FakeDrs(self._clock, id_base=(len(self.accounts) + 1) * 10_000_000),
+                ssm=FakeSsm(self._clock),
+                ec2=FakeEc2(),
+                ec2_templates=FakeEc2Templates(),
+            )
+        return self.accounts[key]
+
+    def drs(self, account_id: str, region: str = "us-west-2") -> FakeDrs:
+        return cast("FakeDrs", self.fakes(account_id, region).drs)
+
+    def adapters(self, target: Target) -> TargetAdapters:
+        if target.role_arn in self.refused:
+            raise TargetUnavailable(target.role_arn, target.account_id, "AccessDenied", self.refused[target.role_arn])
+        self.assumed.append(target.role_arn)
+        return self.fakes(target.account_id, target.region)

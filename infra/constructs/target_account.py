@@ -1,5 +1,5 @@
 """The target-account stack's two concerns (issue #15 item 3): the role the orchestrator is to assume in a recovery
-or staging account (the runtime does not assume it yet: targets per wave are future work), and the rules that
+or staging account (a wave's target: `orchestrator/adapters/sts.py` assumes it), and the rules that
 forward that account's DRS and SSM events to the orchestrator's bus.
 
 One source of truth with the orchestrator stack: the role's statements are the ones `infra.constructs.permissions`
@@ -96,7 +96,7 @@ def target_statements(scope: Construct, settings: PermissionSettings) -> list[ia
 
 
 class TargetRole(Construct):
-    """The role the orchestrator's functions are to assume in this account (none does yet): trusted by exactly
+    """The role the orchestrator's functions assume in this account for a wave's target: trusted by exactly
     `trusted_role_arns` (the orchestrator's function roles, by ARN: a token of the stack's comma-delimited list
     parameter), only with the external id `external_id` (sts:ExternalId); granted exactly `target_statements`, in
     managed policies by concern (`pack_policies`). Sessions last at most an hour (MaxSessionDuration)."""

@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 from events.models import Contract
 from orchestrator.domain.objectives import ObjectiveClaim
 from orchestrator.domain.outcome import Outcome
+from orchestrator.domain.plan.target import Target
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import ExecutionChanges, WaveChanges
 from orchestrator.domain.records.decisions import DecisionRecord
@@ -67,7 +68,7 @@ class LedgerPort(Protocol):
     """The execution ledger (one DynamoDB table on AWS): executions, waves, their servers, launches, scripts,
     decisions, shared DRS capacity, terminations and handler failure counts."""
 
-    def abandon_packing(self, key: str) -> None:
+    def abandon_packing(self, key: str, *, pool: str | None = None) -> None:
         """No job was created for the packed job `key`: its being-started record goes (its chunks are packed again)."""
         ...
 
@@ -87,12 +88,13 @@ class LedgerPort(Protocol):
         (`packed_key`) also keeps this wave's servers in it and the other waves sharing it (`shared_with`)."""
         ...
 
-    def begin_packing(self, record: PackedLaunch) -> bool:
+    def begin_packing(self, record: PackedLaunch, *, pool: str | None = None) -> bool:
         """Write a packed job about to be started; False when one with its key is there."""
         ...
 
-    def capacity(self) -> CapacityState:
-        """The shared DRS capacity as it is now (consistent read)."""
+    def capacity(self, *, pool: str | None = None) -> CapacityState:
+        """The shared DRS capacity of `pool` (None: the own account and Region; else `<account>#<region>` of a wave
+        target, issue #15) as it is now (consistent read). Every capacity, queue and packing method takes `pool`."""
         ...
 
     def capacity_admit(
@@ -102,21 +104,24 @@ class LedgerPort(Protocol):
         max_jobs: int,
         max_servers: int,
         behind_queue: bool,
+        pool: str | None = None,
     ) -> Admission:
         """Count one job (`hold`: its key, servers, when, kind and ref) in the shared DRS capacity if it fits under the
         quotas. ADMITTED, HELD (this key was admitted before) or FULL. `behind_queue`: a fresh launch is not
         admitted while launches are parked (first come, first served)."""
         ...
 
-    def capacity_note_job(self, key: str, job_id: str) -> None:
+    def capacity_note_job(self, key: str, job_id: str, *, pool: str | None = None) -> None:
         """Note the job `key`'s admission started (while it still holds capacity)."""
         ...
 
-    def capacity_reconcile_due(self, *, seconds: int) -> bool:
+    def capacity_reconcile_due(self, *, seconds: int, pool: str | None = None) -> bool:
         """True for one caller per `seconds`: that caller reconciles the capacity record with DRS now."""
         ...
 
-    def capacity_release(self, key: str, *, unstarted_only: bool = False) -> CapacityState | None:
+    def capacity_release(
+        self, key: str, *, unstarted_only: bool = False, pool: str | None = None
+    ) -> CapacityState | None:
         """Give back what `key` was admitted with (once). Returns the capacity after the write, or None when the key
         held nothing (already released). `unstarted_only`: only while no job id is noted on it (a job another
         call started with it still runs)."""
@@ -292,11 +297,11 @@ class LedgerPort(Protocol):
         """The launch claims of the execution (of one wave), in sort key order (wave, attempt, chunk)."""
         ...
 
-    def finish_packing(self, record: PackedLaunch, job_id: str) -> PackedLaunch:
+    def finish_packing(self, record: PackedLaunch, job_id: str, *, pool: str | None = None) -> PackedLaunch:
         """The packed job started as `job_id`: recorded as started, its being-started record gone (again: a no-op)."""
         ...
 
-    def forget_packed(self, key: str) -> None:
+    def forget_packed(self, key: str, *, pool: str | None = None) -> None:
         """The packed job `key` has ended (its capacity given back): its record goes (again: a no-op)."""
         ...
 
@@ -399,28 +404,36 @@ class LedgerPort(Protocol):
         """now"""
         ...
 
-    def packed(self, key: str) -> PackedLaunch | None:
+    def packed(self, key: str, *, pool: str | None = None) -> PackedLaunch | None:
         """The started packed job of `key`, or None."""
         ...
 
-    def packings(self) -> list[PackedLaunch]:
+    def packings(self, *, pool: str | None = None) -> list[PackedLaunch]:
         """The packed jobs being started (written, not finished or abandoned), oldest first."""
         ...
 
-    def packed_jobs(self) -> list[PackedLaunch]:
-        """Every started packed job whose capacity is not given back yet (DRS may still run it)."""
+    def packed_jobs(self, *, pool: str | None = None) -> list[PackedLaunch]:
+        """Every started packed job of the pool whose capacity is not given back yet (DRS may still run it)."""
         ...
 
-    def park(self, chunk: LaunchChunk) -> bool:
+    def park(self, chunk: LaunchChunk, *, pool: str | None = None) -> bool:
         """Queue a launch that does not fit now (once per launch key; its `tries` are not kept). False when it was
         already parked."""
         ...
 
-    def parked(self) -> list[ParkedLaunch]:
+    def parked(self, *, pool: str | None = None) -> list[ParkedLaunch]:
         """Parked launches, oldest first."""
         ...
 
-    def release_packer_lock(self, token: str) -> None:
+    def note_pool(self, target: Target) -> None:
+        """Remember a wave target's capacity pool (the CapacityTick drains and reconciles every pool it knows)."""
+        ...
+
+    def pools(self) -> list[Target]:
+        """The wave targets whose capacity pools the ledger knows."""
+        ...
+
+    def release_packer_lock(self, token: str, *, pool: str | None = None) -> None:
         """Give the packer's lock back (only while `token` holds it)."""
         ...
 
@@ -590,7 +603,7 @@ class LedgerPort(Protocol):
         """Add a terminate job's outcome to the termination record that asked for it; returns the record."""
         ...
 
-    def take_packer_lock(self, token: str, seconds: int) -> bool:
+    def take_packer_lock(self, token: str, seconds: int, *, pool: str | None = None) -> bool:
         """Hold the packer's lock for `seconds` (or extend it, when `token` holds it); False while another holds it."""
         ...
 
@@ -616,7 +629,7 @@ class LedgerPort(Protocol):
         whose acceptance this is, see `Decisions._decided`)."""
         ...
 
-    def unpark(self, launch_key: str) -> bool:
+    def unpark(self, launch_key: str, *, pool: str | None = None) -> bool:
         """Take a launch off the queue (once). False when it was not parked (any more)."""
         ...
 

@@ -19,6 +19,7 @@ Shapes: DRS and SSM answers are the service's own (boto3) dictionaries (`jobID`,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,6 +29,7 @@ from orchestrator.domain.evidence import StoredEvidence
 from orchestrator.domain.ledger_port import LedgerPort
 from orchestrator.domain.plan.documents import DocumentParameters
 from orchestrator.domain.plan.network_checks import InstanceTypeOffering, NetworkInterface, SecurityGroup, Subnet
+from orchestrator.domain.plan.target import Target
 from orchestrator.domain.staging import ExtendedSourceServer
 from orchestrator.domain.stored_plans import StoredPlan
 
@@ -43,6 +45,8 @@ __all__ = [
     "PlanStorePort",
     "SchedulerPort",
     "SsmPort",
+    "TargetAdapters",
+    "TargetsPort",
 ]
 
 
@@ -231,6 +235,26 @@ class Ec2NetworkPort(Protocol):
 
     def instance_type_offerings(self, instance_types: Sequence[str]) -> list[InstanceTypeOffering]:
         """Each availability zone of the Region each of these instance types is offered in."""
+
+
+@dataclass(frozen=True)
+class TargetAdapters:
+    """The DRS, SSM and EC2 adapters of one target (its account and Region, on its role's credentials)."""
+
+    drs: DrsPort
+    ssm: SsmPort
+    ec2: Ec2NetworkPort
+    ec2_templates: Ec2TemplatesPort
+
+
+@runtime_checkable
+class TargetsPort(Protocol):
+    """A wave target's adapters (`orchestrator.adapters.sts.TargetClients`: STS AssumeRole, credentials cached)."""
+
+    def adapters(self, target: Target) -> TargetAdapters:
+        """The target's adapters. Raises `orchestrator.domain.targets.TargetUnavailable` when STS refuses the
+        role (naming it and its account); a transient STS error raises for the platform to retry."""
+        ...
 
 
 @runtime_checkable

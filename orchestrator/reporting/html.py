@@ -240,6 +240,7 @@ def _wave(wave: Mapping[str, Any], started: datetime | None) -> dict[str, Any]:
         ],
         "objectives": _objectives(wave.get("objectives")),
         "selection": wave.get("sourceServerTags"),
+        "target": _target_label(wave.get("target")),
         "servers": servers,
         "has_rpo": any(s["rpo"] is not None for s in servers),
         "has_settings": any(s["settings"] for s in servers),
@@ -250,6 +251,14 @@ def _wave(wave: Mapping[str, Any], started: datetime | None) -> dict[str, Any]:
         "previous": [_previous(p) for p in _objects(wave.get("previousAttempts"))],
         "warnings": [str(w) for w in wave.get("warnings") or []],
     }
+
+
+def _target_label(target: Any) -> str | None:
+    """A wave's target as `account 222233334444, us-west-2` (None: the orchestrator's own account and Region)."""
+    found = _mapping(target)
+    if not found.get("accountId"):
+        return None
+    return f"account {found.get('accountId')}, {found.get('region')}"
 
 
 def _server(server: Mapping[str, Any]) -> dict[str, Any]:

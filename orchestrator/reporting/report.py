@@ -59,6 +59,7 @@ def build_report(
     )
     order = [w["waveId"] for w in _plan_waves(execution)] or sorted(details)
     selected = _selections(execution)
+    targets = _targets(execution)
     started, ended = execution.started_at, execution.ended_at
     duration = (parse_iso(ended) - parse_iso(started)).total_seconds() if started and ended else None
     report = {
@@ -77,7 +78,11 @@ def build_report(
         **({"cancelledBy": execution.cancelled_by} if execution.cancelled_by else {}),
         # a stored plan's run: the version it froze and that version's SHA-256 (issue #16, stored plans)
         **({"planRef": dict(execution.plan_ref)} if execution.plan_ref else {}),
-        "waves": [_selected(_wave(details[w], settings), selected.get(w)) for w in order if w in details],
+        "waves": [
+            _targeted(_selected(_wave(details[w], settings), selected.get(w)), targets.get(w))
+            for w in order
+            if w in details
+        ],
         "terminations": terminations(ledger, execution_id),
         "events": list(events or []),
     }
@@ -89,6 +94,24 @@ def _frozen(execution: ExecutionRecord) -> Plan | None:
         return frozen_plan(execution)
     except (PlanError, ValueError):
         return None
+
+
+def _targets(execution: ExecutionRecord) -> dict[str, dict[str, str]]:
+    """Each wave with a target (issue #15): its account and Region (never its role's external id); a wave in the
+    orchestrator's own account and Region has none."""
+    plan = _frozen(execution)
+    if plan is None:
+        return {}
+    return {
+        wave.wave_id: {"accountId": wave.target.account_id, "region": wave.target.region}
+        for wave in plan.waves
+        if wave.target is not None
+    }
+
+
+def _targeted(wave: dict[str, Any], target: dict[str, str] | None) -> dict[str, Any]:
+    """`wave` with its `target` ({accountId, region}) when it recovered in another account or Region."""
+    return {**wave, "target": target} if target is not None else wave
 
 
 def _plan_waves(execution: ExecutionRecord) -> list[dict[str, Any]]:

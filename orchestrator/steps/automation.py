@@ -47,6 +47,7 @@ from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import scripts as _scripts
+from orchestrator.steps.targets import wave_runtime
 
 #: An Automation parameter holds at most 50 values (botocore's ssm model, AutomationParameterValueList).
 MAX_PARAMETER_VALUES = 50
@@ -185,7 +186,7 @@ def on_automation_status(rt: Runtime, detail: AutomationStatusChange, event_id: 
     execution = rt.ledger.execution(entry.script.execution_id)
     if run is None or execution is None:
         return
-    _scripts.check(_scripts.Reads(rt, execution), run, key=event_id)
+    _scripts.check(_scripts.Reads(wave_runtime(rt, execution, run.wave_id), execution), run, key=event_id)
 
 
 def check(reads: _scripts.Reads, run: ScriptRun, *, key: str) -> bool:

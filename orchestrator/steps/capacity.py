@@ -30,6 +30,7 @@ from events.models import CapacityTick
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.records.launches import Admission, CapacityHold, HoldKind, LaunchChunk
+from orchestrator.domain.targets import TargetUnavailable, pool_of
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 
@@ -52,6 +53,19 @@ class Quotas:
         return max(1, min(self.servers_per_job, self.servers_in_active_jobs, TERMINATE_BATCH))
 
 
+def pool(rt: Runtime) -> str | None:
+    """The capacity pool `rt` acts in: None for the orchestrator's own account and Region (today's ledger keys), else
+    `<account>#<region>` of its target (issue #15: DRS's quotas are per account and Region). Every function here
+    counts in the pool of the runtime it is given, so a step that switched to its wave's target counts there."""
+    return pool_of(rt.target)
+
+
+def pooled(rt: Runtime) -> dict[str, str]:
+    """`pool=` for a ledger call in a target's pool; nothing for the own pool (the call as it always was)."""
+    found = pool(rt)
+    return {} if found is None else {"pool": found}
+
+
 def quotas(rt: Runtime) -> Quotas:
     settings = rt.settings
     return Quotas(settings.drs_servers_per_job, settings.drs_concurrent_jobs, settings.drs_servers_in_active_jobs)
@@ -71,22 +85,29 @@ def admit(
             max_jobs=limits.concurrent_jobs,
             max_servers=limits.servers_in_active_jobs,
             behind_queue=behind_queue,
+            pool=pool(rt),
         )
 
     result = attempt()
-    if result is Admission.FULL and rt.ledger.capacity_reconcile_due(seconds=RECONCILE_SECONDS) and reconcile(rt):
+    if result is Admission.ADMITTED:
+        note_pool(rt)  # a target's pool is known from its first job on (its reconcile, its Launch Result events)
+    if (
+        result is Admission.FULL
+        and rt.ledger.capacity_reconcile_due(seconds=RECONCILE_SECONDS, pool=pool(rt))
+        and reconcile(rt)
+    ):
         result = attempt()
     return result
 
 
 def note_job(rt: Runtime, key: str, job_id: str) -> None:
-    rt.ledger.capacity_note_job(key, job_id)
+    rt.ledger.capacity_note_job(key, job_id, pool=pool(rt))
 
 
 def release(rt: Runtime, key: str, *, unstarted_only: bool = False) -> bool:
     """Give the job's capacity back (idempotent); start what is parked soon. `unstarted_only`: only if no
     job was noted on the admission (another call may have started the job with it)."""
-    after = rt.ledger.capacity_release(key, unstarted_only=unstarted_only)
+    after = rt.ledger.capacity_release(key, unstarted_only=unstarted_only, pool=pool(rt))
     if after is None:
         return False
     logger.debug("DRS capacity released", launch_key=key, active_jobs=after.active_jobs)
@@ -98,13 +119,14 @@ def release(rt: Runtime, key: str, *, unstarted_only: bool = False) -> bool:
 def release_packed(rt: Runtime, key: str) -> bool:
     """A packed job (issue #19, orchestrator/steps/packer.py) has ended: its capacity back and its record gone."""
     released = release(rt, key)
-    rt.ledger.forget_packed(key)
+    rt.ledger.forget_packed(key, pool=pool(rt))
     return released
 
 
 def park(rt: Runtime, chunk: LaunchChunk) -> bool:
     """Queue a chunk that does not fit now and make sure a tick will come."""
-    parked = rt.ledger.park(chunk)
+    parked = rt.ledger.park(chunk, pool=pool(rt))
+    note_pool(rt)
     if parked:
         metrics.add_metric(name="DrsLaunchesParked", unit="Count", value=1)
         logger.info(
@@ -115,6 +137,27 @@ def park(rt: Runtime, chunk: LaunchChunk) -> bool:
         )
     schedule_tick(rt, seconds=TICK_SECONDS)
     return parked
+
+
+def note_pool(rt: Runtime) -> None:
+    """A target's pool is remembered (with its target) when something is parked or admitted in it: the CapacityTick
+    drains every pool it knows (`pools`), and a forwarded Launch Result event of its account and Region is read
+    there."""
+    if rt.target is not None:
+        rt.ledger.note_pool(rt.target)
+
+
+def pools(rt: Runtime) -> list[Runtime]:
+    """The runtime of every capacity pool the CapacityTick drains: the orchestrator's own first, then each wave
+    target's the ledger knows (a target whose role STS refuses now is skipped, logged: its parked chunks wait, and
+    each chunk's wave is failed by its own preflight or launch)."""
+    found = [rt.at(None)]
+    for target in rt.ledger.pools():
+        try:
+            found.append(rt.at(target))
+        except TargetUnavailable as exc:
+            logger.warning("capacity pool not reachable", pool=pool_of(target), role_arn=exc.role_arn, code=exc.code)
+    return found
 
 
 def schedule_tick(rt: Runtime, *, seconds: int = TICK_SECONDS) -> None:
@@ -139,7 +182,7 @@ def schedule_tick_at(rt: Runtime, when: datetime) -> None:
 def reconcile(rt: Runtime) -> int:
     """Release admissions whose DRS job has ended (a lost release, a terminate job) or whose launch never
     produced a job. Returns how many were released."""
-    holds = rt.ledger.capacity().holds
+    holds = rt.ledger.capacity(pool=pool(rt)).holds
     released = _release_ended(rt, holds) + _release_stale(rt, holds)
     if released:
         metrics.add_metric(name="DrsCapacityReconciled", unit="Count", value=released)
@@ -155,9 +198,9 @@ def _release_ended(rt: Runtime, holds: Mapping[str, CapacityHold]) -> int:
     released = 0
     for job_id in ended:
         key = with_jobs[job_id]
-        released += rt.ledger.capacity_release(key) is not None
+        released += rt.ledger.capacity_release(key, pool=pool(rt)) is not None
         if key.startswith(PACKED_KEY_PREFIX):
-            rt.ledger.forget_packed(key)
+            rt.ledger.forget_packed(key, pool=pool(rt))
     return released
 
 
@@ -169,6 +212,6 @@ def _release_stale(rt: Runtime, holds: Mapping[str, CapacityHold]) -> int:
         if hold.job_id or now - parse_iso(hold.at or iso(now)) < STALE_UNSTARTED:
             continue
         logger.warning("stale DRS admission released", holder=key, ref=hold.ref)
-        if rt.ledger.capacity_release(key) is not None:
+        if rt.ledger.capacity_release(key, pool=pool(rt)) is not None:
             released += 1
     return released

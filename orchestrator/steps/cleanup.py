@@ -28,6 +28,7 @@ import hashlib
 import random
 import uuid
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -40,7 +41,7 @@ from orchestrator.adapters.drs import DrsConflict, DrsError, DrsQuotaExceeded
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import drill_ttl_seconds, frozen_plan
-from orchestrator.domain.plan import Rollback
+from orchestrator.domain.plan import Rollback, Target
 from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.records.launches import Admission, LaunchClaim
 from orchestrator.domain.records.terminations import (
@@ -54,6 +55,7 @@ from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
+from orchestrator.steps.targets import wave_target, waves_by_target
 
 GONE = frozenset({"SHUTTING-DOWN", "TERMINATED", "STOPPING"})
 RETRY_SECONDS = 15  # no DRS capacity now: the shortest wait before trying again
@@ -94,10 +96,21 @@ def termination_key(batch: list[str]) -> str:
     return "term-" + hashlib.sha256("|".join(sorted(batch)).encode()).hexdigest()[:32]
 
 
-def _our_instances(rt: Runtime, execution_id: str, wave_id: str | None, attempt: int | None = None) -> list[str]:
+def _our_instances(
+    rt: Runtime,
+    execution_id: str,
+    wave_id: str | None,
+    attempt: int | None = None,
+    within: Collection[str] | None = None,
+) -> list[str]:
     """The running recovery instances the execution's own launches created (of `wave_id`, and of that wave
-    `attempt`; None: of every wave): the launch claims in the ledger hold each launch's job id and servers."""
-    launches = [launch for launch in rt.ledger.launches(execution_id, wave_id) if _ours(launch, wave_id, attempt)]
+    `attempt`; None: of every wave, or of the waves `within`: those of one target, whose DRS `rt` is): the launch
+    claims in the ledger hold each launch's job id and servers."""
+    launches = [
+        launch
+        for launch in rt.ledger.launches(execution_id, wave_id)
+        if _ours(launch, wave_id, attempt) and (within is None or launch.wave_id in within)
+    ]
     job_ids = {launch.job_id for launch in launches}
     servers = sorted({sid for launch in launches for sid in launch.server_ids})
     if not servers:  # (no launch with its job, or none with servers)
@@ -307,7 +320,6 @@ def _ask(
     then terminate what still runs, in batches of the DRS job size; each job is added to `result` (and its
     claim's key to `recorded`) once, as it is found. Raises `_Deferred`, or a DrsError a read was answered."""
     execution_id = execution.execution_id
-    ref = f"{execution_id}/{wave_id or '*'}"
 
     def report(instance_ids: list[str], job_id: str, fresh: bool) -> None:
         key = termination_key(instance_ids)
@@ -316,14 +328,46 @@ def _ask(
             result.job_ids.append(job_id)
             recorded.append(key)
 
-    for instance_ids, job_id in _unreported(rt, execution_id, ref):
-        report(instance_ids, job_id, True)
+    scopes = _scopes(rt, execution, wave_id)  # one per wave target (a plan without targets: the own account)
+    for there, _, ref in scopes:
+        for instance_ids, job_id in _unreported(there, execution_id, ref):
+            report(instance_ids, job_id, True)
     result.pending, given_up = _settle(rt, execution)
-    instances = [i for i in _our_instances(rt, execution_id, wave_id, attempt) if i not in given_up]
-    size = capacity.quotas(rt).job_size
-    for start in range(0, len(instances), size):
-        for instance_ids, job_id, fresh in _terminate_jobs(rt, execution_id, instances[start : start + size], ref):
-            report(instance_ids, job_id, fresh)
+    for there, waves, ref in scopes:
+        instances = [i for i in _our_instances(there, execution_id, wave_id, attempt, waves) if i not in given_up]
+        size = capacity.quotas(there).job_size
+        for start in range(0, len(instances), size):
+            batch = instances[start : start + size]
+            for instance_ids, job_id, fresh in _terminate_jobs(there, execution_id, batch, ref):
+                report(instance_ids, job_id, fresh)
+
+
+def _scopes(
+    rt: Runtime, execution: ExecutionRecord, wave_id: str | None
+) -> list[tuple[Runtime, list[str] | None, str]]:
+    """Where to terminate: (the runtime of a target, its waves, the claims' ref) per wave target. The own account's
+    ref is `<execution>/<wave or *>` as it always was; a target's adds `@<account>/<region>` (`_target_of_ref`), so
+    a claim is settled in the account and Region its job runs in."""
+    base = f"{execution.execution_id}/{wave_id or '*'}"
+    if wave_id is not None:
+        target = wave_target(execution, wave_id)
+        return [(rt.at(target), None, _ref(base, target))]
+    groups = waves_by_target(frozen_plan(execution))
+    if len(groups) == 1 and groups[0][0] is None:
+        return [(rt, None, base)]
+    return [(rt.at(target), waves, _ref(base, target)) for target, waves in groups]
+
+
+def _ref(base: str, target: Target | None) -> str:
+    return f"{base}@{target.label}" if target is not None else base
+
+
+def _target_of_ref(execution: ExecutionRecord, ref: str | None) -> Target | None:
+    """The target a claim's ref names (None: the own account)."""
+    _, at, label = (ref or "").partition("@")
+    if not at:
+        return None
+    return next((w.target for w in frozen_plan(execution).waves if w.target and w.target.label == label), None)
 
 
 def _record_asked(
@@ -386,14 +430,19 @@ def _settle(rt: Runtime, execution: ExecutionRecord) -> tuple[bool, set[str]]:
     open_claims = [claim for claim in claims if claim.awaiting_outcome]
     if not open_claims:
         return False, _given_up(claims)
-    jobs = {j["jobID"]: j for j in rt.drs.describe_jobs(sorted({str(c.job_id) for c in open_claims}))}
+    by_ref: dict[str, list[TerminationClaim]] = {}
+    for claim in open_claims:  # each claim's job is read in the account and Region its ref names
+        by_ref.setdefault((claim.ref or "").partition("@")[2], []).append(claim)
     running = False
-    for claim in open_claims:
-        job = jobs.get(str(claim.job_id))
-        if job is not None and job.get("status") == "COMPLETED":
-            _settle_job(rt, execution, claim, job)
-        else:
-            running = True
+    for group in by_ref.values():
+        there = rt.at(_target_of_ref(execution, group[0].ref))
+        jobs = {j["jobID"]: j for j in there.drs.describe_jobs(sorted({str(c.job_id) for c in group}))}
+        for claim in group:
+            job = jobs.get(str(claim.job_id))
+            if job is not None and job.get("status") == "COMPLETED":
+                _settle_job(there, execution, claim, job)
+            else:
+                running = True
     return running, _given_up(rt.ledger.termination_claims(execution.execution_id))
 
 
@@ -487,7 +536,7 @@ def _defer(rt: Runtime, tick: TerminationTick, result: Termination, *, scope: st
     progressed = bool(result.job_ids)
     first = rt.ledger.note_termination_deferred(tick.execution_id, scope, restart=progressed)
     if rt.clock.now() - parse_iso(first) >= MAX_WAIT:
-        left = _our_instances(rt, tick.execution_id, tick.wave_id, tick.attempt if tick.reason == "ROLLBACK" else None)
+        left = _left(rt, tick)
         error = (
             f"gave up after {MAX_WAIT} of deferrals (last: {result.deferred_reason}): "
             f"{len(left)} instance(s) still run; terminate them with drs-orch cleanup"
@@ -508,6 +557,19 @@ def _defer(rt: Runtime, tick: TerminationTick, result: Termination, *, scope: st
         return
     deferrals = 0 if progressed else tick.deferrals + 1
     _again(rt, tick, backoff_seconds(deferrals, result.wait_seconds), deferrals=deferrals)
+
+
+def _left(rt: Runtime, tick: TerminationTick) -> list[str]:
+    """The recovery instances of the tick's scope that still run, in each wave target."""
+    attempt = tick.attempt if tick.reason == "ROLLBACK" else None
+    execution = rt.ledger.execution(tick.execution_id)
+    if execution is None:
+        return _our_instances(rt, tick.execution_id, tick.wave_id, attempt)
+    return [
+        instance
+        for there, waves, _ in _scopes(rt, execution, tick.wave_id)
+        for instance in _our_instances(there, tick.execution_id, tick.wave_id, attempt, waves)
+    ]
 
 
 def _follow_up(rt: Runtime, tick: TerminationTick, result: Termination, *, scope: str) -> None:

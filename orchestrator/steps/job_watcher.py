@@ -15,11 +15,12 @@ from events.models import DRSJobCompleted, DRSJobStarted, JobWatchTick, ServerLa
 from orchestrator.adapters.drs import TAG_EXECUTION, TAG_LAUNCH_KEY, TAG_WAVE, DrsError
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.packing import own_launch_settled, own_servers
-from orchestrator.domain.records import WaveJob, WaveRecord
+from orchestrator.domain.records import ExecutionRecord, WaveJob, WaveRecord
 from orchestrator.domain.status import WaveStatus
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
+from orchestrator.steps.targets import wave_runtime
 
 # jobs whose end this Lambda container has reported (a job's servers each send a Launch Result event),
 # per DRS adapter (one per runtime: a container on AWS, a local cloud here)
@@ -96,7 +97,13 @@ def server_launches(job: dict[str, Any], reasons: dict[str, str]) -> list[Server
 
 
 def poll_wave(
-    rt: Runtime, wave: WaveRecord | None, plan_id: str, *, once: bool = False, siblings: bool = True
+    rt: Runtime,
+    wave: WaveRecord | None,
+    plan_id: str,
+    *,
+    once: bool = False,
+    siblings: bool = True,
+    execution: ExecutionRecord | None = None,
 ) -> tuple[int, int]:
     """Publish DRSJobCompleted for every job of `wave` that has ended (nothing unless it is LAUNCHING). Returns
     (ended, still running). `once`: publish only if no one reported the job's end yet (a burst of Launch Result
@@ -107,6 +114,9 @@ def poll_wave(
     open_jobs = _open_jobs(wave)
     if not open_jobs:
         return 0, 0
+    execution = execution or rt.ledger.execution(wave.execution_id)
+    if execution is not None:  # a wave's jobs are in its target's account and Region
+        rt = wave_runtime(rt, execution, wave.wave_id)
     ended = [job for job in rt.drs.describe_jobs(list(open_jobs)) if ended_for_wave(job, open_jobs.get(job["jobID"]))]
     for job in ended:
         if not once or rt.ledger.mark_job_reported(wave.execution_id, wave.wave_id, job["jobID"]):
@@ -184,7 +194,7 @@ def _waves_of(rt: Runtime, tags: dict[str, str], job_id: str) -> list[tuple[str,
     if execution_id and wave_id:
         return [(execution_id, wave_id)]
     key = tags.get(TAG_LAUNCH_KEY, "")
-    record = rt.ledger.packed(key) if key.startswith("pk-") else None
+    record = rt.ledger.packed(key, **capacity.pooled(rt)) if key.startswith("pk-") else None
     waves = list(dict.fromkeys((c.execution_id, c.wave_id) for c in record.chunks)) if record else []
     if waves:
         capacity.release_packed(rt, key)
@@ -193,20 +203,44 @@ def _waves_of(rt: Runtime, tags: dict[str, str], job_id: str) -> list[tuple[str,
     return waves
 
 
+def _event_pool(rt: Runtime, account: str | None, region: str | None) -> Runtime:
+    """The runtime of the capacity pool an event of `account` and `region` belongs to: a known wave target's (the
+    ledger's pools), else `rt` (the own account, or an account the orchestrator launches nothing in)."""
+    if not account or not region or _own_account(rt) in (None, account):
+        return rt
+    for target in rt.ledger.pools():
+        if (target.account_id, target.region) == (account, region):
+            return rt.at(target)
+    return rt
+
+
+def _own_account(rt: Runtime) -> str | None:
+    """The orchestrator's own account (from its bus ARN), or None when the runtime does not know it."""
+    parts = rt.settings.bus_arn.split(":")
+    return parts[4] if len(parts) > 4 and parts[4] else None
+
+
 def _poll_siblings(rt: Runtime, waves: Iterable[str]) -> None:
     """Poll each wave (`<execution id>/<wave id>`) sharing a packed job that has ended, once (no sibling of theirs)."""
     for ref in waves:
         execution_id, _, wave_id = ref.partition("/")
         execution = rt.ledger.execution(execution_id)
         if execution is not None:
-            poll_wave(rt, rt.ledger.wave(execution_id, wave_id), execution.plan_id, once=True, siblings=False)
+            poll_wave(
+                rt,
+                rt.ledger.wave(execution_id, wave_id),
+                execution.plan_id,
+                once=True,
+                siblings=False,
+                execution=execution,
+            )
 
 
 def _poll_settled_waves(rt: Runtime, job: dict[str, Any]) -> None:
     """A packed job still running (issue #19): poll each wave in it whose own servers have all ended, so it completes
     now rather than at the next watcher tick (`poll_wave(once=True)`: each wave reports the job's end once)."""
     key = job.get("tags", {}).get(TAG_LAUNCH_KEY, "")
-    record = rt.ledger.packed(key) if key.startswith("pk-") else None
+    record = rt.ledger.packed(key, **capacity.pooled(rt)) if key.startswith("pk-") else None
     if record is None:
         return
     participating = job.get("participatingServers", [])
@@ -224,12 +258,17 @@ def own_job(job: dict[str, Any], server_ids: Iterable[str]) -> dict[str, Any]:
     return {**job, "participatingServers": own_servers(job.get("participatingServers", []), server_ids)}
 
 
-def on_launch_result(rt: Runtime, detail: dict[str, Any]) -> None:
-    """An aws.drs Launch Result event: poll the wave that owns the job now instead of at the next tick."""
+def on_launch_result(
+    rt: Runtime, detail: dict[str, Any], *, account: str | None = None, region: str | None = None
+) -> None:
+    """An aws.drs Launch Result event: poll the wave that owns the job now instead of at the next tick. `account` and
+    `region`: the event's (a target account forwards its DRS events to the orchestrator's bus, issue #15): the job
+    is read in the wave target of that account and Region the ledger knows; the own account's otherwise."""
     job_id = detail.get("job-id") or detail.get("jobId")
     if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
         logger.warning("launch result without a well-formed job id ignored", job_id=str(job_id)[:64])
         return
+    rt = _event_pool(rt, account, region)
     reported = _REPORTED.setdefault(rt.drs, OrderedDict())
     if job_id in reported:  # this container already reported the job's end: the other servers' events
         return
@@ -250,7 +289,14 @@ def on_launch_result(rt: Runtime, detail: dict[str, Any]) -> None:
     for execution_id, wave_id in _waves_of(rt, tags, job_id):
         execution = rt.ledger.execution(execution_id)
         if execution is not None:
-            poll_wave(rt, rt.ledger.wave(execution_id, wave_id), execution.plan_id, once=True, siblings=False)
+            poll_wave(
+                rt,
+                rt.ledger.wave(execution_id, wave_id),
+                execution.plan_id,
+                once=True,
+                siblings=False,
+                execution=execution,
+            )
     reported[job_id] = None
     while len(reported) > _REPORTED_MAX:
         reported.popitem(last=False)

@@ -58,6 +58,7 @@ from orchestrator.domain.records.scripts import InvocationResult, ScriptId, Scri
 from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.steps import scripts as _scripts
+from orchestrator.steps.targets import wave_runtime
 
 if TYPE_CHECKING:
     from orchestrator.runtime import Runtime
@@ -280,7 +281,7 @@ def on_result(rt: Runtime, detail_type: str, detail: object, event_id: str) -> N
         logger.warning("Lambda invocation record of no step of ours ignored", request_id=result.request_id)
         metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
         return
-    reads = _scripts._Reads(rt, execution)
+    reads = _scripts._Reads(wave_runtime(rt, execution, run.wave_id), execution)
     if run.status is _S.SENDING and run.try_number == entry.try_number:
         _early(reads, run, result, event_id)  # it outran our record of its send (a function of milliseconds)
         return

@@ -50,6 +50,7 @@ from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
 from orchestrator.steps.job_watcher import ended_for_wave, own_job, server_launches
 from orchestrator.steps.recovery_points import NO_FACTS, recovery_instance_facts
+from orchestrator.steps.targets import wave_runtime
 
 MAX_CHUNK_SERVERS = 200  # StartRecovery's sourceServers: 1 to 200
 _TEXT_FIELDS = ("executionId", "planId", "waveId", "launchKey")
@@ -304,6 +305,8 @@ def check_job_end(rt: Runtime, detail: DRSJobCompleted) -> dict[str, ServerOutco
     if ours.status == "COMPLETED":
         return {}
     placeholder = detail.job_id.startswith(NOT_STARTED_JOB)
+    if not placeholder:  # the job and its recovery instances are in the wave's account and Region
+        rt = _wave_at(rt, detail.execution_id, detail.wave_id)
     ended = _not_started(rt, detail, ours) if placeholder else _ended_in_drs(rt, detail, ours)
     _check_reported(detail, ended)
     facts = recovery_instance_facts(
@@ -324,6 +327,12 @@ def check_job_end(rt: Runtime, detail: DRSJobCompleted) -> dict[str, ServerOutco
         )
         for sid, result in ended.items()
     }
+
+
+def _wave_at(rt: Runtime, execution_id: str, wave_id: str) -> Runtime:
+    """`rt` in the wave's target (itself for a wave without one, or an execution the ledger does not have)."""
+    execution = rt.ledger.execution(execution_id)
+    return wave_runtime(rt, execution, wave_id) if execution is not None else rt
 
 
 def _refused_end(detail: DRSJobCompleted, error: str) -> InvalidEvent:

@@ -50,6 +50,7 @@ from orchestrator.domain.records.servers import ServerResult
 from orchestrator.domain.status import EXECUTION_FINAL
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
+from orchestrator.steps.targets import wave_runtime
 
 HELD_CODE = "LaunchSettingsHeld"
 DESCRIPTION_PREFIX = "drs-orch launch settings"
@@ -250,6 +251,7 @@ def apply_launch_settings(rt: Runtime, chunk: LaunchChunk, execution: ExecutionR
     launches = wanted(execution, chunk.wave_id, chunk.server_ids)
     if not launches:
         return 0
+    rt = wave_runtime(rt, execution, chunk.wave_id)  # the servers and their templates are in the wave's target
     refused = [reason for launch in launches if (reason := _hold(rt, chunk, launch.source_server_id))]
     if refused:
         metrics.add_metric(name="LaunchSettingsHeld", unit="Count", value=len(refused))
@@ -364,6 +366,7 @@ def restore_launch_settings(rt: Runtime, execution: ExecutionRecord, chunk: Laun
     holds. The number restored now; 0, with no call made, for a plan without launch settings."""
     if _plan_with_settings(execution) is None:
         return 0
+    rt = wave_runtime(rt, execution, chunk.wave_id)
     restored = 0
     for sid in chunk.server_ids:
         record = rt.ledger.settings_record(execution.execution_id, sid)
@@ -407,6 +410,7 @@ def after_launch(rt: Runtime, execution: ExecutionRecord, wave_id: str) -> None:
     records = [r for r in rt.ledger.settings_records(execution.execution_id) if r.wave_id == wave_id]
     if not records:
         return
+    rt = wave_runtime(rt, execution, wave_id)
     record_placements(rt, records, rt.ledger.wave_servers(execution.execution_id, wave_id))
     for record in records:
         if not record.restored:

@@ -58,6 +58,7 @@ from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.records.launches import Admission, ChunkServer, LaunchChunk, LaunchClaim, LaunchStatus
 from orchestrator.domain.records.servers import ServerLaunchStatus, ServerResult
 from orchestrator.domain.status import RUNNABLE_EXECUTION, WaveStatus
+from orchestrator.domain.targets import TargetUnavailable, pool_of
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import capacity
@@ -73,6 +74,7 @@ from orchestrator.steps.launch_checks import (
 from orchestrator.steps.launch_settings import apply_launch_settings, restore_launch_settings
 from orchestrator.steps.post_launch import close_launch
 from orchestrator.steps.references import unfinished_phase, wait_indexes
+from orchestrator.steps.targets import wave_runtime, wave_target
 
 CLAIM_LOOKBACK = timedelta(minutes=10)
 MAX_TRIES = 6  # StartRecovery attempts inside one Express execution before the chunk is parked
@@ -304,6 +306,7 @@ def start_job(rt: Runtime, chunk: LaunchChunk, *, from_queue: bool = False) -> d
         logger.info("launch no longer wanted: not started", launch_key=chunk.launch_key, reason=stale.reason)
         restore_launch_settings(rt, execution, chunk)  # applied by an earlier call that parked it, if any
         return {"outcome": "DROPPED", "launchKey": chunk.launch_key, "reason": stale.reason}
+    rt = wave_runtime(rt, execution, chunk.wave_id)  # its servers, job and capacity pool are the wave's target's
     if rt.settings.drs_packing and not from_queue:  # the packer starts it, with others (issue #19)
         from orchestrator.steps.packer import gather
 
@@ -494,11 +497,40 @@ def chunk_failed(
         restore_launch_settings(rt, execution, chunk)  # its own settings only (the ledger's record of its key)
         return {"outcome": "DROPPED", "jobId": None, "launchKey": chunk.launch_key, "reason": stale.reason}
     reason = reason or _reason(error)
+    target = wave_target(execution, chunk.wave_id)
+    try:
+        rt = rt.at(target)  # its job (if any) and its capacity are in the wave's target
+    except TargetUnavailable as exc:  # STS refuses the role now: nothing can be read or launched there
+        return _failed_unreachable(rt, chunk, exc, pool=pool_of(target), reason=reason, launch_status=launch_status)
     answer = _started_after_all(rt, chunk, reason)
     if answer is not None:
         return answer
     restore_launch_settings(rt, execution, chunk)  # the launch will not happen: nothing stays applied
     capacity.release(rt, chunk.launch_key)
+    return _record_failed(rt, chunk, reason=reason, launch_status=launch_status)
+
+
+def _failed_unreachable(
+    rt: Runtime,
+    chunk: LaunchChunk,
+    refused: TargetUnavailable,
+    *,
+    pool: str | None,
+    reason: str,
+    launch_status: Literal["FAILED", "NOT_STARTED"],
+) -> dict[str, Any]:
+    """A chunk reported failed whose wave target STS refuses now (the role was changed since the wave's preflight):
+    no job can be looked for or followed there; its capacity in the target's pool is given back and its servers end
+    with the reason and the refusal (launch settings it applied there stay, logged: they cannot be restored)."""
+    rt.ledger.capacity_release(chunk.launch_key, pool=pool)
+    logger.error("wave target refused: chunk failed without a DRS lookup", role_arn=refused.role_arn, code=refused.code)
+    return _record_failed(rt, chunk, reason=f"{reason}; {refused.reason}"[:1000], launch_status=launch_status)
+
+
+def _record_failed(
+    rt: Runtime, chunk: LaunchChunk, *, reason: str, launch_status: Literal["FAILED", "NOT_STARTED"]
+) -> dict[str, Any]:
+    """The chunk's servers end with `launch_status` and `reason` (no DRS job: a placeholder job on the wave)."""
     job_id = f"not-started-{chunk.launch_key}"
     failed = launch_status == "FAILED"
     logger.error("DRS launch failed" if failed else "DRS launch not started", wave_id=chunk.wave_id, reason=reason)
@@ -643,15 +675,17 @@ def drain(rt: Runtime) -> dict[str, int]:
         from orchestrator.steps.packer import drain_packed
 
         return drain_packed(rt)
-    parked = rt.ledger.parked()
-    done: Counter[Drained] = Counter()
-    for entry in parked:
-        drained = _drain_checked(rt, entry.chunk)
-        if drained == "blocked":
-            break  # first come, first served: nothing overtakes the oldest parked launch
-        done[drained] += 1
-    started, dropped = done["started"], done["dropped"]
-    remaining = len(parked) - started - dropped
+    started = dropped = remaining = 0
+    for there in capacity.pools(rt):  # each pool's queue, first come, first served within it
+        parked = there.ledger.parked(pool=capacity.pool(there))
+        done: Counter[Drained] = Counter()
+        for entry in parked:
+            drained = _drain_checked(there, entry.chunk)
+            if drained == "blocked":
+                break  # first come, first served: nothing overtakes the oldest parked launch
+            done[drained] += 1
+        started, dropped = started + done["started"], dropped + done["dropped"]
+        remaining += len(parked) - done["started"] - done["dropped"]
     if remaining > 0:
         capacity.schedule_tick(rt)
     logger.info("capacity tick", started=started, dropped=dropped, parked=remaining)
@@ -664,7 +698,7 @@ def _drain_checked(rt: Runtime, chunk: LaunchChunk) -> Drained:
         return _drain_one(rt, chunk)
     except RefusedChunk as exc:
         note_refused(exc, source="capacity queue", launch_key=chunk.launch_key)
-        rt.ledger.unpark(chunk.launch_key)
+        rt.ledger.unpark(chunk.launch_key, pool=capacity.pool(rt))
         return "dropped"
 
 
@@ -684,13 +718,13 @@ def _drain_one(rt: Runtime, chunk: LaunchChunk) -> Drained:
         execution = rt.ledger.execution(chunk.execution_id)
         if execution is not None:  # the wave moved on while it waited: what it applied, if anything, goes back
             restore_launch_settings(rt, execution, chunk)
-        rt.ledger.unpark(key)
+        rt.ledger.unpark(key, pool=capacity.pool(rt))
         return "dropped"
     if verdict == "stop":
         result = chunk_failed(rt, chunk, {}, reason=NOT_LAUNCHED_STOPPED, launch_status="NOT_STARTED")
         if result["outcome"] == "BUSY":
             return "passed"
-        rt.ledger.unpark(key)
+        rt.ledger.unpark(key, pool=capacity.pool(rt))
         return "dropped"
     try:
         result = start_job(rt, chunk, from_queue=True)
@@ -702,12 +736,12 @@ def _drain_one(rt: Runtime, chunk: LaunchChunk) -> Drained:
             )
             return "blocked"
         # permanent: fail the chunk, as the state machine would
-        rt.ledger.unpark(key)
+        rt.ledger.unpark(key, pool=capacity.pool(rt))
         chunk_failed(rt, chunk, {}, reason=f"{exc.code or type(exc).__name__}: {exc}")
         return "passed"
     if result["outcome"] not in ("STARTED", "DROPPED"):
         return "blocked"
-    rt.ledger.unpark(key)
+    rt.ledger.unpark(key, pool=capacity.pool(rt))
     return "started" if result["outcome"] == "STARTED" else "dropped"
 
 

@@ -35,8 +35,10 @@ from orchestrator.domain.plan.network_checks import (
 from orchestrator.domain.plan.network_checks import network_problems as check_network
 from orchestrator.domain.plan.source import Lines
 from orchestrator.domain.ports import DrsPort, Ec2NetworkPort
+from orchestrator.domain.targets import TargetUnavailable
 from orchestrator.observability import logger
 from orchestrator.runtime import Runtime
+from orchestrator.steps.targets import waves_by_target
 
 #: Problems listed in a refusal's reason (the event carries the first 50, start_plan.MAX_EVENT_PROBLEMS).
 REASON_PROBLEMS = 3
@@ -70,13 +72,39 @@ def server_network_problems(
     server_ids: Collection[str] | None = None,
     lines: Lines | None = None,
     source: str | None = None,
+    skip_unavailable: bool = False,
 ) -> list[ServerProblem]:
-    """Every network problem of the servers of `wave_ids` (and `server_ids`) of `plan` in `mode`, in plan order.
+    """Every network problem of the servers of `wave_ids` (and `server_ids`) of `plan` in `mode`, in plan order
+    within each wave target (each target's waves are checked in that account and Region: `waves_by_target`).
     Raises NoEc2Client when there is something to check and `rt.ec2` is None; a retryable EC2 or DRS error
-    raises too."""
-    launches = launches_to_check(plan, mode, wave_ids=wave_ids, server_ids=server_ids)
-    if not launches:
+    raises too, and a refused target role raises `TargetUnavailable` (with `skip_unavailable`, StartPlan's, that
+    target's waves are not checked: each wave's preflight fails it, naming the role and the account)."""
+    if not has_launch_settings(plan):
         return []
+    found: list[ServerProblem] = []
+    for target, ids in waves_by_target(plan, wave_ids):
+        launches = launches_to_check(plan, mode, wave_ids=ids, server_ids=server_ids)
+        if not launches:
+            continue
+        try:
+            there = rt.at(target)
+        except TargetUnavailable:
+            if not skip_unavailable:
+                raise
+            continue
+        found.extend(_launch_problems(there, plan, mode, launches, lines=lines, source=source))
+    return found
+
+
+def _launch_problems(
+    rt: Runtime,
+    plan: Plan,
+    mode: Mode,
+    launches: list[EffectiveLaunch],
+    *,
+    lines: Lines | None,
+    source: str | None,
+) -> list[ServerProblem]:
     if rt.ec2 is None:
         raise NoEc2Client("the runtime has no EC2 adapter: the plan's network settings cannot be checked")
     found = check_launches(rt.ec2, rt.drs, launches, lines=lines, source=source)
@@ -118,7 +146,7 @@ def network_problems(rt: Runtime, plan: Plan, mode: Mode, wave_ids: Collection[s
 def network_refusal(rt: Runtime, plan: Plan, mode: Mode) -> tuple[str, list[Problem]] | None:
     """Why StartPlan must refuse `plan` in `mode` for its network settings (the reason and every problem, each
     naming wave, server, key, value and plan path), or None when the account has what every wave asks for."""
-    found = server_network_problems(rt, plan, mode)
+    found = server_network_problems(rt, plan, mode, skip_unavailable=True)
     if not found:
         return None
     problems = [each.problem for each in found]

@@ -27,8 +27,9 @@ packing on (`Settings.drs_packing`, the default):
 
 Each wave is judged from its own servers in the shared job (`orchestrator.steps.job_watcher`,
 `orchestrator.steps.launch_checks.check_job_end`); the job's capacity is given back when DRS reports it COMPLETED.
-Packing is per account, Region and mode: this deployment launches in its own account and Region, so its pools are
-drill and recovery (a drill job never carries a recovery launch).
+Packing is per account, Region and mode: each wave target (issue #15) is a pool of its own, with its own capacity
+record, queue, lock and packed jobs (`capacity.pool`: the own account and Region keep today's keys), and within a pool
+a drill job never carries a recovery launch; a packed job never mixes targets.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def gather(rt: Runtime, chunk: LaunchChunk) -> dict[str, Any]:
             return {"outcome": "STARTED", "jobId": existing.job_id, "launchKey": chunk.launch_key}
         if existing.status is LaunchStatus.FAILED:
             return {"outcome": "FAILED", "jobId": None, "reason": existing.reason or "launch failed"}
-    if rt.ledger.park(chunk):
+    if rt.ledger.park(chunk, pool=capacity.pool(rt)):
+        capacity.note_pool(rt)
         logger.info("launch gathered for packing", launch_key=chunk.launch_key, wave_id=chunk.wave_id)
     capacity.schedule_tick_at(rt, rt.clock.now() + window(rt))
     return {"outcome": "PARKED", "launchKey": chunk.launch_key, "reason": GATHERING}
@@ -125,22 +127,34 @@ def gather(rt: Runtime, chunk: LaunchChunk) -> dict[str, Any]:
 
 
 def drain_packed(rt: Runtime) -> dict[str, int]:
-    """CapacityTick with packing on: recover what a dead packer left, then pack the parked chunks and start the jobs
-    that fit. Returns `{started, jobs, dropped, failed, parked}` (chunks, except `jobs`). Does nothing while another
-    packer holds the lock (it ticks again)."""
+    """CapacityTick with packing on: in every capacity pool (the own account and Region, then each wave target's:
+    `capacity.pools`), recover what a dead packer left, then pack the parked chunks and start the jobs that fit.
+    Returns `{started, jobs, dropped, failed, parked}` (chunks, except `jobs`) summed over the pools. Does nothing in
+    a pool while another packer holds its lock (it ticks again)."""
+    total: dict[str, int] = {}
+    for there in capacity.pools(rt):
+        for name, value in _drain_pool(there).items():
+            total[name] = total.get(name, 0) + value
+    return total
+
+
+def _drain_pool(rt: Runtime) -> dict[str, int]:
+    """`drain_packed` in the pool of `rt` (its lock, queue, packed jobs, capacity record and DRS)."""
     token = uuid.uuid4().hex
     done = Drained()
-    if not rt.ledger.take_packer_lock(token, LOCK_SECONDS):
+    if not rt.ledger.take_packer_lock(token, LOCK_SECONDS, pool=capacity.pool(rt)):
         logger.info("another packer is packing: nothing to do")
         capacity.schedule_tick(rt)
         return done.answer()
     try:
-        if rt.ledger.capacity().queued:  # a tick comes whatever happens below (a crash mid-way included)
+        if rt.ledger.capacity(
+            pool=capacity.pool(rt)
+        ).queued:  # a tick comes whatever happens below (a crash mid-way included)
             capacity.schedule_tick(rt)
         _recover(rt, done)
         _pack_and_start(rt, token, done)
     finally:
-        rt.ledger.release_packer_lock(token)
+        rt.ledger.release_packer_lock(token, **capacity.pooled(rt))
     answer = done.answer()
     logger.info(
         "packer",
@@ -166,7 +180,7 @@ def _pack_and_start(rt: Runtime, token: str, done: Drained) -> None:
     by_key = {chunk.launch_key: chunk for chunk in chunks}
     blocked = False
     for job in packing.jobs:
-        if blocked or not rt.ledger.take_packer_lock(token, LOCK_SECONDS):
+        if blocked or not rt.ledger.take_packer_lock(token, LOCK_SECONDS, pool=capacity.pool(rt)):
             done.waiting += len(job.chunks)
             continue
         outcome = start_packed(rt, [by_key[c.launch_key] for c in job.chunks], token, done)
@@ -204,13 +218,16 @@ def _apart(parked: list[tuple[LaunchChunk, str]], done: Drained) -> list[tuple[L
 def _reconciled(rt: Runtime) -> bool:
     """Nothing fits: reconcile the capacity record with DRS first (at most once per RECONCILE_SECONDS: a job whose end
     no watcher recorded, a terminate job). True when something was released."""
-    return rt.ledger.capacity_reconcile_due(seconds=capacity.RECONCILE_SECONDS) and capacity.reconcile(rt) > 0
+    return (
+        rt.ledger.capacity_reconcile_due(seconds=capacity.RECONCILE_SECONDS, pool=capacity.pool(rt))
+        and capacity.reconcile(rt) > 0
+    )
 
 
 def _room(rt: Runtime) -> Room:
     """What the quotas allow now, from the shared capacity record."""
     limits = capacity.quotas(rt)
-    state = rt.ledger.capacity()
+    state = rt.ledger.capacity(pool=capacity.pool(rt))
     return Room(
         jobs=max(0, limits.concurrent_jobs - (state.active_jobs or 0)),
         servers=max(0, limits.servers_in_active_jobs - (state.active_servers or 0)),
@@ -224,8 +241,8 @@ def _wanted_chunks(rt: Runtime, done: Drained) -> list[tuple[LaunchChunk, str]]:
     from orchestrator.steps.launch_wave import NOT_LAUNCHED_STOPPED, chunk_failed, still_wanted
 
     wanted: list[tuple[LaunchChunk, str]] = []
-    in_flight = {chunk.launch_key for record in rt.ledger.packings() for chunk in record.chunks}
-    for entry in rt.ledger.parked():
+    in_flight = {chunk.launch_key for record in rt.ledger.packings(pool=capacity.pool(rt)) for chunk in record.chunks}
+    for entry in rt.ledger.parked(pool=capacity.pool(rt)):
         chunk = entry.chunk
         if chunk.launch_key in in_flight:
             continue
@@ -241,7 +258,7 @@ def _wanted_chunks(rt: Runtime, done: Drained) -> list[tuple[LaunchChunk, str]]:
             execution = rt.ledger.execution(chunk.execution_id)
             if execution is not None:
                 restore_launch_settings(rt, execution, chunk)
-        rt.ledger.unpark(chunk.launch_key)
+        rt.ledger.unpark(chunk.launch_key, pool=capacity.pool(rt))
         done.dropped += 1
     return wanted
 
@@ -260,7 +277,11 @@ def _ready(rt: Runtime, parked: Sequence[tuple[LaunchChunk, str]]) -> list[Ready
                 launch_key=chunk.launch_key,
                 execution_id=chunk.execution_id,
                 wave_id=chunk.wave_id,
-                pool=Pool(account_id="self", region=rt.settings.region, is_drill=chunk.is_drill),
+                pool=Pool(
+                    account_id=rt.target.account_id if rt.target else "self",
+                    region=rt.target.region if rt.target else rt.settings.region,
+                    is_drill=chunk.is_drill,
+                ),
                 server_ids=tuple(chunk.server_ids),
                 ready_at=parse_iso(parked_at),
                 sequence=sequence,
@@ -312,7 +333,7 @@ def start_packed(rt: Runtime, chunks: Sequence[LaunchChunk], token: str, done: D
     if admission is Admission.FULL:
         _give_back(rt, leased, token, reason="DRS quotas are in use")
         return "blocked"
-    if not rt.ledger.begin_packing(record):
+    if not rt.ledger.begin_packing(record, pool=capacity.pool(rt)):
         capacity.release(rt, key, unstarted_only=True)
         _give_back(rt, leased, token, reason="packed job being started by another call")
         return "blocked"
@@ -336,7 +357,7 @@ def _lease(rt: Runtime, chunks: Sequence[LaunchChunk], token: str, key: str, don
         if held is None:
             leased.append(chunk)
         elif held.job_id or held.status is LaunchStatus.FAILED:
-            rt.ledger.unpark(chunk.launch_key)
+            rt.ledger.unpark(chunk.launch_key, pool=capacity.pool(rt))
             done.dropped += 1
         else:
             done.waiting += 1
@@ -361,7 +382,7 @@ def _with_settings(rt: Runtime, chunks: list[LaunchChunk], token: str, done: Dra
                 done.waiting += 1
                 continue
             chunk_failed(rt, chunk, {}, reason=_reason(exc))
-            rt.ledger.unpark(chunk.launch_key)
+            rt.ledger.unpark(chunk.launch_key, pool=capacity.pool(rt))
             done.failed += 1
             continue
         ready.append(chunk)
@@ -444,7 +465,13 @@ def _after_conflict(rt: Runtime, record: PackedLaunch, exc: DrsConflict, done: D
 def _our_launch_holding(rt: Runtime, server_ids: Sequence[str]) -> str | None:
     """The id of a packed launch job of ours DRS still runs with one of `server_ids`, if any."""
     wanted = set(server_ids)
-    job_ids = sorted({r.job_id for r in rt.ledger.packed_jobs() if r.job_id and wanted.intersection(r.server_ids)})
+    job_ids = sorted(
+        {
+            r.job_id
+            for r in rt.ledger.packed_jobs(pool=capacity.pool(rt))
+            if r.job_id and wanted.intersection(r.server_ids)
+        }
+    )
     if not job_ids:
         return None
     for job in rt.drs.describe_jobs(job_ids):
@@ -475,7 +502,7 @@ def _refused(rt: Runtime, record: PackedLaunch, exc: DrsError, done: Drained) ->
         return "blocked" if "blocked" in outcomes else "started"
     chunk = record.chunks[0]
     chunk_failed(rt, chunk, {}, reason=_reason(exc))
-    rt.ledger.unpark(chunk.launch_key)
+    rt.ledger.unpark(chunk.launch_key, pool=capacity.pool(rt))
     done.failed += 1
     return "failed"
 
@@ -495,7 +522,7 @@ def _abandon(rt: Runtime, record: PackedLaunch, *, reason: str) -> None:
     """No job was created for `record`: its capacity, its chunks' leases (they stay parked) and its record go back."""
     capacity.release(rt, record.key, unstarted_only=True)
     _give_back(rt, record.chunks, record.token, reason=reason)
-    rt.ledger.abandon_packing(record.key)
+    rt.ledger.abandon_packing(record.key, pool=capacity.pool(rt))
 
 
 def _give_back(rt: Runtime, chunks: Sequence[LaunchChunk], token: str, *, reason: str) -> None:
@@ -524,9 +551,9 @@ def finish(rt: Runtime, record: PackedLaunch, job_id: str, done: Drained) -> Non
     for chunk in record.chunks:
         others = [w for w in waves if w != f"{chunk.execution_id}/{chunk.wave_id}"]
         _record_chunk(rt, chunk, job_id, record.key, others if len(record.chunks) > 1 else None)
-        if rt.ledger.unpark(chunk.launch_key):
+        if rt.ledger.unpark(chunk.launch_key, pool=capacity.pool(rt)):
             done.launched += 1
-    rt.ledger.finish_packing(record, job_id)
+    rt.ledger.finish_packing(record, job_id, pool=capacity.pool(rt))
     done.jobs += 1
 
 
@@ -564,7 +591,7 @@ def _record_chunk(rt: Runtime, chunk: LaunchChunk, job_id: str, key: str, shared
 def _recover(rt: Runtime, done: Drained) -> None:
     """Each packed job a packer wrote and did not finish (this call holds the lock: its writer is dead): the job DRS
     has for its tag is recorded; without one, its capacity and chunks are given back (packed again)."""
-    for record in rt.ledger.packings():
+    for record in rt.ledger.packings(pool=capacity.pool(rt)):
         since = parse_iso(record.at) - CLAIM_LOOKBACK
         found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, record.key, since)
         if found:

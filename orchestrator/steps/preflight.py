@@ -30,6 +30,7 @@ from orchestrator.domain.records.servers import ServerLaunchStatus, ServerOutcom
 from orchestrator.domain.records.waves import PreflightExclusion
 from orchestrator.domain.staging import extension_reason
 from orchestrator.domain.status import WaveStatus
+from orchestrator.domain.targets import TargetUnavailable
 from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
@@ -165,7 +166,12 @@ def gate(rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, detail: Wave
     plan = frozen_plan(execution)
     plan_wave = plan.wave(detail.wave_id)
     launch = _launch_servers(wave, detail, plan_wave)
-    problems = preflight(rt, plan, plan_wave, launch, mode=Mode(execution.mode))
+    try:
+        there = rt.at(plan_wave.target)  # the wave's account and Region (itself without a target)
+    except TargetUnavailable as exc:
+        fail_unreachable(rt, execution, plan_wave, launch, exc, attempt=detail.attempt, key=event_id)
+        return True
+    problems = preflight(there, plan, plan_wave, launch, mode=Mode(execution.mode))
     if not problems:
         return False
     metrics.add_metric(name="PreflightProblems", unit="Count", value=len(problems))
@@ -215,6 +221,45 @@ def _launch_servers(wave: WaveRecord, detail: WaveReady, plan_wave: Wave) -> lis
     if detail.attempt > 1 and wave.launch_servers:  # a RetryWave may relaunch only some servers
         return list(wave.launch_servers)
     return plan_wave.server_ids
+
+
+def fail_unreachable(
+    rt: Runtime,
+    execution: ExecutionRecord,
+    wave: Wave,
+    server_ids: list[str],
+    refused: TargetUnavailable,
+    *,
+    attempt: int,
+    key: str,
+) -> None:
+    """READY -> FAILED before any script or launch: STS refused the wave's target role (the reason names the role
+    and the account, e.g. "cannot assume arn:aws:iam::222233334444:role/X in account 222233334444: AccessDenied:
+    ..."); every server to launch is NOT_STARTED with that reason."""
+    from events.models import ServerLaunch
+
+    by_id = {s.source_server_id: s for s in wave.servers}
+    reason = inert(refused.reason)
+    logger.warning("wave target refused", wave_id=wave.wave_id, role_arn=refused.role_arn, code=refused.code)
+    metrics.add_metric(name="TargetRefused", unit="Count", value=1)
+    wave_failure.fail_wave(
+        rt,
+        execution,
+        wave.wave_id,
+        from_=[WaveStatus.READY],
+        reason=reason,
+        key=key,
+        attempt=attempt,
+        failed_servers=[
+            ServerLaunch(
+                source_server_id=sid,
+                launch_status="NOT_STARTED",
+                criticality=by_id[sid].criticality.value if sid in by_id else "CRITICAL",
+                reason=reason,
+            )
+            for sid in server_ids
+        ],
+    )
 
 
 def fail_wave(

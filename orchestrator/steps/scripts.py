@@ -99,6 +99,7 @@ from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps.parameter_values import RunContext, Unresolved, resolve_parameters
+from orchestrator.steps.targets import wave_runtime
 from orchestrator.steps.wave_failure import fail_wave
 
 Phase = ScriptPhase
@@ -206,7 +207,7 @@ def run_phase(rt: Runtime, execution: ExecutionRecord, *, wave_id: str, attempt:
         _publish_done(rt, execution, wave_id, attempt, phase, results=([], []))
         return
     script = ScriptId(execution_id=execution.execution_id, wave_id=wave_id, wave_attempt=attempt, phase=phase, index=0)
-    _start_script(_Reads(rt, execution), script, key=key)
+    _start_script(_Reads(wave_runtime(rt, execution, wave_id), execution), script, key=key)
 
 
 def _start_script(reads: _Reads, script: ScriptId, *, key: str) -> None:
@@ -457,13 +458,14 @@ def end_waits(rt: Runtime, execution_id: str, *, key: str) -> int:
     execution = rt.ledger.execution(execution_id)
     if execution is None or not execution.cancel_requested or execution.status in EXECUTION_FINAL:
         return 0
-    plan, reads, ended = frozen_plan(execution), _Reads(rt, execution), 0
+    plan, ended = frozen_plan(execution), 0
     for wave in rt.ledger.waves(execution_id):
         if wave.status not in ("PRE_LAUNCH", "POST_LAUNCH"):
             continue
         phase = cast("Phase", wave.status.value)
         if not any(_cut_by_cancel(step.script) for step in phase_steps(plan.wave(wave.wave_id), phase)):
             continue  # no wait or runbook in this phase: its scripts are not even read
+        reads = _Reads(wave_runtime(rt, execution, wave.wave_id), execution)  # each wave's runbooks in its target
         reads.known(wave)
         for run in rt.ledger.list_scripts(execution_id, wave.wave_id, wave.attempt):
             cut = run.phase == phase and run.status in (_S.SENDING, _S.RUNNING, _S.CANCELLED)
@@ -844,7 +846,7 @@ def on_tick(rt: Runtime, detail: PreLaunchTick | PostLaunchTick, event_id: str) 
     run = rt.ledger.get_script(script)
     if run is None:
         return
-    reads = _Reads(rt, execution)
+    reads = _Reads(wave_runtime(rt, execution, run.wave_id), execution)
     running = run.status is _S.RUNNING and run.try_number == detail.try_number
     kind = _plan_step(execution, script).script.type if running else None
     if running and kind is ScriptType.WAIT:
@@ -984,7 +986,7 @@ def on_command_status(rt: Runtime, detail: dict[str, Any], event_id: str) -> Non
     execution = rt.ledger.execution(entry.script.execution_id)
     if run is None or execution is None or not _plan_step(execution, run.id).script.runs_document:
         return  # a LAMBDA step's ids are in the index too: its result is its destination event, never SSM's
-    _check(_Reads(rt, execution), run, key=event_id)
+    _check(_Reads(wave_runtime(rt, execution, run.wave_id), execution), run, key=event_id)
 
 
 def _has_ended(status: object) -> bool:

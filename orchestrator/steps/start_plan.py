@@ -64,6 +64,7 @@ from orchestrator.domain.plan.documents import (
     disallowed_documents,
     documents_to_describe,
     parameter_problems,
+    script_steps,
     too_many_documents,
 )
 from orchestrator.domain.plan.lambda_functions import FunctionAllowList, disallowed_functions
@@ -72,10 +73,12 @@ from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.resolution import parse_record, resolution_record, submitted_digest
 from orchestrator.domain.staging import has_staging, resolve_staging, staging_accounts, staging_servers
 from orchestrator.domain.stored_plans import CorruptStoredPlan, StoredPlan, UnknownStoredPlan
+from orchestrator.domain.targets import TargetUnavailable
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps.network_preflight import network_refusal
 from orchestrator.steps.refusals import refuse
+from orchestrator.steps.targets import waves_by_target
 
 #: Problems carried by one PlanFailed, each field cut short: the event stays far below EventBridge's
 #: 256 KiB whatever the plan (a plan can have thousands of problems, and quote long values).
@@ -379,7 +382,7 @@ def _resolve_staging(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id
     extended source servers could not be read (a passing error is raised: the StartPlan is delivered again)."""
     accounts = staging_accounts(plan)
     try:
-        extended = rt.drs.extended_source_servers(accounts)
+        resolved = _extended_per_target(rt, plan)
     except DrsError as exc:
         if exc.retryable:
             raise
@@ -394,7 +397,6 @@ def _resolve_staging(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id
             requested_by=detail.requested_by,
         )
         return None
-    resolved = resolve_staging(plan, extended)
     waiting = [s.source_server_id for w in resolved.waves for s in w.servers if s.awaits_extension]
     logger.info(
         "staging servers resolved to extended source servers",
@@ -404,6 +406,29 @@ def _resolve_staging(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id
         not_extended=waiting[:20],
     )
     return resolved
+
+
+def _extended_per_target(rt: Runtime, plan: Plan) -> Plan:
+    """`plan` with each wave's staging servers resolved to the extended source servers of the wave's own recovery
+    account and Region (its target's; the own account's for a wave without one). A target whose role STS refuses
+    resolves nothing here: its wave's preflight fails it, naming the role and the account."""
+    groups = waves_by_target(plan)
+    if all(target is None for target, _ in groups):
+        return resolve_staging(plan, rt.drs.extended_source_servers(staging_accounts(plan)))
+    resolved = {}
+    for target, wave_ids in groups:
+        accounts = sorted(
+            {str(s.staging_account_id) for w in plan.waves if w.wave_id in wave_ids for s in w.servers if s.is_staging}
+        )
+        if not accounts:
+            continue
+        try:
+            there = rt.at(target)
+        except TargetUnavailable:
+            continue
+        by_group = resolve_staging(plan, there.drs.extended_source_servers(accounts))
+        resolved.update({w.wave_id: w for w in by_group.waves if w.wave_id in wave_ids})
+    return plan.model_copy(update={"waves": [resolved.get(w.wave_id, w) for w in plan.waves]})
 
 
 def _resolve(
@@ -660,10 +685,7 @@ def _script_refusal(rt: Runtime, plan: Plan) -> tuple[str, list[PlanProblem]] | 
     functions = FunctionAllowList.parse(rt.settings.allowed_lambda_functions)
     refused_functions = disallowed_functions(plan, functions)
     names = documents_to_describe(plan, allowed)
-    if len(names) > MAX_DOCUMENTS:
-        wrong = [too_many_documents(len(names))]
-    else:
-        wrong = parameter_problems(plan, {name: _declared(rt, name) for name in names})
+    wrong = [too_many_documents(len(names))] if len(names) > MAX_DOCUMENTS else _document_problems(rt, plan, names)
     parts = []
     if refused:
         parts.append(f"{len(refused)} script(s) name an SSM document outside the allow-list ({quote(allowed, 300)})")
@@ -679,6 +701,25 @@ def _script_refusal(rt: Runtime, plan: Plan) -> tuple[str, list[PlanProblem]] | 
     problems = refused + wrong + refused_functions
     listed = "" if len(problems) <= MAX_EVENT_PROBLEMS else f" (the first {MAX_EVENT_PROBLEMS} listed)"
     return f"scripts refused: {'; '.join(parts)}{listed}", problems
+
+
+def _document_problems(rt: Runtime, plan: Plan, names: list[str]) -> list[PlanProblem]:
+    """The scripts whose parameters are not those their document declares, each document read in the account and
+    Region of the waves that run it (a wave's target; a target whose role STS refuses is skipped here: that wave's
+    preflight fails it, naming the role and the account)."""
+    groups = waves_by_target(plan)
+    if all(target is None for target, _ in groups):
+        return parameter_problems(plan, {name: _declared(rt, name) for name in names})
+    found: list[PlanProblem] = []
+    for target, wave_ids in groups:
+        used = {step.document for step in script_steps(plan) if step.wave_id in wave_ids}
+        try:
+            there = rt.at(target)
+        except TargetUnavailable:
+            continue
+        declared = {name: _declared(there, name) for name in names if name in used}
+        found.extend(p for p in parameter_problems(plan, declared) if p.wave_id in wave_ids)
+    return found
 
 
 def _declared(rt: Runtime, document: str) -> DocumentParameters | str:

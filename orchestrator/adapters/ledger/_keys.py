@@ -32,9 +32,16 @@ DECISION_SK = "#DECISION"
 CAPACITY_PK = "CAPACITY"
 CAPACITY_SK = "DRS"
 QUEUE_PREFIX = "QUEUE#"
+POOL_PREFIX = "POOL#"  # a wave target's capacity pool (issue #15): CAPACITY/POOL#<account>#<region>, its target
 SETTINGS_PREFIX = "LSETTINGS#"  # an execution's launch settings applied to one source server
 HOLD_SK = "#SETTINGS_HOLD"  # the one execution that holds a source server's launch settings now
 OBJECTIVE_PREFIX = "OBJECTIVE#"  # an RTO alert (ObjectiveAtRisk, ObjectiveMissed) claimed once per scope and kind
+
+
+def capacity_pk(pool: str | None) -> str:
+    """The capacity partition of a pool: `CAPACITY` for the orchestrator's own account and Region (today's keys), or
+    `CAPACITY#<account>#<region>` for a wave target's (its capacity record, queue and packed jobs)."""
+    return CAPACITY_PK if pool is None else f"{CAPACITY_PK}#{pool}"
 
 
 def exec_pk(execution_id: str) -> str:

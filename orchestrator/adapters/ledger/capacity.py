@@ -16,10 +16,12 @@ from datetime import timedelta
 from typing import Any
 
 from orchestrator.adapters.ledger._base import LedgerBase, LedgerError
-from orchestrator.adapters.ledger._keys import CAPACITY_PK, CAPACITY_SK, QUEUE_PREFIX, Key
+from orchestrator.adapters.ledger._keys import CAPACITY_PK, CAPACITY_SK, POOL_PREFIX, QUEUE_PREFIX, Key, capacity_pk
 from orchestrator.adapters.ledger.records import _INT, _SAME, _attributes, _Convert, _extra, _fields
 from orchestrator.domain.clock import iso
+from orchestrator.domain.plan.target import Target
 from orchestrator.domain.records.launches import Admission, CapacityHold, CapacityState, LaunchChunk, ParkedLaunch
+from orchestrator.domain.targets import pool_of
 
 CAPACITY_RELEASE_TRIES = 5  # reads and conditional writes before capacity_release gives up (others moved it)
 HOLDER_PREFIX = "h#"  # the capacity item's attribute of one admitted job: h#<launch or termination key>
@@ -40,8 +42,8 @@ _HOLD: dict[str, tuple[str, _Convert]] = {
 _PARKED_OWN = ("pk", "sk", "kind", "launchKey", "enqueuedAt", "chunk")
 
 
-def _capacity_key() -> Key:
-    return {"pk": CAPACITY_PK, "sk": CAPACITY_SK}
+def _capacity_key(pool: str | None = None) -> Key:
+    return {"pk": capacity_pk(pool), "sk": CAPACITY_SK}
 
 
 def _holder(key: str) -> str:
@@ -98,10 +100,10 @@ def parked_launch(item: Mapping[str, Any]) -> ParkedLaunch:
         raise LedgerError(f"not a parked launch: {exc} ({item.get('pk')} {item.get('sk')})") from exc
 
 
-def parked_item(parked: ParkedLaunch) -> dict[str, Any]:
-    """The queue item of a parked launch (its chunk as JSON text, without `tries`)."""
+def parked_item(parked: ParkedLaunch, pool: str | None = None) -> dict[str, Any]:
+    """The queue item of a parked launch (its chunk as JSON text, without `tries`), in its pool's partition."""
     return {
-        "pk": CAPACITY_PK,
+        "pk": capacity_pk(pool),
         "sk": f"{QUEUE_PREFIX}{parked.launch_key}",
         "kind": "PARKED",
         "launchKey": parked.launch_key,
@@ -112,9 +114,9 @@ def parked_item(parked: ParkedLaunch) -> dict[str, Any]:
 
 
 class Capacity(LedgerBase):
-    def capacity(self) -> CapacityState:
-        """The shared DRS capacity as it is now (consistent read)."""
-        return capacity_state(self._get(_capacity_key()) or {})
+    def capacity(self, *, pool: str | None = None) -> CapacityState:
+        """The shared DRS capacity of `pool` (None: the own account and Region) as it is now (consistent read)."""
+        return capacity_state(self._get(_capacity_key(pool)) or {})
 
     def capacity_admit(
         self,
@@ -123,6 +125,7 @@ class Capacity(LedgerBase):
         max_jobs: int,
         max_servers: int,
         behind_queue: bool,
+        pool: str | None = None,
     ) -> Admission:
         """Count one job (`hold`: its key, servers, when, kind and ref) in the shared DRS capacity if it fits
         under the quotas. ADMITTED, HELD (this key was admitted before) or FULL. `behind_queue`: a fresh
@@ -143,7 +146,7 @@ class Capacity(LedgerBase):
             values[":zero"] = 0
         admitted = self._write(
             self._table.update_item,
-            Key=_capacity_key(),
+            Key=_capacity_key(pool),
             UpdateExpression="ADD activeJobs :one, activeServers :n SET #h = :holder",
             ConditionExpression=condition,
             ExpressionAttributeNames={"#h": _holder(hold.key)},
@@ -151,31 +154,33 @@ class Capacity(LedgerBase):
         )
         if admitted.ok:
             return Admission.ADMITTED
-        return Admission.HELD if hold.key in self.capacity().holds else Admission.FULL
+        return Admission.HELD if hold.key in self.capacity(pool=pool).holds else Admission.FULL
 
-    def capacity_reconcile_due(self, *, seconds: int) -> bool:
+    def capacity_reconcile_due(self, *, seconds: int, pool: str | None = None) -> bool:
         """True for one caller per `seconds`: that caller reconciles the capacity record with DRS now."""
         now = self._clock.now()
         return self._write(
             self._table.update_item,
-            Key=_capacity_key(),
+            Key=_capacity_key(pool),
             UpdateExpression="SET reconciledAt = :now",
             ConditionExpression="attribute_not_exists(reconciledAt) OR reconciledAt <= :due",
             ExpressionAttributeValues={":now": iso(now), ":due": iso(now - timedelta(seconds=seconds))},
         ).ok
 
-    def capacity_release(self, key: str, *, unstarted_only: bool = False) -> CapacityState | None:
+    def capacity_release(
+        self, key: str, *, unstarted_only: bool = False, pool: str | None = None
+    ) -> CapacityState | None:
         """Give back what `key` was admitted with (once). Returns the capacity after the write, or None when
         the key held nothing (already released). `unstarted_only`: only while no job id is noted on it (a
         job another call started with it still runs)."""
         holder = _holder(key)
         for _ in range(CAPACITY_RELEASE_TRIES):
-            held = self.capacity().holds.get(key)
+            held = self.capacity(pool=pool).holds.get(key)
             if held is None or (unstarted_only and held.job_id):
                 return None
             released = self._write(
                 self._table.update_item,
-                Key=_capacity_key(),
+                Key=_capacity_key(pool),
                 UpdateExpression="ADD activeJobs :minus, activeServers :n REMOVE #h",
                 ConditionExpression="#h.servers = :servers"
                 + (" AND attribute_not_exists(#h.jobId)" if unstarted_only else ""),
@@ -187,18 +192,18 @@ class Capacity(LedgerBase):
                 return capacity_state(released.item)
         return None
 
-    def capacity_note_job(self, key: str, job_id: str) -> None:
+    def capacity_note_job(self, key: str, job_id: str, *, pool: str | None = None) -> None:
         """Note the job `key`'s admission started (while it still holds capacity)."""
         self._write(
             self._table.update_item,
-            Key=_capacity_key(),
+            Key=_capacity_key(pool),
             UpdateExpression="SET #h.jobId = :job",
             ConditionExpression="attribute_exists(#h)",
             ExpressionAttributeNames={"#h": _holder(key)},
             ExpressionAttributeValues={":job": job_id},
         )
 
-    def park(self, chunk: LaunchChunk) -> bool:
+    def park(self, chunk: LaunchChunk, *, pool: str | None = None) -> bool:
         """Queue a launch that does not fit now (once per launch key; its `tries` are not kept). False when it
         was already parked."""
         parked = ParkedLaunch(launch_key=chunk.launch_key, enqueued_at=self.now(), chunk=replace(chunk, tries=0))
@@ -206,41 +211,62 @@ class Capacity(LedgerBase):
             {
                 "Put": {
                     "TableName": self.table_name,
-                    "Item": parked_item(parked),
+                    "Item": parked_item(parked, pool),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
             {
                 "Update": {
                     "TableName": self.table_name,
-                    "Key": _capacity_key(),
+                    "Key": _capacity_key(pool),
                     "UpdateExpression": "ADD queued :one",
                     "ExpressionAttributeValues": {":one": 1},
                 }
             },
         )
 
-    def unpark(self, launch_key: str) -> bool:
+    def unpark(self, launch_key: str, *, pool: str | None = None) -> bool:
         """Take a launch off the queue (once). False when it was not parked (any more)."""
         return self._transact(
             {
                 "Delete": {
                     "TableName": self.table_name,
-                    "Key": {"pk": CAPACITY_PK, "sk": f"{QUEUE_PREFIX}{launch_key}"},
+                    "Key": {"pk": capacity_pk(pool), "sk": f"{QUEUE_PREFIX}{launch_key}"},
                     "ConditionExpression": "attribute_exists(pk)",
                 }
             },
             {
                 "Update": {
                     "TableName": self.table_name,
-                    "Key": _capacity_key(),
+                    "Key": _capacity_key(pool),
                     "UpdateExpression": "ADD queued :minus",
                     "ExpressionAttributeValues": {":minus": -1},
                 }
             },
         )
 
-    def parked(self) -> list[ParkedLaunch]:
-        """Parked launches, oldest first."""
-        items = sorted(self._query_all(CAPACITY_PK, QUEUE_PREFIX), key=lambda i: (i["enqueuedAt"], i["sk"]))
+    def parked(self, *, pool: str | None = None) -> list[ParkedLaunch]:
+        """Parked launches of `pool`, oldest first."""
+        items = sorted(self._query_all(capacity_pk(pool), QUEUE_PREFIX), key=lambda i: (i["enqueuedAt"], i["sk"]))
         return [parked_launch(item) for item in items]
+
+    def note_pool(self, target: Target) -> None:
+        """Remember a wave target's capacity pool (`CAPACITY`/`POOL#<account>#<region>`, with the target to reach it):
+        the CapacityTick drains and reconciles every pool it knows. The latest target written for a pool is kept
+        (any role that may act in that account and Region will do for its reads and launches of its own chunks)."""
+        self._table.put_item(
+            Item={
+                "pk": CAPACITY_PK,
+                "sk": f"{POOL_PREFIX}{pool_of(target)}",
+                "kind": "POOL",
+                "target": json.dumps(target.model_dump(by_alias=True, mode="json"), separators=(",", ":")),
+            }
+        )
+
+    def pools(self) -> list[Target]:
+        """The wave targets whose capacity pools the ledger knows, by pool."""
+        items = sorted(self._query_all(CAPACITY_PK, POOL_PREFIX), key=lambda i: i["sk"])
+        try:
+            return [Target.model_validate(json.loads(item["target"])) for item in items]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LedgerError(f"not a capacity pool: {exc}") from exc

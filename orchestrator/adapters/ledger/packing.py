@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from orchestrator.adapters.ledger._base import LedgerBase, LedgerError
-from orchestrator.adapters.ledger._keys import CAPACITY_PK
+from orchestrator.adapters.ledger._keys import capacity_pk
 from orchestrator.adapters.ledger.records import _extra
 from orchestrator.domain.clock import iso
 from orchestrator.domain.records.launches import LaunchChunk, PackedLaunch, PackedStatus
@@ -51,10 +51,11 @@ def packed_launch(item: Mapping[str, Any]) -> PackedLaunch:
         raise LedgerError(f"not a packed launch: {exc} ({item.get('pk')} {item.get('sk')})") from exc
 
 
-def packed_item(record: PackedLaunch, prefix: str) -> dict[str, Any]:
-    """The item of `record` under `prefix` (PACKING_PREFIX or PACKED_PREFIX); its chunks as JSON text."""
+def packed_item(record: PackedLaunch, prefix: str, pool: str | None = None) -> dict[str, Any]:
+    """The item of `record` under `prefix` (PACKING_PREFIX or PACKED_PREFIX) in its pool's partition; its chunks as
+    JSON text."""
     item: dict[str, Any] = {
-        "pk": CAPACITY_PK,
+        "pk": capacity_pk(pool),
         "sk": f"{prefix}{record.key}",
         "kind": "PACKED" if prefix == PACKED_PREFIX else "PACKING",
         "key": record.key,
@@ -73,13 +74,13 @@ def packed_item(record: PackedLaunch, prefix: str) -> dict[str, Any]:
 
 
 class PackedLaunches(LedgerBase):
-    def take_packer_lock(self, token: str, seconds: int) -> bool:
+    def take_packer_lock(self, token: str, seconds: int, *, pool: str | None = None) -> bool:
         """Hold the packer's lock for `seconds` from now (or extend it, when `token` holds it). False while another
         call's lock runs: that call packs; this one does nothing."""
         now = self._clock.now()
         return self._write(
             self._table.update_item,
-            Key={"pk": CAPACITY_PK, "sk": PACKER_SK},
+            Key={"pk": capacity_pk(pool), "sk": PACKER_SK},
             UpdateExpression="SET lockToken = :token, lockUntil = :until",
             ConditionExpression="attribute_not_exists(lockUntil) OR lockUntil < :now OR lockToken = :token",
             ExpressionAttributeValues={
@@ -89,53 +90,54 @@ class PackedLaunches(LedgerBase):
             },
         ).ok
 
-    def release_packer_lock(self, token: str) -> None:
+    def release_packer_lock(self, token: str, *, pool: str | None = None) -> None:
         """Give the lock back (only while `token` holds it)."""
         self._write(
             self._table.update_item,
-            Key={"pk": CAPACITY_PK, "sk": PACKER_SK},
+            Key={"pk": capacity_pk(pool), "sk": PACKER_SK},
             UpdateExpression="REMOVE lockToken, lockUntil",
             ConditionExpression="lockToken = :token",
             ExpressionAttributeValues={":token": token},
         )
 
-    def begin_packing(self, record: PackedLaunch) -> bool:
+    def begin_packing(self, record: PackedLaunch, *, pool: str | None = None) -> bool:
         """Write a packed job about to be started (`PACKING#<key>`); False when one with its key is there."""
-        return self._create(packed_item(record, PACKING_PREFIX)) is None
+        return self._create(packed_item(record, PACKING_PREFIX, pool)) is None
 
-    def packings(self) -> list[PackedLaunch]:
-        """The packed jobs being started (written, not yet finished or abandoned), oldest first."""
-        items = self._query_all(CAPACITY_PK, PACKING_PREFIX)
+    def packings(self, *, pool: str | None = None) -> list[PackedLaunch]:
+        """The packed jobs of `pool` being started (written, not yet finished or abandoned), oldest first."""
+        items = self._query_all(capacity_pk(pool), PACKING_PREFIX)
         return sorted((packed_launch(item) for item in items), key=lambda record: (record.at, record.key))
 
-    def finish_packing(self, record: PackedLaunch, job_id: str) -> PackedLaunch:
+    def finish_packing(self, record: PackedLaunch, job_id: str, *, pool: str | None = None) -> PackedLaunch:
         """The packed job started as `job_id`: its `PACKED#` record written and its `PACKING#` item gone, in one
         transaction (again: a no-op). Returns the started record."""
         started = replace(record, status=PackedStatus.STARTED, job_id=job_id)
         self._transact(
-            {"Put": {"TableName": self.table_name, "Item": packed_item(started, PACKED_PREFIX)}},
+            {"Put": {"TableName": self.table_name, "Item": packed_item(started, PACKED_PREFIX, pool)}},
             {
                 "Delete": {
                     "TableName": self.table_name,
-                    "Key": {"pk": CAPACITY_PK, "sk": f"{PACKING_PREFIX}{record.key}"},
+                    "Key": {"pk": capacity_pk(pool), "sk": f"{PACKING_PREFIX}{record.key}"},
                 }
             },
         )
         return started
 
-    def abandon_packing(self, key: str) -> None:
+    def abandon_packing(self, key: str, *, pool: str | None = None) -> None:
         """No job was created for the packed job `key`: its `PACKING#` item goes (its chunks are packed again)."""
-        self._table.delete_item(Key={"pk": CAPACITY_PK, "sk": f"{PACKING_PREFIX}{key}"})
+        self._table.delete_item(Key={"pk": capacity_pk(pool), "sk": f"{PACKING_PREFIX}{key}"})
 
-    def forget_packed(self, key: str) -> None:
+    def forget_packed(self, key: str, *, pool: str | None = None) -> None:
         """The packed job `key` has ended (its capacity given back): its record goes (again: a no-op)."""
-        self._table.delete_item(Key={"pk": CAPACITY_PK, "sk": f"{PACKED_PREFIX}{key}"})
+        self._table.delete_item(Key={"pk": capacity_pk(pool), "sk": f"{PACKED_PREFIX}{key}"})
 
-    def packed(self, key: str) -> PackedLaunch | None:
+    def packed(self, key: str, *, pool: str | None = None) -> PackedLaunch | None:
         """The started packed job of `key`, or None."""
-        item = self._get({"pk": CAPACITY_PK, "sk": f"{PACKED_PREFIX}{key}"})
+        item = self._get({"pk": capacity_pk(pool), "sk": f"{PACKED_PREFIX}{key}"})
         return packed_launch(item) if item else None
 
-    def packed_jobs(self) -> list[PackedLaunch]:
-        """Every started packed job whose capacity is not given back yet (`PACKED#` items: DRS may still run it)."""
-        return [packed_launch(item) for item in self._query_all(CAPACITY_PK, PACKED_PREFIX)]
+    def packed_jobs(self, *, pool: str | None = None) -> list[PackedLaunch]:
+        """Every started packed job of `pool` whose capacity is not given back yet (`PACKED#` items: DRS may still
+        run it)."""
+        return [packed_launch(item) for item in self._query_all(capacity_pk(pool), PACKED_PREFIX)]

@@ -43,6 +43,7 @@ from orchestrator.domain.plan.model import (
 )
 from orchestrator.domain.plan.problems import PlanError, Problem
 from orchestrator.domain.plan.selectors import Resolution, Selection, has_selectors, resolve_selectors
+from orchestrator.domain.plan.target import Target
 from orchestrator.domain.plan.validation import check_plan, load_plan, parse_plan
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "Server",
     "ServerLaunchSettings",
     "SharedLaunchSettings",
+    "Target",
     "Wave",
     "WaveLaunchSettings",
     "check_plan",

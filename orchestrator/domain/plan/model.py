@@ -30,6 +30,7 @@ from events.models import DRILL_TTL_MAX_SECONDS, DRILL_TTL_MIN_SECONDS
 from orchestrator.domain.plan.base import PlanModel, scalar_to_str
 from orchestrator.domain.plan.launch import ServerLaunchSettings, WaveLaunchSettings
 from orchestrator.domain.plan.suggest import quote
+from orchestrator.domain.plan.target import Target
 from orchestrator.domain.principals import principal_problem
 
 PLAN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -877,6 +878,13 @@ class Wave(_Model):
         None,
         description="This wave's own recovery objectives (it does not inherit the plan's: those are the plan's).",
     )
+    target: Target | None = Field(
+        None,
+        description=(
+            "The account and Region this wave recovers in, through the role given (default: the plan's target; "
+            "neither: the orchestrator's own account and Region)."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -991,6 +999,23 @@ def apply_defaults(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "waves": new_waves}
 
 
+def inherit_target(data: dict[str, Any]) -> dict[str, Any]:
+    """Copy `data` with the plan's `target` written into every wave that sets none (so a loaded plan, and the frozen
+    plan, names each wave's target itself). An invalid plan target is not copied (it is reported once, at `target`)."""
+    target = data.get("target")
+    waves = data.get("waves")
+    if not isinstance(target, dict) or not isinstance(waves, list):
+        return data
+    try:
+        Target.model_validate(target)
+    except ValueError:
+        return data
+    filled = [
+        {**wave, "target": target} if isinstance(wave, dict) and wave.get("target") is None else wave for wave in waves
+    ]
+    return {**data, "waves": filled}
+
+
 class Plan(_Model):
     """A recovery plan: waves as a DAG (no dependencies at all means every wave starts at once)."""
 
@@ -1023,10 +1048,18 @@ class Plan(_Model):
         ),
     )
 
+    target: Target | None = Field(
+        None,
+        description=(
+            "The account and Region every wave without a target of its own recovers in (default: the "
+            "orchestrator's own account and Region, no AssumeRole)."
+        ),
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _inherit_defaults(cls, data: Any) -> Any:
-        return apply_defaults(data) if isinstance(data, dict) else data
+        return inherit_target(apply_defaults(data)) if isinstance(data, dict) else data
 
     @field_validator("plan_id")
     @classmethod
@@ -1043,12 +1076,14 @@ class Plan(_Model):
         from orchestrator.domain.plan.graph import graph_problems
         from orchestrator.domain.plan.launch import launch_problems
         from orchestrator.domain.plan.selectors import selector_problems
+        from orchestrator.domain.plan.target import target_problems
 
         waves = list(enumerate(self.waves))
         problems = [
             *graph_problems(plan_to_document(self)),
             *launch_problems(self.defaults, waves),
             *selector_problems(waves),
+            *target_problems(waves),
         ]
         if problems:
             msg = "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in problems)

@@ -19,13 +19,14 @@ from pydantic.fields import FieldInfo
 from orchestrator.domain.plan.graph import graph_problems
 from orchestrator.domain.plan.launch import launch_problems
 from orchestrator.domain.plan.limits import MAX_PLAN_BYTES, count_problems, data_problems, size_message
-from orchestrator.domain.plan.model import GRAPH_CHECKED, Plan, PlanDefaults, Wave, apply_defaults
+from orchestrator.domain.plan.model import GRAPH_CHECKED, Plan, PlanDefaults, Wave, apply_defaults, inherit_target
 from orchestrator.domain.plan.problems import PlanError, Problem, join_path
 from orchestrator.domain.plan.run_references import reference_problems
 from orchestrator.domain.plan.seed import convert_seed, is_seed_format
 from orchestrator.domain.plan.selectors import selector_problems
 from orchestrator.domain.plan.source import LimitError, Lines, SourceError, line_of, load_text
 from orchestrator.domain.plan.suggest import Suggestions, quote
+from orchestrator.domain.plan.target import target_problems
 
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 _Loc = tuple[str | int, ...]
@@ -131,9 +132,10 @@ def check_plan(data: Any, source: str | None = None, lines: Lines | None = None)
 def _piece_problems(pieces: _Pieces) -> list[Problem]:
     """The launch-settings and selector checks, on the well-formed waves (the defaults must be well formed:
     every server's settings depend on them)."""
+    static = selector_problems(pieces.waves) + target_problems(pieces.waves)
     if pieces.defaults is None:
-        return selector_problems(pieces.waves)
-    return launch_problems(pieces.defaults, pieces.waves) + selector_problems(pieces.waves)
+        return static
+    return launch_problems(pieces.defaults, pieces.waves) + static
 
 
 def _structure_problems(data: dict[str, Any], pieces: _Pieces) -> list[Problem]:
@@ -150,7 +152,7 @@ def _structure_problems(data: dict[str, Any], pieces: _Pieces) -> list[Problem]:
     if waves is not None and not isinstance(waves, list):
         problems.append(Problem(f"waves must be a list of waves, not a {_kind(waves)}", "invalid-value", path="waves"))
         return problems
-    for index, wave in enumerate(apply_defaults(data).get("waves") or []):
+    for index, wave in enumerate(inherit_target(apply_defaults(data)).get("waves") or []):
         prefix: _Loc = ("waves", index)
         if not isinstance(wave, dict):
             problems.append(

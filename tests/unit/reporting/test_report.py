@@ -113,3 +113,29 @@ def test_a_launching_wave_reports_its_jobs_with_their_servers_and_its_times_so_f
 def test_no_report_for_an_unknown_execution(world: World) -> None:
     # GIVEN an empty ledger / WHEN the report of an unknown execution is built / THEN there is none
     assert build_report(world.ledger, "nope") is None
+
+
+def test_the_report_and_its_wave_page_show_a_target_waves_account_and_region_and_nothing_for_the_own(
+    world: World,
+) -> None:
+    from orchestrator.reporting.html import render_html
+
+    # GIVEN a plan whose wave db recovers in account 222233334444, us-west-2, and web in the own account
+    target = {
+        "accountId": "222233334444",
+        "region": "us-west-2",
+        "roleArn": "arn:aws:iam::222233334444:role/drs-orchestrator-target",
+        "externalId": "secret-ish-external-id",
+    }
+    world.start(plan(wave("db", S1, target=target), wave("web", S2)))
+    # WHEN the report is built and rendered
+    report = build_report(world.ledger, "e1")
+    assert report is not None
+    by_id = {w["waveId"]: w for w in report["waves"]}
+    # THEN db names its account and Region (never its role's external id); web has no target
+    assert by_id["db"]["target"] == {"accountId": "222233334444", "region": "us-west-2"}
+    assert "target" not in by_id["web"]
+    html = render_html(report)
+    assert "account 222233334444, us-west-2" in html
+    assert "secret-ish-external-id" not in html
+    assert html.count(">target</th>") == 1

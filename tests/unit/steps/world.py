@@ -10,7 +10,7 @@ from orchestrator.adapters.ledger import Ledger
 from orchestrator.config import Settings
 from orchestrator.runtime import Runtime
 from orchestrator.steps.start_plan import start_plan
-from tests.fakes import FakeBus, FakeDrs, FakeEc2, FakeEc2Templates, FakeMac, FakeScheduler, FakeSsm
+from tests.fakes import FakeBus, FakeDrs, FakeEc2, FakeEc2Templates, FakeMac, FakeScheduler, FakeSsm, FakeTargets
 from tests.unit.moto_ledger import SettableClock
 
 S1, S2, S3 = "s-00000000000000001", "s-00000000000000002", "s-00000000000000003"
@@ -52,6 +52,7 @@ class World:
         self.ec2 = FakeEc2()
         self.ec2_templates = FakeEc2Templates()
         self.mac = FakeMac()
+        self.targets = FakeTargets(self.clock)  # each wave target's own fakes (issue #15)
         self.rt = Runtime(
             settings=Settings(**STEP_DEFAULTS),
             clock=self.clock,
@@ -63,6 +64,7 @@ class World:
             ec2=self.ec2,
             ec2_templates=self.ec2_templates,
             mac=self.mac,
+            targets=self.targets,
         )
 
     def configure(self, **settings: Any) -> None:
@@ -78,12 +80,14 @@ class World:
     ) -> str:
         """A started execution of `document` (through the StartPlan step); the bus is emptied after."""
         for w in document["waves"]:
+            target = w.get("target") or document.get("target")  # a wave's servers are in its target's DRS
+            drs = self.targets.drs(target["accountId"], target["region"]) if target else self.drs
             for s in w["servers"]:
                 if isinstance(s, dict) and "stagingAccountID" in s:
                     continue  # replicated in a staging account: its extended server is the test's to arrange
                 sid = s if isinstance(s, str) else s["sourceServerID"]
-                if sid not in self.drs.source_servers:
-                    self.drs.add_source_server(sid)
+                if sid not in drs.source_servers:
+                    drs.add_source_server(sid)
         # a RECOVERY starts only from the operator endpoint (which checked its caller): start it as from there
         started = start_plan(
             self.rt,
