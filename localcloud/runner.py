@@ -100,7 +100,7 @@ def start(
     declared when StartPlan is handled)."""
     document = plan_to_document(plan) if isinstance(plan, Plan) else plan
     if isinstance(plan, Plan):
-        cloud.drs.ensure_servers(sid for wave in plan.waves for sid in wave.server_ids)
+        _register_servers(cloud, plan)
     execution_id = execution_id or new_execution_id(str(document.get("planId", "plan")))
     what: dict[str, Any] = (
         {"plan": document}
@@ -120,6 +120,21 @@ def start(
     else:
         cloud.publish("StartPlan", {**detail, "requestedBy": requested_by})
     return execution_id
+
+
+def _register_servers(cloud: LocalCloud, plan: Plan) -> None:
+    """Each wave's servers in the DRS simulator of its target (issue #15: the account and Region it recovers in; the
+    own account's without one). A target the profile does not set up gets none: DRS there answers as uninitialized."""
+    for wave in plan.waves:
+        target = getattr(wave, "target", None)
+        if target is None:
+            cloud.drs.ensure_servers(wave.server_ids)
+            continue
+        try:
+            simulator = cloud.drs_for(target.account_id, target.region)
+        except KeyError:
+            continue
+        simulator.ensure_servers(wave.server_ids)
 
 
 def rejected_start(cloud: LocalCloud, execution_id: str) -> list[dict[str, Any]]:
