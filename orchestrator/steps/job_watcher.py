@@ -224,16 +224,15 @@ def _poll_siblings(rt: Runtime, waves: Iterable[str]) -> None:
     """Poll each wave (`<execution id>/<wave id>`) sharing a packed job that has ended, once (no sibling of theirs)."""
     for ref in waves:
         execution_id, _, wave_id = ref.partition("/")
-        execution = rt.ledger.execution(execution_id)
-        if execution is not None:
-            poll_wave(
-                rt,
-                rt.ledger.wave(execution_id, wave_id),
-                execution.plan_id,
-                once=True,
-                siblings=False,
-                execution=execution,
-            )
+        _poll_once(rt, execution_id, wave_id)
+
+
+def _poll_once(rt: Runtime, execution_id: str, wave_id: str) -> None:
+    """Poll one wave now on behalf of an event (its job's end reported once, no sibling of its own polled)."""
+    execution = rt.ledger.execution(execution_id)
+    if execution is not None:
+        wave = rt.ledger.wave(execution_id, wave_id)
+        poll_wave(rt, wave, execution.plan_id, once=True, siblings=False, execution=execution)
 
 
 def _poll_settled_waves(rt: Runtime, job: dict[str, Any]) -> None:
@@ -245,12 +244,8 @@ def _poll_settled_waves(rt: Runtime, job: dict[str, Any]) -> None:
         return
     participating = job.get("participatingServers", [])
     for chunk in record.chunks:
-        if not own_launch_settled(participating, chunk.server_ids):
-            continue
-        execution = rt.ledger.execution(chunk.execution_id)
-        if execution is not None:
-            wave = rt.ledger.wave(chunk.execution_id, chunk.wave_id)
-            poll_wave(rt, wave, execution.plan_id, once=True, siblings=False)
+        if own_launch_settled(participating, chunk.server_ids):
+            _poll_once(rt, chunk.execution_id, chunk.wave_id)
 
 
 def own_job(job: dict[str, Any], server_ids: Iterable[str]) -> dict[str, Any]:
@@ -287,16 +282,7 @@ def on_launch_result(
         return
     tags = jobs[0].get("tags", {})
     for execution_id, wave_id in _waves_of(rt, tags, job_id):
-        execution = rt.ledger.execution(execution_id)
-        if execution is not None:
-            poll_wave(
-                rt,
-                rt.ledger.wave(execution_id, wave_id),
-                execution.plan_id,
-                once=True,
-                siblings=False,
-                execution=execution,
-            )
+        _poll_once(rt, execution_id, wave_id)
     reported[job_id] = None
     while len(reported) > _REPORTED_MAX:
         reported.popitem(last=False)
