@@ -407,7 +407,7 @@ def describe(plan: Plan, quotas: Quotas | None = None, resolved: Resolved | None
         "layers": layers(plan),
         "criticalPath": critical_path(plan),
         "waves": waves,
-        "quotas": {"limits": schedule["quotas"], "layers": schedule["layers"]},
+        "quotas": {"limits": schedule["quotas"], "packing": schedule["packing"], "layers": schedule["layers"]},
     }
 
 
@@ -496,11 +496,12 @@ def _print_plan(plan: Plan, info: dict[str, Any], console: Console, resolved: Re
     console.print(tree)
     console.print(f"[bold]Critical path:[/bold] {escape(' -> '.join(info['criticalPath']))}")
     limits = info["quotas"]["limits"]
+    packed = "; with launch packing (the default) a layer's chunks share jobs" if info["quotas"].get("packing") else ""
     table = Table(
         title=(
             f"DRS quotas: {limits['serversPerJob']} servers per job, "
             f"{limits['concurrentJobs']} concurrent jobs, "
-            f"{limits['serversInAllJobs']} servers in all active jobs"
+            f"{limits['serversInAllJobs']} servers in all active jobs{packed}"
         )
     )
     for column in ("Layer", "Waves", "Jobs", "Servers", "Rounds", "Queued"):

@@ -157,11 +157,12 @@ def downstream(plan: Plan, wave_id: str) -> set[str]:
     return seen
 
 
-def _rounds(jobs: list[tuple[str, int]], quotas: Quotas) -> list[dict[str, Any]]:
-    """Pack jobs, in order, into rounds that each fit the concurrent-job and server quotas."""
+def _rounds(jobs: list[tuple[list[str], int]], quotas: Quotas) -> list[dict[str, Any]]:
+    """Pack jobs (each: its waves, its servers), in order, into rounds that each fit the concurrent-job and server
+    quotas."""
     rounds: list[dict[str, Any]] = []
     current: dict[str, Any] = {"jobs": 0, "servers": 0, "waves": []}
-    for wave_id, size in jobs:
+    for owners, size in jobs:
         too_many = current["jobs"] + 1 > quotas.concurrent_jobs
         too_big = current["servers"] + size > quotas.servers_in_all_jobs
         if current["jobs"] and (too_many or too_big):
@@ -169,19 +170,36 @@ def _rounds(jobs: list[tuple[str, int]], quotas: Quotas) -> list[dict[str, Any]]
             current = {"jobs": 0, "servers": 0, "waves": []}
         current["jobs"] += 1
         current["servers"] += size
-        if wave_id not in current["waves"]:
-            current["waves"].append(wave_id)
+        current["waves"].extend(wave_id for wave_id in owners if wave_id not in current["waves"])
     if current["jobs"]:
         rounds.append(current)
     return rounds
 
 
-def launch_schedule(plan: Plan, quotas: Quotas = Quotas()) -> dict[str, Any]:
-    """Per wave its DRS jobs; per layer how many jobs and servers would run at once and whether
-    the layer must be queued into several rounds to stay under the quotas.
+def _packed(chunks: list[tuple[str, int]], servers_per_job: int) -> list[tuple[list[str], int]]:
+    """The layer's chunks as launch packing would share them (issue #19, `orchestrator.domain.packing`): first fit
+    decreasing into jobs of at most `servers_per_job`, never two chunks of one wave in a job, a chunk never split.
+    Each job as (its waves, its servers): an estimate of how few jobs the layer needs when its waves are ready
+    together (the packer itself packs what is ready, in its priority order)."""
+    jobs: list[tuple[list[str], int]] = []
+    for wave_id, size in sorted(chunks, key=lambda chunk: -chunk[1]):
+        for index, (owners, servers) in enumerate(jobs):
+            if servers + size <= servers_per_job and wave_id not in owners:
+                jobs[index] = ([*owners, wave_id], servers + size)
+                break
+        else:
+            jobs.append(([wave_id], size))
+    return jobs
 
-    `{"quotas": {...}, "waves": {waveId: {"servers": n, "jobs": [sizes]}},
-      "layers": [{"index", "waves", "jobs", "servers", "rounds": [{"jobs", "servers", "waves"}], "queued"}]}`
+
+def launch_schedule(plan: Plan, quotas: Quotas = Quotas(), *, packing: bool = True) -> dict[str, Any]:
+    """Per wave its DRS jobs (chunks of at most a job's worth); per layer how many jobs and servers would run at
+    once and whether the layer must be queued into several rounds to stay under the quotas. `packing` (launch
+    packing, the deploy's default: issue #19): a layer's chunks share jobs (`jobs` counts the shared jobs, `chunks`
+    the waves' own); off, every chunk is a job of its own.
+
+    `{"quotas": {...}, "packing": bool, "waves": {waveId: {"servers": n, "jobs": [sizes]}},
+      "layers": [{"index", "waves", "chunks", "jobs", "servers", "rounds": [{"jobs", "servers", "waves"}], "queued"}]}`
     """
     waves: dict[str, dict[str, Any]] = {}
     for wave in plan.waves:
@@ -189,12 +207,14 @@ def launch_schedule(plan: Plan, quotas: Quotas = Quotas()) -> dict[str, Any]:
         waves[wave.wave_id] = {"servers": len(wave.server_ids), "jobs": [len(job) for job in jobs]}
     layer_rows: list[dict[str, Any]] = []
     for number, layer in enumerate(layers(plan)):
-        layer_jobs = [(wave_id, size) for wave_id in layer for size in waves[wave_id]["jobs"]]
+        chunks = [(wave_id, size) for wave_id in layer for size in waves[wave_id]["jobs"]]
+        layer_jobs = _packed(chunks, quotas.servers_per_job) if packing else [([w], size) for w, size in chunks]
         rounds = _rounds(layer_jobs, quotas)
         layer_rows.append(
             {
                 "index": number,
                 "waves": layer,
+                "chunks": len(chunks),
                 "jobs": len(layer_jobs),
                 "servers": sum(size for _, size in layer_jobs),
                 "rounds": rounds,
@@ -206,7 +226,7 @@ def launch_schedule(plan: Plan, quotas: Quotas = Quotas()) -> dict[str, Any]:
         "concurrentJobs": quotas.concurrent_jobs,
         "serversInAllJobs": quotas.servers_in_all_jobs,
     }
-    return {"quotas": limits, "waves": waves, "layers": layer_rows}
+    return {"quotas": limits, "packing": packing, "waves": waves, "layers": layer_rows}
 
 
 # ---- warnings: a valid plan whose settings can have no effect ----------------------------------------

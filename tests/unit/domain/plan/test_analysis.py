@@ -209,8 +209,8 @@ def test_launch_schedule_cuts_jobs_and_queues_layers_over_the_quotas() -> None:
     # GIVEN a plan whose first layer launches 550 servers
     plan = _big_plan()
 
-    # WHEN the schedule is computed under the default quotas
-    schedule = launch_schedule(plan)
+    # WHEN the schedule is computed under the default quotas, each chunk a job of its own (packing off)
+    schedule = launch_schedule(plan, packing=False)
 
     # THEN waves are cut into balanced jobs and the first layer needs two rounds (550 > 500)
     assert schedule["quotas"] == {"serversPerJob": 100, "concurrentJobs": 20, "serversInAllJobs": 500}
@@ -228,11 +228,28 @@ def test_launch_schedule_respects_concurrent_job_quota() -> None:
     plan = parse_plan(_document({}, 25))
 
     # WHEN / THEN the single layer runs in two rounds of 20 and 5 jobs
-    rounds = launch_schedule(plan, Quotas())["layers"][0]["rounds"]
+    rounds = launch_schedule(plan, Quotas(), packing=False)["layers"][0]["rounds"]
     assert [round_["jobs"] for round_ in rounds] == [20, 5]
     # and with smaller quotas the jobs are cut smaller
-    small = launch_schedule(plan, Quotas(servers_per_job=1, concurrent_jobs=5, servers_in_all_jobs=3))
+    small = launch_schedule(plan, Quotas(servers_per_job=1, concurrent_jobs=5, servers_in_all_jobs=3), packing=False)
     assert [round_["jobs"] for round_ in small["layers"][0]["rounds"]] == [3] * 8 + [1]
+
+
+def test_with_launch_packing_a_layers_chunks_share_jobs() -> None:
+    # GIVEN 25 one-server root waves, and the 250 + 300 server roots of the big plan
+    small = parse_plan(_document({}, 25))
+    big = _big_plan()
+
+    # WHEN the schedules are computed with launch packing (the default)
+    [layer] = launch_schedule(small)["layers"]
+    first, _ = launch_schedule(big)["layers"]
+
+    # THEN the 25 chunks share one job in one round; the big layer's 6 chunks stay 6 jobs (84 + 83 + 83 + 100 x 3:
+    # no two fit one job of 100, and a chunk is never split) in two rounds (550 > 500)
+    assert (layer["chunks"], layer["jobs"], layer["queued"]) == (25, 1, False)
+    assert [round_["jobs"] for round_ in layer["rounds"]] == [1]
+    assert sorted(layer["rounds"][0]["waves"]) == sorted(f"w{n}" for n in range(25))
+    assert (first["chunks"], first["jobs"], first["queued"]) == (6, 6, True)
 
 
 # ---- warnings: settings that can have no effect ---------------------------------------------------
