@@ -50,6 +50,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from localcloud.drs_sim_failback import FailbackProfile, FailbackSettings
 from localcloud.drs_sim_launch_config import (
     Ipv4,
     LaunchConfigurationProfile,
@@ -192,6 +193,7 @@ class DrsSimConfig(BaseModel):
     page_size: int = Field(default=DEFAULT_PAGE_SIZE, ge=1)
     outside_jobs: tuple[OutsideJob, ...] = ()
     staging_accounts: dict[AccountId, StagingAccountSettings] = Field(default_factory=dict)
+    failback: FailbackSettings | None = None  # None: no failback states (localcloud/drs_sim_failback.py)
 
     @model_validator(mode="after")
     def _check_launch_window(self) -> DrsSimConfig:
@@ -347,6 +349,7 @@ class DrsProfile(ProfileSection):
     outside_jobs: list[OutsideJobProfile] = Field(default_factory=list)
     recovery_plans: list[NativePlanProfile] = Field(default_factory=list)  # not in DrsSimConfig: see NativePlanProfile
     staging_accounts: dict[AccountId, StagingAccountProfile | None] = Field(default_factory=dict)
+    failback: FailbackProfile | None = None
 
     def to_config(self, *, default_seed: int = 0) -> DrsSimConfig:
         given = self.model_fields_set
@@ -377,4 +380,6 @@ class DrsProfile(ProfileSection):
             account: (profile or StagingAccountProfile()).to_settings()
             for account, profile in self.staging_accounts.items()
         }
+        if self.failback is not None:
+            values["failback"] = self.failback.to_settings()
         return DrsSimConfig(**values)
