@@ -46,9 +46,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from localcloud.drs_sim_wire import DrsError
 from localcloud.profile_keys import ProfileSection, invalid
@@ -68,6 +68,7 @@ NOT_STARTED, IN_PROGRESS, READY, COMPLETED = range(4)
 MAX_FAILBACK_IDS = 200  # StartFailbackRequestRecoveryInstanceIDs max in the drs model
 _GENERATION = 100  # a transition's index: generation * _GENERATION + state index
 
+SourceServerId = Annotated[str, StringConstraints(pattern=r"^s-[0-9a-zA-Z]{17}$")]  # SourceServerID in the model
 Operation = Callable[[dict[str, Any]], tuple[int, dict[str, Any] | None]]
 
 
@@ -101,7 +102,7 @@ class FailbackProfile(ProfileSection):
     ready_after_seconds: float = Field(default=600.0, ge=0, le=366 * 86_400)
     launch_seconds: float = Field(default=300.0, ge=0, le=366 * 86_400)
     reverse_replication_seconds: float = Field(default=300.0, ge=0, le=366 * 86_400)
-    servers: dict[str, FailbackServerProfile | None] = Field(default_factory=dict)
+    servers: dict[SourceServerId, FailbackServerProfile | None] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _ordered(self) -> FailbackProfile:

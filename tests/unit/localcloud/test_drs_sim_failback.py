@@ -4,6 +4,7 @@ StopFailback, the never-ready fault, and EC2-to-EC2 ReverseReplication into the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud.cloud import LocalCloud
+from localcloud.profile import ProfileError, load_profile
 from orchestrator.domain.clock import parse_iso
 
 HOME = "123456789012"
@@ -190,7 +192,7 @@ def test_without_the_failback_section_instances_have_no_failback_block_and_canno
 CROSS_REGION = [
     {
         "accountId": HOME,
-        "externalId": "drs-orch-7f3a",  # the profile wants one for every account (a role to assume there)
+        "roleName": None,  # our own account in another Region: no role to assume
         "regions": {
             WEST: {
                 "drs": {
@@ -276,3 +278,18 @@ def test_reverse_replication_is_refused_for_on_premises_unknown_and_unmodelled_o
         "reversedDirectionSourceServerArn"
         not in west.describe_source_servers(filters={"sourceServerIDs": [STRAY]})["items"][0]
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "named"),
+    [
+        ({"startAfterSeconds": 900, "readyAfterSeconds": 600}, "drs.failback: startAfterSeconds (900) must not exceed"),
+        ({"servers": {SERVER: {"neverready": True}}}, f"drs.failback.servers.{SERVER}.neverready: unknown key"),
+        ({"servers": {SERVER: {"originRegion": "east"}}}, f"drs.failback.servers.{SERVER}.originRegion"),
+        ({"servers": {"web-1": {"neverReady": True}}}, "drs.failback.servers.web-1"),
+        ({"readyAfterSeconds": -1}, "drs.failback.readyAfterSeconds"),
+    ],
+)
+def test_a_mistaken_failback_section_is_refused_naming_its_key(section: dict[str, Any], named: str) -> None:
+    with pytest.raises(ProfileError, match=re.escape(named)):
+        load_profile(None, **{"drs.failback": section})
