@@ -31,6 +31,9 @@ The profile section is camelCase::
             s-5000000000000000a: {hostname: db-1, replicationState: CONTINUOUS, lagSeconds: 0}
             s-5000000000000000b: {extended: true}            # already extended when the simulation starts
             s-5000000000000000c: {extensionError: "Access denied to the staging account's EBS key"}
+      failback:                       # failback states, StartFailbackLaunch, ReverseReplication (drs_sim_failback.py)
+        readyAfterSeconds: 600
+        servers: {s-0123456789abcdef0: {neverReady: true}, s-0123456789abcdef1: {originRegion: us-west-2}}
       recoveryPlans:                  # native DRS recovery plans (drs-orch import-native / export-native --sim)
         - name: shop
           steps:

@@ -308,16 +308,29 @@ class Failback:
         record = self._records.get(rid)
         return STATES[record.state] if record is not None else "no failback client"
 
-    def _op_stop_failback(self, args: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
-        rid = args["recoveryInstanceID"]
-        record = self._records.get(rid)
-        if self.hooks.instance(rid) is None or record is None:
+    def _tracked(self, rid: str) -> tuple[InstanceRef, _Record]:
+        """The instance and its failback record: an unknown instance is a ResourceNotFoundException, one launched
+        without ``drs.failback`` (no failback state at all) a ValidationException saying so."""
+        ref = self.hooks.instance(rid)
+        if ref is None:
             raise DrsError(
                 "ResourceNotFoundException",
-                f"Recovery instance {rid} not found or not failing back",
+                f"Recovery instance {rid} not found",
                 resourceId=rid,
                 resourceType="RECOVERY_INSTANCE",
             )
+        record = self._records.get(rid)
+        if record is None:
+            raise _invalid(
+                "recoveryInstanceID",
+                f"Recovery instance {rid} has no failback state (the simulation profile has no drs.failback "
+                f"section for account {self.hooks.account_id} in {self.hooks.region})",
+            )
+        return ref, record
+
+    def _op_stop_failback(self, args: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        rid = args["recoveryInstanceID"]
+        _, record = self._tracked(rid)
         if record.job_id is not None:
             raise DrsError(
                 "ConflictException",
@@ -331,21 +344,13 @@ class Failback:
 
     def _op_reverse_replication(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         rid = args["recoveryInstanceID"]
-        ref = self.hooks.instance(rid)
-        if ref is None or rid not in self._records:
-            raise DrsError(
-                "ResourceNotFoundException",
-                f"Recovery instance {rid} not found",
-                resourceId=rid,
-                resourceType="RECOVERY_INSTANCE",
-            )
+        ref, record = self._tracked(rid)
         origin = self._server(ref.source_server_id).origin_region
         if origin is None:
             raise _invalid(
                 "recoveryInstanceID",
                 f"Recovery instance {rid} did not originate in EC2: fail it back with StartFailbackLaunch",
             )
-        record = self._records[rid]
         if record.reversed_arn is not None:
             raise DrsError(
                 "ConflictException",

@@ -185,6 +185,14 @@ def test_without_the_failback_section_instances_have_no_failback_block_and_canno
     refused = _refusal(lambda: drs.start_failback_launch(recoveryInstanceIDs=[instance["recoveryInstanceID"]]))
     assert refused["Code"] == "ValidationException"
     assert "no failback client" in refused["Message"]
+    rid = instance["recoveryInstanceID"]
+    for call in (
+        lambda: drs.stop_failback(recoveryInstanceID=rid),
+        lambda: drs.reverse_replication(recoveryInstanceID=rid),
+    ):
+        untracked = _refusal(call)
+        assert untracked["Code"] == "ValidationException"
+        assert "no drs.failback section" in untracked["Message"]
 
 
 # ---------------------------------------------------------------------- EC2 to EC2, cross-Region
