@@ -28,6 +28,8 @@ ReverseReplication). Fidelity notes (the choices where DRS does not document its
   already in a failback job a ConflictException. The job is a LAUNCH job initiated by FAILBACK; each instance's
   failback block gets the job id, and the instance becomes FAILBACK_COMPLETED when its launch ends. The recovery
   quotas do not refuse it (it counts as an active job for later StartRecovery calls).
+- GetFailbackReplicationConfiguration answers fixed values (name: the instance's hostname, no bandwidth
+  throttling, public IP, IPV4): the simulator has no UpdateFailbackReplicationConfiguration.
 - StopFailback (unknown id: ResourceNotFoundException) puts the instance back to FAILBACK_NOT_STARTED, as the API
   reference says, and cancels its pending progress; an instance in a failback job cannot be stopped
   (ConflictException, not in the model's error list: only a real account shows what DRS answers).
@@ -179,6 +181,7 @@ class Failback:
             "StartFailbackLaunch": self._op_start_failback_launch,
             "StopFailback": self._op_stop_failback,
             "ReverseReplication": self._op_reverse_replication,
+            "GetFailbackReplicationConfiguration": self._op_get_failback_replication_configuration,
         }
 
     def _server(self, source_server_id: str) -> FailbackServerSettings:
@@ -341,6 +344,18 @@ class Failback:
         record.generation += 1  # pending progress no longer applies
         record.state = NOT_STARTED
         return 200, None
+
+    def _op_get_failback_replication_configuration(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """DRS's defaults as the simulator has them (no UpdateFailbackReplicationConfiguration here)."""
+        rid = args["recoveryInstanceID"]
+        ref, _ = self._tracked(rid)
+        return 200, {
+            "recoveryInstanceID": rid,
+            "name": ref.hostname,
+            "bandwidthThrottling": 0,
+            "usePrivateIP": False,
+            "internetProtocol": "IPV4",
+        }
 
     def _op_reverse_replication(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         rid = args["recoveryInstanceID"]

@@ -165,6 +165,10 @@ def test_stop_failback_puts_the_instance_back_to_not_started_for_good(local_clou
     assert _state(drs, rid) == "FAILBACK_NOT_STARTED"
     unknown = _refusal(lambda: drs.stop_failback(recoveryInstanceID="i-0fffffffffffffff0"))
     assert unknown["Code"] == "ResourceNotFoundException"
+    config = drs.get_failback_replication_configuration(recoveryInstanceID=rid)
+    assert (config["recoveryInstanceID"], config["usePrivateIP"], config["internetProtocol"]) == (rid, False, "IPV4")
+    missing = _refusal(lambda: drs.get_failback_replication_configuration(recoveryInstanceID="i-0fffffffffffffff0"))
+    assert missing["Code"] == "ResourceNotFoundException"
 
 
 def test_without_the_failback_section_instances_have_no_failback_block_and_cannot_fail_back(
