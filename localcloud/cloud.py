@@ -190,6 +190,8 @@ class LocalCloud:
         self._drs_sims: dict[Key, DrsSimulator] = {(ACCOUNT, REGION): self.drs}
         self._ssm_sims: dict[Key, SsmSimulator] = {(ACCOUNT, REGION): self.ssm}
         self._create_target_simulators()
+        for drs in self._drs_sims.values():  # ReverseReplication reaches the origin Region's simulator
+            drs.peers = lambda account_id, region: self._drs_sims.get((account_id, region))
         self.sts = StsSimulator(
             self.clock,
             [

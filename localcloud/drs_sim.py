@@ -32,7 +32,8 @@ Fidelity notes (where DRS does not document the behaviour, the choice made here)
 - Launch configurations, EC2 launch templates and where a launch puts its recovery instance:
   ``localcloud.drs_sim_launch``; native recovery plans and their steps: ``localcloud.drs_sim_plans``; staging
   accounts and extended source servers (``stagingArea``, the ``stagingAccountIDs`` filter):
-  ``localcloud.drs_sim_staging``.
+  ``localcloud.drs_sim_staging``; recovery instances' failback states, StartFailbackLaunch, StopFailback and
+  ReverseReplication (``drs.failback``): ``localcloud.drs_sim_failback``.
 - "DRS Source Server Launch Result" events follow the DRS user guide sample: ``resources`` holds the
   source server ARN, ``detail`` is ``{"state": "RECOVERY_LAUNCH_SUCCEEDED" | "RECOVERY_LAUNCH_FAILED",
   "job-id": ..., "is-drill": "TRUE" | "FALSE"}`` (drills use the same states, told apart by is-drill).
@@ -58,6 +59,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from botocore.awsrequest import AWSResponse
 
 from localcloud.drs_sim_config import DrsQuotas, DrsServerSettings, DrsSimConfig, OutsideJob
+from localcloud.drs_sim_failback import Failback, FailbackHooks, InstanceRef
 from localcloud.drs_sim_launch import LaunchSettings, Placement
 from localcloud.drs_sim_plans import RecoveryPlans
 from localcloud.drs_sim_staging import StagingAccounts, StagingHooks
@@ -137,6 +139,8 @@ class _Server:
     recovery_instance_id: str | None = None
     last_launch_result: str = "NOT_STARTED"
     last_launch: dict[str, Any] | None = None
+    replication_direction: str = "FAILOVER"
+    reversed_arn: str | None = None  # reversedDirectionSourceServerArn: the server replicating the other way
 
 
 @dataclass
@@ -254,7 +258,28 @@ class DrsSimulator(ClockedSimulator):
                 page=self._page,
             ),
         )
-        self._extensions = {**self.launch.operations(), **self.plans.operations(), **self.staging.operations()}
+        self.failback = Failback(
+            self.config.failback,
+            FailbackHooks(
+                now=self.clock.now,
+                instance=self._instance_ref,
+                schedule=self._schedule,
+                start_job=self._new_failback_job,
+                server_arn=lambda sid: self._servers[sid].arn,
+                set_reversed=self._set_reversed,
+                peer=lambda region: self.peers(account_id, region),
+                account_id=account_id,
+                region=region,
+            ),
+        )
+        #: (account, Region) -> that Region's simulator, or None; the local cloud sets it (ReverseReplication)
+        self.peers: Callable[[str, str], DrsSimulator | None] = lambda _account, _region: None
+        self._extensions = {
+            **self.launch.operations(),
+            **self.plans.operations(),
+            **self.staging.operations(),
+            **self.failback.operations(),
+        }
         self.staging.extend_declared()
 
     # ------------------------------------------------------------------ wiring
@@ -860,6 +885,11 @@ class DrsSimulator(ClockedSimulator):
             if step.kind == "outside":
                 self._start_outside_job(self.config.outside_jobs[step.index], step.at)
                 continue
+            if step.kind in ("failback", "reversed"):
+                event = self._failback_step(step)
+                if event is not None:
+                    events.append(event)
+                continue
             job = self._jobs[step.job_id]
             if step.kind == "start":
                 job.status = "STARTED"
@@ -869,6 +899,10 @@ class DrsSimulator(ClockedSimulator):
             elif step.kind == "end":
                 job.status = "COMPLETED"
                 job.ended_at = step.at
+            elif job.initiated_by == "FAILBACK":
+                event = self._finish_failback_launch(job.participants[step.index], step.at)
+                if event is not None:
+                    events.append(event)
             elif job.job_type == "LAUNCH":
                 event = self._finish_launch(job, job.participants[step.index], step.at)
                 if event is not None:
@@ -905,6 +939,7 @@ class DrsSimulator(ClockedSimulator):
             )
             server.recovery_instance_id = rid
             server.last_launch_result = "SUCCEEDED"
+            self.failback.launched(rid, server.source_server_id, at)
         else:
             server.last_launch_result = "FAILED"
         if server.last_launch is not None and server.last_launch["initiated"]["jobID"] == job.job_id:
@@ -959,6 +994,73 @@ class DrsSimulator(ClockedSimulator):
         for launched in origin.participants if origin else []:
             if launched.recovery_instance_id == instance.recovery_instance_id:
                 launched.launch_status = "TERMINATED"
+
+    # ------------------------------------------------------------------ failback
+
+    def _instance_ref(self, recovery_instance_id: str) -> InstanceRef | None:
+        inst = self._instances.get(recovery_instance_id)
+        if inst is None or inst.terminating_job_id is not None:
+            return None
+        return InstanceRef(inst.recovery_instance_id, inst.arn, inst.source_server_id, inst.hostname)
+
+    def _new_failback_job(self, refs: list[InstanceRef], tags: dict[str, str], launch_seconds: float) -> dict[str, Any]:
+        """A LAUNCH job initiated by FAILBACK: each instance's launch back on its origin ends `launch_seconds` after
+        the job starts (its outcome is the failback's: FAILBACK_COMPLETED)."""
+        now = self.clock.now()
+        job_id = self._new_id("drsjob-", 17, "0123456789abcdef")
+        start_at = now + timedelta(seconds=min(self.config.start_delay_seconds, launch_seconds))
+        done_at = start_at + timedelta(seconds=launch_seconds)
+        participants = [
+            _Participant(
+                source_server_id=ref.source_server_id,
+                outcome="LAUNCHED",
+                done_at=done_at,
+                instance_id=ref.recovery_instance_id,
+                recovery_instance_id=ref.recovery_instance_id,
+            )
+            for ref in refs
+        ]
+        job = _Job(
+            job_id=job_id,
+            arn=self._arn("job", job_id),
+            job_type="LAUNCH",
+            initiated_by="FAILBACK",
+            is_drill=False,
+            created_at=now,
+            participants=participants,
+            tags=tags,
+            logs=[_LogItem(now, "JOB_START")],
+        )
+        self._add_job(job, start_at)
+        return self._job_view(job)
+
+    def _finish_failback_launch(self, participant: _Participant, at: datetime) -> dict[str, Any] | None:
+        participant.launch_status = "LAUNCHED"
+        return self.failback.failback_launched(participant.instance_id, at)
+
+    def _failback_step(self, step: _Transition) -> dict[str, Any] | None:
+        if step.kind == "failback":
+            return self.failback.apply(step.job_id, step.index, step.at)
+        server = self._servers.get(step.job_id)  # a reversed server's initial sync is over
+        if server is not None and server.replication_state == "INITIAL_SYNC":
+            server.replication_state = "CONTINUOUS"
+            server.snapshots.append(_Snapshot(self._new_id("pit-", 17, _ALNUM), server.source_server_id, step.at))
+        return None
+
+    def _set_reversed(self, source_server_id: str, reversed_arn: str) -> None:
+        self._servers[source_server_id].reversed_arn = reversed_arn
+
+    def add_reversed_server(self, hostname: str, reversed_arn: str, sync_seconds: float) -> str:
+        """A source server replicating back into this Region from a recovery instance of another (ReverseReplication
+        there): INITIAL_SYNC, then CONTINUOUS with a recovery snapshot after `sync_seconds`. Returns its ARN."""
+        with self._lock:
+            sid = self._new_server_id()
+            self.register_source_server(sid, replication_state="INITIAL_SYNC", hostname=hostname, snapshots=0)
+            server = self._servers[sid]
+            server.replication_direction = "FAILBACK"
+            server.reversed_arn = reversed_arn
+            self._schedule(self.clock.now() + timedelta(seconds=sync_seconds), "reversed", sid)
+            return server.arn
 
     # ------------------------------------------------------------------ views
 
@@ -1035,8 +1137,10 @@ class DrsSimulator(ClockedSimulator):
                 "os": {"fullString": "Amazon Linux 2023"},
             },
             "stagingArea": extension.staging_area if extension else {"status": "NOT_EXTENDED"},
-            "replicationDirection": "FAILOVER",
+            "replicationDirection": server.replication_direction,
         }
+        if server.reversed_arn is not None:
+            view["reversedDirectionSourceServerArn"] = server.reversed_arn
         if server.recovery_instance_id is not None:
             view["recoveryInstanceId"] = server.recovery_instance_id
         return view
@@ -1051,7 +1155,7 @@ class DrsSimulator(ClockedSimulator):
             "arn": inst.arn,
             "tags": dict(inst.tags),
             "isDrill": inst.is_drill,
-            "originEnvironment": "ON_PREMISES",
+            "originEnvironment": self.failback.origin_environment(inst.source_server_id),
             "recoveryInstanceProperties": {
                 "lastUpdatedDateTime": iso(inst.launched_at),
                 "identificationHints": {
@@ -1066,6 +1170,9 @@ class DrsSimulator(ClockedSimulator):
         }
         if inst.point_in_time is not None:
             view["pointInTimeSnapshotDateTime"] = iso(inst.point_in_time)
+        failback = self.failback.view(inst.recovery_instance_id)
+        if failback is not None:
+            view["failback"] = failback
         return view
 
     # ------------------------------------------------------------------ helpers

@@ -31,6 +31,9 @@ The profile section is camelCase::
             s-5000000000000000a: {hostname: db-1, replicationState: CONTINUOUS, lagSeconds: 0}
             s-5000000000000000b: {extended: true}            # already extended when the simulation starts
             s-5000000000000000c: {extensionError: "Access denied to the staging account's EBS key"}
+      failback:                       # failback states, StartFailbackLaunch, ReverseReplication (drs_sim_failback.py)
+        readyAfterSeconds: 600
+        servers: {s-0123456789abcdef0: {neverReady: true}, s-0123456789abcdef1: {originRegion: us-west-2}}
       recoveryPlans:                  # native DRS recovery plans (drs-orch import-native / export-native --sim)
         - name: shop
           steps:
@@ -50,6 +53,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from localcloud.drs_sim_failback import FailbackProfile, FailbackSettings
 from localcloud.drs_sim_launch_config import (
     Ipv4,
     LaunchConfigurationProfile,
@@ -192,6 +196,7 @@ class DrsSimConfig(BaseModel):
     page_size: int = Field(default=DEFAULT_PAGE_SIZE, ge=1)
     outside_jobs: tuple[OutsideJob, ...] = ()
     staging_accounts: dict[AccountId, StagingAccountSettings] = Field(default_factory=dict)
+    failback: FailbackSettings | None = None  # None: no failback states (localcloud/drs_sim_failback.py)
 
     @model_validator(mode="after")
     def _check_launch_window(self) -> DrsSimConfig:
@@ -347,6 +352,7 @@ class DrsProfile(ProfileSection):
     outside_jobs: list[OutsideJobProfile] = Field(default_factory=list)
     recovery_plans: list[NativePlanProfile] = Field(default_factory=list)  # not in DrsSimConfig: see NativePlanProfile
     staging_accounts: dict[AccountId, StagingAccountProfile | None] = Field(default_factory=dict)
+    failback: FailbackProfile | None = None
 
     def to_config(self, *, default_seed: int = 0) -> DrsSimConfig:
         given = self.model_fields_set
@@ -377,4 +383,6 @@ class DrsProfile(ProfileSection):
             account: (profile or StagingAccountProfile()).to_settings()
             for account, profile in self.staging_accounts.items()
         }
+        if self.failback is not None:
+            values["failback"] = self.failback.to_settings()
         return DrsSimConfig(**values)

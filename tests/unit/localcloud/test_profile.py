@@ -102,7 +102,7 @@ def test_a_wrong_value_is_named_by_its_camel_case_path(tmp_path: Path, text: str
     [
         (
             "drs:\n  throttleRat: 0.1\n",
-            "drs.throttleRat: unknown key (allowed here: initialized, launchEvents, "
+            "drs.throttleRat: unknown key (allowed here: failback, initialized, launchEvents, "
             "launchSeconds, outsideJobs, pageSize, quotas, recoveryPlans, retryAfterSeconds, seed, servers, "
             "snapshotsPerServer, stagingAccounts, startDelaySeconds, terminateFailureRate, terminateSeconds, "
             "throttleRate)",
