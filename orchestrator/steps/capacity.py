@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from events.models import CapacityTick
 from orchestrator.adapters.scheduler import schedule_name
 from orchestrator.domain.clock import iso, parse_iso
+from orchestrator.domain.plan.target import Target
 from orchestrator.domain.records.launches import Admission, CapacityHold, HoldKind, LaunchChunk
 from orchestrator.domain.targets import TargetUnavailable, pool_of
 from orchestrator.observability import logger, metrics
@@ -147,17 +148,19 @@ def note_pool(rt: Runtime) -> None:
         rt.ledger.note_pool(rt.target)
 
 
-def pools(rt: Runtime) -> list[Runtime]:
+def pools(rt: Runtime) -> tuple[list[Runtime], list[tuple[Target, TargetUnavailable]]]:
     """The runtime of every capacity pool the CapacityTick drains: the orchestrator's own first, then each wave
-    target's the ledger knows (a target whose role STS refuses now is skipped, logged: its parked chunks wait, and
-    each chunk's wave is failed by its own preflight or launch)."""
+    target's the ledger knows; and the wave targets whose role STS refuses now, with the refusal (logged: the tick
+    fails their parked chunks, `launch_wave.fail_unreachable`, rather than leave their waves launching for ever)."""
     found = [rt.at(None)]
+    unreachable: list[tuple[Target, TargetUnavailable]] = []
     for target in rt.ledger.pools():
         try:
             found.append(rt.at(target))
         except TargetUnavailable as exc:
             logger.warning("capacity pool not reachable", pool=pool_of(target), role_arn=exc.role_arn, code=exc.code)
-    return found
+            unreachable.append((target, exc))
+    return found, unreachable
 
 
 def schedule_tick(rt: Runtime, *, seconds: int = TICK_SECONDS) -> None:

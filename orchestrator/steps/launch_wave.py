@@ -53,6 +53,7 @@ from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.execution import drill_ttl_seconds, frozen_plan
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import Plan, cut_jobs
+from orchestrator.domain.plan.target import Target
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
 from orchestrator.domain.records.changes import WaveChanges
 from orchestrator.domain.records.launches import Admission, ChunkServer, LaunchChunk, LaunchClaim, LaunchStatus
@@ -676,7 +677,9 @@ def drain(rt: Runtime) -> dict[str, int]:
 
         return drain_packed(rt)
     started = dropped = remaining = 0
-    for there in capacity.pools(rt):  # each pool's queue, first come, first served within it
+    reachable, unreachable = capacity.pools(rt)
+    fail_unreachable(rt, unreachable)
+    for there in reachable:  # each pool's queue, first come, first served within it
         parked = there.ledger.parked(pool=capacity.pool(there))
         done: Counter[Drained] = Counter()
         for entry in parked:
@@ -690,6 +693,22 @@ def drain(rt: Runtime) -> dict[str, int]:
         capacity.schedule_tick(rt)
     logger.info("capacity tick", started=started, dropped=dropped, parked=remaining)
     return {"started": started, "dropped": dropped, "parked": remaining}
+
+
+def fail_unreachable(rt: Runtime, unreachable: list[tuple[Target, TargetUnavailable]]) -> int:
+    """The parked launches of each wave target whose role STS refuses now (changed or revoked since the wave's
+    preflight): no tick could ever start them, so each fails (`chunk_failed`: its servers end FAILED with a reason
+    naming the role and the account, its wave fails) and leaves the queue, instead of leaving its wave LAUNCHING for
+    ever. A launch another call holds stays for the next tick. Returns how many failed."""
+    failed = 0
+    for target, refused in unreachable:
+        pool = pool_of(target)
+        for entry in rt.ledger.parked(pool=pool):
+            ended = chunk_failed(rt, entry.chunk, {}, reason=f"not launched: {refused.reason}"[:1000])
+            if ended["outcome"] != "BUSY":
+                rt.ledger.unpark(entry.chunk.launch_key, pool=pool)
+                failed += 1
+    return failed
 
 
 def _drain_checked(rt: Runtime, chunk: LaunchChunk) -> Drained:

@@ -131,8 +131,11 @@ def drain_packed(rt: Runtime) -> dict[str, int]:
     `capacity.pools`), recover what a dead packer left, then pack the parked chunks and start the jobs that fit.
     Returns `{started, jobs, dropped, failed, parked}` (chunks, except `jobs`) summed over the pools. Does nothing in
     a pool while another packer holds its lock (it ticks again)."""
-    total: dict[str, int] = {}
-    for there in capacity.pools(rt):
+    from orchestrator.steps.launch_wave import fail_unreachable
+
+    reachable, unreachable = capacity.pools(rt)
+    total: dict[str, int] = {"failed": fail_unreachable(rt, unreachable)}
+    for there in reachable:
         for name, value in _drain_pool(there).items():
             total[name] = total.get(name, 0) + value
     return total

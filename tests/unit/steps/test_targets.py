@@ -320,3 +320,22 @@ def test_a_chunk_failed_after_its_role_was_refused_ends_its_servers_naming_the_r
     assert not world.ledger.capacity(pool=POOL_B).active_jobs
     [completed] = world.bus.of(DRSJobCompleted)
     assert {s.launch_status for s in completed.servers} == {"FAILED"}
+
+
+def test_a_parked_launch_whose_target_role_is_refused_since_fails_instead_of_waiting_for_ever(world: World) -> None:
+    # GIVEN launch packing on, and a target wave's chunk gathered in B's queue (it waits for the packer)
+    world.configure(drs_packing=True, drs_packing_window_seconds=WINDOW, drs_packing_starvation_seconds=600)
+    [chunk] = ready(world, plan(wave("db", *servers(1, 2), target=target())), "db")
+    assert start_job(world.rt, chunk)["outcome"] == "PARKED"
+    assert [e.chunk.launch_key for e in world.ledger.parked(pool=POOL_B)] == [chunk.launch_key]
+    # WHEN STS refuses B's role from now on, and the CapacityTick comes
+    world.targets.refused[target()["roleArn"]] = "revoked"
+    world.advance(WINDOW)
+    answer = drain(world.rt)
+    # THEN the chunk failed with a reason naming the role and the account, left B's queue, launched nothing
+    assert answer["failed"] == 1
+    assert world.ledger.parked(pool=POOL_B) == []
+    [completed] = world.bus.of(DRSJobCompleted)
+    assert {s.launch_status for s in completed.servers} == {"FAILED"}
+    assert all(f"cannot assume {target()['roleArn']} in account {B}" in (s.reason or "") for s in completed.servers)
+    assert world.targets.drs(B).started == []
