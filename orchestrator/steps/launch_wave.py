@@ -29,7 +29,7 @@ import math
 import secrets
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -454,10 +454,16 @@ def our_termination_holding(rt: Runtime, execution_id: str, server_ids: list[str
     """The id of a terminate job of this execution (a rollback, a cancel's clean-up) that is still running
     with one of `server_ids`, if any: DRS's ConflictException then only means "wait"."""
     job_ids = sorted({c.job_id for c in rt.ledger.termination_claims(execution_id) if c.job_id})
+    return running_job_holding(rt, job_ids, server_ids)
+
+
+def running_job_holding(rt: Runtime, job_ids: Sequence[str], server_ids: Iterable[str]) -> str | None:
+    """The id of the first of `job_ids` DRS still runs (not COMPLETED) with one of `server_ids`, if any (no ids: no
+    DRS call)."""
     if not job_ids:
         return None
     wanted = set(server_ids)
-    for job in rt.drs.describe_jobs(job_ids):
+    for job in rt.drs.describe_jobs(list(job_ids)):
         if job.get("status") != "COMPLETED" and any(
             p.get("sourceServerID") in wanted for p in job.get("participatingServers", [])
         ):

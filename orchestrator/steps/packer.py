@@ -467,22 +467,12 @@ def _after_conflict(rt: Runtime, record: PackedLaunch, exc: DrsConflict, done: D
 
 def _our_launch_holding(rt: Runtime, server_ids: Sequence[str]) -> str | None:
     """The id of a packed launch job of ours DRS still runs with one of `server_ids`, if any."""
+    from orchestrator.steps.launch_wave import running_job_holding
+
     wanted = set(server_ids)
-    job_ids = sorted(
-        {
-            r.job_id
-            for r in rt.ledger.packed_jobs(pool=capacity.pool(rt))
-            if r.job_id and wanted.intersection(r.server_ids)
-        }
-    )
-    if not job_ids:
-        return None
-    for job in rt.drs.describe_jobs(job_ids):
-        if job.get("status") != "COMPLETED" and any(
-            p.get("sourceServerID") in wanted for p in job.get("participatingServers", [])
-        ):
-            return str(job["jobID"])
-    return None
+    packed = rt.ledger.packed_jobs(pool=capacity.pool(rt))
+    job_ids = sorted({r.job_id for r in packed if r.job_id and wanted.intersection(r.server_ids)})
+    return running_job_holding(rt, job_ids, wanted)
 
 
 def _reason(exc: DrsError) -> str:
