@@ -37,7 +37,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from orchestrator.adapters.drs import TAG_LAUNCH_KEY, DrsConflict, DrsError, DrsQuotaExceeded, DrsThrottled
@@ -398,9 +398,7 @@ def _start_recovery(rt: Runtime, record: PackedLaunch, done: Drained) -> JobOutc
     try:
         job = rt.drs.start_recovery(sources, is_drill=record.is_drill, tags=tags)
     except DrsConflict as exc:
-        found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, record.key, rt.clock.now() - CLAIM_LOOKBACK)
-        if found:
-            finish(rt, record, str(found["jobID"]), done)
+        if _finished_if_created(rt, record, done):
             return "started"
         return _after_conflict(rt, record, exc, done)
     except DrsQuotaExceeded as exc:  # jobs outside the orchestrator use the quotas too: wait, do not fail
@@ -431,9 +429,7 @@ def _maybe_started(rt: Runtime, record: PackedLaunch, exc: DrsError, done: Drain
     looked for by its key now; not found, the packed record stays, with its chunks' leases and capacity, for the next
     packer's recovery (`_recover`: found by its tag then, or given back), never packed again under another key while
     the job may exist."""
-    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, record.key, rt.clock.now() - CLAIM_LOOKBACK)
-    if found:
-        finish(rt, record, str(found["jobID"]), done)
+    if _finished_if_created(rt, record, done):
         return "started"
     logger.warning(
         "StartRecovery failed and may have created the job: the next packer looks for it by its tag",
@@ -535,6 +531,19 @@ def _end_lease(rt: Runtime, chunk: LaunchChunk, token: str, status: LaunchStatus
     )
 
 
+def _finished_if_created(
+    rt: Runtime, record: PackedLaunch, done: Drained, *, since: datetime | None = None
+) -> str | None:
+    """DRS has a job tagged with `record`'s key (created by a call that failed, or by a packer that died, since `since`:
+    default CLAIM_LOOKBACK ago): it is recorded (`finish`) and its id returned; None when DRS has none."""
+    found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, record.key, since or rt.clock.now() - CLAIM_LOOKBACK)
+    if not found:
+        return None
+    job_id = str(found["jobID"])
+    finish(rt, record, job_id, done)
+    return job_id
+
+
 def finish(rt: Runtime, record: PackedLaunch, job_id: str, done: Drained) -> None:
     """The packed job runs as `job_id`: its capacity hold notes it, each chunk is recorded on its own wave (claim
     STARTED, the job on the wave with the chunk's servers and the waves it shares it with, DRSJobStarted) and leaves
@@ -585,12 +594,10 @@ def _recover(rt: Runtime, done: Drained) -> None:
     """Each packed job a packer wrote and did not finish (this call holds the lock: its writer is dead): the job DRS
     has for its tag is recorded; without one, its capacity and chunks are given back (packed again)."""
     for record in rt.ledger.packings(pool=capacity.pool(rt)):
-        since = parse_iso(record.at) - CLAIM_LOOKBACK
-        found = rt.drs.find_job_by_tag(TAG_LAUNCH_KEY, record.key, since)
-        if found:
-            logger.warning("recovered a packed job a dead packer started", packed_key=record.key, job_id=found["jobID"])
+        job_id = _finished_if_created(rt, record, done, since=parse_iso(record.at) - CLAIM_LOOKBACK)
+        if job_id:
+            logger.warning("recovered a packed job a dead packer started", packed_key=record.key, job_id=job_id)
             metrics.add_metric(name="LaunchesRecovered", unit="Count", value=len(record.chunks))
-            finish(rt, record, str(found["jobID"]), done)
             continue
         logger.warning("a dead packer's job was never created: its chunks are packed again", packed_key=record.key)
         _abandon(rt, record, reason="the packer that packed it stopped before DRS created the job")
