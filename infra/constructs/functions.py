@@ -19,6 +19,7 @@ from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.ledger import Ledger
 from infra.constructs.permissions import (
     PermissionSettings,
+    in_region,
     lambda_invoke_statement,
     launch_settings_statements,
     operator_proof_statement,
@@ -208,6 +209,7 @@ class OrchestratorFunctions(Construct):
             role.add_to_policy(statement)
         if spec.needs_drs:
             self._launch_settings_policy(name, spec.name, role, function, permissions)
+        self._target_region_policies(name, spec, role, function, permissions)
         if spec.needs_ssm:
             invoke = lambda_invoke_statement(permissions)  # the script steps run LAMBDA steps too
             if invoke is not None:
@@ -221,6 +223,29 @@ class OrchestratorFunctions(Construct):
         self.functions[spec.name] = function
         self.roles[spec.name] = role
         self.environments[spec.name] = environment
+
+    def _target_region_policies(
+        self, name: str, spec: Function, role: iam.Role, function: lambda_.Function, permissions: PermissionSettings
+    ) -> None:
+        """The function's DRS, EC2 and SSM grants of this Region (its role policy's and its launch-settings policy's)
+        again in each of the deploy's targetRegions (role-less wave targets: other Regions of this account), each
+        Region in a managed policy of its own (inline, they would take the role policy past IAM's inline size). The
+        function depends on them, so no invocation runs before the grants exist."""
+        here = own_account_statements(self, spec, permissions) + launch_settings_statements(
+            self, spec.name, permissions
+        )
+        for region in permissions.target_regions:
+            statements = in_region(self, here, region)
+            if not statements:
+                continue
+            policy = iam.ManagedPolicy(
+                self,
+                f"{name}In{pascal(region)}",
+                description=f"drs-orch {spec.name}: its DRS, EC2 and SSM grants in {region} (role-less wave targets)",
+                statements=statements,
+                roles=[role],
+            )
+            function.node.add_dependency(policy)
 
     def _launch_settings_policy(
         self, name: str, function_name: str, role: iam.Role, function: lambda_.Function, permissions: PermissionSettings

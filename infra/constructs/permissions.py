@@ -231,6 +231,34 @@ class PermissionSettings:
     # The role SSM_AUTOMATION runbooks run as (infra/constructs/automation_role.py): the only role the script
     # functions may pass, only to SSM. None: no PassRole (runbooks without an AutomationAssumeRole parameter).
     automation_role_arn: str | None = None
+    # Other Regions of this account that plans may target without a role (issue #15: a wave `target` with no roleArn,
+    # context targetRegions): each DRS, EC2 and SSM grant of the orchestrator's functions scoped to this Region is
+    # granted in exactly these Regions too (`in_region`: a managed policy per Region); none: this Region only.
+    target_regions: Sequence[str] = ()
+
+
+def in_region(scope: Construct, statements: Sequence[iam.PolicyStatement], region: str) -> list[iam.PolicyStatement]:
+    """The twins of `statements` in `region`: each statement with a resource ARN scoped to this stack's Region
+    (`_arn`'s) again, with only those ARNs, in `region` (the same Sid, actions, conditions, account, resource type
+    and name). Statements without such an ARN (`*` only, IAM roles, ARNs given whole, such as a shared document's)
+    need no twin: nothing is widened beyond exactly `region`. None for the stack's own Region."""
+    here = f":{Stack.of(scope).region}:"
+    if f":{region}:" == here:
+        return []
+    twins = []
+    for statement in statements:
+        regional = [arn.replace(here, f":{region}:", 1) for arn in statement.resources if here in arn]
+        if regional:
+            twins.append(
+                iam.PolicyStatement(
+                    sid=statement.sid,
+                    effect=statement.effect,
+                    actions=list(statement.actions),
+                    resources=regional,
+                    conditions=statement.conditions or None,
+                )
+            )
+    return twins
 
 
 def _arn(scope: Construct, service: str, resource: str, name: str, *, account: bool = True, sep: str = "/") -> str:
