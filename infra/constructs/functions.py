@@ -19,6 +19,7 @@ from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.ledger import Ledger
 from infra.constructs.permissions import (
     PermissionSettings,
+    failback_statements,
     in_region,
     lambda_invoke_statement,
     launch_settings_statements,
@@ -209,6 +210,7 @@ class OrchestratorFunctions(Construct):
             role.add_to_policy(statement)
         if spec.needs_drs:
             self._launch_settings_policy(name, spec.name, role, function, permissions)
+            self._failback_policy(name, spec.name, role, function, permissions)
         self._target_region_policies(name, spec, role, function, permissions)
         if spec.needs_ssm:
             invoke = lambda_invoke_statement(permissions)  # the script steps run LAMBDA steps too
@@ -231,9 +233,11 @@ class OrchestratorFunctions(Construct):
         again in each of the deploy's targetRegions (role-less wave targets: other Regions of this account), each
         Region in a managed policy of its own (inline, they would take the role policy past IAM's inline size). The
         function depends on them, so no invocation runs before the grants exist."""
-        here = own_account_statements(self, spec, permissions) + launch_settings_statements(
-            self, spec.name, permissions
-        )
+        here = [
+            *own_account_statements(self, spec, permissions),
+            *launch_settings_statements(self, spec.name, permissions),
+            *failback_statements(self, spec.name, permissions),
+        ]
         for region in permissions.target_regions:
             statements = in_region(self, here, region)
             if not statements:
@@ -246,6 +250,23 @@ class OrchestratorFunctions(Construct):
                 roles=[role],
             )
             function.node.add_dependency(policy)
+
+    def _failback_policy(
+        self, name: str, function_name: str, role: iam.Role, function: lambda_.Function, permissions: PermissionSettings
+    ) -> None:
+        """The failback engine's grants (`failback_statements`) in a managed policy of their own, attached to the role
+        (inline, they would take the wave launcher's role policy past IAM's inline size). The function depends on it."""
+        statements = failback_statements(self, function_name, permissions)
+        if not statements:
+            return
+        policy = iam.ManagedPolicy(
+            self,
+            f"{name}Failback",
+            description=f"drs-orch {function_name}: failback, reverse replication and reprotect (issue #15)",
+            statements=statements,
+            roles=[role],
+        )
+        function.node.add_dependency(policy)
 
     def _launch_settings_policy(
         self, name: str, function_name: str, role: iam.Role, function: lambda_.Function, permissions: PermissionSettings

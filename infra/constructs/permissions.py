@@ -46,6 +46,10 @@ DRS_NATIVE_PLAN_STAR = ("drs:ListRecoveryPlans", "drs:CreateRecoveryPlan")  # no
 # drs-orch extend (infra/constructs/operator_policy.py): neither has resource-level permissions
 DRS_EXTEND_STAR = ("drs:ListExtensibleSourceServers", "drs:CreateExtendedSourceServer")
 DRS_DESCRIBE_RECOVERY_INSTANCES = ("drs:DescribeRecoveryInstances",)
+# ReverseReplication's dependent actions besides DescribeSourceServers and ec2:DescribeInstances (both granted on "*"
+# already): the replication settings template DRS copies for the reversed source server; no resource-level
+# permissions (Service Authorization Reference: empty Resource types column).
+DRS_DESCRIBE_REPLICATION_TEMPLATES = ("drs:DescribeReplicationConfigurationTemplates",)
 # EC2 reads DRS performs with the caller's credentials while launching (dependent actions of StartRecovery).
 # No condition: AWS's own DRS policies grant them plainly; a read launches nothing.
 EC2_LAUNCH_DESCRIBE = (
@@ -100,6 +104,7 @@ STAR_ONLY_ACTIONS = frozenset(
     DRS_DESCRIBE_JOBS
     + DRS_DESCRIBE_SOURCE_SERVERS
     + DRS_DESCRIBE_RECOVERY_INSTANCES
+    + DRS_DESCRIBE_REPLICATION_TEMPLATES
     + EC2_LAUNCH_DESCRIBE
     + EC2_NETWORK_READS
     + EC2_LAUNCH_SETTINGS_READS
@@ -160,6 +165,14 @@ WILDCARD_REASONS: dict[str, str] = {
     "DrsLaunchPassInstanceRole": "The recovery-instance role may live under /service-role/; only the "
     "configured role names, only to EC2, only when DRS passes it.",
     "DrsTerminate": "Recovery instances are created at run time by the plan's DRS jobs.",
+    "DrsFailbackRecoveryInstances": "A failback acts on the recovery instances of the plan's earlier recovery "
+    "(created at run time by its DRS jobs): recovery-instance ARNs of this account and Region.",
+    "DrsTagFailbackJobOnCreate": "A failback launch job's id exists only once StartFailbackLaunch creates it; the "
+    "drs:CreateAction condition limits tagging to that call.",
+    "DrsStartReplication": "Reprotect restarts replication of the plan's source servers (chosen at run time): "
+    "source-server ARNs of this account and Region, narrowed by the source-server tag when configured.",
+    "DrsStopFailback": "A cancelled failback stops it on the plan's recovery instances (run-time ids): "
+    "recovery-instance ARNs of this account and Region.",
     "DrsTerminateManagedInstances": "Only instances carrying DRS's AWSElasticDisasterRecoveryManaged tag, only "
     "through an AWS service (DRS terminating).",
     "DrsTerminateManagedVolumes": "Only volumes carrying DRS's tag, only through an AWS service (DRS terminating).",
@@ -205,10 +218,10 @@ WILDCARD_REASONS: dict[str, str] = {
 DRS_CAPABILITIES: dict[str, frozenset[str]] = {
     "start_plan": frozenset({"source_servers", "recovery_instances", "network"}),
     "pre_launch": frozenset({"source_servers", "recovery_snapshots", "recovery_instances", "network"}),
-    "launch_wave": frozenset({"jobs", "start_recovery", "launch_settings"}),
+    "launch_wave": frozenset({"jobs", "start_recovery", "launch_settings", "failback", "recovery_instances"}),
     "job_watcher": frozenset({"jobs", "job_log"}),
     "post_launch": frozenset({"jobs", "recovery_instances", "launch_settings"}),
-    "control": frozenset({"jobs", "recovery_instances", "job_log", "terminate"}),
+    "control": frozenset({"jobs", "recovery_instances", "job_log", "terminate", "stop_failback"}),
 }
 
 DEFAULT_SCRIPT_TARGET_TAG = ("drs-orch:script-target", "allowed")
@@ -321,6 +334,54 @@ def drs_statements(scope: Construct, function_name: str, settings: PermissionSet
     if "terminate" in capabilities:
         statements += terminate_statements(scope)
     return statements
+
+
+def failback_statements(
+    scope: Construct, function_name: str, settings: PermissionSettings
+) -> list[iam.PolicyStatement]:
+    """What the failback engine (issue #15 item 4) will call, for a function with the failback or stop_failback
+    capability (none otherwise), as the Service Authorization Reference scopes each: the wave launcher's
+    StartFailbackLaunch (failback client origins) and ReverseReplication (EC2 origins) on recovery-instance ARNs
+    (their required resource type), with ReverseReplication's dependent reads; tagging only as part of
+    StartFailbackLaunch (the launch key on its job, as on StartRecovery's); StartReplication (reprotect) on
+    source-server ARNs, narrowed by the source-server tag as StartRecovery is; the control function's StopFailback
+    (a cancelled failback) on recovery-instance ARNs. StartFailbackLaunch lists no dependent action (no
+    drs:CreateRecoveryInstanceForDrs: that one is StartRecovery's). A managed policy of their own on AWS
+    (infra/constructs/functions.py): inline, they would take the launcher's role policy past IAM's inline size."""
+    capabilities = DRS_CAPABILITIES.get(function_name, frozenset())
+    recovery_instances = _arn(scope, "drs", "recovery-instance", "*")
+    statements = []
+    if "stop_failback" in capabilities:
+        statements.append(
+            iam.PolicyStatement(sid="DrsStopFailback", actions=["drs:StopFailback"], resources=[recovery_instances])
+        )
+    if "failback" not in capabilities:
+        return statements
+    return [
+        *statements,
+        iam.PolicyStatement(
+            sid="DrsFailbackRecoveryInstances",
+            actions=["drs:StartFailbackLaunch", "drs:ReverseReplication"],
+            resources=[recovery_instances],
+        ),
+        iam.PolicyStatement(
+            sid="DrsTagFailbackJobOnCreate",
+            actions=["drs:TagResource"],
+            resources=[_arn(scope, "drs", "job", "*")],
+            conditions={"StringEquals": {"drs:CreateAction": "StartFailbackLaunch"}},
+        ),
+        iam.PolicyStatement(
+            sid="DrsReverseReplicationReads",
+            actions=[*DRS_DESCRIBE_REPLICATION_TEMPLATES, *DRS_DESCRIBE_SOURCE_SERVERS],
+            resources=["*"],
+        ),
+        iam.PolicyStatement(
+            sid="DrsStartReplication",
+            actions=["drs:StartReplication"],
+            resources=[_arn(scope, "drs", "source-server", "*")],
+            conditions=_source_server_tag(settings),
+        ),
+    ]
 
 
 def own_account_statements(scope: Construct, spec: Function, settings: PermissionSettings) -> list[iam.PolicyStatement]:
