@@ -166,3 +166,11 @@ def test_every_function_that_acts_in_a_wave_target_knows_its_own_account_from_it
                 patched.setenv(key, value)
             # THEN its settings read the account a role-less target must name (Runtime.at)
             assert Settings().own_account == account, name
+
+
+def test_the_setting_and_the_role_less_target_are_documented() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert "targetRegions" in readme
+    assert "gives no roleArn and is" in readme  # the role-less target's refusal
