@@ -160,13 +160,23 @@ def _accounts(name: str, value: Any) -> tuple[str, ...]:
     return accounts
 
 
+#: targetRegions at most: each Region adds two managed policies to the wave launcher's role, which has two of its own
+#: (launch settings, failback), and IAM attaches at most 10 managed policies to a role by default (IAM quotas).
+MAX_TARGET_REGIONS = 4
+
+
 def _regions(name: str, value: Any) -> tuple[str, ...]:
-    """Region names (us-west-2), deduplicated in order; a malformed one is an error naming the setting (the plan's
-    own Region syntax: orchestrator/domain/plan/target.py REGION_PATTERN)."""
+    """Region names (us-west-2), deduplicated in order, at most MAX_TARGET_REGIONS; a malformed one is an error naming
+    the setting (the plan's own Region syntax: orchestrator/domain/plan/target.py REGION_PATTERN)."""
     regions = tuple(dict.fromkeys(_strings(value)))
     bad = [region for region in regions if not re.fullmatch(REGION_PATTERN, region)]
     if bad:
         raise ValueError(f"{name}: {', '.join(map(repr, bad))} is not a Region name (such as us-west-2)")
+    if len(regions) > MAX_TARGET_REGIONS:
+        raise ValueError(
+            f"{name}: {len(regions)} Regions, at most {MAX_TARGET_REGIONS} (each adds two managed policies to the "
+            "wave launcher's role, and IAM attaches at most 10 to a role by default)"
+        )
     return regions
 
 

@@ -229,27 +229,35 @@ class OrchestratorFunctions(Construct):
     def _target_region_policies(
         self, name: str, spec: Function, role: iam.Role, function: lambda_.Function, permissions: PermissionSettings
     ) -> None:
-        """The function's DRS, EC2 and SSM grants of this Region (its role policy's and its launch-settings policy's)
-        again in each of the deploy's targetRegions (role-less wave targets: other Regions of this account), each
-        Region in a managed policy of its own (inline, they would take the role policy past IAM's inline size). The
-        function depends on them, so no invocation runs before the grants exist."""
-        here = [
-            *own_account_statements(self, spec, permissions),
-            *launch_settings_statements(self, spec.name, permissions),
-            *failback_statements(self, spec.name, permissions),
-        ]
+        """The function's DRS, EC2 and SSM grants of this Region again in each of the deploy's targetRegions
+        (role-less wave targets: other Regions of this account), as managed policies of their own per Region: one
+        with the role policy's twins, one with the launch-settings and failback policies' (a customer managed policy
+        holds at most 6,144 characters: the wave launcher's twins of both would not fit in one; inline, they would
+        take the role policy past IAM's inline size). The function depends on them, so no invocation runs before the
+        grants exist."""
+        groups = (
+            ("", own_account_statements(self, spec, permissions)),
+            (
+                "Launch",
+                [
+                    *launch_settings_statements(self, spec.name, permissions),
+                    *failback_statements(self, spec.name, permissions),
+                ],
+            ),
+        )
         for region in permissions.target_regions:
-            statements = in_region(self, here, region)
-            if not statements:
-                continue
-            policy = iam.ManagedPolicy(
-                self,
-                f"{name}In{pascal(region)}",
-                description=f"drs-orch {spec.name}: its DRS, EC2 and SSM grants in {region} (role-less wave targets)",
-                statements=statements,
-                roles=[role],
-            )
-            function.node.add_dependency(policy)
+            for suffix, here in groups:
+                statements = in_region(self, here, region)
+                if not statements:
+                    continue
+                policy = iam.ManagedPolicy(
+                    self,
+                    f"{name}In{pascal(region)}{suffix}",
+                    description=f"drs-orch {spec.name}: its DRS, EC2 and SSM grants in {region} (role-less targets)",
+                    statements=statements,
+                    roles=[role],
+                )
+                function.node.add_dependency(policy)
 
     def _failback_policy(
         self, name: str, function_name: str, role: iam.Role, function: lambda_.Function, permissions: PermissionSettings

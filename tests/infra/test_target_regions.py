@@ -133,6 +133,44 @@ def test_target_regions_are_read_from_context(value: Any, expected: tuple[str, .
     assert StackConfig.from_context({"targetRegions": value}.get).target_regions == expected
 
 
+def test_more_target_regions_than_a_role_can_hold_policies_for_fail_the_synth() -> None:
+    regions = ["us-west-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-south-1"]
+    with pytest.raises(ValueError, match=r"targetRegions: 5 Regions, at most 4"):
+        StackConfig.from_context({"targetRegions": regions}.get)
+    assert len(StackConfig.from_context({"targetRegions": regions[:4]}.get).target_regions) == 4
+
+
+def _deployed(value: Any) -> Any:
+    """A policy value as IAM would store it, pessimistically long: the longest partition, a 12-digit account, a
+    Region of 14 characters, 60 characters for a resource's name or ARN."""
+    if isinstance(value, list):
+        return [_deployed(item) for item in value]
+    if isinstance(value, dict):
+        if "Ref" in value:
+            pseudo = {"AWS::Partition": "aws-us-gov", "AWS::Region": "ap-southeast-4", "AWS::AccountId": "1" * 12}
+            return pseudo.get(value["Ref"], "x" * 60)
+        if "Fn::GetAtt" in value:
+            return "arn:aws-us-gov:iam::111111111111:role/" + "x" * 60
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return str(separator).join(str(_deployed(part)) for part in parts)
+        return {key: _deployed(item) for key, item in value.items()}
+    return value
+
+
+def test_every_managed_policy_fits_iams_6144_characters(regional: Synth) -> None:
+    import json
+
+    # IAM: a customer managed policy document holds at most 6,144 characters (whitespace not counted)
+    sizes = {
+        logical_id: len(json.dumps(_deployed(res["Properties"]["PolicyDocument"]), separators=(",", ":")))
+        for logical_id, res in regional.resources.items()
+        if res["Type"] == "AWS::IAM::ManagedPolicy"
+    }
+    assert any("InUsWest2" in logical_id for logical_id in sizes)
+    assert {logical_id: size for logical_id, size in sizes.items() if size > 6144} == {}
+
+
 @pytest.mark.parametrize("bad", ["us-west", "*", "us-*-1", "US-WEST-2"])
 def test_a_malformed_target_region_fails_the_synth_naming_it(bad: str) -> None:
     with pytest.raises(ValueError, match=r"targetRegions: .* is not a Region name"):
