@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from orchestrator.domain.plan.base import PlanModel
 from orchestrator.domain.plan.problems import Problem
@@ -51,6 +51,12 @@ class Target(PlanModel):
     stack's TargetRoleArn, with the ExternalId that stack was deployed with), or no role (both left out): the
     orchestrator's own account in `region`, on its own credentials. Every DRS, EC2 and SSM call of the wave goes
     there; its launches count against that account's DRS quotas in that Region."""
+
+    # both or neither (the model validator's rule, for editors reading the schema too)
+    model_config = ConfigDict(
+        **PlanModel.model_config,
+        json_schema_extra={"dependentRequired": {"roleArn": ["externalId"], "externalId": ["roleArn"]}},
+    )
 
     account_id: Annotated[str, BeforeValidator(_quoted_account)] = Field(
         description="The target account (12 digits, quoted).",

@@ -155,3 +155,26 @@ def test_a_target_with_one_of_role_and_external_id_is_refused_at_its_plan_line(
     [problem] = caught.value.problems
     assert str(problem).startswith(f"{path}:5: waves[0].target"), str(problem)
     assert f"gives {given} without {missing}: give both" in str(problem)
+
+
+def test_the_plan_schema_asks_for_both_role_and_external_id_or_neither() -> None:
+    import jsonschema
+
+    from orchestrator.domain.plan.schema import plan_schema
+
+    validator = jsonschema.Draft202012Validator(plan_schema())
+
+    def errors(target: dict[str, str]) -> list[str]:
+        """Every message, those of the `anyOf` branches (a target or null) included."""
+        found = []
+        for error in validator.iter_errors(_plan(None, db=target)):
+            found += [error.message, *(sub.message for sub in error.context or [])]
+        return found
+
+    assert errors({"accountId": B, "region": "us-west-2"}) == []
+    assert errors(_target()) == []
+    assert "'roleArn' is a dependency of 'externalId'" in errors(
+        {"accountId": B, "region": "us-west-2", "externalId": "abc"}
+    )
+    role_only = {"accountId": B, "region": "us-west-2", "roleArn": f"arn:aws:iam::{B}:role/t"}
+    assert "'externalId' is a dependency of 'roleArn'" in errors(role_only)
