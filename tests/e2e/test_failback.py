@@ -1,0 +1,104 @@
+"""Issue #15 item 4, end to end on the local cloud: failback of a completed RECOVERY as a plan run, through
+StartFailbackLaunch for on-premises origins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from localcloud.runner import failback_refusals, run_failback, run_plan
+from orchestrator.domain.plan import parse_plan
+from tests.e2e.helpers import assert_choreography_invariants, events_of, sid, wave
+
+FAILBACK = {"startAfterSeconds": 30, "readyAfterSeconds": 120, "launchSeconds": 200}
+
+
+def _plan() -> Any:
+    """db (2 servers) then app (2 servers) after it."""
+    return parse_plan(
+        {
+            "planId": "onprem",
+            "waves": [
+                wave("db", [sid("d", 1), sid("d", 2)]),
+                wave("app", [sid("a", 1), sid("a", 2)], ["db"]),
+            ],
+        }
+    )
+
+
+def _recovered(local_cloud: Any, **failback: Any) -> tuple[Any, Any]:
+    cloud = local_cloud(**{"drs.failback": {**FAILBACK, **failback}, "drs.launchSeconds": {"min": 300, "max": 300}})
+    recovery = run_plan(cloud, _plan(), mode=_recovery(), confirm=True, timeout=120)
+    assert recovery.status == "COMPLETED", recovery.report
+    return cloud, recovery
+
+
+def _recovery() -> Any:
+    from events.models import Mode
+
+    return Mode.RECOVERY
+
+
+def test_on_premises_failback_launches_back_in_dependency_order(local_cloud):
+    # GIVEN a completed RECOVERY of on-premises servers whose failback clients are ready
+    cloud, recovery = _recovered(local_cloud)
+
+    # WHEN it is failed back
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="onprem", timeout=120)
+
+    # THEN a FAILBACK execution ran the same waves, each through StartFailbackLaunch, db before app
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    assert cloud.drs.stats.calls["StartFailbackLaunch"] == 2
+    started = events_of(cloud, "DRSJobStarted", result.execution_id)
+    assert [e.wave_id for e in started] == ["db", "app"]
+    jobs = {j["jobID"]: j for j in _drs(cloud).describe_jobs(filters={})["items"]}
+    for event in started:
+        job = jobs[event.detail["jobId"]]
+        assert job["initiatedBy"] == "FAILBACK"
+        assert sorted(p["sourceServerID"] for p in job["participatingServers"]) == sorted(
+            _plan().wave(str(event.wave_id)).server_ids
+        )
+    assert events_of(cloud, "PlanStarted", result.execution_id)[0].detail["failbackOf"] == recovery.execution_id
+    # AND the recovery's StartRecovery calls were the only ones
+    assert cloud.drs.stats.calls["StartRecovery"] == len(events_of(cloud, "DRSJobStarted", recovery.execution_id))
+    assert_choreography_invariants(cloud, result.execution_id)
+
+
+def test_a_recovery_instance_not_ready_fails_its_wave_before_anything_launches(local_cloud):
+    # GIVEN a completed RECOVERY where the failback client of one db server never gets ready
+    cloud, recovery = _recovered(local_cloud, servers={sid("d", 2): {"neverReady": True}})
+
+    # WHEN it is failed back
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="onprem", timeout=120)
+
+    # THEN db fails at preflight naming the instance and its state; nothing was launched back
+    assert result.status == "FAILED", result.report
+    db = next(w for w in result.report["waves"] if w["waveId"] == "db")
+    stuck = _instances(cloud, recovery.execution_id, "db", only=sid("d", 2))[0]
+    assert f"recovery instance {stuck} is FAILBACK_IN_PROGRESS, not FAILBACK_READY_FOR_LAUNCH" in str(db)
+    assert cloud.drs.stats.calls["StartFailbackLaunch"] == 0
+
+
+def test_failback_refusals_change_nothing(local_cloud):
+    # GIVEN a completed RECOVERY
+    cloud, recovery = _recovered(local_cloud)
+
+    # WHEN a failback drill of on-premises servers, an unconfirmed failback and one of an unknown execution are sent
+    drill = run_failback(cloud, recovery.execution_id, drill=True, timeout=60)
+    unconfirmed = run_failback(cloud, recovery.execution_id, confirm_plan_id="other", timeout=60)
+
+    # THEN each is refused with its reason, and no failback execution exists
+    assert drill.status == "REJECTED" and "no failback drill" in str(drill.problem)
+    assert unconfirmed.status == "REJECTED" and "confirmFailback equal to the planId" in str(unconfirmed.problem)
+    assert cloud.ledger is not None and cloud.ledger.get_execution(f"failback-{recovery.execution_id}") is None
+    assert cloud.drs.stats.calls["StartFailbackLaunch"] == cloud.drs.stats.calls["ReverseReplication"] == 0
+    assert len(failback_refusals(cloud, recovery.execution_id)) == 2
+
+
+def _drs(cloud: Any) -> Any:
+    return cloud.session.client("drs", region_name="us-east-1")
+
+
+def _instances(cloud: Any, execution_id: str, wave_id: str, only: str | None = None) -> list[str]:
+    assert cloud.runtime is not None
+    servers = cloud.runtime.ledger.wave_servers(execution_id, wave_id)
+    return [str(s.recovery_instance_id) for sid_, s in servers.items() if only is None or sid_ == only]
