@@ -179,7 +179,7 @@ def _protect(
     except DrsError as exc:
         if exc.retryable:
             raise
-        return ReprotectedServer(source_server_id=sid, action="NONE", reason=inert(f"{exc.code}: {exc}"))
+        return ReprotectedServer(source_server_id=sid, action="NONE", reason=inert(str(exc)))
 
 
 def _reverse_again(

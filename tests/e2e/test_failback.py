@@ -102,3 +102,36 @@ def _instances(cloud: Any, execution_id: str, wave_id: str, only: str | None = N
     assert cloud.runtime is not None
     servers = cloud.runtime.ledger.wave_servers(execution_id, wave_id)
     return [str(s.recovery_instance_id) for sid_, s in servers.items() if only is None or sid_ == only]
+
+
+def test_duplicated_and_reordered_deliveries_fail_nothing_back_twice(local_cloud):
+    # GIVEN a completed RECOVERY on a bus that delivers 40 % of events twice and holds 30 % back behind later ones
+    cloud = local_cloud(
+        **{
+            "drs.failback": FAILBACK,
+            "drs.launchSeconds": {"min": 300, "max": 300},
+            "faults.duplicateDelivery": 0.4,
+            "faults.reorderDelivery": 0.3,
+        }
+    )
+    recovery = run_plan(cloud, _plan(), mode=_recovery(), confirm=True, timeout=120)
+    assert recovery.status == "COMPLETED", recovery.report
+
+    # WHEN the Failback command itself is sent twice
+    from localcloud.runner import start_failback
+
+    start_failback(cloud, recovery.execution_id, confirm_plan_id="onprem")
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="onprem", timeout=120)
+
+    # THEN one failback execution ran, each recovery instance in exactly one failback job, db's before app's
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    assert cloud.stats.duplicated > 0
+    jobs = [j for j in _drs(cloud).describe_jobs(filters={})["items"] if j.get("initiatedBy") == "FAILBACK"]
+    launched = [p["sourceServerID"] for j in jobs for p in j["participatingServers"]]
+    assert sorted(launched) == sorted(s for w in _plan().waves for s in w.server_ids)
+    assert cloud.drs.stats.calls["StartFailbackLaunch"] == 2
+    first_app = min(j["creationDateTime"] for j in jobs if _plan().wave("app").server_ids[0] in str(j))
+    last_db_end = max(j["endDateTime"] for j in jobs if _plan().wave("db").server_ids[0] in str(j))
+    assert last_db_end <= first_app
+    assert not failback_refusals(cloud, recovery.execution_id)
+    assert_choreography_invariants(cloud, result.execution_id)

@@ -246,7 +246,9 @@ def test_bus_policy_lets_the_publishers_put_only_start_plan(synth: Synth) -> Non
     # everybody else (this account's roles included) but the operator function is denied StartPlan
     deny = statements["OnlyPublishersStartPlans"]
     assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", {"AWS": "*"}, "events:PutEvents")
-    assert deny["Condition"]["ForAnyValue:StringEquals"] == {"events:detail-type": ["StartPlan", "Failback", "Reprotect"]}
+    assert deny["Condition"]["ForAnyValue:StringEquals"] == {
+        "events:detail-type": ["StartPlan", "Failback", "Reprotect"]
+    }
     operator_role = _role_arn(synth, synth.stack.functions.roles["operator"])
     assert _arns(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == _arns([*PUBLISHERS, operator_role])
 
