@@ -87,9 +87,12 @@ def test_failback_refusals_change_nothing(local_cloud):
     unconfirmed = run_failback(cloud, recovery.execution_id, confirm_plan_id="other", timeout=60)
 
     # THEN each is refused with its reason, and no failback execution exists
-    assert drill.status == "REJECTED" and "no failback drill" in str(drill.problem)
-    assert unconfirmed.status == "REJECTED" and "confirmFailback equal to the planId" in str(unconfirmed.problem)
-    assert cloud.ledger is not None and cloud.ledger.get_execution(f"failback-{recovery.execution_id}") is None
+    assert drill.status == "REJECTED"
+    assert "no failback drill" in str(drill.problem)
+    assert unconfirmed.status == "REJECTED"
+    assert "confirmFailback equal to the planId" in str(unconfirmed.problem)
+    assert cloud.ledger is not None
+    assert cloud.ledger.get_execution(f"failback-{recovery.execution_id}") is None
     assert cloud.drs.stats.calls["StartFailbackLaunch"] == cloud.drs.stats.calls["ReverseReplication"] == 0
     assert len(failback_refusals(cloud, recovery.execution_id)) == 2
 

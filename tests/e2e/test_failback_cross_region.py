@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from events.models import Mode
-from orchestrator.domain.clock import parse_iso
 from localcloud.runner import failback_refusals, run_failback, run_plan
+from orchestrator.domain.clock import parse_iso
 from orchestrator.domain.plan import parse_plan
 from tests.e2e.helpers import assert_choreography_invariants, events_of, sid, wave
 
@@ -69,7 +69,8 @@ def test_failback_after_a_cross_region_recovery_brings_every_server_back_in_the_
     # us-east-1, wave after wave
     assert result.status == "COMPLETED", (result.problem, result.report)
     assert west.stats.calls["ReverseReplication"] == 5
-    assert sum(east.stats.launches.values()) == 5 and set(east.stats.launches.values()) == {1}
+    assert sum(east.stats.launches.values()) == 5
+    assert set(east.stats.launches.values()) == {1}
     started = events_of(cloud, "DRSJobStarted", result.execution_id)
     assert [e.wave_id for e in started] == ["db", "app", "web"]
     # AND db waited for its reversed servers' initial sync (400 s) before it launched
