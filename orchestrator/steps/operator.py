@@ -122,24 +122,28 @@ def operate(rt: Runtime, caller: Caller, request: Any, *, request_id: str) -> An
     except ValidationError as exc:
         errors = _field_errors(exc)
         return _refused(400, f"invalid {detail_type}: {errors[0] if errors else exc}", caller, errors=errors)
-    if _moves_production(command):
-        refusal = _recovery_refusal(rt, caller)
+    what = _moves_production(command)
+    if what is not None:
+        refusal = _recovery_refusal(rt, caller, what)
         if refusal is not None:
             return refusal
     return _publish(rt, caller, command, command_id=_EXECUTION_ID.sub("-", f"op-{request_id}")[:128])
 
 
-def _moves_production(command: Contract) -> bool:
-    """A real failover (a RECOVERY StartPlan), a real failback (a Failback that is not a drill) or a reprotect that
-    terminates the recovery side's instances: only a recovery principal may send it."""
-    if isinstance(command, StartPlan):
-        return command.mode is Mode.RECOVERY
-    if isinstance(command, Failback):
-        return not command.drill
-    return isinstance(command, Reprotect) and command.terminate_recovery_instances
+def _moves_production(command: Contract) -> str | None:
+    """What a recovery principal alone may do, when `command` does it (None otherwise): a real failover (a RECOVERY
+    StartPlan), a real failback (a Failback that is not a drill), terminating the recovery side's instances (a
+    Reprotect that asks for it)."""
+    if isinstance(command, StartPlan) and command.mode is Mode.RECOVERY:
+        return "start a RECOVERY (a real failover)"
+    if isinstance(command, Failback) and not command.drill:
+        return "start a failback (a real one, not a drill)"
+    if isinstance(command, Reprotect) and command.terminate_recovery_instances:
+        return "terminate the recovery side's instances"
+    return None
 
 
-def _recovery_refusal(rt: Runtime, caller: Caller) -> Answer | None:
+def _recovery_refusal(rt: Runtime, caller: Caller, what: str = "start a RECOVERY (a real failover)") -> Answer | None:
     """Why `caller` may not start a RECOVERY (None: it may): it must be one of the deploy's recovery principals.
     A malformed setting refuses every RECOVERY (fail closed)."""
     setting = rt.settings.recovery_principals
@@ -152,8 +156,7 @@ def _recovery_refusal(rt: Runtime, caller: Caller) -> Answer | None:
         listed = ", ".join(p.text for p in principals) or "none: the deploy lists no recovery principal"
         return _refused(
             403,
-            f"{caller.arn} may not start a RECOVERY (a real failover or failback): it is none of the deploy's recovery "
-            f"principals ({listed})",
+            f"{caller.arn} may not {what}: it is none of the deploy's recovery principals ({listed})",
             caller,
         )
     return None

@@ -112,7 +112,8 @@ def test_a_requested_by_equal_to_the_caller_is_taken(world: World, bus: FakeBus)
         (
             {"detailType": "WaveReady", "detail": {}},
             400,
-            "detailType must be one of ApprovalDenied, ApprovalGranted, CancelPlan, PausePlan, ResumePlan, "
+            "detailType must be one of ApprovalDenied, ApprovalGranted, CancelPlan, Failback, PausePlan, Reprotect, "
+            "ResumePlan, "
             "RetryWave, SkipWave, StartPlan, got 'WaveReady'",
         ),
         ({"detailType": 7, "detail": {}}, 400, "detailType must be one of"),
