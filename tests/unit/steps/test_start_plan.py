@@ -193,6 +193,40 @@ def test_a_script_outside_the_allow_list_is_refused_with_nothing_written_but_the
     assert [(item["pk"], item["kind"]) for item in _items(world)] == [("EVENT#evt-1", "DECISION")]
 
 
+def test_a_failback_script_outside_the_allow_list_is_refused_before_the_recovery_runs(world: World) -> None:
+    # GIVEN the default allow-list, and a plan whose recovery scripts are allowed but whose db wave's failback
+    # post-launch step runs AWS-RunShellScript (a failback of it would run a root shell)
+    world.configure(allowed_ssm_documents="DRSOrch-*")
+    world.ssm.add_document("AWS-RunShellScript", ["workingDirectory"], required=["commands"])
+    world.ssm.add_document("DRSOrch-WaitForSsmAgent")
+    agent = {"documentName": "DRSOrch-WaitForSsmAgent"}
+    fenced = plan(wave("db", S1, postLaunch=[agent], failback={"postLaunch": [agent, FENCE_BY_TAG]}))
+    # WHEN it is started (for a recovery or a drill: its failback would run from the same plan)
+    assert start_plan(world.rt, StartPlan(plan=fenced, execution_id="e1"), "evt-1") is None
+    # THEN one PlanFailed names the failback step at its path, and nothing was sent, launched or created
+    [failed] = world.bus.published
+    assert isinstance(failed, PlanFailed)
+    assert failed.reason == "scripts refused: 1 script(s) name an SSM document outside the allow-list (DRSOrch-*)"
+    assert [(e.code, e.path, e.wave_id) for e in failed.errors] == [
+        ("document-not-allowed", "waves[0].failback.postLaunch[1].documentName", "db")
+    ]
+    assert failed.errors[0].message.startswith("failback post-launch step #2 of wave 'db' runs SSM document")
+    assert (world.ssm.sent, world.drs.started) == ([], [])
+    assert world.ledger.get_execution("e1") is None
+
+
+def test_a_failback_scripts_parameters_are_checked_when_the_plan_starts(world: World) -> None:
+    # GIVEN an allowed document requiring Target, named by a failback health check that does not give it
+    world.configure(allowed_ssm_documents="DRSOrch-*")
+    world.ssm.add_document("DRSOrch-HealthCheck", required=["Target"])
+    check = plan(wave("db", S1, failback={"healthCheck": {"documentName": "DRSOrch-HealthCheck"}}))
+    # WHEN it is started / THEN the document was read and the start refused at the failback health check
+    assert start_plan(world.rt, StartPlan(plan=check, execution_id="e1"), "e") is None
+    assert world.ssm.described == ["DRSOrch-HealthCheck"]
+    [failed] = world.bus.published
+    assert [(e.code, e.path) for e in failed.errors] == [("missing-parameter", "waves[0].failback.healthCheck")]
+
+
 def test_the_same_script_starts_once_the_deploy_allows_its_document(world: World) -> None:
     # GIVEN an allow-list that adds AWS-RunShellScript to the project's documents
     world.configure(allowed_ssm_documents="DRSOrch-*, AWS-RunShellScript")
