@@ -1028,7 +1028,8 @@ class Wave(_Model):
 
     @property
     def scripts(self) -> list[Script]:
-        """Every script of the wave in run order: pre-launch, post-launch, health check."""
+        """Every script of the wave in run order: pre-launch, post-launch, health check (a recovery's: a failback
+        runs `for_failback(plan)`, whose waves hold their failback scripts here)."""
         return [*self.pre_launch, *self.post_launch, *([self.health_check] if self.health_check else [])]
 
     def script_lists(self) -> list[tuple[str, str, list[Script]]]:

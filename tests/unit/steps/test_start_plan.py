@@ -227,6 +227,22 @@ def test_a_failback_scripts_parameters_are_checked_when_the_plan_starts(world: W
     assert [(e.code, e.path) for e in failed.errors] == [("missing-parameter", "waves[0].failback.healthCheck")]
 
 
+def test_a_failback_lambda_step_outside_the_allowed_functions_is_refused_when_the_plan_starts(world: World) -> None:
+    # GIVEN a deploy allowing one function, and a plan whose failback pre-launch step invokes another
+    allowed = "arn:aws:lambda:us-east-1:123456789012:function:dns-cutover"
+    world.configure(allowed_lambda_functions=allowed)
+    step = {"type": "LAMBDA", "functionName": "dns-cutover"}
+    other = plan(wave("db", S1, preLaunch=[step], failback={"preLaunch": [{**step, "functionName": "dns-back"}]}))
+    # WHEN it is started / THEN it is refused at that step's functionName, and nothing was created
+    assert start_plan(world.rt, StartPlan(plan=other, execution_id="e1"), "e") is None
+    [failed] = world.bus.published
+    assert isinstance(failed, PlanFailed)
+    assert [(e.code, e.path) for e in failed.errors] == [
+        ("function-not-allowed", "waves[0].failback.preLaunch[0].functionName")
+    ]
+    assert world.ledger.get_execution("e1") is None
+
+
 def test_the_same_script_starts_once_the_deploy_allows_its_document(world: World) -> None:
     # GIVEN an allow-list that adds AWS-RunShellScript to the project's documents
     world.configure(allowed_ssm_documents="DRSOrch-*, AWS-RunShellScript")

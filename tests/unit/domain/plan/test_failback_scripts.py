@@ -440,3 +440,18 @@ def test_show_json_gives_the_failback_keys_as_written_and_nothing_for_a_plan_wit
     assert info["failback"] == {"reprotect": True}
     assert "failback" not in plain
     assert "failback" not in plain["waves"][0]
+
+
+def test_the_readme_failback_example_loads_and_fails_back_as_it_says() -> None:
+    # GIVEN the plan of README.md's "Failback scripts and reprotect" section
+    readme = (Path(__file__).resolve().parents[4] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Failback scripts and reprotect") :]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    # WHEN it is loaded and its failback plan made
+    plan = parse_plan(block)
+    back = for_failback(plan).wave("database")
+    # THEN the failback cuts DNS over to the origin with no health check, and the plan reprotects
+    assert [s.parameters for s in back.post_launch] == [{"Zone": "origin"}]
+    assert back.health_check is None
+    assert plan.wave("database").health_check is not None
+    assert plan.reprotects is True
