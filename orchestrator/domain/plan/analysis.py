@@ -242,6 +242,16 @@ def plan_warnings(plan: Plan) -> list[Problem]:
         found.extend(_threshold_warnings(wave, index))
         found.extend(_on_failure_warnings(plan, wave, index))
         found.extend(_approval_warnings(plan, wave, index))
+        if wave.failback is not None and not wave.failback.given():
+            found.append(
+                Problem(
+                    "failback gives none of preLaunch, postLaunch, healthCheck: a failback runs this wave's recovery "
+                    "scripts (leave failback out, or give the keys whose failback steps differ)",
+                    "no-effect",
+                    wave.wave_id,
+                    join_path("waves", index, "failback"),
+                )
+            )
         for where, kind, steps in wave.script_lists():
             if kind == "healthCheck" and steps and steps[0].on_failure is ScriptOnFailure.WARN:
                 found.append(

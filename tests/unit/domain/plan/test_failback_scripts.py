@@ -326,6 +326,14 @@ def test_the_warnings_of_recovery_steps_are_given_for_failback_steps() -> None:
     assert warnings[0].message.startswith("failback.preLaunch script DRSOrch-A has no targets")
 
 
+def test_an_empty_failback_is_warned_about_as_having_no_effect() -> None:
+    # GIVEN a wave whose failback gives no key / WHEN the plan is checked for warnings / THEN it is warned about
+    [warning] = plan_warnings(parse_plan(_plan(_wave("db", 1, failback={}))))
+    assert (warning.path, warning.code) == ("waves[0].failback", "no-effect")
+    # AND a failback giving a key, even an empty one, is not
+    assert plan_warnings(parse_plan(_plan(_wave("db", 1, failback={"preLaunch": []})))) == []
+
+
 def _documents_plan() -> Plan:
     step = {"targets": {"instanceIds": ["i-00000000000000001"]}}
     return parse_plan(
