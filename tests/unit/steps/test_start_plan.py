@@ -243,6 +243,30 @@ def test_a_failback_lambda_step_outside_the_allowed_functions_is_refused_when_th
     assert world.ledger.get_execution("e1") is None
 
 
+def test_the_frozen_plan_of_a_started_execution_keeps_its_failback_scripts_for_a_failback(world: World) -> None:
+    # GIVEN an allowed plan whose db wave fails back with its own post-launch step and no health check, and which
+    # reprotects
+    from orchestrator.domain.execution import frozen_plan
+    from orchestrator.domain.plan import for_failback
+
+    world.configure(allowed_ssm_documents="DRSOrch-*")
+    world.ssm.add_document("DRSOrch-WaitForSsmAgent")
+    world.ssm.add_document("DRSOrch-HealthCheck")
+    agent, check = {"documentName": "DRSOrch-WaitForSsmAgent"}, {"documentName": "DRSOrch-HealthCheck"}
+    both = plan(wave("db", S1, healthCheck=check, failback={"postLaunch": [agent], "healthCheck": None}))
+    # WHEN it is started
+    assert start_plan(world.rt, StartPlan(plan={**both, "failback": {"reprotect": True}}, execution_id="e1"), "e")
+    # THEN its frozen plan keeps the failback as written (the null health check too), so the plan a failback of it
+    # runs has the failback steps and no health check, and reprotects
+    execution = world.ledger.execution("e1")
+    assert execution is not None
+    frozen = frozen_plan(execution)
+    back = for_failback(frozen).wave("db")
+    assert ([s.document for s in back.post_launch], back.health_check) == (["DRSOrch-WaitForSsmAgent"], None)
+    assert frozen.wave("db").health_check is not None
+    assert frozen.reprotects is True
+
+
 def test_the_same_script_starts_once_the_deploy_allows_its_document(world: World) -> None:
     # GIVEN an allow-list that adds AWS-RunShellScript to the project's documents
     world.configure(allowed_ssm_documents="DRSOrch-*, AWS-RunShellScript")
