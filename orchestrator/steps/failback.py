@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from events.models import OPERATOR_SOURCE, ControlRejected, Failback, Mode, PlanStarted, WaveReady
 from orchestrator.adapters.drs import DrsConflict, DrsError
@@ -39,8 +38,7 @@ from orchestrator.domain.failback import (
 )
 from orchestrator.domain.launch_judgement import listed
 from orchestrator.domain.outcome import Outcome
-from orchestrator.domain.plan import Plan, ScriptType, plan_to_document
-from orchestrator.domain.plan.direction import for_failback
+from orchestrator.domain.plan import Plan, Script, ScriptType, Wave, for_failback, plan_to_document
 from orchestrator.domain.plan.suggest import quote
 from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.status import ExecutionStatus
@@ -95,15 +93,10 @@ def start_failback(rt: Runtime, detail: Failback, event_id: str, *, source: str)
             for s in recovered
         },
         originals={r.source_server_id: original for original, r in reversed_.items()},
-        reprotect=detail.reprotect if detail.reprotect is not None else _plan_reprotect(plan),
+        reprotect=detail.reprotect if detail.reprotect is not None else plan.reprotects,
     )
     frozen = failback_plan(for_failback(plan), recovered, paths, reversed_)
     return _create(rt, detail, event_id, failback_id, frozen, design)
-
-
-def _plan_reprotect(plan: Plan) -> bool:
-    option = getattr(plan, "failback", None)
-    return bool(getattr(option, "reprotect", False))
 
 
 def _repeat(rt: Runtime, detail: Failback, failback_id: str) -> str | None:
@@ -200,25 +193,28 @@ def _paths(
 
 
 def _script_problems(plan: Plan, paths: Mapping[str, FailbackPath]) -> list[str]:
-    """Steps of an on-premises wave that would run on the wave's recovery instances: those stay in AWS while the
-    servers come back on premises, so such a step runs nowhere useful (give the wave `failback:` steps)."""
+    """Steps of an on-premises wave (`plan` for failback: its failback steps in place) that would run on the wave's
+    recovery instances: those stay in AWS while the servers come back on premises, so such a step runs nowhere
+    useful (give the wave `failback:` steps with instanceIds or tags, or none)."""
     problems = []
     for wave in plan.waves:
         if paths.get(wave.wave_id) is not FailbackPath.FAILBACK_LAUNCH:
             continue
-        for phase, script in _scripts(wave):
+        for label, script in _scripts(wave):
             on_wave = script.targets is not None and script.targets.wave is not None
             if (script.type is ScriptType.SSM_DOCUMENT and on_wave) or script.recovery_instances_parameter:
                 problems.append(
-                    f"wave '{wave.wave_id}' {phase} step '{script.name}' runs on the wave's recovery instances, "
+                    f"wave '{wave.wave_id}' {label} ({script.document_name}) runs on the wave's recovery instances, "
                     "which stay in AWS while its servers fail back on premises: give the wave failback steps "
-                    "(failback: {postLaunch: [...]}) with instanceIds or tags"
+                    "(failback: {postLaunch: [...]}) with instanceIds or tags, or none"
                 )
     return problems
 
 
-def _scripts(wave: Any) -> list[tuple[str, Any]]:
-    found = [("preLaunch", s) for s in wave.pre_launch] + [("postLaunch", s) for s in wave.post_launch]
+def _scripts(wave: Wave) -> list[tuple[str, Script]]:
+    """The wave's steps with a label that names each (`postLaunch[1]`, `healthCheck`)."""
+    found = [(f"preLaunch[{i}]", s) for i, s in enumerate(wave.pre_launch)]
+    found += [(f"postLaunch[{i}]", s) for i, s in enumerate(wave.post_launch)]
     if wave.health_check is not None:
         found.append(("healthCheck", wave.health_check))
     return found

@@ -138,3 +138,60 @@ def test_duplicated_and_reordered_deliveries_fail_nothing_back_twice(local_cloud
     assert last_db_end <= first_app
     assert not failback_refusals(cloud, recovery.execution_id)
     assert_choreography_invariants(cloud, result.execution_id)
+
+
+def test_a_step_on_the_recovery_instances_of_an_on_premises_wave_is_refused_unless_failback_steps_replace_it(
+    local_cloud,
+):
+    # GIVEN a recovery whose app wave runs a script on its recovery instances after launch
+    document = {
+        "planId": "onprem",
+        "waves": [
+            wave("db", [sid("d", 1), sid("d", 2)]),
+            {
+                **wave("app", [sid("a", 1), sid("a", 2)], ["db"]),
+                "postLaunch": [{"documentName": "DRSOrch-WaitForSsmAgent"}],
+            },
+        ],
+    }
+    cloud = local_cloud(**{"drs.failback": FAILBACK, "drs.launchSeconds": {"min": 300, "max": 300}})
+    recovery = run_plan(cloud, parse_plan(document), mode=_recovery(), confirm=True, timeout=120)
+    assert recovery.status == "COMPLETED", recovery.report
+
+    # WHEN it is failed back
+    refused = run_failback(cloud, recovery.execution_id, confirm_plan_id="onprem", timeout=60)
+
+    # THEN the failback is refused naming the step (it would run on instances that stay in AWS); nothing launched
+    assert refused.status == "REJECTED"
+    assert "wave 'app' postLaunch[0] (DRSOrch-WaitForSsmAgent) runs on the wave's recovery instances" in str(
+        refused.problem
+    )
+    assert cloud.drs.stats.calls["StartFailbackLaunch"] == 0
+
+
+def test_failback_steps_replace_the_recovery_steps(local_cloud):
+    # GIVEN a recovery whose app wave's failback steps replace its post-launch script by a 45 s pause
+    document = {
+        "planId": "onprem",
+        "waves": [
+            wave("db", [sid("d", 1), sid("d", 2)]),
+            {
+                **wave("app", [sid("a", 1), sid("a", 2)], ["db"]),
+                "postLaunch": [{"documentName": "DRSOrch-WaitForSsmAgent"}],
+                "failback": {"postLaunch": [{"type": "WAIT", "seconds": 45}]},
+            },
+        ],
+    }
+    cloud = local_cloud(**{"drs.failback": FAILBACK, "drs.launchSeconds": {"min": 300, "max": 300}})
+    recovery = run_plan(cloud, parse_plan(document), mode=_recovery(), confirm=True, timeout=120)
+    assert recovery.status == "COMPLETED", recovery.report
+
+    # WHEN it is failed back
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="onprem", timeout=120)
+
+    # THEN the failback ran the pause, not the document
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    app = next(w for w in result.report["waves"] if w["waveId"] == "app")
+    assert [(s["phase"], s["documentName"], s["status"]) for s in app["scripts"]] == [
+        ("POST_LAUNCH", "WAIT 45 s", "Success")
+    ]
