@@ -144,6 +144,7 @@ class _Server:
     last_launch: dict[str, Any] | None = None
     replication_direction: str = "FAILOVER"
     reversed_arn: str | None = None  # reversedDirectionSourceServerArn: the server replicating the other way
+    aws_instance_id: str | None = None  # the EC2 instance a reversed server replicates from
 
 
 @dataclass
@@ -1104,15 +1105,17 @@ class DrsSimulator(ClockedSimulator):
             self._schedule(self.clock.now() + timedelta(seconds=delay), "reversed", server.source_server_id)
             return server.arn
 
-    def add_reversed_server(self, hostname: str, reversed_arn: str, sync_seconds: float) -> str:
-        """A source server replicating back into this Region from a recovery instance of another (ReverseReplication
-        there): INITIAL_SYNC, then CONTINUOUS with a recovery snapshot after `sync_seconds`. Returns its ARN."""
+    def add_reversed_server(self, hostname: str, reversed_arn: str, sync_seconds: float, instance_id: str) -> str:
+        """A source server replicating back into this Region from recovery instance `instance_id` of another
+        (ReverseReplication there): INITIAL_SYNC, then CONTINUOUS with a recovery snapshot after `sync_seconds`.
+        Returns its ARN."""
         with self._lock:
             sid = self._new_server_id()
             self.register_source_server(sid, replication_state="INITIAL_SYNC", hostname=hostname, snapshots=0)
             server = self._servers[sid]
             server.replication_direction = "FAILBACK"
             server.reversed_arn = reversed_arn
+            server.aws_instance_id = instance_id
             self._schedule(self.clock.now() + timedelta(seconds=sync_seconds), "reversed", sid)
             return server.arn
 
@@ -1144,6 +1147,7 @@ class DrsSimulator(ClockedSimulator):
         now = self.clock.now()
         disk_bytes = 64 * 1024**3
         extension = self.staging.extension_of(server.source_server_id)
+        origin = self.failback.origin_region(server.source_server_id)
         view: dict[str, Any] = {
             "sourceServerID": server.source_server_id,
             "arn": server.arn,
@@ -1173,11 +1177,7 @@ class DrsSimulator(ClockedSimulator):
             "sourceProperties": {
                 "lastUpdatedDateTime": iso(server.added_at),
                 "recommendedInstanceType": "m5.large",
-                "identificationHints": {
-                    "hostname": server.hostname,
-                    "fqdn": f"{server.hostname}.corp.example",
-                    "vmWareUuid": server.hardware_id,
-                },
+                "identificationHints": self._hints(server, origin),
                 "networkInterfaces": [
                     {
                         "macAddress": "02:00:00:00:00:01",
@@ -1193,7 +1193,6 @@ class DrsSimulator(ClockedSimulator):
             "stagingArea": extension.staging_area if extension else {"status": "NOT_EXTENDED"},
             "replicationDirection": server.replication_direction,
         }
-        origin = self.failback.origin_region(server.source_server_id)
         if origin is not None:  # an EC2 origin (SourceCloudProperties: "for an EC2-originated Source Server")
             view["sourceCloudProperties"] = {
                 "originAccountID": self.account_id,
@@ -1205,6 +1204,17 @@ class DrsSimulator(ClockedSimulator):
         if server.recovery_instance_id is not None:
             view["recoveryInstanceId"] = server.recovery_instance_id
         return view
+
+    @staticmethod
+    def _hints(server: _Server, origin: str | None) -> dict[str, str]:
+        """IdentificationHints: an on-premises server's VMware UUID, an EC2 one's instance id where known (a
+        reversed server's: the recovery instance it replicates from)."""
+        hints = {"hostname": server.hostname, "fqdn": f"{server.hostname}.corp.example"}
+        if origin is None:
+            hints["vmWareUuid"] = server.hardware_id
+        elif server.aws_instance_id is not None:
+            hints["awsInstanceID"] = server.aws_instance_id
+        return hints
 
     def _instance_view(self, inst: _Instance) -> dict[str, Any]:
         view: dict[str, Any] = {

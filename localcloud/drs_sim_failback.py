@@ -59,7 +59,8 @@ ReverseReplication). Fidelity notes (the choices where DRS does not document its
   keeps existing (DRS's cleanup of it is not modelled).
 - An EC2-originated server (``originRegion``, or a reversed server: the Region of the instance it replicates
   from) shows ``sourceCloudProperties`` (``originAccountID`` this account, ``originRegion``,
-  ``originAvailabilityZone`` the Region's first zone, ``<region>a``), and its recovery instances
+  ``originAvailabilityZone`` the Region's first zone, ``<region>a``; ``identificationHints`` without
+  ``vmWareUuid``, a reversed server's with ``awsInstanceID`` the recovery instance), and its recovery instances
   ``originEnvironment: AWS`` and ``originAvailabilityZone``; an on-premises server shows none, as before. Every
   server shows ``replicationDirection``; both servers of a reversed pair ``reversedDirectionSourceServerArn``.
 """
@@ -432,7 +433,7 @@ class Failback:
         else:
             assert delay is not None  # an originRegion comes from this Region's drs.failback section
             server_arn = self.hooks.server_arn(ref.source_server_id)
-            record.reversed_arn = peer.add_reversed_server(ref.hostname, server_arn, delay)
+            record.reversed_arn = peer.add_reversed_server(ref.hostname, server_arn, delay, rid)
             self.hooks.set_reversed(ref.source_server_id, record.reversed_arn)
         now = self.hooks.now()
         record.initiated = now

@@ -111,6 +111,7 @@ def test_start_replication_is_refused_for_unknown_and_replicating_servers_and_se
     assert "CONTINUOUS" in busy["Message"]
     assert _replication(drs, SERVER) == "CONTINUOUS"
     assert "sourceCloudProperties" not in _server(drs, SERVER)  # on premises: no EC2 origin
+    assert "vmWareUuid" in _server(drs, SERVER)["sourceProperties"]["identificationHints"]
     # WHEN the stopped one is started: without drs.failback it takes the default 300 s
     began = cloud.clock.now()
     drs.start_replication(sourceServerID=stopped)
@@ -184,6 +185,9 @@ def test_reverse_replication_of_a_failed_back_ec2_instance_reprotects_the_recove
         original["arn"],
     )
     assert reversed_server["sourceCloudProperties"]["originRegion"] == WEST
+    hints = reversed_server["sourceProperties"]["identificationHints"]
+    assert (hints["awsInstanceID"], "vmWareUuid" in hints) == (recovery, False)
+    assert "vmWareUuid" not in original["sourceProperties"]["identificationHints"]  # an EC2 instance, not a VM
     # AND the failed-back instance originated in EC2 and has a failback state of its own
     assert (home["originEnvironment"], home["failback"]["state"]) == ("AWS", "FAILBACK_NOT_STARTED")
     assert home["originAvailabilityZone"] == f"{WEST}a"
