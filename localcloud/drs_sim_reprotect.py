@@ -15,7 +15,8 @@ server is STOPPED when the profile says so (``drs.servers.<id>.replicationState:
   SOURCE_SERVER), a server that is not STOPPED (already replicating, in any state) a ConflictException naming
   its state. The server is INITIATING at once, INITIAL_SYNC after a fifth of ``drs.failback.reprotectSeconds``
   (default 300, also without a ``drs.failback`` section), and CONTINUOUS with a new recovery snapshot after all
-  of it. Stopping it again (a later failback launch) cancels the pending steps.
+  of it. Stopping it again (a later failback launch) cancels the pending steps, and a state set meanwhile by other
+  means (``DrsSimulator.set_replication``) stays.
 """
 
 from __future__ import annotations
@@ -62,9 +63,12 @@ class Replication:
         self.hooks.set_state(source_server_id, "STOPPED")
 
     def apply(self, source_server_id: str, index: int, at: datetime) -> None:
-        """A due replication step: the server moves on, unless it was stopped (or restarted) since."""
+        """A due replication step: the server moves on from the step before, unless it was stopped (or restarted)
+        since, or something else set its state meanwhile (a test's ``set_replication``: that state stays)."""
         generation, step = divmod(index, _GENERATION)
-        if self._generations.get(source_server_id) != generation or self.hooks.state(source_server_id) is None:
+        if self._generations.get(source_server_id) != generation:
+            return
+        if self.hooks.state(source_server_id) != _STEPS[step - 1]:
             return
         self.hooks.set_state(source_server_id, _STEPS[step])
         if _STEPS[step] == "CONTINUOUS":

@@ -119,6 +119,21 @@ def test_start_replication_is_refused_for_unknown_and_replicating_servers_and_se
     assert cloud.clock.now() - began >= timedelta(seconds=300)
 
 
+def test_a_state_set_while_replication_restarts_is_not_overwritten_by_the_pending_steps(local_cloud: Cloud) -> None:
+    # GIVEN a stopped server whose replication was just started
+    stopped = "s-1111111111111111d"
+    cloud = local_cloud(**{"drs.servers": {stopped: {"replicationState": "STOPPED"}}})
+    cloud.drs.ensure_servers([stopped])
+    drs = cloud.session.client("drs")
+    drs.start_replication(sourceServerID=stopped)
+    # WHEN its replication stalls meanwhile, and an hour passes
+    cloud.drs.set_replication(stopped, state="STALLED")
+    cloud.sleep(3600)
+    # THEN it is still STALLED: the restart's pending steps did not apply, and no snapshot was taken
+    assert _replication(drs, stopped) == "STALLED"
+    assert len(_snapshots(drs, stopped)) == 3  # the profile's default snapshots only
+
+
 def test_a_failback_error_server_reports_the_error_with_an_event_and_cannot_be_failed_back(
     local_cloud: Cloud,
 ) -> None:
