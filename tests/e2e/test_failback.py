@@ -195,3 +195,59 @@ def test_failback_steps_replace_the_recovery_steps(local_cloud):
     assert [(s["phase"], s["documentName"], s["status"]) for s in app["scripts"]] == [
         ("POST_LAUNCH", "WAIT 45 s", "Success")
     ]
+
+
+def test_reprotect_restarts_replication_and_terminates_the_recovery_side_only_when_an_operator_asks(local_cloud):
+    # GIVEN a completed failback of on-premises servers
+    cloud, recovery = _recovered(local_cloud)
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="onprem", timeout=120)
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    servers = [s for w in _plan().waves for s in w.server_ids]
+
+    # WHEN a Reprotect put on the bus asks to terminate the recovery side's instances, then one without
+    cloud.publish("Reprotect", {"executionId": result.execution_id, "terminateRecoveryInstances": True})
+    cloud.publish("Reprotect", {"executionId": result.execution_id})
+    cloud.drain()
+
+    # THEN the first is refused (terminating is for an operator) and terminates nothing; the second restarts each
+    # server's replication (StartReplication), the state DRS answered reported
+    refusals = [e.detail["reason"] for e in events_of(cloud, "ControlRejected", result.execution_id)]
+    assert len(refusals) == 1
+    assert "terminating the recovery side's instances is for an operator" in refusals[0]
+    (done,) = [e.detail for e in events_of(cloud, "Reprotected", result.execution_id)]
+    assert sorted(s["sourceServerId"] for s in done["servers"]) == sorted(servers)
+    assert {(s["action"], s["replicationState"]) for s in done["servers"]} == {("StartReplication", "INITIATING")}
+    assert cloud.drs.stats.calls["TerminateRecoveryInstances"] == 0
+
+    # WHEN an operator (a recovery principal, through the operator endpoint) asks for the termination
+    from localcloud.operators import local_caller
+
+    reply = cloud.operate(
+        "Reprotect", {"executionId": result.execution_id, "terminateRecoveryInstances": True}, caller=local_caller(None)
+    )
+    assert reply.accepted, reply.error
+    cloud.drain()
+
+    # THEN the recovery's instances are asked to terminate, and the servers already replicating are reported so
+    last = events_of(cloud, "Reprotected", result.execution_id)[-1].detail
+    recovered = [i for w in ("db", "app") for i in _instances(cloud, recovery.execution_id, w)]
+    assert sorted(last["terminatedRecoveryInstanceIds"]) == sorted(recovered)
+    assert {s["action"] for s in last["servers"]} == {"NONE"}
+    assert all("replicating already" in s["reason"] for s in last["servers"])
+
+
+def test_reprotect_refusals_change_nothing(local_cloud):
+    # GIVEN a completed RECOVERY (not a failback)
+    cloud, recovery = _recovered(local_cloud)
+
+    # WHEN it is asked to reprotect, and so is an unknown execution
+    cloud.publish("Reprotect", {"executionId": recovery.execution_id})
+    cloud.publish("Reprotect", {"executionId": "no-such-execution"})
+    cloud.drain()
+
+    # THEN both are refused with their reason, and nothing was asked of DRS
+    mine = events_of(cloud, "ControlRejected", recovery.execution_id)
+    assert "is not a failback" in mine[0].detail["reason"]
+    unknown = events_of(cloud, "ControlRejected", "no-such-execution")
+    assert "unknown execution 'no-such-execution'" in unknown[0].detail["reason"]
+    assert cloud.drs.stats.calls["StartReplication"] == cloud.drs.stats.calls["ReverseReplication"] == 0

@@ -62,8 +62,8 @@ def test_failback_after_a_cross_region_recovery_brings_every_server_back_in_the_
     assert recovery.status == "COMPLETED", recovery.report
     west, east = cloud.drs_for(ACCOUNT, "us-west-2"), cloud.drs_for(ACCOUNT, "us-east-1")
 
-    # WHEN it is failed back
-    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="cross-region", timeout=120)
+    # WHEN it is failed back, and reprotected once failed back
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="cross-region", reprotect=True, timeout=120)
 
     # THEN every recovery instance's replication was reversed once, and each reversed server launched once in
     # us-east-1, wave after wave
@@ -79,6 +79,17 @@ def test_failback_after_a_cross_region_recovery_brings_every_server_back_in_the_
     assert all(w["target"] == {"accountId": ACCOUNT, "region": "us-east-1"} for w in result.report["waves"])
     assert set(result.report["failback"]["waves"].values()) == {"REVERSE_REPLICATION"}
     assert_choreography_invariants(cloud, result.execution_id)
+    # AND each server replicates toward us-west-2 again through its original source server there, whose state the
+    # report gives; the us-west-2 recovery instances are left running (no operator asked to terminate them)
+    cloud.drain()
+    reprotect = _report(cloud, result.execution_id)["reprotect"]
+    originals = {s for ids in SERVERS.values() for s in ids}
+    assert {s["action"] for s in reprotect["servers"]} == {"ReverseReplication"}
+    assert {s["protectedSourceServerId"] for s in reprotect["servers"]} == originals
+    assert {s["replicationState"] for s in reprotect["servers"]} == {"INITIAL_SYNC"}
+    assert reprotect["terminatedRecoveryInstanceIds"] == []
+    assert west.stats.calls["TerminateRecoveryInstances"] == 0
+    assert len(events_of(cloud, "Reprotected", result.execution_id)) == 1
 
 
 def test_a_failback_drill_of_ec2_origins_launches_drill_instances_in_the_origin_region(local_cloud):
@@ -95,3 +106,12 @@ def test_a_failback_drill_of_ec2_origins_launches_drill_instances_in_the_origin_
     assert result.report["mode"] == "DRILL"
     assert sum(cloud.drs_for(ACCOUNT, "us-east-1").stats.launches.values()) == 5
     assert not failback_refusals(cloud, recovery.execution_id)
+
+
+def _report(cloud: Any, execution_id: str) -> dict[str, Any]:
+    from orchestrator.reporting.report import build_report
+
+    assert cloud.ledger is not None
+    report = build_report(cloud.ledger, execution_id, [])
+    assert report is not None
+    return report
