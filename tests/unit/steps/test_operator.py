@@ -218,7 +218,7 @@ def test_a_real_failback_and_a_terminating_reprotect_need_a_recovery_principal(
     if refused is None:
         assert answer.accepted
         [published] = bus.published
-        assert published.DETAIL_TYPE == detail_type
+        assert detail_type == published.DETAIL_TYPE
     else:
         assert answer.status == 403
         assert answer.body["error"].startswith(f"{ALICE.arn} may not {refused}")
