@@ -115,3 +115,28 @@ def _report(cloud: Any, execution_id: str) -> dict[str, Any]:
     report = build_report(cloud.ledger, execution_id, [])
     assert report is not None
     return report
+
+
+def test_duplicated_and_reordered_deliveries_reverse_and_launch_each_server_once(local_cloud):
+    # GIVEN a completed cross-Region RECOVERY on a bus that delivers 40 % of events twice and holds 30 % back
+    cloud = _cloud(local_cloud, **{"faults.duplicateDelivery": 0.4, "faults.reorderDelivery": 0.3})
+    recovery = run_plan(cloud, _plan(), mode=Mode.RECOVERY, confirm=True, timeout=120)
+    assert recovery.status == "COMPLETED", recovery.report
+
+    # WHEN it is failed back and reprotected
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="cross-region", reprotect=True, timeout=120)
+
+    # THEN each recovery instance was reversed once, each reversed server launched once in us-east-1, in order,
+    # and each reprotected once
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    assert cloud.stats.duplicated > 0
+    west, east = cloud.drs_for(ACCOUNT, "us-west-2"), cloud.drs_for(ACCOUNT, "us-east-1")
+    assert west.stats.calls["ReverseReplication"] == 5
+    assert sorted(east.stats.launches.values()) == [1] * 5
+    starts = {e.wave_id: parse_iso(e.time) for e in events_of(cloud, "DRSJobStarted", result.execution_id)}
+    ends = {e.wave_id: parse_iso(e.time) for e in events_of(cloud, "WaveCompleted", result.execution_id)}
+    assert ends["db"] <= starts["app"]
+    assert ends["app"] <= starts["web"]
+    cloud.drain()
+    assert east.stats.calls["ReverseReplication"] == 5  # the reprotect, once per failed-back instance
+    assert_choreography_invariants(cloud, result.execution_id)
