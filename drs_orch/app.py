@@ -28,6 +28,7 @@ from drs_orch import (
     stored_plan_verbs,
 )
 from drs_orch.errors import EXIT_FAILED, GuardedGroup, log_dir, log_level, run_log, write_traceback
+from drs_orch.failback_local import FailbackRun, fail_back, reprotect_table
 from drs_orch.live_view import LiveView, short_time, summary
 from drs_orch.ui import cli as ui_cli
 from events.models import Contract, Mode
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     import socket
 
     from localcloud.cloud import LocalCloud
+    from localcloud.runner import RunResult
 
 app = typer.Typer(
     help="DRS Orchestrator: recovery plans for AWS Elastic Disaster Recovery.",
@@ -178,8 +180,11 @@ def _run_local(
     html: Path | None = None,
     stored: bool = False,
     ui_port: int | None = None,
+    failback: FailbackRun | None = None,
+    failback_report: Path | None = None,
 ) -> int:
-    """Run `plan` on the local cloud with the live table (and, with `ui_port`, the dashboard on 127.0.0.1)."""
+    """Run `plan` on the local cloud with the live table (and, with `ui_port`, the dashboard on 127.0.0.1); with
+    `failback`, a completed recovery is then failed back in the same local cloud (`drs_orch.failback_local`)."""
     from localcloud.cloud import LocalCloud
     from localcloud.control_socket import ControlServer, run_session, socket_path
     from localcloud.profile import ProfileError, load_profile
@@ -228,6 +233,7 @@ def _run_local(
 
             result = run_session(cloud, execution_id, server, timeout=timeout, linger=linger, on_progress=refresh)
         traceback_in = write_traceback(result.error, log) if result.error is not None else None
+        back = _fail_back_local(cloud, server, result, plan, caller=caller, timeout=timeout, options=failback)
     console.print(summary(result))
     if traceback_in is not None:
         err.print(f"[red]the traceback is in {escape(str(traceback_in))}[/red]", highlight=False, soft_wrap=True)
@@ -244,7 +250,55 @@ def _run_local(
         from orchestrator.reporting.html import render_html
 
         written &= _write(html, render_html(result.report), "evidence report")
+    if back is not None:
+        written &= _show_failback(back, failback_report)
+        return max(result.exit_code, back.exit_code) if written else EXIT_FAILED
     return result.exit_code if written else max(result.exit_code, EXIT_FAILED)
+
+
+def _fail_back_local(
+    cloud: LocalCloud,
+    server: Any,
+    result: RunResult,
+    plan: Plan,
+    *,
+    caller: str | None,
+    timeout: float,
+    options: FailbackRun | None,
+) -> RunResult | None:
+    """`run --failback`: the failback of the completed recovery `result` (None without --failback); a recovery that
+    did not complete is not failed back (said why)."""
+    if options is None:
+        return None
+    if result.status != "COMPLETED":
+        err.print(f"[red]the recovery is {result.status}, not COMPLETED: no failback was started[/red]")
+        return None
+    return fail_back(
+        console,
+        cloud,
+        server,
+        result,
+        plan_id=plan.plan_id,
+        caller=caller or getpass.getuser(),
+        timeout=timeout,
+        options=options,
+    )
+
+
+def _show_failback(back: RunResult, report: Path | None) -> bool:
+    """The failback's summary (its reprotect's table) and report (`--failback-report`): whether it was written."""
+    if back.status == "REJECTED":
+        err.print(f"[red]Failback refused: {_shown(str(back.problem))}[/red]", highlight=False, soft_wrap=True)
+        return True
+    console.print(summary(back))
+    table = reprotect_table(back.report)
+    if table is not None:
+        console.print(table)
+    if report is not None and back.report is not None:
+        from orchestrator.reporting.report import report_json
+
+        return _write(report, report_json(back.report), "failback report")
+    return True
 
 
 def _dashboard(
@@ -484,6 +538,24 @@ def run(
     from_: schedule_verb.From = None,
     ui: UiOption = False,
     ui_port: ui_cli.Port = None,
+    failback: Annotated[
+        bool,
+        typer.Option(
+            "--failback",
+            help="local --recovery only: once the recovery completed, fail it back (same local cloud, same plan)",
+        ),
+    ] = False,
+    reprotect: Annotated[
+        bool | None,
+        typer.Option(
+            "--reprotect/--no-reprotect",
+            help="with --failback: protect the servers again in the original direction once failed back (default: "
+            "the plan's failback.reprotect)",
+        ),
+    ] = None,
+    failback_report: Annotated[
+        Path | None, typer.Option(help="with --failback: write the failback execution's report (JSON) here")
+    ] = None,
 ) -> None:
     """Run a recovery plan: on the embedded local cloud, or on AWS with --aws.
 
@@ -513,6 +585,15 @@ def run(
             _load(plan_file)
         raise typer.Exit(schedule_verb.show(schedule, timezone, schedule_verb.moment(from_)))
     mode = _mode(drill, recovery, confirm)
+    if (failback or reprotect is not None or failback_report) and (mode is not Mode.RECOVERY or aws):
+        err.print(
+            "[red]--failback (--reprotect, --failback-report) follows a local --recovery run; on AWS fail back a "
+            "completed recovery with drs-orch failback EXECUTION --confirm PLAN --aws[/red]"
+        )
+        raise typer.Exit(2)
+    if (reprotect is not None or failback_report) and not failback:
+        err.print("[red]--reprotect and --failback-report go with --failback[/red]")
+        raise typer.Exit(2)
     if plan_ref is not None:
         raise typer.Exit(
             _run_stored(
@@ -556,6 +637,8 @@ def run(
             html=html,
             stored=push,
             ui_port=_ui_port(ui, ui_port),
+            failback=FailbackRun(reprotect=reprotect) if failback else None,
+            failback_report=failback_report,
         )
     )
 
@@ -904,6 +987,102 @@ def _termination_note(execution: str, answer: dict[str, Any] | None) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+@app.command()
+def failback(
+    execution: Execution,
+    confirm: Annotated[
+        str | None,
+        typer.Option(
+            "--confirm",
+            metavar="PLAN_ID",
+            help="a real failback moves production back: confirm it with the plan's id (not needed for --drill)",
+        ),
+    ] = None,
+    drill: Annotated[
+        bool, typer.Option("--drill", help="a failback drill (EC2 origins only): nothing moves for real")
+    ] = False,
+    reprotect: Annotated[
+        bool | None,
+        typer.Option("--reprotect/--no-reprotect", help="reprotect once failed back (default: the plan's)"),
+    ] = None,
+    failback_execution_id: Annotated[
+        str | None, typer.Option(help="the failback execution's id (default: failback-EXECUTION)")
+    ] = None,
+    aws: Aws = False,
+    bus: Bus = "drs-orchestrator",
+    operator_url: OperatorUrl = None,
+    stack: Stack = "DrsOrchestrator",
+    region: Region = None,
+) -> None:
+    """Fail back a completed RECOVERY execution with the same plan: a FAILBACK execution (Failback)."""
+    from pydantic import ValidationError
+
+    from events.models import Failback
+
+    if not aws:
+        err.print(
+            "[red]the local cloud lives as long as one run: fail a local recovery back in the same run, drs-orch run "
+            "PLAN --recovery --confirm --failback [--reprotect]; on AWS add --aws[/red]"
+        )
+        raise typer.Exit(2)
+    if not drill and confirm is None:
+        err.print("[red]a failback moves production back: --confirm PLAN_ID (the plan's id), or --drill[/red]")
+        raise typer.Exit(2)
+    try:
+        command = Failback(
+            execution_id=execution,
+            confirm_failback=None if drill else confirm,
+            drill=drill,
+            reprotect=reprotect,
+            failback_execution_id=failback_execution_id,
+            requested_by=getpass.getuser(),
+        )
+    except ValidationError as exc:
+        err.print(f"[red]invalid Failback: {escape(str(exc.errors(include_url=False)[0]['msg']))}[/red]")
+        raise typer.Exit(2) from None
+    if not drill:
+        raise typer.Exit(
+            _send_to_operator(command, OperatorEndpoint(operator_url, stack), region=region, refused_exit=1)
+        )
+    refused = _put_event(command, bus=bus, region=region)
+    if refused is not None:
+        err.print(f"[red]{escape(refused)}[/red]", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"Failback (drill) published to {escape(bus)} for execution {escape(execution)}", highlight=False)
+
+
+@app.command()
+def reprotect(
+    execution: Execution,
+    terminate_recovery_instances: Annotated[
+        bool,
+        typer.Option(
+            "--terminate-recovery-instances",
+            help="also terminate the recovery side's instances (the RECOVERY execution's): a recovery principal only",
+        ),
+    ] = False,
+    aws: Aws = False,
+    operator_url: OperatorUrl = None,
+    stack: Stack = "DrsOrchestrator",
+    region: Region = None,
+) -> None:
+    """Protect a completed failback's servers again in the original direction (Reprotect)."""
+    from events.models import Reprotect
+
+    if not aws:
+        err.print(
+            "[red]a local failback reprotects in the same run: drs-orch run PLAN --recovery --confirm --failback "
+            "--reprotect; on AWS add --aws[/red]"
+        )
+        raise typer.Exit(2)
+    command = Reprotect(
+        execution_id=execution,
+        terminate_recovery_instances=terminate_recovery_instances,
+        requested_by=getpass.getuser(),
+    )
+    raise typer.Exit(_send_to_operator(command, OperatorEndpoint(operator_url, stack), region=region, refused_exit=1))
 
 
 @app.command()

@@ -335,8 +335,16 @@ def _valid(plan: Plan, path: Path, allowed: AllowList, functions: FunctionAllowL
     noted = f", {_count(len(warnings), 'warning')}" if warnings else ""
     console.print(
         f"[green]✓[/green] {escape(str(path))}: plan '{escape(plan.plan_id)}' is valid "
-        f"({_count(len(plan.waves), 'wave')}, {_count(servers, 'server')}{noted})"
+        f"({_count(len(plan.waves), 'wave')}, {_count(servers, 'server')}{_failback_note(plan)}{noted})"
     )
+
+
+def _failback_note(plan: Plan) -> str:
+    """`, failback scripts in 2 waves, reprotect after failback`: what a failback of the plan runs differently (empty
+    for a plan without `failback`)."""
+    waves = sum(1 for wave in plan.waves if wave.failback is not None and wave.failback.given())
+    note = f", failback scripts in {_count(waves, 'wave')}" if waves else ""
+    return note + (", reprotect after failback" if plan.reprotects else "")
 
 
 def _targets(script: Script, wave_id: str) -> str:
@@ -373,6 +381,14 @@ def _script_doc(script: Script) -> dict[str, Any]:
     return step_document(script.model_dump(by_alias=True, exclude_none=True, mode="json"))
 
 
+def _failback_info(wave: Wave) -> dict[str, Any]:
+    """`{"failback": {"postLaunch": [...], "healthCheck": None}}`: the wave's failback keys given (each replaces the
+    recovery one in a failback), or nothing for a wave without."""
+    if wave.failback is None or not wave.failback.given():
+        return {}
+    return {"failback": wave.failback.document()}
+
+
 def describe(plan: Plan, quotas: Quotas | None = None, resolved: Resolved | None = None) -> dict[str, Any]:
     """What a run of `plan` will do, as JSON-able data (the `show --json` output). `resolved`: its tag
     selectors resolved (`_resolve`): the waves then hold the selected servers, each wave that selects has
@@ -399,6 +415,7 @@ def describe(plan: Plan, quotas: Quotas | None = None, resolved: Resolved | None
                 "onFailure": wave.on_failure.value,
                 "successThreshold": wave.success_threshold,
                 "rollback": wave.rollback.value,
+                **_failback_info(wave),
             }
         )
     return {
@@ -406,6 +423,7 @@ def describe(plan: Plan, quotas: Quotas | None = None, resolved: Resolved | None
         "name": plan.name,
         "layers": layers(plan),
         "criticalPath": critical_path(plan),
+        **({"failback": plan.failback.model_dump(by_alias=True, mode="json")} if plan.failback is not None else {}),
         "waves": waves,
         "quotas": {"limits": schedule["quotas"], "packing": schedule["packing"], "layers": schedule["layers"]},
     }
@@ -473,8 +491,22 @@ def _wave_node(branch: Tree, wave: Wave, data: dict[str, Any], resolved: Resolve
         node.add(_script_line("post-launch", script, wave_id))
     if wave.health_check:
         node.add(_script_line("health check", wave.health_check, wave_id))
+    _failback_node(node, wave)
     threshold = f", success threshold {wave.success_threshold:.0%}" if wave.success_threshold else ""
     node.add(f"on failure: {wave.on_failure.value}, rollback: {wave.rollback.value}{threshold}")
+
+
+def _failback_node(node: Tree, wave: Wave) -> None:
+    """The wave's failback scripts under `in a failback:`, each key given (none: it runs no such step then)."""
+    if wave.failback is None or not wave.failback.given():
+        return
+    branch = node.add("in a failback (each replaces the steps of its kind above):")
+    names = {"preLaunch": "pre-launch", "postLaunch": "post-launch", "healthCheck": "health check"}
+    for key, steps in wave.failback.scripts:
+        if not steps:
+            branch.add(f"{names[key]}: none")
+        for script in steps:
+            branch.add(_script_line(names[key], script, wave.wave_id))
 
 
 def _print_plan(plan: Plan, info: dict[str, Any], console: Console, resolved: Resolved | None = None) -> None:
@@ -495,6 +527,8 @@ def _print_plan(plan: Plan, info: dict[str, Any], console: Console, resolved: Re
             _wave_node(branch, plan.wave(wave_id), by_id[wave_id], resolved)
     console.print(tree)
     console.print(f"[bold]Critical path:[/bold] {escape(' -> '.join(info['criticalPath']))}")
+    if plan.reprotects:
+        console.print("[bold]After a failback:[/bold] protection restarts in the original direction (reprotect)")
     limits = info["quotas"]["limits"]
     packed = "; with launch packing (the default) a layer's chunks share jobs" if info["quotas"].get("packing") else ""
     table = Table(

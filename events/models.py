@@ -259,6 +259,9 @@ class StartPlan(Contract):
 
 class PlanStarted(ExecutionEvent):
     mode: Mode
+    failback_of: str | None = Field(
+        default=None, max_length=128, description="a failback execution: the RECOVERY execution it fails back"
+    )
     plan_name: str
     wave_ids: list[str]
     root_wave_ids: list[str]
@@ -482,6 +485,62 @@ class ControlRejected(Contract):
     requested_by: str | None = Field(default=None, max_length=256, description="who sent the rejected command")
 
 
+# ---- failback and reprotect (issue #15) ----------------------------------------------------------
+
+FAILBACK_EXECUTION_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+
+
+class Failback(ControlEvent):
+    """Fail back a completed RECOVERY execution (`executionId`) with the same plan: a new execution
+    (`failbackExecutionId`, default `failback-<executionId>`) runs the plan's waves in the same dependency order and
+    gates, with the scripts the plan gives for failback (each wave's `failback:`; by default its recovery ones).
+    A wave whose servers came from on premises (or another non-EC2 origin) launches its recovery instances back
+    through StartFailbackLaunch once each is FAILBACK_READY_FOR_LAUNCH; a wave of EC2 instances of another Region
+    reverses their replication (ReverseReplication) and recovers the reversed source servers in the origin Region.
+
+    A real failback (`drill` false) moves production: it starts only from the operator endpoint, for one of the
+    deploy's recovery principals, and must carry `confirmFailback` equal to the plan's planId. A failback drill
+    (`drill` true: DRS allows it only for EC2 origins, whose reversed source servers can be drilled) may also come
+    from the bus's publishers. A refused Failback is answered with ControlRejected (command Failback) and changes
+    nothing. `reprotect`: after the failback completes, protect the servers again in the original direction
+    (default: the plan's `failback.reprotect`)."""
+
+    failback_execution_id: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=FAILBACK_EXECUTION_ID_PATTERN
+    )
+    drill: bool = False
+    confirm_failback: str | None = Field(default=None, max_length=128)
+    reprotect: bool | None = None
+
+
+class Reprotect(ControlEvent):
+    """Protect the servers of a completed failback execution (`executionId`) again in the original direction:
+    EC2 origins reverse the replication of their new instances back toward the recovery Region
+    (ReverseReplication); on-premises origins restart their source servers' replication (StartReplication). The
+    answer is a Reprotected event with each server's replication state. `terminateRecoveryInstances`: also
+    terminate the recovery instances of the failed-over side (the RECOVERY execution's), which only an operator
+    command from the operator endpoint may ask for."""
+
+    terminate_recovery_instances: bool = False
+
+
+class ReprotectedServer(Contract):
+    source_server_id: str = Field(description="the server as the failback execution launched it")
+    action: Literal["ReverseReplication", "StartReplication", "NONE"]
+    protected_source_server_id: str | None = Field(
+        default=None, description="the source server that replicates in the original direction"
+    )
+    replication_state: str | None = Field(default=None, description="its dataReplicationState, as DRS answered")
+    reason: str | None = None
+
+
+class Reprotected(ExecutionEvent):
+    """The answer to a Reprotect (or the plan's `failback.reprotect`): what was done for each server."""
+
+    servers: list[ReprotectedServer] = Field(default_factory=list)
+    terminated_recovery_instance_ids: list[str] = Field(default_factory=list)
+
+
 # ---- recovery objectives (issue #16) -------------------------------------------------------------
 
 MAX_ALERT_WAVES = 50  # running waves an objective alert names (runningWaveCount counts them all)
@@ -557,6 +616,9 @@ ALL_EVENTS: tuple[type[Contract], ...] = (
     ObjectiveTick,
     ObjectiveAtRisk,
     ObjectiveMissed,
+    Failback,
+    Reprotect,
+    Reprotected,
 )
 BY_DETAIL_TYPE: dict[str, type[Contract]] = {cls.DETAIL_TYPE: cls for cls in ALL_EVENTS}
 # The commands an operator sends through the operator endpoint (with StartPlan): the control function takes

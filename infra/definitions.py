@@ -240,15 +240,35 @@ class Route:
         return json.dumps(self.pattern, sort_keys=True)
 
 
+#: What starts work from outside the choreography: a plan, a failback of a completed recovery, a reprotect of a
+#: completed failback (issue #15). The start function takes them from the bus's publishers (drills; a real failover
+#: or failback is refused from there) and from the operator endpoint.
+START_EVENTS: tuple[str, ...] = ("StartPlan", "Failback", "Reprotect")
+
 ROUTES: tuple[Route, ...] = (
-    Route("start-plan", "orchestrator", SOURCE, ("StartPlan",), "start_plan", "Start a drill (the bus's publishers)"),
+    Route(
+        "start-plan",
+        "orchestrator",
+        SOURCE,
+        START_EVENTS,
+        "start_plan",
+        "Start a drill, a failback drill or a reprotect (the bus's publishers)",
+    ),
     Route(
         "operator-start",
         "orchestrator",
         OPERATOR_SOURCE,
-        ("StartPlan",),
+        START_EVENTS,
         "start_plan",
-        "Start a drill or a RECOVERY sent through the operator endpoint",
+        "Start a drill or a RECOVERY, a failback or a reprotect sent through the operator endpoint",
+    ),
+    Route(
+        "reprotect-after-failback",
+        "orchestrator",
+        SOURCE,
+        ("PlanCompleted",),
+        "start_plan",
+        "A failback execution that completed reprotects its servers when its plan or Failback asked for it",
     ),
     Route(
         "pre-launch",
@@ -491,7 +511,7 @@ def state_machine_definition(substitutions: dict[str, str]) -> str:
 OPERATOR_EVENTS: tuple[str, ...] = tuple(cls.DETAIL_TYPE for cls in OPERATOR_COMMANDS)
 # What may come from outside the choreography: StartPlan (a drill from the configured publishers, context
 # `publisherPrincipals`, or anything through the operator endpoint) and the operator commands.
-CONTROL_EVENTS: tuple[str, ...] = ("StartPlan", *OPERATOR_EVENTS)
+CONTROL_EVENTS: tuple[str, ...] = (*START_EVENTS, *OPERATOR_EVENTS)
 # Events that page someone: the alert rule forwards them to the SNS topic (a recovery time objective at risk or
 # missed while the run goes on too: issue #16).
 ALARM_EVENTS: tuple[str, ...] = ("PlanFailed", "WaveFailed", "ObjectiveAtRisk", "ObjectiveMissed")

@@ -33,7 +33,8 @@ Fidelity notes (where DRS does not document the behaviour, the choice made here)
   ``localcloud.drs_sim_launch``; native recovery plans and their steps: ``localcloud.drs_sim_plans``; staging
   accounts and extended source servers (``stagingArea``, the ``stagingAccountIDs`` filter):
   ``localcloud.drs_sim_staging``; recovery instances' failback states, StartFailbackLaunch, StopFailback and
-  ReverseReplication (``drs.failback``): ``localcloud.drs_sim_failback``.
+  ReverseReplication (``drs.failback``): ``localcloud.drs_sim_failback``; StartReplication and a failed-back
+  server's re-protection: ``localcloud.drs_sim_reprotect``.
 - "DRS Source Server Launch Result" events follow the DRS user guide sample: ``resources`` holds the
   source server ARN, ``detail`` is ``{"state": "RECOVERY_LAUNCH_SUCCEEDED" | "RECOVERY_LAUNCH_FAILED",
   "job-id": ..., "is-drill": "TRUE" | "FALSE"}`` (drills use the same states, told apart by is-drill).
@@ -59,9 +60,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from botocore.awsrequest import AWSResponse
 
 from localcloud.drs_sim_config import DrsQuotas, DrsServerSettings, DrsSimConfig, OutsideJob
-from localcloud.drs_sim_failback import Failback, FailbackHooks, InstanceRef
+from localcloud.drs_sim_failback import Failback, FailbackHooks, FailbackSettings, InstanceRef
 from localcloud.drs_sim_launch import LaunchSettings, Placement
 from localcloud.drs_sim_plans import RecoveryPlans
+from localcloud.drs_sim_reprotect import KIND as REPLICATION_STEP
+from localcloud.drs_sim_reprotect import Replication, ReplicationHooks
 from localcloud.drs_sim_staging import StagingAccounts, StagingHooks
 from localcloud.drs_sim_wire import (
     EVENT_NAME,
@@ -141,6 +144,7 @@ class _Server:
     last_launch: dict[str, Any] | None = None
     replication_direction: str = "FAILOVER"
     reversed_arn: str | None = None  # reversedDirectionSourceServerArn: the server replicating the other way
+    aws_instance_id: str | None = None  # the EC2 instance a reversed server replicates from
 
 
 @dataclass
@@ -267,14 +271,27 @@ class DrsSimulator(ClockedSimulator):
                 start_job=self._new_failback_job,
                 server_arn=lambda sid: self._servers[sid].arn,
                 set_reversed=self._set_reversed,
+                reversed_of=self._reversed_of,
                 peer=lambda region: self.peers(account_id, region),
                 account_id=account_id,
                 region=region,
             ),
         )
+        self.replication = Replication(
+            (self.config.failback or FailbackSettings()).reprotect_seconds,
+            ReplicationHooks(
+                now=self.clock.now,
+                schedule=self._schedule,
+                state=lambda sid: self._servers[sid].replication_state if sid in self._servers else None,
+                set_state=lambda sid, state: self.set_replication(sid, state=state),
+                snapshot=self._take_snapshot,
+                view=lambda sid: self._server_view(self._servers[sid]),
+            ),
+        )
         #: (account, Region) -> that Region's simulator, or None; the local cloud sets it (ReverseReplication)
         self.peers: Callable[[str, str], DrsSimulator | None] = lambda _account, _region: None
         self._extensions = {
+            **self.replication.operations(),
             **self.launch.operations(),
             **self.plans.operations(),
             **self.staging.operations(),
@@ -885,7 +902,7 @@ class DrsSimulator(ClockedSimulator):
             if step.kind == "outside":
                 self._start_outside_job(self.config.outside_jobs[step.index], step.at)
                 continue
-            if step.kind in ("failback", "reversed"):
+            if step.kind in ("failback", "reversed", REPLICATION_STEP):
                 event = self._failback_step(step)
                 if event is not None:
                     events.append(event)
@@ -1035,30 +1052,70 @@ class DrsSimulator(ClockedSimulator):
         return self._job_view(job)
 
     def _finish_failback_launch(self, participant: _Participant, at: datetime) -> dict[str, Any] | None:
+        """A failback launch ended: the instance's failback is completed, and an on-premises source server (its
+        machine overwritten by the launch) stops replicating until StartReplication (localcloud.drs_sim_reprotect)."""
         participant.launch_status = "LAUNCHED"
+        sid = participant.source_server_id
+        if sid in self._servers and self.failback.origin_environment(sid) == "ON_PREMISES":
+            self.replication.stop(sid)
         return self.failback.failback_launched(participant.instance_id, at)
 
     def _failback_step(self, step: _Transition) -> dict[str, Any] | None:
         if step.kind == "failback":
             return self.failback.apply(step.job_id, step.index, step.at)
-        server = self._servers.get(step.job_id)  # a reversed server's initial sync is over
+        if step.kind == REPLICATION_STEP:
+            self.replication.apply(step.job_id, step.index, step.at)
+            return None
+        server = self._servers.get(step.job_id)  # a reversed (or re-protected) server's initial sync is over
         if server is not None and server.replication_state == "INITIAL_SYNC":
             server.replication_state = "CONTINUOUS"
-            server.snapshots.append(_Snapshot(self._new_id("pit-", 17, _ALNUM), server.source_server_id, step.at))
+            self._take_snapshot(server.source_server_id, step.at)
         return None
+
+    def _take_snapshot(self, source_server_id: str, at: datetime) -> None:
+        self._servers[source_server_id].snapshots.append(
+            _Snapshot(self._new_id("pit-", 17, _ALNUM), source_server_id, at)
+        )
 
     def _set_reversed(self, source_server_id: str, reversed_arn: str) -> None:
         self._servers[source_server_id].reversed_arn = reversed_arn
 
-    def add_reversed_server(self, hostname: str, reversed_arn: str, sync_seconds: float) -> str:
-        """A source server replicating back into this Region from a recovery instance of another (ReverseReplication
-        there): INITIAL_SYNC, then CONTINUOUS with a recovery snapshot after `sync_seconds`. Returns its ARN."""
+    def _reversed_of(self, source_server_id: str) -> str | None:
+        server = self._servers.get(source_server_id)
+        if server is None or server.replication_direction != "FAILBACK":
+            return None
+        return server.reversed_arn
+
+    def reprotect_server(self, arn: str, sync_seconds: float | None) -> str:
+        """ReverseReplication of a failed-back instance in another Region re-protects the server `arn` of this
+        Region it failed back from: INITIAL_SYNC, then CONTINUOUS with a recovery snapshot after `sync_seconds`
+        (None: this Region's ``reverseReplicationSeconds``). Returns its ARN."""
+        with self._lock:
+            server = self._servers.get(arn.rsplit("/", 1)[-1])
+            if server is None or server.arn != arn:
+                raise DrsError(
+                    "ResourceNotFoundException",
+                    f"Source server {arn} to re-protect not found",
+                    resourceId=arn,
+                    resourceType="SOURCE_SERVER",
+                )
+            server.replication_state = "INITIAL_SYNC"
+            server.lag_seconds = 0
+            delay = self.failback.reverse_seconds(sync_seconds)
+            self._schedule(self.clock.now() + timedelta(seconds=delay), "reversed", server.source_server_id)
+            return server.arn
+
+    def add_reversed_server(self, hostname: str, reversed_arn: str, sync_seconds: float, instance_id: str) -> str:
+        """A source server replicating back into this Region from recovery instance `instance_id` of another
+        (ReverseReplication there): INITIAL_SYNC, then CONTINUOUS with a recovery snapshot after `sync_seconds`.
+        Returns its ARN."""
         with self._lock:
             sid = self._new_server_id()
             self.register_source_server(sid, replication_state="INITIAL_SYNC", hostname=hostname, snapshots=0)
             server = self._servers[sid]
             server.replication_direction = "FAILBACK"
             server.reversed_arn = reversed_arn
+            server.aws_instance_id = instance_id
             self._schedule(self.clock.now() + timedelta(seconds=sync_seconds), "reversed", sid)
             return server.arn
 
@@ -1090,6 +1147,7 @@ class DrsSimulator(ClockedSimulator):
         now = self.clock.now()
         disk_bytes = 64 * 1024**3
         extension = self.staging.extension_of(server.source_server_id)
+        origin = self.failback.origin_region(server.source_server_id)
         view: dict[str, Any] = {
             "sourceServerID": server.source_server_id,
             "arn": server.arn,
@@ -1119,11 +1177,7 @@ class DrsSimulator(ClockedSimulator):
             "sourceProperties": {
                 "lastUpdatedDateTime": iso(server.added_at),
                 "recommendedInstanceType": "m5.large",
-                "identificationHints": {
-                    "hostname": server.hostname,
-                    "fqdn": f"{server.hostname}.corp.example",
-                    "vmWareUuid": server.hardware_id,
-                },
+                "identificationHints": self._hints(server, origin),
                 "networkInterfaces": [
                     {
                         "macAddress": "02:00:00:00:00:01",
@@ -1139,11 +1193,28 @@ class DrsSimulator(ClockedSimulator):
             "stagingArea": extension.staging_area if extension else {"status": "NOT_EXTENDED"},
             "replicationDirection": server.replication_direction,
         }
+        if origin is not None:  # an EC2 origin (SourceCloudProperties: "for an EC2-originated Source Server")
+            view["sourceCloudProperties"] = {
+                "originAccountID": self.account_id,
+                "originRegion": origin,
+                "originAvailabilityZone": f"{origin}a",
+            }
         if server.reversed_arn is not None:
             view["reversedDirectionSourceServerArn"] = server.reversed_arn
         if server.recovery_instance_id is not None:
             view["recoveryInstanceId"] = server.recovery_instance_id
         return view
+
+    @staticmethod
+    def _hints(server: _Server, origin: str | None) -> dict[str, str]:
+        """IdentificationHints: an on-premises server's VMware UUID, an EC2 one's instance id where known (a
+        reversed server's: the recovery instance it replicates from)."""
+        hints = {"hostname": server.hostname, "fqdn": f"{server.hostname}.corp.example"}
+        if origin is None:
+            hints["vmWareUuid"] = server.hardware_id
+        elif server.aws_instance_id is not None:
+            hints["awsInstanceID"] = server.aws_instance_id
+        return hints
 
     def _instance_view(self, inst: _Instance) -> dict[str, Any]:
         view: dict[str, Any] = {
@@ -1170,6 +1241,9 @@ class DrsSimulator(ClockedSimulator):
         }
         if inst.point_in_time is not None:
             view["pointInTimeSnapshotDateTime"] = iso(inst.point_in_time)
+        origin = self.failback.origin_region(inst.source_server_id)
+        if origin is not None:
+            view["originAvailabilityZone"] = f"{origin}a"
         failback = self.failback.view(inst.recovery_instance_id)
         if failback is not None:
             view["failback"] = failback

@@ -2,7 +2,8 @@
 EC2-to-EC2 ReverseReplication (``drs.failback`` in a simulation profile).
 
 Without ``drs.failback`` nothing here is active: recovery instances carry no ``failback`` block and never change
-failback state, so a profile without the section behaves as before. With it::
+failback state, so a profile without the section behaves as before (the one exception needs failback elsewhere:
+an instance launched from a reversed server another Region's ReverseReplication created). With it::
 
     drs:
       failback:
@@ -10,8 +11,10 @@ failback state, so a profile without the section behaves as before. With it::
         readyAfterSeconds: 600          # ... and is ready (FAILBACK_READY_FOR_LAUNCH), from the instance's launch
         launchSeconds: 300              # a StartFailbackLaunch job's launch of one instance
         reverseReplicationSeconds: 300  # a reversed source server's initial sync before CONTINUOUS
+        reprotectSeconds: 300           # StartReplication of a failed-back server until CONTINUOUS
         servers:                        # by source server id
           s-0123456789abcdef0: {neverReady: true}        # the failback client never gets ready
+          s-0123456789abcdef2: {failbackError: true}     # the failback client reports an error
           s-0123456789abcdef1: {originRegion: us-east-1}  # an EC2 instance of us-east-1 (ReverseReplication)
 
 Wire shapes are botocore's drs model's (RecoveryInstanceFailback, StartFailbackLaunch, StopFailback,
@@ -20,14 +23,19 @@ ReverseReplication). Fidelity notes (the choices where DRS does not document its
 - An on-premises origin's recovery instance is FAILBACK_NOT_STARTED at launch; its failback client (booted by
   the operator on the origin side, not modelled) moves it to FAILBACK_IN_PROGRESS after ``startAfterSeconds`` and
   to FAILBACK_READY_FOR_LAUNCH after ``readyAfterSeconds``; a ``neverReady`` server's instance stays
-  FAILBACK_IN_PROGRESS. Each change emits "DRS Recovery Instance Failback State Change" (source ``aws.drs``,
-  ``resources`` the recovery instance ARN, ``detail`` ``{"state": <FailbackState>, "recovery-instance-id": id,
-  "source-server-id": id}``): the detail's fields are this simulator's choice, only a real account shows DRS's.
+  FAILBACK_IN_PROGRESS, a ``failbackError`` server's becomes FAILBACK_ERROR at ``readyAfterSeconds`` instead (its
+  failback client reports an error; StopFailback puts it back to FAILBACK_NOT_STARTED, for good; the fault is
+  refused with ``neverReady`` or ``originRegion``). Each change emits "DRS Recovery Instance Failback State
+  Change" (source ``aws.drs``, ``resources`` the recovery instance ARN, ``detail`` ``{"state": <FailbackState>,
+  "recovery-instance-id": id, "source-server-id": id}``): the detail's fields are this simulator's choice, only a
+  real account shows DRS's.
 - StartFailbackLaunch (1 to 200 ids): an unknown id or an instance not FAILBACK_READY_FOR_LAUNCH is a
   ValidationException (fieldValidationFailed; the model lists no ResourceNotFoundException for it), an instance
   already in a failback job a ConflictException. The job is a LAUNCH job initiated by FAILBACK; each instance's
-  failback block gets the job id, and the instance becomes FAILBACK_COMPLETED when its launch ends. The recovery
-  quotas do not refuse it (it counts as an active job for later StartRecovery calls).
+  failback block gets the job id, and the instance becomes FAILBACK_COMPLETED when its launch ends; its
+  on-premises source server's replication is then STOPPED until StartReplication re-protects it
+  (``localcloud.drs_sim_reprotect``, ``reprotectSeconds``). The recovery quotas do not refuse it (it counts as an
+  active job for later StartRecovery calls).
 - GetFailbackReplicationConfiguration answers fixed values (name: the instance's hostname, no bandwidth
   throttling, public IP, IPV4): the simulator has no UpdateFailbackReplicationConfiguration.
 - StopFailback (unknown id: ResourceNotFoundException) puts the instance back to FAILBACK_NOT_STARTED, as the API
@@ -40,6 +48,21 @@ ReverseReplication). Fidelity notes (the choices where DRS does not document its
   FAILBACK_IN_PROGRESS meanwhile and FAILBACK_READY_FOR_LAUNCH once the reversed server replicates continuously.
   Unknown id: ResourceNotFoundException; an on-premises origin: ValidationException; reversed already:
   ConflictException; an origin Region without a simulator: UninitializedAccountException naming it.
+- Re-protection after an EC2 failback ("For failback instances on origin region - starts replication to target
+  region to re-protect them", the API reference): an instance launched from a reversed (FAILBACK-direction)
+  server has a failback record even where the profile has no ``drs.failback`` (FAILBACK_NOT_STARTED, no failback
+  client), and its ReverseReplication re-protects the server it failed back from (the reversed server's
+  ``reversedDirectionSourceServerArn``, in the recovery Region) instead of creating one: that server is
+  INITIAL_SYNC, then CONTINUOUS with a recovery snapshot after ``reverseReplicationSeconds`` (this Region's
+  section, else the recovery Region's), and the answer's ``reversedDirectionSourceServerArn`` is its ARN; the
+  instance is FAILBACK_IN_PROGRESS, then FAILBACK_READY_FOR_LAUNCH. Again: ConflictException; the reversed server
+  keeps existing (DRS's cleanup of it is not modelled).
+- An EC2-originated server (``originRegion``, or a reversed server: the Region of the instance it replicates
+  from) shows ``sourceCloudProperties`` (``originAccountID`` this account, ``originRegion``,
+  ``originAvailabilityZone`` the Region's first zone, ``<region>a``; ``identificationHints`` without
+  ``vmWareUuid``, a reversed server's with ``awsInstanceID`` the recovery instance), and its recovery instances
+  ``originEnvironment: AWS`` and ``originAvailabilityZone``; an on-premises server shows none, as before. Every
+  server shows ``replicationDirection``; both servers of a reversed pair ``reversedDirectionSourceServerArn``.
 """
 
 from __future__ import annotations
@@ -66,7 +89,7 @@ STATES = (
     "FAILBACK_NOT_READY_FOR_LAUNCH",
     "FAILBACK_LAUNCH_STATE_NOT_AVAILABLE",
 )
-NOT_STARTED, IN_PROGRESS, READY, COMPLETED = range(4)
+NOT_STARTED, IN_PROGRESS, READY, COMPLETED, ERROR = range(5)
 MAX_FAILBACK_IDS = 200  # StartFailbackRequestRecoveryInstanceIDs max in the drs model
 _GENERATION = 100  # a transition's index: generation * _GENERATION + state index
 
@@ -80,6 +103,7 @@ Operation = Callable[[dict[str, Any]], tuple[int, dict[str, Any] | None]]
 @dataclass(frozen=True)
 class FailbackServerSettings:
     never_ready: bool = False
+    failback_error: bool = False
     origin_region: str | None = None
 
 
@@ -89,12 +113,25 @@ class FailbackSettings:
     ready_after_seconds: float = 600.0
     launch_seconds: float = 300.0
     reverse_replication_seconds: float = 300.0
+    reprotect_seconds: float = 300.0
     servers: dict[str, FailbackServerSettings] = field(default_factory=dict)
 
 
 class FailbackServerProfile(ProfileSection):
     never_ready: bool = False
+    failback_error: bool = False
     origin_region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+    @model_validator(mode="after")
+    def _one_fault(self) -> FailbackServerProfile:
+        if self.failback_error and self.never_ready:
+            raise invalid("failbackError and neverReady exclude each other (the client errs, or never gets ready)")
+        if self.failback_error and self.origin_region is not None:
+            raise invalid(
+                "failbackError is a fault of the failback client of an on-premises origin: an EC2 origin "
+                "(originRegion) fails back by ReverseReplication, without one"
+            )
+        return self
 
 
 class FailbackProfile(ProfileSection):
@@ -104,6 +141,7 @@ class FailbackProfile(ProfileSection):
     ready_after_seconds: float = Field(default=600.0, ge=0, le=366 * 86_400)
     launch_seconds: float = Field(default=300.0, ge=0, le=366 * 86_400)
     reverse_replication_seconds: float = Field(default=300.0, ge=0, le=366 * 86_400)
+    reprotect_seconds: float = Field(default=300.0, ge=0, le=366 * 86_400)
     servers: dict[SourceServerId, FailbackServerProfile | None] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -121,8 +159,11 @@ class FailbackProfile(ProfileSection):
             ready_after_seconds=self.ready_after_seconds,
             launch_seconds=self.launch_seconds,
             reverse_replication_seconds=self.reverse_replication_seconds,
+            reprotect_seconds=self.reprotect_seconds,
             servers={
-                sid: FailbackServerSettings(never_ready=s.never_ready, origin_region=s.origin_region)
+                sid: FailbackServerSettings(
+                    never_ready=s.never_ready, failback_error=s.failback_error, origin_region=s.origin_region
+                )
                 if s
                 else FailbackServerSettings()
                 for sid, s in self.servers.items()
@@ -153,6 +194,7 @@ class FailbackHooks:
     start_job: Callable[[list[InstanceRef], dict[str, str], float], dict[str, Any]]  # a FAILBACK job's view
     server_arn: Callable[[str], str]
     set_reversed: Callable[[str, str], None]  # (source server id, reversed server ARN)
+    reversed_of: Callable[[str], str | None]  # a FAILBACK-direction server's reversed server's ARN, else None
     peer: Callable[[str], Any]  # region -> that Region's DrsSimulator of this account, or None
     account_id: str
     region: str
@@ -185,27 +227,33 @@ class Failback:
         }
 
     def _server(self, source_server_id: str) -> FailbackServerSettings:
-        assert self.settings is not None
+        if self.settings is None:
+            return FailbackServerSettings()
         return self.settings.servers.get(source_server_id, FailbackServerSettings())
 
+    def origin_region(self, source_server_id: str) -> str | None:
+        """The EC2 Region a source server replicates from: the profile's ``originRegion``, or for a reversed
+        (FAILBACK-direction) server the Region of the recovery instance it replicates from; None on premises."""
+        reversed_arn = self.hooks.reversed_of(source_server_id)
+        if reversed_arn is not None:
+            return reversed_arn.split(":")[3]
+        return self._server(source_server_id).origin_region
+
     def origin_environment(self, source_server_id: str) -> str:
-        if self.settings is None or self._server(source_server_id).origin_region is None:
-            return "ON_PREMISES"
-        return "AWS"
+        return "ON_PREMISES" if self.origin_region(source_server_id) is None else "AWS"
 
     # ---- time
 
     def launched(self, recovery_instance_id: str, source_server_id: str, at: datetime) -> None:
         """A recovery instance was launched at `at`: an on-premises origin's failback client starts its timer."""
-        if self.settings is None:
-            return
+        if self.settings is None and self.hooks.reversed_of(source_server_id) is None:
+            return  # a failed-back server's instance has failback state even without drs.failback (re-protection)
         self._records[recovery_instance_id] = _Record()
-        server = self._server(source_server_id)
-        if server.origin_region is not None:
-            return  # an EC2 origin fails back through ReverseReplication
-        self._progress(recovery_instance_id, at, never_ready=server.never_ready)
+        if self.origin_region(source_server_id) is not None:
+            return  # an EC2 origin fails back (or is re-protected) through ReverseReplication
+        self._progress(recovery_instance_id, at, self._server(source_server_id))
 
-    def _progress(self, rid: str, at: datetime, *, never_ready: bool = False) -> None:
+    def _progress(self, rid: str, at: datetime, server: FailbackServerSettings) -> None:
         assert self.settings is not None
         record = self._records[rid]
         record.generation += 1
@@ -213,9 +261,9 @@ class Failback:
         self.hooks.schedule(
             at + timedelta(seconds=self.settings.start_after_seconds), "failback", rid, base + IN_PROGRESS
         )
-        if not never_ready:
+        if not server.never_ready:
             ready_at = at + timedelta(seconds=self.settings.ready_after_seconds)
-            self.hooks.schedule(ready_at, "failback", rid, base + READY)
+            self.hooks.schedule(ready_at, "failback", rid, base + (ERROR if server.failback_error else READY))
 
     def apply(self, rid: str, index: int, at: datetime) -> dict[str, Any] | None:
         """A due failback transition: the new state's event, or None when stale (stopped, instance gone)."""
@@ -358,9 +406,13 @@ class Failback:
         }
 
     def _op_reverse_replication(self, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A recovery instance of an EC2 origin replicates back to its origin Region (a new reversed source server
+        there), or a failed-back instance (launched from a reversed server) re-protects the server it failed back
+        from (that server, in the recovery Region, replicates again)."""
         rid = args["recoveryInstanceID"]
         ref, record = self._tracked(rid)
-        origin = self._server(ref.source_server_id).origin_region
+        original_arn = self.hooks.reversed_of(ref.source_server_id)
+        origin = self.origin_region(ref.source_server_id)
         if origin is None:
             raise _invalid(
                 "recoveryInstanceID",
@@ -373,23 +425,39 @@ class Failback:
                 resourceId=rid,
                 resourceType="RECOVERY_INSTANCE",
             )
-        peer = self.hooks.peer(origin)
-        if peer is None:
-            raise DrsError(
-                "UninitializedAccountException",
-                f"Account {self.hooks.account_id} is not initialized for DRS in {origin} (the simulation "
-                f"profile's accounts section must list {origin} for account {self.hooks.account_id})",
-            )
-        assert self.settings is not None
-        delay = self.settings.reverse_replication_seconds
-        record.reversed_arn = peer.add_reversed_server(ref.hostname, self.hooks.server_arn(ref.source_server_id), delay)
-        self.hooks.set_reversed(ref.source_server_id, record.reversed_arn)
+        peer = self._peer(origin)
+        # the sync time: this Region's section, else (a failed-back instance's origin Region may have none) the peer's
+        delay = self.settings.reverse_replication_seconds if self.settings is not None else None
+        if original_arn is not None:
+            record.reversed_arn = peer.reprotect_server(original_arn, delay)
+        else:
+            assert delay is not None  # an originRegion comes from this Region's drs.failback section
+            server_arn = self.hooks.server_arn(ref.source_server_id)
+            record.reversed_arn = peer.add_reversed_server(ref.hostname, server_arn, delay, rid)
+            self.hooks.set_reversed(ref.source_server_id, record.reversed_arn)
         now = self.hooks.now()
         record.initiated = now
         record.generation += 1
+        wait = peer.failback.reverse_seconds(delay)
         self.hooks.schedule(now, "failback", rid, record.generation * _GENERATION + IN_PROGRESS)
-        self.hooks.schedule(now + timedelta(seconds=delay), "failback", rid, record.generation * _GENERATION + READY)
+        self.hooks.schedule(now + timedelta(seconds=wait), "failback", rid, record.generation * _GENERATION + READY)
         return 200, {"reversedDirectionSourceServerArn": record.reversed_arn}
+
+    def reverse_seconds(self, given: float | None) -> float:
+        """How long a (re-)reversed server's sync takes: `given`, else this Region's section's, else the default."""
+        if given is not None:
+            return given
+        return (self.settings or FailbackSettings()).reverse_replication_seconds
+
+    def _peer(self, region: str) -> Any:
+        peer = self.hooks.peer(region)
+        if peer is None:
+            raise DrsError(
+                "UninitializedAccountException",
+                f"Account {self.hooks.account_id} is not initialized for DRS in {region} (the simulation "
+                f"profile's accounts section must list {region} for account {self.hooks.account_id})",
+            )
+        return peer
 
 
 def _detail(state: str, rid: str, sid: str) -> str:

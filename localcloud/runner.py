@@ -122,6 +122,71 @@ def start(
     return execution_id
 
 
+def start_failback(
+    cloud: LocalCloud,
+    recovery_execution_id: str,
+    *,
+    drill: bool = False,
+    confirm_plan_id: str | None = None,
+    requested_by: str = "drs-orch",
+    reprotect: bool | None = None,
+    failback_execution_id: str | None = None,
+) -> str:
+    """Fail back a completed RECOVERY as a user does: a real failback through the operator endpoint as the local
+    caller `requested_by` (confirmed with `confirm_plan_id`), a failback drill published on the bus. The failback
+    execution's id (the command's, else `failback-<recovery id>`). Raises StartRefused when the operator endpoint
+    refuses it; a refusal of the orchestrator's own is a ControlRejected (`failback_refusals`)."""
+    detail: dict[str, Any] = {"executionId": recovery_execution_id, "drill": drill}
+    if confirm_plan_id is not None:
+        detail["confirmFailback"] = confirm_plan_id
+    if reprotect is not None:
+        detail["reprotect"] = reprotect
+    if failback_execution_id is not None:
+        detail["failbackExecutionId"] = failback_execution_id
+    if drill:
+        cloud.publish("Failback", {**detail, "requestedBy": requested_by})
+    else:
+        reply = cloud.operate("Failback", detail, caller=local_caller(requested_by))
+        if not reply.accepted:
+            raise StartRefused(reply.status, reply.error)
+    return failback_execution_id or f"failback-{recovery_execution_id}"[:128]
+
+
+def failback_refusals(cloud: LocalCloud, recovery_execution_id: str) -> list[str]:
+    """The reasons of the ControlRejected answers to Failback commands of this recovery, in order."""
+    return [
+        str(e.detail.get("reason"))
+        for e in cloud.events
+        if e.detail_type == "ControlRejected"
+        and e.detail.get("command") == "Failback"
+        and e.detail.get("executionId") == recovery_execution_id
+    ]
+
+
+def run_failback(
+    cloud: LocalCloud,
+    recovery_execution_id: str,
+    *,
+    timeout: float = 300.0,
+    on_progress: Callable[[], None] | None = None,
+    **options: Any,
+) -> RunResult:
+    """`start_failback`, then run until the failback execution ends (or the Failback is refused: status
+    REJECTED, the reasons as `problem`), and report it."""
+    refused = len(failback_refusals(cloud, recovery_execution_id))
+    failback_id = start_failback(cloud, recovery_execution_id, **options)
+
+    def done() -> bool:
+        return cloud.execution_finished(failback_id) or len(failback_refusals(cloud, recovery_execution_id)) > refused
+
+    cloud.run_until(done, timeout=timeout, on_progress=on_progress)
+    cloud.drain()
+    reasons = failback_refusals(cloud, recovery_execution_id)[refused:]
+    if reasons and not cloud.execution_finished(failback_id):
+        return RunResult(failback_id, "REJECTED", None, [], "; ".join(reasons))
+    return result_of(cloud, failback_id)
+
+
 def _register_servers(cloud: LocalCloud, plan: Plan) -> None:
     """Each wave's servers in the DRS simulator of its target (issue #15: the account and Region it recovers in; the
     own account's without one). A target the profile does not set up gets none: DRS there answers as uninitialized."""

@@ -158,6 +158,9 @@ class FakeDrs(_Failing):
         self.failure_reasons: dict[str, dict[str, str]] = {}
         self.started: list[dict[str, Any]] = []  # every accepted StartRecovery: servers, is_drill, tags
         self.terminated: list[list[str]] = []  # every accepted TerminateRecoveryInstances
+        self.failback_launches: list[list[str]] = []  # every accepted StartFailbackLaunch
+        self.reversed: list[str] = []  # every accepted ReverseReplication
+        self.replication_started: list[str] = []  # every accepted StartReplication
         # each source server's launch configuration (DRS's defaults, template `lt-<its id's digits>`)
         self.launch_configurations: dict[str, dict[str, Any]] = {}
         self.configuration_updates: list[tuple[str, dict[str, Any]]] = []  # every UpdateLaunchConfiguration
@@ -259,6 +262,34 @@ class FakeDrs(_Failing):
         self.jobs[job_id] = job
         self.started.append({"servers": [dict(s) for s in servers], "is_drill": is_drill, "tags": dict(tags)})
         return _copy(job)
+
+    def start_failback_launch(self, recovery_instance_ids: list[str], *, tags: dict[str, str]) -> dict[str, Any]:
+        self._maybe_fail("start_failback_launch")
+        job_id = self._job_id()
+        job: dict[str, Any] = {
+            "jobID": job_id,
+            "type": "LAUNCH",
+            "initiatedBy": "FAILBACK",
+            "status": "PENDING",
+            "tags": dict(tags),
+            "creationDateTime": iso(self._clock.now()),
+            "participatingServers": [
+                {"recoveryInstanceID": rid, "launchStatus": "PENDING"} for rid in recovery_instance_ids
+            ],
+        }
+        self.jobs[job_id] = job
+        self.failback_launches.append(list(recovery_instance_ids))
+        return _copy(job)
+
+    def reverse_replication(self, recovery_instance_id: str) -> str:
+        self._maybe_fail("reverse_replication")
+        self.reversed.append(recovery_instance_id)
+        return f"arn:aws:drs:us-west-2:123456789012:source-server/s-{recovery_instance_id[2:].rjust(17, '0')[-17:]}"
+
+    def start_replication(self, source_server_id: str) -> dict[str, Any]:
+        self._maybe_fail("start_replication")
+        self.replication_started.append(source_server_id)
+        return {"sourceServerID": source_server_id, "dataReplicationInfo": {"dataReplicationState": "INITIATING"}}
 
     def describe_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
         self._maybe_fail("describe_jobs")

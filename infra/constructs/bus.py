@@ -19,7 +19,7 @@ from constructs import Construct
 
 from events.generate import SCHEMAS_DIR, load_schema
 from events.models import OPERATOR_SOURCE, SOURCE
-from infra.definitions import ARCHIVE_PATTERN, CONTROL_EVENTS, OPERATOR_EVENTS, ROUTES
+from infra.definitions import ARCHIVE_PATTERN, CONTROL_EVENTS, OPERATOR_EVENTS, ROUTES, START_EVENTS
 
 SCHEMA_TYPE = "JSONSchemaDraft4"
 
@@ -91,7 +91,7 @@ class OrchestratorBus(Construct):
                     principals=[iam.ArnPrincipal(arn) for arn in self.publisher_principals],
                     actions=["events:PutEvents"],
                     resources=[self.bus.event_bus_arn],
-                    conditions={"StringEquals": {"events:source": SOURCE, "events:detail-type": ["StartPlan"]}},
+                    conditions={"StringEquals": {"events:source": SOURCE, "events:detail-type": list(START_EVENTS)}},
                 )
             )
 
@@ -134,7 +134,7 @@ class OrchestratorBus(Construct):
         self._deny_all_but("OnlyTheOperatorUsesItsSource", [OPERATOR_SOURCE], [operator_role_arn], key="events:source")
         self._deny_all_but(
             "OnlyPublishersStartPlans",
-            ["StartPlan"],
+            list(START_EVENTS),
             [
                 *self.publisher_principals,
                 operator_role_arn,

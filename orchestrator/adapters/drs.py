@@ -35,6 +35,7 @@ DESCRIBE_SERVERS_BATCH = 200  # DescribeSourceServersRequestFilters.sourceServer
 # DescribeRecoveryInstancesRequestFilters.recoveryInstanceIDs max (botocore's drs model: RecoveryInstanceIDs, max 200)
 RAW_ERROR_CHARS = 1000  # characters of a server's rawError kept as its reason: 100 servers x 1 KB per DRSJobCompleted
 RECOVERY_INSTANCES_BATCH = 200
+MAX_FAILBACK_INSTANCES = 200  # StartFailbackRequestRecoveryInstanceIDs max in the drs model
 # DescribeJobLogItems events that say why a server of a job did not launch (botocore's JobLogEvent enum)
 FAILURE_LOG_EVENTS = frozenset(
     {
@@ -203,6 +204,32 @@ class Drs:
         response = self._call("start_recovery", sourceServers=servers, isDrill=is_drill, tags=tags)
         job: dict[str, Any] = response["job"]
         return job
+
+    def start_failback_launch(self, recovery_instance_ids: list[str], *, tags: dict[str, str]) -> dict[str, Any]:
+        """StartFailbackLaunch of 1 to MAX_FAILBACK_INSTANCES (200, the drs model's
+        StartFailbackRequestRecoveryInstanceIDs) recovery instances, each FAILBACK_READY_FOR_LAUNCH: the LAUNCH job
+        (initiatedBy FAILBACK) that launches them back on their origin. Not retried here (it starts a job): DrsError
+        as DRS refused it (ValidationException for an instance not ready or unknown, ConflictException for one
+        already failing back, ...)."""
+        if not 1 <= len(recovery_instance_ids) <= MAX_FAILBACK_INSTANCES:
+            raise ValueError(f"StartFailbackLaunch takes 1 to {MAX_FAILBACK_INSTANCES} recovery instances")
+        response = self._call("start_failback_launch", recoveryInstanceIDs=recovery_instance_ids, tags=tags)
+        job: dict[str, Any] = response["job"]
+        return job
+
+    def reverse_replication(self, recovery_instance_id: str) -> str:
+        """ReverseReplication of a recovery instance of an EC2 origin: the ARN of the source server DRS created (or
+        re-protects) replicating in the other direction. Not retried here: DrsError (ConflictException when it is
+        reversed already, ValidationException for a non-EC2 origin, UninitializedAccountException when DRS is not
+        initialized in the other Region, ...)."""
+        response = self._call("reverse_replication", recoveryInstanceID=recovery_instance_id)
+        return str(response["reversedDirectionSourceServerArn"])
+
+    def start_replication(self, source_server_id: str) -> dict[str, Any]:
+        """StartReplication of a source server whose replication stopped: the source server as DRS answers it."""
+        response = self._call("start_replication", sourceServerID=source_server_id)
+        server: dict[str, Any] = response.get("sourceServer") or {}
+        return server
 
     def describe_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
         jobs: list[dict[str, Any]] = []

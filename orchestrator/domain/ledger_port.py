@@ -211,12 +211,25 @@ class LedgerPort(Protocol):
         plan_ref: Mapping[str, Any] | None = None,
         declared_at: str | None = None,
         drill_ttl_seconds: int | None = None,
+        failback: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
         servers (`{sourceServerId: {criticality, launchStatus}}`); `resolution`: how its tag selectors were
         resolved, kept with the frozen plan; `plan_ref`: the stored plan version it runs (`{planId, version,
         sha256}`), None for a plan that came inline; `declared_at`: when the disaster was declared (default: now);
-        `drill_ttl_seconds`: a drill's time to live (seconds), the shorter of its plan's and its StartPlan's."""
+        `drill_ttl_seconds`: a drill's time to live (seconds), the shorter of its plan's and its StartPlan's;
+        `failback`: a failback execution's design (what it fails back, per wave and server)."""
+        ...
+
+    def claim_failback(self, execution_id: str, failback_execution_id: str) -> str | None:
+        """Mark the RECOVERY execution `execution_id` as failed back by `failback_execution_id` (`failedBackBy` on
+        its item), once: None when this failback holds it (now, or already), else the failback execution that holds
+        it. One recovery is failed back by one execution, so two failbacks never launch the same server twice."""
+        ...
+
+    def record_reprotect(self, execution_id: str, reprotect: Mapping[str, Any]) -> None:
+        """Write what a reprotect of the (failback) execution did (`reprotect` on the execution item), replacing
+        an earlier one: a reprotect asked again records what it found the second time."""
         ...
 
     def end_launch_lease(

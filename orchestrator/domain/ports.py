@@ -80,6 +80,18 @@ class DrsPort(Protocol):
         """StartRecovery: the job (`jobID`, `status`, `participatingServers`, `tags`). Never retried."""
         ...
 
+    def start_failback_launch(self, recovery_instance_ids: list[str], *, tags: dict[str, str]) -> dict[str, Any]:
+        """StartFailbackLaunch of 1 to 200 recovery instances: the job (as StartRecovery's). Never retried."""
+        ...
+
+    def reverse_replication(self, recovery_instance_id: str) -> str:
+        """ReverseReplication of a recovery instance of an EC2 origin: the reversed source server's ARN."""
+        ...
+
+    def start_replication(self, source_server_id: str) -> dict[str, Any]:
+        """StartReplication of a source server whose replication stopped: the source server."""
+        ...
+
     def describe_jobs(self, job_ids: list[str]) -> list[dict[str, Any]]:
         """DescribeJobs of these ids, every page (ids unknown to DRS are absent)."""
         ...

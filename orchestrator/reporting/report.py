@@ -78,6 +78,9 @@ def build_report(
         **({"cancelledBy": execution.cancelled_by} if execution.cancelled_by else {}),
         # a stored plan's run: the version it froze and that version's SHA-256 (issue #16, stored plans)
         **({"planRef": dict(execution.plan_ref)} if execution.plan_ref else {}),
+        # a failback execution (issue #15): the RECOVERY it fails back, each wave's DRS failback path, and what its
+        # reprotect did
+        **_failback(execution),
         "waves": [
             _targeted(_selected(_wave(details[w], settings), selected.get(w)), targets.get(w))
             for w in order
@@ -87,6 +90,25 @@ def build_report(
         "events": list(events or []),
     }
     return add_objectives(report, _frozen(execution))
+
+
+def _failback(execution: ExecutionRecord) -> dict[str, Any]:
+    """`failback`: `{of, waves: {waveId: FAILBACK_LAUNCH | REVERSE_REPLICATION}, reprotect: bool}` and, once done,
+    `reprotect`: `{at, servers: [{sourceServerId, action, protectedSourceServerId, replicationState, reason}],
+    terminatedRecoveryInstanceIds}`; nothing for an execution that is not a failback."""
+    if execution.failback is None:
+        return {}
+    record = execution.failback
+    found: dict[str, Any] = {
+        "failback": {
+            "of": record.get("of"),
+            "waves": dict(record.get("waves") or {}),
+            "reprotect": bool(record.get("reprotect")),
+        }
+    }
+    if execution.reprotect is not None:
+        found["reprotect"] = dict(execution.reprotect)
+    return found
 
 
 def _frozen(execution: ExecutionRecord) -> Plan | None:

@@ -308,7 +308,8 @@ def start_job(rt: Runtime, chunk: LaunchChunk, *, from_queue: bool = False) -> d
         restore_launch_settings(rt, execution, chunk)  # applied by an earlier call that parked it, if any
         return {"outcome": "DROPPED", "launchKey": chunk.launch_key, "reason": stale.reason}
     rt = wave_runtime(rt, execution, chunk.wave_id)  # its servers, job and capacity pool are the wave's target's
-    if rt.settings.drs_packing and not from_queue:  # the packer starts it, with others (issue #19)
+    failback = failback_instances(execution, chunk.wave_id)  # StartFailbackLaunch of these recovery instances
+    if rt.settings.drs_packing and not from_queue and failback is None:  # the packer starts it (issue #19)
         from orchestrator.steps.packer import gather
 
         return gather(rt, chunk)
@@ -332,7 +333,17 @@ def start_job(rt: Runtime, chunk: LaunchChunk, *, from_queue: bool = False) -> d
     answer = _apply_settings(rt, chunk, execution, token, from_queue=from_queue)
     if answer is not None:
         return answer
-    return _start_recovery(rt, chunk, token, from_queue=from_queue)
+    return _start_recovery(rt, chunk, token, from_queue=from_queue, failback=failback)
+
+
+def failback_instances(execution: ExecutionRecord, wave_id: str) -> Mapping[str, str] | None:
+    """The recovery instances (by source server id) a failback execution's wave launches back with
+    StartFailbackLaunch; None for a wave that launches with StartRecovery (every other one)."""
+    from orchestrator.domain.failback import FailbackPath
+    from orchestrator.steps.failback import wave_design
+
+    design = wave_design(execution, wave_id)
+    return design.instances if design is not None and design.path is FailbackPath.FAILBACK_LAUNCH else None
 
 
 def _apply_settings(
@@ -393,8 +404,12 @@ def _admit(rt: Runtime, chunk: LaunchChunk, token: str, *, from_queue: bool) -> 
         raise
 
 
-def _start_recovery(rt: Runtime, chunk: LaunchChunk, token: str, *, from_queue: bool) -> dict[str, Any]:
-    """StartRecovery for an admitted chunk whose lease this call holds, tagged with its launch key."""
+def _start_recovery(
+    rt: Runtime, chunk: LaunchChunk, token: str, *, from_queue: bool, failback: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """StartRecovery for an admitted chunk whose lease this call holds, tagged with its launch key; for a failback
+    wave of non-EC2 origins (`failback`: recovery instance by source server id), StartFailbackLaunch of the chunk's
+    servers' recovery instances instead (the same tags; its job names the same source servers)."""
     tags = {
         TAG_LAUNCH_KEY: chunk.launch_key,
         TAG_EXECUTION: chunk.execution_id,
@@ -402,7 +417,10 @@ def _start_recovery(rt: Runtime, chunk: LaunchChunk, token: str, *, from_queue: 
         TAG_ATTEMPT: str(chunk.attempt),
     }
     try:
-        job = rt.drs.start_recovery(chunk.source_servers(), is_drill=chunk.is_drill, tags=tags)
+        if failback is None:
+            job = rt.drs.start_recovery(chunk.source_servers(), is_drill=chunk.is_drill, tags=tags)
+        else:
+            job = rt.drs.start_failback_launch([failback[sid] for sid in chunk.server_ids], tags=tags)
     except DrsConflict as exc:
         answer = _after_conflict(rt, chunk, token, exc, from_queue=from_queue)
         if answer is None:

@@ -9,11 +9,12 @@ contract, writes that ARN into `requestedBy` and publishes the command with `OPE
 function's role may publish (the bus policy) and which the control rule alone takes the commands from. The control
 function then checks the command against the ledger and the plan's approvers as before, with an ARN it can trust.
 
-A request is `{"detailType": <one of OPERATOR_COMMANDS or StartPlan>, "detail": {...}}`. A detail whose
-`requestedBy` names anyone but the caller is refused (403): a client that believes it acts as someone else is
-told so, rather than recorded under a name it did not expect. A StartPlan in RECOVERY mode is published only when
-the caller is one of the deploy's recovery principals (`Settings.recovery_principals`); a DRILL StartPlan is
-published for any caller (a drill may also be started on the bus by its publishers).
+A request is `{"detailType": <one of OPERATOR_COMMANDS, StartPlan, Failback or Reprotect>, "detail": {...}}`. A
+detail whose `requestedBy` names anyone but the caller is refused (403): a client that believes it acts as someone
+else is told so, rather than recorded under a name it did not expect. A StartPlan in RECOVERY mode is published only
+when the caller is one of the deploy's recovery principals (`Settings.recovery_principals`), and so are a Failback that
+is not a drill and a Reprotect that terminates the recovery side's instances; a DRILL StartPlan (a failback drill, a
+plain reprotect) is published for any caller (it may also be sent on the bus by its publishers).
 
 Each published command carries `operatorProof` (orchestrator/steps/operator_proof.py): its `commandId` (from
 the Function URL request's id), the time, and a KMS HMAC that only this function's role may generate; the
@@ -36,7 +37,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from events.models import OPERATOR_COMMANDS, Contract, Mode, StartPlan
+from events.models import OPERATOR_COMMANDS, Contract, Failback, Mode, Reprotect, StartPlan
 from orchestrator.adapters.bus import PublishError
 from orchestrator.adapters.kms import MacUnavailable
 from orchestrator.domain.principals import parse_principals, split_principals
@@ -44,7 +45,7 @@ from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps.operator_proof import sign
 
-_ACCEPTED: tuple[type[Contract], ...] = (*OPERATOR_COMMANDS, StartPlan)
+_ACCEPTED: tuple[type[Contract], ...] = (*OPERATOR_COMMANDS, StartPlan, Failback, Reprotect)
 COMMANDS: dict[str, type[Contract]] = {cls.DETAIL_TYPE: cls for cls in _ACCEPTED}
 _REQUEST_KEYS = frozenset({"detailType", "detail"})
 _EXECUTION_ID = re.compile(r"[^A-Za-z0-9._:-]")  # what an id may not contain (executionId, commandId)
@@ -121,14 +122,28 @@ def operate(rt: Runtime, caller: Caller, request: Any, *, request_id: str) -> An
     except ValidationError as exc:
         errors = _field_errors(exc)
         return _refused(400, f"invalid {detail_type}: {errors[0] if errors else exc}", caller, errors=errors)
-    if isinstance(command, StartPlan) and command.mode is Mode.RECOVERY:
-        refusal = _recovery_refusal(rt, caller)
+    what = _moves_production(command)
+    if what is not None:
+        refusal = _recovery_refusal(rt, caller, what)
         if refusal is not None:
             return refusal
     return _publish(rt, caller, command, command_id=_EXECUTION_ID.sub("-", f"op-{request_id}")[:128])
 
 
-def _recovery_refusal(rt: Runtime, caller: Caller) -> Answer | None:
+def _moves_production(command: Contract) -> str | None:
+    """What a recovery principal alone may do, when `command` does it (None otherwise): a real failover (a RECOVERY
+    StartPlan), a real failback (a Failback that is not a drill), terminating the recovery side's instances (a
+    Reprotect that asks for it)."""
+    if isinstance(command, StartPlan) and command.mode is Mode.RECOVERY:
+        return "start a RECOVERY (a real failover)"
+    if isinstance(command, Failback) and not command.drill:
+        return "start a failback (a real one, not a drill)"
+    if isinstance(command, Reprotect) and command.terminate_recovery_instances:
+        return "terminate the recovery side's instances"
+    return None
+
+
+def _recovery_refusal(rt: Runtime, caller: Caller, what: str = "start a RECOVERY (a real failover)") -> Answer | None:
     """Why `caller` may not start a RECOVERY (None: it may): it must be one of the deploy's recovery principals.
     A malformed setting refuses every RECOVERY (fail closed)."""
     setting = rt.settings.recovery_principals
@@ -141,8 +156,7 @@ def _recovery_refusal(rt: Runtime, caller: Caller) -> Answer | None:
         listed = ", ".join(p.text for p in principals) or "none: the deploy lists no recovery principal"
         return _refused(
             403,
-            f"{caller.arn} may not start a RECOVERY (a real failover): it is none of the deploy's recovery "
-            f"principals ({listed})",
+            f"{caller.arn} may not {what}: it is none of the deploy's recovery principals ({listed})",
             caller,
         )
     return None

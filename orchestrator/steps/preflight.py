@@ -16,12 +16,21 @@ wave's successThreshold judges it like a failed launch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from events.models import Mode, WaveReady
 from orchestrator.adapters.drs import DrsError, parse_duration
+from orchestrator.domain.clock import iso
 from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.failback import (
+    READY_FOR_LAUNCH,
+    REPLICATING_TOWARD_CONTINUOUS,
+    FailbackPath,
+    RecoveryInstanceView,
+)
 from orchestrator.domain.launch_judgement import NAMES_LIMIT, listed
 from orchestrator.domain.plan import Criticality, Plan, Wave
 from orchestrator.domain.records import ExecutionRecord, WaveRecord
@@ -35,6 +44,7 @@ from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 from orchestrator.steps import wave_failure
+from orchestrator.steps.failback import wave_design
 from orchestrator.steps.network_preflight import server_network_problems
 
 HEALTHY_REPLICATION = "CONTINUOUS"
@@ -171,7 +181,13 @@ def gate(rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, detail: Wave
     except TargetUnavailable as exc:
         fail_unreachable(rt, execution, plan_wave, launch, exc, attempt=detail.attempt, key=event_id)
         return True
-    problems = preflight(there, plan, plan_wave, launch, mode=Mode(execution.mode))
+    design = wave_design(execution, detail.wave_id)
+    if design is not None and design.path is FailbackPath.REVERSE_REPLICATION and replicating(there, detail, launch):
+        return True  # held: WaveReady again once its reversed servers may replicate continuously
+    if design is not None and design.path is FailbackPath.FAILBACK_LAUNCH:
+        problems = failback_launch_problems(there, plan_wave, launch, design.instances)
+    else:
+        problems = preflight(there, plan, plan_wave, launch, mode=Mode(execution.mode))
     if not problems:
         return False
     metrics.add_metric(name="PreflightProblems", unit="Count", value=len(problems))
@@ -207,6 +223,81 @@ def gate(rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, detail: Wave
             servers=[p.source_server_id for p in problems],
         )
     return False
+
+
+def failback_launch_problems(
+    rt: Runtime, wave: Wave, server_ids: list[str], instances: Mapping[str, str]
+) -> list[Problem]:
+    """A failback wave of non-EC2 origins: each server's recovery instance must be FAILBACK_READY_FOR_LAUNCH (its
+    failback client has replicated it back to the origin machine) before StartFailbackLaunch; the problem names the
+    instance and its failback state (DescribeRecoveryInstances, in the wave's account and Region)."""
+    by_id = {s.source_server_id: s for s in wave.servers}
+    wanted = {sid: instances[sid] for sid in server_ids if sid in instances}
+    try:
+        found = {
+            view.recovery_instance_id: view
+            for view in map(
+                RecoveryInstanceView.from_item,
+                rt.drs.describe_recovery_instances(recovery_instance_ids=list(wanted.values())),
+            )
+        }
+    except DrsError as exc:
+        if exc.retryable:
+            raise
+        found = {}
+        unread = f"DescribeRecoveryInstances failed: {inert(str(exc))}"
+    else:
+        unread = "recovery instance not found in DRS"
+    problems = []
+    for sid in server_ids:
+        rid = wanted.get(sid)
+        view = found.get(rid) if rid else None
+        critical = sid not in by_id or by_id[sid].criticality is Criticality.CRITICAL
+        if rid is None:
+            problems.append(Problem(sid, "no recovery instance to fail back", critical))
+        elif view is None:
+            problems.append(Problem(sid, f"recovery instance {rid}: {unread}", critical))
+        elif view.failback_state != READY_FOR_LAUNCH:
+            problems.append(
+                Problem(sid, f"recovery instance {rid} is {view.state_label}, not {READY_FOR_LAUNCH}", critical)
+            )
+    return problems
+
+
+#: how long a failback wave waits between two looks at its reversed servers' initial sync (seconds)
+REPLICATION_RECHECK_SECONDS = 60
+
+
+def replicating(rt: Runtime, detail: WaveReady, server_ids: list[str]) -> bool:
+    """A failback wave of EC2 origins whose reversed source servers are still on their way to CONTINUOUS
+    (INITIATING, INITIAL_SYNC, BACKLOG, CREATING_SNAPSHOT, RESCAN): True, and the wave's WaveReady is scheduled again
+    in REPLICATION_RECHECK_SECONDS (the wave stays READY, nothing runs). Any other state is the preflight's to judge
+    (CONTINUOUS passes; STALLED, DISCONNECTED, STOPPED fail the wave naming each server)."""
+    from orchestrator.adapters.scheduler import schedule_name
+
+    servers = rt.drs.describe_source_servers(server_ids)
+    waiting = [
+        str(s.get("sourceServerID"))
+        for s in servers
+        if (s.get("dataReplicationInfo") or {}).get("dataReplicationState") in REPLICATING_TOWARD_CONTINUOUS
+    ]
+    if not waiting:
+        return False
+    due = rt.clock.now() + timedelta(seconds=REPLICATION_RECHECK_SECONDS)
+    rt.scheduler.at(
+        schedule_name("failback-sync", detail.execution_id, detail.wave_id, str(detail.attempt), iso(due)),
+        due,
+        WaveReady(
+            execution_id=detail.execution_id, plan_id=detail.plan_id, wave_id=detail.wave_id, attempt=detail.attempt
+        ),
+    )
+    logger.info(
+        "failback wave waits for its reversed source servers to replicate continuously",
+        wave_id=detail.wave_id,
+        replicating=waiting[:20],
+        recheck_at=iso(due),
+    )
+    return True
 
 
 def _warnings(problems: list[Problem]) -> list[str]:

@@ -235,15 +235,20 @@ def _role_arn(synth: Synth, role: Any) -> dict[str, Any]:
 
 def test_bus_policy_lets_the_publishers_put_only_start_plan(synth: Synth) -> None:
     statements = _bus_statements(synth)
-    # the only Allow: the configured principals, our source, StartPlan (a drill: a RECOVERY needs the operator)
+    # the only Allow: the configured principals, our source, StartPlan, Failback and Reprotect (a drill, a failback
+    # drill, a reprotect that terminates nothing: a RECOVERY, a real failback or a termination needs the operator)
     (allow,) = [s for s in statements.values() if s["Effect"] == "Allow"]
     assert sorted(allow["Principal"]["AWS"]) == sorted(PUBLISHERS)
     assert allow["Action"] == "events:PutEvents"
-    assert allow["Condition"] == {"StringEquals": {"events:source": SOURCE, "events:detail-type": ["StartPlan"]}}
+    assert allow["Condition"] == {
+        "StringEquals": {"events:source": SOURCE, "events:detail-type": ["StartPlan", "Failback", "Reprotect"]}
+    }
     # everybody else (this account's roles included) but the operator function is denied StartPlan
     deny = statements["OnlyPublishersStartPlans"]
     assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", {"AWS": "*"}, "events:PutEvents")
-    assert deny["Condition"]["ForAnyValue:StringEquals"] == {"events:detail-type": ["StartPlan"]}
+    assert deny["Condition"]["ForAnyValue:StringEquals"] == {
+        "events:detail-type": ["StartPlan", "Failback", "Reprotect"]
+    }
     operator_role = _role_arn(synth, synth.stack.functions.roles["operator"])
     assert _arns(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == _arns([*PUBLISHERS, operator_role])
 

@@ -147,6 +147,7 @@ class Executions(Transitions):
         plan_ref: Mapping[str, Any] | None = None,
         declared_at: str | None = None,
         drill_ttl_seconds: int | None = None,
+        failback: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """Create the execution, its waves and their servers. `waves`: waveId, dependsOn, dependents, onFailure,
         servers (`{sourceServerId: {criticality, launchStatus}}`). `resolution`: how the plan's tag selectors
@@ -181,6 +182,7 @@ class Executions(Transitions):
             "paused": False,
             **({"planRef": dict(plan_ref)} if plan_ref is not None else {}),
             **({"drillTtlSeconds": drill_ttl_seconds} if drill_ttl_seconds is not None else {}),
+            **({"failback": dict(failback)} if failback is not None else {}),
         }
         created = self._write(
             self._table.put_item,
@@ -218,6 +220,29 @@ class Executions(Transitions):
             ExpressionAttributeValues={":running": "RUNNING", ":creating": "CREATING", ":key": key},
         )
         return Outcome.WON
+
+    def claim_failback(self, execution_id: str, failback_execution_id: str) -> str | None:
+        """`failedBackBy` on the recovery's execution item, set once (see the port)."""
+        written = self._write(
+            self._table.update_item,
+            Key=execution_key(execution_id),
+            UpdateExpression="SET failedBackBy = :f",
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(failedBackBy) OR failedBackBy = :f)",
+            ExpressionAttributeValues={":f": failback_execution_id},
+        )
+        if written.ok:
+            return None
+        item = self._table.get_item(Key=execution_key(execution_id), ConsistentRead=True).get("Item") or {}
+        return str(item.get("failedBackBy") or "")
+
+    def record_reprotect(self, execution_id: str, reprotect: Mapping[str, Any]) -> None:
+        """Write what a reprotect did on the execution item (`reprotect`), replacing an earlier one."""
+        self._table.update_item(
+            Key=execution_key(execution_id),
+            UpdateExpression="SET reprotect = :r",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":r": dict(reprotect)},
+        )
 
     def set_execution_status(
         self,

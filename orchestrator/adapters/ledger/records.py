@@ -152,6 +152,8 @@ _EXECUTION: dict[str, tuple[str, _Convert]] = {
     "cancelled_by": ("cancelledBy", _SAME),
     "running_wave_ids": ("runningWaveIds", _LIST),
     "terminate_on_cancel": ("terminateOnCancel", _BOOL),
+    "failback": ("failback", _MAP),
+    "reprotect": ("reprotect", _MAP),
 }
 _KEYS = ("pk", "sk", "kind")  # derived from the ids (_keys.py)
 _WAVE_OWN = {*_KEYS, "executionId", "waveId", "jobs", "previousAttempts"}

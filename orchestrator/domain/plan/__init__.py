@@ -11,6 +11,7 @@ from orchestrator.domain.plan.analysis import (
     remaining_paths,
     upstream,
 )
+from orchestrator.domain.plan.direction import for_failback
 from orchestrator.domain.plan.launch import (
     EffectiveLaunch,
     LaunchDisposition,
@@ -32,6 +33,7 @@ from orchestrator.domain.plan.model import (
     OnFailure,
     Plan,
     PlanDefaults,
+    PlanFailback,
     Rollback,
     Script,
     ScriptOnFailure,
@@ -39,6 +41,7 @@ from orchestrator.domain.plan.model import (
     ScriptType,
     Server,
     Wave,
+    WaveFailback,
     plan_to_document,
 )
 from orchestrator.domain.plan.problems import PlanError, Problem
@@ -58,6 +61,7 @@ __all__ = [
     "Plan",
     "PlanDefaults",
     "PlanError",
+    "PlanFailback",
     "Problem",
     "Quotas",
     "Resolution",
@@ -73,6 +77,7 @@ __all__ = [
     "SharedLaunchSettings",
     "Target",
     "Wave",
+    "WaveFailback",
     "WaveLaunchSettings",
     "check_plan",
     "critical_path",
@@ -81,6 +86,7 @@ __all__ = [
     "effective_launch",
     "effective_launch_settings",
     "effective_launches",
+    "for_failback",
     "has_launch_settings",
     "has_selectors",
     "launch_schedule",

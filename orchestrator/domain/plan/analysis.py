@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.domain.plan.model import Criticality, OnFailure, Plan, ScriptOnFailure, Wave
+from orchestrator.domain.plan.model import Criticality, OnFailure, Plan, Script, ScriptOnFailure, Wave
 from orchestrator.domain.plan.problems import Problem, join_path
 
 
@@ -242,34 +242,53 @@ def plan_warnings(plan: Plan) -> list[Problem]:
         found.extend(_threshold_warnings(wave, index))
         found.extend(_on_failure_warnings(plan, wave, index))
         found.extend(_approval_warnings(plan, wave, index))
-        if wave.health_check is not None and wave.health_check.on_failure is ScriptOnFailure.WARN:
+        if wave.failback is not None and not wave.failback.given():
             found.append(
                 Problem(
-                    "healthCheck onFailure WARN has no effect: a failing health check always fails its wave "
-                    "(use a postLaunch script with onFailure WARN for a check that only warns)",
+                    "failback gives none of preLaunch, postLaunch, healthCheck: a failback runs this wave's recovery "
+                    "scripts (leave failback out, or give the keys whose failback steps differ)",
                     "no-effect",
                     wave.wave_id,
-                    join_path("waves", index, "healthCheck", "onFailure"),
+                    join_path("waves", index, "failback"),
                 )
             )
+        for where, kind, steps in wave.script_lists():
+            if kind == "healthCheck" and steps and steps[0].on_failure is ScriptOnFailure.WARN:
+                found.append(
+                    Problem(
+                        f"{where} onFailure WARN has no effect: a failing health check always fails its wave "
+                        "(use a postLaunch script with onFailure WARN for a check that only warns)",
+                        "no-effect",
+                        wave.wave_id,
+                        join_path("waves", index, where, "onFailure"),
+                    )
+                )
     return found
 
 
 def _prelaunch_warnings(wave: Wave, index: int) -> list[Problem]:
     """A pre-launch script without targets runs on this wave's recovery instances, which its launch has
     not created yet: only instances left by an earlier launch can run it. So does a pre-launch runbook given
-    them (recoveryInstancesParameter)."""
+    them (recoveryInstancesParameter). The same of the wave's failback pre-launch scripts."""
     found = []
-    for position, script in enumerate(wave.pre_launch):
+    pre_launch = [(where, steps) for where, kind, steps in wave.script_lists() if kind == "preLaunch"]
+    for where, steps in pre_launch:
+        found.extend(_prelaunch_list_warnings(wave, index, where, steps))
+    return found
+
+
+def _prelaunch_list_warnings(wave: Wave, index: int, where: str, steps: list[Script]) -> list[Problem]:
+    found = []
+    for position, script in enumerate(steps):
         then = (
             "fails the wave before launch (onFailure FAIL)"
             if script.on_failure is ScriptOnFailure.FAIL
             else "is skipped with a warning (onFailure WARN)"
         )
-        path = join_path("waves", index, "preLaunch", position)
+        path = join_path("waves", index, where, position)
         if script.is_automation and script.recovery_instances_parameter:
             message = (
-                f"preLaunch runbook {script.document} is given this wave's recovery instances "
+                f"{where} runbook {script.document} is given this wave's recovery instances "
                 f"(recoveryInstancesParameter), which do not exist before its launch: on a first run it has none "
                 f"and {then}; run it in postLaunch, or in a downstream wave"
             )
@@ -278,7 +297,7 @@ def _prelaunch_warnings(wave: Wave, index: int) -> list[Problem]:
             continue
         found.append(
             Problem(
-                f"preLaunch script {script.document} has no targets, so it targets this wave's recovery "
+                f"{where} script {script.document} has no targets, so it targets this wave's recovery "
                 f"instances, which do not exist before its launch: on a first run it has nothing to run on and "
                 f"{then}; give it targets (instanceIds, tags, or an upstream wave)",
                 "no-targets",

@@ -96,13 +96,14 @@ class DocumentParameters:
 @dataclass(frozen=True)
 class ScriptStep:
     """An SSM_DOCUMENT or SSM_AUTOMATION step and where it sits: wave, kind (preLaunch, postLaunch,
-    healthCheck) and position."""
+    healthCheck), position, and whether it is one of the wave's failback scripts (`failback.postLaunch[0]`)."""
 
     wave_id: str
     wave_index: int
     kind: str
     position: int | None  # None for the health check (there is one)
     script: Script
+    failback: bool = False
 
     @property
     def document(self) -> str:
@@ -110,30 +111,46 @@ class ScriptStep:
 
     @property
     def path(self) -> str:
-        if self.position is None:
-            return join_path("waves", self.wave_index, self.kind)
-        return join_path("waves", self.wave_index, self.kind, self.position)
+        return step_path(self.wave_index, self.kind, self.position, failback=self.failback)
 
     @property
     def label(self) -> str:
-        """`pre-launch step #1 of wave 'db'`, `health check of wave 'app'`."""
-        names = {"preLaunch": "pre-launch step", "postLaunch": "post-launch step", "healthCheck": "health check"}
-        number = f" #{self.position + 1}" if self.position is not None else ""
-        return f"{names[self.kind]}{number} of wave '{self.wave_id}'"
+        """`pre-launch step #1 of wave 'db'`, `health check of wave 'app'`, `failback post-launch step #2 of ...`."""
+        return step_label(self.wave_id, self.kind, self.position, failback=self.failback)
+
+
+def step_path(wave_index: int, kind: str, position: int | None, *, failback: bool = False) -> str:
+    """`waves[1].postLaunch[0]`, `waves[1].healthCheck`, `waves[1].failback.preLaunch[2]`."""
+    parts: list[str | int] = ["waves", wave_index, *(["failback"] if failback else []), kind]
+    return join_path(*parts) if position is None else join_path(*parts, position)
+
+
+def step_label(wave_id: str, kind: str, position: int | None, *, failback: bool = False) -> str:
+    names = {"preLaunch": "pre-launch step", "postLaunch": "post-launch step", "healthCheck": "health check"}
+    number = f" #{position + 1}" if position is not None else ""
+    return f"{'failback ' if failback else ''}{names[kind]}{number} of wave '{wave_id}'"
+
+
+def wave_steps(plan: Plan) -> Iterator[tuple[int, str, str, int | None, Script, bool]]:
+    """(wave index, wave id, kind, position, step, failback?) of every step of the plan, in plan order: per wave,
+    its pre-launch, post-launch steps and health check (position None), then its failback ones (`Wave.script_lists`):
+    what each check of a plan's steps walks, so a failback step gets every check a recovery step gets."""
+    for index, wave in enumerate(plan.waves):
+        for where, kind, scripts in wave.script_lists():
+            single = kind == "healthCheck"
+            for position, script in enumerate(scripts):
+                yield index, wave.wave_id, kind, None if single else position, script, where.startswith("failback.")
 
 
 def script_steps(plan: Plan) -> Iterator[ScriptStep]:
     """Every SSM_DOCUMENT and SSM_AUTOMATION step of the plan in plan order (a runbook is an SSM document too:
     the same allow-list and parameter checks apply): per wave, its pre-launch, post-launch, then health
-    check. WAIT and LAMBDA steps run no document: the allow-list and the parameter checks have nothing to say of
-    them (a LAMBDA step's function has its own list: orchestrator/domain/plan/lambda_functions.py)."""
-    for index, wave in enumerate(plan.waves):
-        for kind, scripts in (("preLaunch", wave.pre_launch), ("postLaunch", wave.post_launch)):
-            for position, script in enumerate(scripts):
-                if script.has_document:
-                    yield ScriptStep(wave.wave_id, index, kind, position, script)
-        if wave.health_check is not None and wave.health_check.has_document:  # never a WAIT step (refused)
-            yield ScriptStep(wave.wave_id, index, "healthCheck", None, wave.health_check)
+    check, then its failback steps. WAIT and LAMBDA steps run no document: the allow-list and the parameter checks
+    have nothing to say of them (a LAMBDA step's function has its own list:
+    orchestrator/domain/plan/lambda_functions.py)."""
+    for index, wave_id, kind, position, script, failback in wave_steps(plan):
+        if script.has_document:  # a health check is never a WAIT step (refused)
+            yield ScriptStep(wave_id, index, kind, position, script, failback)
 
 
 def disallowed_documents(plan: Plan, allowed: AllowList) -> list[Problem]:

@@ -35,16 +35,19 @@ def _get(raw: dict[str, Any], camel: str, snake: str) -> Any:
     return raw[camel] if camel in raw else raw.get(snake)
 
 
-def _scripts(raw_wave: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
-    """(kind, path suffix, raw script) for every script of a raw wave."""
-    for kind, snake in (("preLaunch", "pre_launch"), ("postLaunch", "post_launch")):
-        scripts = _get(raw_wave, kind, snake)
-        if isinstance(scripts, list):
-            for index, script in enumerate(scripts):
-                yield kind, join_path(kind, index), script
-    health = _get(raw_wave, "healthCheck", "health_check")
-    if health is not None:
-        yield "healthCheck", "healthCheck", health
+def _scripts(raw_wave: dict[str, Any]) -> Iterator[tuple[str, str, str, Any]]:
+    """(kind, label, path suffix, raw script) for every script of a raw wave: its own, then those of its `failback`
+    (the same checks apply: a failback runs in the same dependency order), whose label and path say so."""
+    failback = _get(raw_wave, "failback", "failback")
+    for prefix, raw in (("", raw_wave), ("failback.", failback if isinstance(failback, dict) else {})):
+        for kind, snake in (("preLaunch", "pre_launch"), ("postLaunch", "post_launch")):
+            scripts = _get(raw, kind, snake)
+            if isinstance(scripts, list):
+                for index, script in enumerate(scripts):
+                    yield kind, f"{prefix.replace('.', ' ')}{kind}", prefix + join_path(kind, index), script
+        health = _get(raw, "healthCheck", "health_check")
+        if health is not None:
+            yield "healthCheck", f"{prefix.replace('.', ' ')}healthCheck", prefix + "healthCheck", health
 
 
 def find_cycles(edges: dict[str, list[str]], limit: int = MAX_CYCLES) -> list[list[str]]:
@@ -245,7 +248,7 @@ def _target_problems(
 ) -> list[Problem]:
     problems: list[Problem] = []
     for wave_id, ref in refs.items():
-        for kind, suffix, script in _scripts(raw_by_id[wave_id]):
+        for kind, label, suffix, script in _scripts(raw_by_id[wave_id]):
             if not isinstance(script, dict) or not isinstance(script.get("targets"), dict):
                 continue
             if script.get("type") in ("WAIT", "SSM_AUTOMATION"):
@@ -257,7 +260,7 @@ def _target_problems(
             if target not in refs:
                 problems.append(
                     Problem(
-                        f"{kind} script targets unknown wave '{quote(target)}'{suggestions.hint(target, refs)}",
+                        f"{label} script targets unknown wave '{quote(target)}'{suggestions.hint(target, refs)}",
                         "script-target",
                         wave_id,
                         path,
@@ -267,7 +270,7 @@ def _target_problems(
                 what = "itself" if target == wave_id else f"wave '{quote(target)}'"
                 problems.append(
                     Problem(
-                        f"preLaunch script targets {what}, which is not upstream of '{quote(wave_id)}' "
+                        f"{label} script targets {what}, which is not upstream of '{quote(wave_id)}' "
                         "(a pre-launch script may target only waves this wave depends on, directly or not)",
                         "script-target",
                         wave_id,
@@ -277,7 +280,7 @@ def _target_problems(
             elif kind != "preLaunch" and target != wave_id and not upstream.is_upstream(target, wave_id):
                 problems.append(
                     Problem(
-                        f"{kind} script targets wave '{quote(target)}', which is not upstream of '{quote(wave_id)}' "
+                        f"{label} script targets wave '{quote(target)}', which is not upstream of '{quote(wave_id)}' "
                         "(a post-launch script may target this wave or the waves it depends on)",
                         "script-target",
                         wave_id,

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from orchestrator.domain.plan.documents import step_path, wave_steps
 from orchestrator.domain.plan.model import Plan, Script
 from orchestrator.domain.plan.problems import Problem, join_path
 from orchestrator.domain.plan.suggest import quote
@@ -63,30 +64,27 @@ class FunctionAllowList:
 
 @dataclass(frozen=True)
 class LambdaStep:
-    """A LAMBDA step and where it sits: wave, kind (preLaunch, postLaunch, healthCheck) and position."""
+    """A LAMBDA step and where it sits: wave, kind (preLaunch, postLaunch, healthCheck), position, and whether it is
+    one of the wave's failback steps."""
 
     wave_id: str
     wave_index: int
     kind: str
     position: int | None  # None for the health check
     script: Script
+    failback: bool = False
 
     @property
     def path(self) -> str:
-        if self.position is None:
-            return join_path("waves", self.wave_index, self.kind, "functionName")
-        return join_path("waves", self.wave_index, self.kind, self.position, "functionName")
+        return join_path(step_path(self.wave_index, self.kind, self.position, failback=self.failback), "functionName")
 
 
 def lambda_steps(plan: Plan) -> Iterator[LambdaStep]:
-    """Every LAMBDA step of the plan in plan order: per wave, its pre-launch, post-launch, then health check."""
-    for index, wave in enumerate(plan.waves):
-        for kind, scripts in (("preLaunch", wave.pre_launch), ("postLaunch", wave.post_launch)):
-            for position, script in enumerate(scripts):
-                if script.is_lambda:
-                    yield LambdaStep(wave.wave_id, index, kind, position, script)
-        if wave.health_check is not None and wave.health_check.is_lambda:
-            yield LambdaStep(wave.wave_id, index, "healthCheck", None, wave.health_check)
+    """Every LAMBDA step of the plan in plan order: per wave, its pre-launch, post-launch, health check, then its
+    failback steps (a failback step may invoke only an allowed function too)."""
+    for index, wave_id, kind, position, script, failback in wave_steps(plan):
+        if script.is_lambda:
+            yield LambdaStep(wave_id, index, kind, position, script, failback)
 
 
 def not_allowed_reason(function: str, allowed: FunctionAllowList) -> str:

@@ -21,7 +21,7 @@ from orchestrator.domain.plan.problems import Problem, join_path
 #: A plan file or event's plan, in UTF-8 bytes (or characters of text in an already loaded plan).
 #: An inline plan in StartPlan travels in an EventBridge event of at most 256 KiB.
 MAX_PLAN_BYTES = 512 * 1024
-#: Mappings and lists nested in each other (a plan needs 8: plan, waves, wave, postLaunch, script,
+#: Mappings and lists nested in each other (a plan needs 9: plan, waves, wave, failback, postLaunch, script,
 #: parameters, a parameter's list, its value).
 MAX_DEPTH = 32
 #: YAML aliases (`*name`) in one file.

@@ -825,6 +825,90 @@ def _fill_script_targets(script: Any, wave_id: str) -> Any:
     return script
 
 
+def _map_wave_scripts(wave: dict[str, Any], change: Any) -> dict[str, Any]:
+    """Copy a raw wave with `change` applied to each of its scripts, recovery and failback alike (a list item of
+    preLaunch or postLaunch, the healthCheck; a null healthCheck is left null)."""
+
+    def scripts_of(raw: dict[str, Any]) -> dict[str, Any]:
+        out = dict(raw)
+        for key in _SCRIPT_LIST_KEYS:
+            if isinstance(out.get(key), list):
+                out[key] = [change(script) for script in out[key]]
+        for key in ("healthCheck", "health_check"):
+            if out.get(key) is not None:
+                out[key] = change(out[key])
+        return out
+
+    out = scripts_of(wave)
+    if isinstance(out.get("failback"), dict):
+        out["failback"] = scripts_of(out["failback"])
+    return out
+
+
+def _refuse_wait_health_check(value: Script | None) -> Script | None:
+    if value is not None and value.is_wait:
+        msg = (
+            "a healthCheck cannot be a WAIT step: a health check is a gate, and a wait always passes (put the "
+            "WAIT step at the end of postLaunch)"
+        )
+        raise ValueError(msg)
+    return value
+
+
+#: The keys of a wave's `failback` (WaveFailback), in run order, by their attribute names.
+FAILBACK_SCRIPT_FIELDS = ("pre_launch", "post_launch", "health_check")
+
+
+class WaveFailback(_Model):
+    """The wave's scripts in a FAILBACK run (issue #15): each key given replaces the recovery one for a failback
+    (an empty list, or null, means none in failback); a key left out keeps the recovery one. `for_failback`
+    (orchestrator/domain/plan/direction.py) makes the plan a failback runs. Its scripts get every check the
+    recovery scripts get (targets, parameters and their run references, the SSM document and Lambda allow-lists)."""
+
+    pre_launch: list[Script] | None = Field(
+        None, description="The failback's pre-launch steps (replace preLaunch; [] or null: none)."
+    )
+    post_launch: list[Script] | None = Field(
+        None, description="The failback's post-launch steps (replace postLaunch; [] or null: none)."
+    )
+    health_check: Script | None = Field(
+        None, description="The failback's health check (replaces healthCheck; null: none)."
+    )
+
+    @field_validator("health_check")
+    @classmethod
+    def _health_check(cls, value: Script | None) -> Script | None:
+        return _refuse_wait_health_check(value)
+
+    def given(self) -> dict[str, list[Script] | Script | None]:
+        """The keys given (attribute name -> value; None a null), in run order: what replaces the recovery ones."""
+        return {name: getattr(self, name) for name in FAILBACK_SCRIPT_FIELDS if name in self.model_fields_set}
+
+    @property
+    def scripts(self) -> list[tuple[str, list[Script]]]:
+        """(plan key, its steps) of every list or health check given, in run order (a health check as a list of
+        at most one)."""
+        out: list[tuple[str, list[Script]]] = []
+        for name, value in self.given().items():
+            steps = value if isinstance(value, list) else [value] if value is not None else []
+            out.append((_camel(name), steps))
+        return out
+
+    def document(self) -> dict[str, Any]:
+        """As a plan writes it: the keys given (a null one as null), each step as `step_document` writes it."""
+        out: dict[str, Any] = {}
+        for name, value in self.given().items():
+            if isinstance(value, list):
+                out[_camel(name)] = [
+                    step_document(step.model_dump(by_alias=True, exclude_none=True, mode="json")) for step in value
+                ]
+            elif value is not None:
+                out[_camel(name)] = step_document(value.model_dump(by_alias=True, exclude_none=True, mode="json"))
+            else:
+                out[_camel(name)] = None
+        return out
+
+
 class Wave(_Model):
     """A set of servers launched together once every wave it depends on has completed."""
 
@@ -885,6 +969,13 @@ class Wave(_Model):
             "neither: the orchestrator's own account and Region)."
         ),
     )
+    failback: WaveFailback | None = Field(
+        None,
+        description=(
+            "The scripts of a failback run of this wave: each of preLaunch, postLaunch, healthCheck given replaces "
+            "the recovery one in a failback ([] or null: none); one left out keeps the recovery one."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -894,14 +985,7 @@ class Wave(_Model):
         wave_id = data.get("waveId", data.get("wave_id"))
         if not isinstance(wave_id, str):
             return data
-        out = dict(data)
-        for key in _SCRIPT_LIST_KEYS:
-            if isinstance(out.get(key), list):
-                out[key] = [_fill_script_targets(script, wave_id) for script in out[key]]
-        for key in ("healthCheck", "health_check"):
-            if key in out:
-                out[key] = _fill_script_targets(out[key], wave_id)
-        return out
+        return _map_wave_scripts(data, lambda script: _fill_script_targets(script, wave_id))
 
     @model_validator(mode="after")
     def _effective_criticality(self) -> Wave:
@@ -920,13 +1004,7 @@ class Wave(_Model):
     @field_validator("health_check")
     @classmethod
     def _health_check(cls, value: Script | None) -> Script | None:
-        if value is not None and value.is_wait:
-            msg = (
-                "a healthCheck cannot be a WAIT step: a health check is a gate, and a wait always passes (put the "
-                "WAIT step at the end of postLaunch)"
-            )
-            raise ValueError(msg)
-        return value
+        return _refuse_wait_health_check(value)
 
     @field_validator("source_server_tags")
     @classmethod
@@ -950,8 +1028,20 @@ class Wave(_Model):
 
     @property
     def scripts(self) -> list[Script]:
-        """Every script of the wave in run order: pre-launch, post-launch, health check."""
+        """Every script of the wave in run order: pre-launch, post-launch, health check (a recovery's: a failback
+        runs `for_failback(plan)`, whose waves hold their failback scripts here)."""
         return [*self.pre_launch, *self.post_launch, *([self.health_check] if self.health_check else [])]
+
+    def script_lists(self) -> list[tuple[str, str, list[Script]]]:
+        """(path under the wave, plan key, steps) of every script list of the wave, recovery then failback:
+        `preLaunch`, `postLaunch`, `healthCheck` (a list of at most one), then `failback.preLaunch`, ... for the
+        failback keys given. What every check of a wave's scripts walks (a failback script gets each one)."""
+        health = [self.health_check] if self.health_check is not None else []
+        lists = [("preLaunch", "preLaunch", self.pre_launch), ("postLaunch", "postLaunch", self.post_launch)]
+        lists.append(("healthCheck", "healthCheck", health))
+        if self.failback is not None:
+            lists.extend((f"failback.{key}", key, steps) for key, steps in self.failback.scripts)
+        return lists
 
 
 def apply_defaults(data: dict[str, Any]) -> dict[str, Any]:
@@ -986,15 +1076,9 @@ def apply_defaults(data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(wave, dict):
             new_waves.append(wave)
             continue
-        out = dict(wave)
+        out = _map_wave_scripts(wave, script)
         if on_failure_ok and "onFailure" not in out and "on_failure" not in out:
             out["onFailure"] = on_failure
-        for key in _SCRIPT_LIST_KEYS:
-            if isinstance(out.get(key), list):
-                out[key] = [script(item) for item in out[key]]
-        for key in ("healthCheck", "health_check"):
-            if key in out:
-                out[key] = script(out[key])
         new_waves.append(out)
     return {**data, "waves": new_waves}
 
@@ -1014,6 +1098,19 @@ def inherit_target(data: dict[str, Any]) -> dict[str, Any]:
         {**wave, "target": target} if isinstance(wave, dict) and wave.get("target") is None else wave for wave in waves
     ]
     return {**data, "waves": filled}
+
+
+class PlanFailback(_Model):
+    """What a FAILBACK run of the plan does besides its waves (issue #15)."""
+
+    reprotect: bool = Field(
+        False,
+        strict=True,
+        description=(
+            "After a completed failback, restart protection in the original direction (replication from the "
+            "origin to the recovery side again) automatically. Default: the operator reprotects."
+        ),
+    )
 
 
 class Plan(_Model):
@@ -1055,6 +1152,10 @@ class Plan(_Model):
             "orchestrator's own account and Region, no AssumeRole)."
         ),
     )
+    failback: PlanFailback | None = Field(
+        None,
+        description="Failback options (a wave's own failback scripts are under that wave's `failback`).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -1091,6 +1192,11 @@ class Plan(_Model):
         return self
 
     @property
+    def reprotects(self) -> bool:
+        """Whether a completed failback of this plan restarts protection in the original direction by itself."""
+        return self.failback is not None and self.failback.reprotect
+
+    @property
     def wave_ids(self) -> list[str]:
         return [wave.wave_id for wave in self.waves]
 
@@ -1109,12 +1215,16 @@ def plan_to_document(plan: Plan) -> dict[str, Any]:
     meaning of leaving `targets` out), and a WAIT step is its `type` and `seconds` alone.
     """
     document = plan.model_dump(by_alias=True, exclude_none=True, mode="json")
-    for wave in document["waves"]:
+    for wave, model in zip(document["waves"], plan.waves, strict=True):
         for key in ("preLaunch", "postLaunch"):
             wave[key] = [step_document(script) for script in wave.get(key, [])]
         scripts = [*wave["preLaunch"], *wave["postLaunch"]]
         if "healthCheck" in wave:
             scripts.append(wave["healthCheck"])
+        if model.failback is not None:  # its keys as given: a null one (none in failback) is not left out
+            wave["failback"] = model.failback.document()
+            for value in wave["failback"].values():
+                scripts.extend(value if isinstance(value, list) else [value] if value is not None else [])
         for script in scripts:
             if script.get("targets") == {"wave": wave["waveId"]}:
                 del script["targets"]

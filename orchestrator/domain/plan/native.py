@@ -388,6 +388,8 @@ def unexpressible(plan: Plan, selectors: Mapping[str, str], waits: ExportedWaits
         lines.append("defaults.maxReplicationLagSeconds: native steps do not check replication lag before a launch")
     if plan.description is not None and len(plan.description) > MAX_DESCRIPTION_CHARS:
         lines.append(f"description: cut to its first {MAX_DESCRIPTION_CHARS} characters")
+    if plan.reprotects:
+        lines.append("failback.reprotect: native recovery plans have no failback (DRILL and RECOVERY only)")
     return lines
 
 
@@ -438,6 +440,8 @@ def _wave_losses(wave: Wave, selector: str | None) -> list[str]:
         )
     if wave.on_failure is OnFailure.CONTINUE:
         lines.append("onFailure CONTINUE (a failed native step ends the execution)")
+    if wave.failback is not None and wave.failback.given():
+        lines.append("failback scripts (native recovery plans have no failback: DRILL and RECOVERY only)")
     if selector is not None:
         lines.append(
             f"sourceServerTags {selector} (exported as the {len(wave.servers)} server(s) it selects now; servers "

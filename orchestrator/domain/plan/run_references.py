@@ -283,14 +283,20 @@ def _server_ids(servers: Any) -> Iterator[str]:
 
 
 def _steps(raw_wave: Mapping[str, Any], index: int) -> Iterator[_Step]:
-    for kind, snake in (("preLaunch", "pre_launch"), ("postLaunch", "post_launch")):
-        steps = _get(raw_wave, kind, snake)
-        for position, step in enumerate(steps if isinstance(steps, list) else []):
-            if isinstance(step, dict) and isinstance(step.get("parameters"), dict):
-                yield _Step(kind, join_path("waves", index, kind, position), step["parameters"])
-    health = _get(raw_wave, "healthCheck", "health_check")
-    if isinstance(health, dict) and isinstance(health.get("parameters"), dict):
-        yield _Step("healthCheck", join_path("waves", index, "healthCheck"), health["parameters"])
+    """The wave's steps with parameters, then its `failback` ones (`waves[i].failback.postLaunch[j]`: a failback
+    runs in the same dependency order, so the same references are in place)."""
+    failback = raw_wave.get("failback")
+    for prefix, raw in ((("waves", index), raw_wave), (("waves", index, "failback"), failback)):
+        if not isinstance(raw, Mapping):
+            continue
+        for kind, snake in (("preLaunch", "pre_launch"), ("postLaunch", "post_launch")):
+            steps = _get(raw, kind, snake)
+            for position, step in enumerate(steps if isinstance(steps, list) else []):
+                if isinstance(step, dict) and isinstance(step.get("parameters"), dict):
+                    yield _Step(kind, join_path(*prefix, kind, position), step["parameters"])
+        health = _get(raw, "healthCheck", "health_check")
+        if isinstance(health, dict) and isinstance(health.get("parameters"), dict):
+            yield _Step("healthCheck", join_path(*prefix, "healthCheck"), health["parameters"])
 
 
 def _strings(step: _Step) -> Iterator[tuple[str, str]]:

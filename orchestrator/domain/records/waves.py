@@ -215,6 +215,11 @@ class ExecutionRecord:
     cancelled_by: str | None = None
     running_wave_ids: tuple[str, ...] | None = None  # when it was cancelled
     terminate_on_cancel: bool | None = None
+    # a failback execution (issue #15): what it fails back and how, per wave and server
+    # (`orchestrator.domain.failback.FailbackDesign.record`); None for a recovery or drill of a plan
+    failback: Mapping[str, Any] | None = None
+    # what its reprotect did (`orchestrator.steps.failback.reprotect`): each server's protection again
+    reprotect: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -112,7 +112,8 @@ def test_a_requested_by_equal_to_the_caller_is_taken(world: World, bus: FakeBus)
         (
             {"detailType": "WaveReady", "detail": {}},
             400,
-            "detailType must be one of ApprovalDenied, ApprovalGranted, CancelPlan, PausePlan, ResumePlan, "
+            "detailType must be one of ApprovalDenied, ApprovalGranted, CancelPlan, Failback, PausePlan, Reprotect, "
+            "ResumePlan, "
             "RetryWave, SkipWave, StartPlan, got 'WaveReady'",
         ),
         ({"detailType": 7, "detail": {}}, 400, "detailType must be one of"),
@@ -194,6 +195,34 @@ def test_a_drill_needs_no_recovery_principal(world: World, bus: FakeBus) -> None
     # GIVEN a deploy with no recovery principal WHEN alice starts a drill THEN it is published
     assert _send(world, "StartPlan", {"plan": PLAN, "executionId": "d1"}).accepted
     assert len(bus.published) == 1
+
+
+@pytest.mark.parametrize(
+    ("detail_type", "detail", "refused"),
+    [
+        ("Failback", {"executionId": "r1", "confirmFailback": "p"}, "start a failback (a real one, not a drill)"),
+        ("Reprotect", {"executionId": "f1", "terminateRecoveryInstances": True}, "terminate the recovery side's"),
+        ("Failback", {"executionId": "r1", "drill": True}, None),
+        ("Reprotect", {"executionId": "f1"}, None),
+    ],
+)
+def test_a_real_failback_and_a_terminating_reprotect_need_a_recovery_principal(
+    world: World, bus: FakeBus, detail_type: str, detail: dict[str, object], refused: str | None
+) -> None:
+    # GIVEN a deploy whose recovery principal is not alice
+    world.rt.settings = Settings(**STEP_DEFAULTS, recovery_principals="arn:aws:iam::123456789012:role/Other")
+    # WHEN she sends the command
+    answer = _send(world, detail_type, detail)
+    # THEN a real failback and a terminating reprotect are refused (403, naming what she may not do, nothing
+    # published); a failback drill and a plain reprotect are published as hers
+    if refused is None:
+        assert answer.accepted
+        [published] = bus.published
+        assert detail_type == published.DETAIL_TYPE
+    else:
+        assert answer.status == 403
+        assert answer.body["error"].startswith(f"{ALICE.arn} may not {refused}")
+        assert bus.published == []
 
 
 def test_a_command_put_events_refuses_is_answered_503(world: World, bus: FakeBus) -> None:

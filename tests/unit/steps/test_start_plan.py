@@ -193,6 +193,80 @@ def test_a_script_outside_the_allow_list_is_refused_with_nothing_written_but_the
     assert [(item["pk"], item["kind"]) for item in _items(world)] == [("EVENT#evt-1", "DECISION")]
 
 
+def test_a_failback_script_outside_the_allow_list_is_refused_before_the_recovery_runs(world: World) -> None:
+    # GIVEN the default allow-list, and a plan whose recovery scripts are allowed but whose db wave's failback
+    # post-launch step runs AWS-RunShellScript (a failback of it would run a root shell)
+    world.configure(allowed_ssm_documents="DRSOrch-*")
+    world.ssm.add_document("AWS-RunShellScript", ["workingDirectory"], required=["commands"])
+    world.ssm.add_document("DRSOrch-WaitForSsmAgent")
+    agent = {"documentName": "DRSOrch-WaitForSsmAgent"}
+    fenced = plan(wave("db", S1, postLaunch=[agent], failback={"postLaunch": [agent, FENCE_BY_TAG]}))
+    # WHEN it is started (for a recovery or a drill: its failback would run from the same plan)
+    assert start_plan(world.rt, StartPlan(plan=fenced, execution_id="e1"), "evt-1") is None
+    # THEN one PlanFailed names the failback step at its path, and nothing was sent, launched or created
+    [failed] = world.bus.published
+    assert isinstance(failed, PlanFailed)
+    assert failed.reason == "scripts refused: 1 script(s) name an SSM document outside the allow-list (DRSOrch-*)"
+    assert [(e.code, e.path, e.wave_id) for e in failed.errors] == [
+        ("document-not-allowed", "waves[0].failback.postLaunch[1].documentName", "db")
+    ]
+    assert failed.errors[0].message.startswith("failback post-launch step #2 of wave 'db' runs SSM document")
+    assert (world.ssm.sent, world.drs.started) == ([], [])
+    assert world.ledger.get_execution("e1") is None
+
+
+def test_a_failback_scripts_parameters_are_checked_when_the_plan_starts(world: World) -> None:
+    # GIVEN an allowed document requiring Target, named by a failback health check that does not give it
+    world.configure(allowed_ssm_documents="DRSOrch-*")
+    world.ssm.add_document("DRSOrch-HealthCheck", required=["Target"])
+    check = plan(wave("db", S1, failback={"healthCheck": {"documentName": "DRSOrch-HealthCheck"}}))
+    # WHEN it is started / THEN the document was read and the start refused at the failback health check
+    assert start_plan(world.rt, StartPlan(plan=check, execution_id="e1"), "e") is None
+    assert world.ssm.described == ["DRSOrch-HealthCheck"]
+    [failed] = world.bus.published
+    assert [(e.code, e.path) for e in failed.errors] == [("missing-parameter", "waves[0].failback.healthCheck")]
+
+
+def test_a_failback_lambda_step_outside_the_allowed_functions_is_refused_when_the_plan_starts(world: World) -> None:
+    # GIVEN a deploy allowing one function, and a plan whose failback pre-launch step invokes another
+    allowed = "arn:aws:lambda:us-east-1:123456789012:function:dns-cutover"
+    world.configure(allowed_lambda_functions=allowed)
+    step = {"type": "LAMBDA", "functionName": "dns-cutover"}
+    other = plan(wave("db", S1, preLaunch=[step], failback={"preLaunch": [{**step, "functionName": "dns-back"}]}))
+    # WHEN it is started / THEN it is refused at that step's functionName, and nothing was created
+    assert start_plan(world.rt, StartPlan(plan=other, execution_id="e1"), "e") is None
+    [failed] = world.bus.published
+    assert isinstance(failed, PlanFailed)
+    assert [(e.code, e.path) for e in failed.errors] == [
+        ("function-not-allowed", "waves[0].failback.preLaunch[0].functionName")
+    ]
+    assert world.ledger.get_execution("e1") is None
+
+
+def test_the_frozen_plan_of_a_started_execution_keeps_its_failback_scripts_for_a_failback(world: World) -> None:
+    # GIVEN an allowed plan whose db wave fails back with its own post-launch step and no health check, and which
+    # reprotects
+    from orchestrator.domain.execution import frozen_plan
+    from orchestrator.domain.plan import for_failback
+
+    world.configure(allowed_ssm_documents="DRSOrch-*")
+    world.ssm.add_document("DRSOrch-WaitForSsmAgent")
+    world.ssm.add_document("DRSOrch-HealthCheck")
+    agent, check = {"documentName": "DRSOrch-WaitForSsmAgent"}, {"documentName": "DRSOrch-HealthCheck"}
+    both = plan(wave("db", S1, healthCheck=check, failback={"postLaunch": [agent], "healthCheck": None}))
+    # WHEN it is started
+    assert start_plan(world.rt, StartPlan(plan={**both, "failback": {"reprotect": True}}, execution_id="e1"), "e")
+    # THEN its frozen plan keeps the failback as written (the null health check too), so the plan a failback of it
+    # runs has the failback steps and no health check, and reprotects
+    execution = world.ledger.execution("e1")
+    assert execution is not None
+    frozen = frozen_plan(execution)
+    back = for_failback(frozen).wave("db")
+    assert ([s.document for s in back.post_launch], back.health_check) == (["DRSOrch-WaitForSsmAgent"], None)
+    assert frozen.wave("db").health_check is not None
+    assert frozen.reprotects is True
+
+
 def test_the_same_script_starts_once_the_deploy_allows_its_document(world: World) -> None:
     # GIVEN an allow-list that adds AWS-RunShellScript to the project's documents
     world.configure(allowed_ssm_documents="DRSOrch-*, AWS-RunShellScript")

@@ -1,0 +1,255 @@
+"""Reprotect: after a completed failback, protect the servers again in the original direction (issue #15 item 5).
+
+SRM's reprotect, with DRS's two paths (`orchestrator.domain.failback`):
+
+- REVERSE_REPLICATION waves (EC2 origins): the failback recovered each reversed source server in the origin Region;
+  ReverseReplication of *that* recovery instance ("for failback instances on origin region - starts replication to
+  target region to re-protect them", the DRS API reference) replicates it toward the recovery Region again, through
+  the recovery side's source server. An instance reversed already (ConflictException) is found through its source
+  server's reversedDirectionSourceServerArn.
+- FAILBACK_LAUNCH waves (on premises): the original source server's replication restarts (StartReplication); one
+  that replicates already (ConflictException) is reported as it is.
+
+Each server's result (the action, the source server that now protects it and its dataReplicationState as DRS
+answers it, or why nothing was done) is recorded on the failback execution (`reprotect`, shown by the report) and
+published as `Reprotected`. The recovery instances of the failed-over side (the RECOVERY execution's) are terminated
+only when the operator asks (`terminateRecoveryInstances`, from the operator endpoint only): until then they stay, a
+way back if the origin misbehaves. A Reprotect asked again does it again (idempotent per server, as above).
+
+Triggers: a `Reprotect` command (the bus's publishers, or `drs-orch reprotect EXECUTION`), or the failback's own
+completion (`PlanCompleted` of a failback execution whose plan or Failback asked for `reprotect`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from events.models import OPERATOR_SOURCE, ControlRejected, PlanCompleted, Reprotect, Reprotected, ReprotectedServer
+from orchestrator.adapters.drs import DrsConflict, DrsError
+from orchestrator.domain.clock import iso
+from orchestrator.domain.execution import frozen_plan
+from orchestrator.domain.failback import FailbackDesign, FailbackPath, ReversedServer
+from orchestrator.domain.plan import Plan
+from orchestrator.domain.plan.suggest import quote
+from orchestrator.domain.plan.target import Target
+from orchestrator.domain.records import ExecutionRecord
+from orchestrator.domain.status import ExecutionStatus
+from orchestrator.domain.targets import TargetUnavailable
+from orchestrator.domain.untrusted import inert
+from orchestrator.observability import logger, metrics
+from orchestrator.runtime import Runtime
+from orchestrator.steps.refusals import refuse
+
+TERMINATE_BATCH = 200  # TerminateRecoveryInstancesRequestRecoveryInstanceIDs max in the drs model
+
+
+class ReprotectRefused(Exception):
+    """Why a Reprotect is refused (its ControlRejected reason)."""
+
+
+def on_reprotect(rt: Runtime, detail: Reprotect, event_id: str, *, source: str) -> bool:
+    """Answer a Reprotect command: True when done, False when refused (ControlRejected, nothing done)."""
+    try:
+        execution = _checked(rt, detail, source)
+    except ReprotectRefused as exc:
+        logger.warning("Reprotect refused", execution_id=detail.execution_id, reason=str(exc))
+        metrics.add_metric(name="ControlRejected", unit="Count", value=1)
+        refuse(
+            rt,
+            event_id,
+            ControlRejected(
+                execution_id=detail.execution_id,
+                command=Reprotect.DETAIL_TYPE,
+                requested_by=detail.requested_by,
+                reason=quote(str(exc), 2000),
+            ),
+        )
+        return False
+    reprotect(rt, execution, terminate=detail.terminate_recovery_instances)
+    return True
+
+
+def after_failback(rt: Runtime, detail: PlanCompleted) -> bool:
+    """A completed execution: reprotect it when it is a failback that asked for it (True: done)."""
+    execution = rt.ledger.execution(detail.execution_id)
+    if execution is None or execution.failback is None or not FailbackDesign.from_record(execution.failback).reprotect:
+        return False
+    if execution.reprotect is not None:
+        logger.info("failback reprotected already", execution_id=detail.execution_id)
+        return False
+    reprotect(rt, execution, terminate=False)
+    return True
+
+
+def _checked(rt: Runtime, detail: Reprotect, source: str) -> ExecutionRecord:
+    if detail.terminate_recovery_instances and source != OPERATOR_SOURCE:
+        raise ReprotectRefused(
+            "terminating the recovery side's instances is for an operator: send the Reprotect through the operator "
+            "endpoint (drs-orch reprotect EXECUTION --terminate-recovery-instances --aws)"
+        )
+    execution = rt.ledger.execution(detail.execution_id)
+    if execution is None:
+        raise ReprotectRefused(f"unknown execution '{quote(detail.execution_id, 128)}'")
+    if execution.failback is None:
+        raise ReprotectRefused(
+            f"execution '{execution.execution_id}' is not a failback: reprotect follows a completed failback"
+        )
+    if execution.status is not ExecutionStatus.COMPLETED:
+        raise ReprotectRefused(
+            f"failback '{execution.execution_id}' is {execution.status.value}, not COMPLETED: reprotect follows a "
+            "completed failback"
+        )
+    return execution
+
+
+def reprotect(rt: Runtime, execution: ExecutionRecord, *, terminate: bool) -> Reprotected:
+    """Protect every failed-back server again (see the module), record and publish what was done."""
+    assert execution.failback is not None
+    design = FailbackDesign.from_record(execution.failback)
+    plan = frozen_plan(execution)
+    recovery = rt.ledger.execution(design.of)
+    recovery_plan = frozen_plan(recovery) if recovery is not None else None
+    servers = [
+        _protect(rt, design, plan, wave_id, sid, result, _recovery_target(recovery_plan, plan, wave_id))
+        for wave_id, sid, result in _failed_back(rt, execution, plan)
+    ]
+    terminated = _terminate(rt, design, recovery_plan, plan) if terminate else []
+    answer = Reprotected(
+        execution_id=execution.execution_id,
+        plan_id=execution.plan_id,
+        servers=servers,
+        terminated_recovery_instance_ids=terminated,
+    )
+    rt.ledger.record_reprotect(
+        execution.execution_id,
+        {
+            "at": iso(rt.clock.now()),
+            "servers": [s.to_detail() for s in servers],
+            "terminatedRecoveryInstanceIds": terminated,
+        },
+    )
+    logger.info(
+        "failback reprotected",
+        execution_id=execution.execution_id,
+        servers=len(servers),
+        protected=sum(1 for s in servers if s.action != "NONE"),
+        terminated=len(terminated),
+    )
+    metrics.add_metric(name="Reprotects", unit="Count", value=1)
+    rt.bus.publish(answer)
+    return answer
+
+
+def _failed_back(rt: Runtime, execution: ExecutionRecord, plan: Plan) -> Iterator[tuple[str, str, Any]]:
+    for wave in plan.waves:
+        for sid, result in rt.ledger.wave_servers(execution.execution_id, wave.wave_id).items():
+            yield wave.wave_id, sid, result
+
+
+def _recovery_target(recovery_plan: Plan | None, plan: Plan, wave_id: str) -> Target | None:
+    """Where the wave recovered (the recovery side): the recovery's wave target (the failback plan's for an
+    on-premises wave, which kept it)."""
+    source = recovery_plan if recovery_plan is not None and wave_id in recovery_plan.wave_ids else plan
+    return source.wave(wave_id).target
+
+
+def _protect(
+    rt: Runtime,
+    design: FailbackDesign,
+    plan: Plan,
+    wave_id: str,
+    sid: str,
+    result: Any,
+    recovery_target: Target | None,
+) -> ReprotectedServer:
+    if not result.launched:
+        return ReprotectedServer(
+            source_server_id=sid,
+            action="NONE",
+            reason=f"not failed back (launch status {result.launch_status.value}): nothing to protect again",
+        )
+    try:
+        if design.path(wave_id) is FailbackPath.REVERSE_REPLICATION:
+            origin = rt.at(plan.wave(wave_id).target)  # the failback wave's target: the origin Region
+            return _reverse_again(rt, origin, sid, result.recovery_instance_id, recovery_target)
+        return _restart(rt.at(recovery_target), sid)
+    except TargetUnavailable as exc:
+        return ReprotectedServer(source_server_id=sid, action="NONE", reason=inert(exc.reason))
+    except DrsError as exc:
+        if exc.retryable:
+            raise
+        return ReprotectedServer(source_server_id=sid, action="NONE", reason=inert(str(exc)))
+
+
+def _reverse_again(
+    rt: Runtime, origin: Runtime, sid: str, instance_id: str | None, recovery_target: Target | None
+) -> ReprotectedServer:
+    """ReverseReplication of the failback's recovery instance in the origin Region: it replicates toward the
+    recovery Region again; the protecting server's state is read there."""
+    if not instance_id:
+        return ReprotectedServer(source_server_id=sid, action="NONE", reason="no recovery instance recorded")
+    try:
+        arn = origin.drs.reverse_replication(instance_id)
+    except DrsConflict:
+        found = origin.drs.describe_source_servers([sid])
+        arn = next(
+            (str(i["reversedDirectionSourceServerArn"]) for i in found if i.get("reversedDirectionSourceServerArn")), ""
+        )
+        if not arn:
+            raise
+    protecting = ReversedServer.from_arn(arn)
+    return ReprotectedServer(
+        source_server_id=sid,
+        action="ReverseReplication",
+        protected_source_server_id=protecting.source_server_id,
+        replication_state=_state(rt.at(recovery_target), protecting.source_server_id),
+    )
+
+
+def _restart(there: Runtime, sid: str) -> ReprotectedServer:
+    """StartReplication of an on-premises source server the failback launched back; one replicating already is
+    reported as it is."""
+    try:
+        server = there.drs.start_replication(sid)
+        state = (server.get("dataReplicationInfo") or {}).get("dataReplicationState")
+    except DrsConflict:
+        return ReprotectedServer(
+            source_server_id=sid,
+            action="NONE",
+            protected_source_server_id=sid,
+            replication_state=_state(there, sid),
+            reason="replicating already (StartReplication: ConflictException)",
+        )
+    return ReprotectedServer(
+        source_server_id=sid,
+        action="StartReplication",
+        protected_source_server_id=sid,
+        replication_state=str(state) if state else _state(there, sid),
+    )
+
+
+def _state(there: Runtime, sid: str) -> str | None:
+    found = there.drs.describe_source_servers([sid])
+    return next(
+        (str((i.get("dataReplicationInfo") or {}).get("dataReplicationState") or "UNKNOWN") for i in found), None
+    )
+
+
+def _terminate(rt: Runtime, design: FailbackDesign, recovery_plan: Plan | None, plan: Plan) -> list[str]:
+    """TerminateRecoveryInstances of the recovery side's instances (the RECOVERY execution's), per account and
+    Region, at most TERMINATE_BATCH per call: the ids DRS was asked to terminate."""
+    by_target: dict[Target | None, list[str]] = {}
+    for wave_id in design.paths:
+        target = _recovery_target(recovery_plan, plan, wave_id)
+        wave_servers = plan.wave(wave_id).server_ids if wave_id in plan.wave_ids else []
+        ids = [design.instances[s] for s in wave_servers if s in design.instances]
+        by_target.setdefault(target, []).extend(ids)
+    asked: list[str] = []
+    for target, ids in by_target.items():
+        there = rt.at(target)
+        for start in range(0, len(ids), TERMINATE_BATCH):
+            batch = ids[start : start + TERMINATE_BATCH]
+            there.drs.terminate_recovery_instances(batch)
+            asked.extend(batch)
+    return asked
