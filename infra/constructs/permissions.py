@@ -46,9 +46,9 @@ DRS_NATIVE_PLAN_STAR = ("drs:ListRecoveryPlans", "drs:CreateRecoveryPlan")  # no
 # drs-orch extend (infra/constructs/operator_policy.py): neither has resource-level permissions
 DRS_EXTEND_STAR = ("drs:ListExtensibleSourceServers", "drs:CreateExtendedSourceServer")
 DRS_DESCRIBE_RECOVERY_INSTANCES = ("drs:DescribeRecoveryInstances",)
-# ReverseReplication's dependent actions besides DescribeSourceServers and ec2:DescribeInstances (both granted on "*"
-# already): the replication settings template DRS copies for the reversed source server; no resource-level
-# permissions (Service Authorization Reference: empty Resource types column).
+# A dependent action of ReverseReplication (with DescribeSourceServers and ec2:DescribeInstances): the replication
+# settings template DRS copies for the reversed source server; no resource-level permissions (Service Authorization
+# Reference: empty Resource types column).
 DRS_DESCRIBE_REPLICATION_TEMPLATES = ("drs:DescribeReplicationConfigurationTemplates",)
 # EC2 reads DRS performs with the caller's credentials while launching (dependent actions of StartRecovery).
 # No condition: AWS's own DRS policies grant them plainly; a read launches nothing.
@@ -165,11 +165,13 @@ WILDCARD_REASONS: dict[str, str] = {
     "DrsLaunchPassInstanceRole": "The recovery-instance role may live under /service-role/; only the "
     "configured role names, only to EC2, only when DRS passes it.",
     "DrsTerminate": "Recovery instances are created at run time by the plan's DRS jobs.",
-    "DrsFailbackRecoveryInstances": "A failback acts on the recovery instances of the plan's earlier recovery "
+    "DrsFailbackLaunch": "A failback launches from the recovery instances of the plan's earlier recovery "
     "(created at run time by its DRS jobs): recovery-instance ARNs of this account and Region.",
+    "DrsReverseReplication": "A failback (and a reprotect) reverses the replication of the recovery instances of "
+    "the plan's earlier recovery (created at run time): recovery-instance ARNs of this account and Region.",
     "DrsTagFailbackJobOnCreate": "A failback launch job's id exists only once StartFailbackLaunch creates it; the "
     "drs:CreateAction condition limits tagging to that call.",
-    "DrsStartReplication": "Reprotect restarts replication of the plan's source servers (chosen at run time): "
+    "DrsStartReplication": "A reprotect restarts replication of the plan's source servers (chosen at run time): "
     "source-server ARNs of this account and Region, narrowed by the source-server tag when configured.",
     "DrsStopFailback": "A cancelled failback stops it on the plan's recovery instances (run-time ids): "
     "recovery-instance ARNs of this account and Region.",
@@ -216,9 +218,9 @@ WILDCARD_REASONS: dict[str, str] = {
 # the wave launcher applies them, restores them when a launch does not happen, and restores a stale hold's; the
 # post-launch step restores them once the wave's jobs ended and reads where each recovery instance landed.
 DRS_CAPABILITIES: dict[str, frozenset[str]] = {
-    "start_plan": frozenset({"source_servers", "recovery_instances", "network"}),
+    "start_plan": frozenset({"source_servers", "recovery_instances", "network", "reverse_replication"}),
     "pre_launch": frozenset({"source_servers", "recovery_snapshots", "recovery_instances", "network"}),
-    "launch_wave": frozenset({"jobs", "start_recovery", "launch_settings", "failback", "recovery_instances"}),
+    "launch_wave": frozenset({"jobs", "start_recovery", "launch_settings", "failback_launch"}),
     "job_watcher": frozenset({"jobs", "job_log"}),
     "post_launch": frozenset({"jobs", "recovery_instances", "launch_settings"}),
     "control": frozenset({"jobs", "recovery_instances", "job_log", "terminate", "stop_failback"}),
@@ -339,49 +341,54 @@ def drs_statements(scope: Construct, function_name: str, settings: PermissionSet
 def failback_statements(
     scope: Construct, function_name: str, settings: PermissionSettings
 ) -> list[iam.PolicyStatement]:
-    """What the failback engine (issue #15 item 4) will call, for a function with the failback or stop_failback
-    capability (none otherwise), as the Service Authorization Reference scopes each: the wave launcher's
-    StartFailbackLaunch (failback client origins) and ReverseReplication (EC2 origins) on recovery-instance ARNs
-    (their required resource type), with ReverseReplication's dependent reads; tagging only as part of
-    StartFailbackLaunch (the launch key on its job, as on StartRecovery's); StartReplication (reprotect) on
-    source-server ARNs, narrowed by the source-server tag as StartRecovery is; the control function's StopFailback
-    (a cancelled failback) on recovery-instance ARNs. StartFailbackLaunch lists no dependent action (no
-    drs:CreateRecoveryInstanceForDrs: that one is StartRecovery's). A managed policy of their own on AWS
-    (infra/constructs/functions.py): inline, they would take the launcher's role policy past IAM's inline size."""
+    """The failback engine's DRS calls (issue #15 item 4: orchestrator/steps/failback.py, reprotect.py, the launcher's
+    StartFailbackLaunch), for the function with each capability (none otherwise), as the Service Authorization
+    Reference scopes each. "failback_launch" (the wave launcher): StartFailbackLaunch (non-EC2 origins) on
+    recovery-instance ARNs, its required resource type, and tagging only as part of it (the launch key on its job,
+    as on StartRecovery's); it lists no dependent action (drs:CreateRecoveryInstanceForDrs stays StartRecovery's).
+    "reverse_replication" (the start function, which starts a failback and a reprotect): ReverseReplication (EC2
+    origins) on recovery-instance ARNs with its dependent reads, and StartReplication (a reprotect of non-EC2
+    origins) on source-server ARNs narrowed by the source-server tag as StartRecovery is. "stop_failback" (the
+    control function: a cancelled failback): StopFailback on recovery-instance ARNs. A managed policy of their own
+    on AWS (infra/constructs/functions.py): inline, they would take the launcher's role policy past IAM's inline
+    size."""
     capabilities = DRS_CAPABILITIES.get(function_name, frozenset())
     recovery_instances = _arn(scope, "drs", "recovery-instance", "*")
     statements = []
+    if "failback_launch" in capabilities:
+        statements += [
+            iam.PolicyStatement(
+                sid="DrsFailbackLaunch", actions=["drs:StartFailbackLaunch"], resources=[recovery_instances]
+            ),
+            iam.PolicyStatement(
+                sid="DrsTagFailbackJobOnCreate",
+                actions=["drs:TagResource"],
+                resources=[_arn(scope, "drs", "job", "*")],
+                conditions={"StringEquals": {"drs:CreateAction": "StartFailbackLaunch"}},
+            ),
+        ]
+    if "reverse_replication" in capabilities:
+        statements += [
+            iam.PolicyStatement(
+                sid="DrsReverseReplication", actions=["drs:ReverseReplication"], resources=[recovery_instances]
+            ),
+            iam.PolicyStatement(
+                sid="DrsReverseReplicationReads",
+                actions=[*DRS_DESCRIBE_REPLICATION_TEMPLATES, *DRS_DESCRIBE_SOURCE_SERVERS, "ec2:DescribeInstances"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="DrsStartReplication",
+                actions=["drs:StartReplication"],
+                resources=[_arn(scope, "drs", "source-server", "*")],
+                conditions=_source_server_tag(settings),
+            ),
+        ]
     if "stop_failback" in capabilities:
         statements.append(
             iam.PolicyStatement(sid="DrsStopFailback", actions=["drs:StopFailback"], resources=[recovery_instances])
         )
-    if "failback" not in capabilities:
-        return statements
-    return [
-        *statements,
-        iam.PolicyStatement(
-            sid="DrsFailbackRecoveryInstances",
-            actions=["drs:StartFailbackLaunch", "drs:ReverseReplication"],
-            resources=[recovery_instances],
-        ),
-        iam.PolicyStatement(
-            sid="DrsTagFailbackJobOnCreate",
-            actions=["drs:TagResource"],
-            resources=[_arn(scope, "drs", "job", "*")],
-            conditions={"StringEquals": {"drs:CreateAction": "StartFailbackLaunch"}},
-        ),
-        iam.PolicyStatement(
-            sid="DrsReverseReplicationReads",
-            actions=[*DRS_DESCRIBE_REPLICATION_TEMPLATES, *DRS_DESCRIBE_SOURCE_SERVERS],
-            resources=["*"],
-        ),
-        iam.PolicyStatement(
-            sid="DrsStartReplication",
-            actions=["drs:StartReplication"],
-            resources=[_arn(scope, "drs", "source-server", "*")],
-            conditions=_source_server_tag(settings),
-        ),
-    ]
+    return statements
 
 
 def own_account_statements(scope: Construct, spec: Function, settings: PermissionSettings) -> list[iam.PolicyStatement]:

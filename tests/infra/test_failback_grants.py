@@ -1,25 +1,20 @@
-"""The DRS actions the failback engine (issue #15 item 4) will call, granted ahead as the Service Authorization
-Reference scopes them: StartFailbackLaunch, ReverseReplication and StopFailback on recovery-instance ARNs (their
-required resource type), StartReplication on source-server ARNs (narrowed like StartRecovery), tagging only as part of
-StartFailbackLaunch, DescribeRecoveryInstances and ReverseReplication's dependent reads on "*" (no resource-level
-permissions); each to the function that will make the call, and no other."""
+"""The DRS actions of the failback engine (issue #15 item 4), each granted to the function that calls it and no
+other, as the Service Authorization Reference scopes it: the wave launcher's StartFailbackLaunch on recovery-instance
+ARNs (its required resource type) and tagging only as part of it; the start function's ReverseReplication (a failback
+and a reprotect of EC2 origins) on recovery-instance ARNs with its dependent reads on "*", and StartReplication (a
+reprotect of other origins) on source-server ARNs; the control function's StopFailback on recovery-instance ARNs.
+tests/infra/test_grants_match_calls.py runs both failback paths and their reprotect and checks every call is granted."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from infra.constructs.nag import render
 from tests.infra.conftest import Synth
 
 RECOVERY_INSTANCES = "arn:<AWS::Partition>:drs:<AWS::Region>:<AWS::AccountId>:recovery-instance/*"
 SOURCE_SERVERS = "arn:<AWS::Partition>:drs:<AWS::Region>:<AWS::AccountId>:source-server/*"
 JOBS = "arn:<AWS::Partition>:drs:<AWS::Region>:<AWS::AccountId>:job/*"
-FAILBACK_ACTIONS = ("drs:StartFailbackLaunch", "drs:ReverseReplication", "drs:StopFailback", "drs:StartReplication")
-
-
-def _render(value: Any) -> str:
-    from infra.constructs.nag import render
-
-    return render(value)
 
 
 def _listify(value: Any) -> list[Any]:
@@ -53,28 +48,40 @@ def _holding(statements: dict[str, list[dict[str, Any]]], action: str) -> dict[s
     }
 
 
-def test_the_failback_launch_and_reverse_replication_are_the_launchers_on_recovery_instances_only(synth: Synth) -> None:
-    statements = _by_function(synth.template)
-    for action in ("drs:StartFailbackLaunch", "drs:ReverseReplication"):
-        holders = _holding(statements, action)
-        assert set(holders) == {"launch_wave"}, action
-        [statement] = holders["launch_wave"]
-        assert [_render(r) for r in _listify(statement["Resource"])] == [RECOVERY_INSTANCES]
-        assert "Condition" not in statement
+def _only(synth: Synth, action: str, function: str) -> dict[str, Any]:
+    holders = _holding(_by_function(synth.template), action)
+    assert set(holders) == {function}, (action, set(holders))
+    [statement] = holders[function]
+    return statement
 
 
-def test_reprotect_starts_replication_on_source_servers_only_from_the_launcher(synth: Synth) -> None:
-    holders = _holding(_by_function(synth.template), "drs:StartReplication")
-    assert set(holders) == {"launch_wave"}
-    [statement] = holders["launch_wave"]
-    assert [_render(r) for r in _listify(statement["Resource"])] == [SOURCE_SERVERS]
+def test_only_the_launcher_starts_a_failback_launch_on_recovery_instances(synth: Synth) -> None:
+    statement = _only(synth, "drs:StartFailbackLaunch", "launch_wave")
+    assert [render(r) for r in _listify(statement["Resource"])] == [RECOVERY_INSTANCES]
+    assert "Condition" not in statement
+
+
+def test_only_the_start_function_reverses_replication_on_recovery_instances(synth: Synth) -> None:
+    statement = _only(synth, "drs:ReverseReplication", "start_plan")
+    assert [render(r) for r in _listify(statement["Resource"])] == [RECOVERY_INSTANCES]
+    # its dependent reads have no resource-level permissions
+    for action in (
+        "drs:DescribeReplicationConfigurationTemplates",
+        "drs:DescribeSourceServers",
+        "ec2:DescribeInstances",
+    ):
+        holders = _holding(_by_function(synth.template), action)
+        assert all(s["Resource"] == "*" for s in holders["start_plan"]), action
+
+
+def test_only_the_start_function_restarts_replication_on_source_servers(synth: Synth) -> None:
+    statement = _only(synth, "drs:StartReplication", "start_plan")
+    assert [render(r) for r in _listify(statement["Resource"])] == [SOURCE_SERVERS]
 
 
 def test_only_the_control_function_stops_a_failback_on_recovery_instances(synth: Synth) -> None:
-    holders = _holding(_by_function(synth.template), "drs:StopFailback")
-    assert set(holders) == {"control"}
-    [statement] = holders["control"]
-    assert [_render(r) for r in _listify(statement["Resource"])] == [RECOVERY_INSTANCES]
+    statement = _only(synth, "drs:StopFailback", "control")
+    assert [render(r) for r in _listify(statement["Resource"])] == [RECOVERY_INSTANCES]
 
 
 def test_a_failback_job_is_tagged_only_as_part_of_start_failback_launch(synth: Synth) -> None:
@@ -84,18 +91,12 @@ def test_a_failback_job_is_tagged_only_as_part_of_start_failback_launch(synth: S
     }
     assert create_actions == {"StartRecovery", "StartFailbackLaunch"}  # never on existing resources
     [failback] = [
-        s for s in tagging["launch_wave"] if s["Condition"]["StringEquals"]["drs:CreateAction"] != "StartRecovery"
+        s for s in tagging["launch_wave"] if s["Condition"]["StringEquals"]["drs:CreateAction"] == "StartFailbackLaunch"
     ]
-    assert [_render(r) for r in _listify(failback["Resource"])] == [JOBS]
+    assert [render(r) for r in _listify(failback["Resource"])] == [JOBS]
 
 
-def test_the_failback_reads_have_no_resource_level_permissions_and_no_create_recovery_instance_is_added(
-    synth: Synth,
-) -> None:
-    statements = _by_function(synth.template)
-    for action in ("drs:DescribeRecoveryInstances", "drs:DescribeReplicationConfigurationTemplates"):
-        assert "launch_wave" in _holding(statements, action), action
-        assert all(s["Resource"] == "*" for found in _holding(statements, action).values() for s in found)
-    # StartFailbackLaunch has no dependent action: CreateRecoveryInstanceForDrs stays StartRecovery's, on source servers
-    [create] = _holding(statements, "drs:CreateRecoveryInstanceForDrs")["launch_wave"]
-    assert [_render(r) for r in _listify(create["Resource"])] == [SOURCE_SERVERS]
+def test_no_create_recovery_instance_is_added_for_the_failback_launch(synth: Synth) -> None:
+    # StartFailbackLaunch lists no dependent action: CreateRecoveryInstanceForDrs stays StartRecovery's, on servers
+    statement = _only(synth, "drs:CreateRecoveryInstanceForDrs", "launch_wave")
+    assert [render(r) for r in _listify(statement["Resource"])] == [SOURCE_SERVERS]
