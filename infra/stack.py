@@ -38,6 +38,7 @@ from infra.constructs.wave_launch import WaveLaunch
 from infra.definitions import DEFAULT_OBJECTIVE_AT_RISK_PERCENT, FUNCTIONS, LaunchPacking, project_ssm_documents
 from orchestrator.domain.evidence import ledger_ttl_problem
 from orchestrator.domain.plan.lambda_functions import FunctionAllowList
+from orchestrator.domain.plan.target import REGION_PATTERN
 from orchestrator.domain.principals import principal_problem
 from orchestrator.domain.schedules import DrillSchedule, parse_schedules
 
@@ -159,6 +160,26 @@ def _accounts(name: str, value: Any) -> tuple[str, ...]:
     return accounts
 
 
+#: targetRegions at most: each Region adds two managed policies to the wave launcher's role, which has two of its own
+#: (launch settings, failback), and IAM attaches at most 10 managed policies to a role by default (IAM quotas).
+MAX_TARGET_REGIONS = 4
+
+
+def _regions(name: str, value: Any) -> tuple[str, ...]:
+    """Region names (us-west-2), deduplicated in order, at most MAX_TARGET_REGIONS; a malformed one is an error naming
+    the setting (the plan's own Region syntax: orchestrator/domain/plan/target.py REGION_PATTERN)."""
+    regions = tuple(dict.fromkeys(_strings(value)))
+    bad = [region for region in regions if not re.fullmatch(REGION_PATTERN, region)]
+    if bad:
+        raise ValueError(f"{name}: {', '.join(map(repr, bad))} is not a Region name (such as us-west-2)")
+    if len(regions) > MAX_TARGET_REGIONS:
+        raise ValueError(
+            f"{name}: {len(regions)} Regions, at most {MAX_TARGET_REGIONS} (each adds two managed policies to the "
+            "wave launcher's role, and IAM attaches at most 10 to a role by default)"
+        )
+    return regions
+
+
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
 
 
@@ -259,6 +280,10 @@ class StackConfig:
     # that call DRS, EC2 or SSM may assume (sts:AssumeRole on exactly these ARNs; each of an account of
     # `target_accounts`); none: no such grant, and a plan whose waves name a target fails those waves at preflight
     target_role_arns: tuple[str, ...] = ()
+    # other Regions of this account that waves may target without a role (issue #15: cross-Region DR inside one
+    # account, context targetRegions): the functions' DRS, EC2 and SSM grants of this Region are granted there too,
+    # exactly those Regions; none: a role-less target in another Region is refused by IAM there
+    target_regions: tuple[str, ...] = ()
     # launch packing (issue #19): context launchPacking (true/false), packingWindowSeconds, packingStarvationSeconds
     launch_packing: LaunchPacking = field(default_factory=LaunchPacking)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -320,6 +345,7 @@ class StackConfig:
             drill_schedules=parse_schedules(_json("drillSchedules", get("drillSchedules"))),
             target_accounts=_accounts("targetAccounts", get("targetAccounts")),
             target_role_arns=_role_arns("targetRoleArns", get("targetRoleArns")),
+            target_regions=_regions("targetRegions", get("targetRegions")),
             launch_packing=_launch_packing(get, defaults.launch_packing),
         )
 
@@ -371,6 +397,7 @@ class OrchestratorStack(Stack):
                 script_target_tag=cfg.script_target_tag,
                 allowed_lambda_functions=cfg.allowed_lambda_functions,
                 automation_role_arn=self.automation_role.role.role_arn,
+                target_regions=cfg.target_regions,
             ),
             recovery_principals=cfg.recovery_principals,
             operator_proof_key_arn=self.operator_proof.key.key_arn,

@@ -13,12 +13,15 @@ nowhere). Outside Lambda (the local cloud, the CLI, tests) the defaults apply an
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"  # a reserved variable Lambda sets in every function
+#: An ARN's account field (`arn:<partition>:<service>:<region>:<account>:...`; IAM's Region is empty).
+_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}):")
 
 
 class MissingSettingError(RuntimeError):
@@ -111,6 +114,23 @@ class Settings(BaseSettings):
     objective_at_risk_percent: float = Field(
         default=80.0, gt=0, lt=100, allow_inf_nan=False, validation_alias="OBJECTIVE_AT_RISK_PERCENT"
     )
+
+    @property
+    def own_account(self) -> str | None:
+        """The orchestrator's own account, read from the ARN of a resource of its own stack in the environment (no
+        call made): the bus ARN (every function that schedules: preflight, launch, watcher, scripts, control), else
+        the operator-proof key's (StartPlan), else the scheduler role's; None without any. A wave target without a
+        role must be this account (`orchestrator.runtime.Runtime.at`)."""
+        for arn in (self.bus_arn, self.operator_proof_key, self.scheduler_role_arn):
+            match = _ARN_ACCOUNT.match(arn)
+            if match is not None:
+                return match.group(1)
+        return None
+
+    @property
+    def home(self) -> tuple[str | None, str]:
+        """(own account, own Region): where the orchestrator runs (`orchestrator.domain.targets.pool_of`)."""
+        return (self.own_account, self.region)
 
 
 # What every function uses (the ledger, the bus), and what a function that schedules ticks uses, together.

@@ -45,6 +45,7 @@ from orchestrator.domain.ports import (
     SsmPort,
     TargetsPort,
 )
+from orchestrator.domain.targets import TargetUnavailable
 
 
 @dataclass
@@ -80,11 +81,19 @@ class Runtime:
 
     def at(self, target: Target | None) -> Runtime:
         """This runtime acting in `target`: a shallow copy whose `drs`, `ssm`, `ec2` and `ec2_templates` are the
-        target's (on its role's cached credentials); `at(None)` is the orchestrator's own runtime. Raises
-        `orchestrator.domain.targets.TargetUnavailable` when STS refuses the role."""
+        target's (on its role's cached credentials; a role-less target's: the runtime's own credentials in its Region,
+        no STS call); `at(None)`, and a role-less target of the own account and Region, is the orchestrator's own
+        runtime. Raises `orchestrator.domain.targets.TargetUnavailable` when STS refuses the role, or when a role-less
+        target's account is not the orchestrator's own (`Settings.own_account`, from its bus ARN; unknown: refused)."""
         home = self.home or self
         if target is None:
             return home
+        if target.role_less:  # the orchestrator's own account in another Region, on its own credentials
+            own = home.settings.own_account
+            if own is None or target.account_id != own:
+                raise TargetUnavailable.not_own_account(target.account_id, own)
+            if target.region == home.settings.region:
+                return home
         if self.target == target:
             return self
         if home.targets is None:
@@ -105,7 +114,7 @@ class NoTargetClients(RuntimeError):
     """A wave has a target but this runtime was built without target clients (a wiring error, not a refusal)."""
 
     def __init__(self, target: Target) -> None:
-        super().__init__(f"no target clients in this runtime for {target.role_arn} ({target.label})")
+        super().__init__(f"no target clients in this runtime for {target.role_arn or 'no role'} ({target.label})")
 
 
 _runtime: Runtime | None = None

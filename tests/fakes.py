@@ -773,6 +773,8 @@ class FakeTargets:
         return cast("FakeDrs", self.fakes(account_id, region).drs)
 
     def adapters(self, target: Target) -> TargetAdapters:
+        if target.role_arn is None:  # a role-less target: the own account's other Region, nothing assumed
+            return self.fakes(target.account_id, target.region)
         if target.role_arn in self.refused:
             raise TargetUnavailable(target.role_arn, target.account_id, "AccessDenied", self.refused[target.role_arn])
         self.assumed.append(target.role_arn)

@@ -19,6 +19,8 @@ from infra.constructs.evidence import EvidenceBucket
 from infra.constructs.ledger import Ledger
 from infra.constructs.permissions import (
     PermissionSettings,
+    failback_statements,
+    in_region,
     lambda_invoke_statement,
     launch_settings_statements,
     operator_proof_statement,
@@ -208,6 +210,8 @@ class OrchestratorFunctions(Construct):
             role.add_to_policy(statement)
         if spec.needs_drs:
             self._launch_settings_policy(name, spec.name, role, function, permissions)
+            self._failback_policy(name, spec.name, role, function, permissions)
+        self._target_region_policies(name, spec, role, function, permissions)
         if spec.needs_ssm:
             invoke = lambda_invoke_statement(permissions)  # the script steps run LAMBDA steps too
             if invoke is not None:
@@ -221,6 +225,56 @@ class OrchestratorFunctions(Construct):
         self.functions[spec.name] = function
         self.roles[spec.name] = role
         self.environments[spec.name] = environment
+
+    def _target_region_policies(
+        self, name: str, spec: Function, role: iam.Role, function: lambda_.Function, permissions: PermissionSettings
+    ) -> None:
+        """The function's DRS, EC2 and SSM grants of this Region again in each of the deploy's targetRegions
+        (role-less wave targets: other Regions of this account), as managed policies of their own per Region: one
+        with the role policy's twins, one with the launch-settings and failback policies' (a customer managed policy
+        holds at most 6,144 characters: the wave launcher's twins of both would not fit in one; inline, they would
+        take the role policy past IAM's inline size). The function depends on them, so no invocation runs before the
+        grants exist."""
+        groups = (
+            ("", own_account_statements(self, spec, permissions)),
+            (
+                "Launch",
+                [
+                    *launch_settings_statements(self, spec.name, permissions),
+                    *failback_statements(self, spec.name, permissions),
+                ],
+            ),
+        )
+        for region in permissions.target_regions:
+            for suffix, here in groups:
+                statements = in_region(self, here, region)
+                if not statements:
+                    continue
+                policy = iam.ManagedPolicy(
+                    self,
+                    f"{name}In{pascal(region)}{suffix}",
+                    description=f"drs-orch {spec.name}: its DRS, EC2 and SSM grants in {region} (role-less targets)",
+                    statements=statements,
+                    roles=[role],
+                )
+                function.node.add_dependency(policy)
+
+    def _failback_policy(
+        self, name: str, function_name: str, role: iam.Role, function: lambda_.Function, permissions: PermissionSettings
+    ) -> None:
+        """The failback engine's grants (`failback_statements`) in a managed policy of their own, attached to the role
+        (inline, they would take the wave launcher's role policy past IAM's inline size). The function depends on it."""
+        statements = failback_statements(self, function_name, permissions)
+        if not statements:
+            return
+        policy = iam.ManagedPolicy(
+            self,
+            f"{name}Failback",
+            description=f"drs-orch {function_name}: failback, reverse replication and reprotect (issue #15)",
+            statements=statements,
+            roles=[role],
+        )
+        function.node.add_dependency(policy)
 
     def _launch_settings_policy(
         self, name: str, function_name: str, role: iam.Role, function: lambda_.Function, permissions: PermissionSettings

@@ -46,6 +46,10 @@ DRS_NATIVE_PLAN_STAR = ("drs:ListRecoveryPlans", "drs:CreateRecoveryPlan")  # no
 # drs-orch extend (infra/constructs/operator_policy.py): neither has resource-level permissions
 DRS_EXTEND_STAR = ("drs:ListExtensibleSourceServers", "drs:CreateExtendedSourceServer")
 DRS_DESCRIBE_RECOVERY_INSTANCES = ("drs:DescribeRecoveryInstances",)
+# A dependent action of ReverseReplication (with DescribeSourceServers and ec2:DescribeInstances): the replication
+# settings template DRS copies for the reversed source server; no resource-level permissions (Service Authorization
+# Reference: empty Resource types column).
+DRS_DESCRIBE_REPLICATION_TEMPLATES = ("drs:DescribeReplicationConfigurationTemplates",)
 # EC2 reads DRS performs with the caller's credentials while launching (dependent actions of StartRecovery).
 # No condition: AWS's own DRS policies grant them plainly; a read launches nothing.
 EC2_LAUNCH_DESCRIBE = (
@@ -100,6 +104,7 @@ STAR_ONLY_ACTIONS = frozenset(
     DRS_DESCRIBE_JOBS
     + DRS_DESCRIBE_SOURCE_SERVERS
     + DRS_DESCRIBE_RECOVERY_INSTANCES
+    + DRS_DESCRIBE_REPLICATION_TEMPLATES
     + EC2_LAUNCH_DESCRIBE
     + EC2_NETWORK_READS
     + EC2_LAUNCH_SETTINGS_READS
@@ -160,6 +165,16 @@ WILDCARD_REASONS: dict[str, str] = {
     "DrsLaunchPassInstanceRole": "The recovery-instance role may live under /service-role/; only the "
     "configured role names, only to EC2, only when DRS passes it.",
     "DrsTerminate": "Recovery instances are created at run time by the plan's DRS jobs.",
+    "DrsFailbackLaunch": "A failback launches from the recovery instances of the plan's earlier recovery "
+    "(created at run time by its DRS jobs): recovery-instance ARNs of this account and Region.",
+    "DrsReverseReplication": "A failback (and a reprotect) reverses the replication of the recovery instances of "
+    "the plan's earlier recovery (created at run time): recovery-instance ARNs of this account and Region.",
+    "DrsTagFailbackJobOnCreate": "A failback launch job's id exists only once StartFailbackLaunch creates it; the "
+    "drs:CreateAction condition limits tagging to that call.",
+    "DrsStartReplication": "A reprotect restarts replication of the plan's source servers (chosen at run time): "
+    "source-server ARNs of this account and Region, narrowed by the source-server tag when configured.",
+    "DrsStopFailback": "A cancelled failback stops it on the plan's recovery instances (run-time ids): "
+    "recovery-instance ARNs of this account and Region.",
     "DrsTerminateManagedInstances": "Only instances carrying DRS's AWSElasticDisasterRecoveryManaged tag, only "
     "through an AWS service (DRS terminating).",
     "DrsTerminateManagedVolumes": "Only volumes carrying DRS's tag, only through an AWS service (DRS terminating).",
@@ -203,12 +218,12 @@ WILDCARD_REASONS: dict[str, str] = {
 # the wave launcher applies them, restores them when a launch does not happen, and restores a stale hold's; the
 # post-launch step restores them once the wave's jobs ended and reads where each recovery instance landed.
 DRS_CAPABILITIES: dict[str, frozenset[str]] = {
-    "start_plan": frozenset({"source_servers", "recovery_instances", "network"}),
+    "start_plan": frozenset({"source_servers", "recovery_instances", "network", "reverse_replication"}),
     "pre_launch": frozenset({"source_servers", "recovery_snapshots", "recovery_instances", "network"}),
-    "launch_wave": frozenset({"jobs", "start_recovery", "launch_settings"}),
+    "launch_wave": frozenset({"jobs", "start_recovery", "launch_settings", "failback_launch"}),
     "job_watcher": frozenset({"jobs", "job_log"}),
     "post_launch": frozenset({"jobs", "recovery_instances", "launch_settings"}),
-    "control": frozenset({"jobs", "recovery_instances", "job_log", "terminate"}),
+    "control": frozenset({"jobs", "recovery_instances", "job_log", "terminate", "stop_failback"}),
 }
 
 DEFAULT_SCRIPT_TARGET_TAG = ("drs-orch:script-target", "allowed")
@@ -231,6 +246,34 @@ class PermissionSettings:
     # The role SSM_AUTOMATION runbooks run as (infra/constructs/automation_role.py): the only role the script
     # functions may pass, only to SSM. None: no PassRole (runbooks without an AutomationAssumeRole parameter).
     automation_role_arn: str | None = None
+    # Other Regions of this account that plans may target without a role (issue #15: a wave `target` with no roleArn,
+    # context targetRegions): each DRS, EC2 and SSM grant of the orchestrator's functions scoped to this Region is
+    # granted in exactly these Regions too (`in_region`: a managed policy per Region); none: this Region only.
+    target_regions: Sequence[str] = ()
+
+
+def in_region(scope: Construct, statements: Sequence[iam.PolicyStatement], region: str) -> list[iam.PolicyStatement]:
+    """The twins of `statements` in `region`: each statement with a resource ARN scoped to this stack's Region
+    (`_arn`'s) again, with only those ARNs, in `region` (the same Sid, actions, conditions, account, resource type
+    and name). Statements without such an ARN (`*` only, IAM roles, ARNs given whole, such as a shared document's)
+    need no twin: nothing is widened beyond exactly `region`. None for the stack's own Region."""
+    here = f":{Stack.of(scope).region}:"
+    if f":{region}:" == here:
+        return []
+    twins = []
+    for statement in statements:
+        regional = [arn.replace(here, f":{region}:", 1) for arn in statement.resources if here in arn]
+        if regional:
+            twins.append(
+                iam.PolicyStatement(
+                    sid=statement.sid,
+                    effect=statement.effect,
+                    actions=list(statement.actions),
+                    resources=regional,
+                    conditions=statement.conditions or None,
+                )
+            )
+    return twins
 
 
 def _arn(scope: Construct, service: str, resource: str, name: str, *, account: bool = True, sep: str = "/") -> str:
@@ -292,6 +335,59 @@ def drs_statements(scope: Construct, function_name: str, settings: PermissionSet
         statements += start_recovery_statements(scope, settings)
     if "terminate" in capabilities:
         statements += terminate_statements(scope)
+    return statements
+
+
+def failback_statements(
+    scope: Construct, function_name: str, settings: PermissionSettings
+) -> list[iam.PolicyStatement]:
+    """The failback engine's DRS calls (issue #15 item 4: orchestrator/steps/failback.py, reprotect.py, the launcher's
+    StartFailbackLaunch), for the function with each capability (none otherwise), as the Service Authorization
+    Reference scopes each. "failback_launch" (the wave launcher): StartFailbackLaunch (non-EC2 origins) on
+    recovery-instance ARNs, its required resource type, and tagging only as part of it (the launch key on its job,
+    as on StartRecovery's); it lists no dependent action (drs:CreateRecoveryInstanceForDrs stays StartRecovery's).
+    "reverse_replication" (the start function, which starts a failback and a reprotect): ReverseReplication (EC2
+    origins) on recovery-instance ARNs with its dependent reads, and StartReplication (a reprotect of non-EC2
+    origins) on source-server ARNs narrowed by the source-server tag as StartRecovery is. "stop_failback" (the
+    control function: a cancelled failback): StopFailback on recovery-instance ARNs. A managed policy of their own
+    on AWS (infra/constructs/functions.py): inline, they would take the launcher's role policy past IAM's inline
+    size."""
+    capabilities = DRS_CAPABILITIES.get(function_name, frozenset())
+    recovery_instances = _arn(scope, "drs", "recovery-instance", "*")
+    statements = []
+    if "failback_launch" in capabilities:
+        statements += [
+            iam.PolicyStatement(
+                sid="DrsFailbackLaunch", actions=["drs:StartFailbackLaunch"], resources=[recovery_instances]
+            ),
+            iam.PolicyStatement(
+                sid="DrsTagFailbackJobOnCreate",
+                actions=["drs:TagResource"],
+                resources=[_arn(scope, "drs", "job", "*")],
+                conditions={"StringEquals": {"drs:CreateAction": "StartFailbackLaunch"}},
+            ),
+        ]
+    if "reverse_replication" in capabilities:
+        statements += [
+            iam.PolicyStatement(
+                sid="DrsReverseReplication", actions=["drs:ReverseReplication"], resources=[recovery_instances]
+            ),
+            iam.PolicyStatement(
+                sid="DrsReverseReplicationReads",
+                actions=[*DRS_DESCRIBE_REPLICATION_TEMPLATES, *DRS_DESCRIBE_SOURCE_SERVERS, "ec2:DescribeInstances"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="DrsStartReplication",
+                actions=["drs:StartReplication"],
+                resources=[_arn(scope, "drs", "source-server", "*")],
+                conditions=_source_server_tag(settings),
+            ),
+        ]
+    if "stop_failback" in capabilities:
+        statements.append(
+            iam.PolicyStatement(sid="DrsStopFailback", actions=["drs:StopFailback"], resources=[recovery_instances])
+        )
     return statements
 
 

@@ -25,6 +25,7 @@ from infra import definitions
 from infra.constructs.functions import pascal, secure_queue
 from infra.constructs.permissions import (
     PermissionSettings,
+    failback_statements,
     launch_settings_statements,
     own_account_statements,
 )
@@ -55,6 +56,7 @@ def function_statements(scope: Construct, spec: Function, settings: PermissionSe
     statements = own_account_statements(scope, spec, settings)
     if spec.needs_drs:
         statements += launch_settings_statements(scope, spec.name, settings)
+        statements += failback_statements(scope, spec.name, settings)
     return statements
 
 

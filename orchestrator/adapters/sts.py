@@ -6,7 +6,9 @@ else (throttling, 5xx, the function's own expired token) raises `StsError` for t
 
 `TargetClients` caches each target's credentials per (roleArn, externalId, Region) until five minutes before they
 expire, with the DRS, SSM and EC2 adapters built on them from the runtime's own boto3 session (so the local
-cloud's hooks apply) and the same retry configurations as the orchestrator's own adapters. Neither ever logs
+cloud's hooks apply) and the same retry configurations as the orchestrator's own adapters; a target without a role
+(another Region of the orchestrator's own account) gets its adapters per Region on the session's own credentials,
+with no STS call. Neither ever logs
 credentials: nothing here logs at all, and the credentials' repr leaves the secret out. botocore itself logs, at
 DEBUG, AssumeRole's response body and each signed request's session token: `REDACT` removes every target secret
 and token from those loggers' records (at INFO and above, the Lambda functions' level, it does nothing).
@@ -157,9 +159,12 @@ class TargetClients:
         self._name = session_name(qualifier if qualifier is not None else os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str, str], tuple[TargetCredentials, TargetAdapters]] = {}
+        self._regions: dict[str, TargetAdapters] = {}  # role-less targets: the own account's adapters per Region
         self.assumed = 0  # AssumeRole calls made (for tests and metrics)
 
     def adapters(self, target: Target) -> TargetAdapters:
+        if target.role_arn is None or target.external_id is None:
+            return self._own(target.region)
         key = (target.role_arn, target.external_id, target.region)
         with self._lock:
             cached = self._cache.get(key)
@@ -173,8 +178,20 @@ class TargetClients:
             self._cache[key] = (credentials, built)
             return built
 
-    def _build(self, region: str, credentials: TargetCredentials) -> TargetAdapters:
+    def _own(self, region: str) -> TargetAdapters:
+        """A role-less target (the orchestrator's own account, `region`): the adapters on the session's own
+        credentials in that Region, built once per Region (no STS call; the session's credentials renew
+        themselves). The caller (`Runtime.at`) has checked the account is the orchestrator's own."""
+        with self._lock:
+            built = self._regions.get(region)
+            if built is None:
+                built = self._regions[region] = self._build(region, None)
+            return built
+
+    def _build(self, region: str, credentials: TargetCredentials | None) -> TargetAdapters:
         def client(service: str, config: Config | None = None) -> Any:
+            if credentials is None:
+                return self._session.client(service, region_name=region, config=config)
             return self._session.client(
                 service,
                 region_name=region,

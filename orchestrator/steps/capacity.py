@@ -58,7 +58,7 @@ def pool(rt: Runtime) -> str | None:
     """The capacity pool `rt` acts in: None for the orchestrator's own account and Region (today's ledger keys), else
     `<account>#<region>` of its target (issue #15: DRS's quotas are per account and Region). Every function here
     counts in the pool of the runtime it is given, so a step that switched to its wave's target counts there."""
-    return pool_of(rt.target)
+    return pool_of(rt.target, rt.settings.home)
 
 
 def pooled(rt: Runtime) -> dict[str, str]:
@@ -158,7 +158,12 @@ def pools(rt: Runtime) -> tuple[list[Runtime], list[tuple[Target, TargetUnavaila
         try:
             found.append(rt.at(target))
         except TargetUnavailable as exc:
-            logger.warning("capacity pool not reachable", pool=pool_of(target), role_arn=exc.role_arn, code=exc.code)
+            logger.warning(
+                "capacity pool not reachable",
+                pool=pool_of(target, rt.settings.home),
+                role_arn=exc.role_arn,
+                code=exc.code,
+            )
             unreachable.append((target, exc))
     return found, unreachable
 

@@ -205,19 +205,15 @@ def _waves_of(rt: Runtime, tags: dict[str, str], job_id: str) -> list[tuple[str,
 
 def _event_pool(rt: Runtime, account: str | None, region: str | None) -> Runtime:
     """The runtime of the capacity pool an event of `account` and `region` belongs to: a known wave target's (the
-    ledger's pools), else `rt` (the own account, or an account the orchestrator launches nothing in)."""
-    if not account or not region or _own_account(rt) in (None, account):
+    ledger's pools: another account's, or another Region of the own account's), else `rt` (the own account and
+    Region, or an account and Region the orchestrator launches nothing in)."""
+    own = rt.settings.own_account
+    if not account or not region or own is None or (account, region) == (own, rt.settings.region):
         return rt
     for target in rt.ledger.pools():
         if (target.account_id, target.region) == (account, region):
             return rt.at(target)
     return rt
-
-
-def _own_account(rt: Runtime) -> str | None:
-    """The orchestrator's own account (from its bus ARN), or None when the runtime does not know it."""
-    parts = rt.settings.bus_arn.split(":")
-    return parts[4] if len(parts) > 4 and parts[4] else None
 
 
 def _poll_siblings(rt: Runtime, waves: Iterable[str]) -> None:

@@ -526,7 +526,9 @@ def chunk_failed(
     try:
         rt = rt.at(target)  # its job (if any) and its capacity are in the wave's target
     except TargetUnavailable as exc:  # STS refuses the role now: nothing can be read or launched there
-        return _failed_unreachable(rt, chunk, exc, pool=pool_of(target), reason=reason, launch_status=launch_status)
+        return _failed_unreachable(
+            rt, chunk, exc, pool=pool_of(target, rt.settings.home), reason=reason, launch_status=launch_status
+        )
     answer = _started_after_all(rt, chunk, reason)
     if answer is not None:
         return answer
@@ -726,7 +728,7 @@ def fail_unreachable(rt: Runtime, unreachable: list[tuple[Target, TargetUnavaila
     ever. A launch another call holds stays for the next tick. Returns how many failed."""
     failed = 0
     for target, refused in unreachable:
-        pool = pool_of(target)
+        pool = pool_of(target, rt.settings.home)
         for entry in rt.ledger.parked(pool=pool):
             ended = chunk_failed(rt, entry.chunk, {}, reason=f"not launched: {refused.reason}"[:1000])
             if ended["outcome"] != "BUSY":

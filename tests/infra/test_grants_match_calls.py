@@ -39,7 +39,7 @@ from infra.definitions import FUNCTIONS
 from localcloud.call_record import CallRecord
 from localcloud.cloud import LocalCloud
 from localcloud.profile import load_profile
-from localcloud.runner import RunResult, finish_drill_cleanup, run_plan, start, wait
+from localcloud.runner import RunResult, finish_drill_cleanup, run_failback, run_plan, start, wait
 from orchestrator.domain.plan import parse_plan
 from orchestrator.domain.stored_plans import PlanRef
 from tests.e2e.helpers import command, events_of, sid, wave
@@ -56,6 +56,10 @@ _ON_FAILURE = (
 _DRS_LAUNCH = (
     "DRS performs it with the credentials of StartRecovery's caller while it launches (a dependent action of "
     "drs:StartRecovery in the Service Authorization Reference); the function never calls it"
+)
+_DRS_REVERSE = (
+    "a dependent action of drs:ReverseReplication (Service Authorization Reference): DRS reads it with the caller's "
+    "credentials when the start function reverses a recovery instance's replication; the function never calls it"
 )
 _DRS_TERMINATE = (
     "DRS performs it with the credentials of TerminateRecoveryInstances' caller (dependent action); the function "
@@ -113,8 +117,20 @@ NEEDED_BY_AWS: dict[tuple[str, str], str] = {
     # (DescribeLaunchTemplateVersions and DescribeInstances, also DRS's, are the launcher's own calls when it applies
     # a plan's launch settings: the second is drs:UpdateLaunchConfiguration's dependent action too)
     **{("launch_wave", action): _DRS_LAUNCH for action in _DRS_EC2_LAUNCH if action not in _LAUNCHER_CALLS},
+    ("start_plan", "drs:DescribeReplicationConfigurationTemplates"): _DRS_REVERSE,
+    ("start_plan", "ec2:DescribeInstances"): _DRS_REVERSE,
     ("control", "ec2:TerminateInstances"): _DRS_TERMINATE,
     ("control", "ec2:DeleteVolume"): _DRS_TERMINATE,
+}
+
+_FAILBACK = (
+    "granted ahead for the failback engine (issue #15 item 4): a cancelled failback will stop it on the recovery "
+    "instances; no code calls it yet"
+)
+#: What is granted for the failback engine before its code calls it (tests/infra/test_failback_grants.py pins its
+#: scope).
+FOR_THE_FAILBACK_ENGINE: dict[tuple[str, str], str] = {
+    ("control", "drs:StopFailback"): _FAILBACK,
 }
 
 # The ledger is one statement for every function: any step may reach any ledger method through the port, and
@@ -399,7 +415,59 @@ def a_runbook_stopped_by_a_cancel(make: Callable[..., LocalCloud]) -> None:
     assert "ssm:StopAutomationExecution" in cloud.calls.calls["control"]
 
 
+_FAILBACK_SIM = {"startAfterSeconds": 30, "readyAfterSeconds": 120, "launchSeconds": 200}
+
+
+def an_on_premises_failback_and_its_reprotect(make: Callable[..., LocalCloud]) -> None:
+    """A RECOVERY failed back through StartFailbackLaunch (the wave launcher), then reprotected (StartReplication, by
+    the start function): the failback engine's calls for non-EC2 origins."""
+    # launches of 300 s: each failback client is ready (120 s after it starts) before the failback's preflight
+    cloud = make(**{"drs.failback": _FAILBACK_SIM, "drs.launchSeconds": {"min": 300, "max": 300}})
+    plan = {"planId": "grants-onprem", "waves": [wave("db", [sid("f", 1)]), wave("app", [sid("f", 2)], ["db"])]}
+    recovery = run_plan(cloud, parse_plan(plan), mode=Mode.RECOVERY, confirm=True, timeout=120)
+    assert recovery.status == "COMPLETED", recovery.report
+    failback = run_failback(cloud, recovery.execution_id, confirm_plan_id="grants-onprem", timeout=120)
+    assert failback.status == "COMPLETED", (failback.problem, failback.report)
+    cloud.publish("Reprotect", {"executionId": failback.execution_id})
+    cloud.drain()
+    assert cloud.drs.stats.calls["StartFailbackLaunch"] == 2
+    assert cloud.drs.stats.calls["StartReplication"] == 2
+
+
+def a_cross_region_recovery_failed_back_and_reprotected(make: Callable[..., LocalCloud]) -> None:
+    """A RECOVERY of us-east-1 EC2 instances in us-west-2 of the own account (a role-less target: targetRegions),
+    failed back (ReverseReplication, then StartRecovery of the reversed servers in us-east-1) and reprotected
+    (ReverseReplication again): the failback engine's calls for EC2 origins."""
+    servers = [sid("x", 1), sid("x", 2)]
+    failback = {
+        **_FAILBACK_SIM,
+        "reverseReplicationSeconds": 300,
+        "servers": {key: {"originRegion": "us-east-1"} for key in servers},
+    }
+    cloud = make(
+        **{"drs.launchSeconds": {"min": 300, "max": 300}},
+        accounts=[
+            {"accountId": "123456789012", "roleName": None, "regions": {"us-west-2": {"drs": {"failback": failback}}}}
+        ],
+    )
+    plan = {
+        "planId": "grants-cross-region",
+        "target": {"accountId": "123456789012", "region": "us-west-2"},
+        "waves": [wave("db", servers[:1]), wave("app", servers[1:], ["db"])],
+    }
+    recovery = run_plan(cloud, parse_plan(plan), mode=Mode.RECOVERY, confirm=True, timeout=120)
+    assert recovery.status == "COMPLETED", recovery.report
+    result = run_failback(
+        cloud, recovery.execution_id, confirm_plan_id="grants-cross-region", reprotect=True, timeout=120
+    )
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    cloud.drain()
+    assert cloud.drs_for("123456789012", "us-west-2").stats.calls["ReverseReplication"] >= 2
+
+
 SCENARIOS: tuple[Scenario, ...] = (
+    an_on_premises_failback_and_its_reprotect,
+    a_cross_region_recovery_failed_back_and_reprotected,
     a_runbook_stopped_by_a_cancel,
     runbooks_before_and_after_a_launch,
     a_stored_plan_and_an_unknown_version,
@@ -509,7 +577,8 @@ def role_grants(template: dict[str, Any]) -> dict[str, list[Grant]]:
 
 
 def _needed_by_aws(function: str, action: str) -> bool:
-    return (function, action) in NEEDED_BY_AWS or ("*", action) in NEEDED_BY_AWS
+    allowed = {**NEEDED_BY_AWS, **FOR_THE_FAILBACK_ENGINE}
+    return (function, action) in allowed or ("*", action) in allowed
 
 
 def unused_grants(grants: dict[str, list[Grant]], record: CallRecord) -> set[tuple[str, str, str]]:
@@ -561,9 +630,9 @@ def test_every_entry_of_the_allow_list_explains_a_grant(synth: Synth, recorded: 
     # an entry no unused grant needs any more is stale: it would hide the next unused grant of that action
     unused = unused_grants(role_grants(synth.template), recorded)
     explained = {(f, a) for f, _, a in unused} | {("*", a) for _, _, a in unused}
-    stale = {key for key in NEEDED_BY_AWS if key not in explained}
+    stale = {key for key in {**NEEDED_BY_AWS, **FOR_THE_FAILBACK_ENGINE} if key not in explained}
     assert stale == set(), sorted(stale)
-    assert all(len(reason) > 40 for reason in NEEDED_BY_AWS.values())
+    assert all(len(reason) > 40 for reason in [*NEEDED_BY_AWS.values(), *FOR_THE_FAILBACK_ENGINE.values()])
 
 
 def test_the_record_attributes_only_the_functions_calls(tmp_path: Path) -> None:

@@ -28,6 +28,8 @@ STAR_ALLOWED = frozenset(
         "drs:DescribeJobs",
         "drs:DescribeSourceServers",
         "drs:DescribeRecoveryInstances",
+        # ReverseReplication's dependent read (the failback engine, issue #15): no resource-level permissions
+        "drs:DescribeReplicationConfigurationTemplates",
         # drs-orch export-native / import-native: a list, and a create whose plan has no ARN yet (as DRS's other
         # Create*/List* actions; the SAR copy at hand predates recovery plans: an assumption an account must confirm)
         "drs:ListRecoveryPlans",

@@ -187,3 +187,22 @@ def test_the_proof_services_are_the_functions_the_stack_gives_the_key() -> None:
 
     # GIVEN the stack's functions WHEN listing those that sign or verify THEN the cold-start check knows each
     assert {f"drs-orch-{f.name}" for f in FUNCTIONS.values() if f.operator_proof} == OPERATOR_PROOF_SERVICES
+
+
+@pytest.mark.parametrize(
+    ("env", "account"),
+    [
+        ({"EVENT_BUS_ARN": "arn:aws:events:eu-west-1:111122223333:event-bus/b"}, "111122223333"),
+        # StartPlan has no bus ARN: the operator-proof key's ARN (a resource of the same stack) tells it
+        ({"OPERATOR_PROOF_KEY_ID": "arn:aws-us-gov:kms:us-gov-west-1:444455556666:key/abc"}, "444455556666"),
+        ({"SCHEDULER_ROLE_ARN": "arn:aws:iam::777788889999:role/ticks"}, "777788889999"),
+        ({"OPERATOR_PROOF_KEY_ID": "1234abcd-12ab-34cd-56ef-1234567890ab"}, None),  # a key id names no account
+        ({}, None),
+    ],
+)
+def test_the_own_account_is_read_from_a_stack_resources_arn(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], account: str | None
+) -> None:
+    settings = _settings(monkeypatch, **env)
+    assert settings.own_account == account
+    assert settings.home == (account, settings.region)

@@ -1,9 +1,13 @@
-"""Where a wave recovers (issue #15 item 1): an account and Region reached through STS AssumeRole.
+"""Where a wave recovers (issue #15 item 1): an account and Region reached through STS AssumeRole, or another
+Region of the orchestrator's own account (no role: cross-Region DR and failback inside one account).
 
 A plan may set a default `target`; a wave may set its own. A wave with neither runs in the orchestrator's own
-account and Region exactly as before (no AssumeRole). The limits are AWS's (STS AssumeRole: RoleArn 20 to 2,048
-characters, ExternalId 2 to 1,224 characters of `[\\w+=,.@:/-]`); the role must belong to the target's account, or
-every call would go to some other account than the one the plan names.
+account and Region exactly as before (no AssumeRole). A target without `roleArn` and `externalId` (both or neither)
+is the orchestrator's own account in that Region: its calls use the functions' own credentials there, and a run
+refuses it (the wave fails at preflight) when `accountId` is not the orchestrator's own account. The limits are
+AWS's (STS AssumeRole: RoleArn 20 to 2,048 characters, ExternalId 2 to 1,224 characters of `[\\w+=,.@:/-]`); the
+role must belong to the target's account, or every call would go to some other account than the one the plan
+names.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from orchestrator.domain.plan.base import PlanModel
 from orchestrator.domain.plan.problems import Problem
@@ -44,8 +48,15 @@ def _quoted_account(value: Any) -> Any:
 
 class Target(PlanModel):
     """The account and Region a wave recovers in, and the role the orchestrator assumes there (the target-account
-    stack's TargetRoleArn, with the ExternalId that stack was deployed with). Every DRS, EC2 and SSM call of the
-    wave goes there; its launches count against that account's DRS quotas in that Region."""
+    stack's TargetRoleArn, with the ExternalId that stack was deployed with), or no role (both left out): the
+    orchestrator's own account in `region`, on its own credentials. Every DRS, EC2 and SSM call of the wave goes
+    there; its launches count against that account's DRS quotas in that Region."""
+
+    # both or neither (the model validator's rule, for editors reading the schema too)
+    model_config = ConfigDict(
+        **PlanModel.model_config,
+        json_schema_extra={"dependentRequired": {"roleArn": ["externalId"], "externalId": ["roleArn"]}},
+    )
 
     account_id: Annotated[str, BeforeValidator(_quoted_account)] = Field(
         description="The target account (12 digits, quoted).",
@@ -55,14 +66,20 @@ class Target(PlanModel):
         description="The target Region (e.g. us-west-2).",
         json_schema_extra={"pattern": REGION_PATTERN},
     )
-    role_arn: str = Field(
-        description="The role to assume in the target account (its account must be accountId).",
+    role_arn: str | None = Field(
+        default=None,
+        description=(
+            "The role to assume in the target account (its account must be accountId). Leave it and externalId out "
+            "for another Region of the orchestrator's own account (no role is assumed)."
+        ),
         json_schema_extra={"pattern": ROLE_ARN_PATTERN, "minLength": ROLE_ARN_MIN, "maxLength": ROLE_ARN_MAX},
     )
-    external_id: str = Field(
+    external_id: str | None = Field(
+        default=None,
         description=(
             "The external id the role's trust policy requires (sts:ExternalId; 2 to 1,224 characters of letters, "
-            "digits and +=,.@:/-_). Required: the target-account stack's role is only assumable with one."
+            "digits and +=,.@:/-_). Required with roleArn: the target-account stack's role is only assumable with "
+            "one; left out with it."
         ),
         json_schema_extra={"pattern": EXTERNAL_ID_PATTERN, "minLength": EXTERNAL_ID_MIN, "maxLength": EXTERNAL_ID_MAX},
     )
@@ -85,7 +102,9 @@ class Target(PlanModel):
 
     @field_validator("role_arn")
     @classmethod
-    def _role_arn(cls, value: str) -> str:
+    def _role_arn(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if not ROLE_ARN_MIN <= len(value) <= ROLE_ARN_MAX or re.fullmatch(ROLE_ARN_PATTERN, value) is None:
             msg = (
                 f"malformed roleArn '{quote(value)}' (expected an IAM role ARN, arn:aws:iam::ACCOUNT:role/NAME, of "
@@ -96,7 +115,9 @@ class Target(PlanModel):
 
     @field_validator("external_id")
     @classmethod
-    def _external_id(cls, value: str) -> str:
+    def _external_id(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if re.fullmatch(EXTERNAL_ID_PATTERN, value) is None:
             # never echoed: an external id is not a secret, but it is not for error messages and logs either
             msg = (
@@ -108,6 +129,16 @@ class Target(PlanModel):
 
     @model_validator(mode="after")
     def _role_in_account(self) -> Target:
+        if (self.role_arn is None) != (self.external_id is None):
+            given, missing = ("roleArn", "externalId") if self.external_id is None else ("externalId", "roleArn")
+            msg = (
+                f"target {self.label} gives {given} without {missing}: give both (a role in account {self.account_id} "
+                "and the external id its trust policy requires) or neither (another Region of the orchestrator's "
+                "own account, no role)"
+            )
+            raise ValueError(msg)
+        if self.role_arn is None:
+            return self
         match = re.fullmatch(ROLE_ARN_PATTERN, self.role_arn)
         if match is not None and match.group(1) != self.account_id:
             msg = (
@@ -118,13 +149,19 @@ class Target(PlanModel):
         return self
 
     @property
+    def role_less(self) -> bool:
+        """No role to assume: the orchestrator's own account in `region`, on the functions' own credentials."""
+        return self.role_arn is None
+
+    @property
     def key(self) -> tuple[str, str, str, str]:
-        """What a client cache keys on: the same role, external id and Region share credentials and clients."""
-        return (self.role_arn, self.external_id, self.region, self.account_id)
+        """What a client cache keys on: the same role, external id and Region share credentials and clients (a
+        role-less target: `("", "", region, account)`, one per Region of the own account)."""
+        return (self.role_arn or "", self.external_id or "", self.region, self.account_id)
 
     @property
     def label(self) -> str:
-        """How the report and the live table show it: `222233334444/us-west-2`."""
+        """How the report and the live table show it: `222233334444/us-west-2` (with or without a role)."""
         return f"{self.account_id}/{self.region}"
 
 

@@ -218,3 +218,46 @@ def test_runtime_at_a_target_swaps_only_the_target_adapters() -> None:
     rt.targets = None
     with pytest.raises(NoTargetClients):
         rt.at(_target(region="ap-south-1"))
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_role_less_targets_clients_are_the_sessions_own_credentials_in_its_region_cached_per_region() -> None:
+    # GIVEN the runtime's session and a target without a role (another Region of the orchestrator's own account)
+    session, clock = _SpySession(), _clock_now()
+    clients = TargetClients(session, clock)
+    west = Target(account_id=B, region="us-west-2")
+    # WHEN its adapters are asked for, twice, and another Region's
+    adapters = clients.adapters(west)
+    again = clients.adapters(west)
+    eu = clients.adapters(Target(account_id=B, region="eu-west-1"))
+    # THEN no STS client and no AssumeRole: the session's own credentials (none passed) in the target's Region, built
+    # once per Region
+    assert clients.assumed == 0
+    assert not any(service == "sts" for service, _ in session.built)
+    assert again is adapters
+    assert eu is not adapters
+    built = [(service, kwargs) for service, kwargs in session.built]
+    assert {kwargs["region_name"] for _, kwargs in built} == {"us-west-2", "eu-west-1"}
+    assert all("aws_access_key_id" not in kwargs for _, kwargs in built)
+    assert len([s for s, kwargs in built if s == "drs" and kwargs["region_name"] == "us-west-2"]) == 1
+    [drs_kwargs] = [kw for service, kw in built if service == "drs" and kw["region_name"] == "us-west-2"]
+    assert drs_kwargs["config"].retries == {"total_max_attempts": 1, "mode": "standard"}
+
+
+@pytest.mark.usefixtures("aws")
+def test_runtime_at_a_role_less_target_checks_the_account_against_the_bus_arn() -> None:
+    from orchestrator.config import Settings
+
+    own_bus = f"arn:aws:events:us-east-1:{B}:event-bus/drs-orch"
+    rt = build_runtime(Settings(table_name="ledger", bus_arn=own_bus, region="us-east-1"), clock=_clock_now())
+    # the own account in another Region: that Region's adapters, no role assumed
+    west = rt.at(Target(account_id=B, region="us-west-2"))
+    assert west.home is rt
+    assert west.drs is not rt.drs
+    assert rt.targets is not None
+    assert getattr(rt.targets, "assumed", None) == 0
+    # the own account and Region: the own runtime itself
+    assert rt.at(Target(account_id=B, region="us-east-1")) is rt
+    # another account without a role: refused, naming both accounts, before any call
+    with pytest.raises(TargetUnavailable, match=f"target account {C} gives no roleArn and is not .* account {B}$"):
+        rt.at(Target(account_id=C, region="us-west-2"))

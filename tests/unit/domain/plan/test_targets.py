@@ -120,3 +120,61 @@ def test_a_wave_with_a_target_may_not_select_servers_by_tag_yet(tmp_path: Path) 
     assert str(problem).startswith(f"{path}:5: waves[0].sourceServerTags")
     assert "tag selection resolves against the orchestrator's own account only" in str(problem)
     assert problem.code == "target-with-selector"
+
+
+def test_a_target_without_role_and_external_id_is_another_region_of_the_own_account() -> None:
+    # GIVEN a wave target with neither roleArn nor externalId
+    plan = parse_plan(_plan(None, db={"accountId": B, "region": "us-west-2"}))
+    [db] = plan.waves
+    # THEN it is a role-less target, shown like any other, and round-trips without a role
+    assert db.target is not None
+    assert db.target.role_less
+    assert (db.target.role_arn, db.target.external_id, db.target.label) == (None, None, f"{B}/us-west-2")
+    assert db.target.key == ("", "", "us-west-2", B)
+    assert "roleArn" not in plan_to_document(plan)["waves"][0]["target"]
+    assert parse_plan(plan_to_document(plan)) == plan
+    # AND a target with a role is not role-less
+    assert not Target.model_validate(_target()).role_less
+
+
+@pytest.mark.parametrize(("given", "missing"), [("roleArn", "externalId"), ("externalId", "roleArn")])
+def test_a_target_with_one_of_role_and_external_id_is_refused_at_its_plan_line(
+    tmp_path: Path, given: str, missing: str
+) -> None:
+    value = f"'arn:aws:iam::{B}:role/t'" if given == "roleArn" else "abc"
+    path = tmp_path / "plan.yaml"
+    path.write_text(
+        "planId: p\n"
+        "waves:\n"
+        "  - waveId: db\n"
+        "    servers: [s-1000000000000000a]\n"
+        f"    target: {{accountId: '{B}', region: us-west-2, {given}: {value}}}\n"
+    )
+    with pytest.raises(PlanError) as caught:
+        load_plan(path)
+    [problem] = caught.value.problems
+    assert str(problem).startswith(f"{path}:5: waves[0].target"), str(problem)
+    assert f"gives {given} without {missing}: give both" in str(problem)
+
+
+def test_the_plan_schema_asks_for_both_role_and_external_id_or_neither() -> None:
+    import jsonschema
+
+    from orchestrator.domain.plan.schema import plan_schema
+
+    validator = jsonschema.Draft202012Validator(plan_schema())
+
+    def errors(target: dict[str, str]) -> list[str]:
+        """Every message, those of the `anyOf` branches (a target or null) included."""
+        found = []
+        for error in validator.iter_errors(_plan(None, db=target)):
+            found += [error.message, *(sub.message for sub in error.context or [])]
+        return found
+
+    assert errors({"accountId": B, "region": "us-west-2"}) == []
+    assert errors(_target()) == []
+    assert "'roleArn' is a dependency of 'externalId'" in errors(
+        {"accountId": B, "region": "us-west-2", "externalId": "abc"}
+    )
+    role_only = {"accountId": B, "region": "us-west-2", "roleArn": f"arn:aws:iam::{B}:role/t"}
+    assert "'externalId' is a dependency of 'roleArn'" in errors(role_only)
