@@ -120,3 +120,113 @@ def test_a_failback_drill_does_not_forbid_the_real_failback_afterwards(local_clo
     # THEN it runs (the drill moved nothing for real)
     assert real.status == "COMPLETED", (real.problem, failback_refusals(cloud, recovery.execution_id))
     assert real.report["mode"] == "RECOVERY"
+
+
+# ---- reprotect of a failback drill ----------------------------------------------------------------------------
+
+
+def _drilled_back(local_cloud: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
+    cloud, recovery = _cross_region_recovered(local_cloud, **kwargs)
+    drill = run_failback(cloud, recovery.execution_id, drill=True, timeout=120)
+    assert drill.status == "COMPLETED", (drill.problem, drill.report)
+    assert drill.report["mode"] == "DRILL"
+    cloud.drain()
+    return cloud, recovery, drill
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (critical): Reprotect of a failback DRILL is accepted (reprotect._checked never looks at the mode), "
+    "and with terminateRecoveryInstances it goes on to terminate the recovery side's instances, i.e. production (a "
+    "drill moved nothing back). Today only the TypeError of test_reprotect_terminating_the_recovery_side_of_a_"
+    "cross_region_failback stops the termination",
+)
+def test_reprotect_of_a_failback_drill_never_terminates_production(local_cloud):
+    # GIVEN a completed cross-Region RECOVERY (production now runs in us-west-2) and a completed failback DRILL
+    cloud, _, drill = _drilled_back(local_cloud)
+
+    # WHEN an operator (a recovery principal, through the operator endpoint) asks to reprotect the drill and terminate
+    # the recovery side's instances, as the README's third command shows for a failback
+    reply = cloud.operate(
+        "Reprotect", {"executionId": drill.execution_id, "terminateRecoveryInstances": True}, caller=local_caller(None)
+    )
+    cloud.drain()
+
+    # THEN the production instances in us-west-2 are not terminated, and the Reprotect is refused for a drill
+    assert _west(cloud).stats.calls["TerminateRecoveryInstances"] == 0
+    assert not events_of(cloud, "Reprotected", drill.execution_id)
+    assert not reply.accepted or _rejections(cloud, drill.execution_id, "Reprotect")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a plan's failback.reprotect (or the Failback's reprotect) also runs after a failback DRILL: it "
+    "reverses the replication of the drill instances in the origin Region toward the recovery Region",
+)
+def test_a_failback_drill_of_a_plan_that_reprotects_protects_nothing_again(local_cloud):
+    # GIVEN a cross-Region plan whose failback reprotects, recovered, then drilled back
+    cloud, _, drill = _drilled_back(local_cloud, plan={"failback": {"reprotect": True}})
+
+    # THEN the drill's instances were not "re-protected" (a drill is not the way home: nothing to protect again)
+    assert not events_of(cloud, "Reprotected", drill.execution_id)
+    assert _east(cloud).stats.calls["ReverseReplication"] == 0
+
+
+# ---- a cancelled failback --------------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a CANCELLED failback keeps its claim on the recovery (failedBackBy) and cannot be retried "
+    "(RetryWave refuses a cancelled execution): the recovery can never be failed back again",
+)
+def test_a_cancelled_failback_can_be_started_again(local_cloud):
+    # GIVEN a completed cross-Region RECOVERY whose failback is started, then cancelled by the operator while its
+    # first wave waits for the reversed servers' initial sync
+    cloud, recovery = _cross_region_recovered(local_cloud)
+    failback_id = start_failback(cloud, recovery.execution_id, confirm_plan_id="cross-region")
+    cloud.run_until(lambda: bool(events_of(cloud, "PlanStarted", failback_id)), timeout=60)
+    reply = cloud.operate("CancelPlan", {"executionId": failback_id}, caller=local_caller(None))
+    assert reply.accepted, reply.error
+    cloud.run_until(lambda: cloud.execution_finished(failback_id), timeout=120)
+    cloud.drain()
+    assert cloud.ledger.get_execution(failback_id)["status"] == "CANCELLED"
+    assert sum(_east(cloud).stats.launches.values()) == 0
+
+    # WHEN the operator starts the failback again (under a new id: the old one is spent)
+    again = run_failback(
+        cloud, recovery.execution_id, confirm_plan_id="cross-region", failback_execution_id="fb-2", timeout=120
+    )
+
+    # THEN it runs and brings every server home once
+    assert again.status == "COMPLETED", (again.problem, again.report)
+    assert sorted(_east(cloud).stats.launches.values()) == [1] * 4
+
+
+# ---- reprotect that terminates the recovery side, cross-Region -------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (high): Reprotect with terminateRecoveryInstances of a failback whose waves have a target (every "
+    "cross-Region plan) crashes: reprotect._terminate keys a dict by Target (a pydantic model: unhashable), "
+    "TypeError; the handler fails and gives up after the ReverseReplication calls were made, so nothing is "
+    "terminated, no Reprotected is published and no reprotect is recorded",
+)
+def test_reprotect_terminating_the_recovery_side_of_a_cross_region_failback(local_cloud):
+    # GIVEN a completed cross-Region RECOVERY, failed back (no automatic reprotect)
+    cloud, recovery = _cross_region_recovered(local_cloud)
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="cross-region", reprotect=False, timeout=120)
+    assert result.status == "COMPLETED", (result.problem, result.report)
+
+    # WHEN an operator asks to reprotect it and to terminate the us-west-2 recovery instances (README's command)
+    reply = cloud.operate(
+        "Reprotect", {"executionId": result.execution_id, "terminateRecoveryInstances": True}, caller=local_caller(None)
+    )
+    assert reply.accepted, reply.error
+    cloud.drain()
+
+    # THEN the four us-west-2 recovery instances are terminated, and the answer says so
+    (done,) = [e.detail for e in events_of(cloud, "Reprotected", result.execution_id)]
+    assert len(done["terminatedRecoveryInstanceIds"]) == 4
+    assert _west(cloud).stats.calls["TerminateRecoveryInstances"] == 1
