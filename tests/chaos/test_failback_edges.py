@@ -230,3 +230,76 @@ def test_reprotect_terminating_the_recovery_side_of_a_cross_region_failback(loca
     (done,) = [e.detail for e in events_of(cloud, "Reprotected", result.execution_id)]
     assert len(done["terminatedRecoveryInstanceIds"]) == 4
     assert _west(cloud).stats.calls["TerminateRecoveryInstances"] == 1
+
+
+# ---- a Failback refused half-way through its ReverseReplication calls -------------------------------------------
+
+
+def _half_reversible(local_cloud: Any) -> tuple[Any, Any]:
+    """A cross-Region RECOVERY whose last server came from eu-west-1, where DRS is not initialized: its
+    ReverseReplication is refused (UninitializedAccountException) after the three before it were reversed."""
+    origins: dict[str, Any] = {s: {"originRegion": "us-east-1"} for ids in SERVERS.values() for s in ids}
+    origins[SERVERS["app"][1]] = {"originRegion": "eu-west-1"}
+    failback = {"reverseReplicationSeconds": 400, "launchSeconds": 200, "servers": origins}
+    cloud = local_cloud(
+        accounts=[
+            {
+                "accountId": ACCOUNT,
+                "externalId": EXTERNAL_ID,
+                "regions": {"us-west-2": {"drs": {"failback": failback}}, "us-east-1": {"drs": {}}},
+            }
+        ],
+        **{"drs.launchSeconds": {"min": 300, "max": 300}},
+    )
+    recovery = run_plan(cloud, _cross_region_plan(), mode=Mode.RECOVERY, confirm=True, timeout=120)
+    assert recovery.status == "COMPLETED", recovery.report
+    return cloud, recovery
+
+
+def _reversed_on_west(cloud: Any) -> list[str]:
+    """The us-west-2 source servers whose replication was reversed (the simulator's own record of it)."""
+    servers = _west(cloud)._servers
+    return sorted(sid for sid, server in servers.items() if server.reversed_arn)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (medium): a Failback refused because one ReverseReplication is refused has already reversed the "
+    "replication of the instances before it (README: a refused Failback 'changes nothing'); the reversed servers "
+    "in the origin Region replicate (and cost) with no execution to show them",
+)
+def test_a_failback_refused_by_one_reverse_replication_reverses_nothing(local_cloud):
+    # GIVEN a cross-Region RECOVERY whose last server's origin Region has no DRS
+    cloud, recovery = _half_reversible(local_cloud)
+
+    # WHEN it is failed back
+    refused = run_failback(cloud, recovery.execution_id, confirm_plan_id="cross-region", timeout=60)
+
+    # THEN the Failback is refused naming the server, and no replication was reversed
+    assert refused.status == "REJECTED", refused.report
+    assert "ReverseReplication" in str(refused.problem)
+    assert _reversed_on_west(cloud) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (high): a Failback refused after its claim (a ReverseReplication refused) keeps the recovery claimed "
+    "(failedBackBy) by an execution that was never created: every later Failback under another id (a drill, or "
+    "the default id) is refused 'failed back by <ghost> already ... retry or skip that execution's waves', and "
+    "that execution does not exist",
+)
+def test_a_refused_failback_leaves_no_claim_on_its_recovery(local_cloud):
+    # GIVEN a cross-Region RECOVERY whose last server's origin Region has no DRS, failed back under an id of its own
+    # and refused
+    cloud, recovery = _half_reversible(local_cloud)
+    first = run_failback(
+        cloud, recovery.execution_id, confirm_plan_id="cross-region", failback_execution_id="fb-1", timeout=60
+    )
+    assert first.status == "REJECTED"
+    assert cloud.ledger.get_execution("fb-1") is None
+
+    # WHEN a failback is started again under the default id
+    second = run_failback(cloud, recovery.execution_id, confirm_plan_id="cross-region", timeout=60)
+
+    # THEN it is judged on its own (refused for the same Region, not for a claim of an execution that does not exist)
+    assert "'fb-1'" not in str(second.problem), second.problem
