@@ -443,3 +443,67 @@ def test_a_terminating_reprotect_delivered_twice_fails_no_handler(local_cloud):
 
 def _default_drs(cloud: Any) -> Any:
     return cloud.drs
+
+
+# ---- crashes ---------------------------------------------------------------------------------------------------
+
+
+def test_a_crash_right_after_start_failback_launch_follows_the_started_job(local_cloud):
+    # GIVEN a completed on-premises RECOVERY, and a launch function that dies right after its first
+    # StartFailbackLaunch succeeded at DRS (before recording the job)
+    from localcloud.cloud import CrashInjected
+
+    cloud, recovery = _onprem_recovered(local_cloud)
+    drs = cloud.runtime.drs
+    start = drs.start_failback_launch
+    crashed: list[str] = []
+
+    def crashing(*args: Any, **kwargs: Any) -> Any:
+        job = start(*args, **kwargs)
+        if not crashed:
+            crashed.append(job["jobID"])
+            cloud.stats.crashes_injected += 1
+            raise CrashInjected("the function died right after StartFailbackLaunch")
+        return job
+
+    drs.start_failback_launch = crashing
+
+    # WHEN it is failed back
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="onprem", timeout=120)
+
+    # THEN the retry follows the job the crashed attempt started: each instance launched back once, db's job the
+    # crashed one
+    assert crashed
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    assert cloud.drs.stats.calls["StartFailbackLaunch"] == 2
+    db = next(w for w in result.report["waves"] if w["waveId"] == "db")
+    assert [job["jobId"] for job in db["jobs"]] == crashed
+
+
+def test_a_crash_after_reverse_replication_before_the_execution_is_created_reverses_each_instance_once(local_cloud):
+    # GIVEN a completed cross-Region RECOVERY, and a start function that dies after its ReverseReplication calls,
+    # when it creates the failback execution (the platform delivers the Failback again)
+    from localcloud.cloud import CrashInjected
+
+    cloud, recovery = _cross_region_recovered(local_cloud)
+    ledger = cloud.runtime.ledger
+    create = ledger.create_execution
+    crashed: list[str] = []
+
+    def crashing(*args: Any, **kwargs: Any) -> Any:
+        if not crashed and kwargs.get("failback") is not None:
+            crashed.append(kwargs["execution_id"])
+            cloud.stats.crashes_injected += 1
+            raise CrashInjected("the function died before creating the failback execution")
+        return create(*args, **kwargs)
+
+    ledger.create_execution = crashing
+
+    # WHEN it is failed back
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="cross-region", timeout=120)
+
+    # THEN the redelivery finds the reversed servers: four reversed servers in us-east-1, each launched once
+    assert crashed
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    assert len(_east(cloud)._servers) == 4
+    assert sorted(_east(cloud).stats.launches.values()) == [1] * 4
