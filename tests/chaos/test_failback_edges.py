@@ -523,7 +523,7 @@ BAD_FAILBACKS = {
 def test_malformed_failback_and_reprotect_commands_get_a_clear_error_and_change_nothing(local_cloud):
     # GIVEN a completed on-premises RECOVERY
     cloud, recovery = _onprem_recovered(local_cloud)
-    before = {k: v for k, v in cloud.drs.stats.calls.items()}
+    before = dict(cloud.drs.stats.calls)
 
     # WHEN malformed Failback and Reprotect commands reach the operator endpoint and the bus
     replies = {}
