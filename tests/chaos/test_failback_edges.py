@@ -589,3 +589,35 @@ def test_two_recoveries_with_long_ids_each_fail_back_under_the_default_id(local_
     assert second.status == "COMPLETED", second.problem
     assert not failback_refusals(cloud, ids["two"])
     assert first.execution_id != second.execution_id
+
+
+# ---- a reversed server that never finishes its initial sync -----------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (medium): a failback wave waits for its reversed servers' initial sync with no bound: a server that "
+    "stays INITIAL_SYNC (or BACKLOG, RESCAN ...) holds the wave READY for ever, re-checked every 60 s, with nothing "
+    "but a log line (no WaveFailed, no warning on the wave, no event an operator is paged by)",
+)
+def test_a_reversed_server_that_never_syncs_does_not_hold_the_failback_for_ever(local_cloud):
+    # GIVEN a completed cross-Region RECOVERY whose reversed servers' initial sync would take a year
+    from orchestrator.domain.clock import parse_iso
+
+    cloud, recovery = _cross_region_recovered(local_cloud, reverse_seconds=366 * 86_400)
+
+    # WHEN it is failed back and a day goes by
+    failback_id = start_failback(cloud, recovery.execution_id, confirm_plan_id="cross-region")
+    cloud.run_until(lambda: bool(events_of(cloud, "PlanStarted", failback_id)), timeout=60)
+    began = parse_iso(events_of(cloud, "PlanStarted", failback_id)[0].time)
+
+    def a_day_later() -> bool:
+        return cloud.execution_finished(failback_id) or (cloud.clock.now() - began).total_seconds() >= 86_400
+
+    cloud.pace = False
+    cloud.run_until(a_day_later, timeout=300)
+
+    # THEN the operator has been told: the wave failed naming its servers and their state, or it carries a warning
+    db = cloud.ledger.wave(failback_id, "db")
+    told = events_of(cloud, "WaveFailed", failback_id, "db") or getattr(db, "warnings", ())
+    assert told, f"after a day db is {db.status}, silently waiting"
