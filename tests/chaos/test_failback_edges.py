@@ -621,3 +621,37 @@ def test_a_reversed_server_that_never_syncs_does_not_hold_the_failback_for_ever(
     db = cloud.ledger.wave(failback_id, "db")
     told = events_of(cloud, "WaveFailed", failback_id, "db") or getattr(db, "warnings", ())
     assert told, f"after a day db is {db.status}, silently waiting"
+
+
+# ---- a second RECOVERY of the plan while it fails back ---------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (high): nothing stops a RECOVERY of a plan while its failback runs: the same servers are launched "
+    "again on the recovery side while the failback launches them in the origin Region (two production copies)",
+)
+def test_a_recovery_of_the_plan_while_its_failback_runs_is_refused(local_cloud):
+    # GIVEN a completed cross-Region RECOVERY whose failback waits for the reversed servers' initial sync
+    from localcloud.runner import StartRefused, start
+
+    cloud, recovery = _cross_region_recovered(local_cloud)
+    failback_id = start_failback(cloud, recovery.execution_id, confirm_plan_id="cross-region")
+    cloud.run_until(lambda: bool(events_of(cloud, "PlanStarted", failback_id)), timeout=60)
+    launched_west = sum(_west(cloud).stats.launches.values())
+
+    # WHEN an operator starts a RECOVERY of the same plan again (a second click, a runbook run twice)
+    try:
+        second = start(cloud, _cross_region_plan(), mode=Mode.RECOVERY, confirm=True)
+    except StartRefused:
+        second = None
+    cloud.run_until(lambda: cloud.execution_finished(failback_id), timeout=120)
+    if second is not None:
+        cloud.run_until(
+            lambda: cloud.execution_finished(second) or bool(events_of(cloud, "ControlRejected", second)), timeout=120
+        )
+    cloud.drain()
+
+    # THEN the second recovery launched nothing in us-west-2 while the servers came home to us-east-1
+    assert sum(_west(cloud).stats.launches.values()) == launched_west
+    assert sorted(_east(cloud).stats.launches.values()) == [1] * 4
