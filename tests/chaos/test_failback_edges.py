@@ -839,3 +839,32 @@ def test_the_servers_a_cancelled_recovery_launched_can_be_failed_back(local_clou
 
     # THEN db's servers come home
     assert result.status == "COMPLETED", result.problem
+
+
+# ---- a ledger with a time to live ---------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (medium, deploys with ledgerTtlDays): a COMPLETED RECOVERY expires from the ledger ledgerTtlDays "
+    "after it ended, though production still runs on the recovery side: once gone, its failback is refused "
+    "('unknown execution'); by reading the code (not run here), a reprotect of a cross-Region failback whose "
+    "recovery has expired would also read and terminate in the origin Region (reprotect._recovery_target falls back "
+    "to the failback plan's target)",
+)
+def test_a_recovery_that_was_not_failed_back_does_not_expire_from_the_ledger(local_cloud):
+    # GIVEN a deploy whose ledger keeps finished executions 45 days, and a completed on-premises RECOVERY
+    cloud = local_cloud(
+        **{
+            "drs.failback": ONPREM,
+            "drs.launchSeconds": {"min": 300, "max": 300},
+            "retention.evidenceObjectLockDays": 30,
+            "retention.ledgerTtlDays": 45,
+        }
+    )
+    recovery = run_plan(cloud, _onprem_plan(), mode=Mode.RECOVERY, confirm=True, timeout=120)
+    assert recovery.status == "COMPLETED", recovery.report
+
+    # THEN its record does not expire while it has not been failed back (the region may be down longer than that)
+    item = cloud.ledger.get_execution(recovery.execution_id)
+    assert "expiresAt" not in item, f"the recovery expires at {item.get('expiresAt')}"
