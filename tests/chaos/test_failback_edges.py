@@ -372,6 +372,7 @@ def test_a_throttled_reverse_replication_is_retried_and_reverses_each_instance_o
 
     # THEN it completes: each instance reversed once, each reversed server launched once
     assert result.status == "COMPLETED", (result.problem, result.report)
+    assert _west(cloud).stats.errors["ThrottlingException"] == 2  # both injected throttles were met
     assert len(_reversed_on_west(cloud)) == 4
     assert len(_east(cloud)._servers) == 4
     assert sorted(_east(cloud).stats.launches.values()) == [1] * 4
@@ -868,3 +869,29 @@ def test_a_recovery_that_was_not_failed_back_does_not_expire_from_the_ledger(loc
     # THEN its record does not expire while it has not been failed back (the region may be down longer than that)
     item = cloud.ledger.get_execution(recovery.execution_id)
     assert "expiresAt" not in item, f"the recovery expires at {item.get('expiresAt')}"
+
+
+# ---- DRS throttles the on-premises failback ---------------------------------------------------------------------
+
+
+def test_throttled_failback_calls_are_retried_and_launch_each_instance_back_once(local_cloud):
+    # GIVEN a completed on-premises RECOVERY, and DRS throttling the next three DescribeRecoveryInstances and two
+    # StartFailbackLaunch calls
+    cloud, recovery = _onprem_recovered(local_cloud)
+    cloud.drs.inject_error("ThrottlingException", operation="DescribeRecoveryInstances", count=3)
+    cloud.drs.inject_error("ThrottlingException", operation="StartFailbackLaunch", count=2)
+
+    # WHEN it is failed back
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="onprem", timeout=120)
+
+    # THEN it completes, each recovery instance in exactly one failback job
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    jobs = [
+        j
+        for j in cloud.session.client("drs", region_name="us-east-1").describe_jobs(filters={})["items"]
+        if j.get("initiatedBy") == "FAILBACK"
+    ]
+    launched = sorted(p["sourceServerID"] for j in jobs for p in j["participatingServers"])
+    assert launched == sorted(s for ids in SERVERS.values() for s in ids)
+    assert cloud.drs.stats.errors["ThrottlingException"] == 5  # every injected throttle was met
+    assert not any(cloud.dead_letters().values()), cloud.dead_letters()
