@@ -895,3 +895,33 @@ def test_throttled_failback_calls_are_retried_and_launch_each_instance_back_once
     assert launched == sorted(s for ids in SERVERS.values() for s in ids)
     assert cloud.drs.stats.errors["ThrottlingException"] == 5  # every injected throttle was met
     assert not any(cloud.dead_letters().values()), cloud.dead_letters()
+
+
+# ---- two Failbacks of one recovery under two ids, at once ------------------------------------------------------
+
+
+def test_two_failbacks_of_one_recovery_under_two_ids_start_one_execution(local_cloud):
+    # GIVEN a completed cross-Region RECOVERY on a bus that delivers half of all events twice
+    cloud, recovery = _cross_region_recovered(local_cloud, **{"faults.duplicateDelivery": 0.5})
+
+    # WHEN two failback drills under two ids are published together
+    for failback_id in ("fb-a", "fb-b"):
+        start_failback(cloud, recovery.execution_id, drill=True, failback_execution_id=failback_id)
+    cloud.run_until(
+        lambda: (
+            any(cloud.execution_finished(f) for f in ("fb-a", "fb-b"))
+            and bool(failback_refusals(cloud, recovery.execution_id))
+        ),
+        timeout=120,
+    )
+    cloud.drain()
+
+    # THEN one ran and the other was refused naming it; each instance was reversed once, each server launched once
+    started = [f for f in ("fb-a", "fb-b") if cloud.ledger.get_execution(f) is not None]
+    assert len(started) == 1, started
+    refusals = failback_refusals(cloud, recovery.execution_id)
+    assert len(refusals) == 1
+    assert f"failed back by '{started[0]}' already" in refusals[0]
+    assert len(_reversed_on_west(cloud)) == 4
+    assert len(_east(cloud)._servers) == 4
+    assert sorted(_east(cloud).stats.launches.values()) == [1] * 4
