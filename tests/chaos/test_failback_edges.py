@@ -998,3 +998,27 @@ def test_a_plan_with_an_on_premises_wave_and_a_cross_region_wave_fails_back_and_
     actions = sorted(s["action"] for s in done["servers"])
     assert actions == ["ReverseReplication", "ReverseReplication", "StartReplication", "StartReplication"], done
     assert all(s.get("replicationState") for s in done["servers"]), done
+
+
+# ---- reprotect twice, cross-Region ------------------------------------------------------------------------------
+
+
+def test_a_cross_region_reprotect_asked_again_reports_the_same_protecting_servers(local_cloud):
+    # GIVEN a completed cross-Region failback, reprotected by the plan's choice
+    cloud, recovery = _cross_region_recovered(local_cloud)
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="cross-region", reprotect=True, timeout=120)
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    cloud.drain()
+    (first,) = [e.detail for e in events_of(cloud, "Reprotected", result.execution_id)]
+
+    # WHEN a Reprotect is sent again (the operator checks on it)
+    cloud.publish("Reprotect", {"executionId": result.execution_id})
+    cloud.drain()
+
+    # THEN it answers again with the same protecting servers; nothing new reversed, nothing dead-lettered
+    answers = [e.detail for e in events_of(cloud, "Reprotected", result.execution_id)]
+    assert len(answers) == 2
+    protecting = sorted(s["protectedSourceServerId"] for s in answers[1]["servers"])
+    assert protecting == sorted(s["protectedSourceServerId"] for s in first["servers"])
+    assert _east(cloud).stats.calls["ReverseReplication"] == 8  # 4 re-protections, 4 conflicts answered
+    assert not any(cloud.dead_letters().values()), cloud.dead_letters()
