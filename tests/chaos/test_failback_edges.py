@@ -1022,3 +1022,41 @@ def test_a_cross_region_reprotect_asked_again_reports_the_same_protecting_server
     assert protecting == sorted(s["protectedSourceServerId"] for s in first["servers"])
     assert _east(cloud).stats.calls["ReverseReplication"] == 8  # 4 re-protections, 4 conflicts answered
     assert not any(cloud.dead_letters().values()), cloud.dead_letters()
+
+
+# ---- an on-premises failback in a target account -----------------------------------------------------------------
+
+
+def test_an_on_premises_failback_recovered_in_another_account_launches_back_there_and_reprotects_there(local_cloud):
+    # GIVEN on-premises servers recovered in us-west-2 of account 222233334444 (a target with a role); completed
+    cloud = local_cloud(
+        accounts=[
+            {
+                "accountId": ACCOUNT,
+                "externalId": EXTERNAL_ID,
+                "regions": {"us-west-2": {"drs": {"failback": ONPREM, "seed": 7}}},
+            }
+        ],
+        **{"drs.launchSeconds": {"min": 300, "max": 300}},
+    )
+    plan = parse_plan(
+        {
+            "planId": "onprem-target",
+            "target": _target("us-west-2"),
+            "waves": [wave("db", SERVERS["db"]), wave("app", SERVERS["app"], ["db"])],
+        }
+    )
+    recovery = run_plan(cloud, plan, mode=Mode.RECOVERY, confirm=True, timeout=120)
+    assert recovery.status == "COMPLETED", recovery.report
+
+    # WHEN it is failed back and reprotected
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="onprem-target", reprotect=True, timeout=120)
+    cloud.drain()
+
+    # THEN StartFailbackLaunch and StartReplication went to that account and Region, none to this account
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    assert _west(cloud).stats.calls["StartFailbackLaunch"] == 2
+    assert cloud.drs.stats.calls["StartFailbackLaunch"] == 0
+    (done,) = [e.detail for e in events_of(cloud, "Reprotected", result.execution_id)]
+    assert {s["action"] for s in done["servers"]} == {"StartReplication"}, done
+    assert _west(cloud).stats.calls["StartReplication"] == 4
