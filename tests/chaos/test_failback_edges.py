@@ -1060,3 +1060,39 @@ def test_an_on_premises_failback_recovered_in_another_account_launches_back_ther
     (done,) = [e.detail for e in events_of(cloud, "Reprotected", result.execution_id)]
     assert {s["action"] for s in done["servers"]} == {"StartReplication"}, done
     assert _west(cloud).stats.calls["StartReplication"] == 4
+
+
+# ---- a recovery whose middle wave launched nothing ------------------------------------------------------------
+
+
+def test_a_failback_leaves_out_a_wave_that_launched_nothing_and_keeps_the_order_around_it(local_cloud):
+    # GIVEN a RECOVERY of db -> app -> web whose app servers all failed to launch; the operator skipped app, web ran
+    from localcloud.runner import start, wait
+
+    web = [sid("w", 1)]
+    cloud = local_cloud(**{"drs.failback": ONPREM, "drs.launchSeconds": {"min": 300, "max": 300}})
+    plan = parse_plan(
+        {
+            "planId": "onprem",
+            "waves": [wave("db", SERVERS["db"]), wave("app", SERVERS["app"], ["db"]), wave("web", web, ["app"])],
+        }
+    )
+    for server in SERVERS["app"]:
+        cloud.drs.set_launch_outcome(server, "FAILED")
+    recovery_id = start(cloud, plan, mode=Mode.RECOVERY, confirm=True)
+    cloud.run_until(lambda: bool(events_of(cloud, "WaveFailed", recovery_id, "app")), timeout=120)
+    reply = cloud.operate("SkipWave", {"executionId": recovery_id, "waveId": "app"}, caller=local_caller(None))
+    assert reply.accepted, reply.error
+    recovery = wait(cloud, recovery_id, timeout=120)
+    assert recovery.status == "COMPLETED", recovery.report
+
+    # WHEN it is failed back
+    result = run_failback(cloud, recovery_id, confirm_plan_id="onprem", timeout=120)
+
+    # THEN app is left out, web came back after db, and nothing of app was asked of DRS
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    assert [w["waveId"] for w in result.report["waves"]] == ["db", "web"]
+    starts = {e.wave_id: e.time for e in events_of(cloud, "DRSJobStarted", result.execution_id)}
+    ends = {e.wave_id: e.time for e in events_of(cloud, "WaveCompleted", result.execution_id)}
+    assert ends["db"] <= starts["web"]
+    assert cloud.drs.stats.calls["StartFailbackLaunch"] == 2
