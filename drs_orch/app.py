@@ -237,6 +237,15 @@ def _run_local(
     console.print(summary(result))
     if traceback_in is not None:
         err.print(f"[red]the traceback is in {escape(str(traceback_in))}[/red]", highlight=False, soft_wrap=True)
+    written = _write_outputs(result, report=report, timeline=timeline, html=html)
+    if back is not None:
+        written &= _show_failback(back, failback_report)
+        return max(result.exit_code, back.exit_code) if written else EXIT_FAILED
+    return result.exit_code if written else max(result.exit_code, EXIT_FAILED)
+
+
+def _write_outputs(result: RunResult, *, report: Path | None, timeline: Path | None, html: Path | None) -> bool:
+    """The run's report (JSON), timeline (SVG) and evidence report (HTML) where asked: whether all were written."""
     written = True
     if report is not None and result.report is not None:
         from orchestrator.reporting.report import report_json
@@ -250,10 +259,24 @@ def _run_local(
         from orchestrator.reporting.html import render_html
 
         written &= _write(html, render_html(result.report), "evidence report")
-    if back is not None:
-        written &= _show_failback(back, failback_report)
-        return max(result.exit_code, back.exit_code) if written else EXIT_FAILED
-    return result.exit_code if written else max(result.exit_code, EXIT_FAILED)
+    return written
+
+
+def _failback_run(
+    failback: bool, reprotect: bool | None, failback_report: Path | None, *, mode: Mode, aws: bool
+) -> FailbackRun | None:
+    """`run --failback [--reprotect] [--failback-report]`: what to do after the recovery (None: no failback); exit 2
+    when they do not go with this run (not a local --recovery, or --reprotect/--failback-report alone)."""
+    if (failback or reprotect is not None or failback_report) and (mode is not Mode.RECOVERY or aws):
+        err.print(
+            "[red]--failback (--reprotect, --failback-report) follows a local --recovery run; on AWS fail back a "
+            "completed recovery with drs-orch failback EXECUTION --confirm PLAN --aws[/red]"
+        )
+        raise typer.Exit(2)
+    if (reprotect is not None or failback_report) and not failback:
+        err.print("[red]--reprotect and --failback-report go with --failback[/red]")
+        raise typer.Exit(2)
+    return FailbackRun(reprotect=reprotect) if failback else None
 
 
 def _fail_back_local(
@@ -585,15 +608,7 @@ def run(
             _load(plan_file)
         raise typer.Exit(schedule_verb.show(schedule, timezone, schedule_verb.moment(from_)))
     mode = _mode(drill, recovery, confirm)
-    if (failback or reprotect is not None or failback_report) and (mode is not Mode.RECOVERY or aws):
-        err.print(
-            "[red]--failback (--reprotect, --failback-report) follows a local --recovery run; on AWS fail back a "
-            "completed recovery with drs-orch failback EXECUTION --confirm PLAN --aws[/red]"
-        )
-        raise typer.Exit(2)
-    if (reprotect is not None or failback_report) and not failback:
-        err.print("[red]--reprotect and --failback-report go with --failback[/red]")
-        raise typer.Exit(2)
+    after = _failback_run(failback, reprotect, failback_report, mode=mode, aws=aws)
     if plan_ref is not None:
         raise typer.Exit(
             _run_stored(
@@ -637,7 +652,7 @@ def run(
             html=html,
             stored=push,
             ui_port=_ui_port(ui, ui_port),
-            failback=FailbackRun(reprotect=reprotect) if failback else None,
+            failback=after,
             failback_report=failback_report,
         )
     )
@@ -1040,7 +1055,14 @@ def failback(
             requested_by=getpass.getuser(),
         )
     except ValidationError as exc:
-        err.print(f"[red]invalid Failback: {escape(str(exc.errors(include_url=False)[0]['msg']))}[/red]")
+        error = exc.errors(include_url=False)[0]
+        names = {
+            "executionId": "EXECUTION",
+            "failbackExecutionId": "--failback-execution-id",
+            "confirmFailback": "--confirm",
+        }
+        field = str(error["loc"][0]) if error["loc"] else ""
+        err.print(f"[red]invalid Failback: {escape(names.get(field, field))}: {escape(str(error['msg']))}[/red]")
         raise typer.Exit(2) from None
     if not drill:
         raise typer.Exit(

@@ -58,7 +58,7 @@ def fail_back(
             reprotect=options.reprotect,
         )
     except StartRefused as exc:
-        return RunResult(f"failback-{recovery.execution_id}", "REJECTED", None, [], str(exc))
+        return RunResult(recovery.execution_id, "REJECTED", None, [], str(exc))
     cloud.drain()
     reasons = failback_refusals(cloud, recovery.execution_id)[refused_before:]
     assert cloud.runtime is not None

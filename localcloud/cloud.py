@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import hashlib
 import json
 import os
 import random
@@ -417,16 +418,17 @@ class LocalCloud:
             for region in account.regions:
                 section = account.region_profile(region)
                 key = (account.account_id, region)
+                seed = _simulator_seed(self.profile.seed, account.account_id, region)
                 drs = DrsSimulator(
                     self.clock,
-                    section.drs.to_config(default_seed=self.profile.seed),
+                    section.drs.to_config(default_seed=seed),
                     on_event=self._event_publisher(key),
                     account_id=account.account_id,
                     region=region,
                 )
                 ssm = SsmSimulator(
                     self.clock,
-                    section.ssm.to_config(default_seed=self.profile.seed),
+                    section.ssm.to_config(default_seed=seed),
                     on_event=self._event_publisher(key),
                     instance_resolver=lambda instance_id, drs=drs: _managed_instance_of(drs, instance_id),  # type: ignore[misc]
                     account_id=account.account_id,
@@ -1077,6 +1079,13 @@ class LocalCloud:
         assert self.ledger is not None
         execution = self.ledger.get_execution(execution_id)
         return execution is not None and execution["status"] in {"COMPLETED", "FAILED", "CANCELLED"}
+
+
+def _simulator_seed(seed: int, account_id: str, region: str) -> int:
+    """The default seed of an account's simulators in a Region: the profile's, told apart per account and Region so
+    that no two simulators hand out the same ids (recovery instances, commands); the same profile, the same seeds."""
+    digest = hashlib.sha256(f"{seed}/{account_id}/{region}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 #: an input transformer that delivers the whole event, `account` included (moto's default template leaves it out)

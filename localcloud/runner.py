@@ -134,8 +134,9 @@ def start_failback(
 ) -> str:
     """Fail back a completed RECOVERY as a user does: a real failback through the operator endpoint as the local
     caller `requested_by` (confirmed with `confirm_plan_id`), a failback drill published on the bus. The failback
-    execution's id (the command's, else `failback-<recovery id>`). Raises StartRefused when the operator endpoint
-    refuses it; a refusal of the orchestrator's own is a ControlRejected (`failback_refusals`)."""
+    execution's id (the command's, else `failback-<recovery id>`, `failback-drill-<...>` for a drill). Raises
+    StartRefused when the operator endpoint refuses it; a refusal of the orchestrator's own is a ControlRejected
+    (`failback_refusals`)."""
     detail: dict[str, Any] = {"executionId": recovery_execution_id, "drill": drill}
     if confirm_plan_id is not None:
         detail["confirmFailback"] = confirm_plan_id
@@ -149,7 +150,10 @@ def start_failback(
         reply = cloud.operate("Failback", detail, caller=local_caller(requested_by))
         if not reply.accepted:
             raise StartRefused(reply.status, reply.error)
-    return failback_execution_id or f"failback-{recovery_execution_id}"[:128]
+    from events.models import Failback
+    from orchestrator.steps.failback import failback_execution_id as default_id
+
+    return default_id(Failback.model_validate({**detail, "requestedBy": requested_by}))
 
 
 def failback_refusals(cloud: LocalCloud, recovery_execution_id: str) -> list[str]:

@@ -221,10 +221,18 @@ class LedgerPort(Protocol):
         `failback`: a failback execution's design (what it fails back, per wave and server)."""
         ...
 
-    def claim_failback(self, execution_id: str, failback_execution_id: str) -> str | None:
+    def claim_failback(
+        self, execution_id: str, failback_execution_id: str, *, replacing: str | None = None
+    ) -> str | None:
         """Mark the RECOVERY execution `execution_id` as failed back by `failback_execution_id` (`failedBackBy` on
         its item), once: None when this failback holds it (now, or already), else the failback execution that holds
-        it. One recovery is failed back by one execution, so two failbacks never launch the same server twice."""
+        it. One recovery is failed back by one execution, so two failbacks never launch the same server twice.
+        `replacing`: take the claim over from that holder (a spent failback: ended without launching anything)."""
+        ...
+
+    def release_failback(self, execution_id: str, failback_execution_id: str) -> None:
+        """Give back the claim `failback_execution_id` holds on the recovery (its start was refused after it
+        claimed): nothing when another holds it."""
         ...
 
     def record_reprotect(self, execution_id: str, reprotect: Mapping[str, Any]) -> None:

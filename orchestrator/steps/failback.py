@@ -20,6 +20,7 @@ are not where its servers come back).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ from orchestrator.steps.refusals import refuse
 from orchestrator.steps.targets import waves_by_target
 
 COMMAND = Failback.DETAIL_TYPE
+MAX_EXECUTION_ID = 128  # an execution id's length (StartPlan.executionId, ControlEvent.executionId)
 
 
 class FailbackRefused(Exception):
@@ -56,8 +58,18 @@ class FailbackRefused(Exception):
 
 
 def failback_execution_id(detail: Failback) -> str:
-    """The failback execution's id: the command's, else `failback-<recovery execution id>` (one per recovery)."""
-    return detail.failback_execution_id or f"failback-{detail.execution_id}"[:128]
+    """The failback execution's id: the command's, else `failback-<recovery execution id>` (one per recovery;
+    `failback-drill-<...>` for a drill, so a drill never takes the real failback's id); a recovery id too long for
+    that (StartPlan allows 128 characters) keeps its first 90 and a digest of the whole, so two long ids that differ
+    only at the end get two ids."""
+    if detail.failback_execution_id:
+        return detail.failback_execution_id
+    prefix = "failback-drill-" if detail.drill else "failback-"
+    default = f"{prefix}{detail.execution_id}"
+    if len(default) <= MAX_EXECUTION_ID:
+        return default
+    digest = hashlib.sha256(detail.execution_id.encode()).hexdigest()[:16]
+    return f"{prefix}{detail.execution_id[:90]}-{digest}"
 
 
 def start_failback(rt: Runtime, detail: Failback, event_id: str, *, source: str) -> str | None:
@@ -71,13 +83,14 @@ def start_failback(rt: Runtime, detail: Failback, event_id: str, *, source: str)
         recovered = _recovered(rt, recovery, plan)
         views = _views(rt, plan, recovered)
         paths = _paths(plan, recovered, views, drill=detail.drill)
-        holder = rt.ledger.claim_failback(recovery.execution_id, failback_id)
-        if holder is not None:
-            raise FailbackRefused(
-                f"execution '{recovery.execution_id}' is failed back by '{holder}' already (one failback per recovery:"
-                f" retry or skip that execution's waves instead)"
-            )
-        reversed_ = _reverse(rt, plan, recovered, views, paths)
+        if not detail.drill:  # a drill moves nothing for real: it claims nothing
+            _claim(rt, recovery.execution_id, failback_id)
+        try:
+            reversed_ = _reverse(rt, plan, recovered, views, paths)
+        except FailbackRefused:
+            if not detail.drill:  # refused: the claim goes back, as no execution was made
+                rt.ledger.release_failback(recovery.execution_id, failback_id)
+            raise
     except FailbackRefused as exc:
         _reject(rt, detail, event_id, str(exc))
         return None
@@ -97,6 +110,33 @@ def start_failback(rt: Runtime, detail: Failback, event_id: str, *, source: str)
     )
     frozen = failback_plan(for_failback(plan), recovered, paths, reversed_)
     return _create(rt, detail, event_id, failback_id, frozen, design)
+
+
+def _claim(rt: Runtime, recovery_id: str, failback_id: str) -> None:
+    """Claim the recovery for this failback (one real failback per recovery), taking over from a spent one (it ended
+    CANCELLED or FAILED without launching anything back), else FailbackRefused naming the holder."""
+    holder = rt.ledger.claim_failback(recovery_id, failback_id)
+    if holder is not None and _spent(rt, holder):
+        logger.info("the recovery's earlier failback is spent: claim taken over", holder=holder)
+        holder = rt.ledger.claim_failback(recovery_id, failback_id, replacing=holder)
+    if holder is not None:
+        raise FailbackRefused(
+            f"execution '{recovery_id}' is failed back by '{holder}' already (one failback per recovery: retry or "
+            "skip that execution's waves instead)"
+        )
+
+
+def _spent(rt: Runtime, failback_id: str) -> bool:
+    """Whether a failback ended (CANCELLED or FAILED) without launching any server back: another may replace it.
+    One that launched something is not (its servers are home: a second failback would launch them again)."""
+    execution = rt.ledger.execution(failback_id)
+    if execution is None or execution.status not in (ExecutionStatus.CANCELLED, ExecutionStatus.FAILED):
+        return False
+    return not any(
+        result.launched or result.job_id
+        for wave in rt.ledger.waves(failback_id)
+        for result in rt.ledger.wave_servers(failback_id, wave.wave_id).values()
+    )
 
 
 def _repeat(rt: Runtime, detail: Failback, failback_id: str) -> str | None:

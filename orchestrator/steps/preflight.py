@@ -23,7 +23,7 @@ from typing import Any
 
 from events.models import Mode, WaveReady
 from orchestrator.adapters.drs import DrsError, parse_duration
-from orchestrator.domain.clock import iso
+from orchestrator.domain.clock import iso, parse_iso
 from orchestrator.domain.execution import frozen_plan
 from orchestrator.domain.failback import (
     READY_FOR_LAUNCH,
@@ -182,7 +182,11 @@ def gate(rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, detail: Wave
         fail_unreachable(rt, execution, plan_wave, launch, exc, attempt=detail.attempt, key=event_id)
         return True
     design = wave_design(execution, detail.wave_id)
-    if design is not None and design.path is FailbackPath.REVERSE_REPLICATION and replicating(there, detail, launch):
+    if (
+        design is not None
+        and design.path is FailbackPath.REVERSE_REPLICATION
+        and replicating(there, execution, wave, detail, launch)
+    ):
         return True  # held: WaveReady again once its reversed servers may replicate continuously
     if design is not None and design.path is FailbackPath.FAILBACK_LAUNCH:
         problems = failback_launch_problems(there, plan_wave, launch, design.instances)
@@ -266,23 +270,43 @@ def failback_launch_problems(
 
 #: how long a failback wave waits between two looks at its reversed servers' initial sync (seconds)
 REPLICATION_RECHECK_SECONDS = 60
+#: how long a failback waits for reversed servers' initial syncs, from its start, before the wave's preflight judges
+#: them as they are (failing the wave: "replication is INITIAL_SYNC, not CONTINUOUS"): 48 hours, beyond the initial
+#: sync of the largest disks DRS replicates at its default bandwidth; RetryWave waits again
+REVERSE_SYNC_LIMIT = timedelta(hours=48)
 
 
-def replicating(rt: Runtime, detail: WaveReady, server_ids: list[str]) -> bool:
+def replicating(
+    rt: Runtime, execution: ExecutionRecord, wave: WaveRecord, detail: WaveReady, server_ids: list[str]
+) -> bool:
     """A failback wave of EC2 origins whose reversed source servers are still on their way to CONTINUOUS
     (INITIATING, INITIAL_SYNC, BACKLOG, CREATING_SNAPSHOT, RESCAN): True, and the wave's WaveReady is scheduled again
-    in REPLICATION_RECHECK_SECONDS (the wave stays READY, nothing runs). Any other state is the preflight's to judge
-    (CONTINUOUS passes; STALLED, DISCONNECTED, STOPPED fail the wave naming each server)."""
+    in REPLICATION_RECHECK_SECONDS (the wave stays READY, nothing runs, a warning on the wave says what it waits
+    for). Any other state is the preflight's to judge (CONTINUOUS passes; STALLED, DISCONNECTED, STOPPED fail the
+    wave naming each server), and so is a sync still running REVERSE_SYNC_LIMIT after the failback started."""
     from orchestrator.adapters.scheduler import schedule_name
 
     servers = rt.drs.describe_source_servers(server_ids)
     waiting = [
-        str(s.get("sourceServerID"))
+        f"{s.get('sourceServerID')} {(s.get('dataReplicationInfo') or {}).get('dataReplicationState')}"
         for s in servers
         if (s.get("dataReplicationInfo") or {}).get("dataReplicationState") in REPLICATING_TOWARD_CONTINUOUS
     ]
-    if not waiting:
+    started = parse_iso(execution.started_at) if execution.started_at else rt.clock.now()
+    if not waiting or rt.clock.now() - started >= REVERSE_SYNC_LIMIT:
         return False
+    hours = int(REVERSE_SYNC_LIMIT.total_seconds()) // 3600
+    note = (
+        f"failback: waiting for {len(waiting)} reversed source server(s) to replicate continuously before launching "
+        f"back ({listed(waiting)}); the wave fails if they do not within {hours} h of the failback's start"
+    )
+    if not any(w.startswith("failback: waiting for") for w in wave.warnings):
+        rt.ledger.note_wave_if(
+            detail.execution_id,
+            detail.wave_id,
+            status=WaveStatus.READY,
+            changes=WaveChanges(warnings=(*wave.warnings, note)),
+        )
     due = rt.clock.now() + timedelta(seconds=REPLICATION_RECHECK_SECONDS)
     rt.scheduler.at(
         schedule_name("failback-sync", detail.execution_id, detail.wave_id, str(detail.attempt), iso(due)),

@@ -25,7 +25,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from events.models import OPERATOR_SOURCE, ControlRejected, PlanCompleted, Reprotect, Reprotected, ReprotectedServer
+from events.models import (
+    OPERATOR_SOURCE,
+    ControlRejected,
+    Mode,
+    PlanCompleted,
+    Reprotect,
+    Reprotected,
+    ReprotectedServer,
+)
 from orchestrator.adapters.drs import DrsConflict, DrsError
 from orchestrator.domain.clock import iso
 from orchestrator.domain.execution import frozen_plan
@@ -75,6 +83,9 @@ def after_failback(rt: Runtime, detail: PlanCompleted) -> bool:
     execution = rt.ledger.execution(detail.execution_id)
     if execution is None or execution.failback is None or not FailbackDesign.from_record(execution.failback).reprotect:
         return False
+    if execution.mode == Mode.DRILL.value:
+        logger.info("a failback drill moved nothing back: no reprotect", execution_id=detail.execution_id)
+        return False
     if execution.reprotect is not None:
         logger.info("failback reprotected already", execution_id=detail.execution_id)
         return False
@@ -95,6 +106,19 @@ def _checked(rt: Runtime, detail: Reprotect, source: str) -> ExecutionRecord:
         raise ReprotectRefused(
             f"execution '{execution.execution_id}' is not a failback: reprotect follows a completed failback"
         )
+    if (
+        detail.terminate_recovery_instances
+        and rt.ledger.execution(FailbackDesign.from_record(execution.failback).of) is None
+    ):
+        raise ReprotectRefused(
+            f"the recovery failback '{execution.execution_id}' brought back is no longer in the ledger: which recovery "
+            "instances are the recovery side's cannot be told, so none is terminated (terminate them in DRS)"
+        )
+    if execution.mode == Mode.DRILL.value:
+        raise ReprotectRefused(
+            f"failback '{execution.execution_id}' is a drill: it moved nothing back, production still runs on the "
+            "recovery side, so there is nothing to protect again (and nothing there to terminate)"
+        )
     if execution.status is not ExecutionStatus.COMPLETED:
         raise ReprotectRefused(
             f"failback '{execution.execution_id}' is {execution.status.value}, not COMPLETED: reprotect follows a "
@@ -114,7 +138,7 @@ def reprotect(rt: Runtime, execution: ExecutionRecord, *, terminate: bool) -> Re
         _protect(rt, design, plan, wave_id, sid, result, _recovery_target(recovery_plan, plan, wave_id))
         for wave_id, sid, result in _failed_back(rt, execution, plan)
     ]
-    terminated = _terminate(rt, design, recovery_plan, plan) if terminate else []
+    terminated = _terminate(rt, design, recovery_plan, execution) if terminate and recovery_plan is not None else []
     answer = Reprotected(
         execution_id=execution.execution_id,
         plan_id=execution.plan_id,
@@ -236,20 +260,38 @@ def _state(there: Runtime, sid: str) -> str | None:
     )
 
 
-def _terminate(rt: Runtime, design: FailbackDesign, recovery_plan: Plan | None, plan: Plan) -> list[str]:
-    """TerminateRecoveryInstances of the recovery side's instances (the RECOVERY execution's), per account and
-    Region, at most TERMINATE_BATCH per call: the ids DRS was asked to terminate."""
-    by_target: dict[Target | None, list[str]] = {}
-    for wave_id in design.paths:
-        target = _recovery_target(recovery_plan, plan, wave_id)
-        wave_servers = plan.wave(wave_id).server_ids if wave_id in plan.wave_ids else []
-        ids = [design.instances[s] for s in wave_servers if s in design.instances]
-        by_target.setdefault(target, []).extend(ids)
+def _terminate(
+    rt: Runtime, design: FailbackDesign, recovery_plan: Plan | None, execution: ExecutionRecord
+) -> list[str]:
+    """TerminateRecoveryInstances of the recovery side's instances of the servers that came home (LAUNCHED by the
+    failback: a server of a skipped or failed wave still runs on the recovery side, and stays), per account and
+    Region, only those DRS still knows, at most TERMINATE_BATCH per call: the ids DRS was asked to terminate. A batch
+    DRS refuses (ConflictException: being terminated already, by an earlier Reprotect) is logged and left out."""
+    plan = frozen_plan(execution)
+    by_target: dict[tuple[str, ...] | None, tuple[Target | None, list[str]]] = {}
+    for wave in plan.waves:
+        target = _recovery_target(recovery_plan, plan, wave.wave_id)
+        home = [
+            design.instances[sid]
+            for sid, result in rt.ledger.wave_servers(execution.execution_id, wave.wave_id).items()
+            if result.launched and sid in design.instances
+        ]
+        by_target.setdefault(target.key if target is not None else None, (target, []))[1].extend(home)
     asked: list[str] = []
-    for target, ids in by_target.items():
+    for target, ids in by_target.values():
         there = rt.at(target)
-        for start in range(0, len(ids), TERMINATE_BATCH):
-            batch = ids[start : start + TERMINATE_BATCH]
-            there.drs.terminate_recovery_instances(batch)
+        known = {
+            str(i.get("recoveryInstanceID")) for i in there.drs.describe_recovery_instances(recovery_instance_ids=ids)
+        }
+        alive = [rid for rid in ids if rid in known]
+        for start in range(0, len(alive), TERMINATE_BATCH):
+            batch = alive[start : start + TERMINATE_BATCH]
+            try:
+                there.drs.terminate_recovery_instances(batch)
+            except DrsError as exc:
+                if exc.retryable:
+                    raise
+                logger.warning("recovery instances not terminated", recovery_instance_ids=batch, error=str(exc))
+                continue
             asked.extend(batch)
     return asked

@@ -103,11 +103,6 @@ def _rejections(cloud: Any, execution_id: str, command: str) -> list[str]:
 # ---- a failback drill, then the real failback --------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a failback drill claims the recovery for good (Ledger.claim_failback, failedBackBy): the real "
-    "failback of the same recovery is then refused ('belongs to another execution' / 'failed back by ... already')",
-)
 def test_a_failback_drill_does_not_forbid_the_real_failback_afterwards(local_cloud):
     # GIVEN a completed cross-Region RECOVERY, drilled back first (what a careful operator does)
     cloud, recovery = _cross_region_recovered(local_cloud)
@@ -134,13 +129,6 @@ def _drilled_back(local_cloud: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
     return cloud, recovery, drill
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (critical): Reprotect of a failback DRILL is accepted (reprotect._checked never looks at the mode), "
-    "and with terminateRecoveryInstances it goes on to terminate the recovery side's instances, i.e. production (a "
-    "drill moved nothing back). Today only the TypeError of test_reprotect_terminating_the_recovery_side_of_a_"
-    "cross_region_failback stops the termination",
-)
 def test_reprotect_of_a_failback_drill_never_terminates_production(local_cloud):
     # GIVEN a completed cross-Region RECOVERY (production now runs in us-west-2) and a completed failback DRILL
     cloud, _, drill = _drilled_back(local_cloud)
@@ -158,11 +146,6 @@ def test_reprotect_of_a_failback_drill_never_terminates_production(local_cloud):
     assert not reply.accepted or _rejections(cloud, drill.execution_id, "Reprotect")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a plan's failback.reprotect (or the Failback's reprotect) also runs after a failback DRILL: it "
-    "reverses the replication of the drill instances in the origin Region toward the recovery Region",
-)
 def test_a_failback_drill_of_a_plan_that_reprotects_protects_nothing_again(local_cloud):
     # GIVEN a cross-Region plan whose failback reprotects, recovered, then drilled back
     cloud, _, drill = _drilled_back(local_cloud, plan={"failback": {"reprotect": True}})
@@ -175,11 +158,6 @@ def test_a_failback_drill_of_a_plan_that_reprotects_protects_nothing_again(local
 # ---- a cancelled failback --------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a CANCELLED failback keeps its claim on the recovery (failedBackBy) and cannot be retried "
-    "(RetryWave refuses a cancelled execution): the recovery can never be failed back again",
-)
 def test_a_cancelled_failback_can_be_started_again(local_cloud):
     # GIVEN a completed cross-Region RECOVERY whose failback is started, then cancelled by the operator while its
     # first wave waits for the reversed servers' initial sync
@@ -206,13 +184,6 @@ def test_a_cancelled_failback_can_be_started_again(local_cloud):
 # ---- reprotect that terminates the recovery side, cross-Region -------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (high): Reprotect with terminateRecoveryInstances of a failback whose waves have a target (every "
-    "cross-Region plan) crashes: reprotect._terminate keys a dict by Target (a pydantic model: unhashable), "
-    "TypeError; the handler fails and gives up after the ReverseReplication calls were made, so nothing is "
-    "terminated, no Reprotected is published and no reprotect is recorded",
-)
 def test_reprotect_terminating_the_recovery_side_of_a_cross_region_failback(local_cloud):
     # GIVEN a completed cross-Region RECOVERY, failed back (no automatic reprotect)
     cloud, recovery = _cross_region_recovered(local_cloud)
@@ -281,13 +252,6 @@ def test_a_failback_refused_by_one_reverse_replication_reverses_nothing(local_cl
     assert _reversed_on_west(cloud) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (high): a Failback refused after its claim (a ReverseReplication refused) keeps the recovery claimed "
-    "(failedBackBy) by an execution that was never created: every later Failback under another id (a drill, or "
-    "the default id) is refused 'failed back by <ghost> already ... retry or skip that execution's waves', and "
-    "that execution does not exist",
-)
 def test_a_refused_failback_leaves_no_claim_on_its_recovery(local_cloud):
     # GIVEN a cross-Region RECOVERY whose last server's origin Region has no DRS, failed back under an id of its own
     # and refused
@@ -381,13 +345,6 @@ def test_a_throttled_reverse_replication_is_retried_and_reverses_each_instance_o
 # ---- reprotect twice, terminating both times (on premises) -----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (medium): a second terminating Reprotect of the same failback (a second command, or the same one "
-    "delivered again: the bus delivers at least once) calls TerminateRecoveryInstances again on instances being "
-    "terminated; DRS's ConflictException is not caught in reprotect._terminate, so the handler fails and gives up: "
-    "no Reprotected answers it and its reprotect is not recorded",
-)
 def test_a_terminating_reprotect_sent_twice_answers_twice_and_terminates_once(local_cloud):
     # GIVEN a completed on-premises failback
     cloud, recovery = _onprem_recovered(local_cloud)
@@ -410,11 +367,6 @@ def test_a_terminating_reprotect_sent_twice_answers_twice_and_terminates_once(lo
     assert len(answers) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (medium): same as test_a_terminating_reprotect_sent_twice_answers_twice_and_terminates_once, with "
-    "one command the bus delivers twice",
-)
 def test_a_terminating_reprotect_delivered_twice_fails_no_handler(local_cloud):
     # GIVEN a completed on-premises failback on a bus that delivers every event twice
     cloud = local_cloud(
@@ -559,12 +511,6 @@ def test_malformed_failback_and_reprotect_commands_get_a_clear_error_and_change_
 # ---- a long recovery id --------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (low): the default failback id is f'failback-{recovery id}'[:128], so two recoveries whose ids "
-    "(128 characters allowed) share their first 119 characters get the same failback id: the second recovery's "
-    "failback is refused ('belongs to another execution') until the operator names one",
-)
 def test_two_recoveries_with_long_ids_each_fail_back_under_the_default_id(local_cloud):
     from localcloud.runner import start, wait
 
@@ -595,12 +541,6 @@ def test_two_recoveries_with_long_ids_each_fail_back_under_the_default_id(local_
 # ---- a reversed server that never finishes its initial sync -----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (medium): a failback wave waits for its reversed servers' initial sync with no bound: a server that "
-    "stays INITIAL_SYNC (or BACKLOG, RESCAN ...) holds the wave READY for ever, re-checked every 60 s, with nothing "
-    "but a log line (no WaveFailed, no warning on the wave, no event an operator is paged by)",
-)
 def test_a_reversed_server_that_never_syncs_does_not_hold_the_failback_for_ever(local_cloud):
     # GIVEN a completed cross-Region RECOVERY whose reversed servers' initial sync would take a year
     from orchestrator.domain.clock import parse_iso
@@ -694,11 +634,6 @@ def test_the_clis_failback_mistakes_are_refused_with_exit_2_before_anything_runs
     assert says in " ".join(result.output.split()), result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (low): `drs-orch failback` prints only pydantic's message for a bad option value ('String should "
-    "match pattern ...'), not which option (--failback-execution-id or the EXECUTION argument) is wrong",
-)
 @pytest.mark.parametrize(
     ("args", "names"),
     [
@@ -741,13 +676,6 @@ def _recovery_instances(cloud: Any, execution_id: str, wave_id: str) -> list[str
     return sorted(str(s.recovery_instance_id) for s in servers.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (critical): a terminating Reprotect terminates the recovery instances of every wave of the failback "
-    "design, also those of a wave that did not fail back (skipped, or servers that failed): reprotect._terminate "
-    "takes every server of design.paths' waves, launched back or not, so production still running on the recovery "
-    "side is terminated",
-)
 def test_a_terminating_reprotect_spares_the_recovery_instances_of_servers_that_did_not_come_home(local_cloud):
     # GIVEN an on-premises failback whose app wave was skipped (app still runs on the recovery side)
     cloud, recovery, failback_id = _onprem_failback_with_app_skipped(local_cloud)
@@ -904,9 +832,9 @@ def test_two_failbacks_of_one_recovery_under_two_ids_start_one_execution(local_c
     # GIVEN a completed cross-Region RECOVERY on a bus that delivers half of all events twice
     cloud, recovery = _cross_region_recovered(local_cloud, **{"faults.duplicateDelivery": 0.5})
 
-    # WHEN two failback drills under two ids are published together
+    # WHEN two failbacks under two ids are sent together (drills claim nothing: see the drill test above)
     for failback_id in ("fb-a", "fb-b"):
-        start_failback(cloud, recovery.execution_id, drill=True, failback_execution_id=failback_id)
+        start_failback(cloud, recovery.execution_id, confirm_plan_id="cross-region", failback_execution_id=failback_id)
     cloud.run_until(
         lambda: (
             any(cloud.execution_finished(f) for f in ("fb-a", "fb-b"))
@@ -963,13 +891,6 @@ def _mixed_recovered(local_cloud: Any, *, west_seed: int | None) -> tuple[Any, A
     return cloud, recovery
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SIMULATOR BUG (medium): every account's and Region's DRS simulator takes the profile's seed, so they "
-    "hand out the same recovery instance ids (and the orchestrator, keying DescribeRecoveryInstances answers by "
-    "instance id, then takes an on-premises instance for an EC2 one: its failback is refused 'ReverseReplication "
-    "... did not originate in EC2'); multi-account tests run on colliding ids",
-)
 def test_simulators_of_two_accounts_hand_out_distinct_recovery_instance_ids(local_cloud):
     # GIVEN a plan recovered in this account (db) and in us-west-2 of another (web), the profile's one seed
     cloud, recovery = _mixed_recovered(local_cloud, west_seed=None)

@@ -221,19 +221,35 @@ class Executions(Transitions):
         )
         return Outcome.WON
 
-    def claim_failback(self, execution_id: str, failback_execution_id: str) -> str | None:
-        """`failedBackBy` on the recovery's execution item, set once (see the port)."""
+    def claim_failback(
+        self, execution_id: str, failback_execution_id: str, *, replacing: str | None = None
+    ) -> str | None:
+        """`failedBackBy` on the recovery's execution item, set once, or taken over from `replacing` (the port)."""
+        held = "failedBackBy = :f" + (" OR failedBackBy = :old" if replacing is not None else "")
         written = self._write(
             self._table.update_item,
             Key=execution_key(execution_id),
             UpdateExpression="SET failedBackBy = :f",
-            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(failedBackBy) OR failedBackBy = :f)",
-            ExpressionAttributeValues={":f": failback_execution_id},
+            ConditionExpression=f"attribute_exists(pk) AND (attribute_not_exists(failedBackBy) OR {held})",
+            ExpressionAttributeValues={
+                ":f": failback_execution_id,
+                **({":old": replacing} if replacing is not None else {}),
+            },
         )
         if written.ok:
             return None
         item = self._table.get_item(Key=execution_key(execution_id), ConsistentRead=True).get("Item") or {}
         return str(item.get("failedBackBy") or "")
+
+    def release_failback(self, execution_id: str, failback_execution_id: str) -> None:
+        """Remove `failedBackBy` while `failback_execution_id` holds it (see the port)."""
+        self._write(
+            self._table.update_item,
+            Key=execution_key(execution_id),
+            UpdateExpression="REMOVE failedBackBy",
+            ConditionExpression="failedBackBy = :f",
+            ExpressionAttributeValues={":f": failback_execution_id},
+        )
 
     def record_reprotect(self, execution_id: str, reprotect: Mapping[str, Any]) -> None:
         """Write what a reprotect did on the execution item (`reprotect`), replacing an earlier one."""
