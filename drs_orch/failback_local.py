@@ -79,7 +79,7 @@ def reprotect_table(report: dict[str, object] | None) -> Table | None:
         return None
     table = Table(title="reprotect: replication in the original direction again", title_justify="left")
     for column in ("server", "action", "protected by", "replication", "note"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for item in found.get("servers") or []:
         table.add_row(
             escape(str(item.get("sourceServerId"))),
