@@ -20,7 +20,6 @@ from events.models import (
     ApprovalTimeout,
     CancelPlan,
     ControlEvent,
-    ControlRejected,
     PausePlan,
     ResumePlan,
     RetryWave,
@@ -56,7 +55,7 @@ from orchestrator.steps.progress import (
     skip_not_started,
     stop_plan,
 )
-from orchestrator.steps.refusals import refuse, refused_before
+from orchestrator.steps.refusals import refused_before, reject_command
 from orchestrator.steps.scripts import end_waits
 
 C = TypeVar("C", bound=ControlEvent)
@@ -71,22 +70,6 @@ def decide(rt: Runtime, command: C, event_id: str, decision: Callable[[Runtime, 
     decision(rt, command, event_id)
 
 
-def _reject(rt: Runtime, command: ControlEvent, event_id: str, reason: str, wave_id: str | None = None) -> None:
-    logger.warning("control command rejected", command=command.DETAIL_TYPE, reason=reason)
-    metrics.add_metric(name="ControlRejected", unit="Count", value=1)
-    refuse(
-        rt,
-        event_id,
-        ControlRejected(
-            execution_id=command.execution_id,
-            command=command.DETAIL_TYPE,
-            reason=reason,
-            wave_id=wave_id,
-            requested_by=command.requested_by,
-        ),
-    )
-
-
 def _execution_and_wave(
     rt: Runtime, execution_id: str, wave_id: str
 ) -> tuple[ExecutionRecord | None, WaveRecord | None]:
@@ -99,10 +82,10 @@ def _command_records(rt: Runtime, command: WaveCommand, event_id: str) -> tuple[
     """The execution and the wave a command names; None once the command is rejected for naming none."""
     execution, wave = _execution_and_wave(rt, command.execution_id, command.wave_id)
     if execution is None:
-        _reject(rt, command, event_id, "no such execution", command.wave_id)
+        reject_command(rt, command, event_id, "no such execution", command.wave_id)
         return None
     if wave is None:
-        _reject(
+        reject_command(
             rt, command, event_id, f"execution {command.execution_id} has no wave {command.wave_id}", command.wave_id
         )
         return None
@@ -119,15 +102,15 @@ def cancel_plan(rt: Runtime, command: CancelPlan, event_id: str) -> None:
     now at once, those its running jobs launch afterwards when the plan has ended."""
     execution = rt.ledger.execution(command.execution_id)
     if execution is None:
-        _reject(rt, command, event_id, "no such execution")
+        reject_command(rt, command, event_id, "no such execution")
         return
     duplicate = execution.cancel_key == event_id
     if not duplicate:
         if execution.status not in RUNNABLE_EXECUTION:
-            _reject(rt, command, event_id, f"execution is {execution.status}, not running")
+            reject_command(rt, command, event_id, f"execution is {execution.status}, not running")
             return
         if command.terminate_drill_instances and execution.mode != "DRILL":
-            _reject(
+            reject_command(
                 rt,
                 command,
                 event_id,
@@ -169,7 +152,7 @@ def pause_plan(rt: Runtime, command: PausePlan, event_id: str) -> None:
     )
     if outcome is Outcome.REJECTED:
         execution = rt.ledger.execution(command.execution_id)
-        _reject(
+        reject_command(
             rt,
             command,
             event_id,
@@ -188,7 +171,7 @@ def resume_plan(rt: Runtime, command: ResumePlan, event_id: str) -> None:
     )
     execution = rt.ledger.execution(command.execution_id)
     if outcome is Outcome.REJECTED or execution is None:
-        _reject(
+        reject_command(
             rt,
             command,
             event_id,
@@ -230,10 +213,10 @@ def _approval_fits(
     wave: WaveRecord,
 ) -> bool:
     if execution.status not in RUNNABLE_EXECUTION:
-        _reject(rt, command, event_id, f"execution is {execution.status}, not running", command.wave_id)
+        reject_command(rt, command, event_id, f"execution is {execution.status}, not running", command.wave_id)
         return False
     if wave.status != WaveStatus.AWAITING_APPROVAL:
-        _reject(
+        reject_command(
             rt, command, event_id, f"wave {command.wave_id} is {wave.status}, not awaiting approval", command.wave_id
         )
         return False
@@ -241,7 +224,7 @@ def _approval_fits(
     # `requestedBy` of an operator command is the caller's ARN as AWS authenticated it (the operator endpoint
     # writes it; the bus takes operator commands only from that endpoint): it must be one of the approvers
     if approvers and not admitted(command.requested_by, approvers):
-        _reject(
+        reject_command(
             rt,
             command,
             event_id,
@@ -311,7 +294,9 @@ def grant_approval(rt: Runtime, command: ApprovalGranted, event_id: str) -> None
             decided_by=event_id,
         )
         if outcome is Outcome.REJECTED:
-            _reject(rt, command, event_id, f"wave {command.wave_id} is no longer awaiting approval", command.wave_id)
+            reject_command(
+                rt, command, event_id, f"wave {command.wave_id} is no longer awaiting approval", command.wave_id
+            )
             return
         logger.info("approval granted", wave_id=command.wave_id, approved_by=command.requested_by)
         wave = rt.ledger.wave(command.execution_id, command.wave_id) or wave
@@ -466,7 +451,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
     execution, wave = found
     if wave.retry_key != event_id:
         if wave.status != WaveStatus.FAILED:
-            _reject(
+            reject_command(
                 rt,
                 command,
                 event_id,
@@ -476,7 +461,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
             return
         blocked = _stop_blocks(rt, execution, command.wave_id, retry=True)
         if blocked:
-            _reject(rt, command, event_id, blocked, command.wave_id)
+            reject_command(rt, command, event_id, blocked, command.wave_id)
             return
         plan_wave = frozen_plan(execution).wave(command.wave_id)
         servers = rt.ledger.wave_servers(command.execution_id, command.wave_id)
@@ -485,7 +470,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
         launched = {sid for sid, s in servers.items() if s.launched}
         relaunch = [sid for sid in plan_wave.server_ids if every or sid not in launched]
         if not relaunch:
-            _reject(
+            reject_command(
                 rt,
                 command,
                 event_id,
@@ -523,7 +508,7 @@ def retry_wave(rt: Runtime, command: RetryWave, event_id: str) -> None:
             decided_by=event_id,
         )
         if outcome is Outcome.REJECTED:
-            _reject(rt, command, event_id, f"wave {command.wave_id} is no longer FAILED", command.wave_id)
+            reject_command(rt, command, event_id, f"wave {command.wave_id} is no longer FAILED", command.wave_id)
             return
         logger.info("wave retried", wave_id=command.wave_id, servers=len(relaunch), by=command.requested_by)
         metrics.add_metric(name="WavesRetried", unit="Count", value=1)
@@ -569,7 +554,7 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
     if wave.skip_key != event_id:
         refused = _not_the_gates_approver(execution, command)
         if refused:
-            _reject(rt, command, event_id, refused, command.wave_id)
+            reject_command(rt, command, event_id, refused, command.wave_id)
             return
         skip = WaveChanges(
             skip_key=event_id, skipped_by=command.requested_by, skipped_at=rt.ledger.now(), reason=reason
@@ -577,7 +562,7 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
         if wave.status == WaveStatus.FAILED:
             blocked = _stop_blocks(rt, execution, command.wave_id, retry=False)
             if blocked:
-                _reject(rt, command, event_id, blocked, command.wave_id)
+                reject_command(rt, command, event_id, blocked, command.wave_id)
                 return
             outcome = rt.ledger.move_wave(
                 execution_id,
@@ -591,7 +576,7 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
             )
         elif wave.status in NOT_STARTED_WAVE:
             if execution.status not in RUNNABLE_EXECUTION:
-                _reject(rt, command, event_id, f"execution is {execution.status}, not running", command.wave_id)
+                reject_command(rt, command, event_id, f"execution is {execution.status}, not running", command.wave_id)
                 return
             outcome = rt.ledger.finish_wave(
                 execution_id,
@@ -603,7 +588,7 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
                 decided_by=event_id,
             )
         else:
-            _reject(
+            reject_command(
                 rt,
                 command,
                 event_id,
@@ -612,7 +597,7 @@ def skip_wave(rt: Runtime, command: SkipWave, event_id: str) -> None:
             )
             return
         if outcome is Outcome.REJECTED:
-            _reject(rt, command, event_id, f"wave {command.wave_id} changed meanwhile", command.wave_id)
+            reject_command(rt, command, event_id, f"wave {command.wave_id} changed meanwhile", command.wave_id)
             return
         logger.info("wave skipped by an operator", wave_id=command.wave_id, by=command.requested_by)
         wave = rt.ledger.wave(execution_id, command.wave_id) or wave

@@ -24,7 +24,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from events.models import OPERATOR_SOURCE, ControlRejected, Failback, Mode, PlanStarted, WaveReady
+from events.models import OPERATOR_SOURCE, Failback, Mode, PlanStarted, WaveReady
 from orchestrator.adapters.drs import DrsConflict, DrsError
 from orchestrator.domain.execution import drill_ttl, frozen_plan
 from orchestrator.domain.failback import (
@@ -46,7 +46,7 @@ from orchestrator.domain.status import ExecutionStatus
 from orchestrator.domain.targets import TargetUnavailable
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
-from orchestrator.steps.refusals import refuse
+from orchestrator.steps.refusals import reject_command
 from orchestrator.steps.targets import waves_by_target
 
 COMMAND = Failback.DETAIL_TYPE
@@ -357,18 +357,7 @@ def _create(
 
 
 def _reject(rt: Runtime, detail: Failback, event_id: str, reason: str) -> None:
-    logger.warning("Failback refused", execution_id=detail.execution_id, reason=reason)
-    metrics.add_metric(name="ControlRejected", unit="Count", value=1)
-    refuse(
-        rt,
-        event_id,
-        ControlRejected(
-            execution_id=detail.execution_id,
-            command=COMMAND,
-            requested_by=detail.requested_by,
-            reason=quote(reason, 2000),
-        ),
-    )
+    reject_command(rt, detail, event_id, quote(reason, 2000))
 
 
 # ---- what the other steps ask of a failback execution ------------------------------------------------------

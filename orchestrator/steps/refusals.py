@@ -18,8 +18,8 @@ with the executions), written only if none is there yet:
 
 from __future__ import annotations
 
-from events.models import BY_DETAIL_TYPE, Contract
-from orchestrator.observability import logger
+from events.models import BY_DETAIL_TYPE, Contract, ControlEvent, ControlRejected
+from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
 
 
@@ -50,3 +50,20 @@ def refused_before(rt: Runtime, event_id: str) -> bool:
         rt.bus.publish(model.model_validate(earlier.answer))
         rt.ledger.mark_refusal_announced(event_id)
     return True
+
+
+def reject_command(rt: Runtime, command: ControlEvent, event_id: str, reason: str, wave_id: str | None = None) -> None:
+    """Refuse an operator command (a control verb, a Failback, a Reprotect) with ControlRejected naming it, once."""
+    logger.warning("command rejected", command=command.DETAIL_TYPE, execution_id=command.execution_id, reason=reason)
+    metrics.add_metric(name="ControlRejected", unit="Count", value=1)
+    refuse(
+        rt,
+        event_id,
+        ControlRejected(
+            execution_id=command.execution_id,
+            command=command.DETAIL_TYPE,
+            reason=reason,
+            wave_id=wave_id,
+            requested_by=command.requested_by,
+        ),
+    )

@@ -27,7 +27,6 @@ from typing import Any
 
 from events.models import (
     OPERATOR_SOURCE,
-    ControlRejected,
     Mode,
     PlanCompleted,
     Reprotect,
@@ -47,7 +46,7 @@ from orchestrator.domain.targets import TargetUnavailable
 from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
-from orchestrator.steps.refusals import refuse
+from orchestrator.steps.refusals import reject_command
 
 TERMINATE_BATCH = 200  # TerminateRecoveryInstancesRequestRecoveryInstanceIDs max in the drs model
 
@@ -61,18 +60,7 @@ def on_reprotect(rt: Runtime, detail: Reprotect, event_id: str, *, source: str) 
     try:
         execution = _checked(rt, detail, source)
     except ReprotectRefused as exc:
-        logger.warning("Reprotect refused", execution_id=detail.execution_id, reason=str(exc))
-        metrics.add_metric(name="ControlRejected", unit="Count", value=1)
-        refuse(
-            rt,
-            event_id,
-            ControlRejected(
-                execution_id=detail.execution_id,
-                command=Reprotect.DETAIL_TYPE,
-                requested_by=detail.requested_by,
-                reason=quote(str(exc), 2000),
-            ),
-        )
+        reject_command(rt, detail, event_id, quote(str(exc), 2000))
         return False
     reprotect(rt, execution, terminate=detail.terminate_recovery_instances)
     return True
