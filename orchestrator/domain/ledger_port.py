@@ -221,6 +221,10 @@ class LedgerPort(Protocol):
         `failback`: a failback execution's design (what it fails back, per wave and server)."""
         ...
 
+    def running_executions(self, plan_id: str) -> list[str]:
+        """The ids of the plan's RUNNING executions (the executions index: eventually consistent)."""
+        ...
+
     def claim_failback(
         self, execution_id: str, failback_execution_id: str, *, replacing: str | None = None
     ) -> str | None:

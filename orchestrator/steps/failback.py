@@ -180,6 +180,13 @@ def _checked_recovery(rt: Runtime, detail: Failback, source: str) -> tuple[Execu
             "that has completed"
         )
     plan = frozen_plan(recovery)
+    running = moving_production(rt, plan.plan_id) if not detail.drill else None
+    if running is not None:
+        kind = "a failback" if running.failback is not None else "a RECOVERY"
+        raise FailbackRefused(
+            f"plan '{plan.plan_id}' has {kind} running ('{running.execution_id}'): a failback now would launch its "
+            "servers on one side while that execution launches them on the other; let it end or cancel it first"
+        )
     if not detail.drill and detail.confirm_failback != plan.plan_id:
         raise FailbackRefused(
             "a failback (not a drill) moves production back: the Failback must carry confirmFailback equal to the "
@@ -369,6 +376,19 @@ class WaveDesign:
 
     path: FailbackPath
     instances: Mapping[str, str]
+
+
+def moving_production(rt: Runtime, plan_id: str, *, apart_from: str | None = None) -> ExecutionRecord | None:
+    """A RUNNING execution of the plan that moves production (a RECOVERY, or a real failback), but `apart_from`:
+    while one runs, another would launch the same servers on the other side (the executions index: one started a
+    moment ago may be missed)."""
+    for execution_id in rt.ledger.running_executions(plan_id):
+        if execution_id == apart_from:
+            continue
+        execution = rt.ledger.execution(execution_id)
+        if execution is not None and execution.mode == Mode.RECOVERY.value:
+            return execution
+    return None
 
 
 def wave_design(execution: ExecutionRecord, wave_id: str) -> WaveDesign | None:

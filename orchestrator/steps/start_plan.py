@@ -268,9 +268,40 @@ def start_plan(rt: Runtime, detail: StartPlan, event_id: str, *, source: str = S
 def _refused_as_submitted(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> bool:
     """Whether the valid plan, as submitted, is refused (and the refusal published): a RECOVERY without its
     confirmation, or scripts outside the allow-list."""
-    return _unconfirmed_recovery(rt, detail, plan, execution_id=execution_id, event_id=event_id) or _refused_scripts(
-        rt, detail, plan, execution_id=execution_id, event_id=event_id
+    return (
+        _unconfirmed_recovery(rt, detail, plan, execution_id=execution_id, event_id=event_id)
+        or _failing_back(rt, detail, plan, execution_id=execution_id, event_id=event_id)
+        or _refused_scripts(rt, detail, plan, execution_id=execution_id, event_id=event_id)
     )
+
+
+def _failing_back(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> bool:
+    """Refuse (True) a RECOVERY of a plan whose failback runs: its servers would launch on the recovery side again
+    while they come home. Judged only before the execution exists (a redelivery of a started one is not refused)."""
+    if detail.mode is not Mode.RECOVERY or rt.ledger.execution(execution_id) is not None:
+        return False
+    from orchestrator.steps.failback import moving_production
+
+    running = moving_production(rt, plan.plan_id, apart_from=execution_id)
+    if running is None or running.failback is None:
+        return False
+    reason = (
+        f"plan '{plan.plan_id}' is failing back (execution '{running.execution_id}' runs): a RECOVERY now would launch "
+        "its servers on the recovery side again while they come home; let the failback end or cancel it first"
+    )
+    logger.warning(
+        "recovery refused: its plan is failing back", execution_id=execution_id, failback=running.execution_id
+    )
+    _refuse_start(
+        rt,
+        event_id,
+        execution_id=execution_id,
+        plan_id=plan.plan_id,
+        reason=reason,
+        errors=[Problem(message=reason, code="failback_running", path="mode")],
+        requested_by=detail.requested_by,
+    )
+    return True
 
 
 def _refused_as_resolved(rt: Runtime, detail: StartPlan, plan: Plan, *, execution_id: str, event_id: str) -> bool:

@@ -251,3 +251,20 @@ def test_reprotect_refusals_change_nothing(local_cloud):
     unknown = events_of(cloud, "ControlRejected", "no-such-execution")
     assert "unknown execution 'no-such-execution'" in unknown[0].detail["reason"]
     assert cloud.drs.stats.calls["StartReplication"] == cloud.drs.stats.calls["ReverseReplication"] == 0
+
+
+def test_a_failback_while_another_recovery_of_the_plan_runs_is_refused(local_cloud):
+    # GIVEN a completed RECOVERY, and a second RECOVERY of the same plan launching
+    from localcloud.runner import start
+
+    cloud, recovery = _recovered(local_cloud)
+    second = start(cloud, _plan(), mode=_recovery(), confirm=True)
+    cloud.run_until(lambda: bool(events_of(cloud, "DRSJobStarted", second)), timeout=60)
+
+    # WHEN the first is failed back
+    refused = run_failback(cloud, recovery.execution_id, confirm_plan_id="onprem", timeout=60)
+
+    # THEN the Failback is refused naming the running recovery, and nothing was launched back
+    assert refused.status == "REJECTED"
+    assert f"has a RECOVERY running ('{second}')" in str(refused.problem)
+    assert cloud.drs.stats.calls["StartFailbackLaunch"] == 0

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import Binary
 
 from orchestrator.adapters.ledger._base import LedgerError, _plain, _Update
@@ -97,6 +97,22 @@ class Executions(Transitions):
             Limit=limit,
         )
         return [_listing(item) for item in answer.get("Items", [])]
+
+    def running_executions(self, plan_id: str) -> list[str]:
+        """The ids of the plan's executions that are RUNNING (every page of the executions index, filtered on the
+        plan and the status; eventually consistent: one started a moment ago may be missing yet)."""
+        kwargs: dict[str, Any] = {
+            "IndexName": EXECUTIONS_INDEX,
+            "KeyConditionExpression": Key("kind").eq("EXECUTION"),
+            "FilterExpression": Attr("planId").eq(plan_id) & Attr("status").eq("RUNNING"),
+        }
+        found: list[str] = []
+        while True:
+            page = self._table.query(**kwargs)
+            found.extend(str(item["executionId"]) for item in page.get("Items", []) if item.get("executionId"))
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get_execution(self, execution_id: str) -> dict[str, Any] | None:
         """The execution item, with its frozen plan as `planDocument` (JSON text).
