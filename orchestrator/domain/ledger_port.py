@@ -221,6 +221,11 @@ class LedgerPort(Protocol):
         `failback`: a failback execution's design (what it fails back, per wave and server)."""
         ...
 
+    def expire_execution(self, execution_id: str) -> None:
+        """The finished execution and its items expire with the ledger's time to live from now (none: nothing): a
+        COMPLETED RECOVERY does not expire until its failback completes, which calls this."""
+        ...
+
     def running_executions(self, plan_id: str) -> list[str]:
         """The ids of the plan's RUNNING executions (the executions index: eventually consistent)."""
         ...

@@ -67,9 +67,15 @@ def on_reprotect(rt: Runtime, detail: Reprotect, event_id: str, *, source: str) 
 
 
 def after_failback(rt: Runtime, detail: PlanCompleted) -> bool:
-    """A completed execution: reprotect it when it is a failback that asked for it (True: done)."""
+    """A completed execution: when it is a real failback, its recovery's record may expire now (the ledger's time to
+    live; it was kept while production ran on the recovery side); reprotect it when it asked (True: done)."""
     execution = rt.ledger.execution(detail.execution_id)
-    if execution is None or execution.failback is None or not FailbackDesign.from_record(execution.failback).reprotect:
+    if execution is None or execution.failback is None:
+        return False
+    design = FailbackDesign.from_record(execution.failback)
+    if execution.mode == Mode.RECOVERY.value:  # production is home: the recovery's record may expire as others do
+        rt.ledger.expire_execution(design.of)
+    if not design.reprotect:
         return False
     if execution.mode == Mode.DRILL.value:
         logger.info("a failback drill moved nothing back: no reprotect", execution_id=detail.execution_id)

@@ -771,14 +771,6 @@ def test_the_servers_a_cancelled_recovery_launched_can_be_failed_back(local_clou
 # ---- a ledger with a time to live ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (medium, deploys with ledgerTtlDays): a COMPLETED RECOVERY expires from the ledger ledgerTtlDays "
-    "after it ended, though production still runs on the recovery side: once gone, its failback is refused "
-    "('unknown execution'); by reading the code (not run here), a reprotect of a cross-Region failback whose "
-    "recovery has expired would also read and terminate in the origin Region (reprotect._recovery_target falls back "
-    "to the failback plan's target)",
-)
 def test_a_recovery_that_was_not_failed_back_does_not_expire_from_the_ledger(local_cloud):
     # GIVEN a deploy whose ledger keeps finished executions 45 days, and a completed on-premises RECOVERY
     cloud = local_cloud(
@@ -795,6 +787,13 @@ def test_a_recovery_that_was_not_failed_back_does_not_expire_from_the_ledger(loc
     # THEN its record does not expire while it has not been failed back (the region may be down longer than that)
     item = cloud.ledger.get_execution(recovery.execution_id)
     assert "expiresAt" not in item, f"the recovery expires at {item.get('expiresAt')}"
+
+    # AND once it has been failed back, it expires as every other execution (and its failback too)
+    result = run_failback(cloud, recovery.execution_id, confirm_plan_id="onprem", timeout=120)
+    assert result.status == "COMPLETED", (result.problem, result.report)
+    cloud.drain()
+    assert "expiresAt" in cloud.ledger.get_execution(recovery.execution_id)
+    assert "expiresAt" in cloud.ledger.get_execution(result.execution_id)
 
 
 # ---- DRS throttles the on-premises failback ---------------------------------------------------------------------

@@ -291,6 +291,8 @@ class Executions(Transitions):
         operator command event whose acceptance this is (see `Decisions._decided`)."""
         from_, to = check_execution_transition(from_, to)
         expires = self._expires_at()
+        if expires is not None and to == ExecutionStatus.COMPLETED and self._awaits_failback(execution_id):
+            expires = None  # production runs on the recovery side until it is failed back: kept (`expire_execution`)
         final: dict[str, Any] = {"endedAt": self.now()} if to in EXECUTION_FINAL else {}
         if final and expires is not None:
             final["expiresAt"] = expires
@@ -305,6 +307,36 @@ class Executions(Transitions):
         if to in EXECUTION_FINAL and outcome is Outcome.WON and expires is not None:
             self._expire_items(execution_id, expires)
         return outcome
+
+    def _awaits_failback(self, execution_id: str) -> bool:
+        """A RECOVERY (not a failback itself): once COMPLETED it is what a failback starts from, so it does not expire
+        with the ledger's time to live until its failback has completed."""
+        item = (
+            self._table.get_item(
+                Key=execution_key(execution_id),
+                ConsistentRead=True,
+                ProjectionExpression="#m, failback",
+                ExpressionAttributeNames={"#m": "mode"},
+            ).get("Item")
+            or {}
+        )
+        return item.get("mode") == "RECOVERY" and "failback" not in item
+
+    def expire_execution(self, execution_id: str) -> None:
+        """The finished execution and its items expire with the ledger's time to live from now (nothing without
+        one): a RECOVERY kept until its failback completed (`_awaits_failback`)."""
+        expires = self._expires_at()
+        if expires is None:
+            return
+        written = self._write(
+            self._table.update_item,
+            Key=execution_key(execution_id),
+            UpdateExpression="SET expiresAt = :e",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":e": expires},
+        )
+        if written.ok:  # (an execution already gone has nothing left to expire)
+            self._expire_items(execution_id, expires)
 
     def reopen_execution(
         self, execution_id: str, *, from_: Iterable[str], key: str, where: Mapping[str, Any] | None = None
