@@ -110,6 +110,9 @@ class Function:
     operator_proof: Literal["", "generate", "verify"] = ""
     # reads the plan store (infra/constructs/plan_store.py): a StartPlan may name a stored plan's version (planRef)
     reads_plan_store: bool = False
+    # queries the ledger's executions index (dynamodb:Query on it): StartPlan and Failback look for the plan's
+    # RUNNING executions (a RECOVERY refused while its failback runs, and the other way round: issue #15)
+    queries_executions: bool = False
     # watches recovery time objectives (ObjectiveAtRisk at the deploy's objectiveAtRiskPercent of an RTO): the
     # WaveReady that arms the ticks, and the function their ticks reach (issue #16)
     watches_objectives: bool = False
@@ -138,6 +141,7 @@ FUNCTIONS: dict[str, Function] = {
             needs_ssm_documents=True,
             operator_proof="verify",
             reads_plan_store=True,
+            queries_executions=True,
         ),
         Function(
             "pre_launch",

@@ -188,6 +188,8 @@ class OrchestratorFunctions(Construct):
         log_group.grant_write(role)
         if spec.needs_table:
             ledger.grant_ledger(role, read_only=spec.ledger_read_only)
+        if spec.queries_executions:
+            ledger.grant_executions_query(role)
         self._grant_buckets(spec, role)
         if spec.needs_bus:
             # the operator endpoint publishes only with its own source (the bus policy keeps that source, and the

@@ -93,6 +93,14 @@ class Ledger(Construct):
                 iam.PolicyStatement(actions=list(key_actions), resources=[self.key.key_arn])
             )
 
+    def grant_executions_query(self, grantee: iam.IGrantable) -> None:
+        """dynamodb:Query on the executions index (`EXECUTIONS_INDEX`) alone: a function that looks for a plan's
+        RUNNING executions (its table actions are `grant_ledger`'s)."""
+        index_arn = f"{self.table.table_arn}/index/{EXECUTIONS_INDEX}"
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["dynamodb:Query"], resources=[index_arn])
+        )
+
     def grant_console_read(self, grantee: iam.IGrantable) -> None:
         """What the console widget reads (`CONSOLE_READ_ACTIONS`): GetItem and Query on this table and Query on
         its executions index (`EXECUTIONS_INDEX`); kms:Decrypt and kms:DescribeKey of a customer managed key."""

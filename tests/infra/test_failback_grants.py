@@ -100,3 +100,24 @@ def test_no_create_recovery_instance_is_added_for_the_failback_launch(synth: Syn
     # StartFailbackLaunch lists no dependent action: CreateRecoveryInstanceForDrs stays StartRecovery's, on servers
     statement = _only(synth, "drs:CreateRecoveryInstanceForDrs", "launch_wave")
     assert [render(r) for r in _listify(statement["Resource"])] == [SOURCE_SERVERS]
+
+
+def test_only_the_start_function_may_query_the_executions_index(synth: Synth) -> None:
+    # GIVEN every function's role
+    from infra.definitions import EXECUTIONS_INDEX
+
+    table_arn = {"Fn::GetAtt": [synth.logical_id(synth.stack.ledger.table), "Arn"]}
+    index_arn = {"Fn::Join": ["", [table_arn, f"/index/{EXECUTIONS_INDEX}"]]}
+
+    def queries_index(name: str) -> bool:
+        role_id = synth.logical_id(synth.stack.functions.roles[name])
+        return any(
+            statement["Resource"] == index_arn and statement["Action"] == "dynamodb:Query"
+            for policy in synth.of_type("AWS::IAM::Policy").values()
+            if {"Ref": role_id} in policy["Properties"]["Roles"]
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        )
+
+    # THEN the start function (StartPlan and Failback look for a plan's RUNNING executions) queries the index, and
+    # no other function does
+    assert [name for name in synth.stack.functions.roles if queries_index(name)] == ["start_plan"]
