@@ -248,7 +248,7 @@ def _failback_wave(
         if path is FailbackPath.REVERSE_REPLICATION:
             reversed_ = reversed_servers[server.source_server_id]
             sid = reversed_.source_server_id
-            target = _origin_target(wave.target, reversed_)
+            target = origin_target(wave.target, reversed_.account_id, reversed_.region)
         items.append(
             Server.model_validate({"sourceServerID": sid, **({"criticality": criticality} if criticality else {})})
         )
@@ -263,10 +263,10 @@ def _failback_wave(
     )
 
 
-def _origin_target(recovery_target: Target | None, reversed_: ReversedServer) -> Target:
-    """Where a reversed server is recovered: its own Region and account, through the recovery target's role when
-    the reversed server is in that role's account (a role is global to its account), else the orchestrator's own."""
-    document: dict[str, Any] = {"accountId": reversed_.account_id, "region": reversed_.region}
-    if recovery_target is not None and recovery_target.role_arn and recovery_target.account_id == reversed_.account_id:
+def origin_target(recovery_target: Target | None, account_id: str, region: str) -> Target:
+    """Where a reversed server is recovered (`account_id`, `region`: its own): through the recovery target's role when
+    it is in that role's account (a role is global to its account), else the orchestrator's own."""
+    document: dict[str, Any] = {"accountId": account_id, "region": region}
+    if recovery_target is not None and recovery_target.role_arn and recovery_target.account_id == account_id:
         document |= {"roleArn": recovery_target.role_arn, "externalId": recovery_target.external_id}
     return Target.model_validate(document)

@@ -35,12 +35,14 @@ from orchestrator.domain.failback import (
     ReversedServer,
     failback_plan,
     instance_problems,
+    origin_target,
     wave_paths,
 )
 from orchestrator.domain.launch_judgement import listed
 from orchestrator.domain.outcome import Outcome
 from orchestrator.domain.plan import Plan, Script, ScriptType, Wave, for_failback, plan_to_document
 from orchestrator.domain.plan.suggest import quote
+from orchestrator.domain.plan.target import Target
 from orchestrator.domain.records import ExecutionRecord
 from orchestrator.domain.status import ExecutionStatus
 from orchestrator.domain.targets import TargetUnavailable
@@ -279,6 +281,7 @@ def _reverse(
     source server id. Idempotent: an instance reversed already (ConflictException) is found through its source
     server's reversedDirectionSourceServerArn. A refusal raises FailbackRefused (what was reversed stays: a Failback
     sent again goes on from there); a passing error is raised (the command is delivered again)."""
+    _check_origins(rt, plan, recovered, paths)
     found: dict[str, ReversedServer] = {}
     for server in recovered:
         if paths.get(server.wave_id) is not FailbackPath.REVERSE_REPLICATION:
@@ -303,6 +306,41 @@ def _reverse(
             reversed_source_server_arn=arn,
         )
     return found
+
+
+def _check_origins(
+    rt: Runtime, plan: Plan, recovered: Sequence[RecoveredServer], paths: Mapping[str, FailbackPath]
+) -> None:
+    """Before any ReverseReplication: every origin Region the recovery-side source servers name
+    (`sourceCloudProperties.originRegion`, in their account) answers DRS (one DescribeSourceServers there), so a
+    Failback refused for an origin without DRS reverses nothing. FailbackRefused naming the servers and the Region."""
+    origins: dict[tuple[str, str], tuple[Target | None, list[str]]] = {}
+    for target, wave_ids in waves_by_target(plan, {s.wave_id for s in recovered}):
+        ids = [
+            s.source_server_id
+            for s in recovered
+            if s.wave_id in wave_ids and paths.get(s.wave_id) is FailbackPath.REVERSE_REPLICATION
+        ]
+        if not ids:
+            continue
+        for item in rt.at(target).drs.describe_source_servers(ids):
+            cloud = item.get("sourceCloudProperties") or {}
+            account = str(cloud.get("originAccountID") or (target.account_id if target else ""))
+            if cloud.get("originRegion") and account:
+                key = (account, str(cloud["originRegion"]))
+                origins.setdefault(key, (target, []))[1].append(str(item["sourceServerID"]))
+    for (account, region), (recovery_target, ids) in origins.items():
+        try:
+            rt.at(origin_target(recovery_target, account, region)).drs.describe_source_servers(ids[:1])
+        except TargetUnavailable as exc:
+            raise FailbackRefused(f"ReverseReplication toward {account}/{region} cannot run: {exc.reason}") from None
+        except DrsError as exc:
+            if exc.retryable:
+                raise
+            raise FailbackRefused(
+                f"ReverseReplication toward {account}/{region} (origin of {listed(ids)}) cannot run: DRS there "
+                f"answered {exc}; nothing was reversed"
+            ) from None
 
 
 def _reversed_already(there: Runtime, server: RecoveredServer) -> str:

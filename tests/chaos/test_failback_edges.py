@@ -233,12 +233,6 @@ def _reversed_on_west(cloud: Any) -> list[str]:
     return sorted(sid for sid, server in servers.items() if server.reversed_arn)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (medium): a Failback refused because one ReverseReplication is refused has already reversed the "
-    "replication of the instances before it (README: a refused Failback 'changes nothing'); the reversed servers "
-    "in the origin Region replicate (and cost) with no execution to show them",
-)
 def test_a_failback_refused_by_one_reverse_replication_reverses_nothing(local_cloud):
     # GIVEN a cross-Region RECOVERY whose last server's origin Region has no DRS
     cloud, recovery = _half_reversible(local_cloud)
