@@ -249,34 +249,26 @@ class OrchestratorFunctions(Construct):
         )
         for region in permissions.target_regions:
             for suffix, here in groups:
-                statements = in_region(self, here, region)
-                if not statements:
-                    continue
-                policy = iam.ManagedPolicy(
-                    self,
+                self._managed_policy(
                     f"{name}In{pascal(region)}{suffix}",
-                    description=f"drs-orch {spec.name}: its DRS, EC2 and SSM grants in {region} (role-less targets)",
-                    statements=statements,
-                    roles=[role],
+                    f"drs-orch {spec.name}: its DRS, EC2 and SSM grants in {region} (role-less targets)",
+                    in_region(self, here, region),
+                    role,
+                    function,
                 )
-                function.node.add_dependency(policy)
 
     def _failback_policy(
         self, name: str, function_name: str, role: iam.Role, function: lambda_.Function, permissions: PermissionSettings
     ) -> None:
         """The failback engine's grants (`failback_statements`) in a managed policy of their own, attached to the role
         (inline, they would take the wave launcher's role policy past IAM's inline size). The function depends on it."""
-        statements = failback_statements(self, function_name, permissions)
-        if not statements:
-            return
-        policy = iam.ManagedPolicy(
-            self,
+        self._managed_policy(
             f"{name}Failback",
-            description=f"drs-orch {function_name}: failback, reverse replication and reprotect (issue #15)",
-            statements=statements,
-            roles=[role],
+            f"drs-orch {function_name}: failback, reverse replication and reprotect (issue #15)",
+            failback_statements(self, function_name, permissions),
+            role,
+            function,
         )
-        function.node.add_dependency(policy)
 
     def _launch_settings_policy(
         self, name: str, function_name: str, role: iam.Role, function: lambda_.Function, permissions: PermissionSettings
@@ -285,14 +277,25 @@ class OrchestratorFunctions(Construct):
         to the role: inline, they would take the wave launcher's role policy past IAM's inline size, and CDK would
         split the excess into an overflow policy named after the role. The function depends on the policy, so no
         invocation runs before the grant exists."""
-        statements = launch_settings_statements(self, function_name, permissions)
+        self._managed_policy(
+            f"{name}LaunchSettings",
+            f"drs-orch {function_name}: a plan's launch settings, applied before StartRecovery, restored",
+            launch_settings_statements(self, function_name, permissions),
+            role,
+            function,
+        )
+
+    def _managed_policy(
+        self,
+        logical_id: str,
+        description: str,
+        statements: list[iam.PolicyStatement],
+        role: iam.Role,
+        function: lambda_.Function,
+    ) -> None:
+        """`statements` in a customer managed policy of their own attached to `role` (nothing when there are none);
+        the function depends on it, so no invocation runs before the grant exists."""
         if not statements:
             return
-        policy = iam.ManagedPolicy(
-            self,
-            f"{name}LaunchSettings",
-            description=f"drs-orch {function_name}: a plan's launch settings, applied before StartRecovery, restored",
-            statements=statements,
-            roles=[role],
-        )
+        policy = iam.ManagedPolicy(self, logical_id, description=description, statements=statements, roles=[role])
         function.node.add_dependency(policy)
