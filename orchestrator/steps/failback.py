@@ -84,7 +84,8 @@ def start_failback(rt: Runtime, detail: Failback, event_id: str, *, source: str)
         recovery, plan = _checked_recovery(rt, detail, source)
         recovered = _recovered(rt, recovery, plan)
         views = _views(rt, plan, recovered)
-        paths = _paths(plan, recovered, views, drill=detail.drill)
+        returning = for_failback(plan)  # the plan with its failback steps in place
+        paths = _paths(returning, recovered, views, drill=detail.drill)
         if not detail.drill:  # a drill moves nothing for real: it claims nothing
             _claim(rt, recovery.execution_id, failback_id)
         try:
@@ -110,7 +111,7 @@ def start_failback(rt: Runtime, detail: Failback, event_id: str, *, source: str)
         originals={r.source_server_id: original for original, r in reversed_.items()},
         reprotect=detail.reprotect if detail.reprotect is not None else plan.reprotects,
     )
-    frozen = failback_plan(for_failback(plan), recovered, paths, reversed_)
+    frozen = failback_plan(returning, recovered, paths, reversed_)
     return _create(rt, detail, event_id, failback_id, frozen, design)
 
 
@@ -232,10 +233,11 @@ def _views(rt: Runtime, plan: Plan, recovered: Sequence[RecoveredServer]) -> dic
 def _paths(
     plan: Plan, recovered: Sequence[RecoveredServer], views: Mapping[str, RecoveryInstanceView], *, drill: bool
 ) -> dict[str, FailbackPath]:
-    """Each wave's failback path, or FailbackRefused with every problem."""
+    """Each wave's failback path, or FailbackRefused with every problem (`plan`: for failback, its failback steps in
+    place)."""
     paths, problems = wave_paths(recovered, views)
     problems += instance_problems(recovered, views, drill=drill)
-    problems += _script_problems(for_failback(plan), paths)
+    problems += _script_problems(plan, paths)
     if problems:
         raise FailbackRefused(f"{len(problems)} problem(s): " + listed(problems))
     return paths
@@ -262,11 +264,11 @@ def _script_problems(plan: Plan, paths: Mapping[str, FailbackPath]) -> list[str]
 
 def _scripts(wave: Wave) -> list[tuple[str, Script]]:
     """The wave's steps with a label that names each (`postLaunch[1]`, `healthCheck`)."""
-    found = [(f"preLaunch[{i}]", s) for i, s in enumerate(wave.pre_launch)]
-    found += [(f"postLaunch[{i}]", s) for i, s in enumerate(wave.post_launch)]
-    if wave.health_check is not None:
-        found.append(("healthCheck", wave.health_check))
-    return found
+    return [
+        (path if path == "healthCheck" else f"{path}[{index}]", script)
+        for path, _, steps in wave.script_lists()
+        for index, script in enumerate(steps)
+    ]
 
 
 def _reverse(
@@ -343,11 +345,18 @@ def _check_origins(
             ) from None
 
 
-def _reversed_already(there: Runtime, server: RecoveredServer) -> str:
-    items = there.drs.describe_source_servers([server.source_server_id])
-    arn = next(
+def reversed_source_server_arn(there: Runtime, source_server_id: str) -> str | None:
+    """The ARN of the source server replicating the other way for `source_server_id` (DescribeSourceServers'
+    `reversedDirectionSourceServerArn`, read in `there`), None when it names none: how a ReverseReplication that
+    answered ConflictException (reversed already) is followed."""
+    items = there.drs.describe_source_servers([source_server_id])
+    return next(
         (str(i["reversedDirectionSourceServerArn"]) for i in items if i.get("reversedDirectionSourceServerArn")), None
     )
+
+
+def _reversed_already(there: Runtime, server: RecoveredServer) -> str:
+    arn = reversed_source_server_arn(there, server.source_server_id)
     if arn is None:
         raise FailbackRefused(
             f"ReverseReplication of {server.recovery_instance_id} ({server.source_server_id}) answered a conflict, "

@@ -46,6 +46,7 @@ from orchestrator.domain.targets import TargetUnavailable
 from orchestrator.domain.untrusted import inert
 from orchestrator.observability import logger, metrics
 from orchestrator.runtime import Runtime
+from orchestrator.steps.failback import reversed_source_server_arn
 from orchestrator.steps.refusals import reject_command
 
 TERMINATE_BATCH = 200  # TerminateRecoveryInstancesRequestRecoveryInstanceIDs max in the drs model
@@ -132,7 +133,11 @@ def reprotect(rt: Runtime, execution: ExecutionRecord, *, terminate: bool) -> Re
         _protect(rt, design, plan, wave_id, sid, result, _recovery_target(recovery_plan, plan, wave_id))
         for wave_id, sid, result in _failed_back(rt, execution, plan)
     ]
-    terminated = _terminate(rt, design, recovery_plan, execution) if terminate and recovery_plan is not None else []
+    terminated = (
+        _terminate(rt, design, recovery_plan, plan, execution.execution_id)
+        if terminate and recovery_plan is not None
+        else []
+    )
     answer = Reprotected(
         execution_id=execution.execution_id,
         plan_id=execution.plan_id,
@@ -210,12 +215,10 @@ def _reverse_again(
     try:
         arn = origin.drs.reverse_replication(instance_id)
     except DrsConflict:
-        found = origin.drs.describe_source_servers([sid])
-        arn = next(
-            (str(i["reversedDirectionSourceServerArn"]) for i in found if i.get("reversedDirectionSourceServerArn")), ""
-        )
-        if not arn:
+        found = reversed_source_server_arn(origin, sid)
+        if found is None:
             raise
+        arn = found
     protecting = ReversedServer.from_arn(arn)
     return ReprotectedServer(
         source_server_id=sid,
@@ -254,20 +257,17 @@ def _state(there: Runtime, sid: str) -> str | None:
     )
 
 
-def _terminate(
-    rt: Runtime, design: FailbackDesign, recovery_plan: Plan | None, execution: ExecutionRecord
-) -> list[str]:
+def _terminate(rt: Runtime, design: FailbackDesign, recovery_plan: Plan, plan: Plan, execution_id: str) -> list[str]:
     """TerminateRecoveryInstances of the recovery side's instances of the servers that came home (LAUNCHED by the
     failback: a server of a skipped or failed wave still runs on the recovery side, and stays), per account and
     Region, only those DRS still knows, at most TERMINATE_BATCH per call: the ids DRS was asked to terminate. A batch
     DRS refuses (ConflictException: being terminated already, by an earlier Reprotect) is logged and left out."""
-    plan = frozen_plan(execution)
     by_target: dict[tuple[str, ...] | None, tuple[Target | None, list[str]]] = {}
     for wave in plan.waves:
         target = _recovery_target(recovery_plan, plan, wave.wave_id)
         home = [
             design.instances[sid]
-            for sid, result in rt.ledger.wave_servers(execution.execution_id, wave.wave_id).items()
+            for sid, result in rt.ledger.wave_servers(execution_id, wave.wave_id).items()
             if result.launched and sid in design.instances
         ]
         by_target.setdefault(target.key if target is not None else None, (target, []))[1].extend(home)
